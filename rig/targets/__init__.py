@@ -1,0 +1,1 @@
+"""Target kinds, one module each; see rig.target for the seam they implement."""

@@ -1,0 +1,57 @@
+"""The seam under our pyusb backends: one USB device reached by control and bulk/interrupt
+transfers, whether it is the in-process loopback board or the firmware in the emulator.
+
+`rig.usb_backend` turns any `UsbLink` into a pyusb backend, so `usb.core.find(backend=...)` and
+everything above it is the same code that drives a real board through libusb.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class UsbLinkError(OSError):
+    """Base of link failures; pyusb's USBError/USBTimeoutError are raised by the backend above."""
+
+
+class LinkTimeout(UsbLinkError):
+    """The transfer did not complete within its timeout (on bulk OUT: the device NAKed)."""
+
+
+class LinkStall(UsbLinkError):
+    """The device answered with STALL."""
+
+
+class LinkGone(UsbLinkError):
+    """The device is no longer there (unplugged, emulator exited)."""
+
+
+class UsbLink(Protocol):
+    """One device's transfers. Timeouts are in milliseconds; 0 means wait forever."""
+
+    def control(self, bm_request_type: int, b_request: int, w_value: int, w_index: int,
+                data_or_length: bytes | int, timeout_ms: int) -> bytes | int:
+        """A control transfer: returns the IN data, or the number of OUT bytes sent.
+        Raises LinkStall, LinkTimeout or LinkGone."""
+        ...
+
+    def write(self, endpoint: int, data: bytes, timeout_ms: int) -> int:
+        """A bulk/interrupt OUT transfer, ended by a short packet or ZLP as USB delimits it;
+        returns bytes accepted. Raises LinkTimeout while the device NAKs past the timeout."""
+        ...
+
+    def read(self, endpoint: int, length: int, timeout_ms: int) -> bytes:
+        """A bulk/interrupt IN transfer of at most `length` bytes, ended by a short packet."""
+        ...
+
+    def clear_halt(self, endpoint: int) -> None:
+        """CLEAR_FEATURE(ENDPOINT_HALT) on `endpoint`."""
+        ...
+
+    def reset(self) -> None:
+        """Bus reset; the device re-enumerates to the default (unconfigured) state."""
+        ...
+
+    def close(self) -> None:
+        """Release the link; later calls raise LinkGone."""
+        ...
