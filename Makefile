@@ -47,6 +47,10 @@ lint: venv
 bench: venv
 	$(PY) -m bench
 
+# The RP2040 firmware: ELF, BIN and UF2 in firmware/build/ (firmware/Makefile does the work).
+firmware: venv system
+	$(MAKE) -C firmware PYTHON=$(abspath $(PY))
+
 header: venv
 	$(PY) -m rig.contract_c > firmware/include/rig_contract.h
 
