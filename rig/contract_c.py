@@ -10,6 +10,7 @@ import enum
 import sys
 
 from rig import contract as c
+from rig import descriptors
 
 HEADER_PATH = "firmware/include/rig_contract.h"
 
@@ -41,6 +42,33 @@ def _c_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _c_bytes(name: str, data: bytes, size: str) -> list[str]:
+    out = [f"static const uint8_t {name}[{size}] __attribute__((unused)) = {{"]
+    for start in range(0, len(data), 12):
+        out.append("    " + " ".join(f"0x{b:02X}," for b in data[start:start + 12]))
+    out.append("};")
+    return out
+
+
+def _byte_arrays() -> list[str]:
+    """The descriptors (and later the framing) as C byte arrays the firmware serves unchanged."""
+    config = descriptors.config_descriptor()
+    lines = ["/* USB descriptors, built by rig.descriptors; the serial string is the flash unique ID. */"]
+    lines += _c_bytes("rig_device_descriptor", descriptors.device_descriptor(), "18")
+    lines.append(f"#define RIG_CONFIG_DESCRIPTOR_LEN {len(config)}u")
+    lines += _c_bytes("rig_config_descriptor", config, "RIG_CONFIG_DESCRIPTOR_LEN")
+    lines.append("/* String texts by index (NULL: 0 is the LANGID list; the serial is built). */")
+    count = max(c.STRINGS) + 1
+    lines.append(f"#define RIG_STRING_COUNT {count}u")
+    lines.append("static const char *const rig_strings[RIG_STRING_COUNT] __attribute__((unused)) = {")
+    for index in range(count):
+        text = c.STRINGS.get(index)
+        lines.append(f"    {_c_string(text) if text is not None else 'NULL'}, /* {index} */")
+    lines.append("};")
+    lines.append("")
+    return lines
+
+
 def generate() -> str:
     """Return the complete text of rig_contract.h."""
     lines = [
@@ -49,6 +77,7 @@ def generate() -> str:
         "#ifndef RIG_CONTRACT_H",
         "#define RIG_CONTRACT_H",
         "",
+        "#include <stddef.h>",
         "#include <stdint.h>",
         "",
     ]
@@ -87,6 +116,7 @@ def generate() -> str:
         lines.append(f"}} {type_name};")
         lines.append(f"_Static_assert(sizeof({type_name}) == {layout.size}, \"{layout.name} size\");")
         lines.append("")
+    lines += _byte_arrays()
     lines.append("/* Console commands. */")
     for i, (command, doc) in enumerate(c.CONSOLE_COMMANDS.items()):
         lines.append(f"#define RIG_CONSOLE_CMD_{i} {_c_string(command)} /* {doc} */")
