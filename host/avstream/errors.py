@@ -1,0 +1,49 @@
+"""Exceptions of the AVStream model; each also inherits the built-in a caller would naturally catch."""
+
+from __future__ import annotations
+
+from host.avstream.status import Status
+
+
+class AvStreamError(Exception):
+    """Base of every error the AVStream model raises."""
+
+
+class FramingError(AvStreamError, ValueError):
+    """A KSALLOCATOR_FRAMING_EX is malformed or inconsistent; the message names the item and field."""
+
+
+class AllocatorError(AvStreamError, RuntimeError):
+    """An allocator could not be created or was used against its contract."""
+
+
+class AllocatorInitError(AllocatorError, ValueError):
+    """InitializeAllocator failed; `status` is the creation error it returned."""
+
+    def __init__(self, message: str, status: Status = Status.INVALID_PARAMETER) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AllocatorMisuse(AllocatorError, ValueError):
+    """Checked mode caught a contract violation: double free, foreign frame, use after delete."""
+
+
+class FrameLeak(AllocatorError):
+    """Frames were still outstanding when the books were checked (checked mode)."""
+
+
+class SelectionError(AvStreamError, ValueError):
+    """Allocator selection was asked something it cannot answer (bad candidate, bad connection)."""
+
+
+class StateTransitionError(AvStreamError, ValueError):
+    """A pin was asked to jump states (only STOP<->ACQUIRE<->PAUSE<->RUN one step at a time)."""
+
+
+class StreamPointerError(AvStreamError, RuntimeError):
+    """A stream pointer was used against its contract (deleted, not locked, deleting an edge...)."""
+
+
+class ProcessingStalled(AvStreamError, RuntimeError):
+    """The process callback kept returning SUCCESS without making any progress."""
