@@ -1,0 +1,42 @@
+"""Pure MIDI 1.0 and USB-MIDI 1.0 codecs: byte-stream parser, message encoders, event packets.
+
+No I/O and no threads; everything the rig's MIDI paths build on.
+"""
+
+from __future__ import annotations
+
+from host.midi.errors import MidiError, MidiValueError, UsbMidiPacketError
+from host.midi.spec import SPEC_BY_STATUS, MessageSpec, kind_name, message_length
+from host.midi.stream import MidiMessage, MidiStreamParser, ParserCounters, parse
+from host.midi.usbmidi import (
+    DecoderCounters,
+    EncoderCounters,
+    UsbMidiDecoder,
+    UsbMidiEncoder,
+    decode_packet,
+    encode_message,
+    encode_messages,
+    encode_packet,
+)
+
+__all__ = [
+    "SPEC_BY_STATUS",
+    "DecoderCounters",
+    "EncoderCounters",
+    "MessageSpec",
+    "MidiError",
+    "MidiMessage",
+    "MidiStreamParser",
+    "MidiValueError",
+    "ParserCounters",
+    "UsbMidiDecoder",
+    "UsbMidiEncoder",
+    "UsbMidiPacketError",
+    "decode_packet",
+    "encode_message",
+    "encode_messages",
+    "encode_packet",
+    "kind_name",
+    "message_length",
+    "parse",
+]

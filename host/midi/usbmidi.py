@@ -1,0 +1,481 @@
+"""USB-MIDI 1.0 event packets (USB Device Class Definition for MIDI Devices 1.0, section 4).
+
+A packet is 4 bytes: cable number (high nibble) and Code Index Number (low nibble), then three
+MIDI bytes, unused ones 0. Encoders turn MIDI messages or byte streams into packets; the decoder
+turns packets back into MIDI bytes (and, through per-cable parsers, into MidiMessages).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from host.midi.errors import MidiValueError, UsbMidiPacketError
+from host.midi.spec import EOX, LENGTH_BY_STATUS, SYSEX
+from host.midi.stream import MidiMessage, MidiStreamParser
+
+PACKET_SIZE = 4
+MAX_CABLE = 15
+
+CIN_MISC = 0x0
+"""Miscellaneous function codes, reserved for future extensions (1, 2 or 3 bytes)."""
+CIN_CABLE_EVENT = 0x1
+"""Cable events, reserved for future expansion (1, 2 or 3 bytes)."""
+CIN_SYSCOMMON_2 = 0x2
+"""Two-byte system common message (F1 MTC quarter frame, F3 song select)."""
+CIN_SYSCOMMON_3 = 0x3
+"""Three-byte system common message (F2 song position pointer)."""
+CIN_SYSEX_START = 0x4
+"""SysEx starts or continues: three bytes."""
+CIN_SYSEX_END_1 = 0x5
+"""Single-byte system common message (F6), or SysEx ends with the following single byte."""
+CIN_SYSEX_END_2 = 0x6
+"""SysEx ends with the following two bytes."""
+CIN_SYSEX_END_3 = 0x7
+"""SysEx ends with the following three bytes."""
+CIN_SINGLE_BYTE = 0xF
+"""Single byte: real-time messages, or any byte sent unparsed."""
+# CIN 0x8..0xE: channel voice messages, CIN = high nibble of the status byte.
+
+CIN_LENGTH: tuple[int, ...] = (3, 3, 2, 3, 3, 1, 2, 3, 3, 3, 3, 3, 2, 2, 3, 1)
+"""MIDI bytes a packet of each CIN carries. CIN 0x0/0x1 are reserved with 1, 2 or 3 bytes: all 3
+are returned by decode_packet, since the spec does not fix how many are valid."""
+_DELIVER_LENGTH: tuple[int, ...] = (0, 0, *CIN_LENGTH[2:])
+"""Bytes the decoder delivers per CIN: none for the reserved CINs 0x0 and 0x1."""
+
+
+def _build_heads() -> tuple[tuple[bytes | None, ...], ...]:
+    """Per cable, per status byte: the header byte of the packet carrying that fixed-length message."""
+    heads = []
+    for cable in range(16):
+        row: list[bytes | None] = [None] * 256
+        for status in range(0x80, 0x100):
+            length = LENGTH_BY_STATUS[status]
+            if length <= 0:
+                continue
+            if status < 0xF0:
+                cin = status >> 4
+            elif status >= 0xF8:
+                cin = CIN_SINGLE_BYTE
+            else:
+                cin = {1: CIN_SYSEX_END_1, 2: CIN_SYSCOMMON_2, 3: CIN_SYSCOMMON_3}[length]
+            row[status] = bytes(((cable << 4) | cin,))
+        heads.append(tuple(row))
+    return tuple(heads)
+
+
+_HEADS = _build_heads()
+_DENSE_HEADS: tuple[tuple[bytes, ...], ...] = tuple(tuple(h or b"" for h in row) for row in _HEADS)
+"""_HEADS with b"" where no fixed-length message starts (the encoder looks up only valid statuses)."""
+_PADS = (b"", b"\x00\x00", b"\x00", b"")
+"""Zero padding after a fixed-length message of 1, 2 or 3 bytes, indexed by its length."""
+_SINGLE = tuple(
+    tuple(bytes(((cable << 4) | CIN_SINGLE_BYTE, b, 0, 0)) for b in range(256)) for cable in range(16)
+)
+"""Per cable, per byte: the CIN 0xF packet carrying that one byte."""
+_NEXT_STATUS = re.compile(rb"[\x80-\xff]").search
+
+
+def _check_cable(cable: object) -> int:
+    if isinstance(cable, bool) or not isinstance(cable, int) or not 0 <= cable <= MAX_CABLE:
+        raise MidiValueError(f"cable must be an int in 0..{MAX_CABLE}, got {cable!r}")
+    return cable
+
+
+def encode_packet(cable: int, cin: int, midi: bytes) -> bytes:
+    """One raw packet with any CIN 0x0..0xF; `midi` must have the length the CIN carries (1-3 for
+    the reserved CINs 0x0/0x1) and is zero-padded. No check that the bytes suit the CIN."""
+    _check_cable(cable)
+    if isinstance(cin, bool) or not isinstance(cin, int) or not 0 <= cin <= 0xF:
+        raise UsbMidiPacketError(f"cin must be an int in 0..15, got {cin!r}")
+    midi = bytes(midi)
+    if cin <= CIN_CABLE_EVENT:
+        if not 1 <= len(midi) <= 3:
+            raise UsbMidiPacketError(f"CIN 0x{cin:X} carries 1..3 MIDI bytes, got {len(midi)}: {midi.hex()}")
+    elif len(midi) != CIN_LENGTH[cin]:
+        raise UsbMidiPacketError(
+            f"CIN 0x{cin:X} carries {CIN_LENGTH[cin]} MIDI bytes, got {len(midi)}: {midi.hex()}")
+    return bytes(((cable << 4) | cin,)) + midi + bytes(3 - len(midi))
+
+
+def decode_packet(packet: bytes | bytearray | memoryview) -> tuple[int, int, bytes]:
+    """(cable, cin, the MIDI bytes the CIN says are valid) of one 4-byte packet; all 3 for CIN 0x0/0x1."""
+    if len(packet) != PACKET_SIZE:
+        raise UsbMidiPacketError(
+            f"a USB-MIDI event packet is 4 bytes, got {len(packet)}: {bytes(packet).hex()}")
+    head = packet[0]
+    cin = head & 0x0F
+    return head >> 4, cin, bytes(packet[1:1 + CIN_LENGTH[cin]])
+
+
+def _sysex_packets(msg: bytes, cable: int, end: bool) -> bytes:
+    """Packets for SysEx bytes: CIN 0x4 for every full group of three, and when `end`, the last
+    group (1-3 bytes, ending with F7) as CIN 0x5/0x6/0x7. Without `end`, len(msg) % 3 must be 0."""
+    length = len(msg)
+    count = (length + 2) // 3
+    if count == 0:
+        return b""
+    last = length - 3 * (count - 1)
+    start = (cable << 4) | CIN_SYSEX_START
+    heads = bytes((start,)) * (count - 1) + bytes(((cable << 4) | (CIN_SYSEX_START + last if end else 4),))
+    padded = msg + bytes(3 * count - length)
+    out = bytearray(4 * count)
+    out[0::4] = heads
+    out[1::4] = padded[0::3]
+    out[2::4] = padded[1::3]
+    out[3::4] = padded[2::3]
+    return bytes(out)
+
+
+def encode_message(msg: bytes | bytearray | memoryview, cable: int = 0) -> bytes:
+    """One complete MIDI message (status byte first, no running status) -> its packets, concatenated.
+
+    Channel messages use CIN = status high nibble, F1/F3 CIN 0x2, F2 CIN 0x3, F6 CIN 0x5, real-time
+    CIN 0xF; SysEx F0..F7 is split into CIN 0x4 packets and ends with CIN 0x5, 0x6 or 0x7.
+    """
+    if type(cable) is not int or not 0 <= cable <= MAX_CABLE:
+        _check_cable(cable)
+    n = len(msg)
+    if n:
+        status = msg[0]
+        head = _HEADS[cable][status]
+        if head is not None and n == LENGTH_BY_STATUS[status]:
+            if n == 3:
+                if (msg[1] | msg[2]) < 0x80:
+                    return head + msg
+            elif n == 1 or msg[1] < 0x80:
+                return head + msg + _PADS[n]
+    return _encode_slow(bytes(msg), _check_cable(cable))
+
+
+def _encode_slow(msg: bytes, cable: int) -> bytes:
+    """encode_message for SysEx, and the errors for everything that is not one valid message."""
+    if not msg:
+        raise MidiValueError("msg is empty: a MIDI message needs at least a status byte")
+    status = msg[0]
+    if status == SYSEX:
+        if len(msg) < 2 or msg[-1] != EOX:
+            raise MidiValueError(f"SysEx msg must end with F7, got ...{msg[-4:].hex()} ({len(msg)} bytes)")
+        if not msg[1:-1].isascii():
+            bad = next(i for i, b in enumerate(msg[1:-1], 1) if b >= 0x80)
+            raise MidiValueError(
+                f"SysEx msg has status byte 0x{msg[bad]:02X} at offset {bad}; data must be < 0x80")
+        return _sysex_packets(msg, cable, True)
+    length = LENGTH_BY_STATUS[status]
+    if length <= 0:
+        raise MidiValueError(f"msg starts with 0x{status:02X}, which starts no MIDI message: {msg[:8].hex()}")
+    if len(msg) != length:
+        raise MidiValueError(
+            f"msg with status 0x{status:02X} must be {length} bytes, got {len(msg)}: {msg.hex()}")
+    raise MidiValueError(f"msg has a data byte >= 0x80: {msg.hex()}")
+
+
+@dataclass(slots=True)
+class EncoderCounters:
+    """What a UsbMidiEncoder did with the bytes it was given."""
+
+    bytes_in: int = 0
+    packets: int = 0
+    """Packets emitted."""
+    running_status: int = 0
+    """Status bytes inserted because the input used running status (USB-MIDI packets never do)."""
+    unparsed: int = 0
+    """Bytes sent one by one as CIN 0xF because they fit no message: stray data or F7, undefined
+    statuses, the held part of a message cut short, and whatever flush() found unfinished."""
+    sysex_truncated: int = 0
+    """SysEx messages cut short by a status byte other than F7 or real-time."""
+
+
+class UsbMidiEncoder:
+    """Stateful MIDI byte stream -> USB-MIDI packets, for input in any chunking (e.g. SysEx fragments
+    arriving as separate events). Packets are emitted as soon as they are determined.
+
+    Real-time bytes get their own CIN 0xF packet immediately, even inside a message or SysEx. Bytes
+    that fit no message are passed through as CIN 0xF so the receiver sees the same stream and its
+    parser drops the same bytes; running status on input is expanded.
+    """
+
+    __slots__ = ("_cable", "_heads", "_need", "_pending", "_running", "_single", "_sysex", "counters")
+
+    def __init__(self, cable: int = 0) -> None:
+        self._cable = _check_cable(cable)
+        self._heads = _DENSE_HEADS[cable]
+        self._single = _SINGLE[cable]
+        self.counters = EncoderCounters()
+        self._running = 0
+        self._pending: bytearray | None = None
+        self._need = 0
+        self._sysex: bytearray | None = None
+        """Open SysEx: the 0..2 bytes not yet sent (a full group of three goes out at once)."""
+
+    @property
+    def cable(self) -> int:
+        """The cable number every packet carries."""
+        return self._cable
+
+    def encode(self, data: bytes | bytearray | memoryview) -> bytes:
+        """Take more MIDI bytes; return the packets they determine."""
+        if type(data) is not bytes:
+            data = bytes(data)
+        n = len(data)
+        counters = self.counters
+        counters.bytes_in += n
+        out = bytearray()
+        heads = self._heads
+        single = self._single
+        lengths = LENGTH_BY_STATUS
+        running = self._running
+        pending = self._pending
+        need = self._need
+        sysex = self._sysex
+        cable = self._cable
+        unparsed = 0
+        i = 0
+        while i < n:
+            if sysex is not None:
+                found = _NEXT_STATUS(data, i)
+                j = n if found is None else found.start()
+                if j > i:
+                    sysex += data[i:j]
+                    whole = len(sysex) // 3 * 3
+                    if whole:
+                        out += _sysex_packets(bytes(sysex[:whole]), cable, False)
+                        del sysex[:whole]
+                    i = j
+                    if i == n:
+                        break
+                b = data[i]
+                if b >= 0xF8:
+                    out += single[b]
+                    i += 1
+                elif b == EOX:
+                    sysex.append(EOX)
+                    out += _sysex_packets(bytes(sysex), cable, True)
+                    sysex = None
+                    i += 1
+                else:
+                    # Cut short: send the held bytes unparsed so the receiver sees the same cut.
+                    for held in sysex:
+                        out += single[held]
+                    unparsed += len(sysex)
+                    counters.sysex_truncated += 1
+                    sysex = None
+                continue
+            b = data[i]
+            if b < 0x80:
+                if pending is not None:
+                    pending.append(b)
+                    i += 1
+                    if len(pending) == need:
+                        out += heads[pending[0]]
+                        out += pending
+                        out += _PADS[need]
+                        pending = None
+                    continue
+                if running:
+                    counters.running_status += 1
+                    pending = bytearray((running, b))
+                    need = lengths[running]
+                    i += 1
+                    if need == 2:
+                        out += heads[running]
+                        out += pending
+                        out += _PADS[2]
+                        pending = None
+                    continue
+                out += single[b]
+                unparsed += 1
+                i += 1
+                continue
+            if b >= 0xF8:
+                out += single[b]
+                i += 1
+                continue
+            if pending is not None:
+                for held in pending:
+                    out += single[held]
+                unparsed += len(pending)
+                pending = None
+            length = lengths[b]
+            i += 1
+            if b < 0xF0:
+                running = b
+                pending = bytearray((b,))
+                need = length
+                continue
+            running = 0
+            if b == SYSEX:
+                sysex = bytearray((SYSEX,))
+            elif length == 1:
+                out += heads[b]
+                out.append(b)
+                out += _PADS[1]
+            elif length > 1:
+                pending = bytearray((b,))
+                need = length
+            else:
+                out += single[b]
+                unparsed += 1
+        self._running = running
+        self._pending = pending
+        self._need = need
+        self._sysex = sysex
+        counters.unparsed += unparsed
+        counters.packets += len(out) // PACKET_SIZE
+        return bytes(out)
+
+    def flush(self) -> bytes:
+        """End of stream: send whatever an unfinished message holds as unparsed CIN 0xF bytes and
+        return to the idle state (running status forgotten)."""
+        held = bytes(self._pending or b"") + bytes(self._sysex or b"")
+        self._pending = None
+        self._sysex = None
+        self._running = 0
+        self.counters.unparsed += len(held)
+        self.counters.packets += len(held)
+        return b"".join(self._single[b] for b in held)
+
+    @property
+    def pending_bytes(self) -> int:
+        """MIDI bytes held until the packet that carries them is determined."""
+        return len(self._pending or b"") + len(self._sysex or b"")
+
+
+@dataclass(slots=True)
+class DecoderCounters:
+    """What a UsbMidiDecoder did with every byte it was fed.
+
+    Books balance: bytes_in == 4 * packets + trailing_bytes and
+    packets == delivered + padding + reserved_misc + reserved_cable.
+    """
+
+    bytes_in: int = 0
+    packets: int = 0
+    """Whole 4-byte packets seen."""
+    delivered: int = 0
+    """Packets whose MIDI bytes were delivered."""
+    midi_bytes: int = 0
+    """MIDI bytes delivered."""
+    padding: int = 0
+    """All-zero packets (CIN 0x0, cable 0, no data): padding, ignored."""
+    reserved_misc: int = 0
+    """Other CIN 0x0 packets (miscellaneous, reserved): ignored and reported."""
+    reserved_cable: int = 0
+    """CIN 0x1 packets (cable events, reserved): ignored and reported."""
+    bad_length: int = 0
+    """feed() calls whose length was not a multiple of 4: the trailing bytes were dropped, reported."""
+    trailing_bytes: int = 0
+    """Bytes dropped from the ends of such transfers."""
+
+
+class UsbMidiDecoder:
+    """USB-MIDI packets -> (cable, MIDI bytes), and through per-cable parsers -> MidiMessages.
+
+    Each feed() is one transfer: a length that is not a multiple of 4 is reported and the trailing
+    bytes are dropped. Reserved CIN 0x0/0x1 packets are ignored and reported; problems are kept in
+    `problems` (the last `max_problems`), or raised as UsbMidiPacketError when `strict`.
+    """
+
+    __slots__ = ("_parsers", "_sysex_chunk", "counters", "problems", "strict")
+
+    def __init__(
+        self, *, strict: bool = False, sysex_chunk: int | None = None, max_problems: int = 64
+    ) -> None:
+        self.strict = strict
+        self._sysex_chunk = sysex_chunk
+        self.counters = DecoderCounters()
+        self.problems: deque[UsbMidiPacketError] = deque(maxlen=max_problems)
+        self._parsers: dict[int, MidiStreamParser] = {}
+        MidiStreamParser(sysex_chunk=sysex_chunk)  # validates sysex_chunk now, not at first use
+
+    def _report(self, problem: UsbMidiPacketError) -> None:
+        if self.strict:
+            raise problem
+        self.problems.append(problem)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
+        """Decode one transfer of packets; return (cable, MIDI bytes) per delivered packet, in order."""
+        if type(data) is not bytes:
+            data = bytes(data)
+        n = len(data)
+        counters = self.counters
+        counters.bytes_in += n
+        whole = n - n % PACKET_SIZE
+        out: list[tuple[int, bytes]] = []
+        emit = out.append
+        deliver = _DELIVER_LENGTH
+        midi_bytes = 0
+        for i in range(0, whole, PACKET_SIZE):
+            head = data[i]
+            length = deliver[head & 0x0F]
+            if length:
+                emit((head >> 4, data[i + 1:i + 1 + length]))
+                midi_bytes += length
+            elif head & 0x0F == CIN_MISC and not (head or data[i + 1] or data[i + 2] or data[i + 3]):
+                counters.padding += 1
+            else:
+                cin = head & 0x0F
+                if cin == CIN_MISC:
+                    counters.reserved_misc += 1
+                    what = "CIN 0x0 (miscellaneous, reserved)"
+                else:
+                    counters.reserved_cable += 1
+                    what = "CIN 0x1 (cable event, reserved)"
+                self._report(UsbMidiPacketError(
+                    f"packet {data[i:i + 4].hex()} at offset {i} has {what}; ignored"))
+        counters.packets += whole // PACKET_SIZE
+        counters.delivered += len(out)
+        counters.midi_bytes += midi_bytes
+        if whole != n:
+            counters.bad_length += 1
+            counters.trailing_bytes += n - whole
+            self._report(UsbMidiPacketError(
+                f"transfer of {n} bytes is not a multiple of 4; dropped trailing {data[whole:].hex()}"))
+        return out
+
+    def parser(self, cable: int) -> MidiStreamParser:
+        """The MidiStreamParser that messages() uses for `cable` (created on first use)."""
+        parser = self._parsers.get(cable)
+        if parser is None:
+            parser = self._parsers[_check_cable(cable)] = MidiStreamParser(sysex_chunk=self._sysex_chunk)
+        return parser
+
+    @property
+    def cables(self) -> tuple[int, ...]:
+        """Cables that messages() has seen so far, in ascending order."""
+        return tuple(sorted(self._parsers))
+
+    def messages(self, data: bytes | bytearray | memoryview) -> list[tuple[int, MidiMessage]]:
+        """Decode a transfer and parse each cable's bytes into MidiMessages: (cable, message) in order."""
+        out: list[tuple[int, MidiMessage]] = []
+        run: list[bytes] = []
+        run_cable = -1
+        for cable, midi in self.feed(data):
+            if cable != run_cable and run:
+                out.extend((run_cable, m) for m in self.parser(run_cable).feed(b"".join(run)))
+                run.clear()
+            run_cable = cable
+            run.append(midi)
+        if run:
+            out.extend((run_cable, m) for m in self.parser(run_cable).feed(b"".join(run)))
+        return out
+
+
+def encode_messages(messages: Iterable[bytes | bytearray | memoryview], cable: int = 0) -> bytes:
+    """Several complete messages -> their packets, concatenated (encode_message for each)."""
+    return b"".join([encode_message(m, cable) for m in messages])
+
+
+__all__ = [
+    "CIN_LENGTH",
+    "DecoderCounters",
+    "EncoderCounters",
+    "UsbMidiDecoder",
+    "UsbMidiEncoder",
+    "decode_packet",
+    "encode_message",
+    "encode_messages",
+    "encode_packet",
+]
