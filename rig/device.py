@@ -1,0 +1,584 @@
+"""The host-side client of the board's contract: vendor requests, raw USB-MIDI and frame I/O.
+
+`Board` wraps any `usb.core.Device` (libusb, the loopback backend or the emulator backend), so the
+same calls drive every target. Every response is checked against `rig.contract`; every failure is
+an exception naming the board, the transfer and what was wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import struct
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
+
+import usb.core
+
+from rig import contract as c
+from rig import frames
+from rig.errors import RigError
+from rig.frames import Frame, SequenceTracker
+
+DEFAULT_TIMEOUT_MS = 1000
+"""Control transfers and, unless told otherwise, bulk transfers wait this long."""
+
+FRAMING_HEADER_SIZE = 24
+"""KSALLOCATOR_FRAMING_EX up to FramingItem: CountItems, PinFlags, OutputCompression(3), PinWeight."""
+FRAMING_ITEM_SIZE = 88
+"""sizeof(KS_FRAMING_ITEM): two GUIDs, six ULONGs, a KS_FRAMING_RANGE and a KS_FRAMING_RANGE_WEIGHTED."""
+
+MIDI_PACKET_SIZE = 4
+"""A USB-MIDI 1.0 event packet: cable/CIN byte and three MIDI bytes."""
+
+
+# --- exceptions -------------------------------------------------------------------------------
+
+
+class DeviceResponseError(RigError, ValueError):
+    """The board answered, but the answer breaks the contract (length or field values)."""
+
+
+class TransferError(RigError, OSError):
+    """A USB transfer to or from the board failed; the message names board, transfer and cause."""
+
+
+class TransferTimeout(TransferError, TimeoutError):
+    """A transfer did not complete in time (bulk OUT: the device kept NAKing)."""
+
+
+class TransferStalled(TransferError):
+    """The board answered a transfer with STALL."""
+
+
+class BoardGone(TransferError, ConnectionError):
+    """The board is no longer there (unplugged, rebooted, emulator exited)."""
+
+
+# --- decoded responses -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Info:
+    """GET_INFO, decoded and checked."""
+
+    contract_version: int
+    firmware_version: tuple[int, int, int]
+    midi_cables: int
+    ring_slots: int
+    capabilities: c.Capability
+    max_payload: int
+    clock_hz: int
+    unique_id: bytes
+
+    @property
+    def unique_id_hex(self) -> str:
+        """The unique ID as iSerialNumber spells it: upper-case hex, most significant byte first."""
+        return self.unique_id.hex().upper()
+
+    @property
+    def firmware(self) -> str:
+        """Firmware version as `major.minor.patch`."""
+        return ".".join(str(part) for part in self.firmware_version)
+
+
+@dataclass(frozen=True)
+class MidiModeConfig:
+    """SET_MIDI_MODE / GET_MIDI_MODE contents."""
+
+    mode: c.MidiMode
+    transpose: int = 0
+    rate_hz: int = 0
+    count: int = 0
+    cable: int = 0
+
+
+@dataclass(frozen=True)
+class FrameModeConfig:
+    """SET_FRAME_MODE / GET_FRAME_MODE contents."""
+
+    mode: c.FrameMode
+    payload_len: int = 0
+    count: int = 0
+    interval_us: int = 0
+
+
+class Stats(Mapping[str, int]):
+    """GET_STATS: every counter of `contract.STATS`, by name (`stats["frames_rx"]` or `stats.frames_rx`)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, int]) -> None:
+        missing = [name for name in c.STATS.names if name not in values]
+        extra = [name for name in values if name not in c.STATS.names]
+        if missing or extra:
+            raise ValueError(f"stats: missing {missing}, unknown {extra}")
+        self._values = {name: int(values[name]) for name in c.STATS.names}
+
+    def __getitem__(self, name: str) -> int:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getattr__(self, name: str) -> int:
+        try:
+            return self._values[name]
+        except (KeyError, AttributeError):
+            raise AttributeError(f"Stats has no counter {name!r}") from None
+
+    def __repr__(self) -> str:
+        return "Stats(" + ", ".join(f"{k}={v}" for k, v in self._values.items()) + ")"
+
+    def nonzero(self) -> dict[str, int]:
+        """Only the counters that are not zero (what a report shows)."""
+        return {name: value for name, value in self._values.items() if value}
+
+
+@dataclass
+class HostCounters:
+    """What the host did and saw since the last `reset_stats`, to compare with the device's Stats."""
+
+    midi_packets_tx: int = 0
+    """USB-MIDI event packets written (CIN 0 padding excluded, as the device counts)."""
+    midi_packets_rx: int = 0
+    """USB-MIDI event packets read (CIN 0 padding excluded)."""
+    frames_tx: int = 0
+    """Good frames written."""
+    frame_bytes_tx: int = 0
+    """Payload bytes in good frames written."""
+    frames_tx_bad_crc: int = 0
+    """Frames written with a deliberately wrong payload CRC."""
+    frames_tx_bad_header: int = 0
+    """Frames written with a deliberately broken header."""
+    frames_rx: int = 0
+    """Frames read and accepted."""
+    frame_bytes_rx: int = 0
+    """Payload bytes in frames read."""
+    rx_seq_gaps: int = 0
+    """Frames read whose sequence number was not the one expected."""
+    control_stalls: int = 0
+    """Control requests the board answered with STALL, as seen through this Board."""
+
+
+@dataclass
+class _SeqState:
+    next_tx: int = 0
+    rx: SequenceTracker = field(default_factory=SequenceTracker)
+
+
+_T = TypeVar("_T")
+
+
+def _check_enum(enum_type: Callable[[int], _T], value: int, what: str) -> _T:
+    try:
+        return enum_type(value)
+    except ValueError:
+        raise DeviceResponseError(f"{what}: {value} is not a valid value") from None
+
+
+# --- the client --------------------------------------------------------------------------------
+
+
+class Board:
+    """One board (or loopback/emulated board) reached through pyusb; the contract's host side."""
+
+    def __init__(self, device: usb.core.Device, *, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
+        self.device = device
+        self.timeout_ms = timeout_ms
+        self.host = HostCounters()
+        self._seq = _SeqState()
+        self._lock = threading.RLock()
+        self._serial: str | None = None
+        self._info: Info | None = None
+        self._detached: list[int] = []
+        self._ensure_configured()
+
+    # --- identity and error mapping ---
+
+    @property
+    def serial_number(self) -> str:
+        """iSerialNumber (the board's unique ID as hex), read once; a placeholder if unreadable."""
+        if self._serial is None:
+            try:
+                serial = self.device.serial_number
+            except (usb.core.USBError, ValueError, NotImplementedError):
+                serial = None
+            self._serial = str(serial) if serial else f"bus {self.device.bus} address {self.device.address}"
+        return self._serial
+
+    @property
+    def name(self) -> str:
+        """How messages name this board."""
+        return f"board {self.serial_number}"
+
+    def __repr__(self) -> str:
+        return f"<Board {self.serial_number}>"
+
+    def _fail(self, transfer: str, problem: str) -> DeviceResponseError:
+        return DeviceResponseError(f"{self.name}: {transfer}: {problem}")
+
+    def _map_usb_error(self, transfer: str, exc: usb.core.USBError) -> TransferError:
+        code = exc.errno
+        if isinstance(exc, usb.core.USBTimeoutError) or code == errno.ETIMEDOUT:
+            return TransferTimeout(f"{self.name}: {transfer}: timed out")
+        if code == errno.EPIPE:
+            return TransferStalled(f"{self.name}: {transfer}: stalled")
+        if code in (errno.ENODEV, errno.ESHUTDOWN) or "no such device" in str(exc).lower():
+            return BoardGone(f"{self.name}: {transfer}: the device is gone ({exc})")
+        return TransferError(f"{self.name}: {transfer}: {exc}")
+
+    def _call(self, transfer: str, fn: Callable[[], _T]) -> _T:
+        try:
+            return fn()
+        except usb.core.USBError as exc:
+            mapped = self._map_usb_error(transfer, exc)
+            if isinstance(mapped, TransferStalled) and transfer.startswith("control"):
+                self.host.control_stalls += 1
+            raise mapped from exc
+
+    def _ensure_configured(self) -> None:
+        try:
+            self.device.get_active_configuration()
+        except usb.core.USBError:
+            self._call("SET_CONFIGURATION", lambda: self.device.set_configuration(c.CONFIG_VALUE))
+
+    # --- control requests ---
+
+    def control_in(self, request: c.Request, length: int, *, w_value: int = 0) -> bytes:
+        """A vendor IN request returning exactly `length` bytes (fewer or more is a DeviceResponseError)."""
+        transfer = f"control {request.name} (IN, endpoint 0x00)"
+        data = self._call(transfer, lambda: self.device.ctrl_transfer(
+            c.VENDOR_REQUEST_TYPE_IN, int(request), w_value, 0, length, self.timeout_ms))
+        raw = bytes(data)
+        if len(raw) != length:
+            raise self._fail(transfer, f"expected {length} bytes, got {len(raw)}")
+        return raw
+
+    def control_out(self, request: c.Request, data: bytes = b"", *, w_value: int = 0) -> None:
+        """A vendor OUT request with an optional data stage; all of it must be accepted."""
+        transfer = f"control {request.name} (OUT, endpoint 0x00)"
+        sent = self._call(transfer, lambda: self.device.ctrl_transfer(
+            c.VENDOR_REQUEST_TYPE_OUT, int(request), w_value, 0, data or None, self.timeout_ms))
+        if int(sent) != len(data):
+            raise self._fail(transfer, f"accepted {sent} of {len(data)} data bytes")
+
+    def raw_control(self, bm_request_type: int, b_request: int, w_value: int = 0, w_index: int = 0,
+                    data_or_length: bytes | int | None = None, timeout: int | None = None) -> bytes | int:
+        """Any control transfer, unchecked but with errors mapped and STALLs counted in the host's books
+        (conformance tests send malformed requests through this)."""
+        transfer = f"control 0x{b_request:02x} (bmRequestType 0x{bm_request_type:02x}, endpoint 0x00)"
+        result = self._call(transfer, lambda: self.device.ctrl_transfer(
+            bm_request_type, b_request, w_value, w_index, data_or_length, self._timeout(timeout)))
+        return result if isinstance(result, int) else bytes(result)
+
+    def _layout_in(self, request: c.Request, layout: c.Layout) -> dict[str, int | bytes]:
+        return layout.unpack(self.control_in(request, layout.size))
+
+    def info(self) -> Info:
+        """GET_INFO, checked: contract version, capability bits, frame limits, unique ID."""
+        transfer = "control GET_INFO (IN, endpoint 0x00)"
+        raw = self._layout_in(c.Request.GET_INFO, c.INFO)
+        values = {k: v for k, v in raw.items() if isinstance(v, int)}
+        if values["contract_version"] != c.CONTRACT_VERSION:
+            raise self._fail(transfer, f"contract_version {values['contract_version']}, "
+                                       f"this host speaks {c.CONTRACT_VERSION}")
+        known = 0
+        for flag in c.Capability:
+            known |= int(flag)
+        if values["capabilities"] & ~known:
+            raise self._fail(transfer, f"capabilities 0x{values['capabilities']:x} has unknown bits "
+                                       f"0x{values['capabilities'] & ~known:x}")
+        caps = c.Capability(values["capabilities"])
+        if not 1 <= values["midi_cables"] <= 16:
+            raise self._fail(transfer, f"midi_cables {values['midi_cables']} is not in 1..16")
+        if c.Capability.FRAMES in caps:
+            if not 0 < values["max_payload"] <= c.FRAME_MAX_PAYLOAD:
+                raise self._fail(transfer, f"max_payload {values['max_payload']} is not in "
+                                           f"1..{c.FRAME_MAX_PAYLOAD}")
+            if values["ring_slots"] < 1:
+                raise self._fail(transfer, "ring_slots is 0 on a board with frames")
+        if values["clock_hz"] == 0:
+            raise self._fail(transfer, "clock_hz is 0")
+        unique_id = raw["unique_id"]
+        assert isinstance(unique_id, bytes)
+        info = Info(
+            contract_version=values["contract_version"],
+            firmware_version=(values["fw_major"], values["fw_minor"], values["fw_patch"]),
+            midi_cables=values["midi_cables"],
+            ring_slots=values["ring_slots"],
+            capabilities=caps,
+            max_payload=values["max_payload"],
+            clock_hz=values["clock_hz"],
+            unique_id=unique_id,
+        )
+        self._info = info
+        return info
+
+    def cached_info(self) -> Info:
+        """GET_INFO once per Board (the answer does not change while the board runs)."""
+        return self._info if self._info is not None else self.info()
+
+    def framing_bytes(self) -> bytes:
+        """GET_FRAMING: the KSALLOCATOR_FRAMING_EX bytes (one item) describing the frame ring."""
+        size = FRAMING_HEADER_SIZE + FRAMING_ITEM_SIZE
+        raw = self.control_in(c.Request.GET_FRAMING, size)
+        (count,) = struct.unpack_from("<I", raw, 0)
+        if count != 1:
+            raise self._fail("control GET_FRAMING (IN, endpoint 0x00)", f"CountItems {count}, expected 1")
+        return raw
+
+    def set_midi_mode(self, mode: c.MidiMode | int, *, transpose: int = 0, rate_hz: int = 0,
+                      count: int = 0, cable: int = 0) -> None:
+        """SET_MIDI_MODE; arguments are checked here so a typo is a ValueError, not a STALL."""
+        try:
+            mode = c.MidiMode(mode)
+        except ValueError:
+            raise ValueError(f"set_midi_mode: {mode} is not a MidiMode "
+                             f"({', '.join(m.name for m in c.MidiMode)})") from None
+        if not -128 <= transpose <= 127:
+            raise ValueError(f"set_midi_mode: transpose {transpose} is not in -128..127")
+        if not 0 <= cable < 16:
+            raise ValueError(f"set_midi_mode: cable {cable} is not in 0..15")
+        if mode is c.MidiMode.SOURCE and not 1 <= rate_hz <= 100_000:
+            raise ValueError(f"set_midi_mode: SOURCE needs rate_hz in 1..100000, got {rate_hz}")
+        if not 0 <= count < 2**32 or not 0 <= rate_hz < 2**32:
+            raise ValueError(f"set_midi_mode: count {count} / rate_hz {rate_hz} out of u32 range")
+        self.control_out(c.Request.SET_MIDI_MODE, c.MIDI_MODE_CONFIG.pack(
+            mode=int(mode), cable=cable, transpose=transpose, rate_hz=rate_hz, count=count))
+
+    def midi_mode(self) -> MidiModeConfig:
+        """GET_MIDI_MODE, checked."""
+        transfer = "control GET_MIDI_MODE (IN, endpoint 0x00)"
+        raw = self._layout_in(c.Request.GET_MIDI_MODE, c.MIDI_MODE_CONFIG)
+        v = {k: int(x) for k, x in raw.items() if isinstance(x, int)}
+        mode = _check_enum(c.MidiMode, v["mode"], f"{self.name}: {transfer}: mode")
+        if v["reserved"]:
+            raise self._fail(transfer, f"reserved is {v['reserved']}, expected 0")
+        if v["cable"] >= 16:
+            raise self._fail(transfer, f"cable {v['cable']} is not in 0..15")
+        return MidiModeConfig(mode, transpose=v["transpose"], rate_hz=v["rate_hz"], count=v["count"],
+                              cable=v["cable"])
+
+    def set_frame_mode(self, mode: c.FrameMode | int, *, payload_len: int = 0, count: int = 0,
+                       interval_us: int = 0) -> None:
+        """SET_FRAME_MODE; checked here against the board's max_payload. Restarts both sequences."""
+        try:
+            mode = c.FrameMode(mode)
+        except ValueError:
+            raise ValueError(f"set_frame_mode: {mode} is not a FrameMode "
+                             f"({', '.join(m.name for m in c.FrameMode)})") from None
+        limit = self.cached_info().max_payload
+        if not 0 <= payload_len <= limit:
+            raise ValueError(f"set_frame_mode: payload_len {payload_len} is not in 0..{limit} "
+                             f"({self.name} max_payload)")
+        if not 0 <= count < 2**32 or not 0 <= interval_us < 2**32:
+            raise ValueError(f"set_frame_mode: count {count} / interval_us {interval_us} out of u32 range")
+        self.control_out(c.Request.SET_FRAME_MODE, c.FRAME_MODE_CONFIG.pack(
+            mode=int(mode), payload_len=payload_len, count=count, interval_us=interval_us))
+
+    def frame_mode(self) -> FrameModeConfig:
+        """GET_FRAME_MODE, checked."""
+        transfer = "control GET_FRAME_MODE (IN, endpoint 0x00)"
+        raw = self._layout_in(c.Request.GET_FRAME_MODE, c.FRAME_MODE_CONFIG)
+        v = {k: int(x) for k, x in raw.items() if isinstance(x, int)}
+        mode = _check_enum(c.FrameMode, v["mode"], f"{self.name}: {transfer}: mode")
+        if v["reserved0"] or v["reserved1"]:
+            raise self._fail(transfer, "reserved fields are not 0")
+        if v["payload_len"] > c.FRAME_MAX_PAYLOAD:
+            raise self._fail(transfer, f"payload_len {v['payload_len']} exceeds {c.FRAME_MAX_PAYLOAD}")
+        return FrameModeConfig(mode, payload_len=v["payload_len"], count=v["count"],
+                               interval_us=v["interval_us"])
+
+    def time_us(self) -> int:
+        """GET_TIME: device microseconds since boot."""
+        value = self._layout_in(c.Request.GET_TIME, c.TIME)["time_us"]
+        assert isinstance(value, int)
+        return value
+
+    def stats(self) -> Stats:
+        """GET_STATS: every device counter."""
+        raw = self._layout_in(c.Request.GET_STATS, c.STATS)
+        return Stats({k: v for k, v in raw.items() if isinstance(v, int)})
+
+    def reset_stats(self) -> None:
+        """RESET_STATS, and zero the host's own counters so the two books start together."""
+        self.control_out(c.Request.RESET_STATS)
+        self.host = HostCounters()
+
+    def reboot_bootloader(self) -> None:
+        """REBOOT_BOOTLOADER: the board drops off the bus and comes back as the RP2040 ROM bootloader."""
+        self.control_out(c.Request.REBOOT_BOOTLOADER)
+
+    # --- raw USB-MIDI ---
+
+    def _claim_midi(self) -> None:
+        """Detach an OS MIDI driver from the MIDI streaming interface (real boards), once."""
+        if c.IF_MIDI_STREAMING in self._detached:
+            return
+        try:
+            if self.device.is_kernel_driver_active(c.IF_MIDI_STREAMING):
+                self.device.detach_kernel_driver(c.IF_MIDI_STREAMING)
+                self._detached.append(c.IF_MIDI_STREAMING)
+        except (NotImplementedError, usb.core.USBError):
+            pass
+
+    @staticmethod
+    def _count_events(data: bytes) -> int:
+        return sum(1 for i in range(0, len(data), MIDI_PACKET_SIZE) if data[i] & 0x0F)
+
+    def write_midi_packets(self, data: bytes, timeout: int | None = None) -> int:
+        """Write whole USB-MIDI event packets to EP_MIDI_OUT; returns packets written."""
+        if len(data) % MIDI_PACKET_SIZE:
+            raise ValueError(f"write_midi_packets: {len(data)} bytes is not a whole number of "
+                             f"{MIDI_PACKET_SIZE}-byte packets")
+        self._claim_midi()
+        transfer = f"bulk write to EP_MIDI_OUT 0x{c.EP_MIDI_OUT:02x}"
+        sent = int(self._call(transfer, lambda: self.device.write(
+            c.EP_MIDI_OUT, bytes(data), self._timeout(timeout))))
+        if sent != len(data):
+            raise self._fail(transfer, f"accepted {sent} of {len(data)} bytes")
+        self.host.midi_packets_tx += self._count_events(bytes(data))
+        return len(data) // MIDI_PACKET_SIZE
+
+    def read_midi_packets(self, timeout: int | None = None) -> bytes:
+        """One bulk read from EP_MIDI_IN: whole event packets (CIN 0 padding included as received)."""
+        self._claim_midi()
+        transfer = f"bulk read from EP_MIDI_IN 0x{c.EP_MIDI_IN:02x}"
+        data = bytes(self._call(transfer, lambda: self.device.read(
+            c.EP_MIDI_IN, c.BULK_PACKET_SIZE, self._timeout(timeout))))
+        if len(data) % MIDI_PACKET_SIZE:
+            raise self._fail(transfer, f"{len(data)} bytes is not a whole number of packets")
+        for i in range(0, len(data), MIDI_PACKET_SIZE):
+            cable = data[i] >> 4
+            if cable >= self.cached_info().midi_cables:
+                raise self._fail(transfer, f"packet {i // MIDI_PACKET_SIZE} names cable {cable}, "
+                                           f"the board has {self.cached_info().midi_cables}")
+        self.host.midi_packets_rx += self._count_events(data)
+        return data
+
+    # --- frames ---
+
+    def _timeout(self, timeout: int | None) -> int:
+        return self.timeout_ms if timeout is None else timeout
+
+    @property
+    def next_tx_seq(self) -> int:
+        """The sequence number the next `send_frame` uses."""
+        return self._seq.next_tx
+
+    def restart_sequences(self) -> None:
+        """Start both frame sequences at 0 again (after SET_FRAME_MODE, RESET_STATS or a bus reset)."""
+        self._seq = _SeqState()
+
+    def send_frame(self, payload: bytes, timeout: int | None = None) -> int:
+        """Write one frame (header + payload) to EP_FRAME_OUT; returns the sequence number used."""
+        limit = self.cached_info().max_payload
+        if len(payload) > limit:
+            raise ValueError(f"send_frame: payload of {len(payload)} bytes exceeds {self.name} "
+                             f"max_payload {limit}")
+        seq = self._seq.next_tx
+        data = frames.encode(payload, seq=seq, flags=c.FrameFlag.FROM_HOST)
+        self._write_frame_bytes(data, timeout)
+        self._seq.next_tx = (seq + 1) & 0xFFFFFFFF
+        self.host.frames_tx += 1
+        self.host.frame_bytes_tx += len(payload)
+        return seq
+
+    def send_raw_frame(self, data: bytes, timeout: int | None = None, *, bad: str | None = None) -> None:
+        """Write arbitrary bytes as one frame transfer (tests: corrupted frames). `bad` is "crc" or
+        "header" when the frame is deliberately broken, so the host books count it there."""
+        self._write_frame_bytes(bytes(data), timeout)
+        if bad == "crc":
+            self.host.frames_tx_bad_crc += 1
+        elif bad == "header":
+            self.host.frames_tx_bad_header += 1
+        elif bad is not None:
+            raise ValueError(f"send_raw_frame: bad={bad!r}; expected 'crc', 'header' or None")
+
+    def _write_frame_bytes(self, data: bytes, timeout: int | None = None) -> None:
+        transfer = f"bulk write to EP_FRAME_OUT 0x{c.EP_FRAME_OUT:02x}"
+        sent = int(self._call(transfer, lambda: self.device.write(
+            c.EP_FRAME_OUT, data, self._timeout(timeout))))
+        if sent != len(data):
+            raise self._fail(transfer, f"accepted {sent} of {len(data)} bytes")
+
+    def receive_frame(self, timeout: int | None = None) -> Frame:
+        """Read one frame from EP_FRAME_IN, check header and CRC, and account its sequence number."""
+        transfer = f"bulk read from EP_FRAME_IN 0x{c.EP_FRAME_IN:02x}"
+        limit = self.cached_info().max_payload
+        size = c.FRAME_HEADER.size + limit
+        size += (-size) % c.BULK_PACKET_SIZE
+        data = bytes(self._call(transfer, lambda: self.device.read(
+            c.EP_FRAME_IN, size, self._timeout(timeout))))
+        try:
+            frame = frames.decode(data)
+        except frames.FrameError as exc:
+            raise self._fail(transfer, str(exc)) from exc
+        if frame.payload_len > limit:
+            raise self._fail(transfer, f"payload_len {frame.payload_len} exceeds max_payload {limit}")
+        if not self._seq.rx.check(frame.seq):
+            self.host.rx_seq_gaps += 1
+        self.host.frames_rx += 1
+        self.host.frame_bytes_rx += frame.payload_len
+        return frame
+
+    @property
+    def seq_gaps(self) -> list[tuple[int, int]]:
+        """(expected, found) for every received frame that skipped ahead (repeats: `seq_repeats`)."""
+        return list(self._seq.rx.gaps)
+
+    @property
+    def seq_repeats(self) -> list[int]:
+        """Sequence numbers received again or going backwards."""
+        return list(self._seq.rx.repeats)
+
+    # --- books ---
+
+    def unbalanced(self, stats: Stats | None = None) -> list[str]:
+        """Every way device counters disagree with the host's since `reset_stats` (empty: balanced)."""
+        return books_problems(stats if stats is not None else self.stats(), self.host)
+
+    def close(self) -> None:
+        """Give back the interfaces pyusb claimed and any OS driver detached for raw MIDI."""
+        import usb.util
+
+        with contextlib.suppress(usb.core.USBError, NotImplementedError):
+            usb.util.dispose_resources(self.device)
+        for interface in self._detached:
+            with contextlib.suppress(usb.core.USBError, NotImplementedError):
+                self.device.attach_kernel_driver(interface)
+        self._detached.clear()
+
+
+def books_problems(stats: Mapping[str, int], host: HostCounters) -> list[str]:
+    """Compare device counters with host counters; each disagreement is one line naming both."""
+    pairs: list[tuple[str, int, str, int]] = [
+        ("midi_rx_packets", stats["midi_rx_packets"], "host midi_packets_tx", host.midi_packets_tx),
+        ("midi_tx_packets", stats["midi_tx_packets"], "host midi_packets_rx", host.midi_packets_rx),
+        ("frames_rx", stats["frames_rx"], "host frames_tx", host.frames_tx),
+        ("frame_bytes_rx", stats["frame_bytes_rx"], "host frame_bytes_tx", host.frame_bytes_tx),
+        ("frames_tx", stats["frames_tx"], "host frames_rx", host.frames_rx),
+        ("frame_bytes_tx", stats["frame_bytes_tx"], "host frame_bytes_rx", host.frame_bytes_rx),
+        ("frames_bad_crc", stats["frames_bad_crc"], "host frames_tx_bad_crc", host.frames_tx_bad_crc),
+        ("frames_bad_header", stats["frames_bad_header"], "host frames_tx_bad_header",
+         host.frames_tx_bad_header),
+        ("frames_seq_gap", stats["frames_seq_gap"], "expected", 0),
+        ("midi_rx_bad", stats["midi_rx_bad"], "expected", 0),
+        ("control_stalls", stats["control_stalls"], "host control_stalls", host.control_stalls),
+    ]
+    problems = [f"device {dev_name}={dev} but {host_name}={value}"
+                for dev_name, dev, host_name, value in pairs if dev != value]
+    if host.rx_seq_gaps:
+        problems.append(f"host saw {host.rx_seq_gaps} out-of-sequence frame(s) from the device")
+    return problems
+
+
+def host_counters_dict(host: HostCounters) -> dict[str, Any]:
+    """HostCounters as a plain dict (reports)."""
+    return {f.name: getattr(host, f.name) for f in fields(host)}

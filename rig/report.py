@@ -1,0 +1,211 @@
+"""Run records and the readable `report.md`: what ran, on what, with which result and counters.
+
+A `RunRecord` is filled by the pytest plugin and saved as `record.json`; `write_report` renders it
+as markdown from a list of section builders, so later measurements (latency, throughput) add a
+section with `register_section` instead of editing this module.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rig.errors import RigError
+
+RECORD_FILE = "record.json"
+REPORT_FILE = "report.md"
+JUNIT_FILE = "junit.xml"
+
+
+class ReportError(RigError, ValueError):
+    """A report directory or record file is unusable; the message names the file and why."""
+
+
+@dataclass
+class TestResult:
+    """One test's outcome across its setup, call and teardown phases."""
+
+    nodeid: str
+    target: str | None
+    outcome: str
+    """passed, failed, error, skipped or xfailed/xpassed."""
+    duration_s: float = 0.0
+    message: str = ""
+    """First line of the failure, or the skip reason."""
+
+
+@dataclass
+class RunRecord:
+    """Everything a report needs from one pytest session."""
+
+    started_utc: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    finished_utc: str = ""
+    host: dict[str, str] = field(default_factory=lambda: host_facts())
+    settings: dict[str, str] = field(default_factory=dict)
+    targets: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per target spec: describe() facts plus firmware version and serial when a board answered."""
+    tests: list[TestResult] = field(default_factory=list)
+    counters: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    """Per test nodeid: {"device": Stats, "host": HostCounters} at the end of the test."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free room for later sections (e.g. latency figures), keyed by section name."""
+
+    def result(self, nodeid: str, target: str | None) -> TestResult:
+        """The TestResult for `nodeid`, created as passed on first use."""
+        for test in self.tests:
+            if test.nodeid == nodeid:
+                return test
+        test = TestResult(nodeid, target, "passed")
+        self.tests.append(test)
+        return test
+
+    def totals(self) -> dict[str, int]:
+        """Count of tests per outcome."""
+        out: dict[str, int] = {}
+        for test in self.tests:
+            out[test.outcome] = out.get(test.outcome, 0) + 1
+        return out
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed or errored (and at least one test ran)."""
+        totals = self.totals()
+        return bool(self.tests) and not totals.get("failed") and not totals.get("error")
+
+    def save(self, directory: Path) -> Path:
+        """Write record.json into `directory` (created if needed)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / RECORD_FILE
+        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory: Path) -> RunRecord:
+        """Read record.json from `directory`."""
+        path = directory / RECORD_FILE
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ReportError(f"{path}: no run record (did the pytest session start?)") from None
+        except json.JSONDecodeError as exc:
+            raise ReportError(f"{path}: not valid JSON ({exc})") from None
+        tests = [TestResult(**t) for t in raw.pop("tests", [])]
+        return cls(tests=tests, **raw)
+
+
+def host_facts() -> dict[str, str]:
+    """The machine the run happened on."""
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+    }
+
+
+# --- markdown sections ------------------------------------------------------------------------
+
+SectionBuilder = Callable[[RunRecord], "str | None"]
+"""Turns a record into one markdown section (starting with a `## ` title), or None to leave it out."""
+
+_sections: list[tuple[str, SectionBuilder]] = []
+
+
+def register_section(name: str, builder: SectionBuilder) -> None:
+    """Add (or replace, by name) a section; sections render in registration order."""
+    for i, (existing, _) in enumerate(_sections):
+        if existing == name:
+            _sections[i] = (name, builder)
+            return
+    _sections.append((name, builder))
+
+
+def section_names() -> list[str]:
+    """Names of the registered sections, in order."""
+    return [name for name, _ in _sections]
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _summary(record: RunRecord) -> str:
+    totals = record.totals()
+    verdict = "PASSED" if record.ok else "FAILED"
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(totals.items())) or "no tests ran"
+    return (f"## Summary\n\n**{verdict}**: {counts}.\n\n"
+            f"Started {record.started_utc}, finished {record.finished_utc or '(unfinished)'}.")
+
+
+def _targets(record: RunRecord) -> str | None:
+    if not record.targets:
+        return None
+    keys: list[str] = []
+    for facts in record.targets.values():
+        keys += [k for k in facts if k not in keys]
+    rows = [[spec] + [facts.get(k, "") for k in keys] for spec, facts in record.targets.items()]
+    return "## Targets\n\n" + _table(["spec", *keys], rows)
+
+
+def _host_and_settings(record: RunRecord) -> str:
+    rows = [[k, v] for k, v in record.host.items()] + [[k, v] for k, v in record.settings.items()]
+    return "## Host and settings\n\n" + _table(["", ""], rows)
+
+
+def _results(record: RunRecord) -> str | None:
+    if not record.tests:
+        return None
+    rows = [[t.nodeid, t.outcome.upper(), f"{t.duration_s:.3f}", t.message] for t in record.tests]
+    return "## Results\n\n" + _table(["test", "result", "seconds", "detail"], rows)
+
+
+def _counters(record: RunRecord) -> str | None:
+    if not record.counters:
+        return None
+    parts = ["## Device counters\n\nNon-zero device counters at the end of each test (reset at its start)."]
+    for nodeid, books in record.counters.items():
+        device = {k: v for k, v in books.get("device", {}).items() if v}
+        text = ", ".join(f"{k}={v}" for k, v in device.items()) or "all zero"
+        parts.append(f"- `{nodeid}`: {text}")
+    return "\n".join(parts[:1]) + "\n\n" + "\n".join(parts[1:])
+
+
+register_section("summary", _summary)
+register_section("targets", _targets)
+register_section("host", _host_and_settings)
+register_section("results", _results)
+register_section("counters", _counters)
+
+
+def render_markdown(record: RunRecord, title: str = "rig conformance report") -> str:
+    """The whole report.md text."""
+    parts = [f"# {title}"]
+    for _, builder in _sections:
+        text = builder(record)
+        if text:
+            parts.append(text.strip())
+    return "\n\n".join(parts) + "\n"
+
+
+def write_report(record: RunRecord, directory: Path) -> Path:
+    """Write record.json and report.md into `directory`; returns the report.md path."""
+    record.save(directory)
+    path = directory / REPORT_FILE
+    path.write_text(render_markdown(record))
+    return path
+
+
+def default_report_dir(base: Path = Path("reports")) -> Path:
+    """`reports/<UTC timestamp>/`, the main job's default."""
+    return base / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -1,0 +1,279 @@
+"""The rig pytest plugin, exercised with pytester against a fake target kind (no device needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+import rig.target
+
+pytest_plugins = ["pytester"]
+
+FAKE_TARGET = '''
+"""A fake target kind for plugin tests: `fake:usb+frames` has exactly those features."""
+from rig.target import Feature, Target, TargetSpec, register
+
+OPENED = []
+CLOSED = []
+
+
+class FakeTarget(Target):
+    def __init__(self, spec: TargetSpec) -> None:
+        super().__init__(spec)
+        names = (spec.arg or "").split("+") if spec.arg else []
+        self.features = frozenset(Feature(n) for n in names if n != "broken")
+        self.broken = "broken" in names
+
+    def open(self) -> None:
+        if self.broken:
+            raise RuntimeError("no such thing attached")
+        OPENED.append(self.name)
+
+    def close(self) -> None:
+        CLOSED.append(self.name)
+
+
+register("fake", FakeTarget)
+'''
+
+
+@pytest.fixture
+def rigtester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A pytester with the fake target module importable and registered as kind `fake`."""
+    pytester.makepyfile(fake_rig_target=FAKE_TARGET)
+    pytester.syspathinsert()
+    monkeypatch.setitem(rig.target.KINDS, "fake", "fake_rig_target")
+    monkeypatch.delenv("CI", raising=False)
+    return pytester
+
+
+def run(tester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return tester.runpytest("-p", "rig.pytest_plugin", "-p", "no:cacheprovider", "-rs", *args)
+
+
+def test_options_are_in_the_rig_group(rigtester: pytest.Pytester) -> None:
+    result = run(rigtester, "--help")
+    result.stdout.fnmatch_lines(["*USB-MIDI test rig*", "*--rig=SPEC*", "*--rig-strict*",
+                                 "*--rig-report=DIR*"])
+
+
+def test_each_rig_value_is_a_parametrization_with_the_target_in_the_id(rigtester: pytest.Pytester) -> None:
+    rigtester.makepyfile(test_x="""
+        def test_uses(rig_target):
+            assert rig_target.name.startswith("fake")
+
+        def test_plain():
+            pass
+    """)
+    result = run(rigtester, "-v", "--rig=fake:usb", "--rig=fake:frames")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*test_uses?fake:usb? PASSED*", "*test_uses?fake:frames? PASSED*",
+                                 "*test_plain PASSED*"])
+
+
+def test_target_is_opened_once_per_session_and_closed_at_the_end(rigtester: pytest.Pytester) -> None:
+    rigtester.makepyfile(test_x="""
+        import fake_rig_target
+
+        def test_a(rig_target):
+            pass
+
+        def test_b(rig_target):
+            pass
+
+        def test_c():
+            assert fake_rig_target.OPENED == ["fake:usb"]
+            assert fake_rig_target.CLOSED == []
+    """)
+    rigtester.makeconftest("""
+        import fake_rig_target
+
+        def pytest_unconfigure(config):
+            assert fake_rig_target.CLOSED == ["fake:usb"], fake_rig_target.CLOSED
+            print("CLOSED-OK")
+    """)
+    result = run(rigtester, "-s", "--rig=fake:usb")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*CLOSED-OK*"])
+
+
+def test_needs_marker_skips_with_the_reason(rigtester: pytest.Pytester) -> None:
+    rigtester.makepyfile(test_x="""
+        import pytest
+
+        @pytest.mark.needs("frames")
+        def test_frames(rig_target):
+            pass
+    """)
+    result = run(rigtester, "--rig=fake:usb")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*target fake:usb lacks frames (the test is marked needs('frames'))*"])
+
+
+def test_needs_marker_passes_when_present(rigtester: pytest.Pytester) -> None:
+    rigtester.makepyfile(test_x="""
+        import pytest
+
+        @pytest.mark.needs("usb", "frames")
+        def test_frames(rig_target):
+            pass
+    """)
+    run(rigtester, "--rig=fake:usb+frames").assert_outcomes(passed=1)
+
+
+def test_unknown_feature_is_a_usage_error_naming_it(rigtester: pytest.Pytester) -> None:
+    rigtester.makepyfile(test_x="""
+        import pytest
+
+        @pytest.mark.needs("teleport")
+        def test_x(rig_target):
+            pass
+    """)
+    result = run(rigtester, "--rig=fake:usb")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*needs('teleport')*unknown feature*"])
+
+
+STRICT_TEST = """
+    import pytest
+
+    @pytest.mark.needs("midi-os")
+    def test_midi(rig_target):
+        pass
+
+    @pytest.mark.needs("real-timing")
+    def test_timing(rig_target):
+        pass
+"""
+
+
+def test_strict_turns_an_expected_capability_skip_into_a_failure(rigtester: pytest.Pytester,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # The fake kind "should have" midi-os, but not real-timing.
+    import rig.pytest_plugin as plugin
+
+    monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.target.Feature.MIDI_OS}))
+    rigtester.makepyfile(test_x=STRICT_TEST)
+    result = run(rigtester, "--rig=fake:usb", "--rig-strict")
+    result.assert_outcomes(failed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*--rig-strict: target fake:usb lacks midi-os*should have midi-os*"])
+    assert result.ret == 1
+
+
+def test_without_strict_both_are_skips(rigtester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rig.pytest_plugin as plugin
+
+    monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.target.Feature.MIDI_OS}))
+    rigtester.makepyfile(test_x=STRICT_TEST)
+    result = run(rigtester, "--rig=fake:usb")
+    result.assert_outcomes(skipped=2)
+    assert result.ret == 0
+
+
+def test_ci_environment_turns_strict_on(rigtester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rig.pytest_plugin as plugin
+
+    monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.target.Feature.MIDI_OS}))
+    monkeypatch.setenv("CI", "true")
+    rigtester.makepyfile(test_x=STRICT_TEST)
+    run(rigtester, "--rig=fake:usb").assert_outcomes(failed=1, skipped=1)
+
+
+def test_fixture_capability_skip_and_strict_failure(rigtester: pytest.Pytester,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import rig.pytest_plugin as plugin
+
+    monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.target.Feature.CONSOLE}))
+    rigtester.makepyfile(test_x="""
+        def test_console(console):
+            raise AssertionError("must not run")
+    """)
+    result = run(rigtester, "--rig=fake:usb")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*target fake:usb lacks console (the console fixture needs it)*"])
+    run(rigtester, "--rig=fake:usb", "--rig-strict").assert_outcomes(failed=1)
+
+
+def test_param_beats_option_beats_default(rigtester: pytest.Pytester,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import rig.pytest_plugin as plugin
+
+    monkeypatch.setattr(plugin, "default_target", lambda: "fake:console")
+    rigtester.makepyfile(test_x="""
+        import pytest
+
+        @pytest.mark.parametrize("rig_target", ["fake:frames"], indirect=True)
+        def test_param(rig_target):
+            assert rig_target.name == "fake:frames"
+
+        def test_option_or_default(rig_target, request):
+            expected = request.config.getoption("expect")
+            assert rig_target.name == expected
+    """)
+    rigtester.makeconftest("""
+        def pytest_addoption(parser):
+            parser.addoption("--expect")
+    """)
+    run(rigtester, "--rig=fake:usb", "--expect=fake:usb").assert_outcomes(passed=2)
+    run(rigtester, "--expect=fake:console").assert_outcomes(passed=2)
+
+
+def test_a_target_that_cannot_open_errors_every_test_with_the_reason(rigtester: pytest.Pytester) -> None:
+    rigtester.makepyfile(test_x="""
+        def test_a(rig_target):
+            pass
+
+        def test_b(rig_target):
+            pass
+    """)
+    result = run(rigtester, "--rig=fake:broken")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*target fake:broken: could not open: no such thing attached*"])
+
+
+def test_hardware_marker_skips_without_a_board(rigtester: pytest.Pytester,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    fake_board = types.ModuleType("rig.targets.board")
+    fake_board.find_boards = lambda: []  # type: ignore[attr-defined]
+    monkeypatch.setitem(__import__("sys").modules, "rig.targets.board", fake_board)
+    rigtester.makepyfile(test_x="""
+        import pytest
+
+        @pytest.mark.hardware
+        def test_x():
+            pass
+    """)
+    result = run(rigtester)
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*needs an attached board; none is attached*"])
+
+
+def test_report_dir_gets_record_and_markdown(rigtester: pytest.Pytester) -> None:
+    rigtester.makepyfile(test_x="""
+        import pytest
+
+        def test_ok(rig_target):
+            pass
+
+        def test_bad(rig_target):
+            assert 1 == 2, "one is not two"
+
+        @pytest.mark.needs("frames")
+        def test_skip(rig_target):
+            pass
+    """)
+    out = rigtester.path / "rep"
+    result = run(rigtester, "--rig=fake:usb", f"--rig-report={out}")
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    from rig.report import RunRecord
+
+    record = RunRecord.load(out)
+    outcomes = {t.nodeid.split("::")[-1]: (t.outcome, t.message) for t in record.tests}
+    assert outcomes["test_ok[fake:usb]"] == ("passed", "")
+    assert outcomes["test_bad[fake:usb]"][0] == "failed"
+    assert "one is not two" in outcomes["test_bad[fake:usb]"][1]
+    assert outcomes["test_skip[fake:usb]"][0] == "skipped"
+    assert "lacks frames" in outcomes["test_skip[fake:usb]"][1]
+    text = (out / "report.md").read_text()
+    assert "**FAILED**" in text and "fake:usb" in text and "one is not two" in text
