@@ -1,0 +1,422 @@
+"""KSALLOCATOR_DISPATCH contract and AVStream's default allocator (kernel-streaming.md B2).
+
+`AllocatorDispatch` is the contract: initialize(pin, framing) -> context, delete(), allocate() ->
+frame or None, free(frame). Public methods enforce the contract and keep the books; subclasses
+implement `_initialize/_delete/_allocate/_free` (mido's `send`/`_send` split). Checked mode
+(on inside `tracking()`, as the tests use it) raises AllocatorMisuse on double free, foreign
+frames and use after delete, and FrameLeak when delete() finds frames still outstanding.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import ctypes
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from host.avstream.errors import AllocatorInitError, AllocatorMisuse, FrameLeak
+from host.avstream.framing import DONT_CARE_RANGE, AllocatorFramingEx, FramingItem, FramingRange
+from host.avstream.guids import GUID_NULL, KSMEMORY_TYPE_KERNEL_NONPAGED
+from host.avstream.status import Status
+
+PAGE_SIZE = 4096
+"""The page size the model assumes (ReactOS rejects alignment above PAGE_SIZE - 1)."""
+
+
+def buffer_address(buffer: bytearray) -> int:
+    """The address of a bytearray's storage (stable: a bytearray with exports cannot be resized)."""
+    if not buffer:
+        raise ValueError("an empty bytearray has no storage address")
+    return ctypes.addressof((ctypes.c_char * len(buffer)).from_buffer(buffer))
+
+
+def aligned_region(size: int, alignment_mask: int) -> tuple[bytearray, memoryview, int]:
+    """A bytearray with `size` bytes starting at an address aligned to alignment_mask + 1.
+    Returns the owner, a memoryview of the aligned region, and the region's address."""
+    owner = bytearray(size + alignment_mask)
+    address = buffer_address(owner)
+    skip = -address & alignment_mask
+    return owner, memoryview(owner)[skip:skip + size], address + skip
+
+
+class Frame:
+    """One frame handed out by an allocator: a zero-copy writable memoryview and its identity.
+
+    `address` is where the bytes live in this process; `physical_address` is what a DMA engine
+    would be given (the offset into a common buffer for CommonBufferAllocator; the address otherwise).
+    """
+
+    __slots__ = ("address", "allocator", "buffer", "index", "outstanding", "physical_address")
+
+    def __init__(self, buffer: memoryview, index: int, allocator: AllocatorDispatch, address: int,
+                 physical_address: int) -> None:
+        self.buffer = buffer
+        self.index = index
+        self.allocator = allocator
+        self.address = address
+        self.physical_address = physical_address
+        self.outstanding = False
+
+    def __len__(self) -> int:
+        return len(self.buffer)
+
+    def __repr__(self) -> str:
+        where = f"{self.physical_address:#x}"
+        return f"<Frame {self.allocator.name}#{self.index} {len(self.buffer)} bytes @ {where}>"
+
+
+@dataclass(frozen=True, slots=True)
+class AllocatorContext:
+    """What InitializeAllocator hands back: it leads the other callbacks to the pin and framing."""
+
+    pin: object
+    framing: AllocatorFramingEx
+    item: FramingItem
+    frame_size: int
+    frames: int
+    alignment_mask: int
+
+
+@dataclass(frozen=True, slots=True)
+class AllocatorCapabilities:
+    """What an allocator can deliver; allocator selection (selection.py) matches it to requirements.
+
+    memory_types containing GUID_NULL means any memory type; empty bus_types means bus-agnostic;
+    max_frames None means no limit; alignment_mask is the strictest alignment it can deliver; flags
+    are the KSALLOCATOR_REQUIREMENTF_/FLAG_ bits it honours (FRAME_INTEGRITY, INPLACE_MODIFIER, 2D)."""
+
+    memory_types: frozenset[uuid.UUID] = frozenset({GUID_NULL})
+    bus_types: frozenset[uuid.UUID] = frozenset()
+    kernel_mode: bool = True
+    max_frames: int | None = None
+    frame_sizes: FramingRange = DONT_CARE_RANGE
+    alignment_mask: int = PAGE_SIZE - 1
+    flags: int = 0
+
+
+@dataclass(slots=True)
+class AllocatorCounters:
+    """The books of one allocator."""
+
+    allocations: int = 0
+    frees: int = 0
+    failed_allocations: int = 0
+    pending_requests: int = 0
+    high_water: int = 0
+
+    @property
+    def outstanding(self) -> int:
+        """Frames handed out and not yet freed."""
+        return self.allocations - self.frees
+
+
+_trackers: list[list[AllocatorDispatch]] = []
+
+
+@contextlib.contextmanager
+def tracking() -> Iterator[list[AllocatorDispatch]]:
+    """Within the block every new allocator is checked and recorded in the yielded list (tests use
+    this to fail on leaks: see `leaked_frames`)."""
+    created: list[AllocatorDispatch] = []
+    _trackers.append(created)
+    try:
+        yield created
+    finally:
+        _trackers.remove(created)
+
+
+_NEW, _READY, _DELETED = "new", "initialized", "deleted"
+
+
+class AllocatorDispatch(abc.ABC):
+    """KSALLOCATOR_DISPATCH: InitializeAllocator, DeleteAllocator, Allocate, Free.
+
+    Never used after delete (AllocatorMisuse). allocate() returns a Frame or None at once. In
+    checked mode free() rejects double frees and foreign frames, and delete() raises FrameLeak
+    (after releasing everything) when frames are still outstanding.
+    """
+
+    capabilities: AllocatorCapabilities = AllocatorCapabilities()
+
+    def __init__(self, *, name: str | None = None, checked: bool | None = None) -> None:
+        self.name = name or type(self).__name__
+        self.checked = bool(_trackers) if checked is None else checked
+        self.counters = AllocatorCounters()
+        self.context: AllocatorContext | None = None
+        self._state = _NEW
+        self._frames: list[Frame] = []
+        self._lock = threading.Condition(threading.Lock())
+        for created in _trackers:
+            created.append(self)
+
+    # -- the contract ------------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        """'new', 'initialized' or 'deleted'."""
+        return self._state
+
+    @property
+    def initialized(self) -> bool:
+        """Whether initialize() succeeded and delete() has not been called."""
+        return self._state == _READY
+
+    def initialize(self, pin: object, framing: AllocatorFramingEx) -> AllocatorContext:
+        """InitializeAllocator: build frames per the framing; raises AllocatorInitError (with the
+        creation status) when the framing cannot be honoured."""
+        if self._state != _NEW:
+            raise AllocatorMisuse(f"{self.name}: initialize() on an allocator that is {self._state}")
+        framing.validate()
+        context = self._initialize(pin, framing)
+        self.context = context
+        self._state = _READY
+        return context
+
+    def delete(self) -> None:
+        """DeleteAllocator: release everything; no use after this."""
+        if self._state == _DELETED:
+            if self.checked:
+                raise AllocatorMisuse(f"{self.name}: delete() called twice")
+            return
+        leaked = self.leaked_frames()
+        self._state = _DELETED
+        with self._lock:
+            self._delete()
+            self._lock.notify_all()
+        if leaked and self.checked:
+            raise FrameLeak(f"{self.name}: deleted with {len(leaked)} frame(s) outstanding:"
+                            f" {', '.join(f'#{f.index}' for f in leaked[:8])}")
+
+    def allocate(self) -> Frame | None:
+        """Allocate: a free frame, or None at once when none is free."""
+        if self._state != _READY:
+            raise AllocatorMisuse(f"{self.name}: allocate() on an allocator that is {self._state}")
+        with self._lock:
+            frame = self._allocate()
+            counters = self.counters
+            if frame is None:
+                counters.failed_allocations += 1
+                return None
+            frame.outstanding = True
+            counters.allocations += 1
+            out = counters.allocations - counters.frees
+            if out > counters.high_water:
+                counters.high_water = out
+            return frame
+
+    def free(self, frame: Frame) -> None:
+        """Free: give a frame back. After delete the frame is dropped (checked mode raises)."""
+        if self.checked:
+            self._check_free(frame)
+        elif self._state == _DELETED:
+            return
+        with self._lock:
+            frame.outstanding = False
+            self.counters.frees += 1
+            self._free(frame)
+
+    def _check_free(self, frame: Frame) -> None:
+        if not isinstance(frame, Frame) or frame.allocator is not self:
+            owner = frame.allocator.name if isinstance(frame, Frame) else type(frame).__name__
+            raise AllocatorMisuse(f"{self.name}: free() of a foreign frame {frame!r} (owned by {owner})")
+        if self._state == _DELETED:
+            raise AllocatorMisuse(f"{self.name}: free() of frame #{frame.index} after delete()")
+        if not frame.outstanding:
+            raise AllocatorMisuse(f"{self.name}: double free of frame #{frame.index}")
+
+    # -- books ---------------------------------------------------------------------------------
+
+    @property
+    def frame_count(self) -> int:
+        """How many frames this allocator owns (0 before initialize)."""
+        return len(self._frames)
+
+    @property
+    def free_count(self) -> int:
+        """Frames currently free."""
+        return self.frame_count - self.counters.outstanding
+
+    def leaked_frames(self) -> list[Frame]:
+        """Frames handed out and not freed."""
+        return [f for f in self._frames if f.outstanding]
+
+    # -- what subclasses implement -------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _initialize(self, pin: object, framing: AllocatorFramingEx) -> AllocatorContext:
+        """Create the frames; raise AllocatorInitError when the framing cannot be honoured."""
+
+    @abc.abstractmethod
+    def _delete(self) -> None:
+        """Release everything (called with the lock held)."""
+
+    @abc.abstractmethod
+    def _allocate(self) -> Frame | None:
+        """A free frame or None (called with the lock held)."""
+
+    @abc.abstractmethod
+    def _free(self, frame: Frame) -> None:
+        """Take a frame back (called with the lock held)."""
+
+
+def resolve_frames(item: FramingItem, default_frames: int) -> int:
+    """Frames to create for an item: its Frames, or `default_frames` when it says 0 (no requirement)."""
+    return item.frames or default_frames
+
+
+@dataclass
+class _Pending:
+    callback: Callable[[Frame], None]
+    done: bool = False
+
+
+class PoolAllocator(AllocatorDispatch):
+    """Frames carved from one aligned pool with a free list; the base of the default allocator
+    and the common-buffer allocator. Frames are zero-copy memoryviews into one bytearray."""
+
+    def __init__(self, *, name: str | None = None, checked: bool | None = None, default_frames: int = 3,
+                 page_size: int = PAGE_SIZE) -> None:
+        super().__init__(name=name, checked=checked)
+        if default_frames < 1:
+            raise ValueError(f"default_frames must be >= 1, got {default_frames}")
+        self.default_frames = default_frames
+        self.page_size = page_size
+        self._free_list: list[Frame] = []
+        self._pending: deque[_Pending] = deque()
+        self._owner: bytearray | None = None
+
+    def _resolve(self, pin: object, framing: AllocatorFramingEx) -> AllocatorContext:
+        item = framing.items[0]
+        size = item.preferred_frame_size
+        if not size:
+            raise AllocatorInitError(f"{self.name}: frame size is 0 (FramingRange/PhysicalRange of item 0)",
+                                     Status.INVALID_PARAMETER)
+        alignment = item.alignment_mask
+        if alignment > self.page_size - 1:
+            raise AllocatorInitError(f"{self.name}: alignment mask {alignment:#x} is above PAGE_SIZE-1"
+                                     f" ({self.page_size - 1:#x})", Status.INVALID_PARAMETER)
+        frames = resolve_frames(item, self.default_frames)
+        return AllocatorContext(pin, framing, item, size, frames, alignment)
+
+    def _carve(self, region: memoryview, address: int, physical_base: int, ctx: AllocatorContext) -> None:
+        stride = -(-ctx.frame_size // (ctx.alignment_mask + 1)) * (ctx.alignment_mask + 1)
+        self._frames = [Frame(region[i * stride:i * stride + ctx.frame_size], i, self, address + i * stride,
+                              physical_base + i * stride) for i in range(ctx.frames)]
+        self._free_list = list(reversed(self._frames))
+
+    def _delete(self) -> None:
+        self._free_list.clear()
+        self._pending.clear()
+        self._owner = None
+
+    def _allocate(self) -> Frame | None:
+        free = self._free_list
+        return free.pop() if free else None
+
+    def _free(self, frame: Frame) -> None:
+        pending = self._pending
+        while pending:
+            request = pending.popleft()
+            if request.done:
+                continue
+            request.done = True
+            self.counters.pending_requests -= 1
+            frame.outstanding = True
+            self.counters.allocations += 1
+            request.callback(frame)
+            return
+        self._free_list.append(frame)
+        self._lock.notify()
+
+    def allocate_wait(self, timeout: float | None) -> Frame | None:
+        """Allocate, waiting up to `timeout` seconds (None = forever) for a free() when none is free."""
+        if self._state != _READY:
+            raise AllocatorMisuse(f"{self.name}: allocate_wait() on an allocator that is {self._state}")
+        with self._lock:
+            if not self._lock.wait_for(lambda: self._free_list or self._state != _READY, timeout):
+                self.counters.failed_allocations += 1
+                return None
+        if self._state != _READY:
+            return None
+        return self.allocate()
+
+    def request(self, callback: Callable[[Frame], None]) -> Status:
+        """The IRP method: SUCCESS with `callback(frame)` called now, or PENDING until a free() hands
+        that frame to the oldest pending request (FREEFRAME completes pending allocations)."""
+        frame = self.allocate()
+        if frame is not None:
+            callback(frame)
+            return Status.SUCCESS
+        with self._lock:
+            self._pending.append(_Pending(callback))
+            self.counters.pending_requests += 1
+        return Status.PENDING
+
+    def cancel_request(self, callback: Callable[[Frame], None]) -> bool:
+        """Cancel a pending request; False when it was not pending."""
+        with self._lock:
+            for request in self._pending:
+                if request.callback is callback and not request.done:
+                    request.done = True
+                    self.counters.pending_requests -= 1
+                    return True
+        return False
+
+
+class DefaultAllocator(PoolAllocator):
+    """AVStream's default allocator: pool memory per framing item 0. FrameSize is the largest size
+    legal in FramingRange and PhysicalRange (0 is rejected), Frames 0 means `default_frames`
+    ([UNVERIFIED] choice; 3, the codec guidance), alignment above PAGE_SIZE-1 is rejected (ReactOS).
+    Every frame starts at an address aligned to FileAlignment + 1."""
+
+    capabilities = AllocatorCapabilities(kernel_mode=True)
+
+    def _initialize(self, pin: object, framing: AllocatorFramingEx) -> AllocatorContext:
+        ctx = self._resolve(pin, framing)
+        stride = -(-ctx.frame_size // (ctx.alignment_mask + 1)) * (ctx.alignment_mask + 1)
+        self._owner, region, address = aligned_region(stride * ctx.frames, ctx.alignment_mask)
+        self._carve(region, address, address, ctx)
+        return ctx
+
+
+class CommonBufferAllocator(PoolAllocator):
+    """Vendor example: carves frames from one contiguous common buffer allocated up front, as a DMA
+    common-buffer allocator does; each frame's physical_address is `physical_base` + its offset.
+
+    Its capabilities (what selection matches): kernel non-paged memory, at most `max_frames`
+    frames, frame sizes up to the buffer size, alignment up to PAGE_SIZE-1.
+    """
+
+    def __init__(self, buffer_size: int, *, physical_base: int = 0x1000_0000, max_frames: int = 32,
+                 memory_types: frozenset[uuid.UUID] = frozenset({KSMEMORY_TYPE_KERNEL_NONPAGED}),
+                 bus_types: frozenset[uuid.UUID] = frozenset(), flags: int = 0, name: str | None = None,
+                 checked: bool | None = None, default_frames: int = 3) -> None:
+        super().__init__(name=name, checked=checked, default_frames=default_frames)
+        if buffer_size <= 0:
+            raise ValueError(f"buffer_size must be > 0, got {buffer_size}")
+        if physical_base & (PAGE_SIZE - 1):
+            raise ValueError(f"physical_base {physical_base:#x} must be page aligned")
+        self.buffer_size = buffer_size
+        self.physical_base = physical_base
+        self.capabilities = AllocatorCapabilities(
+            memory_types=memory_types, bus_types=bus_types, kernel_mode=True, max_frames=max_frames,
+            frame_sizes=FramingRange(1, buffer_size, 1), alignment_mask=PAGE_SIZE - 1, flags=flags)
+        # The common buffer exists before any pin connects (AllocateCommonBuffer at start-device),
+        # page aligned like the memory a DMA adapter hands out.
+        self._owner, self._common, self._address = aligned_region(buffer_size, PAGE_SIZE - 1)
+
+    def _initialize(self, pin: object, framing: AllocatorFramingEx) -> AllocatorContext:
+        ctx = self._resolve(pin, framing)
+        stride = -(-ctx.frame_size // (ctx.alignment_mask + 1)) * (ctx.alignment_mask + 1)
+        too_many = ctx.frames > (self.capabilities.max_frames or ctx.frames)
+        if too_many or stride * ctx.frames > self.buffer_size:
+            raise AllocatorInitError(
+                f"{self.name}: {ctx.frames} frames of {ctx.frame_size} bytes (stride {stride}) do not fit"
+                f" the {self.buffer_size}-byte common buffer / {self.capabilities.max_frames} frames",
+                Status.INSUFFICIENT_RESOURCES)
+        self._carve(self._common, self._address, self.physical_base, ctx)
+        return ctx
