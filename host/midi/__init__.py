@@ -5,6 +5,31 @@ No I/O and no threads; everything the rig's MIDI paths build on.
 
 from __future__ import annotations
 
+from host.midi.encode import (
+    PITCH_BEND_MAX,
+    PITCH_BEND_MIN,
+    active_sensing,
+    channel_pressure,
+    check_message,
+    continue_,
+    control_change,
+    encode_stream,
+    mtc_quarter_frame,
+    note_off,
+    note_on,
+    pitch_bend,
+    pitch_bend_value,
+    poly_pressure,
+    program_change,
+    song_position,
+    song_select,
+    start,
+    stop,
+    sysex,
+    system_reset,
+    timing_clock,
+    tune_request,
+)
 from host.midi.errors import MidiError, MidiValueError, UsbMidiPacketError
 from host.midi.spec import SPEC_BY_STATUS, MessageSpec, kind_name, message_length
 from host.midi.stream import MidiMessage, MidiStreamParser, ParserCounters, parse
@@ -20,6 +45,8 @@ from host.midi.usbmidi import (
 )
 
 __all__ = [
+    "PITCH_BEND_MAX",
+    "PITCH_BEND_MIN",
     "SPEC_BY_STATUS",
     "DecoderCounters",
     "EncoderCounters",
@@ -32,11 +59,32 @@ __all__ = [
     "UsbMidiDecoder",
     "UsbMidiEncoder",
     "UsbMidiPacketError",
+    "active_sensing",
+    "channel_pressure",
+    "check_message",
+    "continue_",
+    "control_change",
     "decode_packet",
     "encode_message",
     "encode_messages",
     "encode_packet",
+    "encode_stream",
     "kind_name",
     "message_length",
+    "mtc_quarter_frame",
+    "note_off",
+    "note_on",
     "parse",
+    "pitch_bend",
+    "pitch_bend_value",
+    "poly_pressure",
+    "program_change",
+    "song_position",
+    "song_select",
+    "start",
+    "stop",
+    "sysex",
+    "system_reset",
+    "timing_clock",
+    "tune_request",
 ]

@@ -29,7 +29,9 @@ class MidiMessage:
     complete: bool
     truncated: bool
 
-    def __init__(self, data: bytes, complete: bool = True, truncated: bool = False) -> None:
+    def __init__(
+        self, data: bytes | bytearray | memoryview, complete: bool = True, truncated: bool = False
+    ) -> None:
         # Slot descriptors set the fields directly: a frozen dataclass's own __init__ goes through
         # object.__setattr__ and is about three times slower, which the parser's hot path feels.
         _set_data(self, bytes(data))
