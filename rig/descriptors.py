@@ -162,3 +162,17 @@ def string_descriptor(index: int, unique_id: bytes, langid: int = c.LANGID_EN_US
         raise KeyError(f"no strings in language 0x{langid:04X}; only 0x{c.LANGID_EN_US:04X}")
     encoded = string_text(index, unique_id).encode("utf-16-le")
     return bytes((2 + len(encoded), DT_STRING)) + encoded
+
+
+def framing_ex() -> bytes:
+    """KSALLOCATOR_FRAMING_EX (one item) the board reports by GET_FRAMING: kernel non-paged memory on
+    the USB bus, FRAME_RING_SLOTS frames, FRAME_ALIGNMENT_MASK alignment, header .. header + max payload."""
+    import dataclasses
+
+    from host.avstream import framing, guids
+
+    header = c.FRAME_HEADER.size
+    simple = framing.simple_framing(guids.KSMEMORY_TYPE_KERNEL_NONPAGED, 0, c.FRAME_RING_SLOTS,
+                                    c.FRAME_ALIGNMENT_MASK, header, header + c.FRAME_MAX_PAYLOAD)
+    item = dataclasses.replace(simple.items[0], bus_type=guids.GUID_BUS_TYPE_USB)
+    return framing.AllocatorFramingEx((item,)).validate().to_bytes()

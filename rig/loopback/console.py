@@ -1,0 +1,157 @@
+"""The board's console: the CONSOLE_COMMANDS line interpreter, and a pty that pyserial opens like
+any serial port, watched for the 1200-baud touch.
+
+The same interpreter serves the pty and the CDC bulk endpoints, as the firmware serves one CDC port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import termios
+import threading
+import tty
+from collections.abc import Callable
+from typing import Protocol
+
+from rig import contract as c
+
+
+class ConsoleHost(Protocol):
+    """What the console asks of the board."""
+
+    def console_stats(self) -> dict[str, int]:
+        """Every Stats counter by name."""
+        ...
+
+    def console_time_us(self) -> int:
+        """Device time in microseconds."""
+        ...
+
+    def console_reset_stats(self) -> None:
+        """Zero the counters."""
+        ...
+
+    def console_bytes(self, rx: int, tx: int) -> None:
+        """Count console bytes received and sent."""
+        ...
+
+
+class ConsoleSession:
+    """Line interpreter: bytes in, reply bytes out through `write`; lines end with CR or LF.
+
+    Each reply is its lines ending in CR LF, then the prompt; input is not echoed.
+    """
+
+    MAX_LINE = 256
+
+    def __init__(self, host: ConsoleHost, write: Callable[[bytes], int]) -> None:
+        self._host = host
+        self._write = write
+        self._line = bytearray()
+
+    def _send(self, text: str) -> None:
+        data = text.encode()
+        sent = self._write(data)
+        self._host.console_bytes(0, sent)
+
+    def greet(self) -> None:
+        """Send the prompt (when a session starts)."""
+        self._send(c.CONSOLE_PROMPT)
+
+    def feed(self, data: bytes) -> None:
+        """Take received bytes; run every complete line."""
+        self._host.console_bytes(len(data), 0)
+        for byte in data:
+            if byte in (0x0D, 0x0A):
+                if self._line:
+                    line = self._line.decode(errors="replace").strip()
+                    self._line.clear()
+                    self._send(self.run(line))
+            elif len(self._line) < self.MAX_LINE:
+                self._line.append(byte)
+
+    def run(self, line: str) -> str:
+        """The reply to one command line, prompt included."""
+        command = line.split()[0] if line.split() else ""
+        if command == "help":
+            lines = [f"{name} - {doc}" for name, doc in c.CONSOLE_COMMANDS.items()]
+        elif command == "version":
+            major, minor, patch = c.FIRMWARE_VERSION
+            lines = [f"firmware {major}.{minor}.{patch} contract {c.CONTRACT_VERSION}"]
+        elif command == "stats":
+            lines = [f"{name}={value}" for name, value in self._host.console_stats().items()]
+        elif command == "time":
+            lines = [str(self._host.console_time_us())]
+        elif command == "reset-stats":
+            self._host.console_reset_stats()
+            lines = ["ok"]
+        elif not command:
+            lines = []
+        else:
+            lines = [f"error: unknown command {command!r} (try help)"]
+        return "".join(f"{text}\r\n" for text in lines) + c.CONSOLE_PROMPT
+
+
+class PtyConsole:
+    """A pty whose slave path pyserial opens; a thread serves the master side and polls the line
+    speed, calling `on_touch` when it changes to CONSOLE_BAUD_BOOTSEL (the 1200-baud touch)."""
+
+    POLL_S = 0.02
+
+    def __init__(self, host: ConsoleHost, on_touch: Callable[[], None]) -> None:
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self.path = os.ttyname(self._slave)
+        self._on_touch = on_touch
+        self._session = ConsoleSession(host, self._write)
+        self._wake_r, self._wake_w = os.pipe()
+        self._stop = threading.Event()
+        self._was_touch = self._speed() == _BOOTSEL_SPEED
+        self._thread = threading.Thread(target=self._serve, name=f"loopback console {self.path}", daemon=True)
+        self._thread.start()
+
+    def _speed(self) -> int:
+        try:
+            return int(termios.tcgetattr(self._slave)[5])
+        except termios.error:
+            return -1
+
+    def _write(self, data: bytes) -> int:
+        try:
+            return os.write(self._master, data)
+        except (BlockingIOError, OSError):
+            return 0  # nobody reads the port: output is dropped, as a CDC port with no host
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._master, self._wake_r], [], [], self.POLL_S)
+            if self._master in ready:
+                try:
+                    data = os.read(self._master, 4096)
+                except (BlockingIOError, InterruptedError):
+                    data = b""
+                except OSError:
+                    data = b""
+                if data:
+                    self._session.feed(data)
+            touch = self._speed() == _BOOTSEL_SPEED
+            if touch and not self._was_touch:
+                self._on_touch()
+            self._was_touch = touch
+
+    def close(self) -> None:
+        """Stop the thread and close the pty; safe to call twice."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        os.write(self._wake_w, b"x")
+        self._thread.join(timeout=5)
+        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+_BOOTSEL_SPEED = getattr(termios, f"B{c.CONSOLE_BAUD_BOOTSEL}")
