@@ -165,7 +165,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write record.json and report.md into DIR")
 
 
-def _default_spec() -> str:
+def default_spec() -> str:
+    """`default_target()`, or loopback when this installation has no board support."""
     try:
         return default_target()
     except ModuleNotFoundError as exc:  # board support absent: the loopback is the default
@@ -210,7 +211,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     state = _state(metafunc.config)
     if not state.specs:
-        state.specs = [_default_spec()]
+        state.specs = [default_spec()]
         state.record.settings["targets"] = f"{state.specs[0]} (default)"
     metafunc.parametrize("rig_target", state.specs, indirect=True, ids=list(state.specs), scope="session")
 
@@ -276,7 +277,7 @@ def rig_target(request: pytest.FixtureRequest) -> Target:
     state = _state(request.config)
     spec = getattr(request, "param", None)
     if spec is None:
-        spec = state.specs[0] if state.specs else _default_spec()
+        spec = state.specs[0] if state.specs else default_spec()
     spec = str(TargetSpec.parse(str(spec)))
     target = state.pool.get(spec)
     facts = state.record.targets.setdefault(spec, {})
@@ -426,6 +427,21 @@ def _record_phase(config: pytest.Config, report: pytest.TestReport, target: str 
         longrepr = report.longrepr
         result.message = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
         result.message = result.message.removeprefix("Skipped: ")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector
+                               ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """A file that cannot be collected is an error in the run record (it would otherwise vanish)."""
+    report = yield
+    if report.failed and STATE in collector.config.stash:
+        result = _state(collector.config).record.result(report.nodeid or "(collection)", None)
+        result.outcome = "error"
+        lines = report.longreprtext.strip().splitlines()
+        errors = [line for line in lines if line.startswith("E ")]
+        last = errors[-1][1:].strip() if errors else (lines[-1] if lines else "")
+        result.message = f"collection failed: {last}"
+    return report
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

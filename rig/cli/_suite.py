@@ -1,0 +1,33 @@
+"""Where the conformance suite lives and how a nested pytest run loads the rig plugin."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+
+from rig.errors import RigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SUITE_DIR = REPO_ROOT / "tests" / "conformance"
+PLUGIN = "rig.pytest_plugin"
+
+
+class SuiteMissing(RigError, FileNotFoundError):
+    """The conformance suite is not where this checkout keeps it."""
+
+
+def suite_dir(override: str | None = None) -> Path:
+    """The test directory to run: `override`, else the checkout's tests/conformance."""
+    path = Path(override) if override else SUITE_DIR
+    if not path.exists():
+        raise SuiteMissing(f"test suite {path} not found (rig test/run need a source checkout: "
+                           f"pip install -e . from the repository)")
+    return path
+
+
+def plugin_args() -> list[str]:
+    """`-p rig.pytest_plugin`, unless an installed pytest11 entry point already loads it."""
+    for entry in metadata.entry_points(group="pytest11"):
+        if entry.value == PLUGIN:
+            return []
+    return ["-p", PLUGIN]

@@ -1,0 +1,57 @@
+"""`rig console`: talk to the target's serial console, interactively or one `--command` at a time."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rig.console import Console
+from rig.target import Feature, make_target
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the subcommand."""
+    p = sub.add_parser("console", help="open the target's serial console",
+                       description="An interactive console on the target's serial port (type `help`; "
+                                   "`exit` or Ctrl-D leaves), or one command with --command.")
+    p.add_argument("--rig", metavar="SPEC", default=None, help="target (default: board if attached, else "
+                                                                "loopback)")
+    p.add_argument("--port", default=None, help="open this serial port or pyserial URL instead of a target's")
+    p.add_argument("--command", "-c", metavar="CMD", default=None, help="send CMD, print the reply, exit")
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a reply (default 2)")
+    p.set_defaults(func=run)
+
+
+def _session(console: Console, args: argparse.Namespace) -> int:
+    if args.command is not None:
+        print(console.command(args.command, args.timeout))
+        return 0
+    console.sync(args.timeout)
+    print(f"connected to {console.name}; `help` lists commands, `exit` or Ctrl-D leaves")
+    while True:
+        try:
+            line = input("> ")
+        except EOFError:
+            print()
+            return 0
+        if line.strip() in {"exit", "quit"}:
+            return 0
+        if line.strip():
+            print(console.command(line.strip(), args.timeout))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Open the port (through the target unless --port), then one command or a prompt loop."""
+    if args.port:
+        with Console.open(args.port) as console:
+            return _session(console, args)
+    from rig.target import default_target
+
+    spec = args.rig or default_target()
+    with make_target(spec) as target:
+        target.require(Feature.CONSOLE)
+        with Console.open(target.console_port()) as console:
+            return _session(console, args)
+
+
+__all__ = ["register", "run", "sys"]

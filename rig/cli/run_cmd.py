@@ -1,0 +1,112 @@
+"""`rig run`: the main job. Conformance suite on the default target (an attached board, else the
+loopback), a report directory with JUnit XML and report.md, and a summary on the console.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from rig.cli._out import STATUS_STYLE, stdout
+from rig.cli._suite import plugin_args, suite_dir
+from rig.errors import RigError
+from rig.report import JUNIT_FILE, REPORT_FILE, RunRecord, default_report_dir
+
+
+class RunFailed(RigError, RuntimeError):
+    """pytest could not run the suite at all (usage error, nothing collected, internal error)."""
+
+
+class ProgressPlugin:
+    """A pytest plugin object that drives a rich progress bar: one step per test."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("collecting", total=None)
+        self.failed = 0
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.progress.update(self.task, total=len(session.items), description="testing")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            self.failed += 1
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self.progress.update(self.task, description=nodeid.rsplit("::", 1)[-1][:50])
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        self.progress.advance(self.task)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the subcommand."""
+    p = sub.add_parser("run", help="the main job: conformance suite + report directory",
+                       description="Run the conformance suite on the target (default: the attached board, "
+                                   "else the loopback) and write JUnit XML and report.md into a report "
+                                   "directory. Exit 1 when anything failed.")
+    p.add_argument("--rig", metavar="SPEC", default=None, help="target (default: board if attached, else "
+                                                                "loopback)")
+    p.add_argument("--report-dir", metavar="DIR", type=Path, default=None,
+                   help="where to write the report (default: reports/<UTC timestamp>/)")
+    p.add_argument("--rig-strict", action="store_true", help="capability skips the target should not have "
+                                                             "fail (as in CI)")
+    p.add_argument("--suite", metavar="DIR", default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def pytest_args(spec: str, report_dir: Path, suite: str | None, strict: bool) -> list[str]:
+    """The pytest command line of the main job (pytest's own terminal output is replaced by ours)."""
+    argv = [str(suite_dir(suite)), *plugin_args(), "-p", "no:terminal", "-p", "no:cacheprovider",
+            "-o", "addopts=", "--import-mode=importlib", "--strict-markers",
+            "--rig", spec, "--rig-report", str(report_dir), "--junitxml", str(report_dir / JUNIT_FILE)]
+    return argv + (["--rig-strict"] if strict else [])
+
+
+def _summary(record: RunRecord, report_dir: Path) -> None:
+    out = stdout()
+    for spec, facts in record.targets.items():
+        details = ", ".join(f"{k} {v}" for k, v in facts.items() if k != "target")
+        out.print(f"target [bold]{spec}[/]" + (f": {details}" if details else ""))
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("result")
+    table.add_column("tests", justify="right")
+    for outcome, count in sorted(record.totals().items()):
+        table.add_row(Text(outcome.upper(), style=STATUS_STYLE.get(outcome.upper(), "")), str(count))
+    out.print(table)
+    bad = [t for t in record.tests if t.outcome in {"failed", "error"}]
+    for test in bad:
+        line = Text()
+        line.append(test.outcome.upper(), style="bold red")
+        line.append(f" {test.nodeid}: {test.message}")
+        out.print(line)
+    verdict = Text("PASSED", style="bold green") if record.ok else Text("FAILED", style="bold red")
+    paths = f"  report: {report_dir / REPORT_FILE}  junit: {report_dir / JUNIT_FILE}"
+    out.print(Text.assemble(verdict, paths))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the suite with a progress bar, then print the summary; 0 only when nothing failed."""
+    from rig.pytest_plugin import default_spec
+
+    spec = args.rig or default_spec()
+    report_dir = args.report_dir or default_report_dir()
+    argv = pytest_args(spec, report_dir, args.suite, args.rig_strict)
+    out = stdout()
+    out.print(f"rig run: conformance suite on [bold]{spec}[/], report in {report_dir}")
+    with Progress(TextColumn("{task.description:<50}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=out, transient=True) as progress:
+        code = int(pytest.main(argv, plugins=[ProgressPlugin(progress)]))
+    if code in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        raise RunFailed(f"pytest could not run the suite (exit code {code}: {pytest.ExitCode(code).name})")
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        raise RunFailed(f"no tests collected from {suite_dir(args.suite)}")
+    record = RunRecord.load(report_dir)
+    _summary(record, report_dir)
+    return 0 if code == 0 and record.ok else 1

@@ -1,0 +1,90 @@
+"""The board's text console over its CDC serial port: send one command, get its reply.
+
+Used by `rig console` (interactive and `--command`) and by tests; works on any pyserial port or
+URL (a real CDC tty, the loopback board's pty, `loop://`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from rig import contract as c
+from rig.errors import RigError
+
+DEFAULT_BAUD = 115200
+
+
+class ConsoleError(RigError, OSError):
+    """The console port could not be opened or used; the message names the port."""
+
+
+class ConsoleTimeout(ConsoleError, TimeoutError):
+    """No prompt came back in time; the message names the command and what did arrive."""
+
+
+class Console:
+    """A command/response session with the board's console (`contract.CONSOLE_PROMPT` ends a reply)."""
+
+    def __init__(self, port: Any, *, name: str | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.port = port
+        self.name = name or str(getattr(port, "port", None) or port)
+        self._clock = clock
+
+    @classmethod
+    def open(cls, url: str, *, baudrate: int = DEFAULT_BAUD, timeout_s: float = 0.1) -> Console:
+        """Open `url` (a device path or pyserial URL) and return a Console on it."""
+        import serial
+
+        try:
+            port = serial.serial_for_url(url, baudrate=baudrate, timeout=timeout_s, write_timeout=2.0)
+        except (serial.SerialException, ValueError, OSError) as exc:
+            raise ConsoleError(f"console {url}: cannot open: {exc}") from None
+        return cls(port, name=url)
+
+    def close(self) -> None:
+        """Close the port."""
+        self.port.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def read_until_prompt(self, timeout_s: float) -> str:
+        """Everything up to and excluding the next prompt; ConsoleTimeout if none arrives in time."""
+        prompt = c.CONSOLE_PROMPT.encode()
+        buf = bytearray()
+        deadline = self._clock() + timeout_s
+        while not buf.endswith(prompt):
+            if self._clock() > deadline:
+                raise ConsoleTimeout(f"console {self.name}: no prompt {c.CONSOLE_PROMPT!r} within "
+                                     f"{timeout_s:g} s; received {bytes(buf)[-200:]!r}")
+            chunk = self.port.read(max(1, getattr(self.port, "in_waiting", 0) or 1))
+            if chunk:
+                buf += chunk
+        return buf[: -len(prompt)].decode("utf-8", errors="replace")
+
+    def sync(self, timeout_s: float = 2.0) -> None:
+        """Drop stale input and wait for a fresh prompt (sends an empty line)."""
+        self.port.reset_input_buffer()
+        self.port.write(b"\n")
+        self.read_until_prompt(timeout_s)
+
+    def command(self, text: str, timeout_s: float = 2.0) -> str:
+        """Send one command line and return its reply without the echoed command and the prompt."""
+        if "\n" in text or "\r" in text:
+            raise ValueError(f"console command {text!r}: one line only")
+        self.port.reset_input_buffer()
+        self.port.write(text.encode() + b"\n")
+        self.port.flush()
+        reply = self.read_until_prompt(timeout_s).replace("\r\n", "\n").replace("\r", "\n")
+        lines = reply.split("\n")
+        if lines and lines[0].strip() == text.strip():
+            lines = lines[1:]
+        return "\n".join(lines).strip("\n")
