@@ -148,3 +148,11 @@ def test_header_carries_the_same_bytes() -> None:
     body = text.split("rig_config_descriptor[RIG_CONFIG_DESCRIPTOR_LEN]", 1)[1].split("};", 1)[0]
     values = bytes(int(tok.rstrip(","), 16) for tok in body.split() if tok.startswith("0x"))
     assert values == config
+
+
+def test_header_carries_the_framing() -> None:
+    text = (ROOT / HEADER_PATH).read_text()
+    body = text.split("rig_framing_ex[RIG_FRAMING_EX_LEN]", 1)[1].split("};", 1)[0]
+    values = bytes(int(tok.rstrip(","), 16) for tok in body.split() if tok.startswith("0x"))
+    assert values == d.framing_ex() and len(values) == 112
+    assert struct.unpack_from("<I", values, 24 + 44)[0] == c.FRAME_RING_SLOTS  # item Frames
