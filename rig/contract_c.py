@@ -66,7 +66,7 @@ def _byte_arrays() -> list[str]:
         lines.append(f"    {_c_string(text) if text is not None else 'NULL'}, /* {index} */")
     lines.append("};")
     framing = descriptors.framing_ex()
-    lines.append("/* GET_FRAMING response: KSALLOCATOR_FRAMING_EX with one item (host.avstream's serializer). */")
+    lines.append("/* GET_FRAMING response: KSALLOCATOR_FRAMING_EX, one item (host.avstream serializer). */")
     lines.append(f"#define RIG_FRAMING_EX_LEN {len(framing)}u")
     lines += _c_bytes("rig_framing_ex", framing, "RIG_FRAMING_EX_LEN")
     lines.append("")

@@ -229,7 +229,7 @@ static const char *const rig_strings[RIG_STRING_COUNT] __attribute__((unused)) =
     "rig frames", /* 5 */
     "rig console", /* 6 */
 };
-/* GET_FRAMING response: KSALLOCATOR_FRAMING_EX with one item (host.avstream's serializer). */
+/* GET_FRAMING response: KSALLOCATOR_FRAMING_EX, one item (host.avstream serializer). */
 #define RIG_FRAMING_EX_LEN 112u
 static const uint8_t rig_framing_ex[RIG_FRAMING_EX_LEN] __attribute__((unused)) = {
     0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
