@@ -189,6 +189,11 @@ class MidiStreamParser:
         counters.bytes_in += n
         emit = out.append
         make = _message
+        new = _new_message
+        Msg = MidiMessage
+        set_data = _set_data
+        set_complete = _set_complete
+        set_truncated = _set_truncated
         lengths = LENGTH_BY_STATUS
         running = self._running
         pending = self._pending
@@ -253,7 +258,11 @@ class MidiStreamParser:
                         emit(make(bytes((running, b))))
                         i += 1
                     elif i + 1 < n and data[i + 1] < 0x80:
-                        emit(make(bytes((running, b, data[i + 1]))))
+                        message = new(Msg)
+                        set_data(message, bytes((running, b, data[i + 1])))
+                        set_complete(message, True)
+                        set_truncated(message, False)
+                        emit(message)
                         i += 2
                     else:
                         pending = bytearray((running, b))
@@ -280,7 +289,12 @@ class MidiStreamParser:
                 running = b
                 if length == 3:
                     if i + 2 < n and data[i + 1] < 0x80 and data[i + 2] < 0x80:
-                        emit(make(data[i:i + 3]))
+                        # The common case, inlined: _message() without the call.
+                        message = new(Msg)
+                        set_data(message, data[i:i + 3])
+                        set_complete(message, True)
+                        set_truncated(message, False)
+                        emit(message)
                         i += 3
                         continue
                 elif i + 1 < n and data[i + 1] < 0x80:

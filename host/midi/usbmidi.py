@@ -302,6 +302,19 @@ class UsbMidiEncoder:
             i += 1
             if b < 0xF0:
                 running = b
+                # Fast path: the whole message is in this chunk (i is at its first data byte).
+                if length == 3:
+                    if i + 1 < n and data[i] < 0x80 and data[i + 1] < 0x80:
+                        out += heads[b]
+                        out += data[i - 1:i + 2]
+                        i += 2
+                        continue
+                elif i < n and data[i] < 0x80:
+                    out += heads[b]
+                    out += data[i - 1:i + 1]
+                    out += _PADS[2]
+                    i += 1
+                    continue
                 pending = bytearray((b,))
                 need = length
                 continue
@@ -341,6 +354,14 @@ class UsbMidiEncoder:
     def pending_bytes(self) -> int:
         """MIDI bytes held until the packet that carries them is determined."""
         return len(self._pending or b"") + len(self._sysex or b"")
+
+    def reset(self) -> None:
+        """Drop anything held, forget running status and zero the counters (flush() sends instead)."""
+        self.counters = EncoderCounters()
+        self._running = 0
+        self._pending = None
+        self._need = 0
+        self._sysex = None
 
 
 @dataclass(slots=True)
@@ -434,6 +455,12 @@ class UsbMidiDecoder:
             self._report(UsbMidiPacketError(
                 f"transfer of {n} bytes is not a multiple of 4; dropped trailing {data[whole:].hex()}"))
         return out
+
+    def reset(self) -> None:
+        """Zero the counters, clear the problems and forget every cable's parser state."""
+        self.counters = DecoderCounters()
+        self.problems.clear()
+        self._parsers.clear()
 
     def parser(self, cable: int) -> MidiStreamParser:
         """The MidiStreamParser that messages() uses for `cable` (created on first use)."""

@@ -225,3 +225,17 @@ def test_encoder_flush_sends_held_bytes_and_forgets_running_status() -> None:
 
 def test_encode_messages_concatenates() -> None:
     assert encode_messages([b"\xf8", b"\x90\x01\x02"], 1) == b"\x1f\xf8\x00\x00\x19\x90\x01\x02"
+
+
+def test_encoder_and_decoder_reset() -> None:
+    enc = UsbMidiEncoder()
+    enc.encode(b"\x90\x3c\x40\x3d")
+    enc.reset()
+    assert enc.pending_bytes == 0 and enc.counters.bytes_in == 0
+    assert enc.encode(b"\x40") == b"\x0f\x40\x00\x00"  # running status forgotten: stray data
+    decoder = UsbMidiDecoder()
+    decoder.messages(b"\x04\xf0\x01\x02\x01\x00\x00\x00")
+    assert decoder.parser(0).pending_bytes == 3 and decoder.problems
+    decoder.reset()
+    assert decoder.cables == () and not decoder.problems and decoder.counters.bytes_in == 0
+    assert decoder.parser(0).pending_bytes == 0
