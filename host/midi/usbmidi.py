@@ -76,6 +76,7 @@ _SINGLE = tuple(
 )
 """Per cable, per byte: the CIN 0xF packet carrying that one byte."""
 _NEXT_STATUS = re.compile(rb"[\x80-\xff]").search
+_UNDEFINED_REALTIME = frozenset((0xF9, 0xFD))
 
 
 def _check_cable(cable: object) -> int:
@@ -249,6 +250,7 @@ class UsbMidiEncoder:
                 b = data[i]
                 if b >= 0xF8:
                     out += single[b]
+                    unparsed += b in _UNDEFINED_REALTIME
                     i += 1
                 elif b == EOX:
                     sysex.append(EOX)
@@ -291,6 +293,7 @@ class UsbMidiEncoder:
                 continue
             if b >= 0xF8:
                 out += single[b]
+                unparsed += b in _UNDEFINED_REALTIME
                 i += 1
                 continue
             if pending is not None:

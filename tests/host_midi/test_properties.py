@@ -156,6 +156,8 @@ def test_stateful_encoder_carries_any_byte_stream_faithfully(garbage: bytes, siz
     direct = [(3, m.data, m.truncated) for m in MidiStreamParser().feed(garbage)]
     assert via_usb == direct
     assert decoder.counters.delivered == encoder.counters.packets
+    # Every input byte went out in a packet, plus the status bytes running status left out.
+    assert decoder.counters.midi_bytes == encoder.counters.bytes_in + encoder.counters.running_status
 
 
 @given(GARBAGE, SIZES, st.one_of(st.none(), st.integers(1, 40)))

@@ -198,10 +198,11 @@ def test_encoder_channel_messages_running_status_and_realtime() -> None:
 
 def test_encoder_passes_unparseable_bytes_through_as_cin_f() -> None:
     enc = UsbMidiEncoder()
-    got = enc.encode(b"\x01\xf7\xf4\x90\x3c\x80\x3c\x40")
+    got = enc.encode(b"\x01\xf7\xf4\x90\x3c\x80\x3c\xfd\x40\xf0\xf9\xf7")
     assert packets(got) == [b"\x0f\x01\x00\x00", b"\x0f\xf7\x00\x00", b"\x0f\xf4\x00\x00",
-                            b"\x0f\x90\x00\x00", b"\x0f\x3c\x00\x00", b"\x08\x80\x3c\x40"]
-    assert enc.counters.unparsed == 5
+                            b"\x0f\x90\x00\x00", b"\x0f\x3c\x00\x00", b"\x0f\xfd\x00\x00",
+                            b"\x08\x80\x3c\x40", b"\x0f\xf9\x00\x00", b"\x06\xf0\xf7\x00"]
+    assert enc.counters.unparsed == 7
 
 
 def test_encoder_truncated_sysex_reaches_the_receiver_truncated() -> None:
