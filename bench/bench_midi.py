@@ -47,6 +47,7 @@ def short_messages(count: int) -> list[bytes]:
 
 
 def bench_encode_message() -> None:
+    """encode_message for short channel messages and for a 4 KiB SysEx."""
     msgs = [m for m in short_messages(100_000) if len(m) == 3]
     head = b"\x09"
 
@@ -84,6 +85,7 @@ def bench_encode_message() -> None:
 
 
 def bench_parser() -> None:
+    """MidiStreamParser on short messages (one feed, transfer-sized feeds) and on a 64 KiB SysEx."""
     msgs = short_messages(100_000)
     wire = b"".join(msgs)
     transfers = [wire[i:i + 48] for i in range(0, len(wire), 48)]
@@ -129,6 +131,7 @@ def bench_parser() -> None:
 
 
 def bench_usb() -> None:
+    """UsbMidiDecoder (packets, and packets to messages) and UsbMidiEncoder on short messages."""
     msgs = short_messages(100_000)
     wire = b"".join(msgs)
     packets = b"".join(encode_message(m) for m in msgs)
