@@ -177,6 +177,24 @@ class MidiStreamParser:
         self._need = 0
         self._sysex = None
 
+    def flush(self) -> list[MidiMessage]:
+        """End of stream: deliver an open SysEx as truncated, drop (and count) a partial message and
+        forget running status; counters are kept, so the books still balance."""
+        out: list[MidiMessage] = []
+        counters = self.counters
+        if self._sysex is not None:
+            out.append(_message(bytes(self._sysex), True, True))
+            counters.sysex_truncated += 1
+            counters.messages += 1
+            counters.bytes_out += len(self._sysex)
+        if self._pending is not None:
+            counters.dropped_partial += len(self._pending)
+        self._sysex = None
+        self._pending = None
+        self._need = 0
+        self._running = 0
+        return out
+
     def feed(self, data: bytes | bytearray | memoryview) -> list[MidiMessage]:
         """Parse more bytes; return the messages they complete, in stream order."""
         if type(data) is not bytes:

@@ -296,3 +296,18 @@ def test_empty_feed() -> None:
     parser = MidiStreamParser()
     assert parser.feed(b"") == []
     assert parser.counters.bytes_in == 0
+
+
+def test_flush_delivers_open_sysex_truncated_and_drops_partial() -> None:
+    parser = MidiStreamParser(sysex_chunk=2)
+    got = parser.feed(b"\xf0\x01\x02\x03")
+    got += parser.flush()
+    assert [(m.data, m.complete, m.truncated) for m in got] == [(b"\xf0\x01", False, False),
+                                                                (b"\x02\x03", True, True)]
+    assert parser.pending_bytes == 0 and parser.counters.sysex_truncated == 1
+    assert_balanced(parser, got)
+    got += parser.feed(b"\x90\x3c\x40\x3d")
+    got += parser.flush()
+    assert parser.counters.dropped_partial == 2 and parser.running_status == 0
+    assert parser.flush() == []
+    assert_balanced(parser, got)
