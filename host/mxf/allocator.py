@@ -1,0 +1,357 @@
+"""AllocatorMXF: the port driver's IAllocatorMXF, a bounded, pre-filled pool of kernel events.
+
+The unchecked allocator is built for speed: a LIFO free-list on a `collections.deque` (whose
+append and pop are atomic, so render and capture threads share it without a lock on the hot
+path), events zeroed as they come back, and counters derived from per-event tallies instead of
+shared ones. `AllocatorMXF(checked=True)` returns a `CheckedAllocatorMXF` (see allocator_checked)
+that catches double frees, foreign events, use after free, and records where each event was taken.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from host.mxf.buffer import MxfBuffer
+from host.mxf.errors import LeakError, PoolExhausted
+from host.mxf.event import CB_STRUCT, DMUS_KEF_PACKAGE_EVENT, KernelEvent
+from host.mxf.imxf import IMXF, bind_camel_aliases
+from host.mxf.status import KsState, NtStatus
+
+DEFAULT_POOL_SIZE = 1024
+"""Events in a pool by default. The real port's pool size is [UNVERIFIED]; choose per test."""
+DEFAULT_BUFFER_SIZE = 4096
+"""GetBufferSize() by default: PAGE_SIZE, as ReactOS uses (real Windows sizes are [UNVERIFIED])."""
+DEFAULT_BUFFER_COUNT = 64
+"""GetBuffer buffers an allocator may have out at once by default ([UNVERIFIED] bound)."""
+
+_SUCCESS = NtStatus.STATUS_SUCCESS
+_UNSUCCESSFUL = NtStatus.STATUS_UNSUCCESSFUL
+OnExhaustion = Literal["status", "raise"]
+
+
+@dataclass(frozen=True)
+class AllocatorStats:
+    """A snapshot of an allocator's books (exact when no other thread is mid-call)."""
+
+    pool_size: int
+    free: int
+    outstanding: int
+    gets: int
+    puts: int
+    high_water: int
+    """Most events ever out at once."""
+    exhaustions: int
+    """GetMessage calls that found the pool empty."""
+    buffer_limit: int
+    buffers_out: int
+    buffer_high_water: int
+    buffer_exhaustions: int
+    """GetBuffer calls that found no buffer left."""
+
+
+@dataclass(frozen=True)
+class Leak:
+    """One event or buffer still out of its allocator, and where it was taken (checked mode)."""
+
+    kind: Literal["event", "buffer"]
+    obj: object
+    taken_at: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.obj!r} taken at:\n{self.taken_at}"
+
+
+class AllocatorMXF:
+    """IAllocatorMXF: hands out zeroed DMUS_KERNEL_EVENTs and fixed-size buffers, takes them back.
+
+    - The pool is bounded and pre-filled (`pool_size` events; it "never starts out empty").
+    - `get_message()` returns a zeroed event, or None when the pool is empty: that is the model of
+      GetMessage's STATUS_INSUFFICIENT_RESOURCES with a NULL out-parameter. Every such call is
+      counted (`stats().exhaustions`); with `on_exhaustion="raise"` it raises PoolExhausted instead.
+    - `put_message(evt)` is the final sink: it reclaims the whole pNextEvt chain, and for each event
+      whose cbEvent exceeds the pointer size the package chain (DMUS_KEF_PACKAGE_EVENT) or else the
+      pbData buffer, deciding by cbEvent and usFlags alone as the driver does.
+    - Buffers: `get_buffer()` returns an MxfBuffer of `get_buffer_size()` bytes (contents not
+      zeroed) or None when `buffer_count` are out; `put_buffer()` takes one back.
+
+    Names: snake case primary, the interface's camelCase names are aliases (see host.mxf.imxf).
+    Thread safety: the free lists are deques (atomic append/pop); cold paths take a lock.
+    """
+
+    def __new__(cls, *args: Any, checked: bool = False, **kwargs: Any) -> AllocatorMXF:
+        """`AllocatorMXF(checked=True)` builds the checked variant."""
+        if checked and cls is AllocatorMXF:
+            from host.mxf.allocator_checked import CheckedAllocatorMXF
+
+            cls = CheckedAllocatorMXF
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        *,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+        buffer_count: int = DEFAULT_BUFFER_COUNT,
+        pointer_size: int = 8,
+        checked: bool = False,
+        on_exhaustion: OnExhaustion = "status",
+        name: str = "allocator",
+    ) -> None:
+        if pointer_size not in CB_STRUCT:
+            raise ValueError(f"pointer_size must be 4 or 8, not {pointer_size!r}")
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1 (the pool never starts empty), not {pool_size}")
+        if not pointer_size < buffer_size <= 0xFFFF:
+            raise ValueError(f"buffer_size {buffer_size} must exceed the pointer size and fit cbEvent")
+        if buffer_count < 0:
+            raise ValueError(f"buffer_count must not be negative, not {buffer_count}")
+        if on_exhaustion not in ("status", "raise"):
+            raise ValueError(f"on_exhaustion must be 'status' or 'raise', not {on_exhaustion!r}")
+        self.name = name
+        self.checked = checked
+        self.pointer_size = pointer_size
+        self.pool_size = pool_size
+        self.buffer_count = buffer_count
+        self.on_exhaustion: OnExhaustion = on_exhaustion
+        self._buffer_size = buffer_size
+        self._inline = pointer_size
+        self._lock = threading.RLock()
+        self._events: list[KernelEvent] = [self._new_event() for _ in range(pool_size)]
+        self._free: deque[KernelEvent] = deque(self._events)
+        self._pop = self._free.pop
+        self._append = self._free.append
+        self._buffers: list[MxfBuffer] = []
+        self._free_buffers: deque[MxfBuffer] = deque()
+        self._exhaustions = 0
+        self._buffer_exhaustions = 0
+        self._install_fast_path()
+
+    # --- construction hooks (the checked variant overrides them) -------------------------------
+
+    def _new_event(self) -> KernelEvent:
+        return KernelEvent(self.pointer_size, self)
+
+    def _new_buffer(self) -> MxfBuffer:
+        return MxfBuffer(self._buffer_size, self)
+
+    # --- IAllocatorMXF ------------------------------------------------------------------------
+
+    def _install_fast_path(self) -> None:
+        """Shadow the hot methods with closures over the free lists (about half the cost of methods).
+
+        The closures are the implementation of the unchecked allocator; the class methods forward
+        to them so that `AllocatorMXF.put_message(alloc, evt)` and subclass `super()` calls work.
+        """
+        pop = self._free.pop
+        append = self._free.append
+        buffer_pop = self._free_buffers.pop
+        buffer_append = self._free_buffers.append
+        inline = self._inline
+        exhausted = self._exhausted
+        grow_buffers = self._grow_buffers
+        package_flag = DMUS_KEF_PACKAGE_EVENT
+        success = _SUCCESS
+
+        def get_message() -> KernelEvent | None:
+            try:
+                return pop()
+            except IndexError:
+                exhausted("event")
+                return None
+
+        def put_message(evt: KernelEvent | None) -> NtStatus:
+            while evt is not None:
+                nxt = evt.p_next_evt
+                if evt.cb_event > inline:
+                    data = evt.u_data
+                    if evt.us_flags & package_flag:
+                        if data.__class__ is not bytes and isinstance(data, KernelEvent):
+                            put_message(data)
+                    elif isinstance(data, MxfBuffer):
+                        buffer_append(data)
+                evt.cb_event = 0
+                evt.us_channel_group = 0
+                evt.us_flags = 0
+                evt.ull_pres_time_100ns = 0
+                evt.ull_byte_position = 0
+                evt.p_next_evt = None
+                evt.u_data = b""
+                evt._puts += 1
+                append(evt)
+                evt = nxt
+            return success
+
+        def get_buffer() -> MxfBuffer | None:
+            try:
+                return buffer_pop()
+            except IndexError:
+                return grow_buffers()
+
+        def put_buffer(buf: MxfBuffer) -> NtStatus:
+            buffer_append(buf)
+            return success
+
+        get_message.__doc__ = AllocatorMXF.get_message.__doc__
+        put_message.__doc__ = AllocatorMXF.put_message.__doc__
+        get_buffer.__doc__ = AllocatorMXF.get_buffer.__doc__
+        put_buffer.__doc__ = AllocatorMXF.put_buffer.__doc__
+        fast = self.__dict__
+        fast["_fast_get_message"] = fast["get_message"] = fast["GetMessage"] = get_message
+        fast["_fast_put_message"] = fast["put_message"] = fast["PutMessage"] = put_message
+        fast["_fast_get_buffer"] = fast["get_buffer"] = fast["GetBuffer"] = get_buffer
+        fast["_fast_put_buffer"] = fast["put_buffer"] = fast["PutBuffer"] = put_buffer
+
+    def get_message(self) -> KernelEvent | None:
+        """IAllocatorMXF::GetMessage: a zeroed event, or None (counted) when the pool is empty."""
+        result: KernelEvent | None = self.__dict__["_fast_get_message"]()
+        return result
+
+    def put_message(self, evt: KernelEvent | None) -> NtStatus:
+        """IMXF::PutMessage on the allocator: reclaim a whole chain and the data its events own."""
+        result: NtStatus = self.__dict__["_fast_put_message"](evt)
+        return result
+
+    def get_buffer_size(self) -> int:
+        """IAllocatorMXF::GetBufferSize: the constant size of every GetBuffer buffer."""
+        return self._buffer_size
+
+    def get_buffer(self) -> MxfBuffer | None:
+        """IAllocatorMXF::GetBuffer: a get_buffer_size() buffer, or None (counted) if none is left."""
+        result: MxfBuffer | None = self.__dict__["_fast_get_buffer"]()
+        return result
+
+    def put_buffer(self, buf: MxfBuffer) -> NtStatus:
+        """IAllocatorMXF::PutBuffer: take a buffer back (PutMessage also does this by cbEvent)."""
+        result: NtStatus = self.__dict__["_fast_put_buffer"](buf)
+        return result
+
+    def set_state(self, state: KsState) -> NtStatus:
+        """IMXF::SetState on the allocator: accepted and ignored (a pool has no stream state)."""
+        try:
+            KsState(state)
+        except ValueError:
+            return NtStatus.STATUS_INVALID_PARAMETER
+        return _SUCCESS
+
+    def connect_output(self, sink: IMXF | None) -> NtStatus:
+        """IMXF::ConnectOutput: always STATUS_UNSUCCESSFUL; the allocator is the last destination."""
+        return _UNSUCCESSFUL
+
+    def disconnect_output(self, sink: IMXF | None) -> NtStatus:
+        """IMXF::DisconnectOutput: succeeds for None or the allocator itself (its output is itself)."""
+        return _SUCCESS if sink is None or sink is self else _UNSUCCESSFUL
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def set_data(self, evt: KernelEvent, data: bytes | bytearray | memoryview) -> NtStatus:
+        """Store `data` in `evt` as a miniport would: inline if it fits uData, else in a GetBuffer buffer.
+
+        Returns STATUS_INSUFFICIENT_RESOURCES (counted) when a buffer is needed and none is left, and
+        raises ValueError if `data` is longer than get_buffer_size().
+        """
+        n = len(data)
+        if n <= self._inline:
+            evt.u_data = bytes(data)
+        else:
+            if n > self._buffer_size:
+                raise ValueError(f"{n} bytes do not fit one buffer of {self._buffer_size}; split the event")
+            buf = self.get_buffer()
+            if buf is None:
+                return NtStatus.STATUS_INSUFFICIENT_RESOURCES
+            buf[:n] = data
+            evt.u_data = buf
+        evt.cb_event = n
+        return _SUCCESS
+
+    def _exhausted(self, kind: Literal["event", "buffer"]) -> None:
+        with self._lock:
+            if kind == "event":
+                self._exhaustions += 1
+            else:
+                self._buffer_exhaustions += 1
+        if self.on_exhaustion == "raise":
+            limit = self.pool_size if kind == "event" else self.buffer_count
+            raise PoolExhausted(f"{self.name}: all {limit} {kind}s are out (STATUS_INSUFFICIENT_RESOURCES)")
+
+    def _grow_buffers(self) -> MxfBuffer | None:
+        with self._lock:
+            if len(self._buffers) < self.buffer_count:
+                buf = self._new_buffer()
+                self._buffers.append(buf)
+                return buf
+        self._exhausted("buffer")
+        return None
+
+    # --- books ----------------------------------------------------------------------------------
+
+    def stats(self) -> AllocatorStats:
+        """Counters: gets, puts, outstanding, high-water, buffers out, exhaustions."""
+        with self._lock:
+            free = list(self._free)
+            puts = sum(e._puts for e in self._events)
+            outstanding = self.pool_size - len(free)
+            # LIFO free list: events below the deepest point ever reached were never taken and
+            # still have _puts == 0; the first returned event marks that depth.
+            pristine = 0
+            for e in free:
+                if e._puts:
+                    break
+                pristine += 1
+            buffers_out = len(self._buffers) - len(self._free_buffers)
+            return AllocatorStats(
+                pool_size=self.pool_size,
+                free=len(free),
+                outstanding=outstanding,
+                gets=puts + outstanding,
+                puts=puts,
+                high_water=self.pool_size - pristine,
+                exhaustions=self._exhaustions,
+                buffer_limit=self.buffer_count,
+                buffers_out=buffers_out,
+                buffer_high_water=len(self._buffers),
+                buffer_exhaustions=self._buffer_exhaustions,
+            )
+
+    def leaks(self) -> list[Leak]:
+        """Events and buffers that are out (the unchecked allocator cannot say where they were taken)."""
+        with self._lock:
+            free_ids = {id(e) for e in self._free}
+            free_bufs = {id(b) for b in self._free_buffers}
+            where = "unknown (use AllocatorMXF(checked=True) to record where events are taken)"
+            out: list[Leak] = [Leak("event", e, where) for e in self._events if id(e) not in free_ids]
+            out += [Leak("buffer", b, where) for b in self._buffers if id(b) not in free_bufs]
+            return out
+
+    def assert_balanced(self) -> None:
+        """Raise LeakError, naming every event and buffer still out, unless the pool is full again."""
+        leaks = self.leaks()
+        if leaks:
+            shown = "\n".join(str(leak) for leak in leaks[:20])
+            more = f"\n... and {len(leaks) - 20} more" if len(leaks) > 20 else ""
+            raise LeakError(f"{self.name}: {len(leaks)} leaked (pool not full again):\n{shown}{more}")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        bind_camel_aliases(cls)
+
+    # Interface-name aliases (rebound per subclass by __init_subclass__).
+    GetMessage = get_message
+    PutMessage = put_message
+    GetBuffer = get_buffer
+    GetBufferSize = get_buffer_size
+    PutBuffer = put_buffer
+    SetState = set_state
+    ConnectOutput = connect_output
+    DisconnectOutput = disconnect_output
+
+    def __repr__(self) -> str:
+        kind = "checked " if self.checked else ""
+        return (
+            f"<{kind}AllocatorMXF {self.name!r} {len(self._free)}/{self.pool_size} free, "
+            f"buffers {len(self._buffers) - len(self._free_buffers)} out>"
+        )
+
+

@@ -1,0 +1,105 @@
+"""Sequencer: holds render events and releases them in time-stamp order when they fall due.
+
+The port's sequencer "reorders them based on their time stamps and, when they are due, passes them
+to the miniport via IMXF::PutMessage" [AUD:imxf-interfaces]. Due means
+`master time >= ullPresTime100ns - SchedulePreFetch` [A3]. It has no thread: `service()` (or
+`advance_to()` with a manual clock) releases what is due, and put_message in RUN services at once.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+
+from host.mxf.allocator import AllocatorMXF
+from host.mxf.clock import ManualClock, MasterClock
+from host.mxf.event import KernelEvent
+from host.mxf.imxf import MxfFilter
+from host.mxf.status import KsState, NtStatus
+
+
+class Sequencer(MxfFilter):
+    """Time-orders events (a pNextEvt chain travels as one unit, keyed by its head's time).
+
+    - Release order: presentation time, then arrival order for equal times ([UNVERIFIED] tie rule).
+    - Late: an event whose presentation time has already passed when it arrives is released at once
+      (in RUN) and counted in `late` ([UNVERIFIED] the port's handling of late events).
+    - States: RUN passes due events; ACQUIRE and PAUSE hold; STOP discards everything queued, and
+      everything that arrives, to the allocator (counted in `discarded`).
+    """
+
+    def __init__(self, allocator: AllocatorMXF, clock: MasterClock, schedule_prefetch_100ns: int = 0) -> None:
+        super().__init__(allocator)
+        if schedule_prefetch_100ns < 0:
+            raise ValueError(f"SchedulePreFetch must not be negative, not {schedule_prefetch_100ns}")
+        self.clock = clock
+        self.schedule_prefetch_100ns = schedule_prefetch_100ns
+        """SchedulePreFetch from NewStream: how far ahead (100 ns) the miniport wants events."""
+        self._queue: list[tuple[int, int, KernelEvent]] = []
+        self._arrival = itertools.count()
+        self.released = 0
+        """Chains passed downstream."""
+        self.late = 0
+        """Chains that arrived after their presentation time."""
+        self.discarded = 0
+        """Chains discarded to the allocator in STOP."""
+
+    def __len__(self) -> int:
+        """Chains queued."""
+        return len(self._queue)
+
+    def next_due_100ns(self) -> int | None:
+        """Master time at which the earliest queued chain falls due, or None if nothing is queued."""
+        if not self._queue:
+            return None
+        return self._queue[0][0] - self.schedule_prefetch_100ns
+
+    def put_message(self, evt: KernelEvent | None) -> NtStatus:
+        """IMXF::PutMessage: queue the chain (or discard it in STOP); in RUN release what is due."""
+        if evt is None:
+            return NtStatus.STATUS_SUCCESS
+        if self.state is KsState.STOP:
+            self.discarded += 1
+            return self.allocator.put_message(evt)
+        when = evt.ull_pres_time_100ns
+        if when < self.clock.time_100ns():
+            self.late += 1
+        heapq.heappush(self._queue, (when, next(self._arrival), evt))
+        if self.state is KsState.RUN:
+            return self.service()
+        return NtStatus.STATUS_SUCCESS
+
+    def service(self) -> NtStatus:
+        """Release, in order, every queued chain that is due at the clock's current time (RUN only)."""
+        if self.state is not KsState.RUN:
+            return NtStatus.STATUS_SUCCESS
+        queue = self._queue
+        if not queue:
+            return NtStatus.STATUS_SUCCESS
+        horizon = self.clock.time_100ns() + self.schedule_prefetch_100ns
+        status = NtStatus.STATUS_SUCCESS
+        pop = heapq.heappop
+        sink = self.sink
+        while queue and queue[0][0] <= horizon:
+            result = sink.put_message(pop(queue)[2])
+            self.released += 1
+            if result != NtStatus.STATUS_SUCCESS:
+                status = NtStatus(result)
+        return status
+
+    def advance_to(self, time_100ns: int) -> NtStatus:
+        """Set a ManualClock to `time_100ns` and release what is then due."""
+        clock = self.clock
+        if not isinstance(clock, ManualClock):
+            raise TypeError(f"advance_to needs a ManualClock; this sequencer runs on {type(clock).__name__}")
+        clock.set(time_100ns)
+        return self.service()
+
+    def _state_changed(self, old: KsState, new: KsState) -> None:
+        if new is KsState.STOP:
+            queue, self._queue = self._queue, []
+            for _, _, evt in sorted(queue):
+                self.discarded += 1
+                self.allocator.put_message(evt)
+        elif new is KsState.RUN:
+            self.service()
