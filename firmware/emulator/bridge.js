@@ -1,0 +1,557 @@
+'use strict';
+/*
+ * bridge.js: runs the rig firmware in rp2040js and acts as its USB host, serving the device to
+ * Python (rig/emulator_link.py) over stdio with a length-prefixed framed protocol.
+ *
+ * Usage: node bridge.js IMAGE.bin [--timeout-scale N]
+ *
+ * Every message both ways: u32 length (of what follows), u32 request id, u8 op/status, payload;
+ * little-endian. Requests (op): 1 PING, 2 CONTROL, 3 WRITE (bulk/interrupt OUT), 4 READ (IN),
+ * 5 RESET (bus reset), 6 INFO, 7 QUIT. Replies (status): 0 OK, 1 TIMEOUT, 2 STALL, 3 ERROR, 4 GONE.
+ * Once the firmware has enabled USB and taken the first bus reset the bridge sends id 0 status OK
+ * with a JSON payload ({"ready": true, ...}).
+ *
+ * Host model (see ../../../shared/reference/rp2040-emulation.md for the emulator's behaviour):
+ * - IN packets are taken from the device 10 us (emulated) after it arms them and buffered per
+ *   endpoint; past IN_CAP buffered bytes the bridge stops taking them, which the firmware sees as
+ *   NAKs (the emulator itself cannot NAK IN traffic; we intercept buffer-control writes for it).
+ * - OUT packets are handed over one per arm (onEndpointRead), never two before the first lands.
+ * - STALL is seen by watching buffer-control writes for bit 11 (the emulator has no callback).
+ * - Emulated time never runs ahead of wall time (idle waits sleep), so device time looks real.
+ * - Wall-clock timeouts are the caller's times the timeout scale (emulation runs ~3x slower).
+ */
+
+const fs = require('fs');
+const { RP2040 } = require('rp2040js');
+
+const OP = { PING: 1, CONTROL: 2, WRITE: 3, READ: 4, RESET: 5, INFO: 6, QUIT: 7 };
+const ST = { OK: 0, TIMEOUT: 1, STALL: 2, ERROR: 3, GONE: 4 };
+const EP0_SIZE = 64;
+const MAX_PACKET = 64;
+const IN_CAP = 128 * 1024;
+const BUF_STALL = 1 << 11;
+const BUF_AVAILABLE = 1 << 10;
+const BUF_FULL = 1 << 15;
+const BUF_LEN = 0x3ff;
+const BOOT_TIMEOUT_MS = 10000;
+
+function parseArgs(argv) {
+  const args = { image: null, timeoutScale: 3 };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--timeout-scale') {
+      args.timeoutScale = Number(argv[++i]);
+    } else if (!args.image) {
+      args.image = argv[i];
+    } else {
+      throw new Error(`unexpected argument ${argv[i]}`);
+    }
+  }
+  if (!args.image) throw new Error('usage: node bridge.js IMAGE.bin [--timeout-scale N]');
+  if (!(args.timeoutScale > 0)) throw new Error('--timeout-scale must be a positive number');
+  return args;
+}
+
+const args = parseArgs(process.argv.slice(2));
+const image = fs.readFileSync(args.image);
+
+// --- the emulated chip --------------------------------------------------------------------------
+
+const mcu = new RP2040();
+mcu.logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error(component, message) {
+    process.stderr.write(`rp2040js error: ${component}: ${message}\n`);
+  },
+};
+mcu.flash.set(image, 0);
+mcu.core.VTOR = 0x10000100;
+mcu.core.reset();
+const usb = mcu.usbCtrl;
+const clock = mcu.clock;
+
+// --- USB host state ------------------------------------------------------------------------------
+
+const inQueue = []; // per endpoint: received IN packets (Uint8Array)
+const inBytes = []; // per endpoint: bytes buffered
+const inPending = []; // per endpoint: packet armed by the device, not yet taken
+const inAlarm = [];
+const inScheduled = []; // per endpoint: delivery alarm pending (rp2040js alarms do not say)
+const outArmed = []; // per endpoint: max size of the armed OUT buffer, or undefined
+const stalled = [[], []]; // [dir 0 = IN, 1 = OUT][ep]
+for (let ep = 0; ep < 16; ep++) {
+  inQueue.push([]);
+  inBytes.push(0);
+  inPending.push(null);
+  outArmed.push(undefined);
+  inAlarm.push(clock.createAlarm(() => deliverIn(ep)));
+  inScheduled.push(false);
+}
+let usbReady = false;
+let resetWaiters = [];
+let instructions = 0;
+
+function endpointBufferOffset(ep, out) {
+  if (ep === 0) return 0x100;
+  const ctrl = mcu.usbDPRAMView.getUint32(0x8 * ep + (out ? 4 : 0), true);
+  return ctrl & 0xffc0;
+}
+
+function deliverIn(ep) {
+  inScheduled[ep] = false;
+  const data = inPending[ep];
+  if (!data) return;
+  inPending[ep] = null;
+  inQueue[ep].push(data);
+  inBytes[ep] += data.length;
+  usb.indicateBufferReady(ep, false);
+  kick();
+}
+
+function tryTakeIn(ep) {
+  if (inPending[ep] && !inScheduled[ep] && (ep === 0 || inBytes[ep] < IN_CAP)) {
+    inScheduled[ep] = true;
+    inAlarm[ep].schedule(usb.writeDelayMicroseconds * 1000);
+  }
+}
+
+const originalDPRAMUpdated = usb.DPRAMUpdated.bind(usb);
+usb.DPRAMUpdated = (offset, value) => {
+  if (usb.hostMode || offset < 0x80 || offset > 0xfc) {
+    originalDPRAMUpdated(offset, value);
+    return;
+  }
+  const ep = (offset - 0x80) >> 3;
+  const out = (offset & 4) !== 0;
+  stalled[out ? 1 : 0][ep] = (value & BUF_STALL) !== 0;
+  if (value & BUF_STALL) kick();
+  if (!(value & BUF_AVAILABLE)) return;
+  if (out) {
+    originalDPRAMUpdated(offset, value); // calls onEndpointRead synchronously
+    return;
+  }
+  const len = value & BUF_LEN;
+  const bufferOffset = endpointBufferOffset(ep, false);
+  mcu.usbDPRAMView.setUint32(offset, value & ~(BUF_AVAILABLE | BUF_FULL), true);
+  inPending[ep] = mcu.usbDPRAM.slice(bufferOffset, bufferOffset + len);
+  tryTakeIn(ep);
+};
+
+usb.onUSBEnabled = () => usb.resetDevice();
+usb.onResetReceived = () => {
+  usbReady = true;
+  const waiters = resetWaiters;
+  resetWaiters = [];
+  for (const w of waiters) w();
+  kick();
+};
+usb.onEndpointRead = (ep, size) => {
+  outArmed[ep] = size;
+  kick();
+};
+usb.onEndpointWrite = () => {}; // IN traffic is taken by our DPRAMUpdated hook instead
+
+// --- protocol ------------------------------------------------------------------------------------
+
+function send(id, status, payload) {
+  const body = payload ? Buffer.from(payload) : Buffer.alloc(0);
+  const head = Buffer.alloc(9);
+  head.writeUInt32LE(5 + body.length, 0);
+  head.writeUInt32LE(id >>> 0, 4);
+  head.writeUInt8(status, 8);
+  process.stdout.write(Buffer.concat([head, body]));
+}
+
+function u32(n) {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0, 0);
+  return b;
+}
+
+function wallTimeout(ms) {
+  return ms === 0 ? 0 : Math.max(1, Math.round(ms * args.timeoutScale));
+}
+
+// Operations in flight. Control transfers run one at a time; writes queue per OUT endpoint;
+// reads queue per IN endpoint.
+const controlQueue = [];
+let control = null;
+const writeQueues = [];
+const readQueues = [];
+for (let ep = 0; ep < 16; ep++) {
+  writeQueues.push([]);
+  readQueues.push([]);
+}
+
+function armTimer(op, ms, onTimeout) {
+  const wall = wallTimeout(ms);
+  if (wall > 0) {
+    op.timer = setTimeout(() => {
+      op.timer = null;
+      onTimeout();
+      kick();
+    }, wall);
+  }
+}
+
+function finish(op, status, payload) {
+  if (op.done) return;
+  op.done = true;
+  if (op.timer) clearTimeout(op.timer);
+  send(op.id, status, payload);
+}
+
+function startControl(op) {
+  control = op;
+  op.phase = 'setup';
+  armTimer(op, op.timeoutMs, () => {
+    if (control === op) control = null;
+    finish(op, ST.TIMEOUT, Buffer.from('control transfer timed out'));
+  });
+}
+
+function serviceControl() {
+  if (!control && controlQueue.length && usbReady && (usb.buffStatus & 3) === 0) {
+    startControl(controlQueue.shift());
+  }
+  const op = control;
+  if (!op) return;
+  if (op.done) {
+    control = null;
+    return;
+  }
+  if (op.phase === 'setup') {
+    // A SETUP cancels whatever EP0 was doing.
+    inQueue[0] = [];
+    inBytes[0] = 0;
+    inPending[0] = null;
+    inAlarm[0].cancel();
+    inScheduled[0] = false;
+    outArmed[0] = undefined;
+    stalled[0][0] = stalled[1][0] = false;
+    op.received = [];
+    op.receivedLen = 0;
+    op.sentOut = 0;
+    op.phase = op.in ? (op.wLength > 0 ? 'data-in' : 'status-out') : (op.data.length > 0 ? 'data-out' : 'status-in');
+    usb.sendSetupPacket(op.setup);
+    return;
+  }
+  if (stalled[0][0] || stalled[1][0]) {
+    control = null;
+    finish(op, ST.STALL, Buffer.from('control request stalled'));
+    return;
+  }
+  if (op.phase === 'data-in') {
+    while (inQueue[0].length) {
+      const pkt = inQueue[0].shift();
+      inBytes[0] -= pkt.length;
+      op.received.push(pkt);
+      op.receivedLen += pkt.length;
+      if (pkt.length < EP0_SIZE || op.receivedLen >= op.wLength) {
+        op.phase = 'status-out';
+        break;
+      }
+    }
+    tryTakeIn(0);
+  }
+  if (op.phase === 'data-out') {
+    if (outArmed[0] !== undefined) {
+      const chunk = op.data.subarray(op.sentOut, op.sentOut + EP0_SIZE);
+      outArmed[0] = undefined;
+      op.sentOut += chunk.length;
+      usb.endpointReadDone(0, Uint8Array.from(chunk));
+      if (op.sentOut >= op.data.length) op.phase = 'status-in';
+    }
+  }
+  if (op.phase === 'status-out') {
+    if (outArmed[0] !== undefined) {
+      outArmed[0] = undefined;
+      usb.endpointReadDone(0, new Uint8Array(0));
+      op.phase = 'status-out-sent';
+      op.statusAt = clock.nanos;
+    }
+  }
+  if (op.phase === 'status-out-sent') {
+    // Complete once the firmware has seen the status stage land.
+    if (clock.nanos > op.statusAt + usb.readDelayMicroseconds * 1000 && (usb.buffStatus & 3) === 0) {
+      control = null;
+      const data = Buffer.concat(op.received.map((p) => Buffer.from(p)));
+      finish(op, ST.OK, data.subarray(0, op.wLength));
+    }
+  }
+  if (op.phase === 'status-in') {
+    while (inQueue[0].length) {
+      const pkt = inQueue[0].shift();
+      inBytes[0] -= pkt.length;
+      if (pkt.length === 0) {
+        control = null;
+        finish(op, ST.OK, u32(op.data.length));
+        break;
+      }
+    }
+    tryTakeIn(0);
+  }
+}
+
+function serviceWrites(ep) {
+  const queue = writeQueues[ep];
+  while (queue.length && queue[0].done) queue.shift();
+  const op = queue[0];
+  if (!op) return;
+  if (stalled[1][ep]) {
+    queue.shift();
+    finish(op, ST.STALL, Buffer.from(`endpoint 0x${ep.toString(16)} stalled`));
+    return;
+  }
+  if (outArmed[ep] === undefined) return;
+  const size = Math.min(outArmed[ep] || MAX_PACKET, MAX_PACKET);
+  const chunk = op.data.subarray(op.sent, op.sent + size);
+  outArmed[ep] = undefined;
+  op.sent += chunk.length;
+  op.packets++;
+  usb.endpointReadDone(ep, Uint8Array.from(chunk));
+  // A transfer ends with a short packet; a ZLP follows when it ends on a packet boundary.
+  if (chunk.length < size) {
+    queue.shift();
+    finish(op, ST.OK, u32(op.data.length));
+  }
+}
+
+function serviceReads(ep) {
+  const queue = readQueues[ep];
+  while (queue.length && queue[0].done) queue.shift();
+  const op = queue[0];
+  if (!op) return;
+  while (inQueue[ep].length && !op.complete) {
+    const pkt = inQueue[ep].shift();
+    inBytes[ep] -= pkt.length;
+    op.packets.push(pkt);
+    op.got += pkt.length;
+    if (pkt.length < MAX_PACKET || op.got >= op.length) op.complete = true;
+  }
+  tryTakeIn(ep);
+  if (op.complete) {
+    queue.shift();
+    const data = Buffer.concat(op.packets.map((p) => Buffer.from(p)));
+    if (data.length > op.length) {
+      finish(op, ST.ERROR, Buffer.from(`overflow: device sent ${data.length} bytes, read asked ${op.length}`));
+    } else {
+      finish(op, ST.OK, data);
+    }
+    return;
+  }
+  if (stalled[0][ep] && op.got === 0) {
+    queue.shift();
+    finish(op, ST.STALL, Buffer.from(`endpoint 0x${(0x80 | ep).toString(16)} stalled`));
+  }
+}
+
+function service() {
+  serviceControl();
+  serviceControl();
+  for (let ep = 1; ep < 16; ep++) {
+    serviceWrites(ep);
+    serviceReads(ep);
+  }
+}
+
+function failAll(status, message) {
+  const all = [control, ...controlQueue];
+  for (const q of writeQueues) all.push(...q);
+  for (const q of readQueues) all.push(...q);
+  control = null;
+  controlQueue.length = 0;
+  for (const q of writeQueues) q.length = 0;
+  for (const q of readQueues) q.length = 0;
+  for (const op of all) if (op) finish(op, status, Buffer.from(message));
+}
+
+function busReset(op) {
+  failAll(ST.ERROR, 'bus reset');
+  for (let ep = 0; ep < 16; ep++) {
+    inQueue[ep] = [];
+    inBytes[ep] = 0;
+    inPending[ep] = null;
+    inAlarm[ep].cancel();
+    inScheduled[ep] = false;
+    outArmed[ep] = undefined;
+    stalled[0][ep] = stalled[1][ep] = false;
+  }
+  usbReady = false;
+  resetWaiters.push(() => finish(op, ST.OK, null));
+  armTimer(op, op.timeoutMs, () => finish(op, ST.TIMEOUT, Buffer.from('device did not take the bus reset')));
+  usb.resetDevice();
+}
+
+function handle(id, opcode, p) {
+  switch (opcode) {
+    case OP.PING: {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64LE(BigInt(Math.floor(clock.nanos)), 0);
+      send(id, ST.OK, b);
+      break;
+    }
+    case OP.CONTROL: {
+      const setup = Uint8Array.from(p.subarray(0, 8));
+      const bm = setup[0];
+      const wLength = setup[6] | (setup[7] << 8);
+      const timeoutMs = p.readUInt32LE(8);
+      const data = p.subarray(12);
+      const op = { id, setup, in: (bm & 0x80) !== 0, wLength, data, timeoutMs };
+      if (!op.in && data.length !== wLength) {
+        send(id, ST.ERROR, Buffer.from(`OUT data is ${data.length} bytes but wLength is ${wLength}`));
+        break;
+      }
+      controlQueue.push(op);
+      break;
+    }
+    case OP.WRITE: {
+      const ep = p.readUInt8(0) & 0x0f;
+      const op = { id, data: p.subarray(5), sent: 0, packets: 0, timeoutMs: p.readUInt32LE(1) };
+      writeQueues[ep].push(op);
+      armTimer(op, op.timeoutMs, () => finish(op, ST.TIMEOUT, Buffer.from(`write to endpoint 0x${ep.toString(16)} timed out (NAK) after ${op.sent} bytes`)));
+      break;
+    }
+    case OP.READ: {
+      const ep = p.readUInt8(0) & 0x0f;
+      const op = { id, length: p.readUInt32LE(1), timeoutMs: p.readUInt32LE(5), packets: [], got: 0 };
+      readQueues[ep].push(op);
+      armTimer(op, op.timeoutMs, () => {
+        // Keep what arrived for the next read: a timed-out transfer loses nothing.
+        if (op.packets.length) {
+          inQueue[ep].unshift(...op.packets);
+          for (const pkt of op.packets) inBytes[ep] += pkt.length;
+        }
+        finish(op, ST.TIMEOUT, Buffer.from(`read from endpoint 0x${(0x80 | ep).toString(16)} timed out`));
+      });
+      break;
+    }
+    case OP.RESET:
+      busReset({ id, timeoutMs: p.length >= 4 ? p.readUInt32LE(0) : 1000 });
+      break;
+    case OP.INFO:
+      send(id, ST.OK, Buffer.from(JSON.stringify(info())));
+      break;
+    case OP.QUIT:
+      failAll(ST.GONE, 'bridge quitting');
+      send(id, ST.OK, null);
+      process.stdout.end(() => process.exit(0));
+      break;
+    default:
+      send(id, ST.ERROR, Buffer.from(`unknown op ${opcode}`));
+  }
+}
+
+function info() {
+  return {
+    ready: usbReady,
+    emulated_us: Math.floor(clock.nanos / 1000),
+    instructions,
+    clk_sys_hz: mcu.clkSys,
+    image_bytes: image.length,
+    timeout_scale: args.timeoutScale,
+  };
+}
+
+let inputBuffer = Buffer.alloc(0);
+process.stdin.on('data', (chunk) => {
+  inputBuffer = Buffer.concat([inputBuffer, chunk]);
+  while (inputBuffer.length >= 4) {
+    const len = inputBuffer.readUInt32LE(0);
+    if (inputBuffer.length < 4 + len) break;
+    const msg = inputBuffer.subarray(4, 4 + len);
+    inputBuffer = inputBuffer.subarray(4 + len);
+    if (len < 5) {
+      send(0, ST.ERROR, Buffer.from('short message'));
+      continue;
+    }
+    try {
+      handle(msg.readUInt32LE(0), msg.readUInt8(4), msg.subarray(5));
+    } catch (err) {
+      send(msg.readUInt32LE(0), ST.ERROR, Buffer.from(String(err && err.stack ? err.stack : err)));
+    }
+  }
+  kick();
+});
+process.stdin.on('end', () => process.exit(0));
+process.stdout.on('error', () => process.exit(0));
+
+// --- the run loop ----------------------------------------------------------------------------------
+
+const wallStart = process.hrtime.bigint();
+let sliceTimer = null;
+let sliceImmediate = null;
+const SLICE_INSTRUCTIONS = 100000;
+
+function wallNanos() {
+  return Number(process.hrtime.bigint() - wallStart);
+}
+
+function kick() {
+  if (sliceImmediate === null) {
+    if (sliceTimer !== null) {
+      clearTimeout(sliceTimer);
+      sliceTimer = null;
+    }
+    sliceImmediate = setImmediate(runSlice);
+  }
+}
+
+function runSlice() {
+  sliceImmediate = null;
+  const core = mcu.core;
+  let idleUntil = null;
+  service();
+  for (let i = 0; i < SLICE_INSTRUCTIONS; ) {
+    if (core.waiting) {
+      if (!clock.nextAlarm) {
+        idleUntil = Infinity; // nothing will happen until the host does something
+        break;
+      }
+      const next = clock.nanosToNextAlarm;
+      const target = clock.nanos + next;
+      if (target > wallNanos()) {
+        idleUntil = target;
+        break;
+      }
+      clock.tick(next);
+      i += 100;
+      service();
+    } else {
+      const cycles = core.executeInstruction();
+      clock.tick((cycles * 1e9) / mcu.clkSys);
+      i++;
+      instructions++;
+      if ((i & 0x3ff) === 0) service();
+    }
+  }
+  service();
+  if (idleUntil === null) {
+    sliceImmediate = setImmediate(runSlice);
+  } else if (idleUntil !== Infinity) {
+    const delayMs = Math.max(0, (idleUntil - wallNanos()) / 1e6);
+    sliceTimer = setTimeout(() => {
+      sliceTimer = null;
+      kick();
+    }, Math.min(delayMs, 50));
+  } else {
+    // Idle: wait for host input; also poll now and then so op timeouts and pacing stay live.
+    sliceTimer = setTimeout(() => {
+      sliceTimer = null;
+      kick();
+    }, 20);
+  }
+}
+
+const bootTimer = setTimeout(() => {
+  if (!usbReady) {
+    process.stderr.write(`firmware did not enable USB and take a bus reset within ${BOOT_TIMEOUT_MS} ms\n`);
+    process.exit(2);
+  }
+}, BOOT_TIMEOUT_MS);
+resetWaiters.push(() => {
+  clearTimeout(bootTimer);
+  send(0, ST.OK, Buffer.from(JSON.stringify(info())));
+});
+kick();

@@ -1,0 +1,137 @@
+/* cdc.c: the CDC ACM function (interfaces IF_CDC_COMM + IF_CDC_DATA). */
+#include "cdc.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "board.h"
+#include "console_core.h"
+#include "dcd.h"
+#include "rig_contract.h"
+#include "stats.h"
+
+#define PKT RIG_BULK_PACKET_SIZE
+#define TXQ 2048u
+#define CDC_SET_LINE_CODING 0x20u
+#define CDC_GET_LINE_CODING 0x21u
+#define CDC_SET_CONTROL_LINE_STATE 0x22u
+#define CDC_SEND_BREAK 0x23u
+
+static uint8_t line_coding[7] = {0x00, 0xC2, 0x01, 0x00, 0, 0, 8}; /* 115200 8N1 */
+static char txq[TXQ];
+static uint16_t tx_head, tx_count, in_flight;
+static bool open_;
+static console_t console;
+
+static void start_in(void) {
+    if (in_flight != 0u || tx_count == 0u || !open_) {
+        return;
+    }
+    uint8_t *buf = dcd_ep_buffer(RIG_EP_CDC_IN);
+    uint16_t n = tx_count < PKT ? tx_count : (uint16_t)PKT;
+    for (uint16_t i = 0; i < n; i++) {
+        buf[i] = (uint8_t)txq[(tx_head + i) % TXQ];
+    }
+    in_flight = n;
+    dcd_ep_arm_in(RIG_EP_CDC_IN, n);
+}
+
+void cdc_write(const char *text, size_t len) {
+    for (size_t i = 0; i < len && tx_count < TXQ; i++) {
+        txq[(tx_head + tx_count) % TXQ] = text[i];
+        tx_count++;
+    }
+    start_in();
+}
+
+static const rig_stats_t *console_stats(void) { return &g_stats; }
+static const console_host_t console_host = {
+    .write = cdc_write,
+    .stats = console_stats,
+    .time_us = board_time_us,
+    .reset_stats = stats_reset,
+};
+
+static void cdc_reset(void) {
+    open_ = false;
+    tx_head = tx_count = in_flight = 0u;
+    console_init(&console, &console_host);
+}
+
+static void cdc_open(void) {
+    dcd_ep_open(RIG_EP_CDC_NOTIFY, USB_EP_TYPE_INTERRUPT);
+    dcd_ep_open(RIG_EP_CDC_OUT, USB_EP_TYPE_BULK);
+    dcd_ep_open(RIG_EP_CDC_IN, USB_EP_TYPE_BULK);
+    cdc_reset();
+    open_ = true;
+    dcd_ep_arm_out(RIG_EP_CDC_OUT, PKT);
+}
+
+static bool cdc_xfer(uint8_t ep_addr, uint16_t len) {
+    if (ep_addr == RIG_EP_CDC_OUT) {
+        g_stats.cdc_rx_bytes += len;
+        console_feed(&console, dcd_ep_buffer(RIG_EP_CDC_OUT), len);
+        dcd_ep_arm_out(RIG_EP_CDC_OUT, PKT);
+        return true;
+    }
+    if (ep_addr == RIG_EP_CDC_IN) {
+        g_stats.cdc_tx_bytes += in_flight;
+        tx_head = (uint16_t)((tx_head + in_flight) % TXQ);
+        tx_count = (uint16_t)(tx_count - in_flight);
+        in_flight = 0u;
+        start_in();
+        return true;
+    }
+    return ep_addr == RIG_EP_CDC_NOTIFY;
+}
+
+static void touch_reboot(void) { board_reboot_bootloader(); }
+
+static bool cdc_control(usbd_stage_t stage, const usb_setup_t *s, const uint8_t *data, usbd_reply_t *reply) {
+    if ((s->wIndex & 0xFFu) != RIG_IF_CDC_COMM) {
+        return false;
+    }
+    switch (s->bRequest) {
+    case CDC_SET_LINE_CODING:
+        if (s->wLength != sizeof line_coding || (s->bmRequestType & USB_DIR_IN)) {
+            return false;
+        }
+        if (stage == USBD_STAGE_DATA) {
+            for (unsigned i = 0; i < sizeof line_coding; i++) {
+                line_coding[i] = data[i];
+            }
+            uint32_t baud = (uint32_t)data[0] | ((uint32_t)data[1] << 8) | ((uint32_t)data[2] << 16) |
+                            ((uint32_t)data[3] << 24);
+            if (baud == RIG_CONSOLE_BAUD_BOOTSEL && board_rom_present()) {
+                reply->after_status = touch_reboot;
+            }
+        }
+        return true;
+    case CDC_GET_LINE_CODING:
+        if (!(s->bmRequestType & USB_DIR_IN)) {
+            return false;
+        }
+        reply->data = line_coding;
+        reply->len = sizeof line_coding;
+        return true;
+    case CDC_SET_CONTROL_LINE_STATE:
+        if (s->wValue & 1u) { /* DTR: a terminal opened the port */
+            console_greet(&console);
+        }
+        return true;
+    case CDC_SEND_BREAK:
+        return true;
+    default:
+        return false;
+    }
+}
+
+const usbd_class_t cdc_class = {
+    .itf_first = RIG_IF_CDC_COMM,
+    .itf_count = 2u,
+    .reset = cdc_reset,
+    .open = cdc_open,
+    .control = cdc_control,
+    .xfer = cdc_xfer,
+    .halt_cleared = NULL,
+};

@@ -1,0 +1,137 @@
+/* console_core.c: console command interpreter (pure: also compiled into the host unit tests). */
+#include "console_core.h"
+
+const char *const console_stat_names[] = {
+    "midi_rx_packets", "midi_tx_packets",  "midi_rx_bad",      "midi_tx_overflow", "frames_rx",
+    "frames_tx",       "frame_bytes_rx",   "frame_bytes_tx",   "frames_bad_header", "frames_bad_crc",
+    "frames_seq_gap",  "ring_full_naks",   "ring_high_water",  "control_requests", "control_stalls",
+    "usb_resets",      "cdc_rx_bytes",     "cdc_tx_bytes",
+};
+const size_t console_stat_count = sizeof console_stat_names / sizeof console_stat_names[0];
+_Static_assert(sizeof console_stat_names / sizeof console_stat_names[0] == sizeof(rig_stats_t) / 4u,
+               "one name per Stats counter");
+
+static const char *const command_names[RIG_CONSOLE_CMD_COUNT] = {
+    RIG_CONSOLE_CMD_0, RIG_CONSOLE_CMD_1, RIG_CONSOLE_CMD_2, RIG_CONSOLE_CMD_3, RIG_CONSOLE_CMD_4,
+};
+/* The docs of the commands, in the same order (rig.contract.CONSOLE_COMMANDS values). */
+static const char *const command_docs[RIG_CONSOLE_CMD_COUNT] = {
+    "list commands", "print firmware and contract version", "print every Stats counter as name=value",
+    "print device time in microseconds", "zero the counters",
+};
+
+static size_t cstrlen(const char *s) {
+    size_t n = 0;
+    while (s[n] != '\0') {
+        n++;
+    }
+    return n;
+}
+
+static void put(console_t *c, const char *s) { c->host->write(s, cstrlen(s)); }
+
+static void put_u64(console_t *c, uint64_t v) {
+    char buf[24];
+    size_t n = console_u64(v, buf);
+    c->host->write(buf, n);
+}
+
+size_t console_u64(uint64_t v, char *out) {
+    char tmp[21];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + (int)(v % 10u));
+        v /= 10u;
+    } while (v != 0u);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = tmp[n - 1u - i];
+    }
+    return n;
+}
+
+static int word_is(const char *word, size_t len, const char *name) {
+    size_t i = 0;
+    for (; i < len; i++) {
+        if (name[i] != word[i]) {
+            return 0;
+        }
+    }
+    return name[i] == '\0';
+}
+
+void console_init(console_t *c, const console_host_t *host) {
+    c->host = host;
+    c->len = 0u;
+}
+
+void console_greet(console_t *c) { put(c, RIG_CONSOLE_PROMPT); }
+
+static void run(console_t *c) {
+    /* First whitespace-separated word of the line. */
+    size_t start = 0;
+    while (start < c->len && (c->line[start] == ' ' || c->line[start] == '\t')) {
+        start++;
+    }
+    size_t end = start;
+    while (end < c->len && c->line[end] != ' ' && c->line[end] != '\t') {
+        end++;
+    }
+    const char *word = c->line + start;
+    size_t wlen = end - start;
+    if (wlen == 0u) {
+        /* blank */
+    } else if (word_is(word, wlen, RIG_CONSOLE_CMD_0)) {
+        for (size_t i = 0; i < RIG_CONSOLE_CMD_COUNT; i++) {
+            put(c, command_names[i]);
+            put(c, " - ");
+            put(c, command_docs[i]);
+            put(c, "\r\n");
+        }
+    } else if (word_is(word, wlen, RIG_CONSOLE_CMD_1)) {
+        put(c, "firmware ");
+        put_u64(c, RIG_FW_MAJOR);
+        put(c, ".");
+        put_u64(c, RIG_FW_MINOR);
+        put(c, ".");
+        put_u64(c, RIG_FW_PATCH);
+        put(c, " contract ");
+        put_u64(c, RIG_CONTRACT_VERSION);
+        put(c, "\r\n");
+    } else if (word_is(word, wlen, RIG_CONSOLE_CMD_2)) {
+        const rig_stats_t *st = c->host->stats();
+        const uint8_t *raw = (const uint8_t *)st;
+        for (size_t i = 0; i < console_stat_count; i++) {
+            const uint8_t *p = raw + 4u * i;
+            uint32_t v = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+            put(c, console_stat_names[i]);
+            put(c, "=");
+            put_u64(c, v);
+            put(c, "\r\n");
+        }
+    } else if (word_is(word, wlen, RIG_CONSOLE_CMD_3)) {
+        put_u64(c, c->host->time_us());
+        put(c, "\r\n");
+    } else if (word_is(word, wlen, RIG_CONSOLE_CMD_4)) {
+        c->host->reset_stats();
+        put(c, "ok\r\n");
+    } else {
+        put(c, "error: unknown command '");
+        c->host->write(word, wlen);
+        put(c, "' (try help)\r\n");
+    }
+    put(c, RIG_CONSOLE_PROMPT);
+}
+
+void console_feed(console_t *c, const uint8_t *data, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        uint8_t b = data[i];
+        if (b == '\r' || b == '\n') {
+            if (c->len != 0u) {
+                run(c);
+                c->len = 0u;
+            }
+        } else if (c->len < CONSOLE_MAX_LINE) {
+            c->line[c->len++] = (char)b;
+        }
+    }
+}

@@ -1,0 +1,15 @@
+/* vendor.h: the vendor interface: every vendor control request of the contract and the frame
+ * endpoints (ECHO / SOURCE / SINK through a DMA-fed ring in SRAM, backpressure by NAK). */
+#ifndef VENDOR_H
+#define VENDOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "usbd.h"
+
+extern const usbd_class_t vendor_class;
+bool vendor_request(usbd_stage_t stage, const usb_setup_t *setup, const uint8_t *data, usbd_reply_t *reply);
+uint32_t vendor_capabilities(void);
+
+#endif

@@ -1,0 +1,293 @@
+"""`EmulatorLink`: a `rig.usb_link.UsbLink` to the firmware running in rp2040js.
+
+It spawns the Node bridge (`firmware/emulator/bridge.js`) on a built flash image and speaks its
+length-prefixed framed protocol with request ids over the bridge's stdio. A reader thread matches
+replies to requests, so transfers on different endpoints may be in flight at once (one per thread).
+Every wait has a timeout; a bridge that exits turns every pending and later call into LinkGone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from rig.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLinkError
+
+REPO = Path(__file__).resolve().parent.parent
+BRIDGE_DIR = REPO / "firmware" / "emulator"
+BRIDGE_JS = BRIDGE_DIR / "bridge.js"
+
+OP_PING = 1
+OP_CONTROL = 2
+OP_WRITE = 3
+OP_READ = 4
+OP_RESET = 5
+OP_INFO = 6
+OP_QUIT = 7
+
+STATUS_OK = 0
+STATUS_TIMEOUT = 1
+STATUS_STALL = 2
+STATUS_ERROR = 3
+STATUS_GONE = 4
+
+BOOT_TIMEOUT_S = 20.0
+"""Wall time allowed for node to start, boot the firmware and see the first bus reset."""
+GRACE_S = 10.0
+"""Added to every transfer's own timeout (which the bridge scales for emulation speed)."""
+FOREVER_POLL_S = 1.0
+RESET_TIMEOUT_MS = 2000
+
+
+class BridgeError(UsbLinkError):
+    """The bridge reported an error that is not a timeout, stall or disconnect (the message says)."""
+
+
+class BridgeStartError(LinkGone):
+    """Node or the bridge could not be started, or the firmware never enabled USB."""
+
+
+@dataclass
+class _Pending:
+    event: threading.Event = field(default_factory=threading.Event)
+    status: int = -1
+    payload: bytes = b""
+
+
+def node_executable() -> str | None:
+    """Path of `node` (env RIG_NODE overrides), or None when it is not installed."""
+    return os.environ.get("RIG_NODE") or shutil.which("node")
+
+
+def bridge_installed() -> bool:
+    """True when the bridge's npm dependencies (rp2040js) are installed."""
+    return (BRIDGE_DIR / "node_modules" / "rp2040js" / "package.json").is_file()
+
+
+class EmulatorLink:
+    """One emulated board: a bridge process running `image` (a flash image .bin from 0x10000000)."""
+
+    def __init__(self, image: str | os.PathLike[str], *, timeout_scale: float = 3.0,
+                 boot_timeout_s: float = BOOT_TIMEOUT_S) -> None:
+        """Spawn the bridge and wait until the firmware has enabled USB and taken a bus reset."""
+        self.image = Path(image)
+        if not self.image.is_file():
+            raise BridgeStartError(f"firmware image {self.image} does not exist (run `make firmware`)")
+        node = node_executable()
+        if node is None:
+            raise BridgeStartError("node is not installed; the emulator target needs Node.js 18+")
+        if not bridge_installed():
+            raise BridgeStartError(f"rp2040js is not installed; run `npm ci` in {BRIDGE_DIR}")
+        self._lock = threading.Lock()
+        self._pending: dict[int, _Pending] = {0: _Pending()}
+        self._next_id = 1
+        self._gone: str | None = None
+        self._proc = subprocess.Popen(
+            [node, str(BRIDGE_JS), str(self.image), "--timeout-scale", str(timeout_scale)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+        )
+        self._stderr_tail: list[str] = []
+        self._reader = threading.Thread(target=self._read_loop, name="emulator-link reader", daemon=True)
+        self._reader.start()
+        self._err_reader = threading.Thread(target=self._stderr_loop, name="emulator-link stderr",
+                                            daemon=True)
+        self._err_reader.start()
+        ready = self._pending[0]
+        if not ready.event.wait(boot_timeout_s) or ready.status != STATUS_OK:
+            detail = self._gone or f"no ready message within {boot_timeout_s} s"
+            self.close()
+            raise BridgeStartError(f"emulator did not start: {detail}")
+        self.boot_info: dict[str, Any] = json.loads(ready.payload or b"{}")
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def _stderr_loop(self) -> None:
+        stream = self._proc.stderr
+        assert stream is not None
+        for raw in iter(stream.readline, b""):
+            self._stderr_tail = ([*self._stderr_tail, raw.decode(errors="replace").rstrip()])[-20:]
+
+    @staticmethod
+    def _read_exact(stream: IO[bytes], n: int) -> bytes | None:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = stream.read(n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return bytes(buf)
+
+    def _read_loop(self) -> None:
+        stream = self._proc.stdout
+        assert stream is not None
+        while True:
+            head = self._read_exact(stream, 4)
+            if head is None:
+                break
+            (length,) = struct.unpack("<I", head)
+            body = self._read_exact(stream, length)
+            if body is None or length < 5:
+                break
+            req_id, status = struct.unpack_from("<IB", body)
+            with self._lock:
+                pending = self._pending.pop(req_id, None)
+            if pending is not None:
+                pending.status = status
+                pending.payload = body[5:]
+                pending.event.set()
+        code = self._proc.wait()
+        tail = "; ".join(self._stderr_tail[-3:])
+        self._mark_gone(f"emulator bridge exited with status {code}" + (f": {tail}" if tail else ""))
+
+    def _mark_gone(self, why: str) -> None:
+        with self._lock:
+            if self._gone is None:
+                self._gone = why
+            pending, self._pending = list(self._pending.values()), {}
+        for p in pending:
+            p.status = STATUS_GONE
+            p.payload = why.encode()
+            p.event.set()
+
+    def _request(self, op: int, payload: bytes, wait_s: float | None) -> bytes:
+        """Send one request and wait for its reply; `wait_s` None waits as long as the bridge lives."""
+        with self._lock:
+            if self._gone is not None:
+                raise LinkGone(self._gone)
+            req_id = self._next_id
+            self._next_id = (self._next_id + 1) & 0xFFFFFFFF or 1
+            pending = _Pending()
+            self._pending[req_id] = pending
+            stdin = self._proc.stdin
+            assert stdin is not None
+            try:
+                stdin.write(struct.pack("<IIB", 5 + len(payload), req_id, op) + payload)
+                stdin.flush()
+            except (BrokenPipeError, OSError, ValueError) as exc:
+                self._pending.pop(req_id, None)
+                raise LinkGone(f"emulator bridge is gone: {exc}") from None
+        if wait_s is None:
+            while not pending.event.wait(FOREVER_POLL_S):
+                if self._gone is not None:
+                    raise LinkGone(self._gone)
+        elif not pending.event.wait(wait_s):
+            with self._lock:
+                self._pending.pop(req_id, None)
+            raise LinkTimeout(f"emulator bridge did not answer within {wait_s:.1f} s")
+        return self._result(pending)
+
+    @staticmethod
+    def _result(pending: _Pending) -> bytes:
+        text = pending.payload.decode(errors="replace")
+        if pending.status == STATUS_OK:
+            return pending.payload
+        if pending.status == STATUS_TIMEOUT:
+            raise LinkTimeout(text)
+        if pending.status == STATUS_STALL:
+            raise LinkStall(text)
+        if pending.status == STATUS_GONE:
+            raise LinkGone(text)
+        raise BridgeError(text)
+
+    def _wait_for(self, timeout_ms: int) -> float | None:
+        return None if timeout_ms == 0 else timeout_ms / 1000.0 * 3.0 + GRACE_S
+
+    # --- UsbLink ----------------------------------------------------------------------------------
+
+    def control(self, bm_request_type: int, b_request: int, w_value: int, w_index: int,
+                data_or_length: bytes | int, timeout_ms: int) -> bytes | int:
+        """A control transfer: IN returns the data, OUT returns the bytes sent."""
+        if not 0 <= bm_request_type <= 0xFF or not 0 <= b_request <= 0xFF:
+            raise ValueError(f"bmRequestType 0x{bm_request_type:X} / bRequest 0x{b_request:X} not bytes")
+        if not 0 <= w_value <= 0xFFFF or not 0 <= w_index <= 0xFFFF:
+            raise ValueError(f"wValue {w_value} / wIndex {w_index} out of 16-bit range")
+        if bm_request_type & 0x80:
+            if not isinstance(data_or_length, int):
+                raise ValueError("an IN control transfer takes a length, not data")
+            length, data = data_or_length, b""
+        else:
+            if isinstance(data_or_length, int):
+                raise ValueError("an OUT control transfer takes data, not a length")
+            data = bytes(data_or_length)
+            length = len(data)
+        if not 0 <= length <= 0xFFFF:
+            raise ValueError(f"wLength {length} out of range")
+        setup = struct.pack("<BBHHH", bm_request_type, b_request, w_value, w_index, length)
+        reply = self._request(OP_CONTROL, setup + struct.pack("<I", timeout_ms) + data,
+                              self._wait_for(timeout_ms))
+        if bm_request_type & 0x80:
+            return reply
+        return int(struct.unpack("<I", reply)[0])
+
+    def write(self, endpoint: int, data: bytes, timeout_ms: int) -> int:
+        """Bulk/interrupt OUT of `data`, ended by a short packet or ZLP."""
+        if endpoint & 0x80 or not 1 <= endpoint <= 15:
+            raise ValueError(f"0x{endpoint:02X} is not an OUT endpoint")
+        reply = self._request(OP_WRITE, struct.pack("<BI", endpoint, timeout_ms) + bytes(data),
+                              self._wait_for(timeout_ms))
+        return int(struct.unpack("<I", reply)[0])
+
+    def read(self, endpoint: int, length: int, timeout_ms: int) -> bytes:
+        """Bulk/interrupt IN of at most `length` bytes, ended by a short packet."""
+        if not endpoint & 0x80 or not 1 <= endpoint & 0x7F <= 15:
+            raise ValueError(f"0x{endpoint:02X} is not an IN endpoint")
+        if length < 0:
+            raise ValueError(f"read length {length} is negative")
+        return self._request(OP_READ, struct.pack("<BII", endpoint, length, timeout_ms),
+                             self._wait_for(timeout_ms))
+
+    def clear_halt(self, endpoint: int) -> None:
+        """CLEAR_FEATURE(ENDPOINT_HALT) to the endpoint."""
+        self.control(0x02, 1, 0, endpoint, b"", 1000)
+
+    def reset(self) -> None:
+        """Bus reset; pending transfers fail and the device comes back unconfigured."""
+        self._request(OP_RESET, struct.pack("<I", RESET_TIMEOUT_MS), self._wait_for(RESET_TIMEOUT_MS))
+
+    def ping(self) -> int:
+        """Round trip to the bridge; returns emulated time in nanoseconds."""
+        return int(struct.unpack("<Q", self._request(OP_PING, b"", GRACE_S))[0])
+
+    def info(self) -> dict[str, Any]:
+        """Bridge facts: emulated time, instructions run, clk_sys, image size."""
+        result: dict[str, Any] = json.loads(self._request(OP_INFO, b"", GRACE_S))
+        return result
+
+    @property
+    def alive(self) -> bool:
+        """False once the bridge has exited or the link was closed."""
+        return self._gone is None
+
+    def close(self) -> None:
+        """Ask the bridge to quit, then make sure it has exited; later calls raise LinkGone."""
+        if self._proc.poll() is None and self._gone is None:
+            with contextlib.suppress(UsbLinkError):
+                self._request(OP_QUIT, b"", 2.0)
+        if self._proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()  # type: ignore[union-attr]
+            try:
+                self._proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=5.0)
+        self._mark_gone("emulator link closed")
+        self._reader.join(timeout=2.0)
+        for stream in (self._proc.stdout, self._proc.stderr):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+
+    def __enter__(self) -> EmulatorLink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
