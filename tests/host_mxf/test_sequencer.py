@@ -1,0 +1,145 @@
+"""A3: the Sequencer — time-stamp order, SchedulePreFetch, ties, late events, states."""
+
+from __future__ import annotations
+
+import pytest
+
+from host.mxf.allocator import AllocatorMXF
+from host.mxf.clock import ManualClock, MonotonicClock
+from host.mxf.sequencer import Sequencer
+from host.mxf.status import KsState, NtStatus
+
+from .helpers import Collector, event
+
+
+def make(alloc: AllocatorMXF, clock: ManualClock, prefetch: int = 0) -> tuple[Sequencer, Collector]:
+    s, c = Sequencer(alloc, clock, prefetch), Collector(alloc)
+    s.connect_output(c)
+    return s, c
+
+
+def test_releases_in_time_stamp_order(alloc: AllocatorMXF, clock: ManualClock) -> None:
+    """A3: events are reordered by time stamp and released when due."""
+    s, c = make(alloc, clock)
+    s.set_state(KsState.RUN)
+    for t in (300, 100, 200):
+        s.put_message(event(alloc, b"\x90\x40\x7f", t))
+    assert c.got == [] and len(s) == 3 and s.next_due_100ns() == 100
+    s.advance_to(150)
+    assert [e.ull_pres_time_100ns for e in c.got] == [100]
+    s.advance_to(1000)
+    assert [e.ull_pres_time_100ns for e in c.got] == [100, 200, 300]
+    assert s.released == 3 and len(s) == 0 and s.next_due_100ns() is None
+    c.release()
+
+
+def test_due_at_exactly_presentation_time(alloc: AllocatorMXF, clock: ManualClock) -> None:
+    """A3: due means masterTime >= ullPresTime100ns - SchedulePreFetch (inclusive)."""
+    s, c = make(alloc, clock)
+    s.set_state(KsState.RUN)
+    s.put_message(event(alloc, b"\xf8", 50))
+    s.advance_to(49)
+    assert c.got == []
+    s.advance_to(50)
+    assert len(c.got) == 1
+    c.release()
+
+
+def test_schedule_prefetch_releases_early(alloc: AllocatorMXF, clock: ManualClock) -> None:
+    """A3: SchedulePreFetch makes events due that much before their presentation time."""
+    s, c = make(alloc, clock, prefetch=10_000)
+    s.set_state(KsState.RUN)
+    s.put_message(event(alloc, b"\xf8", 50_000))
+    s.advance_to(39_999)
+    assert c.got == []
+    s.advance_to(40_000)
+    assert len(c.got) == 1
+    c.release()
+
+
+def test_ties_keep_arrival_order(alloc: AllocatorMXF, clock: ManualClock) -> None:
+    """A3 [UNVERIFIED]: equal time stamps are released in arrival order."""
+    s, c = make(alloc, clock)
+    s.set_state(KsState.PAUSE)
+    for note in range(10):
+        s.put_message(event(alloc, bytes([0x90, note, 1]), 500))
+    s.set_state(KsState.RUN)
+    s.advance_to(500)
+    assert [e.data[1] for e in c.got] == list(range(10))
+    c.release()
+
+
+def test_late_events_released_at_once_and_counted(alloc: AllocatorMXF, clock: ManualClock) -> None:
+    """A3 [UNVERIFIED]: an event already past its time is released at once and counted late."""
+    s, c = make(alloc, clock)
+    s.set_state(KsState.RUN)
+    clock.set(1000)
+    s.put_message(event(alloc, b"\xf8", 10))
+    assert len(c.got) == 1 and s.late == 1
+    s.put_message(event(alloc, b"\xf8", 1000))
+    assert len(c.got) == 2 and s.late == 1
+    c.release()
+
+
+@pytest.mark.parametrize("state", [KsState.ACQUIRE, KsState.PAUSE])
+def test_non_run_states_hold(alloc: AllocatorMXF, clock: ManualClock, state: KsState) -> None:
+    """A2: render in any state but RUN holds data ("messages cannot be passed downstream")."""
+    s, c = make(alloc, clock)
+    s.set_state(state)
+    s.put_message(event(alloc, b"\xf8", 0))
+    s.advance_to(10_000)
+    assert c.got == [] and len(s) == 1
+    s.set_state(KsState.RUN)
+    assert len(c.got) == 1
+    c.release()
+
+
+def test_stop_discards_to_allocator(alloc: AllocatorMXF, clock: ManualClock) -> None:
+    """A2: in STOP render discards held data to the allocator, including new arrivals."""
+    s, c = make(alloc, clock)
+    s.set_state(KsState.PAUSE)
+    for t in (5, 1, 3):
+        s.put_message(event(alloc, b"\xf0" + bytes(20) + b"\xf7", t))
+    assert alloc.stats().outstanding == 3
+    s.set_state(KsState.STOP)
+    assert len(s) == 0 and s.discarded == 3
+    s.put_message(event(alloc, b"\xf8", 0))
+    assert s.discarded == 4 and c.got == []
+    st = alloc.stats()
+    assert st.outstanding == 0 and st.buffers_out == 0
+
+
+def test_chain_travels_as_one_unit(alloc: AllocatorMXF, clock: ManualClock) -> None:
+    """A1: a pNextEvt chain of identically stamped events is released whole."""
+    s, c = make(alloc, clock)
+    s.set_state(KsState.RUN)
+    head = event(alloc, b"\x90\x40\x7f", 20)
+    head.p_next_evt = event(alloc, b"\x90\x41\x7f", 20)
+    s.put_message(head)
+    s.advance_to(20)
+    assert c.got == [head] and len(head.chain()) == 2
+    c.release()
+
+
+def test_put_none_and_service_outside_run(alloc: AllocatorMXF, clock: ManualClock) -> None:
+    """A2: PutMessage(NULL) is a no-op; service() outside RUN releases nothing."""
+    s, _ = make(alloc, clock)
+    assert s.put_message(None) == NtStatus.STATUS_SUCCESS
+    assert s.service() == NtStatus.STATUS_SUCCESS
+
+
+def test_advance_to_needs_manual_clock(alloc: AllocatorMXF) -> None:
+    """A3: advance_to drives a ManualClock; a real clock is read, not set."""
+    s = Sequencer(alloc, MonotonicClock())
+    with pytest.raises(TypeError, match="ManualClock"):
+        s.advance_to(10)
+    with pytest.raises(ValueError, match="SchedulePreFetch"):
+        Sequencer(alloc, MonotonicClock(), -1)
+
+
+def test_unconnected_sequencer_releases_to_allocator(alloc: AllocatorMXF, clock: ManualClock) -> None:
+    """A2: with no ConnectOutput, due events go to the allocator."""
+    s = Sequencer(alloc, clock)
+    s.set_state(KsState.RUN)
+    s.put_message(event(alloc, b"\xf8", 0))
+    assert alloc.stats().outstanding == 0
