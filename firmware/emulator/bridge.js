@@ -12,9 +12,10 @@
  * with a JSON payload ({"ready": true, ...}).
  *
  * Host model (see ../../../shared/reference/rp2040-emulation.md for the emulator's behaviour):
- * - IN packets are taken from the device 10 us (emulated) after it arms them and buffered per
- *   endpoint; past IN_CAP buffered bytes the bridge stops taking them, which the firmware sees as
- *   NAKs (the emulator itself cannot NAK IN traffic; we intercept buffer-control writes for it).
+ * - IN packets are taken from the device 10 us (emulated) after it arms them, and only while a
+ *   read waits on that endpoint (EP0: during a control transfer); otherwise the firmware sees
+ *   NAKs, as from a real host (the emulator itself cannot NAK IN traffic; we intercept
+ *   buffer-control writes for it). A read that times out keeps what arrived for the next read.
  * - OUT packets are handed over one per arm (onEndpointRead), never two before the first lands.
  * - STALL is seen by watching buffer-control writes for bit 11 (the emulator has no callback).
  * - Emulated time never runs ahead of wall time (idle waits sleep), so device time looks real.
@@ -109,8 +110,14 @@ function deliverIn(ep) {
   kick();
 }
 
+function readPending(ep) {
+  return readQueues[ep].some((op) => !op.done && !op.complete);
+}
+
+// Like a real host controller, the bridge takes an IN packet only while a read waits for it
+// (EP0: while a control transfer runs); otherwise the device sees NAKs.
 function tryTakeIn(ep) {
-  if (inPending[ep] && !inScheduled[ep] && (ep === 0 || inBytes[ep] < IN_CAP)) {
+  if (inPending[ep] && !inScheduled[ep] && (ep === 0 || (readPending(ep) && inBytes[ep] < IN_CAP))) {
     inScheduled[ep] = true;
     inAlarm[ep].schedule(usb.writeDelayMicroseconds * 1000);
   }

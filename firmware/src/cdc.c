@@ -21,6 +21,7 @@ static uint8_t line_coding[7] = {0x00, 0xC2, 0x01, 0x00, 0, 0, 8}; /* 115200 8N1
 static char txq[TXQ];
 static uint16_t tx_head, tx_count, in_flight;
 static bool open_;
+static bool batching; /* console reply being built: send it in full packets */
 static console_t console;
 
 static void start_in(void) {
@@ -41,7 +42,9 @@ void cdc_write(const char *text, size_t len) {
         txq[(tx_head + tx_count) % TXQ] = text[i];
         tx_count++;
     }
-    start_in();
+    if (!batching) {
+        start_in();
+    }
 }
 
 static const rig_stats_t *console_stats(void) { return &g_stats; }
@@ -70,7 +73,10 @@ static void cdc_open(void) {
 static bool cdc_xfer(uint8_t ep_addr, uint16_t len) {
     if (ep_addr == RIG_EP_CDC_OUT) {
         g_stats.cdc_rx_bytes += len;
+        batching = true;
         console_feed(&console, dcd_ep_buffer(RIG_EP_CDC_OUT), len);
+        batching = false;
+        start_in();
         dcd_ep_arm_out(RIG_EP_CDC_OUT, PKT);
         return true;
     }

@@ -1,0 +1,230 @@
+"""Target kind "emulator": the real firmware image running in rp2040js behind the Node bridge,
+reached as a pyusb device (rig.usb_backend over rig.emulator_link) and a pty console.
+
+`emulator` builds firmware/build/rig_firmware.bin when it is missing or older than its sources
+(needs arm-none-eabi-gcc); `emulator:PATH` runs the given flash image instead. The emulator never
+gives timing figures, so REAL_TIMING is not a feature; OS MIDI ports are not offered either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shutil
+import subprocess
+import sys
+import termios
+import threading
+import tty
+from pathlib import Path
+
+import usb.core
+
+from rig import contract as c
+from rig.emulator_link import REPO, EmulatorLink
+from rig.errors import TargetError
+from rig.target import Feature, Target, TargetSpec, register
+from rig.targets.board import describe_board, find_boards, select_board
+from rig.usb_backend import LinkBackend
+from rig.usb_link import UsbLinkError
+
+FIRMWARE_DIR = REPO / "firmware"
+DEFAULT_IMAGE = FIRMWARE_DIR / "build" / "rig_firmware.bin"
+SOURCE_GLOBS = ("src/*.c", "src/*.h", "src/*.S", "include/*.h", "boot2/*.S", "tools/*.py", "link.ld",
+                "Makefile")
+FEATURES = frozenset({Feature.USB, Feature.FRAMES, Feature.CONSOLE})
+BUILD_TIMEOUT_S = 300
+
+
+class FirmwareBuildError(TargetError):
+    """The firmware image is missing or stale and could not be built (the message says why)."""
+
+
+def image_is_stale(image: Path = DEFAULT_IMAGE) -> bool:
+    """True when `image` is missing or older than any firmware source, header or build file."""
+    if not image.is_file():
+        return True
+    built = image.stat().st_mtime
+    return any(p.stat().st_mtime > built for pattern in SOURCE_GLOBS for p in FIRMWARE_DIR.glob(pattern))
+
+
+def build_firmware(python: str = sys.executable) -> Path:
+    """Run `make -C firmware`; FirmwareBuildError with make's output tail when it fails."""
+    if shutil.which("arm-none-eabi-gcc") is None:
+        raise FirmwareBuildError("the firmware image is missing or stale and arm-none-eabi-gcc is not "
+                                 "installed to build it (apt-get install gcc-arm-none-eabi, or "
+                                 "`make system`)")
+    try:
+        result = subprocess.run(["make", "-C", str(FIRMWARE_DIR), f"PYTHON={python}"], capture_output=True,
+                                text=True, timeout=BUILD_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise FirmwareBuildError(f"building the firmware failed: {exc}") from exc
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+        raise FirmwareBuildError(f"`make -C firmware` failed with status {result.returncode}:\n{tail}")
+    return DEFAULT_IMAGE
+
+
+class LinkConsole:
+    """A pty whose slave path pyserial opens, bridged to the device's CDC bulk endpoints by a thread
+    (host bytes to EP_CDC_OUT, EP_CDC_IN bytes back); a line speed of CONSOLE_BAUD_BOOTSEL is sent
+    to the device as SET_LINE_CODING, the 1200-baud touch."""
+
+    POLL_MS = 50
+
+    def __init__(self, link: EmulatorLink) -> None:
+        self._link = link
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self.path = os.ttyname(self._slave)
+        self._stop = threading.Event()
+        self._speed = self._line_speed()
+        self._threads = [
+            threading.Thread(target=self._to_device, name=f"emulator console out {self.path}", daemon=True),
+            threading.Thread(target=self._from_device, name=f"emulator console in {self.path}", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _line_speed(self) -> int:
+        try:
+            return int(termios.tcgetattr(self._slave)[5])
+        except termios.error:
+            return -1
+
+    def _check_touch(self) -> None:
+        speed = self._line_speed()
+        if speed != self._speed:
+            self._speed = speed
+            if speed == getattr(termios, f"B{c.CONSOLE_BAUD_BOOTSEL}"):
+                coding = c.CONSOLE_BAUD_BOOTSEL.to_bytes(4, "little") + bytes((0, 0, 8))
+                with contextlib.suppress(UsbLinkError):
+                    self._link.control(0x21, 0x20, 0, c.IF_CDC_COMM, coding, 1000)
+
+    def _to_device(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._master], [], [], self.POLL_MS / 1000)
+            self._check_touch()
+            if not ready:
+                continue
+            try:
+                data = os.read(self._master, 4096)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                return
+            while data and not self._stop.is_set():
+                try:
+                    self._link.write(c.EP_CDC_OUT, data[:c.BULK_PACKET_SIZE - 1], 1000)
+                    data = data[c.BULK_PACKET_SIZE - 1:]
+                except UsbLinkError:
+                    if not self._link.alive:
+                        return
+                    break  # not configured yet: input is dropped, as by an unopened port
+
+    def _from_device(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self._link.read(c.EP_CDC_IN, 4096, 200)
+            except UsbLinkError:
+                if not self._link.alive:
+                    return
+                continue
+            with contextlib.suppress(BlockingIOError, OSError):
+                os.write(self._master, data)
+
+    def close(self) -> None:
+        """Stop the threads and close the pty; safe to call twice."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        for fd in (self._master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class EmulatorTarget(Target):
+    """The firmware in rp2040js: a pyusb device over the bridge and a pty console."""
+
+    expected_features = FEATURES
+
+    def __init__(self, spec: TargetSpec) -> None:
+        super().__init__(spec)
+        self.features = FEATURES
+        self.image = Path(spec.arg) if spec.arg else DEFAULT_IMAGE
+        self.link: EmulatorLink | None = None
+        self._device: usb.core.Device | None = None
+        self._console: LinkConsole | None = None
+
+    def _ensure_image(self) -> None:
+        if self.spec.arg:
+            if not self.image.is_file():
+                raise TargetError(f"target {self.name}: firmware image {self.image} does not exist")
+            return
+        if image_is_stale(self.image):
+            build_firmware()
+
+    def open(self) -> None:
+        """Build the image if needed, start the bridge and find the board through pyusb."""
+        if self.link is not None:
+            return
+        self._ensure_image()
+        try:
+            link = EmulatorLink(self.image)
+        except UsbLinkError as exc:
+            raise TargetError(f"target {self.name}: {exc}") from exc
+        try:
+            backend = LinkBackend([link])
+            everything = find_boards(None, backend)
+            self._device = select_board(everything, None, everything).device
+            self._console = LinkConsole(link)
+        except BaseException:
+            link.close()
+            raise
+        self.link = link
+
+    def close(self) -> None:
+        """Stop the console, release pyusb and stop the bridge; safe to call twice."""
+        if self._console is not None:
+            self._console.close()
+            self._console = None
+        if self._device is not None:
+            import usb.util
+
+            usb.util.dispose_resources(self._device)
+            self._device = None
+        if self.link is not None:
+            self.link.close()
+            self.link = None
+
+    def _opened(self) -> EmulatorLink:
+        if self.link is None:
+            raise TargetError(f"target {self.name} is not open")
+        return self.link
+
+    def usb_device(self) -> usb.core.Device:
+        """The emulated board as a pyusb device."""
+        self._opened()
+        assert self._device is not None
+        return self._device
+
+    def console_port(self) -> str:
+        """The pty path bridged to the board's CDC console."""
+        self._opened()
+        assert self._console is not None
+        return self._console.path
+
+    def describe(self) -> dict[str, str]:
+        """Target, firmware version, serial number, transport and the image that runs."""
+        self._opened()
+        assert self._device is not None
+        facts = describe_board(self._device, self.name, "rp2040js emulator (Node bridge)")
+        facts["image"] = str(self.image)
+        return facts
+
+
+register("emulator", EmulatorTarget)
