@@ -197,6 +197,10 @@ class Board:
         self._serial: str | None = None
         self._info: Info | None = None
         self._detached: list[int] = []
+        self.frames_used = False
+        """True once this Board touched the frame endpoints or frame mode (so a books check drains them)."""
+        self.midi_used = False
+        """True once this Board did raw USB-MIDI I/O or set a MIDI mode."""
         self._ensure_configured()
 
     # --- identity and error mapping ---
@@ -343,12 +347,15 @@ class Board:
                              f"({', '.join(m.name for m in c.MidiMode)})") from None
         if not -128 <= transpose <= 127:
             raise ValueError(f"set_midi_mode: transpose {transpose} is not in -128..127")
-        if not 0 <= cable < 16:
-            raise ValueError(f"set_midi_mode: cable {cable} is not in 0..15")
+        cables = self.cached_info().midi_cables
+        if not 0 <= cable < cables:
+            raise ValueError(f"set_midi_mode: cable {cable} is not in 0..{cables - 1} ({self.name} has "
+                             f"{cables} cable(s))")
         if mode is c.MidiMode.SOURCE and not 1 <= rate_hz <= 100_000:
             raise ValueError(f"set_midi_mode: SOURCE needs rate_hz in 1..100000, got {rate_hz}")
         if not 0 <= count < 2**32 or not 0 <= rate_hz < 2**32:
             raise ValueError(f"set_midi_mode: count {count} / rate_hz {rate_hz} out of u32 range")
+        self.midi_used = True
         self.control_out(c.Request.SET_MIDI_MODE, c.MIDI_MODE_CONFIG.pack(
             mode=int(mode), cable=cable, transpose=transpose, rate_hz=rate_hz, count=count))
 
@@ -360,8 +367,9 @@ class Board:
         mode = _check_enum(c.MidiMode, v["mode"], f"{self.name}: {transfer}: mode")
         if v["reserved"]:
             raise self._fail(transfer, f"reserved is {v['reserved']}, expected 0")
-        if v["cable"] >= 16:
-            raise self._fail(transfer, f"cable {v['cable']} is not in 0..15")
+        if v["cable"] >= self.cached_info().midi_cables:
+            raise self._fail(transfer, f"cable {v['cable']} is not below midi_cables "
+                                       f"{self.cached_info().midi_cables}")
         return MidiModeConfig(mode, transpose=v["transpose"], rate_hz=v["rate_hz"], count=v["count"],
                               cable=v["cable"])
 
@@ -379,8 +387,10 @@ class Board:
                              f"({self.name} max_payload)")
         if not 0 <= count < 2**32 or not 0 <= interval_us < 2**32:
             raise ValueError(f"set_frame_mode: count {count} / interval_us {interval_us} out of u32 range")
+        self.frames_used = True
         self.control_out(c.Request.SET_FRAME_MODE, c.FRAME_MODE_CONFIG.pack(
             mode=int(mode), payload_len=payload_len, count=count, interval_us=interval_us))
+        self.restart_sequences()
 
     def frame_mode(self) -> FrameModeConfig:
         """GET_FRAME_MODE, checked."""
@@ -407,9 +417,11 @@ class Board:
         return Stats({k: v for k, v in raw.items() if isinstance(v, int)})
 
     def reset_stats(self) -> None:
-        """RESET_STATS, and zero the host's own counters so the two books start together."""
+        """RESET_STATS (which also restarts the device's frame sequences at 0), and zero the host's own
+        counters and sequences so the two books start together."""
         self.control_out(c.Request.RESET_STATS)
         self.host = HostCounters()
+        self.restart_sequences()
 
     def reboot_bootloader(self) -> None:
         """REBOOT_BOOTLOADER: the board drops off the bus and comes back as the RP2040 ROM bootloader."""
@@ -419,6 +431,7 @@ class Board:
 
     def _claim_midi(self) -> None:
         """Detach an OS MIDI driver from the MIDI streaming interface (real boards), once."""
+        self.midi_used = True
         if c.IF_MIDI_STREAMING in self._detached:
             return
         try:
@@ -502,6 +515,7 @@ class Board:
             raise ValueError(f"send_raw_frame: bad={bad!r}; expected 'crc', 'header' or None")
 
     def _write_frame_bytes(self, data: bytes, timeout: int | None = None) -> None:
+        self.frames_used = True
         transfer = f"bulk write to EP_FRAME_OUT 0x{c.EP_FRAME_OUT:02x}"
         sent = int(self._call(transfer, lambda: self.device.write(
             c.EP_FRAME_OUT, data, self._timeout(timeout))))
@@ -510,6 +524,7 @@ class Board:
 
     def receive_frame(self, timeout: int | None = None) -> Frame:
         """Read one frame from EP_FRAME_IN, check header and CRC, and account its sequence number."""
+        self.frames_used = True
         transfer = f"bulk read from EP_FRAME_IN 0x{c.EP_FRAME_IN:02x}"
         limit = self.cached_info().max_payload
         size = c.FRAME_HEADER.size + limit
@@ -528,6 +543,26 @@ class Board:
         self.host.frame_bytes_rx += frame.payload_len
         return frame
 
+    def drain_frames(self, timeout: int = 100, limit: int = 10_000) -> list[Frame]:
+        """Read frames until none arrives for `timeout` ms; DeviceResponseError past `limit` frames."""
+        got: list[Frame] = []
+        for _ in range(limit):
+            try:
+                got.append(self.receive_frame(timeout))
+            except TransferTimeout:
+                return got
+        raise self._fail(f"draining EP_FRAME_IN 0x{c.EP_FRAME_IN:02x}", f"still sending after {limit} frames")
+
+    def drain_midi(self, timeout: int = 100, limit: int = 10_000) -> bytes:
+        """Read MIDI packets until none arrives for `timeout` ms; DeviceResponseError past `limit` reads."""
+        got = bytearray()
+        for _ in range(limit):
+            try:
+                got += self.read_midi_packets(timeout)
+            except TransferTimeout:
+                return bytes(got)
+        raise self._fail(f"draining EP_MIDI_IN 0x{c.EP_MIDI_IN:02x}", f"still sending after {limit} reads")
+
     @property
     def seq_gaps(self) -> list[tuple[int, int]]:
         """(expected, found) for every received frame that skipped ahead (repeats: `seq_repeats`)."""
@@ -540,9 +575,23 @@ class Board:
 
     # --- books ---
 
-    def unbalanced(self, stats: Stats | None = None) -> list[str]:
-        """Every way device counters disagree with the host's since `reset_stats` (empty: balanced)."""
-        return books_problems(stats if stats is not None else self.stats(), self.host)
+    def unbalanced(self, stats: Stats | None = None, *, drain_ms: int = 0) -> list[str]:
+        """Every way device counters disagree with the host's since `reset_stats` (empty: balanced).
+
+        With `drain_ms`, first read whatever the device still has queued on the endpoints this Board
+        used; anything found is itself a problem (the test left data behind), then counted as read."""
+        problems: list[str] = []
+        if drain_ms and self.frames_used:
+            left = self.drain_frames(drain_ms)
+            if left:
+                problems.append(f"{len(left)} frame(s) still queued on EP_FRAME_IN at the end "
+                                f"(seq {left[0].seq}..{left[-1].seq})")
+        if drain_ms and self.midi_used:
+            left_midi = self.drain_midi(drain_ms)
+            if left_midi:
+                problems.append(f"{len(left_midi) // MIDI_PACKET_SIZE} MIDI packet(s) still queued on "
+                                f"EP_MIDI_IN at the end")
+        return problems + books_problems(stats if stats is not None else self.stats(), self.host)
 
     def close(self) -> None:
         """Give back the interfaces pyusb claimed and any OS driver detached for raw MIDI."""

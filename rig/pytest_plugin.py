@@ -47,11 +47,9 @@ EXPECTED_FEATURES: dict[str, frozenset[Feature]] = {
 """What each kind of target should have on a complete machine (see the strict rule above)."""
 
 CONSOLE_BAUD = 115200
+BOOKS_DRAIN_MS = 20
+"""The books check reads what a test left queued for this long; leftovers are a failure."""
 MIDI_PORT_TIMEOUT_S = 5.0
-
-
-class BooksUnbalanced(AssertionError):
-    """Device counters disagree with host counters at the end of a test."""
 
 
 # --- library-level helpers (pure; the fixtures below are thin) -------------------------------
@@ -388,9 +386,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     result = yield
     board_used = item.stash.get(_BOARD, None)
     if board_used is not None and item.get_closest_marker("books_unchecked") is None:
-        problems = board_used.unbalanced()
+        problems = board_used.unbalanced(drain_ms=BOOKS_DRAIN_MS)
         if problems:
-            raise BooksUnbalanced(f"books not balanced on {board_used.name}: " + "; ".join(problems))
+            pytest.fail(f"books not balanced on {board_used.name}: " + "; ".join(problems), pytrace=False)
     return result
 
 
@@ -462,5 +460,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"rig: report written to {state.report_dir / 'report.md'}")
 
 
-__all__ = ["EXPECTED_FEATURES", "BooksUnbalanced", "CapabilityMissing", "MidiPorts", "TargetPool",
+__all__ = ["EXPECTED_FEATURES", "CapabilityMissing", "MidiPorts", "TargetPool",
            "expected_features", "missing_features", "strict_from_env"]

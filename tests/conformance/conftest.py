@@ -1,0 +1,40 @@
+"""Conformance suite glue: skip without the plugin, and an `echo_board` fixture.
+
+The suite needs the rig plugin (`-p rig.pytest_plugin`, or its pytest11 entry point). Without it
+every test here is skipped with that reason instead of erroring on unknown fixtures, so a plain
+`pytest` over the whole tree stays green.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rig import contract as c
+from rig.device import Board
+from rig.pytest_plugin import STATE
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # So --strict-markers accepts the suite's markers even when the plugin is not loaded.
+    for line in ("needs(*features): rig.target.Feature values the test needs",
+                 "books_unchecked: do not compare device and host counters after the test"):
+        config.addinivalue_line("markers", line)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if STATE in config.stash:
+        return
+    skip = pytest.mark.skip(reason="the conformance suite needs the rig plugin: -p rig.pytest_plugin")
+    for item in items:
+        if "conformance" in item.nodeid:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def echo_board(board: Board) -> Board:
+    """`board` in frame ECHO and MIDI ECHO mode with nothing pending."""
+    board.set_frame_mode(c.FrameMode.ECHO)
+    board.drain_frames()
+    board.set_midi_mode(c.MidiMode.ECHO)
+    board.drain_midi()
+    return board

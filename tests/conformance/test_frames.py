@@ -1,0 +1,179 @@
+"""Conformance, frames part: ECHO at every interesting size, SOURCE and SINK honoured, CRC checked
+on both sides, no sequence gaps, and backpressure that loses nothing.
+
+Every test ends with the books balanced (the plugin compares device and host counters).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+
+from rig import contract as c
+from rig import frames
+from rig.device import Board, TransferTimeout
+
+pytestmark = pytest.mark.needs("usb", "frames")
+
+SIZES = [0, 1, 24, 63, 64, 65, 88, 4095, 4096, 4097, "max"]
+"""24 and 88 make header + payload a multiple of the packet size (the transfer ends with a ZLP)."""
+NO_FRAME_MS = 100
+"""How long a read waits when the test expects nothing to come."""
+
+
+def payload(length: int, salt: int = 0) -> bytes:
+    """A deterministic payload that differs per (length, salt), so a mixed-up frame is noticed."""
+    return bytes((i * 7 + length + salt * 13) & 0xFF for i in range(length))
+
+
+def _size(board: Board, size: int | str) -> int:
+    limit = board.cached_info().max_payload
+    length = limit if size == "max" else int(size)
+    if length > limit:
+        pytest.skip(f"{board.name} max_payload is {limit}, below {length}")
+    return length
+
+
+@pytest.mark.parametrize("size", SIZES, ids=str)
+def test_echo_returns_the_payload(echo_board: Board, size: int | str) -> None:
+    board = echo_board
+    length = _size(board, size)
+    data = payload(length)
+    seq = board.send_frame(data)
+    frame = board.receive_frame()
+    assert bytes(frame.payload) == data
+    assert frame.payload_crc == zlib.crc32(data)
+    assert frame.seq == seq == 0
+    assert c.FrameFlag.ECHOED in frame.flags
+    if c.Capability.TIMESTAMPS in board.cached_info().capabilities:
+        assert 0 < frame.rx_time_us <= frame.tx_time_us, "device times missing or out of order"
+    with pytest.raises(TransferTimeout):
+        board.receive_frame(NO_FRAME_MS)
+
+
+def test_echo_many_frames_keeps_order_and_sequence(echo_board: Board) -> None:
+    board = echo_board
+    limit = board.cached_info().max_payload
+    lengths = [(i * 37) % min(limit + 1, 700) for i in range(3 * board.cached_info().ring_slots)]
+    for i, length in enumerate(lengths):
+        assert board.send_frame(payload(length, i)) == i
+        frame = board.receive_frame()
+        assert frame.seq == i
+        assert bytes(frame.payload) == payload(length, i)
+    assert board.seq_gaps == [] and board.seq_repeats == []
+
+
+@pytest.mark.parametrize("size", [0, 64, 1000, "max"], ids=str)
+def test_source_honours_count_and_payload_len(board: Board, size: int | str) -> None:
+    length = _size(board, size)
+    count = 5
+    board.set_frame_mode(c.FrameMode.SOURCE, payload_len=length, count=count)
+    got = [board.receive_frame() for _ in range(count)]
+    with pytest.raises(TransferTimeout):
+        board.receive_frame(NO_FRAME_MS)
+    board.set_frame_mode(c.FrameMode.ECHO)
+    assert [f.seq for f in got] == list(range(count)), "sequence numbers not consecutive from 0"
+    assert all(f.payload_len == length for f in got)
+    assert all(c.FrameFlag.SOURCED in f.flags for f in got)
+
+
+def test_source_at_an_interval_is_paced_by_the_device_clock(board: Board) -> None:
+    count, interval = 4, 2000
+    board.set_frame_mode(c.FrameMode.SOURCE, payload_len=8, count=count, interval_us=interval)
+    got = [board.receive_frame() for _ in range(count)]
+    board.set_frame_mode(c.FrameMode.ECHO)
+    if c.Capability.TIMESTAMPS in board.cached_info().capabilities:
+        stamps = [f.tx_time_us for f in got]
+        assert stamps == sorted(stamps), f"device transmit times out of order: {stamps}"
+        # A device may send a frame late but never early: allow one interval of lateness at the start.
+        span = stamps[-1] - stamps[0]
+        assert span >= (count - 2) * interval, f"{count} frames every {interval} us spanned only {span} us"
+
+
+def test_sink_counts_and_sends_nothing(board: Board) -> None:
+    board.set_frame_mode(c.FrameMode.SINK)
+    limit = board.cached_info().max_payload
+    lengths = [0, 1, 64, min(limit, 4097), limit]
+    for i, length in enumerate(lengths):
+        board.send_frame(payload(length, i))
+    with pytest.raises(TransferTimeout):
+        board.receive_frame(NO_FRAME_MS)
+    stats = board.stats()
+    assert stats["frames_rx"] == len(lengths)
+    assert stats["frame_bytes_rx"] == sum(lengths)
+    assert stats["frames_tx"] == 0
+    board.set_frame_mode(c.FrameMode.ECHO)
+
+
+def test_corrupted_crc_is_counted_and_the_device_keeps_working(echo_board: Board) -> None:
+    board = echo_board
+    good = frames.encode(payload(100), seq=board.next_tx_seq)
+    bad = bytearray(good)
+    bad[-1] ^= 0x55
+    board.send_raw_frame(bytes(bad), bad="crc")
+    with pytest.raises(TransferTimeout):
+        board.receive_frame(NO_FRAME_MS)
+    assert board.stats()["frames_bad_crc"] == 1
+    board.send_frame(payload(100))
+    assert bytes(board.receive_frame().payload) == payload(100)
+    assert board.stats()["frames_seq_gap"] == 0, "a dropped bad frame must not cost a sequence number"
+
+
+@pytest.mark.parametrize("damage", ["magic", "version", "header_len", "payload_len_long", "payload_len_short",
+                                    "truncated"])
+def test_bad_header_is_counted_and_the_device_keeps_working(echo_board: Board, damage: str) -> None:
+    board = echo_board
+    good = bytearray(frames.encode(payload(50), seq=board.next_tx_seq))
+    fields = c.FRAME_HEADER.unpack(bytes(good[:c.FRAME_HEADER.size]))
+    if damage == "magic":
+        fields["magic"] = 0x12345678
+    elif damage == "version":
+        fields["version"] = c.FRAME_VERSION + 1
+    elif damage == "header_len":
+        fields["header_len"] = c.FRAME_HEADER.size + 4
+    elif damage == "payload_len_long":
+        fields["payload_len"] = 51
+    elif damage == "payload_len_short":
+        fields["payload_len"] = 49
+    broken = c.FRAME_HEADER.pack(**fields) + bytes(good[c.FRAME_HEADER.size:])
+    if damage == "truncated":
+        broken = bytes(good[:c.FRAME_HEADER.size - 8])
+    board.send_raw_frame(broken, bad="header")
+    with pytest.raises(TransferTimeout):
+        board.receive_frame(NO_FRAME_MS)
+    assert board.stats()["frames_bad_header"] == 1
+    board.send_frame(payload(50))
+    assert bytes(board.receive_frame().payload) == payload(50)
+
+
+def test_host_refuses_a_payload_beyond_max(board: Board) -> None:
+    limit = board.cached_info().max_payload
+    with pytest.raises(ValueError, match="max_payload"):
+        board.send_frame(bytes(limit + 1))
+    assert board.host.frames_tx == 0
+
+
+def test_backpressure_loses_nothing(echo_board: Board) -> None:
+    board = echo_board
+    slots = board.cached_info().ring_slots
+    written: list[bytes] = []
+    for i in range(4 * slots + 16):
+        data = payload(16, i)  # header + 16 bytes is one packet: a NAKed write is all or nothing
+        try:
+            board.send_frame(data, timeout=NO_FRAME_MS)
+        except TransferTimeout:
+            break
+        written.append(data)
+    else:
+        pytest.fail(f"{len(written)} frames written without a read and the device never pushed back")
+    assert len(written) >= slots, f"device pushed back after {len(written)} frames; its ring has {slots}"
+    stats = board.stats()
+    assert stats["ring_full_naks"] > 0
+    assert stats["ring_high_water"] == slots
+    back = board.drain_frames()
+    assert [bytes(f.payload) for f in back] == written, "frames lost, duplicated or reordered"
+    assert [f.seq for f in back] == list(range(len(written)))
+    # and the device takes new frames again
+    board.send_frame(payload(16, 999))
+    assert bytes(board.receive_frame().payload) == payload(16, 999)
