@@ -1,0 +1,643 @@
+"""The AVStream frame miniport: one pin per direction on the vendor bulk endpoints.
+
+The device reports its framing (GET_FRAMING, a KSALLOCATOR_FRAMING_EX); each pin asks the graph
+manager's rule (host.avstream.select_allocator) to choose between the default allocator and a vendor
+common-buffer allocator, and keeps the decision and its reasons (`AllocatorChoice`) for the report.
+Render pin (EP_FRAME_OUT): frames from the allocator are filled with a rig.frames header and payload,
+queued, and sent with stream pointers: lock the leading edge, clone, program the hardware (pyusb
+write), advance, and on transfer completion set DataUsed and delete the clone, which completes the
+frame back to its allocator. Capture pin (EP_FRAME_IN): empty allocator frames are queued, filled
+by pyusb reads, validated (header, length, CRC, sequence) and handed to the caller, who releases
+them back to the allocator. STOP flushes both queues (DataUsed = 0). At close every pool is full.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import dataclasses
+import enum
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+from host.avstream import (
+    AllocatorDispatch,
+    AllocatorError,
+    AllocatorFramingEx,
+    AllocatorInitError,
+    CandidateVerdict,
+    CommonBufferAllocator,
+    Connection,
+    DefaultAllocator,
+    Status,
+    select_allocator,
+)
+from host.avstream import Frame as AllocatorFrame
+from rig import contract as c
+from rig import frames as wire
+from rig.device import Board, TransferError, TransferTimeout
+from rig.miniport import transfer
+from rig.miniport.errors import DeviceGarbage, MiniportError, MiniportTimeout, PinStateError, PoolExhausted
+from rig.miniport.stream_pointer import PinQueue, QueuedFrame
+
+HEADER_SIZE = wire.HEADER_SIZE
+
+VendorFactory = Callable[[str, AllocatorFramingEx], AllocatorDispatch]
+"""Builds the vendor allocator candidate for one pin from (pin name, the device's framing)."""
+
+
+class PinState(enum.IntEnum):
+    """KSSTATE of a standard pin; transitions go one step at a time."""
+
+    STOP = 0
+    ACQUIRE = 1
+    PAUSE = 2
+    RUN = 3
+
+
+def common_buffer_for(pin: str, framing: AllocatorFramingEx) -> CommonBufferAllocator:
+    """The default vendor candidate: a common buffer big enough for item 0's Frames frames of its
+    largest size at its alignment (what a driver would AllocateCommonBuffer at start-device)."""
+    item = framing.items[0]
+    size = item.preferred_frame_size or 1
+    unit = item.alignment_mask + 1
+    stride = -(-size // unit) * unit
+    frames = item.frames or 3
+    return CommonBufferAllocator(stride * frames, max_frames=max(frames, 1), name=f"common-buffer {pin}")
+
+
+@dataclass(frozen=True)
+class AllocatorChoice:
+    """What the graph manager decided for one pin, and why (for the caller and the run report)."""
+
+    pin: str
+    allocator: str
+    is_default: bool
+    reason: str
+    frame_size: int
+    frames: int
+    candidates: tuple[CandidateVerdict, ...]
+    fallback: str | None = None
+    """Set when the chosen vendor allocator failed InitializeAllocator and the default took over."""
+
+    def describe(self) -> str:
+        """One line: which allocator, why, and each candidate's verdict."""
+        verdicts = "; ".join(f"{v.name}: {'chosen' if v.chosen else 'accepted' if v.accepted else 'rejected'}"
+                             f" ({v.reason})" for v in self.candidates)
+        text = (f"{self.pin}: {self.allocator} ({self.frames} frames of {self.frame_size} bytes): "
+                f"{self.reason}" + (f"; candidates: {verdicts}" if verdicts else ""))
+        return text + (f"; fallback: {self.fallback}" if self.fallback else "")
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain data for JSON reports."""
+        out = dataclasses.asdict(self)
+        out["candidates"] = [dataclasses.asdict(v) for v in self.candidates]
+        return out
+
+
+def negotiate(pin: object, pin_name: str, framing: AllocatorFramingEx, *, kernel_mode: bool = True,
+              vendor: AllocatorDispatch | None = None) -> tuple[AllocatorDispatch, AllocatorChoice]:
+    """Select and initialize an allocator for a pin from the device's framing. When the chosen vendor
+    allocator fails InitializeAllocator the default allocator takes over (recorded in `fallback`)."""
+    decision = select_allocator(Connection(framing, kernel_mode=kernel_mode), [vendor] if vendor else [])
+    allocator = decision.allocator
+    fallback = None
+    try:
+        decision.initialize(pin)
+    except AllocatorInitError as exc:
+        if decision.is_default:
+            raise MiniportError(f"{pin_name}: the default allocator rejected the device's framing: {exc}") \
+                from exc
+        fallback = f"{allocator.name} failed InitializeAllocator ({exc}); using the default allocator"
+        allocator = DefaultAllocator(name=f"default {pin_name}")
+        allocator.initialize(pin, decision.resolved_framing)
+    context = allocator.context
+    assert context is not None
+    choice = AllocatorChoice(pin_name, allocator.name, decision.is_default or fallback is not None,
+                             decision.reason, context.frame_size, context.frames, decision.candidates,
+                             fallback)
+    return allocator, choice
+
+
+@dataclass
+class PinCounters:
+    """The books of one pin."""
+
+    submitted: int = 0
+    """Frames queued on the pin."""
+    completed: int = 0
+    """Frames completed with data (sent, or received and validated)."""
+    flushed: int = 0
+    """Frames completed with DataUsed = 0 by STOP."""
+    failed: int = 0
+    """Transfers that failed (timeouts and errors; the frame stays queued for a retry or a flush)."""
+    bad: int = 0
+    """Received frames that failed validation (returned to the allocator, reported to the caller)."""
+    bytes: int = 0
+    """Payload bytes of completed frames."""
+    seq_gaps: int = 0
+    """Received frames whose sequence number was not the next one."""
+
+
+class FramePin:
+    """One pin on one vendor bulk endpoint: its allocator, queue, state and books."""
+
+    direction = "?"
+
+    def __init__(self, miniport: FrameMiniport, name: str, endpoint: int, allocator: AllocatorDispatch,
+                 choice: AllocatorChoice) -> None:
+        self.miniport = miniport
+        self.name = name
+        self.endpoint = endpoint
+        self.allocator = allocator
+        self.choice = choice
+        self.state = PinState.STOP
+        self.counters = PinCounters()
+        self.queue = PinQueue(f"{miniport.board.name} {name}", self._completed)
+
+    @property
+    def frame_size(self) -> int:
+        """Bytes per allocator frame (header + largest payload this pin can carry)."""
+        context = self.allocator.context
+        return context.frame_size if context is not None else 0
+
+    @property
+    def max_payload(self) -> int:
+        """Largest payload a frame of this pin holds (also bounded by the device's max_payload)."""
+        return min(self.frame_size - HEADER_SIZE, self.miniport.info_max_payload)
+
+    @property
+    def where(self) -> str:
+        """`board X pin render (EP_FRAME_OUT 0x02)` for messages."""
+        return f"{self.miniport.board.name} pin {self.name} ({transfer.endpoint_name(self.endpoint)})"
+
+    def set_state(self, target: PinState) -> None:
+        """Walk to `target` one step at a time; entering STOP flushes the queue; entering RUN processes."""
+        target = PinState(target)
+        while self.state != target:
+            step = 1 if target > self.state else -1
+            self.state = PinState(self.state + step)
+            if self.state == PinState.STOP:
+                self.counters.flushed += self.queue.flush()
+            if self.state == PinState.RUN:
+                self._on_run()
+
+    def _on_run(self) -> None:
+        """Hook: what entering RUN starts."""
+
+    def _completed(self, entry: QueuedFrame) -> None:
+        raise NotImplementedError
+
+    def _free(self, frame: AllocatorFrame) -> None:
+        self.allocator.free(frame)
+
+    def _allocate(self) -> AllocatorFrame:
+        frame = self.allocator.allocate()
+        if frame is None:
+            raise PoolExhausted(f"{self.where}: no free frame in {self.allocator.name} "
+                                f"({self.allocator.frame_count} frames, {self.queue.queued} queued on "
+                                f"the pin)")
+        return frame
+
+    @property
+    def pool_full(self) -> bool:
+        """Every frame of the allocator is free (nothing queued, nothing held by the caller)."""
+        return self.allocator.free_count == self.allocator.frame_count
+
+    def books(self) -> list[str]:
+        """Problems with this pin's books (empty when balanced)."""
+        problems = []
+        if not self.pool_full:
+            problems.append(f"{self.where}: {self.allocator.name} has {self.allocator.counters.outstanding} "
+                            f"of {self.allocator.frame_count} frames outstanding")
+        return problems
+
+
+class RenderPin(FramePin):
+    """Host to device on EP_FRAME_OUT: submit payloads, they go out in order while the pin runs."""
+
+    direction = "out"
+
+    def __init__(self, miniport: FrameMiniport, allocator: AllocatorDispatch, choice: AllocatorChoice,
+                 first_seq: int = 0) -> None:
+        super().__init__(miniport, "render", c.EP_FRAME_OUT, allocator, choice)
+        self.next_seq = first_seq & 0xFFFFFFFF
+
+    def submit(self, payload: bytes | bytearray | memoryview) -> int:
+        """Fill a frame from the allocator with header + payload and queue it; sent now when the pin is
+        in RUN (else when it gets there). Returns the frame's sequence number."""
+        if self.state == PinState.STOP:
+            raise PinStateError(f"{self.where}: submit while the pin is stopped")
+        if len(payload) > self.max_payload:
+            raise ValueError(f"{self.where}: payload of {len(payload)} bytes exceeds the pin's "
+                             f"{self.max_payload}-byte maximum")
+        frame = self._allocate()
+        seq = self.next_seq
+        data = wire.encode(payload, seq=seq, flags=c.FrameFlag.FROM_HOST)
+        frame.buffer[:len(data)] = data
+        self.next_seq = (seq + 1) & 0xFFFFFFFF
+        self.queue.submit(QueuedFrame(frame, len(data), seq))
+        self.counters.submitted += 1
+        if self.state == PinState.RUN:
+            self.process()
+        return seq
+
+    def _on_run(self) -> None:
+        self.process()
+
+    def process(self, timeout_ms: int | None = None) -> int:
+        """Send every queued frame: lock the leading edge, clone, write, advance, complete.
+        Returns frames sent. A failed write leaves its frame at the leading edge (retried by the next
+        process, or flushed by STOP) and raises, naming board and endpoint."""
+        if self.state != PinState.RUN:
+            return 0
+        sent = 0
+        board = self.miniport.board
+        timeout = self.miniport.timeout_ms if timeout_ms is None else timeout_ms
+        edge = self.queue.leading_edge()
+        while edge is not None:
+            clone = edge.clone()
+            data = clone.data
+            try:
+                transfer.write(board.device, board.name, self.endpoint, data, timeout)
+            except TransferError as exc:
+                clone.delete(0, Status.TIMEOUT if isinstance(exc, TransferTimeout) else Status.UNSUCCESSFUL)
+                self.counters.failed += 1
+                pending = self.queue.ahead
+                kind = MiniportTimeout if isinstance(exc, TransferTimeout) else MiniportError
+                raise kind(f"{self.where}: frame seq {clone.entry.seq} not sent ({exc}); {pending} frame(s) "
+                           f"still queued") from exc
+            more = edge.advance()
+            payload_len = len(data) - HEADER_SIZE
+            board.host.frames_tx += 1
+            board.host.frame_bytes_tx += payload_len
+            self.counters.bytes += payload_len
+            clone.delete(len(data))
+            sent += 1
+            if not more:
+                break
+            next_edge = self.queue.leading_edge()
+            assert next_edge is not None
+            edge = next_edge
+        return sent
+
+    def _completed(self, entry: QueuedFrame) -> None:
+        if entry.data_used:
+            self.counters.completed += 1
+        self._free(entry.frame)
+
+
+class ReceivedFrame:
+    """A validated frame from the device, still in its allocator frame; `release()` gives it back."""
+
+    __slots__ = ("_pin", "entry", "flags", "payload", "payload_crc", "rx_time_us", "seq", "tx_time_us")
+
+    def __init__(self, pin: CapturePin, entry: QueuedFrame, decoded: wire.Frame) -> None:
+        self._pin: CapturePin | None = pin
+        self.entry = entry
+        self.seq = decoded.seq
+        self.flags = decoded.flags
+        self.payload = decoded.payload
+        self.payload_crc = decoded.payload_crc
+        self.rx_time_us = decoded.rx_time_us
+        self.tx_time_us = decoded.tx_time_us
+
+    @property
+    def released(self) -> bool:
+        """Whether the frame went back to its allocator (the payload view is then unusable)."""
+        return self._pin is None
+
+    def tobytes(self) -> bytes:
+        """A copy of the payload."""
+        if self._pin is None:
+            raise PinStateError(f"frame seq {self.seq}: payload read after release()")
+        return bytes(self.payload)
+
+    def release(self) -> None:
+        """Give the frame back to its allocator; safe to call twice."""
+        pin, self._pin = self._pin, None
+        if pin is not None:
+            self.payload.release()
+            pin._release(self)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"<ReceivedFrame seq={self.seq} {self.entry.data_used - HEADER_SIZE} payload bytes>"
+
+
+class CapturePin(FramePin):
+    """Device to host on EP_FRAME_IN: empty allocator frames are queued and filled by reads."""
+
+    direction = "in"
+
+    def __init__(self, miniport: FrameMiniport, allocator: AllocatorDispatch, choice: AllocatorChoice,
+                 depth: int = 2) -> None:
+        super().__init__(miniport, "capture", c.EP_FRAME_IN, allocator, choice)
+        self.depth = max(1, depth)
+        self.tracker = wire.SequenceTracker()
+        read_size = self.frame_size + (-self.frame_size) % c.BULK_PACKET_SIZE
+        self._bounce = array.array("B", bytes(read_size))
+        """The transfer buffer pyusb fills (it reads only into arrays); copied into the frame."""
+        self._done: deque[ReceivedFrame] = deque()
+        self._held: set[int] = set()
+        self._last: ReceivedFrame | DeviceGarbage | None = None
+
+    def _prime(self) -> None:
+        """Queue empty frames up to `depth` ahead of the leading edge (as many as the pool allows)."""
+        while self.queue.ahead < self.depth:
+            frame = self.allocator.allocate()
+            if frame is None:
+                return
+            self.queue.submit(QueuedFrame(frame, len(frame)))
+            self.counters.submitted += 1
+
+    def receive(self, timeout_ms: int | None = None) -> ReceivedFrame:
+        """The next validated frame from the device. Raises MiniportTimeout (nothing arrived),
+        DeviceGarbage (the device sent a bad frame; it went back to the allocator) or PoolExhausted
+        (the caller holds every frame)."""
+        if self.state != PinState.RUN:
+            raise PinStateError(f"{self.where}: receive while the pin is {self.state.name}")
+        if self._done:
+            return self._done.popleft()
+        self._prime()
+        edge = self.queue.leading_edge()
+        if edge is None:
+            raise PoolExhausted(f"{self.where}: no frame to read into: the caller holds "
+                                f"{len(self._held)} of {self.allocator.frame_count} frames")
+        board = self.miniport.board
+        timeout = self.miniport.timeout_ms if timeout_ms is None else timeout_ms
+        clone = edge.clone()
+        try:
+            count = transfer.read_into(board.device, board.name, self.endpoint, self._bounce, timeout)
+        except TransferError as exc:
+            clone.delete(0, Status.TIMEOUT if isinstance(exc, TransferTimeout) else Status.UNSUCCESSFUL)
+            self.counters.failed += 1
+            kind = MiniportTimeout if isinstance(exc, TransferTimeout) else MiniportError
+            raise kind(f"{self.where}: no frame received ({exc})") from exc
+        entry = clone.entry
+        self._last = None
+        if count > len(entry.frame):
+            edge.advance()
+            clone.delete(0, Status.BUFFER_OVERFLOW)
+            self.counters.bad += 1
+            self._prime()
+            raise DeviceGarbage(f"{self.where}: the device sent a {count}-byte transfer, longer than the "
+                                f"{len(entry.frame)}-byte frame")
+        entry.frame.buffer[:count] = memoryview(self._bounce)[:count]
+        edge.advance()
+        clone.delete(count)  # completion: validates and hands the frame on (see _completed)
+        self._prime()
+        last = self._last
+        self._last = None
+        if isinstance(last, DeviceGarbage):
+            raise last
+        if self._done:
+            return self._done.popleft()
+        raise MiniportError(f"{self.where}: a completed read produced no frame")  # pragma: no cover
+
+    def _completed(self, entry: QueuedFrame) -> None:
+        if entry.status != Status.SUCCESS:  # flushed by STOP, or a transfer that overflowed
+            self._free(entry.frame)
+            return
+        board = self.miniport.board
+        try:
+            decoded = wire.decode(entry.frame.buffer[:entry.data_used])
+            if decoded.payload_len > self.miniport.info_max_payload:
+                raise wire.LengthMismatch(f"payload_len {decoded.payload_len} exceeds max_payload "
+                                          f"{self.miniport.info_max_payload}")
+        except wire.FrameError as exc:
+            self.counters.bad += 1
+            self._free(entry.frame)
+            self._last = DeviceGarbage(f"{self.where}: bad frame from the device: {exc}")
+            return
+        if not self.tracker.check(decoded.seq):
+            self.counters.seq_gaps += 1
+            board.host.rx_seq_gaps += 1
+        board.host.frames_rx += 1
+        board.host.frame_bytes_rx += decoded.payload_len
+        self.counters.completed += 1
+        self.counters.bytes += decoded.payload_len
+        received = ReceivedFrame(self, entry, decoded)
+        self._held.add(id(received))
+        self._done.append(received)
+        self._last = received
+
+    def _release(self, received: ReceivedFrame) -> None:
+        self._held.discard(id(received))
+        self._free(received.entry.frame)
+
+    @property
+    def held(self) -> int:
+        """Frames received and not yet released by the caller."""
+        return len(self._held)
+
+    def set_state(self, target: PinState) -> None:
+        """As FramePin.set_state; entering STOP also returns frames completed but not yet taken."""
+        super().set_state(target)
+        if self.state == PinState.STOP:
+            while self._done:
+                self._done.popleft().release()
+
+
+@dataclass(frozen=True)
+class Echoed:
+    """A frame that came back, copied out of its (released) allocator frame."""
+
+    seq: int
+    flags: c.FrameFlag
+    payload: bytes
+    rx_time_us: int
+    tx_time_us: int
+
+
+@dataclass
+class MiniportReport:
+    """The frame miniport's facts for a run report."""
+
+    board: str
+    choices: list[AllocatorChoice] = field(default_factory=list)
+    counters: dict[str, PinCounters] = field(default_factory=dict)
+
+
+class FrameMiniport:
+    """Both frame pins of one board. Use as a context manager: connect() on entry, close() on exit."""
+
+    def __init__(self, board: Board, *, kernel_mode: bool = True,
+                 vendor: VendorFactory | None = common_buffer_for, timeout_ms: int | None = None,
+                 capture_depth: int = 2) -> None:
+        self.board = board
+        self.kernel_mode = kernel_mode
+        self.vendor = vendor
+        self.timeout_ms = board.timeout_ms if timeout_ms is None else timeout_ms
+        self.capture_depth = capture_depth
+        self.framing: AllocatorFramingEx | None = None
+        self._render: RenderPin | None = None
+        self._capture: CapturePin | None = None
+        self.info_max_payload = 0
+
+    # --- connection ---
+
+    def connect(self) -> None:
+        """Read GET_INFO and GET_FRAMING, negotiate an allocator per pin; pins start in STOP."""
+        if self._render is not None:
+            return
+        info = self.board.cached_info()
+        if c.Capability.FRAMES not in info.capabilities:
+            raise MiniportError(f"{self.board.name}: the board reports no FRAMES capability")
+        self.info_max_payload = info.max_payload
+        try:
+            self.framing = AllocatorFramingEx.from_bytes(self.board.framing_bytes())
+        except ValueError as exc:
+            raise DeviceGarbage(f"{self.board.name}: GET_FRAMING: {exc}") from exc
+        pins: list[tuple[AllocatorDispatch, AllocatorChoice]] = []
+        try:
+            for name in ("render", "capture"):
+                vendor = self.vendor(name, self.framing) if self.vendor is not None else None
+                pins.append(negotiate(self, name, self.framing, kernel_mode=self.kernel_mode, vendor=vendor))
+        except BaseException:
+            for allocator, _ in pins:
+                allocator.delete()
+            raise
+        self._render = RenderPin(self, *pins[0], first_seq=self.board.next_tx_seq)
+        self._capture = CapturePin(self, *pins[1], depth=self.capture_depth)
+
+    @property
+    def render(self) -> RenderPin:
+        """The EP_FRAME_OUT pin (connect() first)."""
+        if self._render is None:
+            raise PinStateError(f"{self.board.name}: frame miniport not connected")
+        return self._render
+
+    @property
+    def capture(self) -> CapturePin:
+        """The EP_FRAME_IN pin (connect() first)."""
+        if self._capture is None:
+            raise PinStateError(f"{self.board.name}: frame miniport not connected")
+        return self._capture
+
+    @property
+    def pins(self) -> tuple[RenderPin, CapturePin]:
+        """(render, capture)."""
+        return self.render, self.capture
+
+    @property
+    def choices(self) -> tuple[AllocatorChoice, AllocatorChoice]:
+        """The allocator decision of each pin, with its reasons."""
+        return self.render.choice, self.capture.choice
+
+    def set_state(self, state: PinState) -> None:
+        """Move both pins (capture first when starting, render first when stopping)."""
+        order: Iterable[FramePin] = (self.capture, self.render) if state > self.render.state \
+            else (self.render, self.capture)
+        for pin in order:
+            pin.set_state(state)
+
+    def run(self) -> None:
+        """Both pins to RUN."""
+        self.set_state(PinState.RUN)
+
+    def stop(self) -> None:
+        """Both pins to STOP: queued frames are flushed back to their allocators."""
+        self.set_state(PinState.STOP)
+
+    def restart_sequences(self) -> None:
+        """Sequence numbers from 0 in both directions (after SET_FRAME_MODE or RESET_STATS)."""
+        self.render.next_seq = 0
+        self.capture.tracker = wire.SequenceTracker()
+
+    # --- convenience ---
+
+    def send(self, payload: bytes | bytearray | memoryview) -> int:
+        """render.submit."""
+        return self.render.submit(payload)
+
+    def receive(self, timeout_ms: int | None = None) -> ReceivedFrame:
+        """capture.receive."""
+        return self.capture.receive(timeout_ms)
+
+    def roundtrip(self, payloads: Iterable[bytes | bytearray | memoryview], *, window: int | None = None,
+                  timeout_ms: int | None = None) -> list[Echoed]:
+        """ECHO mode: send every payload and receive as many frames, keeping at most `window` frames in
+        flight (default: the render pool, bounded by the device's ring); each received frame is copied
+        out and released at once, so both pools are full again when this returns."""
+        limit = window or min(self.render.allocator.frame_count, self.board.cached_info().ring_slots)
+        received: list[Echoed] = []
+        in_flight = 0
+
+        def take() -> None:
+            with self.receive(timeout_ms) as frame:
+                received.append(Echoed(frame.seq, frame.flags, frame.tobytes(), frame.rx_time_us,
+                                       frame.tx_time_us))
+
+        for payload in payloads:
+            if in_flight >= limit:
+                take()
+                in_flight -= 1
+            self.send(payload)
+            in_flight += 1
+        while in_flight:
+            take()
+            in_flight -= 1
+        return received
+
+    # --- books ---
+
+    def books(self) -> list[str]:
+        """Every pool that is not full, and every frame the caller still holds (empty: balanced)."""
+        problems: list[str] = []
+        for pin in (self._render, self._capture):
+            if pin is not None:
+                problems += pin.books()
+        return problems
+
+    def report(self) -> MiniportReport:
+        """Allocator decisions and pin counters."""
+        out = MiniportReport(self.board.name)
+        for pin in (self._render, self._capture):
+            if pin is not None:
+                out.choices.append(pin.choice)
+                out.counters[pin.name] = dataclasses.replace(pin.counters)
+        return out
+
+    def close(self) -> None:
+        """STOP both pins and delete the allocators; raises MiniportError naming any frame still held
+        (after deleting everything)."""
+        if self._render is None or self._capture is None:
+            return
+        self.stop()
+        problems = self.books()
+        errors: list[str] = []
+        for pin in (self._render, self._capture):
+            try:
+                pin.allocator.delete()
+            except AllocatorError as exc:
+                errors.append(str(exc))
+        self._render = self._capture = None
+        if problems or errors:
+            raise MiniportError(f"{self.board.name}: frame miniport closed with its books unbalanced: "
+                                + "; ".join(problems + errors))
+
+    def __enter__(self) -> Self:
+        self.connect()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is None:
+            self.close()
+            return
+        with contextlib.suppress(MiniportError):  # the original exception says more
+            self.close()
+
+
+__all__ = ["AllocatorChoice", "CapturePin", "Echoed", "FrameMiniport", "FramePin", "MiniportReport",
+           "PinCounters", "PinState", "ReceivedFrame", "RenderPin", "common_buffer_for", "negotiate"]

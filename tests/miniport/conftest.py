@@ -1,0 +1,88 @@
+"""Fixtures for the miniport unit tests: a loopback board behind a fault-injecting UsbLink (the seam
+under the pyusb backend), the pyusb device on it, and a rig.device.Board client."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+import usb.core
+
+from rig import contract as c
+from rig.device import Board
+from rig.loopback import LoopbackBoard
+from rig.usb_backend import LinkBackend
+from rig.usb_link import LinkTimeout
+
+Rewrite = Callable[[bytes], bytes]
+
+
+class FaultyLink:
+    """A UsbLink in front of a LoopbackBoard that can rewrite what an IN endpoint returns (a device
+    answering garbage) or make an OUT endpoint time out (a device NAKing), per endpoint."""
+
+    def __init__(self, inner: LoopbackBoard) -> None:
+        self.inner = inner
+        self.read_rewrites: dict[int, Rewrite] = {}
+        self.write_timeouts: set[int] = set()
+        self.writes: dict[int, int] = {}
+
+    def control(self, bm_request_type: int, b_request: int, w_value: int, w_index: int,
+                data_or_length: bytes | int, timeout_ms: int) -> bytes | int:
+        return self.inner.control(bm_request_type, b_request, w_value, w_index, data_or_length, timeout_ms)
+
+    def write(self, endpoint: int, data: bytes, timeout_ms: int) -> int:
+        if endpoint in self.write_timeouts:
+            raise LinkTimeout(f"endpoint 0x{endpoint:02x} NAKed (injected)")
+        self.writes[endpoint] = self.writes.get(endpoint, 0) + 1
+        return self.inner.write(endpoint, data, timeout_ms)
+
+    def read(self, endpoint: int, length: int, timeout_ms: int) -> bytes:
+        data = self.inner.read(endpoint, length, timeout_ms)
+        rewrite = self.read_rewrites.get(endpoint)
+        return rewrite(data) if rewrite is not None else data
+
+    def clear_halt(self, endpoint: int) -> None:
+        self.inner.clear_halt(endpoint)
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture
+def loopback() -> Iterator[LoopbackBoard]:
+    """A fresh loopback board without a console pty; no thread of its own left after close."""
+    before = set(threading.enumerate())
+    board = LoopbackBoard(console_pty=False)
+    try:
+        yield board
+    finally:
+        board.close()
+        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()
+                  and t.name.startswith("loopback")]
+        assert not leaked, f"threads left running after close: {leaked}"
+
+
+@pytest.fixture
+def link(loopback: LoopbackBoard) -> FaultyLink:
+    """The fault-injecting link in front of the board."""
+    return FaultyLink(loopback)
+
+
+@pytest.fixture
+def board(link: FaultyLink) -> Iterator[Board]:
+    """A Board client on the pyusb device found through the link; counters reset; 300 ms timeouts."""
+    device = usb.core.find(idVendor=c.VID, idProduct=c.PID, backend=LinkBackend([link]))
+    assert device is not None
+    client = Board(device, timeout_ms=300)
+    client.info()
+    client.reset_stats()
+    client.restart_sequences()
+    try:
+        yield client
+    finally:
+        client.close()

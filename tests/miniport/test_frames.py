@@ -1,0 +1,390 @@
+"""The frame miniport against the loopback board: allocator negotiation from the device's framing,
+frames through both pins in ECHO mode, STOP flushing, and the error paths (NAKed writes, silent
+device, garbage frames, a caller holding every frame), each ending with the books checked."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import pytest
+
+from host.avstream import CommonBufferAllocator, Status
+from rig import contract as c
+from rig import frames as wire
+from rig.device import Board
+from rig.miniport import DeviceGarbage, MiniportError, MiniportTimeout, PinStateError, PoolExhausted
+from rig.miniport.frames import HEADER_SIZE, FrameMiniport, PinState
+
+SIZES = [0, 1, 63, 64, 65, 4095, 4096, 4097, c.FRAME_MAX_PAYLOAD]
+
+
+def payload(n: int, salt: int = 0) -> bytes:
+    return bytes((i * 7 + salt) & 0xFF for i in range(n))
+
+
+def balanced(board: Board, miniport: FrameMiniport) -> None:
+    miniport.stop()
+    assert miniport.books() == []
+    assert board.unbalanced() == []
+
+
+def test_vendor_allocator_chosen_from_device_framing(board: Board) -> None:
+    board.set_frame_mode(c.FrameMode.ECHO)
+    with FrameMiniport(board) as m:
+        assert m.framing is not None
+        item = m.framing.items[0]
+        assert item.frames == c.FRAME_RING_SLOTS
+        assert item.alignment_mask == c.FRAME_ALIGNMENT_MASK
+        for choice in m.choices:
+            assert not choice.is_default
+            assert choice.allocator.startswith("common-buffer")
+            assert "meets framing item 0" in choice.reason
+            assert choice.frame_size == HEADER_SIZE + c.FRAME_MAX_PAYLOAD
+            assert choice.frames == c.FRAME_RING_SLOTS
+            assert isinstance(m.render.allocator, CommonBufferAllocator)
+            assert choice.pin in choice.describe()
+
+
+def test_user_mode_connection_rejects_the_kernel_vendor_allocator(board: Board) -> None:
+    with FrameMiniport(board, kernel_mode=False) as m:
+        for choice in m.choices:
+            assert choice.is_default
+            (verdict,) = choice.candidates
+            assert not verdict.accepted
+            assert verdict.reason == "kernel-mode allocator on a user-mode connection"
+
+
+def test_no_vendor_means_default_allocator(board: Board) -> None:
+    with FrameMiniport(board, vendor=None) as m:
+        assert all(ch.is_default and ch.reason == "no vendor allocator offered" for ch in m.choices)
+
+
+def test_vendor_that_fails_initialize_falls_back_to_default(board: Board) -> None:
+    def too_small(pin: str, _framing: object) -> CommonBufferAllocator:
+        return CommonBufferAllocator(c.FRAME_MAX_PAYLOAD * 2, name=f"small {pin}")
+
+    board.set_frame_mode(c.FrameMode.ECHO)
+    with FrameMiniport(board, vendor=too_small) as m:
+        render = m.render.choice
+        assert render.is_default
+        assert render.fallback is not None and "small render failed InitializeAllocator" in render.fallback
+        m.run()
+        assert [e.payload for e in m.roundtrip([payload(10)])] == [payload(10)]
+        balanced(board, m)
+
+
+@pytest.mark.parametrize("vendor", [True, False], ids=["common-buffer", "default"])
+def test_echo_every_size_through_both_pins(board: Board, vendor: bool) -> None:
+    board.set_frame_mode(c.FrameMode.ECHO)
+    with FrameMiniport(board, **({} if vendor else {"vendor": None})) as m:
+        m.run()
+        sent = [payload(n, salt) for salt, n in enumerate(SIZES * 2)]
+        echoed = m.roundtrip(sent)
+        assert [e.payload for e in echoed] == sent
+        assert [e.seq for e in echoed] == list(range(len(sent)))
+        assert all(e.flags == c.FrameFlag.ECHOED for e in echoed)
+        assert all(e.tx_time_us >= e.rx_time_us for e in echoed)
+        assert m.render.counters.completed == m.capture.counters.completed == len(sent)
+        assert m.render.counters.bytes == sum(map(len, sent))
+        balanced(board, m)
+        stats = board.stats()
+        assert stats.frames_rx == stats.frames_tx == len(sent)
+
+
+def test_frames_land_in_allocator_frames(board: Board) -> None:
+    board.set_frame_mode(c.FrameMode.ECHO)
+    with FrameMiniport(board) as m:
+        m.run()
+        m.send(b"abc")
+        frame = m.receive()
+        entry = frame.entry
+        assert entry.frame.allocator is m.capture.allocator
+        assert bytes(entry.frame.buffer[HEADER_SIZE:HEADER_SIZE + 3]) == b"abc"
+        assert m.capture.held == 1
+        frame.release()
+        frame.release()  # idempotent
+        with pytest.raises(PinStateError, match="after release"):
+            frame.tobytes()
+        balanced(board, m)
+
+
+def test_stop_flushes_queued_frames_back_to_the_allocator(board: Board) -> None:
+    board.set_frame_mode(c.FrameMode.ECHO)
+    with FrameMiniport(board) as m:
+        m.set_state(PinState.PAUSE)
+        for n in (1, 2, 3):
+            m.send(payload(n))
+        assert m.render.queue.ahead == 3
+        assert m.render.allocator.free_count == m.render.allocator.frame_count - 3
+        m.stop()
+        assert m.render.counters.flushed == 3
+        assert m.render.counters.completed == 0
+        assert m.render.pool_full and m.capture.pool_full
+        assert board.stats().frames_rx == 0
+        assert board.unbalanced() == []
+
+
+def test_paused_frames_go_out_on_run(board: Board) -> None:
+    board.set_frame_mode(c.FrameMode.ECHO)
+    with FrameMiniport(board) as m:
+        m.set_state(PinState.PAUSE)
+        m.send(b"x")
+        assert board.stats().frames_rx == 0
+        m.run()
+        assert board.stats().frames_rx == 1
+        with m.receive() as frame:
+            assert frame.tobytes() == b"x"
+        balanced(board, m)
+
+
+def test_states_step_one_at_a_time_and_stopped_pins_refuse_work(board: Board) -> None:
+    with FrameMiniport(board) as m:
+        assert m.render.state == PinState.STOP
+        with pytest.raises(PinStateError, match="stopped"):
+            m.send(b"x")
+        with pytest.raises(PinStateError, match="receive while the pin is STOP"):
+            m.receive()
+        m.run()
+        assert m.render.state == m.capture.state == PinState.RUN
+        m.stop()
+        assert m.render.pool_full
+
+
+def test_payload_beyond_the_frame_is_refused(board: Board) -> None:
+    with FrameMiniport(board) as m:
+        m.run()
+        with pytest.raises(ValueError, match="exceeds the pin's 16384-byte maximum"):
+            m.send(bytes(c.FRAME_MAX_PAYLOAD + 1))
+        balanced(board, m)
+
+
+def test_sink_mode_device_counts_what_the_render_pin_sent(board: Board) -> None:
+    board.set_frame_mode(c.FrameMode.SINK)
+    with FrameMiniport(board) as m:
+        m.run()
+        for n in SIZES:
+            m.send(payload(n))
+        with pytest.raises(MiniportTimeout):
+            m.receive(timeout_ms=50)
+        stats = board.stats()
+        assert stats.frames_rx == len(SIZES) and stats.frame_bytes_rx == sum(SIZES)
+        assert stats.frames_tx == 0
+        balanced(board, m)
+
+
+def test_source_mode_frames_arrive_in_sequence(board: Board) -> None:
+    board.set_frame_mode(c.FrameMode.SOURCE, payload_len=100, count=20)
+    with FrameMiniport(board) as m:
+        m.restart_sequences()
+        m.run()
+        for seq in range(20):
+            with m.receive() as frame:
+                assert frame.seq == seq
+                assert frame.flags == c.FrameFlag.SOURCED
+                assert frame.tobytes() == wire.source_payload(seq, 100)
+        assert m.capture.counters.seq_gaps == 0
+        balanced(board, m)
+
+
+def test_write_timeout_names_board_and_endpoint_and_keeps_the_frame(board: Board, link: Any) -> None:
+    board.set_frame_mode(c.FrameMode.ECHO)
+    with FrameMiniport(board) as m:
+        m.run()
+        link.write_timeouts.add(c.EP_FRAME_OUT)
+        with pytest.raises(MiniportTimeout) as info:
+            m.send(b"kept")
+        message = str(info.value)
+        assert board.name in message and "EP_FRAME_OUT 0x02" in message and "timed out" in message
+        assert isinstance(info.value, TimeoutError)
+        assert m.render.queue.ahead == 1 and m.render.counters.failed == 1
+        assert board.stats().frames_rx == 0
+        link.write_timeouts.clear()
+        assert m.render.process() == 1
+        with m.receive() as frame:
+            assert frame.tobytes() == b"kept" and frame.seq == 0
+        balanced(board, m)
+
+
+def test_ring_full_is_a_timeout_not_a_loss(board: Board) -> None:
+    board.set_frame_mode(c.FrameMode.ECHO)
+    with FrameMiniport(board, timeout_ms=50) as m:
+        m.run()
+        for i in range(c.FRAME_RING_SLOTS):
+            m.send(payload(8, i))
+        with pytest.raises(MiniportTimeout, match="EP_FRAME_OUT"):
+            m.send(payload(8, 99))
+        assert m.render.queue.ahead == 1
+        with m.receive() as first:
+            assert first.tobytes() == payload(8, 0)
+        assert m.render.process() == 1
+        rest = [m.receive() for _ in range(c.FRAME_RING_SLOTS)]
+        assert [f.tobytes() for f in rest][-1] == payload(8, 99)
+        for f in rest:
+            f.release()
+        balanced(board, m)
+
+
+def test_silent_device_is_a_capture_timeout(board: Board) -> None:
+    board.set_frame_mode(c.FrameMode.ECHO)
+    with FrameMiniport(board) as m:
+        m.run()
+        with pytest.raises(MiniportTimeout, match="EP_FRAME_IN 0x82"):
+            m.receive(timeout_ms=30)
+        assert m.capture.counters.failed == 1
+        balanced(board, m)
+
+
+def _flip_payload_byte(data: bytes) -> bytes:
+    out = bytearray(data)
+    out[-1] ^= 0xFF
+    return bytes(out)
+
+
+def _bad_magic(data: bytes) -> bytes:
+    return b"XXXX" + data[4:]
+
+
+def _too_long(data: bytes) -> bytes:
+    return data + b"\0" * 3
+
+
+@pytest.mark.parametrize(("rewrite", "problem"), [
+    (_flip_payload_byte, "bad frame CRC"),
+    (_bad_magic, "bad frame magic"),
+    (_too_long, "length mismatch"),
+    (lambda data: data[:10], "truncated"),
+    (lambda data: b"", "truncated"),
+])
+def test_garbage_from_the_device_is_reported_and_the_frame_returned(
+        board: Board, link: Any, rewrite: object, problem: str) -> None:
+    board.set_frame_mode(c.FrameMode.ECHO)
+    with FrameMiniport(board) as m:
+        m.run()
+        link.read_rewrites[c.EP_FRAME_IN] = rewrite  # type: ignore[assignment]
+        m.send(b"hello")
+        with pytest.raises(DeviceGarbage, match=problem) as info:
+            m.receive()
+        assert "EP_FRAME_IN 0x82" in str(info.value) and board.name in str(info.value)
+        assert isinstance(info.value, ValueError)
+        assert m.capture.counters.bad == 1 and m.capture.held == 0
+        m.stop()
+        assert m.books() == []
+    assert board.host.frames_rx == 0  # the device counted a frame sent that the host refused
+    assert board.stats().frames_tx == 1
+
+
+def test_transfer_longer_than_the_frame_is_garbage(board: Board, link: Any) -> None:
+    board.set_frame_mode(c.FrameMode.ECHO)
+    with FrameMiniport(board, vendor=None) as m:
+        m.run()
+        size = m.capture.frame_size
+        link.read_rewrites[c.EP_FRAME_IN] = lambda data: data + bytes(size + 4 - len(data))
+        m.send(b"x")
+        with pytest.raises(DeviceGarbage, match="longer than the"):
+            m.receive()
+        m.stop()
+        assert m.books() == []
+
+
+def test_babbling_device_is_a_transfer_error(board: Board, link: Any) -> None:
+    board.set_frame_mode(c.FrameMode.ECHO)
+    with FrameMiniport(board) as m:
+        m.run()
+        link.read_rewrites[c.EP_FRAME_IN] = lambda data: data + bytes(70_000)
+        m.send(b"x")
+        with pytest.raises(MiniportError, match=r"EP_FRAME_IN 0x82.*Overflow"):
+            m.receive()
+        assert m.capture.counters.failed == 1
+        m.stop()
+        assert m.books() == []
+
+
+def test_sequence_gap_is_counted_and_unbalances_the_books(board: Board, link: Any) -> None:
+    board.set_frame_mode(c.FrameMode.ECHO)
+
+    def skip_seq(data: bytes) -> bytes:
+        out = bytearray(data)
+        (seq,) = struct.unpack_from("<I", out, 8)
+        struct.pack_into("<I", out, 8, seq + 5)
+        return bytes(out)
+
+    with FrameMiniport(board) as m:
+        m.run()
+        link.read_rewrites[c.EP_FRAME_IN] = skip_seq
+        with m.receive() if m.send(b"a") == 0 else pytest.fail("seq") as frame:
+            assert frame.seq == 5
+        assert m.capture.counters.seq_gaps == 1
+        m.stop()
+    assert any("out-of-sequence" in p for p in board.unbalanced())
+
+
+def test_caller_holding_every_frame_exhausts_the_capture_pool(board: Board) -> None:
+    board.set_frame_mode(c.FrameMode.ECHO)
+    m = FrameMiniport(board)
+    m.connect()
+    m.run()
+    frames_held = m.capture.allocator.frame_count
+    held = []
+    for i in range(frames_held):
+        m.send(payload(4, i))
+        held.append(m.receive())
+    m.send(b"one more")
+    with pytest.raises(PoolExhausted, match=f"the caller holds {frames_held} of {frames_held} frames"):
+        m.receive()
+    with pytest.raises(MiniportError, match="books unbalanced"):
+        m.close()
+    assert m.books() == []  # close deleted everything; nothing is connected any more
+    del held
+
+
+def test_close_with_nothing_held_leaves_pools_full_and_allocators_deleted(board: Board) -> None:
+    m = FrameMiniport(board)
+    m.connect()
+    render, capture = m.pins
+    m.run()
+    m.close()
+    assert render.allocator.state == capture.allocator.state == "deleted"
+    with pytest.raises(PinStateError, match="not connected"):
+        _ = m.render
+
+
+def test_stream_pointer_rules() -> None:
+    from host.avstream import DefaultAllocator, simple_framing
+    from host.avstream.guids import KSMEMORY_TYPE_KERNEL_NONPAGED
+    from rig.miniport import StreamPointerMisuse
+    from rig.miniport.stream_pointer import PinQueue, QueuedFrame
+
+    alloc = DefaultAllocator(checked=True)
+    alloc.initialize(None, simple_framing(KSMEMORY_TYPE_KERNEL_NONPAGED, 0, 3, 0, 16, 16))
+    done: list[QueuedFrame] = []
+    queue = PinQueue("q", lambda e: (done.append(e), alloc.free(e.frame)))
+    assert queue.leading_edge() is None
+    entries = [QueuedFrame(f, 16, i) for i, f in enumerate(alloc.allocate() for _ in range(3)) if f]
+    for e in entries:
+        queue.submit(e)
+    with pytest.raises(StreamPointerMisuse):
+        queue.submit(entries[0])
+    edge = queue.leading_edge()
+    assert edge is not None and edge.entry is entries[0]
+    clone = edge.clone()
+    assert edge.advance()
+    assert done == []  # the clone keeps frame 0 alive
+    clone.delete(16)
+    assert done == [entries[0]] and entries[0].data_used == 16
+    with pytest.raises(StreamPointerMisuse, match="after delete"):
+        clone.delete()
+    edge = queue.leading_edge()
+    assert edge is not None
+    with pytest.raises(StreamPointerMisuse, match="cannot be deleted"):
+        edge.delete()
+    held = edge.clone()
+    with pytest.raises(StreamPointerMisuse, match="only the leading edge"):
+        held.advance()
+    assert queue.flush() == 2
+    assert [e.status for e in done[1:]] == [Status.CANCELLED, Status.CANCELLED]
+    assert all(e.data_used == 0 for e in done[1:])
+    with pytest.raises(StreamPointerMisuse):
+        held.delete()
+    assert alloc.free_count == 3
+    alloc.delete()
