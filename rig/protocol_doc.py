@@ -1,0 +1,276 @@
+"""Generates docs/protocol.md, the board's contract for a human, from rig.contract and rig.descriptors.
+
+`python -m rig.protocol_doc > docs/protocol.md` writes it; a test fails when the checked-in file is
+stale, so the document cannot drift from the code the loopback and the firmware header come from.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from collections.abc import Sequence
+
+from rig import contract as c
+from rig import descriptors as d
+
+DOC_PATH = "docs/protocol.md"
+
+REQUESTS: dict[c.Request, tuple[str, str]] = {
+    c.Request.GET_INFO: ("IN", "`info` (below): contract and firmware version, capabilities, frame limits, "
+                               "unique ID"),
+    c.Request.GET_FRAMING: ("IN", "KSALLOCATOR_FRAMING_EX with one KS_FRAMING_ITEM (112 bytes), see "
+                                  "*Framing*"),
+    c.Request.SET_MIDI_MODE: ("OUT", "`midi_mode_config` data stage; STALL on a bad length, mode, cable, "
+                                     "reserved byte or SOURCE rate"),
+    c.Request.GET_MIDI_MODE: ("IN", "`midi_mode_config`"),
+    c.Request.SET_FRAME_MODE: ("OUT", "`frame_mode_config` data stage; STALL on a bad length, mode, reserved "
+                                      "field or payload_len > FRAME_MAX_PAYLOAD. Empties the ring and "
+                                      "restarts "
+                                      "both frame sequences at 0"),
+    c.Request.GET_FRAME_MODE: ("IN", "`frame_mode_config`"),
+    c.Request.GET_TIME: ("IN", "`time`: u64 microseconds since boot"),
+    c.Request.GET_STATS: ("IN", "`stats`; the GET_STATS request itself is already counted in "
+                                "control_requests"),
+    c.Request.RESET_STATS: ("OUT", "no data; zeroes every counter (the RESET_STATS itself included) and "
+                                   "restarts both frame sequences at 0"),
+    c.Request.REBOOT_BOOTLOADER: ("OUT", "no data; reboots into BOOTSEL after the status stage"),
+}
+
+MIDI_MODES: dict[c.MidiMode, str] = {
+    c.MidiMode.ECHO: "every good received event packet is sent back unchanged on EP_MIDI_IN",
+    c.MidiMode.TRANSFORM: "as ECHO, but CIN 0x8/0x9/0xA (note off, note on, poly pressure) get "
+                          "`(note + transpose) mod 128`; every other packet is unchanged",
+    c.MidiMode.SOURCE: "input is counted and ignored; the board sends `count` pairs (0 = until the mode "
+                       "changes) "
+                       "of note-on `(cable<<4)|0x9, 0x90, seq & 0x7F, 1 + ((seq >> 7) % 127)` and note-off "
+                       "`(cable<<4)|0x8, 0x80, seq & 0x7F, 0`; each packet is one event, event k is due at "
+                       "`k * 1e6 / rate_hz` microseconds after the mode was set",
+    c.MidiMode.SINK: "input is counted; nothing is sent",
+}
+
+FRAME_MODES: dict[c.FrameMode, str] = {
+    c.FrameMode.ECHO: "each good frame takes a ring slot and is sent back with flags = ECHOED, seq = the "
+                      "device's "
+                      "IN sequence number, rx_time_us = when its last byte arrived, tx_time_us = when it was "
+                      "queued; payload and CRC unchanged",
+    c.FrameMode.SOURCE: "frames written by the host are checked, counted and dropped; the board queues "
+                        "`count` "
+                        "frames (0 = until the mode changes) of `payload_len` bytes, byte i = (seq + i) & "
+                        "0xFF, "
+                        "flags = SOURCED, rx_time_us = 0, one every `interval_us` (0 = whenever a slot is "
+                        "free)",
+    c.FrameMode.SINK: "frames are checked and counted; nothing is sent and the ring never fills",
+}
+
+
+def _hex(value: int, digits: int = 2) -> str:
+    return f"0x{value:0{digits}X}"
+
+
+def _table(header: tuple[str, ...], rows: Sequence[Sequence[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return [*out, ""]
+
+
+def _layout(layout: c.Layout) -> list[str]:
+    rows = []
+    offset = 0
+    for name, code, doc in layout.fields:
+        size = struct.calcsize("<" + code)
+        rows.append((str(offset), str(size), f"`{name}`", f"`{code}`", doc))
+        offset += size
+    lines = [f"### `{layout.name}` ({layout.size} bytes)", "", layout.doc, ""]
+    return lines + _table(("offset", "size", "field", "struct code", "meaning"), rows)
+
+
+def _descriptor_listing() -> list[str]:
+    blob = d.config_descriptor()
+    names = {d.DT_CONFIGURATION: "CONFIGURATION", d.DT_INTERFACE: "INTERFACE", d.DT_ENDPOINT: "ENDPOINT",
+             d.DT_INTERFACE_ASSOCIATION: "INTERFACE ASSOCIATION", d.DT_CS_INTERFACE: "CS_INTERFACE",
+             d.DT_CS_ENDPOINT: "CS_ENDPOINT"}
+    rows = []
+    pos = 0
+    while pos < len(blob):
+        length = blob[pos]
+        chunk = blob[pos:pos + length]
+        rows.append((str(pos), str(length), names.get(chunk[1], _hex(chunk[1])), chunk.hex(" ").upper()))
+        pos += length
+    return _table(("offset", "bLength", "type", "bytes"), rows)
+
+
+def generate() -> str:
+    """The complete text of docs/protocol.md."""
+    L: list[str] = []
+    add = L.append
+    major, minor, patch = c.FIRMWARE_VERSION
+    add("# The board's USB protocol")
+    add("")
+    add("GENERATED by `python -m rig.protocol_doc > docs/protocol.md` from `rig/contract.py` and "
+        "`rig/descriptors.py`; do not edit (a test fails when this file is stale). The firmware's C header "
+        "(`firmware/include/rig_contract.h`) and the software-loopback board (`rig/loopback/`) come from the "
+        "same source.")
+    add("")
+    add(f"Contract version {c.CONTRACT_VERSION}. All multi-byte fields are little-endian and packed.")
+    add("")
+    add("## Identity")
+    add("")
+    L += _table(("what", "value"), [
+        ("VID:PID", f"{_hex(c.VID, 4)}:{_hex(c.PID, 4)} (pid.codes)"),
+        ("bcdUSB", _hex(c.BCD_USB, 4)),
+        ("bcdDevice", f"{_hex(c.bcd_device(), 4)} (firmware {major}.{minor}.{patch}: 0xMMmp)"),
+        ("device class", "0xEF / 0x02 / 0x01 (Interface Association Descriptors)"),
+        ("bMaxPacketSize0", str(c.EP0_SIZE)),
+        ("configuration", f"value {c.CONFIG_VALUE}, bus powered, {c.MAX_POWER_MA} mA, full speed"),
+    ])
+    add("### Strings (LANGID 0x0409)")
+    add("")
+    rows = [("0", "LANGID list: `04 03 09 04`")]
+    for index in range(1, max(c.STRINGS) + 1):
+        if index == c.STRING_INDEX_SERIAL:
+            rows.append((str(index), f"serial number: the flash unique ID as {c.SERIAL_NUMBER_HEX_DIGITS} "
+                                     "upper-case hex digits, first byte first"))
+        else:
+            rows.append((str(index), f"`{c.STRINGS[index]}`"))
+    L += _table(("index", "text"), rows)
+    add("Any other index or language is answered with STALL.")
+    add("")
+    add("## Interfaces and endpoints")
+    add("")
+    L += _table(("interface", "class / subclass", "endpoints", "purpose"), [
+        (str(c.IF_AUDIO_CONTROL), "0x01 / 0x01 audio control", "none",
+         "AC header (bcdADC 1.00) naming the MIDI streaming interface"),
+        (str(c.IF_MIDI_STREAMING), "0x01 / 0x03 MIDI streaming",
+         f"{_hex(c.EP_MIDI_OUT)} bulk OUT, {_hex(c.EP_MIDI_IN)} bulk IN ({c.BULK_PACKET_SIZE} bytes)",
+         f"USB-MIDI 1.0, {c.MIDI_CABLES} cable: embedded + external IN and OUT jacks"),
+        (str(c.IF_VENDOR), "0xFF vendor",
+         f"{_hex(c.EP_FRAME_OUT)} bulk OUT, {_hex(c.EP_FRAME_IN)} bulk IN ({c.BULK_PACKET_SIZE} bytes)",
+         "frames"),
+        (str(c.IF_CDC_COMM), "0x02 / 0x02 CDC ACM",
+         f"{_hex(c.EP_CDC_NOTIFY)} interrupt IN ({c.CDC_NOTIFY_PACKET_SIZE} bytes, "
+         f"{c.CDC_NOTIFY_INTERVAL_MS} ms)",
+         "console control (IAD over interfaces 3 and 4; header, call management, ACM, union)"),
+        (str(c.IF_CDC_DATA), "0x0A CDC data",
+         f"{_hex(c.EP_CDC_OUT)} bulk OUT, {_hex(c.EP_CDC_IN)} bulk IN ({c.BULK_PACKET_SIZE} bytes)",
+         "console data"),
+    ])
+    add(f"Configuration descriptor, {len(d.config_descriptor())} bytes:")
+    add("")
+    L += _descriptor_listing()
+    add("## Vendor requests")
+    add("")
+    add(f"Recipient device, wValue 0 and wIndex 0 (anything else: STALL). IN requests use bmRequestType "
+        f"{_hex(c.VENDOR_REQUEST_TYPE_IN)}, OUT requests {_hex(c.VENDOR_REQUEST_TYPE_OUT)}; a request sent "
+        "with the wrong direction, an unknown bRequest, or a malformed data stage is answered with STALL, "
+        "counted in control_stalls, and the board keeps working. An IN request with a smaller wLength gets "
+        "the first wLength bytes, as USB truncates every IN data stage.")
+    add("")
+    requests = []
+    for request in c.Request:
+        direction, data = REQUESTS[request]
+        bm = c.VENDOR_REQUEST_TYPE_IN if direction == "IN" else c.VENDOR_REQUEST_TYPE_OUT
+        requests.append((request.name, _hex(bm), _hex(int(request)), "0", "0", direction, data))
+    columns = ("request", "bmRequestType", "bRequest", "wValue", "wIndex", "data", "layout / effect")
+    L += _table(columns, requests)
+    add("## Standard and class requests")
+    add("")
+    add("GET_DESCRIPTOR (device, configuration 0, strings), SET_ADDRESS, SET_CONFIGURATION (0 or 1), "
+        "GET_CONFIGURATION, SET_INTERFACE / GET_INTERFACE (alternate 0 only), GET_STATUS (device, interface, "
+        "endpoint: bit 0 = halted), SET_FEATURE / CLEAR_FEATURE(ENDPOINT_HALT) on the endpoints above; CDC "
+        "SET_LINE_CODING (7 bytes), GET_LINE_CODING and SET_CONTROL_LINE_STATE to interface "
+        f"{c.IF_CDC_COMM}. "
+        "Everything else (device qualifier included: the board is full speed only) is answered with STALL. "
+        "Bulk endpoints answer only in the configured state; a halted endpoint STALLs until CLEAR_FEATURE.")
+    add("")
+    add("## Layouts")
+    add("")
+    for layout in c.LAYOUTS:
+        L += _layout(layout)
+    add("## MIDI modes (EP_MIDI_OUT / EP_MIDI_IN, USB-MIDI 1.0 event packets)")
+    add("")
+    L += _table(("mode", "value", "behaviour"), [(m.name, str(int(m)), MIDI_MODES[m]) for m in c.MidiMode])
+    add("Packets with CIN 0 are padding and are not counted. Every other packet counts in midi_rx_packets; "
+        "one with the reserved CIN 1 or a cable number >= MIDI_CABLES (or a trailing partial packet) also "
+        "counts in midi_rx_bad and is dropped. A host read of EP_MIDI_IN returns every queued packet up to "
+        f"{c.BULK_PACKET_SIZE} bytes. When the IN queue has no room for the replies to a received USB "
+        "packet, "
+        "the board NAKs EP_MIDI_OUT until the host reads (midi_tx_overflow counts the packets that waited); "
+        "nothing is dropped.")
+    add("")
+    add("The software loopback also shows its MIDI side as OS MIDI ports (python-rtmidi virtual ports on "
+        "ALSA or JACK), as the OS driver shows a real board's: messages sent to them go through the same "
+        "engine and counters, replies come back on the virtual output, and SOURCE sends there while the "
+        "ports are attached.")
+    add("")
+    add("## Frames (EP_FRAME_OUT / EP_FRAME_IN)")
+    add("")
+    add(f"A frame is one bulk transfer: the {c.FRAME_HEADER.size}-byte `frame_header` then `payload_len` "
+        "bytes, "
+        "ended by a short packet (a zero-length packet when the length is a multiple of "
+        f"{c.BULK_PACKET_SIZE}). "
+        f"magic = {_hex(c.FRAME_MAGIC, 8)} ('RGFR'), version = {c.FRAME_VERSION}, header_len = "
+        f"{c.FRAME_HEADER.size}, payload_len <= {c.FRAME_MAX_PAYLOAD}, payload_crc = CRC-32 (IEEE 802.3, as "
+        "zlib.crc32) of the payload. flags: "
+        + ", ".join(f"{f.name} = {_hex(int(f))}" for f in c.FrameFlag) + ".")
+    add("")
+    add("Sequence numbers count per direction from 0 (after a bus reset, SET_FRAME_MODE or RESET_STATS), +1 "
+        "per frame, modulo 2^32. A received frame whose seq is not the expected one counts once in "
+        "frames_seq_gap, and the expectation continues from it. Frames with a bad magic, version, header_len "
+        "or length count in frames_bad_header, with a bad CRC in frames_bad_crc, and are dropped.")
+    add("")
+    L += _table(("mode", "value", "behaviour"), [(m.name, str(int(m)), FRAME_MODES[m]) for m in c.FrameMode])
+    add("### Ring and backpressure")
+    add("")
+    add(f"The board holds {c.FRAME_RING_SLOTS} frames of up to {c.FRAME_HEADER.size + c.FRAME_MAX_PAYLOAD} "
+        "bytes. "
+        "A frame occupies its slot until the host has read all of it from EP_FRAME_IN. When a received frame "
+        "fills the last slot the board leaves EP_FRAME_OUT unarmed (ring_full_naks + 1): the host's next "
+        "write is NAKed and times out (libusb: LIBUSB_ERROR_TIMEOUT) until a slot frees. A frame is never "
+        "dropped; ring_high_water records the most slots ever used.")
+    add("")
+    add("### Framing")
+    add("")
+    add(f"GET_FRAMING returns KSALLOCATOR_FRAMING_EX with one item: KSMEMORY_TYPE_KERNEL_NONPAGED, bus type "
+        f"USB, Frames = {c.FRAME_RING_SLOTS}, FileAlignment = {c.FRAME_ALIGNMENT_MASK}, FramingRange "
+        f"{c.FRAME_HEADER.size} .. {c.FRAME_HEADER.size + c.FRAME_MAX_PAYLOAD} step 1, 1:1 compression. The "
+        "C "
+        "header carries the same bytes as `rig_framing_ex`:")
+    add("")
+    add("```")
+    framing = d.framing_ex()
+    for start in range(0, len(framing), 16):
+        add(framing[start:start + 16].hex(" ").upper())
+    add("```")
+    add("")
+    add("## Console (CDC ACM)")
+    add("")
+    add("Lines end with CR or LF; input is not echoed. Each reply is its lines, each ended by CR LF, then "
+        "the "
+        f"prompt `{c.CONSOLE_PROMPT}`. An unknown command answers `error: unknown command '<name>' (try "
+        "help)`.")
+    add("")
+    replies = {
+        "help": "`name - description` per command",
+        "version": f"`firmware {major}.{minor}.{patch} contract {c.CONTRACT_VERSION}`",
+        "stats": "`name=value` per counter, in `stats` order",
+        "time": "decimal microseconds",
+        "reset-stats": "`ok`",
+    }
+    L += _table(("command", "does", "reply"),
+                [(name, doc, replies[name]) for name, doc in c.CONSOLE_COMMANDS.items()])
+    add(f"**The 1200-baud touch**: setting the line coding to {c.CONSOLE_BAUD_BOOTSEL} baud (opening the "
+        "port "
+        "at 1200 baud) reboots the board into the RP2040 ROM bootloader (BOOTSEL), as REBOOT_BOOTLOADER "
+        "does. "
+        "The software loopback has no bootloader: it counts the request (`LoopbackBoard.reboots`) and comes "
+        "back as after power-on (unconfigured, default modes, counters zero).")
+    add("")
+    return "\n".join(L)
+
+
+def main() -> None:
+    sys.stdout.write(generate())
+
+
+if __name__ == "__main__":
+    main()
