@@ -33,6 +33,7 @@ class Sequencer(MxfFilter):
         if schedule_prefetch_100ns < 0:
             raise ValueError(f"SchedulePreFetch must not be negative, not {schedule_prefetch_100ns}")
         self.clock = clock
+        self._now = clock.time_100ns
         self.schedule_prefetch_100ns = schedule_prefetch_100ns
         """SchedulePreFetch from NewStream: how far ahead (100 ns) the miniport wants events."""
         self._queue: list[tuple[int, int, KernelEvent]] = []
@@ -58,15 +59,25 @@ class Sequencer(MxfFilter):
         """IMXF::PutMessage: queue the chain (or discard it in STOP); in RUN release what is due."""
         if evt is None:
             return NtStatus.STATUS_SUCCESS
-        if self.state is KsState.STOP:
+        state = self.state
+        if state is KsState.STOP:
             self.discarded += 1
             return self.allocator.put_message(evt)
         when = evt.ull_pres_time_100ns
-        if when < self.clock.time_100ns():
+        now = self._now()
+        if when < now:
             self.late += 1
-        heapq.heappush(self._queue, (when, next(self._arrival), evt))
-        if self.state is KsState.RUN:
-            return self.service()
+        queue = self._queue
+        if state is KsState.RUN:
+            horizon = now + self.schedule_prefetch_100ns
+            if when <= horizon and not queue:
+                self.released += 1
+                return self.sink.put_message(evt)
+            heapq.heappush(queue, (when, next(self._arrival), evt))
+            if queue[0][0] <= horizon:
+                return self.service()
+            return NtStatus.STATUS_SUCCESS
+        heapq.heappush(queue, (when, next(self._arrival), evt))
         return NtStatus.STATUS_SUCCESS
 
     def service(self) -> NtStatus:
@@ -76,7 +87,7 @@ class Sequencer(MxfFilter):
         queue = self._queue
         if not queue:
             return NtStatus.STATUS_SUCCESS
-        horizon = self.clock.time_100ns() + self.schedule_prefetch_100ns
+        horizon = self._now() + self.schedule_prefetch_100ns
         status = NtStatus.STATUS_SUCCESS
         pop = heapq.heappop
         sink = self.sink

@@ -7,7 +7,7 @@ time is the buffer's start time plus each record's rtDelta.
 from __future__ import annotations
 
 from host.mxf.allocator import AllocatorMXF
-from host.mxf.dmusbuff import PackedEvent, iter_records
+from host.mxf.dmusbuff import HEADER, HEADER_SIZE, PackedEvent
 from host.mxf.errors import MalformedBuffer
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent, kBytePositionNone
 from host.mxf.imxf import MxfFilter
@@ -30,40 +30,78 @@ class Unpacker(MxfFilter):
 
     def __init__(self, allocator: AllocatorMXF) -> None:
         super().__init__(allocator)
-        self.events_unpacked = 0
-        """Kernel events (fragments included) passed downstream."""
+        self.records_unpacked = 0
+        """Records passed downstream (a fragmented record counts once)."""
         self.dropped_buffers = 0
         """Buffers refused because the allocator ran out of events or buffers."""
 
     def unpack(self, buffer: bytes | bytearray | memoryview, start_time_100ns: int) -> NtStatus:
         """Unpack one user-mode buffer whose records' rtDelta count from `start_time_100ns`."""
-        records = list(iter_records(buffer))
-        for rec in records:
-            if not 0 <= rec.channel_group <= 0xFFFF:
-                raise MalformedBuffer(
-                    f"dwChannelGroup {rec.channel_group} does not fit usChannelGroup", rec.offset
-                )
-            if start_time_100ns + rec.rt_delta < 0:
-                raise MalformedBuffer(
-                    f"rtDelta {rec.rt_delta} puts the event before time 0 (start {start_time_100ns})",
-                    rec.offset,
-                )
+        data = buffer if type(buffer) is bytes else bytes(buffer)
+        end = len(data)
+        alloc = self.allocator
+        get_message = alloc.get_message
+        inline = alloc.pointer_size
+        unpack_from = HEADER.unpack_from
+        none = kBytePositionNone
         heads: list[KernelEvent] = []
-        for rec in records:
-            head = self._build(rec, start_time_100ns)
-            if head is None:
-                for taken in heads:
-                    self.allocator.put_message(taken)
-                self.dropped_buffers += 1
-                return NtStatus.STATUS_INSUFFICIENT_RESOURCES
-            heads.append(head)
+        append = heads.append
+        offset = 0
+        try:
+            while offset < end:
+                if end - offset < HEADER_SIZE:
+                    raise MalformedBuffer(
+                        f"truncated DMUS_EVENTHEADER: {end - offset} bytes left, {HEADER_SIZE} needed", offset
+                    )
+                cb, group, delta, flags = unpack_from(data, offset)
+                at = offset + HEADER_SIZE
+                when = start_time_100ns + delta
+                if cb > end - at or group > 0xFFFF or when < 0:
+                    self._malformed(cb, end - at, group, delta, start_time_100ns, offset)
+                if cb <= inline:
+                    evt = get_message()
+                    if evt is None:
+                        return self._give_back(heads)
+                    evt.cb_event = cb
+                    evt.u_data = data[at : at + cb]
+                    evt.us_channel_group = group
+                    evt.ull_pres_time_100ns = when
+                    evt.ull_byte_position = none
+                    append(evt)
+                else:
+                    record = PackedEvent(offset, group, delta, flags, data[at : at + cb])
+                    head = self._build(record, start_time_100ns)
+                    if head is None:
+                        return self._give_back(heads)
+                    append(head)
+                offset = (at + cb + 7) & ~7  # records start QWORD aligned: DMUS_EVENT_SIZE
+        except MalformedBuffer:
+            for taken in heads:
+                alloc.put_message(taken)
+            raise
+        self.records_unpacked += len(heads)
         status = NtStatus.STATUS_SUCCESS
-        sink = self.sink
+        put = self.sink.put_message
         for head in heads:
-            result = sink.put_message(head)
+            result = put(head)
             if result != NtStatus.STATUS_SUCCESS:
                 status = NtStatus(result)
         return status
+
+    def _give_back(self, heads: list[KernelEvent]) -> NtStatus:
+        """The pool ran dry: return what this buffer took and report it."""
+        for taken in heads:
+            self.allocator.put_message(taken)
+        self.dropped_buffers += 1
+        return NtStatus.STATUS_INSUFFICIENT_RESOURCES
+
+    @staticmethod
+    def _malformed(cb: int, left: int, group: int, delta: int, start: int, offset: int) -> None:
+        if cb > left:
+            raise MalformedBuffer(f"cbEvent {cb} runs past the end of the buffer ({left} bytes left)", offset)
+        if group > 0xFFFF:
+            raise MalformedBuffer(f"dwChannelGroup {group} does not fit usChannelGroup", offset)
+        raise MalformedBuffer(f"rtDelta {delta} puts the event before time 0 (start {start})", offset)
 
     def _build(self, rec: PackedEvent, start: int) -> KernelEvent | None:
         """The event (or fragment chain) for one record, or None with nothing taken."""
@@ -95,5 +133,4 @@ class Unpacker(MxfFilter):
             else:
                 tail.p_next_evt = evt
             tail = evt
-        self.events_unpacked += len(pieces)
         return head

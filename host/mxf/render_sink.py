@@ -1,0 +1,178 @@
+"""RenderSink: the miniport end of the render graph — events to MIDI bytes and USB-MIDI 1.0 packets.
+
+"The miniport writes the data and PutMessages the event back to the allocator" [A3]. Output goes
+to a writer the rig supplies (it writes the packets to a USB-MIDI OUT endpoint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from host.midi.usbmidi import UsbMidiEncoder, encode_message
+from host.mxf.allocator import AllocatorMXF
+from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, DMUS_KEF_PACKAGE_EVENT, KernelEvent
+from host.mxf.imxf import MxfFilter
+from host.mxf.status import NtStatus
+
+PacketWriter = Callable[[bytes], object]
+"""Receives USB-MIDI 1.0 event packets (a multiple of 4 bytes) for one PutMessage."""
+MidiWriter = Callable[[bytes, int, int], object]
+"""Receives (MIDI bytes, channel group, presentation time) per event, before packetising."""
+
+
+def default_cables() -> dict[int, int]:
+    """Channel group g (1..16) -> USB-MIDI cable g - 1; group 0 -> cable 0.
+
+    [UNVERIFIED] DirectMusic's channel-group-0 broadcast is not modelled; pass `cables=` to choose.
+    """
+    cables = {g: g - 1 for g in range(1, 17)}
+    cables[0] = 0
+    return cables
+
+
+_CACHE_LIMIT = 1 << 16
+"""Encoded messages remembered per cable before the memo is cleared (bounds its memory)."""
+
+
+class RenderSink(MxfFilter):
+    """The render miniport stream: encodes each event's bytes and returns the event to the allocator.
+
+    - A COMPLETE event holding whole messages is encoded with host.midi's `encode_message` (memoised
+      per cable); running status across events is expanded here from the last channel status sent
+      on that cable. Everything else — INCOMPLETE fragments of a long SysEx and the piece that ends
+      them, or bytes that are no valid message — goes through one stateful `UsbMidiEncoder` per cable,
+      which handles any chunking. Package events are rendered from their pPackageEvt chain.
+    - Events whose channel group maps to no cable are counted in `unroutable` and returned.
+    - ConnectOutput always fails: "render streams always fail" [A2]; output is the writer.
+    """
+
+    accepts_connect = False
+
+    def __init__(
+        self,
+        allocator: AllocatorMXF,
+        write_packets: PacketWriter,
+        *,
+        write_midi: MidiWriter | None = None,
+        cables: Mapping[int, int] | None = None,
+    ) -> None:
+        super().__init__(allocator)
+        self.write_packets = write_packets
+        self.write_midi = write_midi
+        self.cables = dict(default_cables() if cables is None else cables)
+        for group, cable in self.cables.items():
+            if not 0 <= cable <= 15:
+                raise ValueError(f"channel group {group} maps to cable {cable}; USB-MIDI cables are 0..15")
+        self._encoders: dict[int, UsbMidiEncoder] = {}
+        self._memo: list[dict[bytes, tuple[bytes, int]]] = [{} for _ in range(16)]
+        """Per cable: message -> (packets, running status after it: status, 0 = cleared, -1 = kept)."""
+        self._route = {group: (cable, self._memo[cable]) for group, cable in self.cables.items()}
+        self._running = [0] * 16
+        """Per cable: the last channel status sent (0: none), for events that use running status."""
+        self._open: set[int] = set()
+        """Cables whose stateful encoder is inside an INCOMPLETE sequence."""
+        self._inline = allocator.pointer_size
+        self.events_rendered = 0
+        self.bytes_rendered = 0
+        self.packet_bytes = 0
+        self.unroutable = 0
+
+    def encoder(self, cable: int) -> UsbMidiEncoder:
+        """The stateful encoder (and its counters) for one cable."""
+        enc = self._encoders.get(cable)
+        if enc is None:
+            enc = self._encoders[cable] = UsbMidiEncoder(cable)
+        return enc
+
+    def _encode(self, data: bytes, cable: int, incomplete: bool) -> bytes:
+        """Packets for one event's bytes on `cable`."""
+        if not incomplete and cable not in self._open and data:
+            running = self._running[cable]
+            if data[0] < 0x80 and running:
+                data = bytes((running,)) + data
+            if data[0] >= 0x80:
+                memo = self._memo[cable]
+                hit = memo.get(data)
+                if hit is None:
+                    try:
+                        packets = encode_message(data, cable)
+                    except ValueError:  # host.midi's MidiValueError: not one valid message
+                        pass
+                    else:
+                        status = data[0]
+                        hit = (packets, status if status < 0xF0 else 0 if status < 0xF8 else -1)
+                        if len(memo) >= _CACHE_LIMIT:
+                            memo.clear()
+                        memo[data] = hit
+                if hit is not None:
+                    if hit[1] >= 0:
+                        self._running[cable] = hit[1]
+                    return hit[0]
+        if incomplete:
+            self._open.add(cable)
+        else:
+            self._open.discard(cable)
+        if data and 0xF0 <= data[0] < 0xF8:
+            self._running[cable] = 0
+        return self.encoder(cable).encode(data)
+
+    def put_message(self, evt: KernelEvent | None) -> NtStatus:
+        """IMXF::PutMessage: render the chain (and package chains), write the packets, free the chain."""
+        if evt is None:
+            return NtStatus.STATUS_SUCCESS
+        if evt.p_next_evt is None and not evt.us_flags and not self._open and self.write_midi is None:
+            # The common case, kept lean: one short COMPLETE event whose encoding is memoised.
+            data = evt.u_data
+            if data.__class__ is bytes and len(data) == evt.cb_event:
+                route = self._route.get(evt.us_channel_group)
+                if route is not None:
+                    hit = route[1].get(data)
+                    if hit is not None:
+                        packets, running = hit
+                        if running >= 0:
+                            self._running[route[0]] = running
+                        self.events_rendered += 1
+                        self.bytes_rendered += len(data)
+                        self.packet_bytes += len(packets)
+                        self.write_packets(packets)
+                        return self.allocator.put_message(evt)
+        cables = self.cables
+        write_midi = self.write_midi
+        inline = self._inline
+        head = evt
+        out: list[bytes] = []
+        stack: list[KernelEvent | None] = []
+        cur: KernelEvent | None = evt
+        while cur is not None:
+            if cur.us_flags & DMUS_KEF_PACKAGE_EVENT and cur.cb_event > inline:
+                stack.append(cur.p_next_evt)
+                cur = cur.p_package_evt
+            else:
+                data = cur.data
+                group = cur.us_channel_group
+                cable = cables.get(group)
+                if cable is None:
+                    self.unroutable += 1
+                else:
+                    if write_midi is not None:
+                        write_midi(data, group, cur.ull_pres_time_100ns)
+                    out.append(self._encode(data, cable, bool(cur.us_flags & DMUS_KEF_EVENT_INCOMPLETE)))
+                    self.events_rendered += 1
+                    self.bytes_rendered += len(data)
+                cur = cur.p_next_evt
+            while cur is None and stack:
+                cur = stack.pop()
+        packets = b"".join(out)
+        if packets:
+            self.packet_bytes += len(packets)
+            self.write_packets(packets)
+        return self.allocator.put_message(head)
+
+    def flush(self) -> bytes:
+        """End of stream: packets for whatever the encoders still hold (an unfinished message)."""
+        packets = b"".join(enc.flush() for enc in self._encoders.values())
+        self._open.clear()
+        if packets:
+            self.packet_bytes += len(packets)
+            self.write_packets(packets)
+        return packets
