@@ -287,6 +287,12 @@ class RenderPin(FramePin):
     def _completed(self, entry: QueuedFrame) -> None:
         if entry.data_used:
             self.counters.completed += 1
+        elif entry.status == Status.CANCELLED and entry.seq >= 0:
+            # Flushed before it reached the wire: its sequence number was never used, so the next
+            # frame takes it (the device sees no gap). Flushed frames are the newest, oldest first.
+            ahead = (self.next_seq - entry.seq) & 0xFFFFFFFF
+            if 0 < ahead < 0x80000000:
+                self.next_seq = entry.seq
         self._free(entry.frame)
 
 

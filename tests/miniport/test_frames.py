@@ -123,6 +123,10 @@ def test_stop_flushes_queued_frames_back_to_the_allocator(board: Board) -> None:
         assert m.render.pool_full and m.capture.pool_full
         assert board.stats().frames_rx == 0
         assert board.unbalanced() == []
+        m.run()
+        (echoed,) = m.roundtrip([b"next"])
+        assert echoed.seq == 0  # flushed frames gave their sequence numbers back
+        balanced(board, m)
 
 
 def test_paused_frames_go_out_on_run(board: Board) -> None:

@@ -1,0 +1,176 @@
+"""Conformance, AVStream pins: the frame miniport on the vendor bulk endpoints of every target.
+
+Allocator selection follows the framing the device reports (the decision and its reasons go into
+the run report), frames of every interesting size travel through the render and capture pins in
+ECHO mode, STOP flushes queued frames, and every test ends with both allocator pools full and the
+device's counters equal to the host's (the plugin checks the latter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from rig import contract as c
+from rig import frames as wire
+from rig.device import Board
+from rig.miniport import MiniportTimeout
+from rig.miniport.frames import HEADER_SIZE, FrameMiniport, PinState
+from rig.pytest_plugin import STATE
+
+pytestmark = pytest.mark.needs("usb", "frames")
+
+SIZES: list[int | str] = [0, 1, 63, 64, 65, 4095, 4096, 4097, "max"]
+NO_FRAME_MS = 100
+
+
+def payload(length: int, salt: int = 0) -> bytes:
+    """Deterministic bytes that differ per (length, salt), so a mixed-up frame is noticed."""
+    return bytes((i * 11 + length + salt * 29) & 0xFF for i in range(length))
+
+
+def _length(board: Board, size: int | str) -> int:
+    limit = board.cached_info().max_payload
+    length = limit if size == "max" else int(size)
+    if length > limit:
+        pytest.skip(f"{board.name} max_payload is {limit}, below {length}")
+    return length
+
+
+def _record(request: pytest.FixtureRequest, miniport: FrameMiniport) -> None:
+    """Put each pin's allocator decision into the run record and the test's properties."""
+    lines = [choice.describe() for choice in miniport.choices]
+    for choice in miniport.choices:
+        request.node.user_properties.append((f"allocator_{choice.pin}", choice.describe()))
+    if STATE in request.config.stash:
+        extra = request.config.stash[STATE].record.extra.setdefault("allocator_selection", {})
+        extra[miniport.board.name] = lines
+
+
+@pytest.fixture
+def pins(request: pytest.FixtureRequest, board: Board) -> Iterator[FrameMiniport]:
+    """The frame miniport connected in ECHO mode and running; afterwards both pools must be full."""
+    board.set_frame_mode(c.FrameMode.ECHO)
+    board.drain_frames(NO_FRAME_MS)
+    miniport = FrameMiniport(board)
+    miniport.connect()
+    _record(request, miniport)
+    miniport.run()
+    try:
+        yield miniport
+    finally:
+        miniport.stop()
+        problems = miniport.books()
+        miniport.close()
+    assert problems == [], f"allocator pools not full at the end: {problems}"
+
+
+def test_allocator_selection_follows_the_reported_framing(pins: FrameMiniport) -> None:
+    framing = pins.framing
+    assert framing is not None and framing.count_items == 1
+    item = framing.items[0]
+    info = pins.board.cached_info()
+    assert item.frames == info.ring_slots, "framing Frames should be the ring's slots"
+    assert item.framing_range.range.max_frame_size == HEADER_SIZE + info.max_payload
+    assert item.framing_range.range.min_frame_size == HEADER_SIZE
+    for choice in pins.choices:
+        assert choice.reason, "the decision must say why"
+        assert choice.frame_size == HEADER_SIZE + info.max_payload
+        assert choice.frames == info.ring_slots
+        assert not choice.is_default, choice.describe()
+        (verdict,) = choice.candidates
+        assert verdict.chosen and verdict.item_index == 0
+
+
+def test_user_mode_connection_gets_the_default_allocator_and_says_why(
+        request: pytest.FixtureRequest, board: Board) -> None:
+    board.set_frame_mode(c.FrameMode.ECHO)
+    with FrameMiniport(board, kernel_mode=False) as miniport:
+        _record(request, miniport)
+        for choice in miniport.choices:
+            assert choice.is_default
+            assert choice.candidates[0].reason == "kernel-mode allocator on a user-mode connection"
+        miniport.run()
+        assert [e.payload for e in miniport.roundtrip([b"user mode"])] == [b"user mode"]
+        miniport.stop()
+        assert miniport.books() == []
+
+
+@pytest.mark.parametrize("size", SIZES, ids=str)
+def test_echo_through_the_pins(pins: FrameMiniport, size: int | str) -> None:
+    length = _length(pins.board, size)
+    data = payload(length)
+    seq = pins.send(data)
+    with pins.receive() as frame:
+        assert frame.tobytes() == data
+        assert frame.seq == seq == 0
+        assert c.FrameFlag.ECHOED in frame.flags
+        assert frame.entry.frame.allocator is pins.capture.allocator
+        if c.Capability.TIMESTAMPS in pins.board.cached_info().capabilities:
+            assert 0 < frame.rx_time_us <= frame.tx_time_us
+    with pytest.raises(MiniportTimeout):
+        pins.receive(NO_FRAME_MS)
+    assert pins.render.pool_full
+
+
+def test_every_size_in_one_stream_keeps_order(pins: FrameMiniport) -> None:
+    limit = pins.board.cached_info().max_payload
+    lengths = [limit if s == "max" else int(s) for s in SIZES if s == "max" or int(s) <= limit]
+    sent = [payload(n, i) for i, n in enumerate(lengths * 2)]
+    echoed = pins.roundtrip(sent)
+    assert [e.payload for e in echoed] == sent
+    assert [e.seq for e in echoed] == list(range(len(sent)))
+    assert pins.capture.counters.seq_gaps == 0
+    assert pins.render.counters.completed == len(sent)
+
+
+def test_more_frames_than_the_ring_holds(pins: FrameMiniport) -> None:
+    count = 3 * pins.board.cached_info().ring_slots
+    sent = [payload(100 + i, i) for i in range(count)]
+    assert [e.payload for e in pins.roundtrip(sent)] == sent
+    assert pins.board.stats().ring_high_water <= pins.board.cached_info().ring_slots
+
+
+def test_stop_flushes_queued_frames(pins: FrameMiniport) -> None:
+    pins.set_state(PinState.PAUSE)
+    for i in range(3):
+        pins.send(payload(10, i))
+    assert pins.render.queue.ahead == 3
+    pins.stop()
+    assert pins.render.counters.flushed == 3
+    assert pins.render.pool_full and pins.capture.pool_full
+    assert pins.board.stats().frames_rx == 0, "flushed frames must never reach the device"
+    pins.run()
+    (echoed,) = pins.roundtrip([b"after stop"])
+    assert (echoed.payload, echoed.seq) == (b"after stop", 0), "flushed frames must not use sequence numbers"
+
+
+def test_sink_mode_counts_what_the_render_pin_sent(board: Board) -> None:
+    board.set_frame_mode(c.FrameMode.SINK)
+    with FrameMiniport(board) as miniport:
+        miniport.run()
+        lengths = [_length(board, s) for s in SIZES]
+        for i, n in enumerate(lengths):
+            miniport.send(payload(n, i))
+        with pytest.raises(MiniportTimeout):
+            miniport.receive(NO_FRAME_MS)
+        miniport.stop()
+        assert miniport.books() == []
+    stats = board.stats()
+    assert (stats.frames_rx, stats.frame_bytes_rx, stats.frames_tx) == (len(lengths), sum(lengths), 0)
+
+
+def test_source_mode_frames_arrive_in_capture_frames_in_sequence(board: Board) -> None:
+    count, length = 12, 200
+    board.set_frame_mode(c.FrameMode.SOURCE, payload_len=length, count=count)
+    with FrameMiniport(board) as miniport:
+        miniport.run()
+        for seq in range(count):
+            with miniport.receive() as frame:
+                assert (frame.seq, frame.flags) == (seq, c.FrameFlag.SOURCED)
+                assert frame.tobytes() == wire.source_payload(seq, length)
+        with pytest.raises(MiniportTimeout):
+            miniport.receive(NO_FRAME_MS)
+        miniport.stop()
+        assert miniport.books() == []
