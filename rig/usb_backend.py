@@ -31,6 +31,8 @@ _LIBUSB_ERRORS: dict[int, tuple[int, str]] = {
     errno.EOVERFLOW: (-8, "Overflow"),
     errno.EIO: (-1, "Input/Output Error"),
     errno.EINVAL: (-2, "Invalid parameter"),
+    errno.ENOENT: (-5, "Entity not found"),
+    errno.EBUSY: (-6, "Resource busy"),
 }
 
 DT_DEVICE = 1
@@ -342,7 +344,10 @@ class LinkBackend(usb.backend.IBackend):  # type: ignore[misc]
         _call(lambda: dev_handle.link.control(0x01, 11, altsetting, intf, b"", DESCRIPTOR_TIMEOUT_MS))
 
     def claim_interface(self, dev_handle: LinkHandle, intf: int) -> None:
-        """Claiming is host-side bookkeeping; nothing crosses the wire."""
+        """Host-side bookkeeping; fails with EBUSY, as libusb does, while an OS driver holds `intf`."""
+        if self.is_kernel_driver_active(dev_handle, intf):
+            raise usb_error(UsbLinkError(errno.EBUSY, f"interface {intf} is held by an OS driver; "
+                                                      f"detach_kernel_driver({intf}) first"))
         dev_handle.claimed.add(intf)
 
     def release_interface(self, dev_handle: LinkHandle, intf: int) -> None:
@@ -408,14 +413,23 @@ class LinkBackend(usb.backend.IBackend):  # type: ignore[misc]
         _call(dev_handle.link.reset)
 
     def is_kernel_driver_active(self, dev_handle: LinkHandle, intf: int) -> bool:
-        """No OS driver sits on a link."""
-        return False
+        """Asks the link (a link without `kernel_driver_active` has no OS drivers)."""
+        probe = getattr(dev_handle.link, "kernel_driver_active", None)
+        return bool(_call(lambda: probe(intf))) if probe is not None else False
 
     def detach_kernel_driver(self, dev_handle: LinkHandle, intf: int) -> None:
-        """Nothing to detach."""
+        """Detach the link's OS driver from `intf`; ENOENT (libusb NOT_FOUND) when there is none."""
+        detach = getattr(dev_handle.link, "detach_kernel_driver", None)
+        if detach is None:
+            raise usb_error(UsbLinkError(errno.ENOENT, f"no OS driver on interface {intf}"))
+        _call(lambda: detach(intf))
 
     def attach_kernel_driver(self, dev_handle: LinkHandle, intf: int) -> None:
-        """Nothing to attach."""
+        """Give `intf` back to the link's OS driver."""
+        attach = getattr(dev_handle.link, "attach_kernel_driver", None)
+        if attach is None:
+            raise usb_error(UsbLinkError(errno.ENOENT, f"no OS driver for interface {intf}"))
+        _call(lambda: attach(intf))
 
 
 def find_link_devices(backend: LinkBackend, **match: Any) -> list[usb.core.Device]:

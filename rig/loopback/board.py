@@ -108,6 +108,7 @@ class LoopbackBoard:
         """Reboots into BOOTSEL requested (REBOOT_BOOTLOADER or the 1200-baud touch)."""
         self._threads: list[tuple[threading.Thread, threading.Event]] = []
         self._os_sink: Callable[[bytes], None] | None = None
+        self._driver_detached: set[int] = set()
         self._os_assembler = midi.PacketsToMessages()
         self._power_on_state()
         self._cdc_in: deque[_InTransfer] = deque()
@@ -502,7 +503,29 @@ class LoopbackBoard:
     # --- MIDI -----------------------------------------------------------------------------------
 
     def _midi_owner_is_os(self) -> bool:
-        return self._os_sink is not None
+        return self._os_sink is not None and c.IF_MIDI_STREAMING not in self._driver_detached
+
+    # --- the OS driver on the MIDI interfaces (as snd-usb-audio binds a real board's) ------------
+
+    def kernel_driver_active(self, interface: int) -> bool:
+        """True while OS MIDI ports are attached and the interface was not detached (MIDI interfaces only)."""
+        with self._cv:
+            return (self._os_sink is not None and interface in (c.IF_AUDIO_CONTROL, c.IF_MIDI_STREAMING)
+                    and interface not in self._driver_detached)
+
+    def detach_kernel_driver(self, interface: int) -> None:
+        """Unbind the OS side from `interface`: raw USB-MIDI gets SOURCE output and OS input is ignored."""
+        if not self.kernel_driver_active(interface):
+            raise UsbLinkError(errno.ENOENT, f"no OS driver is bound to interface {interface}")
+        with self._cv:
+            self._driver_detached.add(interface)
+
+    def attach_kernel_driver(self, interface: int) -> None:
+        """Bind the OS side to `interface` again."""
+        with self._cv:
+            if interface not in self._driver_detached:
+                raise UsbLinkError(errno.EBUSY, f"interface {interface} already has its OS driver")
+            self._driver_detached.discard(interface)
 
     def _midi_write(self, data: memoryview, deadline: float | None) -> None:
         for start in range(0, len(data), c.BULK_PACKET_SIZE):
@@ -561,7 +584,7 @@ class LoopbackBoard:
                 with self._cv:
                     if self._closed or stop.is_set():
                         return
-                    if self._midi_owner_is_os() and self._os_sink is not None:
+                    if self._midi_owner_is_os():
                         self._stats["midi_tx_packets"] += 1
                         self._send_os(packet)
                         continue
@@ -586,6 +609,7 @@ class LoopbackBoard:
         """Stop sending to the OS side."""
         with self._cv:
             self._os_sink = None
+            self._driver_detached.clear()
 
     def midi_from_os(self, message: bytes) -> None:
         """A MIDI message from the OS port: same counters and engine as EP_MIDI_OUT, replies go back
@@ -598,8 +622,8 @@ class LoopbackBoard:
                 self._stats["midi_rx_bad"] += 1
             return
         with self._cv:
-            if self._closed:
-                return
+            if self._closed or not self._midi_owner_is_os():
+                return  # the OS driver is detached: its port no longer reaches the board
             replies = self._midi_receive(memoryview(b"".join(packets)))
             for reply in replies:
                 self._stats["midi_tx_packets"] += 1

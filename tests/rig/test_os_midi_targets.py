@@ -3,12 +3,15 @@ discovery runs against loopback boards, so every path but libusb itself is exerc
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import usb.core
+import usb.util
 from serial.tools.list_ports_common import ListPortInfo
 
 from rig import contract as c
@@ -229,3 +232,38 @@ def test_jack_server_missing_jackd_is_a_clear_error(monkeypatch: pytest.MonkeyPa
     with pytest.raises(JackMissing, match="no-such-jackd not found"):
         JackServer(jackd="no-such-jackd").start()
     assert os.environ["JACK_DEFAULT_SERVER"] == "rig-no-such-server"
+
+
+def test_os_driver_owns_the_midi_interface_until_detached(loopback: LoopbackTarget) -> None:
+    dev = loopback.usb_device()
+    dev.set_configuration()
+    assert dev.is_kernel_driver_active(c.IF_MIDI_STREAMING)
+    assert not dev.is_kernel_driver_active(c.IF_VENDOR)
+    with pytest.raises(usb.core.USBError) as caught:
+        dev.write(c.EP_MIDI_OUT, bytes((0x09, 0x90, 1, 2)), 1000)
+    assert caught.value.errno == errno.EBUSY  # as libusb_claim_interface on a bound interface
+    dev.detach_kernel_driver(c.IF_MIDI_STREAMING)
+    dev.ctrl_transfer(c.VENDOR_REQUEST_TYPE_OUT, c.Request.SET_MIDI_MODE, 0, 0,
+                      c.MIDI_MODE_CONFIG.pack(mode=c.MidiMode.SOURCE, rate_hz=50_000, count=2), 1000)
+    got = b""
+    while len(got) < 16:
+        got += bytes(dev.read(c.EP_MIDI_IN, 64, 1000))
+    assert got == bytes((0x09, 0x90, 0, 1, 0x08, 0x80, 0, 0, 0x09, 0x90, 1, 1, 0x08, 0x80, 1, 0))
+    with pytest.raises(usb.core.USBError) as again:
+        dev.detach_kernel_driver(c.IF_MIDI_STREAMING)
+    assert again.value.errno == errno.ENOENT
+    usb.util.release_interface(dev, c.IF_MIDI_STREAMING)
+    dev.attach_kernel_driver(c.IF_MIDI_STREAMING)
+    assert dev.is_kernel_driver_active(c.IF_MIDI_STREAMING)
+
+
+def test_board_client_detaches_and_reattaches(loopback: LoopbackTarget) -> None:
+    from rig.device import Board
+
+    board = Board(loopback.usb_device())
+    board.reset_stats()
+    board.write_midi_packets(bytes((0x09, 0x90, 60, 1)))
+    assert board.read_midi_packets() == bytes((0x09, 0x90, 60, 1))
+    assert board.unbalanced() == []
+    board.close()
+    assert loopback.usb_device().is_kernel_driver_active(c.IF_MIDI_STREAMING)
