@@ -1,0 +1,74 @@
+"""Fixtures for the firmware tests: tool checks (fail under CI=true, skip elsewhere), one clean
+firmware build per session, and an emulated board per module."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rig.emulator_link import BRIDGE_DIR, EmulatorLink, bridge_installed, node_executable
+
+REPO = Path(__file__).resolve().parents[2]
+FIRMWARE = REPO / "firmware"
+BUILD_TIMEOUT_S = 240
+
+
+def missing(reason: str) -> None:
+    """A tool the test needs is absent: a failure in CI (CI=true), a skip with the reason elsewhere."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: required)")
+    pytest.skip(reason)
+
+
+def need_program(name: str, hint: str) -> str:
+    """Path of `name`, or fail/skip naming it and how to get it."""
+    path = shutil.which(name)
+    if path is None:
+        missing(f"{name} is not installed ({hint})")
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def firmware_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A build directory made from clean by `make -C firmware BUILD=...` (the checked-in sources)."""
+    need_program("arm-none-eabi-gcc", "apt-get install gcc-arm-none-eabi")
+    need_program("make", "apt-get install make")
+    build = tmp_path_factory.mktemp("fw") / "build"
+    cmd = ["make", "-C", str(FIRMWARE), f"BUILD={build}", f"PYTHON={sys.executable}", "-j2"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False)
+    if result.returncode != 0:
+        pytest.fail(f"firmware build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    (build / "make.log").write_text(result.stdout)
+    return build
+
+
+@pytest.fixture(scope="session")
+def firmware_image(firmware_build: Path) -> Path:
+    """The flash image (.bin from 0x10000000) of the session's clean build."""
+    return firmware_build / "rig_firmware.bin"
+
+
+def need_bridge() -> None:
+    """Node and the bridge's rp2040js must be there."""
+    if node_executable() is None:
+        missing("node is not installed (the emulator bridge needs Node.js 18+)")
+    if not bridge_installed():
+        missing(f"rp2040js is not installed: run `npm ci` in {BRIDGE_DIR}")
+
+
+@pytest.fixture(scope="module")
+def link(firmware_image: Path) -> Iterator[EmulatorLink]:
+    """One emulated board for the module's tests, closed at the end."""
+    need_bridge()
+    emulated = EmulatorLink(firmware_image)
+    try:
+        yield emulated
+    finally:
+        emulated.close()

@@ -1,0 +1,57 @@
+"""The firmware builds from clean with the arm toolchain, and its UF2 is what a real Pico's ROM
+accepts: UF2 framing for the RP2040, boot2 CRC, vector table after boot2."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from rig import uf2
+
+BOOT2_CRC_POLY = 0x04C11DB7
+
+
+def crc32_mpeg2(data: bytes) -> int:
+    """Independent CRC-32/MPEG-2 (the boot ROM's check): MSB first, init all ones, no final XOR."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        for bit in range(7, -1, -1):
+            top = ((crc >> 31) & 1) ^ ((byte >> bit) & 1)
+            crc = ((crc << 1) & 0xFFFFFFFF) ^ (BOOT2_CRC_POLY if top else 0)
+    return crc
+
+
+def test_build_outputs_exist_and_reports_sizes(firmware_build: Path) -> None:
+    for name in ("rig_firmware.elf", "rig_firmware.bin", "rig_firmware.uf2"):
+        assert (firmware_build / name).stat().st_size > 0, name
+    log = (firmware_build / "make.log").read_text()
+    assert "flash used:" in log and "RAM used:" in log
+
+
+def test_uf2_is_valid_for_an_rp2040(firmware_build: Path) -> None:
+    data = (firmware_build / "rig_firmware.uf2").read_bytes()
+    image = (firmware_build / "rig_firmware.bin").read_bytes()
+    blocks = uf2.read_uf2(data)
+    assert len(blocks) == (len(image) + 255) // 256
+    for n, block in enumerate(blocks):
+        assert block.flags & uf2.FLAG_FAMILY_ID_PRESENT
+        assert block.family_id == 0xE48BFF56
+        assert block.block_no == n and block.num_blocks == len(blocks)
+        assert block.target_addr == 0x10000000 + 256 * n
+        assert len(block.payload) == 256
+    raw = struct.unpack_from("<II", data, 0) + struct.unpack_from("<I", data, 508)
+    assert raw == (0x0A324655, 0x9E5D5157, 0x0AB16F30)
+    assert uf2.uf2_to_bin(data)[:len(image)] == image
+
+
+def test_boot2_carries_its_crc_and_vectors_follow(firmware_build: Path) -> None:
+    image = (firmware_build / "rig_firmware.bin").read_bytes()
+    boot2 = image[:256]
+    assert struct.unpack_from("<I", boot2, 252)[0] == crc32_mpeg2(boot2[:252])
+    sp, reset = struct.unpack_from("<II", image, 0x100)
+    assert 0x20000000 < sp <= 0x20042000 and sp % 8 == 0
+    assert reset & 1 and 0x10000100 <= reset & ~1 < 0x10000000 + len(image)
+
+
+def test_crc_check_value_of_the_boot2_algorithm() -> None:
+    assert crc32_mpeg2(b"123456789") == 0x0376E6E7  # the published CRC-32/MPEG-2 check value

@@ -1,0 +1,160 @@
+"""The firmware in rp2040js through the Node bridge: enumeration and descriptors through pyusb,
+standard and vendor requests, STALL, halt, bus reset, MIDI echo and frame echo."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import usb.core
+import usb.util
+
+from rig import contract as c
+from rig import descriptors as d
+from rig import frames
+from rig.emulator_link import EmulatorLink
+from rig.usb_backend import LinkBackend
+from rig.usb_link import LinkGone, LinkStall, LinkTimeout
+
+from .conftest import need_bridge
+
+FALLBACK_SERIAL = "524947454D553031"
+"""The fixed unique ID ("RIGEMU01") the firmware reports when the flash ID cannot be read."""
+T = 2000
+
+
+@pytest.fixture(scope="module")
+def dev(link: EmulatorLink) -> Iterator[usb.core.Device]:
+    found = list(usb.core.find(find_all=True, backend=LinkBackend([link])))
+    assert len(found) == 1
+    device = found[0]
+    device.set_configuration()
+    yield device
+    usb.util.dispose_resources(device)
+
+
+def stats(dev: usb.core.Device) -> dict[str, int]:
+    raw = dev.ctrl_transfer(c.VENDOR_REQUEST_TYPE_IN, c.Request.GET_STATS, 0, 0, c.STATS.size, T)
+    return {k: int(v) for k, v in c.STATS.unpack(bytes(raw)).items() if isinstance(v, int)}
+
+
+def test_enumerates_with_the_contract_descriptors(dev: usb.core.Device) -> None:
+    assert (dev.idVendor, dev.idProduct, dev.bcdDevice) == (c.VID, c.PID, c.bcd_device())
+    assert bytes(dev.ctrl_transfer(0x80, 6, 0x0100, 0, 18, T)) == d.device_descriptor()
+    total = len(d.config_descriptor())
+    assert bytes(dev.ctrl_transfer(0x80, 6, 0x0200, 0, 512, T)) == d.config_descriptor()
+    assert bytes(dev.ctrl_transfer(0x80, 6, 0x0200, 0, 9, T)) == d.config_descriptor()[:9]
+    assert dev.get_active_configuration().wTotalLength == total
+    assert dev.get_active_configuration().bNumInterfaces == c.NUM_INTERFACES
+
+
+def test_strings_and_serial_number(dev: usb.core.Device) -> None:
+    for index, text in c.STRINGS.items():
+        assert usb.util.get_string(dev, index) == text
+    assert usb.util.get_string(dev, c.STRING_INDEX_SERIAL) == FALLBACK_SERIAL
+    assert bytes(dev.ctrl_transfer(0x80, 6, 0x0300, 0, 255, T)) == d.string_descriptor(0, b"")
+
+
+def test_get_info_reports_the_contract(dev: usb.core.Device) -> None:
+    info = c.INFO.unpack(bytes(dev.ctrl_transfer(0xC0, c.Request.GET_INFO, 0, 0, c.INFO.size, T)))
+    assert info["contract_version"] == c.CONTRACT_VERSION
+    assert (info["fw_major"], info["fw_minor"], info["fw_patch"]) == c.FIRMWARE_VERSION
+    assert info["ring_slots"] == c.FRAME_RING_SLOTS and info["max_payload"] == c.FRAME_MAX_PAYLOAD
+    assert info["clock_hz"] == 125_000_000
+    assert info["unique_id"] == bytes.fromhex(FALLBACK_SERIAL)
+    caps = c.Capability(int(info["capabilities"]))
+    assert c.Capability.MIDI in caps and c.Capability.FRAMES in caps and c.Capability.DMA in caps
+    assert c.Capability.BOOTLOADER not in caps  # no boot ROM in the emulator
+
+
+def test_get_time_advances(dev: usb.core.Device) -> None:
+    first = int.from_bytes(bytes(dev.ctrl_transfer(0xC0, c.Request.GET_TIME, 0, 0, 8, T)), "little")
+    second = int.from_bytes(bytes(dev.ctrl_transfer(0xC0, c.Request.GET_TIME, 0, 0, 8, T)), "little")
+    assert 0 < first < second
+
+
+def test_unsupported_requests_stall_and_the_device_keeps_working(dev: usb.core.Device) -> None:
+    before = stats(dev)["control_stalls"]
+    for bm, req, value in ((0xC0, 0x55, 0), (0x80, 6, 0x0600), (0x80, 6, 0x0307), (0x00, 9, 7)):
+        with pytest.raises(usb.core.USBError) as info:
+            dev.ctrl_transfer(bm, req, value, 0, 8 if bm & 0x80 else None, T)
+        assert info.value.errno == errno.EPIPE
+    assert stats(dev)["control_stalls"] == before + 4
+    assert dev.ctrl_transfer(0x80, 8, 0, 0, 1, T)[0] == c.CONFIG_VALUE
+
+
+def test_midi_mode_round_trip_and_bad_mode_stalls(dev: usb.core.Device) -> None:
+    config = c.MIDI_MODE_CONFIG.pack(mode=c.MidiMode.TRANSFORM, transpose=-3)
+    assert dev.ctrl_transfer(0x40, c.Request.SET_MIDI_MODE, 0, 0, config, T) == len(config)
+    assert bytes(dev.ctrl_transfer(0xC0, c.Request.GET_MIDI_MODE, 0, 0, 12, T)) == config
+    with pytest.raises(usb.core.USBError):
+        dev.ctrl_transfer(0x40, c.Request.SET_MIDI_MODE, 0, 0, c.MIDI_MODE_CONFIG.pack(mode=7), T)
+    assert bytes(dev.ctrl_transfer(0xC0, c.Request.GET_MIDI_MODE, 0, 0, 12, T)) == config
+
+
+def test_midi_echo_and_transform(dev: usb.core.Device) -> None:
+    packets = bytes((0x09, 0x90, 60, 100, 0x0B, 0xB0, 7, 64, 0x00, 0, 0, 0, 0x08, 0x80, 1, 0))
+    dev.ctrl_transfer(0x40, c.Request.SET_MIDI_MODE, 0, 0, c.MIDI_MODE_CONFIG.pack(mode=c.MidiMode.ECHO), T)
+    before = stats(dev)
+    dev.write(c.EP_MIDI_OUT, packets, T)
+    assert bytes(dev.read(c.EP_MIDI_IN, 64, T)) == packets[:8] + packets[12:]  # padding not echoed
+    config = c.MIDI_MODE_CONFIG.pack(mode=c.MidiMode.TRANSFORM, transpose=-3)
+    dev.ctrl_transfer(0x40, c.Request.SET_MIDI_MODE, 0, 0, config, T)
+    dev.write(c.EP_MIDI_OUT, packets, T)
+    assert bytes(dev.read(c.EP_MIDI_IN, 64, T)) == bytes((0x09, 0x90, 57, 100, 0x0B, 0xB0, 7, 64,
+                                                           0x08, 0x80, 126, 0))
+    after = stats(dev)
+    assert after["midi_rx_packets"] - before["midi_rx_packets"] == 6
+    assert after["midi_tx_packets"] - before["midi_tx_packets"] == 6
+
+
+@pytest.mark.parametrize("size", [0, 1, 24, 63, 1000, c.FRAME_MAX_PAYLOAD])
+def test_frame_echo(dev: usb.core.Device, size: int) -> None:
+    echo = c.FRAME_MODE_CONFIG.pack(mode=c.FrameMode.ECHO)
+    dev.ctrl_transfer(0x40, c.Request.SET_FRAME_MODE, 0, 0, echo, T)
+    payload = bytes((7 * i + size) & 0xFF for i in range(size))
+    dev.write(c.EP_FRAME_OUT, frames.encode(payload, 0), T)
+    back = frames.decode(bytes(dev.read(c.EP_FRAME_IN, frames.HEADER_SIZE + c.FRAME_MAX_PAYLOAD, T)))
+    assert bytes(back.payload) == payload
+    assert back.seq == 0 and back.flags == c.FrameFlag.ECHOED
+    assert 0 < back.rx_time_us <= back.tx_time_us
+
+
+def test_endpoint_halt_and_clear(link: EmulatorLink, dev: usb.core.Device) -> None:
+    dev.ctrl_transfer(0x40, c.Request.SET_MIDI_MODE, 0, 0, c.MIDI_MODE_CONFIG.pack(mode=c.MidiMode.ECHO), T)
+    dev.ctrl_transfer(0x02, 3, 0, c.EP_MIDI_IN, None, T)  # SET_FEATURE(ENDPOINT_HALT)
+    assert bytes(dev.ctrl_transfer(0x82, 0, 0, c.EP_MIDI_IN, 2, T)) == b"\x01\x00"
+    with pytest.raises(LinkStall):
+        link.read(c.EP_MIDI_IN, 64, 200)
+    dev.clear_halt(c.EP_MIDI_IN)
+    assert bytes(dev.ctrl_transfer(0x82, 0, 0, c.EP_MIDI_IN, 2, T)) == b"\x00\x00"
+    dev.write(c.EP_MIDI_OUT, bytes((0x09, 0x90, 1, 2)), T)
+    assert bytes(dev.read(c.EP_MIDI_IN, 64, T)) == bytes((0x09, 0x90, 1, 2))
+
+
+def test_read_with_nothing_to_send_times_out(link: EmulatorLink) -> None:
+    with pytest.raises(LinkTimeout):
+        link.read(c.EP_FRAME_IN, 64, 50)
+
+
+def test_bus_reset_leaves_the_device_unconfigured(link: EmulatorLink, dev: usb.core.Device) -> None:
+    resets = stats(dev)["usb_resets"]
+    link.reset()
+    assert link.control(0x80, 8, 0, 0, 1, T) == b"\x00"
+    with pytest.raises(LinkStall):
+        link.control(0x40, c.Request.GET_FRAME_MODE, 0, 0, b"", T)  # an IN request sent as OUT
+    link.control(0x00, 5, 3, 0, b"", T)  # SET_ADDRESS, applied after its status stage
+    link.control(0x00, 9, c.CONFIG_VALUE, 0, b"", T)
+    assert stats(dev)["usb_resets"] == resets + 1
+
+
+def test_closed_link_raises_link_gone(firmware_image: Path) -> None:
+    need_bridge()
+    link = EmulatorLink(firmware_image)
+    assert link.ping() > 0
+    link.close()
+    link.close()
+    with pytest.raises(LinkGone):
+        link.control(0x80, 6, 0x0100, 0, 18, T)

@@ -1,0 +1,85 @@
+"""The firmware's pure-logic modules (ring, CRC, frame checks, MIDI modes, descriptors, console)
+compiled for the host with plain gcc and checked against the Python contract."""
+
+from __future__ import annotations
+
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rig import contract as c
+from rig import descriptors as d
+
+from .conftest import FIRMWARE, need_program
+
+SOURCES = ("crc32.c", "ring.c", "frame.c", "midi_core.c", "desc.c", "console_core.c")
+UNIQUE_ID = bytes.fromhex("E66138935F4B2A2C")
+
+
+@pytest.fixture(scope="module")
+def units(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """host_units.c and the firmware's pure modules, built with gcc -std=c11 -Wall -Wextra -Werror."""
+    gcc = need_program("gcc", "apt-get install gcc")
+    exe = tmp_path_factory.mktemp("units") / "host_units"
+    cmd = [gcc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", f"-I{FIRMWARE / 'include'}",
+           f"-I{FIRMWARE / 'src'}", str(Path(__file__).with_name("host_units.c")),
+           *(str(FIRMWARE / "src" / s) for s in SOURCES), "-o", str(exe)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    return exe
+
+
+def run(exe: Path, *args: str, stdin: bytes = b"") -> str:
+    result = subprocess.run([str(exe), *args], input=stdin, capture_output=True, timeout=30, check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    return result.stdout.decode()
+
+
+def test_c_selftest_passes(units: Path) -> None:
+    assert run(units, "selftest").strip() == "ok"
+
+
+def test_device_and_config_descriptors_are_the_contract_bytes(units: Path) -> None:
+    assert bytes.fromhex(run(units, "desc", "1", "0", "0", UNIQUE_ID.hex())) == d.device_descriptor()
+    assert bytes.fromhex(run(units, "desc", "2", "0", "0", UNIQUE_ID.hex())) == d.config_descriptor()
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_string_descriptors_match_rig_descriptors(units: Path, index: int) -> None:
+    got = run(units, "desc", "3", str(index), str(c.LANGID_EN_US), UNIQUE_ID.hex()).strip()
+    assert bytes.fromhex(got) == d.string_descriptor(index, UNIQUE_ID)
+
+
+@pytest.mark.parametrize(("dtype", "index", "langid"), [(3, 7, 0x409), (3, 1, 0x407), (6, 0, 0), (2, 1, 0),
+                                                         (1, 1, 0), (4, 0, 0)])
+def test_descriptors_the_board_lacks_are_refused(units: Path, dtype: int, index: int, langid: int) -> None:
+    assert run(units, "desc", str(dtype), str(index), str(langid), UNIQUE_ID.hex()).strip() == "none"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.binary(max_size=300))
+def test_crc32_equals_zlib(units: Path, data: bytes) -> None:
+    assert int(run(units, "crc", data.hex()), 16) == zlib.crc32(data)
+
+
+def test_console_stat_names_are_the_contract_layout(units: Path) -> None:
+    assert tuple(run(units, "statnames").split()) == c.STATS.names
+
+
+def test_console_answers_like_the_contract_says(units: Path) -> None:
+    out = run(units, "console", stdin=b"help\r\nversion\n\n  \nbogus arg\ntime\nreset-stats\nstats\n")
+    replies = out.split(c.CONSOLE_PROMPT)
+    assert replies[-1] == ""
+    help_lines = replies[0].split("\r\n")[:-1]
+    assert help_lines == [f"{name} - {doc}" for name, doc in c.CONSOLE_COMMANDS.items()]
+    major, minor, patch = c.FIRMWARE_VERSION
+    assert replies[1] == f"firmware {major}.{minor}.{patch} contract {c.CONTRACT_VERSION}\r\n"
+    assert replies[2] == ""  # a blank (whitespace) line gets just the prompt; an empty one nothing
+    assert replies[3] == "error: unknown command 'bogus' (try help)\r\n"
+    assert replies[4] == "1234567890123\r\n"
+    assert replies[5] == "ok\r\n"
+    assert replies[6] == "".join(f"{name}=0\r\n" for name in c.STATS.names)

@@ -1,0 +1,55 @@
+"""rig.uf2: the UF2 writer and reader (no toolchain needed)."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rig import uf2
+
+
+@given(st.binary(min_size=1, max_size=3000))
+def test_round_trip(image: bytes) -> None:
+    data = uf2.bin_to_uf2(image)
+    assert len(data) == 512 * ((len(image) + 255) // 256)
+    assert uf2.uf2_to_bin(data)[:len(image)] == image
+
+
+def test_last_block_is_zero_padded_to_256() -> None:
+    blocks = uf2.read_uf2(uf2.bin_to_uf2(b"\x01\x02\x03"))
+    assert len(blocks) == 1 and blocks[0].payload == b"\x01\x02\x03" + bytes(253)
+
+
+def test_empty_image_is_refused() -> None:
+    with pytest.raises(uf2.Uf2Error, match="empty"):
+        uf2.bin_to_uf2(b"")
+
+
+@pytest.mark.parametrize(("offset", "match"), [(0, "magic"), (4, "magic"), (508, "magic"), (20, "numbered"),
+                                               (24, "says"), (16, "payload size")])
+def test_reader_names_what_is_wrong(offset: int, match: str) -> None:
+    data = bytearray(uf2.bin_to_uf2(bytes(600)))
+    value = struct.unpack_from("<I", data, offset)[0]
+    struct.pack_into("<I", data, offset, value + 1000 if offset == 16 else value ^ 0x5)
+    with pytest.raises(uf2.Uf2Error, match=match):
+        uf2.read_uf2(bytes(data))
+
+
+def test_reader_refuses_a_partial_block() -> None:
+    with pytest.raises(uf2.Uf2Error, match="multiple of 512"):
+        uf2.read_uf2(bytes(100))
+
+
+def test_command_line(tmp_path: Path) -> None:
+    src = tmp_path / "in.bin"
+    src.write_bytes(bytes(range(256)) * 3)
+    out = tmp_path / "out.uf2"
+    subprocess.run([sys.executable, "-m", "rig.uf2", str(src), str(out)], check=True, timeout=60,
+                   capture_output=True)
+    assert uf2.uf2_to_bin(out.read_bytes()) == src.read_bytes()
