@@ -8,6 +8,8 @@ from __future__ import annotations
 from host.mxf.allocator import AllocatorMXF, AllocatorStats, Leak
 from host.mxf.allocator_checked import CheckedAllocatorMXF
 from host.mxf.buffer import MxfBuffer
+from host.mxf.capture_sink import CaptureSink, raw_capture_chain
+from host.mxf.clock import ManualClock, MasterClock, MonotonicClock
 from host.mxf.errors import (
     DoubleFree,
     ForeignEvent,
@@ -27,7 +29,12 @@ from host.mxf.event import (
     kBytePositionNone,
 )
 from host.mxf.imxf import IMXF, MxfFilter
+from host.mxf.packer import PackedBuffer, Packer
+from host.mxf.render_sink import RenderSink
+from host.mxf.sequencer import Sequencer
 from host.mxf.status import KsState, NtStatus
+from host.mxf.stream import CaptureStream, DmusStreamType, MxfPort, RenderStream
+from host.mxf.unpacker import Unpacker
 
 __all__ = [
     "DMUS_KEF_EVENT_COMPLETE",
@@ -37,7 +44,10 @@ __all__ = [
     "IMXF",
     "AllocatorMXF",
     "AllocatorStats",
+    "CaptureSink",
+    "CaptureStream",
     "CheckedAllocatorMXF",
+    "DmusStreamType",
     "DoubleFree",
     "ForeignEvent",
     "InvalidEvent",
@@ -46,11 +56,22 @@ __all__ = [
     "Leak",
     "LeakError",
     "MalformedBuffer",
+    "ManualClock",
+    "MasterClock",
+    "MonotonicClock",
     "MxfBuffer",
     "MxfError",
     "MxfFilter",
+    "MxfPort",
     "NtStatus",
+    "PackedBuffer",
+    "Packer",
     "PoolExhausted",
+    "RenderSink",
+    "RenderStream",
+    "Sequencer",
+    "Unpacker",
     "UseAfterFree",
     "kBytePositionNone",
+    "raw_capture_chain",
 ]
