@@ -70,11 +70,9 @@ class Console:
                 buf += chunk
         return buf[: -len(prompt)].decode("utf-8", errors="replace")
 
-    def sync(self, timeout_s: float = 2.0) -> None:
-        """Drop stale input and wait for a fresh prompt (sends an empty line)."""
-        self.port.reset_input_buffer()
-        self.port.write(b"\n")
-        self.read_until_prompt(timeout_s)
+    def sync(self, timeout_s: float = 2.0) -> str:
+        """Check the console answers: run `version` and return its reply (a banner for people)."""
+        return self.command("version", timeout_s)
 
     def command(self, text: str, timeout_s: float = 2.0) -> str:
         """Send one command line and return its reply without the echoed command and the prompt."""

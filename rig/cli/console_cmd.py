@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
+from rig.cli.list_cmd import quiet_native_stderr
 from rig.console import Console
 from rig.target import Feature, make_target
 
@@ -26,8 +26,8 @@ def _session(console: Console, args: argparse.Namespace) -> int:
     if args.command is not None:
         print(console.command(args.command, args.timeout))
         return 0
-    console.sync(args.timeout)
-    print(f"connected to {console.name}; `help` lists commands, `exit` or Ctrl-D leaves")
+    banner = console.sync(args.timeout)
+    print(f"connected to {console.name} ({banner}); `help` lists commands, `exit` or Ctrl-D leaves")
     while True:
         try:
             line = input("> ")
@@ -48,10 +48,13 @@ def run(args: argparse.Namespace) -> int:
     from rig.target import default_target
 
     spec = args.rig or default_target()
-    with make_target(spec) as target:
+    with quiet_native_stderr():  # MIDI libraries probed by a target print to fd 2
+        target = make_target(spec)
+        target.open()
+    try:
         target.require(Feature.CONSOLE)
         with Console.open(target.console_port()) as console:
             return _session(console, args)
-
-
-__all__ = ["register", "run", "sys"]
+    finally:
+        with quiet_native_stderr():
+            target.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
+from rig import flash
 from rig.cli._out import stdout
 from rig.flash import Flasher, default_search_paths
 
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
             bar.update(task, completed=done, total=total)
 
         flasher = Flasher(search_paths=args.drive_search or default_search_paths(), say=bar.console.print,
+                          board_present=flash.board_enumerated, board_console=flash.attached_board_console,
                           progress=progress, drive_timeout_s=args.timeout, enumerate_timeout_s=args.timeout)
         flasher.flash(args.image)
     return 0
