@@ -158,3 +158,34 @@ def test_closed_link_raises_link_gone(firmware_image: Path) -> None:
     link.close()
     with pytest.raises(LinkGone):
         link.control(0x80, 6, 0x0100, 0, 18, T)
+
+
+def test_get_framing_returns_the_contract_bytes(dev: usb.core.Device) -> None:
+    expected = d.framing_ex()
+    assert bytes(dev.ctrl_transfer(0xC0, c.Request.GET_FRAMING, 0, 0, 512, T)) == expected
+
+
+def test_frame_source_and_backpressure(link: EmulatorLink, dev: usb.core.Device) -> None:
+    dev.ctrl_transfer(0x40, c.Request.RESET_STATS, 0, 0, None, T)
+    config = c.FRAME_MODE_CONFIG.pack(mode=c.FrameMode.SOURCE, payload_len=100, count=c.FRAME_RING_SLOTS + 3)
+    dev.ctrl_transfer(0x40, c.Request.SET_FRAME_MODE, 0, 0, config, T)
+    for seq in range(c.FRAME_RING_SLOTS + 3):
+        frame = frames.decode(bytes(dev.read(c.EP_FRAME_IN, 512, T)))
+        assert frame.seq == seq and frame.flags == c.FrameFlag.SOURCED
+        assert bytes(frame.payload) == frames.source_payload(seq, 100)
+    with pytest.raises(LinkTimeout):
+        link.read(c.EP_FRAME_IN, 512, 50)
+    # ECHO without reading: the ring fills, then the device NAKs the OUT endpoint; nothing is lost.
+    echo = c.FRAME_MODE_CONFIG.pack(mode=c.FrameMode.ECHO)
+    dev.ctrl_transfer(0x40, c.Request.SET_FRAME_MODE, 0, 0, echo, T)
+    sent = 0
+    with pytest.raises(LinkTimeout):
+        for seq in range(4 * c.FRAME_RING_SLOTS):
+            link.write(c.EP_FRAME_OUT, frames.encode(bytes((seq,)) * 10, seq), 100)
+            sent += 1
+    assert c.FRAME_RING_SLOTS <= sent < 4 * c.FRAME_RING_SLOTS
+    for seq in range(sent):
+        assert bytes(frames.decode(bytes(dev.read(c.EP_FRAME_IN, 512, T))).payload) == bytes((seq,)) * 10
+    counters = stats(dev)
+    assert counters["frames_rx"] == counters["frames_tx"] - (c.FRAME_RING_SLOTS + 3) == sent
+    assert counters["ring_full_naks"] >= 1 and counters["ring_high_water"] == c.FRAME_RING_SLOTS
