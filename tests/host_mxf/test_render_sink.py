@@ -1,0 +1,115 @@
+"""A3: the render sink — events to USB-MIDI 1.0 packets, each event back to the allocator."""
+
+from __future__ import annotations
+
+import pytest
+
+from host.midi.usbmidi import encode_message
+from host.mxf import event as ev
+from host.mxf.allocator import AllocatorMXF
+from host.mxf.dmusbuff import pack_records
+from host.mxf.render_sink import RenderSink
+from host.mxf.status import NtStatus
+from host.mxf.unpacker import Unpacker
+
+from .helpers import Collector, event
+
+
+def make(alloc: AllocatorMXF, **kwargs: object) -> tuple[RenderSink, list[bytes]]:
+    out: list[bytes] = []
+    return RenderSink(alloc, out.append, **kwargs), out  # type: ignore[arg-type]
+
+
+def test_short_event_to_packet_and_back_to_allocator(alloc: AllocatorMXF) -> None:
+    """A3: the miniport writes the data and PutMessages the event back to the allocator."""
+    sink, out = make(alloc)
+    assert sink.put_message(event(alloc, b"\x90\x40\x7f")) == NtStatus.STATUS_SUCCESS
+    assert out == [encode_message(b"\x90\x40\x7f", 0)] == [b"\x09\x90\x40\x7f"]
+    assert alloc.stats().outstanding == 0 and sink.events_rendered == 1 and sink.packet_bytes == 4
+
+
+def test_memoised_encoding_is_identical(alloc: AllocatorMXF) -> None:
+    """A3: rendering the same message again gives the same packets (the memo is only a cache)."""
+    sink, out = make(alloc)
+    for _ in range(3):
+        sink.put_message(event(alloc, b"\xc3\x05"))
+    assert out == [b"\x0c\xc3\x05\x00"] * 3
+
+
+def test_channel_group_selects_cable(alloc: AllocatorMXF) -> None:
+    """A1: usChannelGroup g renders on USB-MIDI cable g-1 by default; a custom map can be given."""
+    sink, out = make(alloc)
+    sink.put_message(event(alloc, b"\x90\x40\x7f", group=3))
+    assert out == [b"\x29\x90\x40\x7f"]
+    sink2, out2 = make(alloc, cables={7: 5})
+    sink2.put_message(event(alloc, b"\xf8", group=7))
+    assert out2 == [encode_message(b"\xf8", 5)]
+    with pytest.raises(ValueError, match=r"cables are 0\.\.15"):
+        make(alloc, cables={1: 16})
+
+
+def test_unroutable_group_counted(alloc: AllocatorMXF) -> None:
+    """A3: an event whose channel group has no cable is counted and still returned to the allocator."""
+    sink, out = make(alloc)
+    sink.put_message(event(alloc, b"\x90\x40\x7f", group=40))
+    assert out == [] and sink.unroutable == 1 and alloc.stats().outstanding == 0
+
+
+def test_long_sysex_fragments_render_as_one_message(make_allocator) -> None:
+    """A1/A3: an INCOMPLETE fragment chain renders exactly as the whole SysEx would."""
+    alloc = make_allocator(16, buffer_size=16)
+    sink, out = make(alloc)
+    u = Unpacker(alloc)
+    u.connect_output(sink)
+    sysex = b"\xf0" + bytes(range(1, 45)) + b"\xf7"
+    u.unpack(pack_records([(sysex, 1, 0, 0)]), 0)
+    assert b"".join(out) == encode_message(sysex, 0)
+    sink.put_message(event(alloc, b"\x90\x40\x7f"))
+    assert out[-1] == b"\x09\x90\x40\x7f"
+
+
+def test_running_status_between_events(alloc: AllocatorMXF) -> None:
+    """A3 [UNVERIFIED]: an event of data bytes only uses the last channel status on its cable (MIDI 1.0)."""
+    sink, out = make(alloc)
+    sink.put_message(event(alloc, b"\x90\x40\x7f"))
+    sink.put_message(event(alloc, b"\x80\x40\x00"))
+    sink.put_message(event(alloc, b"\x80\x40\x00"))  # memo hit must still set running status
+    sink.put_message(event(alloc, b"\x41\x00"))
+    assert out[-1] == encode_message(b"\x80\x41\x00", 0)
+
+
+def test_package_rendered_from_its_chain(alloc: AllocatorMXF) -> None:
+    """A1/A2: a package event's pPackageEvt chain is rendered in order, then freed with the header."""
+    sink, out = make(alloc)
+    a, b = event(alloc, b"\x90\x40\x7f"), event(alloc, b"\x90\x43\x7f")
+    a.p_next_evt = b
+    header = alloc.get_message()
+    assert header is not None
+    ev.make_package(header, a)
+    header.p_next_evt = event(alloc, b"\xfc")
+    sink.put_message(header)
+    assert b"".join(out) == b"\x09\x90\x40\x7f\x09\x90\x43\x7f\x0f\xfc\x00\x00"
+    assert alloc.stats().outstanding == 0
+
+
+def test_write_midi_gets_bytes_group_time(alloc: AllocatorMXF) -> None:
+    """A3: the MIDI bytes of each event (with group and time) can be observed before packetising."""
+    seen: list[tuple[bytes, int, int]] = []
+    sink, out = make(alloc, write_midi=lambda d, g, t: seen.append((d, g, t)))
+    sink.put_message(event(alloc, b"\xb0\x07\x64", time=42, group=2))
+    assert seen == [(b"\xb0\x07\x64", 2, 42)] and out == [b"\x1b\xb0\x07\x64"]
+
+
+def test_render_stream_connect_output_always_fails(alloc: AllocatorMXF) -> None:
+    """A2: ConnectOutput on a render miniport stream always fails."""
+    sink, _ = make(alloc)
+    assert sink.connect_output(Collector(alloc)) == NtStatus.STATUS_UNSUCCESSFUL
+    assert sink.put_message(None) == NtStatus.STATUS_SUCCESS
+
+
+def test_flush_sends_unfinished_message(alloc: AllocatorMXF) -> None:
+    """A3: at end of stream the stateful encoder's held bytes are flushed."""
+    sink, out = make(alloc)
+    sink.put_message(event(alloc, b"\xf0\x01\x02", flags=ev.DMUS_KEF_EVENT_INCOMPLETE))
+    sink.flush()
+    assert b"".join(out) != b"" and len(b"".join(out)) % 4 == 0
