@@ -14,7 +14,7 @@ import usb.util
 from rig import contract as c
 from rig import descriptors as d
 from rig import frames
-from rig.emulator_link import EmulatorLink
+from rig.emulator_link import BridgeStartError, EmulatorLink
 from rig.usb_backend import LinkBackend
 from rig.usb_link import LinkGone, LinkStall, LinkTimeout
 
@@ -189,3 +189,26 @@ def test_frame_source_and_backpressure(link: EmulatorLink, dev: usb.core.Device)
     counters = stats(dev)
     assert counters["frames_rx"] == counters["frames_tx"] - (c.FRAME_RING_SLOTS + 3) == sent
     assert counters["ring_full_naks"] >= 1 and counters["ring_high_water"] == c.FRAME_RING_SLOTS
+
+
+def test_bridge_that_dies_turns_calls_into_link_gone(firmware_image: Path) -> None:
+    need_bridge()
+    link = EmulatorLink(firmware_image)
+    try:
+        link._proc.kill()
+        with pytest.raises(LinkGone):
+            for _ in range(50):  # the reader notices the exit within a few calls at most
+                link.control(0x80, 6, 0x0100, 0, 18, T)
+        assert not link.alive
+    finally:
+        link.close()
+
+
+def test_image_that_never_enables_usb_fails_to_start(tmp_path: Path) -> None:
+    need_bridge()
+    blank = tmp_path / "blank.bin"
+    blank.write_bytes(bytes(4096))
+    with pytest.raises(BridgeStartError, match="did not start"):
+        EmulatorLink(blank, boot_timeout_s=1.0)
+    with pytest.raises(BridgeStartError, match="does not exist"):
+        EmulatorLink(tmp_path / "missing.bin")
