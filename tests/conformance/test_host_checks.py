@@ -1,0 +1,206 @@
+"""The host half of the contract checks: rig.device.Board rejects every malformed answer with an
+error naming the board, the transfer and what was wrong.
+
+A board that answers correctly cannot show this, so these tests put a tampering `UsbLink` between
+pyusb and a loopback board (the seam pyusb documents for fakes). They run once, whatever --rig says.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+
+import pytest
+import usb.core
+
+from rig import contract as c
+from rig.device import Board, BoardGone, DeviceResponseError, TransferStalled, TransferTimeout
+from rig.loopback import LoopbackBoard
+from rig.usb_backend import LinkBackend
+
+Hook = Callable[[int, bytes], bytes]
+
+
+class TamperLink:
+    """A UsbLink passing everything to a loopback board, except what a hook rewrites."""
+
+    def __init__(self, board: LoopbackBoard) -> None:
+        self.board = board
+        self.vendor_in: Hook | None = None
+        """(bRequest, answer) -> answer for vendor IN requests."""
+        self.bulk_in: Hook | None = None
+        """(endpoint, data) -> data for bulk IN reads."""
+
+    def control(self, bm_request_type: int, b_request: int, w_value: int, w_index: int,
+                data_or_length: bytes | int, timeout_ms: int) -> bytes | int:
+        out = self.board.control(bm_request_type, b_request, w_value, w_index, data_or_length, timeout_ms)
+        if self.vendor_in and bm_request_type == c.VENDOR_REQUEST_TYPE_IN and isinstance(out, bytes):
+            return self.vendor_in(b_request, out)
+        return out
+
+    def write(self, endpoint: int, data: bytes, timeout_ms: int) -> int:
+        return self.board.write(endpoint, data, timeout_ms)
+
+    def read(self, endpoint: int, length: int, timeout_ms: int) -> bytes:
+        data = self.board.read(endpoint, length, timeout_ms)
+        return self.bulk_in(endpoint, data) if self.bulk_in else data
+
+    def clear_halt(self, endpoint: int) -> None:
+        self.board.clear_halt(endpoint)
+
+    def reset(self) -> None:
+        self.board.reset()
+
+    def close(self) -> None:
+        self.board.close()
+
+
+@pytest.fixture
+def tampered() -> Iterator[tuple[Board, TamperLink]]:
+    loop = LoopbackBoard(console_pty=False)
+    link = TamperLink(loop)
+    try:
+        device = usb.core.find(backend=LinkBackend([link]))
+        assert device is not None
+        yield Board(device, timeout_ms=500), link
+    finally:
+        loop.close()
+
+
+def _only(request: c.Request, change: Callable[[bytes], bytes]) -> Hook:
+    return lambda code, data: change(data) if code == request else data
+
+
+def _with_field(layout: c.Layout, **fields: int) -> Callable[[bytes], bytes]:
+    def change(data: bytes) -> bytes:
+        values = layout.unpack(data)
+        values.update(fields)
+        return layout.pack(**values)
+    return change
+
+
+SERIAL = "4C4F4F504241434B"
+CONTROL_CASES = [
+    ("info-short", c.Request.GET_INFO, lambda d: d[:-1], "info",
+     f"expected {c.INFO.size} bytes, got {c.INFO.size - 1}"),
+    ("info-contract", c.Request.GET_INFO, _with_field(c.INFO, contract_version=99), "info",
+     "contract_version 99"),
+    ("info-caps", c.Request.GET_INFO, _with_field(c.INFO, capabilities=0x8000), "info",
+     "unknown bits 0x8000"),
+    ("info-payload", c.Request.GET_INFO, _with_field(c.INFO, max_payload=c.FRAME_MAX_PAYLOAD + 1), "info",
+     "max_payload 16385"),
+    ("info-cables", c.Request.GET_INFO, _with_field(c.INFO, midi_cables=0), "info", "midi_cables 0"),
+    ("midi-mode", c.Request.GET_MIDI_MODE, _with_field(c.MIDI_MODE_CONFIG, mode=9), "midi_mode",
+     "mode: 9 is not a valid value"),
+    ("midi-reserved", c.Request.GET_MIDI_MODE, _with_field(c.MIDI_MODE_CONFIG, reserved=1), "midi_mode",
+     "reserved is 1"),
+    ("frame-mode", c.Request.GET_FRAME_MODE, _with_field(c.FRAME_MODE_CONFIG, mode=7), "frame_mode",
+     "mode: 7 is not a valid value"),
+    ("frame-reserved", c.Request.GET_FRAME_MODE, _with_field(c.FRAME_MODE_CONFIG, reserved1=5), "frame_mode",
+     "reserved fields are not 0"),
+    ("stats-short", c.Request.GET_STATS, lambda d: d[:-4], "stats", f"got {c.STATS.size - 4}"),
+    ("time-short", c.Request.GET_TIME, lambda d: d[:4], "time_us", "expected 8 bytes, got 4"),
+    ("framing-count", c.Request.GET_FRAMING, lambda d: struct.pack("<I", 2) + d[4:], "framing_bytes",
+     "CountItems 2"),
+]
+
+
+@pytest.mark.parametrize(("request_code", "change", "method", "problem"), [x[1:] for x in CONTROL_CASES],
+                         ids=[x[0] for x in CONTROL_CASES])
+def test_bad_control_answers_are_rejected_naming_board_request_and_problem(
+        tampered: tuple[Board, TamperLink], request_code: c.Request, change: Callable[[bytes], bytes],
+        method: str, problem: str) -> None:
+    board, link = tampered
+    board.info()  # cache the good answer first; the tampering starts now
+    link.vendor_in = _only(request_code, change)
+    with pytest.raises(DeviceResponseError) as caught:
+        getattr(board, method)()
+    text = str(caught.value)
+    assert text.startswith(f"board {SERIAL}: control {request_code.name} (IN, endpoint 0x00): ")
+    assert problem in text
+    assert isinstance(caught.value, ValueError)
+
+
+def _flip_payload(endpoint: int, data: bytes) -> bytes:
+    if endpoint != c.EP_FRAME_IN:
+        return data
+    out = bytearray(data)
+    out[-1] ^= 0x01
+    return bytes(out)
+
+
+def test_host_checks_the_crc_of_frames_it_receives(tampered: tuple[Board, TamperLink]) -> None:
+    board, link = tampered
+    link.bulk_in = _flip_payload
+    board.send_frame(b"payload")
+    with pytest.raises(DeviceResponseError, match=rf"board {SERIAL}: bulk read from EP_FRAME_IN 0x82: "
+                                                  r"bad frame CRC \(seq 0\)"):
+        board.receive_frame()
+    assert board.host.frames_rx == 0
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (lambda d: b"XXXX" + d[4:], "bad frame magic"),
+    (lambda d: d[:-1], "frame length mismatch"),
+    (lambda d: d[:10], "frame truncated"),
+])
+def test_host_checks_frame_headers_and_lengths(tampered: tuple[Board, TamperLink],
+                                               change: Callable[[bytes], bytes], problem: str) -> None:
+    board, link = tampered
+    link.bulk_in = lambda ep, data: change(data) if ep == c.EP_FRAME_IN else data
+    board.send_frame(bytes(100))
+    with pytest.raises(DeviceResponseError, match=problem):
+        board.receive_frame()
+
+
+def test_host_counts_a_sequence_gap(tampered: tuple[Board, TamperLink]) -> None:
+    board, link = tampered
+    board.reset_stats()
+    from rig import frames
+
+    def renumber(ep: int, data: bytes) -> bytes:
+        frame = frames.decode(data)
+        return frames.encode(frame.payload, seq=frame.seq + 5, flags=frame.flags, rx_time_us=frame.rx_time_us,
+                             tx_time_us=frame.tx_time_us) if ep == c.EP_FRAME_IN else data
+
+    link.bulk_in = renumber
+    board.send_frame(b"a")
+    board.receive_frame()
+    assert board.seq_gaps == [(0, 5)]
+    assert any("out-of-sequence" in p for p in board.unbalanced())
+
+
+def test_midi_reads_must_be_whole_packets(tampered: tuple[Board, TamperLink]) -> None:
+    board, link = tampered
+    link.bulk_in = lambda ep, data: data[:-1] if ep == c.EP_MIDI_IN else data
+    board.write_midi_packets(bytes([0x09, 0x90, 60, 100]))
+    with pytest.raises(DeviceResponseError, match=r"EP_MIDI_IN 0x81: 3 bytes is not a whole number"):
+        board.read_midi_packets()
+
+
+def test_stalls_timeouts_and_a_vanished_board_are_named(tampered: tuple[Board, TamperLink]) -> None:
+    board, link = tampered
+    with pytest.raises(TransferStalled, match=rf"board {SERIAL}: control 0x7f .*: stalled"):
+        board.raw_control(c.VENDOR_REQUEST_TYPE_IN, 0x7F, 0, 0, 4)
+    assert board.host.control_stalls == 1
+    with pytest.raises(TransferTimeout, match=rf"board {SERIAL}: bulk read from EP_FRAME_IN 0x82: timed out"):
+        board.receive_frame(50)
+    link.board.close()
+    with pytest.raises(BoardGone, match=rf"board {SERIAL}: control GET_INFO .*: the device is gone") as gone:
+        board.info()
+    assert isinstance(gone.value, ConnectionError)
+
+
+def test_arguments_are_checked_before_anything_is_sent(tampered: tuple[Board, TamperLink]) -> None:
+    board, _ = tampered
+    with pytest.raises(ValueError, match="9 is not a MidiMode"):
+        board.set_midi_mode(9)
+    with pytest.raises(ValueError, match="SOURCE needs rate_hz"):
+        board.set_midi_mode(c.MidiMode.SOURCE, rate_hz=0)
+    with pytest.raises(ValueError, match=r"cable 1 is not in 0\.\.0"):
+        board.set_midi_mode(c.MidiMode.ECHO, cable=1)
+    with pytest.raises(ValueError, match="5 is not a FrameMode"):
+        board.set_frame_mode(5)
+    with pytest.raises(ValueError, match="not a whole number of 4-byte packets"):
+        board.write_midi_packets(b"abc")
+    assert board.stats()["control_stalls"] == 0
