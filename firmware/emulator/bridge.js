@@ -18,7 +18,8 @@
  *   buffer-control writes for it). A read that times out keeps what arrived for the next read.
  * - OUT packets are handed over one per arm (onEndpointRead), never two before the first lands.
  * - STALL is seen by watching buffer-control writes for bit 11 (the emulator has no callback).
- * - Emulated time never runs ahead of wall time (idle waits sleep), so device time looks real.
+ * - Emulated time never runs ahead of wall time (idle waits sleep), so device time looks real;
+ *   env RIG_BRIDGE_NO_PACE=1 lets idle waits complete at once instead (faster SOURCE modes).
  * - Wall-clock timeouts are the caller's times the timeout scale (emulation runs ~3x slower).
  */
 
@@ -490,6 +491,7 @@ const wallStart = process.hrtime.bigint();
 let sliceTimer = null;
 let sliceImmediate = null;
 const SLICE_INSTRUCTIONS = 100000;
+const PACE = process.env.RIG_BRIDGE_NO_PACE !== '1';
 
 function wallNanos() {
   return Number(process.hrtime.bigint() - wallStart);
@@ -518,7 +520,7 @@ function runSlice() {
       }
       const next = clock.nanosToNextAlarm;
       const target = clock.nanos + next;
-      if (target > wallNanos()) {
+      if (PACE && target > wallNanos()) {
         idleUntil = target;
         break;
       }
