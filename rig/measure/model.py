@@ -1,0 +1,201 @@
+"""The records a measurement produces: one `Sample` per message, `ThroughputResult` per transfer
+direction, and the `Run` that holds them with the target, host and settings they came from."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rig.measure import stats
+from rig.measure.clocksync import ClockFit
+
+USB_FS_BULK_PACKETS_PER_FRAME = 19
+"""Most 64-byte bulk transactions a full-speed 1 ms frame can carry (USB 2.0 table 5-10)."""
+USB_FS_BULK_CEILING_BPS = USB_FS_BULK_PACKETS_PER_FRAME * 64 * 1000
+"""1,216,000 bytes/s: the full-speed bulk limit every throughput figure is shown beside."""
+USB_MIDI_EVENT_CEILING_PER_S = USB_FS_BULK_CEILING_BPS // 4
+"""304,000 USB-MIDI event packets/s: the same bus limit counted in 4-byte event packets."""
+
+
+@dataclass
+class Sample:
+    """One message's round trip: host monotonic times in ns, device clock times in us."""
+
+    seq: int
+    sent_ns: int
+    received_ns: int | None = None
+    device_rx_us: int | None = None
+    device_tx_us: int | None = None
+    lost: bool = False
+    warmup: bool = False
+    size: int = 0
+    """Bytes of the message (MIDI bytes or frame payload)."""
+
+    @property
+    def rtt_us(self) -> float | None:
+        """Round trip in microseconds, or None when the message was lost."""
+        if self.received_ns is None:
+            return None
+        return (self.received_ns - self.sent_ns) / 1000.0
+
+
+@dataclass
+class ThroughputResult:
+    """One direction's throughput: what moved, how fast, and the bus ceiling beside it."""
+
+    direction: str
+    """"bulk-out", "bulk-in", "midi-out" or "midi-in"."""
+    unit: str
+    """"bytes" (frame payload bytes) or "events" (USB-MIDI event packets)."""
+    payload_len: int
+    """Frame payload bytes (0 for MIDI)."""
+    items: int
+    """Frames or events moved."""
+    amount: int
+    """Payload bytes or events moved."""
+    elapsed_s: float
+    ceiling_per_s: float
+    """The full-speed limit in the same unit, for this frame size."""
+    series: list[tuple[float, float]] = field(default_factory=list)
+    """(seconds since start, rate over the preceding interval) for the plot."""
+    device_count: int | None = None
+    """What the device counted for the same transfer (GET_STATS), when it can tell."""
+    lost: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rate_per_s(self) -> float:
+        """Amount per second over the whole transfer."""
+        return self.amount / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def fraction_of_ceiling(self) -> float:
+        """rate / ceiling."""
+        return self.rate_per_s / self.ceiling_per_s if self.ceiling_per_s else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON, history) with the derived rate and fraction included."""
+        d = asdict(self)
+        d["rate_per_s"] = self.rate_per_s
+        d["fraction_of_ceiling"] = self.fraction_of_ceiling
+        return d
+
+
+def frame_wire_bytes(payload_len: int, header_len: int = 32) -> int:
+    """Bytes a frame occupies on the bus: whole 64-byte packets, plus a ZLP's slot when it ends on a
+    packet boundary (a ZLP is a transaction too, so it is counted as one packet slot)."""
+    n = header_len + payload_len
+    packets = -(-n // 64) + (1 if n % 64 == 0 else 0)
+    return packets * 64
+
+
+def frame_ceiling_payload_per_s(payload_len: int, header_len: int = 32) -> float:
+    """Payload bytes/s the full-speed bulk limit allows for frames of this payload size."""
+    packets = frame_wire_bytes(payload_len, header_len) // 64
+    frames_per_s = USB_FS_BULK_PACKETS_PER_FRAME * 1000 / packets
+    return frames_per_s * payload_len
+
+
+def host_facts() -> dict[str, str]:
+    """What the report says about the host the figures were taken on."""
+    return {
+        "hostname": platform.node(),
+        "os": f"{platform.system()} {platform.release()}",
+        "machine": platform.machine(),
+        "python": sys.version.split()[0],
+    }
+
+
+def utc_now() -> str:
+    """ISO 8601 UTC timestamp, seconds precision."""
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class Run:
+    """One `rig latency` or `rig throughput` run: where, when, how, and every sample taken."""
+
+    kind: str
+    """"latency" or "throughput"."""
+    path: str
+    """"midi-os" (python-rtmidi), "midi-usb" (USB-MIDI packets through pyusb), "frames",
+    or for throughput the directions measured."""
+    target: str
+    target_kind: str
+    real_timing: bool
+    """True only when the target has Feature.REAL_TIMING (a real board or MIDI interface)."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, str] = field(default_factory=dict)
+    """target.describe(): firmware version, serial number, transport."""
+    host: dict[str, str] = field(default_factory=host_facts)
+    started_at: str = field(default_factory=utc_now)
+    samples: list[Sample] = field(default_factory=list)
+    arrival_order: list[int] = field(default_factory=list)
+    """Sequence numbers in the order their answers arrived (duplicates included)."""
+    unexpected: int = 0
+    """Arrivals that matched no message in flight."""
+    abandoned: int = 0
+    """Messages still in flight when the run was interrupted: neither received nor lost."""
+    interrupted: bool = False
+    clock: ClockFit | None = None
+    throughput: list[ThroughputResult] = field(default_factory=list)
+    run_id: int | None = None
+
+    @property
+    def measured(self) -> list[Sample]:
+        """Samples that count: warm-up ones excluded."""
+        return [s for s in self.samples if not s.warmup]
+
+    def rtt_values_us(self) -> list[float]:
+        """Round trips of the measured, received samples, in seq order."""
+        return [s.rtt_us for s in self.measured if s.rtt_us is not None]
+
+    def one_way_us(self) -> dict[str, list[float]]:
+        """host->device, device-internal and device->host latencies (us) from device stamps and the
+        clock fit; empty when the path has no device stamps or no clock fit."""
+        out: dict[str, list[float]] = {"host_to_device": [], "device_internal": [], "device_to_host": []}
+        if self.clock is None:
+            return out
+        for s in self.measured:
+            if s.received_ns is None or s.device_rx_us is None or s.device_tx_us is None:
+                continue
+            rx_host = self.clock.device_to_host_ns(s.device_rx_us)
+            tx_host = self.clock.device_to_host_ns(s.device_tx_us)
+            out["host_to_device"].append((rx_host - s.sent_ns) / 1000.0)
+            out["device_internal"].append(
+                self.clock.device_interval_to_host_ns(s.device_tx_us - s.device_rx_us) / 1000.0)
+            out["device_to_host"].append((s.received_ns - tx_host) / 1000.0)
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """Every figure the reports and the history show, as plain data."""
+        result: dict[str, Any] = {"kind": self.kind, "real_timing": self.real_timing,
+                                  "interrupted": self.interrupted}
+        if self.kind == "latency":
+            measured = self.measured
+            acc = stats.account([s.seq for s in measured],
+                                [q for q in self.arrival_order if q >= self._first_measured_seq()])
+            result["sequence"] = acc.as_dict()
+            result["unexpected"] = self.unexpected
+            result["abandoned"] = self.abandoned
+            rtts = self.rtt_values_us()
+            result["rtt_us"] = stats.summarize(rtts).as_dict() if rtts else None
+            one_way = self.one_way_us()
+            result["one_way_us"] = {k: stats.summarize(v).as_dict() for k, v in one_way.items() if v}
+            result["clock"] = self.clock.as_dict() if self.clock else None
+        result["throughput"] = [t.as_dict() for t in self.throughput]
+        return result
+
+    def _first_measured_seq(self) -> int:
+        measured = self.measured
+        return measured[0].seq if measured else 0
+
+    def meta(self) -> dict[str, Any]:
+        """Run metadata without samples (JSON header, history row)."""
+        return {"run_id": self.run_id, "kind": self.kind, "path": self.path, "target": self.target,
+                "target_kind": self.target_kind, "real_timing": self.real_timing,
+                "started_at": self.started_at, "settings": self.settings, "facts": self.facts,
+                "host": self.host, "interrupted": self.interrupted}
