@@ -53,3 +53,26 @@ def test_command_line(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "rig.uf2", str(src), str(out)], check=True, timeout=60,
                    capture_output=True)
     assert uf2.uf2_to_bin(out.read_bytes()) == src.read_bytes()
+
+
+def test_emulator_target_explains_a_missing_toolchain(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rig.targets import emulator
+
+    monkeypatch.setattr(emulator.shutil, "which", lambda name: None)
+    with pytest.raises(emulator.FirmwareBuildError, match="arm-none-eabi-gcc is not installed"):
+        emulator.build_firmware()
+
+
+def test_emulator_image_staleness(tmp_path: Path) -> None:
+    from rig.targets import emulator
+
+    assert emulator.image_is_stale(tmp_path / "missing.bin")
+    fresh = tmp_path / "fresh.bin"
+    fresh.write_bytes(b"x")
+    newest = max(p.stat().st_mtime for g in emulator.SOURCE_GLOBS for p in emulator.FIRMWARE_DIR.glob(g))
+    import os
+
+    os.utime(fresh, (newest + 10, newest + 10))
+    assert not emulator.image_is_stale(fresh)
+    os.utime(fresh, (newest - 10, newest - 10))
+    assert emulator.image_is_stale(fresh)
