@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
+from rig.contract import Capability, FrameMode
 from rig.device import Board, host_counters_dict
 from rig.errors import CapabilityMissing, TargetError
 from rig.report import RunRecord, write_report
@@ -288,7 +289,8 @@ def rig_target(request: pytest.FixtureRequest) -> Target:
 
 @pytest.fixture
 def board(request: pytest.FixtureRequest, rig_target: Target) -> Iterator[Board]:
-    """A rig.device.Board on the target's USB device, counters reset; books checked after the test."""
+    """A rig.device.Board on the target's USB device: frame ECHO mode with nothing queued, counters
+    reset; after the test the books are checked (device counters against the Board's host counters)."""
     if not _require(request, rig_target, Feature.USB):
         yield None  # type: ignore[misc]  # the call phase fails with the strict message
         return
@@ -297,8 +299,12 @@ def board(request: pytest.FixtureRequest, rig_target: Target) -> Iterator[Board]
     facts = _state(request.config).record.targets.setdefault(rig_target.name, {})
     facts.update({"firmware": info.firmware, "contract": str(info.contract_version),
                   "serial": dev.serial_number, "max_payload": str(info.max_payload)})
+    if Capability.FRAMES in info.capabilities:
+        # Start from frame ECHO with nothing queued, whatever an earlier test left behind.
+        dev.set_frame_mode(FrameMode.ECHO)
+        dev.drain_frames(BOOKS_DRAIN_MS)
+        dev.frames_used = False
     dev.reset_stats()
-    dev.restart_sequences()
     request.node.stash[_BOARD] = dev
     yield dev
     try:

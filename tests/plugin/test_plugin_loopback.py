@@ -1,0 +1,100 @@
+"""The plugin's device fixtures on the loopback target: books check, counters in the report, console."""
+
+from __future__ import annotations
+
+import pytest
+
+from rig.report import RunRecord
+from rig.target import Feature, make_target
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def tester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    monkeypatch.delenv("CI", raising=False)
+    return pytester
+
+
+def run(tester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return tester.runpytest("-p", "rig.pytest_plugin", "-p", "no:cacheprovider", "--rig=loopback", *args)
+
+
+def test_books_check_fails_a_test_that_leaves_frames_behind(tester: pytest.Pytester) -> None:
+    tester.makepyfile(test_x="""
+        import pytest
+
+        def test_unread(board):
+            board.send_frame(b"x")
+
+        def test_balanced(board):
+            board.send_frame(b"x")
+            board.receive_frame()
+
+        @pytest.mark.books_unchecked
+        def test_opted_out(board):
+            board.send_frame(b"x")
+
+        def test_after_the_opt_out_starts_clean(board):
+            board.send_frame(b"y")
+            assert bytes(board.receive_frame().payload) == b"y"
+    """)
+    result = run(tester, "-p", "no:randomly")
+    result.assert_outcomes(failed=1, passed=3)
+    result.stdout.fnmatch_lines(["*books not balanced on board 4C4F4F504241434B: 1 frame(s) still queued on "
+                                 "EP_FRAME_IN at the end (seq 0..0)*"])
+
+
+def test_books_check_catches_counter_disagreement(tester: pytest.Pytester) -> None:
+    tester.makepyfile(test_x="""
+        def test_lies(board):
+            board.send_frame(b"abc")
+            board.receive_frame()
+            board.host.frames_tx += 1  # the host claims one more frame than the device saw
+    """)
+    result = run(tester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*device frames_rx=1 but host frames_tx=2*"])
+
+
+def test_device_counters_and_firmware_reach_the_report(tester: pytest.Pytester) -> None:
+    tester.makepyfile(test_x="""
+        def test_one_frame(board):
+            board.send_frame(b"abcd")
+            board.receive_frame()
+    """)
+    out = tester.path / "rep"
+    run(tester, f"--rig-report={out}").assert_outcomes(passed=1)
+    record = RunRecord.load(out)
+    (books,) = record.counters.values()
+    assert books["device"]["frames_rx"] == 1 and books["device"]["frame_bytes_tx"] == 4
+    assert books["host"]["frames_tx"] == 1
+    assert record.targets["loopback"]["firmware"] == "0.1.0"
+    assert "frames_rx=1" in (out / "report.md").read_text()
+
+
+def test_console_fixture_is_an_open_serial_port(tester: pytest.Pytester) -> None:
+    tester.makepyfile(test_x="""
+        from rig.console import Console
+
+        def test_version(console):
+            assert Console(console).command("version").startswith("firmware ")
+    """)
+    run(tester).assert_outcomes(passed=1)
+
+
+def test_midi_ports_fixture_opens_or_skips_with_the_reason(tester: pytest.Pytester) -> None:
+    target = make_target("loopback")
+    has_midi = Feature.MIDI_OS in target.features
+    tester.makepyfile(test_x="""
+        def test_ports(midi_ports):
+            assert midi_ports.out.is_port_open() and midi_ports.inp.is_port_open()
+    """)
+    result = run(tester, "-rs")
+    if has_midi:
+        result.assert_outcomes(passed=1)
+    else:
+        result.assert_outcomes(skipped=1)
+        result.stdout.fnmatch_lines(["*target loopback lacks midi-os (the midi_ports fixture needs it)*"])
+        # loopback should have a MIDI system, so CI (strict) turns this skip into a failure
+        run(tester, "--rig-strict").assert_outcomes(failed=1)
