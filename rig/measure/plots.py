@@ -1,0 +1,93 @@
+"""PNG plots of a run with matplotlib's Agg backend (no display needed): latency histogram, latency
+over time, throughput over time. Each function returns the PNG bytes."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+
+from rig.measure.model import Run
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _title(run: Run, what: str) -> str:
+    kind = "" if run.real_timing else f"  [{run.target_kind}: not device figures]"
+    return f"{what} - {run.path} on {run.target}{kind}"
+
+
+def latency_histogram(run: Run) -> bytes:
+    """Histogram of round-trip times (us), with p50 and p99 marked."""
+    values = run.rtt_values_us()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    if values:
+        ax.hist(values, bins=min(100, max(10, len(values) // 10)), color="#3b75af")
+        ordered = sorted(values)
+        for p, style in ((50, "--"), (99, ":")):
+            v = ordered[max(0, -(-p * len(ordered) // 100) - 1)]
+            ax.axvline(v, color="black", linestyle=style, label=f"p{p} {v:.1f} us")
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no samples received", ha="center", transform=ax.transAxes)
+    ax.set_xlabel("round trip (us)")
+    ax.set_ylabel("samples")
+    ax.set_title(_title(run, "Latency histogram"), fontsize=9)
+    return _png(fig)
+
+
+def latency_over_time(run: Run) -> bytes:
+    """Round trip (us) of every measured sample against its send time; lost ones marked at the top."""
+    measured = run.measured
+    fig, ax = plt.subplots(figsize=(8, 4))
+    if measured:
+        t0 = measured[0].sent_ns
+        xs = [(s.sent_ns - t0) / 1e9 for s in measured if s.rtt_us is not None]
+        ys = [s.rtt_us for s in measured if s.rtt_us is not None]
+        ax.plot(xs, ys, ".", markersize=2, color="#3b75af", label="round trip")
+        lost = [(s.sent_ns - t0) / 1e9 for s in measured if s.lost]
+        if lost:
+            top = max(ys) if ys else 1.0
+            ax.plot(lost, [top] * len(lost), "x", color="red", label=f"lost ({len(lost)})")
+        ax.legend()
+    ax.set_xlabel("time since first measured send (s)")
+    ax.set_ylabel("round trip (us)")
+    ax.set_title(_title(run, "Latency over time"), fontsize=9)
+    return _png(fig)
+
+
+def throughput_over_time(run: Run) -> bytes:
+    """Rate over time for every throughput direction, with the full-speed ceiling as a dashed line."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for t in run.throughput:
+        if t.series:
+            line = ax.plot([x for x, _ in t.series], [y for _, y in t.series],
+                           label=f"{t.direction} ({t.payload_len} B)" if t.unit == "bytes" else t.direction)
+            ax.axhline(t.ceiling_per_s, color=line[0].get_color(), linestyle="--", linewidth=0.8)
+    if run.throughput:
+        ax.legend(fontsize=8)
+    units = {t.unit for t in run.throughput}
+    ax.set_ylabel(f"{'/'.join(sorted(units)) or 'items'} per second (dashed: full-speed ceiling)")
+    ax.set_xlabel("time (s)")
+    ax.set_title(_title(run, "Throughput over time"), fontsize=9)
+    return _png(fig)
+
+
+def all_plots(run: Run) -> dict[str, bytes]:
+    """The plots that make sense for this run, by file stem."""
+    if run.kind == "latency":
+        return {"latency_histogram": latency_histogram(run), "latency_over_time": latency_over_time(run)}
+    return {"throughput_over_time": throughput_over_time(run)}

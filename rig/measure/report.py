@@ -1,0 +1,224 @@
+"""Reports of a run: a console summary (rich), JSON and CSV with every sample, PNG plots, and one
+self-contained HTML (PNGs embedded) or Markdown report with target, firmware, host and settings.
+
+Every output says which kind of target the figures come from; figures from a target without
+Feature.REAL_TIMING (loopback, emulator) are flagged as the rig's own floor, not device figures.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from rig.measure.model import USB_FS_BULK_CEILING_BPS, Run
+
+SCHEMA = "rig-measure/1"
+"""The "schema" field of every JSON report; bumped when its layout changes."""
+
+CSV_COLUMNS = ("seq", "sent_ns", "received_ns", "rtt_us", "device_rx_us", "device_tx_us", "lost", "warmup",
+               "size")
+THROUGHPUT_CSV_COLUMNS = ("direction", "payload_len", "t_s", "rate_per_s", "unit", "ceiling_per_s")
+
+
+def caveat(run: Run) -> str | None:
+    """The warning every output carries when the figures do not describe a real device."""
+    if run.real_timing:
+        return None
+    return (f"Target kind '{run.target_kind}' has no real timing: these figures measure the rig and "
+            f"the host (software loopback or emulator), not a device. Do not quote them as device figures.")
+
+
+def to_json(run: Run) -> dict[str, Any]:
+    """Metadata, summary, every sample and every throughput series as one JSON-ready dict."""
+    return {
+        "schema": SCHEMA,
+        "meta": run.meta(),
+        "caveat": caveat(run),
+        "summary": run.summary(),
+        "samples": [{"seq": s.seq, "sent_ns": s.sent_ns, "received_ns": s.received_ns, "rtt_us": s.rtt_us,
+                     "device_rx_us": s.device_rx_us, "device_tx_us": s.device_tx_us, "lost": s.lost,
+                     "warmup": s.warmup, "size": s.size} for s in run.samples],
+    }
+
+
+def write_json(run: Run, path: Path) -> Path:
+    """Write to_json(run) to path."""
+    path.write_text(json.dumps(to_json(run), indent=1))
+    return path
+
+
+def write_csv(run: Run, path: Path) -> Path:
+    """One row per sample (latency) or per series point (throughput), with a header row."""
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        if run.kind == "latency":
+            w.writerow(CSV_COLUMNS)
+            for s in run.samples:
+                w.writerow([s.seq, s.sent_ns, s.received_ns if s.received_ns is not None else "",
+                            f"{s.rtt_us:.3f}" if s.rtt_us is not None else "",
+                            "" if s.device_rx_us is None else s.device_rx_us,
+                            "" if s.device_tx_us is None else s.device_tx_us,
+                            int(s.lost), int(s.warmup), s.size])
+        else:
+            w.writerow(THROUGHPUT_CSV_COLUMNS)
+            for t in run.throughput:
+                for x, y in t.series:
+                    w.writerow([t.direction, t.payload_len, f"{x:.6f}", f"{y:.1f}", t.unit, t.ceiling_per_s])
+    return path
+
+
+# --- text blocks shared by console, HTML and Markdown ---------------------------------------------
+
+
+def facts_rows(run: Run) -> list[tuple[str, str]]:
+    """(label, value) lines: target, firmware, host, settings."""
+    timing = "yes" if run.real_timing else "NO"
+    rows = [("target", f"{run.target} (kind {run.target_kind}, real timing: {timing})"),
+            ("path", run.path), ("started", run.started_at)]
+    rows += [(f"target {k}", v) for k, v in run.facts.items() if k != "target"]
+    rows += [(f"host {k}", v) for k, v in run.host.items()]
+    rows += [(f"setting {k}", str(v)) for k, v in run.settings.items()]
+    if run.interrupted:
+        rows.append(("interrupted", f"yes (Ctrl-C): partial run, {run.abandoned} in flight abandoned"))
+    return rows
+
+
+def figure_rows(run: Run) -> list[tuple[str, str]]:
+    """(label, value) lines of the figures."""
+    s = run.summary()
+    rows: list[tuple[str, str]] = []
+    if run.kind == "latency":
+        seq = s["sequence"]
+        rtt = s["rtt_us"]
+        if rtt:
+            rows.append(("round trip (us)", _dist(rtt)))
+        else:
+            rows.append(("round trip (us)", "no samples received"))
+        for name, d in s["one_way_us"].items():
+            bound = s["clock"]["error_bound_us"] if s["clock"] else 0.0
+            rows.append((f"{name.replace('_', ' ')} (us, +/- {bound:.1f})"
+                         if name != "device_internal" else "device internal (us)", _dist(d)))
+        if s["clock"]:
+            c = s["clock"]
+            rows.append(("clock fit", f"offset {c['offset_us']:.1f} us, drift {c['drift_ppm']:.2f} ppm, "
+                                      f"error bound {c['error_bound_us']:.1f} us "
+                                      f"({c['exchanges_used']}/{c['exchanges_total']} exchanges, "
+                                      f"span {c['host_span_s']:.2f} s)"))
+        rows.append(("messages", f"sent {seq['sent']}, received {seq['received']}, lost {seq['lost']}, "
+                                 f"out of order {seq['out_of_order']}, duplicates {seq['duplicates']}, "
+                                 f"unexpected {s['unexpected']}"))
+    for t in run.throughput:
+        extra = f", device counted {t.device_count}" if t.device_count is not None else ""
+        size = f" {t.payload_len} B frames" if t.unit == "bytes" else ""
+        rows.append((f"{t.direction}{size}",
+                     f"{t.rate_per_s:,.0f} {t.unit}/s over {t.elapsed_s:.2f} s "
+                     f"(ceiling {t.ceiling_per_s:,.0f} {t.unit}/s, {100 * t.fraction_of_ceiling:.1f}%; "
+                     f"bus limit {USB_FS_BULK_CEILING_BPS:,} B/s = 19 x 64 B per 1 ms frame){extra}"
+                     + (f", lost {t.lost}" if t.lost else "")
+                     + ("".join(f"; {n}" for n in t.notes))))
+    return rows
+
+
+def _dist(d: dict[str, Any]) -> str:
+    return (f"n={d['count']} min {d['min']:.1f} p50 {d['p50']:.1f} p90 {d['p90']:.1f} p99 {d['p99']:.1f} "
+            f"p99.9 {d['p999']:.1f} max {d['max']:.1f} mean {d['mean']:.1f} sd {d['stdev']:.1f} "
+            f"jitter peak {d['peak_jitter']:.1f} mean {d['mean_jitter']:.1f}")
+
+
+def print_summary(run: Run, console: Console | None = None) -> None:
+    """The console summary: caveat, facts and figures as a table."""
+    console = console or Console()
+    note = caveat(run)
+    if note:
+        console.print(f"[bold yellow]WARNING:[/] {note}")
+    table = Table(title=f"rig {run.kind}: {run.path} on {run.target}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    for label, value in figure_rows(run):
+        table.add_row(label, value)
+    console.print(table)
+
+
+# --- the combined report ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where the outputs of one run went."""
+
+    json: Path
+    csv: Path
+    pngs: dict[str, Path]
+    report: Path
+
+
+def write_all(run: Run, directory: Path, fmt: str = "html", stem: str | None = None) -> ReportFiles:
+    """JSON, CSV, PNGs and the HTML (self-contained) or Markdown report into `directory`."""
+    from rig.measure import plots
+
+    if fmt not in ("html", "md"):
+        raise ValueError(f"report format must be 'html' or 'md', got {fmt!r}")
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = stem or f"{run.kind}-{run.path}-{run.started_at.replace(':', '').replace('+0000', 'Z')}"
+    json_path = write_json(run, directory / f"{stem}.json")
+    csv_path = write_csv(run, directory / f"{stem}.csv")
+    images = plots.all_plots(run)
+    pngs: dict[str, Path] = {}
+    for name, data in images.items():
+        p = directory / f"{stem}-{name}.png"
+        p.write_bytes(data)
+        pngs[name] = p
+    if fmt == "html":
+        report = directory / f"{stem}.html"
+        report.write_text(render_html(run, images))
+    else:
+        report = directory / f"{stem}.md"
+        report.write_text(render_markdown(run, {k: v.name for k, v in pngs.items()}))
+    return ReportFiles(json_path, csv_path, pngs, report)
+
+
+def render_html(run: Run, images: dict[str, bytes]) -> str:
+    """One HTML page with facts, figures and every plot embedded as a base64 PNG."""
+    e = html.escape
+    note = caveat(run)
+    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
+             f"<title>rig {e(run.kind)} {e(run.path)} {e(run.target)}</title>",
+             "<style>body{font-family:sans-serif;max-width:60em;margin:auto}td{padding:2px 8px}"
+             ".warn{background:#fff3cd;border:1px solid #c90;padding:8px}</style></head><body>",
+             f"<h1>rig {e(run.kind)}: {e(run.path)} on {e(run.target)}</h1>"]
+    if note:
+        parts.append(f"<p class='warn'><b>Warning:</b> {e(note)}</p>")
+    parts.append("<h2>Figures</h2><table>")
+    parts += [f"<tr><td><b>{e(k)}</b></td><td>{e(v)}</td></tr>" for k, v in figure_rows(run)]
+    parts.append("</table><h2>Plots</h2>")
+    for name, data in images.items():
+        b64 = base64.b64encode(data).decode("ascii")
+        parts.append(f"<figure><img alt='{e(name)}' src='data:image/png;base64,{b64}'>"
+                     f"<figcaption>{e(name.replace('_', ' '))}</figcaption></figure>")
+    parts.append("<h2>Target, host and settings</h2><table>")
+    parts += [f"<tr><td><b>{e(k)}</b></td><td>{e(v)}</td></tr>" for k, v in facts_rows(run)]
+    parts.append("</table></body></html>")
+    return "\n".join(parts)
+
+
+def render_markdown(run: Run, image_files: dict[str, str]) -> str:
+    """The same report as Markdown, linking the PNG files written beside it."""
+    note = caveat(run)
+    lines = [f"# rig {run.kind}: {run.path} on {run.target}", ""]
+    if note:
+        lines += [f"> **Warning:** {note}", ""]
+    lines += ["## Figures", "", "| what | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in figure_rows(run)]
+    lines += ["", "## Plots", ""]
+    lines += [f"![{name}]({file})" for name, file in image_files.items()]
+    lines += ["", "## Target, host and settings", "", "| what | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in facts_rows(run)]
+    return "\n".join(lines) + "\n"

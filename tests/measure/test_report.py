@@ -1,0 +1,63 @@
+"""Report files exist and parse: JSON schema, CSV row count, valid PNGs, HTML with the figures."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from rig.measure import report
+
+from .synthetic import latency_run, throughput_run
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_latency_report_files(tmp_path: Path) -> None:
+    run = latency_run(n=300, lost_every=50)
+    files = report.write_all(run, tmp_path, fmt="html", stem="r")
+    doc = json.loads(files.json.read_text())
+    assert doc["schema"] == report.SCHEMA
+    assert set(doc) == {"schema", "meta", "caveat", "summary", "samples"}
+    assert len(doc["samples"]) == len(run.samples) == 305
+    assert doc["summary"]["rtt_us"]["count"] == 300 - 6
+    assert doc["summary"]["sequence"]["lost"] == 6
+    assert doc["meta"]["target_kind"] == "loopback" and "not a device" in doc["caveat"]
+    assert set(doc["summary"]["one_way_us"]) == {"host_to_device", "device_internal", "device_to_host"}
+    with files.csv.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(run.samples)
+    assert tuple(rows[0]) == report.CSV_COLUMNS
+    assert sum(int(r["lost"]) for r in rows) == 6
+    assert set(files.pngs) == {"latency_histogram", "latency_over_time"}
+    for p in files.pngs.values():
+        assert p.read_bytes().startswith(PNG_MAGIC)
+    page = files.report.read_text()
+    assert page.count("data:image/png;base64,") == 2
+    assert "Warning" in page and "firmware" in page and "hostname" in page and "setting count" in page
+
+
+def test_throughput_report_markdown(tmp_path: Path) -> None:
+    run = throughput_run()
+    files = report.write_all(run, tmp_path, fmt="md", stem="t")
+    with files.csv.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == sum(len(t.series) for t in run.throughput)
+    text = files.report.read_text()
+    assert "![throughput_over_time](t-throughput_over_time.png)" in text
+    assert "ceiling" in text and "19 x 64 B per 1 ms frame" in text
+    assert files.pngs["throughput_over_time"].read_bytes().startswith(PNG_MAGIC)
+
+
+def test_real_timing_runs_carry_no_caveat_and_console_summary_prints(tmp_path: Path) -> None:
+    run = latency_run(n=20, real_timing=True, stamps=False)
+    assert report.caveat(run) is None
+    console = Console(record=True, width=200)
+    report.print_summary(run, console)
+    text = console.export_text()
+    assert "round trip" in text and "WARNING" not in text
+    console = Console(record=True, width=200)
+    report.print_summary(latency_run(n=20), console)
+    assert "WARNING" in console.export_text()
