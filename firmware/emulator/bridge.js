@@ -72,6 +72,16 @@ mcu.core.VTOR = 0x10000100;
 mcu.core.reset();
 const usb = mcu.usbCtrl;
 const clock = mcu.clock;
+// The firmware's fault and default handlers stop at a breakpoint: the device is gone.
+mcu.onBreak = (code) => {
+  const pc = (mcu.core.PC >>> 0).toString(16);
+  const why = `firmware stopped at a breakpoint (bkpt #${code}, pc 0x${pc}): a fault or unexpected interrupt`;
+  process.stderr.write(why + '\n');
+  failAll(ST.GONE, why);
+  process.stdout.end(() => process.exit(3));
+  crashed = true;
+};
+let crashed = false;
 
 // --- USB host state ------------------------------------------------------------------------------
 
@@ -512,7 +522,7 @@ function runSlice() {
   const core = mcu.core;
   let idleUntil = null;
   service();
-  for (let i = 0; i < SLICE_INSTRUCTIONS; ) {
+  for (let i = 0; i < SLICE_INSTRUCTIONS && !crashed; ) {
     if (core.waiting) {
       if (!clock.nextAlarm) {
         idleUntil = Infinity; // nothing will happen until the host does something
@@ -535,6 +545,7 @@ function runSlice() {
       if ((i & 0x3ff) === 0) service();
     }
   }
+  if (crashed) return;
   service();
   if (idleUntil === null) {
     sliceImmediate = setImmediate(runSlice);

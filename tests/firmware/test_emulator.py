@@ -212,3 +212,14 @@ def test_image_that_never_enables_usb_fails_to_start(tmp_path: Path) -> None:
         EmulatorLink(blank, boot_timeout_s=1.0)
     with pytest.raises(BridgeStartError, match="does not exist"):
         EmulatorLink(tmp_path / "missing.bin")
+
+
+def test_firmware_fault_is_reported_as_gone(tmp_path: Path) -> None:
+    need_bridge()
+    image = bytearray(0x200)
+    image[0x100:0x108] = (0x20042000).to_bytes(4, "little") + (0x10000109).to_bytes(4, "little")
+    image[0x108:0x10A] = b"\x00\xbe"  # bkpt #0, as the firmware's fault handler does
+    faulty = tmp_path / "fault.bin"
+    faulty.write_bytes(bytes(image))
+    with pytest.raises(BridgeStartError, match="breakpoint"):
+        EmulatorLink(faulty, boot_timeout_s=10.0)
