@@ -47,7 +47,9 @@ def rigtester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyt
 
 
 def run(tester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return tester.runpytest("-p", "rig.pytest_plugin", "-p", "no:cacheprovider", "-rs", *args)
+    # hypothesis' plugin re-imports hypothesis in every in-process run (seconds each): leave it out
+    return tester.runpytest("-p", "rig.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+                            "-rs", *args)
 
 
 def test_options_are_in_the_rig_group(rigtester: pytest.Pytester) -> None:

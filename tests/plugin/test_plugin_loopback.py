@@ -17,7 +17,9 @@ def tester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest
 
 
 def run(tester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return tester.runpytest("-p", "rig.pytest_plugin", "-p", "no:cacheprovider", "--rig=loopback", *args)
+    # hypothesis' plugin re-imports hypothesis in every in-process run (seconds each): leave it out
+    return tester.runpytest("-p", "rig.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+                            "--rig=loopback", *args)
 
 
 def test_books_check_fails_a_test_that_leaves_frames_behind(tester: pytest.Pytester) -> None:
