@@ -58,8 +58,12 @@ from host.avstream.guids import (
     bus_type_name,
     memory_type_name,
 )
+from host.avstream.header import StreamFrame, StreamHeader, StreamHeaderFlags
+from host.avstream.mappings import DmaAdapter, KsMapping
+from host.avstream.pin import Dataflow, KsState, Pin, ProcessCallback
 from host.avstream.selection import CandidateVerdict, Connection, SelectionDecision, select_allocator
 from host.avstream.status import Status
+from host.avstream.stream_pointer import PointerKind, StreamPointer, StreamPointerOffset
 
 __all__ = [
     "DONT_CARE_RANGE",
@@ -94,7 +98,9 @@ __all__ = [
     "CommonBufferAllocator",
     "Compression",
     "Connection",
+    "Dataflow",
     "DefaultAllocator",
+    "DmaAdapter",
     "FileAlignment",
     "Frame",
     "FrameLeak",
@@ -102,14 +108,24 @@ __all__ = [
     "FramingItem",
     "FramingRange",
     "FramingRangeWeighted",
+    "KsMapping",
+    "KsState",
+    "Pin",
+    "PointerKind",
     "PoolAllocator",
+    "ProcessCallback",
     "ProcessingStalled",
     "PropertyResult",
     "SelectionDecision",
     "SelectionError",
     "StateTransitionError",
     "Status",
+    "StreamFrame",
+    "StreamHeader",
+    "StreamHeaderFlags",
+    "StreamPointer",
     "StreamPointerError",
+    "StreamPointerOffset",
     "bus_type_name",
     "get_allocator_framing_ex",
     "is_alignment_mask",

@@ -1,0 +1,415 @@
+"""A pin with a frame queue, edges, state machine and process dispatch (kernel-streaming.md B3).
+
+Processing is attempted when the pin reaches its minimum processing state with frames queued, when
+a frame arrives with nothing at or ahead of the leading edge, on attempt_processing(), and when the
+gate opens; never while the gate is closed. SUCCESS from the process callback means "call again",
+PENDING means "the driver will call attempt_processing"; SUCCESS that repeats `stall_limit` times
+without progress (no pointer movement, offset advance, completion or cancellation) is a driver bug:
+raised as ProcessingStalled, or recorded in `stalls` with `on_stall="report"`.
+
+Model choices ([UNVERIFIED] in AVStream docs): the minimum processing state is PAUSE, or RUN with
+`process_in_run_state_only` (KSPIN_FLAG_PROCESS_IN_RUN_STATE_ONLY); processing needs a frame at the
+leading edge unless `frames_required=False`; STOP flushes: every clone is deleted, the edges
+released, and every queued frame completes with DataUsed 0 and `stop_status` (SUCCESS by default,
+as stream class completes outstanding reads), returning to its allocator; a frame submitted to a
+stopped pin completes at once with INVALID_DEVICE_STATE.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+
+from host.avstream.allocators import Frame
+from host.avstream.errors import AvStreamError, ProcessingStalled, StateTransitionError, StreamPointerError
+from host.avstream.header import StreamFrame, StreamHeader
+from host.avstream.mappings import DmaAdapter
+from host.avstream.status import Status
+from host.avstream.stream_pointer import PointerKind, StreamPointer
+
+
+class KsState(enum.IntEnum):
+    """KSSTATE: STOP, ACQUIRE, PAUSE, RUN; standard pins move one step at a time."""
+
+    STOP = 0
+    ACQUIRE = 1
+    PAUSE = 2
+    RUN = 3
+
+
+class Dataflow(enum.IntEnum):
+    """KSPIN_DATAFLOW: IN = the pin receives data (sink/render), OUT = it produces data (source/capture)."""
+
+    IN = 1
+    OUT = 2
+
+
+ProcessCallback = Callable[["Pin"], Status]
+"""The minidriver's pin-centric process dispatch."""
+
+
+class Pin:
+    """A pin-centric AVStream pin: frames are submitted, the minidriver's `process` callback moves
+    stream pointers over them, and frames complete (and go back to their allocator) when released."""
+
+    def __init__(self, process: ProcessCallback, *, dataflow: Dataflow = Dataflow.OUT,
+                 distinct_trailing_edge: bool = False, process_in_run_state_only: bool = False,
+                 frames_required: bool = True, clock: Callable[[], float] = time.monotonic,
+                 on_complete: Callable[[StreamFrame], None] | None = None, free_on_complete: bool = True,
+                 stall_limit: int = 3, on_stall: str = "raise", stop_status: Status = Status.SUCCESS,
+                 dma: DmaAdapter | None = None,
+                 set_state: Callable[[Pin, KsState, KsState], Status] | None = None) -> None:
+        if stall_limit < 1:
+            raise ValueError(f"stall_limit must be >= 1, got {stall_limit}")
+        if on_stall not in ("raise", "report"):
+            raise ValueError(f"on_stall must be 'raise' or 'report', got {on_stall!r}")
+        self.process = process
+        self.dataflow = Dataflow(dataflow)
+        self.is_input = self.dataflow is Dataflow.IN
+        self.min_state = KsState.RUN if process_in_run_state_only else KsState.PAUSE
+        self.frames_required = frames_required
+        self.clock = clock
+        self.on_complete = on_complete
+        self.free_on_complete = free_on_complete
+        self.stall_limit = stall_limit
+        self.on_stall = on_stall
+        self.stop_status = stop_status
+        self.dma = dma
+        self.set_state_callback = set_state
+        self.state = KsState.STOP
+        self.gate_open = True
+        self.progress = 0
+        """Bumped by every pointer move, offset advance, completion and cancellation."""
+        self.submitted = 0
+        self.completed = 0
+        self.queued = 0
+        self.process_calls = 0
+        self.last_process_status: Status | None = None
+        self.stalls: list[str] = []
+        self._head: StreamFrame | None = None
+        self._tail: StreamFrame | None = None
+        self._next_seq = 0
+        self._leading = StreamPointer(self, PointerKind.LEADING)
+        self._trailing = StreamPointer(self, PointerKind.TRAILING) if distinct_trailing_edge else None
+        self._clones: set[StreamPointer] = set()
+        self._timeouts: dict[StreamPointer, tuple[float, Callable[[StreamPointer], None]]] = {}
+        self._in_process = False
+        self._again = False
+
+    # -- edges -----------------------------------------------------------------------------------
+
+    def get_leading_edge(self, locked: bool = True) -> StreamPointer | None:
+        """KsPinGetLeadingEdgeStreamPointer: the leading edge in the requested lock state, or None
+        when it is on no frame."""
+        return self._edge(self._leading, locked)
+
+    def get_trailing_edge(self, locked: bool = True) -> StreamPointer | None:
+        """KsPinGetTrailingEdgeStreamPointer (only with a distinct trailing edge), or None."""
+        if self._trailing is None:
+            raise StreamPointerError("this pin has no distinct trailing edge"
+                                     " (DISTINCT_TRAILING_EDGE not set)")
+        return self._edge(self._trailing, locked)
+
+    def _edge(self, edge: StreamPointer, locked: bool) -> StreamPointer | None:
+        frame = edge.frame
+        if frame is None:
+            return None
+        if locked:
+            if edge.lock() != Status.SUCCESS:
+                return None
+        elif edge.locked:
+            edge.locked = False
+            frame.locks -= 1
+        return edge
+
+    @property
+    def clones(self) -> frozenset[StreamPointer]:
+        """The clones currently alive."""
+        return frozenset(self._clones)
+
+    # -- frames ----------------------------------------------------------------------------------
+
+    def submit(self, buffer: Frame | memoryview | bytearray, *, data_used: int | None = None,
+               options_flags: int = 0, presentation_time: int = 0, duration: int = 0,
+               on_complete: Callable[[StreamFrame], None] | None = None) -> StreamFrame:
+        """Queue a frame (an IRP). `data_used` defaults to the whole buffer on input pins, 0 on output
+        pins. A Frame from an allocator goes back to it when it completes (`free_on_complete`)."""
+        frame = buffer if isinstance(buffer, Frame) else None
+        view = buffer.buffer if isinstance(buffer, Frame) else memoryview(buffer)
+        extent = len(view)
+        if data_used is None:
+            data_used = extent if self.is_input else 0
+        sf = StreamFrame(view, StreamHeader(extent, data_used, options_flags, presentation_time, duration),
+                         self._next_seq, frame, on_complete, self)
+        self._next_seq += 1
+        self.submitted += 1
+        if self.dma is not None:
+            sf.mappings = self.dma.map(view, frame)
+        if self.state is KsState.STOP:
+            sf.header.data_used = 0
+            self._finish(sf, Status.INVALID_DEVICE_STATE)
+            return sf
+        tail = self._tail
+        sf.prev = tail
+        if tail is None:
+            self._head = sf
+        else:
+            tail.next = sf
+        self._tail = sf
+        self.queued += 1
+        self.progress += 1
+        leading = self._leading
+        if leading.frame is None:
+            trailing = self._trailing
+            if trailing is not None and trailing.frame is None:
+                self._attach(trailing, sf)
+            self._attach(leading, sf)
+            self._maybe_process()
+        return sf
+
+    def cancel(self, sf: StreamFrame) -> bool:
+        """Cancel a queued frame's IRP. Locked frames cannot be cancelled (False). Edges on it move
+        to the next frame; it completes with CANCELLED once no clone references it."""
+        if sf.completed or sf.cancelled or sf.locks or not self._owns(sf):
+            return False
+        sf.cancelled = True
+        self.progress += 1
+        trailing = self._trailing
+        for edge in (self._leading, trailing):
+            if edge is not None and edge.frame is sf:
+                self._move(edge, relock=False, check=False)
+        if sf.refs == 0:
+            self._finish(sf, Status.CANCELLED)
+        return True
+
+    def _owns(self, sf: StreamFrame) -> bool:
+        return sf.owner is self and not sf.completed
+
+    def frames(self) -> list[StreamFrame]:
+        """The frames in the queue, oldest first (including cancelled ones still referenced)."""
+        out, f = [], self._head
+        while f is not None:
+            out.append(f)
+            f = f.next
+        return out
+
+    # -- pointer movement (used by StreamPointer) ------------------------------------------------
+
+    def _attach(self, p: StreamPointer, sf: StreamFrame) -> None:
+        p.frame = sf
+        sf.refs += 1
+        if sf.mappings:
+            n = len(sf.mappings)
+            p.offset_in.count = p.offset_in.remaining = n
+            p.offset_out.count = p.offset_out.remaining = n
+        else:
+            h = sf.header
+            p.offset_in.count = p.offset_in.remaining = h.data_used
+            p.offset_out.count = p.offset_out.remaining = h.frame_extent
+
+    def _move(self, p: StreamPointer, relock: bool, check: bool = True) -> Status:
+        """Move an (already unlocked) pointer to the next live frame; complete the frame it left."""
+        old = p.frame
+        if old is None:
+            return Status.DEVICE_NOT_READY
+        target = old.next
+        while target is not None and target.cancelled:
+            target = target.next
+        if p.kind is PointerKind.TRAILING:
+            lead = self._leading.frame
+            if lead is old:  # the trailing edge never passes the leading edge
+                if relock:
+                    p.locked = True
+                    old.locks += 1
+                return Status.DEVICE_NOT_READY
+        old.refs -= 1
+        self.progress += 1
+        if target is None:
+            p.frame = None
+            status = Status.DEVICE_NOT_READY
+        else:
+            self._attach(p, target)
+            if relock:
+                p.locked = True
+                target.locks += 1
+            status = Status.SUCCESS
+        if check and old.refs == 0:
+            self._maybe_complete(old)
+        return status
+
+    def _maybe_complete(self, sf: StreamFrame) -> None:
+        if sf.refs or sf.completed:
+            return
+        if sf.cancelled:
+            self._finish(sf, Status.CANCELLED)
+            return
+        lead = self._leading.frame
+        if lead is not None and lead.seq <= sf.seq:
+            return
+        trailing = self._trailing
+        if trailing is not None:
+            trail = trailing.frame
+            if (trail is not None and trail.seq <= sf.seq) or (trail is None and lead is not None):
+                return
+        self._finish(sf, Status.SUCCESS)
+
+    def _delete_clone(self, p: StreamPointer) -> None:
+        self._clones.discard(p)
+        self._timeouts.pop(p, None)
+        p.deleted = True
+        sf = p.frame
+        if sf is None:
+            return
+        if p.locked:
+            p.locked = False
+            sf.locks -= 1
+        p.frame = None
+        sf.refs -= 1
+        if sf.refs == 0:
+            self._maybe_complete(sf)
+
+    def _finish(self, sf: StreamFrame, status: Status) -> None:
+        """Complete a frame exactly once: unlink it, report it, give it back to its allocator."""
+        if sf.completed:
+            raise AvStreamError(f"frame #{sf.seq} completed twice (model bug)")
+        prev, nxt = sf.prev, sf.next
+        queued = prev is not None or self._head is sf
+        if queued:
+            if prev is None:
+                self._head = nxt
+            else:
+                prev.next = nxt
+            if nxt is None:
+                self._tail = prev
+            else:
+                nxt.prev = prev
+            sf.prev = sf.next = None
+            self.queued -= 1
+        sf.completed = True
+        sf.status = status
+        self.completed += 1
+        self.progress += 1
+        if sf.on_complete is not None:
+            sf.on_complete(sf)
+        if self.on_complete is not None:
+            self.on_complete(sf)
+        frame = sf.frame
+        if frame is not None and self.free_on_complete:
+            frame.allocator.free(frame)
+
+    # -- state, gate, processing -----------------------------------------------------------------
+
+    def set_state(self, state: KsState) -> Status:
+        """One step of STOP<->ACQUIRE<->PAUSE<->RUN (a jump raises StateTransitionError). STOP flushes."""
+        new = KsState(state)
+        old = self.state
+        if new == old:
+            return Status.SUCCESS
+        if abs(new - old) != 1:
+            raise StateTransitionError(f"pin state {old.name} -> {new.name} skips a state; standard pins move"
+                                       f" one step at a time (STOP<->ACQUIRE<->PAUSE<->RUN)")
+        if self.set_state_callback is not None:
+            status = self.set_state_callback(self, new, old)
+            if not Status(status).is_success:
+                return Status(status)
+        self.state = new
+        self.progress += 1
+        if new is KsState.STOP:
+            self._flush()
+        elif new >= self.min_state:
+            self._maybe_process()
+        return Status.SUCCESS
+
+    def _flush(self) -> None:
+        for p in (*self._clones, self._leading, self._trailing):
+            if p is None:
+                continue
+            if p.kind is PointerKind.CLONE:
+                p.deleted = True
+            sf = p.frame
+            if sf is not None:
+                if p.locked:
+                    sf.locks -= 1
+                sf.refs -= 1
+            p.frame = None
+            p.locked = False
+        self._clones.clear()
+        self._timeouts.clear()
+        while self._head is not None:
+            sf = self._head
+            sf.header.data_used = 0
+            self._finish(sf, Status.CANCELLED if sf.cancelled else self.stop_status)
+
+    def close_gate(self) -> None:
+        """Close the process gate: no processing until it opens."""
+        self.gate_open = False
+
+    def open_gate(self) -> None:
+        """Open the process gate and attempt processing."""
+        self.gate_open = True
+        self._maybe_process()
+
+    def attempt_processing(self) -> None:
+        """KsPinAttemptProcessing: process now if the pin may (from inside process: once more after)."""
+        self._maybe_process()
+
+    def _can_process(self) -> bool:
+        return (self.gate_open and self.state >= self.min_state
+                and (self._leading.frame is not None or not self.frames_required))
+
+    def _maybe_process(self) -> None:
+        if self._in_process:
+            self._again = True
+            return
+        if not self._can_process():
+            return
+        self._in_process = True
+        stalls = 0
+        process = self.process
+        try:
+            while True:
+                self._again = False
+                before = self.progress
+                self.process_calls += 1
+                status = process(self)
+                self.last_process_status = status
+                if status == Status.SUCCESS:
+                    if self.progress == before:
+                        stalls += 1
+                        if stalls >= self.stall_limit:
+                            message = (f"process returned SUCCESS {stalls} times in a row without progress"
+                                       f" (no pointer moved, no frame completed); return PENDING and call"
+                                       f" attempt_processing instead")
+                            if self.on_stall == "raise":
+                                raise ProcessingStalled(message)
+                            self.stalls.append(message)
+                            return
+                    else:
+                        stalls = 0
+                elif not self._again:
+                    return
+                if not self._can_process():
+                    return
+        finally:
+            self._in_process = False
+
+    # -- timeouts --------------------------------------------------------------------------------
+
+    def run_timeouts(self) -> int:
+        """Fire every scheduled stream-pointer timeout whose time has come by the injected clock;
+        returns how many fired."""
+        if not self._timeouts:
+            return 0
+        now = self.clock()
+        due = sorted(((when, id(p), p, cb) for p, (when, cb) in self._timeouts.items() if when <= now),
+                     key=lambda t: (t[0], t[1]))
+        for _, _, p, cb in due:
+            if self._timeouts.get(p, (None, None))[1] is cb:
+                del self._timeouts[p]
+                cb(p)
+        return len(due)
+
+    def next_timeout(self) -> float | None:
+        """When the earliest scheduled timeout is due (clock units), or None."""
+        return min((when for when, _ in self._timeouts.values()), default=None)
