@@ -63,8 +63,8 @@ class _Pending:
 
 
 def node_executable() -> str | None:
-    """Path of `node` (env RIG_NODE overrides), or None when it is not installed."""
-    return os.environ.get("RIG_NODE") or shutil.which("node")
+    """Path of `node` (env RIG_NODE names another), or None when it is not installed."""
+    return shutil.which(os.environ.get("RIG_NODE") or "node")
 
 
 def bridge_installed() -> bool:
