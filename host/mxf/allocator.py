@@ -18,7 +18,13 @@ from host.mxf.buffer import MxfBuffer
 from host.mxf.errors import LeakError, PoolExhausted
 from host.mxf.event import CB_STRUCT, DMUS_KEF_PACKAGE_EVENT, KernelEvent
 from host.mxf.imxf import IMXF, bind_camel_aliases
-from host.mxf.status import KsState, NtStatus
+from host.mxf.status import (
+    STATUS_INSUFFICIENT_RESOURCES,
+    STATUS_SUCCESS,
+    STATUS_UNSUCCESSFUL,
+    KsState,
+    NtStatus,
+)
 
 DEFAULT_POOL_SIZE = 1024
 """Events in a pool by default. The real port's pool size is [UNVERIFIED]; choose per test."""
@@ -27,8 +33,8 @@ DEFAULT_BUFFER_SIZE = 4096
 DEFAULT_BUFFER_COUNT = 64
 """GetBuffer buffers an allocator may have out at once by default ([UNVERIFIED] bound)."""
 
-_SUCCESS = NtStatus.STATUS_SUCCESS
-_UNSUCCESSFUL = NtStatus.STATUS_UNSUCCESSFUL
+_SUCCESS = STATUS_SUCCESS
+_UNSUCCESSFUL = STATUS_UNSUCCESSFUL
 OnExhaustion = Literal["status", "raise"]
 
 
@@ -163,6 +169,17 @@ class AllocatorMXF:
                 return None
 
         def put_message(evt: KernelEvent | None) -> NtStatus:
+            if evt is not None and evt.p_next_evt is None and evt.cb_event <= inline:
+                # One event with inline data: the common case, kept lean.
+                evt.cb_event = 0
+                evt.us_channel_group = 0
+                evt.us_flags = 0
+                evt.ull_pres_time_100ns = 0
+                evt.ull_byte_position = 0
+                evt.u_data = b""
+                evt._puts += 1
+                append(evt)
+                return success
             while evt is not None:
                 nxt = evt.p_next_evt
                 if evt.cb_event > inline:
@@ -260,7 +277,7 @@ class AllocatorMXF:
                 raise ValueError(f"{n} bytes do not fit one buffer of {self._buffer_size}; split the event")
             buf = self.get_buffer()
             if buf is None:
-                return NtStatus.STATUS_INSUFFICIENT_RESOURCES
+                return STATUS_INSUFFICIENT_RESOURCES
             buf[:n] = data
             evt.u_data = buf
         evt.cb_event = n

@@ -8,7 +8,9 @@ every GetMessage/GetBuffer so that leaks() says where each leaked event was take
 
 from __future__ import annotations
 
-import traceback
+import linecache
+import sys
+from types import FrameType
 from typing import Any
 
 from host.mxf.allocator import AllocatorMXF, Leak
@@ -22,10 +24,33 @@ POISON = 0xDD
 _STACK_LIMIT = 8
 
 
-def _where(skip: int = 2) -> str:
-    """A short traceback of the caller's caller, innermost last."""
-    frames = traceback.extract_stack(limit=_STACK_LIMIT + skip)[:-skip]
-    return "".join(traceback.format_list(frames)).rstrip()
+class Where:
+    """Where something happened: the caller's innermost frames, captured cheaply, formatted on demand."""
+
+    __slots__ = ("_frames",)
+
+    def __init__(self, skip: int = 2) -> None:
+        frames: list[tuple[str, int, str]] = []
+        frame: FrameType | None = sys._getframe(skip)
+        while frame is not None and len(frames) < _STACK_LIMIT:
+            frames.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+            frame = frame.f_back
+        frames.reverse()
+        self._frames = frames
+
+    def __str__(self) -> str:
+        lines = []
+        for filename, lineno, name in self._frames:
+            lines.append(f'  File "{filename}", line {lineno}, in {name}')
+            source = linecache.getline(filename, lineno).strip()
+            if source:
+                lines.append(f"    {source}")
+        return "\n".join(lines)
+
+
+def _where(skip: int = 3) -> Where:
+    """The frames of whoever called the allocator method that calls this."""
+    return Where(skip)
 
 
 _get = object.__getattribute__
@@ -67,7 +92,7 @@ class CheckedBuffer(MxfBuffer):
 
     def __init__(self, size: int, owner: Any) -> None:
         super().__init__(size, owner)
-        self._freed_at: str | None = None
+        self._freed_at: object = None
 
     def _check(self, what: str) -> None:
         if self._freed:
@@ -209,7 +234,7 @@ class CheckedAllocatorMXF(AllocatorMXF):
                 f"{self.name}: {kind} {place} {obj!r} is already free; freed at:\n{_get(obj, '_freed_at')}"
             )
 
-    def _release_buffer(self, buf: MxfBuffer, freed_at: str) -> None:
+    def _release_buffer(self, buf: MxfBuffer, freed_at: Where) -> None:
         if len(buf) != self._buffer_size:
             raise InvalidEvent(f"{self.name}: {buf!r} was resized from {self._buffer_size} bytes")
         MxfBuffer.__setitem__(buf, slice(None), bytes([POISON]) * self._buffer_size)
@@ -253,9 +278,9 @@ class CheckedAllocatorMXF(AllocatorMXF):
         """Every event and buffer still out, with the traceback of where it was taken."""
         with self._lock:
             out = [
-                Leak("event", e, _get(e, "_taken_at") or "?")
+                Leak("event", e, str(_get(e, "_taken_at") or "?"))
                 for e in self._events
                 if not _get(e, "_freed")
             ]
-            out += [Leak("buffer", b, b._taken_at or "?") for b in self._buffers if not b._freed]
+            out += [Leak("buffer", b, str(b._taken_at or "?")) for b in self._buffers if not b._freed]
             return out

@@ -18,7 +18,8 @@ class MxfBuffer(bytearray):
         super().__init__(size)
         self._owner = owner
         self._freed = False
-        self._taken_at: str | None = None
+        self._taken_at: object = None
+        """Where it was taken (checked allocators only): anything whose str() is a traceback."""
 
     def __repr__(self) -> str:
         state = "free" if self._freed else "in use"

@@ -14,7 +14,13 @@ from host.midi.stream import MidiMessage, MidiStreamParser
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent, kBytePositionNone
 from host.mxf.imxf import MxfFilter
-from host.mxf.status import KsState, NtStatus
+from host.mxf.status import (
+    KSSTATE_PAUSE,
+    KSSTATE_RUN,
+    STATUS_INSUFFICIENT_RESOURCES,
+    STATUS_SUCCESS,
+    NtStatus,
+)
 
 DMUSUART_CHANNEL_GROUP = 1
 """DMusUART capture always sets usChannelGroup = 1."""
@@ -103,8 +109,8 @@ class CaptureSink(MxfFilter):
         """IMXF::PutMessage: parse a chain of raw events (None: pass the service notification on)."""
         if evt is None:
             return self.sink.put_message(None)
-        status = NtStatus.STATUS_SUCCESS
-        passing = self.state in (KsState.RUN, KsState.PAUSE)
+        status = STATUS_SUCCESS
+        passing = self.state in (KSSTATE_RUN, KSSTATE_PAUSE)
         cur: KernelEvent | None = evt
         while cur is not None:
             data = cur.data
@@ -112,7 +118,7 @@ class CaptureSink(MxfFilter):
                 self.discarded_bytes += len(data)
             else:
                 result = self._parse(data, cur.ull_pres_time_100ns, cur.us_channel_group)
-                if result != NtStatus.STATUS_SUCCESS:
+                if result != STATUS_SUCCESS:
                     status = result
             cur = cur.p_next_evt
         self.allocator.put_message(evt)
@@ -121,7 +127,7 @@ class CaptureSink(MxfFilter):
     def _parse(self, data: bytes, time: int, group: int) -> NtStatus:
         state = self._group(group)
         feed = state.parser.feed
-        status = NtStatus.STATUS_SUCCESS
+        status = STATUS_SUCCESS
         for b in data:
             if b >= 0xF8:
                 messages = feed(bytes((b,)))
@@ -157,7 +163,7 @@ class CaptureSink(MxfFilter):
         made: list[KernelEvent] = []
         for index, piece in enumerate(pieces):
             evt = alloc.get_message()
-            if evt is None or alloc.set_data(evt, piece) != NtStatus.STATUS_SUCCESS:
+            if evt is None or alloc.set_data(evt, piece) != STATUS_SUCCESS:
                 if evt is not None:
                     alloc.put_message(evt)
                 return self._drop(state, m, made)
@@ -177,7 +183,7 @@ class CaptureSink(MxfFilter):
         self.messages += 1
         self.events_out += len(made)
         result = self.sink.put_message(made[0])
-        return None if result == NtStatus.STATUS_SUCCESS else NtStatus(result)
+        return None if result == STATUS_SUCCESS else NtStatus(result)
 
     def _drop(self, state: _GroupState, m: MidiMessage, made: list[KernelEvent]) -> NtStatus:
         """No event or buffer left: give back this message's events and held fragments, count it."""
@@ -188,4 +194,4 @@ class CaptureSink(MxfFilter):
         self.dropped_messages += 1
         if not m.complete:
             state.dropping = True
-        return NtStatus.STATUS_INSUFFICIENT_RESOURCES
+        return STATUS_INSUFFICIENT_RESOURCES

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from host.mxf.status import KsState, NtStatus
+from host.mxf.status import KSSTATE_STOP, STATUS_SUCCESS, STATUS_UNSUCCESSFUL, KsState, NtStatus
 
 if TYPE_CHECKING:
     from host.mxf.allocator import AllocatorMXF
@@ -67,7 +67,7 @@ class MxfFilter:
         self.allocator = allocator
         self.sink: IMXF = allocator
         """Where put_message passes events on: the allocator until ConnectOutput says otherwise."""
-        self.state = KsState.STOP
+        self.state = KSSTATE_STOP
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -81,7 +81,7 @@ class MxfFilter:
             return NtStatus.STATUS_INVALID_PARAMETER
         old, self.state = self.state, new
         self._state_changed(old, new)
-        return NtStatus.STATUS_SUCCESS
+        return STATUS_SUCCESS
 
     def _state_changed(self, old: KsState, new: KsState) -> None:
         """Hook for subclasses; the default does nothing."""
@@ -93,16 +93,16 @@ class MxfFilter:
     def connect_output(self, sink: IMXF | None) -> NtStatus:
         """IMXF::ConnectOutput: succeed only for a non-None sink while output goes to the allocator."""
         if not self.accepts_connect or sink is None or self.sink is not self.allocator:
-            return NtStatus.STATUS_UNSUCCESSFUL
+            return STATUS_UNSUCCESSFUL
         self.sink = sink
-        return NtStatus.STATUS_SUCCESS
+        return STATUS_SUCCESS
 
     def disconnect_output(self, sink: IMXF | None) -> NtStatus:
         """IMXF::DisconnectOutput: for the connected sink or None, point output back at the allocator."""
         if sink is not None and sink is not self.sink:
-            return NtStatus.STATUS_UNSUCCESSFUL
+            return STATUS_UNSUCCESSFUL
         self.sink = self.allocator
-        return NtStatus.STATUS_SUCCESS
+        return STATUS_SUCCESS
 
     # Interface-name aliases (rebound per subclass by __init_subclass__).
     SetState = set_state

@@ -16,7 +16,7 @@ from host.mxf.dmusbuff import DMUS_EVENT_STRUCTURED, dmus_event_size, pack_recor
 from host.mxf.errors import MxfError
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent
 from host.mxf.imxf import MxfFilter
-from host.mxf.status import KsState, NtStatus
+from host.mxf.status import KSSTATE_STOP, STATUS_SUCCESS, KsState, NtStatus
 
 
 class RecordTooLarge(MxfError, ValueError):
@@ -64,7 +64,7 @@ class Packer(MxfFilter):
         if evt is None:
             if self.on_notify is not None:
                 self.on_notify()
-            return NtStatus.STATUS_SUCCESS
+            return STATUS_SUCCESS
         while evt is not None:
             nxt = evt.p_next_evt
             evt.p_next_evt = None
@@ -72,7 +72,7 @@ class Packer(MxfFilter):
             if not evt.us_flags & DMUS_KEF_EVENT_INCOMPLETE:
                 self._complete += 1
             evt = nxt
-        return NtStatus.STATUS_SUCCESS
+        return STATUS_SUCCESS
 
     def pending_messages(self) -> int:
         """Whole messages waiting to be read."""
@@ -125,7 +125,7 @@ class Packer(MxfFilter):
         raise AssertionError("no whole message queued")  # guarded by self._complete
 
     def _state_changed(self, old: KsState, new: KsState) -> None:
-        if new is KsState.STOP:
+        if new is KSSTATE_STOP:
             while self._events:
                 self.discarded += 1
                 self.allocator.put_message(self._events.popleft())

@@ -12,7 +12,7 @@ from host.midi.usbmidi import UsbMidiEncoder, encode_message
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, DMUS_KEF_PACKAGE_EVENT, KernelEvent
 from host.mxf.imxf import MxfFilter
-from host.mxf.status import NtStatus
+from host.mxf.status import STATUS_SUCCESS, NtStatus
 
 PacketWriter = Callable[[bytes], object]
 """Receives USB-MIDI 1.0 event packets (a multiple of 4 bytes) for one PutMessage."""
@@ -119,7 +119,7 @@ class RenderSink(MxfFilter):
     def put_message(self, evt: KernelEvent | None) -> NtStatus:
         """IMXF::PutMessage: render the chain (and package chains), write the packets, free the chain."""
         if evt is None:
-            return NtStatus.STATUS_SUCCESS
+            return STATUS_SUCCESS
         if evt.p_next_evt is None and not evt.us_flags and not self._open and self.write_midi is None:
             # The common case, kept lean: one short COMPLETE event whose encoding is memoised.
             data = evt.u_data
@@ -131,11 +131,14 @@ class RenderSink(MxfFilter):
                         packets, running = hit
                         if running >= 0:
                             self._running[route[0]] = running
-                        self.events_rendered += 1
-                        self.bytes_rendered += len(data)
+                    else:
+                        packets = self._encode(data, route[0], False)
+                    self.events_rendered += 1
+                    self.bytes_rendered += len(data)
+                    if packets:
                         self.packet_bytes += len(packets)
                         self.write_packets(packets)
-                        return self.allocator.put_message(evt)
+                    return self.allocator.put_message(evt)
         cables = self.cables
         write_midi = self.write_midi
         inline = self._inline

@@ -15,7 +15,7 @@ from host.mxf.allocator import AllocatorMXF
 from host.mxf.clock import ManualClock, MasterClock
 from host.mxf.event import KernelEvent
 from host.mxf.imxf import MxfFilter
-from host.mxf.status import KsState, NtStatus
+from host.mxf.status import KSSTATE_RUN, KSSTATE_STOP, STATUS_SUCCESS, KsState, NtStatus
 
 
 class Sequencer(MxfFilter):
@@ -58,9 +58,9 @@ class Sequencer(MxfFilter):
     def put_message(self, evt: KernelEvent | None) -> NtStatus:
         """IMXF::PutMessage: queue the chain (or discard it in STOP); in RUN release what is due."""
         if evt is None:
-            return NtStatus.STATUS_SUCCESS
+            return STATUS_SUCCESS
         state = self.state
-        if state is KsState.STOP:
+        if state is KSSTATE_STOP:
             self.discarded += 1
             return self.allocator.put_message(evt)
         when = evt.ull_pres_time_100ns
@@ -68,7 +68,7 @@ class Sequencer(MxfFilter):
         if when < now:
             self.late += 1
         queue = self._queue
-        if state is KsState.RUN:
+        if state is KSSTATE_RUN:
             horizon = now + self.schedule_prefetch_100ns
             if when <= horizon and not queue:
                 self.released += 1
@@ -76,25 +76,25 @@ class Sequencer(MxfFilter):
             heapq.heappush(queue, (when, next(self._arrival), evt))
             if queue[0][0] <= horizon:
                 return self.service()
-            return NtStatus.STATUS_SUCCESS
+            return STATUS_SUCCESS
         heapq.heappush(queue, (when, next(self._arrival), evt))
-        return NtStatus.STATUS_SUCCESS
+        return STATUS_SUCCESS
 
     def service(self) -> NtStatus:
         """Release, in order, every queued chain that is due at the clock's current time (RUN only)."""
-        if self.state is not KsState.RUN:
-            return NtStatus.STATUS_SUCCESS
+        if self.state is not KSSTATE_RUN:
+            return STATUS_SUCCESS
         queue = self._queue
         if not queue:
-            return NtStatus.STATUS_SUCCESS
+            return STATUS_SUCCESS
         horizon = self._now() + self.schedule_prefetch_100ns
-        status = NtStatus.STATUS_SUCCESS
+        status = STATUS_SUCCESS
         pop = heapq.heappop
         sink = self.sink
         while queue and queue[0][0] <= horizon:
             result = sink.put_message(pop(queue)[2])
             self.released += 1
-            if result != NtStatus.STATUS_SUCCESS:
+            if result != STATUS_SUCCESS:
                 status = NtStatus(result)
         return status
 
@@ -107,10 +107,10 @@ class Sequencer(MxfFilter):
         return self.service()
 
     def _state_changed(self, old: KsState, new: KsState) -> None:
-        if new is KsState.STOP:
+        if new is KSSTATE_STOP:
             queue, self._queue = self._queue, []
             for _, _, evt in sorted(queue):
                 self.discarded += 1
                 self.allocator.put_message(evt)
-        elif new is KsState.RUN:
+        elif new is KSSTATE_RUN:
             self.service()

@@ -32,3 +32,14 @@ class KsState(enum.IntEnum):
     ACQUIRE = 1
     PAUSE = 2
     RUN = 3
+
+
+# Module-level aliases for hot paths: reading an enum member through its class costs a descriptor
+# call on Python 3.11 (about 0.2 us here), reading a module global does not.
+STATUS_SUCCESS = NtStatus.STATUS_SUCCESS
+STATUS_UNSUCCESSFUL = NtStatus.STATUS_UNSUCCESSFUL
+STATUS_INSUFFICIENT_RESOURCES = NtStatus.STATUS_INSUFFICIENT_RESOURCES
+KSSTATE_STOP = KsState.STOP
+KSSTATE_ACQUIRE = KsState.ACQUIRE
+KSSTATE_PAUSE = KsState.PAUSE
+KSSTATE_RUN = KsState.RUN

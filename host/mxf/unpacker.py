@@ -11,7 +11,7 @@ from host.mxf.dmusbuff import HEADER, HEADER_SIZE, PackedEvent
 from host.mxf.errors import MalformedBuffer
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent, kBytePositionNone
 from host.mxf.imxf import MxfFilter
-from host.mxf.status import NtStatus
+from host.mxf.status import STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, NtStatus
 
 
 class Unpacker(MxfFilter):
@@ -80,11 +80,11 @@ class Unpacker(MxfFilter):
                 alloc.put_message(taken)
             raise
         self.records_unpacked += len(heads)
-        status = NtStatus.STATUS_SUCCESS
+        status = STATUS_SUCCESS
         put = self.sink.put_message
         for head in heads:
             result = put(head)
-            if result != NtStatus.STATUS_SUCCESS:
+            if result != STATUS_SUCCESS:
                 status = NtStatus(result)
         return status
 
@@ -93,7 +93,7 @@ class Unpacker(MxfFilter):
         for taken in heads:
             self.allocator.put_message(taken)
         self.dropped_buffers += 1
-        return NtStatus.STATUS_INSUFFICIENT_RESOURCES
+        return STATUS_INSUFFICIENT_RESOURCES
 
     @staticmethod
     def _malformed(cb: int, left: int, group: int, delta: int, start: int, offset: int) -> None:
@@ -118,7 +118,7 @@ class Unpacker(MxfFilter):
                 if head is not None:
                     alloc.put_message(head)
                 return None
-            if alloc.set_data(evt, piece) != NtStatus.STATUS_SUCCESS:
+            if alloc.set_data(evt, piece) != STATUS_SUCCESS:
                 alloc.put_message(evt)
                 if head is not None:
                     alloc.put_message(head)
