@@ -24,8 +24,17 @@ static bool open_;
 static bool batching; /* console reply being built: send it in full packets */
 static console_t console;
 
+static bool zlp_due; /* the last packet was full: end the transfer with a ZLP if nothing follows */
+
 static void start_in(void) {
-    if (in_flight != 0u || tx_count == 0u || !open_) {
+    if (in_flight != 0u || !open_ || dcd_ep_armed(RIG_EP_CDC_IN)) {
+        return;
+    }
+    if (tx_count == 0u) {
+        if (zlp_due) {
+            zlp_due = false;
+            dcd_ep_arm_in(RIG_EP_CDC_IN, 0u);
+        }
         return;
     }
     uint8_t *buf = dcd_ep_buffer(RIG_EP_CDC_IN);
@@ -34,6 +43,7 @@ static void start_in(void) {
         buf[i] = (uint8_t)txq[(tx_head + i) % TXQ];
     }
     in_flight = n;
+    zlp_due = n == PKT;
     dcd_ep_arm_in(RIG_EP_CDC_IN, n);
 }
 
@@ -57,6 +67,7 @@ static const console_host_t console_host = {
 
 static void cdc_reset(void) {
     open_ = false;
+    zlp_due = false;
     tx_head = tx_count = in_flight = 0u;
     console_init(&console, &console_host);
 }

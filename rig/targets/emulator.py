@@ -127,7 +127,7 @@ class LinkConsole:
     def _from_device(self) -> None:
         while not self._stop.is_set():
             try:
-                data = self._link.read(c.EP_CDC_IN, 4096, 200)
+                data = self._link.read(c.EP_CDC_IN, c.BULK_PACKET_SIZE, 200)  # a packet at a time
             except UsbLinkError:
                 if not self._link.alive:
                     return

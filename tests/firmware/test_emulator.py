@@ -223,3 +223,14 @@ def test_firmware_fault_is_reported_as_gone(tmp_path: Path) -> None:
     faulty.write_bytes(bytes(image))
     with pytest.raises(BridgeStartError, match="breakpoint"):
         EmulatorLink(faulty, boot_timeout_s=10.0)
+
+
+def test_console_reply_on_a_packet_boundary_ends_with_a_zlp(link: EmulatorLink, dev: usb.core.Device) -> None:
+    dev.set_configuration()
+    word = "y" * 24  # the reply is then exactly 64 bytes: one full packet, which needs a ZLP to end
+    link.write(c.EP_CDC_OUT, word.encode() + b"\r\n", T)
+    reply = link.read(c.EP_CDC_IN, 4096, T)
+    assert reply == f"error: unknown command '{word}' (try help)\r\n> ".encode()
+    assert len(reply) == 64
+    link.write(c.EP_CDC_OUT, b"time\n", T)
+    assert link.read(c.EP_CDC_IN, 4096, T).endswith(b"\r\n> ")
