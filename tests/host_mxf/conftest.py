@@ -13,20 +13,35 @@ from host.mxf.clock import ManualClock
 MakeAllocator = Callable[..., AllocatorMXF]
 
 
-@pytest.fixture
-def make_allocator() -> Iterator[MakeAllocator]:
-    """Factory of checked allocators; every one must be full again when the test ends."""
+@pytest.fixture(autouse=True)
+def every_allocator_balanced(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[AllocatorMXF]]:
+    """Every allocator a test creates, however it creates it, must be full again at teardown."""
     made: list[AllocatorMXF] = []
+    original = AllocatorMXF.__init__
 
-    def make(pool_size: int = 64, **kwargs: Any) -> AllocatorMXF:
-        kwargs.setdefault("checked", True)
-        alloc = AllocatorMXF(pool_size, name=f"allocator{len(made)}", **kwargs)
-        made.append(alloc)
-        return alloc
+    def init(self: AllocatorMXF, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
 
-    yield make
+    monkeypatch.setattr(AllocatorMXF, "__init__", init)
+    yield made
     for alloc in made:
         alloc.assert_balanced()
+
+
+@pytest.fixture
+def make_allocator(every_allocator_balanced: list[AllocatorMXF]) -> MakeAllocator:
+    """Factory of allocators, checked unless told otherwise, named allocator0, allocator1, ..."""
+    count = 0
+
+    def make(pool_size: int = 64, **kwargs: Any) -> AllocatorMXF:
+        nonlocal count
+        kwargs.setdefault("checked", True)
+        alloc = AllocatorMXF(pool_size, name=f"allocator{count}", **kwargs)
+        count += 1
+        return alloc
+
+    return make
 
 
 @pytest.fixture
