@@ -149,7 +149,9 @@ class AllocatorDispatch(abc.ABC):
         self.context: AllocatorContext | None = None
         self._state = _NEW
         self._frames: list[Frame] = []
-        self._lock = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._waiters = 0
         for created in _trackers:
             created.append(self)
 
@@ -186,7 +188,7 @@ class AllocatorDispatch(abc.ABC):
         self._state = _DELETED
         with self._lock:
             self._delete()
-            self._lock.notify_all()
+            self._cond.notify_all()
         if leaked and self.checked:
             raise FrameLeak(f"{self.name}: deleted with {len(leaked)} frame(s) outstanding:"
                             f" {', '.join(f'#{f.index}' for f in leaked[:8])}")
@@ -196,17 +198,21 @@ class AllocatorDispatch(abc.ABC):
         if self._state != _READY:
             raise AllocatorMisuse(f"{self.name}: allocate() on an allocator that is {self._state}")
         with self._lock:
-            frame = self._allocate()
-            counters = self.counters
-            if frame is None:
-                counters.failed_allocations += 1
-                return None
-            frame.outstanding = True
-            counters.allocations += 1
-            out = counters.allocations - counters.frees
-            if out > counters.high_water:
-                counters.high_water = out
-            return frame
+            return self._take()
+
+    def _take(self) -> Frame | None:
+        """Allocate with the lock held, keeping the books."""
+        frame = self._allocate()
+        counters = self.counters
+        if frame is None:
+            counters.failed_allocations += 1
+            return None
+        frame.outstanding = True
+        counters.allocations += 1
+        out = counters.allocations - counters.frees
+        if out > counters.high_water:
+            counters.high_water = out
+        return frame
 
     def free(self, frame: Frame) -> None:
         """Free: give a frame back. After delete the frame is dropped (checked mode raises)."""
@@ -330,19 +336,25 @@ class PoolAllocator(AllocatorDispatch):
             request.callback(frame)
             return
         self._free_list.append(frame)
-        self._lock.notify()
+        if self._waiters:
+            self._cond.notify()
 
     def allocate_wait(self, timeout: float | None) -> Frame | None:
         """Allocate, waiting up to `timeout` seconds (None = forever) for a free() when none is free."""
         if self._state != _READY:
             raise AllocatorMisuse(f"{self.name}: allocate_wait() on an allocator that is {self._state}")
         with self._lock:
-            if not self._lock.wait_for(lambda: self._free_list or self._state != _READY, timeout):
+            self._waiters += 1
+            try:
+                ready = self._cond.wait_for(lambda: self._free_list or self._state != _READY, timeout)
+            finally:
+                self._waiters -= 1
+            if not ready:
                 self.counters.failed_allocations += 1
                 return None
-        if self._state != _READY:
-            return None
-        return self.allocate()
+            if self._state != _READY:
+                return None
+            return self._take()
 
     def request(self, callback: Callable[[Frame], None]) -> Status:
         """The IRP method: SUCCESS with `callback(frame)` called now, or PENDING until a free() hands
