@@ -36,9 +36,11 @@ class BareDequePool:
         self._free = deque(object() for _ in range(size))
 
     def get(self) -> object:
+        """deque.pop."""
         return self._free.pop()
 
     def put(self, item: object) -> None:
+        """deque.append."""
         self._free.append(item)
 
 

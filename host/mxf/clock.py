@@ -19,7 +19,9 @@ UNITS_PER_MS = 10_000
 class MasterClock(Protocol):
     """Anything with `time_100ns() -> int`: the current master (reference) time in 100 ns units."""
 
-    def time_100ns(self) -> int: ...
+    def time_100ns(self) -> int:
+        """The current master time in 100 ns units; never decreases."""
+        ...
 
 
 class ManualClock:

@@ -16,11 +16,13 @@ class Collector(MxfFilter):
         self.got: list[KernelEvent] = []
 
     def put_message(self, evt: KernelEvent | None) -> NtStatus:
+        """Keep the chain."""
         if evt is not None:
             self.got.append(evt)
         return NtStatus.STATUS_SUCCESS
 
     def release(self) -> None:
+        """Give everything kept back to the allocator."""
         for evt in self.got:
             self.allocator.put_message(evt)
         self.got.clear()

@@ -23,6 +23,7 @@ from host.mxf.status import KsState, NtStatus
 
 
 def take(alloc: AllocatorMXF) -> KernelEvent:
+    """GetMessage that must succeed."""
     evt = alloc.get_message()
     assert evt is not None
     return evt

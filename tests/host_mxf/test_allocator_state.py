@@ -54,6 +54,7 @@ class AllocatorMachine(RuleBasedStateMachine):
         self.gets = 0
 
     def held(self) -> tuple[int, int]:
+        """Events and buffers the model says the test holds."""
         events = buffers = 0
         for head in self.heads:
             e, b = structure(head)
@@ -63,6 +64,7 @@ class AllocatorMachine(RuleBasedStateMachine):
 
     @rule()
     def get_message(self) -> None:
+        """GetMessage: an event unless all are out."""
         evt = self.alloc.get_message()
         if self.held()[0] == POOL:
             assert evt is None
@@ -74,6 +76,7 @@ class AllocatorMachine(RuleBasedStateMachine):
 
     @rule()
     def get_buffer(self) -> None:
+        """GetBuffer: a buffer unless all are out."""
         buf = self.alloc.get_buffer()
         if self.held()[1] == BUFFERS:
             assert buf is None
@@ -84,6 +87,7 @@ class AllocatorMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(h.cb_event == 0 and h.p_next_evt is None for h in self.heads))
     @rule(i=st.integers(0, 99), n=st.integers(0, 8))
     def set_short(self, i: int, n: int) -> None:
+        """Give a bare event inline data."""
         bare = [h for h in self.heads if h.cb_event == 0 and h.p_next_evt is None]
         evt = bare[i % len(bare)]
         evt.u_data = bytes(range(n))
@@ -92,6 +96,7 @@ class AllocatorMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.loose and any(h.cb_event == 0 for h in self.heads))
     @rule(i=st.integers(0, 99), n=st.integers(9, 16))
     def attach_buffer(self, i: int, n: int) -> None:
+        """Give a bare event a loose buffer as pbData."""
         bare = [h for h in self.heads if h.cb_event == 0]
         evt = bare[i % len(bare)]
         evt.u_data = self.loose.pop()
@@ -100,6 +105,7 @@ class AllocatorMachine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.heads) >= 2)
     @rule(i=st.integers(0, 99), j=st.integers(0, 99))
     def chain(self, i: int, j: int) -> None:
+        """Link one structure to the end of another's pNextEvt chain."""
         a = self.heads[i % len(self.heads)]
         rest = [h for h in self.heads if h is not a]
         b = rest[j % len(rest)]
@@ -112,6 +118,7 @@ class AllocatorMachine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.heads) >= 2 and any(bare(h) for h in self.heads))
     @rule(i=st.integers(0, 99), j=st.integers(0, 99))
     def package(self, i: int, j: int) -> None:
+        """Make a bare event the package header of another structure."""
         bares = [h for h in self.heads if bare(h)]
         header = bares[i % len(bares)]
         rest = [h for h in self.heads if h is not header]
@@ -122,6 +129,7 @@ class AllocatorMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.heads)
     @rule(i=st.integers(0, 99))
     def put_message(self, i: int) -> None:
+        """PutMessage a whole structure."""
         head = self.heads.pop(i % len(self.heads))
         events, _ = structure(head)
         self.alloc.put_message(head)
@@ -130,11 +138,13 @@ class AllocatorMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.loose)
     @rule()
     def put_buffer(self) -> None:
+        """PutBuffer a loose buffer."""
         self.alloc.put_buffer(self.loose.pop())
 
     @precondition(lambda self: self.freed)
     @rule(i=st.integers(0, 99))
     def double_free(self, i: int) -> None:
+        """PutMessage of an event already free must raise DoubleFree."""
         evt = self.freed[i % len(self.freed)]
         if any(evt in structure(h)[0] for h in self.heads):
             return  # it was taken again: not free
@@ -143,6 +153,7 @@ class AllocatorMachine(RuleBasedStateMachine):
 
     @invariant()
     def books_match_model(self) -> None:
+        """The allocator's counters agree with the model."""
         events, buffers = self.held()
         st_ = self.alloc.stats()
         assert st_.outstanding == events and st_.free == POOL - events
@@ -152,6 +163,7 @@ class AllocatorMachine(RuleBasedStateMachine):
         assert len(self.alloc.leaks()) == events + buffers
 
     def teardown(self) -> None:
+        """Give everything back; the pool must be full again."""
         for head in self.heads:
             self.alloc.put_message(head)
         for buf in self.loose:

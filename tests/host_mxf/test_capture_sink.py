@@ -18,6 +18,7 @@ from .helpers import Collector
 
 
 def make(alloc: AllocatorMXF, **kwargs: bool) -> tuple[CaptureSink, Collector]:
+    """A running capture sink whose output is collected."""
     sink, out = CaptureSink(alloc, **kwargs), Collector(alloc)
     sink.connect_output(out)
     sink.set_state(KsState.RUN)
@@ -25,12 +26,14 @@ def make(alloc: AllocatorMXF, **kwargs: bool) -> tuple[CaptureSink, Collector]:
 
 
 def feed(alloc: AllocatorMXF, sink: CaptureSink, data: bytes, time: int, group: int = 1) -> NtStatus:
+    """Bytes from the hardware, as DMusUART packs them."""
     chain = raw_capture_chain(alloc, data, time, group)
     assert chain is not None
     return sink.put_message(chain)
 
 
 def summary(events: list[KernelEvent]) -> list[tuple[bytes, int, int, int]]:
+    """(data, time, group, flags) of each event."""
     return [(e.data, e.ull_pres_time_100ns, e.us_channel_group, e.us_flags) for e in events]
 
 

@@ -16,6 +16,7 @@ from .helpers import Collector, event
 
 
 def make(alloc: AllocatorMXF, **kwargs: object) -> tuple[RenderSink, list[bytes]]:
+    """A render sink writing into a list."""
     out: list[bytes] = []
     return RenderSink(alloc, out.append, **kwargs), out  # type: ignore[arg-type]
 

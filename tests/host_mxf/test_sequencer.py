@@ -13,6 +13,7 @@ from .helpers import Collector, event
 
 
 def make(alloc: AllocatorMXF, clock: ManualClock, prefetch: int = 0) -> tuple[Sequencer, Collector]:
+    """A sequencer whose output is collected."""
     s, c = Sequencer(alloc, clock, prefetch), Collector(alloc)
     s.connect_output(c)
     return s, c

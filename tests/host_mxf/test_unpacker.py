@@ -17,6 +17,7 @@ from .helpers import Collector
 
 
 def make(alloc: AllocatorMXF) -> tuple[Unpacker, Collector]:
+    """An unpacker whose output is collected."""
     u, c = Unpacker(alloc), Collector(alloc)
     assert u.connect_output(c) == NtStatus.STATUS_SUCCESS
     return u, c
