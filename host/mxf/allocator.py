@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from host.mxf.buffer import MxfBuffer
 from host.mxf.errors import LeakError, PoolExhausted
@@ -80,12 +80,17 @@ class AllocatorMXF:
     - `put_message(evt)` is the final sink: it reclaims the whole pNextEvt chain, and for each event
       whose cbEvent exceeds the pointer size the package chain (DMUS_KEF_PACKAGE_EVENT) or else the
       pbData buffer, deciding by cbEvent and usFlags alone as the driver does.
+    - bReserved and cbStruct must not be modified; the unchecked allocator does not restore them
+      (the checked one raises InvalidEvent when it sees them changed).
     - Buffers: `get_buffer()` returns an MxfBuffer of `get_buffer_size()` bytes (contents not
       zeroed) or None when `buffer_count` are out; `put_buffer()` takes one back.
 
     Names: snake case primary, the interface's camelCase names are aliases (see host.mxf.imxf).
     Thread safety: the free lists are deques (atomic append/pop); cold paths take a lock.
     """
+
+    is_checked: ClassVar[bool] = False
+    """True for CheckedAllocatorMXF (what `checked=True` builds)."""
 
     def __new__(cls, *args: Any, checked: bool = False, **kwargs: Any) -> AllocatorMXF:
         """`AllocatorMXF(checked=True)` builds the checked variant."""
@@ -117,7 +122,7 @@ class AllocatorMXF:
         if on_exhaustion not in ("status", "raise"):
             raise ValueError(f"on_exhaustion must be 'status' or 'raise', not {on_exhaustion!r}")
         self.name = name
-        self.checked = checked
+        self.checked = self.is_checked
         self.pointer_size = pointer_size
         self.pool_size = pool_size
         self.buffer_count = buffer_count

@@ -111,6 +111,8 @@ class CheckedBuffer(MxfBuffer):
 class CheckedAllocatorMXF(AllocatorMXF):
     """AllocatorMXF with double-free, foreign, use-after-free and leak checks (every call locks)."""
 
+    is_checked = True
+
     def _install_fast_path(self) -> None:
         """The checked allocator keeps its (slower, checking) methods."""
 

@@ -3,6 +3,8 @@
 Render: Unpacker -> Sequencer -> RenderSink (the miniport end, writing USB-MIDI packets).
 Capture: raw bytes -> CaptureSink -> Packer (user-mode DMUS_EVENTHEADER buffers).
 The port creates the allocator; for capture it connects the miniport's output to itself [A3].
+Threads: one graph is driven by one thread at a time; render and capture graphs on different
+threads may share one allocator (it is thread-safe, the filters are not).
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@ class Unpacker(MxfFilter):
       (MalformedBuffer names the offset), and if the pool runs dry part way, every event taken for
       it goes back and `unpack` returns STATUS_INSUFFICIENT_RESOURCES (counted in `dropped_buffers`).
     - ullBytePosition is set to kBytePositionNone: the user-mode format carries none ([UNVERIFIED]).
+    - dwFlags (DMUS_EVENT_STRUCTURED) has no place in DMUS_KERNEL_EVENT and is not kept; the Packer
+      derives it again (see host.mxf.packer.structured_flags).
     - PutMessage on the unpacker passes events straight through to its output.
     """
 

@@ -188,7 +188,7 @@ def test_unchecked_leaks_listed(make_allocator) -> None:
 def test_checked_leak_report_names_where_taken() -> None:
     """A2: checked mode reports each leaked event and buffer with where it was taken."""
     alloc = AllocatorMXF(4, checked=True)
-    assert isinstance(alloc, CheckedAllocatorMXF)
+    assert isinstance(alloc, CheckedAllocatorMXF) and alloc.checked
     evt = take(alloc)  # the line the report must name
     buf = alloc.get_buffer()
     with pytest.raises(LeakError) as info:
