@@ -17,8 +17,10 @@ from host.mxf.imxf import MxfFilter
 from host.mxf.status import (
     KSSTATE_PAUSE,
     KSSTATE_RUN,
+    KSSTATE_STOP,
     STATUS_INSUFFICIENT_RESOURCES,
     STATUS_SUCCESS,
+    KsState,
     NtStatus,
 )
 
@@ -81,7 +83,8 @@ class CaptureSink(MxfFilter):
     - Real-time bytes inside a SysEx come out as their own events, before the SysEx they interrupt
       when fragments are chained ([UNVERIFIED] for the port; this follows MIDI 1.0).
     - In RUN or PAUSE messages are passed on; in STOP or ACQUIRE hardware data is thrown away
-      (counted in `discarded_bytes`). Raw events always go back to the allocator.
+      (counted in `discarded_bytes`). Raw events always go back to the allocator. Entering STOP
+      also drops an unfinished message (held SysEx fragments go back to the allocator).
     - If GetMessage or GetBuffer fails, the message is dropped (counted in `dropped_messages`, a
       SysEx's held fragments go back), and put_message returns STATUS_INSUFFICIENT_RESOURCES.
     - PutMessage(None) is the port's service notification: it is passed on to the output.
@@ -184,6 +187,16 @@ class CaptureSink(MxfFilter):
         self.events_out += len(made)
         result = self.sink.put_message(made[0])
         return None if result == STATUS_SUCCESS else NtStatus(result)
+
+    def _state_changed(self, old: KsState, new: KsState) -> None:
+        """STOP forgets every unfinished message: held SysEx fragments go back, parsers start afresh."""
+        if new is KSSTATE_STOP:
+            for state in self._groups.values():
+                if state.chain:
+                    self.dropped_messages += 1
+                for evt in state.chain:
+                    self.allocator.put_message(evt)
+            self._groups.clear()
 
     def _drop(self, state: _GroupState, m: MidiMessage, made: list[KernelEvent]) -> NtStatus:
         """No event or buffer left: give back this message's events and held fragments, count it."""

@@ -138,6 +138,20 @@ def test_stop_and_acquire_throw_data_away(alloc: AllocatorMXF) -> None:
     out.release()
 
 
+def test_stop_drops_held_sysex_fragments(make_allocator) -> None:
+    """A2: entering STOP throws away an unfinished SysEx: its held fragments go back to the allocator."""
+    alloc = make_allocator(16, buffer_size=16)
+    sink, out = make(alloc)
+    feed(alloc, sink, b"\xf0" + bytes(40), 1)
+    assert alloc.stats().outstanding == 2  # two full fragments held for the chain
+    sink.set_state(KsState.STOP)
+    assert alloc.stats().outstanding == 0 and sink.dropped_messages == 1
+    sink.set_state(KsState.RUN)
+    feed(alloc, sink, b"\x01\x02\xf7\x90\x40\x7f", 2)  # the old SysEx's tail is now stray data
+    assert summary(out.got) == [(b"\x90\x40\x7f", 2, 1, 0)]
+    out.release()
+
+
 def test_put_none_is_service_notification(alloc: AllocatorMXF) -> None:
     """A2: PutMessage(NULL) is the service notification, passed on to the packer."""
     calls: list[int] = []
