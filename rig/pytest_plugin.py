@@ -31,9 +31,9 @@ import pytest
 
 from rig.contract import Capability, FrameMode
 from rig.device import Board, host_counters_dict
-from rig.errors import CapabilityMissing, TargetError
+from rig.errors import CapabilityMissing, TargetError, UnknownTargetError
 from rig.report import RunRecord, write_report
-from rig.target import Feature, Target, TargetSpec, default_target, make_target
+from rig.target import KINDS, Feature, Target, TargetSpec, default_target, make_target
 
 if TYPE_CHECKING:
     import rtmidi
@@ -108,7 +108,7 @@ class TargetPool:
             except Exception as exc:
                 message = f"target {spec}: could not open: {exc}"
                 self._failures[spec] = message
-                raise TargetError(message) from exc
+                raise TargetError(message) from None  # the message carries the cause, once
             self._targets[spec] = target
         return target
 
@@ -180,13 +180,29 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hardware: needs an attached board (skips with a reason when none)")
     config.addinivalue_line("markers", "books_unchecked: do not compare device and host counters after "
                                        "the test")
-    specs = list(config.getoption("rig_specs") or [])
+    specs = [check_spec(spec) for spec in config.getoption("rig_specs") or []]
     report = config.getoption("rig_report")
     record = RunRecord()
     strict = bool(config.getoption("rig_strict")) or strict_from_env(os.environ)
     record.settings.update({"strict": str(strict), "targets": ", ".join(specs) or "(default)"})
     config.stash[STATE] = RigState(specs=specs, strict=strict, report_dir=Path(report) if report else None,
                                    pool=TargetPool(), record=record)
+
+
+def check_spec(text: str) -> str:
+    """The normalised spec; a UsageError naming the value when it names no kind of target."""
+    try:
+        spec = TargetSpec.parse(text)
+    except UnknownTargetError as exc:
+        raise pytest.UsageError(f"--rig: {exc}") from None
+    if spec.kind not in KINDS:
+        raise pytest.UsageError(f"--rig: unknown target {text!r}; expected one of {', '.join(KINDS)}")
+    return str(spec)
+
+
+def run_record(config: pytest.Config) -> RunRecord:
+    """The session's RunRecord (what --rig-report writes): tests may add to `record.extra`."""
+    return _state(config).record
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -467,4 +483,4 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 __all__ = ["EXPECTED_FEATURES", "CapabilityMissing", "MidiPorts", "TargetPool",
-           "expected_features", "missing_features", "strict_from_env"]
+           "check_spec", "expected_features", "missing_features", "run_record", "strict_from_env"]

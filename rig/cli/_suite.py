@@ -5,7 +5,8 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
-from rig.errors import RigError
+from rig.errors import RigError, UnknownTargetError
+from rig.target import KINDS, TargetSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUITE_DIR = REPO_ROOT / "tests" / "conformance"
@@ -23,6 +24,14 @@ def suite_dir(override: str | None = None) -> Path:
         raise SuiteMissing(f"test suite {path} not found (rig test/run need a source checkout: "
                            f"pip install -e . from the repository)")
     return path
+
+
+def valid_spec(text: str) -> str:
+    """The normalised --rig value; UnknownTargetError (one line) when it names no kind of target."""
+    spec = TargetSpec.parse(text)
+    if spec.kind not in KINDS:
+        raise UnknownTargetError(f"unknown target {text!r}; expected one of {', '.join(KINDS)}")
+    return str(spec)
 
 
 def plugin_args() -> list[str]:

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rig.cli._out import STATUS_STYLE, stdout
-from rig.cli._suite import plugin_args, suite_dir
+from rig.cli._suite import plugin_args, suite_dir, valid_spec
 from rig.errors import RigError
 from rig.report import JUNIT_FILE, REPORT_FILE, RunRecord, default_report_dir
 
@@ -81,10 +81,17 @@ def _summary(record: RunRecord, report_dir: Path) -> None:
         table.add_row(Text(outcome.upper(), style=STATUS_STYLE.get(outcome.upper(), "")), str(count))
     out.print(table)
     bad = [t for t in record.tests if t.outcome in {"failed", "error"}]
+    by_message: dict[tuple[str, str], list[str]] = {}
     for test in bad:
+        by_message.setdefault((test.outcome, test.message), []).append(test.nodeid)
+    for (outcome, message), nodeids in by_message.items():
         line = Text()
-        line.append(test.outcome.upper(), style="bold red")
-        line.append(f" {test.nodeid}: {test.message}")
+        line.append(outcome.upper(), style="bold red")
+        if len(nodeids) > 2:  # one cause (a target that did not open) shown once
+            line.append(f" {len(nodeids)} tests ({nodeids[0]}, ...): {message}")
+        else:
+            line.append(f" {nodeids[0]}: {message}" if len(nodeids) == 1 else
+                        f" {nodeids[0]} and {nodeids[1]}: {message}")
         out.print(line)
     verdict = Text("PASSED", style="bold green") if record.ok else Text("FAILED", style="bold red")
     paths = f"  report: {report_dir / REPORT_FILE}  junit: {report_dir / JUNIT_FILE}"
@@ -95,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the suite with a progress bar, then print the summary; 0 only when nothing failed."""
     from rig.pytest_plugin import default_spec
 
-    spec = args.rig or default_spec()
+    spec = valid_spec(args.rig) if args.rig else default_spec()
     report_dir = args.report_dir or default_report_dir()
     argv = pytest_args(spec, report_dir, args.suite, args.rig_strict)
     out = stdout()

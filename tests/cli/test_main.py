@@ -77,14 +77,16 @@ def test_console_interactive_reads_stdin_until_exit() -> None:
 
 def test_rig_test_runs_the_suite_and_writes_junit(tmp_path: Path) -> None:
     junit = tmp_path / "junit.xml"
-    code = main(["test", "--rig", "loopback", "--junit", str(junit), "-k", "info or time", "-q",
+    selection = "test_info_matches_contract or test_get_time_is_monotonic"
+    code = main(["test", "--rig", "loopback", "--junit", str(junit), "-k", selection, "-q",
                  "-p", "no:cacheprovider"])
     assert code == 0
     suite = ET.parse(junit).getroot().find("testsuite")
-    assert suite is not None and int(suite.get("tests", "0")) >= 2
+    assert suite is not None and int(suite.get("tests", "0")) == 2
     assert int(suite.get("failures", "1")) == 0 and int(suite.get("errors", "1")) == 0
     names = [case.get("name", "") for case in suite.iter("testcase")]
-    assert all("[loopback" in name for name in names), names
+    assert sorted(names) == ["test_get_time_is_monotonic_and_advances[loopback]",
+                             "test_info_matches_contract_and_descriptors[loopback]"]
 
 
 SMALL_SUITE = '''
@@ -138,3 +140,22 @@ def test_run_default_report_dir_is_a_utc_timestamp(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     dirs = list((tmp_path / "reports").iterdir())
     assert len(dirs) == 1 and dirs[0].name.endswith("Z") and (dirs[0] / "report.md").exists()
+
+
+def test_run_with_a_target_that_cannot_open_reports_the_cause_once(tmp_path: Path) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_small.py").write_text(SMALL_SUITE + "\n\ndef test_third(board):\n    pass\n")
+    done = rig("run", "--rig", "loopback:XYZ", "--report-dir", str(tmp_path / "r"), "--suite", str(suite))
+    assert done.returncode == 1
+    lines = [line for line in done.stdout.splitlines() if line.startswith("ERROR ")]
+    assert len(lines) == 1, done.stdout
+    assert lines[0].startswith("ERROR 3 tests (") and "target loopback:XYZ: could not open:" in lines[0]
+
+
+def test_run_and_test_refuse_an_unknown_target_in_one_line() -> None:
+    for command in ("run", "test"):
+        done = rig(command, "--rig", "nonsense")
+        assert done.returncode == 1
+        assert done.stderr.strip().splitlines() == [
+            "rig: error: unknown target 'nonsense'; expected one of loopback, emulator, board, midi"]
