@@ -35,8 +35,17 @@ static void push(const uint8_t pkt[4]) {
     ring_push(&q);
 }
 
+static bool zlp_due; /* the last packet was full: end the transfer with a ZLP if nothing follows */
+
 static void start_in(void) {
-    if (in_flight != 0u || ring_empty(&q) || !usbd_configured()) {
+    if (in_flight != 0u || !usbd_configured() || dcd_ep_armed(RIG_EP_MIDI_IN)) {
+        return;
+    }
+    if (ring_empty(&q)) {
+        if (zlp_due) {
+            zlp_due = false;
+            dcd_ep_arm_in(RIG_EP_MIDI_IN, 0u);
+        }
         return;
     }
     uint8_t *buf = dcd_ep_buffer(RIG_EP_MIDI_IN);
@@ -50,6 +59,7 @@ static void start_in(void) {
         n++;
     }
     in_flight = n;
+    zlp_due = n == EVENTS_PER_PKT;
     dcd_ep_arm_in(RIG_EP_MIDI_IN, (uint16_t)(4u * n));
 }
 
@@ -154,6 +164,7 @@ static void midi_reset(void) {
     ring_init(&q, QUEUE_SLOTS);
     out_blocked = false;
     in_flight = 0u;
+    zlp_due = false;
     src.active = false;
 }
 

@@ -234,3 +234,10 @@ def test_console_reply_on_a_packet_boundary_ends_with_a_zlp(link: EmulatorLink, 
     assert len(reply) == 64
     link.write(c.EP_CDC_OUT, b"time\n", T)
     assert link.read(c.EP_CDC_IN, 4096, T).endswith(b"\r\n> ")
+
+
+def test_midi_transfer_of_a_full_packet_ends_with_a_zlp(dev: usb.core.Device) -> None:
+    dev.ctrl_transfer(0x40, c.Request.SET_MIDI_MODE, 0, 0, c.MIDI_MODE_CONFIG.pack(mode=c.MidiMode.ECHO), T)
+    packets = b"".join(bytes((0x09, 0x90, n, 1)) for n in range(16))
+    dev.write(c.EP_MIDI_OUT, packets, T)
+    assert bytes(dev.read(c.EP_MIDI_IN, 512, T)) == packets
