@@ -12,7 +12,7 @@ from host.midi.usbmidi import UsbMidiEncoder, encode_message
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, DMUS_KEF_PACKAGE_EVENT, KernelEvent
 from host.mxf.imxf import MxfFilter
-from host.mxf.status import STATUS_SUCCESS, NtStatus
+from host.mxf.status import KSSTATE_STOP, STATUS_SUCCESS, KsState, NtStatus
 
 PacketWriter = Callable[[bytes], object]
 """Receives USB-MIDI 1.0 event packets (a multiple of 4 bytes) for one PutMessage."""
@@ -170,6 +170,13 @@ class RenderSink(MxfFilter):
             self.packet_bytes += len(packets)
             self.write_packets(packets)
         return self.allocator.put_message(head)
+
+    def _state_changed(self, old: KsState, new: KsState) -> None:
+        """STOP forgets what the encoders hold (an unfinished SysEx) and running status."""
+        if new is KSSTATE_STOP:
+            self._encoders.clear()
+            self._open.clear()
+            self._running[:] = [0] * 16
 
     def flush(self) -> bytes:
         """End of stream: packets for whatever the encoders still hold (an unfinished message)."""

@@ -9,7 +9,7 @@ from host.mxf import event as ev
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.dmusbuff import pack_records
 from host.mxf.render_sink import RenderSink
-from host.mxf.status import NtStatus
+from host.mxf.status import KsState, NtStatus
 from host.mxf.unpacker import Unpacker
 
 from .helpers import Collector, event
@@ -106,6 +106,27 @@ def test_render_stream_connect_output_always_fails(alloc: AllocatorMXF) -> None:
     sink, _ = make(alloc)
     assert sink.connect_output(Collector(alloc)) == NtStatus.STATUS_UNSUCCESSFUL
     assert sink.put_message(None) == NtStatus.STATUS_SUCCESS
+
+
+def test_pointer_size_4(make_allocator) -> None:
+    """A1: with 4-byte pointers a 4-byte event is inline and a 5-byte one uses a buffer; both render."""
+    alloc = make_allocator(8, pointer_size=4)
+    sink, out = make(alloc)
+    short, long_ = event(alloc, b"\xf2\x01\x02"), event(alloc, b"\xf0\x01\x02\x03\xf7")
+    assert isinstance(short.u_data, bytes) and not isinstance(long_.u_data, bytes)
+    sink.put_message(short)
+    sink.put_message(long_)
+    assert b"".join(out) == encode_message(b"\xf2\x01\x02") + encode_message(b"\xf0\x01\x02\x03\xf7")
+
+
+def test_stop_forgets_unfinished_sysex(alloc: AllocatorMXF) -> None:
+    """A2: after STOP, an unfinished SysEx is forgotten and the next stream starts clean."""
+    sink, out = make(alloc)
+    sink.put_message(event(alloc, b"\xf0\x01\x02", flags=ev.DMUS_KEF_EVENT_INCOMPLETE))
+    sink.set_state(KsState.STOP)
+    out.clear()
+    sink.put_message(event(alloc, b"\x90\x40\x7f"))
+    assert out == [b"\x09\x90\x40\x7f"] and sink.flush() == b""
 
 
 def test_flush_sends_unfinished_message(alloc: AllocatorMXF) -> None:
