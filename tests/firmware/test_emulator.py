@@ -225,7 +225,8 @@ def test_firmware_fault_is_reported_as_gone(tmp_path: Path) -> None:
         EmulatorLink(faulty, boot_timeout_s=10.0)
 
 
-def test_console_reply_on_a_packet_boundary_ends_with_a_zlp(link: EmulatorLink, dev: usb.core.Device) -> None:
+def test_console_reply_on_a_packet_boundary_ends_with_a_zlp(link: EmulatorLink,
+                                                            dev: usb.core.Device) -> None:
     dev.set_configuration()
     word = "y" * 24  # the reply is then exactly 64 bytes: one full packet, which needs a ZLP to end
     link.write(c.EP_CDC_OUT, word.encode() + b"\r\n", T)
@@ -241,3 +242,27 @@ def test_midi_transfer_of_a_full_packet_ends_with_a_zlp(dev: usb.core.Device) ->
     packets = b"".join(bytes((0x09, 0x90, n, 1)) for n in range(16))
     dev.write(c.EP_MIDI_OUT, packets, T)
     assert bytes(dev.read(c.EP_MIDI_IN, 512, T)) == packets
+
+
+def test_midi_source_numbers_its_notes_and_sink_sends_nothing(link: EmulatorLink,
+                                                              dev: usb.core.Device) -> None:
+    dev.ctrl_transfer(0x40, c.Request.RESET_STATS, 0, 0, None, T)
+    config = c.MIDI_MODE_CONFIG.pack(mode=c.MidiMode.SOURCE, rate_hz=20000, count=40)
+    dev.ctrl_transfer(0x40, c.Request.SET_MIDI_MODE, 0, 0, config, T)
+    got = b""
+    while len(got) < 40 * 8:
+        got += bytes(dev.read(c.EP_MIDI_IN, 64, T))
+    assert len(got) == 40 * 8
+    for seq in range(40):
+        note = seq & 0x7F
+        velocity = 1 + (seq >> 7) % 127
+        assert got[8 * seq:8 * seq + 8] == bytes((0x09, 0x90, note, velocity, 0x08, 0x80, note, 0))
+    with pytest.raises(LinkTimeout):
+        link.read(c.EP_MIDI_IN, 64, 50)
+    dev.ctrl_transfer(0x40, c.Request.SET_MIDI_MODE, 0, 0, c.MIDI_MODE_CONFIG.pack(mode=c.MidiMode.SINK), T)
+    dev.write(c.EP_MIDI_OUT, bytes((0x09, 0x90, 1, 1, 0x01, 0, 0, 0, 0x19, 0x90, 1, 1)), T)
+    with pytest.raises(LinkTimeout):
+        link.read(c.EP_MIDI_IN, 64, 50)
+    counters = stats(dev)
+    assert counters["midi_tx_packets"] == 80
+    assert counters["midi_rx_packets"] == 1 and counters["midi_rx_bad"] == 2
