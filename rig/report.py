@@ -32,6 +32,7 @@ class ReportError(RigError, ValueError):
 class TestResult:
     """One test's outcome across its setup, call and teardown phases."""
 
+    __test__ = False  # not a pytest test class, despite the name
     nodeid: str
     target: str | None
     outcome: str

@@ -279,3 +279,10 @@ def test_report_dir_gets_record_and_markdown(rigtester: pytest.Pytester) -> None
     assert "lacks frames" in outcomes["test_skip[fake:usb]"][1]
     text = (out / "report.md").read_text()
     assert "**FAILED**" in text and "fake:usb" in text and "one is not two" in text
+
+
+def test_unknown_rig_value_is_a_usage_error(rigtester: pytest.Pytester) -> None:
+    rigtester.makepyfile(test_x="def test_x(rig_target):\n    pass\n")
+    result = run(rigtester, "--rig=nonsense")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--rig: unknown target 'nonsense'; expected one of loopback, emulator*"])
