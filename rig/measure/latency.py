@@ -172,6 +172,7 @@ class RtMidiLink:
         for port in (getattr(self, "midi_in", None), getattr(self, "midi_out", None)):
             if port is not None:
                 port.close_port()
+                port.delete()
 
 
 class BoardMidi(Protocol):
@@ -257,6 +258,18 @@ class FrameLink:
 
 # --- the runner ------------------------------------------------------------------------------------
 
+def drain(link: Link, limit: int = 10_000) -> int:
+    """Throw away answers left over from before the run (another program, an earlier run)."""
+    count = 0
+    while count < limit:
+        stale = link.receive(0.0)
+        if not stale:
+            return count
+        count += len(stale)
+    raise LatencyError(f"the link keeps delivering messages nobody sent ({limit} drained); is another "
+                       "program sending to the device?")
+
+
 Progress = Callable[[int, int], None]
 """Called with (samples resolved, samples planned) as the run goes."""
 
@@ -282,6 +295,7 @@ def run_latency(link: Link, settings: LatencySettings, run: Run, *,
     next_seq = 0
     next_send_ns = clock()
     run.settings = {**run.settings, **settings.as_dict()}
+    run.drained = drain(link)
 
     def gap_ns() -> int:
         if settings.gap_max_s == settings.gap_min_s:

@@ -9,6 +9,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rig.contract import FRAME_HEADER
 from rig.measure import stats
 from rig.measure.clocksync import ClockFit
 
@@ -16,6 +17,7 @@ USB_FS_BULK_PACKETS_PER_FRAME = 19
 """Most 64-byte bulk transactions a full-speed 1 ms frame can carry (USB 2.0 table 5-10)."""
 USB_FS_BULK_CEILING_BPS = USB_FS_BULK_PACKETS_PER_FRAME * 64 * 1000
 """1,216,000 bytes/s: the full-speed bulk limit every throughput figure is shown beside."""
+FRAME_HEADER_LEN = FRAME_HEADER.size
 USB_MIDI_EVENT_CEILING_PER_S = USB_FS_BULK_CEILING_BPS // 4
 """304,000 USB-MIDI event packets/s: the same bus limit counted in 4-byte event packets."""
 
@@ -84,7 +86,7 @@ class ThroughputResult:
         return d
 
 
-def frame_wire_bytes(payload_len: int, header_len: int = 32) -> int:
+def frame_wire_bytes(payload_len: int, header_len: int = FRAME_HEADER_LEN) -> int:
     """Bytes a frame occupies on the bus: whole 64-byte packets, plus a ZLP's slot when it ends on a
     packet boundary (a ZLP is a transaction too, so it is counted as one packet slot)."""
     n = header_len + payload_len
@@ -92,7 +94,7 @@ def frame_wire_bytes(payload_len: int, header_len: int = 32) -> int:
     return packets * 64
 
 
-def frame_ceiling_payload_per_s(payload_len: int, header_len: int = 32) -> float:
+def frame_ceiling_payload_per_s(payload_len: int, header_len: int = FRAME_HEADER_LEN) -> float:
     """Payload bytes/s the full-speed bulk limit allows for frames of this payload size."""
     packets = frame_wire_bytes(payload_len, header_len) // 64
     frames_per_s = USB_FS_BULK_PACKETS_PER_FRAME * 1000 / packets
@@ -139,6 +141,8 @@ class Run:
     """Arrivals that matched no message in flight."""
     abandoned: int = 0
     """Messages still in flight when the run was interrupted: neither received nor lost."""
+    drained: int = 0
+    """Stale answers thrown away before the first send."""
     interrupted: bool = False
     clock: ClockFit | None = None
     throughput: list[ThroughputResult] = field(default_factory=list)

@@ -1,0 +1,218 @@
+"""Throughput runners: bulk OUT and bulk IN measured separately (frames of a chosen size, board in
+FrameMode.SINK for OUT and SOURCE for IN), and MIDI events per second each way (MidiMode.SINK /
+SOURCE), each with the USB full-speed ceiling beside the figure and the device's own count.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from rig import contract as c
+from rig.measure.latency import BoardFrames, BoardMidi, ClockNs
+from rig.measure.messages import FRAME_MIN_PAYLOAD, frame_payload, short_message, to_usb_midi
+from rig.measure.model import USB_MIDI_EVENT_CEILING_PER_S, ThroughputResult, frame_ceiling_payload_per_s
+
+SERIES_INTERVAL_S = 0.05
+"""Throughput-over-time points are rates over windows of this length."""
+
+
+class ThroughputError(RuntimeError):
+    """A throughput run cannot go on; the message says why."""
+
+
+class BoardThroughput(BoardFrames, BoardMidi, Protocol):
+    """The slice of rig.device.Board the throughput runners use."""
+
+    def set_frame_mode(self, mode: c.FrameMode | int, *, payload_len: int = 0, count: int = 0,
+                       interval_us: int = 0) -> None: ...
+    def set_midi_mode(self, mode: c.MidiMode | int, *, transpose: int = 0, rate_hz: int = 0,
+                      count: int = 0, cable: int = 0) -> None: ...
+    def stats(self) -> Any: ...
+    def reset_stats(self) -> None: ...
+
+
+class _Series:
+    """Accumulates amounts and emits (t, rate) points every SERIES_INTERVAL_S."""
+
+    def __init__(self, start_ns: int) -> None:
+        self.start_ns = start_ns
+        self.window_start_ns = start_ns
+        self.window_amount = 0
+        self.points: list[tuple[float, float]] = []
+
+    def add(self, amount: int, now_ns: int) -> None:
+        self.window_amount += amount
+        span = now_ns - self.window_start_ns
+        if span >= SERIES_INTERVAL_S * 1e9:
+            self.points.append(((now_ns - self.start_ns) / 1e9, self.window_amount / (span / 1e9)))
+            self.window_start_ns = now_ns
+            self.window_amount = 0
+
+
+Progress = Callable[[int, int], None]
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError) or type(exc).__name__ == "USBTimeoutError"
+
+
+def bulk_out(board: BoardThroughput, payload_len: int, count: int, *, clock: ClockNs = time.perf_counter_ns,
+             progress: Progress | None = None) -> ThroughputResult:
+    """Write `count` frames of `payload_len` bytes to a board in FrameMode.SINK as fast as it takes them."""
+    if payload_len < FRAME_MIN_PAYLOAD or count < 1:
+        raise ThroughputError(f"bulk OUT needs payload_len >= {FRAME_MIN_PAYLOAD} and count >= 1, "
+                              f"got {payload_len} and {count}")
+    board.set_frame_mode(c.FrameMode.SINK)
+    board.reset_stats()
+    payloads = [frame_payload(i, payload_len) for i in range(min(count, 16))]
+    start = clock()
+    series = _Series(start)
+    sent = 0
+    interrupted = False
+    try:
+        for i in range(count):
+            board.send_frame(payloads[i % len(payloads)])
+            sent += 1
+            series.add(payload_len, clock())
+            if progress is not None and i % 64 == 0:
+                progress(i + 1, count)
+    except KeyboardInterrupt:
+        interrupted = True
+    elapsed = (clock() - start) / 1e9
+    device = int(board.stats()["frames_rx"])
+    result = ThroughputResult("bulk-out", "bytes", payload_len, sent, sent * payload_len, elapsed,
+                              frame_ceiling_payload_per_s(payload_len), series.points, device_count=device,
+                              lost=max(0, sent - device))
+    if interrupted:
+        result.notes.append("interrupted (Ctrl-C)")
+    board.set_frame_mode(c.FrameMode.ECHO)
+    if interrupted:
+        raise _Interrupted(result)
+    return result
+
+
+def bulk_in(board: BoardThroughput, payload_len: int, count: int, *, clock: ClockNs = time.perf_counter_ns,
+            timeout_ms: int = 1000, progress: Progress | None = None) -> ThroughputResult:
+    """Read `count` frames of `payload_len` bytes from a board in FrameMode.SOURCE (interval 0)."""
+    if payload_len < 0 or count < 1:
+        raise ThroughputError(f"bulk IN needs payload_len >= 0 and count >= 1, got {payload_len} and {count}")
+    board.reset_stats()
+    board.set_frame_mode(c.FrameMode.SOURCE, payload_len=payload_len, count=count, interval_us=0)
+    start = clock()
+    series = _Series(start)
+    got = 0
+    interrupted = False
+    notes: list[str] = []
+    try:
+        while got < count:
+            try:
+                frame = board.receive_frame(timeout=timeout_ms)
+            except Exception as exc:
+                if _is_timeout(exc):
+                    notes.append(f"stopped after {got} frames: nothing for {timeout_ms} ms")
+                    break
+                raise
+            got += 1
+            series.add(len(frame.payload), clock())
+            if progress is not None and got % 64 == 0:
+                progress(got, count)
+    except KeyboardInterrupt:
+        interrupted = True
+        notes.append("interrupted (Ctrl-C)")
+    elapsed = (clock() - start) / 1e9
+    board.set_frame_mode(c.FrameMode.ECHO)
+    device = int(board.stats()["frames_tx"])
+    result = ThroughputResult("bulk-in", "bytes", payload_len, got, got * payload_len, elapsed,
+                              frame_ceiling_payload_per_s(payload_len), series.points, device_count=device,
+                              lost=max(0, count - got) if not interrupted else 0, notes=notes)
+    if interrupted:
+        raise _Interrupted(result)
+    return result
+
+
+def midi_out(board: BoardThroughput, events: int, *, clock: ClockNs = time.perf_counter_ns,
+             progress: Progress | None = None) -> ThroughputResult:
+    """Write `events` USB-MIDI event packets (16 per 64-byte transfer) to a board in MidiMode.SINK."""
+    if events < 1:
+        raise ThroughputError(f"MIDI OUT needs at least 1 event, got {events}")
+    board.set_midi_mode(c.MidiMode.SINK)
+    board.reset_stats()
+    start = clock()
+    series = _Series(start)
+    sent = 0
+    interrupted = False
+    try:
+        while sent < events:
+            n = min(16, events - sent)
+            packets = b"".join(to_usb_midi(short_message(sent + k)) for k in range(n))
+            board.write_midi_packets(packets)
+            sent += n
+            series.add(n, clock())
+            if progress is not None and sent % 1024 < 16:
+                progress(sent, events)
+    except KeyboardInterrupt:
+        interrupted = True
+    elapsed = (clock() - start) / 1e9
+    device = int(board.stats()["midi_rx_packets"])
+    board.set_midi_mode(c.MidiMode.ECHO)
+    result = ThroughputResult("midi-out", "events", 0, sent, sent, elapsed, USB_MIDI_EVENT_CEILING_PER_S,
+                              series.points, device_count=device, lost=max(0, sent - device))
+    if interrupted:
+        result.notes.append("interrupted (Ctrl-C)")
+        raise _Interrupted(result)
+    return result
+
+
+def midi_in(board: BoardThroughput, events: int, rate_hz: int, *, clock: ClockNs = time.perf_counter_ns,
+            timeout_ms: int = 1000, progress: Progress | None = None) -> ThroughputResult:
+    """Read `events` events a board in MidiMode.SOURCE generates at `rate_hz` (note on/off pairs)."""
+    if events < 2 or not 1 <= rate_hz <= 100_000:
+        raise ThroughputError(f"MIDI IN needs events >= 2 and rate_hz in 1..100000, got {events}, {rate_hz}")
+    pairs = events // 2
+    board.reset_stats()
+    board.set_midi_mode(c.MidiMode.SOURCE, rate_hz=rate_hz, count=pairs)
+    start = clock()
+    series = _Series(start)
+    got = 0
+    interrupted = False
+    notes: list[str] = [f"device asked for {rate_hz} events/s"]
+    try:
+        while got < pairs * 2:
+            try:
+                data = board.read_midi_packets(timeout=timeout_ms)
+            except Exception as exc:
+                if _is_timeout(exc):
+                    notes.append(f"stopped after {got} events: nothing for {timeout_ms} ms")
+                    break
+                raise
+            n = sum(1 for i in range(0, len(data), 4) if data[i] & 0x0F)
+            got += n
+            series.add(n, clock())
+            if progress is not None:
+                progress(got, pairs * 2)
+    except KeyboardInterrupt:
+        interrupted = True
+        notes.append("interrupted (Ctrl-C)")
+    elapsed = (clock() - start) / 1e9
+    board.set_midi_mode(c.MidiMode.ECHO)
+    device = int(board.stats()["midi_tx_packets"])
+    result = ThroughputResult("midi-in", "events", 0, got, got, elapsed, USB_MIDI_EVENT_CEILING_PER_S,
+                              series.points, device_count=device,
+                              lost=max(0, pairs * 2 - got) if not interrupted else 0, notes=notes)
+    if interrupted:
+        raise _Interrupted(result)
+    return result
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a throughput direction, carrying the partial result so the caller keeps it."""
+
+    def __init__(self, result: ThroughputResult) -> None:
+        super().__init__("interrupted")
+        self.result = result
+
+
+Interrupted = _Interrupted
+"""Raised (a KeyboardInterrupt) when Ctrl-C stops a direction; `.result` holds what was measured."""
