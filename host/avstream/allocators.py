@@ -126,7 +126,10 @@ def tracking() -> Iterator[list[AllocatorDispatch]]:
     try:
         yield created
     finally:
-        _trackers.remove(created)
+        for i, tracker in enumerate(_trackers):  # by identity: equal lists may be nested
+            if tracker is created:
+                del _trackers[i]
+                break
 
 
 _NEW, _READY, _DELETED = "new", "initialized", "deleted"
