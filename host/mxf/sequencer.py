@@ -90,12 +90,16 @@ class Sequencer(MxfFilter):
         horizon = self._now() + self.schedule_prefetch_100ns
         status = STATUS_SUCCESS
         pop = heapq.heappop
-        sink = self.sink
-        while queue and queue[0][0] <= horizon:
-            result = sink.put_message(pop(queue)[2])
-            self.released += 1
-            if result != STATUS_SUCCESS:
-                status = NtStatus(result)
+        put = self.sink.put_message
+        released = 0
+        try:
+            while queue and queue[0][0] <= horizon:
+                released += 1
+                result = put(pop(queue)[2])
+                if result != STATUS_SUCCESS:
+                    status = NtStatus(result)
+        finally:
+            self.released += released
         return status
 
     def advance_to(self, time_100ns: int) -> NtStatus:
