@@ -52,6 +52,30 @@ def test_get_message_returns_zeroed_reused_event(alloc: AllocatorMXF) -> None:
     alloc.put_message(again)
 
 
+@pytest.mark.parametrize("checked", [False, True])
+@pytest.mark.parametrize("chained", [False, True])
+def test_every_field_zeroed_on_reuse(checked: bool, chained: bool) -> None:
+    """A2: whichever path PutMessage takes (single inline event or chain), GetMessage hands back zeros."""
+    alloc = AllocatorMXF(2, checked=checked)
+    a, b = take(alloc), take(alloc)
+    for evt, data in ((a, b"\x90\x40\x7f"), (b, b"\xf0" + bytes(20) + b"\xf7")):
+        alloc.set_data(evt, data)
+        evt.us_channel_group, evt.us_flags = 7, ev.DMUS_KEF_EVENT_INCOMPLETE
+        evt.ull_pres_time_100ns, evt.ull_byte_position = 12345, ev.kBytePositionNone
+    if chained:
+        a.p_next_evt = b
+        alloc.put_message(a)
+    else:
+        alloc.put_message(a)
+        alloc.put_message(b)
+    for evt in (take(alloc), take(alloc)):
+        fields = (evt.b_reserved, evt.cb_event, evt.us_channel_group, evt.us_flags, evt.ull_pres_time_100ns)
+        assert fields == (0, 0, 0, 0, 0)
+        assert (evt.ull_byte_position, evt.p_next_evt, evt.u_data, evt.cb_struct) == (0, None, b"", 40)
+        alloc.put_message(evt)
+    alloc.assert_balanced()
+
+
 def test_put_message_reclaims_chain_and_buffers(alloc: AllocatorMXF) -> None:
     """A2: one PutMessage returns a whole pNextEvt chain and the buffers its events own."""
     events = [take(alloc) for _ in range(4)]
