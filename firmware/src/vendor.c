@@ -165,7 +165,7 @@ static void finish_rx(void) {
 
 static void on_out(uint16_t len) {
     if (mode.mode == RIG_FRAME_MODE_SOURCE) {
-        arm_out(); /* SOURCE ignores input */
+        dcd_ep_arm_out(RIG_EP_FRAME_OUT, PKT); /* SOURCE ignores input: never held back */
         return;
     }
     int slot = ring_tail(&ring);
@@ -299,6 +299,14 @@ static void apply_frame_mode(const rig_frame_mode_config_t *m) {
     /* A mode change starts new streams: sequence numbers restart at 0 in both directions. */
     rx.expected_seq = 0u;
     tx.seq = 0u;
+    /* A frame half received under the old mode is dropped. */
+    rx.len = 0u;
+    rx.crc = 0u;
+    rx.overflow = false;
+    if (mode.mode == RIG_FRAME_MODE_SOURCE && rx.blocked && usbd_configured()) {
+        rx.blocked = false;
+        dcd_ep_arm_out(RIG_EP_FRAME_OUT, PKT);
+    }
     if (mode.mode == RIG_FRAME_MODE_SOURCE && usbd_configured()) {
         src.active = true;
         src.sent = 0u;

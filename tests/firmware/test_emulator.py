@@ -266,3 +266,16 @@ def test_midi_source_numbers_its_notes_and_sink_sends_nothing(link: EmulatorLink
     counters = stats(dev)
     assert counters["midi_tx_packets"] == 80
     assert counters["midi_rx_packets"] == 1 and counters["midi_rx_bad"] == 2
+
+
+def test_source_ignores_input_even_with_a_full_ring(link: EmulatorLink, dev: usb.core.Device) -> None:
+    dev.ctrl_transfer(0x40, c.Request.RESET_STATS, 0, 0, None, T)
+    config = c.FRAME_MODE_CONFIG.pack(mode=c.FrameMode.SOURCE, payload_len=8, count=c.FRAME_RING_SLOTS + 2)
+    dev.ctrl_transfer(0x40, c.Request.SET_FRAME_MODE, 0, 0, config, T)
+    for seq in range(3):  # input while the unread SOURCE frames fill the ring is taken and dropped
+        assert link.write(c.EP_FRAME_OUT, frames.encode(b"12345678", seq), 500) == 48
+    for seq in range(c.FRAME_RING_SLOTS + 2):
+        assert frames.decode(bytes(dev.read(c.EP_FRAME_IN, 512, T))).seq == seq
+    counters = stats(dev)
+    assert counters["frames_rx"] == 0 and counters["ring_full_naks"] == 0
+    assert counters["frames_tx"] == c.FRAME_RING_SLOTS + 2
