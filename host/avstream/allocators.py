@@ -226,7 +226,9 @@ class AllocatorDispatch(abc.ABC):
         with self._lock:
             frame.outstanding = False
             self.counters.frees += 1
-            self._free(frame)
+            handoff = self._free(frame)
+        if handoff is not None:  # outside the lock: the callback may use this allocator again
+            handoff(frame)
 
     def _check_free(self, frame: Frame) -> None:
         if not isinstance(frame, Frame) or frame.allocator is not self:
@@ -268,8 +270,9 @@ class AllocatorDispatch(abc.ABC):
         """A free frame or None (called with the lock held)."""
 
     @abc.abstractmethod
-    def _free(self, frame: Frame) -> None:
-        """Take a frame back (called with the lock held)."""
+    def _free(self, frame: Frame) -> Callable[[Frame], None] | None:
+        """Take a frame back (called with the lock held); or return a pending request's callback,
+        which free() then calls with the frame, now allocated to that request, outside the lock."""
 
 
 def resolve_frames(item: FramingItem, default_frames: int) -> int:
@@ -326,7 +329,7 @@ class PoolAllocator(AllocatorDispatch):
         free = self._free_list
         return free.pop() if free else None
 
-    def _free(self, frame: Frame) -> None:
+    def _free(self, frame: Frame) -> Callable[[Frame], None] | None:
         pending = self._pending
         while pending:
             request = pending.popleft()
@@ -336,11 +339,11 @@ class PoolAllocator(AllocatorDispatch):
             self.counters.pending_requests -= 1
             frame.outstanding = True
             self.counters.allocations += 1
-            request.callback(frame)
-            return
+            return request.callback
         self._free_list.append(frame)
         if self._waiters:
             self._cond.notify()
+        return None
 
     def allocate_wait(self, timeout: float | None) -> Frame | None:
         """Allocate, waiting up to `timeout` seconds (None = forever) for a free() when none is free."""

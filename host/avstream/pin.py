@@ -60,6 +60,14 @@ class Pin:
                  stall_limit: int = 3, on_stall: str = "raise", stop_status: Status = Status.SUCCESS,
                  dma: DmaAdapter | None = None,
                  set_state: Callable[[Pin, KsState, KsState], Status] | None = None) -> None:
+        """process: the minidriver's process callback. dataflow: IN (sink) or OUT (source); picks
+        which offset is `StreamPointer.offset`. distinct_trailing_edge: KSPIN_FLAG_DISTINCT_TRAILING_EDGE.
+        process_in_run_state_only: minimum processing state RUN instead of PAUSE. frames_required:
+        process only with a frame at the leading edge. clock: seconds, for stream-pointer timeouts.
+        on_complete: called with every completed frame. free_on_complete: give allocator frames back
+        on completion. stall_limit / on_stall: SUCCESS-without-progress detection. stop_status: the
+        status frames flushed by STOP complete with. dma: generate mappings. set_state: the
+        minidriver's SetDeviceState callback (a failure status refuses the transition)."""
         if stall_limit < 1:
             raise ValueError(f"stall_limit must be >= 1, got {stall_limit}")
         if on_stall not in ("raise", "report"):
@@ -317,7 +325,7 @@ class Pin:
         self.progress += 1
         if new is KsState.STOP:
             self._flush()
-        elif new >= self.min_state:
+        elif old < self.min_state <= new:  # reaching the minimum processing state
             self._maybe_process()
         return Status.SUCCESS
 

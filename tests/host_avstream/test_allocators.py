@@ -177,6 +177,22 @@ def test_irp_style_request_is_pending_until_free() -> None:
     a.delete()
 
 
+def test_pending_request_callback_runs_outside_the_lock() -> None:
+    a = ready(frames=1)
+    held = a.allocate()
+    assert held is not None
+    freed_again: list[Frame] = []
+
+    def reentrant(frame: Frame) -> None:
+        a.free(frame)  # would deadlock if called with the allocator's lock held
+        freed_again.append(frame)
+
+    assert a.request(reentrant) == Status.PENDING
+    a.free(held)
+    assert freed_again == [held] and a.free_count == 1
+    a.delete()
+
+
 def test_common_buffer_allocator_carves_one_contiguous_buffer() -> None:
     a = CommonBufferAllocator(64 * 1024, physical_base=0x2000_0000)
     a.initialize(None, simple_framing(KSMEMORY_TYPE_KERNEL_NONPAGED, 0, 4, FileAlignment.BYTES_64,

@@ -233,6 +233,8 @@ def test_processing_triggers() -> None:
     assert calls == [1, 2, 3]  # below the minimum processing state
     walk(pin, KsState.PAUSE)
     assert calls == [1, 2, 3, 3]  # reaching the minimum state with frames queued
+    pin.set_state(KsState.RUN)
+    assert calls == [1, 2, 3, 3]  # moving on above the minimum state is not a trigger
     assert f0.status == Status.PENDING
     walk(pin, KsState.STOP)
 
