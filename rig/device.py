@@ -193,7 +193,10 @@ class Board:
         self.timeout_ms = timeout_ms
         self.host = HostCounters()
         self._seq = _SeqState()
-        self._lock = threading.RLock()
+        self._tx_lock = threading.Lock()
+        """Serialises senders (sequence numbers); a reader thread never waits for a blocked writer."""
+        self._rx_lock = threading.Lock()
+        """Serialises readers (sequence tracking)."""
         self._serial: str | None = None
         self._info: Info | None = None
         self._detached: list[int] = []
@@ -495,24 +498,26 @@ class Board:
         if len(payload) > limit:
             raise ValueError(f"send_frame: payload of {len(payload)} bytes exceeds {self.name} "
                              f"max_payload {limit}")
-        seq = self._seq.next_tx
-        data = frames.encode(payload, seq=seq, flags=c.FrameFlag.FROM_HOST)
-        self._write_frame_bytes(data, timeout)
-        self._seq.next_tx = (seq + 1) & 0xFFFFFFFF
-        self.host.frames_tx += 1
-        self.host.frame_bytes_tx += len(payload)
-        return seq
+        with self._tx_lock:
+            seq = self._seq.next_tx
+            data = frames.encode(payload, seq=seq, flags=c.FrameFlag.FROM_HOST)
+            self._write_frame_bytes(data, timeout)
+            self._seq.next_tx = (seq + 1) & 0xFFFFFFFF
+            self.host.frames_tx += 1
+            self.host.frame_bytes_tx += len(payload)
+            return seq
 
     def send_raw_frame(self, data: bytes, timeout: int | None = None, *, bad: str | None = None) -> None:
         """Write arbitrary bytes as one frame transfer (tests: corrupted frames). `bad` is "crc" or
         "header" when the frame is deliberately broken, so the host books count it there."""
-        self._write_frame_bytes(bytes(data), timeout)
+        if bad not in (None, "crc", "header"):
+            raise ValueError(f"send_raw_frame: bad={bad!r}; expected 'crc', 'header' or None")
+        with self._tx_lock:
+            self._write_frame_bytes(bytes(data), timeout)
         if bad == "crc":
             self.host.frames_tx_bad_crc += 1
         elif bad == "header":
             self.host.frames_tx_bad_header += 1
-        elif bad is not None:
-            raise ValueError(f"send_raw_frame: bad={bad!r}; expected 'crc', 'header' or None")
 
     def _write_frame_bytes(self, data: bytes, timeout: int | None = None) -> None:
         self.frames_used = True
@@ -529,19 +534,20 @@ class Board:
         limit = self.cached_info().max_payload
         size = c.FRAME_HEADER.size + limit
         size += (-size) % c.BULK_PACKET_SIZE
-        data = bytes(self._call(transfer, lambda: self.device.read(
-            c.EP_FRAME_IN, size, self._timeout(timeout))))
-        try:
-            frame = frames.decode(data)
-        except frames.FrameError as exc:
-            raise self._fail(transfer, str(exc)) from exc
-        if frame.payload_len > limit:
-            raise self._fail(transfer, f"payload_len {frame.payload_len} exceeds max_payload {limit}")
-        if not self._seq.rx.check(frame.seq):
-            self.host.rx_seq_gaps += 1
-        self.host.frames_rx += 1
-        self.host.frame_bytes_rx += frame.payload_len
-        return frame
+        with self._rx_lock:
+            data = bytes(self._call(transfer, lambda: self.device.read(
+                c.EP_FRAME_IN, size, self._timeout(timeout))))
+            try:
+                frame = frames.decode(data)
+            except frames.FrameError as exc:
+                raise self._fail(transfer, str(exc)) from exc
+            if frame.payload_len > limit:
+                raise self._fail(transfer, f"payload_len {frame.payload_len} exceeds max_payload {limit}")
+            if not self._seq.rx.check(frame.seq):
+                self.host.rx_seq_gaps += 1
+            self.host.frames_rx += 1
+            self.host.frame_bytes_rx += frame.payload_len
+            return frame
 
     def drain_frames(self, timeout: int = 100, limit: int = 10_000) -> list[Frame]:
         """Read frames until none arrives for `timeout` ms; DeviceResponseError past `limit` frames."""

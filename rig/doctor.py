@@ -41,8 +41,9 @@ class Check:
 
 
 def _run(argv: list[str], timeout_s: float = 5.0) -> tuple[int, str]:
+    env = {**os.environ, "JACK_NO_START_SERVER": "1"}  # probing must not start a JACK server
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False, env=env)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return 127, str(exc)
     return done.returncode, (done.stdout + done.stderr).strip()
