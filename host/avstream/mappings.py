@@ -11,8 +11,9 @@ from host.avstream.allocators import PAGE_SIZE, Frame
 
 @dataclass(frozen=True, slots=True)
 class KsMapping:
-    """KSMAPPING. `alignment` is the address's natural alignment as a mask (largest power of two
-    dividing PhysicalAddress, capped at PAGE_SIZE, minus 1) — the model's reading of the field."""
+    """KSMAPPING. `alignment` is "the memory alignment in bytes for this buffer" (ks.h docs); the
+    model reports the address's natural alignment: the largest power of two dividing
+    PhysicalAddress, capped at PAGE_SIZE."""
 
     physical_address: int
     byte_count: int
@@ -42,8 +43,8 @@ class DmaAdapter:
 
 def _natural_alignment(address: int) -> int:
     if address == 0:
-        return PAGE_SIZE - 1
-    return min(address & -address, PAGE_SIZE) - 1
+        return PAGE_SIZE
+    return min(address & -address, PAGE_SIZE)
 
 
 def _address_of(buffer: memoryview) -> int:

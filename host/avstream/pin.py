@@ -8,11 +8,12 @@ without progress (no pointer movement, offset advance, completion or cancellatio
 raised as ProcessingStalled, or recorded in `stalls` with `on_stall="report"`.
 
 Model choices ([UNVERIFIED] in AVStream docs): the minimum processing state is PAUSE, or RUN with
-`process_in_run_state_only` (KSPIN_FLAG_PROCESS_IN_RUN_STATE_ONLY); processing needs a frame at the
-leading edge unless `frames_required=False`; STOP flushes: every clone is deleted, the edges
-released, and every queued frame completes with DataUsed 0 and `stop_status` (SUCCESS by default,
-as stream class completes outstanding reads), returning to its allocator; a frame submitted to a
-stopped pin completes at once with INVALID_DEVICE_STATE.
+`process_in_run_state_only` (KSPIN_FLAG_PROCESS_IN_RUN_STATE_ONLY), and only reaching it is a
+trigger (PAUSE -> RUN is not); processing needs a frame at the leading edge unless
+`frames_required=False` (KSPIN_FLAG_FRAMES_NOT_REQUIRED_FOR_PROCESSING); STOP flushes: every clone
+is deleted, the edges released, and every queued frame completes with DataUsed 0 and `stop_status`
+(SUCCESS by default, as stream class completes outstanding reads), returning to its allocator; a
+frame submitted to a stopped pin completes at once with INVALID_DEVICE_STATE.
 """
 
 from __future__ import annotations

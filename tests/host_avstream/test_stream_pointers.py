@@ -338,7 +338,7 @@ def test_dma_mappings_split_frames() -> None:
     sf = pin.submit(f)
     assert [m.byte_count for m in sf.mappings] == [2048, 2048, 904]
     assert [m.physical_address for m in sf.mappings] == [f.physical_address + o for o in (0, 2048, 4096)]
-    assert sf.mappings[0].alignment == 4095 and sf.mappings[1].alignment == 2047
+    assert sf.mappings[0].alignment == 4096 and sf.mappings[1].alignment == 2048  # bytes
     sp = leading(pin)
     assert sp.offset.count == 3 and len(sp.offset.mappings) == 3
     with pytest.raises(StreamPointerError, match=r"use \.mappings"):
