@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 EXPECTED_FEATURES: dict[str, frozenset[Feature]] = {
     "loopback": frozenset({Feature.USB, Feature.FRAMES, Feature.MIDI_OS, Feature.CONSOLE}),
-    "emulator": frozenset({Feature.USB, Feature.FRAMES}),
+    "emulator": frozenset({Feature.USB, Feature.FRAMES, Feature.CONSOLE}),
     "board": frozenset(Feature),
     "midi": frozenset({Feature.MIDI_OS, Feature.REAL_TIMING}),
 }
@@ -180,7 +180,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hardware: needs an attached board (skips with a reason when none)")
     config.addinivalue_line("markers", "books_unchecked: do not compare device and host counters after "
                                        "the test")
-    specs = [check_spec(spec) for spec in config.getoption("rig_specs") or []]
+    specs = list(dict.fromkeys(check_spec(spec) for spec in config.getoption("rig_specs") or []))
     report = config.getoption("rig_report")
     record = RunRecord()
     strict = bool(config.getoption("rig_strict")) or strict_from_env(os.environ)

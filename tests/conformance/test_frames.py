@@ -177,3 +177,31 @@ def test_backpressure_loses_nothing(echo_board: Board) -> None:
     # and the device takes new frames again
     board.send_frame(payload(16, 999))
     assert bytes(board.receive_frame().payload) == payload(16, 999)
+
+
+def test_streaming_with_a_reader_thread_loses_nothing(echo_board: Board) -> None:
+    """Writer and reader run at once (as a streaming host does): every frame back, in order."""
+    import threading
+
+    board = echo_board
+    count, length = 300, min(1000, board.cached_info().max_payload)
+    received: list[tuple[int, bytes]] = []
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            for _ in range(count):
+                frame = board.receive_frame(5000)
+                received.append((frame.seq, bytes(frame.payload)))
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=reader, name="frame reader", daemon=True)
+    thread.start()
+    for i in range(count):
+        board.send_frame(payload(length, i), timeout=5000)
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "reader thread did not finish"
+    assert not errors, errors
+    assert [seq for seq, _ in received] == list(range(count))
+    assert all(data == payload(length, i) for i, (_, data) in enumerate(received))
