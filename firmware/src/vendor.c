@@ -163,13 +163,18 @@ static void finish_rx(void) {
     }
 }
 
+static int32_t held_len = -1; /* OUT packet waiting in DPRAM for a free slot, -1 when none */
+
 static void on_out(uint16_t len) {
     if (mode.mode == RIG_FRAME_MODE_SOURCE) {
         dcd_ep_arm_out(RIG_EP_FRAME_OUT, PKT); /* SOURCE ignores input: never held back */
         return;
     }
     int slot = ring_tail(&ring);
-    if (slot < 0) { /* cannot happen: OUT is armed only with a free slot */
+    if (slot < 0) {
+        /* Only after leaving SOURCE with a full ring while OUT was armed: keep the packet in its
+         * DPRAM buffer (OUT stays unarmed) and take it when a slot frees. */
+        held_len = (int32_t)len;
         rx.blocked = true;
         return;
     }
@@ -210,7 +215,11 @@ static void on_in_done(void) {
     g_stats.frame_bytes_tx += slot_header(tx.slot)->payload_len;
     ring_pop(&ring);
     tx.slot = -1;
-    if (rx.blocked) {
+    if (held_len >= 0) {
+        uint16_t len = (uint16_t)held_len;
+        held_len = -1;
+        on_out(len);
+    } else if (rx.blocked) {
         arm_out();
     }
     if (src.active) {
@@ -234,6 +243,7 @@ static bool vendor_xfer(uint8_t ep_addr, uint16_t len) {
 
 static void frames_reset(void) {
     ring_init(&ring, RIG_FRAME_RING_SLOTS);
+    held_len = -1;
     rx.len = 0u;
     rx.crc = 0u;
     rx.overflow = false;
@@ -305,6 +315,7 @@ static void apply_frame_mode(const rig_frame_mode_config_t *m) {
     rx.overflow = false;
     if (mode.mode == RIG_FRAME_MODE_SOURCE && rx.blocked && usbd_configured()) {
         rx.blocked = false;
+        held_len = -1; /* SOURCE ignores input, held or not */
         dcd_ep_arm_out(RIG_EP_FRAME_OUT, PKT);
     }
     if (mode.mode == RIG_FRAME_MODE_SOURCE && usbd_configured()) {

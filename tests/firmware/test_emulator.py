@@ -279,3 +279,20 @@ def test_source_ignores_input_even_with_a_full_ring(link: EmulatorLink, dev: usb
     counters = stats(dev)
     assert counters["frames_rx"] == 0 and counters["ring_full_naks"] == 0
     assert counters["frames_tx"] == c.FRAME_RING_SLOTS + 2
+
+
+def test_leaving_source_with_a_full_ring_loses_no_input(link: EmulatorLink, dev: usb.core.Device) -> None:
+    dev.ctrl_transfer(0x40, c.Request.RESET_STATS, 0, 0, None, T)
+    config = c.FRAME_MODE_CONFIG.pack(mode=c.FrameMode.SOURCE, payload_len=4, count=c.FRAME_RING_SLOTS + 2)
+    dev.ctrl_transfer(0x40, c.Request.SET_FRAME_MODE, 0, 0, config, T)
+    echo = c.FRAME_MODE_CONFIG.pack(mode=c.FrameMode.ECHO)
+    for _ in range(500):  # wait (boundedly) until SOURCE has filled the ring
+        if stats(dev)["ring_high_water"] >= c.FRAME_RING_SLOTS:
+            break
+    assert stats(dev)["ring_high_water"] == c.FRAME_RING_SLOTS
+    dev.ctrl_transfer(0x40, c.Request.SET_FRAME_MODE, 0, 0, echo, T)
+    link.write(c.EP_FRAME_OUT, frames.encode(b"held", 0), T)  # OUT was still armed from SOURCE
+    flags = [frames.decode(bytes(dev.read(c.EP_FRAME_IN, 512, T))).flags for _ in range(c.FRAME_RING_SLOTS)]
+    assert flags == [c.FrameFlag.SOURCED] * c.FRAME_RING_SLOTS
+    back = frames.decode(bytes(dev.read(c.EP_FRAME_IN, 512, T)))
+    assert back.flags == c.FrameFlag.ECHOED and bytes(back.payload) == b"held"
