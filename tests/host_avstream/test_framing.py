@@ -205,6 +205,20 @@ def test_round_trip_any_structure(f: AllocatorFramingEx) -> None:
     assert AllocatorFramingEx.from_bytes(f.to_bytes(), validate=False) == f
 
 
+valid_framings = st.builds(
+    lambda mem, flags, frames, shift, low, span: simple_framing(mem, flags, frames, (1 << shift) - 1, low,
+                                                                low + span),
+    st.sampled_from([KSMEMORY_TYPE_SYSTEM, KSMEMORY_TYPE_KERNEL_NONPAGED, KSMEMORY_TYPE_USER]),
+    st.sampled_from([0, AllocatorRequirement.SYSTEM_MEMORY | AllocatorRequirement.PREFERENCES_ONLY]),
+    st.integers(0, 64), st.integers(0, 9), st.integers(1, 1 << 20), st.integers(0, 1 << 20))
+
+
+@given(valid_framings)
+def test_round_trip_valid_framings_with_validation(f: AllocatorFramingEx) -> None:
+    data = f.to_bytes()
+    assert len(data) == 112 and AllocatorFramingEx.from_bytes(data) == f
+
+
 @given(st.binary(max_size=400))
 def test_from_bytes_on_garbage_raises_only_framing_error(data: bytes) -> None:
     try:
