@@ -92,9 +92,15 @@ def select_min_rtt(exchanges: Sequence[Exchange], windows: int) -> list[Exchange
     return chosen
 
 
+MIN_DRIFT_SPAN_S = 1.0
+"""Below this span a fitted drift is mostly noise (tens of ppm from microseconds of jitter), and a
+drift that small cannot move a short run's times by more than the error bound, so rate = 1."""
+
+
 def fit(exchanges: Sequence[Exchange], windows: int = 8, resolution_us: float = 1.0,
-        fit_drift: bool = True) -> ClockFit:
-    """Offset and drift from exchanges; windows > 1 and two separated bursts give the best drift."""
+        fit_drift: bool = True, min_drift_span_s: float = MIN_DRIFT_SPAN_S) -> ClockFit:
+    """Offset and drift from exchanges; windows > 1 and two separated bursts give the best drift.
+    Drift is fitted only when the exchanges used span at least `min_drift_span_s`."""
     if not exchanges:
         raise ClockSyncError("no clock exchanges to fit")
     for e in exchanges:
@@ -105,7 +111,7 @@ def fit(exchanges: Sequence[Exchange], windows: int = 8, resolution_us: float = 
     ys = [float(e.device_us) for e in used]
     x0 = xs[0]
     span_us = max(xs) - min(xs)
-    if fit_drift and len(used) >= 2 and span_us > 0:
+    if fit_drift and len(used) >= 2 and span_us > 0 and span_us >= min_drift_span_s * 1e6:
         mx = math.fsum(x - x0 for x in xs) / len(xs)
         my = math.fsum(ys) / len(ys)
         sxx = math.fsum((x - x0 - mx) ** 2 for x in xs)

@@ -90,7 +90,8 @@ class RunRow:
         if self.kind == "latency" and rtt:
             lost = self.summary.get("sequence", {}).get("lost", 0)
             return f"p50 {rtt['p50']:.1f} us, p99 {rtt['p99']:.1f} us, n={rtt['count']}, lost {lost}"
-        parts = [f"{t['direction']} {t['rate_per_s']:.0f} {t['unit']}/s"
+        parts = [f"{t['direction']}{' ' + str(t['payload_len']) + 'B' if t['unit'] == 'bytes' else ''} "
+                 f"{t['rate_per_s'] / 1000:.0f}k{'B' if t['unit'] == 'bytes' else 'ev'}/s"
                  for t in self.summary.get("throughput", [])]
         return ", ".join(parts) or "-"
 
@@ -282,14 +283,16 @@ def compare(run: RunRow, baseline: RunRow, thresholds: Thresholds) -> Verdict:
             lost = float(run.summary.get("sequence", {}).get("lost", 0))
             checks.append(Check("lost", lost, None, lost, thresholds.max_lost, lost <= thresholds.max_lost))
     else:
-        base_rates = {t["direction"]: t["rate_per_s"] for t in baseline.summary.get("throughput", [])}
+        base_rates = {(t["direction"], t["payload_len"]): t["rate_per_s"]
+                      for t in baseline.summary.get("throughput", [])}
         for t in run.summary.get("throughput", []):
-            base = base_rates.get(t["direction"])
+            name = t["direction"] + (f"_{t['payload_len']}B" if t["unit"] == "bytes" else "")
+            base = base_rates.get((t["direction"], t["payload_len"]))
             if base is None or thresholds.throughput_ratio is None:
-                notes.append(f"{t['direction']}: no baseline figure")
+                notes.append(f"{name}: no baseline figure")
                 continue
             ratio = t["rate_per_s"] / base if base > 0 else float("inf")
-            checks.append(Check(f"{t['direction']}_rate_ratio", t["rate_per_s"], base, ratio,
+            checks.append(Check(f"{name}_rate_ratio", t["rate_per_s"], base, ratio,
                                 thresholds.throughput_ratio, ratio >= thresholds.throughput_ratio,
                                 at_most=False))
     if run.interrupted:

@@ -35,12 +35,23 @@ def latency_histogram(run: Run) -> bytes:
     values = run.rtt_values_us()
     fig, ax = plt.subplots(figsize=(8, 4))
     if values:
-        ax.hist(values, bins=min(100, max(10, len(values) // 10)), color="#3b75af")
         ordered = sorted(values)
+
+        def rank(p: int) -> float:
+            return ordered[max(0, -(-p * len(ordered) // 100) - 1)]
+
+        # Rare outliers would squash the body into one bar: show up to p99 + 2 x (p99 - p50) and
+        # count what lies beyond; a log scale keeps the tail visible.
+        hi = min(ordered[-1], rank(99) + 2 * (rank(99) - rank(50)))
+        shown = [v for v in ordered if v <= hi]
+        beyond = len(ordered) - len(shown)
+        ax.hist(shown, bins=min(100, max(10, len(shown) // 10)), color="#3b75af",
+                label=f"{len(shown)} samples" + (f" ({beyond} beyond {hi:.0f} us, max {ordered[-1]:.0f})"
+                                                   if beyond else ""))
+        ax.set_yscale("log")
         for p, style in ((50, "--"), (99, ":")):
-            v = ordered[max(0, -(-p * len(ordered) // 100) - 1)]
-            ax.axvline(v, color="black", linestyle=style, label=f"p{p} {v:.1f} us")
-        ax.legend()
+            ax.axvline(rank(p), color="black", linestyle=style, label=f"p{p} {rank(p):.1f} us")
+        ax.legend(fontsize=8)
     else:
         ax.text(0.5, 0.5, "no samples received", ha="center", transform=ax.transAxes)
     ax.set_xlabel("round trip (us)")
@@ -58,6 +69,8 @@ def latency_over_time(run: Run) -> bytes:
         xs = [(s.sent_ns - t0) / 1e9 for s in measured if s.rtt_us is not None]
         ys = [s.rtt_us for s in measured if s.rtt_us is not None]
         ax.plot(xs, ys, ".", markersize=2, color="#3b75af", label="round trip")
+        if ys and min(ys) > 0:
+            ax.set_yscale("log")
         lost = [(s.sent_ns - t0) / 1e9 for s in measured if s.lost]
         if lost:
             top = max(ys) if ys else 1.0

@@ -123,6 +123,8 @@ def figure_rows(run: Run) -> list[tuple[str, str]]:
                      f"(ceiling {t.ceiling_per_s:,.0f} {t.unit}/s, {100 * t.fraction_of_ceiling:.1f}%; "
                      f"bus limit {USB_FS_BULK_CEILING_BPS:,} B/s = 19 x 64 B per 1 ms frame){extra}"
                      + (f", lost {t.lost}" if t.lost else "")
+                     + ("; ABOVE the bus limit: this target does not model USB bus timing"
+                        if t.fraction_of_ceiling > 1 else "")
                      + ("".join(f"; {n}" for n in t.notes))))
     return rows
 

@@ -34,21 +34,33 @@ class BoardThroughput(BoardFrames, BoardMidi, Protocol):
 
 
 class _Series:
-    """Accumulates amounts and emits (t, rate) points every SERIES_INTERVAL_S."""
+    """Records (time, amount) of every transfer; `points` turns them into rates over windows of
+    SERIES_INTERVAL_S, or of 1/50 of the run when the run is short."""
 
     def __init__(self, start_ns: int) -> None:
         self.start_ns = start_ns
-        self.window_start_ns = start_ns
-        self.window_amount = 0
-        self.points: list[tuple[float, float]] = []
+        self.events: list[tuple[int, int]] = []
 
     def add(self, amount: int, now_ns: int) -> None:
-        self.window_amount += amount
-        span = now_ns - self.window_start_ns
-        if span >= SERIES_INTERVAL_S * 1e9:
-            self.points.append(((now_ns - self.start_ns) / 1e9, self.window_amount / (span / 1e9)))
-            self.window_start_ns = now_ns
-            self.window_amount = 0
+        self.events.append((now_ns, amount))
+
+    @property
+    def points(self) -> list[tuple[float, float]]:
+        if not self.events:
+            return []
+        total_ns = self.events[-1][0] - self.start_ns
+        window_ns = max(min(int(SERIES_INTERVAL_S * 1e9), total_ns // 50), 100_000)
+        out: list[tuple[float, float]] = []
+        window_end = self.start_ns + window_ns
+        amount = 0
+        for t, n in self.events:
+            while t > window_end:
+                out.append(((window_end - self.start_ns) / 1e9, amount / (window_ns / 1e9)))
+                amount = 0
+                window_end += window_ns
+            amount += n
+        out.append(((window_end - self.start_ns) / 1e9, amount / (window_ns / 1e9)))
+        return out
 
 
 Progress = Callable[[int, int], None]

@@ -64,9 +64,16 @@ def test_bad_input_is_rejected_with_a_reason() -> None:
     with pytest.raises(ValueError, match="before it was sent"):
         fit([Exchange(100, 0, 50)])
     with pytest.raises(ClockSyncError, match="implausible"):
-        fit([Exchange(0, 0, 10), Exchange(1_000_000, 10_000_000, 1_000_010)])
+        fit([Exchange(0, 0, 10), Exchange(10**9, 10**7, 10**9 + 10)])
 
 
 def test_without_drift_fit_the_rate_is_one() -> None:
     f = fit(synthetic(42.0, 100.0, 20, seed=9), fit_drift=False)
     assert f.rate == 1.0
+
+
+def test_short_spans_do_not_fit_drift() -> None:
+    short = fit(synthetic(0.0, 100.0, 100, seed=2, spacing_ns=1_000_000))  # 0.1 s
+    assert short.rate == 1.0
+    long = fit(synthetic(0.0, 100.0, 100, seed=2, spacing_ns=20_000_000), windows=10)  # 2 s
+    assert long.rate != 1.0

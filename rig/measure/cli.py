@@ -1,0 +1,390 @@
+"""`rig latency`, `rig throughput` and `rig history`: argparse sub-parsers and their handlers.
+
+The CLI hooks them in with `register(sub)` (the same shape as the rig.cli command modules). Each
+run prints a console summary, writes JSON, CSV, PNGs and an HTML or Markdown report, stores the
+run in the history database and, with --baseline, applies the regression gate (exit 1 on FAIL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rig import contract as c
+from rig.errors import RigError
+from rig.measure import clocksync, report
+from rig.measure.history import History, RunNotFound, Thresholds, compare
+from rig.measure.latency import FrameLink, LatencySettings, Link, RtMidiLink, UsbMidiLink, run_latency
+from rig.measure.model import Run, ThroughputResult
+from rig.target import Feature, Target
+
+PATHS = ("midi-os", "midi-usb", "frames")
+"""Latency paths in the order `--path all` runs them (OS MIDI first, before raw MIDI claims the
+interface from the OS driver)."""
+
+
+class MeasureError(RigError, RuntimeError):
+    """A measurement command cannot run as asked (the message says why)."""
+
+
+def _console() -> Console:
+    console = Console(file=sys.stdout, highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 140)  # logs and CI: do not squeeze tables to 80 columns
+    return console
+
+
+# --- argument parsing --------------------------------------------------------------------------
+
+
+def _gap(text: str) -> tuple[float, float]:
+    """"1.5" (ms, fixed) or "1:3" (ms, uniform random between) -> seconds."""
+    try:
+        lo, sep, hi = text.partition(":")
+        a = float(lo) / 1000.0
+        b = float(hi) / 1000.0 if sep else a
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"gap {text!r}: expected MS or MIN:MAX in milliseconds") from None
+    if not 0 <= a <= b:
+        raise argparse.ArgumentTypeError(f"gap {text!r}: need 0 <= MIN <= MAX")
+    return a, b
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rig", metavar="SPEC", default=None,
+                   help="target (default: board if attached, else loopback)")
+    p.add_argument("--report-dir", metavar="DIR", type=Path, default=None,
+                   help="where to write JSON, CSV, PNGs and the report "
+                        "(default: reports/measure-<UTC time>/)")
+    p.add_argument("--format", choices=("html", "md"), default="html", help="combined report format")
+    p.add_argument("--history", metavar="PATH", default=None,
+                   help="SQLite history file (default: $RIG_HISTORY or ~/.local/share/rig/history.sqlite)")
+    p.add_argument("--no-history", action="store_true", help="do not store this run")
+    p.add_argument("--baseline", metavar="RUN", default=None,
+                   help="compare against run id RUN, or 'latest' (the newest earlier run of the same "
+                        "target, kind and path); exit 1 if a threshold fails")
+    p.add_argument("--thresholds", metavar="LIST", default="",
+                   help="e.g. p50_ratio=1.1,p99_ratio=1.25,max_lost=0,throughput_ratio=0.9 ('off' disables)")
+    p.add_argument("--jack", choices=("auto", "yes", "no"), default="auto",
+                   help="start a dummy JACK server for OS MIDI when there is no MIDI system (auto: on "
+                        "the loopback only)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `latency`, `throughput` and `history` to the rig CLI."""
+    p = sub.add_parser("latency", help="round-trip and one-way latency on every path the target has",
+                       description="Measure MIDI and frame round trips (and one-way times from the board's "
+                                   "stamps). Ctrl-C stops and keeps the samples taken so far.")
+    _common(p)
+    p.add_argument("--path", choices=(*PATHS, "all"), default="all", help="which path (default: all the "
+                                                                         "target has)")
+    p.add_argument("--count", type=int, default=1000, help="measured samples per path")
+    p.add_argument("--warmup", type=int, default=20, help="samples taken first and discarded")
+    p.add_argument("--in-flight", type=int, default=1, help="1 = one message at a time; N = pipelined")
+    p.add_argument("--gap", type=_gap, default=(0.0, 0.0), metavar="MS|MIN:MAX",
+                   help="send-to-send interval in ms, fixed or uniformly random (seeded)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--message", choices=("short", "sysex"), default="short", help="MIDI message kind")
+    p.add_argument("--sysex-size", type=int, default=32, help="SysEx bytes including F0 and F7")
+    p.add_argument("--frame-size", type=int, default=64, help="frame payload bytes for the frames path")
+    p.add_argument("--timeout", type=float, default=1.0, help="seconds after which a message is lost")
+    p.add_argument("--sync", type=int, default=64, help="clock exchanges before and after (frames path)")
+    p.set_defaults(func=cmd_latency)
+
+    p = sub.add_parser("throughput", help="bulk OUT and IN separately, and MIDI events/s, against the "
+                                          "full-speed limit")
+    _common(p)
+    p.add_argument("--sizes", default="64,512,4096", help="frame payload sizes, comma-separated")
+    p.add_argument("--frames", type=int, default=1000, help="frames per size and direction")
+    p.add_argument("--midi-events", type=int, default=20000, help="MIDI events each way")
+    p.add_argument("--midi-rate", type=int, default=100000, help="events/s the board's MIDI SOURCE makes")
+    p.add_argument("--direction", choices=("all", "out", "in", "midi"), default="all")
+    p.set_defaults(func=cmd_throughput)
+
+    p = sub.add_parser("history", help="list stored measurement runs, or gate one against a baseline")
+    p.add_argument("--history", metavar="PATH", default=None, help="SQLite history file")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--target", default=None, help="only runs of this target")
+    p.add_argument("--kind", choices=("latency", "throughput"), default=None)
+    p.add_argument("--compare", nargs=2, type=int, metavar=("RUN", "BASELINE"), default=None,
+                   help="apply the regression gate to RUN against BASELINE; exit 1 on FAIL")
+    p.add_argument("--thresholds", metavar="LIST", default="")
+    p.set_defaults(func=cmd_history)
+
+
+# --- opening things ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def open_target(spec: str | None, jack: str, wants_os_midi: bool) -> Iterator[Target]:
+    """Open the target (starting a dummy JACK server first when OS MIDI needs one and may)."""
+    from rig.target import default_target, make_target
+
+    chosen = spec or default_target()
+    with contextlib.ExitStack() as stack:
+        kind = chosen.partition(":")[0].lower()
+        if wants_os_midi and (jack == "yes" or (jack == "auto" and kind == "loopback")):
+            from rig.loopback.os_midi import os_midi_api
+
+            if os_midi_api() is None:
+                from rig.jack import JackMissing, JackServer
+
+                try:
+                    stack.enter_context(JackServer())
+                except JackMissing:
+                    if jack == "yes":
+                        raise
+        target = make_target(chosen)
+        stack.enter_context(target)
+        yield target
+
+
+def new_run(target: Target, kind: str, path: str) -> Run:
+    """A Run stamped with the target's facts and whether its timing is real."""
+    try:
+        facts = target.describe()
+    except RigError as exc:
+        facts = {"target": target.name, "describe_error": str(exc)}
+    return Run(kind=kind, path=path, target=target.name, target_kind=target.spec.kind,
+               real_timing=Feature.REAL_TIMING in target.features, facts=facts)
+
+
+def available_paths(target: Target) -> list[str]:
+    """The latency paths this target has."""
+    paths = []
+    if Feature.MIDI_OS in target.features:
+        paths.append("midi-os")
+    if Feature.USB in target.features:
+        paths.append("midi-usb")
+    if Feature.FRAMES in target.features and Feature.USB in target.features:
+        paths.append("frames")
+    return paths
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar, yielded as the (done, total) callback the runners take."""
+    if not enabled:
+        yield None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _report_dir(args: argparse.Namespace) -> Path:
+    if args.report_dir is not None:
+        return Path(args.report_dir)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path("reports") / f"measure-{stamp}"
+
+
+def finish(run: Run, args: argparse.Namespace, console: Console) -> bool:
+    """Summary, files, history and the gate; returns False when the gate failed."""
+    report.print_summary(run, console)
+    files = report.write_all(run, _report_dir(args), fmt=args.format)
+    console.print(f"report: {files.report}  (json {files.json.name}, csv {files.csv.name}, "
+                  f"{len(files.pngs)} png)")
+    if args.no_history:
+        return True
+    with History(args.history) as history:
+        run_id = history.store(run)
+        console.print(f"stored as run {run_id} in {history.path}")
+        if args.baseline is None:
+            return True
+        row = history.row(run_id)
+        if args.baseline == "latest":
+            candidates = [r for r in history.runs(target=run.target, kind=run.kind)
+                          if r.run_id < run_id and r.path == run.path]
+            if not candidates:
+                console.print("no earlier run to compare with; gate skipped")
+                return True
+            base = candidates[0]
+        else:
+            base = history.row(int(args.baseline))
+        verdict = compare(row, base, Thresholds.parse(args.thresholds))
+    for check in verdict.checks:
+        console.print(check.line())
+    for note in verdict.notes:
+        console.print(f"note: {note}")
+    console.print(f"gate: run {verdict.run_id} vs baseline {verdict.baseline_id}: "
+                  f"{'PASS' if verdict.passed else 'FAIL'}")
+    return verdict.passed
+
+
+# --- rig latency ---------------------------------------------------------------------------------
+
+
+def _board(target: Target) -> Any:
+    from rig.device import Board
+
+    return Board(target.usb_device())
+
+
+def _os_midi_api() -> int | None:
+    from rig.loopback.os_midi import os_midi_api
+
+    return os_midi_api()
+
+
+def measure_path(target: Target, path: str, settings: LatencySettings, sync: int,
+                 progress: Callable[[int, int], None] | None) -> Run:
+    """One latency run on one path of an open target (board set to ECHO first where it has one)."""
+    run = new_run(target, "latency", path)
+    board = _board(target) if Feature.USB in target.features else None
+    link: Link
+    closers: list[Callable[[], None]] = []
+    try:
+        if path == "midi-os":
+            if board is not None:
+                board.set_midi_mode(c.MidiMode.ECHO)
+            out_name, in_name = target.midi_port_names()
+            rt = RtMidiLink(out_name, in_name, api=_os_midi_api())
+            closers.append(rt.close)
+            link = rt
+        elif path == "midi-usb":
+            if board is None:
+                raise MeasureError(f"target {target.name} has no USB device for the midi-usb path")
+            board.set_midi_mode(c.MidiMode.ECHO)
+            link = UsbMidiLink(board)
+        elif path == "frames":
+            if board is None:
+                raise MeasureError(f"target {target.name} has no USB device for the frames path")
+            board.set_frame_mode(c.FrameMode.ECHO)
+            link = FrameLink(board)
+        else:
+            raise MeasureError(f"unknown latency path {path!r}; expected one of {', '.join(PATHS)}")
+        exchanges: list[clocksync.Exchange] = []
+        if board is not None and path == "frames":
+            exchanges = clocksync.collect(board.time_us, sync)
+        run_latency(link, settings, run, progress=progress)
+        if board is not None and exchanges:
+            with contextlib.suppress(KeyboardInterrupt):
+                exchanges += clocksync.collect(board.time_us, sync)
+            run.clock = clocksync.fit(exchanges, windows=8)
+        return run
+    finally:
+        for close in closers:
+            close()
+        if board is not None:
+            board.close()
+
+
+def cmd_latency(args: argparse.Namespace) -> int:
+    """`rig latency`."""
+    console = _console()
+    message = "frame" if args.path == "frames" else args.message
+    ok = True
+    wants_os = args.path in ("all", "midi-os")
+    with open_target(args.rig, args.jack, wants_os) as target:
+        paths = available_paths(target) if args.path == "all" else [args.path]
+        if not paths:
+            raise MeasureError(f"target {target.name} has no latency path (needs midi-os, usb or frames)")
+        for path in paths:
+            kind = "frame" if path == "frames" else message
+            size = args.frame_size if kind == "frame" else (args.sysex_size if kind == "sysex" else 0)
+            settings = LatencySettings(count=args.count, warmup=args.warmup, in_flight=args.in_flight,
+                                       gap_min_s=args.gap[0], gap_max_s=args.gap[1], seed=args.seed,
+                                       message=kind, size=size, timeout_s=args.timeout)
+            with progress_bar(not args.no_progress, f"latency {path}") as progress:
+                run = measure_path(target, path, settings, args.sync, progress)
+            ok = finish(run, args, console) and ok
+            if run.interrupted:
+                console.print("interrupted: kept the samples taken so far; remaining paths skipped")
+                return 130
+    return 0 if ok else 1
+
+
+# --- rig throughput --------------------------------------------------------------------------------
+
+
+def cmd_throughput(args: argparse.Namespace) -> int:
+    """`rig throughput`."""
+    from rig.measure import throughput as tp
+
+    console = _console()
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        raise MeasureError(f"--sizes {args.sizes!r}: expected comma-separated integers") from None
+    with open_target(args.rig, args.jack, False) as target:
+        if Feature.USB not in target.features:
+            raise MeasureError(f"target {target.name} has no USB device: throughput needs the board's "
+                               "endpoints (a midi:OUT,IN cable target has no throughput figures)")
+        run = new_run(target, "throughput", "usb")
+        run.settings = {"sizes": sizes, "frames": args.frames, "midi_events": args.midi_events,
+                        "midi_rate": args.midi_rate, "direction": args.direction}
+        board = _board(target)
+        jobs: list[tuple[str, Callable[..., ThroughputResult], tuple[Any, ...]]] = []
+        if args.direction in ("all", "out"):
+            jobs += [(f"bulk OUT {n} B", tp.bulk_out, (board, n, args.frames)) for n in sizes]
+        if args.direction in ("all", "in"):
+            jobs += [(f"bulk IN {n} B", tp.bulk_in, (board, n, args.frames)) for n in sizes]
+        if args.direction in ("all", "midi"):
+            jobs += [("MIDI OUT", tp.midi_out, (board, args.midi_events)),
+                     ("MIDI IN", tp.midi_in, (board, args.midi_events, args.midi_rate))]
+        try:
+            for label, job, job_args in jobs:
+                with progress_bar(not args.no_progress, label) as progress:
+                    try:
+                        run.throughput.append(job(*job_args, progress=progress))
+                    except tp.Interrupted as stop:
+                        run.throughput.append(stop.result)
+                        run.interrupted = True
+                        break
+        finally:
+            board.close()
+        ok = finish(run, args, console)
+    if run.interrupted:
+        return 130
+    return 0 if ok else 1
+
+
+# --- rig history ---------------------------------------------------------------------------------
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """`rig history`: list runs, or gate one against a baseline."""
+    console = _console()
+    with History(args.history) as history:
+        if args.compare:
+            run_id, base_id = args.compare
+            try:
+                thresholds = Thresholds.parse(args.thresholds)
+                verdict = compare(history.row(run_id), history.row(base_id), thresholds)
+            except RunNotFound as exc:
+                raise MeasureError(str(exc)) from None
+            for check in verdict.checks:
+                console.print(check.line())
+            for note in verdict.notes:
+                console.print(f"note: {note}")
+            console.print(f"gate: {'PASS' if verdict.passed else 'FAIL'}")
+            return 0 if verdict.passed else 1
+        rows = history.runs(limit=args.limit, target=args.target, kind=args.kind)
+        table = Table(title=f"measurement runs in {history.path}")
+        for col in ("id", "started (UTC)", "kind", "path", "target", "real", "fw"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("figures", overflow="fold", min_width=30)
+        for r in rows:
+            table.add_row(str(r.run_id), r.started_at[:16].replace("T", " "), r.kind, r.path, r.target,
+                          "yes" if r.real_timing else "no", r.firmware or "-",
+                          r.headline() + (" (interrupted)" if r.interrupted else ""))
+        console.print(table)
+        if not rows:
+            console.print("no runs stored yet: `rig latency` or `rig throughput` stores one")
+    return 0

@@ -1,0 +1,86 @@
+"""`rig latency`, `rig throughput` and `rig history` for real on --rig=loopback (pyusb through the
+loopback backend), writing reports and history into tmp_path. No timing assertions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from rig.measure import cli
+
+
+def run_cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="rig")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cli.register(sub)
+    args = parser.parse_args(list(argv))
+    return int(args.func(args))
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> str:
+    return str(tmp_path / "history.sqlite")
+
+
+def test_latency_frames_and_midi_usb_on_loopback(tmp_path: Path, history: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    for path in ("frames", "midi-usb"):
+        rc = run_cli("latency", "--rig", "loopback", "--path", path, "--count", "40", "--warmup", "3",
+                     "--sync", "8", "--report-dir", str(tmp_path / path), "--history", history,
+                     "--no-progress", "--jack", "no")
+        assert rc == 0
+        docs = list((tmp_path / path).glob("*.json"))
+        assert len(docs) == 1
+        doc = json.loads(docs[0].read_text())
+        assert doc["meta"]["target_kind"] == "loopback" and doc["meta"]["real_timing"] is False
+        assert doc["caveat"] and doc["summary"]["sequence"]["lost"] == 0
+        assert doc["summary"]["rtt_us"]["count"] == 40 and len(doc["samples"]) == 43
+        assert (doc["summary"]["clock"] is not None) == (path == "frames")
+        assert list((tmp_path / path).glob("*.html"))
+    out = capsys.readouterr().out
+    assert "WARNING" in out and "stored as run 2" in out
+    assert run_cli("history", "--history", history) == 0
+    listing = capsys.readouterr().out
+    assert "frames" in listing and "midi-usb" in listing
+
+
+def test_sysex_latency_and_gate_against_latest(tmp_path: Path, history: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    common = ("latency", "--rig", "loopback", "--path", "midi-usb", "--message", "sysex",
+              "--sysex-size", "100",
+              "--count", "30", "--warmup", "2", "--report-dir", str(tmp_path), "--history", history,
+              "--no-progress", "--jack", "no", "--format", "md")
+    assert run_cli(*common) == 0
+    # Generous thresholds: the gate runs and prints every check; the figures themselves are not asserted.
+    assert run_cli(*common, "--baseline", "latest", "--thresholds", "p50_ratio=1000,p99_ratio=1000") == 0
+    out = capsys.readouterr().out
+    assert "PASS p50_ratio" in out and "PASS lost" in out and "gate: run 2 vs baseline 1: PASS" in out
+    # An impossible threshold fails the gate with exit 1.
+    assert run_cli("history", "--history", history, "--compare", "2", "1", "--thresholds", "p50_ratio=0") == 1
+    assert "FAIL p50_ratio" in capsys.readouterr().out
+
+
+def test_throughput_on_loopback(tmp_path: Path, history: str, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = run_cli("throughput", "--rig", "loopback", "--sizes", "64,1000", "--frames", "50", "--midi-events",
+                 "200", "--midi-rate", "50000", "--report-dir", str(tmp_path), "--history", history,
+                 "--no-progress", "--jack", "no")
+    assert rc == 0
+    doc = json.loads(next(tmp_path.glob("*.json")).read_text())
+    directions = [(t["direction"], t["payload_len"]) for t in doc["summary"]["throughput"]]
+    assert directions == [("bulk-out", 64), ("bulk-out", 1000), ("bulk-in", 64), ("bulk-in", 1000),
+                          ("midi-out", 0), ("midi-in", 0)]
+    for t in doc["summary"]["throughput"]:
+        assert t["device_count"] == t["items"] and t["lost"] == 0
+        assert t["ceiling_per_s"] > 0
+    assert "ceiling" in capsys.readouterr().out
+
+
+def test_bad_arguments_are_named(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        run_cli("latency", "--gap", "3:1")
+    with pytest.raises(cli.MeasureError, match="--sizes"):
+        run_cli("throughput", "--rig", "loopback", "--sizes", "big", "--no-history", "--jack", "no",
+                "--report-dir", str(tmp_path))
