@@ -108,7 +108,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--frames", type=int, default=1000, help="frames per size and direction")
     p.add_argument("--midi-events", type=int, default=20000, help="MIDI events each way")
     p.add_argument("--midi-rate", type=int, default=100000, help="events/s the board's MIDI SOURCE makes")
-    p.add_argument("--direction", choices=("all", "out", "in", "midi"), default="all")
+    p.add_argument("--direction", choices=("all", "out", "in", "midi", "mxf"), default="all",
+                   help="bulk OUT, bulk IN, raw MIDI events each way, or MIDI events through the MXF graph")
     p.set_defaults(func=cmd_throughput)
 
     p = sub.add_parser("history", help="list stored measurement runs, or gate one against a baseline")
@@ -338,6 +339,8 @@ def cmd_throughput(args: argparse.Namespace) -> int:
         if args.direction in ("all", "midi"):
             jobs += [("MIDI OUT", tp.midi_out, (board, args.midi_events)),
                      ("MIDI IN", tp.midi_in, (board, args.midi_events, args.midi_rate))]
+        if args.direction in ("all", "mxf"):
+            jobs += [("MIDI through MXF", tp.midi_mxf, (board, args.midi_events))]
         try:
             for label, job, job_args in jobs:
                 with progress_bar(not args.no_progress, label) as progress:

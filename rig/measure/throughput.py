@@ -228,3 +228,56 @@ class _Interrupted(KeyboardInterrupt):
 
 Interrupted = _Interrupted
 """Raised (a KeyboardInterrupt) when Ctrl-C stops a direction; `.result` holds what was measured."""
+
+
+def midi_mxf(board: Any, events: int, *, batch: int = 256, clock: ClockNs = time.perf_counter_ns,
+             timeout_s: float = 5.0, progress: Progress | None = None) -> ThroughputResult:
+    """MIDI events/s through the MXF graph both ways: messages packed into user-mode buffers, through
+    Unpacker -> Sequencer -> RenderSink to EP_MIDI_OUT, echoed by the board (MidiMode.ECHO), and back
+    through the capture parser to time-stamped messages. `board` is a rig.device.Board."""
+    from rig.miniport.usb_midi import UsbMidiMiniport
+
+    if events < 1 or batch < 1:
+        raise ThroughputError(f"MXF throughput needs events >= 1 and batch >= 1, got {events} and {batch}")
+    board.set_midi_mode(c.MidiMode.ECHO)
+    board.reset_stats()
+    got = 0
+    sent = 0
+    interrupted = False
+    notes: list[str] = [f"round trip through the MXF render and capture graphs, {batch} messages per buffer"]
+    with UsbMidiMiniport(board, pool_size=max(1024, 4 * batch)) as miniport:
+        start = clock()
+        series = _Series(start)
+        try:
+            while sent < events:
+                n = min(batch, events - sent)
+                miniport.send(short_message(sent + k) for k in range(n))
+                sent += n
+                taken = len(miniport.take())
+                got += taken
+                series.add(taken, clock())
+                if progress is not None:
+                    progress(got, events)
+            deadline = clock() + int(timeout_s * 1e9)
+            while got < sent and clock() < deadline:
+                taken = len(miniport.take())
+                if taken:
+                    got += taken
+                    series.add(taken, clock())
+                else:
+                    time.sleep(0.0005)
+        except KeyboardInterrupt:
+            interrupted = True
+            notes.append("interrupted (Ctrl-C)")
+        elapsed = (clock() - start) / 1e9
+        miniport.stop()
+        miniport.take()
+    if got < sent and not interrupted:
+        notes.append(f"{sent - got} echoes did not come back within {timeout_s} s")
+    device = int(board.stats()["midi_rx_packets"])
+    result = ThroughputResult("midi-mxf", "events", 0, got, got, elapsed, USB_MIDI_EVENT_CEILING_PER_S,
+                              series.points, device_count=device,
+                              lost=0 if interrupted else sent - got, notes=notes)
+    if interrupted:
+        raise _Interrupted(result)
+    return result

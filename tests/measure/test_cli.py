@@ -71,9 +71,9 @@ def test_throughput_on_loopback(tmp_path: Path, history: str, capsys: pytest.Cap
     doc = json.loads(next(tmp_path.glob("*.json")).read_text())
     directions = [(t["direction"], t["payload_len"]) for t in doc["summary"]["throughput"]]
     assert directions == [("bulk-out", 64), ("bulk-out", 1000), ("bulk-in", 64), ("bulk-in", 1000),
-                          ("midi-out", 0), ("midi-in", 0)]
+                          ("midi-out", 0), ("midi-in", 0), ("midi-mxf", 0)]
     for t in doc["summary"]["throughput"]:
-        assert t["device_count"] == t["items"] and t["lost"] == 0
+        assert t["device_count"] == t["items"] and t["lost"] == 0, t
         assert t["ceiling_per_s"] > 0
     assert "ceiling" in capsys.readouterr().out
 
@@ -84,3 +84,21 @@ def test_bad_arguments_are_named(tmp_path: Path) -> None:
     with pytest.raises(cli.MeasureError, match="--sizes"):
         run_cli("throughput", "--rig", "loopback", "--sizes", "big", "--no-history", "--jack", "no",
                 "--report-dir", str(tmp_path))
+
+
+def test_latency_midi_os_on_loopback_through_jack(tmp_path: Path, history: str) -> None:
+    """The OS path for real: python-rtmidi ports on a dummy JACK server the command starts itself."""
+    import os
+    import shutil
+
+    if shutil.which("jackd") is None:
+        if os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}:
+            pytest.fail("CI must run the JACK tests: jackd not found")
+        pytest.skip("no jackd on this machine")
+    rc = run_cli("latency", "--rig", "loopback", "--path", "midi-os", "--count", "12", "--warmup", "2",
+                 "--in-flight", "2", "--gap", "0.5:1", "--report-dir", str(tmp_path), "--history", history,
+                 "--no-progress", "--jack", "auto")
+    assert rc == 0
+    doc = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert doc["meta"]["path"] == "midi-os"
+    assert doc["summary"]["sequence"]["received"] == 12 and doc["summary"]["sequence"]["lost"] == 0
