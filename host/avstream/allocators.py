@@ -198,10 +198,14 @@ class AllocatorDispatch(abc.ABC):
 
     def allocate(self) -> Frame | None:
         """Allocate: a free frame, or None at once when none is free."""
-        if self._state != _READY:
+        if self._state is not _READY:
             raise AllocatorMisuse(f"{self.name}: allocate() on an allocator that is {self._state}")
-        with self._lock:
+        lock = self._lock  # acquire/release: measurably cheaper than `with` on the hot path
+        lock.acquire()
+        try:
             return self._take()
+        finally:
+            lock.release()
 
     def _take(self) -> Frame | None:
         """Allocate with the lock held, keeping the books."""
@@ -221,12 +225,16 @@ class AllocatorDispatch(abc.ABC):
         """Free: give a frame back. After delete the frame is dropped (checked mode raises)."""
         if self.checked:
             self._check_free(frame)
-        elif self._state == _DELETED:
+        elif self._state is _DELETED:
             return
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             frame.outstanding = False
             self.counters.frees += 1
             handoff = self._free(frame)
+        finally:
+            lock.release()
         if handoff is not None:  # outside the lock: the callback may use this allocator again
             handoff(frame)
 

@@ -125,8 +125,11 @@ class Pin:
         if frame is None:
             return None
         if locked:
-            if edge.lock() != Status.SUCCESS:
-                return None
+            if not edge.locked:
+                if frame.cancelled:  # never true for an edge (edges leave cancelled frames); kept safe
+                    return None
+                edge.locked = True
+                frame.locks += 1
         elif edge.locked:
             edge.locked = False
             frame.locks -= 1
@@ -371,7 +374,8 @@ class Pin:
         if self._in_process:
             self._again = True
             return
-        if not self._can_process():
+        if not (self.gate_open and self.state >= self.min_state
+                and (self._leading.frame is not None or not self.frames_required)):
             return
         self._in_process = True
         stalls = 0

@@ -110,7 +110,8 @@ class StreamPointer:
     def lock(self) -> Status:
         """Lock the frame: SUCCESS, or DEVICE_NOT_READY if the pointer is on no frame or the frame
         was cancelled. Locked frames cannot be cancelled."""
-        self._alive()
+        if self.deleted:
+            self._alive()
         frame = self.frame
         if frame is None or frame.cancelled:
             return Status.DEVICE_NOT_READY
@@ -135,7 +136,8 @@ class StreamPointer:
     def advance(self) -> Status:
         """KsStreamPointerAdvance: unlock, move to the next frame, relock if it was locked.
         DEVICE_NOT_READY past the end of the queue (the pointer is then on no frame)."""
-        self._alive()
+        if self.deleted:
+            self._alive()
         relock = self.locked
         if relock:
             self.locked = False
