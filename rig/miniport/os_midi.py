@@ -1,0 +1,290 @@
+"""The OS-MIDI miniport (OS mode): the same MXF graphs on python-rtmidi ports instead of raw USB.
+
+Render: Unpacker -> Sequencer -> RenderSink; the sink's packets are decoded back into whole messages
+(running status expanded, SysEx joined) and sent with MidiOut.send_message, one message each, after
+the graph call returns (so a failing send never strands an event outside its allocator).
+Capture: the MidiIn callback (python-rtmidi's thread) stamps each message with the injected master
+clock and feeds its bytes as INCOMPLETE events into the capture sink -> MessageCollector.
+
+Host books in USB-MIDI packet units (what a USB-MIDI device counts): when a `Board` is given, every
+message sent adds its packet count to `board.host.midi_packets_tx` and every message received to
+`midi_packets_rx`, so the plugin's books check holds across the OS driver as well.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+from host.midi import UsbMidiDecoder, encode_message
+from host.mxf import AllocatorMXF, KsState, MxfFilter, NtStatus
+from host.mxf.clock import MasterClock, MonotonicClock
+from host.mxf.dmusbuff import pack_records
+from host.mxf.packer import structured_flags
+from host.mxf.render_sink import RenderSink
+from host.mxf.sequencer import Sequencer
+from host.mxf.unpacker import Unpacker
+from rig.device import Board
+from rig.miniport.capture import CapturedMessage, CaptureParser, MessageCollector, raw_events
+from rig.miniport.errors import MiniportError, MiniportTimeout, PoolExhausted
+from rig.miniport.usb_midi import DEFAULT_SEND_BATCH, PACKET, _Deadline
+
+
+@dataclass
+class OsMidiCounters:
+    """What went through the OS ports."""
+
+    messages_sent: int = 0
+    packets_sent: int = 0
+    """USB-MIDI packets the sent messages make (what the device counts as received)."""
+    messages_received: int = 0
+    packets_received: int = 0
+    send_errors: int = 0
+    lost_bytes: int = 0
+
+
+class OsMidiMiniport:
+    """The MXF render and capture graphs on an opened rtmidi MidiOut / MidiIn pair."""
+
+    def __init__(self, out: Any, inp: Any, *, name: str = "OS MIDI", board: Board | None = None,
+                 clock: MasterClock | None = None, schedule_prefetch_100ns: int = 0, pool_size: int = 1024,
+                 buffer_size: int = 4096, buffer_count: int = 64, checked: bool = False,
+                 channel_group: int = 1, send_window: int | None = None, send_timeout_s: float = 5.0) -> None:
+        self.out = out
+        self.inp = inp
+        self.name = name
+        self.board = board
+        self.clock: MasterClock = clock if clock is not None else MonotonicClock()
+        self.channel_group = channel_group
+        if send_window is not None and send_window < 1:
+            raise ValueError(f"send_window must be at least 1 (or None), not {send_window}")
+        self.send_window = send_window
+        """When set, at most this many messages are sent and not yet received back (flow control for a
+        device that answers every message, as ECHO and TRANSFORM do): OS MIDI queues (JACK's ring
+        buffers, for one) drop what overflows, so a flood must not outrun the device."""
+        self.send_timeout_s = send_timeout_s
+        self.render_allocator = AllocatorMXF(pool_size, buffer_size=buffer_size, buffer_count=buffer_count,
+                                             checked=checked, name=f"{name} render allocator")
+        self.capture_allocator = AllocatorMXF(pool_size, buffer_size=buffer_size, buffer_count=buffer_count,
+                                              checked=checked, name=f"{name} capture allocator")
+        self._decoder = UsbMidiDecoder()
+        self._outbox: deque[bytes] = deque()
+        self.unpacker = Unpacker(self.render_allocator)
+        self.sequencer = Sequencer(self.render_allocator, self.clock, schedule_prefetch_100ns)
+        self.render_sink = RenderSink(self.render_allocator, self._rendered)
+        self.capture_sink = CaptureParser(self.capture_allocator)
+        self.collector = MessageCollector(self.capture_allocator)
+        for source, sink in ((self.unpacker, self.sequencer), (self.sequencer, self.render_sink),
+                             (self.capture_sink, self.collector)):
+            if source.connect_output(sink) != NtStatus.STATUS_SUCCESS:  # pragma: no cover
+                raise MiniportError(f"{name}: ConnectOutput {type(source).__name__} failed")
+        self.counters = OsMidiCounters()
+        self._errors: list[MiniportError] = []
+        self._errors_lock = threading.Lock()
+        """A leaf lock: taken inside `_lock` (callback) and inside the collector's condition (receive)."""
+        self._lock = threading.Lock()
+        self.running = False
+
+    # --- state ---
+
+    def _filters(self) -> tuple[MxfFilter, ...]:
+        return (self.unpacker, self.sequencer, self.render_sink, self.capture_sink, self.collector)
+
+    def start(self) -> None:
+        """Every filter to RUN; the MidiIn callback installed."""
+        if self.running:
+            return
+        for flt in self._filters():
+            for state in (KsState.ACQUIRE, KsState.PAUSE, KsState.RUN):
+                flt.set_state(state)
+        self.inp.set_callback(self._received)
+        self.running = True
+
+    def stop(self) -> None:
+        """Callback removed, every filter to STOP (the sequencer discards what it holds)."""
+        if self.running:
+            self.inp.cancel_callback()
+        with self._lock:
+            for flt in self._filters():
+                for state in (KsState.PAUSE, KsState.ACQUIRE, KsState.STOP):
+                    flt.set_state(state)
+        self.running = False
+
+    # --- render ---
+
+    def _rendered(self, packets: bytes) -> None:
+        for _cable, message in self._decoder.messages(packets):
+            if message.complete:
+                self._outbox.append(message.data)
+
+    def _wait_for_window(self) -> None:
+        window = self.send_window
+        if window is None:
+            return
+        counters = self.counters
+        if counters.messages_sent - counters.messages_received < window:
+            return
+        deadline = _Deadline(self.send_timeout_s)
+        with self.collector.cond:
+            while counters.messages_sent - counters.messages_received >= window:
+                if deadline.expired():
+                    raise MiniportTimeout(
+                        f"{self.name}: {counters.messages_sent - counters.messages_received} message(s) sent "
+                        f"and not answered within {self.send_timeout_s} s (send window {window}); "
+                        f"{len(self._outbox)} message(s) still pending")
+                self.collector.cond.wait(min(deadline.remaining(), 0.05))
+
+    def _send_outbox(self) -> int:
+        sent = 0
+        while self._outbox:
+            data = self._outbox[0]
+            self._wait_for_window()
+            try:
+                self.out.send_message(list(data))
+            except Exception as exc:  # rtmidi.RtMidiError and friends
+                self.counters.send_errors += 1
+                raise MiniportError(f"{self.name}: MidiOut.send_message failed ({exc}); {len(self._outbox)} "
+                                    f"message(s) still pending") from exc
+            self._outbox.popleft()
+            packets = len(encode_message(data)) // PACKET
+            self.counters.messages_sent += 1
+            self.counters.packets_sent += packets
+            if self.board is not None:
+                self.board.host.midi_packets_tx += packets
+            sent += 1
+        return sent
+
+    @property
+    def pending_messages(self) -> int:
+        """Rendered messages not yet handed to MidiOut."""
+        return len(self._outbox)
+
+    def send_buffer(self, buffer: bytes | bytearray | memoryview, start_time_100ns: int | None = None) -> int:
+        """Unpack one user-mode buffer into the render graph and send what fell due; returns messages sent."""
+        if not self.running:
+            raise MiniportError(f"{self.name}: the miniport is not started")
+        start = self.clock.time_100ns() if start_time_100ns is None else start_time_100ns
+        if self.unpacker.unpack(buffer, start) == NtStatus.STATUS_INSUFFICIENT_RESOURCES:
+            stats = self.render_allocator.stats()
+            raise PoolExhausted(f"{self.name}: the render pool cannot hold this buffer's events "
+                                f"({stats.free} of {stats.pool_size} free, {len(self.sequencer)} chains "
+                                f"held by the sequencer)")
+        return self._send_outbox()
+
+    def send(self, messages: Iterable[bytes | bytearray], *, time_100ns: int | None = None,
+             channel_group: int | None = None, batch: int = DEFAULT_SEND_BATCH) -> int:
+        """Send MIDI byte strings at `time_100ns` (default: now); returns messages handed to MidiOut."""
+        group = self.channel_group if channel_group is None else channel_group
+        when = self.clock.time_100ns() if time_100ns is None else time_100ns
+        sent = 0
+        records: list[tuple[bytes, int, int, int]] = []
+        for message in messages:
+            data = bytes(message)
+            records.append((data, group, 0, structured_flags(data) if data else 0))
+            if len(records) >= batch:
+                sent += self.send_buffer(pack_records(records), when)
+                records.clear()
+        if records:
+            sent += self.send_buffer(pack_records(records), when)
+        return sent
+
+    def service(self) -> int:
+        """Release and send what the sequencer holds that is now due."""
+        self.sequencer.service()
+        return self._send_outbox()
+
+    # --- capture ---
+
+    def _received(self, event: tuple[list[int], float], data: object = None) -> None:
+        message, _delta = event
+        raw = bytes(message)
+        now = self.clock.time_100ns()
+        with self._lock:
+            if not raw:
+                return
+            self.counters.messages_received += 1
+            try:
+                packets = len(encode_message(raw)) // PACKET
+            except ValueError:
+                packets = 0
+            self.counters.packets_received += packets
+            if self.board is not None:
+                self.board.host.midi_packets_rx += packets
+            chain, lost = raw_events(self.capture_allocator, raw, now, self.channel_group)
+            if lost:
+                self.counters.lost_bytes += lost
+                with self._errors_lock:
+                    self._errors.append(PoolExhausted(f"{self.name}: capture pool empty, {lost} byte(s) "
+                                                      f"lost"))
+            if chain is not None:
+                self.capture_sink.put_message(chain)
+
+    def errors(self) -> list[MiniportError]:
+        """Errors met in the callback so far."""
+        with self._errors_lock:
+            return list(self._errors)
+
+    def receive(self, count: int, timeout_s: float = 5.0) -> list[CapturedMessage]:
+        """Wait for `count` captured messages; MiniportTimeout names how many arrived."""
+        collector = self.collector
+        deadline = _Deadline(timeout_s)
+        got: list[CapturedMessage] = []
+        with collector.cond:
+            while True:
+                with self._errors_lock:
+                    if self._errors:
+                        raise self._errors.pop(0)
+                available = len(collector._queue)
+                if available + len(got) >= count or deadline.expired():
+                    got.extend(collector._queue.popleft() for _ in range(min(count - len(got), available)))
+                    break
+                collector.cond.wait(deadline.remaining())
+        if len(got) < count:
+            raise MiniportTimeout(f"{self.name}: {len(got)} of {count} message(s) arrived within "
+                                  f"{timeout_s} s")
+        return got
+
+    def take(self) -> list[CapturedMessage]:
+        """Every message captured so far, without waiting."""
+        return self.collector.take()
+
+    # --- books ---
+
+    def books(self) -> list[str]:
+        """Everything still out (events, held chains, unsent or untaken messages, lost bytes)."""
+        problems: list[str] = []
+        for alloc in (self.render_allocator, self.capture_allocator):
+            stats = alloc.stats()
+            if stats.outstanding or stats.buffers_out:
+                problems.append(f"{alloc.name}: {stats.outstanding} event(s) and {stats.buffers_out} "
+                                f"buffer(s) out of the pool")
+        if len(self.sequencer):
+            problems.append(f"{self.name}: {len(self.sequencer)} chain(s) still held by the sequencer")
+        if self._outbox:
+            problems.append(f"{self.name}: {len(self._outbox)} message(s) not yet sent")
+        if len(self.collector):
+            problems.append(f"{self.name}: {len(self.collector)} captured message(s) not taken")
+        if self.counters.lost_bytes:
+            problems.append(f"{self.name}: {self.counters.lost_bytes} received byte(s) lost")
+        return problems
+
+    def close(self) -> None:
+        """Stop (the ports stay open: they belong to the caller)."""
+        self.stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is None:
+            self.close()
+        else:
+            with contextlib.suppress(Exception):
+                self.close()
