@@ -102,7 +102,8 @@ class Pin:
         self._leading = StreamPointer(self, PointerKind.LEADING)
         self._trailing = StreamPointer(self, PointerKind.TRAILING) if distinct_trailing_edge else None
         self._clones: set[StreamPointer] = set()
-        self._timeouts: dict[StreamPointer, tuple[float, Callable[[StreamPointer], None]]] = {}
+        self._timeouts: dict[StreamPointer, tuple[float, int, Callable[[StreamPointer], None]]] = {}
+        self._timeout_order = 0
         self._in_process = False
         self._again = False
 
@@ -415,14 +416,16 @@ class Pin:
         if not self._timeouts:
             return 0
         now = self.clock()
-        due = sorted(((when, id(p), p, cb) for p, (when, cb) in self._timeouts.items() if when <= now),
-                     key=lambda t: (t[0], t[1]))
-        for _, _, p, cb in due:
-            if self._timeouts.get(p, (None, None))[1] is cb:
+        due = sorted((when, order, p, cb) for p, (when, order, cb) in self._timeouts.items() if when <= now)
+        fired = 0
+        for _, order, p, cb in due:  # by deadline, then by scheduling order: deterministic
+            entry = self._timeouts.get(p)
+            if entry is not None and entry[1] == order:  # not cancelled or rescheduled by an earlier callback
                 del self._timeouts[p]
                 cb(p)
-        return len(due)
+                fired += 1
+        return fired
 
     def next_timeout(self) -> float | None:
         """When the earliest scheduled timeout is due (clock units), or None."""
-        return min((when for when, _ in self._timeouts.values()), default=None)
+        return min((when for when, _, _ in self._timeouts.values()), default=None)

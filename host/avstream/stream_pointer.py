@@ -210,7 +210,9 @@ class StreamPointer:
         self._alive()
         if interval < 0:
             raise ValueError(f"timeout interval must be >= 0, got {interval}")
-        self.pin._timeouts[self] = (self.pin.clock() + interval, callback)
+        pin = self.pin
+        pin._timeout_order += 1
+        pin._timeouts[self] = (pin.clock() + interval, pin._timeout_order, callback)
 
     def cancel_timeout(self) -> bool:
         """KsStreamPointerCancelTimeout; False when none was scheduled."""

@@ -206,6 +206,26 @@ def test_timeouts_follow_the_injected_clock() -> None:
     leading(pin).advance()
 
 
+def test_timeouts_fire_in_deadline_then_scheduling_order() -> None:
+    clock = FakeClock()
+    pin, _ = running(clock=clock)
+    pin.submit(bytearray(4))
+    edge = leading(pin)
+    a, b, c = edge.clone(), edge.clone(), edge.clone()
+    fired: list[str] = []
+    b.schedule_timeout(lambda p: fired.append("b"), 1.0)
+    a.schedule_timeout(lambda p: (fired.append("a"), c.cancel_timeout()), 1.0)
+    c.schedule_timeout(lambda p: fired.append("c"), 0.5)
+    clock.now = 0.7
+    assert pin.run_timeouts() == 1 and fired == ["c"]
+    c.schedule_timeout(lambda p: fired.append("c again"), 0.3)  # due at 1.0, scheduled last
+    clock.now = 1.0
+    assert pin.run_timeouts() == 2 and fired == ["c", "b", "a"]  # a's callback cancelled c's
+    for clone in (a, b, c):
+        clone.delete()
+    edge.advance()
+
+
 def test_processing_triggers() -> None:
     calls: list[int] = []
 
