@@ -80,20 +80,23 @@ def _summary(record: RunRecord, report_dir: Path) -> None:
     for outcome, count in sorted(record.totals().items()):
         table.add_row(Text(outcome.upper(), style=STATUS_STYLE.get(outcome.upper(), "")), str(count))
     out.print(table)
-    bad = [t for t in record.tests if t.outcome in {"failed", "error"}]
-    by_message: dict[tuple[str, str], list[str]] = {}
-    for test in bad:
-        by_message.setdefault((test.outcome, test.message), []).append(test.nodeid)
-    for (outcome, message), nodeids in by_message.items():
-        line = Text()
-        line.append(outcome.upper(), style="bold red")
-        if len(nodeids) > 2:  # one cause (a target that did not open) shown once
-            line.append(f" {len(nodeids)} tests ({nodeids[0]}, ...): {message}")
-        else:
-            line.append(f" {nodeids[0]}: {message}" if len(nodeids) == 1 else
-                        f" {nodeids[0]} and {nodeids[1]}: {message}")
-        out.print(line)
+    for outcomes, style in (({"failed", "error"}, "bold red"), ({"skipped"}, "yellow")):
+        groups: dict[tuple[str, str], list[str]] = {}
+        for test in record.tests:
+            if test.outcome in outcomes:
+                groups.setdefault((test.outcome, test.message), []).append(test.nodeid)
+        for (outcome, message), nodeids in groups.items():
+            line = Text()
+            line.append(outcome.upper(), style=style)
+            if len(nodeids) > 2:  # one cause (a target that did not open, a missing feature) shown once
+                line.append(f" {len(nodeids)} tests ({nodeids[0]}, ...): {message}")
+            else:
+                line.append(f" {' and '.join(nodeids)}: {message}")
+            out.print(line)
     verdict = Text("PASSED", style="bold green") if record.ok else Text("FAILED", style="bold red")
+    skipped = record.totals().get("skipped", 0)
+    if skipped:
+        verdict.append(f" ({skipped} skipped)", style="yellow")
     paths = f"  report: {report_dir / REPORT_FILE}  junit: {report_dir / JUNIT_FILE}"
     out.print(Text.assemble(verdict, paths))
 

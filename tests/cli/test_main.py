@@ -101,6 +101,11 @@ def test_info(board):
 
 def test_broken(board):
     assert board.time_us() < 0, "device time is never negative"
+
+
+@pytest.mark.needs("real-timing")
+def test_timing(board):
+    pass
 '''
 
 
@@ -116,7 +121,10 @@ def test_run_is_the_main_job_and_fails_when_a_test_fails(tmp_path: Path) -> None
     assert "Traceback" not in done.stdout + done.stderr
     record = RunRecord.load(report)
     assert {t.nodeid.split("::")[-1]: t.outcome for t in record.tests} == {
-        "test_info[loopback]": "passed", "test_broken[loopback]": "failed"}
+        "test_info[loopback]": "passed", "test_broken[loopback]": "failed",
+        "test_timing[loopback]": "skipped"}
+    skipped = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED ")]
+    assert len(skipped) == 1 and "test_timing[loopback]: target loopback lacks real-timing" in skipped[0]
     text = (report / "report.md").read_text()
     assert "**FAILED**" in text and "firmware" in text and "0.1.0" in text and "## Device counters" in text
     assert (report / "junit.xml").exists()
@@ -150,7 +158,7 @@ def test_run_with_a_target_that_cannot_open_reports_the_cause_once(tmp_path: Pat
     assert done.returncode == 1
     lines = [line for line in done.stdout.splitlines() if line.startswith("ERROR ")]
     assert len(lines) == 1, done.stdout
-    assert lines[0].startswith("ERROR 3 tests (") and "target loopback:XYZ: could not open:" in lines[0]
+    assert lines[0].startswith("ERROR 4 tests (") and "target loopback:XYZ: could not open:" in lines[0]
 
 
 def test_run_and_test_refuse_an_unknown_target_in_one_line() -> None:
