@@ -23,7 +23,13 @@ import time
 from collections.abc import Callable
 
 from host.avstream.allocators import Frame
-from host.avstream.errors import AvStreamError, ProcessingStalled, StateTransitionError, StreamPointerError
+from host.avstream.errors import (
+    AllocatorMisuse,
+    AvStreamError,
+    ProcessingStalled,
+    StateTransitionError,
+    StreamPointerError,
+)
 from host.avstream.header import StreamFrame, StreamHeader
 from host.avstream.mappings import DmaAdapter
 from host.avstream.status import Status
@@ -148,8 +154,15 @@ class Pin:
                on_complete: Callable[[StreamFrame], None] | None = None) -> StreamFrame:
         """Queue a frame (an IRP). `data_used` defaults to the whole buffer on input pins, 0 on output
         pins. A Frame from an allocator goes back to it when it completes (`free_on_complete`)."""
-        frame = buffer if isinstance(buffer, Frame) else None
-        view = buffer.buffer if isinstance(buffer, Frame) else memoryview(buffer)
+        if isinstance(buffer, Frame):
+            frame: Frame | None = buffer
+            view = buffer.buffer
+            if not buffer.outstanding and buffer.allocator.checked:
+                raise AllocatorMisuse(f"submit of {buffer!r}, which is free in its allocator"
+                                      " (allocate it first)")
+        else:
+            frame = None
+            view = memoryview(buffer)
         extent = len(view)
         if data_used is None:
             data_used = extent if self.is_input else 0

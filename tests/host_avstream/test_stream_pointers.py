@@ -7,6 +7,7 @@ import pytest
 
 from host.avstream import (
     KSMEMORY_TYPE_KERNEL_NONPAGED,
+    AllocatorMisuse,
     CommonBufferAllocator,
     Dataflow,
     DmaAdapter,
@@ -346,6 +347,17 @@ def test_frames_go_back_to_their_allocator_once_complete() -> None:
     assert a.free_count == 1
     leading(pin).advance()
     assert a.free_count == 2
+    a.delete()
+
+
+def test_submitting_a_free_frame_is_caught_in_checked_mode() -> None:
+    a = allocator(frames=1)
+    f = a.allocate()
+    assert f is not None
+    a.free(f)
+    pin, _ = running()
+    with pytest.raises(AllocatorMisuse, match="free in its allocator"):
+        pin.submit(f)
     a.delete()
 
 
