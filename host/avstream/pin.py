@@ -163,6 +163,8 @@ class Pin:
         else:
             frame = None
             view = memoryview(buffer)
+            if view.format != "B" or view.ndim != 1:
+                view = view.cast("B")  # frames are bytes, whatever the exporter's item type
         extent = len(view)
         if data_used is None:
             data_used = extent if self.is_input else 0

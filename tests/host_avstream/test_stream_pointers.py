@@ -102,6 +102,16 @@ def test_output_pin_offsets_fill_data_used() -> None:
     assert done == [f0] and bytes(f0.data) == b"wxyz"
 
 
+def test_any_buffer_is_seen_as_bytes() -> None:
+    import array
+
+    pin, done = running(dataflow=Dataflow.IN)
+    sf = pin.submit(array.array("I", [1, 2, 3]))
+    assert sf.header.frame_extent == 12 and sf.header.data_used == 12 and sf.buffer.format == "B"
+    leading(pin).advance()
+    assert done == [sf]
+
+
 def test_unlock_eject_moves_on() -> None:
     pin, done = running()
     f0 = pin.submit(bytearray(4))
