@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import usb.core
 
+from host.avstream import framing as ks_framing
 from rig import contract as c
 from rig import frames
 from rig.errors import RigError
@@ -25,10 +26,10 @@ from rig.frames import Frame, SequenceTracker
 DEFAULT_TIMEOUT_MS = 1000
 """Control transfers and, unless told otherwise, bulk transfers wait this long."""
 
-FRAMING_HEADER_SIZE = 24
-"""KSALLOCATOR_FRAMING_EX up to FramingItem: CountItems, PinFlags, OutputCompression(3), PinWeight."""
-FRAMING_ITEM_SIZE = 88
-"""sizeof(KS_FRAMING_ITEM): two GUIDs, six ULONGs, a KS_FRAMING_RANGE and a KS_FRAMING_RANGE_WEIGHTED."""
+FRAMING_HEADER_SIZE = ks_framing.HEADER_SIZE
+"""KSALLOCATOR_FRAMING_EX up to FramingItem (from host.avstream.framing, the C layout's one model)."""
+FRAMING_ITEM_SIZE = ks_framing.ITEM_SIZE
+"""sizeof(KS_FRAMING_ITEM)."""
 
 MIDI_PACKET_SIZE = 4
 """A USB-MIDI 1.0 event packet: cable/CIN byte and three MIDI bytes."""
@@ -339,6 +340,14 @@ class Board:
         if count != 1:
             raise self._fail("control GET_FRAMING (IN, endpoint 0x00)", f"CountItems {count}, expected 1")
         return raw
+
+    def framing(self) -> ks_framing.AllocatorFramingEx:
+        """GET_FRAMING parsed and validated by the host's AVStream framing model."""
+        raw = self.framing_bytes()
+        try:
+            return ks_framing.AllocatorFramingEx.from_bytes(raw)
+        except ValueError as exc:
+            raise self._fail("control GET_FRAMING (IN, endpoint 0x00)", str(exc)) from exc
 
     def set_midi_mode(self, mode: c.MidiMode | int, *, transpose: int = 0, rate_hz: int = 0,
                       count: int = 0, cable: int = 0) -> None:

@@ -64,17 +64,15 @@ def test_info_matches_contract_and_descriptors(board: Board) -> None:
 
 
 def test_framing_describes_the_ring(board: Board) -> None:
-    import struct
-
     info = board.info()
-    raw = board.framing_bytes()
-    count, pin_flags = struct.unpack_from("<II", raw, 0)
-    assert (count, pin_flags) == (1, 0)
-    frames_field, alignment = struct.unpack_from("<II", raw, FRAMING_HEADER_SIZE + 32 + 12)
-    assert frames_field == info.ring_slots
-    assert alignment == c.FRAME_ALIGNMENT_MASK
-    smallest, largest = struct.unpack_from("<II", raw, FRAMING_HEADER_SIZE + 68)
-    assert (smallest, largest) == (c.FRAME_HEADER.size, c.FRAME_HEADER.size + info.max_payload)
+    framing = board.framing()
+    (item,) = framing.items
+    assert framing.pin_flags == 0
+    assert item.frames == info.ring_slots
+    assert item.alignment_mask == c.FRAME_ALIGNMENT_MASK
+    span = item.framing_range.range
+    assert (span.min_frame_size, span.max_frame_size) == (c.FRAME_HEADER.size,
+                                                           c.FRAME_HEADER.size + info.max_payload)
 
 
 @pytest.mark.parametrize("config", [

@@ -14,7 +14,14 @@ import pytest
 import usb.core
 
 from rig import contract as c
-from rig.device import Board, BoardGone, DeviceResponseError, TransferStalled, TransferTimeout
+from rig.device import (
+    FRAMING_HEADER_SIZE,
+    Board,
+    BoardGone,
+    DeviceResponseError,
+    TransferStalled,
+    TransferTimeout,
+)
 from rig.loopback import LoopbackBoard
 from rig.usb_backend import LinkBackend
 
@@ -100,6 +107,9 @@ CONTROL_CASES = [
      "reserved fields are not 0"),
     ("stats-short", c.Request.GET_STATS, lambda d: d[:-4], "stats", f"got {c.STATS.size - 4}"),
     ("time-short", c.Request.GET_TIME, lambda d: d[:4], "time_us", "expected 8 bytes, got 4"),
+    ("framing-alignment", c.Request.GET_FRAMING,
+     lambda d: d[:FRAMING_HEADER_SIZE + 48] + struct.pack("<I", 5) + d[FRAMING_HEADER_SIZE + 52:], "framing",
+     "FileAlignment (offset 72): 0x5 is not an alignment mask"),
     ("framing-count", c.Request.GET_FRAMING, lambda d: struct.pack("<I", 2) + d[4:], "framing_bytes",
      "CountItems 2"),
 ]
