@@ -205,3 +205,22 @@ def test_streaming_with_a_reader_thread_loses_nothing(echo_board: Board) -> None
     assert not errors, errors
     assert [seq for seq, _ in received] == list(range(count))
     assert all(data == payload(length, i) for i, (_, data) in enumerate(received))
+
+
+def test_echo_round_trips_any_payload(echo_board: Board) -> None:
+    """Property: whatever the payload (bytes and length), ECHO returns it unchanged, in sequence."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    board = echo_board
+    limit = min(board.cached_info().max_payload, 2048)
+
+    @settings(max_examples=60, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.binary(max_size=limit))
+    def round_trip(data: bytes) -> None:
+        seq = board.send_frame(data)
+        frame = board.receive_frame()
+        assert (frame.seq, bytes(frame.payload)) == (seq, data)
+
+    round_trip()

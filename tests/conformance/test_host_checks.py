@@ -214,3 +214,41 @@ def test_arguments_are_checked_before_anything_is_sent(tampered: tuple[Board, Ta
     with pytest.raises(ValueError, match="not a whole number of 4-byte packets"):
         board.write_midi_packets(b"abc")
     assert board.stats()["control_stalls"] == 0
+
+
+FUZZED = [
+    (c.Request.GET_INFO, c.INFO.size, "info"),
+    (c.Request.GET_MIDI_MODE, c.MIDI_MODE_CONFIG.size, "midi_mode"),
+    (c.Request.GET_FRAME_MODE, c.FRAME_MODE_CONFIG.size, "frame_mode"),
+    (c.Request.GET_FRAMING, FRAMING_HEADER_SIZE + 88, "framing"),
+]
+
+
+@pytest.mark.parametrize(("request_code", "size", "method"), FUZZED, ids=[f[2] for f in FUZZED])
+def test_fuzzed_answers_give_a_result_or_a_named_error(request_code: c.Request, size: int,
+                                                       method: str) -> None:
+    """Whatever bytes the device sends, the parser returns a checked value or a DeviceResponseError."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    loop = LoopbackBoard(console_pty=False)
+    link = TamperLink(loop)
+    try:
+        device = usb.core.find(backend=LinkBackend([link]))
+        board = Board(device, timeout_ms=500)
+        board.info()
+        answer = {"data": b""}
+        link.vendor_in = _only(request_code, lambda _: answer["data"])
+
+        @settings(max_examples=200, deadline=None, database=None)
+        @given(st.binary(min_size=0, max_size=size + 4))
+        def check(data: bytes) -> None:
+            answer["data"] = data[:size]  # pyusb refuses longer answers itself (overflow)
+            try:
+                getattr(board, method)()
+            except DeviceResponseError as exc:
+                assert str(exc).startswith(f"board {SERIAL}: control {request_code.name} (IN")
+
+        check()
+    finally:
+        loop.close()
