@@ -277,7 +277,11 @@ def measure_path(target: Target, path: str, settings: LatencySettings, sync: int
         if board is not None and exchanges:
             with contextlib.suppress(KeyboardInterrupt):
                 exchanges += clocksync.collect(board.time_us, sync)
-            run.clock = clocksync.fit(exchanges, windows=8)
+            try:
+                run.clock = clocksync.fit(exchanges, windows=8)
+            except clocksync.ClockSyncError as exc:
+                run.notes.append(f"no one-way figures: the device clock could not be related to the "
+                                 f"host clock ({exc})")
         return run
     finally:
         for close in closers:

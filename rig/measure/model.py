@@ -146,6 +146,8 @@ class Run:
     interrupted: bool = False
     clock: ClockFit | None = None
     throughput: list[ThroughputResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Anything a reader must know about how the figures came about (shown in every report)."""
     run_id: int | None = None
 
     @property
@@ -190,6 +192,10 @@ class Run:
             one_way = self.one_way_us()
             result["one_way_us"] = {k: stats.summarize(v).as_dict() for k, v in one_way.items() if v}
             result["clock"] = self.clock.as_dict() if self.clock else None
+            # A one-way figure is only worth reading when the clock error is well below it.
+            result["one_way_meaningful"] = bool(
+                self.clock and result["rtt_us"] and result["one_way_us"]
+                and self.clock.error_bound_us < result["rtt_us"]["p50"] / 2)
         result["throughput"] = [t.as_dict() for t in self.throughput]
         return result
 
@@ -202,4 +208,4 @@ class Run:
         return {"run_id": self.run_id, "kind": self.kind, "path": self.path, "target": self.target,
                 "target_kind": self.target_kind, "real_timing": self.real_timing,
                 "started_at": self.started_at, "settings": self.settings, "facts": self.facts,
-                "host": self.host, "interrupted": self.interrupted}
+                "host": self.host, "interrupted": self.interrupted, "notes": self.notes}

@@ -106,6 +106,10 @@ def figure_rows(run: Run) -> list[tuple[str, str]]:
             bound = s["clock"]["error_bound_us"] if s["clock"] else 0.0
             rows.append((f"{name.replace('_', ' ')} (us, +/- {bound:.1f})"
                          if name != "device_internal" else "device internal (us)", _dist(d)))
+        if s["one_way_us"] and not s["one_way_meaningful"]:
+            rows.append(("one-way figures", "NOT MEANINGFUL: the clock error bound is not well below "
+                                            "half the median round trip (host and device clocks could "
+                                            "not be related closely enough)"))
         if s["clock"]:
             c = s["clock"]
             rows.append(("clock fit", f"offset {c['offset_us']:.1f} us, drift {c['drift_ppm']:.2f} ppm, "
@@ -115,6 +119,7 @@ def figure_rows(run: Run) -> list[tuple[str, str]]:
         rows.append(("messages", f"sent {seq['sent']}, received {seq['received']}, lost {seq['lost']}, "
                                  f"out of order {seq['out_of_order']}, duplicates {seq['duplicates']}, "
                                  f"unexpected {s['unexpected']}"))
+    rows += [("note", n) for n in run.notes]
     for t in run.throughput:
         extra = f", device counted {t.device_count}" if t.device_count is not None else ""
         size = f" {t.payload_len} B frames" if t.unit == "bytes" else ""

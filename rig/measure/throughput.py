@@ -66,6 +66,17 @@ class _Series:
 Progress = Callable[[int, int], None]
 
 
+def settled_count(board: BoardThroughput, counter: str, expected: int, timeout_s: float = 1.0) -> int:
+    """The device counter once it reaches `expected` or stops moving within timeout_s: a transfer the
+    host saw complete may still be on its way through the device when the first GET_STATS answers."""
+    deadline = time.monotonic() + timeout_s
+    value = int(board.stats()[counter])
+    while value < expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+        value = int(board.stats()[counter])
+    return value
+
+
 def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or type(exc).__name__ == "USBTimeoutError"
 
@@ -93,7 +104,7 @@ def bulk_out(board: BoardThroughput, payload_len: int, count: int, *, clock: Clo
     except KeyboardInterrupt:
         interrupted = True
     elapsed = (clock() - start) / 1e9
-    device = int(board.stats()["frames_rx"])
+    device = settled_count(board, "frames_rx", sent)
     result = ThroughputResult("bulk-out", "bytes", payload_len, sent, sent * payload_len, elapsed,
                               frame_ceiling_payload_per_s(payload_len), series.points, device_count=device,
                               lost=max(0, sent - device))
@@ -135,7 +146,7 @@ def bulk_in(board: BoardThroughput, payload_len: int, count: int, *, clock: Cloc
         notes.append("interrupted (Ctrl-C)")
     elapsed = (clock() - start) / 1e9
     board.set_frame_mode(c.FrameMode.ECHO)
-    device = int(board.stats()["frames_tx"])
+    device = settled_count(board, "frames_tx", got)
     result = ThroughputResult("bulk-in", "bytes", payload_len, got, got * payload_len, elapsed,
                               frame_ceiling_payload_per_s(payload_len), series.points, device_count=device,
                               lost=max(0, count - got) if not interrupted else 0, notes=notes)
@@ -167,7 +178,7 @@ def midi_out(board: BoardThroughput, events: int, *, clock: ClockNs = time.perf_
     except KeyboardInterrupt:
         interrupted = True
     elapsed = (clock() - start) / 1e9
-    device = int(board.stats()["midi_rx_packets"])
+    device = settled_count(board, "midi_rx_packets", sent)
     board.set_midi_mode(c.MidiMode.ECHO)
     result = ThroughputResult("midi-out", "events", 0, sent, sent, elapsed, USB_MIDI_EVENT_CEILING_PER_S,
                               series.points, device_count=device, lost=max(0, sent - device))
@@ -209,7 +220,7 @@ def midi_in(board: BoardThroughput, events: int, rate_hz: int, *, clock: ClockNs
         notes.append("interrupted (Ctrl-C)")
     elapsed = (clock() - start) / 1e9
     board.set_midi_mode(c.MidiMode.ECHO)
-    device = int(board.stats()["midi_tx_packets"])
+    device = settled_count(board, "midi_tx_packets", got)
     result = ThroughputResult("midi-in", "events", 0, got, got, elapsed, USB_MIDI_EVENT_CEILING_PER_S,
                               series.points, device_count=device,
                               lost=max(0, pairs * 2 - got) if not interrupted else 0, notes=notes)
@@ -274,7 +285,7 @@ def midi_mxf(board: Any, events: int, *, batch: int = 256, clock: ClockNs = time
         miniport.take()
     if got < sent and not interrupted:
         notes.append(f"{sent - got} echoes did not come back within {timeout_s} s")
-    device = int(board.stats()["midi_rx_packets"])
+    device = settled_count(board, "midi_rx_packets", sent)
     result = ThroughputResult("midi-mxf", "events", 0, got, got, elapsed, USB_MIDI_EVENT_CEILING_PER_S,
                               series.points, device_count=device,
                               lost=0 if interrupted else sent - got, notes=notes)

@@ -61,3 +61,13 @@ def test_real_timing_runs_carry_no_caveat_and_console_summary_prints(tmp_path: P
     console = Console(record=True, width=200)
     report.print_summary(latency_run(n=20), console)
     assert "WARNING" in console.export_text()
+
+
+def test_one_way_figures_are_flagged_when_the_clock_bound_is_too_wide() -> None:
+    from rig.measure.clocksync import Exchange, fit
+
+    run = latency_run(n=50)
+    assert run.summary()["one_way_meaningful"] is True
+    run.clock = fit([Exchange(0, 0, 10_000_000), Exchange(10**8, 10**5, 10**8 + 10_000_000)])
+    assert run.summary()["one_way_meaningful"] is False
+    assert any("NOT MEANINGFUL" in v for _, v in report.figure_rows(run))
