@@ -133,3 +133,27 @@ def test_cli_flash_reports_each_step_and_a_one_line_error(tmp_path: Path, capsys
 def test_cli_flash_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["flash", str(tmp_path / "nope.uf2"), "--drive-search", str(tmp_path)]) == 1
     assert "nope.uf2: cannot read" in capsys.readouterr().err
+
+
+def test_1200_baud_touch_reboots_the_loopback_board() -> None:
+    """The real touch (pyserial at 1200 baud) against the loopback board's console pty."""
+    import time
+
+    from rig.flash import touch_1200
+    from rig.target import make_target
+
+    target = make_target("loopback")
+    with target:
+        board = target.board  # type: ignore[attr-defined]
+        touch_1200(target.console_port())
+        deadline = time.monotonic() + 5
+        while board.reboots == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert board.reboots == 1
+
+
+def test_touch_on_a_missing_port_is_a_flash_error(tmp_path: Path) -> None:
+    from rig.flash import touch_1200
+
+    with pytest.raises(FlashError, match=r"1200-baud touch on .*nope failed"):
+        touch_1200(str(tmp_path / "nope"))
