@@ -252,3 +252,10 @@ def test_fuzzed_answers_give_a_result_or_a_named_error(request_code: c.Request, 
         check()
     finally:
         loop.close()
+
+
+def test_reboot_bootloader_is_sent_as_the_contract_says(tampered: tuple[Board, TamperLink]) -> None:
+    """Destructive on a real board (it leaves the bus), so checked here on a private loopback board."""
+    board, link = tampered
+    board.reboot_bootloader()
+    assert link.board.reboots == 1
