@@ -395,3 +395,28 @@ def cmd_history(args: argparse.Namespace) -> int:
         if not rows:
             console.print("no runs stored yet: `rig latency` or `rig throughput` stores one")
     return 0
+
+
+# --- for `rig run` ---------------------------------------------------------------------------------
+
+
+def latency_report(target: Target, directory: Path, *, count: int = 300, warmup: int = 20,
+                   history: str | Path | None = None, store: bool = True,
+                   console: Console | None = None) -> list[report.ReportFiles]:
+    """Short latency runs on every path an open target has, each with its report files in
+    `directory` (and stored in the history unless store=False): what `rig run` puts in its report."""
+    console = console or _console()
+    out: list[report.ReportFiles] = []
+    for path in available_paths(target):
+        kind = "frame" if path == "frames" else "short"
+        settings = LatencySettings(count=count, warmup=warmup, message=kind,
+                                   size=64 if kind == "frame" else 0, gap_min_s=0.0005, gap_max_s=0.0015)
+        run = measure_path(target, path, settings, 32, None)
+        report.print_summary(run, console)
+        out.append(report.write_all(run, directory, fmt="md", stem=f"latency-{path}"))
+        if store:
+            with History(history) as h:
+                h.store(run)
+        if run.interrupted:
+            break
+    return out

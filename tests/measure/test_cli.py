@@ -102,3 +102,16 @@ def test_latency_midi_os_on_loopback_through_jack(tmp_path: Path, history: str) 
     doc = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert doc["meta"]["path"] == "midi-os"
     assert doc["summary"]["sequence"]["received"] == 12 and doc["summary"]["sequence"]["lost"] == 0
+
+
+def test_latency_report_for_rig_run(tmp_path: Path, history: str) -> None:
+    from rich.console import Console
+
+    from rig.target import make_target
+
+    with make_target("loopback") as target:
+        target.features = target.features - {cli.Feature.MIDI_OS}  # no JACK needed for this one
+        files = cli.latency_report(target, tmp_path, count=20, warmup=2, history=history,
+                                   console=Console(record=True))
+    assert [f.report.name for f in files] == ["latency-midi-usb.md", "latency-frames.md"]
+    assert all(f.json.exists() and f.csv.exists() and len(f.pngs) == 2 for f in files)
