@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import ctypes
+import dataclasses
 import threading
 import uuid
 from collections import deque
@@ -87,7 +88,9 @@ class AllocatorCapabilities:
 
     memory_types containing GUID_NULL means any memory type; empty bus_types means bus-agnostic;
     max_frames None means no limit; alignment_mask is the strictest alignment it can deliver; flags
-    are the KSALLOCATOR_REQUIREMENTF_/FLAG_ bits it honours (FRAME_INTEGRITY, INPLACE_MODIFIER, 2D)."""
+    are the KSALLOCATOR_REQUIREMENTF_/FLAG_ bits it honours (FRAME_INTEGRITY, INPLACE_MODIFIER, 2D);
+    total_bytes None means no limit on frames x stride (a common buffer has one); default_frames is
+    how many frames it makes when the framing says 0."""
 
     memory_types: frozenset[uuid.UUID] = frozenset({GUID_NULL})
     bus_types: frozenset[uuid.UUID] = frozenset()
@@ -96,6 +99,8 @@ class AllocatorCapabilities:
     frame_sizes: FramingRange = DONT_CARE_RANGE
     alignment_mask: int = PAGE_SIZE - 1
     flags: int = 0
+    total_bytes: int | None = None
+    default_frames: int = 3
 
 
 @dataclass(slots=True)
@@ -426,23 +431,29 @@ class CommonBufferAllocator(PoolAllocator):
             raise ValueError(f"buffer_size must be > 0, got {buffer_size}")
         if physical_base & (PAGE_SIZE - 1):
             raise ValueError(f"physical_base {physical_base:#x} must be page aligned")
+        if max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1, got {max_frames}")
         self.buffer_size = buffer_size
         self.physical_base = physical_base
+        self.max_frames = max_frames
         self.capabilities = AllocatorCapabilities(
             memory_types=memory_types, bus_types=bus_types, kernel_mode=True, max_frames=max_frames,
-            frame_sizes=FramingRange(1, buffer_size, 1), alignment_mask=PAGE_SIZE - 1, flags=flags)
+            frame_sizes=FramingRange(1, buffer_size, 1), alignment_mask=PAGE_SIZE - 1, flags=flags,
+            total_bytes=buffer_size, default_frames=default_frames)
         # The common buffer exists before any pin connects (AllocateCommonBuffer at start-device),
         # page aligned like the memory a DMA adapter hands out.
         self._owner, self._common, self._address = aligned_region(buffer_size, PAGE_SIZE - 1)
 
     def _initialize(self, pin: object, framing: AllocatorFramingEx) -> AllocatorContext:
         ctx = self._resolve(pin, framing)
+        if not ctx.item.frames and ctx.frames > self.max_frames:  # Frames 0 = no requirement: fit
+            ctx = dataclasses.replace(ctx, frames=self.max_frames)
         stride = -(-ctx.frame_size // (ctx.alignment_mask + 1)) * (ctx.alignment_mask + 1)
-        too_many = ctx.frames > (self.capabilities.max_frames or ctx.frames)
+        too_many = ctx.frames > self.max_frames
         if too_many or stride * ctx.frames > self.buffer_size:
             raise AllocatorInitError(
                 f"{self.name}: {ctx.frames} frames of {ctx.frame_size} bytes (stride {stride}) do not fit"
-                f" the {self.buffer_size}-byte common buffer / {self.capabilities.max_frames} frames",
+                f" the {self.buffer_size}-byte common buffer / {self.max_frames} frames",
                 Status.INSUFFICIENT_RESOURCES)
         self._carve(self._common, self._address, self.physical_base, ctx)
         return ctx

@@ -11,7 +11,9 @@ The rule, applied to each vendor candidate in the order given (all are examined,
 3. The pin's framing items are tried in order; the candidate is accepted with the first item it
    meets. Hard requirements, always enforced: a frame size legal in the item's FramingRange, its
    PhysicalRange, the allocator's size range and (if given) some peer item's ranges; the item's
-   alignment no stricter than the allocator's; 2D buffers only if the allocator offers them.
+   alignment no stricter than the allocator's; 2D buffers only if the allocator offers them; the
+   frames at that size (Frames, or the allocator's default count when 0) fit its total_bytes; the
+   largest size meeting all of these is chosen.
    Soft requirements, enforced unless the item has REQUIREMENTF_PREFERENCES_ONLY (then reported as
    notes): memory type, bus type, SYSTEM_MEMORY, FRAME_INTEGRITY / INPLACE_MODIFIER, Frames.
 4. The first accepted candidate is chosen; later accepted ones are reported as "not chosen". If
@@ -127,8 +129,19 @@ def match_item(item: FramingItem, caps: AllocatorCapabilities,
     if item.alignment_mask > caps.alignment_mask:
         return (f"alignment mask {item.alignment_mask:#x} stricter than the allocator's"
                 f" {caps.alignment_mask:#x}")
+    frames = item.frames
+    if caps.max_frames is not None and frames > caps.max_frames:
+        frames = caps.max_frames
     low = max(item.physical_range.min_frame_size, caps.frame_sizes.min_frame_size)
     high = min(item.physical_range.max_frame_size, caps.frame_sizes.max_frame_size)
+    budget = ""
+    if caps.total_bytes is not None:  # the frames, each rounded up to the alignment, must fit
+        step = item.alignment_mask + 1
+        count = frames or caps.default_frames
+        if caps.max_frames is not None:
+            count = min(count, caps.max_frames)
+        high = min(high, caps.total_bytes // count // step * step)
+        budget = f" and {count} frames in {caps.total_bytes} bytes"
     size = _largest_common(item.framing_range.range, caps.frame_sizes, low, high)
     if size is not None and peer is not None and not any(
             p.framing_range.range.allows(size) and p.physical_range.allows(size) for p in peer):
@@ -137,10 +150,7 @@ def match_item(item: FramingItem, caps: AllocatorCapabilities,
         r, p, c = item.framing_range.range, item.physical_range, caps.frame_sizes
         return (f"frame sizes {r.min_frame_size}..{r.max_frame_size} (step {r.stepping}) outside the"
                 f" allocator's {c.min_frame_size}..{c.max_frame_size}"
-                f" within PhysicalRange {p.min_frame_size}..{p.max_frame_size}")
-    frames = item.frames
-    if caps.max_frames is not None and frames > caps.max_frames:
-        frames = caps.max_frames
+                f" within PhysicalRange {p.min_frame_size}..{p.max_frame_size}{budget}")
     return _Match(size, frames, tuple(f"preference not met: {s}" for s in soft))
 
 

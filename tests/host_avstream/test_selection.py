@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from host.avstream import (
     GUID_BUS_TYPE_PCI,
@@ -101,7 +103,7 @@ def test_preferences_only_turns_soft_mismatches_into_notes() -> None:
     vendor = Spy("dma")
     prefs = AllocatorRequirement.PREFERENCES_ONLY | AllocatorRequirement.SYSTEM_MEMORY
     decision = select_allocator(Connection(need(memory_type=KSMEMORY_TYPE_KERNEL_PAGED, flags=prefs,
-                                                frames=64)), [vendor])
+                                                frames=64, size=1024)), [vendor])
     v = decision.verdict("dma")
     assert decision.allocator is vendor and v.accepted
     assert any("memory type KERNEL_PAGED" in n for n in v.notes) and decision.frames == 32
@@ -137,9 +139,17 @@ def test_second_item_and_first_accepted_wins_deterministically() -> None:
 
 
 def test_stepping_picks_the_largest_legal_size() -> None:
-    f = need(framing_range=FramingRangeWeighted(FramingRange(1000, 100000, 1000)))
+    f = need(frames=1, framing_range=FramingRangeWeighted(FramingRange(1000, 100000, 1000)))
     d = select_allocator(Connection(f), [Spy("dma")])
     assert d.frame_size == 65000
+
+
+def test_frames_must_fit_the_common_buffer() -> None:
+    f = need(frames=4, framing_range=FramingRangeWeighted(FramingRange(1000, 100000, 1000)))
+    d = select_allocator(Connection(f), [Spy("dma")])
+    assert d.frame_size == 16000 and not d.is_default  # 4 x 16000 fit 64 KiB; 4 x 17000 do not
+    d = select_allocator(Connection(need(frames=4, size=32768)), [Spy("dma2")])
+    assert d.is_default and "4 frames in 65536 bytes" in d.verdict("dma2").reason
 
 
 def test_no_candidates_gives_default_with_reason() -> None:
@@ -154,3 +164,55 @@ def test_bad_input() -> None:
         select_allocator(Connection(need()), [Spy("x"), Spy("x")])
     with pytest.raises(KeyError, match="no candidate named"):
         select_allocator(Connection(need())).verdict("nope")
+
+
+sizes = st.integers(1, 1 << 16)
+memory_types = st.sampled_from([KSMEMORY_TYPE_KERNEL_NONPAGED, KSMEMORY_TYPE_KERNEL_PAGED,
+                                KSMEMORY_TYPE_USER])
+
+
+@st.composite
+def connections(draw: st.DrawFn) -> Connection:
+    low = draw(sizes)
+    f = need(memory_type=draw(memory_types),
+             flags=draw(st.sampled_from([0, AllocatorRequirement.PREFERENCES_ONLY,
+                                         AllocatorRequirement.SYSTEM_MEMORY])),
+             frames=draw(st.integers(0, 8)), alignment=(1 << draw(st.integers(0, 12))) - 1, size=low,
+             framing_range=FramingRangeWeighted(FramingRange(low, low + draw(st.integers(0, 4096)),
+                                                             draw(st.integers(0, 64)))))
+    if f.items[0].framing_range.range.stepping > f.items[0].framing_range.range.max_frame_size - low:
+        f = need(size=low)
+    return Connection(f, kernel_mode=draw(st.sampled_from([True, True, True, False])))
+
+
+@given(connections(), st.lists(st.tuples(st.integers(1, 1 << 20), st.integers(1, 16), memory_types,
+                                         st.integers(0, 12)), max_size=3))
+def test_selection_rule_properties(connection: Connection, specs: list[tuple[int, int, object, int]]) -> None:
+    def build() -> list[AllocatorDispatch]:
+        out: list[AllocatorDispatch] = []
+        for i, (size, frames, memory, align) in enumerate(specs):
+            a = CommonBufferAllocator(size, max_frames=frames, memory_types=frozenset({memory}),  # type: ignore[arg-type]
+                                      name=f"v{i}")
+            a.capabilities = dataclasses.replace(a.capabilities, alignment_mask=(1 << align) - 1)
+            out.append(a)
+        return out
+
+    first, second = build(), build()
+    d1, d2 = select_allocator(connection, first), select_allocator(connection, second)
+    assert d1.candidates == d2.candidates and d1.reason == d2.reason  # deterministic
+    assert all(a.state == "new" for a in first)  # selection initializes nothing
+    accepted = [v for v in d1.candidates if v.accepted]
+    assert [v.name for v in d1.candidates if v.chosen] == [v.name for v in accepted[:1]]
+    assert all(v.reason for v in d1.candidates)
+    if accepted:
+        assert d1.allocator.name == accepted[0].name and not d1.is_default
+        item = connection.framing.items[d1.item_index]
+        assert item.framing_range.range.allows(d1.frame_size)
+        assert d1.allocator.capabilities.frame_sizes.allows(d1.frame_size)
+        assert item.alignment_mask <= d1.allocator.capabilities.alignment_mask
+        assert connection.kernel_mode
+        d1.initialize("pin")  # whatever the rule accepts, the allocator can build
+        assert d1.allocator.frame_count >= 1
+        d1.allocator.delete()
+    else:
+        assert d1.is_default
