@@ -161,12 +161,14 @@ class Run:
 
     def one_way_us(self) -> dict[str, list[float]]:
         """host->device, device-internal and device->host latencies (us) from device stamps and the
-        clock fit; empty when the path has no device stamps or no clock fit."""
+        clock fit; without a fit only device-internal (on the device clock); empty without stamps."""
         out: dict[str, list[float]] = {"host_to_device": [], "device_internal": [], "device_to_host": []}
-        if self.clock is None:
-            return out
         for s in self.measured:
             if s.received_ns is None or s.device_rx_us is None or s.device_tx_us is None:
+                continue
+            if self.clock is None:
+                # The device's own interval needs no clock fit (device microseconds, drift unknown).
+                out["device_internal"].append(float(s.device_tx_us - s.device_rx_us))
                 continue
             rx_host = self.clock.device_to_host_ns(s.device_rx_us)
             tx_host = self.clock.device_to_host_ns(s.device_tx_us)

@@ -106,7 +106,7 @@ def figure_rows(run: Run) -> list[tuple[str, str]]:
             bound = s["clock"]["error_bound_us"] if s["clock"] else 0.0
             rows.append((f"{name.replace('_', ' ')} (us, +/- {bound:.1f})"
                          if name != "device_internal" else "device internal (us)", _dist(d)))
-        if s["one_way_us"] and not s["one_way_meaningful"]:
+        if s["one_way_us"] and s["clock"] and not s["one_way_meaningful"]:
             rows.append(("one-way figures", "NOT MEANINGFUL: the clock error bound is not well below "
                                             "half the median round trip (host and device clocks could "
                                             "not be related closely enough)"))

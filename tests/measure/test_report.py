@@ -71,3 +71,13 @@ def test_one_way_figures_are_flagged_when_the_clock_bound_is_too_wide() -> None:
     run.clock = fit([Exchange(0, 0, 10_000_000), Exchange(10**8, 10**5, 10**8 + 10_000_000)])
     assert run.summary()["one_way_meaningful"] is False
     assert any("NOT MEANINGFUL" in v for _, v in report.figure_rows(run))
+
+
+def test_without_a_clock_fit_only_the_device_internal_time_is_reported() -> None:
+    run = latency_run(n=30)
+    run.clock = None
+    run.notes.append("no one-way figures: test")
+    s = run.summary()
+    assert set(s["one_way_us"]) == {"device_internal"}
+    assert s["one_way_us"]["device_internal"]["p50"] == 7.0
+    assert ("note", "no one-way figures: test") in report.figure_rows(run)
