@@ -34,6 +34,32 @@ from rig.miniport.capture import CapturedMessage, CaptureParser, MessageCollecto
 from rig.miniport.errors import MiniportError, MiniportTimeout, PoolExhausted
 from rig.miniport.usb_midi import DEFAULT_SEND_BATCH, PACKET, _Deadline
 
+JACK_MAX_MESSAGE = 16379
+"""Largest message python-rtmidi's JACK MidiOut delivers: RtMidi queues each message with its length
+in a 16 KiB JACK ring buffer and silently drops one that does not fit (measured: 16379 passes, 16380
+does not)."""
+UNLIMITED = 1 << 31
+
+
+def api_message_limit(out: Any) -> int:
+    """The largest message `out` can send: JACK_MAX_MESSAGE on JACK, else unlimited."""
+    try:
+        import rtmidi
+
+        if out.get_current_api() == rtmidi.API_UNIX_JACK:
+            return JACK_MAX_MESSAGE
+    except (ImportError, AttributeError):
+        pass
+    return UNLIMITED
+
+
+RAW_SLICE = 64
+"""Received bytes fed to the capture sink per chain (one full-speed USB packet's worth of MIDI)."""
+
+
+class MessageTooLong(MiniportError, ValueError):
+    """A message longer than the OS MIDI API can carry."""
+
 
 @dataclass
 class OsMidiCounters:
@@ -54,7 +80,8 @@ class OsMidiMiniport:
     def __init__(self, out: Any, inp: Any, *, name: str = "OS MIDI", board: Board | None = None,
                  clock: MasterClock | None = None, schedule_prefetch_100ns: int = 0, pool_size: int = 1024,
                  buffer_size: int = 4096, buffer_count: int = 64, checked: bool = False,
-                 channel_group: int = 1, send_window: int | None = None, send_timeout_s: float = 5.0) -> None:
+                 channel_group: int = 1, send_window: int | None = None, send_timeout_s: float = 5.0,
+                 max_message_bytes: int | None = None) -> None:
         self.out = out
         self.inp = inp
         self.name = name
@@ -68,6 +95,8 @@ class OsMidiMiniport:
         device that answers every message, as ECHO and TRANSFORM do): OS MIDI queues (JACK's ring
         buffers, for one) drop what overflows, so a flood must not outrun the device."""
         self.send_timeout_s = send_timeout_s
+        self.max_message_bytes = api_message_limit(out) if max_message_bytes is None else max_message_bytes
+        """Messages longer than this are refused by `send` (the OS API would lose them silently)."""
         self.render_allocator = AllocatorMXF(pool_size, buffer_size=buffer_size, buffer_count=buffer_count,
                                              checked=checked, name=f"{name} render allocator")
         self.capture_allocator = AllocatorMXF(pool_size, buffer_size=buffer_size, buffer_count=buffer_count,
@@ -183,8 +212,13 @@ class OsMidiMiniport:
         when = self.clock.time_100ns() if time_100ns is None else time_100ns
         sent = 0
         records: list[tuple[bytes, int, int, int]] = []
-        for message in messages:
-            data = bytes(message)
+        limit = self.max_message_bytes
+        datas = [bytes(message) for message in messages]
+        for data in datas:
+            if len(data) > limit:
+                raise MessageTooLong(f"{self.name}: a {len(data)}-byte message exceeds the {limit}-byte "
+                                     f"limit of this OS MIDI API (it would be lost silently); nothing sent")
+        for data in datas:
             records.append((data, group, 0, structured_flags(data) if data else 0))
             if len(records) >= batch:
                 sent += self.send_buffer(pack_records(records), when)
@@ -215,14 +249,18 @@ class OsMidiMiniport:
             self.counters.packets_received += packets
             if self.board is not None:
                 self.board.host.midi_packets_rx += packets
-            chain, lost = raw_events(self.capture_allocator, raw, now, self.channel_group)
-            if lost:
-                self.counters.lost_bytes += lost
-                with self._errors_lock:
-                    self._errors.append(PoolExhausted(f"{self.name}: capture pool empty, {lost} byte(s) "
-                                                      f"lost"))
-            if chain is not None:
-                self.capture_sink.put_message(chain)
+            for start in range(0, len(raw), RAW_SLICE):
+                # Slice by slice, as a USB transfer would bring them, so a long SysEx needs only a few
+                # events at a time from the pool (each slice's events go back before the next).
+                chain, lost = raw_events(self.capture_allocator, raw[start:start + RAW_SLICE], now,
+                                         self.channel_group)
+                if lost:
+                    self.counters.lost_bytes += lost
+                    with self._errors_lock:
+                        self._errors.append(PoolExhausted(f"{self.name}: capture pool empty, {lost} byte(s) "
+                                                          f"lost"))
+                if chain is not None:
+                    self.capture_sink.put_message(chain)
 
     def errors(self) -> list[MiniportError]:
         """Errors met in the callback so far."""

@@ -173,3 +173,24 @@ def test_not_started_refuses_to_send(board: Board) -> None:
     mp = OsMidiMiniport(object(), object())
     with pytest.raises(MiniportError, match="not started"):
         mp.send([m.start()])
+
+
+@pytest.mark.parametrize("length", [4095, 4097, 16379])
+def test_long_sysex_through_the_os_ports(ports: tuple[Any, Any], board: Board, length: int) -> None:
+    message = m.sysex(bytes(i % 128 for i in range(length - 2)))
+    with OsMidiMiniport(*ports, board=board, send_window=4) as mp:
+        mp.send([message])
+        (got,) = mp.receive(1, 10)
+        assert got.data == message
+        balanced(board, mp)
+
+
+def test_jack_refuses_what_rtmidi_would_drop(ports: tuple[Any, Any], board: Board) -> None:
+    from rig.miniport.os_midi import JACK_MAX_MESSAGE, MessageTooLong
+
+    with OsMidiMiniport(*ports, board=board) as mp:
+        assert mp.max_message_bytes == JACK_MAX_MESSAGE
+        with pytest.raises(MessageTooLong, match="16380-byte message exceeds the 16379-byte limit"):
+            mp.send([m.note_on(0, 1, 1), m.sysex(bytes(JACK_MAX_MESSAGE - 1))])
+        assert mp.counters.messages_sent == 0
+        balanced(board, mp)
