@@ -419,13 +419,16 @@ class CommonBufferAllocator(PoolAllocator):
     common-buffer allocator does; each frame's physical_address is `physical_base` + its offset.
 
     Its capabilities (what selection matches): kernel non-paged memory, at most `max_frames`
-    frames, frame sizes up to the buffer size, alignment up to PAGE_SIZE-1.
+    frames, frame sizes up to the buffer size, alignment up to PAGE_SIZE-1; with
+    `advertise_capacity` also the buffer size as total_bytes, so selection picks a frame size whose
+    frames fit (without it, too many frames fail InitializeAllocator with INSUFFICIENT_RESOURCES).
     """
 
     def __init__(self, buffer_size: int, *, physical_base: int = 0x1000_0000, max_frames: int = 32,
                  memory_types: frozenset[uuid.UUID] = frozenset({KSMEMORY_TYPE_KERNEL_NONPAGED}),
                  bus_types: frozenset[uuid.UUID] = frozenset(), flags: int = 0, name: str | None = None,
-                 checked: bool | None = None, default_frames: int = 3) -> None:
+                 checked: bool | None = None, default_frames: int = 3, advertise_capacity: bool = False
+                 ) -> None:
         super().__init__(name=name, checked=checked, default_frames=default_frames)
         if buffer_size <= 0:
             raise ValueError(f"buffer_size must be > 0, got {buffer_size}")
@@ -439,7 +442,7 @@ class CommonBufferAllocator(PoolAllocator):
         self.capabilities = AllocatorCapabilities(
             memory_types=memory_types, bus_types=bus_types, kernel_mode=True, max_frames=max_frames,
             frame_sizes=FramingRange(1, buffer_size, 1), alignment_mask=PAGE_SIZE - 1, flags=flags,
-            total_bytes=buffer_size, default_frames=default_frames)
+            total_bytes=buffer_size if advertise_capacity else None, default_frames=default_frames)
         # The common buffer exists before any pin connects (AllocateCommonBuffer at start-device),
         # page aligned like the memory a DMA adapter hands out.
         self._owner, self._common, self._address = aligned_region(buffer_size, PAGE_SIZE - 1)

@@ -15,12 +15,14 @@ from host.avstream import (
     KSMEMORY_TYPE_KERNEL_PAGED,
     KSMEMORY_TYPE_USER,
     AllocatorFramingEx,
+    AllocatorInitError,
     AllocatorRequirement,
     FileAlignment,
     FramingError,
     FramingRange,
     FramingRangeWeighted,
     SelectionError,
+    Status,
     simple_framing,
 )
 from host.avstream.allocators import AllocatorDispatch, CommonBufferAllocator, DefaultAllocator
@@ -39,6 +41,7 @@ class Spy(CommonBufferAllocator):
     """A common-buffer allocator that records whether it was ever initialized."""
 
     def __init__(self, name: str, **kwargs: object) -> None:
+        kwargs.setdefault("advertise_capacity", True)
         super().__init__(64 * 1024, name=name, **kwargs)  # type: ignore[arg-type]
         self.initialize_calls = 0
 
@@ -144,6 +147,15 @@ def test_stepping_picks_the_largest_legal_size() -> None:
     assert d.frame_size == 65000
 
 
+def test_capacity_is_only_matched_when_advertised() -> None:
+    quiet = CommonBufferAllocator(64 * 1024, name="quiet")
+    d = select_allocator(Connection(need(frames=4, size=32768)), [quiet])
+    assert d.allocator is quiet  # accepted; InitializeAllocator then reports the shortage
+    with pytest.raises(AllocatorInitError) as info:
+        d.initialize("pin")
+    assert info.value.status == Status.INSUFFICIENT_RESOURCES
+
+
 def test_frames_must_fit_the_common_buffer() -> None:
     f = need(frames=4, framing_range=FramingRangeWeighted(FramingRange(1000, 100000, 1000)))
     d = select_allocator(Connection(f), [Spy("dma")])
@@ -192,7 +204,7 @@ def test_selection_rule_properties(connection: Connection, specs: list[tuple[int
         out: list[AllocatorDispatch] = []
         for i, (size, frames, memory, align) in enumerate(specs):
             a = CommonBufferAllocator(size, max_frames=frames, memory_types=frozenset({memory}),  # type: ignore[arg-type]
-                                      name=f"v{i}")
+                                      name=f"v{i}", advertise_capacity=True)
             a.capabilities = dataclasses.replace(a.capabilities, alignment_mask=(1 << align) - 1)
             out.append(a)
         return out
