@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from host.avstream import (
@@ -200,6 +200,7 @@ framings = st.builds(AllocatorFramingEx, st.lists(items, min_size=0, max_size=4)
                      st.builds(Compression, ulong, ulong, ulong), ulong)
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(framings)
 def test_round_trip_any_structure(f: AllocatorFramingEx) -> None:
     assert AllocatorFramingEx.from_bytes(f.to_bytes(), validate=False) == f
@@ -213,12 +214,14 @@ valid_framings = st.builds(
     st.integers(0, 64), st.integers(0, 9), st.integers(1, 1 << 20), st.integers(0, 1 << 20))
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(valid_framings)
 def test_round_trip_valid_framings_with_validation(f: AllocatorFramingEx) -> None:
     data = f.to_bytes()
     assert len(data) == 112 and AllocatorFramingEx.from_bytes(data) == f
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(st.binary(max_size=400))
 def test_from_bytes_on_garbage_raises_only_framing_error(data: bytes) -> None:
     try:
@@ -228,6 +231,7 @@ def test_from_bytes_on_garbage_raises_only_framing_error(data: bytes) -> None:
     assert f.to_bytes() == data
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(st.binary(min_size=24, max_size=24), st.lists(st.binary(min_size=88, max_size=88), max_size=3))
 def test_well_sized_garbage_raises_only_framing_error(header: bytes, blobs: list[bytes]) -> None:
     data = struct.pack("<I", len(blobs)) + header[4:] + b"".join(blobs)
