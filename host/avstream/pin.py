@@ -255,6 +255,7 @@ class Pin:
         self.progress += 1
         if target is None:
             p.frame = None
+            p.offset_in.count = p.offset_in.remaining = p.offset_out.count = p.offset_out.remaining = 0
             status = Status.DEVICE_NOT_READY
         else:
             self._attach(p, target)
@@ -362,6 +363,7 @@ class Pin:
                 sf.refs -= 1
             p.frame = None
             p.locked = False
+            p.offset_in.count = p.offset_in.remaining = p.offset_out.count = p.offset_out.remaining = 0
         self._clones.clear()
         self._timeouts.clear()
         while self._head is not None:

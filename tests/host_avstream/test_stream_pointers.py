@@ -54,6 +54,7 @@ def test_leading_edge_placed_only_on_arrival_into_empty_queue() -> None:
     assert sp.frame is f0 and sp.locked  # a second arrival does not move it
     assert sp.advance() == Status.SUCCESS and sp.frame is f1 and sp.locked  # unlock, move, relock
     assert sp.advance() == Status.DEVICE_NOT_READY and sp.frame is None and not sp.locked
+    assert (sp.offset.count, sp.offset.remaining) == (0, 0)
     assert pin.get_leading_edge() is None
     f2 = pin.submit(bytearray(8))
     assert leading(pin).frame is f2
