@@ -267,6 +267,9 @@ class StreamPointerMachine(RuleBasedStateMachine):
             assert sf.locks == sum(p.locked for p in on)
         for p in pointers:
             assert p.frame is None or not p.frame.completed
+            assert p.frame is not None or not p.locked
+            for off in (p.offset_in, p.offset_out):
+                assert 0 <= off.remaining <= off.count
         lead, trail = self.pin._leading.frame, self.pin._trailing.frame if self.pin._trailing else None
         assert lead is None or not lead.cancelled
         if self.pin._trailing is not None:
