@@ -266,7 +266,7 @@ def _rig_markers(request: pytest.FixtureRequest) -> None:
     item = request.node
     if item.get_closest_marker("hardware") is not None:
         try:
-            from rig.targets.board import find_boards  # type: ignore[import-not-found,unused-ignore]
+            from rig.targets.board import find_boards
         except ImportError as exc:
             pytest.skip(f"needs an attached board; board support is unavailable ({exc})")
         if not find_boards():
