@@ -12,9 +12,12 @@ import ctypes
 import ctypes.util
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -23,6 +26,7 @@ from rig.errors import RigError
 ENV_SERVER = "JACK_DEFAULT_SERVER"
 _JACK_NO_START_SERVER = 0x01
 _JACK_SERVER_NAME = 0x04
+_PR_SET_PDEATHSIG = 1
 
 
 class JackError(RigError, RuntimeError):
@@ -44,6 +48,12 @@ def _libjack() -> ctypes.CDLL:
                                      ctypes.c_char_p]
     lib.jack_client_close.argtypes = [ctypes.c_void_p]
     return lib
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM jackd when the process that started it dies (no orphans)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def server_running(name: str | None = None) -> bool:
@@ -90,7 +100,8 @@ class JackServer:
         self._log = tempfile.NamedTemporaryFile(prefix="jackd-", suffix=".log")  # noqa: SIM115
         self._process = subprocess.Popen(
             [path, "--no-realtime", "-n", self.name, "-d", "dummy"], env=env,
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         self.started = True
         deadline = time.monotonic() + self.timeout_s
         while not server_running(self.name):
@@ -105,6 +116,13 @@ class JackServer:
                                 f"{self.timeout_s} s")
             time.sleep(0.05)
         return self
+
+    def _remove_leftovers(self) -> None:
+        """Delete the semaphores and segments named after our (unique) server that clients left behind."""
+        for pattern in (f"jack_sem.*_{self.name}_*", f"jack_{self.name}_*"):
+            for path in Path("/dev/shm").glob(pattern):
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
     def _read_log(self) -> bytes:
         if self._log is None:
@@ -131,6 +149,7 @@ class JackServer:
                     process.kill()
                     process.wait(timeout=5)
             self._cleanup_env()
+            self._remove_leftovers()
         log, self._log = self._log, None
         if log is not None:
             with contextlib.suppress(OSError):
