@@ -131,10 +131,23 @@ class StreamPointerMachine(RuleBasedStateMachine):
         self.pin: Pin
 
     @initialize(trailing=st.booleans(), dataflow=st.sampled_from([Dataflow.IN, Dataflow.OUT]),
-                state=st.sampled_from(list(KsState)))
-    def make_pin(self, trailing: bool, dataflow: Dataflow, state: KsState) -> None:
-        self.pin = Pin(lambda pin: Status.PENDING, dataflow=dataflow, distinct_trailing_edge=trailing,
-                       clock=self.clock, on_complete=self.completions.append)
+                state=st.sampled_from(list(KsState)), driver=st.sampled_from(["pending", "advance", "clone"]))
+    def make_pin(self, trailing: bool, dataflow: Dataflow, state: KsState, driver: str) -> None:
+        def process(pin: Pin) -> Status:
+            # "pending": the rules move every pointer; "advance": drain the queue (SUCCESS until empty);
+            # "clone": avshws-like, clone the leading frame for the "hardware", then advance.
+            if driver == "pending":
+                return Status.PENDING
+            sp = pin.get_leading_edge()
+            if sp is None:
+                return Status.PENDING
+            if driver == "clone":
+                self.clones.append(sp.clone())
+            sp.advance()
+            return Status.SUCCESS
+
+        self.pin = Pin(process, dataflow=dataflow, distinct_trailing_edge=trailing, clock=self.clock,
+                       on_complete=self.completions.append)
         walk(self.pin, state)
 
     # -- helpers ---------------------------------------------------------------------------------
