@@ -184,7 +184,9 @@ def pytest_configure(config: pytest.Config) -> None:
     report = config.getoption("rig_report")
     record = RunRecord()
     strict = bool(config.getoption("rig_strict")) or strict_from_env(os.environ)
-    record.settings.update({"strict": str(strict), "targets": ", ".join(specs) or "(default)"})
+    record.settings.update({"strict": str(strict), "targets": ", ".join(specs) or "(default)",
+                            "pytest arguments": " ".join(config.invocation_params.args),
+                            "CI": os.environ.get("CI", "(unset)")})
     config.stash[STATE] = RigState(specs=specs, strict=strict, report_dir=Path(report) if report else None,
                                    pool=TargetPool(), record=record)
 
