@@ -350,7 +350,9 @@ class CapturePin(FramePin):
         super().__init__(miniport, "capture", c.EP_FRAME_IN, allocator, choice)
         self.depth = max(1, depth)
         self.tracker = wire.SequenceTracker()
-        read_size = self.frame_size + (-self.frame_size) % c.BULK_PACKET_SIZE
+        # One packet more than the frame rounded up: a frame filling whole packets is ended by a ZLP,
+        # and a read that asks for exactly its length would leave that ZLP for the next read.
+        read_size = self.frame_size + (-self.frame_size) % c.BULK_PACKET_SIZE + c.BULK_PACKET_SIZE
         self._bounce = array.array("B", bytes(read_size))
         """The transfer buffer pyusb fills (it reads only into arrays); copied into the frame."""
         self._done: deque[ReceivedFrame] = deque()

@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from host.avstream import CommonBufferAllocator, Status
+from host.avstream import (
+    AllocatorContext,
+    AllocatorFramingEx,
+    AllocatorInitError,
+    CommonBufferAllocator,
+    Status,
+)
 from rig import contract as c
 from rig import frames as wire
 from rig.device import Board
@@ -61,16 +67,37 @@ def test_no_vendor_means_default_allocator(board: Board) -> None:
 
 
 def test_vendor_that_fails_initialize_falls_back_to_default(board: Board) -> None:
-    def too_small(pin: str, _framing: object) -> CommonBufferAllocator:
-        return CommonBufferAllocator(c.FRAME_MAX_PAYLOAD * 2, name=f"small {pin}")
+    class Refusing(CommonBufferAllocator):
+        def _initialize(self, pin: object, framing: AllocatorFramingEx) -> AllocatorContext:
+            raise AllocatorInitError(f"{self.name}: no common buffer today", Status.INSUFFICIENT_RESOURCES)
+
+    def refusing(pin: str, _framing: object) -> CommonBufferAllocator:
+        return Refusing(1 << 20, name=f"refusing {pin}")
 
     board.set_frame_mode(c.FrameMode.ECHO)
-    with FrameMiniport(board, vendor=too_small) as m:
+    with FrameMiniport(board, vendor=refusing) as m:
         render = m.render.choice
         assert render.is_default
-        assert render.fallback is not None and "small render failed InitializeAllocator" in render.fallback
+        assert render.fallback is not None and "refusing render failed InitializeAllocator" in render.fallback
+        assert "no common buffer today" in render.describe()
         m.run()
         assert [e.payload for e in m.roundtrip([payload(10)])] == [payload(10)]
+        balanced(board, m)
+
+
+def test_small_common_buffer_advertised_gives_smaller_frames(board: Board) -> None:
+    def small(pin: str, _framing: object) -> CommonBufferAllocator:
+        return CommonBufferAllocator(8 * 4096, name=f"small {pin}", advertise_capacity=True)
+
+    board.set_frame_mode(c.FrameMode.ECHO)
+    with FrameMiniport(board, vendor=small) as m:
+        assert all(not ch.is_default and ch.frame_size * ch.frames <= 8 * 4096 for ch in m.choices)
+        m.run()
+        limit = m.render.max_payload
+        assert limit == m.render.frame_size - HEADER_SIZE < c.FRAME_MAX_PAYLOAD
+        with pytest.raises(ValueError, match=f"exceeds the pin's {limit}-byte maximum"):
+            m.send(bytes(limit + 1))
+        assert [e.payload for e in m.roundtrip([payload(limit)])] == [payload(limit)]
         balanced(board, m)
 
 
