@@ -73,7 +73,11 @@ def server_running(name: str | None = None) -> bool:
 
 
 class JackServer:
-    """Context manager: use a reachable JACK server, or start a dummy-driver one and stop it after."""
+    """Context manager: use a reachable JACK server, or start a dummy-driver one and stop it after.
+
+    On Linux the started jackd gets SIGTERM when the thread that started it ends, so start it from
+    the main thread (a pytest session fixture does) and no jackd outlives a killed test run.
+    """
 
     def __init__(self, name: str | None = None, *, timeout_s: float = 10.0, jackd: str = "jackd") -> None:
         self.name = name or f"rig-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"

@@ -191,9 +191,9 @@ def generate() -> str:
     L += _table(("mode", "value", "behaviour"), [(m.name, str(int(m)), MIDI_MODES[m]) for m in c.MidiMode])
     add("Packets with CIN 0 are padding and are not counted. Every other packet counts in midi_rx_packets; "
         "one with the reserved CIN 1 or a cable number >= MIDI_CABLES (or a trailing partial packet) also "
-        "counts in midi_rx_bad and is dropped. A host read of EP_MIDI_IN returns every queued packet up to "
-        f"{c.BULK_PACKET_SIZE} bytes. When the IN queue has no room for the replies to a received USB "
-        "packet, "
+        "counts in midi_rx_bad and is dropped. A host read of EP_MIDI_IN returns the queued packets that fit "
+        "its length, as one transfer ended by a short packet or ZLP. When the IN queue has no room for "
+        "the replies to a received USB packet, "
         "the board NAKs EP_MIDI_OUT until the host reads (midi_tx_overflow counts the packets that waited); "
         "nothing is dropped.")
     add("")

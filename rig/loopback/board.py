@@ -565,7 +565,7 @@ class LoopbackBoard:
         if length < midi.PACKET_SIZE:
             raise UsbLinkError(errno.EOVERFLOW, f"read of {length} bytes is shorter than a MIDI packet")
         self._wait(lambda: bool(self._midi_in), deadline, "EP_MIDI_IN")
-        count = min(len(self._midi_in), min(length, c.BULK_PACKET_SIZE) // midi.PACKET_SIZE)
+        count = min(len(self._midi_in), length // midi.PACKET_SIZE)
         out = b"".join(self._midi_in.popleft() for _ in range(count))
         self._stats["midi_tx_packets"] += count
         self._cv.notify_all()

@@ -17,6 +17,8 @@ from typing import Protocol
 
 from rig import contract as c
 
+_BOOTSEL_SPEED = getattr(termios, f"B{c.CONSOLE_BAUD_BOOTSEL}")
+
 
 class ConsoleHost(Protocol):
     """What the console asks of the board."""
@@ -153,5 +155,3 @@ class PtyConsole:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-
-_BOOTSEL_SPEED = getattr(termios, f"B{c.CONSOLE_BAUD_BOOTSEL}")
