@@ -257,6 +257,9 @@ def measure_path(target: Target, path: str, settings: LatencySettings, sync: int
             out_name, in_name = target.midi_port_names()
             rt = RtMidiLink(out_name, in_name, api=_os_midi_api())
             closers.append(rt.close)
+            waited = rt.wait_ready()
+            if waited > 0.5:
+                run.notes.append(f"the OS MIDI ports took {waited:.1f} s to pass a first message")
             link = rt
         elif path == "midi-usb":
             if board is None:

@@ -140,6 +140,23 @@ class RtMidiLink:
         now = self._clock()
         self._queue.put((bytes(event[0]), now))
 
+    PROBE = bytes((0x9F, 0x7F, 0x7F))
+    """Note on, channel 16: outside the measurement's messages (channels 1 and 2 only)."""
+
+    def wait_ready(self, timeout_s: float = 5.0, expect: bytes | None = None) -> float:
+        """Send a probe every 100 ms until one comes back (port connections in some MIDI systems are
+        made asynchronously); returns seconds waited. LatencyError when nothing answers in time."""
+        start = self._clock()
+        deadline = start + int(timeout_s * 1e9)
+        answer = self.PROBE if expect is None else expect
+        while self._clock() < deadline:
+            self.send(self.PROBE)
+            if any(a.payload == answer for a in self.receive(0.1)):
+                drain(self)
+                return (self._clock() - start) / 1e9
+        raise LatencyError(f"no answer to a probe message within {timeout_s} s: is the device echoing "
+                           "(MidiMode.ECHO) and are the ports connected?")
+
     def send(self, payload: bytes) -> None:
         """One MIDI message through the OS."""
         self.midi_out.send_message(list(payload))

@@ -101,7 +101,8 @@ def test_latency_midi_os_on_loopback_through_jack(tmp_path: Path, history: str) 
     assert rc == 0
     doc = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert doc["meta"]["path"] == "midi-os"
-    assert doc["summary"]["sequence"]["received"] == 12 and doc["summary"]["sequence"]["lost"] == 0
+    assert doc["summary"]["sequence"]["received"] == 12, (doc["summary"], doc["meta"]["notes"])
+    assert doc["summary"]["sequence"]["lost"] == 0
 
 
 def test_latency_report_for_rig_run(tmp_path: Path, history: str) -> None:
