@@ -23,6 +23,7 @@ from typing import Any, Self
 
 from host.midi import UsbMidiDecoder, encode_message
 from host.mxf import AllocatorMXF, KsState, MxfFilter, NtStatus
+from host.mxf.capture_sink import CaptureSink
 from host.mxf.clock import MasterClock, MonotonicClock
 from host.mxf.dmusbuff import pack_records
 from host.mxf.packer import structured_flags
@@ -30,7 +31,7 @@ from host.mxf.render_sink import RenderSink
 from host.mxf.sequencer import Sequencer
 from host.mxf.unpacker import Unpacker
 from rig.device import Board
-from rig.miniport.capture import CapturedMessage, CaptureParser, MessageCollector, raw_events
+from rig.miniport.capture import CapturedMessage, MessageCollector, raw_events
 from rig.miniport.errors import MiniportError, MiniportTimeout, PoolExhausted
 from rig.miniport.usb_midi import DEFAULT_SEND_BATCH, PACKET, _Deadline
 
@@ -106,7 +107,7 @@ class OsMidiMiniport:
         self.unpacker = Unpacker(self.render_allocator)
         self.sequencer = Sequencer(self.render_allocator, self.clock, schedule_prefetch_100ns)
         self.render_sink = RenderSink(self.render_allocator, self._rendered)
-        self.capture_sink = CaptureParser(self.capture_allocator)
+        self.capture_sink = CaptureSink(self.capture_allocator)
         self.collector = MessageCollector(self.capture_allocator)
         for source, sink in ((self.unpacker, self.sequencer), (self.sequencer, self.render_sink),
                              (self.capture_sink, self.collector)):

@@ -21,6 +21,7 @@ from typing import Literal, Self
 
 from host.midi import UsbMidiDecoder
 from host.mxf import AllocatorMXF, KsState, MxfFilter, NtStatus
+from host.mxf.capture_sink import CaptureSink
 from host.mxf.clock import UNITS_PER_SECOND, MasterClock, MonotonicClock
 from host.mxf.dmusbuff import pack_records
 from host.mxf.packer import Packer, structured_flags
@@ -29,7 +30,7 @@ from host.mxf.sequencer import Sequencer
 from host.mxf.unpacker import Unpacker
 from rig import contract as c
 from rig.device import Board, DeviceResponseError, TransferError, TransferTimeout
-from rig.miniport.capture import CapturedMessage, CaptureParser, MessageCollector, raw_events
+from rig.miniport.capture import CapturedMessage, MessageCollector, raw_events
 from rig.miniport.errors import DeviceGarbage, MiniportError, MiniportTimeout, PoolExhausted
 from rig.miniport.transfer import endpoint_name
 
@@ -142,7 +143,7 @@ class UsbMidiMiniport:
         self.render_sink = RenderSink(self.render_allocator, self.writer)
         self._connect(self.unpacker, self.sequencer)
         self._connect(self.sequencer, self.render_sink)
-        self.capture_sink = CaptureParser(self.capture_allocator)
+        self.capture_sink = CaptureSink(self.capture_allocator)
         self.collector: MessageCollector | None = None
         self.packer: Packer | None = None
         self._capture_end: MxfFilter
