@@ -15,8 +15,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
+from rig.errors import RigError
 
-class ClockSyncError(ValueError):
+
+class ClockSyncError(RigError, ValueError):
     """The exchanges cannot give a clock fit (too few, or inconsistent); the message says why."""
 
 

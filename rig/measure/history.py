@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rig.errors import RigError
 from rig.measure.model import Run, Sample
 
 ENV_VAR = "RIG_HISTORY"
 
 
-class HistoryError(RuntimeError):
+class HistoryError(RigError, RuntimeError):
     """The history database cannot do what was asked (missing run, bad threshold)."""
 
 

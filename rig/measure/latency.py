@@ -15,13 +15,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from rig.errors import RigError
 from rig.measure.messages import UsbMidiReassembler, maker, to_usb_midi
 from rig.measure.model import Run, Sample
 
 ClockNs = Callable[[], int]
 
 
-class LatencyError(RuntimeError):
+class LatencyError(RigError, RuntimeError):
     """A latency run cannot go on (bad settings, a link that broke); the message says why."""
 
 

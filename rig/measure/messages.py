@@ -11,6 +11,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
+from rig.errors import RigError
+
 SYSEX_MIN_SIZE = 6
 """F0, manufacturer 0x7D (non-commercial), three 7-bit sequence bytes, F7."""
 FRAME_MIN_PAYLOAD = 8
@@ -19,7 +21,7 @@ SHORT_SEQ_WINDOW = 128 * 127
 """Short messages repeat after this many sequence numbers."""
 
 
-class MessageError(ValueError):
+class MessageError(RigError, ValueError):
     """A message size or kind that the measurement cannot generate (the message names it)."""
 
 

@@ -12,11 +12,13 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
+from rig.errors import RigError
+
 PERCENTILES: tuple[float, ...] = (50.0, 90.0, 99.0, 99.9)
 """The percentiles every summary reports."""
 
 
-class StatsError(ValueError):
+class StatsError(RigError, ValueError):
     """Statistics were asked of input they are not defined for (the message says what)."""
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from rig import contract as c
+from rig.errors import RigError
 from rig.measure.latency import BoardFrames, BoardMidi, ClockNs
 from rig.measure.messages import FRAME_MIN_PAYLOAD, frame_payload, short_message, to_usb_midi
 from rig.measure.model import USB_MIDI_EVENT_CEILING_PER_S, ThroughputResult, frame_ceiling_payload_per_s
@@ -18,7 +19,7 @@ SERIES_INTERVAL_S = 0.05
 """Throughput-over-time points are rates over windows of this length."""
 
 
-class ThroughputError(RuntimeError):
+class ThroughputError(RigError, RuntimeError):
     """A throughput run cannot go on; the message says why."""
 
 

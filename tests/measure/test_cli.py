@@ -116,3 +116,28 @@ def test_latency_report_for_rig_run(tmp_path: Path, history: str) -> None:
                                    console=Console(record=True))
     assert [f.report.name for f in files] == ["latency-midi-usb.md", "latency-frames.md"]
     assert all(f.json.exists() and f.csv.exists() and len(f.pngs) == 2 for f in files)
+
+
+def test_ctrl_c_keeps_and_reports_the_samples_so_far(tmp_path: Path, history: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """KeyboardInterrupt raised by the sample source after 15 sends: exit 130, files and history kept."""
+    from rig.measure import latency
+
+    real_send = latency.UsbMidiLink.send
+    sends = {"n": 0}
+
+    def send(self: latency.UsbMidiLink, payload: bytes) -> None:
+        sends["n"] += 1
+        if sends["n"] > 15:
+            raise KeyboardInterrupt
+        real_send(self, payload)
+
+    monkeypatch.setattr(latency.UsbMidiLink, "send", send)
+    rc = run_cli("latency", "--rig", "loopback", "--path", "midi-usb", "--count", "100", "--warmup", "5",
+                 "--report-dir", str(tmp_path), "--history", history, "--no-progress", "--jack", "no")
+    assert rc == 130
+    doc = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert doc["meta"]["interrupted"] is True
+    assert len(doc["samples"]) == 15 and doc["summary"]["rtt_us"]["count"] == 10
+    with cli.History(history) as h:
+        assert h.runs()[0].interrupted
