@@ -701,9 +701,8 @@ class LoopbackBoard:
     # --- console (ConsoleHost) ------------------------------------------------------------------
 
     def _cdc_write(self, data: bytes) -> int:
-        # called with the lock held (from write() on EP_CDC_OUT)
-        for start in range(0, len(data), c.BULK_PACKET_SIZE):
-            self._cdc_in.append(_InTransfer(data[start:start + c.BULK_PACKET_SIZE]))
+        # called with the lock held (from write() on EP_CDC_OUT): one reply is one IN transfer
+        self._cdc_in.append(_InTransfer(data))
         self._cv.notify_all()
         return len(data)
 
