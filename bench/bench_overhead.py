@@ -19,9 +19,10 @@ import tempfile
 import time
 from typing import Any
 
+from host.midi.usbmidi import encode_message
 from rig import contract as c
 from rig.measure.latency import LatencySettings, RtMidiLink, UsbMidiLink, find_port, run_latency
-from rig.measure.messages import short_message, to_usb_midi
+from rig.measure.messages import short_message
 from rig.measure.model import Run
 from rig.measure.stats import summarize
 
@@ -136,7 +137,7 @@ def sample_rate(target: Any) -> None:
     try:
         start = time.perf_counter()
         for n in range(count):
-            board.write_midi_packets(to_usb_midi(short_message(n)))
+            board.write_midi_packets(encode_message(short_message(n)))
             board.read_midi_packets()
         bare_rate = count / (time.perf_counter() - start)
         rates: dict[str, float] = {}

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from host.midi.usbmidi import UsbMidiDecoder, encode_message
 from rig.errors import RigError
-from rig.measure.messages import UsbMidiReassembler, maker, to_usb_midi
+from rig.measure.messages import maker
 from rig.measure.model import Run, Sample
 
 ClockNs = Callable[[], int]
@@ -211,12 +212,12 @@ class UsbMidiLink:
         self.board = board
         self.cable = cable
         self._clock = clock
-        self._reassembler = UsbMidiReassembler()
+        self._decoder = UsbMidiDecoder()
 
     def send(self, payload: bytes) -> None:
         """Pack and write one message (several packets for SysEx, in one transfer of up to 64 bytes
         each)."""
-        packets = to_usb_midi(payload, self.cable)
+        packets = encode_message(payload, self.cable)
         for i in range(0, len(packets), 64):
             self.board.write_midi_packets(packets[i:i + 64])
 
@@ -229,7 +230,8 @@ class UsbMidiLink:
                 return []
             raise
         now = self._clock()
-        return [Arrival(m, now) for m in self._reassembler.feed(data)]
+        return [Arrival(m.data, now) for cable, m in self._decoder.messages(data)
+                if cable == self.cable and m.complete]
 
 
 class FrameLike(Protocol):

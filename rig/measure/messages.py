@@ -1,5 +1,5 @@
 """The test messages: short messages that alternate so running status cannot hide a byte, SysEx of a
-chosen size, frame payloads, each carrying its sequence number; and USB-MIDI 1.0 packing of them.
+chosen size, frame payloads, each carrying its sequence number (USB-MIDI packing: host.midi.usbmidi).
 
 Short message n: note on (even n) or note off (odd n) on channel (n >> 1) & 1, note n & 0x7F,
 velocity 1 + ((n >> 7) % 127). Consecutive messages never share a status byte, and a window of
@@ -60,60 +60,3 @@ def maker(kind: str, size: int = 0) -> Callable[[int], bytes]:
         frame_payload(0, size)
         return lambda seq: frame_payload(seq, size)
     raise MessageError(f"unknown message kind {kind!r}; expected short, sysex or frame")
-
-
-# --- USB-MIDI 1.0 event packets (section 4 of the USB-MIDI 1.0 class spec) ---------------------
-
-_CIN_BY_STATUS = {0x80: 0x8, 0x90: 0x9, 0xA0: 0xA, 0xB0: 0xB, 0xC0: 0xC, 0xD0: 0xD, 0xE0: 0xE}
-_DATA_LEN_BY_CIN = {0x2: 2, 0x3: 3, 0x4: 3, 0x5: 1, 0x6: 2, 0x7: 3, 0x8: 3, 0x9: 3, 0xA: 3, 0xB: 3,
-                    0xC: 2, 0xD: 2, 0xE: 3, 0xF: 1}
-
-
-def to_usb_midi(message: bytes, cable: int = 0) -> bytes:
-    """Pack one channel-voice message or one complete SysEx into USB-MIDI event packets."""
-    if not message:
-        raise MessageError("cannot pack an empty MIDI message")
-    hi = cable << 4
-    status = message[0]
-    if status == 0xF0:
-        if message[-1] != 0xF7:
-            raise MessageError("SysEx must end with F7")
-        out = bytearray()
-        rest = message
-        while len(rest) > 3:
-            out += bytes((hi | 0x4,)) + rest[:3]
-            rest = rest[3:]
-        end_cin = {1: 0x5, 2: 0x6, 3: 0x7}[len(rest)]
-        out += bytes((hi | end_cin,)) + rest + bytes(3 - len(rest))
-        return bytes(out)
-    cin = _CIN_BY_STATUS.get(status & 0xF0)
-    if cin is None or len(message) != _DATA_LEN_BY_CIN[cin]:
-        raise MessageError(f"cannot pack message {message.hex()} (only channel voice and SysEx)")
-    return bytes((hi | cin,)) + message + bytes(3 - len(message))
-
-
-class UsbMidiReassembler:
-    """Turns received USB-MIDI event packets back into whole messages (SysEx across packets)."""
-
-    def __init__(self) -> None:
-        self._sysex = bytearray()
-
-    def feed(self, packets: bytes) -> list[bytes]:
-        """Whole messages completed by these packets (CIN 0 / 1 padding and reserved CINs skipped)."""
-        out: list[bytes] = []
-        for i in range(0, len(packets) - len(packets) % 4, 4):
-            cin = packets[i] & 0x0F
-            length = _DATA_LEN_BY_CIN.get(cin)
-            if length is None:
-                continue
-            data = packets[i + 1:i + 1 + length]
-            if cin == 0x4:
-                self._sysex += data
-                continue
-            if cin in (0x5, 0x6, 0x7) and (self._sysex or data[0] == 0xF0):
-                self._sysex += data
-                out.append(bytes(self._sysex))
-                self._sysex.clear()
-                continue
-            out.append(bytes(data))
-        return out

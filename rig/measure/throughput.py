@@ -9,10 +9,11 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from host.midi.usbmidi import encode_message
 from rig import contract as c
 from rig.errors import RigError
 from rig.measure.latency import BoardFrames, BoardMidi, ClockNs
-from rig.measure.messages import FRAME_MIN_PAYLOAD, frame_payload, short_message, to_usb_midi
+from rig.measure.messages import FRAME_MIN_PAYLOAD, frame_payload, short_message
 from rig.measure.model import USB_MIDI_EVENT_CEILING_PER_S, ThroughputResult, frame_ceiling_payload_per_s
 
 SERIES_INTERVAL_S = 0.05
@@ -170,7 +171,7 @@ def midi_out(board: BoardThroughput, events: int, *, clock: ClockNs = time.perf_
     try:
         while sent < events:
             n = min(16, events - sent)
-            packets = b"".join(to_usb_midi(short_message(sent + k)) for k in range(n))
+            packets = b"".join(encode_message(short_message(sent + k)) for k in range(n))
             board.write_midi_packets(packets)
             sent += n
             series.add(n, clock())

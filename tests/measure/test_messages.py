@@ -6,15 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rig.measure.messages import (
-    MessageError,
-    UsbMidiReassembler,
-    frame_payload,
-    maker,
-    short_message,
-    sysex_message,
-    to_usb_midi,
-)
+from host.midi.usbmidi import UsbMidiDecoder, encode_message
+from rig.measure.messages import MessageError, frame_payload, maker, short_message, sysex_message
 
 
 @given(st.integers(0, 10**6))
@@ -36,20 +29,19 @@ def test_sysex_has_the_chosen_size_and_only_data_bytes_inside(seq: int, size: in
 
 
 @given(st.integers(0, 2**21 - 1), st.integers(6, 200), st.integers(0, 15))
-def test_usb_midi_round_trip_of_sysex(seq: int, size: int, cable: int) -> None:
+def test_sysex_survives_usb_midi_split_across_reads(seq: int, size: int, cable: int) -> None:
     m = sysex_message(seq, size)
-    packets = to_usb_midi(m, cable)
-    assert len(packets) % 4 == 0 and all(packets[i] >> 4 == cable for i in range(0, len(packets), 4))
-    r = UsbMidiReassembler()
-    # Split the packets at an arbitrary 4-byte boundary, as two bulk reads would.
-    cut = (len(packets) // 8) * 4
-    assert r.feed(packets[:cut]) + r.feed(packets[cut:]) == [m]
+    packets = encode_message(m, cable)
+    decoder = UsbMidiDecoder()
+    cut = (len(packets) // 8) * 4  # two bulk reads, split at a packet boundary
+    got = decoder.messages(packets[:cut]) + decoder.messages(packets[cut:])
+    assert [(c, msg.data) for c, msg in got] == [(cable, m)]
 
 
 @given(st.integers(0, 10**6))
-def test_usb_midi_round_trip_of_short_messages(seq: int) -> None:
+def test_short_messages_survive_usb_midi(seq: int) -> None:
     m = short_message(seq)
-    assert UsbMidiReassembler().feed(to_usb_midi(m) + bytes(4)) == [m]
+    assert [msg.data for _, msg in UsbMidiDecoder().messages(encode_message(m) + bytes(4))] == [m]
 
 
 def test_frame_payload_sizes_and_errors() -> None:
@@ -59,5 +51,3 @@ def test_frame_payload_sizes_and_errors() -> None:
         frame_payload(1, 4)
     with pytest.raises(ValueError, match="unknown message kind"):
         maker("long")
-    with pytest.raises(MessageError, match="only channel voice"):
-        to_usb_midi(b"\xF8\x00")
