@@ -8,8 +8,11 @@ STAMP := $(VENV)/.installed
 # Debian packages: JACK (a real MIDI system for python-rtmidi in CI), the arm GCC for the firmware.
 APT_PACKAGES := jackd2 libjack-jackd2-0 gcc-arm-none-eabi
 RIG ?=
+# The targets `make test` runs the conformance suite on: both need no hardware. Add `board` (or
+# `board:SERIAL`, `midi:OUT,IN`) when one is attached: make test RIGS="loopback board".
+RIGS ?= loopback emulator
 
-.PHONY: all venv system run test lint bench firmware header clean
+.PHONY: all venv system run test lint bench firmware firmware-if-possible emulator-deps header clean
 
 all: test
 
@@ -37,8 +40,8 @@ system:
 run: venv system
 	$(VENV)/bin/rig run $(if $(RIG),--rig=$(RIG))
 
-test: venv system
-	$(PY) -m pytest
+test: venv system firmware-if-possible emulator-deps
+	$(PY) -m pytest $(addprefix --rig=,$(RIGS))
 
 lint: venv
 	$(VENV)/bin/ruff check host rig tests bench
@@ -50,6 +53,19 @@ bench: venv
 # The RP2040 firmware: ELF, BIN and UF2 in firmware/build/ (firmware/Makefile does the work).
 firmware: venv system
 	$(MAKE) -C firmware PYTHON=$(abspath $(PY))
+
+# Builds the firmware when the arm toolchain is there; otherwise says so (the emulator and
+# firmware tests then skip with that reason, and fail under CI=true).
+firmware-if-possible: venv
+	@if command -v arm-none-eabi-gcc >/dev/null; then $(MAKE) --no-print-directory firmware; \
+	else echo "arm-none-eabi-gcc not found: firmware not built (apt-get install gcc-arm-none-eabi)"; fi
+
+# The emulator bridge's npm packages (rp2040js, pinned by firmware/emulator/package-lock.json).
+emulator-deps: firmware/emulator/node_modules/.package-lock.json
+
+firmware/emulator/node_modules/.package-lock.json: firmware/emulator/package-lock.json
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory -C firmware emulator-deps; \
+	else echo "npm not found: emulator target unavailable (install Node.js 18+ and npm)"; fi
 
 header: venv
 	$(PY) -m rig.contract_c > firmware/include/rig_contract.h
