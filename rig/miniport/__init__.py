@@ -7,8 +7,6 @@ from rig.miniport.errors import (
     MiniportTimeout,
     PinStateError,
     PoolExhausted,
-    StreamPointerMisuse,
 )
 
-__all__ = ["DeviceGarbage", "MiniportError", "MiniportTimeout", "PinStateError", "PoolExhausted",
-           "StreamPointerMisuse"]
+__all__ = ["DeviceGarbage", "MiniportError", "MiniportTimeout", "PinStateError", "PoolExhausted"]

@@ -24,7 +24,3 @@ class DeviceGarbage(MiniportError, ValueError):
 
 class PinStateError(MiniportError, ValueError):
     """A pin was used in a state that does not allow it (e.g. receive while stopped)."""
-
-
-class StreamPointerMisuse(MiniportError):
-    """A stream pointer was used against its contract (deleted, not a clone, edge deleted)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import array
 import contextlib
 import dataclasses
-import enum
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,17 +30,20 @@ from host.avstream import (
     CandidateVerdict,
     CommonBufferAllocator,
     Connection,
+    Dataflow,
     DefaultAllocator,
+    KsState,
+    Pin,
     Status,
     select_allocator,
 )
 from host.avstream import Frame as AllocatorFrame
+from host.avstream.header import StreamFrame
 from rig import contract as c
 from rig import frames as wire
 from rig.device import Board, TransferError, TransferTimeout
 from rig.miniport import transfer
 from rig.miniport.errors import DeviceGarbage, MiniportError, MiniportTimeout, PinStateError, PoolExhausted
-from rig.miniport.stream_pointer import PinQueue, QueuedFrame
 
 HEADER_SIZE = wire.HEADER_SIZE
 
@@ -49,13 +51,8 @@ VendorFactory = Callable[[str, AllocatorFramingEx], AllocatorDispatch]
 """Builds the vendor allocator candidate for one pin from (pin name, the device's framing)."""
 
 
-class PinState(enum.IntEnum):
-    """KSSTATE of a standard pin; transitions go one step at a time."""
-
-    STOP = 0
-    ACQUIRE = 1
-    PAUSE = 2
-    RUN = 3
+PinState = KsState
+"""KSSTATE of a standard pin (host.avstream's); transitions go one step at a time."""
 
 
 def common_buffer_for(pin: str, framing: AllocatorFramingEx) -> CommonBufferAllocator:
@@ -143,20 +140,34 @@ class PinCounters:
 
 
 class FramePin:
-    """One pin on one vendor bulk endpoint: its allocator, queue, state and books."""
+    """One host.avstream Pin on one vendor bulk endpoint: its allocator, state and books. Frames are
+    the allocator's; the pin's process callback moves stream pointers over them."""
 
     direction = "?"
 
     def __init__(self, miniport: FrameMiniport, name: str, endpoint: int, allocator: AllocatorDispatch,
-                 choice: AllocatorChoice) -> None:
+                 choice: AllocatorChoice, *, dataflow: Dataflow, free_on_complete: bool) -> None:
         self.miniport = miniport
         self.name = name
         self.endpoint = endpoint
         self.allocator = allocator
         self.choice = choice
-        self.state = PinState.STOP
         self.counters = PinCounters()
-        self.queue = PinQueue(f"{miniport.board.name} {name}", self._completed)
+        self.pin = Pin(self._process, dataflow=dataflow, process_in_run_state_only=True,
+                       free_on_complete=free_on_complete, stop_status=Status.CANCELLED,
+                       on_complete=self._completed)
+        self._timeout_ms = miniport.timeout_ms
+        self._error: MiniportError | None = None
+
+    @property
+    def state(self) -> PinState:
+        """The pin's KSSTATE."""
+        return PinState(self.pin.state)
+
+    @property
+    def queued(self) -> int:
+        """Frames queued on the pin and not yet completed."""
+        return self.pin.queued
 
     @property
     def frame_size(self) -> int:
@@ -175,31 +186,32 @@ class FramePin:
         return f"{self.miniport.board.name} pin {self.name} ({transfer.endpoint_name(self.endpoint)})"
 
     def set_state(self, target: PinState) -> None:
-        """Walk to `target` one step at a time; entering STOP flushes the queue; entering RUN processes."""
+        """Walk to `target` one step at a time; STOP flushes the queue (frames complete with DataUsed 0
+        and go back to the allocator); reaching RUN starts processing."""
         target = PinState(target)
         while self.state != target:
-            step = 1 if target > self.state else -1
-            self.state = PinState(self.state + step)
-            if self.state == PinState.STOP:
-                self.counters.flushed += self.queue.flush()
-            if self.state == PinState.RUN:
-                self._on_run()
+            step = PinState(self.state + (1 if target > self.state else -1))
+            status = self.pin.set_state(step)
+            if not status.is_success:  # pragma: no cover - no SetDeviceState callback refuses here
+                raise PinStateError(f"{self.where}: {self.state.name} -> {step.name} refused: {status.name}")
+        self._raise_error()
 
-    def _on_run(self) -> None:
-        """Hook: what entering RUN starts."""
-
-    def _completed(self, entry: QueuedFrame) -> None:
+    def _process(self, pin: Pin) -> Status:
         raise NotImplementedError
 
-    def _free(self, frame: AllocatorFrame) -> None:
-        self.allocator.free(frame)
+    def _completed(self, sf: StreamFrame) -> None:
+        raise NotImplementedError
+
+    def _raise_error(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
 
     def _allocate(self) -> AllocatorFrame:
         frame = self.allocator.allocate()
         if frame is None:
             raise PoolExhausted(f"{self.where}: no free frame in {self.allocator.name} "
-                                f"({self.allocator.frame_count} frames, {self.queue.queued} queued on "
-                                f"the pin)")
+                                f"({self.allocator.frame_count} frames, {self.queued} queued on the pin)")
         return frame
 
     @property
@@ -217,18 +229,23 @@ class FramePin:
 
 
 class RenderPin(FramePin):
-    """Host to device on EP_FRAME_OUT: submit payloads, they go out in order while the pin runs."""
+    """Host to device on EP_FRAME_OUT (a sink pin, Dataflow.IN): submitted frames go out in order while
+    the pin runs; PAUSE holds them; STOP flushes them."""
 
     direction = "out"
 
     def __init__(self, miniport: FrameMiniport, allocator: AllocatorDispatch, choice: AllocatorChoice,
                  first_seq: int = 0) -> None:
-        super().__init__(miniport, "render", c.EP_FRAME_OUT, allocator, choice)
+        super().__init__(miniport, "render", c.EP_FRAME_OUT, allocator, choice, dataflow=Dataflow.IN,
+                         free_on_complete=True)
         self.next_seq = first_seq & 0xFFFFFFFF
+        self._wire_seq: dict[int, int] = {}
+        """StreamFrame seq -> the wire sequence number in its header."""
 
     def submit(self, payload: bytes | bytearray | memoryview) -> int:
         """Fill a frame from the allocator with header + payload and queue it; sent now when the pin is
-        in RUN (else when it gets there). Returns the frame's sequence number."""
+        in RUN (else when it gets there). Returns the frame's wire sequence number. A failed write
+        raises (naming board and endpoint) and leaves the frame queued."""
         if self.state == PinState.STOP:
             raise PinStateError(f"{self.where}: submit while the pin is stopped")
         if len(payload) > self.max_payload:
@@ -239,71 +256,72 @@ class RenderPin(FramePin):
         data = wire.encode(payload, seq=seq, flags=c.FrameFlag.FROM_HOST)
         frame.buffer[:len(data)] = data
         self.next_seq = (seq + 1) & 0xFFFFFFFF
-        self.queue.submit(QueuedFrame(frame, len(data), seq))
         self.counters.submitted += 1
-        if self.state == PinState.RUN:
-            self.process()
+        self._timeout_ms = self.miniport.timeout_ms
+        sf = self.pin.submit(frame, data_used=len(data))  # processing starts here when the edge was free
+        self._wire_seq[sf.seq] = seq
+        self._raise_error()
         return seq
 
-    def _on_run(self) -> None:
-        self.process()
-
     def process(self, timeout_ms: int | None = None) -> int:
-        """Send every queued frame: lock the leading edge, clone, write, advance, complete.
-        Returns frames sent. A failed write leaves its frame at the leading edge (retried by the next
-        process, or flushed by STOP) and raises, naming board and endpoint."""
-        if self.state != PinState.RUN:
-            return 0
-        sent = 0
-        board = self.miniport.board
-        timeout = self.miniport.timeout_ms if timeout_ms is None else timeout_ms
-        edge = self.queue.leading_edge()
-        while edge is not None:
-            clone = edge.clone()
-            data = clone.data
-            try:
-                transfer.write(board.device, board.name, self.endpoint, data, timeout)
-            except TransferError as exc:
-                clone.delete(0, Status.TIMEOUT if isinstance(exc, TransferTimeout) else Status.UNSUCCESSFUL)
-                self.counters.failed += 1
-                pending = self.queue.ahead
-                kind = MiniportTimeout if isinstance(exc, TransferTimeout) else MiniportError
-                raise kind(f"{self.where}: frame seq {clone.entry.seq} not sent ({exc}); {pending} frame(s) "
-                           f"still queued") from exc
-            more = edge.advance()
-            payload_len = len(data) - HEADER_SIZE
-            board.host.frames_tx += 1
-            board.host.frame_bytes_tx += payload_len
-            self.counters.bytes += payload_len
-            clone.delete(len(data))
-            sent += 1
-            if not more:
-                break
-            next_edge = self.queue.leading_edge()
-            assert next_edge is not None
-            edge = next_edge
-        return sent
+        """AttemptProcessing: send what is queued (e.g. after a timeout). Returns frames sent."""
+        before = self.counters.completed
+        self._timeout_ms = self.miniport.timeout_ms if timeout_ms is None else timeout_ms
+        self.pin.attempt_processing()
+        self._raise_error()
+        return self.counters.completed - before
 
-    def _completed(self, entry: QueuedFrame) -> None:
-        if entry.data_used:
+    def _process(self, pin: Pin) -> Status:
+        """Lock the leading edge, clone, program the hardware (pyusb write), advance the edge, and
+        complete the transfer (delete the clone: the frame completes back to its allocator)."""
+        edge = pin.get_leading_edge(locked=True)
+        if edge is None:
+            return Status.PENDING
+        clone = edge.clone()
+        data = clone.offset.data
+        board = self.miniport.board
+        frame = edge.frame
+        wire_seq = self._wire_seq.get(frame.seq, -1) if frame is not None else -1
+        try:
+            transfer.write(board.device, board.name, self.endpoint, data, self._timeout_ms)
+        except TransferError as exc:
+            clone.delete()  # the edge keeps the frame: retried by process(), or flushed by STOP
+            self.counters.failed += 1
+            kind = MiniportTimeout if isinstance(exc, TransferTimeout) else MiniportError
+            self._error = kind(f"{self.where}: frame seq {wire_seq} not sent ({exc}); {pin.queued} frame(s) "
+                               f"still queued")
+            self._error.__cause__ = exc
+            return Status.PENDING
+        moved = edge.advance()
+        payload_len = len(data) - HEADER_SIZE
+        board.host.frames_tx += 1
+        board.host.frame_bytes_tx += payload_len
+        self.counters.bytes += payload_len
+        clone.delete()  # transfer complete
+        return Status.SUCCESS if moved == Status.SUCCESS else Status.PENDING
+
+    def _completed(self, sf: StreamFrame) -> None:
+        seq = self._wire_seq.pop(sf.seq, -1)
+        if sf.status == Status.SUCCESS and sf.header.data_used:
             self.counters.completed += 1
-        elif entry.status == Status.CANCELLED and entry.seq >= 0:
+        elif sf.status == Status.CANCELLED:
+            self.counters.flushed += 1
             # Flushed before it reached the wire: its sequence number was never used, so the next
-            # frame takes it (the device sees no gap). Flushed frames are the newest, oldest first.
-            ahead = (self.next_seq - entry.seq) & 0xFFFFFFFF
-            if 0 < ahead < 0x80000000:
-                self.next_seq = entry.seq
-        self._free(entry.frame)
+            # frame takes it (the device sees no gap). Flushed frames complete oldest first.
+            ahead = (self.next_seq - seq) & 0xFFFFFFFF
+            if seq >= 0 and 0 < ahead < 0x80000000:
+                self.next_seq = seq
 
 
 class ReceivedFrame:
     """A validated frame from the device, still in its allocator frame; `release()` gives it back."""
 
-    __slots__ = ("_pin", "entry", "flags", "payload", "payload_crc", "rx_time_us", "seq", "tx_time_us")
+    __slots__ = ("_pin", "flags", "frame", "payload", "payload_crc", "rx_time_us", "seq", "tx_time_us")
 
-    def __init__(self, pin: CapturePin, entry: QueuedFrame, decoded: wire.Frame) -> None:
+    def __init__(self, pin: CapturePin, frame: AllocatorFrame, decoded: wire.Frame) -> None:
         self._pin: CapturePin | None = pin
-        self.entry = entry
+        self.frame = frame
+        """The allocator frame the bytes landed in."""
         self.seq = decoded.seq
         self.flags = decoded.flags
         self.payload = decoded.payload
@@ -337,17 +355,21 @@ class ReceivedFrame:
         self.release()
 
     def __repr__(self) -> str:
-        return f"<ReceivedFrame seq={self.seq} {self.entry.data_used - HEADER_SIZE} payload bytes>"
+        return f"<ReceivedFrame seq={self.seq} {len(self.payload)} payload bytes>"
 
 
 class CapturePin(FramePin):
-    """Device to host on EP_FRAME_IN: empty allocator frames are queued and filled by reads."""
+    """Device to host on EP_FRAME_IN (a source pin, Dataflow.OUT): empty allocator frames are queued;
+    each receive() opens the process gate once, and the process callback fills the leading frame with
+    one pyusb read. Completed frames are validated and held by the caller until released."""
 
     direction = "in"
 
     def __init__(self, miniport: FrameMiniport, allocator: AllocatorDispatch, choice: AllocatorChoice,
                  depth: int = 2) -> None:
-        super().__init__(miniport, "capture", c.EP_FRAME_IN, allocator, choice)
+        super().__init__(miniport, "capture", c.EP_FRAME_IN, allocator, choice, dataflow=Dataflow.OUT,
+                         free_on_complete=False)
+        self.pin.close_gate()
         self.depth = max(1, depth)
         self.tracker = wire.SequenceTracker()
         # One packet more than the frame rounded up: a frame filling whole packets is ended by a ZLP,
@@ -357,15 +379,15 @@ class CapturePin(FramePin):
         """The transfer buffer pyusb fills (it reads only into arrays); copied into the frame."""
         self._done: deque[ReceivedFrame] = deque()
         self._held: set[int] = set()
-        self._last: ReceivedFrame | DeviceGarbage | None = None
+        self._reject: str | None = None
 
     def _prime(self) -> None:
-        """Queue empty frames up to `depth` ahead of the leading edge (as many as the pool allows)."""
-        while self.queue.ahead < self.depth:
+        """Queue empty frames up to `depth` (as many as the pool allows)."""
+        while self.pin.queued < self.depth:
             frame = self.allocator.allocate()
             if frame is None:
                 return
-            self.queue.submit(QueuedFrame(frame, len(frame)))
+            self.pin.submit(frame)
             self.counters.submitted += 1
 
     def receive(self, timeout_ms: int | None = None) -> ReceivedFrame:
@@ -377,55 +399,66 @@ class CapturePin(FramePin):
         if self._done:
             return self._done.popleft()
         self._prime()
-        edge = self.queue.leading_edge()
-        if edge is None:
+        if not self.pin.queued:
             raise PoolExhausted(f"{self.where}: no frame to read into: the caller holds "
                                 f"{len(self._held)} of {self.allocator.frame_count} frames")
-        board = self.miniport.board
-        timeout = self.miniport.timeout_ms if timeout_ms is None else timeout_ms
-        clone = edge.clone()
-        try:
-            count = transfer.read_into(board.device, board.name, self.endpoint, self._bounce, timeout)
-        except TransferError as exc:
-            clone.delete(0, Status.TIMEOUT if isinstance(exc, TransferTimeout) else Status.UNSUCCESSFUL)
-            self.counters.failed += 1
-            kind = MiniportTimeout if isinstance(exc, TransferTimeout) else MiniportError
-            raise kind(f"{self.where}: no frame received ({exc})") from exc
-        entry = clone.entry
-        self._last = None
-        if count > len(entry.frame):
-            edge.advance()
-            clone.delete(0, Status.BUFFER_OVERFLOW)
-            self.counters.bad += 1
-            self._prime()
-            raise DeviceGarbage(f"{self.where}: the device sent a {count}-byte transfer, longer than the "
-                                f"{len(entry.frame)}-byte frame")
-        entry.frame.buffer[:count] = memoryview(self._bounce)[:count]
-        edge.advance()
-        clone.delete(count)  # completion: validates and hands the frame on (see _completed)
+        self._timeout_ms = self.miniport.timeout_ms if timeout_ms is None else timeout_ms
+        self.pin.open_gate()  # one process call: it closes the gate again
         self._prime()
-        last = self._last
-        self._last = None
-        if isinstance(last, DeviceGarbage):
-            raise last
+        self._raise_error()
         if self._done:
             return self._done.popleft()
-        raise MiniportError(f"{self.where}: a completed read produced no frame")  # pragma: no cover
+        raise MiniportError(f"{self.where}: processing produced no frame")  # pragma: no cover
 
-    def _completed(self, entry: QueuedFrame) -> None:
-        if entry.status != Status.SUCCESS:  # flushed by STOP, or a transfer that overflowed
-            self._free(entry.frame)
+    def _process(self, pin: Pin) -> Status:
+        """One transfer into the leading frame: lock, clone, read, advance, complete."""
+        pin.close_gate()
+        edge = pin.get_leading_edge(locked=True)
+        if edge is None:  # pragma: no cover - receive() primes a frame first
+            return Status.PENDING
+        clone = edge.clone()
+        board = self.miniport.board
+        try:
+            count = transfer.read_into(board.device, board.name, self.endpoint, self._bounce,
+                                       self._timeout_ms)
+        except TransferError as exc:
+            clone.delete()  # the empty frame stays at the leading edge for the next receive
+            self.counters.failed += 1
+            kind = MiniportTimeout if isinstance(exc, TransferTimeout) else MiniportError
+            self._error = kind(f"{self.where}: no frame received ({exc})")
+            self._error.__cause__ = exc
+            return Status.PENDING
+        target = clone.offset.data
+        if count > len(target):
+            self._reject = (f"the device sent a {count}-byte transfer, longer than the {len(target)}-byte "
+                            f"frame")
+        else:
+            target[:count] = memoryview(self._bounce)[:count]
+            clone.header.data_used = count
+        edge.advance()
+        clone.delete()  # completion: validated and handed on in _completed
+        return Status.PENDING
+
+    def _completed(self, sf: StreamFrame) -> None:
+        frame = sf.frame
+        assert frame is not None
+        reject, self._reject = self._reject, None
+        if sf.status == Status.CANCELLED:  # flushed by STOP
+            self.counters.flushed += 1
+            self.allocator.free(frame)
             return
         board = self.miniport.board
         try:
-            decoded = wire.decode(entry.frame.buffer[:entry.data_used])
+            if reject is not None:
+                raise wire.LengthMismatch(reject)
+            decoded = wire.decode(sf.data)
             if decoded.payload_len > self.miniport.info_max_payload:
                 raise wire.LengthMismatch(f"payload_len {decoded.payload_len} exceeds max_payload "
                                           f"{self.miniport.info_max_payload}")
         except wire.FrameError as exc:
             self.counters.bad += 1
-            self._free(entry.frame)
-            self._last = DeviceGarbage(f"{self.where}: bad frame from the device: {exc}")
+            self.allocator.free(frame)
+            self._error = DeviceGarbage(f"{self.where}: bad frame from the device: {exc}")
             return
         if not self.tracker.check(decoded.seq):
             self.counters.seq_gaps += 1
@@ -434,14 +467,13 @@ class CapturePin(FramePin):
         board.host.frame_bytes_rx += decoded.payload_len
         self.counters.completed += 1
         self.counters.bytes += decoded.payload_len
-        received = ReceivedFrame(self, entry, decoded)
+        received = ReceivedFrame(self, frame, decoded)
         self._held.add(id(received))
         self._done.append(received)
-        self._last = received
 
     def _release(self, received: ReceivedFrame) -> None:
         self._held.discard(id(received))
-        self._free(received.entry.frame)
+        self.allocator.free(received.frame)
 
     @property
     def held(self) -> int:

@@ -106,7 +106,7 @@ def test_echo_through_the_pins(pins: FrameMiniport, size: int | str) -> None:
         assert frame.tobytes() == data
         assert frame.seq == seq == 0
         assert c.FrameFlag.ECHOED in frame.flags
-        assert frame.entry.frame.allocator is pins.capture.allocator
+        assert frame.frame.allocator is pins.capture.allocator
         if c.Capability.TIMESTAMPS in pins.board.cached_info().capabilities:
             assert 0 < frame.rx_time_us <= frame.tx_time_us
     with pytest.raises(MiniportTimeout):
@@ -136,7 +136,7 @@ def test_stop_flushes_queued_frames(pins: FrameMiniport) -> None:
     pins.set_state(PinState.PAUSE)
     for i in range(3):
         pins.send(payload(10, i))
-    assert pins.render.queue.ahead == 3
+    assert pins.render.queued == 3
     pins.stop()
     assert pins.render.counters.flushed == 3
     assert pins.render.pool_full and pins.capture.pool_full

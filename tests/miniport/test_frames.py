@@ -125,9 +125,8 @@ def test_frames_land_in_allocator_frames(board: Board) -> None:
         m.run()
         m.send(b"abc")
         frame = m.receive()
-        entry = frame.entry
-        assert entry.frame.allocator is m.capture.allocator
-        assert bytes(entry.frame.buffer[HEADER_SIZE:HEADER_SIZE + 3]) == b"abc"
+        assert frame.frame.allocator is m.capture.allocator
+        assert bytes(frame.frame.buffer[HEADER_SIZE:HEADER_SIZE + 3]) == b"abc"
         assert m.capture.held == 1
         frame.release()
         frame.release()  # idempotent
@@ -142,7 +141,7 @@ def test_stop_flushes_queued_frames_back_to_the_allocator(board: Board) -> None:
         m.set_state(PinState.PAUSE)
         for n in (1, 2, 3):
             m.send(payload(n))
-        assert m.render.queue.ahead == 3
+        assert m.render.queued == 3
         assert m.render.allocator.free_count == m.render.allocator.frame_count - 3
         m.stop()
         assert m.render.counters.flushed == 3
@@ -228,7 +227,7 @@ def test_write_timeout_names_board_and_endpoint_and_keeps_the_frame(board: Board
         message = str(info.value)
         assert board.name in message and "EP_FRAME_OUT 0x02" in message and "timed out" in message
         assert isinstance(info.value, TimeoutError)
-        assert m.render.queue.ahead == 1 and m.render.counters.failed == 1
+        assert m.render.queued == 1 and m.render.counters.failed == 1
         assert board.stats().frames_rx == 0
         link.write_timeouts.clear()
         assert m.render.process() == 1
@@ -245,7 +244,7 @@ def test_ring_full_is_a_timeout_not_a_loss(board: Board) -> None:
             m.send(payload(8, i))
         with pytest.raises(MiniportTimeout, match="EP_FRAME_OUT"):
             m.send(payload(8, 99))
-        assert m.render.queue.ahead == 1
+        assert m.render.queued == 1
         with m.receive() as first:
             assert first.tobytes() == payload(8, 0)
         assert m.render.process() == 1
@@ -378,44 +377,3 @@ def test_close_with_nothing_held_leaves_pools_full_and_allocators_deleted(board:
     assert render.allocator.state == capture.allocator.state == "deleted"
     with pytest.raises(PinStateError, match="not connected"):
         _ = m.render
-
-
-def test_stream_pointer_rules() -> None:
-    from host.avstream import DefaultAllocator, simple_framing
-    from host.avstream.guids import KSMEMORY_TYPE_KERNEL_NONPAGED
-    from rig.miniport import StreamPointerMisuse
-    from rig.miniport.stream_pointer import PinQueue, QueuedFrame
-
-    alloc = DefaultAllocator(checked=True)
-    alloc.initialize(None, simple_framing(KSMEMORY_TYPE_KERNEL_NONPAGED, 0, 3, 0, 16, 16))
-    done: list[QueuedFrame] = []
-    queue = PinQueue("q", lambda e: (done.append(e), alloc.free(e.frame)))
-    assert queue.leading_edge() is None
-    entries = [QueuedFrame(f, 16, i) for i, f in enumerate(alloc.allocate() for _ in range(3)) if f]
-    for e in entries:
-        queue.submit(e)
-    with pytest.raises(StreamPointerMisuse):
-        queue.submit(entries[0])
-    edge = queue.leading_edge()
-    assert edge is not None and edge.entry is entries[0]
-    clone = edge.clone()
-    assert edge.advance()
-    assert done == []  # the clone keeps frame 0 alive
-    clone.delete(16)
-    assert done == [entries[0]] and entries[0].data_used == 16
-    with pytest.raises(StreamPointerMisuse, match="after delete"):
-        clone.delete()
-    edge = queue.leading_edge()
-    assert edge is not None
-    with pytest.raises(StreamPointerMisuse, match="cannot be deleted"):
-        edge.delete()
-    held = edge.clone()
-    with pytest.raises(StreamPointerMisuse, match="only the leading edge"):
-        held.advance()
-    assert queue.flush() == 2
-    assert [e.status for e in done[1:]] == [Status.CANCELLED, Status.CANCELLED]
-    assert all(e.data_used == 0 for e in done[1:])
-    with pytest.raises(StreamPointerMisuse):
-        held.delete()
-    assert alloc.free_count == 3
-    alloc.delete()
