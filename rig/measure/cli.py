@@ -24,7 +24,7 @@ from rig.errors import RigError
 from rig.measure import clocksync, report
 from rig.measure.history import History, RunNotFound, Thresholds, compare
 from rig.measure.latency import FrameLink, LatencySettings, Link, RtMidiLink, UsbMidiLink, run_latency
-from rig.measure.model import Run, ThroughputResult
+from rig.measure.model import USB_MIDI_EVENT_CEILING_PER_S, Run, ThroughputResult
 from rig.target import Feature, Target
 
 PATHS = ("midi-os", "midi-usb", "frames")
@@ -108,8 +108,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--frames", type=int, default=1000, help="frames per size and direction")
     p.add_argument("--midi-events", type=int, default=20000, help="MIDI events each way")
     p.add_argument("--midi-rate", type=int, default=100000, help="events/s the board's MIDI SOURCE makes")
-    p.add_argument("--direction", choices=("all", "out", "in", "midi", "mxf"), default="all",
-                   help="bulk OUT, bulk IN, raw MIDI events each way, or MIDI events through the MXF graph")
+    p.add_argument("--direction", choices=("all", "out", "in", "midi", "mxf", "midi-os"), default="all",
+                   help="bulk OUT, bulk IN, raw MIDI events each way, MIDI events through the MXF graph, "
+                        "or MIDI events through the OS ports (the only one for midi:OUT,IN; all = every "
+                        "USB direction, or midi-os on a target without USB)")
     p.set_defaults(func=cmd_throughput)
 
     p = sub.add_parser("history", help="list stored measurement runs, or gate one against a baseline")
@@ -330,25 +332,37 @@ def cmd_throughput(args: argparse.Namespace) -> int:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
         raise MeasureError(f"--sizes {args.sizes!r}: expected comma-separated integers") from None
-    with open_target(args.rig, args.jack, False) as target:
-        if Feature.USB not in target.features:
-            raise MeasureError(f"target {target.name} has no USB device: throughput needs the board's "
-                               "endpoints (a midi:OUT,IN cable target has no throughput figures)")
-        run = new_run(target, "throughput", "usb")
+    with open_target(args.rig, args.jack, args.direction == "midi-os") as target:
+        usb = Feature.USB in target.features
+        if not usb and not (Feature.MIDI_OS in target.features and args.direction in ("all", "midi-os")):
+            raise MeasureError(f"target {target.name} has no USB device and no OS MIDI ports for "
+                               f"--direction {args.direction}")
+        run = new_run(target, "throughput", "usb" if usb else "midi-os")
         run.settings = {"sizes": sizes, "frames": args.frames, "midi_events": args.midi_events,
                         "midi_rate": args.midi_rate, "direction": args.direction}
-        board = _board(target)
+        board = _board(target) if usb else None
         jobs: list[tuple[str, Callable[..., ThroughputResult], tuple[Any, ...]]] = []
-        if args.direction in ("all", "out"):
+        closers: list[Callable[[], None]] = []
+        usb_directions = args.direction if board is not None else "none"
+        if usb_directions in ("all", "out"):
             jobs += [(f"bulk OUT {n} B", tp.bulk_out, (board, n, args.frames)) for n in sizes]
-        if args.direction in ("all", "in"):
+        if usb_directions in ("all", "in"):
             jobs += [(f"bulk IN {n} B", tp.bulk_in, (board, n, args.frames)) for n in sizes]
-        if args.direction in ("all", "midi"):
+        if usb_directions in ("all", "midi"):
             jobs += [("MIDI OUT", tp.midi_out, (board, args.midi_events)),
                      ("MIDI IN", tp.midi_in, (board, args.midi_events, args.midi_rate))]
-        if args.direction in ("all", "mxf"):
+        if usb_directions in ("all", "mxf"):
             jobs += [("MIDI through MXF", tp.midi_mxf, (board, args.midi_events))]
         try:
+            if args.direction == "midi-os" or (args.direction == "all" and not usb):
+                if board is not None:
+                    board.set_midi_mode(c.MidiMode.ECHO)
+                rt = RtMidiLink(*target.midi_port_names(), api=_os_midi_api())
+                closers.append(rt.close)
+                rt.wait_ready()
+                ceiling = (tp.DIN_SHORT_MESSAGES_PER_S if target.spec.kind == "midi"
+                           else USB_MIDI_EVENT_CEILING_PER_S)
+                jobs.insert(0, ("MIDI through the OS", tp.midi_os, (rt, args.midi_events, ceiling)))
             for label, job, job_args in jobs:
                 with progress_bar(not args.no_progress, label) as progress:
                     try:
@@ -358,7 +372,10 @@ def cmd_throughput(args: argparse.Namespace) -> int:
                         run.interrupted = True
                         break
         finally:
-            board.close()
+            for close in closers:
+                close()
+            if board is not None:
+                board.close()
         ok = finish(run, args, console)
     if run.interrupted:
         return 130

@@ -294,3 +294,36 @@ def midi_mxf(board: Any, events: int, *, batch: int = 256, clock: ClockNs = time
     if interrupted:
         raise _Interrupted(result)
     return result
+
+
+DIN_MIDI_BYTES_PER_S = 31250 / 10
+"""MIDI 1.0 DIN: 31.25 kbaud, 10 bits per byte (start, 8 data, stop)."""
+DIN_SHORT_MESSAGES_PER_S = DIN_MIDI_BYTES_PER_S / 3
+"""3-byte messages per second a DIN cable carries when running status cannot shorten them."""
+
+
+def midi_os(link: Any, events: int, ceiling_per_s: float, *, in_flight: int = 32,
+            clock: ClockNs = time.perf_counter_ns, progress: Progress | None = None) -> ThroughputResult:
+    """MIDI events/s through the OS MIDI ports (python-rtmidi) and back: short messages pipelined with
+    up to `in_flight` outstanding, counted as their echoes arrive. `link` is a latency Link."""
+    from rig.measure.latency import LatencySettings, run_latency
+    from rig.measure.model import Run
+
+    run = Run(kind="latency", path="midi-os", target="", target_kind="", real_timing=False)
+    run_latency(link, LatencySettings(count=events, warmup=0, in_flight=in_flight, timeout_s=2.0), run,
+                clock=clock, progress=progress)
+    received = sorted(s.received_ns for s in run.samples if s.received_ns is not None)
+    start = run.samples[0].sent_ns if run.samples else clock()
+    end = received[-1] if received else start
+    series = _Series(start)
+    for t in received:
+        series.add(1, t)
+    notes = [f"round trip through the OS MIDI ports, {in_flight} messages in flight"]
+    if run.interrupted:
+        notes.append("interrupted (Ctrl-C)")
+    result = ThroughputResult("midi-os", "events", 0, len(received), len(received), (end - start) / 1e9,
+                              ceiling_per_s, series.points,
+                              lost=sum(1 for s in run.samples if s.lost), notes=notes)
+    if run.interrupted:
+        raise _Interrupted(result)
+    return result

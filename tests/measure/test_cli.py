@@ -103,6 +103,13 @@ def test_latency_midi_os_on_loopback_through_jack(tmp_path: Path, history: str) 
     assert doc["meta"]["path"] == "midi-os"
     assert doc["summary"]["sequence"]["received"] == 12, (doc["summary"], doc["meta"]["notes"])
     assert doc["summary"]["sequence"]["lost"] == 0
+    rc = run_cli("throughput", "--rig", "loopback", "--direction", "midi-os", "--midi-events", "40",
+                 "--report-dir", str(tmp_path / "tp"), "--history", history, "--no-progress",
+                 "--jack", "auto")
+    assert rc == 0
+    doc = json.loads(next((tmp_path / "tp").glob("*.json")).read_text())
+    [result] = doc["summary"]["throughput"]
+    assert result["direction"] == "midi-os" and result["items"] == 40 and result["lost"] == 0
 
 
 def test_latency_report_for_rig_run(tmp_path: Path, history: str) -> None:
