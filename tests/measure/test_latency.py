@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rig.measure.clocksync import fit
 from rig.measure.latency import LatencyError, LatencySettings, SettingsError, run_latency
@@ -132,3 +134,26 @@ def test_window_wider_than_the_message_space_is_refused() -> None:
         run_latency(link, LatencySettings(count=20000, warmup=0, in_flight=20000), new_run(),
                     clock=clock, sleep=clock.sleep)
     assert short_message(0) == short_message(128 * 127)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(10_000, 3_000_000), min_size=1, max_size=60), st.integers(1, 6),
+       st.sets(st.integers(0, 59), max_size=10))
+def test_books_balance_for_any_delays_and_drops(delays: list[int], in_flight: int, dropped: set[int]) -> None:
+    """Every sent message is received or lost exactly once; RTTs are what the link delayed."""
+    clock = FakeClock()
+    link = EchoLink(clock, delay_ns=lambda n: delays[n % len(delays)], drop=lambda n: n in dropped)
+    count = len(delays)
+    run = run_latency(link, LatencySettings(count=count, warmup=0, in_flight=in_flight, timeout_s=0.002),
+                      new_run(), clock=clock, sleep=clock.sleep)
+    seq = run.summary()["sequence"]
+    assert seq["sent"] == count == len(run.samples)
+    assert seq["received"] + seq["lost"] == count
+    for s in run.samples:
+        delay = delays[s.seq % len(delays)]
+        if s.seq in dropped or delay > 2_000_000:
+            assert s.lost and s.received_ns is None
+        elif delay < 1_900_000:
+            assert not s.lost
+        if s.received_ns is not None:
+            assert s.received_ns - s.sent_ns >= delays[s.seq % len(delays)]
