@@ -148,3 +148,16 @@ def test_ctrl_c_keeps_and_reports_the_samples_so_far(tmp_path: Path, history: st
     assert len(doc["samples"]) == 15 and doc["summary"]["rtt_us"]["count"] == 10
     with cli.History(history) as h:
         assert h.runs()[0].interrupted
+
+
+def test_hooks_into_the_rig_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The exact hook the CLI owner adds: this module in rig.cli.COMMANDS; errors print one line."""
+    import rig.cli
+
+    monkeypatch.setattr(rig.cli, "COMMANDS", (*rig.cli.COMMANDS, cli))
+    history = str(tmp_path / "h.sqlite")
+    assert rig.cli.main(["history", "--history", history]) == 0
+    assert "no runs stored yet" in capsys.readouterr().out
+    assert rig.cli.main(["history", "--history", history, "--compare", "1", "2"]) == 1
+    assert "rig: error: no run 1" in capsys.readouterr().err
