@@ -440,3 +440,12 @@ def latency_report(target: Target, directory: Path, *, count: int = 300, warmup:
         if run.interrupted:
             break
     return out
+
+
+def latency_report_for(spec: str | None, directory: Path, *, count: int = 300, jack: str = "auto",
+                       history: str | Path | None = None, store: bool = True,
+                       console: Console | None = None) -> list[report.ReportFiles]:
+    """Open the target `spec` (default: board if attached, else loopback; a dummy JACK server on the
+    loopback when there is no MIDI system) and write `latency_report` into `directory`."""
+    with open_target(spec, jack, True) as target:
+        return latency_report(target, directory, count=count, history=history, store=store, console=console)

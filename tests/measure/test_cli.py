@@ -112,6 +112,11 @@ def test_latency_midi_os_on_loopback_through_jack(tmp_path: Path, history: str) 
     assert result["direction"] == "midi-os" and result["items"] == 40 and result["lost"] == 0
 
 
+def test_latency_report_for_a_spec(tmp_path: Path, history: str) -> None:
+    files = cli.latency_report_for("loopback", tmp_path, count=10, jack="no", history=history)
+    assert {f.report.name for f in files} >= {"latency-midi-usb.md", "latency-frames.md"}
+
+
 def test_latency_report_for_rig_run(tmp_path: Path, history: str) -> None:
     from rich.console import Console
 
