@@ -22,7 +22,7 @@ from typing import Literal, Self
 from host.midi import UsbMidiDecoder
 from host.mxf import AllocatorMXF, KsState, MxfFilter, NtStatus
 from host.mxf.capture_sink import CaptureSink
-from host.mxf.clock import UNITS_PER_SECOND, MasterClock, MonotonicClock
+from host.mxf.clock import MasterClock, MonotonicClock
 from host.mxf.dmusbuff import pack_records
 from host.mxf.packer import Packer, structured_flags
 from host.mxf.render_sink import RenderSink
@@ -263,6 +263,12 @@ class UsbMidiMiniport:
             self.collector.put_message(None)
 
     def _read_loop(self) -> None:
+        try:
+            self._read_until_stopped()
+        except Exception as exc:  # a bug below must not die silently in a thread: report it
+            self._error(MiniportError(f"{self.where}: capture reader failed: {exc!r}"))
+
+    def _read_until_stopped(self) -> None:
         board = self.board
         counters = self.reader_counters
         while not self._stop.is_set():
@@ -407,5 +413,5 @@ class _Deadline:
         return self._monotonic() >= self.end
 
 
-__all__ = ["UNITS_PER_SECOND", "CapturedMessage", "PacketWriter", "ReaderCounters", "UsbMidiMiniport",
+__all__ = ["CapturedMessage", "PacketWriter", "ReaderCounters", "UsbMidiMiniport",
            "WriterCounters"]

@@ -238,3 +238,17 @@ def test_reader_thread_stops(echo: Board) -> None:
     assert not thread.is_alive()
     with pytest.raises(MiniportError, match="not started"):
         mp.send([m.note_on(0, 1, 1)])
+
+
+def test_a_failing_capture_graph_is_reported_not_silent(echo: Board, monkeypatch: pytest.MonkeyPatch) -> None:
+    mp = UsbMidiMiniport(echo)
+    mp.start()
+
+    def broken(evt: object) -> object:
+        raise RuntimeError("capture graph bug")
+
+    monkeypatch.setattr(mp.capture_sink, "put_message", broken)
+    mp.send([m.note_on(0, 1, 1)])
+    with pytest.raises(MiniportError, match="capture reader failed: RuntimeError"):
+        mp.receive(1, 5)
+    mp.stop()
