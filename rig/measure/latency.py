@@ -311,6 +311,8 @@ def run_latency(link: Link, settings: LatencySettings, run: Run, *,
     total = settings.warmup + settings.count
     timeout_ns = int(settings.timeout_s * 1e9)
     outstanding: dict[bytes, Sample] = {}
+    finished: dict[bytes, Sample] = {}
+    """Answered or lost messages by expected answer: a second answer is a duplicate, a late one late."""
     resolved = 0
     next_seq = 0
     next_send_ns = clock()
@@ -338,6 +340,7 @@ def run_latency(link: Link, settings: LatencySettings, run: Run, *,
                     break
                 oldest.lost = True
                 del outstanding[key]
+                finished[key] = oldest
                 resolve()
             may_send = next_seq < total and len(outstanding) < settings.in_flight
             if may_send and now >= next_send_ns:
@@ -363,8 +366,15 @@ def run_latency(link: Link, settings: LatencySettings, run: Run, *,
             for arrival in link.receive(wait_s):
                 matched = outstanding.pop(arrival.payload, None)
                 if matched is None:
-                    run.unexpected += 1
+                    earlier = finished.get(arrival.payload)
+                    if earlier is None:
+                        run.unexpected += 1
+                    elif earlier.lost:
+                        run.late += 1
+                    else:
+                        run.arrival_order.append(earlier.seq)  # counted as a duplicate
                     continue
+                finished[arrival.payload] = matched
                 matched.received_ns = arrival.host_ns
                 matched.device_rx_us = arrival.device_rx_us
                 matched.device_tx_us = arrival.device_tx_us

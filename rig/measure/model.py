@@ -138,7 +138,9 @@ class Run:
     arrival_order: list[int] = field(default_factory=list)
     """Sequence numbers in the order their answers arrived (duplicates included)."""
     unexpected: int = 0
-    """Arrivals that matched no message in flight."""
+    """Arrivals that matched no message sent."""
+    late: int = 0
+    """Answers that arrived after their message had been declared lost (they stay lost)."""
     abandoned: int = 0
     """Messages still in flight when the run was interrupted: neither received nor lost."""
     drained: int = 0
@@ -188,6 +190,7 @@ class Run:
                                 [q for q in self.arrival_order if q >= self._first_measured_seq()])
             result["sequence"] = acc.as_dict()
             result["unexpected"] = self.unexpected
+            result["late"] = self.late
             result["abandoned"] = self.abandoned
             rtts = self.rtt_values_us()
             result["rtt_us"] = stats.summarize(rtts).as_dict() if rtts else None

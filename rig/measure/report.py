@@ -118,7 +118,7 @@ def figure_rows(run: Run) -> list[tuple[str, str]]:
                                       f"span {c['host_span_s']:.2f} s)"))
         rows.append(("messages", f"sent {seq['sent']}, received {seq['received']}, lost {seq['lost']}, "
                                  f"out of order {seq['out_of_order']}, duplicates {seq['duplicates']}, "
-                                 f"unexpected {s['unexpected']}"))
+                                 f"late {s['late']}, unexpected {s['unexpected']}"))
     rows += [("note", n) for n in run.notes]
     for t in run.throughput:
         extra = f", device counted {t.device_count}" if t.device_count is not None else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import itertools
 
 import pytest
@@ -157,3 +158,22 @@ def test_books_balance_for_any_delays_and_drops(delays: list[int], in_flight: in
             assert not s.lost
         if s.received_ns is not None:
             assert s.received_ns - s.sent_ns >= delays[s.seq % len(delays)]
+
+
+def test_duplicates_and_late_answers_are_counted_apart() -> None:
+    clock = FakeClock()
+
+    class Doubling(EchoLink):
+        def send(self, payload: bytes) -> None:
+            n = len(self.sent)
+            super().send(payload)
+            if n == 4:  # the device answers message 4 twice
+                heapq.heappush(self._pending, (self.clock.now_ns + 300_000, 10_000, payload))
+
+    link = Doubling(clock, delay_ns=lambda n: 5_000_000 if n == 7 else 100_000)
+    run = run_latency(link, LatencySettings(count=12, warmup=0, timeout_s=0.002, gap_min_s=0.001,
+                                            gap_max_s=0.001), new_run(), clock=clock, sleep=clock.sleep)
+    s = run.summary()
+    assert s["sequence"]["duplicates"] == 1
+    assert s["sequence"]["lost"] == 1 and run.samples[7].lost
+    assert s["late"] == 1 and s["unexpected"] == 0
