@@ -83,19 +83,23 @@ def latency_over_time(run: Run) -> bytes:
 
 
 def throughput_over_time(run: Run) -> bytes:
-    """Rate over time for every throughput direction, with the full-speed ceiling as a dashed line."""
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for t in run.throughput:
-        if t.series:
-            line = ax.plot([x for x, _ in t.series], [y for _, y in t.series],
-                           label=f"{t.direction} ({t.payload_len} B)" if t.unit == "bytes" else t.direction)
+    """Rate over time of every throughput direction, one panel per unit (bytes, events), each with
+    its full-speed ceiling as a dashed line in the same colour."""
+    units = sorted({t.unit for t in run.throughput}) or ["bytes"]
+    fig, axes = plt.subplots(len(units), 1, figsize=(8, 3.2 * len(units)), squeeze=False)
+    for ax, unit in zip(axes[:, 0], units, strict=True):
+        for t in (t for t in run.throughput if t.unit == unit):
+            label = f"{t.direction} ({t.payload_len} B)" if unit == "bytes" else t.direction
+            xs = [x for x, _ in t.series] or [0.0]
+            ys = [y for _, y in t.series] or [0.0]
+            line = ax.plot(xs, ys, label=label)
             ax.axhline(t.ceiling_per_s, color=line[0].get_color(), linestyle="--", linewidth=0.8)
-    if run.throughput:
-        ax.legend(fontsize=8)
-    units = {t.unit for t in run.throughput}
-    ax.set_ylabel(f"{'/'.join(sorted(units)) or 'items'} per second (dashed: full-speed ceiling)")
-    ax.set_xlabel("time (s)")
-    ax.set_title(_title(run, "Throughput over time"), fontsize=9)
+        if run.throughput:
+            ax.legend(fontsize=7)
+        ax.set_ylabel(f"{unit}/s (dashed: ceiling)")
+        ax.set_xlabel("time since the direction started (s)")
+    axes[0, 0].set_title(_title(run, "Throughput over time"), fontsize=9)
+    fig.tight_layout()
     return _png(fig)
 
 
