@@ -166,3 +166,31 @@ def test_hooks_into_the_rig_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert "no runs stored yet" in capsys.readouterr().out
     assert rig.cli.main(["history", "--history", history, "--compare", "1", "2"]) == 1
     assert "rig: error: no run 1" in capsys.readouterr().err
+
+
+def test_latency_and_throughput_on_a_midi_cable_target(tmp_path: Path, history: str) -> None:
+    """`midi:OUT,IN` driven through its own code path: here the 'cable' is the loopback's OS ports on
+    a dummy JACK server (so the figures are meaningless; the path is what is tested)."""
+    import shutil
+
+    from rig.jack import JackServer
+    from rig.target import make_target
+
+    if shutil.which("jackd") is None:
+        pytest.skip("no jackd on this machine")
+    with JackServer(timeout_s=15), make_target("loopback") as loop:
+        if cli.Feature.MIDI_OS not in loop.features:
+            pytest.fail(f"loopback has no OS MIDI ports under JACK: {getattr(loop, 'midi_problem', '')}")
+        out_name, in_name = loop.midi_port_names()
+        spec = f"midi:{out_name},{in_name}"
+        common = ("--rig", spec, "--history", history, "--no-progress", "--jack", "no")
+        assert run_cli("latency", "--count", "10", "--warmup", "1", "--report-dir", str(tmp_path / "l"),
+                       *common) == 0
+        assert run_cli("throughput", "--midi-events", "20", "--report-dir", str(tmp_path / "t"), *common) == 0
+    lat = json.loads(next((tmp_path / "l").glob("*.json")).read_text())
+    assert lat["meta"]["target_kind"] == "midi" and lat["meta"]["path"] == "midi-os"
+    assert lat["summary"]["sequence"]["received"] == 10
+    tput = json.loads(next((tmp_path / "t").glob("*.json")).read_text())
+    [result] = tput["summary"]["throughput"]
+    assert result["direction"] == "midi-os" and result["items"] == 20
+    assert result["ceiling_per_s"] == pytest.approx(31250 / 10 / 3)
