@@ -194,3 +194,28 @@ def test_latency_and_throughput_on_a_midi_cable_target(tmp_path: Path, history: 
     [result] = tput["summary"]["throughput"]
     assert result["direction"] == "midi-os" and result["items"] == 20
     assert result["ceiling_per_s"] == pytest.approx(31250 / 10 / 3)
+
+
+def test_board_target_paths_and_report(tmp_path: Path) -> None:
+    """The board target's code path (libusb replaced by the loopback backend, as the board target's
+    own tests do): frames and raw USB-MIDI, reported as REAL_TIMING because the kind is 'board'."""
+    from rig.loopback import LoopbackBoard
+    from rig.measure import report
+    from rig.measure.latency import LatencySettings
+    from rig.target import TargetSpec
+    from rig.targets.board import BoardTarget
+    from rig.usb_backend import LinkBackend
+
+    board = LoopbackBoard()
+    try:
+        with BoardTarget(TargetSpec("board"), backend=LinkBackend([board])) as target:
+            assert cli.available_paths(target)[-2:] == ["midi-usb", "frames"]
+            frames = cli.measure_path(target, "frames", LatencySettings(count=20, warmup=2, message="frame",
+                                                                       size=256), 16, None)
+            usb = cli.measure_path(target, "midi-usb", LatencySettings(count=20, warmup=2), 16, None)
+    finally:
+        board.close()
+    assert frames.real_timing and frames.target_kind == "board" and report.caveat(frames) is None
+    assert frames.clock is not None and frames.summary()["rtt_us"]["count"] == 20
+    assert usb.summary()["sequence"]["received"] == 20
+    assert frames.facts["firmware"] == "0.1.0"
