@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from rig.measure import cli
+from rig.measure.history import History
+from rig.target import Feature
 
 
 def run_cli(*argv: str) -> int:
@@ -123,7 +125,7 @@ def test_latency_report_for_rig_run(tmp_path: Path, history: str) -> None:
     from rig.target import make_target
 
     with make_target("loopback") as target:
-        target.features = target.features - {cli.Feature.MIDI_OS}  # no JACK needed for this one
+        target.features = target.features - {Feature.MIDI_OS}  # no JACK needed for this one
         files = cli.latency_report(target, tmp_path, count=20, warmup=2, history=history,
                                    console=Console(record=True))
     assert [f.report.name for f in files] == ["latency-midi-usb.md", "latency-frames.md"]
@@ -151,7 +153,7 @@ def test_ctrl_c_keeps_and_reports_the_samples_so_far(tmp_path: Path, history: st
     doc = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert doc["meta"]["interrupted"] is True
     assert len(doc["samples"]) == 15 and doc["summary"]["rtt_us"]["count"] == 10
-    with cli.History(history) as h:
+    with History(history) as h:
         assert h.runs()[0].interrupted
 
 
@@ -179,7 +181,7 @@ def test_latency_and_throughput_on_a_midi_cable_target(tmp_path: Path, history: 
     if shutil.which("jackd") is None:
         pytest.skip("no jackd on this machine")
     with JackServer(timeout_s=15), make_target("loopback") as loop:
-        if cli.Feature.MIDI_OS not in loop.features:
+        if Feature.MIDI_OS not in loop.features:
             pytest.fail(f"loopback has no OS MIDI ports under JACK: {getattr(loop, 'midi_problem', '')}")
         out_name, in_name = loop.midi_port_names()
         spec = f"midi:{out_name},{in_name}"
