@@ -180,7 +180,11 @@ def main() -> bool:
     from rig.target import make_target
 
     previous = os.environ.get(ENV_SERVER)
-    proc, _name = start_jack()
+    try:
+        proc, _name = start_jack()
+    except RuntimeError as exc:
+        print(f"  cannot measure: {exc}")
+        return False
     try:
         with make_target("loopback") as target:
             ok = midi_overhead(target)
