@@ -1,4 +1,4 @@
-"""The `rig` command: list, doctor, test, run, console, flash and udev-rules.
+"""The `rig` command: list, doctor, test, run, console, flash, udev-rules, latency, throughput, history.
 
 Expected errors (a RigError, a missing file) print one line naming what was wrong and exit 1;
 argument errors exit 2 (argparse); tracebacks are kept for bugs.
@@ -12,10 +12,11 @@ from collections.abc import Sequence
 
 from rig.cli._out import error
 from rig.errors import RigError
+from rig.measure import cli as measure_cmd
 
 from . import console_cmd, doctor_cmd, flash_cmd, list_cmd, run_cmd, test_cmd, udev_cmd
 
-COMMANDS = (list_cmd, doctor_cmd, test_cmd, run_cmd, console_cmd, flash_cmd, udev_cmd)
+COMMANDS = (list_cmd, doctor_cmd, test_cmd, run_cmd, console_cmd, flash_cmd, udev_cmd, measure_cmd)
 PASS_THROUGH = {"test"}
 """Commands that hand unknown arguments on to pytest."""
 

@@ -1,5 +1,6 @@
 """`rig run`: the main job. Conformance suite on the default target (an attached board, else the
-loopback), a report directory with JUnit XML and report.md, and a summary on the console.
+loopback), then a latency report on the same target, all in one report directory (JUnit XML,
+report.md, latency/), and a summary on the console.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="where to write the report (default: reports/<UTC timestamp>/)")
     p.add_argument("--rig-strict", action="store_true", help="capability skips the target should not have "
                                                              "fail (as in CI)")
+    p.add_argument("--no-latency", action="store_true", help="skip the latency report after the suite")
+    p.add_argument("--latency-count", metavar="N", type=int, default=300,
+                   help="latency samples per path (default 300)")
     p.add_argument("--suite", metavar="DIR", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
@@ -119,4 +123,20 @@ def run(args: argparse.Namespace) -> int:
         raise RunFailed(f"no tests collected from {suite_dir(args.suite)}")
     record = RunRecord.load(report_dir)
     _summary(record, report_dir)
+    if not args.no_latency:
+        _latency(spec, report_dir, args.latency_count)
     return 0 if code == 0 and record.ok else 1
+
+
+def _latency(spec: str, report_dir: Path, count: int) -> None:
+    """Latency on every path the target has, into report_dir/latency/, linked from report.md."""
+    from rig.measure.cli import latency_report_for
+
+    out = stdout()
+    files = latency_report_for(spec, report_dir / "latency", count=count, console=out)
+    lines = ["", "## Latency", ""]
+    lines += [f"- [{f.report.stem}](latency/{f.report.name}) (samples: [JSON](latency/{f.json.name}), "
+              f"[CSV](latency/{f.csv.name}))" for f in files]
+    with (report_dir / REPORT_FILE).open("a", encoding="utf-8") as report_md:
+        report_md.write("\n".join(lines) + "\n")
+    out.print("  latency: " + ", ".join(str(f.report) for f in files))
