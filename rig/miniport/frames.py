@@ -3,12 +3,14 @@
 The device reports its framing (GET_FRAMING, a KSALLOCATOR_FRAMING_EX); each pin asks the graph
 manager's rule (host.avstream.select_allocator) to choose between the default allocator and a vendor
 common-buffer allocator, and keeps the decision and its reasons (`AllocatorChoice`) for the report.
-Render pin (EP_FRAME_OUT): frames from the allocator are filled with a rig.frames header and payload,
-queued, and sent with stream pointers: lock the leading edge, clone, program the hardware (pyusb
-write), advance, and on transfer completion set DataUsed and delete the clone, which completes the
-frame back to its allocator. Capture pin (EP_FRAME_IN): empty allocator frames are queued, filled
-by pyusb reads, validated (header, length, CRC, sequence) and handed to the caller, who releases
-them back to the allocator. STOP flushes both queues (DataUsed = 0). At close every pool is full.
+Each pin is a host.avstream Pin whose process callback is the minidriver's. Render pin (EP_FRAME_OUT):
+frames from the allocator are filled with a rig.frames header and payload, queued, and sent with
+stream pointers: lock the leading edge, clone, program the hardware (pyusb write), advance, and on
+transfer completion delete the clone, which completes the frame back to its allocator. Capture pin
+(EP_FRAME_IN): empty allocator frames are queued; each receive() lets the process callback fill the
+leading one with a pyusb read; it is validated (header, length, CRC, sequence) and handed to the
+caller, who releases it back to the allocator. STOP flushes both queues (DataUsed = 0, CANCELLED).
+At close every pool is full.
 """
 
 from __future__ import annotations

@@ -380,7 +380,8 @@ class UsbMidiMiniport:
         return problems
 
     def close(self) -> None:
-        """Stop and discard what is left (pending packets are counted as discarded in the message)."""
+        """Stop (reader joined, filters to STOP). Unsent packets stay pending and show in books();
+        `writer.discard()` drops them deliberately (e.g. after the device vanished)."""
         if self.running:
             self.stop()
 
