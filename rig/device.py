@@ -8,6 +8,7 @@ an exception naming the board, the transfer and what was wrong.
 from __future__ import annotations
 
 import contextlib
+import enum
 import errno
 import struct
 import threading
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 import usb.core
+import usb.util
 
 from host.avstream import framing as ks_framing
 from rig import contract as c
@@ -173,6 +175,17 @@ class _SeqState:
     rx: SequenceTracker = field(default_factory=SequenceTracker)
 
 
+class MidiOwner(enum.Enum):
+    """Who reads and writes the board's MIDI streaming interface (one side at a time, as on a real host)."""
+
+    UNDECIDED = "undecided"
+    """Nothing decided yet: an OS driver bound to the interface keeps it until this Board needs it."""
+    HOST = "host"
+    """This Board claimed the interface (OS driver detached): raw USB-MIDI on EP_MIDI_OUT/EP_MIDI_IN."""
+    OS = "os"
+    """Left to the OS MIDI driver on purpose (`leave_midi_to_os`): MIDI goes through the OS ports."""
+
+
 _T = TypeVar("_T")
 
 
@@ -201,6 +214,7 @@ class Board:
         self._serial: str | None = None
         self._info: Info | None = None
         self._detached: list[int] = []
+        self._midi_owner = MidiOwner.UNDECIDED
         self.frames_used = False
         """True once this Board touched the frame endpoints or frame mode (so a books check drains them)."""
         self.midi_used = False
@@ -368,6 +382,10 @@ class Board:
         if not 0 <= count < 2**32 or not 0 <= rate_hz < 2**32:
             raise ValueError(f"set_midi_mode: count {count} / rate_hz {rate_hz} out of u32 range")
         self.midi_used = True
+        if mode is c.MidiMode.SOURCE and self._midi_owner is not MidiOwner.OS:
+            # SOURCE makes the device send at once: whoever holds the MIDI interface gets the notes,
+            # so take it before the request, not at the first read.
+            self.claim_midi()
         self.control_out(c.Request.SET_MIDI_MODE, c.MIDI_MODE_CONFIG.pack(
             mode=int(mode), cable=cable, transpose=transpose, rate_hz=rate_hz, count=count))
 
@@ -441,17 +459,49 @@ class Board:
 
     # --- raw USB-MIDI ---
 
-    def _claim_midi(self) -> None:
-        """Detach an OS MIDI driver from the MIDI streaming interface (real boards), once."""
+    @property
+    def midi_owner(self) -> MidiOwner:
+        """Who holds the MIDI streaming interface as far as this Board decided (see `claim_midi`)."""
+        return self._midi_owner
+
+    def claim_midi(self) -> None:
+        """Take the MIDI streaming interface for raw USB-MIDI: detach the OS MIDI driver from it (as
+        snd-usb-audio binds a real board's; the loopback's OS ports bind the same way) and claim it.
+
+        Called for you before SET_MIDI_MODE(SOURCE) and before the first raw MIDI read or write, so the
+        device's MIDI output reaches EP_MIDI_IN and not the OS ports; safe to call again. Raises
+        TransferError naming the interface when the interface cannot be claimed."""
         self.midi_used = True
-        if c.IF_MIDI_STREAMING in self._detached:
+        if self._midi_owner is MidiOwner.HOST:
             return
+        interface = c.IF_MIDI_STREAMING
         try:
-            if self.device.is_kernel_driver_active(c.IF_MIDI_STREAMING):
-                self.device.detach_kernel_driver(c.IF_MIDI_STREAMING)
-                self._detached.append(c.IF_MIDI_STREAMING)
+            active = bool(self.device.is_kernel_driver_active(interface))
         except (NotImplementedError, usb.core.USBError):
-            pass
+            active = False  # a backend without OS drivers (or one that cannot tell): nothing to detach
+        if active:
+            self._call(f"detaching the OS driver from MIDI streaming interface {interface}",
+                       lambda: self.device.detach_kernel_driver(interface))
+            if interface not in self._detached:
+                self._detached.append(interface)
+        self._call(f"claiming MIDI streaming interface {interface}",
+                   lambda: usb.util.claim_interface(self.device, interface))
+        self._midi_owner = MidiOwner.HOST
+
+    def leave_midi_to_os(self) -> None:
+        """Give the MIDI streaming interface to the OS MIDI driver on purpose (tests through OS ports):
+        release it, re-attach the driver this Board detached, and let SET_MIDI_MODE(SOURCE) no longer
+        claim it. A later raw MIDI read or write (or `claim_midi`) takes it back. `unbalanced` then
+        leaves EP_MIDI_IN to the OS side instead of draining it."""
+        interface = c.IF_MIDI_STREAMING
+        if self._midi_owner is MidiOwner.HOST:
+            with contextlib.suppress(usb.core.USBError, NotImplementedError):
+                usb.util.release_interface(self.device, interface)
+        if interface in self._detached:
+            self._call(f"re-attaching the OS driver to MIDI streaming interface {interface}",
+                       lambda: self.device.attach_kernel_driver(interface))
+            self._detached.remove(interface)
+        self._midi_owner = MidiOwner.OS
 
     @staticmethod
     def _count_events(data: bytes) -> int:
@@ -462,7 +512,7 @@ class Board:
         if len(data) % MIDI_PACKET_SIZE:
             raise ValueError(f"write_midi_packets: {len(data)} bytes is not a whole number of "
                              f"{MIDI_PACKET_SIZE}-byte packets")
-        self._claim_midi()
+        self.claim_midi()
         transfer = f"bulk write to EP_MIDI_OUT 0x{c.EP_MIDI_OUT:02x}"
         sent = int(self._call(transfer, lambda: self.device.write(
             c.EP_MIDI_OUT, bytes(data), self._timeout(timeout))))
@@ -473,7 +523,7 @@ class Board:
 
     def read_midi_packets(self, timeout: int | None = None) -> bytes:
         """One bulk read from EP_MIDI_IN: whole event packets (CIN 0 padding included as received)."""
-        self._claim_midi()
+        self.claim_midi()
         transfer = f"bulk read from EP_MIDI_IN 0x{c.EP_MIDI_IN:02x}"
         data = bytes(self._call(transfer, lambda: self.device.read(
             c.EP_MIDI_IN, c.BULK_PACKET_SIZE, self._timeout(timeout))))
@@ -601,7 +651,7 @@ class Board:
             if left:
                 problems.append(f"{len(left)} frame(s) still queued on EP_FRAME_IN at the end "
                                 f"(seq {left[0].seq}..{left[-1].seq})")
-        if drain_ms and self.midi_used:
+        if drain_ms and self.midi_used and self._midi_owner is not MidiOwner.OS:
             left_midi = self.drain_midi(drain_ms)
             if left_midi:
                 problems.append(f"{len(left_midi) // MIDI_PACKET_SIZE} MIDI packet(s) still queued on "
@@ -610,14 +660,13 @@ class Board:
 
     def close(self) -> None:
         """Give back the interfaces pyusb claimed and any OS driver detached for raw MIDI."""
-        import usb.util
-
         with contextlib.suppress(usb.core.USBError, NotImplementedError):
             usb.util.dispose_resources(self.device)
         for interface in self._detached:
             with contextlib.suppress(usb.core.USBError, NotImplementedError):
                 self.device.attach_kernel_driver(interface)
         self._detached.clear()
+        self._midi_owner = MidiOwner.UNDECIDED
 
 
 def books_problems(stats: Mapping[str, int], host: HostCounters) -> list[str]:
