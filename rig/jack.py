@@ -3,6 +3,11 @@
 
 JACK clients find their server through the JACK_DEFAULT_SERVER environment variable, so the server
 name is exported to this process while the server runs.
+
+Whether the loopback target starts one is chosen by `jack_mode()`: the RIG_JACK environment variable
+(or an explicit value) `auto` (default: start one when there is no MIDI system and jackd is
+installed), `never`, or `always` (start a private one even where ALSA or another JACK server exists;
+a missing jackd is then an error).
 """
 
 from __future__ import annotations
@@ -10,20 +15,24 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import enum
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import ClassVar, Self
 
 from rig.errors import RigError
 
 ENV_SERVER = "JACK_DEFAULT_SERVER"
+ENV_MODE = "RIG_JACK"
+"""Environment variable choosing when the loopback target starts a private JACK server."""
 _JACK_NO_START_SERVER = 0x01
 _JACK_SERVER_NAME = 0x04
 _PR_SET_PDEATHSIG = 1
@@ -35,6 +44,87 @@ class JackError(RigError, RuntimeError):
 
 class JackMissing(JackError, FileNotFoundError):
     """No jackd executable or no libjack on this machine."""
+
+
+class JackMode(enum.StrEnum):
+    """When a target starts its own JACK dummy server for OS MIDI."""
+
+    AUTO = "auto"
+    """Only when there is no MIDI system (no ALSA sequencer, no reachable JACK server) and jackd exists."""
+    NEVER = "never"
+    """Never: without a MIDI system the target has no OS MIDI ports."""
+    ALWAYS = "always"
+    """Always a private server, whatever else exists; a missing jackd is an error."""
+
+
+def jack_mode(value: str | None = None) -> JackMode:
+    """`value`, else $RIG_JACK, else auto; ValueError naming the bad value and the choices."""
+    text = (value if value is not None else os.environ.get(ENV_MODE, "")).strip().lower() or "auto"
+    try:
+        return JackMode(text)
+    except ValueError:
+        where = "jack mode" if value is not None else f"${ENV_MODE}"
+        raise ValueError(f"{where} {text!r} is not one of {', '.join(m.value for m in JackMode)}") from None
+
+
+def jackd_installed(jackd: str = "jackd") -> bool:
+    """True when the jackd executable is on PATH."""
+    return shutil.which(jackd) is not None
+
+
+REGISTRY = Path("/dev/shm/jack-shm-registry")
+"""JACK2's shared-memory registry: a table of MAX_SERVERS (pid, "jack-UID:NAME:") slots."""
+_REGISTRY_HEADER = struct.Struct("<4s5I")
+_SLOT_SIZE = 264
+_MAX_SERVERS = 8
+NAME_PREFIX = "rig-"
+"""Servers this module starts are called rig-PID-NUMBER."""
+_START_ATTEMPTS = 3
+_BANNER = ("jackdmp", "Copyright", "This is free", "under certain")
+"""How the lines of jackd's start-up banner begin (left out of error messages)."""
+
+
+def registered_servers(registry: Path = REGISTRY) -> list[tuple[int, str]]:
+    """(pid, server name) of every used slot of JACK2's server registry; empty when unreadable.
+
+    JACK2 frees a slot only when its server exits cleanly, or when a server of the same name
+    registers again: a killed server's slot stays taken, and after eight of them no server starts
+    ("Too many servers already active"). JackServer therefore reuses the name of a dead rig server.
+    """
+    try:
+        data = registry.read_bytes()
+    except OSError:
+        return []
+    if len(data) < _REGISTRY_HEADER.size + _MAX_SERVERS * _SLOT_SIZE:
+        return []
+    magic, _protocol, _kind, _size, hdr_len, _entry_len = _REGISTRY_HEADER.unpack_from(data)
+    if magic != b"KCAJ" or hdr_len != _REGISTRY_HEADER.size + _MAX_SERVERS * _SLOT_SIZE:
+        return []
+    prefix = f"jack-{os.getuid()}:"
+    out = []
+    for slot in range(_MAX_SERVERS):
+        offset = _REGISTRY_HEADER.size + slot * _SLOT_SIZE
+        (pid,) = struct.unpack_from("<i", data, offset)
+        raw = data[offset + 4:offset + _SLOT_SIZE].split(b"\0", 1)[0].decode(errors="replace")
+        if pid and raw.startswith(prefix) and raw.endswith(":"):
+            out.append((pid, raw[len(prefix):-1]))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_rig_servers(registry: Path = REGISTRY) -> list[str]:
+    """Names of rig servers whose process is gone but whose registry slot is still taken."""
+    return [name for pid, name in registered_servers(registry)
+            if name.startswith(NAME_PREFIX) and not _alive(pid)]
 
 
 def _libjack() -> ctypes.CDLL:
@@ -79,46 +169,97 @@ class JackServer:
     the main thread (a pytest session fixture does) and no jackd outlives a killed test run.
     """
 
-    def __init__(self, name: str | None = None, *, timeout_s: float = 10.0, jackd: str = "jackd") -> None:
-        self.name = name or f"rig-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
+    _running: ClassVar[list[JackServer]] = []
+    """Servers this process started and has not stopped yet."""
+
+    def __init__(self, name: str | None = None, *, timeout_s: float = 10.0, jackd: str = "jackd",
+                 reuse: bool = True, period: int | None = None) -> None:
+        self._fixed_name = name is not None
+        self.name = name or self._fresh_name()
         self.timeout_s = timeout_s
         self.jackd = jackd
+        self.reuse = reuse
+        """Use an already reachable server instead of starting one (False: always a private server)."""
+        if period is not None and (period < 16 or period & (period - 1)):
+            raise ValueError(f"JACK period {period} must be a power of two of at least 16 frames")
+        self.period = period
+        """Frames per period of a started server (None: the dummy driver's default, 1024 at 48 kHz)."""
         self.started = False
-        """True when this object started the server (and so stops it)."""
+        """True when this object started the server (and so stops it). A process talks to one JACK
+        server at a time (libjack's limit): while one started here runs, start() shares it."""
         self._process: subprocess.Popen[bytes] | None = None
         self._previous_env: str | None = None
         self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
 
+    @staticmethod
+    def _fresh_name() -> str:
+        return f"{NAME_PREFIX}{os.getpid()}-{time.monotonic_ns() % 1_000_000_000}"
+
+    def _pick_name(self, tried: set[str]) -> str:
+        """A dead rig server's name (reclaims its registry slot), else a fresh unique one."""
+        if self._fixed_name:
+            return self.name
+        for name in stale_rig_servers():
+            if name not in tried:
+                return name
+        return self._fresh_name()
+
     def start(self) -> Self:
-        """Reuse a running server (JACK_DEFAULT_SERVER or "default"), else start our own and wait for it."""
+        """Reuse a running server (JACK_DEFAULT_SERVER or "default") unless reuse=False, else start our
+        own under a unique name and wait for it."""
         existing = os.environ.get(ENV_SERVER) or "default"
-        if server_running(existing):
-            self.name = existing
+        ours = next((s.name for s in JackServer._running if s.started), None)
+        if ours is not None or (self.reuse and server_running(existing)):
+            # libjack serves one server per process (a second one crashes it): share ours if we have one
+            self.name = ours or existing
             return self
         path = shutil.which(self.jackd)
         if path is None:
             raise JackMissing(f"{self.jackd} not found on PATH; install jackd2 to run the MIDI tests")
+        tried: set[str] = set()
+        while True:
+            self.name = self._pick_name(tried)
+            tried.add(self.name)
+            try:
+                return self._start_once(path)
+            except JackError as exc:
+                retry = "already active" in str(exc) or "Too many servers" in str(exc)
+                if self._fixed_name or not retry or len(tried) >= _START_ATTEMPTS:
+                    raise
+
+    def _start_once(self, path: str) -> Self:
         self._previous_env = os.environ.get(ENV_SERVER)
         os.environ[ENV_SERVER] = self.name
         env = dict(os.environ)
         self._log = tempfile.NamedTemporaryFile(prefix="jackd-", suffix=".log")  # noqa: SIM115
+        command = [path, "--no-realtime", "-n", self.name, "-d", "dummy"]
+        if self.period is not None:
+            command += ["-p", str(self.period)]
         self._process = subprocess.Popen(
-            [path, "--no-realtime", "-n", self.name, "-d", "dummy"], env=env,
+            command, env=env,
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         self.started = True
+        process = self._process
         deadline = time.monotonic() + self.timeout_s
         while not server_running(self.name):
-            if self._process.poll() is not None:
-                output = self._read_log()
+            if process.poll() is not None:
+                output = self._read_log().decode(errors="replace")
                 self.stop()
-                raise JackError(f"jackd exited with status {self._process.returncode} before accepting "
-                                f"clients: {output.decode(errors='replace').strip()[-500:]}")
+                lines = [line for line in output.splitlines()
+                         if line.strip() and not line.startswith(_BANNER)]
+                hint = ""
+                if "Too many servers" in output:
+                    hint = (f" (JACK's registry of {_MAX_SERVERS} servers is full: "
+                            f"{', '.join(n for _, n in registered_servers()) or 'unreadable'})")
+                raise JackError(f"jackd exited with status {process.returncode} before accepting "
+                                f"clients: {' / '.join(lines)[-500:]}{hint}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise JackError(f"jackd server {self.name!r} did not accept clients within "
                                 f"{self.timeout_s} s")
             time.sleep(0.05)
+        JackServer._running.append(self)
         return self
 
     def _remove_leftovers(self) -> None:
@@ -144,6 +285,8 @@ class JackServer:
     def stop(self) -> None:
         """Stop the server if we started it (SIGTERM, then SIGKILL after 5 s); safe to call twice."""
         process, self._process = self._process, None
+        if self in JackServer._running:
+            JackServer._running.remove(self)
         if process is not None:
             if process.poll() is None:
                 process.terminate()

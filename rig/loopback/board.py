@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from host.midi import MidiValueError, UsbMidiDecoder, encode_message
 from rig import contract as c
 from rig import descriptors, frames
 from rig.loopback import midi
@@ -109,7 +110,8 @@ class LoopbackBoard:
         self._threads: list[tuple[threading.Thread, threading.Event]] = []
         self._os_sink: Callable[[bytes], None] | None = None
         self._driver_detached: set[int] = set()
-        self._os_assembler = midi.PacketsToMessages()
+        self._os_decoder = UsbMidiDecoder()
+        """Joins the packets the board sends to the OS side back into whole messages (host.midi)."""
         self._power_on_state()
         self._cdc_in: deque[_InTransfer] = deque()
         self._cdc_session = ConsoleSession(self, self._cdc_write)
@@ -615,8 +617,8 @@ class LoopbackBoard:
         """A MIDI message from the OS port: same counters and engine as EP_MIDI_OUT, replies go back
         to the OS port."""
         try:
-            packets = midi.message_to_packets(message, 0)
-        except midi.MidiMessageError:
+            packets = encode_message(message, 0)
+        except MidiValueError:
             with self._cv:
                 self._stats["midi_rx_packets"] += 1
                 self._stats["midi_rx_bad"] += 1
@@ -624,15 +626,15 @@ class LoopbackBoard:
         with self._cv:
             if self._closed or not self._midi_owner_is_os():
                 return  # the OS driver is detached: its port no longer reaches the board
-            replies = self._midi_receive(memoryview(b"".join(packets)))
+            replies = self._midi_receive(memoryview(packets))
             for reply in replies:
                 self._stats["midi_tx_packets"] += 1
                 self._send_os(reply)
 
     def _send_os(self, packet: bytes) -> None:
-        message = self._os_assembler.feed(packet)
-        if message is not None and self._os_sink is not None:
-            self._os_sink(message)
+        for _cable, message in self._os_decoder.messages(packet):
+            if self._os_sink is not None:
+                self._os_sink(message.data)
 
     # --- frames ---------------------------------------------------------------------------------
 

@@ -74,9 +74,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "target, kind and path); exit 1 if a threshold fails")
     p.add_argument("--thresholds", metavar="LIST", default="",
                    help="e.g. p50_ratio=1.1,p99_ratio=1.25,max_lost=0,throughput_ratio=0.9 ('off' disables)")
-    p.add_argument("--jack", choices=("auto", "yes", "no"), default="auto",
-                   help="start a dummy JACK server for OS MIDI when there is no MIDI system (auto: on "
-                        "the loopback only)")
+    p.add_argument("--jack", choices=("auto", "never", "always"), default=None,
+                   help="loopback only: start a private dummy JACK server for OS MIDI when there is no "
+                        "MIDI system (auto), never, or always (default: $RIG_JACK, else auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -129,26 +129,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 @contextlib.contextmanager
-def open_target(spec: str | None, jack: str, wants_os_midi: bool) -> Iterator[Target]:
-    """Open the target (starting a dummy JACK server first when OS MIDI needs one and may)."""
-    from rig.target import default_target, make_target
+def open_target(spec: str | None, jack: str | None = None) -> Iterator[Target]:
+    """Open the target. A loopback target starts its own JACK dummy server for OS MIDI when there is
+    no MIDI system, as `jack` (auto, never, always; None: $RIG_JACK, else auto) says."""
+    from rig.target import TargetSpec, default_target, make_target
 
     chosen = spec or default_target()
-    with contextlib.ExitStack() as stack:
-        kind = chosen.partition(":")[0].lower()
-        if wants_os_midi and (jack == "yes" or (jack == "auto" and kind == "loopback")):
-            from rig.loopback.os_midi import os_midi_api
+    parsed = TargetSpec.parse(chosen)
+    if parsed.kind == "loopback":
+        from rig.targets.loopback import LoopbackTarget
 
-            if os_midi_api() is None:
-                from rig.jack import JackMissing, JackServer
-
-                try:
-                    stack.enter_context(JackServer())
-                except JackMissing:
-                    if jack == "yes":
-                        raise
+        target: Target = LoopbackTarget(parsed, jack=jack)
+    else:
         target = make_target(chosen)
-        stack.enter_context(target)
+    with target:
         yield target
 
 
@@ -239,7 +233,13 @@ def _board(target: Target) -> Any:
     return Board(target.usb_device())
 
 
-def _os_midi_api() -> int | None:
+def _os_midi_api(target: Target) -> int | None:
+    """The rtmidi API of the target's OS ports: the loopback says which it opened; else the system's."""
+    api = getattr(target, "midi_api", None)
+    if callable(api):
+        chosen = api()
+        if isinstance(chosen, int):
+            return chosen
     from rig.loopback.os_midi import os_midi_api
 
     return os_midi_api()
@@ -257,7 +257,7 @@ def measure_path(target: Target, path: str, settings: LatencySettings, sync: int
             if board is not None:
                 board.set_midi_mode(c.MidiMode.ECHO)
             out_name, in_name = target.midi_port_names()
-            rt = RtMidiLink(out_name, in_name, api=_os_midi_api())
+            rt = RtMidiLink(out_name, in_name, api=_os_midi_api(target))
             closers.append(rt.close)
             waited = rt.wait_ready()
             if waited > 0.5:
@@ -300,8 +300,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
     console = _console()
     message = "frame" if args.path == "frames" else args.message
     ok = True
-    wants_os = args.path in ("all", "midi-os")
-    with open_target(args.rig, args.jack, wants_os) as target:
+    with open_target(args.rig, args.jack) as target:
         paths = available_paths(target) if args.path == "all" else [args.path]
         if not paths:
             raise MeasureError(f"target {target.name} has no latency path (needs midi-os, usb or frames)")
@@ -332,7 +331,7 @@ def cmd_throughput(args: argparse.Namespace) -> int:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
         raise MeasureError(f"--sizes {args.sizes!r}: expected comma-separated integers") from None
-    with open_target(args.rig, args.jack, args.direction == "midi-os") as target:
+    with open_target(args.rig, args.jack) as target:
         usb = Feature.USB in target.features
         if not usb and not (Feature.MIDI_OS in target.features and args.direction in ("all", "midi-os")):
             raise MeasureError(f"target {target.name} has no USB device and no OS MIDI ports for "
@@ -357,7 +356,7 @@ def cmd_throughput(args: argparse.Namespace) -> int:
             if args.direction == "midi-os" or (args.direction == "all" and not usb):
                 if board is not None:
                     board.set_midi_mode(c.MidiMode.ECHO)
-                rt = RtMidiLink(*target.midi_port_names(), api=_os_midi_api())
+                rt = RtMidiLink(*target.midi_port_names(), api=_os_midi_api(target))
                 closers.append(rt.close)
                 rt.wait_ready()
                 ceiling = (tp.DIN_SHORT_MESSAGES_PER_S if target.spec.kind == "midi"
@@ -442,10 +441,11 @@ def latency_report(target: Target, directory: Path, *, count: int = 300, warmup:
     return out
 
 
-def latency_report_for(spec: str | None, directory: Path, *, count: int = 300, jack: str = "auto",
+def latency_report_for(spec: str | None, directory: Path, *, count: int = 300, jack: str | None = None,
                        history: str | Path | None = None, store: bool = True,
                        console: Console | None = None) -> list[report.ReportFiles]:
-    """Open the target `spec` (default: board if attached, else loopback; a dummy JACK server on the
-    loopback when there is no MIDI system) and write `latency_report` into `directory`."""
-    with open_target(spec, jack, True) as target:
+    """Open the target `spec` (default: board if attached, else loopback, which starts its own dummy
+    JACK server when there is no MIDI system; see open_target) and write `latency_report` into
+    `directory`."""
+    with open_target(spec, jack) as target:
         return latency_report(target, directory, count=count, history=history, store=store, console=console)

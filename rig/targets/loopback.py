@@ -1,6 +1,13 @@
 """Target kind "loopback": the software board (rig.loopback) reached through the same pyusb,
 python-rtmidi and pyserial calls as a real board. `loopback:SERIAL16HEX` picks the unique ID.
 
+Its MIDI side is also OS MIDI ports (python-rtmidi virtual ports). Where there is no MIDI system (no
+ALSA sequencer, no reachable JACK server: a CI container) the target starts a private JACK dummy
+server under a unique name and stops it on close, so the pytest plugin, `rig run`, `rig test` and
+`rig latency` all get Feature.MIDI_OS the same way. The RIG_JACK environment variable (or the `jack`
+argument) chooses: `auto` (default; needs jackd installed), `never`, `always` (a private server even
+where another MIDI system exists; a missing jackd is then an error). See rig.jack.
+
 Found with the board target's own `find_boards`, so that code path runs on every CI run.
 """
 
@@ -9,8 +16,9 @@ from __future__ import annotations
 import usb.core
 
 from rig.errors import TargetError
+from rig.jack import JackError, JackMissing, JackMode, JackServer, jack_mode, jackd_installed
 from rig.loopback import LoopbackBoard
-from rig.loopback.os_midi import OsMidiPorts, OsMidiUnavailable, os_midi_api
+from rig.loopback.os_midi import OsMidiPorts, OsMidiUnavailable, jack_compiled, os_midi_api
 from rig.target import Feature, Target, TargetSpec, register
 from rig.targets.board import describe_board, find_boards, select_board
 from rig.usb_backend import LinkBackend
@@ -19,19 +27,34 @@ BASE_FEATURES = frozenset({Feature.USB, Feature.FRAMES, Feature.CONSOLE})
 
 
 class LoopbackTarget(Target):
-    """A LoopbackBoard, its pyusb device, its pty console and (with ALSA or JACK) OS MIDI ports."""
+    """A LoopbackBoard, its pyusb device, its pty console and OS MIDI ports (ALSA, or JACK: a running
+    server or one the target starts itself)."""
 
     expected_features = BASE_FEATURES | {Feature.MIDI_OS}
 
-    def __init__(self, spec: TargetSpec) -> None:
+    def __init__(self, spec: TargetSpec, *, jack: str | None = None) -> None:
         super().__init__(spec)
         self.unique_id = self._unique_id(spec.arg)
-        self.features = BASE_FEATURES | ({Feature.MIDI_OS} if os_midi_api() is not None else set())
+        try:
+            self.jack_mode = jack_mode(jack)
+        except ValueError as exc:
+            raise TargetError(f"target {spec}: {exc}") from None
+        self.features = BASE_FEATURES | ({Feature.MIDI_OS} if self._midi_possible() else set())
         self.board: LoopbackBoard | None = None
+        self.jack: JackServer | None = None
+        """The JACK server this target started (None when it uses ALSA or a server it found)."""
         self._device: usb.core.Device | None = None
         self._ports: OsMidiPorts | None = None
         self.midi_problem = ""
         """Why MIDI_OS is missing (empty when present)."""
+
+    def _midi_possible(self) -> bool:
+        """Before open: whether OS MIDI ports are expected (a MIDI system exists or can be started)."""
+        if self.jack_mode is JackMode.ALWAYS:
+            return jack_compiled()
+        if os_midi_api() is not None:
+            return True
+        return self.jack_mode is JackMode.AUTO and jack_compiled() and jackd_installed()
 
     @staticmethod
     def _unique_id(arg: str | None) -> bytes | None:
@@ -45,8 +68,45 @@ class LoopbackTarget(Target):
             raise TargetError(f"loopback:{arg}: the argument is the board's unique ID, 16 hex digits")
         return raw
 
+    def _midi_api(self) -> int:
+        """The rtmidi API for the virtual ports, starting a private JACK server when the mode says so."""
+        import rtmidi
+
+        if self.jack_mode is JackMode.ALWAYS:
+            if not jack_compiled():
+                raise OsMidiUnavailable("RIG_JACK=always, but python-rtmidi was built without JACK")
+            self.jack = JackServer(timeout_s=15, reuse=False).start()  # JackMissing: an error
+            return int(rtmidi.API_UNIX_JACK)
+        api = os_midi_api()
+        if api is not None:
+            return api
+        if self.jack_mode is JackMode.NEVER:
+            raise OsMidiUnavailable("no MIDI system (no ALSA sequencer, no JACK server) and RIG_JACK=never")
+        if not jack_compiled():
+            raise OsMidiUnavailable("no MIDI system, and python-rtmidi was built without JACK")
+        if not jackd_installed():
+            raise OsMidiUnavailable("no MIDI system (no ALSA sequencer, no JACK server) and no jackd to "
+                                    "start one: install jackd2")
+        self.jack = JackServer(timeout_s=15).start()
+        return int(rtmidi.API_UNIX_JACK)
+
+    def _open_midi(self, board: LoopbackBoard) -> None:
+        """OS MIDI ports, or `midi_problem` saying why there are none (JackMissing under `always` raises)."""
+        try:
+            self._ports = OsMidiPorts(board, self._midi_api())
+        except JackMissing:
+            if self.jack_mode is JackMode.ALWAYS:
+                raise
+            self.midi_problem = "jackd is missing"
+        except (OsMidiUnavailable, JackError, ImportError) as exc:
+            self.midi_problem = str(exc)
+        except Exception as exc:  # rtmidi.SystemError and friends: the MIDI system refused us
+            self.midi_problem = f"opening virtual MIDI ports failed: {exc}"
+        if self._ports is None:
+            self._stop_jack()
+
     def open(self) -> None:
-        """Start the board, find it through pyusb, and open OS MIDI ports when a MIDI system exists."""
+        """Start the board, find it through pyusb, and open OS MIDI ports (starting JACK if need be)."""
         if self.board is not None:
             return
         board = LoopbackBoard(self.unique_id) if self.unique_id else LoopbackBoard()
@@ -56,33 +116,41 @@ class LoopbackTarget(Target):
             found = select_board([b for b in everything if b.serial == board.serial_number],
                                  board.serial_number, everything)
             self._device = found.device
-            features = set(BASE_FEATURES)
-            try:
-                self._ports = OsMidiPorts(board)
-                features.add(Feature.MIDI_OS)
-            except (OsMidiUnavailable, ImportError) as exc:
-                self.midi_problem = str(exc)
-            except Exception as exc:  # rtmidi.SystemError and friends: the MIDI system refused us
-                self.midi_problem = f"opening virtual MIDI ports failed: {exc}"
-            self.features = frozenset(features)
+            self.midi_problem = ""
+            self._open_midi(board)
+            self.features = BASE_FEATURES | ({Feature.MIDI_OS} if self._ports is not None else set())
         except BaseException:
+            self._close_ports()
+            self._stop_jack()
             board.close()
             raise
         self.board = board
 
-    def close(self) -> None:
-        """Delete the MIDI ports, release pyusb and stop the board; safe to call twice."""
+    def _close_ports(self) -> None:
         if self._ports is not None:
             self._ports.close()
             self._ports = None
-        if self._device is not None:
-            import usb.util
 
-            usb.util.dispose_resources(self._device)
-            self._device = None
-        if self.board is not None:
-            self.board.close()
-            self.board = None
+    def _stop_jack(self) -> None:
+        if self.jack is not None:
+            self.jack.stop()
+            self.jack = None
+
+    def close(self) -> None:
+        """Delete the MIDI ports, release pyusb, stop the board and any JACK server it started; safe
+        to call twice."""
+        try:
+            self._close_ports()
+            if self._device is not None:
+                import usb.util
+
+                usb.util.dispose_resources(self._device)
+                self._device = None
+            if self.board is not None:
+                self.board.close()
+                self.board = None
+        finally:
+            self._stop_jack()
 
     def _open_board(self) -> LoopbackBoard:
         if self.board is None:
@@ -102,15 +170,33 @@ class LoopbackTarget(Target):
             raise TargetError(f"target {self.name}: no OS MIDI ports ({self.midi_problem or 'not open'})")
         return self._ports.port_names()
 
+    def midi_api(self) -> int | None:
+        """The rtmidi API the OS ports were opened with (None when there are none)."""
+        return None if self._ports is None else self._ports.api
+
     def console_port(self) -> str:
         """The pty path of the board's console."""
         return self._open_board().console_path
 
+    def os_midi_system(self) -> str:
+        """Which MIDI system carries the OS ports, for reports (or why there are none)."""
+        if self._ports is None:
+            return f"none ({self.midi_problem or 'not open'})"
+        import rtmidi
+
+        if self._ports.api != rtmidi.API_UNIX_JACK:
+            return str(rtmidi.get_api_display_name(self._ports.api))
+        if self.jack is not None and self.jack.started:
+            return f"JACK server {self.jack.name} (started by the target, RIG_JACK={self.jack_mode.value})"
+        return "JACK (a running server)"
+
     def describe(self) -> dict[str, str]:
-        """Target, firmware version, serial number, transport."""
+        """Target, firmware version, serial number, transport, OS MIDI system."""
         self._open_board()
         assert self._device is not None
-        return describe_board(self._device, self.name, "loopback (in-process)")
+        facts = describe_board(self._device, self.name, "loopback (in-process)")
+        facts["os_midi"] = self.os_midi_system()
+        return facts
 
 
 register("loopback", LoopbackTarget)

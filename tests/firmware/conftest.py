@@ -1,10 +1,8 @@
-"""Fixtures for the firmware tests: tool checks (fail under CI=true, skip elsewhere), one clean
+"""Fixtures for the firmware tests: tool checks (rig.testing: fail under CI, skip elsewhere), one clean
 firmware build per session, and an emulated board per module."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,26 +11,16 @@ from pathlib import Path
 import pytest
 
 from rig.emulator_link import BRIDGE_DIR, EmulatorLink, bridge_installed, node_executable
+from rig.testing import missing, require_program
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
 BUILD_TIMEOUT_S = 240
 
 
-def missing(reason: str) -> None:
-    """A tool the test needs is absent: a failure in CI (CI=true), a skip with the reason elsewhere."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: required)")
-    pytest.skip(reason)
-
-
 def need_program(name: str, hint: str) -> str:
-    """Path of `name`, or fail/skip naming it and how to get it."""
-    path = shutil.which(name)
-    if path is None:
-        missing(f"{name} is not installed ({hint})")
-    assert path is not None
-    return path
+    """Path of `name`, or fail (CI) / skip naming it and how to get it (rig.testing's rule)."""
+    return require_program(name, hint)
 
 
 @pytest.fixture(scope="session")

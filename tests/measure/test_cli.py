@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from rig.jack import jackd_installed
+from rig.loopback.os_midi import os_midi_api
 from rig.measure import cli
 from rig.measure.history import History
 from rig.target import Feature
+from rig.testing import require
 
 
 def run_cli(*argv: str) -> int:
@@ -20,6 +23,12 @@ def run_cli(*argv: str) -> int:
     cli.register(sub)
     args = parser.parse_args(list(argv))
     return int(args.func(args))
+
+
+def require_midi_system() -> None:
+    """A MIDI system, or jackd for the loopback to start one (CI installs jackd: a failure there)."""
+    require(jackd_installed() or os_midi_api() is not None,
+            "no MIDI system and no jackd (apt-get install jackd2)")
 
 
 @pytest.fixture
@@ -32,7 +41,7 @@ def test_latency_frames_and_midi_usb_on_loopback(tmp_path: Path, history: str,
     for path in ("frames", "midi-usb"):
         rc = run_cli("latency", "--rig", "loopback", "--path", path, "--count", "40", "--warmup", "3",
                      "--sync", "8", "--report-dir", str(tmp_path / path), "--history", history,
-                     "--no-progress", "--jack", "no")
+                     "--no-progress", "--jack", "never")
         assert rc == 0
         docs = list((tmp_path / path).glob("*.json"))
         assert len(docs) == 1
@@ -54,7 +63,7 @@ def test_sysex_latency_and_gate_against_latest(tmp_path: Path, history: str,
     common = ("latency", "--rig", "loopback", "--path", "midi-usb", "--message", "sysex",
               "--sysex-size", "100",
               "--count", "30", "--warmup", "2", "--report-dir", str(tmp_path), "--history", history,
-              "--no-progress", "--jack", "no", "--format", "md")
+              "--no-progress", "--jack", "never", "--format", "md")
     assert run_cli(*common) == 0
     # Generous thresholds: the gate runs and prints every check; the figures themselves are not asserted.
     assert run_cli(*common, "--baseline", "latest", "--thresholds", "p50_ratio=1000,p99_ratio=1000") == 0
@@ -68,7 +77,7 @@ def test_sysex_latency_and_gate_against_latest(tmp_path: Path, history: str,
 def test_throughput_on_loopback(tmp_path: Path, history: str, capsys: pytest.CaptureFixture[str]) -> None:
     rc = run_cli("throughput", "--rig", "loopback", "--sizes", "64,1000", "--frames", "50", "--midi-events",
                  "200", "--midi-rate", "50000", "--report-dir", str(tmp_path), "--history", history,
-                 "--no-progress", "--jack", "no")
+                 "--no-progress", "--jack", "never")
     assert rc == 0
     doc = json.loads(next(tmp_path.glob("*.json")).read_text())
     directions = [(t["direction"], t["payload_len"]) for t in doc["summary"]["throughput"]]
@@ -84,19 +93,13 @@ def test_bad_arguments_are_named(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         run_cli("latency", "--gap", "3:1")
     with pytest.raises(cli.MeasureError, match="--sizes"):
-        run_cli("throughput", "--rig", "loopback", "--sizes", "big", "--no-history", "--jack", "no",
+        run_cli("throughput", "--rig", "loopback", "--sizes", "big", "--no-history", "--jack", "never",
                 "--report-dir", str(tmp_path))
 
 
 def test_latency_midi_os_on_loopback_through_jack(tmp_path: Path, history: str) -> None:
-    """The OS path for real: python-rtmidi ports on a dummy JACK server the command starts itself."""
-    import os
-    import shutil
-
-    if shutil.which("jackd") is None:
-        if os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}:
-            pytest.fail("CI must run the JACK tests: jackd not found")
-        pytest.skip("no jackd on this machine")
+    """The OS path for real: python-rtmidi ports on a dummy JACK server the loopback target starts."""
+    require_midi_system()
     rc = run_cli("latency", "--rig", "loopback", "--path", "midi-os", "--count", "12", "--warmup", "2",
                  "--in-flight", "2", "--gap", "0.5:1", "--report-dir", str(tmp_path), "--history", history,
                  "--no-progress", "--jack", "auto")
@@ -115,7 +118,7 @@ def test_latency_midi_os_on_loopback_through_jack(tmp_path: Path, history: str) 
 
 
 def test_latency_report_for_a_spec(tmp_path: Path, history: str) -> None:
-    files = cli.latency_report_for("loopback", tmp_path, count=10, jack="no", history=history)
+    files = cli.latency_report_for("loopback", tmp_path, count=10, jack="never", history=history)
     assert {f.report.name for f in files} >= {"latency-midi-usb.md", "latency-frames.md"}
 
 
@@ -148,7 +151,7 @@ def test_ctrl_c_keeps_and_reports_the_samples_so_far(tmp_path: Path, history: st
 
     monkeypatch.setattr(latency.UsbMidiLink, "send", send)
     rc = run_cli("latency", "--rig", "loopback", "--path", "midi-usb", "--count", "100", "--warmup", "5",
-                 "--report-dir", str(tmp_path), "--history", history, "--no-progress", "--jack", "no")
+                 "--report-dir", str(tmp_path), "--history", history, "--no-progress", "--jack", "never")
     assert rc == 130
     doc = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert doc["meta"]["interrupted"] is True
@@ -173,19 +176,15 @@ def test_hooks_into_the_rig_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def test_latency_and_throughput_on_a_midi_cable_target(tmp_path: Path, history: str) -> None:
     """`midi:OUT,IN` driven through its own code path: here the 'cable' is the loopback's OS ports on
     a dummy JACK server (so the figures are meaningless; the path is what is tested)."""
-    import shutil
-
-    from rig.jack import JackServer
     from rig.target import make_target
 
-    if shutil.which("jackd") is None:
-        pytest.skip("no jackd on this machine")
-    with JackServer(timeout_s=15), make_target("loopback") as loop:
+    require_midi_system()
+    with make_target("loopback") as loop:
         if Feature.MIDI_OS not in loop.features:
             pytest.fail(f"loopback has no OS MIDI ports under JACK: {getattr(loop, 'midi_problem', '')}")
         out_name, in_name = loop.midi_port_names()
         spec = f"midi:{out_name},{in_name}"
-        common = ("--rig", spec, "--history", history, "--no-progress", "--jack", "no")
+        common = ("--rig", spec, "--history", history, "--no-progress", "--jack", "never")
         assert run_cli("latency", "--count", "10", "--warmup", "1", "--report-dir", str(tmp_path / "l"),
                        *common) == 0
         assert run_cli("throughput", "--midi-events", "20", "--report-dir", str(tmp_path / "t"), *common) == 0

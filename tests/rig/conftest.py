@@ -1,8 +1,8 @@
-"""Fixtures for the loopback board tests: a board, its pyusb device, and (session) a JACK server."""
+"""Fixtures for the loopback board tests: a board and its pyusb device. (OS MIDI needs no fixture: the
+loopback target starts its own JACK server where there is no MIDI system.)"""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 
@@ -10,7 +10,6 @@ import pytest
 import usb.core
 
 from rig import contract as c
-from rig.jack import JackMissing, JackServer
 from rig.loopback import LoopbackBoard
 from rig.usb_backend import LinkBackend
 
@@ -35,18 +34,3 @@ def dev(board: LoopbackBoard) -> usb.core.Device:
     assert device is not None
     device.set_configuration()
     return device
-
-
-@pytest.fixture(scope="session")
-def jack_server() -> Iterator[JackServer]:
-    """A JACK server for python-rtmidi (dummy driver). Missing jackd: a failure in CI, a skip elsewhere."""
-    try:
-        server = JackServer(timeout_s=15).start()
-    except JackMissing as exc:
-        if os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}:
-            pytest.fail(f"CI must run the JACK tests: {exc}")
-        pytest.skip(f"no JACK: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()

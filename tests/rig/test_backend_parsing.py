@@ -1,5 +1,5 @@
-"""The link backend's descriptor parser (it reads device input, so it is fuzzed) and the MIDI
-message <-> USB-MIDI packet conversion the loopback's OS side uses."""
+"""The link backend's descriptor parser (it reads device input, so it is fuzzed) and the loopback's
+OS side, which converts MIDI messages to and from USB-MIDI packets with host.midi."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from host.midi import UsbMidiDecoder, encode_message
 from rig import descriptors
-from rig.loopback import midi
+from rig.loopback import LoopbackBoard, midi
 from rig.usb_backend import DescriptorError, parse_configuration, parse_device_descriptor
 
 
@@ -57,26 +58,46 @@ short_messages = st.one_of(
 )
 
 
+def os_echo_board() -> tuple[LoopbackBoard, list[bytes]]:
+    """A loopback board in ECHO mode whose OS side is attached to a list (what its OS port would send)."""
+    board = LoopbackBoard(console_pty=False)
+    sent: list[bytes] = []
+    board.attach_os_midi(sent.append)
+    return board, sent
+
+
 @given(st.lists(short_messages, max_size=20))
-def test_messages_round_trip_through_packets(messages: list[bytes]) -> None:
-    assembler = midi.PacketsToMessages()
-    out = []
-    for message in messages:
-        packets = midi.message_to_packets(message)
-        assert all(len(p) == 4 and not midi.is_bad(p) and not midi.is_padding(p) for p in packets)
-        for packet in packets:
-            done = assembler.feed(packet)
-            if done is not None:
-                out.append(done)
-    assert out == messages
+def test_messages_round_trip_through_the_os_side(messages: list[bytes]) -> None:
+    """Messages from the OS port go through the engine as host.midi packets and come back whole."""
+    board, sent = os_echo_board()
+    try:
+        for message in messages:
+            board.midi_from_os(message)
+        stats = board.stats()
+    finally:
+        board.close()
+    assert sent == messages
+    packets = sum(len(encode_message(message)) // 4 for message in messages)
+    assert stats["midi_rx_packets"] == stats["midi_tx_packets"] == packets
+    assert stats["midi_rx_bad"] == 0
 
 
-def test_message_errors() -> None:
-    with pytest.raises(midi.MidiMessageError, match="status byte"):
-        midi.message_to_packets(b"\x10")
-    with pytest.raises(midi.MidiMessageError, match="does not end with F7"):
-        midi.message_to_packets(b"\xf0\x01")
-    with pytest.raises(midi.MidiMessageError, match="takes 3 bytes, message has 2"):
-        midi.message_to_packets(b"\x90\x01")
-    with pytest.raises(midi.MidiMessageError, match="undefined"):
-        midi.message_to_packets(b"\xf4")
+@pytest.mark.parametrize("message", [b"\x10", b"\xf0\x01", b"\x90\x01", b"\xf4", b"\x90\x80\x01", b""])
+def test_bad_os_messages_are_counted_not_echoed(message: bytes) -> None:
+    board, sent = os_echo_board()
+    try:
+        board.midi_from_os(message)
+        stats = board.stats()
+    finally:
+        board.close()
+    assert sent == []
+    assert stats["midi_rx_packets"] == stats["midi_rx_bad"] == 1
+
+
+def test_source_packets_decode_with_host_midi() -> None:
+    """The engine's SOURCE packets are valid USB-MIDI packets for host.midi's decoder."""
+    packets = b"".join(midi.source_pair(0, seq)[0] + midi.source_pair(0, seq)[1] for seq in range(300))
+    got = [m.data for _, m in UsbMidiDecoder(strict=True).messages(packets)]
+    assert [midi.source_seq(packets[i:i + 4]) for i in range(0, len(packets), 8)] == list(range(300))
+    assert got[0::2] == [bytes((0x90, seq & 0x7F, 1 + (seq >> 7))) for seq in range(300)]
+    assert all(m[0] == 0x80 and m[2] == 0 for m in got[1::2])

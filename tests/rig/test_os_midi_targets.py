@@ -7,6 +7,7 @@ import errno
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,16 +17,27 @@ from serial.tools.list_ports_common import ListPortInfo
 
 from rig import contract as c
 from rig.errors import TargetError
-from rig.jack import JackMissing, JackServer, server_running
+from rig.jack import (
+    ENV_MODE,
+    ENV_SERVER,
+    JackMissing,
+    JackMode,
+    JackServer,
+    jackd_installed,
+    registered_servers,
+    server_running,
+    stale_rig_servers,
+)
 from rig.loopback import LoopbackBoard
 from rig.target import Feature, TargetSpec, make_target
 from rig.targets import board as board_mod
 from rig.targets.board import AmbiguousBoard, BoardNotFound, BoardTarget, find_boards, match_console_port
 from rig.targets.loopback import LoopbackTarget
 from rig.targets.midi_cable import MidiPortNotFound, parse_arg, resolve_port
+from rig.testing import require, require_module
 from rig.usb_backend import LinkBackend
 
-rtmidi = pytest.importorskip("rtmidi")
+rtmidi = require_module("rtmidi", "pip install python-rtmidi")
 
 
 def jack_port(kind: str, name: str) -> Any:
@@ -47,16 +59,132 @@ def receive(port: Any, count: int, timeout_s: float = 5.0) -> list[list[int]]:
     return got
 
 
+def require_jack() -> None:
+    """jackd must be installed (CI installs it: a failure there, a skip elsewhere)."""
+    require(jackd_installed(), "jackd is not installed (apt-get install jackd2)")
+
+
 @pytest.fixture
-def loopback(jack_server: JackServer) -> Iterator[LoopbackTarget]:
+def loopback() -> Iterator[LoopbackTarget]:
+    """An open loopback target with OS MIDI ports (it starts its own JACK server if need be)."""
+    require_jack()
     target = make_target("loopback")
     assert isinstance(target, LoopbackTarget)
     with target:
+        assert Feature.MIDI_OS in target.features, target.midi_problem
         yield target
 
 
-def test_jack_server_is_reachable(jack_server: JackServer) -> None:
-    assert server_running(jack_server.name)
+@pytest.fixture
+def no_midi_system(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ALSA sequencer and JACK_DEFAULT_SERVER naming no running server: the CI container's case."""
+    from rig.loopback import os_midi
+
+    real_access = os.access
+    monkeypatch.setattr(os_midi.os, "access",
+                        lambda path, mode: False if path == "/dev/snd/seq" else real_access(path, mode))
+    monkeypatch.setenv(ENV_SERVER, "rig-no-such-server")
+    monkeypatch.delenv(ENV_MODE, raising=False)
+
+
+def jackd_gone(pid: int, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split(") ", 1)[1].startswith("Z"):
+                    return True  # exited, not yet reaped
+        except FileNotFoundError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_loopback_starts_and_stops_its_own_jack_server(no_midi_system: None) -> None:
+    require_jack()
+    target = make_target("loopback")
+    assert isinstance(target, LoopbackTarget) and target.jack_mode is JackMode.AUTO
+    assert Feature.MIDI_OS in target.features  # expected before open: jackd can be started
+    with target:
+        assert Feature.MIDI_OS in target.features, target.midi_problem
+        assert target.jack is not None and target.jack.started
+        name = target.jack.name
+        assert name.startswith("rig-") and os.environ[ENV_SERVER] == name and server_running(name)
+        assert f"JACK server {name} (started by the target" in target.describe()["os_midi"]
+        process = target.jack._process
+        assert process is not None
+        pid = process.pid
+    assert target.jack is None and os.environ[ENV_SERVER] == "rig-no-such-server"
+    assert jackd_gone(pid), f"jackd {pid} outlived the target"
+    assert name not in [n for _, n in registered_servers()]  # a clean stop frees its registry slot
+
+
+def test_rig_jack_never_leaves_the_loopback_without_os_midi(no_midi_system: None,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_MODE, "never")
+    target = make_target("loopback")
+    assert Feature.MIDI_OS not in target.features
+    with target:
+        assert isinstance(target, LoopbackTarget) and target.jack is None
+        assert Feature.MIDI_OS not in target.features and "RIG_JACK=never" in target.midi_problem
+        with pytest.raises(Exception, match="midi-os"):
+            target.midi_port_names()
+
+
+def test_missing_jackd_is_a_reason_in_auto_and_an_error_in_always(no_midi_system: None,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with make_target("loopback") as target:
+        assert isinstance(target, LoopbackTarget)
+        assert Feature.MIDI_OS not in target.features and "install jackd2" in target.midi_problem
+    monkeypatch.setenv(ENV_MODE, "always")
+    with pytest.raises(JackMissing, match="jackd not found"):
+        make_target("loopback").open()
+
+
+def test_bad_rig_jack_value_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_MODE, "sometimes")
+    with pytest.raises(TargetError, match=r"\$RIG_JACK 'sometimes' is not one of auto, never, always"):
+        make_target("loopback")
+    with pytest.raises(TargetError, match="jack mode 'yes'"):
+        LoopbackTarget(TargetSpec("loopback"), jack="yes")
+
+
+def test_rig_jack_always_starts_a_private_server(no_midi_system: None,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`always` starts its own server; a second target in the same process shares it (libjack talks to
+    one server per process) and only the one that started it stops it."""
+    require_jack()
+    monkeypatch.setenv(ENV_MODE, "always")
+    with make_target("loopback") as first, make_target("loopback:0011223344556677") as second:
+        assert isinstance(first, LoopbackTarget) and isinstance(second, LoopbackTarget)
+        assert first.jack is not None and first.jack.started, first.midi_problem
+        assert second.jack is not None and not second.jack.started and second.jack.name == first.jack.name
+        assert Feature.MIDI_OS in first.features and Feature.MIDI_OS in second.features
+        assert first.midi_port_names() != second.midi_port_names()
+        name = first.jack.name
+    assert not server_running(name) and os.environ[ENV_SERVER] == "rig-no-such-server"
+
+
+def test_jack_servers_reclaim_the_slots_of_dead_rig_servers(tmp_path: Path) -> None:
+    """A killed jackd keeps its JACK registry slot; the next rig server takes that name to free it."""
+    import struct
+
+    registry = tmp_path / "registry"
+    header = struct.pack("<4s5I", b"KCAJ", 0, 1, 0, 24 + 8 * 264, 268)
+    slots = bytearray(8 * 264)
+    dead_pid = 2 ** 22 + 12345  # above pid_max's default: no such process
+    entries = [(os.getpid(), "rig-alive"), (dead_pid, "rig-dead"), (dead_pid, "someone-else")]
+    for index, (pid, name) in enumerate(entries):
+        struct.pack_into("<i", slots, index * 264, pid)
+        text = f"jack-{os.getuid()}:{name}:".encode()
+        slots[index * 264 + 4:index * 264 + 4 + len(text)] = text
+    registry.write_bytes(header + bytes(slots))
+    assert registered_servers(registry) == [(os.getpid(), "rig-alive"), (dead_pid, "rig-dead"),
+                                            (dead_pid, "someone-else")]
+    assert stale_rig_servers(registry) == ["rig-dead"]
+    registry.write_bytes(b"garbage")
+    assert registered_servers(registry) == []
 
 
 def test_loopback_target_features_and_handles(loopback: LoopbackTarget) -> None:
