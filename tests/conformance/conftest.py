@@ -1,8 +1,8 @@
-"""Conformance suite glue: skip without the plugin, and an `echo_board` fixture.
+"""Conformance suite glue: the rig plugin must be loaded, and an `echo_board` fixture.
 
 The suite needs the rig plugin (`-p rig.pytest_plugin`, or its pytest11 entry point). Without it
-every test here is skipped with that reason instead of erroring on unknown fixtures, so a plain
-`pytest` over the whole tree stays green.
+every test here is skipped with that reason (rig.testing's rule: under CI=true it fails instead, as
+CI can always load the plugin) rather than erroring on unknown fixtures.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 from rig import contract as c
 from rig.device import Board
 from rig.pytest_plugin import STATE
+from rig.testing import in_ci, require
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -23,14 +24,23 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
 
 
+PLUGIN_MISSING = "the conformance suite needs the rig plugin: -p rig.pytest_plugin"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if STATE in config.stash:
-        return
-    skip = pytest.mark.skip(reason="the conformance suite needs the rig plugin: -p rig.pytest_plugin")
+    if STATE in config.stash or in_ci():
+        return  # under CI the autouse fixture below fails each test instead
+    skip = pytest.mark.skip(reason=PLUGIN_MISSING)
     here = Path(__file__).resolve().parent
     for item in items:  # this hook sees the whole session's items: only touch the suite's own
         if here in Path(item.path).resolve().parents:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _rig_plugin_loaded(request: pytest.FixtureRequest) -> None:
+    """Runs before the plugin's fixtures are looked up: fail (CI) or skip when the plugin is absent."""
+    require(STATE in request.config.stash, PLUGIN_MISSING)
 
 
 @pytest.fixture
