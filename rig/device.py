@@ -14,7 +14,8 @@ import struct
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 import usb.core
 import usb.util
@@ -58,6 +59,11 @@ class TransferStalled(TransferError):
 
 class BoardGone(TransferError, ConnectionError):
     """The board is no longer there (unplugged, rebooted, emulator exited)."""
+
+
+class FrameStreamClaimed(RigError, RuntimeError):
+    """The host-to-device frame stream is owned by someone else (a miniport's `claim_frame_stream`), or
+    a released claim was used; the message names the board and the owner."""
 
 
 # --- decoded responses -------------------------------------------------------------------------
@@ -196,6 +202,91 @@ def _check_enum(enum_type: Callable[[int], _T], value: int, what: str) -> _T:
         raise DeviceResponseError(f"{what}: {value} is not a valid value") from None
 
 
+# --- the frame stream a miniport owns ----------------------------------------------------------
+
+
+class FrameStream:
+    """A claim on one Board's host-to-device frame stream (`Board.claim_frame_stream`), for a miniport
+    that numbers and sends frames itself: it owns the next TX sequence number and writes frame bytes
+    with the Board's error mapping. While it is held, `Board.send_frame` and `Board.send_raw_frame`
+    refuse (FrameStreamClaimed), so mixing them with the miniport is an error, not a sequence gap.
+
+    The sequence numbers are the Board's own state: SET_FRAME_MODE and RESET_STATS restart them at 0
+    for the owner too, and after `release()` `Board.send_frame` continues where the owner stopped.
+    (The claim also shares the receive sequence tracker, `rx_tracker`, but does not lock out
+    `Board.receive_frame`.)"""
+
+    def __init__(self, board: Board, owner: str) -> None:
+        self.board = board
+        self.owner = owner
+        """Who holds the claim (named in the errors of anyone else who tries to send)."""
+        self._released = False
+
+    @property
+    def released(self) -> bool:
+        """True after `release()`: the claim can no longer send."""
+        return self._released
+
+    def _check(self, what: str) -> None:
+        if self._released:
+            raise FrameStreamClaimed(f"{self.board.name}: {what} on a frame stream claim that "
+                                     f"{self.owner} already released")
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the owner's next frame must carry (the device expects it next)."""
+        return self.board.next_tx_seq
+
+    @next_seq.setter
+    def next_seq(self, value: int) -> None:
+        self._check("setting next_seq")
+        self.board._seq.next_tx = value & 0xFFFFFFFF
+
+    @property
+    def rx_tracker(self) -> SequenceTracker:
+        """The Board's device-to-host sequence tracker, shared with the owner's capture side, so frames
+        the owner received count for `Board.receive_frame` after it (no false gap); Board's own
+        receive_frame stays allowed while the stream is claimed (books checks drain with it)."""
+        return self.board._seq.rx
+
+    @rx_tracker.setter
+    def rx_tracker(self, tracker: SequenceTracker) -> None:
+        self._check("setting rx_tracker")
+        self.board._seq.rx = tracker
+
+    def write_frame_bytes(self, data: bytes | bytearray | memoryview, timeout: int | None = None) -> None:
+        """One bulk OUT transfer of a whole frame (header + payload) to EP_FRAME_OUT; pyusb errors are
+        mapped as Board maps its own (TransferTimeout, TransferStalled, BoardGone, TransferError), and a
+        short write is a DeviceResponseError. The host books are the owner's to keep."""
+        self._check("write_frame_bytes")
+        with self.board._tx_lock:
+            self.board._write_frame_bytes(data, timeout)
+
+    def read_frame_bytes_into(self, buffer: Any, timeout: int | None = None) -> int:
+        """One bulk IN transfer from EP_FRAME_IN into `buffer` (an array pyusb fills in place); returns
+        the bytes read, errors mapped as `write_frame_bytes`. Reading does not need the claim's
+        sequence state; it is here so the owner's transfers all go through the Board."""
+        self._check("read_frame_bytes_into")
+        return self.board._read_frame_bytes_into(buffer, timeout)
+
+    def release(self) -> None:
+        """Give the stream back to the Board (`send_frame` works again, from `next_seq`); safe twice."""
+        if not self._released:
+            self._released = True
+            self.board._release_frame_stream(self)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "released" if self._released else f"next_seq {self.next_seq}"
+        return f"<FrameStream of {self.board.name} owned by {self.owner}, {state}>"
+
+
 # --- the client --------------------------------------------------------------------------------
 
 
@@ -215,6 +306,7 @@ class Board:
         self._info: Info | None = None
         self._detached: list[int] = []
         self._midi_owner = MidiOwner.UNDECIDED
+        self._frame_stream: FrameStream | None = None
         self.frames_used = False
         """True once this Board touched the frame endpoints or frame mode (so a books check drains them)."""
         self.midi_used = False
@@ -544,8 +636,35 @@ class Board:
 
     @property
     def next_tx_seq(self) -> int:
-        """The sequence number the next `send_frame` uses."""
+        """The sequence number the next frame to the device carries (`send_frame`'s, or the owner's of
+        a claimed frame stream)."""
         return self._seq.next_tx
+
+    def claim_frame_stream(self, owner: str = "a frame miniport") -> FrameStream:
+        """Hand the host-to-device frame stream to `owner` (a miniport that numbers and sends frames
+        itself) until the returned FrameStream is released. FrameStreamClaimed when someone holds it."""
+        with self._tx_lock:
+            if self._frame_stream is not None:
+                raise FrameStreamClaimed(f"{self.name}: the frame stream is already claimed by "
+                                         f"{self._frame_stream.owner}")
+            self._frame_stream = FrameStream(self, owner)
+            return self._frame_stream
+
+    @property
+    def frame_stream(self) -> FrameStream | None:
+        """The current claim on the frame stream, or None when Board's own send_frame owns it."""
+        return self._frame_stream
+
+    def _release_frame_stream(self, stream: FrameStream) -> None:
+        with self._tx_lock:
+            if self._frame_stream is stream:
+                self._frame_stream = None
+
+    def _refuse_if_claimed(self, what: str) -> None:
+        stream = self._frame_stream
+        if stream is not None:
+            raise FrameStreamClaimed(f"{self.name}: {what} while {stream.owner} owns the frame stream "
+                                     f"(Board.claim_frame_stream); send through it, or release it first")
 
     def restart_sequences(self) -> None:
         """Start both frame sequences at 0 again (after SET_FRAME_MODE, RESET_STATS or a bus reset)."""
@@ -558,6 +677,7 @@ class Board:
             raise ValueError(f"send_frame: payload of {len(payload)} bytes exceeds {self.name} "
                              f"max_payload {limit}")
         with self._tx_lock:
+            self._refuse_if_claimed("send_frame")
             seq = self._seq.next_tx
             data = frames.encode(payload, seq=seq, flags=c.FrameFlag.FROM_HOST)
             self._write_frame_bytes(data, timeout)
@@ -572,19 +692,26 @@ class Board:
         if bad not in (None, "crc", "header"):
             raise ValueError(f"send_raw_frame: bad={bad!r}; expected 'crc', 'header' or None")
         with self._tx_lock:
+            self._refuse_if_claimed("send_raw_frame")
             self._write_frame_bytes(bytes(data), timeout)
         if bad == "crc":
             self.host.frames_tx_bad_crc += 1
         elif bad == "header":
             self.host.frames_tx_bad_header += 1
 
-    def _write_frame_bytes(self, data: bytes, timeout: int | None = None) -> None:
+    def _write_frame_bytes(self, data: bytes | bytearray | memoryview, timeout: int | None = None) -> None:
         self.frames_used = True
         transfer = f"bulk write to EP_FRAME_OUT 0x{c.EP_FRAME_OUT:02x}"
         sent = int(self._call(transfer, lambda: self.device.write(
             c.EP_FRAME_OUT, data, self._timeout(timeout))))
         if sent != len(data):
             raise self._fail(transfer, f"accepted {sent} of {len(data)} bytes")
+
+    def _read_frame_bytes_into(self, buffer: Any, timeout: int | None = None) -> int:
+        self.frames_used = True
+        transfer = f"bulk read from EP_FRAME_IN 0x{c.EP_FRAME_IN:02x}"
+        return int(self._call(transfer, lambda: self.device.read(
+            c.EP_FRAME_IN, buffer, self._timeout(timeout))))
 
     def receive_frame(self, timeout: int | None = None) -> Frame:
         """Read one frame from EP_FRAME_IN, check header and CRC, and account its sequence number."""

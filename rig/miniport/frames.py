@@ -43,7 +43,7 @@ from host.avstream import Frame as AllocatorFrame
 from host.avstream.header import StreamFrame
 from rig import contract as c
 from rig import frames as wire
-from rig.device import Board, TransferError, TransferTimeout
+from rig.device import Board, DeviceResponseError, FrameStream, TransferError, TransferTimeout
 from rig.miniport import transfer
 from rig.miniport.errors import DeviceGarbage, MiniportError, MiniportTimeout, PinStateError, PoolExhausted
 
@@ -237,12 +237,22 @@ class RenderPin(FramePin):
     direction = "out"
 
     def __init__(self, miniport: FrameMiniport, allocator: AllocatorDispatch, choice: AllocatorChoice,
-                 first_seq: int = 0) -> None:
+                 stream: FrameStream) -> None:
         super().__init__(miniport, "render", c.EP_FRAME_OUT, allocator, choice, dataflow=Dataflow.IN,
                          free_on_complete=True)
-        self.next_seq = first_seq & 0xFFFFFFFF
+        self.stream = stream
+        """The Board's frame stream, claimed by the miniport: next sequence number and the writes."""
         self._wire_seq: dict[int, int] = {}
         """StreamFrame seq -> the wire sequence number in its header."""
+
+    @property
+    def next_seq(self) -> int:
+        """The wire sequence number the next submitted frame gets (the claimed stream's)."""
+        return self.stream.next_seq
+
+    @next_seq.setter
+    def next_seq(self, value: int) -> None:
+        self.stream.next_seq = value
 
     def submit(self, payload: bytes | bytearray | memoryview) -> int:
         """Fill a frame from the allocator with header + payload and queue it; sent now when the pin is
@@ -285,8 +295,8 @@ class RenderPin(FramePin):
         frame = edge.frame
         wire_seq = self._wire_seq.get(frame.seq, -1) if frame is not None else -1
         try:
-            transfer.write(board.device, board.name, self.endpoint, data, self._timeout_ms)
-        except TransferError as exc:
+            self.stream.write_frame_bytes(data, self._timeout_ms)
+        except (TransferError, DeviceResponseError) as exc:  # failed, or accepted only in part
             clone.delete()  # the edge keeps the frame: retried by process(), or flushed by STOP
             self.counters.failed += 1
             kind = MiniportTimeout if isinstance(exc, TransferTimeout) else MiniportError
@@ -373,7 +383,6 @@ class CapturePin(FramePin):
                          free_on_complete=False)
         self.pin.close_gate()
         self.depth = max(1, depth)
-        self.tracker = wire.SequenceTracker()
         # One packet more than the frame rounded up: a frame filling whole packets is ended by a ZLP,
         # and a read that asks for exactly its length would leave that ZLP for the next read.
         read_size = self.frame_size + (-self.frame_size) % c.BULK_PACKET_SIZE + c.BULK_PACKET_SIZE
@@ -382,6 +391,16 @@ class CapturePin(FramePin):
         self._done: deque[ReceivedFrame] = deque()
         self._held: set[int] = set()
         self._reject: str | None = None
+
+    @property
+    def tracker(self) -> wire.SequenceTracker:
+        """Sequence check of received frames: the Board's, through the claimed frame stream (so a
+        `Board.receive_frame` after the miniport closes sees no false gap)."""
+        return self.miniport.stream.rx_tracker
+
+    @tracker.setter
+    def tracker(self, value: wire.SequenceTracker) -> None:
+        self.miniport.stream.rx_tracker = value
 
     def _prime(self) -> None:
         """Queue empty frames up to `depth` (as many as the pool allows)."""
@@ -419,10 +438,8 @@ class CapturePin(FramePin):
         if edge is None:  # pragma: no cover - receive() primes a frame first
             return Status.PENDING
         clone = edge.clone()
-        board = self.miniport.board
         try:
-            count = transfer.read_into(board.device, board.name, self.endpoint, self._bounce,
-                                       self._timeout_ms)
+            count = self.miniport.stream.read_frame_bytes_into(self._bounce, self._timeout_ms)
         except TransferError as exc:
             clone.delete()  # the empty frame stays at the leading edge for the next receive
             self.counters.failed += 1
@@ -524,12 +541,14 @@ class FrameMiniport:
         self.framing: AllocatorFramingEx | None = None
         self._render: RenderPin | None = None
         self._capture: CapturePin | None = None
+        self._stream: FrameStream | None = None
         self.info_max_payload = 0
 
     # --- connection ---
 
     def connect(self) -> None:
-        """Read GET_INFO and GET_FRAMING, negotiate an allocator per pin; pins start in STOP."""
+        """Read GET_INFO and GET_FRAMING, claim the Board's frame stream (so `Board.send_frame` refuses
+        until close) and negotiate an allocator per pin; pins start in STOP."""
         if self._render is not None:
             return
         info = self.board.cached_info()
@@ -540,6 +559,7 @@ class FrameMiniport:
             self.framing = AllocatorFramingEx.from_bytes(self.board.framing_bytes())
         except ValueError as exc:
             raise DeviceGarbage(f"{self.board.name}: GET_FRAMING: {exc}") from exc
+        stream = self.board.claim_frame_stream(f"the frame miniport of {self.board.name}")
         pins: list[tuple[AllocatorDispatch, AllocatorChoice]] = []
         try:
             for name in ("render", "capture"):
@@ -548,9 +568,18 @@ class FrameMiniport:
         except BaseException:
             for allocator, _ in pins:
                 allocator.delete()
+            stream.release()
             raise
-        self._render = RenderPin(self, *pins[0], first_seq=self.board.next_tx_seq)
+        self._stream = stream
+        self._render = RenderPin(self, *pins[0], stream=stream)
         self._capture = CapturePin(self, *pins[1], depth=self.capture_depth)
+
+    @property
+    def stream(self) -> FrameStream:
+        """The Board's frame stream while connected (claimed at connect, released at close)."""
+        if self._stream is None:
+            raise PinStateError(f"{self.board.name}: frame miniport not connected")
+        return self._stream
 
     @property
     def render(self) -> RenderPin:
@@ -651,8 +680,8 @@ class FrameMiniport:
         return out
 
     def close(self) -> None:
-        """STOP both pins and delete the allocators; raises MiniportError naming any frame still held
-        (after deleting everything)."""
+        """STOP both pins, delete the allocators and release the Board's frame stream; raises
+        MiniportError naming any frame still held (after deleting and releasing everything)."""
         if self._render is None or self._capture is None:
             return
         self.stop()
@@ -664,6 +693,9 @@ class FrameMiniport:
             except AllocatorError as exc:
                 errors.append(str(exc))
         self._render = self._capture = None
+        if self._stream is not None:
+            self._stream.release()  # Board.send_frame works again, from the next sequence number
+            self._stream = None
         if problems or errors:
             raise MiniportError(f"{self.board.name}: frame miniport closed with its books unbalanced: "
                                 + "; ".join(problems + errors))
