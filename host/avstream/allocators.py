@@ -419,15 +419,21 @@ class CommonBufferAllocator(PoolAllocator):
     common-buffer allocator does; each frame's physical_address is `physical_base` + its offset.
 
     Its capabilities (what selection matches): kernel non-paged memory, at most `max_frames`
-    frames, frame sizes up to the buffer size, alignment up to PAGE_SIZE-1; with
-    `advertise_capacity` also the buffer size as total_bytes, so selection picks a frame size whose
-    frames fit (without it, too many frames fail InitializeAllocator with INSUFFICIENT_RESOURCES).
+    frames, frame sizes up to the buffer size, alignment up to PAGE_SIZE-1, and the buffer size as
+    total_bytes, so selection rejects it for framing whose Frames x frame size it cannot hold (or
+    picks a smaller legal frame size whose frames fit): a buffer that is too small does not meet the
+    connection's requirements.
+
+    `advertise_capacity=False` leaves total_bytes out, modelling a vendor allocator that cannot state
+    its size before InitializeAllocator (one that allocates its buffer there): selection may then
+    accept it for framing it cannot hold, and InitializeAllocator fails with INSUFFICIENT_RESOURCES,
+    which the caller must handle (the frame miniport falls back to the default allocator).
     """
 
     def __init__(self, buffer_size: int, *, physical_base: int = 0x1000_0000, max_frames: int = 32,
                  memory_types: frozenset[uuid.UUID] = frozenset({KSMEMORY_TYPE_KERNEL_NONPAGED}),
                  bus_types: frozenset[uuid.UUID] = frozenset(), flags: int = 0, name: str | None = None,
-                 checked: bool | None = None, default_frames: int = 3, advertise_capacity: bool = False
+                 checked: bool | None = None, default_frames: int = 3, advertise_capacity: bool = True
                  ) -> None:
         super().__init__(name=name, checked=checked, default_frames=default_frames)
         if buffer_size <= 0:

@@ -12,8 +12,10 @@ The rule, applied to each vendor candidate in the order given (all are examined,
    meets. Hard requirements, always enforced: a frame size legal in the item's FramingRange, its
    PhysicalRange, the allocator's size range and (if given) some peer item's ranges; the item's
    alignment no stricter than the allocator's; 2D buffers only if the allocator offers them; the
-   frames at that size (Frames, or the allocator's default count when 0) fit its total_bytes when it
-   advertises one; the largest size meeting all of these is chosen.
+   frames at that size (Frames, or the allocator's default count when 0), each rounded up to the
+   item's alignment, fit its total_bytes (a common buffer's size: CommonBufferAllocator advertises it
+   unless built with advertise_capacity=False); the largest size meeting all of these is chosen, and
+   an allocator that cannot hold the frames at any legal size is rejected with the budget named.
    Soft requirements, enforced unless the item has REQUIREMENTF_PREFERENCES_ONLY (then reported as
    notes): memory type, bus type, SYSTEM_MEMORY, FRAME_INTEGRITY / INPLACE_MODIFIER, Frames.
 4. The first accepted candidate is chosen; later accepted ones are reported as "not chosen". If

@@ -41,7 +41,6 @@ class Spy(CommonBufferAllocator):
     """A common-buffer allocator that records whether it was ever initialized."""
 
     def __init__(self, name: str, **kwargs: object) -> None:
-        kwargs.setdefault("advertise_capacity", True)
         super().__init__(64 * 1024, name=name, **kwargs)  # type: ignore[arg-type]
         self.initialize_calls = 0
 
@@ -147,8 +146,21 @@ def test_stepping_picks_the_largest_legal_size() -> None:
     assert d.frame_size == 65000
 
 
-def test_capacity_is_only_matched_when_advertised() -> None:
-    quiet = CommonBufferAllocator(64 * 1024, name="quiet")
+def test_a_common_buffer_too_small_for_the_frames_is_rejected_by_default() -> None:
+    small = Spy("small")  # 64 KiB, capacity advertised without being asked to
+    assert small.capabilities.total_bytes == 64 * 1024
+    d = select_allocator(Connection(need(frames=4, size=32768)), [small])
+    verdict = d.verdict("small")
+    assert d.is_default and not verdict.accepted
+    assert "4 frames in 65536 bytes" in verdict.reason
+    d.initialize("pin")
+    assert small.initialize_calls == 0 and small.state == "new"  # rejected: never initialized
+    finish(d.allocator)
+
+
+def test_capacity_left_unadvertised_is_found_at_initialize() -> None:
+    quiet = CommonBufferAllocator(64 * 1024, name="quiet", advertise_capacity=False)
+    assert quiet.capabilities.total_bytes is None
     d = select_allocator(Connection(need(frames=4, size=32768)), [quiet])
     assert d.allocator is quiet  # accepted; InitializeAllocator then reports the shortage
     with pytest.raises(AllocatorInitError) as info:
@@ -205,7 +217,7 @@ def test_selection_rule_properties(connection: Connection, specs: list[tuple[int
         out: list[AllocatorDispatch] = []
         for i, (size, frames, memory, align) in enumerate(specs):
             a = CommonBufferAllocator(size, max_frames=frames, memory_types=frozenset({memory}),  # type: ignore[arg-type]
-                                      name=f"v{i}", advertise_capacity=True)
+                                      name=f"v{i}")
             a.capabilities = dataclasses.replace(a.capabilities, alignment_mask=(1 << align) - 1)
             out.append(a)
         return out

@@ -67,6 +67,9 @@ def test_no_vendor_means_default_allocator(board: Board) -> None:
 
 
 def test_vendor_that_fails_initialize_falls_back_to_default(board: Board) -> None:
+    # Big enough for the device's framing, so selection accepts it on its capabilities; its
+    # InitializeAllocator then reports a failure status (what a driver whose DMA adapter or common
+    # buffer is unavailable at connect time returns), and the default allocator takes over.
     class Refusing(CommonBufferAllocator):
         def _initialize(self, pin: object, framing: AllocatorFramingEx) -> AllocatorContext:
             raise AllocatorInitError(f"{self.name}: no common buffer today", Status.INSUFFICIENT_RESOURCES)
@@ -76,18 +79,42 @@ def test_vendor_that_fails_initialize_falls_back_to_default(board: Board) -> Non
 
     board.set_frame_mode(c.FrameMode.ECHO)
     with FrameMiniport(board, vendor=refusing) as m:
+        for choice in m.choices:
+            (verdict,) = choice.candidates
+            assert verdict.accepted and verdict.chosen, verdict.reason  # capabilities met: chosen
+            assert choice.is_default and choice.allocator == f"default {choice.pin}"
+            assert choice.fallback is not None
+            assert f"refusing {choice.pin} failed InitializeAllocator" in choice.fallback
         render = m.render.choice
-        assert render.is_default
-        assert render.fallback is not None and "refusing render failed InitializeAllocator" in render.fallback
         assert "no common buffer today" in render.describe()
         m.run()
         assert [e.payload for e in m.roundtrip([payload(10)])] == [payload(10)]
         balanced(board, m)
 
 
-def test_small_common_buffer_advertised_gives_smaller_frames(board: Board) -> None:
+def test_common_buffer_too_small_for_any_frame_is_rejected_and_never_initialized(board: Board) -> None:
+    made: list[CommonBufferAllocator] = []
+
+    def tiny(pin: str, _framing: object) -> CommonBufferAllocator:
+        made.append(CommonBufferAllocator(HEADER_SIZE * 2, name=f"tiny {pin}"))
+        return made[-1]
+
+    board.set_frame_mode(c.FrameMode.ECHO)
+    with FrameMiniport(board, vendor=tiny) as m:
+        for choice in m.choices:
+            (verdict,) = choice.candidates
+            assert not verdict.accepted
+            assert f"{c.FRAME_RING_SLOTS} frames in {HEADER_SIZE * 2} bytes" in verdict.reason
+            assert choice.is_default and choice.fallback is None
+        assert all(a.state == "new" for a in made) and len(made) == 2
+        m.run()
+        assert [e.payload for e in m.roundtrip([payload(10)])] == [payload(10)]
+        balanced(board, m)
+
+
+def test_small_common_buffer_gives_smaller_frames(board: Board) -> None:
     def small(pin: str, _framing: object) -> CommonBufferAllocator:
-        return CommonBufferAllocator(8 * 4096, name=f"small {pin}", advertise_capacity=True)
+        return CommonBufferAllocator(8 * 4096, name=f"small {pin}")
 
     board.set_frame_mode(c.FrameMode.ECHO)
     with FrameMiniport(board, vendor=small) as m:
