@@ -3,7 +3,8 @@
 Render: Unpacker -> Sequencer -> RenderSink; the sink's packets are decoded back into whole messages
 (running status expanded, SysEx joined) and sent with MidiOut.send_message, one message each, after
 the graph call returns (so a failing send never strands an event outside its allocator).
-Capture: the MidiIn callback (python-rtmidi's thread) stamps each message with the injected master
+Capture: the MidiIn callback (python-rtmidi's thread; on JACK a polling thread of ours, see
+`_polled`) stamps each message with the injected master
 clock and feeds its bytes as INCOMPLETE events into the capture sink -> MessageCollector.
 
 Host books in USB-MIDI packet units (what a USB-MIDI device counts): when a `Board` is given, every
@@ -52,6 +53,23 @@ def api_message_limit(out: Any) -> int:
     except (ImportError, AttributeError):
         pass
     return UNLIMITED
+
+
+POLL_INTERVAL_S = 0.0005
+"""How long the JACK input thread sleeps when RtMidi's queue is empty."""
+
+
+def _polled(inp: Any) -> bool:
+    """True for a python-rtmidi JACK MidiIn: its callback would run Python (and wait for the GIL) inside
+    JACK's process cycle, and a cycle that overruns its period loses its MIDI events (measured: tens
+    of notes per 2000-note flood at a 256-frame period). Such input is polled from our own thread;
+    RtMidi's queue holds it meanwhile. Other inputs (ALSA, fakes) keep the callback."""
+    try:
+        import rtmidi
+
+        return bool(inp.get_current_api() == rtmidi.API_UNIX_JACK)
+    except (ImportError, AttributeError):
+        return False
 
 
 RAW_SLICE = 64
@@ -118,6 +136,8 @@ class OsMidiMiniport:
         self._errors_lock = threading.Lock()
         """A leaf lock: taken inside `_lock` (callback) and inside the collector's condition (receive)."""
         self._lock = threading.Lock()
+        self._pump: threading.Thread | None = None
+        self._stop_pump = threading.Event()
         self.running = False
 
     # --- state ---
@@ -132,12 +152,21 @@ class OsMidiMiniport:
         for flt in self._filters():
             for state in (KsState.ACQUIRE, KsState.PAUSE, KsState.RUN):
                 flt.set_state(state)
-        self.inp.set_callback(self._received)
+        if _polled(self.inp):
+            self._stop_pump.clear()
+            self._pump = threading.Thread(target=self._poll, name=f"{self.name} input", daemon=True)
+            self._pump.start()
+        else:
+            self.inp.set_callback(self._received)
         self.running = True
 
     def stop(self) -> None:
         """Callback removed, every filter to STOP (the sequencer discards what it holds)."""
-        if self.running:
+        if self._pump is not None:
+            self._stop_pump.set()
+            self._pump.join(timeout=5)
+            self._pump = None
+        elif self.running:
             self.inp.cancel_callback()
         with self._lock:
             for flt in self._filters():
@@ -262,6 +291,17 @@ class OsMidiMiniport:
                                                           f"lost"))
                 if chain is not None:
                     self.capture_sink.put_message(chain)
+
+    def _poll(self) -> None:
+        """JACK input: take messages from RtMidi's queue in our own thread until stop()."""
+        get_message = self.inp.get_message
+        stop = self._stop_pump
+        while not stop.is_set():
+            event = get_message()
+            if event is None:
+                stop.wait(POLL_INTERVAL_S)
+            else:
+                self._received(event)
 
     def errors(self) -> list[MiniportError]:
         """Errors met in the callback so far."""
