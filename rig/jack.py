@@ -188,6 +188,7 @@ class JackServer:
         """True when this object started the server (and so stops it). A process talks to one JACK
         server at a time (libjack's limit): while one started here runs, start() shares it."""
         self._process: subprocess.Popen[bytes] | None = None
+        self._serving = False
         self._previous_env: str | None = None
         self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
 
@@ -242,7 +243,7 @@ class JackServer:
         self.started = True
         process = self._process
         deadline = time.monotonic() + self.timeout_s
-        while not server_running(self.name):
+        while not (server_running(self.name) and self._owns_name(process)):
             if process.poll() is not None:
                 output = self._read_log().decode(errors="replace")
                 self.stop()
@@ -259,8 +260,17 @@ class JackServer:
                 raise JackError(f"jackd server {self.name!r} did not accept clients within "
                                 f"{self.timeout_s} s")
             time.sleep(0.05)
+        self._serving = True
         JackServer._running.append(self)
         return self
+
+    def _owns_name(self, process: subprocess.Popen[bytes]) -> bool:
+        """True when the server answering to our name is our jackd (not another session's that took a
+        reclaimed name first: ours then exits "already active" and start() tries another name)."""
+        entries = registered_servers()
+        if not entries:
+            return process.poll() is None  # registry unreadable: trust a live process
+        return (process.pid, self.name) in entries
 
     def _remove_leftovers(self) -> None:
         """Delete the semaphores and segments named after our (unique) server that clients left behind."""
@@ -296,7 +306,9 @@ class JackServer:
                     process.kill()
                     process.wait(timeout=5)
             self._cleanup_env()
-            self._remove_leftovers()
+            if self._serving:  # a jackd that never served must not delete files of a namesake's
+                self._remove_leftovers()
+            self._serving = False
         log, self._log = self._log, None
         if log is not None:
             with contextlib.suppress(OSError):

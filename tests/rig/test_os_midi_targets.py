@@ -395,3 +395,28 @@ def test_board_client_detaches_and_reattaches(loopback: LoopbackTarget) -> None:
     assert board.unbalanced() == []
     board.close()
     assert loopback.usb_device().is_kernel_driver_active(c.IF_MIDI_STREAMING)
+
+
+def test_a_reclaimed_name_another_session_runs_is_not_adopted(loopback: LoopbackTarget) -> None:
+    """Two sessions may pick the same dead server's name at once: the one whose jackd loses must not
+    take the winner's server for its own, but start under another name."""
+    import subprocess
+    import sys
+
+    taken = os.environ[ENV_SERVER]
+    assert server_running(taken)
+    script = (
+        "import os, rig.jack as j\n"
+        f"j.stale_rig_servers = lambda registry=j.REGISTRY: [{taken!r}]\n"
+        "os.environ.pop('JACK_DEFAULT_SERVER', None)\n"
+        "s = j.JackServer(timeout_s=15).start()\n"
+        "print('RESULT', s.name, s.started, s._process.pid if s._process else 0, flush=True)\n"
+        "s.stop()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
+    assert lines, done.stdout + done.stderr
+    _, name, started, pid = lines[0].split()
+    assert started == "True" and name != taken and name.startswith("rig-")
+    assert jackd_gone(int(pid))
+    assert server_running(taken)  # the other session's server is untouched
