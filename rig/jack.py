@@ -210,9 +210,12 @@ class JackServer:
         own under a unique name and wait for it."""
         existing = os.environ.get(ENV_SERVER) or "default"
         ours = next((s.name for s in JackServer._running if s.started), None)
-        if ours is not None or (self.reuse and server_running(existing)):
-            # libjack serves one server per process (a second one crashes it): share ours if we have one
-            self.name = ours or existing
+        if ours is not None:
+            # libjack serves one server per process (a second one crashes it): share ours
+            self.name = os.environ[ENV_SERVER] = ours
+            return self
+        if self.reuse and server_running(existing):
+            self.name = existing
             return self
         path = shutil.which(self.jackd)
         if path is None:

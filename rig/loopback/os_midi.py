@@ -10,6 +10,7 @@ the board sees every message whatever the server's period.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from typing import Any
@@ -22,6 +23,7 @@ QUEUE_LIMIT = 1 << 16
 """Messages RtMidi's input queue holds until the pump thread takes them."""
 POLL_INTERVAL_S = 0.0005
 """How long the pump thread sleeps when the input queue is empty."""
+_instances = itertools.count(1)
 
 
 class OsMidiUnavailable(TargetError):
@@ -64,7 +66,9 @@ class OsMidiPorts:
             raise OsMidiUnavailable("no MIDI system for virtual ports: no ALSA sequencer (/dev/snd/seq) "
                                     "and no JACK server (start one with rig.jack.JackServer)")
         tag = board.serial_number[-6:]
-        self.client = f"rig-loopback-{tag}"
+        self.client = f"rig-loopback-{tag}-{os.getpid()}-{next(_instances)}"
+        """Unique per port pair: JACK renames a second client of the same name ("-01"), and ports looked
+        up by the first name would then reach another board's ports."""
         self.messages_received = 0
         """Messages taken from the virtual input and handed to the board."""
         self._board = board

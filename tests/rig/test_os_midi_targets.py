@@ -21,7 +21,6 @@ from rig.jack import (
     ENV_MODE,
     ENV_SERVER,
     JackMissing,
-    JackMode,
     JackServer,
     jackd_installed,
     registered_servers,
@@ -100,23 +99,66 @@ def jackd_gone(pid: int, timeout_s: float = 10.0) -> bool:
     return False
 
 
-def test_loopback_starts_and_stops_its_own_jack_server(no_midi_system: None) -> None:
+ISOLATED_PRELUDE = """
+import json, os
+from rig.loopback import os_midi
+real_access = os.access
+os_midi.os.access = lambda path, mode: False if path == "/dev/snd/seq" else real_access(path, mode)
+from rig.target import Feature, make_target
+def report(**facts):
+    print("RESULT " + json.dumps(facts), flush=True)
+"""
+
+
+def isolated(body: str, **env: str) -> dict[str, Any]:
+    """Run `body` in a fresh interpreter with no MIDI system (no ALSA sequencer, JACK_DEFAULT_SERVER
+    naming no server) and return what it report()ed: libjack talks to one server per process, so a
+    target starting its own server is tested away from any server this session already runs."""
+    import json
+    import subprocess
+    import sys
+
+    environ = {k: v for k, v in os.environ.items() if k != ENV_MODE}
+    environ.update({ENV_SERVER: "rig-no-such-server", **env})
+    done = subprocess.run([sys.executable, "-c", ISOLATED_PRELUDE + body], capture_output=True, text=True,
+                          timeout=60, env=environ, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, f"exit {done.returncode}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+    result: dict[str, Any] = json.loads(lines[-1][7:])
+    return result
+
+
+def test_loopback_starts_and_stops_its_own_jack_server() -> None:
     require_jack()
-    target = make_target("loopback")
-    assert isinstance(target, LoopbackTarget) and target.jack_mode is JackMode.AUTO
-    assert Feature.MIDI_OS in target.features  # expected before open: jackd can be started
-    with target:
-        assert Feature.MIDI_OS in target.features, target.midi_problem
-        assert target.jack is not None and target.jack.started
-        name = target.jack.name
-        assert name.startswith("rig-") and os.environ[ENV_SERVER] == name and server_running(name)
-        assert f"JACK server {name} (started by the target" in target.describe()["os_midi"]
-        process = target.jack._process
-        assert process is not None
-        pid = process.pid
-    assert target.jack is None and os.environ[ENV_SERVER] == "rig-no-such-server"
-    assert jackd_gone(pid), f"jackd {pid} outlived the target"
+    got = isolated("""
+from rig.jack import server_running
+target = make_target("loopback")
+before = Feature.MIDI_OS in target.features
+with target:
+    server = target.jack
+    report(before=before, mode=target.jack_mode.value, features=sorted(target.features),
+           problem=target.midi_problem, started=server.started, name=server.name,
+           env=os.environ["JACK_DEFAULT_SERVER"], running=server_running(server.name),
+           os_midi=target.describe()["os_midi"], pid=server._process.pid)
+""")
+    name = got["name"]
+    assert got["before"] and got["mode"] == "auto" and "midi-os" in got["features"], got["problem"]
+    assert got["started"] and name.startswith("rig-") and got["env"] == name and got["running"]
+    assert f"JACK server {name} (started by the target" in got["os_midi"]
+    assert jackd_gone(got["pid"]), f"jackd {got['pid']} outlived the process that started it"
     assert name not in [n for _, n in registered_servers()]  # a clean stop frees its registry slot
+
+
+def test_no_jackd_survives_a_killed_process() -> None:
+    """SIGKILL the process that started the server: jackd gets SIGTERM (parent-death signal) and goes."""
+    require_jack()
+    got = isolated("""
+import signal
+target = make_target("loopback").__enter__()
+report(pid=target.jack._process.pid)
+os.kill(os.getpid(), signal.SIGKILL)
+""")
+    assert jackd_gone(got["pid"]), f"jackd {got['pid']} outlived the killed process"
 
 
 def test_rig_jack_never_leaves_the_loopback_without_os_midi(no_midi_system: None,
@@ -131,15 +173,23 @@ def test_rig_jack_never_leaves_the_loopback_without_os_midi(no_midi_system: None
             target.midi_port_names()
 
 
-def test_missing_jackd_is_a_reason_in_auto_and_an_error_in_always(no_midi_system: None,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", "/nonexistent")
-    with make_target("loopback") as target:
-        assert isinstance(target, LoopbackTarget)
-        assert Feature.MIDI_OS not in target.features and "install jackd2" in target.midi_problem
-    monkeypatch.setenv(ENV_MODE, "always")
-    with pytest.raises(JackMissing, match="jackd not found"):
-        make_target("loopback").open()
+def test_missing_jackd_is_a_reason_in_auto_and_an_error_in_always() -> None:
+    body = """
+from rig.jack import JackMissing
+with make_target("loopback") as target:
+    auto = (sorted(target.features), target.midi_problem)
+os.environ["RIG_JACK"] = "always"
+try:
+    make_target("loopback").open()
+    always = "opened"
+except JackMissing as exc:
+    always = str(exc)
+report(auto=auto, always=always)
+"""
+    got = isolated(body, PATH="/nonexistent")
+    features, problem = got["auto"]
+    assert "midi-os" not in features and "install jackd2" in problem
+    assert "jackd not found" in got["always"]
 
 
 def test_bad_rig_jack_value_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -150,20 +200,23 @@ def test_bad_rig_jack_value_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
         LoopbackTarget(TargetSpec("loopback"), jack="yes")
 
 
-def test_rig_jack_always_starts_a_private_server(no_midi_system: None,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rig_jack_always_starts_a_private_server() -> None:
     """`always` starts its own server; a second target in the same process shares it (libjack talks to
     one server per process) and only the one that started it stops it."""
     require_jack()
-    monkeypatch.setenv(ENV_MODE, "always")
-    with make_target("loopback") as first, make_target("loopback:0011223344556677") as second:
-        assert isinstance(first, LoopbackTarget) and isinstance(second, LoopbackTarget)
-        assert first.jack is not None and first.jack.started, first.midi_problem
-        assert second.jack is not None and not second.jack.started and second.jack.name == first.jack.name
-        assert Feature.MIDI_OS in first.features and Feature.MIDI_OS in second.features
-        assert first.midi_port_names() != second.midi_port_names()
-        name = first.jack.name
-    assert not server_running(name) and os.environ[ENV_SERVER] == "rig-no-such-server"
+    got = isolated("""
+from rig.jack import server_running
+with make_target("loopback") as first, make_target("loopback:0011223344556677") as second:
+    facts = dict(first_started=first.jack.started, second_started=second.jack.started,
+                 same=first.jack.name == second.jack.name, problem=first.midi_problem,
+                 both="midi-os" in first.features and "midi-os" in second.features,
+                 distinct=first.midi_port_names() != second.midi_port_names())
+    name = first.jack.name
+report(after=server_running(name), env=os.environ["JACK_DEFAULT_SERVER"], **facts)
+""", RIG_JACK="always")
+    assert got["first_started"] and not got["second_started"] and got["same"], got["problem"]
+    assert got["both"] and got["distinct"]
+    assert not got["after"] and got["env"] == "rig-no-such-server"
 
 
 def test_jack_servers_reclaim_the_slots_of_dead_rig_servers(tmp_path: Path) -> None:
@@ -357,6 +410,7 @@ def test_usb_device_before_open_is_an_error() -> None:
 
 def test_jack_server_missing_jackd_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JACK_DEFAULT_SERVER", "rig-no-such-server")
+    monkeypatch.setattr(JackServer, "_running", [])  # no server of this session to share
     with pytest.raises(JackMissing, match="no-such-jackd not found"):
         JackServer(jackd="no-such-jackd").start()
     assert os.environ["JACK_DEFAULT_SERVER"] == "rig-no-such-server"
