@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages: JACK (a real MIDI system for python-rtmidi in CI), the arm GCC for the firmware.
 APT_PACKAGES := jackd2 libjack-jackd2-0 gcc-arm-none-eabi
+# Node.js runs the emulator bridge; Debian's is used only when the machine has no node at all.
+APT_PACKAGES += $(if $(shell command -v node),,nodejs npm)
 RIG ?=
 # The targets `make test` runs the conformance suite on: both need no hardware. Add `board` (or
 # `board:SERIAL`, `midi:OUT,IN`) when one is attached: make test RIGS="loopback board".

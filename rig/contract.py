@@ -20,7 +20,7 @@ CONTRACT_VERSION = 1
 VID = 0x1209
 """pid.codes vendor ID."""
 PID = 0x0001
-"""pid.codes test PID; override with `--rig-vid/--rig-pid` or RIG_VID/RIG_PID for your own."""
+"""pid.codes test PID; a board flashed with other IDs is found by setting RIG_VID / RIG_PID (hex)."""
 BCD_USB = 0x0200
 FIRMWARE_VERSION = (0, 1, 0)
 """major, minor, patch; also reported as bcdDevice = 0xMMmp (minor and patch one nibble each)."""
