@@ -3,7 +3,10 @@ accepts: UF2 framing for the RP2040, boot2 CRC, vector table after boot2."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import struct
+import subprocess
 from pathlib import Path
 
 from rig import uf2
@@ -26,6 +29,23 @@ def test_build_outputs_exist_and_reports_sizes(firmware_build: Path) -> None:
         assert (firmware_build / name).stat().st_size > 0, name
     log = (firmware_build / "make.log").read_text()
     assert "flash used:" in log and "RAM used:" in log
+
+
+def test_ram_figure_counts_every_section_in_sram(firmware_build: Path) -> None:
+    """RAM used is .data + .bss + .stack (every section `size -A` places in SRAM), flash used is the
+    image size, both against the chip's totals."""
+    size_tool = shutil.which("arm-none-eabi-size")
+    assert size_tool is not None
+    listing = subprocess.run([size_tool, "-A", str(firmware_build / "rig_firmware.elf")], capture_output=True,
+                             text=True, timeout=30, check=True).stdout
+    in_sram = {name: int(size) for name, size, addr in re.findall(r"^(\.\S+)\s+(\d+)\s+(\d+)$", listing, re.M)
+               if 0x20000000 <= int(addr) < 0x20042000 and int(size)}
+    assert {".data", ".bss", ".stack"} <= set(in_sram) and in_sram[".stack"] == 4096
+    log = (firmware_build / "make.log").read_text()
+    found = re.search(r"flash used: (\d+) bytes of 2048 KiB .*RAM used: (\d+) bytes of 264 KiB", log)
+    assert found is not None, log
+    assert int(found[1]) == (firmware_build / "rig_firmware.bin").stat().st_size
+    assert int(found[2]) == sum(in_sram.values())
 
 
 def test_uf2_is_valid_for_an_rp2040(firmware_build: Path) -> None:
