@@ -296,3 +296,40 @@ def test_leaving_source_with_a_full_ring_loses_no_input(link: EmulatorLink, dev:
     assert flags == [c.FrameFlag.SOURCED] * c.FRAME_RING_SLOTS
     back = frames.decode(bytes(dev.read(c.EP_FRAME_IN, 512, T)))
     assert back.flags == c.FrameFlag.ECHOED and bytes(back.payload) == b"held"
+
+
+@pytest.mark.parametrize("interface", range(c.NUM_INTERFACES))
+def test_set_interface_alt_0_is_accepted_and_get_interface_reports_it(dev: usb.core.Device,
+                                                                       interface: int) -> None:
+    before = stats(dev)["control_stalls"]
+    dev.set_interface_altsetting(interface, 0)  # SET_INTERFACE(alt 0)
+    assert bytes(dev.ctrl_transfer(0x81, 10, 0, interface, 1, T)) == b"\x00"  # GET_INTERFACE
+    assert stats(dev)["control_stalls"] == before
+
+
+@pytest.mark.parametrize(("bm", "req", "value", "index", "data"), [
+    pytest.param(0x01, 11, 1, c.IF_VENDOR, None, id="set-interface-alt-1"),
+    pytest.param(0x01, 11, 1, c.IF_MIDI_STREAMING, None, id="set-interface-alt-1-midi"),
+    pytest.param(0x01, 11, 0, c.NUM_INTERFACES, None, id="set-interface-no-such-interface"),
+    pytest.param(0x81, 10, 0, c.NUM_INTERFACES, 1, id="get-interface-no-such-interface"),
+])
+def test_missing_alternate_settings_and_interfaces_stall(dev: usb.core.Device, bm: int, req: int, value: int,
+                                                         index: int, data: int | None) -> None:
+    before = stats(dev)["control_stalls"]
+    with pytest.raises(usb.core.USBError) as caught:
+        dev.ctrl_transfer(bm, req, value, index, data, T)
+    assert caught.value.errno == errno.EPIPE
+    assert stats(dev)["control_stalls"] == before + 1
+    assert bytes(dev.ctrl_transfer(0x81, 10, 0, c.IF_VENDOR, 1, T)) == b"\x00"  # still alt 0, still working
+
+
+def test_interface_requests_stall_while_unconfigured(link: EmulatorLink, dev: usb.core.Device) -> None:
+    link.control(0x00, 9, 0, 0, b"", T)  # SET_CONFIGURATION(0): back to the address state
+    try:
+        with pytest.raises(LinkStall):
+            link.control(0x81, 10, 0, c.IF_VENDOR, 1, T)
+        with pytest.raises(LinkStall):
+            link.control(0x01, 11, 0, c.IF_VENDOR, b"", T)
+    finally:
+        dev.set_configuration()
+    assert link.control(0x81, 10, 0, c.IF_VENDOR, 1, T) == b"\x00"
