@@ -23,7 +23,15 @@ from rig import contract as c
 from rig.errors import RigError
 from rig.measure import clocksync, report
 from rig.measure.history import History, RunNotFound, Thresholds, compare
-from rig.measure.latency import FrameLink, LatencySettings, Link, RtMidiLink, UsbMidiLink, run_latency
+from rig.measure.latency import (
+    FrameLink,
+    LatencySettings,
+    Link,
+    RtMidiLink,
+    UsbMidiLink,
+    describe_fault,
+    run_latency,
+)
 from rig.measure.model import USB_MIDI_EVENT_CEILING_PER_S, Run, ThroughputResult
 from rig.target import Feature, Target
 
@@ -279,7 +287,7 @@ def measure_path(target: Target, path: str, settings: LatencySettings, sync: int
         if board is not None and path == "frames":
             exchanges = clocksync.collect(board.time_us, sync)
         run_latency(link, settings, run, progress=progress)
-        if board is not None and exchanges:
+        if board is not None and exchanges and run.error is None:
             with contextlib.suppress(KeyboardInterrupt):
                 exchanges += clocksync.collect(board.time_us, sync)
             try:
@@ -289,10 +297,23 @@ def measure_path(target: Target, path: str, settings: LatencySettings, sync: int
                                  f"host clock ({exc})")
         return run
     finally:
-        for close in closers:
+        _close_all([*closers, *([board.close] if board is not None else [])], quiet=run.error is not None)
+
+
+def _close_all(closers: list[Callable[[], None]], quiet: bool) -> None:
+    """Close everything; when the run already failed (a board gone), a close that fails too is
+    expected and ignored, so the partial results still reach the reports."""
+    for close in closers:
+        if quiet:
+            with contextlib.suppress(Exception):
+                close()
+        else:
             close()
-        if board is not None:
-            board.close()
+
+
+def report_error(run: Run, console: Console) -> None:
+    """Print the error that stopped a run early (the reports and the history carry it too)."""
+    console.print(f"[bold red]ERROR:[/] run incomplete: {run.error}")
 
 
 def cmd_latency(args: argparse.Namespace) -> int:
@@ -313,6 +334,10 @@ def cmd_latency(args: argparse.Namespace) -> int:
             with progress_bar(not args.no_progress, f"latency {path}") as progress:
                 run = measure_path(target, path, settings, args.sync, progress)
             ok = finish(run, args, console) and ok
+            if run.error is not None:
+                report_error(run, console)
+                console.print("kept the samples taken so far; remaining paths skipped")
+                return 1
             if run.interrupted:
                 console.print("interrupted: kept the samples taken so far; remaining paths skipped")
                 return 130
@@ -370,12 +395,21 @@ def cmd_throughput(args: argparse.Namespace) -> int:
                         run.throughput.append(stop.result)
                         run.interrupted = True
                         break
+                    except tp.Failed as failed:
+                        run.throughput.append(failed.result)
+                        run.interrupted = True
+                        run.error = f"{target.name}: {failed.error}"
+                        break
+                    except Exception as exc:
+                        run.interrupted = True
+                        run.error = f"{target.name}: {label}: {describe_fault(exc)}"
+                        break
         finally:
-            for close in closers:
-                close()
-            if board is not None:
-                board.close()
+            _close_all([*closers, *([board.close] if board is not None else [])], quiet=run.error is not None)
         ok = finish(run, args, console)
+    if run.error is not None:
+        report_error(run, console)
+        return 1
     if run.interrupted:
         return 130
     return 0 if ok else 1
@@ -409,7 +443,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         for r in rows:
             table.add_row(str(r.run_id), r.started_at[:16].replace("T", " "), r.kind, r.path, r.target,
                           "yes" if r.real_timing else "no", r.firmware or "-",
-                          r.headline() + (" (interrupted)" if r.interrupted else ""))
+                          r.headline() + (" (INCOMPLETE: error)" if r.summary.get("error")
+                                          else " (interrupted)" if r.interrupted else ""))
         console.print(table)
         if not rows:
             console.print("no runs stored yet: `rig latency` or `rig throughput` stores one")
@@ -436,6 +471,8 @@ def latency_report(target: Target, directory: Path, *, count: int = 300, warmup:
         if store:
             with History(history) as h:
                 h.store(run)
+        if run.error is not None:
+            report_error(run, console)
         if run.interrupted:
             break
     return out

@@ -296,6 +296,9 @@ def compare(run: RunRow, baseline: RunRow, thresholds: Thresholds) -> Verdict:
             checks.append(Check(f"{name}_rate_ratio", t["rate_per_s"], base, ratio,
                                 thresholds.throughput_ratio, ratio >= thresholds.throughput_ratio,
                                 at_most=False))
-    if run.interrupted:
+    if run.summary.get("error"):
+        notes.append(f"run {run.run_id} is incomplete, stopped by an error ({run.summary['error']}); "
+                     "its figures cover fewer samples")
+    elif run.interrupted:
         notes.append(f"run {run.run_id} was interrupted (Ctrl-C); its figures cover fewer samples")
     return Verdict(run.run_id, baseline.run_id, tuple(checks), tuple(notes))

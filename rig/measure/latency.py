@@ -124,6 +124,7 @@ class RtMidiLink:
         import rtmidi
 
         kwargs: dict[str, Any] = {} if api is None else {"rtapi": api}
+        self.name = f"OS MIDI ports {out_name!r} -> {in_name!r}"
         self._clock = clock
         self._queue: queue.SimpleQueue[tuple[bytes, int]] = queue.SimpleQueue()
         self._sysex = bytearray()
@@ -211,6 +212,7 @@ class UsbMidiLink:
     def __init__(self, board: BoardMidi, cable: int = 0, clock: ClockNs = time.perf_counter_ns) -> None:
         self.board = board
         self.cable = cable
+        self.name = f"USB-MIDI packets (EP_MIDI_OUT/EP_MIDI_IN, cable {cable})"
         self._clock = clock
         self._decoder = UsbMidiDecoder()
 
@@ -258,6 +260,7 @@ class FrameLink:
 
     def __init__(self, board: BoardFrames, clock: ClockNs = time.perf_counter_ns) -> None:
         self.board = board
+        self.name = "frames (vendor bulk OUT/IN)"
         self._clock = clock
 
     def send(self, payload: bytes) -> None:
@@ -294,13 +297,27 @@ Progress = Callable[[int, int], None]
 """Called with (samples resolved, samples planned) as the run goes."""
 
 
+def describe_fault(exc: BaseException) -> str:
+    """One line naming an exception's type and message (the rig's errors name the target and transfer)."""
+    text = str(exc) or repr(exc)
+    return f"{type(exc).__name__}: {text}"
+
+
+def link_name(link: object) -> str:
+    """What a link transfers over, for error messages: its `name` attribute, else its class name."""
+    name = getattr(link, "name", None)
+    return name if isinstance(name, str) else type(link).__name__
+
+
 def run_latency(link: Link, settings: LatencySettings, run: Run, *,
                 expect: Callable[[bytes], bytes] | None = None,
                 clock: ClockNs = time.perf_counter_ns,
                 sleep: Callable[[float], None] = time.sleep,
                 progress: Progress | None = None) -> Run:
-    """Take warm-up + count samples over `link` into `run`. Ctrl-C (KeyboardInterrupt) ends the run
-    early, keeps every sample resolved so far and marks the run interrupted.
+    """Take warm-up + count samples over `link` into `run`. Ctrl-C (KeyboardInterrupt) or any error
+    from the link (a transfer error or timeout, an unplugged board) ends the run early, keeps every
+    sample resolved so far and marks the run interrupted; an error is recorded in `run.error`
+    naming the target, the transfer and the fault, and is not raised.
 
     `expect` maps a sent message to the answer the device should give (identity for ECHO).
     """
@@ -330,6 +347,7 @@ def run_latency(link: Link, settings: LatencySettings, run: Run, *,
         if progress is not None:
             progress(resolved, total)
 
+    stage = "before the first send"
     try:
         while next_seq < total or outstanding:
             now = clock()
@@ -350,6 +368,7 @@ def run_latency(link: Link, settings: LatencySettings, run: Run, *,
                     raise LatencyError(f"message {next_seq} looks like one still in flight; lower in_flight")
                 sample = Sample(seq=next_seq, sent_ns=0, warmup=next_seq < settings.warmup, size=len(payload))
                 sample.sent_ns = clock()
+                stage = f"sending message {next_seq}"
                 link.send(payload)
                 outstanding[key] = sample
                 run.samples.append(sample)
@@ -363,6 +382,7 @@ def run_latency(link: Link, settings: LatencySettings, run: Run, *,
             if not outstanding:
                 sleep(wait_s)
                 continue
+            stage = f"receiving (after {resolved} of {total} samples resolved)"
             for arrival in link.receive(wait_s):
                 matched = outstanding.pop(arrival.payload, None)
                 if matched is None:
@@ -381,8 +401,19 @@ def run_latency(link: Link, settings: LatencySettings, run: Run, *,
                 run.arrival_order.append(matched.seq)
                 resolve()
     except KeyboardInterrupt:
-        run.interrupted = True
-        run.abandoned = len(outstanding)
-        abandoned = {id(s) for s in outstanding.values()}
-        run.samples = [s for s in run.samples if id(s) not in abandoned]
+        _keep_resolved(run, outstanding)
+    except LatencyError:
+        raise  # the run was asked for something impossible: not a device fault
+    except Exception as exc:
+        _keep_resolved(run, outstanding)
+        run.error = (f"{run.target or 'target'}: {link_name(link)} failed {stage}: {describe_fault(exc)}; "
+                     f"kept {resolved} resolved samples")
     return run
+
+
+def _keep_resolved(run: Run, outstanding: dict[bytes, Sample]) -> None:
+    """Mark the run stopped early and drop the messages still in flight (neither answered nor lost)."""
+    run.interrupted = True
+    run.abandoned = len(outstanding)
+    abandoned = {id(s) for s in outstanding.values()}
+    run.samples = [s for s in run.samples if id(s) not in abandoned]

@@ -146,6 +146,10 @@ class Run:
     drained: int = 0
     """Stale answers thrown away before the first send."""
     interrupted: bool = False
+    """The run stopped before every planned sample was taken (Ctrl-C, or `error`)."""
+    error: str | None = None
+    """What stopped the run early when it was not Ctrl-C: target, transfer and the fault (a board
+    unplugged, a transfer error or timeout). The samples taken before it are kept."""
     clock: ClockFit | None = None
     throughput: list[ThroughputResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -183,7 +187,8 @@ class Run:
     def summary(self) -> dict[str, Any]:
         """Every figure the reports and the history show, as plain data."""
         result: dict[str, Any] = {"kind": self.kind, "real_timing": self.real_timing,
-                                  "interrupted": self.interrupted}
+                                  "interrupted": self.interrupted, "incomplete": self.interrupted,
+                                  "error": self.error}
         if self.kind == "latency":
             measured = self.measured
             acc = stats.account([s.seq for s in measured],
@@ -213,4 +218,5 @@ class Run:
         return {"run_id": self.run_id, "kind": self.kind, "path": self.path, "target": self.target,
                 "target_kind": self.target_kind, "real_timing": self.real_timing,
                 "started_at": self.started_at, "settings": self.settings, "facts": self.facts,
-                "host": self.host, "interrupted": self.interrupted, "notes": self.notes}
+                "host": self.host, "interrupted": self.interrupted, "error": self.error,
+                "notes": self.notes}

@@ -86,7 +86,9 @@ def facts_rows(run: Run) -> list[tuple[str, str]]:
     rows += [(f"target {k}", v) for k, v in run.facts.items() if k != "target"]
     rows += [(f"host {k}", v) for k, v in run.host.items()]
     rows += [(f"setting {k}", str(v)) for k, v in run.settings.items()]
-    if run.interrupted:
+    if run.error is not None:
+        rows.append(("INCOMPLETE", f"stopped by an error: {run.error}; {run.abandoned} in flight abandoned"))
+    elif run.interrupted:
         rows.append(("interrupted", f"yes (Ctrl-C): partial run, {run.abandoned} in flight abandoned"))
     return rows
 
@@ -95,6 +97,8 @@ def figure_rows(run: Run) -> list[tuple[str, str]]:
     """(label, value) lines of the figures."""
     s = run.summary()
     rows: list[tuple[str, str]] = []
+    if run.error is not None:
+        rows.append(("INCOMPLETE", f"the run stopped early: {run.error}"))
     if run.kind == "latency":
         seq = s["sequence"]
         rtt = s["rtt_us"]

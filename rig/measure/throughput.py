@@ -105,6 +105,11 @@ def bulk_out(board: BoardThroughput, payload_len: int, count: int, *, clock: Clo
                 progress(i + 1, count)
     except KeyboardInterrupt:
         interrupted = True
+    except Exception as exc:
+        elapsed = (clock() - start) / 1e9
+        raise _failed(ThroughputResult("bulk-out", "bytes", payload_len, sent, sent * payload_len, elapsed,
+                                       frame_ceiling_payload_per_s(payload_len), series.points),
+                      f"bulk OUT of {payload_len}-byte frames, frame {sent} of {count}", exc) from exc
     elapsed = (clock() - start) / 1e9
     device = settled_count(board, "frames_rx", sent)
     result = ThroughputResult("bulk-out", "bytes", payload_len, sent, sent * payload_len, elapsed,
@@ -146,6 +151,11 @@ def bulk_in(board: BoardThroughput, payload_len: int, count: int, *, clock: Cloc
     except KeyboardInterrupt:
         interrupted = True
         notes.append("interrupted (Ctrl-C)")
+    except Exception as exc:
+        elapsed = (clock() - start) / 1e9
+        raise _failed(ThroughputResult("bulk-in", "bytes", payload_len, got, got * payload_len, elapsed,
+                                       frame_ceiling_payload_per_s(payload_len), series.points, notes=notes),
+                      f"bulk IN of {payload_len}-byte frames, frame {got} of {count}", exc) from exc
     elapsed = (clock() - start) / 1e9
     board.set_frame_mode(c.FrameMode.ECHO)
     device = settled_count(board, "frames_tx", got)
@@ -179,6 +189,11 @@ def midi_out(board: BoardThroughput, events: int, *, clock: ClockNs = time.perf_
                 progress(sent, events)
     except KeyboardInterrupt:
         interrupted = True
+    except Exception as exc:
+        elapsed = (clock() - start) / 1e9
+        raise _failed(ThroughputResult("midi-out", "events", 0, sent, sent, elapsed,
+                                       USB_MIDI_EVENT_CEILING_PER_S, series.points),
+                      f"MIDI OUT, event {sent} of {events}", exc) from exc
     elapsed = (clock() - start) / 1e9
     device = settled_count(board, "midi_rx_packets", sent)
     board.set_midi_mode(c.MidiMode.ECHO)
@@ -220,6 +235,11 @@ def midi_in(board: BoardThroughput, events: int, rate_hz: int, *, clock: ClockNs
     except KeyboardInterrupt:
         interrupted = True
         notes.append("interrupted (Ctrl-C)")
+    except Exception as exc:
+        elapsed = (clock() - start) / 1e9
+        raise _failed(ThroughputResult("midi-in", "events", 0, got, got, elapsed,
+                                       USB_MIDI_EVENT_CEILING_PER_S, series.points, notes=notes),
+                      f"MIDI IN, event {got} of {pairs * 2}", exc) from exc
     elapsed = (clock() - start) / 1e9
     board.set_midi_mode(c.MidiMode.ECHO)
     device = settled_count(board, "midi_tx_packets", got)
@@ -241,6 +261,23 @@ class _Interrupted(KeyboardInterrupt):
 
 Interrupted = _Interrupted
 """Raised (a KeyboardInterrupt) when Ctrl-C stops a direction; `.result` holds what was measured."""
+
+
+class Failed(ThroughputError):
+    """A transfer error, timeout or unplugged board stopped a direction; `.result` holds what was
+    measured before it (no device count: the device may be gone) and `.error` says what failed."""
+
+    def __init__(self, result: ThroughputResult, error: str) -> None:
+        super().__init__(error)
+        self.result = result
+        self.error = error
+        result.notes.append(f"stopped by an error: {error}")
+
+
+def _failed(result: ThroughputResult, where: str, exc: BaseException) -> Failed:
+    from rig.measure.latency import describe_fault
+
+    return Failed(result, f"{where}: {describe_fault(exc)}")
 
 
 def midi_mxf(board: Any, events: int, *, batch: int = 256, clock: ClockNs = time.perf_counter_ns,
@@ -282,6 +319,11 @@ def midi_mxf(board: Any, events: int, *, batch: int = 256, clock: ClockNs = time
         except KeyboardInterrupt:
             interrupted = True
             notes.append("interrupted (Ctrl-C)")
+        except Exception as exc:
+            elapsed = (clock() - start) / 1e9
+            raise _failed(ThroughputResult("midi-mxf", "events", 0, got, got, elapsed,
+                                           USB_MIDI_EVENT_CEILING_PER_S, series.points, notes=notes),
+                          f"MIDI through the MXF graph, {sent} sent, {got} back", exc) from exc
         elapsed = (clock() - start) / 1e9
         miniport.stop()
         miniport.take()
@@ -319,11 +361,13 @@ def midi_os(link: Any, events: int, ceiling_per_s: float, *, in_flight: int = 32
     for t in received:
         series.add(1, t)
     notes = [f"round trip through the OS MIDI ports, {in_flight} messages in flight"]
-    if run.interrupted:
+    if run.interrupted and run.error is None:
         notes.append("interrupted (Ctrl-C)")
     result = ThroughputResult("midi-os", "events", 0, len(received), len(received), (end - start) / 1e9,
                               ceiling_per_s, series.points,
                               lost=sum(1 for s in run.samples if s.lost), notes=notes)
+    if run.error is not None:
+        raise Failed(result, f"MIDI through the OS ports: {run.error}")
     if run.interrupted:
         raise _Interrupted(result)
     return result

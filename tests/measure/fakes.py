@@ -23,18 +23,23 @@ class FakeClock:
 
 
 class EchoLink:
-    """Answers each send after delay_ns(n) (n = send index), unless drop(n); may raise Ctrl-C."""
+    """Answers each send after delay_ns(n) (n = send index), unless drop(n); may raise Ctrl-C, or
+    `fault` (an unplugged device) from the send after `fail_after` sends."""
 
     def __init__(self, clock: FakeClock, delay_ns: Callable[[int], int] = lambda n: 200_000,
                  drop: Callable[[int], bool] = lambda n: False, interrupt_after: int | None = None,
                  transform: Callable[[bytes], bytes] = lambda b: b,
-                 device_offset_us: int | None = None) -> None:
+                 device_offset_us: int | None = None, fail_after: int | None = None,
+                 fault: Exception | None = None) -> None:
         self.clock = clock
         self.delay_ns = delay_ns
         self.drop = drop
         self.interrupt_after = interrupt_after
         self.transform = transform
         self.device_offset_us = device_offset_us
+        self.fail_after = fail_after
+        self.fault = fault or ConnectionError("the device is gone")
+        self.name = "fake echo link"
         self.sent: list[bytes] = []
         self._pending: list[tuple[int, int, bytes]] = []
 
@@ -42,6 +47,8 @@ class EchoLink:
         n = len(self.sent)
         if self.interrupt_after is not None and n >= self.interrupt_after:
             raise KeyboardInterrupt
+        if self.fail_after is not None and n >= self.fail_after:
+            raise self.fault
         self.sent.append(payload)
         self.clock.now_ns += 1_000  # the send itself takes a microsecond
         if not self.drop(n):

@@ -4,7 +4,9 @@ loopback backend), writing reports and history into tmp_path. No timing assertio
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -220,3 +222,66 @@ def test_board_target_paths_and_report(tmp_path: Path) -> None:
     assert frames.clock is not None and frames.summary()["rtt_us"]["count"] == 20
     assert usb.summary()["sequence"]["received"] == 20
     assert frames.facts["firmware"] == "0.1.0"
+
+
+def _close_board_after(monkeypatch: pytest.MonkeyPatch, resolved: int) -> None:
+    """Unplug the loopback board (close it) once `resolved` samples are in, through the progress
+    callback the CLI hands the runner."""
+    opened: dict[str, object] = {}
+    real_open = cli.open_target
+
+    @contextlib.contextmanager
+    def open_target(spec: str | None, jack: str | None = None) -> Iterator[object]:
+        with real_open(spec, jack) as target:
+            opened["target"] = target
+            yield target
+
+    @contextlib.contextmanager
+    def progress_bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], None]]:
+        def update(done: int, total: int) -> None:
+            board = getattr(opened["target"], "board", None)
+            if done >= resolved and board is not None:
+                board.close()
+
+        yield update
+
+    monkeypatch.setattr(cli, "open_target", open_target)
+    monkeypatch.setattr(cli, "progress_bar", progress_bar)
+
+
+@pytest.mark.parametrize("path", ["midi-usb", "frames"])
+def test_unplugged_board_mid_run_keeps_samples_and_reports_the_error(
+        path: str, tmp_path: Path, history: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The loopback board is closed (unplugged) after 12 samples: exit 1, the 12 samples are in the
+    JSON, CSV and history, the run is marked incomplete with an error naming board, transfer and fault."""
+    _close_board_after(monkeypatch, 12)
+    rc = run_cli("latency", "--rig", "loopback", "--path", path, "--count", "100", "--warmup", "2",
+                 "--sync", "4", "--report-dir", str(tmp_path), "--history", history, "--jack", "never")
+    assert rc == 1
+    doc = json.loads(next(tmp_path.glob("*.json")).read_text())
+    error = doc["meta"]["error"]
+    assert doc["summary"]["incomplete"] and doc["summary"]["error"] == error
+    assert "BoardGone" in error and "4C4F4F504241434B" in error and "failed sending message 12" in error
+    assert len(doc["samples"]) == 12 and doc["summary"]["rtt_us"]["count"] == 10
+    assert len(next(tmp_path.glob("*.csv")).read_text().splitlines()) == 13
+    out = capsys.readouterr().out
+    assert "ERROR:" in out and "run incomplete" in out
+    with History(history) as h:
+        [row] = h.runs()
+        assert row.interrupted and row.summary["error"] == error
+        assert len(h.samples(row.run_id)) == 12
+
+
+def test_unplugged_board_mid_throughput_keeps_the_partial_result(
+        tmp_path: Path, history: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _close_board_after(monkeypatch, 64)
+    rc = run_cli("throughput", "--rig", "loopback", "--direction", "out", "--sizes", "64,512",
+                 "--frames", "2000", "--report-dir", str(tmp_path), "--history", history, "--jack", "never")
+    assert rc == 1
+    doc = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert "BoardGone" in doc["meta"]["error"] and "bulk OUT of 64-byte frames" in doc["meta"]["error"]
+    [partial] = doc["summary"]["throughput"]
+    assert 0 < partial["items"] < 2000 and partial["device_count"] is None
+    with History(history) as h:
+        assert h.runs()[0].summary["error"] == doc["meta"]["error"]

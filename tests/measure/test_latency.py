@@ -78,6 +78,33 @@ def test_ctrl_c_keeps_the_samples_taken_so_far() -> None:
     assert run.summary()["rtt_us"]["count"] == 20
 
 
+def test_a_device_fault_keeps_the_samples_taken_so_far_and_names_the_error() -> None:
+    """A link that fails (board unplugged) after 30 sends: the run stops, keeps the 30 samples,
+    is marked incomplete and names target, transfer and fault; nothing is raised."""
+    from rig.device import BoardGone
+
+    clock = FakeClock()
+    link = EchoLink(clock, fail_after=30, fault=BoardGone("board E661: bulk write to EP_MIDI_OUT: gone"))
+    run = run_latency(link, LatencySettings(count=100, warmup=10), new_run(), clock=clock, sleep=clock.sleep)
+    assert run.interrupted and run.error is not None
+    assert "fake: fake echo link failed sending message 30: BoardGone: board E661" in run.error
+    assert len(run.samples) == 30
+    summary = run.summary()
+    assert summary["incomplete"] and summary["error"] == run.error
+    assert summary["rtt_us"]["count"] == 20
+    assert run.meta()["error"] == run.error
+
+
+def test_a_fault_with_messages_in_flight_abandons_them() -> None:
+    clock = FakeClock()
+    link = EchoLink(clock, delay_ns=lambda n: 10_000_000, fail_after=6)
+    run = run_latency(link, LatencySettings(count=20, warmup=0, in_flight=4), new_run(), clock=clock,
+                      sleep=clock.sleep)
+    assert run.error is not None and "ConnectionError" in run.error
+    assert run.abandoned > 0 and len(run.samples) + run.abandoned == 6
+    assert all(s.received_ns is not None for s in run.samples)
+
+
 def test_ctrl_c_with_messages_in_flight_abandons_them_not_loses_them() -> None:
     clock = FakeClock()
     link = EchoLink(clock, delay_ns=lambda n: 10_000_000, interrupt_after=6)

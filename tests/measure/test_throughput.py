@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,8 @@ class FakeFrame:
 class FakeBoard:
     """Frames and MIDI at a fixed cost per transfer on a fake clock; SOURCE queues what it would send."""
 
-    def __init__(self, clock: FakeClock, interrupt_after: int | None = None) -> None:
+    def __init__(self, clock: FakeClock, interrupt_after: int | None = None,
+                 fail_after: int | None = None) -> None:
         self.clock = clock
         self.counters = {"frames_rx": 0, "frames_tx": 0, "midi_rx_packets": 0, "midi_tx_packets": 0}
         self.modes: list[Any] = []
@@ -32,11 +34,14 @@ class FakeBoard:
         self.midi_source = 0
         self.calls = 0
         self.interrupt_after = interrupt_after
+        self.fail_after = fail_after
 
     def _tick(self) -> None:
         self.calls += 1
         if self.interrupt_after is not None and self.calls > self.interrupt_after:
             raise KeyboardInterrupt
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise ConnectionError("board E661 is gone")
         self.clock.now_ns += 1_000_000  # every transfer takes 1 ms
 
     def set_frame_mode(self, mode: Any, *, payload_len: int = 0, count: int = 0,
@@ -122,6 +127,25 @@ def test_ctrl_c_keeps_the_partial_result() -> None:
         tp.bulk_out(board, 512, 1000, clock=clock)
     assert isinstance(info.value, tp.Interrupted)
     assert info.value.result.items == 100 and "interrupted" in info.value.result.notes[0]
+
+
+@pytest.mark.parametrize("direction", ["out", "in", "midi-out", "midi-in"])
+def test_a_device_fault_keeps_the_partial_result(direction: str) -> None:
+    """The board goes away after 100 transfers: the direction stops with Failed carrying what was
+    measured and the error; no device count is asked of the gone board."""
+    clock = FakeClock()
+    board = FakeBoard(clock, fail_after=100)
+    run: Callable[[], tp.ThroughputResult] = {"out": lambda: tp.bulk_out(board, 512, 1000, clock=clock),
+           "in": lambda: tp.bulk_in(board, 512, 1000, clock=clock),
+           "midi-out": lambda: tp.midi_out(board, 10_000, clock=clock),
+           "midi-in": lambda: tp.midi_in(board, 10_000, 5000, clock=clock)}[direction]
+    with pytest.raises(tp.Failed) as info:
+        run()
+    result = info.value.result
+    assert result.items == (100 if direction in ("out", "in") else 1600)
+    assert result.device_count is None and result.elapsed_s > 0
+    assert "ConnectionError: board E661 is gone" in info.value.error
+    assert any("stopped by an error" in n for n in result.notes)
 
 
 def test_ceiling_maths() -> None:
