@@ -10,7 +10,12 @@ import pytest
 
 from rig import contract as c
 from rig.measure import throughput as tp
-from rig.measure.model import USB_FS_BULK_CEILING_BPS, frame_ceiling_payload_per_s, frame_wire_bytes
+from rig.measure.model import (
+    USB_FS_BULK_CEILING_BPS,
+    ThroughputResult,
+    frame_ceiling_payload_per_s,
+    frame_wire_bytes,
+)
 
 from .fakes import FakeClock
 
@@ -135,7 +140,7 @@ def test_a_device_fault_keeps_the_partial_result(direction: str) -> None:
     measured and the error; no device count is asked of the gone board."""
     clock = FakeClock()
     board = FakeBoard(clock, fail_after=100)
-    run: Callable[[], tp.ThroughputResult] = {"out": lambda: tp.bulk_out(board, 512, 1000, clock=clock),
+    run: Callable[[], ThroughputResult] = {"out": lambda: tp.bulk_out(board, 512, 1000, clock=clock),
            "in": lambda: tp.bulk_in(board, 512, 1000, clock=clock),
            "midi-out": lambda: tp.midi_out(board, 10_000, clock=clock),
            "midi-in": lambda: tp.midi_in(board, 10_000, 5000, clock=clock)}[direction]
