@@ -154,14 +154,58 @@ def open_target(spec: str | None, jack: str | None = None) -> Iterator[Target]:
         yield target
 
 
+EMULATED_TIMING = ("the emulator runs the real firmware in rp2040js on emulated time (the device clock "
+                   "advances at a small fraction of host time) behind a Node bridge, not a USB bus, so its "
+                   "latency and throughput would describe the emulator, not an RP2040: this run is a "
+                   "functional check only (messages sent, received, lost, out of order)")
+"""Why a run on the emulator reports and stores no latency or throughput statistics."""
+
+
+def emulated_timing(target: Target, facts: dict[str, str]) -> str | None:
+    """EMULATED_TIMING when the target's timing is emulated (the emulator kind, a transport that
+    describes itself as an emulator, or a target attribute `emulated_timing` that is True), else None.
+    The loopback is not emulated timing: its figures are the rig's own floor."""
+    if getattr(target, "emulated_timing", False) is True or target.spec.kind == "emulator":
+        return EMULATED_TIMING
+    if "emulator" in facts.get("transport", "").lower():
+        return EMULATED_TIMING
+    return None
+
+
 def new_run(target: Target, kind: str, path: str) -> Run:
-    """A Run stamped with the target's facts and whether its timing is real."""
+    """A Run stamped with the target's facts, whether its timing is real and, when it is emulated,
+    why the run gives no timing figures."""
     try:
         facts = target.describe()
     except RigError as exc:
         facts = {"target": target.name, "describe_error": str(exc)}
     return Run(kind=kind, path=path, target=target.name, target_kind=target.spec.kind,
-               real_timing=Feature.REAL_TIMING in target.features, facts=facts)
+               real_timing=Feature.REAL_TIMING in target.features, facts=facts,
+               no_timing=emulated_timing(target, facts))
+
+
+def functional_check(run: Run, console: Console) -> bool:
+    """For a run without timing figures, the verdict that sets the exit status: every message back,
+    none lost, duplicated, unexpected or out of order (throughput: nothing lost). True otherwise."""
+    if run.no_timing is None:
+        return True
+    problems: list[str] = []
+    summary = run.summary()
+    if run.kind == "latency":
+        seq = summary["sequence"]
+        for key in ("lost", "out_of_order", "duplicates"):
+            if seq.get(key):
+                problems.append(f"{key.replace('_', ' ')} {seq[key]}")
+        if summary["unexpected"]:
+            problems.append(f"unexpected {summary['unexpected']}")
+        if seq["received"] < seq["sent"] and not run.interrupted:
+            problems.append(f"received {seq['received']} of {seq['sent']}")
+    for t in run.throughput:
+        if t.lost:
+            problems.append(f"{t.direction}: lost {t.lost}")
+    verdict = "FAIL: " + ", ".join(problems) if problems else "PASS"
+    console.print(f"functional check (no timing figures): {verdict}")
+    return not problems
 
 
 def available_paths(target: Target) -> list[str]:
@@ -284,7 +328,7 @@ def measure_path(target: Target, path: str, settings: LatencySettings, sync: int
         else:
             raise MeasureError(f"unknown latency path {path!r}; expected one of {', '.join(PATHS)}")
         exchanges: list[clocksync.Exchange] = []
-        if board is not None and path == "frames":
+        if board is not None and path == "frames" and run.no_timing is None:
             exchanges = clocksync.collect(board.time_us, sync)
         run_latency(link, settings, run, progress=progress)
         if board is not None and exchanges and run.error is None:
@@ -334,6 +378,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
             with progress_bar(not args.no_progress, f"latency {path}") as progress:
                 run = measure_path(target, path, settings, args.sync, progress)
             ok = finish(run, args, console) and ok
+            ok = functional_check(run, console) and ok
             if run.error is not None:
                 report_error(run, console)
                 console.print("kept the samples taken so far; remaining paths skipped")
@@ -407,6 +452,7 @@ def cmd_throughput(args: argparse.Namespace) -> int:
         finally:
             _close_all([*closers, *([board.close] if board is not None else [])], quiet=run.error is not None)
         ok = finish(run, args, console)
+        ok = functional_check(run, console) and ok
     if run.error is not None:
         report_error(run, console)
         return 1
@@ -467,6 +513,7 @@ def latency_report(target: Target, directory: Path, *, count: int = 300, warmup:
                                    size=64 if kind == "frame" else 0, gap_min_s=0.0005, gap_max_s=0.0015)
         run = measure_path(target, path, settings, 32, None)
         report.print_summary(run, console)
+        functional_check(run, console)
         out.append(report.write_all(run, directory, fmt="md", stem=f"latency-{path}"))
         if store:
             with History(history) as h:

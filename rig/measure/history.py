@@ -88,6 +88,15 @@ class RunRow:
     def headline(self) -> str:
         """The figure a listing shows: RTT p50/p99 for latency, rates for throughput."""
         rtt = self.summary.get("rtt_us")
+        if self.summary.get("no_timing"):
+            if self.kind == "latency":
+                seq = self.summary.get("sequence", {})
+                return (f"functional check (no timing): received {seq.get('received', 0)}/"
+                        f"{seq.get('sent', 0)}, lost {seq.get('lost', 0)}, "
+                        f"out of order {seq.get('out_of_order', 0)}")
+            return "functional check (no timing): " + ", ".join(
+                f"{t['direction']} {t['items']} moved, lost {t['lost']}"
+                for t in self.summary.get("throughput", []))
         if self.kind == "latency" and rtt:
             lost = self.summary.get("sequence", {}).get("lost", 0)
             return f"p50 {rtt['p50']:.1f} us, p99 {rtt['p99']:.1f} us, n={rtt['count']}, lost {lost}"
@@ -138,7 +147,7 @@ class History:
             db.executemany(
                 "INSERT INTO samples VALUES (?,?,?,?,?,?,?,?,?)",
                 [(run_id, s.seq, s.sent_ns, s.received_ns, s.device_rx_us, s.device_tx_us, int(s.lost),
-                  int(s.warmup), s.size) for s in run.samples])
+                  int(s.warmup), s.size) for s in run.stored_samples()])
         run.run_id = run_id
         return run_id
 
@@ -265,6 +274,10 @@ def compare(run: RunRow, baseline: RunRow, thresholds: Thresholds) -> Verdict:
     """Apply the thresholds to run vs baseline; incomparable runs give notes, not silent passes."""
     checks: list[Check] = []
     notes: list[str] = []
+    for row in (run, baseline):
+        if row.summary.get("no_timing"):
+            raise HistoryError(f"run {row.run_id} has no timing figures to compare "
+                               f"({row.summary['no_timing']})")
     if run.kind != baseline.kind:
         raise HistoryError(f"run {run.run_id} is {run.kind} but baseline {baseline.run_id} "
                            f"is {baseline.kind}")

@@ -151,6 +151,10 @@ class Run:
     """What stopped the run early when it was not Ctrl-C: target, transfer and the fault (a board
     unplugged, a transfer error or timeout). The samples taken before it are kept."""
     clock: ClockFit | None = None
+    no_timing: str | None = None
+    """Why this run gives no latency or throughput statistics (the target's timing is emulated), or
+    None. Such a run is a functional check: messages sent, received, lost and out of order count,
+    times are neither reported nor stored."""
     throughput: list[ThroughputResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """Anything a reader must know about how the figures came about (shown in every report)."""
@@ -161,14 +165,25 @@ class Run:
         """Samples that count: warm-up ones excluded."""
         return [s for s in self.samples if not s.warmup]
 
+    def stored_samples(self) -> list[Sample]:
+        """The samples as files and the history keep them: as taken, or with every time blanked
+        (sent_ns 0, no received or device time) when the run gives no timing figures."""
+        if self.no_timing is None:
+            return self.samples
+        return [Sample(seq=s.seq, sent_ns=0, lost=s.lost, warmup=s.warmup, size=s.size) for s in self.samples]
+
     def rtt_values_us(self) -> list[float]:
-        """Round trips of the measured, received samples, in seq order."""
+        """Round trips of the measured, received samples, in seq order ([] without timing figures)."""
+        if self.no_timing is not None:
+            return []
         return [s.rtt_us for s in self.measured if s.rtt_us is not None]
 
     def one_way_us(self) -> dict[str, list[float]]:
         """host->device, device-internal and device->host latencies (us) from device stamps and the
         clock fit; without a fit only device-internal (on the device clock); empty without stamps."""
         out: dict[str, list[float]] = {"host_to_device": [], "device_internal": [], "device_to_host": []}
+        if self.no_timing is not None:
+            return out
         for s in self.measured:
             if s.received_ns is None or s.device_rx_us is None or s.device_tx_us is None:
                 continue
@@ -201,12 +216,16 @@ class Run:
             result["rtt_us"] = stats.summarize(rtts).as_dict() if rtts else None
             one_way = self.one_way_us()
             result["one_way_us"] = {k: stats.summarize(v).as_dict() for k, v in one_way.items() if v}
-            result["clock"] = self.clock.as_dict() if self.clock else None
+            result["clock"] = self.clock.as_dict() if self.clock and self.no_timing is None else None
             # A one-way figure is only worth reading when the clock error is well below it.
             result["one_way_meaningful"] = bool(
                 self.clock and result["rtt_us"] and result["one_way_us"]
                 and self.clock.error_bound_us < result["rtt_us"]["p50"] / 2)
         result["throughput"] = [t.as_dict() for t in self.throughput]
+        result["no_timing"] = self.no_timing
+        if self.no_timing is not None:
+            for t in result["throughput"]:
+                t.update(rate_per_s=None, fraction_of_ceiling=None, elapsed_s=None, series=[])
         return result
 
     def _first_measured_seq(self) -> int:
@@ -219,4 +238,5 @@ class Run:
                 "target_kind": self.target_kind, "real_timing": self.real_timing,
                 "started_at": self.started_at, "settings": self.settings, "facts": self.facts,
                 "host": self.host, "interrupted": self.interrupted, "error": self.error,
+                "no_timing": self.no_timing,
                 "notes": self.notes}

@@ -104,7 +104,9 @@ def throughput_over_time(run: Run) -> bytes:
 
 
 def all_plots(run: Run) -> dict[str, bytes]:
-    """The plots that make sense for this run, by file stem."""
+    """The plots that make sense for this run, by file stem (none when it gives no timing figures)."""
+    if run.no_timing is not None:
+        return {}
     if run.kind == "latency":
         return {"latency_histogram": latency_histogram(run), "latency_over_time": latency_over_time(run)}
     return {"throughput_over_time": throughput_over_time(run)}

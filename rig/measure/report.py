@@ -30,6 +30,8 @@ THROUGHPUT_CSV_COLUMNS = ("direction", "payload_len", "t_s", "rate_per_s", "unit
 
 def caveat(run: Run) -> str | None:
     """The warning every output carries when the figures do not describe a real device."""
+    if run.no_timing is not None:
+        return f"No timing figures from target kind '{run.target_kind}': {run.no_timing}"
     if run.real_timing:
         return None
     return (f"Target kind '{run.target_kind}' has no real timing: these figures measure the rig and "
@@ -45,7 +47,7 @@ def to_json(run: Run) -> dict[str, Any]:
         "summary": run.summary(),
         "samples": [{"seq": s.seq, "sent_ns": s.sent_ns, "received_ns": s.received_ns, "rtt_us": s.rtt_us,
                      "device_rx_us": s.device_rx_us, "device_tx_us": s.device_tx_us, "lost": s.lost,
-                     "warmup": s.warmup, "size": s.size} for s in run.samples],
+                     "warmup": s.warmup, "size": s.size} for s in run.stored_samples()],
     }
 
 
@@ -61,7 +63,7 @@ def write_csv(run: Run, path: Path) -> Path:
         w = csv.writer(f)
         if run.kind == "latency":
             w.writerow(CSV_COLUMNS)
-            for s in run.samples:
+            for s in run.stored_samples():
                 w.writerow([s.seq, s.sent_ns, s.received_ns if s.received_ns is not None else "",
                             f"{s.rtt_us:.3f}" if s.rtt_us is not None else "",
                             "" if s.device_rx_us is None else s.device_rx_us,
@@ -69,7 +71,7 @@ def write_csv(run: Run, path: Path) -> Path:
                             int(s.lost), int(s.warmup), s.size])
         else:
             w.writerow(THROUGHPUT_CSV_COLUMNS)
-            for t in run.throughput:
+            for t in run.throughput if run.no_timing is None else []:
                 for x, y in t.series:
                     w.writerow([t.direction, t.payload_len, f"{x:.6f}", f"{y:.1f}", t.unit, t.ceiling_per_s])
     return path
@@ -102,7 +104,9 @@ def figure_rows(run: Run) -> list[tuple[str, str]]:
     if run.kind == "latency":
         seq = s["sequence"]
         rtt = s["rtt_us"]
-        if rtt:
+        if run.no_timing is not None:
+            rows.append(("round trip (us)", f"not reported: {run.no_timing}"))
+        elif rtt:
             rows.append(("round trip (us)", _dist(rtt)))
         else:
             rows.append(("round trip (us)", "no samples received"))
@@ -127,6 +131,11 @@ def figure_rows(run: Run) -> list[tuple[str, str]]:
     for t in run.throughput:
         extra = f", device counted {t.device_count}" if t.device_count is not None else ""
         size = f" {t.payload_len} B frames" if t.unit == "bytes" else ""
+        if run.no_timing is not None:
+            rows.append((f"{t.direction}{size}",
+                         f"moved {t.items} ({t.amount} {t.unit}){extra}, lost {t.lost}; rate not reported: "
+                         f"{run.no_timing}" + "".join(f"; {n}" for n in t.notes)))
+            continue
         rows.append((f"{t.direction}{size}",
                      f"{t.rate_per_s:,.0f} {t.unit}/s over {t.elapsed_s:.2f} s "
                      f"(ceiling {t.ceiling_per_s:,.0f} {t.unit}/s, {100 * t.fraction_of_ceiling:.1f}%; "
