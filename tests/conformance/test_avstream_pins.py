@@ -3,7 +3,8 @@
 Allocator selection follows the framing the device reports (the decision and its reasons go into
 the run report), frames of every interesting size travel through the render and capture pins in
 ECHO mode, STOP flushes queued frames, and every test ends with both allocator pools full and the
-device's counters equal to the host's (the plugin checks the latter).
+device's counters equal to the host's (the plugin checks the latter). Every allocator the tests create
+runs in checked mode (double free, foreign frame, use after delete, frames leaked at delete).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from host.avstream.allocators import AllocatorDispatch, tracking
+from host.avstream.errors import AllocatorMisuse
 from rig import contract as c
 from rig import frames as wire
 from rig.device import Board
@@ -46,6 +49,17 @@ def _record(request: pytest.FixtureRequest, miniport: FrameMiniport) -> None:
     if STATE in request.config.stash:
         extra = request.config.stash[STATE].record.extra.setdefault("allocator_selection", {})
         extra[miniport.board.name] = lines
+
+
+@pytest.fixture(autouse=True)
+def checked_allocators() -> Iterator[list[AllocatorDispatch]]:
+    """Every allocator created during the test is checked (host.avstream's tracking()); at the end
+    each must have been created checked and hold no frame."""
+    with tracking() as created:
+        yield created
+    assert all(a.checked for a in created), [a.name for a in created if not a.checked]
+    leaked = {a.name: [f"#{f.index}" for f in a.leaked_frames()] for a in created if a.leaked_frames()}
+    assert not leaked, f"frames leaked: {leaked}"
 
 
 @pytest.fixture
@@ -174,3 +188,19 @@ def test_source_mode_frames_arrive_in_capture_frames_in_sequence(board: Board) -
             miniport.receive(NO_FRAME_MS)
         miniport.stop()
         assert miniport.books() == []
+
+
+def test_the_allocators_are_checked(pins: FrameMiniport, checked_allocators: list[AllocatorDispatch]) -> None:
+    """Checked mode is on for both pins' allocators: a double free and a foreign frame are refused."""
+    assert {pins.render.allocator, pins.capture.allocator} <= set(checked_allocators)
+    render, capture = pins.render.allocator, pins.capture.allocator
+    frame = render.allocate()
+    assert frame is not None
+    render.free(frame)
+    with pytest.raises(AllocatorMisuse, match="double free"):
+        render.free(frame)
+    foreign = capture.allocate()
+    assert foreign is not None
+    with pytest.raises(AllocatorMisuse, match="foreign frame"):
+        render.free(foreign)
+    capture.free(foreign)

@@ -4,8 +4,9 @@ endpoints of every target with USB.
 Every channel and system message, running status, real-time bytes inside channel messages and SysEx,
 SysEx from 2 to 64 KiB (around 3, 4, 8, 64 and the allocator's 4096-byte buffers), a 10,000-note
 flood with every sequence number accounted for, and the device's TRANSFORM, SOURCE and SINK modes.
-Each test stops the miniport inside the test and checks both allocator pools are full; the plugin
-then compares device and host packet counters.
+Both MXF allocators run in checked mode (double free, foreign event, use after free, and leaks
+named with where each event or buffer was taken). Each test stops the miniport inside the test and
+checks both allocator pools are full; the plugin then compares device and host packet counters.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 import pytest
 
 from host import midi as m
+from host.mxf.errors import DoubleFree, ForeignEvent, LeakError, UseAfterFree
 from rig import contract as c
 from rig.device import Board
 from rig.miniport.capture import CapturedMessage
@@ -37,12 +39,16 @@ def driver(board: Board, mode: c.MidiMode = c.MidiMode.ECHO, **mode_args: int) -
     miniport is stopped and every event must be back in its pool."""
     board.drain_midi(50)  # also claims the MIDI interface (an OS driver would otherwise get SOURCE output)
     board.set_midi_mode(mode, **mode_args)
-    miniport = UsbMidiMiniport(board)
+    miniport = UsbMidiMiniport(board, checked=True)
+    allocators = (miniport.render_allocator, miniport.capture_allocator)
+    assert all(a.is_checked for a in allocators), "the suite runs the MXF allocators in checked mode"
     miniport.start()
     try:
         yield miniport
     finally:
         miniport.stop()
+    for allocator in allocators:
+        allocator.assert_balanced()  # LeakError names each leaked event or buffer and where it was taken
     assert miniport.books() == [], "MXF books not balanced"
     assert miniport.errors() == []
 
@@ -180,3 +186,23 @@ def test_sink_mode_device_counts_everything(board: Board) -> None:
     stats = board.stats()
     assert stats.midi_rx_packets == packets == 500 + 34
     assert stats.midi_tx_packets == 0
+
+
+def test_the_allocators_are_checked(board: Board) -> None:
+    """Checked mode is on: a double PutMessage, a foreign event, a use after free and a leak are each
+    caught, the leak with where the event was taken (then the books are put right again)."""
+    with driver(board) as mp:
+        render, capture = mp.render_allocator, mp.capture_allocator
+        evt = render.get_message()
+        assert evt is not None
+        render.put_message(evt)
+        with pytest.raises(DoubleFree):
+            render.put_message(evt)
+        with pytest.raises(UseAfterFree):
+            evt.cb_event = 3
+        foreign = capture.get_message()
+        with pytest.raises(ForeignEvent):
+            render.put_message(foreign)
+        with pytest.raises(LeakError, match=r"test_the_allocators_are_checked"):
+            capture.assert_balanced()
+        capture.put_message(foreign)
