@@ -61,6 +61,19 @@ class BoardGone(TransferError, ConnectionError):
     """The board is no longer there (unplugged, rebooted, emulator exited)."""
 
 
+def map_usb_error(board_name: str, transfer: str, exc: usb.core.USBError) -> TransferError:
+    """The rig exception for a pyusb error on `transfer` (timeout, stall, device gone or other), naming
+    the board and the transfer; the one mapping Board and the miniports share."""
+    code = exc.errno
+    if isinstance(exc, usb.core.USBTimeoutError) or code == errno.ETIMEDOUT:
+        return TransferTimeout(f"{board_name}: {transfer}: timed out")
+    if code == errno.EPIPE:
+        return TransferStalled(f"{board_name}: {transfer}: stalled")
+    if code in (errno.ENODEV, errno.ESHUTDOWN) or "no such device" in str(exc).lower():
+        return BoardGone(f"{board_name}: {transfer}: the device is gone ({exc})")
+    return TransferError(f"{board_name}: {transfer}: {exc}")
+
+
 class FrameStreamClaimed(RigError, RuntimeError):
     """The host-to-device frame stream is owned by someone else (a miniport's `claim_frame_stream`), or
     a released claim was used; the message names the board and the owner."""
@@ -337,21 +350,11 @@ class Board:
     def _fail(self, transfer: str, problem: str) -> DeviceResponseError:
         return DeviceResponseError(f"{self.name}: {transfer}: {problem}")
 
-    def _map_usb_error(self, transfer: str, exc: usb.core.USBError) -> TransferError:
-        code = exc.errno
-        if isinstance(exc, usb.core.USBTimeoutError) or code == errno.ETIMEDOUT:
-            return TransferTimeout(f"{self.name}: {transfer}: timed out")
-        if code == errno.EPIPE:
-            return TransferStalled(f"{self.name}: {transfer}: stalled")
-        if code in (errno.ENODEV, errno.ESHUTDOWN) or "no such device" in str(exc).lower():
-            return BoardGone(f"{self.name}: {transfer}: the device is gone ({exc})")
-        return TransferError(f"{self.name}: {transfer}: {exc}")
-
     def _call(self, transfer: str, fn: Callable[[], _T]) -> _T:
         try:
             return fn()
         except usb.core.USBError as exc:
-            mapped = self._map_usb_error(transfer, exc)
+            mapped = map_usb_error(self.name, transfer, exc)
             if isinstance(mapped, TransferStalled) and transfer.startswith("control"):
                 self.host.control_stalls += 1
             raise mapped from exc

@@ -4,14 +4,13 @@ endpoint and transfer) exactly as `rig.device.Board` maps its own."""
 from __future__ import annotations
 
 import array
-import errno
 from collections.abc import Callable
 from typing import TypeVar
 
 import usb.core
 
 from rig import contract as c
-from rig.device import BoardGone, TransferError, TransferStalled, TransferTimeout
+from rig.device import TransferError, map_usb_error
 
 _T = TypeVar("_T")
 
@@ -24,18 +23,6 @@ ENDPOINT_NAMES: dict[int, str] = {
 def endpoint_name(endpoint: int) -> str:
     """`EP_FRAME_IN 0x82`: the contract's name and the address, as messages spell an endpoint."""
     return f"{ENDPOINT_NAMES.get(endpoint, 'endpoint')} 0x{endpoint:02x}"
-
-
-def map_usb_error(board_name: str, transfer: str, exc: usb.core.USBError) -> TransferError:
-    """The rig.device exception for a pyusb error on `transfer`."""
-    code = exc.errno
-    if isinstance(exc, usb.core.USBTimeoutError) or code == errno.ETIMEDOUT:
-        return TransferTimeout(f"{board_name}: {transfer}: timed out")
-    if code == errno.EPIPE:
-        return TransferStalled(f"{board_name}: {transfer}: stalled")
-    if code in (errno.ENODEV, errno.ESHUTDOWN) or "no such device" in str(exc).lower():
-        return BoardGone(f"{board_name}: {transfer}: the device is gone ({exc})")
-    return TransferError(f"{board_name}: {transfer}: {exc}")
 
 
 def call(board_name: str, transfer: str, fn: Callable[[], _T]) -> _T:
