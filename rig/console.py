@@ -15,6 +15,8 @@ from rig import contract as c
 from rig.errors import RigError
 
 DEFAULT_BAUD = 115200
+LOG_PREFIX = "# "
+"""Log lines (`log on`) start with this; replies never do, so a reply parser can skip them."""
 
 
 class ConsoleError(RigError, OSError):
@@ -33,6 +35,8 @@ class Console:
         self.port = port
         self.name = name or str(getattr(port, "port", None) or port)
         self._clock = clock
+        self.log_lines: list[str] = []
+        """Log lines (`# ...`, prefix kept) that arrived among replies, oldest first; clear it at will."""
 
     @classmethod
     def open(cls, url: str, *, baudrate: int = DEFAULT_BAUD, timeout_s: float = 0.1) -> Console:
@@ -75,14 +79,39 @@ class Console:
         return self.command("version", timeout_s)
 
     def command(self, text: str, timeout_s: float = 2.0) -> str:
-        """Send one command line and return its reply without the echoed command and the prompt."""
+        """Send one command line and return its reply without the echoed command and the prompt. Log
+        lines (`# ...`) go to `log_lines`: those with the reply and those already received before the
+        command; other output received before it is stale and dropped (with any line still in flight)."""
         if "\n" in text or "\r" in text:
             raise ValueError(f"console command {text!r}: one line only")
-        self.port.reset_input_buffer()
+        carry = self._keep_waiting_log_lines()
         self.port.write(text.encode() + b"\n")
         self.port.flush()
-        reply = self.read_until_prompt(timeout_s).replace("\r\n", "\n").replace("\r", "\n")
-        lines = reply.split("\n")
+        reply = carry + self.read_until_prompt(timeout_s)
+        lines = []
+        for line in reply.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+            if line.startswith(LOG_PREFIX):
+                self.log_lines.append(line)
+            else:
+                lines.append(line)
         if lines and lines[0].strip() == text.strip():
             lines = lines[1:]
         return "\n".join(lines).strip("\n")
+
+    def _keep_waiting_log_lines(self) -> str:
+        """Read what arrived since the last reply: log lines go to `log_lines`, other stale output is
+        dropped; returns a log line cut short by the read, to be completed by what follows."""
+        waiting = int(getattr(self.port, "in_waiting", 0) or 0)
+        stale = self.port.read(waiting).decode("utf-8", errors="replace") if waiting else ""
+        self.port.reset_input_buffer()
+        *whole, tail = stale.replace("\r\n", "\n").split("\n")
+        self.log_lines.extend(line for line in whole if line.startswith(LOG_PREFIX))
+        return tail if tail.startswith(LOG_PREFIX) else ""
+
+    def set_log(self, on: bool, timeout_s: float = 2.0) -> int:
+        """Turn the board's log lines on or off (`log on|off`); returns the lines it dropped so far."""
+        reply = self.command(f"log {'on' if on else 'off'}", timeout_s)
+        state, _, dropped = reply.partition(" dropped=")
+        if state != f"log {'on' if on else 'off'}" or not dropped.isdigit():
+            raise ConsoleError(f"console {self.name}: unexpected reply to `log`: {reply!r}")
+        return int(dropped)

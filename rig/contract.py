@@ -333,6 +333,7 @@ CONSOLE_COMMANDS: dict[str, str] = {
     "stats": "print every Stats counter as name=value",
     "time": "print device time in microseconds",
     "reset-stats": "zero the counters",
+    "log": "log [on|off]: event log lines ('# ' first) on or off (off at power-on); print the state",
 }
 CONSOLE_PROMPT = "> "
 

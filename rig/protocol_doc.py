@@ -255,9 +255,18 @@ def generate() -> str:
         "stats": "`name=value` per counter, in `stats` order",
         "time": "decimal microseconds",
         "reset-stats": "`ok`",
+        "log": "`log on dropped=N` or `log off dropped=N`; `error: usage: log [on|off]` for another word",
     }
     L += _table(("command", "does", "reply"),
                 [(name, doc, replies[name]) for name, doc in c.CONSOLE_COMMANDS.items()])
+    add("**Log lines** (while `log on`; off at power-on): `# <device time in us> <event>[ key=value...]`, "
+        "each ended by CR LF and never inside a reply, for the events `bus-reset`, `configured value=N` / "
+        "`unconfigured`, `midi-mode mode=NAME`, `frame-mode mode=NAME`, `stall bmRequestType=0xNN "
+        "bRequest=0xNN`, `frame-error kind=header len=N` / `kind=crc seq=N` / `kind=seq seq=N expected=N`, "
+        "`ring-full slots=N`. A reply parser skips lines starting `# ` (rig.console does). A line that does "
+        "not fit in the console's output queue (nobody reads the port) is dropped whole and counted in "
+        "`dropped`; the board never waits for a reader.")
+    add("")
     add(f"**The 1200-baud touch**: setting the line coding to {c.CONSOLE_BAUD_BOOTSEL} baud (opening the "
         "port "
         "at 1200 baud) reboots the board into the RP2040 ROM bootloader (BOOTSEL), as REBOOT_BOOTLOADER "

@@ -250,6 +250,7 @@ static const uint8_t rig_framing_ex[RIG_FRAMING_EX_LEN] __attribute__((unused)) 
 #define RIG_CONSOLE_CMD_2 "stats" /* print every Stats counter as name=value */
 #define RIG_CONSOLE_CMD_3 "time" /* print device time in microseconds */
 #define RIG_CONSOLE_CMD_4 "reset-stats" /* zero the counters */
-#define RIG_CONSOLE_CMD_COUNT 5u
+#define RIG_CONSOLE_CMD_5 "log" /* log [on|off]: event log lines ('# ' first) on or off (off at power-on); print the state */
+#define RIG_CONSOLE_CMD_COUNT 6u
 
 #endif /* RIG_CONTRACT_H */

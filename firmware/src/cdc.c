@@ -25,6 +25,10 @@ static bool batching; /* console reply being built: send it in full packets */
 static console_t console;
 
 static bool zlp_due; /* the last packet was full: end the transfer with a ZLP if nothing follows */
+/* Log lines: on/off and lines dropped because the queue had no room, both kept from power-on
+ * (bus resets and SET_CONFIGURATION leave them alone, so "bus-reset" and "configured" show). */
+static bool log_on;
+static uint32_t log_dropped;
 
 static void start_in(void) {
     if (in_flight != 0u || !open_ || dcd_ep_armed(RIG_EP_CDC_IN)) {
@@ -57,18 +61,44 @@ void cdc_write(const char *text, size_t len) {
     }
 }
 
+bool cdc_log_enabled(void) { return log_on; }
+
+void cdc_log_line(const char *text, size_t len) {
+    if (!log_on) {
+        return;
+    }
+    if (TXQ - tx_count < len) {
+        log_dropped++; /* whole lines only: nobody reads the port, and the firmware never waits */
+        return;
+    }
+    cdc_write(text, len);
+}
+
+static void console_log_set(int on) { log_on = on != 0; }
+static int console_log_get(uint32_t *dropped) {
+    *dropped = log_dropped;
+    return log_on;
+}
+
 static const rig_stats_t *console_stats(void) { return &g_stats; }
 static const console_host_t console_host = {
     .write = cdc_write,
     .stats = console_stats,
     .time_us = board_time_us,
     .reset_stats = stats_reset,
+    .log_set = console_log_set,
+    .log_get = console_log_get,
 };
 
 static void cdc_reset(void) {
+    if (open_) {
+        /* Output queued for the session that ends here is dropped; lines queued while no session
+         * was open (log lines of the bus reset) wait for the next one. */
+        tx_head = tx_count = 0u;
+    }
     open_ = false;
     zlp_due = false;
-    tx_head = tx_count = in_flight = 0u;
+    in_flight = 0u;
     console_init(&console, &console_host);
 }
 

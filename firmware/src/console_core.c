@@ -13,11 +13,13 @@ _Static_assert(sizeof console_stat_names / sizeof console_stat_names[0] == sizeo
 
 static const char *const command_names[RIG_CONSOLE_CMD_COUNT] = {
     RIG_CONSOLE_CMD_0, RIG_CONSOLE_CMD_1, RIG_CONSOLE_CMD_2, RIG_CONSOLE_CMD_3, RIG_CONSOLE_CMD_4,
+    RIG_CONSOLE_CMD_5,
 };
 /* The docs of the commands, in the same order (rig.contract.CONSOLE_COMMANDS values). */
 static const char *const command_docs[RIG_CONSOLE_CMD_COUNT] = {
     "list commands", "print firmware and contract version", "print every Stats counter as name=value",
     "print device time in microseconds", "zero the counters",
+    "log [on|off]: event log lines ('# ' first) on or off (off at power-on); print the state",
 };
 
 static size_t cstrlen(const char *s) {
@@ -65,6 +67,38 @@ void console_init(console_t *c, const console_host_t *host) {
 }
 
 void console_greet(console_t *c) { put(c, RIG_CONSOLE_PROMPT); }
+
+/* The word after the command, if any. */
+static void second_word(const console_t *c, size_t from, const char **word, size_t *len) {
+    size_t start = from;
+    while (start < c->len && (c->line[start] == ' ' || c->line[start] == '\t')) {
+        start++;
+    }
+    size_t end = start;
+    while (end < c->len && c->line[end] != ' ' && c->line[end] != '\t') {
+        end++;
+    }
+    *word = c->line + start;
+    *len = end - start;
+}
+
+static void run_log(console_t *c, size_t after) {
+    const char *arg;
+    size_t alen;
+    second_word(c, after, &arg, &alen);
+    if (alen != 0u && word_is(arg, alen, "on")) {
+        c->host->log_set(1);
+    } else if (alen != 0u && word_is(arg, alen, "off")) {
+        c->host->log_set(0);
+    } else if (alen != 0u) {
+        put(c, "error: usage: log [on|off]\r\n");
+        return;
+    }
+    uint32_t dropped = 0u;
+    put(c, c->host->log_get(&dropped) ? "log on dropped=" : "log off dropped=");
+    put_u64(c, dropped);
+    put(c, "\r\n");
+}
 
 static void run(console_t *c) {
     /* First whitespace-separated word of the line. */
@@ -114,6 +148,8 @@ static void run(console_t *c) {
     } else if (word_is(word, wlen, RIG_CONSOLE_CMD_4)) {
         c->host->reset_stats();
         put(c, "ok\r\n");
+    } else if (word_is(word, wlen, RIG_CONSOLE_CMD_5)) {
+        run_log(c, end);
     } else {
         put(c, "error: unknown command '");
         c->host->write(word, wlen);
@@ -133,5 +169,70 @@ void console_feed(console_t *c, const uint8_t *data, size_t len) {
         } else if (c->len < CONSOLE_MAX_LINE) {
             c->line[c->len++] = (char)b;
         }
+    }
+}
+
+/* --- log lines ------------------------------------------------------------------------------ */
+
+static void log_put(console_log_t *l, const char *s, size_t n) {
+    for (size_t i = 0; i < n && l->len < CONSOLE_LOG_MAX - 2u; i++) { /* keep room for CR LF */
+        l->text[l->len++] = s[i];
+    }
+}
+
+void console_log_begin(console_log_t *l, uint64_t time_us, const char *event) {
+    char num[24];
+    l->len = 0u;
+    log_put(l, CONSOLE_LOG_PREFIX, cstrlen(CONSOLE_LOG_PREFIX));
+    log_put(l, num, console_u64(time_us, num));
+    log_put(l, " ", 1u);
+    log_put(l, event, cstrlen(event));
+}
+
+static void log_key(console_log_t *l, const char *key) {
+    log_put(l, " ", 1u);
+    log_put(l, key, cstrlen(key));
+    log_put(l, "=", 1u);
+}
+
+void console_log_str(console_log_t *l, const char *key, const char *value) {
+    log_key(l, key);
+    log_put(l, value, cstrlen(value));
+}
+
+void console_log_u32(console_log_t *l, const char *key, uint32_t value) {
+    char num[24];
+    log_key(l, key);
+    log_put(l, num, console_u64(value, num));
+}
+
+void console_log_hex8(console_log_t *l, const char *key, uint8_t value) {
+    static const char digits[] = "0123456789ABCDEF";
+    char hex[4] = {'0', 'x', digits[value >> 4], digits[value & 0xFu]};
+    log_key(l, key);
+    log_put(l, hex, sizeof hex);
+}
+
+void console_log_end(console_log_t *l) {
+    l->text[l->len++] = '\r';
+    l->text[l->len++] = '\n';
+}
+
+const char *console_midi_mode_name(uint8_t mode) {
+    switch (mode) {
+    case RIG_MIDI_MODE_ECHO: return "ECHO";
+    case RIG_MIDI_MODE_TRANSFORM: return "TRANSFORM";
+    case RIG_MIDI_MODE_SOURCE: return "SOURCE";
+    case RIG_MIDI_MODE_SINK: return "SINK";
+    default: return NULL;
+    }
+}
+
+const char *console_frame_mode_name(uint8_t mode) {
+    switch (mode) {
+    case RIG_FRAME_MODE_ECHO: return "ECHO";
+    case RIG_FRAME_MODE_SOURCE: return "SOURCE";
+    case RIG_FRAME_MODE_SINK: return "SINK";
+    default: return NULL;
     }
 }

@@ -5,6 +5,7 @@
 
 #include "dcd.h"
 #include "desc.h"
+#include "log.h"
 #include "rig_contract.h"
 #include "stats.h"
 
@@ -56,6 +57,7 @@ void dcd_on_bus_reset(void) {
     ep0.state = EP0_IDLE;
     ep0.address_pending = false;
     deconfigure();
+    log_bus_reset();
 }
 
 static void ep0_send_next(void) {
@@ -73,6 +75,7 @@ static void stall_ep0(void) {
     g_stats.control_stalls++;
     ep0.state = EP0_IDLE;
     dcd_ep0_stall();
+    log_stall(&ep0.setup);
 }
 
 static void begin_status_in(void) {
@@ -130,6 +133,7 @@ static void set_configuration(uint8_t value) {
             }
         }
     }
+    log_configuration(value);
 }
 
 static void apply_set_address(void) {

@@ -9,6 +9,7 @@
 #include "crc32.h"
 #include "dcd.h"
 #include "frame.h"
+#include "log.h"
 #include "midi.h"
 #include "midi_core.h"
 #include "rig_contract.h"
@@ -50,6 +51,7 @@ static void arm_out(void) {
     if (ring_full(&ring)) {
         if (!rx.blocked) {
             g_stats.ring_full_naks++;
+            log_ring_full(ring.count);
         }
         rx.blocked = true;
         return;
@@ -136,13 +138,16 @@ static void finish_rx(void) {
                                         : frame_check(h, total, rx.crc, RIG_FRAME_MAX_PAYLOAD);
         if (st == FRAME_BAD_HEADER) {
             g_stats.frames_bad_header++;
+            log_frame_bad_header(total);
         } else if (st == FRAME_BAD_CRC) {
             g_stats.frames_bad_crc++;
+            log_frame_bad_crc(h->seq);
         } else {
             g_stats.frames_rx++;
             g_stats.frame_bytes_rx += h->payload_len;
             if (h->seq != rx.expected_seq) {
                 g_stats.frames_seq_gap++;
+                log_frame_seq_gap(h->seq, rx.expected_seq);
             }
             rx.expected_seq = h->seq + 1u;
             if (mode.mode == RIG_FRAME_MODE_ECHO) {
@@ -387,6 +392,7 @@ bool vendor_request(usbd_stage_t stage, const usb_setup_t *s, const uint8_t *dat
                 return false;
             }
             midi_set_mode(&cfg);
+            log_midi_mode(&cfg);
         }
         return true;
     case RIG_REQUEST_GET_MIDI_MODE:
@@ -419,6 +425,7 @@ bool vendor_request(usbd_stage_t stage, const usb_setup_t *s, const uint8_t *dat
                 return false;
             }
             apply_frame_mode(&m);
+            log_frame_mode(&m);
         }
         return true;
     case RIG_REQUEST_GET_FRAME_MODE:

@@ -1,7 +1,8 @@
-"""The board's console: the CONSOLE_COMMANDS line interpreter, and a pty that pyserial opens like
-any serial port, watched for the 1200-baud touch.
+"""The board's console: the CONSOLE_COMMANDS line interpreter, the event log lines (`log on|off`),
+and a pty that pyserial opens like any serial port, watched for the 1200-baud touch.
 
 The same interpreter serves the pty and the CDC bulk endpoints, as the firmware serves one CDC port.
+Log lines are the firmware's text (firmware/src/log.c) byte for byte: `# <device us> <event>[ k=v...]`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,28 @@ import select
 import termios
 import threading
 import tty
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from rig import contract as c
+from rig.console import LOG_PREFIX
 
 _BOOTSEL_SPEED = getattr(termios, f"B{c.CONSOLE_BAUD_BOOTSEL}")
+LOG_LINE_MAX = 112
+"""Longest log line, CR LF included (the firmware's CONSOLE_LOG_MAX); longer text is cut."""
+
+
+def log_line(time_us: int, event: str, fields: Sequence[tuple[str, str | int]] = ()) -> bytes:
+    """One log line as the firmware sends it: `# <time_us> <event>[ key=value...]` CR LF."""
+    text = f"{LOG_PREFIX}{time_us} {event}" + "".join(f" {key}={value}" for key, value in fields)
+    return text.encode()[:LOG_LINE_MAX - 2] + b"\r\n"
+
+
+def _mode_name(kind: type[c.MidiMode] | type[c.FrameMode], mode: int) -> str | int:
+    try:
+        return kind(mode).name
+    except ValueError:
+        return mode
 
 
 class ConsoleHost(Protocol):
@@ -52,6 +69,10 @@ class ConsoleSession:
         self._host = host
         self._write = write
         self._line = bytearray()
+        self.log_on = False
+        """Log lines are sent (`log on`); off when the session is made, as the firmware at power-on."""
+        self.log_dropped = 0
+        """Log lines not sent whole because the port's output was full (shown by `log`)."""
 
     def _send(self, text: str) -> None:
         data = text.encode()
@@ -89,11 +110,72 @@ class ConsoleSession:
         elif command == "reset-stats":
             self._host.console_reset_stats()
             lines = ["ok"]
+        elif command == "log":
+            lines = self._run_log(line.split()[1:])
         elif not command:
             lines = []
         else:
             lines = [f"error: unknown command {command!r} (try help)"]
         return "".join(f"{text}\r\n" for text in lines) + c.CONSOLE_PROMPT
+
+    def _run_log(self, args: list[str]) -> list[str]:
+        if args and args[0] not in ("on", "off"):
+            return ["error: usage: log [on|off]"]
+        if args:
+            self.log_on = args[0] == "on"
+        return [f"log {'on' if self.log_on else 'off'} dropped={self.log_dropped}"]
+
+    # --- log lines: one method per event, as firmware/src/log.h ---------------------------------
+
+    def log(self, event: str, fields: Sequence[tuple[str, str | int]] = ()) -> None:
+        """Send one log line stamped with device time while `log on`; a line the port cannot take
+        whole counts in `log_dropped` (the board never waits for a reader)."""
+        if not self.log_on:
+            return
+        data = log_line(self._host.console_time_us(), event, fields)
+        sent = self._write(data)
+        self._host.console_bytes(0, sent)
+        if sent < len(data):
+            self.log_dropped += 1
+
+    def log_bus_reset(self) -> None:
+        """A bus reset."""
+        self.log("bus-reset")
+
+    def log_configuration(self, value: int) -> None:
+        """SET_CONFIGURATION(value)."""
+        if value:
+            self.log("configured", [("value", value)])
+        else:
+            self.log("unconfigured")
+
+    def log_midi_mode(self, mode: int) -> None:
+        """SET_MIDI_MODE accepted."""
+        self.log("midi-mode", [("mode", _mode_name(c.MidiMode, mode))])
+
+    def log_frame_mode(self, mode: int) -> None:
+        """SET_FRAME_MODE accepted."""
+        self.log("frame-mode", [("mode", _mode_name(c.FrameMode, mode))])
+
+    def log_stall(self, bm_request_type: int, b_request: int) -> None:
+        """A control request answered with STALL."""
+        self.log("stall", [("bmRequestType", f"0x{bm_request_type:02X}"), ("bRequest", f"0x{b_request:02X}")])
+
+    def log_frame_bad_header(self, length: int) -> None:
+        """A frame transfer of `length` bytes with a bad magic, version or length."""
+        self.log("frame-error", [("kind", "header"), ("len", length)])
+
+    def log_frame_bad_crc(self, seq: int) -> None:
+        """A frame whose payload CRC did not match."""
+        self.log("frame-error", [("kind", "crc"), ("seq", seq)])
+
+    def log_frame_seq_gap(self, seq: int, expected: int) -> None:
+        """A frame whose sequence number skipped or repeated."""
+        self.log("frame-error", [("kind", "seq"), ("seq", seq), ("expected", expected)])
+
+    def log_ring_full(self, slots: int) -> None:
+        """The frame ring filled: EP_FRAME_OUT is NAKed."""
+        self.log("ring-full", [("slots", slots)])
 
 
 class PtyConsole:
@@ -109,6 +191,8 @@ class PtyConsole:
         self.path = os.ttyname(self._slave)
         self._on_touch = on_touch
         self._session = ConsoleSession(host, self._write)
+        self.session = self._session
+        """The interpreter behind the pty (the board sends log lines through it)."""
         self._wake_r, self._wake_w = os.pipe()
         self._stop = threading.Event()
         self._was_touch = self._speed() == _BOOTSEL_SPEED

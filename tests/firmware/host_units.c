@@ -4,15 +4,19 @@
  *   host_units desc TYPE INDEX LANGID ID16HEX   print the descriptor as hex, or "none"
  *   host_units crc HEX             print CRC-32 of the bytes as 8 hex digits
  *   host_units console             feed stdin to the console interpreter, print its output
- *   host_units statnames           print the console's Stats names, one a line */
+ *   host_units statnames           print the console's Stats names, one a line
+ *   host_units logfmt              print one log line of each kind (fixed arguments) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "console_core.h"
 #include "crc32.h"
+#include "board.h"
+#include "cdc.h"
 #include "desc.h"
 #include "frame.h"
+#include "log.h"
 #include "midi_core.h"
 #include "ring.h"
 
@@ -153,6 +157,36 @@ static void out_write(const char *text, size_t len) { fwrite(text, 1, len, stdou
 static const rig_stats_t *get_stats(void) { return &stats; }
 static uint64_t get_time(void) { return 1234567890123ull; }
 static void do_reset(void) { memset(&stats, 0, sizeof stats); }
+static int log_state;
+static void log_set(int on) { log_state = on; }
+static int log_get(uint32_t *dropped) {
+    *dropped = 42u;
+    return log_state;
+}
+
+static void test_log_line(void) {
+    console_log_t l;
+    console_log_begin(&l, 0u, "x");
+    console_log_end(&l);
+    CHECK(l.len == 7u && memcmp(l.text, "# 0 x\r\n", 7u) == 0);
+    /* A line too long for the buffer is cut, and still ends with CR LF. */
+    char longv[300];
+    memset(longv, 'v', sizeof longv - 1u);
+    longv[sizeof longv - 1u] = '\0';
+    console_log_begin(&l, 18446744073709551615ull, "long");
+    console_log_str(&l, "k", longv);
+    console_log_u32(&l, "n", 4294967295u);
+    console_log_end(&l);
+    CHECK(l.len == CONSOLE_LOG_MAX && l.text[l.len - 2u] == '\r' && l.text[l.len - 1u] == '\n');
+    CHECK(console_midi_mode_name(RIG_MIDI_MODE_SINK) != NULL && console_midi_mode_name(4) == NULL);
+    CHECK(console_frame_mode_name(RIG_FRAME_MODE_SINK) != NULL && console_frame_mode_name(3) == NULL);
+}
+
+/* Stubs for firmware/src/log.c: device time, and a CDC queue that is stdout. */
+static uint64_t fake_time;
+uint64_t board_time_us(void) { return fake_time; }
+bool cdc_log_enabled(void) { return true; }
+void cdc_log_line(const char *text, size_t len) { fwrite(text, 1, len, stdout); }
 
 int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "selftest") == 0) {
@@ -161,6 +195,7 @@ int main(int argc, char **argv) {
         test_frame();
         test_midi();
         test_console_u64();
+        test_log_line();
         if (failures) {
             fprintf(stderr, "%d check(s) failed\n", failures);
             return 1;
@@ -195,7 +230,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < sizeof stats / 4u; i++) {
             ((uint32_t *)(void *)&stats)[i] = (uint32_t)(i * 1000u + 7u);
         }
-        const console_host_t host = {out_write, get_stats, get_time, do_reset};
+        const console_host_t host = {out_write, get_stats, get_time, do_reset, log_set, log_get};
         console_t c;
         console_init(&c, &host);
         uint8_t buf[256];
@@ -209,6 +244,40 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < console_stat_count; i++) {
             printf("%s\n", console_stat_names[i]);
         }
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "logfmt") == 0) {
+        /* firmware/src/log.c's events with these stubs, in test_host_units.py's order. */
+        fake_time = 1u;
+        log_bus_reset();
+        fake_time = 22u;
+        log_configuration(1u);
+        fake_time = 333u;
+        log_configuration(0u);
+        for (uint8_t m = 0; m < 5u; m++) {
+            fake_time = 4000u + m;
+            rig_midi_mode_config_t mm = {0};
+            mm.mode = m;
+            log_midi_mode(&mm);
+        }
+        for (uint8_t m = 0; m < 4u; m++) {
+            fake_time = 5000u + m;
+            rig_frame_mode_config_t fm = {0};
+            fm.mode = m;
+            log_frame_mode(&fm);
+        }
+        fake_time = 66u;
+        const usb_setup_t setup = {.bmRequestType = 0xC0u, .bRequest = 0x0Au, .wValue = 0u, .wIndex = 0u,
+                                   .wLength = 0u};
+        log_stall(&setup);
+        fake_time = 77u;
+        log_frame_bad_header(10u);
+        fake_time = 88u;
+        log_frame_bad_crc(4294967295u);
+        fake_time = 99u;
+        log_frame_seq_gap(5u, 3u);
+        fake_time = 18446744073709551615ull;
+        log_ring_full(RIG_FRAME_RING_SLOTS);
         return 0;
     }
     fprintf(stderr, "usage: host_units selftest | desc T I LANGID ID | crc HEX | console | statnames\n");

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import zlib
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -13,10 +15,12 @@ from hypothesis import strategies as st
 
 from rig import contract as c
 from rig import descriptors as d
+from rig.console import LOG_PREFIX
+from rig.loopback.console import ConsoleSession
 
 from .conftest import FIRMWARE, need_program
 
-SOURCES = ("crc32.c", "ring.c", "frame.c", "midi_core.c", "desc.c", "console_core.c")
+SOURCES = ("crc32.c", "ring.c", "frame.c", "midi_core.c", "desc.c", "console_core.c", "log.c")
 UNIQUE_ID = bytes.fromhex("E66138935F4B2A2C")
 
 
@@ -83,3 +87,60 @@ def test_console_answers_like_the_contract_says(units: Path) -> None:
     assert replies[4] == "1234567890123\r\n"
     assert replies[5] == "ok\r\n"
     assert replies[6] == "".join(f"{name}=0\r\n" for name in c.STATS.names)
+
+
+def test_log_command_sets_and_reports_the_state(units: Path) -> None:
+    out = run(units, "console", stdin=b"log\nlog on\nlog\nlog  off extra\nlog maybe\n")
+    assert out.split(c.CONSOLE_PROMPT) == ["log off dropped=42\r\n", "log on dropped=42\r\n",
+                                           "log on dropped=42\r\n", "log off dropped=42\r\n",
+                                           "error: usage: log [on|off]\r\n", ""]
+
+
+class _Host:
+    """A ConsoleHost whose device time the test sets."""
+
+    def __init__(self) -> None:
+        self.time_us = 0
+
+    def console_stats(self) -> dict[str, int]:
+        return {}
+
+    def console_time_us(self) -> int:
+        return self.time_us
+
+    def console_reset_stats(self) -> None:
+        pass
+
+    def console_bytes(self, rx: int, tx: int) -> None:
+        pass
+
+
+def test_firmware_log_lines_are_the_loopback_log_lines_byte_for_byte(units: Path) -> None:
+    """firmware/src/log.c (built with a stub clock) and rig.loopback.console format every event alike."""
+    host = _Host()
+    sent: list[bytes] = []
+    session = ConsoleSession(host, lambda data: sent.append(data) or len(data))
+    session.log_on = True
+    events: list[tuple[int, Callable[[], None]]] = [
+        (1, session.log_bus_reset), (22, lambda: session.log_configuration(1)),
+        (333, lambda: session.log_configuration(0))]
+    events += [(4000 + m, partial(session.log_midi_mode, m)) for m in range(5)]
+    events += [(5000 + m, partial(session.log_frame_mode, m)) for m in range(4)]
+    events += [(66, lambda: session.log_stall(0xC0, 0x0A)), (77, lambda: session.log_frame_bad_header(10)),
+               (88, lambda: session.log_frame_bad_crc(0xFFFFFFFF)),
+               (99, lambda: session.log_frame_seq_gap(5, 3)),
+               (2**64 - 1, lambda: session.log_ring_full(c.FRAME_RING_SLOTS))]
+    for time_us, emit in events:
+        host.time_us = time_us
+        emit()
+    firmware = run(units, "logfmt")
+    assert firmware == b"".join(sent).decode()
+    lines = firmware.split("\r\n")
+    assert lines[-1] == "" and all(line.startswith(LOG_PREFIX) for line in lines[:-1])
+    assert lines[:4] == ["# 1 bus-reset", "# 22 configured value=1", "# 333 unconfigured",
+                         "# 4000 midi-mode mode=ECHO"]
+    assert lines[6:8] == ["# 4003 midi-mode mode=SINK", "# 4004 midi-mode mode=4"]
+    assert lines[12:] == ["# 66 stall bmRequestType=0xC0 bRequest=0x0A",
+                          "# 77 frame-error kind=header len=10", "# 88 frame-error kind=crc seq=4294967295",
+                          "# 99 frame-error kind=seq seq=5 expected=3",
+                          f"# {2**64 - 1} ring-full slots={c.FRAME_RING_SLOTS}", ""]
