@@ -13,6 +13,7 @@ import usb.util
 
 from rig import contract as c
 from rig.device import FRAMING_HEADER_SIZE, FRAMING_ITEM_SIZE, Board, TransferStalled
+from rig.testing import require
 
 pytestmark = pytest.mark.needs("usb")
 
@@ -176,10 +177,10 @@ def test_malformed_request_stalls_and_device_keeps_working(board: Board, bm: int
     assert board.stats()["control_stalls"] == 1
 
 
+@pytest.mark.needs("frames")
 def test_payload_len_beyond_this_boards_max_is_refused(board: Board) -> None:
     info = board.info()
-    if c.Capability.FRAMES not in info.capabilities:
-        pytest.skip(f"{board.name} has no frames")
+    require(c.Capability.FRAMES in info.capabilities, f"{board.name} has no frames")
     with pytest.raises(ValueError, match="payload_len"):
         board.set_frame_mode(c.FrameMode.SOURCE, payload_len=info.max_payload + 1, count=1)
     if info.max_payload < c.FRAME_MAX_PAYLOAD:

@@ -13,6 +13,7 @@ import pytest
 from rig import contract as c
 from rig import frames
 from rig.device import Board, TransferTimeout
+from rig.testing import require
 
 pytestmark = pytest.mark.needs("usb", "frames")
 
@@ -30,8 +31,7 @@ def payload(length: int, salt: int = 0) -> bytes:
 def _size(board: Board, size: int | str) -> int:
     limit = board.cached_info().max_payload
     length = limit if size == "max" else int(size)
-    if length > limit:
-        pytest.skip(f"{board.name} max_payload is {limit}, below {length}")
+    require(length <= limit, f"{board.name} max_payload is {limit}, below {length}")
     return length
 
 

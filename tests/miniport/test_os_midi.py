@@ -16,8 +16,9 @@ from rig.device import Board
 from rig.loopback import LoopbackBoard
 from rig.miniport import MiniportError, MiniportTimeout, PoolExhausted
 from rig.miniport.os_midi import OsMidiMiniport
+from rig.testing import require_module
 
-rtmidi = pytest.importorskip("rtmidi")
+rtmidi = require_module("rtmidi", "pip install python-rtmidi")
 
 MESSAGES = [m.note_on(0, 60, 100), m.note_off(15, 1, 0), m.control_change(3, 7, 1), m.pitch_bend(2, -5),
             m.program_change(9, 3), m.song_position(77), m.tune_request(), m.timing_clock(),
