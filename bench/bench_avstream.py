@@ -8,9 +8,9 @@ frame is copied on the path (checked: every completed frame is a view of the all
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
+from bench import _timing
 from host.avstream import (
     KSMEMORY_TYPE_KERNEL_NONPAGED,
     DefaultAllocator,
@@ -100,13 +100,7 @@ class FramePath:
 def _interleaved_best(runners: dict[str, Callable[[], None]]) -> dict[str, float]:
     """Seconds per round for each runner: the best of REPEATS rounds, the runners interleaved so a
     burst of load from elsewhere hits them alike."""
-    best = dict.fromkeys(runners, float("inf"))
-    for _ in range(REPEATS):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run()
-            best[name] = min(best[name], (time.perf_counter() - start) / ROUNDS)
-    return best
+    return {name: seconds / ROUNDS for name, seconds in _timing.interleaved_best(runners, REPEATS).items()}
 
 
 def main() -> bool:

@@ -6,11 +6,10 @@ same bytes with no MIDI logic (a bytes concatenation or slicing loop). No goal i
 
 from __future__ import annotations
 
-import random
 import struct
-import time
 from collections.abc import Callable
 
+from bench import _timing
 from host.midi.stream import MidiStreamParser
 from host.midi.usbmidi import UsbMidiDecoder, UsbMidiEncoder, encode_message
 
@@ -19,12 +18,7 @@ REPEATS = 5
 
 def best_of(run: Callable[[], object]) -> float:
     """Fastest of REPEATS runs, in seconds (the least disturbed by the rest of the machine)."""
-    best = float("inf")
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return _timing.best_of(run, REPEATS)
 
 
 def report(name: str, items: int, unit: str, seconds: float, baseline: float) -> None:
@@ -35,15 +29,7 @@ def report(name: str, items: int, unit: str, seconds: float, baseline: float) ->
 
 def short_messages(count: int) -> list[bytes]:
     """A deterministic mix of 3-byte and 2-byte channel messages (mostly notes, as in a render)."""
-    rng = random.Random(1)
-    out = []
-    for _ in range(count):
-        status = rng.choice((0x90, 0x80, 0x90, 0x80, 0xB0, 0xE0, 0xC0)) | rng.randrange(16)
-        if 0xC0 <= status < 0xE0:
-            out.append(bytes((status, rng.randrange(128))))
-        else:
-            out.append(bytes((status, rng.randrange(128), rng.randrange(128))))
-    return out
+    return _timing.channel_messages(count, seed=1)
 
 
 def bench_encode_message() -> None:

@@ -8,11 +8,10 @@ USB full speed caps USB-MIDI at (19 x 64-byte packets per 1 ms frame = 304,000 e
 
 from __future__ import annotations
 
-import random
-import time
 from collections import deque
 from collections.abc import Callable
 
+from bench import _timing
 from host.midi.usbmidi import encode_message
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.clock import ManualClock
@@ -47,13 +46,7 @@ class BareDequePool:
 
 def best_of(runs: dict[str, Callable[[], object]]) -> dict[str, float]:
     """Fastest of ROUNDS runs of each, interleaved so that all see the same machine load."""
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(ROUNDS):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
+    return _timing.interleaved_best(runs, ROUNDS)
 
 
 def bench_cycle() -> bool:
@@ -103,15 +96,7 @@ def bench_cycle() -> bool:
 
 def render_messages(count: int) -> list[bytes]:
     """A deterministic mix of channel messages, mostly notes, as a sequence renders."""
-    rng = random.Random(7)
-    out = []
-    for _ in range(count):
-        status = rng.choice((0x90, 0x80, 0x90, 0x80, 0xB0, 0xE0, 0xC0)) | rng.randrange(16)
-        if 0xC0 <= status < 0xE0:
-            out.append(bytes((status, rng.randrange(128))))
-        else:
-            out.append(bytes((status, rng.randrange(128), rng.randrange(128))))
-    return out
+    return _timing.channel_messages(count, seed=7)
 
 
 def bench_render() -> bool:
