@@ -5,7 +5,9 @@
  *   host_units crc HEX             print CRC-32 of the bytes as 8 hex digits
  *   host_units console             feed stdin to the console interpreter, print its output
  *   host_units statnames           print the console's Stats names, one a line
- *   host_units logfmt              print one log line of each kind (fixed arguments) */
+ *   host_units logfmt              print one log line of each kind (fixed arguments)
+ *   host_units frame FILE          check a frame file as the firmware checks a received transfer:
+ *                                  "ok seq=S flags=F len=L crc=0xC rx=R tx=T", "bad-header" or "bad-crc" */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +282,31 @@ int main(int argc, char **argv) {
         log_ring_full(RIG_FRAME_RING_SLOTS);
         return 0;
     }
-    fprintf(stderr, "usage: host_units selftest | desc T I LANGID ID | crc HEX | console | statnames\n");
+    if (argc == 3 && strcmp(argv[1], "frame") == 0) {
+        static uint8_t buf[FRAME_HEADER_LEN + RIG_FRAME_MAX_PAYLOAD + 1u];
+        FILE *f = fopen(argv[2], "rb");
+        if (f == NULL) {
+            perror(argv[2]);
+            return 2;
+        }
+        size_t total = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        rig_frame_header_t h;
+        memset(&h, 0, sizeof h);
+        memcpy(&h, buf, total < sizeof h ? total : sizeof h);
+        uint32_t crc = total > FRAME_HEADER_LEN ? crc32_update(0u, buf + FRAME_HEADER_LEN, total - FRAME_HEADER_LEN)
+                                                : 0u;
+        frame_status_t st = frame_check(&h, (uint32_t)total, crc, RIG_FRAME_MAX_PAYLOAD);
+        if (st == FRAME_OK) {
+            printf("ok seq=%u flags=%u len=%u crc=0x%08X rx=%llu tx=%llu\n", (unsigned)h.seq, (unsigned)h.flags,
+                   (unsigned)h.payload_len, (unsigned)h.payload_crc, (unsigned long long)h.rx_time_us,
+                   (unsigned long long)h.tx_time_us);
+        } else {
+            printf("%s\n", st == FRAME_BAD_CRC ? "bad-crc" : "bad-header");
+        }
+        return 0;
+    }
+    fprintf(stderr, "usage: host_units selftest | desc T I LANGID ID | crc HEX | console | statnames | logfmt | "
+                    "frame FILE\n");
     return 2;
 }

@@ -3,6 +3,7 @@ compiled for the host with plain gcc and checked against the Python contract."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import zlib
 from collections.abc import Callable
@@ -62,6 +63,27 @@ def test_string_descriptors_match_rig_descriptors(units: Path, index: int) -> No
                                                          (1, 1, 0), (4, 0, 0)])
 def test_descriptors_the_board_lacks_are_refused(units: Path, dtype: int, index: int, langid: int) -> None:
     assert run(units, "desc", str(dtype), str(index), str(langid), UNIQUE_ID.hex()).strip() == "none"
+
+
+def test_descriptors_are_the_fixture_dumps(units: Path) -> None:
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures" / "descriptors"
+    device, config = (fixtures / "device.bin").read_bytes(), (fixtures / "config.bin").read_bytes()
+    assert bytes.fromhex(run(units, "desc", "1", "0", "0", UNIQUE_ID.hex())) == device
+    assert bytes.fromhex(run(units, "desc", "2", "0", "0", UNIQUE_ID.hex())) == config
+
+
+def test_golden_frames_are_checked_as_their_manifest_says(units: Path) -> None:
+    """The firmware's frame_check and CRC, host-built, on every fixtures/frames file."""
+    frames_dir = Path(__file__).resolve().parents[2] / "fixtures" / "frames"
+    manifest = json.loads((frames_dir / "frames.json").read_text())
+    assert manifest
+    for name, e in manifest.items():
+        got = run(units, "frame", str(frames_dir / name)).strip()
+        if e["verdict"] == "ok":
+            assert got == (f"ok seq={e['seq']} flags={e['flags']} len={e['payload_len']} "
+                           f"crc={e['payload_crc']} rx={e['rx_time_us']} tx={e['tx_time_us']}"), name
+        else:
+            assert got == e["verdict"], name
 
 
 @settings(max_examples=40, deadline=None)
