@@ -1,18 +1,29 @@
 """Rig overhead: rig MIDI round trip vs bare python-rtmidi ping-pong on one JACK loopback (p50 <= +5%).
 
-Also the sample rate the rig sustains on the USB-MIDI path vs a bare pyusb (Board) ping-pong.
+Also the rig's own per-message processing time measured directly (answer stamped in the receive
+callback -> clock read right before the next send) against the bare ping-pong's, and the sample rate
+the rig sustains on the USB-MIDI path vs a bare pyusb (Board) ping-pong.
 
 Both sides of each comparison use the same ports and the same receive mechanism (an rtmidi callback
 that stamps time.perf_counter_ns into a queue; for USB, the same Board calls), in interleaved
-blocks so that a change in machine load hits both. The JACK server is started here with the dummy
-driver at a short period (128 frames at 48 kHz, 2.7 ms) so the comparison is not drowned in a
-21 ms default period; its figures are the loopback's floor, never device figures.
+blocks so that a change in machine load hits both. Round trips through JACK are quantised to its
+period, and one-in-flight sends phase-lock to it (the next send leaves right after an answer that
+arrived at a period boundary), which hid any rig overhead below about one period. So the JACK
+server runs the dummy driver at a short period (32 frames at 48 kHz, 0.67 ms; RIG_BENCH_JACK_PERIOD
+overrides), and both sides draw the same seeded random send-to-send gaps, longer than a round trip
+and spread over several periods, so each send lands at a random phase of the JACK cycle and of the
+loopback's input poll: the p50 then moves by whatever the rig adds. The ratio is printed with a
+bootstrap 95% interval, the comparison's resolution. RIG_BENCH_INJECT_US=N adds N us of busy work
+before every rig send, to check that the benchmark sees a regression of that size. Its figures are
+the loopback's floor, never device figures.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
+import random
 import shutil
 import subprocess
 import tempfile
@@ -26,15 +37,24 @@ from rig.measure.messages import short_message
 from rig.measure.model import Run
 from rig.measure.stats import summarize
 
-BLOCKS = 8
+BLOCKS = 16
 """Interleaved blocks per side."""
-PER_BLOCK = 60
+PER_BLOCK = 100
 """Measured round trips per block and side."""
 WARMUP = 5
 P50_BOUND = 1.05
 """The rig's p50 may be at most 5% above the bare ping-pong's."""
-JACK_PERIOD = 128
+JACK_PERIOD = int(os.environ.get("RIG_BENCH_JACK_PERIOD", "32"))
+"""Frames per JACK period: 32 at 48 kHz (0.67 ms) runs steadily under the dummy driver here."""
 JACK_RATE = 48000
+PERIOD_S = JACK_PERIOD / JACK_RATE
+GAP_MIN_S = max(0.003, 4 * PERIOD_S)
+"""Random gaps start above a round trip (about 2-3 periods plus the loopback's 0.5 ms input poll)..."""
+GAP_MAX_S = GAP_MIN_S + max(0.002, 3 * PERIOD_S)
+"""...and spread over several periods and poll intervals, so the send phase is uniform."""
+INJECT_US = float(os.environ.get("RIG_BENCH_INJECT_US", "0"))
+"""Busy work added before every rig send (a deliberate regression, to check the benchmark sees it)."""
+BOOTSTRAP = 400
 
 
 def start_jack() -> tuple[subprocess.Popen[bytes], str]:
@@ -62,8 +82,12 @@ def start_jack() -> tuple[subprocess.Popen[bytes], str]:
     return proc, name
 
 
-def bare_ping_pong(out_name: str, in_name: str, api: int, count: int) -> list[float]:
-    """The simplest correct python-rtmidi round trip: send, wait on the callback's queue, stamp."""
+def bare_ping_pong(out_name: str, in_name: str, api: int, count: int, gaps: tuple[float, float] = (0.0, 0.0),
+                   seed: int = 1, turnaround: list[float] | None = None) -> list[float]:
+    """The simplest correct python-rtmidi round trip: send, wait on the callback's queue, stamp; the
+    next send no earlier than a gap drawn uniformly from `gaps` after this one (the rig's rule, the
+    rig's generator). With `turnaround`, appends the time from each answer's callback stamp to the
+    clock read before the next send (us)."""
     import rtmidi
 
     arrivals: queue.SimpleQueue[tuple[list[int], int]] = queue.SimpleQueue()
@@ -87,10 +111,21 @@ def bare_ping_pong(out_name: str, in_name: str, api: int, count: int) -> list[fl
                     raise RuntimeError("bare ping-pong: the ports never passed a probe") from None
         while not arrivals.empty():
             arrivals.get_nowait()
+        rng = random.Random(seed)
+        next_send = time.perf_counter_ns()
+        last_stamp: int | None = None
         for n in range(count + WARMUP):
             message = list(short_message(n))
+            now = time.perf_counter_ns()
+            if now < next_send:
+                time.sleep((next_send - now) / 1e9)
             sent = time.perf_counter_ns()
             midi_out.send_message(message)
+            if turnaround is not None and last_stamp is not None and n > WARMUP:
+                turnaround.append((sent - last_stamp) / 1000.0)
+            lo, hi = gaps
+            next_send = sent + int((lo if lo == hi else rng.uniform(lo, hi)) * 1e9)
+            last_stamp = None
             try:
                 while True:
                     got, stamp = arrivals.get(timeout=2.0)
@@ -98,6 +133,7 @@ def bare_ping_pong(out_name: str, in_name: str, api: int, count: int) -> list[fl
                         break
             except queue.Empty:
                 continue  # lost: not a round trip (the rig's runner counts it lost the same way)
+            last_stamp = stamp
             if n >= WARMUP:
                 rtts.append((stamp - sent) / 1000.0)
     finally:
@@ -107,42 +143,117 @@ def bare_ping_pong(out_name: str, in_name: str, api: int, count: int) -> list[fl
     return rtts
 
 
-def rig_round_trips(out_name: str, in_name: str, api: int, count: int) -> list[float]:
-    """The rig's runner on the same ports: one in flight, warm-up discarded."""
-    link = RtMidiLink(out_name, in_name, api=api)
+class _SlowedLink:
+    """The rig's link with INJECT_US of busy work before every send: a deliberate regression."""
+
+    def __init__(self, link: RtMidiLink, extra_us: float) -> None:
+        self.link = link
+        self.extra_ns = int(extra_us * 1000)
+
+    def send(self, payload: bytes) -> None:
+        end = time.perf_counter_ns() + self.extra_ns
+        while time.perf_counter_ns() < end:
+            pass
+        self.link.send(payload)
+
+    def receive(self, timeout_s: float) -> list[Any]:
+        return self.link.receive(timeout_s)
+
+
+def rig_round_trips(out_name: str, in_name: str, api: int, count: int, gaps: tuple[float, float] = (0.0, 0.0),
+                    seed: int = 1, turnaround: list[float] | None = None) -> list[float]:
+    """The rig's runner on the same ports: one in flight, warm-up discarded, the same seeded gaps as
+    the bare side. With `turnaround`, appends the time from each answer's callback stamp to the clock
+    read before the next send (us): the rig's own per-message processing."""
+    rt = RtMidiLink(out_name, in_name, api=api)
     try:
-        link.wait_ready()
+        rt.wait_ready()
+        link = _SlowedLink(rt, INJECT_US) if INJECT_US > 0 else rt
         run = Run(kind="latency", path="midi-os", target="loopback", target_kind="loopback",
                   real_timing=False)
-        run_latency(link, LatencySettings(count=count, warmup=WARMUP, timeout_s=2.0), run)
+        settings = LatencySettings(count=count, warmup=WARMUP, timeout_s=2.0, gap_min_s=gaps[0],
+                                   gap_max_s=gaps[1], seed=seed)
+        run_latency(link, settings, run)
     finally:
-        link.close()
+        rt.close()
+    if turnaround is not None:
+        for before, after in itertools.pairwise(run.samples):
+            if not before.warmup and before.received_ns is not None:
+                turnaround.append((after.sent_ns - before.received_ns) / 1000.0)
     return run.rtt_values_us()
 
 
+def _p50(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def bootstrap_ratio(a: list[float], b: list[float], reps: int = BOOTSTRAP,
+                    seed: int = 7) -> tuple[float, float]:
+    """95% interval of p50(a) / p50(b) by resampling both sides: how finely the ratio is known."""
+    rng = random.Random(seed)
+    ratios = sorted(_p50(rng.choices(a, k=len(a))) / _p50(rng.choices(b, k=len(b))) for _ in range(reps))
+    return ratios[int(0.025 * reps)], ratios[int(0.975 * reps) - 1]
+
+
+def bootstrap_difference(a: list[float], b: list[float], reps: int = BOOTSTRAP,
+                         seed: int = 7) -> tuple[float, float]:
+    """95% interval of p50(a) - p50(b)."""
+    rng = random.Random(seed)
+    diffs = sorted(_p50(rng.choices(a, k=len(a))) - _p50(rng.choices(b, k=len(b))) for _ in range(reps))
+    return diffs[int(0.025 * reps)], diffs[int(0.975 * reps) - 1]
+
+
+def _line(label: str, values: list[float]) -> str:
+    s = summarize(values)
+    return (f"  {label}  n={s.count} p50 {s.p50:8.1f} us  p90 {s.p90:8.1f}  p99 {s.p99:8.1f}  "
+            f"mean {s.mean:8.1f}  sd {s.stdev:7.1f}")
+
+
 def midi_overhead(target: Any) -> bool:
-    """Interleaved blocks of rig and bare round trips; prints both distributions and the p50 ratio."""
+    """Interleaved blocks of rig and bare round trips at random gaps (the p50 ratio and its
+    resolution), then at no gap (each side's per-message turnaround, measured directly)."""
     import rtmidi
 
     out_name, in_name = target.midi_port_names()
     api = int(rtmidi.API_UNIX_JACK)
+    gaps = (GAP_MIN_S, GAP_MAX_S)
     rig: list[float] = []
     bare: list[float] = []
+    rig_turn: list[float] = []
+    bare_turn: list[float] = []
     for block in range(BLOCKS):
-        order = (rig_round_trips, bare_ping_pong)
-        for fn in order if block % 2 == 0 else order[::-1]:
-            (rig if fn is rig_round_trips else bare).extend(fn(out_name, in_name, api, PER_BLOCK))
+        seed = 1000 + block  # both sides draw the same gaps in a block
+        sides = ((rig_round_trips, rig), (bare_ping_pong, bare))
+        for fn, bucket in sides if block % 2 == 0 else sides[::-1]:
+            bucket.extend(fn(out_name, in_name, api, PER_BLOCK, gaps, seed))
+        turns = ((rig_round_trips, rig_turn), (bare_ping_pong, bare_turn))
+        for fn, bucket in turns if block % 2 == 0 else turns[::-1]:
+            fn(out_name, in_name, api, PER_BLOCK // 2, (0.0, 0.0), seed, bucket)
     r, b = summarize(rig), summarize(bare)
     ratio = r.p50 / b.p50
-    print(f"  JACK dummy, period {JACK_PERIOD} frames at {JACK_RATE} Hz "
-          f"({JACK_PERIOD * 1e6 / JACK_RATE:.0f} us); loopback target (the rig's floor, not a device)")
-    for label, s in (("rig  (RtMidiLink + run_latency)", r), ("bare (python-rtmidi ping-pong) ", b)):
-        print(f"  {label}  n={s.count} p50 {s.p50:8.1f} us  p90 {s.p90:8.1f}  p99 {s.p99:8.1f}  "
-              f"mean {s.mean:8.1f}  sd {s.stdev:7.1f}")
+    lo, hi = bootstrap_ratio(rig, bare)
+    print(f"  JACK dummy, period {JACK_PERIOD} frames at {JACK_RATE} Hz ({PERIOD_S * 1e6:.0f} us); "
+          f"random gaps {GAP_MIN_S * 1e3:.2f}..{GAP_MAX_S * 1e3:.2f} ms (same seeds both sides); "
+          f"loopback target (the rig's floor, not a device)")
+    if INJECT_US > 0:
+        print(f"  RIG_BENCH_INJECT_US={INJECT_US:g}: that much busy work added before every rig send")
+    print(_line("rig  (RtMidiLink + run_latency)", rig))
+    print(_line("bare (python-rtmidi ping-pong) ", bare))
     planned = BLOCKS * PER_BLOCK
     print(f"  lost (timed out): rig {planned - r.count}, bare {planned - b.count} of {planned} each")
     ok = ratio <= P50_BOUND
-    print(f"  rig p50 / bare p50 = {ratio:.4f} (goal <= {P50_BOUND}): {'met' if ok else 'MISSED'}")
+    print(f"  rig p50 / bare p50 = {ratio:.4f} (95% interval {lo:.4f}..{hi:.4f}, resolution "
+          f"+/-{(hi - lo) / 2 * 100:.1f}% = +/-{(hi - lo) / 2 * b.p50:.0f} us) (goal <= {P50_BOUND}): "
+          f"{'met' if ok else 'MISSED'}")
+    print("  per-message processing, answer's callback stamp -> clock read before the next send (no gap):")
+    print(_line("rig  turnaround               ", rig_turn))
+    print(_line("bare turnaround               ", bare_turn))
+    d_lo, d_hi = bootstrap_difference(rig_turn, bare_turn)
+    extra = _p50(rig_turn) - _p50(bare_turn)
+    print(f"  rig's own overhead per message: {extra:+.1f} us at p50 "
+          f"(95% interval {d_lo:+.1f}..{d_hi:+.1f} us, resolution +/-{(d_hi - d_lo) / 2:.1f} us) "
+          f"= {extra / b.p50 * 100:+.2f}% of the bare round trip")
     return ok
 
 
