@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 EXPECTED_FEATURES: dict[str, frozenset[Feature]] = {
     "loopback": frozenset({Feature.USB, Feature.FRAMES, Feature.MIDI_OS, Feature.CONSOLE}),
-    "emulator": frozenset({Feature.USB, Feature.FRAMES, Feature.CONSOLE}),
+    "emulator": frozenset({Feature.USB, Feature.FRAMES, Feature.MIDI_OS, Feature.CONSOLE}),
     "board": frozenset(Feature),
     "midi": frozenset({Feature.MIDI_OS, Feature.REAL_TIMING}),
 }

@@ -3,7 +3,13 @@ reached as a pyusb device (rig.usb_backend over rig.emulator_link) and a pty con
 
 `emulator` builds firmware/build/rig_firmware.bin when it is missing or older than its sources
 (needs arm-none-eabi-gcc); `emulator:PATH` runs the given flash image instead. The emulator never
-gives timing figures, so REAL_TIMING is not a feature; OS MIDI ports are not offered either.
+gives timing figures, so REAL_TIMING is not a feature.
+
+OS MIDI ports come from the rig's own USB-MIDI class driver (rig.os_midi.class_driver), not from the
+OS: no OS driver sees an emulated device, so the rig binds its MIDI interfaces the way snd-usb-audio
+binds a real board's (a raw claim gets EBUSY until detach_kernel_driver) and carries them to
+python-rtmidi virtual ports, on the MIDI system the loopback target uses (ALSA, or JACK: a running
+server or one the target starts itself; RIG_JACK=auto|never|always, rig.os_midi.system).
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ import usb.core
 from rig import contract as c
 from rig.emulator_link import REPO, EmulatorLink
 from rig.errors import TargetError
+from rig.jack import JackError, JackMissing, JackMode, jack_mode
+from rig.os_midi.class_driver import BoundLink, UsbMidiClassDriver
+from rig.os_midi.system import MidiSystem, OsMidiUnavailable, midi_possible, open_midi_system
 from rig.target import Feature, Target, TargetSpec, register
 from rig.targets.board import describe_board, find_boards, select_board
 from rig.usb_backend import LinkBackend
@@ -34,6 +43,8 @@ DEFAULT_IMAGE = FIRMWARE_DIR / "build" / "rig_firmware.bin"
 SOURCE_GLOBS = ("src/*.c", "src/*.h", "src/*.S", "include/*.h", "boot2/*.S", "tools/*.py", "link.ld",
                 "Makefile")
 FEATURES = frozenset({Feature.USB, Feature.FRAMES, Feature.CONSOLE})
+"""What the emulator always has; MIDI_OS joins them when a MIDI system exists or can be started."""
+OS_MIDI_SOURCE = "rig class driver (rig.os_midi.class_driver), not the OS"
 BUILD_TIMEOUT_S = 300
 
 
@@ -148,17 +159,27 @@ class LinkConsole:
 
 
 class EmulatorTarget(Target):
-    """The firmware in rp2040js: a pyusb device over the bridge and a pty console."""
+    """The firmware in rp2040js: a pyusb device over the bridge, a pty console and OS MIDI ports from
+    the rig's USB-MIDI class driver."""
 
-    expected_features = FEATURES
+    expected_features = FEATURES | {Feature.MIDI_OS}
 
-    def __init__(self, spec: TargetSpec) -> None:
+    def __init__(self, spec: TargetSpec, *, jack: str | None = None) -> None:
         super().__init__(spec)
-        self.features = FEATURES
+        try:
+            self.jack_mode = jack_mode(jack)
+        except ValueError as exc:
+            raise TargetError(f"target {spec}: {exc}") from None
+        self.features = FEATURES | ({Feature.MIDI_OS} if midi_possible(self.jack_mode) else set())
         self.image = Path(spec.arg) if spec.arg else DEFAULT_IMAGE
         self.link: EmulatorLink | None = None
         self._device: usb.core.Device | None = None
         self._console: LinkConsole | None = None
+        self.midi_system: MidiSystem | None = None
+        self.driver: UsbMidiClassDriver | None = None
+        """The rig class driver bound to the emulated board's MIDI interfaces (None: no OS MIDI)."""
+        self.midi_problem = ""
+        """Why MIDI_OS is missing (empty when present)."""
 
     def _ensure_image(self) -> None:
         if self.spec.arg:
@@ -168,8 +189,25 @@ class EmulatorTarget(Target):
         if image_is_stale(self.image):
             build_firmware()
 
+    def _open_driver(self, link: EmulatorLink) -> None:
+        """The MIDI system and the class driver on it, or `midi_problem` saying why there are none."""
+        try:
+            self.midi_system = open_midi_system(self.jack_mode)
+            self.driver = UsbMidiClassDriver(link, self.midi_system.api, label="emulator")
+        except JackMissing:
+            if self.jack_mode is JackMode.ALWAYS:
+                raise
+            self.midi_problem = "jackd is missing"
+        except (OsMidiUnavailable, JackError, ImportError) as exc:
+            self.midi_problem = str(exc)
+        except Exception as exc:  # rtmidi.SystemError and friends: the MIDI system refused us
+            self.midi_problem = f"opening virtual MIDI ports failed: {exc}"
+        if self.driver is None:
+            self._close_midi()
+
     def open(self) -> None:
-        """Build the image if needed, start the bridge and find the board through pyusb."""
+        """Build the image if needed, start the bridge, bind the class driver (OS MIDI ports) and find
+        the board through pyusb."""
         if self.link is not None:
             return
         self._ensure_image()
@@ -178,28 +216,50 @@ class EmulatorTarget(Target):
         except UsbLinkError as exc:
             raise TargetError(f"target {self.name}: {exc}") from exc
         try:
-            backend = LinkBackend([link])
+            self.midi_problem = ""
+            self._open_driver(link)
+            seen: EmulatorLink | BoundLink = link if self.driver is None else BoundLink(link, self.driver)
+            self.features = FEATURES | ({Feature.MIDI_OS} if self.driver is not None else set())
+            backend = LinkBackend([seen])
             everything = find_boards(None, backend)
             self._device = select_board(everything, None, everything).device
             self._console = LinkConsole(link)
         except BaseException:
+            self._close_midi()
             link.close()
             raise
         self.link = link
 
-    def close(self) -> None:
-        """Stop the console, release pyusb and stop the bridge; safe to call twice."""
-        if self._console is not None:
-            self._console.close()
-            self._console = None
-        if self._device is not None:
-            import usb.util
+    def _close_midi(self) -> None:
+        try:
+            if self.driver is not None:
+                self.driver.close()
+                self.driver = None
+        finally:
+            if self.midi_system is not None:
+                self.midi_system.close()
+                self.midi_system = None
 
-            usb.util.dispose_resources(self._device)
-            self._device = None
-        if self.link is not None:
-            self.link.close()
-            self.link = None
+    def close(self) -> None:
+        """Stop the console and the class driver, release pyusb, stop the bridge and any JACK server
+        the target started; safe to call twice."""
+        try:
+            if self._console is not None:
+                self._console.close()
+                self._console = None
+            if self.driver is not None:
+                self.driver.close()
+                self.driver = None
+            if self._device is not None:
+                import usb.util
+
+                usb.util.dispose_resources(self._device)
+                self._device = None
+            if self.link is not None:
+                self.link.close()
+                self.link = None
+        finally:
+            self._close_midi()
 
     def _opened(self) -> EmulatorLink:
         if self.link is None:
@@ -212,18 +272,37 @@ class EmulatorTarget(Target):
         assert self._device is not None
         return self._device
 
+    def midi_port_names(self) -> tuple[str, str]:
+        """(virtual input the host sends to, virtual output it listens on), from the rig class driver."""
+        self.require(Feature.MIDI_OS)
+        if self.driver is None:
+            raise TargetError(f"target {self.name}: no OS MIDI ports ({self.midi_problem or 'not open'})")
+        return self.driver.port_names()
+
+    def midi_api(self) -> int | None:
+        """The rtmidi API the class driver's ports were opened with (None when there are none)."""
+        return None if self.driver is None else self.driver.api
+
     def console_port(self) -> str:
         """The pty path bridged to the board's CDC console."""
         self._opened()
         assert self._console is not None
         return self._console.path
 
+    def os_midi_system(self) -> str:
+        """Where the OS MIDI ports come from and which MIDI system carries them (or why there are none)."""
+        if self.driver is None or self.midi_system is None:
+            return f"none ({self.midi_problem or 'not open'})"
+        return f"{OS_MIDI_SOURCE}, on {self.midi_system.describe()}"
+
     def describe(self) -> dict[str, str]:
-        """Target, firmware version, serial number, transport and the image that runs."""
+        """Target, firmware version, serial number, transport, the image that runs and where the OS
+        MIDI ports come from (the rig's class driver)."""
         self._opened()
         assert self._device is not None
         facts = describe_board(self._device, self.name, "rp2040js emulator (Node bridge)")
         facts["image"] = str(self.image)
+        facts["os_midi"] = self.os_midi_system()
         return facts
 
 

@@ -1,0 +1,339 @@
+"""The rig's USB-MIDI class driver: "the OS driver" for devices the OS has no driver for (the
+emulated firmware, the software loopback). It binds the MIDI interfaces as snd-usb-audio binds a
+real board's, reads EP_MIDI_IN on a thread and plays every decoded message on a python-rtmidi
+virtual output, and writes every message from a virtual input to EP_MIDI_OUT as USB-MIDI packets.
+
+`BoundLink` is the device as other users see it while the driver is bound: the same UsbLink, plus
+`kernel_driver_active` / `detach_kernel_driver` / `attach_kernel_driver`, which rig.usb_backend
+turns into pyusb's EBUSY-until-detached behaviour. Detaching the MIDI streaming interface unbinds
+the driver (it stops touching the endpoints); attaching binds it again.
+
+Input is polled from our own thread, never a python-rtmidi callback (on JACK a callback runs in the
+process cycle, and an overrun cycle loses events).
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import threading
+from dataclasses import dataclass, fields
+from typing import Any
+
+from host.midi import MidiValueError, UsbMidiDecoder, encode_message
+from rig import contract as c
+from rig.os_midi.quiet import quietly
+from rig.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLink, UsbLinkError
+
+QUEUE_LIMIT = 1 << 16
+"""Messages RtMidi's input queue holds until the writer thread takes them."""
+POLL_INTERVAL_S = 0.001
+"""How long the writer thread sleeps when the virtual input is empty."""
+READ_LENGTH = 8 * c.BULK_PACKET_SIZE
+"""Bytes asked for per EP_MIDI_IN read (the device ends a transfer with a short packet)."""
+READ_TIMEOUT_MS = 100
+WRITE_CHUNK = 8 * c.BULK_PACKET_SIZE
+"""At most this many bytes of packets per EP_MIDI_OUT transfer."""
+WRITE_TIMEOUT_MS = 1000
+RETRY_S = 0.02
+"""Pause after a STALL (device unconfigured or reset) before the next try."""
+BOUND_INTERFACES = (c.IF_AUDIO_CONTROL, c.IF_MIDI_STREAMING)
+"""What the driver holds, as snd-usb-audio holds the audio control and MIDI streaming interfaces."""
+_instances = itertools.count(1)
+
+
+class ClassDriverError(UsbLinkError):
+    """A detach/attach the driver's state does not allow (errno says ENOENT or EBUSY, as libusb)."""
+
+
+@dataclass
+class DriverCounters:
+    """What crossed the driver, both ways: every message is counted where it entered and where it left."""
+
+    messages_from_os: int = 0
+    """Messages taken from the virtual input."""
+    packets_to_device: int = 0
+    """USB-MIDI packets the device accepted on EP_MIDI_OUT."""
+    unencodable: int = 0
+    """Virtual-input messages that are not valid MIDI (dropped: they have no USB-MIDI form)."""
+    discarded_unbound: int = 0
+    """Virtual-input messages that arrived while the driver was detached (no device to send to)."""
+    discarded_unbound_packets: int = 0
+    """Packets already encoded when the driver was detached (dropped with the binding)."""
+    packets_from_device: int = 0
+    """USB-MIDI event packets read from EP_MIDI_IN (padding excluded)."""
+    messages_to_os: int = 0
+    """Messages played on the virtual output."""
+    write_retries: int = 0
+    """EP_MIDI_OUT transfers retried after a NAK timeout or STALL (nothing is dropped)."""
+    read_errors: int = 0
+    """EP_MIDI_IN reads that stalled or failed (device unconfigured or reset)."""
+
+    def as_dict(self) -> dict[str, int]:
+        """Every counter by name."""
+        return {f.name: int(getattr(self, f.name)) for f in fields(self)}
+
+
+class UsbMidiClassDriver:
+    """Binds a device's MIDI interfaces over `link` and gives them python-rtmidi virtual ports on `api`.
+
+    Hosts send to `input_name` and listen on `output_name` (see `port_names`). `close` stops both
+    threads and deletes the ports; safe to call twice.
+    """
+
+    def __init__(self, link: UsbLink, api: int, *, label: str, tag: str = "", cable: int = 0) -> None:
+        """`label` names the device in port names ("emulator" -> "rig emulator MIDI in (rig class
+        driver)"); `tag` (e.g. the serial's tail) keeps JACK client names unique per device."""
+        import rtmidi
+
+        if not label or any(ch in label for ch in ":\n"):
+            raise ValueError(f"label {label!r}: needs a name without ':' or newlines")
+        if not 0 <= cable < c.MIDI_CABLES:
+            raise ValueError(f"cable {cable} out of range (the device has {c.MIDI_CABLES})")
+        self.link = link
+        self.api = api
+        self.cable = cable
+        self.counters = DriverCounters()
+        self.error = ""
+        """Why a thread gave up (the device went away), empty while all is well."""
+        client = f"rig-{label}-{tag + '-' if tag else ''}{os.getpid()}-{next(_instances)}".replace(" ", "-")
+        self.client = client
+        """Unique per driver: JACK renames a second client of the same name, and ports looked up by the
+        first name would then reach another device's ports."""
+        in_port = f"rig {label} MIDI in (rig class driver)"
+        out_port = f"rig {label} MIDI out (rig class driver)"
+        self._in: Any = quietly(lambda: rtmidi.MidiIn(rtapi=api, name=f"{client}-in",
+                                                      queue_size_limit=QUEUE_LIMIT))
+        try:
+            self._out: Any = quietly(lambda: rtmidi.MidiOut(rtapi=api, name=f"{client}-out"))
+        except BaseException:
+            self._in.delete()
+            raise
+        try:
+            self._in.ignore_types(sysex=False, timing=False, active_sense=False)
+            self._in.open_virtual_port(in_port)
+            self._out.open_virtual_port(out_port)
+        except BaseException:
+            self._delete_ports()
+            raise
+        self.input_name = f"{client}-in:{in_port}"
+        self.output_name = f"{client}-out:{out_port}"
+        self._decoder = UsbMidiDecoder()
+        self._detached: set[int] = set()
+        self._state = threading.Lock()
+        self._bound = threading.Event()
+        self._bound.set()
+        self._read_lock = threading.Lock()
+        """Held around each EP_MIDI_IN read: unbinding waits for the read in flight."""
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._read_loop, name=f"class driver {client} EP_MIDI_IN", daemon=True),
+            threading.Thread(target=self._write_loop, name=f"class driver {client} EP_MIDI_OUT", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # --- what hosts and reports see -----------------------------------------------------------
+
+    def port_names(self) -> tuple[str, str]:
+        """(port a host sends to, port a host listens on), as substrings of rtmidi's port names."""
+        return self.input_name, self.output_name
+
+    @property
+    def bound(self) -> bool:
+        """True while the driver owns the MIDI streaming interface (not detached, not closed)."""
+        return self._bound.is_set() and not self._stop.is_set()
+
+    @property
+    def threads(self) -> tuple[threading.Thread, ...]:
+        """The reader and writer threads (for tests proving they end on close)."""
+        return tuple(self._threads)
+
+    # --- the kernel-driver view (what BoundLink exposes) ---------------------------------------
+
+    def active_on(self, interface: int) -> bool:
+        """True while the driver holds `interface`."""
+        with self._state:
+            return (not self._stop.is_set() and interface in BOUND_INTERFACES
+                    and interface not in self._detached)
+
+    def detach(self, interface: int) -> None:
+        """Unbind from `interface`; detaching MIDI streaming stops all endpoint I/O before returning."""
+        with self._state:
+            if self._stop.is_set() or interface not in BOUND_INTERFACES or interface in self._detached:
+                raise ClassDriverError(errno.ENOENT, f"no OS driver is bound to interface {interface}")
+            self._detached.add(interface)
+            if interface == c.IF_MIDI_STREAMING:
+                self._bound.clear()
+        if interface == c.IF_MIDI_STREAMING:
+            with self._read_lock, self._write_lock:
+                pass  # the transfers in flight have finished; none start while unbound
+
+    def attach(self, interface: int) -> None:
+        """Bind `interface` again; EBUSY when the driver already holds it, ENOENT for other interfaces."""
+        with self._state:
+            if self._stop.is_set() or interface not in BOUND_INTERFACES:
+                raise ClassDriverError(errno.ENOENT, f"the rig class driver does not drive interface "
+                                                     f"{interface}")
+            if interface not in self._detached:
+                raise ClassDriverError(errno.EBUSY, f"interface {interface} already has its OS driver")
+            self._detached.discard(interface)
+            if interface == c.IF_MIDI_STREAMING:
+                self._decoder.reset()
+                self._bound.set()
+
+    # --- the threads ----------------------------------------------------------------------------
+
+    def _fail(self, why: str) -> None:
+        if not self.error:
+            self.error = why
+
+    def _read_loop(self) -> None:
+        """EP_MIDI_IN -> decoded messages -> the virtual output, while bound, until close."""
+        stop = self._stop
+        while not stop.is_set():
+            if not self._bound.wait(0.05):
+                continue
+            with self._read_lock:
+                if not self._bound.is_set() or stop.is_set():
+                    continue
+                try:
+                    data = self.link.read(c.EP_MIDI_IN, READ_LENGTH, READ_TIMEOUT_MS)
+                except LinkTimeout:
+                    continue
+                except LinkGone as exc:
+                    self._fail(f"EP_MIDI_IN: the device is gone ({exc})")
+                    return
+                except (LinkStall, UsbLinkError):
+                    self.counters.read_errors += 1
+                    stop.wait(RETRY_S)
+                    continue
+                self.counters.packets_from_device += self._event_packets(data)
+                for cable, message in self._decoder.messages(data):
+                    if cable == self.cable:
+                        self._out.send_message(list(message.data))
+                        self.counters.messages_to_os += 1
+
+    @staticmethod
+    def _event_packets(data: bytes) -> int:
+        """Packets in `data` that are not all-zero padding."""
+        return sum(1 for i in range(0, len(data) - 3, 4) if data[i:i + 4] != b"\0\0\0\0")
+
+    def _write_loop(self) -> None:
+        """The virtual input -> USB-MIDI packets -> EP_MIDI_OUT, until close."""
+        stop = self._stop
+        get_message = self._in.get_message
+        pending = bytearray()
+        while not stop.is_set():
+            while len(pending) < WRITE_CHUNK:
+                event = get_message()
+                if event is None:
+                    break
+                self._take(bytes(event[0]), pending)
+            if not pending:
+                stop.wait(POLL_INTERVAL_S)
+                continue
+            chunk = bytes(pending[:WRITE_CHUNK])
+            if self._write(chunk):
+                del pending[:len(chunk)]
+                self.counters.packets_to_device += len(chunk) // 4
+            elif not self._bound.is_set():
+                self.counters.discarded_unbound_packets += len(pending) // 4
+                pending.clear()
+            elif self.error:
+                return
+
+    def _take(self, message: bytes, pending: bytearray) -> None:
+        self.counters.messages_from_os += 1
+        if not self._bound.is_set():
+            self.counters.discarded_unbound += 1
+            return
+        try:
+            pending += encode_message(message, self.cable)
+        except MidiValueError:
+            self.counters.unencodable += 1
+
+    def _write(self, chunk: bytes) -> bool:
+        """One EP_MIDI_OUT transfer; False (to retry) on a NAK timeout or STALL, or when unbound."""
+        with self._write_lock:
+            if not self._bound.is_set():
+                return False
+            try:
+                self.link.write(c.EP_MIDI_OUT, chunk, WRITE_TIMEOUT_MS)
+                return True
+            except LinkGone as exc:
+                self._fail(f"EP_MIDI_OUT: the device is gone ({exc})")
+                return False
+            except UsbLinkError:
+                self.counters.write_retries += 1
+        self._stop.wait(RETRY_S)
+        return False
+
+    # --- closing --------------------------------------------------------------------------------
+
+    def _delete_ports(self) -> None:
+        for port in (self._in, self._out):
+            try:
+                port.close_port()
+            finally:
+                port.delete()
+
+    def close(self) -> None:
+        """Stop both threads (joined), then delete the virtual ports; safe to call twice."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5 + READ_TIMEOUT_MS / 1000 * 3 + 10)
+        self._delete_ports()
+
+
+class BoundLink:
+    """`link` as other users see it while `driver` is bound: every transfer is passed through, and the
+    kernel-driver calls rig.usb_backend asks for are answered by the driver."""
+
+    def __init__(self, link: UsbLink, driver: UsbMidiClassDriver) -> None:
+        self.link = link
+        self.driver = driver
+
+    def control(self, bm_request_type: int, b_request: int, w_value: int, w_index: int,
+                data_or_length: bytes | int, timeout_ms: int) -> bytes | int:
+        """Passed through to the link."""
+        return self.link.control(bm_request_type, b_request, w_value, w_index, data_or_length, timeout_ms)
+
+    def write(self, endpoint: int, data: bytes, timeout_ms: int) -> int:
+        """Passed through to the link."""
+        return self.link.write(endpoint, data, timeout_ms)
+
+    def read(self, endpoint: int, length: int, timeout_ms: int) -> bytes:
+        """Passed through to the link."""
+        return self.link.read(endpoint, length, timeout_ms)
+
+    def clear_halt(self, endpoint: int) -> None:
+        """Passed through to the link."""
+        self.link.clear_halt(endpoint)
+
+    def reset(self) -> None:
+        """Passed through to the link."""
+        self.link.reset()
+
+    def close(self) -> None:
+        """Close the driver (the link's owner closes the link)."""
+        self.driver.close()
+
+    def kernel_driver_active(self, interface: int) -> bool:
+        """True while the class driver holds `interface`."""
+        return self.driver.active_on(interface)
+
+    def detach_kernel_driver(self, interface: int) -> None:
+        """Unbind the class driver from `interface` (ENOENT when it does not hold it)."""
+        self.driver.detach(interface)
+
+    def attach_kernel_driver(self, interface: int) -> None:
+        """Bind the class driver to `interface` again."""
+        self.driver.attach(interface)
+
+
+__all__ = ["BOUND_INTERFACES", "BoundLink", "ClassDriverError", "DriverCounters", "UsbMidiClassDriver"]

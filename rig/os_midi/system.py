@@ -1,0 +1,114 @@
+"""Which MIDI system a target's OS MIDI ports live on: ALSA or CoreMIDI when present, a running JACK
+server, or a private JACK dummy server the target starts (RIG_JACK=auto|never|always, rig.jack).
+
+One piece of code for every target that opens virtual ports (the loopback, the emulator's class
+driver), so they get Feature.MIDI_OS the same way and report it the same way.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rig import jack
+from rig.errors import TargetError
+from rig.jack import JackMode, JackServer
+from rig.os_midi.quiet import quietly
+
+JACK_START_TIMEOUT_S = 15
+
+
+class OsMidiUnavailable(TargetError):
+    """No MIDI system python-rtmidi can open virtual ports on (no ALSA sequencer, no JACK server)."""
+
+
+def jack_compiled() -> bool:
+    """True when python-rtmidi is installed with its JACK API."""
+    try:
+        import rtmidi
+    except ImportError:
+        return False
+    return rtmidi.API_UNIX_JACK in rtmidi.get_compiled_api()
+
+
+def jack_server_running() -> bool:
+    """rig.jack.server_running without libjack's "Cannot connect to server" lines on stderr."""
+    return quietly(jack.server_running)
+
+
+def os_midi_api() -> int | None:
+    """The rtmidi API to open virtual ports with here, or None when there is no MIDI system."""
+    try:
+        import rtmidi
+    except ImportError:
+        return None
+    compiled = rtmidi.get_compiled_api()
+    if rtmidi.API_LINUX_ALSA in compiled and os.access("/dev/snd/seq", os.R_OK | os.W_OK):
+        return int(rtmidi.API_LINUX_ALSA)
+    if rtmidi.API_MACOSX_CORE in compiled:
+        return int(rtmidi.API_MACOSX_CORE)
+    if rtmidi.API_UNIX_JACK in compiled and jack_server_running():
+        return int(rtmidi.API_UNIX_JACK)
+    return None
+
+
+def midi_possible(mode: JackMode) -> bool:
+    """Before opening: whether OS MIDI ports are expected (a MIDI system exists or can be started)."""
+    if mode is JackMode.ALWAYS:
+        return jack_compiled()
+    if os_midi_api() is not None:
+        return True
+    return mode is JackMode.AUTO and jack_compiled() and jack.jackd_installed()
+
+
+class MidiSystem:
+    """The rtmidi API chosen for a target and the JACK server it started for it (None when it uses
+    ALSA/CoreMIDI or a server it found). `close` stops a server it started."""
+
+    def __init__(self, api: int, mode: JackMode, server: JackServer | None = None) -> None:
+        self.api = api
+        self.mode = mode
+        self.jack = server
+
+    def describe(self) -> str:
+        """Which MIDI system carries the ports, for reports."""
+        import rtmidi
+
+        if self.api != rtmidi.API_UNIX_JACK:
+            return str(rtmidi.get_api_display_name(self.api))
+        if self.jack is not None and self.jack.started:
+            return f"JACK server {self.jack.name} (started by the target, RIG_JACK={self.mode.value})"
+        return "JACK (a running server)"
+
+    def close(self) -> None:
+        """Stop the JACK server this system started; safe to call twice."""
+        if self.jack is not None:
+            self.jack.stop()
+            self.jack = None
+
+
+def open_midi_system(mode: JackMode) -> MidiSystem:
+    """Choose the API, starting a private JACK dummy server when `mode` says so. Raises
+    OsMidiUnavailable naming what is missing; JackMissing/JackError when a server cannot start."""
+    import rtmidi
+
+    if mode is JackMode.ALWAYS:
+        if not jack_compiled():
+            raise OsMidiUnavailable("RIG_JACK=always, but python-rtmidi was built without JACK")
+        server = JackServer(timeout_s=JACK_START_TIMEOUT_S, reuse=False).start()
+        return MidiSystem(int(rtmidi.API_UNIX_JACK), mode, server)
+    api = os_midi_api()
+    if api is not None:
+        return MidiSystem(api, mode)
+    if mode is JackMode.NEVER:
+        raise OsMidiUnavailable("no MIDI system (no ALSA sequencer, no JACK server) and RIG_JACK=never")
+    if not jack_compiled():
+        raise OsMidiUnavailable("no MIDI system, and python-rtmidi was built without JACK")
+    if not jack.jackd_installed():
+        raise OsMidiUnavailable("no MIDI system (no ALSA sequencer, no JACK server) and no jackd to "
+                                "start one: install jackd2")
+    server = JackServer(timeout_s=JACK_START_TIMEOUT_S).start()
+    return MidiSystem(int(rtmidi.API_UNIX_JACK), mode, server)
+
+
+__all__ = ["MidiSystem", "OsMidiUnavailable", "jack_compiled", "jack_server_running", "midi_possible",
+           "open_midi_system", "os_midi_api"]
