@@ -1,0 +1,61 @@
+"""The firmware's console-log tests (tests/firmware/test_emulator_log.py) run unchanged on the
+loopback board, so both sides of the contract log the same events in the same words.
+
+The loopback emits event lines only once rig/loopback/board.py calls its ConsoleSession's log_*
+methods (bus reset, SET_CONFIGURATION, mode changes, STALL, frame errors, ring full) and bounds its CDC
+queue; until then those tests are strict xfails, which turn into failures the day the hooks land, as
+a reminder to drop NEEDS_BOARD_HOOKS.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from rig.loopback import LoopbackBoard
+
+
+def _firmware_tests() -> ModuleType:
+    path = Path(__file__).resolve().parents[1] / "firmware" / "test_emulator_log.py"
+    spec = importlib.util.spec_from_file_location("firmware_console_log_tests", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_shared = _firmware_tests()
+configured = _shared.configured
+logging_on = _shared.logging_on
+
+NEEDS_BOARD_HOOKS = pytest.mark.xfail(
+    strict=True, reason="rig/loopback/board.py does not call ConsoleSession.log_* yet (its owner's file)")
+
+
+@pytest.fixture(scope="module")
+def link() -> Iterator[LoopbackBoard]:
+    """A loopback board in the place of the emulated firmware (same UsbLink calls)."""
+    board = LoopbackBoard(console_pty=False)
+    try:
+        yield board
+    finally:
+        board.close()
+
+
+test_log_is_off_at_power_on_and_events_then_send_nothing = (
+    _shared.test_log_is_off_at_power_on_and_events_then_send_nothing)
+test_mode_changes_and_stalls_are_logged_with_device_time = NEEDS_BOARD_HOOKS(
+    _shared.test_mode_changes_and_stalls_are_logged_with_device_time)
+test_frame_errors_are_logged_by_kind = NEEDS_BOARD_HOOKS(_shared.test_frame_errors_are_logged_by_kind)
+test_ring_full_is_logged_once_per_episode = NEEDS_BOARD_HOOKS(
+    _shared.test_ring_full_is_logged_once_per_episode)
+test_bus_reset_and_configuration_are_logged_across_the_reset = NEEDS_BOARD_HOOKS(
+    _shared.test_bus_reset_and_configuration_are_logged_across_the_reset)
+test_log_lines_never_break_a_reply_and_rig_console_skips_them = NEEDS_BOARD_HOOKS(
+    _shared.test_log_lines_never_break_a_reply_and_rig_console_skips_them)
+test_lines_nobody_reads_are_dropped_whole_and_counted = NEEDS_BOARD_HOOKS(
+    _shared.test_lines_nobody_reads_are_dropped_whole_and_counted)
