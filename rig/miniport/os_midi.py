@@ -17,24 +17,17 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
 from host.midi import UsbMidiDecoder, encode_message
-from host.mxf import AllocatorMXF, KsState, MxfFilter, NtStatus
-from host.mxf.capture_sink import CaptureSink
-from host.mxf.clock import MasterClock, MonotonicClock
-from host.mxf.dmusbuff import pack_records
-from host.mxf.packer import structured_flags
-from host.mxf.render_sink import RenderSink
-from host.mxf.sequencer import Sequencer
-from host.mxf.unpacker import Unpacker
+from host.mxf.clock import MasterClock
 from rig.device import Board
-from rig.miniport.capture import CapturedMessage, MessageCollector, raw_events
+from rig.miniport.capture import CapturedMessage, raw_events
 from rig.miniport.errors import MiniportError, MiniportTimeout, PoolExhausted
-from rig.miniport.usb_midi import DEFAULT_SEND_BATCH, PACKET, _Deadline
+from rig.miniport.graph import Deadline, MxfMiniport
+from rig.miniport.usb_midi import PACKET
 
 JACK_MAX_MESSAGE = 16379
 """Largest message python-rtmidi's JACK MidiOut delivers: RtMidi queues each message with its length
@@ -93,7 +86,7 @@ class OsMidiCounters:
     lost_bytes: int = 0
 
 
-class OsMidiMiniport:
+class OsMidiMiniport(MxfMiniport):
     """The MXF render and capture graphs on an opened rtmidi MidiOut / MidiIn pair."""
 
     def __init__(self, out: Any, inp: Any, *, name: str = "OS MIDI", board: Board | None = None,
@@ -105,8 +98,6 @@ class OsMidiMiniport:
         self.inp = inp
         self.name = name
         self.board = board
-        self.clock: MasterClock = clock if clock is not None else MonotonicClock()
-        self.channel_group = channel_group
         if send_window is not None and send_window < 1:
             raise ValueError(f"send_window must be at least 1 (or None), not {send_window}")
         self.send_window = send_window
@@ -116,42 +107,28 @@ class OsMidiMiniport:
         self.send_timeout_s = send_timeout_s
         self.max_message_bytes = api_message_limit(out) if max_message_bytes is None else max_message_bytes
         """Messages longer than this are refused by `send` (the OS API would lose them silently)."""
-        self.render_allocator = AllocatorMXF(pool_size, buffer_size=buffer_size, buffer_count=buffer_count,
-                                             checked=checked, name=f"{name} render allocator")
-        self.capture_allocator = AllocatorMXF(pool_size, buffer_size=buffer_size, buffer_count=buffer_count,
-                                              checked=checked, name=f"{name} capture allocator")
         self._decoder = UsbMidiDecoder()
         self._outbox: deque[bytes] = deque()
-        self.unpacker = Unpacker(self.render_allocator)
-        self.sequencer = Sequencer(self.render_allocator, self.clock, schedule_prefetch_100ns)
-        self.render_sink = RenderSink(self.render_allocator, self._rendered)
-        self.capture_sink = CaptureSink(self.capture_allocator)
-        self.collector = MessageCollector(self.capture_allocator)
-        for source, sink in ((self.unpacker, self.sequencer), (self.sequencer, self.render_sink),
-                             (self.capture_sink, self.collector)):
-            if source.connect_output(sink) != NtStatus.STATUS_SUCCESS:  # pragma: no cover
-                raise MiniportError(f"{name}: ConnectOutput {type(source).__name__} failed")
+        super().__init__(name, self._rendered, clock=clock, schedule_prefetch_100ns=schedule_prefetch_100ns,
+                         pool_size=pool_size, buffer_size=buffer_size, buffer_count=buffer_count,
+                         checked=checked, channel_group=channel_group)
         self.counters = OsMidiCounters()
-        self._errors: list[MiniportError] = []
-        self._errors_lock = threading.Lock()
-        """A leaf lock: taken inside `_lock` (callback) and inside the collector's condition (receive)."""
         self._lock = threading.Lock()
         self._pump: threading.Thread | None = None
         self._stop_pump = threading.Event()
-        self.running = False
+
+    @property
+    def where(self) -> str:
+        """How messages name this miniport: its name."""
+        return self.name
 
     # --- state ---
-
-    def _filters(self) -> tuple[MxfFilter, ...]:
-        return (self.unpacker, self.sequencer, self.render_sink, self.capture_sink, self.collector)
 
     def start(self) -> None:
         """Every filter to RUN; the MidiIn callback installed."""
         if self.running:
             return
-        for flt in self._filters():
-            for state in (KsState.ACQUIRE, KsState.PAUSE, KsState.RUN):
-                flt.set_state(state)
+        self._run_filters()
         if _polled(self.inp):
             self._stop_pump.clear()
             self._pump = threading.Thread(target=self._poll, name=f"{self.name} input", daemon=True)
@@ -169,9 +146,7 @@ class OsMidiMiniport:
         elif self.running:
             self.inp.cancel_callback()
         with self._lock:
-            for flt in self._filters():
-                for state in (KsState.PAUSE, KsState.ACQUIRE, KsState.STOP):
-                    flt.set_state(state)
+            self._stop_filters()
         self.running = False
 
     # --- render ---
@@ -188,15 +163,15 @@ class OsMidiMiniport:
         counters = self.counters
         if counters.messages_sent - counters.messages_received < window:
             return
-        deadline = _Deadline(self.send_timeout_s)
-        with self.collector.cond:
+        deadline = Deadline(self.send_timeout_s)
+        with self.messages.cond:
             while counters.messages_sent - counters.messages_received >= window:
                 if deadline.expired():
                     raise MiniportTimeout(
                         f"{self.name}: {counters.messages_sent - counters.messages_received} message(s) sent "
                         f"and not answered within {self.send_timeout_s} s (send window {window}); "
                         f"{len(self._outbox)} message(s) still pending")
-                self.collector.cond.wait(min(deadline.remaining(), 0.05))
+                self.messages.cond.wait(min(deadline.remaining(), 0.05))
 
     def _send_outbox(self) -> int:
         sent = 0
@@ -225,37 +200,16 @@ class OsMidiMiniport:
 
     def send_buffer(self, buffer: bytes | bytearray | memoryview, start_time_100ns: int | None = None) -> int:
         """Unpack one user-mode buffer into the render graph and send what fell due; returns messages sent."""
-        if not self.running:
-            raise MiniportError(f"{self.name}: the miniport is not started")
-        start = self.clock.time_100ns() if start_time_100ns is None else start_time_100ns
-        if self.unpacker.unpack(buffer, start) == NtStatus.STATUS_INSUFFICIENT_RESOURCES:
-            stats = self.render_allocator.stats()
-            raise PoolExhausted(f"{self.name}: the render pool cannot hold this buffer's events "
-                                f"({stats.free} of {stats.pool_size} free, {len(self.sequencer)} chains "
-                                f"held by the sequencer)")
+        self._unpack(buffer, start_time_100ns)
         return self._send_outbox()
 
-    def send(self, messages: Iterable[bytes | bytearray], *, time_100ns: int | None = None,
-             channel_group: int | None = None, batch: int = DEFAULT_SEND_BATCH) -> int:
-        """Send MIDI byte strings at `time_100ns` (default: now); returns messages handed to MidiOut."""
-        group = self.channel_group if channel_group is None else channel_group
-        when = self.clock.time_100ns() if time_100ns is None else time_100ns
-        sent = 0
-        records: list[tuple[bytes, int, int, int]] = []
+    def _check_messages(self, datas: list[bytes]) -> None:
+        """MessageTooLong, before anything is sent, for a message the OS MIDI API would lose."""
         limit = self.max_message_bytes
-        datas = [bytes(message) for message in messages]
         for data in datas:
             if len(data) > limit:
                 raise MessageTooLong(f"{self.name}: a {len(data)}-byte message exceeds the {limit}-byte "
                                      f"limit of this OS MIDI API (it would be lost silently); nothing sent")
-        for data in datas:
-            records.append((data, group, 0, structured_flags(data) if data else 0))
-            if len(records) >= batch:
-                sent += self.send_buffer(pack_records(records), when)
-                records.clear()
-        if records:
-            sent += self.send_buffer(pack_records(records), when)
-        return sent
 
     def service(self) -> int:
         """Release and send what the sequencer holds that is now due."""
@@ -286,9 +240,7 @@ class OsMidiMiniport:
                                          self.channel_group)
                 if lost:
                     self.counters.lost_bytes += lost
-                    with self._errors_lock:
-                        self._errors.append(PoolExhausted(f"{self.name}: capture pool empty, {lost} byte(s) "
-                                                          f"lost"))
+                    self._error(PoolExhausted(f"{self.name}: capture pool empty, {lost} byte(s) lost"))
                 if chain is not None:
                     self.capture_sink.put_message(chain)
 
@@ -303,26 +255,9 @@ class OsMidiMiniport:
             else:
                 self._received(event)
 
-    def errors(self) -> list[MiniportError]:
-        """Errors met in the callback so far."""
-        with self._errors_lock:
-            return list(self._errors)
-
     def receive(self, count: int, timeout_s: float = 5.0) -> list[CapturedMessage]:
         """Wait for `count` captured messages; MiniportTimeout names how many arrived."""
-        collector = self.collector
-        deadline = _Deadline(timeout_s)
-        got: list[CapturedMessage] = []
-        with collector.cond:
-            while True:
-                with self._errors_lock:
-                    if self._errors:
-                        raise self._errors.pop(0)
-                available = len(collector._queue)
-                if available + len(got) >= count or deadline.expired():
-                    got.extend(collector._queue.popleft() for _ in range(min(count - len(got), available)))
-                    break
-                collector.cond.wait(deadline.remaining())
+        got = self._wait_for_messages(count, Deadline(timeout_s))
         if len(got) < count:
             raise MiniportTimeout(f"{self.name}: {len(got)} of {count} message(s) arrived within "
                                   f"{timeout_s} s")
@@ -330,27 +265,14 @@ class OsMidiMiniport:
 
     def take(self) -> list[CapturedMessage]:
         """Every message captured so far, without waiting."""
-        return self.collector.take()
+        return self.messages.take()
 
     # --- books ---
 
     def books(self) -> list[str]:
         """Everything still out (events, held chains, unsent or untaken messages, lost bytes)."""
-        problems: list[str] = []
-        for alloc in (self.render_allocator, self.capture_allocator):
-            stats = alloc.stats()
-            if stats.outstanding or stats.buffers_out:
-                problems.append(f"{alloc.name}: {stats.outstanding} event(s) and {stats.buffers_out} "
-                                f"buffer(s) out of the pool")
-        if len(self.sequencer):
-            problems.append(f"{self.name}: {len(self.sequencer)} chain(s) still held by the sequencer")
-        if self._outbox:
-            problems.append(f"{self.name}: {len(self._outbox)} message(s) not yet sent")
-        if len(self.collector):
-            problems.append(f"{self.name}: {len(self.collector)} captured message(s) not taken")
-        if self.counters.lost_bytes:
-            problems.append(f"{self.name}: {self.counters.lost_bytes} received byte(s) lost")
-        return problems
+        return self._books(f"{len(self._outbox)} message(s) not yet sent" if self._outbox else None,
+                           self.counters.lost_bytes)
 
     def close(self) -> None:
         """Stop (the ports stay open: they belong to the caller)."""

@@ -14,30 +14,21 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Self
 
 from host.midi import UsbMidiDecoder
-from host.mxf import AllocatorMXF, KsState, MxfFilter, NtStatus
-from host.mxf.capture_sink import CaptureSink
-from host.mxf.clock import MasterClock, MonotonicClock
-from host.mxf.dmusbuff import pack_records
-from host.mxf.packer import Packer, structured_flags
-from host.mxf.render_sink import RenderSink
-from host.mxf.sequencer import Sequencer
-from host.mxf.unpacker import Unpacker
+from host.mxf.clock import MasterClock
 from rig import contract as c
 from rig.device import Board, DeviceResponseError, TransferError, TransferTimeout
-from rig.miniport.capture import CapturedMessage, MessageCollector, raw_events
+from rig.miniport.capture import CapturedMessage, raw_events
 from rig.miniport.errors import DeviceGarbage, MiniportError, MiniportTimeout, PoolExhausted
+from rig.miniport.graph import DEFAULT_SEND_BATCH, Deadline, MxfMiniport
 from rig.miniport.transfer import endpoint_name
 
 PACKET = 4
 """Bytes per USB-MIDI event packet."""
-DEFAULT_SEND_BATCH = 256
-"""Messages per user-mode buffer that `send` packs (the pool must hold a whole buffer's events)."""
 
 
 @dataclass
@@ -120,7 +111,7 @@ class ReaderCounters:
     """Transfers or packets the device got wrong (reported through receive())."""
 
 
-class UsbMidiMiniport:
+class UsbMidiMiniport(MxfMiniport):
     """The MXF render and capture graphs of one board on its raw USB-MIDI endpoints."""
 
     def __init__(self, board: Board, *, clock: MasterClock | None = None, schedule_prefetch_100ns: int = 0,
@@ -129,46 +120,17 @@ class UsbMidiMiniport:
                  transfer_bytes: int = c.BULK_PACKET_SIZE, channel_group: int = 1,
                  capture_to: Literal["messages", "packer"] = "messages") -> None:
         self.board = board
-        self.clock: MasterClock = clock if clock is not None else MonotonicClock()
         self.timeout_ms = board.timeout_ms if timeout_ms is None else timeout_ms
         self.poll_ms = poll_ms
-        self.channel_group = channel_group
-        self.render_allocator = AllocatorMXF(pool_size, buffer_size=buffer_size, buffer_count=buffer_count,
-                                             checked=checked, name=f"{board.name} render allocator")
-        self.capture_allocator = AllocatorMXF(pool_size, buffer_size=buffer_size, buffer_count=buffer_count,
-                                              checked=checked, name=f"{board.name} capture allocator")
         self.writer = PacketWriter(board, self.timeout_ms, transfer_bytes)
-        self.unpacker = Unpacker(self.render_allocator)
-        self.sequencer = Sequencer(self.render_allocator, self.clock, schedule_prefetch_100ns)
-        self.render_sink = RenderSink(self.render_allocator, self.writer)
-        self._connect(self.unpacker, self.sequencer)
-        self._connect(self.sequencer, self.render_sink)
-        self.capture_sink = CaptureSink(self.capture_allocator)
-        self.collector: MessageCollector | None = None
-        self.packer: Packer | None = None
-        self._capture_end: MxfFilter
-        if capture_to == "packer":
-            self.packer = Packer(self.capture_allocator)
-            self._capture_end = self.packer
-        elif capture_to == "messages":
-            self.collector = MessageCollector(self.capture_allocator)
-            self._capture_end = self.collector
-        else:
-            raise ValueError(f"capture_to must be 'messages' or 'packer', not {capture_to!r}")
-        self._connect(self.capture_sink, self._capture_end)
+        super().__init__(board.name, self.writer, clock=clock,
+                         schedule_prefetch_100ns=schedule_prefetch_100ns, pool_size=pool_size,
+                         buffer_size=buffer_size, buffer_count=buffer_count,
+                         checked=checked, channel_group=channel_group, capture_to=capture_to)
         self.decoder = UsbMidiDecoder()
         self.reader_counters = ReaderCounters()
-        self._errors: list[MiniportError] = []
-        self._errors_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.running = False
-
-    @staticmethod
-    def _connect(source: MxfFilter, sink: MxfFilter) -> None:
-        status = source.connect_output(sink)
-        if status != NtStatus.STATUS_SUCCESS:  # pragma: no cover - a fresh filter always connects
-            raise MiniportError(f"ConnectOutput {type(source).__name__} -> {type(sink).__name__}: {status!r}")
 
     @property
     def where(self) -> str:
@@ -177,16 +139,11 @@ class UsbMidiMiniport:
 
     # --- state ---
 
-    def _filters(self) -> tuple[MxfFilter, ...]:
-        return (self.unpacker, self.sequencer, self.render_sink, self.capture_sink, self._capture_end)
-
     def start(self) -> None:
         """Every filter to RUN and the capture reader started."""
         if self.running:
             return
-        for flt in self._filters():
-            for state in (KsState.ACQUIRE, KsState.PAUSE, KsState.RUN):
-                flt.set_state(state)
+        self._run_filters()
         self._stop.clear()
         self._thread = threading.Thread(target=self._read_loop, name=f"usb-midi reader {self.board.name}",
                                         daemon=True)
@@ -202,9 +159,7 @@ class UsbMidiMiniport:
             thread.join(timeout=max(5.0, 5 * self.poll_ms / 1000))
             if thread.is_alive():  # pragma: no cover - read timeouts bound the loop
                 raise MiniportError(f"{self.where}: the capture reader did not stop")
-        for flt in self._filters():
-            for state in (KsState.PAUSE, KsState.ACQUIRE, KsState.STOP):
-                flt.set_state(state)
+        self._stop_filters()
         self.running = False
 
     # --- render ---
@@ -212,34 +167,8 @@ class UsbMidiMiniport:
     def send_buffer(self, buffer: bytes | bytearray | memoryview, start_time_100ns: int | None = None) -> int:
         """Unpack one user-mode DMUS_EVENTHEADER buffer into the render graph, then flush what fell due.
         Returns packets written. PoolExhausted when the pool cannot hold the buffer's events."""
-        self._check_running()
-        start = self.clock.time_100ns() if start_time_100ns is None else start_time_100ns
-        status = self.unpacker.unpack(buffer, start)
-        if status == NtStatus.STATUS_INSUFFICIENT_RESOURCES:
-            stats = self.render_allocator.stats()
-            raise PoolExhausted(f"{self.where}: the render pool cannot hold this buffer's events "
-                                f"({stats.free} of {stats.pool_size} events free, {len(self.sequencer)} "
-                                f"chains held by the sequencer)")
+        self._unpack(buffer, start_time_100ns)
         return self.flush()
-
-    def send(self, messages: Iterable[bytes | bytearray], *, time_100ns: int | None = None,
-             channel_group: int | None = None, batch: int = DEFAULT_SEND_BATCH) -> int:
-        """Send MIDI byte strings (whole messages, running-status data or SysEx of any length), all at
-        `time_100ns` (default: now), packed into user-mode buffers of `batch` records. Returns packets
-        written."""
-        group = self.channel_group if channel_group is None else channel_group
-        when = self.clock.time_100ns() if time_100ns is None else time_100ns
-        written = 0
-        records: list[tuple[bytes, int, int, int]] = []
-        for message in messages:
-            data = bytes(message)
-            records.append((data, group, 0, structured_flags(data) if data else 0))
-            if len(records) >= batch:
-                written += self.send_buffer(pack_records(records), when)
-                records.clear()
-        if records:
-            written += self.send_buffer(pack_records(records), when)
-        return written
 
     def service(self) -> int:
         """Release what the sequencer holds that is now due, and write it; returns packets written."""
@@ -250,15 +179,10 @@ class UsbMidiMiniport:
         """Write every pending packet (see PacketWriter.flush)."""
         return self.writer.flush(timeout_ms)
 
-    def _check_running(self) -> None:
-        if not self.running:
-            raise MiniportError(f"{self.where}: the miniport is not started")
-
     # --- capture ---
 
     def _error(self, error: MiniportError) -> None:
-        with self._errors_lock:
-            self._errors.append(error)
+        super()._error(error)
         if self.collector is not None:
             self.collector.put_message(None)
 
@@ -305,34 +229,11 @@ class UsbMidiMiniport:
                 if chain is not None:
                     self.capture_sink.put_message(chain)
 
-    def errors(self) -> list[MiniportError]:
-        """Every error the reader met so far (garbage, lost bytes, a dead device), oldest first."""
-        with self._errors_lock:
-            return list(self._errors)
-
-    def _raise_error(self) -> None:
-        with self._errors_lock:
-            if self._errors:
-                raise self._errors.pop(0)
-
     def receive(self, count: int, timeout_s: float = 5.0) -> list[CapturedMessage]:
         """Wait for `count` captured messages and return them (more may stay queued). Raises the
         reader's first error (DeviceGarbage, PoolExhausted, MiniportError) or MiniportTimeout naming how
         many arrived."""
-        collector = self.collector
-        if collector is None:
-            raise MiniportError(f"{self.where}: capture goes to a Packer; use read_buffer()")
-        got: list[CapturedMessage] = []
-        deadline = self.clock_deadline(timeout_s)
-        with collector.cond:
-            while True:
-                self._raise_error()
-                available = len(collector._queue)
-                if available + len(got) >= count or deadline.expired():
-                    take = min(count - len(got), available)
-                    got.extend(collector._queue.popleft() for _ in range(take))
-                    break
-                collector.cond.wait(deadline.remaining())
+        got = self._wait_for_messages(count, self.clock_deadline(timeout_s))
         if len(got) < count:
             raise MiniportTimeout(f"{self.where}: {len(got)} of {count} message(s) arrived within "
                                   f"{timeout_s} s (received: {self.reader_counters.packets} packets)")
@@ -341,9 +242,7 @@ class UsbMidiMiniport:
     def take(self) -> list[CapturedMessage]:
         """Every message captured so far, without waiting (raises the reader's first error)."""
         self._raise_error()
-        if self.collector is None:
-            raise MiniportError(f"{self.where}: capture goes to a Packer; use read_buffer()")
-        return self.collector.take()
+        return self.messages.take()
 
     def read_buffer(self, max_bytes: int = 4096) -> bytes | None:
         """Packer mode: one user-mode buffer of captured records, or None when nothing is queued."""
@@ -354,30 +253,18 @@ class UsbMidiMiniport:
         return None if packed is None else packed.data
 
     @staticmethod
-    def clock_deadline(timeout_s: float) -> _Deadline:
+    def clock_deadline(timeout_s: float) -> Deadline:
         """A wall-clock deadline for waits (the master clock may be a manual one)."""
-        return _Deadline(timeout_s)
+        return Deadline(timeout_s)
 
     # --- books ---
 
     def books(self) -> list[str]:
         """Everything still out: events in either pool, chains in the sequencer, unsent packets,
         captured messages not taken, bytes lost. Empty when balanced."""
-        problems: list[str] = []
-        for alloc in (self.render_allocator, self.capture_allocator):
-            stats = alloc.stats()
-            if stats.outstanding or stats.buffers_out:
-                problems.append(f"{alloc.name}: {stats.outstanding} event(s) and {stats.buffers_out} "
-                                f"buffer(s) out of the pool")
-        if len(self.sequencer):
-            problems.append(f"{self.where}: {len(self.sequencer)} chain(s) still held by the sequencer")
-        if self.writer.pending_packets:
-            problems.append(f"{self.where}: {self.writer.pending_packets} packet(s) not yet written")
-        if self.collector is not None and len(self.collector):
-            problems.append(f"{self.where}: {len(self.collector)} captured message(s) not taken")
-        if self.reader_counters.lost_bytes:
-            problems.append(f"{self.where}: {self.reader_counters.lost_bytes} received byte(s) lost")
-        return problems
+        pending = self.writer.pending_packets
+        return self._books(f"{pending} packet(s) not yet written" if pending else None,
+                           self.reader_counters.lost_bytes)
 
     def close(self) -> None:
         """Stop (reader joined, filters to STOP). Unsent packets stay pending and show in books();
@@ -398,21 +285,9 @@ class UsbMidiMiniport:
                 self.close()
 
 
-class _Deadline:
-    """time.monotonic deadline for bounded waits."""
-
-    def __init__(self, timeout_s: float) -> None:
-        import time
-
-        self._monotonic = time.monotonic
-        self.end = time.monotonic() + timeout_s
-
-    def remaining(self) -> float:
-        return max(0.0, self.end - self._monotonic())
-
-    def expired(self) -> bool:
-        return self._monotonic() >= self.end
+_Deadline = Deadline
+"""The old private name, kept for importers."""
 
 
-__all__ = ["CapturedMessage", "PacketWriter", "ReaderCounters", "UsbMidiMiniport",
+__all__ = ["DEFAULT_SEND_BATCH", "CapturedMessage", "PacketWriter", "ReaderCounters", "UsbMidiMiniport",
            "WriterCounters"]

@@ -161,7 +161,7 @@ def test_scheduled_events_exceeding_the_pool(board: Board) -> None:
     port = Sink()
     with OsMidiMiniport(port, port, clock=clock, pool_size=4) as mp:
         mp.send([m.note_on(0, 1, 1)] * 4, time_100ns=50)
-        with pytest.raises(PoolExhausted, match="0 of 4 free, 4 chains held by the sequencer"):
+        with pytest.raises(PoolExhausted, match="0 of 4 events free, 4 chains held by the sequencer"):
             mp.send([m.note_on(0, 1, 1)], time_100ns=50)
         clock.set(50)
         assert mp.service() == 4
