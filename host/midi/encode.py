@@ -140,25 +140,31 @@ def system_reset() -> bytes:
 
 def check_message(message: bytes | bytearray | memoryview) -> bytes:
     """Return `message` as bytes if it is one complete, well-formed MIDI message, else raise
-    MidiValueError saying what is wrong (status, length, or a status byte among the data)."""
+    MidiValueError saying what is wrong (status, length, or a status byte among the data). The one
+    validator: encode_message's error path uses it too."""
     msg = bytes(message)
     if not msg:
         raise MidiValueError("message is empty: a MIDI message needs at least a status byte")
     status = msg[0]
     if status == SYSEX:
         if len(msg) < 2 or msg[-1] != EOX:
-            raise MidiValueError(f"SysEx message must end with F7, got {msg[-4:].hex()} at its end")
-        body = msg[1:-1]
-    else:
-        length = LENGTH_BY_STATUS[status]
-        if length <= 0:
-            raise MidiValueError(f"message starts with 0x{status:02X}, which starts no MIDI message")
-        if len(msg) != length:
-            raise MidiValueError(
-                f"message with status 0x{status:02X} must be {length} bytes, got {len(msg)}: {msg.hex()}")
-        body = msg[1:]
-    if not body.isascii():
-        raise MidiValueError(f"message has a status byte among its data bytes: {msg[:16].hex()}")
+            raise MidiValueError(f"SysEx message must end with F7, got ...{msg[-4:].hex()} "
+                                 f"({len(msg)} bytes)")
+        if not msg[1:-1].isascii():
+            bad = next(i for i, b in enumerate(msg[1:-1], 1) if b >= 0x80)
+            raise MidiValueError(f"SysEx message has a status byte among its data bytes: 0x{msg[bad]:02X} at "
+                                 f"offset {bad}; data must be < 0x80")
+        return msg
+    length = LENGTH_BY_STATUS[status]
+    if length <= 0:
+        raise MidiValueError(f"message starts with 0x{status:02X}, which starts no MIDI message: "
+                             f"{msg[:8].hex()}")
+    if len(msg) != length:
+        raise MidiValueError(
+            f"message with status 0x{status:02X} must be {length} bytes, got {len(msg)}: {msg.hex()}")
+    if not msg[1:].isascii():
+        raise MidiValueError(f"message has a status byte among its data bytes (a data byte >= 0x80): "
+                             f"{msg[:16].hex()}")
     return msg
 
 

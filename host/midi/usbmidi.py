@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from host.midi.encode import check_message
 from host.midi.errors import MidiValueError, UsbMidiPacketError
 from host.midi.spec import EOX, LENGTH_BY_STATUS, SYSEX
 from host.midi.stream import MidiMessage, MidiStreamParser
@@ -152,25 +153,14 @@ def encode_message(msg: bytes | bytearray | memoryview, cable: int = 0) -> bytes
 
 
 def _encode_slow(msg: bytes, cable: int) -> bytes:
-    """encode_message for SysEx, and the errors for everything that is not one valid message."""
-    if not msg:
-        raise MidiValueError("msg is empty: a MIDI message needs at least a status byte")
-    status = msg[0]
-    if status == SYSEX:
-        if len(msg) < 2 or msg[-1] != EOX:
-            raise MidiValueError(f"SysEx msg must end with F7, got ...{msg[-4:].hex()} ({len(msg)} bytes)")
-        if not msg[1:-1].isascii():
-            bad = next(i for i, b in enumerate(msg[1:-1], 1) if b >= 0x80)
-            raise MidiValueError(
-                f"SysEx msg has status byte 0x{msg[bad]:02X} at offset {bad}; data must be < 0x80")
+    """encode_message for SysEx, and (through check_message, the one validator) the errors for
+    everything that is not one valid message: every valid fixed-length message takes the fast path.
+    A valid SysEx is recognised inline, so the SysEx hot path pays no extra call (measured: +4-10 %
+    per small SysEx through check_message)."""
+    if msg and msg[0] == SYSEX and len(msg) >= 2 and msg[-1] == EOX and msg[1:-1].isascii():
         return _sysex_packets(msg, cable, True)
-    length = LENGTH_BY_STATUS[status]
-    if length <= 0:
-        raise MidiValueError(f"msg starts with 0x{status:02X}, which starts no MIDI message: {msg[:8].hex()}")
-    if len(msg) != length:
-        raise MidiValueError(
-            f"msg with status 0x{status:02X} must be {length} bytes, got {len(msg)}: {msg.hex()}")
-    raise MidiValueError(f"msg has a data byte >= 0x80: {msg.hex()}")
+    check_message(msg)
+    raise AssertionError(f"encode_message: check_message accepted {msg.hex()} the encoder refused")
 
 
 @dataclass(slots=True)
