@@ -236,15 +236,6 @@ class MidiStreamParser:
                     if i == n:
                         break
                 b = data[i]
-                if b >= 0xF8:
-                    i += 1
-                    rt = _REALTIME[b]
-                    if rt is None:
-                        counters.dropped_undefined += 1
-                    else:
-                        emit(rt)
-                        counters.realtime += 1
-                    continue
                 if b == EOX:
                     i += 1
                     sysex.append(EOX)
@@ -256,40 +247,43 @@ class MidiStreamParser:
                     counters.sysex += 1
                     sysex = None
                     continue
-                # Another status byte cuts the SysEx short; it is looked at again below.
-                emit(make(bytes(sysex), True, True))
-                counters.sysex_truncated += 1
-                sysex = None
-                continue
-            b = data[i]
-            if b < 0x80:
-                if pending is not None:
-                    pending.append(b)
+                if b < 0xF8:
+                    # Another status byte cuts the SysEx short; it is looked at again below.
+                    emit(make(bytes(sysex), True, True))
+                    counters.sysex_truncated += 1
+                    sysex = None
+                    continue
+                # A real-time byte inside the SysEx: handled below, the SysEx goes on.
+            else:
+                b = data[i]
+                if b < 0x80:
+                    if pending is not None:
+                        pending.append(b)
+                        i += 1
+                        if len(pending) == need:
+                            emit(make(bytes(pending)))
+                            pending = None
+                        continue
+                    if running:
+                        expanded += 1
+                        if lengths[running] == 2:
+                            emit(make(bytes((running, b))))
+                            i += 1
+                        elif i + 1 < n and data[i + 1] < 0x80:
+                            message = new(Msg)
+                            set_data(message, bytes((running, b, data[i + 1])))
+                            set_complete(message, True)
+                            set_truncated(message, False)
+                            emit(message)
+                            i += 2
+                        else:
+                            pending = bytearray((running, b))
+                            need = 3
+                            i += 1
+                        continue
+                    counters.dropped_data += 1
                     i += 1
-                    if len(pending) == need:
-                        emit(make(bytes(pending)))
-                        pending = None
                     continue
-                if running:
-                    expanded += 1
-                    if lengths[running] == 2:
-                        emit(make(bytes((running, b))))
-                        i += 1
-                    elif i + 1 < n and data[i + 1] < 0x80:
-                        message = new(Msg)
-                        set_data(message, bytes((running, b, data[i + 1])))
-                        set_complete(message, True)
-                        set_truncated(message, False)
-                        emit(message)
-                        i += 2
-                    else:
-                        pending = bytearray((running, b))
-                        need = 3
-                        i += 1
-                    continue
-                counters.dropped_data += 1
-                i += 1
-                continue
             if b >= 0xF8:
                 i += 1
                 rt = _REALTIME[b]
