@@ -3,7 +3,6 @@ loopback backend), writing reports and history into tmp_path. No timing assertio
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 from collections.abc import Callable, Iterator
@@ -18,13 +17,7 @@ from rig.measure.history import History
 from rig.target import Feature
 from rig.testing import require
 
-
-def run_cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="rig")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cli.register(sub)
-    args = parser.parse_args(list(argv))
-    return int(args.func(args))
+from .cli_runner import run_cli
 
 
 def require_midi_system() -> None:

@@ -4,7 +4,6 @@ store no latency or throughput statistics, saying why. The loopback still report
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -18,16 +17,10 @@ from rig.measure.latency import LatencySettings
 from rig.target import TargetSpec
 from rig.testing import missing
 
+from .cli_runner import run_cli
+
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = REPO / "firmware" / "build" / "rig_firmware.bin"
-
-
-def run_cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="rig")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cli.register(sub)
-    args = parser.parse_args(list(argv))
-    return int(args.func(args))
 
 
 def need_emulator() -> None:
