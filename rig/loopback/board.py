@@ -16,8 +16,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from host.midi import MidiValueError, UsbMidiDecoder, encode_message
 from rig import contract as c
 from rig import descriptors, frames
 from rig.loopback import midi
@@ -46,6 +46,22 @@ CDC_SET_LINE_CODING, CDC_GET_LINE_CODING, CDC_SET_CONTROL_LINE_STATE = 0x20, 0x2
 
 _ENDPOINTS = (c.EP_MIDI_OUT, c.EP_MIDI_IN, c.EP_FRAME_OUT, c.EP_FRAME_IN, c.EP_CDC_NOTIFY, c.EP_CDC_OUT,
               c.EP_CDC_IN)
+
+
+class OsDriver(Protocol):
+    """What the board asks of the OS driver bound to its MIDI interfaces (rig.os_midi.class_driver)."""
+
+    def active_on(self, interface: int) -> bool:
+        """True while the driver holds `interface`."""
+        ...
+
+    def detach(self, interface: int) -> None:
+        """Unbind from `interface`; raises UsbLinkError (ENOENT) when not bound."""
+        ...
+
+    def attach(self, interface: int) -> None:
+        """Bind `interface` again; raises UsbLinkError (EBUSY) when already bound."""
+        ...
 
 
 class _Stall(Exception):
@@ -108,10 +124,8 @@ class LoopbackBoard:
         self.reboots = 0
         """Reboots into BOOTSEL requested (REBOOT_BOOTLOADER or the 1200-baud touch)."""
         self._threads: list[tuple[threading.Thread, threading.Event]] = []
-        self._os_sink: Callable[[bytes], None] | None = None
-        self._driver_detached: set[int] = set()
-        self._os_decoder = UsbMidiDecoder()
-        """Joins the packets the board sends to the OS side back into whole messages (host.midi)."""
+        self._os_driver: OsDriver | None = None
+        """The OS driver bound to the MIDI interfaces (the rig class driver), as the kernel knows it."""
         self._power_on_state()
         self._cdc_in: deque[_InTransfer] = deque()
         self._cdc_session = ConsoleSession(self, self._cdc_write)
@@ -151,8 +165,8 @@ class LoopbackBoard:
 
     @property
     def os_midi_attached(self) -> bool:
-        """True while OS MIDI ports are attached (the OS driver owns the MIDI interface)."""
-        return self._os_sink is not None
+        """True while an OS driver (the rig class driver) is attached to the MIDI interfaces."""
+        return self._os_driver is not None
 
     # --- UsbLink --------------------------------------------------------------------------------
 
@@ -504,30 +518,33 @@ class LoopbackBoard:
 
     # --- MIDI -----------------------------------------------------------------------------------
 
-    def _midi_owner_is_os(self) -> bool:
-        return self._os_sink is not None and c.IF_MIDI_STREAMING not in self._driver_detached
+    # --- the OS driver on the MIDI interfaces (as the kernel knows snd-usb-audio on a real board's) --
+    # The driver itself (rig.os_midi.class_driver) talks to the board only through EP_MIDI_OUT and
+    # EP_MIDI_IN, as a real one does; the board just answers pyusb's kernel-driver questions with it.
 
-    # --- the OS driver on the MIDI interfaces (as snd-usb-audio binds a real board's) ------------
+    def attach_os_driver(self, driver: OsDriver | None) -> None:
+        """Register the OS driver bound to the MIDI interfaces (None: no OS driver any more)."""
+        with self._cv:
+            self._os_driver = driver
 
     def kernel_driver_active(self, interface: int) -> bool:
-        """True while OS MIDI ports are attached and the interface was not detached (MIDI interfaces only)."""
-        with self._cv:
-            return (self._os_sink is not None and interface in (c.IF_AUDIO_CONTROL, c.IF_MIDI_STREAMING)
-                    and interface not in self._driver_detached)
+        """True while the attached OS driver holds `interface`."""
+        driver = self._os_driver
+        return driver is not None and driver.active_on(interface)
 
     def detach_kernel_driver(self, interface: int) -> None:
-        """Unbind the OS side from `interface`: raw USB-MIDI gets SOURCE output and OS input is ignored."""
-        if not self.kernel_driver_active(interface):
+        """Unbind the OS driver from `interface` (ENOENT when none holds it)."""
+        driver = self._os_driver
+        if driver is None:
             raise UsbLinkError(errno.ENOENT, f"no OS driver is bound to interface {interface}")
-        with self._cv:
-            self._driver_detached.add(interface)
+        driver.detach(interface)  # not under the lock: the driver waits for its transfers in flight
 
     def attach_kernel_driver(self, interface: int) -> None:
-        """Bind the OS side to `interface` again."""
-        with self._cv:
-            if interface not in self._driver_detached:
-                raise UsbLinkError(errno.EBUSY, f"interface {interface} already has its OS driver")
-            self._driver_detached.discard(interface)
+        """Bind the OS driver to `interface` again (ENOENT when there is no OS driver)."""
+        driver = self._os_driver
+        if driver is None:
+            raise UsbLinkError(errno.ENOENT, f"no OS driver for interface {interface}")
+        driver.attach(interface)
 
     def _midi_write(self, data: memoryview, deadline: float | None) -> None:
         for start in range(0, len(data), c.BULK_PACKET_SIZE):
@@ -586,10 +603,6 @@ class LoopbackBoard:
                 with self._cv:
                     if self._closed or stop.is_set():
                         return
-                    if self._midi_owner_is_os():
-                        self._stats["midi_tx_packets"] += 1
-                        self._send_os(packet)
-                        continue
                     if len(self._midi_in) >= MIDI_IN_CAPACITY:
                         self._stats["midi_tx_overflow"] += 1
                         while len(self._midi_in) >= MIDI_IN_CAPACITY and not (stop.is_set() or self._closed):
@@ -599,42 +612,6 @@ class LoopbackBoard:
                     self._midi_in.append(packet)
                     self._cv.notify_all()
             seq += 1
-
-    # --- the OS MIDI side (python-rtmidi virtual ports) ------------------------------------------
-
-    def attach_os_midi(self, sink: Callable[[bytes], None]) -> None:
-        """Route MIDI the board sends for the OS side to `sink` (one MIDI message per call)."""
-        with self._cv:
-            self._os_sink = sink
-
-    def detach_os_midi(self) -> None:
-        """Stop sending to the OS side."""
-        with self._cv:
-            self._os_sink = None
-            self._driver_detached.clear()
-
-    def midi_from_os(self, message: bytes) -> None:
-        """A MIDI message from the OS port: same counters and engine as EP_MIDI_OUT, replies go back
-        to the OS port."""
-        try:
-            packets = encode_message(message, 0)
-        except MidiValueError:
-            with self._cv:
-                self._stats["midi_rx_packets"] += 1
-                self._stats["midi_rx_bad"] += 1
-            return
-        with self._cv:
-            if self._closed or not self._midi_owner_is_os():
-                return  # the OS driver is detached: its port no longer reaches the board
-            replies = self._midi_receive(memoryview(packets))
-            for reply in replies:
-                self._stats["midi_tx_packets"] += 1
-                self._send_os(reply)
-
-    def _send_os(self, packet: bytes) -> None:
-        for _cable, message in self._os_decoder.messages(packet):
-            if self._os_sink is not None:
-                self._os_sink(message.data)
 
     # --- frames ---------------------------------------------------------------------------------
 

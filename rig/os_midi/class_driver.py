@@ -38,6 +38,8 @@ WRITE_CHUNK = 8 * c.BULK_PACKET_SIZE
 WRITE_TIMEOUT_MS = 1000
 RETRY_S = 0.02
 """Pause after a STALL (device unconfigured or reset) before the next try."""
+GET_CONFIGURATION, SET_CONFIGURATION = 8, 9
+CONTROL_TIMEOUT_MS = 1000
 BOUND_INTERFACES = (c.IF_AUDIO_CONTROL, c.IF_MIDI_STREAMING)
 """What the driver holds, as snd-usb-audio holds the audio control and MIDI streaming interfaces."""
 _instances = itertools.count(1)
@@ -119,6 +121,11 @@ class UsbMidiClassDriver:
             raise
         self.input_name = f"{client}-in:{in_port}"
         self.output_name = f"{client}-out:{out_port}"
+        try:
+            self._configure()
+        except BaseException:
+            self._delete_ports()
+            raise
         self._decoder = UsbMidiDecoder()
         self._detached: set[int] = set()
         self._state = threading.Lock()
@@ -134,6 +141,16 @@ class UsbMidiClassDriver:
         ]
         for thread in self._threads:
             thread.start()
+
+    def _configure(self) -> None:
+        """SET_CONFIGURATION when the device is unconfigured, as the OS does at enumeration before it
+        binds class drivers (a device that is gone or stalls is left as it is: the reader retries)."""
+        try:
+            current = self.link.control(0x80, GET_CONFIGURATION, 0, 0, 1, CONTROL_TIMEOUT_MS)
+            if isinstance(current, bytes | bytearray) and current[:1] == b"\0":
+                self.link.control(0x00, SET_CONFIGURATION, c.CONFIG_VALUE, 0, b"", CONTROL_TIMEOUT_MS)
+        except UsbLinkError:
+            pass
 
     # --- what hosts and reports see -----------------------------------------------------------
 

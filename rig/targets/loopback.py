@@ -1,8 +1,10 @@
 """Target kind "loopback": the software board (rig.loopback) reached through the same pyusb,
 python-rtmidi and pyserial calls as a real board. `loopback:SERIAL16HEX` picks the unique ID.
 
-Its MIDI side is also OS MIDI ports (python-rtmidi virtual ports). Where there is no MIDI system (no
-ALSA sequencer, no reachable JACK server: a CI container) the target starts a private JACK dummy
+Its MIDI side is also OS MIDI ports: python-rtmidi virtual ports the rig's USB-MIDI class driver
+(rig.os_midi.class_driver, shared with the emulator) carries to and from the board's MIDI endpoints.
+Where there is no MIDI system (no ALSA sequencer, no reachable JACK server: a CI container) the
+target starts a private JACK dummy
 server under a unique name and stops it on close, so the pytest plugin, `rig run`, `rig test` and
 `rig latency` all get Feature.MIDI_OS the same way. The RIG_JACK environment variable (or the `jack`
 argument) chooses: `auto` (default; needs jackd installed), `never`, `always` (a private server even
@@ -16,9 +18,10 @@ from __future__ import annotations
 import usb.core
 
 from rig.errors import TargetError
-from rig.jack import JackError, JackMissing, JackMode, JackServer, jack_mode, jackd_installed
+from rig.jack import JackError, JackMissing, JackMode, JackServer, jack_mode
 from rig.loopback import LoopbackBoard
-from rig.loopback.os_midi import OsMidiPorts, OsMidiUnavailable, jack_compiled, os_midi_api
+from rig.loopback.os_midi import OsMidiPorts
+from rig.os_midi.system import MidiSystem, OsMidiUnavailable, midi_possible, open_midi_system
 from rig.target import Feature, Target, TargetSpec, register
 from rig.targets.board import describe_board, find_boards, select_board
 from rig.usb_backend import LinkBackend
@@ -45,16 +48,13 @@ class LoopbackTarget(Target):
         """The JACK server this target started (None when it uses ALSA or a server it found)."""
         self._device: usb.core.Device | None = None
         self._ports: OsMidiPorts | None = None
+        self._system: MidiSystem | None = None
         self.midi_problem = ""
         """Why MIDI_OS is missing (empty when present)."""
 
     def _midi_possible(self) -> bool:
         """Before open: whether OS MIDI ports are expected (a MIDI system exists or can be started)."""
-        if self.jack_mode is JackMode.ALWAYS:
-            return jack_compiled()
-        if os_midi_api() is not None:
-            return True
-        return self.jack_mode is JackMode.AUTO and jack_compiled() and jackd_installed()
+        return midi_possible(self.jack_mode)
 
     @staticmethod
     def _unique_id(arg: str | None) -> bytes | None:
@@ -69,26 +69,11 @@ class LoopbackTarget(Target):
         return raw
 
     def _midi_api(self) -> int:
-        """The rtmidi API for the virtual ports, starting a private JACK server when the mode says so."""
-        import rtmidi
-
-        if self.jack_mode is JackMode.ALWAYS:
-            if not jack_compiled():
-                raise OsMidiUnavailable("RIG_JACK=always, but python-rtmidi was built without JACK")
-            self.jack = JackServer(timeout_s=15, reuse=False).start()  # JackMissing: an error
-            return int(rtmidi.API_UNIX_JACK)
-        api = os_midi_api()
-        if api is not None:
-            return api
-        if self.jack_mode is JackMode.NEVER:
-            raise OsMidiUnavailable("no MIDI system (no ALSA sequencer, no JACK server) and RIG_JACK=never")
-        if not jack_compiled():
-            raise OsMidiUnavailable("no MIDI system, and python-rtmidi was built without JACK")
-        if not jackd_installed():
-            raise OsMidiUnavailable("no MIDI system (no ALSA sequencer, no JACK server) and no jackd to "
-                                    "start one: install jackd2")
-        self.jack = JackServer(timeout_s=15).start()
-        return int(rtmidi.API_UNIX_JACK)
+        """The rtmidi API for the virtual ports, starting a private JACK server when the mode says so
+        (rig.os_midi.system, shared with the emulator target)."""
+        self._system = open_midi_system(self.jack_mode)
+        self.jack = self._system.jack
+        return self._system.api
 
     def _open_midi(self, board: LoopbackBoard) -> None:
         """OS MIDI ports, or `midi_problem` saying why there are none (JackMissing under `always` raises)."""
@@ -132,9 +117,10 @@ class LoopbackTarget(Target):
             self._ports = None
 
     def _stop_jack(self) -> None:
-        if self.jack is not None:
-            self.jack.stop()
-            self.jack = None
+        if self._system is not None:
+            self._system.close()
+            self._system = None
+        self.jack = None
 
     def close(self) -> None:
         """Delete the MIDI ports, release pyusb, stop the board and any JACK server it started; safe
@@ -179,16 +165,11 @@ class LoopbackTarget(Target):
         return self._open_board().console_path
 
     def os_midi_system(self) -> str:
-        """Which MIDI system carries the OS ports, for reports (or why there are none)."""
-        if self._ports is None:
+        """Where the OS ports come from (the rig class driver) and which MIDI system carries them, for
+        reports (or why there are none)."""
+        if self._ports is None or self._system is None:
             return f"none ({self.midi_problem or 'not open'})"
-        import rtmidi
-
-        if self._ports.api != rtmidi.API_UNIX_JACK:
-            return str(rtmidi.get_api_display_name(self._ports.api))
-        if self.jack is not None and self.jack.started:
-            return f"JACK server {self.jack.name} (started by the target, RIG_JACK={self.jack_mode.value})"
-        return "JACK (a running server)"
+        return f"rig class driver (rig.os_midi.class_driver), on {self._system.describe()}"
 
     def describe(self) -> dict[str, str]:
         """Target, firmware version, serial number, transport, OS MIDI system."""

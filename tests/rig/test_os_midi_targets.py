@@ -77,7 +77,7 @@ def loopback() -> Iterator[LoopbackTarget]:
 @pytest.fixture
 def no_midi_system(monkeypatch: pytest.MonkeyPatch) -> None:
     """No ALSA sequencer and JACK_DEFAULT_SERVER naming no running server: the CI container's case."""
-    from rig.loopback import os_midi
+    from rig.os_midi import system as os_midi
 
     real_access = os.access
     monkeypatch.setattr(os_midi.os, "access",
@@ -101,7 +101,7 @@ def jackd_gone(pid: int, timeout_s: float = 10.0) -> bool:
 
 ISOLATED_PRELUDE = """
 import json, os
-from rig.loopback import os_midi
+from rig.os_midi import system as os_midi
 real_access = os.access
 os_midi.os.access = lambda path, mode: False if path == "/dev/snd/seq" else real_access(path, mode)
 from rig.target import Feature, make_target
@@ -295,7 +295,7 @@ def test_midi_cable_target_over_the_loopback_ports(loopback: LoopbackTarget) -> 
     with cable:
         assert cable.midi_port_names() == (to_board, from_board)
         assert cable.features == {Feature.MIDI_OS, Feature.REAL_TIMING}
-    with pytest.raises(MidiPortNotFound, match=r"available: .*rig MIDI in"):
+    with pytest.raises(MidiPortNotFound, match=r"available: .*rig loopback MIDI in \(rig class driver\)"):
         make_target(f"midi:no such port,{from_board}").open()
 
 
