@@ -26,7 +26,11 @@ def captured_stderr() -> Iterator[Callable[[], str]]:
         saved = os.dup(2)
         os.dup2(tmp.fileno(), 2)
 
+        kept: list[str] = []
+
         def text() -> str:
+            if kept:
+                return kept[0]
             tmp.seek(0)
             return tmp.read().decode(errors="replace")
 
@@ -36,6 +40,7 @@ def captured_stderr() -> Iterator[Callable[[], str]]:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+            kept.append(text())
 
 
 def quietly(open_client: Callable[[], _T]) -> _T:
