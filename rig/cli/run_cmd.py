@@ -123,13 +123,13 @@ def run(args: argparse.Namespace) -> int:
         raise RunFailed(f"no tests collected from {suite_dir(args.suite)}")
     record = RunRecord.load(report_dir)
     _summary(record, report_dir)
-    if not args.no_latency:
-        _latency(spec, report_dir, args.latency_count)
-    return 0 if code == 0 and record.ok else 1
+    latency_ok = args.no_latency or _latency(spec, report_dir, args.latency_count)
+    return 0 if code == 0 and record.ok and latency_ok else 1
 
 
-def _latency(spec: str, report_dir: Path, count: int) -> None:
-    """Latency on every path the target has, into report_dir/latency/, linked from report.md."""
+def _latency(spec: str, report_dir: Path, count: int) -> bool:
+    """Latency on every path the target has, into report_dir/latency/, linked from report.md;
+    False when a run stopped on a device fault or failed its functional check."""
     from rig.measure.cli import latency_report_for
 
     out = stdout()
@@ -140,3 +140,4 @@ def _latency(spec: str, report_dir: Path, count: int) -> None:
     with (report_dir / REPORT_FILE).open("a", encoding="utf-8") as report_md:
         report_md.write("\n".join(lines) + "\n")
     out.print("  latency: " + ", ".join(str(f.report) for f in files))
+    return all(f.ok for f in files)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import sys
 from collections.abc import Callable, Iterator
@@ -513,8 +514,9 @@ def latency_report(target: Target, directory: Path, *, count: int = 300, warmup:
                                    size=64 if kind == "frame" else 0, gap_min_s=0.0005, gap_max_s=0.0015)
         run = measure_path(target, path, settings, 32, None)
         report.print_summary(run, console)
-        functional_check(run, console)
-        out.append(report.write_all(run, directory, fmt="md", stem=f"latency-{path}"))
+        ok = functional_check(run, console) and run.error is None
+        files = report.write_all(run, directory, fmt="md", stem=f"latency-{path}")
+        out.append(dataclasses.replace(files, ok=ok))
         if store:
             with History(history) as h:
                 h.store(run)

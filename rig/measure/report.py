@@ -178,6 +178,8 @@ class ReportFiles:
     csv: Path
     pngs: dict[str, Path]
     report: Path
+    ok: bool = True
+    """False when the run stopped on a device fault or failed its functional check."""
 
 
 def write_all(run: Run, directory: Path, fmt: str = "html", stem: str | None = None) -> ReportFiles:
