@@ -15,14 +15,17 @@ Register with `-p rig.pytest_plugin`. Options live in the "rig" group:
 - `--rig-report=DIR`: write DIR/record.json and DIR/report.md (rig.report) at the end.
 
 Fixtures: `rig_target` (opened once per target per session, closed at session end), `board`
-(rig.device.Board, stats reset at start, books checked at the end), `midi_ports`, `console`.
+(rig.device.Board, stats reset at start, books checked at the end), `midi_ports`, `console`, and the
+streams: `midi_stream` (a started rig.miniport UsbMidiMiniport on the board) and `frame_stream` (a
+connected, running FrameMiniport), both closed with their books checked at teardown.
 Markers: `needs(*features)`, `hardware`, `books_unchecked`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -32,12 +35,17 @@ import pytest
 from rig.contract import Capability, FrameMode
 from rig.device import Board, host_counters_dict
 from rig.errors import CapabilityMissing, TargetError, UnknownTargetError
+from rig.os_midi.quiet import quietly
 from rig.report import RunRecord, write_report
 from rig.target import KINDS, Feature, Target, TargetSpec, default_target, make_target
+from rig.testing import in_ci
 
 if TYPE_CHECKING:
     import rtmidi
     import serial
+
+    from rig.miniport.frames import FrameMiniport
+    from rig.miniport.usb_midi import UsbMidiMiniport
 
 EXPECTED_FEATURES: dict[str, frozenset[Feature]] = {
     "loopback": frozenset({Feature.USB, Feature.FRAMES, Feature.MIDI_OS, Feature.CONSOLE}),
@@ -64,9 +72,9 @@ def expected_features(target: Target) -> frozenset[Feature]:
     return EXPECTED_FEATURES.get(target.spec.kind, frozenset())
 
 
-def strict_from_env(environ: dict[str, str] | os._Environ[str]) -> bool:
-    """True when the environment says this is CI (CI=true, 1 or yes)."""
-    return environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+def strict_from_env(environ: Mapping[str, str]) -> bool:
+    """True when the environment says this is CI: rig.testing.in_ci, the rig's one rule."""
+    return in_ci(environ)
 
 
 def missing_features(target: Target, needed: list[Feature]) -> list[Feature]:
@@ -350,8 +358,8 @@ def _open_rtmidi(kind: str, wanted: str) -> Any:
 
     last_error = ""
     for api in rtmidi.get_compiled_api():
-        try:
-            port = rtmidi.MidiOut(api) if kind == "out" else rtmidi.MidiIn(api)
+        try:  # JACK's "Cannot connect to server socket" probe noise is shown only if this fails
+            port = quietly(functools.partial(rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn, api))
         except rtmidi.SystemError as exc:
             last_error = str(exc)
             continue
@@ -367,7 +375,8 @@ def _open_rtmidi(kind: str, wanted: str) -> Any:
 
 @pytest.fixture
 def midi_ports(request: pytest.FixtureRequest, rig_target: Target) -> Iterator[MidiPorts]:
-    """python-rtmidi output and input opened on the target's OS MIDI ports; closed afterwards."""
+    """python-rtmidi output and input opened on the target's OS MIDI ports; closed and deleted afterwards
+    (an idle JACK client left behind lengthens every later cycle)."""
     if not _require(request, rig_target, Feature.MIDI_OS):
         yield None  # type: ignore[misc]
         return
@@ -376,14 +385,77 @@ def midi_ports(request: pytest.FixtureRequest, rig_target: Target) -> Iterator[M
     try:
         inp = _open_rtmidi("in", in_name)
     except BaseException:
-        out.close_port()
+        _delete_rtmidi(out)
         raise
     inp.ignore_types(sysex=False, timing=False, active_sense=False)
     try:
         yield MidiPorts(out, inp, out_name, in_name)
     finally:
-        inp.close_port()
-        out.close_port()
+        try:
+            _delete_rtmidi(inp)
+        finally:
+            _delete_rtmidi(out)
+
+
+def _delete_rtmidi(port: Any) -> None:
+    """Close an rtmidi port and delete its client."""
+    try:
+        port.close_port()
+    finally:
+        port.delete()
+
+
+@pytest.fixture
+def midi_stream(request: pytest.FixtureRequest, board: Board) -> Iterator[UsbMidiMiniport]:
+    """A started rig.miniport UsbMidiMiniport on the board's raw USB-MIDI endpoints, the board in MIDI
+    ECHO with the interface claimed from the OS driver and nothing pending; closed afterwards, and the
+    MXF books must balance."""
+    if _pending_failure(request):
+        yield None  # type: ignore[misc]  # the call phase fails with the strict message
+        return
+    from rig.contract import MidiMode
+    from rig.miniport.usb_midi import UsbMidiMiniport
+
+    board.drain_midi(BOOKS_DRAIN_MS)  # claims the interface first: the OS driver must not take echoes
+    board.set_midi_mode(MidiMode.ECHO)
+    miniport = UsbMidiMiniport(board)
+    miniport.start()
+    try:
+        yield miniport
+    finally:
+        miniport.close()
+    problems = miniport.books()
+    if problems:
+        pytest.fail(f"midi_stream books not balanced on {board.name}: " + "; ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def frame_stream(request: pytest.FixtureRequest, rig_target: Target, board: Board) -> Iterator[FrameMiniport]:
+    """A rig.miniport FrameMiniport connected to the board (frame ECHO, nothing queued) and running;
+    stopped and closed afterwards, and both pins' allocator pools must be full again."""
+    if not _require(request, rig_target, Feature.FRAMES):
+        yield None  # type: ignore[misc]
+        return
+    from rig.miniport import MiniportError
+    from rig.miniport.frames import FrameMiniport
+
+    miniport = FrameMiniport(board)
+    miniport.connect()
+    try:
+        miniport.run()
+        yield miniport
+    finally:
+        problems: list[str] = []
+        try:
+            miniport.stop()
+            problems = miniport.books()
+        finally:
+            try:
+                miniport.close()
+            except MiniportError as exc:  # close refuses unbalanced books: report them the same way
+                problems = problems or [str(exc)]
+    if problems:
+        pytest.fail(f"frame_stream books not balanced on {board.name}: " + "; ".join(problems), pytrace=False)
 
 
 @pytest.fixture

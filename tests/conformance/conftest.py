@@ -1,4 +1,5 @@
-"""Conformance suite glue: the rig plugin must be loaded, and an `echo_board` fixture.
+"""Conformance suite glue: the rig plugin must be loaded, and `echo_board` (the plugin's `board`; streams
+come from the plugin's `midi_stream` / `frame_stream` fixtures).
 
 The suite needs the rig plugin (`-p rig.pytest_plugin`, or its pytest11 entry point). Without it
 every test here is skipped with that reason (rig.testing's rule: under CI=true it fails instead, as
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from rig import contract as c
 from rig.device import Board
 from rig.pytest_plugin import STATE
 from rig.testing import in_ci, require
@@ -45,8 +45,7 @@ def _rig_plugin_loaded(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture
 def echo_board(board: Board) -> Board:
-    """`board` in frame ECHO mode with nothing queued (MIDI is left alone: on a real board raw MIDI
-    would take the interface from the OS driver)."""
-    board.set_frame_mode(c.FrameMode.ECHO)
-    board.drain_frames()
+    """`board` in frame ECHO mode with nothing queued: the plugin's `board` fixture already starts every
+    test that way (MIDI is left alone: on a real board raw MIDI would take the interface from the OS
+    driver), so this is the same fixture under the name the frame tests use."""
     return board
