@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import ClassVar, Self
 
 from rig.errors import RigError
+from rig.os_midi.quiet import quietly
 
 ENV_SERVER = "JACK_DEFAULT_SERVER"
 ENV_MODE = "RIG_JACK"
@@ -154,8 +155,10 @@ def server_running(name: str | None = None) -> bool:
         return False
     server = name or os.environ.get(ENV_SERVER) or "default"
     status = ctypes.c_int(0)
-    client = lib.jack_client_open(b"rig-probe", _JACK_NO_START_SERVER | _JACK_SERVER_NAME,
-                                  ctypes.byref(status), server.encode())
+    # libjack prints "Cannot connect to server socket ..." for every probe that finds no server: an
+    # expected answer here, so the text is dropped (rig.os_midi.quiet shows it only if the call raises)
+    client = quietly(lambda: lib.jack_client_open(b"rig-probe", _JACK_NO_START_SERVER | _JACK_SERVER_NAME,
+                                                  ctypes.byref(status), server.encode()))
     if not client:
         return False
     lib.jack_client_close(client)

@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 _T = TypeVar("_T")
-_lock = threading.Lock()
+_lock = threading.RLock()
+"""Re-entrant: a quiet probe may run inside another quiet call (each restores the fd it replaced)."""
 
 
 @contextmanager

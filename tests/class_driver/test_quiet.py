@@ -33,3 +33,17 @@ def test_quietly_shows_the_noise_when_the_probe_fails(capfd: pytest.CaptureFixtu
     with pytest.raises(RuntimeError, match="no server"):
         quietly(probe)
     assert capfd.readouterr().err == "Cannot connect to server socket\n"
+
+
+def test_a_quiet_call_inside_another_does_not_deadlock(capfd: pytest.CaptureFixture[str]) -> None:
+    def inner() -> str:
+        os.write(2, b"inner noise\n")
+        return "ok"
+
+    def outer() -> str:
+        os.write(2, b"outer noise\n")
+        return quietly(inner)
+
+    assert quietly(outer) == "ok"
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
