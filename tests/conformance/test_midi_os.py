@@ -1,5 +1,7 @@
 """Conformance, MIDI in OS mode: the MXF graph through the OS-MIDI miniport on the target's
-python-rtmidi ports (the OS driver between host and device), on every target with MIDI_OS.
+python-rtmidi ports (the OS driver between host and device), on every target with MIDI_OS. On the
+loopback and the emulator that OS driver is the rig's own USB-MIDI class driver
+(rig.os_midi.class_driver); on a board it is the OS's.
 
 The same messages as driver mode: every channel and system message, running status, real-time bytes
 inside channel messages and SysEx, SysEx up to the OS API's limit (python-rtmidi on JACK carries at
