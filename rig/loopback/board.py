@@ -35,6 +35,8 @@ CAPABILITIES = (c.Capability.MIDI | c.Capability.FRAMES | c.Capability.CONSOLE |
 """The loopback moves frames without DMA, so it does not claim Capability.DMA."""
 DEFAULT_UNIQUE_ID = bytes.fromhex("4C4F4F504241434B")  # "LOOPBACK"
 LINE_CODING = struct.Struct("<IBBB")
+CDC_QUEUE_BYTES = 2048
+"""Console output the board holds for a host that does not read (the firmware's CDC queue)."""
 
 # Standard requests (USB 2.0 table 9-4) and features.
 GET_STATUS, CLEAR_FEATURE, SET_FEATURE, SET_ADDRESS = 0, 1, 3, 5
@@ -190,6 +192,7 @@ class LoopbackBoard:
                 return len(data)
             except _Stall as exc:
                 self._stats["control_stalls"] += 1
+                self._log("stall", bm_request_type, b_request)
                 raise LinkStall(f"STALL: {exc}") from None
             finally:
                 self._cv.notify_all()
@@ -243,6 +246,7 @@ class LoopbackBoard:
             self._ring.clear()
             self._cdc_in.clear()
             self._frame_rx_seq = self._frame_tx_seq = 0
+            self._log("bus_reset")
             self._cv.notify_all()
 
     def close(self) -> None:
@@ -352,8 +356,11 @@ class LoopbackBoard:
             self._address = value
             return None
         if req == SET_CONFIGURATION and recipient == 0 and value in (0, c.CONFIG_VALUE):
+            if self._configuration:
+                self._cdc_in.clear()  # output queued for the session that ends here
             self._configuration = value
             self._halted.clear()
+            self._log("configuration", value)
             return None
         if req == SET_INTERFACE and recipient == 1 and self._configuration:
             if index < c.NUM_INTERFACES and value == 0:
@@ -433,7 +440,7 @@ class LoopbackBoard:
                 config = midi.MidiConfig.unpack(data)
             except ValueError as exc:
                 raise _Stall(f"SET_MIDI_MODE: {exc}") from None
-            return lambda: self._set_midi_mode(config)
+            return lambda: self._set_midi_mode(config, log=True)
         if req == c.Request.SET_FRAME_MODE:
             if len(data) != c.FRAME_MODE_CONFIG.size:
                 raise _Stall(f"SET_FRAME_MODE needs {c.FRAME_MODE_CONFIG.size} bytes, got {len(data)}")
@@ -447,7 +454,7 @@ class LoopbackBoard:
             if v["payload_len"] > c.FRAME_MAX_PAYLOAD:
                 raise _Stall(f"SET_FRAME_MODE: payload_len {v['payload_len']} > {c.FRAME_MAX_PAYLOAD}")
             frame_config = _FrameConfig(mode, v["payload_len"], v["count"], v["interval_us"])
-            return lambda: self._set_frame_mode(frame_config)
+            return lambda: self._set_frame_mode(frame_config, log=True)
         if data:
             raise _Stall(f"vendor request 0x{req:02x} takes no data, got {len(data)} bytes")
         if req == c.Request.RESET_STATS:
@@ -476,17 +483,21 @@ class LoopbackBoard:
             self._threads.append((thread, stop))
         thread.start()
 
-    def _set_midi_mode(self, config: midi.MidiConfig) -> None:
+    def _set_midi_mode(self, config: midi.MidiConfig, *, log: bool = False) -> None:
         self._stop_source("midi source")
         with self._cv:
             self._midi_config = config
+            if log:
+                self._log("midi_mode", int(config.mode))
         if config.mode is c.MidiMode.SOURCE:
             self._start("midi source", lambda stop: self._midi_source(config, stop))
 
-    def _set_frame_mode(self, config: _FrameConfig) -> None:
+    def _set_frame_mode(self, config: _FrameConfig, *, log: bool = False) -> None:
         self._stop_source("frame source")
         with self._cv:
             self._frame_config = config
+            if log:
+                self._log("frame_mode", int(config.mode))
             self._ring.clear()
             self._frame_rx_seq = self._frame_tx_seq = 0
             self._cv.notify_all()
@@ -624,15 +635,18 @@ class LoopbackBoard:
             frame = frames.decode(data) if len(data) <= SLOT_SIZE else frames.check_header(data)
         except frames.BadCrc:
             self._stats["frames_bad_crc"] += 1
+            self._log("frame_bad_crc", struct.unpack_from("<I", data, 8)[0])
             return
         except frames.FrameError:
             self._stats["frames_bad_header"] += 1
+            self._log("frame_bad_header", len(data))
             return
         assert isinstance(frame, frames.Frame)
         self._stats["frames_rx"] += 1
         self._stats["frame_bytes_rx"] += frame.payload_len
         if frame.seq != self._frame_rx_seq:
             self._stats["frames_seq_gap"] += 1
+            self._log("frame_seq_gap", frame.seq, self._frame_rx_seq)
         self._frame_rx_seq = (frame.seq + 1) & 0xFFFFFFFF
         if mode is not c.FrameMode.ECHO:
             return
@@ -642,6 +656,7 @@ class LoopbackBoard:
         self._queue_frame(out, frame.payload_len)
         if len(self._ring) >= c.FRAME_RING_SLOTS:
             self._stats["ring_full_naks"] += 1
+            self._log("ring_full", len(self._ring))
 
     def _queue_frame(self, data: bytearray, payload_len: int) -> None:
         self._ring.append(_InTransfer(data, payload_len))
@@ -679,8 +694,17 @@ class LoopbackBoard:
 
     # --- console (ConsoleHost) ------------------------------------------------------------------
 
+    def _log(self, event: str, *args: int) -> None:
+        """A console log line (`log on`) for `event` on both views of the console; lock held."""
+        sessions = [self._cdc_session] + ([self._console.session] if self._console is not None else [])
+        for session in sessions:
+            getattr(session, f"log_{event}")(*args)
+
     def _cdc_write(self, data: bytes) -> int:
-        # called with the lock held (from write() on EP_CDC_OUT): one reply is one IN transfer
+        # called with the lock held: one reply or log line is one IN transfer; a host that does not
+        # read leaves at most CDC_QUEUE_BYTES queued, and what does not fit is refused (not sent)
+        if sum(len(t.data) - t.pos for t in self._cdc_in) + len(data) > CDC_QUEUE_BYTES:
+            return 0
         self._cdc_in.append(_InTransfer(data))
         self._cv.notify_all()
         return len(data)

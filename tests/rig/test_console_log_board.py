@@ -1,10 +1,9 @@
 """The firmware's console-log tests (tests/firmware/test_emulator_log.py) run unchanged on the
 loopback board, so both sides of the contract log the same events in the same words.
 
-The loopback emits event lines only once rig/loopback/board.py calls its ConsoleSession's log_*
-methods (bus reset, SET_CONFIGURATION, mode changes, STALL, frame errors, ring full) and bounds its CDC
-queue; until then those tests are strict xfails, which turn into failures the day the hooks land, as
-a reminder to drop NEEDS_BOARD_HOOKS.
+rig/loopback/board.py calls its ConsoleSession's log_* methods at each event (bus reset,
+SET_CONFIGURATION, mode changes, STALL, frame errors, ring full) and bounds its CDC queue as the
+firmware does.
 """
 
 from __future__ import annotations
@@ -32,9 +31,6 @@ _shared = _firmware_tests()
 configured = _shared.configured
 logging_on = _shared.logging_on
 
-NEEDS_BOARD_HOOKS = pytest.mark.xfail(
-    strict=True, reason="rig/loopback/board.py does not call ConsoleSession.log_* yet (its owner's file)")
-
 
 @pytest.fixture(scope="module")
 def link() -> Iterator[LoopbackBoard]:
@@ -46,16 +42,14 @@ def link() -> Iterator[LoopbackBoard]:
         board.close()
 
 
-test_log_is_off_at_power_on_and_events_then_send_nothing = (
-    _shared.test_log_is_off_at_power_on_and_events_then_send_nothing)
-test_mode_changes_and_stalls_are_logged_with_device_time = NEEDS_BOARD_HOOKS(
-    _shared.test_mode_changes_and_stalls_are_logged_with_device_time)
-test_frame_errors_are_logged_by_kind = NEEDS_BOARD_HOOKS(_shared.test_frame_errors_are_logged_by_kind)
-test_ring_full_is_logged_once_per_episode = NEEDS_BOARD_HOOKS(
-    _shared.test_ring_full_is_logged_once_per_episode)
-test_bus_reset_and_configuration_are_logged_across_the_reset = NEEDS_BOARD_HOOKS(
-    _shared.test_bus_reset_and_configuration_are_logged_across_the_reset)
-test_log_lines_never_break_a_reply_and_rig_console_skips_them = NEEDS_BOARD_HOOKS(
-    _shared.test_log_lines_never_break_a_reply_and_rig_console_skips_them)
-test_lines_nobody_reads_are_dropped_whole_and_counted = NEEDS_BOARD_HOOKS(
-    _shared.test_lines_nobody_reads_are_dropped_whole_and_counted)
+# The firmware's tests, collected here unchanged against the loopback's `link` fixture.
+for _name in (
+    "test_log_is_off_at_power_on_and_events_then_send_nothing",
+    "test_mode_changes_and_stalls_are_logged_with_device_time",
+    "test_frame_errors_are_logged_by_kind",
+    "test_ring_full_is_logged_once_per_episode",
+    "test_bus_reset_and_configuration_are_logged_across_the_reset",
+    "test_log_lines_never_break_a_reply_and_rig_console_skips_them",
+    "test_lines_nobody_reads_are_dropped_whole_and_counted",
+):
+    globals()[_name] = getattr(_shared, _name)
