@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rig.cli.list_cmd import quiet_native_stderr
 from rig.console import Console
 from rig.target import Feature, make_target
 
@@ -48,13 +47,11 @@ def run(args: argparse.Namespace) -> int:
     from rig.target import default_target
 
     spec = args.rig or default_target()
-    with quiet_native_stderr():  # MIDI libraries probed by a target print to fd 2
-        target = make_target(spec)
-        target.open()
+    target = make_target(spec)  # targets open their MIDI clients quietly (rig.os_midi.quiet)
+    target.open()
     try:
         target.require(Feature.CONSOLE)
         with Console.open(target.console_port()) as console:
             return _session(console, args)
     finally:
-        with quiet_native_stderr():
-            target.close()
+        target.close()

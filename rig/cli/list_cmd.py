@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rich.table import Table
 
 from rig import contract as c
 from rig.cli._out import stdout
+from rig.os_midi.quiet import captured_stderr
 from rig.udev import RP2040_BOOTSEL_PID, RP2040_BOOTSEL_VID
 
 
@@ -24,24 +21,6 @@ class UsbEntry:
     vid_pid: str
     location: str
     serial: str
-
-
-@contextlib.contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Silence what C libraries (ALSA, JACK) print on fd 2 while probing."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, ValueError, OSError):
-        yield
-        return
-    saved = os.dup(fd)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), fd)
-            yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
 
 
 def usb_devices() -> tuple[list[UsbEntry], str | None]:
@@ -74,7 +53,7 @@ def midi_ports() -> list[tuple[str, str, str]]:
         name = rtmidi.get_api_display_name(api)
         for direction, cls in (("out", rtmidi.MidiOut), ("in", rtmidi.MidiIn)):
             try:
-                with quiet_native_stderr():
+                with captured_stderr():  # JACK/ALSA probe noise on fd 2
                     port = cls(api)
                     names = port.get_ports()
                     port.delete()

@@ -19,6 +19,7 @@ from host.midi.usbmidi import UsbMidiDecoder, encode_message
 from rig.errors import RigError
 from rig.measure.messages import maker
 from rig.measure.model import Run, Sample
+from rig.os_midi.quiet import quietly
 
 ClockNs = Callable[[], int]
 
@@ -128,8 +129,8 @@ class RtMidiLink:
         self._clock = clock
         self._queue: queue.SimpleQueue[tuple[bytes, int]] = queue.SimpleQueue()
         self._sysex = bytearray()
-        self.midi_out = rtmidi.MidiOut(name="rig measure", **kwargs)
-        self.midi_in = rtmidi.MidiIn(name="rig measure", queue_size_limit=4096, **kwargs)
+        self.midi_out = quietly(lambda: rtmidi.MidiOut(name="rig measure", **kwargs))
+        self.midi_in = quietly(lambda: rtmidi.MidiIn(name="rig measure", queue_size_limit=4096, **kwargs))
         try:
             self.midi_in.ignore_types(sysex=False, timing=True, active_sense=True)
             self.midi_in.set_callback(self._on_message)
