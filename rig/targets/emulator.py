@@ -33,8 +33,9 @@ from rig.errors import TargetError
 from rig.jack import JackError, JackMissing, JackMode, jack_mode
 from rig.os_midi.class_driver import BoundLink, UsbMidiClassDriver
 from rig.os_midi.system import MidiSystem, OsMidiUnavailable, midi_possible, open_midi_system
-from rig.target import Feature, Target, TargetSpec, register
+from rig.target import Feature, TargetSpec, register
 from rig.targets.board import describe_board, find_boards, select_board
+from rig.targets.class_driver_ports import ClassDriverPorts
 from rig.usb_backend import LinkBackend
 from rig.usb_link import UsbLinkError
 
@@ -158,7 +159,7 @@ class LinkConsole:
                 os.close(fd)
 
 
-class EmulatorTarget(Target):
+class EmulatorTarget(ClassDriverPorts):
     """The firmware in rp2040js: a pyusb device over the bridge, a pty console and OS MIDI ports from
     the rig's USB-MIDI class driver."""
 
@@ -250,11 +251,7 @@ class EmulatorTarget(Target):
             if self.driver is not None:
                 self.driver.close()
                 self.driver = None
-            if self._device is not None:
-                import usb.util
-
-                usb.util.dispose_resources(self._device)
-                self._device = None
+            self._dispose_device()
             if self.link is not None:
                 self.link.close()
                 self.link = None
@@ -271,17 +268,6 @@ class EmulatorTarget(Target):
         self._opened()
         assert self._device is not None
         return self._device
-
-    def midi_port_names(self) -> tuple[str, str]:
-        """(virtual input the host sends to, virtual output it listens on), from the rig class driver."""
-        self.require(Feature.MIDI_OS)
-        if self.driver is None:
-            raise TargetError(f"target {self.name}: no OS MIDI ports ({self.midi_problem or 'not open'})")
-        return self.driver.port_names()
-
-    def midi_api(self) -> int | None:
-        """The rtmidi API the class driver's ports were opened with (None when there are none)."""
-        return None if self.driver is None else self.driver.api
 
     def console_port(self) -> str:
         """The pty path bridged to the board's CDC console."""

@@ -22,14 +22,15 @@ from rig.jack import JackError, JackMissing, JackMode, JackServer, jack_mode
 from rig.loopback import LoopbackBoard
 from rig.loopback.os_midi import OsMidiPorts
 from rig.os_midi.system import MidiSystem, OsMidiUnavailable, midi_possible, open_midi_system
-from rig.target import Feature, Target, TargetSpec, register
+from rig.target import Feature, TargetSpec, register
 from rig.targets.board import describe_board, find_boards, select_board
+from rig.targets.class_driver_ports import ClassDriverPorts
 from rig.usb_backend import LinkBackend
 
 BASE_FEATURES = frozenset({Feature.USB, Feature.FRAMES, Feature.CONSOLE})
 
 
-class LoopbackTarget(Target):
+class LoopbackTarget(ClassDriverPorts):
     """A LoopbackBoard, its pyusb device, its pty console and OS MIDI ports (ALSA, or JACK: a running
     server or one the target starts itself)."""
 
@@ -47,7 +48,7 @@ class LoopbackTarget(Target):
         self.jack: JackServer | None = None
         """The JACK server this target started (None when it uses ALSA or a server it found)."""
         self._device: usb.core.Device | None = None
-        self._ports: OsMidiPorts | None = None
+        self.driver: OsMidiPorts | None = None
         self._system: MidiSystem | None = None
         self.midi_problem = ""
         """Why MIDI_OS is missing (empty when present)."""
@@ -78,7 +79,7 @@ class LoopbackTarget(Target):
     def _open_midi(self, board: LoopbackBoard) -> None:
         """OS MIDI ports, or `midi_problem` saying why there are none (JackMissing under `always` raises)."""
         try:
-            self._ports = OsMidiPorts(board, self._midi_api())
+            self.driver = OsMidiPorts(board, self._midi_api())
         except JackMissing:
             if self.jack_mode is JackMode.ALWAYS:
                 raise
@@ -87,7 +88,7 @@ class LoopbackTarget(Target):
             self.midi_problem = str(exc)
         except Exception as exc:  # rtmidi.SystemError and friends: the MIDI system refused us
             self.midi_problem = f"opening virtual MIDI ports failed: {exc}"
-        if self._ports is None:
+        if self.driver is None:
             self._stop_jack()
 
     def open(self) -> None:
@@ -103,7 +104,7 @@ class LoopbackTarget(Target):
             self._device = found.device
             self.midi_problem = ""
             self._open_midi(board)
-            self.features = BASE_FEATURES | ({Feature.MIDI_OS} if self._ports is not None else set())
+            self.features = BASE_FEATURES | ({Feature.MIDI_OS} if self.driver is not None else set())
         except BaseException:
             self._close_ports()
             self._stop_jack()
@@ -112,9 +113,9 @@ class LoopbackTarget(Target):
         self.board = board
 
     def _close_ports(self) -> None:
-        if self._ports is not None:
-            self._ports.close()
-            self._ports = None
+        if self.driver is not None:
+            self.driver.close()
+            self.driver = None
 
     def _stop_jack(self) -> None:
         if self._system is not None:
@@ -127,11 +128,7 @@ class LoopbackTarget(Target):
         to call twice."""
         try:
             self._close_ports()
-            if self._device is not None:
-                import usb.util
-
-                usb.util.dispose_resources(self._device)
-                self._device = None
+            self._dispose_device()
             if self.board is not None:
                 self.board.close()
                 self.board = None
@@ -149,17 +146,6 @@ class LoopbackTarget(Target):
         assert self._device is not None
         return self._device
 
-    def midi_port_names(self) -> tuple[str, str]:
-        """(virtual input the host sends to, virtual output the host listens on)."""
-        self.require(Feature.MIDI_OS)
-        if self._ports is None:
-            raise TargetError(f"target {self.name}: no OS MIDI ports ({self.midi_problem or 'not open'})")
-        return self._ports.port_names()
-
-    def midi_api(self) -> int | None:
-        """The rtmidi API the OS ports were opened with (None when there are none)."""
-        return None if self._ports is None else self._ports.api
-
     def console_port(self) -> str:
         """The pty path of the board's console."""
         return self._open_board().console_path
@@ -167,7 +153,7 @@ class LoopbackTarget(Target):
     def os_midi_system(self) -> str:
         """Where the OS ports come from (the rig class driver) and which MIDI system carries them, for
         reports (or why there are none)."""
-        if self._ports is None or self._system is None:
+        if self.driver is None or self._system is None:
             return f"none ({self.midi_problem or 'not open'})"
         return f"rig class driver (rig.os_midi.class_driver), on {self._system.describe()}"
 
