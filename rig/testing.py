@@ -9,11 +9,14 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import time
 from collections.abc import Mapping
 from types import ModuleType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
+
+from rig.os_midi.quiet import quietly
 
 CI_VALUES = frozenset({"true", "1", "yes"})
 
@@ -55,4 +58,37 @@ def require_module(name: str, hint: str) -> ModuleType:
         missing(f"Python module {name} cannot be imported ({exc}; {hint})")
 
 
-__all__ = ["in_ci", "missing", "require", "require_module", "require_program"]
+__all__ = ["in_ci", "missing", "open_rtmidi_port", "receive_messages", "require", "require_module",
+           "require_program"]
+
+
+# --- rtmidi clients in tests (OS-MIDI ports of the loopback and emulator targets) ---
+
+
+def open_rtmidi_port(api: int, kind: str, wanted: str) -> Any:
+    """An rtmidi client port of `kind` ("out"/"in") opened on the port whose name contains `wanted`."""
+    import rtmidi
+
+    port = quietly(lambda: (rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn)(rtapi=api))
+    names = port.get_ports()
+    matches = [i for i, name in enumerate(names) if wanted in name]
+    if not matches:
+        port.delete()
+        raise AssertionError(f"{wanted!r} not among {names}")
+    port.open_port(matches[0])
+    if kind == "in":
+        port.ignore_types(sysex=False, timing=False, active_sense=False)
+    return port
+
+
+def receive_messages(port: Any, count: int, timeout_s: float = 10.0) -> list[list[int]]:
+    """Up to `count` messages from an rtmidi input, polling until `timeout_s` passes."""
+    got: list[list[int]] = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < count and time.monotonic() < deadline:
+        event = port.get_message()
+        if event is None:
+            time.sleep(0.002)
+        else:
+            got.append(event[0])
+    return got

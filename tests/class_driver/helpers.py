@@ -7,36 +7,10 @@ from typing import Any
 
 import pytest
 
-from rig.os_midi.quiet import quietly
+from rig.testing import open_rtmidi_port as open_port
+from rig.testing import receive_messages as receive
 
-
-def open_port(api: int, kind: str, wanted: str) -> Any:
-    """An rtmidi client port of `kind` ("out"/"in") opened on the port whose name contains `wanted`."""
-    import rtmidi
-
-    port = quietly(lambda: (rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn)(rtapi=api))
-    names = port.get_ports()
-    matches = [i for i, name in enumerate(names) if wanted in name]
-    if not matches:
-        port.delete()
-        raise AssertionError(f"{wanted!r} not among {names}")
-    port.open_port(matches[0])
-    if kind == "in":
-        port.ignore_types(sysex=False, timing=False, active_sense=False)
-    return port
-
-
-def receive(port: Any, count: int, timeout_s: float = 10.0) -> list[list[int]]:
-    """Up to `count` messages from an rtmidi input, polling until `timeout_s` passes."""
-    got: list[list[int]] = []
-    deadline = time.monotonic() + timeout_s
-    while len(got) < count and time.monotonic() < deadline:
-        event = port.get_message()
-        if event is None:
-            time.sleep(0.002)
-        else:
-            got.append(event[0])
-    return got
+__all__ = ["close_ports", "open_port", "receive", "wait_for"]
 
 
 def wait_for(what: str, ready: Any, timeout_s: float = 5.0) -> None:

@@ -5,44 +5,18 @@ driver's counters matching the firmware's), and reports saying where the ports c
 from __future__ import annotations
 
 import errno
-import time
 from pathlib import Path
-from typing import Any
 
 import usb.core
 import usb.util
 
 from rig import contract as c
-from rig.os_midi.quiet import quietly
 from rig.target import Feature, make_target
 from rig.targets.emulator import EmulatorTarget
-from rig.testing import require
+from rig.testing import open_rtmidi_port as _port
+from rig.testing import receive_messages, require
 
 from .conftest import need_bridge
-
-
-def _port(api: int, kind: str, wanted: str) -> Any:
-    import rtmidi
-
-    port = quietly(lambda: (rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn)(rtapi=api))
-    matches = [i for i, name in enumerate(port.get_ports()) if wanted in name]
-    assert matches, f"{wanted!r} not among {port.get_ports()}"
-    port.open_port(matches[0])
-    if kind == "in":
-        port.ignore_types(sysex=False, timing=False, active_sense=False)
-    return port
-
-
-def _receive(port: Any, count: int, timeout_s: float = 20.0) -> list[list[int]]:
-    got: list[list[int]] = []
-    deadline = time.monotonic() + timeout_s
-    while len(got) < count and time.monotonic() < deadline:
-        event = port.get_message()
-        if event is None:
-            time.sleep(0.005)
-        else:
-            got.append(event[0])
-    return got
 
 
 def test_emulator_os_midi_comes_from_the_rig_class_driver(firmware_image: Path) -> None:
@@ -77,7 +51,7 @@ def test_emulator_os_midi_comes_from_the_rig_class_driver(firmware_image: Path) 
             sent = [[0x90, 60, 100], [0xB1, 7, 99], [0xF0, 1, 2, 3, 4, 5, 0xF7], [0xF8]]
             for message in sent:
                 out.send_message(message)
-            assert _receive(inp, len(sent)) == sent
+            assert receive_messages(inp, len(sent), timeout_s=20.0) == sent
         finally:
             for port in (out, inp):
                 port.close_port()

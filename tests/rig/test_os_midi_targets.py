@@ -33,6 +33,7 @@ from rig.targets import board as board_mod
 from rig.targets.board import AmbiguousBoard, BoardNotFound, BoardTarget, find_boards, match_console_port
 from rig.targets.loopback import LoopbackTarget
 from rig.targets.midi_cable import MidiPortNotFound, parse_arg, resolve_port
+from rig.testing import receive_messages as receive
 from rig.testing import require, require_module
 from rig.usb_backend import LinkBackend
 
@@ -46,16 +47,6 @@ def jack_port(kind: str, name: str) -> Any:
     return port
 
 
-def receive(port: Any, count: int, timeout_s: float = 5.0) -> list[list[int]]:
-    got: list[list[int]] = []
-    deadline = time.monotonic() + timeout_s
-    while len(got) < count and time.monotonic() < deadline:
-        message = port.get_message()
-        if message is None:
-            time.sleep(0.001)
-        else:
-            got.append(message[0])
-    return got
 
 
 def require_jack() -> None:
