@@ -173,7 +173,13 @@ class EmulatorLink:
                 stdin.flush()
             except (BrokenPipeError, OSError, ValueError) as exc:
                 self._pending.pop(req_id, None)
-                raise LinkGone(f"emulator bridge is gone: {exc}") from None
+                write_error: Exception | None = exc
+            else:
+                write_error = None
+        if write_error is not None:
+            # The pipe broke before the reader saw the exit: record it here so `alive` agrees.
+            self._mark_gone(f"emulator bridge is gone: {write_error}")
+            raise LinkGone(f"emulator bridge is gone: {write_error}")
         if wait_s is None:
             while not pending.event.wait(FOREVER_POLL_S):
                 if self._gone is not None:
@@ -264,7 +270,7 @@ class EmulatorLink:
     @property
     def alive(self) -> bool:
         """False once the bridge has exited or the link was closed."""
-        return self._gone is None
+        return self._gone is None and self._proc.poll() is None
 
     def close(self) -> None:
         """Ask the bridge to quit, then make sure it has exited; later calls raise LinkGone."""
