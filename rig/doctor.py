@@ -60,6 +60,17 @@ class Probes:
     libusb_path: Callable[[], str | None] = field(default=lambda: _libusb_path())
     board_nodes: Callable[[], list[Path]] = field(default=lambda: _board_nodes())
     repo_root: Path = REPO_ROOT
+    jack_mode: Callable[[], str] = field(default=lambda: _jack_mode())
+    """$RIG_JACK as rig.jack reads it ('auto', 'never', 'always'), or the error naming a bad value."""
+
+
+def _jack_mode() -> str:
+    from rig.jack import jack_mode
+
+    try:
+        return jack_mode().value
+    except ValueError as exc:
+        return str(exc)
 
 
 def _libusb_path() -> str | None:
@@ -129,10 +140,16 @@ def check_jack(p: Probes) -> Check:
         return Check("JACK server", MISSING, "jack_lsp (JACK tools) not installed",
                      "sudo apt-get install jackd2")
     code, _ = p.run(["jack_lsp"])
-    if code != 0:
-        return Check("JACK server", MISSING, "jackd is installed but no server is running",
-                     "start one: jackd --no-realtime -d dummy &")
-    return Check("JACK server", OK, "a JACK server is running")
+    if code == 0:
+        return Check("JACK server", OK, "a JACK server is running")
+    mode = p.jack_mode()
+    if mode in ("auto", "always"):
+        return Check("JACK server", OK, f"none running; RIG_JACK={mode}: the loopback and emulator targets "
+                     "start their own dummy server (a board's OS MIDI ports need ALSA or a server of yours)")
+    if mode == "never":
+        return Check("JACK server", MISSING, "jackd is installed but no server is running and RIG_JACK=never",
+                     "start one: jackd --no-realtime -d dummy &  (or unset RIG_JACK)")
+    return Check("JACK server", MISSING, mode, "set RIG_JACK to auto, never or always")
 
 
 def check_node(p: Probes) -> Check:

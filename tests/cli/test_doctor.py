@@ -57,10 +57,24 @@ def test_missing_emulator_packages_name_the_directory(tmp_path: Path) -> None:
 
 
 def test_jack_installed_but_not_running(tmp_path: Path) -> None:
+    """No server is only a problem when RIG_JACK=never: otherwise the targets start their own."""
     probes = _everything_installed(tmp_path)
     probes.run = lambda argv: (1, "not running") if argv[0] == "jack_lsp" else (0, "ok")
+    probes.jack_mode = lambda: "never"
     check = doctor.check_jack(probes)
-    assert check.status == MISSING and "jackd" in check.fix
+    assert check.status == MISSING and "jackd" in check.fix and "RIG_JACK=never" in check.detail
+    probes.jack_mode = lambda: "auto"
+    check = doctor.check_jack(probes)
+    assert check.status == "OK" and "start their own" in check.detail
+
+
+def test_bad_rig_jack_value_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIG_JACK", "sometimes")
+    probes = _everything_installed(tmp_path)
+    probes.run = lambda argv: (1, "not running") if argv[0] == "jack_lsp" else (0, "ok")
+    probes.jack_mode = doctor.Probes().jack_mode
+    check = doctor.check_jack(probes)
+    assert check.status == MISSING and "'sometimes'" in check.detail and "auto" in check.fix
 
 
 def test_no_board_means_nothing_to_check(tmp_path: Path) -> None:
