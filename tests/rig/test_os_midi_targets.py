@@ -130,12 +130,15 @@ with target:
     report(before=before, mode=target.jack_mode.value, features=sorted(target.features),
            problem=target.midi_problem, started=server.started, name=server.name,
            env=os.environ["JACK_DEFAULT_SERVER"], running=server_running(server.name),
-           os_midi=target.describe()["os_midi"], pid=server._process.pid)
+           os_midi=target.describe()["os_midi"], pid=server._process.pid,
+           argv=open(f"/proc/{server._process.pid}/cmdline").read().split(chr(0)))
 """)
     name = got["name"]
     assert got["before"] and got["mode"] == "auto" and "midi-os" in got["features"], got["problem"]
     assert got["started"] and name.startswith("rig-") and got["env"] == name and got["running"]
     assert f"JACK server {name} (started by the target" in got["os_midi"]
+    assert "-p" in got["argv"] and got["argv"][got["argv"].index("-p") + 1] == "64"  # short period
+    assert "64-frame period" in got["os_midi"]
     assert jackd_gone(got["pid"]), f"jackd {got['pid']} outlived the process that started it"
     assert name not in [n for _, n in registered_servers()]  # a clean stop frees its registry slot
 
