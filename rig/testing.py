@@ -10,7 +10,7 @@ import importlib
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import Any, NoReturn
 
@@ -58,8 +58,8 @@ def require_module(name: str, hint: str) -> ModuleType:
         missing(f"Python module {name} cannot be imported ({exc}; {hint})")
 
 
-__all__ = ["in_ci", "missing", "open_rtmidi_port", "receive_messages", "require", "require_module",
-           "require_program"]
+__all__ = ["every_mxf_allocator_checked", "in_ci", "missing", "open_rtmidi_port", "receive_messages",
+           "require", "require_module", "require_program"]
 
 
 # --- rtmidi clients in tests (OS-MIDI ports of the loopback and emulator targets) ---
@@ -92,3 +92,16 @@ def receive_messages(port: Any, count: int, timeout_s: float = 10.0) -> list[lis
         else:
             got.append(event[0])
     return got
+
+
+def every_mxf_allocator_checked() -> Iterator[None]:
+    """Body of an autouse fixture: every AllocatorMXF built during the test (a miniport's too) runs
+    checked, and the test fails when any still has an event or buffer out at the end, naming where
+    each was taken."""
+    from host.mxf.allocator import tracking
+
+    with tracking() as created:
+        yield
+    leaks = [str(leak) for allocator in created for leak in allocator.leaks()]
+    if leaks:
+        pytest.fail(f"{len(leaks)} MXF event(s)/buffer(s) leaked:\n" + "\n".join(leaks[:20]), pytrace=False)

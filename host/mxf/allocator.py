@@ -9,8 +9,10 @@ that catches double frees, foreign events, use after free, and records where eac
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -94,7 +96,7 @@ class AllocatorMXF:
 
     def __new__(cls, *args: Any, checked: bool = False, **kwargs: Any) -> AllocatorMXF:
         """`AllocatorMXF(checked=True)` builds the checked variant."""
-        if checked and cls is AllocatorMXF:
+        if (checked or _trackers) and cls is AllocatorMXF:
             from host.mxf.allocator_checked import CheckedAllocatorMXF
 
             cls = CheckedAllocatorMXF
@@ -139,6 +141,8 @@ class AllocatorMXF:
         self._exhaustions = 0
         self._buffer_exhaustions = 0
         self._install_fast_path()
+        for tracker in _trackers:
+            tracker.append(self)
 
     # --- construction hooks (the checked variant overrides them) -------------------------------
 
@@ -377,3 +381,19 @@ class AllocatorMXF:
         )
 
 
+_trackers: list[list[AllocatorMXF]] = []
+
+
+@contextlib.contextmanager
+def tracking() -> Iterator[list[AllocatorMXF]]:
+    """Within the block every new AllocatorMXF is built checked and recorded in the yielded list, even
+    one a miniport builds inside: tests use it to run every allocator checked and fail on leaks."""
+    created: list[AllocatorMXF] = []
+    _trackers.append(created)
+    try:
+        yield created
+    finally:
+        for i, tracker in enumerate(_trackers):  # by identity: equal lists may be nested
+            if tracker is created:
+                del _trackers[i]
+                break

@@ -8,13 +8,20 @@ CI can always load the plugin) rather than erroring on unknown fixtures.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rig.device import Board
 from rig.pytest_plugin import STATE
-from rig.testing import in_ci, require
+from rig.testing import every_mxf_allocator_checked, in_ci, require
+
+
+@pytest.fixture(autouse=True)
+def _mxf_allocators_checked() -> Iterator[None]:
+    """Every MXF allocator in these tests runs checked and must end with its pool full."""
+    yield from every_mxf_allocator_checked()
 
 
 def pytest_configure(config: pytest.Config) -> None:

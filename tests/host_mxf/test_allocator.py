@@ -384,3 +384,18 @@ def test_errors_share_a_base() -> None:
     """Errors: every exception is an MxfError and its natural built-in."""
     assert issubclass(DoubleFree, MxfError) and issubclass(DoubleFree, RuntimeError)
     assert issubclass(ForeignEvent, ValueError) and issubclass(LeakError, AssertionError)
+
+
+def test_tracking_builds_every_allocator_checked_and_records_it() -> None:
+    """tracking(): what the miniport and conformance tests use to run allocators built deep inside the
+    rig checked; outside the block AllocatorMXF() is the fast unchecked one again."""
+    from host.mxf.allocator import tracking
+
+    with tracking() as outer, tracking() as inner:
+        a = AllocatorMXF(4, name="inside")
+    b = AllocatorMXF(4, name="outside")
+    assert isinstance(a, CheckedAllocatorMXF) and a.checked and outer == [a] and inner == [a]
+    assert not b.checked and not isinstance(b, CheckedAllocatorMXF)
+    evt = take(a)
+    assert "test_tracking_builds_every_allocator_checked" in a.leaks()[0].taken_at
+    a.put_message(evt)

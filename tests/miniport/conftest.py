@@ -12,10 +12,17 @@ import usb.core
 from rig import contract as c
 from rig.device import Board
 from rig.loopback import LoopbackBoard
+from rig.testing import every_mxf_allocator_checked
 from rig.usb_backend import LinkBackend
 from rig.usb_link import LinkTimeout
 
 Rewrite = Callable[[bytes], bytes]
+
+
+@pytest.fixture(autouse=True)
+def _mxf_allocators_checked() -> Iterator[None]:
+    """Every MXF allocator in these tests runs checked and must end with its pool full."""
+    yield from every_mxf_allocator_checked()
 
 
 class FaultyLink:

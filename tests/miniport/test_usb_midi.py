@@ -252,3 +252,13 @@ def test_a_failing_capture_graph_is_reported_not_silent(echo: Board, monkeypatch
     with pytest.raises(MiniportError, match="capture reader failed: RuntimeError"):
         mp.receive(1, 5)
     mp.stop()
+    # The broken filter swallowed the one event it was handed: the books show it, and where it was taken.
+    leaks = mp.capture_allocator.leaks()
+    assert [leak.kind for leak in leaks] == ["event"] and "raw_capture_chain" in leaks[0].taken_at
+    mp.capture_allocator.put_message(leaks[0].obj)  # type: ignore[arg-type]
+
+
+def test_the_miniport_tests_run_the_allocators_checked(echo: Board) -> None:
+    """The autouse fixture in conftest.py makes allocators built inside a miniport checked."""
+    with UsbMidiMiniport(echo) as mp:
+        assert mp.render_allocator.is_checked and mp.capture_allocator.is_checked
