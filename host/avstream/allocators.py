@@ -23,6 +23,7 @@ from host.avstream.errors import AllocatorInitError, AllocatorMisuse, FrameLeak
 from host.avstream.framing import DONT_CARE_RANGE, AllocatorFramingEx, FramingItem, FramingRange
 from host.avstream.guids import GUID_NULL, KSMEMORY_TYPE_KERNEL_NONPAGED
 from host.avstream.status import Status
+from host.where import Where
 
 PAGE_SIZE = 4096
 """The page size the model assumes (ReactOS rejects alignment above PAGE_SIZE - 1)."""
@@ -51,7 +52,7 @@ class Frame:
     would be given (the offset into a common buffer for CommonBufferAllocator; the address otherwise).
     """
 
-    __slots__ = ("address", "allocator", "buffer", "index", "outstanding", "physical_address")
+    __slots__ = ("address", "allocator", "buffer", "index", "outstanding", "physical_address", "taken_at")
 
     def __init__(self, buffer: memoryview, index: int, allocator: AllocatorDispatch, address: int,
                  physical_address: int) -> None:
@@ -61,6 +62,8 @@ class Frame:
         self.address = address
         self.physical_address = physical_address
         self.outstanding = False
+        self.taken_at: Where | None = None
+        """Where it was last allocated (checked allocators only)."""
 
     def __len__(self) -> int:
         return len(self.buffer)
@@ -198,8 +201,9 @@ class AllocatorDispatch(abc.ABC):
             self._delete()
             self._cond.notify_all()
         if leaked and self.checked:
+            shown = "\n".join(f"#{f.index} taken at:\n{f.taken_at}" for f in leaked[:8])
             raise FrameLeak(f"{self.name}: deleted with {len(leaked)} frame(s) outstanding:"
-                            f" {', '.join(f'#{f.index}' for f in leaked[:8])}")
+                            f" {', '.join(f'#{f.index}' for f in leaked[:8])}\n{shown}")
 
     def allocate(self) -> Frame | None:
         """Allocate: a free frame, or None at once when none is free."""
@@ -220,6 +224,8 @@ class AllocatorDispatch(abc.ABC):
             counters.failed_allocations += 1
             return None
         frame.outstanding = True
+        if self.checked:
+            frame.taken_at = Where(3)  # the caller of allocate() (or of the wait that got it)
         counters.allocations += 1
         out = counters.allocations - counters.frees
         if out > counters.high_water:

@@ -8,9 +8,6 @@ every GetMessage/GetBuffer so that leaks() says where each leaked event was take
 
 from __future__ import annotations
 
-import linecache
-import sys
-from types import FrameType
 from typing import Any
 
 from host.mxf.allocator import AllocatorMXF, Leak
@@ -18,36 +15,10 @@ from host.mxf.buffer import MxfBuffer
 from host.mxf.errors import DoubleFree, ForeignEvent, InvalidEvent, UseAfterFree
 from host.mxf.event import DMUS_KEF_PACKAGE_EVENT, KernelEvent
 from host.mxf.status import NtStatus
+from host.where import Where
 
 POISON = 0xDD
 """Byte a checked allocator fills free buffers with; a changed byte means a write after free."""
-_STACK_LIMIT = 8
-
-
-class Where:
-    """Where something happened: the caller's innermost frames, captured cheaply, formatted on demand."""
-
-    __slots__ = ("_frames",)
-
-    def __init__(self, skip: int = 2) -> None:
-        frames: list[tuple[str, int, str]] = []
-        frame: FrameType | None = sys._getframe(skip)
-        while frame is not None and len(frames) < _STACK_LIMIT:
-            frames.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
-            frame = frame.f_back
-        frames.reverse()
-        self._frames = frames
-
-    def __str__(self) -> str:
-        lines = []
-        for filename, lineno, name in self._frames:
-            lines.append(f'  File "{filename}", line {lineno}, in {name}')
-            source = linecache.getline(filename, lineno).strip()
-            if source:
-                lines.append(f"    {source}")
-        return "\n".join(lines)
-
-
 def _where(skip: int = 3) -> Where:
     """The frames of whoever called the allocator method that calls this."""
     return Where(skip)

@@ -118,8 +118,10 @@ def test_leak_reported_on_delete() -> None:
     f = a.allocate()
     assert f is not None
     assert a.leaked_frames() == [f]
-    with pytest.raises(FrameLeak, match=r"1 frame\(s\) outstanding"):
+    with pytest.raises(FrameLeak, match=r"1 frame\(s\) outstanding") as caught:
         a.delete()
+    assert "taken at" in str(caught.value) and "f = a.allocate()" in str(caught.value)  # where it was taken
+    assert f.taken_at is not None and "test_leak_reported_on_delete" in str(f.taken_at)
     f.outstanding = False  # the allocator is gone; clear the books so the conftest sees no leak
 
 
