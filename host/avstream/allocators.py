@@ -16,13 +16,14 @@ import dataclasses
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from host.avstream.errors import AllocatorInitError, AllocatorMisuse, FrameLeak
 from host.avstream.framing import DONT_CARE_RANGE, AllocatorFramingEx, FramingItem, FramingRange
 from host.avstream.guids import GUID_NULL, KSMEMORY_TYPE_KERNEL_NONPAGED
 from host.avstream.status import Status
+from host.tracking import Trackers
 from host.where import Where
 
 PAGE_SIZE = 4096
@@ -122,22 +123,13 @@ class AllocatorCounters:
         return self.allocations - self.frees
 
 
-_trackers: list[list[AllocatorDispatch]] = []
+_trackers: Trackers[AllocatorDispatch] = Trackers()
 
 
-@contextlib.contextmanager
-def tracking() -> Iterator[list[AllocatorDispatch]]:
+def tracking() -> contextlib.AbstractContextManager[list[AllocatorDispatch]]:
     """Within the block every new allocator is checked and recorded in the yielded list (tests use
     this to fail on leaks: see `leaked_frames`)."""
-    created: list[AllocatorDispatch] = []
-    _trackers.append(created)
-    try:
-        yield created
-    finally:
-        for i, tracker in enumerate(_trackers):  # by identity: equal lists may be nested
-            if tracker is created:
-                del _trackers[i]
-                break
+    return _trackers.tracking()
 
 
 _NEW, _READY, _DELETED = "new", "initialized", "deleted"
@@ -163,8 +155,7 @@ class AllocatorDispatch(abc.ABC):
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._waiters = 0
-        for created in _trackers:
-            created.append(self)
+        _trackers.record(self)
 
     # -- the contract ------------------------------------------------------------------------
 

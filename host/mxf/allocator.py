@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -27,6 +26,7 @@ from host.mxf.status import (
     KsState,
     NtStatus,
 )
+from host.tracking import Trackers
 
 DEFAULT_POOL_SIZE = 1024
 """Events in a pool by default. The real port's pool size is [UNVERIFIED]; choose per test."""
@@ -141,8 +141,7 @@ class AllocatorMXF:
         self._exhaustions = 0
         self._buffer_exhaustions = 0
         self._install_fast_path()
-        for tracker in _trackers:
-            tracker.append(self)
+        _trackers.record(self)
 
     # --- construction hooks (the checked variant overrides them) -------------------------------
 
@@ -381,19 +380,11 @@ class AllocatorMXF:
         )
 
 
-_trackers: list[list[AllocatorMXF]] = []
+
+_trackers: Trackers[AllocatorMXF] = Trackers()
 
 
-@contextlib.contextmanager
-def tracking() -> Iterator[list[AllocatorMXF]]:
+def tracking() -> contextlib.AbstractContextManager[list[AllocatorMXF]]:
     """Within the block every new AllocatorMXF is built checked and recorded in the yielded list, even
     one a miniport builds inside: tests use it to run every allocator checked and fail on leaks."""
-    created: list[AllocatorMXF] = []
-    _trackers.append(created)
-    try:
-        yield created
-    finally:
-        for i, tracker in enumerate(_trackers):  # by identity: equal lists may be nested
-            if tracker is created:
-                del _trackers[i]
-                break
+    return _trackers.tracking()
