@@ -10,16 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import termios
 import threading
-import tty
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from rig import contract as c
 from rig.console import LOG_PREFIX
+from rig.pty_line import LineWatcher, open_raw_pty
 
-_BOOTSEL_SPEED = getattr(termios, f"B{c.CONSOLE_BAUD_BOOTSEL}")
 LOG_LINE_MAX = 112
 """Longest log line, CR LF included (the firmware's CONSOLE_LOG_MAX); longer text is cut."""
 
@@ -180,30 +178,22 @@ class ConsoleSession:
 
 class PtyConsole:
     """A pty whose slave path pyserial opens; a thread serves the master side and polls the line
-    speed, calling `on_touch` when it changes to CONSOLE_BAUD_BOOTSEL (the 1200-baud touch)."""
+    settings (rig.pty_line), calling `on_touch` when the rate changes to CONSOLE_BAUD_BOOTSEL (the
+    1200-baud touch)."""
 
     POLL_S = 0.02
 
     def __init__(self, host: ConsoleHost, on_touch: Callable[[], None]) -> None:
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)
-        self.path = os.ttyname(self._slave)
+        self._master, self._slave, self.path = open_raw_pty()
         self._on_touch = on_touch
         self._session = ConsoleSession(host, self._write)
         self.session = self._session
         """The interpreter behind the pty (the board sends log lines through it)."""
         self._wake_r, self._wake_w = os.pipe()
         self._stop = threading.Event()
-        self._was_touch = self._speed() == _BOOTSEL_SPEED
+        self._line = LineWatcher(self._slave)
         self._thread = threading.Thread(target=self._serve, name=f"loopback console {self.path}", daemon=True)
         self._thread.start()
-
-    def _speed(self) -> int:
-        try:
-            return int(termios.tcgetattr(self._slave)[5])
-        except termios.error:
-            return -1
 
     def _write(self, data: bytes) -> int:
         try:
@@ -223,10 +213,9 @@ class PtyConsole:
                     data = b""
                 if data:
                     self._session.feed(data)
-            touch = self._speed() == _BOOTSEL_SPEED
-            if touch and not self._was_touch:
+            change = self._line.poll()
+            if change is not None and change.is_touch:
                 self._on_touch()
-            self._was_touch = touch
 
     def close(self) -> None:
         """Stop the thread and close the pty; safe to call twice."""

@@ -20,9 +20,7 @@ import select
 import shutil
 import subprocess
 import sys
-import termios
 import threading
-import tty
 from pathlib import Path
 
 import usb.core
@@ -33,6 +31,7 @@ from rig.errors import TargetError
 from rig.jack import JackError, JackMissing, JackMode, jack_mode
 from rig.os_midi.class_driver import BoundLink, UsbMidiClassDriver
 from rig.os_midi.system import MidiSystem, OsMidiUnavailable, midi_possible, open_midi_system
+from rig.pty_line import LineWatcher, open_raw_pty
 from rig.target import Feature, TargetSpec, register
 from rig.targets.board import describe_board, find_boards, select_board
 from rig.targets.class_driver_ports import ClassDriverPorts
@@ -47,6 +46,7 @@ FEATURES = frozenset({Feature.USB, Feature.FRAMES, Feature.CONSOLE})
 """What the emulator always has; MIDI_OS joins them when a MIDI system exists or can be started."""
 OS_MIDI_SOURCE = "rig class driver (rig.os_midi.class_driver), not the OS"
 BUILD_TIMEOUT_S = 300
+CDC_SET_LINE_CODING = 0x20
 
 
 class FirmwareBuildError(TargetError):
@@ -80,19 +80,18 @@ def build_firmware(python: str = sys.executable) -> Path:
 
 class LinkConsole:
     """A pty whose slave path pyserial opens, bridged to the device's CDC bulk endpoints by a thread
-    (host bytes to EP_CDC_OUT, EP_CDC_IN bytes back); a line speed of CONSOLE_BAUD_BOOTSEL is sent
-    to the device as SET_LINE_CODING, the 1200-baud touch."""
+    (host bytes to EP_CDC_OUT, EP_CDC_IN bytes back). Like the CDC ACM driver of an OS, every line
+    setting a client makes on the port (rig.pty_line: rate, data bits, parity, stop bits) goes to
+    the device as SET_LINE_CODING; a rate of CONSOLE_BAUD_BOOTSEL is the 1200-baud touch, which the
+    firmware answers by rebooting into BOOTSEL through the ROM."""
 
     POLL_MS = 50
 
     def __init__(self, link: EmulatorLink) -> None:
         self._link = link
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)
-        self.path = os.ttyname(self._slave)
+        self._master, self._slave, self.path = open_raw_pty()
         self._stop = threading.Event()
-        self._speed = self._line_speed()
+        self._line = LineWatcher(self._slave)
         self._threads = [
             threading.Thread(target=self._to_device, name=f"emulator console out {self.path}", daemon=True),
             threading.Thread(target=self._from_device, name=f"emulator console in {self.path}", daemon=True),
@@ -100,25 +99,16 @@ class LinkConsole:
         for thread in self._threads:
             thread.start()
 
-    def _line_speed(self) -> int:
-        try:
-            return int(termios.tcgetattr(self._slave)[5])
-        except termios.error:
-            return -1
-
-    def _check_touch(self) -> None:
-        speed = self._line_speed()
-        if speed != self._speed:
-            self._speed = speed
-            if speed == getattr(termios, f"B{c.CONSOLE_BAUD_BOOTSEL}"):
-                coding = c.CONSOLE_BAUD_BOOTSEL.to_bytes(4, "little") + bytes((0, 0, 8))
-                with contextlib.suppress(UsbLinkError):
-                    self._link.control(0x21, 0x20, 0, c.IF_CDC_COMM, coding, 1000)
+    def _forward_line_coding(self) -> None:
+        change = self._line.poll()
+        if change is not None:
+            with contextlib.suppress(UsbLinkError):  # not configured, or gone: an OS driver drops it too
+                self._link.control(0x21, CDC_SET_LINE_CODING, 0, c.IF_CDC_COMM, change.after.pack(), 1000)
 
     def _to_device(self) -> None:
         while not self._stop.is_set():
             ready, _, _ = select.select([self._master], [], [], self.POLL_MS / 1000)
-            self._check_touch()
+            self._forward_line_coding()
             if not ready:
                 continue
             try:
