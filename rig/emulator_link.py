@@ -1,9 +1,12 @@
 """`EmulatorLink`: a `rig.usb_link.UsbLink` to the firmware running in rp2040js.
 
-It spawns the Node bridge (`firmware/emulator/bridge.js`) on a built flash image and speaks its
-length-prefixed framed protocol with request ids over the bridge's stdio. A reader thread matches
-replies to requests, so transfers on different endpoints may be in flight at once (one per thread).
-Every wait has a timeout; a bridge that exits turns every pending and later call into LinkGone.
+It spawns the Node bridge (`firmware/emulator/bridge.js`) on a built flash image and the model boot
+ROM, and speaks its length-prefixed framed protocol with request ids over the bridge's stdio. A reader
+thread matches replies to requests, so transfers on different endpoints may be in flight at once (one
+per thread). Every wait has a timeout; a bridge that exits turns every pending and later call into
+LinkGone. A device that leaves the bus while the bridge runs on (the firmware rebooted into BOOTSEL
+through the ROM) turns every pending and later USB call into LinkGone saying so, while `info()` and
+`ping()` still answer.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from rig.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLinkError
 REPO = Path(__file__).resolve().parent.parent
 BRIDGE_DIR = REPO / "firmware" / "emulator"
 BRIDGE_JS = BRIDGE_DIR / "bridge.js"
+ROM_NAME = "rom_model.bin"
+"""The model boot ROM `make -C firmware` builds next to the firmware image."""
+DEFAULT_ROM = REPO / "firmware" / "build" / ROM_NAME
 
 OP_PING = 1
 OP_CONTROL = 2
@@ -45,6 +51,8 @@ GRACE_S = 10.0
 """Added to every transfer's own timeout (which the bridge scales for emulation speed)."""
 FOREVER_POLL_S = 1.0
 RESET_TIMEOUT_MS = 2000
+USB_OPS = frozenset({OP_CONTROL, OP_WRITE, OP_READ, OP_RESET})
+"""Requests that need the device; PING, INFO and QUIT need only the bridge."""
 
 
 class BridgeError(UsbLinkError):
@@ -72,15 +80,44 @@ def bridge_installed() -> bool:
     return (BRIDGE_DIR / "node_modules" / "rp2040js" / "package.json").is_file()
 
 
+def rom_for(image: Path) -> Path:
+    """The model boot ROM for `image`: the one built beside it, else the repository build's."""
+    beside = image.parent / ROM_NAME
+    return beside if beside.is_file() else DEFAULT_ROM
+
+
+def flash_uid_hex(uid: str | bytes) -> str:
+    """`uid` (8 bytes, or 16 hex digits) as 16 upper-case hex digits; ValueError otherwise."""
+    if isinstance(uid, bytes | bytearray):
+        raw = bytes(uid)
+    else:
+        try:
+            raw = bytes.fromhex(uid) if len(uid) == 16 else b""
+        except ValueError:
+            raw = b""
+    if len(raw) != 8:
+        raise ValueError(f"a flash unique ID is 8 bytes (16 hex digits), not {uid!r}")
+    return raw.hex().upper()
+
+
 class EmulatorLink:
     """One emulated board: a bridge process running `image` (a flash image .bin from 0x10000000)."""
 
-    def __init__(self, image: str | os.PathLike[str], *, timeout_scale: float = 3.0,
+    def __init__(self, image: str | os.PathLike[str], *, rom: str | os.PathLike[str] | None = None,
+                 flash_uid: str | bytes | None = None, timeout_scale: float = 3.0,
                  boot_timeout_s: float = BOOT_TIMEOUT_S) -> None:
-        """Spawn the bridge and wait until the firmware has enabled USB and taken a bus reset."""
+        """Spawn the bridge and wait until the firmware has enabled USB and taken a bus reset.
+
+        `rom` is the model boot ROM (default: `rom_for(image)`); `flash_uid` the flash chip's 64-bit
+        unique ID, which the firmware reports as its serial number (default: the bridge's own).
+        """
         self.image = Path(image)
         if not self.image.is_file():
             raise BridgeStartError(f"firmware image {self.image} does not exist (run `make firmware`)")
+        self.rom = Path(rom) if rom is not None else rom_for(self.image)
+        if not self.rom.is_file():
+            raise BridgeStartError(f"model boot ROM {self.rom} does not exist (run `make firmware`)")
+        uid_args = [] if flash_uid is None else ["--flash-uid", flash_uid_hex(flash_uid)]
         node = node_executable()
         if node is None:
             raise BridgeStartError("node is not installed; the emulator target needs Node.js 18+")
@@ -90,8 +127,12 @@ class EmulatorLink:
         self._pending: dict[int, _Pending] = {0: _Pending()}
         self._next_id = 1
         self._gone: str | None = None
+        """Why the bridge is gone (exited, or the link was closed): every call raises LinkGone."""
+        self._device_gone: str | None = None
+        """Why the device is gone while the bridge runs on (BOOTSEL): USB calls raise LinkGone."""
         self._proc = subprocess.Popen(
-            [node, str(BRIDGE_JS), str(self.image), "--timeout-scale", str(timeout_scale)],
+            [node, str(BRIDGE_JS), str(self.image), "--rom", str(self.rom), *uid_args,
+             "--timeout-scale", str(timeout_scale)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
         )
         self._stderr_tail: list[str] = []
@@ -102,7 +143,8 @@ class EmulatorLink:
         self._err_reader.start()
         ready = self._pending[0]
         if not ready.event.wait(boot_timeout_s) or ready.status != STATUS_OK:
-            detail = self._gone or f"no ready message within {boot_timeout_s} s"
+            said = ready.payload.decode(errors="replace") if ready.event.is_set() else ""
+            detail = said or self._gone or f"no ready message within {boot_timeout_s} s"
             self.close()
             raise BridgeStartError(f"emulator did not start: {detail}")
         self.boot_info: dict[str, Any] = json.loads(ready.payload or b"{}")
@@ -144,6 +186,7 @@ class EmulatorLink:
                 pending.payload = body[5:]
                 pending.event.set()
         code = self._proc.wait()
+        self._err_reader.join(timeout=2.0)  # the last lines on stderr say why it exited
         tail = "; ".join(self._stderr_tail[-3:])
         self._mark_gone(f"emulator bridge exited with status {code}" + (f": {tail}" if tail else ""))
 
@@ -159,9 +202,12 @@ class EmulatorLink:
 
     def _request(self, op: int, payload: bytes, wait_s: float | None) -> bytes:
         """Send one request and wait for its reply; `wait_s` None waits as long as the bridge lives."""
+        usb_op = op in USB_OPS
         with self._lock:
             if self._gone is not None:
                 raise LinkGone(self._gone)
+            if usb_op and self._device_gone is not None:
+                raise LinkGone(self._device_gone)
             req_id = self._next_id
             self._next_id = (self._next_id + 1) & 0xFFFFFFFF or 1
             pending = _Pending()
@@ -190,9 +236,10 @@ class EmulatorLink:
             raise LinkTimeout(f"emulator bridge did not answer within {wait_s:.1f} s")
         return self._result(pending)
 
-    @staticmethod
-    def _result(pending: _Pending) -> bytes:
+    def _result(self, pending: _Pending) -> bytes:
         text = pending.payload.decode(errors="replace")
+        if pending.status == STATUS_GONE and self._device_gone is None:
+            self._device_gone = text  # the device left (BOOTSEL, or a fault the bridge exits on)
         if pending.status == STATUS_OK:
             return pending.payload
         if pending.status == STATUS_TIMEOUT:
@@ -263,14 +310,16 @@ class EmulatorLink:
         return int(struct.unpack("<Q", self._request(OP_PING, b"", GRACE_S))[0])
 
     def info(self) -> dict[str, Any]:
-        """Bridge facts: emulated time, instructions run, clk_sys, image size."""
+        """Bridge facts: state (running, stopped, bootsel), emulated time, instructions run, clk_sys,
+        image size, the model ROM's calls, how boot went (boot2, VTOR), the flash model (unique ID,
+        commands seen, XIP) and the BOOTSEL masks once the firmware has rebooted."""
         result: dict[str, Any] = json.loads(self._request(OP_INFO, b"", GRACE_S))
         return result
 
     @property
     def alive(self) -> bool:
-        """False once the bridge has exited or the link was closed."""
-        return self._gone is None and self._proc.poll() is None
+        """False once the device is gone (BOOTSEL, fault), the bridge has exited or the link was closed."""
+        return self._gone is None and self._device_gone is None and self._proc.poll() is None
 
     def close(self) -> None:
         """Ask the bridge to quit, then make sure it has exited; later calls raise LinkGone."""

@@ -3,13 +3,22 @@
  * bridge.js: runs the rig firmware in rp2040js and acts as its USB host, serving the device to
  * Python (rig/emulator_link.py) over stdio with a length-prefixed framed protocol.
  *
- * Usage: node bridge.js IMAGE.bin [--timeout-scale N]
+ * Usage: node bridge.js IMAGE.bin --rom ROM.bin [--flash-uid HEX16] [--timeout-scale N]
  *
  * Every message both ways: u32 length (of what follows), u32 request id, u8 op/status, payload;
  * little-endian. Requests (op): 1 PING, 2 CONTROL, 3 WRITE (bulk/interrupt OUT), 4 READ (IN),
  * 5 RESET (bus reset), 6 INFO, 7 QUIT. Replies (status): 0 OK, 1 TIMEOUT, 2 STALL, 3 ERROR, 4 GONE.
  * Once the firmware has enabled USB and taken the first bus reset the bridge sends id 0 status OK
- * with a JSON payload ({"ready": true, ...}).
+ * with a JSON payload ({"ready": true, ...}); a chip that stops before that (bad boot2 CRC, fault,
+ * flash read with XIP off) gets id 0 status GONE with the reason, and the bridge exits.
+ *
+ * The chip boots like an RP2040: the model boot ROM (rom/rom_model.S, built as ROM.bin) loads boot2
+ * from flash into SRAM, checks its CRC and enters it; boot2 sets up XIP and VTOR and enters the
+ * image. The SSI, IO_QSPI and a W25Q80-style flash chip are modelled in qspi_flash.js (unique ID
+ * from --flash-uid); a flash read while XIP is off stops the chip as a firmware bug. The ROM talks
+ * to the bridge by `bkpt` (codes in rom_model.S); any other breakpoint is a firmware fault. When the
+ * firmware calls the ROM's reset_usb_boot the chip goes to BOOTSEL: it leaves the bus, pending and
+ * later USB requests get GONE, and the bridge keeps answering PING and INFO (which says so).
  *
  * Host model (see ../../../shared/reference/rp2040-emulation.md for the emulator's behaviour):
  * - IN packets are taken from the device 10 us (emulated) after it arms them, and only while a
@@ -25,6 +34,7 @@
 
 const fs = require('fs');
 const { RP2040 } = require('rp2040js');
+const { QspiFlash } = require('./qspi_flash');
 
 const OP = { PING: 1, CONTROL: 2, WRITE: 3, READ: 4, RESET: 5, INFO: 6, QUIT: 7 };
 const ST = { OK: 0, TIMEOUT: 1, STALL: 2, ERROR: 3, GONE: 4 };
@@ -36,25 +46,45 @@ const BUF_AVAILABLE = 1 << 10;
 const BUF_FULL = 1 << 15;
 const BUF_LEN = 0x3ff;
 const BOOT_TIMEOUT_MS = 10000;
+const ROM_SIZE = 16 * 1024;
+/** The flash's unique ID when --flash-uid is not given (deliberately not the old "RIGEMU01"). */
+const DEFAULT_FLASH_UID = 'E6605838834B2E21';
+// The model ROM's breakpoint codes (rom/rom_model.S).
+const ROM_BKPT = { TRACE: 0xb0, BOOT2: 0xb1, BAD_BOOT2: 0xb2, FAULT: 0xb3 };
+// Public ROM functions by their two-letter table code (datasheet 2.8.3.1).
+const ROM_FUNCTION_NAMES = {
+  IF: 'connect_internal_flash', EX: 'flash_exit_xip', FC: 'flash_flush_cache', CX: 'flash_enter_cmd_xip',
+  UB: 'reset_usb_boot', RE: 'flash_range_erase', RP: 'flash_range_program',
+};
+const BOOT2_SRAM = 0x20041f00;
 
 function parseArgs(argv) {
-  const args = { image: null, timeoutScale: 3 };
+  const args = { image: null, rom: null, flashUid: DEFAULT_FLASH_UID, timeoutScale: 3 };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--timeout-scale') {
       args.timeoutScale = Number(argv[++i]);
+    } else if (argv[i] === '--rom') {
+      args.rom = argv[++i];
+    } else if (argv[i] === '--flash-uid') {
+      args.flashUid = String(argv[++i]);
     } else if (!args.image) {
       args.image = argv[i];
     } else {
       throw new Error(`unexpected argument ${argv[i]}`);
     }
   }
-  if (!args.image) throw new Error('usage: node bridge.js IMAGE.bin [--timeout-scale N]');
+  if (!args.image || !args.rom) {
+    throw new Error('usage: node bridge.js IMAGE.bin --rom ROM.bin [--flash-uid HEX16] [--timeout-scale N]');
+  }
   if (!(args.timeoutScale > 0)) throw new Error('--timeout-scale must be a positive number');
+  if (!/^[0-9a-fA-F]{16}$/.test(args.flashUid)) throw new Error('--flash-uid must be 16 hex digits');
   return args;
 }
 
 const args = parseArgs(process.argv.slice(2));
 const image = fs.readFileSync(args.image);
+const romImage = fs.readFileSync(args.rom);
+if (romImage.length > ROM_SIZE) throw new Error(`${args.rom} is ${romImage.length} bytes; the ROM holds ${ROM_SIZE}`);
 
 // --- the emulated chip --------------------------------------------------------------------------
 
@@ -67,21 +97,111 @@ mcu.logger = {
     process.stderr.write(`rp2040js error: ${component}: ${message}\n`);
   },
 };
+// The ROM first: loadBootrom resets the chip, which fills flash with 0xFF. The core starts at the
+// ROM's reset vector (VTOR is 0 out of reset).
+const romWords = new Uint32Array(Math.ceil(romImage.length / 4));
+new Uint8Array(romWords.buffer).set(romImage);
+mcu.loadBootrom(romWords);
 mcu.flash.set(image, 0);
-mcu.core.VTOR = 0x10000100;
-mcu.core.reset();
 const usb = mcu.usbCtrl;
 const clock = mcu.clock;
-// The firmware's fault and default handlers stop at a breakpoint: the device is gone.
-mcu.onBreak = (code) => {
-  const pc = (mcu.core.PC >>> 0).toString(16);
-  const why = `firmware stopped at a breakpoint (bkpt #${code}, pc 0x${pc}): a fault or unexpected interrupt`;
+
+// --- chip state: running, stopped (a fault: the bridge exits) or in BOOTSEL (the bridge stays) -----
+
+let halted = false; // no more instructions run
+let readySent = false;
+let deviceGone = null; // why USB requests get GONE (BOOTSEL)
+let bootsel = null;
+
+function hex(n) {
+  return `0x${(n >>> 0).toString(16)}`;
+}
+
+function stopChip(why, exitCode) {
+  if (halted) return;
+  halted = true;
   process.stderr.write(why + '\n');
+  if (!readySent) send(0, ST.GONE, Buffer.from(why));
   failAll(ST.GONE, why);
-  process.stdout.end(() => process.exit(3));
-  crashed = true;
+  process.stdout.end(() => process.exit(exitCode));
+}
+
+function enterBootsel(gpioActivityMask, disableInterfaceMask) {
+  halted = true;
+  usbReady = false;
+  bootsel = {
+    gpio_activity_mask: gpioActivityMask,
+    disable_interface_mask: disableInterfaceMask,
+    emulated_us: Math.floor(clock.nanos / 1000),
+  };
+  deviceGone = 'device rebooted into the USB bootloader (BOOTSEL): reset_usb_boot(gpio_activity_mask=' +
+    `${hex(gpioActivityMask)}, disable_interface_mask=${hex(disableInterfaceMask)}); it left the bus and ` +
+    'does not come back with this firmware (the bootloader\'s own USB device is not modelled)';
+  if (!readySent) send(0, ST.GONE, Buffer.from(deviceGone));
+  failAll(ST.GONE, deviceGone);
+}
+
+const qspi = new QspiFlash(mcu, {
+  uid: Buffer.from(args.flashUid, 'hex'),
+  onFault: (why) => stopChip(why, 3),
+});
+
+// --- the model boot ROM: its function table, and what its breakpoints tell us ------------------------
+
+const romView = new DataView(romWords.buffer);
+const romFunctions = new Map(); // entry address (no Thumb bit) -> name
+for (let entry = romView.getUint16(0x14, true); entry + 4 <= romImage.length; entry += 4) {
+  const code = romView.getUint16(entry, true);
+  if (code === 0) break;
+  const letters = String.fromCharCode(code & 0xff, code >> 8);
+  romFunctions.set(romView.getUint16(entry + 2, true) & ~1, ROM_FUNCTION_NAMES[letters] || letters);
+}
+const romCalls = {};
+for (const name of romFunctions.values()) romCalls[name] = 0;
+const boot = { boot2_entered: false, boot2_crc: null, vtor_writes: [] };
+
+// Who sets VTOR (boot2 should, before the image's own reset handler): the first few writes.
+const ppbWrite = mcu.ppb.writeUint32.bind(mcu.ppb);
+mcu.ppb.writeUint32 = (offset, value) => {
+  if (offset === 0xd08 && boot.vtor_writes.length < 4) {
+    boot.vtor_writes.push({ value: hex(value), pc: hex(mcu.core.PC - 2) });
+  }
+  ppbWrite(offset, value);
 };
-let crashed = false;
+
+function romBreak(code, pc) {
+  const r = mcu.core.registers;
+  switch (code) {
+    case ROM_BKPT.TRACE: {
+      const name = romFunctions.get(pc);
+      if (name === undefined) return false;
+      romCalls[name]++;
+      if (name === 'reset_usb_boot') enterBootsel(r[0] >>> 0, r[1] >>> 0);
+      return true;
+    }
+    case ROM_BKPT.BOOT2:
+      boot.boot2_entered = true;
+      boot.boot2_crc = hex(r[0]);
+      return true;
+    case ROM_BKPT.BAD_BOOT2:
+      stopChip(`boot2 CRC mismatch: the ROM computed ${hex(r[0])} over the image's first 252 bytes but ` +
+        `offset 252 holds ${hex(r[1])}; a real RP2040 would stay in the USB bootloader`, 2);
+      return true;
+    case ROM_BKPT.FAULT:
+      stopChip(`fault before boot2 set VTOR (NMI or HardFault in the ROM's vectors, pc ${hex(pc)})`, 3);
+      return true;
+    default:
+      return false;
+  }
+}
+
+// A breakpoint from the ROM is a message to us; any other is the firmware's fault and default
+// handlers stopping: the device is gone. rp2040js has already stepped past the bkpt.
+mcu.onBreak = (code) => {
+  const pc = (mcu.core.PC - 2) >>> 0;
+  if (pc < ROM_SIZE && romBreak(code, pc)) return;
+  stopChip(`firmware stopped at a breakpoint (bkpt #${code}, pc ${hex(pc)}): a fault or unexpected interrupt`, 3);
+};
 
 // --- USB host state ------------------------------------------------------------------------------
 
@@ -402,7 +522,13 @@ function busReset(op) {
   usb.resetDevice();
 }
 
+const USB_OPS = new Set([OP.CONTROL, OP.WRITE, OP.READ, OP.RESET]);
+
 function handle(id, opcode, p) {
+  if (deviceGone !== null && USB_OPS.has(opcode)) {
+    send(id, ST.GONE, Buffer.from(deviceGone));
+    return;
+  }
   switch (opcode) {
     case OP.PING: {
       const b = Buffer.alloc(8);
@@ -464,11 +590,16 @@ function handle(id, opcode, p) {
 function info() {
   return {
     ready: usbReady,
+    state: bootsel ? 'bootsel' : halted ? 'stopped' : 'running',
     emulated_us: Math.floor(clock.nanos / 1000),
     instructions,
     clk_sys_hz: mcu.clkSys,
     image_bytes: image.length,
     timeout_scale: args.timeoutScale,
+    rom: { image: args.rom, bytes: romImage.length, calls: { ...romCalls } },
+    boot: { ...boot, vtor: hex(mcu.core.VTOR) },
+    flash: qspi.info(),
+    bootsel,
   };
 }
 
@@ -522,7 +653,8 @@ function runSlice() {
   const core = mcu.core;
   let idleUntil = null;
   service();
-  for (let i = 0; i < SLICE_INSTRUCTIONS && !crashed; ) {
+  if (halted) return;
+  for (let i = 0; i < SLICE_INSTRUCTIONS && !halted; ) {
     if (core.waiting) {
       if (!clock.nextAlarm) {
         idleUntil = Infinity; // nothing will happen until the host does something
@@ -545,7 +677,7 @@ function runSlice() {
       if ((i & 0x3ff) === 0) service();
     }
   }
-  if (crashed) return;
+  if (halted) return;
   service();
   if (idleUntil === null) {
     sliceImmediate = setImmediate(runSlice);
@@ -572,6 +704,7 @@ const bootTimer = setTimeout(() => {
 }, BOOT_TIMEOUT_MS);
 resetWaiters.push(() => {
   clearTimeout(bootTimer);
+  readySent = true;
   send(0, ST.OK, Buffer.from(JSON.stringify(info())));
 });
 kick();

@@ -1,9 +1,18 @@
 """Target kind "emulator": the real firmware image running in rp2040js behind the Node bridge,
 reached as a pyusb device (rig.usb_backend over rig.emulator_link) and a pty console.
 
-`emulator` builds firmware/build/rig_firmware.bin when it is missing or older than its sources
-(needs arm-none-eabi-gcc); `emulator:PATH` runs the given flash image instead. The emulator never
-gives timing figures, so REAL_TIMING is not a feature.
+`emulator` builds firmware/build/rig_firmware.bin and the model boot ROM beside it when either is
+missing or older than its sources (needs arm-none-eabi-gcc); `emulator:PATH` runs the given flash
+image instead (with the ROM built beside it, else the repository build's). The emulator never gives
+timing figures, so REAL_TIMING is not a feature.
+
+BOOTSEL: when the firmware reboots into the ROM's USB bootloader (REBOOT_BOOTLOADER, or the
+1200-baud touch on the console pty) the target behaves like a board that did so: its USB device is
+gone (every call raises LinkGone saying BOOTSEL, with the masks), the console pty stops carrying
+data, and it stays that way; the bootloader's own USB device is not modelled, so nothing new
+appears. `close()` then `open()` is a power cycle: a new bridge boots the image again. The session
+target of the pytest plugin is shared by many tests, so tests that reboot open their own
+EmulatorTarget (or EmulatorLink).
 
 OS MIDI ports come from the rig's own USB-MIDI class driver (rig.os_midi.class_driver), not from the
 OS: no OS driver sees an emulated device, so the rig binds its MIDI interfaces the way snd-usb-audio
@@ -26,7 +35,7 @@ from pathlib import Path
 import usb.core
 
 from rig import contract as c
-from rig.emulator_link import REPO, EmulatorLink
+from rig.emulator_link import REPO, ROM_NAME, EmulatorLink
 from rig.errors import TargetError
 from rig.jack import JackError, JackMissing, JackMode, jack_mode
 from rig.os_midi.class_driver import BoundLink, UsbMidiClassDriver
@@ -40,8 +49,8 @@ from rig.usb_link import UsbLinkError
 
 FIRMWARE_DIR = REPO / "firmware"
 DEFAULT_IMAGE = FIRMWARE_DIR / "build" / "rig_firmware.bin"
-SOURCE_GLOBS = ("src/*.c", "src/*.h", "src/*.S", "include/*.h", "boot2/*.S", "tools/*.py", "link.ld",
-                "Makefile")
+SOURCE_GLOBS = ("src/*.c", "src/*.h", "src/*.S", "include/*.h", "boot2/*.S", "emulator/rom/*.S", "tools/*.py",
+                "link.ld", "Makefile")
 FEATURES = frozenset({Feature.USB, Feature.FRAMES, Feature.CONSOLE})
 """What the emulator always has; MIDI_OS joins them when a MIDI system exists or can be started."""
 OS_MIDI_SOURCE = "rig class driver (rig.os_midi.class_driver), not the OS"
@@ -54,10 +63,12 @@ class FirmwareBuildError(TargetError):
 
 
 def image_is_stale(image: Path = DEFAULT_IMAGE) -> bool:
-    """True when `image` is missing or older than any firmware source, header or build file."""
-    if not image.is_file():
+    """True when `image` or the model ROM beside it is missing, or older than any firmware source,
+    header or build file."""
+    rom = image.parent / ROM_NAME
+    if not image.is_file() or not rom.is_file():
         return True
-    built = image.stat().st_mtime
+    built = min(image.stat().st_mtime, rom.stat().st_mtime)
     return any(p.stat().st_mtime > built for pattern in SOURCE_GLOBS for p in FIRMWARE_DIR.glob(pattern))
 
 

@@ -1,5 +1,6 @@
 """Fixtures for the firmware tests: tool checks (rig.testing: fail under CI, skip elsewhere), one clean
-firmware build per session, and an emulated board per module."""
+firmware build per session (image and model boot ROM), an emulated board per module, and a helper
+that assembles small Thumb programs for images made to fail."""
 
 from __future__ import annotations
 
@@ -41,6 +42,30 @@ def firmware_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def firmware_image(firmware_build: Path) -> Path:
     """The flash image (.bin from 0x10000000) of the session's clean build."""
     return firmware_build / "rig_firmware.bin"
+
+
+@pytest.fixture(scope="session")
+def firmware_rom(firmware_build: Path) -> Path:
+    """The emulator's model boot ROM from the session's clean build."""
+    return firmware_build / "rom_model.bin"
+
+
+def assemble(source: str, address: int, workdir: Path, name: str = "prog") -> tuple[bytes, dict[str, int]]:
+    """Assemble and link Thumb `source` at `address` with the firmware's toolchain: the raw bytes and
+    the symbol table (name -> address)."""
+    gcc = need_program("arm-none-eabi-gcc", "apt-get install gcc-arm-none-eabi")
+    src, elf, raw = workdir / f"{name}.S", workdir / f"{name}.elf", workdir / f"{name}.bin"
+    src.write_text(source)
+    for cmd in ([gcc, "-mcpu=cortex-m0plus", "-mthumb", "-nostdlib", f"-Wl,-Ttext=0x{address:x}",
+                 "-Wl,--entry=0", str(src), "-o", str(elf)],
+                [gcc.replace("gcc", "objcopy"), "-O", "binary", str(elf), str(raw)]):
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+    listing = subprocess.run([gcc.replace("gcc", "nm"), str(elf)], capture_output=True, text=True,
+                             timeout=60, check=True).stdout
+    rows = [line.split() for line in listing.splitlines()]
+    symbols = {row[2]: int(row[0], 16) for row in rows if len(row) == 3}
+    return raw.read_bytes(), symbols
 
 
 def need_bridge() -> None:

@@ -1,5 +1,6 @@
 """The firmware in rp2040js through the Node bridge: enumeration and descriptors through pyusb,
-standard and vendor requests, STALL, halt, bus reset, MIDI echo and frame echo."""
+standard and vendor requests, STALL, halt, bus reset, MIDI echo and frame echo. (The model boot
+ROM, boot2, the flash unique ID and BOOTSEL: test_emulator_rom.py.)"""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from rig.usb_link import LinkGone, LinkStall, LinkTimeout
 
 from .conftest import need_bridge
 
-FALLBACK_SERIAL = "524947454D553031"
-"""The fixed unique ID ("RIGEMU01") the firmware reports when the flash ID cannot be read."""
+OLD_FALLBACK_SERIAL = "524947454D553031"
+"""The fixed ID ("RIGEMU01") the firmware reported while the emulator had no boot ROM."""
 T = 2000
 
 
@@ -50,23 +51,24 @@ def test_enumerates_with_the_contract_descriptors(dev: usb.core.Device) -> None:
     assert dev.get_active_configuration().bNumInterfaces == c.NUM_INTERFACES
 
 
-def test_strings_and_serial_number(dev: usb.core.Device) -> None:
+def test_strings_and_serial_number(link: EmulatorLink, dev: usb.core.Device) -> None:
     for index, text in c.STRINGS.items():
         assert usb.util.get_string(dev, index) == text
-    assert usb.util.get_string(dev, c.STRING_INDEX_SERIAL) == FALLBACK_SERIAL
+    uid = link.info()["flash"]["uid"]  # the bridge's default flash unique ID, read through the ROM
+    assert usb.util.get_string(dev, c.STRING_INDEX_SERIAL) == uid != OLD_FALLBACK_SERIAL
     assert bytes(dev.ctrl_transfer(0x80, 6, 0x0300, 0, 255, T)) == d.string_descriptor(0, b"")
 
 
-def test_get_info_reports_the_contract(dev: usb.core.Device) -> None:
+def test_get_info_reports_the_contract(link: EmulatorLink, dev: usb.core.Device) -> None:
     info = c.INFO.unpack(bytes(dev.ctrl_transfer(0xC0, c.Request.GET_INFO, 0, 0, c.INFO.size, T)))
     assert info["contract_version"] == c.CONTRACT_VERSION
     assert (info["fw_major"], info["fw_minor"], info["fw_patch"]) == c.FIRMWARE_VERSION
     assert info["ring_slots"] == c.FRAME_RING_SLOTS and info["max_payload"] == c.FRAME_MAX_PAYLOAD
     assert info["clock_hz"] == 125_000_000
-    assert info["unique_id"] == bytes.fromhex(FALLBACK_SERIAL)
+    assert info["unique_id"] == bytes.fromhex(link.info()["flash"]["uid"])
     caps = c.Capability(int(info["capabilities"]))
     assert c.Capability.MIDI in caps and c.Capability.FRAMES in caps and c.Capability.DMA in caps
-    assert c.Capability.BOOTLOADER not in caps  # no boot ROM in the emulator
+    assert c.Capability.BOOTLOADER in caps  # the model boot ROM has reset_usb_boot
 
 
 def test_get_time_advances(dev: usb.core.Device) -> None:
@@ -204,25 +206,31 @@ def test_bridge_that_dies_turns_calls_into_link_gone(firmware_image: Path) -> No
         link.close()
 
 
-def test_image_that_never_enables_usb_fails_to_start(tmp_path: Path) -> None:
+def tiny_image(firmware_image: Path, code: bytes) -> bytes:
+    """The firmware's boot2 (so the ROM boots it), a vector table at 0x100 and `code` from 0x108."""
+    vectors = (0x20042000).to_bytes(4, "little") + (0x10000109).to_bytes(4, "little")
+    return firmware_image.read_bytes()[:0x100] + vectors + code
+
+
+def test_image_that_never_enables_usb_fails_to_start(firmware_image: Path, firmware_rom: Path,
+                                                     tmp_path: Path) -> None:
     need_bridge()
-    blank = tmp_path / "blank.bin"
-    blank.write_bytes(bytes(4096))
-    with pytest.raises(BridgeStartError, match="did not start"):
-        EmulatorLink(blank, boot_timeout_s=1.0)
+    idle = tmp_path / "idle.bin"
+    idle.write_bytes(tiny_image(firmware_image, b"\xfe\xe7"))  # b . : boots, never enables USB
+    with pytest.raises(BridgeStartError, match="did not start: no ready message"):
+        EmulatorLink(idle, rom=firmware_rom, boot_timeout_s=1.0)
     with pytest.raises(BridgeStartError, match="does not exist"):
         EmulatorLink(tmp_path / "missing.bin")
+    with pytest.raises(BridgeStartError, match=r"model boot ROM .* does not exist"):
+        EmulatorLink(idle, rom=tmp_path / "no_rom.bin")
 
 
-def test_firmware_fault_is_reported_as_gone(tmp_path: Path) -> None:
+def test_firmware_fault_is_reported_as_gone(firmware_image: Path, firmware_rom: Path, tmp_path: Path) -> None:
     need_bridge()
-    image = bytearray(0x200)
-    image[0x100:0x108] = (0x20042000).to_bytes(4, "little") + (0x10000109).to_bytes(4, "little")
-    image[0x108:0x10A] = b"\x00\xbe"  # bkpt #0, as the firmware's fault handler does
     faulty = tmp_path / "fault.bin"
-    faulty.write_bytes(bytes(image))
-    with pytest.raises(BridgeStartError, match="breakpoint"):
-        EmulatorLink(faulty, boot_timeout_s=10.0)
+    faulty.write_bytes(tiny_image(firmware_image, b"\x00\xbe"))  # bkpt #0, as the fault handler does
+    with pytest.raises(BridgeStartError, match=r"breakpoint \(bkpt #0, pc 0x10000108\)"):
+        EmulatorLink(faulty, rom=firmware_rom, boot_timeout_s=10.0)
 
 
 def test_console_reply_on_a_packet_boundary_ends_with_a_zlp(link: EmulatorLink,

@@ -69,10 +69,17 @@ def test_emulator_image_staleness(tmp_path: Path) -> None:
     assert emulator.image_is_stale(tmp_path / "missing.bin")
     fresh = tmp_path / "fresh.bin"
     fresh.write_bytes(b"x")
+    rom = tmp_path / emulator.ROM_NAME  # the model boot ROM the build puts beside the image
     newest = max(p.stat().st_mtime for g in emulator.SOURCE_GLOBS for p in emulator.FIRMWARE_DIR.glob(g))
     import os
 
     os.utime(fresh, (newest + 10, newest + 10))
+    assert emulator.image_is_stale(fresh)  # no ROM beside it
+    rom.write_bytes(b"r")
+    os.utime(rom, (newest + 10, newest + 10))
     assert not emulator.image_is_stale(fresh)
+    os.utime(rom, (newest - 10, newest - 10))
+    assert emulator.image_is_stale(fresh)
+    os.utime(rom, (newest + 10, newest + 10))
     os.utime(fresh, (newest - 10, newest - 10))
     assert emulator.image_is_stale(fresh)
