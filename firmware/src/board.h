@@ -24,15 +24,14 @@ void board_alarm_cancel(void);
 /* Implemented by the application: runs in interrupt context when the alarm fires. */
 void board_alarm_fired(void);
 
-/* True when the RP2040 boot ROM is present (absent in rp2040js, where ROM reads as zeros). */
-bool board_rom_present(void);
-/* Reboot into the ROM's USB bootloader (BOOTSEL); returns only if the ROM is absent. */
+/* Find the boot ROM's functions (stops at bkpt #1 when the ROM or a function is missing). */
+void board_rom_init(void);
+/* Reboot into the ROM's USB bootloader (BOOTSEL); does not return. */
 void board_reboot_bootloader(void);
 
-/* The flash chip's 64-bit unique ID (RUID 0x4B); `board_unique_id_is_fallback` tells whether
- * it could not be read (no ROM, as in the emulator) and a fixed ID is reported instead. */
+/* Read the flash chip's 64-bit unique ID (RUID 0x4B) through the ROM's flash helpers, with XIP
+ * off, from SRAM; call after board_rom_init. */
 void board_unique_id_init(void);
 const uint8_t *board_unique_id(void);
-bool board_unique_id_is_fallback(void);
 
 #endif

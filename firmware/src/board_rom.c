@@ -1,7 +1,9 @@
 /* board_rom.c: boot-ROM services: the USB bootloader reboot and the flash unique ID.
- * The ROM's function table (datasheet 2.8.3) is looked up by two-letter codes. rp2040js has no ROM
- * (it reads as zeros), so everything here first checks the ROM magic and falls back when absent:
- * the unique ID is then the fixed FALLBACK_ID ("RIGEMU01", serial 524947454D553031). */
+ * The ROM's function table (datasheet 2.8.3) is looked up by two-letter codes, once, at boot. Every
+ * RP2040 has the ROM and the emulator runs our model of it (emulator/rom/rom_model.S), so there is
+ * no fallback any more: a ROM without the magic or without a function we call stops the firmware at
+ * `bkpt #1` before USB starts (the device never enumerates; the emulator bridge reports the
+ * breakpoint), instead of quietly serving a made-up serial number. */
 #include <stddef.h>
 
 #include "board.h"
@@ -13,9 +15,11 @@ typedef void *(*rom_table_lookup_fn)(const uint16_t *table, uint32_t code);
 typedef void (*rom_void_fn)(void);
 typedef void (*rom_reset_usb_boot_fn)(uint32_t gpio_activity_mask, uint32_t disable_interface_mask);
 
-static const uint8_t FALLBACK_ID[8] = {'R', 'I', 'G', 'E', 'M', 'U', '0', '1'};
 static uint8_t unique_id[8];
-static bool unique_id_fallback = true;
+static rom_void_fn rom_connect_internal_flash;
+static rom_void_fn rom_flash_exit_xip;
+static rom_void_fn rom_flash_flush_cache;
+static rom_reset_usb_boot_fn rom_reset_usb_boot;
 
 /* ROM addresses are near zero, which GCC 12 treats as a null-pointer offset (-Warray-bounds):
  * hide the constant from the optimiser. */
@@ -24,27 +28,36 @@ static inline uintptr_t rom_addr(uintptr_t a) {
     return a;
 }
 
-bool board_rom_present(void) {
-    /* 0x10: 'M', 'u', version 1 (datasheet 2.8.2.2). Read bytewise through a volatile pointer. */
+static bool rom_present(void) {
+    /* 0x10: 'M', 'u', 1 (datasheet 2.8.2). Read bytewise through a volatile pointer. */
     const volatile uint8_t *rom = (const volatile uint8_t *)rom_addr(0x10u);
     return rom[0] == 'M' && rom[1] == 'u' && rom[2] == 1u;
 }
 
 static void *rom_func(uint32_t code) {
-    if (!board_rom_present()) {
-        return NULL;
-    }
     const volatile uint16_t *half = (const volatile uint16_t *)rom_addr(0x14u);
     const uint16_t *func_table = (const uint16_t *)(uintptr_t)half[0];
     rom_table_lookup_fn lookup = (rom_table_lookup_fn)(uintptr_t)half[2]; /* 0x18 */
-    return lookup(func_table, code);
+    void *fn = lookup(func_table, code);
+    if (fn == NULL) {
+        __asm__ volatile("bkpt #1"); /* a ROM without a function we call: see the file comment */
+    }
+    return fn;
+}
+
+void board_rom_init(void) {
+    if (!rom_present()) {
+        __asm__ volatile("bkpt #1");
+    }
+    rom_connect_internal_flash = (rom_void_fn)rom_func(ROM_CODE('I', 'F'));
+    rom_flash_exit_xip = (rom_void_fn)rom_func(ROM_CODE('E', 'X'));
+    rom_flash_flush_cache = (rom_void_fn)rom_func(ROM_CODE('F', 'C'));
+    rom_reset_usb_boot = (rom_reset_usb_boot_fn)rom_func(ROM_CODE('U', 'B'));
 }
 
 void board_reboot_bootloader(void) {
-    rom_reset_usb_boot_fn fn = (rom_reset_usb_boot_fn)rom_func(ROM_CODE('U', 'B'));
-    if (fn != NULL) {
-        fn(0u, 0u);
-    }
+    /* No activity LED, no interfaces disabled: the bootloader offers mass storage and PICOBOOT. */
+    rom_reset_usb_boot(0u, 0u);
 }
 
 /* Flash access with XIP off: everything below runs from SRAM (.data is copied there at boot). */
@@ -79,26 +92,13 @@ RAMFUNC static void ruid_read_xip_off(rom_void_fn connect, rom_void_fn exit_xip,
 }
 
 void board_unique_id_init(void) {
-    rom_void_fn connect = (rom_void_fn)rom_func(ROM_CODE('I', 'F'));
-    rom_void_fn exit_xip = (rom_void_fn)rom_func(ROM_CODE('E', 'X'));
-    rom_void_fn flush = (rom_void_fn)rom_func(ROM_CODE('F', 'C'));
-    if (connect == NULL || exit_xip == NULL || flush == NULL) {
-        for (size_t i = 0; i < 8u; i++) {
-            unique_id[i] = FALLBACK_ID[i];
-        }
-        unique_id_fallback = true;
-        return;
-    }
     const volatile uint8_t *boot2 = (const volatile uint8_t *)(uintptr_t)XIP_BASE;
     for (size_t i = 0; i < sizeof boot2_copy; i++) {
         boot2_copy[i] = boot2[i];
     }
     uint32_t s = hw_irq_save();
-    ruid_read_xip_off(connect, exit_xip, flush, unique_id);
+    ruid_read_xip_off(rom_connect_internal_flash, rom_flash_exit_xip, rom_flash_flush_cache, unique_id);
     hw_irq_restore(s);
-    unique_id_fallback = false;
 }
 
 const uint8_t *board_unique_id(void) { return unique_id; }
-
-bool board_unique_id_is_fallback(void) { return unique_id_fallback; }

@@ -149,7 +149,7 @@ static bool cdc_control(usbd_stage_t stage, const usb_setup_t *s, const uint8_t 
             }
             uint32_t baud = (uint32_t)data[0] | ((uint32_t)data[1] << 8) | ((uint32_t)data[2] << 16) |
                             ((uint32_t)data[3] << 24);
-            if (baud == RIG_CONSOLE_BAUD_BOOTSEL && board_rom_present()) {
+            if (baud == RIG_CONSOLE_BAUD_BOOTSEL) {
                 reply->after_status = touch_reboot;
             }
         }

@@ -34,6 +34,7 @@ int main(void) {
     board_unreset(RESET_TIMER | RESET_IO_QSPI | RESET_PADS_QSPI);
     board_dma_init();
     crc32_init();
+    board_rom_init();
     board_unique_id_init();
     desc_set_unique_id(board_unique_id());
     usbd_init(classes, (uint8_t)(sizeof classes / sizeof classes[0]), vendor_request);

@@ -293,12 +293,8 @@ const usbd_class_t vendor_class = {
 };
 
 uint32_t vendor_capabilities(void) {
-    uint32_t caps = RIG_CAPABILITY_MIDI | RIG_CAPABILITY_FRAMES | RIG_CAPABILITY_CONSOLE | RIG_CAPABILITY_DMA |
-                    RIG_CAPABILITY_TIMESTAMPS;
-    if (board_rom_present()) {
-        caps |= RIG_CAPABILITY_BOOTLOADER;
-    }
-    return caps;
+    return RIG_CAPABILITY_MIDI | RIG_CAPABILITY_FRAMES | RIG_CAPABILITY_CONSOLE | RIG_CAPABILITY_DMA |
+           RIG_CAPABILITY_TIMESTAMPS | RIG_CAPABILITY_BOOTLOADER;
 }
 
 static void reboot_after_status(void) { board_reboot_bootloader(); }
@@ -471,7 +467,7 @@ bool vendor_request(usbd_stage_t stage, const usb_setup_t *s, const uint8_t *dat
         tx.seq = 0u;
         return true;
     case RIG_REQUEST_REBOOT_BOOTLOADER:
-        if (in || s->wLength != 0u || !board_rom_present()) {
+        if (in || s->wLength != 0u) {
             return false;
         }
         reply->after_status = reboot_after_status;
