@@ -340,6 +340,7 @@ class QspiFlash {
     this.xipChanges = 0;
     this.guarded = false;
     this.faulted = false;
+    this.makeReaders();
     this.update();
   }
 
@@ -418,35 +419,46 @@ class QspiFlash {
     this.onFault(message);
   }
 
-  installGuard() {
-    if (this.guarded) return;
-    this.guarded = true;
+  /**
+   * The guard's read functions, and the plain ones, set once as own properties of `mcu` so that
+   * switching between them only changes their values: adding and deleting properties would drop
+   * the object into V8's slow dictionary mode and slow every memory access for good.
+   */
+  makeReaders() {
     const mcu = this.mcu;
     const proto = Object.getPrototypeOf(mcu);
     const check = (address) => {
       const a = address >>> 0;
       if (a >= FLASH_BASE && a < FLASH_END) this.guardTrip(a);
     };
-    mcu.readUint32 = (address) => {
-      check(address);
-      return proto.readUint32.call(mcu, address);
+    this.plainReads = { readUint32: proto.readUint32, readUint16: proto.readUint16, readUint8: proto.readUint8 };
+    this.guardedReads = {
+      readUint32: (address) => {
+        check(address);
+        return proto.readUint32.call(mcu, address);
+      },
+      readUint16: (address) => {
+        check(address);
+        return proto.readUint16.call(mcu, address);
+      },
+      readUint8: (address) => {
+        check(address);
+        return proto.readUint8.call(mcu, address);
+      },
     };
-    mcu.readUint16 = (address) => {
-      check(address);
-      return proto.readUint16.call(mcu, address);
-    };
-    mcu.readUint8 = (address) => {
-      check(address);
-      return proto.readUint8.call(mcu, address);
-    };
+    Object.assign(mcu, this.plainReads);
+  }
+
+  installGuard() {
+    if (this.guarded) return;
+    this.guarded = true;
+    Object.assign(this.mcu, this.guardedReads);
   }
 
   removeGuard() {
     if (!this.guarded) return;
     this.guarded = false;
-    delete this.mcu.readUint32;
-    delete this.mcu.readUint16;
-    delete this.mcu.readUint8;
+    Object.assign(this.mcu, this.plainReads);
   }
 
   guardTrip(address) {
