@@ -54,14 +54,15 @@ def assemble(source: str, address: int, workdir: Path, name: str = "prog") -> tu
     """Assemble and link Thumb `source` at `address` with the firmware's toolchain: the raw bytes and
     the symbol table (name -> address)."""
     gcc = need_program("arm-none-eabi-gcc", "apt-get install gcc-arm-none-eabi")
+    objcopy, nm = (str(Path(gcc).with_name(f"arm-none-eabi-{tool}")) for tool in ("objcopy", "nm"))
     src, elf, raw = workdir / f"{name}.S", workdir / f"{name}.elf", workdir / f"{name}.bin"
     src.write_text(source)
     for cmd in ([gcc, "-mcpu=cortex-m0plus", "-mthumb", "-nostdlib", f"-Wl,-Ttext=0x{address:x}",
                  "-Wl,--entry=0", str(src), "-o", str(elf)],
-                [gcc.replace("gcc", "objcopy"), "-O", "binary", str(elf), str(raw)]):
+                [objcopy, "-O", "binary", str(elf), str(raw)]):
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
         assert result.returncode == 0, result.stderr
-    listing = subprocess.run([gcc.replace("gcc", "nm"), str(elf)], capture_output=True, text=True,
+    listing = subprocess.run([nm, str(elf)], capture_output=True, text=True,
                              timeout=60, check=True).stdout
     rows = [line.split() for line in listing.splitlines()]
     symbols = {row[2]: int(row[0], 16) for row in rows if len(row) == 3}
