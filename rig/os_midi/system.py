@@ -15,9 +15,11 @@ from rig.jack import JackMode, JackServer
 from rig.os_midi.quiet import quietly
 
 JACK_START_TIMEOUT_S = 15
-TARGET_JACK_PERIOD = 64
-"""Frames per period of a server a target starts: 1.33 ms at the dummy driver's 48 kHz, so the OS
-MIDI round trip (about two periods) is a few ms rather than the 1024-frame default's 42 ms."""
+TARGET_JACK_PERIOD: int | None = None
+"""Frames per period of a server a target starts: None keeps the dummy driver's 1024 at 48 kHz (an OS
+MIDI round trip of about two periods, ~42 ms). Shorter periods were tried and rejected: JACK sizes
+each port's MIDI buffer by the period (64 frames: 256 bytes a cycle), so a flood of notes overflowed
+it and JACK dropped events under load."""
 
 
 class OsMidiUnavailable(TargetError):
