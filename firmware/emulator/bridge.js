@@ -587,6 +587,36 @@ function handle(id, opcode, p) {
   }
 }
 
+// Raw clock-tree registers, read back as the firmware left them, so Python can check the setup
+// against the datasheet's rules (rp2040js accepts any values; it only derives clk_sys and clk_peri).
+const CLOCK_REGS = {
+  xosc: [0x40024000, { ctrl: 0x00, startup: 0x0c }],
+  pll_sys: [0x40028000, { cs: 0x00, pwr: 0x04, fbdiv_int: 0x08, prim: 0x0c }],
+  pll_usb: [0x4002c000, { cs: 0x00, pwr: 0x04, fbdiv_int: 0x08, prim: 0x0c }],
+  clocks: [
+    0x40008000,
+    {
+      ref_ctrl: 0x30, ref_div: 0x34, sys_ctrl: 0x3c, sys_div: 0x40, peri_ctrl: 0x48,
+      usb_ctrl: 0x54, usb_div: 0x58, adc_ctrl: 0x60, adc_div: 0x64, rtc_ctrl: 0x6c, rtc_div: 0x70,
+    },
+  ],
+};
+
+function clockRegisters() {
+  const out = { xosc_hz: mcu.xoscFreq, derived: { clk_sys_hz: mcu.clkSys, clk_peri_hz: mcu.clkPeri } };
+  for (const [block, [base, regs]] of Object.entries(CLOCK_REGS)) {
+    const peripheral = mcu.findPeripheral(base);
+    out[block] = {};
+    for (const [name, offset] of Object.entries(regs)) {
+      out[block][name] = peripheral.readUint32(offset) >>> 0;
+    }
+  }
+  // rp2040js reads CLK_REF_DIV back masked with 0x30 instead of 0x300 (INT is bits 9:8): report the
+  // value it stored, which is what the firmware wrote.
+  out.clocks.ref_div = mcu.clocks.refDiv >>> 0;
+  return out;
+}
+
 function info() {
   return {
     ready: usbReady,
@@ -594,6 +624,7 @@ function info() {
     emulated_us: Math.floor(clock.nanos / 1000),
     instructions,
     clk_sys_hz: mcu.clkSys,
+    clocks: clockRegisters(),
     image_bytes: image.length,
     timeout_scale: args.timeoutScale,
     rom: { image: args.rom, bytes: romImage.length, calls: { ...romCalls } },

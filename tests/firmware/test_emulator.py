@@ -341,3 +341,47 @@ def test_interface_requests_stall_while_unconfigured(link: EmulatorLink, dev: us
     finally:
         dev.set_configuration()
     assert link.control(0x81, 10, 0, c.IF_VENDOR, 1, T) == b"\x00"
+
+
+PLL_PWR_OFF = (1 << 0) | (1 << 3) | (1 << 5)  # PD, POSTDIVPD, VCOPD
+CLK_CTRL_ENABLE = 1 << 11
+
+
+def _pll_out_hz(pll: dict[str, int], xosc_hz: int) -> int:
+    """One PLL's output by the datasheet (2.18.2), after checking its constraints: reference >= 5 MHz,
+    FBDIV 16..320, VCO 750..1600 MHz, post dividers 1..7 (POSTDIV1 >= POSTDIV2, the lower-power
+    order), powered up and not bypassed."""
+    refdiv = pll["cs"] & 0x3F
+    fbdiv = pll["fbdiv_int"] & 0xFFF
+    post1, post2 = (pll["prim"] >> 16) & 7, (pll["prim"] >> 12) & 7
+    assert refdiv >= 1 and xosc_hz / refdiv >= 5_000_000, pll
+    assert 16 <= fbdiv <= 320, pll
+    vco = xosc_hz // refdiv * fbdiv
+    assert 750_000_000 <= vco <= 1_600_000_000, f"VCO {vco} Hz outside 750-1600 MHz"
+    assert 1 <= post2 <= post1 <= 7, pll
+    assert pll["cs"] & (1 << 8) == 0, "PLL bypassed"
+    assert pll["pwr"] & PLL_PWR_OFF == 0, f"PLL parts still powered down: pwr {pll['pwr']:#x}"
+    return vco // (post1 * post2)
+
+
+def test_clock_tree_meets_the_datasheet(link: EmulatorLink) -> None:
+    """rp2040js accepts any clock setup, so the registers the firmware left are read back and checked
+    against the datasheet's rules: XOSC 1-15 MHz range, enabled, >= 1 ms start-up delay; PLL_SYS
+    125 MHz and PLL_USB 48 MHz within the PLL's limits; clk_ref = XOSC, clk_sys = PLL_SYS,
+    clk_usb = PLL_USB / 1 (USB needs exactly 48 MHz), clk_peri = clk_sys."""
+    regs = link.info()["clocks"]
+    xosc_hz = regs["xosc_hz"]
+    xosc = regs["xosc"]
+    assert xosc["ctrl"] & 0xFFF == 0xAA0 and (xosc["ctrl"] >> 12) & 0xFFF == 0xFAB, f"{xosc['ctrl']:#x}"
+    assert (xosc["startup"] & 0x3FFF) * 256 >= xosc_hz // 1000  # delay counts 256 XOSC cycles
+    pll_sys = _pll_out_hz(regs["pll_sys"], xosc_hz)
+    pll_usb = _pll_out_hz(regs["pll_usb"], xosc_hz)
+    assert (pll_sys, pll_usb) == (125_000_000, 48_000_000)
+    clk = regs["clocks"]
+    assert clk["ref_ctrl"] & 3 == 2 and (clk["ref_div"] >> 8) & 3 == 1  # SRC xosc_clksrc, /1
+    assert clk["sys_ctrl"] & 1 == 1 and (clk["sys_ctrl"] >> 5) & 7 == 0  # aux mux: clksrc_pll_sys
+    assert clk["sys_div"] == 1 << 8  # INT 1, FRAC 0
+    assert clk["usb_ctrl"] & CLK_CTRL_ENABLE and (clk["usb_ctrl"] >> 5) & 7 == 0  # clksrc_pll_usb
+    assert (clk["usb_div"] >> 8) & 3 == 1
+    assert clk["peri_ctrl"] & CLK_CTRL_ENABLE and (clk["peri_ctrl"] >> 5) & 7 == 0  # clk_sys
+    assert regs["derived"] == {"clk_sys_hz": 125_000_000, "clk_peri_hz": 125_000_000}  # rp2040js agrees
