@@ -9,7 +9,11 @@ import struct
 import subprocess
 from pathlib import Path
 
+from rig import contract as c
 from rig import uf2
+from rig.emulator_link import EmulatorLink
+
+from .conftest import need_bridge
 
 BOOT2_CRC_POLY = 0x04C11DB7
 
@@ -62,6 +66,25 @@ def test_uf2_is_valid_for_an_rp2040(firmware_build: Path) -> None:
     raw = struct.unpack_from("<II", data, 0) + struct.unpack_from("<I", data, 508)
     assert raw == (0x0A324655, 0x9E5D5157, 0x0AB16F30)
     assert uf2.uf2_to_bin(data)[:len(image)] == image
+
+
+def test_what_the_uf2_puts_in_flash_boots(firmware_build: Path, tmp_path: Path) -> None:
+    """Lay the UF2's blocks into an erased 2 MiB flash the way the ROM's UF2 loader does (each payload
+    at its target address) and boot that, not the .bin: model ROM -> boot2 CRC -> boot2 -> vector table
+    -> the firmware enumerates with the contract's IDs."""
+    need_bridge()
+    flash = bytearray(b"\xff" * (2 << 20))
+    for block in uf2.read_uf2((firmware_build / "rig_firmware.uf2").read_bytes()):
+        offset = block.target_addr - 0x10000000
+        assert offset >= 0 and offset + len(block.payload) <= len(flash), hex(block.target_addr)
+        flash[offset:offset + len(block.payload)] = block.payload
+    image = tmp_path / "from_uf2.bin"
+    image.write_bytes(bytes(flash).rstrip(b"\xff"))
+    with EmulatorLink(image, rom=firmware_build / "rom_model.bin") as link:
+        device = bytes(link.control(0x80, 6, 0x0100, 0, 18, 2000))
+        assert struct.unpack_from("<HH", device, 8) == (c.VID, c.PID)
+        facts = link.info()
+    assert facts["boot"]["boot2_entered"] and facts["state"] == "running"
 
 
 def test_boot2_carries_its_crc_and_vectors_follow(firmware_build: Path) -> None:
