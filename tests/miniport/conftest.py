@@ -96,8 +96,10 @@ def board(link: FaultyLink) -> Iterator[Board]:
 
 
 @pytest.fixture(scope="session")
-def jack_server() -> Iterator[object]:
-    """A JACK server for python-rtmidi (dummy driver). Missing jackd: a failure in CI, a skip elsewhere."""
+def jack_server(pytestconfig: pytest.Config) -> object:
+    """A JACK server for python-rtmidi (dummy driver). Missing jackd: a failure in CI, a skip elsewhere.
+    Stopped at unconfigure, not at fixture teardown: a rig target opened later in the session may use
+    this server for its ports, and the plugin closes targets at session finish, after the fixtures."""
     from rig.jack import JackMissing, JackServer
     from rig.testing import missing
 
@@ -105,7 +107,5 @@ def jack_server() -> Iterator[object]:
         server = JackServer(timeout_s=15).start()
     except JackMissing as exc:
         missing(f"no JACK: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
+    pytestconfig.add_cleanup(server.stop)
+    return server
