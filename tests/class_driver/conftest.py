@@ -15,17 +15,17 @@ from rig.testing import missing, require_module
 
 
 @pytest.fixture(scope="session")
-def midi_system() -> Iterator[MidiSystem]:
-    """The MIDI system every target would use here (starting a JACK dummy server if need be)."""
+def midi_system(pytestconfig: pytest.Config) -> MidiSystem:
+    """The MIDI system every target would use here (starting a JACK dummy server if need be). Closed
+    at unconfigure, not at fixture teardown: a rig target opened later in the session may put its
+    ports on this server, and the plugin closes targets at session finish, after the fixtures."""
     require_module("rtmidi", "pip install python-rtmidi")
     try:
         system = open_midi_system(JackMode.AUTO)
     except (OsMidiUnavailable, JackError) as exc:
         missing(f"no MIDI system for virtual ports: {exc}")
-    try:
-        yield system
-    finally:
-        system.close()
+    pytestconfig.add_cleanup(system.close)
+    return system
 
 
 @pytest.fixture
