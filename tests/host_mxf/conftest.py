@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import pytest
 
-from host.mxf.allocator import AllocatorMXF
+from host.mxf.allocator import DEFAULT_BUFFER_COUNT, DEFAULT_BUFFER_SIZE, AllocatorMXF, OnExhaustion
 from host.mxf.clock import ManualClock
 
-MakeAllocator = Callable[..., AllocatorMXF]
+
+class MakeAllocator(Protocol):
+    """The `make_allocator` fixture: AllocatorMXF's own arguments, checked by default."""
+
+    def __call__(
+        self,
+        pool_size: int = 64,
+        *,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+        buffer_count: int = DEFAULT_BUFFER_COUNT,
+        pointer_size: int = 8,
+        checked: bool = True,
+        on_exhaustion: OnExhaustion = "status",
+    ) -> AllocatorMXF: ...
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,8 @@ from host.mxf.errors import (
 from host.mxf.event import KernelEvent
 from host.mxf.status import KsState, NtStatus
 
+from .conftest import MakeAllocator
+
 
 def take(alloc: AllocatorMXF) -> KernelEvent:
     """GetMessage that must succeed."""
@@ -29,7 +31,7 @@ def take(alloc: AllocatorMXF) -> KernelEvent:
     return evt
 
 
-def test_pool_is_prefilled(make_allocator) -> None:
+def test_pool_is_prefilled(make_allocator: MakeAllocator) -> None:
     """A2: the pool never starts out empty: pool_size events are free before any PutMessage."""
     alloc = make_allocator(5)
     assert alloc.stats().free == 5
@@ -140,7 +142,7 @@ def test_dmusuart_package_recycling(alloc: AllocatorMXF) -> None:
     alloc.put_message(chain)
 
 
-def test_exhaustion_is_counted_status(make_allocator) -> None:
+def test_exhaustion_is_counted_status(make_allocator: MakeAllocator) -> None:
     """A2: an empty pool gives None (STATUS_INSUFFICIENT_RESOURCES), counted, never a crash."""
     alloc = make_allocator(2)
     a, b = take(alloc), take(alloc)
@@ -151,7 +153,7 @@ def test_exhaustion_is_counted_status(make_allocator) -> None:
     alloc.put_message(b)
 
 
-def test_exhaustion_can_raise(make_allocator) -> None:
+def test_exhaustion_can_raise(make_allocator: MakeAllocator) -> None:
     """A2: on_exhaustion='raise' turns the status into PoolExhausted (a RuntimeError), still counted."""
     alloc = make_allocator(1, on_exhaustion="raise", buffer_count=1)
     a = take(alloc)
@@ -169,7 +171,7 @@ def test_exhaustion_can_raise(make_allocator) -> None:
     alloc.put_message(a)
 
 
-def test_buffer_exhaustion_in_set_data(make_allocator) -> None:
+def test_buffer_exhaustion_in_set_data(make_allocator: MakeAllocator) -> None:
     """A2: set_data reports STATUS_INSUFFICIENT_RESOURCES when no buffer is left."""
     alloc = make_allocator(4, buffer_count=0)
     evt = take(alloc)
@@ -197,7 +199,7 @@ def test_counters_and_high_water(checked: bool) -> None:
     alloc.assert_balanced()
 
 
-def test_unchecked_leaks_listed(make_allocator) -> None:
+def test_unchecked_leaks_listed(make_allocator: MakeAllocator) -> None:
     """A2: the unchecked allocator still lists what is out, without tracebacks."""
     alloc = AllocatorMXF(4)
     evt = take(alloc)
@@ -267,7 +269,7 @@ def test_double_put_buffer_caught(alloc: AllocatorMXF) -> None:
         alloc.put_buffer(buf)
 
 
-def test_foreign_event_caught(make_allocator) -> None:
+def test_foreign_event_caught(make_allocator: MakeAllocator) -> None:
     """A2: an event from another allocator is refused (ForeignEvent is also a ValueError)."""
     one, two = make_allocator(name_hint := 4), make_allocator(4)
     assert name_hint == 4

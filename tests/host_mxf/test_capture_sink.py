@@ -14,6 +14,7 @@ from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent
 from host.mxf.packer import Packer
 from host.mxf.status import KsState, NtStatus
 
+from .conftest import MakeAllocator
 from .helpers import Collector
 
 
@@ -37,7 +38,7 @@ def summary(events: list[KernelEvent]) -> list[tuple[bytes, int, int, int]]:
     return [(e.data, e.ull_pres_time_100ns, e.us_channel_group, e.us_flags) for e in events]
 
 
-def test_raw_chain_like_dmusuart(make_allocator) -> None:
+def test_raw_chain_like_dmusuart(make_allocator: MakeAllocator) -> None:
     """A3: DMusUART packs <= sizeof(PBYTE) bytes per event, INCOMPLETE, batch time, channel group 1."""
     alloc = make_allocator(8, pointer_size=4)
     chain = raw_capture_chain(alloc, b"\x90\x40\x7f\x80\x40\x00", 77)
@@ -49,7 +50,7 @@ def test_raw_chain_like_dmusuart(make_allocator) -> None:
     alloc.put_message(chain)
 
 
-def test_one_event_per_message(make_allocator) -> None:
+def test_one_event_per_message(make_allocator: MakeAllocator) -> None:
     """A3: raw bytes become one complete, time-stamped event per message; raw events go back."""
     alloc = make_allocator(16, pointer_size=4)
     sink, out = make(alloc)
@@ -70,7 +71,7 @@ def test_message_stamped_with_first_byte_time(alloc: AllocatorMXF) -> None:
     out.release()
 
 
-def test_long_sysex_becomes_fragment_chain(make_allocator) -> None:
+def test_long_sysex_becomes_fragment_chain(make_allocator: MakeAllocator) -> None:
     """A1/A3: SysEx longer than GetBufferSize: buffer-sized fragments, all but the last INCOMPLETE."""
     alloc = make_allocator(32, buffer_size=16)
     sink, out = make(alloc)
@@ -85,7 +86,7 @@ def test_long_sysex_becomes_fragment_chain(make_allocator) -> None:
     out.release()
 
 
-def test_fragments_unchained_when_asked(make_allocator) -> None:
+def test_fragments_unchained_when_asked(make_allocator: MakeAllocator) -> None:
     """A1/A3: with chain_fragments=False each fragment is passed on as it is parsed."""
     alloc = make_allocator(32, buffer_size=16)
     sink, out = make(alloc, chain_fragments=False)
@@ -138,7 +139,7 @@ def test_stop_and_acquire_throw_data_away(alloc: AllocatorMXF) -> None:
     out.release()
 
 
-def test_stop_drops_held_sysex_fragments(make_allocator) -> None:
+def test_stop_drops_held_sysex_fragments(make_allocator: MakeAllocator) -> None:
     """A2: entering STOP throws away an unfinished SysEx: its held fragments go back to the allocator."""
     alloc = make_allocator(16, buffer_size=16)
     sink, out = make(alloc)
@@ -160,7 +161,7 @@ def test_put_none_is_service_notification(alloc: AllocatorMXF) -> None:
     assert sink.put_message(None) == NtStatus.STATUS_SUCCESS and calls == [1]
 
 
-def test_exhaustion_drops_message_and_reports(make_allocator) -> None:
+def test_exhaustion_drops_message_and_reports(make_allocator: MakeAllocator) -> None:
     """A2: when GetMessage yields nothing the message is dropped, counted and reported; nothing leaks."""
     alloc = make_allocator(3)
     sink, out = make(alloc)
@@ -173,7 +174,7 @@ def test_exhaustion_drops_message_and_reports(make_allocator) -> None:
     assert raw_capture_chain(alloc, bytes(100), 0) is None and alloc.stats().outstanding == 0
 
 
-def test_sysex_dropped_whole_when_fragment_fails(make_allocator) -> None:
+def test_sysex_dropped_whole_when_fragment_fails(make_allocator: MakeAllocator) -> None:
     """A2: a SysEx whose fragment cannot get an event is dropped entirely; later messages still pass."""
     alloc = make_allocator(4, buffer_size=16)
     sink, out = make(alloc)

@@ -8,9 +8,13 @@ from host.mxf import event as ev
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.event import KernelEvent
 
+from .conftest import MakeAllocator
+
 
 @pytest.mark.parametrize(("pointer_size", "cb_struct"), [(4, 32), (8, 40)])
-def test_cb_struct_follows_pointer_size(make_allocator, pointer_size: int, cb_struct: int) -> None:
+def test_cb_struct_follows_pointer_size(
+    make_allocator: MakeAllocator, pointer_size: int, cb_struct: int
+) -> None:
     """A1: cbStruct is 32 on x86 and 40 on x64; SHORT_EVT uses sizeof(PBYTE)."""
     alloc = make_allocator(pointer_size=pointer_size)
     evt = alloc.get_message()

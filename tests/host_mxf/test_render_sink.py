@@ -12,6 +12,7 @@ from host.mxf.render_sink import RenderSink
 from host.mxf.status import KsState, NtStatus
 from host.mxf.unpacker import Unpacker
 
+from .conftest import MakeAllocator
 from .helpers import Collector, event
 
 
@@ -56,7 +57,7 @@ def test_unroutable_group_counted(alloc: AllocatorMXF) -> None:
     assert out == [] and sink.unroutable == 1 and alloc.stats().outstanding == 0
 
 
-def test_long_sysex_fragments_render_as_one_message(make_allocator) -> None:
+def test_long_sysex_fragments_render_as_one_message(make_allocator: MakeAllocator) -> None:
     """A1/A3: an INCOMPLETE fragment chain renders exactly as the whole SysEx would."""
     alloc = make_allocator(16, buffer_size=16)
     sink, out = make(alloc)
@@ -108,7 +109,7 @@ def test_render_stream_connect_output_always_fails(alloc: AllocatorMXF) -> None:
     assert sink.put_message(None) == NtStatus.STATUS_SUCCESS
 
 
-def test_pointer_size_4(make_allocator) -> None:
+def test_pointer_size_4(make_allocator: MakeAllocator) -> None:
     """A1: with 4-byte pointers a 4-byte event is inline and a 5-byte one uses a buffer; both render."""
     alloc = make_allocator(8, pointer_size=4)
     sink, out = make(alloc)

@@ -13,6 +13,7 @@ from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, kBytePositionNone
 from host.mxf.status import NtStatus
 from host.mxf.unpacker import Unpacker
 
+from .conftest import MakeAllocator
 from .helpers import Collector
 
 
@@ -56,7 +57,7 @@ def test_long_event_gets_buffer(alloc: AllocatorMXF) -> None:
     c.release()
 
 
-def test_event_longer_than_buffer_becomes_incomplete_chain(make_allocator) -> None:
+def test_event_longer_than_buffer_becomes_incomplete_chain(make_allocator: MakeAllocator) -> None:
     """A1/A3: an event longer than GetBufferSize is a chain of buffer-sized fragments.
 
     All but the last fragment are flagged INCOMPLETE.
@@ -111,7 +112,7 @@ def test_last_record_may_omit_padding(alloc: AllocatorMXF) -> None:
     c.release()
 
 
-def test_exhaustion_is_all_or_nothing(make_allocator) -> None:
+def test_exhaustion_is_all_or_nothing(make_allocator: MakeAllocator) -> None:
     """A2: when the pool runs dry part way, the buffer's events go back and the status says so."""
     alloc = make_allocator(3)
     u, c = make(alloc)
@@ -122,7 +123,7 @@ def test_exhaustion_is_all_or_nothing(make_allocator) -> None:
     assert st.outstanding == 0 and st.exhaustions == 1
 
 
-def test_buffer_exhaustion_is_all_or_nothing(make_allocator) -> None:
+def test_buffer_exhaustion_is_all_or_nothing(make_allocator: MakeAllocator) -> None:
     """A2: running out of GetBuffer buffers also returns everything taken for the buffer."""
     alloc = make_allocator(8, buffer_count=1, buffer_size=16)
     u, c = make(alloc)
