@@ -48,15 +48,15 @@ def avshws_like() -> AllocatorFramingEx:
 
 
 def test_flag_values_match_ks_h() -> None:
-    assert AllocatorRequirement.INPLACE_MODIFIER == 0x1
-    assert AllocatorRequirement.SYSTEM_MEMORY == 0x2
-    assert AllocatorRequirement.FRAME_INTEGRITY == 0x4
-    assert AllocatorRequirement.MUST_ALLOCATE == 0x8
-    assert AllocatorRequirement.PREFERENCES_ONLY == 0x80000000
+    assert int(AllocatorRequirement.INPLACE_MODIFIER) == 0x1
+    assert int(AllocatorRequirement.SYSTEM_MEMORY) == 0x2
+    assert int(AllocatorRequirement.FRAME_INTEGRITY) == 0x4
+    assert int(AllocatorRequirement.MUST_ALLOCATE) == 0x8
+    assert int(AllocatorRequirement.PREFERENCES_ONLY) == 0x80000000
     assert (AllocatorOption.COMPATIBLE, AllocatorOption.SYSTEM_MEMORY) == (0x1, 0x2)
     expected = [0x10, 0x20, 0x40, 0x80, 0x100, 0x200, 0x400, 0x800, 0x1000, 0x2000, 0x4000, 0x8000]
     assert [f.value for f in AllocatorFlag] == expected
-    assert AllocatorFlag.TWO_D_BUFFER_REQUIRED == 0x8000
+    assert int(AllocatorFlag.TWO_D_BUFFER_REQUIRED) == 0x8000
     assert [a.value for a in FileAlignment] == [0, 1, 3, 7, 0xF, 0x1F, 0x3F, 0x7F, 0xFF, 0x1FF]
 
 

@@ -35,7 +35,11 @@ def test_connect_output_rules(alloc: AllocatorMXF) -> None:
 
 def test_disconnect_output_rules(alloc: AllocatorMXF) -> None:
     """A2: DisconnectOutput succeeds if the sink matches or is NULL, pointing output back at the allocator."""
-    f, g, h = Passthrough(alloc), Passthrough(alloc), Passthrough(alloc)
+    # g and h typed as the sinks they are: mypy keeps `f.sink` narrowed to g's type after `f.sink is g`,
+    # even across the calls that change it, and would then call `f.sink is alloc` non-overlapping.
+    f = Passthrough(alloc)
+    g: IMXF = Passthrough(alloc)
+    h: IMXF = Passthrough(alloc)
     f.connect_output(g)
     assert f.disconnect_output(h) == NtStatus.STATUS_UNSUCCESSFUL
     assert f.sink is g
@@ -77,7 +81,7 @@ def test_nt_status_success_test() -> None:
     """A2: NT_SUCCESS is true for success and informational codes only."""
     assert NtStatus.STATUS_SUCCESS.ok and NtStatus.STATUS_BUFFER_OVERFLOW.ok is False
     assert not NtStatus.STATUS_INSUFFICIENT_RESOURCES.ok
-    assert NtStatus.STATUS_UNSUCCESSFUL == 0xC0000001
+    assert int(NtStatus.STATUS_UNSUCCESSFUL) == 0xC0000001
 
 
 def test_manual_clock() -> None:
