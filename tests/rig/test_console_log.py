@@ -44,7 +44,12 @@ def test_log_command_is_off_at_start_and_switches() -> None:
 def test_log_lines_only_while_on_stamped_with_device_time() -> None:
     host = Host()
     out: list[bytes] = []
-    session = ConsoleSession(host, lambda data: out.append(data) or len(data))
+
+    def write(data: bytes) -> int:
+        out.append(data)
+        return len(data)  # the port takes every byte
+
+    session = ConsoleSession(host, write)
     session.log_stall(0x80, 6)
     assert out == []
     session.log_on = True
