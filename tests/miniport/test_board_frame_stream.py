@@ -82,7 +82,7 @@ def test_stream_transfers_map_errors_as_the_board_does(board: Board, link: Fault
         data = wire.encode(b"hello", seq=0, flags=c.FrameFlag.FROM_HOST)
         stream.write_frame_bytes(data)
         count = stream.read_frame_bytes_into(buffer)
-        assert wire.decode(bytes(buffer[:count])).payload == b"hello"
+        assert wire.decode(bytes(buffer[:count])).payload.tobytes() == b"hello"
     board.host.frames_tx = board.host.frames_rx = 1
     board.host.frame_bytes_tx = board.host.frame_bytes_rx = 5
     assert board.unbalanced(drain_ms=20) == []
@@ -98,7 +98,7 @@ def test_send_frame_refuses_while_a_miniport_is_connected(board: Board) -> None:
         m.stop()
     assert board.frame_stream is None
     assert board.send_frame(b"after") == 2  # continues the miniport's sequence: no gap on the device
-    assert board.receive_frame().payload == b"after"
+    assert board.receive_frame().payload.tobytes() == b"after"
     stats = board.stats()
     assert stats.frames_seq_gap == 0 and stats.frames_rx == 3
     assert board.unbalanced(drain_ms=20) == []

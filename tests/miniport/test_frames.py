@@ -5,7 +5,6 @@ device, garbage frames, a caller holding every frame), each ending with the book
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 import pytest
 
@@ -21,6 +20,8 @@ from rig import frames as wire
 from rig.device import Board
 from rig.miniport import DeviceGarbage, MiniportError, MiniportTimeout, PinStateError, PoolExhausted
 from rig.miniport.frames import HEADER_SIZE, FrameMiniport, PinState
+
+from .conftest import FaultyLink, Rewrite
 
 SIZES = [0, 1, 63, 64, 65, 4095, 4096, 4097, c.FRAME_MAX_PAYLOAD]
 
@@ -131,7 +132,7 @@ def test_small_common_buffer_gives_smaller_frames(board: Board) -> None:
 @pytest.mark.parametrize("vendor", [True, False], ids=["common-buffer", "default"])
 def test_echo_every_size_through_both_pins(board: Board, vendor: bool) -> None:
     board.set_frame_mode(c.FrameMode.ECHO)
-    with FrameMiniport(board, **({} if vendor else {"vendor": None})) as m:
+    with (FrameMiniport(board) if vendor else FrameMiniport(board, vendor=None)) as m:
         m.run()
         sent = [payload(n, salt) for salt, n in enumerate(SIZES * 2)]
         echoed = m.roundtrip(sent)
@@ -244,7 +245,7 @@ def test_source_mode_frames_arrive_in_sequence(board: Board) -> None:
         balanced(board, m)
 
 
-def test_write_timeout_names_board_and_endpoint_and_keeps_the_frame(board: Board, link: Any) -> None:
+def test_write_timeout_names_board_and_endpoint_and_keeps_the_frame(board: Board, link: FaultyLink) -> None:
     board.set_frame_mode(c.FrameMode.ECHO)
     with FrameMiniport(board) as m:
         m.run()
@@ -314,11 +315,11 @@ def _too_long(data: bytes) -> bytes:
     (lambda data: b"", "truncated"),
 ])
 def test_garbage_from_the_device_is_reported_and_the_frame_returned(
-        board: Board, link: Any, rewrite: object, problem: str) -> None:
+        board: Board, link: FaultyLink, rewrite: Rewrite, problem: str) -> None:
     board.set_frame_mode(c.FrameMode.ECHO)
     with FrameMiniport(board) as m:
         m.run()
-        link.read_rewrites[c.EP_FRAME_IN] = rewrite  # type: ignore[assignment]
+        link.read_rewrites[c.EP_FRAME_IN] = rewrite
         m.send(b"hello")
         with pytest.raises(DeviceGarbage, match=problem) as info:
             m.receive()
@@ -331,7 +332,7 @@ def test_garbage_from_the_device_is_reported_and_the_frame_returned(
     assert board.stats().frames_tx == 1
 
 
-def test_transfer_longer_than_the_frame_is_garbage(board: Board, link: Any) -> None:
+def test_transfer_longer_than_the_frame_is_garbage(board: Board, link: FaultyLink) -> None:
     board.set_frame_mode(c.FrameMode.ECHO)
     with FrameMiniport(board, vendor=None) as m:
         m.run()
@@ -344,7 +345,7 @@ def test_transfer_longer_than_the_frame_is_garbage(board: Board, link: Any) -> N
         assert m.books() == []
 
 
-def test_babbling_device_is_a_transfer_error(board: Board, link: Any) -> None:
+def test_babbling_device_is_a_transfer_error(board: Board, link: FaultyLink) -> None:
     board.set_frame_mode(c.FrameMode.ECHO)
     with FrameMiniport(board) as m:
         m.run()
@@ -357,7 +358,7 @@ def test_babbling_device_is_a_transfer_error(board: Board, link: Any) -> None:
         assert m.books() == []
 
 
-def test_sequence_gap_is_counted_and_unbalances_the_books(board: Board, link: Any) -> None:
+def test_sequence_gap_is_counted_and_unbalances_the_books(board: Board, link: FaultyLink) -> None:
     board.set_frame_mode(c.FrameMode.ECHO)
 
     def skip_seq(data: bytes) -> bytes:
