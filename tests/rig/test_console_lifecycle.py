@@ -20,7 +20,7 @@ IN, OUT = c.VENDOR_REQUEST_TYPE_IN, c.VENDOR_REQUEST_TYPE_OUT
 
 
 def read_until_prompt(port: serial.Serial) -> str:
-    data = port.read_until(c.CONSOLE_PROMPT.encode())
+    data: bytes = port.read_until(c.CONSOLE_PROMPT.encode())  # pyserial is untyped
     assert data.endswith(c.CONSOLE_PROMPT.encode()), f"no prompt after {data!r}"
     return data.decode()[:-len(c.CONSOLE_PROMPT)]
 
