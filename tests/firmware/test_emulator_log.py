@@ -68,7 +68,9 @@ def log_lines(text: str) -> list[tuple[int, str, str]]:
 
 
 def device_time(link: EmulatorLink) -> int:
-    return int.from_bytes(link.control(0xC0, c.Request.GET_TIME, 0, 0, 8, T), "little")
+    data = link.control(0xC0, c.Request.GET_TIME, 0, 0, 8, T)
+    assert isinstance(data, bytes)  # an IN transfer returns its data
+    return int.from_bytes(data, "little")
 
 
 def command(link: EmulatorLink, text: str) -> str:

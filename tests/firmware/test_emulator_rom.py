@@ -24,6 +24,7 @@ from rig import contract as c
 from rig.emulator_link import BridgeStartError, EmulatorLink, flash_uid_hex
 from rig.flash import touch_1200
 from rig.target import make_target
+from rig.targets.emulator import EmulatorTarget
 from rig.usb_backend import LinkBackend
 from rig.usb_link import LinkGone
 
@@ -290,6 +291,7 @@ def test_reboot_bootloader_completes_then_the_device_is_gone_in_bootsel(own_link
 def test_1200_baud_touch_on_the_console_pty_reaches_the_rom(firmware_image: Path) -> None:
     need_bridge()
     with make_target(f"emulator:{firmware_image}") as target:
+        assert isinstance(target, EmulatorTarget)
         link = target.link
         assert link is not None
         target.usb_device().set_configuration()

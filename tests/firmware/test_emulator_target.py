@@ -10,6 +10,7 @@ import serial
 
 from rig import contract as c
 from rig.target import Feature, make_target
+from rig.targets.emulator import EmulatorTarget
 
 from .conftest import need_bridge
 
@@ -25,6 +26,7 @@ def read_until(port: serial.Serial, end: bytes, limit_s: float = 20.0) -> bytes:
 def test_emulator_target_serves_usb_and_console(firmware_image: Path) -> None:
     need_bridge()
     with make_target(f"emulator:{firmware_image}") as target:
+        assert isinstance(target, EmulatorTarget)
         assert Feature.USB in target.features and Feature.REAL_TIMING not in target.features
         facts = target.describe()
         major, minor, patch = c.FIRMWARE_VERSION
