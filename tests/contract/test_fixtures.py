@@ -26,9 +26,11 @@ def test_fixtures_are_what_regenerate_py_writes() -> None:
     assert regenerator().stale() == [], "run `.venv/bin/python fixtures/regenerate.py` and review the diff"
 
 
-def test_regenerate_check_names_a_stale_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_regenerate_check_names_a_stale_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     module = regenerator()
-    module.FIXTURES = tmp_path
+    monkeypatch.setattr(module, "FIXTURES", tmp_path)
     assert module.main(["regenerate.py", "--check"]) == 1
     assert "stale: fixtures/descriptors/device.bin" in capsys.readouterr().out
     assert module.main(["regenerate.py"]) == 0 and module.stale() == []

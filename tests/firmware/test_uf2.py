@@ -58,18 +58,19 @@ def test_command_line(tmp_path: Path) -> None:
 def test_emulator_target_explains_a_missing_toolchain(monkeypatch: pytest.MonkeyPatch) -> None:
     from rig.targets import emulator
 
-    monkeypatch.setattr(emulator.shutil, "which", lambda name: None)
+    monkeypatch.setattr("rig.targets.emulator.shutil.which", lambda name: None)
     with pytest.raises(emulator.FirmwareBuildError, match="arm-none-eabi-gcc is not installed"):
         emulator.build_firmware()
 
 
 def test_emulator_image_staleness(tmp_path: Path) -> None:
+    from rig.emulator_link import ROM_NAME
     from rig.targets import emulator
 
     assert emulator.image_is_stale(tmp_path / "missing.bin")
     fresh = tmp_path / "fresh.bin"
     fresh.write_bytes(b"x")
-    rom = tmp_path / emulator.ROM_NAME  # the model boot ROM the build puts beside the image
+    rom = tmp_path / ROM_NAME  # the model boot ROM the build puts beside the image
     newest = max(p.stat().st_mtime for g in emulator.SOURCE_GLOBS for p in emulator.FIRMWARE_DIR.glob(g))
     import os
 

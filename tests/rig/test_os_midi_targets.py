@@ -68,10 +68,8 @@ def loopback() -> Iterator[LoopbackTarget]:
 @pytest.fixture
 def no_midi_system(monkeypatch: pytest.MonkeyPatch) -> None:
     """No ALSA sequencer and JACK_DEFAULT_SERVER naming no running server: the CI container's case."""
-    from rig.os_midi import system as os_midi
-
     real_access = os.access
-    monkeypatch.setattr(os_midi.os, "access",
+    monkeypatch.setattr("rig.os_midi.system.os.access",
                         lambda path, mode: False if path == "/dev/snd/seq" else real_access(path, mode))
     monkeypatch.setenv(ENV_SERVER, "rig-no-such-server")
     monkeypatch.delenv(ENV_MODE, raising=False)
