@@ -84,7 +84,7 @@ def test_framing_describes_the_ring(board: Board) -> None:
     {"mode": c.MidiMode.SOURCE, "rate_hz": 1, "count": 1},
 ], ids=lambda cfg: "-".join(f"{v.name if hasattr(v, 'name') else v}" for v in cfg.values()))
 def test_midi_mode_round_trips(board: Board, config: dict[str, int]) -> None:
-    board.set_midi_mode(**config)  # type: ignore[arg-type]
+    board.set_midi_mode(**config)
     got = board.midi_mode()
     try:
         assert got.mode == config["mode"]
