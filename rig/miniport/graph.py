@@ -8,10 +8,12 @@ packets go (`render_out`), how captured bytes come in, and what it keeps pending
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Literal
+from types import TracebackType
+from typing import Literal, Self
 
 from host.mxf import AllocatorMXF, KsState, MxfFilter, NtStatus
 from host.mxf.capture_sink import CaptureSink
@@ -21,7 +23,7 @@ from host.mxf.packer import Packer, structured_flags
 from host.mxf.render_sink import RenderSink
 from host.mxf.sequencer import Sequencer
 from host.mxf.unpacker import Unpacker
-from rig.miniport.capture import CapturedMessage, MessageCollector
+from rig.miniport.capture import CapturedMessage, MessageCollector, raw_events
 from rig.miniport.errors import MiniportError, PoolExhausted
 
 DEFAULT_SEND_BATCH = 256
@@ -136,7 +138,18 @@ class MxfMiniport:
                                 f"chains held by the sequencer)")
 
     def send_buffer(self, buffer: bytes | bytearray | memoryview, start_time_100ns: int | None = None) -> int:
-        """Unpack one user-mode DMUS_EVENTHEADER buffer into the render graph and pass on what fell due."""
+        """Unpack one user-mode DMUS_EVENTHEADER buffer into the render graph and pass on what fell due;
+        returns what `_deliver` counts. PoolExhausted when the pool cannot hold the buffer's events."""
+        self._unpack(buffer, start_time_100ns)
+        return self._deliver()
+
+    def service(self) -> int:
+        """Release what the sequencer holds that is now due and pass it on; returns what `_deliver` counts."""
+        self.sequencer.service()
+        return self._deliver()
+
+    def _deliver(self) -> int:
+        """Hand what the render sink produced to the transport: packets written or messages sent."""
         raise NotImplementedError
 
     def _check_messages(self, datas: list[bytes]) -> None:
@@ -169,6 +182,16 @@ class MxfMiniport:
         with self._errors_lock:
             self._errors.append(error)
 
+    def _capture_raw(self, data: bytes, now_100ns: int, channel_group: int) -> int:
+        """Captured MIDI bytes into the capture graph as one raw chain; returns the bytes lost because
+        the capture pool ran dry (also queued as PoolExhausted for `receive`)."""
+        chain, lost = raw_events(self.capture_allocator, data, now_100ns, channel_group)
+        if lost:
+            self._error(PoolExhausted(f"{self.where}: capture pool empty, {lost} received byte(s) lost"))
+        if chain is not None:
+            self.capture_sink.put_message(chain)
+        return lost
+
     def errors(self) -> list[MiniportError]:
         """Every error the capture side met so far, oldest first."""
         with self._errors_lock:
@@ -191,6 +214,28 @@ class MxfMiniport:
                     got.extend(collector._queue.popleft() for _ in range(min(count - len(got), available)))
                     return got
                 collector.cond.wait(deadline.remaining())
+
+    # --- lifetime ---
+
+    def start(self) -> None:
+        """Filters to RUN and the transport's capture side started."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop; what is still out shows in books()."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is None:
+            self.close()
+        else:  # the error that ended the block is the one to see, not a second one from closing
+            with contextlib.suppress(Exception):
+                self.close()
 
     # --- books ---
 

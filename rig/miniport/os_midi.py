@@ -14,18 +14,16 @@ message sent adds its packet count to `board.host.midi_packets_tx` and every mes
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections import deque
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from host.midi import UsbMidiDecoder, encode_message
 from host.mxf.clock import MasterClock
 from rig.device import Board
-from rig.miniport.capture import CapturedMessage, raw_events
-from rig.miniport.errors import MiniportError, MiniportTimeout, PoolExhausted
+from rig.miniport.capture import CapturedMessage
+from rig.miniport.errors import MiniportError, MiniportTimeout
 from rig.miniport.graph import Deadline, MxfMiniport
 from rig.miniport.usb_midi import PACKET
 
@@ -173,7 +171,8 @@ class OsMidiMiniport(MxfMiniport):
                         f"{len(self._outbox)} message(s) still pending")
                 self.messages.cond.wait(min(deadline.remaining(), 0.05))
 
-    def _send_outbox(self) -> int:
+    def _deliver(self) -> int:
+        """Send the rendered messages to MidiOut, within the send window; returns messages sent."""
         sent = 0
         while self._outbox:
             data = self._outbox[0]
@@ -198,10 +197,6 @@ class OsMidiMiniport(MxfMiniport):
         """Rendered messages not yet handed to MidiOut."""
         return len(self._outbox)
 
-    def send_buffer(self, buffer: bytes | bytearray | memoryview, start_time_100ns: int | None = None) -> int:
-        """Unpack one user-mode buffer into the render graph and send what fell due; returns messages sent."""
-        self._unpack(buffer, start_time_100ns)
-        return self._send_outbox()
 
     def _check_messages(self, datas: list[bytes]) -> None:
         """MessageTooLong, before anything is sent, for a message the OS MIDI API would lose."""
@@ -211,10 +206,6 @@ class OsMidiMiniport(MxfMiniport):
                 raise MessageTooLong(f"{self.name}: a {len(data)}-byte message exceeds the {limit}-byte "
                                      f"limit of this OS MIDI API (it would be lost silently); nothing sent")
 
-    def service(self) -> int:
-        """Release and send what the sequencer holds that is now due."""
-        self.sequencer.service()
-        return self._send_outbox()
 
     # --- capture ---
 
@@ -236,13 +227,8 @@ class OsMidiMiniport(MxfMiniport):
             for start in range(0, len(raw), RAW_SLICE):
                 # Slice by slice, as a USB transfer would bring them, so a long SysEx needs only a few
                 # events at a time from the pool (each slice's events go back before the next).
-                chain, lost = raw_events(self.capture_allocator, raw[start:start + RAW_SLICE], now,
-                                         self.channel_group)
-                if lost:
-                    self.counters.lost_bytes += lost
-                    self._error(PoolExhausted(f"{self.name}: capture pool empty, {lost} byte(s) lost"))
-                if chain is not None:
-                    self.capture_sink.put_message(chain)
+                self.counters.lost_bytes += self._capture_raw(raw[start:start + RAW_SLICE], now,
+                                                              self.channel_group)
 
     def _poll(self) -> None:
         """JACK input: take messages from RtMidi's queue in our own thread until stop()."""
@@ -277,15 +263,3 @@ class OsMidiMiniport(MxfMiniport):
     def close(self) -> None:
         """Stop (the ports stay open: they belong to the caller)."""
         self.stop()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if exc is None:
-            self.close()
-        else:
-            with contextlib.suppress(Exception):
-                self.close()

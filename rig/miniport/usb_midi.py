@@ -12,18 +12,16 @@ one event per message to a MessageCollector (time-stamped messages for the calle
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
 from host.midi import UsbMidiDecoder
 from host.mxf.clock import MasterClock
 from rig import contract as c
 from rig.device import Board, DeviceResponseError, TransferError, TransferTimeout
-from rig.miniport.capture import CapturedMessage, raw_events
-from rig.miniport.errors import DeviceGarbage, MiniportError, MiniportTimeout, PoolExhausted
+from rig.miniport.capture import CapturedMessage
+from rig.miniport.errors import DeviceGarbage, MiniportError, MiniportTimeout
 from rig.miniport.graph import DEFAULT_SEND_BATCH, Deadline, MxfMiniport
 from rig.miniport.transfer import endpoint_name
 
@@ -164,15 +162,8 @@ class UsbMidiMiniport(MxfMiniport):
 
     # --- render ---
 
-    def send_buffer(self, buffer: bytes | bytearray | memoryview, start_time_100ns: int | None = None) -> int:
-        """Unpack one user-mode DMUS_EVENTHEADER buffer into the render graph, then flush what fell due.
-        Returns packets written. PoolExhausted when the pool cannot hold the buffer's events."""
-        self._unpack(buffer, start_time_100ns)
-        return self.flush()
-
-    def service(self) -> int:
-        """Release what the sequencer holds that is now due, and write it; returns packets written."""
-        self.sequencer.service()
+    def _deliver(self) -> int:
+        """Write the rendered packets; returns packets written."""
         return self.flush()
 
     def flush(self, timeout_ms: int | None = None) -> int:
@@ -221,19 +212,13 @@ class UsbMidiMiniport(MxfMiniport):
                 per_cable.setdefault(cable, bytearray()).extend(piece)
             for cable, joined in per_cable.items():
                 counters.midi_bytes += len(joined)
-                chain, lost = raw_events(self.capture_allocator, bytes(joined), now, cable + 1)
-                if lost:
-                    counters.lost_bytes += lost
-                    self._error(PoolExhausted(f"{self.where}: capture pool empty, {lost} received byte(s) "
-                                              f"lost"))
-                if chain is not None:
-                    self.capture_sink.put_message(chain)
+                counters.lost_bytes += self._capture_raw(bytes(joined), now, cable + 1)
 
     def receive(self, count: int, timeout_s: float = 5.0) -> list[CapturedMessage]:
         """Wait for `count` captured messages and return them (more may stay queued). Raises the
         reader's first error (DeviceGarbage, PoolExhausted, MiniportError) or MiniportTimeout naming how
         many arrived."""
-        got = self._wait_for_messages(count, self.clock_deadline(timeout_s))
+        got = self._wait_for_messages(count, Deadline(timeout_s))
         if len(got) < count:
             raise MiniportTimeout(f"{self.where}: {len(got)} of {count} message(s) arrived within "
                                   f"{timeout_s} s (received: {self.reader_counters.packets} packets)")
@@ -252,11 +237,6 @@ class UsbMidiMiniport(MxfMiniport):
         packed = self.packer.read(max_bytes)
         return None if packed is None else packed.data
 
-    @staticmethod
-    def clock_deadline(timeout_s: float) -> Deadline:
-        """A wall-clock deadline for waits (the master clock may be a manual one)."""
-        return Deadline(timeout_s)
-
     # --- books ---
 
     def books(self) -> list[str]:
@@ -271,22 +251,6 @@ class UsbMidiMiniport(MxfMiniport):
         `writer.discard()` drops them deliberately (e.g. after the device vanished)."""
         if self.running:
             self.stop()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if exc is None:
-            self.close()
-        else:
-            with contextlib.suppress(MiniportError):
-                self.close()
-
-
-_Deadline = Deadline
-"""The old private name, kept for importers."""
 
 
 __all__ = ["DEFAULT_SEND_BATCH", "CapturedMessage", "PacketWriter", "ReaderCounters", "UsbMidiMiniport",
