@@ -83,6 +83,39 @@ def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or type(exc).__name__ == "USBTimeoutError"
 
 
+class _Direction:
+    """One direction's clock, rate series and notes, and the ThroughputResult built from them: the
+    normal end, Ctrl-C (`interrupted`) and a failure (`failed`) all report the same way."""
+
+    def __init__(self, direction: str, unit: str, payload_len: int, ceiling_per_s: float, clock: ClockNs,
+                 notes: list[str] | None = None) -> None:
+        self.direction, self.unit, self.payload_len = direction, unit, payload_len
+        self.ceiling_per_s = ceiling_per_s
+        self.clock = clock
+        self.start = clock()
+        self.series = _Series(self.start)
+        self.notes: list[str] = notes if notes is not None else []
+        self.elapsed_s: float | None = None
+
+    def stop(self) -> None:
+        """Freeze the elapsed time (before settling device counters, which may wait)."""
+        if self.elapsed_s is None:
+            self.elapsed_s = (self.clock() - self.start) / 1e9
+
+    def result(self, items: int, *, device_count: int | None = None, lost: int = 0) -> ThroughputResult:
+        """The result for `items` frames or events moved."""
+        self.stop()
+        assert self.elapsed_s is not None
+        amount = items * self.payload_len if self.unit == "bytes" else items
+        return ThroughputResult(self.direction, self.unit, self.payload_len, items, amount, self.elapsed_s,
+                                self.ceiling_per_s, self.series.points, device_count=device_count, lost=lost,
+                                notes=self.notes)
+
+    def failed(self, items: int, where: str, exc: BaseException) -> Failed:
+        """Failed carrying what moved before `exc` (no device count: the device may be gone)."""
+        return _failed(self.result(items), where, exc)
+
+
 def bulk_out(board: BoardThroughput, payload_len: int, count: int, *, clock: ClockNs = time.perf_counter_ns,
              progress: Progress | None = None) -> ThroughputResult:
     """Write `count` frames of `payload_len` bytes to a board in FrameMode.SINK as fast as it takes them."""
@@ -92,31 +125,25 @@ def bulk_out(board: BoardThroughput, payload_len: int, count: int, *, clock: Clo
     board.set_frame_mode(c.FrameMode.SINK)
     board.reset_stats()
     payloads = [frame_payload(i, payload_len) for i in range(min(count, 16))]
-    start = clock()
-    series = _Series(start)
+    run = _Direction("bulk-out", "bytes", payload_len, frame_ceiling_payload_per_s(payload_len), clock)
     sent = 0
     interrupted = False
     try:
         for i in range(count):
             board.send_frame(payloads[i % len(payloads)])
             sent += 1
-            series.add(payload_len, clock())
+            run.series.add(payload_len, clock())
             if progress is not None and i % 64 == 0:
                 progress(i + 1, count)
     except KeyboardInterrupt:
         interrupted = True
+        run.notes.append("interrupted (Ctrl-C)")
     except Exception as exc:
-        elapsed = (clock() - start) / 1e9
-        raise _failed(ThroughputResult("bulk-out", "bytes", payload_len, sent, sent * payload_len, elapsed,
-                                       frame_ceiling_payload_per_s(payload_len), series.points),
-                      f"bulk OUT of {payload_len}-byte frames, frame {sent} of {count}", exc) from exc
-    elapsed = (clock() - start) / 1e9
+        where = f"bulk OUT of {payload_len}-byte frames, frame {sent} of {count}"
+        raise run.failed(sent, where, exc) from exc
+    run.stop()
     device = settled_count(board, "frames_rx", sent)
-    result = ThroughputResult("bulk-out", "bytes", payload_len, sent, sent * payload_len, elapsed,
-                              frame_ceiling_payload_per_s(payload_len), series.points, device_count=device,
-                              lost=max(0, sent - device))
-    if interrupted:
-        result.notes.append("interrupted (Ctrl-C)")
+    result = run.result(sent, device_count=device, lost=max(0, sent - device))
     board.set_frame_mode(c.FrameMode.ECHO)
     if interrupted:
         raise _Interrupted(result)
@@ -130,38 +157,31 @@ def bulk_in(board: BoardThroughput, payload_len: int, count: int, *, clock: Cloc
         raise ThroughputError(f"bulk IN needs payload_len >= 0 and count >= 1, got {payload_len} and {count}")
     board.reset_stats()
     board.set_frame_mode(c.FrameMode.SOURCE, payload_len=payload_len, count=count, interval_us=0)
-    start = clock()
-    series = _Series(start)
+    run = _Direction("bulk-in", "bytes", payload_len, frame_ceiling_payload_per_s(payload_len), clock)
     got = 0
     interrupted = False
-    notes: list[str] = []
     try:
         while got < count:
             try:
                 frame = board.receive_frame(timeout=timeout_ms)
             except Exception as exc:
                 if _is_timeout(exc):
-                    notes.append(f"stopped after {got} frames: nothing for {timeout_ms} ms")
+                    run.notes.append(f"stopped after {got} frames: nothing for {timeout_ms} ms")
                     break
                 raise
             got += 1
-            series.add(len(frame.payload), clock())
+            run.series.add(len(frame.payload), clock())
             if progress is not None and got % 64 == 0:
                 progress(got, count)
     except KeyboardInterrupt:
         interrupted = True
-        notes.append("interrupted (Ctrl-C)")
+        run.notes.append("interrupted (Ctrl-C)")
     except Exception as exc:
-        elapsed = (clock() - start) / 1e9
-        raise _failed(ThroughputResult("bulk-in", "bytes", payload_len, got, got * payload_len, elapsed,
-                                       frame_ceiling_payload_per_s(payload_len), series.points, notes=notes),
-                      f"bulk IN of {payload_len}-byte frames, frame {got} of {count}", exc) from exc
-    elapsed = (clock() - start) / 1e9
+        raise run.failed(got, f"bulk IN of {payload_len}-byte frames, frame {got} of {count}", exc) from exc
+    run.stop()
     board.set_frame_mode(c.FrameMode.ECHO)
     device = settled_count(board, "frames_tx", got)
-    result = ThroughputResult("bulk-in", "bytes", payload_len, got, got * payload_len, elapsed,
-                              frame_ceiling_payload_per_s(payload_len), series.points, device_count=device,
-                              lost=max(0, count - got) if not interrupted else 0, notes=notes)
+    result = run.result(got, device_count=device, lost=max(0, count - got) if not interrupted else 0)
     if interrupted:
         raise _Interrupted(result)
     return result
@@ -174,8 +194,7 @@ def midi_out(board: BoardThroughput, events: int, *, clock: ClockNs = time.perf_
         raise ThroughputError(f"MIDI OUT needs at least 1 event, got {events}")
     board.set_midi_mode(c.MidiMode.SINK)
     board.reset_stats()
-    start = clock()
-    series = _Series(start)
+    run = _Direction("midi-out", "events", 0, USB_MIDI_EVENT_CEILING_PER_S, clock)
     sent = 0
     interrupted = False
     try:
@@ -184,23 +203,19 @@ def midi_out(board: BoardThroughput, events: int, *, clock: ClockNs = time.perf_
             packets = b"".join(encode_message(short_message(sent + k)) for k in range(n))
             board.write_midi_packets(packets)
             sent += n
-            series.add(n, clock())
+            run.series.add(n, clock())
             if progress is not None and sent % 1024 < 16:
                 progress(sent, events)
     except KeyboardInterrupt:
         interrupted = True
+        run.notes.append("interrupted (Ctrl-C)")
     except Exception as exc:
-        elapsed = (clock() - start) / 1e9
-        raise _failed(ThroughputResult("midi-out", "events", 0, sent, sent, elapsed,
-                                       USB_MIDI_EVENT_CEILING_PER_S, series.points),
-                      f"MIDI OUT, event {sent} of {events}", exc) from exc
-    elapsed = (clock() - start) / 1e9
+        raise run.failed(sent, f"MIDI OUT, event {sent} of {events}", exc) from exc
+    run.stop()
     device = settled_count(board, "midi_rx_packets", sent)
     board.set_midi_mode(c.MidiMode.ECHO)
-    result = ThroughputResult("midi-out", "events", 0, sent, sent, elapsed, USB_MIDI_EVENT_CEILING_PER_S,
-                              series.points, device_count=device, lost=max(0, sent - device))
+    result = run.result(sent, device_count=device, lost=max(0, sent - device))
     if interrupted:
-        result.notes.append("interrupted (Ctrl-C)")
         raise _Interrupted(result)
     return result
 
@@ -213,39 +228,33 @@ def midi_in(board: BoardThroughput, events: int, rate_hz: int, *, clock: ClockNs
     pairs = events // 2
     board.reset_stats()
     board.set_midi_mode(c.MidiMode.SOURCE, rate_hz=rate_hz, count=pairs)
-    start = clock()
-    series = _Series(start)
+    run = _Direction("midi-in", "events", 0, USB_MIDI_EVENT_CEILING_PER_S, clock,
+                     [f"device asked for {rate_hz} events/s"])
     got = 0
     interrupted = False
-    notes: list[str] = [f"device asked for {rate_hz} events/s"]
     try:
         while got < pairs * 2:
             try:
                 data = board.read_midi_packets(timeout=timeout_ms)
             except Exception as exc:
                 if _is_timeout(exc):
-                    notes.append(f"stopped after {got} events: nothing for {timeout_ms} ms")
+                    run.notes.append(f"stopped after {got} events: nothing for {timeout_ms} ms")
                     break
                 raise
             n = sum(1 for i in range(0, len(data), 4) if data[i] & 0x0F)
             got += n
-            series.add(n, clock())
+            run.series.add(n, clock())
             if progress is not None:
                 progress(got, pairs * 2)
     except KeyboardInterrupt:
         interrupted = True
-        notes.append("interrupted (Ctrl-C)")
+        run.notes.append("interrupted (Ctrl-C)")
     except Exception as exc:
-        elapsed = (clock() - start) / 1e9
-        raise _failed(ThroughputResult("midi-in", "events", 0, got, got, elapsed,
-                                       USB_MIDI_EVENT_CEILING_PER_S, series.points, notes=notes),
-                      f"MIDI IN, event {got} of {pairs * 2}", exc) from exc
-    elapsed = (clock() - start) / 1e9
+        raise run.failed(got, f"MIDI IN, event {got} of {pairs * 2}", exc) from exc
+    run.stop()
     board.set_midi_mode(c.MidiMode.ECHO)
     device = settled_count(board, "midi_tx_packets", got)
-    result = ThroughputResult("midi-in", "events", 0, got, got, elapsed, USB_MIDI_EVENT_CEILING_PER_S,
-                              series.points, device_count=device,
-                              lost=max(0, pairs * 2 - got) if not interrupted else 0, notes=notes)
+    result = run.result(got, device_count=device, lost=max(0, pairs * 2 - got) if not interrupted else 0)
     if interrupted:
         raise _Interrupted(result)
     return result
@@ -296,8 +305,7 @@ def midi_mxf(board: Any, events: int, *, batch: int = 256, clock: ClockNs = time
     interrupted = False
     notes: list[str] = [f"round trip through the MXF render and capture graphs, {batch} messages per buffer"]
     with UsbMidiMiniport(board, pool_size=max(1024, 4 * batch)) as miniport:
-        start = clock()
-        series = _Series(start)
+        run = _Direction("midi-mxf", "events", 0, USB_MIDI_EVENT_CEILING_PER_S, clock, notes)
         try:
             while sent < events:
                 n = min(batch, events - sent)
@@ -305,7 +313,7 @@ def midi_mxf(board: Any, events: int, *, batch: int = 256, clock: ClockNs = time
                 sent += n
                 taken = len(miniport.take())
                 got += taken
-                series.add(taken, clock())
+                run.series.add(taken, clock())
                 if progress is not None:
                     progress(got, events)
             deadline = clock() + int(timeout_s * 1e9)
@@ -313,26 +321,21 @@ def midi_mxf(board: Any, events: int, *, batch: int = 256, clock: ClockNs = time
                 taken = len(miniport.take())
                 if taken:
                     got += taken
-                    series.add(taken, clock())
+                    run.series.add(taken, clock())
                 else:
                     time.sleep(0.0005)
         except KeyboardInterrupt:
             interrupted = True
             notes.append("interrupted (Ctrl-C)")
         except Exception as exc:
-            elapsed = (clock() - start) / 1e9
-            raise _failed(ThroughputResult("midi-mxf", "events", 0, got, got, elapsed,
-                                           USB_MIDI_EVENT_CEILING_PER_S, series.points, notes=notes),
-                          f"MIDI through the MXF graph, {sent} sent, {got} back", exc) from exc
-        elapsed = (clock() - start) / 1e9
+            raise run.failed(got, f"MIDI through the MXF graph, {sent} sent, {got} back", exc) from exc
+        run.stop()
         miniport.stop()
         miniport.take()
     if got < sent and not interrupted:
         notes.append(f"{sent - got} echoes did not come back within {timeout_s} s")
     device = settled_count(board, "midi_rx_packets", sent)
-    result = ThroughputResult("midi-mxf", "events", 0, got, got, elapsed, USB_MIDI_EVENT_CEILING_PER_S,
-                              series.points, device_count=device,
-                              lost=0 if interrupted else sent - got, notes=notes)
+    result = run.result(got, device_count=device, lost=0 if interrupted else sent - got)
     if interrupted:
         raise _Interrupted(result)
     return result
