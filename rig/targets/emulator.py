@@ -37,9 +37,8 @@ import usb.core
 from rig import contract as c
 from rig.emulator_link import REPO, ROM_NAME, EmulatorLink
 from rig.errors import TargetError
-from rig.jack import JackError, JackMissing, JackMode, jack_mode
 from rig.os_midi.class_driver import BoundLink, UsbMidiClassDriver
-from rig.os_midi.system import MidiSystem, OsMidiUnavailable, midi_possible, open_midi_system
+from rig.os_midi.system import midi_possible
 from rig.pty_line import LineWatcher, open_raw_pty
 from rig.target import Feature, TargetSpec, register
 from rig.targets.board import describe_board, find_boards, select_board
@@ -164,24 +163,16 @@ class EmulatorTarget(ClassDriverPorts):
     """The firmware in rp2040js: a pyusb device over the bridge, a pty console and OS MIDI ports from
     the rig's USB-MIDI class driver."""
 
+    os_midi_source = OS_MIDI_SOURCE
+
     expected_features = FEATURES | {Feature.MIDI_OS}
 
     def __init__(self, spec: TargetSpec, *, jack: str | None = None) -> None:
-        super().__init__(spec)
-        try:
-            self.jack_mode = jack_mode(jack)
-        except ValueError as exc:
-            raise TargetError(f"target {spec}: {exc}") from None
+        super().__init__(spec, jack=jack)
         self.features = FEATURES | ({Feature.MIDI_OS} if midi_possible(self.jack_mode) else set())
         self.image = Path(spec.arg) if spec.arg else DEFAULT_IMAGE
         self.link: EmulatorLink | None = None
-        self._device: usb.core.Device | None = None
         self._console: LinkConsole | None = None
-        self.midi_system: MidiSystem | None = None
-        self.driver: UsbMidiClassDriver | None = None
-        """The rig class driver bound to the emulated board's MIDI interfaces (None: no OS MIDI)."""
-        self.midi_problem = ""
-        """Why MIDI_OS is missing (empty when present)."""
 
     def _ensure_image(self) -> None:
         if self.spec.arg:
@@ -190,22 +181,6 @@ class EmulatorTarget(ClassDriverPorts):
             return
         if image_is_stale(self.image):
             build_firmware()
-
-    def _open_driver(self, link: EmulatorLink) -> None:
-        """The MIDI system and the class driver on it, or `midi_problem` saying why there are none."""
-        try:
-            self.midi_system = open_midi_system(self.jack_mode)
-            self.driver = UsbMidiClassDriver(link, self.midi_system.api, label="emulator")
-        except JackMissing:
-            if self.jack_mode is JackMode.ALWAYS:
-                raise
-            self.midi_problem = "jackd is missing"
-        except (OsMidiUnavailable, JackError, ImportError) as exc:
-            self.midi_problem = str(exc)
-        except Exception as exc:  # rtmidi.SystemError and friends: the MIDI system refused us
-            self.midi_problem = f"opening virtual MIDI ports failed: {exc}"
-        if self.driver is None:
-            self._close_midi()
 
     def open(self) -> None:
         """Build the image if needed, start the bridge, bind the class driver (OS MIDI ports) and find
@@ -218,8 +193,7 @@ class EmulatorTarget(ClassDriverPorts):
         except UsbLinkError as exc:
             raise TargetError(f"target {self.name}: {exc}") from exc
         try:
-            self.midi_problem = ""
-            self._open_driver(link)
+            self._bind_driver(lambda api: UsbMidiClassDriver(link, api, label="emulator"))
             seen: EmulatorLink | BoundLink = link if self.driver is None else BoundLink(link, self.driver)
             self.features = FEATURES | ({Feature.MIDI_OS} if self.driver is not None else set())
             backend = LinkBackend([seen])
@@ -232,16 +206,6 @@ class EmulatorTarget(ClassDriverPorts):
             raise
         self.link = link
 
-    def _close_midi(self) -> None:
-        try:
-            if self.driver is not None:
-                self.driver.close()
-                self.driver = None
-        finally:
-            if self.midi_system is not None:
-                self.midi_system.close()
-                self.midi_system = None
-
     def close(self) -> None:
         """Stop the console and the class driver, release pyusb, stop the bridge and any JACK server
         the target started; safe to call twice."""
@@ -249,9 +213,7 @@ class EmulatorTarget(ClassDriverPorts):
             if self._console is not None:
                 self._console.close()
                 self._console = None
-            if self.driver is not None:
-                self.driver.close()
-                self.driver = None
+            self._close_driver()
             self._dispose_device()
             if self.link is not None:
                 self.link.close()
@@ -275,12 +237,6 @@ class EmulatorTarget(ClassDriverPorts):
         self._opened()
         assert self._console is not None
         return self._console.path
-
-    def os_midi_system(self) -> str:
-        """Where the OS MIDI ports come from and which MIDI system carries them (or why there are none)."""
-        if self.driver is None or self.midi_system is None:
-            return f"none ({self.midi_problem or 'not open'})"
-        return f"{OS_MIDI_SOURCE}, on {self.midi_system.describe()}"
 
     def describe(self) -> dict[str, str]:
         """Target, firmware version, serial number, transport, the image that runs and where the OS

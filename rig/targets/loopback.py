@@ -15,17 +15,19 @@ Found with the board target's own `find_boards`, so that code path runs on every
 
 from __future__ import annotations
 
-import usb.core
+from typing import TYPE_CHECKING
 
 from rig.errors import TargetError
-from rig.jack import JackError, JackMissing, JackMode, JackServer, jack_mode
 from rig.loopback import LoopbackBoard
 from rig.loopback.os_midi import OsMidiPorts
-from rig.os_midi.system import MidiSystem, OsMidiUnavailable, midi_possible, open_midi_system
+from rig.os_midi.system import midi_possible
 from rig.target import Feature, TargetSpec, register
 from rig.targets.board import describe_board, find_boards, select_board
 from rig.targets.class_driver_ports import ClassDriverPorts
 from rig.usb_backend import LinkBackend
+
+if TYPE_CHECKING:
+    import usb.core
 
 BASE_FEATURES = frozenset({Feature.USB, Feature.FRAMES, Feature.CONSOLE})
 
@@ -37,21 +39,10 @@ class LoopbackTarget(ClassDriverPorts):
     expected_features = BASE_FEATURES | {Feature.MIDI_OS}
 
     def __init__(self, spec: TargetSpec, *, jack: str | None = None) -> None:
-        super().__init__(spec)
+        super().__init__(spec, jack=jack)
         self.unique_id = self._unique_id(spec.arg)
-        try:
-            self.jack_mode = jack_mode(jack)
-        except ValueError as exc:
-            raise TargetError(f"target {spec}: {exc}") from None
         self.features = BASE_FEATURES | ({Feature.MIDI_OS} if self._midi_possible() else set())
         self.board: LoopbackBoard | None = None
-        self.jack: JackServer | None = None
-        """The JACK server this target started (None when it uses ALSA or a server it found)."""
-        self._device: usb.core.Device | None = None
-        self.driver: OsMidiPorts | None = None
-        self._system: MidiSystem | None = None
-        self.midi_problem = ""
-        """Why MIDI_OS is missing (empty when present)."""
 
     def _midi_possible(self) -> bool:
         """Before open: whether OS MIDI ports are expected (a MIDI system exists or can be started)."""
@@ -69,28 +60,6 @@ class LoopbackTarget(ClassDriverPorts):
             raise TargetError(f"loopback:{arg}: the argument is the board's unique ID, 16 hex digits")
         return raw
 
-    def _midi_api(self) -> int:
-        """The rtmidi API for the virtual ports, starting a private JACK server when the mode says so
-        (rig.os_midi.system, shared with the emulator target)."""
-        self._system = open_midi_system(self.jack_mode)
-        self.jack = self._system.jack
-        return self._system.api
-
-    def _open_midi(self, board: LoopbackBoard) -> None:
-        """OS MIDI ports, or `midi_problem` saying why there are none (JackMissing under `always` raises)."""
-        try:
-            self.driver = OsMidiPorts(board, self._midi_api())
-        except JackMissing:
-            if self.jack_mode is JackMode.ALWAYS:
-                raise
-            self.midi_problem = "jackd is missing"
-        except (OsMidiUnavailable, JackError, ImportError) as exc:
-            self.midi_problem = str(exc)
-        except Exception as exc:  # rtmidi.SystemError and friends: the MIDI system refused us
-            self.midi_problem = f"opening virtual MIDI ports failed: {exc}"
-        if self.driver is None:
-            self._stop_jack()
-
     def open(self) -> None:
         """Start the board, find it through pyusb, and open OS MIDI ports (starting JACK if need be)."""
         if self.board is not None:
@@ -102,38 +71,25 @@ class LoopbackTarget(ClassDriverPorts):
             found = select_board([b for b in everything if b.serial == board.serial_number],
                                  board.serial_number, everything)
             self._device = found.device
-            self.midi_problem = ""
-            self._open_midi(board)
+            self._bind_driver(lambda api: OsMidiPorts(board, api))
             self.features = BASE_FEATURES | ({Feature.MIDI_OS} if self.driver is not None else set())
         except BaseException:
-            self._close_ports()
-            self._stop_jack()
+            self._close_midi()
             board.close()
             raise
         self.board = board
-
-    def _close_ports(self) -> None:
-        if self.driver is not None:
-            self.driver.close()
-            self.driver = None
-
-    def _stop_jack(self) -> None:
-        if self._system is not None:
-            self._system.close()
-            self._system = None
-        self.jack = None
 
     def close(self) -> None:
         """Delete the MIDI ports, release pyusb, stop the board and any JACK server it started; safe
         to call twice."""
         try:
-            self._close_ports()
+            self._close_driver()
             self._dispose_device()
             if self.board is not None:
                 self.board.close()
                 self.board = None
         finally:
-            self._stop_jack()
+            self._close_midi()
 
     def _open_board(self) -> LoopbackBoard:
         if self.board is None:
@@ -149,13 +105,6 @@ class LoopbackTarget(ClassDriverPorts):
     def console_port(self) -> str:
         """The pty path of the board's console."""
         return self._open_board().console_path
-
-    def os_midi_system(self) -> str:
-        """Where the OS ports come from (the rig class driver) and which MIDI system carries them, for
-        reports (or why there are none)."""
-        if self.driver is None or self._system is None:
-            return f"none ({self.midi_problem or 'not open'})"
-        return f"rig class driver (rig.os_midi.class_driver), on {self._system.describe()}"
 
     def describe(self) -> dict[str, str]:
         """Target, firmware version, serial number, transport, OS MIDI system."""
