@@ -10,13 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import usb.core
+import usb.util
 
+from rig import contract as c
 from rig.emulator_link import BRIDGE_DIR, EmulatorLink, bridge_installed, node_executable
 from rig.testing import missing, require_program
+from rig.usb_backend import LinkBackend
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
 BUILD_TIMEOUT_S = 240
+T = 2000
+"""Control-transfer timeout (ms) the emulator tests use."""
 
 
 def need_program(name: str, hint: str) -> str:
@@ -86,3 +92,20 @@ def link(firmware_image: Path) -> Iterator[EmulatorLink]:
         yield emulated
     finally:
         emulated.close()
+
+
+@pytest.fixture(scope="module")
+def dev(link: EmulatorLink) -> Iterator[usb.core.Device]:
+    """The module's emulated board as a pyusb device (the only one on its backend), configured."""
+    found = list(usb.core.find(find_all=True, backend=LinkBackend([link])))
+    assert len(found) == 1
+    device = found[0]
+    device.set_configuration()
+    yield device
+    usb.util.dispose_resources(device)
+
+
+def stats(dev: usb.core.Device) -> dict[str, int]:
+    """Every STATS counter of the device (GET_STATS)."""
+    raw = dev.ctrl_transfer(c.VENDOR_REQUEST_TYPE_IN, c.Request.GET_STATS, 0, 0, c.STATS.size, T)
+    return {k: int(v) for k, v in c.STATS.unpack(bytes(raw)).items() if isinstance(v, int)}

@@ -5,7 +5,6 @@ ROM, boot2, the flash unique ID and BOOTSEL: test_emulator_rom.py.)"""
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,29 +15,12 @@ from rig import contract as c
 from rig import descriptors as d
 from rig import frames
 from rig.emulator_link import BridgeStartError, EmulatorLink
-from rig.usb_backend import LinkBackend
 from rig.usb_link import LinkGone, LinkStall, LinkTimeout
 
-from .conftest import need_bridge
+from .conftest import T, need_bridge, stats
 
 OLD_FALLBACK_SERIAL = "524947454D553031"
 """The fixed ID ("RIGEMU01") the firmware reported while the emulator had no boot ROM."""
-T = 2000
-
-
-@pytest.fixture(scope="module")
-def dev(link: EmulatorLink) -> Iterator[usb.core.Device]:
-    found = list(usb.core.find(find_all=True, backend=LinkBackend([link])))
-    assert len(found) == 1
-    device = found[0]
-    device.set_configuration()
-    yield device
-    usb.util.dispose_resources(device)
-
-
-def stats(dev: usb.core.Device) -> dict[str, int]:
-    raw = dev.ctrl_transfer(c.VENDOR_REQUEST_TYPE_IN, c.Request.GET_STATS, 0, 0, c.STATS.size, T)
-    return {k: int(v) for k, v in c.STATS.unpack(bytes(raw)).items() if isinstance(v, int)}
 
 
 def test_enumerates_with_the_contract_descriptors(dev: usb.core.Device) -> None:

@@ -5,7 +5,6 @@ ones by kind, and the SysEx files come back unchanged through USB-MIDI ECHO."""
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -16,12 +15,8 @@ import usb.util
 from host.midi import UsbMidiDecoder, encode_message
 from rig import contract as c
 from rig import frames
-from rig.emulator_link import EmulatorLink
-from rig.usb_backend import LinkBackend
 
-from .conftest import REPO
-
-T = 2000
+from .conftest import REPO, T, stats
 
 
 def _fixture_files() -> ModuleType:
@@ -35,20 +30,6 @@ def _fixture_files() -> ModuleType:
 
 fx = _fixture_files()
 FIXTURES: Path = fx.FIXTURES
-
-
-@pytest.fixture(scope="module")
-def dev(link: EmulatorLink) -> Iterator[usb.core.Device]:
-    device = usb.core.find(idVendor=c.VID, idProduct=c.PID, backend=LinkBackend([link]))
-    assert device is not None
-    device.set_configuration()
-    yield device
-    usb.util.dispose_resources(device)
-
-
-def stats(dev: usb.core.Device) -> dict[str, int]:
-    raw = dev.ctrl_transfer(c.VENDOR_REQUEST_TYPE_IN, c.Request.GET_STATS, 0, 0, c.STATS.size, T)
-    return {k: int(v) for k, v in c.STATS.unpack(bytes(raw)).items() if isinstance(v, int)}
 
 
 def test_enumeration_returns_the_descriptor_dumps(dev: usb.core.Device) -> None:

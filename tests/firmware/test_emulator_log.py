@@ -15,7 +15,8 @@ from rig.console import LOG_PREFIX, Console
 from rig.emulator_link import EmulatorLink
 from rig.usb_link import LinkStall, LinkTimeout
 
-T = 2000
+from .conftest import T
+
 LINE = re.compile(r"^# (\d+) ([a-z-]+)((?: [A-Za-z]+=\S+)*)$")
 
 

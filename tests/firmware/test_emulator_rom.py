@@ -28,9 +28,8 @@ from rig.targets.emulator import EmulatorTarget
 from rig.usb_backend import LinkBackend
 from rig.usb_link import LinkGone
 
-from .conftest import FIRMWARE, assemble, need_bridge
+from .conftest import FIRMWARE, T, assemble, need_bridge
 
-T = 2000
 BOOT2_SRAM = range(0x20041F00, 0x20042000)
 ROM_END = 0x4000
 ROM_CALLS = ("connect_internal_flash", "flash_exit_xip", "flash_flush_cache", "flash_enter_cmd_xip",
