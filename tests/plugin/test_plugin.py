@@ -6,6 +6,8 @@ import pytest
 
 import rig.target
 
+from .conftest import run_plugin
+
 pytest_plugins = ["pytester"]
 
 FAKE_TARGET = '''
@@ -46,14 +48,8 @@ def rigtester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyt
     return pytester
 
 
-def run(tester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    # hypothesis' plugin re-imports hypothesis in every in-process run (seconds each): leave it out
-    return tester.runpytest("-p", "rig.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
-                            "-rs", *args)
-
-
 def test_options_are_in_the_rig_group(rigtester: pytest.Pytester) -> None:
-    result = run(rigtester, "--help")
+    result = run_plugin(rigtester, "-rs", "--help")
     result.stdout.fnmatch_lines(["*USB-MIDI test rig*", "*--rig=SPEC*", "*--rig-strict*",
                                  "*--rig-report=DIR*"])
 
@@ -66,7 +62,7 @@ def test_each_rig_value_is_a_parametrization_with_the_target_in_the_id(rigtester
         def test_plain():
             pass
     """)
-    result = run(rigtester, "-v", "--rig=fake:usb", "--rig=fake:frames")
+    result = run_plugin(rigtester, "-rs", "-v", "--rig=fake:usb", "--rig=fake:frames")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*test_uses?fake:usb? PASSED*", "*test_uses?fake:frames? PASSED*",
                                  "*test_plain PASSED*"])
@@ -93,7 +89,7 @@ def test_target_is_opened_once_per_session_and_closed_at_the_end(rigtester: pyte
             assert fake_rig_target.CLOSED == ["fake:usb"], fake_rig_target.CLOSED
             print("CLOSED-OK")
     """)
-    result = run(rigtester, "-s", "--rig=fake:usb")
+    result = run_plugin(rigtester, "-rs", "-s", "--rig=fake:usb")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*CLOSED-OK*"])
 
@@ -106,7 +102,7 @@ def test_needs_marker_skips_with_the_reason(rigtester: pytest.Pytester) -> None:
         def test_frames(rig_target):
             pass
     """)
-    result = run(rigtester, "--rig=fake:usb")
+    result = run_plugin(rigtester, "-rs", "--rig=fake:usb")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*target fake:usb lacks frames (the test is marked needs('frames'))*"])
 
@@ -119,7 +115,7 @@ def test_needs_marker_passes_when_present(rigtester: pytest.Pytester) -> None:
         def test_frames(rig_target):
             pass
     """)
-    run(rigtester, "--rig=fake:usb+frames").assert_outcomes(passed=1)
+    run_plugin(rigtester, "-rs", "--rig=fake:usb+frames").assert_outcomes(passed=1)
 
 
 def test_unknown_feature_is_a_usage_error_naming_it(rigtester: pytest.Pytester) -> None:
@@ -130,7 +126,7 @@ def test_unknown_feature_is_a_usage_error_naming_it(rigtester: pytest.Pytester) 
         def test_x(rig_target):
             pass
     """)
-    result = run(rigtester, "--rig=fake:usb")
+    result = run_plugin(rigtester, "-rs", "--rig=fake:usb")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*needs('teleport')*unknown feature*"])
 
@@ -155,7 +151,7 @@ def test_strict_turns_an_expected_capability_skip_into_a_failure(rigtester: pyte
 
     monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.target.Feature.MIDI_OS}))
     rigtester.makepyfile(test_x=STRICT_TEST)
-    result = run(rigtester, "--rig=fake:usb", "--rig-strict")
+    result = run_plugin(rigtester, "-rs", "--rig=fake:usb", "--rig-strict")
     result.assert_outcomes(failed=1, skipped=1)
     result.stdout.fnmatch_lines(["*--rig-strict: target fake:usb lacks midi-os*should have midi-os*"])
     assert result.ret == 1
@@ -166,7 +162,7 @@ def test_without_strict_both_are_skips(rigtester: pytest.Pytester, monkeypatch: 
 
     monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.target.Feature.MIDI_OS}))
     rigtester.makepyfile(test_x=STRICT_TEST)
-    result = run(rigtester, "--rig=fake:usb")
+    result = run_plugin(rigtester, "-rs", "--rig=fake:usb")
     result.assert_outcomes(skipped=2)
     assert result.ret == 0
 
@@ -177,7 +173,7 @@ def test_ci_environment_turns_strict_on(rigtester: pytest.Pytester, monkeypatch:
     monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.target.Feature.MIDI_OS}))
     monkeypatch.setenv("CI", "true")
     rigtester.makepyfile(test_x=STRICT_TEST)
-    run(rigtester, "--rig=fake:usb").assert_outcomes(failed=1, skipped=1)
+    run_plugin(rigtester, "-rs", "--rig=fake:usb").assert_outcomes(failed=1, skipped=1)
 
 
 def test_fixture_capability_skip_and_strict_failure(rigtester: pytest.Pytester,
@@ -189,10 +185,10 @@ def test_fixture_capability_skip_and_strict_failure(rigtester: pytest.Pytester,
         def test_console(console):
             raise AssertionError("must not run")
     """)
-    result = run(rigtester, "--rig=fake:usb")
+    result = run_plugin(rigtester, "-rs", "--rig=fake:usb")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*target fake:usb lacks console (the console fixture needs it)*"])
-    run(rigtester, "--rig=fake:usb", "--rig-strict").assert_outcomes(failed=1)
+    run_plugin(rigtester, "-rs", "--rig=fake:usb", "--rig-strict").assert_outcomes(failed=1)
 
 
 def test_param_beats_option_beats_default(rigtester: pytest.Pytester,
@@ -215,8 +211,8 @@ def test_param_beats_option_beats_default(rigtester: pytest.Pytester,
         def pytest_addoption(parser):
             parser.addoption("--expect")
     """)
-    run(rigtester, "--rig=fake:usb", "--expect=fake:usb").assert_outcomes(passed=2)
-    run(rigtester, "--expect=fake:console").assert_outcomes(passed=2)
+    run_plugin(rigtester, "-rs", "--rig=fake:usb", "--expect=fake:usb").assert_outcomes(passed=2)
+    run_plugin(rigtester, "-rs", "--expect=fake:console").assert_outcomes(passed=2)
 
 
 def test_a_target_that_cannot_open_errors_every_test_with_the_reason(rigtester: pytest.Pytester) -> None:
@@ -227,7 +223,7 @@ def test_a_target_that_cannot_open_errors_every_test_with_the_reason(rigtester: 
         def test_b(rig_target):
             pass
     """)
-    result = run(rigtester, "--rig=fake:broken")
+    result = run_plugin(rigtester, "-rs", "--rig=fake:broken")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*target fake:broken: could not open: no such thing attached*"])
 
@@ -246,7 +242,7 @@ def test_hardware_marker_skips_without_a_board(rigtester: pytest.Pytester,
         def test_x():
             pass
     """)
-    result = run(rigtester)
+    result = run_plugin(rigtester, "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*needs an attached board; none is attached*"])
 
@@ -266,7 +262,7 @@ def test_report_dir_gets_record_and_markdown(rigtester: pytest.Pytester) -> None
             pass
     """)
     out = rigtester.path / "rep"
-    result = run(rigtester, "--rig=fake:usb", f"--rig-report={out}")
+    result = run_plugin(rigtester, "-rs", "--rig=fake:usb", f"--rig-report={out}")
     result.assert_outcomes(passed=1, failed=1, skipped=1)
     from rig.report import RunRecord
 
@@ -283,6 +279,6 @@ def test_report_dir_gets_record_and_markdown(rigtester: pytest.Pytester) -> None
 
 def test_unknown_rig_value_is_a_usage_error(rigtester: pytest.Pytester) -> None:
     rigtester.makepyfile(test_x="def test_x(rig_target):\n    pass\n")
-    result = run(rigtester, "--rig=nonsense")
+    result = run_plugin(rigtester, "-rs", "--rig=nonsense")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--rig: unknown target 'nonsense'; expected one of loopback, emulator*"])

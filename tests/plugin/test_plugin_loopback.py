@@ -7,19 +7,9 @@ import pytest
 from rig.report import RunRecord
 from rig.target import Feature, make_target
 
+from .conftest import run_plugin
+
 pytest_plugins = ["pytester"]
-
-
-@pytest.fixture
-def tester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.delenv("CI", raising=False)
-    return pytester
-
-
-def run(tester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    # hypothesis' plugin re-imports hypothesis in every in-process run (seconds each): leave it out
-    return tester.runpytest("-p", "rig.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
-                            "--rig=loopback", *args)
 
 
 def test_books_check_fails_a_test_that_leaves_frames_behind(tester: pytest.Pytester) -> None:
@@ -41,7 +31,7 @@ def test_books_check_fails_a_test_that_leaves_frames_behind(tester: pytest.Pytes
             board.send_frame(b"y")
             assert bytes(board.receive_frame().payload) == b"y"
     """)
-    result = run(tester, "-p", "no:randomly")
+    result = run_plugin(tester, "--rig=loopback")
     result.assert_outcomes(failed=1, passed=3)
     result.stdout.fnmatch_lines(["*books not balanced on board 4C4F4F504241434B: 1 frame(s) still queued on "
                                  "EP_FRAME_IN at the end (seq 0..0)*"])
@@ -54,7 +44,7 @@ def test_books_check_catches_counter_disagreement(tester: pytest.Pytester) -> No
             board.receive_frame()
             board.host.frames_tx += 1  # the host claims one more frame than the device saw
     """)
-    result = run(tester)
+    result = run_plugin(tester, "--rig=loopback")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*device frames_rx=1 but host frames_tx=2*"])
 
@@ -66,7 +56,7 @@ def test_device_counters_and_firmware_reach_the_report(tester: pytest.Pytester) 
             board.receive_frame()
     """)
     out = tester.path / "rep"
-    run(tester, f"--rig-report={out}").assert_outcomes(passed=1)
+    run_plugin(tester, "--rig=loopback", f"--rig-report={out}").assert_outcomes(passed=1)
     record = RunRecord.load(out)
     (books,) = record.counters.values()
     assert books["device"]["frames_rx"] == 1 and books["device"]["frame_bytes_tx"] == 4
@@ -82,7 +72,7 @@ def test_console_fixture_is_an_open_serial_port(tester: pytest.Pytester) -> None
         def test_version(console):
             assert Console(console).command("version").startswith("firmware ")
     """)
-    run(tester).assert_outcomes(passed=1)
+    run_plugin(tester, "--rig=loopback").assert_outcomes(passed=1)
 
 
 def test_midi_ports_fixture_opens_or_skips_with_the_reason(tester: pytest.Pytester) -> None:
@@ -92,11 +82,11 @@ def test_midi_ports_fixture_opens_or_skips_with_the_reason(tester: pytest.Pytest
         def test_ports(midi_ports):
             assert midi_ports.out.is_port_open() and midi_ports.inp.is_port_open()
     """)
-    result = run(tester, "-rs")
+    result = run_plugin(tester, "--rig=loopback", "-rs")
     if has_midi:
         result.assert_outcomes(passed=1)
     else:
         result.assert_outcomes(skipped=1)
         result.stdout.fnmatch_lines(["*target loopback lacks midi-os (the midi_ports fixture needs it)*"])
         # loopback should have a MIDI system, so CI (strict) turns this skip into a failure
-        run(tester, "--rig-strict").assert_outcomes(failed=1)
+        run_plugin(tester, "--rig=loopback", "--rig-strict").assert_outcomes(failed=1)

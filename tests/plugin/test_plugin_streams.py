@@ -7,19 +7,9 @@ import pytest
 
 from rig.pytest_plugin import strict_from_env
 
+from .conftest import run_plugin
+
 pytest_plugins = ["pytester"]
-
-
-@pytest.fixture
-def tester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.delenv("CI", raising=False)
-    return pytester
-
-
-def run(tester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    # hypothesis' plugin re-imports hypothesis in every in-process run (seconds each): leave it out
-    return tester.runpytest("-p", "rig.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
-                            "-p", "no:randomly", "--rig=loopback", *args)
 
 
 def test_midi_stream_round_trips_and_checks_its_books(tester: pytest.Pytester) -> None:
@@ -35,7 +25,7 @@ def test_midi_stream_round_trips_and_checks_its_books(tester: pytest.Pytester) -
             while midi_stream.reader_counters.packets == 0 and time.monotonic() < deadline:
                 time.sleep(0.01)
     """)
-    result = run(tester)
+    result = run_plugin(tester, "--rig=loopback")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*midi_stream books not balanced on board *"])
 
@@ -51,7 +41,7 @@ def test_frame_stream_round_trips_and_checks_its_books(tester: pytest.Pytester) 
             frame_stream.send(b"abc")
             frame_stream.receive()  # taken but never released: a frame out of its pool
     """)
-    result = run(tester)
+    result = run_plugin(tester, "--rig=loopback")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*frame_stream books not balanced on board *"])
 

@@ -1,0 +1,20 @@
+"""Shared by the plugin tests: a pytester outside CI's strict mode, and one way to run pytest in it
+with the rig plugin loaded."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def tester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester with CI unset, so the inner run's strict mode is what the test asks for."""
+    monkeypatch.delenv("CI", raising=False)
+    return pytester
+
+
+def run_plugin(tester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """An in-process pytest run with the rig plugin and `args`."""
+    # hypothesis' plugin re-imports hypothesis in every in-process run (seconds each): leave it out
+    return tester.runpytest("-p", "rig.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+                            "-p", "no:randomly", *args)
