@@ -7,10 +7,12 @@ board, so the rig pytest plugin keeps those as skips.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import shutil
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
 
@@ -58,8 +60,8 @@ def require_module(name: str, hint: str) -> ModuleType:
         missing(f"Python module {name} cannot be imported ({exc}; {hint})")
 
 
-__all__ = ["every_mxf_allocator_checked", "in_ci", "missing", "open_rtmidi_port", "receive_messages",
-           "require", "require_module", "require_program"]
+__all__ = ["every_mxf_allocator_checked", "in_ci", "load_module", "missing", "open_rtmidi_port",
+           "receive_messages", "require", "require_module", "require_program"]
 
 
 # --- rtmidi clients in tests (OS-MIDI ports of the loopback and emulator targets) ---
@@ -105,3 +107,14 @@ def every_mxf_allocator_checked() -> Iterator[None]:
     leaks = [str(leak) for allocator in created for leak in allocator.leaks()]
     if leaks:
         pytest.fail(f"{len(leaks)} MXF event(s)/buffer(s) leaked:\n" + "\n".join(leaks[:20]), pytrace=False)
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """The Python file at `path` loaded as module `name` (a script or a test module that is not on
+    sys.path, e.g. fixtures/regenerate.py or firmware/tools/boot2_pad.py)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path} as a module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

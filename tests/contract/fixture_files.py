@@ -3,21 +3,18 @@ regenerator module (fixtures/regenerate.py) loaded by path."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
+
+from rig.testing import load_module
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def regenerator() -> ModuleType:
     """fixtures/regenerate.py as a module."""
-    spec = importlib.util.spec_from_file_location("fixtures_regenerate", FIXTURES / "regenerate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(FIXTURES / "regenerate.py", "fixtures_regenerate")
 
 
 def frame_manifest() -> dict[str, dict[str, int | str]]:

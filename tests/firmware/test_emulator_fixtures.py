@@ -4,9 +4,7 @@ ones by kind, and the SysEx files come back unchanged through USB-MIDI ECHO."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import usb.core
@@ -15,20 +13,11 @@ import usb.util
 from host.midi import UsbMidiDecoder, encode_message
 from rig import contract as c
 from rig import frames
+from rig.testing import load_module
 
 from .conftest import REPO, T, stats
 
-
-def _fixture_files() -> ModuleType:
-    path = REPO / "tests" / "contract" / "fixture_files.py"
-    spec = importlib.util.spec_from_file_location("fixture_files", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-fx = _fixture_files()
+fx = load_module(REPO / "tests" / "contract" / "fixture_files.py", "fixture_files")
 FIXTURES: Path = fx.FIXTURES
 
 

@@ -15,7 +15,9 @@ from rig.console import LOG_PREFIX, Console
 from rig.emulator_link import EmulatorLink
 from rig.usb_link import LinkStall, LinkTimeout
 
-from .conftest import T
+T = 2000
+"""Control-transfer timeout (ms); defined here, not imported, because tests/rig/test_console_log_board.py
+loads this module by path to run its tests on the loopback."""
 
 LINE = re.compile(r"^# (\d+) ([a-z-]+)((?: [A-Za-z]+=\S+)*)$")
 

@@ -25,6 +25,7 @@ from rig.emulator_link import BridgeStartError, EmulatorLink, flash_uid_hex
 from rig.flash import touch_1200
 from rig.target import make_target
 from rig.targets.emulator import EmulatorTarget
+from rig.testing import load_module
 from rig.usb_backend import LinkBackend
 from rig.usb_link import LinkGone
 
@@ -64,12 +65,7 @@ def with_boot2(image: bytes, boot2: bytes) -> bytes:
 
 def boot2_variant(tmp_path: Path, edit: Any) -> bytes:
     """boot2 assembled from its source after `edit(text)`, padded and CRC-stamped as the build does."""
-    from importlib.util import module_from_spec, spec_from_file_location
-
-    spec = spec_from_file_location("boot2_pad", FIRMWARE / "tools" / "boot2_pad.py")
-    assert spec is not None and spec.loader is not None
-    pad = module_from_spec(spec)
-    spec.loader.exec_module(pad)
+    pad = load_module(FIRMWARE / "tools" / "boot2_pad.py", "boot2_pad")
     source = edit((FIRMWARE / "boot2" / "boot2_w25q080.S").read_text())
     raw, _ = assemble(source, 0x20041F00, tmp_path, "boot2")
     block: bytes = pad.pad(raw)

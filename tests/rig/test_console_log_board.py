@@ -8,26 +8,16 @@ firmware does.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from rig.loopback import LoopbackBoard
+from rig.testing import load_module
 
-
-def _firmware_tests() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "firmware" / "test_emulator_log.py"
-    spec = importlib.util.spec_from_file_location("firmware_console_log_tests", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_shared = _firmware_tests()
+_shared = load_module(Path(__file__).resolve().parents[1] / "firmware" / "test_emulator_log.py",
+                      "firmware_console_log_tests")
 configured = _shared.configured
 logging_on = _shared.logging_on
 
