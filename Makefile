@@ -69,10 +69,10 @@ firmware/emulator/node_modules/.package-lock.json: firmware/emulator/package-loc
 	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory -C firmware emulator-deps; \
 	else echo "npm not found: emulator target unavailable (install Node.js 18+ and npm)"; fi
 
-# Regenerates what derives from rig/contract.py: the firmware's C header and docs/protocol.md.
+# Regenerates what derives from rig/contract/__init__.py: the firmware's C header and docs/protocol.md.
 header: venv
-	$(PY) -m rig.contract_c > firmware/include/rig_contract.h
-	$(PY) -m rig.protocol_doc > docs/protocol.md
+	$(PY) -m rig.contract.c_header > firmware/include/rig_contract.h
+	$(PY) -m rig.contract.protocol_doc > docs/protocol.md
 
 clean:
 	rm -rf $(VENV) build firmware/build reports .pytest_cache .mypy_cache .ruff_cache .hypothesis

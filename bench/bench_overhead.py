@@ -59,7 +59,7 @@ BOOTSTRAP = 400
 
 def start_jack() -> tuple[subprocess.Popen[bytes], str]:
     """A dummy-driver jackd with a short period under a private name; (process, name)."""
-    from rig.jack import ENV_SERVER, server_running
+    from rig.os_midi.jack import ENV_SERVER, server_running
 
     name = f"rig-bench-{os.getpid()}"
     jackd = shutil.which("jackd")
@@ -259,7 +259,7 @@ def midi_overhead(target: Any) -> bool:
 
 def sample_rate(target: Any) -> None:
     """Samples/s the rig takes on the USB-MIDI path of the loopback vs a bare Board ping-pong."""
-    from rig.device import Board
+    from rig.client.board import Board
 
     board = Board(target.usb_device())
     board.set_midi_mode(c.MidiMode.ECHO)
@@ -287,8 +287,8 @@ def sample_rate(target: Any) -> None:
 
 def main() -> bool:
     """Run both comparisons; the goal is the p50 bound."""
-    from rig.jack import ENV_SERVER
-    from rig.target import make_target
+    from rig.os_midi.jack import ENV_SERVER
+    from rig.targets.registry import make_target
 
     previous = os.environ.get(ENV_SERVER)
     try:

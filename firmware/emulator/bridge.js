@@ -1,7 +1,7 @@
 'use strict';
 /*
  * bridge.js: runs the rig firmware in rp2040js and acts as its USB host, serving the device to
- * Python (rig/emulator_link.py) over stdio with a length-prefixed framed protocol.
+ * Python (rig/links/emulator.py) over stdio with a length-prefixed framed protocol.
  *
  * Usage: node bridge.js IMAGE.bin --rom ROM.bin [--flash-uid HEX16] [--timeout-scale N]
  *

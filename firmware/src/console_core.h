@@ -2,7 +2,7 @@
  * CR or LF the reply lines, each ending CR LF, then the prompt. Input is not echoed; empty lines
  * get no reply. Commands: the contract's CONSOLE_COMMANDS.
  * Also the text of event log lines, "# <device time us> <event>[ <key>=<value>...]" CR LF: the
- * "# " first lets a reply parser (rig.console) tell them from replies; `log on|off` turns them on. */
+ * "# " first lets a reply parser (rig.client.console) tell them from replies; `log on|off` turns them on. */
 #ifndef CONSOLE_CORE_H
 #define CONSOLE_CORE_H
 

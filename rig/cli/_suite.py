@@ -6,7 +6,7 @@ from importlib import metadata
 from pathlib import Path
 
 from rig.errors import RigError, UnknownTargetError
-from rig.target import KINDS, TargetSpec
+from rig.targets.registry import KINDS, TargetSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUITE_DIR = REPO_ROOT / "tests" / "conformance"

@@ -7,7 +7,7 @@ import argparse
 from rich.text import Text
 
 from rig.cli._out import STATUS_STYLE, stdout
-from rig.doctor import MISSING, format_line, run_checks
+from rig.tools.doctor import MISSING, format_line, run_checks
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

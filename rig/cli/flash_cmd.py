@@ -7,9 +7,9 @@ from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-from rig import flash
 from rig.cli._out import stdout
-from rig.flash import Flasher, default_search_paths
+from rig.tools import flash
+from rig.tools.flash import Flasher, default_search_paths
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -10,7 +10,7 @@ from rich.table import Table
 from rig import contract as c
 from rig.cli._out import stdout
 from rig.os_midi.quiet import captured_stderr
-from rig.udev import RP2040_BOOTSEL_PID, RP2040_BOOTSEL_VID
+from rig.tools.udev import RP2040_BOOTSEL_PID, RP2040_BOOTSEL_VID
 
 
 @dataclass(frozen=True)

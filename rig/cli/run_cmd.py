@@ -17,7 +17,7 @@ from rich.text import Text
 from rig.cli._out import STATUS_STYLE, stdout
 from rig.cli._suite import plugin_args, suite_dir, valid_spec
 from rig.errors import RigError
-from rig.report import JUNIT_FILE, REPORT_FILE, RunRecord, default_report_dir
+from rig.pytest_plugin.run_report import JUNIT_FILE, REPORT_FILE, RunRecord, default_report_dir
 
 
 class RunFailed(RigError, RuntimeError):

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from rig import contract as c
-from rig.udev import render_rules
+from rig.tools.udev import render_rules
 
 
 def _hex16(text: str) -> int:

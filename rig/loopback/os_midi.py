@@ -11,7 +11,7 @@ The MIDI system helpers live in rig.os_midi.system and are re-exported here for 
 
 from __future__ import annotations
 
-from rig.loopback.board import LoopbackBoard
+from rig.loopback.twin import LoopbackBoard
 from rig.os_midi.class_driver import UsbMidiClassDriver
 from rig.os_midi.system import OsMidiUnavailable, jack_compiled, os_midi_api
 
@@ -24,7 +24,7 @@ class OsMidiPorts(UsbMidiClassDriver):
         chosen = api if api is not None else os_midi_api()
         if chosen is None:
             raise OsMidiUnavailable("no MIDI system for virtual ports: no ALSA sequencer (/dev/snd/seq) "
-                                    "and no JACK server (start one with rig.jack.JackServer)")
+                                    "and no JACK server (start one with rig.os_midi.jack.JackServer)")
         super().__init__(board, chosen, label="loopback", tag=board.serial_number[-6:])
         self._board = board
         board.attach_os_driver(self)

@@ -34,7 +34,7 @@ from rig.measure.latency import (
     run_latency,
 )
 from rig.measure.model import USB_MIDI_EVENT_CEILING_PER_S, Run, ThroughputResult
-from rig.target import Feature, Target
+from rig.targets.registry import Feature, Target
 
 PATHS = ("midi-os", "midi-usb", "frames")
 """Latency paths in the order `--path all` runs them (OS MIDI first, before raw MIDI claims the
@@ -141,7 +141,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def open_target(spec: str | None, jack: str | None = None) -> Iterator[Target]:
     """Open the target. A loopback target starts its own JACK dummy server for OS MIDI when there is
     no MIDI system, as `jack` (auto, never, always; None: $RIG_JACK, else auto) says."""
-    from rig.target import TargetSpec, default_target, make_target
+    from rig.targets.registry import TargetSpec, default_target, make_target
 
     chosen = spec or default_target()
     parsed = TargetSpec.parse(chosen)
@@ -281,7 +281,7 @@ def finish(run: Run, args: argparse.Namespace, console: Console) -> bool:
 
 
 def _board(target: Target) -> Any:
-    from rig.device import Board
+    from rig.client.board import Board
 
     return Board(target.usb_device())
 

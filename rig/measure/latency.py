@@ -197,7 +197,7 @@ class RtMidiLink:
 
 
 class BoardMidi(Protocol):
-    """The slice of rig.device.Board the USB-MIDI link uses."""
+    """The slice of rig.client.board.Board the USB-MIDI link uses."""
 
     def write_midi_packets(self, data: bytes, timeout: int | None = None) -> int: ...
     def read_midi_packets(self, timeout: int | None = None) -> bytes: ...
@@ -238,7 +238,7 @@ class UsbMidiLink:
 
 
 class FrameLike(Protocol):
-    """The fields of rig.frames.Frame the frame link reads."""
+    """The fields of rig.contract.frame_wire.Frame the frame link reads."""
 
     @property
     def payload(self) -> memoryview: ...
@@ -249,7 +249,7 @@ class FrameLike(Protocol):
 
 
 class BoardFrames(Protocol):
-    """The slice of rig.device.Board the frame link uses."""
+    """The slice of rig.client.board.Board the frame link uses."""
 
     def send_frame(self, payload: bytes, timeout: int | None = None) -> int: ...
     def receive_frame(self, timeout: int | None = None) -> FrameLike: ...

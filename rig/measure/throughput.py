@@ -25,7 +25,7 @@ class ThroughputError(RigError, RuntimeError):
 
 
 class BoardThroughput(BoardFrames, BoardMidi, Protocol):
-    """The slice of rig.device.Board the throughput runners use."""
+    """The slice of rig.client.board.Board the throughput runners use."""
 
     def set_frame_mode(self, mode: c.FrameMode | int, *, payload_len: int = 0, count: int = 0,
                        interval_us: int = 0) -> None: ...
@@ -293,7 +293,7 @@ def midi_mxf(board: Any, events: int, *, batch: int = 256, clock: ClockNs = time
              timeout_s: float = 5.0, progress: Progress | None = None) -> ThroughputResult:
     """MIDI events/s through the MXF graph both ways: messages packed into user-mode buffers, through
     Unpacker -> Sequencer -> RenderSink to EP_MIDI_OUT, echoed by the board (MidiMode.ECHO), and back
-    through the capture parser to time-stamped messages. `board` is a rig.device.Board."""
+    through the capture parser to time-stamped messages. `board` is a rig.client.board.Board."""
     from rig.miniport.usb_midi import UsbMidiMiniport
 
     if events < 1 or batch < 1:

@@ -1,5 +1,5 @@
-"""pyusb transfers for the miniports, with errors mapped to rig.device's exceptions (naming the board,
-endpoint and transfer) exactly as `rig.device.Board` maps its own."""
+"""pyusb transfers for the miniports, with errors mapped to rig.client.board's exceptions (naming the board,
+endpoint and transfer) exactly as `rig.client.board.Board` maps its own."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TypeVar
 import usb.core
 
 from rig import contract as c
-from rig.device import TransferError, map_usb_error
+from rig.client.board import TransferError, map_usb_error
 
 _T = TypeVar("_T")
 
@@ -26,7 +26,7 @@ def endpoint_name(endpoint: int) -> str:
 
 
 def call(board_name: str, transfer: str, fn: Callable[[], _T]) -> _T:
-    """Run one pyusb call, raising the mapped rig.device exception on failure."""
+    """Run one pyusb call, raising the mapped rig.client.board exception on failure."""
     try:
         return fn()
     except usb.core.USBError as exc:

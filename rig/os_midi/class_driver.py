@@ -4,7 +4,7 @@ real board's, reads EP_MIDI_IN on a thread and plays every decoded message on a 
 virtual output, and writes every message from a virtual input to EP_MIDI_OUT as USB-MIDI packets.
 
 `BoundLink` is the device as other users see it while the driver is bound: the same UsbLink, plus
-`kernel_driver_active` / `detach_kernel_driver` / `attach_kernel_driver`, which rig.usb_backend
+`kernel_driver_active` / `detach_kernel_driver` / `attach_kernel_driver`, which rig.links.pyusb_backend
 turns into pyusb's EBUSY-until-detached behaviour. Detaching the MIDI streaming interface unbinds
 the driver (it stops touching the endpoints); attaching binds it again.
 
@@ -23,8 +23,8 @@ from typing import Any
 
 from host.midi import MidiValueError, UsbMidiDecoder, encode_message
 from rig import contract as c
+from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLink, UsbLinkError
 from rig.os_midi.quiet import quietly
-from rig.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLink, UsbLinkError
 
 QUEUE_LIMIT = 1 << 16
 """Messages RtMidi's input queue holds until the writer thread takes them."""
@@ -309,7 +309,7 @@ class UsbMidiClassDriver:
 
 class BoundLink:
     """`link` as other users see it while `driver` is bound: every transfer is passed through, and the
-    kernel-driver calls rig.usb_backend asks for are answered by the driver."""
+    kernel-driver calls rig.links.pyusb_backend asks for are answered by the driver."""
 
     def __init__(self, link: UsbLink, driver: UsbMidiClassDriver) -> None:
         self.link = link

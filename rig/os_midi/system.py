@@ -1,5 +1,5 @@
 """Which MIDI system a target's OS MIDI ports live on: ALSA or CoreMIDI when present, a running JACK
-server, or a private JACK dummy server the target starts (RIG_JACK=auto|never|always, rig.jack).
+server, or a private JACK dummy server the target starts (RIG_JACK=auto|never|always, rig.os_midi.jack).
 
 One piece of code for every target that opens virtual ports (the loopback, the emulator's class
 driver), so they get Feature.MIDI_OS the same way and report it the same way.
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
-from rig import jack
 from rig.errors import TargetError
-from rig.jack import JackMode, JackServer
+from rig.os_midi import jack
+from rig.os_midi.jack import JackMode, JackServer
 from rig.os_midi.quiet import quietly
 
 JACK_START_TIMEOUT_S = 15
@@ -36,7 +36,7 @@ def jack_compiled() -> bool:
 
 
 def jack_server_running() -> bool:
-    """rig.jack.server_running without libjack's "Cannot connect to server" lines on stderr."""
+    """rig.os_midi.jack.server_running without libjack's "Cannot connect to server" lines on stderr."""
     return quietly(jack.server_running)
 
 

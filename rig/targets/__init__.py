@@ -1,1 +1,1 @@
-"""Target kinds, one module each; see rig.target for the seam they implement."""
+"""Target kinds, one module each; see rig.targets.registry for the seam they implement."""

@@ -19,7 +19,7 @@ import usb.core
 
 from rig import contract as c
 from rig.errors import TargetError
-from rig.target import Feature, Target, TargetSpec, register
+from rig.targets.registry import Feature, Target, TargetSpec, register
 
 
 class BoardNotFound(TargetError, LookupError):

@@ -1,5 +1,5 @@
 """Target kind "emulator": the real firmware image running in rp2040js behind the Node bridge,
-reached as a pyusb device (rig.usb_backend over rig.emulator_link) and a pty console.
+reached as a pyusb device (rig.links.pyusb_backend over rig.links.emulator) and a pty console.
 
 `emulator` builds firmware/build/rig_firmware.bin and the model boot ROM beside it when either is
 missing or older than its sources (needs arm-none-eabi-gcc); `emulator:PATH` runs the given flash
@@ -35,16 +35,16 @@ from pathlib import Path
 import usb.core
 
 from rig import contract as c
-from rig.emulator_link import REPO, ROM_NAME, EmulatorLink
 from rig.errors import TargetError
+from rig.links.emulator import REPO, ROM_NAME, EmulatorLink
+from rig.links.pty_line import LineWatcher, open_raw_pty
+from rig.links.pyusb_backend import LinkBackend
+from rig.links.usb_link import UsbLinkError
 from rig.os_midi.class_driver import BoundLink, UsbMidiClassDriver
 from rig.os_midi.system import midi_possible
-from rig.pty_line import LineWatcher, open_raw_pty
-from rig.target import Feature, TargetSpec, register
 from rig.targets.board import describe_board, find_boards, select_board
-from rig.targets.class_driver_ports import ClassDriverPorts
-from rig.usb_backend import LinkBackend
-from rig.usb_link import UsbLinkError
+from rig.targets.link_target import ClassDriverPorts
+from rig.targets.registry import Feature, TargetSpec, register
 
 FIRMWARE_DIR = REPO / "firmware"
 DEFAULT_IMAGE = FIRMWARE_DIR / "build" / "rig_firmware.bin"
@@ -91,7 +91,7 @@ def build_firmware(python: str = sys.executable) -> Path:
 class LinkConsole:
     """A pty whose slave path pyserial opens, bridged to the device's CDC bulk endpoints by a thread
     (host bytes to EP_CDC_OUT, EP_CDC_IN bytes back). Like the CDC ACM driver of an OS, every line
-    setting a client makes on the port (rig.pty_line: rate, data bits, parity, stop bits) goes to
+    setting a client makes on the port (rig.links.pty_line: rate, data bits, parity, stop bits) goes to
     the device as SET_LINE_CODING; a rate of CONSOLE_BAUD_BOOTSEL is the 1200-baud touch, which the
     firmware answers by rebooting into BOOTSEL through the ROM."""
 

@@ -8,7 +8,7 @@ target starts a private JACK dummy
 server under a unique name and stops it on close, so the pytest plugin, `rig run`, `rig test` and
 `rig latency` all get Feature.MIDI_OS the same way. The RIG_JACK environment variable (or the `jack`
 argument) chooses: `auto` (default; needs jackd installed), `never`, `always` (a private server even
-where another MIDI system exists; a missing jackd is then an error). See rig.jack.
+where another MIDI system exists; a missing jackd is then an error). See rig.os_midi.jack.
 
 Found with the board target's own `find_boards`, so that code path runs on every CI run.
 """
@@ -18,13 +18,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rig.errors import TargetError
+from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard
 from rig.loopback.os_midi import OsMidiPorts
 from rig.os_midi.system import midi_possible
-from rig.target import Feature, TargetSpec, register
 from rig.targets.board import describe_board, find_boards, select_board
-from rig.targets.class_driver_ports import ClassDriverPorts
-from rig.usb_backend import LinkBackend
+from rig.targets.link_target import ClassDriverPorts
+from rig.targets.registry import Feature, TargetSpec, register
 
 if TYPE_CHECKING:
     import usb.core

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rig.errors import TargetError
-from rig.target import Feature, Target, TargetSpec, register
 from rig.targets.board import rtmidi_port_names
+from rig.targets.registry import Feature, Target, TargetSpec, register
 
 
 class MidiPortNotFound(TargetError, LookupError):

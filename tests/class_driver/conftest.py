@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from rig.jack import JackError, JackMode
 from rig.loopback import LoopbackBoard
 from rig.os_midi.class_driver import UsbMidiClassDriver
+from rig.os_midi.jack import JackError, JackMode
 from rig.os_midi.system import MidiSystem, OsMidiUnavailable, open_midi_system
-from rig.testing import missing, require_module
+from rig.pytest_plugin.testing import missing, require_module
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from rig.testing import open_rtmidi_port as open_port
-from rig.testing import receive_messages as receive
+from rig.pytest_plugin.testing import open_rtmidi_port as open_port
+from rig.pytest_plugin.testing import receive_messages as receive
 
 __all__ = ["close_ports", "open_port", "receive", "wait_for"]
 

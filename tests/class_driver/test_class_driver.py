@@ -12,10 +12,10 @@ import usb.util
 
 from host import midi as m
 from rig import contract as c
+from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard
 from rig.os_midi.class_driver import BoundLink, UsbMidiClassDriver
 from rig.os_midi.system import MidiSystem
-from rig.usb_backend import LinkBackend
 
 from .helpers import close_ports, open_port, receive, wait_for
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rig import doctor
 from rig.cli import main
-from rig.doctor import MISSING, OK, Probes, format_line, run_checks
+from rig.tools import doctor
+from rig.tools.doctor import MISSING, OK, Probes, format_line, run_checks
 
 LINE = re.compile(r"^(OK|MISSING|N/A) +\S.*: .+")
 

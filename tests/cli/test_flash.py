@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rig.cli import main
-from rig.flash import INFO_FILE, BadUf2, Flasher, FlashError, check_uf2, find_bootsel_drives, make_uf2
+from rig.tools.flash import INFO_FILE, BadUf2, Flasher, FlashError, check_uf2, find_bootsel_drives, make_uf2
 
 INFO_TEXT = "UF2 Bootloader v3.0\nModel: Raspberry Pi RP2\nBoard-ID: RPI-RP2\n"
 
@@ -118,9 +118,9 @@ def test_board_that_does_not_come_back_is_an_error(tmp_path: Path) -> None:
 
 def test_cli_flash_reports_each_step_and_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import rig.flash
+    import rig.tools.flash
 
-    monkeypatch.setattr(rig.flash, "board_enumerated", lambda: False)
+    monkeypatch.setattr(rig.tools.flash, "board_enumerated", lambda: False)
     _drive(tmp_path / "media")
     code = main(["flash", str(_image(tmp_path)), "--drive-search", str(tmp_path / "media"), "--timeout", "0"])
     out, err = capsys.readouterr()
@@ -139,8 +139,8 @@ def test_1200_baud_touch_reboots_the_loopback_board() -> None:
     """The real touch (pyserial at 1200 baud) against the loopback board's console pty."""
     import time
 
-    from rig.flash import touch_1200
-    from rig.target import make_target
+    from rig.targets.registry import make_target
+    from rig.tools.flash import touch_1200
 
     target = make_target("loopback")
     with target:
@@ -153,7 +153,7 @@ def test_1200_baud_touch_reboots_the_loopback_board() -> None:
 
 
 def test_touch_on_a_missing_port_is_a_flash_error(tmp_path: Path) -> None:
-    from rig.flash import touch_1200
+    from rig.tools.flash import touch_1200
 
     with pytest.raises(FlashError, match=r"1200-baud touch on .*nope failed"):
         touch_1200(str(tmp_path / "nope"))

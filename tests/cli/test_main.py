@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rig.cli import main
-from rig.report import RunRecord
+from rig.pytest_plugin.run_report import RunRecord
 
 TIMEOUT_S = 120
 

@@ -9,7 +9,7 @@ import pytest
 from rig.cli import run_cmd
 from rig.measure import cli as measure_cli
 from rig.measure.report import ReportFiles
-from rig.report import REPORT_FILE
+from rig.pytest_plugin.run_report import REPORT_FILE
 
 
 def _files(directory: Path, stem: str, ok: bool) -> ReportFiles:

@@ -6,7 +6,7 @@ import pytest
 
 from rig import contract as c
 from rig.cli import main
-from rig.udev import BadGroupName, render_rules
+from rig.tools.udev import BadGroupName, render_rules
 
 
 def _rules(text: str) -> list[str]:

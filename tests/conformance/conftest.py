@@ -2,8 +2,8 @@
 come from the plugin's `midi_stream` / `frame_stream` fixtures).
 
 The suite needs the rig plugin (`-p rig.pytest_plugin`, or its pytest11 entry point). Without it
-every test here is skipped with that reason (rig.testing's rule: under CI=true it fails instead, as
-CI can always load the plugin) rather than erroring on unknown fixtures.
+every test here is skipped with that reason (rig.pytest_plugin.testing's rule: under CI=true it fails
+instead, as CI can always load the plugin) rather than erroring on unknown fixtures.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from rig.device import Board
+from rig.client.board import Board
 from rig.pytest_plugin import STATE
-from rig.testing import every_mxf_allocator_checked, in_ci, require
+from rig.pytest_plugin.testing import every_mxf_allocator_checked, in_ci, require
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +26,7 @@ def _mxf_allocators_checked() -> Iterator[None]:
 
 def pytest_configure(config: pytest.Config) -> None:
     # So --strict-markers accepts the suite's markers even when the plugin is not loaded.
-    for line in ("needs(*features): rig.target.Feature values the test needs",
+    for line in ("needs(*features): rig.targets.registry.Feature values the test needs",
                  "books_unchecked: do not compare device and host counters after the test"):
         config.addinivalue_line("markers", line)
 

@@ -16,10 +16,10 @@ import pytest
 from host.avstream.allocators import AllocatorDispatch, tracking
 from host.avstream.errors import AllocatorMisuse
 from rig import contract as c
-from rig import frames as wire
-from rig.device import Board
+from rig.client.board import Board
+from rig.contract import frame_wire as wire
 from rig.miniport import MiniportTimeout
-from rig.miniport.frames import HEADER_SIZE, FrameMiniport, PinState
+from rig.miniport.frame_pins import HEADER_SIZE, FrameMiniport, PinState
 from rig.pytest_plugin import STATE
 
 pytestmark = pytest.mark.needs("usb", "frames")

@@ -1,7 +1,7 @@
 """Conformance, control part: every vendor request and its layout, info against descriptors,
 malformed requests STALL and leave the device working, GET_TIME is monotonic.
 
-Runs through rig.device.Board and pyusb only, so it runs unchanged on every target with usb.
+Runs through rig.client.board.Board and pyusb only, so it runs unchanged on every target with usb.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 import usb.util
 
 from rig import contract as c
-from rig.device import FRAMING_HEADER_SIZE, FRAMING_ITEM_SIZE, Board, TransferStalled
-from rig.testing import require
+from rig.client.board import FRAMING_HEADER_SIZE, FRAMING_ITEM_SIZE, Board, TransferStalled
+from rig.pytest_plugin.testing import require
 
 pytestmark = pytest.mark.needs("usb")
 

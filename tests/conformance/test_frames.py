@@ -11,9 +11,9 @@ import zlib
 import pytest
 
 from rig import contract as c
-from rig import frames
-from rig.device import Board, TransferTimeout
-from rig.testing import require
+from rig.client.board import Board, TransferTimeout
+from rig.contract import frame_wire as frames
+from rig.pytest_plugin.testing import require
 
 pytestmark = pytest.mark.needs("usb", "frames")
 

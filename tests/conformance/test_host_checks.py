@@ -1,4 +1,4 @@
-"""The host half of the contract checks: rig.device.Board rejects every malformed answer with an
+"""The host half of the contract checks: rig.client.board.Board rejects every malformed answer with an
 error naming the board, the transfer and what was wrong.
 
 A board that answers correctly cannot show this, so these tests put a tampering `UsbLink` between
@@ -14,7 +14,7 @@ import pytest
 import usb.core
 
 from rig import contract as c
-from rig.device import (
+from rig.client.board import (
     FRAMING_HEADER_SIZE,
     Board,
     BoardGone,
@@ -22,8 +22,8 @@ from rig.device import (
     TransferStalled,
     TransferTimeout,
 )
+from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard
-from rig.usb_backend import LinkBackend
 
 Hook = Callable[[int, bytes], bytes]
 
@@ -166,7 +166,7 @@ def test_host_checks_frame_headers_and_lengths(tampered: tuple[Board, TamperLink
 def test_host_counts_a_sequence_gap(tampered: tuple[Board, TamperLink]) -> None:
     board, link = tampered
     board.reset_stats()
-    from rig import frames
+    from rig.contract import frame_wire as frames
 
     def renumber(ep: int, data: bytes) -> bytes:
         frame = frames.decode(data)

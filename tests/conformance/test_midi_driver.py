@@ -19,7 +19,7 @@ import pytest
 from host import midi as m
 from host.mxf.errors import DoubleFree, ForeignEvent, LeakError, UseAfterFree
 from rig import contract as c
-from rig.device import Board
+from rig.client.board import Board
 from rig.miniport.capture import CapturedMessage
 from rig.miniport.usb_midi import UsbMidiMiniport
 

@@ -21,10 +21,10 @@ import pytest
 
 from host import midi as m
 from rig import contract as c
-from rig.device import Board
-from rig.miniport.os_midi import MessageTooLong, OsMidiMiniport
+from rig.client.board import Board
+from rig.miniport.rtmidi_port import MessageTooLong, OsMidiMiniport
 from rig.pytest_plugin import MidiPorts
-from rig.target import Feature, Target
+from rig.targets.registry import Feature, Target
 
 pytestmark = pytest.mark.needs("midi-os")
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from types import ModuleType
 
-from rig.testing import load_module
+from rig.pytest_plugin.testing import load_module
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 

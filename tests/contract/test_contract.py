@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rig import contract as c
-from rig.contract_c import HEADER_PATH, generate
+from rig.contract.c_header import HEADER_PATH, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,5 @@
-"""The descriptors rig.descriptors builds, read back by a small parser written here from the specs."""
+"""The descriptors rig.contract.descriptors builds, read back by a small parser written here from the
+specs."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rig import contract as c
-from rig import descriptors as d
-from rig.contract_c import HEADER_PATH
+from rig.contract import descriptors as d
+from rig.contract.c_header import HEADER_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 UID = bytes.fromhex("E660C0D1C7352A2F")

@@ -1,7 +1,7 @@
 """fixtures/ holds what both sides of the contract test against: the files are what
 fixtures/regenerate.py produces (a descriptor or layout change is a deliberate fixture update), the
-descriptor dumps are rig.descriptors' bytes, rig.frames decodes the golden frames as their manifest
-says, and the SysEx files go through the loopback board's USB-MIDI ECHO unchanged."""
+descriptor dumps are rig.contract.descriptors' bytes, rig.contract.frame_wire decodes the golden frames as
+their manifest says, and the SysEx files go through the loopback board's USB-MIDI ECHO unchanged."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import usb.core
 
 from host.midi import UsbMidiDecoder, check_message, encode_message
 from rig import contract as c
-from rig import descriptors as d
-from rig import frames
+from rig.contract import descriptors as d
+from rig.contract import frame_wire as frames
+from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard
-from rig.usb_backend import LinkBackend
 
 from .fixture_files import FIXTURES, frame_manifest, regenerator, sysex_files, sysex_messages
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rig import contract as c
-from rig import frames as f
+from rig.contract import frame_wire as f
 
 
 @given(st.binary(max_size=2048), st.integers(0, 0xFFFFFFFF), st.integers(0, 7),

@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from rig import contract as c
-from rig.protocol_doc import DOC_PATH, FRAME_MODES, MIDI_MODES, REQUESTS, generate
+from rig.contract.protocol_doc import DOC_PATH, FRAME_MODES, MIDI_MODES, REQUESTS, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_checked_in_doc_is_not_stale() -> None:
     assert (ROOT / DOC_PATH).read_text() == generate(), (
-        f"{DOC_PATH} is stale: run `.venv/bin/python -m rig.protocol_doc > {DOC_PATH}`")
+        f"{DOC_PATH} is stale: run `.venv/bin/python -m rig.contract.protocol_doc > {DOC_PATH}`")
 
 
 def test_every_request_and_mode_is_described() -> None:

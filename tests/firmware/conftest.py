@@ -1,5 +1,5 @@
-"""Fixtures for the firmware tests: tool checks (rig.testing: fail under CI, skip elsewhere), one clean
-firmware build per session (image and model boot ROM), an emulated board per module, and a helper
+"""Fixtures for the firmware tests: tool checks (rig.pytest_plugin.testing: fail under CI, skip elsewhere),
+one clean firmware build per session (image and model boot ROM), an emulated board per module, and a helper
 that assembles small Thumb programs for images made to fail."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import usb.core
 import usb.util
 
 from rig import contract as c
-from rig.emulator_link import BRIDGE_DIR, EmulatorLink, bridge_installed, node_executable
-from rig.testing import missing, require_program
-from rig.usb_backend import LinkBackend
+from rig.links.emulator import BRIDGE_DIR, EmulatorLink, bridge_installed, node_executable
+from rig.links.pyusb_backend import LinkBackend
+from rig.pytest_plugin.testing import missing, require_program
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
@@ -26,7 +26,7 @@ T = 2000
 
 
 def need_program(name: str, hint: str) -> str:
-    """Path of `name`, or fail (CI) / skip naming it and how to get it (rig.testing's rule)."""
+    """Path of `name`, or fail (CI) / skip naming it and how to get it (rig.pytest_plugin.testing's rule)."""
     return require_program(name, hint)
 
 

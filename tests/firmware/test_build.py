@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 from rig import contract as c
-from rig import uf2
-from rig.emulator_link import EmulatorLink
+from rig.links.emulator import EmulatorLink
+from rig.tools import uf2
 
 from .conftest import need_bridge
 

@@ -12,10 +12,10 @@ import usb.core
 import usb.util
 
 from rig import contract as c
-from rig import descriptors as d
-from rig import frames
-from rig.emulator_link import BridgeStartError, EmulatorLink
-from rig.usb_link import LinkGone, LinkStall, LinkTimeout
+from rig.contract import descriptors as d
+from rig.contract import frame_wire as frames
+from rig.links.emulator import BridgeStartError, EmulatorLink
+from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout
 
 from .conftest import T, need_bridge, stats
 

@@ -12,8 +12,8 @@ import usb.util
 
 from host.midi import UsbMidiDecoder, encode_message
 from rig import contract as c
-from rig import frames
-from rig.testing import load_module
+from rig.contract import frame_wire as frames
+from rig.pytest_plugin.testing import load_module
 
 from .conftest import REPO, T, stats
 

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 
 from rig import contract as c
-from rig import frames
-from rig.console import LOG_PREFIX, Console
-from rig.emulator_link import EmulatorLink
-from rig.usb_link import LinkStall, LinkTimeout
+from rig.client.console import LOG_PREFIX, Console
+from rig.contract import frame_wire as frames
+from rig.links.emulator import EmulatorLink
+from rig.links.usb_link import LinkStall, LinkTimeout
 
 T = 2000
 """Control-transfer timeout (ms); defined here, not imported, because tests/rig/test_console_log_board.py
@@ -23,7 +23,7 @@ LINE = re.compile(r"^# (\d+) ([a-z-]+)((?: [A-Za-z]+=\S+)*)$")
 
 
 class LinkPort:
-    """The CDC bulk endpoints of an EmulatorLink as the small pyserial surface rig.console uses."""
+    """The CDC bulk endpoints of an EmulatorLink as the small pyserial surface rig.client.console uses."""
 
     def __init__(self, link: EmulatorLink) -> None:
         self.link = link

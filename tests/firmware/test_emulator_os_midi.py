@@ -11,10 +11,10 @@ import usb.core
 import usb.util
 
 from rig import contract as c
-from rig.target import Feature, make_target
+from rig.pytest_plugin.testing import open_rtmidi_port as _port
+from rig.pytest_plugin.testing import receive_messages, require
 from rig.targets.emulator import EmulatorTarget
-from rig.testing import open_rtmidi_port as _port
-from rig.testing import receive_messages, require
+from rig.targets.registry import Feature, make_target
 
 from .conftest import need_bridge
 

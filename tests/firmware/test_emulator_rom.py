@@ -21,13 +21,13 @@ import usb.core
 import usb.util
 
 from rig import contract as c
-from rig.emulator_link import BridgeStartError, EmulatorLink, flash_uid_hex
-from rig.flash import touch_1200
-from rig.target import make_target
+from rig.links.emulator import BridgeStartError, EmulatorLink, flash_uid_hex
+from rig.links.pyusb_backend import LinkBackend
+from rig.links.usb_link import LinkGone
+from rig.pytest_plugin.testing import load_module
 from rig.targets.emulator import EmulatorTarget
-from rig.testing import load_module
-from rig.usb_backend import LinkBackend
-from rig.usb_link import LinkGone
+from rig.targets.registry import make_target
+from rig.tools.flash import touch_1200
 
 from .conftest import FIRMWARE, T, assemble, need_bridge
 

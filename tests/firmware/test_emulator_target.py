@@ -9,8 +9,8 @@ from pathlib import Path
 import serial
 
 from rig import contract as c
-from rig.target import Feature, make_target
 from rig.targets.emulator import EmulatorTarget
+from rig.targets.registry import Feature, make_target
 
 from .conftest import need_bridge
 

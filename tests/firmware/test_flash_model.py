@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from rig.emulator_link import BRIDGE_DIR, node_executable
+from rig.links.emulator import BRIDGE_DIR, node_executable
 
 from .conftest import need_bridge
 

@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rig import contract as c
-from rig import descriptors as d
-from rig.console import LOG_PREFIX
-from rig.loopback.console import ConsoleSession
+from rig.client.console import LOG_PREFIX
+from rig.contract import descriptors as d
+from rig.loopback.cdc import ConsoleSession
 
 from .conftest import FIRMWARE, need_program
 
@@ -138,7 +138,7 @@ class _Host:
 
 
 def test_firmware_log_lines_are_the_loopback_log_lines_byte_for_byte(units: Path) -> None:
-    """firmware/src/log.c (built with a stub clock) and rig.loopback.console format every event alike."""
+    """firmware/src/log.c (built with a stub clock) and rig.loopback.cdc format every event alike."""
     host = _Host()
     sent: list[bytes] = []
 

@@ -1,4 +1,4 @@
-"""rig.uf2: the UF2 writer and reader (no toolchain needed)."""
+"""rig.tools.uf2: the UF2 writer and reader (no toolchain needed)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rig import uf2
+from rig.tools import uf2
 
 
 @given(st.binary(min_size=1, max_size=3000))
@@ -50,7 +50,7 @@ def test_command_line(tmp_path: Path) -> None:
     src = tmp_path / "in.bin"
     src.write_bytes(bytes(range(256)) * 3)
     out = tmp_path / "out.uf2"
-    subprocess.run([sys.executable, "-m", "rig.uf2", str(src), str(out)], check=True, timeout=60,
+    subprocess.run([sys.executable, "-m", "rig.tools.uf2", str(src), str(out)], check=True, timeout=60,
                    capture_output=True)
     assert uf2.uf2_to_bin(out.read_bytes()) == src.read_bytes()
 
@@ -64,7 +64,7 @@ def test_emulator_target_explains_a_missing_toolchain(monkeypatch: pytest.Monkey
 
 
 def test_emulator_image_staleness(tmp_path: Path) -> None:
-    from rig.emulator_link import ROM_NAME
+    from rig.links.emulator import ROM_NAME
     from rig.targets import emulator
 
     assert emulator.image_is_stale(tmp_path / "missing.bin")

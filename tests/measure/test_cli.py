@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from rig.jack import jackd_installed
 from rig.loopback.os_midi import os_midi_api
 from rig.measure import cli
 from rig.measure.history import History
-from rig.target import Feature
-from rig.testing import require
+from rig.os_midi.jack import jackd_installed
+from rig.pytest_plugin.testing import require
+from rig.targets.registry import Feature
 
 from .cli_runner import run_cli
 
@@ -120,7 +120,7 @@ def test_latency_report_for_a_spec(tmp_path: Path, history: str) -> None:
 def test_latency_report_for_rig_run(tmp_path: Path, history: str) -> None:
     from rich.console import Console
 
-    from rig.target import make_target
+    from rig.targets.registry import make_target
 
     with make_target("loopback") as target:
         target.features = target.features - {Feature.MIDI_OS}  # no JACK needed for this one
@@ -171,7 +171,7 @@ def test_hooks_into_the_rig_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def test_latency_and_throughput_on_a_midi_cable_target(tmp_path: Path, history: str) -> None:
     """`midi:OUT,IN` driven through its own code path: here the 'cable' is the loopback's OS ports on
     a dummy JACK server (so the figures are meaningless; the path is what is tested)."""
-    from rig.target import make_target
+    from rig.targets.registry import make_target
 
     require_midi_system()
     with make_target("loopback") as loop:
@@ -195,12 +195,12 @@ def test_latency_and_throughput_on_a_midi_cable_target(tmp_path: Path, history: 
 def test_board_target_paths_and_report(tmp_path: Path) -> None:
     """The board target's code path (libusb replaced by the loopback backend, as the board target's
     own tests do): frames and raw USB-MIDI, reported as REAL_TIMING because the kind is 'board'."""
+    from rig.links.pyusb_backend import LinkBackend
     from rig.loopback import LoopbackBoard
     from rig.measure import report
     from rig.measure.latency import LatencySettings
-    from rig.target import TargetSpec
     from rig.targets.board import BoardTarget
-    from rig.usb_backend import LinkBackend
+    from rig.targets.registry import TargetSpec
 
     board = LoopbackBoard()
     try:

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from rig.emulator_link import bridge_installed, node_executable
+from rig.links.emulator import bridge_installed, node_executable
 from rig.measure import cli
 from rig.measure.history import History, HistoryError, Thresholds, compare
 from rig.measure.latency import LatencySettings
-from rig.target import TargetSpec
-from rig.testing import missing
+from rig.pytest_plugin.testing import missing
+from rig.targets.registry import TargetSpec
 
 from .cli_runner import run_cli
 
@@ -90,7 +90,7 @@ def test_emulated_timing_is_decided_by_kind_transport_or_flag() -> None:
 def test_functional_check_fails_on_loss_and_the_loopback_keeps_its_figures() -> None:
     """A lost message on a no-timing run fails the check (the exit status); the loopback run of
     the same path keeps its statistics, labelled as the rig's floor."""
-    from rig.target import make_target
+    from rig.targets.registry import make_target
 
     with make_target("loopback") as target:
         run = cli.measure_path(target, "midi-usb", LatencySettings(count=10, warmup=0), 4, None)

@@ -1,5 +1,5 @@
 """Fixtures for the miniport unit tests: a loopback board behind a fault-injecting UsbLink (the seam
-under the pyusb backend), the pyusb device on it, and a rig.device.Board client."""
+under the pyusb backend), the pyusb device on it, and a rig.client.board.Board client."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 import usb.core
 
 from rig import contract as c
-from rig.device import Board
+from rig.client.board import Board
+from rig.links.pyusb_backend import LinkBackend
+from rig.links.usb_link import LinkTimeout
 from rig.loopback import LoopbackBoard
-from rig.testing import every_mxf_allocator_checked
-from rig.usb_backend import LinkBackend
-from rig.usb_link import LinkTimeout
+from rig.pytest_plugin.testing import every_mxf_allocator_checked
 
 Rewrite = Callable[[bytes], bytes]
 
@@ -100,8 +100,8 @@ def jack_server(pytestconfig: pytest.Config) -> object:
     """A JACK server for python-rtmidi (dummy driver). Missing jackd: a failure in CI, a skip elsewhere.
     Stopped at unconfigure, not at fixture teardown: a rig target opened later in the session may use
     this server for its ports, and the plugin closes targets at session finish, after the fixtures."""
-    from rig.jack import JackMissing, JackServer
-    from rig.testing import missing
+    from rig.os_midi.jack import JackMissing, JackServer
+    from rig.pytest_plugin.testing import missing
 
     try:
         server = JackServer(timeout_s=15).start()

@@ -1,4 +1,4 @@
-"""rig.device.Board's frame stream claim: a miniport owns the host-to-device sequence numbers and
+"""rig.client.board.Board's frame stream claim: a miniport owns the host-to-device sequence numbers and
 writes through the Board's error mapping; while it holds the claim `send_frame` and `send_raw_frame`
 refuse, and after release `send_frame` continues the sequence with no gap on the device."""
 
@@ -9,9 +9,9 @@ import array
 import pytest
 
 from rig import contract as c
-from rig import frames as wire
-from rig.device import Board, FrameStreamClaimed, TransferError, TransferTimeout
-from rig.miniport.frames import FrameMiniport
+from rig.client.board import Board, FrameStreamClaimed, TransferError, TransferTimeout
+from rig.contract import frame_wire as wire
+from rig.miniport.frame_pins import FrameMiniport
 
 from .conftest import FaultyLink
 

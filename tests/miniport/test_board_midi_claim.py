@@ -1,4 +1,4 @@
-"""rig.device.Board owns the MIDI streaming interface before the device sends: with OS MIDI ports bound
+"""rig.client.board.Board owns the MIDI streaming interface before the device sends: with OS MIDI ports bound
 to a loopback board (a JACK server makes them real), SET_MIDI_MODE(SOURCE) through Board must claim the
 interface first, so the generated notes reach EP_MIDI_IN instead of the OS ports; `leave_midi_to_os`
 hands the interface back on purpose. Without jackd: a failure in CI (CI=true), a skip elsewhere."""
@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from rig import contract as c
-from rig.device import Board, MidiOwner
-from rig.target import Feature, TargetSpec
+from rig.client.board import Board, MidiOwner
 from rig.targets.loopback import LoopbackTarget
+from rig.targets.registry import Feature, TargetSpec
 
 NOTE_PAIR = 8
 """Bytes of one SOURCE note on/off pair as USB-MIDI packets on EP_MIDI_IN."""
@@ -23,8 +23,8 @@ NOTE_PAIR = 8
 @pytest.fixture(scope="module")
 def jack() -> Iterator[object]:
     """A JACK server (dummy driver), so the loopback opens OS MIDI ports on it."""
-    from rig.jack import JackMissing, JackServer
-    from rig.testing import missing
+    from rig.os_midi.jack import JackMissing, JackServer
+    from rig.pytest_plugin.testing import missing
 
     try:
         server = JackServer(timeout_s=15).start()

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from rig import contract as c
-from rig.device import Board
+from rig.client.board import Board
+from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard
 from rig.miniport import MiniportTimeout, PoolExhausted
-from rig.miniport.frames import FrameMiniport, PinState
-from rig.usb_backend import LinkBackend
+from rig.miniport.frame_pins import FrameMiniport, PinState
 
 
 class FramePins(RuleBasedStateMachine):

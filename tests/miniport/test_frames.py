@@ -16,10 +16,10 @@ from host.avstream import (
     Status,
 )
 from rig import contract as c
-from rig import frames as wire
-from rig.device import Board
+from rig.client.board import Board
+from rig.contract import frame_wire as wire
 from rig.miniport import DeviceGarbage, MiniportError, MiniportTimeout, PinStateError, PoolExhausted
-from rig.miniport.frames import HEADER_SIZE, FrameMiniport, PinState
+from rig.miniport.frame_pins import HEADER_SIZE, FrameMiniport, PinState
 
 from .conftest import FaultyLink, Rewrite
 

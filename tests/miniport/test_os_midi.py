@@ -12,11 +12,11 @@ import pytest
 from host import midi as m
 from host.mxf.clock import ManualClock
 from rig import contract as c
-from rig.device import Board
+from rig.client.board import Board
 from rig.loopback import LoopbackBoard
 from rig.miniport import MiniportError, MiniportTimeout, PoolExhausted
-from rig.miniport.os_midi import OsMidiMiniport
-from rig.testing import require_module
+from rig.miniport.rtmidi_port import OsMidiMiniport
+from rig.pytest_plugin.testing import require_module
 
 rtmidi = require_module("rtmidi", "pip install python-rtmidi")
 
@@ -187,7 +187,7 @@ def test_long_sysex_through_the_os_ports(ports: tuple[Any, Any], board: Board, l
 
 
 def test_jack_refuses_what_rtmidi_would_drop(ports: tuple[Any, Any], board: Board) -> None:
-    from rig.miniport.os_midi import JACK_MAX_MESSAGE, MessageTooLong
+    from rig.miniport.rtmidi_port import JACK_MAX_MESSAGE, MessageTooLong
 
     with OsMidiMiniport(*ports, board=board) as mp:
         assert mp.max_message_bytes == JACK_MAX_MESSAGE

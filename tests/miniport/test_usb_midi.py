@@ -13,7 +13,7 @@ from host import midi as m
 from host.mxf.clock import ManualClock
 from host.mxf.dmusbuff import iter_records
 from rig import contract as c
-from rig.device import Board
+from rig.client.board import Board
 from rig.loopback import LoopbackBoard
 from rig.miniport import DeviceGarbage, MiniportError, MiniportTimeout, PoolExhausted
 from rig.miniport.usb_midi import UsbMidiMiniport

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import rig.target
+import rig.targets.registry
 
 from .conftest import run_plugin
 
@@ -12,7 +12,7 @@ pytest_plugins = ["pytester"]
 
 FAKE_TARGET = '''
 """A fake target kind for plugin tests: `fake:usb+frames` has exactly those features."""
-from rig.target import Feature, Target, TargetSpec, register
+from rig.targets.registry import Feature, Target, TargetSpec, register
 
 OPENED = []
 CLOSED = []
@@ -43,7 +43,7 @@ def rigtester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyt
     """A pytester with the fake target module importable and registered as kind `fake`."""
     pytester.makepyfile(fake_rig_target=FAKE_TARGET)
     pytester.syspathinsert()
-    monkeypatch.setitem(rig.target.KINDS, "fake", "fake_rig_target")
+    monkeypatch.setitem(rig.targets.registry.KINDS, "fake", "fake_rig_target")
     monkeypatch.delenv("CI", raising=False)
     return pytester
 
@@ -149,7 +149,7 @@ def test_strict_turns_an_expected_capability_skip_into_a_failure(rigtester: pyte
     # The fake kind "should have" midi-os, but not real-timing.
     import rig.pytest_plugin as plugin
 
-    monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.target.Feature.MIDI_OS}))
+    monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.targets.registry.Feature.MIDI_OS}))
     rigtester.makepyfile(test_x=STRICT_TEST)
     result = run_plugin(rigtester, "-rs", "--rig=fake:usb", "--rig-strict")
     result.assert_outcomes(failed=1, skipped=1)
@@ -160,7 +160,7 @@ def test_strict_turns_an_expected_capability_skip_into_a_failure(rigtester: pyte
 def test_without_strict_both_are_skips(rigtester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     import rig.pytest_plugin as plugin
 
-    monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.target.Feature.MIDI_OS}))
+    monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.targets.registry.Feature.MIDI_OS}))
     rigtester.makepyfile(test_x=STRICT_TEST)
     result = run_plugin(rigtester, "-rs", "--rig=fake:usb")
     result.assert_outcomes(skipped=2)
@@ -170,7 +170,7 @@ def test_without_strict_both_are_skips(rigtester: pytest.Pytester, monkeypatch: 
 def test_ci_environment_turns_strict_on(rigtester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     import rig.pytest_plugin as plugin
 
-    monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.target.Feature.MIDI_OS}))
+    monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.targets.registry.Feature.MIDI_OS}))
     monkeypatch.setenv("CI", "true")
     rigtester.makepyfile(test_x=STRICT_TEST)
     run_plugin(rigtester, "-rs", "--rig=fake:usb").assert_outcomes(failed=1, skipped=1)
@@ -180,7 +180,7 @@ def test_fixture_capability_skip_and_strict_failure(rigtester: pytest.Pytester,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import rig.pytest_plugin as plugin
 
-    monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.target.Feature.CONSOLE}))
+    monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.targets.registry.Feature.CONSOLE}))
     rigtester.makepyfile(test_x="""
         def test_console(console):
             raise AssertionError("must not run")
@@ -264,7 +264,7 @@ def test_report_dir_gets_record_and_markdown(rigtester: pytest.Pytester) -> None
     out = rigtester.path / "rep"
     result = run_plugin(rigtester, "-rs", "--rig=fake:usb", f"--rig-report={out}")
     result.assert_outcomes(passed=1, failed=1, skipped=1)
-    from rig.report import RunRecord
+    from rig.pytest_plugin.run_report import RunRecord
 
     record = RunRecord.load(out)
     outcomes = {t.nodeid.split("::")[-1]: (t.outcome, t.message) for t in record.tests}

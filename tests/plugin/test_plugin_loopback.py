@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rig.report import RunRecord
-from rig.target import Feature, make_target
+from rig.pytest_plugin.run_report import RunRecord
+from rig.targets.registry import Feature, make_target
 
 from .conftest import run_plugin
 
@@ -67,7 +67,7 @@ def test_device_counters_and_firmware_reach_the_report(tester: pytest.Pytester) 
 
 def test_console_fixture_is_an_open_serial_port(tester: pytest.Pytester) -> None:
     tester.makepyfile(test_x="""
-        from rig.console import Console
+        from rig.client.console import Console
 
         def test_version(console):
             assert Console(console).command("version").startswith("firmware ")

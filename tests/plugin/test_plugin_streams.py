@@ -1,5 +1,6 @@
 """The plugin's stream fixtures (`midi_stream`, `frame_stream`) and port hygiene, run with pytester on
-the loopback: streams work, their books are checked at teardown, strict mode follows rig.testing."""
+the loopback: streams work, their books are checked at teardown, strict mode follows
+rig.pytest_plugin.testing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""rig.report: the run record round-trips through record.json and report.md grows by sections."""
+"""rig.pytest_plugin.run_report: the run record round-trips through record.json and report.md grows by
+sections."""
 
 from __future__ import annotations
 
@@ -7,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from rig import report
-from rig.report import ReportError, RunRecord, TestResult, register_section, render_markdown, write_report
+from rig.pytest_plugin import run_report as report
+from rig.pytest_plugin.run_report import (
+    ReportError,
+    RunRecord,
+    TestResult,
+    register_section,
+    render_markdown,
+    write_report,
+)
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 import usb.core
 
 from rig import contract as c
+from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard
-from rig.usb_backend import LinkBackend
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from host.midi import UsbMidiDecoder
-from rig import descriptors
+from rig.contract import descriptors
+from rig.links.pyusb_backend import DescriptorError, parse_configuration, parse_device_descriptor
 from rig.loopback import midi
-from rig.usb_backend import DescriptorError, parse_configuration, parse_device_descriptor
 
 
 def test_parses_the_board_configuration() -> None:

@@ -13,6 +13,7 @@ from serial.tools.list_ports_common import ListPortInfo
 
 from rig import contract as c
 from rig.errors import TargetError
+from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard
 from rig.targets import board as board_mod
 from rig.targets.board import (
@@ -26,7 +27,6 @@ from rig.targets.board import (
     match_board_midi_ports,
     match_console_port,
 )
-from rig.usb_backend import LinkBackend
 
 P = c.PRODUCT
 
@@ -147,7 +147,7 @@ def test_find_boards_and_the_board_target_use_the_override(boards: list[Loopback
     monkeypatch.setenv("RIG_PID", "9999")
     assert find_boards() == []
     with pytest.raises(BoardNotFound, match=f"no rig board with {c.VID:04x}:9999"):
-        from rig.target import make_target
+        from rig.targets.registry import make_target
 
         make_target("board").open()
     monkeypatch.setenv("RIG_PID", f"{c.PID:04X}")

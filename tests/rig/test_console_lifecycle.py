@@ -11,10 +11,10 @@ import serial
 import usb.core
 
 from rig import contract as c
-from rig import descriptors
+from rig.contract import descriptors
+from rig.links.pyusb_backend import LinkBackend
+from rig.links.usb_link import LinkGone
 from rig.loopback import LoopbackBoard
-from rig.usb_backend import LinkBackend
-from rig.usb_link import LinkGone
 
 IN, OUT = c.VENDOR_REQUEST_TYPE_IN, c.VENDOR_REQUEST_TYPE_OUT
 

@@ -1,5 +1,5 @@
 """The loopback console's log lines and `log` command (the firmware's, byte for byte: see
-tests/firmware/test_host_units.py) and rig.console's reply parser, which sets log lines aside."""
+tests/firmware/test_host_units.py) and rig.client.console's reply parser, which sets log lines aside."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 import pytest
 
 from rig import contract as c
-from rig.console import LOG_PREFIX, Console, ConsoleError
-from rig.loopback.console import LOG_LINE_MAX, ConsoleSession, PtyConsole, log_line
+from rig.client.console import LOG_PREFIX, Console, ConsoleError
+from rig.loopback.cdc import LOG_LINE_MAX, ConsoleSession, PtyConsole, log_line
 
 
 class Host:

@@ -1,7 +1,7 @@
 """The firmware's console-log tests (tests/firmware/test_emulator_log.py) run unchanged on the
 loopback board, so both sides of the contract log the same events in the same words.
 
-rig/loopback/board.py calls its ConsoleSession's log_* methods at each event (bus reset,
+rig/loopback/twin.py calls its ConsoleSession's log_* methods at each event (bus reset,
 SET_CONFIGURATION, mode changes, STALL, frame errors, ring full) and bounds its CDC queue as the
 firmware does.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rig.loopback import LoopbackBoard
-from rig.testing import load_module
+from rig.pytest_plugin.testing import load_module
 
 _shared = load_module(Path(__file__).resolve().parents[1] / "firmware" / "test_emulator_log.py",
                       "firmware_console_log_tests")

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rig import contract as c
+from rig.links.usb_link import LinkStall
 from rig.loopback import LoopbackBoard, ManualClock
-from rig.usb_link import LinkStall
 
 setups = st.tuples(
     st.sampled_from([0x00, 0x01, 0x02, 0x21, 0x40, 0x41, 0x60, 0x80, 0x81, 0x82, 0xA1, 0xC0, 0xC1, 0xE0]),

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rig import contract as c
-from rig import frames
+from rig.contract import frame_wire as frames
+from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard, ManualClock
-from rig.usb_backend import LinkBackend
 
 READ_SIZE = 20 * 1024
 ops = st.lists(st.one_of(st.integers(0, 300), st.just(-1)), max_size=40)

@@ -10,10 +10,10 @@ import pytest
 import usb.core
 
 from rig import contract as c
-from rig import frames
+from rig.contract import frame_wire as frames
+from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard, ManualClock
 from rig.loopback.midi import source_seq
-from rig.usb_backend import LinkBackend
 
 IN, OUT = c.VENDOR_REQUEST_TYPE_IN, c.VENDOR_REQUEST_TYPE_OUT
 READ_SIZE = frames.HEADER_SIZE + c.FRAME_MAX_PAYLOAD + 64 - (frames.HEADER_SIZE + c.FRAME_MAX_PAYLOAD) % 64

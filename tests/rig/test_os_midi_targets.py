@@ -17,7 +17,9 @@ from serial.tools.list_ports_common import ListPortInfo
 
 from rig import contract as c
 from rig.errors import TargetError
-from rig.jack import (
+from rig.links.pyusb_backend import LinkBackend
+from rig.loopback import LoopbackBoard
+from rig.os_midi.jack import (
     ENV_MODE,
     ENV_SERVER,
     JackMissing,
@@ -27,15 +29,13 @@ from rig.jack import (
     server_running,
     stale_rig_servers,
 )
-from rig.loopback import LoopbackBoard
-from rig.target import Feature, TargetSpec, make_target
+from rig.pytest_plugin.testing import receive_messages as receive
+from rig.pytest_plugin.testing import require, require_module
 from rig.targets import board as board_mod
 from rig.targets.board import AmbiguousBoard, BoardNotFound, BoardTarget, find_boards, match_console_port
 from rig.targets.loopback import LoopbackTarget
 from rig.targets.midi_cable import MidiPortNotFound, parse_arg, resolve_port
-from rig.testing import receive_messages as receive
-from rig.testing import require, require_module
-from rig.usb_backend import LinkBackend
+from rig.targets.registry import Feature, TargetSpec, make_target
 
 rtmidi = require_module("rtmidi", "pip install python-rtmidi")
 
@@ -93,7 +93,7 @@ import json, os
 from rig.os_midi import system as os_midi
 real_access = os.access
 os_midi.os.access = lambda path, mode: False if path == "/dev/snd/seq" else real_access(path, mode)
-from rig.target import Feature, make_target
+from rig.targets.registry import Feature, make_target
 def report(**facts):
     print("RESULT " + json.dumps(facts), flush=True)
 """
@@ -120,7 +120,7 @@ def isolated(body: str, **env: str) -> dict[str, Any]:
 def test_loopback_starts_and_stops_its_own_jack_server() -> None:
     require_jack()
     got = isolated("""
-from rig.jack import server_running
+from rig.os_midi.jack import server_running
 target = make_target("loopback")
 before = Feature.MIDI_OS in target.features
 with target:
@@ -167,7 +167,7 @@ def test_rig_jack_never_leaves_the_loopback_without_os_midi(no_midi_system: None
 
 def test_missing_jackd_is_a_reason_in_auto_and_an_error_in_always() -> None:
     body = """
-from rig.jack import JackMissing
+from rig.os_midi.jack import JackMissing
 with make_target("loopback") as target:
     auto = (sorted(target.features), target.midi_problem)
 os.environ["RIG_JACK"] = "always"
@@ -197,7 +197,7 @@ def test_rig_jack_always_starts_a_private_server() -> None:
     one server per process) and only the one that started it stops it."""
     require_jack()
     got = isolated("""
-from rig.jack import server_running
+from rig.os_midi.jack import server_running
 with make_target("loopback") as first, make_target("loopback:0011223344556677") as second:
     facts = dict(first_started=first.jack.started, second_started=second.jack.started,
                  same=first.jack.name == second.jack.name, problem=first.midi_problem,
@@ -432,7 +432,7 @@ def test_os_driver_owns_the_midi_interface_until_detached(loopback: LoopbackTarg
 
 
 def test_board_client_detaches_and_reattaches(loopback: LoopbackTarget) -> None:
-    from rig.device import Board
+    from rig.client.board import Board
 
     board = Board(loopback.usb_device())
     board.reset_stats()
@@ -452,7 +452,7 @@ def test_a_reclaimed_name_another_session_runs_is_not_adopted(loopback: Loopback
     taken = os.environ[ENV_SERVER]
     assert server_running(taken)
     script = (
-        "import os, rig.jack as j\n"
+        "import os, rig.os_midi.jack as j\n"
         f"j.stale_rig_servers = lambda registry=j.REGISTRY: [{taken!r}]\n"
         "os.environ.pop('JACK_DEFAULT_SERVER', None)\n"
         "s = j.JackServer(timeout_s=15).start()\n"

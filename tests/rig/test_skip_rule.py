@@ -1,5 +1,5 @@
-"""rig.testing's rule, run with pytester: a missing requirement (here jackd, with a PATH without it)
-fails under CI=true and skips with the reason elsewhere, in a test and at module level."""
+"""rig.pytest_plugin.testing's rule, run with pytester: a missing requirement (here jackd, with a PATH
+without it) fails under CI=true and skips with the reason elsewhere, in a test and at module level."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 pytest_plugins = ["pytester"]
 
 TEST = """
-from rig.jack import jackd_installed
-from rig.testing import require, require_program
+from rig.os_midi.jack import jackd_installed
+from rig.pytest_plugin.testing import require, require_program
 
 def test_needs_jackd():
     require(jackd_installed(), "jackd is not installed")
@@ -18,7 +18,7 @@ def test_needs_program():
     require_program("jackd", "apt-get install jackd2")
 """
 MODULE_LEVEL = """
-from rig.testing import require_module
+from rig.pytest_plugin.testing import require_module
 
 require_module("no_such_module_xyz", "pip install it")
 
@@ -56,7 +56,7 @@ def test_missing_requirements_skip_elsewhere(no_jackd: pytest.Pytester,
 
 
 def test_in_ci_reads_the_ci_variable() -> None:
-    from rig.testing import in_ci
+    from rig.pytest_plugin.testing import in_ci
 
     assert in_ci({"CI": " True "}) and in_ci({"CI": "1"}) and in_ci({"CI": "yes"})
     assert not in_ci({}) and not in_ci({"CI": "false"}) and not in_ci({"CI": "0"})

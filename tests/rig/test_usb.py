@@ -11,10 +11,10 @@ import usb.core
 import usb.util
 
 from rig import contract as c
-from rig import descriptors
+from rig.contract import descriptors
+from rig.links.pyusb_backend import LinkBackend
+from rig.links.usb_link import LinkStall
 from rig.loopback import LoopbackBoard, ManualClock
-from rig.usb_backend import LinkBackend
-from rig.usb_link import LinkStall
 
 IN, OUT = c.VENDOR_REQUEST_TYPE_IN, c.VENDOR_REQUEST_TYPE_OUT
 
@@ -226,7 +226,7 @@ def test_gone_board_reports_enodev(dev: usb.core.Device, board: LoopbackBoard) -
 
 
 def test_short_read_of_a_long_transfer_overflows(dev: usb.core.Device) -> None:
-    from rig import frames
+    from rig.contract import frame_wire as frames
 
     dev.write(c.EP_FRAME_OUT, frames.encode(bytes(100), 0), 1000)
     with pytest.raises(usb.core.USBError) as caught:

@@ -21,7 +21,7 @@ from typing import Any
 
 from host.midi import UsbMidiDecoder, encode_message
 from host.mxf.clock import MasterClock
-from rig.device import Board
+from rig.client.board import Board
 from rig.miniport.capture import CapturedMessage
 from rig.miniport.errors import MiniportError, MiniportTimeout
 from rig.miniport.graph import Deadline, MxfMiniport

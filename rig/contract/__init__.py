@@ -3,7 +3,7 @@
 Everything that both sides of the wire must agree on lives here: IDs, strings, interfaces,
 endpoints, vendor requests, mode numbers and the binary layouts of every structure that crosses
 the wire. The firmware's C header (`firmware/include/rig_contract.h`) is generated from this module
-by `rig.contract_c`; the software-loopback board implements it; `docs/protocol.md` describes it.
+by `rig.contract.c_header`; the software-loopback board implements it; `docs/protocol.md` describes it.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ OK = "OK"
 MISSING = "MISSING"
 NOT_APPLICABLE = "N/A"
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,11 @@ class Probes:
     board_nodes: Callable[[], list[Path]] = field(default=lambda: _board_nodes())
     repo_root: Path = REPO_ROOT
     jack_mode: Callable[[], str] = field(default=lambda: _jack_mode())
-    """$RIG_JACK as rig.jack reads it ('auto', 'never', 'always'), or the error naming a bad value."""
+    """$RIG_JACK as rig.os_midi.jack reads it ('auto', 'never', 'always'), or the error naming a bad value."""
 
 
 def _jack_mode() -> str:
-    from rig.jack import jack_mode
+    from rig.os_midi.jack import jack_mode
 
     try:
         return jack_mode().value

@@ -1,7 +1,7 @@
 """The seam under our pyusb backends: one USB device reached by control and bulk/interrupt
 transfers, whether it is the in-process loopback board or the firmware in the emulator.
 
-`rig.usb_backend` turns any `UsbLink` into a pyusb backend, so `usb.core.find(backend=...)` and
+`rig.links.pyusb_backend` turns any `UsbLink` into a pyusb backend, so `usb.core.find(backend=...)` and
 everything above it is the same code that drives a real board through libusb.
 """
 

@@ -4,7 +4,7 @@ The device reports its framing (GET_FRAMING, a KSALLOCATOR_FRAMING_EX); each pin
 manager's rule (host.avstream.select_allocator) to choose between the default allocator and a vendor
 common-buffer allocator, and keeps the decision and its reasons (`AllocatorChoice`) for the report.
 Each pin is a host.avstream Pin whose process callback is the minidriver's. Render pin (EP_FRAME_OUT):
-frames from the allocator are filled with a rig.frames header and payload, queued, and sent with
+frames from the allocator are filled with a rig.contract.frame_wire header and payload, queued, and sent with
 stream pointers: lock the leading edge, clone, program the hardware (pyusb write), advance, and on
 transfer completion delete the clone, which completes the frame back to its allocator. Capture pin
 (EP_FRAME_IN): empty allocator frames are queued; each receive() lets the process callback fill the
@@ -42,8 +42,8 @@ from host.avstream import (
 from host.avstream import Frame as AllocatorFrame
 from host.avstream.header import StreamFrame
 from rig import contract as c
-from rig import frames as wire
-from rig.device import Board, DeviceResponseError, FrameStream, TransferError, TransferTimeout
+from rig.client.board import Board, DeviceResponseError, FrameStream, TransferError, TransferTimeout
+from rig.contract import frame_wire as wire
 from rig.miniport import transfer
 from rig.miniport.errors import DeviceGarbage, MiniportError, MiniportTimeout, PinStateError, PoolExhausted
 

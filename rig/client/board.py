@@ -22,9 +22,9 @@ import usb.util
 
 from host.avstream import framing as ks_framing
 from rig import contract as c
-from rig import frames
+from rig.contract import frame_wire as frames
+from rig.contract.frame_wire import Frame, SequenceTracker
 from rig.errors import RigError
-from rig.frames import Frame, SequenceTracker
 
 DEFAULT_TIMEOUT_MS = 1000
 """Control transfers and, unless told otherwise, bulk transfers wait this long."""

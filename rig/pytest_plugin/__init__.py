@@ -4,7 +4,7 @@
 Register with `-p rig.pytest_plugin`. Options live in the "rig" group:
 
 - `--rig=SPEC` (repeatable): every target-using test runs once per target, the spec in its id.
-  Default: `rig.target.default_target()` (an attached board, else loopback). A test that
+  Default: `rig.targets.registry.default_target()` (an attached board, else loopback). A test that
   parametrizes `rig_target` itself (indirect) keeps its own values: param > option > default.
 - `--rig-strict` (also on when the environment has CI=true): the strict rule. A capability skip
   becomes a failure when the missing feature is one the target SHOULD have — it is in the target's
@@ -12,10 +12,10 @@ Register with `-p rig.pytest_plugin`. Options live in the "rig" group:
   loopback without a MIDI system fails in CI (the machine is incomplete), while loopback lacking
   real-timing, or a MIDI-cable target lacking usb, stays a skip (no setup could give them that).
   `@pytest.mark.hardware` skips stay skips: CI has no board, so a board is not a target CI can run.
-- `--rig-report=DIR`: write DIR/record.json and DIR/report.md (rig.report) at the end.
+- `--rig-report=DIR`: write DIR/record.json and DIR/report.md (rig.pytest_plugin.run_report) at the end.
 
 Fixtures: `rig_target` (opened once per target per session, closed at session end), `board`
-(rig.device.Board, stats reset at start, books checked at the end), `midi_ports`, `console`, and the
+(rig.client.board.Board, stats reset at start, books checked at the end), `midi_ports`, `console`, and the
 streams: `midi_stream` (a started rig.miniport UsbMidiMiniport on the board) and `frame_stream` (a
 connected, running FrameMiniport), both closed with their books checked at teardown.
 Markers: `needs(*features)`, `hardware`, `books_unchecked`.
@@ -32,19 +32,19 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
+from rig.client.board import Board, host_counters_dict
 from rig.contract import Capability, FrameMode
-from rig.device import Board, host_counters_dict
 from rig.errors import CapabilityMissing, TargetError, UnknownTargetError
 from rig.os_midi.quiet import quietly
-from rig.report import RunRecord, write_report
-from rig.target import KINDS, Feature, Target, TargetSpec, default_target, make_target
-from rig.testing import in_ci
+from rig.pytest_plugin.run_report import RunRecord, write_report
+from rig.pytest_plugin.testing import in_ci
+from rig.targets.registry import KINDS, Feature, Target, TargetSpec, default_target, make_target
 
 if TYPE_CHECKING:
     import rtmidi
     import serial
 
-    from rig.miniport.frames import FrameMiniport
+    from rig.miniport.frame_pins import FrameMiniport
     from rig.miniport.usb_midi import UsbMidiMiniport
 
 EXPECTED_FEATURES: dict[str, frozenset[Feature]] = {
@@ -73,7 +73,7 @@ def expected_features(target: Target) -> frozenset[Feature]:
 
 
 def strict_from_env(environ: Mapping[str, str]) -> bool:
-    """True when the environment says this is CI: rig.testing.in_ci, the rig's one rule."""
+    """True when the environment says this is CI: rig.pytest_plugin.testing.in_ci, the rig's one rule."""
     return in_ci(environ)
 
 
@@ -183,8 +183,8 @@ def default_spec() -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "needs(*features): the rig.target.Feature values a test needs; "
-                                       "skips (or fails under --rig-strict) when the target lacks one")
+    config.addinivalue_line("markers", "needs(*features): the rig.targets.registry.Feature values a test "
+                                       "needs; skips (or fails under --rig-strict) when the target lacks one")
     config.addinivalue_line("markers", "hardware: needs an attached board (skips with a reason when none)")
     config.addinivalue_line("markers", "books_unchecked: do not compare device and host counters after "
                                        "the test")
@@ -315,7 +315,7 @@ def rig_target(request: pytest.FixtureRequest) -> Target:
 
 @pytest.fixture
 def board(request: pytest.FixtureRequest, rig_target: Target) -> Iterator[Board]:
-    """A rig.device.Board on the target's USB device: frame ECHO mode with nothing queued, counters
+    """A rig.client.board.Board on the target's USB device: frame ECHO mode with nothing queued, counters
     reset; after the test the books are checked (device counters against the Board's host counters)."""
     if not _require(request, rig_target, Feature.USB):
         yield None  # type: ignore[misc]  # the call phase fails with the strict message
@@ -437,7 +437,7 @@ def frame_stream(request: pytest.FixtureRequest, rig_target: Target, board: Boar
         yield None  # type: ignore[misc]
         return
     from rig.miniport import MiniportError
-    from rig.miniport.frames import FrameMiniport
+    from rig.miniport.frame_pins import FrameMiniport
 
     miniport = FrameMiniport(board)
     miniport.connect()

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rig import contract as c
-from rig import descriptors, frames
+from rig.contract import descriptors
+from rig.contract import frame_wire as frames
+from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLinkError
 from rig.loopback import midi
+from rig.loopback.cdc import ConsoleSession, PtyConsole
 from rig.loopback.clock import Clock, MonotonicClock
-from rig.loopback.console import ConsoleSession, PtyConsole
-from rig.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLinkError
 
 MIDI_IN_CAPACITY = 256
 """Event packets the EP_MIDI_IN queue holds before EP_MIDI_OUT is NAKed (ECHO/TRANSFORM)."""
@@ -113,7 +114,7 @@ class _InTransfer:
 
 
 class LoopbackBoard:
-    """The software board. Construct, use as a `UsbLink` (or through `rig.usb_backend`), close()."""
+    """The software board. Construct, use as a `UsbLink` (or through `rig.links.pyusb_backend`), close()."""
 
     def __init__(self, unique_id: bytes = DEFAULT_UNIQUE_ID, clock: Clock | None = None, *,
                  console_pty: bool = True) -> None:

@@ -1,4 +1,4 @@
-"""`EmulatorLink`: a `rig.usb_link.UsbLink` to the firmware running in rp2040js.
+"""`EmulatorLink`: a `rig.links.usb_link.UsbLink` to the firmware running in rp2040js.
 
 It spawns the Node bridge (`firmware/emulator/bridge.js`) on a built flash image and the model boot
 ROM, and speaks its length-prefixed framed protocol with request ids over the bridge's stdio. A reader
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from rig.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLinkError
+from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLinkError
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BRIDGE_DIR = REPO / "firmware" / "emulator"
 BRIDGE_JS = BRIDGE_DIR / "bridge.js"
 ROM_NAME = "rom_model.bin"

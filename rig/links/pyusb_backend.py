@@ -1,4 +1,4 @@
-"""A pyusb backend over any `rig.usb_link.UsbLink` (the loopback board, the emulator bridge).
+"""A pyusb backend over any `rig.links.usb_link.UsbLink` (the loopback board, the emulator bridge).
 
 Descriptors are read from the device by GET_DESCRIPTOR control transfers and parsed here; link
 failures become the exceptions pyusb's libusb1 backend raises (timeout, EPIPE for a stall, ENODEV
@@ -19,7 +19,7 @@ import usb.backend
 import usb.core
 import usb.util
 
-from rig.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLink, UsbLinkError
+from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLink, UsbLinkError
 
 _T = TypeVar("_T")
 

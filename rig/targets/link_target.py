@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rig.errors import TargetError
-from rig.jack import JackError, JackMissing, JackMode, JackServer, jack_mode
+from rig.os_midi.jack import JackError, JackMissing, JackMode, JackServer, jack_mode
 from rig.os_midi.system import MidiSystem, OsMidiUnavailable, open_midi_system
-from rig.target import Feature, Target, TargetSpec
+from rig.targets.registry import Feature, Target, TargetSpec
 
 if TYPE_CHECKING:
     import usb.core

@@ -2,7 +2,7 @@
 
 Each 512-byte block carries 256 bytes of the flash image: magic numbers, flags (family ID present),
 target address from 0x10000000, block number and total, the RP2040 family ID, then the final magic.
-`python -m rig.uf2 in.bin out.uf2` converts a flash image; `read_uf2` parses one back for tests.
+`python -m rig.tools.uf2 in.bin out.uf2` converts a flash image; `read_uf2` parses one back for tests.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def uf2_to_bin(data: bytes, base: int = FLASH_BASE) -> bytes:
 def main(argv: list[str]) -> int:
     """Command line: in.bin out.uf2."""
     if len(argv) != 2:
-        print("usage: python -m rig.uf2 in.bin out.uf2", file=sys.stderr)
+        print("usage: python -m rig.tools.uf2 in.bin out.uf2", file=sys.stderr)
         return 2
     image = Path(argv[0]).read_bytes()
     Path(argv[1]).write_bytes(bin_to_uf2(image))

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from rig import contract as c
-from rig.console import LOG_PREFIX
-from rig.pty_line import LineWatcher, open_raw_pty
+from rig.client.console import LOG_PREFIX
+from rig.links.pty_line import LineWatcher, open_raw_pty
 
 LOG_LINE_MAX = 112
 """Longest log line, CR LF included (the firmware's CONSOLE_LOG_MAX); longer text is cut."""
@@ -178,7 +178,7 @@ class ConsoleSession:
 
 class PtyConsole:
     """A pty whose slave path pyserial opens; a thread serves the master side and polls the line
-    settings (rig.pty_line), calling `on_touch` when the rate changes to CONSOLE_BAUD_BOOTSEL (the
+    settings (rig.links.pty_line), calling `on_touch` when the rate changes to CONSOLE_BAUD_BOOTSEL (the
     1200-baud touch)."""
 
     POLL_S = 0.02
