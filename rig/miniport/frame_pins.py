@@ -42,7 +42,9 @@ from host.avstream import (
 from host.avstream import Frame as AllocatorFrame
 from host.avstream.header import StreamFrame
 from rig import contract as c
-from rig.client.board import Board, DeviceResponseError, FrameStream, TransferError, TransferTimeout
+from rig.client.board import Board
+from rig.client.errors import DeviceResponseError, TransferError, TransferTimeout
+from rig.client.frame_io import FrameStream
 from rig.contract import frame_wire as wire
 from rig.miniport import transfer
 from rig.miniport.errors import DeviceGarbage, MiniportError, MiniportTimeout, PinStateError, PoolExhausted

@@ -10,7 +10,7 @@ from typing import TypeVar
 import usb.core
 
 from rig import contract as c
-from rig.client.board import TransferError, map_usb_error
+from rig.client.errors import TransferError, map_usb_error
 
 _T = TypeVar("_T")
 

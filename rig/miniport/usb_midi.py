@@ -19,7 +19,8 @@ from typing import Literal
 from host.midi import UsbMidiDecoder
 from host.mxf.clock import MasterClock
 from rig import contract as c
-from rig.client.board import Board, DeviceResponseError, TransferError, TransferTimeout
+from rig.client.board import Board
+from rig.client.errors import DeviceResponseError, TransferError, TransferTimeout
 from rig.miniport.capture import CapturedMessage
 from rig.miniport.errors import DeviceGarbage, MiniportError, MiniportTimeout
 from rig.miniport.graph import DEFAULT_SEND_BATCH, Deadline, MxfMiniport

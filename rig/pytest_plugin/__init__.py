@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
-from rig.client.board import Board, host_counters_dict
+from rig.client.board import Board
+from rig.client.books import host_counters_dict
 from rig.contract import Capability, FrameMode
 from rig.errors import CapabilityMissing, TargetError, UnknownTargetError
 from rig.os_midi.quiet import quietly

@@ -12,7 +12,9 @@ import pytest
 import usb.util
 
 from rig import contract as c
-from rig.client.board import FRAMING_HEADER_SIZE, FRAMING_ITEM_SIZE, Board, TransferStalled
+from rig.client.board import Board
+from rig.client.control import FRAMING_HEADER_SIZE, FRAMING_ITEM_SIZE
+from rig.client.errors import TransferStalled
 from rig.pytest_plugin.testing import require
 
 pytestmark = pytest.mark.needs("usb")

@@ -11,7 +11,8 @@ import zlib
 import pytest
 
 from rig import contract as c
-from rig.client.board import Board, TransferTimeout
+from rig.client.board import Board
+from rig.client.errors import TransferTimeout
 from rig.contract import frame_wire as frames
 from rig.pytest_plugin.testing import require
 

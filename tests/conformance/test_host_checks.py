@@ -14,14 +14,9 @@ import pytest
 import usb.core
 
 from rig import contract as c
-from rig.client.board import (
-    FRAMING_HEADER_SIZE,
-    Board,
-    BoardGone,
-    DeviceResponseError,
-    TransferStalled,
-    TransferTimeout,
-)
+from rig.client.board import Board
+from rig.client.control import FRAMING_HEADER_SIZE
+from rig.client.errors import BoardGone, DeviceResponseError, TransferStalled, TransferTimeout
 from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard
 

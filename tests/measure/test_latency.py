@@ -81,7 +81,7 @@ def test_ctrl_c_keeps_the_samples_taken_so_far() -> None:
 def test_a_device_fault_keeps_the_samples_taken_so_far_and_names_the_error() -> None:
     """A link that fails (board unplugged) after 30 sends: the run stops, keeps the 30 samples,
     is marked incomplete and names target, transfer and fault; nothing is raised."""
-    from rig.client.board import BoardGone
+    from rig.client.errors import BoardGone
 
     clock = FakeClock()
     link = EchoLink(clock, fail_after=30, fault=BoardGone("board E661: bulk write to EP_MIDI_OUT: gone"))

@@ -9,7 +9,8 @@ import array
 import pytest
 
 from rig import contract as c
-from rig.client.board import Board, FrameStreamClaimed, TransferError, TransferTimeout
+from rig.client.board import Board
+from rig.client.errors import FrameStreamClaimed, TransferError, TransferTimeout
 from rig.contract import frame_wire as wire
 from rig.miniport.frame_pins import FrameMiniport
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from rig import contract as c
-from rig.client.board import Board, MidiOwner
+from rig.client.board import Board
+from rig.client.midi_io import MidiOwner
 from rig.targets.loopback import LoopbackTarget
 from rig.targets.registry import Feature, TargetSpec
 
