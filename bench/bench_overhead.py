@@ -288,7 +288,7 @@ def sample_rate(target: Any) -> None:
 def main() -> bool:
     """Run both comparisons; the goal is the p50 bound."""
     from rig.os_midi.jack import ENV_SERVER
-    from rig.targets.registry import make_target
+    from rig.targets.factory import make_target
 
     previous = os.environ.get(ENV_SERVER)
     try:

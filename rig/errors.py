@@ -1,4 +1,5 @@
-"""Exceptions of the rig; each also inherits the built-in a caller would naturally catch."""
+"""The root of the rig's exceptions: every error the rig raises derives from RigError (links, client,
+targets, tools, measurements), and each also inherits the built-in a caller would naturally catch."""
 
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from rig.client.console import Console
-from rig.targets.registry import Feature, make_target
+from rig.targets.factory import make_target
+from rig.targets.registry import Feature
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if args.port:
         with Console.open(args.port) as console:
             return _session(console, args)
-    from rig.targets.registry import default_target
+    from rig.targets.discovery import default_target
 
     spec = args.rig or default_target()
     target = make_target(spec)  # targets open their MIDI clients quietly (rig.os_midi.quiet)

@@ -19,6 +19,7 @@ import usb.backend
 import usb.core
 import usb.util
 
+from rig.errors import RigError
 from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLink, UsbLinkError
 
 _T = TypeVar("_T")
@@ -43,8 +44,9 @@ GET_DESCRIPTOR = 6
 DESCRIPTOR_TIMEOUT_MS = 1000
 
 
-class DescriptorError(usb.core.USBError):  # type: ignore[misc]
-    """The device returned descriptor bytes that do not parse (lengths, counts, overruns)."""
+class DescriptorError(RigError, usb.core.USBError):  # type: ignore[misc]
+    """The device returned descriptor bytes that do not parse (lengths, counts, overruns); a pyusb
+    USBError too, since it surfaces through pyusb's calls."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, -1, errno.EIO)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from rig.errors import RigError
 
-class UsbLinkError(OSError):
-    """Base of link failures; pyusb's USBError/USBTimeoutError are raised by the backend above."""
+
+class UsbLinkError(RigError, OSError):
+    """Base of link failures (an OSError too); pyusb's USBError/USBTimeoutError are raised by the
+    backend above."""
 
 
 class LinkTimeout(UsbLinkError):

@@ -141,7 +141,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def open_target(spec: str | None, jack: str | None = None) -> Iterator[Target]:
     """Open the target. A loopback target starts its own JACK dummy server for OS MIDI when there is
     no MIDI system, as `jack` (auto, never, always; None: $RIG_JACK, else auto) says."""
-    from rig.targets.registry import TargetSpec, default_target, make_target
+    from rig.targets.discovery import default_target
+    from rig.targets.factory import make_target
+    from rig.targets.registry import TargetSpec
 
     chosen = spec or default_target()
     parsed = TargetSpec.parse(chosen)

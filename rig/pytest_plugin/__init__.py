@@ -4,7 +4,7 @@
 Register with `-p rig.pytest_plugin`. Options live in the "rig" group:
 
 - `--rig=SPEC` (repeatable): every target-using test runs once per target, the spec in its id.
-  Default: `rig.targets.registry.default_target()` (an attached board, else loopback). A test that
+  Default: `rig.targets.discovery.default_target()` (an attached board, else loopback). A test that
   parametrizes `rig_target` itself (indirect) keeps its own values: param > option > default.
 - `--rig-strict` (also on when the environment has CI=true): the strict rule. A capability skip
   becomes a failure when the missing feature is one the target SHOULD have — it is in the target's
@@ -39,7 +39,9 @@ from rig.errors import CapabilityMissing, TargetError, UnknownTargetError
 from rig.os_midi.quiet import quietly
 from rig.pytest_plugin.run_report import RunRecord, write_report
 from rig.pytest_plugin.testing import in_ci
-from rig.targets.registry import KINDS, Feature, Target, TargetSpec, default_target, make_target
+from rig.targets.discovery import default_target
+from rig.targets.factory import make_target
+from rig.targets.registry import KINDS, Feature, Target, TargetSpec
 
 if TYPE_CHECKING:
     import rtmidi
@@ -277,7 +279,7 @@ def _rig_markers(request: pytest.FixtureRequest) -> None:
     item = request.node
     if item.get_closest_marker("hardware") is not None:
         try:
-            from rig.targets.board import find_boards
+            from rig.targets.discovery import find_boards
         except ImportError as exc:
             pytest.skip(f"needs an attached board; board support is unavailable ({exc})")
         if not find_boards():

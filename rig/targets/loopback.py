@@ -22,7 +22,7 @@ from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard
 from rig.loopback.os_midi import OsMidiPorts
 from rig.os_midi.system import midi_possible
-from rig.targets.board import describe_board, find_boards, select_board
+from rig.targets.discovery import describe_board, find_boards, select_board
 from rig.targets.link_target import ClassDriverPorts
 from rig.targets.registry import Feature, TargetSpec, register
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rig.errors import TargetError
-from rig.targets.board import rtmidi_port_names
+from rig.targets.discovery import rtmidi_port_names
 from rig.targets.registry import Feature, Target, TargetSpec, register
 
 

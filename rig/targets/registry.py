@@ -3,14 +3,14 @@ port by URL (`loopback`, `emulator`, `board`, `board:SERIAL`, `midi:OUT,IN`).
 
 Every target hands out the same kinds of handles — a pyusb device, OS MIDI port names for
 python-rtmidi, a pyserial port — so the code above is the code that drives a real board.
-Each kind lives in `rig.targets.<module>` and registers itself with `register`.
+Each kind lives in `rig.targets.<module>` and registers itself with `register`; `rig.targets.factory`
+imports the module a --rig string asks for and builds the target (this module never imports a kind).
 """
 
 from __future__ import annotations
 
 import abc
 import enum
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -124,18 +124,6 @@ def register(kind: str, factory: TargetFactory) -> None:
     _factories[kind] = factory
 
 
-def make_target(text: str) -> Target:
-    """Build (not open) the target a --rig string names."""
-    spec = TargetSpec.parse(text)
-    module = KINDS.get(spec.kind)
-    if module is None:
-        raise UnknownTargetError(f"unknown target {text!r}; expected one of {', '.join(KINDS)}")
-    importlib.import_module(module)
-    return _factories[spec.kind](spec)
-
-
-def default_target() -> str:
-    """`board` when an attached board is found, else `loopback` (the brief's default)."""
-    from rig.targets.board import find_boards  # imported lazily: needs libusb
-
-    return "board" if find_boards() else "loopback"
+def registered(kind: str) -> TargetFactory | None:
+    """The factory a target module registered for `kind` (None before that module is imported)."""
+    return _factories.get(kind)

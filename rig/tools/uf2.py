@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from rig.errors import RigError
+
 MAGIC_START0 = 0x0A324655
 MAGIC_START1 = 0x9E5D5157
 MAGIC_END = 0x0AB16F30
@@ -24,7 +26,7 @@ _HEADER = struct.Struct("<8I")
 _DATA_AREA = 476
 
 
-class Uf2Error(ValueError):
+class Uf2Error(RigError, ValueError):
     """A UF2 image (or the input for one) is malformed; the message says where and how."""
 
 

@@ -139,7 +139,7 @@ def test_1200_baud_touch_reboots_the_loopback_board() -> None:
     """The real touch (pyserial at 1200 baud) against the loopback board's console pty."""
     import time
 
-    from rig.targets.registry import make_target
+    from rig.targets.factory import make_target
     from rig.tools.flash import touch_1200
 
     target = make_target("loopback")

@@ -14,7 +14,8 @@ from rig import contract as c
 from rig.pytest_plugin.testing import open_rtmidi_port as _port
 from rig.pytest_plugin.testing import receive_messages, require
 from rig.targets.emulator import EmulatorTarget
-from rig.targets.registry import Feature, make_target
+from rig.targets.factory import make_target
+from rig.targets.registry import Feature
 
 from .conftest import need_bridge
 

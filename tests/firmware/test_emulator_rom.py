@@ -26,7 +26,7 @@ from rig.links.pyusb_backend import LinkBackend
 from rig.links.usb_link import LinkGone
 from rig.pytest_plugin.testing import load_module
 from rig.targets.emulator import EmulatorTarget
-from rig.targets.registry import make_target
+from rig.targets.factory import make_target
 from rig.tools.flash import touch_1200
 
 from .conftest import FIRMWARE, T, assemble, need_bridge

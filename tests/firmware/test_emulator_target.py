@@ -10,7 +10,8 @@ import serial
 
 from rig import contract as c
 from rig.targets.emulator import EmulatorTarget
-from rig.targets.registry import Feature, make_target
+from rig.targets.factory import make_target
+from rig.targets.registry import Feature
 
 from .conftest import need_bridge
 

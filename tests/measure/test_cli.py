@@ -120,7 +120,7 @@ def test_latency_report_for_a_spec(tmp_path: Path, history: str) -> None:
 def test_latency_report_for_rig_run(tmp_path: Path, history: str) -> None:
     from rich.console import Console
 
-    from rig.targets.registry import make_target
+    from rig.targets.factory import make_target
 
     with make_target("loopback") as target:
         target.features = target.features - {Feature.MIDI_OS}  # no JACK needed for this one
@@ -171,7 +171,7 @@ def test_hooks_into_the_rig_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def test_latency_and_throughput_on_a_midi_cable_target(tmp_path: Path, history: str) -> None:
     """`midi:OUT,IN` driven through its own code path: here the 'cable' is the loopback's OS ports on
     a dummy JACK server (so the figures are meaningless; the path is what is tested)."""
-    from rig.targets.registry import make_target
+    from rig.targets.factory import make_target
 
     require_midi_system()
     with make_target("loopback") as loop:

@@ -90,7 +90,7 @@ def test_emulated_timing_is_decided_by_kind_transport_or_flag() -> None:
 def test_functional_check_fails_on_loss_and_the_loopback_keeps_its_figures() -> None:
     """A lost message on a no-timing run fails the check (the exit status); the loopback run of
     the same path keeps its statistics, labelled as the rig's floor."""
-    from rig.targets.registry import make_target
+    from rig.targets.factory import make_target
 
     with make_target("loopback") as target:
         run = cli.measure_path(target, "midi-usb", LatencySettings(count=10, warmup=0), 4, None)

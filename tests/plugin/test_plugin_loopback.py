@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rig.pytest_plugin.run_report import RunRecord
-from rig.targets.registry import Feature, make_target
+from rig.targets.factory import make_target
+from rig.targets.registry import Feature
 
 from .conftest import run_plugin
 

@@ -15,8 +15,8 @@ from rig import contract as c
 from rig.errors import TargetError
 from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard
-from rig.targets import board as board_mod
-from rig.targets.board import (
+from rig.targets import discovery
+from rig.targets.discovery import (
     BadBoardIds,
     BoardNotFound,
     FoundBoard,
@@ -84,7 +84,7 @@ def test_two_boards_are_told_apart_by_serial(two_boards: Path) -> None:
         assert got == (alsa(card), alsa(card))
     # the name rule alone sees two
     with pytest.raises(TargetError, match="2 MIDI output ports"):
-        board_mod.match_midi_ports(outs, ins)
+        discovery.match_midi_ports(outs, ins)
     with pytest.raises(TargetError,
                        match=r"no MIDI output port found for board 0000: 2 named like .*none is on the USB"):
         match_board_midi_ports(outs, ins, found("0000"), root=two_boards, system="Linux")
@@ -93,7 +93,7 @@ def test_two_boards_are_told_apart_by_serial(two_boards: Path) -> None:
 def test_without_a_serial_bus_and_address_from_proc_decide(tmp_path: Path) -> None:
     usb_card(tmp_path, 1, "1-1", serial=None, bus=1, address=5, usbbus=True)
     usb_card(tmp_path, 2, "1-2", serial=None, bus=1, address=9, usbbus=True)
-    assert card_usb_device(2, tmp_path) == board_mod.CardUsb(2, None, 1, 9)
+    assert card_usb_device(2, tmp_path) == discovery.CardUsb(2, None, 1, 9)
     assert card_usb_device(3, tmp_path) is None
     outs = [alsa(1), alsa(2)]
     assert match_board_midi_ports(outs, outs, found("ANY", 1, 9), root=tmp_path, system="Linux")[0] == alsa(2)
@@ -124,7 +124,7 @@ def test_other_systems_keep_the_name_rule_and_say_so(two_boards: Path) -> None:
 def boards(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[LoopbackBoard]]:
     """Two loopback boards standing in for what libusb would enumerate."""
     attached = [LoopbackBoard(bytes([0xB0 + i]) * 8, console_pty=False) for i in range(2)]
-    monkeypatch.setattr(board_mod, "libusb_backend", lambda: LinkBackend(attached))
+    monkeypatch.setattr(discovery, "libusb_backend", lambda: LinkBackend(attached))
     yield attached
     for b in attached:
         b.close()
@@ -147,7 +147,7 @@ def test_find_boards_and_the_board_target_use_the_override(boards: list[Loopback
     monkeypatch.setenv("RIG_PID", "9999")
     assert find_boards() == []
     with pytest.raises(BoardNotFound, match=f"no rig board with {c.VID:04x}:9999"):
-        from rig.targets.registry import make_target
+        from rig.targets.factory import make_target
 
         make_target("board").open()
     monkeypatch.setenv("RIG_PID", f"{c.PID:04X}")

@@ -31,11 +31,13 @@ from rig.os_midi.jack import (
 )
 from rig.pytest_plugin.testing import receive_messages as receive
 from rig.pytest_plugin.testing import require, require_module
-from rig.targets import board as board_mod
-from rig.targets.board import AmbiguousBoard, BoardNotFound, BoardTarget, find_boards, match_console_port
+from rig.targets import discovery
+from rig.targets.board import BoardTarget
+from rig.targets.discovery import AmbiguousBoard, BoardNotFound, find_boards, match_console_port
+from rig.targets.factory import make_target
 from rig.targets.loopback import LoopbackTarget
 from rig.targets.midi_cable import MidiPortNotFound, parse_arg, resolve_port
-from rig.targets.registry import Feature, TargetSpec, make_target
+from rig.targets.registry import Feature, TargetSpec
 
 rtmidi = require_module("rtmidi", "pip install python-rtmidi")
 
@@ -93,7 +95,8 @@ import json, os
 from rig.os_midi import system as os_midi
 real_access = os.access
 os_midi.os.access = lambda path, mode: False if path == "/dev/snd/seq" else real_access(path, mode)
-from rig.targets.registry import Feature, make_target
+from rig.targets.factory import make_target
+from rig.targets.registry import Feature
 def report(**facts):
     print("RESULT " + json.dumps(facts), flush=True)
 """
@@ -379,18 +382,18 @@ def test_console_port_matching() -> None:
 def test_midi_port_matching() -> None:
     outs = ["Midi Through:0", f"{c.PRODUCT}:{c.PRODUCT} MIDI 1 20:0"]
     ins = ["Midi Through:0", f"{c.PRODUCT}:{c.PRODUCT} MIDI 1 20:0"]
-    assert board_mod.match_midi_ports(outs, ins) == (outs[1], ins[1])
+    assert discovery.match_midi_ports(outs, ins) == (outs[1], ins[1])
     with pytest.raises(TargetError, match="2 MIDI output ports"):
-        board_mod.match_midi_ports([*outs, outs[1] + "x"], ins)
+        discovery.match_midi_ports([*outs, outs[1] + "x"], ins)
     with pytest.raises(TargetError, match=r"no MIDI input ports .*Midi Through"):
-        board_mod.match_midi_ports(outs, ins[:1])
+        discovery.match_midi_ports(outs, ins[:1])
 
 
 def test_find_boards_without_libusb_is_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     def missing() -> None:
         raise TargetError("no libusb")
 
-    monkeypatch.setattr(board_mod, "libusb_backend", missing)
+    monkeypatch.setattr(discovery, "libusb_backend", missing)
     assert find_boards() == []
 
 
