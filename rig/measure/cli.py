@@ -295,7 +295,7 @@ def _os_midi_api(target: Target) -> int | None:
         chosen = api()
         if isinstance(chosen, int):
             return chosen
-    from rig.loopback.os_midi import os_midi_api
+    from rig.os_midi.system import os_midi_api
 
     return os_midi_api()
 

@@ -10,7 +10,8 @@ server under a unique name and stops it on close, so the pytest plugin, `rig run
 argument) chooses: `auto` (default; needs jackd installed), `never`, `always` (a private server even
 where another MIDI system exists; a missing jackd is then an error). See rig.os_midi.jack.
 
-Found with the board target's own `find_boards`, so that code path runs on every CI run.
+Found with `rig.targets.discovery.find_boards`, as the board target finds a board, so that code path runs
+on every CI run.
 """
 
 from __future__ import annotations
@@ -20,14 +21,33 @@ from typing import TYPE_CHECKING
 from rig.errors import TargetError
 from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard
-from rig.loopback.os_midi import OsMidiPorts
-from rig.os_midi.system import midi_possible
+from rig.os_midi.class_driver import UsbMidiClassDriver
+from rig.os_midi.system import OsMidiUnavailable, midi_possible, os_midi_api
 from rig.targets.discovery import describe_board, find_boards, select_board
 from rig.targets.link_target import ClassDriverPorts
 from rig.targets.registry import Feature, TargetSpec, register
 
 if TYPE_CHECKING:
     import usb.core
+
+class OsMidiPorts(UsbMidiClassDriver):
+    """The class driver bound to `board`: hosts send to `input_name`, listen on `output_name`; the board
+    reports it as the kernel driver of its MIDI interfaces until close()."""
+
+    def __init__(self, board: LoopbackBoard, api: int | None = None) -> None:
+        chosen = api if api is not None else os_midi_api()
+        if chosen is None:
+            raise OsMidiUnavailable("no MIDI system for virtual ports: no ALSA sequencer (/dev/snd/seq) "
+                                    "and no JACK server (start one with rig.os_midi.jack.JackServer)")
+        super().__init__(board, chosen, label="loopback", tag=board.serial_number[-6:])
+        self._board = board
+        board.attach_os_driver(self)
+
+    def close(self) -> None:
+        """Unregister from the board, stop the driver's threads and delete its ports; safe to call twice."""
+        self._board.attach_os_driver(None)
+        super().close()
+
 
 BASE_FEATURES = frozenset({Feature.USB, Feature.FRAMES, Feature.CONSOLE})
 

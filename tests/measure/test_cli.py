@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from rig.loopback.os_midi import os_midi_api
 from rig.measure import cli
 from rig.measure.history import History
 from rig.os_midi.jack import jackd_installed
+from rig.os_midi.system import os_midi_api
 from rig.pytest_plugin.testing import require
 from rig.targets.registry import Feature
 

@@ -103,7 +103,7 @@ def test_first_raw_midi_write_claims_the_interface(board: Board) -> None:
 def _open_os_input(target: LoopbackTarget) -> Any:
     import rtmidi
 
-    from rig.loopback.os_midi import os_midi_api
+    from rig.os_midi.system import os_midi_api
 
     api = os_midi_api()
     assert api is not None

@@ -48,7 +48,7 @@ def _open(kind: str, wanted: str) -> Any:
 @pytest.fixture
 def ports(jack_server: object, loopback: LoopbackBoard) -> Iterator[tuple[Any, Any]]:
     """rtmidi ports opened on the loopback board's virtual OS MIDI ports."""
-    from rig.loopback.os_midi import OsMidiPorts
+    from rig.targets.loopback import OsMidiPorts
 
     virtual = OsMidiPorts(loopback, rtmidi.API_UNIX_JACK)
     send_to, listen_on = virtual.port_names()
