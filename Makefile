@@ -43,7 +43,7 @@ run: venv system
 	$(VENV)/bin/rig run $(if $(RIG),--rig=$(RIG))
 
 test: venv system firmware-if-possible emulator-deps
-	$(PY) -m pytest $(addprefix --rig=,$(RIGS))
+	$(PY) -m pytest --durations=15 $(addprefix --rig=,$(RIGS))
 
 lint: venv
 	$(VENV)/bin/ruff check host rig tests bench
