@@ -107,7 +107,7 @@ def _summary(record: RunRecord, report_dir: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the suite with a progress bar, then print the summary; 0 only when nothing failed."""
-    from rig.pytest_plugin import default_spec
+    from rig.pytest_plugin.options import default_spec
 
     spec = valid_spec(args.rig) if args.rig else default_spec()
     report_dir = args.report_dir or default_report_dir()
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 def _latency(spec: str, report_dir: Path, count: int) -> bool:
     """Latency on every path the target has, into report_dir/latency/, linked from report.md;
     False when a run stopped on a device fault or failed its functional check."""
-    from rig.measure.cli import latency_report_for
+    from rig.measure.runner import latency_report_for
 
     out = stdout()
     files = latency_report_for(spec, report_dir / "latency", count=count, console=out)
