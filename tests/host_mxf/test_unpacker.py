@@ -123,6 +123,19 @@ def test_exhaustion_is_all_or_nothing(make_allocator: MakeAllocator) -> None:
     assert st.outstanding == 0 and st.exhaustions == 1
 
 
+def test_malformed_tail_is_reported_even_when_the_pool_is_too_small(make_allocator: MakeAllocator) -> None:
+    """A3 (#9): the whole buffer is checked before any event is taken, so two good records and 5 stray
+    bytes are MalformedBuffer (at the stray bytes), not STATUS_INSUFFICIENT_RESOURCES, with 1 event."""
+    alloc = make_allocator(1)
+    u, c = make(alloc)
+    good = pack_records([(b"\x90\x40\x7f", 1, 0, 1), (b"\x80\x40\x00", 1, 10, 1)])
+    with pytest.raises(MalformedBuffer, match=r"truncated DMUS_EVENTHEADER: 5 bytes left.*offset 48"):
+        u.unpack(good + bytes(5), 0)
+    assert c.got == [] and u.dropped_buffers == 0
+    st = alloc.stats()
+    assert st.outstanding == 0 and st.exhaustions == 0
+
+
 def test_buffer_exhaustion_is_all_or_nothing(make_allocator: MakeAllocator) -> None:
     """A2: running out of GetBuffer buffers also returns everything taken for the buffer."""
     alloc = make_allocator(8, buffer_count=1, buffer_size=16)
