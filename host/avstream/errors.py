@@ -25,6 +25,17 @@ class AllocatorInitError(AllocatorError, ValueError):
         self.status = status
 
 
+class FramingLimitExceeded(AllocatorInitError):
+    """A framing asks for more frames or bytes than the host allocates (allocators.MAX_FRAMES,
+    MAX_ALLOCATOR_BYTES); `field` and `value` name what was too large. Status INSUFFICIENT_RESOURCES."""
+
+    def __init__(self, message: str, field: str, value: int, limit: int) -> None:
+        super().__init__(message, Status.INSUFFICIENT_RESOURCES)
+        self.field = field
+        self.value = value
+        self.limit = limit
+
+
 class AllocatorMisuse(AllocatorError, ValueError):
     """Checked mode caught a contract violation: double free, foreign frame, use after delete."""
 
