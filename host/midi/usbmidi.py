@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from host.midi.encode import check_message
 from host.midi.errors import MidiValueError, UsbMidiPacketError
-from host.midi.scanner import MidiScanner
+from host.midi.scanner import KIND, UNDEFINED, MidiScanner
 from host.midi.spec import EOX, LENGTH_BY_STATUS, SYSEX
 from host.midi.stream import MidiMessage, MidiStreamParser
 
@@ -183,11 +183,13 @@ class UsbMidiEncoder(MidiScanner[bytearray]):
 
     Real-time bytes get their own CIN 0xF packet immediately, even inside a message or SysEx. Bytes
     that fit no message are passed through as CIN 0xF so the receiver sees the same stream and its
-    parser drops the same bytes; running status on input is expanded. The state machine is
-    MidiScanner's; this class makes packets of what it finds.
+    parser drops the same bytes; running status on input is expanded. A status byte that cuts a SysEx
+    short goes out at once as CIN 0xF after the SysEx's held bytes, so the receiver ends the SysEx
+    where the input did, before any real-time byte that follows (#9); the rest of that message then
+    follows as CIN 0xF too. The state machine is MidiScanner's; this class makes packets of it.
     """
 
-    __slots__ = ("_cable", "_heads", "_single", "_sysex", "counters")
+    __slots__ = ("_cable", "_heads", "_single", "_status_sent", "_sysex", "counters")
 
     def __init__(self, cable: int = 0) -> None:
         super().__init__()
@@ -197,6 +199,8 @@ class UsbMidiEncoder(MidiScanner[bytearray]):
         self.counters = EncoderCounters()
         self._sysex = bytearray()
         """Open SysEx: the 0..2 bytes not yet sent (a full group of three goes out at once)."""
+        self._status_sent = False
+        """The held message's status byte already went out (it cut a SysEx short)."""
 
     @property
     def cable(self) -> int:
@@ -217,8 +221,12 @@ class UsbMidiEncoder(MidiScanner[bytearray]):
     def flush(self) -> bytes:
         """End of stream: send whatever an unfinished message holds as unparsed CIN 0xF bytes and
         return to the idle state (running status forgotten)."""
-        held = self._forget() + self._sysex
+        held = self._forget()
+        if self._status_sent:
+            held = held[1:]
+        held += self._sysex
         self._sysex = bytearray()
+        self._status_sent = False
         self.counters.unparsed += len(held)
         self.counters.packets += len(held)
         return b"".join(self._single[b] for b in held)
@@ -226,17 +234,29 @@ class UsbMidiEncoder(MidiScanner[bytearray]):
     @property
     def pending_bytes(self) -> int:
         """MIDI bytes held until the packet that carries them is determined."""
-        return len(self._pending or b"") + len(self._sysex)
+        return len(self._pending or b"") - self._status_sent + len(self._sysex)
 
     def reset(self) -> None:
         """Drop anything held, forget running status and zero the counters (flush() sends instead)."""
         self.counters = EncoderCounters()
         self._forget()
         self._sysex = bytearray()
+        self._status_sent = False
 
     # --- what the scanner found, as packets ------------------------------------------------------
 
+    def _send_status_sent_rest(self, out: bytearray, message: bytes | bytearray) -> None:
+        """The held message whose status already went out ends: its other bytes go out as CIN 0xF."""
+        self._status_sent = False
+        single = self._single
+        for b in message[1:]:
+            out += single[b]
+
     def _on_run(self, out: bytearray, data: bytes, start: int, end: int) -> None:
+        if self._status_sent:
+            first = 2 if 0xC0 <= data[start] < 0xE0 else 3
+            self._send_status_sent_rest(out, data[start:start + first])
+            start += first
         # A plain loop: measured faster here than splitting the run with a regex and joining.
         heads = self._heads
         i = start
@@ -252,6 +272,9 @@ class UsbMidiEncoder(MidiScanner[bytearray]):
                 i += 3
 
     def _on_message(self, out: bytearray, message: bytes) -> None:
+        if self._status_sent:
+            self._send_status_sent_rest(out, message)
+            return
         out += self._heads[message[0]]
         out += message
         out += _PADS[len(message)]
@@ -266,12 +289,14 @@ class UsbMidiEncoder(MidiScanner[bytearray]):
     def _on_cut(self, out: bytearray, held: bytearray) -> None:
         # Sent unparsed, so the receiver sees the same cut and drops the same bytes.
         single = self._single
-        for b in held:
+        for b in held[1:] if self._status_sent else held:
             out += single[b]
+        self._status_sent = False
         self.counters.unparsed += len(held)
 
     def _on_sysex_start(self, out: bytearray) -> None:
-        self._sysex = bytearray((SYSEX,))
+        self._sysex = bytearray() if self._status_sent else bytearray((SYSEX,))
+        self._status_sent = False
 
     def _on_sysex_data(self, out: bytearray, data: bytes, start: int, end: int) -> None:
         sysex = self._sysex
@@ -288,7 +313,8 @@ class UsbMidiEncoder(MidiScanner[bytearray]):
         self._sysex = bytearray()
 
     def _on_sysex_cut(self, out: bytearray, status: int) -> None:
-        # Cut short: send the held bytes unparsed so the receiver sees the same cut.
+        # Cut short: send the held bytes unparsed so the receiver sees the same cut; a status that
+        # starts a held message goes out with them, so the cut is not moved after later bytes.
         single = self._single
         held = self._sysex
         for b in held:
@@ -296,6 +322,9 @@ class UsbMidiEncoder(MidiScanner[bytearray]):
         self.counters.unparsed += len(held)
         self.counters.sysex_truncated += 1
         self._sysex = bytearray()
+        if LENGTH_BY_STATUS[status] != 1 and KIND[status] != UNDEFINED:
+            out += single[status]
+            self._status_sent = True
 
 
 @dataclass(slots=True)
