@@ -12,11 +12,11 @@ from collections import deque
 from collections.abc import Callable
 
 from bench import _timing
+from host.ks.state import KsState
 from host.midi.usbmidi import encode_message
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.clock import ManualClock
 from host.mxf.dmusbuff import HEADER, pack_records
-from host.mxf.status import KsState
 from host.mxf.stream import MxfPort
 
 ROUNDS = 11

@@ -1,5 +1,6 @@
 """host.avstream: a model of Windows AVStream framing, allocators, allocator selection and stream
-pointers (semantics: kernel-streaming.md Part B). Pure Python, no I/O, clocks injected."""
+pointers (semantics: kernel-streaming.md Part B). Pure Python, no I/O, clocks injected. NtStatus and
+KsState are host.ks's, re-exported here."""
 
 from host.avstream.allocators import (
     PAGE_SIZE,
@@ -61,10 +62,11 @@ from host.avstream.guids import (
 )
 from host.avstream.header import StreamFrame, StreamHeader, StreamHeaderFlags
 from host.avstream.mappings import DmaAdapter, KsMapping
-from host.avstream.pin import Dataflow, KsState, Pin, ProcessCallback
+from host.avstream.pin import Dataflow, Pin, ProcessCallback
 from host.avstream.selection import CandidateVerdict, Connection, SelectionDecision, select_allocator
-from host.avstream.status import Status
 from host.avstream.stream_pointer import PointerKind, StreamPointer, StreamPointerOffset
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 
 __all__ = [
     "DONT_CARE_RANGE",
@@ -112,6 +114,7 @@ __all__ = [
     "FramingRangeWeighted",
     "KsMapping",
     "KsState",
+    "NtStatus",
     "Pin",
     "PointerKind",
     "PoolAllocator",
@@ -121,7 +124,6 @@ __all__ = [
     "SelectionDecision",
     "SelectionError",
     "StateTransitionError",
-    "Status",
     "StreamFrame",
     "StreamHeader",
     "StreamHeaderFlags",

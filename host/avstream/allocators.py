@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from host.avstream.errors import AllocatorInitError, AllocatorMisuse, FrameLeak, FramingLimitExceeded
 from host.avstream.framing import DONT_CARE_RANGE, AllocatorFramingEx, FramingItem, FramingRange
 from host.avstream.guids import GUID_NULL, KSMEMORY_TYPE_KERNEL_NONPAGED
-from host.avstream.status import Status
+from host.ks.status import NtStatus
 from host.tracking import Trackers
 from host.where import Where
 
@@ -337,11 +337,11 @@ class PoolAllocator(AllocatorDispatch):
         size = item.preferred_frame_size
         if not size:
             raise AllocatorInitError(f"{self.name}: frame size is 0 (FramingRange/PhysicalRange of item 0)",
-                                     Status.INVALID_PARAMETER)
+                                     NtStatus.STATUS_INVALID_PARAMETER)
         alignment = item.alignment_mask
         if alignment > self.page_size - 1:
             raise AllocatorInitError(f"{self.name}: alignment mask {alignment:#x} is above PAGE_SIZE-1"
-                                     f" ({self.page_size - 1:#x})", Status.INVALID_PARAMETER)
+                                     f" ({self.page_size - 1:#x})", NtStatus.STATUS_INVALID_PARAMETER)
         frames = resolve_frames(item, self.default_frames)
         return AllocatorContext(pin, framing, item, size, frames, alignment)
 
@@ -393,17 +393,17 @@ class PoolAllocator(AllocatorDispatch):
                 return None
             return self._take()
 
-    def request(self, callback: Callable[[Frame], None]) -> Status:
+    def request(self, callback: Callable[[Frame], None]) -> NtStatus:
         """The IRP method: SUCCESS with `callback(frame)` called now, or PENDING until a free() hands
         that frame to the oldest pending request (FREEFRAME completes pending allocations)."""
         frame = self.allocate()
         if frame is not None:
             callback(frame)
-            return Status.SUCCESS
+            return NtStatus.STATUS_SUCCESS
         with self._lock:
             self._pending.append(_Pending(callback))
             self.counters.pending_requests += 1
-        return Status.PENDING
+        return NtStatus.STATUS_PENDING
 
     def cancel_request(self, callback: Callable[[Frame], None]) -> bool:
         """Cancel a pending request; False when it was not pending."""
@@ -485,6 +485,6 @@ class CommonBufferAllocator(PoolAllocator):
             raise AllocatorInitError(
                 f"{self.name}: {ctx.frames} frames of {ctx.frame_size} bytes (stride {stride}) do not fit"
                 f" the {self.buffer_size}-byte common buffer / {self.max_frames} frames",
-                Status.INSUFFICIENT_RESOURCES)
+                NtStatus.STATUS_INSUFFICIENT_RESOURCES)
         self._carve(self._common, self._address, self.physical_base, ctx)
         return ctx

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from host.avstream.errors import StreamPointerError
 from host.avstream.header import StreamFrame, StreamHeader
 from host.avstream.mappings import KsMapping
-from host.avstream.status import Status
+from host.ks.status import NtStatus
 
 if TYPE_CHECKING:
     from host.avstream.pin import Pin
@@ -107,20 +107,20 @@ class StreamPointer:
 
     # -- operations ------------------------------------------------------------------------------
 
-    def lock(self) -> Status:
+    def lock(self) -> NtStatus:
         """Lock the frame: SUCCESS, or DEVICE_NOT_READY if the pointer is on no frame or the frame
         was cancelled. Locked frames cannot be cancelled."""
         if self.deleted:
             self._alive()
         frame = self.frame
         if frame is None or frame.cancelled:
-            return Status.DEVICE_NOT_READY
+            return NtStatus.STATUS_DEVICE_NOT_READY
         if not self.locked:
             self.locked = True
             frame.locks += 1
-        return Status.SUCCESS
+        return NtStatus.STATUS_SUCCESS
 
-    def unlock(self, eject: bool = False) -> Status:
+    def unlock(self, eject: bool = False) -> NtStatus:
         """Unlock; with `eject` also move to the next frame (left unlocked). Returns the move status."""
         self._alive()
         if not self.locked:
@@ -131,9 +131,9 @@ class StreamPointer:
         frame.locks -= 1
         if eject:
             return self.pin._move(self, relock=False)
-        return Status.SUCCESS
+        return NtStatus.STATUS_SUCCESS
 
-    def advance(self) -> Status:
+    def advance(self) -> NtStatus:
         """KsStreamPointerAdvance: unlock, move to the next frame, relock if it was locked.
         DEVICE_NOT_READY past the end of the queue (the pointer is then on no frame)."""
         if self.deleted:
@@ -144,7 +144,7 @@ class StreamPointer:
             self.frame.locks -= 1  # type: ignore[union-attr]
         return self.pin._move(self, relock)
 
-    def advance_offsets(self, in_used: int, out_used: int, eject: bool = False) -> Status:
+    def advance_offsets(self, in_used: int, out_used: int, eject: bool = False) -> NtStatus:
         """KsStreamPointerAdvanceOffsets: consume bytes (or mappings); moves to the next frame when
         the pin's Offset Remaining reaches 0 or on `eject`. Never crosses more than one frame."""
         self._alive()
@@ -174,7 +174,7 @@ class StreamPointer:
             self.locked = False
             frame.locks -= 1
             return self.pin._move(self, relock=True)
-        return Status.SUCCESS
+        return NtStatus.STATUS_SUCCESS
 
     def clone(self, context: object = None) -> StreamPointer:
         """KsStreamPointerClone: a new pointer on the same frame, same lock state and offsets; it

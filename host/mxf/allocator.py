@@ -15,17 +15,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from host.ks.errors import PoolExhausted
+from host.ks.state import KsState
+from host.ks.status import STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, STATUS_UNSUCCESSFUL, NtStatus
 from host.mxf.buffer import MxfBuffer
-from host.mxf.errors import LeakError, PoolExhausted
+from host.mxf.errors import LeakError
 from host.mxf.event import CB_STRUCT, DMUS_KEF_PACKAGE_EVENT, KernelEvent
 from host.mxf.imxf import IMXF, bind_camel_aliases
-from host.mxf.status import (
-    STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_SUCCESS,
-    STATUS_UNSUCCESSFUL,
-    KsState,
-    NtStatus,
-)
 from host.tracking import Trackers
 
 DEFAULT_POOL_SIZE = 1024

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from host.mxf.status import KSSTATE_STOP, STATUS_SUCCESS, STATUS_UNSUCCESSFUL, KsState, NtStatus
+from host.ks.state import KSSTATE_STOP, KsState
+from host.ks.status import STATUS_SUCCESS, STATUS_UNSUCCESSFUL, NtStatus
 
 if TYPE_CHECKING:
     from host.mxf.allocator import AllocatorMXF

@@ -12,6 +12,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.capture_sink import DMUSUART_CHANNEL_GROUP, CaptureSink, raw_capture_chain
 from host.mxf.clock import MasterClock, MonotonicClock
@@ -20,7 +22,6 @@ from host.mxf.imxf import MxfFilter
 from host.mxf.packer import PackedBuffer, Packer
 from host.mxf.render_sink import MidiWriter, PacketWriter, RenderSink
 from host.mxf.sequencer import Sequencer
-from host.mxf.status import KsState, NtStatus
 from host.mxf.unpacker import Unpacker
 
 

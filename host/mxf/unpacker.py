@@ -6,12 +6,12 @@ time is the buffer's start time plus each record's rtDelta.
 
 from __future__ import annotations
 
+from host.ks.status import STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.dmusbuff import HEADER, HEADER_SIZE, PackedEvent
 from host.mxf.errors import MalformedBuffer
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent, kBytePositionNone
 from host.mxf.imxf import MxfFilter
-from host.mxf.status import STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, NtStatus
 
 
 class Unpacker(MxfFilter):

@@ -14,7 +14,7 @@ from host.avstream import (
     AllocatorInitError,
     AvStreamError,
     FramingLimitExceeded,
-    Status,
+    NtStatus,
     allocators,
     simple_framing,
 )
@@ -47,7 +47,7 @@ def test_three_gib_of_frames_is_refused() -> None:
     error = info.value
     assert (error.field, error.value) == ("Frames x stride", 3 * 0x40000000)
     assert isinstance(error, AllocatorInitError) and isinstance(error, AvStreamError)
-    assert error.status == Status.INSUFFICIENT_RESOURCES and a.state == "new" and a.frame_count == 0
+    assert error.status == NtStatus.STATUS_INSUFFICIENT_RESOURCES and a.state == "new" and a.frame_count == 0
 
 
 def test_ulong_max_frames_of_ulong_max_bytes_is_refused_not_an_overflow() -> None:

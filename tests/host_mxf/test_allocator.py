@@ -6,6 +6,9 @@ import itertools
 
 import pytest
 
+from host.ks.errors import PoolExhausted
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 from host.mxf import event as ev
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.allocator_checked import CheckedAllocatorMXF
@@ -15,11 +18,9 @@ from host.mxf.errors import (
     InvalidEvent,
     LeakError,
     MxfError,
-    PoolExhausted,
     UseAfterFree,
 )
 from host.mxf.event import KernelEvent
-from host.mxf.status import KsState, NtStatus
 
 from .conftest import MakeAllocator
 

@@ -7,12 +7,13 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.capture_sink import CaptureSink, raw_capture_chain
 from host.mxf.dmusbuff import iter_records
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent
 from host.mxf.packer import Packer
-from host.mxf.status import KsState, NtStatus
 
 from .conftest import MakeAllocator
 from .helpers import Collector

@@ -5,11 +5,12 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.capture_sink import CaptureSink, raw_capture_chain
 from host.mxf.errors import MalformedBuffer
 from host.mxf.packer import Packer
-from host.mxf.status import KsState, NtStatus
 from host.mxf.unpacker import Unpacker
 
 

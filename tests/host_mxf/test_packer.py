@@ -6,11 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.dmusbuff import DMUS_EVENT_STRUCTURED, iter_records, pack_records
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE
 from host.mxf.packer import Packer, RecordTooLarge, structured_flags
-from host.mxf.status import KsState, NtStatus
 from host.mxf.unpacker import Unpacker
 
 from .helpers import event

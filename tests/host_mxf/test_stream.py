@@ -6,11 +6,12 @@ import threading
 
 import pytest
 
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 from host.midi.usbmidi import encode_message
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.clock import ManualClock
 from host.mxf.dmusbuff import iter_records, pack_records
-from host.mxf.status import KsState, NtStatus
 from host.mxf.stream import CaptureStream, DmusStreamType, MxfPort, RenderStream
 
 

@@ -6,11 +6,11 @@ import struct
 
 import pytest
 
+from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.dmusbuff import DMUS_EVENT_STRUCTURED, HEADER_SIZE, dmus_event_size, pack_records
 from host.mxf.errors import MalformedBuffer
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, kBytePositionNone
-from host.mxf.status import NtStatus
 from host.mxf.unpacker import Unpacker
 
 from .conftest import MakeAllocator
