@@ -11,6 +11,7 @@ from host.ks.state import KsState
 from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF, AllocatorStats, Leak
 from host.mxf.allocator_checked import CheckedAllocatorMXF
+from host.mxf.allocator_factory import new_allocator
 from host.mxf.buffer import MxfBuffer
 from host.mxf.capture_sink import CaptureSink, raw_capture_chain
 from host.mxf.clock import ManualClock, MasterClock, MonotonicClock
@@ -75,5 +76,6 @@ __all__ = [
     "Unpacker",
     "UseAfterFree",
     "kBytePositionNone",
+    "new_allocator",
     "raw_capture_chain",
 ]
