@@ -12,15 +12,32 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from host.avstream.errors import StreamPointerError
 from host.avstream.header import StreamFrame, StreamHeader
 from host.avstream.mappings import KsMapping
 from host.ks.status import NtStatus
 
-if TYPE_CHECKING:
-    from host.avstream.pin import Pin
+
+class PointerPin(Protocol):
+    """What a stream pointer uses of its pin. host.avstream.pin.Pin is one; declaring it here keeps
+    imports one way (pin.py imports this module, never the reverse)."""
+
+    is_input: bool
+    progress: int
+    clock: Callable[[], float]
+    _clones: set[StreamPointer]
+    _timeouts: dict[StreamPointer, tuple[float, int, Callable[[StreamPointer], None]]]
+    _timeout_order: int
+
+    def _move(self, p: StreamPointer, relock: bool, check: bool = True) -> NtStatus:
+        """Move `p` to the next frame (Advance / AdvanceOffsets / Unlock(eject))."""
+        ...
+
+    def _delete_clone(self, p: StreamPointer) -> None:
+        """Forget a deleted clone, releasing its frame reference."""
+        ...
 
 
 class PointerKind(enum.Enum):
@@ -71,7 +88,7 @@ class StreamPointer:
 
     __slots__ = ("context", "deleted", "frame", "kind", "locked", "offset_in", "offset_out", "pin")
 
-    def __init__(self, pin: Pin, kind: PointerKind, context: object = None) -> None:
+    def __init__(self, pin: PointerPin, kind: PointerKind, context: object = None) -> None:
         self.pin = pin
         self.kind = kind
         self.context = context

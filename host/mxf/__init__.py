@@ -32,7 +32,8 @@ from host.mxf.event import (
     KernelEvent,
     kBytePositionNone,
 )
-from host.mxf.imxf import IMXF, MxfFilter
+from host.mxf.filter import MxfFilter
+from host.mxf.imxf import IMXF
 from host.mxf.packer import PackedBuffer, Packer
 from host.mxf.render_sink import RenderSink
 from host.mxf.sequencer import Sequencer

@@ -15,7 +15,7 @@ from host.ks.status import STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, NtStat
 from host.midi.stream import MidiMessage, MidiStreamParser
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent, kBytePositionNone
-from host.mxf.imxf import MxfFilter
+from host.mxf.filter import MxfFilter
 
 DMUSUART_CHANNEL_GROUP = 1
 """DMusUART capture always sets usChannelGroup = 1."""

@@ -17,7 +17,7 @@ from host.mxf.allocator import AllocatorMXF
 from host.mxf.dmusbuff import DMUS_EVENT_STRUCTURED, dmus_event_size, pack_record
 from host.mxf.errors import MxfError
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent
-from host.mxf.imxf import MxfFilter
+from host.mxf.filter import MxfFilter
 
 
 class RecordTooLarge(MxfError, ValueError):

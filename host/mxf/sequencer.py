@@ -16,7 +16,7 @@ from host.ks.status import STATUS_SUCCESS, NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.clock import ManualClock, MasterClock
 from host.mxf.event import KernelEvent
-from host.mxf.imxf import MxfFilter
+from host.mxf.filter import MxfFilter
 
 
 class Sequencer(MxfFilter):

@@ -19,7 +19,7 @@ from host.mxf.allocator_factory import new_allocator
 from host.mxf.capture_sink import DMUSUART_CHANNEL_GROUP, CaptureSink, raw_capture_chain
 from host.mxf.clock import MasterClock, MonotonicClock
 from host.mxf.errors import MxfError
-from host.mxf.imxf import MxfFilter
+from host.mxf.filter import MxfFilter
 from host.mxf.packer import PackedBuffer, Packer
 from host.mxf.render_sink import MidiWriter, PacketWriter, RenderSink
 from host.mxf.sequencer import Sequencer

@@ -11,7 +11,7 @@ from host.mxf.allocator import AllocatorMXF
 from host.mxf.dmusbuff import HEADER, HEADER_SIZE, PackedEvent
 from host.mxf.errors import MalformedBuffer
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent, kBytePositionNone
-from host.mxf.imxf import MxfFilter
+from host.mxf.filter import MxfFilter
 
 
 class Unpacker(MxfFilter):

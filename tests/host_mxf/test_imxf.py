@@ -8,7 +8,8 @@ from host.ks.state import KsState
 from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.clock import ManualClock, MasterClock, MonotonicClock
-from host.mxf.imxf import IMXF, MxfFilter
+from host.mxf.filter import MxfFilter
+from host.mxf.imxf import IMXF
 
 
 class Passthrough(MxfFilter):
