@@ -15,8 +15,8 @@ from host.avstream import (
     KSMEMORY_TYPE_KERNEL_NONPAGED,
     DefaultAllocator,
     KsState,
+    NtStatus,
     Pin,
-    Status,
     simple_framing,
 )
 
@@ -67,14 +67,14 @@ class FramePath:
         self.zero_copy = True
 
     @staticmethod
-    def process(pin: Pin) -> Status:
+    def process(pin: Pin) -> NtStatus:
         """The minidriver: lock the leading edge, stamp DataUsed, advance (the frame completes)."""
         sp = pin.get_leading_edge()
         if sp is None:
-            return Status.PENDING
+            return NtStatus.STATUS_PENDING
         sp.header.data_used = FRAME_SIZE
         sp.advance()
-        return Status.SUCCESS
+        return NtStatus.STATUS_SUCCESS
 
     def run(self) -> None:
         """ROUNDS frames through the path."""

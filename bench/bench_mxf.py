@@ -12,11 +12,12 @@ from collections import deque
 from collections.abc import Callable
 
 from bench import _timing
+from host.ks.state import KsState
 from host.midi.usbmidi import encode_message
 from host.mxf.allocator import AllocatorMXF
+from host.mxf.allocator_factory import new_allocator
 from host.mxf.clock import ManualClock
 from host.mxf.dmusbuff import HEADER, pack_records
-from host.mxf.status import KsState
 from host.mxf.stream import MxfPort
 
 ROUNDS = 11
@@ -78,7 +79,7 @@ def bench_cycle() -> bool:
     print(f"  GetMessage+PutMessage (unchecked)  {ours * 1e9:7.1f} ns/cycle  x{ratio:4.2f} bare deque pool "
           f"get+put ({base * 1e9:.1f} ns)  goal <= x{CYCLE_GOAL:.0f}: {'met' if ok else 'MISSED'}")
     print(f"    (x{ours / inline:4.2f} inline deque pop+append with no calls, {inline * 1e9:.1f} ns)")
-    checked = AllocatorMXF(1024, checked=True)
+    checked = new_allocator(1024, checked=True)
     get_c, put_c = checked.get_message, checked.put_message
     m = n // 50
 

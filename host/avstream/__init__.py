@@ -1,5 +1,6 @@
 """host.avstream: a model of Windows AVStream framing, allocators, allocator selection and stream
-pointers (semantics: kernel-streaming.md Part B). Pure Python, no I/O, clocks injected."""
+pointers (semantics: kernel-streaming.md Part B). Pure Python, no I/O, clocks injected. NtStatus and
+KsState are host.ks's, re-exported here."""
 
 from host.avstream.allocators import (
     PAGE_SIZE,
@@ -20,6 +21,7 @@ from host.avstream.errors import (
     AvStreamError,
     FrameLeak,
     FramingError,
+    FramingLimitExceeded,
     ProcessingStalled,
     SelectionError,
     StateTransitionError,
@@ -60,10 +62,11 @@ from host.avstream.guids import (
 )
 from host.avstream.header import StreamFrame, StreamHeader, StreamHeaderFlags
 from host.avstream.mappings import DmaAdapter, KsMapping
-from host.avstream.pin import Dataflow, KsState, Pin, ProcessCallback
+from host.avstream.pin import Dataflow, Pin, ProcessCallback
 from host.avstream.selection import CandidateVerdict, Connection, SelectionDecision, select_allocator
-from host.avstream.status import Status
 from host.avstream.stream_pointer import PointerKind, StreamPointer, StreamPointerOffset
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 
 __all__ = [
     "DONT_CARE_RANGE",
@@ -106,10 +109,12 @@ __all__ = [
     "FrameLeak",
     "FramingError",
     "FramingItem",
+    "FramingLimitExceeded",
     "FramingRange",
     "FramingRangeWeighted",
     "KsMapping",
     "KsState",
+    "NtStatus",
     "Pin",
     "PointerKind",
     "PoolAllocator",
@@ -119,7 +124,6 @@ __all__ = [
     "SelectionDecision",
     "SelectionError",
     "StateTransitionError",
-    "Status",
     "StreamFrame",
     "StreamHeader",
     "StreamHeaderFlags",

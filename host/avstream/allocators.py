@@ -19,15 +19,23 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from host.avstream.errors import AllocatorInitError, AllocatorMisuse, FrameLeak
+from host.avstream.errors import AllocatorInitError, AllocatorMisuse, FrameLeak, FramingLimitExceeded
 from host.avstream.framing import DONT_CARE_RANGE, AllocatorFramingEx, FramingItem, FramingRange
 from host.avstream.guids import GUID_NULL, KSMEMORY_TYPE_KERNEL_NONPAGED
-from host.avstream.status import Status
+from host.ks.status import NtStatus
 from host.tracking import Trackers
 from host.where import Where
 
 PAGE_SIZE = 4096
 """The page size the model assumes (ReactOS rejects alignment above PAGE_SIZE - 1)."""
+MAX_FRAMES = 1024
+"""Most frames one allocator creates. Framing comes from the device (GET_FRAMING), so a wrong or
+hostile answer must not make the host build billions of Frame objects; published samples use 2-25
+and codecs are told to allow >= 3, so 1024 refuses nothing a real pin asks for."""
+MAX_ALLOCATOR_BYTES = 128 << 20
+"""Most bytes (Frames x stride, alignment padding included) one allocator's pool may take: room for a
+few uncompressed 4K video frames, far above a MIDI rig's needs, and small enough that a device's
+framing cannot make the test host zero-fill gigabytes."""
 
 
 def buffer_address(buffer: bytearray) -> int:
@@ -285,6 +293,19 @@ class AllocatorDispatch(abc.ABC):
         which free() then calls with the frame, now allocated to that request, outside the lock."""
 
 
+def check_limit(owner: str, field: str, value: int, limit: int, limit_name: str) -> None:
+    """Raise FramingLimitExceeded naming `field` and `value` when value is above `limit`."""
+    if value > limit:
+        raise FramingLimitExceeded(f"{owner}: {field} = {value} is above the host's limit of {limit}"
+                                   f" ({limit_name})", field, value, limit)
+
+
+def check_pool_size(owner: str, frames: int, stride: int) -> None:
+    """Refuse a pool of more than MAX_FRAMES frames or MAX_ALLOCATOR_BYTES bytes, before allocating it."""
+    check_limit(owner, "Frames", frames, MAX_FRAMES, "MAX_FRAMES")
+    check_limit(owner, "Frames x stride", frames * stride, MAX_ALLOCATOR_BYTES, "MAX_ALLOCATOR_BYTES")
+
+
 def resolve_frames(item: FramingItem, default_frames: int) -> int:
     """Frames to create for an item: its Frames, or `default_frames` when it says 0 (no requirement)."""
     return item.frames or default_frames
@@ -316,11 +337,11 @@ class PoolAllocator(AllocatorDispatch):
         size = item.preferred_frame_size
         if not size:
             raise AllocatorInitError(f"{self.name}: frame size is 0 (FramingRange/PhysicalRange of item 0)",
-                                     Status.INVALID_PARAMETER)
+                                     NtStatus.STATUS_INVALID_PARAMETER)
         alignment = item.alignment_mask
         if alignment > self.page_size - 1:
             raise AllocatorInitError(f"{self.name}: alignment mask {alignment:#x} is above PAGE_SIZE-1"
-                                     f" ({self.page_size - 1:#x})", Status.INVALID_PARAMETER)
+                                     f" ({self.page_size - 1:#x})", NtStatus.STATUS_INVALID_PARAMETER)
         frames = resolve_frames(item, self.default_frames)
         return AllocatorContext(pin, framing, item, size, frames, alignment)
 
@@ -372,17 +393,17 @@ class PoolAllocator(AllocatorDispatch):
                 return None
             return self._take()
 
-    def request(self, callback: Callable[[Frame], None]) -> Status:
+    def request(self, callback: Callable[[Frame], None]) -> NtStatus:
         """The IRP method: SUCCESS with `callback(frame)` called now, or PENDING until a free() hands
         that frame to the oldest pending request (FREEFRAME completes pending allocations)."""
         frame = self.allocate()
         if frame is not None:
             callback(frame)
-            return Status.SUCCESS
+            return NtStatus.STATUS_SUCCESS
         with self._lock:
             self._pending.append(_Pending(callback))
             self.counters.pending_requests += 1
-        return Status.PENDING
+        return NtStatus.STATUS_PENDING
 
     def cancel_request(self, callback: Callable[[Frame], None]) -> bool:
         """Cancel a pending request; False when it was not pending."""
@@ -406,6 +427,7 @@ class DefaultAllocator(PoolAllocator):
     def _initialize(self, pin: object, framing: AllocatorFramingEx) -> AllocatorContext:
         ctx = self._resolve(pin, framing)
         stride = -(-ctx.frame_size // (ctx.alignment_mask + 1)) * (ctx.alignment_mask + 1)
+        check_pool_size(self.name, ctx.frames, stride)  # the framing is the device's: bound it first
         self._owner, region, address = aligned_region(stride * ctx.frames, ctx.alignment_mask)
         self._carve(region, address, address, ctx)
         return ctx
@@ -439,6 +461,9 @@ class CommonBufferAllocator(PoolAllocator):
             raise ValueError(f"physical_base {physical_base:#x} must be page aligned")
         if max_frames < 1:
             raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+        owner = name or type(self).__name__
+        check_limit(owner, "max_frames", max_frames, MAX_FRAMES, "MAX_FRAMES")
+        check_limit(owner, "buffer_size", buffer_size, MAX_ALLOCATOR_BYTES, "MAX_ALLOCATOR_BYTES")
         self.buffer_size = buffer_size
         self.physical_base = physical_base
         self.max_frames = max_frames
@@ -460,6 +485,6 @@ class CommonBufferAllocator(PoolAllocator):
             raise AllocatorInitError(
                 f"{self.name}: {ctx.frames} frames of {ctx.frame_size} bytes (stride {stride}) do not fit"
                 f" the {self.buffer_size}-byte common buffer / {self.max_frames} frames",
-                Status.INSUFFICIENT_RESOURCES)
+                NtStatus.STATUS_INSUFFICIENT_RESOURCES)
         self._carve(self._common, self._address, self.physical_base, ctx)
         return ctx

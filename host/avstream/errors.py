@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from host.avstream.status import Status
+from host.ks.errors import KsError
+from host.ks.status import NtStatus
 
 
-class AvStreamError(Exception):
+class AvStreamError(KsError):
     """Base of every error the AVStream model raises."""
 
 
@@ -20,9 +21,20 @@ class AllocatorError(AvStreamError, RuntimeError):
 class AllocatorInitError(AllocatorError, ValueError):
     """InitializeAllocator failed; `status` is the creation error it returned."""
 
-    def __init__(self, message: str, status: Status = Status.INVALID_PARAMETER) -> None:
+    def __init__(self, message: str, status: NtStatus = NtStatus.STATUS_INVALID_PARAMETER) -> None:
         super().__init__(message)
         self.status = status
+
+
+class FramingLimitExceeded(AllocatorInitError):
+    """A framing asks for more frames or bytes than the host allocates (allocators.MAX_FRAMES,
+    MAX_ALLOCATOR_BYTES); `field` and `value` name what was too large. STATUS_INSUFFICIENT_RESOURCES."""
+
+    def __init__(self, message: str, field: str, value: int, limit: int) -> None:
+        super().__init__(message, NtStatus.STATUS_INSUFFICIENT_RESOURCES)
+        self.field = field
+        self.value = value
+        self.limit = limit
 
 
 class AllocatorMisuse(AllocatorError, ValueError):

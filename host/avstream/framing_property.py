@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from host.avstream.framing import AllocatorFramingEx
-from host.avstream.status import Status
+from host.ks.status import NtStatus
 
 
 @dataclass(frozen=True, slots=True)
 class PropertyResult:
     """What a property request returns: the status, IoStatus.Information and the data written."""
 
-    status: Status
+    status: NtStatus
     information: int = 0
     data: bytes = b""
 
@@ -27,10 +27,10 @@ def get_allocator_framing_ex(framing: AllocatorFramingEx | None, buffer_length: 
     if buffer_length < 0:
         raise ValueError(f"buffer_length must be >= 0, got {buffer_length}")
     if framing is None:
-        return PropertyResult(Status.NOT_FOUND)
+        return PropertyResult(NtStatus.STATUS_NOT_FOUND)
     size = framing.size
     if buffer_length == 0:
-        return PropertyResult(Status.BUFFER_OVERFLOW, information=size)
+        return PropertyResult(NtStatus.STATUS_BUFFER_OVERFLOW, information=size)
     if buffer_length < size:
-        return PropertyResult(Status.BUFFER_TOO_SMALL)
-    return PropertyResult(Status.SUCCESS, information=size, data=framing.to_bytes())
+        return PropertyResult(NtStatus.STATUS_BUFFER_TOO_SMALL)
+    return PropertyResult(NtStatus.STATUS_SUCCESS, information=size, data=framing.to_bytes())

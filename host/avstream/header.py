@@ -7,7 +7,7 @@ import enum
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from host.avstream.status import Status
+from host.ks.status import NtStatus
 
 if TYPE_CHECKING:
     from host.avstream.allocators import Frame
@@ -71,7 +71,7 @@ class StreamFrame:
         self.locks = 0
         self.cancelled = False
         self.completed = False
-        self.status = Status.PENDING
+        self.status = NtStatus.STATUS_PENDING
         self.prev: StreamFrame | None = None
         self.next: StreamFrame | None = None
 

@@ -32,17 +32,9 @@ from host.avstream.errors import (
 )
 from host.avstream.header import StreamFrame, StreamHeader
 from host.avstream.mappings import DmaAdapter
-from host.avstream.status import Status
 from host.avstream.stream_pointer import PointerKind, StreamPointer
-
-
-class KsState(enum.IntEnum):
-    """KSSTATE: STOP, ACQUIRE, PAUSE, RUN; standard pins move one step at a time."""
-
-    STOP = 0
-    ACQUIRE = 1
-    PAUSE = 2
-    RUN = 3
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 
 
 class Dataflow(enum.IntEnum):
@@ -52,7 +44,7 @@ class Dataflow(enum.IntEnum):
     OUT = 2
 
 
-ProcessCallback = Callable[["Pin"], Status]
+ProcessCallback = Callable[["Pin"], NtStatus]
 """The minidriver's pin-centric process dispatch."""
 
 
@@ -64,9 +56,10 @@ class Pin:
                  distinct_trailing_edge: bool = False, process_in_run_state_only: bool = False,
                  frames_required: bool = True, clock: Callable[[], float] = time.monotonic,
                  on_complete: Callable[[StreamFrame], None] | None = None, free_on_complete: bool = True,
-                 stall_limit: int = 3, on_stall: str = "raise", stop_status: Status = Status.SUCCESS,
+                 stall_limit: int = 3, on_stall: str = "raise",
+                 stop_status: NtStatus = NtStatus.STATUS_SUCCESS,
                  dma: DmaAdapter | None = None,
-                 set_state: Callable[[Pin, KsState, KsState], Status] | None = None) -> None:
+                 set_state: Callable[[Pin, KsState, KsState], NtStatus] | None = None) -> None:
         """process: the minidriver's process callback. dataflow: IN (sink) or OUT (source); picks
         which offset is `StreamPointer.offset`. distinct_trailing_edge: KSPIN_FLAG_DISTINCT_TRAILING_EDGE.
         process_in_run_state_only: minimum processing state RUN instead of PAUSE. frames_required:
@@ -100,7 +93,7 @@ class Pin:
         self.completed = 0
         self.queued = 0
         self.process_calls = 0
-        self.last_process_status: Status | None = None
+        self.last_process_status: NtStatus | None = None
         self.stalls: list[str] = []
         self._head: StreamFrame | None = None
         self._tail: StreamFrame | None = None
@@ -176,7 +169,7 @@ class Pin:
             sf.mappings = self.dma.map(view, frame)
         if self.state is KsState.STOP:
             sf.header.data_used = 0
-            self._finish(sf, Status.INVALID_DEVICE_STATE)
+            self._finish(sf, NtStatus.STATUS_INVALID_DEVICE_STATE)
             return sf
         tail = self._tail
         sf.prev = tail
@@ -208,7 +201,7 @@ class Pin:
             if edge is not None and edge.frame is sf:
                 self._move(edge, relock=False, check=False)
         if sf.refs == 0:
-            self._finish(sf, Status.CANCELLED)
+            self._finish(sf, NtStatus.STATUS_CANCELLED)
         return True
 
     def _owns(self, sf: StreamFrame) -> bool:
@@ -236,11 +229,11 @@ class Pin:
             p.offset_in.count = p.offset_in.remaining = h.data_used
             p.offset_out.count = p.offset_out.remaining = h.frame_extent
 
-    def _move(self, p: StreamPointer, relock: bool, check: bool = True) -> Status:
+    def _move(self, p: StreamPointer, relock: bool, check: bool = True) -> NtStatus:
         """Move an (already unlocked) pointer to the next live frame; complete the frame it left."""
         old = p.frame
         if old is None:
-            return Status.DEVICE_NOT_READY
+            return NtStatus.STATUS_DEVICE_NOT_READY
         target = old.next
         while target is not None and target.cancelled:
             target = target.next
@@ -250,19 +243,19 @@ class Pin:
                 if relock:
                     p.locked = True
                     old.locks += 1
-                return Status.DEVICE_NOT_READY
+                return NtStatus.STATUS_DEVICE_NOT_READY
         old.refs -= 1
         self.progress += 1
         if target is None:
             p.frame = None
             p.offset_in.count = p.offset_in.remaining = p.offset_out.count = p.offset_out.remaining = 0
-            status = Status.DEVICE_NOT_READY
+            status = NtStatus.STATUS_DEVICE_NOT_READY
         else:
             self._attach(p, target)
             if relock:
                 p.locked = True
                 target.locks += 1
-            status = Status.SUCCESS
+            status = NtStatus.STATUS_SUCCESS
         if check and old.refs == 0:
             self._maybe_complete(old)
         return status
@@ -271,7 +264,7 @@ class Pin:
         if sf.refs or sf.completed:
             return
         if sf.cancelled:
-            self._finish(sf, Status.CANCELLED)
+            self._finish(sf, NtStatus.STATUS_CANCELLED)
             return
         lead = self._leading.frame
         if lead is not None and lead.seq <= sf.seq:
@@ -281,7 +274,7 @@ class Pin:
             trail = trailing.frame
             if (trail is not None and trail.seq <= sf.seq) or (trail is None and lead is not None):
                 return
-        self._finish(sf, Status.SUCCESS)
+        self._finish(sf, NtStatus.STATUS_SUCCESS)
 
     def _delete_clone(self, p: StreamPointer) -> None:
         self._clones.discard(p)
@@ -298,7 +291,7 @@ class Pin:
         if sf.refs == 0:
             self._maybe_complete(sf)
 
-    def _finish(self, sf: StreamFrame, status: Status) -> None:
+    def _finish(self, sf: StreamFrame, status: NtStatus) -> None:
         """Complete a frame exactly once: unlink it, report it, give it back to its allocator."""
         if sf.completed:
             raise AvStreamError(f"frame #{sf.seq} completed twice (model bug)")
@@ -329,26 +322,26 @@ class Pin:
 
     # -- state, gate, processing -----------------------------------------------------------------
 
-    def set_state(self, state: KsState) -> Status:
+    def set_state(self, state: KsState) -> NtStatus:
         """One step of STOP<->ACQUIRE<->PAUSE<->RUN (a jump raises StateTransitionError). STOP flushes."""
         new = KsState(state)
         old = self.state
         if new == old:
-            return Status.SUCCESS
+            return NtStatus.STATUS_SUCCESS
         if abs(new - old) != 1:
             raise StateTransitionError(f"pin state {old.name} -> {new.name} skips a state; standard pins move"
                                        f" one step at a time (STOP<->ACQUIRE<->PAUSE<->RUN)")
         if self.set_state_callback is not None:
             status = self.set_state_callback(self, new, old)
-            if not Status(status).is_success:
-                return Status(status)
+            if not NtStatus(status).is_success:
+                return NtStatus(status)
         self.state = new
         self.progress += 1
         if new is KsState.STOP:
             self._flush()
         elif old < self.min_state <= new:  # reaching the minimum processing state
             self._maybe_process()
-        return Status.SUCCESS
+        return NtStatus.STATUS_SUCCESS
 
     def _flush(self) -> None:
         for p in (*self._clones, self._leading, self._trailing):
@@ -369,7 +362,7 @@ class Pin:
         while self._head is not None:
             sf = self._head
             sf.header.data_used = 0
-            self._finish(sf, Status.CANCELLED if sf.cancelled else self.stop_status)
+            self._finish(sf, NtStatus.STATUS_CANCELLED if sf.cancelled else self.stop_status)
 
     def close_gate(self) -> None:
         """Close the process gate: no processing until it opens."""
@@ -405,7 +398,7 @@ class Pin:
                 self.process_calls += 1
                 status = process(self)
                 self.last_process_status = status
-                if status == Status.SUCCESS:
+                if status == NtStatus.STATUS_SUCCESS:
                     if self.progress == before:
                         stalls += 1
                         if stalls >= self.stall_limit:

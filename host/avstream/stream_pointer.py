@@ -12,15 +12,32 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from host.avstream.errors import StreamPointerError
 from host.avstream.header import StreamFrame, StreamHeader
 from host.avstream.mappings import KsMapping
-from host.avstream.status import Status
+from host.ks.status import NtStatus
 
-if TYPE_CHECKING:
-    from host.avstream.pin import Pin
+
+class PointerPin(Protocol):
+    """What a stream pointer uses of its pin. host.avstream.pin.Pin is one; declaring it here keeps
+    imports one way (pin.py imports this module, never the reverse)."""
+
+    is_input: bool
+    progress: int
+    clock: Callable[[], float]
+    _clones: set[StreamPointer]
+    _timeouts: dict[StreamPointer, tuple[float, int, Callable[[StreamPointer], None]]]
+    _timeout_order: int
+
+    def _move(self, p: StreamPointer, relock: bool, check: bool = True) -> NtStatus:
+        """Move `p` to the next frame (Advance / AdvanceOffsets / Unlock(eject))."""
+        ...
+
+    def _delete_clone(self, p: StreamPointer) -> None:
+        """Forget a deleted clone, releasing its frame reference."""
+        ...
 
 
 class PointerKind(enum.Enum):
@@ -71,7 +88,7 @@ class StreamPointer:
 
     __slots__ = ("context", "deleted", "frame", "kind", "locked", "offset_in", "offset_out", "pin")
 
-    def __init__(self, pin: Pin, kind: PointerKind, context: object = None) -> None:
+    def __init__(self, pin: PointerPin, kind: PointerKind, context: object = None) -> None:
         self.pin = pin
         self.kind = kind
         self.context = context
@@ -107,20 +124,20 @@ class StreamPointer:
 
     # -- operations ------------------------------------------------------------------------------
 
-    def lock(self) -> Status:
+    def lock(self) -> NtStatus:
         """Lock the frame: SUCCESS, or DEVICE_NOT_READY if the pointer is on no frame or the frame
         was cancelled. Locked frames cannot be cancelled."""
         if self.deleted:
             self._alive()
         frame = self.frame
         if frame is None or frame.cancelled:
-            return Status.DEVICE_NOT_READY
+            return NtStatus.STATUS_DEVICE_NOT_READY
         if not self.locked:
             self.locked = True
             frame.locks += 1
-        return Status.SUCCESS
+        return NtStatus.STATUS_SUCCESS
 
-    def unlock(self, eject: bool = False) -> Status:
+    def unlock(self, eject: bool = False) -> NtStatus:
         """Unlock; with `eject` also move to the next frame (left unlocked). Returns the move status."""
         self._alive()
         if not self.locked:
@@ -131,9 +148,9 @@ class StreamPointer:
         frame.locks -= 1
         if eject:
             return self.pin._move(self, relock=False)
-        return Status.SUCCESS
+        return NtStatus.STATUS_SUCCESS
 
-    def advance(self) -> Status:
+    def advance(self) -> NtStatus:
         """KsStreamPointerAdvance: unlock, move to the next frame, relock if it was locked.
         DEVICE_NOT_READY past the end of the queue (the pointer is then on no frame)."""
         if self.deleted:
@@ -144,7 +161,7 @@ class StreamPointer:
             self.frame.locks -= 1  # type: ignore[union-attr]
         return self.pin._move(self, relock)
 
-    def advance_offsets(self, in_used: int, out_used: int, eject: bool = False) -> Status:
+    def advance_offsets(self, in_used: int, out_used: int, eject: bool = False) -> NtStatus:
         """KsStreamPointerAdvanceOffsets: consume bytes (or mappings); moves to the next frame when
         the pin's Offset Remaining reaches 0 or on `eject`. Never crosses more than one frame."""
         self._alive()
@@ -174,7 +191,7 @@ class StreamPointer:
             self.locked = False
             frame.locks -= 1
             return self.pin._move(self, relock=True)
-        return Status.SUCCESS
+        return NtStatus.STATUS_SUCCESS
 
     def clone(self, context: object = None) -> StreamPointer:
         """KsStreamPointerClone: a new pointer on the same frame, same lock state and offsets; it

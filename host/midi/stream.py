@@ -6,14 +6,14 @@ any length (optionally delivered in bounded pieces), and drops/counts what MIDI 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
 from host.midi.errors import MidiValueError
-from host.midi.spec import EOX, LENGTH_BY_STATUS, REALTIME_STATUSES, SPEC_BY_STATUS, SYSEX
+from host.midi.scanner import DATA, SYSEX_END, MidiScanner, split_channel_run
+from host.midi.spec import EOX, REALTIME_STATUSES, SPEC_BY_STATUS, SYSEX
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -83,13 +83,8 @@ def _message(data: bytes, complete: bool = True, truncated: bool = False) -> Mid
     return message
 
 
-_REALTIME: tuple[MidiMessage | None, ...] = tuple(
-    _message(bytes((b,))) if b in REALTIME_STATUSES else None for b in range(256)
-)
-"""Shared, immutable real-time messages indexed by byte (None for undefined F9/FD and the rest)."""
-_TUNE_REQUEST = _message(b"\xf6")
-_NEXT_STATUS = re.compile(rb"[\x80-\xff]").search
-"""Finds the next status byte: SysEx data runs are copied in one slice, not byte by byte."""
+_REALTIME: dict[int, MidiMessage] = {b: _message(bytes((b,))) for b in REALTIME_STATUSES}
+"""Shared, immutable real-time messages by byte (the defined ones only)."""
 _DATA_OF = attrgetter("data")
 
 
@@ -132,27 +127,27 @@ class ParserCounters:
 
 
 
-class MidiStreamParser:
+class MidiStreamParser(MidiScanner[list[MidiMessage]]):
     """Turns a MIDI 1.0 byte stream, fed in any chunking, into MidiMessages; state spans feeds.
 
     With `sysex_chunk=N` a SysEx is delivered in pieces of at most N bytes (all but the last with
     complete=False) so a long SysEx never has to be held whole. A piece is delivered once the next
-    byte of the SysEx arrives, so the last piece is never empty.
+    byte of the SysEx arrives, so the last piece is never empty. The state machine is MidiScanner's;
+    this class makes messages of what it finds.
     """
 
-    __slots__ = ("_chunk", "_need", "_pending", "_running", "_sysex", "counters")
+    __slots__ = ("_chunk", "_sysex", "counters")
 
     def __init__(self, *, sysex_chunk: int | None = None) -> None:
         if sysex_chunk is not None and (
             isinstance(sysex_chunk, bool) or not isinstance(sysex_chunk, int) or sysex_chunk < 1
         ):
             raise MidiValueError(f"sysex_chunk must be None or an int >= 1, got {sysex_chunk!r}")
+        super().__init__()
         self._chunk = sysex_chunk
         self.counters = ParserCounters()
-        self._running = 0
-        self._pending: bytearray | None = None
-        self._need = 0
-        self._sysex: bytearray | None = None
+        self._sysex = bytearray()
+        """The open SysEx's bytes not yet delivered (empty when none is open)."""
 
     @property
     def sysex_chunk(self) -> int | None:
@@ -162,7 +157,7 @@ class MidiStreamParser:
     @property
     def pending_bytes(self) -> int:
         """Bytes held in an unfinished message (they are in no counter until it ends)."""
-        return len(self._pending or b"") + len(self._sysex or b"")
+        return len(self._pending or b"") + len(self._sysex)
 
     @property
     def running_status(self) -> int:
@@ -172,173 +167,99 @@ class MidiStreamParser:
     def reset(self) -> None:
         """Forget any unfinished message and running status, and zero the counters."""
         self.counters = ParserCounters()
-        self._running = 0
-        self._pending = None
-        self._need = 0
-        self._sysex = None
+        self._forget()
+        self._sysex = bytearray()
 
     def flush(self) -> list[MidiMessage]:
         """End of stream: deliver an open SysEx as truncated, drop (and count) a partial message and
         forget running status; counters are kept, so the books still balance."""
         out: list[MidiMessage] = []
         counters = self.counters
-        if self._sysex is not None:
+        if self._in_sysex:
             out.append(_message(bytes(self._sysex), True, True))
             counters.sysex_truncated += 1
             counters.messages += 1
             counters.bytes_out += len(self._sysex)
-        if self._pending is not None:
-            counters.dropped_partial += len(self._pending)
-        self._sysex = None
-        self._pending = None
-        self._need = 0
-        self._running = 0
+        counters.dropped_partial += len(self._forget())
+        self._sysex = bytearray()
         return out
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[MidiMessage]:
         """Parse more bytes; return the messages they complete, in stream order."""
         if type(data) is not bytes:
             data = bytes(data)
-        n = len(data)
         out: list[MidiMessage] = []
-        if n == 0:
+        if not data:
             return out
         counters = self.counters
-        counters.bytes_in += n
-        emit = out.append
-        make = _message
-        new = _new_message
-        Msg = MidiMessage
-        set_data = _set_data
-        set_complete = _set_complete
-        set_truncated = _set_truncated
-        lengths = LENGTH_BY_STATUS
-        running = self._running
-        pending = self._pending
-        need = self._need
-        sysex = self._sysex
-        chunk = self._chunk
-        expanded = 0
-        i = 0
-        while i < n:
-            if sysex is not None:
-                found = _NEXT_STATUS(data, i)
-                j = n if found is None else found.start()
-                if j > i:
-                    sysex += data[i:j]
-                    if chunk is not None and len(sysex) > chunk:
-                        whole = (len(sysex) - 1) // chunk * chunk
-                        for p in range(0, whole, chunk):
-                            emit(make(bytes(sysex[p:p + chunk]), False))
-                        counters.sysex_pieces += whole // chunk
-                        del sysex[:whole]
-                    i = j
-                    if i == n:
-                        break
-                b = data[i]
-                if b == EOX:
-                    i += 1
-                    sysex.append(EOX)
-                    if chunk is not None and len(sysex) > chunk:
-                        emit(make(bytes(sysex[:chunk]), False))
-                        counters.sysex_pieces += 1
-                        del sysex[:chunk]
-                    emit(make(bytes(sysex)))
-                    counters.sysex += 1
-                    sysex = None
-                    continue
-                if b < 0xF8:
-                    # Another status byte cuts the SysEx short; it is looked at again below.
-                    emit(make(bytes(sysex), True, True))
-                    counters.sysex_truncated += 1
-                    sysex = None
-                    continue
-                # A real-time byte inside the SysEx: handled below, the SysEx goes on.
-            else:
-                b = data[i]
-                if b < 0x80:
-                    if pending is not None:
-                        pending.append(b)
-                        i += 1
-                        if len(pending) == need:
-                            emit(make(bytes(pending)))
-                            pending = None
-                        continue
-                    if running:
-                        expanded += 1
-                        if lengths[running] == 2:
-                            emit(make(bytes((running, b))))
-                            i += 1
-                        elif i + 1 < n and data[i + 1] < 0x80:
-                            message = new(Msg)
-                            set_data(message, bytes((running, b, data[i + 1])))
-                            set_complete(message, True)
-                            set_truncated(message, False)
-                            emit(message)
-                            i += 2
-                        else:
-                            pending = bytearray((running, b))
-                            need = 3
-                            i += 1
-                        continue
-                    counters.dropped_data += 1
-                    i += 1
-                    continue
-            if b >= 0xF8:
-                i += 1
-                rt = _REALTIME[b]
-                if rt is None:
-                    counters.dropped_undefined += 1
-                else:
-                    emit(rt)
-                    counters.realtime += 1
-                continue
-            if pending is not None:
-                counters.dropped_partial += len(pending)
-                pending = None
-            length = lengths[b]
-            if b < 0xF0:
-                running = b
-                if length == 3:
-                    if i + 2 < n and data[i + 1] < 0x80 and data[i + 2] < 0x80:
-                        # The common case, inlined: _message() without the call.
-                        message = new(Msg)
-                        set_data(message, data[i:i + 3])
-                        set_complete(message, True)
-                        set_truncated(message, False)
-                        emit(message)
-                        i += 3
-                        continue
-                elif i + 1 < n and data[i + 1] < 0x80:
-                    emit(make(data[i:i + 2]))
-                    i += 2
-                    continue
-                pending = bytearray((b,))
-                need = length
-                i += 1
-                continue
-            # System common, SysEx start, EOX or undefined F4/F5: all cancel running status.
-            running = 0
-            i += 1
-            if b == SYSEX:
-                sysex = bytearray((SYSEX,))
-            elif b == EOX:
-                counters.dropped_eox += 1
-            elif length < 0:
-                counters.dropped_undefined += 1
-            elif length == 1:
-                emit(_TUNE_REQUEST)
-            else:
-                pending = bytearray((b,))
-                need = length
-        self._running = running
-        self._pending = pending
-        self._need = need
-        self._sysex = sysex
-        counters.running_status += expanded
+        counters.bytes_in += len(data)
+        counters.running_status += self._scan(data, out)
         counters.messages += len(out)
         counters.bytes_out += sum(map(len, map(_DATA_OF, out)))
         return out
+
+    # --- what the scanner found, as messages -----------------------------------------------------
+
+    def _on_run(self, out: list[MidiMessage], data: bytes, start: int, end: int) -> None:
+        emit = out.append
+        new = _new_message
+        for whole in split_channel_run(data, start, end):
+            # _message() without the call: this is the parser's hot path.
+            message = new(MidiMessage)
+            _set_data(message, whole)
+            _set_complete(message, True)
+            _set_truncated(message, False)
+            emit(message)
+
+    def _on_message(self, out: list[MidiMessage], message: bytes) -> None:
+        out.append(_message(message))
+
+    def _on_realtime(self, out: list[MidiMessage], byte: int) -> None:
+        out.append(_REALTIME[byte])
+        self.counters.realtime += 1
+
+    def _on_stray(self, out: list[MidiMessage], byte: int, kind: int) -> None:
+        counters = self.counters
+        if kind == DATA:
+            counters.dropped_data += 1
+        elif kind == SYSEX_END:
+            counters.dropped_eox += 1
+        else:
+            counters.dropped_undefined += 1
+
+    def _on_cut(self, out: list[MidiMessage], held: bytearray) -> None:
+        self.counters.dropped_partial += len(held)
+
+    def _on_sysex_start(self, out: list[MidiMessage]) -> None:
+        self._sysex = bytearray((SYSEX,))
+
+    def _on_sysex_data(self, out: list[MidiMessage], data: bytes, start: int, end: int) -> None:
+        sysex = self._sysex
+        sysex += data[start:end]
+        chunk = self._chunk
+        if chunk is not None and len(sysex) > chunk:
+            whole = (len(sysex) - 1) // chunk * chunk
+            for p in range(0, whole, chunk):
+                out.append(_message(bytes(sysex[p:p + chunk]), False))
+            self.counters.sysex_pieces += whole // chunk
+            del sysex[:whole]
+
+    def _on_sysex_end(self, out: list[MidiMessage]) -> None:
+        sysex = self._sysex
+        sysex.append(EOX)
+        chunk = self._chunk
+        if chunk is not None and len(sysex) > chunk:
+            out.append(_message(bytes(sysex[:chunk]), False))
+            self.counters.sysex_pieces += 1
+            del sysex[:chunk]
+        out.append(_message(bytes(sysex)))
+        self.counters.sysex += 1
+        self._sysex = bytearray()
+
+    def _on_sysex_cut(self, out: list[MidiMessage], status: int) -> None:
+        out.append(_message(bytes(self._sysex), True, True))
+        self.counters.sysex_truncated += 1
+        self._sysex = bytearray()
 
 
 def parse(data: bytes | bytearray | memoryview, *, sysex_chunk: int | None = None) -> list[MidiMessage]:

@@ -3,8 +3,9 @@
 The unchecked allocator is built for speed: a LIFO free-list on a `collections.deque` (whose
 append and pop are atomic, so render and capture threads share it without a lock on the hot
 path), events zeroed as they come back, and counters derived from per-event tallies instead of
-shared ones. `AllocatorMXF(checked=True)` returns a `CheckedAllocatorMXF` (see allocator_checked)
-that catches double frees, foreign events, use after free, and records where each event was taken.
+shared ones. `CheckedAllocatorMXF` (allocator_checked) catches double frees, foreign events, use
+after free, and records where each event was taken; `new_allocator()` (allocator_factory) chooses
+between the two, so this base class never imports its subclass.
 """
 
 from __future__ import annotations
@@ -15,17 +16,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from host.ks.errors import PoolExhausted
+from host.ks.state import KsState
+from host.ks.status import STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, STATUS_UNSUCCESSFUL, NtStatus
 from host.mxf.buffer import MxfBuffer
-from host.mxf.errors import LeakError, PoolExhausted
+from host.mxf.errors import LeakError
 from host.mxf.event import CB_STRUCT, DMUS_KEF_PACKAGE_EVENT, KernelEvent
 from host.mxf.imxf import IMXF, bind_camel_aliases
-from host.mxf.status import (
-    STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_SUCCESS,
-    STATUS_UNSUCCESSFUL,
-    KsState,
-    NtStatus,
-)
 from host.tracking import Trackers
 
 DEFAULT_POOL_SIZE = 1024
@@ -92,15 +89,7 @@ class AllocatorMXF:
     """
 
     is_checked: ClassVar[bool] = False
-    """True for CheckedAllocatorMXF (what `checked=True` builds)."""
-
-    def __new__(cls, *args: Any, checked: bool = False, **kwargs: Any) -> AllocatorMXF:
-        """`AllocatorMXF(checked=True)` builds the checked variant."""
-        if (checked or _trackers) and cls is AllocatorMXF:
-            from host.mxf.allocator_checked import CheckedAllocatorMXF
-
-            cls = CheckedAllocatorMXF
-        return super().__new__(cls)
+    """True for CheckedAllocatorMXF (what `new_allocator(checked=True)` builds)."""
 
     def __init__(
         self,
@@ -109,7 +98,6 @@ class AllocatorMXF:
         buffer_size: int = DEFAULT_BUFFER_SIZE,
         buffer_count: int = DEFAULT_BUFFER_COUNT,
         pointer_size: int = 8,
-        checked: bool = False,
         on_exhaustion: OnExhaustion = "status",
         name: str = "allocator",
     ) -> None:
@@ -345,7 +333,7 @@ class AllocatorMXF:
         with self._lock:
             free_ids = {id(e) for e in self._free}
             free_bufs = {id(b) for b in self._free_buffers}
-            where = "unknown (use AllocatorMXF(checked=True) to record where events are taken)"
+            where = "unknown (use new_allocator(checked=True) to record where events are taken)"
             out: list[Leak] = [Leak("event", e, where) for e in self._events if id(e) not in free_ids]
             out += [Leak("buffer", b, where) for b in self._buffers if id(b) not in free_bufs]
             return out
@@ -385,6 +373,12 @@ _trackers: Trackers[AllocatorMXF] = Trackers()
 
 
 def tracking() -> contextlib.AbstractContextManager[list[AllocatorMXF]]:
-    """Within the block every new AllocatorMXF is built checked and recorded in the yielded list, even
-    one a miniport builds inside: tests use it to run every allocator checked and fail on leaks."""
+    """Within the block every allocator new_allocator() builds is checked, and every new allocator is
+    recorded in the yielded list, even one a miniport builds inside: tests use it to run every
+    allocator checked and fail on leaks."""
     return _trackers.tracking()
+
+
+def tracking_active() -> bool:
+    """True while a tracking() block is open (new_allocator then builds checked allocators)."""
+    return bool(_trackers)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF, Leak
 from host.mxf.buffer import MxfBuffer
 from host.mxf.errors import DoubleFree, ForeignEvent, InvalidEvent, UseAfterFree
 from host.mxf.event import DMUS_KEF_PACKAGE_EVENT, KernelEvent
-from host.mxf.status import NtStatus
 from host.where import Where
 
 POISON = 0xDD

@@ -10,19 +10,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from host.ks.state import KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, KsState
+from host.ks.status import STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, NtStatus
 from host.midi.stream import MidiMessage, MidiStreamParser
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent, kBytePositionNone
-from host.mxf.imxf import MxfFilter
-from host.mxf.status import (
-    KSSTATE_PAUSE,
-    KSSTATE_RUN,
-    KSSTATE_STOP,
-    STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_SUCCESS,
-    KsState,
-    NtStatus,
-)
+from host.mxf.filter import MxfFilter
 
 DMUSUART_CHANNEL_GROUP = 1
 """DMusUART capture always sets usChannelGroup = 1."""

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from host.mxf.status import NtStatus
+from host.ks.errors import KsError
 
 
-class MxfError(Exception):
-    """Base of every error host.mxf raises."""
-
-
-class PoolExhausted(MxfError, RuntimeError):
-    """The allocator had no free event or buffer (raised only when the allocator is told to raise)."""
-
-    status = NtStatus.STATUS_INSUFFICIENT_RESOURCES
+class MxfError(KsError):
+    """Base of every error host.mxf raises (PoolExhausted is host.ks's, shared with host.avstream)."""
 
 
 class DoubleFree(MxfError, RuntimeError):

@@ -11,12 +11,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from host.ks.state import KSSTATE_STOP, KsState
+from host.ks.status import STATUS_SUCCESS, NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.dmusbuff import DMUS_EVENT_STRUCTURED, dmus_event_size, pack_record
 from host.mxf.errors import MxfError
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent
-from host.mxf.imxf import MxfFilter
-from host.mxf.status import KSSTATE_STOP, STATUS_SUCCESS, KsState, NtStatus
+from host.mxf.filter import MxfFilter
 
 
 class RecordTooLarge(MxfError, ValueError):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from host.ks.state import KSSTATE_STOP, KsState
+from host.ks.status import STATUS_SUCCESS, NtStatus
 from host.midi.usbmidi import UsbMidiEncoder, encode_message
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, DMUS_KEF_PACKAGE_EVENT, KernelEvent
-from host.mxf.imxf import MxfFilter
-from host.mxf.status import KSSTATE_STOP, STATUS_SUCCESS, KsState, NtStatus
+from host.mxf.filter import MxfFilter
 
 PacketWriter = Callable[[bytes], object]
 """Receives USB-MIDI 1.0 event packets (a multiple of 4 bytes) for one PutMessage."""

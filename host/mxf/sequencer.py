@@ -11,11 +11,12 @@ from __future__ import annotations
 import heapq
 import itertools
 
+from host.ks.state import KSSTATE_RUN, KSSTATE_STOP, KsState
+from host.ks.status import STATUS_SUCCESS, NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.clock import ManualClock, MasterClock
 from host.mxf.event import KernelEvent
-from host.mxf.imxf import MxfFilter
-from host.mxf.status import KSSTATE_RUN, KSSTATE_STOP, STATUS_SUCCESS, KsState, NtStatus
+from host.mxf.filter import MxfFilter
 
 
 class Sequencer(MxfFilter):

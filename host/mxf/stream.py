@@ -12,15 +12,17 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF
+from host.mxf.allocator_factory import new_allocator
 from host.mxf.capture_sink import DMUSUART_CHANNEL_GROUP, CaptureSink, raw_capture_chain
 from host.mxf.clock import MasterClock, MonotonicClock
 from host.mxf.errors import MxfError
-from host.mxf.imxf import MxfFilter
+from host.mxf.filter import MxfFilter
 from host.mxf.packer import PackedBuffer, Packer
 from host.mxf.render_sink import MidiWriter, PacketWriter, RenderSink
 from host.mxf.sequencer import Sequencer
-from host.mxf.status import KsState, NtStatus
 from host.mxf.unpacker import Unpacker
 
 
@@ -114,7 +116,7 @@ class MxfPort:
     """The port side of NewStream: owns one allocator and master clock, creates streams on them."""
 
     def __init__(self, allocator: AllocatorMXF | None = None, clock: MasterClock | None = None) -> None:
-        self.allocator = allocator if allocator is not None else AllocatorMXF()
+        self.allocator = allocator if allocator is not None else new_allocator()
         self.clock: MasterClock = clock if clock is not None else MonotonicClock()
 
     def new_stream(

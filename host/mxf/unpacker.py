@@ -6,12 +6,12 @@ time is the buffer's start time plus each record's rtDelta.
 
 from __future__ import annotations
 
+from host.ks.status import STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.dmusbuff import HEADER, HEADER_SIZE, PackedEvent
 from host.mxf.errors import MalformedBuffer
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent, kBytePositionNone
-from host.mxf.imxf import MxfFilter
-from host.mxf.status import STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, NtStatus
+from host.mxf.filter import MxfFilter
 
 
 class Unpacker(MxfFilter):
@@ -38,8 +38,13 @@ class Unpacker(MxfFilter):
         """Buffers refused because the allocator ran out of events or buffers."""
 
     def unpack(self, buffer: bytes | bytearray | memoryview, start_time_100ns: int) -> NtStatus:
-        """Unpack one user-mode buffer whose records' rtDelta count from `start_time_100ns`."""
+        """Unpack one user-mode buffer whose records' rtDelta count from `start_time_100ns`.
+
+        The whole buffer is checked first (MalformedBuffer), then its events are taken, so a bad
+        record anywhere is reported as such even when the pool could not have held the good ones.
+        """
         data = buffer if type(buffer) is bytes else bytes(buffer)
+        self._check(data, start_time_100ns)
         end = len(data)
         alloc = self.allocator
         get_message = alloc.get_message
@@ -49,38 +54,26 @@ class Unpacker(MxfFilter):
         heads: list[KernelEvent] = []
         append = heads.append
         offset = 0
-        try:
-            while offset < end:
-                if end - offset < HEADER_SIZE:
-                    raise MalformedBuffer(
-                        f"truncated DMUS_EVENTHEADER: {end - offset} bytes left, {HEADER_SIZE} needed", offset
-                    )
-                cb, group, delta, flags = unpack_from(data, offset)
-                at = offset + HEADER_SIZE
-                when = start_time_100ns + delta
-                if cb > end - at or group > 0xFFFF or when < 0:
-                    self._malformed(cb, end - at, group, delta, start_time_100ns, offset)
-                if cb <= inline:
-                    evt = get_message()
-                    if evt is None:
-                        return self._give_back(heads)
-                    evt.cb_event = cb
-                    evt.u_data = data[at : at + cb]
-                    evt.us_channel_group = group
-                    evt.ull_pres_time_100ns = when
-                    evt.ull_byte_position = none
-                    append(evt)
-                else:
-                    record = PackedEvent(offset, group, delta, flags, data[at : at + cb])
-                    head = self._build(record, start_time_100ns)
-                    if head is None:
-                        return self._give_back(heads)
-                    append(head)
-                offset = (at + cb + 7) & ~7  # records start QWORD aligned: DMUS_EVENT_SIZE
-        except MalformedBuffer:
-            for taken in heads:
-                alloc.put_message(taken)
-            raise
+        while offset < end:
+            cb, group, delta, flags = unpack_from(data, offset)
+            at = offset + HEADER_SIZE
+            if cb <= inline:
+                evt = get_message()
+                if evt is None:
+                    return self._give_back(heads)
+                evt.cb_event = cb
+                evt.u_data = data[at : at + cb]
+                evt.us_channel_group = group
+                evt.ull_pres_time_100ns = start_time_100ns + delta
+                evt.ull_byte_position = none
+                append(evt)
+            else:
+                record = PackedEvent(offset, group, delta, flags, data[at : at + cb])
+                head = self._build(record, start_time_100ns)
+                if head is None:
+                    return self._give_back(heads)
+                append(head)
+            offset = (at + cb + 7) & ~7  # records start QWORD aligned: DMUS_EVENT_SIZE
         self.records_unpacked += len(heads)
         status = STATUS_SUCCESS
         put = self.sink.put_message
@@ -90,20 +83,34 @@ class Unpacker(MxfFilter):
                 status = NtStatus(result)
         return status
 
+    @staticmethod
+    def _check(data: bytes, start: int) -> None:
+        """Walk every record header; raise MalformedBuffer (naming the offset) at the first bad one."""
+        end = len(data)
+        unpack_from = HEADER.unpack_from
+        offset = 0
+        while offset < end:
+            if end - offset < HEADER_SIZE:
+                raise MalformedBuffer(
+                    f"truncated DMUS_EVENTHEADER: {end - offset} bytes left, {HEADER_SIZE} needed", offset
+                )
+            cb, group, delta, _ = unpack_from(data, offset)
+            at = offset + HEADER_SIZE
+            if cb > end - at:
+                raise MalformedBuffer(f"cbEvent {cb} runs past the end of the buffer ({end - at} bytes left)",
+                                      offset)
+            if group > 0xFFFF:
+                raise MalformedBuffer(f"dwChannelGroup {group} does not fit usChannelGroup", offset)
+            if start + delta < 0:
+                raise MalformedBuffer(f"rtDelta {delta} puts the event before time 0 (start {start})", offset)
+            offset = (at + cb + 7) & ~7
+
     def _give_back(self, heads: list[KernelEvent]) -> NtStatus:
         """The pool ran dry: return what this buffer took and report it."""
         for taken in heads:
             self.allocator.put_message(taken)
         self.dropped_buffers += 1
         return STATUS_INSUFFICIENT_RESOURCES
-
-    @staticmethod
-    def _malformed(cb: int, left: int, group: int, delta: int, start: int, offset: int) -> None:
-        if cb > left:
-            raise MalformedBuffer(f"cbEvent {cb} runs past the end of the buffer ({left} bytes left)", offset)
-        if group > 0xFFFF:
-            raise MalformedBuffer(f"dwChannelGroup {group} does not fit usChannelGroup", offset)
-        raise MalformedBuffer(f"rtDelta {delta} puts the event before time 0 (start {start})", offset)
 
     def _build(self, rec: PackedEvent, start: int) -> KernelEvent | None:
         """The event (or fragment chain) for one record, or None with nothing taken."""

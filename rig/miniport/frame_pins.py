@@ -35,8 +35,8 @@ from host.avstream import (
     Dataflow,
     DefaultAllocator,
     KsState,
+    NtStatus,
     Pin,
-    Status,
     select_allocator,
 )
 from host.avstream import Frame as AllocatorFrame
@@ -158,7 +158,7 @@ class FramePin:
         self.choice = choice
         self.counters = PinCounters()
         self.pin = Pin(self._process, dataflow=dataflow, process_in_run_state_only=True,
-                       free_on_complete=free_on_complete, stop_status=Status.CANCELLED,
+                       free_on_complete=free_on_complete, stop_status=NtStatus.STATUS_CANCELLED,
                        on_complete=self._completed)
         self._timeout_ms = miniport.timeout_ms
         self._error: MiniportError | None = None
@@ -200,7 +200,7 @@ class FramePin:
                 raise PinStateError(f"{self.where}: {self.state.name} -> {step.name} refused: {status.name}")
         self._raise_error()
 
-    def _process(self, pin: Pin) -> Status:
+    def _process(self, pin: Pin) -> NtStatus:
         raise NotImplementedError
 
     def _completed(self, sf: StreamFrame) -> None:
@@ -285,12 +285,12 @@ class RenderPin(FramePin):
         self._raise_error()
         return self.counters.completed - before
 
-    def _process(self, pin: Pin) -> Status:
+    def _process(self, pin: Pin) -> NtStatus:
         """Lock the leading edge, clone, program the hardware (pyusb write), advance the edge, and
         complete the transfer (delete the clone: the frame completes back to its allocator)."""
         edge = pin.get_leading_edge(locked=True)
         if edge is None:
-            return Status.PENDING
+            return NtStatus.STATUS_PENDING
         clone = edge.clone()
         data = clone.offset.data
         board = self.miniport.board
@@ -305,20 +305,20 @@ class RenderPin(FramePin):
             self._error = kind(f"{self.where}: frame seq {wire_seq} not sent ({exc}); {pin.queued} frame(s) "
                                f"still queued")
             self._error.__cause__ = exc
-            return Status.PENDING
+            return NtStatus.STATUS_PENDING
         moved = edge.advance()
         payload_len = len(data) - HEADER_SIZE
         board.host.frames_tx += 1
         board.host.frame_bytes_tx += payload_len
         self.counters.bytes += payload_len
         clone.delete()  # transfer complete
-        return Status.SUCCESS if moved == Status.SUCCESS else Status.PENDING
+        return NtStatus.STATUS_SUCCESS if moved == NtStatus.STATUS_SUCCESS else NtStatus.STATUS_PENDING
 
     def _completed(self, sf: StreamFrame) -> None:
         seq = self._wire_seq.pop(sf.seq, -1)
-        if sf.status == Status.SUCCESS and sf.header.data_used:
+        if sf.status == NtStatus.STATUS_SUCCESS and sf.header.data_used:
             self.counters.completed += 1
-        elif sf.status == Status.CANCELLED:
+        elif sf.status == NtStatus.STATUS_CANCELLED:
             self.counters.flushed += 1
             # Flushed before it reached the wire: its sequence number was never used, so the next
             # frame takes it (the device sees no gap). Flushed frames complete oldest first.
@@ -433,12 +433,12 @@ class CapturePin(FramePin):
             return self._done.popleft()
         raise MiniportError(f"{self.where}: processing produced no frame")  # pragma: no cover
 
-    def _process(self, pin: Pin) -> Status:
+    def _process(self, pin: Pin) -> NtStatus:
         """One transfer into the leading frame: lock, clone, read, advance, complete."""
         pin.close_gate()
         edge = pin.get_leading_edge(locked=True)
         if edge is None:  # pragma: no cover - receive() primes a frame first
-            return Status.PENDING
+            return NtStatus.STATUS_PENDING
         clone = edge.clone()
         try:
             count = self.miniport.stream.read_frame_bytes_into(self._bounce, self._timeout_ms)
@@ -448,7 +448,7 @@ class CapturePin(FramePin):
             kind = MiniportTimeout if isinstance(exc, TransferTimeout) else MiniportError
             self._error = kind(f"{self.where}: no frame received ({exc})")
             self._error.__cause__ = exc
-            return Status.PENDING
+            return NtStatus.STATUS_PENDING
         target = clone.offset.data
         if count > len(target):
             self._reject = (f"the device sent a {count}-byte transfer, longer than the {len(target)}-byte "
@@ -458,13 +458,13 @@ class CapturePin(FramePin):
             clone.header.data_used = count
         edge.advance()
         clone.delete()  # completion: validated and handed on in _completed
-        return Status.PENDING
+        return NtStatus.STATUS_PENDING
 
     def _completed(self, sf: StreamFrame) -> None:
         frame = sf.frame
         assert frame is not None
         reject, self._reject = self._reject, None
-        if sf.status == Status.CANCELLED:  # flushed by STOP
+        if sf.status == NtStatus.STATUS_CANCELLED:  # flushed by STOP
             self.counters.flushed += 1
             self.allocator.free(frame)
             return

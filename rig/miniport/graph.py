@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Literal, Self
 
-from host.mxf import AllocatorMXF, KsState, MxfFilter, NtStatus
+from host.mxf import KsState, MxfFilter, NtStatus, new_allocator
 from host.mxf.capture_sink import CaptureSink
 from host.mxf.clock import MasterClock, MonotonicClock
 from host.mxf.dmusbuff import pack_records
@@ -65,9 +65,9 @@ class MxfMiniport:
                  capture_to: Literal["messages", "packer"] = "messages") -> None:
         self.clock: MasterClock = clock if clock is not None else MonotonicClock()
         self.channel_group = channel_group
-        self.render_allocator = AllocatorMXF(pool_size, buffer_size=buffer_size, buffer_count=buffer_count,
+        self.render_allocator = new_allocator(pool_size, buffer_size=buffer_size, buffer_count=buffer_count,
                                              checked=checked, name=f"{label} render allocator")
-        self.capture_allocator = AllocatorMXF(pool_size, buffer_size=buffer_size, buffer_count=buffer_count,
+        self.capture_allocator = new_allocator(pool_size, buffer_size=buffer_size, buffer_count=buffer_count,
                                               checked=checked, name=f"{label} capture allocator")
         self.unpacker = Unpacker(self.render_allocator)
         self.sequencer = Sequencer(self.render_allocator, self.clock, schedule_prefetch_100ns)

@@ -16,7 +16,7 @@ from host.avstream import (
     FileAlignment,
     FrameLeak,
     FramingRange,
-    Status,
+    NtStatus,
     simple_framing,
 )
 from host.avstream.allocators import (
@@ -72,7 +72,7 @@ def test_no_frame_size_and_alignment_above_page_are_rejected() -> None:
         DefaultAllocator().initialize(None, AllocatorFramingEx((item,)))
     with pytest.raises(AllocatorInitError, match="alignment mask 0x1fff is above PAGE_SIZE-1") as info:
         DefaultAllocator().initialize(None, simple_framing(KSMEMORY_TYPE_KERNEL_NONPAGED, 0, 2, 0x1FFF, 8, 8))
-    assert info.value.status == Status.INVALID_PARAMETER
+    assert info.value.status == NtStatus.STATUS_INVALID_PARAMETER
 
 
 def test_frames_zero_means_default_count() -> None:
@@ -168,13 +168,13 @@ def test_irp_style_request_is_pending_until_free() -> None:
     held = a.allocate()
     assert held is not None
     got: list[Frame] = []
-    assert a.request(got.append) == Status.PENDING
+    assert a.request(got.append) == NtStatus.STATUS_PENDING
     assert a.counters.pending_requests == 1
     a.free(held)
     assert got == [held] and a.counters.pending_requests == 0 and a.free_count == 0
     assert a.cancel_request(got.append) is False
     a.free(held)
-    assert a.request(got.append) == Status.SUCCESS
+    assert a.request(got.append) == NtStatus.STATUS_SUCCESS
     a.free(got[-1])
     a.delete()
 
@@ -189,7 +189,7 @@ def test_pending_request_callback_runs_outside_the_lock() -> None:
         a.free(frame)  # would deadlock if called with the allocator's lock held
         freed_again.append(frame)
 
-    assert a.request(reentrant) == Status.PENDING
+    assert a.request(reentrant) == NtStatus.STATUS_PENDING
     a.free(held)
     assert freed_again == [held] and a.free_count == 1
     a.delete()
@@ -214,7 +214,7 @@ def test_common_buffer_too_small_is_a_creation_error() -> None:
     a = CommonBufferAllocator(4096)
     with pytest.raises(AllocatorInitError, match="do not fit") as info:
         a.initialize(None, simple_framing(KSMEMORY_TYPE_KERNEL_NONPAGED, 0, 8, 0, 1024, 1024))
-    assert info.value.status == Status.INSUFFICIENT_RESOURCES
+    assert info.value.status == NtStatus.STATUS_INSUFFICIENT_RESOURCES
     assert a.state == "new"
 
 

@@ -15,8 +15,8 @@ from host.avstream import (
     DmaAdapter,
     FileAlignment,
     KsState,
+    NtStatus,
     Pin,
-    Status,
     StreamFrame,
     StreamHeaderFlags,
     StreamPointer,
@@ -37,18 +37,18 @@ class FakeCapture:
         self.programmed: deque[StreamPointer] = deque()
         self.frame_number = 0
 
-    def process(self, pin: Pin) -> Status:
+    def process(self, pin: Pin) -> NtStatus:
         """avshws: lock leading edge, clone, program hardware, advance; full queue -> PENDING."""
         leading = pin.get_leading_edge()
         while leading is not None:
             if len(self.programmed) == self.slots:
-                return Status.PENDING
+                return NtStatus.STATUS_PENDING
             clone = leading.clone()
             assert [m.byte_count for m in clone.offset.mappings]  # the hardware gets the mappings
             self.programmed.append(clone)
-            if leading.advance() == Status.DEVICE_NOT_READY:
-                return Status.SUCCESS  # avshws maps DEVICE_NOT_READY to SUCCESS
-        return Status.SUCCESS
+            if leading.advance() == NtStatus.STATUS_DEVICE_NOT_READY:
+                return NtStatus.STATUS_SUCCESS  # avshws maps DEVICE_NOT_READY to SUCCESS
+        return NtStatus.STATUS_SUCCESS
 
     def interrupt(self, pin: Pin) -> None:
         """Completion walks clones oldest first, stamps the header, deletes, attempts processing."""
@@ -104,15 +104,15 @@ def test_common_buffer_dma_copy_unlock_eject_and_pending() -> None:
     the frame interval drives processing (avssamp)."""
     ring = deque(bytes([i]) * 100 for i in range(5))  # what the hardware wrote into its common buffer
 
-    def process(pin: Pin) -> Status:
+    def process(pin: Pin) -> NtStatus:
         leading = pin.get_leading_edge()
         if leading is None or not ring:
-            return Status.PENDING
+            return NtStatus.STATUS_PENDING
         chunk = ring.popleft()
         leading.offset.data[:len(chunk)] = chunk
         leading.header.data_used = len(chunk)
         leading.unlock(eject=True)
-        return Status.PENDING
+        return NtStatus.STATUS_PENDING
 
     done: list[StreamFrame] = []
     pin = Pin(process, dataflow=Dataflow.OUT, on_complete=done.append)

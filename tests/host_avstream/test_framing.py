@@ -33,7 +33,7 @@ from host.avstream import (
     FramingItem,
     FramingRange,
     FramingRangeWeighted,
-    Status,
+    NtStatus,
     get_allocator_framing_ex,
     simple_framing,
 )
@@ -181,12 +181,12 @@ def test_to_bytes_rejects_values_outside_ulong() -> None:
 
 def test_allocator_framing_ex_property_get() -> None:
     f = avshws_like()
-    assert get_allocator_framing_ex(None, 112).status == Status.NOT_FOUND
+    assert get_allocator_framing_ex(None, 112).status == NtStatus.STATUS_NOT_FOUND
     probe = get_allocator_framing_ex(f, 0)
-    assert (probe.status, probe.information, probe.data) == (Status.BUFFER_OVERFLOW, 112, b"")
-    assert get_allocator_framing_ex(f, 111).status == Status.BUFFER_TOO_SMALL
+    assert (probe.status, probe.information, probe.data) == (NtStatus.STATUS_BUFFER_OVERFLOW, 112, b"")
+    assert get_allocator_framing_ex(f, 111).status == NtStatus.STATUS_BUFFER_TOO_SMALL
     ok = get_allocator_framing_ex(f, 4096)
-    assert (ok.status, ok.information, ok.data) == (Status.SUCCESS, 112, f.to_bytes())
+    assert (ok.status, ok.information, ok.data) == (NtStatus.STATUS_SUCCESS, 112, f.to_bytes())
 
 
 ulong = st.integers(0, 0xFFFFFFFF)

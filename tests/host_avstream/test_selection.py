@@ -21,8 +21,8 @@ from host.avstream import (
     FramingError,
     FramingRange,
     FramingRangeWeighted,
+    NtStatus,
     SelectionError,
-    Status,
     simple_framing,
 )
 from host.avstream.allocators import AllocatorDispatch, CommonBufferAllocator, DefaultAllocator
@@ -165,7 +165,7 @@ def test_capacity_left_unadvertised_is_found_at_initialize() -> None:
     assert d.allocator is quiet  # accepted; InitializeAllocator then reports the shortage
     with pytest.raises(AllocatorInitError) as info:
         d.initialize("pin")
-    assert info.value.status == Status.INSUFFICIENT_RESOURCES
+    assert info.value.status == NtStatus.STATUS_INSUFFICIENT_RESOURCES
 
 
 def test_frames_must_fit_the_common_buffer() -> None:

@@ -18,8 +18,8 @@ from host.avstream import (
     DefaultAllocator,
     Frame,
     KsState,
+    NtStatus,
     Pin,
-    Status,
     StreamFrame,
     StreamPointer,
     simple_framing,
@@ -66,8 +66,8 @@ class AllocatorMachine(RuleBasedStateMachine):
     @rule()
     def irp_request(self) -> None:
         status = self.allocator.request(self.requested.append)
-        assert status in (Status.SUCCESS, Status.PENDING)
-        if status == Status.SUCCESS:
+        assert status in (NtStatus.STATUS_SUCCESS, NtStatus.STATUS_PENDING)
+        if status == NtStatus.STATUS_SUCCESS:
             self.held.append(self.requested.pop())
 
     @precondition(lambda self: self.held)
@@ -133,18 +133,18 @@ class StreamPointerMachine(RuleBasedStateMachine):
     @initialize(trailing=st.booleans(), dataflow=st.sampled_from([Dataflow.IN, Dataflow.OUT]),
                 state=st.sampled_from(list(KsState)), driver=st.sampled_from(["pending", "advance", "clone"]))
     def make_pin(self, trailing: bool, dataflow: Dataflow, state: KsState, driver: str) -> None:
-        def process(pin: Pin) -> Status:
+        def process(pin: Pin) -> NtStatus:
             # "pending": the rules move every pointer; "advance": drain the queue (SUCCESS until empty);
             # "clone": avshws-like, clone the leading frame for the "hardware", then advance.
             if driver == "pending":
-                return Status.PENDING
+                return NtStatus.STATUS_PENDING
             sp = pin.get_leading_edge()
             if sp is None:
-                return Status.PENDING
+                return NtStatus.STATUS_PENDING
             if driver == "clone":
                 self.clones.append(sp.clone())
             sp.advance()
-            return Status.SUCCESS
+            return NtStatus.STATUS_SUCCESS
 
         self.pin = Pin(process, dataflow=dataflow, distinct_trailing_edge=trailing, clock=self.clock,
                        on_complete=self.completions.append)
@@ -184,7 +184,7 @@ class StreamPointerMachine(RuleBasedStateMachine):
     def lock(self, index: int) -> None:
         p = self.pick(index)
         status = p.lock()
-        assert (status == Status.SUCCESS) == (p.frame is not None and not p.frame.cancelled)
+        assert (status == NtStatus.STATUS_SUCCESS) == (p.frame is not None and not p.frame.cancelled)
 
     @rule(index=st.integers(0, 20), eject=st.booleans())
     def unlock(self, index: int, eject: bool) -> None:
@@ -197,7 +197,7 @@ class StreamPointerMachine(RuleBasedStateMachine):
         p = self.pick(index)
         was_locked, was_on = p.locked, p.frame
         status = p.advance()
-        if status == Status.SUCCESS:
+        if status == NtStatus.STATUS_SUCCESS:
             assert p.frame is not None and p.frame is not was_on and p.locked == was_locked
 
     @rule(index=st.integers(0, 20), fraction=st.floats(0, 1), eject=st.booleans())

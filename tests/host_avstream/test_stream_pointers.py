@@ -12,10 +12,10 @@ from host.avstream import (
     Dataflow,
     DmaAdapter,
     KsState,
+    NtStatus,
     Pin,
     ProcessingStalled,
     StateTransitionError,
-    Status,
     StreamFrame,
     StreamPointer,
     StreamPointerError,
@@ -27,8 +27,8 @@ from .helpers import FakeClock, allocator, walk
 pytestmark = pytest.mark.spec("B3")
 
 
-def pending(pin: Pin) -> Status:
-    return Status.PENDING
+def pending(pin: Pin) -> NtStatus:
+    return NtStatus.STATUS_PENDING
 
 
 def running(**kwargs: object) -> tuple[Pin, list[StreamFrame]]:
@@ -52,14 +52,14 @@ def test_leading_edge_placed_only_on_arrival_into_empty_queue() -> None:
     f1 = pin.submit(bytearray(8))
     sp = leading(pin)
     assert sp.frame is f0 and sp.locked  # a second arrival does not move it
-    assert sp.advance() == Status.SUCCESS and sp.frame is f1 and sp.locked  # unlock, move, relock
-    assert sp.advance() == Status.DEVICE_NOT_READY and sp.frame is None and not sp.locked
+    assert sp.advance() == NtStatus.STATUS_SUCCESS and sp.frame is f1 and sp.locked  # unlock, move, relock
+    assert sp.advance() == NtStatus.STATUS_DEVICE_NOT_READY and sp.frame is None and not sp.locked
     assert (sp.offset.count, sp.offset.remaining) == (0, 0)
     assert pin.get_leading_edge() is None
     f2 = pin.submit(bytearray(8))
     assert leading(pin).frame is f2
     leading(pin).advance()
-    assert [f.status for f in (f0, f1, f2)] == [Status.SUCCESS] * 3
+    assert [f.status for f in (f0, f1, f2)] == [NtStatus.STATUS_SUCCESS] * 3
 
 
 def test_unlocked_edge_request_unlocks() -> None:
@@ -82,12 +82,12 @@ def test_advance_offsets_needs_lock_moves_at_zero_and_never_crosses_a_frame() ->
     sp.lock()
     assert sp.offset is sp.offset_in and (sp.offset.count, sp.offset.remaining) == (6, 6)
     assert bytes(sp.offset.data) == b"abcdef"
-    assert sp.advance_offsets(4, 0) == Status.SUCCESS and bytes(sp.offset.data) == b"ef"
+    assert sp.advance_offsets(4, 0) == NtStatus.STATUS_SUCCESS and bytes(sp.offset.data) == b"ef"
     with pytest.raises(StreamPointerError, match="more than one frame"):
         sp.advance_offsets(3, 0)
-    assert sp.advance_offsets(2, 0) == Status.SUCCESS
+    assert sp.advance_offsets(2, 0) == NtStatus.STATUS_SUCCESS
     assert sp.frame is f1 and sp.locked and done == [f0]
-    assert sp.advance_offsets(1, 0, eject=True) == Status.DEVICE_NOT_READY
+    assert sp.advance_offsets(1, 0, eject=True) == NtStatus.STATUS_DEVICE_NOT_READY
     assert done == [f0, f1]
 
 
@@ -119,7 +119,7 @@ def test_unlock_eject_moves_on() -> None:
     f0 = pin.submit(bytearray(4))
     f1 = pin.submit(bytearray(4))
     sp = leading(pin)
-    assert sp.unlock(eject=True) == Status.SUCCESS and sp.frame is f1 and not sp.locked
+    assert sp.unlock(eject=True) == NtStatus.STATUS_SUCCESS and sp.frame is f1 and not sp.locked
     assert done == [f0]
 
 
@@ -135,7 +135,7 @@ def test_clone_keeps_frame_lock_and_offsets_and_holds_the_frame() -> None:
     assert done == [] and f0.refs == 1
     clone.unlock()
     clone.delete()
-    assert done == [f0] and f0.status == Status.SUCCESS
+    assert done == [f0] and f0.status == NtStatus.STATUS_SUCCESS
     with pytest.raises(StreamPointerError, match="use of a deleted clone"):
         clone.lock()
 
@@ -167,10 +167,11 @@ def test_distinct_trailing_edge_holds_frames_between_edges() -> None:
     trailing = pin.get_trailing_edge(locked=False)
     assert trailing is not None and trailing.frame is frames[0]
     assert pin.cancel(frames[1])  # held frames are unlocked, hence cancellable
-    assert done == [frames[1]] and frames[1].status == Status.CANCELLED
-    assert trailing.advance() == Status.SUCCESS and trailing.frame is frames[2]
+    assert done == [frames[1]] and frames[1].status == NtStatus.STATUS_CANCELLED
+    assert trailing.advance() == NtStatus.STATUS_SUCCESS and trailing.frame is frames[2]
     assert done == [frames[1], frames[0]]
-    assert trailing.advance() == Status.DEVICE_NOT_READY and trailing.frame is frames[2]  # never passes lead
+    # The trailing edge never passes the leading one.
+    assert trailing.advance() == NtStatus.STATUS_DEVICE_NOT_READY and trailing.frame is frames[2]
     lead.advance()
     assert done[-1:] != [frames[2]]  # the trailing edge still holds it
     trailing.advance()
@@ -188,10 +189,10 @@ def test_cancel_rules() -> None:
     clone.unlock()
     assert pin.cancel(f0)
     assert leading(pin, locked=False).frame is f1  # AVStream moves the leading edge off a cancelled frame
-    assert clone.lock() == Status.DEVICE_NOT_READY
+    assert clone.lock() == NtStatus.STATUS_DEVICE_NOT_READY
     assert done == []
     clone.delete()
-    assert done == [f0] and f0.status == Status.CANCELLED
+    assert done == [f0] and f0.status == NtStatus.STATUS_CANCELLED
     assert not pin.cancel(f0)  # already completed
     other, _ = running()
     assert not other.cancel(f1)  # not its frame
@@ -247,9 +248,9 @@ def test_timeouts_fire_in_deadline_then_scheduling_order() -> None:
 def test_processing_triggers() -> None:
     calls: list[int] = []
 
-    def process(pin: Pin) -> Status:
+    def process(pin: Pin) -> NtStatus:
         calls.append(pin.queued)
-        return Status.PENDING
+        return NtStatus.STATUS_PENDING
 
     pin = Pin(process)
     walk(pin, KsState.PAUSE)
@@ -273,16 +274,16 @@ def test_processing_triggers() -> None:
     assert calls == [1, 2, 3, 3]  # reaching the minimum state with frames queued
     pin.set_state(KsState.RUN)
     assert calls == [1, 2, 3, 3]  # moving on above the minimum state is not a trigger
-    assert f0.status == Status.PENDING
+    assert f0.status == NtStatus.STATUS_PENDING
     walk(pin, KsState.STOP)
 
 
 def test_process_in_run_state_only() -> None:
     calls: list[KsState] = []
 
-    def process(p: Pin) -> Status:
+    def process(p: Pin) -> NtStatus:
         calls.append(p.state)
-        return Status.PENDING
+        return NtStatus.STATUS_PENDING
 
     pin = Pin(process, process_in_run_state_only=True)
     walk(pin, KsState.PAUSE)
@@ -294,12 +295,12 @@ def test_process_in_run_state_only() -> None:
 
 
 def test_success_means_call_again_until_the_queue_is_drained() -> None:
-    def process(pin: Pin) -> Status:
+    def process(pin: Pin) -> NtStatus:
         sp = pin.get_leading_edge()
         if sp is None:
-            return Status.PENDING
+            return NtStatus.STATUS_PENDING
         sp.advance()
-        return Status.SUCCESS
+        return NtStatus.STATUS_SUCCESS
 
     pin = Pin(process)
     walk(pin, KsState.ACQUIRE)
@@ -310,12 +311,12 @@ def test_success_means_call_again_until_the_queue_is_drained() -> None:
 
 
 def test_success_without_progress_is_detected() -> None:
-    pin = Pin(lambda p: Status.SUCCESS, stall_limit=4)
+    pin = Pin(lambda p: NtStatus.STATUS_SUCCESS, stall_limit=4)
     walk(pin, KsState.PAUSE)
     with pytest.raises(ProcessingStalled, match="SUCCESS 4 times in a row without progress"):
         pin.submit(bytearray(4))
     assert pin.process_calls == 4
-    reporting = Pin(lambda p: Status.SUCCESS, on_stall="report")
+    reporting = Pin(lambda p: NtStatus.STATUS_SUCCESS, on_stall="report")
     walk(reporting, KsState.PAUSE)
     reporting.submit(bytearray(4))
     assert reporting.process_calls == 3 and len(reporting.stalls) == 1
@@ -330,16 +331,16 @@ def test_state_jumps_raise() -> None:
     walk(pin, KsState.RUN)
     with pytest.raises(StateTransitionError, match="RUN -> ACQUIRE"):
         pin.set_state(KsState.ACQUIRE)
-    assert pin.set_state(KsState.RUN) == Status.SUCCESS
+    assert pin.set_state(KsState.RUN) == NtStatus.STATUS_SUCCESS
 
 
 def test_state_callback_can_refuse() -> None:
-    def refuse_pause(pin: Pin, to: KsState, frm: KsState) -> Status:
-        return Status.UNSUCCESSFUL if to == KsState.PAUSE else Status.SUCCESS
+    def refuse_pause(pin: Pin, to: KsState, frm: KsState) -> NtStatus:
+        return NtStatus.STATUS_UNSUCCESSFUL if to == KsState.PAUSE else NtStatus.STATUS_SUCCESS
 
     pin = Pin(pending, set_state=refuse_pause)
     pin.set_state(KsState.ACQUIRE)
-    assert pin.set_state(KsState.PAUSE) == Status.UNSUCCESSFUL and pin.state == KsState.ACQUIRE
+    assert pin.set_state(KsState.PAUSE) == NtStatus.STATUS_UNSUCCESSFUL and pin.state == KsState.ACQUIRE
 
 
 def test_stop_flushes_to_the_allocator_with_data_used_zero() -> None:
@@ -350,13 +351,14 @@ def test_stop_flushes_to_the_allocator_with_data_used_zero() -> None:
     clone = leading(pin).clone()
     assert a.free_count == 1
     walk(pin, KsState.STOP)
-    assert done == queued and all(q.header.data_used == 0 and q.status == Status.SUCCESS for q in queued)
+    assert done == queued
+    assert all(q.header.data_used == 0 and q.status == NtStatus.STATUS_SUCCESS for q in queued)
     assert a.free_count == 4 and pin.queued == 0 and clone.deleted
     with pytest.raises(StreamPointerError):
         clone.delete()
     late = a.allocate()
     assert late is not None
-    assert pin.submit(late).status == Status.INVALID_DEVICE_STATE and a.free_count == 4
+    assert pin.submit(late).status == NtStatus.STATUS_INVALID_DEVICE_STATE and a.free_count == 4
     a.delete()
 
 
@@ -405,8 +407,10 @@ def test_dma_mappings_split_frames() -> None:
 
 
 def test_status_codes_are_ntstatus() -> None:
-    assert int(Status.SUCCESS) == 0 and int(Status.PENDING) == 0x103
-    assert int(Status.DEVICE_NOT_READY) == 0xC00000A3 and int(Status.CANCELLED) == 0xC0000120
-    assert int(Status.BUFFER_OVERFLOW) == 0x80000005 and int(Status.BUFFER_TOO_SMALL) == 0xC0000023
-    assert int(Status.NOT_FOUND) == 0xC0000225
-    assert Status.BUFFER_OVERFLOW.is_success is False and Status.PENDING.is_success
+    assert int(NtStatus.STATUS_SUCCESS) == 0 and int(NtStatus.STATUS_PENDING) == 0x103
+    assert int(NtStatus.STATUS_DEVICE_NOT_READY) == 0xC00000A3
+    assert int(NtStatus.STATUS_CANCELLED) == 0xC0000120
+    assert int(NtStatus.STATUS_BUFFER_OVERFLOW) == 0x80000005
+    assert int(NtStatus.STATUS_BUFFER_TOO_SMALL) == 0xC0000023
+    assert int(NtStatus.STATUS_NOT_FOUND) == 0xC0000225
+    assert NtStatus.STATUS_BUFFER_OVERFLOW.is_success is False and NtStatus.STATUS_PENDING.is_success

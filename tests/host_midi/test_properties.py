@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from host.midi.encode import check_message, encode_stream
@@ -158,6 +158,25 @@ def test_stateful_encoder_carries_any_byte_stream_faithfully(garbage: bytes, siz
     assert decoder.counters.delivered == encoder.counters.packets
     # Every input byte went out in a packet, plus the status bytes running status left out.
     assert decoder.counters.midi_bytes == encoder.counters.bytes_in + encoder.counters.running_status
+
+
+EDGE_BYTES = st.lists(st.sampled_from([0x40, 0x80, 0xC0, 0xF0, 0xF2, 0xF6, 0xF7, 0xF9, 0xFF]),
+                      min_size=3, max_size=60).map(bytes)
+"""Streams of one byte of each kind the state machine turns on (data, 3- and 2-byte channel status,
+SysEx start and end, system common, undefined and defined real-time), so orderings like F0 80 FF
+(#9) come up in about 6 % of examples, where arbitrary bytes hit them in well under 1 %."""
+
+
+@example(b"\xf0\x80\xff", [64])
+@given(st.one_of(EDGE_BYTES, GARBAGE), SIZES)
+def test_encode_decode_parse_gives_the_same_messages_in_the_same_order(data: bytes, sizes: list[int]) -> None:
+    """parse(bytes) == parse(decode(encode(bytes))), in order, with and without the end-of-stream flush."""
+    encoder = UsbMidiEncoder()
+    wire = b"".join(encoder.encode(p) for p in pieces(data, sizes)) + encoder.flush()
+    decoded = b"".join(midi for _, midi in UsbMidiDecoder().feed(wire))
+    direct, via_usb = MidiStreamParser(), MidiStreamParser()
+    assert via_usb.feed(decoded) == direct.feed(data)
+    assert via_usb.flush() == direct.flush()
 
 
 @given(GARBAGE, SIZES, st.one_of(st.none(), st.integers(1, 40)))

@@ -216,6 +216,17 @@ def test_encoder_truncated_sysex_reaches_the_receiver_truncated() -> None:
                                                               (b"\x90\x3c\x40", False)]
 
 
+def test_encoder_keeps_a_realtime_byte_after_the_status_that_cut_a_sysex() -> None:
+    """#9: F0 80 FF parses as [F0 truncated, FF]; through encode -> decode -> parse it came back as
+    [FF, F0 truncated], because the cutting 80 was held (waiting for its data) while FF went out."""
+    wire = b"\xf0\x80\xff"
+    enc = UsbMidiEncoder()
+    sent = enc.encode(wire) + enc.flush()
+    decoded = b"".join(m for _, m in UsbMidiDecoder().feed(sent))
+    assert [(m.data, m.truncated) for m in parse(decoded)] == [(b"\xf0", True), (b"\xff", False)]
+    assert parse(decoded) == parse(wire)
+
+
 def test_encoder_flush_sends_held_bytes_and_forgets_running_status() -> None:
     enc = UsbMidiEncoder()
     assert enc.encode(b"\x90\x3c") == b""

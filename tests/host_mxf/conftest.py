@@ -8,11 +8,12 @@ from typing import Any, Protocol
 import pytest
 
 from host.mxf.allocator import DEFAULT_BUFFER_COUNT, DEFAULT_BUFFER_SIZE, AllocatorMXF, OnExhaustion
+from host.mxf.allocator_factory import new_allocator
 from host.mxf.clock import ManualClock
 
 
 class MakeAllocator(Protocol):
-    """The `make_allocator` fixture: AllocatorMXF's own arguments, checked by default."""
+    """The `make_allocator` fixture: new_allocator's arguments, checked by default."""
 
     def __call__(
         self,
@@ -50,7 +51,7 @@ def make_allocator(every_allocator_balanced: list[AllocatorMXF]) -> MakeAllocato
     def make(pool_size: int = 64, **kwargs: Any) -> AllocatorMXF:
         nonlocal count
         kwargs.setdefault("checked", True)
-        alloc = AllocatorMXF(pool_size, name=f"allocator{count}", **kwargs)
+        alloc = new_allocator(pool_size, name=f"allocator{count}", **kwargs)
         count += 1
         return alloc
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.event import KernelEvent
-from host.mxf.imxf import MxfFilter
-from host.mxf.status import NtStatus
+from host.mxf.filter import MxfFilter
 
 
 class Collector(MxfFilter):

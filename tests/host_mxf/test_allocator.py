@@ -6,20 +6,22 @@ import itertools
 
 import pytest
 
+from host.ks.errors import PoolExhausted
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 from host.mxf import event as ev
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.allocator_checked import CheckedAllocatorMXF
+from host.mxf.allocator_factory import new_allocator
 from host.mxf.errors import (
     DoubleFree,
     ForeignEvent,
     InvalidEvent,
     LeakError,
     MxfError,
-    PoolExhausted,
     UseAfterFree,
 )
 from host.mxf.event import KernelEvent
-from host.mxf.status import KsState, NtStatus
 
 from .conftest import MakeAllocator
 
@@ -58,7 +60,7 @@ def test_get_message_returns_zeroed_reused_event(alloc: AllocatorMXF) -> None:
 @pytest.mark.parametrize("chained", [False, True])
 def test_every_field_zeroed_on_reuse(checked: bool, chained: bool) -> None:
     """A2: whichever path PutMessage takes (single inline event or chain), GetMessage hands back zeros."""
-    alloc = AllocatorMXF(2, checked=checked)
+    alloc = new_allocator(2, checked=checked)
     a, b = take(alloc), take(alloc)
     for evt, data in ((a, b"\x90\x40\x7f"), (b, b"\xf0" + bytes(20) + b"\xf7")):
         alloc.set_data(evt, data)
@@ -185,7 +187,7 @@ def test_buffer_exhaustion_in_set_data(make_allocator: MakeAllocator) -> None:
 @pytest.mark.parametrize("checked", [False, True])
 def test_counters_and_high_water(checked: bool) -> None:
     """A2: gets, puts, outstanding and high-water describe the traffic (both modes)."""
-    alloc = AllocatorMXF(8, checked=checked)
+    alloc = new_allocator(8, checked=checked)
     held = [take(alloc) for _ in range(5)]
     for e in held[2:]:
         alloc.put_message(e)
@@ -213,7 +215,7 @@ def test_unchecked_leaks_listed(make_allocator: MakeAllocator) -> None:
 
 def test_checked_leak_report_names_where_taken() -> None:
     """A2: checked mode reports each leaked event and buffer with where it was taken."""
-    alloc = AllocatorMXF(4, checked=True)
+    alloc = new_allocator(4, checked=True)
     assert isinstance(alloc, CheckedAllocatorMXF) and alloc.checked
     evt = take(alloc)  # the line the report must name
     buf = alloc.get_buffer()
@@ -341,7 +343,7 @@ def test_put_none_is_harmless(alloc: AllocatorMXF) -> None:
 @pytest.mark.parametrize("checked", [False, True])
 def test_camel_case_aliases(checked: bool) -> None:
     """A2: the interface's camelCase names reach the same implementation."""
-    alloc = AllocatorMXF(4, checked=checked)
+    alloc = new_allocator(4, checked=checked)
     evt = alloc.GetMessage()
     assert isinstance(evt, KernelEvent)
     buf = alloc.GetBuffer()
@@ -390,12 +392,12 @@ def test_errors_share_a_base() -> None:
 
 def test_tracking_builds_every_allocator_checked_and_records_it() -> None:
     """tracking(): what the miniport and conformance tests use to run allocators built deep inside the
-    rig checked; outside the block AllocatorMXF() is the fast unchecked one again."""
+    rig checked; outside the block new_allocator() builds the fast unchecked one again."""
     from host.mxf.allocator import tracking
 
     with tracking() as outer, tracking() as inner:
-        a = AllocatorMXF(4, name="inside")
-    b = AllocatorMXF(4, name="outside")
+        a = new_allocator(4, name="inside")
+    b = new_allocator(4, name="outside")
     assert isinstance(a, CheckedAllocatorMXF) and a.checked and outer == [a] and inner == [a]
     assert not b.checked and not isinstance(b, CheckedAllocatorMXF)
     evt = take(a)

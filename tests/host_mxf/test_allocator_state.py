@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from host.mxf import event as ev
-from host.mxf.allocator import AllocatorMXF
+from host.mxf.allocator_factory import new_allocator
 from host.mxf.buffer import MxfBuffer
 from host.mxf.errors import DoubleFree
 from host.mxf.event import KernelEvent
@@ -46,7 +46,7 @@ class AllocatorMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.alloc = AllocatorMXF(POOL, checked=True, buffer_size=16, buffer_count=BUFFERS)
+        self.alloc = new_allocator(POOL, checked=True, buffer_size=16, buffer_count=BUFFERS)
         self.heads: list[KernelEvent] = []
         self.loose: list[MxfBuffer] = []
         self.freed: list[KernelEvent] = []

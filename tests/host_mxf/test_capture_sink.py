@@ -7,12 +7,14 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF
+from host.mxf.allocator_factory import new_allocator
 from host.mxf.capture_sink import CaptureSink, raw_capture_chain
 from host.mxf.dmusbuff import iter_records
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent
 from host.mxf.packer import Packer
-from host.mxf.status import KsState, NtStatus
 
 from .conftest import MakeAllocator
 from .helpers import Collector
@@ -200,7 +202,7 @@ _message = st.one_of(
 @given(messages=st.lists(_message, min_size=1, max_size=15), cuts=st.lists(st.integers(0, 400), max_size=8))
 def test_capture_to_packer_recovers_messages(messages: list[bytes], cuts: list[int]) -> None:
     """A3: any batching of a message stream comes out of CaptureSink -> Packer as the same messages."""
-    alloc = AllocatorMXF(256, checked=True, buffer_size=16, pointer_size=4)
+    alloc = new_allocator(256, checked=True, buffer_size=16, pointer_size=4)
     sink, packer = CaptureSink(alloc), Packer(alloc)
     sink.connect_output(packer)
     sink.set_state(KsState.RUN)

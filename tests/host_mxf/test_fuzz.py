@@ -5,11 +5,12 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host.mxf.allocator import AllocatorMXF
+from host.ks.state import KsState
+from host.ks.status import NtStatus
+from host.mxf.allocator_factory import new_allocator
 from host.mxf.capture_sink import CaptureSink, raw_capture_chain
 from host.mxf.errors import MalformedBuffer
 from host.mxf.packer import Packer
-from host.mxf.status import KsState, NtStatus
 from host.mxf.unpacker import Unpacker
 
 
@@ -17,7 +18,7 @@ from host.mxf.unpacker import Unpacker
 @given(raw=st.binary(max_size=200), start=st.integers(0, 1 << 40), pointer_size=st.sampled_from([4, 8]))
 def test_unpacker_random_buffers(raw: bytes, start: int, pointer_size: int) -> None:
     """A3: any bytes either unpack or raise MalformedBuffer naming an offset; nothing leaks either way."""
-    alloc = AllocatorMXF(64, checked=True, buffer_size=32, buffer_count=8, pointer_size=pointer_size)
+    alloc = new_allocator(64, checked=True, buffer_size=32, buffer_count=8, pointer_size=pointer_size)
     u = Unpacker(alloc)  # output: the allocator
     try:
         status = u.unpack(raw, start)
@@ -32,7 +33,7 @@ def test_unpacker_random_buffers(raw: bytes, start: int, pointer_size: int) -> N
 @given(batches=st.lists(st.binary(min_size=1, max_size=40), max_size=10), pool=st.integers(2, 40))
 def test_capture_random_bytes(batches: list[bytes], pool: int) -> None:
     """A2/A3: any captured bytes, even with a tiny pool, parse without error and the books balance."""
-    alloc = AllocatorMXF(pool, checked=True, buffer_size=16, buffer_count=4, pointer_size=4)
+    alloc = new_allocator(pool, checked=True, buffer_size=16, buffer_count=4, pointer_size=4)
     sink, packer = CaptureSink(alloc), Packer(alloc)
     sink.connect_output(packer)
     sink.set_state(KsState.RUN)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.clock import ManualClock, MasterClock, MonotonicClock
-from host.mxf.imxf import IMXF, MxfFilter
-from host.mxf.status import KsState, NtStatus
+from host.mxf.filter import MxfFilter
+from host.mxf.imxf import IMXF
 
 
 class Passthrough(MxfFilter):
@@ -79,8 +81,8 @@ def test_filters_and_allocator_are_imxf(alloc: AllocatorMXF) -> None:
 
 def test_nt_status_success_test() -> None:
     """A2: NT_SUCCESS is true for success and informational codes only."""
-    assert NtStatus.STATUS_SUCCESS.ok and NtStatus.STATUS_BUFFER_OVERFLOW.ok is False
-    assert not NtStatus.STATUS_INSUFFICIENT_RESOURCES.ok
+    assert NtStatus.STATUS_SUCCESS.is_success and NtStatus.STATUS_BUFFER_OVERFLOW.is_success is False
+    assert not NtStatus.STATUS_INSUFFICIENT_RESOURCES.is_success
     assert int(NtStatus.STATUS_UNSUCCESSFUL) == 0xC0000001
 
 

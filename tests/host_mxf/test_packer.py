@@ -6,11 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF
+from host.mxf.allocator_factory import new_allocator
 from host.mxf.dmusbuff import DMUS_EVENT_STRUCTURED, iter_records, pack_records
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE
 from host.mxf.packer import Packer, RecordTooLarge, structured_flags
-from host.mxf.status import KsState, NtStatus
 from host.mxf.unpacker import Unpacker
 
 from .helpers import event
@@ -83,7 +85,7 @@ def _records() -> st.SearchStrategy[list[tuple[bytes, int, int, int]]]:
 @given(records=_records(), start=st.integers(0, 10**12))
 def test_unpack_pack_round_trip(records: list[tuple[bytes, int, int, int]], start: int) -> None:
     """A3: Unpacker -> Packer round-trips a user-mode buffer byte for byte (long events fragmented)."""
-    alloc = AllocatorMXF(512, checked=True, buffer_size=16)
+    alloc = new_allocator(512, checked=True, buffer_size=16)
     raw = pack_records(records)
     u, p = Unpacker(alloc), Packer(alloc)
     u.connect_output(p)

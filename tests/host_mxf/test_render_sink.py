@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 from host.midi.usbmidi import encode_message
 from host.mxf import event as ev
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.dmusbuff import pack_records
 from host.mxf.render_sink import RenderSink
-from host.mxf.status import KsState, NtStatus
 from host.mxf.unpacker import Unpacker
 
 from .conftest import MakeAllocator

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.clock import ManualClock, MonotonicClock
 from host.mxf.sequencer import Sequencer
-from host.mxf.status import KsState, NtStatus
 
 from .helpers import Collector, event
 

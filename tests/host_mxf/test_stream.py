@@ -6,11 +6,13 @@ import threading
 
 import pytest
 
+from host.ks.state import KsState
+from host.ks.status import NtStatus
 from host.midi.usbmidi import encode_message
 from host.mxf.allocator import AllocatorMXF
+from host.mxf.allocator_factory import new_allocator
 from host.mxf.clock import ManualClock
 from host.mxf.dmusbuff import iter_records, pack_records
-from host.mxf.status import KsState, NtStatus
 from host.mxf.stream import CaptureStream, DmusStreamType, MxfPort, RenderStream
 
 
@@ -75,7 +77,7 @@ def test_new_stream_arguments(alloc: AllocatorMXF) -> None:
 @pytest.mark.parametrize("checked", [True, False])
 def test_render_and_capture_threads_share_one_allocator(checked: bool) -> None:
     """A2: render and capture run on different threads on one allocator; the books balance at the end."""
-    alloc = AllocatorMXF(512, checked=checked, buffer_size=64, buffer_count=64)
+    alloc = new_allocator(512, checked=checked, buffer_size=64, buffer_count=64)
     clock = ManualClock()
     packets: list[bytes] = []
     port = MxfPort(alloc, clock)

@@ -6,11 +6,11 @@ import struct
 
 import pytest
 
+from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.dmusbuff import DMUS_EVENT_STRUCTURED, HEADER_SIZE, dmus_event_size, pack_records
 from host.mxf.errors import MalformedBuffer
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, kBytePositionNone
-from host.mxf.status import NtStatus
 from host.mxf.unpacker import Unpacker
 
 from .conftest import MakeAllocator
@@ -121,6 +121,19 @@ def test_exhaustion_is_all_or_nothing(make_allocator: MakeAllocator) -> None:
     assert c.got == [] and u.dropped_buffers == 1
     st = alloc.stats()
     assert st.outstanding == 0 and st.exhaustions == 1
+
+
+def test_malformed_tail_is_reported_even_when_the_pool_is_too_small(make_allocator: MakeAllocator) -> None:
+    """A3 (#9): the whole buffer is checked before any event is taken, so two good records and 5 stray
+    bytes are MalformedBuffer (at the stray bytes), not STATUS_INSUFFICIENT_RESOURCES, with 1 event."""
+    alloc = make_allocator(1)
+    u, c = make(alloc)
+    good = pack_records([(b"\x90\x40\x7f", 1, 0, 1), (b"\x80\x40\x00", 1, 10, 1)])
+    with pytest.raises(MalformedBuffer, match=r"truncated DMUS_EVENTHEADER: 5 bytes left.*offset 48"):
+        u.unpack(good + bytes(5), 0)
+    assert c.got == [] and u.dropped_buffers == 0
+    st = alloc.stats()
+    assert st.outstanding == 0 and st.exhaustions == 0
 
 
 def test_buffer_exhaustion_is_all_or_nothing(make_allocator: MakeAllocator) -> None:

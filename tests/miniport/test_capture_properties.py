@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from host import midi as m
-from host.mxf import AllocatorMXF, KsState
+from host.mxf import AllocatorMXF, KsState, new_allocator
 from host.mxf.capture_sink import CaptureSink
 from rig.miniport.capture import MessageCollector, raw_events
 
@@ -27,7 +27,7 @@ MESSAGES = st.one_of(
 
 
 def capture(stream: bytes, cuts: list[int], buffer_size: int = 4096) -> tuple[list[bytes], AllocatorMXF]:
-    alloc = AllocatorMXF(64, buffer_size=buffer_size, checked=True)
+    alloc = new_allocator(64, buffer_size=buffer_size, checked=True)
     sink = CaptureSink(alloc)
     collector = MessageCollector(alloc)
     assert sink.connect_output(collector) == 0

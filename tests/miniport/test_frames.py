@@ -13,7 +13,7 @@ from host.avstream import (
     AllocatorFramingEx,
     AllocatorInitError,
     CommonBufferAllocator,
-    Status,
+    NtStatus,
 )
 from rig import contract as c
 from rig.client.board import Board
@@ -73,7 +73,8 @@ def test_vendor_that_fails_initialize_falls_back_to_default(board: Board) -> Non
     # buffer is unavailable at connect time returns), and the default allocator takes over.
     class Refusing(CommonBufferAllocator):
         def _initialize(self, pin: object, framing: AllocatorFramingEx) -> AllocatorContext:
-            raise AllocatorInitError(f"{self.name}: no common buffer today", Status.INSUFFICIENT_RESOURCES)
+            raise AllocatorInitError(f"{self.name}: no common buffer today",
+                                     NtStatus.STATUS_INSUFFICIENT_RESOURCES)
 
     def refusing(pin: str, _framing: object) -> CommonBufferAllocator:
         return Refusing(1 << 20, name=f"refusing {pin}")

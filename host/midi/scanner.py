@@ -1,0 +1,262 @@
+"""The one MIDI 1.0 byte scanner: running status, SysEx, real-time and stray bytes, table driven.
+
+`MidiStreamParser` (messages) and `UsbMidiEncoder` (packets) both subclass `MidiScanner`: the state
+machine and its hot loop live here once, and each subclass says what to do with what the scanner
+finds through the `_on_*` hooks. Every byte goes to exactly one hook, in stream order.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from typing import Generic, TypeVar
+
+from host.midi.spec import EOX, LENGTH_BY_STATUS, REALTIME_STATUSES, SYSEX
+
+DATA = 0
+"""00-7F."""
+CHANNEL = 1
+"""80-EF: channel messages of 2 or 3 bytes; they set running status."""
+COMMON = 2
+"""F1, F2, F3, F6: system common messages of 1-3 bytes; they cancel running status."""
+SYSEX_START = 3
+"""F0."""
+SYSEX_END = 4
+"""F7: ends an open SysEx, stray otherwise."""
+UNDEFINED = 5
+"""F4, F5: undefined system common; dropped, and they cancel running status."""
+REALTIME = 6
+"""F8, FA, FB, FC, FE, FF: single bytes allowed anywhere, even inside other messages."""
+UNDEFINED_REALTIME = 7
+"""F9, FD: undefined real-time; dropped anywhere without changing any state."""
+
+
+def _kind(b: int) -> int:
+    if b < 0x80:
+        return DATA
+    if b < 0xF0:
+        return CHANNEL
+    if b >= 0xF8:
+        return REALTIME if b in REALTIME_STATUSES else UNDEFINED_REALTIME
+    return {SYSEX: SYSEX_START, EOX: SYSEX_END}.get(b, UNDEFINED if LENGTH_BY_STATUS[b] < 0 else COMMON)
+
+
+KIND: bytes = bytes(_kind(b) for b in range(256))
+"""The scanner's table: the kind (DATA ... UNDEFINED_REALTIME) of every byte value."""
+
+_CHANNEL_RUN = re.compile(rb"(?:[\x80-\xbf\xe0-\xef][\x00-\x7f][\x00-\x7f]|[\xc0-\xdf][\x00-\x7f])+").match
+"""Back-to-back complete channel messages, each with its status byte: the common case, found in C."""
+split_channel_run = re.compile(rb"[\x80-\xbf\xe0-\xef][\x00-\x7f][\x00-\x7f]|[\xc0-\xdf][\x00-\x7f]").findall
+"""split_channel_run(data, start, end): what `_on_run` is given, one bytes object per message, in C."""
+_NEXT_STATUS = re.compile(rb"[\x80-\xff]").search
+"""The next status byte: a SysEx's data run is handed over in one slice, not byte by byte."""
+
+Out = TypeVar("Out")
+
+
+def _with_status(status: int, data: bytes, start: int, end: int, size: int, count: int) -> bytes:
+    """data[start:end], `count` messages of `size` data bytes sent with running status, each with
+    `status` put back in front (slices in C, not a loop over the messages)."""
+    if count == 1:
+        return bytes((status,)) + data[start:end]
+    step = size + 1
+    whole = bytearray(count * step)
+    whole[0::step] = bytes((status,)) * count
+    whole[1::step] = data[start:end:size]
+    if size == 2:
+        whole[2::step] = data[start + 1:end:size]
+    return bytes(whole)
+
+
+class MidiScanner(abc.ABC, Generic[Out]):
+    """Splits a MIDI byte stream, fed in any chunking, into what MIDI 1.0 makes of it; state spans feeds.
+
+    The scanner holds running status and the unfinished non-SysEx message; SysEx bytes are passed on
+    as they come (a subclass keeps what it needs). `_scan(data, out)` calls the hooks with `out`, the
+    subclass's output for this feed, and returns how many status bytes running status inserted.
+    """
+
+    __slots__ = ("_in_sysex", "_need", "_pending", "_running")
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._pending: bytearray | None = None
+        self._need = 0
+        self._in_sysex = False
+
+    def _forget(self) -> bytes:
+        """Back to idle: running status, the open SysEx and the unfinished message (returned) dropped."""
+        held = bytes(self._pending or b"")
+        self._running = 0
+        self._pending = None
+        self._need = 0
+        self._in_sysex = False
+        return held
+
+    # --- hooks: what the subclass makes of each thing found ---------------------------------------
+
+    @abc.abstractmethod
+    def _on_run(self, out: Out, data: bytes, start: int, end: int) -> None:
+        """data[start:end] is complete channel messages back to back, each with its own status byte."""
+
+    @abc.abstractmethod
+    def _on_message(self, out: Out, message: bytes) -> None:
+        """One complete channel or system common message, status first (running status expanded)."""
+
+    @abc.abstractmethod
+    def _on_realtime(self, out: Out, byte: int) -> None:
+        """A defined real-time byte (wherever it stood)."""
+
+    @abc.abstractmethod
+    def _on_stray(self, out: Out, byte: int, kind: int) -> None:
+        """A byte that fits no message: DATA without status, SYSEX_END without SysEx, UNDEFINED(_REALTIME)."""
+
+    @abc.abstractmethod
+    def _on_cut(self, out: Out, held: bytearray) -> None:
+        """An unfinished message (status first) cut short by a status byte, which is scanned next."""
+
+    @abc.abstractmethod
+    def _on_sysex_start(self, out: Out) -> None:
+        """F0 opened a SysEx."""
+
+    @abc.abstractmethod
+    def _on_sysex_data(self, out: Out, data: bytes, start: int, end: int) -> None:
+        """data[start:end] are data bytes of the open SysEx."""
+
+    @abc.abstractmethod
+    def _on_sysex_end(self, out: Out) -> None:
+        """F7 ended the open SysEx."""
+
+    @abc.abstractmethod
+    def _on_sysex_cut(self, out: Out, status: int) -> None:
+        """`status` (neither F7 nor real-time) ends the open SysEx unfinished; it is scanned next."""
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    def _scan(self, data: bytes, out: Out) -> int:
+        """Scan `data`, calling the hooks in stream order; return the running-status insertions."""
+        n = len(data)
+        kinds = KIND
+        lengths = LENGTH_BY_STATUS
+        channel_run = _CHANNEL_RUN
+        next_status = _NEXT_STATUS
+        on_message = self._on_message
+        running = self._running
+        pending = self._pending
+        need = self._need
+        in_sysex = self._in_sysex
+        expanded = 0
+        i = 0
+        while i < n:
+            if in_sysex:
+                found = next_status(data, i)
+                j = n if found is None else found.start()
+                if j > i:
+                    self._on_sysex_data(out, data, i, j)
+                    i = j
+                    if i == n:
+                        break
+                b = data[i]
+                kind = kinds[b]
+                if kind == SYSEX_END:
+                    i += 1
+                    in_sysex = False
+                    self._on_sysex_end(out)
+                    continue
+                if kind < REALTIME:
+                    in_sysex = False
+                    self._on_sysex_cut(out, b)
+                # The cutting status (or the real-time byte inside the SysEx) is handled below.
+            else:
+                b = data[i]
+                kind = kinds[b]
+            if kind == CHANNEL:
+                if pending is not None:
+                    self._on_cut(out, pending)
+                    pending = None
+                whole = channel_run(data, i)
+                if whole is not None:
+                    j = whole.end()
+                    self._on_run(out, data, i, j)
+                    last = data[j - 2]
+                    running = last if last >= 0x80 else data[j - 3]
+                    i = j
+                    continue
+                running = b
+                pending = bytearray((b,))
+                need = lengths[b]
+                i += 1
+                continue
+            if kind == DATA:
+                if pending is not None:
+                    i += 1
+                    pending.append(b)
+                    if len(pending) == need:
+                        on_message(out, bytes(pending))
+                        pending = None
+                elif running:
+                    # Running status: every whole message in this run of data bytes at once.
+                    found = next_status(data, i)
+                    j = n if found is None else found.start()
+                    size = lengths[running] - 1
+                    count = (j - i) // size
+                    if count:
+                        k = i + count * size
+                        expanded += count
+                        messages = _with_status(running, data, i, k, size, count)
+                        self._on_run(out, messages, 0, len(messages))
+                        i = k
+                    if i < j:  # the first data byte of a 3-byte message: held for the second
+                        expanded += 1
+                        pending = bytearray((running, data[i]))
+                        need = 3
+                        i += 1
+                else:
+                    i += 1
+                    self._on_stray(out, b, DATA)
+                continue
+            i += 1
+            if kind == REALTIME:
+                self._on_realtime(out, b)
+                continue
+            if kind == UNDEFINED_REALTIME:
+                self._on_stray(out, b, kind)
+                continue
+            # System common, SysEx start, EOX or undefined F4/F5: all cut a held message and cancel
+            # running status.
+            if pending is not None:
+                self._on_cut(out, pending)
+                pending = None
+            running = 0
+            if kind == SYSEX_START:
+                in_sysex = True
+                self._on_sysex_start(out)
+            elif kind == COMMON:
+                length = lengths[b]
+                if length == 1:
+                    on_message(out, bytes((b,)))
+                else:
+                    pending = bytearray((b,))
+                    need = length
+            else:
+                self._on_stray(out, b, kind)
+        self._running = running
+        self._pending = pending
+        self._need = need
+        self._in_sysex = in_sysex
+        return expanded
+
+
+__all__ = [
+    "CHANNEL",
+    "COMMON",
+    "DATA",
+    "KIND",
+    "REALTIME",
+    "SYSEX_END",
+    "SYSEX_START",
+    "UNDEFINED",
+    "UNDEFINED_REALTIME",
+    "MidiScanner",
+    "split_channel_run",
+]
