@@ -61,6 +61,7 @@
 #define RIG_MANUFACTURER "rig project"
 #define RIG_PRODUCT "rig RP2040 test board"
 #define RIG_CONSOLE_PROMPT "> "
+#define RIG_CONSOLE_LOG_PREFIX "# "
 #define RIG_STRING_1 "rig project"
 #define RIG_STRING_2 "rig RP2040 test board"
 #define RIG_STRING_4 "rig MIDI"

@@ -38,7 +38,7 @@ extern const char *const console_stat_names[];
 extern const size_t console_stat_count;
 
 /* One log line being built; text always has room for the CR LF that console_log_end adds. */
-#define CONSOLE_LOG_PREFIX "# "
+#define CONSOLE_LOG_PREFIX RIG_CONSOLE_LOG_PREFIX /* from the contract */
 #define CONSOLE_LOG_MAX 112u
 typedef struct {
     char text[CONSOLE_LOG_MAX];

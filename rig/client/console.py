@@ -15,7 +15,7 @@ from rig import contract as c
 from rig.errors import RigError
 
 DEFAULT_BAUD = 115200
-LOG_PREFIX = "# "
+LOG_PREFIX = c.CONSOLE_LOG_PREFIX
 """Log lines (`log on`) start with this; replies never do, so a reply parser can skip them."""
 
 

@@ -336,6 +336,8 @@ CONSOLE_COMMANDS: dict[str, str] = {
     "log": "log [on|off]: event log lines ('# ' first) on or off (off at power-on); print the state",
 }
 CONSOLE_PROMPT = "> "
+CONSOLE_LOG_PREFIX = "# "
+"""Event log lines start with this, so a reply parser can tell them from replies."""
 
 
 def bcd_device() -> int:

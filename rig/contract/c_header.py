@@ -98,6 +98,7 @@ def generate() -> str:
         f"#define RIG_MANUFACTURER {_c_string(c.MANUFACTURER)}",
         f"#define RIG_PRODUCT {_c_string(c.PRODUCT)}",
         f"#define RIG_CONSOLE_PROMPT {_c_string(c.CONSOLE_PROMPT)}",
+        f"#define RIG_CONSOLE_LOG_PREFIX {_c_string(c.CONSOLE_LOG_PREFIX)}",
     ]
     for index, text in sorted(c.STRINGS.items()):
         lines.append(f"#define RIG_STRING_{index} {_c_string(text)}")

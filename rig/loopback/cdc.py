@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from rig import contract as c
-from rig.client.console import LOG_PREFIX
 from rig.links.pty_line import LineWatcher, open_raw_pty
 
 LOG_LINE_MAX = 112
@@ -24,7 +23,7 @@ LOG_LINE_MAX = 112
 
 def log_line(time_us: int, event: str, fields: Sequence[tuple[str, str | int]] = ()) -> bytes:
     """One log line as the firmware sends it: `# <time_us> <event>[ key=value...]` CR LF."""
-    text = f"{LOG_PREFIX}{time_us} {event}" + "".join(f" {key}={value}" for key, value in fields)
+    text = f"{c.CONSOLE_LOG_PREFIX}{time_us} {event}" + "".join(f" {key}={value}" for key, value in fields)
     return text.encode()[:LOG_LINE_MAX - 2] + b"\r\n"
 
 
