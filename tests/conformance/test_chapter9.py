@@ -16,8 +16,8 @@ import pytest
 import usb.core
 
 from rig import contract as c
-from rig import frames
-from rig.device import Board
+from rig.client.board import Board
+from rig.contract import frame_wire as frames
 
 pytestmark = [pytest.mark.needs("usb"), pytest.mark.books_unchecked]
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from rig import contract as c
-from rig import frames
-from rig.emulator_link import EmulatorLink
-from rig.usb_link import LinkGone, LinkStall, UsbLinkError
+from rig.contract import frame_wire as frames
+from rig.links.emulator import EmulatorLink
+from rig.links.usb_link import LinkGone, LinkStall, UsbLinkError
 
 from .conftest import BUILD_TIMEOUT_S, FIRMWARE, T, need_bridge
 
