@@ -49,10 +49,9 @@ _CHANNEL_RUN = re.compile(rb"(?:[\x80-\xbf\xe0-\xef][\x00-\x7f][\x00-\x7f]|[\xc0
 split_channel_run = re.compile(rb"[\x80-\xbf\xe0-\xef][\x00-\x7f][\x00-\x7f]|[\xc0-\xdf][\x00-\x7f]").findall
 """split_channel_run(data, start, end): what `_on_run` is given, one bytes object per message, in C."""
 _NEXT_STATUS = re.compile(rb"[\x80-\xff]").search
-"""The next status byte: a SysEx's data run is handed over in one slice, not byte by byte."""
+"""The next status byte: a SysEx's data, or a running-status group, is handed over in one slice."""
 
 Out = TypeVar("Out")
-
 
 
 class MidiScanner(abc.ABC, Generic[Out]):
@@ -175,7 +174,7 @@ class MidiScanner(abc.ABC, Generic[Out]):
                     # One whole message before the next status: the start of a run of complete
                     # messages that each carry their status, matched as a whole.
                     whole = channel_run(data, i)
-                    assert whole is not None
+                    assert whole is not None  # data[i:j] is one whole message
                     j = whole.end()
                     self._on_run(out, data, i, j)
                     last = data[j - 2]
