@@ -32,6 +32,18 @@ def short_messages(count: int) -> list[bytes]:
     return _timing.channel_messages(count, seed=1)
 
 
+def running_status_wire(count: int) -> bytes:
+    """short_messages grouped 8 to a status and sent with running status (as keyboards send notes)."""
+    msgs = short_messages(count)
+    out = bytearray()
+    for k in range(0, len(msgs), 8):
+        head = msgs[k]
+        out += head
+        for m in msgs[k + 1:k + 8]:
+            out += m[1:] if len(m) == len(head) else head[1:]
+    return bytes(out)
+
+
 def bench_encode_message() -> None:
     """encode_message for short channel messages and for a 4 KiB SysEx."""
     msgs = [m for m in short_messages(100_000) if len(m) == 3]
@@ -88,9 +100,18 @@ def bench_parser() -> None:
         for t in transfers:
             parser.feed(t)
 
+    running = running_status_wire(len(msgs))
+    running_transfers = [running[i:i + 48] for i in range(0, len(running), 48)]
+
+    def parse_running() -> None:
+        parser = MidiStreamParser()
+        for t in running_transfers:
+            parser.feed(t)
+
     base = best_of(baseline)
     report("MidiStreamParser, short messages, one feed", len(msgs), "msg", best_of(parse_whole), base)
     report("MidiStreamParser, short messages, 48 B feeds", len(msgs), "msg", best_of(parse_transfers), base)
+    report("MidiStreamParser, running status, 48 B feeds", len(msgs), "msg", best_of(parse_running), base)
 
     sysex = b"\xf0" + bytes(i % 128 for i in range(65534)) + b"\xf7"
     pieces = [sysex[i:i + 64] for i in range(0, len(sysex), 64)]
@@ -143,10 +164,18 @@ def bench_usb() -> None:
         for i in range(0, len(wire), 48):
             encoder.encode(wire[i:i + 48])
 
+    running = running_status_wire(len(msgs))
+
+    def encode_running() -> None:
+        encoder = UsbMidiEncoder()
+        for i in range(0, len(running), 48):
+            encoder.encode(running[i:i + 48])
+
     base = best_of(baseline)
     report("UsbMidiDecoder.feed, 64 B transfers", count, "pkt", best_of(decode), base)
     report("UsbMidiDecoder.messages, 64 B transfers", count, "pkt", best_of(decode_messages), base)
     report("UsbMidiEncoder.encode, short messages", count, "msg", best_of(encode_stream), base)
+    report("UsbMidiEncoder.encode, running status", count, "msg", best_of(encode_running), base)
 
 
 def main() -> bool:

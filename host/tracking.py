@@ -1,6 +1,6 @@
 """Trackers: the `tracking()` blocks of the checked allocators (host.mxf and host.avstream). Inside a
-block every new allocator is built checked and recorded, so tests can fail on leaks in allocators
-built deep inside other code."""
+block new allocators are built checked (host.mxf's through new_allocator) and every new one is
+recorded, so tests can fail on leaks in allocators built deep inside other code."""
 
 from __future__ import annotations
 

@@ -49,23 +49,9 @@ _CHANNEL_RUN = re.compile(rb"(?:[\x80-\xbf\xe0-\xef][\x00-\x7f][\x00-\x7f]|[\xc0
 split_channel_run = re.compile(rb"[\x80-\xbf\xe0-\xef][\x00-\x7f][\x00-\x7f]|[\xc0-\xdf][\x00-\x7f]").findall
 """split_channel_run(data, start, end): what `_on_run` is given, one bytes object per message, in C."""
 _NEXT_STATUS = re.compile(rb"[\x80-\xff]").search
-"""The next status byte: a SysEx's data run is handed over in one slice, not byte by byte."""
+"""The next status byte: a SysEx's data, or a running-status group, is handed over in one slice."""
 
 Out = TypeVar("Out")
-
-
-def _with_status(status: int, data: bytes, start: int, end: int, size: int, count: int) -> bytes:
-    """data[start:end], `count` messages of `size` data bytes sent with running status, each with
-    `status` put back in front (slices in C, not a loop over the messages)."""
-    if count == 1:
-        return bytes((status,)) + data[start:end]
-    step = size + 1
-    whole = bytearray(count * step)
-    whole[0::step] = bytes((status,)) * count
-    whole[1::step] = data[start:end:size]
-    if size == 2:
-        whole[2::step] = data[start + 1:end:size]
-    return bytes(whole)
 
 
 class MidiScanner(abc.ABC, Generic[Out]):
@@ -98,6 +84,11 @@ class MidiScanner(abc.ABC, Generic[Out]):
     @abc.abstractmethod
     def _on_run(self, out: Out, data: bytes, start: int, end: int) -> None:
         """data[start:end] is complete channel messages back to back, each with its own status byte."""
+
+    @abc.abstractmethod
+    def _on_running_status(self, out: Out, status: int, data: bytes, start: int, end: int) -> None:
+        """data[start:end] is the data bytes of whole messages sent with running status `status`
+        (1 or 2 bytes each, as `status` says); each message is `status` followed by its data."""
 
     @abc.abstractmethod
     def _on_message(self, out: Out, message: bytes) -> None:
@@ -174,18 +165,37 @@ class MidiScanner(abc.ABC, Generic[Out]):
                 if pending is not None:
                     self._on_cut(out, pending)
                     pending = None
-                whole = channel_run(data, i)
-                if whole is not None:
+                running = b
+                size = lengths[b] - 1
+                found = next_status(data, i + 1)
+                j = n if found is None else found.start()
+                count = (j - i - 1) // size
+                if count == 1 and j - i - 1 == size:
+                    # One whole message before the next status: the start of a run of complete
+                    # messages that each carry their status, matched as a whole.
+                    whole = channel_run(data, i)
+                    assert whole is not None  # data[i:j] is one whole message
                     j = whole.end()
                     self._on_run(out, data, i, j)
                     last = data[j - 2]
                     running = last if last >= 0x80 else data[j - 3]
                     i = j
                     continue
-                running = b
-                pending = bytearray((b,))
-                need = lengths[b]
-                i += 1
+                if count:
+                    # Running status follows: this message and the ones after it at once.
+                    k = i + 1 + count * size
+                    expanded += count - 1
+                    self._on_running_status(out, b, data, i + 1, k)
+                    i = k
+                    if i < j:  # the first data byte of a 3-byte message: held for the second
+                        expanded += 1
+                        pending = bytearray((b, data[i]))
+                        need = 3
+                        i += 1
+                    continue
+                pending = bytearray(data[i:j])
+                need = size + 1
+                i = j
                 continue
             if kind == DATA:
                 if pending is not None:
@@ -203,8 +213,7 @@ class MidiScanner(abc.ABC, Generic[Out]):
                     if count:
                         k = i + count * size
                         expanded += count
-                        messages = _with_status(running, data, i, k, size, count)
-                        self._on_run(out, messages, 0, len(messages))
+                        self._on_running_status(out, running, data, i, k)
                         i = k
                     if i < j:  # the first data byte of a 3-byte message: held for the second
                         expanded += 1

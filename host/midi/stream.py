@@ -13,7 +13,7 @@ from typing import Any
 
 from host.midi.errors import MidiValueError
 from host.midi.scanner import DATA, SYSEX_END, MidiScanner, split_channel_run
-from host.midi.spec import EOX, REALTIME_STATUSES, SPEC_BY_STATUS, SYSEX
+from host.midi.spec import EOX, LENGTH_BY_STATUS, REALTIME_STATUSES, SPEC_BY_STATUS, SYSEX
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -83,6 +83,8 @@ def _message(data: bytes, complete: bool = True, truncated: bool = False) -> Mid
     return message
 
 
+_STATUS_BYTE = tuple(bytes((b,)) for b in range(256))
+"""Each byte value as a one-byte bytes object (running status puts the status back in front)."""
 _REALTIME: dict[int, MidiMessage] = {b: _message(bytes((b,))) for b in REALTIME_STATUSES}
 """Shared, immutable real-time messages by byte (the defined ones only)."""
 _DATA_OF = attrgetter("data")
@@ -207,6 +209,19 @@ class MidiStreamParser(MidiScanner[list[MidiMessage]]):
             # _message() without the call: this is the parser's hot path.
             message = new(MidiMessage)
             _set_data(message, whole)
+            _set_complete(message, True)
+            _set_truncated(message, False)
+            emit(message)
+
+    def _on_running_status(self, out: list[MidiMessage], status: int, data: bytes, start: int,
+                           end: int) -> None:
+        emit = out.append
+        new = _new_message
+        prefix = _STATUS_BYTE[status]
+        size = LENGTH_BY_STATUS[status] - 1
+        for k in range(start, end, size):
+            message = new(MidiMessage)
+            _set_data(message, prefix + data[k:k + size])
             _set_complete(message, True)
             _set_truncated(message, False)
             emit(message)

@@ -70,6 +70,8 @@ def _build_heads() -> tuple[tuple[bytes | None, ...], ...]:
 _HEADS = _build_heads()
 _DENSE_HEADS: tuple[tuple[bytes, ...], ...] = tuple(tuple(h or b"" for h in row) for row in _HEADS)
 """_HEADS with b"" where no fixed-length message starts (the encoder looks up only valid statuses)."""
+_STATUS_BYTE = tuple(bytes((b,)) for b in range(256))
+"""Each byte value as a one-byte bytes object."""
 _PADS = (b"", b"\x00\x00", b"\x00", b"")
 """Zero padding after a fixed-length message of 1, 2 or 3 bytes, indexed by its length."""
 _SINGLE = tuple(
@@ -270,6 +272,21 @@ class UsbMidiEncoder(MidiScanner[bytearray]):
             else:
                 out += data[i:i + 3]
                 i += 3
+
+    def _on_running_status(self, out: bytearray, status: int, data: bytes, start: int, end: int) -> None:
+        # Every packet at once with strided slices: head, status, then the 1 or 2 data bytes (or 0).
+        size = LENGTH_BY_STATUS[status] - 1
+        if self._status_sent:
+            self._send_status_sent_rest(out, data[start - 1:start + size])
+            start += size
+        count = (end - start) // size
+        packets = bytearray(PACKET_SIZE * count)
+        packets[0::4] = self._heads[status] * count
+        packets[1::4] = _STATUS_BYTE[status] * count
+        packets[2::4] = data[start:end:size]
+        if size == 2:
+            packets[3::4] = data[start + 1:end:size]
+        out += packets
 
     def _on_message(self, out: bytearray, message: bytes) -> None:
         if self._status_sent:

@@ -168,15 +168,20 @@ SysEx start and end, system common, undefined and defined real-time), so orderin
 
 
 @example(b"\xf0\x80\xff", [64])
+@example(b"\xf0\x90\x40\x50\x41\x51", [64])  # the cutting status, then running status
 @given(st.one_of(EDGE_BYTES, GARBAGE), SIZES)
 def test_encode_decode_parse_gives_the_same_messages_in_the_same_order(data: bytes, sizes: list[int]) -> None:
-    """parse(bytes) == parse(decode(encode(bytes))), in order, with and without the end-of-stream flush."""
+    """parse(bytes) == parse(decode(encode(bytes))), in order, with and without the end-of-stream flush,
+    and no byte is sent twice."""
     encoder = UsbMidiEncoder()
     wire = b"".join(encoder.encode(p) for p in pieces(data, sizes)) + encoder.flush()
-    decoded = b"".join(midi for _, midi in UsbMidiDecoder().feed(wire))
+    decoder = UsbMidiDecoder()
+    decoded = b"".join(midi for _, midi in decoder.feed(wire))
     direct, via_usb = MidiStreamParser(), MidiStreamParser()
     assert via_usb.feed(decoded) == direct.feed(data)
     assert via_usb.flush() == direct.flush()
+    # Every byte went out once, plus the status bytes running status left out: none sent twice.
+    assert decoder.counters.midi_bytes == encoder.counters.bytes_in + encoder.counters.running_status
 
 
 @given(GARBAGE, SIZES, st.one_of(st.none(), st.integers(1, 40)))
