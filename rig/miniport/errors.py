@@ -3,6 +3,7 @@ caller would naturally catch (as python-rtmidi's errors do)."""
 
 from __future__ import annotations
 
+from host.ks.errors import PoolExhausted as KsPoolExhausted
 from rig.errors import RigError
 
 
@@ -14,8 +15,9 @@ class MiniportTimeout(MiniportError, TimeoutError):
     """A transfer did not complete in time; the data it carried is still accounted for (queued)."""
 
 
-class PoolExhausted(MiniportError):
-    """No free frame or event in a pool (the caller still holds them, or the device stalled)."""
+class PoolExhausted(MiniportError, KsPoolExhausted):
+    """No free frame or event in a pool (the caller still holds them, or the device stalled): the
+    kernel-streaming models' PoolExhausted, named for the miniport's board and pin."""
 
 
 class DeviceGarbage(MiniportError, ValueError):
