@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rig.cli._out import STATUS_STYLE, stdout
-from rig.cli._suite import plugin_args, suite_dir, valid_spec
+from rig.cli._suite import plugin_args, suite_args, suite_dir, valid_spec
 from rig.errors import RigError
 from rig.pytest_plugin.run_report import JUNIT_FILE, REPORT_FILE, RunRecord, default_report_dir
 
@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def pytest_args(spec: str, report_dir: Path, suite: str | None, strict: bool) -> list[str]:
     """The pytest command line of the main job (pytest's own terminal output is replaced by ours)."""
-    argv = [str(suite_dir(suite)), *plugin_args(), "-p", "no:terminal", "-p", "no:cacheprovider",
+    argv = [*suite_args(suite), *plugin_args(), "-p", "no:terminal", "-p", "no:cacheprovider",
             "-o", "addopts=", "--import-mode=importlib", "--strict-markers",
             "--rig", spec, "--rig-report", str(report_dir), "--junitxml", str(report_dir / JUNIT_FILE)]
     return argv + (["--rig-strict"] if strict else [])
