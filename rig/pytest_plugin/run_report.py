@@ -141,12 +141,30 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def counts(record: RunRecord) -> str:
+    """`3 passed, 1 failed`, or `no tests ran`."""
+    return ", ".join(f"{n} {outcome}" for outcome, n in sorted(record.totals().items())) or "no tests ran"
+
+
+def verdict_line(record: RunRecord) -> str:
+    """The run's one verdict: what `rig run` computed from every step (extra["verdict"]), else the
+    suite's own (PASS, or FAIL with the counts)."""
+    given = record.extra.get("verdict")
+    if isinstance(given, str) and given:
+        return given
+    return "PASS" if record.ok else f"FAIL: {counts(record)}"
+
+
 def _summary(record: RunRecord) -> str:
-    totals = record.totals()
-    verdict = "PASSED" if record.ok else "FAILED"
-    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(totals.items())) or "no tests ran"
-    return (f"## Summary\n\n**{verdict}**: {counts}.\n\n"
+    return (f"## Summary\n\nConformance suite: {counts(record)}.\n\n"
             f"Started {record.started_utc}, finished {record.finished_utc or '(unfinished)'}.")
+
+
+def _latency(record: RunRecord) -> str | None:
+    links = record.extra.get("latency")
+    if not links:
+        return None
+    return "## Latency\n\n" + "\n".join(f"- {link}" for link in links)
 
 
 def _targets(record: RunRecord) -> str | None:
@@ -187,11 +205,12 @@ register_section("targets", _targets)
 register_section("host", _host_and_settings)
 register_section("results", _results)
 register_section("counters", _counters)
+register_section("latency", _latency)
 
 
 def render_markdown(record: RunRecord, title: str = "rig conformance report") -> str:
-    """The whole report.md text."""
-    parts = [f"# {title}"]
+    """The whole report.md text: the title, the run's verdict, then the sections."""
+    parts = [f"# {title}", f"**Verdict: {verdict_line(record)}**"]
     for _, builder in _sections:
         text = builder(record)
         if text:

@@ -126,13 +126,16 @@ def test_run_is_the_main_job_and_fails_when_a_test_fails(tmp_path: Path) -> None
     skipped = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED ")]
     assert len(skipped) == 1 and "test_timing[loopback]: target loopback lacks real-timing" in skipped[0]
     text = (report / "report.md").read_text()
-    assert "**FAILED**" in text and "firmware" in text and "0.1.0" in text and "## Device counters" in text
+    assert "**Verdict: FAIL" in text and "firmware" in text and "0.1.0" in text
+    assert "## Device counters" in text
     assert (report / "junit.xml").exists()
 
 
 def test_run_on_the_whole_conformance_suite_passes(tmp_path: Path) -> None:
     report = tmp_path / "r"
-    done = rig("run", "--rig", "loopback", "--report-dir", str(report), cwd=tmp_path)
+    # The latency step's verdict depends on the machine's load (JACK drops messages on a starved
+    # host); tests/measure/test_verdict.py covers that step deterministically.
+    done = rig("run", "--rig", "loopback", "--report-dir", str(report), "--no-latency", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASSED" in done.stdout and str(report / "report.md") in done.stdout
     record = RunRecord.load(report)
@@ -144,7 +147,7 @@ def test_run_default_report_dir_is_a_utc_timestamp(tmp_path: Path) -> None:
     suite = tmp_path / "suite"
     suite.mkdir()
     (suite / "test_one.py").write_text("def test_one(board):\n    board.info()\n")
-    done = rig("run", "--rig", "loopback", "--suite", str(suite), cwd=tmp_path)
+    done = rig("run", "--rig", "loopback", "--suite", str(suite), "--no-latency", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     dirs = list((tmp_path / "reports").iterdir())
     assert len(dirs) == 1 and dirs[0].name.endswith("Z") and (dirs[0] / "report.md").exists()

@@ -274,7 +274,7 @@ def test_report_dir_gets_record_and_markdown(rigtester: pytest.Pytester) -> None
     assert outcomes["test_skip[fake:usb]"][0] == "skipped"
     assert "lacks frames" in outcomes["test_skip[fake:usb]"][1]
     text = (out / "report.md").read_text()
-    assert "**FAILED**" in text and "fake:usb" in text and "one is not two" in text
+    assert "**Verdict: FAIL" in text and "fake:usb" in text and "one is not two" in text
 
 
 def test_unknown_rig_value_is_a_usage_error(rigtester: pytest.Pytester) -> None:
