@@ -58,6 +58,12 @@ def test_console_command_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip().startswith("firmware ")
 
 
+def test_console_command_that_the_board_refuses_exits_non_zero(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["console", "--rig", "loopback", "--command", "bogus"]) == 1
+    assert "unknown command 'bogus'" in capsys.readouterr().out
+
+
 def test_console_command_as_subprocess() -> None:
     done = rig("console", "--rig", "loopback", "--command", "stats")
     assert done.returncode == 0, done.stderr
