@@ -281,9 +281,11 @@ def compare(run: RunRow, baseline: RunRow, thresholds: Thresholds) -> Verdict:
     if run.kind != baseline.kind:
         raise HistoryError(f"run {run.run_id} is {run.kind} but baseline {baseline.run_id} "
                            f"is {baseline.kind}")
-    if (run.path, run.target_kind) != (baseline.path, baseline.target_kind):
-        notes.append(f"different path/target kind: {run.path}/{run.target_kind} vs "
-                     f"{baseline.path}/{baseline.target_kind}")
+    if run.path != baseline.path:
+        raise HistoryError(f"run {run.run_id} is on path {run.path} but baseline {baseline.run_id} is on "
+                           f"path {baseline.path}: figures of different paths are not comparable")
+    if run.target_kind != baseline.target_kind:
+        notes.append(f"different target kind: {run.target_kind} vs {baseline.target_kind}")
     if run.kind == "latency":
         r, b = run.summary.get("rtt_us"), baseline.summary.get("rtt_us")
         if not r or not b:
