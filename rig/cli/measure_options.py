@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rig.measure import report
-from rig.measure.history import History, Thresholds, compare
+from rig.measure.history import History, HistoryError, Thresholds, compare
 from rig.measure.model import Run
 from rig.measure.verdict import Verdict, of_run
 
@@ -92,6 +92,14 @@ def _store_and_gate(run: Run, args: argparse.Namespace, console: Console) -> lis
     """Store the run; with --baseline apply the gate. The failures (none when the gate passed)."""
     if args.no_history:
         return []
+    try:
+        return _store_and_compare(run, args, console)
+    except HistoryError as exc:  # a corrupt or foreign file, a baseline that cannot be compared
+        console.print(f"[bold red]history:[/] {exc}")
+        return [f"history: {exc}"]
+
+
+def _store_and_compare(run: Run, args: argparse.Namespace, console: Console) -> list[str]:
     with History(args.history) as history:
         run_id = history.store(run)
         console.print(f"stored as run {run_id} in {history.path}")

@@ -24,6 +24,10 @@ class HistoryError(RigError, RuntimeError):
     """The history database cannot do what was asked (missing run, bad threshold)."""
 
 
+class HistoryUnusable(HistoryError):
+    """The file is not a rig history database (garbage, another program's SQLite file, bad rows)."""
+
+
 class RunNotFound(HistoryError, LookupError):
     """No run with that id is stored."""
 
@@ -114,8 +118,23 @@ class History:
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path))
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.executescript(_SCHEMA)
+        try:
+            with self._guard():
+                self._db.execute("PRAGMA foreign_keys = ON")
+                self._db.executescript(_SCHEMA)
+        except HistoryUnusable:
+            self._db.close()
+            raise
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn what a corrupt or foreign file makes sqlite3 and json raise into HistoryUnusable,
+        naming the file and the problem."""
+        try:
+            yield
+        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+            raise HistoryUnusable(f"{self.path}: not a usable rig history database "
+                                  f"({type(exc).__name__}: {exc})") from None
 
     def close(self) -> None:
         """Close the database."""
@@ -129,7 +148,7 @@ class History:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._db:
+        with self._guard(), self._db:
             yield self._db
 
     def store(self, run: Run) -> int:
@@ -170,25 +189,29 @@ class History:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [RunRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], bool(r[8]), json.loads(r[9]))
-                for r in self._db.execute(sql, args)]
+        with self._guard():
+            return [RunRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], bool(r[8]), json.loads(r[9]))
+                    for r in self._db.execute(sql, args)]
 
     def row(self, run_id: int) -> RunRow:
         """One run's row; RunNotFound names the id."""
-        for r in self._db.execute(
-                "SELECT id, started_at, kind, path, target, target_kind, real_timing, firmware, interrupted,"
-                " summary_json FROM runs WHERE id = ?", (run_id,)):
-            return RunRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], bool(r[8]), json.loads(r[9]))
+        with self._guard():
+            for r in self._db.execute(
+                    "SELECT id, started_at, kind, path, target, target_kind, real_timing, firmware,"
+                    " interrupted, summary_json FROM runs WHERE id = ?", (run_id,)):
+                return RunRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], bool(r[8]),
+                              json.loads(r[9]))
         raise RunNotFound(f"no run {run_id} in {self.path}")
 
     def samples(self, run_id: int) -> list[Sample]:
         """Every stored sample of a run, in seq order."""
         self.row(run_id)
-        return [Sample(seq=r[0], sent_ns=r[1], received_ns=r[2], device_rx_us=r[3], device_tx_us=r[4],
-                       lost=bool(r[5]), warmup=bool(r[6]), size=r[7])
-                for r in self._db.execute(
-                    "SELECT seq, sent_ns, received_ns, device_rx_us, device_tx_us, lost, warmup, size"
-                    " FROM samples WHERE run_id = ? ORDER BY seq", (run_id,))]
+        with self._guard():
+            return [Sample(seq=r[0], sent_ns=r[1], received_ns=r[2], device_rx_us=r[3], device_tx_us=r[4],
+                           lost=bool(r[5]), warmup=bool(r[6]), size=r[7])
+                    for r in self._db.execute(
+                        "SELECT seq, sent_ns, received_ns, device_rx_us, device_tx_us, lost, warmup, size"
+                        " FROM samples WHERE run_id = ? ORDER BY seq", (run_id,))]
 
     def latest(self, target: str | None = None, kind: str | None = None, before: int | None = None) -> RunRow:
         """The newest run (optionally of a target/kind, older than run id `before`)."""

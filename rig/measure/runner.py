@@ -18,7 +18,7 @@ from rich.console import Console
 from rig import contract as c
 from rig.errors import RigError
 from rig.measure import clocksync, report
-from rig.measure.history import History
+from rig.measure.history import History, HistoryError
 from rig.measure.latency import FrameLink, LatencySettings, Link, RtMidiLink, UsbMidiLink, run_latency
 from rig.measure.model import Run
 from rig.measure.verdict import Verdict, of_run
@@ -207,10 +207,14 @@ def latency_report(target: Target, directory: Path, *, count: int = 300, warmup:
                                    size=64 if kind == "frame" else 0, gap_min_s=0.0005, gap_max_s=0.0015)
         run = measure_path(target, path, settings, 32, None)
         report.print_summary(run, console)
-        if store:
-            with History(history) as h:
-                h.store(run)
         verdict = of_run(run, loss_tolerance)
+        if store:
+            try:
+                with History(history) as h:
+                    h.store(run)
+            except HistoryError as exc:  # the run is still reported; the verdict says it was not stored
+                console.print(f"[bold red]history:[/] {exc}")
+                verdict = verdict.with_reasons([f"history: {exc}"])
         out.append(report.write_all(run, directory, fmt="md", stem=f"latency-{path}", verdict=verdict))
         print_verdict(console, verdict, run, label=f"latency {path}")
         if run.error is not None:
