@@ -50,6 +50,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Measure each path in turn; one verdict from every path is the exit status (0 PASS, 1 FAIL or
     INCOMPLETE, 130 INTERRUPTED). A fault or Ctrl-C keeps what was measured and skips the rest."""
+    opts.check_outputs(args)
     console = runner.wide_console()
     message = "frame" if args.path == "frames" else args.message
     steps: list[tuple[str, Verdict]] = []

@@ -12,8 +12,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from rig.cli.output_locations import writable_dir
 from rig.measure import report
-from rig.measure.history import History, HistoryError, Thresholds, compare
+from rig.measure.history import History, HistoryError, Thresholds, compare, default_path
 from rig.measure.model import Run
 from rig.measure.verdict import Verdict, of_run
 
@@ -75,6 +76,14 @@ def report_dir(args: argparse.Namespace) -> Path:
         return Path(args.report_dir)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return Path("reports") / f"measure-{stamp}"
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Before any work: the report directory (fixed now, so a default one keeps its timestamp) and,
+    unless --no-history, the history database's directory must be writable."""
+    args.report_dir = writable_dir(report_dir(args), "report directory")
+    if not args.no_history:
+        writable_dir((Path(args.history) if args.history else default_path()).parent, "history directory")
 
 
 def finish(run: Run, args: argparse.Namespace, console: Console) -> tuple[Verdict, report.ReportFiles]:

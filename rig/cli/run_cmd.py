@@ -17,7 +17,9 @@ from rich.text import Text
 from rig.cli._out import STATUS_STYLE, stdout
 from rig.cli._suite import plugin_args, suite_args, suite_dir, valid_spec
 from rig.cli.measure_options import non_negative
+from rig.cli.output_locations import writable_dir
 from rig.errors import RigError
+from rig.measure.history import default_path
 from rig.measure.report import ReportFiles, restamp
 from rig.measure.verdict import FAIL, PASS, Verdict, combine
 from rig.pytest_plugin.run_report import (
@@ -143,7 +145,9 @@ def run(args: argparse.Namespace) -> int:
     from rig.pytest_plugin.options import default_spec
 
     spec = valid_spec(args.rig) if args.rig else default_spec()
-    report_dir = args.report_dir or default_report_dir()
+    report_dir = writable_dir(args.report_dir or default_report_dir(), "report directory")
+    if not args.no_latency:
+        writable_dir(default_path().parent, "history directory")
     argv = pytest_args(spec, report_dir, args.suite, args.rig_strict)
     out = stdout()
     out.print(f"rig run: conformance suite on [bold]{spec}[/], report in {report_dir}")

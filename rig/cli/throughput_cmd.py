@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     130 INTERRUPTED): a run stopped early never passes."""
     from rig.measure import throughput as tp
 
+    opts.check_outputs(args)
     console = runner.wide_console()
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
