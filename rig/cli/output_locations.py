@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from rig.errors import RigError
+from rig.file_modes import make_dirs
 
 
 class OutputUnwritable(RigError, OSError):
@@ -17,7 +18,7 @@ def writable_dir(path: Path, what: str) -> Path:
     """Create `path` if needed (0755 at most) and prove a file can be written in it; else
     OutputUnwritable naming `what`, the directory and the reason."""
     try:
-        path.mkdir(mode=0o755, parents=True, exist_ok=True)
+        make_dirs(path)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".rig-write-check-"):
             pass
     except OSError as exc:

@@ -19,6 +19,7 @@ from rig.cli._suite import plugin_args, suite_args, suite_dir, valid_spec
 from rig.cli.measure_options import non_negative
 from rig.cli.output_locations import writable_dir
 from rig.errors import RigError
+from rig.file_modes import FILE_MODE
 from rig.measure.history import default_path
 from rig.measure.report import ReportFiles, restamp
 from rig.measure.verdict import FAIL, PASS, Verdict, combine
@@ -158,6 +159,9 @@ def run(args: argparse.Namespace) -> int:
         raise RunFailed(f"pytest could not run the suite (exit code {code}: {pytest.ExitCode(code).name})")
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         raise RunFailed(f"no tests collected from {suite_dir(args.suite)}")
+    junit = report_dir / JUNIT_FILE
+    if junit.exists():  # pytest writes it with the umask's mode: no more than 0644
+        junit.chmod(junit.stat().st_mode & FILE_MODE)
     record = RunRecord.load(report_dir)
     _summary(record)
     steps: list[tuple[str, Verdict]] = [("conformance suite", suite_verdict(code, record))]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rig.errors import RigError
+from rig.file_modes import make_dirs, touch_private
 from rig.measure.model import Run, Sample
 
 ENV_VAR = "RIG_HISTORY"
@@ -116,7 +117,8 @@ class History:
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else default_path()
         if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.path.parent)
+            touch_private(self.path)
         self._db = sqlite3.connect(str(self.path))
         try:
             with self._guard():

@@ -11,6 +11,7 @@ import base64
 import csv
 import html
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from rig.file_modes import create, make_dirs, write_bytes, write_text
 from rig.measure.model import USB_FS_BULK_CEILING_BPS, Run
 from rig.measure.verdict import Verdict
 
@@ -55,13 +57,13 @@ def to_json(run: Run) -> dict[str, Any]:
 
 def write_json(run: Run, path: Path) -> Path:
     """Write to_json(run) to path."""
-    path.write_text(json.dumps(to_json(run), indent=1))
+    write_text(path, json.dumps(to_json(run), indent=1))
     return path
 
 
 def write_csv(run: Run, path: Path) -> Path:
     """One row per sample (latency) or per series point (throughput), with a header row."""
-    with path.open("w", newline="") as f:
+    with os.fdopen(create(path), "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         if run.kind == "latency":
             w.writerow(CSV_COLUMNS)
@@ -199,7 +201,7 @@ def write_all(run: Run, directory: Path, fmt: str = "html", stem: str | None = N
 
     if fmt not in ("html", "md"):
         raise ValueError(f"report format must be 'html' or 'md', got {fmt!r}")
-    directory.mkdir(parents=True, exist_ok=True)
+    make_dirs(directory)
     stem = stem or f"{run.kind}-{run.path}-{run.started_at.replace(':', '').replace('+0000', 'Z')}"
     json_path = write_json(run, directory / f"{stem}.json")
     csv_path = write_csv(run, directory / f"{stem}.csv")
@@ -207,15 +209,15 @@ def write_all(run: Run, directory: Path, fmt: str = "html", stem: str | None = N
     pngs: dict[str, Path] = {}
     for name, data in images.items():
         p = directory / f"{stem}-{name}.png"
-        p.write_bytes(data)
+        write_bytes(p, data)
         pngs[name] = p
     lines = [f"Verdict: {verdict.line()}"] if verdict is not None else []
     if fmt == "html":
         report = directory / f"{stem}.html"
-        report.write_text(render_html(run, images, lines))
+        write_text(report, render_html(run, images, lines))
     else:
         report = directory / f"{stem}.md"
-        report.write_text(render_markdown(run, {k: v.name for k, v in pngs.items()}, lines))
+        write_text(report, render_markdown(run, {k: v.name for k, v in pngs.items()}, lines))
     return ReportFiles(json_path, csv_path, pngs, report, verdict, run)
 
 
@@ -230,9 +232,9 @@ def restamp(files: ReportFiles, overall: Verdict) -> None:
         lines.append(f"This step: {files.verdict.line()}")
     if files.report.suffix == ".html":
         images = {name: path.read_bytes() for name, path in files.pngs.items()}
-        files.report.write_text(render_html(run, images, lines))
+        write_text(files.report, render_html(run, images, lines))
     else:
-        files.report.write_text(render_markdown(run, {k: v.name for k, v in files.pngs.items()}, lines))
+        write_text(files.report, render_markdown(run, {k: v.name for k, v in files.pngs.items()}, lines))
 
 
 def render_html(run: Run, images: dict[str, bytes], verdict_lines: Sequence[str] = ()) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rig.errors import RigError
+from rig.file_modes import make_dirs, write_text
 
 RECORD_FILE = "record.json"
 REPORT_FILE = "report.md"
@@ -82,9 +83,9 @@ class RunRecord:
 
     def save(self, directory: Path) -> Path:
         """Write record.json into `directory` (created if needed)."""
-        directory.mkdir(parents=True, exist_ok=True)
+        make_dirs(directory)
         path = directory / RECORD_FILE
-        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        write_text(path, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
         return path
 
     @classmethod
@@ -222,7 +223,7 @@ def write_report(record: RunRecord, directory: Path) -> Path:
     """Write record.json and report.md into `directory`; returns the report.md path."""
     record.save(directory)
     path = directory / REPORT_FILE
-    path.write_text(render_markdown(record))
+    write_text(path, render_markdown(record))
     return path
 
 
