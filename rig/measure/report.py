@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rig.file_modes import create, make_dirs, write_bytes, write_text
+from rig.markdown_text import escape
 from rig.measure.model import USB_FS_BULK_CEILING_BPS, Run
 from rig.measure.verdict import Verdict
 
@@ -263,17 +264,19 @@ def render_html(run: Run, images: dict[str, bytes], verdict_lines: Sequence[str]
 
 
 def render_markdown(run: Run, image_files: dict[str, str], verdict_lines: Sequence[str] = ()) -> str:
-    """The same report as Markdown, linking the PNG files written beside it."""
+    """The same report as Markdown, linking the PNG files written beside it; every string from the
+    device or the run is escaped (rig.markdown_text)."""
+    e = escape
     note = caveat(run)
-    lines = [f"# rig {run.kind}: {run.path} on {run.target}", ""]
+    lines = [f"# rig {e(run.kind)}: {e(run.path)} on {e(run.target)}", ""]
     for line in verdict_lines:
-        lines += [f"**{line}**", ""]
+        lines += [f"**{e(line)}**", ""]
     if note:
-        lines += [f"> **Warning:** {note}", ""]
+        lines += [f"> **Warning:** {e(note)}", ""]
     lines += ["## Figures", "", "| what | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in figure_rows(run)]
+    lines += [f"| {e(k)} | {e(v)} |" for k, v in figure_rows(run)]
     lines += ["", "## Plots", ""]
-    lines += [f"![{name}]({file})" for name, file in image_files.items()]
+    lines += [f"![{name}]({file})" for name, file in image_files.items()]  # the rig's own names
     lines += ["", "## Target, host and settings", "", "| what | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in facts_rows(run)]
+    lines += [f"| {e(k)} | {e(v)} |" for k, v in facts_rows(run)]
     return "\n".join(lines) + "\n"

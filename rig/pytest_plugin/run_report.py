@@ -19,6 +19,7 @@ from typing import Any
 
 from rig.errors import RigError
 from rig.file_modes import make_dirs, write_text
+from rig.markdown_text import escape
 
 RECORD_FILE = "record.json"
 REPORT_FILE = "report.md"
@@ -135,7 +136,7 @@ def section_names() -> list[str]:
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
+        return escape(text)
 
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in rows]
@@ -211,7 +212,7 @@ register_section("latency", _latency)
 
 def render_markdown(record: RunRecord, title: str = "rig conformance report") -> str:
     """The whole report.md text: the title, the run's verdict, then the sections."""
-    parts = [f"# {title}", f"**Verdict: {verdict_line(record)}**"]
+    parts = [f"# {title}", f"**Verdict: {escape(verdict_line(record))}**"]
     for _, builder in _sections:
         text = builder(record)
         if text:
