@@ -42,13 +42,31 @@ def rig_target(request: pytest.FixtureRequest) -> Target:
     if spec is None:
         spec = state.specs[0] if state.specs else default_spec()
     spec = str(TargetSpec.parse(str(spec)))
-    target = state.pool.get(spec)
+    try:
+        target = state.pool.get(spec)
+    except TargetError as exc:  # the message names target and cause: no traceback through the plugin
+        pytest.fail(str(exc), pytrace=False)
     facts = state.record.targets.setdefault(spec, {})
     try:
         facts.update(target.describe())
     except Exception as exc:
         facts["describe"] = f"failed: {exc}"
     return target
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """With --rig-open-early (what `rig test` passes): open every target the collected tests use now,
+    and end the session in one line naming the cause when one cannot open."""
+    if not session.config.getoption("rig_open_early"):
+        return
+    if not any("rig_target" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    state = state_of(session.config)
+    for spec in state.specs or [default_spec()]:
+        try:
+            state.pool.get(str(TargetSpec.parse(spec)))
+        except TargetError as exc:
+            pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 @pytest.fixture

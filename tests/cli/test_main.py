@@ -176,3 +176,18 @@ def test_run_and_test_refuse_an_unknown_target_in_one_line() -> None:
         assert done.returncode == 1
         assert done.stderr.strip().splitlines() == [
             "rig: error: unknown target 'nonsense'; expected one of loopback, emulator, board, midi"]
+
+
+def test_a_midi_target_whose_ports_do_not_exist_is_one_line(tmp_path: Path) -> None:
+    """`rig test` and `rig latency` on midi:nonexistent,nope: one line naming the port and listing the
+    ports there are (no plugin tracebacks, no JACK or ALSA library noise first)."""
+    for command in (["test"], ["latency", "--no-history", "--no-progress"]):
+        done = rig(*command, "--rig", "midi:nonexistent,nope", cwd=tmp_path)
+        assert done.returncode != 0
+        lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+        wanted = "MIDI output port 'nonexistent' matches no port (available:"
+        cause = [line for line in lines if wanted in line]
+        assert len(cause) == 1, lines
+        noise = [line for line in done.stderr.splitlines() if line.strip() and line != cause[0]]
+        assert not noise, done.stderr
+        assert "Traceback" not in done.stdout + done.stderr
