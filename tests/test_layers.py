@@ -14,7 +14,7 @@ import pytest
 from tests.test_import_cycles import import_graph
 
 LAYERS: list[set[str]] = [
-    {"rig.errors"},
+    {"rig.errors", "rig.output"},
     {"rig.contract"},
     {"rig.links"},
     {"rig.client", "rig.loopback", "rig.os_midi"},
