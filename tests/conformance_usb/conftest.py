@@ -1,60 +1,20 @@
-"""Chapter 9 conformance suite glue: the rig plugin must be loaded (else every test here skips, or
-fails under CI, as in tests/conformance), and `std_device` hands a test the target's pyusb device
-restricted to standard requests (see standard_device.py)."""
+"""USB 2.0 chapter 9 suite glue: the rig plugin must be loaded (else every test here skips, or fails
+under CI, as in tests/conformance); `std_device` is the target's device, standard requests only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import usb.core
 
-from rig.pytest_plugin import STATE
-from rig.pytest_plugin.testing import in_ci, require
-from rig.targets.registry import Target
+from .fixtures import _rig_plugin_loaded, register_markers, skip_without_plugin, std_device, std_guard
 
-from .standard_device import StandardOnly, standard_only
-
-PLUGIN_MISSING = "the device-agnostic conformance suites need the rig plugin: -p rig.pytest_plugin"
-
-
-def skip_without_plugin(config: pytest.Config, items: list[pytest.Item], here: Path) -> None:
-    """Mark this directory's tests skipped when the plugin (and so `rig_target`) is absent, outside CI."""
-    if STATE in config.stash or in_ci():
-        return
-    skip = pytest.mark.skip(reason=PLUGIN_MISSING)
-    for item in items:
-        if here in Path(item.path).resolve().parents:
-            item.add_marker(skip)
+__all__ = ["_rig_plugin_loaded", "std_device", "std_guard"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "needs(*features): rig.targets.registry.Feature values the test needs")
+    register_markers(config)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skip_without_plugin(config, items, Path(__file__).resolve().parent)
-
-
-@pytest.fixture(autouse=True)
-def _rig_plugin_loaded(request: pytest.FixtureRequest) -> None:
-    """Fail (CI) or skip when the plugin is absent, before its fixtures are looked up."""
-    require(STATE in request.config.stash, PLUGIN_MISSING)
-
-
-@pytest.fixture
-def std_guard(rig_target: Target) -> Iterator[StandardOnly]:
-    """The guard on the target's USB device (OS drivers detached, vendor requests refused); the test
-    fails if it tried a vendor request, even when it caught the VendorRequestSent."""
-    with standard_only(rig_target.usb_device()) as guard:
-        yield guard
-    if guard.violations:
-        pytest.fail("vendor request(s) sent by a device-agnostic test: " + "; ".join(guard.violations),
-                    pytrace=False)
-
-
-@pytest.fixture
-def std_device(std_guard: StandardOnly) -> usb.core.Device:
-    """The target's pyusb device, standard and class requests only (see `std_guard`)."""
-    return std_guard.device
