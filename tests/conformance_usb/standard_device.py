@@ -4,7 +4,7 @@
 (bmRequestType bits 6..5 = 2) raises VendorRequestSent before it reaches the device, and is remembered
 so the fixture fails the test even when the exception was swallowed. The fixture also detaches every
 OS driver (so nothing else touches the endpoints while a test halts them or unconfigures the
-device), and afterwards leaves the device configured and the drivers attached again.
+device), and afterwards leaves the device freshly configured and the drivers attached again.
 """
 
 from __future__ import annotations
@@ -127,8 +127,9 @@ def _interfaces(dev: usb.core.Device) -> list[int]:
 
 @contextmanager
 def standard_only(dev: usb.core.Device) -> Iterator[StandardOnly]:
-    """The device with OS drivers detached and vendor requests refused; afterwards: configured again
-    (first configuration) if a test left it unconfigured, handle released, drivers attached."""
+    """The device with OS drivers detached and vendor requests refused; afterwards: SET_CONFIGURATION
+    of the first configuration (clearing any halt a failed test left), handle released, drivers
+    attached again."""
     detached = []
     for number in _interfaces(dev):
         try:
@@ -143,9 +144,8 @@ def standard_only(dev: usb.core.Device) -> Iterator[StandardOnly]:
         yield guard
     finally:
         guard.remove()
-        try:
-            if get_configuration(dev) == 0:
-                dev.set_configuration()
+        try:  # configured afresh: no halt or unconfigured state left to a later test, even after a failure
+            dev.set_configuration()
         finally:
             usb.util.dispose_resources(dev)
             for number in detached:
