@@ -17,6 +17,7 @@ from typing import Any
 import usb.core
 import usb.util
 
+from rig.checks.errors import DescriptorParseError
 from rig.checks.model import Configuration, DeviceDescriptor
 from rig.checks.parse import parse_configuration, parse_device
 
@@ -118,11 +119,26 @@ def read_configuration(dev: usb.core.Device, index: int = 0) -> Configuration:
     return parse_configuration(get_descriptor(dev, DT_CONFIGURATION, index, total))
 
 
-def _interfaces(dev: usb.core.Device) -> list[int]:
-    numbers: set[int] = set()
-    for cfg in dev:
-        numbers.update(intf.bInterfaceNumber for intf in cfg)
-    return sorted(numbers)
+def _first_configuration(dev: usb.core.Device) -> Configuration | None:
+    """Configuration 0 by our own parser, so a device whose descriptors pyusb cannot parse still gets
+    its descriptor tests run (and failed by findings) rather than erroring here; None if even ours fails."""
+    try:
+        return read_configuration(dev, 0)
+    except (DescriptorParseError, usb.core.USBError):
+        return None
+
+
+def set_configuration(dev: usb.core.Device, value: int) -> None:
+    """SET_CONFIGURATION(`value`) through pyusb. pyusb looks the value up in descriptors it parses
+    itself; when those do not parse (a device the descriptor tests fail) the request goes through
+    the backend directly, so every other verdict is still reached."""
+    try:
+        dev.set_configuration(value)
+    except usb.core.USBError:
+        if value == 0:
+            raise
+        dev._ctx.managed_open()
+        dev._ctx.backend.set_configuration(dev._ctx.handle, value)
 
 
 @contextmanager
@@ -130,8 +146,9 @@ def standard_only(dev: usb.core.Device) -> Iterator[StandardOnly]:
     """The device with OS drivers detached and vendor requests refused; afterwards: SET_CONFIGURATION
     of the first configuration (clearing any halt a failed test left), handle released, drivers
     attached again."""
+    cfg = _first_configuration(dev)
     detached = []
-    for number in _interfaces(dev):
+    for number in cfg.interface_numbers() if cfg else []:
         try:
             if dev.is_kernel_driver_active(number):
                 dev.detach_kernel_driver(number)
@@ -145,7 +162,10 @@ def standard_only(dev: usb.core.Device) -> Iterator[StandardOnly]:
     finally:
         guard.remove()
         try:  # configured afresh: no halt or unconfigured state left to a later test, even after a failure
-            dev.set_configuration()
+            if cfg is None:
+                dev.set_configuration()
+            else:
+                set_configuration(dev, cfg.bConfigurationValue)
         finally:
             usb.util.dispose_resources(dev)
             for number in detached:

@@ -20,6 +20,7 @@ from .standard_device import (
     get_configuration,
     get_status,
     read_configuration,
+    set_configuration,
     stalled,
 )
 
@@ -32,9 +33,9 @@ RECIPIENT_DEVICE, RECIPIENT_INTERFACE, RECIPIENT_ENDPOINT = 0, 1, 2
 def configured(std_device: usb.core.Device) -> Iterator[Configuration]:
     """The device in its first configuration (set afresh, so no halt is left from before)."""
     cfg = read_configuration(std_device)
-    std_device.set_configuration(cfg.bConfigurationValue)
+    set_configuration(std_device, cfg.bConfigurationValue)
     yield cfg
-    std_device.set_configuration(cfg.bConfigurationValue)
+    set_configuration(std_device, cfg.bConfigurationValue)
 
 
 def bulk_by_interface(cfg: Configuration) -> dict[int, list[int]]:
@@ -54,7 +55,7 @@ def test_set_configuration_clears_every_halt(std_device: usb.core.Device, config
     for address in addresses:
         endpoint_feature(std_device, SET_FEATURE, address)
     assert halted_after(std_device, addresses) == [f"0x{a:02X}" for a in addresses]
-    std_device.set_configuration(configured.bConfigurationValue)
+    set_configuration(std_device, configured.bConfigurationValue)
     assert halted_after(std_device, addresses) == [], "halted after SET_CONFIGURATION"
 
 
@@ -104,7 +105,7 @@ def test_address_state_refuses_interface_and_endpoint_requests(std_device: usb.c
     """USB 2.0 9.4.5 and 9.4.9 (Address state): GET_STATUS naming an interface or an endpoint other
     than 0, and SET_FEATURE/CLEAR_FEATURE(ENDPOINT_HALT) on such an endpoint, are Request Errors;
     device and endpoint 0 requests are answered."""
-    std_device.set_configuration(0)
+    set_configuration(std_device, 0)
     problems: list[str] = []
     number = configured.interface_numbers()[0]
     problems.append(expect_request_error(std_device, 0x81, GET_STATUS, 0, number, 2,

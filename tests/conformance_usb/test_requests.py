@@ -23,6 +23,7 @@ from .standard_device import (
     get_status,
     read_configuration,
     read_device,
+    set_configuration,
     stalled,
 )
 
@@ -44,9 +45,9 @@ def test_set_configuration_cycles_and_get_configuration_agrees(std_device: usb.c
     again; 100 times over."""
     value = read_configuration(std_device).bConfigurationValue
     for cycle in range(CONFIG_CYCLES):
-        std_device.set_configuration(0)
+        set_configuration(std_device, 0)
         assert get_configuration(std_device) == 0, f"cycle {cycle}: configured after SET_CONFIGURATION 0"
-        std_device.set_configuration(value)
+        set_configuration(std_device, value)
         assert get_configuration(std_device) == value, f"cycle {cycle}: not configuration {value}"
 
 
@@ -55,7 +56,7 @@ def test_get_status_of_device_interfaces_and_endpoints(std_device: usb.core.Devi
     when bmAttributes allows it; interfaces all zero; endpoints only D0 (Halt), clear after
     SET_CONFIGURATION."""
     cfg = read_configuration(std_device)
-    std_device.set_configuration(cfg.bConfigurationValue)
+    set_configuration(std_device, cfg.bConfigurationValue)
     status = get_status(std_device, RECIPIENT_DEVICE)
     assert status & ~0x0003 == 0, f"device status 0x{status:04X} sets reserved bits"
     if not cfg.bmAttributes & 0x40:
@@ -96,7 +97,7 @@ def test_unsupported_request_stalls_and_the_next_is_answered(std_device: usb.cor
 def test_status_of_a_missing_interface_or_endpoint_stalls(std_device: usb.core.Device) -> None:
     """USB 2.0 9.4.5: GET_STATUS naming an interface or endpoint that does not exist is a Request Error."""
     cfg = read_configuration(std_device)
-    std_device.set_configuration(cfg.bConfigurationValue)
+    set_configuration(std_device, cfg.bConfigurationValue)
     used = {ep.bEndpointAddress for alt in cfg.alt_settings for ep in alt.endpoints}
     missing_ep = next(a for a in range(0x8F, 0x80, -1) if a not in used)
     missing_if = max(cfg.interface_numbers()) + 1
@@ -126,7 +127,7 @@ def test_every_bulk_endpoint_halts_and_clears(std_device: usb.core.Device) -> No
     until CLEAR_FEATURE(ENDPOINT_HALT) clears it (GET_STATUS 0), for every bulk endpoint of the
     active interfaces."""
     cfg = read_configuration(std_device)
-    std_device.set_configuration(cfg.bConfigurationValue)
+    set_configuration(std_device, cfg.bConfigurationValue)
     problems: list[str] = []
     for ep in active_bulk_endpoints(cfg):
         address = ep.bEndpointAddress
@@ -145,7 +146,7 @@ def test_a_halted_bulk_in_endpoint_stalls_reads_until_cleared(std_device: usb.co
     """USB 2.0 9.4.5 (and 8.4.5): while halted, an endpoint answers every transaction with STALL — a
     read attempt does not clear the halt — until CLEAR_FEATURE(ENDPOINT_HALT)."""
     cfg = read_configuration(std_device)
-    std_device.set_configuration(cfg.bConfigurationValue)
+    set_configuration(std_device, cfg.bConfigurationValue)
     problems: list[str] = []
     for ep in active_bulk_endpoints(cfg):
         if not ep.is_in:

@@ -18,6 +18,7 @@ from ..conformance_usb.standard_device import (
     endpoint_feature,
     get_status,
     read_configuration,
+    set_configuration,
     stalled,
 )
 from .midi_endpoints import MidiEndpoint, legal_packets, midi_endpoints
@@ -35,7 +36,7 @@ RECIPIENT_ENDPOINT = 2
 def configured_endpoints(dev: usb.core.Device) -> tuple[list[MidiEndpoint], list[MidiEndpoint]]:
     """(OUT, IN) MS endpoints of the first configuration, which is set afresh."""
     cfg = read_configuration(dev)
-    dev.set_configuration(cfg.bConfigurationValue)
+    set_configuration(dev, cfg.bConfigurationValue)
     eps = midi_endpoints(cfg)
     assert eps, "no MIDIStreaming endpoint with a class-specific MS_GENERAL descriptor"
     return [e for e in eps if not e.endpoint.is_in], [e for e in eps if e.endpoint.is_in]
