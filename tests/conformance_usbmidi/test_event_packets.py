@@ -27,8 +27,11 @@ pytestmark = pytest.mark.needs("usb")
 
 WRITE_TIMEOUT_MS = 1000
 READ_TIMEOUT_MS = 100
-READ_WINDOW_S = 0.5
-"""How long the IN endpoints are read after sending (a chatty device is cut off here)."""
+READ_WINDOW_S = 2.0
+"""The most time spent reading an IN endpoint after sending (a chatty device is cut off here)."""
+QUIET_S = 0.3
+"""An IN endpoint silent this long has sent all it will: what we provoked does not leak into the
+next test (on a busy machine an emulated echo can lag one read timeout)."""
 SETTLE_S = 0.2
 RECIPIENT_ENDPOINT = 2
 
@@ -43,15 +46,17 @@ def configured_endpoints(dev: usb.core.Device) -> tuple[list[MidiEndpoint], list
 
 
 def read_for(dev: usb.core.Device, ep: MidiEndpoint, seconds: float) -> list[bytes]:
-    """Transfers read from `ep` until `seconds` pass or it stays quiet for one read timeout."""
+    """Transfers read from `ep` until it stays quiet for QUIET_S, or `seconds` pass."""
     out: list[bytes] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    now = time.monotonic()
+    deadline, quiet_from = now + seconds, now
+    while time.monotonic() < deadline and time.monotonic() - quiet_from < QUIET_S:
         try:
             data = bytes(dev.read(ep.address, 8 * ep.endpoint.wMaxPacketSize, READ_TIMEOUT_MS))
         except usb.core.USBTimeoutError:
-            break
+            continue
         out.append(data)
+        quiet_from = time.monotonic()
     return out
 
 
