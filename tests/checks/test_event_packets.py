@@ -96,3 +96,11 @@ def test_padding_on_any_cable_is_allowed_but_reserved_cin_with_data_warns() -> N
 
 def test_partial_packet_fails() -> None:
     assert flagged(check_event_packets([packets("09 90 3c")], cables=1), CLAUSE, "not whole 4-byte")
+
+
+def test_sysex_state_is_per_cable() -> None:
+    """Section 4: each cable is its own MIDI stream, so SysEx on two cables may interleave."""
+    stream = packets("04 f0 01 02 14 f0 11 12 05 f7 00 00 16 13 f7 00")
+    assert error_list(check_event_packets([stream], cables=2)) == []
+    assert flagged(check_event_packets([packets("04 f0 01 02 15 f7 00 00")], cables=2), TABLE,
+                   "cable 1", "0xF7 outside a SysEx")
