@@ -17,6 +17,7 @@ CLAUSE = "USB-MIDI 1.0 4"
 
 
 def packets(text: str) -> bytes:
+    """Event packets written as hex, spaces ignored."""
     return bytes.fromhex(text.replace(" ", ""))
 
 
