@@ -15,7 +15,7 @@ from tests.test_import_cycles import import_graph
 
 LAYERS: list[set[str]] = [
     {"rig.errors", "rig.output"},
-    {"rig.contract"},
+    {"rig.contract", "rig.checks"},
     {"rig.links"},
     {"rig.client", "rig.loopback", "rig.os_midi"},
     {"rig.targets"},

@@ -318,12 +318,12 @@ class LoopbackBoard:
             return bytes((self._configuration,))
         if req == GET_INTERFACE and recipient == 1 and self._configuration and index < c.NUM_INTERFACES:
             return b"\0"
-        if req == GET_STATUS:
+        if req == GET_STATUS:  # Address state: only the device and endpoint 0 (USB 2.0 9.4.5)
             if recipient == 0:
                 return b"\0\0"
-            if recipient == 1 and index < c.NUM_INTERFACES:
+            if recipient == 1 and index < c.NUM_INTERFACES and self._configuration:
                 return b"\0\0"
-            if recipient == 2 and index in (*_ENDPOINTS, 0, 0x80):
+            if recipient == 2 and (index in (0, 0x80) or (index in _ENDPOINTS and self._configuration)):
                 return struct.pack("<H", 1 if index in self._halted else 0)
         raise _Stall(f"standard IN request {req} (bmRequestType 0x{bm:02x}, wIndex {index})")
 
@@ -370,9 +370,10 @@ class LoopbackBoard:
                 return None
             raise _Stall(f"SET_INTERFACE alternate {value} of interface {index}: only alternate 0 exists")
         if req in (CLEAR_FEATURE, SET_FEATURE) and recipient == 2 and value == ENDPOINT_HALT:
-            if index not in _ENDPOINTS:
+            if index not in _ENDPOINTS or not self._configuration:  # Address state: 9.4.1, 9.4.9
                 raise _Stall(f"{'CLEAR' if req == CLEAR_FEATURE else 'SET'}_FEATURE(ENDPOINT_HALT) on "
-                             f"unknown endpoint 0x{index:02x}")
+                             f"endpoint 0x{index:02x}: " + ("unknown" if index not in _ENDPOINTS
+                                                           else "not configured (Address state)"))
             if req == CLEAR_FEATURE:
                 self._halted.discard(index)
             else:

@@ -1,0 +1,56 @@
+"""Fixtures and hooks both device-agnostic suites (conformance_usb, conformance_usbmidi) import into
+their conftest.py: the rig-plugin rule of tests/conformance, and `std_guard` / `std_device`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import usb.core
+
+from rig.pytest_plugin.state import STATE
+from rig.pytest_plugin.testing import in_ci, require
+from rig.targets.registry import Target
+
+from .standard_device import StandardOnly, standard_only
+
+PLUGIN_MISSING = "the device-agnostic conformance suites need the rig plugin: -p rig.pytest_plugin"
+
+
+def skip_without_plugin(config: pytest.Config, items: list[pytest.Item], here: Path) -> None:
+    """Mark the tests under `here` skipped when the plugin (and so `rig_target`) is absent, outside CI."""
+    if STATE in config.stash or in_ci():
+        return  # under CI the autouse fixture fails each test instead
+    skip = pytest.mark.skip(reason=PLUGIN_MISSING)
+    for item in items:
+        if here in Path(item.path).resolve().parents:
+            item.add_marker(skip)
+
+
+def register_markers(config: pytest.Config) -> None:
+    """So --strict-markers accepts `needs` even when the plugin is not loaded."""
+    config.addinivalue_line("markers", "needs(*features): rig.targets.registry.Feature values the test needs")
+
+
+@pytest.fixture(autouse=True)
+def _rig_plugin_loaded(request: pytest.FixtureRequest) -> None:
+    """Fail (CI) or skip when the plugin is absent, before its fixtures are looked up."""
+    require(STATE in request.config.stash, PLUGIN_MISSING)
+
+
+@pytest.fixture
+def std_guard(rig_target: Target) -> Iterator[StandardOnly]:
+    """The guard on the target's USB device (OS drivers detached, vendor requests refused); the test
+    fails if it tried a vendor request, even when it caught the VendorRequestSent."""
+    with standard_only(rig_target.usb_device()) as guard:
+        yield guard
+    if guard.violations:
+        pytest.fail("vendor request(s) sent by a device-agnostic test: " + "; ".join(guard.violations),
+                    pytrace=False)
+
+
+@pytest.fixture
+def std_device(std_guard: StandardOnly) -> usb.core.Device:
+    """The target's pyusb device, standard and class requests only (see `std_guard`)."""
+    return std_guard.device
