@@ -43,22 +43,23 @@ def caveat(run: Run) -> str | None:
             f"the host (software loopback or emulator), not a device. Do not quote them as device figures.")
 
 
-def to_json(run: Run) -> dict[str, Any]:
+def to_json(run: Run, summary: dict[str, Any] | None = None) -> dict[str, Any]:
     """Metadata, summary, every sample and every throughput series as one JSON-ready dict."""
     return {
         "schema": SCHEMA,
         "meta": run.meta(),
         "caveat": caveat(run),
-        "summary": run.summary(),
+        "summary": summary if summary is not None else run.summary(),
         "samples": [{"seq": s.seq, "sent_ns": s.sent_ns, "received_ns": s.received_ns, "rtt_us": s.rtt_us,
                      "device_rx_us": s.device_rx_us, "device_tx_us": s.device_tx_us, "lost": s.lost,
                      "warmup": s.warmup, "size": s.size} for s in run.stored_samples()],
     }
 
 
-def write_json(run: Run, path: Path) -> Path:
-    """Write to_json(run) to path."""
-    write_text(path, json.dumps(to_json(run), indent=1))
+def write_json(run: Run, path: Path, summary: dict[str, Any] | None = None) -> Path:
+    """Write to_json(run) to path, compact: with an indent the json module falls back to its pure
+    Python encoder, which took most of a minute for 200k samples."""
+    write_text(path, json.dumps(to_json(run, summary), separators=(",", ":")))
     return path
 
 
@@ -100,9 +101,9 @@ def facts_rows(run: Run) -> list[tuple[str, str]]:
     return rows
 
 
-def figure_rows(run: Run) -> list[tuple[str, str]]:
+def figure_rows(run: Run, summary: dict[str, Any] | None = None) -> list[tuple[str, str]]:
     """(label, value) lines of the figures."""
-    s = run.summary()
+    s = summary if summary is not None else run.summary()
     rows: list[tuple[str, str]] = []
     if run.error is not None:
         rows.append(("INCOMPLETE", f"the run stopped early: {run.error}"))
@@ -204,7 +205,8 @@ def write_all(run: Run, directory: Path, fmt: str = "html", stem: str | None = N
         raise ValueError(f"report format must be 'html' or 'md', got {fmt!r}")
     make_dirs(directory)
     stem = stem or f"{run.kind}-{run.path}-{run.started_at.replace(':', '').replace('+0000', 'Z')}"
-    json_path = write_json(run, directory / f"{stem}.json")
+    summary = run.summary()  # once for JSON and the page: it is the costly part of a long run
+    json_path = write_json(run, directory / f"{stem}.json", summary)
     csv_path = write_csv(run, directory / f"{stem}.csv")
     images = plots.all_plots(run)
     pngs: dict[str, Path] = {}
@@ -215,10 +217,10 @@ def write_all(run: Run, directory: Path, fmt: str = "html", stem: str | None = N
     lines = [f"Verdict: {verdict.line()}"] if verdict is not None else []
     if fmt == "html":
         report = directory / f"{stem}.html"
-        write_text(report, render_html(run, images, lines))
+        write_text(report, render_html(run, images, lines, summary))
     else:
         report = directory / f"{stem}.md"
-        write_text(report, render_markdown(run, {k: v.name for k, v in pngs.items()}, lines))
+        write_text(report, render_markdown(run, {k: v.name for k, v in pngs.items()}, lines, summary))
     return ReportFiles(json_path, csv_path, pngs, report, verdict, run)
 
 
@@ -238,7 +240,8 @@ def restamp(files: ReportFiles, overall: Verdict) -> None:
         write_text(files.report, render_markdown(run, {k: v.name for k, v in files.pngs.items()}, lines))
 
 
-def render_html(run: Run, images: dict[str, bytes], verdict_lines: Sequence[str] = ()) -> str:
+def render_html(run: Run, images: dict[str, bytes], verdict_lines: Sequence[str] = (),
+                summary: dict[str, Any] | None = None) -> str:
     """One HTML page with the verdict, facts, figures and every plot embedded as a base64 PNG."""
     e = html.escape
     note = caveat(run)
@@ -251,7 +254,7 @@ def render_html(run: Run, images: dict[str, bytes], verdict_lines: Sequence[str]
     if note:
         parts.append(f"<p class='warn'><b>Warning:</b> {e(note)}</p>")
     parts.append("<h2>Figures</h2><table>")
-    parts += [f"<tr><td><b>{e(k)}</b></td><td>{e(v)}</td></tr>" for k, v in figure_rows(run)]
+    parts += [f"<tr><td><b>{e(k)}</b></td><td>{e(v)}</td></tr>" for k, v in figure_rows(run, summary)]
     parts.append("</table><h2>Plots</h2>")
     for name, data in images.items():
         b64 = base64.b64encode(data).decode("ascii")
@@ -263,7 +266,8 @@ def render_html(run: Run, images: dict[str, bytes], verdict_lines: Sequence[str]
     return "\n".join(parts)
 
 
-def render_markdown(run: Run, image_files: dict[str, str], verdict_lines: Sequence[str] = ()) -> str:
+def render_markdown(run: Run, image_files: dict[str, str], verdict_lines: Sequence[str] = (),
+                    summary: dict[str, Any] | None = None) -> str:
     """The same report as Markdown, linking the PNG files written beside it; every string from the
     device or the run is escaped (rig.output.markdown_text)."""
     e = escape
@@ -274,7 +278,7 @@ def render_markdown(run: Run, image_files: dict[str, str], verdict_lines: Sequen
     if note:
         lines += [f"> **Warning:** {e(note)}", ""]
     lines += ["## Figures", "", "| what | value |", "|---|---|"]
-    lines += [f"| {e(k)} | {e(v)} |" for k, v in figure_rows(run)]
+    lines += [f"| {e(k)} | {e(v)} |" for k, v in figure_rows(run, summary)]
     lines += ["", "## Plots", ""]
     lines += [f"![{name}]({file})" for name, file in image_files.items()]  # the rig's own names
     lines += ["", "## Target, host and settings", "", "| what | value |", "|---|---|"]

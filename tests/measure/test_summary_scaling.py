@@ -42,3 +42,21 @@ def test_an_interrupted_50k_sample_run_is_reported_and_marked(tmp_path: Path) ->
     text = files.report.read_text()
     assert "INTERRUPTED" in text.splitlines()[2] and "interrupted" in text
     assert len(files.csv.read_text().splitlines()) == 50_006
+
+
+def test_writing_the_reports_computes_the_summary_once(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """JSON and the Markdown/HTML page share one summary (each used to compute its own)."""
+    run = latency_run(100)
+    calls = {"n": 0}
+    real = Run.summary
+
+    def counting(self: Run) -> dict[str, object]:
+        calls["n"] += 1
+        return real(self)
+
+    monkeypatch.setattr(Run, "summary", counting)
+    for fmt in ("md", "html"):
+        calls["n"] = 0
+        report.write_all(run, tmp_path, fmt=fmt, stem=fmt)
+        assert calls["n"] == 1, fmt
