@@ -42,7 +42,7 @@ def test_emulator_latency_is_a_functional_check_without_timing(tmp_path: Path,
                      "--no-progress", "--jack", "never")
         assert rc == 0
     out = capsys.readouterr().out
-    assert "NOT MEANINGFUL" not in out and "functional check (no timing figures): PASS" in out
+    assert "NOT MEANINGFUL" not in out and "verdict (functional check, no timing figures): PASS" in out
     assert "round trip (us)" in out and "not reported" in out and "p50" not in out
     docs = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("*.json"))]
     assert {d["meta"]["path"] for d in docs} == {"midi-usb", "frames"}
@@ -70,7 +70,7 @@ def test_emulator_throughput_reports_counts_not_rates(tmp_path: Path,
                  "--frames", "30", "--report-dir", str(tmp_path), "--no-history", "--no-progress")
     assert rc == 0
     out = capsys.readouterr().out
-    assert "rate not reported" in out and "functional check (no timing figures): PASS" in out
+    assert "rate not reported" in out and "verdict (functional check, no timing figures): PASS" in out
     doc = json.loads(next(tmp_path.glob("*.json")).read_text())
     [result] = doc["summary"]["throughput"]
     assert result["items"] == 30 and result["rate_per_s"] is None and result["series"] == []
