@@ -124,7 +124,10 @@ class EmulatorLink:
         if not bridge_installed():
             raise BridgeStartError(f"rp2040js is not installed; run `npm ci` in {BRIDGE_DIR}")
         self._lock = threading.Lock()
-        self._pending: dict[int, _Pending] = {0: _Pending()}
+        ready = _Pending()
+        """The bridge's ready message (request id 0), held here: the reader pops it on arrival, which
+        may happen before this thread looks again."""
+        self._pending: dict[int, _Pending] = {0: ready}
         self._next_id = 1
         self._gone: str | None = None
         """Why the bridge is gone (exited, or the link was closed): every call raises LinkGone."""
@@ -141,7 +144,6 @@ class EmulatorLink:
         self._err_reader = threading.Thread(target=self._stderr_loop, name="emulator-link stderr",
                                             daemon=True)
         self._err_reader.start()
-        ready = self._pending[0]
         if not ready.event.wait(boot_timeout_s) or ready.status != STATUS_OK:
             said = ready.payload.decode(errors="replace") if ready.event.is_set() else ""
             detail = said or self._gone or f"no ready message within {boot_timeout_s} s"
