@@ -12,11 +12,22 @@ from collections.abc import Sequence
 
 from rig.cli._out import error
 from rig.errors import RigError
-from rig.measure import cli as measure_cmd
 
-from . import console_cmd, doctor_cmd, flash_cmd, list_cmd, run_cmd, test_cmd, udev_cmd
+from . import (
+    console_cmd,
+    doctor_cmd,
+    flash_cmd,
+    history_cmd,
+    latency_cmd,
+    list_cmd,
+    run_cmd,
+    test_cmd,
+    throughput_cmd,
+    udev_cmd,
+)
 
-COMMANDS = (list_cmd, doctor_cmd, test_cmd, run_cmd, console_cmd, flash_cmd, udev_cmd, measure_cmd)
+COMMANDS = (list_cmd, doctor_cmd, test_cmd, run_cmd, console_cmd, flash_cmd, udev_cmd, latency_cmd,
+            throughput_cmd, history_cmd)
 PASS_THROUGH = {"test"}
 """Commands that hand unknown arguments on to pytest."""
 

@@ -26,6 +26,14 @@ def suite_dir(override: str | None = None) -> Path:
     return path
 
 
+def suite_args(override: str | None = None) -> list[str]:
+    """The suite directory and `--confcutdir` on it: a user's run loads the suite's conftest files only,
+    not tests/conftest.py (which points HOME and the history at a temporary directory for the rig's
+    own test session)."""
+    path = str(suite_dir(override))
+    return [path, "--confcutdir", path]
+
+
 def valid_spec(text: str) -> str:
     """The normalised --rig value; UnknownTargetError (one line) when it names no kind of target."""
     spec = TargetSpec.parse(text)

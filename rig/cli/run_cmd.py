@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rig.cli._out import STATUS_STYLE, stdout
-from rig.cli._suite import plugin_args, suite_dir, valid_spec
+from rig.cli._suite import plugin_args, suite_args, suite_dir, valid_spec
 from rig.errors import RigError
 from rig.pytest_plugin.run_report import JUNIT_FILE, REPORT_FILE, RunRecord, default_report_dir
 
@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def pytest_args(spec: str, report_dir: Path, suite: str | None, strict: bool) -> list[str]:
     """The pytest command line of the main job (pytest's own terminal output is replaced by ours)."""
-    argv = [str(suite_dir(suite)), *plugin_args(), "-p", "no:terminal", "-p", "no:cacheprovider",
+    argv = [*suite_args(suite), *plugin_args(), "-p", "no:terminal", "-p", "no:cacheprovider",
             "-o", "addopts=", "--import-mode=importlib", "--strict-markers",
             "--rig", spec, "--rig-report", str(report_dir), "--junitxml", str(report_dir / JUNIT_FILE)]
     return argv + (["--rig-strict"] if strict else [])
@@ -107,7 +107,7 @@ def _summary(record: RunRecord, report_dir: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the suite with a progress bar, then print the summary; 0 only when nothing failed."""
-    from rig.pytest_plugin import default_spec
+    from rig.pytest_plugin.options import default_spec
 
     spec = valid_spec(args.rig) if args.rig else default_spec()
     report_dir = args.report_dir or default_report_dir()
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 def _latency(spec: str, report_dir: Path, count: int) -> bool:
     """Latency on every path the target has, into report_dir/latency/, linked from report.md;
     False when a run stopped on a device fault or failed its functional check."""
-    from rig.measure.cli import latency_report_for
+    from rig.measure.runner import latency_report_for
 
     out = stdout()
     files = latency_report_for(spec, report_dir / "latency", count=count, console=out)

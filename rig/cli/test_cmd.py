@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from rig.cli._suite import plugin_args, suite_dir, valid_spec
+from rig.cli._suite import plugin_args, suite_args, valid_spec
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def pytest_args(args: argparse.Namespace) -> list[str]:
     """The pytest command line `rig test` runs."""
-    argv = [str(suite_dir(args.suite)), *plugin_args()]
+    argv = [*suite_args(args.suite), *plugin_args()]
     for spec in args.rig or []:
         argv += ["--rig", valid_spec(spec)]
     if args.junit:

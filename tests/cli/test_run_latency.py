@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rig.cli import run_cmd
-from rig.measure import cli as measure_cli
+from rig.measure import runner
 from rig.measure.report import ReportFiles
 from rig.pytest_plugin.run_report import REPORT_FILE
 
@@ -27,7 +27,7 @@ def test_latency_step_links_reports_and_reflects_faults(tmp_path: Path, monkeypa
         calls.append((spec, directory, count))
         return [_files(directory, f"latency-{i}", ok) for i, ok in enumerate(oks)]
 
-    monkeypatch.setattr(measure_cli, "latency_report_for", fake)
+    monkeypatch.setattr(runner, "latency_report_for", fake)
     assert run_cmd._latency("loopback", tmp_path, 7) is expected
     assert calls == [("loopback", tmp_path / "latency", 7)]
     text = (tmp_path / REPORT_FILE).read_text()

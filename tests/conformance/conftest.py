@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rig.client.board import Board
-from rig.pytest_plugin import STATE
+from rig.pytest_plugin.state import STATE
 from rig.pytest_plugin.testing import every_mxf_allocator_checked, in_ci, require
 
 

@@ -20,7 +20,7 @@ from rig.client.board import Board
 from rig.contract import frame_wire as wire
 from rig.miniport import MiniportTimeout
 from rig.miniport.frame_pins import HEADER_SIZE, FrameMiniport, PinState
-from rig.pytest_plugin import STATE
+from rig.pytest_plugin.state import STATE
 
 pytestmark = pytest.mark.needs("usb", "frames")
 

@@ -23,7 +23,7 @@ from host import midi as m
 from rig import contract as c
 from rig.client.board import Board
 from rig.miniport.rtmidi_port import MessageTooLong, OsMidiMiniport
-from rig.pytest_plugin import MidiPorts
+from rig.pytest_plugin.fixtures import MidiPorts
 from rig.targets.registry import Feature, Target
 
 pytestmark = pytest.mark.needs("midi-os")

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from rig.links.emulator import bridge_installed, node_executable
-from rig.measure import cli
+from rig.measure import runner
 from rig.measure.history import History, HistoryError, Thresholds, compare
 from rig.measure.latency import LatencySettings
 from rig.pytest_plugin.testing import missing
@@ -81,10 +81,10 @@ def test_emulated_timing_is_decided_by_kind_transport_or_flag() -> None:
         spec = TargetSpec("loopback")
 
     fake = Fake()
-    assert cli.emulated_timing(fake, {"transport": "loopback (in-process)"}) is None  # type: ignore[arg-type]
-    assert cli.emulated_timing(fake, {"transport": "rp2040js emulator (Node bridge)"})  # type: ignore[arg-type]
+    assert runner.emulated_timing(fake, {"transport": "loopback (in-process)"}) is None  # type: ignore[arg-type]
+    assert runner.emulated_timing(fake, {"transport": "rp2040js emulator (Node bridge)"})  # type: ignore[arg-type]
     fake.spec = TargetSpec("emulator")
-    assert cli.emulated_timing(fake, {}) == cli.EMULATED_TIMING  # type: ignore[arg-type]
+    assert runner.emulated_timing(fake, {}) == runner.EMULATED_TIMING  # type: ignore[arg-type]
 
 
 def test_functional_check_fails_on_loss_and_the_loopback_keeps_its_figures() -> None:
@@ -93,12 +93,12 @@ def test_functional_check_fails_on_loss_and_the_loopback_keeps_its_figures() -> 
     from rig.targets.factory import make_target
 
     with make_target("loopback") as target:
-        run = cli.measure_path(target, "midi-usb", LatencySettings(count=10, warmup=0), 4, None)
+        run = runner.measure_path(target, "midi-usb", LatencySettings(count=10, warmup=0), 4, None)
     assert run.no_timing is None and run.summary()["rtt_us"]["count"] == 10
-    run.no_timing = cli.EMULATED_TIMING
+    run.no_timing = runner.EMULATED_TIMING
     console = Console(record=True)
-    assert cli.functional_check(run, console)
+    assert runner.functional_check(run, console)
     run.samples[3].lost, run.samples[3].received_ns = True, None
     run.arrival_order.remove(3)
-    assert not cli.functional_check(run, console)
+    assert not runner.functional_check(run, console)
     assert "FAIL: lost 1" in console.export_text()

@@ -147,7 +147,7 @@ STRICT_TEST = """
 def test_strict_turns_an_expected_capability_skip_into_a_failure(rigtester: pytest.Pytester,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     # The fake kind "should have" midi-os, but not real-timing.
-    import rig.pytest_plugin as plugin
+    from rig.pytest_plugin import skip_rule as plugin
 
     monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.targets.registry.Feature.MIDI_OS}))
     rigtester.makepyfile(test_x=STRICT_TEST)
@@ -158,7 +158,7 @@ def test_strict_turns_an_expected_capability_skip_into_a_failure(rigtester: pyte
 
 
 def test_without_strict_both_are_skips(rigtester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    import rig.pytest_plugin as plugin
+    from rig.pytest_plugin import skip_rule as plugin
 
     monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.targets.registry.Feature.MIDI_OS}))
     rigtester.makepyfile(test_x=STRICT_TEST)
@@ -168,7 +168,7 @@ def test_without_strict_both_are_skips(rigtester: pytest.Pytester, monkeypatch: 
 
 
 def test_ci_environment_turns_strict_on(rigtester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    import rig.pytest_plugin as plugin
+    from rig.pytest_plugin import skip_rule as plugin
 
     monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.targets.registry.Feature.MIDI_OS}))
     monkeypatch.setenv("CI", "true")
@@ -178,7 +178,7 @@ def test_ci_environment_turns_strict_on(rigtester: pytest.Pytester, monkeypatch:
 
 def test_fixture_capability_skip_and_strict_failure(rigtester: pytest.Pytester,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    import rig.pytest_plugin as plugin
+    from rig.pytest_plugin import skip_rule as plugin
 
     monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.targets.registry.Feature.CONSOLE}))
     rigtester.makepyfile(test_x="""
@@ -193,9 +193,9 @@ def test_fixture_capability_skip_and_strict_failure(rigtester: pytest.Pytester,
 
 def test_param_beats_option_beats_default(rigtester: pytest.Pytester,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import rig.pytest_plugin as plugin
+    from rig.pytest_plugin import options
 
-    monkeypatch.setattr(plugin, "default_target", lambda: "fake:console")
+    monkeypatch.setattr(options, "default_target", lambda: "fake:console")
     rigtester.makepyfile(test_x="""
         import pytest
 

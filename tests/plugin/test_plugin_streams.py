@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from rig.pytest_plugin import strict_from_env
+from rig.pytest_plugin.skip_rule import strict_from_env
 
 from .conftest import run_plugin
 

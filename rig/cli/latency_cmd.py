@@ -1,0 +1,75 @@
+"""`rig latency`: round-trip (and one-way) latency on every path the target has, with reports,
+history and an optional regression gate."""
+
+from __future__ import annotations
+
+import argparse
+
+from rig.cli import measure_options as opts
+from rig.measure import runner
+from rig.measure.latency import LatencySettings
+
+
+def _gap(text: str) -> tuple[float, float]:
+    """"1.5" (ms, fixed) or "1:3" (ms, uniform random between) -> seconds."""
+    try:
+        lo, sep, hi = text.partition(":")
+        a = float(lo) / 1000.0
+        b = float(hi) / 1000.0 if sep else a
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"gap {text!r}: expected MS or MIN:MAX in milliseconds") from None
+    if not 0 <= a <= b:
+        raise argparse.ArgumentTypeError(f"gap {text!r}: need 0 <= MIN <= MAX")
+    return a, b
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the subcommand."""
+    p = sub.add_parser("latency", help="round-trip and one-way latency on every path the target has",
+                       description="Measure MIDI and frame round trips (and one-way times from the board's "
+                                   "stamps). Ctrl-C stops and keeps the samples taken so far.")
+    opts.add_common(p)
+    p.add_argument("--path", choices=(*runner.PATHS, "all"), default="all",
+                   help="which path (default: all the target has)")
+    p.add_argument("--count", type=int, default=1000, help="measured samples per path")
+    p.add_argument("--warmup", type=int, default=20, help="samples taken first and discarded")
+    p.add_argument("--in-flight", type=int, default=1, help="1 = one message at a time; N = pipelined")
+    p.add_argument("--gap", type=_gap, default=(0.0, 0.0), metavar="MS|MIN:MAX",
+                   help="send-to-send interval in ms, fixed or uniformly random (seeded)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--message", choices=("short", "sysex"), default="short", help="MIDI message kind")
+    p.add_argument("--sysex-size", type=int, default=32, help="SysEx bytes including F0 and F7")
+    p.add_argument("--frame-size", type=int, default=64, help="frame payload bytes for the frames path")
+    p.add_argument("--timeout", type=float, default=1.0, help="seconds after which a message is lost")
+    p.add_argument("--sync", type=int, default=64, help="clock exchanges before and after (frames path)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure each path in turn; 1 on a fault or a failed gate or check, 130 when interrupted."""
+    console = runner.wide_console()
+    message = "frame" if args.path == "frames" else args.message
+    ok = True
+    with runner.open_target(args.rig, args.jack) as target:
+        paths = runner.available_paths(target) if args.path == "all" else [args.path]
+        if not paths:
+            raise runner.MeasureError(f"target {target.name} has no latency path (needs midi-os, usb or "
+                                      f"frames)")
+        for path in paths:
+            kind = "frame" if path == "frames" else message
+            size = args.frame_size if kind == "frame" else (args.sysex_size if kind == "sysex" else 0)
+            settings = LatencySettings(count=args.count, warmup=args.warmup, in_flight=args.in_flight,
+                                       gap_min_s=args.gap[0], gap_max_s=args.gap[1], seed=args.seed,
+                                       message=kind, size=size, timeout_s=args.timeout)
+            with opts.progress_bar(not args.no_progress, f"latency {path}") as progress:
+                measured = runner.measure_path(target, path, settings, args.sync, progress)
+            ok = opts.finish(measured, args, console) and ok
+            ok = runner.functional_check(measured, console) and ok
+            if measured.error is not None:
+                runner.report_error(measured, console)
+                console.print("kept the samples taken so far; remaining paths skipped")
+                return 1
+            if measured.interrupted:
+                console.print("interrupted: kept the samples taken so far; remaining paths skipped")
+                return 130
+    return 0 if ok else 1

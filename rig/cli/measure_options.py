@@ -1,0 +1,96 @@
+"""What `rig latency` and `rig throughput` share: their common options, the progress bar, and
+`finish` (summary, report files, history and the --baseline gate) that ends every run."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from rig.measure import report
+from rig.measure.history import History, Thresholds, compare
+from rig.measure.model import Run
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    """The options both measurement commands take."""
+    p.add_argument("--rig", metavar="SPEC", default=None,
+                   help="target (default: board if attached, else loopback)")
+    p.add_argument("--report-dir", metavar="DIR", type=Path, default=None,
+                   help="where to write JSON, CSV, PNGs and the report "
+                        "(default: reports/measure-<UTC time>/)")
+    p.add_argument("--format", choices=("html", "md"), default="html", help="combined report format")
+    p.add_argument("--history", metavar="PATH", default=None,
+                   help="SQLite history file (default: $RIG_HISTORY or ~/.local/share/rig/history.sqlite)")
+    p.add_argument("--no-history", action="store_true", help="do not store this run")
+    p.add_argument("--baseline", metavar="RUN", default=None,
+                   help="compare against run id RUN, or 'latest' (the newest earlier run of the same "
+                        "target, kind and path); exit 1 if a threshold fails")
+    p.add_argument("--thresholds", metavar="LIST", default="",
+                   help="e.g. p50_ratio=1.1,p99_ratio=1.25,max_lost=0,throughput_ratio=0.9 ('off' disables)")
+    p.add_argument("--jack", choices=("auto", "never", "always"), default=None,
+                   help="loopback only: start a private dummy JACK server for OS MIDI when there is no "
+                        "MIDI system (auto), never, or always (default: $RIG_JACK, else auto)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar, yielded as the (done, total) callback the runners take."""
+    if not enabled:
+        yield None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def report_dir(args: argparse.Namespace) -> Path:
+    """--report-dir, else reports/measure-<UTC time>/."""
+    if args.report_dir is not None:
+        return Path(args.report_dir)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path("reports") / f"measure-{stamp}"
+
+
+def finish(run: Run, args: argparse.Namespace, console: Console) -> bool:
+    """Summary, files, history and the gate; returns False when the gate failed."""
+    report.print_summary(run, console)
+    files = report.write_all(run, report_dir(args), fmt=args.format)
+    console.print(f"report: {files.report}  (json {files.json.name}, csv {files.csv.name}, "
+                  f"{len(files.pngs)} png)")
+    if args.no_history:
+        return True
+    with History(args.history) as history:
+        run_id = history.store(run)
+        console.print(f"stored as run {run_id} in {history.path}")
+        if args.baseline is None:
+            return True
+        row = history.row(run_id)
+        if args.baseline == "latest":
+            candidates = [r for r in history.runs(target=run.target, kind=run.kind)
+                          if r.run_id < run_id and r.path == run.path]
+            if not candidates:
+                console.print("no earlier run to compare with; gate skipped")
+                return True
+            base = candidates[0]
+        else:
+            base = history.row(int(args.baseline))
+        verdict = compare(row, base, Thresholds.parse(args.thresholds))
+    for check in verdict.checks:
+        console.print(check.line())
+    for note in verdict.notes:
+        console.print(f"note: {note}")
+    console.print(f"gate: run {verdict.run_id} vs baseline {verdict.baseline_id}: "
+                  f"{'PASS' if verdict.passed else 'FAIL'}")
+    return verdict.passed

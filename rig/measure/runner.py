@@ -1,0 +1,245 @@
+"""Running measurements on an open target: which latency paths it has, one latency run per path,
+the functional check for emulated timing, and the short latency report `rig run` writes.
+
+The `rig latency`, `rig throughput` and `rig history` commands (rig.cli) drive these; nothing here
+parses arguments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from rig import contract as c
+from rig.errors import RigError
+from rig.measure import clocksync, report
+from rig.measure.history import History
+from rig.measure.latency import FrameLink, LatencySettings, Link, RtMidiLink, UsbMidiLink, run_latency
+from rig.measure.model import Run
+from rig.targets.registry import Feature, Target
+
+PATHS = ("midi-os", "midi-usb", "frames")
+"""Latency paths in the order `--path all` runs them (OS MIDI first, before raw MIDI claims the
+interface from the OS driver)."""
+
+
+class MeasureError(RigError, RuntimeError):
+    """A measurement cannot run as asked (the message says why)."""
+
+
+def wide_console() -> Console:
+    """A rich console on stdout; logs and CI get 140 columns so tables are not squeezed to 80."""
+    console = Console(file=sys.stdout, highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 140)
+    return console
+
+
+@contextlib.contextmanager
+def open_target(spec: str | None, jack: str | None = None) -> Iterator[Target]:
+    """Open the target. A loopback target starts its own JACK dummy server for OS MIDI when there is
+    no MIDI system, as `jack` (auto, never, always; None: $RIG_JACK, else auto) says."""
+    from rig.targets.discovery import default_target
+    from rig.targets.factory import make_target
+    from rig.targets.registry import TargetSpec
+
+    chosen = spec or default_target()
+    parsed = TargetSpec.parse(chosen)
+    if parsed.kind == "loopback":
+        from rig.targets.loopback import LoopbackTarget
+
+        target: Target = LoopbackTarget(parsed, jack=jack)
+    else:
+        target = make_target(chosen)
+    with target:
+        yield target
+
+
+EMULATED_TIMING = ("the emulator runs the real firmware in rp2040js on emulated time (the device clock "
+                   "advances at a small fraction of host time) behind a Node bridge, not a USB bus, so its "
+                   "latency and throughput would describe the emulator, not an RP2040: this run is a "
+                   "functional check only (messages sent, received, lost, out of order)")
+"""Why a run on the emulator reports and stores no latency or throughput statistics."""
+
+
+def emulated_timing(target: Target, facts: dict[str, str]) -> str | None:
+    """EMULATED_TIMING when the target's timing is emulated (the emulator kind, a transport that
+    describes itself as an emulator, or a target attribute `emulated_timing` that is True), else None.
+    The loopback is not emulated timing: its figures are the rig's own floor."""
+    if getattr(target, "emulated_timing", False) is True or target.spec.kind == "emulator":
+        return EMULATED_TIMING
+    if "emulator" in facts.get("transport", "").lower():
+        return EMULATED_TIMING
+    return None
+
+
+def new_run(target: Target, kind: str, path: str) -> Run:
+    """A Run stamped with the target's facts, whether its timing is real and, when it is emulated,
+    why the run gives no timing figures."""
+    try:
+        facts = target.describe()
+    except RigError as exc:
+        facts = {"target": target.name, "describe_error": str(exc)}
+    return Run(kind=kind, path=path, target=target.name, target_kind=target.spec.kind,
+               real_timing=Feature.REAL_TIMING in target.features, facts=facts,
+               no_timing=emulated_timing(target, facts))
+
+
+def functional_check(run: Run, console: Console) -> bool:
+    """For a run without timing figures, the verdict that sets the exit status: every message back,
+    none lost, duplicated, unexpected or out of order (throughput: nothing lost). True otherwise."""
+    if run.no_timing is None:
+        return True
+    problems: list[str] = []
+    summary = run.summary()
+    if run.kind == "latency":
+        seq = summary["sequence"]
+        for key in ("lost", "out_of_order", "duplicates"):
+            if seq.get(key):
+                problems.append(f"{key.replace('_', ' ')} {seq[key]}")
+        if summary["unexpected"]:
+            problems.append(f"unexpected {summary['unexpected']}")
+        if seq["received"] < seq["sent"] and not run.interrupted:
+            problems.append(f"received {seq['received']} of {seq['sent']}")
+    for t in run.throughput:
+        if t.lost:
+            problems.append(f"{t.direction}: lost {t.lost}")
+    verdict = "FAIL: " + ", ".join(problems) if problems else "PASS"
+    console.print(f"functional check (no timing figures): {verdict}")
+    return not problems
+
+
+def available_paths(target: Target) -> list[str]:
+    """The latency paths this target has."""
+    paths = []
+    if Feature.MIDI_OS in target.features:
+        paths.append("midi-os")
+    if Feature.USB in target.features:
+        paths.append("midi-usb")
+    if Feature.FRAMES in target.features and Feature.USB in target.features:
+        paths.append("frames")
+    return paths
+
+
+def board_of(target: Target) -> Any:
+    """A rig.client.board.Board on the target's USB device."""
+    from rig.client.board import Board
+
+    return Board(target.usb_device())
+
+
+def os_midi_api_of(target: Target) -> int | None:
+    """The rtmidi API of the target's OS ports: the loopback says which it opened; else the system's."""
+    api = getattr(target, "midi_api", None)
+    if callable(api):
+        chosen = api()
+        if isinstance(chosen, int):
+            return chosen
+    from rig.os_midi.system import os_midi_api
+
+    return os_midi_api()
+
+
+def measure_path(target: Target, path: str, settings: LatencySettings, sync: int,
+                 progress: Callable[[int, int], None] | None) -> Run:
+    """One latency run on one path of an open target (board set to ECHO first where it has one)."""
+    run = new_run(target, "latency", path)
+    board = board_of(target) if Feature.USB in target.features else None
+    link: Link
+    closers: list[Callable[[], None]] = []
+    try:
+        if path == "midi-os":
+            if board is not None:
+                board.set_midi_mode(c.MidiMode.ECHO)
+            out_name, in_name = target.midi_port_names()
+            rt = RtMidiLink(out_name, in_name, api=os_midi_api_of(target))
+            closers.append(rt.close)
+            waited = rt.wait_ready()
+            if waited > 0.5:
+                run.notes.append(f"the OS MIDI ports took {waited:.1f} s to pass a first message")
+            link = rt
+        elif path == "midi-usb":
+            if board is None:
+                raise MeasureError(f"target {target.name} has no USB device for the midi-usb path")
+            board.set_midi_mode(c.MidiMode.ECHO)
+            link = UsbMidiLink(board)
+        elif path == "frames":
+            if board is None:
+                raise MeasureError(f"target {target.name} has no USB device for the frames path")
+            board.set_frame_mode(c.FrameMode.ECHO)
+            link = FrameLink(board)
+        else:
+            raise MeasureError(f"unknown latency path {path!r}; expected one of {', '.join(PATHS)}")
+        exchanges: list[clocksync.Exchange] = []
+        if board is not None and path == "frames" and run.no_timing is None:
+            exchanges = clocksync.collect(board.time_us, sync)
+        run_latency(link, settings, run, progress=progress)
+        if board is not None and exchanges and run.error is None:
+            with contextlib.suppress(KeyboardInterrupt):
+                exchanges += clocksync.collect(board.time_us, sync)
+            try:
+                run.clock = clocksync.fit(exchanges, windows=8)
+            except clocksync.ClockSyncError as exc:
+                run.notes.append(f"no one-way figures: the device clock could not be related to the "
+                                 f"host clock ({exc})")
+        return run
+    finally:
+        close_all([*closers, *([board.close] if board is not None else [])], quiet=run.error is not None)
+
+
+def close_all(closers: list[Callable[[], None]], quiet: bool) -> None:
+    """Close everything; when the run already failed (a board gone), a close that fails too is
+    expected and ignored, so the partial results still reach the reports."""
+    for close in closers:
+        if quiet:
+            with contextlib.suppress(Exception):
+                close()
+        else:
+            close()
+
+
+def report_error(run: Run, console: Console) -> None:
+    """Print the error that stopped a run early (the reports and the history carry it too)."""
+    console.print(f"[bold red]ERROR:[/] run incomplete: {run.error}")
+
+
+def latency_report(target: Target, directory: Path, *, count: int = 300, warmup: int = 20,
+                   history: str | Path | None = None, store: bool = True,
+                   console: Console | None = None) -> list[report.ReportFiles]:
+    """Short latency runs on every path an open target has, each with its report files in
+    `directory` (and stored in the history unless store=False): what `rig run` puts in its report."""
+    console = console or wide_console()
+    out: list[report.ReportFiles] = []
+    for path in available_paths(target):
+        kind = "frame" if path == "frames" else "short"
+        settings = LatencySettings(count=count, warmup=warmup, message=kind,
+                                   size=64 if kind == "frame" else 0, gap_min_s=0.0005, gap_max_s=0.0015)
+        run = measure_path(target, path, settings, 32, None)
+        report.print_summary(run, console)
+        ok = functional_check(run, console) and run.error is None
+        files = report.write_all(run, directory, fmt="md", stem=f"latency-{path}")
+        out.append(dataclasses.replace(files, ok=ok))
+        if store:
+            with History(history) as h:
+                h.store(run)
+        if run.error is not None:
+            report_error(run, console)
+        if run.interrupted:
+            break
+    return out
+
+
+def latency_report_for(spec: str | None, directory: Path, *, count: int = 300, jack: str | None = None,
+                       history: str | Path | None = None, store: bool = True,
+                       console: Console | None = None) -> list[report.ReportFiles]:
+    """Open the target `spec` (default: board if attached, else loopback, which starts its own dummy
+    JACK server when there is no MIDI system; see open_target) and write `latency_report` into
+    `directory`."""
+    with open_target(spec, jack) as target:
+        return latency_report(target, directory, count=count, history=history, store=store, console=console)

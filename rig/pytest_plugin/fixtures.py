@@ -1,0 +1,223 @@
+"""The fixtures tests use: `rig_target`, `board` (books checked after the test), `midi_ports`,
+`console`, `midi_stream` and `frame_stream`; and the call hook that fails pending strict failures
+and checks the books of tests that used `board`."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import pytest
+
+from rig.client.board import Board
+from rig.client.books import host_counters_dict
+from rig.contract import Capability, FrameMode
+from rig.errors import TargetError
+from rig.os_midi.quiet import quietly
+from rig.pytest_plugin.options import default_spec
+from rig.pytest_plugin.skip_rule import fail_if_pending, pending_failure, require
+from rig.pytest_plugin.state import state_of
+from rig.targets.registry import Feature, Target, TargetSpec
+
+if TYPE_CHECKING:
+    import rtmidi
+    import serial
+
+    from rig.miniport.frame_pins import FrameMiniport
+    from rig.miniport.usb_midi import UsbMidiMiniport
+
+CONSOLE_BAUD = 115200
+BOOKS_DRAIN_MS = 20
+"""The books check reads what a test left queued for this long; leftovers are a failure."""
+MIDI_PORT_TIMEOUT_S = 5.0
+
+_BOARD = pytest.StashKey[Board]()
+
+
+@pytest.fixture(scope="session")
+def rig_target(request: pytest.FixtureRequest) -> Target:
+    """The opened target: param (indirect parametrize) > --rig > default_target()."""
+    state = state_of(request.config)
+    spec = getattr(request, "param", None)
+    if spec is None:
+        spec = state.specs[0] if state.specs else default_spec()
+    spec = str(TargetSpec.parse(str(spec)))
+    target = state.pool.get(spec)
+    facts = state.record.targets.setdefault(spec, {})
+    try:
+        facts.update(target.describe())
+    except Exception as exc:
+        facts["describe"] = f"failed: {exc}"
+    return target
+
+
+@pytest.fixture
+def board(request: pytest.FixtureRequest, rig_target: Target) -> Iterator[Board]:
+    """A rig.client.board.Board on the target's USB device: frame ECHO mode with nothing queued, counters
+    reset; after the test the books are checked (device counters against the Board's host counters)."""
+    if not require(request, rig_target, Feature.USB):
+        yield None  # type: ignore[misc]  # the call phase fails with the strict message
+        return
+    dev = Board(rig_target.usb_device())
+    info = dev.info()
+    facts = state_of(request.config).record.targets.setdefault(rig_target.name, {})
+    facts.update({"firmware": info.firmware, "contract": str(info.contract_version),
+                  "serial": dev.serial_number, "max_payload": str(info.max_payload)})
+    if Capability.FRAMES in info.capabilities:
+        # Start from frame ECHO with nothing queued, whatever an earlier test left behind.
+        dev.set_frame_mode(FrameMode.ECHO)
+        dev.drain_frames(BOOKS_DRAIN_MS)
+        dev.frames_used = False
+    dev.reset_stats()
+    request.node.stash[_BOARD] = dev
+    yield dev
+    try:
+        stats = dev.stats()
+        state_of(request.config).record.counters[request.node.nodeid] = {
+            "device": dict(stats), "host": host_counters_dict(dev.host)}
+    finally:
+        dev.close()
+
+
+class MidiPorts(NamedTuple):
+    """Opened python-rtmidi ports on the target: send on `out`, receive on `inp`."""
+
+    out: rtmidi.MidiOut
+    inp: rtmidi.MidiIn
+    out_name: str
+    in_name: str
+
+
+def _open_rtmidi(kind: str, wanted: str) -> Any:
+    import rtmidi
+
+    last_error = ""
+    for api in rtmidi.get_compiled_api():
+        try:  # JACK's "Cannot connect to server socket" probe noise is shown only if this fails
+            port = quietly(functools.partial(rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn, api))
+        except rtmidi.SystemError as exc:
+            last_error = str(exc)
+            continue
+        names = port.get_ports()
+        for index, name in enumerate(names):
+            if name == wanted or name.startswith(wanted) or wanted in name:
+                port.open_port(index)
+                return port
+        port.delete()
+    detail = f" ({last_error})" if last_error else ""
+    raise TargetError(f"MIDI {kind}put port {wanted!r} not found{detail}")
+
+
+@pytest.fixture
+def midi_ports(request: pytest.FixtureRequest, rig_target: Target) -> Iterator[MidiPorts]:
+    """python-rtmidi output and input opened on the target's OS MIDI ports; closed and deleted afterwards
+    (an idle JACK client left behind lengthens every later cycle)."""
+    if not require(request, rig_target, Feature.MIDI_OS):
+        yield None  # type: ignore[misc]
+        return
+    out_name, in_name = rig_target.midi_port_names()
+    out = _open_rtmidi("out", out_name)
+    try:
+        inp = _open_rtmidi("in", in_name)
+    except BaseException:
+        _delete_rtmidi(out)
+        raise
+    inp.ignore_types(sysex=False, timing=False, active_sense=False)
+    try:
+        yield MidiPorts(out, inp, out_name, in_name)
+    finally:
+        try:
+            _delete_rtmidi(inp)
+        finally:
+            _delete_rtmidi(out)
+
+
+def _delete_rtmidi(port: Any) -> None:
+    """Close an rtmidi port and delete its client."""
+    try:
+        port.close_port()
+    finally:
+        port.delete()
+
+
+@pytest.fixture
+def midi_stream(request: pytest.FixtureRequest, board: Board) -> Iterator[UsbMidiMiniport]:
+    """A started rig.miniport UsbMidiMiniport on the board's raw USB-MIDI endpoints, the board in MIDI
+    ECHO with the interface claimed from the OS driver and nothing pending; closed afterwards, and the
+    MXF books must balance."""
+    if pending_failure(request):
+        yield None  # type: ignore[misc]  # the call phase fails with the strict message
+        return
+    from rig.contract import MidiMode
+    from rig.miniport.usb_midi import UsbMidiMiniport
+
+    board.drain_midi(BOOKS_DRAIN_MS)  # claims the interface first: the OS driver must not take echoes
+    board.set_midi_mode(MidiMode.ECHO)
+    miniport = UsbMidiMiniport(board)
+    miniport.start()
+    try:
+        yield miniport
+    finally:
+        miniport.close()
+    problems = miniport.books()
+    if problems:
+        pytest.fail(f"midi_stream books not balanced on {board.name}: " + "; ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def frame_stream(request: pytest.FixtureRequest, rig_target: Target, board: Board) -> Iterator[FrameMiniport]:
+    """A rig.miniport FrameMiniport connected to the board (frame ECHO, nothing queued) and running;
+    stopped and closed afterwards, and both pins' allocator pools must be full again."""
+    if not require(request, rig_target, Feature.FRAMES):
+        yield None  # type: ignore[misc]
+        return
+    from rig.miniport import MiniportError
+    from rig.miniport.frame_pins import FrameMiniport
+
+    miniport = FrameMiniport(board)
+    miniport.connect()
+    try:
+        miniport.run()
+        yield miniport
+    finally:
+        problems: list[str] = []
+        try:
+            miniport.stop()
+            problems = miniport.books()
+        finally:
+            try:
+                miniport.close()
+            except MiniportError as exc:  # close refuses unbalanced books: report them the same way
+                problems = problems or [str(exc)]
+    if problems:
+        pytest.fail(f"frame_stream books not balanced on {board.name}: " + "; ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def console(request: pytest.FixtureRequest, rig_target: Target) -> Iterator[serial.Serial]:
+    """The target's serial console opened with pyserial (1 s read timeout); closed afterwards."""
+    if not require(request, rig_target, Feature.CONSOLE):
+        yield None  # the call phase fails with the strict message
+        return
+    import serial
+
+    port = serial.serial_for_url(rig_target.console_port(), baudrate=CONSOLE_BAUD, timeout=1.0,
+                                 write_timeout=1.0)
+    try:
+        yield port
+    finally:
+        port.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """Fail tests with a pending strict failure; check the books of tests that used `board`."""
+    fail_if_pending(item)
+    result = yield
+    board_used = item.stash.get(_BOARD, None)
+    if board_used is not None and item.get_closest_marker("books_unchecked") is None:
+        problems = board_used.unbalanced(drain_ms=BOOKS_DRAIN_MS)
+        if problems:
+            pytest.fail(f"books not balanced on {board_used.name}: " + "; ".join(problems), pytrace=False)
+    return result

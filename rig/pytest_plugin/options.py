@@ -1,0 +1,88 @@
+"""The plugin's command-line options (the "rig" group) and what they set up: the session state,
+the checked --rig specs, the report header and one parametrization of `rig_target` per spec."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rig.errors import UnknownTargetError
+from rig.pytest_plugin.run_report import RunRecord
+from rig.pytest_plugin.skip_rule import register_markers, strict_from_env
+from rig.pytest_plugin.state import STATE, RigState, TargetPool, state_of
+from rig.targets.discovery import default_target
+from rig.targets.registry import KINDS, TargetSpec
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rig", "USB-MIDI test rig")
+    group.addoption("--rig", action="append", dest="rig_specs", metavar="SPEC", default=None,
+                    help="target to run on: loopback, emulator, board, board:SERIAL, midi:OUT,IN "
+                         "(repeat for several; default: an attached board, else loopback)")
+    group.addoption("--rig-strict", action="store_true", dest="rig_strict", default=False,
+                    help="a skip for a capability the target should have fails instead "
+                         "(also on when CI=true)")
+    group.addoption("--rig-report", dest="rig_report", metavar="DIR", default=None,
+                    help="write record.json and report.md into DIR")
+
+
+def default_spec() -> str:
+    """`default_target()`, or loopback when this installation has no board support."""
+    try:
+        return default_target()
+    except ModuleNotFoundError as exc:  # board support absent: the loopback is the default
+        if exc.name and exc.name.startswith("rig.targets"):
+            return "loopback"
+        raise
+
+
+def check_spec(text: str) -> str:
+    """The normalised spec; a UsageError naming the value when it names no kind of target."""
+    try:
+        spec = TargetSpec.parse(text)
+    except UnknownTargetError as exc:
+        raise pytest.UsageError(f"--rig: {exc}") from None
+    if spec.kind not in KINDS:
+        raise pytest.UsageError(f"--rig: unknown target {text!r}; expected one of {', '.join(KINDS)}")
+    return str(spec)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    register_markers(config)
+    specs = list(dict.fromkeys(check_spec(spec) for spec in config.getoption("rig_specs") or []))
+    report = config.getoption("rig_report")
+    record = RunRecord()
+    strict = bool(config.getoption("rig_strict")) or strict_from_env(os.environ)
+    record.settings.update({"strict": str(strict), "targets": ", ".join(specs) or "(default)",
+                            "pytest arguments": " ".join(config.invocation_params.args),
+                            "CI": os.environ.get("CI", "(unset)")})
+    config.stash[STATE] = RigState(specs=specs, strict=strict, report_dir=Path(report) if report else None,
+                                   pool=TargetPool(), record=record)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    state = state_of(config)
+    return (f"rig: targets {', '.join(state.specs) or '(default)'}; strict {'on' if state.strict else 'off'}"
+            + (f"; report {state.report_dir}" if state.report_dir else ""))
+
+
+def _user_parametrizes_target(metafunc: pytest.Metafunc) -> bool:
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else marker.kwargs.get("argnames", "")
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if "rig_target" in names:
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "rig_target" not in metafunc.fixturenames or _user_parametrizes_target(metafunc):
+        return
+    state = state_of(metafunc.config)
+    if not state.specs:
+        state.specs = [default_spec()]
+        state.record.settings["targets"] = f"{state.specs[0]} (default)"
+    metafunc.parametrize("rig_target", state.specs, indirect=True, ids=list(state.specs), scope="session")
