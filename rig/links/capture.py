@@ -18,6 +18,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +52,15 @@ def status_of(exc: BaseException) -> int:
 
 
 class UsbCapture:
-    """One pcapng file of usbmon events: URB ids, time stamps, step marks (comments on the first
-    packet after `mark`), and the devices recorded into it."""
+    """One pcapng file of usbmon events: where each recorded device sits in it, time stamps and step
+    marks (comments on the first packet after `mark`)."""
 
     def __init__(self, path: Path | str, section: SectionInfo | None = None, *,
                  ring_bytes: int | None = None) -> None:
         self.writer = PcapngWriter(path, section or SectionInfo(), ring_bytes=ring_bytes)
         self.path = self.writer.path
         self._interfaces: dict[int, int] = {}
-        self._urb_ids = itertools.count(1)
+        self._places: dict[int, tuple[int, int]] = {}
         self._lock = threading.Lock()
         self._pending: str | None = None
         self._wall0 = time.time_ns()
@@ -71,31 +72,34 @@ class UsbCapture:
         """Wall-clock nanoseconds, advanced by the performance counter (fine-grained and monotonic)."""
         return self._wall0 + time.perf_counter_ns() - self._perf0
 
-    def interface(self, bus: int) -> int:
-        """The pcapng interface of USB bus `bus` (one per bus, as usbmonN), added on first use."""
+    def place(self, key: object, bus: int, address: int) -> Placement:
+        """Where device `key` (at `bus`/`address` on its own backend) appears in this file: the same
+        bus and address unless another recorded device already has them (two targets on one virtual
+        bus 1), then the next free bus. Each bus is one pcapng interface, as usbmonN."""
         with self._lock:
+            taken = {where for k, where in self._places.items() if k != id(key)}
+            if (bus, address) in taken:
+                bus = max(b for b, _ in taken) + 1
+            self._places[id(key)] = (bus, address)
             if bus not in self._interfaces:
                 self._interfaces[bus] = self.writer.add_interface(
                     usbmon.LINKTYPE_USB_LINUX_MMAPPED, snaplen=SNAPLEN, name=f"usbmon{bus}",
                     description=f"USB bus {bus} as the rig's pyusb backend saw it")
-            return self._interfaces[bus]
+            return Placement(self, self._interfaces[bus], bus, address)
 
     def mark(self, text: str) -> None:
         """Put `text` as a comment on the next packet written (the first of a test step)."""
         with self._lock:
             self._pending = text if self._pending is None else f"{self._pending} | {text}"
 
-    def next_urb_id(self) -> int:
-        return next(self._urb_ids)
-
-    def write(self, interface: int, event: UrbEvent, *, comment: str | None = None,
+    def write(self, interface: int, timestamp_ns: int, packet: bytes, *, comment: str | None = None,
               preamble: bool = False) -> None:
         """One usbmon event as a packet, carrying a pending mark (and `comment`) if there is one."""
         with self._lock:
             pending, self._pending = self._pending, None
             self.events += 1
         text = "\n".join(t for t in (comment, pending) if t) or None
-        self.writer.write_packet(interface, event.timestamp_ns, event.pack(), comment=text, preamble=preamble)
+        self.writer.write_packet(interface, timestamp_ns, packet, comment=text, preamble=preamble)
 
     def flush(self) -> None:
         """Everything recorded so far on disk."""
@@ -106,19 +110,35 @@ class UsbCapture:
         self.writer.close()
 
 
-class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
-    """A pyusb backend that passes every call to `inner` and records the transfers of one device
-    (at `bus`/`address`) into `capture`. Handles and device ids are `inner`'s, untouched."""
+@dataclass(frozen=True)
+class Placement:
+    """One recorded device in one capture: the capture, its interface there, its bus and address."""
 
-    def __init__(self, inner: Any, capture: UsbCapture, bus: int, address: int,
-                 intervals: dict[int, int] | None = None) -> None:
+    capture: UsbCapture
+    interface: int
+    bus: int
+    address: int
+
+    def emit(self, urb_id: int, kind: bytes, xfer: int, ep: int, status: int, urb_len: int, data: bytes,
+             setup: bytes | None, interval: int, *, comment: str | None = None,
+             preamble: bool = False) -> None:
+        """Write one usbmon event of this device."""
+        stamp = self.capture.now_ns()
+        event = UrbEvent(urb_id, kind, xfer, ep, self.address, self.bus, stamp, status, urb_len, data, setup,
+                         interval)
+        self.capture.write(self.interface, stamp, event.pack(), comment=comment, preamble=preamble)
+
+
+class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
+    """A pyusb backend that passes every call to `inner` and records the transfers of one device into
+    each of its captures (`placements`). Handles and device ids are `inner`'s, untouched."""
+
+    def __init__(self, inner: Any, intervals: dict[int, int] | None = None) -> None:
         super().__init__()
         self.inner = inner
-        self.capture = capture
-        self.bus = bus
-        self.address = address
+        self.placements: tuple[Placement, ...] = ()
         self._intervals = intervals or {}
-        self._interface = capture.interface(bus)
+        self._urb_ids = itertools.count(1)
 
     def __eq__(self, other: object) -> bool:
         # pyusb compares and hashes devices by backend: a recorded device stays the same device.
@@ -130,18 +150,16 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
     # --- recording ---
 
     def _emit(self, urb_id: int, kind: bytes, xfer: int, ep: int, status: int, urb_len: int,
-              data: bytes = b"", setup: bytes | None = None, *, comment: str | None = None,
-              preamble: bool = False) -> None:
+              data: bytes = b"", setup: bytes | None = None) -> None:
         interval = self._intervals.get(ep, 0) if xfer == usbmon.INTERRUPT else 0
-        event = UrbEvent(urb_id, kind, xfer, ep, self.address, self.bus, self.capture.now_ns(), status,
-                         urb_len, data, setup, interval)
-        self.capture.write(self._interface, event, comment=comment, preamble=preamble)
+        for place in self.placements:
+            place.emit(urb_id, kind, xfer, ep, status, urb_len, data, setup, interval)
 
     def _record(self, xfer: int, ep: int, out: bytes | None, length: int, setup: bytes | None,
                 call: Callable[[], int], received: Callable[[int], bytes]) -> int:
         """Submit, run `call`, Complete: `out` is the OUT data (None for IN), `length` the URB's
         buffer length, `received(n)` the first n bytes read (IN)."""
-        urb = self.capture.next_urb_id()
+        urb = next(self._urb_ids)
         self._emit(urb, usbmon.SUBMIT, xfer, ep, usbmon.STATUS_IN_PROGRESS, length, out or b"", setup)
         try:
             n = call()
@@ -169,10 +187,10 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
         return self._record(usbmon.CONTROL, ep, out, length, setup_packet(bm, request, value, index, length),
                             call, received)
 
-    def record_enumeration(self, dev: Any) -> None:
-        """Write the exchanges a decoder needs before any other traffic, rebuilt from `inner`'s
-        descriptors and marked as synthesised: GET_DESCRIPTOR(DEVICE), GET_DESCRIPTOR(CONFIGURATION)
-        (9 bytes, then all of it) and SET_CONFIGURATION."""
+    def add(self, place: Placement, dev: Any) -> None:
+        """Record into `place` too, starting with the exchanges a decoder needs before any other
+        traffic, rebuilt from `inner`'s descriptors and marked as synthesised: GET_DESCRIPTOR(DEVICE),
+        GET_DESCRIPTOR(CONFIGURATION) (9 bytes, then all of it) and SET_CONFIGURATION."""
         device = device_descriptor_bytes(self.inner.get_device_descriptor(dev))
         config = configuration_bytes(self.inner, dev, 0)
         exchanges = [(0x80, GET_DESCRIPTOR, 0x0100, device), (0x80, GET_DESCRIPTOR, 0x0200, config[:9]),
@@ -180,14 +198,18 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
         note: str | None = SYNTHESISED_NOTE
         for bm, request, value, answer in exchanges:
             ep = bm & 0x80
-            length = len(answer)
-            setup = setup_packet(bm, request, value, 0, length)
-            urb = self.capture.next_urb_id()
-            self._emit(urb, usbmon.SUBMIT, usbmon.CONTROL, ep, usbmon.STATUS_IN_PROGRESS, length, b"", setup,
-                       comment=note, preamble=True)
-            self._emit(urb, usbmon.COMPLETE, usbmon.CONTROL, ep, usbmon.STATUS_OK, length, answer,
-                       preamble=True)
+            setup = setup_packet(bm, request, value, 0, len(answer))
+            urb = next(self._urb_ids)
+            place.emit(urb, usbmon.SUBMIT, usbmon.CONTROL, ep, usbmon.STATUS_IN_PROGRESS, len(answer), b"",
+                       setup, 0, comment=note, preamble=True)
+            place.emit(urb, usbmon.COMPLETE, usbmon.CONTROL, ep, usbmon.STATUS_OK, len(answer), answer, None,
+                       0, preamble=True)
             note = None
+        self.placements = (*self.placements, place)
+
+    def remove(self, capture: UsbCapture) -> None:
+        """Stop recording into `capture`."""
+        self.placements = tuple(p for p in self.placements if p.capture is not capture)
 
     # --- transfers, recorded ---
 
@@ -291,31 +313,40 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
         self.inner.attach_kernel_driver(dev_handle, intf)
 
 
-def record_device(device: usb.core.Device, capture: UsbCapture) -> RecordingBackend:
-    """Start recording `device`'s transfers into `capture`: the synthesised enumeration first, then
-    every transfer made through this pyusb device object. Undo with `stop_recording`."""
+def record_device(device: usb.core.Device, capture: UsbCapture) -> Placement:
+    """Start recording `device`'s transfers into `capture` (also when it is already recorded into
+    another): the synthesised enumeration first, then every transfer made through this pyusb device
+    object. Undo with `stop_recording`."""
     ctx = device._ctx
-    inner = ctx.backend
-    if isinstance(inner, RecordingBackend):
-        raise ValueError(f"device {device.bus}/{device.address} is already being recorded into "
-                         f"{inner.capture.path}")
-    proxy = RecordingBackend(inner, capture, device.bus, device.address,
-                             endpoint_intervals(inner, ctx.dev, 0))
-    proxy.record_enumeration(ctx.dev)
     with ctx.lock:
+        proxy = ctx.backend
+        if not isinstance(proxy, RecordingBackend):
+            proxy = RecordingBackend(proxy, endpoint_intervals(proxy, ctx.dev, 0))
+        if any(p.capture is capture for p in proxy.placements):
+            raise ValueError(f"device {device.bus}/{device.address} is already recorded into {capture.path}")
+        place = capture.place(device, device.bus, device.address)
+        proxy.add(place, ctx.dev)
         ctx.backend = proxy
-    return proxy
+    return place
 
 
-def stop_recording(device: usb.core.Device) -> None:
-    """Give `device` its own backend back (nothing when it is not being recorded)."""
+def stop_recording(device: usb.core.Device, capture: UsbCapture | None = None) -> None:
+    """Stop recording `device` into `capture` (None: into every capture); when no capture is left the
+    device gets its own backend back, so recording off costs nothing."""
     ctx = device._ctx
     with ctx.lock:
-        if isinstance(ctx.backend, RecordingBackend):
-            ctx.backend = ctx.backend.inner
+        proxy = ctx.backend
+        if not isinstance(proxy, RecordingBackend):
+            return
+        if capture is None:
+            proxy.placements = ()
+        else:
+            proxy.remove(capture)
+        if not proxy.placements:
+            ctx.backend = proxy.inner
 
 
-def recording_of(device: usb.core.Device) -> UsbCapture | None:
-    """The capture `device` is recorded into, if any."""
+def recordings_of(device: usb.core.Device) -> list[UsbCapture]:
+    """The captures `device` is recorded into (empty when it is not recorded)."""
     backend = device._ctx.backend
-    return backend.capture if isinstance(backend, RecordingBackend) else None
+    return [p.capture for p in backend.placements] if isinstance(backend, RecordingBackend) else []
