@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rig.errors import UnknownTargetError
+from rig.pytest_plugin.capture import add_options as add_capture_options
 from rig.pytest_plugin.run_report import RunRecord
 from rig.pytest_plugin.skip_rule import register_markers, strict_from_env
 from rig.pytest_plugin.state import STATE, RigState, TargetPool, state_of
@@ -26,6 +27,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(also on when CI=true)")
     group.addoption("--rig-report", dest="rig_report", metavar="DIR", default=None,
                     help="write record.json and report.md into DIR")
+    add_capture_options(group)
 
 
 def default_spec() -> str:
