@@ -8,6 +8,7 @@ import argparse
 from rig.cli import measure_options as opts
 from rig.measure import runner
 from rig.measure.latency import LatencySettings
+from rig.targets.usb_capture import capturing
 
 
 def _gap(text: str) -> tuple[float, float]:
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     console = runner.wide_console()
     message = "frame" if args.path == "frames" else args.message
     ok = True
-    with runner.open_target(args.rig, args.jack) as target:
+    with runner.open_target(args.rig, args.jack) as target, capturing(target, args.capture):
         paths = runner.available_paths(target) if args.path == "all" else [args.path]
         if not paths:
             raise runner.MeasureError(f"target {target.name} has no latency path (needs midi-os, usb or "

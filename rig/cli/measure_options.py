@@ -37,6 +37,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="loopback only: start a private dummy JACK server for OS MIDI when there is no "
                         "MIDI system (auto), never, or always (default: $RIG_JACK, else auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--capture", metavar="FILE", default=None,
+                   help="record the run's USB traffic into FILE (pcapng for Wireshark; a comment on "
+                        "the first packet of each path or phase); adds up to a few %% to the figures")
 
 
 @contextlib.contextmanager

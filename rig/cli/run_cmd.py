@@ -19,6 +19,9 @@ from rig.cli._suite import plugin_args, suite_args, suite_dir, valid_spec
 from rig.errors import RigError
 from rig.pytest_plugin.run_report import JUNIT_FILE, REPORT_FILE, RunRecord, default_report_dir
 
+CAPTURES_DIR = "captures"
+"""Subdirectory of the report directory holding failing tests' USB captures."""
+
 
 class RunFailed(RigError, RuntimeError):
     """pytest could not run the suite at all (usage error, nothing collected, internal error)."""
@@ -61,16 +64,32 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-latency", action="store_true", help="skip the latency report after the suite")
     p.add_argument("--latency-count", metavar="N", type=int, default=300,
                    help="latency samples per path (default 300)")
+    p.add_argument("--capture", metavar="FILE", type=Path, default=None,
+                   help="record all USB traffic into FILE (pcapng for Wireshark; the latency part into "
+                        "FILE-latency.pcapng); failing tests' own captures are always kept in the report "
+                        "directory's captures/ and linked from report.md")
     p.add_argument("--suite", metavar="DIR", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
-def pytest_args(spec: str, report_dir: Path, suite: str | None, strict: bool) -> list[str]:
-    """The pytest command line of the main job (pytest's own terminal output is replaced by ours)."""
+def pytest_args(spec: str, report_dir: Path, suite: str | None, strict: bool,
+                capture: Path | None = None) -> list[str]:
+    """The pytest command line of the main job (pytest's own terminal output is replaced by ours);
+    failing tests' USB captures go to report_dir/captures/."""
     argv = [*suite_args(suite), *plugin_args(), "-p", "no:terminal", "-p", "no:cacheprovider",
             "-o", "addopts=", "--import-mode=importlib", "--strict-markers",
-            "--rig", spec, "--rig-report", str(report_dir), "--junitxml", str(report_dir / JUNIT_FILE)]
+            "--rig", spec, "--rig-report", str(report_dir), "--junitxml", str(report_dir / JUNIT_FILE),
+            "--rig-capture", str(report_dir / CAPTURES_DIR)]
+    if capture is not None:
+        argv += ["--rig-capture-file", str(capture)]
     return argv + (["--rig-strict"] if strict else [])
+
+
+def latency_capture(capture: Path | None) -> Path | None:
+    """Where `rig run --capture FILE` records the latency part: FILE-latency.pcapng beside FILE."""
+    if capture is None:
+        return None
+    return capture.with_name(f"{capture.stem}-latency{capture.suffix or '.pcapng'}")
 
 
 def _summary(record: RunRecord, report_dir: Path) -> None:
@@ -111,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 
     spec = valid_spec(args.rig) if args.rig else default_spec()
     report_dir = args.report_dir or default_report_dir()
-    argv = pytest_args(spec, report_dir, args.suite, args.rig_strict)
+    argv = pytest_args(spec, report_dir, args.suite, args.rig_strict, args.capture)
     out = stdout()
     out.print(f"rig run: conformance suite on [bold]{spec}[/], report in {report_dir}")
     with Progress(TextColumn("{task.description:<50}"), BarColumn(), MofNCompleteColumn(),
@@ -123,17 +142,18 @@ def run(args: argparse.Namespace) -> int:
         raise RunFailed(f"no tests collected from {suite_dir(args.suite)}")
     record = RunRecord.load(report_dir)
     _summary(record, report_dir)
-    latency_ok = args.no_latency or _latency(spec, report_dir, args.latency_count)
+    latency_ok = args.no_latency or _latency(spec, report_dir, args.latency_count,
+                                             latency_capture(args.capture))
     return 0 if code == 0 and record.ok and latency_ok else 1
 
 
-def _latency(spec: str, report_dir: Path, count: int) -> bool:
+def _latency(spec: str, report_dir: Path, count: int, capture: Path | None = None) -> bool:
     """Latency on every path the target has, into report_dir/latency/, linked from report.md;
     False when a run stopped on a device fault or failed its functional check."""
     from rig.measure.runner import latency_report_for
 
     out = stdout()
-    files = latency_report_for(spec, report_dir / "latency", count=count, console=out)
+    files = latency_report_for(spec, report_dir / "latency", count=count, console=out, capture=capture)
     lines = ["", "## Latency", ""]
     lines += [f"- [{f.report.stem}](latency/{f.report.name}) (samples: [JSON](latency/{f.json.name}), "
               f"[CSV](latency/{f.csv.name}))" for f in files]

@@ -23,7 +23,8 @@ def test_latency_step_links_reports_and_reflects_faults(tmp_path: Path, monkeypa
     (tmp_path / REPORT_FILE).write_text("# rig conformance report\n")
     calls: list[tuple[str | None, Path, int]] = []
 
-    def fake(spec: str | None, directory: Path, *, count: int, console: object) -> list[ReportFiles]:
+    def fake(spec: str | None, directory: Path, *, count: int, console: object,
+             capture: Path | None = None) -> list[ReportFiles]:
         calls.append((spec, directory, count))
         return [_files(directory, f"latency-{i}", ok) for i, ok in enumerate(oks)]
 
