@@ -142,6 +142,11 @@ class PcapngWriter:
         with self._lock:
             self._append(block, preamble=preamble)
 
+    def write_block(self, block: bytes, *, preamble: bool = False) -> None:
+        """A block encoded by the caller (a whole enhanced packet block); `preamble` as write_packet."""
+        with self._lock:
+            self._append(block, preamble=preamble)
+
     def _append(self, block: bytes, *, preamble: bool) -> None:
         if self._closed:
             raise ValueError(f"{self.path}: capture file is closed")
@@ -170,6 +175,11 @@ class PcapngWriter:
         with self.path.open("wb") as out:
             out.write(self._head)
             out.writelines(self._ring)
+
+    @property
+    def closed(self) -> bool:
+        """True after close()."""
+        return self._closed
 
     def close(self) -> None:
         """Flush and close; safe to call twice."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import struct
-from dataclasses import dataclass
 
 LINKTYPE_USB_LINUX_MMAPPED = 220
 HEADER = struct.Struct("<QcBBBHcBqiiII8siiII")
@@ -53,40 +52,27 @@ STATUS_OVERFLOW = -errno.EOVERFLOW
 STATUS_PROTOCOL = -errno.EPROTO
 
 
-@dataclass(frozen=True)
-class UrbEvent:
-    """One usbmon event: what the header says about a submit or completion, and the data captured."""
+_pack = HEADER.pack
+_NO_SETUP = bytes(8)
 
-    urb_id: int
-    event: bytes
-    transfer_type: int
-    endpoint: int
-    device: int
-    bus: int
-    timestamp_ns: int
-    status: int
-    urb_len: int
-    data: bytes = b""
-    setup: bytes | None = None
-    interval: int = 0
 
-    def pack(self) -> bytes:
-        """Header plus captured data, as one packet of link type 220."""
-        is_in = bool(self.endpoint & 0x80)
-        if self.data:
-            flag_data = DATA_PRESENT
-        elif self.event == SUBMIT and is_in:
-            flag_data = NO_DATA_IN
-        elif self.event == COMPLETE and not is_in:
-            flag_data = NO_DATA_OUT
-        else:
-            flag_data = DATA_PRESENT
-        seconds, nanoseconds = divmod(self.timestamp_ns, 1_000_000_000)
-        return HEADER.pack(
-            self.urb_id, self.event, self.transfer_type, self.endpoint, self.device, self.bus,
-            NO_SETUP if self.setup is None else SETUP_PRESENT, flag_data, seconds, nanoseconds // 1000,
-            self.status, self.urb_len, len(self.data), self.setup or bytes(8), self.interval, 0,
-            URB_DIR_IN if is_in else 0, 0) + self.data
+def pack_event(urb_id: int, event: bytes, transfer_type: int, endpoint: int, device: int, bus: int,
+               timestamp_ns: int, status: int, urb_len: int, data: bytes = b"", setup: bytes | None = None,
+               interval: int = 0) -> bytes:
+    """One usbmon event (header plus captured data) as a packet of link type 220. flag_data says
+    whether data follows: '<' on an IN submit and '>' on an OUT completion, as the kernel marks them."""
+    is_in = endpoint & 0x80
+    if data:
+        flag_data = DATA_PRESENT
+    elif event == SUBMIT:
+        flag_data = NO_DATA_IN if is_in else DATA_PRESENT
+    else:
+        flag_data = DATA_PRESENT if is_in else NO_DATA_OUT
+    seconds, nanoseconds = divmod(timestamp_ns, 1_000_000_000)
+    return _pack(urb_id, event, transfer_type, endpoint, device, bus,
+                 NO_SETUP if setup is None else SETUP_PRESENT, flag_data, seconds, nanoseconds // 1000,
+                 status, urb_len, len(data), setup or _NO_SETUP, interval, 0, URB_DIR_IN if is_in else 0,
+                 0) + data
 
 
 def setup_packet(bm_request_type: int, b_request: int, w_value: int, w_index: int, w_length: int) -> bytes:

@@ -58,7 +58,7 @@ def _session_capture(config: pytest.Config, target: Target) -> UsbCapture | None
         if shared is None:
             shared = UsbCapture(path, section_for(target))
             config.add_cleanup(shared.close)
-        from rig.links.capture import record_device
+        from rig.links.recording_backend import record_device
 
         record_device(target.usb_device(), shared)
         recorded[target.name] = shared

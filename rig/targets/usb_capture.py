@@ -15,8 +15,9 @@ from importlib import metadata
 from pathlib import Path
 
 from rig.errors import RigError
-from rig.links.capture import UsbCapture, record_device, recordings_of, stop_recording
+from rig.links.capture import UsbCapture
 from rig.links.pcapng import SectionInfo
+from rig.links.recording_backend import record_device, recordings_of, stop_recording
 from rig.targets.registry import Feature, Target
 
 MB = 1024 * 1024

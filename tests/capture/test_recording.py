@@ -13,8 +13,9 @@ import pytest
 
 from rig import contract as c
 from rig.client.board import Board
-from rig.links.capture import RecordingBackend, UsbCapture, record_device, stop_recording
+from rig.links.capture import UsbCapture
 from rig.links.descriptor_bytes import configuration_bytes, device_descriptor_bytes
+from rig.links.recording_backend import RecordingBackend, record_device, stop_recording
 from rig.pytest_plugin.testing import require_program
 from rig.targets.loopback import LoopbackTarget
 from rig.targets.registry import TargetSpec
@@ -128,3 +129,23 @@ def test_section_header_names_target_host_and_application(loopback: LoopbackTarg
     assert facts["Capture oper-sys"].startswith("Linux ")
     assert facts["Capture application"].startswith("rig ")
     assert "Link type 220" in text or "usb-linux-mmap" in text
+
+
+def test_the_log_is_encoded_when_it_grows_past_its_limit(loopback: LoopbackTarget, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transfers are only logged on their path; past LOG_LIMIT the log is encoded by the transfer
+    that overflows it, so a long step's memory stays bounded."""
+    import rig.links.recording_backend as recording
+
+    monkeypatch.setattr(recording, "LOG_LIMIT", 10)
+    with capturing(loopback, tmp_path / "long.pcapng") as capture:
+        assert capture is not None
+        board = Board(loopback.usb_device())
+        board.set_midi_mode(c.MidiMode.ECHO)
+        longest = 0
+        for _ in range(40):
+            board.write_midi_packets(NOTE_ON)
+            board.read_midi_packets(2000)
+            longest = max(longest, len(capture.log))
+        assert longest <= 11
+        assert capture.events > 100, "the overflowing transfers did not encode the log"

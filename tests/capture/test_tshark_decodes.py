@@ -17,8 +17,9 @@ from rig.client.board import Board
 from rig.client.errors import TransferStalled, TransferTimeout
 from rig.contract import frame_wire
 from rig.links import usbmon
-from rig.links.capture import UsbCapture, record_device, stop_recording
+from rig.links.capture import UsbCapture
 from rig.links.pcapng import SectionInfo
+from rig.links.recording_backend import record_device, stop_recording
 
 from .tshark_view import Packet, read_capture, tshark
 

@@ -15,7 +15,7 @@ from .conftest import run_plugin
 pytest_plugins = ["pytester"]
 
 TESTS = """
-    from rig.links.capture import RecordingBackend
+    from rig.links.recording_backend import RecordingBackend
 
     def test_passes(board):
         assert isinstance(board.device._ctx.backend, RecordingBackend) == RECORDING
