@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     console = runner.wide_console()
     message = "frame" if args.path == "frames" else args.message
     ok = True
-    with runner.open_target(args.rig, args.jack) as target, capturing(target, args.capture):
+    with runner.open_target(args.rig, args.jack) as target, \
+            capturing(target, args.capture, ring_mb=args.capture_ring):
         paths = runner.available_paths(target) if args.path == "all" else [args.path]
         if not paths:
             raise runner.MeasureError(f"target {target.name} has no latency path (needs midi-os, usb or "

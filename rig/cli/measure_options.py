@@ -39,7 +39,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--capture", metavar="FILE", default=None,
                    help="record the run's USB traffic into FILE (pcapng for Wireshark; a comment on "
-                        "the first packet of each path or phase); adds up to a few %% to the figures")
+                        "the first packet of each path or phase); adds a few us per transfer")
+    p.add_argument("--capture-ring", metavar="MB", type=float, default=None,
+                   help="with --capture: keep only the last MB megabytes (the descriptors always)")
 
 
 @contextlib.contextmanager

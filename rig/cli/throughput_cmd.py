@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
         raise runner.MeasureError(f"--sizes {args.sizes!r}: expected comma-separated integers") from None
-    with runner.open_target(args.rig, args.jack) as target, capturing(target, args.capture):
+    with runner.open_target(args.rig, args.jack) as target, \
+            capturing(target, args.capture, ring_mb=args.capture_ring):
         usb = Feature.USB in target.features
         if not usb and not (Feature.MIDI_OS in target.features and args.direction in ("all", "midi-os")):
             raise runner.MeasureError(f"target {target.name} has no USB device and no OS MIDI ports for "

@@ -20,7 +20,7 @@ from rig.links.capture import UsbCapture
 from rig.pytest_plugin.run_report import RunRecord, register_section
 from rig.pytest_plugin.state import state_of
 from rig.targets.registry import Feature, Target
-from rig.targets.usb_capture import section_for, start_capture, stop_capture
+from rig.targets.usb_capture import MB, section_for, start_capture, stop_capture
 
 CAPTURES = "captures"
 """RunRecord.extra key: {nodeid: capture path, relative to the report directory when inside it}."""
@@ -38,11 +38,18 @@ def add_options(group: pytest.OptionGroup) -> None:
                     help="with --rig-capture: keep the captures of passing tests too")
     group.addoption("--rig-capture-file", dest="rig_capture_file", metavar="FILE", default=None,
                     help="record the whole session's USB traffic into one pcapng FILE")
+    group.addoption("--rig-capture-ring", dest="rig_capture_ring", metavar="MB", type=float, default=None,
+                    help="keep only the last MB megabytes of each capture (the descriptors always)")
 
 
 def file_name(nodeid: str) -> str:
     """A capture file name for a test id: path separators and odd characters become '_'."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", nodeid).strip("_")[:180] + ".pcapng"
+
+
+def _ring_bytes(config: pytest.Config) -> int | None:
+    ring_mb = config.getoption("rig_capture_ring")
+    return None if ring_mb is None else max(1, int(ring_mb * MB))
 
 
 def _session_capture(config: pytest.Config, target: Target) -> UsbCapture | None:
@@ -56,7 +63,7 @@ def _session_capture(config: pytest.Config, target: Target) -> UsbCapture | None
     if target.name not in recorded:
         shared = next(iter(recorded.values()), None)
         if shared is None:
-            shared = UsbCapture(path, section_for(target))
+            shared = UsbCapture(path, section_for(target), ring_bytes=_ring_bytes(config))
             config.add_cleanup(shared.close)
         from rig.links.recording_backend import record_device
 
@@ -92,7 +99,7 @@ def _rig_capture(request: pytest.FixtureRequest) -> Iterator[None]:
         path = Path(directory) / file_name(nodeid)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            capture = start_capture(target, path)
+            capture = start_capture(target, path, ring_mb=config.getoption("rig_capture_ring"))
         except CapabilityMissing:
             capture = None
         else:

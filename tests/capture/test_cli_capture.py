@@ -51,6 +51,20 @@ def test_throughput_capture_marks_each_phase(tmp_path: Path) -> None:
     assert len(frames) >= 20
 
 
+def test_capture_ring_bounds_the_file(tmp_path: Path) -> None:
+    tshark()
+    path = tmp_path / "ring.pcapng"
+    rc = run_command(throughput_cmd, "throughput", "--rig", "loopback", "--direction", "out",
+                     "--sizes", "1000", "--frames", "300", "--report-dir", str(tmp_path / "rep"),
+                     "--no-history", "--no-progress", "--jack", "never", "--capture", str(path),
+                     "--capture-ring", "0.05")
+    assert rc == 0
+    assert path.stat().st_size <= 0.05 * 1024 * 1024 + 4096
+    packets = read_capture(path)
+    assert any(p.midi or c.SUBCLASS_MIDI_STREAMING in p.interface_subclasses for p in packets[:8])
+    assert packets[-1].endpoint in (c.EP_FRAME_OUT, 0x80, 0x00), "the newest transfers were not kept"
+
+
 def test_rig_test_and_rig_run_pass_the_capture_options(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser(prog="rig")
     sub = parser.add_subparsers(dest="command", required=True)
