@@ -61,6 +61,8 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
         self.inner = inner
         self.intervals = intervals or {}
         self.placements: tuple[Placement, ...] = ()
+        self._inner_bulk_write = inner.bulk_write
+        self._inner_bulk_read = inner.bulk_read
         self._key = 0
         self._append: Callable[[Entry], None] = _nowhere
         self._first_log: list[Entry] = []
@@ -173,7 +175,7 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
         """Bulk OUT, recorded (_out written out: the MIDI and frame path pays one call less)."""
         t0 = perf_counter_ns()
         try:
-            n = self.inner.bulk_write(dev_handle, ep, intf, data, timeout)
+            n = self._inner_bulk_write(dev_handle, ep, intf, data, timeout)
         except BaseException as exc:
             self._log((self._key, t0, perf_counter_ns(), _BULK, ep & 0x7F, data.tobytes(), 0, status_of(exc),
                        None, None))
@@ -187,7 +189,7 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
         """Bulk IN, recorded (_in written out, as bulk_write)."""
         t0 = perf_counter_ns()
         try:
-            n = self.inner.bulk_read(dev_handle, ep, intf, buff, timeout)
+            n = self._inner_bulk_read(dev_handle, ep, intf, buff, timeout)
         except BaseException as exc:
             self._log((self._key, t0, perf_counter_ns(), _BULK, ep | 0x80, None, len(buff) * buff.itemsize,
                        status_of(exc), None, None))
