@@ -1,10 +1,13 @@
 """One USB capture: a pcapng file of usbmon events (link type 220) that Wireshark decodes.
 
-The recording backend (rig.links.recording_backend) only appends one tuple per transfer to the
-capture's log, timed by the performance counter: that is all a transfer pays. The log is encoded into pcapng
-blocks at step boundaries (`mark`), at `flush`/`close`, and when it grows past LOG_LIMIT events, so
-the encoding work lands between a measurement's steps, not inside them (as usbmon's reader runs
-apart from the transfers it records).
+The recording backend (rig.links.recording_backend) only appends one tuple per completed transfer
+to the capture's log, stamped by the performance counter at submit and completion: that is all a
+transfer pays. The log is encoded into Submit/Complete blocks, in time order, at step boundaries
+(`mark`), at `flush`/`close`, and when it grows past LOG_LIMIT transfers, so the encoding work lands
+between a measurement's steps, not inside them (as usbmon's reader runs apart from the transfers it
+records). A transfer still in flight while the log is encoded (a read waiting in another thread)
+is written with the next batch, so its Submit can follow later packets in the file; its time stamp
+stays right.
 """
 
 from __future__ import annotations
