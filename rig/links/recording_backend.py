@@ -69,7 +69,6 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
         self._first_capture: UsbCapture | None = None
         self._others: tuple[tuple[int, Callable[[Entry], None], list[Entry], UsbCapture], ...] = ()
 
-
     def __eq__(self, other: object) -> bool:
         # pyusb compares and hashes devices by backend: a recorded device stays the same device.
         return other is self or other == self.inner
@@ -82,7 +81,7 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
     def _log(self, entry: Entry) -> None:
         """Append `entry` (made with the first capture's key) to every capture's log."""
         self._append(entry)
-        self._after_append()
+        self._after_append(entry)
 
     def _out(self, xfer: int, fn: Callable[..., int], handle: Any, ep: int, intf: int,
              data: array.array[int], timeout: int) -> int:
@@ -93,9 +92,10 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
             self._log((self._key, t0, perf_counter_ns(), xfer, ep & 0x7F, data.tobytes(), 0, status_of(exc),
                        None, None))
             raise
-        self._append((self._key, t0, perf_counter_ns(), xfer, ep & 0x7F, data.tobytes(), 0, n, None, None))
+        entry = (self._key, t0, perf_counter_ns(), xfer, ep & 0x7F, data.tobytes(), 0, n, None, None)
+        self._append(entry)
         if self._others or len(self._first_log) > LOG_LIMIT:  # the rest of _log, only when needed
-            self._after_append()
+            self._after_append(entry)
         return n
 
     def _in(self, xfer: int, fn: Callable[..., int], handle: Any, ep: int, intf: int,
@@ -109,14 +109,15 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
             raise
         t1 = perf_counter_ns()
         data = buff[:n].tobytes() if buff.itemsize == 1 else memoryview(buff).cast("B")[:n].tobytes()
-        self._append((self._key, t0, t1, xfer, ep | 0x80, None, len(buff) * buff.itemsize, n, data, None))
+        entry = (self._key, t0, t1, xfer, ep | 0x80, None, len(buff) * buff.itemsize, n, data, None)
+        self._append(entry)
         if self._others or len(self._first_log) > LOG_LIMIT:
-            self._after_append()
+            self._after_append(entry)
         return n
 
-    def _after_append(self) -> None:
-        """The slow part of _log after the hot paths appended to the first capture themselves."""
-        entry = self._first_log[-1]
+    def _after_append(self, entry: Entry) -> None:
+        """The slow part of _log after the hot paths appended `entry` to the first capture themselves:
+        encode an overlong log, and log `entry` into the other captures too."""
         if len(self._first_log) > LOG_LIMIT and self._first_capture is not None:
             self._first_capture.encode_log()
         for key, append, log, capture in self._others:
@@ -180,9 +181,10 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
             self._log((self._key, t0, perf_counter_ns(), _BULK, ep & 0x7F, data.tobytes(), 0, status_of(exc),
                        None, None))
             raise
-        self._append((self._key, t0, perf_counter_ns(), _BULK, ep & 0x7F, data.tobytes(), 0, n, None, None))
+        entry = (self._key, t0, perf_counter_ns(), _BULK, ep & 0x7F, data.tobytes(), 0, n, None, None)
+        self._append(entry)
         if self._others or len(self._first_log) > LOG_LIMIT:
-            self._after_append()
+            self._after_append(entry)
         return int(n)
 
     def bulk_read(self, dev_handle: Any, ep: int, intf: int, buff: array.array[int], timeout: int) -> int:
@@ -196,9 +198,10 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
             raise
         t1 = perf_counter_ns()
         data = buff[:n].tobytes() if buff.itemsize == 1 else memoryview(buff).cast("B")[:n].tobytes()
-        self._append((self._key, t0, t1, _BULK, ep | 0x80, None, len(buff) * buff.itemsize, n, data, None))
+        entry = (self._key, t0, t1, _BULK, ep | 0x80, None, len(buff) * buff.itemsize, n, data, None)
+        self._append(entry)
         if self._others or len(self._first_log) > LOG_LIMIT:
-            self._after_append()
+            self._after_append(entry)
         return int(n)
 
     def intr_write(self, dev_handle: Any, ep: int, intf: int, data: array.array[int], timeout: int) -> int:
