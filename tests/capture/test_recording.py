@@ -149,3 +149,34 @@ def test_the_log_is_encoded_when_it_grows_past_its_limit(loopback: LoopbackTarge
             longest = max(longest, len(capture.log))
         assert longest <= 11
         assert capture.events > 100, "the overflowing transfers did not encode the log"
+
+
+class _NullBackend:
+    """An inner backend whose bulk OUT accepts everything at once."""
+
+    def bulk_write(self, handle: object, ep: int, intf: int, data: object, timeout: int) -> int:
+        return len(data)  # type: ignore[arg-type]
+
+    def bulk_read(self, handle: object, ep: int, intf: int, buff: object, timeout: int) -> int:
+        return 0
+
+
+def test_a_transfer_is_teed_into_the_other_captures_as_itself(tmp_path: Path) -> None:
+    """Another thread may append to the first capture's log between a transfer's append and its tee:
+    the second capture must still get this transfer, not the other thread's."""
+    import array
+
+    first, second = UsbCapture(tmp_path / "a.pcapng"), UsbCapture(tmp_path / "b.pcapng")
+    proxy = RecordingBackend(_NullBackend())
+    proxy._set((first.place(proxy, 1, 1), second.place(proxy, 1, 1)))
+    appended = proxy._append
+
+    def append_then_another_thread(entry: object) -> None:
+        appended(entry)  # type: ignore[arg-type]
+        first.log.append((0, 1, 2, 3, 0x05, b"other thread", 0, 12, None, None))
+
+    proxy._append = append_then_another_thread
+    proxy.bulk_write(None, 0x02, 0, array.array("B", b"mine"), 100)
+    assert [entry[5] for entry in second.log] == [b"mine"]
+    first.close()
+    second.close()
