@@ -22,10 +22,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+def refused(reply: str) -> bool:
+    """True when the board answered a command with its `error: ...` line (an unknown command, bad
+    arguments): `rig console -c` then exits 1."""
+    return any(line.startswith("error:") for line in reply.splitlines())
+
+
 def _session(console: Console, args: argparse.Namespace) -> int:
     if args.command is not None:
-        print(console.command(args.command, args.timeout))
-        return 0
+        reply = console.command(args.command, args.timeout)
+        print(reply)
+        return 1 if refused(reply) else 0
     banner = console.sync(args.timeout)
     print(f"connected to {console.name} ({banner}); `help` lists commands, `exit` or Ctrl-D leaves")
     while True:

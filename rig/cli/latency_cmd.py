@@ -8,6 +8,8 @@ import argparse
 from rig.cli import measure_options as opts
 from rig.measure import runner
 from rig.measure.latency import LatencySettings
+from rig.measure.report import ReportFiles, restamp
+from rig.measure.verdict import Verdict, combine
 from rig.targets.usb_capture import capturing
 
 
@@ -47,10 +49,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Measure each path in turn; 1 on a fault or a failed gate or check, 130 when interrupted."""
+    """Measure each path in turn; one verdict from every path is the exit status (0 PASS, 1 FAIL or
+    INCOMPLETE, 130 INTERRUPTED). A fault or Ctrl-C keeps what was measured and skips the rest."""
+    opts.check_outputs(args)
     console = runner.wide_console()
     message = "frame" if args.path == "frames" else args.message
-    ok = True
+    steps: list[tuple[str, Verdict]] = []
+    pages: list[ReportFiles] = []
     with runner.open_target(args.rig, args.jack) as target, \
             capturing(target, args.capture, ring_mb=args.capture_ring):
         paths = runner.available_paths(target) if args.path == "all" else [args.path]
@@ -65,13 +70,21 @@ def run(args: argparse.Namespace) -> int:
                                        message=kind, size=size, timeout_s=args.timeout)
             with opts.progress_bar(not args.no_progress, f"latency {path}") as progress:
                 measured = runner.measure_path(target, path, settings, args.sync, progress)
-            ok = opts.finish(measured, args, console) and ok
-            ok = runner.functional_check(measured, console) and ok
+            verdict, files = opts.finish(measured, args, console)
+            steps.append((f"latency {path}", verdict))
+            pages.append(files)
+            if len(paths) > 1:
+                runner.print_verdict(console, verdict, measured, label=f"latency {path}")
             if measured.error is not None:
                 runner.report_error(measured, console)
                 console.print("kept the samples taken so far; remaining paths skipped")
-                return 1
+                break
             if measured.interrupted:
                 console.print("interrupted: kept the samples taken so far; remaining paths skipped")
-                return 130
-    return 0 if ok else 1
+                break
+    overall = steps[0][1] if len(steps) == 1 else combine(steps)
+    if len(steps) > 1:
+        for page in pages:
+            restamp(page, overall)
+    runner.print_verdict(console, overall, measured if len(steps) == 1 else None)
+    return overall.exit_status

@@ -12,9 +12,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from rig.cli.output_locations import writable_dir
 from rig.measure import report
-from rig.measure.history import History, Thresholds, compare
+from rig.measure.history import History, HistoryError, Thresholds, compare, default_path
 from rig.measure.model import Run
+from rig.measure.verdict import Verdict, of_run
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -42,6 +44,19 @@ def add_common(p: argparse.ArgumentParser) -> None:
                         "the first packet of each path or phase); adds a few us per transfer")
     p.add_argument("--capture-ring", metavar="MB", type=float, default=None,
                    help="with --capture: keep only the last MB megabytes (the descriptors always)")
+    p.add_argument("--loss-tolerance", metavar="N", type=non_negative, default=0,
+                   help="lost messages allowed per run before the verdict is FAIL (default 0)")
+
+
+def non_negative(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must not be negative")
+    return value
 
 
 @contextlib.contextmanager
@@ -68,34 +83,57 @@ def report_dir(args: argparse.Namespace) -> Path:
     return Path("reports") / f"measure-{stamp}"
 
 
-def finish(run: Run, args: argparse.Namespace, console: Console) -> bool:
-    """Summary, files, history and the gate; returns False when the gate failed."""
+def check_outputs(args: argparse.Namespace) -> None:
+    """Before any work: the report directory (fixed now, so a default one keeps its timestamp) and,
+    unless --no-history, the history database's directory must be writable."""
+    args.report_dir = writable_dir(report_dir(args), "report directory")
+    if not args.no_history:
+        writable_dir((Path(args.history) if args.history else default_path()).parent, "history directory")
+
+
+def finish(run: Run, args: argparse.Namespace, console: Console) -> tuple[Verdict, report.ReportFiles]:
+    """Summary, history, the --baseline gate, then the files headed by the run's verdict (lost,
+    garbled or unfinished runs and a failed gate all make it fail); the verdict and the files."""
     report.print_summary(run, console)
-    files = report.write_all(run, report_dir(args), fmt=args.format)
+    verdict = of_run(run, args.loss_tolerance).with_reasons(_store_and_gate(run, args, console))
+    files = report.write_all(run, report_dir(args), fmt=args.format, verdict=verdict)
     console.print(f"report: {files.report}  (json {files.json.name}, csv {files.csv.name}, "
                   f"{len(files.pngs)} png)")
+    return verdict, files
+
+
+def _store_and_gate(run: Run, args: argparse.Namespace, console: Console) -> list[str]:
+    """Store the run; with --baseline apply the gate. The failures (none when the gate passed)."""
     if args.no_history:
-        return True
+        return []
+    try:
+        return _store_and_compare(run, args, console)
+    except HistoryError as exc:  # a corrupt or foreign file, a baseline that cannot be compared
+        console.print(f"[bold red]history:[/] {exc}")
+        return [f"history: {exc}"]
+
+
+def _store_and_compare(run: Run, args: argparse.Namespace, console: Console) -> list[str]:
     with History(args.history) as history:
         run_id = history.store(run)
         console.print(f"stored as run {run_id} in {history.path}")
         if args.baseline is None:
-            return True
+            return []
         row = history.row(run_id)
         if args.baseline == "latest":
             candidates = [r for r in history.runs(target=run.target, kind=run.kind)
                           if r.run_id < run_id and r.path == run.path]
             if not candidates:
                 console.print("no earlier run to compare with; gate skipped")
-                return True
+                return []
             base = candidates[0]
         else:
             base = history.row(int(args.baseline))
-        verdict = compare(row, base, Thresholds.parse(args.thresholds))
-    for check in verdict.checks:
+        gate = compare(row, base, Thresholds.parse(args.thresholds))
+    for check in gate.checks:
         console.print(check.line())
-    for note in verdict.notes:
+    for note in gate.notes:
         console.print(f"note: {note}")
-    console.print(f"gate: run {verdict.run_id} vs baseline {verdict.baseline_id}: "
-                  f"{'PASS' if verdict.passed else 'FAIL'}")
-    return verdict.passed
+    console.print(f"gate: run {gate.run_id} vs baseline {gate.baseline_id}: "
+                  f"{'PASS' if gate.passed else 'FAIL'}")
+    return [] if gate.passed else [f"gate against baseline run {gate.baseline_id} failed"]

@@ -16,8 +16,21 @@ from rich.text import Text
 
 from rig.cli._out import STATUS_STYLE, stdout
 from rig.cli._suite import plugin_args, suite_args, suite_dir, valid_spec
+from rig.cli.measure_options import non_negative
+from rig.cli.output_locations import writable_dir
 from rig.errors import RigError
-from rig.pytest_plugin.run_report import JUNIT_FILE, REPORT_FILE, RunRecord, default_report_dir
+from rig.file_modes import FILE_MODE
+from rig.measure.history import default_path
+from rig.measure.report import ReportFiles, restamp
+from rig.measure.verdict import FAIL, PASS, Verdict, combine
+from rig.pytest_plugin.run_report import (
+    JUNIT_FILE,
+    REPORT_FILE,
+    RunRecord,
+    counts,
+    default_report_dir,
+    write_report,
+)
 
 CAPTURES_DIR = "captures"
 """Subdirectory of the report directory holding failing tests' USB captures."""
@@ -68,6 +81,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="record all USB traffic into FILE (pcapng for Wireshark; the latency part into "
                         "FILE-latency.pcapng); failing tests' own captures are always kept in the report "
                         "directory's captures/ and linked from report.md")
+    p.add_argument("--loss-tolerance", metavar="N", type=non_negative, default=0,
+                   help="lost latency messages allowed per path before the verdict is FAIL (default 0)")
     p.add_argument("--suite", metavar="DIR", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
@@ -92,7 +107,8 @@ def latency_capture(capture: Path | None) -> Path | None:
     return capture.with_name(f"{capture.stem}-latency{capture.suffix or '.pcapng'}")
 
 
-def _summary(record: RunRecord, report_dir: Path) -> None:
+def _summary(record: RunRecord) -> None:
+    """The suite's part of the console summary: targets, outcome counts, failures and skips."""
     out = stdout()
     for spec, facts in record.targets.items():
         details = ", ".join(f"{k} {v}" for k, v in facts.items() if k != "target")
@@ -116,20 +132,42 @@ def _summary(record: RunRecord, report_dir: Path) -> None:
             else:
                 line.append(f" {' and '.join(nodeids)}: {message}")
             out.print(line)
-    verdict = Text("PASSED", style="bold green") if record.ok else Text("FAILED", style="bold red")
+
+
+CONSOLE_WORD = {PASS: "PASSED", FAIL: "FAILED"}
+"""How the console's last line names a verdict (INCOMPLETE and INTERRUPTED as they are)."""
+
+
+def _print_verdict(record: RunRecord, overall: Verdict, report_dir: Path) -> None:
+    """The last console line: the run's one verdict and where the reports are."""
+    word = CONSOLE_WORD.get(overall.status, overall.status)
+    verdict = Text(word, style="bold green" if overall.passed else "bold red")
+    if overall.reasons:
+        verdict.append(": " + "; ".join(overall.reasons))
     skipped = record.totals().get("skipped", 0)
     if skipped:
         verdict.append(f" ({skipped} skipped)", style="yellow")
     paths = f"  report: {report_dir / REPORT_FILE}  junit: {report_dir / JUNIT_FILE}"
-    out.print(Text.assemble(verdict, paths))
+    stdout().print(Text.assemble(verdict, paths))
+
+
+def suite_verdict(code: int, record: RunRecord) -> Verdict:
+    """PASS when pytest exited 0 and nothing failed or errored; else FAIL with the counts."""
+    if code == 0 and record.ok:
+        return Verdict(PASS)
+    reasons = [counts(record)] + ([f"pytest exit code {code}"] if record.ok else [])
+    return Verdict(FAIL, tuple(reasons))
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the suite with a progress bar, then print the summary; 0 only when nothing failed."""
+    """Run the suite with a progress bar, then the latency step; one verdict from every step is
+    printed last, written at the top of report.md and of every latency page, and is the exit status."""
     from rig.pytest_plugin.options import default_spec
 
     spec = valid_spec(args.rig) if args.rig else default_spec()
-    report_dir = args.report_dir or default_report_dir()
+    report_dir = writable_dir(args.report_dir or default_report_dir(), "report directory")
+    if not args.no_latency:
+        writable_dir(default_path().parent, "history directory")
     argv = pytest_args(spec, report_dir, args.suite, args.rig_strict, args.capture)
     out = stdout()
     out.print(f"rig run: conformance suite on [bold]{spec}[/], report in {report_dir}")
@@ -140,24 +178,34 @@ def run(args: argparse.Namespace) -> int:
         raise RunFailed(f"pytest could not run the suite (exit code {code}: {pytest.ExitCode(code).name})")
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         raise RunFailed(f"no tests collected from {suite_dir(args.suite)}")
+    junit = report_dir / JUNIT_FILE
+    if junit.exists():  # pytest writes it with the umask's mode: no more than 0644
+        junit.chmod(junit.stat().st_mode & FILE_MODE)
     record = RunRecord.load(report_dir)
-    _summary(record, report_dir)
-    latency_ok = args.no_latency or _latency(spec, report_dir, args.latency_count,
-                                             latency_capture(args.capture))
-    return 0 if code == 0 and record.ok and latency_ok else 1
+    _summary(record)
+    steps: list[tuple[str, Verdict]] = [("conformance suite", suite_verdict(code, record))]
+    pages = [] if args.no_latency else _latency(spec, report_dir, args.latency_count, args.loss_tolerance,
+                                                latency_capture(args.capture))
+    steps += [(f"latency {page.run.path if page.run else page.report.stem}", page.verdict or Verdict(PASS))
+              for page in pages]
+    overall = combine(steps)
+    for page in pages:
+        restamp(page, overall)
+    record.extra["verdict"] = overall.line()
+    record.extra["latency"] = [f"[{f.report.stem}](latency/{f.report.name}) (samples: "
+                               f"[JSON](latency/{f.json.name}), [CSV](latency/{f.csv.name}))" for f in pages]
+    write_report(record, report_dir)
+    _print_verdict(record, overall, report_dir)
+    return overall.exit_status
 
 
-def _latency(spec: str, report_dir: Path, count: int, capture: Path | None = None) -> bool:
-    """Latency on every path the target has, into report_dir/latency/, linked from report.md;
-    False when a run stopped on a device fault or failed its functional check."""
-    from rig.measure.runner import latency_report_for
+def _latency(spec: str, report_dir: Path, count: int, loss_tolerance: int,
+             capture: Path | None = None) -> list[ReportFiles]:
+    """Latency on every path the target has, into report_dir/latency/; each page with its verdict."""
+    from rig.measure import runner
 
     out = stdout()
-    files = latency_report_for(spec, report_dir / "latency", count=count, console=out, capture=capture)
-    lines = ["", "## Latency", ""]
-    lines += [f"- [{f.report.stem}](latency/{f.report.name}) (samples: [JSON](latency/{f.json.name}), "
-              f"[CSV](latency/{f.csv.name}))" for f in files]
-    with (report_dir / REPORT_FILE).open("a", encoding="utf-8") as report_md:
-        report_md.write("\n".join(lines) + "\n")
+    files = runner.latency_report_for(spec, report_dir / "latency", count=count, console=out,
+                                      loss_tolerance=loss_tolerance, capture=capture)
     out.print("  latency: " + ", ".join(str(f.report) for f in files))
-    return all(f.ok for f in files)
+    return files

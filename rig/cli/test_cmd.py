@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def pytest_args(args: argparse.Namespace) -> list[str]:
     """The pytest command line `rig test` runs."""
-    argv = [*suite_args(args.suite), *plugin_args()]
+    argv = [*suite_args(args.suite), *plugin_args(), "--rig-open-early"]
     for spec in args.rig or []:
         argv += ["--rig", valid_spec(spec)]
     if args.junit:

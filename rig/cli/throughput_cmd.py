@@ -33,9 +33,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run each direction in turn; 1 on a fault or a failed gate or check, 130 when interrupted."""
+    """Run each direction in turn; the run's verdict is the exit status (0 PASS, 1 FAIL or INCOMPLETE,
+    130 INTERRUPTED): a run stopped early never passes."""
     from rig.measure import throughput as tp
 
+    opts.check_outputs(args)
     console = runner.wide_console()
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -94,11 +96,8 @@ def run(args: argparse.Namespace) -> int:
         finally:
             runner.close_all([*closers, *([board.close] if board is not None else [])],
                              quiet=measured.error is not None)
-        ok = opts.finish(measured, args, console)
-        ok = runner.functional_check(measured, console) and ok
+        verdict, _ = opts.finish(measured, args, console)
     if measured.error is not None:
         runner.report_error(measured, console)
-        return 1
-    if measured.interrupted:
-        return 130
-    return 0 if ok else 1
+    runner.print_verdict(console, verdict, measured)
+    return verdict.exit_status

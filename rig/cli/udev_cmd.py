@@ -10,10 +10,14 @@ from rig.tools.udev import render_rules
 
 
 def _hex16(text: str) -> int:
+    """A USB ID in hex, 0000-ffff (argparse turns the error into a usage message, exit 2)."""
     try:
-        return int(text, 16)
+        value = int(text, 16)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a hexadecimal USB ID") from None
+        value = -1
+    if not 0 <= value <= 0xFFFF:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a 16-bit hexadecimal USB ID (0000-ffff)")
+    return value
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

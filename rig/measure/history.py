@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rig.errors import RigError
+from rig.file_modes import make_dirs, touch_private
 from rig.measure.model import Run, Sample
 
 ENV_VAR = "RIG_HISTORY"
@@ -22,6 +23,10 @@ ENV_VAR = "RIG_HISTORY"
 
 class HistoryError(RigError, RuntimeError):
     """The history database cannot do what was asked (missing run, bad threshold)."""
+
+
+class HistoryUnusable(HistoryError):
+    """The file is not a rig history database (garbage, another program's SQLite file, bad rows)."""
 
 
 class RunNotFound(HistoryError, LookupError):
@@ -112,10 +117,26 @@ class History:
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else default_path()
         if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.path.parent)
+            touch_private(self.path)
         self._db = sqlite3.connect(str(self.path))
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.executescript(_SCHEMA)
+        try:
+            with self._guard():
+                self._db.execute("PRAGMA foreign_keys = ON")
+                self._db.executescript(_SCHEMA)
+        except HistoryUnusable:
+            self._db.close()
+            raise
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn what a corrupt or foreign file makes sqlite3 and json raise into HistoryUnusable,
+        naming the file and the problem."""
+        try:
+            yield
+        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+            raise HistoryUnusable(f"{self.path}: not a usable rig history database "
+                                  f"({type(exc).__name__}: {exc})") from None
 
     def close(self) -> None:
         """Close the database."""
@@ -129,7 +150,7 @@ class History:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._db:
+        with self._guard(), self._db:
             yield self._db
 
     def store(self, run: Run) -> int:
@@ -170,25 +191,29 @@ class History:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [RunRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], bool(r[8]), json.loads(r[9]))
-                for r in self._db.execute(sql, args)]
+        with self._guard():
+            return [RunRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], bool(r[8]), json.loads(r[9]))
+                    for r in self._db.execute(sql, args)]
 
     def row(self, run_id: int) -> RunRow:
         """One run's row; RunNotFound names the id."""
-        for r in self._db.execute(
-                "SELECT id, started_at, kind, path, target, target_kind, real_timing, firmware, interrupted,"
-                " summary_json FROM runs WHERE id = ?", (run_id,)):
-            return RunRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], bool(r[8]), json.loads(r[9]))
+        with self._guard():
+            for r in self._db.execute(
+                    "SELECT id, started_at, kind, path, target, target_kind, real_timing, firmware,"
+                    " interrupted, summary_json FROM runs WHERE id = ?", (run_id,)):
+                return RunRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], bool(r[8]),
+                              json.loads(r[9]))
         raise RunNotFound(f"no run {run_id} in {self.path}")
 
     def samples(self, run_id: int) -> list[Sample]:
         """Every stored sample of a run, in seq order."""
         self.row(run_id)
-        return [Sample(seq=r[0], sent_ns=r[1], received_ns=r[2], device_rx_us=r[3], device_tx_us=r[4],
-                       lost=bool(r[5]), warmup=bool(r[6]), size=r[7])
-                for r in self._db.execute(
-                    "SELECT seq, sent_ns, received_ns, device_rx_us, device_tx_us, lost, warmup, size"
-                    " FROM samples WHERE run_id = ? ORDER BY seq", (run_id,))]
+        with self._guard():
+            return [Sample(seq=r[0], sent_ns=r[1], received_ns=r[2], device_rx_us=r[3], device_tx_us=r[4],
+                           lost=bool(r[5]), warmup=bool(r[6]), size=r[7])
+                    for r in self._db.execute(
+                        "SELECT seq, sent_ns, received_ns, device_rx_us, device_tx_us, lost, warmup, size"
+                        " FROM samples WHERE run_id = ? ORDER BY seq", (run_id,))]
 
     def latest(self, target: str | None = None, kind: str | None = None, before: int | None = None) -> RunRow:
         """The newest run (optionally of a target/kind, older than run id `before`)."""
@@ -281,9 +306,11 @@ def compare(run: RunRow, baseline: RunRow, thresholds: Thresholds) -> Verdict:
     if run.kind != baseline.kind:
         raise HistoryError(f"run {run.run_id} is {run.kind} but baseline {baseline.run_id} "
                            f"is {baseline.kind}")
-    if (run.path, run.target_kind) != (baseline.path, baseline.target_kind):
-        notes.append(f"different path/target kind: {run.path}/{run.target_kind} vs "
-                     f"{baseline.path}/{baseline.target_kind}")
+    if run.path != baseline.path:
+        raise HistoryError(f"run {run.run_id} is on path {run.path} but baseline {baseline.run_id} is on "
+                           f"path {baseline.path}: figures of different paths are not comparable")
+    if run.target_kind != baseline.target_kind:
+        notes.append(f"different target kind: {run.target_kind} vs {baseline.target_kind}")
     if run.kind == "latency":
         r, b = run.summary.get("rtt_us"), baseline.summary.get("rtt_us")
         if not r or not b:

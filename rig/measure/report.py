@@ -11,6 +11,8 @@ import base64
 import csv
 import html
 import json
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from rig.file_modes import create, make_dirs, write_bytes, write_text
+from rig.markdown_text import escape
 from rig.measure.model import USB_FS_BULK_CEILING_BPS, Run
+from rig.measure.verdict import Verdict
 
 SCHEMA = "rig-measure/1"
 """The "schema" field of every JSON report; bumped when its layout changes."""
@@ -38,28 +43,29 @@ def caveat(run: Run) -> str | None:
             f"the host (software loopback or emulator), not a device. Do not quote them as device figures.")
 
 
-def to_json(run: Run) -> dict[str, Any]:
+def to_json(run: Run, summary: dict[str, Any] | None = None) -> dict[str, Any]:
     """Metadata, summary, every sample and every throughput series as one JSON-ready dict."""
     return {
         "schema": SCHEMA,
         "meta": run.meta(),
         "caveat": caveat(run),
-        "summary": run.summary(),
+        "summary": summary if summary is not None else run.summary(),
         "samples": [{"seq": s.seq, "sent_ns": s.sent_ns, "received_ns": s.received_ns, "rtt_us": s.rtt_us,
                      "device_rx_us": s.device_rx_us, "device_tx_us": s.device_tx_us, "lost": s.lost,
                      "warmup": s.warmup, "size": s.size} for s in run.stored_samples()],
     }
 
 
-def write_json(run: Run, path: Path) -> Path:
-    """Write to_json(run) to path."""
-    path.write_text(json.dumps(to_json(run), indent=1))
+def write_json(run: Run, path: Path, summary: dict[str, Any] | None = None) -> Path:
+    """Write to_json(run) to path, compact: with an indent the json module falls back to its pure
+    Python encoder, which took most of a minute for 200k samples."""
+    write_text(path, json.dumps(to_json(run, summary), separators=(",", ":")))
     return path
 
 
 def write_csv(run: Run, path: Path) -> Path:
     """One row per sample (latency) or per series point (throughput), with a header row."""
-    with path.open("w", newline="") as f:
+    with os.fdopen(create(path), "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         if run.kind == "latency":
             w.writerow(CSV_COLUMNS)
@@ -95,9 +101,9 @@ def facts_rows(run: Run) -> list[tuple[str, str]]:
     return rows
 
 
-def figure_rows(run: Run) -> list[tuple[str, str]]:
+def figure_rows(run: Run, summary: dict[str, Any] | None = None) -> list[tuple[str, str]]:
     """(label, value) lines of the figures."""
-    s = run.summary()
+    s = summary if summary is not None else run.summary()
     rows: list[tuple[str, str]] = []
     if run.error is not None:
         rows.append(("INCOMPLETE", f"the run stopped early: {run.error}"))
@@ -178,37 +184,65 @@ class ReportFiles:
     csv: Path
     pngs: dict[str, Path]
     report: Path
-    ok: bool = True
-    """False when the run stopped on a device fault or failed its functional check."""
+    verdict: Verdict | None = None
+    """The run's own verdict (None: not judged)."""
+    run: Run | None = None
+    """The run the files describe (to rewrite the page with the whole run's verdict)."""
+
+    @property
+    def ok(self) -> bool:
+        """False when the run's verdict is anything but PASS."""
+        return self.verdict is None or self.verdict.passed
 
 
-def write_all(run: Run, directory: Path, fmt: str = "html", stem: str | None = None) -> ReportFiles:
-    """JSON, CSV, PNGs and the HTML (self-contained) or Markdown report into `directory`."""
+def write_all(run: Run, directory: Path, fmt: str = "html", stem: str | None = None,
+              verdict: Verdict | None = None) -> ReportFiles:
+    """JSON, CSV, PNGs and the HTML (self-contained) or Markdown report into `directory`, the report
+    headed by the run's verdict."""
     from rig.measure import plots
 
     if fmt not in ("html", "md"):
         raise ValueError(f"report format must be 'html' or 'md', got {fmt!r}")
-    directory.mkdir(parents=True, exist_ok=True)
+    make_dirs(directory)
     stem = stem or f"{run.kind}-{run.path}-{run.started_at.replace(':', '').replace('+0000', 'Z')}"
-    json_path = write_json(run, directory / f"{stem}.json")
+    summary = run.summary()  # once for JSON and the page: it is the costly part of a long run
+    json_path = write_json(run, directory / f"{stem}.json", summary)
     csv_path = write_csv(run, directory / f"{stem}.csv")
     images = plots.all_plots(run)
     pngs: dict[str, Path] = {}
     for name, data in images.items():
         p = directory / f"{stem}-{name}.png"
-        p.write_bytes(data)
+        write_bytes(p, data)
         pngs[name] = p
+    lines = [f"Verdict: {verdict.line()}"] if verdict is not None else []
     if fmt == "html":
         report = directory / f"{stem}.html"
-        report.write_text(render_html(run, images))
+        write_text(report, render_html(run, images, lines, summary))
     else:
         report = directory / f"{stem}.md"
-        report.write_text(render_markdown(run, {k: v.name for k, v in pngs.items()}))
-    return ReportFiles(json_path, csv_path, pngs, report)
+        write_text(report, render_markdown(run, {k: v.name for k, v in pngs.items()}, lines, summary))
+    return ReportFiles(json_path, csv_path, pngs, report, verdict, run)
 
 
-def render_html(run: Run, images: dict[str, bytes]) -> str:
-    """One HTML page with facts, figures and every plot embedded as a base64 PNG."""
+def restamp(files: ReportFiles, overall: Verdict) -> None:
+    """Rewrite the report page of one step of a longer run with the whole run's verdict on top and
+    this step's below it, so no page says PASS when the run failed."""
+    run = files.run
+    if run is None:
+        return
+    lines = [f"Verdict: {overall.line()}"]
+    if files.verdict is not None:
+        lines.append(f"This step: {files.verdict.line()}")
+    if files.report.suffix == ".html":
+        images = {name: path.read_bytes() for name, path in files.pngs.items()}
+        write_text(files.report, render_html(run, images, lines))
+    else:
+        write_text(files.report, render_markdown(run, {k: v.name for k, v in files.pngs.items()}, lines))
+
+
+def render_html(run: Run, images: dict[str, bytes], verdict_lines: Sequence[str] = (),
+                summary: dict[str, Any] | None = None) -> str:
+    """One HTML page with the verdict, facts, figures and every plot embedded as a base64 PNG."""
     e = html.escape
     note = caveat(run)
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
@@ -216,10 +250,11 @@ def render_html(run: Run, images: dict[str, bytes]) -> str:
              "<style>body{font-family:sans-serif;max-width:60em;margin:auto}td{padding:2px 8px}"
              ".warn{background:#fff3cd;border:1px solid #c90;padding:8px}</style></head><body>",
              f"<h1>rig {e(run.kind)}: {e(run.path)} on {e(run.target)}</h1>"]
+    parts += [f"<p class='verdict'><b>{e(line)}</b></p>" for line in verdict_lines]
     if note:
         parts.append(f"<p class='warn'><b>Warning:</b> {e(note)}</p>")
     parts.append("<h2>Figures</h2><table>")
-    parts += [f"<tr><td><b>{e(k)}</b></td><td>{e(v)}</td></tr>" for k, v in figure_rows(run)]
+    parts += [f"<tr><td><b>{e(k)}</b></td><td>{e(v)}</td></tr>" for k, v in figure_rows(run, summary)]
     parts.append("</table><h2>Plots</h2>")
     for name, data in images.items():
         b64 = base64.b64encode(data).decode("ascii")
@@ -231,16 +266,21 @@ def render_html(run: Run, images: dict[str, bytes]) -> str:
     return "\n".join(parts)
 
 
-def render_markdown(run: Run, image_files: dict[str, str]) -> str:
-    """The same report as Markdown, linking the PNG files written beside it."""
+def render_markdown(run: Run, image_files: dict[str, str], verdict_lines: Sequence[str] = (),
+                    summary: dict[str, Any] | None = None) -> str:
+    """The same report as Markdown, linking the PNG files written beside it; every string from the
+    device or the run is escaped (rig.markdown_text)."""
+    e = escape
     note = caveat(run)
-    lines = [f"# rig {run.kind}: {run.path} on {run.target}", ""]
+    lines = [f"# rig {e(run.kind)}: {e(run.path)} on {e(run.target)}", ""]
+    for line in verdict_lines:
+        lines += [f"**{e(line)}**", ""]
     if note:
-        lines += [f"> **Warning:** {note}", ""]
+        lines += [f"> **Warning:** {e(note)}", ""]
     lines += ["## Figures", "", "| what | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in figure_rows(run)]
+    lines += [f"| {e(k)} | {e(v)} |" for k, v in figure_rows(run, summary)]
     lines += ["", "## Plots", ""]
-    lines += [f"![{name}]({file})" for name, file in image_files.items()]
+    lines += [f"![{name}]({file})" for name, file in image_files.items()]  # the rig's own names
     lines += ["", "## Target, host and settings", "", "| what | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in facts_rows(run)]
+    lines += [f"| {e(k)} | {e(v)} |" for k, v in facts_rows(run)]
     return "\n".join(lines) + "\n"

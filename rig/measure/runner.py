@@ -8,7 +8,6 @@ parses arguments.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,9 +18,10 @@ from rich.console import Console
 from rig import contract as c
 from rig.errors import RigError
 from rig.measure import clocksync, report
-from rig.measure.history import History
+from rig.measure.history import History, HistoryError
 from rig.measure.latency import FrameLink, LatencySettings, Link, RtMidiLink, UsbMidiLink, run_latency
 from rig.measure.model import Run
+from rig.measure.verdict import Verdict, of_run
 from rig.targets.registry import Feature, Target
 from rig.targets.usb_capture import mark
 
@@ -92,28 +92,14 @@ def new_run(target: Target, kind: str, path: str) -> Run:
                no_timing=emulated_timing(target, facts))
 
 
-def functional_check(run: Run, console: Console) -> bool:
-    """For a run without timing figures, the verdict that sets the exit status: every message back,
-    none lost, duplicated, unexpected or out of order (throughput: nothing lost). True otherwise."""
-    if run.no_timing is None:
-        return True
-    problems: list[str] = []
-    summary = run.summary()
-    if run.kind == "latency":
-        seq = summary["sequence"]
-        for key in ("lost", "out_of_order", "duplicates"):
-            if seq.get(key):
-                problems.append(f"{key.replace('_', ' ')} {seq[key]}")
-        if summary["unexpected"]:
-            problems.append(f"unexpected {summary['unexpected']}")
-        if seq["received"] < seq["sent"] and not run.interrupted:
-            problems.append(f"received {seq['received']} of {seq['sent']}")
-    for t in run.throughput:
-        if t.lost:
-            problems.append(f"{t.direction}: lost {t.lost}")
-    verdict = "FAIL: " + ", ".join(problems) if problems else "PASS"
-    console.print(f"functional check (no timing figures): {verdict}")
-    return not problems
+def print_verdict(console: Console, verdict: Verdict, run: Run | None = None, label: str = "verdict") -> None:
+    """`verdict: PASS` (or FAIL, INCOMPLETE, INTERRUPTED with reasons); a run without timing figures
+    says it was a functional check."""
+    if run is not None and run.no_timing is not None:
+        label = f"{label} (functional check, no timing figures)"
+    style = "green" if verdict.passed else "bold red"
+    console.print(f"{label}: [{style}]{verdict.status}[/]" + (": " + "; ".join(verdict.reasons)
+                                                               if verdict.reasons else ""))
 
 
 def available_paths(target: Target) -> list[str]:
@@ -213,9 +199,10 @@ def report_error(run: Run, console: Console) -> None:
 
 def latency_report(target: Target, directory: Path, *, count: int = 300, warmup: int = 20,
                    history: str | Path | None = None, store: bool = True,
-                   console: Console | None = None) -> list[report.ReportFiles]:
-    """Short latency runs on every path an open target has, each with its report files in
-    `directory` (and stored in the history unless store=False): what `rig run` puts in its report."""
+                   console: Console | None = None, loss_tolerance: int = 0) -> list[report.ReportFiles]:
+    """Short latency runs on every path an open target has, each with its report files (headed by
+    its verdict) in `directory` and stored in the history unless store=False: what `rig run` puts in
+    its report."""
     console = console or wide_console()
     out: list[report.ReportFiles] = []
     for path in available_paths(target):
@@ -224,12 +211,16 @@ def latency_report(target: Target, directory: Path, *, count: int = 300, warmup:
                                    size=64 if kind == "frame" else 0, gap_min_s=0.0005, gap_max_s=0.0015)
         run = measure_path(target, path, settings, 32, None)
         report.print_summary(run, console)
-        ok = functional_check(run, console) and run.error is None
-        files = report.write_all(run, directory, fmt="md", stem=f"latency-{path}")
-        out.append(dataclasses.replace(files, ok=ok))
+        verdict = of_run(run, loss_tolerance)
         if store:
-            with History(history) as h:
-                h.store(run)
+            try:
+                with History(history) as h:
+                    h.store(run)
+            except HistoryError as exc:  # the run is still reported; the verdict says it was not stored
+                console.print(f"[bold red]history:[/] {exc}")
+                verdict = verdict.with_reasons([f"history: {exc}"])
+        out.append(report.write_all(run, directory, fmt="md", stem=f"latency-{path}", verdict=verdict))
+        print_verdict(console, verdict, run, label=f"latency {path}")
         if run.error is not None:
             report_error(run, console)
         if run.interrupted:
@@ -239,12 +230,13 @@ def latency_report(target: Target, directory: Path, *, count: int = 300, warmup:
 
 def latency_report_for(spec: str | None, directory: Path, *, count: int = 300, jack: str | None = None,
                        history: str | Path | None = None, store: bool = True,
-                       console: Console | None = None, capture: Path | None = None
-                       ) -> list[report.ReportFiles]:
+                       console: Console | None = None, loss_tolerance: int = 0,
+                       capture: Path | None = None) -> list[report.ReportFiles]:
     """Open the target `spec` (default: board if attached, else loopback, which starts its own dummy
     JACK server when there is no MIDI system; see open_target) and write `latency_report` into
     `directory`; with `capture`, its USB traffic goes into that pcapng file."""
     from rig.targets.usb_capture import capturing
 
     with open_target(spec, jack) as target, capturing(target, capture):
-        return latency_report(target, directory, count=count, history=history, store=store, console=console)
+        return latency_report(target, directory, count=count, history=history, store=store, console=console,
+                              loss_tolerance=loss_tolerance)

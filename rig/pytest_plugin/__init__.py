@@ -27,6 +27,7 @@ from rig.pytest_plugin.fixtures import (
     frame_stream,
     midi_ports,
     midi_stream,
+    pytest_collection_finish,
     pytest_runtest_call,
     rig_target,
 )
@@ -45,6 +46,6 @@ from rig.pytest_plugin.recording import (
 from rig.pytest_plugin.skip_rule import _rig_markers
 
 __all__ = ["_rig_capture", "_rig_markers", "board", "console", "frame_stream", "midi_ports", "midi_stream",
-           "pytest_addoption", "pytest_configure", "pytest_generate_tests", "pytest_make_collect_report",
-           "pytest_report_header", "pytest_runtest_call", "pytest_runtest_makereport",
-           "pytest_sessionfinish", "pytest_terminal_summary", "rig_target"]
+           "pytest_addoption", "pytest_collection_finish", "pytest_configure", "pytest_generate_tests",
+           "pytest_make_collect_report", "pytest_report_header", "pytest_runtest_call",
+           "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary", "rig_target"]

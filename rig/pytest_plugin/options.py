@@ -27,6 +27,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(also on when CI=true)")
     group.addoption("--rig-report", dest="rig_report", metavar="DIR", default=None,
                     help="write record.json and report.md into DIR")
+    group.addoption("--rig-open-early", action="store_true", dest="rig_open_early", default=False,
+                    help="open the targets right after collection; one that cannot open ends the "
+                         "session with its cause in one line")
     add_capture_options(group)
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from rig.errors import RigError
+from rig.file_modes import make_dirs, write_text
+from rig.markdown_text import escape
 
 RECORD_FILE = "record.json"
 REPORT_FILE = "report.md"
@@ -82,9 +84,9 @@ class RunRecord:
 
     def save(self, directory: Path) -> Path:
         """Write record.json into `directory` (created if needed)."""
-        directory.mkdir(parents=True, exist_ok=True)
+        make_dirs(directory)
         path = directory / RECORD_FILE
-        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        write_text(path, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
         return path
 
     @classmethod
@@ -134,19 +136,37 @@ def section_names() -> list[str]:
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
+        return escape(text)
 
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
+def counts(record: RunRecord) -> str:
+    """`3 passed, 1 failed`, or `no tests ran`."""
+    return ", ".join(f"{n} {outcome}" for outcome, n in sorted(record.totals().items())) or "no tests ran"
+
+
+def verdict_line(record: RunRecord) -> str:
+    """The run's one verdict: what `rig run` computed from every step (extra["verdict"]), else the
+    suite's own (PASS, or FAIL with the counts)."""
+    given = record.extra.get("verdict")
+    if isinstance(given, str) and given:
+        return given
+    return "PASS" if record.ok else f"FAIL: {counts(record)}"
+
+
 def _summary(record: RunRecord) -> str:
-    totals = record.totals()
-    verdict = "PASSED" if record.ok else "FAILED"
-    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(totals.items())) or "no tests ran"
-    return (f"## Summary\n\n**{verdict}**: {counts}.\n\n"
+    return (f"## Summary\n\nConformance suite: {counts(record)}.\n\n"
             f"Started {record.started_utc}, finished {record.finished_utc or '(unfinished)'}.")
+
+
+def _latency(record: RunRecord) -> str | None:
+    links = record.extra.get("latency")
+    if not links:
+        return None
+    return "## Latency\n\n" + "\n".join(f"- {link}" for link in links)
 
 
 def _targets(record: RunRecord) -> str | None:
@@ -187,11 +207,12 @@ register_section("targets", _targets)
 register_section("host", _host_and_settings)
 register_section("results", _results)
 register_section("counters", _counters)
+register_section("latency", _latency)
 
 
 def render_markdown(record: RunRecord, title: str = "rig conformance report") -> str:
-    """The whole report.md text."""
-    parts = [f"# {title}"]
+    """The whole report.md text: the title, the run's verdict, then the sections."""
+    parts = [f"# {title}", f"**Verdict: {escape(verdict_line(record))}**"]
     for _, builder in _sections:
         text = builder(record)
         if text:
@@ -203,7 +224,7 @@ def write_report(record: RunRecord, directory: Path) -> Path:
     """Write record.json and report.md into `directory`; returns the report.md path."""
     record.save(directory)
     path = directory / REPORT_FILE
-    path.write_text(render_markdown(record))
+    write_text(path, render_markdown(record))
     return path
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rig.errors import TargetError
+from rig.os_midi.quiet import quietly
 from rig.targets.discovery import rtmidi_port_names
 from rig.targets.registry import Feature, Target, TargetSpec, register
 
@@ -55,7 +56,7 @@ class MidiCableTarget(Target):
 
     def open(self) -> None:
         """Resolve both ports now, so a typo fails before any test runs."""
-        outputs, inputs = rtmidi_port_names()
+        outputs, inputs = quietly(rtmidi_port_names)  # JACK/ALSA probe noise only if listing fails
         self._names = (resolve_port(self._wanted[0], outputs, "output"),
                        resolve_port(self._wanted[1], inputs, "input"))
 

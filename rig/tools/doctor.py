@@ -218,9 +218,20 @@ CHECKS: tuple[Callable[[Probes], Check], ...] = (
 
 
 def run_checks(probes: Probes | None = None) -> list[Check]:
-    """Every check, in a fixed order."""
+    """Every check, in a fixed order; one MIDI system is enough (see one_midi_system_is_enough)."""
     p = probes or Probes()
-    return [check(p) for check in CHECKS]
+    return one_midi_system_is_enough([check(p) for check in CHECKS])
+
+
+def one_midi_system_is_enough(checks: list[Check]) -> list[Check]:
+    """ALSA and JACK are alternatives: a missing ALSA sequencer is not MISSING (N/A) when the JACK
+    line is OK, so the exit status says what the output says."""
+    jack_ok = any(ch.name == "JACK server" and ch.status == OK for ch in checks)
+    if not jack_ok:
+        return checks
+    return [Check(ch.name, NOT_APPLICABLE, f"{ch.detail}; not needed: JACK provides OS MIDI (see the JACK "
+                                           f"line; {ch.fix})")
+            if ch.name == "ALSA sequencer" and ch.status == MISSING else ch for ch in checks]
 
 
 def format_line(check: Check) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import stat
 import struct
 import time
 from collections.abc import Callable, Sequence
@@ -103,15 +104,33 @@ def is_bootsel_drive(path: Path) -> bool:
     return BOOTSEL_BOARD_ID in text or "RP2" in text
 
 
-def find_bootsel_drives(search_paths: Sequence[Path]) -> list[Path]:
-    """BOOTSEL drives that are a search path or one of its direct subdirectories."""
+def trusted_drive(path: Path, *, is_mount: Callable[[str], bool] = os.path.ismount,
+                  uid: int | None = None) -> bool:
+    """True when `path` can be the BOOTSEL drive rig flash writes to: not a symlink, a mount point,
+    and owned by this user (`uid`, default os.getuid()) as a desktop's auto-mount is. Any directory
+    with an INFO_UF2.TXT under /media, /mnt or /Volumes would otherwise receive the image."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        return False
+    owner = os.getuid() if uid is None else uid
+    return info.st_uid == owner and is_mount(str(path))
+
+
+def find_bootsel_drives(search_paths: Sequence[Path],
+                        is_drive: Callable[[Path], bool] | None = None) -> list[Path]:
+    """BOOTSEL drives that are a search path or one of its direct subdirectories and pass `is_drive`
+    (default trusted_drive: a mount point of this user's, not a symlink)."""
+    accept = is_drive or (lambda p: trusted_drive(p))
     found: list[Path] = []
     for base in search_paths:
         candidates = [base]
         with contextlib.suppress(OSError):
             candidates += sorted(p for p in base.iterdir() if p.is_dir())
         for candidate in candidates:
-            if candidate not in found and is_bootsel_drive(candidate):
+            if candidate not in found and accept(candidate) and is_bootsel_drive(candidate):
                 found.append(candidate)
     return found
 
@@ -149,6 +168,8 @@ class Flasher:
     """The flashing sequence with every machine contact injectable."""
 
     search_paths: Sequence[Path] = field(default_factory=default_search_paths)
+    is_drive: Callable[[Path], bool] = field(default=lambda p: trusted_drive(p))
+    """Which directories may be the drive (trusted_drive: a mount point of this user's)."""
     board_console: Callable[[], str | None] = attached_board_console
     board_present: Callable[[], bool] = board_enumerated
     touch: Callable[[str], None] = touch_1200
@@ -174,7 +195,7 @@ class Flasher:
     def find_drive(self) -> Path:
         """An existing BOOTSEL drive, or the one the board mounts after the 1200-baud touch."""
         where = ", ".join(str(p) for p in self.search_paths) or "(no search paths)"
-        drives = find_bootsel_drives(self.search_paths)
+        drives = find_bootsel_drives(self.search_paths, self.is_drive)
         if drives:
             if len(drives) > 1:
                 self.say(f"several BOOTSEL drives found ({', '.join(map(str, drives))}); using {drives[0]}")
@@ -188,7 +209,8 @@ class Flasher:
         self.say(f"no BOOTSEL drive yet; 1200-baud touch on {port} to reboot the board into BOOTSEL")
         self.touch(port)
         self.say(f"waiting up to {self.drive_timeout_s:g} s for the BOOTSEL drive under {where}")
-        found = self._wait(lambda: find_bootsel_drives(self.search_paths), self.drive_timeout_s)
+        found = self._wait(lambda: find_bootsel_drives(self.search_paths, self.is_drive),
+                           self.drive_timeout_s)
         if not found:
             raise FlashError(f"the board did not show up as a BOOTSEL drive under {where} within "
                              f"{self.drive_timeout_s:g} s (is the drive auto-mounted? mount it and retry)")
@@ -202,7 +224,9 @@ class Flasher:
         total = image.path.stat().st_size
         done = 0
         try:
-            with image.path.open("rb") as src, dest.open("wb") as out:
+            # O_NOFOLLOW: a symlink planted on the drive must not redirect the write elsewhere.
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with image.path.open("rb") as src, os.fdopen(fd, "wb") as out:
                 while chunk := src.read(4096):
                     out.write(chunk)
                     done += len(chunk)

@@ -16,21 +16,26 @@ RP2040_BOOTSEL_PID = 0x0003
 """The RP2040 ROM bootloader (BOOTSEL: mass storage + PICOBOOT)."""
 RULES_FILE = "/etc/udev/rules.d/60-rig.rules"
 
-_GROUP_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_GROUP_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+"""Used with fullmatch: `$` would also match before a trailing newline and let 'plugdev\\n' through."""
 
 
 class BadGroupName(RigError, ValueError):
     """The group name cannot be a Unix group (so the rules would never match it)."""
 
 
+class BadUsbId(RigError, ValueError):
+    """A vendor or product ID is not a 16-bit number."""
+
+
 def render_rules(group: str = "plugdev", vid: int = c.VID, pid: int = c.PID) -> str:
     """The rules file text granting `group` read/write access to the board, BOOTSEL and console."""
-    if not _GROUP_NAME.match(group):
+    if not _GROUP_NAME.fullmatch(group):
         raise BadGroupName(f"group {group!r} is not a valid Unix group name "
                            f"(lower-case letter or _, then up to 31 of a-z 0-9 _ -)")
     for name, value in (("vid", vid), ("pid", pid)):
         if not 0 <= value <= 0xFFFF:
-            raise ValueError(f"{name} 0x{value:x} is not a 16-bit USB ID")
+            raise BadUsbId(f"{name} {value} is not a 16-bit USB ID (0000-ffff)")
     attrs = f'ATTRS{{idVendor}}=="{vid:04x}", ATTRS{{idProduct}}=="{pid:04x}"'
     boot = f'ATTRS{{idVendor}}=="{RP2040_BOOTSEL_VID:04x}", ATTRS{{idProduct}}=="{RP2040_BOOTSEL_PID:04x}"'
     access = f'MODE="0660", GROUP="{group}"'

@@ -20,6 +20,8 @@ MAGIC_END = 0x0AB16F30
 FLAG_FAMILY_ID_PRESENT = 0x00002000
 RP2040_FAMILY_ID = 0xE48BFF56
 FLASH_BASE = 0x10000000
+FLASH_SIZE = 16 * 1024 * 1024
+"""The RP2040's flash window (XIP, 0x10000000-0x10FFFFFF): no image can be larger."""
 BLOCK_SIZE = 512
 PAYLOAD_SIZE = 256
 _HEADER = struct.Struct("<8I")
@@ -28,6 +30,10 @@ _DATA_AREA = 476
 
 class Uf2Error(RigError, ValueError):
     """A UF2 image (or the input for one) is malformed; the message says where and how."""
+
+
+class FlashOverflow(Uf2Error):
+    """A block writes outside the flash (below its base or beyond its size)."""
 
 
 @dataclass(frozen=True)
@@ -80,14 +86,20 @@ def read_uf2(data: bytes) -> list[Uf2Block]:
     return blocks
 
 
-def uf2_to_bin(data: bytes, base: int = FLASH_BASE) -> bytes:
-    """The contiguous flash image a UF2 file writes from `base` (gaps filled with 0xFF)."""
+def uf2_to_bin(data: bytes, base: int = FLASH_BASE, flash_size: int = FLASH_SIZE) -> bytes:
+    """The contiguous flash image a UF2 file writes from `base` (gaps filled with 0xFF). Every block
+    must lie inside the flash (FlashOverflow otherwise), which bounds the image to `flash_size`."""
     blocks = read_uf2(data)
+    for b in blocks:
+        if b.target_addr < base:
+            raise FlashOverflow(f"block {b.block_no}: address 0x{b.target_addr:08X} below 0x{base:08X}")
+        if b.target_addr + len(b.payload) > base + flash_size:
+            raise FlashOverflow(f"block {b.block_no}: {len(b.payload)} bytes at 0x{b.target_addr:08X} reach "
+                                f"beyond the {flash_size // (1024 * 1024)} MiB flash "
+                                f"(0x{base:08X}-0x{base + flash_size - 1:08X})")
     end = max(b.target_addr + len(b.payload) for b in blocks)
     image = bytearray(b"\xff" * (end - base))
     for b in blocks:
-        if b.target_addr < base:
-            raise Uf2Error(f"block {b.block_no}: address 0x{b.target_addr:08X} below 0x{base:08X}")
         image[b.target_addr - base:b.target_addr - base + len(b.payload)] = b.payload
     return bytes(image)
 

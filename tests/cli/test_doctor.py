@@ -92,3 +92,16 @@ def test_cli_output_is_one_line_per_check_and_exit_code_follows(capsys: pytest.C
     missing = sum(line.startswith("MISSING") for line in checks)
     assert code == (1 if missing else 0)
     assert summary == (f"{missing} missing" if missing else "everything the rig needs is here")
+
+
+def test_missing_alsa_is_not_a_failure_when_jack_covers_os_midi(tmp_path: Path) -> None:
+    """One MIDI system is enough: no ALSA sequencer with JACK OK says so and is not MISSING (exit 0)."""
+    probes = _everything_installed(tmp_path)
+    probes.exists = lambda p: p != Path("/dev/snd/seq")
+    checks = {ch.name: ch for ch in run_checks(probes)}
+    assert checks["JACK server"].status == OK
+    alsa = checks["ALSA sequencer"]
+    assert alsa.status != MISSING and "JACK" in alsa.detail, format_line(alsa)
+    probes.which = lambda name: None if name == "jackd" else f"/usr/bin/{name}"
+    checks = {ch.name: ch for ch in run_checks(probes)}
+    assert checks["ALSA sequencer"].status == MISSING and checks["JACK server"].status == MISSING

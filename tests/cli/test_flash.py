@@ -7,7 +7,16 @@ from pathlib import Path
 import pytest
 
 from rig.cli import main
-from rig.tools.flash import INFO_FILE, BadUf2, Flasher, FlashError, check_uf2, find_bootsel_drives, make_uf2
+from rig.tools.flash import (
+    INFO_FILE,
+    BadUf2,
+    Flasher,
+    FlashError,
+    check_uf2,
+    find_bootsel_drives,
+    make_uf2,
+    trusted_drive,
+)
 
 INFO_TEXT = "UF2 Bootloader v3.0\nModel: Raspberry Pi RP2\nBoard-ID: RPI-RP2\n"
 
@@ -41,8 +50,9 @@ def _drive(base: Path, name: str = "RPI-RP2") -> Path:
 def _flasher(search: Path, **kw: object) -> tuple[Flasher, list[str]]:
     said: list[str] = []
     clock = FakeClock()
-    defaults: dict[str, object] = dict(search_paths=[search], board_console=lambda: None,
-                                       board_present=lambda: True, touch=lambda port: None, say=said.append,
+    defaults: dict[str, object] = dict(search_paths=[search], is_drive=lambda p: True,
+                                       board_console=lambda: None, board_present=lambda: True,
+                                       touch=lambda port: None, say=said.append,
                                        drive_timeout_s=1.0, enumerate_timeout_s=1.0, clock=clock,
                                        sleep=clock.sleep)
     defaults.update(kw)
@@ -69,7 +79,7 @@ def test_uf2_is_checked_block_by_block(tmp_path: Path) -> None:
 def test_drive_found_by_info_file(tmp_path: Path) -> None:
     drive = _drive(tmp_path / "media")
     (tmp_path / "media" / "USBSTICK").mkdir()
-    assert find_bootsel_drives([tmp_path / "media", tmp_path / "nowhere"]) == [drive]
+    assert find_bootsel_drives([tmp_path / "media", tmp_path / "nowhere"], is_drive=lambda p: True) == [drive]
 
 
 def test_flash_copies_onto_an_existing_drive(tmp_path: Path) -> None:
@@ -121,6 +131,7 @@ def test_cli_flash_reports_each_step_and_a_one_line_error(tmp_path: Path, capsys
     import rig.tools.flash
 
     monkeypatch.setattr(rig.tools.flash, "board_enumerated", lambda: False)
+    monkeypatch.setattr(rig.tools.flash, "trusted_drive", lambda path: True)  # tmp_path is no mount point
     _drive(tmp_path / "media")
     code = main(["flash", str(_image(tmp_path)), "--drive-search", str(tmp_path / "media"), "--timeout", "0"])
     out, err = capsys.readouterr()
@@ -157,3 +168,27 @@ def test_touch_on_a_missing_port_is_a_flash_error(tmp_path: Path) -> None:
 
     with pytest.raises(FlashError, match=r"1200-baud touch on .*nope failed"):
         touch_1200(str(tmp_path / "nope"))
+
+
+def test_only_mount_points_owned_by_the_user_count_as_drives(tmp_path: Path) -> None:
+    """A directory with INFO_UF2.TXT that is not a mount point, is a symlink, or belongs to someone
+    else is not the BOOTSEL drive: rig flash would write there otherwise."""
+    drive = _drive(tmp_path / "media")
+    assert find_bootsel_drives([tmp_path / "media"]) == []  # a plain directory, not a mount point
+    assert not trusted_drive(drive)
+    assert trusted_drive(drive, is_mount=lambda p: True)
+    assert not trusted_drive(drive, is_mount=lambda p: True, uid=drive.stat().st_uid + 1)
+    link = tmp_path / "media" / "LINKED"
+    link.symlink_to(drive)
+    assert not trusted_drive(link, is_mount=lambda p: True)
+
+
+def test_copy_does_not_follow_a_symlink_on_the_drive(tmp_path: Path) -> None:
+    drive = _drive(tmp_path / "media")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (drive / "fw.uf2").symlink_to(victim)
+    flasher, _ = _flasher(tmp_path / "media")
+    with pytest.raises(FlashError, match=r"fw\.uf2"):
+        flasher.flash(_image(tmp_path))
+    assert victim.read_text() == "precious"

@@ -29,7 +29,7 @@ def test_rules_take_another_vid_pid() -> None:
     assert 'ATTRS{idVendor}=="cafe", ATTRS{idProduct}=="4001"' in text
 
 
-@pytest.mark.parametrize("group", ["", "Bad Group", "1abc", "x" * 40, 'a"b'])
+@pytest.mark.parametrize("group", ["", "Bad Group", "1abc", "x" * 40, 'a"b', "plugdev\n", "plugdev\r"])
 def test_bad_group_names_are_refused_naming_the_group(group: str) -> None:
     with pytest.raises(BadGroupName, match="not a valid Unix group"):
         render_rules(group)
@@ -45,3 +45,12 @@ def test_cli_bad_group_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["udev-rules", "--group", "No Such"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("rig: error: group 'No Such' is not a valid Unix group") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("vid", ["10000", "-1", "0x10000", "fffff"])
+def test_cli_usb_id_out_of_range_is_a_clear_usage_error(vid: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["udev-rules", "--vid", vid])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"{vid!r} is not a 16-bit hexadecimal USB ID (0000-ffff)" in err

@@ -84,3 +84,14 @@ def test_emulator_image_staleness(tmp_path: Path) -> None:
     os.utime(rom, (newest + 10, newest + 10))
     os.utime(fresh, (newest - 10, newest - 10))
     assert emulator.image_is_stale(fresh)
+
+
+def test_a_block_beyond_the_flash_is_refused_before_allocating() -> None:
+    """One 512-byte block at 0xFFFFFF00 once made uf2_to_bin allocate 3.75 GiB: the image is bounded
+    by the flash size, with a named error."""
+    data = bytearray(uf2.bin_to_uf2(bytes(256)))
+    struct.pack_into("<I", data, 12, 0xFFFFFF00)
+    with pytest.raises(uf2.FlashOverflow, match=r"block 0: .*0xFFFFFF00.*beyond the 16 MiB flash"):
+        uf2.uf2_to_bin(bytes(data))
+    assert len(uf2.uf2_to_bin(uf2.bin_to_uf2(bytes(256), base=uf2.FLASH_BASE + uf2.FLASH_SIZE - 256))) \
+        == uf2.FLASH_SIZE

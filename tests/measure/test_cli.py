@@ -279,3 +279,17 @@ def test_unplugged_board_mid_throughput_keeps_the_partial_result(
     assert 0 < partial["items"] < 2000 and partial["device_count"] is None
     with History(history) as h:
         assert h.runs()[0].summary["error"] == doc["meta"]["error"]
+
+
+def test_throughput_stopped_early_never_passes_its_functional_check(
+        tmp_path: Path, history: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A throughput run without timing figures that stopped early is INCOMPLETE, not PASS as well."""
+    monkeypatch.setattr(runner, "emulated_timing", lambda target, facts: runner.EMULATED_TIMING)
+    _close_board_after(monkeypatch, 64)
+    rc = run_cli("throughput", "--rig", "loopback", "--direction", "out", "--sizes", "64",
+                 "--frames", "2000", "--report-dir", str(tmp_path), "--history", history, "--jack", "never")
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "INCOMPLETE" in out
+    assert not [line for line in out.splitlines() if "PASS" in line], out

@@ -14,6 +14,7 @@ from rig.links.emulator import bridge_installed, node_executable
 from rig.measure import runner
 from rig.measure.history import History, HistoryError, Thresholds, compare
 from rig.measure.latency import LatencySettings
+from rig.measure.verdict import of_run
 from rig.pytest_plugin.testing import missing
 from rig.targets.registry import TargetSpec
 
@@ -97,8 +98,10 @@ def test_functional_check_fails_on_loss_and_the_loopback_keeps_its_figures() -> 
     assert run.no_timing is None and run.summary()["rtt_us"]["count"] == 10
     run.no_timing = runner.EMULATED_TIMING
     console = Console(record=True)
-    assert runner.functional_check(run, console)
+    assert of_run(run).passed
     run.samples[3].lost, run.samples[3].received_ns = True, None
     run.arrival_order.remove(3)
-    assert not runner.functional_check(run, console)
-    assert "FAIL: lost 1" in console.export_text()
+    verdict = of_run(run)
+    assert not verdict.passed
+    runner.print_verdict(console, verdict, run)
+    assert "functional check, no timing figures): FAIL: lost 1" in console.export_text()

@@ -82,3 +82,14 @@ def test_comparing_different_kinds_is_refused(tmp_path: Path) -> None:
         b = h.row(h.store(throughput_run()))
     with pytest.raises(HistoryError, match="is throughput but baseline"):
         compare(b, a, Thresholds())
+
+
+def test_comparing_different_paths_is_refused_naming_both(tmp_path: Path) -> None:
+    """midi-os figures against frames figures would gate nothing meaningful: refused, not a note."""
+    other = latency_run()
+    other.path = "midi-os"
+    with History(tmp_path / "h.sqlite") as h:
+        frames = h.row(h.store(latency_run()))
+        midi_os = h.row(h.store(other))
+    with pytest.raises(HistoryError, match=r"run 2 is on path midi-os but baseline 1 is on path frames"):
+        compare(midi_os, frames, Thresholds())

@@ -274,7 +274,7 @@ def test_report_dir_gets_record_and_markdown(rigtester: pytest.Pytester) -> None
     assert outcomes["test_skip[fake:usb]"][0] == "skipped"
     assert "lacks frames" in outcomes["test_skip[fake:usb]"][1]
     text = (out / "report.md").read_text()
-    assert "**FAILED**" in text and "fake:usb" in text and "one is not two" in text
+    assert "**Verdict: FAIL" in text and "fake:usb" in text and "one is not two" in text
 
 
 def test_unknown_rig_value_is_a_usage_error(rigtester: pytest.Pytester) -> None:
@@ -282,3 +282,22 @@ def test_unknown_rig_value_is_a_usage_error(rigtester: pytest.Pytester) -> None:
     result = run_plugin(rigtester, "-rs", "--rig=nonsense")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--rig: unknown target 'nonsense'; expected one of loopback, emulator*"])
+
+
+def test_a_target_that_cannot_open_is_one_short_error_per_test_without_tracebacks(
+        rigtester: pytest.Pytester) -> None:
+    rigtester.makepyfile(test_x="\n".join(f"def test_{i}(rig_target):\n    pass\n" for i in range(5)))
+    result = run_plugin(rigtester, "--rig=fake:broken")
+    result.assert_outcomes(errors=5)
+    text = result.stdout.str()
+    assert "raise TargetError" not in text and "state.py" not in text, text
+
+
+def test_open_early_ends_the_session_in_one_line_naming_the_cause(rigtester: pytest.Pytester) -> None:
+    """What `rig test` passes: a target that cannot open stops the session before any test runs."""
+    rigtester.makepyfile(test_x="\n".join(f"def test_{i}(rig_target):\n    pass\n" for i in range(5)))
+    result = run_plugin(rigtester, "--rig=fake:broken", "--rig-open-early")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    lines = [line for line in result.stdout.lines if "could not open" in line]
+    assert len(lines) == 1 and "target fake:broken: could not open: no such thing attached" in lines[0]
+    assert "Traceback" not in result.stdout.str() and "test_0" not in result.stdout.str()

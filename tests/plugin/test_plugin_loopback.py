@@ -91,3 +91,26 @@ def test_midi_ports_fixture_opens_or_skips_with_the_reason(tester: pytest.Pytest
         result.stdout.fnmatch_lines(["*target loopback lacks midi-os (the midi_ports fixture needs it)*"])
         # loopback should have a MIDI system, so CI (strict) turns this skip into a failure
         run_plugin(tester, "--rig=loopback", "--rig-strict").assert_outcomes(failed=1)
+
+
+def test_board_with_midi_ports_books_failure_says_what_to_do(tester: pytest.Pytester) -> None:
+    """MIDI sent through the OS ports is invisible to the Board's host counters: the books failure
+    says how to make board and midi_ports compose instead of only naming the counters."""
+    from rig.os_midi.jack import jackd_installed
+    from rig.os_midi.system import os_midi_api
+    from rig.pytest_plugin.testing import require
+
+    require(jackd_installed() or os_midi_api() is not None, "no MIDI system and no jackd")
+    tester.makepyfile(test_x="""
+        import time
+
+        def test_note_through_the_os(board, midi_ports):
+            midi_ports.out.send_message([0x90, 60, 100])
+            deadline = time.monotonic() + 5
+            while midi_ports.inp.get_message() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+    """)
+    result = run_plugin(tester, "--rig=loopback")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*books not balanced*device midi_rx_packets=1 but host midi_packets_tx=0*"
+                                 "board.leave_midi_to_os()*OsMidiMiniport*board=board*books_unchecked*"])

@@ -49,7 +49,7 @@ def test_markdown_has_every_part_and_escapes_cells(tmp_path: Path) -> None:
     for title in ("# rig conformance report", "## Summary", "## Targets", "## Host and settings",
                   "## Results", "## Device counters"):
         assert title in text
-    assert "**FAILED**: 1 failed, 1 passed." in text
+    assert "**Verdict: FAIL: 1 failed, 1 passed**" in text and "suite: 1 failed, 1 passed." in text
     assert "boom \\| pipe" in text
     assert "`t.py::test_a[loopback]`: frames_rx=3" in text
 
