@@ -84,11 +84,14 @@ def report_dir(args: argparse.Namespace) -> Path:
 
 
 def check_outputs(args: argparse.Namespace) -> None:
-    """Before any work: the report directory (fixed now, so a default one keeps its timestamp) and,
-    unless --no-history, the history database's directory must be writable."""
+    """Before any work: the report directory (fixed now, so a default one keeps its timestamp),
+    unless --no-history the history database's directory, and with --capture the capture file's
+    directory must be writable."""
     args.report_dir = writable_dir(report_dir(args), "report directory")
     if not args.no_history:
         writable_dir((Path(args.history) if args.history else default_path()).parent, "history directory")
+    if getattr(args, "capture", None):
+        writable_dir(Path(args.capture).resolve().parent, "capture file's directory")
 
 
 def finish(run: Run, args: argparse.Namespace, console: Console) -> tuple[Verdict, report.ReportFiles]:

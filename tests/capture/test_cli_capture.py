@@ -51,6 +51,20 @@ def test_throughput_capture_marks_each_phase(tmp_path: Path) -> None:
     assert len(frames) >= 20
 
 
+def test_an_unwritable_capture_directory_is_named_before_any_work(tmp_path: Path) -> None:
+    from rig.cli.output_locations import OutputUnwritable
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    try:
+        run_command(latency_cmd, "latency", "--rig", "no-such-kind", "--report-dir", str(tmp_path / "rep"),
+                    "--no-history", "--capture", str(blocker / "x.pcapng"))
+    except OutputUnwritable as exc:
+        assert "capture file's directory" in str(exc)
+    else:
+        raise AssertionError("an unwritable capture directory was not refused")
+
+
 def test_capture_ring_bounds_the_file(tmp_path: Path) -> None:
     tshark()
     path = tmp_path / "ring.pcapng"
