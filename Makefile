@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Debian packages: JACK (a real MIDI system for python-rtmidi in CI), the arm GCC for the firmware.
-APT_PACKAGES := jackd2 libjack-jackd2-0 gcc-arm-none-eabi
+# Debian packages: JACK (a real MIDI system for python-rtmidi in CI), the arm GCC for the firmware,
+# tshark (the independent decoder the USB capture tests read the rig's pcapng files with).
+APT_PACKAGES := jackd2 libjack-jackd2-0 gcc-arm-none-eabi tshark
 # Node.js runs the emulator bridge; Debian's is used only when the machine has no node at all.
 APT_PACKAGES += $(if $(shell command -v node),,nodejs npm)
 RIG ?=

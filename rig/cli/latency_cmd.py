@@ -10,6 +10,7 @@ from rig.measure import runner
 from rig.measure.latency import LatencySettings
 from rig.measure.report import ReportFiles, restamp
 from rig.measure.verdict import Verdict, combine
+from rig.targets.usb_capture import capturing
 
 
 def _gap(text: str) -> tuple[float, float]:
@@ -55,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     message = "frame" if args.path == "frames" else args.message
     steps: list[tuple[str, Verdict]] = []
     pages: list[ReportFiles] = []
-    with runner.open_target(args.rig, args.jack) as target:
+    with runner.open_target(args.rig, args.jack) as target, \
+            capturing(target, args.capture, ring_mb=args.capture_ring):
         paths = runner.available_paths(target) if args.path == "all" else [args.path]
         if not paths:
             raise runner.MeasureError(f"target {target.name} has no latency path (needs midi-os, usb or "

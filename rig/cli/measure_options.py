@@ -39,6 +39,11 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="loopback only: start a private dummy JACK server for OS MIDI when there is no "
                         "MIDI system (auto), never, or always (default: $RIG_JACK, else auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--capture", metavar="FILE", default=None,
+                   help="record the run's USB traffic into FILE (pcapng for Wireshark; a comment on "
+                        "the first packet of each path or phase); adds a few us per transfer")
+    p.add_argument("--capture-ring", metavar="MB", type=float, default=None,
+                   help="with --capture: keep only the last MB megabytes (the descriptors always)")
     p.add_argument("--loss-tolerance", metavar="N", type=non_negative, default=0,
                    help="lost messages allowed per run before the verdict is FAIL (default 0)")
 
@@ -79,11 +84,14 @@ def report_dir(args: argparse.Namespace) -> Path:
 
 
 def check_outputs(args: argparse.Namespace) -> None:
-    """Before any work: the report directory (fixed now, so a default one keeps its timestamp) and,
-    unless --no-history, the history database's directory must be writable."""
+    """Before any work: the report directory (fixed now, so a default one keeps its timestamp),
+    unless --no-history the history database's directory, and with --capture the capture file's
+    directory must be writable."""
     args.report_dir = writable_dir(report_dir(args), "report directory")
     if not args.no_history:
         writable_dir((Path(args.history) if args.history else default_path()).parent, "history directory")
+    if getattr(args, "capture", None):
+        writable_dir(Path(args.capture).resolve().parent, "capture file's directory")
 
 
 def finish(run: Run, args: argparse.Namespace, console: Console) -> tuple[Verdict, report.ReportFiles]:

@@ -32,6 +32,9 @@ from rig.pytest_plugin.run_report import (
     write_report,
 )
 
+CAPTURES_DIR = "captures"
+"""Subdirectory of the report directory holding failing tests' USB captures."""
+
 
 class RunFailed(RigError, RuntimeError):
     """pytest could not run the suite at all (usage error, nothing collected, internal error)."""
@@ -74,18 +77,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-latency", action="store_true", help="skip the latency report after the suite")
     p.add_argument("--latency-count", metavar="N", type=int, default=300,
                    help="latency samples per path (default 300)")
+    p.add_argument("--capture", metavar="FILE", type=Path, default=None,
+                   help="record all USB traffic into FILE (pcapng for Wireshark; the latency part into "
+                        "FILE-latency.pcapng); failing tests' own captures are always kept in the report "
+                        "directory's captures/ and linked from report.md")
     p.add_argument("--loss-tolerance", metavar="N", type=non_negative, default=0,
                    help="lost latency messages allowed per path before the verdict is FAIL (default 0)")
     p.add_argument("--suite", metavar="DIR", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
-def pytest_args(spec: str, report_dir: Path, suite: str | None, strict: bool) -> list[str]:
-    """The pytest command line of the main job (pytest's own terminal output is replaced by ours)."""
+def pytest_args(spec: str, report_dir: Path, suite: str | None, strict: bool,
+                capture: Path | None = None) -> list[str]:
+    """The pytest command line of the main job (pytest's own terminal output is replaced by ours);
+    failing tests' USB captures go to report_dir/captures/."""
     argv = [*suite_args(suite), *plugin_args(), "-p", "no:terminal", "-p", "no:cacheprovider",
             "-o", "addopts=", "--import-mode=importlib", "--strict-markers",
-            "--rig", spec, "--rig-report", str(report_dir), "--junitxml", str(report_dir / JUNIT_FILE)]
+            "--rig", spec, "--rig-report", str(report_dir), "--junitxml", str(report_dir / JUNIT_FILE),
+            "--rig-capture", str(report_dir / CAPTURES_DIR)]
+    if capture is not None:
+        argv += ["--rig-capture-file", str(capture)]
     return argv + (["--rig-strict"] if strict else [])
+
+
+def latency_capture(capture: Path | None) -> Path | None:
+    """Where `rig run --capture FILE` records the latency part: FILE-latency.pcapng beside FILE."""
+    if capture is None:
+        return None
+    return capture.with_name(f"{capture.stem}-latency{capture.suffix or '.pcapng'}")
 
 
 def _summary(record: RunRecord) -> None:
@@ -149,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     report_dir = writable_dir(args.report_dir or default_report_dir(), "report directory")
     if not args.no_latency:
         writable_dir(default_path().parent, "history directory")
-    argv = pytest_args(spec, report_dir, args.suite, args.rig_strict)
+    argv = pytest_args(spec, report_dir, args.suite, args.rig_strict, args.capture)
     out = stdout()
     out.print(f"rig run: conformance suite on [bold]{spec}[/], report in {report_dir}")
     with Progress(TextColumn("{task.description:<50}"), BarColumn(), MofNCompleteColumn(),
@@ -165,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
     record = RunRecord.load(report_dir)
     _summary(record)
     steps: list[tuple[str, Verdict]] = [("conformance suite", suite_verdict(code, record))]
-    pages = [] if args.no_latency else _latency(spec, report_dir, args.latency_count, args.loss_tolerance)
+    pages = [] if args.no_latency else _latency(spec, report_dir, args.latency_count, args.loss_tolerance,
+                                                latency_capture(args.capture))
     steps += [(f"latency {page.run.path if page.run else page.report.stem}", page.verdict or Verdict(PASS))
               for page in pages]
     overall = combine(steps)
@@ -179,12 +199,13 @@ def run(args: argparse.Namespace) -> int:
     return overall.exit_status
 
 
-def _latency(spec: str, report_dir: Path, count: int, loss_tolerance: int) -> list[ReportFiles]:
+def _latency(spec: str, report_dir: Path, count: int, loss_tolerance: int,
+             capture: Path | None = None) -> list[ReportFiles]:
     """Latency on every path the target has, into report_dir/latency/; each page with its verdict."""
     from rig.measure import runner
 
     out = stdout()
     files = runner.latency_report_for(spec, report_dir / "latency", count=count, console=out,
-                                      loss_tolerance=loss_tolerance)
+                                      loss_tolerance=loss_tolerance, capture=capture)
     out.print("  latency: " + ", ".join(str(f.report) for f in files))
     return files

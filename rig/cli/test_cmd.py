@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                                              "fail (as in CI)")
     p.add_argument("--suite", metavar="DIR", default=None, help="run these tests instead of the conformance "
                                                                 "suite")
+    p.add_argument("--capture", metavar="FILE", default=None,
+                   help="record the USB traffic of every test into FILE (pcapng for Wireshark; a comment "
+                        "names each test on its first packet)")
     p.set_defaults(func=run)
 
 
@@ -33,6 +36,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         argv += ["--junitxml", args.junit]
     if args.rig_strict:
         argv.append("--rig-strict")
+    if args.capture:
+        argv += ["--rig-capture-file", args.capture]
     return argv + list(getattr(args, "extra", []))
 
 

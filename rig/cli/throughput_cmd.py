@@ -13,6 +13,7 @@ from rig.measure import runner
 from rig.measure.latency import RtMidiLink, describe_fault
 from rig.measure.model import USB_MIDI_EVENT_CEILING_PER_S, ThroughputResult
 from rig.targets.registry import Feature
+from rig.targets.usb_capture import capturing, mark
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
         raise runner.MeasureError(f"--sizes {args.sizes!r}: expected comma-separated integers") from None
-    with runner.open_target(args.rig, args.jack) as target:
+    with runner.open_target(args.rig, args.jack) as target, \
+            capturing(target, args.capture, ring_mb=args.capture_ring):
         usb = Feature.USB in target.features
         if not usb and not (Feature.MIDI_OS in target.features and args.direction in ("all", "midi-os")):
             raise runner.MeasureError(f"target {target.name} has no USB device and no OS MIDI ports for "
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
                            else USB_MIDI_EVENT_CEILING_PER_S)
                 jobs.insert(0, ("MIDI through the OS", tp.midi_os, (rt, args.midi_events, ceiling)))
             for label, job, job_args in jobs:
+                mark(target, f"throughput phase {label}")
                 with opts.progress_bar(not args.no_progress, label) as progress:
                     try:
                         measured.throughput.append(job(*job_args, progress=progress))

@@ -23,6 +23,7 @@ from rig.measure.latency import FrameLink, LatencySettings, Link, RtMidiLink, Us
 from rig.measure.model import Run
 from rig.measure.verdict import Verdict, of_run
 from rig.targets.registry import Feature, Target
+from rig.targets.usb_capture import mark
 
 PATHS = ("midi-os", "midi-usb", "frames")
 """Latency paths in the order `--path all` runs them (OS MIDI first, before raw MIDI claims the
@@ -136,6 +137,7 @@ def measure_path(target: Target, path: str, settings: LatencySettings, sync: int
                  progress: Callable[[int, int], None] | None) -> Run:
     """One latency run on one path of an open target (board set to ECHO first where it has one)."""
     run = new_run(target, "latency", path)
+    mark(target, f"latency path {path}")
     board = board_of(target) if Feature.USB in target.features else None
     link: Link
     closers: list[Callable[[], None]] = []
@@ -228,10 +230,13 @@ def latency_report(target: Target, directory: Path, *, count: int = 300, warmup:
 
 def latency_report_for(spec: str | None, directory: Path, *, count: int = 300, jack: str | None = None,
                        history: str | Path | None = None, store: bool = True,
-                       console: Console | None = None, loss_tolerance: int = 0) -> list[report.ReportFiles]:
+                       console: Console | None = None, loss_tolerance: int = 0,
+                       capture: Path | None = None) -> list[report.ReportFiles]:
     """Open the target `spec` (default: board if attached, else loopback, which starts its own dummy
     JACK server when there is no MIDI system; see open_target) and write `latency_report` into
-    `directory`."""
-    with open_target(spec, jack) as target:
+    `directory`; with `capture`, its USB traffic goes into that pcapng file."""
+    from rig.targets.usb_capture import capturing
+
+    with open_target(spec, jack) as target, capturing(target, capture):
         return latency_report(target, directory, count=count, history=history, store=store, console=console,
                               loss_tolerance=loss_tolerance)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rig.errors import UnknownTargetError
+from rig.pytest_plugin.capture import add_options as add_capture_options
 from rig.pytest_plugin.run_report import RunRecord
 from rig.pytest_plugin.skip_rule import register_markers, strict_from_env
 from rig.pytest_plugin.state import STATE, RigState, TargetPool, state_of
@@ -29,6 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rig-open-early", action="store_true", dest="rig_open_early", default=False,
                     help="open the targets right after collection; one that cannot open ends the "
                          "session with its cause in one line")
+    add_capture_options(group)
 
 
 def default_spec() -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from rig.pytest_plugin.capture import after_phase
 from rig.pytest_plugin.run_report import RunRecord, write_report
 from rig.pytest_plugin.state import STATE, state_of
 
@@ -29,6 +30,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     _record_phase(item.config, report, _target_of(item))
+    after_phase(item, report)
     return report
 
 

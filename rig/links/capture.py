@@ -1,0 +1,198 @@
+"""One USB capture: a pcapng file of usbmon events (link type 220) that Wireshark decodes.
+
+The recording backend (rig.links.recording_backend) only appends one tuple per completed transfer
+to the capture's log, stamped by the performance counter at submit and completion: that is all a
+transfer pays. The log is encoded into Submit/Complete blocks, in time order, at step boundaries
+(`mark`), at `flush`/`close`, and when it grows past LOG_LIMIT transfers, so the encoding work lands
+between a measurement's steps, not inside them (as usbmon's reader runs apart from the transfers it
+records). A transfer still in flight while the log is encoded (a read waiting in another thread)
+is written with the next batch, so its Submit can follow later packets in the file; its time stamp
+stays right.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rig.links import pcapng, usbmon
+from rig.links.pcapng import PcapngWriter, SectionInfo
+
+SNAPLEN = 0x40000
+LOG_LIMIT = 100_000
+"""Transfers kept unencoded before a transfer encodes them itself (bounds the log's memory)."""
+
+Setup = tuple[int, int, int, int, int]
+"""bmRequestType, bRequest, wValue, wIndex, wLength of a control transfer."""
+Entry = tuple[int, int, int, int, int, "bytes | None", int, int, "bytes | None", "Setup | None"]
+"""One transfer as the recording backend logs it: (placement key: which recorded device of the
+capture made it, submit ns, complete ns on the performance counter, transfer type, endpoint address,
+OUT data or None, IN buffer length, result: bytes transferred or a negative usbmon status, IN data
+or None, setup or None)."""
+
+_EPB_USBMON = struct.Struct("<7I" + usbmon.HEADER.format.lstrip("<"))
+"""An enhanced packet block's head (type, total length, interface, time stamp, lengths) and the
+usbmon header after it, packed in one call."""
+_TRAILER = struct.Struct("<I")
+_NO_SETUP = bytes(8)
+
+
+def _epb(interface: int, stamp: int, urb: int, kind: bytes, xfer: int, ep: int, device: int, bus: int,
+         status: int, urb_len: int, data: bytes, setup: Setup | None, interval: int) -> bytes:
+    """One usbmon event as a whole pcapng enhanced packet block (nanosecond time stamps, no options)."""
+    is_in = ep & 0x80
+    if data:
+        flag_data = usbmon.DATA_PRESENT
+    elif kind == usbmon.SUBMIT:
+        flag_data = usbmon.NO_DATA_IN if is_in else usbmon.DATA_PRESENT
+    else:
+        flag_data = usbmon.DATA_PRESENT if is_in else usbmon.NO_DATA_OUT
+    captured = 64 + len(data)
+    pad = -captured % 4
+    total = 32 + captured + pad
+    seconds, nanoseconds = divmod(stamp, 1_000_000_000)
+    head = _EPB_USBMON.pack(
+        pcapng.EPB_TYPE, total, interface, stamp >> 32, stamp & 0xFFFFFFFF, captured, captured,
+        urb, kind, xfer, ep, device, bus, usbmon.NO_SETUP if setup is None else usbmon.SETUP_PRESENT,
+        flag_data, seconds, nanoseconds // 1000, status, urb_len, len(data),
+        _NO_SETUP if setup is None else usbmon.setup_packet(*setup), interval, 0,
+        usbmon.URB_DIR_IN if is_in else 0, 0)
+    return b"".join((head, data, b"\0" * pad, _TRAILER.pack(total)))
+
+
+@dataclass(eq=False)
+class Placement:
+    """One recorded device in one capture: its pcapng interface, its bus and address there, and its
+    endpoints' bIntervals (for interrupt URBs)."""
+
+    capture: UsbCapture
+    key: int
+    """Index of this placement in its capture (what the recording backend logs)."""
+    interface: int
+    bus: int
+    address: int
+    intervals: dict[int, int] = field(default_factory=dict)
+
+
+class UsbCapture:
+    """A pcapng file of usbmon events: where each recorded device sits in it, the event log, time
+    stamps, and step marks (a comment on the first packet after `mark`)."""
+
+    def __init__(self, path: Path | str, section: SectionInfo | None = None, *,
+                 ring_bytes: int | None = None) -> None:
+        self.writer = PcapngWriter(path, section or SectionInfo(), ring_bytes=ring_bytes)
+        self.path = self.writer.path
+        self.log: list[Entry] = []
+        """Transfers not yet encoded; the recording backend appends to this very list."""
+        self._interfaces: dict[int, int] = {}
+        self._places: dict[int, tuple[int, int]] = {}
+        self._placements: list[Placement] = []
+        self._urb_ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self._pending: str | None = None
+        self._wall0 = time.time_ns()
+        self._perf0 = time.perf_counter_ns()
+        self.events = 0
+        """usbmon events encoded so far (submits and completions)."""
+
+    def wall_ns(self, perf_ns: int) -> int:
+        """A performance-counter time as wall-clock nanoseconds (the counter is finer and monotonic)."""
+        return self._wall0 + perf_ns - self._perf0
+
+    def place(self, key: object, bus: int, address: int,
+              intervals: dict[int, int] | None = None) -> Placement:
+        """Where device `key` (at `bus`/`address` on its own backend) appears in this file: the same
+        bus and address unless another recorded device already has them (two targets on one virtual
+        bus 1), then the next free bus. Each bus is one pcapng interface, as usbmonN."""
+        with self._lock:
+            taken = {where for k, where in self._places.items() if k != id(key)}
+            if (bus, address) in taken:
+                bus = max(b for b, _ in taken) + 1
+            self._places[id(key)] = (bus, address)
+            if bus not in self._interfaces:
+                self._interfaces[bus] = self.writer.add_interface(
+                    usbmon.LINKTYPE_USB_LINUX_MMAPPED, snaplen=SNAPLEN, name=f"usbmon{bus}",
+                    description=f"USB bus {bus} as the rig's pyusb backend saw it")
+            place = Placement(self, len(self._placements), self._interfaces[bus], bus, address,
+                              dict(intervals or {}))
+            self._placements.append(place)
+            return place
+
+    def mark(self, text: str) -> None:
+        """Encode what was logged so far, then put `text` as a comment on the next packet (the first
+        of a test step)."""
+        with self._lock:
+            self.encode_log()
+            self._pending = text if self._pending is None else f"{self._pending} | {text}"
+
+    def encode_log(self) -> None:
+        """Encode the logged transfers as Submit/Complete events in time order (transfers logged
+        meanwhile by other threads stay for the next call)."""
+        with self._lock:
+            count = len(self.log)
+            if not count:
+                return
+            entries = self.log[:count]
+            del self.log[:count]
+            events = []
+            for key, t0, t1, xfer, ep, out, in_len, result, data, setup in entries:
+                place = self._placements[key]
+                urb = next(self._urb_ids)
+                urb_len = in_len if out is None else len(out)
+                events.append((t0, place, urb, usbmon.SUBMIT, xfer, ep, usbmon.STATUS_IN_PROGRESS, urb_len,
+                               out or b"", setup))
+                if result < 0:
+                    events.append((t1, place, urb, usbmon.COMPLETE, xfer, ep, result, 0, b"", None))
+                else:
+                    events.append((t1, place, urb, usbmon.COMPLETE, xfer, ep, usbmon.STATUS_OK, result,
+                                   data or b"", None))
+            events.sort(key=lambda e: e[0])
+            for perf_ns, place, urb, kind, xfer, ep, status, urb_len, payload, setup_fields in events:
+                interval = place.intervals.get(ep, 0) if xfer == usbmon.INTERRUPT else 0
+                self._write(place, perf_ns, urb, kind, xfer, ep, status, urb_len, payload, setup_fields,
+                            interval)
+
+    def write_now(self, place: Placement, kind: bytes, ep: int, status: int, urb_len: int, data: bytes,
+                  setup: Setup | None, *, urb: int | None = None, comment: str | None = None,
+                  preamble: bool = False) -> int:
+        """Encode one control event at once (the synthesised enumeration), after what is logged;
+        returns its URB id (pass it to the completion)."""
+        with self._lock:
+            self.encode_log()
+            urb = next(self._urb_ids) if urb is None else urb
+            self._write(place, time.perf_counter_ns(), urb, kind, usbmon.CONTROL, ep, status, urb_len, data,
+                        setup, 0, comment=comment, preamble=preamble)
+            return urb
+
+    def _write(self, place: Placement, perf_ns: int, urb: int, kind: bytes, xfer: int, ep: int, status: int,
+               urb_len: int, data: bytes, setup: Setup | None, interval: int, *, comment: str | None = None,
+               preamble: bool = False) -> None:
+        stamp = self.wall_ns(perf_ns)
+        pending, self._pending = self._pending, None
+        self.events += 1
+        if comment is None and pending is None:
+            block = _epb(place.interface, stamp, urb, kind, xfer, ep, place.address, place.bus, status,
+                         urb_len, data, setup, interval)
+            self.writer.write_block(block, preamble=preamble)
+            return
+        packet = usbmon.pack_event(urb, kind, xfer, ep, place.address, place.bus, stamp, status, urb_len,
+                                   data, None if setup is None else usbmon.setup_packet(*setup), interval)
+        text = "\n".join(t for t in (comment, pending) if t)
+        self.writer.write_packet(place.interface, stamp, packet, comment=text, preamble=preamble)
+
+    def flush(self) -> None:
+        """Everything recorded so far on disk."""
+        with self._lock:
+            self.encode_log()
+            self.writer.flush()
+
+    def close(self) -> None:
+        """Encode what is logged, then flush and close the file; safe to call twice."""
+        with self._lock:
+            if not self.writer.closed:
+                self.encode_log()
+            self.writer.close()

@@ -1,0 +1,335 @@
+"""Recording every USB transfer the rig makes, at the seam every target shares: a pyusb backend proxy.
+
+`record_device` swaps a pyusb device's backend (the link backend of the loopback and the emulator,
+libusb1's for a board) for a `RecordingBackend` that passes each call on and logs the transfer as a
+usbmon Submit/Complete pair into its captures (rig.links.capture): OUT data in the submit, IN data
+in the completion, a STALL as -EPIPE and a timeout as -ECONNRESET (the URB libusb cancels). When
+recording starts after enumeration, the device and configuration descriptor exchanges and
+SET_CONFIGURATION go first, synthesised from the descriptors the backend parsed and marked so by a
+comment, because Wireshark only decodes USB-MIDI on endpoints it has seen described. Recording off
+costs nothing: `stop_recording` gives the device its own backend back.
+"""
+
+from __future__ import annotations
+
+import array
+import errno
+from collections.abc import Callable
+from time import perf_counter_ns
+from typing import Any
+
+import usb.backend
+import usb.core
+
+from rig.links import usbmon
+from rig.links.capture import LOG_LIMIT, Entry, Placement, UsbCapture
+from rig.links.descriptor_bytes import configuration_bytes, device_descriptor_bytes, endpoint_intervals
+
+SYNTHESISED_NOTE = ("synthesised: recording started after enumeration; GET_DESCRIPTOR(DEVICE), "
+                    "GET_DESCRIPTOR(CONFIGURATION) and SET_CONFIGURATION rebuilt from the device's "
+                    "descriptors so the decoder knows its interfaces")
+GET_DESCRIPTOR = 6
+SET_CONFIGURATION = 9
+SET_INTERFACE = 11
+CLEAR_FEATURE = 1
+ENDPOINT_HALT = 0
+_S, _C = usbmon.SUBMIT, usbmon.COMPLETE
+_BULK = usbmon.BULK
+_IN_PROGRESS, _OK = usbmon.STATUS_IN_PROGRESS, usbmon.STATUS_OK
+_STATUS_BY_ERRNO = {errno.EPIPE: usbmon.STATUS_STALL, errno.ETIMEDOUT: usbmon.STATUS_CANCELLED,
+                    errno.ENODEV: usbmon.STATUS_GONE, errno.EOVERFLOW: usbmon.STATUS_OVERFLOW}
+
+
+def status_of(exc: BaseException) -> int:
+    """The usbmon completion status for a failed transfer, from the exception pyusb raised."""
+    if isinstance(exc, usb.core.USBTimeoutError):
+        return usbmon.STATUS_CANCELLED
+    code = getattr(exc, "errno", None)
+    return _STATUS_BY_ERRNO.get(code if isinstance(code, int) else -1, usbmon.STATUS_PROTOCOL)
+
+
+def _nowhere(entry: Entry) -> None:
+    """Where a backend with no capture logs (never called: record_device adds one first)."""
+
+
+class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
+    """A pyusb backend that passes every call to `inner` and logs the transfers of one device into
+    each of its captures (`placements`). Handles and device ids are `inner`'s, untouched."""
+
+    def __init__(self, inner: Any, intervals: dict[int, int] | None = None) -> None:
+        super().__init__()
+        self.inner = inner
+        self.intervals = intervals or {}
+        self.placements: tuple[Placement, ...] = ()
+        self._inner_bulk_write = inner.bulk_write
+        self._inner_bulk_read = inner.bulk_read
+        self._key = 0
+        self._append: Callable[[Entry], None] = _nowhere
+        self._first_log: list[Entry] = []
+        self._first_capture: UsbCapture | None = None
+        self._others: tuple[tuple[int, Callable[[Entry], None], list[Entry], UsbCapture], ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        # pyusb compares and hashes devices by backend: a recorded device stays the same device.
+        return other is self or other == self.inner
+
+    def __hash__(self) -> int:
+        return hash(self.inner)
+
+    # --- recording: one tuple per transfer, nothing else on the transfer's path ---
+
+    def _log(self, entry: Entry) -> None:
+        """Append `entry` (made with the first capture's key) to every capture's log."""
+        self._append(entry)
+        self._after_append(entry)
+
+    def _out(self, xfer: int, fn: Callable[..., int], handle: Any, ep: int, intf: int,
+             data: array.array[int], timeout: int) -> int:
+        t0 = perf_counter_ns()
+        try:
+            n = fn(handle, ep, intf, data, timeout)
+        except BaseException as exc:
+            self._log((self._key, t0, perf_counter_ns(), xfer, ep & 0x7F, data.tobytes(), 0, status_of(exc),
+                       None, None))
+            raise
+        entry = (self._key, t0, perf_counter_ns(), xfer, ep & 0x7F, data.tobytes(), 0, n, None, None)
+        self._append(entry)
+        if self._others or len(self._first_log) > LOG_LIMIT:  # the rest of _log, only when needed
+            self._after_append(entry)
+        return n
+
+    def _in(self, xfer: int, fn: Callable[..., int], handle: Any, ep: int, intf: int,
+            buff: array.array[int], timeout: int) -> int:
+        t0 = perf_counter_ns()
+        try:
+            n = fn(handle, ep, intf, buff, timeout)
+        except BaseException as exc:
+            self._log((self._key, t0, perf_counter_ns(), xfer, ep | 0x80, None, len(buff) * buff.itemsize,
+                       status_of(exc), None, None))
+            raise
+        t1 = perf_counter_ns()
+        data = buff[:n].tobytes() if buff.itemsize == 1 else memoryview(buff).cast("B")[:n].tobytes()
+        entry = (self._key, t0, t1, xfer, ep | 0x80, None, len(buff) * buff.itemsize, n, data, None)
+        self._append(entry)
+        if self._others or len(self._first_log) > LOG_LIMIT:
+            self._after_append(entry)
+        return n
+
+    def _after_append(self, entry: Entry) -> None:
+        """The slow part of _log after the hot paths appended `entry` to the first capture themselves:
+        encode an overlong log, and log `entry` into the other captures too."""
+        if len(self._first_log) > LOG_LIMIT and self._first_capture is not None:
+            self._first_capture.encode_log()
+        for key, append, log, capture in self._others:
+            append((key, *entry[1:]))
+            if len(log) > LOG_LIMIT:
+                capture.encode_log()
+
+    def _control(self, bm: int, request: int, value: int, index: int, out: bytes | None, length: int,
+                 call: Callable[[], int], received: Callable[[int], bytes]) -> int:
+        ep = 0x80 if bm & 0x80 else 0x00
+        setup = (bm, request, value, index, length)
+        t0 = perf_counter_ns()
+        try:
+            n = call()
+        except BaseException as exc:
+            self._log((self._key, t0, perf_counter_ns(), usbmon.CONTROL, ep, out, length, status_of(exc),
+                       None, setup))
+            raise
+        t1 = perf_counter_ns()
+        data = received(n) if out is None else None
+        self._log((self._key, t0, t1, usbmon.CONTROL, ep, out, length, n, data, setup))
+        return n
+
+    def add(self, place: Placement, dev: Any) -> None:
+        """Record into `place` too, starting with the exchanges a decoder needs before any other
+        traffic, rebuilt from `inner`'s descriptors and marked as synthesised: GET_DESCRIPTOR(DEVICE),
+        GET_DESCRIPTOR(CONFIGURATION) (9 bytes, then all of it) and SET_CONFIGURATION."""
+        device = device_descriptor_bytes(self.inner.get_device_descriptor(dev))
+        config = configuration_bytes(self.inner, dev, 0)
+        exchanges = [(0x80, GET_DESCRIPTOR, 0x0100, device), (0x80, GET_DESCRIPTOR, 0x0200, config[:9]),
+                     (0x80, GET_DESCRIPTOR, 0x0200, config), (0x00, SET_CONFIGURATION, config[5], b"")]
+        note: str | None = SYNTHESISED_NOTE
+        capture = place.capture
+        for bm, request, value, answer in exchanges:
+            ep = bm & 0x80
+            urb = capture.write_now(place, _S, ep, _IN_PROGRESS, len(answer), b"",
+                                    (bm, request, value, 0, len(answer)), comment=note, preamble=True)
+            capture.write_now(place, _C, ep, _OK, len(answer), answer, None, urb=urb, preamble=True)
+            note = None
+        self._set((*self.placements, place))
+
+    def remove(self, capture: UsbCapture) -> None:
+        """Stop recording into `capture`."""
+        self._set(tuple(p for p in self.placements if p.capture is not capture))
+
+    def _set(self, placements: tuple[Placement, ...]) -> None:
+        self.placements = placements
+        sinks = [(p.key, p.capture.log.append, p.capture.log, p.capture) for p in placements]
+        if sinks:
+            self._key, self._append, self._first_log, self._first_capture = sinks[0]
+        self._others = tuple(sinks[1:])
+
+    # --- transfers, recorded ---
+
+    def bulk_write(self, dev_handle: Any, ep: int, intf: int, data: array.array[int], timeout: int) -> int:
+        """Bulk OUT, recorded (_out written out: the MIDI and frame path pays one call less)."""
+        t0 = perf_counter_ns()
+        try:
+            n = self._inner_bulk_write(dev_handle, ep, intf, data, timeout)
+        except BaseException as exc:
+            self._log((self._key, t0, perf_counter_ns(), _BULK, ep & 0x7F, data.tobytes(), 0, status_of(exc),
+                       None, None))
+            raise
+        entry = (self._key, t0, perf_counter_ns(), _BULK, ep & 0x7F, data.tobytes(), 0, n, None, None)
+        self._append(entry)
+        if self._others or len(self._first_log) > LOG_LIMIT:
+            self._after_append(entry)
+        return int(n)
+
+    def bulk_read(self, dev_handle: Any, ep: int, intf: int, buff: array.array[int], timeout: int) -> int:
+        """Bulk IN, recorded (_in written out, as bulk_write)."""
+        t0 = perf_counter_ns()
+        try:
+            n = self._inner_bulk_read(dev_handle, ep, intf, buff, timeout)
+        except BaseException as exc:
+            self._log((self._key, t0, perf_counter_ns(), _BULK, ep | 0x80, None, len(buff) * buff.itemsize,
+                       status_of(exc), None, None))
+            raise
+        t1 = perf_counter_ns()
+        data = buff[:n].tobytes() if buff.itemsize == 1 else memoryview(buff).cast("B")[:n].tobytes()
+        entry = (self._key, t0, t1, _BULK, ep | 0x80, None, len(buff) * buff.itemsize, n, data, None)
+        self._append(entry)
+        if self._others or len(self._first_log) > LOG_LIMIT:
+            self._after_append(entry)
+        return int(n)
+
+    def intr_write(self, dev_handle: Any, ep: int, intf: int, data: array.array[int], timeout: int) -> int:
+        """Interrupt OUT, recorded."""
+        return self._out(usbmon.INTERRUPT, self.inner.intr_write, dev_handle, ep, intf, data, timeout)
+
+    def intr_read(self, dev_handle: Any, ep: int, intf: int, buff: array.array[int], timeout: int) -> int:
+        """Interrupt IN, recorded."""
+        return self._in(usbmon.INTERRUPT, self.inner.intr_read, dev_handle, ep, intf, buff, timeout)
+
+    def ctrl_transfer(self, dev_handle: Any, bmRequestType: int, bRequest: int, wValue: int, wIndex: int,
+                      data: array.array[int], timeout: int) -> int:
+        """A control transfer, recorded with its SETUP stage."""
+        def call() -> int:
+            return int(self.inner.ctrl_transfer(dev_handle, bmRequestType, bRequest, wValue, wIndex, data,
+                                                timeout))
+        if bmRequestType & 0x80:
+            view = memoryview(data).cast("B")
+            return self._control(bmRequestType, bRequest, wValue, wIndex, None, len(view), call,
+                                 lambda n: bytes(view[:n]))
+        payload = data.tobytes()
+        return self._control(bmRequestType, bRequest, wValue, wIndex, payload, len(payload), call,
+                             lambda n: b"")
+
+    def set_configuration(self, dev_handle: Any, config_value: int) -> None:
+        """SET_CONFIGURATION, recorded as the control transfer it is."""
+        self._control(0x00, SET_CONFIGURATION, config_value, 0, b"", 0,
+                      lambda: self.inner.set_configuration(dev_handle, config_value) or 0, lambda n: b"")
+
+    def set_interface_altsetting(self, dev_handle: Any, intf: int, altsetting: int) -> None:
+        """SET_INTERFACE, recorded as the control transfer it is."""
+        self._control(0x01, SET_INTERFACE, altsetting, intf, b"", 0,
+                      lambda: self.inner.set_interface_altsetting(dev_handle, intf, altsetting) or 0,
+                      lambda n: b"")
+
+    def clear_halt(self, dev_handle: Any, ep: int) -> None:
+        """CLEAR_FEATURE(ENDPOINT_HALT), recorded as the control transfer it is."""
+        self._control(0x02, CLEAR_FEATURE, ENDPOINT_HALT, ep, b"", 0,
+                      lambda: self.inner.clear_halt(dev_handle, ep) or 0, lambda n: b"")
+
+    # --- everything else, passed on ---
+
+    def enumerate_devices(self) -> Any:
+        return self.inner.enumerate_devices()
+
+    def get_parent(self, dev: Any) -> Any:
+        return self.inner.get_parent(dev)
+
+    def get_device_descriptor(self, dev: Any) -> Any:
+        return self.inner.get_device_descriptor(dev)
+
+    def get_configuration_descriptor(self, dev: Any, config: int) -> Any:
+        return self.inner.get_configuration_descriptor(dev, config)
+
+    def get_interface_descriptor(self, dev: Any, intf: int, alt: int, config: int) -> Any:
+        return self.inner.get_interface_descriptor(dev, intf, alt, config)
+
+    def get_endpoint_descriptor(self, dev: Any, ep: int, intf: int, alt: int, config: int) -> Any:
+        return self.inner.get_endpoint_descriptor(dev, ep, intf, alt, config)
+
+    def open_device(self, dev: Any) -> Any:
+        return self.inner.open_device(dev)
+
+    def close_device(self, dev_handle: Any) -> None:
+        self.inner.close_device(dev_handle)
+
+    def get_configuration(self, dev_handle: Any) -> int:
+        return int(self.inner.get_configuration(dev_handle))
+
+    def claim_interface(self, dev_handle: Any, intf: int) -> None:
+        self.inner.claim_interface(dev_handle, intf)
+
+    def release_interface(self, dev_handle: Any, intf: int) -> None:
+        self.inner.release_interface(dev_handle, intf)
+
+    def iso_write(self, dev_handle: Any, ep: int, intf: int, data: Any, timeout: int) -> int:
+        return int(self.inner.iso_write(dev_handle, ep, intf, data, timeout))
+
+    def iso_read(self, dev_handle: Any, ep: int, intf: int, size: Any, timeout: int) -> int:
+        return int(self.inner.iso_read(dev_handle, ep, intf, size, timeout))
+
+    def reset_device(self, dev_handle: Any) -> None:
+        self.inner.reset_device(dev_handle)
+
+    def is_kernel_driver_active(self, dev_handle: Any, intf: int) -> bool:
+        return bool(self.inner.is_kernel_driver_active(dev_handle, intf))
+
+    def detach_kernel_driver(self, dev_handle: Any, intf: int) -> None:
+        self.inner.detach_kernel_driver(dev_handle, intf)
+
+    def attach_kernel_driver(self, dev_handle: Any, intf: int) -> None:
+        self.inner.attach_kernel_driver(dev_handle, intf)
+
+
+def record_device(device: usb.core.Device, capture: UsbCapture) -> Placement:
+    """Start recording `device`'s transfers into `capture` (also when it is already recorded into
+    another): the synthesised enumeration first, then every transfer made through this pyusb device
+    object. Undo with `stop_recording`."""
+    ctx = device._ctx
+    with ctx.lock:
+        proxy = ctx.backend
+        if not isinstance(proxy, RecordingBackend):
+            proxy = RecordingBackend(proxy, endpoint_intervals(proxy, ctx.dev, 0))
+        if any(p.capture is capture for p in proxy.placements):
+            raise ValueError(f"device {device.bus}/{device.address} is already recorded into {capture.path}")
+        place = capture.place(device, device.bus, device.address, proxy.intervals)
+        proxy.add(place, ctx.dev)
+        ctx.backend = proxy
+    return place
+
+
+def stop_recording(device: usb.core.Device, capture: UsbCapture | None = None) -> None:
+    """Stop recording `device` into `capture` (None: into every capture); when no capture is left the
+    device gets its own backend back, so recording off costs nothing."""
+    ctx = device._ctx
+    with ctx.lock:
+        proxy = ctx.backend
+        if not isinstance(proxy, RecordingBackend):
+            return
+        if capture is None:
+            proxy._set(())
+        else:
+            proxy.remove(capture)
+        if not proxy.placements:
+            ctx.backend = proxy.inner
+
+
+def recordings_of(device: usb.core.Device) -> list[UsbCapture]:
+    """The captures `device` is recorded into (empty when it is not recorded)."""
+    backend = device._ctx.backend
+    return [p.capture for p in backend.placements] if isinstance(backend, RecordingBackend) else []

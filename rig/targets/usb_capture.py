@@ -1,0 +1,95 @@
+"""Capturing a target's USB traffic into a pcapng file (rig.links.capture), with the target, its
+firmware and the host in the section header; `mark` puts a step's name on its first packet.
+
+Every target that has a pyusb device (loopback, emulator, board) is recorded the same way, at its
+pyusb backend. What does not pass through pyusb is not in the capture: the OS MIDI path (the rig's
+class driver on the loopback and emulator, the OS driver on a board) and the emulator console.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+from rig.errors import RigError
+from rig.links.capture import UsbCapture
+from rig.links.pcapng import SectionInfo
+from rig.links.recording_backend import record_device, recordings_of, stop_recording
+from rig.targets.registry import Feature, Target
+
+MB = 1024 * 1024
+
+
+def section_for(target: Target) -> SectionInfo:
+    """Section header facts: the target (spec, firmware, serial, transport), the host's OS, and the
+    rig, Python and pyusb versions that wrote the file."""
+    try:
+        facts = target.describe()
+    except RigError as exc:
+        facts = {"target": target.name, "describe": f"failed: {exc}"}
+    hardware = "; ".join(f"{k} {v}" for k, v in facts.items())
+    os_name = f"{platform.system()} {platform.release()} {platform.machine()}"
+    try:
+        version = metadata.version("midi-usb-rig")
+    except metadata.PackageNotFoundError:
+        version = "(not installed)"
+    import usb
+
+    application = (f"rig {version} (Python {platform.python_version()}, pyusb {usb.__version__}) "
+                   f"on {platform.node()}")
+    return SectionInfo(hardware=hardware, os_name=os_name, application=application,
+                       comments=(f"USB traffic of rig target {target.name} as its pyusb backend saw it "
+                                 f"(usbmon format)",))
+
+
+def start_capture(target: Target, path: Path | str, *, ring_mb: float | None = None) -> UsbCapture:
+    """Record the open target's USB device into `path` (the last `ring_mb` MB only, when given); a
+    CapabilityMissing error when the target has no USB device."""
+    target.require(Feature.USB)
+    device = target.usb_device()
+    ring = None if ring_mb is None else max(1, int(ring_mb * MB))
+    capture = UsbCapture(path, section_for(target), ring_bytes=ring)
+    try:
+        record_device(device, capture)
+    except BaseException:
+        capture.close()
+        raise
+    return capture
+
+
+def stop_capture(target: Target, capture: UsbCapture) -> None:
+    """Stop recording the target into `capture` and close the file."""
+    try:
+        stop_recording(target.usb_device(), capture)
+    finally:
+        capture.close()
+
+
+@contextlib.contextmanager
+def capturing(target: Target, path: Path | str | None, *, ring_mb: float | None = None
+              ) -> Iterator[UsbCapture | None]:
+    """`start_capture` ... `stop_capture` around a block; nothing at all when `path` is None."""
+    if path is None:
+        yield None
+        return
+    capture = start_capture(target, path, ring_mb=ring_mb)
+    try:
+        yield capture
+    finally:
+        stop_capture(target, capture)
+
+
+def mark(target: Target, text: str) -> None:
+    """Comment `text` on the next packet of every capture recording the target (a step's start);
+    nothing when none is (so measurement code calls it unconditionally)."""
+    if Feature.USB not in target.features:
+        return
+    try:
+        device = target.usb_device()
+    except RigError:
+        return
+    for capture in recordings_of(device):
+        capture.mark(text)

@@ -1,0 +1,182 @@
+"""The recording backend and the pcapng writer on the loopback: the synthesised descriptors equal what
+the device answers, recording off restores the device's own backend, one device into two captures and
+two devices into one, the ring keeps the preamble and the newest packets, and the section header
+says target, host and application (read back by capinfos and tshark)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rig import contract as c
+from rig.client.board import Board
+from rig.links.capture import UsbCapture
+from rig.links.descriptor_bytes import configuration_bytes, device_descriptor_bytes
+from rig.links.recording_backend import RecordingBackend, record_device, stop_recording
+from rig.pytest_plugin.testing import require_program
+from rig.targets.loopback import LoopbackTarget
+from rig.targets.registry import TargetSpec
+from rig.targets.usb_capture import capturing, mark
+
+from .tshark_view import read_capture, tshark
+
+NOTE_ON = bytes([0x09, 0x90, 60, 100])
+
+
+@pytest.fixture
+def loopback() -> Iterator[LoopbackTarget]:
+    """A loopback target of its own, without OS MIDI ports (no MIDI system needed)."""
+    target = LoopbackTarget(TargetSpec("loopback"), jack="never")
+    target.open()
+    try:
+        yield target
+    finally:
+        target.close()
+
+
+def _echo(board: Board, times: int = 1) -> None:
+    board.set_midi_mode(c.MidiMode.ECHO)
+    for _ in range(times):
+        board.write_midi_packets(NOTE_ON)
+        assert board.read_midi_packets(2000) == NOTE_ON
+
+
+def test_synthesised_descriptors_equal_what_the_device_answers(loopback: LoopbackTarget) -> None:
+    device = loopback.usb_device()
+    backend, dev = device._ctx.backend, device._ctx.dev
+    wire_device = bytes(device.ctrl_transfer(0x80, 6, 0x0100, 0, 18))
+    head = bytes(device.ctrl_transfer(0x80, 6, 0x0200, 0, 9))
+    wire_config = bytes(device.ctrl_transfer(0x80, 6, 0x0200, 0, head[2] | head[3] << 8))
+    assert device_descriptor_bytes(backend.get_device_descriptor(dev)) == wire_device
+    assert configuration_bytes(backend, dev, 0) == wire_config
+
+
+def test_recording_off_gives_the_device_its_own_backend_back(loopback: LoopbackTarget,
+                                                            tmp_path: Path) -> None:
+    device = loopback.usb_device()
+    own = device._ctx.backend
+    with capturing(loopback, tmp_path / "a.pcapng") as capture:
+        assert isinstance(device._ctx.backend, RecordingBackend)
+        assert capture is not None
+    assert device._ctx.backend is own
+    with capturing(loopback, None) as nothing:
+        assert nothing is None
+        assert device._ctx.backend is own
+
+
+def test_one_device_into_two_captures_and_two_devices_into_one(tmp_path: Path) -> None:
+    tshark()
+    first = LoopbackTarget(TargetSpec("loopback"), jack="never")
+    second = LoopbackTarget(TargetSpec("loopback", "0102030405060708"), jack="never")
+    with first, second:
+        a, b = first.usb_device(), second.usb_device()
+        assert (a.bus, a.address) == (b.bus, b.address)  # both alone on their own virtual bus 1
+        shared, own = UsbCapture(tmp_path / "shared.pcapng"), UsbCapture(tmp_path / "own.pcapng")
+        record_device(a, shared)
+        record_device(a, own)
+        record_device(b, shared)
+        shared.mark("both echo")
+        _echo(Board(a))
+        _echo(Board(b))
+        stop_recording(a, own)
+        _echo(Board(a))  # into `shared` only
+        stop_recording(a)
+        stop_recording(b)
+        shared.close()
+        own.close()
+    both = read_capture(tmp_path / "shared.pcapng")
+    buses = {p.bus for p in both}
+    assert len(buses) == 2, f"two devices at 1/1 must land on two buses, got {buses}"
+    for bus in buses:
+        events = [e for p in both if p.bus == bus and p.urb_type == "S" for e in p.midi]
+        assert events, f"no USB-MIDI decoded on bus {bus}: its descriptors were not replayed there"
+    assert sum(1 for p in both for e in p.midi if p.endpoint == c.EP_MIDI_OUT) == 3
+    alone = read_capture(tmp_path / "own.pcapng")
+    assert sum(1 for p in alone for e in p.midi if p.endpoint == c.EP_MIDI_OUT) == 1
+    assert [t for p in both for t in p.comments if t == "both echo"] == ["both echo"]
+
+
+def test_the_ring_keeps_the_preamble_and_the_newest_packets(loopback: LoopbackTarget, tmp_path: Path) -> None:
+    tshark()
+    path = tmp_path / "ring.pcapng"
+    with capturing(loopback, path, ring_mb=0.01) as capture:  # ~10 KB: some 100 packets
+        assert capture is not None
+        board = Board(loopback.usb_device())
+        _echo(board, 200)
+        mark(loopback, "last step")
+        _echo(board, 1)
+    kept = read_capture(path)
+    assert capture.writer.dropped > 0
+    assert path.stat().st_size <= 10 * 1024 + 4096, "ring plus preamble exceeds its budget"
+    assert any("synthesised" in t for t in kept[0].comments), "the enumeration preamble was not kept"
+    assert kept[-1].urb_type == "C" and kept[-1].midi, "the newest packet (the last echo) was not kept"
+    assert any("last step" in t for p in kept for t in p.comments)
+    decoded = [p for p in kept[8:] if p.midi]
+    assert len(decoded) > 10, "packets kept by the ring do not decode as USB-MIDI"
+
+
+def test_section_header_names_target_host_and_application(loopback: LoopbackTarget, tmp_path: Path) -> None:
+    capinfos = require_program("capinfos", "apt-get install tshark (it brings capinfos), or `make system`")
+    path = tmp_path / "shb.pcapng"
+    with capturing(loopback, path):
+        pass
+    text = subprocess.run([capinfos, str(path)], capture_output=True, text=True, check=True).stdout
+    facts = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())}
+    assert facts["Capture hardware"].startswith("target loopback; firmware 0.1.0; serial ")
+    assert facts["Capture oper-sys"].startswith("Linux ")
+    assert facts["Capture application"].startswith("rig ")
+    assert "Link type 220" in text or "usb-linux-mmap" in text
+
+
+def test_the_log_is_encoded_when_it_grows_past_its_limit(loopback: LoopbackTarget, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transfers are only logged on their path; past LOG_LIMIT the log is encoded by the transfer
+    that overflows it, so a long step's memory stays bounded."""
+    import rig.links.recording_backend as recording
+
+    monkeypatch.setattr(recording, "LOG_LIMIT", 10)
+    with capturing(loopback, tmp_path / "long.pcapng") as capture:
+        assert capture is not None
+        board = Board(loopback.usb_device())
+        board.set_midi_mode(c.MidiMode.ECHO)
+        longest = 0
+        for _ in range(40):
+            board.write_midi_packets(NOTE_ON)
+            board.read_midi_packets(2000)
+            longest = max(longest, len(capture.log))
+        assert longest <= 11
+        assert capture.events > 100, "the overflowing transfers did not encode the log"
+
+
+class _NullBackend:
+    """An inner backend whose bulk OUT accepts everything at once."""
+
+    def bulk_write(self, handle: object, ep: int, intf: int, data: object, timeout: int) -> int:
+        return len(data)  # type: ignore[arg-type]
+
+    def bulk_read(self, handle: object, ep: int, intf: int, buff: object, timeout: int) -> int:
+        return 0
+
+
+def test_a_transfer_is_teed_into_the_other_captures_as_itself(tmp_path: Path) -> None:
+    """Another thread may append to the first capture's log between a transfer's append and its tee:
+    the second capture must still get this transfer, not the other thread's."""
+    import array
+
+    first, second = UsbCapture(tmp_path / "a.pcapng"), UsbCapture(tmp_path / "b.pcapng")
+    proxy = RecordingBackend(_NullBackend())
+    proxy._set((first.place(proxy, 1, 1), second.place(proxy, 1, 1)))
+    appended = proxy._append
+
+    def append_then_another_thread(entry: object) -> None:
+        appended(entry)  # type: ignore[arg-type]
+        first.log.append((0, 1, 2, 3, 0x05, b"other thread", 0, 12, None, None))
+
+    proxy._append = append_then_another_thread
+    proxy.bulk_write(None, 0x02, 0, array.array("B", b"mine"), 100)
+    assert [entry[5] for entry in second.log] == [b"mine"]
+    first.close()
+    second.close()
