@@ -1,5 +1,16 @@
 """A JACK server for python-rtmidi where there is no ALSA sequencer (CI containers): JackServer starts
-`jackd --no-realtime -d dummy` under a unique server name unless one is already reachable.
+`jackd --no-realtime --sync --timeout CLIENT_TIMEOUT_MS -d dummy` under a unique server name unless
+one is already reachable. XrunCounter counts a server's xruns (JACK's own losses are reported as
+JACK's, with that count, never as a device's).
+
+Why --sync and a long client timeout: without real-time scheduling, on a loaded machine a client's
+process thread is sometimes not scheduled for tens or hundreds of milliseconds. By default (async
+engine, client timeout = two periods) jackd then starts the next cycle without that client: the
+writer of a MIDI connection is run again and clears its port buffer before the late reader has read
+it, and that cycle's events are gone (measured: a window of 64 notes handed to RtMidi that never
+arrived, with "JackEngine::XRun: client = ... was not finished" in jackd's log). In sync mode the
+driver waits until every client has finished the cycle, up to ten client timeouts, so a late client
+delays the cycle instead of losing it; the dummy driver has no hardware deadline to miss.
 
 JACK clients find their server through the JACK_DEFAULT_SERVER environment variable, so the server
 name is exported to this process while the server runs.
@@ -37,6 +48,10 @@ ENV_MODE = "RIG_JACK"
 _JACK_NO_START_SERVER = 0x01
 _JACK_SERVER_NAME = 0x04
 _PR_SET_PDEATHSIG = 1
+CLIENT_TIMEOUT_MS = 5000
+"""jackd --timeout for servers started here: how long a cycle may wait for a late client before jackd
+gives up on it (and its events). Far beyond any scheduling delay of a loaded machine; a client that
+is really stuck (a process stopped in a debugger) stalls MIDI for that long, it does not lose it."""
 
 
 class JackError(RigError, RuntimeError):
@@ -165,6 +180,52 @@ def server_running(name: str | None = None) -> bool:
     return True
 
 
+_XrunCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+
+
+class XrunCounter:
+    """A passive JACK client that counts the server's xruns (jack_set_xrun_callback).
+
+    It registers no process callback, so it has no real-time thread and takes no part in the cycle.
+    The callback runs on libjack's notification thread. An xrun is a cycle jackd ran late or ran
+    without a client that had not finished: the figure that says a loss between JACK ports is
+    JACK's, not the device's (with --sync, a late cycle waits and loses nothing, but still counts).
+    """
+
+    def __init__(self, server: str | None = None, *, name: str = "rig-xruns") -> None:
+        """Open the client on `server` (default: JACK_DEFAULT_SERVER, else "default") and activate
+        it; JackError when no such server accepts clients."""
+        lib = _libjack()
+        lib.jack_set_xrun_callback.argtypes = [ctypes.c_void_p, _XrunCallback, ctypes.c_void_p]
+        lib.jack_activate.argtypes = [ctypes.c_void_p]
+        self._lib = lib
+        self.server = server or os.environ.get(ENV_SERVER) or "default"
+        self.count = 0
+        """Xruns reported since the client was opened."""
+        self._callback = _XrunCallback(self._on_xrun)  # referenced for as long as the client lives
+        status = ctypes.c_int(0)
+        client = quietly(lambda: lib.jack_client_open(f"{name}-{os.getpid()}".encode(),
+                                                      _JACK_NO_START_SERVER | _JACK_SERVER_NAME,
+                                                      ctypes.byref(status), self.server.encode()))
+        if not client:
+            raise JackError(f"JACK server {self.server!r} refused the xrun counter "
+                            f"(status {status.value:#x})")
+        self._client: int | None = client
+        if lib.jack_set_xrun_callback(client, self._callback, None) or lib.jack_activate(client):
+            self.close()
+            raise JackError(f"JACK server {self.server!r}: could not install the xrun callback")
+
+    def _on_xrun(self, _arg: int | None) -> int:
+        self.count += 1
+        return 0
+
+    def close(self) -> None:
+        """Close the client; safe to call twice."""
+        client, self._client = self._client, None
+        if client is not None:
+            self._lib.jack_client_close(client)
+
+
 class JackServer:
     """Context manager: use a reachable JACK server, or start a dummy-driver one and stop it after.
 
@@ -176,7 +237,8 @@ class JackServer:
     """Servers this process started and has not stopped yet."""
 
     def __init__(self, name: str | None = None, *, timeout_s: float = 10.0, jackd: str = "jackd",
-                 reuse: bool = True, period: int | None = None) -> None:
+                 reuse: bool = True, period: int | None = None, sync: bool = True,
+                 client_timeout_ms: int | None = CLIENT_TIMEOUT_MS) -> None:
         self._fixed_name = name is not None
         self.name = name or self._fresh_name()
         self.timeout_s = timeout_s
@@ -187,6 +249,13 @@ class JackServer:
             raise ValueError(f"JACK period {period} must be a power of two of at least 16 frames")
         self.period = period
         """Frames per period of a started server (None: the dummy driver's default, 1024 at 48 kHz)."""
+        self.sync = sync
+        """Start the server with --sync: a cycle waits for late clients instead of dropping their events
+        (False only to show what jackd's default loses)."""
+        if client_timeout_ms is not None and client_timeout_ms < 1:
+            raise ValueError(f"client timeout {client_timeout_ms} ms must be at least 1 ms (or None)")
+        self.client_timeout_ms = client_timeout_ms
+        """jackd --timeout of a started server (None: jackd's default, two periods)."""
         self.started = False
         """True when this object started the server (and so stops it). A process talks to one JACK
         server at a time (libjack's limit): while one started here runs, start() shares it."""
@@ -239,7 +308,12 @@ class JackServer:
         os.environ[ENV_SERVER] = self.name
         env = dict(os.environ)
         self._log = tempfile.NamedTemporaryFile(prefix="jackd-", suffix=".log")  # noqa: SIM115
-        command = [path, "--no-realtime", "-n", self.name, "-d", "dummy"]
+        command = [path, "--no-realtime", "-n", self.name]
+        if self.sync:
+            command.append("--sync")
+        if self.client_timeout_ms is not None:
+            command += ["--timeout", str(self.client_timeout_ms)]
+        command += ["-d", "dummy"]
         if self.period is not None:
             command += ["-p", str(self.period)]
         self._process = subprocess.Popen(

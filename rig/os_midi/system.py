@@ -82,7 +82,8 @@ class MidiSystem:
             return str(rtmidi.get_api_display_name(self.api))
         if self.jack is not None and self.jack.started:
             return (f"JACK server {self.jack.name} (started by the target, RIG_JACK={self.mode.value}, "
-                    f"dummy driver, {self.jack.period or 1024}-frame period)")
+                    f"dummy driver, {self.jack.period or 1024}-frame period"
+                    f"{', synchronous' if self.jack.sync else ''})")
         return "JACK (a running server)"
 
     def close(self) -> None:
