@@ -9,7 +9,7 @@ engine, client timeout = two periods) jackd then starts the next cycle without t
 writer of a MIDI connection is run again and clears its port buffer before the late reader has read
 it, and that cycle's events are gone (measured: a window of 64 notes handed to RtMidi that never
 arrived, with "JackEngine::XRun: client = ... was not finished" in jackd's log). In sync mode the
-driver waits until every client has finished the cycle, up to ten client timeouts, so a late client
+driver waits until every client has finished the cycle (up to ten client timeouts), so a late client
 delays the cycle instead of losing it; the dummy driver has no hardware deadline to miss.
 
 JACK clients find their server through the JACK_DEFAULT_SERVER environment variable, so the server
@@ -48,10 +48,12 @@ ENV_MODE = "RIG_JACK"
 _JACK_NO_START_SERVER = 0x01
 _JACK_SERVER_NAME = 0x04
 _PR_SET_PDEATHSIG = 1
-CLIENT_TIMEOUT_MS = 5000
-"""jackd --timeout for servers started here: how long a cycle may wait for a late client before jackd
-gives up on it (and its events). Far beyond any scheduling delay of a loaded machine; a client that
-is really stuck (a process stopped in a debugger) stalls MIDI for that long, it does not lose it."""
+CLIENT_TIMEOUT_MS = 200
+"""jackd --timeout for servers started here. In sync mode a cycle waits up to ten timeouts (2 s) for a
+late client: ~6x the longest scheduling stall seen on the loaded 2-core machine (~300 ms), and a
+reader stalled 3 s in tests/rig/jack_stall_probe.py still lost nothing. Not longer: when the process
+owning the clients is killed, jackd waits that long per cycle for clients that will never finish,
+and with 5000 ms it outlived its killed parent by more than 10 s (SIGTERM waits for the cycle)."""
 
 
 class JackError(RigError, RuntimeError):

@@ -7,6 +7,7 @@ The stalling reader stands for any late client on a MIDI connection (the class d
 test's ports): what it misses is what a late rtmidi input misses.
 
     python jack_stall_probe.py --period 64 [--async] [--default-timeout]
+    python jack_stall_probe.py --period 32 --buffer    # how many 3-byte events one cycle's port holds
 """
 
 from __future__ import annotations
@@ -34,29 +35,36 @@ class _MidiEvent(ctypes.Structure):
 _Process = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
 
 
+def libjack() -> ctypes.CDLL:
+    """libjack with the prototypes the probe uses."""
+    lib = ctypes.CDLL("libjack.so.0")
+    ptr, u32, text = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_char_p
+    lib.jack_client_open.restype = ptr
+    lib.jack_client_open.argtypes = [text, ctypes.c_int, ctypes.POINTER(ctypes.c_int), text]
+    lib.jack_port_register.restype = ptr
+    lib.jack_port_register.argtypes = [ptr, text, text, ctypes.c_ulong, ctypes.c_ulong]
+    lib.jack_port_get_buffer.restype = ptr
+    lib.jack_port_get_buffer.argtypes = [ptr, u32]
+    lib.jack_midi_get_event_count.restype = u32
+    lib.jack_midi_get_event_count.argtypes = [ptr]
+    lib.jack_midi_get_lost_event_count.restype = u32
+    lib.jack_midi_get_lost_event_count.argtypes = [ptr]
+    lib.jack_midi_event_get.argtypes = [ctypes.POINTER(_MidiEvent), ptr, u32]
+    lib.jack_midi_clear_buffer.argtypes = [ptr]
+    lib.jack_midi_event_write.argtypes = [ptr, u32, text, ctypes.c_size_t]
+    lib.jack_set_process_callback.argtypes = [ptr, _Process, ptr]
+    lib.jack_activate.argtypes = [ptr]
+    lib.jack_connect.argtypes = [ptr, text, text]
+    lib.jack_client_close.argtypes = [ptr]
+    return lib
+
+
 class StallingReader:
     """A JACK client with one MIDI input whose process callback records every note's sequence number
     and sleeps `stall_s` every `stall_every` cycles that carried events."""
 
     def __init__(self, server: str, stall_every: int, stall_s: float) -> None:
-        lib = ctypes.CDLL("libjack.so.0")
-        lib.jack_client_open.restype = ctypes.c_void_p
-        lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int),
-                                         ctypes.c_char_p]
-        lib.jack_port_register.restype = ctypes.c_void_p
-        lib.jack_port_register.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
-                                           ctypes.c_ulong, ctypes.c_ulong]
-        lib.jack_port_get_buffer.restype = ctypes.c_void_p
-        lib.jack_port_get_buffer.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
-        lib.jack_midi_get_event_count.restype = ctypes.c_uint32
-        lib.jack_midi_get_event_count.argtypes = [ctypes.c_void_p]
-        lib.jack_midi_get_lost_event_count.restype = ctypes.c_uint32
-        lib.jack_midi_get_lost_event_count.argtypes = [ctypes.c_void_p]
-        lib.jack_midi_event_get.argtypes = [ctypes.POINTER(_MidiEvent), ctypes.c_void_p, ctypes.c_uint32]
-        lib.jack_set_process_callback.argtypes = [ctypes.c_void_p, _Process, ctypes.c_void_p]
-        lib.jack_activate.argtypes = [ctypes.c_void_p]
-        lib.jack_connect.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
-        lib.jack_client_close.argtypes = [ctypes.c_void_p]
+        lib = libjack()
         self.lib = lib
         self.stall_every = stall_every
         self.stall_s = stall_s
@@ -101,6 +109,36 @@ class StallingReader:
         self.lib.jack_client_close(self.client)
 
 
+def events_per_cycle(server: str) -> int:
+    """Write 3-byte events into a MIDI output port in one process cycle until JACK refuses one."""
+    lib = libjack()
+    status = ctypes.c_int(0)
+    client = lib.jack_client_open(b"buffer-probe", _NO_START_SERVER | _SERVER_NAME, ctypes.byref(status),
+                                  server.encode())
+    port = lib.jack_port_register(client, b"out", _MIDI_TYPE, 0x2, 0)
+    fits: list[int] = []
+
+    def process(nframes: int, _arg: int | None) -> int:
+        if not fits:
+            buffer = lib.jack_port_get_buffer(port, nframes)
+            lib.jack_midi_clear_buffer(buffer)
+            count = 0
+            while lib.jack_midi_event_write(buffer, 0, b"\x90\x40\x40", 3) == 0:
+                count += 1
+            lib.jack_midi_clear_buffer(buffer)
+            fits.append(count)
+        return 0
+
+    callback = _Process(process)
+    lib.jack_set_process_callback(client, callback, None)
+    lib.jack_activate(client)
+    deadline = time.monotonic() + 10
+    while not fits and time.monotonic() < deadline:
+        time.sleep(0.01)
+    lib.jack_client_close(client)
+    return fits[0] if fits else -1
+
+
 def note(seq: int) -> list[int]:
     """Note on carrying `seq` (channel = low 4 bits, note = next 7, velocity - 1 = the rest)."""
     return [0x90 | seq & 0x0F, (seq >> 4) & 0x7F, 1 + (seq >> 11)]
@@ -114,6 +152,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=3000)
     parser.add_argument("--stall-every", type=int, default=25)
     parser.add_argument("--stall-ms", type=float, default=60.0)
+    parser.add_argument("--buffer", action="store_true", help="only count the events one cycle holds")
     args = parser.parse_args()
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     import rtmidi
@@ -121,6 +160,10 @@ def main() -> None:
     from rig.os_midi.jack import CLIENT_TIMEOUT_MS, JackServer, XrunCounter
 
     timeout = None if args.default_timeout else CLIENT_TIMEOUT_MS
+    if args.buffer:
+        with JackServer(reuse=False, period=args.period) as server:
+            print(json.dumps({"period": args.period, "events_per_cycle": events_per_cycle(server.name)}))
+        return
     with JackServer(reuse=False, period=args.period, sync=args.sync, client_timeout_ms=timeout) as server:
         xruns = XrunCounter(server.name)
         # The reader's callback is Python: it needs the GIL, which python-rtmidi's constructors and
