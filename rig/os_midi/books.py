@@ -6,9 +6,10 @@ the counts at every stage, host to device and back, and the first stage where th
 
 `PathWatch(target, board)` takes the counters when a test starts; `explain(...)` with the host's own
 counts says, at the moment of a failure, how far every message got. A shortfall between two JACK
-ports is reported as JACK's, with the server's xrun count; one between the driver's counters and the
-device's as the USB transfer's or the device's. Figures are deltas since the watch began, read while
-messages may still be in flight (a shortfall at the last stage can also be a message on its way).
+ports is reported as JACK's, with the xruns the server reported meanwhile; one between the driver's
+counters and the device's as the USB transfer's or the device's. Figures are deltas since the watch
+began, read while messages may still be in flight (a shortfall at the last stage can also be a
+message on its way).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rig.os_midi.class_driver import DriverCounters, UsbMidiClassDriver
+from rig.os_midi.jack import JackXruns
 
 
 class _Stats(Protocol):
@@ -75,11 +77,12 @@ class PathWatch:
             return None
         return int(stats.midi_rx_packets), int(stats.midi_tx_packets)
 
-    def _xruns(self) -> int | None:
-        counter = getattr(self.system, "xruns", None)
-        return None if counter is None else int(counter.count)
+    def _xruns(self) -> JackXruns | None:
+        xruns = getattr(self.system, "xruns", None)
+        got = xruns() if callable(xruns) else None
+        return got if isinstance(got, JackXruns) else None
 
-    def stages(self, host: HostCounts) -> tuple[list[Stage], int | None]:
+    def stages(self, host: HostCounts) -> tuple[list[Stage], JackXruns | None]:
         """Every stage's count since the watch began, in path order, and JACK's xruns meanwhile."""
         now = self._driver_counts()
         driver = {k: v - self._driver0.get(k, 0) for k, v in now.items()}
@@ -87,7 +90,9 @@ class PathWatch:
         device = None if device_now is None or self._device0 is None else (
             device_now[0] - self._device0[0], device_now[1] - self._device0[1])
         xruns_now = self._xruns()
-        xruns = None if xruns_now is None or self._xruns0 is None else xruns_now - self._xruns0
+        xruns = None if xruns_now is None or self._xruns0 is None else JackXruns(
+            xruns_now.late_cycles - self._xruns0.late_cycles,
+            xruns_now.skipped_clients - self._xruns0.skipped_clients)
 
         def drv(name: str) -> int | None:
             return driver.get(name) if self.driver is not None else None
@@ -114,7 +119,7 @@ class PathWatch:
         that the other end did not see are JACK's; packets short with the messages all there are the
         driver's."""
         stages, xruns = self.stages(host)
-        jack = "JACK" if xruns is None else f"JACK ({xruns} xrun(s) meanwhile)"
+        jack = "JACK" if xruns is None else f"JACK ({xruns} meanwhile)"
         hops: list[tuple[int, int, str]] = [
             (0, 1, f"between the host's rtmidi output and the driver's virtual input: {jack}"),
             (2, 3, "in the class driver, before EP_MIDI_OUT"),

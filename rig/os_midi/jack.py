@@ -1,7 +1,7 @@
 """A JACK server for python-rtmidi where there is no ALSA sequencer (CI containers): JackServer starts
 `jackd --no-realtime --sync --timeout CLIENT_TIMEOUT_MS -d dummy` under a unique server name unless
-one is already reachable. XrunCounter counts a server's xruns (JACK's own losses are reported as
-JACK's, with that count, never as a device's).
+one is already reachable. `JackServer.xruns()` counts the xruns a started server reported (JACK's own
+losses are reported as JACK's, with that count, never as a device's).
 
 Why --sync and a long client timeout: without real-time scheduling, on a loaded machine a client's
 process thread is sometimes not scheduled for tens or hundreds of milliseconds. By default (async
@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Self
@@ -182,50 +183,28 @@ def server_running(name: str | None = None) -> bool:
     return True
 
 
-_XrunCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+@dataclass(frozen=True)
+class JackXruns:
+    """What a JACK server started here reported as xruns, counted from its own output.
+
+    Counted from jackd's log, not with jack_set_xrun_callback: a ctypes callback is Python on libjack's
+    notification thread and needs the GIL, while python-rtmidi's delete() keeps the GIL and waits for
+    the server, which (in sync mode) waits for every client's notification thread: closing a port
+    then hung (seen: a conformance run stuck in rtmidi's delete() for minutes)."""
+
+    late_cycles: int = 0
+    """"JackTimedDriver::Process XRun": the dummy driver started a cycle late (the machine did not run
+    jackd or a client in time). With --sync nothing is lost by it; the cycle only comes late."""
+    skipped_clients: int = 0
+    """"JackEngine::XRun: client = ... was not finished": a cycle ran on without a late client. Events
+    on that client's MIDI ports may be lost (jackd's async engine; with --sync only after 10 timeouts)."""
+
+    def __str__(self) -> str:
+        return f"{self.late_cycles} late cycle(s), {self.skipped_clients} late client(s) skipped"
 
 
-class XrunCounter:
-    """A passive JACK client that counts the server's xruns (jack_set_xrun_callback).
-
-    It registers no process callback, so it has no real-time thread and takes no part in the cycle.
-    The callback runs on libjack's notification thread. An xrun is a cycle jackd ran late or ran
-    without a client that had not finished: the figure that says a loss between JACK ports is
-    JACK's, not the device's (with --sync, a late cycle waits and loses nothing, but still counts).
-    """
-
-    def __init__(self, server: str | None = None, *, name: str = "rig-xruns") -> None:
-        """Open the client on `server` (default: JACK_DEFAULT_SERVER, else "default") and activate
-        it; JackError when no such server accepts clients."""
-        lib = _libjack()
-        lib.jack_set_xrun_callback.argtypes = [ctypes.c_void_p, _XrunCallback, ctypes.c_void_p]
-        lib.jack_activate.argtypes = [ctypes.c_void_p]
-        self._lib = lib
-        self.server = server or os.environ.get(ENV_SERVER) or "default"
-        self.count = 0
-        """Xruns reported since the client was opened."""
-        self._callback = _XrunCallback(self._on_xrun)  # referenced for as long as the client lives
-        status = ctypes.c_int(0)
-        client = quietly(lambda: lib.jack_client_open(f"{name}-{os.getpid()}".encode(),
-                                                      _JACK_NO_START_SERVER | _JACK_SERVER_NAME,
-                                                      ctypes.byref(status), self.server.encode()))
-        if not client:
-            raise JackError(f"JACK server {self.server!r} refused the xrun counter "
-                            f"(status {status.value:#x})")
-        self._client: int | None = client
-        if lib.jack_set_xrun_callback(client, self._callback, None) or lib.jack_activate(client):
-            self.close()
-            raise JackError(f"JACK server {self.server!r}: could not install the xrun callback")
-
-    def _on_xrun(self, _arg: int | None) -> int:
-        self.count += 1
-        return 0
-
-    def close(self) -> None:
-        """Close the client; safe to call twice."""
-        client, self._client = self._client, None
-        if client is not None:
-            self._lib.jack_client_close(client)
+_LATE_CYCLE = b"JackTimedDriver::Process XRun"
+_SKIPPED_CLIENT = b"JackEngine::XRun: client"
 
 
 class JackServer:
@@ -265,6 +244,10 @@ class JackServer:
         self._serving = False
         self._previous_env: str | None = None
         self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._xruns = JackXruns()
+        self._log_offset = 0
+        """Bytes of the log already counted by xruns() (and the partial line left over)."""
+        self._log_rest = b""
 
     @staticmethod
     def _fresh_name() -> str:
@@ -360,6 +343,21 @@ class JackServer:
             for path in Path("/dev/shm").glob(pattern):
                 with contextlib.suppress(OSError):
                     path.unlink()
+
+    def xruns(self) -> JackXruns | None:
+        """Xruns reported by a server this object started, counted from its output so far (None when
+        it did not start one: a server found running keeps its output to itself)."""
+        if self._log is None or not self.started:
+            return None
+        with open(self._log.name, "rb") as log:
+            log.seek(self._log_offset)
+            data = self._log_rest + log.read()
+        self._log_offset += len(data) - len(self._log_rest)
+        *lines, self._log_rest = data.split(b"\n")
+        late = sum(1 for line in lines if line.startswith(_LATE_CYCLE))
+        skipped = sum(1 for line in lines if line.startswith(_SKIPPED_CLIENT))
+        self._xruns = JackXruns(self._xruns.late_cycles + late, self._xruns.skipped_clients + skipped)
+        return self._xruns
 
     def _read_log(self) -> bytes:
         if self._log is None:

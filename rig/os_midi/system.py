@@ -11,7 +11,7 @@ import os
 
 from rig.errors import TargetError
 from rig.os_midi import jack
-from rig.os_midi.jack import JackError, JackMode, JackServer, XrunCounter
+from rig.os_midi.jack import JackMode, JackServer, JackXruns
 from rig.os_midi.quiet import quietly
 
 JACK_START_TIMEOUT_S = 15
@@ -73,19 +73,14 @@ class MidiSystem:
     ALSA/CoreMIDI or a server it found). `close` stops a server it started."""
 
     def __init__(self, api: int, mode: JackMode, server: JackServer | None = None) -> None:
-        import rtmidi
-
         self.api = api
         self.mode = mode
         self.jack = server
-        self.xruns: XrunCounter | None = None
-        """Counts the JACK server's xruns (None when the API is not JACK, or the counter could not be
-        opened): a loss between JACK ports is reported with it, as JACK's."""
-        if api == rtmidi.API_UNIX_JACK:
-            try:
-                self.xruns = XrunCounter(None if server is None else server.name)
-            except JackError:
-                self.xruns = None
+
+    def xruns(self) -> JackXruns | None:
+        """The xruns the JACK server this system started has reported so far (None for ALSA, CoreMIDI
+        or a server found running): a loss between JACK ports is reported with them, as JACK's."""
+        return None if self.jack is None else self.jack.xruns()
 
     def describe(self) -> str:
         """Which MIDI system carries the ports, for reports."""
@@ -100,10 +95,7 @@ class MidiSystem:
         return "JACK (a running server)"
 
     def close(self) -> None:
-        """Close the xrun counter and stop the JACK server this system started; safe to call twice."""
-        if self.xruns is not None:
-            self.xruns.close()
-            self.xruns = None
+        """Stop the JACK server this system started; safe to call twice."""
         if self.jack is not None:
             self.jack.stop()
             self.jack = None

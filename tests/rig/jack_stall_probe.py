@@ -157,7 +157,7 @@ def main() -> None:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     import rtmidi
 
-    from rig.os_midi.jack import CLIENT_TIMEOUT_MS, JackServer, XrunCounter
+    from rig.os_midi.jack import CLIENT_TIMEOUT_MS, JackServer
 
     timeout = None if args.default_timeout else CLIENT_TIMEOUT_MS
     if args.buffer:
@@ -165,7 +165,6 @@ def main() -> None:
             print(json.dumps({"period": args.period, "events_per_cycle": events_per_cycle(server.name)}))
         return
     with JackServer(reuse=False, period=args.period, sync=args.sync, client_timeout_ms=timeout) as server:
-        xruns = XrunCounter(server.name)
         # The reader's callback is Python: it needs the GIL, which python-rtmidi's constructors and
         # delete() keep while they wait for the server (and, in sync mode, the server for the
         # reader). So RtMidi's client exists before the reader and is deleted after it; ctypes calls
@@ -186,12 +185,13 @@ def main() -> None:
         received = list(reader.seqs)
         reader.close()
         out.delete()
-        xrun_count = xruns.count
-        xruns.close()
+        xruns = server.xruns()
     lost = len(set(range(args.count)) - set(received))
     print(json.dumps({"sent": args.count, "received": len(received), "lost": lost,
                       "in_order": received == sorted(received),
-                      "jack_lost_events": reader.jack_lost, "stalls": reader.stalls, "xruns": xrun_count}),
+                      "jack_lost_events": reader.jack_lost, "stalls": reader.stalls,
+                      "late_cycles": None if xruns is None else xruns.late_cycles,
+                      "skipped_clients": None if xruns is None else xruns.skipped_clients}),
           flush=True)
 
 

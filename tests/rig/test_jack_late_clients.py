@@ -35,6 +35,8 @@ def test_a_stalling_client_loses_nothing_on_the_rigs_jack_server() -> None:
     got = probe("--period", "64")
     assert got["stalls"] >= 3, got  # the reader did stall, for 45 periods each time
     assert got["lost"] == 0 and got["received"] == got["sent"] and got["in_order"], got
+    # JackServer.xruns() saw the cycles come late, and no client skipped: late, not lost
+    assert got["late_cycles"] >= got["stalls"] and got["skipped_clients"] == 0, got
 
 
 def test_jackds_defaults_lose_what_a_stalling_client_misses() -> None:
@@ -43,6 +45,7 @@ def test_jackds_defaults_lose_what_a_stalling_client_misses() -> None:
     got = probe("--period", "64", "--async", "--default-timeout")
     assert got["stalls"] >= 3, got
     assert got["lost"] > 0, got
+    assert got["skipped_clients"] > 0, got  # what the books report as JACK's loss
 
 
 @pytest.mark.parametrize("period", [32, 1024])
