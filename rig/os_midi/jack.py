@@ -49,12 +49,12 @@ ENV_MODE = "RIG_JACK"
 _JACK_NO_START_SERVER = 0x01
 _JACK_SERVER_NAME = 0x04
 _PR_SET_PDEATHSIG = 1
-CLIENT_TIMEOUT_MS = 200
-"""jackd --timeout for servers started here. In sync mode a cycle waits up to ten timeouts (2 s) for a
-late client: ~6x the longest scheduling stall seen on the loaded 2-core machine (~300 ms), and a
-reader stalled 3 s in tests/rig/jack_stall_probe.py still lost nothing. Not longer: when the process
-owning the clients is killed, jackd waits that long per cycle for clients that will never finish,
-and with 5000 ms it outlived its killed parent by more than 10 s (SIGTERM waits for the cycle)."""
+CLIENT_TIMEOUT_MS = 2000
+"""jackd --timeout for servers started here. jackd waits this long for a cycle when a client opens
+(no cycle in time: "Driver is not running", the client is refused) and, in sync mode, up to ten times
+this long for a late client before giving up on it. At 200 ms a loaded machine (stress-ng --cpu 2,
+load 11) refused a test's rtmidi client once in 8 runs, and a later run lost the class driver's ports
+and crashed in rtmidi's delete(); 2 s is ~7x the longest scheduling stall seen (~300 ms)."""
 
 
 class JackError(RigError, RuntimeError):
@@ -160,9 +160,14 @@ def _libjack() -> ctypes.CDLL:
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM jackd when the process that started it dies (no orphans)."""
+    """In the child before exec: SIGKILL jackd when the process that started it dies (no orphans).
+
+    SIGKILL, not SIGTERM: a --sync jackd whose clients died with their process waits up to ten client
+    timeouts per cycle for them before a SIGTERM takes effect (with a 5 s timeout it outlived its
+    killed parent by more than 10 s). A killed jackd's registry slot is reclaimed by the next
+    JackServer, which reuses its name (`_pick_name`); jackd opens its /dev/shm files by that name."""
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def server_running(name: str | None = None) -> bool:
@@ -210,7 +215,7 @@ _SKIPPED_CLIENT = b"JackEngine::XRun: client"
 class JackServer:
     """Context manager: use a reachable JACK server, or start a dummy-driver one and stop it after.
 
-    On Linux the started jackd gets SIGTERM when the thread that started it ends, so start it from
+    On Linux the started jackd gets SIGKILL when the thread that started it ends, so start it from
     the main thread (a pytest session fixture does) and no jackd outlives a killed test run.
     """
 

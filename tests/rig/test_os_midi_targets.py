@@ -146,7 +146,7 @@ with target:
 
 
 def test_no_jackd_survives_a_killed_process() -> None:
-    """SIGKILL the process that started the server: jackd gets SIGTERM (parent-death signal) and goes."""
+    """SIGKILL the process that started the server: jackd gets SIGKILL (parent-death signal) and goes."""
     require_jack()
     got = isolated("""
 import signal
