@@ -50,11 +50,12 @@ _JACK_NO_START_SERVER = 0x01
 _JACK_SERVER_NAME = 0x04
 _PR_SET_PDEATHSIG = 1
 CLIENT_TIMEOUT_MS = 2000
-"""jackd --timeout for servers started here. jackd waits this long for a cycle when a client opens
-(no cycle in time: "Driver is not running", the client is refused) and, in sync mode, up to ten times
-this long for a late client before giving up on it. At 200 ms a loaded machine (stress-ng --cpu 2,
-load 11) refused a test's rtmidi client once in 8 runs, and a later run lost the class driver's ports
-and crashed in rtmidi's delete(); 2 s is ~7x the longest scheduling stall seen (~300 ms)."""
+"""jackd --timeout for servers started here (jackd's default: two periods, 1.3 ms at 32 frames). In
+sync mode a cycle waits up to ten times this long for a late client before giving up on it, and jackd
+waits this long for a cycle when a client opens. 2 s is ~7x the longest scheduling stall seen under
+stress-ng --cpu 2 (~300 ms); a reader stalled 3 s in tests/rig/jack_stall_probe.py lost nothing.
+(Clients refused at open under load were reused client names, not this timeout: see
+rig.os_midi.system.client_name.)"""
 
 
 class JackError(RigError, RuntimeError):
