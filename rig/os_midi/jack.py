@@ -1,5 +1,16 @@
 """A JACK server for python-rtmidi where there is no ALSA sequencer (CI containers): JackServer starts
-`jackd --no-realtime -d dummy` under a unique server name unless one is already reachable.
+`jackd --no-realtime --sync --timeout CLIENT_TIMEOUT_MS -d dummy` under a unique server name unless
+one is already reachable. `JackServer.xruns()` counts the xruns a started server reported (JACK's own
+losses are reported as JACK's, with that count, never as a device's).
+
+Why --sync and a long client timeout: without real-time scheduling, on a loaded machine a client's
+process thread is sometimes not scheduled for tens or hundreds of milliseconds. By default (async
+engine, client timeout = two periods) jackd then starts the next cycle without that client: the
+writer of a MIDI connection is run again and clears its port buffer before the late reader has read
+it, and that cycle's events are gone (measured: a window of 64 notes handed to RtMidi that never
+arrived, with "JackEngine::XRun: client = ... was not finished" in jackd's log). In sync mode the
+driver waits until every client has finished the cycle (up to ten client timeouts), so a late client
+delays the cycle instead of losing it; the dummy driver has no hardware deadline to miss.
 
 JACK clients find their server through the JACK_DEFAULT_SERVER environment variable, so the server
 name is exported to this process while the server runs.
@@ -24,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Self
@@ -37,6 +49,13 @@ ENV_MODE = "RIG_JACK"
 _JACK_NO_START_SERVER = 0x01
 _JACK_SERVER_NAME = 0x04
 _PR_SET_PDEATHSIG = 1
+CLIENT_TIMEOUT_MS = 2000
+"""jackd --timeout for servers started here (jackd's default: two periods, 1.3 ms at 32 frames). In
+sync mode a cycle waits up to ten times this long for a late client before giving up on it, and jackd
+waits this long for a cycle when a client opens. 2 s is ~7x the longest scheduling stall seen under
+stress-ng --cpu 2 (~300 ms); a reader stalled 3 s in tests/rig/jack_stall_probe.py lost nothing.
+(Clients refused at open under load were reused client names, not this timeout: see
+rig.os_midi.system.client_name.)"""
 
 
 class JackError(RigError, RuntimeError):
@@ -142,9 +161,14 @@ def _libjack() -> ctypes.CDLL:
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM jackd when the process that started it dies (no orphans)."""
+    """In the child before exec: SIGKILL jackd when the process that started it dies (no orphans).
+
+    SIGKILL, not SIGTERM: a --sync jackd whose clients died with their process waits up to ten client
+    timeouts per cycle for them before a SIGTERM takes effect (with a 5 s timeout it outlived its
+    killed parent by more than 10 s). A killed jackd's registry slot is reclaimed by the next
+    JackServer, which reuses its name (`_pick_name`); jackd opens its /dev/shm files by that name."""
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def server_running(name: str | None = None) -> bool:
@@ -165,10 +189,34 @@ def server_running(name: str | None = None) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class JackXruns:
+    """What a JACK server started here reported as xruns, counted from its own output.
+
+    Counted from jackd's log, not with jack_set_xrun_callback: a ctypes callback is Python on libjack's
+    notification thread and needs the GIL, while python-rtmidi's delete() keeps the GIL and waits for
+    the server, which (in sync mode) waits for every client's notification thread: closing a port
+    then hung (seen: a conformance run stuck in rtmidi's delete() for minutes)."""
+
+    late_cycles: int = 0
+    """"JackTimedDriver::Process XRun": the dummy driver started a cycle late (the machine did not run
+    jackd or a client in time). With --sync nothing is lost by it; the cycle only comes late."""
+    skipped_clients: int = 0
+    """"JackEngine::XRun: client = ... was not finished": a cycle ran on without a late client. Events
+    on that client's MIDI ports may be lost (jackd's async engine; with --sync only after 10 timeouts)."""
+
+    def __str__(self) -> str:
+        return f"{self.late_cycles} late cycle(s), {self.skipped_clients} late client(s) skipped"
+
+
+_LATE_CYCLE = b"JackTimedDriver::Process XRun"
+_SKIPPED_CLIENT = b"JackEngine::XRun: client"
+
+
 class JackServer:
     """Context manager: use a reachable JACK server, or start a dummy-driver one and stop it after.
 
-    On Linux the started jackd gets SIGTERM when the thread that started it ends, so start it from
+    On Linux the started jackd gets SIGKILL when the thread that started it ends, so start it from
     the main thread (a pytest session fixture does) and no jackd outlives a killed test run.
     """
 
@@ -176,7 +224,8 @@ class JackServer:
     """Servers this process started and has not stopped yet."""
 
     def __init__(self, name: str | None = None, *, timeout_s: float = 10.0, jackd: str = "jackd",
-                 reuse: bool = True, period: int | None = None) -> None:
+                 reuse: bool = True, period: int | None = None, sync: bool = True,
+                 client_timeout_ms: int | None = CLIENT_TIMEOUT_MS) -> None:
         self._fixed_name = name is not None
         self.name = name or self._fresh_name()
         self.timeout_s = timeout_s
@@ -187,6 +236,13 @@ class JackServer:
             raise ValueError(f"JACK period {period} must be a power of two of at least 16 frames")
         self.period = period
         """Frames per period of a started server (None: the dummy driver's default, 1024 at 48 kHz)."""
+        self.sync = sync
+        """Start the server with --sync: a cycle waits for late clients instead of dropping their events
+        (False only to show what jackd's default loses)."""
+        if client_timeout_ms is not None and client_timeout_ms < 1:
+            raise ValueError(f"client timeout {client_timeout_ms} ms must be at least 1 ms (or None)")
+        self.client_timeout_ms = client_timeout_ms
+        """jackd --timeout of a started server (None: jackd's default, two periods)."""
         self.started = False
         """True when this object started the server (and so stops it). A process talks to one JACK
         server at a time (libjack's limit): while one started here runs, start() shares it."""
@@ -194,6 +250,10 @@ class JackServer:
         self._serving = False
         self._previous_env: str | None = None
         self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._xruns = JackXruns()
+        self._log_offset = 0
+        """Bytes of the log already counted by xruns() (and the partial line left over)."""
+        self._log_rest = b""
 
     @staticmethod
     def _fresh_name() -> str:
@@ -239,7 +299,12 @@ class JackServer:
         os.environ[ENV_SERVER] = self.name
         env = dict(os.environ)
         self._log = tempfile.NamedTemporaryFile(prefix="jackd-", suffix=".log")  # noqa: SIM115
-        command = [path, "--no-realtime", "-n", self.name, "-d", "dummy"]
+        command = [path, "--no-realtime", "-n", self.name]
+        if self.sync:
+            command.append("--sync")
+        if self.client_timeout_ms is not None:
+            command += ["--timeout", str(self.client_timeout_ms)]
+        command += ["-d", "dummy"]
         if self.period is not None:
             command += ["-p", str(self.period)]
         self._process = subprocess.Popen(
@@ -284,6 +349,21 @@ class JackServer:
             for path in Path("/dev/shm").glob(pattern):
                 with contextlib.suppress(OSError):
                     path.unlink()
+
+    def xruns(self) -> JackXruns | None:
+        """Xruns reported by a server this object started, counted from its output so far (None when
+        it did not start one: a server found running keeps its output to itself)."""
+        if self._log is None or not self.started:
+            return None
+        with open(self._log.name, "rb") as log:
+            log.seek(self._log_offset)
+            data = self._log_rest + log.read()
+        self._log_offset += len(data) - len(self._log_rest)
+        *lines, self._log_rest = data.split(b"\n")
+        late = sum(1 for line in lines if line.startswith(_LATE_CYCLE))
+        skipped = sum(1 for line in lines if line.startswith(_SKIPPED_CLIENT))
+        self._xruns = JackXruns(self._xruns.late_cycles + late, self._xruns.skipped_clients + skipped)
+        return self._xruns
 
     def _read_log(self) -> bytes:
         if self._log is None:

@@ -7,19 +7,40 @@ driver), so they get Feature.MIDI_OS the same way and report it the same way.
 
 from __future__ import annotations
 
+import itertools
 import os
 
 from rig.errors import TargetError
 from rig.os_midi import jack
-from rig.os_midi.jack import JackMode, JackServer
+from rig.os_midi.jack import JackMode, JackServer, JackXruns
 from rig.os_midi.quiet import quietly
 
 JACK_START_TIMEOUT_S = 15
-TARGET_JACK_PERIOD: int | None = None
-"""Frames per period of a server a target starts: None keeps the dummy driver's 1024 at 48 kHz (an OS
-MIDI round trip of about two periods, ~42 ms). Shorter periods were tried and rejected: JACK sizes
-each port's MIDI buffer by the period (64 frames: 256 bytes a cycle), so a flood of notes overflowed
-it and JACK dropped events under load."""
+TARGET_JACK_PERIOD: int | None = 32
+"""Frames per period of a server a target starts: 32 at 48 kHz (0.67 ms), an OS MIDI round trip on the
+loopback of about 1.4 ms at p50 (the dummy driver's default 1024 frames gave ~42 ms). A short period
+once lost events in floods; the cause was jackd's async engine skipping late clients (its timeout is
+two periods: 1.3 ms here), not the port buffers (JACK2 gives every MIDI port 32 KiB whatever the
+period: 2727 three-byte events a cycle). With --sync (rig.os_midi.jack) late clients delay the cycle
+and nothing is lost. Cost when idle, measured on the loaded 2-core machine: jackd 4.6% of a core
+and the rig process 5.9% (1024 frames: 0.3% and 2.9%)."""
+
+
+_client_numbers = itertools.count(1)
+
+
+def client_name(role: str) -> str:
+    """A MIDI client name no other client of this machine's rig processes uses: `role`, this process's
+    id and a running number ("rig test out-4242-7").
+
+    JACK2 names a client's notification socket after the client name. Reusing a name (python-rtmidi's
+    default "RtMidiOut Client" for every test's ports) races: the previous client of that name, still
+    closing, unlinks the socket the new one has just made, and jackd cannot reach the new client
+    ("Cannot connect to server socket err = No such file or directory ... Cannot connect to client
+    name = RtMidiOut Client ... Cannot create new client"), so the port fails to open or later
+    clients are confused and python-rtmidi crashes deleting them. A --sync server closes clients more
+    slowly, which widened the window (seen under stress-ng --cpu 2)."""
+    return f"{role}-{os.getpid()}-{next(_client_numbers)}"
 
 
 class OsMidiUnavailable(TargetError):
@@ -74,6 +95,11 @@ class MidiSystem:
         self.mode = mode
         self.jack = server
 
+    def xruns(self) -> JackXruns | None:
+        """The xruns the JACK server this system started has reported so far (None for ALSA, CoreMIDI
+        or a server found running): a loss between JACK ports is reported with them, as JACK's."""
+        return None if self.jack is None else self.jack.xruns()
+
     def describe(self) -> str:
         """Which MIDI system carries the ports, for reports."""
         import rtmidi
@@ -82,7 +108,8 @@ class MidiSystem:
             return str(rtmidi.get_api_display_name(self.api))
         if self.jack is not None and self.jack.started:
             return (f"JACK server {self.jack.name} (started by the target, RIG_JACK={self.mode.value}, "
-                    f"dummy driver, {self.jack.period or 1024}-frame period)")
+                    f"dummy driver, {self.jack.period or 1024}-frame period"
+                    f"{', synchronous' if self.jack.sync else ''})")
         return "JACK (a running server)"
 
     def close(self) -> None:
@@ -116,5 +143,5 @@ def open_midi_system(mode: JackMode) -> MidiSystem:
     return MidiSystem(int(rtmidi.API_UNIX_JACK), mode, server)
 
 
-__all__ = ["MidiSystem", "OsMidiUnavailable", "jack_compiled", "jack_server_running", "midi_possible",
-           "open_midi_system", "os_midi_api"]
+__all__ = ["MidiSystem", "OsMidiUnavailable", "client_name", "jack_compiled", "jack_server_running",
+           "midi_possible", "open_midi_system", "os_midi_api"]

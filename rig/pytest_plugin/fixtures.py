@@ -15,6 +15,7 @@ from rig.client.books import host_counters_dict
 from rig.contract import Capability, FrameMode
 from rig.errors import TargetError
 from rig.os_midi.quiet import quietly
+from rig.os_midi.system import client_name
 from rig.pytest_plugin.options import default_spec
 from rig.pytest_plugin.skip_rule import fail_if_pending, pending_failure, require
 from rig.pytest_plugin.state import state_of
@@ -113,7 +114,8 @@ def _open_rtmidi(kind: str, wanted: str) -> Any:
     last_error = ""
     for api in rtmidi.get_compiled_api():
         try:  # JACK's "Cannot connect to server socket" probe noise is shown only if this fails
-            port = quietly(functools.partial(rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn, api))
+            port = quietly(functools.partial(rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn, api,
+                                             name=client_name(f"rig test {kind}")))  # unique: see there
         except rtmidi.SystemError as exc:
             last_error = str(exc)
             continue

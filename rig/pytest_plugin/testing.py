@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import pytest
 
 from rig.os_midi.quiet import quietly
+from rig.os_midi.system import client_name
 
 CI_VALUES = frozenset({"true", "1", "yes"})
 
@@ -71,7 +72,8 @@ def open_rtmidi_port(api: int, kind: str, wanted: str) -> Any:
     """An rtmidi client port of `kind` ("out"/"in") opened on the port whose name contains `wanted`."""
     import rtmidi
 
-    port = quietly(lambda: (rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn)(rtapi=api))
+    name = client_name(f"rig test {kind}")  # unique per client: see rig.os_midi.system.client_name
+    port = quietly(lambda: (rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn)(rtapi=api, name=name))
     names = port.get_ports()
     matches = [i for i, name in enumerate(names) if wanted in name]
     if not matches:

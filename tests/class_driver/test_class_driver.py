@@ -5,6 +5,7 @@ reaching the OS port, clean close, and bad arguments."""
 from __future__ import annotations
 
 import errno
+import os
 
 import pytest
 import usb.core
@@ -15,6 +16,7 @@ from rig import contract as c
 from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard
 from rig.os_midi.class_driver import BoundLink, UsbMidiClassDriver
+from rig.os_midi.quiet import quietly
 from rig.os_midi.system import MidiSystem
 
 from .helpers import close_ports, open_port, receive, wait_for
@@ -139,3 +141,20 @@ def test_bad_arguments_are_named(midi_system: MidiSystem, board: LoopbackBoard, 
                                  message: str) -> None:
     with pytest.raises(ValueError, match=message):
         UsbMidiClassDriver(board, midi_system.api, **kwargs)  # type: ignore[arg-type]
+
+
+def test_every_test_client_has_a_name_of_its_own(driver: UsbMidiClassDriver) -> None:
+    """Test ports opened one after another get distinct JACK client names: JACK2 names a client's
+    socket after it, and a new client named like one still closing lost its socket (rig.os_midi.system
+    .client_name)."""
+    names = []
+    for _ in range(2):
+        out = open_port(driver.api, "out", driver.input_name)
+        try:
+            ports = quietly(lambda: driver._in.get_ports())
+            listed = [name for name in ports if name.startswith("rig test out-")]
+        finally:
+            close_ports(out)
+        assert len(listed) == 1, listed
+        names.append(listed[0].split(":", 1)[0])
+    assert names[0] != names[1] and all(f"-{os.getpid()}-" in name for name in names), names

@@ -8,7 +8,9 @@ inside channel messages and SysEx, SysEx up to the OS API's limit (python-rtmidi
 most 16379 bytes; longer lengths are skipped with that reason here and covered in driver mode), a
 note flood with every sequence number accounted for, and, where the target also has USB to switch
 modes, TRANSFORM, SOURCE and SINK. Host books are kept in USB-MIDI packet units so the plugin's
-device-versus-host check holds across the OS driver.
+device-versus-host check holds across the OS driver. When messages do not come back, the failure
+shows how far they got (rig.os_midi.books: host, class driver, device and JACK's xruns), so a loss is
+put on the stage that lost it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import pytest
 from host import midi as m
 from rig import contract as c
 from rig.client.board import Board
+from rig.miniport.errors import MiniportTimeout
 from rig.miniport.rtmidi_port import MessageTooLong, OsMidiMiniport
+from rig.os_midi.books import HostCounts, PathWatch
 from rig.pytest_plugin.fixtures import MidiPorts
 from rig.targets.registry import Feature, Target
 
@@ -43,11 +47,20 @@ def device(request: pytest.FixtureRequest, rig_target: Target) -> Board | None:
     return board
 
 
+def path_report(watch: PathWatch, miniport: OsMidiMiniport, echoes: bool) -> str:
+    """How far the miniport's messages got, stage by stage (for a failure message)."""
+    counts = miniport.counters
+    return watch.explain(HostCounts(counts.messages_sent, counts.packets_sent, counts.messages_received,
+                                    counts.packets_received), echoes=echoes)
+
+
 @contextmanager
-def os_driver(ports: MidiPorts, board: Board | None, mode: c.MidiMode = c.MidiMode.ECHO,
+def os_driver(ports: MidiPorts, board: Board | None, target: Target, mode: c.MidiMode = c.MidiMode.ECHO,
               **mode_args: int) -> Iterator[OsMidiMiniport]:
     """The device in `mode` (ECHO needs no board: a cable loops back) and a started OS-MIDI miniport;
-    on exit every event must be back in its pool and nothing left unsent or untaken."""
+    on exit every event must be back in its pool and nothing left unsent or untaken. A MiniportTimeout
+    or a failed assertion inside (messages that did not come back, or not as sent) fails the test with
+    the path's counts, stage by stage."""
     if board is not None:
         board.leave_midi_to_os()  # the OS driver keeps the interface: SOURCE goes to the OS ports
         board.set_midi_mode(mode, **mode_args)
@@ -57,9 +70,12 @@ def os_driver(ports: MidiPorts, board: Board | None, mode: c.MidiMode = c.MidiMo
     answers = mode in (c.MidiMode.ECHO, c.MidiMode.TRANSFORM)
     miniport = OsMidiMiniport(ports.out, ports.inp, board=board, name=f"OS MIDI {ports.out_name}",
                               send_window=WINDOW if answers else None)
+    watch = PathWatch(target, board)
     miniport.start()
     try:
         yield miniport
+    except (MiniportTimeout, AssertionError) as exc:  # missing messages: say which stage lost them
+        pytest.fail(f"{exc}\n{path_report(watch, miniport, answers)}", pytrace=False)
     finally:
         miniport.stop()
     assert miniport.books() == [], "MXF books not balanced"
@@ -85,39 +101,44 @@ SYSTEM_MESSAGES = [m.mtc_quarter_frame(7, 15), m.song_position(16383), m.song_se
                    m.active_sensing(), m.system_reset()]
 
 
-def test_every_channel_message_on_every_channel(midi_ports: MidiPorts, device: Board | None) -> None:
+def test_every_channel_message_on_every_channel(midi_ports: MidiPorts, device: Board | None,
+        rig_target: Target) -> None:
     sent = [msg for channel in range(16) for msg in channel_messages(channel)]
-    with os_driver(midi_ports, device) as mp:
+    with os_driver(midi_ports, device, rig_target) as mp:
         mp.send(sent)
         assert [g.data for g in mp.receive(len(sent))] == sent
 
 
-def test_every_system_message(midi_ports: MidiPorts, device: Board | None) -> None:
-    with os_driver(midi_ports, device) as mp:
+def test_every_system_message(midi_ports: MidiPorts, device: Board | None,
+        rig_target: Target) -> None:
+    with os_driver(midi_ports, device, rig_target) as mp:
         mp.send(SYSTEM_MESSAGES)
         assert [g.data for g in mp.receive(len(SYSTEM_MESSAGES))] == SYSTEM_MESSAGES
 
 
-def test_running_status_is_expanded(midi_ports: MidiPorts, device: Board | None) -> None:
+def test_running_status_is_expanded(midi_ports: MidiPorts, device: Board | None,
+        rig_target: Target) -> None:
     sent = [b"\x92\x30\x10", b"\x31\x11", b"\xe5\x00\x40", b"\x7f\x7f", b"\xc1\x05", b"\x06"]
     expected = [b"\x92\x30\x10", b"\x92\x31\x11", b"\xe5\x00\x40", b"\xe5\x7f\x7f", b"\xc1\x05", b"\xc1\x06"]
-    with os_driver(midi_ports, device) as mp:
+    with os_driver(midi_ports, device, rig_target) as mp:
         mp.send(sent)
         assert [g.data for g in mp.receive(len(expected))] == expected
 
 
-def test_real_time_inside_channel_messages_and_sysex(midi_ports: MidiPorts, device: Board | None) -> None:
+def test_real_time_inside_channel_messages_and_sysex(midi_ports: MidiPorts, device: Board | None,
+        rig_target: Target) -> None:
     sent = [b"\x93\xf8\x40\x50", b"\xe0\x01\xfe\x02", b"\xf0\x01\x02\xfa\x03\xf7"]
     expected = [b"\xf8", b"\x93\x40\x50", b"\xfe", b"\xe0\x01\x02", b"\xfa", b"\xf0\x01\x02\x03\xf7"]
-    with os_driver(midi_ports, device) as mp:
+    with os_driver(midi_ports, device, rig_target) as mp:
         mp.send(sent)
         assert [g.data for g in mp.receive(len(expected))] == expected
 
 
 @pytest.mark.parametrize("length", SYSEX_LENGTHS)
-def test_sysex_lengths(midi_ports: MidiPorts, device: Board | None, length: int) -> None:
+def test_sysex_lengths(midi_ports: MidiPorts, device: Board | None, rig_target: Target,
+                      length: int) -> None:
     message = m.sysex(bytes((i * 3 + length) % 128 for i in range(length - 2)))
-    with os_driver(midi_ports, device) as mp:
+    with os_driver(midi_ports, device, rig_target) as mp:
         if length > mp.max_message_bytes:
             # The OS API would drop it silently: the miniport refuses it and sends nothing (driver mode
             # covers this length end to end).
@@ -139,8 +160,9 @@ def decode_seq(message: bytes) -> int:
     return (status & 0x0F) + 16 * note + 2048 * (velocity - 1)
 
 
-def test_note_flood_every_event_accounted_for(midi_ports: MidiPorts, device: Board | None) -> None:
-    with os_driver(midi_ports, device) as mp:
+def test_note_flood_every_event_accounted_for(midi_ports: MidiPorts, device: Board | None,
+        rig_target: Target) -> None:
+    with os_driver(midi_ports, device, rig_target) as mp:
         mp.send([encode_seq(seq) for seq in range(FLOOD)])
         seqs = [decode_seq(g.data) for g in mp.receive(FLOOD, 60)]
         missing = sorted(set(range(FLOOD)) - set(seqs))
@@ -149,18 +171,20 @@ def test_note_flood_every_event_accounted_for(midi_ports: MidiPorts, device: Boa
 
 
 @pytest.mark.needs("usb")
-def test_transform_mode_the_device_does_the_work(midi_ports: MidiPorts, device: Board | None) -> None:
+def test_transform_mode_the_device_does_the_work(midi_ports: MidiPorts, device: Board | None,
+        rig_target: Target) -> None:
     notes = [m.note_on(0, 60, 100), m.note_off(1, 125, 0), m.poly_pressure(2, 5, 9)]
-    with os_driver(midi_ports, device, c.MidiMode.TRANSFORM, transpose=5) as mp:
+    with os_driver(midi_ports, device, rig_target, c.MidiMode.TRANSFORM, transpose=5) as mp:
         mp.send([*notes, m.control_change(0, 60, 1)])
         got = [g.data for g in mp.receive(4)]
     assert got == [bytes((n[0], (n[1] + 5) % 128, n[2])) for n in notes] + [m.control_change(0, 60, 1)]
 
 
 @pytest.mark.needs("usb")
-def test_source_mode_count_and_order(midi_ports: MidiPorts, device: Board | None) -> None:
+def test_source_mode_count_and_order(midi_ports: MidiPorts, device: Board | None,
+        rig_target: Target) -> None:
     count = 200
-    with os_driver(midi_ports, device, c.MidiMode.SOURCE, rate_hz=5_000, count=count) as mp:
+    with os_driver(midi_ports, device, rig_target, c.MidiMode.SOURCE, rate_hz=5_000, count=count) as mp:
         got = [g.data for g in mp.receive(2 * count, 30)]
     for seq in range(count):
         note, velocity = seq & 0x7F, 1 + ((seq >> 7) % 127)
@@ -169,10 +193,11 @@ def test_source_mode_count_and_order(midi_ports: MidiPorts, device: Board | None
 
 
 @pytest.mark.needs("usb")
-def test_sink_mode_device_counts_everything(midi_ports: MidiPorts, device: Board | None) -> None:
+def test_sink_mode_device_counts_everything(midi_ports: MidiPorts, device: Board | None,
+        rig_target: Target) -> None:
     assert device is not None
     sent = [encode_seq(seq) for seq in range(300)] + [m.sysex(bytes(100))]
-    with os_driver(midi_ports, device, c.MidiMode.SINK) as mp:
+    with os_driver(midi_ports, device, rig_target, c.MidiMode.SINK) as mp:
         mp.send(sent)
         wait_for("the device to count every packet",
                  lambda: device.stats().midi_rx_packets == mp.counters.packets_sent)

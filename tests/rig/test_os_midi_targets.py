@@ -138,14 +138,15 @@ with target:
     assert got["before"] and got["mode"] == "auto" and "midi-os" in got["features"], got["problem"]
     assert got["started"] and name.startswith("rig-") and got["env"] == name and got["running"]
     assert f"JACK server {name} (started by the target" in got["os_midi"]
-    assert "-p" not in got["argv"]  # the dummy driver's default period: its MIDI buffers take a flood
-    assert "1024-frame period" in got["os_midi"]
+    argv = got["argv"]
+    assert argv[argv.index("-p") + 1] == "32" and "--sync" in argv  # short period; late clients wait
+    assert "32-frame period, synchronous" in got["os_midi"]
     assert jackd_gone(got["pid"]), f"jackd {got['pid']} outlived the process that started it"
     assert name not in [n for _, n in registered_servers()]  # a clean stop frees its registry slot
 
 
 def test_no_jackd_survives_a_killed_process() -> None:
-    """SIGKILL the process that started the server: jackd gets SIGTERM (parent-death signal) and goes."""
+    """SIGKILL the process that started the server: jackd gets SIGKILL (parent-death signal) and goes."""
     require_jack()
     got = isolated("""
 import signal
