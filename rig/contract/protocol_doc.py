@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from rig import contract as c
+from rig.contract import ch9
 from rig.contract import descriptors as d
 
 DOC_PATH = "docs/protocol.md"
@@ -87,9 +88,9 @@ def _layout(layout: c.Layout) -> list[str]:
 
 def _descriptor_listing() -> list[str]:
     blob = d.config_descriptor()
-    names = {d.DT_CONFIGURATION: "CONFIGURATION", d.DT_INTERFACE: "INTERFACE", d.DT_ENDPOINT: "ENDPOINT",
-             d.DT_INTERFACE_ASSOCIATION: "INTERFACE ASSOCIATION", d.DT_CS_INTERFACE: "CS_INTERFACE",
-             d.DT_CS_ENDPOINT: "CS_ENDPOINT"}
+    names = {ch9.DT_CONFIGURATION: "CONFIGURATION", ch9.DT_INTERFACE: "INTERFACE",
+             ch9.DT_ENDPOINT: "ENDPOINT", d.DT_INTERFACE_ASSOCIATION: "INTERFACE ASSOCIATION",
+             d.DT_CS_INTERFACE: "CS_INTERFACE", d.DT_CS_ENDPOINT: "CS_ENDPOINT"}
     rows = []
     pos = 0
     while pos < len(blob):

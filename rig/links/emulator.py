@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from rig.contract.ch9 import CLEAR_FEATURE, ENDPOINT_HALT
 from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLinkError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -299,7 +300,7 @@ class EmulatorLink:
 
     def clear_halt(self, endpoint: int) -> None:
         """CLEAR_FEATURE(ENDPOINT_HALT) to the endpoint."""
-        self.control(0x02, 1, 0, endpoint, b"", 1000)
+        self.control(0x02, CLEAR_FEATURE, ENDPOINT_HALT, endpoint, b"", 1000)
 
     def reset(self) -> None:
         """Bus reset; pending transfers fail and the device comes back unconfigured."""

@@ -1,5 +1,6 @@
-"""The board's console: the CONSOLE_COMMANDS line interpreter, the event log lines (`log on|off`),
-and a pty that pyserial opens like any serial port, watched for the 1200-baud touch.
+"""The board's CDC function and console, as firmware/src/cdc.c and console_core.c: the CDC class
+requests and endpoints, the CONSOLE_COMMANDS line interpreter, the event log lines (`log on|off`), and
+a pty that pyserial opens like any serial port, watched for the 1200-baud touch.
 
 The same interpreter serves the pty and the CDC bulk endpoints, as the firmware serves one CDC port.
 Log lines are the firmware's text (firmware/src/log.c) byte for byte: `# <device us> <event>[ k=v...]`.
@@ -10,13 +11,24 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import struct
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from rig import contract as c
 from rig.client.console import LOG_PREFIX
 from rig.links.pty_line import LineWatcher, open_raw_pty
+from rig.loopback.usbd import AfterStatus, BoardCore, InTransfer, Stall
+
+# CDC PSTN 1.2 class requests (table 13).
+SET_LINE_CODING, GET_LINE_CODING, SET_CONTROL_LINE_STATE = 0x20, 0x21, 0x22
+CLASS_OUT_TO_INTERFACE, CLASS_IN_TO_INTERFACE = 0x21, 0xA1
+LINE_CODING = struct.Struct("<IBBB")
+"""dwDTERate, bCharFormat (stop bits), bParityType, bDataBits (PSTN 1.2 table 17)."""
+CDC_QUEUE_BYTES = 2048
+"""Console output the board holds for a host that does not read (the firmware's CDC queue)."""
 
 LOG_LINE_MAX = 112
 """Longest log line, CR LF included (the firmware's CONSOLE_LOG_MAX); longer text is cut."""
@@ -228,3 +240,85 @@ class PtyConsole:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
+
+
+class CdcFunction:
+    """The CDC communication and data interfaces: line coding and control line state, the
+    EP_CDC_OUT / EP_CDC_IN console session and its bounded output queue. An entry of the usbd class
+    table; `touch` is the reboot the 1200-baud line coding asks for."""
+
+    itf_first = c.IF_CDC_COMM
+    itf_count = 2
+    endpoints: tuple[int, ...] = (c.EP_CDC_NOTIFY, c.EP_CDC_OUT, c.EP_CDC_IN)
+
+    def __init__(self, core: BoardCore, host: ConsoleHost, touch: Callable[[], None]) -> None:
+        self._core = core
+        self._touch = touch
+        self.queue: deque[InTransfer] = deque()
+        self.session = ConsoleSession(host, self._queue_write)
+        self.line_coding = LINE_CODING.pack(115200, 0, 0, 8)
+        self.control_line_state = 0
+
+    def power_on(self) -> None:
+        """Default line coding, lines down."""
+        self.line_coding = LINE_CODING.pack(115200, 0, 0, 8)
+        self.control_line_state = 0
+
+    # --- the class table entry ---------------------------------------------------------------
+
+    def reset(self, bus_reset: bool) -> None:
+        """Output queued for the session that ends here is dropped."""
+        self.queue.clear()
+
+    def control_in(self, bm: int, req: int, value: int, index: int) -> bytes:
+        """GET_LINE_CODING; any other class IN request stalls."""
+        if bm == CLASS_IN_TO_INTERFACE and req == GET_LINE_CODING and index == c.IF_CDC_COMM:
+            return self.line_coding
+        raise Stall(f"class IN request 0x{req:02x} to index {index}")
+
+    def control_out(self, bm: int, req: int, value: int, index: int, data: bytes) -> AfterStatus | None:
+        """SET_LINE_CODING (1200 baud: reboot after the status stage) and SET_CONTROL_LINE_STATE."""
+        if bm != CLASS_OUT_TO_INTERFACE or index != c.IF_CDC_COMM:
+            raise Stall(f"class OUT request 0x{req:02x} (bmRequestType 0x{bm:02x}) to index {index}")
+        if req == SET_LINE_CODING:
+            if len(data) != LINE_CODING.size:
+                raise Stall(f"SET_LINE_CODING needs {LINE_CODING.size} bytes, got {len(data)}")
+            baud, stop, parity, bits = LINE_CODING.unpack(data)
+            if stop > 2 or parity > 4 or bits not in (5, 6, 7, 8, 16):
+                raise Stall(f"SET_LINE_CODING stop {stop} parity {parity} bits {bits}")
+            self.line_coding = data
+            if baud == c.CONSOLE_BAUD_BOOTSEL:
+                return self._touch
+            return None
+        if req == SET_CONTROL_LINE_STATE and not data:
+            self.control_line_state = value & 0x3
+            return None
+        raise Stall(f"CDC request 0x{req:02x} with {len(data)} data bytes")
+
+    def halt_cleared(self, endpoint: int) -> None:
+        """Nothing to re-arm."""
+
+    # --- endpoints ---------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """EP_CDC_OUT: console input."""
+        self.session.feed(data)
+
+    def read(self, length: int, deadline: float | None) -> bytes:
+        """EP_CDC_IN: the next packets of the oldest queued reply; waits for one."""
+        core = self._core
+        core.wait(lambda: bool(self.queue), deadline, "EP_CDC_IN")
+        chunk, done = self.queue[0].take(length)
+        if done:
+            self.queue.popleft()
+        core.cv.notify_all()
+        return chunk
+
+    def _queue_write(self, data: bytes) -> int:
+        # called with the lock held: one reply or log line is one IN transfer; a host that does not
+        # read leaves at most CDC_QUEUE_BYTES queued, and what does not fit is refused (not sent)
+        if sum(t.remaining for t in self.queue) + len(data) > CDC_QUEUE_BYTES:
+            return 0
+        self.queue.append(InTransfer(data))
+        self._core.cv.notify_all()
+        return len(data)
