@@ -1,0 +1,141 @@
+"""Known open divergences (issue #15's numbered items), allow-listed explicitly so CI stays honest:
+the generator does not draw an op that triggers an open item, and test_known_still_diverge replays
+each item's reproducer to show it is still open. Fixing an item means deleting its entry here (the
+reproducer test then fails until you do), so this list only shrinks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rig import contract as c
+from rig.contract import ch9
+from rig.contract import frame_wire as frames
+from tests.differential.ops import Op
+
+
+@dataclass(frozen=True)
+class Known:
+    """One open item: what differs, who fixes it, which ops trigger it, and a sequence that shows it."""
+
+    item: str
+    summary: str
+    owner: str
+    triggers: Callable[[Op], bool]
+    reproducer: tuple[Op, ...]
+
+
+def _halt_request_to_ep0_or_unknown(op: Op) -> bool:
+    a = op.args
+    standard_to_endpoint = op.kind in ("ctrl_in", "ctrl_out") and a[0] in (0x02, 0x82)
+    return standard_to_endpoint and a[3] not in (c.EP_MIDI_OUT, c.EP_MIDI_IN, c.EP_FRAME_OUT, c.EP_FRAME_IN,
+                                                 c.EP_CDC_NOTIFY, c.EP_CDC_OUT, c.EP_CDC_IN)
+
+
+def _usb_packets(data: bytes) -> list[bytes]:
+    return [data[i:i + c.BULK_PACKET_SIZE] for i in range(0, len(data), c.BULK_PACKET_SIZE)]
+
+
+def _midi_write_with_bad_packet(op: Op) -> bool:
+    if op.kind != "write" or op.args[0] != c.EP_MIDI_OUT:
+        return False
+    data = op.args[1]
+    assert isinstance(data, bytes)
+    for packet in _usb_packets(data):
+        if len(packet) % 4:
+            return True
+        if any(packet[i] & 0x0F == 1 or packet[i] >> 4 >= c.MIDI_CABLES for i in range(0, len(packet), 4)
+               if packet[i] & 0x0F):
+            return True
+    return False
+
+
+def _cdc_request_l_and_e_answer_differently(op: Op) -> bool:
+    if op.kind != "ctrl_out" or op.args[0] != 0x21:
+        return False
+    req, value, data = op.args[1], op.args[2], op.args[4]
+    assert isinstance(data, bytes) and isinstance(value, int)
+    if req == 0x23:
+        return True
+    if req == 0x20 and len(data) == 7:
+        stop, parity, bits = data[4], data[5], data[6]
+        return stop > 2 or parity > 4 or bits not in (5, 6, 7, 8, 16)
+    return req == 0x22 and bool(value & 1)
+
+
+def _console_line_with_unusual_bytes(op: Op) -> bool:
+    if op.kind != "console":
+        return False
+    line = op.args[0]
+    assert isinstance(line, bytes)
+    body = line.rstrip(b"\r\n")
+    return any(b < 0x20 or b > 0x7E or b in b"'\"" for b in body) or b"  " in body or body != body.strip()
+
+
+def _frame_source(op: Op) -> bool:
+    return op.kind == "source" and op.args[0] == c.Request.SET_FRAME_MODE
+
+
+def _read_not_whole_packets(op: Op) -> bool:
+    return op.kind == "read" and isinstance(op.args[1], int) and op.args[1] % c.BULK_PACKET_SIZE != 0
+
+
+def _read_of_nothing(op: Op) -> bool:
+    return op.kind == "read" and op.args[1] == 0
+
+
+def _midi_in_read(op: Op) -> bool:
+    return op.kind == "read" and op.args[0] == c.EP_MIDI_IN
+
+
+def _set_frame_mode(op: Op) -> bool:
+    vendor_out = op.kind == "ctrl_out" and op.args[0] == c.VENDOR_REQUEST_TYPE_OUT
+    return vendor_out and op.args[1] == c.Request.SET_FRAME_MODE
+
+
+KNOWN: tuple[Known, ...] = (
+    Known("15", "SET_FEATURE / CLEAR_FEATURE(ENDPOINT_HALT) and GET_STATUS to EP0 or to an endpoint the "
+          "configuration does not have: L STALLs, E answers", "h-fw (firmware usbd.c)",
+          _halt_request_to_ep0_or_unknown,
+          (Op("ctrl_out", (0x02, ch9.SET_FEATURE, ch9.ENDPOINT_HALT, 0, b"")),)),
+    Known("6", "MIDI packets with CIN 1, cable >= 1 or a trailing partial packet: L counts them in "
+          "midi_rx_packets and midi_rx_bad, E only in midi_rx_bad (or not at all)", "h-diff (midi.c)",
+          _midi_write_with_bad_packet, (Op("write", (c.EP_MIDI_OUT, bytes((0x01, 0x90, 60, 1)), 100)),)),
+    Known("16", "CDC SEND_BREAK, SET_LINE_CODING with bad stop/parity/data bits, DTR: "
+          "L STALL/STALL/nothing, E OK/accepted/prompt", "h-diff (cdc.c, cdc.py)",
+          _cdc_request_l_and_e_answer_differently,
+          (Op("ctrl_out", (0x21, 0x23, 0, c.IF_CDC_COMM, b"")),)),
+    Known("17", "console: unknown commands with quotes, control or high bytes, vertical tab: L echoes "
+          "Python repr, E raw bytes", "h-diff (console_core.c, cdc.py)", _console_line_with_unusual_bytes,
+          (Op("console", (b"x\x01y\r",)),)),
+    Known("5", "frames written while in frame SOURCE: L counts them (frames_rx, bad_header, bad_crc), "
+          "E does not",
+          "h-diff (firmware vendor.c)", _frame_source,
+          (Op("source", (int(c.Request.SET_FRAME_MODE),
+                         c.FRAME_MODE_CONFIG.pack(mode=1, payload_len=0, count=1, interval_us=0),
+                         c.EP_FRAME_IN, 20000)),
+           Op("write", (c.EP_FRAME_OUT, frames.encode(b"", 0), 100)))),
+    Known("9", "reads whose length is not a multiple of 64: L returns the whole packets that fit or "
+          "EOVERFLOW with nothing consumed, E an I/O error", "h-diff (twin, bridge.js)",
+          _read_not_whole_packets,
+          (Op("write", (c.EP_FRAME_OUT, frames.encode(bytes(24), 0), 100)),
+           Op("read", (c.EP_FRAME_IN, 60, 100)))),
+    Known("19", "read(EP_MIDI_IN, length 0) with nothing queued: L EOVERFLOW at once, E times out",
+          "h-diff (twin midi.py)", _read_of_nothing, (Op("read", (c.EP_MIDI_IN, 0, 100)),)),
+    Known("10", "EP_MIDI_IN packets: E forms a packet from what is queued when the endpoint is idle (one "
+          "OUT packet's replies), L answers a read with everything queued that fits",
+          "h-diff (twin midi.py)", _midi_in_read,
+          (Op("write", (c.EP_MIDI_OUT, bytes((9, 0x90, 60, 1)), 100)),
+           Op("write", (c.EP_MIDI_OUT, bytes((9, 0x90, 61, 1)), 100)), Op("read", (c.EP_MIDI_IN, 64, 100)))),
+    Known("4", "SET_FRAME_MODE does not empty the ring on E (ring_high_water, frames_seq_gap differ after)",
+          "h-fw (firmware vendor.c)", _set_frame_mode,
+          (Op("write", (c.EP_FRAME_OUT, frames.encode(b"", 0), 100)),
+           Op("ctrl_out", (c.VENDOR_REQUEST_TYPE_OUT, int(c.Request.SET_FRAME_MODE), 0, 0,
+                           c.FRAME_MODE_CONFIG.pack(mode=0, payload_len=0, count=0, interval_us=0))),
+           Op("write", (c.EP_FRAME_OUT, frames.encode(b"", 0), 100)))),
+)
+
+
+def open_trigger(op: Op) -> Known | None:
+    """The open item `op` triggers, if any."""
+    return next((known for known in KNOWN if known.triggers(op)), None)
