@@ -199,7 +199,11 @@ class Usbd:
             self._core.log("stall", bm, req)
             raise LinkStall(f"STALL: {exc}") from None
 
-    def _class_for(self, index: int) -> UsbClass:
+    def _class_for(self, bm: int, index: int) -> UsbClass:
+        """The function owning the interface a class request is for; Stall when the request is not
+        to an interface or the device is not configured (USB 2.0 9.4: Address state)."""
+        if bm & ch9.RECIPIENT_MASK != ch9.RECIPIENT_INTERFACE or not self.configuration:
+            raise Stall(f"class request (bmRequestType 0x{bm:02x}) in configuration {self.configuration}")
         interface = index & 0xFF
         for function in self._classes:
             if function.itf_first <= interface < function.itf_first + function.itf_count:
@@ -211,7 +215,7 @@ class Usbd:
         if kind == ch9.TYPE_VENDOR:
             return self._vendor.vendor_in(bm, req, value, index)
         if kind == ch9.TYPE_CLASS:
-            return self._class_for(index).control_in(bm, req, value, index)
+            return self._class_for(bm, index).control_in(bm, req, value, index)
         if kind != ch9.TYPE_STANDARD:
             raise Stall(f"reserved request type 0x{bm:02x}")
         recipient = bm & ch9.RECIPIENT_MASK
@@ -222,14 +226,18 @@ class Usbd:
         if (req == ch9.GET_INTERFACE and recipient == ch9.RECIPIENT_INTERFACE and self.configuration
                 and index < c.NUM_INTERFACES):
             return b"\0"
-        if req == ch9.GET_STATUS:
+        if req == ch9.GET_STATUS and value == 0:
             if recipient == ch9.RECIPIENT_DEVICE:
                 return b"\0\0"
-            if recipient == ch9.RECIPIENT_INTERFACE and index < c.NUM_INTERFACES:
+            if recipient == ch9.RECIPIENT_INTERFACE and self.configuration and index < c.NUM_INTERFACES:
                 return b"\0\0"
-            if recipient == ch9.RECIPIENT_ENDPOINT and index in (*ENDPOINTS, 0, 0x80):
+            if recipient == ch9.RECIPIENT_ENDPOINT and (index in (0, 0x80) or self._endpoint_valid(index)):
                 return struct.pack("<H", 1 if index in self.halted else 0)
         raise Stall(f"standard IN request {req} (bmRequestType 0x{bm:02x}, wIndex {index})")
+
+    def _endpoint_valid(self, endpoint: int) -> bool:
+        """An endpoint of the configuration, which exists only in the Configured state (USB 2.0 9.4)."""
+        return bool(self.configuration) and endpoint in ENDPOINTS
 
     def _descriptor(self, dtype: int, index: int, langid: int) -> bytes:
         if dtype == ch9.DT_DEVICE and index == 0:
@@ -248,7 +256,7 @@ class Usbd:
         if kind == ch9.TYPE_VENDOR:
             return self._vendor.vendor_out(bm, req, value, index, data)
         if kind == ch9.TYPE_CLASS:
-            return self._class_for(index).control_out(bm, req, value, index, data)
+            return self._class_for(bm, index).control_out(bm, req, value, index, data)
         if kind != ch9.TYPE_STANDARD:
             raise Stall(f"reserved request type 0x{bm:02x}")
         if data:
@@ -274,7 +282,7 @@ class Usbd:
             raise Stall(f"SET_INTERFACE alternate {value} of interface {index}: only alternate 0 exists")
         if (req in (ch9.CLEAR_FEATURE, ch9.SET_FEATURE) and recipient == ch9.RECIPIENT_ENDPOINT
                 and value == ch9.ENDPOINT_HALT):
-            if index not in ENDPOINTS:
+            if not self._endpoint_valid(index):
                 raise Stall(f"{'CLEAR' if req == ch9.CLEAR_FEATURE else 'SET'}_FEATURE(ENDPOINT_HALT) on "
                             f"unknown endpoint 0x{index:02x}")
             if req == ch9.CLEAR_FEATURE:
