@@ -155,7 +155,7 @@ typedef struct __attribute__((packed)) {
     uint32_t midi_rx_packets; /* USB-MIDI event packets received (CIN 0 padding excluded) */
     uint32_t midi_tx_packets; /* USB-MIDI event packets sent */
     uint32_t midi_rx_bad; /* received packets with a reserved CIN or a cable number out of range */
-    uint32_t midi_tx_overflow; /* packets that waited because the IN queue was full (never dropped) */
+    uint32_t midi_tx_overflow; /* times EP_MIDI_OUT was NAKed, or a SOURCE event waited, for IN queue room */
     uint32_t frames_rx; /* frames received with a good header and CRC */
     uint32_t frames_tx; /* frames sent */
     uint32_t frame_bytes_rx; /* payload bytes received in good frames */

@@ -267,7 +267,7 @@ STATS = Layout("stats", "GET_STATS response: every counter the device keeps; RES
     ("midi_rx_packets", "I", "USB-MIDI event packets received (CIN 0 padding excluded)"),
     ("midi_tx_packets", "I", "USB-MIDI event packets sent"),
     ("midi_rx_bad", "I", "received packets with a reserved CIN or a cable number out of range"),
-    ("midi_tx_overflow", "I", "packets that waited because the IN queue was full (never dropped)"),
+    ("midi_tx_overflow", "I", "times EP_MIDI_OUT was NAKed, or a SOURCE event waited, for IN queue room"),
     ("frames_rx", "I", "frames received with a good header and CRC"),
     ("frames_tx", "I", "frames sent"),
     ("frame_bytes_rx", "I", "payload bytes received in good frames"),

@@ -182,7 +182,13 @@ def generate() -> str:
         "SET_LINE_CODING (7 bytes), GET_LINE_CODING and SET_CONTROL_LINE_STATE to interface "
         f"{c.IF_CDC_COMM}. "
         "Everything else (device qualifier included: the board is full speed only) is answered with STALL. "
-        "Bulk endpoints answer only in the configured state; a halted endpoint STALLs until CLEAR_FEATURE.")
+        "Bulk endpoints answer only in the configured state; a halted endpoint STALLs until CLEAR_FEATURE. "
+        "In the Address state (after a bus reset or SET_CONFIGURATION(0)) requests to an interface or to an "
+        "endpoint other than EP0 are answered with STALL (USB 2.0 9.4). "
+        "A bus reset and every SET_CONFIGURATION (the current value included) reset the functions: what is "
+        "queued for the host (MIDI replies, frames, console output of the session that ends) is dropped, "
+        "both frame sequences restart at 0 and halts are cleared; the modes are kept. A SOURCE mode produces "
+        "nothing until the device is configured, then starts again from its beginning.")
     add("")
     add("## Layouts")
     add("")
@@ -194,10 +200,11 @@ def generate() -> str:
     add("Packets with CIN 0 are padding and are not counted. Every other packet counts in midi_rx_packets; "
         "one with the reserved CIN 1 or a cable number >= MIDI_CABLES (or a trailing partial packet) also "
         "counts in midi_rx_bad and is dropped. A host read of EP_MIDI_IN returns the queued packets that fit "
-        "its length, as one transfer ended by a short packet or ZLP. When the IN queue has no room for "
-        "the replies to a received USB packet, "
-        "the board NAKs EP_MIDI_OUT until the host reads (midi_tx_overflow counts the packets that waited); "
-        "nothing is dropped.")
+        "its length, as one transfer ended by a short packet or ZLP. The IN queue holds 256 event packets; "
+        "while it has room for fewer than the 16 replies a full USB packet may ask for, the board NAKs "
+        "EP_MIDI_OUT (the packet is not received, and a write times out) until the host reads; "
+        "midi_tx_overflow counts each time the endpoint becomes NAKed this way, and each SOURCE event that "
+        "waits for room. Nothing is dropped.")
     add("")
     add("The software loopback also shows its MIDI side as OS MIDI ports (python-rtmidi virtual ports on "
         "ALSA or JACK), as the OS driver shows a real board's: messages sent to them go through the same "

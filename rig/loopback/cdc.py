@@ -266,9 +266,14 @@ class CdcFunction:
 
     # --- the class table entry ---------------------------------------------------------------
 
-    def reset(self, bus_reset: bool) -> None:
-        """Output queued for the session that ends here is dropped."""
-        self.queue.clear()
+    def reset(self, was_configured: bool) -> None:
+        """Output queued for the session that ends here is dropped; lines queued while no session was
+        open (the bus reset's log line) wait for the next one (as cdc.c)."""
+        if was_configured:
+            self.queue.clear()
+
+    def open(self) -> None:
+        """Nothing starts by itself."""
 
     def control_in(self, bm: int, req: int, value: int, index: int) -> bytes:
         """GET_LINE_CODING; any other class IN request stalls."""

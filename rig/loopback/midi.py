@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import threading
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from host.midi.usbmidi import CIN_CABLE_EVENT, CIN_MISC, PACKET_SIZE
@@ -20,7 +19,9 @@ from rig.links.usb_link import UsbLinkError
 from rig.loopback.usbd import AfterStatus, BoardCore, Stall
 
 MIDI_IN_CAPACITY = 256
-"""Event packets the EP_MIDI_IN queue holds before EP_MIDI_OUT is NAKed (ECHO/TRANSFORM)."""
+"""Event packets the EP_MIDI_IN queue holds (the firmware's QUEUE_SLOTS)."""
+EVENTS_PER_PACKET = c.BULK_PACKET_SIZE // PACKET_SIZE
+"""Event packets in one full USB packet: the room EP_MIDI_OUT needs to be armed."""
 SOURCE_THREAD = "midi source"
 
 NOTE_CINS = frozenset((0x8, 0x9, 0xA))
@@ -105,18 +106,29 @@ class MidiFunction:
         self._core = core
         self.config = MidiConfig()
         self.queue: deque[bytes] = deque()
+        self.out_blocked = False
+        """EP_MIDI_OUT is left unarmed (NAKs) until a read makes room for a packet's replies."""
 
     def power_on(self) -> None:
         """Default mode, nothing queued."""
         self.config = MidiConfig()
         self.queue = deque()
+        self.out_blocked = False
 
     # --- the class table entry ---------------------------------------------------------------
 
-    def reset(self, bus_reset: bool) -> None:
-        """A bus reset drops the queued replies; leaving a configuration keeps them."""
-        if bus_reset:
-            self.queue.clear()
+    def reset(self, was_configured: bool) -> None:
+        """Queued replies dropped, SOURCE stopped (it starts again at open)."""
+        self.queue.clear()
+        self.out_blocked = False
+        self._core.cancel(SOURCE_THREAD)
+        self._core.cv.notify_all()
+
+    def open(self) -> None:
+        """SOURCE starts again from its first event."""
+        if self.config.mode is c.MidiMode.SOURCE:
+            config = self.config
+            self._core.start(SOURCE_THREAD, lambda stop: self._source(config, stop))
 
     def control_in(self, bm: int, req: int, value: int, index: int) -> bytes:
         """The MIDI interfaces take no class requests."""
@@ -139,26 +151,32 @@ class MidiFunction:
             self.config = config
             if log:
                 core.log("midi_mode", int(config.mode))
-        if config.mode is c.MidiMode.SOURCE:
-            core.start(SOURCE_THREAD, lambda stop: self._source(config, stop))
+            if config.mode is c.MidiMode.SOURCE and core.configured:
+                core.start(SOURCE_THREAD, lambda stop: self._source(config, stop))
 
     # --- endpoints ---------------------------------------------------------------------------
 
     def write(self, data: memoryview, deadline: float | None) -> None:
-        """EP_MIDI_OUT: each 64-byte USB packet through the engine; waits while the queue is full."""
-        stats = self._core.counters
+        """EP_MIDI_OUT: each 64-byte USB packet through the engine. A packet is taken only while the
+        queue has room for a whole packet's replies (the firmware arms OUT only then): otherwise it
+        is NAKed, the write times out and the packet is neither received nor dropped."""
         for start in range(0, len(data), c.BULK_PACKET_SIZE):
-            usb_packet = data[start:start + c.BULK_PACKET_SIZE]
-            replies = self._receive(usb_packet)
-            room = MIDI_IN_CAPACITY - len(replies)
-            if len(self.queue) > room:
-                stats["midi_tx_overflow"] += len(replies)
-                self._core.wait(self._room(room), deadline, "EP_MIDI_OUT (IN queue full)")
-            self.queue.extend(replies)
+            self._core.wait(self._has_room, deadline, "EP_MIDI_OUT (IN queue full)")
+            self.queue.extend(self._receive(data[start:start + c.BULK_PACKET_SIZE]))
+            self._check_room()
             self._core.cv.notify_all()
 
-    def _room(self, limit: int) -> Callable[[], bool]:
-        return lambda: len(self.queue) <= limit
+    def _has_room(self) -> bool:
+        return MIDI_IN_CAPACITY - len(self.queue) >= EVENTS_PER_PACKET
+
+    def _check_room(self) -> None:
+        """After an OUT packet: EP_MIDI_OUT stays unarmed while a packet's replies might not fit,
+        counted once each time it becomes so (midi_tx_overflow)."""
+        if self._has_room():
+            self.out_blocked = False
+        elif not self.out_blocked:
+            self.out_blocked = True
+            self._core.counters["midi_tx_overflow"] += 1
 
     def _receive(self, data: memoryview) -> list[bytes]:
         """Count and run received packets through the engine; returns the replies."""
@@ -189,6 +207,8 @@ class MidiFunction:
         count = min(len(self.queue), length // PACKET_SIZE)
         out = b"".join(self.queue.popleft() for _ in range(count))
         self._core.counters["midi_tx_packets"] += count
+        if self.out_blocked and self._has_room():
+            self.out_blocked = False
         self._core.cv.notify_all()
         return out
 

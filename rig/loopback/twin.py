@@ -196,6 +196,17 @@ class LoopbackBoard:
         for session in sessions:
             getattr(session, f"log_{event}")(*args)
 
+    @property
+    def configured(self) -> bool:
+        """True in the Configured state."""
+        return bool(self.usbd.configuration)
+
+    def cancel(self, name: str) -> None:
+        """Set the stop event of the thread started as `name`; close() or stop_source() joins it."""
+        for thread, stop in self._threads:
+            if thread.name == f"loopback {name}":
+                stop.set()
+
     def start(self, name: str, target: Callable[[threading.Event], None]) -> None:
         """Run `target(stop)` in a daemon thread named after `name` until its stop event is set."""
         stop = threading.Event()

@@ -56,8 +56,17 @@ class BoardCore(Protocol):
         """True once close() has begun (source threads end)."""
         ...
 
+    @property
+    def configured(self) -> bool:
+        """True in the Configured state (SOURCE modes produce only then)."""
+        ...
+
     def start(self, name: str, target: Callable[[threading.Event], None]) -> None:
         """Run `target(stop)` in a thread named `name` until stop is set."""
+        ...
+
+    def cancel(self, name: str) -> None:
+        """Tell the thread started as `name` to stop, without waiting for it (lock may be held)."""
         ...
 
     def stop_source(self, name: str) -> None:
@@ -72,8 +81,13 @@ class UsbClass(Protocol):
     itf_count: int
     endpoints: tuple[int, ...]
 
-    def reset(self, bus_reset: bool) -> None:
-        """A bus reset (`bus_reset`) or leaving a configuration by SET_CONFIGURATION; lock held."""
+    def reset(self, was_configured: bool) -> None:
+        """A bus reset or any SET_CONFIGURATION (the firmware's deconfigure): queues emptied,
+        sequences at 0, SOURCE stopped; lock held."""
+        ...
+
+    def open(self) -> None:
+        """SET_CONFIGURATION(1) after reset: a SOURCE mode starts again from its beginning; lock held."""
         ...
 
     def control_in(self, bm: int, req: int, value: int, index: int) -> bytes:
@@ -164,12 +178,17 @@ class Usbd:
     def bus_reset(self) -> None:
         """Bus reset: unconfigured, halts cleared, every function reset; lock held."""
         self._core.counters["usb_resets"] += 1
-        self.configuration = 0
+        self._deconfigure()
         self.address = 0
+        self._core.log("bus_reset")
+
+    def _deconfigure(self) -> None:
+        """Every function reset, no configuration, no halt (usbd.c's deconfigure)."""
+        was_configured = bool(self.configuration)
+        self.configuration = 0
         self.halted.clear()
         for function in self._classes:
-            function.reset(bus_reset=True)
-        self._core.log("bus_reset")
+            function.reset(was_configured)
 
     def check_endpoint(self, endpoint: int, out: bool) -> None:
         """LinkStall unless `endpoint` exists in that direction, is configured and not halted."""
@@ -267,11 +286,11 @@ class Usbd:
             return None
         if (req == ch9.SET_CONFIGURATION and recipient == ch9.RECIPIENT_DEVICE
                 and value in (0, c.CONFIG_VALUE)):
-            if self.configuration:
-                for function in self._classes:
-                    function.reset(bus_reset=False)
+            self._deconfigure()
             self.configuration = value
-            self.halted.clear()
+            if value:
+                for function in self._classes:
+                    function.open()
             self._core.log("configuration", value)
             return None
         if req == ch9.SET_INTERFACE and recipient == ch9.RECIPIENT_INTERFACE and self.configuration:

@@ -68,11 +68,18 @@ class VendorFunction:
 
     # --- the class table entry ---------------------------------------------------------------
 
-    def reset(self, bus_reset: bool) -> None:
-        """A bus reset empties the ring and restarts the sequences; leaving a configuration keeps them."""
-        if bus_reset:
-            self.ring.clear()
-            self.rx_seq = self.tx_seq = 0
+    def reset(self, was_configured: bool) -> None:
+        """The ring emptied, both sequences at 0, SOURCE stopped (it starts again at open)."""
+        self.ring.clear()
+        self.rx_seq = self.tx_seq = 0
+        self._core.cancel(SOURCE_THREAD)
+        self._core.cv.notify_all()
+
+    def open(self) -> None:
+        """SOURCE starts again from its first frame."""
+        if self.config.mode is c.FrameMode.SOURCE:
+            config = self.config
+            self._core.start(SOURCE_THREAD, lambda stop: self._source(config, stop))
 
     def control_in(self, bm: int, req: int, value: int, index: int) -> bytes:
         """The vendor interface takes no class requests."""
@@ -154,8 +161,8 @@ class VendorFunction:
             self.ring.clear()
             self.rx_seq = self.tx_seq = 0
             core.cv.notify_all()
-        if config.mode is c.FrameMode.SOURCE:
-            core.start(SOURCE_THREAD, lambda stop: self._source(config, stop))
+            if config.mode is c.FrameMode.SOURCE and core.configured:
+                core.start(SOURCE_THREAD, lambda stop: self._source(config, stop))
 
     # --- endpoints ---------------------------------------------------------------------------
 
