@@ -3,7 +3,7 @@
  * bridge.js: runs the rig firmware in rp2040js and acts as its USB host, serving the device to
  * Python (rig/links/emulator.py) over stdio with a length-prefixed framed protocol.
  *
- * Usage: node bridge.js IMAGE.bin --rom ROM.bin [--flash-uid HEX16] [--timeout-scale N]
+ * Usage: node bridge.js IMAGE.bin --rom ROM.bin [--flash-uid HEX16] [--timeout-scale N] [--usb-rules MODE]
  *
  * Every message both ways: u32 length (of what follows), u32 request id, u8 op/status, payload;
  * little-endian. Requests (op): 1 PING, 2 CONTROL, 3 WRITE (bulk/interrupt OUT), 4 READ (IN),
@@ -27,6 +27,17 @@
  *   buffer-control writes for it). A read that times out keeps what arrived for the next read.
  * - OUT packets are handed over one per arm (onEndpointRead), never two before the first lands.
  * - STALL is seen by watching buffer-control writes for bit 11 (the emulator has no callback).
+ * - A bulk write sends its data in max-size packets and ends with a short packet; it appends no ZLP
+ *   when the length is a multiple of 64 (libusb does not either): a host that wants one writes a
+ *   zero-length transfer. While the device is not configured (the host saw SET_CONFIGURATION 0 or a
+ *   bus reset) its non-zero endpoints do not exist: reads and writes fail at once (ERROR), as
+ *   libusb's do.
+ * - The silicon's and the host's rules (usb_rules.js) are checked on every USB DPRAM and register
+ *   store and every packet: a firmware that breaks one stops as a firmware bug naming the rule
+ *   (--usb-rules strict, the default); --usb-rules warn records them in INFO and goes on (for
+ *   firmware we did not write); --usb-rules off. Env RIG_BRIDGE_USB_RULES sets the default.
+ *   As on silicon, a buffer control word keeps AVAILABLE until its packet has gone; EP_ABORT makes
+ *   the host see NAKs; a SETUP clears EP_STALL_ARM and hands both EP0 buffers back.
  * - Emulated time never runs ahead of wall time (idle waits sleep), so device time looks real;
  *   env RIG_BRIDGE_NO_PACE=1 lets idle waits complete at once instead (faster SOURCE modes).
  * - Wall-clock timeouts are the caller's times the timeout scale (emulation runs ~3x slower).
@@ -35,6 +46,7 @@
 const fs = require('fs');
 const { RP2040 } = require('rp2040js');
 const { QspiFlash } = require('./qspi_flash');
+const { UsbRules, epBit } = require('./usb_rules');
 
 const OP = { PING: 1, CONTROL: 2, WRITE: 3, READ: 4, RESET: 5, INFO: 6, QUIT: 7 };
 const ST = { OK: 0, TIMEOUT: 1, STALL: 2, ERROR: 3, GONE: 4 };
@@ -59,10 +71,15 @@ const ROM_FUNCTION_NAMES = {
 const BOOT2_SRAM = 0x20041f00;
 
 function parseArgs(argv) {
-  const args = { image: null, rom: null, flashUid: DEFAULT_FLASH_UID, timeoutScale: 3 };
+  const args = {
+    image: null, rom: null, flashUid: DEFAULT_FLASH_UID, timeoutScale: 3,
+    usbRules: process.env.RIG_BRIDGE_USB_RULES || 'strict',
+  };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--timeout-scale') {
       args.timeoutScale = Number(argv[++i]);
+    } else if (argv[i] === '--usb-rules') {
+      args.usbRules = String(argv[++i]);
     } else if (argv[i] === '--rom') {
       args.rom = argv[++i];
     } else if (argv[i] === '--flash-uid') {
@@ -77,6 +94,7 @@ function parseArgs(argv) {
     throw new Error('usage: node bridge.js IMAGE.bin --rom ROM.bin [--flash-uid HEX16] [--timeout-scale N]');
   }
   if (!(args.timeoutScale > 0)) throw new Error('--timeout-scale must be a positive number');
+  if (!['strict', 'warn', 'off'].includes(args.usbRules)) throw new Error('--usb-rules must be strict, warn or off');
   if (!/^[0-9a-fA-F]{16}$/.test(args.flashUid)) throw new Error('--flash-uid must be 16 hex digits');
   return args;
 }
@@ -207,36 +225,64 @@ mcu.onBreak = (code) => {
 
 const inQueue = []; // per endpoint: received IN packets (Uint8Array)
 const inBytes = []; // per endpoint: bytes buffered
-const inPending = []; // per endpoint: packet armed by the device, not yet taken
+const inPending = []; // per endpoint: { data, word } armed by the device, not yet taken
 const inAlarm = [];
 const inScheduled = []; // per endpoint: delivery alarm pending (rp2040js alarms do not say)
 const outArmed = []; // per endpoint: max size of the armed OUT buffer, or undefined
+const outWord = []; // per endpoint: the buffer control word that armed it
 const stalled = [[], []]; // [dir 0 = IN, 1 = OUT][ep]
 for (let ep = 0; ep < 16; ep++) {
   inQueue.push([]);
   inBytes.push(0);
   inPending.push(null);
   outArmed.push(undefined);
+  outWord.push(0);
   inAlarm.push(clock.createAlarm(() => deliverIn(ep)));
   inScheduled.push(false);
 }
 let usbReady = false;
 let resetWaiters = [];
 let instructions = 0;
+const dpram = mcu.usbDPRAMView;
+const ruleMode = args.usbRules;
+const rules = new UsbRules(mcu, {
+  strict: ruleMode === 'strict',
+  onViolation: (rule, message) => {
+    if (ruleMode === 'strict') stopChip(message, 3);
+    else if (ruleMode === 'warn' && rules.fired[rule] === 1) process.stderr.write(message + '\n');
+  },
+});
 
 function endpointBufferOffset(ep, out) {
   if (ep === 0) return 0x100;
-  const ctrl = mcu.usbDPRAMView.getUint32(0x8 * ep + (out ? 4 : 0), true);
+  const ctrl = dpram.getUint32(0x8 * ep + (out ? 4 : 0), true);
   return ctrl & 0xffc0;
 }
 
+function endpointEnabled(ep, out) {
+  return ep === 0 || (dpram.getUint32(0x8 * ep + (out ? 4 : 0), true) & 0x80000000) !== 0;
+}
+
+function aborting(ep, out) {
+  return (usb.epAbort & epBit(ep, out)) !== 0;
+}
+
+function controlPhase(ep) {
+  return ep === 0 && control ? control.phase : null;
+}
+
+// The host takes the IN packet: the controller writes the status back (AVAILABLE and FULL clear).
 function deliverIn(ep) {
   inScheduled[ep] = false;
-  const data = inPending[ep];
-  if (!data) return;
+  const pending = inPending[ep];
+  if (!pending) return;
   inPending[ep] = null;
-  inQueue[ep].push(data);
-  inBytes[ep] += data.length;
+  const offset = 0x80 + 8 * ep;
+  const word = dpram.getUint32(offset, true);
+  dpram.setUint32(offset, word & ~(BUF_AVAILABLE | BUF_FULL), true);
+  if (ruleMode !== 'off') rules.inTaken(ep, pending.word, pending.data.length, controlPhase(ep));
+  inQueue[ep].push(pending.data);
+  inBytes[ep] += pending.data.length;
   usb.indicateBufferReady(ep, false);
   kick();
 }
@@ -246,34 +292,96 @@ function readPending(ep) {
 }
 
 // Like a real host controller, the bridge takes an IN packet only while a read waits for it
-// (EP0: while a control transfer runs); otherwise the device sees NAKs.
+// (EP0: while a control transfer runs); otherwise the device sees NAKs. An aborted endpoint NAKs.
 function tryTakeIn(ep) {
-  if (inPending[ep] && !inScheduled[ep] && (ep === 0 || (readPending(ep) && inBytes[ep] < IN_CAP))) {
+  if (inPending[ep] && !inScheduled[ep] && !aborting(ep, false) &&
+      (ep === 0 || (readPending(ep) && inBytes[ep] < IN_CAP))) {
     inScheduled[ep] = true;
     inAlarm[ep].schedule(usb.writeDelayMicroseconds * 1000);
   }
 }
 
-const originalDPRAMUpdated = usb.DPRAMUpdated.bind(usb);
-usb.DPRAMUpdated = (offset, value) => {
-  if (usb.hostMode || offset < 0x80 || offset > 0xfc) {
-    originalDPRAMUpdated(offset, value);
-    return;
+// The host sends an OUT packet into the armed buffer; it lands readDelay later (finishRead).
+const outPackets = new Array(16).fill(0); // per endpoint: OUT packets the host sent (ZLPs included)
+const outZlps = new Array(16).fill(0);
+function giveOut(ep, data) {
+  outPackets[ep]++;
+  if (data.length === 0) outZlps[ep]++;
+  if (ruleMode !== 'off') rules.outGiven(ep, outWord[ep], controlPhase(ep));
+  outArmed[ep] = undefined;
+  usb.endpointReadDone(ep, data);
+}
+
+// Every core and DMA store to the DPRAM passes here first (the old value is still in place).
+const protoWrite32 = Object.getPrototypeOf(mcu).writeUint32;
+mcu.writeUint32 = function writeUint32(address, value) {
+  const a = address >>> 0;
+  if (a >= 0x50100000 && a < 0x50101000 && ruleMode !== 'off' && !halted) {
+    const offset = (a - 0x50100000) & ~3;
+    rules.dpramStore(offset, dpram.getUint32(offset, true), value >>> 0);
   }
+  protoWrite32.call(mcu, address, value);
+};
+
+// Stores to the USB controller's registers: the rules see them, and EP_ABORT finishes a packet
+// already on the wire before the controller reports the endpoint idle (EP_ABORT_DONE).
+const usbAtomic = usb.writeUint32Atomic.bind(usb);
+usb.writeUint32Atomic = (offset, value, atomicType) => {
+  if (ruleMode !== 'off' && !halted) rules.registerStore(offset, value >>> 0, atomicType, usb.readUint32(offset) >>> 0);
+  if (offset === 0x60) {
+    const mask = atomicType === 2 ? value : atomicType === 0 ? value : 0;
+    for (let ep = 0; ep < 16; ep++) {
+      if ((mask & epBit(ep, false)) && inScheduled[ep]) {
+        inAlarm[ep].cancel();
+        deliverIn(ep);
+      }
+      if (mask & epBit(ep, true)) {
+        const alarm = usb.endpointReadAlarms[ep];
+        while (alarm.buffers.length) {
+          alarm.alarm.cancel();
+          usb.finishRead(ep, alarm.buffers.shift());
+        }
+      }
+    }
+  }
+  usbAtomic(offset, value, atomicType);
+};
+
+usb.DPRAMUpdated = (offset, value) => {
+  if (usb.hostMode || offset < 0x80 || offset > 0xfc) return; // rp2040js acts only on buffer control
   const ep = (offset - 0x80) >> 3;
   const out = (offset & 4) !== 0;
   stalled[out ? 1 : 0][ep] = (value & BUF_STALL) !== 0;
   if (value & BUF_STALL) kick();
-  if (!(value & BUF_AVAILABLE)) return;
+  if (!(value & BUF_AVAILABLE)) {
+    // The firmware took the buffer back (after EP_ABORT, a SETUP, or a bug the rules report).
+    if (out) outArmed[ep] = undefined;
+    else if (!inScheduled[ep]) inPending[ep] = null;
+    return;
+  }
   if (out) {
-    originalDPRAMUpdated(offset, value); // calls onEndpointRead synchronously
+    outArmed[ep] = value & BUF_LEN;
+    outWord[ep] = value;
+    kick();
     return;
   }
   const len = value & BUF_LEN;
   const bufferOffset = endpointBufferOffset(ep, false);
-  mcu.usbDPRAMView.setUint32(offset, value & ~(BUF_AVAILABLE | BUF_FULL), true);
-  inPending[ep] = mcu.usbDPRAM.slice(bufferOffset, bufferOffset + len);
+  inPending[ep] = { data: mcu.usbDPRAM.slice(bufferOffset, bufferOffset + len), word: value };
   tryTakeIn(ep);
+};
+
+// An OUT packet lands: as the controller does, only in a buffer still armed on an enabled endpoint
+// (the firmware may have closed it meanwhile); AVAILABLE clears, FULL and the length are set.
+usb.finishRead = (ep, buffer) => {
+  const control = 0x84 + 8 * ep;
+  const word = dpram.getUint32(control, true);
+  if (!(word & BUF_AVAILABLE) || !endpointEnabled(ep, true)) return;
+  const bufferOffset = endpointBufferOffset(ep, true);
+  const n = Math.min(buffer.length, word & BUF_LEN, 0x1000 - bufferOffset);
+  mcu.usbDPRAM.set(buffer.subarray(0, n), bufferOffset);
+  dpram.setUint32(control, (word & ~(BUF_AVAILABLE | BUF_LEN)) | BUF_FULL | n, true);
+  usb.indicateBufferReady(ep, true);
 };
 
 usb.onUSBEnabled = () => usb.resetDevice();
@@ -284,10 +392,7 @@ usb.onResetReceived = () => {
   for (const w of waiters) w();
   kick();
 };
-usb.onEndpointRead = (ep, size) => {
-  outArmed[ep] = size;
-  kick();
-};
+usb.onEndpointRead = () => {}; // OUT arming is taken by our DPRAMUpdated hook instead
 usb.onEndpointWrite = () => {}; // IN traffic is taken by our DPRAMUpdated hook instead
 
 // --- protocol ------------------------------------------------------------------------------------
@@ -368,6 +473,12 @@ function serviceControl() {
     inScheduled[0] = false;
     outArmed[0] = undefined;
     stalled[0][0] = stalled[1][0] = false;
+    // The controller on a SETUP: EP_STALL_ARM clears and both EP0 buffers go back to the processor.
+    usb.epStallArm = 0;
+    for (const offset of [0x80, 0x84]) {
+      dpram.setUint32(offset, dpram.getUint32(offset, true) & ~BUF_AVAILABLE, true);
+    }
+    rules.setup(op.setup);
     op.received = [];
     op.receivedLen = 0;
     op.sentOut = 0;
@@ -375,8 +486,11 @@ function serviceControl() {
     usb.sendSetupPacket(op.setup);
     return;
   }
-  if (stalled[0][0] || stalled[1][0]) {
+  const inStage = op.phase === 'data-in' || op.phase === 'status-in';
+  if (stalled[inStage ? 0 : 1][0]) {
+    if (ruleMode !== 'off') rules.ep0Stall(!inStage);
     control = null;
+    rules.controlFailed();
     finish(op, ST.STALL, Buffer.from('control request stalled'));
     return;
   }
@@ -396,16 +510,14 @@ function serviceControl() {
   if (op.phase === 'data-out') {
     if (outArmed[0] !== undefined) {
       const chunk = op.data.subarray(op.sentOut, op.sentOut + EP0_SIZE);
-      outArmed[0] = undefined;
       op.sentOut += chunk.length;
-      usb.endpointReadDone(0, Uint8Array.from(chunk));
+      giveOut(0, Uint8Array.from(chunk));
       if (op.sentOut >= op.data.length) op.phase = 'status-in';
     }
   }
   if (op.phase === 'status-out') {
     if (outArmed[0] !== undefined) {
-      outArmed[0] = undefined;
-      usb.endpointReadDone(0, new Uint8Array(0));
+      giveOut(0, new Uint8Array(0));
       op.phase = 'status-out-sent';
       op.statusAt = clock.nanos;
     }
@@ -415,6 +527,7 @@ function serviceControl() {
     if (clock.nanos > op.statusAt + usb.readDelayMicroseconds * 1000 && (usb.buffStatus & 3) === 0) {
       control = null;
       const data = Buffer.concat(op.received.map((p) => Buffer.from(p)));
+      controlCompleted(data);
       finish(op, ST.OK, data.subarray(0, op.wLength));
     }
   }
@@ -424,6 +537,7 @@ function serviceControl() {
       inBytes[0] -= pkt.length;
       if (pkt.length === 0) {
         control = null;
+        controlCompleted(null);
         finish(op, ST.OK, u32(op.data.length));
         break;
       }
@@ -432,25 +546,54 @@ function serviceControl() {
   }
 }
 
+// The host's side of a finished control transfer: a new configuration (or none) drops what the
+// host had for the old one; its non-zero endpoints are gone while unconfigured.
+function controlCompleted(data) {
+  const before = rules.configuration;
+  const setup = rules.control;
+  rules.controlDone(data);
+  if (setup && (setup.bm & 0x60) === 0 && !(setup.bm & 0x80) && setup.req === 9) {
+    for (let ep = 1; ep < 16; ep++) {
+      inQueue[ep] = [];
+      inBytes[ep] = 0;
+      if (rules.configuration === 0 && before !== 0) {
+        for (const q of [writeQueues[ep], readQueues[ep]]) {
+          const ops = q.splice(0);
+          for (const op of ops) finish(op, ST.ERROR, Buffer.from(notConfigured(ep)));
+        }
+      }
+    }
+  }
+}
+
+function notConfigured(ep) {
+  return `endpoint 0x${ep.toString(16).padStart(2, "0")} does not exist: the device is not configured (SET_CONFIGURATION 0 or a bus ` +
+    'reset); a host sends no tokens to it';
+}
+
 function serviceWrites(ep) {
   const queue = writeQueues[ep];
   while (queue.length && queue[0].done) queue.shift();
   const op = queue[0];
   if (!op) return;
+  if (rules.configuration === 0) {
+    queue.shift();
+    finish(op, ST.ERROR, Buffer.from(notConfigured(ep)));
+    return;
+  }
   if (stalled[1][ep]) {
     queue.shift();
     finish(op, ST.STALL, Buffer.from(`endpoint 0x${ep.toString(16)} stalled`));
     return;
   }
-  if (outArmed[ep] === undefined) return;
-  const size = Math.min(outArmed[ep] || MAX_PACKET, MAX_PACKET);
-  const chunk = op.data.subarray(op.sent, op.sent + size);
-  outArmed[ep] = undefined;
+  if (outArmed[ep] === undefined || aborting(ep, true) || !endpointEnabled(ep, true)) return;
+  const chunk = op.data.subarray(op.sent, op.sent + MAX_PACKET);
   op.sent += chunk.length;
   op.packets++;
-  usb.endpointReadDone(ep, Uint8Array.from(chunk));
-  // A transfer ends with a short packet; a ZLP follows when it ends on a packet boundary.
-  if (chunk.length < size) {
+  giveOut(ep, Uint8Array.from(chunk));
+  // The transfer ends with its last packet: short, or full with no ZLP after it (as libusb sends
+  // it); an empty write is one ZLP.
+  if (op.sent >= op.data.length) {
     queue.shift();
     finish(op, ST.OK, u32(op.data.length));
   }
@@ -461,6 +604,11 @@ function serviceReads(ep) {
   while (queue.length && queue[0].done) queue.shift();
   const op = queue[0];
   if (!op) return;
+  if (rules.configuration === 0) {
+    queue.shift();
+    finish(op, ST.ERROR, Buffer.from(notConfigured(0x80 | ep)));
+    return;
+  }
   while (inQueue[ep].length && !op.complete) {
     const pkt = inQueue[ep].shift();
     inBytes[ep] -= pkt.length;
@@ -486,6 +634,7 @@ function serviceReads(ep) {
 }
 
 function service() {
+  if (ruleMode !== 'off' && !halted) rules.poll();
   serviceControl();
   serviceControl();
   for (let ep = 1; ep < 16; ep++) {
@@ -516,6 +665,7 @@ function busReset(op) {
     outArmed[ep] = undefined;
     stalled[0][ep] = stalled[1][ep] = false;
   }
+  rules.busReset();
   usbReady = false;
   resetWaiters.push(() => finish(op, ST.OK, null));
   armTimer(op, op.timeoutMs, () => finish(op, ST.TIMEOUT, Buffer.from('device did not take the bus reset')));
@@ -630,6 +780,8 @@ function info() {
     rom: { image: args.rom, bytes: romImage.length, calls: { ...romCalls } },
     boot: { ...boot, vtor: hex(mcu.core.VTOR) },
     flash: qspi.info(),
+    usb_rules: { mode: ruleMode, ...rules.info() },
+    out_packets: Object.fromEntries(outPackets.map((n, ep) => [ep, { packets: n, zlps: outZlps[ep] }]).filter(([, v]) => v.packets)),
     bootsel,
   };
 }

@@ -17,12 +17,18 @@ void dcd_ep_open(uint8_t ep_addr, uint8_t type);
 void dcd_ep_close_all(void);
 /* The endpoint's packet buffer in DPRAM (64 bytes, word aligned). */
 uint8_t *dcd_ep_buffer(uint8_t ep_addr);
-/* Send `len` bytes already placed in dcd_ep_buffer (IN) / accept up to `len` bytes (OUT). */
+/* Send `len` bytes already placed in dcd_ep_buffer (IN) / accept up to `len` bytes (OUT). Ignored
+ * on a closed endpoint. */
 void dcd_ep_arm_in(uint8_t ep_addr, uint16_t len);
 void dcd_ep_arm_out(uint8_t ep_addr, uint16_t len);
 bool dcd_ep_armed(uint8_t ep_addr);
+/* Take a packet already handed to the controller back (EP_ABORT) or forget its completion. */
+void dcd_ep_cancel(uint8_t ep_addr);
+/* Halt a non-zero endpoint. A packet in the controller is taken back and, like any packet armed
+ * while halted, held: it goes (as DATA0) when the host clears the halt. The STALL stays until then. */
 void dcd_ep_stall(uint8_t ep_addr);
-/* Clear STALL and reset the data toggle to DATA0 (CLEAR_FEATURE(ENDPOINT_HALT)). */
+/* CLEAR_FEATURE(ENDPOINT_HALT): clear STALL and reset the data toggle to DATA0, halted or not (a
+ * packet already in the controller is re-armed as DATA0; a held one is sent). */
 void dcd_ep_clear_stall(uint8_t ep_addr);
 bool dcd_ep_stalled(uint8_t ep_addr);
 /* STALL both directions of EP0 until the next SETUP. */

@@ -11,11 +11,15 @@
 
 static uint16_t buf_offset[EP_COUNT][2];
 static uint8_t next_data1[EP_COUNT][2];
-static uint8_t armed[EP_COUNT][2];
+static uint8_t armed[EP_COUNT][2];   /* a packet is the upper layer's in flight (sent, held or stalled) */
 static uint8_t stalled[EP_COUNT][2];
+static int16_t held[EP_COUNT][2];    /* length of a packet kept back while the endpoint is halted, or -1 */
+static uint8_t opened[EP_COUNT][2];
 static uint16_t next_free;
 
 static inline unsigned dir_index(uint8_t ep_addr) { return USB_EP_IS_IN(ep_addr) ? 0u : 1u; }
+/* Bit of an endpoint direction in BUFF_STATUS, EP_ABORT and EP_ABORT_DONE: 2n for IN, 2n + 1 for OUT. */
+static inline uint32_t ep_bit(unsigned ep, unsigned d) { return 1u << (2u * ep + d); }
 
 void dcd_init(void) {
     board_reset(RESET_USBCTRL);
@@ -30,6 +34,8 @@ void dcd_init(void) {
             next_data1[ep][d] = 0u;
             armed[ep][d] = 0u;
             stalled[ep][d] = 0u;
+            held[ep][d] = -1;
+            opened[ep][d] = ep == 0u;
         }
     }
     next_free = DPRAM_DATA_START;
@@ -45,6 +51,58 @@ void dcd_init(void) {
 
 void dcd_set_address(uint8_t address) { REG32(USB_ADDR_ENDP) = address & 0x7Fu; }
 
+/* Datasheet 4.1.2.5.1: while AVAILABLE is set the controller owns the buffer and its control word.
+ * Take it back with EP_ABORT: once EP_ABORT_DONE is set the endpoint is idle and the word may be
+ * written. Returns true when the packet was revoked (still AVAILABLE: it never went), false when it
+ * completed meanwhile (its BUFF_STATUS bit is set). Call abort_end() after writing the word. */
+static bool abort_begin(unsigned ep, unsigned d) {
+    uint32_t bit = ep_bit(ep, d);
+    HW_SET(USB_EP_ABORT) = bit;
+    while ((REG32(USB_EP_ABORT_DONE) & bit) == 0u) {
+    }
+    return (REG32(USB_DPRAM_BUF_CTRL(ep, d)) & USB_BUF_AVAILABLE) != 0u;
+}
+
+static void abort_end(unsigned ep, unsigned d) {
+    uint32_t bit = ep_bit(ep, d);
+    HW_CLR(USB_EP_ABORT) = bit;
+    REG32(USB_EP_ABORT_DONE) = bit;
+}
+
+/* Take the packet in the controller back, if any, and leave the word with STALL as `stall` says.
+ * Returns the length of a revoked packet (it never went: its PID is handed back to the toggle), or
+ * -1. A packet that completed meanwhile keeps its completion for the interrupt handler, which
+ * reports it as usual, unless `consume` (endpoint closed or cancelled): then it is dropped. */
+static int32_t take_back(unsigned ep, unsigned d, bool stall, bool consume) {
+    int32_t len = -1;
+    bool in_controller = armed[ep][d] && held[ep][d] < 0;
+    bool completion_left = false;
+    uint32_t keep = 0u;
+    if (in_controller) {
+        uint32_t word = REG32(USB_DPRAM_BUF_CTRL(ep, d));
+        if (abort_begin(ep, d)) {
+            len = (int32_t)(word & USB_BUF_LEN_MASK);
+            next_data1[ep][d] ^= 1u;
+        } else if (consume) {
+            if (REG32(USB_BUFF_STATUS) & ep_bit(ep, d)) {
+                REG32(USB_BUFF_STATUS) = ep_bit(ep, d);
+            }
+        } else {
+            completion_left = true;
+            keep = REG32(USB_DPRAM_BUF_CTRL(ep, d)) & USB_BUF_LEN_MASK; /* the handler reads the length */
+        }
+    }
+    REG32(USB_DPRAM_BUF_CTRL(ep, d)) = (stall ? USB_BUF_STALL : 0u) | keep;
+    if (in_controller) {
+        abort_end(ep, d);
+    }
+    if (!completion_left) {
+        armed[ep][d] = 0u;
+    }
+    held[ep][d] = -1;
+    return len;
+}
+
 void dcd_ep_open(uint8_t ep_addr, uint8_t type) {
     uint8_t ep = USB_EP_NUM(ep_addr);
     unsigned d = dir_index(ep_addr);
@@ -58,6 +116,8 @@ void dcd_ep_open(uint8_t ep_addr, uint8_t type) {
     next_data1[ep][d] = 0u;
     armed[ep][d] = 0u;
     stalled[ep][d] = 0u;
+    held[ep][d] = -1;
+    opened[ep][d] = 1u;
     REG32(USB_DPRAM_BUF_CTRL(ep, d)) = 0u;
     REG32(USB_DPRAM_EP_CTRL(ep, d)) = USB_EP_CTRL_ENABLE | USB_EP_CTRL_INT_1BUF |
                                       ((uint32_t)type << USB_EP_CTRL_TYPE_SHIFT) | buf_offset[ep][d];
@@ -66,10 +126,10 @@ void dcd_ep_open(uint8_t ep_addr, uint8_t type) {
 void dcd_ep_close_all(void) {
     for (unsigned ep = 1; ep < EP_COUNT; ep++) {
         for (unsigned d = 0; d < 2u; d++) {
+            (void)take_back(ep, d, false, true);
             REG32(USB_DPRAM_EP_CTRL(ep, d)) = 0u;
-            REG32(USB_DPRAM_BUF_CTRL(ep, d)) = 0u;
-            armed[ep][d] = 0u;
             stalled[ep][d] = 0u;
+            opened[ep][d] = 0u;
         }
     }
 }
@@ -78,9 +138,8 @@ uint8_t *dcd_ep_buffer(uint8_t ep_addr) {
     return (uint8_t *)(uintptr_t)(USBCTRL_DPRAM_BASE + buf_offset[USB_EP_NUM(ep_addr)][dir_index(ep_addr)]);
 }
 
-static void arm(uint8_t ep_addr, uint16_t len) {
-    uint8_t ep = USB_EP_NUM(ep_addr);
-    unsigned d = dir_index(ep_addr);
+/* Hand a buffer to the controller with the endpoint's next PID. */
+static void start(unsigned ep, unsigned d, uint16_t len) {
     uint32_t value = (uint32_t)len & USB_BUF_LEN_MASK;
     if (next_data1[ep][d]) {
         value |= USB_BUF_DATA1;
@@ -89,12 +148,25 @@ static void arm(uint8_t ep_addr, uint16_t len) {
         value |= USB_BUF_FULL;
     }
     next_data1[ep][d] ^= 1u;
-    armed[ep][d] = 1u;
-    stalled[ep][d] = 0u;
     /* Datasheet 4.1.2.5.1: write everything but AVAILABLE, let clk_usb catch up, then AVAILABLE. */
     REG32(USB_DPRAM_BUF_CTRL(ep, d)) = value;
     __asm__ volatile("nop\n nop\n nop\n nop\n nop\n nop\n nop\n nop\n nop\n nop\n nop\n nop");
     REG32(USB_DPRAM_BUF_CTRL(ep, d)) = value | USB_BUF_AVAILABLE;
+}
+
+/* A halted endpoint keeps its STALL: the packet is held and goes when the host clears the halt. */
+static void arm(uint8_t ep_addr, uint16_t len) {
+    uint8_t ep = USB_EP_NUM(ep_addr);
+    unsigned d = dir_index(ep_addr);
+    if (!opened[ep][d]) {
+        return; /* closed (unconfigured): nothing to arm */
+    }
+    armed[ep][d] = 1u;
+    if (stalled[ep][d]) {
+        held[ep][d] = (int16_t)len;
+        return;
+    }
+    start(ep, d, len);
 }
 
 void dcd_ep_arm_in(uint8_t ep_addr, uint16_t len) { arm((uint8_t)(ep_addr | 0x80u), len); }
@@ -103,21 +175,57 @@ void dcd_ep_arm_out(uint8_t ep_addr, uint16_t len) { arm((uint8_t)(ep_addr & 0x7
 
 bool dcd_ep_armed(uint8_t ep_addr) { return armed[USB_EP_NUM(ep_addr)][dir_index(ep_addr)] != 0u; }
 
+void dcd_ep_cancel(uint8_t ep_addr) {
+    uint8_t ep = USB_EP_NUM(ep_addr);
+    unsigned d = dir_index(ep_addr);
+    if (ep == 0u || !opened[ep][d]) {
+        return;
+    }
+    (void)take_back(ep, d, stalled[ep][d] != 0u, true);
+}
+
 void dcd_ep_stall(uint8_t ep_addr) {
     uint8_t ep = USB_EP_NUM(ep_addr);
     unsigned d = dir_index(ep_addr);
+    if (ep == 0u || !opened[ep][d] || stalled[ep][d]) {
+        return;
+    }
+    int32_t len = take_back(ep, d, true, false);
     stalled[ep][d] = 1u;
-    armed[ep][d] = 0u;
-    REG32(USB_DPRAM_BUF_CTRL(ep, d)) = USB_BUF_STALL;
+    if (len >= 0) { /* revoked: it goes after the halt, as DATA0 */
+        armed[ep][d] = 1u;
+        held[ep][d] = (int16_t)len;
+    }
 }
 
 void dcd_ep_clear_stall(uint8_t ep_addr) {
     uint8_t ep = USB_EP_NUM(ep_addr);
     unsigned d = dir_index(ep_addr);
-    stalled[ep][d] = 0u;
+    if (ep == 0u || !opened[ep][d]) {
+        return;
+    }
+    if (stalled[ep][d]) {
+        int16_t len = held[ep][d];
+        stalled[ep][d] = 0u;
+        held[ep][d] = -1;
+        next_data1[ep][d] = 0u;
+        if (len >= 0) {
+            start(ep, d, (uint16_t)len);
+        } else {
+            REG32(USB_DPRAM_BUF_CTRL(ep, d)) = 0u;
+        }
+        return;
+    }
+    /* Not halted: the toggle still goes back to DATA0 (USB 2.0 9.4.5), so a packet already in the
+     * controller with the old PID is taken back and armed again as DATA0. */
+    int32_t len = -1;
+    if (armed[ep][d]) {
+        len = take_back(ep, d, false, false);
+    }
     next_data1[ep][d] = 0u;
-    if (!armed[ep][d]) {
-        REG32(USB_DPRAM_BUF_CTRL(ep, d)) = 0u;
+    if (len >= 0) {
+        armed[ep][d] = 1u;
+        start(ep, d, (uint16_t)len);
     }
 }
 
@@ -152,10 +260,16 @@ void isr_usbctrl(void) {
                     continue;
                 }
                 status &= ~mask;
+                if ((REG32(USB_BUFF_STATUS) & mask) == 0u) {
+                    continue; /* consumed meanwhile: its endpoint was closed or the packet cancelled */
+                }
                 REG32(USB_BUFF_STATUS) = mask;
                 uint8_t ep = (uint8_t)(bit >> 1);
                 unsigned d = bit & 1u; /* bit 2n = EPn IN, 2n+1 = EPn OUT */
                 armed[ep][d] = 0u;
+                if (!opened[ep][d]) {
+                    continue;
+                }
                 uint16_t len = (uint16_t)(REG32(USB_DPRAM_BUF_CTRL(ep, d)) & USB_BUF_LEN_MASK);
                 dcd_on_xfer((uint8_t)(d == 0u ? (ep | 0x80u) : ep), len);
             }

@@ -186,11 +186,12 @@ static void midi_open(void) {
     start_source();
 }
 
+/* The dcd keeps the packet a halt interrupted (and re-arms one in flight as DATA0): the events in
+ * flight stay in flight, so nothing is sent twice. Only an OUT left unarmed needs arming. */
 static void midi_halt_cleared(uint8_t ep_addr) {
     if (ep_addr == RIG_EP_MIDI_OUT && !dcd_ep_armed(ep_addr)) {
         arm_out();
-    } else if (ep_addr == RIG_EP_MIDI_IN && in_flight != 0u) {
-        in_flight = 0u; /* resend the interrupted packet's events */
+    } else if (ep_addr == RIG_EP_MIDI_IN) {
         start_in();
     }
 }

@@ -106,21 +106,47 @@ static bool find_class_for_interface(uint8_t itf, const usbd_class_t **out) {
     return false;
 }
 
-static bool endpoint_valid(uint8_t ep_addr) {
-    static const uint8_t endpoints[] = {RIG_EP_MIDI_OUT, RIG_EP_MIDI_IN,   RIG_EP_FRAME_OUT, RIG_EP_FRAME_IN,
-                                        RIG_EP_CDC_NOTIFY, RIG_EP_CDC_OUT, RIG_EP_CDC_IN};
+/* The configuration's endpoints and the interface each belongs to. */
+static const struct {
+    uint8_t itf;
+    uint8_t ep;
+} itf_endpoints[] = {
+    {RIG_IF_MIDI_STREAMING, RIG_EP_MIDI_OUT}, {RIG_IF_MIDI_STREAMING, RIG_EP_MIDI_IN},
+    {RIG_IF_VENDOR, RIG_EP_FRAME_OUT},        {RIG_IF_VENDOR, RIG_EP_FRAME_IN},
+    {RIG_IF_CDC_COMM, RIG_EP_CDC_NOTIFY},     {RIG_IF_CDC_DATA, RIG_EP_CDC_OUT},
+    {RIG_IF_CDC_DATA, RIG_EP_CDC_IN},
+};
+#define ITF_ENDPOINTS (sizeof itf_endpoints / sizeof itf_endpoints[0])
+
+/* wIndex names EP0 (either direction), or one of the configuration's endpoints while configured
+ * (USB 2.0 9.3.4: bits 4..6 and the high byte are reserved, 0). */
+static bool endpoint_valid(uint16_t w_index) {
+    if ((w_index & 0xFF70u) != 0u) {
+        return false;
+    }
+    uint8_t ep_addr = (uint8_t)w_index;
     if (USB_EP_NUM(ep_addr) == 0u) {
         return true;
     }
     if (configuration == 0u) {
         return false;
     }
-    for (size_t i = 0; i < sizeof endpoints; i++) {
-        if (endpoints[i] == ep_addr) {
+    for (size_t i = 0; i < ITF_ENDPOINTS; i++) {
+        if (itf_endpoints[i].ep == ep_addr) {
             return true;
         }
     }
     return false;
+}
+
+/* The halt is cleared and the toggle back at DATA0 (CLEAR_FEATURE(ENDPOINT_HALT), SET_INTERFACE). */
+static void clear_halt(uint8_t ep_addr) {
+    dcd_ep_clear_stall(ep_addr);
+    for (uint8_t i = 0; i < class_count; i++) {
+        if (class_table[i]->halt_cleared != NULL) {
+            class_table[i]->halt_cleared(ep_addr);
+        }
+    }
 }
 
 static void set_configuration(uint8_t value) {
@@ -160,7 +186,7 @@ static bool standard_request(const usb_setup_t *s, usbd_reply_t *reply) {
         return true;
     }
     case USB_REQ_SET_ADDRESS:
-        if (in || recipient != USB_RECIPIENT_DEVICE || s->wValue > 127u || s->wLength != 0u) {
+        if (in || recipient != USB_RECIPIENT_DEVICE || s->wValue > 127u || s->wIndex != 0u || s->wLength != 0u) {
             return false;
         }
         ep0.address = (uint8_t)s->wValue;
@@ -193,11 +219,11 @@ static bool standard_request(const usb_setup_t *s, usbd_reply_t *reply) {
                 return false;
             }
         } else if (recipient == USB_RECIPIENT_ENDPOINT) {
-            if (!endpoint_valid((uint8_t)s->wIndex)) {
+            if (!endpoint_valid(s->wIndex)) {
                 return false;
             }
             ctrl_buf[0] = dcd_ep_stalled((uint8_t)s->wIndex) ? 1u : 0u;
-        } else if (recipient != USB_RECIPIENT_DEVICE) {
+        } else if (recipient != USB_RECIPIENT_DEVICE || s->wIndex != 0u) {
             return false;
         }
         reply->data = ctrl_buf;
@@ -210,21 +236,14 @@ static bool standard_request(const usb_setup_t *s, usbd_reply_t *reply) {
             return false;
         }
         uint8_t ep_addr = (uint8_t)s->wIndex;
-        if (!endpoint_valid(ep_addr)) {
+        /* EP0 has no halt feature here (9.4.5 neither requires nor recommends it): Request Error. */
+        if (!endpoint_valid(s->wIndex) || USB_EP_NUM(ep_addr) == 0u) {
             return false;
-        }
-        if (USB_EP_NUM(ep_addr) == 0u) {
-            return true;
         }
         if (s->bRequest == USB_REQ_SET_FEATURE) {
             dcd_ep_stall(ep_addr);
-            return true;
-        }
-        dcd_ep_clear_stall(ep_addr);
-        for (uint8_t i = 0; i < class_count; i++) {
-            if (class_table[i]->halt_cleared != NULL) {
-                class_table[i]->halt_cleared(ep_addr);
-            }
+        } else {
+            clear_halt(ep_addr);
         }
         return true;
     }
@@ -238,9 +257,18 @@ static bool standard_request(const usb_setup_t *s, usbd_reply_t *reply) {
         reply->len = 1u;
         return true;
     case USB_REQ_SET_INTERFACE:
-        /* Every interface has only alternate setting 0. */
-        return !in && recipient == USB_RECIPIENT_INTERFACE && configuration != 0u &&
-               s->wIndex < RIG_NUM_INTERFACES && s->wValue == 0u;
+        /* Every interface has only alternate setting 0. Selecting it resets the interface's endpoints:
+         * halts cleared, toggles at DATA0 (9.4.10, 9.1.1.5). */
+        if (in || recipient != USB_RECIPIENT_INTERFACE || configuration == 0u || s->wIndex >= RIG_NUM_INTERFACES ||
+            s->wValue != 0u) {
+            return false;
+        }
+        for (size_t i = 0; i < ITF_ENDPOINTS; i++) {
+            if (itf_endpoints[i].itf == s->wIndex) {
+                clear_halt(itf_endpoints[i].ep);
+            }
+        }
+        return true;
     default:
         return false;
     }
@@ -259,10 +287,12 @@ void dcd_on_setup(const usb_setup_t *s) {
     uint8_t recipient = s->bmRequestType & USB_REQ_RECIPIENT_MASK;
 
     if (type == USB_REQ_TYPE_STANDARD) {
-        ok = standard_request(s, &reply);
+        /* No standard request this device supports has an OUT data stage: STALL before acting. */
+        ok = ((s->bmRequestType & USB_DIR_IN) != 0u || s->wLength == 0u) && standard_request(s, &reply);
     } else if (type == USB_REQ_TYPE_CLASS && recipient == USB_RECIPIENT_INTERFACE) {
         const usbd_class_t *c = NULL;
-        if (configuration != 0u && find_class_for_interface((uint8_t)s->wIndex, &c) && c->control != NULL) {
+        if (configuration != 0u && (s->wIndex >> 8) == 0u && find_class_for_interface((uint8_t)s->wIndex, &c) &&
+            c->control != NULL) {
             handler = c->control;
         }
     } else if (type == USB_REQ_TYPE_VENDOR && recipient == USB_RECIPIENT_DEVICE) {
@@ -378,6 +408,9 @@ void dcd_on_xfer(uint8_t ep_addr, uint16_t len) {
     if (USB_EP_NUM(ep_addr) == 0u) {
         ep0_xfer(ep_addr, len);
         return;
+    }
+    if (configuration == 0u) {
+        return; /* endpoints closed: a late completion belongs to no class */
     }
     for (uint8_t i = 0; i < class_count; i++) {
         if (class_table[i]->xfer != NULL && class_table[i]->xfer(ep_addr, len)) {

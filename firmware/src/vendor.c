@@ -168,6 +168,16 @@ static void finish_rx(void) {
     }
 }
 
+/* The frame in `slot` has all the bytes its (good) header announces. */
+static bool frame_complete(int slot) {
+    if (rx.overflow || rx.len < FRAME_HEADER_LEN) {
+        return false;
+    }
+    const rig_frame_header_t *h = slot_header(slot);
+    return h->magic == RIG_FRAME_MAGIC && h->header_len == FRAME_HEADER_LEN &&
+           h->payload_len <= RIG_FRAME_MAX_PAYLOAD && rx.len == FRAME_HEADER_LEN + h->payload_len;
+}
+
 static int32_t held_len = -1; /* OUT packet waiting in DPRAM for a free slot, -1 when none */
 
 static void on_out(uint16_t len) {
@@ -196,7 +206,10 @@ static void on_out(uint16_t len) {
         rx.overflow = true;
     }
     rx.len += len;
-    if (len < PKT) {
+    /* A transfer ends with a short packet, or with the full packet that completes the length its
+     * header gives: a host does not send a ZLP after a frame that fills its last packet (libusb does
+     * not). A ZLP that does follow such a frame is an empty transfer and is ignored. */
+    if (len < PKT || frame_complete(slot)) {
         finish_rx();
     }
     arm_out();
@@ -274,11 +287,10 @@ static void vendor_open(void) {
     }
 }
 
+/* The dcd keeps the packet a halt interrupted and sends it after (as DATA0): nothing to resend. */
 static void vendor_halt_cleared(uint8_t ep_addr) {
-    if (ep_addr == RIG_EP_FRAME_OUT && !dcd_ep_armed(ep_addr)) {
+    if (ep_addr == RIG_EP_FRAME_OUT && !dcd_ep_armed(ep_addr) && !rx.blocked && held_len < 0) {
         arm_out();
-    } else if (ep_addr == RIG_EP_FRAME_IN && tx.slot >= 0) {
-        send_packet(); /* resend the packet the halt interrupted */
     }
 }
 
@@ -310,13 +322,19 @@ static void apply_frame_mode(const rig_frame_mode_config_t *m) {
     /* A mode change starts new streams: sequence numbers restart at 0 in both directions. */
     rx.expected_seq = 0u;
     tx.seq = 0u;
-    /* A frame half received under the old mode is dropped. */
+    /* A frame half received under the old mode is dropped, and the ring is emptied: a frame half
+     * sent is taken back from the controller, queued frames are dropped. */
     rx.len = 0u;
     rx.crc = 0u;
     rx.overflow = false;
-    if (mode.mode == RIG_FRAME_MODE_SOURCE && rx.blocked && usbd_configured()) {
+    if (tx.slot >= 0) {
+        dcd_ep_cancel(RIG_EP_FRAME_IN);
+        tx.slot = -1;
+    }
+    ring_init(&ring, RIG_FRAME_RING_SLOTS);
+    held_len = -1;
+    if (rx.blocked && usbd_configured()) {
         rx.blocked = false;
-        held_len = -1; /* SOURCE ignores input, held or not */
         dcd_ep_arm_out(RIG_EP_FRAME_OUT, PKT);
     }
     if (mode.mode == RIG_FRAME_MODE_SOURCE && usbd_configured()) {
