@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rig import contract as c
-from rig.contract import ch9
 from rig.contract import frame_wire as frames
 from tests.differential.ops import Op
 
@@ -23,13 +22,6 @@ class Known:
     owner: str
     triggers: Callable[[Op], bool]
     reproducer: tuple[Op, ...]
-
-
-def _halt_request_to_ep0_or_unknown(op: Op) -> bool:
-    a = op.args
-    standard_to_endpoint = op.kind in ("ctrl_in", "ctrl_out") and a[0] in (0x02, 0x82)
-    return standard_to_endpoint and a[3] not in (c.EP_MIDI_OUT, c.EP_MIDI_IN, c.EP_FRAME_OUT, c.EP_FRAME_IN,
-                                                 c.EP_CDC_NOTIFY, c.EP_CDC_OUT, c.EP_CDC_IN)
 
 
 def _usb_packets(data: bytes) -> list[bytes]:
@@ -88,16 +80,7 @@ def _midi_in_read(op: Op) -> bool:
     return op.kind == "read" and op.args[0] == c.EP_MIDI_IN
 
 
-def _set_frame_mode(op: Op) -> bool:
-    vendor_out = op.kind == "ctrl_out" and op.args[0] == c.VENDOR_REQUEST_TYPE_OUT
-    return vendor_out and op.args[1] == c.Request.SET_FRAME_MODE
-
-
 KNOWN: tuple[Known, ...] = (
-    Known("15", "SET_FEATURE / CLEAR_FEATURE(ENDPOINT_HALT) and GET_STATUS to EP0 or to an endpoint the "
-          "configuration does not have: L STALLs, E answers", "h-fw (firmware usbd.c)",
-          _halt_request_to_ep0_or_unknown,
-          (Op("ctrl_out", (0x02, ch9.SET_FEATURE, ch9.ENDPOINT_HALT, 0, b"")),)),
     Known("6", "MIDI packets with CIN 1, cable >= 1 or a trailing partial packet: L counts them in "
           "midi_rx_packets and midi_rx_bad, E only in midi_rx_bad (or not at all)", "h-diff (midi.c)",
           _midi_write_with_bad_packet, (Op("write", (c.EP_MIDI_OUT, bytes((0x01, 0x90, 60, 1)), 100)),)),
@@ -127,12 +110,6 @@ KNOWN: tuple[Known, ...] = (
           "h-diff (twin midi.py)", _midi_in_read,
           (Op("write", (c.EP_MIDI_OUT, bytes((9, 0x90, 60, 1)), 100)),
            Op("write", (c.EP_MIDI_OUT, bytes((9, 0x90, 61, 1)), 100)), Op("read", (c.EP_MIDI_IN, 64, 100)))),
-    Known("4", "SET_FRAME_MODE does not empty the ring on E (ring_high_water, frames_seq_gap differ after)",
-          "h-fw (firmware vendor.c)", _set_frame_mode,
-          (Op("write", (c.EP_FRAME_OUT, frames.encode(b"", 0), 100)),
-           Op("ctrl_out", (c.VENDOR_REQUEST_TYPE_OUT, int(c.Request.SET_FRAME_MODE), 0, 0,
-                           c.FRAME_MODE_CONFIG.pack(mode=0, payload_len=0, count=0, interval_us=0))),
-           Op("write", (c.EP_FRAME_OUT, frames.encode(b"", 0), 100)))),
 )
 
 
