@@ -215,8 +215,10 @@ def generate() -> str:
     add("")
     add(f"A frame is one bulk transfer: the {c.FRAME_HEADER.size}-byte `frame_header` then `payload_len` "
         "bytes, "
-        "ended by a short packet (a zero-length packet when the length is a multiple of "
-        f"{c.BULK_PACKET_SIZE}). "
+        "ended by a short packet or, when the length is a multiple of "
+        f"{c.BULK_PACKET_SIZE}, by the full packet that completes the length its header gives (a host need "
+        "not send a zero-length packet, and libusb does not; the board ignores one that follows). Packets "
+        "after that point start the next frame; a zero-length transfer is empty and counts nowhere. "
         f"magic = {_hex(c.FRAME_MAGIC, 8)} ('RGFR'), version = {c.FRAME_VERSION}, header_len = "
         f"{c.FRAME_HEADER.size}, payload_len <= {c.FRAME_MAX_PAYLOAD}, payload_crc = CRC-32 (IEEE 802.3, as "
         "zlib.crc32) of the payload. flags: "

@@ -59,12 +59,15 @@ class VendorFunction:
         self.ring: deque[InTransfer] = deque()
         self.rx_seq = 0
         self.tx_seq = 0
+        self.rx = bytearray()
+        """The packets of the frame being received (a frame may span transfers, as on the wire)."""
 
     def power_on(self) -> None:
         """ECHO, an empty ring, sequences at 0."""
         self.config = FrameConfig()
         self.ring = deque()
         self.rx_seq = self.tx_seq = 0
+        self.rx = bytearray()
 
     # --- the class table entry ---------------------------------------------------------------
 
@@ -72,6 +75,7 @@ class VendorFunction:
         """The ring emptied, both sequences at 0, SOURCE stopped (it starts again at open)."""
         self.ring.clear()
         self.rx_seq = self.tx_seq = 0
+        self.rx = bytearray()
         self._core.cancel(SOURCE_THREAD)
         self._core.cv.notify_all()
 
@@ -160,6 +164,7 @@ class VendorFunction:
                 core.log("frame_mode", int(config.mode))
             self.ring.clear()
             self.rx_seq = self.tx_seq = 0
+            self.rx = bytearray()  # a frame half received under the old mode is dropped
             core.cv.notify_all()
             if config.mode is c.FrameMode.SOURCE and core.configured:
                 core.start(SOURCE_THREAD, lambda stop: self._source(config, stop))
@@ -167,15 +172,42 @@ class VendorFunction:
     # --- endpoints ---------------------------------------------------------------------------
 
     def write(self, data: bytes, deadline: float | None) -> None:
-        """EP_FRAME_OUT: one frame transfer; in ECHO it waits for a free ring slot (NAK)."""
+        """EP_FRAME_OUT: the transfer's packets as the firmware receives them. A frame ends with a short
+        packet, or with the full packet that completes the length its header gives (libusb sends no
+        ZLP after a transfer that fills its last packet), so a longer transfer's remaining packets
+        start the next frame. In ECHO each packet waits for a free ring slot (NAK: a write times out
+        and nothing is dropped). A zero-length transfer is an empty one and is ignored."""
+        packets = [data[i:i + c.BULK_PACKET_SIZE] for i in range(0, len(data), c.BULK_PACKET_SIZE)] or [b""]
+        for packet in packets:
+            if self.config.mode is c.FrameMode.ECHO:
+                self._core.wait(self._slot_free, deadline, "EP_FRAME_OUT (ring full)")
+            self.rx += packet
+            if len(packet) < c.BULK_PACKET_SIZE or self._rx_complete():
+                received, self.rx = bytes(self.rx), bytearray()
+                if received:
+                    self._finish(received)
+
+    def _slot_free(self) -> bool:
+        return len(self.ring) < c.FRAME_RING_SLOTS
+
+    def _rx_complete(self) -> bool:
+        """The frame being received has all the bytes its (good) header announces."""
+        if len(self.rx) < frames.HEADER_SIZE or len(self.rx) > SLOT_SIZE:
+            return False
+        header = c.FRAME_HEADER.unpack(bytes(self.rx[:frames.HEADER_SIZE]))
+        return (header["magic"] == c.FRAME_MAGIC and header["header_len"] == frames.HEADER_SIZE
+                and len(self.rx) == frames.HEADER_SIZE + int(header["payload_len"]))
+
+    def _finish(self, data: bytes) -> None:
+        """One received frame: checked and counted in every mode, echoed in ECHO."""
         core = self._core
         stats = core.counters
         mode = self.config.mode
-        if mode is c.FrameMode.ECHO:
-            core.wait(lambda: len(self.ring) < c.FRAME_RING_SLOTS, deadline, "EP_FRAME_OUT (ring full)")
         rx_time = core.clock.now_us()
         try:
-            frame = frames.decode(data) if len(data) <= SLOT_SIZE else frames.check_header(data)
+            if len(data) > SLOT_SIZE:
+                raise frames.LengthMismatch(f"{len(data)} bytes do not fit a ring slot")
+            frame = frames.decode(data)
         except frames.BadCrc:
             stats["frames_bad_crc"] += 1
             core.log("frame_bad_crc", struct.unpack_from("<I", data, 8)[0])
@@ -184,7 +216,6 @@ class VendorFunction:
             stats["frames_bad_header"] += 1
             core.log("frame_bad_header", len(data))
             return
-        assert isinstance(frame, frames.Frame)
         stats["frames_rx"] += 1
         stats["frame_bytes_rx"] += frame.payload_len
         if frame.seq != self.rx_seq:

@@ -1,0 +1,34 @@
+"""Conformance, where a frame ends on EP_FRAME_OUT: at a short packet, or at the full packet that
+completes the length its header gives (libusb sends no ZLP after a transfer that fills its last
+packet, so a board cannot wait for one); a zero-length transfer is empty and is ignored (issue #9)."""
+
+from __future__ import annotations
+
+import pytest
+import usb.core
+
+from rig import contract as c
+from rig.client.board import Board
+from rig.contract import frame_wire as frames
+
+pytestmark = [pytest.mark.needs("usb", "frames"), pytest.mark.books_unchecked]
+
+T = 100
+
+
+def test_a_frame_that_fills_its_last_packet_ends_there(board: Board) -> None:
+    frame = frames.encode(bytes(range(24)), 0)  # 64 bytes: exactly one full packet
+    assert len(frame) == c.BULK_PACKET_SIZE
+    board.device.write(c.EP_FRAME_OUT, frame + b"tail!", T)  # the tail is a short packet of its own
+    echoed = frames.decode(bytes(board.device.read(c.EP_FRAME_IN, 4096, T)))
+    assert echoed.payload == bytes(range(24))
+    stats = board.stats()
+    assert (stats["frames_rx"], stats["frames_bad_header"]) == (1, 1)
+
+
+def test_a_zero_length_transfer_is_ignored(board: Board) -> None:
+    board.device.write(c.EP_FRAME_OUT, b"", T)
+    with pytest.raises(usb.core.USBTimeoutError):
+        board.device.read(c.EP_FRAME_IN, 4096, T)
+    stats = board.stats()
+    assert (stats["frames_rx"], stats["frames_bad_header"], stats["frames_bad_crc"]) == (0, 0, 0)
