@@ -39,3 +39,19 @@ def test_seventeen_packets_unread_fill_the_queue_and_the_last_waits(board: Board
     dev.write(c.EP_MIDI_OUT, NOTES, T)  # the packet that waited is sent again by the host
     assert _drain(dev) == NOTES
     assert board.stats()["midi_rx_packets"] == 272
+
+
+@pytest.mark.parametrize(("data", "received", "bad", "echoed"), [
+    (bytes((0x01, 0x90, 60, 1)), 1, 1, 0),  # reserved CIN 1
+    (bytes((0x19, 0x90, 60, 1)), 1, 1, 0),  # cable 1 on a one-cable board
+    (bytes((0x09, 0x90, 60, 1, 0x09, 0x90)), 2, 1, 1),  # a good packet, then a trailing partial one
+    (bytes(4) + bytes((0x09, 0x90, 60, 1)), 1, 0, 1),  # CIN 0 padding is not counted
+], ids=["CIN 1", "cable 1", "trailing partial", "padding"])
+def test_bad_packets_are_received_counted_bad_and_dropped(board: Board, data: bytes, received: int, bad: int,
+                                                          echoed: int) -> None:
+    """Every packet but padding counts in midi_rx_packets, a bad one also in midi_rx_bad (item 6)."""
+    board.claim_midi()
+    board.device.write(c.EP_MIDI_OUT, data, T)
+    assert len(_drain(board.device)) == 4 * echoed
+    stats = board.stats()
+    assert (stats["midi_rx_packets"], stats["midi_rx_bad"]) == (received, bad)

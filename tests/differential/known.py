@@ -24,24 +24,6 @@ class Known:
     reproducer: tuple[Op, ...]
 
 
-def _usb_packets(data: bytes) -> list[bytes]:
-    return [data[i:i + c.BULK_PACKET_SIZE] for i in range(0, len(data), c.BULK_PACKET_SIZE)]
-
-
-def _midi_write_with_bad_packet(op: Op) -> bool:
-    if op.kind != "write" or op.args[0] != c.EP_MIDI_OUT:
-        return False
-    data = op.args[1]
-    assert isinstance(data, bytes)
-    for packet in _usb_packets(data):
-        if len(packet) % 4:
-            return True
-        if any(packet[i] & 0x0F == 1 or packet[i] >> 4 >= c.MIDI_CABLES for i in range(0, len(packet), 4)
-               if packet[i] & 0x0F):
-            return True
-    return False
-
-
 def _cdc_request_l_and_e_answer_differently(op: Op) -> bool:
     if op.kind != "ctrl_out" or op.args[0] != 0x21:
         return False
@@ -81,9 +63,6 @@ def _midi_in_read(op: Op) -> bool:
 
 
 KNOWN: tuple[Known, ...] = (
-    Known("6", "MIDI packets with CIN 1, cable >= 1 or a trailing partial packet: L counts them in "
-          "midi_rx_packets and midi_rx_bad, E only in midi_rx_bad (or not at all)", "h-diff (midi.c)",
-          _midi_write_with_bad_packet, (Op("write", (c.EP_MIDI_OUT, bytes((0x01, 0x90, 60, 1)), 100)),)),
     Known("16", "CDC SEND_BREAK, SET_LINE_CODING with bad stop/parity/data bits, DTR: "
           "L STALL/STALL/nothing, E OK/accepted/prompt", "h-diff (cdc.c, cdc.py)",
           _cdc_request_l_and_e_answer_differently,
