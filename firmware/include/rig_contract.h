@@ -169,7 +169,7 @@ typedef struct __attribute__((packed)) {
     uint32_t control_stalls; /* control requests answered with STALL */
     uint32_t usb_resets; /* bus resets seen */
     uint32_t cdc_rx_bytes; /* console bytes received */
-    uint32_t cdc_tx_bytes; /* console bytes sent */
+    uint32_t cdc_tx_bytes; /* console bytes sent (counted when the host has read them) */
 } rig_stats_t;
 _Static_assert(sizeof(rig_stats_t) == 72, "stats size");
 

@@ -281,7 +281,7 @@ STATS = Layout("stats", "GET_STATS response: every counter the device keeps; RES
     ("control_stalls", "I", "control requests answered with STALL"),
     ("usb_resets", "I", "bus resets seen"),
     ("cdc_rx_bytes", "I", "console bytes received"),
-    ("cdc_tx_bytes", "I", "console bytes sent"),
+    ("cdc_tx_bytes", "I", "console bytes sent (counted when the host has read them)"),
 ))
 
 TIME = Layout("time", "GET_TIME response.", (("time_us", "Q", "microseconds since boot"),))

@@ -75,9 +75,11 @@ class ConsoleSession:
 
     MAX_LINE = 256
 
-    def __init__(self, host: ConsoleHost, write: Callable[[bytes], int]) -> None:
+    def __init__(self, host: ConsoleHost, write: Callable[[bytes], int], *, count_sent: bool = True) -> None:
         self._host = host
         self._write = write
+        self._count_sent = count_sent
+        """Count cdc_tx_bytes as `write` takes bytes (the pty); the CDC endpoints count when read."""
         self._line = bytearray()
         self.log_on = False
         """Log lines are sent (`log on`); off when the session is made, as the firmware at power-on."""
@@ -87,7 +89,8 @@ class ConsoleSession:
     def _send(self, text: str) -> None:
         data = text.encode()
         sent = self._write(data)
-        self._host.console_bytes(0, sent)
+        if self._count_sent:
+            self._host.console_bytes(0, sent)
 
     def greet(self) -> None:
         """Send the prompt (when a session starts)."""
@@ -144,7 +147,8 @@ class ConsoleSession:
             return
         data = log_line(self._host.console_time_us(), event, fields)
         sent = self._write(data)
-        self._host.console_bytes(0, sent)
+        if self._count_sent:
+            self._host.console_bytes(0, sent)
         if sent < len(data):
             self.log_dropped += 1
 
@@ -255,7 +259,7 @@ class CdcFunction:
         self._core = core
         self._touch = touch
         self.queue: deque[InTransfer] = deque()
-        self.session = ConsoleSession(host, self._queue_write)
+        self.session = ConsoleSession(host, self._queue_write, count_sent=False)
         self.line_coding = LINE_CODING.pack(115200, 0, 0, 8)
         self.control_line_state = 0
 
@@ -297,6 +301,8 @@ class CdcFunction:
             return None
         if req == SET_CONTROL_LINE_STATE and not data:
             self.control_line_state = value & 0x3
+            if value & 1:  # DTR: a terminal opened the port and is greeted with the prompt
+                self.session.greet()
             return None
         raise Stall(f"CDC request 0x{req:02x} with {len(data)} data bytes")
 
@@ -316,6 +322,7 @@ class CdcFunction:
         chunk, done = self.queue[0].take(length)
         if done:
             self.queue.popleft()
+        core.counters["cdc_tx_bytes"] += len(chunk)  # console bytes sent: the host has them (cdc.c)
         core.cv.notify_all()
         return chunk
 

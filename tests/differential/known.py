@@ -24,19 +24,6 @@ class Known:
     reproducer: tuple[Op, ...]
 
 
-def _cdc_request_l_and_e_answer_differently(op: Op) -> bool:
-    if op.kind != "ctrl_out" or op.args[0] != 0x21:
-        return False
-    req, value, data = op.args[1], op.args[2], op.args[4]
-    assert isinstance(data, bytes) and isinstance(value, int)
-    if req == 0x23:
-        return True
-    if req == 0x20 and len(data) == 7:
-        stop, parity, bits = data[4], data[5], data[6]
-        return stop > 2 or parity > 4 or bits not in (5, 6, 7, 8, 16)
-    return req == 0x22 and bool(value & 1)
-
-
 def _console_line_with_unusual_bytes(op: Op) -> bool:
     if op.kind != "console":
         return False
@@ -63,10 +50,6 @@ def _midi_in_read(op: Op) -> bool:
 
 
 KNOWN: tuple[Known, ...] = (
-    Known("16", "CDC SEND_BREAK, SET_LINE_CODING with bad stop/parity/data bits, DTR: "
-          "L STALL/STALL/nothing, E OK/accepted/prompt", "h-diff (cdc.c, cdc.py)",
-          _cdc_request_l_and_e_answer_differently,
-          (Op("ctrl_out", (0x21, 0x23, 0, c.IF_CDC_COMM, b"")),)),
     Known("17", "console: unknown commands with quotes, control or high bytes, vertical tab: L echoes "
           "Python repr, E raw bytes", "h-diff (console_core.c, cdc.py)", _console_line_with_unusual_bytes,
           (Op("console", (b"x\x01y\r",)),)),
