@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import struct
 import threading
@@ -38,6 +39,12 @@ def log_line(time_us: int, event: str, fields: Sequence[tuple[str, str | int]] =
     """One log line as the firmware sends it: `# <time_us> <event>[ key=value...]` CR LF."""
     text = f"{LOG_PREFIX}{time_us} {event}" + "".join(f" {key}={value}" for key, value in fields)
     return text.encode()[:LOG_LINE_MAX - 2] + b"\r\n"
+
+
+def shown(word: str) -> str:
+    """A command word as a reply shows it: characters 0x21..0x7E other than backslash and quote as they
+    are, every other byte as \\xNN (lower-case hex), so a reply never carries control or high bytes."""
+    return "".join(ch if 0x21 <= ord(ch) <= 0x7E and ch not in "\\'" else f"\\x{ord(ch):02x}" for ch in word)
 
 
 def _mode_name(kind: type[c.MidiMode] | type[c.FrameMode], mode: int) -> str | int:
@@ -102,15 +109,21 @@ class ConsoleSession:
         for byte in data:
             if byte in (0x0D, 0x0A):
                 if self._line:
-                    line = self._line.decode(errors="replace").strip()
+                    line = self._line.decode("latin-1")  # one character per byte, as received
                     self._line.clear()
                     self._send(self.run(line))
             elif len(self._line) < self.MAX_LINE:
                 self._line.append(byte)
 
+    def drop_line(self) -> None:
+        """The session ends (bus reset, SET_CONFIGURATION): a partial line is dropped."""
+        self._line.clear()
+
     def run(self, line: str) -> str:
-        """The reply to one command line, prompt included."""
-        command = line.split()[0] if line.split() else ""
+        """The reply to one command line, prompt included. Words are separated by spaces and tabs only;
+        no byte edits the line (no backspace handling), as in the firmware's console_core.c."""
+        words = [word for word in re.split("[ \t]+", line) if word]
+        command = words[0] if words else ""
         if command == "help":
             lines = [f"{name} - {doc}" for name, doc in c.CONSOLE_COMMANDS.items()]
         elif command == "version":
@@ -124,11 +137,11 @@ class ConsoleSession:
             self._host.console_reset_stats()
             lines = ["ok"]
         elif command == "log":
-            lines = self._run_log(line.split()[1:])
+            lines = self._run_log(words[1:])
         elif not command:
             lines = []
         else:
-            lines = [f"error: unknown command {command!r} (try help)"]
+            lines = [f"error: unknown command '{shown(command)}' (try help)"]
         return "".join(f"{text}\r\n" for text in lines) + c.CONSOLE_PROMPT
 
     def _run_log(self, args: list[str]) -> list[str]:
@@ -275,6 +288,7 @@ class CdcFunction:
         open (the bus reset's log line) wait for the next one (as cdc.c)."""
         if was_configured:
             self.queue.clear()
+        self.session.drop_line()
 
     def open(self) -> None:
         """Nothing starts by itself."""

@@ -22,12 +22,12 @@ _ENDPOINTS = (0x00, 0x80, c.EP_MIDI_OUT, c.EP_MIDI_IN, c.EP_FRAME_OUT, c.EP_FRAM
 _PAYLOAD_SIZES = (0, 1, 23, 24, 25, 87, 88, 89, 100, 1000, 4056, c.FRAME_MAX_PAYLOAD)
 """Payload lengths around the 64-byte packet boundaries of a 40-byte header, and the extremes."""
 _READ_LENGTHS = (0, 3, 4, 8, 60, 64, 100, 128, 512, 4096)
-# No `time`: its reply is device time, whose digit count differs between boards and so would make
-# cdc_tx_bytes differ for no fault (GET_TIME, normalised, covers the clock).
+# No `time` and no `log on`: the reply and log lines carry device time, whose digit count differs between
+# boards and so would make cdc_tx_bytes differ for no fault (GET_TIME, normalised, covers the clock).
 _CONSOLE_LINES = (b"help\r", b"version\r", b"stats\r", b"reset-stats\r", b"log\r", b"log off\r",
                   b"bogus\r", b"\r", b"\n", b"  version  \r", b"version extra\r", b"log maybe\r",
                   b"it's\r", b"a\"b\r", b"ab\x08c\r", b"x\x01y\r", b"\xffz\r", b"ver\x0bsion\r",
-                  b"stats\tnow\r", b"help\r\n")
+                  b"stats\tnow\r", b"help\r\n", b"vers", b"ion\r", b"a\\b\r", b"log\toff\r")
 
 
 def _midi_packet(rng: random.Random) -> bytes:

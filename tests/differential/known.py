@@ -24,15 +24,6 @@ class Known:
     reproducer: tuple[Op, ...]
 
 
-def _console_line_with_unusual_bytes(op: Op) -> bool:
-    if op.kind != "console":
-        return False
-    line = op.args[0]
-    assert isinstance(line, bytes)
-    body = line.rstrip(b"\r\n")
-    return any(b < 0x20 or b > 0x7E or b in b"'\"" for b in body) or b"  " in body or body != body.strip()
-
-
 def _frame_source(op: Op) -> bool:
     return op.kind == "source" and op.args[0] == c.Request.SET_FRAME_MODE
 
@@ -50,9 +41,6 @@ def _midi_in_read(op: Op) -> bool:
 
 
 KNOWN: tuple[Known, ...] = (
-    Known("17", "console: unknown commands with quotes, control or high bytes, vertical tab: L echoes "
-          "Python repr, E raw bytes", "h-diff (console_core.c, cdc.py)", _console_line_with_unusual_bytes,
-          (Op("console", (b"x\x01y\r",)),)),
     Known("5", "frames written while in frame SOURCE: L counts them (frames_rx, bad_header, bad_crc), "
           "E does not",
           "h-diff (firmware vendor.c)", _frame_source,
