@@ -261,8 +261,8 @@ def generate() -> str:
     add("Lines end with CR or LF; input is not echoed. Each reply is its lines, each ended by CR LF, then "
         "the "
         f"prompt `{c.CONSOLE_PROMPT}`. A line holds at most 256 bytes (more are ignored); words are "
-        "separated by spaces and tabs only, and no byte edits the line (a backspace is part of a word). An unknown "
-        "command answers `error: unknown command '<name>' (try help)`, the name's bytes 0x21..0x7E other "
+        "separated by spaces and tabs only, and no byte edits the line (a backspace is part of a word). "
+        "An unknown command answers `error: unknown command '<name>' (try help)`, the name's bytes 0x21..0x7E other "
         "than `\\` and `'` shown as they are and every other byte as `\\xNN` (lower-case hex). A bus reset "
         "or SET_CONFIGURATION ends the session: a partial line is dropped.")
     add("")
