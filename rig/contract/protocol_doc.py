@@ -262,9 +262,9 @@ def generate() -> str:
         "the "
         f"prompt `{c.CONSOLE_PROMPT}`. A line holds at most 256 bytes (more are ignored); words are "
         "separated by spaces and tabs only, and no byte edits the line (a backspace is part of a word). "
-        "An unknown command answers `error: unknown command '<name>' (try help)`, the name's bytes 0x21..0x7E other "
-        "than `\\` and `'` shown as they are and every other byte as `\\xNN` (lower-case hex). A bus reset "
-        "or SET_CONFIGURATION ends the session: a partial line is dropped.")
+        "An unknown command answers `error: unknown command '<name>' (try help)`, the name's bytes "
+        "0x21..0x7E other than `\\` and `'` shown as they are and every other byte as `\\xNN` (lower-case "
+        "hex). A bus reset or SET_CONFIGURATION ends the session: a partial line is dropped.")
     add("")
     replies = {
         "help": "`name - description` per command",
