@@ -32,3 +32,22 @@ def test_a_zero_length_transfer_is_ignored(board: Board) -> None:
         board.device.read(c.EP_FRAME_IN, 4096, T)
     stats = board.stats()
     assert (stats["frames_rx"], stats["frames_bad_header"], stats["frames_bad_crc"]) == (0, 0, 0)
+
+
+def test_frames_written_in_source_are_checked_and_counted(board: Board) -> None:
+    """SOURCE ignores what the host writes but still checks and counts it (issue #15 item 5)."""
+    dev = board.device
+    board.set_frame_mode(c.FrameMode.SOURCE, payload_len=3, count=1)
+    sourced = frames.decode(bytes(dev.read(c.EP_FRAME_IN, 4096, T)))
+    assert sourced.flags == c.FrameFlag.SOURCED
+    good = frames.encode(bytes(100), 0)  # 140 bytes: three packets
+    bad_crc = bytearray(frames.encode(b"xyz", 1))
+    bad_crc[-1] ^= 0xFF
+    for data in (good, bytes(bad_crc), b"not a frame"):
+        dev.write(c.EP_FRAME_OUT, data, T)
+    with pytest.raises(usb.core.USBTimeoutError):
+        dev.read(c.EP_FRAME_IN, 4096, T)
+    stats = board.stats()
+    assert (stats["frames_rx"], stats["frames_bad_crc"], stats["frames_bad_header"]) == (1, 1, 1)
+    assert stats["frame_bytes_rx"] == 100
+    board.set_frame_mode(c.FrameMode.ECHO)

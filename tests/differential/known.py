@@ -24,10 +24,6 @@ class Known:
     reproducer: tuple[Op, ...]
 
 
-def _frame_source(op: Op) -> bool:
-    return op.kind == "source" and op.args[0] == c.Request.SET_FRAME_MODE
-
-
 def _read_not_whole_packets(op: Op) -> bool:
     return op.kind == "read" and isinstance(op.args[1], int) and op.args[1] % c.BULK_PACKET_SIZE != 0
 
@@ -41,13 +37,6 @@ def _midi_in_read(op: Op) -> bool:
 
 
 KNOWN: tuple[Known, ...] = (
-    Known("5", "frames written while in frame SOURCE: L counts them (frames_rx, bad_header, bad_crc), "
-          "E does not",
-          "h-diff (firmware vendor.c)", _frame_source,
-          (Op("source", (int(c.Request.SET_FRAME_MODE),
-                         c.FRAME_MODE_CONFIG.pack(mode=1, payload_len=0, count=1, interval_us=0),
-                         c.EP_FRAME_IN, 20000)),
-           Op("write", (c.EP_FRAME_OUT, frames.encode(b"", 0), 100)))),
     Known("9", "reads whose length is not a multiple of 64: L returns the whole packets that fit or "
           "EOVERFLOW with nothing consumed, E an I/O error", "h-diff (twin, bridge.js)",
           _read_not_whole_packets,
