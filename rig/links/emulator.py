@@ -12,6 +12,7 @@ through the ROM) turns every pending and later USB call into LinkGone saying so,
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -45,6 +46,8 @@ STATUS_TIMEOUT = 1
 STATUS_STALL = 2
 STATUS_ERROR = 3
 STATUS_GONE = 4
+STATUS_OVERFLOW = 5
+"""A read's packet did not fit the room left in it (babble): the data is lost, errno EOVERFLOW."""
 
 BOOT_TIMEOUT_S = 20.0
 """Wall time allowed for node to start, boot the firmware and see the first bus reset."""
@@ -249,6 +252,8 @@ class EmulatorLink:
             raise LinkStall(text)
         if pending.status == STATUS_GONE:
             raise LinkGone(text)
+        if pending.status == STATUS_OVERFLOW:
+            raise UsbLinkError(errno.EOVERFLOW, text)
         raise BridgeError(text)
 
     def _wait_for(self, timeout_ms: int) -> float | None:

@@ -21,7 +21,7 @@ from typing import Protocol
 from rig import contract as c
 from rig.client.console import LOG_PREFIX
 from rig.links.pty_line import LineWatcher, open_raw_pty
-from rig.loopback.usbd import AfterStatus, BoardCore, InTransfer, Stall
+from rig.loopback.usbd import AfterStatus, BoardCore, InTransfer, Stall, overflow
 
 # CDC PSTN 1.2 class requests (table 13).
 SET_LINE_CODING, GET_LINE_CODING, SET_CONTROL_LINE_STATE = 0x20, 0x21, 0x22
@@ -333,11 +333,15 @@ class CdcFunction:
         """EP_CDC_IN: the next packets of the oldest queued reply; waits for one."""
         core = self._core
         core.wait(lambda: bool(self.queue), deadline, "EP_CDC_IN")
-        chunk, done = self.queue[0].take(length)
+        head = self.queue[0]
+        before = head.pos
+        chunk, done, overflowed = head.take(length)
         if done:
             self.queue.popleft()
-        core.counters["cdc_tx_bytes"] += len(chunk)  # console bytes sent: the host has them (cdc.c)
+        core.counters["cdc_tx_bytes"] += head.pos - before  # bytes sent: acknowledged by the host (cdc.c)
         core.cv.notify_all()
+        if overflowed:
+            raise overflow(length)
         return chunk
 
     def _queue_write(self, data: bytes) -> int:

@@ -130,24 +130,35 @@ class InTransfer:
         """Bytes the host has not read yet."""
         return len(self.data) - self.pos
 
-    def take(self, length: int) -> tuple[bytes, bool]:
-        """Up to `length` bytes for one read, and whether the transfer is now complete. A transfer
-        whose length is a multiple of the packet size ends with a ZLP the host must also read."""
-        remaining = len(self.data) - self.pos
-        if remaining == 0:
-            return b"", True
-        if length >= remaining:
-            chunk = bytes(self.data[self.pos:])
-            self.pos = len(self.data)
-            zlp_left = length == remaining and len(self.data) % c.BULK_PACKET_SIZE == 0
-            return chunk, not zlp_left
-        n = length - length % c.BULK_PACKET_SIZE
-        if n == 0:
-            raise UsbLinkError(errno.EOVERFLOW, f"read of {length} bytes is shorter than the "
-                                                f"{c.BULK_PACKET_SIZE}-byte packet the device sends")
-        chunk = bytes(self.data[self.pos:self.pos + n])
-        self.pos += n
-        return chunk, False
+    def take(self, length: int) -> tuple[bytes, bool, bool]:
+        """One host read of `length` bytes: (data, whether the transfer is now complete, overflow).
+        Packets go out while the read has room: a short packet ends the read, and so does a full one
+        that fills it. A transfer whose length is a multiple of the packet size ends with a ZLP, read
+        with its last packet when the read has room left, else by the next read. A packet longer than
+        the room left is babble: the read fails with overflow and its packets are lost to the host,
+        though the device saw them acknowledged (libusb LIBUSB_ERROR_OVERFLOW)."""
+        if self.pos == len(self.data):
+            return b"", True, False  # only the ZLP was left
+        start = self.pos
+        while True:
+            packet = min(c.BULK_PACKET_SIZE, len(self.data) - self.pos)
+            self.pos += packet
+            got = self.pos - start
+            last = self.pos == len(self.data)
+            if got > length:
+                return b"", last and packet < c.BULK_PACKET_SIZE, True
+            if packet < c.BULK_PACKET_SIZE:
+                return bytes(self.data[start:self.pos]), True, False
+            if got == length:
+                return bytes(self.data[start:self.pos]), False, False
+            if last:
+                return bytes(self.data[start:self.pos]), True, False  # the ZLP ends this read
+
+
+def overflow(length: int) -> UsbLinkError:
+    """The error of a read whose next packet did not fit its `length`."""
+    return UsbLinkError(errno.EOVERFLOW, f"read of {length} bytes: the device sent a packet longer than the "
+                                         "room left (overflow), and the data is lost")
 
 
 def deadline_after(timeout_ms: int) -> float | None:
@@ -325,4 +336,4 @@ def _interface_endpoints(interface: int) -> tuple[int, ...]:
 
 
 __all__ = ["ENDPOINTS", "AfterStatus", "BoardCore", "InTransfer", "Stall", "UsbClass", "Usbd",
-           "VendorHandler", "deadline_after"]
+           "VendorHandler", "deadline_after", "overflow"]

@@ -15,7 +15,7 @@ from rig import contract as c
 from rig.contract import descriptors
 from rig.contract import frame_wire as frames
 from rig.loopback import midi
-from rig.loopback.usbd import AfterStatus, BoardCore, InTransfer, Stall
+from rig.loopback.usbd import AfterStatus, BoardCore, InTransfer, Stall, overflow
 
 CLOCK_HZ = 125_000_000
 """GET_INFO clock_hz: the RP2040's usual system clock."""
@@ -243,12 +243,14 @@ class VendorFunction:
         core = self._core
         core.wait(lambda: bool(self.ring), deadline, "EP_FRAME_IN")
         head = self.ring[0]
-        chunk, done = head.take(length)
+        chunk, done, overflowed = head.take(length)
         if done:
             self.ring.popleft()
             core.counters["frames_tx"] += 1
             core.counters["frame_bytes_tx"] += head.payload_len
         core.cv.notify_all()
+        if overflowed:
+            raise overflow(length)
         return chunk
 
     def _source(self, config: FrameConfig, stop: threading.Event) -> None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rig import contract as c
-from rig.contract import frame_wire as frames
 from tests.differential.ops import Op
 
 
@@ -24,32 +22,9 @@ class Known:
     reproducer: tuple[Op, ...]
 
 
-def _read_not_whole_packets(op: Op) -> bool:
-    return op.kind == "read" and isinstance(op.args[1], int) and op.args[1] % c.BULK_PACKET_SIZE != 0
-
-
-def _read_of_nothing(op: Op) -> bool:
-    return op.kind == "read" and op.args[1] == 0
-
-
-def _midi_in_read(op: Op) -> bool:
-    return op.kind == "read" and op.args[0] == c.EP_MIDI_IN
-
-
-KNOWN: tuple[Known, ...] = (
-    Known("9", "reads whose length is not a multiple of 64: L returns the whole packets that fit or "
-          "EOVERFLOW with nothing consumed, E an I/O error", "h-diff (twin, bridge.js)",
-          _read_not_whole_packets,
-          (Op("write", (c.EP_FRAME_OUT, frames.encode(bytes(24), 0), 100)),
-           Op("read", (c.EP_FRAME_IN, 60, 100)))),
-    Known("19", "read(EP_MIDI_IN, length 0) with nothing queued: L EOVERFLOW at once, E times out",
-          "h-diff (twin midi.py)", _read_of_nothing, (Op("read", (c.EP_MIDI_IN, 0, 100)),)),
-    Known("10", "EP_MIDI_IN packets: E forms a packet from what is queued when the endpoint is idle (one "
-          "OUT packet's replies), L answers a read with everything queued that fits",
-          "h-diff (twin midi.py)", _midi_in_read,
-          (Op("write", (c.EP_MIDI_OUT, bytes((9, 0x90, 60, 1)), 100)),
-           Op("write", (c.EP_MIDI_OUT, bytes((9, 0x90, 61, 1)), 100)), Op("read", (c.EP_MIDI_IN, 64, 100)))),
-)
+KNOWN: tuple[Known, ...] = ()
+"""Empty: every item seen so far is fixed. Add an entry (with its issue item number) for a divergence
+that cannot be fixed at once, so CI stays green only by saying so."""
 
 
 def open_trigger(op: Op) -> Known | None:

@@ -105,7 +105,7 @@ def stats(dev: usb.core.Device) -> dict[str, int] | Outcome:
 def normalise(op: Op, outcome: Outcome) -> Outcome:
     """`outcome` with what may legitimately differ between two correct boards blanked: device times
     (GET_TIME, frame timestamps), the serial number string and GET_INFO's implementation fields."""
-    if op.kind == "source" and op.args[2] == c.EP_FRAME_IN:
+    if op.kind == "source" and op.args[2] == c.EP_FRAME_IN and len(outcome) == 3:
         return (*outcome[:2], _blank_frame_times(outcome[2]))
     if outcome[0] != "ok" or len(outcome) < 2 or not isinstance(outcome[1], bytes):
         return outcome
