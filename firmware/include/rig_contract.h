@@ -188,7 +188,7 @@ typedef struct __attribute__((packed)) {
     uint32_t seq; /* sequence number: per direction, starting at 0 after reset, +1 per frame */
     uint32_t payload_len; /* payload bytes that follow the header */
     uint32_t payload_crc; /* CRC-32 (IEEE 802.3, as zlib.crc32) of the payload */
-    uint32_t reserved; /* 0 */
+    uint32_t reserved; /* 0 in a frame made; a receiver ignores it (an echoed frame keeps it) */
     uint64_t rx_time_us; /* device time the frame's last byte arrived (0 for SOURCE frames) */
     uint64_t tx_time_us; /* device time the device queued the frame for sending */
 } rig_frame_header_t;

@@ -310,7 +310,7 @@ FRAME_HEADER = Layout("frame_header", "Header that starts every frame on the ven
     ("seq", "I", "sequence number: per direction, starting at 0 after reset, +1 per frame"),
     ("payload_len", "I", "payload bytes that follow the header"),
     ("payload_crc", "I", "CRC-32 (IEEE 802.3, as zlib.crc32) of the payload"),
-    ("reserved", "I", "0"),
+    ("reserved", "I", "0 in a frame made; a receiver ignores it (an echoed frame keeps it)"),
     ("rx_time_us", "Q", "device time the frame's last byte arrived (0 for SOURCE frames)"),
     ("tx_time_us", "Q", "device time the device queued the frame for sending"),
 ))

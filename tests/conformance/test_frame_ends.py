@@ -51,3 +51,13 @@ def test_frames_written_in_source_are_checked_and_counted(board: Board) -> None:
     assert (stats["frames_rx"], stats["frames_bad_crc"], stats["frames_bad_header"]) == (1, 1, 1)
     assert stats["frame_bytes_rx"] == 100
     board.set_frame_mode(c.FrameMode.ECHO)
+
+
+def test_a_frame_with_a_nonzero_reserved_field_is_accepted_and_echoed_as_is(board: Board) -> None:
+    """The reserved header field is 0 in a frame made and ignored on receipt (issue #9: decided)."""
+    frame = bytearray(frames.encode(b"reserved", 0))
+    frame[20:24] = (7).to_bytes(4, "little")
+    board.device.write(c.EP_FRAME_OUT, bytes(frame), T)
+    echoed = bytes(board.device.read(c.EP_FRAME_IN, 4096, T))
+    assert echoed[20:24] == (7).to_bytes(4, "little") and bytes(frames.decode(echoed).payload) == b"reserved"
+    assert board.stats()["frames_rx"] == 1
