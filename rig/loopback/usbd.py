@@ -207,7 +207,10 @@ class Usbd:
         if endpoint not in ENDPOINTS or bool(endpoint & ch9.DIR_IN) == out:
             raise LinkStall(f"STALL: no {'OUT' if out else 'IN'} endpoint 0x{endpoint:02x}")
         if self.configuration == 0:
-            raise LinkStall(f"STALL: endpoint 0x{endpoint:02x} used before SET_CONFIGURATION")
+            # no configuration, no endpoint: a host sends it no tokens and reports an I/O error, as the
+            # emulator's bridge does (not a STALL, which only an existing endpoint can answer)
+            raise UsbLinkError(errno.EIO, f"endpoint 0x{endpoint:02x} does not exist before "
+                                          "SET_CONFIGURATION")
         if endpoint in self.halted:
             raise LinkStall(f"STALL: endpoint 0x{endpoint:02x} is halted")
 
