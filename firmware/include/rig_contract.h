@@ -156,7 +156,7 @@ typedef struct __attribute__((packed)) {
     uint32_t midi_rx_packets; /* USB-MIDI event packets received (CIN 0 padding excluded) */
     uint32_t midi_tx_packets; /* USB-MIDI event packets sent */
     uint32_t midi_rx_bad; /* received packets with a reserved CIN or a cable number out of range */
-    uint32_t midi_tx_overflow; /* packets that waited because the IN queue was full (never dropped) */
+    uint32_t midi_tx_overflow; /* times EP_MIDI_OUT was NAKed, or a SOURCE event waited, for IN queue room */
     uint32_t frames_rx; /* frames received with a good header and CRC */
     uint32_t frames_tx; /* frames sent */
     uint32_t frame_bytes_rx; /* payload bytes received in good frames */
@@ -170,7 +170,7 @@ typedef struct __attribute__((packed)) {
     uint32_t control_stalls; /* control requests answered with STALL */
     uint32_t usb_resets; /* bus resets seen */
     uint32_t cdc_rx_bytes; /* console bytes received */
-    uint32_t cdc_tx_bytes; /* console bytes sent */
+    uint32_t cdc_tx_bytes; /* console bytes sent (counted when the host has read them) */
 } rig_stats_t;
 _Static_assert(sizeof(rig_stats_t) == 72, "stats size");
 
@@ -189,7 +189,7 @@ typedef struct __attribute__((packed)) {
     uint32_t seq; /* sequence number: per direction, starting at 0 after reset, +1 per frame */
     uint32_t payload_len; /* payload bytes that follow the header */
     uint32_t payload_crc; /* CRC-32 (IEEE 802.3, as zlib.crc32) of the payload */
-    uint32_t reserved; /* 0 */
+    uint32_t reserved; /* 0 in a frame made; a receiver ignores it (an echoed frame keeps it) */
     uint64_t rx_time_us; /* device time the frame's last byte arrived (0 for SOURCE frames) */
     uint64_t tx_time_us; /* device time the device queued the frame for sending */
 } rig_frame_header_t;

@@ -15,7 +15,6 @@
 #define CDC_SET_LINE_CODING 0x20u
 #define CDC_GET_LINE_CODING 0x21u
 #define CDC_SET_CONTROL_LINE_STATE 0x22u
-#define CDC_SEND_BREAK 0x23u
 
 static uint8_t line_coding[7] = {0x00, 0xC2, 0x01, 0x00, 0, 0, 8}; /* 115200 8N1 */
 static char txq[TXQ];
@@ -134,6 +133,12 @@ static bool cdc_xfer(uint8_t ep_addr, uint16_t len) {
 
 static void touch_reboot(void) { board_reboot_bootloader(); }
 
+/* PSTN 1.2 table 17: bCharFormat 0..2 (1, 1.5, 2 stop bits), bParityType 0..4, bDataBits 5..8 or 16. */
+static bool line_coding_valid(const uint8_t *coding) {
+    uint8_t bits = coding[6];
+    return coding[4] <= 2u && coding[5] <= 4u && ((bits >= 5u && bits <= 8u) || bits == 16u);
+}
+
 static bool cdc_control(usbd_stage_t stage, const usb_setup_t *s, const uint8_t *data, usbd_reply_t *reply) {
     if ((s->wIndex & 0xFFu) != RIG_IF_CDC_COMM) {
         return false;
@@ -144,6 +149,9 @@ static bool cdc_control(usbd_stage_t stage, const usb_setup_t *s, const uint8_t 
             return false;
         }
         if (stage == USBD_STAGE_DATA) {
+            if (!line_coding_valid(data)) {
+                return false;
+            }
             for (unsigned i = 0; i < sizeof line_coding; i++) {
                 line_coding[i] = data[i];
             }
@@ -166,9 +174,7 @@ static bool cdc_control(usbd_stage_t stage, const usb_setup_t *s, const uint8_t 
             console_greet(&console);
         }
         return true;
-    case CDC_SEND_BREAK:
-        return true;
-    default:
+    default: /* SEND_BREAK included: the ACM descriptor's bmCapabilities does not offer it */
         return false;
     }
 }

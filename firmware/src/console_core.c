@@ -100,6 +100,21 @@ static void run_log(console_t *c, size_t after) {
     put(c, "\r\n");
 }
 
+/* A word as the contract shows it: bytes 0x21..0x7E other than backslash and quote as they are, any other
+ * byte as \xNN (two lower-case hex digits), so a reply never carries control or high bytes. */
+static void put_shown(console_t *c, const char *word, size_t len) {
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        uint8_t b = (uint8_t)word[i];
+        if (b >= 0x21u && b <= 0x7Eu && b != (uint8_t)'\\' && b != (uint8_t)'\'') {
+            c->host->write(&word[i], 1u);
+        } else {
+            const char esc[4] = {'\\', 'x', hex[b >> 4], hex[b & 0xFu]};
+            c->host->write(esc, sizeof esc);
+        }
+    }
+}
+
 static void run(console_t *c) {
     /* First whitespace-separated word of the line. */
     size_t start = 0;
@@ -152,7 +167,7 @@ static void run(console_t *c) {
         run_log(c, end);
     } else {
         put(c, "error: unknown command '");
-        c->host->write(word, wlen);
+        put_shown(c, word, wlen);
         put(c, "' (try help)\r\n");
     }
     put(c, RIG_CONSOLE_PROMPT);

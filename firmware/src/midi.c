@@ -113,21 +113,27 @@ uint64_t midi_poll(uint64_t now) {
 
 static void on_out(uint16_t len) {
     const uint8_t *buf = dcd_ep_buffer(RIG_EP_MIDI_OUT);
-    for (uint16_t off = 0; off + 4u <= len; off = (uint16_t)(off + 4u)) {
+    uint16_t off = 0;
+    for (; off + 4u <= len; off = (uint16_t)(off + 4u)) {
         uint8_t pkt[4] = {buf[off], buf[off + 1u], buf[off + 2u], buf[off + 3u]};
         midi_pkt_kind_t kind = midi_classify(pkt);
         if (kind == MIDI_PKT_PADDING) {
             continue;
         }
+        /* Every packet but padding is received; a bad one is also counted bad and dropped. */
+        g_stats.midi_rx_packets++;
         if (kind == MIDI_PKT_BAD) {
             g_stats.midi_rx_bad++;
             continue;
         }
-        g_stats.midi_rx_packets++;
         uint8_t reply[4];
         if (midi_respond(&cfg, pkt, reply)) {
             push(reply); /* room guaranteed: OUT is armed only with a packet's worth free */
         }
+    }
+    if (off < len) { /* a trailing partial packet: received, and bad */
+        g_stats.midi_rx_packets++;
+        g_stats.midi_rx_bad++;
     }
     start_in();
     arm_out();

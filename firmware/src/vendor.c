@@ -128,9 +128,8 @@ uint64_t vendor_poll(uint64_t now) {
     return src.next_due;
 }
 
-static void finish_rx(void) {
-    int slot = ring_tail(&ring);
-    rig_frame_header_t *h = slot_header(slot);
+/* A received frame ends: check and count it; in ECHO keep it (`h` is then its ring slot's header). */
+static void finish_rx(rig_frame_header_t *h) {
     uint32_t total = rx.len;
     bool keep = false;
     if (total != 0u) {
@@ -169,20 +168,45 @@ static void finish_rx(void) {
 }
 
 /* The frame in `slot` has all the bytes its (good) header announces. */
-static bool frame_complete(int slot) {
+static bool frame_complete(const rig_frame_header_t *h) {
     if (rx.overflow || rx.len < FRAME_HEADER_LEN) {
         return false;
     }
-    const rig_frame_header_t *h = slot_header(slot);
     return h->magic == RIG_FRAME_MAGIC && h->header_len == FRAME_HEADER_LEN &&
            h->payload_len <= RIG_FRAME_MAX_PAYLOAD && rx.len == FRAME_HEADER_LEN + h->payload_len;
 }
 
 static int32_t held_len = -1; /* OUT packet waiting in DPRAM for a free slot, -1 when none */
 
+/* In SOURCE a received frame is checked and counted but never kept, so it takes no ring slot: only its
+ * header is stored, and its payload's CRC computed as the packets arrive. */
+static rig_frame_header_t unkept_header;
+
+static void on_out_unkept(uint16_t len) {
+    const uint8_t *buf = dcd_ep_buffer(RIG_EP_FRAME_OUT);
+    uint8_t *header = (uint8_t *)&unkept_header;
+    uint32_t start = rx.len;
+    uint32_t end = rx.len + len;
+    for (uint32_t i = start; i < end && i < FRAME_HEADER_LEN; i++) {
+        header[i] = buf[i - start];
+    }
+    if (end > FRAME_HEADER_LEN) {
+        uint32_t from = start > FRAME_HEADER_LEN ? start : FRAME_HEADER_LEN;
+        rx.crc = crc32_update(rx.crc, buf + (from - start), end - from);
+    }
+    if (end > SLOT_BYTES) {
+        rx.overflow = true;
+    }
+    rx.len = end;
+    if (len < PKT || frame_complete(&unkept_header)) {
+        finish_rx(&unkept_header);
+    }
+    dcd_ep_arm_out(RIG_EP_FRAME_OUT, PKT); /* SOURCE never holds input back */
+}
+
 static void on_out(uint16_t len) {
     if (mode.mode == RIG_FRAME_MODE_SOURCE) {
-        dcd_ep_arm_out(RIG_EP_FRAME_OUT, PKT); /* SOURCE ignores input: never held back */
+        on_out_unkept(len);
         return;
     }
     int slot = ring_tail(&ring);
@@ -209,8 +233,8 @@ static void on_out(uint16_t len) {
     /* A transfer ends with a short packet, or with the full packet that completes the length its
      * header gives: a host does not send a ZLP after a frame that fills its last packet (libusb does
      * not). A ZLP that does follow such a frame is an empty transfer and is ignored. */
-    if (len < PKT || frame_complete(slot)) {
-        finish_rx();
+    if (len < PKT || frame_complete(slot_header(slot))) {
+        finish_rx(slot_header(slot));
     }
     arm_out();
 }

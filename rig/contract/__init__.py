@@ -267,7 +267,7 @@ STATS = Layout("stats", "GET_STATS response: every counter the device keeps; RES
     ("midi_rx_packets", "I", "USB-MIDI event packets received (CIN 0 padding excluded)"),
     ("midi_tx_packets", "I", "USB-MIDI event packets sent"),
     ("midi_rx_bad", "I", "received packets with a reserved CIN or a cable number out of range"),
-    ("midi_tx_overflow", "I", "packets that waited because the IN queue was full (never dropped)"),
+    ("midi_tx_overflow", "I", "times EP_MIDI_OUT was NAKed, or a SOURCE event waited, for IN queue room"),
     ("frames_rx", "I", "frames received with a good header and CRC"),
     ("frames_tx", "I", "frames sent"),
     ("frame_bytes_rx", "I", "payload bytes received in good frames"),
@@ -281,7 +281,7 @@ STATS = Layout("stats", "GET_STATS response: every counter the device keeps; RES
     ("control_stalls", "I", "control requests answered with STALL"),
     ("usb_resets", "I", "bus resets seen"),
     ("cdc_rx_bytes", "I", "console bytes received"),
-    ("cdc_tx_bytes", "I", "console bytes sent"),
+    ("cdc_tx_bytes", "I", "console bytes sent (counted when the host has read them)"),
 ))
 
 TIME = Layout("time", "GET_TIME response.", (("time_us", "Q", "microseconds since boot"),))
@@ -310,7 +310,7 @@ FRAME_HEADER = Layout("frame_header", "Header that starts every frame on the ven
     ("seq", "I", "sequence number: per direction, starting at 0 after reset, +1 per frame"),
     ("payload_len", "I", "payload bytes that follow the header"),
     ("payload_crc", "I", "CRC-32 (IEEE 802.3, as zlib.crc32) of the payload"),
-    ("reserved", "I", "0"),
+    ("reserved", "I", "0 in a frame made; a receiver ignores it (an echoed frame keeps it)"),
     ("rx_time_us", "Q", "device time the frame's last byte arrived (0 for SOURCE frames)"),
     ("tx_time_us", "Q", "device time the device queued the frame for sending"),
 ))

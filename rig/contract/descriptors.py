@@ -10,14 +10,15 @@ from __future__ import annotations
 import struct
 
 from rig import contract as c
+from rig.contract.ch9 import (
+    DT_CONFIGURATION,
+    DT_DEVICE,
+    DT_ENDPOINT,
+    DT_INTERFACE,
+    DT_STRING,
+)
 
-# Descriptor types (USB 2.0 table 9-5, IAD ECN, audio class).
-DT_DEVICE = 0x01
-DT_CONFIGURATION = 0x02
-DT_STRING = 0x03
-DT_INTERFACE = 0x04
-DT_ENDPOINT = 0x05
-DT_DEVICE_QUALIFIER = 0x06
+# Descriptor types beyond USB 2.0 table 9-5 (rig.contract.ch9): IAD ECN, audio class.
 DT_INTERFACE_ASSOCIATION = 0x0B
 DT_CS_INTERFACE = 0x24
 DT_CS_ENDPOINT = 0x25

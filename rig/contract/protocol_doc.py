@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from rig import contract as c
+from rig.contract import ch9
 from rig.contract import descriptors as d
 
 DOC_PATH = "docs/protocol.md"
@@ -87,9 +88,9 @@ def _layout(layout: c.Layout) -> list[str]:
 
 def _descriptor_listing() -> list[str]:
     blob = d.config_descriptor()
-    names = {d.DT_CONFIGURATION: "CONFIGURATION", d.DT_INTERFACE: "INTERFACE", d.DT_ENDPOINT: "ENDPOINT",
-             d.DT_INTERFACE_ASSOCIATION: "INTERFACE ASSOCIATION", d.DT_CS_INTERFACE: "CS_INTERFACE",
-             d.DT_CS_ENDPOINT: "CS_ENDPOINT"}
+    names = {ch9.DT_CONFIGURATION: "CONFIGURATION", ch9.DT_INTERFACE: "INTERFACE",
+             ch9.DT_ENDPOINT: "ENDPOINT", d.DT_INTERFACE_ASSOCIATION: "INTERFACE ASSOCIATION",
+             d.DT_CS_INTERFACE: "CS_INTERFACE", d.DT_CS_ENDPOINT: "CS_ENDPOINT"}
     rows = []
     pos = 0
     while pos < len(blob):
@@ -179,9 +180,23 @@ def generate() -> str:
         "GET_CONFIGURATION, SET_INTERFACE / GET_INTERFACE (alternate 0 only), GET_STATUS (device, interface, "
         "endpoint: bit 0 = halted), SET_FEATURE / CLEAR_FEATURE(ENDPOINT_HALT) on the endpoints above; CDC "
         "SET_LINE_CODING (7 bytes), GET_LINE_CODING and SET_CONTROL_LINE_STATE to interface "
-        f"{c.IF_CDC_COMM}. "
+        f"{c.IF_CDC_COMM}. SET_LINE_CODING with a bCharFormat above 2, a bParityType above 4 or a bDataBits "
+        "other than 5..8 or 16 (PSTN 1.2 table 17) is answered with STALL and changes nothing; SEND_BREAK is "
+        "not offered (ACM bmCapabilities 0x02) and STALLs; SET_CONTROL_LINE_STATE with DTR (bit 0) set sends "
+        "the console prompt, so a terminal opening the port sees it. "
         "Everything else (device qualifier included: the board is full speed only) is answered with STALL. "
-        "Bulk endpoints answer only in the configured state; a halted endpoint STALLs until CLEAR_FEATURE.")
+        "Bulk endpoints answer only in the configured state; a halted endpoint STALLs until CLEAR_FEATURE. "
+        "An IN transfer whose last packet is full is ended by a ZLP, which a host read that the full packet "
+        "filled receives as the next (empty) read. A host read whose room left is smaller than the next "
+        "packet (any read of a length that is not a multiple of 64, 0 included, once data comes) fails "
+        "with overflow (babble; libusb LIBUSB_ERROR_OVERFLOW): the packets of that read are lost to the "
+        "host, while the board counts them sent. A read with nothing queued waits, whatever its length. "
+        "In the Address state (after a bus reset or SET_CONFIGURATION(0)) requests to an interface or to an "
+        "endpoint other than EP0 are answered with STALL (USB 2.0 9.4). "
+        "A bus reset and every SET_CONFIGURATION (the current value included) reset the functions: what is "
+        "queued for the host (MIDI replies, frames, console output of the session that ends) is dropped, "
+        "both frame sequences restart at 0 and halts are cleared; the modes are kept. A SOURCE mode produces "
+        "nothing until the device is configured, then starts again from its beginning.")
     add("")
     add("## Layouts")
     add("")
@@ -193,10 +208,13 @@ def generate() -> str:
     add("Packets with CIN 0 are padding and are not counted. Every other packet counts in midi_rx_packets; "
         "one with the reserved CIN 1 or a cable number >= MIDI_CABLES (or a trailing partial packet) also "
         "counts in midi_rx_bad and is dropped. A host read of EP_MIDI_IN returns the queued packets that fit "
-        "its length, as one transfer ended by a short packet or ZLP. When the IN queue has no room for "
-        "the replies to a received USB packet, "
-        "the board NAKs EP_MIDI_OUT until the host reads (midi_tx_overflow counts the packets that waited); "
-        "nothing is dropped.")
+        "its length, as one transfer ended by a short packet or ZLP; a packet holds what was queued (up to "
+        "16 events) when EP_MIDI_IN was idle, so one OUT packet's replies travel together and a read ends "
+        "at the first short packet. The IN queue holds 256 event packets; "
+        "while it has room for fewer than the 16 replies a full USB packet may ask for, the board NAKs "
+        "EP_MIDI_OUT (the packet is not received, and a write times out) until the host reads; "
+        "midi_tx_overflow counts each time the endpoint becomes NAKed this way, and each SOURCE event that "
+        "waits for room. Nothing is dropped.")
     add("")
     add("The software loopback also shows its MIDI side as OS MIDI ports (python-rtmidi virtual ports on "
         "ALSA or JACK), as the OS driver shows a real board's: messages sent to them go through the same "
@@ -207,8 +225,10 @@ def generate() -> str:
     add("")
     add(f"A frame is one bulk transfer: the {c.FRAME_HEADER.size}-byte `frame_header` then `payload_len` "
         "bytes, "
-        "ended by a short packet (a zero-length packet when the length is a multiple of "
-        f"{c.BULK_PACKET_SIZE}). "
+        "ended by a short packet or, when the length is a multiple of "
+        f"{c.BULK_PACKET_SIZE}, by the full packet that completes the length its header gives (a host need "
+        "not send a zero-length packet, and libusb does not; the board ignores one that follows). Packets "
+        "after that point start the next frame; a zero-length transfer is empty and counts nowhere. "
         f"magic = {_hex(c.FRAME_MAGIC, 8)} ('RGFR'), version = {c.FRAME_VERSION}, header_len = "
         f"{c.FRAME_HEADER.size}, payload_len <= {c.FRAME_MAX_PAYLOAD}, payload_crc = CRC-32 (IEEE 802.3, as "
         "zlib.crc32) of the payload. flags: "
@@ -247,8 +267,11 @@ def generate() -> str:
     add("")
     add("Lines end with CR or LF; input is not echoed. Each reply is its lines, each ended by CR LF, then "
         "the "
-        f"prompt `{c.CONSOLE_PROMPT}`. An unknown command answers `error: unknown command '<name>' (try "
-        "help)`.")
+        f"prompt `{c.CONSOLE_PROMPT}`. A line holds at most 256 bytes (more are ignored); words are "
+        "separated by spaces and tabs only, and no byte edits the line (a backspace is part of a word). "
+        "An unknown command answers `error: unknown command '<name>' (try help)`, the name's bytes "
+        "0x21..0x7E other than `\\` and `'` shown as they are and every other byte as `\\xNN` (lower-case "
+        "hex). A bus reset or SET_CONFIGURATION ends the session: a partial line is dropped.")
     add("")
     replies = {
         "help": "`name - description` per command",

@@ -12,6 +12,7 @@ through the ROM) turns every pending and later USB call into LinkGone saying so,
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from rig.contract.ch9 import CLEAR_FEATURE, ENDPOINT_HALT
 from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLinkError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,6 +46,8 @@ STATUS_TIMEOUT = 1
 STATUS_STALL = 2
 STATUS_ERROR = 3
 STATUS_GONE = 4
+STATUS_OVERFLOW = 5
+"""A read's packet did not fit the room left in it (babble): the data is lost, errno EOVERFLOW."""
 
 BOOT_TIMEOUT_S = 20.0
 """Wall time allowed for node to start, boot the firmware and see the first bus reset."""
@@ -250,6 +254,8 @@ class EmulatorLink:
             raise LinkStall(text)
         if pending.status == STATUS_GONE:
             raise LinkGone(text)
+        if pending.status == STATUS_OVERFLOW:
+            raise UsbLinkError(errno.EOVERFLOW, text)
         raise BridgeError(text)
 
     def _wait_for(self, timeout_ms: int) -> float | None:
@@ -301,7 +307,7 @@ class EmulatorLink:
 
     def clear_halt(self, endpoint: int) -> None:
         """CLEAR_FEATURE(ENDPOINT_HALT) to the endpoint."""
-        self.control(0x02, 1, 0, endpoint, b"", 1000)
+        self.control(0x02, CLEAR_FEATURE, ENDPOINT_HALT, endpoint, b"", 1000)
 
     def reset(self) -> None:
         """Bus reset; pending transfers fail and the device comes back unconfigured."""

@@ -19,6 +19,16 @@ import usb.backend
 import usb.core
 import usb.util
 
+from rig.contract.ch9 import (
+    DT_CONFIGURATION,
+    DT_DEVICE,
+    DT_ENDPOINT,
+    DT_INTERFACE,
+    GET_CONFIGURATION,
+    GET_DESCRIPTOR,
+    SET_CONFIGURATION,
+    SET_INTERFACE,
+)
 from rig.errors import RigError
 from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLink, UsbLinkError
 
@@ -36,11 +46,6 @@ _LIBUSB_ERRORS: dict[int, tuple[int, str]] = {
     errno.EBUSY: (-6, "Resource busy"),
 }
 
-DT_DEVICE = 1
-DT_CONFIGURATION = 2
-DT_INTERFACE = 4
-DT_ENDPOINT = 5
-GET_DESCRIPTOR = 6
 DESCRIPTOR_TIMEOUT_MS = 1000
 
 
@@ -331,11 +336,12 @@ class LinkBackend(usb.backend.IBackend):  # type: ignore[misc]
 
     def set_configuration(self, dev_handle: LinkHandle, config_value: int) -> None:
         """SET_CONFIGURATION as a standard control request."""
-        _call(lambda: dev_handle.link.control(0x00, 9, config_value, 0, b"", DESCRIPTOR_TIMEOUT_MS))
+        _call(lambda: dev_handle.link.control(0x00, SET_CONFIGURATION, config_value, 0, b"",
+                                              DESCRIPTOR_TIMEOUT_MS))
 
     def get_configuration(self, dev_handle: LinkHandle) -> int:
         """GET_CONFIGURATION as a standard control request."""
-        data = _call(lambda: dev_handle.link.control(0x80, 8, 0, 0, 1, DESCRIPTOR_TIMEOUT_MS))
+        data = _call(lambda: dev_handle.link.control(0x80, GET_CONFIGURATION, 0, 0, 1, DESCRIPTOR_TIMEOUT_MS))
         assert isinstance(data, bytes | bytearray)
         if len(data) != 1:
             raise usb.core.USBError(f"GET_CONFIGURATION returned {len(data)} bytes", -1, errno.EIO)
@@ -343,7 +349,8 @@ class LinkBackend(usb.backend.IBackend):  # type: ignore[misc]
 
     def set_interface_altsetting(self, dev_handle: LinkHandle, intf: int, altsetting: int) -> None:
         """SET_INTERFACE as a standard control request (recipient interface)."""
-        _call(lambda: dev_handle.link.control(0x01, 11, altsetting, intf, b"", DESCRIPTOR_TIMEOUT_MS))
+        _call(lambda: dev_handle.link.control(0x01, SET_INTERFACE, altsetting, intf, b"",
+                                              DESCRIPTOR_TIMEOUT_MS))
 
     def claim_interface(self, dev_handle: LinkHandle, intf: int) -> None:
         """Host-side bookkeeping; fails with EBUSY, as libusb does, while an OS driver holds `intf`."""

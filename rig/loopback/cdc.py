@@ -1,5 +1,6 @@
-"""The board's console: the CONSOLE_COMMANDS line interpreter, the event log lines (`log on|off`),
-and a pty that pyserial opens like any serial port, watched for the 1200-baud touch.
+"""The board's CDC function and console, as firmware/src/cdc.c and console_core.c: the CDC class
+requests and endpoints, the CONSOLE_COMMANDS line interpreter, the event log lines (`log on|off`), and
+a pty that pyserial opens like any serial port, watched for the 1200-baud touch.
 
 The same interpreter serves the pty and the CDC bulk endpoints, as the firmware serves one CDC port.
 Log lines are the firmware's text (firmware/src/log.c) byte for byte: `# <device us> <event>[ k=v...]`.
@@ -9,13 +10,25 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
+import struct
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from rig import contract as c
 from rig.links.pty_line import LineWatcher, open_raw_pty
+from rig.loopback.usbd import AfterStatus, BoardCore, InTransfer, Stall, overflow
+
+# CDC PSTN 1.2 class requests (table 13).
+SET_LINE_CODING, GET_LINE_CODING, SET_CONTROL_LINE_STATE = 0x20, 0x21, 0x22
+CLASS_OUT_TO_INTERFACE, CLASS_IN_TO_INTERFACE = 0x21, 0xA1
+LINE_CODING = struct.Struct("<IBBB")
+"""dwDTERate, bCharFormat (stop bits), bParityType, bDataBits (PSTN 1.2 table 17)."""
+CDC_QUEUE_BYTES = 2048
+"""Console output the board holds for a host that does not read (the firmware's CDC queue)."""
 
 LOG_LINE_MAX = 112
 """Longest log line, CR LF included (the firmware's CONSOLE_LOG_MAX); longer text is cut."""
@@ -25,6 +38,12 @@ def log_line(time_us: int, event: str, fields: Sequence[tuple[str, str | int]] =
     """One log line as the firmware sends it: `# <time_us> <event>[ key=value...]` CR LF."""
     text = f"{c.CONSOLE_LOG_PREFIX}{time_us} {event}" + "".join(f" {key}={value}" for key, value in fields)
     return text.encode()[:LOG_LINE_MAX - 2] + b"\r\n"
+
+
+def shown(word: str) -> str:
+    """A command word as a reply shows it: characters 0x21..0x7E other than backslash and quote as they
+    are, every other byte as \\xNN (lower-case hex), so a reply never carries control or high bytes."""
+    return "".join(ch if 0x21 <= ord(ch) <= 0x7E and ch not in "\\'" else f"\\x{ord(ch):02x}" for ch in word)
 
 
 def _mode_name(kind: type[c.MidiMode] | type[c.FrameMode], mode: int) -> str | int:
@@ -62,9 +81,11 @@ class ConsoleSession:
 
     MAX_LINE = 256
 
-    def __init__(self, host: ConsoleHost, write: Callable[[bytes], int]) -> None:
+    def __init__(self, host: ConsoleHost, write: Callable[[bytes], int], *, count_sent: bool = True) -> None:
         self._host = host
         self._write = write
+        self._count_sent = count_sent
+        """Count cdc_tx_bytes as `write` takes bytes (the pty); the CDC endpoints count when read."""
         self._line = bytearray()
         self.log_on = False
         """Log lines are sent (`log on`); off when the session is made, as the firmware at power-on."""
@@ -74,7 +95,8 @@ class ConsoleSession:
     def _send(self, text: str) -> None:
         data = text.encode()
         sent = self._write(data)
-        self._host.console_bytes(0, sent)
+        if self._count_sent:
+            self._host.console_bytes(0, sent)
 
     def greet(self) -> None:
         """Send the prompt (when a session starts)."""
@@ -86,15 +108,21 @@ class ConsoleSession:
         for byte in data:
             if byte in (0x0D, 0x0A):
                 if self._line:
-                    line = self._line.decode(errors="replace").strip()
+                    line = self._line.decode("latin-1")  # one character per byte, as received
                     self._line.clear()
                     self._send(self.run(line))
             elif len(self._line) < self.MAX_LINE:
                 self._line.append(byte)
 
+    def drop_line(self) -> None:
+        """The session ends (bus reset, SET_CONFIGURATION): a partial line is dropped."""
+        self._line.clear()
+
     def run(self, line: str) -> str:
-        """The reply to one command line, prompt included."""
-        command = line.split()[0] if line.split() else ""
+        """The reply to one command line, prompt included. Words are separated by spaces and tabs only;
+        no byte edits the line (no backspace handling), as in the firmware's console_core.c."""
+        words = [word for word in re.split("[ \t]+", line) if word]
+        command = words[0] if words else ""
         if command == "help":
             lines = [f"{name} - {doc}" for name, doc in c.CONSOLE_COMMANDS.items()]
         elif command == "version":
@@ -108,11 +136,11 @@ class ConsoleSession:
             self._host.console_reset_stats()
             lines = ["ok"]
         elif command == "log":
-            lines = self._run_log(line.split()[1:])
+            lines = self._run_log(words[1:])
         elif not command:
             lines = []
         else:
-            lines = [f"error: unknown command {command!r} (try help)"]
+            lines = [f"error: unknown command '{shown(command)}' (try help)"]
         return "".join(f"{text}\r\n" for text in lines) + c.CONSOLE_PROMPT
 
     def _run_log(self, args: list[str]) -> list[str]:
@@ -131,7 +159,8 @@ class ConsoleSession:
             return
         data = log_line(self._host.console_time_us(), event, fields)
         sent = self._write(data)
-        self._host.console_bytes(0, sent)
+        if self._count_sent:
+            self._host.console_bytes(0, sent)
         if sent < len(data):
             self.log_dropped += 1
 
@@ -227,3 +256,98 @@ class PtyConsole:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
+
+
+class CdcFunction:
+    """The CDC communication and data interfaces: line coding and control line state, the
+    EP_CDC_OUT / EP_CDC_IN console session and its bounded output queue. An entry of the usbd class
+    table; `touch` is the reboot the 1200-baud line coding asks for."""
+
+    itf_first = c.IF_CDC_COMM
+    itf_count = 2
+    endpoints: tuple[int, ...] = (c.EP_CDC_NOTIFY, c.EP_CDC_OUT, c.EP_CDC_IN)
+
+    def __init__(self, core: BoardCore, host: ConsoleHost, touch: Callable[[], None]) -> None:
+        self._core = core
+        self._touch = touch
+        self.queue: deque[InTransfer] = deque()
+        self.session = ConsoleSession(host, self._queue_write, count_sent=False)
+        self.line_coding = LINE_CODING.pack(115200, 0, 0, 8)
+        self.control_line_state = 0
+
+    def power_on(self) -> None:
+        """Default line coding, lines down."""
+        self.line_coding = LINE_CODING.pack(115200, 0, 0, 8)
+        self.control_line_state = 0
+
+    # --- the class table entry ---------------------------------------------------------------
+
+    def reset(self, was_configured: bool) -> None:
+        """Output queued for the session that ends here is dropped; lines queued while no session was
+        open (the bus reset's log line) wait for the next one (as cdc.c)."""
+        if was_configured:
+            self.queue.clear()
+        self.session.drop_line()
+
+    def open(self) -> None:
+        """Nothing starts by itself."""
+
+    def control_in(self, bm: int, req: int, value: int, index: int) -> bytes:
+        """GET_LINE_CODING; any other class IN request stalls."""
+        if bm == CLASS_IN_TO_INTERFACE and req == GET_LINE_CODING and index == c.IF_CDC_COMM:
+            return self.line_coding
+        raise Stall(f"class IN request 0x{req:02x} to index {index}")
+
+    def control_out(self, bm: int, req: int, value: int, index: int, data: bytes) -> AfterStatus | None:
+        """SET_LINE_CODING (1200 baud: reboot after the status stage) and SET_CONTROL_LINE_STATE."""
+        if bm != CLASS_OUT_TO_INTERFACE or index != c.IF_CDC_COMM:
+            raise Stall(f"class OUT request 0x{req:02x} (bmRequestType 0x{bm:02x}) to index {index}")
+        if req == SET_LINE_CODING:
+            if len(data) != LINE_CODING.size:
+                raise Stall(f"SET_LINE_CODING needs {LINE_CODING.size} bytes, got {len(data)}")
+            baud, stop, parity, bits = LINE_CODING.unpack(data)
+            if stop > 2 or parity > 4 or bits not in (5, 6, 7, 8, 16):
+                raise Stall(f"SET_LINE_CODING stop {stop} parity {parity} bits {bits}")
+            self.line_coding = data
+            if baud == c.CONSOLE_BAUD_BOOTSEL:
+                return self._touch
+            return None
+        if req == SET_CONTROL_LINE_STATE and not data:
+            self.control_line_state = value & 0x3
+            if value & 1:  # DTR: a terminal opened the port and is greeted with the prompt
+                self.session.greet()
+            return None
+        raise Stall(f"CDC request 0x{req:02x} with {len(data)} data bytes")
+
+    def halt_cleared(self, endpoint: int) -> None:
+        """Nothing to re-arm."""
+
+    # --- endpoints ---------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """EP_CDC_OUT: console input."""
+        self.session.feed(data)
+
+    def read(self, length: int, deadline: float | None) -> bytes:
+        """EP_CDC_IN: the next packets of the oldest queued reply; waits for one."""
+        core = self._core
+        core.wait(lambda: bool(self.queue), deadline, "EP_CDC_IN")
+        head = self.queue[0]
+        before = head.pos
+        chunk, done, overflowed = head.take(length)
+        if done:
+            self.queue.popleft()
+        core.counters["cdc_tx_bytes"] += head.pos - before  # bytes sent: acknowledged by the host (cdc.c)
+        core.cv.notify_all()
+        if overflowed:
+            raise overflow(length)
+        return chunk
+
+    def _queue_write(self, data: bytes) -> int:
+        # called with the lock held: one reply or log line is one IN transfer; a host that does not
+        # read leaves at most CDC_QUEUE_BYTES queued, and what does not fit is refused (not sent)
+        if sum(t.remaining for t in self.queue) + len(data) > CDC_QUEUE_BYTES:
+            return 0
+        self.queue.append(InTransfer(data))
+        self._core.cv.notify_all()
+        return len(data)

@@ -1,4 +1,5 @@
-"""The board's MIDI engine: what ECHO / TRANSFORM / SOURCE / SINK do to USB-MIDI 1.0 event packets.
+"""The board's MIDI function, as firmware/src/midi.c and midi_core.c: what ECHO / TRANSFORM / SOURCE /
+SINK do to USB-MIDI 1.0 event packets, and the EP_MIDI_OUT / EP_MIDI_IN endpoints with their queue.
 
 The USB endpoints and the OS MIDI ports run packets through the same engine, so both paths behave
 as the firmware does. Converting MIDI messages to and from packets (the OS-port side) is host.midi's
@@ -7,10 +8,21 @@ job (encode_message, UsbMidiDecoder): there is one codec.
 
 from __future__ import annotations
 
+import errno
+import threading
+from collections import deque
 from dataclasses import dataclass
 
 from host.midi.usbmidi import CIN_CABLE_EVENT, CIN_MISC, PACKET_SIZE
 from rig import contract as c
+from rig.links.usb_link import UsbLinkError
+from rig.loopback.usbd import AfterStatus, BoardCore, Stall
+
+MIDI_IN_CAPACITY = 256
+"""Event packets the EP_MIDI_IN queue holds (the firmware's QUEUE_SLOTS)."""
+EVENTS_PER_PACKET = c.BULK_PACKET_SIZE // PACKET_SIZE
+"""Event packets in one full USB packet: the room EP_MIDI_OUT needs to be armed."""
+SOURCE_THREAD = "midi source"
 
 NOTE_CINS = frozenset((0x8, 0x9, 0xA))
 """Code index numbers whose second MIDI byte is a note number (note off, note on, poly pressure)."""
@@ -82,5 +94,148 @@ def source_seq(packet: bytes) -> int | None:
     return ((packet[3] - 1) << 7) | packet[2]
 
 
-__all__ = ["NOTE_CINS", "PACKET_SIZE", "MidiConfig", "is_bad", "is_padding", "respond", "source_pair",
-           "source_seq"]
+class MidiFunction:
+    """The audio control and MIDI streaming interfaces: the mode, the EP_MIDI_IN queue (NAKing
+    EP_MIDI_OUT when full) and the SOURCE thread. An entry of the usbd class table."""
+
+    itf_first = c.IF_AUDIO_CONTROL
+    itf_count = 2
+    endpoints: tuple[int, ...] = (c.EP_MIDI_OUT, c.EP_MIDI_IN)
+
+    def __init__(self, core: BoardCore) -> None:
+        self._core = core
+        self.config = MidiConfig()
+        self.queue: deque[bytes] = deque()
+        self.out_blocked = False
+        """EP_MIDI_OUT is left unarmed (NAKs) until a read makes room for a packet's replies."""
+
+    def power_on(self) -> None:
+        """Default mode, nothing queued."""
+        self.config = MidiConfig()
+        self.queue = deque()
+        self.out_blocked = False
+
+    # --- the class table entry ---------------------------------------------------------------
+
+    def reset(self, was_configured: bool) -> None:
+        """Queued replies dropped, SOURCE stopped (it starts again at open)."""
+        self.queue.clear()
+        self.out_blocked = False
+        self._core.cancel(SOURCE_THREAD)
+        self._core.cv.notify_all()
+
+    def open(self) -> None:
+        """SOURCE starts again from its first event."""
+        if self.config.mode is c.MidiMode.SOURCE:
+            config = self.config
+            self._core.start(SOURCE_THREAD, lambda stop: self._source(config, stop))
+
+    def control_in(self, bm: int, req: int, value: int, index: int) -> bytes:
+        """The MIDI interfaces take no class requests."""
+        raise Stall(f"class IN request 0x{req:02x} to index {index}")
+
+    def control_out(self, bm: int, req: int, value: int, index: int, data: bytes) -> AfterStatus | None:
+        """The MIDI interfaces take no class requests."""
+        raise Stall(f"class OUT request 0x{req:02x} (bmRequestType 0x{bm:02x}) to index {index}")
+
+    def halt_cleared(self, endpoint: int) -> None:
+        """Nothing to re-arm."""
+
+    # --- the mode ----------------------------------------------------------------------------
+
+    def set_mode(self, config: MidiConfig, *, log: bool = False) -> None:
+        """SET_MIDI_MODE after its status stage: stop SOURCE, take the mode, start SOURCE; no lock."""
+        core = self._core
+        core.stop_source(SOURCE_THREAD)
+        with core.cv:
+            self.config = config
+            if log:
+                core.log("midi_mode", int(config.mode))
+            if config.mode is c.MidiMode.SOURCE and core.configured:
+                core.start(SOURCE_THREAD, lambda stop: self._source(config, stop))
+
+    # --- endpoints ---------------------------------------------------------------------------
+
+    def write(self, data: memoryview, deadline: float | None) -> None:
+        """EP_MIDI_OUT: each 64-byte USB packet through the engine. A packet is taken only while the
+        queue has room for a whole packet's replies (the firmware arms OUT only then): otherwise it
+        is NAKed, the write times out and the packet is neither received nor dropped."""
+        for start in range(0, len(data), c.BULK_PACKET_SIZE):
+            self._core.wait(self._has_room, deadline, "EP_MIDI_OUT (IN queue full)")
+            self.queue.extend(self._receive(data[start:start + c.BULK_PACKET_SIZE]))
+            self._check_room()
+            self._core.cv.notify_all()
+
+    def _has_room(self) -> bool:
+        return MIDI_IN_CAPACITY - len(self.queue) >= EVENTS_PER_PACKET
+
+    def _check_room(self) -> None:
+        """After an OUT packet: EP_MIDI_OUT stays unarmed while a packet's replies might not fit,
+        counted once each time it becomes so (midi_tx_overflow)."""
+        if self._has_room():
+            self.out_blocked = False
+        elif not self.out_blocked:
+            self.out_blocked = True
+            self._core.counters["midi_tx_overflow"] += 1
+
+    def _receive(self, data: memoryview) -> list[bytes]:
+        """Count and run received packets through the engine; returns the replies."""
+        stats = self._core.counters
+        replies = []
+        for pos in range(0, len(data), PACKET_SIZE):
+            packet = bytes(data[pos:pos + PACKET_SIZE])
+            if len(packet) < PACKET_SIZE:
+                stats["midi_rx_packets"] += 1
+                stats["midi_rx_bad"] += 1
+                continue
+            if is_padding(packet):
+                continue
+            stats["midi_rx_packets"] += 1
+            if is_bad(packet):
+                stats["midi_rx_bad"] += 1
+                continue
+            reply = respond(self.config, packet)
+            if reply is not None:
+                replies.append(reply)
+        return replies
+
+    def read(self, length: int, deadline: float | None) -> bytes:
+        """EP_MIDI_IN: the queued packets that fit in `length`; waits for one."""
+        if length < PACKET_SIZE:
+            raise UsbLinkError(errno.EOVERFLOW, f"read of {length} bytes is shorter than a MIDI packet")
+        self._core.wait(lambda: bool(self.queue), deadline, "EP_MIDI_IN")
+        count = min(len(self.queue), length // PACKET_SIZE)
+        out = b"".join(self.queue.popleft() for _ in range(count))
+        self._core.counters["midi_tx_packets"] += count
+        if self.out_blocked and self._has_room():
+            self.out_blocked = False
+        self._core.cv.notify_all()
+        return out
+
+    def _source(self, config: MidiConfig, stop: threading.Event) -> None:
+        core = self._core
+        period_us = 1_000_000 / config.rate_hz
+        start = core.clock.now_us()
+        event = 0
+        seq = 0
+        while not stop.is_set() and (config.count == 0 or seq < config.count):
+            for packet in source_pair(config.cable, seq):
+                if not core.clock.wait_until(start + round(event * period_us), stop):
+                    return
+                event += 1
+                with core.cv:
+                    if core.closed or stop.is_set():
+                        return
+                    if len(self.queue) >= MIDI_IN_CAPACITY:
+                        core.counters["midi_tx_overflow"] += 1
+                        while len(self.queue) >= MIDI_IN_CAPACITY and not (stop.is_set() or core.closed):
+                            core.cv.wait(0.5)
+                        if stop.is_set() or core.closed:
+                            return
+                    self.queue.append(packet)
+                    core.cv.notify_all()
+            seq += 1
+
+
+__all__ = ["MIDI_IN_CAPACITY", "NOTE_CINS", "PACKET_SIZE", "MidiConfig", "MidiFunction", "is_bad",
+           "is_padding", "respond", "source_pair", "source_seq"]

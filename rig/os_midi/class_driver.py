@@ -23,6 +23,7 @@ from typing import Any
 
 from host.midi import MidiValueError, UsbMidiDecoder, encode_message
 from rig import contract as c
+from rig.contract.ch9 import GET_CONFIGURATION, SET_CONFIGURATION
 from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLink, UsbLinkError
 from rig.os_midi.quiet import quietly
 
@@ -38,7 +39,6 @@ WRITE_CHUNK = 8 * c.BULK_PACKET_SIZE
 WRITE_TIMEOUT_MS = 1000
 RETRY_S = 0.02
 """Pause after a STALL (device unconfigured or reset) before the next try."""
-GET_CONFIGURATION, SET_CONFIGURATION = 8, 9
 CONTROL_TIMEOUT_MS = 1000
 BOUND_INTERFACES = (c.IF_AUDIO_CONTROL, c.IF_MIDI_STREAMING)
 """What the driver holds, as snd-usb-audio holds the audio control and MIDI streaming interfaces."""

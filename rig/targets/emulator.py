@@ -221,6 +221,13 @@ class EmulatorTarget(ClassDriverPorts):
         finally:
             self._close_midi()
 
+    def release_console(self) -> None:
+        """Stop bridging the CDC endpoints to the console pty, so a caller (tests.differential) drives
+        EP_CDC_OUT / EP_CDC_IN through pyusb itself, as on the loopback; console_port() is gone."""
+        if self._console is not None:
+            self._console.close()
+            self._console = None
+
     def _opened(self) -> EmulatorLink:
         if self.link is None:
             raise TargetError(f"target {self.name} is not open")

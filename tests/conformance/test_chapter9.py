@@ -18,12 +18,18 @@ import usb.core
 from rig import contract as c
 from rig.client.board import Board
 from rig.contract import frame_wire as frames
+from rig.contract.ch9 import (
+    CLEAR_FEATURE,
+    ENDPOINT_HALT,
+    GET_STATUS,
+    SET_ADDRESS,
+    SET_CONFIGURATION,
+    SET_FEATURE,
+)
 
 pytestmark = [pytest.mark.needs("usb"), pytest.mark.books_unchecked]
 
 T = 2000
-CLEAR_FEATURE, SET_FEATURE, GET_STATUS, SET_ADDRESS, SET_CONFIGURATION = 1, 3, 0, 5, 9
-ENDPOINT_HALT = 0
 
 
 def note(n: int) -> bytes:

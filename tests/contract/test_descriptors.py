@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rig import contract as c
+from rig.contract import ch9
 from rig.contract import descriptors as d
 from rig.contract.c_header import HEADER_PATH
 
@@ -41,24 +42,24 @@ def test_config_total_length_and_counts() -> None:
     length, dtype, total, n_if, value, i_config, attrs, power = struct.unpack("<BBHBBBBB", parts[0])
     assert (length, dtype, total, n_if, value, i_config) == (9, 2, len(raw), 5, 1, 0)
     assert attrs & 0x80 and power * 2 == c.MAX_POWER_MA
-    interfaces = [p for p in parts if p[1] == d.DT_INTERFACE]
+    interfaces = [p for p in parts if p[1] == ch9.DT_INTERFACE]
     assert [p[2] for p in interfaces] == [0, 1, 2, 3, 4]
     # every interface's bNumEndpoints equals the endpoint descriptors that follow it
     current = -1
     counted: dict[int, int] = {}
     for part in parts:
-        if part[1] == d.DT_INTERFACE:
+        if part[1] == ch9.DT_INTERFACE:
             current = part[2]
             counted[current] = 0
-        elif part[1] == d.DT_ENDPOINT:
+        elif part[1] == ch9.DT_ENDPOINT:
             counted[current] += 1
     assert counted == {p[2]: p[4] for p in interfaces}
     assert counted == {0: 0, 1: 2, 2: 2, 3: 1, 4: 2}
 
 
 def _after(parts: list[bytes], interface: int) -> list[bytes]:
-    start = next(i for i, p in enumerate(parts) if p[1] == d.DT_INTERFACE and p[2] == interface)
-    end = next((i for i, p in enumerate(parts) if i > start and p[1] in (d.DT_INTERFACE, 0x0B)), len(parts))
+    start = next(i for i, p in enumerate(parts) if p[1] == ch9.DT_INTERFACE and p[2] == interface)
+    end = next((i for i, p in enumerate(parts) if i > start and p[1] in (ch9.DT_INTERFACE, 0x0B)), len(parts))
     return parts[start:end]
 
 
@@ -86,7 +87,7 @@ def test_midi_streaming_jacks_and_endpoints() -> None:
     # each OUT jack takes its input from an IN jack of the other kind
     for kind, source, pin in out_jacks.values():
         assert in_jacks[source] != kind and pin == 1
-    endpoints = [(p, parts[i + 1]) for i, p in enumerate(parts) if p[1] == d.DT_ENDPOINT]
+    endpoints = [(p, parts[i + 1]) for i, p in enumerate(parts) if p[1] == ch9.DT_ENDPOINT]
     assert [e[0][2] for e in endpoints] == [c.EP_MIDI_OUT, c.EP_MIDI_IN]
     for ep, cs in endpoints:
         assert len(ep) == 9 and ep[3] == 2 and struct.unpack_from("<H", ep, 4)[0] == c.BULK_PACKET_SIZE
@@ -125,7 +126,7 @@ def test_cdc_function() -> None:
 
 
 def test_every_endpoint_address_is_unique() -> None:
-    addresses = [p[2] for p in split(d.config_descriptor()) if p[1] == d.DT_ENDPOINT]
+    addresses = [p[2] for p in split(d.config_descriptor()) if p[1] == ch9.DT_ENDPOINT]
     assert len(addresses) == len(set(addresses)) == 7
 
 

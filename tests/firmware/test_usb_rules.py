@@ -20,12 +20,12 @@ import pytest
 
 from rig import contract as c
 from rig.contract import frame_wire as frames
+from rig.contract.ch9 import CLEAR_FEATURE, GET_STATUS, SET_ADDRESS, SET_CONFIGURATION, SET_FEATURE
 from rig.links.emulator import EmulatorLink
 from rig.links.usb_link import LinkGone, LinkStall, UsbLinkError
 
 from .conftest import BUILD_TIMEOUT_S, FIRMWARE, T, need_bridge
 
-CLEAR_FEATURE, SET_FEATURE, GET_STATUS, SET_ADDRESS, SET_CONFIGURATION = 1, 3, 0, 5, 9
 NOTE = bytes((0x09, 0x90, 0x40, 0x40))
 
 

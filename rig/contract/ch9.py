@@ -1,0 +1,46 @@
+"""USB 2.0 chapter 9 numbers, once: standard request codes (table 9-4), descriptor types (table 9-5)
+and feature selectors (table 9-6), with the bmRequestType fields (table 9-2) the rig decodes.
+
+Every module that builds or answers a standard request imports these names from here.
+"""
+
+from __future__ import annotations
+
+# Standard request codes (table 9-4).
+GET_STATUS = 0
+CLEAR_FEATURE = 1
+SET_FEATURE = 3
+SET_ADDRESS = 5
+GET_DESCRIPTOR = 6
+SET_DESCRIPTOR = 7
+GET_CONFIGURATION = 8
+SET_CONFIGURATION = 9
+GET_INTERFACE = 10
+SET_INTERFACE = 11
+SYNCH_FRAME = 12
+
+# Descriptor types (table 9-5).
+DT_DEVICE = 0x01
+DT_CONFIGURATION = 0x02
+DT_STRING = 0x03
+DT_INTERFACE = 0x04
+DT_ENDPOINT = 0x05
+DT_DEVICE_QUALIFIER = 0x06
+DT_OTHER_SPEED_CONFIGURATION = 0x07
+DT_INTERFACE_POWER = 0x08
+
+# Feature selectors (table 9-6).
+ENDPOINT_HALT = 0
+DEVICE_REMOTE_WAKEUP = 1
+TEST_MODE = 2
+
+# bmRequestType fields (table 9-2).
+DIR_IN = 0x80
+TYPE_MASK = 0x60
+TYPE_STANDARD = 0x00
+TYPE_CLASS = 0x20
+TYPE_VENDOR = 0x40
+RECIPIENT_MASK = 0x1F
+RECIPIENT_DEVICE = 0
+RECIPIENT_INTERFACE = 1
+RECIPIENT_ENDPOINT = 2

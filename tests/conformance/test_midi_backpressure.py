@@ -1,0 +1,57 @@
+"""Conformance, MIDI backpressure: a full EP_MIDI_IN queue NAKs EP_MIDI_OUT, so the packet that does
+not fit is not received (the write times out), nothing is dropped, and midi_tx_overflow counts the
+blocking once (issue #15 item 8)."""
+
+from __future__ import annotations
+
+import pytest
+import usb.core
+
+from rig import contract as c
+from rig.client.board import Board
+
+pytestmark = [pytest.mark.needs("usb"), pytest.mark.books_unchecked]
+
+T = 100
+NOTES = bytes((0x09, 0x90, 60, 100)) * 16
+"""One full USB packet of events."""
+
+
+def _drain(dev: usb.core.Device) -> bytes:
+    got = b""
+    while True:
+        try:
+            got += bytes(dev.read(c.EP_MIDI_IN, 4096, T))
+        except usb.core.USBTimeoutError:
+            return got
+
+
+def test_seventeen_packets_unread_fill_the_queue_and_the_last_waits(board: Board) -> None:
+    board.claim_midi()
+    dev = board.device
+    for _ in range(16):
+        dev.write(c.EP_MIDI_OUT, NOTES, T)
+    with pytest.raises(usb.core.USBTimeoutError):
+        dev.write(c.EP_MIDI_OUT, NOTES, T)
+    stats = board.stats()
+    assert (stats["midi_rx_packets"], stats["midi_tx_overflow"]) == (256, 1)
+    assert _drain(dev) == NOTES * 16
+    dev.write(c.EP_MIDI_OUT, NOTES, T)  # the packet that waited is sent again by the host
+    assert _drain(dev) == NOTES
+    assert board.stats()["midi_rx_packets"] == 272
+
+
+@pytest.mark.parametrize(("data", "received", "bad", "echoed"), [
+    (bytes((0x01, 0x90, 60, 1)), 1, 1, 0),  # reserved CIN 1
+    (bytes((0x19, 0x90, 60, 1)), 1, 1, 0),  # cable 1 on a one-cable board
+    (bytes((0x09, 0x90, 60, 1, 0x09, 0x90)), 2, 1, 1),  # a good packet, then a trailing partial one
+    (bytes(4) + bytes((0x09, 0x90, 60, 1)), 1, 0, 1),  # CIN 0 padding is not counted
+], ids=["CIN 1", "cable 1", "trailing partial", "padding"])
+def test_bad_packets_are_received_counted_bad_and_dropped(board: Board, data: bytes, received: int, bad: int,
+                                                          echoed: int) -> None:
+    """Every packet but padding counts in midi_rx_packets, a bad one also in midi_rx_bad (item 6)."""
+    board.claim_midi()
+    board.device.write(c.EP_MIDI_OUT, data, T)
+    assert len(_drain(board.device)) == 4 * echoed
+    stats = board.stats()
+    assert (stats["midi_rx_packets"], stats["midi_rx_bad"]) == (received, bad)
