@@ -13,7 +13,6 @@ import usb.core
 from rig import contract as c
 from rig.client.board import Board
 from rig.contract import frame_wire as frames
-from rig.targets.registry import Target
 
 pytestmark = [pytest.mark.needs("usb"), pytest.mark.books_unchecked]
 
@@ -21,16 +20,7 @@ T = 100
 NOTE = bytes((0x09, 0x90, 60, 100))
 
 
-@pytest.fixture
-def midi_in_packets_open(request: pytest.FixtureRequest, rig_target: Target) -> None:
-    """Items 7, 10 and 19 are still open on the twin (tests/differential/known.py): its packet model
-    lost OS MIDI events and was reverted, so there these tests must fail until it is fixed."""
-    if rig_target.name.startswith("loopback"):
-        reason = "issue #15 items 7, 10, 19 open on the twin"
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=reason))
-
-
-def test_sixteen_events_end_with_a_zlp(board: Board, midi_in_packets_open: None) -> None:
+def test_sixteen_events_end_with_a_zlp(board: Board) -> None:
     board.claim_midi()
     dev = board.device
     dev.write(c.EP_MIDI_OUT, NOTE * 16, T)
@@ -38,7 +28,7 @@ def test_sixteen_events_end_with_a_zlp(board: Board, midi_in_packets_open: None)
     assert bytes(dev.read(c.EP_MIDI_IN, 64, T)) == b""  # the ZLP that ends the transfer
 
 
-def test_a_packet_is_armed_from_what_was_queued(board: Board, midi_in_packets_open: None) -> None:
+def test_a_packet_is_armed_from_what_was_queued(board: Board) -> None:
     board.claim_midi()
     dev = board.device
     dev.write(c.EP_MIDI_OUT, NOTE, T)
@@ -47,7 +37,7 @@ def test_a_packet_is_armed_from_what_was_queued(board: Board, midi_in_packets_op
     assert bytes(dev.read(c.EP_MIDI_IN, 512, T)) == NOTE * 16
 
 
-def test_a_read_of_nothing_waits(board: Board, midi_in_packets_open: None) -> None:
+def test_a_read_of_nothing_waits(board: Board) -> None:
     board.claim_midi()
     with pytest.raises(usb.core.USBTimeoutError):
         board.device.read(c.EP_MIDI_IN, 0, T)
