@@ -50,15 +50,29 @@ class Pair:
 
 
 @contextlib.contextmanager
+def _jack_default_never() -> Iterator[None]:
+    """RIG_JACK=never (unless the user chose) while targets are made, and as it was afterwards: the
+    setting must not leak into the tests that run after this module."""
+    if "RIG_JACK" in os.environ:
+        yield
+        return
+    os.environ["RIG_JACK"] = "never"
+    try:
+        yield
+    finally:
+        os.environ.pop("RIG_JACK", None)
+
+
+@contextlib.contextmanager
 def open_pair(names: tuple[str, str] = TARGETS) -> Iterator[Pair]:
     """Both targets open (OS MIDI ports off: nothing but this run touches the MIDI endpoints), the
     emulator's console pty bridge released so EP_CDC_OUT/EP_CDC_IN are this run's alone."""
-    os.environ.setdefault("RIG_JACK", "never")
     with contextlib.ExitStack() as stack:
         targets: list[Target] = []
         for name in names:
-            target = stack.enter_context(make_target(name))
-            target.open()
+            with _jack_default_never():
+                target = stack.enter_context(make_target(name))
+                target.open()
             release = getattr(target, "release_console", None)
             if release is not None:
                 release()
