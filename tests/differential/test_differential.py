@@ -40,6 +40,25 @@ def test_seed_runs_alike_on_both_boards(pair: Pair, seed: int) -> None:
                     pytrace=False)
 
 
+FOUND: dict[str, tuple[Op, ...]] = {
+    # seed 101 at 10^4 ops: the twin sent each console reply as its own transfer; the firmware
+    # sends its byte queue in packets, so a reply queued behind a prompt left unread rides along.
+    "console replies packed as the firmware packs them": (
+        Op("ctrl_out", (0x21, 0x22, 3, 3, b"")),
+        Op("console", (b"stats\r",)),
+        Op("console", (b"x\x01y\r",)),
+    ),
+}
+"""Divergences long runs found and fixed, each as its shrunk sequence: they must stay fixed."""
+
+
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_found_divergences_stay_fixed(pair: Pair, name: str) -> None:
+    ops = list(FOUND[name])
+    divergence = pair.run(ops)
+    assert divergence is None, f"{name}:\n{replay(ops, divergence, pair.names)}"
+
+
 def test_known_still_diverge(pair: Pair) -> None:
     """An allow-listed item whose reproducer no longer diverges is fixed: delete it from KNOWN. (One
     test over the list, not one per item, so an empty list is a pass, not a skip.)"""
