@@ -271,7 +271,10 @@ def generate() -> str:
         "separated by spaces and tabs only, and no byte edits the line (a backspace is part of a word). "
         "An unknown command answers `error: unknown command '<name>' (try help)`, the name's bytes "
         "0x21..0x7E other than `\\` and `'` shown as they are and every other byte as `\\xNN` (lower-case "
-        "hex). A bus reset or SET_CONFIGURATION ends the session: a partial line is dropped.")
+        "hex). A bus reset or SET_CONFIGURATION ends the session: a partial line is dropped. Console "
+        "output is one byte queue (2048 bytes): an EP_CDC_IN packet holds what is queued, up to 64 "
+        "bytes, when the endpoint is idle, and the replies to one OUT packet are queued before any of "
+        "them is sent, so one host read may carry more than one reply (and the prompt before them).")
     add("")
     replies = {
         "help": "`name - description` per command",
