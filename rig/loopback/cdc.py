@@ -19,7 +19,7 @@ from typing import Protocol
 
 from rig import contract as c
 from rig.links.pty_line import LineWatcher, open_raw_pty
-from rig.loopback.usbd import AfterStatus, BoardCore, Stall, overflow
+from rig.loopback.usbd import AfterStatus, BoardCore, PacketIn, Stall
 
 # CDC PSTN 1.2 class requests (table 13).
 SET_LINE_CODING, GET_LINE_CODING, SET_CONTROL_LINE_STATE = 0x20, 0x21, 0x22
@@ -271,14 +271,11 @@ class CdcFunction:
         self._touch = touch
         self.txq = bytearray()
         """Console output not yet sent (the firmware's byte queue, at most CDC_QUEUE_BYTES)."""
-        self._open = False
         self._feeding = False
         """Input being handled: replies go out once it is done, in full packets (cdc.c's batching)."""
-        self._in_packet = 0
-        """Bytes at the queue's head armed as the next EP_CDC_IN packet (0: none armed)."""
-        self._zlp_armed = False
-        self._zlp_due = False
-        """The last packet sent was full: a ZLP ends the transfer if nothing follows it."""
+        self.ep_in = PacketIn(core, "EP_CDC_IN", c.BULK_PACKET_SIZE, lambda: len(self.txq), self._take)
+        """EP_CDC_IN: a packet holds what was queued (up to 64 bytes) when the endpoint was idle."""
+        self.ep_in.enabled = False
         self.session = ConsoleSession(host, self._queue_write, count_sent=False)
         self.line_coding = LINE_CODING.pack(115200, 0, 0, 8)
         self.control_line_state = 0
@@ -295,13 +292,13 @@ class CdcFunction:
         open (the bus reset's log line) wait for the next one (as cdc.c)."""
         if was_configured:
             self.txq.clear()
-        self._open = False
-        self._in_packet, self._zlp_armed, self._zlp_due = 0, False, False
+        self.ep_in.enabled = False
+        self.ep_in.reset()
         self.session.drop_line()
 
     def open(self) -> None:
         """The endpoints exist again; queued output waits for the next write, as in cdc.c."""
-        self._open = True
+        self.ep_in.enabled = True
 
     def control_in(self, bm: int, req: int, value: int, index: int) -> bytes:
         """GET_LINE_CODING; any other class IN request stalls."""
@@ -342,45 +339,19 @@ class CdcFunction:
             self.session.feed(data)
         finally:
             self._feeding = False
-        self._arm_in()
+        self.ep_in.arm()
         self._core.cv.notify_all()
 
-    def _arm_in(self) -> None:
-        """As cdc.c's start_in: when EP_CDC_IN is idle, arm the next packet from what is queued now
-        (up to a full packet), or the ZLP a full last packet is owed."""
-        if not self._open or self._in_packet or self._zlp_armed:
-            return
-        if self.txq:
-            self._in_packet = min(len(self.txq), c.BULK_PACKET_SIZE)
-            self._zlp_due = self._in_packet == c.BULK_PACKET_SIZE
-        elif self._zlp_due:
-            self._zlp_due, self._zlp_armed = False, True
+    def _take(self, count: int) -> bytes:
+        """The next `count` queued bytes, sent: counted when the host has them (cdc.c)."""
+        packet = bytes(self.txq[:count])
+        del self.txq[:count]
+        self._core.counters["cdc_tx_bytes"] += count
+        return packet
 
     def read(self, length: int, deadline: float | None) -> bytes:
-        """EP_CDC_IN: the armed packets while the read has room, ended by a short packet, a ZLP or a
-        full read; waits for one. A packet longer than the room left is babble (overflow): it is sent
-        as far as the board knows (counted), and lost to the host."""
-        core = self._core
-        core.wait(lambda: bool(self._in_packet or self._zlp_armed), deadline, "EP_CDC_IN")
-        out = b""
-        while True:
-            if self._zlp_armed:
-                self._zlp_armed = False
-                self._arm_in()
-                break
-            packet = bytes(self.txq[:self._in_packet])
-            del self.txq[:self._in_packet]
-            self._in_packet = 0
-            core.counters["cdc_tx_bytes"] += len(packet)  # sent: acknowledged by the host (cdc.c)
-            self._arm_in()
-            if len(out) + len(packet) > length:
-                core.cv.notify_all()
-                raise overflow(length)
-            out += packet
-            if len(packet) < c.BULK_PACKET_SIZE or len(out) == length:
-                break
-        core.cv.notify_all()
-        return out
+        """EP_CDC_IN, as cdc.c arms it (see PacketIn)."""
+        return self.ep_in.read(length, deadline)
 
     def _queue_write(self, data: bytes) -> int:
         # called with the lock held: a host that does not read leaves at most CDC_QUEUE_BYTES queued,
@@ -389,6 +360,6 @@ class CdcFunction:
             return 0
         self.txq += data
         if not self._feeding:
-            self._arm_in()
+            self.ep_in.arm()
         self._core.cv.notify_all()
         return len(data)

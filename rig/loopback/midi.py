@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from host.midi.usbmidi import CIN_CABLE_EVENT, CIN_MISC, PACKET_SIZE
 from rig import contract as c
-from rig.loopback.usbd import AfterStatus, BoardCore, Stall, overflow
+from rig.loopback.usbd import AfterStatus, BoardCore, PacketIn, Stall
 
 MIDI_IN_CAPACITY = 256
 """Event packets the EP_MIDI_IN queue holds (the firmware's QUEUE_SLOTS)."""
@@ -106,18 +106,15 @@ class MidiFunction:
         self.queue: deque[bytes] = deque()
         self.out_blocked = False
         """EP_MIDI_OUT is left unarmed (NAKs) until a read makes room for a packet's replies."""
-        self._in_packet = 0
-        """Events at the queue's head armed as the next EP_MIDI_IN packet (0: none armed)."""
-        self._zlp_armed = False
-        self._zlp_due = False
-        """The last packet sent was full: a ZLP ends the transfer if nothing follows it."""
+        self.ep_in = PacketIn(core, "EP_MIDI_IN", EVENTS_PER_PACKET, lambda: len(self.queue), self._take)
+        """EP_MIDI_IN: a packet holds the replies queued (up to 16) when the endpoint was idle."""
 
     def power_on(self) -> None:
         """Default mode, nothing queued."""
         self.config = MidiConfig()
         self.queue = deque()
         self.out_blocked = False
-        self._in_packet, self._zlp_armed, self._zlp_due = 0, False, False
+        self.ep_in.reset()
 
     # --- the class table entry ---------------------------------------------------------------
 
@@ -125,7 +122,7 @@ class MidiFunction:
         """Queued replies dropped, SOURCE stopped (it starts again at open)."""
         self.queue.clear()
         self.out_blocked = False
-        self._in_packet, self._zlp_armed, self._zlp_due = 0, False, False
+        self.ep_in.reset()
         self._core.cancel(SOURCE_THREAD)
         self._core.cv.notify_all()
 
@@ -168,7 +165,7 @@ class MidiFunction:
         for start in range(0, len(data), c.BULK_PACKET_SIZE):
             self._core.wait(self._has_room, deadline, "EP_MIDI_OUT (IN queue full)")
             self.queue.extend(self._receive(data[start:start + c.BULK_PACKET_SIZE]))
-            self._arm_in()
+            self.ep_in.arm()
             self._check_room()
             self._core.cv.notify_all()
 
@@ -205,44 +202,17 @@ class MidiFunction:
                 replies.append(reply)
         return replies
 
-    def _arm_in(self) -> None:
-        """As midi.c's start_in: when EP_MIDI_IN is idle, arm the next packet from what is queued now
-        (up to 16 events), or the ZLP a full last packet is owed."""
-        if self._in_packet or self._zlp_armed:
-            return
-        if self.queue:
-            self._in_packet = min(len(self.queue), EVENTS_PER_PACKET)
-            self._zlp_due = self._in_packet == EVENTS_PER_PACKET
-        elif self._zlp_due:
-            self._zlp_due, self._zlp_armed = False, True
+    def _take(self, count: int) -> bytes:
+        """The next `count` queued events, sent: counted, and room made for EP_MIDI_OUT."""
+        packet = b"".join(self.queue.popleft() for _ in range(count))
+        self._core.counters["midi_tx_packets"] += count
+        if self.out_blocked and self._has_room():
+            self.out_blocked = False
+        return packet
 
     def read(self, length: int, deadline: float | None) -> bytes:
-        """EP_MIDI_IN: the armed packets while the read has room, ended by a short packet, a ZLP or a
-        full read; waits for one. A packet longer than the room left is babble (overflow): its events
-        are sent as far as the board knows, and lost to the host."""
-        core = self._core
-        core.wait(lambda: bool(self._in_packet or self._zlp_armed), deadline, "EP_MIDI_IN")
-        out = b""
-        while True:
-            if self._zlp_armed:
-                self._zlp_armed = False
-                self._arm_in()
-                break
-            count = self._in_packet
-            packet = b"".join(self.queue.popleft() for _ in range(count))
-            self._in_packet = 0
-            core.counters["midi_tx_packets"] += count
-            if self.out_blocked and self._has_room():
-                self.out_blocked = False
-            self._arm_in()
-            if len(out) + len(packet) > length:
-                core.cv.notify_all()
-                raise overflow(length)
-            out += packet
-            if len(packet) < c.BULK_PACKET_SIZE or len(out) == length:
-                break
-        core.cv.notify_all()
-        return out
+        """EP_MIDI_IN, as midi.c arms it (see PacketIn)."""
+        return self.ep_in.read(length, deadline)
 
     def _source(self, config: MidiConfig, stop: threading.Event) -> None:
         core = self._core
@@ -265,7 +235,7 @@ class MidiFunction:
                         if stop.is_set() or core.closed:
                             return
                     self.queue.append(packet)
-                    self._arm_in()
+                    self.ep_in.arm()
                     core.cv.notify_all()
             seq += 1
 

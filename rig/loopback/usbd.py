@@ -166,6 +166,66 @@ def deadline_after(timeout_ms: int) -> float | None:
     return None if timeout_ms == 0 else time.monotonic() + timeout_ms / 1000
 
 
+class PacketIn:
+    """An IN endpoint as the firmware's start_in arms it: when idle, the next packet from what is
+    queued now (up to `per_packet` units), or the ZLP a full last packet is owed. A host read takes
+    the armed packets while it has room, ended by a short packet, a ZLP or a full read; a packet
+    longer than the room left is babble (overflow): sent as far as the board knows, lost to the host.
+
+    `queued()` says how many units wait; `take(n)` removes n units, counts them sent and returns
+    their bytes. Lock held for every call."""
+
+    def __init__(self, core: BoardCore, what: str, per_packet: int, queued: Callable[[], int],
+                 take: Callable[[int], bytes]) -> None:
+        self._core = core
+        self._what = what
+        self._per_packet = per_packet
+        self._queued = queued
+        self._take = take
+        self.enabled = True
+        """False while the endpoint does not exist (cdc.c arms nothing until the function opens)."""
+        self.reset()
+
+    def reset(self) -> None:
+        """Nothing armed, no ZLP owed."""
+        self._armed = 0
+        self._zlp_armed = False
+        self._zlp_due = False
+
+    def arm(self) -> None:
+        """Arm the next packet (or the owed ZLP) if the endpoint is idle."""
+        if not self.enabled or self._armed or self._zlp_armed:
+            return
+        queued = self._queued()
+        if queued:
+            self._armed = min(queued, self._per_packet)
+            self._zlp_due = self._armed == self._per_packet
+        elif self._zlp_due:
+            self._zlp_due, self._zlp_armed = False, True
+
+    def read(self, length: int, deadline: float | None) -> bytes:
+        """One host IN transfer of at most `length` bytes; waits for an armed packet."""
+        core = self._core
+        core.wait(lambda: bool(self._armed or self._zlp_armed), deadline, self._what)
+        out = b""
+        while True:
+            if self._zlp_armed:
+                self._zlp_armed = False
+                self.arm()
+                break
+            packet = self._take(self._armed)
+            self._armed = 0
+            self.arm()
+            if len(out) + len(packet) > length:
+                core.cv.notify_all()
+                raise overflow(length)
+            out += packet
+            if len(packet) < c.BULK_PACKET_SIZE or len(out) == length:
+                break
+        core.cv.notify_all()
+        return out
+
+
 class Usbd:
     """Chapter 9: configuration, address, halted endpoints; standard requests answered here, class
     requests passed to the function owning the interface, vendor requests to `vendor`."""
@@ -338,5 +398,5 @@ def _interface_endpoints(interface: int) -> tuple[int, ...]:
     }.get(interface, ())
 
 
-__all__ = ["ENDPOINTS", "AfterStatus", "BoardCore", "InTransfer", "Stall", "UsbClass", "Usbd",
+__all__ = ["ENDPOINTS", "AfterStatus", "BoardCore", "InTransfer", "PacketIn", "Stall", "UsbClass", "Usbd",
            "VendorHandler", "deadline_after", "overflow"]
