@@ -265,12 +265,17 @@ class VendorFunction:
                     core.cv.wait(0.5)
                 if stop.is_set() or core.closed:
                     return
-                seq = self.tx_seq
-                self.tx_seq = (seq + 1) & 0xFFFFFFFF
-                data = bytearray(frames.encode(frames.source_payload(seq, config.payload_len), seq,
-                                               c.FrameFlag.SOURCED, 0, core.clock.now_us()))
-                self._queue(data, config.payload_len)
-            sent += 1
+                # As vendor.c's source_fill: every frame that is due, while the ring has room, in one
+                # go (the host reads none in between, so ring_high_water is the firmware's).
+                while ((config.count == 0 or sent < config.count) and len(self.ring) < c.FRAME_RING_SLOTS
+                       and (not config.interval_us
+                            or core.clock.now_us() >= start + sent * config.interval_us)):
+                    seq = self.tx_seq
+                    self.tx_seq = (seq + 1) & 0xFFFFFFFF
+                    data = bytearray(frames.encode(frames.source_payload(seq, config.payload_len), seq,
+                                                   c.FrameFlag.SOURCED, 0, core.clock.now_us()))
+                    self._queue(data, config.payload_len)
+                    sent += 1
 
 
 def _frame_config(data: bytes) -> FrameConfig:

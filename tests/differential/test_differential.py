@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from rig import contract as c
 from rig.errors import TargetError
 from rig.links.usb_link import UsbLinkError
 from rig.loopback import midi
@@ -47,6 +48,13 @@ FOUND: dict[str, tuple[Op, ...]] = {
         Op("ctrl_out", (0x21, 0x22, 3, 3, b"")),
         Op("console", (b"stats\r",)),
         Op("console", (b"x\x01y\r",)),
+    ),
+    # seed 202 at 10^4 ops: with interval 0 the firmware queues every due SOURCE frame while the ring
+    # has room before the host reads one (ring_high_water 3); the twin queued one at a time (2).
+    "frame SOURCE fills the ring at once": (
+        Op("source", (c.Request.SET_FRAME_MODE, c.FRAME_MODE_CONFIG.pack(
+            mode=int(c.FrameMode.SOURCE), payload_len=0x4000, count=3, interval_us=0), c.EP_FRAME_IN,
+            0x4E20)),
     ),
 }
 """Divergences long runs found and fixed, each as its shrunk sequence: they must stay fixed."""
