@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Descriptor types (USB 2.0 table 9-5; IAD ECN; USB Audio 1.0 table A-4).
-DT_DEVICE = 0x01
-DT_CONFIGURATION = 0x02
-DT_STRING = 0x03
-DT_INTERFACE = 0x04
-DT_ENDPOINT = 0x05
-DT_DEVICE_QUALIFIER = 0x06
-DT_OTHER_SPEED_CONFIGURATION = 0x07
-DT_INTERFACE_ASSOCIATION = 0x0B
-DT_CS_INTERFACE = 0x24
-DT_CS_ENDPOINT = 0x25
+# Descriptor types: USB 2.0 table 9-5, the IAD ECN and USB Audio 1.0 table A-4, from one place.
+from rig.contract.ch9 import DT_CONFIGURATION as DT_CONFIGURATION
+from rig.contract.ch9 import DT_CS_ENDPOINT as DT_CS_ENDPOINT
+from rig.contract.ch9 import DT_CS_INTERFACE as DT_CS_INTERFACE
+from rig.contract.ch9 import DT_DEVICE as DT_DEVICE
+from rig.contract.ch9 import DT_DEVICE_QUALIFIER as DT_DEVICE_QUALIFIER
+from rig.contract.ch9 import DT_ENDPOINT as DT_ENDPOINT
+from rig.contract.ch9 import DT_INTERFACE as DT_INTERFACE
+from rig.contract.ch9 import DT_INTERFACE_ASSOCIATION as DT_INTERFACE_ASSOCIATION
+from rig.contract.ch9 import DT_OTHER_SPEED_CONFIGURATION as DT_OTHER_SPEED_CONFIGURATION
+from rig.contract.ch9 import DT_STRING as DT_STRING
 
 # Endpoint transfer types (bmAttributes bits 1..0, USB 2.0 table 9-13).
 TT_CONTROL, TT_ISOCHRONOUS, TT_BULK, TT_INTERRUPT = 0, 1, 2, 3

@@ -28,6 +28,11 @@ DT_ENDPOINT = 0x05
 DT_DEVICE_QUALIFIER = 0x06
 DT_OTHER_SPEED_CONFIGURATION = 0x07
 DT_INTERFACE_POWER = 0x08
+DT_INTERFACE_ASSOCIATION = 0x0B
+"""IAD ECN."""
+DT_CS_INTERFACE = 0x24
+DT_CS_ENDPOINT = 0x25
+"""Class-specific descriptors (USB Audio 1.0 table A-4, which USB-MIDI 1.0 uses)."""
 
 # Feature selectors (table 9-6).
 ENDPOINT_HALT = 0
