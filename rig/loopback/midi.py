@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from host.midi.usbmidi import CIN_CABLE_EVENT, CIN_MISC, PACKET_SIZE
 from rig import contract as c
-from rig.loopback.usbd import AfterStatus, BoardCore, PacketIn, Stall
+from rig.loopback.usbd import BoardCore, NoClassRequests, PacketIn
 
 MIDI_IN_CAPACITY = 256
 """Event packets the EP_MIDI_IN queue holds (the firmware's QUEUE_SLOTS)."""
@@ -92,7 +92,7 @@ def source_seq(packet: bytes) -> int | None:
     return ((packet[3] - 1) << 7) | packet[2]
 
 
-class MidiFunction:
+class MidiFunction(NoClassRequests):
     """The audio control and MIDI streaming interfaces: the mode, the EP_MIDI_IN queue (NAKing
     EP_MIDI_OUT when full) and the SOURCE thread. An entry of the usbd class table."""
 
@@ -132,16 +132,6 @@ class MidiFunction:
             config = self.config
             self._core.start(SOURCE_THREAD, lambda stop: self._source(config, stop))
 
-    def control_in(self, bm: int, req: int, value: int, index: int) -> bytes:
-        """The MIDI interfaces take no class requests."""
-        raise Stall(f"class IN request 0x{req:02x} to index {index}")
-
-    def control_out(self, bm: int, req: int, value: int, index: int, data: bytes) -> AfterStatus | None:
-        """The MIDI interfaces take no class requests."""
-        raise Stall(f"class OUT request 0x{req:02x} (bmRequestType 0x{bm:02x}) to index {index}")
-
-    def halt_cleared(self, endpoint: int) -> None:
-        """Nothing to re-arm."""
 
     # --- the mode ----------------------------------------------------------------------------
 

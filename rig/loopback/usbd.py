@@ -166,6 +166,22 @@ def deadline_after(timeout_ms: int) -> float | None:
     return None if timeout_ms == 0 else time.monotonic() + timeout_ms / 1000
 
 
+class NoClassRequests:
+    """Class-table defaults for a function whose interfaces take no class requests and whose
+    endpoints have nothing to re-arm after a halt is cleared."""
+
+    def control_in(self, bm: int, req: int, value: int, index: int) -> bytes:
+        """Any class IN request stalls."""
+        raise Stall(f"class IN request 0x{req:02x} to index {index}")
+
+    def control_out(self, bm: int, req: int, value: int, index: int, data: bytes) -> AfterStatus | None:
+        """Any class OUT request stalls."""
+        raise Stall(f"class OUT request 0x{req:02x} (bmRequestType 0x{bm:02x}) to index {index}")
+
+    def halt_cleared(self, endpoint: int) -> None:
+        """Nothing to re-arm."""
+
+
 class PacketIn:
     """An IN endpoint as the firmware's start_in arms it: when idle, the next packet from what is
     queued now (up to `per_packet` units), or the ZLP a full last packet is owed. A host read takes
@@ -398,5 +414,5 @@ def _interface_endpoints(interface: int) -> tuple[int, ...]:
     }.get(interface, ())
 
 
-__all__ = ["ENDPOINTS", "AfterStatus", "BoardCore", "InTransfer", "PacketIn", "Stall", "UsbClass", "Usbd",
-           "VendorHandler", "deadline_after", "overflow"]
+__all__ = ["ENDPOINTS", "AfterStatus", "BoardCore", "InTransfer", "NoClassRequests", "PacketIn", "Stall",
+           "UsbClass", "Usbd", "VendorHandler", "deadline_after", "overflow"]

@@ -15,7 +15,7 @@ from rig import contract as c
 from rig.contract import descriptors
 from rig.contract import frame_wire as frames
 from rig.loopback import midi
-from rig.loopback.usbd import AfterStatus, BoardCore, InTransfer, Stall, overflow
+from rig.loopback.usbd import AfterStatus, BoardCore, InTransfer, NoClassRequests, Stall, overflow
 
 CLOCK_HZ = 125_000_000
 """GET_INFO clock_hz: the RP2040's usual system clock."""
@@ -41,7 +41,7 @@ class FrameConfig:
                                         interval_us=self.interval_us)
 
 
-class VendorFunction:
+class VendorFunction(NoClassRequests):
     """The vendor interface and the vendor requests to the device: an entry of the usbd class table
     (the frame endpoints) and its vendor handler."""
 
@@ -85,16 +85,6 @@ class VendorFunction:
             config = self.config
             self._core.start(SOURCE_THREAD, lambda stop: self._source(config, stop))
 
-    def control_in(self, bm: int, req: int, value: int, index: int) -> bytes:
-        """The vendor interface takes no class requests."""
-        raise Stall(f"class IN request 0x{req:02x} to index {index}")
-
-    def control_out(self, bm: int, req: int, value: int, index: int, data: bytes) -> AfterStatus | None:
-        """The vendor interface takes no class requests."""
-        raise Stall(f"class OUT request 0x{req:02x} (bmRequestType 0x{bm:02x}) to index {index}")
-
-    def halt_cleared(self, endpoint: int) -> None:
-        """Nothing to re-arm."""
 
     # --- vendor requests to the device (usbd's vendor handler) -------------------------------
 
