@@ -24,7 +24,6 @@ from host.avstream.errors import (
     FramingLimitExceeded,
     ProcessingStalled,
     SelectionError,
-    StateTransitionError,
     StreamPointerError,
 )
 from host.avstream.framing import (
@@ -123,7 +122,6 @@ __all__ = [
     "PropertyResult",
     "SelectionDecision",
     "SelectionError",
-    "StateTransitionError",
     "StreamFrame",
     "StreamHeader",
     "StreamHeaderFlags",

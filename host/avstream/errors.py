@@ -49,10 +49,6 @@ class SelectionError(AvStreamError, ValueError):
     """Allocator selection was asked something it cannot answer (bad candidate, bad connection)."""
 
 
-class StateTransitionError(AvStreamError, ValueError):
-    """A pin was asked to jump states (only STOP<->ACQUIRE<->PAUSE<->RUN one step at a time)."""
-
-
 class StreamPointerError(AvStreamError, RuntimeError):
     """A stream pointer was used against its contract (deleted, not locked, deleting an edge...)."""
 

@@ -14,6 +14,12 @@ trigger (PAUSE -> RUN is not); processing needs a frame at the leading edge unle
 is deleted, the edges released, and every queued frame completes with DataUsed 0 and `stop_status`
 (SUCCESS by default, as stream class completes outstanding reads), returning to its allocator; a
 frame submitted to a stopped pin completes at once with INVALID_DEVICE_STATE.
+
+Documented: a standard-transport pin's SetDeviceState sees single steps only, AVStream walking through
+the intermediate states ("PFNKSPINSETDEVICESTATE callback function"); with
+`standard_transport=False` the callback sees the jump unfiltered. The edges are returned unlocked
+whether or not they are on a frame ("KsPinGetLeadingEdgeStreamPointer function"); a pin without a
+distinct trailing edge has none (None, "KsPinGetTrailingEdgeStreamPointer function").
 """
 
 from __future__ import annotations
@@ -27,8 +33,6 @@ from host.avstream.errors import (
     AllocatorMisuse,
     AvStreamError,
     ProcessingStalled,
-    StateTransitionError,
-    StreamPointerError,
 )
 from host.avstream.header import StreamFrame, StreamHeader
 from host.avstream.mappings import DmaAdapter
@@ -52,6 +56,9 @@ class Pin:
     """A pin-centric AVStream pin: frames are submitted, the minidriver's `process` callback moves
     stream pointers over them, and frames complete (and go back to their allocator) when released."""
 
+    TIMEOUT_UNITS_PER_CLOCK_UNIT = 10_000_000
+    """Stream-pointer timeouts are given in 100 ns units; the injected clock counts seconds."""
+
     def __init__(self, process: ProcessCallback, *, dataflow: Dataflow = Dataflow.OUT,
                  distinct_trailing_edge: bool = False, process_in_run_state_only: bool = False,
                  frames_required: bool = True, clock: Callable[[], float] = time.monotonic,
@@ -59,7 +66,8 @@ class Pin:
                  stall_limit: int = 3, on_stall: str = "raise",
                  stop_status: NtStatus = NtStatus.STATUS_SUCCESS,
                  dma: DmaAdapter | None = None,
-                 set_state: Callable[[Pin, KsState, KsState], NtStatus] | None = None) -> None:
+                 set_state: Callable[[Pin, KsState, KsState], NtStatus] | None = None,
+                 standard_transport: bool = True) -> None:
         """process: the minidriver's process callback. dataflow: IN (sink) or OUT (source); picks
         which offset is `StreamPointer.offset`. distinct_trailing_edge: KSPIN_FLAG_DISTINCT_TRAILING_EDGE.
         process_in_run_state_only: minimum processing state RUN instead of PAUSE. frames_required:
@@ -67,7 +75,9 @@ class Pin:
         on_complete: called with every completed frame. free_on_complete: give allocator frames back
         on completion. stall_limit / on_stall: SUCCESS-without-progress detection. stop_status: the
         status frames flushed by STOP complete with. dma: generate mappings. set_state: the
-        minidriver's SetDeviceState callback (a failure status refuses the transition)."""
+        minidriver's SetDeviceState callback (a failure status refuses the transition).
+        standard_transport: AVStream steps the callback through intermediate states (False: the
+        callback sees a jump such as RUN -> STOP in one call)."""
         if stall_limit < 1:
             raise ValueError(f"stall_limit must be >= 1, got {stall_limit}")
         if on_stall not in ("raise", "report"):
@@ -85,6 +95,7 @@ class Pin:
         self.stop_status = stop_status
         self.dma = dma
         self.set_state_callback = set_state
+        self.standard_transport = standard_transport
         self.state = KsState.STOP
         self.gate_open = True
         self.progress = 0
@@ -100,7 +111,8 @@ class Pin:
         self._next_seq = 0
         self._leading = StreamPointer(self, PointerKind.LEADING)
         self._trailing = StreamPointer(self, PointerKind.TRAILING) if distinct_trailing_edge else None
-        self._clones: set[StreamPointer] = set()
+        self._clones: dict[StreamPointer, None] = {}
+        """Live clones in creation order (a dict used as an ordered set)."""
         self._timeouts: dict[StreamPointer, tuple[float, int, Callable[[StreamPointer], None]]] = {}
         self._timeout_order = 0
         self._in_process = False
@@ -109,21 +121,23 @@ class Pin:
     # -- edges -----------------------------------------------------------------------------------
 
     def get_leading_edge(self, locked: bool = True) -> StreamPointer | None:
-        """KsPinGetLeadingEdgeStreamPointer: the leading edge in the requested lock state, or None
-        when it is on no frame."""
+        """KsPinGetLeadingEdgeStreamPointer ("KsPinGetLeadingEdgeStreamPointer function"): LOCKED
+        returns the locked edge, or None when it is on no frame; UNLOCKED (`locked=False`) returns
+        the edge "regardless of whether it references a data frame or not"."""
         return self._edge(self._leading, locked)
 
     def get_trailing_edge(self, locked: bool = True) -> StreamPointer | None:
-        """KsPinGetTrailingEdgeStreamPointer (only with a distinct trailing edge), or None."""
+        """KsPinGetTrailingEdgeStreamPointer ("KsPinGetTrailingEdgeStreamPointer function"): None
+        when the pin has no distinct trailing edge (DISTINCT_TRAILING_EDGE not set) or, LOCKED, when
+        the edge is on no frame; otherwise as get_leading_edge."""
         if self._trailing is None:
-            raise StreamPointerError("this pin has no distinct trailing edge"
-                                     " (DISTINCT_TRAILING_EDGE not set)")
+            return None
         return self._edge(self._trailing, locked)
 
     def _edge(self, edge: StreamPointer, locked: bool) -> StreamPointer | None:
         frame = edge.frame
         if frame is None:
-            return None
+            return None if locked else edge
         if locked:
             if not edge.locked:
                 if frame.cancelled:  # never true for an edge (edges leave cancelled frames); kept safe
@@ -191,7 +205,9 @@ class Pin:
 
     def cancel(self, sf: StreamFrame) -> bool:
         """Cancel a queued frame's IRP. Locked frames cannot be cancelled (False). Edges on it move
-        to the next frame; it completes with CANCELLED once no clone references it."""
+        to the next frame; the cancel callback of every clone on it is called, oldest clone first
+        ("KsStreamPointerClone function"); it completes with CANCELLED once no clone references it
+        (a clone not deleted keeps it pending: "PFNKSSTREAMPOINTER callback function")."""
         if sf.completed or sf.cancelled or sf.locks or not self._owns(sf):
             return False
         sf.cancelled = True
@@ -200,7 +216,12 @@ class Pin:
         for edge in (self._leading, trailing):
             if edge is not None and edge.frame is sf:
                 self._move(edge, relock=False, check=False)
-        if sf.refs == 0:
+        for clone in [c for c in self._clones if c.frame is sf]:
+            callback = clone.cancel_callback
+            # An earlier callback may have deleted or moved this clone.
+            if callback is not None and clone.frame is sf and not clone.deleted:
+                callback(clone)
+        if sf.refs == 0 and not sf.completed:
             self._finish(sf, NtStatus.STATUS_CANCELLED)
         return True
 
@@ -277,7 +298,7 @@ class Pin:
         self._finish(sf, NtStatus.STATUS_SUCCESS)
 
     def _delete_clone(self, p: StreamPointer) -> None:
-        self._clones.discard(p)
+        self._clones.pop(p, None)
         self._timeouts.pop(p, None)
         p.deleted = True
         sf = p.frame
@@ -323,14 +344,24 @@ class Pin:
     # -- state, gate, processing -----------------------------------------------------------------
 
     def set_state(self, state: KsState) -> NtStatus:
-        """One step of STOP<->ACQUIRE<->PAUSE<->RUN (a jump raises StateTransitionError). STOP flushes."""
+        """KSPROPERTY_CONNECTION_STATE set: a standard-transport pin walks STOP<->ACQUIRE<->PAUSE<->RUN
+        one step at a time, the SetDeviceState callback seeing each step ("PFNKSPINSETDEVICESTATE
+        callback function"); a refused step stops the walk there and its status is returned. STOP
+        flushes."""
         new = KsState(state)
+        if not self.standard_transport:
+            return self._step(new)
+        while self.state != new:
+            status = self._step(KsState(self.state + (1 if new > self.state else -1)))
+            if not status.is_success:
+                return status
+        return NtStatus.STATUS_SUCCESS
+
+    def _step(self, new: KsState) -> NtStatus:
+        """One transition as the SetDeviceState callback sees it."""
         old = self.state
         if new == old:
             return NtStatus.STATUS_SUCCESS
-        if abs(new - old) != 1:
-            raise StateTransitionError(f"pin state {old.name} -> {new.name} skips a state; standard pins move"
-                                       f" one step at a time (STOP<->ACQUIRE<->PAUSE<->RUN)")
         if self.set_state_callback is not None:
             status = self.set_state_callback(self, new, old)
             if not NtStatus(status).is_success:

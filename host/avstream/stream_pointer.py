@@ -1,11 +1,20 @@
 """Stream pointers (KSSTREAM_POINTER, kernel-streaming.md B3): leading/trailing edges and clones
 moving forward through a pin's queue, with lock state, offsets, timeouts and frame references.
 
+Documented (the page title is cited in each method's docstring): an unlocked Advance always returns
+SUCCESS ("KsStreamPointerAdvance function"); AdvanceOffsets on an unlocked pointer returns
+DEVICE_NOT_READY ("KsStreamPointerAdvanceOffsets function"); a clone may carry a cancel callback
+that AVStream calls when its frame's IRP is cancelled ("KsStreamPointerClone function",
+"PFNKSSTREAMPOINTER callback function"); timeout intervals are in 100 ns units
+("KsStreamPointerScheduleTimeout function", "Stream Pointer Timers"); AVStream sets DataUsed only on
+pins that generate mappings ("KSSTREAM_HEADER structure").
+
 Model choices ([UNVERIFIED] where AVStream's docs are silent): a pointer that advances past the end
-of the queue is left on no frame and Advance returns DEVICE_NOT_READY; edges are re-placed on the
-next arriving frame, clones stay on no frame until deleted. The trailing edge never passes the
-leading edge (DEVICE_NOT_READY). Pointers skip cancelled frames when they move. Unlock(eject) moves
-the pointer to the next frame, unlocked. On output pins AdvanceOffsets adds OutUsed to DataUsed.
+of the queue is left on no frame (a locked Advance returns DEVICE_NOT_READY, an unlocked one SUCCESS
+and the next Lock DEVICE_NOT_READY); edges are re-placed on the next arriving frame, clones stay on
+no frame until deleted. The trailing edge never passes the leading edge (it stays where it is).
+Pointers skip cancelled frames when they move. Unlock(eject) moves the pointer to the next frame,
+unlocked.
 """
 
 from __future__ import annotations
@@ -27,8 +36,9 @@ class PointerPin(Protocol):
     is_input: bool
     progress: int
     clock: Callable[[], float]
-    _clones: set[StreamPointer]
+    _clones: dict[StreamPointer, None]
     _timeouts: dict[StreamPointer, tuple[float, int, Callable[[StreamPointer], None]]]
+    TIMEOUT_UNITS_PER_CLOCK_UNIT: int
     _timeout_order: int
 
     def _move(self, p: StreamPointer, relock: bool, check: bool = True) -> NtStatus:
@@ -86,12 +96,16 @@ class StreamPointerOffset:
 class StreamPointer:
     """KSSTREAM_POINTER: a position in a pin's queue. Created by the pin (edges) or by clone()."""
 
-    __slots__ = ("context", "deleted", "frame", "kind", "locked", "offset_in", "offset_out", "pin")
+    __slots__ = ("cancel_callback", "context", "deleted", "frame", "kind", "locked", "offset_in",
+                 "offset_out", "pin")
 
-    def __init__(self, pin: PointerPin, kind: PointerKind, context: object = None) -> None:
+    def __init__(self, pin: PointerPin, kind: PointerKind, context: object = None,
+                 cancel_callback: Callable[[StreamPointer], None] | None = None) -> None:
         self.pin = pin
         self.kind = kind
         self.context = context
+        self.cancel_callback = cancel_callback
+        """AVStrMiniCancelCallback (clones only): called when the IRP of the clone's frame is cancelled."""
         self.frame: StreamFrame | None = None
         self.locked = False
         self.deleted = False
@@ -152,22 +166,32 @@ class StreamPointer:
 
     def advance(self) -> NtStatus:
         """KsStreamPointerAdvance: unlock, move to the next frame, relock if it was locked.
-        DEVICE_NOT_READY past the end of the queue (the pointer is then on no frame)."""
+
+        "KsStreamPointerAdvance function": a locked pointer that cannot be relocked after the move
+        returns DEVICE_NOT_READY (past the end of the queue it is then on no frame); advancing an
+        unlocked pointer "always succeeds and returns STATUS_SUCCESS" — lock() tells whether it is
+        on a frame."""
         if self.deleted:
             self._alive()
         relock = self.locked
         if relock:
             self.locked = False
             self.frame.locks -= 1  # type: ignore[union-attr]
-        return self.pin._move(self, relock)
+            return self.pin._move(self, relock)
+        self.pin._move(self, relock)
+        return NtStatus.STATUS_SUCCESS
 
     def advance_offsets(self, in_used: int, out_used: int, eject: bool = False) -> NtStatus:
         """KsStreamPointerAdvanceOffsets: consume bytes (or mappings); moves to the next frame when
-        the pin's Offset Remaining reaches 0 or on `eject`. Never crosses more than one frame."""
+        the pin's Offset Remaining reaches 0 or on `eject`. Never crosses more than one frame.
+
+        "KsStreamPointerAdvanceOffsets function": returns DEVICE_NOT_READY when the pointer was not
+        locked at call time (nothing moves) or could not be locked after the move. On pins that
+        generate mappings AVStream sets DataUsed ("KSSTREAM_HEADER structure"); otherwise DataUsed is
+        the minidriver's to set."""
         self._alive()
         if not self.locked:
-            raise StreamPointerError(f"advance_offsets needs a locked pointer (the {self.kind.value}"
-                                     " is unlocked)")
+            return NtStatus.STATUS_DEVICE_NOT_READY
         off_in, off_out = self.offset_in, self.offset_out
         if in_used < 0 or out_used < 0:
             raise StreamPointerError(f"advance_offsets by negative amounts ({in_used}, {out_used})")
@@ -177,12 +201,9 @@ class StreamPointer:
                 f" OffsetIn.Remaining={off_in.remaining}, OffsetOut.Remaining={off_out.remaining}")
         frame = self.frame
         assert frame is not None
-        if out_used and not self.pin.is_input:
-            if frame.mappings:
-                start = off_out.count - off_out.remaining
-                frame.header.data_used += sum(m.byte_count for m in frame.mappings[start:start + out_used])
-            else:
-                frame.header.data_used += out_used
+        if out_used and not self.pin.is_input and frame.mappings:
+            start = off_out.count - off_out.remaining
+            frame.header.data_used += sum(m.byte_count for m in frame.mappings[start:start + out_used])
         off_in.remaining -= in_used
         off_out.remaining -= out_used
         self.pin.progress += 1
@@ -193,14 +214,19 @@ class StreamPointer:
             return self.pin._move(self, relock=True)
         return NtStatus.STATUS_SUCCESS
 
-    def clone(self, context: object = None) -> StreamPointer:
+    def clone(self, context: object = None,
+              cancel_callback: Callable[[StreamPointer], None] | None = None) -> StreamPointer:
         """KsStreamPointerClone: a new pointer on the same frame, same lock state and offsets; it
-        holds a reference to the frame until deleted or moved."""
+        holds a reference to the frame until deleted or moved.
+
+        "KsStreamPointerClone function": AVStream calls `cancel_callback(clone)` if the IRP of the
+        clone's frame is cancelled; "PFNKSSTREAMPOINTER callback function": the callback must delete
+        the clone, else the IRP keeps a reference and does not complete."""
         self._alive()
         frame = self.frame
         if frame is None:
             raise StreamPointerError(f"cannot clone a {self.kind.value} that is on no frame")
-        c = StreamPointer(self.pin, PointerKind.CLONE, context)
+        c = StreamPointer(self.pin, PointerKind.CLONE, context, cancel_callback)
         c.frame = frame
         frame.refs += 1
         if self.locked:
@@ -210,7 +236,7 @@ class StreamPointer:
             frame.locks += 1
         c.offset_in.count, c.offset_in.remaining = self.offset_in.count, self.offset_in.remaining
         c.offset_out.count, c.offset_out.remaining = self.offset_out.count, self.offset_out.remaining
-        self.pin._clones.add(c)
+        self.pin._clones[c] = None
         return c
 
     def delete(self) -> None:
@@ -221,15 +247,19 @@ class StreamPointer:
             raise StreamPointerError(f"the {self.kind.value} cannot be deleted")
         self.pin._delete_clone(self)
 
-    def schedule_timeout(self, callback: Callable[[StreamPointer], None], interval: float) -> None:
-        """KsStreamPointerScheduleTimeout: call `callback(self)` once `interval` seconds of the pin's
-        injected clock have passed (see Pin.run_timeouts); replaces any timeout already scheduled."""
+    def schedule_timeout(self, callback: Callable[[StreamPointer], None], interval_100ns: int) -> None:
+        """KsStreamPointerScheduleTimeout: call `callback(self)` once `interval_100ns` (100 ns units,
+        "KsStreamPointerScheduleTimeout function" and "Stream Pointer Timers") have passed on the
+        pin's injected clock (see Pin.run_timeouts); replaces any timeout already scheduled."""
         self._alive()
-        if interval < 0:
-            raise ValueError(f"timeout interval must be >= 0, got {interval}")
+        if isinstance(interval_100ns, bool) or not isinstance(interval_100ns, int):
+            raise TypeError(f"the timeout interval is a whole number of 100 ns units, not {interval_100ns!r}")
+        if interval_100ns < 0:
+            raise ValueError(f"timeout interval must be >= 0, got {interval_100ns}")
         pin = self.pin
         pin._timeout_order += 1
-        pin._timeouts[self] = (pin.clock() + interval, pin._timeout_order, callback)
+        deadline = pin.clock() + interval_100ns / pin.TIMEOUT_UNITS_PER_CLOCK_UNIT
+        pin._timeouts[self] = (deadline, pin._timeout_order, callback)
 
     def cancel_timeout(self) -> bool:
         """KsStreamPointerCancelTimeout; False when none was scheduled."""

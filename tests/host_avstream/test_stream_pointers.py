@@ -15,7 +15,6 @@ from host.avstream import (
     NtStatus,
     Pin,
     ProcessingStalled,
-    StateTransitionError,
     StreamFrame,
     StreamPointer,
     StreamPointerError,
@@ -56,6 +55,7 @@ def test_leading_edge_placed_only_on_arrival_into_empty_queue() -> None:
     assert sp.advance() == NtStatus.STATUS_DEVICE_NOT_READY and sp.frame is None and not sp.locked
     assert (sp.offset.count, sp.offset.remaining) == (0, 0)
     assert pin.get_leading_edge() is None
+    assert pin.get_leading_edge(locked=False) is sp and sp.frame is None  # UNLOCKED: returned regardless
     f2 = pin.submit(bytearray(8))
     assert leading(pin).frame is f2
     leading(pin).advance()
@@ -73,12 +73,14 @@ def test_unlocked_edge_request_unlocks() -> None:
 
 
 def test_advance_offsets_needs_lock_moves_at_zero_and_never_crosses_a_frame() -> None:
+    """"KsStreamPointerAdvanceOffsets function": DEVICE_NOT_READY when the pointer was not locked at
+    call time (it used to raise StreamPointerError)."""
     pin, done = running(dataflow=Dataflow.IN)
     f0 = pin.submit(bytearray(b"abcdef"))
     f1 = pin.submit(bytearray(b"ghij"))
     sp = leading(pin, locked=False)
-    with pytest.raises(StreamPointerError, match="needs a locked pointer"):
-        sp.advance_offsets(1, 0)
+    assert sp.advance_offsets(1, 0) == NtStatus.STATUS_DEVICE_NOT_READY
+    assert sp.frame is f0 and (sp.offset.count, sp.offset.remaining) == (6, 6)  # nothing moved
     sp.lock()
     assert sp.offset is sp.offset_in and (sp.offset.count, sp.offset.remaining) == (6, 6)
     assert bytes(sp.offset.data) == b"abcdef"
@@ -91,16 +93,19 @@ def test_advance_offsets_needs_lock_moves_at_zero_and_never_crosses_a_frame() ->
     assert done == [f0, f1]
 
 
-def test_output_pin_offsets_fill_data_used() -> None:
+def test_output_pin_offsets_leave_data_used_to_the_minidriver() -> None:
+    """"KSSTREAM_HEADER structure": AVStream sets DataUsed only with KSPIN_FLAG_GENERATE_MAPPINGS;
+    otherwise the minidriver sets it (the model used to add OutUsed to DataUsed here)."""
     pin, done = running(dataflow=Dataflow.OUT)
     f0 = pin.submit(bytearray(10))
     sp = leading(pin)
     assert sp.offset is sp.offset_out and sp.offset.count == 10 and f0.header.data_used == 0
     sp.offset.data[:4] = b"wxyz"
     sp.advance_offsets(0, 4)
-    assert f0.header.data_used == 4 and sp.offset.remaining == 6
+    assert f0.header.data_used == 0 and sp.offset.remaining == 6
+    sp.header.data_used = 4  # the minidriver's job without mappings
     sp.advance_offsets(0, 0, eject=True)
-    assert done == [f0] and bytes(f0.data) == b"wxyz"
+    assert done == [f0] and bytes(f0.data) == b"wxyz" and f0.header.data_used == 4
 
 
 def test_any_buffer_is_seen_as_bytes() -> None:
@@ -152,9 +157,13 @@ def test_edges_cannot_be_deleted() -> None:
 
 
 def test_no_trailing_edge_without_the_flag() -> None:
+    """"KsPinGetTrailingEdgeStreamPointer function": NULL when there is no trailing edge (it used to
+    raise StreamPointerError)."""
     pin, _ = running()
-    with pytest.raises(StreamPointerError, match="no distinct trailing edge"):
-        pin.get_trailing_edge()
+    assert pin.get_trailing_edge() is None and pin.get_trailing_edge(locked=False) is None
+    pin.submit(bytearray(4))
+    assert pin.get_trailing_edge() is None
+    leading(pin).advance()
 
 
 def test_distinct_trailing_edge_holds_frames_between_edges() -> None:
@@ -170,8 +179,12 @@ def test_distinct_trailing_edge_holds_frames_between_edges() -> None:
     assert done == [frames[1]] and frames[1].status == NtStatus.STATUS_CANCELLED
     assert trailing.advance() == NtStatus.STATUS_SUCCESS and trailing.frame is frames[2]
     assert done == [frames[1], frames[0]]
-    # The trailing edge never passes the leading one.
+    # The trailing edge never passes the leading one; an unlocked advance still returns SUCCESS
+    # ("KsStreamPointerAdvance function"), and a locked one DEVICE_NOT_READY.
+    assert trailing.advance() == NtStatus.STATUS_SUCCESS and trailing.frame is frames[2]
+    assert trailing.lock() == NtStatus.STATUS_SUCCESS
     assert trailing.advance() == NtStatus.STATUS_DEVICE_NOT_READY and trailing.frame is frames[2]
+    trailing.unlock()
     lead.advance()
     assert done[-1:] != [frames[2]]  # the trailing edge still holds it
     trailing.advance()
@@ -199,20 +212,63 @@ def test_cancel_rules() -> None:
     pin.set_state(KsState.PAUSE)
 
 
+def test_unlocked_advance_always_succeeds() -> None:
+    """"KsStreamPointerAdvance function": advancing an unlocked pointer "always succeeds and returns
+    STATUS_SUCCESS"; a lock tells whether it is on a frame (the model used to return
+    DEVICE_NOT_READY past the end, and a test asserted it)."""
+    pin, done = running()
+    f0 = pin.submit(bytearray(4))
+    sp = leading(pin, locked=False)
+    assert sp.advance() == NtStatus.STATUS_SUCCESS and sp.frame is None and done == [f0]
+    assert sp.lock() == NtStatus.STATUS_DEVICE_NOT_READY
+    assert sp.advance() == NtStatus.STATUS_SUCCESS  # still on no frame: still SUCCESS
+
+
+def test_clone_cancel_callback_runs_when_its_frame_is_cancelled() -> None:
+    """"KsStreamPointerClone function": AVStream calls the clone's CancelCallback when the IRP is
+    cancelled; "PFNKSSTREAMPOINTER callback function": the callback deletes the clone, and the IRP
+    then completes. A clone without a callback (or whose callback keeps it) holds the IRP pending."""
+    pin, done = running()
+    f0 = pin.submit(bytearray(4))
+    pin.submit(bytearray(4))
+    edge = leading(pin)
+    called: list[StreamPointer] = []
+
+    def on_cancel(clone: StreamPointer) -> None:
+        called.append(clone)
+        clone.delete()
+
+    first = edge.clone(cancel_callback=on_cancel)
+    kept = edge.clone(cancel_callback=called.append)  # does not delete: the IRP stays pending
+    plain = edge.clone()
+    for p in (first, kept, plain):
+        p.unlock()
+    edge.unlock()
+    assert pin.cancel(f0)
+    assert called == [first, kept] and first.deleted and not kept.deleted
+    assert done == []  # `kept` and `plain` still reference it
+    kept.delete()
+    plain.delete()
+    assert done == [f0] and f0.status == NtStatus.STATUS_CANCELLED
+    leading(pin).advance()
+
+
 def test_timeouts_follow_the_injected_clock() -> None:
     clock = FakeClock()
     pin, _ = running(clock=clock)
     pin.submit(bytearray(4))
     clone = leading(pin).clone()
     fired: list[str] = []
-    clone.schedule_timeout(lambda p: fired.append("first"), 1.0)
-    clone.schedule_timeout(lambda p: fired.append("second"), 2.0)  # replaces the first
+    clone.schedule_timeout(lambda p: fired.append("first"), 10_000_000)  # 100 ns units: 1 s
+    clone.schedule_timeout(lambda p: fired.append("second"), 20_000_000)  # replaces the first
     clock.now = 1.5
     assert pin.run_timeouts() == 0 and fired == []
     assert pin.next_timeout() == 2.0
     clock.now = 2.0
     assert pin.run_timeouts() == 1 and fired == ["second"]
-    clone.schedule_timeout(lambda p: fired.append("third"), 1.0)
+    clone.schedule_timeout(lambda p: fired.append("third"), 10_000_000)
+    with pytest.raises(TypeError, match="100 ns units"):
+        clone.schedule_timeout(lambda p: None, 1.0)  # type: ignore[arg-type]  # seconds are refused
     assert clone.cancel_timeout() and not clone.cancel_timeout()
     clock.now = 10
     assert pin.run_timeouts() == 0 and fired == ["second"]
@@ -232,12 +288,12 @@ def test_timeouts_fire_in_deadline_then_scheduling_order() -> None:
         fired.append("a")
         c.cancel_timeout()
 
-    b.schedule_timeout(lambda p: fired.append("b"), 1.0)
-    a.schedule_timeout(fire_a_and_cancel_c, 1.0)
-    c.schedule_timeout(lambda p: fired.append("c"), 0.5)
+    b.schedule_timeout(lambda p: fired.append("b"), 10_000_000)
+    a.schedule_timeout(fire_a_and_cancel_c, 10_000_000)
+    c.schedule_timeout(lambda p: fired.append("c"), 5_000_000)
     clock.now = 0.7
     assert pin.run_timeouts() == 1 and fired == ["c"]
-    c.schedule_timeout(lambda p: fired.append("c again"), 0.3)  # due at 1.0, scheduled last
+    c.schedule_timeout(lambda p: fired.append("c again"), 3_000_000)  # due at 1.0, scheduled last
     clock.now = 1.0
     assert pin.run_timeouts() == 2 and fired == ["c", "b", "a"]  # a's callback cancelled c's
     for clone in (a, b, c):
@@ -324,14 +380,42 @@ def test_success_without_progress_is_detected() -> None:
     walk(reporting, KsState.STOP)
 
 
-def test_state_jumps_raise() -> None:
-    pin = Pin(pending)
-    with pytest.raises(StateTransitionError, match="STOP -> PAUSE skips a state"):
-        pin.set_state(KsState.PAUSE)
-    walk(pin, KsState.RUN)
-    with pytest.raises(StateTransitionError, match="RUN -> ACQUIRE"):
-        pin.set_state(KsState.ACQUIRE)
-    assert pin.set_state(KsState.RUN) == NtStatus.STATUS_SUCCESS
+def test_state_jumps_step_through_intermediate_states() -> None:
+    """"PFNKSPINSETDEVICESTATE callback function": a standard-transport pin's SetDeviceState sees no
+    transition of more than one step (a jump used to raise StateTransitionError)."""
+    seen: list[tuple[KsState, KsState]] = []
+
+    def record(pin: Pin, to: KsState, frm: KsState) -> NtStatus:
+        seen.append((frm, to))
+        return NtStatus.STATUS_SUCCESS
+
+    pin = Pin(pending, set_state=record)
+    states: list[KsState] = []
+    for target in (KsState.RUN, KsState.STOP):
+        assert pin.set_state(target) == NtStatus.STATUS_SUCCESS
+        states.append(pin.state)
+    assert states == [KsState.RUN, KsState.STOP]
+    S = KsState
+    assert seen == [(S.STOP, S.ACQUIRE), (S.ACQUIRE, S.PAUSE), (S.PAUSE, S.RUN),
+                    (S.RUN, S.PAUSE), (S.PAUSE, S.ACQUIRE), (S.ACQUIRE, S.STOP)]
+    assert pin.set_state(KsState.STOP) == NtStatus.STATUS_SUCCESS and len(seen) == 6
+
+
+def test_non_standard_transport_sees_the_jump() -> None:
+    """"PFNKSPINSETDEVICESTATE callback function": a pin without the standard transport receives
+    unfiltered changes and must cope with a jump such as RUN -> STOP; STOP still flushes."""
+    seen: list[tuple[KsState, KsState]] = []
+
+    def record(pin: Pin, to: KsState, frm: KsState) -> NtStatus:
+        seen.append((frm, to))
+        return NtStatus.STATUS_SUCCESS
+
+    done: list[StreamFrame] = []
+    pin = Pin(pending, set_state=record, standard_transport=False, on_complete=done.append)
+    pin.set_state(KsState.RUN)
+    sf = pin.submit(bytearray(4))
+    pin.set_state(KsState.STOP)
+    assert seen == [(KsState.STOP, KsState.RUN), (KsState.RUN, KsState.STOP)] and done == [sf]
 
 
 def test_state_callback_can_refuse() -> None:
@@ -341,6 +425,9 @@ def test_state_callback_can_refuse() -> None:
     pin = Pin(pending, set_state=refuse_pause)
     pin.set_state(KsState.ACQUIRE)
     assert pin.set_state(KsState.PAUSE) == NtStatus.STATUS_UNSUCCESSFUL and pin.state == KsState.ACQUIRE
+    pin.set_state(KsState.STOP)
+    # A walk stops at the refused step and returns its status.
+    assert pin.set_state(KsState.RUN) == NtStatus.STATUS_UNSUCCESSFUL and pin.state == KsState.ACQUIRE
 
 
 def test_stop_flushes_to_the_allocator_with_data_used_zero() -> None:
