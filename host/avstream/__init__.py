@@ -42,8 +42,16 @@ from host.avstream.framing import (
     is_alignment_mask,
     simple_framing,
 )
+from host.avstream.framing_legacy import (
+    KSALLOCATOR_OPTIONF_VALID,
+    AllocatorFraming,
+    PoolType,
+    resolve_ex,
+    resolve_framing,
+)
 from host.avstream.framing_property import PropertyResult, get_allocator_framing_ex
 from host.avstream.guids import (
+    GUID_61883_CLASS,
     GUID_BUS_TYPE_1394,
     GUID_BUS_TYPE_AVC,
     GUID_BUS_TYPE_PCI,
@@ -69,6 +77,7 @@ from host.ks.status import NtStatus
 
 __all__ = [
     "DONT_CARE_RANGE",
+    "GUID_61883_CLASS",
     "GUID_BUS_TYPE_1394",
     "GUID_BUS_TYPE_AVC",
     "GUID_BUS_TYPE_PCI",
@@ -76,6 +85,7 @@ __all__ = [
     "GUID_NULL",
     "HEADER_SIZE",
     "ITEM_SIZE",
+    "KSALLOCATOR_OPTIONF_VALID",
     "KSMEMORY_TYPE_DEVICE_UNKNOWN",
     "KSMEMORY_TYPE_DONT_CARE",
     "KSMEMORY_TYPE_KERNEL_NONPAGED",
@@ -90,6 +100,7 @@ __all__ = [
     "AllocatorDispatch",
     "AllocatorError",
     "AllocatorFlag",
+    "AllocatorFraming",
     "AllocatorFramingEx",
     "AllocatorInitError",
     "AllocatorMisuse",
@@ -117,6 +128,7 @@ __all__ = [
     "Pin",
     "PointerKind",
     "PoolAllocator",
+    "PoolType",
     "ProcessCallback",
     "ProcessingStalled",
     "PropertyResult",
@@ -132,6 +144,8 @@ __all__ = [
     "get_allocator_framing_ex",
     "is_alignment_mask",
     "memory_type_name",
+    "resolve_ex",
+    "resolve_framing",
     "select_allocator",
     "simple_framing",
     "tracking",

@@ -1,10 +1,13 @@
 """KSALLOCATOR_DISPATCH contract and AVStream's default allocator (kernel-streaming.md B2).
 
 `AllocatorDispatch` is the contract: initialize(pin, framing) -> context, delete(), allocate() ->
-frame or None, free(frame). Public methods enforce the contract and keep the books; subclasses
-implement `_initialize/_delete/_allocate/_free` (mido's `send`/`_send` split). Checked mode
-(on inside `tracking()`, as the tests use it) raises AllocatorMisuse on double free, foreign
-frames and use after delete, and FrameLeak when delete() finds frames still outstanding.
+frame or None, free(frame). InitializeAllocator receives the resolved KSALLOCATOR_FRAMING
+("PFNKSPININITIALIZEALLOCATOR callback function"): one FrameSize, Frames, FileAlignment and PoolType,
+chosen before the call; the allocator never picks a size from ranges. Public methods enforce the
+contract and keep the books; subclasses implement `_initialize/_delete/_allocate/_free` (mido's
+`send`/`_send` split). Checked mode (on inside `tracking()`, as the tests use it) raises
+AllocatorMisuse on double free, foreign frames and use after delete, and FrameLeak when delete()
+finds frames still outstanding.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from host.avstream.errors import AllocatorInitError, AllocatorMisuse, FrameLeak, FramingLimitExceeded
-from host.avstream.framing import DONT_CARE_RANGE, AllocatorFramingEx, FramingItem, FramingRange
+from host.avstream.framing import DONT_CARE_RANGE, AllocatorFramingEx, FramingRange
+from host.avstream.framing_legacy import AllocatorFraming, resolve_ex
 from host.avstream.guids import GUID_NULL, KSMEMORY_TYPE_KERNEL_NONPAGED
 from host.ks.status import NtStatus
 from host.tracking import Trackers
@@ -87,8 +91,7 @@ class AllocatorContext:
     """What InitializeAllocator hands back: it leads the other callbacks to the pin and framing."""
 
     pin: object
-    framing: AllocatorFramingEx
-    item: FramingItem
+    framing: AllocatorFraming
     frame_size: int
     frames: int
     alignment_mask: int
@@ -177,13 +180,16 @@ class AllocatorDispatch(abc.ABC):
         """Whether initialize() succeeded and delete() has not been called."""
         return self._state == _READY
 
-    def initialize(self, pin: object, framing: AllocatorFramingEx) -> AllocatorContext:
-        """InitializeAllocator: build frames per the framing; raises AllocatorInitError (with the
-        creation status) when the framing cannot be honoured."""
+    def initialize(self, pin: object, framing: AllocatorFraming | AllocatorFramingEx) -> AllocatorContext:
+        """InitializeAllocator ("PFNKSPININITIALIZEALLOCATOR callback function"): build frames per
+        the resolved KSALLOCATOR_FRAMING; raises AllocatorInitError (with the creation status) when
+        it cannot be honoured. An EX framing is first narrowed by `resolve_ex` (item 0 at its largest
+        legal size: what selection does for a pin with one item), so the allocator only ever sees
+        the resolved structure."""
         if self._state != _NEW:
             raise AllocatorMisuse(f"{self.name}: initialize() on an allocator that is {self._state}")
-        framing.validate()
-        context = self._initialize(pin, framing)
+        resolved = resolve_ex(framing) if isinstance(framing, AllocatorFramingEx) else framing.validate()
+        context = self._initialize(pin, resolved)
         self.context = context
         self._state = _READY
         return context
@@ -276,7 +282,7 @@ class AllocatorDispatch(abc.ABC):
     # -- what subclasses implement -------------------------------------------------------------
 
     @abc.abstractmethod
-    def _initialize(self, pin: object, framing: AllocatorFramingEx) -> AllocatorContext:
+    def _initialize(self, pin: object, framing: AllocatorFraming) -> AllocatorContext:
         """Create the frames; raise AllocatorInitError when the framing cannot be honoured."""
 
     @abc.abstractmethod
@@ -306,9 +312,9 @@ def check_pool_size(owner: str, frames: int, stride: int) -> None:
     check_limit(owner, "Frames x stride", frames * stride, MAX_ALLOCATOR_BYTES, "MAX_ALLOCATOR_BYTES")
 
 
-def resolve_frames(item: FramingItem, default_frames: int) -> int:
-    """Frames to create for an item: its Frames, or `default_frames` when it says 0 (no requirement)."""
-    return item.frames or default_frames
+def resolve_frames(framing: AllocatorFraming, default_frames: int) -> int:
+    """Frames to create: the framing's Frames, or `default_frames` when it says 0 (no requirement)."""
+    return framing.frames or default_frames
 
 
 @dataclass
@@ -332,18 +338,18 @@ class PoolAllocator(AllocatorDispatch):
         self._pending: deque[_Pending] = deque()
         self._owner: bytearray | None = None
 
-    def _resolve(self, pin: object, framing: AllocatorFramingEx) -> AllocatorContext:
-        item = framing.items[0]
-        size = item.preferred_frame_size
+    def _resolve(self, pin: object, framing: AllocatorFraming) -> AllocatorContext:
+        size = framing.frame_size
         if not size:
-            raise AllocatorInitError(f"{self.name}: frame size is 0 (FramingRange/PhysicalRange of item 0)",
+            raise AllocatorInitError(f"{self.name}: FrameSize is 0 (for an EX framing: FramingRange and"
+                                     f" PhysicalRange of item 0 do not meet)",
                                      NtStatus.STATUS_INVALID_PARAMETER)
-        alignment = item.alignment_mask
+        alignment = framing.alignment_mask
         if alignment > self.page_size - 1:
             raise AllocatorInitError(f"{self.name}: alignment mask {alignment:#x} is above PAGE_SIZE-1"
                                      f" ({self.page_size - 1:#x})", NtStatus.STATUS_INVALID_PARAMETER)
-        frames = resolve_frames(item, self.default_frames)
-        return AllocatorContext(pin, framing, item, size, frames, alignment)
+        frames = resolve_frames(framing, self.default_frames)
+        return AllocatorContext(pin, framing, size, frames, alignment)
 
     def _carve(self, region: memoryview, address: int, physical_base: int, ctx: AllocatorContext) -> None:
         stride = -(-ctx.frame_size // (ctx.alignment_mask + 1)) * (ctx.alignment_mask + 1)
@@ -417,14 +423,23 @@ class PoolAllocator(AllocatorDispatch):
 
 
 class DefaultAllocator(PoolAllocator):
-    """AVStream's default allocator: pool memory per framing item 0. FrameSize is the largest size
-    legal in FramingRange and PhysicalRange (0 is rejected), Frames 0 means `default_frames`
-    ([UNVERIFIED] choice; 3, the codec guidance), alignment above PAGE_SIZE-1 is rejected (ReactOS).
-    Every frame starts at an address aligned to FileAlignment + 1."""
+    """AVStream's default allocator: pool memory per the resolved framing. FrameSize 0 is rejected,
+    Frames 0 means `default_frames` ([UNVERIFIED] choice; 3, the codec guidance), alignment above
+    PAGE_SIZE-1 is rejected (ReactOS). Every frame starts at an address aligned to FileAlignment + 1.
+
+    `kernel_mode=False` is the allocator a user-mode connection gets: "a kernel-mode allocator is only
+    chosen if the connection is in kernel mode" ("AVStream Allocators"), and kernel frames "cannot be
+    passed to a user-mode filter", so the fallback on such a connection does not claim kernel mode."""
 
     capabilities = AllocatorCapabilities(kernel_mode=True)
 
-    def _initialize(self, pin: object, framing: AllocatorFramingEx) -> AllocatorContext:
+    def __init__(self, *, name: str | None = None, checked: bool | None = None, default_frames: int = 3,
+                 page_size: int = PAGE_SIZE, kernel_mode: bool = True) -> None:
+        super().__init__(name=name, checked=checked, default_frames=default_frames, page_size=page_size)
+        if not kernel_mode:
+            self.capabilities = AllocatorCapabilities(kernel_mode=False)
+
+    def _initialize(self, pin: object, framing: AllocatorFraming) -> AllocatorContext:
         ctx = self._resolve(pin, framing)
         stride = -(-ctx.frame_size // (ctx.alignment_mask + 1)) * (ctx.alignment_mask + 1)
         check_pool_size(self.name, ctx.frames, stride)  # the framing is the device's: bound it first
@@ -475,9 +490,9 @@ class CommonBufferAllocator(PoolAllocator):
         # page aligned like the memory a DMA adapter hands out.
         self._owner, self._common, self._address = aligned_region(buffer_size, PAGE_SIZE - 1)
 
-    def _initialize(self, pin: object, framing: AllocatorFramingEx) -> AllocatorContext:
+    def _initialize(self, pin: object, framing: AllocatorFraming) -> AllocatorContext:
         ctx = self._resolve(pin, framing)
-        if not ctx.item.frames and ctx.frames > self.max_frames:  # Frames 0 = no requirement: fit
+        if not framing.frames and ctx.frames > self.max_frames:  # Frames 0 = no requirement: fit
             ctx = dataclasses.replace(ctx, frames=self.max_frames)
         stride = -(-ctx.frame_size // (ctx.alignment_mask + 1)) * (ctx.alignment_mask + 1)
         too_many = ctx.frames > self.max_frames

@@ -44,6 +44,10 @@ GUID_BUS_TYPE_PCI = uuid.UUID("c8ebdfb0-b510-11d0-80e5-00a0c92542e3")
 GUID_BUS_TYPE_USB = uuid.UUID("9d7debbc-c85d-11d1-9eb4-006008c3a19a")
 GUID_BUS_TYPE_1394 = uuid.UUID("f74e73eb-9ac5-45eb-be4d-772cc71ddfb3")
 GUID_BUS_TYPE_AVC = uuid.UUID("c06ff265-ae09-48f0-812c-16753d7cba83")
+GUID_61883_CLASS = uuid.UUID("7ebefbc0-3200-11d2-b4c2-00a0c9697d07")
+"""The 61883 protocol bus: the KS_FRAMING_ITEM page lists it among the BusType values. Its value is
+the device interface class GUID of the public "GUID_61883_CLASS" page, as the SDK-metadata bindings
+(DEFINE_GUID in the public headers) give it."""
 
 BUS_TYPE_NAMES: dict[uuid.UUID, str] = {
     GUID_NULL: "ANY",
@@ -51,6 +55,7 @@ BUS_TYPE_NAMES: dict[uuid.UUID, str] = {
     GUID_BUS_TYPE_USB: "USB",
     GUID_BUS_TYPE_1394: "1394",
     GUID_BUS_TYPE_AVC: "AVC",
+    GUID_61883_CLASS: "61883",
 }
 """Readable names for the bus types; GUID_NULL means no bus requirement."""
 

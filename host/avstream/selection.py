@@ -21,7 +21,11 @@ The rule, applied to each vendor candidate in the order given (all are examined,
 4. The first accepted candidate is chosen; later accepted ones are reported as "not chosen". If
    none is accepted, the default allocator is chosen. A rejected allocator is never initialized:
    `select_allocator` initializes nothing; `SelectionDecision.initialize` initializes only the
-   chosen one, with the resolved framing (the matched item narrowed to the chosen frame size).
+   chosen one, with the resolved KSALLOCATOR_FRAMING (`allocator_framing`: the matched item narrowed
+   to the chosen frame size and count, as AVStrMiniInitializeAllocator receives it, "PFNKSPIN
+   INITIALIZEALLOCATOR callback function"). On a user-mode connection the default allocator is a
+   user-mode one (`DefaultAllocator(kernel_mode=False)`): kernel memory "cannot be passed to a
+   user-mode filter" ("AVStream Allocators").
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from host.avstream.framing import (
     FramingItem,
     FramingRange,
 )
+from host.avstream.framing_legacy import AllocatorFraming, resolve_framing
 from host.avstream.guids import GUID_NULL, SYSTEM_MEMORY_TYPES, bus_type_name, memory_type_name
 
 
@@ -81,11 +86,14 @@ class SelectionDecision:
     frame_size: int
     frames: int
     resolved_framing: AllocatorFramingEx
+    """The matched item alone, its FramingRange narrowed to the chosen size (for reports)."""
     candidates: tuple[CandidateVerdict, ...]
+    allocator_framing: AllocatorFraming
+    """The KSALLOCATOR_FRAMING InitializeAllocator receives."""
 
     def initialize(self, pin: object) -> AllocatorContext:
-        """InitializeAllocator on the chosen allocator only, with the resolved framing."""
-        return self.allocator.initialize(pin, self.resolved_framing)
+        """InitializeAllocator on the chosen allocator only, with the resolved KSALLOCATOR_FRAMING."""
+        return self.allocator.initialize(pin, self.allocator_framing)
 
     def verdict(self, name: str) -> CandidateVerdict:
         """The verdict for the candidate called `name`."""
@@ -175,8 +183,10 @@ def _largest_common(a: FramingRange, b: FramingRange, low: int, high: int) -> in
 
 def select_allocator(
         connection: Connection, candidates: Sequence[AllocatorDispatch] = (), *,
-        default_factory: Callable[[], AllocatorDispatch] = DefaultAllocator) -> SelectionDecision:
-    """Choose an allocator for `connection` by the module's rule; initializes nothing."""
+        default_factory: Callable[[], AllocatorDispatch] | None = None) -> SelectionDecision:
+    """Choose an allocator for `connection` by the module's rule; initializes nothing. The default
+    allocator comes from `default_factory`, or is a DefaultAllocator in the connection's mode; a
+    factory that returns a kernel-mode allocator for a user-mode connection raises SelectionError."""
     framing = connection.framing.validate()
     if connection.peer_framing is not None:
         connection.peer_framing.validate()
@@ -223,7 +233,13 @@ def select_allocator(
         reason = f"vendor allocator {allocator.name} meets framing item {index}"
         is_default = False
     else:
-        allocator = default_factory()
+        if default_factory is None:
+            allocator = DefaultAllocator(kernel_mode=connection.kernel_mode)
+        else:
+            allocator = default_factory()
+            if allocator.capabilities.kernel_mode and not connection.kernel_mode:
+                raise SelectionError(f"default_factory returned the kernel-mode {allocator.name} for a"
+                                     f" user-mode connection (kernel frames cannot reach user mode)")
         index = 0
         default_match = match_item(framing.items[0], allocator.capabilities, connection.peer_framing)
         if isinstance(default_match, _Match):
@@ -241,7 +257,7 @@ def select_allocator(
                                                                                   match.frame_size, 1))),),
         framing.pin_flags, framing.output_compression, framing.pin_weight)
     return SelectionDecision(allocator, is_default, reason, index, match.frame_size, match.frames, resolved,
-                             tuple(verdicts))
+                             tuple(verdicts), resolve_framing(item, match.frame_size, match.frames))
 
 
 __all__ = ["CandidateVerdict", "Connection", "SelectionDecision", "match_item", "select_allocator"]

@@ -68,7 +68,7 @@ def test_frames_are_zero_copy_views_of_one_buffer() -> None:
 def test_no_frame_size_and_alignment_above_page_are_rejected() -> None:
     item = dataclasses.replace(simple_framing(KSMEMORY_TYPE_KERNEL_NONPAGED, 0, 2, 0, 8, 8).items[0],
                                flags=AllocatorFlag.INDEPENDENT_RANGES, physical_range=FramingRange(16, 32, 1))
-    with pytest.raises(AllocatorInitError, match="frame size is 0"):
+    with pytest.raises(AllocatorInitError, match="FrameSize is 0"):
         DefaultAllocator().initialize(None, AllocatorFramingEx((item,)))
     with pytest.raises(AllocatorInitError, match="alignment mask 0x1fff is above PAGE_SIZE-1") as info:
         DefaultAllocator().initialize(None, simple_framing(KSMEMORY_TYPE_KERNEL_NONPAGED, 0, 2, 0x1FFF, 8, 8))

@@ -12,11 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from host.avstream import (
+    GUID_61883_CLASS,
     GUID_BUS_TYPE_1394,
     GUID_BUS_TYPE_AVC,
     GUID_BUS_TYPE_PCI,
     GUID_BUS_TYPE_USB,
     GUID_NULL,
+    KSALLOCATOR_OPTIONF_VALID,
     KSMEMORY_TYPE_DEVICE_UNKNOWN,
     KSMEMORY_TYPE_KERNEL_NONPAGED,
     KSMEMORY_TYPE_KERNEL_PAGED,
@@ -24,6 +26,7 @@ from host.avstream import (
     KSMEMORY_TYPE_USER,
     KSMEMORY_TYPE_WILDCARD,
     AllocatorFlag,
+    AllocatorFraming,
     AllocatorFramingEx,
     AllocatorOption,
     AllocatorRequirement,
@@ -34,6 +37,8 @@ from host.avstream import (
     FramingRange,
     FramingRangeWeighted,
     NtStatus,
+    PoolType,
+    bus_type_name,
     get_allocator_framing_ex,
     simple_framing,
 )
@@ -54,6 +59,7 @@ def test_flag_values_match_ks_h() -> None:
     assert int(AllocatorRequirement.MUST_ALLOCATE) == 0x8
     assert int(AllocatorRequirement.PREFERENCES_ONLY) == 0x80000000
     assert (AllocatorOption.COMPATIBLE, AllocatorOption.SYSTEM_MEMORY) == (0x1, 0x2)
+    assert KSALLOCATOR_OPTIONF_VALID == 0x3 == AllocatorOption.COMPATIBLE | AllocatorOption.SYSTEM_MEMORY
     expected = [0x10, 0x20, 0x40, 0x80, 0x100, 0x200, 0x400, 0x800, 0x1000, 0x2000, 0x4000, 0x8000]
     assert [f.value for f in AllocatorFlag] == expected
     assert int(AllocatorFlag.TWO_D_BUFFER_REQUIRED) == 0x8000
@@ -69,6 +75,22 @@ def test_guid_values() -> None:
     assert str(KSMEMORY_TYPE_DEVICE_UNKNOWN) == "091bb639-603f-11d1-b067-00a0c9062802"
     assert len({GUID_BUS_TYPE_PCI, GUID_BUS_TYPE_USB, GUID_BUS_TYPE_1394, GUID_BUS_TYPE_AVC}) == 4
     assert str(GUID_BUS_TYPE_USB) == "9d7debbc-c85d-11d1-9eb4-006008c3a19a"
+    # "KS_FRAMING_ITEM structure" lists GUID_61883_CLASS as a BusType; "GUID_61883_CLASS" gives it.
+    assert str(GUID_61883_CLASS) == "7ebefbc0-3200-11d2-b4c2-00a0c9697d07"
+    assert bus_type_name(GUID_61883_CLASS) == "61883"
+
+
+def test_ksallocator_framing_layout() -> None:
+    """"KSALLOCATOR_FRAMING structure": six ULONGs, 24 bytes, FileAlignment/FramePitch union."""
+    f = AllocatorFraming(AllocatorRequirement.SYSTEM_MEMORY, PoolType.NON_PAGED, 3, 4096, FileAlignment.QUAD)
+    assert f.to_bytes() == struct.pack("<6I", 2, 0, 3, 4096, 7, 0)
+    assert AllocatorFraming.from_bytes(f.to_bytes()) == f and f.options_flags == 2 and f.alignment_mask == 7
+    pitch = AllocatorFraming(AllocatorFlag.TWO_D_BUFFER_REQUIRED, PoolType.PAGED, 2, 640 * 480, 640)
+    assert pitch.is_2d and pitch.alignment_mask == 0
+    with pytest.raises(FramingError, match="24 bytes"):
+        AllocatorFraming.from_bytes(bytes(23))
+    with pytest.raises(FramingError, match="FrameSize"):
+        AllocatorFraming(0, 0, 1, -1).to_bytes()
 
 
 def test_simple_framing_is_declare_simple_framing_ex() -> None:

@@ -14,6 +14,7 @@ from host.avstream import (
     KSMEMORY_TYPE_KERNEL_NONPAGED,
     KSMEMORY_TYPE_KERNEL_PAGED,
     KSMEMORY_TYPE_USER,
+    AllocatorFraming,
     AllocatorFramingEx,
     AllocatorInitError,
     AllocatorRequirement,
@@ -22,6 +23,7 @@ from host.avstream import (
     FramingRange,
     FramingRangeWeighted,
     NtStatus,
+    PoolType,
     SelectionError,
     simple_framing,
 )
@@ -44,7 +46,7 @@ class Spy(CommonBufferAllocator):
         super().__init__(64 * 1024, name=name, **kwargs)  # type: ignore[arg-type]
         self.initialize_calls = 0
 
-    def initialize(self, pin: object, framing: AllocatorFramingEx):  # type: ignore[no-untyped-def]
+    def initialize(self, pin: object, framing: AllocatorFraming | AllocatorFramingEx):  # type: ignore[no-untyped-def]
         self.initialize_calls += 1
         return super().initialize(pin, framing)
 
@@ -65,6 +67,41 @@ def test_vendor_allocator_chosen_for_kernel_connection_that_it_meets() -> None:
     ctx = decision.initialize("pin")
     assert vendor.initialize_calls == 1 and ctx.frame_size == 4096 and ctx.frames == 4
     finish(vendor)
+
+
+def test_initialize_allocator_receives_the_resolved_ksallocator_framing() -> None:
+    """"PFNKSPININITIALIZEALLOCATOR callback function": AVStrMiniInitializeAllocator takes a
+    PKSALLOCATOR_FRAMING (one FrameSize, Frames, FileAlignment, PoolType), not the EX ranges (the
+    model used to hand the allocator the EX structure and let it pick the size)."""
+    seen: list[object] = []
+
+    class Recorder(CommonBufferAllocator):
+        def _initialize(self, pin: object, framing: AllocatorFraming):  # type: ignore[no-untyped-def]
+            seen.append(framing)
+            return super()._initialize(pin, framing)
+
+    vendor = Recorder(64 * 1024, name="dma", memory_types=frozenset({KSMEMORY_TYPE_KERNEL_PAGED}))
+    ranged = need(memory_type=KSMEMORY_TYPE_KERNEL_PAGED, size=4096,
+                  framing_range=FramingRangeWeighted(FramingRange(1024, 8192, 1024)))
+    decision = select_allocator(Connection(ranged), [vendor])
+    decision.initialize("pin")
+    assert seen == [decision.allocator_framing]
+    legacy = decision.allocator_framing
+    assert isinstance(legacy, AllocatorFraming) and legacy.frame_size == decision.frame_size == 8192
+    assert (legacy.frames, legacy.file_alignment, legacy.pool_type) == (4, FileAlignment.LONG, PoolType.PAGED)
+    assert len(legacy.to_bytes()) == 24 and AllocatorFraming.from_bytes(legacy.to_bytes()) == legacy
+    finish(vendor)
+
+
+def test_default_allocator_on_a_user_mode_connection_is_not_kernel_mode() -> None:
+    """"AVStream Allocators": a kernel-mode allocator is only chosen on a kernel-mode connection and
+    kernel frames cannot reach user mode, so the fallback is a user-mode default allocator (it used
+    to say kernel_mode=True); a factory handing back a kernel-mode one is refused."""
+    decision = select_allocator(Connection(need(), kernel_mode=False))
+    assert decision.is_default and not decision.allocator.capabilities.kernel_mode
+    assert select_allocator(Connection(need())).allocator.capabilities.kernel_mode
+    with pytest.raises(SelectionError, match="kernel-mode DefaultAllocator for a user-mode connection"):
+        select_allocator(Connection(need(), kernel_mode=False), default_factory=DefaultAllocator)
 
 
 def test_kernel_allocator_rejected_on_user_mode_connection_and_never_initialized() -> None:
