@@ -206,9 +206,14 @@ class AllocatorFramingEx:
         """Bytes the structure occupies: FIELD_OFFSET(FramingItem) + CountItems * sizeof(KS_FRAMING_ITEM)."""
         return HEADER_SIZE + len(self.items) * ITEM_SIZE
 
-    def validate(self, *, strict: bool = False) -> AllocatorFramingEx:
+    def validate(self, *, strict: bool = False, independent_ranges_waive: bool = True) -> AllocatorFramingEx:
         """Raise FramingError naming the item index, field and byte offset of the first problem;
-        return self when valid. `strict` also requires the reserved fields (weights, PinFlags) to be 0."""
+        return self when valid. `strict` also requires the reserved fields (weights, PinFlags) to be 0.
+
+        An item's FramingRange must have a size inside its PhysicalRange. With
+        `independent_ranges_waive` (the default) KSALLOCATOR_FLAG_INDEPENDENT_RANGES waives that:
+        [UNVERIFIED] ks.h says only "no framing dependency between neighbouring pipes" and the
+        KS_FRAMING_ITEM page is silent, so False applies the check to every item."""
         if self.count_items != len(self.items):
             raise FramingError(
                 f"CountItems (offset 0) is {self.count_items} but the structure holds"
@@ -224,7 +229,7 @@ class AllocatorFramingEx:
                     offset = HEADER_FIELD_OFFSETS[name]
                     raise FramingError(f"{name} (offset {offset}) is reserved and must be 0, got {value:#x}")
         for index, item in enumerate(self.items):
-            _validate_item(index, item, strict)
+            _validate_item(index, item, strict, independent_ranges_waive)
         for name, value in _header_ulongs(self):
             _check_ulong(name, HEADER_FIELD_OFFSETS[name], value)
         return self
@@ -321,7 +326,7 @@ def _check_ulong(name: str, offset: int, value: int) -> None:
         raise FramingError(f"{name} (offset {offset}) must be a ULONG 0..0xFFFFFFFF, got {value!r}")
 
 
-def _validate_item(index: int, item: FramingItem, strict: bool) -> None:
+def _validate_item(index: int, item: FramingItem, strict: bool, independent_ranges_waive: bool) -> None:
     base = HEADER_SIZE + index * ITEM_SIZE
 
     def fail(name: str, problem: str) -> FramingError:
@@ -345,7 +350,8 @@ def _validate_item(index: int, item: FramingItem, strict: bool) -> None:
     if not item.is_2d and not is_alignment_mask(item.file_alignment):
         raise fail("FileAlignment",
                    f"{item.file_alignment:#x} is not an alignment mask 2**n-1 (0, 1, 3, 7, ...)")
-    if not item.flags & AllocatorFlag.INDEPENDENT_RANGES and item.preferred_frame_size is None:
+    waived = independent_ranges_waive and item.flags & AllocatorFlag.INDEPENDENT_RANGES
+    if not waived and item.preferred_frame_size is None:
         raise fail("FramingRange.Range.MinFrameSize",
                    f"the optimal range {item.framing_range.range.min_frame_size}..."
                    f"{item.framing_range.range.max_frame_size} has no legal size inside the physical limit"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from host.ks.state import KSSTATE_STOP, KsState
+from host.ks.state import KSSTATE_RUN, KSSTATE_STOP, KsState
 from host.ks.status import STATUS_SUCCESS, NtStatus
 from host.midi.usbmidi import UsbMidiEncoder, encode_message
 from host.mxf.allocator import AllocatorMXF
@@ -45,6 +45,11 @@ class RenderSink(MxfFilter):
       which handles any chunking. Package events are rendered from their pPackageEvt chain.
     - Events whose channel group maps to no cable are counted in `unroutable` and returned.
     - ConnectOutput always fails: "render streams always fail" [A2]; output is the writer.
+    - SetState ("IMXF::SetState method"): "if the current state is anything other than KSSTATE_RUN,
+      the IMXF interface should hold onto the data and not pass it to the hardware"; in STOP it
+      discards data by passing it to the allocator. So: in ACQUIRE and PAUSE events are held (in
+      arrival order, `held`) and rendered on reaching RUN; in STOP arriving and held events go back
+      to the allocator unrendered (counted in `discarded`). A new sink starts in STOP.
     """
 
     accepts_connect = False
@@ -77,6 +82,9 @@ class RenderSink(MxfFilter):
         self.bytes_rendered = 0
         self.packet_bytes = 0
         self.unroutable = 0
+        self.discarded = 0
+        """Chains returned to the allocator unrendered because the sink was in STOP."""
+        self._held: list[KernelEvent] = []
 
     def encoder(self, cable: int) -> UsbMidiEncoder:
         """The stateful encoder (and its counters) for one cable."""
@@ -121,6 +129,8 @@ class RenderSink(MxfFilter):
         """IMXF::PutMessage: render the chain (and package chains), write the packets, free the chain."""
         if evt is None:
             return STATUS_SUCCESS
+        if self.state is not KSSTATE_RUN:
+            return self._not_running(evt)
         if evt.p_next_evt is None and not evt.us_flags and not self._open and self.write_midi is None:
             # The common case, kept lean: one short COMPLETE event whose encoding is memoised.
             data = evt.u_data
@@ -172,12 +182,34 @@ class RenderSink(MxfFilter):
             self.write_packets(packets)
         return self.allocator.put_message(head)
 
+    @property
+    def held(self) -> int:
+        """Chains held outside RUN, waiting for RUN (or STOP, which discards them)."""
+        return len(self._held)
+
+    def _not_running(self, evt: KernelEvent) -> NtStatus:
+        """PutMessage outside RUN: hold (ACQUIRE, PAUSE) or discard to the allocator (STOP)."""
+        if self.state is KSSTATE_STOP:
+            self.discarded += 1
+            return self.allocator.put_message(evt)
+        self._held.append(evt)
+        return STATUS_SUCCESS
+
     def _state_changed(self, old: KsState, new: KsState) -> None:
-        """STOP forgets what the encoders hold (an unfinished SysEx) and running status."""
+        """RUN renders what was held; STOP discards it, and forgets what the encoders hold (an
+        unfinished SysEx) and running status."""
         if new is KSSTATE_STOP:
+            held, self._held = self._held, []
+            for evt in held:
+                self.discarded += 1
+                self.allocator.put_message(evt)
             self._encoders.clear()
             self._open.clear()
             self._running[:] = [0] * 16
+        elif new is KSSTATE_RUN:
+            held, self._held = self._held, []
+            for evt in held:
+                self.put_message(evt)
 
     def flush(self) -> bytes:
         """End of stream: packets for whatever the encoders still hold (an unfinished message)."""

@@ -262,3 +262,17 @@ def test_well_sized_garbage_raises_only_framing_error(header: bytes, blobs: list
     except FramingError:
         return
     assert f.to_bytes() == data
+
+
+def test_independent_ranges_waiver_is_a_configurable_choice() -> None:
+    """[UNVERIFIED] KSALLOCATOR_FLAG_INDEPENDENT_RANGES: ks.h says "no framing dependency between
+    neighbouring pipes"; the model lets it waive the FramingRange/PhysicalRange intersection by
+    default, and `independent_ranges_waive=False` holds such an item to the check."""
+    item = dataclasses.replace(simple_framing(KSMEMORY_TYPE_KERNEL_NONPAGED, 0, 2, 0, 8, 8).items[0],
+                               physical_range=FramingRange(16, 32, 1))
+    with pytest.raises(FramingError, match="no legal size inside the physical limit"):
+        AllocatorFramingEx((item,)).validate()
+    waived = AllocatorFramingEx((dataclasses.replace(item, flags=AllocatorFlag.INDEPENDENT_RANGES),))
+    assert waived.validate() is waived
+    with pytest.raises(FramingError, match="no legal size inside the physical limit"):
+        waived.validate(independent_ranges_waive=False)

@@ -18,9 +18,12 @@ from .helpers import Collector, event
 
 
 def make(alloc: AllocatorMXF, **kwargs: object) -> tuple[RenderSink, list[bytes]]:
-    """A render sink writing into a list."""
+    """A running render sink writing into a list (a sink outside RUN holds or discards: see below)."""
     out: list[bytes] = []
-    return RenderSink(alloc, out.append, **kwargs), out  # type: ignore[arg-type]
+    sink = RenderSink(alloc, out.append, **kwargs)  # type: ignore[arg-type]
+    for state in (KsState.ACQUIRE, KsState.PAUSE, KsState.RUN):
+        sink.set_state(state)
+    return sink, out
 
 
 def test_short_event_to_packet_and_back_to_allocator(alloc: AllocatorMXF) -> None:
@@ -127,8 +130,34 @@ def test_stop_forgets_unfinished_sysex(alloc: AllocatorMXF) -> None:
     sink.put_message(event(alloc, b"\xf0\x01\x02", flags=ev.DMUS_KEF_EVENT_INCOMPLETE))
     sink.set_state(KsState.STOP)
     out.clear()
+    sink.set_state(KsState.RUN)
     sink.put_message(event(alloc, b"\x90\x40\x7f"))
     assert out == [b"\x09\x90\x40\x7f"] and sink.flush() == b""
+
+
+@pytest.mark.spec("A2")
+def test_outside_run_the_sink_holds_and_in_stop_discards(alloc: AllocatorMXF) -> None:
+    """A2, "IMXF::SetState method": outside KSSTATE_RUN the render IMXF holds the data and does not
+    pass it to the hardware; in KSSTATE_STOP it discards it by passing it to the allocator (the sink
+    used to write packets in every state)."""
+    out: list[bytes] = []
+    sink = RenderSink(alloc, out.append)
+    assert sink.state is KsState.STOP
+    sink.put_message(event(alloc, b"\x90\x40\x7f"))
+    assert out == [] and sink.discarded == 1 and alloc.stats().outstanding == 0
+    sink.set_state(KsState.ACQUIRE)
+    sink.put_message(event(alloc, b"\x90\x41\x7f"))
+    sink.set_state(KsState.PAUSE)
+    sink.put_message(event(alloc, b"\x90\x42\x7f"))
+    assert out == [] and sink.held == 2 and alloc.stats().outstanding == 2
+    sink.set_state(KsState.RUN)  # what was held is rendered, in arrival order
+    assert out == [b"\x09\x90\x41\x7f", b"\x09\x90\x42\x7f"] and sink.held == 0
+    assert alloc.stats().outstanding == 0
+    sink.set_state(KsState.PAUSE)
+    sink.put_message(event(alloc, b"\x80\x41\x00"))
+    sink.set_state(KsState.ACQUIRE)
+    sink.set_state(KsState.STOP)  # held data is discarded to the allocator, never rendered
+    assert len(out) == 2 and sink.held == 0 and sink.discarded == 2 and alloc.stats().outstanding == 0
 
 
 def test_flush_sends_unfinished_message(alloc: AllocatorMXF) -> None:
