@@ -35,6 +35,8 @@ DEFAULT_BUFFER_COUNT = 64
 _SUCCESS = STATUS_SUCCESS
 _UNSUCCESSFUL = STATUS_UNSUCCESSFUL
 OnExhaustion = Literal["status", "raise"]
+PackageRule = Literal["flag", "cb_event"]
+"""What decides that a header's uData is pPackageEvt: PACKAGE_EVT alone, or cbEvent first."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ class AllocatorStats:
     buffer_high_water: int
     buffer_exhaustions: int
     """GetBuffer calls that found no buffer left."""
+    misread_packages: int = 0
+    """Package headers with cbEvent <= the pointer size reclaimed under package_rule="cb_event" (a
+    driver that decides by cbEvent would read their pPackageEvt as inline bytes and leak the chain)."""
 
 
 @dataclass(frozen=True)
@@ -76,9 +81,13 @@ class AllocatorMXF:
     - `get_message()` returns a zeroed event, or None when the pool is empty: that is the model of
       GetMessage's STATUS_INSUFFICIENT_RESOURCES with a NULL out-parameter. Every such call is
       counted (`stats().exhaustions`); with `on_exhaustion="raise"` it raises PoolExhausted instead.
-    - `put_message(evt)` is the final sink: it reclaims the whole pNextEvt chain, and for each event
-      whose cbEvent exceeds the pointer size the package chain (DMUS_KEF_PACKAGE_EVENT) or else the
-      pbData buffer, deciding by cbEvent and usFlags alone as the driver does.
+    - `put_message(evt)` is the final sink: it reclaims the whole pNextEvt chain, the package chain of
+      every package event and the pbData buffer of every event whose cbEvent exceeds the pointer size.
+      Which union member a package header holds is [UNVERIFIED]: the DMUS_KERNEL_EVENT page ties
+      pPackageEvt to PACKAGE_EVT, the IAllocatorMXF::PutBuffer page and DMusUART decide by cbEvent
+      first. `package_rule="flag"` (default) follows PACKAGE_EVT whatever cbEvent; "cb_event" reads a
+      flagged header with cbEvent <= the pointer size as inline data, yet still reclaims its chain
+      (never a leak) and counts it in `stats().misread_packages`; the checked allocator raises there.
     - bReserved and cbStruct must not be modified; the unchecked allocator does not restore them
       (the checked one raises InvalidEvent when it sees them changed).
     - Buffers: `get_buffer()` returns an MxfBuffer of `get_buffer_size()` bytes (contents not
@@ -100,6 +109,7 @@ class AllocatorMXF:
         pointer_size: int = 8,
         on_exhaustion: OnExhaustion = "status",
         name: str = "allocator",
+        package_rule: PackageRule = "flag",
     ) -> None:
         if pointer_size not in CB_STRUCT:
             raise ValueError(f"pointer_size must be 4 or 8, not {pointer_size!r}")
@@ -111,6 +121,9 @@ class AllocatorMXF:
             raise ValueError(f"buffer_count must not be negative, not {buffer_count}")
         if on_exhaustion not in ("status", "raise"):
             raise ValueError(f"on_exhaustion must be 'status' or 'raise', not {on_exhaustion!r}")
+        if package_rule not in ("flag", "cb_event"):
+            raise ValueError(f"package_rule must be 'flag' or 'cb_event', not {package_rule!r}")
+        self.package_rule: PackageRule = package_rule
         self.name = name
         self.checked = self.is_checked
         self.pointer_size = pointer_size
@@ -128,6 +141,7 @@ class AllocatorMXF:
         self._free_buffers: deque[MxfBuffer] = deque()
         self._exhaustions = 0
         self._buffer_exhaustions = 0
+        self._misread_packages = [0]
         self._install_fast_path()
         _trackers.record(self)
 
@@ -155,6 +169,8 @@ class AllocatorMXF:
         exhausted = self._exhausted
         grow_buffers = self._grow_buffers
         package_flag = DMUS_KEF_PACKAGE_EVENT
+        package_any_size = self.package_rule == "flag"
+        misread = self._misread_packages
         success = _SUCCESS
 
         def get_message() -> KernelEvent | None:
@@ -165,7 +181,8 @@ class AllocatorMXF:
                 return None
 
         def put_message(evt: KernelEvent | None) -> NtStatus:
-            if evt is not None and evt.p_next_evt is None and evt.cb_event <= inline:
+            if evt is not None and evt.p_next_evt is None and evt.cb_event <= inline \
+                    and not evt.us_flags & package_flag:
                 # One event with inline data: the common case, kept lean.
                 evt.cb_event = 0
                 evt.us_channel_group = 0
@@ -178,13 +195,16 @@ class AllocatorMXF:
                 return success
             while evt is not None:
                 nxt = evt.p_next_evt
-                if evt.cb_event > inline:
-                    data = evt.u_data
-                    if evt.us_flags & package_flag:
-                        if data.__class__ is not bytes and isinstance(data, KernelEvent):
-                            put_message(data)
-                    elif isinstance(data, MxfBuffer):
+                data = evt.u_data
+                if evt.us_flags & package_flag and (package_any_size or evt.cb_event > inline):
+                    if isinstance(data, KernelEvent):
+                        put_message(data)
+                elif evt.cb_event > inline:
+                    if isinstance(data, MxfBuffer):
                         buffer_append(data)
+                elif isinstance(data, KernelEvent):  # "cb_event" rule: a misread package, never leaked
+                    misread[0] += 1
+                    put_message(data)
                 evt.cb_event = 0
                 evt.us_channel_group = 0
                 evt.us_flags = 0
@@ -322,6 +342,7 @@ class AllocatorMXF:
                 puts=puts,
                 high_water=self.pool_size - pristine,
                 exhaustions=self._exhaustions,
+                misread_packages=self._misread_packages[0],
                 buffer_limit=self.buffer_count,
                 buffers_out=buffers_out,
                 buffer_high_water=len(self._buffers),

@@ -158,15 +158,17 @@ class CheckedAllocatorMXF(AllocatorMXF):
             self._check_fields(evt, place)
             events.append(evt)
             data = evt.u_data
-            if evt.cb_event > self._inline:
-                if evt.us_flags & DMUS_KEF_PACKAGE_EVENT:
-                    if isinstance(data, KernelEvent):
-                        self._validate_chain(data, events, buffers, seen, f"{place}.pPackageEvt")
-                    elif data != b"":
-                        raise InvalidEvent(
-                            f"{self.name}: package {place} {evt!r} has uData {data!r}, not an event chain"
-                        )
-                elif isinstance(data, MxfBuffer):
+            package = evt.us_flags & DMUS_KEF_PACKAGE_EVENT and (
+                self.package_rule == "flag" or evt.cb_event > self._inline)
+            if package:
+                if isinstance(data, KernelEvent):
+                    self._validate_chain(data, events, buffers, seen, f"{place}.pPackageEvt")
+                elif data != b"":
+                    raise InvalidEvent(
+                        f"{self.name}: package {place} {evt!r} has uData {data!r}, not an event chain"
+                    )
+            elif evt.cb_event > self._inline:
+                if isinstance(data, MxfBuffer):
                     self._check_owned(data, "buffer", f"{place}.pbData")
                     if id(data) in seen:
                         raise DoubleFree(

@@ -13,6 +13,7 @@ from host.mxf.allocator import (
     DEFAULT_POOL_SIZE,
     AllocatorMXF,
     OnExhaustion,
+    PackageRule,
     tracking_active,
 )
 from host.mxf.allocator_checked import CheckedAllocatorMXF
@@ -27,12 +28,13 @@ def new_allocator(
     checked: bool = False,
     on_exhaustion: OnExhaustion = "status",
     name: str = "allocator",
+    package_rule: PackageRule = "flag",
 ) -> AllocatorMXF:
     """An allocator with AllocatorMXF's arguments: checked (CheckedAllocatorMXF) when `checked` is
     true or a tracking() block is open, so allocators built deep inside a miniport are checked too."""
     cls = CheckedAllocatorMXF if checked or tracking_active() else AllocatorMXF
     return cls(pool_size, buffer_size=buffer_size, buffer_count=buffer_count, pointer_size=pointer_size,
-               on_exhaustion=on_exhaustion, name=name)
+               on_exhaustion=on_exhaustion, name=name, package_rule=package_rule)
 
 
 __all__ = ["new_allocator"]

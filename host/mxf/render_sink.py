@@ -152,13 +152,13 @@ class RenderSink(MxfFilter):
                     return self.allocator.put_message(evt)
         cables = self.cables
         write_midi = self.write_midi
-        inline = self._inline
         head = evt
         out: list[bytes] = []
         stack: list[KernelEvent | None] = []
         cur: KernelEvent | None = evt
         while cur is not None:
-            if cur.us_flags & DMUS_KEF_PACKAGE_EVENT and cur.cb_event > inline:
+            # A package is rendered from its chain whatever its cbEvent (see AllocatorMXF package_rule).
+            if cur.us_flags & DMUS_KEF_PACKAGE_EVENT and isinstance(cur.u_data, KernelEvent):
                 stack.append(cur.p_next_evt)
                 cur = cur.p_package_evt
             else:

@@ -7,7 +7,13 @@ from typing import Any, Protocol
 
 import pytest
 
-from host.mxf.allocator import DEFAULT_BUFFER_COUNT, DEFAULT_BUFFER_SIZE, AllocatorMXF, OnExhaustion
+from host.mxf.allocator import (
+    DEFAULT_BUFFER_COUNT,
+    DEFAULT_BUFFER_SIZE,
+    AllocatorMXF,
+    OnExhaustion,
+    PackageRule,
+)
 from host.mxf.allocator_factory import new_allocator
 from host.mxf.clock import ManualClock
 
@@ -24,6 +30,7 @@ class MakeAllocator(Protocol):
         pointer_size: int = 8,
         checked: bool = True,
         on_exhaustion: OnExhaustion = "status",
+        package_rule: PackageRule = "flag",
     ) -> AllocatorMXF: ...
 
 

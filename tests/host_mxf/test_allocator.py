@@ -144,6 +144,50 @@ def test_dmusuart_package_recycling(alloc: AllocatorMXF) -> None:
     alloc.put_message(chain)
 
 
+def small_package(alloc: AllocatorMXF) -> KernelEvent:
+    """A package header with cbEvent 0 whose pPackageEvt chain holds seven events (eight in all)."""
+    inner = [take(alloc) for _ in range(7)]
+    for e, nxt in itertools.pairwise(inner):
+        e.p_next_evt = nxt
+    for e in inner:
+        alloc.set_data(e, b"\xf8")
+    header = take(alloc)
+    ev.make_package(header, inner[0])
+    header.cb_event = 0
+    return header
+
+
+@pytest.mark.spec("A1")
+@pytest.mark.parametrize("checked", [True, False])
+def test_package_flag_decides_whatever_cb_event(make_allocator: MakeAllocator, checked: bool) -> None:
+    """A1/A2 [UNVERIFIED] package_rule="flag" (default): the "DMUS_KERNEL_EVENT structure" page ties
+    pPackageEvt to PACKAGE_EVT, so a header with cbEvent 0 still returns its chain: 8 of 8 events
+    come back (the model used to decide by cbEvent and leak the chain: 1 of 8)."""
+    alloc = make_allocator(16, checked=checked)
+    alloc.put_message(small_package(alloc))
+    st = alloc.stats()
+    assert (st.outstanding, st.puts, st.misread_packages) == (0, 8, 0)
+
+
+@pytest.mark.spec("A1")
+def test_package_rule_cb_event_never_leaks(make_allocator: MakeAllocator) -> None:
+    """A1/A2 [UNVERIFIED] package_rule="cb_event" reads cbEvent first ("IAllocatorMXF::PutBuffer
+    method", DMusUART): a package header with cbEvent <= the pointer size is misread as inline data.
+    The fast allocator still reclaims the chain and counts it; the checked one names the misuse."""
+    fast = make_allocator(16, checked=False, package_rule="cb_event")
+    fast.put_message(small_package(fast))
+    st = fast.stats()
+    assert (st.outstanding, st.puts, st.misread_packages) == (0, 8, 1)
+    checked = make_allocator(16, package_rule="cb_event")
+    header = small_package(checked)
+    with pytest.raises(InvalidEvent, match="would leak"):
+        checked.put_message(header)
+    header.cb_event = 9
+    checked.put_message(header)
+    with pytest.raises(ValueError, match="package_rule"):
+        AllocatorMXF(4, package_rule="size")  # type: ignore[arg-type]
+
+
 def test_exhaustion_is_counted_status(make_allocator: MakeAllocator) -> None:
     """A2: an empty pool gives None (STATUS_INSUFFICIENT_RESOURCES), counted, never a crash."""
     alloc = make_allocator(2)

@@ -98,6 +98,19 @@ def test_package_rendered_from_its_chain(alloc: AllocatorMXF) -> None:
     assert alloc.stats().outstanding == 0
 
 
+@pytest.mark.spec("A1")
+def test_package_with_small_cb_event_rendered_from_its_chain(alloc: AllocatorMXF) -> None:
+    """A1 [UNVERIFIED] a PACKAGE_EVT header with cbEvent 0 is still a package (AllocatorMXF
+    package_rule): its chain is rendered and everything returns to the allocator."""
+    sink, out = make(alloc)
+    header = alloc.get_message()
+    assert header is not None
+    ev.make_package(header, event(alloc, b"\x90\x40\x7f"))
+    header.cb_event = 0
+    sink.put_message(header)
+    assert out == [b"\x09\x90\x40\x7f"] and alloc.stats().outstanding == 0
+
+
 def test_write_midi_gets_bytes_group_time(alloc: AllocatorMXF) -> None:
     """A3: the MIDI bytes of each event (with group and time) can be observed before packetising."""
     seen: list[tuple[bytes, int, int]] = []
