@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from typing import Literal
 
 from host.ks.state import KSSTATE_RUN, KSSTATE_STOP, KsState
 from host.ks.status import STATUS_SUCCESS, NtStatus
@@ -18,23 +19,45 @@ from host.mxf.clock import ManualClock, MasterClock
 from host.mxf.event import KernelEvent
 from host.mxf.filter import MxfFilter
 
+PresentationClock = Literal["master", "stream"]
+"""What ullPresTime100ns is compared with: the master clock, or stream time (see Sequencer)."""
+
 
 class Sequencer(MxfFilter):
     """Time-orders events (a pNextEvt chain travels as one unit, keyed by its head's time).
 
-    - Release order: presentation time, then arrival order for equal times ([UNVERIFIED] tie rule).
-    - Late: an event whose presentation time has already passed when it arrives is released at once
-      (in RUN) and counted in `late` ([UNVERIFIED] the port's handling of late events).
+    - Release order: presentation time, then arrival order for equal times. The documentation
+      settles that ties have no guaranteed order ("Messages stamped with the same time do not
+      necessarily play in the same order in which they were placed in the buffer":
+      "IDirectMusicBuffer8::PackStructured", "IDirectMusicBuffer8::PackUnstructured"), so arrival
+      order is one allowed choice.
+    - Late: an event whose presentation time has already passed when it arrives is played late, not
+      dropped ("Latency Clocks"; "KSPROPERTY_SYNTH_LATENCYCLOCK": data scheduled earlier than the
+      latency clock "risks having the data played late"): released at once (in RUN), counted in `late`.
     - States: RUN passes due events; ACQUIRE and PAUSE hold; STOP discards everything queued, and
       everything that arrives, to the allocator (counted in `discarded`).
+    - Presentation clock, [UNVERIFIED] where the pages disagree: "Latency Clocks" says time stamps are
+      relative to the master clock, "a constant-rate clock that never pauses"; the "DMUS_KERNEL_EVENT
+      structure" page says ullPresTime100ns "does not advance during KSSTATE_PAUSE and KSSTATE_STOP,
+      and is reset during KSSTATE_STOP". `presentation_clock="master"` (default) compares with the
+      master clock; "stream" compares with stream time: master time accumulated in RUN since the
+      last STOP (it stands still outside RUN and restarts from 0 after STOP).
     """
 
-    def __init__(self, allocator: AllocatorMXF, clock: MasterClock, schedule_prefetch_100ns: int = 0) -> None:
+    def __init__(self, allocator: AllocatorMXF, clock: MasterClock, schedule_prefetch_100ns: int = 0, *,
+                 presentation_clock: PresentationClock = "master") -> None:
         super().__init__(allocator)
         if schedule_prefetch_100ns < 0:
             raise ValueError(f"SchedulePreFetch must not be negative, not {schedule_prefetch_100ns}")
+        if presentation_clock not in ("master", "stream"):
+            raise ValueError(f"presentation_clock must be 'master' or 'stream', not {presentation_clock!r}")
         self.clock = clock
-        self._now = clock.time_100ns
+        self.presentation_clock: PresentationClock = presentation_clock
+        self._stream_elapsed = 0
+        """Stream time accumulated in earlier RUN periods since the last STOP ("stream" clock)."""
+        self._run_started = 0
+        """Master time the current RUN period began ("stream" clock)."""
+        self._now = clock.time_100ns if presentation_clock == "master" else self.stream_time_100ns
         self.schedule_prefetch_100ns = schedule_prefetch_100ns
         """SchedulePreFetch from NewStream: how far ahead (100 ns) the miniport wants events."""
         self._queue: list[tuple[int, int, KernelEvent]] = []
@@ -50,11 +73,21 @@ class Sequencer(MxfFilter):
         """Chains queued."""
         return len(self._queue)
 
+    def stream_time_100ns(self) -> int:
+        """Stream time: master time spent in RUN since the last STOP (stands still outside RUN)."""
+        if self.state is KSSTATE_RUN:
+            return self._stream_elapsed + self.clock.time_100ns() - self._run_started
+        return self._stream_elapsed
+
     def next_due_100ns(self) -> int | None:
-        """Master time at which the earliest queued chain falls due, or None if nothing is queued."""
+        """Master time at which the earliest queued chain falls due (with the "stream" clock: if the
+        stream runs from now on), or None if nothing is queued."""
         if not self._queue:
             return None
-        return self._queue[0][0] - self.schedule_prefetch_100ns
+        due = self._queue[0][0] - self.schedule_prefetch_100ns
+        if self.presentation_clock == "stream":
+            due += self.clock.time_100ns() - self.stream_time_100ns()
+        return due
 
     def put_message(self, evt: KernelEvent | None) -> NtStatus:
         """IMXF::PutMessage: queue the chain (or discard it in STOP); in RUN release what is due."""
@@ -112,7 +145,12 @@ class Sequencer(MxfFilter):
         return self.service()
 
     def _state_changed(self, old: KsState, new: KsState) -> None:
+        if old is KSSTATE_RUN and new is not KSSTATE_RUN:  # stream time stands still from here
+            self._stream_elapsed += self.clock.time_100ns() - self._run_started
+        if new is KSSTATE_RUN and old is not KSSTATE_RUN:
+            self._run_started = self.clock.time_100ns()
         if new is KSSTATE_STOP:
+            self._stream_elapsed = 0
             queue, self._queue = self._queue, []
             for _, _, evt in sorted(queue):
                 self.discarded += 1

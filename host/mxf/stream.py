@@ -22,13 +22,14 @@ from host.mxf.errors import MxfError
 from host.mxf.filter import MxfFilter
 from host.mxf.packer import PackedBuffer, Packer
 from host.mxf.render_sink import MidiWriter, PacketWriter, RenderSink
-from host.mxf.sequencer import Sequencer
+from host.mxf.sequencer import PresentationClock, Sequencer
 from host.mxf.unpacker import Unpacker
 
 
 class DmusStreamType(enum.IntEnum):
-    """DMUS_STREAM_TYPE of IMiniportDMus::NewStream."""
+    """DMUS_STREAM_TYPE of IMiniportDMus::NewStream ("DMUS_STREAM_TYPE enumeration", dmusicks.h)."""
 
+    MIDI_INVALID = -1
     MIDI_RENDER = 0
     MIDI_CAPTURE = 1
     WAVE_SINK = 2
@@ -72,10 +73,12 @@ class RenderStream(_Graph):
         schedule_prefetch_100ns: int = 0,
         write_midi: MidiWriter | None = None,
         cables: Mapping[int, int] | None = None,
+        presentation_clock: PresentationClock = "master",
     ) -> None:
         self.allocator = allocator
         self.unpacker = Unpacker(allocator)
-        self.sequencer = Sequencer(allocator, clock, schedule_prefetch_100ns)
+        self.sequencer = Sequencer(allocator, clock, schedule_prefetch_100ns,
+                                   presentation_clock=presentation_clock)
         self.sink = RenderSink(allocator, write_packets, write_midi=write_midi, cables=cables)
         _connect(self.unpacker, self.sequencer)
         _connect(self.sequencer, self.sink)
@@ -128,8 +131,10 @@ class MxfPort:
         write_midi: MidiWriter | None = None,
         cables: Mapping[int, int] | None = None,
         chain_fragments: bool = True,
+        presentation_clock: PresentationClock = "master",
     ) -> RenderStream | CaptureStream:
-        """NewStream: a render stream (needs `write_packets`) or a capture stream (no WAVE_SINK)."""
+        """NewStream: a render stream (needs `write_packets`) or a capture stream (no WAVE_SINK;
+        DMUS_STREAM_MIDI_INVALID is refused)."""
         kind = DmusStreamType(stream_type)
         if kind is DmusStreamType.MIDI_RENDER:
             if write_packets is None:
@@ -139,9 +144,12 @@ class MxfPort:
                 schedule_prefetch_100ns=schedule_prefetch_100ns,
                 write_midi=write_midi,
                 cables=cables,
+                presentation_clock=presentation_clock,
             )
         if kind is DmusStreamType.MIDI_CAPTURE:
             return self.capture_stream(chain_fragments=chain_fragments)
+        if kind is DmusStreamType.MIDI_INVALID:
+            raise ValueError("DMUS_STREAM_MIDI_INVALID is no stream type (NewStream refuses it)")
         raise ValueError("DMUS_STREAM_TYPE WAVE_SINK is not modelled by host.mxf")
 
     def render_stream(
@@ -151,6 +159,7 @@ class MxfPort:
         schedule_prefetch_100ns: int = 0,
         write_midi: MidiWriter | None = None,
         cables: Mapping[int, int] | None = None,
+        presentation_clock: PresentationClock = "master",
     ) -> RenderStream:
         """new_stream(MIDI_RENDER, ...) typed as a RenderStream."""
         return RenderStream(
@@ -160,6 +169,7 @@ class MxfPort:
             schedule_prefetch_100ns=schedule_prefetch_100ns,
             write_midi=write_midi,
             cables=cables,
+            presentation_clock=presentation_clock,
         )
 
     def capture_stream(self, *, chain_fragments: bool = True) -> CaptureStream:

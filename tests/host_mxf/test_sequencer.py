@@ -60,7 +60,9 @@ def test_schedule_prefetch_releases_early(alloc: AllocatorMXF, clock: ManualCloc
 
 
 def test_ties_keep_arrival_order(alloc: AllocatorMXF, clock: ManualClock) -> None:
-    """A3 [UNVERIFIED]: equal time stamps are released in arrival order."""
+    """A3: equal time stamps are released in arrival order — one allowed order, since "Messages
+    stamped with the same time do not necessarily play in the same order in which they were placed
+    in the buffer" ("IDirectMusicBuffer8::PackStructured", "IDirectMusicBuffer8::PackUnstructured")."""
     s, c = make(alloc, clock)
     s.set_state(KsState.PAUSE)
     for note in range(10):
@@ -72,7 +74,9 @@ def test_ties_keep_arrival_order(alloc: AllocatorMXF, clock: ManualClock) -> Non
 
 
 def test_late_events_released_at_once_and_counted(alloc: AllocatorMXF, clock: ManualClock) -> None:
-    """A3 [UNVERIFIED]: an event already past its time is released at once and counted late."""
+    """A3: an event already past its time is played late, not dropped ("Latency Clocks",
+    "KSPROPERTY_SYNTH_LATENCYCLOCK": scheduled too early it "risks having the data played late"):
+    released at once and counted late."""
     s, c = make(alloc, clock)
     s.set_state(KsState.RUN)
     clock.set(1000)
@@ -145,3 +149,51 @@ def test_unconnected_sequencer_releases_to_allocator(alloc: AllocatorMXF, clock:
     s.set_state(KsState.RUN)
     s.put_message(event(alloc, b"\xf8", 0))
     assert alloc.stats().outstanding == 0
+
+
+def test_presentation_clock_master_never_pauses(alloc: AllocatorMXF, clock: ManualClock) -> None:
+    """A3 [UNVERIFIED] presentation_clock="master" (default): time stamps are master-clock times and
+    "the master clock ... never pauses" ("Latency Clocks"); PAUSE does not shift when events fall due."""
+    s, c = make(alloc, clock)
+    s.set_state(KsState.RUN)
+    s.put_message(event(alloc, b"\xf8", 1000))
+    s.set_state(KsState.PAUSE)
+    clock.set(900)
+    s.set_state(KsState.RUN)
+    assert s.next_due_100ns() == 1000
+    s.advance_to(1000)
+    assert len(c.got) == 1
+    c.release()
+
+
+def test_presentation_clock_stream_stands_still_and_resets(alloc: AllocatorMXF, clock: ManualClock) -> None:
+    """A1/A3 [UNVERIFIED] presentation_clock="stream": ullPresTime100ns "does not advance during
+    KSSTATE_PAUSE and KSSTATE_STOP, and is reset during KSSTATE_STOP" ("DMUS_KERNEL_EVENT
+    structure"): stream time counts master time in RUN since the last STOP."""
+    s, c = Sequencer(alloc, clock, presentation_clock="stream"), Collector(alloc)
+    s.connect_output(c)
+    clock.set(10_000)
+    s.set_state(KsState.RUN)  # stream time 0 at master 10 000
+    s.put_message(event(alloc, b"\xf8", 500))
+    assert s.next_due_100ns() == 10_500
+    s.advance_to(10_200)
+    s.set_state(KsState.PAUSE)  # stream time stands at 200
+    clock.set(50_000)
+    assert s.stream_time_100ns() == 200 and c.got == []
+    s.set_state(KsState.RUN)
+    assert s.next_due_100ns() == 50_300
+    s.advance_to(50_299)
+    assert c.got == []
+    s.advance_to(50_300)
+    assert len(c.got) == 1
+    c.release()
+    s.set_state(KsState.STOP)  # reset
+    assert s.stream_time_100ns() == 0
+    s.set_state(KsState.RUN)
+    s.put_message(event(alloc, b"\xf8", 100))
+    assert c.got == [] and s.late == 0
+    s.advance_to(50_400)
+    assert len(c.got) == 1
+    c.release()
+    with pytest.raises(ValueError, match="presentation_clock"):
+        Sequencer(alloc, clock, presentation_clock="wall")  # type: ignore[arg-type]

@@ -65,9 +65,12 @@ def test_capture_graph_end_to_end(alloc: AllocatorMXF) -> None:
 
 
 def test_new_stream_arguments(alloc: AllocatorMXF) -> None:
-    """A3: DMUS_STREAM_TYPE values; render needs a writer; WAVE_SINK is not modelled."""
-    assert [int(t) for t in DmusStreamType] == [0, 1, 2]
+    """A3: DMUS_STREAM_TYPE values ("DMUS_STREAM_TYPE enumeration": DMUS_STREAM_MIDI_INVALID = -1,
+    then RENDER, CAPTURE, WAVE_SINK); render needs a writer; INVALID and WAVE_SINK are refused."""
+    assert [int(t) for t in DmusStreamType] == [-1, 0, 1, 2]
     port = MxfPort(alloc)
+    with pytest.raises(ValueError, match="DMUS_STREAM_MIDI_INVALID"):
+        port.new_stream(DmusStreamType.MIDI_INVALID)
     with pytest.raises(ValueError, match="write_packets"):
         port.new_stream(DmusStreamType.MIDI_RENDER)
     with pytest.raises(ValueError, match="WAVE_SINK"):
