@@ -98,7 +98,7 @@ def test_avshws_capture_pin_on_a_common_buffer_allocator() -> None:
     vendor.delete()
 
 
-@pytest.mark.spec("B3")
+@pytest.mark.spec("B3", "B4")
 def test_common_buffer_dma_copy_unlock_eject_and_pending() -> None:
     """Common-buffer DMA: copy into the leading frame, Unlock(Eject), return PENDING; a timer at
     the frame interval drives processing (avssamp)."""
@@ -127,3 +127,25 @@ def test_common_buffer_dma_copy_unlock_eject_and_pending() -> None:
     assert [bytes(sf.data) for sf in done] == [bytes([i]) * 100 for i in range(5)]
     assert all(sf.buffer.obj is b for sf, b in zip(done, buffers, strict=True))  # zero-copy
     walk(pin, KsState.STOP)
+
+
+@pytest.mark.spec("B4")
+@pytest.mark.parametrize(("sample", "frames", "size"), [
+    ("avshws capture pin", 2, IMAGE), ("avssamp audio pin", 25, 1764), ("avscamera video pin", 2, IMAGE),
+    ("avscamera still-image pin", 4, IMAGE)])
+def test_sample_framings_get_their_frames(sample: str, frames: int, size: int) -> None:
+    """B4: the samples' framing (KERNEL_NONPAGED, SYSTEM_MEMORY | PREFERENCES_ONLY, byte alignment,
+    Min = Max = the frame size, 2 / 25 / 4 frames) gets exactly that many frames of that size from
+    the default allocator selection falls back to."""
+    framing = simple_framing(KSMEMORY_TYPE_KERNEL_NONPAGED,
+                             AllocatorRequirement.SYSTEM_MEMORY | AllocatorRequirement.PREFERENCES_ONLY,
+                             frames, FileAlignment.BYTE, size, size)
+    decision = select_allocator(Connection(framing))
+    ctx = decision.initialize(sample)
+    assert decision.is_default and (ctx.frames, ctx.frame_size) == (frames, size)
+    taken = [decision.allocator.allocate() for _ in range(frames)]
+    assert all(f is not None and len(f) == size for f in taken) and decision.allocator.allocate() is None
+    for f in taken:
+        assert f is not None
+        decision.allocator.free(f)
+    decision.allocator.delete()

@@ -33,6 +33,7 @@ def take(alloc: AllocatorMXF) -> KernelEvent:
     return evt
 
 
+@pytest.mark.spec("A2")
 def test_pool_is_prefilled(make_allocator: MakeAllocator) -> None:
     """A2: the pool never starts out empty: pool_size events are free before any PutMessage."""
     alloc = make_allocator(5)
@@ -43,6 +44,7 @@ def test_pool_is_prefilled(make_allocator: MakeAllocator) -> None:
         alloc.put_message(e)
 
 
+@pytest.mark.spec("A2")
 def test_get_message_returns_zeroed_reused_event(alloc: AllocatorMXF) -> None:
     """A2: GetMessage returns a zeroed event from the pool that PutMessage refills."""
     evt = take(alloc)
@@ -56,6 +58,7 @@ def test_get_message_returns_zeroed_reused_event(alloc: AllocatorMXF) -> None:
     alloc.put_message(again)
 
 
+@pytest.mark.spec("A2")
 @pytest.mark.parametrize("checked", [False, True])
 @pytest.mark.parametrize("chained", [False, True])
 def test_every_field_zeroed_on_reuse(checked: bool, chained: bool) -> None:
@@ -80,6 +83,7 @@ def test_every_field_zeroed_on_reuse(checked: bool, chained: bool) -> None:
     alloc.assert_balanced()
 
 
+@pytest.mark.spec("A2")
 def test_put_message_reclaims_chain_and_buffers(alloc: AllocatorMXF) -> None:
     """A2: one PutMessage returns a whole pNextEvt chain and the buffers its events own."""
     events = [take(alloc) for _ in range(4)]
@@ -93,6 +97,7 @@ def test_put_message_reclaims_chain_and_buffers(alloc: AllocatorMXF) -> None:
     assert (st.outstanding, st.buffers_out, st.puts) == (0, 0, 4)
 
 
+@pytest.mark.spec("A1", "A2")
 def test_buffer_ownership_decided_by_cb_event_alone(alloc: AllocatorMXF) -> None:
     """A1/A2: an event with cbEvent <= pointer size owns no buffer, whatever uData once held."""
     evt = take(alloc)
@@ -113,6 +118,7 @@ def test_buffer_ownership_decided_by_cb_event_alone(alloc: AllocatorMXF) -> None
     alloc.put_message(evt2)
 
 
+@pytest.mark.spec("A2")
 def test_package_chain_reclaimed_once(alloc: AllocatorMXF) -> None:
     """A2: PutMessage reclaims a package header, its pPackageEvt chain and their buffers, once each."""
     inner = [take(alloc) for _ in range(3)]
@@ -129,6 +135,7 @@ def test_package_chain_reclaimed_once(alloc: AllocatorMXF) -> None:
     assert (st.outstanding, st.buffers_out, st.puts) == (0, 0, 5)
 
 
+@pytest.mark.spec("A2")
 def test_dmusuart_package_recycling(alloc: AllocatorMXF) -> None:
     """A2: a miniport splices the package chain, sets pPackageEvt NULL and cbEvent 0, recycles the header."""
     inner = take(alloc)
@@ -157,7 +164,7 @@ def small_package(alloc: AllocatorMXF) -> KernelEvent:
     return header
 
 
-@pytest.mark.spec("A1")
+@pytest.mark.spec("A1", "A2")
 @pytest.mark.parametrize("checked", [True, False])
 def test_package_flag_decides_whatever_cb_event(make_allocator: MakeAllocator, checked: bool) -> None:
     """A1/A2 [UNVERIFIED] package_rule="flag" (default): the "DMUS_KERNEL_EVENT structure" page ties
@@ -169,7 +176,7 @@ def test_package_flag_decides_whatever_cb_event(make_allocator: MakeAllocator, c
     assert (st.outstanding, st.puts, st.misread_packages) == (0, 8, 0)
 
 
-@pytest.mark.spec("A1")
+@pytest.mark.spec("A1", "A2")
 def test_package_rule_cb_event_never_leaks(make_allocator: MakeAllocator) -> None:
     """A1/A2 [UNVERIFIED] package_rule="cb_event" reads cbEvent first ("IAllocatorMXF::PutBuffer
     method", DMusUART): a package header with cbEvent <= the pointer size is misread as inline data.
@@ -188,6 +195,7 @@ def test_package_rule_cb_event_never_leaks(make_allocator: MakeAllocator) -> Non
         AllocatorMXF(4, package_rule="size")  # type: ignore[arg-type]
 
 
+@pytest.mark.spec("A2")
 def test_exhaustion_is_counted_status(make_allocator: MakeAllocator) -> None:
     """A2: an empty pool gives None (STATUS_INSUFFICIENT_RESOURCES), counted, never a crash."""
     alloc = make_allocator(2)
@@ -199,6 +207,7 @@ def test_exhaustion_is_counted_status(make_allocator: MakeAllocator) -> None:
     alloc.put_message(b)
 
 
+@pytest.mark.spec("A2")
 def test_exhaustion_can_raise(make_allocator: MakeAllocator) -> None:
     """A2: on_exhaustion='raise' turns the status into PoolExhausted (a RuntimeError), still counted."""
     alloc = make_allocator(1, on_exhaustion="raise", buffer_count=1)
@@ -217,6 +226,7 @@ def test_exhaustion_can_raise(make_allocator: MakeAllocator) -> None:
     alloc.put_message(a)
 
 
+@pytest.mark.spec("A2")
 def test_buffer_exhaustion_in_set_data(make_allocator: MakeAllocator) -> None:
     """A2: set_data reports STATUS_INSUFFICIENT_RESOURCES when no buffer is left."""
     alloc = make_allocator(4, buffer_count=0)
@@ -228,6 +238,7 @@ def test_buffer_exhaustion_in_set_data(make_allocator: MakeAllocator) -> None:
     alloc.put_message(evt)
 
 
+@pytest.mark.spec("A2")
 @pytest.mark.parametrize("checked", [False, True])
 def test_counters_and_high_water(checked: bool) -> None:
     """A2: gets, puts, outstanding and high-water describe the traffic (both modes)."""
@@ -245,6 +256,7 @@ def test_counters_and_high_water(checked: bool) -> None:
     alloc.assert_balanced()
 
 
+@pytest.mark.spec("A2")
 def test_unchecked_leaks_listed(make_allocator: MakeAllocator) -> None:
     """A2: the unchecked allocator still lists what is out, without tracebacks."""
     alloc = AllocatorMXF(4)
@@ -257,6 +269,7 @@ def test_unchecked_leaks_listed(make_allocator: MakeAllocator) -> None:
     alloc.assert_balanced()
 
 
+@pytest.mark.spec("A2")
 def test_checked_leak_report_names_where_taken() -> None:
     """A2: checked mode reports each leaked event and buffer with where it was taken."""
     alloc = new_allocator(4, checked=True)
@@ -275,6 +288,7 @@ def test_checked_leak_report_names_where_taken() -> None:
     alloc.assert_balanced()
 
 
+@pytest.mark.spec("A2")
 def test_double_free_caught(alloc: AllocatorMXF) -> None:
     """A2: checked mode catches a second PutMessage of the same event, naming where it was freed."""
     evt = take(alloc)
@@ -283,6 +297,7 @@ def test_double_free_caught(alloc: AllocatorMXF) -> None:
         alloc.put_message(evt)
 
 
+@pytest.mark.spec("A2")
 def test_event_twice_in_one_chain_caught(alloc: AllocatorMXF) -> None:
     """A2: an event reachable twice (a cycle, or a package chain that is also in the chain) is caught."""
     a, b = take(alloc), take(alloc)
@@ -294,6 +309,7 @@ def test_event_twice_in_one_chain_caught(alloc: AllocatorMXF) -> None:
     alloc.put_message(a)
 
 
+@pytest.mark.spec("A2")
 def test_buffer_shared_by_two_events_caught(alloc: AllocatorMXF) -> None:
     """A2: two events owning one buffer would free it twice; checked mode refuses the chain."""
     a, b = take(alloc), take(alloc)
@@ -306,6 +322,7 @@ def test_buffer_shared_by_two_events_caught(alloc: AllocatorMXF) -> None:
     alloc.put_message(a)
 
 
+@pytest.mark.spec("A2")
 def test_double_put_buffer_caught(alloc: AllocatorMXF) -> None:
     """A2: PutBuffer of a free buffer is a double free."""
     buf = alloc.get_buffer()
@@ -315,6 +332,7 @@ def test_double_put_buffer_caught(alloc: AllocatorMXF) -> None:
         alloc.put_buffer(buf)
 
 
+@pytest.mark.spec("A2")
 def test_foreign_event_caught(make_allocator: MakeAllocator) -> None:
     """A2: an event from another allocator is refused (ForeignEvent is also a ValueError)."""
     one, two = make_allocator(name_hint := 4), make_allocator(4)
@@ -331,6 +349,7 @@ def test_foreign_event_caught(make_allocator: MakeAllocator) -> None:
     one.put_message(evt)
 
 
+@pytest.mark.spec("A2")
 def test_use_after_free_of_event(alloc: AllocatorMXF) -> None:
     """A2: touching an event after it went back raises UseAfterFree at once."""
     evt = take(alloc)
@@ -342,6 +361,7 @@ def test_use_after_free_of_event(alloc: AllocatorMXF) -> None:
     assert "KernelEvent" in repr(evt)  # repr still works for error messages
 
 
+@pytest.mark.spec("A2")
 def test_use_after_free_of_buffer(alloc: AllocatorMXF) -> None:
     """A2: a buffer indexed after it went back raises; a write by other means is found at reuse."""
     evt = take(alloc)
@@ -358,6 +378,7 @@ def test_use_after_free_of_buffer(alloc: AllocatorMXF) -> None:
     alloc._free_buffers.append(buf)  # the failed GetBuffer took it off the list; give it back
 
 
+@pytest.mark.spec("A1")
 def test_modified_reserved_fields_caught(alloc: AllocatorMXF) -> None:
     """A1: bReserved and cbStruct must not be modified."""
     evt = take(alloc)
@@ -372,18 +393,21 @@ def test_modified_reserved_fields_caught(alloc: AllocatorMXF) -> None:
     alloc.put_message(evt)
 
 
+@pytest.mark.spec("A2")
 def test_not_an_event_caught(alloc: AllocatorMXF) -> None:
     """A2: PutMessage of something that is not an event is refused in checked mode."""
     with pytest.raises(InvalidEvent):
         alloc.put_message("note on")  # type: ignore[arg-type]
 
 
+@pytest.mark.spec("A2")
 def test_put_none_is_harmless(alloc: AllocatorMXF) -> None:
     """A2: PutMessage(NULL) on the allocator does nothing and succeeds."""
     assert alloc.put_message(None) == NtStatus.STATUS_SUCCESS
     assert AllocatorMXF(2).put_message(None) == NtStatus.STATUS_SUCCESS
 
 
+@pytest.mark.spec("A2")
 @pytest.mark.parametrize("checked", [False, True])
 def test_camel_case_aliases(checked: bool) -> None:
     """A2: the interface's camelCase names reach the same implementation."""
@@ -402,6 +426,7 @@ def test_camel_case_aliases(checked: bool) -> None:
     alloc.assert_balanced()
 
 
+@pytest.mark.spec("A2")
 def test_unchecked_reclaims_packages_and_buffers() -> None:
     """A2: the fast allocator reclaims chains, packages and buffers exactly like the checked one."""
     alloc = AllocatorMXF(8)
@@ -416,6 +441,7 @@ def test_unchecked_reclaims_packages_and_buffers() -> None:
     alloc.assert_balanced()
 
 
+@pytest.mark.spec("A2")
 def test_bad_constructor_arguments() -> None:
     """A2: sizes are validated with messages that say which."""
     with pytest.raises(ValueError, match="pool_size"):

@@ -172,4 +172,4 @@ class AllocatorMachine(RuleBasedStateMachine):
 
 
 AllocatorMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
-test_allocator_state_machine = AllocatorMachine.TestCase
+test_allocator_state_machine = pytest.mark.spec("A2")(AllocatorMachine.TestCase)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +41,7 @@ def summary(events: list[KernelEvent]) -> list[tuple[bytes, int, int, int]]:
     return [(e.data, e.ull_pres_time_100ns, e.us_channel_group, e.us_flags) for e in events]
 
 
+@pytest.mark.spec("A3")
 def test_raw_chain_like_dmusuart(make_allocator: MakeAllocator) -> None:
     """A3: DMusUART packs <= sizeof(PBYTE) bytes per event, INCOMPLETE, batch time, channel group 1."""
     alloc = make_allocator(8, pointer_size=4)
@@ -52,6 +54,7 @@ def test_raw_chain_like_dmusuart(make_allocator: MakeAllocator) -> None:
     alloc.put_message(chain)
 
 
+@pytest.mark.spec("A3")
 def test_one_event_per_message(make_allocator: MakeAllocator) -> None:
     """A3: raw bytes become one complete, time-stamped event per message; raw events go back."""
     alloc = make_allocator(16, pointer_size=4)
@@ -62,6 +65,7 @@ def test_one_event_per_message(make_allocator: MakeAllocator) -> None:
     out.release()
 
 
+@pytest.mark.spec("A3")
 def test_message_stamped_with_first_byte_time(alloc: AllocatorMXF) -> None:
     """A3: a message split across batches carries the time of the batch holding its first byte."""
     sink, out = make(alloc)
@@ -73,6 +77,7 @@ def test_message_stamped_with_first_byte_time(alloc: AllocatorMXF) -> None:
     out.release()
 
 
+@pytest.mark.spec("A1", "A3")
 def test_long_sysex_becomes_fragment_chain(make_allocator: MakeAllocator) -> None:
     """A1/A3: SysEx longer than GetBufferSize: buffer-sized fragments, all but the last INCOMPLETE."""
     alloc = make_allocator(32, buffer_size=16)
@@ -88,6 +93,7 @@ def test_long_sysex_becomes_fragment_chain(make_allocator: MakeAllocator) -> Non
     out.release()
 
 
+@pytest.mark.spec("A1", "A3")
 def test_fragments_unchained_when_asked(make_allocator: MakeAllocator) -> None:
     """A1/A3: with chain_fragments=False each fragment is passed on as it is parsed."""
     alloc = make_allocator(32, buffer_size=16)
@@ -99,6 +105,7 @@ def test_fragments_unchained_when_asked(make_allocator: MakeAllocator) -> None:
     out.release()
 
 
+@pytest.mark.spec("A3")
 def test_realtime_inside_sysex_is_its_own_event(alloc: AllocatorMXF) -> None:
     """A3 [UNVERIFIED]: a real-time byte inside SysEx comes out as its own event, with its batch's time."""
     sink, out = make(alloc)
@@ -108,6 +115,7 @@ def test_realtime_inside_sysex_is_its_own_event(alloc: AllocatorMXF) -> None:
     out.release()
 
 
+@pytest.mark.spec("A3")
 def test_truncated_sysex_counted(alloc: AllocatorMXF) -> None:
     """A3: a SysEx cut by a status byte is passed on as it is and counted (MIDI 1.0)."""
     sink, out = make(alloc)
@@ -118,6 +126,7 @@ def test_truncated_sysex_counted(alloc: AllocatorMXF) -> None:
     out.release()
 
 
+@pytest.mark.spec("A1")
 def test_channel_groups_parse_separately(alloc: AllocatorMXF) -> None:
     """A1: each channel group has its own byte stream."""
     sink, out = make(alloc)
@@ -128,6 +137,7 @@ def test_channel_groups_parse_separately(alloc: AllocatorMXF) -> None:
     out.release()
 
 
+@pytest.mark.spec("A2")
 def test_stop_and_acquire_throw_data_away(alloc: AllocatorMXF) -> None:
     """A2: capture in STOP or ACQUIRE throws hardware data away; PAUSE and RUN pass it upstream."""
     sink, out = make(alloc)
@@ -141,6 +151,7 @@ def test_stop_and_acquire_throw_data_away(alloc: AllocatorMXF) -> None:
     out.release()
 
 
+@pytest.mark.spec("A2")
 def test_stop_drops_held_sysex_fragments(make_allocator: MakeAllocator) -> None:
     """A2: entering STOP throws away an unfinished SysEx: its held fragments go back to the allocator."""
     alloc = make_allocator(16, buffer_size=16)
@@ -155,6 +166,7 @@ def test_stop_drops_held_sysex_fragments(make_allocator: MakeAllocator) -> None:
     out.release()
 
 
+@pytest.mark.spec("A2")
 def test_put_none_is_service_notification(alloc: AllocatorMXF) -> None:
     """A2: PutMessage(NULL) is the service notification, passed on to the packer."""
     calls: list[int] = []
@@ -163,6 +175,7 @@ def test_put_none_is_service_notification(alloc: AllocatorMXF) -> None:
     assert sink.put_message(None) == NtStatus.STATUS_SUCCESS and calls == [1]
 
 
+@pytest.mark.spec("A2")
 def test_exhaustion_drops_message_and_reports(make_allocator: MakeAllocator) -> None:
     """A2: when GetMessage yields nothing the message is dropped, counted and reported; nothing leaks."""
     alloc = make_allocator(3)
@@ -176,6 +189,7 @@ def test_exhaustion_drops_message_and_reports(make_allocator: MakeAllocator) -> 
     assert raw_capture_chain(alloc, bytes(100), 0) is None and alloc.stats().outstanding == 0
 
 
+@pytest.mark.spec("A2")
 def test_sysex_dropped_whole_when_fragment_fails(make_allocator: MakeAllocator) -> None:
     """A2: a SysEx whose fragment cannot get an event is dropped entirely; later messages still pass."""
     alloc = make_allocator(4, buffer_size=16)
@@ -198,6 +212,7 @@ _message = st.one_of(
 )
 
 
+@pytest.mark.spec("A3")
 @settings(max_examples=60, deadline=None)
 @given(messages=st.lists(_message, min_size=1, max_size=15), cuts=st.lists(st.integers(0, 400), max_size=8))
 def test_capture_to_packer_recovers_messages(messages: list[bytes], cuts: list[int]) -> None:

@@ -11,6 +11,7 @@ from host.mxf.event import KernelEvent
 from .conftest import MakeAllocator
 
 
+@pytest.mark.spec("A1")
 @pytest.mark.parametrize(("pointer_size", "cb_struct"), [(4, 32), (8, 40)])
 def test_cb_struct_follows_pointer_size(
     make_allocator: MakeAllocator, pointer_size: int, cb_struct: int
@@ -29,6 +30,7 @@ def test_cb_struct_follows_pointer_size(
     alloc.put_message(evt)
 
 
+@pytest.mark.spec("A2")
 def test_zeroed_fields(alloc: AllocatorMXF) -> None:
     """A2: GetMessage returns a zeroed event (every DMUS_KERNEL_EVENT field)."""
     evt = alloc.get_message()
@@ -40,6 +42,7 @@ def test_zeroed_fields(alloc: AllocatorMXF) -> None:
     alloc.put_message(evt)
 
 
+@pytest.mark.spec("A1")
 def test_flag_constants_and_macros(alloc: AllocatorMXF) -> None:
     """A1: COMPLETE 0, INCOMPLETE 1, PACKAGE 2 and the SET/CLEAR/test macros."""
     assert (ev.DMUS_KEF_EVENT_COMPLETE, ev.DMUS_KEF_EVENT_INCOMPLETE, ev.DMUS_KEF_PACKAGE_EVENT) == (0, 1, 2)
@@ -59,6 +62,7 @@ def test_flag_constants_and_macros(alloc: AllocatorMXF) -> None:
     alloc.put_message(evt)
 
 
+@pytest.mark.spec("A1")
 def test_inline_versus_buffer_by_cb_event(alloc: AllocatorMXF) -> None:
     """A1: data is inline iff cbEvent <= pointer size, else in an allocator buffer."""
     short, long_ = alloc.get_message(), alloc.get_message()
@@ -75,6 +79,7 @@ def test_inline_versus_buffer_by_cb_event(alloc: AllocatorMXF) -> None:
     assert alloc.stats().buffers_out == 0
 
 
+@pytest.mark.spec("A1")
 def test_accessors_reject_wrong_union_member(alloc: AllocatorMXF) -> None:
     """A1: the union member meant is decided by cbEvent; the accessors say when it contradicts."""
     evt = alloc.get_message()
@@ -88,6 +93,7 @@ def test_accessors_reject_wrong_union_member(alloc: AllocatorMXF) -> None:
     alloc.put_message(evt)
 
 
+@pytest.mark.spec("A1", "A2")
 def test_make_package_sets_cb_event_above_inline(alloc: AllocatorMXF) -> None:
     """A1/A2 [UNVERIFIED]: a package header's cbEvent exceeds the pointer size so its chain is found."""
     header, inner = alloc.get_message(), alloc.get_message()
@@ -101,6 +107,7 @@ def test_make_package_sets_cb_event_above_inline(alloc: AllocatorMXF) -> None:
     assert alloc.stats().outstanding == 0
 
 
+@pytest.mark.spec("A1")
 def test_make_package_rejects_bad_cb_event(alloc: AllocatorMXF) -> None:
     """A1: an explicit package cbEvent must exceed the pointer size."""
     header, inner = alloc.get_message(), alloc.get_message()
@@ -111,6 +118,7 @@ def test_make_package_rejects_bad_cb_event(alloc: AllocatorMXF) -> None:
     alloc.put_message(inner)
 
 
+@pytest.mark.spec("A1")
 def test_bad_pointer_size() -> None:
     """A1: only 4- and 8-byte pointers exist."""
     with pytest.raises(ValueError, match="pointer_size must be 4 or 8"):
@@ -119,6 +127,7 @@ def test_bad_pointer_size() -> None:
         AllocatorMXF(pointer_size=16)
 
 
+@pytest.mark.spec("A1")
 def test_chain_lists_events(alloc: AllocatorMXF) -> None:
     """A1: pNextEvt links identically time-stamped events."""
     a, b = alloc.get_message(), alloc.get_message()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from host.mxf.packer import Packer
 from host.mxf.unpacker import Unpacker
 
 
+@pytest.mark.spec("A3")
 @settings(max_examples=150, deadline=None)
 @given(raw=st.binary(max_size=200), start=st.integers(0, 1 << 40), pointer_size=st.sampled_from([4, 8]))
 def test_unpacker_random_buffers(raw: bytes, start: int, pointer_size: int) -> None:
@@ -29,6 +31,7 @@ def test_unpacker_random_buffers(raw: bytes, start: int, pointer_size: int) -> N
     alloc.assert_balanced()
 
 
+@pytest.mark.spec("A2", "A3")
 @settings(max_examples=150, deadline=None)
 @given(batches=st.lists(st.binary(min_size=1, max_size=40), max_size=10), pool=st.integers(2, 40))
 def test_capture_random_bytes(batches: list[bytes], pool: int) -> None:

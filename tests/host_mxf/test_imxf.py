@@ -16,6 +16,7 @@ class Passthrough(MxfFilter):
     """The base filter: PutMessage goes to its output."""
 
 
+@pytest.mark.spec("A2")
 def test_put_message_defaults_to_allocator(alloc: AllocatorMXF) -> None:
     """A2: PutMessage with no ConnectOutput goes to the allocator."""
     f = Passthrough(alloc)
@@ -25,6 +26,7 @@ def test_put_message_defaults_to_allocator(alloc: AllocatorMXF) -> None:
     assert alloc.stats().outstanding == 0
 
 
+@pytest.mark.spec("A2")
 def test_connect_output_rules(alloc: AllocatorMXF) -> None:
     """A2: ConnectOutput succeeds only for a non-NULL sink while output goes to the allocator."""
     f, g, h = Passthrough(alloc), Passthrough(alloc), Passthrough(alloc)
@@ -35,6 +37,7 @@ def test_connect_output_rules(alloc: AllocatorMXF) -> None:
     assert f.sink is g
 
 
+@pytest.mark.spec("A2")
 def test_disconnect_output_rules(alloc: AllocatorMXF) -> None:
     """A2: DisconnectOutput succeeds if the sink matches or is NULL, pointing output back at the allocator."""
     # g and h typed as the sinks they are: mypy keeps `f.sink` narrowed to g's type after `f.sink is g`,
@@ -53,6 +56,7 @@ def test_disconnect_output_rules(alloc: AllocatorMXF) -> None:
     assert f.connect_output(g) == NtStatus.STATUS_SUCCESS
 
 
+@pytest.mark.spec("A2")
 def test_chain_of_filters_ends_at_allocator(alloc: AllocatorMXF) -> None:
     """A2: the allocator is always the last destination in any chain."""
     f, g = Passthrough(alloc), Passthrough(alloc)
@@ -61,6 +65,7 @@ def test_chain_of_filters_ends_at_allocator(alloc: AllocatorMXF) -> None:
     assert alloc.stats().outstanding == 0
 
 
+@pytest.mark.spec("A2")
 def test_set_state(alloc: AllocatorMXF) -> None:
     """A2: SetState takes KSSTATE values (STOP 0 .. RUN 3) and rejects others."""
     f = Passthrough(alloc)
@@ -73,12 +78,14 @@ def test_set_state(alloc: AllocatorMXF) -> None:
     assert int(KsState.RUN) == 3
 
 
+@pytest.mark.spec("A2")
 def test_filters_and_allocator_are_imxf(alloc: AllocatorMXF) -> None:
     """A2: IAllocatorMXF inherits IMXF; filters implement IMXF."""
     assert isinstance(alloc, IMXF)
     assert isinstance(Passthrough(alloc), IMXF)
 
 
+@pytest.mark.spec("A2")
 def test_nt_status_success_test() -> None:
     """A2: NT_SUCCESS is true for success and informational codes only."""
     assert NtStatus.STATUS_SUCCESS.is_success and NtStatus.STATUS_BUFFER_OVERFLOW.is_success is False
@@ -86,6 +93,7 @@ def test_nt_status_success_test() -> None:
     assert int(NtStatus.STATUS_UNSUCCESSFUL) == 0xC0000001
 
 
+@pytest.mark.spec("A3")
 def test_manual_clock() -> None:
     """A3: the master clock counts 100 ns units and never runs backwards."""
     c = ManualClock(5)
@@ -100,6 +108,7 @@ def test_manual_clock() -> None:
         ManualClock(-1)
 
 
+@pytest.mark.spec("A3")
 def test_monotonic_clock_never_goes_back() -> None:
     """A3: the real master clock never pauses or goes back."""
     c = MonotonicClock()

@@ -18,6 +18,7 @@ from host.mxf.unpacker import Unpacker
 from .helpers import event
 
 
+@pytest.mark.spec("A3")
 def test_packs_records_and_returns_events(alloc: AllocatorMXF) -> None:
     """A3: the packer fills the user's buffer, then PutMessages used events back to the allocator."""
     p = Packer(alloc)
@@ -33,6 +34,7 @@ def test_packs_records_and_returns_events(alloc: AllocatorMXF) -> None:
     assert alloc.stats().outstanding == 0 and p.read() is None
 
 
+@pytest.mark.spec("A1", "A3")
 def test_fragments_joined_and_incomplete_waits(alloc: AllocatorMXF) -> None:
     """A1/A3: INCOMPLETE fragments form one record; an unfinished message waits for its last piece."""
     p = Packer(alloc)
@@ -45,6 +47,7 @@ def test_fragments_joined_and_incomplete_waits(alloc: AllocatorMXF) -> None:
     assert rec.data == b"\xf0\x01\x02\x03\x04\x05\x06\x07\x08\x09\xf7"
 
 
+@pytest.mark.spec("A3")
 def test_buffer_size_limit(alloc: AllocatorMXF) -> None:
     """A3: only whole records that fit go in; the rest wait; a record that can never fit raises."""
     p = Packer(alloc)
@@ -62,6 +65,7 @@ def test_buffer_size_limit(alloc: AllocatorMXF) -> None:
     assert p.discarded == 1 and alloc.stats().outstanding == 0
 
 
+@pytest.mark.spec("A2")
 def test_put_none_notifies(alloc: AllocatorMXF) -> None:
     """A2: PutMessage(NULL) is the service notification."""
     calls: list[int] = []
@@ -81,6 +85,7 @@ def _records() -> st.SearchStrategy[list[tuple[bytes, int, int, int]]]:
     return st.lists(rec, min_size=1, max_size=20)
 
 
+@pytest.mark.spec("A3")
 @settings(max_examples=60, deadline=None)
 @given(records=_records(), start=st.integers(0, 10**12))
 def test_unpack_pack_round_trip(records: list[tuple[bytes, int, int, int]], start: int) -> None:

@@ -26,6 +26,7 @@ def make(alloc: AllocatorMXF, **kwargs: object) -> tuple[RenderSink, list[bytes]
     return sink, out
 
 
+@pytest.mark.spec("A3")
 def test_short_event_to_packet_and_back_to_allocator(alloc: AllocatorMXF) -> None:
     """A3: the miniport writes the data and PutMessages the event back to the allocator."""
     sink, out = make(alloc)
@@ -34,6 +35,7 @@ def test_short_event_to_packet_and_back_to_allocator(alloc: AllocatorMXF) -> Non
     assert alloc.stats().outstanding == 0 and sink.events_rendered == 1 and sink.packet_bytes == 4
 
 
+@pytest.mark.spec("A3")
 def test_memoised_encoding_is_identical(alloc: AllocatorMXF) -> None:
     """A3: rendering the same message again gives the same packets (the memo is only a cache)."""
     sink, out = make(alloc)
@@ -42,6 +44,7 @@ def test_memoised_encoding_is_identical(alloc: AllocatorMXF) -> None:
     assert out == [b"\x0c\xc3\x05\x00"] * 3
 
 
+@pytest.mark.spec("A1")
 def test_channel_group_selects_cable(alloc: AllocatorMXF) -> None:
     """A1: usChannelGroup g renders on USB-MIDI cable g-1 by default; a custom map can be given."""
     sink, out = make(alloc)
@@ -54,6 +57,7 @@ def test_channel_group_selects_cable(alloc: AllocatorMXF) -> None:
         make(alloc, cables={1: 16})
 
 
+@pytest.mark.spec("A3")
 def test_unroutable_group_counted(alloc: AllocatorMXF) -> None:
     """A3: an event whose channel group has no cable is counted and still returned to the allocator."""
     sink, out = make(alloc)
@@ -61,6 +65,7 @@ def test_unroutable_group_counted(alloc: AllocatorMXF) -> None:
     assert out == [] and sink.unroutable == 1 and alloc.stats().outstanding == 0
 
 
+@pytest.mark.spec("A1", "A3")
 def test_long_sysex_fragments_render_as_one_message(make_allocator: MakeAllocator) -> None:
     """A1/A3: an INCOMPLETE fragment chain renders exactly as the whole SysEx would."""
     alloc = make_allocator(16, buffer_size=16)
@@ -74,6 +79,7 @@ def test_long_sysex_fragments_render_as_one_message(make_allocator: MakeAllocato
     assert out[-1] == b"\x09\x90\x40\x7f"
 
 
+@pytest.mark.spec("A3")
 def test_running_status_between_events(alloc: AllocatorMXF) -> None:
     """A3 [UNVERIFIED]: an event of data bytes only uses the last channel status on its cable (MIDI 1.0)."""
     sink, out = make(alloc)
@@ -84,6 +90,7 @@ def test_running_status_between_events(alloc: AllocatorMXF) -> None:
     assert out[-1] == encode_message(b"\x80\x41\x00", 0)
 
 
+@pytest.mark.spec("A1", "A2")
 def test_package_rendered_from_its_chain(alloc: AllocatorMXF) -> None:
     """A1/A2: a package event's pPackageEvt chain is rendered in order, then freed with the header."""
     sink, out = make(alloc)
@@ -111,6 +118,7 @@ def test_package_with_small_cb_event_rendered_from_its_chain(alloc: AllocatorMXF
     assert out == [b"\x09\x90\x40\x7f"] and alloc.stats().outstanding == 0
 
 
+@pytest.mark.spec("A3")
 def test_write_midi_gets_bytes_group_time(alloc: AllocatorMXF) -> None:
     """A3: the MIDI bytes of each event (with group and time) can be observed before packetising."""
     seen: list[tuple[bytes, int, int]] = []
@@ -119,6 +127,7 @@ def test_write_midi_gets_bytes_group_time(alloc: AllocatorMXF) -> None:
     assert seen == [(b"\xb0\x07\x64", 2, 42)] and out == [b"\x1b\xb0\x07\x64"]
 
 
+@pytest.mark.spec("A2")
 def test_render_stream_connect_output_always_fails(alloc: AllocatorMXF) -> None:
     """A2: ConnectOutput on a render miniport stream always fails."""
     sink, _ = make(alloc)
@@ -126,6 +135,7 @@ def test_render_stream_connect_output_always_fails(alloc: AllocatorMXF) -> None:
     assert sink.put_message(None) == NtStatus.STATUS_SUCCESS
 
 
+@pytest.mark.spec("A1")
 def test_pointer_size_4(make_allocator: MakeAllocator) -> None:
     """A1: with 4-byte pointers a 4-byte event is inline and a 5-byte one uses a buffer; both render."""
     alloc = make_allocator(8, pointer_size=4)
@@ -137,6 +147,7 @@ def test_pointer_size_4(make_allocator: MakeAllocator) -> None:
     assert b"".join(out) == encode_message(b"\xf2\x01\x02") + encode_message(b"\xf0\x01\x02\x03\xf7")
 
 
+@pytest.mark.spec("A2")
 def test_stop_forgets_unfinished_sysex(alloc: AllocatorMXF) -> None:
     """A2: after STOP, an unfinished SysEx is forgotten and the next stream starts clean."""
     sink, out = make(alloc)
@@ -173,6 +184,7 @@ def test_outside_run_the_sink_holds_and_in_stop_discards(alloc: AllocatorMXF) ->
     assert len(out) == 2 and sink.held == 0 and sink.discarded == 2 and alloc.stats().outstanding == 0
 
 
+@pytest.mark.spec("A3")
 def test_flush_sends_unfinished_message(alloc: AllocatorMXF) -> None:
     """A3: at end of stream the stateful encoder's held bytes are flushed."""
     sink, out = make(alloc)

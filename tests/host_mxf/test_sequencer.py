@@ -20,6 +20,7 @@ def make(alloc: AllocatorMXF, clock: ManualClock, prefetch: int = 0) -> tuple[Se
     return s, c
 
 
+@pytest.mark.spec("A3")
 def test_releases_in_time_stamp_order(alloc: AllocatorMXF, clock: ManualClock) -> None:
     """A3: events are reordered by time stamp and released when due."""
     s, c = make(alloc, clock)
@@ -35,6 +36,7 @@ def test_releases_in_time_stamp_order(alloc: AllocatorMXF, clock: ManualClock) -
     c.release()
 
 
+@pytest.mark.spec("A3")
 def test_due_at_exactly_presentation_time(alloc: AllocatorMXF, clock: ManualClock) -> None:
     """A3: due means masterTime >= ullPresTime100ns - SchedulePreFetch (inclusive)."""
     s, c = make(alloc, clock)
@@ -47,6 +49,7 @@ def test_due_at_exactly_presentation_time(alloc: AllocatorMXF, clock: ManualCloc
     c.release()
 
 
+@pytest.mark.spec("A3")
 def test_schedule_prefetch_releases_early(alloc: AllocatorMXF, clock: ManualClock) -> None:
     """A3: SchedulePreFetch makes events due that much before their presentation time."""
     s, c = make(alloc, clock, prefetch=10_000)
@@ -59,6 +62,7 @@ def test_schedule_prefetch_releases_early(alloc: AllocatorMXF, clock: ManualCloc
     c.release()
 
 
+@pytest.mark.spec("A3")
 def test_ties_keep_arrival_order(alloc: AllocatorMXF, clock: ManualClock) -> None:
     """A3: equal time stamps are released in arrival order — one allowed order, since "Messages
     stamped with the same time do not necessarily play in the same order in which they were placed
@@ -73,6 +77,7 @@ def test_ties_keep_arrival_order(alloc: AllocatorMXF, clock: ManualClock) -> Non
     c.release()
 
 
+@pytest.mark.spec("A3")
 def test_late_events_released_at_once_and_counted(alloc: AllocatorMXF, clock: ManualClock) -> None:
     """A3: an event already past its time is played late, not dropped ("Latency Clocks",
     "KSPROPERTY_SYNTH_LATENCYCLOCK": scheduled too early it "risks having the data played late"):
@@ -87,6 +92,7 @@ def test_late_events_released_at_once_and_counted(alloc: AllocatorMXF, clock: Ma
     c.release()
 
 
+@pytest.mark.spec("A2")
 @pytest.mark.parametrize("state", [KsState.ACQUIRE, KsState.PAUSE])
 def test_non_run_states_hold(alloc: AllocatorMXF, clock: ManualClock, state: KsState) -> None:
     """A2: render in any state but RUN holds data ("messages cannot be passed downstream")."""
@@ -100,6 +106,7 @@ def test_non_run_states_hold(alloc: AllocatorMXF, clock: ManualClock, state: KsS
     c.release()
 
 
+@pytest.mark.spec("A2")
 def test_stop_discards_to_allocator(alloc: AllocatorMXF, clock: ManualClock) -> None:
     """A2: in STOP render discards held data to the allocator, including new arrivals."""
     s, c = make(alloc, clock)
@@ -115,6 +122,7 @@ def test_stop_discards_to_allocator(alloc: AllocatorMXF, clock: ManualClock) -> 
     assert st.outstanding == 0 and st.buffers_out == 0
 
 
+@pytest.mark.spec("A1")
 def test_chain_travels_as_one_unit(alloc: AllocatorMXF, clock: ManualClock) -> None:
     """A1: a pNextEvt chain of identically stamped events is released whole."""
     s, c = make(alloc, clock)
@@ -127,6 +135,7 @@ def test_chain_travels_as_one_unit(alloc: AllocatorMXF, clock: ManualClock) -> N
     c.release()
 
 
+@pytest.mark.spec("A2")
 def test_put_none_and_service_outside_run(alloc: AllocatorMXF, clock: ManualClock) -> None:
     """A2: PutMessage(NULL) is a no-op; service() outside RUN releases nothing."""
     s, _ = make(alloc, clock)
@@ -134,6 +143,7 @@ def test_put_none_and_service_outside_run(alloc: AllocatorMXF, clock: ManualCloc
     assert s.service() == NtStatus.STATUS_SUCCESS
 
 
+@pytest.mark.spec("A3")
 def test_advance_to_needs_manual_clock(alloc: AllocatorMXF) -> None:
     """A3: advance_to drives a ManualClock; a real clock is read, not set."""
     s = Sequencer(alloc, MonotonicClock())
@@ -143,6 +153,7 @@ def test_advance_to_needs_manual_clock(alloc: AllocatorMXF) -> None:
         Sequencer(alloc, MonotonicClock(), -1)
 
 
+@pytest.mark.spec("A2")
 def test_unconnected_sequencer_releases_to_allocator(alloc: AllocatorMXF, clock: ManualClock) -> None:
     """A2: with no ConnectOutput, due events go to the allocator."""
     s = Sequencer(alloc, clock)
@@ -151,6 +162,7 @@ def test_unconnected_sequencer_releases_to_allocator(alloc: AllocatorMXF, clock:
     assert alloc.stats().outstanding == 0
 
 
+@pytest.mark.spec("A3")
 def test_presentation_clock_master_never_pauses(alloc: AllocatorMXF, clock: ManualClock) -> None:
     """A3 [UNVERIFIED] presentation_clock="master" (default): time stamps are master-clock times and
     "the master clock ... never pauses" ("Latency Clocks"); PAUSE does not shift when events fall due."""
@@ -166,6 +178,7 @@ def test_presentation_clock_master_never_pauses(alloc: AllocatorMXF, clock: Manu
     c.release()
 
 
+@pytest.mark.spec("A1", "A3")
 def test_presentation_clock_stream_stands_still_and_resets(alloc: AllocatorMXF, clock: ManualClock) -> None:
     """A1/A3 [UNVERIFIED] presentation_clock="stream": ullPresTime100ns "does not advance during
     KSSTATE_PAUSE and KSSTATE_STOP, and is reset during KSSTATE_STOP" ("DMUS_KERNEL_EVENT

@@ -16,6 +16,7 @@ from host.mxf.dmusbuff import iter_records, pack_records
 from host.mxf.stream import CaptureStream, DmusStreamType, MxfPort, RenderStream
 
 
+@pytest.mark.spec("A3")
 def test_render_graph_end_to_end(alloc: AllocatorMXF, clock: ManualClock) -> None:
     """A3: Unpacker -> Sequencer -> render sink: packets come out when due, events go back."""
     out: list[bytes] = []
@@ -36,6 +37,7 @@ def test_render_graph_end_to_end(alloc: AllocatorMXF, clock: ManualClock) -> Non
     assert alloc.stats().outstanding == 0
 
 
+@pytest.mark.spec("A2")
 def test_render_stop_discards(alloc: AllocatorMXF, clock: ManualClock) -> None:
     """A2: stopping a render stream discards what the sequencer holds to the allocator."""
     out: list[bytes] = []
@@ -47,6 +49,7 @@ def test_render_stop_discards(alloc: AllocatorMXF, clock: ManualClock) -> None:
     assert out == [] and alloc.stats().outstanding == 0
 
 
+@pytest.mark.spec("A3")
 def test_capture_graph_end_to_end(alloc: AllocatorMXF) -> None:
     """A3: raw bytes -> capture sink -> packer -> user-mode buffer with one record per message."""
     stream = MxfPort(alloc, ManualClock()).new_stream(DmusStreamType.MIDI_CAPTURE)
@@ -64,6 +67,7 @@ def test_capture_graph_end_to_end(alloc: AllocatorMXF) -> None:
     assert alloc.stats().outstanding == 0
 
 
+@pytest.mark.spec("A3")
 def test_new_stream_arguments(alloc: AllocatorMXF) -> None:
     """A3: DMUS_STREAM_TYPE values ("DMUS_STREAM_TYPE enumeration": DMUS_STREAM_MIDI_INVALID = -1,
     then RENDER, CAPTURE, WAVE_SINK); render needs a writer; INVALID and WAVE_SINK are refused."""
@@ -77,6 +81,7 @@ def test_new_stream_arguments(alloc: AllocatorMXF) -> None:
         port.new_stream(DmusStreamType.WAVE_SINK)
 
 
+@pytest.mark.spec("A2")
 @pytest.mark.parametrize("checked", [True, False])
 def test_render_and_capture_threads_share_one_allocator(checked: bool) -> None:
     """A2: render and capture run on different threads on one allocator; the books balance at the end."""

@@ -24,6 +24,7 @@ def make(alloc: AllocatorMXF) -> tuple[Unpacker, Collector]:
     return u, c
 
 
+@pytest.mark.spec("A3")
 def test_header_layout() -> None:
     """A3: DMUS_EVENTHEADER is 20 bytes (pack 4) and records are QWORD aligned."""
     assert HEADER_SIZE == 20
@@ -32,6 +33,7 @@ def test_header_layout() -> None:
     assert len(raw) == 24 and struct.unpack_from("<IIqI", raw) == (3, 1, 10, 1)
 
 
+@pytest.mark.spec("A3")
 def test_events_with_presentation_time(alloc: AllocatorMXF) -> None:
     """A3: one event per record, presentation time = buffer start + rtDelta, channel group kept."""
     u, c = make(alloc)
@@ -47,6 +49,7 @@ def test_events_with_presentation_time(alloc: AllocatorMXF) -> None:
     c.release()
 
 
+@pytest.mark.spec("A1", "A3")
 def test_long_event_gets_buffer(alloc: AllocatorMXF) -> None:
     """A1/A3: an event longer than the pointer size is stored in an allocator buffer."""
     u, c = make(alloc)
@@ -57,6 +60,7 @@ def test_long_event_gets_buffer(alloc: AllocatorMXF) -> None:
     c.release()
 
 
+@pytest.mark.spec("A1", "A3")
 def test_event_longer_than_buffer_becomes_incomplete_chain(make_allocator: MakeAllocator) -> None:
     """A1/A3: an event longer than GetBufferSize is a chain of buffer-sized fragments.
 
@@ -75,6 +79,7 @@ def test_event_longer_than_buffer_becomes_incomplete_chain(make_allocator: MakeA
     c.release()
 
 
+@pytest.mark.spec("A3")
 def test_truncated_header_names_offset(alloc: AllocatorMXF) -> None:
     """A3: a truncated header is MalformedBuffer naming the offset; nothing is taken."""
     u, c = make(alloc)
@@ -85,6 +90,7 @@ def test_truncated_header_names_offset(alloc: AllocatorMXF) -> None:
     assert c.got == [] and alloc.stats().outstanding == 0
 
 
+@pytest.mark.spec("A3")
 def test_cb_event_past_end_names_offset(alloc: AllocatorMXF) -> None:
     """A3: cbEvent running past the end is MalformedBuffer naming the record's offset; nothing leaks."""
     u, c = make(alloc)
@@ -95,6 +101,7 @@ def test_cb_event_past_end_names_offset(alloc: AllocatorMXF) -> None:
     assert c.got == [] and alloc.stats().outstanding == 0 and alloc.stats().buffers_out == 0
 
 
+@pytest.mark.spec("A3")
 def test_bad_channel_group_and_negative_time(alloc: AllocatorMXF) -> None:
     """A3: a channel group beyond USHORT or a time before 0 is malformed."""
     u, _ = make(alloc)
@@ -104,6 +111,7 @@ def test_bad_channel_group_and_negative_time(alloc: AllocatorMXF) -> None:
         u.unpack(pack_records([(b"\xf8", 1, -10, 1)]), 5)
 
 
+@pytest.mark.spec("A3")
 def test_last_record_may_omit_padding(alloc: AllocatorMXF) -> None:
     """A3: a buffer may end right after the last record's data."""
     u, c = make(alloc)
@@ -112,6 +120,7 @@ def test_last_record_may_omit_padding(alloc: AllocatorMXF) -> None:
     c.release()
 
 
+@pytest.mark.spec("A2")
 def test_exhaustion_is_all_or_nothing(make_allocator: MakeAllocator) -> None:
     """A2: when the pool runs dry part way, the buffer's events go back and the status says so."""
     alloc = make_allocator(3)
@@ -123,6 +132,7 @@ def test_exhaustion_is_all_or_nothing(make_allocator: MakeAllocator) -> None:
     assert st.outstanding == 0 and st.exhaustions == 1
 
 
+@pytest.mark.spec("A3")
 def test_malformed_tail_is_reported_even_when_the_pool_is_too_small(make_allocator: MakeAllocator) -> None:
     """A3 (#9): the whole buffer is checked before any event is taken, so two good records and 5 stray
     bytes are MalformedBuffer (at the stray bytes), not STATUS_INSUFFICIENT_RESOURCES, with 1 event."""
@@ -136,6 +146,7 @@ def test_malformed_tail_is_reported_even_when_the_pool_is_too_small(make_allocat
     assert st.outstanding == 0 and st.exhaustions == 0
 
 
+@pytest.mark.spec("A2")
 def test_buffer_exhaustion_is_all_or_nothing(make_allocator: MakeAllocator) -> None:
     """A2: running out of GetBuffer buffers also returns everything taken for the buffer."""
     alloc = make_allocator(8, buffer_count=1, buffer_size=16)
@@ -145,6 +156,7 @@ def test_buffer_exhaustion_is_all_or_nothing(make_allocator: MakeAllocator) -> N
     assert c.got == [] and alloc.stats().outstanding == 0 and alloc.stats().buffers_out == 0
 
 
+@pytest.mark.spec("A2")
 def test_unpacker_put_message_passes_through(alloc: AllocatorMXF) -> None:
     """A2: PutMessage on the unpacker passes the event to its output."""
     u, c = make(alloc)
