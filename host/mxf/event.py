@@ -193,11 +193,11 @@ def clear_package_evt(evt: KernelEvent) -> None:
 def make_package(header: KernelEvent, chain: KernelEvent, cb_event: int | None = None) -> None:
     """Turn `header` into a package event whose uData.pPackageEvt is `chain`.
 
-    [UNVERIFIED] No public source says what cbEvent a package header carries. Because the allocator
-    and DMusUART test `cbEvent <= sizeof(PBYTE)` before PACKAGE_EVT, a package is only found when
-    cbEvent exceeds the pointer size; so by default cbEvent is the chain's total byte count, raised to
-    pointer size + 1 when smaller. Pass `cb_event` to choose another value (it must exceed the
-    pointer size).
+    [UNVERIFIED] No public source says what cbEvent a package header carries. A reader that tests
+    `cbEvent <= sizeof(PBYTE)` before PACKAGE_EVT (DMusUART; AllocatorMXF package_rule="cb_event")
+    only finds a package whose cbEvent exceeds the pointer size, so by default cbEvent is the chain's
+    total byte count, raised to pointer size + 1 when smaller: both package rules find it. Pass
+    `cb_event` to choose another value (it must exceed the pointer size).
     """
     if header.cb_event or header.u_data != b"":
         raise ValueError(f"package header {header!r} already holds data; use a zeroed event")

@@ -45,6 +45,9 @@ def leading(pin: Pin, locked: bool = True) -> StreamPointer:
 
 
 def test_leading_edge_placed_only_on_arrival_into_empty_queue() -> None:
+    """"KsPinGetLeadingEdgeStreamPointer function": LOCKED returns NULL when no frame is at the edge,
+    UNLOCKED returns the edge regardless (it used to return None); a locked Advance past the end is
+    DEVICE_NOT_READY ("KsStreamPointerAdvance function")."""
     pin, _ = running()
     assert pin.get_leading_edge() is None
     f0 = pin.submit(bytearray(8))
@@ -254,6 +257,8 @@ def test_clone_cancel_callback_runs_when_its_frame_is_cancelled() -> None:
 
 
 def test_timeouts_follow_the_injected_clock() -> None:
+    """"KsStreamPointerScheduleTimeout function": the interval is in 100 ns units (it used to be
+    seconds of the injected clock) and a new timeout replaces the scheduled one."""
     clock = FakeClock()
     pin, _ = running(clock=clock)
     pin.submit(bytearray(4))
