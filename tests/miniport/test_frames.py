@@ -10,7 +10,7 @@ import pytest
 
 from host.avstream import (
     AllocatorContext,
-    AllocatorFramingEx,
+    AllocatorFraming,
     AllocatorInitError,
     CommonBufferAllocator,
     NtStatus,
@@ -72,7 +72,7 @@ def test_vendor_that_fails_initialize_falls_back_to_default(board: Board) -> Non
     # InitializeAllocator then reports a failure status (what a driver whose DMA adapter or common
     # buffer is unavailable at connect time returns), and the default allocator takes over.
     class Refusing(CommonBufferAllocator):
-        def _initialize(self, pin: object, framing: AllocatorFramingEx) -> AllocatorContext:
+        def _initialize(self, pin: object, framing: AllocatorFraming) -> AllocatorContext:
             raise AllocatorInitError(f"{self.name}: no common buffer today",
                                      NtStatus.STATUS_INSUFFICIENT_RESOURCES)
 
