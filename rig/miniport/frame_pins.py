@@ -114,7 +114,7 @@ def negotiate(pin: object, pin_name: str, framing: AllocatorFramingEx, *, kernel
                 from exc
         fallback = f"{allocator.name} failed InitializeAllocator ({exc}); using the default allocator"
         allocator = DefaultAllocator(name=f"default {pin_name}")
-        allocator.initialize(pin, decision.resolved_framing)
+        allocator.initialize(pin, decision.allocator_framing)
     context = allocator.context
     assert context is not None
     choice = AllocatorChoice(pin_name, allocator.name, decision.is_default or fallback is not None,
