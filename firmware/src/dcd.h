@@ -15,13 +15,19 @@ void dcd_set_address(uint8_t address);
 /* Enable a non-zero endpoint with its fixed 64-byte DPRAM buffer; the next packet is DATA0. */
 void dcd_ep_open(uint8_t ep_addr, uint8_t type);
 void dcd_ep_close_all(void);
+/* Owned by dcd_rp2040.c, read by the inline accessors below (they sit on every transfer's path):
+ * whether a packet is the upper layer's in flight, and each endpoint direction's DPRAM buffer. */
+extern uint8_t dcd_armed[16][2];
+extern uint8_t *dcd_buf[16][2];
+/* Index of a direction in those tables: 0 IN, 1 OUT. */
+static inline unsigned dcd_dir(uint8_t ep_addr) { return USB_EP_IS_IN(ep_addr) ? 0u : 1u; }
 /* The endpoint's packet buffer in DPRAM (64 bytes, word aligned). */
-uint8_t *dcd_ep_buffer(uint8_t ep_addr);
+static inline uint8_t *dcd_ep_buffer(uint8_t ep_addr) { return dcd_buf[USB_EP_NUM(ep_addr)][dcd_dir(ep_addr)]; }
 /* Send `len` bytes already placed in dcd_ep_buffer (IN) / accept up to `len` bytes (OUT). Ignored
  * on a closed endpoint. */
 void dcd_ep_arm_in(uint8_t ep_addr, uint16_t len);
 void dcd_ep_arm_out(uint8_t ep_addr, uint16_t len);
-bool dcd_ep_armed(uint8_t ep_addr);
+static inline bool dcd_ep_armed(uint8_t ep_addr) { return dcd_armed[USB_EP_NUM(ep_addr)][dcd_dir(ep_addr)] != 0u; }
 /* Take a packet already handed to the controller back (EP_ABORT) or forget its completion. */
 void dcd_ep_cancel(uint8_t ep_addr);
 /* Halt a non-zero endpoint. A packet in the controller is taken back and, like any packet armed
@@ -34,8 +40,14 @@ bool dcd_ep_stalled(uint8_t ep_addr);
 /* STALL both directions of EP0 until the next SETUP. */
 void dcd_ep0_stall(void);
 
+/* A completion handler: `len` bytes sent (IN) or received (OUT) on `ep_addr`; the result is unused. */
+typedef bool (*dcd_xfer_fn)(uint8_t ep_addr, uint16_t len);
+/* Completions on non-zero endpoint `ep_addr` go to `fn` (set at start-up; NULL drops them). They
+ * arrive only while the endpoint is open, that is while the device is configured. */
+void dcd_route(uint8_t ep_addr, dcd_xfer_fn fn);
+
 void dcd_on_setup(const usb_setup_t *setup);
-void dcd_on_xfer(uint8_t ep_addr, uint16_t len);
+void dcd_on_ep0_xfer(uint8_t ep_addr, uint16_t len);
 void dcd_on_bus_reset(void);
 
 #endif

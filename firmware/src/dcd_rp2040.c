@@ -1,6 +1,8 @@
 /* dcd_rp2040.c: the RP2040 USB controller in device mode (datasheet 4.1). */
 #include "dcd.h"
 
+#include <stddef.h>
+
 #include "board.h"
 #include "hw_regs.h"
 
@@ -11,15 +13,23 @@
 
 static uint16_t buf_offset[EP_COUNT][2];
 static uint8_t next_data1[EP_COUNT][2];
-static uint8_t armed[EP_COUNT][2];   /* a packet is the upper layer's in flight (sent, held or stalled) */
+uint8_t dcd_armed[EP_COUNT][2]; /* a packet is the upper layer's in flight (sent, held or stalled) */
+uint8_t *dcd_buf[EP_COUNT][2];  /* each endpoint direction's DPRAM buffer */
 static uint8_t stalled[EP_COUNT][2];
 static int16_t held[EP_COUNT][2];    /* length of a packet kept back while the endpoint is halted, or -1 */
 static uint8_t opened[EP_COUNT][2];
 static uint16_t next_free;
+static dcd_xfer_fn route[EP_COUNT][2];
 
-static inline unsigned dir_index(uint8_t ep_addr) { return USB_EP_IS_IN(ep_addr) ? 0u : 1u; }
 /* Bit of an endpoint direction in BUFF_STATUS, EP_ABORT and EP_ABORT_DONE: 2n for IN, 2n + 1 for OUT. */
 static inline uint32_t ep_bit(unsigned ep, unsigned d) { return 1u << (2u * ep + d); }
+
+/* Index of the one set bit of `mask` (the M0+ has no CLZ): a de Bruijn multiply and a table. */
+static inline unsigned bit_index(uint32_t mask) {
+    static const uint8_t position[32] = {0,  1,  28, 2,  29, 14, 24, 3,  30, 22, 20, 15, 25, 17, 4,  8,
+                                         31, 27, 13, 23, 21, 19, 16, 7,  26, 12, 18, 6,  11, 5,  10, 9};
+    return position[(mask * 0x077CB531u) >> 27];
+}
 
 void dcd_init(void) {
     board_reset(RESET_USBCTRL);
@@ -31,8 +41,9 @@ void dcd_init(void) {
     for (unsigned ep = 0; ep < EP_COUNT; ep++) {
         for (unsigned d = 0; d < 2u; d++) {
             buf_offset[ep][d] = 0x100u;
+            dcd_buf[ep][d] = (uint8_t *)(uintptr_t)(USBCTRL_DPRAM_BASE + 0x100u);
             next_data1[ep][d] = 0u;
-            armed[ep][d] = 0u;
+            dcd_armed[ep][d] = 0u;
             stalled[ep][d] = 0u;
             held[ep][d] = -1;
             opened[ep][d] = ep == 0u;
@@ -48,6 +59,8 @@ void dcd_init(void) {
     hw_irq_enable(IRQ_USBCTRL);
     HW_SET(USB_SIE_CTRL) = USB_SIE_CTRL_PULLUP_EN;
 }
+
+void dcd_route(uint8_t ep_addr, dcd_xfer_fn fn) { route[USB_EP_NUM(ep_addr)][dcd_dir(ep_addr)] = fn; }
 
 void dcd_set_address(uint8_t address) { REG32(USB_ADDR_ENDP) = address & 0x7Fu; }
 
@@ -75,7 +88,7 @@ static void abort_end(unsigned ep, unsigned d) {
  * reports it as usual, unless `consume` (endpoint closed or cancelled): then it is dropped. */
 static int32_t take_back(unsigned ep, unsigned d, bool stall, bool consume) {
     int32_t len = -1;
-    bool in_controller = armed[ep][d] && held[ep][d] < 0;
+    bool in_controller = dcd_armed[ep][d] && held[ep][d] < 0;
     bool completion_left = false;
     uint32_t keep = 0u;
     if (in_controller) {
@@ -97,7 +110,7 @@ static int32_t take_back(unsigned ep, unsigned d, bool stall, bool consume) {
         abort_end(ep, d);
     }
     if (!completion_left) {
-        armed[ep][d] = 0u;
+        dcd_armed[ep][d] = 0u;
     }
     held[ep][d] = -1;
     return len;
@@ -105,16 +118,17 @@ static int32_t take_back(unsigned ep, unsigned d, bool stall, bool consume) {
 
 void dcd_ep_open(uint8_t ep_addr, uint8_t type) {
     uint8_t ep = USB_EP_NUM(ep_addr);
-    unsigned d = dir_index(ep_addr);
+    unsigned d = dcd_dir(ep_addr);
     if (ep == 0u) {
         return;
     }
     if (buf_offset[ep][d] == 0x100u) {
         buf_offset[ep][d] = next_free;
         next_free = (uint16_t)(next_free + 64u);
+        dcd_buf[ep][d] = (uint8_t *)(uintptr_t)(USBCTRL_DPRAM_BASE + buf_offset[ep][d]);
     }
     next_data1[ep][d] = 0u;
-    armed[ep][d] = 0u;
+    dcd_armed[ep][d] = 0u;
     stalled[ep][d] = 0u;
     held[ep][d] = -1;
     opened[ep][d] = 1u;
@@ -134,12 +148,8 @@ void dcd_ep_close_all(void) {
     }
 }
 
-uint8_t *dcd_ep_buffer(uint8_t ep_addr) {
-    return (uint8_t *)(uintptr_t)(USBCTRL_DPRAM_BASE + buf_offset[USB_EP_NUM(ep_addr)][dir_index(ep_addr)]);
-}
-
 /* Hand a buffer to the controller with the endpoint's next PID. */
-static void start(unsigned ep, unsigned d, uint16_t len) {
+static inline __attribute__((always_inline)) void start(unsigned ep, unsigned d, uint16_t len) {
     uint32_t value = (uint32_t)len & USB_BUF_LEN_MASK;
     if (next_data1[ep][d]) {
         value |= USB_BUF_DATA1;
@@ -155,13 +165,11 @@ static void start(unsigned ep, unsigned d, uint16_t len) {
 }
 
 /* A halted endpoint keeps its STALL: the packet is held and goes when the host clears the halt. */
-static void arm(uint8_t ep_addr, uint16_t len) {
-    uint8_t ep = USB_EP_NUM(ep_addr);
-    unsigned d = dir_index(ep_addr);
+static inline __attribute__((always_inline)) void arm(uint8_t ep, unsigned d, uint16_t len) {
     if (!opened[ep][d]) {
         return; /* closed (unconfigured): nothing to arm */
     }
-    armed[ep][d] = 1u;
+    dcd_armed[ep][d] = 1u;
     if (stalled[ep][d]) {
         held[ep][d] = (int16_t)len;
         return;
@@ -169,15 +177,13 @@ static void arm(uint8_t ep_addr, uint16_t len) {
     start(ep, d, len);
 }
 
-void dcd_ep_arm_in(uint8_t ep_addr, uint16_t len) { arm((uint8_t)(ep_addr | 0x80u), len); }
+void dcd_ep_arm_in(uint8_t ep_addr, uint16_t len) { arm(USB_EP_NUM(ep_addr), 0u, len); }
 
-void dcd_ep_arm_out(uint8_t ep_addr, uint16_t len) { arm((uint8_t)(ep_addr & 0x7Fu), len); }
-
-bool dcd_ep_armed(uint8_t ep_addr) { return armed[USB_EP_NUM(ep_addr)][dir_index(ep_addr)] != 0u; }
+void dcd_ep_arm_out(uint8_t ep_addr, uint16_t len) { arm(USB_EP_NUM(ep_addr), 1u, len); }
 
 void dcd_ep_cancel(uint8_t ep_addr) {
     uint8_t ep = USB_EP_NUM(ep_addr);
-    unsigned d = dir_index(ep_addr);
+    unsigned d = dcd_dir(ep_addr);
     if (ep == 0u || !opened[ep][d]) {
         return;
     }
@@ -186,21 +192,21 @@ void dcd_ep_cancel(uint8_t ep_addr) {
 
 void dcd_ep_stall(uint8_t ep_addr) {
     uint8_t ep = USB_EP_NUM(ep_addr);
-    unsigned d = dir_index(ep_addr);
+    unsigned d = dcd_dir(ep_addr);
     if (ep == 0u || !opened[ep][d] || stalled[ep][d]) {
         return;
     }
     int32_t len = take_back(ep, d, true, false);
     stalled[ep][d] = 1u;
     if (len >= 0) { /* revoked: it goes after the halt, as DATA0 */
-        armed[ep][d] = 1u;
+        dcd_armed[ep][d] = 1u;
         held[ep][d] = (int16_t)len;
     }
 }
 
 void dcd_ep_clear_stall(uint8_t ep_addr) {
     uint8_t ep = USB_EP_NUM(ep_addr);
-    unsigned d = dir_index(ep_addr);
+    unsigned d = dcd_dir(ep_addr);
     if (ep == 0u || !opened[ep][d]) {
         return;
     }
@@ -219,22 +225,22 @@ void dcd_ep_clear_stall(uint8_t ep_addr) {
     /* Not halted: the toggle still goes back to DATA0 (USB 2.0 9.4.5), so a packet already in the
      * controller with the old PID is taken back and armed again as DATA0. */
     int32_t len = -1;
-    if (armed[ep][d]) {
+    if (dcd_armed[ep][d]) {
         len = take_back(ep, d, false, false);
     }
     next_data1[ep][d] = 0u;
     if (len >= 0) {
-        armed[ep][d] = 1u;
+        dcd_armed[ep][d] = 1u;
         start(ep, d, (uint16_t)len);
     }
 }
 
-bool dcd_ep_stalled(uint8_t ep_addr) { return stalled[USB_EP_NUM(ep_addr)][dir_index(ep_addr)] != 0u; }
+bool dcd_ep_stalled(uint8_t ep_addr) { return stalled[USB_EP_NUM(ep_addr)][dcd_dir(ep_addr)] != 0u; }
 
 void dcd_ep0_stall(void) {
     REG32(USB_EP_STALL_ARM) = 3u; /* EP0_IN | EP0_OUT; the controller clears these on SETUP */
-    armed[0][0] = 0u;
-    armed[0][1] = 0u;
+    dcd_armed[0][0] = 0u;
+    dcd_armed[0][1] = 0u;
     REG32(USB_DPRAM_BUF_CTRL(0, 0)) = USB_BUF_STALL;
     REG32(USB_DPRAM_BUF_CTRL(0, 1)) = USB_BUF_STALL;
 }
@@ -249,29 +255,32 @@ void isr_usbctrl(void) {
             REG32(USB_SIE_STATUS) = USB_SIE_STATUS_BUS_RESET;
             dcd_set_address(0u);
             dcd_ep_close_all();
-            armed[0][0] = armed[0][1] = 0u;
+            dcd_armed[0][0] = dcd_armed[0][1] = 0u;
             dcd_on_bus_reset();
         }
         if (ints & USB_INT_BUFF_STATUS) {
             uint32_t status = REG32(USB_BUFF_STATUS);
-            for (unsigned bit = 0; bit < 32u && status != 0u; bit++) {
-                uint32_t mask = 1u << bit;
-                if ((status & mask) == 0u) {
-                    continue;
-                }
-                status &= ~mask;
+            while (status != 0u) {
+                uint32_t mask = status & (0u - status); /* lowest set bit first, as a scan from bit 0 */
+                status ^= mask;
                 if ((REG32(USB_BUFF_STATUS) & mask) == 0u) {
                     continue; /* consumed meanwhile: its endpoint was closed or the packet cancelled */
                 }
                 REG32(USB_BUFF_STATUS) = mask;
+                unsigned bit = bit_index(mask);
                 uint8_t ep = (uint8_t)(bit >> 1);
                 unsigned d = bit & 1u; /* bit 2n = EPn IN, 2n+1 = EPn OUT */
-                armed[ep][d] = 0u;
+                dcd_armed[ep][d] = 0u;
                 if (!opened[ep][d]) {
                     continue;
                 }
                 uint16_t len = (uint16_t)(REG32(USB_DPRAM_BUF_CTRL(ep, d)) & USB_BUF_LEN_MASK);
-                dcd_on_xfer((uint8_t)(d == 0u ? (ep | 0x80u) : ep), len);
+                uint8_t ep_addr = (uint8_t)(d == 0u ? (ep | 0x80u) : ep);
+                if (ep == 0u) {
+                    dcd_on_ep0_xfer(ep_addr, len);
+                } else if (route[ep][d] != NULL) {
+                    (void)route[ep][d](ep_addr, len);
+                }
             }
         }
         if (ints & USB_INT_SETUP_REQ) {
@@ -285,7 +294,7 @@ void isr_usbctrl(void) {
                 .wLength = (uint16_t)(p[6] | (p[7] << 8)),
             };
             /* A SETUP cancels whatever EP0 was doing; both data stage directions start at DATA1. */
-            armed[0][0] = armed[0][1] = 0u;
+            dcd_armed[0][0] = dcd_armed[0][1] = 0u;
             next_data1[0][0] = next_data1[0][1] = 1u;
             dcd_on_setup(&setup);
         }

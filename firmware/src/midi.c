@@ -15,7 +15,7 @@
 #define EVENTS_PER_PKT (PKT / 4u)
 #define QUEUE_SLOTS 256u
 
-static uint8_t queue[QUEUE_SLOTS][4];
+static uint32_t queue[QUEUE_SLOTS]; /* event packets as words (midi_pkt_t) */
 static ring_t q;
 static rig_midi_mode_config_t cfg;
 static bool out_blocked;
@@ -27,18 +27,20 @@ static struct {
     bool waited;        /* the current event already counted as waiting */
 } src;
 
-static void push(const uint8_t pkt[4]) {
-    int slot = ring_tail(&q);
-    for (int i = 0; i < 4; i++) {
-        queue[slot][i] = pkt[i];
+/* Queue one event packet; callers make sure there is room (a full ring drops nothing in place). */
+static inline __attribute__((always_inline)) void push(uint32_t pkt) {
+    if (ring_push(&q)) {
+        queue[ring_wrap(&q, q.head, q.count - 1u)] = pkt;
     }
-    ring_push(&q);
 }
 
 static bool zlp_due; /* the last packet was full: end the transfer with a ZLP if nothing follows */
 
 static void start_in(void) {
-    if (in_flight != 0u || !usbd_configured() || dcd_ep_armed(RIG_EP_MIDI_IN)) {
+    if (in_flight != 0u || (ring_empty(&q) && !zlp_due)) {
+        return; /* busy, or nothing to send (the cheap tests first: this runs on every completion) */
+    }
+    if (!usbd_configured() || dcd_ep_armed(RIG_EP_MIDI_IN)) {
         return;
     }
     if (ring_empty(&q)) {
@@ -48,15 +50,12 @@ static void start_in(void) {
         }
         return;
     }
-    uint8_t *buf = dcd_ep_buffer(RIG_EP_MIDI_IN);
-    uint16_t n = 0;
-    uint16_t head = q.head;
-    while (n < q.count && n < EVENTS_PER_PKT) {
-        uint16_t slot = (uint16_t)((head + n) % QUEUE_SLOTS);
-        for (int i = 0; i < 4; i++) {
-            buf[4u * n + (uint16_t)i] = queue[slot][i];
-        }
-        n++;
+    uint32_t *buf = (uint32_t *)(void *)dcd_ep_buffer(RIG_EP_MIDI_IN); /* word aligned */
+    uint16_t n = q.count < EVENTS_PER_PKT ? q.count : (uint16_t)EVENTS_PER_PKT;
+    uint16_t slot = q.head;
+    for (uint16_t i = 0; i < n; i++) {
+        buf[i] = queue[slot];
+        slot = (uint16_t)((slot + 1u) % QUEUE_SLOTS);
     }
     in_flight = n;
     zlp_due = n == EVENTS_PER_PKT;
@@ -101,9 +100,9 @@ uint64_t midi_poll(uint64_t now) {
             }
             break; /* the IN completion polls again */
         }
-        uint8_t pkt[4];
-        midi_source_event(cfg.cable, src.event, pkt);
-        push(pkt);
+        midi_pkt_t pkt;
+        midi_source_event(cfg.cable, src.event, pkt.b);
+        push(pkt.word);
         src.event++;
         src.waited = false;
     }
@@ -112,11 +111,11 @@ uint64_t midi_poll(uint64_t now) {
 }
 
 static void on_out(uint16_t len) {
-    const uint8_t *buf = dcd_ep_buffer(RIG_EP_MIDI_OUT);
-    uint16_t off = 0;
-    for (; off + 4u <= len; off = (uint16_t)(off + 4u)) {
-        uint8_t pkt[4] = {buf[off], buf[off + 1u], buf[off + 2u], buf[off + 3u]};
-        midi_pkt_kind_t kind = midi_classify(pkt);
+    const uint32_t *buf = (const uint32_t *)(const void *)dcd_ep_buffer(RIG_EP_MIDI_OUT); /* word aligned */
+    uint16_t whole = len / 4u;
+    for (uint16_t i = 0; i < whole; i++) {
+        midi_pkt_t pkt = {.word = buf[i]};
+        midi_pkt_kind_t kind = midi_classify(pkt.b);
         if (kind == MIDI_PKT_PADDING) {
             continue;
         }
@@ -126,12 +125,12 @@ static void on_out(uint16_t len) {
             g_stats.midi_rx_bad++;
             continue;
         }
-        uint8_t reply[4];
-        if (midi_respond(&cfg, pkt, reply)) {
-            push(reply); /* room guaranteed: OUT is armed only with a packet's worth free */
+        midi_pkt_t reply;
+        if (midi_respond(&cfg, pkt, &reply)) {
+            push(reply.word); /* room guaranteed: OUT is armed only with a packet's worth free */
         }
     }
-    if (off < len) { /* a trailing partial packet: received, and bad */
+    if (len % 4u != 0u) { /* a trailing partial packet: received, and bad */
         g_stats.midi_rx_packets++;
         g_stats.midi_rx_bad++;
     }
@@ -140,9 +139,7 @@ static void on_out(uint16_t len) {
 }
 
 static void on_in_done(void) {
-    for (uint16_t i = 0; i < in_flight; i++) {
-        ring_pop(&q);
-    }
+    ring_release(&q, in_flight);
     g_stats.midi_tx_packets += in_flight;
     in_flight = 0u;
     if (out_blocked) {
