@@ -15,9 +15,27 @@ void dcd_set_address(uint8_t address);
 /* Enable a non-zero endpoint with its fixed 64-byte DPRAM buffer; the next packet is DATA0. */
 void dcd_ep_open(uint8_t ep_addr, uint8_t type);
 void dcd_ep_close_all(void);
+/* One endpoint direction's state, all in one word so the hot paths read and write it at once. */
+typedef union {
+    struct {
+        uint8_t armed;   /* a packet is the upper layer's in flight (sent, held or stalled) */
+        uint8_t opened;  /* enabled (EP0 always; others while configured) */
+        uint8_t stalled; /* halted by the device until the host clears it */
+        uint8_t data1;   /* the next packet's PID is DATA1 */
+    };
+    uint32_t word; /* the four flags (0 or 1 each) as DCD_ARMED, DCD_OPENED, DCD_STALLED, DCD_DATA1 */
+} dcd_ep_state_t;
+#define DCD_ARMED (1u << 0)
+#define DCD_OPENED (1u << 8)
+#define DCD_STALLED (1u << 16)
+#define DCD_DATA1 (1u << 24)
+
+/* An endpoint direction's slot in dcd_ep: 2n for EPn IN, 2n + 1 for EPn OUT, as its BUFF_STATUS bit. */
+#define DCD_SLOT(ep, d) (2u * (unsigned)(ep) + (unsigned)(d))
+
 /* Owned by dcd_rp2040.c, read by the inline accessors below (they sit on every transfer's path):
- * whether a packet is the upper layer's in flight, and each endpoint direction's DPRAM buffer. */
-extern uint8_t dcd_armed[16][2];
+ * each endpoint direction's state (by slot) and DPRAM buffer ([number][dcd_dir]). */
+extern dcd_ep_state_t dcd_ep[32];
 extern uint8_t *dcd_buf[16][2];
 /* Index of a direction in those tables: 0 IN, 1 OUT. */
 static inline unsigned dcd_dir(uint8_t ep_addr) { return USB_EP_IS_IN(ep_addr) ? 0u : 1u; }
@@ -27,7 +45,7 @@ static inline uint8_t *dcd_ep_buffer(uint8_t ep_addr) { return dcd_buf[USB_EP_NU
  * on a closed endpoint. */
 void dcd_ep_arm_in(uint8_t ep_addr, uint16_t len);
 void dcd_ep_arm_out(uint8_t ep_addr, uint16_t len);
-static inline bool dcd_ep_armed(uint8_t ep_addr) { return dcd_armed[USB_EP_NUM(ep_addr)][dcd_dir(ep_addr)] != 0u; }
+static inline bool dcd_ep_armed(uint8_t ep_addr) { return dcd_ep[DCD_SLOT(USB_EP_NUM(ep_addr), dcd_dir(ep_addr))].armed != 0u; }
 /* Take a packet already handed to the controller back (EP_ABORT) or forget its completion. */
 void dcd_ep_cancel(uint8_t ep_addr);
 /* Halt a non-zero endpoint. A packet in the controller is taken back and, like any packet armed

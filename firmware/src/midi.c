@@ -36,19 +36,19 @@ static inline __attribute__((always_inline)) void push(uint32_t pkt) {
 
 static bool zlp_due; /* the last packet was full: end the transfer with a ZLP if nothing follows */
 
-static void start_in(void) {
-    if (in_flight != 0u || (ring_empty(&q) && !zlp_due)) {
-        return; /* busy, or nothing to send (the cheap tests first: this runs on every completion) */
-    }
-    if (!usbd_configured() || dcd_ep_armed(RIG_EP_MIDI_IN)) {
-        return;
+/* The next IN packet (or ZLP) placed in the IN buffer: its length, or -1 when nothing goes now (a
+ * packet in flight, or nothing queued and no ZLP due). Every caller runs while the device is
+ * configured (a completion or halt on an open endpoint, or midi_poll, which checks). */
+static inline __attribute__((always_inline)) int32_t fill_in(void) {
+    if (in_flight != 0u || dcd_ep_armed(RIG_EP_MIDI_IN)) {
+        return -1;
     }
     if (ring_empty(&q)) {
         if (zlp_due) {
             zlp_due = false;
-            dcd_ep_arm_in(RIG_EP_MIDI_IN, 0u);
+            return 0;
         }
-        return;
+        return -1;
     }
     uint32_t *buf = (uint32_t *)(void *)dcd_ep_buffer(RIG_EP_MIDI_IN); /* word aligned */
     uint16_t n = q.count < EVENTS_PER_PKT ? q.count : (uint16_t)EVENTS_PER_PKT;
@@ -59,19 +59,48 @@ static void start_in(void) {
     }
     in_flight = n;
     zlp_due = n == EVENTS_PER_PKT;
-    dcd_ep_arm_in(RIG_EP_MIDI_IN, (uint16_t)(4u * n));
+    return (int32_t)(4u * n);
 }
 
-static void arm_out(void) {
+/* Whether something may be due on IN: the cheap test, inline, before fill_in's call (this runs on
+ * every completion, mostly finding nothing to do: an IN completion with the queue empty). */
+static inline __attribute__((always_inline)) bool in_maybe_due(void) {
+    return in_flight == 0u && (!ring_empty(&q) || zlp_due);
+}
+
+/* fill_in's packet to the controller. */
+static void send_in(void) {
+    int32_t len = fill_in();
+    if (len >= 0) {
+        dcd_ep_arm_in(RIG_EP_MIDI_IN, (uint16_t)len);
+    }
+}
+
+/* Send what is queued, if the endpoint can take it. */
+static inline __attribute__((always_inline)) void start_in(void) {
+    if (in_maybe_due()) {
+        send_in();
+    }
+}
+
+/* Whether OUT may be armed: only while the queue can take a full packet's worth of replies (an
+ * overflow is counted once when OUT becomes blocked). */
+static inline __attribute__((always_inline)) bool out_room(void) {
     if (QUEUE_SLOTS - q.count < EVENTS_PER_PKT) {
         if (!out_blocked) {
             g_stats.midi_tx_overflow++;
         }
         out_blocked = true;
-        return;
+        return false;
     }
     out_blocked = false;
-    dcd_ep_arm_out(RIG_EP_MIDI_OUT, PKT);
+    return true;
+}
+
+static inline __attribute__((always_inline)) void arm_out(void) {
+    if (out_room()) {
+        dcd_ep_arm_out(RIG_EP_MIDI_OUT, PKT);
+    }
 }
 
 static uint64_t event_due(uint32_t event) {
@@ -110,9 +139,16 @@ uint64_t midi_poll(uint64_t now) {
     return APP_NEVER;
 }
 
-static void on_out(uint16_t len) {
+/* EP_MIDI_OUT's completion handler (midi_open routes it). */
+static bool on_out(uint8_t ep_addr, uint16_t len) {
+    (void)ep_addr;
     const uint32_t *buf = (const uint32_t *)(const void *)dcd_ep_buffer(RIG_EP_MIDI_OUT); /* word aligned */
     uint16_t whole = len / 4u;
+    uint8_t mode = cfg.mode;
+    /* Replies go in the queue's free slots in order, held once at the end. Room is guaranteed: OUT
+     * is armed only with a packet's worth free. */
+    uint16_t tail = ring_wrap(&q, q.head, q.count);
+    uint16_t replies = 0;
     for (uint16_t i = 0; i < whole; i++) {
         midi_pkt_t pkt = {.word = buf[i]};
         midi_pkt_kind_t kind = midi_classify(pkt.b);
@@ -125,20 +161,28 @@ static void on_out(uint16_t len) {
             g_stats.midi_rx_bad++;
             continue;
         }
-        midi_pkt_t reply;
-        if (midi_respond(&cfg, pkt, &reply)) {
-            push(reply.word); /* room guaranteed: OUT is armed only with a packet's worth free */
+        /* ECHO's reply is the packet itself (midi_respond's first case, taken here directly). */
+        midi_pkt_t reply = pkt;
+        if (mode == RIG_MIDI_MODE_ECHO || midi_respond(&cfg, pkt, &reply)) {
+            queue[tail] = reply.word;
+            tail = (uint16_t)((tail + 1u) % QUEUE_SLOTS);
+            replies++;
         }
     }
+    ring_hold(&q, replies);
     if (len % 4u != 0u) { /* a trailing partial packet: received, and bad */
         g_stats.midi_rx_packets++;
         g_stats.midi_rx_bad++;
     }
     start_in();
     arm_out();
+    return true;
 }
 
-static void on_in_done(void) {
+/* EP_MIDI_IN's completion handler (midi_open routes it). */
+static bool on_in_done(uint8_t ep_addr, uint16_t len) {
+    (void)ep_addr;
+    (void)len;
     ring_release(&q, in_flight);
     g_stats.midi_tx_packets += in_flight;
     in_flight = 0u;
@@ -149,18 +193,7 @@ static void on_in_done(void) {
         app_reschedule();
     }
     start_in();
-}
-
-static bool midi_xfer(uint8_t ep_addr, uint16_t len) {
-    if (ep_addr == RIG_EP_MIDI_OUT) {
-        on_out(len);
-        return true;
-    }
-    if (ep_addr == RIG_EP_MIDI_IN) {
-        on_in_done();
-        return true;
-    }
-    return false;
+    return true;
 }
 
 static void midi_reset(void) {
@@ -184,6 +217,9 @@ static void start_source(void) {
 static void midi_open(void) {
     dcd_ep_open(RIG_EP_MIDI_OUT, USB_EP_TYPE_BULK);
     dcd_ep_open(RIG_EP_MIDI_IN, USB_EP_TYPE_BULK);
+    /* Straight from the interrupt to the handler of each direction: no dispatch on every packet. */
+    dcd_route(RIG_EP_MIDI_OUT, on_out);
+    dcd_route(RIG_EP_MIDI_IN, on_in_done);
     midi_reset();
     arm_out();
     start_source();
@@ -212,6 +248,6 @@ const usbd_class_t midi_class = {
     .reset = midi_reset,
     .open = midi_open,
     .control = NULL,
-    .xfer = midi_xfer,
+    .xfer = NULL, /* midi_open routes its endpoints itself */
     .halt_cleared = midi_halt_cleared,
 };

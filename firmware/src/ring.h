@@ -40,6 +40,14 @@ static inline bool ring_push(ring_t *r) {
     return true;
 }
 
+/* Hold the `n` slots from ring_tail on, filled already (the caller made sure they are free). */
+static inline void ring_hold(ring_t *r, uint16_t n) {
+    r->count = (uint16_t)(r->count + n);
+    if (r->count > r->high_water) {
+        r->high_water = r->count;
+    }
+}
+
 /* Index of the oldest held slot, or -1 when empty. */
 static inline int ring_head(const ring_t *r) { return ring_empty(r) ? -1 : (int)r->head; }
 
