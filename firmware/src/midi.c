@@ -62,7 +62,7 @@ static inline __attribute__((always_inline)) int32_t fill_in(void) {
     return (int32_t)(4u * n);
 }
 
-/* Whether something may be due on IN: the cheap test, inline, before fill_in's call (this runs on
+/* Whether something may be due on IN: the cheap test, inline, before send_in's call (this runs on
  * every completion, mostly finding nothing to do: an IN completion with the queue empty). */
 static inline __attribute__((always_inline)) bool in_maybe_due(void) {
     return in_flight == 0u && (!ring_empty(&q) || zlp_due);
@@ -174,7 +174,10 @@ static bool on_out(uint8_t ep_addr, uint16_t len) {
         g_stats.midi_rx_packets++;
         g_stats.midi_rx_bad++;
     }
-    start_in();
+    int32_t in_len = fill_in(); /* start_in, inline here: fill_in makes start_in's tests itself */
+    if (in_len >= 0) {
+        dcd_ep_arm_in(RIG_EP_MIDI_IN, (uint16_t)in_len);
+    }
     arm_out();
     return true;
 }
@@ -192,7 +195,9 @@ static bool on_in_done(uint8_t ep_addr, uint16_t len) {
     if (src.active) {
         app_reschedule();
     }
-    start_in();
+    if (!ring_empty(&q) || zlp_due) {
+        send_in(); /* in_flight is 0 here unless app_reschedule sent: fill_in checks again */
+    }
     return true;
 }
 

@@ -148,7 +148,8 @@ CASES: dict[str, Case] = {
         configured_traffic),
     "toggle-after-clear-halt": (
         "toggle", "dcd_rp2040.c",
-        "    dcd_ep[DCD_SLOT(ep, d)].data1 = 0u;\n    if (len >= 0) {\n        dcd_ep[DCD_SLOT(ep, d)].armed = 1u;",
+        "    dcd_ep[DCD_SLOT(ep, d)].data1 = 0u;\n    if (len >= 0) {\n"
+        "        dcd_ep[DCD_SLOT(ep, d)].armed = 1u;",
         "    if (len >= 0) {\n        dcd_ep[DCD_SLOT(ep, d)].armed = 1u;",
         clear_halt_with_a_packet_armed),
     "available-same-store": (
@@ -169,7 +170,8 @@ CASES: dict[str, Case] = {
     "buffer-owned": (
         "buffer-owned", "midi.c",
         "        dcd_ep_arm_out(RIG_EP_MIDI_OUT, PKT);\n    }\n}",
-        "        dcd_ep_arm_out(RIG_EP_MIDI_OUT, PKT);\n        dcd_ep_buffer(RIG_EP_MIDI_OUT)[0] = 0u;\n    }\n}",
+        "        dcd_ep_arm_out(RIG_EP_MIDI_OUT, PKT);\n        dcd_ep_buffer(RIG_EP_MIDI_OUT)[0] = 0u;\n"
+        "    }\n}",
         configure),
     "ep0-stall": (
         "ep0-stall", "dcd_rp2040.c",
