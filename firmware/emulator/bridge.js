@@ -41,6 +41,8 @@
  * - Emulated time never runs ahead of wall time (idle waits sleep), so device time looks real;
  *   env RIG_BRIDGE_NO_PACE=1 lets idle waits complete at once instead (faster SOURCE modes).
  * - Wall-clock timeouts are the caller's times the timeout scale (emulation runs ~3x slower).
+ * - INFO's `cycles`: rp2040js's per-instruction cycle figures summed over everything the core ran
+ *   (nothing runs in wfi); env RIG_BRIDGE_PROFILE=1 adds `cycles_by_pc`, the same per address.
  */
 
 const fs = require('fs');

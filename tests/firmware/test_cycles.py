@@ -1,13 +1,14 @@
-"""The bridge's cycle count and bench/bench_cycles.py on the session's firmware build: the count moves
-only while the firmware runs, the benchmark's figures are differences of it (not written in), and the
-single-message echo meets issue #14's goal. Emulated cycles are the same in every run, so asserting a
-bound on them cannot flake."""
+"""The bridge's cycle count, bench/bench_cycles.py and bench/cycle_profile.py on the session's firmware
+build: the count moves only while the firmware runs, the benchmark's figures are differences of it (not
+written in), the profile charges every cycle to a function, and the single-message echo meets issue
+#14's goal. Emulated cycles are the same in every run, so asserting a bound on them cannot flake."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from bench import bench_cycles as bench
+from bench import cycle_profile
 from rig import contract as c
 from rig.links.emulator import EmulatorLink
 
@@ -46,6 +47,15 @@ def test_figures_are_cycle_differences_and_meet_the_goal(firmware_image: Path) -
     assert 0 < figures.sink_1 < figures.echo_1  # receiving alone is part of an echo
     assert 0 < figures.frame_small < figures.frame_large and figures.frame_per_byte > 0
     assert figures.echo_1 <= bench.GOAL_SINGLE_ECHO, bench.report(figures)
+
+
+def test_the_profile_charges_every_cycle_of_an_echo_to_a_function(firmware_build: Path) -> None:
+    need_bridge()
+    per_pc = cycle_profile.profile(firmware_build / "rig_firmware.bin", 1, rounds=4)
+    by_function = cycle_profile.charge(per_pc, *cycle_profile.functions(firmware_build / "rig_firmware.elf"))
+    assert abs(sum(by_function.values()) - sum(per_pc.values())) < 1e-6
+    assert "?" not in by_function and by_function["isr_usbctrl"] > 0
+    assert sum(by_function.values()) <= bench.GOAL_SINGLE_ECHO
 
 
 def test_the_benchmark_fails_without_a_firmware(tmp_path: Path) -> None:
