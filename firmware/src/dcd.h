@@ -40,12 +40,16 @@ extern uint8_t *dcd_buf[16][2];
 /* Index of a direction in those tables: 0 IN, 1 OUT. */
 static inline unsigned dcd_dir(uint8_t ep_addr) { return USB_EP_IS_IN(ep_addr) ? 0u : 1u; }
 /* The endpoint's packet buffer in DPRAM (64 bytes, word aligned). */
-static inline uint8_t *dcd_ep_buffer(uint8_t ep_addr) { return dcd_buf[USB_EP_NUM(ep_addr)][dcd_dir(ep_addr)]; }
+static inline uint8_t *dcd_ep_buffer(uint8_t ep_addr) {
+    return dcd_buf[USB_EP_NUM(ep_addr)][dcd_dir(ep_addr)];
+}
 /* Send `len` bytes already placed in dcd_ep_buffer (IN) / accept up to `len` bytes (OUT). Ignored
  * on a closed endpoint. */
 void dcd_ep_arm_in(uint8_t ep_addr, uint16_t len);
 void dcd_ep_arm_out(uint8_t ep_addr, uint16_t len);
-static inline bool dcd_ep_armed(uint8_t ep_addr) { return dcd_ep[DCD_SLOT(USB_EP_NUM(ep_addr), dcd_dir(ep_addr))].armed != 0u; }
+static inline bool dcd_ep_armed(uint8_t ep_addr) {
+    return dcd_ep[DCD_SLOT(USB_EP_NUM(ep_addr), dcd_dir(ep_addr))].armed != 0u;
+}
 /* Take a packet already handed to the controller back (EP_ABORT) or forget its completion. */
 void dcd_ep_cancel(uint8_t ep_addr);
 /* Halt a non-zero endpoint. A packet in the controller is taken back and, like any packet armed
@@ -60,8 +64,9 @@ void dcd_ep0_stall(void);
 
 /* A completion handler: `len` bytes sent (IN) or received (OUT) on `ep_addr`; the result is unused. */
 typedef bool (*dcd_xfer_fn)(uint8_t ep_addr, uint16_t len);
-/* Completions on non-zero endpoint `ep_addr` go to `fn` (set at start-up; NULL drops them). They
- * arrive only while the endpoint is open, that is while the device is configured. */
+/* Completions on non-zero endpoint `ep_addr` go to `fn` (NULL drops them): usbd routes each
+ * endpoint to its class at start-up, a class may route its own when it opens them. They arrive only
+ * while the endpoint is open, that is while the device is configured. */
 void dcd_route(uint8_t ep_addr, dcd_xfer_fn fn);
 
 void dcd_on_setup(const usb_setup_t *setup);

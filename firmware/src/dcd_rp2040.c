@@ -166,14 +166,15 @@ void dcd_ep_close_all(void) {
 
 /* Datasheet 4.1.2.5.1: write everything but AVAILABLE, let clk_usb catch up, then AVAILABLE. The
  * wait is three clk_usb periods (the controller needs one): 8 nops at the board's clocks. */
-_Static_assert(8u * BOARD_CLK_USB_HZ >= 3u * BOARD_CLK_SYS_HZ, "8 clk_sys cycles are under 3 clk_usb periods");
+_Static_assert(8u * BOARD_CLK_USB_HZ >= 3u * BOARD_CLK_SYS_HZ, "8 clk_sys cycles < 3 clk_usb periods");
 static inline __attribute__((always_inline)) void settle(void) {
     __asm__ volatile("nop\n nop\n nop\n nop\n nop\n nop\n nop\n nop");
 }
 
 /* Hand a buffer to the controller with the endpoint's next PID (`state` is the endpoint's state
  * word, which the caller writes back with DATA1 toggled). */
-static inline __attribute__((always_inline)) void start_word(unsigned ep, unsigned d, uint16_t len, uint32_t state) {
+static inline __attribute__((always_inline)) void start_word(unsigned ep, unsigned d, uint16_t len,
+                                                              uint32_t state) {
     uint32_t value = (uint32_t)len & USB_BUF_LEN_MASK;
     if (state & DCD_DATA1) {
         value |= USB_BUF_DATA1;
@@ -269,7 +270,9 @@ void dcd_ep_clear_stall(uint8_t ep_addr) {
     }
 }
 
-bool dcd_ep_stalled(uint8_t ep_addr) { return dcd_ep[DCD_SLOT(USB_EP_NUM(ep_addr), dcd_dir(ep_addr))].stalled != 0u; }
+bool dcd_ep_stalled(uint8_t ep_addr) {
+    return dcd_ep[DCD_SLOT(USB_EP_NUM(ep_addr), dcd_dir(ep_addr))].stalled != 0u;
+}
 
 void dcd_ep0_stall(void) {
     REG32(USB_EP_STALL_ARM) = 3u; /* EP0_IN | EP0_OUT; the controller clears these on SETUP */

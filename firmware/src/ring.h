@@ -26,7 +26,9 @@ static inline uint16_t ring_wrap(const ring_t *r, uint32_t index, uint32_t n) {
 }
 
 /* Index of the slot to fill next, or -1 when the ring is full. */
-static inline int ring_tail(const ring_t *r) { return ring_full(r) ? -1 : (int)ring_wrap(r, r->head, r->count); }
+static inline int ring_tail(const ring_t *r) {
+    return ring_full(r) ? -1 : (int)ring_wrap(r, r->head, r->count);
+}
 
 /* Hold the slot ring_tail returned; false when full. */
 static inline bool ring_push(ring_t *r) {
