@@ -27,8 +27,8 @@ static struct {
     bool waited;        /* the current event already counted as waiting */
 } src;
 
-/* Queue one event packet; callers make sure there is room (a full ring drops nothing in place). */
-static inline __attribute__((always_inline)) void push(uint32_t pkt) {
+/* Queue one event packet (SOURCE); the caller makes sure there is room (a full ring takes nothing). */
+static void push(uint32_t pkt) {
     if (ring_push(&q)) {
         queue[ring_wrap(&q, q.head, q.count - 1u)] = pkt;
     }
