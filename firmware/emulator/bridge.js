@@ -41,6 +41,8 @@
  * - Emulated time never runs ahead of wall time (idle waits sleep), so device time looks real;
  *   env RIG_BRIDGE_NO_PACE=1 lets idle waits complete at once instead (faster SOURCE modes).
  * - Wall-clock timeouts are the caller's times the timeout scale (emulation runs ~3x slower).
+ * - INFO's `cycles`: rp2040js's per-instruction cycle figures summed over everything the core ran
+ *   (nothing runs in wfi); env RIG_BRIDGE_PROFILE=1 adds `cycles_by_pc`, the same per address.
  */
 
 const fs = require('fs');
@@ -243,6 +245,11 @@ for (let ep = 0; ep < 16; ep++) {
 let usbReady = false;
 let resetWaiters = [];
 let instructions = 0;
+// Cycles the core ran, by rp2040js's per-instruction figures (its core.cycles is not ours to reset);
+// nothing runs while the core waits in wfi, so the sum is the firmware's own work. With env
+// RIG_BRIDGE_PROFILE=1 they are also summed per instruction address (INFO's cycles_by_pc).
+let cycles = 0;
+const cyclesByPc = process.env.RIG_BRIDGE_PROFILE === '1' ? new Map() : null;
 const dpram = mcu.usbDPRAMView;
 const ruleMode = args.usbRules;
 const rules = new UsbRules(mcu, {
@@ -776,6 +783,8 @@ function info() {
     state: bootsel ? 'bootsel' : halted ? 'stopped' : 'running',
     emulated_us: Math.floor(clock.nanos / 1000),
     instructions,
+    cycles,
+    ...(cyclesByPc !== null ? { cycles_by_pc: Object.fromEntries(cyclesByPc) } : {}),
     clk_sys_hz: mcu.clkSys,
     clocks: clockRegisters(),
     image_bytes: image.length,
@@ -856,10 +865,13 @@ function runSlice() {
       i += 100;
       service();
     } else {
-      const cycles = core.executeInstruction();
-      clock.tick((cycles * 1e9) / mcu.clkSys);
+      const pc = core.PC;
+      const spent = core.executeInstruction();
+      clock.tick((spent * 1e9) / mcu.clkSys);
       i++;
       instructions++;
+      cycles += spent;
+      if (cyclesByPc !== null) cyclesByPc.set(pc, (cyclesByPc.get(pc) || 0) + spent);
       if ((i & 0x3ff) === 0) service();
     }
   }

@@ -1,6 +1,8 @@
 /* dcd_rp2040.c: the RP2040 USB controller in device mode (datasheet 4.1). */
 #include "dcd.h"
 
+#include <stddef.h>
+
 #include "board.h"
 #include "hw_regs.h"
 
@@ -10,16 +12,33 @@
 #define DPRAM_DATA_START 0x180u
 
 static uint16_t buf_offset[EP_COUNT][2];
-static uint8_t next_data1[EP_COUNT][2];
-static uint8_t armed[EP_COUNT][2];   /* a packet is the upper layer's in flight (sent, held or stalled) */
-static uint8_t stalled[EP_COUNT][2];
+dcd_ep_state_t dcd_ep[2u * EP_COUNT];
+uint8_t *dcd_buf[EP_COUNT][2]; /* each endpoint direction's DPRAM buffer */
 static int16_t held[EP_COUNT][2];    /* length of a packet kept back while the endpoint is halted, or -1 */
-static uint8_t opened[EP_COUNT][2];
 static uint16_t next_free;
+static dcd_xfer_fn route[2u * EP_COUNT]; /* by slot; never NULL once dcd_init has run */
 
-static inline unsigned dir_index(uint8_t ep_addr) { return USB_EP_IS_IN(ep_addr) ? 0u : 1u; }
 /* Bit of an endpoint direction in BUFF_STATUS, EP_ABORT and EP_ABORT_DONE: 2n for IN, 2n + 1 for OUT. */
 static inline uint32_t ep_bit(unsigned ep, unsigned d) { return 1u << (2u * ep + d); }
+
+/* Index of the one set bit of `mask` (the M0+ has no CLZ): a de Bruijn multiply and a table. */
+static inline unsigned bit_index(uint32_t mask) {
+    static const uint8_t position[32] = {0,  1,  28, 2,  29, 14, 24, 3,  30, 22, 20, 15, 25, 17, 4,  8,
+                                         31, 27, 13, 23, 21, 19, 16, 7,  26, 12, 18, 6,  11, 5,  10, 9};
+    return position[(mask * 0x077CB531u) >> 27];
+}
+
+/* Where completions of an endpoint nobody routed go. */
+static bool drop_xfer(uint8_t ep_addr, uint16_t len) {
+    (void)ep_addr;
+    (void)len;
+    return false;
+}
+
+static bool ep0_xfer(uint8_t ep_addr, uint16_t len) {
+    dcd_on_ep0_xfer(ep_addr, len);
+    return true;
+}
 
 void dcd_init(void) {
     board_reset(RESET_USBCTRL);
@@ -31,11 +50,15 @@ void dcd_init(void) {
     for (unsigned ep = 0; ep < EP_COUNT; ep++) {
         for (unsigned d = 0; d < 2u; d++) {
             buf_offset[ep][d] = 0x100u;
-            next_data1[ep][d] = 0u;
-            armed[ep][d] = 0u;
-            stalled[ep][d] = 0u;
+            dcd_buf[ep][d] = (uint8_t *)(uintptr_t)(USBCTRL_DPRAM_BASE + 0x100u);
+            dcd_ep[DCD_SLOT(ep, d)].data1 = 0u;
+            dcd_ep[DCD_SLOT(ep, d)].armed = 0u;
+            dcd_ep[DCD_SLOT(ep, d)].stalled = 0u;
             held[ep][d] = -1;
-            opened[ep][d] = ep == 0u;
+            dcd_ep[DCD_SLOT(ep, d)].opened = ep == 0u;
+            if (ep == 0u || route[DCD_SLOT(ep, d)] == NULL) {
+                route[DCD_SLOT(ep, d)] = ep == 0u ? ep0_xfer : drop_xfer;
+            }
         }
     }
     next_free = DPRAM_DATA_START;
@@ -47,6 +70,12 @@ void dcd_init(void) {
     REG32(USB_INTE) = USB_INT_BUFF_STATUS | USB_INT_BUS_RESET | USB_INT_SETUP_REQ;
     hw_irq_enable(IRQ_USBCTRL);
     HW_SET(USB_SIE_CTRL) = USB_SIE_CTRL_PULLUP_EN;
+}
+
+void dcd_route(uint8_t ep_addr, dcd_xfer_fn fn) {
+    if (USB_EP_NUM(ep_addr) != 0u) {
+        route[DCD_SLOT(USB_EP_NUM(ep_addr), dcd_dir(ep_addr))] = fn != NULL ? fn : drop_xfer;
+    }
 }
 
 void dcd_set_address(uint8_t address) { REG32(USB_ADDR_ENDP) = address & 0x7Fu; }
@@ -75,14 +104,14 @@ static void abort_end(unsigned ep, unsigned d) {
  * reports it as usual, unless `consume` (endpoint closed or cancelled): then it is dropped. */
 static int32_t take_back(unsigned ep, unsigned d, bool stall, bool consume) {
     int32_t len = -1;
-    bool in_controller = armed[ep][d] && held[ep][d] < 0;
+    bool in_controller = dcd_ep[DCD_SLOT(ep, d)].armed && held[ep][d] < 0;
     bool completion_left = false;
     uint32_t keep = 0u;
     if (in_controller) {
         uint32_t word = REG32(USB_DPRAM_BUF_CTRL(ep, d));
         if (abort_begin(ep, d)) {
             len = (int32_t)(word & USB_BUF_LEN_MASK);
-            next_data1[ep][d] ^= 1u;
+            dcd_ep[DCD_SLOT(ep, d)].data1 ^= 1u;
         } else if (consume) {
             if (REG32(USB_BUFF_STATUS) & ep_bit(ep, d)) {
                 REG32(USB_BUFF_STATUS) = ep_bit(ep, d);
@@ -97,7 +126,7 @@ static int32_t take_back(unsigned ep, unsigned d, bool stall, bool consume) {
         abort_end(ep, d);
     }
     if (!completion_left) {
-        armed[ep][d] = 0u;
+        dcd_ep[DCD_SLOT(ep, d)].armed = 0u;
     }
     held[ep][d] = -1;
     return len;
@@ -105,19 +134,20 @@ static int32_t take_back(unsigned ep, unsigned d, bool stall, bool consume) {
 
 void dcd_ep_open(uint8_t ep_addr, uint8_t type) {
     uint8_t ep = USB_EP_NUM(ep_addr);
-    unsigned d = dir_index(ep_addr);
+    unsigned d = dcd_dir(ep_addr);
     if (ep == 0u) {
         return;
     }
     if (buf_offset[ep][d] == 0x100u) {
         buf_offset[ep][d] = next_free;
         next_free = (uint16_t)(next_free + 64u);
+        dcd_buf[ep][d] = (uint8_t *)(uintptr_t)(USBCTRL_DPRAM_BASE + buf_offset[ep][d]);
     }
-    next_data1[ep][d] = 0u;
-    armed[ep][d] = 0u;
-    stalled[ep][d] = 0u;
+    dcd_ep[DCD_SLOT(ep, d)].data1 = 0u;
+    dcd_ep[DCD_SLOT(ep, d)].armed = 0u;
+    dcd_ep[DCD_SLOT(ep, d)].stalled = 0u;
     held[ep][d] = -1;
-    opened[ep][d] = 1u;
+    dcd_ep[DCD_SLOT(ep, d)].opened = 1u;
     REG32(USB_DPRAM_BUF_CTRL(ep, d)) = 0u;
     REG32(USB_DPRAM_EP_CTRL(ep, d)) = USB_EP_CTRL_ENABLE | USB_EP_CTRL_INT_1BUF |
                                       ((uint32_t)type << USB_EP_CTRL_TYPE_SHIFT) | buf_offset[ep][d];
@@ -128,87 +158,98 @@ void dcd_ep_close_all(void) {
         for (unsigned d = 0; d < 2u; d++) {
             (void)take_back(ep, d, false, true);
             REG32(USB_DPRAM_EP_CTRL(ep, d)) = 0u;
-            stalled[ep][d] = 0u;
-            opened[ep][d] = 0u;
+            dcd_ep[DCD_SLOT(ep, d)].stalled = 0u;
+            dcd_ep[DCD_SLOT(ep, d)].opened = 0u;
         }
     }
 }
 
-uint8_t *dcd_ep_buffer(uint8_t ep_addr) {
-    return (uint8_t *)(uintptr_t)(USBCTRL_DPRAM_BASE + buf_offset[USB_EP_NUM(ep_addr)][dir_index(ep_addr)]);
+/* Datasheet 4.1.2.5.1: write everything but AVAILABLE, let clk_usb catch up, then AVAILABLE. The
+ * wait is three clk_usb periods (the controller needs one): 8 nops at the board's clocks. */
+_Static_assert(8u * BOARD_CLK_USB_HZ >= 3u * BOARD_CLK_SYS_HZ, "8 clk_sys cycles < 3 clk_usb periods");
+static inline __attribute__((always_inline)) void settle(void) {
+    __asm__ volatile("nop\n nop\n nop\n nop\n nop\n nop\n nop\n nop");
 }
 
-/* Hand a buffer to the controller with the endpoint's next PID. */
-static void start(unsigned ep, unsigned d, uint16_t len) {
+/* Hand a buffer to the controller with the endpoint's next PID (`state` is the endpoint's state
+ * word, which the caller writes back with DATA1 toggled). */
+static inline __attribute__((always_inline)) void start_word(unsigned ep, unsigned d, uint16_t len,
+                                                              uint32_t state) {
     uint32_t value = (uint32_t)len & USB_BUF_LEN_MASK;
-    if (next_data1[ep][d]) {
+    if (state & DCD_DATA1) {
         value |= USB_BUF_DATA1;
     }
     if (d == 0u) {
         value |= USB_BUF_FULL;
     }
-    next_data1[ep][d] ^= 1u;
-    /* Datasheet 4.1.2.5.1: write everything but AVAILABLE, let clk_usb catch up, then AVAILABLE. */
     REG32(USB_DPRAM_BUF_CTRL(ep, d)) = value;
-    __asm__ volatile("nop\n nop\n nop\n nop\n nop\n nop\n nop\n nop\n nop\n nop\n nop\n nop");
+    settle();
     REG32(USB_DPRAM_BUF_CTRL(ep, d)) = value | USB_BUF_AVAILABLE;
 }
 
-/* A halted endpoint keeps its STALL: the packet is held and goes when the host clears the halt. */
-static void arm(uint8_t ep_addr, uint16_t len) {
-    uint8_t ep = USB_EP_NUM(ep_addr);
-    unsigned d = dir_index(ep_addr);
-    if (!opened[ep][d]) {
+/* Hand a buffer to the controller with the endpoint's next PID. */
+static inline __attribute__((always_inline)) void start(unsigned ep, unsigned d, uint16_t len) {
+    dcd_ep_state_t *st = &dcd_ep[DCD_SLOT(ep, d)];
+    uint32_t state = st->word;
+    st->word = state ^ DCD_DATA1;
+    start_word(ep, d, len, state);
+}
+
+/* A halted endpoint keeps its STALL: the packet is held and goes when the host clears the halt. The
+ * state is read and written once (this runs for every packet). */
+static inline __attribute__((always_inline)) void arm(uint8_t ep, unsigned d, uint16_t len) {
+    dcd_ep_state_t *st = &dcd_ep[DCD_SLOT(ep, d)];
+    uint32_t state = st->word;
+    if (!(state & DCD_OPENED)) {
         return; /* closed (unconfigured): nothing to arm */
     }
-    armed[ep][d] = 1u;
-    if (stalled[ep][d]) {
+    if (state & DCD_STALLED) {
+        st->armed = 1u;
         held[ep][d] = (int16_t)len;
         return;
     }
-    start(ep, d, len);
+    st->word = (state | DCD_ARMED) ^ DCD_DATA1;
+    start_word(ep, d, len, state);
 }
 
-void dcd_ep_arm_in(uint8_t ep_addr, uint16_t len) { arm((uint8_t)(ep_addr | 0x80u), len); }
+void dcd_ep_arm_in(uint8_t ep_addr, uint16_t len) { arm(USB_EP_NUM(ep_addr), 0u, len); }
 
-void dcd_ep_arm_out(uint8_t ep_addr, uint16_t len) { arm((uint8_t)(ep_addr & 0x7Fu), len); }
-
-bool dcd_ep_armed(uint8_t ep_addr) { return armed[USB_EP_NUM(ep_addr)][dir_index(ep_addr)] != 0u; }
+void dcd_ep_arm_out(uint8_t ep_addr, uint16_t len) { arm(USB_EP_NUM(ep_addr), 1u, len); }
 
 void dcd_ep_cancel(uint8_t ep_addr) {
     uint8_t ep = USB_EP_NUM(ep_addr);
-    unsigned d = dir_index(ep_addr);
-    if (ep == 0u || !opened[ep][d]) {
+    unsigned d = dcd_dir(ep_addr);
+    if (ep == 0u || !dcd_ep[DCD_SLOT(ep, d)].opened) {
         return;
     }
-    (void)take_back(ep, d, stalled[ep][d] != 0u, true);
+    (void)take_back(ep, d, dcd_ep[DCD_SLOT(ep, d)].stalled != 0u, true);
 }
 
 void dcd_ep_stall(uint8_t ep_addr) {
     uint8_t ep = USB_EP_NUM(ep_addr);
-    unsigned d = dir_index(ep_addr);
-    if (ep == 0u || !opened[ep][d] || stalled[ep][d]) {
+    unsigned d = dcd_dir(ep_addr);
+    if (ep == 0u || !dcd_ep[DCD_SLOT(ep, d)].opened || dcd_ep[DCD_SLOT(ep, d)].stalled) {
         return;
     }
     int32_t len = take_back(ep, d, true, false);
-    stalled[ep][d] = 1u;
+    dcd_ep[DCD_SLOT(ep, d)].stalled = 1u;
     if (len >= 0) { /* revoked: it goes after the halt, as DATA0 */
-        armed[ep][d] = 1u;
+        dcd_ep[DCD_SLOT(ep, d)].armed = 1u;
         held[ep][d] = (int16_t)len;
     }
 }
 
 void dcd_ep_clear_stall(uint8_t ep_addr) {
     uint8_t ep = USB_EP_NUM(ep_addr);
-    unsigned d = dir_index(ep_addr);
-    if (ep == 0u || !opened[ep][d]) {
+    unsigned d = dcd_dir(ep_addr);
+    if (ep == 0u || !dcd_ep[DCD_SLOT(ep, d)].opened) {
         return;
     }
-    if (stalled[ep][d]) {
+    if (dcd_ep[DCD_SLOT(ep, d)].stalled) {
         int16_t len = held[ep][d];
-        stalled[ep][d] = 0u;
+        dcd_ep[DCD_SLOT(ep, d)].stalled = 0u;
         held[ep][d] = -1;
-        next_data1[ep][d] = 0u;
+        dcd_ep[DCD_SLOT(ep, d)].data1 = 0u;
         if (len >= 0) {
             start(ep, d, (uint16_t)len);
         } else {
@@ -219,24 +260,43 @@ void dcd_ep_clear_stall(uint8_t ep_addr) {
     /* Not halted: the toggle still goes back to DATA0 (USB 2.0 9.4.5), so a packet already in the
      * controller with the old PID is taken back and armed again as DATA0. */
     int32_t len = -1;
-    if (armed[ep][d]) {
+    if (dcd_ep[DCD_SLOT(ep, d)].armed) {
         len = take_back(ep, d, false, false);
     }
-    next_data1[ep][d] = 0u;
+    dcd_ep[DCD_SLOT(ep, d)].data1 = 0u;
     if (len >= 0) {
-        armed[ep][d] = 1u;
+        dcd_ep[DCD_SLOT(ep, d)].armed = 1u;
         start(ep, d, (uint16_t)len);
     }
 }
 
-bool dcd_ep_stalled(uint8_t ep_addr) { return stalled[USB_EP_NUM(ep_addr)][dir_index(ep_addr)] != 0u; }
+bool dcd_ep_stalled(uint8_t ep_addr) {
+    return dcd_ep[DCD_SLOT(USB_EP_NUM(ep_addr), dcd_dir(ep_addr))].stalled != 0u;
+}
 
 void dcd_ep0_stall(void) {
     REG32(USB_EP_STALL_ARM) = 3u; /* EP0_IN | EP0_OUT; the controller clears these on SETUP */
-    armed[0][0] = 0u;
-    armed[0][1] = 0u;
+    dcd_ep[DCD_SLOT(0, 0)].armed = 0u;
+    dcd_ep[DCD_SLOT(0, 1)].armed = 0u;
     REG32(USB_DPRAM_BUF_CTRL(0, 0)) = USB_BUF_STALL;
     REG32(USB_DPRAM_BUF_CTRL(0, 1)) = USB_BUF_STALL;
+}
+
+/* A SETUP arrived (out of line: the packet's copy would give every interrupt a larger frame). */
+static __attribute__((noinline)) void on_setup_req(void) {
+    REG32(USB_SIE_STATUS) = USB_SIE_STATUS_SETUP_REC;
+    const volatile uint8_t *p = (const volatile uint8_t *)(uintptr_t)USB_DPRAM_SETUP;
+    usb_setup_t setup = {
+        .bmRequestType = p[0],
+        .bRequest = p[1],
+        .wValue = (uint16_t)(p[2] | (p[3] << 8)),
+        .wIndex = (uint16_t)(p[4] | (p[5] << 8)),
+        .wLength = (uint16_t)(p[6] | (p[7] << 8)),
+    };
+    /* A SETUP cancels whatever EP0 was doing; both data stage directions start at DATA1. */
+    dcd_ep[DCD_SLOT(0, 0)].armed = dcd_ep[DCD_SLOT(0, 1)].armed = 0u;
+    dcd_ep[DCD_SLOT(0, 0)].data1 = dcd_ep[DCD_SLOT(0, 1)].data1 = 1u;
+    dcd_on_setup(&setup);
 }
 
 void isr_usbctrl(void) {
@@ -249,45 +309,33 @@ void isr_usbctrl(void) {
             REG32(USB_SIE_STATUS) = USB_SIE_STATUS_BUS_RESET;
             dcd_set_address(0u);
             dcd_ep_close_all();
-            armed[0][0] = armed[0][1] = 0u;
+            dcd_ep[DCD_SLOT(0, 0)].armed = dcd_ep[DCD_SLOT(0, 1)].armed = 0u;
             dcd_on_bus_reset();
         }
         if (ints & USB_INT_BUFF_STATUS) {
             uint32_t status = REG32(USB_BUFF_STATUS);
-            for (unsigned bit = 0; bit < 32u && status != 0u; bit++) {
-                uint32_t mask = 1u << bit;
-                if ((status & mask) == 0u) {
-                    continue;
-                }
-                status &= ~mask;
-                if ((REG32(USB_BUFF_STATUS) & mask) == 0u) {
+            bool handled = false; /* a handler ran since `status` was read */
+            while (status != 0u) {
+                uint32_t mask = status & (0u - status); /* lowest set bit first, as a scan from bit 0 */
+                status ^= mask;
+                if (handled && (REG32(USB_BUFF_STATUS) & mask) == 0u) {
                     continue; /* consumed meanwhile: its endpoint was closed or the packet cancelled */
                 }
                 REG32(USB_BUFF_STATUS) = mask;
-                uint8_t ep = (uint8_t)(bit >> 1);
-                unsigned d = bit & 1u; /* bit 2n = EPn IN, 2n+1 = EPn OUT */
-                armed[ep][d] = 0u;
-                if (!opened[ep][d]) {
+                /* Bit 2n is EPn IN, 2n+1 EPn OUT: the bit is the slot, and the buffer control
+                 * words lie in the same order. */
+                unsigned slot = bit_index(mask);
+                dcd_ep[slot].armed = 0u;
+                if (!dcd_ep[slot].opened) {
                     continue;
                 }
-                uint16_t len = (uint16_t)(REG32(USB_DPRAM_BUF_CTRL(ep, d)) & USB_BUF_LEN_MASK);
-                dcd_on_xfer((uint8_t)(d == 0u ? (ep | 0x80u) : ep), len);
+                uint16_t len = (uint16_t)(REG32(USB_DPRAM_BUF_CTRL(0u, 0u) + 4u * slot) & USB_BUF_LEN_MASK);
+                handled = true;
+                (void)route[slot]((uint8_t)((slot >> 1) | ((slot & 1u) ? 0u : 0x80u)), len);
             }
         }
         if (ints & USB_INT_SETUP_REQ) {
-            REG32(USB_SIE_STATUS) = USB_SIE_STATUS_SETUP_REC;
-            const volatile uint8_t *p = (const volatile uint8_t *)(uintptr_t)USB_DPRAM_SETUP;
-            usb_setup_t setup = {
-                .bmRequestType = p[0],
-                .bRequest = p[1],
-                .wValue = (uint16_t)(p[2] | (p[3] << 8)),
-                .wIndex = (uint16_t)(p[4] | (p[5] << 8)),
-                .wLength = (uint16_t)(p[6] | (p[7] << 8)),
-            };
-            /* A SETUP cancels whatever EP0 was doing; both data stage directions start at DATA1. */
-            armed[0][0] = armed[0][1] = 0u;
-            next_data1[0][0] = next_data1[0][1] = 1u;
-            dcd_on_setup(&setup);
+            on_setup_req();
         }
     }
 }

@@ -15,7 +15,7 @@
 #define EVENTS_PER_PKT (PKT / 4u)
 #define QUEUE_SLOTS 256u
 
-static uint8_t queue[QUEUE_SLOTS][4];
+static uint32_t queue[QUEUE_SLOTS]; /* event packets as words (midi_pkt_t) */
 static ring_t q;
 static rig_midi_mode_config_t cfg;
 static bool out_blocked;
@@ -27,52 +27,80 @@ static struct {
     bool waited;        /* the current event already counted as waiting */
 } src;
 
-static void push(const uint8_t pkt[4]) {
-    int slot = ring_tail(&q);
-    for (int i = 0; i < 4; i++) {
-        queue[slot][i] = pkt[i];
+/* Queue one event packet (SOURCE); the caller makes sure there is room (a full ring takes nothing). */
+static void push(uint32_t pkt) {
+    if (ring_push(&q)) {
+        queue[ring_wrap(&q, q.head, q.count - 1u)] = pkt;
     }
-    ring_push(&q);
 }
 
 static bool zlp_due; /* the last packet was full: end the transfer with a ZLP if nothing follows */
 
-static void start_in(void) {
-    if (in_flight != 0u || !usbd_configured() || dcd_ep_armed(RIG_EP_MIDI_IN)) {
-        return;
+/* The next IN packet (or ZLP) placed in the IN buffer: its length, or -1 when nothing goes now (a
+ * packet in flight, or nothing queued and no ZLP due). Every caller runs while the device is
+ * configured (a completion or halt on an open endpoint, or midi_poll, which checks). */
+static inline __attribute__((always_inline)) int32_t fill_in(void) {
+    if (in_flight != 0u || dcd_ep_armed(RIG_EP_MIDI_IN)) {
+        return -1;
     }
     if (ring_empty(&q)) {
         if (zlp_due) {
             zlp_due = false;
-            dcd_ep_arm_in(RIG_EP_MIDI_IN, 0u);
+            return 0;
         }
-        return;
+        return -1;
     }
-    uint8_t *buf = dcd_ep_buffer(RIG_EP_MIDI_IN);
-    uint16_t n = 0;
-    uint16_t head = q.head;
-    while (n < q.count && n < EVENTS_PER_PKT) {
-        uint16_t slot = (uint16_t)((head + n) % QUEUE_SLOTS);
-        for (int i = 0; i < 4; i++) {
-            buf[4u * n + (uint16_t)i] = queue[slot][i];
-        }
-        n++;
+    uint32_t *buf = (uint32_t *)(void *)dcd_ep_buffer(RIG_EP_MIDI_IN); /* word aligned */
+    uint16_t n = q.count < EVENTS_PER_PKT ? q.count : (uint16_t)EVENTS_PER_PKT;
+    uint16_t slot = q.head;
+    for (uint16_t i = 0; i < n; i++) {
+        buf[i] = queue[slot];
+        slot = (uint16_t)((slot + 1u) % QUEUE_SLOTS);
     }
     in_flight = n;
     zlp_due = n == EVENTS_PER_PKT;
-    dcd_ep_arm_in(RIG_EP_MIDI_IN, (uint16_t)(4u * n));
+    return (int32_t)(4u * n);
 }
 
-static void arm_out(void) {
+/* Whether something may be due on IN: the cheap test, inline, before send_in's call (this runs on
+ * every completion, mostly finding nothing to do: an IN completion with the queue empty). */
+static inline __attribute__((always_inline)) bool in_maybe_due(void) {
+    return in_flight == 0u && (!ring_empty(&q) || zlp_due);
+}
+
+/* fill_in's packet to the controller. */
+static void send_in(void) {
+    int32_t len = fill_in();
+    if (len >= 0) {
+        dcd_ep_arm_in(RIG_EP_MIDI_IN, (uint16_t)len);
+    }
+}
+
+/* Send what is queued, if the endpoint can take it. */
+static inline __attribute__((always_inline)) void start_in(void) {
+    if (in_maybe_due()) {
+        send_in();
+    }
+}
+
+/* Whether OUT may be armed: only while the queue can take a full packet's worth of replies (an
+ * overflow is counted once when OUT becomes blocked). */
+static inline __attribute__((always_inline)) bool out_room(void) {
     if (QUEUE_SLOTS - q.count < EVENTS_PER_PKT) {
         if (!out_blocked) {
             g_stats.midi_tx_overflow++;
         }
         out_blocked = true;
-        return;
+        return false;
     }
     out_blocked = false;
-    dcd_ep_arm_out(RIG_EP_MIDI_OUT, PKT);
+    return true;
+}
+
+static inline __attribute__((always_inline)) void arm_out(void) {
+    if (out_room()) {
+        dcd_ep_arm_out(RIG_EP_MIDI_OUT, PKT);
+    }
 }
 
 static uint64_t event_due(uint32_t event) {
@@ -101,9 +129,9 @@ uint64_t midi_poll(uint64_t now) {
             }
             break; /* the IN completion polls again */
         }
-        uint8_t pkt[4];
-        midi_source_event(cfg.cable, src.event, pkt);
-        push(pkt);
+        midi_pkt_t pkt;
+        midi_source_event(cfg.cable, src.event, pkt.b);
+        push(pkt.word);
         src.event++;
         src.waited = false;
     }
@@ -111,12 +139,19 @@ uint64_t midi_poll(uint64_t now) {
     return APP_NEVER;
 }
 
-static void on_out(uint16_t len) {
-    const uint8_t *buf = dcd_ep_buffer(RIG_EP_MIDI_OUT);
-    uint16_t off = 0;
-    for (; off + 4u <= len; off = (uint16_t)(off + 4u)) {
-        uint8_t pkt[4] = {buf[off], buf[off + 1u], buf[off + 2u], buf[off + 3u]};
-        midi_pkt_kind_t kind = midi_classify(pkt);
+/* EP_MIDI_OUT's completion handler (midi_open routes it). */
+static bool on_out(uint8_t ep_addr, uint16_t len) {
+    (void)ep_addr;
+    const uint32_t *buf = (const uint32_t *)(const void *)dcd_ep_buffer(RIG_EP_MIDI_OUT); /* word aligned */
+    uint16_t whole = len / 4u;
+    uint8_t mode = cfg.mode;
+    /* Replies go in the queue's free slots in order, held once at the end. Room is guaranteed: OUT
+     * is armed only with a packet's worth free. */
+    uint16_t tail = ring_wrap(&q, q.head, q.count);
+    uint16_t replies = 0;
+    for (uint16_t i = 0; i < whole; i++) {
+        midi_pkt_t pkt = {.word = buf[i]};
+        midi_pkt_kind_t kind = midi_classify(pkt.b);
         if (kind == MIDI_PKT_PADDING) {
             continue;
         }
@@ -126,23 +161,32 @@ static void on_out(uint16_t len) {
             g_stats.midi_rx_bad++;
             continue;
         }
-        uint8_t reply[4];
-        if (midi_respond(&cfg, pkt, reply)) {
-            push(reply); /* room guaranteed: OUT is armed only with a packet's worth free */
+        /* ECHO's reply is the packet itself (midi_respond's first case, taken here directly). */
+        midi_pkt_t reply = pkt;
+        if (mode == RIG_MIDI_MODE_ECHO || midi_respond(&cfg, pkt, &reply)) {
+            queue[tail] = reply.word;
+            tail = (uint16_t)((tail + 1u) % QUEUE_SLOTS);
+            replies++;
         }
     }
-    if (off < len) { /* a trailing partial packet: received, and bad */
+    ring_hold(&q, replies);
+    if (len % 4u != 0u) { /* a trailing partial packet: received, and bad */
         g_stats.midi_rx_packets++;
         g_stats.midi_rx_bad++;
     }
-    start_in();
+    int32_t in_len = fill_in(); /* start_in, inline here: fill_in makes start_in's tests itself */
+    if (in_len >= 0) {
+        dcd_ep_arm_in(RIG_EP_MIDI_IN, (uint16_t)in_len);
+    }
     arm_out();
+    return true;
 }
 
-static void on_in_done(void) {
-    for (uint16_t i = 0; i < in_flight; i++) {
-        ring_pop(&q);
-    }
+/* EP_MIDI_IN's completion handler (midi_open routes it). */
+static bool on_in_done(uint8_t ep_addr, uint16_t len) {
+    (void)ep_addr;
+    (void)len;
+    ring_release(&q, in_flight);
     g_stats.midi_tx_packets += in_flight;
     in_flight = 0u;
     if (out_blocked) {
@@ -151,19 +195,10 @@ static void on_in_done(void) {
     if (src.active) {
         app_reschedule();
     }
-    start_in();
-}
-
-static bool midi_xfer(uint8_t ep_addr, uint16_t len) {
-    if (ep_addr == RIG_EP_MIDI_OUT) {
-        on_out(len);
-        return true;
+    if (!ring_empty(&q) || zlp_due) {
+        send_in(); /* in_flight is 0 here unless app_reschedule sent: fill_in checks again */
     }
-    if (ep_addr == RIG_EP_MIDI_IN) {
-        on_in_done();
-        return true;
-    }
-    return false;
+    return true;
 }
 
 static void midi_reset(void) {
@@ -187,6 +222,9 @@ static void start_source(void) {
 static void midi_open(void) {
     dcd_ep_open(RIG_EP_MIDI_OUT, USB_EP_TYPE_BULK);
     dcd_ep_open(RIG_EP_MIDI_IN, USB_EP_TYPE_BULK);
+    /* Straight from the interrupt to the handler of each direction: no dispatch on every packet. */
+    dcd_route(RIG_EP_MIDI_OUT, on_out);
+    dcd_route(RIG_EP_MIDI_IN, on_in_done);
     midi_reset();
     arm_out();
     start_source();
@@ -215,6 +253,6 @@ const usbd_class_t midi_class = {
     .reset = midi_reset,
     .open = midi_open,
     .control = NULL,
-    .xfer = midi_xfer,
+    .xfer = NULL, /* midi_open routes its endpoints itself */
     .halt_cleared = midi_halt_cleared,
 };

@@ -1,40 +1,6 @@
 /* midi_core.c: MIDI mode logic (pure: also compiled into the host unit tests). */
 #include "midi_core.h"
 
-midi_pkt_kind_t midi_classify(const uint8_t pkt[4]) {
-    uint8_t cin = pkt[0] & 0x0Fu;
-    if (cin == 0u) {
-        return MIDI_PKT_PADDING;
-    }
-    if (cin == 1u || (pkt[0] >> 4) >= RIG_MIDI_CABLES) {
-        return MIDI_PKT_BAD;
-    }
-    return MIDI_PKT_GOOD;
-}
-
-bool midi_respond(const rig_midi_mode_config_t *cfg, const uint8_t in[4], uint8_t out[4]) {
-    for (int i = 0; i < 4; i++) {
-        out[i] = in[i];
-    }
-    switch (cfg->mode) {
-    case RIG_MIDI_MODE_ECHO:
-        return true;
-    case RIG_MIDI_MODE_TRANSFORM: {
-        uint8_t cin = in[0] & 0x0Fu;
-        if (cin == 0x8u || cin == 0x9u || cin == 0xAu) {
-            int note = ((int)in[2] + (int)cfg->transpose) % 128;
-            if (note < 0) {
-                note += 128;
-            }
-            out[2] = (uint8_t)note;
-        }
-        return true;
-    }
-    default:
-        return false;
-    }
-}
-
 void midi_source_event(uint8_t cable, uint32_t event, uint8_t out[4]) {
     uint32_t seq = event >> 1;
     uint8_t head = (uint8_t)((cable & 0x0Fu) << 4);

@@ -29,6 +29,7 @@ static struct {
     uint8_t address;
 } ep0;
 static uint8_t configuration;
+static void route_endpoints(void);
 
 uint8_t *usbd_ctrl_buffer(void) { return ctrl_buf; }
 bool usbd_configured(void) { return configuration != 0u; }
@@ -47,6 +48,7 @@ void usbd_init(const usbd_class_t *const *classes, uint8_t count, usbd_control_f
     class_table = classes;
     class_count = count;
     vendor_handler = vendor;
+    route_endpoints();
     ep0.state = EP0_IDLE;
     configuration = 0u;
     dcd_init();
@@ -117,6 +119,17 @@ static const struct {
     {RIG_IF_CDC_DATA, RIG_EP_CDC_IN},
 };
 #define ITF_ENDPOINTS (sizeof itf_endpoints / sizeof itf_endpoints[0])
+
+/* Each endpoint's completions go straight from the dcd to the class driver of its interface. */
+static void route_endpoints(void) {
+    for (size_t i = 0; i < ITF_ENDPOINTS; i++) {
+        const usbd_class_t *c;
+        uint8_t ep_addr = itf_endpoints[i].ep;
+        if (find_class_for_interface(itf_endpoints[i].itf, &c)) {
+            dcd_route(ep_addr, c->xfer);
+        }
+    }
+}
 
 /* wIndex names EP0 (either direction), or one of the configuration's endpoints while configured
  * (USB 2.0 9.3.4: bits 4..6 and the high byte are reserved, 0). */
@@ -331,7 +344,7 @@ void dcd_on_setup(const usb_setup_t *s) {
     }
 }
 
-static void ep0_xfer(uint8_t ep_addr, uint16_t len) {
+void dcd_on_ep0_xfer(uint8_t ep_addr, uint16_t len) {
     bool in = USB_EP_IS_IN(ep_addr);
     switch (ep0.state) {
     case EP0_DATA_IN:
@@ -401,20 +414,5 @@ static void ep0_xfer(uint8_t ep_addr, uint16_t len) {
     case EP0_IDLE:
     default:
         break;
-    }
-}
-
-void dcd_on_xfer(uint8_t ep_addr, uint16_t len) {
-    if (USB_EP_NUM(ep_addr) == 0u) {
-        ep0_xfer(ep_addr, len);
-        return;
-    }
-    if (configuration == 0u) {
-        return; /* endpoints closed: a late completion belongs to no class */
-    }
-    for (uint8_t i = 0; i < class_count; i++) {
-        if (class_table[i]->xfer != NULL && class_table[i]->xfer(ep_addr, len)) {
-            return;
-        }
     }
 }

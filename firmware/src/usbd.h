@@ -30,7 +30,7 @@ typedef struct {
     void (*reset)(void);                          /* bus reset or deconfiguration */
     void (*open)(void);                           /* SET_CONFIGURATION: open endpoints, arm OUT */
     usbd_control_fn control;                      /* class requests to its interfaces */
-    bool (*xfer)(uint8_t ep_addr, uint16_t len);  /* completion; false when not its endpoint */
+    bool (*xfer)(uint8_t ep_addr, uint16_t len);  /* completion (NULL: the class calls dcd_route itself) */
     void (*halt_cleared)(uint8_t ep_addr);        /* CLEAR_FEATURE(ENDPOINT_HALT) on its endpoint */
 } usbd_class_t;
 

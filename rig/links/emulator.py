@@ -318,7 +318,8 @@ class EmulatorLink:
         return int(struct.unpack("<Q", self._request(OP_PING, b"", GRACE_S))[0])
 
     def info(self) -> dict[str, Any]:
-        """Bridge facts: state (running, stopped, bootsel), emulated time, instructions run, clk_sys,
+        """Bridge facts: state (running, stopped, bootsel), emulated time, instructions and cycles run
+        (rp2040js's cycle figures; `cycles_by_pc` too with env RIG_BRIDGE_PROFILE=1), clk_sys,
         image size, the model ROM's calls, how boot went (boot2, VTOR), the flash model (unique ID,
         commands seen, XIP) and the BOOTSEL masks once the firmware has rebooted."""
         result: dict[str, Any] = json.loads(self._request(OP_INFO, b"", GRACE_S))

@@ -137,29 +137,29 @@ Case = tuple[str, str, str, str, Callable[[EmulatorLink], None]]
 CASES: dict[str, Case] = {
     "halt-cleared": (
         "halt-cleared", "dcd_rp2040.c",
-        "    if (stalled[ep][d]) {\n        held[ep][d] = (int16_t)len;\n        return;\n    }\n"
-        "    start(ep, d, len);",
-        "    start(ep, d, len); /* the old arm(): writes the word without STALL */",
+        "    if (state & DCD_STALLED) {\n        st->armed = 1u;\n        held[ep][d] = (int16_t)len;\n"
+        "        return;\n    }\n",
+        "",  # the old arm(): writes the word without STALL
         note_on_halted_in),
     "toggle": (
         "toggle", "dcd_rp2040.c",
-        "    next_data1[ep][d] ^= 1u;\n    /* Datasheet",
-        "    /* Datasheet",
+        "    st->word = (state | DCD_ARMED) ^ DCD_DATA1;",
+        "    st->word = state | DCD_ARMED; /* the toggle never moves */",
         configured_traffic),
     "toggle-after-clear-halt": (
         "toggle", "dcd_rp2040.c",
-        "    next_data1[ep][d] = 0u;\n    if (len >= 0) {\n        armed[ep][d] = 1u;",
-        "    if (len >= 0) {\n        armed[ep][d] = 1u;",
+        "    dcd_ep[DCD_SLOT(ep, d)].data1 = 0u;\n    if (len >= 0) {\n"
+        "        dcd_ep[DCD_SLOT(ep, d)].armed = 1u;",
+        "    if (len >= 0) {\n        dcd_ep[DCD_SLOT(ep, d)].armed = 1u;",
         clear_halt_with_a_packet_armed),
     "available-same-store": (
         "available-same-store", "dcd_rp2040.c",
-        "    REG32(USB_DPRAM_BUF_CTRL(ep, d)) = value;\n    __asm__",
-        "    __asm__",
+        "    REG32(USB_DPRAM_BUF_CTRL(ep, d)) = value;\n    settle();",
+        "    settle();",
         configure),
     "available-without-delay": (
         "available-same-store", "dcd_rp2040.c",
-        '    __asm__ volatile("nop\\n nop\\n nop\\n nop\\n nop\\n nop\\n nop\\n nop\\n nop\\n nop\\n'
-        ' nop\\n nop");\n',
+        '    __asm__ volatile("nop\\n nop\\n nop\\n nop\\n nop\\n nop\\n nop\\n nop");\n',
         "",
         configure),
     "buffer-control-owned": (
@@ -169,8 +169,9 @@ CASES: dict[str, Case] = {
         halt_an_armed_out),
     "buffer-owned": (
         "buffer-owned", "midi.c",
-        "    dcd_ep_arm_out(RIG_EP_MIDI_OUT, PKT);\n}",
-        "    dcd_ep_arm_out(RIG_EP_MIDI_OUT, PKT);\n    dcd_ep_buffer(RIG_EP_MIDI_OUT)[0] = 0u;\n}",
+        "        dcd_ep_arm_out(RIG_EP_MIDI_OUT, PKT);\n    }\n}",
+        "        dcd_ep_arm_out(RIG_EP_MIDI_OUT, PKT);\n        dcd_ep_buffer(RIG_EP_MIDI_OUT)[0] = 0u;\n"
+        "    }\n}",
         configure),
     "ep0-stall": (
         "ep0-stall", "dcd_rp2040.c",
@@ -185,8 +186,8 @@ CASES: dict[str, Case] = {
         stall_twice),
     "w1c": (
         "w1c", "dcd_rp2040.c",
-        "            REG32(USB_SIE_STATUS) = USB_SIE_STATUS_SETUP_REC;",
-        "            REG32(USB_SIE_STATUS) = REG32(USB_SIE_STATUS); /* writes back what it read */",
+        "    REG32(USB_SIE_STATUS) = USB_SIE_STATUS_SETUP_REC;",
+        "    REG32(USB_SIE_STATUS) = REG32(USB_SIE_STATUS); /* writes back what it read */",
         get_device_descriptor),
     "irq-pending": (
         "irq-pending", "dcd_rp2040.c",
