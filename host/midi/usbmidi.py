@@ -68,11 +68,13 @@ def _build_heads() -> tuple[tuple[bytes | None, ...], ...]:
 
 
 _HEADS = _build_heads()
-_DENSE_HEADS: tuple[tuple[bytes, ...], ...] = tuple(tuple(h or b"" for h in row) for row in _HEADS)
-"""_HEADS with b"" where no fixed-length message starts (the encoder looks up only valid statuses)."""
+PACKET_HEADS: tuple[tuple[bytes, ...], ...] = tuple(tuple(h or b"" for h in row) for row in _HEADS)
+"""PACKET_HEADS[cable][status]: the one-byte packet header (cable and CIN) of the packet carrying the
+fixed-length message `status` starts, b"" where none starts: a fixed-length message's packet is
+`PACKET_HEADS[cable][msg[0]] + msg + PACKET_PADS[len(msg)]`, for callers that inline the encoding."""
 _STATUS_BYTE = tuple(bytes((b,)) for b in range(256))
 """Each byte value as a one-byte bytes object."""
-_PADS = (b"", b"\x00\x00", b"\x00", b"")
+PACKET_PADS = (b"", b"\x00\x00", b"\x00", b"")
 """Zero padding after a fixed-length message of 1, 2 or 3 bytes, indexed by its length."""
 _SINGLE = tuple(
     tuple(bytes(((cable << 4) | CIN_SINGLE_BYTE, b, 0, 0)) for b in range(256)) for cable in range(16)
@@ -148,7 +150,7 @@ def encode_message(msg: bytes | bytearray | memoryview, cable: int = 0) -> bytes
                 if (msg[1] | msg[2]) < 0x80:
                     return head + msg
             elif n == 1 or msg[1] < 0x80:
-                return head + msg + _PADS[n]
+                return head + msg + PACKET_PADS[n]
     return _encode_slow(bytes(msg), _check_cable(cable))
 
 
@@ -196,7 +198,7 @@ class UsbMidiEncoder(MidiScanner[bytearray]):
     def __init__(self, cable: int = 0) -> None:
         super().__init__()
         self._cable = _check_cable(cable)
-        self._heads = _DENSE_HEADS[cable]
+        self._heads = PACKET_HEADS[cable]
         self._single = _SINGLE[cable]
         self.counters = EncoderCounters()
         self._sysex = bytearray()
@@ -267,7 +269,7 @@ class UsbMidiEncoder(MidiScanner[bytearray]):
             out += heads[status]
             if 0xC0 <= status < 0xE0:
                 out += data[i:i + 2]
-                out += _PADS[2]
+                out += PACKET_PADS[2]
                 i += 2
             else:
                 out += data[i:i + 3]
@@ -294,7 +296,7 @@ class UsbMidiEncoder(MidiScanner[bytearray]):
             return
         out += self._heads[message[0]]
         out += message
-        out += _PADS[len(message)]
+        out += PACKET_PADS[len(message)]
 
     def _on_realtime(self, out: bytearray, byte: int) -> None:
         out += self._single[byte]
@@ -477,6 +479,8 @@ def encode_messages(messages: Iterable[bytes | bytearray | memoryview], cable: i
 
 __all__ = [
     "CIN_LENGTH",
+    "PACKET_HEADS",
+    "PACKET_PADS",
     "DecoderCounters",
     "EncoderCounters",
     "UsbMidiDecoder",
