@@ -160,6 +160,9 @@ class _NullBackend:
     def bulk_read(self, handle: object, ep: int, intf: int, buff: object, timeout: int) -> int:
         return 0
 
+    intr_write = bulk_write
+    intr_read = bulk_read
+
 
 def test_a_transfer_is_teed_into_the_other_captures_as_itself(tmp_path: Path) -> None:
     """Another thread may append to the first capture's log between a transfer's append and its tee:
@@ -167,15 +170,17 @@ def test_a_transfer_is_teed_into_the_other_captures_as_itself(tmp_path: Path) ->
     import array
 
     first, second = UsbCapture(tmp_path / "a.pcapng"), UsbCapture(tmp_path / "b.pcapng")
+
+    class AnotherThreadAppends(list):  # type: ignore[type-arg]
+        """The first capture's log: another thread's transfer lands right after each append."""
+
+        def append(self, entry: object) -> None:
+            super().append(entry)
+            super().append((0, 1, 2, 3, 0x05, b"other thread", 0, 12, None, None))
+
+    first.log = AnotherThreadAppends()
     proxy = RecordingBackend(_NullBackend())
     proxy._set((first.place(proxy, 1, 1), second.place(proxy, 1, 1)))
-    appended = proxy._append
-
-    def append_then_another_thread(entry: object) -> None:
-        appended(entry)  # type: ignore[arg-type]
-        first.log.append((0, 1, 2, 3, 0x05, b"other thread", 0, 12, None, None))
-
-    proxy._append = append_then_another_thread
     proxy.bulk_write(None, 0x02, 0, array.array("B", b"mine"), 100)
     assert [entry[5] for entry in second.log] == [b"mine"]
     first.close()
