@@ -22,7 +22,7 @@ import usb.backend
 import usb.core
 
 from rig.links import usbmon
-from rig.links.capture import LOG_LIMIT, Entry, Placement, UsbCapture
+from rig.links.capture import ENTRY_FIELDS, LOG_LIMIT, Entry, Placement, UsbCapture
 from rig.links.descriptor_bytes import configuration_bytes, device_descriptor_bytes, endpoint_intervals
 
 SYNTHESISED_NOTE = ("synthesised: recording started after enumeration; GET_DESCRIPTOR(DEVICE), "
@@ -38,6 +38,10 @@ _BULK = usbmon.BULK
 _IN_PROGRESS, _OK = usbmon.STATUS_IN_PROGRESS, usbmon.STATUS_OK
 _STATUS_BY_ERRNO = {errno.EPIPE: usbmon.STATUS_STALL, errno.ETIMEDOUT: usbmon.STATUS_CANCELLED,
                     errno.ENODEV: usbmon.STATUS_GONE, errno.EOVERFLOW: usbmon.STATUS_OVERFLOW}
+
+
+LOG_SIZE = LOG_LIMIT * ENTRY_FIELDS
+"""Items in a capture's flat log (LOG_LIMIT transfers) past which a transfer encodes it."""
 
 
 def status_of(exc: BaseException) -> int:
@@ -63,9 +67,9 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
         self.placements: tuple[Placement, ...] = ()
         self._key = 0
         self._append: Callable[[Entry], None] = _nowhere
-        self._first_log: list[Entry] = []
+        self._first_log: list[object] = []
         self._first_capture: UsbCapture | None = None
-        self._others: tuple[tuple[int, Callable[[Entry], None], list[Entry], UsbCapture], ...] = ()
+        self._others: tuple[tuple[int, Callable[[Entry], None], list[object], UsbCapture], ...] = ()
         self._set(())
 
     def __eq__(self, other: object) -> bool:
@@ -100,7 +104,7 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
                 raise
             entry = (key, t0, clock(), xfer, ep & 0x7F, data.tobytes(), 0, n, None, None)
             append(entry)
-            if tee or len(log) > LOG_LIMIT:  # the rest of _log, only when needed
+            if tee or len(log) > LOG_SIZE:  # the rest of _log, only when needed
                 after(entry)
             return n
 
@@ -125,7 +129,7 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
             data = buff[:n].tobytes() if buff.itemsize == 1 else memoryview(buff).cast("B")[:n].tobytes()
             entry = (key, t0, t1, xfer, ep | 0x80, None, len(buff) * buff.itemsize, n, data, None)
             append(entry)
-            if tee or len(log) > LOG_LIMIT:
+            if tee or len(log) > LOG_SIZE:
                 after(entry)
             return n
 
@@ -134,11 +138,11 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
     def _after_append(self, entry: Entry) -> None:
         """The slow part of _log after the hot paths appended `entry` to the first capture themselves:
         encode an overlong log, and log `entry` into the other captures too."""
-        if len(self._first_log) > LOG_LIMIT and self._first_capture is not None:
+        if len(self._first_log) > LOG_SIZE and self._first_capture is not None:
             self._first_capture.encode_log()
         for key, append, log, capture in self._others:
             append((key, *entry[1:]))
-            if len(log) > LOG_LIMIT:
+            if len(log) > LOG_SIZE:
                 capture.encode_log()
 
     def _control(self, bm: int, request: int, value: int, index: int, out: bytes | None, length: int,
@@ -181,7 +185,7 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
 
     def _set(self, placements: tuple[Placement, ...]) -> None:
         self.placements = placements
-        sinks = [(p.key, p.capture.log.append, p.capture.log, p.capture) for p in placements]
+        sinks = [(p.key, p.capture.log.extend, p.capture.log, p.capture) for p in placements]
         if sinks:
             self._key, self._append, self._first_log, self._first_capture = sinks[0]
         self._others = tuple(sinks[1:])
