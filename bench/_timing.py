@@ -21,7 +21,7 @@ def time_once(run: Callable[[], object]) -> float:
 
 
 def interleaved_best(runs: Mapping[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Seconds of the fastest of `repeats` runs of each runner, the runners interleaved in each round."""
+    """CPU seconds of the fastest of `repeats` runs of each runner, the runners interleaved in each round."""
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeats):
         for name, run in runs.items():
@@ -30,7 +30,7 @@ def interleaved_best(runs: Mapping[str, Callable[[], object]], repeats: int) -> 
 
 
 def best_of(run: Callable[[], object], repeats: int) -> float:
-    """Seconds of the fastest of `repeats` runs of one runner (the least disturbed by the machine)."""
+    """CPU seconds of the fastest of `repeats` runs of one runner (the least disturbed by the machine)."""
     return interleaved_best({"run": run}, repeats)["run"]
 
 
