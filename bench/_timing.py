@@ -1,5 +1,10 @@
 """Timing and workload helpers every bench module shares: the best of interleaved runs (so a burst of
-load from elsewhere hits every runner alike) and a deterministic mix of channel messages."""
+load from elsewhere hits every runner alike) and a deterministic mix of channel messages.
+
+Runs are timed in this process's CPU time (time.process_time), not wall time: the host-side code they
+time is single-threaded and does no I/O, so its CPU time is its cost, while on this shared 2-core
+machine (load 6-11 while other jobs run) a wall-clock run mostly measures how often the scheduler
+took the core away. Both sides of every ratio are timed the same way."""
 
 from __future__ import annotations
 
@@ -8,19 +13,24 @@ import time
 from collections.abc import Callable, Mapping
 
 
+def time_once(run: Callable[[], object]) -> float:
+    """CPU seconds this process spends in one call of `run`."""
+    start = time.process_time()
+    run()
+    return time.process_time() - start
+
+
 def interleaved_best(runs: Mapping[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Seconds of the fastest of `repeats` runs of each runner, the runners interleaved in each round."""
+    """CPU seconds of the fastest of `repeats` runs of each runner, the runners interleaved in each round."""
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeats):
         for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - start)
+            best[name] = min(best[name], time_once(run))
     return best
 
 
 def best_of(run: Callable[[], object], repeats: int) -> float:
-    """Seconds of the fastest of `repeats` runs of one runner (the least disturbed by the machine)."""
+    """CPU seconds of the fastest of `repeats` runs of one runner (the least disturbed by the machine)."""
     return interleaved_best({"run": run}, repeats)["run"]
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from bench import _timing
 from host.midi.stream import MidiStreamParser
-from host.midi.usbmidi import UsbMidiDecoder, UsbMidiEncoder, encode_message
+from host.midi.usbmidi import UsbMidiDecoder, UsbMidiEncoder, encode_message, encode_messages
 
 REPEATS = 5
 
@@ -57,7 +57,16 @@ def bench_encode_message() -> None:
         for m in msgs:
             encode_message(m)
 
-    report("encode_message, 3-byte channel messages", len(msgs), "msg", best_of(encode), best_of(baseline))
+    def encode_joined() -> None:
+        b"".join([encode_message(m) for m in msgs])
+
+    def encode_batch() -> None:
+        encode_messages(msgs)
+
+    base = best_of(baseline)
+    report("encode_message, 3-byte channel messages", len(msgs), "msg", best_of(encode), base)
+    report("  same, loop joined into one bytes", len(msgs), "msg", best_of(encode_joined), base)
+    report("  encode_messages (the batch), same output", len(msgs), "msg", best_of(encode_batch), base)
     pack = struct.Struct("4B").pack
 
     def pack_baseline() -> None:

@@ -2,8 +2,10 @@
 
 Goals: the unchecked allocator's GetMessage+PutMessage cycle costs at most 3x a bare
 `collections.deque` pop/append pool, and the render path (DMUS_EVENTHEADER buffer -> Unpacker ->
-Sequencer -> RenderSink -> USB-MIDI packets) moves at least 300,000 events/s on one core, the rate
-USB full speed caps USB-MIDI at (19 x 64-byte packets per 1 ms frame = 304,000 event packets/s).
+Sequencer -> RenderSink -> USB-MIDI packets) moves at least 1,000,000 events/s on one core with a
+FRESH stream (every message met for the first time), over three times the rate USB full speed caps
+USB-MIDI at (19 x 64-byte packets per 1 ms frame = 304,000 event packets/s). The warm figure (the same
+messages again on one stream) is printed beside it, never taken for the goal.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from host.mxf.stream import MxfPort
 ROUNDS = 11
 """Each figure is the fastest of this many interleaved runs: the one least disturbed by other load."""
 CYCLE_GOAL = 3.0
-RENDER_GOAL = 300_000
+RENDER_GOAL = 1_000_000
 USB_FS_EVENT_PACKETS_PER_S = 19 * 16 * 1000
 """19 bulk packets of 64 bytes per 1 ms full-speed frame, 16 four-byte USB-MIDI events each."""
 
@@ -100,28 +102,53 @@ def render_messages(count: int) -> list[bytes]:
     return _timing.channel_messages(count, seed=7)
 
 
-def bench_render() -> bool:
-    """Packed user-mode buffers through Unpacker -> Sequencer -> RenderSink to USB-MIDI packets."""
-    per_buffer, buffers = 200, 100
+def render_buffers(per_buffer: int, buffers: int) -> tuple[list[bytes], list[bytes]]:
+    """(messages, packed user-mode buffers of `per_buffer` records each, 10 x 100 ns apart)."""
     messages = render_messages(per_buffer * buffers)
     chunks = [messages[b * per_buffer : (b + 1) * per_buffer] for b in range(buffers)]
-    raw = [pack_records([(m, 1, 10 * i, 1) for i, m in enumerate(chunk)]) for chunk in chunks]
-    clock = ManualClock()
-    sent = bytearray()
-    port = MxfPort(AllocatorMXF(4096), clock)
-    stream = port.render_stream(sent.extend)
-    stream.set_state(KsState.RUN)
-    step = 10 * per_buffer
-    now = [0]
+    return messages, [pack_records([(m, 1, 10 * i, 1) for i, m in enumerate(chunk)]) for chunk in chunks]
 
-    def render() -> None:
-        t = now[0]
-        for buf in raw:
+
+class RenderRun:
+    """One render stream on its own port and clock, fed the same buffers each time it is run."""
+
+    def __init__(self, raw: list[bytes], step: int) -> None:
+        self.raw = raw
+        self.step = step
+        self.clock = ManualClock()
+        self.sent = bytearray()
+        self.port = MxfPort(AllocatorMXF(4096), self.clock)
+        self.stream = self.port.render_stream(self.sent.extend)
+        self.stream.set_state(KsState.RUN)
+        self.now = 0
+
+    def __call__(self) -> None:
+        stream, clock, step = self.stream, self.clock, self.step
+        t = self.now
+        for buf in self.raw:
             stream.write(buf, t)
             t += step
             clock.set(t)
             stream.service()
-        now[0] = t
+        self.now = t
+
+
+def bench_render() -> bool:
+    """Packed user-mode buffers through Unpacker -> Sequencer -> RenderSink to USB-MIDI packets.
+
+    Two figures from interleaved rounds: FRESH, a new port and stream every round, so each message
+    is met for the first time (the goal is taken on this one), and WARM, one stream that has rendered
+    the same buffers in earlier rounds (whatever it remembers then helps: the figure that flatters).
+    """
+    per_buffer, buffers = 200, 100
+    messages, raw = render_buffers(per_buffer, buffers)
+    step = 10 * per_buffer
+    warm = RenderRun(raw, step)
+    warm()
+    fresh_runs: list[RenderRun] = []
+
+    def fresh() -> None:
+        fresh_runs[-1]()
 
     unpack_from = HEADER.unpack_from
     out = bytearray()
@@ -135,18 +162,27 @@ def bench_render() -> bool:
                 out.extend(encode_message(buf[offset + 20 : offset + 20 + cb]))
                 offset = (offset + 27 + cb) & ~7
 
-    best = best_of({"baseline": baseline, "render": render})
-    base, ours = best["baseline"], best["render"]
+    best = dict.fromkeys(("baseline", "fresh", "warm"), float("inf"))
+    for _ in range(ROUNDS):
+        fresh_runs[:] = [RenderRun(raw, step)]  # built outside the timed part: setup is not per event
+        for name, run in (("baseline", baseline), ("fresh", fresh), ("warm", warm)):
+            best[name] = min(best[name], _timing.time_once(run))
     events = per_buffer * buffers
-    rate = events / ours
-    right = bytes(sent[: 4 * 20]) == b"".join(encode_message(m) for m in messages[:20])
-    ok = rate >= RENDER_GOAL and right
+    expect = b"".join(encode_message(m) for m in messages)
+    right = bytes(fresh_runs[-1].sent) == expect and bytes(warm.sent[-len(expect):]) == expect
     usb = USB_FS_EVENT_PACKETS_PER_S
-    print(f"  render path buffer -> packets  {rate:11,.0f} events/s  x{rate / usb:4.2f} USB full-speed "
+    rate = events / best["fresh"]
+    ok = rate >= RENDER_GOAL and right
+    print(f"  render path buffer -> packets, fresh {rate:11,.0f} events/s  x{rate / usb:4.2f} USB full-speed "
           f"ceiling ({usb:,}/s)  goal >= {RENDER_GOAL:,}/s: {'met' if ok else 'MISSED'}")
-    print(f"    (x{ours / base:4.2f} the time of a bare record-walk + encode_message loop, "
-          f"{events / base:,.0f} events/s; packets {'correct' if right else 'WRONG'})")
-    port.allocator.assert_balanced()
+    warm_rate = events / best["warm"]
+    print(f"    warm (same stream, same messages again) {warm_rate:11,.0f} events/s  "
+          f"x{warm_rate / rate:4.2f} fresh")
+    print(f"    (fresh x{best['fresh'] / best['baseline']:4.2f} the time of a bare record-walk + "
+          f"encode_message loop, {events / best['baseline']:,.0f} events/s; "
+          f"packets {'correct' if right else 'WRONG'})")
+    for run in (warm, *fresh_runs):
+        run.port.allocator.assert_balanced()
     return ok
 
 

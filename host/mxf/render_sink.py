@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping
 
 from host.ks.state import KSSTATE_RUN, KSSTATE_STOP, KsState
 from host.ks.status import STATUS_SUCCESS, NtStatus
-from host.midi.usbmidi import UsbMidiEncoder, encode_message
+from host.midi.spec import LENGTH_BY_STATUS
+from host.midi.usbmidi import PACKET_HEADS, PACKET_PADS, UsbMidiEncoder, encode_message
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, DMUS_KEF_PACKAGE_EVENT, KernelEvent
 from host.mxf.filter import MxfFilter
@@ -31,18 +32,16 @@ def default_cables() -> dict[int, int]:
     return cables
 
 
-_CACHE_LIMIT = 1 << 16
-"""Encoded messages remembered per cable before the memo is cleared (bounds its memory)."""
-
-
 class RenderSink(MxfFilter):
     """The render miniport stream: encodes each event's bytes and returns the event to the allocator.
 
-    - A COMPLETE event holding whole messages is encoded with host.midi's `encode_message` (memoised
-      per cable); running status across events is expanded here from the last channel status sent
-      on that cable. Everything else — INCOMPLETE fragments of a long SysEx and the piece that ends
-      them, or bytes that are no valid message — goes through one stateful `UsbMidiEncoder` per cable,
-      which handles any chunking. Package events are rendered from their pPackageEvt chain.
+    - A COMPLETE event holding one whole 2- or 3-byte message is encoded inline from host.midi's
+      packet tables, other whole messages with `encode_message`: nothing is memoised, so a message
+      met for the first time costs what a repeated one does; running status across events is
+      expanded here from the last channel status sent on that cable. Everything else — INCOMPLETE
+      fragments of a long SysEx and the piece that ends them, or bytes that are no valid message —
+      goes through one stateful `UsbMidiEncoder` per cable, which handles any chunking. Package
+      events are rendered from their pPackageEvt chain.
     - Events whose channel group maps to no cable are counted in `unroutable` and returned.
     - ConnectOutput always fails: "render streams always fail" [A2]; output is the writer.
     - SetState ("IMXF::SetState method"): "if the current state is anything other than KSSTATE_RUN,
@@ -70,9 +69,8 @@ class RenderSink(MxfFilter):
             if not 0 <= cable <= 15:
                 raise ValueError(f"channel group {group} maps to cable {cable}; USB-MIDI cables are 0..15")
         self._encoders: dict[int, UsbMidiEncoder] = {}
-        self._memo: list[dict[bytes, tuple[bytes, int]]] = [{} for _ in range(16)]
-        """Per cable: message -> (packets, running status after it: status, 0 = cleared, -1 = kept)."""
-        self._route = {group: (cable, self._memo[cable]) for group, cable in self.cables.items()}
+        self._route = {group: (cable, PACKET_HEADS[cable]) for group, cable in self.cables.items()}
+        """Channel group -> (cable, that cable's packet headers by status byte)."""
         self._running = [0] * 16
         """Per cable: the last channel status sent (0: none), for events that use running status."""
         self._open: set[int] = set()
@@ -100,23 +98,17 @@ class RenderSink(MxfFilter):
             if data[0] < 0x80 and running:
                 data = bytes((running,)) + data
             if data[0] >= 0x80:
-                memo = self._memo[cable]
-                hit = memo.get(data)
-                if hit is None:
-                    try:
-                        packets = encode_message(data, cable)
-                    except ValueError:  # host.midi's MidiValueError: not one valid message
-                        pass
-                    else:
-                        status = data[0]
-                        hit = (packets, status if status < 0xF0 else 0 if status < 0xF8 else -1)
-                        if len(memo) >= _CACHE_LIMIT:
-                            memo.clear()
-                        memo[data] = hit
-                if hit is not None:
-                    if hit[1] >= 0:
-                        self._running[cable] = hit[1]
-                    return hit[0]
+                try:
+                    packets = encode_message(data, cable)
+                except ValueError:  # host.midi's MidiValueError: not one valid message
+                    pass
+                else:
+                    status = data[0]
+                    if status < 0xF0:
+                        self._running[cable] = status
+                    elif status < 0xF8:
+                        self._running[cable] = 0
+                    return packets
         if incomplete:
             self._open.add(cable)
         else:
@@ -132,20 +124,20 @@ class RenderSink(MxfFilter):
         if self.state is not KSSTATE_RUN:
             return self._not_running(evt)
         if evt.p_next_evt is None and not evt.us_flags and not self._open and self.write_midi is None:
-            # The common case, kept lean: one short COMPLETE event whose encoding is memoised.
+            # The common case, kept lean: one COMPLETE event holding one 2- or 3-byte message, its
+            # packet built inline as encode_message builds it (status and data bytes checked).
             data = evt.u_data
-            if data.__class__ is bytes and len(data) == evt.cb_event:
+            if data.__class__ is bytes and (n := len(data)) == evt.cb_event:
                 route = self._route.get(evt.us_channel_group)
                 if route is not None:
-                    hit = route[1].get(data)
-                    if hit is not None:
-                        packets, running = hit
-                        if running >= 0:
-                            self._running[route[0]] = running
+                    on_cable, heads = route
+                    if n > 1 and LENGTH_BY_STATUS[status := data[0]] == n and (data[1] | data[n - 1]) < 0x80:
+                        packets = heads[status] + data + PACKET_PADS[n]
+                        self._running[on_cable] = status if status < 0xF0 else 0
                     else:
-                        packets = self._encode(data, route[0], False)
+                        packets = self._encode(data, on_cable, False)
                     self.events_rendered += 1
-                    self.bytes_rendered += len(data)
+                    self.bytes_rendered += n
                     if packets:
                         self.packet_bytes += len(packets)
                         self.write_packets(packets)

@@ -44,19 +44,14 @@ class Unpacker(MxfFilter):
         record anywhere is reported as such even when the pool could not have held the good ones.
         """
         data = buffer if type(buffer) is bytes else bytes(buffer)
-        self._check(data, start_time_100ns)
-        end = len(data)
+        headers, starts = self._check(data, start_time_100ns)
         alloc = self.allocator
         get_message = alloc.get_message
         inline = alloc.pointer_size
-        unpack_from = HEADER.unpack_from
         none = kBytePositionNone
         heads: list[KernelEvent] = []
         append = heads.append
-        offset = 0
-        while offset < end:
-            cb, group, delta, flags = unpack_from(data, offset)
-            at = offset + HEADER_SIZE
+        for (cb, group, delta, flags), at in zip(headers, starts, strict=True):
             if cb <= inline:
                 evt = get_message()
                 if evt is None:
@@ -68,12 +63,11 @@ class Unpacker(MxfFilter):
                 evt.ull_byte_position = none
                 append(evt)
             else:
-                record = PackedEvent(offset, group, delta, flags, data[at : at + cb])
+                record = PackedEvent(at - HEADER_SIZE, group, delta, flags, data[at : at + cb])
                 head = self._build(record, start_time_100ns)
                 if head is None:
                     return self._give_back(heads)
                 append(head)
-            offset = (at + cb + 7) & ~7  # records start QWORD aligned: DMUS_EVENT_SIZE
         self.records_unpacked += len(heads)
         status = STATUS_SUCCESS
         put = self.sink.put_message
@@ -84,17 +78,22 @@ class Unpacker(MxfFilter):
         return status
 
     @staticmethod
-    def _check(data: bytes, start: int) -> None:
-        """Walk every record header; raise MalformedBuffer (naming the offset) at the first bad one."""
+    def _check(data: bytes, start: int) -> tuple[list[tuple[int, int, int, int]], list[int]]:
+        """Walk every record header; raise MalformedBuffer (naming the offset) at the first bad one.
+        Returns each record's (cbEvent, dwChannelGroup, rtDelta, dwFlags) and where its data starts,
+        so the buffer's headers are read once."""
         end = len(data)
         unpack_from = HEADER.unpack_from
+        headers: list[tuple[int, int, int, int]] = []
+        starts: list[int] = []
         offset = 0
         while offset < end:
             if end - offset < HEADER_SIZE:
                 raise MalformedBuffer(
                     f"truncated DMUS_EVENTHEADER: {end - offset} bytes left, {HEADER_SIZE} needed", offset
                 )
-            cb, group, delta, _ = unpack_from(data, offset)
+            header = unpack_from(data, offset)
+            cb, group, delta, _ = header
             at = offset + HEADER_SIZE
             if cb > end - at:
                 raise MalformedBuffer(f"cbEvent {cb} runs past the end of the buffer ({end - at} bytes left)",
@@ -103,7 +102,10 @@ class Unpacker(MxfFilter):
                 raise MalformedBuffer(f"dwChannelGroup {group} does not fit usChannelGroup", offset)
             if start + delta < 0:
                 raise MalformedBuffer(f"rtDelta {delta} puts the event before time 0 (start {start})", offset)
+            headers.append(header)
+            starts.append(at)
             offset = (at + cb + 7) & ~7
+        return headers, starts
 
     def _give_back(self, heads: list[KernelEvent]) -> NtStatus:
         """The pool ran dry: return what this buffer took and report it."""

@@ -20,6 +20,7 @@ from rig.contract.ch9 import DT_INTERFACE as DT_INTERFACE
 from rig.contract.ch9 import DT_INTERFACE_ASSOCIATION as DT_INTERFACE_ASSOCIATION
 from rig.contract.ch9 import DT_OTHER_SPEED_CONFIGURATION as DT_OTHER_SPEED_CONFIGURATION
 from rig.contract.ch9 import DT_STRING as DT_STRING
+from rig.contract.ch9 import ConfigurationFields, DeviceFields, EndpointFields, InterfaceFields
 
 # Endpoint transfer types (bmAttributes bits 1..0, USB 2.0 table 9-13).
 TT_CONTROL, TT_ISOCHRONOUS, TT_BULK, TT_INTERRUPT = 0, 1, 2, 3
@@ -50,39 +51,32 @@ class RawDescriptor:
         return self.data[2] if len(self.data) > 2 else None
 
 
-@dataclass(frozen=True)
-class DeviceDescriptor:
-    """The standard device descriptor (USB 2.0 table 9-8) and the bytes it came from."""
+@dataclass
+class _Raw:
+    """The bytes a descriptor was parsed from (a first field: it comes before the standard ones)."""
 
     raw: bytes
-    bLength: int
-    bDescriptorType: int
-    bcdUSB: int
-    bDeviceClass: int
-    bDeviceSubClass: int
-    bDeviceProtocol: int
-    bMaxPacketSize0: int
-    idVendor: int
-    idProduct: int
-    bcdDevice: int
-    iManufacturer: int
-    iProduct: int
-    iSerialNumber: int
-    bNumConfigurations: int
 
 
 @dataclass
-class Endpoint:
-    """A standard endpoint descriptor (7 bytes, or the 9-byte audio-class form) and the class-specific
-    descriptors that follow it (`extra`)."""
+class _Offset:
+    """Where a descriptor stood in its configuration (a first field, as _Raw)."""
 
     offset: int
-    bLength: int
-    bDescriptorType: int
-    bEndpointAddress: int
-    bmAttributes: int
-    wMaxPacketSize: int
-    bInterval: int
+
+
+@dataclass
+class DeviceDescriptor(DeviceFields, _Raw):
+    """The standard device descriptor (USB 2.0 table 9-8) and the bytes it came from (`raw`, the first
+    field; the standard fields follow in table order)."""
+
+
+@dataclass
+class Endpoint(EndpointFields, _Offset):
+    """A standard endpoint descriptor (7 bytes, or the 9-byte audio-class form), where it stood in the
+    configuration (`offset`, the first field), and the class-specific descriptors that follow it
+    (`extra`)."""
+
     extra: list[RawDescriptor] = field(default_factory=list)
 
     @property
@@ -102,20 +96,11 @@ class Endpoint:
 
 
 @dataclass
-class AltSetting:
-    """One interface descriptor (an alternate setting), its endpoints and its class-specific
-    descriptors (`extra`, those between it and its first endpoint)."""
+class AltSetting(InterfaceFields, _Offset):
+    """One interface descriptor (an alternate setting), where it stood (`offset`, the first field),
+    its endpoints and its class-specific descriptors (`extra`, those between it and its first
+    endpoint)."""
 
-    offset: int
-    bLength: int
-    bDescriptorType: int
-    bInterfaceNumber: int
-    bAlternateSetting: int
-    bNumEndpoints: int
-    bInterfaceClass: int
-    bInterfaceSubClass: int
-    bInterfaceProtocol: int
-    iInterface: int
     endpoints: list[Endpoint] = field(default_factory=list)
     extra: list[RawDescriptor] = field(default_factory=list)
 
@@ -140,22 +125,13 @@ class InterfaceAssociation:
 
 
 @dataclass
-class Configuration:
+class Configuration(ConfigurationFields, _Raw):
     """A configuration descriptor with everything wTotalLength covers, in the order returned.
 
     `returned` is how many bytes the device sent (the checks compare it with wTotalLength);
     `extra` holds descriptors before the first interface other than IADs; `stray` holds standard
     descriptors found where none belongs (an endpoint before any interface)."""
 
-    raw: bytes
-    bLength: int
-    bDescriptorType: int
-    wTotalLength: int
-    bNumInterfaces: int
-    bConfigurationValue: int
-    iConfiguration: int
-    bmAttributes: int
-    bMaxPower: int
     alt_settings: list[AltSetting] = field(default_factory=list)
     iads: list[InterfaceAssociation] = field(default_factory=list)
     extra: list[RawDescriptor] = field(default_factory=list)

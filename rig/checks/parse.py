@@ -23,6 +23,12 @@ from rig.checks.model import (
     InterfaceAssociation,
     RawDescriptor,
 )
+from rig.contract.ch9 import (
+    CONFIGURATION_DESCRIPTOR,
+    DEVICE_DESCRIPTOR,
+    ENDPOINT_DESCRIPTOR,
+    INTERFACE_DESCRIPTOR,
+)
 
 DEVICE_LENGTH = 18
 CONFIGURATION_LENGTH = 9
@@ -35,7 +41,7 @@ def parse_device(data: bytes) -> DeviceDescriptor:
     """The device descriptor from its 18 bytes (bLength and type are left for the checks)."""
     if len(data) < DEVICE_LENGTH:
         raise DescriptorParseError(f"device descriptor: {len(data)} bytes returned, need {DEVICE_LENGTH}")
-    return DeviceDescriptor(bytes(data), *struct.unpack_from("<BBHBBBBHHHBBBB", data))
+    return DeviceDescriptor(bytes(data), *DEVICE_DESCRIPTOR.unpack_from(data))
 
 
 def walk(data: bytes, start: int = 0) -> list[RawDescriptor]:
@@ -74,14 +80,14 @@ def parse_configuration(data: bytes) -> Configuration:
     if data[0] < CONFIGURATION_LENGTH:
         raise DescriptorParseError(f"configuration descriptor: bLength {data[0]}, its fields need "
                                    f"{CONFIGURATION_LENGTH}")
-    cfg = Configuration(bytes(data), *struct.unpack_from("<BBHBBBBB", data))
+    cfg = Configuration(bytes(data), *CONFIGURATION_DESCRIPTOR.unpack_from(data))
     owner: list[RawDescriptor] = cfg.extra
     alt: AltSetting | None = None
     for desc in walk(data, cfg.bLength):
         cfg.order.append(desc)
         if desc.dtype == DT_INTERFACE:
             _need(desc, INTERFACE_LENGTH, "interface descriptor")
-            alt = AltSetting(desc.offset, *struct.unpack_from("<BBBBBBBBB", desc.data))
+            alt = AltSetting(desc.offset, *INTERFACE_DESCRIPTOR.unpack_from(desc.data))
             cfg.alt_settings.append(alt)
             owner = alt.extra
         elif desc.dtype == DT_ENDPOINT:
@@ -89,7 +95,7 @@ def parse_configuration(data: bytes) -> Configuration:
             if alt is None:
                 cfg.stray.append(desc)
                 continue
-            endpoint = Endpoint(desc.offset, *struct.unpack_from("<BBBBHB", desc.data))
+            endpoint = Endpoint(desc.offset, *ENDPOINT_DESCRIPTOR.unpack_from(desc.data))
             alt.endpoints.append(endpoint)
             owner = endpoint.extra
         elif desc.dtype == DT_INTERFACE_ASSOCIATION:

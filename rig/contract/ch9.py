@@ -6,6 +6,9 @@ Every module that builds or answers a standard request imports these names from 
 
 from __future__ import annotations
 
+import struct
+from dataclasses import dataclass
+
 # Standard request codes (table 9-4).
 GET_STATUS = 0
 CLEAR_FEATURE = 1
@@ -49,3 +52,73 @@ RECIPIENT_MASK = 0x1F
 RECIPIENT_DEVICE = 0
 RECIPIENT_INTERFACE = 1
 RECIPIENT_ENDPOINT = 2
+
+
+# The standard descriptors' fields (tables 9-8, 9-10, 9-12, 9-13), little-endian as on the wire, and
+# their layouts: the descriptor models of rig.checks and of the pyusb backend both build on these.
+DEVICE_DESCRIPTOR = struct.Struct("<BBHBBBBHHHBBBB")
+CONFIGURATION_DESCRIPTOR = struct.Struct("<BBHBBBBB")
+INTERFACE_DESCRIPTOR = struct.Struct("<BBBBBBBBB")
+ENDPOINT_DESCRIPTOR = struct.Struct("<BBBBHB")
+"""The 7-byte form; the audio-class 9-byte form adds bRefresh and bSynchAddress."""
+
+
+@dataclass
+class DeviceFields:
+    """The standard device descriptor's fields (table 9-8), in DEVICE_DESCRIPTOR order."""
+
+    bLength: int
+    bDescriptorType: int
+    bcdUSB: int
+    bDeviceClass: int
+    bDeviceSubClass: int
+    bDeviceProtocol: int
+    bMaxPacketSize0: int
+    idVendor: int
+    idProduct: int
+    bcdDevice: int
+    iManufacturer: int
+    iProduct: int
+    iSerialNumber: int
+    bNumConfigurations: int
+
+
+@dataclass
+class ConfigurationFields:
+    """The standard configuration descriptor's fields (table 9-10), in CONFIGURATION_DESCRIPTOR order."""
+
+    bLength: int
+    bDescriptorType: int
+    wTotalLength: int
+    bNumInterfaces: int
+    bConfigurationValue: int
+    iConfiguration: int
+    bmAttributes: int
+    bMaxPower: int
+
+
+@dataclass
+class InterfaceFields:
+    """The standard interface descriptor's fields (table 9-12), in INTERFACE_DESCRIPTOR order."""
+
+    bLength: int
+    bDescriptorType: int
+    bInterfaceNumber: int
+    bAlternateSetting: int
+    bNumEndpoints: int
+    bInterfaceClass: int
+    bInterfaceSubClass: int
+    bInterfaceProtocol: int
+    iInterface: int
+
+
+@dataclass
+class EndpointFields:
+    """The standard endpoint descriptor's fields (table 9-13), in ENDPOINT_DESCRIPTOR order."""
+
+    bLength: int
+    bDescriptorType: int
+    bEndpointAddress: int
+    bmAttributes: int
+    wMaxPacketSize: int
+    bInterval: int

@@ -1,13 +1,13 @@
 """One USB capture: a pcapng file of usbmon events (link type 220) that Wireshark decodes.
 
-The recording backend (rig.links.recording_backend) only appends one tuple per completed transfer
-to the capture's log, stamped by the performance counter at submit and completion: that is all a
-transfer pays. The log is encoded into Submit/Complete blocks, in time order, at step boundaries
-(`mark`), at `flush`/`close`, and when it grows past LOG_LIMIT transfers, so the encoding work lands
-between a measurement's steps, not inside them (as usbmon's reader runs apart from the transfers it
-records). A transfer still in flight while the log is encoded (a read waiting in another thread)
-is written with the next batch, so its Submit can follow later packets in the file; its time stamp
-stays right.
+The recording backend (rig.links.recording_backend) only extends the capture's log by one transfer's
+fields, stamped by the performance counter at submit and completion: that is all a transfer pays
+(flat, no tuple kept per transfer: nothing more for the garbage collector to track). The log is
+encoded into Submit/Complete blocks, in time order, at step boundaries (`mark`), at `flush`/`close`,
+and when it grows past LOG_LIMIT transfers, so the encoding work lands between a measurement's
+steps, not inside them (as usbmon's reader runs apart from the transfers it records). A transfer
+still in flight while the log is encoded (a read waiting in another thread) is written with the next
+batch, so its Submit can follow later packets in the file; its time stamp stays right.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from rig.links.pcapng import PcapngWriter, SectionInfo
 SNAPLEN = 0x40000
 LOG_LIMIT = 100_000
 """Transfers kept unencoded before a transfer encodes them itself (bounds the log's memory)."""
+ENTRY_FIELDS = 10
+"""Fields per transfer in the flat log (an Entry's length)."""
 
 Setup = tuple[int, int, int, int, int]
 """bmRequestType, bRequest, wValue, wIndex, wLength of a control transfer."""
@@ -86,8 +88,9 @@ class UsbCapture:
                  ring_bytes: int | None = None) -> None:
         self.writer = PcapngWriter(path, section or SectionInfo(), ring_bytes=ring_bytes)
         self.path = self.writer.path
-        self.log: list[Entry] = []
-        """Transfers not yet encoded; the recording backend appends to this very list."""
+        self.log: list[object] = []
+        """Transfers not yet encoded, each as ENTRY_FIELDS consecutive items (an Entry's fields): the
+        recording backend extends this very list by one Entry per transfer, in one call."""
         self._interfaces: dict[int, int] = {}
         self._places: dict[int, tuple[int, int]] = {}
         self._placements: list[Placement] = []
@@ -136,8 +139,9 @@ class UsbCapture:
             count = len(self.log)
             if not count:
                 return
-            entries = self.log[:count]
+            flat = self.log[:count]
             del self.log[:count]
+            entries: list[Entry] = list(zip(*[iter(flat)] * ENTRY_FIELDS, strict=True))
             events = []
             for key, t0, t1, xfer, ep, out, in_len, result, data, setup in entries:
                 place = self._placements[key]

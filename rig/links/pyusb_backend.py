@@ -20,14 +20,22 @@ import usb.core
 import usb.util
 
 from rig.contract.ch9 import (
+    CONFIGURATION_DESCRIPTOR,
+    DEVICE_DESCRIPTOR,
     DT_CONFIGURATION,
     DT_DEVICE,
     DT_ENDPOINT,
     DT_INTERFACE,
+    ENDPOINT_DESCRIPTOR,
     GET_CONFIGURATION,
     GET_DESCRIPTOR,
+    INTERFACE_DESCRIPTOR,
     SET_CONFIGURATION,
     SET_INTERFACE,
+    ConfigurationFields,
+    DeviceFields,
+    EndpointFields,
+    InterfaceFields,
 )
 from rig.errors import RigError
 from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLink, UsbLinkError
@@ -86,23 +94,9 @@ def _call(fn: Callable[[], _T]) -> _T:
 
 
 @dataclass
-class DeviceDescriptor:
+class DeviceDescriptor(DeviceFields):
     """The device descriptor plus the bus facts libusb adds (bus, address, ports, speed)."""
 
-    bLength: int
-    bDescriptorType: int
-    bcdUSB: int
-    bDeviceClass: int
-    bDeviceSubClass: int
-    bDeviceProtocol: int
-    bMaxPacketSize0: int
-    idVendor: int
-    idProduct: int
-    bcdDevice: int
-    iManufacturer: int
-    iProduct: int
-    iSerialNumber: int
-    bNumConfigurations: int
     bus: int = 1
     address: int = 1
     port_number: int = 1
@@ -111,49 +105,26 @@ class DeviceDescriptor:
 
 
 @dataclass
-class EndpointDescriptor:
+class EndpointDescriptor(EndpointFields):
     """A standard endpoint descriptor (7 or 9 bytes) and the class descriptors that follow it."""
 
-    bLength: int
-    bDescriptorType: int
-    bEndpointAddress: int
-    bmAttributes: int
-    wMaxPacketSize: int
-    bInterval: int
     bRefresh: int = 0
     bSynchAddress: int = 0
     extra_descriptors: list[int] = field(default_factory=list)
 
 
 @dataclass
-class InterfaceDescriptor:
+class InterfaceDescriptor(InterfaceFields):
     """One alternate setting of an interface, its endpoints and its class descriptors."""
 
-    bLength: int
-    bDescriptorType: int
-    bInterfaceNumber: int
-    bAlternateSetting: int
-    bNumEndpoints: int
-    bInterfaceClass: int
-    bInterfaceSubClass: int
-    bInterfaceProtocol: int
-    iInterface: int
     extra_descriptors: list[int] = field(default_factory=list)
     endpoints: list[EndpointDescriptor] = field(default_factory=list)
 
 
 @dataclass
-class ConfigurationDescriptor:
+class ConfigurationDescriptor(ConfigurationFields):
     """A configuration; interfaces[i] lists interface i's alternate settings in order."""
 
-    bLength: int
-    bDescriptorType: int
-    wTotalLength: int
-    bNumInterfaces: int
-    bConfigurationValue: int
-    iConfiguration: int
-    bmAttributes: int
-    bMaxPower: int
     extra_descriptors: list[int] = field(default_factory=list)
     interfaces: list[list[InterfaceDescriptor]] = field(default_factory=list)
 
@@ -163,7 +134,7 @@ def parse_device_descriptor(data: bytes) -> DeviceDescriptor:
     if len(data) < 18 or data[0] != 18 or data[1] != DT_DEVICE:
         raise DescriptorError(f"device descriptor: expected 18 bytes of type 1, got {bytes(data[:2]).hex()} "
                               f"({len(data)} bytes)")
-    return DeviceDescriptor(*struct.unpack("<BBHBBBBHHHBBBB", data[:18]))
+    return DeviceDescriptor(*DEVICE_DESCRIPTOR.unpack(data[:18]))
 
 
 def parse_configuration(data: bytes) -> ConfigurationDescriptor:
@@ -171,7 +142,7 @@ def parse_configuration(data: bytes) -> ConfigurationDescriptor:
     the extra bytes of the configuration, interface or endpoint they follow."""
     if len(data) < 9 or data[1] != DT_CONFIGURATION:
         raise DescriptorError(f"configuration descriptor: expected type 2 and >= 9 bytes, got {len(data)}")
-    cfg = ConfigurationDescriptor(*struct.unpack("<BBHBBBBB", data[:9]))
+    cfg = ConfigurationDescriptor(*CONFIGURATION_DESCRIPTOR.unpack(data[:9]))
     if cfg.wTotalLength != len(data):
         raise DescriptorError(f"configuration descriptor: wTotalLength {cfg.wTotalLength}, "
                               f"received {len(data)} bytes")
@@ -187,14 +158,14 @@ def parse_configuration(data: bytes) -> ConfigurationDescriptor:
         dtype = data[pos + 1]
         chunk = data[pos:pos + length]
         if dtype == DT_INTERFACE and length >= 9:
-            current = InterfaceDescriptor(*struct.unpack("<BBBBBBBBB", chunk[:9]))
+            current = InterfaceDescriptor(*INTERFACE_DESCRIPTOR.unpack(chunk[:9]))
             by_number.setdefault(current.bInterfaceNumber, []).append(current)
             extra = current.extra_descriptors
         elif dtype == DT_ENDPOINT and length >= 7:
             if current is None:
                 raise DescriptorError(f"configuration descriptor: endpoint at offset {pos} before "
                                       f"any interface")
-            values = struct.unpack("<BBBBHB", chunk[:7]) + (tuple(chunk[7:9]) if length >= 9 else ())
+            values = ENDPOINT_DESCRIPTOR.unpack(chunk[:7]) + (tuple(chunk[7:9]) if length >= 9 else ())
             endpoint = EndpointDescriptor(*values)
             current.endpoints.append(endpoint)
             extra = endpoint.extra_descriptors

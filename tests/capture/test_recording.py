@@ -13,7 +13,7 @@ import pytest
 
 from rig import contract as c
 from rig.client.board import Board
-from rig.links.capture import UsbCapture
+from rig.links.capture import ENTRY_FIELDS, UsbCapture
 from rig.links.descriptor_bytes import configuration_bytes, device_descriptor_bytes
 from rig.links.recording_backend import RecordingBackend, record_device, stop_recording
 from rig.pytest_plugin.testing import require_program
@@ -137,7 +137,7 @@ def test_the_log_is_encoded_when_it_grows_past_its_limit(loopback: LoopbackTarge
     that overflows it, so a long step's memory stays bounded."""
     import rig.links.recording_backend as recording
 
-    monkeypatch.setattr(recording, "LOG_LIMIT", 10)
+    monkeypatch.setattr(recording, "LOG_SIZE", 10 * ENTRY_FIELDS)
     with capturing(loopback, tmp_path / "long.pcapng") as capture:
         assert capture is not None
         board = Board(loopback.usb_device())
@@ -147,7 +147,7 @@ def test_the_log_is_encoded_when_it_grows_past_its_limit(loopback: LoopbackTarge
             board.write_midi_packets(NOTE_ON)
             board.read_midi_packets(2000)
             longest = max(longest, len(capture.log))
-        assert longest <= 11
+        assert longest <= 11 * ENTRY_FIELDS
         assert capture.events > 100, "the overflowing transfers did not encode the log"
 
 
@@ -160,6 +160,9 @@ class _NullBackend:
     def bulk_read(self, handle: object, ep: int, intf: int, buff: object, timeout: int) -> int:
         return 0
 
+    intr_write = bulk_write
+    intr_read = bulk_read
+
 
 def test_a_transfer_is_teed_into_the_other_captures_as_itself(tmp_path: Path) -> None:
     """Another thread may append to the first capture's log between a transfer's append and its tee:
@@ -167,16 +170,18 @@ def test_a_transfer_is_teed_into_the_other_captures_as_itself(tmp_path: Path) ->
     import array
 
     first, second = UsbCapture(tmp_path / "a.pcapng"), UsbCapture(tmp_path / "b.pcapng")
+
+    class AnotherThreadAppends(list):  # type: ignore[type-arg]
+        """The first capture's log: another thread's transfer lands right after each append."""
+
+        def extend(self, entry: object) -> None:
+            super().extend(entry)  # type: ignore[arg-type]
+            super().extend((0, 1, 2, 3, 0x05, b"other thread", 0, 12, None, None))
+
+    first.log = AnotherThreadAppends()
     proxy = RecordingBackend(_NullBackend())
     proxy._set((first.place(proxy, 1, 1), second.place(proxy, 1, 1)))
-    appended = proxy._append
-
-    def append_then_another_thread(entry: object) -> None:
-        appended(entry)  # type: ignore[arg-type]
-        first.log.append((0, 1, 2, 3, 0x05, b"other thread", 0, 12, None, None))
-
-    proxy._append = append_then_another_thread
     proxy.bulk_write(None, 0x02, 0, array.array("B", b"mine"), 100)
-    assert [entry[5] for entry in second.log] == [b"mine"]
+    assert second.log[5::ENTRY_FIELDS] == [b"mine"]
     first.close()
     second.close()

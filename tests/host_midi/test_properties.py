@@ -4,14 +4,17 @@ books always balance)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from host.midi.encode import check_message, encode_stream
+from host.midi.errors import MidiValueError
 from host.midi.stream import MidiMessage, MidiStreamParser
-from host.midi.usbmidi import UsbMidiDecoder, UsbMidiEncoder, encode_message
+from host.midi.usbmidi import UsbMidiDecoder, UsbMidiEncoder, encode_message, encode_messages
 
 DATA = st.integers(0, 127)
 CHANNEL_STATUS = st.integers(0x80, 0xEF)
@@ -144,6 +147,20 @@ def test_stateful_encoder_matches_encode_message(
                                                       sizes))
     assert wire == b"".join(encode_message(m, cable) for m in messages)
     assert encoder.pending_bytes == 0 and encoder.counters.unparsed == 0
+
+
+@given(st.lists(st.one_of(MESSAGE, st.binary(max_size=4)), max_size=30), st.integers(0, 15))
+def test_encode_messages_is_encode_message_for_each(messages: list[bytes], cable: int) -> None:
+    """The batch's inline path gives what encode_message gives for each message, and for bytes that
+    are no valid message raises what encode_message raises."""
+    try:
+        expected = b"".join(encode_message(m, cable) for m in messages)
+    except MidiValueError as exc:
+        with pytest.raises(MidiValueError, match=re.escape(str(exc))):
+            encode_messages(messages, cable)
+    else:
+        assert encode_messages(messages, cable) == expected
+        assert encode_messages([bytearray(m) for m in messages], cable) == expected
 
 
 @given(GARBAGE, SIZES)

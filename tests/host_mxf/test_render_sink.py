@@ -36,8 +36,8 @@ def test_short_event_to_packet_and_back_to_allocator(alloc: AllocatorMXF) -> Non
 
 
 @pytest.mark.spec("A3")
-def test_memoised_encoding_is_identical(alloc: AllocatorMXF) -> None:
-    """A3: rendering the same message again gives the same packets (the memo is only a cache)."""
+def test_repeated_message_encodes_identically(alloc: AllocatorMXF) -> None:
+    """A3: rendering the same message again gives the same packets (no state but running status)."""
     sink, out = make(alloc)
     for _ in range(3):
         sink.put_message(event(alloc, b"\xc3\x05"))

@@ -8,6 +8,7 @@ from host.ks.state import KsState
 from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.clock import ManualClock, MonotonicClock
+from host.mxf.event import KernelEvent
 from host.mxf.sequencer import Sequencer
 
 from .helpers import Collector, event
@@ -75,6 +76,48 @@ def test_ties_keep_arrival_order(alloc: AllocatorMXF, clock: ManualClock) -> Non
     s.advance_to(500)
     assert [e.data[1] for e in c.got] == list(range(10))
     c.release()
+
+
+@pytest.mark.spec("A3")
+def test_all_due_at_once_keeps_time_then_arrival_order(alloc: AllocatorMXF, clock: ManualClock) -> None:
+    """A3: when everything queued falls due in one service (released by one sort, not a pop each),
+    the order is still time stamp, then arrival (ties: arrival order, one order the pages allow)."""
+    s, c = make(alloc, clock)
+    s.set_state(KsState.RUN)
+    times = [700, 300, 700, 100, 300, 900, 100]
+    for index, t in enumerate(times):
+        s.put_message(event(alloc, bytes([0x90, index, 1]), t))
+    s.advance_to(900)
+    expected = sorted(range(len(times)), key=lambda i: (times[i], i))
+    assert [e.data[1] for e in c.got] == expected and s.released == len(times) and len(s) == 0
+    c.release()
+
+
+class _FailingSink(Collector):
+    """Keeps every chain, and raises on the third: what a sink that fails part way does."""
+
+    def put_message(self, evt: KernelEvent | None) -> NtStatus:
+        status = super().put_message(evt)
+        if len(self.got) == 3:
+            raise RuntimeError("sink failed")
+        return status
+
+
+@pytest.mark.spec("A3")
+def test_sink_failing_part_way_keeps_the_rest_queued(alloc: AllocatorMXF, clock: ManualClock) -> None:
+    """A3: a sink that raises while a due batch is released leaves the chains after it queued, as a
+    heappop-per-chain release would (the chain it failed on is the sink's)."""
+    s, c = Sequencer(alloc, clock), _FailingSink(alloc)
+    s.connect_output(c)
+    s.set_state(KsState.RUN)
+    for t in (10, 20, 30, 40, 50):
+        s.put_message(event(alloc, b"\xf8", t))
+    with pytest.raises(RuntimeError, match="sink failed"):
+        s.advance_to(100)
+    assert [e.ull_pres_time_100ns for e in c.got] == [10, 20, 30] and len(s) == 2 and s.next_due_100ns() == 40
+    assert s.released == 3
+    c.release()
+    s.set_state(KsState.STOP)
 
 
 @pytest.mark.spec("A3")
