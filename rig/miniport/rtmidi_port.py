@@ -63,6 +63,8 @@ def _polled(inp: Any) -> bool:
         return False
 
 
+PUMP_STOP_S = 30.0
+"""How long stop() waits for the JACK input thread (it looks at its stop flag every POLL_INTERVAL_S)."""
 RAW_SLICE = 64
 """Received bytes fed to the capture sink per chain (one full-speed USB packet's worth of MIDI)."""
 
@@ -140,7 +142,10 @@ class OsMidiMiniport(MxfMiniport):
         """Callback removed, every filter to STOP (the sequencer discards what it holds)."""
         if self._pump is not None:
             self._stop_pump.set()
-            self._pump.join(timeout=5)
+            self._pump.join(timeout=PUMP_STOP_S)
+            if self._pump.is_alive():  # its MidiIn must not be deleted under it (a SIGSEGV): say so
+                raise MiniportError(f"{self.name}: the input thread did not stop within {PUMP_STOP_S} s; "
+                                    f"do not delete the MidiIn it reads")
             self._pump = None
         elif self.running:
             self.inp.cancel_callback()

@@ -304,6 +304,12 @@ class UsbMidiClassDriver:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5 + READ_TIMEOUT_MS / 1000 * 3 + 10)
+        stuck = [thread.name for thread in self._threads if thread.is_alive()]
+        if stuck:
+            # Deleting an rtmidi port frees its C++ object: a thread still calling it would crash the
+            # process (SIGSEGV). Leave the ports to the process's end and say why.
+            self._fail(f"close: {', '.join(stuck)} did not stop; its MIDI ports were left open")
+            return
         self._delete_ports()
 
 
