@@ -11,7 +11,8 @@ import pytest
 
 CRASH = "import ctypes; ctypes.string_at(0)"
 pytest_plugins = ["pytester"]
-BASE = ("-p", "rig.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:randomly")
+BASE = ("-p", "rig.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+        "-p", "no:randomly")
 
 
 def crashed(result: pytest.RunResult) -> str:
@@ -20,7 +21,8 @@ def crashed(result: pytest.RunResult) -> str:
     return text
 
 
-def test_a_subprocess_of_a_test_dumps_its_stack(tester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_subprocess_of_a_test_dumps_its_stack(tester: pytest.Pytester,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     tester.makepyfile(test_x=f"""
         import subprocess, sys
 
@@ -35,7 +37,8 @@ def test_a_subprocess_of_a_test_dumps_its_stack(tester: pytest.Pytester, monkeyp
     tester.runpytest_subprocess(*BASE).assert_outcomes(passed=1)
 
 
-def test_the_test_process_dumps_its_stack_without_pytests_faulthandler(tester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_test_process_dumps_its_stack_without_pytests_faulthandler(
+        tester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     tester.makepyfile(test_x=f"""
         def test_crash_in_the_test():
             {CRASH}
@@ -45,7 +48,8 @@ def test_the_test_process_dumps_its_stack_without_pytests_faulthandler(tester: p
     assert "Fatal Python error: Segmentation fault" in text and "test_crash_in_the_test" in text
 
 
-def test_a_crash_after_the_session_dumps_its_stack(tester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_after_the_session_dumps_its_stack(tester: pytest.Pytester,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     tester.makeconftest(f"""
         import atexit
 
