@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -102,17 +104,32 @@ def finish(run: Run, args: argparse.Namespace, console: Console) -> tuple[Verdic
     After a Ctrl-C the per-sample work is bounded (rig.measure.budget) and the summary is computed
     once: the prompt comes back within 2 s whatever the sample count."""
     budget = Budget.for_run(run)
-    summary = run.summary()
-    report.print_summary(run, console, summary)
-    failures = _store_and_gate(run, args, console, summary, budget)
-    verdict = of_run(run, args.loss_tolerance, summary).with_reasons(failures)
-    files = report.write_all(run, report_dir(args), fmt=args.format, verdict=verdict, summary=summary,
-                             budget=budget)
+    with second_ctrl_c_waits(budget):
+        summary = run.summary()
+        report.print_summary(run, console, summary)
+        failures = _store_and_gate(run, args, console, summary, budget)
+        verdict = of_run(run, args.loss_tolerance, summary).with_reasons(failures)
+        files = report.write_all(run, report_dir(args), fmt=args.format, verdict=verdict, summary=summary,
+                                 budget=budget)
     for cut in budget.cuts:
         console.print(f"[bold yellow]cut short:[/] {cut}")
     console.print(f"report: {files.report}  (json {files.json.name}, csv {files.csv.name}, "
                   f"{len(files.pngs)} png)")
     return verdict, files
+
+
+@contextlib.contextmanager
+def second_ctrl_c_waits(budget: Budget) -> Iterator[None]:
+    """While an interrupted run's bounded finish writes its report, a second Ctrl-C is ignored (it
+    once lost the report, issue #9); the wait is the budget's. Main thread only (signals' rule)."""
+    if not budget.bounded or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _store_and_gate(run: Run, args: argparse.Namespace, console: Console, summary: dict[str, Any],
