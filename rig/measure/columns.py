@@ -12,13 +12,27 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    from rig.measure.model import Sample
+
+class Sample(Protocol):
+    """What the columns read of a rig.measure.model.Sample (named here: model imports this module)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def sent_ns(self) -> int: ...
+    @property
+    def received_ns(self) -> int | None: ...
+    @property
+    def device_rx_us(self) -> int | None: ...
+    @property
+    def device_tx_us(self) -> int | None: ...
+    @property
+    def warmup(self) -> bool: ...
 
 NO_STAMP = -1
 """Device time stamp column value of an answer without one."""
