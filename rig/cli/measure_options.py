@@ -6,15 +6,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rig.cli.output_locations import writable_dir
 from rig.measure import report
-from rig.measure.history import History, HistoryError, Thresholds, compare, default_path
+from rig.measure.budget import Budget
+from rig.measure.history import History, HistoryError, StoreCut, Thresholds, compare, default_path
 from rig.measure.model import Run
 from rig.measure.verdict import Verdict, of_run
 
@@ -96,29 +100,57 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 def finish(run: Run, args: argparse.Namespace, console: Console) -> tuple[Verdict, report.ReportFiles]:
     """Summary, history, the --baseline gate, then the files headed by the run's verdict (lost,
-    garbled or unfinished runs and a failed gate all make it fail); the verdict and the files."""
-    report.print_summary(run, console)
-    verdict = of_run(run, args.loss_tolerance).with_reasons(_store_and_gate(run, args, console))
-    files = report.write_all(run, report_dir(args), fmt=args.format, verdict=verdict)
+    garbled or unfinished runs and a failed gate all make it fail); the verdict and the files.
+    After a Ctrl-C the per-sample work is bounded (rig.measure.budget) and the summary is computed
+    once: the prompt comes back within 2 s whatever the sample count."""
+    budget = Budget.for_run(run)
+    with second_ctrl_c_waits(budget):
+        summary = run.summary()
+        report.print_summary(run, console, summary)
+        failures = _store_and_gate(run, args, console, summary, budget)
+        verdict = of_run(run, args.loss_tolerance, summary).with_reasons(failures)
+        files = report.write_all(run, report_dir(args), fmt=args.format, verdict=verdict, summary=summary,
+                                 budget=budget)
+    for cut in budget.cuts:
+        console.print(f"[bold yellow]cut short:[/] {cut}")
     console.print(f"report: {files.report}  (json {files.json.name}, csv {files.csv.name}, "
                   f"{len(files.pngs)} png)")
     return verdict, files
 
 
-def _store_and_gate(run: Run, args: argparse.Namespace, console: Console) -> list[str]:
+@contextlib.contextmanager
+def second_ctrl_c_waits(budget: Budget) -> Iterator[None]:
+    """While an interrupted run's bounded finish writes its report, a second Ctrl-C is ignored (it
+    once lost the report, issue #9); the wait is the budget's. Main thread only (signals' rule)."""
+    if not budget.bounded or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _store_and_gate(run: Run, args: argparse.Namespace, console: Console, summary: dict[str, Any],
+                    budget: Budget) -> list[str]:
     """Store the run; with --baseline apply the gate. The failures (none when the gate passed)."""
     if args.no_history:
         return []
     try:
-        return _store_and_compare(run, args, console)
+        return _store_and_compare(run, args, console, summary, budget.share(0.5))
+    except StoreCut as exc:  # Ctrl-C left no time to store it: a consequence of the Ctrl-C, not a failure
+        budget.cuts.append(str(exc))
+        return []
     except HistoryError as exc:  # a corrupt or foreign file, a baseline that cannot be compared
         console.print(f"[bold red]history:[/] {exc}")
         return [f"history: {exc}"]
 
 
-def _store_and_compare(run: Run, args: argparse.Namespace, console: Console) -> list[str]:
+def _store_and_compare(run: Run, args: argparse.Namespace, console: Console, summary: dict[str, Any],
+                       budget: Budget) -> list[str]:
     with History(args.history) as history:
-        run_id = history.store(run)
+        run_id = history.store(run, summary, budget)
         console.print(f"stored as run {run_id} in {history.path}")
         if args.baseline is None:
             return []

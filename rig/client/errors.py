@@ -19,7 +19,11 @@ class TransferError(RigError, OSError):
 
 
 class TransferTimeout(TransferError, TimeoutError):
-    """A transfer did not complete in time (bulk OUT: the device kept NAKing)."""
+    """A transfer did not complete in time (bulk OUT: the device kept NAKing). For a bulk OUT,
+    `transferred` is how many bytes the device acknowledged (delivered) before the host cancelled it,
+    None when the transport cannot tell (pyusb over libusb)."""
+
+    transferred: int | None = None
 
 
 class TransferStalled(TransferError):
@@ -35,7 +39,11 @@ def map_usb_error(board_name: str, transfer: str, exc: usb.core.USBError) -> Tra
     the board and the transfer; the one mapping Board and the miniports share."""
     code = exc.errno
     if isinstance(exc, usb.core.USBTimeoutError) or code == errno.ETIMEDOUT:
-        return TransferTimeout(f"{board_name}: {transfer}: timed out")
+        transferred = getattr(exc, "transferred", None)
+        timeout = TransferTimeout(f"{board_name}: {transfer}: timed out" + (
+            "" if transferred is None else f" after {transferred} byte(s) acknowledged (delivered)"))
+        timeout.transferred = transferred
+        return timeout
     if code == errno.EPIPE:
         return TransferStalled(f"{board_name}: {transfer}: stalled")
     if code in (errno.ENODEV, errno.ESHUTDOWN) or "no such device" in str(exc).lower():

@@ -38,6 +38,21 @@ REQUESTS: dict[c.Request, tuple[str, str]] = {
     c.Request.REBOOT_BOOTLOADER: ("OUT", "no data; reboots into BOOTSEL after the status stage"),
 }
 
+TIMED_OUT_WRITES = (
+    "A bulk OUT transfer (on any OUT endpoint) that times out is cancelled by the host, as a host "
+    "controller driver cancels the transfer's URB: every packet the board acknowledged before the cancel "
+    "is delivered (counted, processed, its replies queued) and the packets after it never reached the "
+    "board. The board acknowledges a packet only when it takes it whole (else it NAKs), so a cancel never "
+    "splits a packet. The host is told how many bytes were acknowledged (libusb's `transferred` of a "
+    "timed-out transfer; the rig's links and Board report it as `transferred`), and a writer that tries "
+    "again sends only the rest: no packet is delivered twice. Where the count is not known (pyusb over "
+    "libusb drops it) the writer must not resend blindly, and the books check reports the difference. A "
+    "write whose length is a multiple of 64 ends with its last full packet (no zero-length packet is "
+    "added, as libusb adds none). The firmware, the software loopback and the emulator bridge all behave "
+    "so.")
+"""What a bulk OUT transfer that times out has delivered (issue #9: a resend after a timeout delivered
+packets twice on the emulator)."""
+
 MIDI_MODES: dict[c.MidiMode, str] = {
     c.MidiMode.ECHO: "every good received event packet is sent back unchanged on EP_MIDI_IN",
     c.MidiMode.TRANSFORM: "as ECHO, but CIN 0x8/0x9/0xA (note off, note on, poly pressure) get "
@@ -220,6 +235,10 @@ def generate() -> str:
         "ALSA or JACK), as the OS driver shows a real board's: messages sent to them go through the same "
         "engine and counters, replies come back on the virtual output, and SOURCE sends there while the "
         "ports are attached.")
+    add("")
+    add("### Timed-out writes")
+    add("")
+    add(TIMED_OUT_WRITES)
     add("")
     add("## Frames (EP_FRAME_OUT / EP_FRAME_IN)")
     add("")

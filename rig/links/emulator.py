@@ -15,6 +15,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from rig.contract.ch9 import CLEAR_FEATURE, ENDPOINT_HALT
-from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLinkError
+from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLinkError, write_timed_out
 
 REPO = Path(__file__).resolve().parents[2]
 BRIDGE_DIR = REPO / "firmware" / "emulator"
@@ -43,6 +44,8 @@ OP_QUIT = 7
 
 STATUS_OK = 0
 STATUS_TIMEOUT = 1
+_ACKED = re.compile(r"timed out \(NAK\) after (\d+) bytes")
+"""How the bridge's write timeout names the bytes the firmware took before the cancel."""
 STATUS_STALL = 2
 STATUS_ERROR = 3
 STATUS_GONE = 4
@@ -292,8 +295,15 @@ class EmulatorLink:
         """Bulk/interrupt OUT of `data`, ended by a short packet or ZLP."""
         if endpoint & 0x80 or not 1 <= endpoint <= 15:
             raise ValueError(f"0x{endpoint:02X} is not an OUT endpoint")
-        reply = self._request(OP_WRITE, struct.pack("<BI", endpoint, timeout_ms) + bytes(data),
-                              self._wait_for(timeout_ms))
+        try:
+            reply = self._request(OP_WRITE, struct.pack("<BI", endpoint, timeout_ms) + bytes(data),
+                                  self._wait_for(timeout_ms))
+        except LinkTimeout as exc:
+            # The bridge cancelled the write and says how many bytes the firmware had taken (armed
+            # buffers it filled): they are delivered (protocol.md, *Timed-out writes*). A bridge that
+            # did not answer at all leaves it unknown.
+            acked = _ACKED.search(str(exc))
+            raise write_timed_out(str(exc), int(acked[1]) if acked else None) from None
         return int(struct.unpack("<I", reply)[0])
 
     def read(self, endpoint: int, length: int, timeout_ms: int) -> bytes:

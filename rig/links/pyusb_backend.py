@@ -80,6 +80,9 @@ def usb_error(exc: UsbLinkError) -> usb.core.USBError:
     message = f"{text} ({detail})" if detail and detail != text else text
     cls = usb.core.USBTimeoutError if code == errno.ETIMEDOUT else usb.core.USBError
     error: usb.core.USBError = cls(message, libusb_code, code)
+    if isinstance(exc, LinkTimeout) and exc.transferred is not None:
+        # what libusb reports in `transferred` for a timed-out transfer, and pyusb drops: kept here
+        error.transferred = exc.transferred
     return error
 
 

@@ -18,7 +18,18 @@ class UsbLinkError(RigError, OSError):
 
 
 class LinkTimeout(UsbLinkError):
-    """The transfer did not complete within its timeout (on bulk OUT: the device NAKed)."""
+    """The transfer did not complete within its timeout (on bulk OUT: the device NAKed). On bulk OUT
+    the host cancelled it, and `transferred` is how many bytes the device acknowledged before that:
+    they are delivered (docs/protocol.md, *Timed-out writes*); None when the link cannot tell."""
+
+    transferred: int | None = None
+
+
+def write_timed_out(message: str, transferred: int | None) -> LinkTimeout:
+    """A LinkTimeout for a bulk OUT whose first `transferred` bytes were acknowledged (delivered)."""
+    exc = LinkTimeout(message)
+    exc.transferred = transferred
+    return exc
 
 
 class LinkStall(UsbLinkError):

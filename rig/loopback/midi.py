@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from host.midi.usbmidi import CIN_CABLE_EVENT, CIN_MISC, PACKET_SIZE
 from rig import contract as c
-from rig.loopback.usbd import BoardCore, NoClassRequests, PacketIn
+from rig.loopback.usbd import BoardCore, NoClassRequests, PacketIn, wait_to_take
 
 MIDI_IN_CAPACITY = 256
 """Event packets the EP_MIDI_IN queue holds (the firmware's QUEUE_SLOTS)."""
@@ -151,9 +151,11 @@ class MidiFunction(NoClassRequests):
     def write(self, data: memoryview, deadline: float | None) -> None:
         """EP_MIDI_OUT: each 64-byte USB packet through the engine. A packet is taken only while the
         queue has room for a whole packet's replies (the firmware arms OUT only then): otherwise it
-        is NAKed, the write times out and the packet is neither received nor dropped."""
+        is NAKed, the write times out and the packet is neither received nor dropped; the packets
+        taken before it are delivered, and the timeout says how many bytes (protocol.md, *Timed-out
+        writes*)."""
         for start in range(0, len(data), c.BULK_PACKET_SIZE):
-            self._core.wait(self._has_room, deadline, "EP_MIDI_OUT (IN queue full)")
+            wait_to_take(self._core, self._has_room, deadline, "EP_MIDI_OUT (IN queue full)", start)
             self.queue.extend(self._receive(data[start:start + c.BULK_PACKET_SIZE]))
             self.ep_in.arm()
             self._check_room()

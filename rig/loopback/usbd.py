@@ -17,7 +17,7 @@ from typing import Protocol
 
 from rig import contract as c
 from rig.contract import ch9, descriptors
-from rig.links.usb_link import LinkStall, UsbLinkError
+from rig.links.usb_link import LinkStall, LinkTimeout, UsbLinkError, write_timed_out
 from rig.loopback.clock import Clock
 
 ENDPOINTS = (c.EP_MIDI_OUT, c.EP_MIDI_IN, c.EP_FRAME_OUT, c.EP_FRAME_IN, c.EP_CDC_NOTIFY, c.EP_CDC_OUT,
@@ -159,6 +159,17 @@ def overflow(length: int) -> UsbLinkError:
     """The error of a read whose next packet did not fit its `length`."""
     return UsbLinkError(errno.EOVERFLOW, f"read of {length} bytes: the device sent a packet longer than the "
                                          "room left (overflow), and the data is lost")
+
+
+def wait_to_take(core: BoardCore, ready: Callable[[], bool], deadline: float | None, what: str,
+                 acked: int) -> None:
+    """Before taking an OUT packet: wait (NAKing) until `ready()`. At the deadline the host cancels the
+    write, and the timeout says that the `acked` bytes taken before are delivered (protocol.md,
+    *Timed-out writes*); lock held."""
+    try:
+        core.wait(ready, deadline, what)
+    except LinkTimeout as exc:
+        raise write_timed_out(f"{exc} after {acked} bytes", acked) from None
 
 
 def deadline_after(timeout_ms: int) -> float | None:

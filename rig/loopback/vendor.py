@@ -15,7 +15,15 @@ from rig import contract as c
 from rig.contract import descriptors
 from rig.contract import frame_wire as frames
 from rig.loopback import midi
-from rig.loopback.usbd import AfterStatus, BoardCore, InTransfer, NoClassRequests, Stall, overflow
+from rig.loopback.usbd import (
+    AfterStatus,
+    BoardCore,
+    InTransfer,
+    NoClassRequests,
+    Stall,
+    overflow,
+    wait_to_take,
+)
 
 CLOCK_HZ = 125_000_000
 """GET_INFO clock_hz: the RP2040's usual system clock."""
@@ -168,9 +176,10 @@ class VendorFunction(NoClassRequests):
         start the next frame. In ECHO each packet waits for a free ring slot (NAK: a write times out
         and nothing is dropped). A zero-length transfer is an empty one and is ignored."""
         packets = [data[i:i + c.BULK_PACKET_SIZE] for i in range(0, len(data), c.BULK_PACKET_SIZE)] or [b""]
-        for packet in packets:
+        for index, packet in enumerate(packets):
             if self.config.mode is c.FrameMode.ECHO:
-                self._core.wait(self._slot_free, deadline, "EP_FRAME_OUT (ring full)")
+                wait_to_take(self._core, self._slot_free, deadline, "EP_FRAME_OUT (ring full)",
+                             index * c.BULK_PACKET_SIZE)
             self.rx += packet
             if len(packet) < c.BULK_PACKET_SIZE or self._rx_complete():
                 received, self.rx = bytes(self.rx), bytearray()

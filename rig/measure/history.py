@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rig.errors import RigError
+from rig.measure.budget import CHUNK, Budget
 from rig.measure.model import Run, Sample
 from rig.output.file_modes import make_dirs, touch_private
 
@@ -23,6 +24,10 @@ ENV_VAR = "RIG_HISTORY"
 
 class HistoryError(RigError, RuntimeError):
     """The history database cannot do what was asked (missing run, bad threshold)."""
+
+
+class StoreCut(HistoryError):
+    """A run was not stored: after a Ctrl-C its samples did not fit in the finishing budget."""
 
 
 class HistoryUnusable(HistoryError):
@@ -153,11 +158,15 @@ class History:
         with self._guard(), self._db:
             yield self._db
 
-    def store(self, run: Run) -> int:
-        """Store the run, its summary and every sample; sets and returns run.run_id."""
+    def store(self, run: Run, summary: dict[str, Any] | None = None, budget: Budget | None = None) -> int:
+        """Store the run, its summary (computed when not given) and every sample; sets and returns
+        run.run_id. With a bounded `budget` (after a Ctrl-C) the samples go in by chunks and, when
+        the budget is spent first, nothing is stored: StoreCut says so."""
         meta = run.meta()
-        summary = run.summary()
-        with self._tx() as db:
+        summary = run.summary() if summary is None else summary
+        samples = run.samples
+        stored = run.stored_sample
+        with self._tx() as db:  # an exception inside rolls the whole run back
             cur = db.execute(
                 "INSERT INTO runs (started_at, kind, path, target, target_kind, real_timing, firmware,"
                 " interrupted, meta_json, summary_json) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -165,10 +174,15 @@ class History:
                  run.facts.get("firmware"), int(run.interrupted), json.dumps(meta), json.dumps(summary)))
             run_id = cur.lastrowid
             assert run_id is not None
-            db.executemany(
-                "INSERT INTO samples VALUES (?,?,?,?,?,?,?,?,?)",
-                [(run_id, s.seq, s.sent_ns, s.received_ns, s.device_rx_us, s.device_tx_us, int(s.lost),
-                  int(s.warmup), s.size) for s in run.stored_samples()])
+            for start in range(0, len(samples), CHUNK):
+                if budget is not None and budget.spent():
+                    raise StoreCut(f"run not stored in {self.path}: its {len(samples)} samples did not "
+                                   f"fit in the time a Ctrl-C leaves")
+                db.executemany(
+                    "INSERT INTO samples VALUES (?,?,?,?,?,?,?,?,?)",
+                    [(run_id, s.seq, s.sent_ns, s.received_ns, s.device_rx_us, s.device_tx_us,
+                      int(s.lost), int(s.warmup), s.size)
+                     for s in map(stored, samples[start:start + CHUNK])])
         run.run_id = run_id
         return run_id
 

@@ -335,6 +335,8 @@ def run_latency(link: Link, settings: LatencySettings, run: Run, *,
     next_seq = 0
     next_send_ns = clock()
     run.settings = {**run.settings, **settings.as_dict()}
+    columns = run.sample_columns()
+    run.columns = columns  # kept as samples are taken, so the summary makes no pass over them
     run.drained = drain(link)
 
     def gap_ns() -> int:
@@ -373,6 +375,7 @@ def run_latency(link: Link, settings: LatencySettings, run: Run, *,
                 link.send(payload)
                 outstanding[key] = sample
                 run.samples.append(sample)
+                columns.sent(sample)
                 next_send_ns = sample.sent_ns + gap_ns()
                 next_seq += 1
                 continue
@@ -399,6 +402,7 @@ def run_latency(link: Link, settings: LatencySettings, run: Run, *,
                 matched.received_ns = arrival.host_ns
                 matched.device_rx_us = arrival.device_rx_us
                 matched.device_tx_us = arrival.device_tx_us
+                columns.answered(matched)
                 run.arrival_order.append(matched.seq)
                 resolve()
     except KeyboardInterrupt:
@@ -416,5 +420,15 @@ def _keep_resolved(run: Run, outstanding: dict[bytes, Sample]) -> None:
     """Mark the run stopped early and drop the messages still in flight (neither answered nor lost)."""
     run.interrupted = True
     run.abandoned = len(outstanding)
+    if run.columns is not None:
+        run.columns.abandon(outstanding.values())
+    # the messages in flight are the last ones sent: cut them from the tail, not by a pass over all
     abandoned = {id(s) for s in outstanding.values()}
-    run.samples = [s for s in run.samples if id(s) not in abandoned]
+    keep = len(run.samples)
+    while abandoned and keep and id(run.samples[keep - 1]) in abandoned:
+        abandoned.discard(id(run.samples[keep - 1]))
+        keep -= 1
+    if abandoned:  # answers came out of order, so not all of them are at the tail: the full pass
+        run.samples = [s for s in run.samples[:keep] if id(s) not in abandoned]
+    else:
+        del run.samples[keep:]

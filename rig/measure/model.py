@@ -9,9 +9,12 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from rig.contract import FRAME_HEADER
 from rig.measure import stats
 from rig.measure.clocksync import ClockFit
+from rig.measure.columns import NO_STAMP, SampleColumns
 
 USB_FS_BULK_PACKETS_PER_FRAME = 19
 """Most 64-byte bulk transactions a full-speed 1 ms frame can carry (USB 2.0 table 5-10)."""
@@ -22,9 +25,10 @@ USB_MIDI_EVENT_CEILING_PER_S = USB_FS_BULK_CEILING_BPS // 4
 """304,000 USB-MIDI event packets/s: the same bus limit counted in 4-byte event packets."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Sample:
-    """One message's round trip: host monotonic times in ns, device clock times in us."""
+    """One message's round trip: host monotonic times in ns, device clock times in us. Slotted: a long
+    run holds millions, and freeing them when the process ends after a Ctrl-C counts too."""
 
     seq: int
     sent_ns: int
@@ -159,6 +163,16 @@ class Run:
     notes: list[str] = field(default_factory=list)
     """Anything a reader must know about how the figures came about (shown in every report)."""
     run_id: int | None = None
+    columns: SampleColumns | None = field(default=None, repr=False, compare=False)
+    """The samples as numpy-ready columns, kept by run_latency as it records (None: built from
+    `samples` when needed). Used only while it describes as many samples as `samples` holds."""
+
+    def sample_columns(self) -> SampleColumns:
+        """The columns the figures are computed from: the recorded ones when they are in step with
+        `samples`, else built from `samples` (one pass)."""
+        if self.columns is not None and self.columns.count == len(self.samples):
+            return self.columns
+        return SampleColumns.of(self.samples)
 
     @property
     def measured(self) -> list[Sample]:
@@ -170,7 +184,13 @@ class Run:
         (sent_ns 0, no received or device time) when the run gives no timing figures."""
         if self.no_timing is None:
             return self.samples
-        return [Sample(seq=s.seq, sent_ns=0, lost=s.lost, warmup=s.warmup, size=s.size) for s in self.samples]
+        return [self.stored_sample(s) for s in self.samples]
+
+    def stored_sample(self, s: Sample) -> Sample:
+        """One sample as files and the history keep it (see stored_samples)."""
+        if self.no_timing is None:
+            return s
+        return Sample(seq=s.seq, sent_ns=0, lost=s.lost, warmup=s.warmup, size=s.size)
 
     def rtt_values_us(self) -> list[float]:
         """Round trips of the measured, received samples, in seq order ([] without timing figures)."""
@@ -205,28 +225,48 @@ class Run:
                                   "interrupted": self.interrupted, "incomplete": self.interrupted,
                                   "error": self.error}
         if self.kind == "latency":
-            measured = self.measured
-            first = measured[0].seq if measured else 0  # once: per arrival it made summary O(N^2)
-            acc = stats.account([s.seq for s in measured], [q for q in self.arrival_order if q >= first])
-            result["sequence"] = acc.as_dict()
-            result["unexpected"] = self.unexpected
-            result["late"] = self.late
-            result["abandoned"] = self.abandoned
-            rtts = self.rtt_values_us()
-            result["rtt_us"] = stats.summarize(rtts).as_dict() if rtts else None
-            one_way = self.one_way_us()
-            result["one_way_us"] = {k: stats.summarize(v).as_dict() for k, v in one_way.items() if v}
-            result["clock"] = self.clock.as_dict() if self.clock and self.no_timing is None else None
-            # A one-way figure is only worth reading when the clock error is well below it.
-            result["one_way_meaningful"] = bool(
-                self.clock and result["rtt_us"] and result["one_way_us"]
-                and self.clock.error_bound_us < result["rtt_us"]["p50"] / 2)
+            result.update(self._latency_figures())
         result["throughput"] = [t.as_dict() for t in self.throughput]
         result["no_timing"] = self.no_timing
         if self.no_timing is not None:
             for t in result["throughput"]:
                 t.update(rate_per_s=None, fraction_of_ceiling=None, elapsed_s=None, series=[])
         return result
+
+    def _latency_figures(self) -> dict[str, Any]:
+        """Sequence accounting, round trip and one-way figures, from the columns (no pass over the
+        samples: a Ctrl-C after 10^6 samples summarises in well under a second)."""
+        columns = self.sample_columns()
+        sent = columns.measured_seqs()
+        first = int(sent[0]) if sent.size else 0
+        arrivals = np.fromiter(self.arrival_order, dtype=np.int64, count=len(self.arrival_order))
+        acc = stats.account(sent, arrivals[arrivals >= first])
+        out: dict[str, Any] = {"sequence": acc.as_dict(), "unexpected": self.unexpected, "late": self.late,
+                               "abandoned": self.abandoned}
+        _seq, sent_ns, received_ns, rx_us, tx_us = columns.answers()
+        timed = self.no_timing is None
+        rtts = (received_ns - sent_ns) / 1000.0 if timed else np.empty(0)
+        out["rtt_us"] = stats.summarize(rtts).as_dict() if rtts.size else None
+        one_way: dict[str, Any] = {}
+        stamped = (rx_us != NO_STAMP) & (tx_us != NO_STAMP)
+        if timed and stamped.any():
+            rx, tx = rx_us[stamped].astype(np.float64), tx_us[stamped].astype(np.float64)
+            if self.clock is None:
+                one_way["device_internal"] = stats.summarize(tx - rx).as_dict()
+            else:
+                clock = self.clock
+                rx_host, tx_host = clock.device_to_host_ns(rx), clock.device_to_host_ns(tx)
+                one_way = {
+                    "host_to_device": stats.summarize((rx_host - sent_ns[stamped]) / 1000.0).as_dict(),
+                    "device_internal": stats.summarize(
+                        clock.device_interval_to_host_ns(tx - rx) / 1000.0).as_dict(),  # type: ignore[arg-type]
+                    "device_to_host": stats.summarize((received_ns[stamped] - tx_host) / 1000.0).as_dict()}
+        out["one_way_us"] = one_way
+        out["clock"] = self.clock.as_dict() if self.clock and timed else None
+        # A one-way figure is only worth reading when the clock error is well below it.
+        out["one_way_meaningful"] = bool(self.clock and out["rtt_us"] and one_way
+                                         and self.clock.error_bound_us < out["rtt_us"]["p50"] / 2)
+        return out
 
     def meta(self) -> dict[str, Any]:
         """Run metadata without samples (JSON header, history row)."""

@@ -12,7 +12,7 @@ import csv
 import html
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from rig.measure.model import USB_FS_BULK_CEILING_BPS, Run
+from rig.measure.budget import CHUNK, Budget
+from rig.measure.model import USB_FS_BULK_CEILING_BPS, Run, Sample
 from rig.measure.verdict import Verdict
 from rig.output.file_modes import create, make_dirs, write_bytes, write_text
 from rig.output.markdown_text import escape
@@ -43,6 +44,13 @@ def caveat(run: Run) -> str | None:
             f"the host (software loopback or emulator), not a device. Do not quote them as device figures.")
 
 
+def sample_dict(s: Sample) -> dict[str, Any]:
+    """One sample as the JSON report holds it."""
+    return {"seq": s.seq, "sent_ns": s.sent_ns, "received_ns": s.received_ns, "rtt_us": s.rtt_us,
+            "device_rx_us": s.device_rx_us, "device_tx_us": s.device_tx_us, "lost": s.lost,
+            "warmup": s.warmup, "size": s.size}
+
+
 def to_json(run: Run, summary: dict[str, Any] | None = None) -> dict[str, Any]:
     """Metadata, summary, every sample and every throughput series as one JSON-ready dict."""
     return {
@@ -50,31 +58,56 @@ def to_json(run: Run, summary: dict[str, Any] | None = None) -> dict[str, Any]:
         "meta": run.meta(),
         "caveat": caveat(run),
         "summary": summary if summary is not None else run.summary(),
-        "samples": [{"seq": s.seq, "sent_ns": s.sent_ns, "received_ns": s.received_ns, "rtt_us": s.rtt_us,
-                     "device_rx_us": s.device_rx_us, "device_tx_us": s.device_tx_us, "lost": s.lost,
-                     "warmup": s.warmup, "size": s.size} for s in run.stored_samples()],
+        "samples": [sample_dict(s) for s in run.stored_samples()],
     }
 
 
-def write_json(run: Run, path: Path, summary: dict[str, Any] | None = None) -> Path:
-    """Write to_json(run) to path, compact: with an indent the json module falls back to its pure
-    Python encoder, which took most of a minute for 200k samples."""
-    write_text(path, json.dumps(to_json(run, summary), separators=(",", ":")))
+def _chunks(run: Run, budget: Budget | None, what: str) -> Iterator[list[Sample]]:
+    """The run's samples as stored, CHUNK at a time, until a bounded budget is spent (then noted)."""
+    samples = run.samples
+    for start in range(0, len(samples), CHUNK):
+        if budget is not None and budget.spent():
+            budget.cut(f"{what} holds the first {start} of {len(samples)} samples")
+            return
+        yield [run.stored_sample(s) for s in samples[start:start + CHUNK]]
+
+
+def write_json(run: Run, path: Path, summary: dict[str, Any] | None = None,
+               budget: Budget | None = None) -> Path:
+    """Write to_json(run) to path, compact (with an indent the json module falls back to its pure
+    Python encoder, which took most of a minute for 200k samples). The samples go out a chunk at a
+    time, so a bounded budget can stop them: "samples_cut" then says how many are missing."""
+    head = {"schema": SCHEMA, "meta": run.meta(), "caveat": caveat(run),
+            "summary": summary if summary is not None else run.summary()}
+    compact = (",", ":")
+    written = 0
+    with os.fdopen(create(path), "w", encoding="utf-8") as f:
+        f.write(json.dumps(head, separators=compact)[:-1] + ',"samples":[')
+        for chunk in _chunks(run, budget, path.name):
+            rows = json.dumps([sample_dict(s) for s in chunk], separators=compact)[1:-1]
+            f.write(("," if written else "") + rows)
+            written += len(chunk)
+        f.write("]")
+        if written < len(run.samples):
+            cut = f"{len(run.samples) - written} of {len(run.samples)} samples left out after a Ctrl-C"
+            f.write(f',"samples_cut":{json.dumps(cut)}')
+        f.write("}")
     return path
 
 
-def write_csv(run: Run, path: Path) -> Path:
-    """One row per sample (latency) or per series point (throughput), with a header row."""
+def write_csv(run: Run, path: Path, budget: Budget | None = None) -> Path:
+    """One row per sample (latency) or per series point (throughput), with a header row; after a
+    Ctrl-C (bounded budget) the rows stop when the budget is spent, and the report says so."""
     with os.fdopen(create(path), "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         if run.kind == "latency":
             w.writerow(CSV_COLUMNS)
-            for s in run.stored_samples():
-                w.writerow([s.seq, s.sent_ns, s.received_ns if s.received_ns is not None else "",
-                            f"{s.rtt_us:.3f}" if s.rtt_us is not None else "",
-                            "" if s.device_rx_us is None else s.device_rx_us,
-                            "" if s.device_tx_us is None else s.device_tx_us,
-                            int(s.lost), int(s.warmup), s.size])
+            for chunk in _chunks(run, budget, path.name):
+                w.writerows([s.seq, s.sent_ns, s.received_ns if s.received_ns is not None else "",
+                             f"{s.rtt_us:.3f}" if s.rtt_us is not None else "",
+                             "" if s.device_rx_us is None else s.device_rx_us,
+                             "" if s.device_tx_us is None else s.device_tx_us,
+                             int(s.lost), int(s.warmup), s.size] for s in chunk)
         else:
             w.writerow(THROUGHPUT_CSV_COLUMNS)
             for t in run.throughput if run.no_timing is None else []:
@@ -159,8 +192,9 @@ def _dist(d: dict[str, Any]) -> str:
             f"jitter peak {d['peak_jitter']:.1f} mean {d['mean_jitter']:.1f}")
 
 
-def print_summary(run: Run, console: Console | None = None) -> None:
-    """The console summary: caveat, facts and figures as a table."""
+def print_summary(run: Run, console: Console | None = None, summary: dict[str, Any] | None = None) -> None:
+    """The console summary: caveat, facts and figures as a table (`summary`: run.summary(), when
+    the caller has it already)."""
     console = console or Console()
     note = caveat(run)
     if note:
@@ -168,7 +202,7 @@ def print_summary(run: Run, console: Console | None = None) -> None:
     table = Table(title=f"rig {run.kind}: {run.path} on {run.target}", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
-    for label, value in figure_rows(run):
+    for label, value in figure_rows(run, summary):
         table.add_row(label, value)
     console.print(table)
 
@@ -196,19 +230,29 @@ class ReportFiles:
 
 
 def write_all(run: Run, directory: Path, fmt: str = "html", stem: str | None = None,
-              verdict: Verdict | None = None) -> ReportFiles:
+              verdict: Verdict | None = None, summary: dict[str, Any] | None = None,
+              budget: Budget | None = None) -> ReportFiles:
     """JSON, CSV, PNGs and the HTML (self-contained) or Markdown report into `directory`, the report
-    headed by the run's verdict."""
-    from rig.measure import plots
-
+    headed by the run's verdict. With a bounded `budget` (after a Ctrl-C) the sample files stop
+    when it is spent and no plots are drawn; the report's notes say what was left out."""
     if fmt not in ("html", "md"):
         raise ValueError(f"report format must be 'html' or 'md', got {fmt!r}")
     make_dirs(directory)
     stem = stem or f"{run.kind}-{run.path}-{run.started_at.replace(':', '').replace('+0000', 'Z')}"
-    summary = run.summary()  # once for JSON and the page: it is the costly part of a long run
-    json_path = write_json(run, directory / f"{stem}.json", summary)
-    csv_path = write_csv(run, directory / f"{stem}.csv")
-    images = plots.all_plots(run)
+    if summary is None:
+        summary = run.summary()  # once for JSON and the page
+    csv_path = write_csv(run, directory / f"{stem}.csv", budget)
+    json_path = write_json(run, directory / f"{stem}.json", summary, budget)
+    if budget is not None and budget.bounded:
+        images: dict[str, bytes] = {}
+        if run.no_timing is None:
+            budget.cut("plots not drawn")
+    else:
+        from rig.measure import plots
+
+        images = plots.all_plots(run)
+    if budget is not None:
+        run.notes.extend(budget.cuts)
     pngs: dict[str, Path] = {}
     for name, data in images.items():
         p = directory / f"{stem}-{name}.png"

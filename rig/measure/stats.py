@@ -12,6 +12,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from rig.errors import RigError
 
 PERCENTILES: tuple[float, ...] = (50.0, 90.0, 99.0, 99.9)
@@ -22,9 +25,9 @@ class StatsError(RigError, ValueError):
     """Statistics were asked of input they are not defined for (the message says what)."""
 
 
-def percentile(sorted_values: Sequence[float], p: float) -> float:
+def percentile(sorted_values: Sequence[float] | npt.NDArray[np.float64], p: float) -> float:
     """Nearest-rank percentile of already sorted values: the value at rank ceil(p/100 * n)."""
-    if not sorted_values:
+    if len(sorted_values) == 0:
         raise StatsError("percentile of an empty sample set is undefined")
     if not 0.0 <= p <= 100.0:
         raise StatsError(f"percentile p must be within 0..100, got {p!r}")
@@ -58,21 +61,24 @@ class Summary:
         return asdict(self)
 
 
-def summarize(values: Iterable[float]) -> Summary:
-    """Count, min, p50/p90/p99/p99.9, max, mean, standard deviation and jitter of `values`."""
-    data = sorted(float(v) for v in values)
-    if not data:
+def summarize(values: Iterable[float] | npt.NDArray[np.float64]) -> Summary:
+    """Count, min, p50/p90/p99/p99.9, max, mean, standard deviation and jitter of `values` (a numpy
+    array is taken as it is: 10^6 values summarise in tens of milliseconds)."""
+    data = np.sort(np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=np.float64))
+    if data.size == 0:
         raise StatsError("cannot summarize zero samples (were all messages lost or discarded?)")
-    if any(math.isnan(v) or math.isinf(v) for v in data):
+    if not np.isfinite(data).all():
         raise StatsError("samples contain NaN or infinity")
-    n = len(data)
-    mean = math.fsum(data) / n
-    var = math.fsum((v - mean) ** 2 for v in data) / (n - 1) if n > 1 else 0.0
-    mean_jitter = math.fsum(abs(v - mean) for v in data) / n
+    n = int(data.size)
+    # numpy's pairwise sums over the sorted values: the figures do not depend on sample order
+    mean = float(data.sum()) / n
+    deviation = data - mean
+    var = float((deviation * deviation).sum()) / (n - 1) if n > 1 else 0.0
+    mean_jitter = float(np.abs(deviation).sum()) / n
     p50, p90, p99, p999 = (percentile(data, p) for p in PERCENTILES)
-    return Summary(count=n, min=data[0], p50=p50, p90=p90, p99=p99, p999=p999, max=data[-1],
-                   mean=mean, stdev=math.sqrt(var), peak_jitter=data[-1] - data[0],
-                   mean_jitter=mean_jitter)
+    lo, hi = float(data[0]), float(data[-1])
+    return Summary(count=n, min=lo, p50=p50, p90=p90, p99=p99, p999=p999, max=hi,
+                   mean=mean, stdev=math.sqrt(var), peak_jitter=hi - lo, mean_jitter=mean_jitter)
 
 
 @dataclass(frozen=True)
@@ -96,28 +102,34 @@ class SequenceAccount:
         return asdict(self)
 
 
-def account(sent: Iterable[int], arrivals: Iterable[int]) -> SequenceAccount:
-    """Lost, out-of-order, duplicate and unexpected counts from sent seqs and seqs in arrival order."""
-    sent_set: set[int] = set()
-    sent_count = 0
-    for seq in sent:
-        if seq in sent_set:
-            raise StatsError(f"sequence number {seq} was sent twice; sent sequence numbers must be unique")
-        sent_set.add(seq)
-        sent_count += 1
-    seen: set[int] = set()
-    highest: int | None = None
-    out_of_order = duplicates = unexpected = 0
-    for seq in arrivals:
-        if seq not in sent_set:
-            unexpected += 1
-            continue
-        if seq in seen:
-            duplicates += 1
-            continue
-        if highest is not None and seq < highest:
-            out_of_order += 1
-        highest = seq if highest is None else max(highest, seq)
-        seen.add(seq)
-    return SequenceAccount(sent=sent_count, received=len(seen), lost=sent_count - len(seen),
-                           out_of_order=out_of_order, duplicates=duplicates, unexpected=unexpected)
+def account(sent: Iterable[int] | npt.NDArray[np.int64],
+            arrivals: Iterable[int] | npt.NDArray[np.int64]) -> SequenceAccount:
+    """Lost, out-of-order, duplicate and unexpected counts from sent seqs and seqs in arrival order
+    (numpy arrays taken as they are; linear after one sort)."""
+    sent_a = _ints(sent)
+    ordered = np.sort(sent_a)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if repeated.size:
+        raise StatsError(f"sequence number {int(repeated[0])} was sent twice; sent sequence numbers must "
+                         f"be unique")
+    arr = _ints(arrivals)
+    known = np.isin(arr, ordered)
+    unexpected = int(arr.size - np.count_nonzero(known))
+    arr = arr[known]
+    _, first_index = np.unique(arr, return_index=True)
+    first = np.zeros(arr.size, dtype=bool)
+    first[first_index] = True
+    # out of order: a first arrival below the highest seq that arrived before it (a repeat never
+    # raises that highest, having arrived before)
+    before = np.maximum.accumulate(arr)[:-1] if arr.size else arr
+    out_of_order = int(np.count_nonzero(first[1:] & (arr[1:] < before)))
+    received = int(first_index.size)
+    return SequenceAccount(sent=int(sent_a.size), received=received, lost=int(sent_a.size) - received,
+                           out_of_order=out_of_order, duplicates=int(arr.size) - received,
+                           unexpected=unexpected)
+
+
+def _ints(values: Iterable[int] | npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    if isinstance(values, np.ndarray):
+        return values.astype(np.int64, copy=False)
+    return np.fromiter(values, dtype=np.int64)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rig.measure.model import Run
 
@@ -50,12 +51,12 @@ class Verdict:
         return Verdict(status, self.reasons + extra)
 
 
-def run_failures(run: Run, loss_tolerance: int = 0) -> list[str]:
+def run_failures(run: Run, loss_tolerance: int = 0, summary: dict[str, Any] | None = None) -> list[str]:
     """What went wrong in a latency or throughput run, whatever the target: messages lost beyond the
-    tolerance, duplicated, out of order or unexpected."""
+    tolerance, duplicated, out of order or unexpected (`summary`: run.summary(), when known)."""
     failures: list[str] = []
     if run.kind == "latency":
-        summary = run.summary()
+        summary = run.summary() if summary is None else summary
         seq = summary["sequence"]
         if seq["lost"] > loss_tolerance:
             failures.append(f"lost {seq['lost']} of {seq['sent']}" + _tolerance(loss_tolerance))
@@ -74,10 +75,10 @@ def _tolerance(loss_tolerance: int) -> str:
     return f" (tolerance {loss_tolerance})" if loss_tolerance else ""
 
 
-def of_run(run: Run, loss_tolerance: int = 0) -> Verdict:
+def of_run(run: Run, loss_tolerance: int = 0, summary: dict[str, Any] | None = None) -> Verdict:
     """The verdict of one run: INCOMPLETE when an error stopped it, INTERRUPTED on Ctrl-C, FAIL when
     anything was lost (beyond the tolerance) or garbled, else PASS."""
-    failures = run_failures(run, loss_tolerance)
+    failures = run_failures(run, loss_tolerance, summary)
     if run.error is not None:
         return Verdict(INCOMPLETE, (f"stopped early: {run.error}", *failures))
     if run.interrupted:

@@ -19,13 +19,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from host.midi import UsbMidiDecoder, encode_message
+from host.midi import UsbMidiDecoder
 from host.mxf.clock import MasterClock
 from rig.client.board import Board
 from rig.miniport.capture import CapturedMessage
+from rig.miniport.counted_ports import uncounted, usb_midi_packets
 from rig.miniport.errors import MiniportError, MiniportTimeout
 from rig.miniport.graph import Deadline, MxfMiniport
-from rig.miniport.usb_midi import PACKET
 
 JACK_MAX_MESSAGE = 16379
 """Largest message python-rtmidi's JACK MidiOut delivers: RtMidi queues each message with its length
@@ -63,6 +63,8 @@ def _polled(inp: Any) -> bool:
         return False
 
 
+PUMP_STOP_S = 30.0
+"""How long stop() waits for the JACK input thread (it looks at its stop flag every POLL_INTERVAL_S)."""
 RAW_SLICE = 64
 """Received bytes fed to the capture sink per chain (one full-speed USB packet's worth of MIDI)."""
 
@@ -92,8 +94,8 @@ class OsMidiMiniport(MxfMiniport):
                  buffer_size: int = 4096, buffer_count: int = 64, checked: bool = False,
                  channel_group: int = 1, send_window: int | None = None, send_timeout_s: float = 5.0,
                  max_message_bytes: int | None = None) -> None:
-        self.out = out
-        self.inp = inp
+        self.out = uncounted(out)  # this miniport keeps the Board's books itself: count once
+        self.inp = uncounted(inp)
         self.name = name
         self.board = board
         if send_window is not None and send_window < 1:
@@ -103,7 +105,8 @@ class OsMidiMiniport(MxfMiniport):
         device that answers every message, as ECHO and TRANSFORM do): OS MIDI queues (JACK's ring
         buffers, for one) drop what overflows, so a flood must not outrun the device."""
         self.send_timeout_s = send_timeout_s
-        self.max_message_bytes = api_message_limit(out) if max_message_bytes is None else max_message_bytes
+        limit = api_message_limit(self.out) if max_message_bytes is None else max_message_bytes
+        self.max_message_bytes = limit
         """Messages longer than this are refused by `send` (the OS API would lose them silently)."""
         self._decoder = UsbMidiDecoder()
         self._outbox: deque[bytes] = deque()
@@ -139,7 +142,10 @@ class OsMidiMiniport(MxfMiniport):
         """Callback removed, every filter to STOP (the sequencer discards what it holds)."""
         if self._pump is not None:
             self._stop_pump.set()
-            self._pump.join(timeout=5)
+            self._pump.join(timeout=PUMP_STOP_S)
+            if self._pump.is_alive():  # its MidiIn must not be deleted under it (a SIGSEGV): say so
+                raise MiniportError(f"{self.name}: the input thread did not stop within {PUMP_STOP_S} s; "
+                                    f"do not delete the MidiIn it reads")
             self._pump = None
         elif self.running:
             self.inp.cancel_callback()
@@ -184,7 +190,7 @@ class OsMidiMiniport(MxfMiniport):
                 raise MiniportError(f"{self.name}: MidiOut.send_message failed ({exc}); {len(self._outbox)} "
                                     f"message(s) still pending") from exc
             self._outbox.popleft()
-            packets = len(encode_message(data)) // PACKET
+            packets = usb_midi_packets(data)
             self.counters.messages_sent += 1
             self.counters.packets_sent += packets
             if self.board is not None:
@@ -217,10 +223,7 @@ class OsMidiMiniport(MxfMiniport):
             if not raw:
                 return
             self.counters.messages_received += 1
-            try:
-                packets = len(encode_message(raw)) // PACKET
-            except ValueError:
-                packets = 0
+            packets = usb_midi_packets(raw)
             self.counters.packets_received += packets
             if self.board is not None:
                 self.board.host.midi_packets_rx += packets

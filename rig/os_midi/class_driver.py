@@ -68,7 +68,11 @@ class DriverCounters:
     messages_to_os: int = 0
     """Messages played on the virtual output."""
     write_retries: int = 0
-    """EP_MIDI_OUT transfers retried after a NAK timeout or STALL (nothing is dropped)."""
+    """EP_MIDI_OUT transfers retried after a NAK timeout or STALL (nothing is dropped; after a timeout
+    only the part the device did not acknowledge is sent again)."""
+    write_timeouts_unknown: int = 0
+    """Timed-out EP_MIDI_OUT transfers whose acknowledged part the link could not tell (retried whole:
+    a packet may then arrive twice, and the books check shows it)."""
     read_errors: int = 0
     """EP_MIDI_IN reads that stalled or failed (device unconfigured or reset)."""
 
@@ -253,10 +257,13 @@ class UsbMidiClassDriver:
                 stop.wait(POLL_INTERVAL_S)
                 continue
             chunk = bytes(pending[:WRITE_CHUNK])
-            if self._write(chunk):
-                del pending[:len(chunk)]
-                self.counters.packets_to_device += len(chunk) // 4
-            elif not self._bound.is_set():
+            taken = self._write(chunk)
+            if taken:  # delivered, all or (a timed-out write) the acknowledged part: never sent again
+                del pending[:taken]
+                self.counters.packets_to_device += taken // 4
+            if taken == len(chunk):
+                continue
+            if not self._bound.is_set():
                 self.counters.discarded_unbound_packets += len(pending) // 4
                 pending.clear()
             elif self.error:
@@ -272,21 +279,29 @@ class UsbMidiClassDriver:
         except MidiValueError:
             self.counters.unencodable += 1
 
-    def _write(self, chunk: bytes) -> bool:
-        """One EP_MIDI_OUT transfer; False (to retry) on a NAK timeout or STALL, or when unbound."""
+    def _write(self, chunk: bytes) -> int:
+        """One EP_MIDI_OUT transfer: the bytes the device took, len(chunk) when all. On a NAK timeout
+        the bytes it acknowledged before the cancel (delivered: the caller does not send them again,
+        protocol.md *Timed-out writes*), 0 on a STALL or when unbound; the rest is retried."""
         with self._write_lock:
             if not self._bound.is_set():
-                return False
+                return 0
             try:
                 self.link.write(c.EP_MIDI_OUT, chunk, WRITE_TIMEOUT_MS)
-                return True
+                return len(chunk)
             except LinkGone as exc:
                 self._fail(f"EP_MIDI_OUT: the device is gone ({exc})")
-                return False
+                return 0
+            except LinkTimeout as exc:
+                self.counters.write_retries += 1
+                if exc.transferred is None:
+                    self.counters.write_timeouts_unknown += 1
+                taken = exc.transferred or 0
             except UsbLinkError:
                 self.counters.write_retries += 1
+                taken = 0
         self._stop.wait(RETRY_S)
-        return False
+        return taken
 
     # --- closing --------------------------------------------------------------------------------
 
@@ -304,6 +319,12 @@ class UsbMidiClassDriver:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5 + READ_TIMEOUT_MS / 1000 * 3 + 10)
+        stuck = [thread.name for thread in self._threads if thread.is_alive()]
+        if stuck:
+            # Deleting an rtmidi port frees its C++ object: a thread still calling it would crash the
+            # process (SIGSEGV). Leave the ports to the process's end and say why.
+            self._fail(f"close: {', '.join(stuck)} did not stop; its MIDI ports were left open")
+            return
         self._delete_ports()
 
 

@@ -14,6 +14,7 @@ the hooks and fixtures pytest must see; the plugin lives in:
   `midi_stream`, `frame_stream`.
 - recording.py: the run record and, with --rig-report, DIR/record.json and DIR/report.md.
 - state.py: the per-session state and the pool of opened targets.
+- crash_dumps.py: faulthandler on for the session, its subprocesses and interpreter shutdown.
 - capture.py: USB captures (pcapng) — `--rig-capture DIR` keeps each failing test's, linked from
   report.md (`--rig-capture-all`: every test's); `--rig-capture-file FILE` the whole session's.
 """
@@ -21,6 +22,7 @@ the hooks and fixtures pytest must see; the plugin lives in:
 from __future__ import annotations
 
 from rig.pytest_plugin.capture import _rig_capture
+from rig.pytest_plugin.crash_dumps import pytest_unconfigure
 from rig.pytest_plugin.fixtures import (
     board,
     console,
@@ -48,4 +50,5 @@ from rig.pytest_plugin.skip_rule import _rig_markers
 __all__ = ["_rig_capture", "_rig_markers", "board", "console", "frame_stream", "midi_ports", "midi_stream",
            "pytest_addoption", "pytest_collection_finish", "pytest_configure", "pytest_generate_tests",
            "pytest_make_collect_report", "pytest_report_header", "pytest_runtest_call",
-           "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary", "rig_target"]
+           "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary",
+           "pytest_unconfigure", "rig_target"]

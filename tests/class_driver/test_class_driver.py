@@ -14,6 +14,7 @@ import usb.util
 from host import midi as m
 from rig import contract as c
 from rig.links.pyusb_backend import LinkBackend
+from rig.links.usb_link import write_timed_out
 from rig.loopback import LoopbackBoard
 from rig.os_midi.class_driver import BoundLink, UsbMidiClassDriver
 from rig.os_midi.quiet import quietly
@@ -158,3 +159,44 @@ def test_every_test_client_has_a_name_of_its_own(driver: UsbMidiClassDriver) -> 
         assert len(listed) == 1, listed
         names.append(listed[0].split(":", 1)[0])
     assert names[0] != names[1] and all(f"-{os.getpid()}-" in name for name in names), names
+
+
+class CancelsFirstLongWrite:
+    """The board behind a link whose first EP_MIDI_OUT write longer than one USB packet is cancelled
+    after the device acknowledged its first packet: that packet is delivered (written to the board)
+    and the write times out saying so, as a host controller's cancel after a NAK timeout does
+    (protocol.md *Timed-out writes*). Everything else passes through."""
+
+    def __init__(self, board: LoopbackBoard) -> None:
+        self.board = board
+        self.cancelled = 0
+
+    def write(self, endpoint: int, data: bytes, timeout_ms: int) -> int:
+        if endpoint == c.EP_MIDI_OUT and len(data) > c.BULK_PACKET_SIZE and not self.cancelled:
+            self.cancelled += 1
+            self.board.write(endpoint, data[:c.BULK_PACKET_SIZE], timeout_ms)
+            raise write_timed_out("EP_MIDI_OUT: timed out (NAK)", c.BULK_PACKET_SIZE)
+        return self.board.write(endpoint, data, timeout_ms)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.board, name)
+
+
+def test_a_timed_out_write_is_resent_only_past_what_was_acknowledged(midi_system: MidiSystem,
+                                                                       board: LoopbackBoard) -> None:
+    """Issue #9: the writer resent the whole transfer after a timeout, so the acknowledged packets
+    reached the device twice (16 duplicates on the emulator with 2 ms timeouts)."""
+    link = CancelsFirstLongWrite(board)
+    driver = UsbMidiClassDriver(link, midi_system.api, label="cancelling board", tag="x")  # type: ignore[arg-type]
+    message = m.sysex(bytes(i % 128 for i in range(298)))  # 100 packets, one write chunk
+    out = open_port(driver.api, "out", driver.input_name)
+    inp = open_port(driver.api, "in", driver.output_name)
+    try:
+        out.send_message(list(message))
+        (got,) = receive(inp, 1)
+    finally:
+        close_ports(out, inp)
+        driver.close()
+    assert link.cancelled == 1 and driver.counters.write_retries == 1
+    assert bytes(got) == message
+    assert board.stats()["midi_rx_packets"] == driver.counters.packets_to_device == packets([message]) == 100

@@ -55,3 +55,31 @@ def test_bad_packets_are_received_counted_bad_and_dropped(board: Board, data: by
     assert len(_drain(board.device)) == 4 * echoed
     stats = board.stats()
     assert (stats["midi_rx_packets"], stats["midi_rx_bad"]) == (received, bad)
+
+
+def _packet(k: int) -> bytes:
+    """A full USB packet of 16 note-ons numbered by `k` (tells every packet apart in the echo)."""
+    return b"".join(bytes((0x09, 0x90, k & 0x7F, 1 + i)) for i in range(16))
+
+
+def test_a_timed_out_write_delivers_what_was_acknowledged_once(board: Board) -> None:
+    """protocol.md *Timed-out writes*: the host cancels a write the device NAKs past its timeout; the
+    packets acknowledged before are delivered, the timeout says how many bytes, and a writer that
+    sends only the rest gets every packet echoed exactly once and the books balanced (issue #9: a
+    resend after a timeout delivered packets twice on the emulator)."""
+    from rig.client.errors import TransferTimeout
+
+    board.claim_midi()
+    for k in range(15):  # the IN queue then has room for one more packet's replies
+        board.write_midi_packets(_packet(k), T)
+    rest = _packet(15) + _packet(16) + _packet(17)
+    with pytest.raises(TransferTimeout, match="after 64 byte") as timed_out:
+        board.write_midi_packets(rest, T)
+    assert timed_out.value.transferred == 64
+    assert board.stats()["midi_rx_packets"] == 16 * 16 == board.host.midi_packets_tx
+    assert _drain(board.device) == b"".join(_packet(k) for k in range(16))
+    board.host.midi_packets_rx += 16 * 16
+    board.write_midi_packets(rest[timed_out.value.transferred:], T)  # only what was not acknowledged
+    assert _drain(board.device) == _packet(16) + _packet(17)
+    board.host.midi_packets_rx += 2 * 16
+    assert board.unbalanced() == []

@@ -1,0 +1,96 @@
+"""What makes a Ctrl-C cheap at any sample count: the figures come from columns kept as the run goes
+(the same figures as from the samples), sequence accounting is vectorised (the same counts as the
+obvious loop), and after a Ctrl-C the per-sample files stop at the budget and say so."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rig.measure import report
+from rig.measure.budget import Budget
+from rig.measure.columns import SampleColumns
+from rig.measure.latency import LatencySettings, run_latency
+from rig.measure.model import Run
+from rig.measure.stats import SequenceAccount, account
+from rig.measure.verdict import of_run
+
+from .fakes import EchoLink, FakeClock
+from .synthetic import latency_run
+
+
+def reference_account(sent: list[int], arrivals: list[int]) -> SequenceAccount:
+    """The definition, one arrival at a time."""
+    sent_set = set(sent)
+    seen: set[int] = set()
+    highest: int | None = None
+    out_of_order = duplicates = unexpected = 0
+    for seq in arrivals:
+        if seq not in sent_set:
+            unexpected += 1
+        elif seq in seen:
+            duplicates += 1
+        else:
+            if highest is not None and seq < highest:
+                out_of_order += 1
+            highest = seq if highest is None else max(highest, seq)
+            seen.add(seq)
+    return SequenceAccount(len(sent), len(seen), len(sent) - len(seen), out_of_order, duplicates, unexpected)
+
+
+@given(st.lists(st.integers(-5, 40), unique=True, max_size=30), st.lists(st.integers(-8, 45), max_size=60))
+def test_vectorised_accounting_counts_as_the_definition(sent: list[int], arrivals: list[int]) -> None:
+    assert account(sent, arrivals) == reference_account(sent, arrivals)
+
+
+@given(st.integers(1, 40), st.integers(0, 5), st.integers(1, 4), st.sets(st.integers(0, 60)),
+       st.integers(0, 60))
+def test_columns_kept_by_the_runner_give_the_figures_of_the_samples(
+        count: int, warmup: int, in_flight: int, dropped: set[int], interrupt_at: int) -> None:
+    clock = FakeClock()
+    link = EchoLink(clock, delay_ns=lambda n: 100_000 + (n * 7919) % 50_000, drop=lambda n: n in dropped,
+                    interrupt_after=interrupt_at if interrupt_at < count + warmup else None)
+    run = Run(kind="latency", path="fake", target="fake", target_kind="fake", real_timing=False)
+    run_latency(link, LatencySettings(count=count, warmup=warmup, in_flight=in_flight, timeout_s=0.01),
+                run, clock=clock, sleep=clock.sleep)
+    assert run.columns is not None and run.columns.count == len(run.samples)
+    kept = run.summary()
+    run.columns = None  # the figures from the samples themselves
+    assert kept == run.summary()
+
+
+def test_a_spent_budget_cuts_the_sample_files_and_the_page_says_so(tmp_path: Path) -> None:
+    run = latency_run(20_000, stamps=False)
+    run.interrupted = True
+    now = [0.0]
+    budget = Budget.for_run(run, seconds=1.0, clock=lambda: now[0])
+    now[0] = 2.0  # already spent: nothing per-sample is written
+    files = report.write_all(run, tmp_path, fmt="md", stem="cut", verdict=of_run(run), budget=budget)
+    text = files.report.read_text()
+    assert "Verdict: INTERRUPTED" in text and "yes (Ctrl-C)" in text
+    assert "n=20000" in text  # the figures are whole
+    assert "cut.csv holds the first 0 of 20005 samples" in text and "plots not drawn" in text
+    assert files.csv.read_text().splitlines() == [",".join(report.CSV_COLUMNS)]
+    doc = json.loads(files.json.read_text())
+    assert doc["samples"] == [] and doc["samples_cut"] == "20005 of 20005 samples left out after a Ctrl-C"
+    assert files.pngs == {}
+
+
+def test_without_a_ctrl_c_nothing_is_cut(tmp_path: Path) -> None:
+    run = latency_run(50)
+    budget = Budget.for_run(run)  # not interrupted: unbounded
+    assert not budget.bounded
+    files = report.write_all(run, tmp_path, fmt="md", stem="whole", budget=budget)
+    assert len(json.loads(files.json.read_text())["samples"]) == 55 and files.pngs
+    assert budget.cuts == [] and "Ctrl-C" not in files.report.read_text()
+
+
+def test_columns_of_samples_skip_abandoned_and_warm_up() -> None:
+    run = latency_run(10)
+    columns = SampleColumns.of(run.samples)
+    assert columns.count == 15 and len(columns.measured_seqs()) == 10
+    columns.abandon(run.samples[-2:])
+    assert columns.count == 13 and list(columns.measured_seqs()) == list(range(5, 13))

@@ -1,0 +1,64 @@
+"""A crash under the rig plugin shows a stack: in a subprocess a test starts, in the test process
+itself even with pytest's faulthandler plugin off, and while the process winds down after the
+session (where native threads of rtmidi and JACK end). Each run is a real pytest subprocess that
+really crashes (SIGSEGV from reading address 0)."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+CRASH = "import ctypes; ctypes.string_at(0)"
+pytest_plugins = ["pytester"]
+BASE = ("-p", "rig.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+        "-p", "no:randomly")
+
+
+def crashed(result: pytest.RunResult) -> str:
+    text = result.stdout.str() + result.stderr.str()
+    assert result.ret == -signal.SIGSEGV or "Segmentation fault" in text, text
+    return text
+
+
+def test_a_subprocess_of_a_test_dumps_its_stack(tester: pytest.Pytester,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    tester.makepyfile(test_x=f"""
+        import subprocess, sys
+
+        def test_child_crashes():
+            child = subprocess.run([sys.executable, "-c", "def crash_here():\\n {CRASH}\\ncrash_here()"],
+                                   capture_output=True, text=True)
+            assert child.returncode != 0
+            assert "Fatal Python error: Segmentation fault" in child.stderr
+            assert "crash_here" in child.stderr, child.stderr
+    """)
+    monkeypatch.delenv("PYTHONFAULTHANDLER", raising=False)
+    tester.runpytest_subprocess(*BASE).assert_outcomes(passed=1)
+
+
+def test_the_test_process_dumps_its_stack_without_pytests_faulthandler(
+        tester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    tester.makepyfile(test_x=f"""
+        def test_crash_in_the_test():
+            {CRASH}
+    """)
+    monkeypatch.delenv("PYTHONFAULTHANDLER", raising=False)
+    text = crashed(tester.runpytest_subprocess(*BASE, "-p", "no:faulthandler"))
+    assert "Fatal Python error: Segmentation fault" in text and "test_crash_in_the_test" in text
+
+
+def test_a_crash_after_the_session_dumps_its_stack(tester: pytest.Pytester,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    tester.makeconftest(f"""
+        import atexit
+
+        def crash_at_exit():
+            {CRASH}
+
+        atexit.register(crash_at_exit)
+    """)
+    tester.makepyfile(test_x="def test_fine():\n    pass\n")
+    monkeypatch.delenv("PYTHONFAULTHANDLER", raising=False)
+    text = crashed(tester.runpytest_subprocess(*BASE))
+    assert "Fatal Python error: Segmentation fault" in text and "crash_at_exit" in text
