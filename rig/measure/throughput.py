@@ -16,8 +16,10 @@ from rig.measure.latency import BoardFrames, BoardMidi, ClockNs
 from rig.measure.messages import FRAME_MIN_PAYLOAD, frame_payload, short_message
 from rig.measure.model import USB_MIDI_EVENT_CEILING_PER_S, ThroughputResult, frame_ceiling_payload_per_s
 
-SERIES_INTERVAL_S = 0.05
-"""Throughput-over-time points are rates over windows of this length."""
+SERIES_POINTS = 50
+"""Throughput-over-time points per direction: rates over windows of 1/50 of the run..."""
+SERIES_MIN_WINDOW_S = 0.005
+"""...but never shorter than 5 ms, so one window spans many transfers."""
 
 
 class ThroughputError(RigError, RuntimeError):
@@ -36,8 +38,13 @@ class BoardThroughput(BoardFrames, BoardMidi, Protocol):
 
 
 class _Series:
-    """Records (time, amount) of every transfer; `points` turns them into rates over windows of
-    SERIES_INTERVAL_S, or of 1/50 of the run when the run is short."""
+    """Records (time, amount) of every transfer; `points` turns them into rates over windows.
+
+    A transfer that completes at t carried its amount since the previous one completed (transfers
+    of one direction follow each other), so its amount is spread evenly over that interval, not
+    counted whole in the window where it completed: writes that complete in a batch after a stall
+    then show as the stall's low rate and a modest catch-up, never as a spike above what was
+    carried. Every window's rate times its length adds up to the total moved."""
 
     def __init__(self, start_ns: int) -> None:
         self.start_ns = start_ns
@@ -48,20 +55,32 @@ class _Series:
 
     @property
     def points(self) -> list[tuple[float, float]]:
+        """(seconds since start at the window's end, mean rate over the window) for each window."""
         if not self.events:
             return []
-        total_ns = self.events[-1][0] - self.start_ns
-        window_ns = max(min(int(SERIES_INTERVAL_S * 1e9), total_ns // 50), 100_000)
-        out: list[tuple[float, float]] = []
-        window_end = self.start_ns + window_ns
-        amount = 0
+        start = self.start_ns
+        total_ns = max(1, self.events[-1][0] - start)
+        window_ns = max(total_ns // SERIES_POINTS, int(SERIES_MIN_WINDOW_S * 1e9), 1)
+        count = -(-total_ns // window_ns)
+        carried = [0.0] * count
+        prev = start
         for t, n in self.events:
-            while t > window_end:
-                out.append(((window_end - self.start_ns) / 1e9, amount / (window_ns / 1e9)))
-                amount = 0
-                window_end += window_ns
-            amount += n
-        out.append(((window_end - self.start_ns) / 1e9, amount / (window_ns / 1e9)))
+            t = max(t, prev)
+            if t == prev:  # completed with no time since the previous one: counted where it ended
+                carried[min(count - 1, (t - start) // window_ns)] += n
+                continue
+            per_ns = n / (t - prev)
+            at = prev
+            while at < t:
+                index = min(count - 1, (at - start) // window_ns)
+                end = t if index == count - 1 else min(t, start + (index + 1) * window_ns)
+                carried[index] += per_ns * (end - at)
+                at = end
+            prev = t
+        out = []
+        for index, amount in enumerate(carried):
+            end_ns = min(total_ns, (index + 1) * window_ns)
+            out.append((end_ns / 1e9, amount / ((end_ns - index * window_ns) / 1e9)))
         return out
 
 

@@ -31,11 +31,11 @@ def test_latency_report_files(tmp_path: Path) -> None:
     assert len(rows) == len(run.samples)
     assert tuple(rows[0]) == report.CSV_COLUMNS
     assert sum(int(r["lost"]) for r in rows) == 6
-    assert set(files.pngs) == {"latency_histogram", "latency_over_time"}
+    assert set(files.pngs) == {"latency_histogram", "latency_over_time", "latency_one_way"}
     for p in files.pngs.values():
         assert p.read_bytes().startswith(PNG_MAGIC)
     page = files.report.read_text()
-    assert page.count("data:image/png;base64,") == 2
+    assert page.count("data:image/png;base64,") == 3
     assert "Warning" in page and "firmware" in page and "hostname" in page and "setting count" in page
 
 
