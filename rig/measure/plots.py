@@ -22,13 +22,12 @@ import numpy as np
 from matplotlib.ticker import FuncFormatter
 
 from rig.measure.model import Run, ThroughputResult
+from rig.output import units
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-MS_ABOVE_US = 10_000.0
-"""Latency axes are in ms once the largest figure shown passes 10 ms, else in us."""
 TIME_BINS = 1000
 """Latency-over-time draws each sample up to this many; beyond, per-bin min, median and max."""
 ONE_WAY_LABELS = {"host_to_device": "host -> device", "device_internal": "device internal",
@@ -45,11 +44,6 @@ def _png(fig: Figure) -> bytes:
 def _title(run: Run, what: str) -> str:
     kind = "" if run.real_timing else f"  [{run.target_kind}: not device figures]"
     return f"{what} - {run.path} on {run.target}{kind}"
-
-
-def time_unit(largest_us: float) -> tuple[str, float]:
-    """The unit a latency axis uses and the divisor from us: ("ms", 1000) above 10 ms, else ("us", 1)."""
-    return ("ms", 1000.0) if largest_us > MS_ABOVE_US else ("us", 1.0)
 
 
 def _plain(ax: Axes, *, x: bool = True, y: bool = True) -> None:
@@ -80,7 +74,7 @@ def latency_histogram_figure(run: Run) -> Figure:
         # count what lies beyond; a log scale keeps the tail visible. The unit follows what is shown.
         p50, p99 = _rank(values, 50), _rank(values, 99)
         hi = min(float(values[-1]), p99 + 2 * (p99 - p50))
-        unit, div = time_unit(hi)
+        unit, div = units.time_scale(hi)
         shown = values[values <= hi] / div
         beyond = len(values) - len(shown)
         counts, edges = np.histogram(shown, bins=min(100, max(10, len(shown) // 10)))
@@ -112,7 +106,7 @@ def latency_over_time_figure(run: Run) -> Figure:
     fig, ax = plt.subplots(figsize=(8, 4))
     received = [s for s in measured if s.rtt_us is not None]
     ys_us = np.asarray([s.rtt_us for s in received], dtype=float)
-    unit, div = time_unit(float(ys_us.max()) if len(ys_us) else 0.0)
+    unit, div = units.time_scale(float(ys_us.max()) if len(ys_us) else 0.0)
     if measured:
         t0 = measured[0].sent_ns
         xs = (np.asarray([s.sent_ns for s in received], dtype=float) - t0) / 1e9
@@ -158,7 +152,7 @@ def latency_one_way_figure(run: Run) -> Figure:
     parts = {k: np.asarray(v, dtype=float) for k, v in run.one_way_us().items() if v}
     fig, ax = plt.subplots(figsize=(8, 3.2))
     largest = max((float(np.abs(v).max()) for v in parts.values()), default=0.0)
-    unit, div = time_unit(largest)
+    unit, div = units.time_scale(largest)
     if parts:
         labels = [f"{ONE_WAY_LABELS.get(k, k)}\np50 {float(np.median(v)) / div:,.3g} {unit}"
                   for k, v in parts.items()]
@@ -176,13 +170,6 @@ def latency_one_way_figure(run: Run) -> Figure:
     ax.set_title(_title(run, "One-way split"), fontsize=9)
     fig.tight_layout()
     return fig
-
-
-def _rate_scale(unit: str, largest: float) -> tuple[str, float]:
-    """A readable unit for a rate axis and its divisor: MB/s or kB/s for bytes, k events/s for events."""
-    if unit == "bytes":
-        return ("MB/s", 1e6) if largest >= 1e6 else ("kB/s", 1e3)
-    return ("k events/s", 1e3) if largest >= 1e3 else ("events/s", 1.0)
 
 
 def _panel_name(t: ThroughputResult) -> str:
@@ -210,7 +197,7 @@ def throughput_over_time_figure(run: Run) -> Figure:
         t = results[index]
         xs = [x for x, _ in t.series] or [0.0]
         ys = [y for _, y in t.series] or [0.0]
-        label, div = _rate_scale(t.unit, max(max(ys), t.ceiling_per_s))
+        label, div = units.rate_scale(t.unit, max(max(ys), t.ceiling_per_s))
         ax.plot(xs, [y / div for y in ys], color="#3b75af", label=f"mean {t.rate_per_s / div:,.3g}")
         ax.axhline(t.ceiling_per_s / div, color="#c0392b", linestyle="--", linewidth=1,
                    label=f"ceiling {t.ceiling_per_s / div:,.3g}")

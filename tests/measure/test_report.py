@@ -81,3 +81,17 @@ def test_without_a_clock_fit_only_the_device_internal_time_is_reported() -> None
     assert set(s["one_way_us"]) == {"device_internal"}
     assert s["one_way_us"]["device_internal"]["p50"] == 7.0
     assert ("note", "no one-way figures: test") in report.figure_rows(run)
+
+
+def test_the_caveat_is_printed_once_per_console_however_many_runs() -> None:
+    console = Console(record=True, width=200)
+    for path in ("midi-usb", "frames", "midi-os"):
+        run = latency_run(n=20)
+        run.path = path
+        report.print_summary(run, console)
+    text = console.export_text()
+    assert text.count("WARNING") == 1 and text.index("WARNING") < text.index("midi-usb")
+    other = Console(record=True, width=200)
+    report.print_summary(latency_run(n=20), other)
+    assert "WARNING" in other.export_text()  # a new command's console says it again
+

@@ -69,6 +69,12 @@ def test_rig_run_has_one_verdict_from_the_suite_and_every_latency_path(
         text = (report / REPORT_FILE).read_text()
         assert any(line.startswith(f"**Verdict: {expected}") for line in text.splitlines()[:4]), text
         assert "## Latency" in text and "[latency-midi-usb](latency/latency-midi-usb.md)" in text
+        # the figures come first, right under the verdict: one row per path, its loss and verdict
+        top = text.split("## Summary")[0]
+        assert "| path | p50 | p99 | max | lost | verdict |" in top, text
+        row = next(line for line in top.splitlines() if line.startswith("| midi-usb |"))
+        assert " us |" in row and ("| 1 of 20 | FAIL" if expected == "FAIL" else "| PASS") in row, row
+        assert "Warning:** Target kind 'loopback' has no real timing" in top
         pages = sorted((report / "latency").glob("*.md"))
         assert pages
         for page in pages:
