@@ -95,3 +95,34 @@ def test_the_caveat_is_printed_once_per_console_however_many_runs() -> None:
     report.print_summary(latency_run(n=20), other)
     assert "WARNING" in other.export_text()  # a new command's console says it again
 
+
+
+def test_html_and_markdown_pages_read_top_down_with_every_plot_rendered(tmp_path: Path) -> None:
+    """As a person reads a page: title, verdict, the caveat once, the figures, then every plot (each
+    a real image of a readable size), then target and host; the same order in Markdown."""
+    import base64
+    import io
+    import re
+
+    import matplotlib.image
+
+    from rig.measure.verdict import Verdict
+
+    run = latency_run(n=300, lost_every=50)
+    page = report.write_all(run, tmp_path / "h", fmt="html", stem="r", verdict=Verdict("FAIL", ("lost 6",)))
+    html = page.report.read_text()
+    order = [html.index(mark) for mark in ("<h1>", "Verdict: FAIL", "Warning:", "<h2>Figures",
+                                           "<h2>Plots", "<h2>Target, host and settings")]
+    assert order == sorted(order)
+    assert html.count("no real timing") == 1  # the caveat once, not in every row
+    images = re.findall(r"<img alt='(\w+)' src='data:image/png;base64,([^']+)'>", html)
+    assert [name for name, _ in images] == ["latency_histogram", "latency_over_time", "latency_one_way"]
+    for _, data in images:
+        pixels = matplotlib.image.imread(io.BytesIO(base64.b64decode(data)))
+        assert pixels.shape[0] >= 300 and pixels.shape[1] >= 700
+    md = report.write_all(run, tmp_path / "m", fmt="md", stem="r", verdict=Verdict("PASS")).report.read_text()
+    order = [md.index(mark) for mark in ("# rig latency", "**Verdict: PASS", "> **Warning:**", "## Figures",
+                                         "## Plots", "![latency_one_way](r-latency_one_way.png)",
+                                         "## Target, host and settings")]
+    assert order == sorted(order)
+    assert md.count("no real timing") == 1
