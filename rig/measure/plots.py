@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from rig.measure.model import Run, ThroughputResult
 from rig.output import units
@@ -50,8 +50,12 @@ def _plain(ax: Axes, *, x: bool = True, y: bool = True) -> None:
     """Tick labels as plain numbers with thousands separators: no offset, no scientific notation."""
     formatter = FuncFormatter(lambda value, _pos: f"{value:,.6g}")
     for axis in ((ax.xaxis,) if x else ()) + ((ax.yaxis,) if y else ()):
+        if axis.get_scale() == "log":
+            # 1, 2, 5, 10, 20, 50...: labelled often enough within a decade; the minor ticks stay
+            # unlabelled (matplotlib would label them "6x10^4")
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axis.set_minor_formatter(NullFormatter())
         axis.set_major_formatter(formatter)
-        axis.set_minor_formatter(formatter)  # a log axis labels minor ticks too ("6x10^4" otherwise)
 
 
 def _rank(ordered: np.ndarray, p: float) -> float:
