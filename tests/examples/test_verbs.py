@@ -63,3 +63,12 @@ def test_console_expect_failure_shows_what_arrived(console: Any) -> None:
     with pytest.raises(ConsoleTimeout, match=r"'no such thing' did not appear within 0.5 s; received "
                                              r"instead .*firmware"):
         console.expect("no such thing", timeout=0.5)
+
+
+@pytest.mark.needs("midi-os", "usb")
+def test_midi_beside_board_is_counted_in_the_books(midi: Any, board: Any) -> None:
+    """With `board` in the same test, what `midi` sends and receives counts in the board's books (the
+    plugin compares them with the device's counters after the test)."""
+    midi.send(b"\x90\x3c\x64", b"\xf0\x7d\x01\x02\x03\xf7")
+    assert len(midi.receive(2, timeout=2)) == 2
+    assert board.host.midi_packets_tx == board.host.midi_packets_rx == 3
