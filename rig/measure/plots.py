@@ -206,6 +206,10 @@ def throughput_over_time_figure(run: Run) -> Figure:
         ax.axhline(t.ceiling_per_s / div, color="#c0392b", linestyle="--", linewidth=1,
                    label=f"ceiling {t.ceiling_per_s / div:,.3g}")
         ax.set_ylim(0, max(max(ys), t.ceiling_per_s) / div * 1.12)
+        if max(ys) > t.ceiling_per_s:
+            ax.text(0.02, 0.04, "above the bus ceiling" + ("" if run.real_timing else
+                                                          ": this target does not model USB bus timing"),
+                    fontsize=6, color="#c0392b", transform=ax.transAxes)
         ax.set_title(_panel_name(t), fontsize=8)
         ax.set_ylabel(label, fontsize=8)
         ax.tick_params(labelsize=7)

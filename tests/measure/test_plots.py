@@ -77,6 +77,9 @@ def test_every_throughput_result_has_its_own_panel_scale_and_ceiling() -> None:
         assert_plain_ticks(ax)
         assert ax.get_legend() is not None
     assert "loopback: not device figures" in fig.get_suptitle()
+    above = [ax.get_title() for ax in panels
+             if any("above the bus ceiling" in t.get_text() for t in ax.texts)]
+    assert above == ["bulk-out 4096 B frames"]  # 12 MB/s on a 1.2 MB/s bus: said, not hidden
 
 
 def test_latency_axes_switch_to_ms_above_10_ms_and_stay_in_us_below() -> None:
