@@ -42,9 +42,10 @@ class _Series:
 
     A transfer that completes at t carried its amount since the previous one completed (transfers
     of one direction follow each other), so its amount is spread evenly over that interval, not
-    counted whole in the window where it completed: writes that complete in a batch after a stall
-    then show as the stall's low rate and a modest catch-up, never as a spike above what was
-    carried. Every window's rate times its length adds up to the total moved."""
+    counted whole in the window where it completed; transfers completing within a tenth of a
+    window of each other count as one batch, spread over the time since the batch before. Writes
+    that complete in batches then show as the rate they were carried at, not as zeros and spikes,
+    and a stall shows as a stall. Every window's rate times its length adds up to the total moved."""
 
     def __init__(self, start_ns: int) -> None:
         self.start_ns = start_ns
@@ -64,7 +65,7 @@ class _Series:
         count = -(-total_ns // window_ns)
         carried = [0.0] * count
         prev = start
-        for t, n in self.events:
+        for t, n in _batches(self.events, window_ns // 10):
             t = max(t, prev)
             if t == prev:  # completed with no time since the previous one: counted where it ended
                 carried[min(count - 1, (t - start) // window_ns)] += n
@@ -77,11 +78,29 @@ class _Series:
                 carried[index] += per_ns * (end - at)
                 at = end
             prev = t
-        out = []
-        for index, amount in enumerate(carried):
-            end_ns = min(total_ns, (index + 1) * window_ns)
-            out.append((end_ns / 1e9, amount / ((end_ns - index * window_ns) / 1e9)))
-        return out
+        starts = [index * window_ns for index in range(count)]
+        if count > 1 and total_ns - starts[-1] < window_ns // 2:
+            # a sliver of a last window would show a few transfers as a rate: join it to the one before
+            carried[-2] += carried.pop()
+            starts.pop()
+        ends = [*starts[1:], total_ns]
+        return [(end / 1e9, amount / ((end - begin) / 1e9))
+                for begin, end, amount in zip(starts, ends, carried, strict=True)]
+
+
+def _batches(events: list[tuple[int, int]], within_ns: int) -> list[tuple[int, int]]:
+    """Transfers that completed within `within_ns` of the first of their batch as one (the last's
+    time, their sum): a batch completes together after being carried together, so its whole
+    amount belongs to the time since the batch before, not mostly to the microseconds inside it."""
+    out: list[tuple[int, int]] = []
+    first = None
+    for t, n in events:
+        if first is not None and t - first <= within_ns:
+            out[-1] = (t, out[-1][1] + n)
+        else:
+            first = t
+            out.append((t, n))
+    return out
 
 
 Progress = Callable[[int, int], None]
