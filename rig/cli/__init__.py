@@ -32,6 +32,30 @@ PASS_THROUGH = {"test"}
 """Commands that hand unknown arguments on to pytest."""
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default, unless the text already says it or there is none to
+    show (None, False, an empty string)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text.lower() or not action.option_strings or default in (None, False, "")
+                or default is argparse.SUPPRESS):
+            return action.help
+        return f"{text} (default: %(default)s)"
+
+
+def _finish_subparsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Every command's --help: its defaults shown, and a description (its one-line help when the
+    module gives none)."""
+    helps = {action.dest: action.help for action in sub._choices_actions}
+    for name, parser in sub.choices.items():
+        parser.formatter_class = DefaultsFormatter
+        if not parser.description and helps.get(name):
+            text = helps[name] or ""
+            parser.description = text[:1].upper() + text[1:] + "."
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree; each command module adds its own subparser."""
     parser = argparse.ArgumentParser(
@@ -41,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.register(sub)
+    _finish_subparsers(sub)
     return parser
 
 

@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the Flasher with a progress bar on the copy."""
     out = stdout()
-    with Progress(TextColumn("copying"), BarColumn(), DownloadColumn(), console=out, transient=True) as bar:
+    with Progress(TextColumn("copying"), BarColumn(), DownloadColumn(), console=out, transient=True,
+                  disable=not out.is_terminal) as bar:
         task = bar.add_task("copy", total=None)
 
         def progress(done: int, total: int) -> None:

@@ -13,13 +13,15 @@ from rig.measure.runner import MeasureError, wide_console
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the subcommand."""
     p = sub.add_parser("history", help="list stored measurement runs, or gate one against a baseline")
-    p.add_argument("--history", metavar="PATH", default=None, help="SQLite history file")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--history", metavar="PATH", default=None,
+                   help="SQLite history file (default: $RIG_HISTORY or ~/.local/share/rig/history.sqlite)")
+    p.add_argument("--limit", type=int, default=20, help="the newest N runs")
     p.add_argument("--target", default=None, help="only runs of this target")
-    p.add_argument("--kind", choices=("latency", "throughput"), default=None)
+    p.add_argument("--kind", choices=("latency", "throughput"), default=None, help="only runs of this kind")
     p.add_argument("--compare", nargs=2, type=int, metavar=("RUN", "BASELINE"), default=None,
                    help="apply the regression gate to RUN against BASELINE; exit 1 on FAIL")
-    p.add_argument("--thresholds", metavar="LIST", default="")
+    p.add_argument("--thresholds", metavar="LIST", default="",
+                   help="with --compare: e.g. p50_ratio=1.1,max_lost=0 ('off' disables; empty: the defaults)")
     p.set_defaults(func=run)
 
 

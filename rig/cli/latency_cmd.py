@@ -38,8 +38,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--warmup", type=int, default=20, help="samples taken first and discarded")
     p.add_argument("--in-flight", type=int, default=1, help="1 = one message at a time; N = pipelined")
     p.add_argument("--gap", type=_gap, default=(0.0, 0.0), metavar="MS|MIN:MAX",
-                   help="send-to-send interval in ms, fixed or uniformly random (seeded)")
-    p.add_argument("--seed", type=int, default=1)
+                   help="send-to-send interval in ms, fixed or uniformly random (seeded) (default: 0, "
+                        "back to back)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the random gaps")
     p.add_argument("--message", choices=("short", "sysex"), default="short", help="MIDI message kind")
     p.add_argument("--sysex-size", type=int, default=32, help="SysEx bytes including F0 and F7")
     p.add_argument("--frame-size", type=int, default=64, help="frame payload bytes for the frames path")

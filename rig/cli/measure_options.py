@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from rig.cli._out import stdout
 from rig.cli.output_locations import writable_dir
 from rig.measure import report
 from rig.measure.budget import Budget
@@ -65,12 +66,14 @@ def non_negative(text: str) -> int:
 
 @contextlib.contextmanager
 def progress_bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A rich progress bar, yielded as the (done, total) callback the runners take."""
-    if not enabled:
+    """A rich progress bar on stdout, yielded as the (done, total) callback the runners take; none
+    when stdout is not a terminal (a transient bar leaves a blank line in piped output)."""
+    console = stdout()
+    if not enabled or not console.is_terminal:
         yield None
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  transient=True) as bar:
+                  console=console, transient=True) as bar:
         task = bar.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:

@@ -16,11 +16,11 @@ from rich.text import Text
 
 from rig.cli._out import STATUS_STYLE, stdout
 from rig.cli._suite import plugin_args, suite_args, suite_dir, valid_spec
-from rig.cli.measure_options import non_negative
+from rig.cli.measure_options import non_negative, progress_bar
 from rig.cli.output_locations import writable_dir
 from rig.errors import RigError
 from rig.measure.history import default_path
-from rig.measure.report import ReportFiles, restamp
+from rig.measure.report import ReportFiles, caveat, headline, restamp
 from rig.measure.verdict import FAIL, PASS, Verdict, combine
 from rig.output.file_modes import FILE_MODE
 from rig.pytest_plugin.run_report import (
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     out = stdout()
     out.print(f"rig run: conformance suite on [bold]{spec}[/], report in {report_dir}")
     with Progress(TextColumn("{task.description:<50}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=out, transient=True) as progress:
+                  TimeElapsedColumn(), console=out, transient=True, disable=not out.is_terminal) as progress:
         code = int(pytest.main(argv, plugins=[ProgressPlugin(progress)]))
     if code in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         raise RunFailed(f"pytest could not run the suite (exit code {code}: {pytest.ExitCode(code).name})")
@@ -194,6 +194,9 @@ def run(args: argparse.Namespace) -> int:
     record.extra["verdict"] = overall.line()
     record.extra["latency"] = [f"[{f.report.stem}](latency/{f.report.name}) (samples: "
                                f"[JSON](latency/{f.json.name}), [CSV](latency/{f.csv.name}))" for f in pages]
+    record.extra["latency_figures"] = [headline(page.run, page.verdict) for page in pages if page.run]
+    caveats = dict.fromkeys(note for page in pages if page.run and (note := caveat(page.run)))
+    record.extra["latency_caveat"] = " ".join(caveats)
     write_report(record, report_dir)
     _print_verdict(record, overall, report_dir)
     return overall.exit_status
@@ -206,6 +209,7 @@ def _latency(spec: str, report_dir: Path, count: int, loss_tolerance: int,
 
     out = stdout()
     files = runner.latency_report_for(spec, report_dir / "latency", count=count, console=out,
-                                      loss_tolerance=loss_tolerance, capture=capture)
+                                      loss_tolerance=loss_tolerance, capture=capture,
+                                      progress=lambda label: progress_bar(True, label))
     out.print("  latency: " + ", ".join(str(f.report) for f in files))
     return files

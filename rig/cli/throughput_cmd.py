@@ -19,7 +19,14 @@ from rig.targets.usb_capture import capturing, mark
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the subcommand."""
     p = sub.add_parser("throughput", help="bulk OUT and IN separately, and MIDI events/s, against the "
-                                          "full-speed limit")
+                                          "full-speed limit",
+                       description="Measure throughput on the target: vendor bulk OUT and IN separately "
+                                   "for each frame size (board in frame SINK, then SOURCE), raw USB-MIDI "
+                                   "events/s each way, MIDI events/s through the MXF graph, or through the "
+                                   "OS MIDI ports; each figure beside the USB full-speed ceiling and the "
+                                   "device's own count. Writes JSON, CSV, a plot and a report, stores the "
+                                   "run in the history, and exits 0 PASS, 1 FAIL or INCOMPLETE, 130 "
+                                   "INTERRUPTED.")
     opts.add_common(p)
     p.add_argument("--sizes", default="64,512,4096", help="frame payload sizes, comma-separated")
     p.add_argument("--frames", type=int, default=1000, help="frames per size and direction")

@@ -6,6 +6,7 @@ URL (a real CDC tty, the loopback board's pty, `loop://`).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -37,6 +38,8 @@ class Console:
         self._clock = clock
         self.log_lines: list[str] = []
         """Log lines (`# ...`, prefix kept) that arrived among replies, oldest first; clear it at will."""
+        self._seen = ""
+        """Output `expect` read past its last match (the next `expect` searches it first)."""
 
     @classmethod
     def open(cls, url: str, *, baudrate: int = DEFAULT_BAUD, timeout_s: float = 0.1) -> Console:
@@ -74,6 +77,36 @@ class Console:
                 buf += chunk
         return buf[: -len(prompt)].decode("utf-8", errors="replace")
 
+    def _read_some(self, deadline: float) -> bytes:
+        """What the port has, blocking until a byte arrives or `deadline` (the port's read timeout is
+        shortened to the time left, never lengthened)."""
+        left = deadline - self._clock()
+        timeout = getattr(self.port, "timeout", None)
+        if timeout is None or timeout > left:
+            self.port.timeout = max(0.0, left)
+        try:
+            chunk: bytes = self.port.read(max(1, getattr(self.port, "in_waiting", 0) or 1))
+        finally:
+            if self.port.timeout != timeout:
+                self.port.timeout = timeout
+        return chunk
+
+    def expect(self, pattern: str | re.Pattern[str], timeout_s: float = 2.0) -> re.Match[str]:
+        """Read until `pattern` (a regular expression) matches the output and return the match; what
+        followed the match stays for the next `expect`. ConsoleTimeout shows what arrived instead."""
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = self._clock() + timeout_s
+        while True:
+            found = regex.search(self._seen)
+            if found is not None:
+                self._seen = self._seen[found.end():]
+                return found
+            if self._clock() >= deadline:
+                seen, self._seen = self._seen, ""
+                raise ConsoleTimeout(f"console {self.name}: {regex.pattern!r} did not appear within "
+                                     f"{timeout_s:g} s; received instead {seen[-400:]!r}")
+            self._seen += self._read_some(deadline).decode("utf-8", errors="replace")
+
     def sync(self, timeout_s: float = 2.0) -> str:
         """Check the console answers: run `version` and return its reply (a banner for people)."""
         return self.command("version", timeout_s)
@@ -85,6 +118,7 @@ class Console:
         if "\n" in text or "\r" in text:
             raise ValueError(f"console command {text!r}: one line only")
         carry = self._keep_waiting_log_lines()
+        self._seen = ""
         self.port.write(text.encode() + b"\n")
         self.port.flush()
         reply = carry + self.read_until_prompt(timeout_s)
@@ -115,3 +149,39 @@ class Console:
         if state != f"log {'on' if on else 'off'}" or not dropped.isdigit():
             raise ConsoleError(f"console {self.name}: unexpected reply to `log`: {reply!r}")
         return int(dropped)
+
+
+class ConsoleVerbs:
+    """`expect` and `command` mixed into an opened pyserial port (see `open_console_port`), so a test
+    keeps every pyserial method and gains the two verbs of a Console on the same port."""
+
+    def _rig_console(self) -> Console:
+        session: Console | None = self.__dict__.get("_rig_session")
+        if session is None:
+            name = str(getattr(self, "port", "") or self)
+            session = self.__dict__["_rig_session"] = Console(self, name=name)
+        return session
+
+    def expect(self, pattern: str | re.Pattern[str], timeout: float = 2.0) -> re.Match[str]:
+        """Console.expect on this port: the match of `pattern` in what arrives within `timeout` seconds."""
+        return self._rig_console().expect(pattern, timeout)
+
+    def command(self, text: str, timeout: float = 2.0) -> str:
+        """Console.command on this port: send one line, return its reply without echo and prompt."""
+        return self._rig_console().command(text, timeout)
+
+
+def open_console_port(url: str, *, baudrate: int = DEFAULT_BAUD, timeout_s: float = 1.0) -> Any:
+    """`url` opened with pyserial as an instance of its own port class with ConsoleVerbs mixed in."""
+    import serial
+
+    port = serial.serial_for_url(url, baudrate=baudrate, timeout=timeout_s, write_timeout=timeout_s,
+                                 do_not_open=True)
+    base = type(port)
+    port.__class__ = type(f"Console{base.__name__}", (base, ConsoleVerbs), {})
+    try:
+        port.open()
+    except (serial.SerialException, ValueError, OSError) as exc:
+        raise ConsoleError(f"console {url}: cannot open: {exc}") from None
+    return port
+

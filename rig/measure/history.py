@@ -17,6 +17,7 @@ from typing import Any
 from rig.errors import RigError
 from rig.measure.budget import CHUNK, Budget
 from rig.measure.model import Run, Sample
+from rig.output import units
 from rig.output.file_modes import make_dirs, touch_private
 
 ENV_VAR = "RIG_HISTORY"
@@ -109,9 +110,10 @@ class RunRow:
                 for t in self.summary.get("throughput", []))
         if self.kind == "latency" and rtt:
             lost = self.summary.get("sequence", {}).get("lost", 0)
-            return f"p50 {rtt['p50']:.1f} us, p99 {rtt['p99']:.1f} us, n={rtt['count']}, lost {lost}"
-        parts = [f"{t['direction']}{' ' + str(t['payload_len']) + 'B' if t['unit'] == 'bytes' else ''} "
-                 f"{t['rate_per_s'] / 1000:.0f}k{'B' if t['unit'] == 'bytes' else 'ev'}/s"
+            return (f"p50 {units.duration(rtt['p50'])}, p99 {units.duration(rtt['p99'])}, n={rtt['count']}, "
+                    f"lost {lost}")
+        parts = [f"{t['direction']}{' ' + str(t['payload_len']) + ' B' if t['unit'] == 'bytes' else ''} "
+                 f"{units.rate(t['rate_per_s'], t['unit'])}"
                  for t in self.summary.get("throughput", [])]
         return ", ".join(parts) or "-"
 

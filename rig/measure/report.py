@@ -12,6 +12,7 @@ import csv
 import html
 import json
 import os
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from rich.table import Table
 from rig.measure.budget import CHUNK, Budget
 from rig.measure.model import USB_FS_BULK_CEILING_BPS, Run, Sample
 from rig.measure.verdict import Verdict
+from rig.output import units
 from rig.output.file_modes import create, make_dirs, write_bytes, write_text
 from rig.output.markdown_text import escape
 
@@ -49,6 +51,23 @@ def sample_dict(s: Sample) -> dict[str, Any]:
     return {"seq": s.seq, "sent_ns": s.sent_ns, "received_ns": s.received_ns, "rtt_us": s.rtt_us,
             "device_rx_us": s.device_rx_us, "device_tx_us": s.device_tx_us, "lost": s.lost,
             "warmup": s.warmup, "size": s.size}
+
+
+NOT_REPORTED = "not reported (no timing figures: see the warning at the top)"
+"""What a figure row says in place of a time or rate when the run gives no timing figures; the
+reason itself (the caveat) is said once, at the top of the console output and of each page."""
+
+_CAVEATS_SHOWN: weakref.WeakKeyDictionary[Console, set[str]] = weakref.WeakKeyDictionary()
+
+
+def print_caveat(run: Run, console: Console) -> None:
+    """The run's caveat as a WARNING line, once per console: a command that measures several paths
+    or directions says it at the top, not before every one."""
+    note = caveat(run)
+    shown = _CAVEATS_SHOWN.setdefault(console, set())
+    if note and note not in shown:
+        shown.add(note)
+        console.print(f"[bold yellow]WARNING:[/] {note}")
 
 
 def to_json(run: Run, summary: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -144,7 +163,7 @@ def figure_rows(run: Run, summary: dict[str, Any] | None = None) -> list[tuple[s
         seq = s["sequence"]
         rtt = s["rtt_us"]
         if run.no_timing is not None:
-            rows.append(("round trip (us)", f"not reported: {run.no_timing}"))
+            rows.append(("round trip (us)", NOT_REPORTED))
         elif rtt:
             rows.append(("round trip (us)", _dist(rtt)))
         else:
@@ -172,18 +191,37 @@ def figure_rows(run: Run, summary: dict[str, Any] | None = None) -> list[tuple[s
         size = f" {t.payload_len} B frames" if t.unit == "bytes" else ""
         if run.no_timing is not None:
             rows.append((f"{t.direction}{size}",
-                         f"moved {t.items} ({t.amount} {t.unit}){extra}, lost {t.lost}; rate not reported: "
-                         f"{run.no_timing}" + "".join(f"; {n}" for n in t.notes)))
+                         f"moved {t.items} ({t.amount} {t.unit}){extra}, lost {t.lost}; rate not reported"
+                         + "".join(f"; {n}" for n in t.notes)))
             continue
         rows.append((f"{t.direction}{size}",
-                     f"{t.rate_per_s:,.0f} {t.unit}/s over {t.elapsed_s:.2f} s "
-                     f"(ceiling {t.ceiling_per_s:,.0f} {t.unit}/s, {100 * t.fraction_of_ceiling:.1f}%; "
+                     f"{units.rate(t.rate_per_s, t.unit)} over {t.elapsed_s:.2f} s "
+                     f"(ceiling {units.rate(t.ceiling_per_s, t.unit)}, {100 * t.fraction_of_ceiling:.1f}%; "
                      f"bus limit {USB_FS_BULK_CEILING_BPS:,} B/s = 19 x 64 B per 1 ms frame){extra}"
                      + (f", lost {t.lost}" if t.lost else "")
                      + ("; ABOVE the bus limit: this target does not model USB bus timing"
                         if t.fraction_of_ceiling > 1 else "")
                      + ("".join(f"; {n}" for n in t.notes))))
     return rows
+
+
+HEADLINE_COLUMNS = ("path", "p50", "p99", "max", "lost", "verdict")
+
+
+def headline(run: Run, verdict: Verdict | None = None, summary: dict[str, Any] | None = None
+             ) -> dict[str, str]:
+    """A latency run in one row (HEADLINE_COLUMNS): round-trip p50/p99/max, lost of sent, verdict;
+    "not reported" for runs without timing figures."""
+    s = summary if summary is not None else run.summary()
+    seq, rtt = s["sequence"], s["rtt_us"]
+    if run.no_timing is not None:
+        times = ["not reported (no timing figures)"] + [""] * 2
+    elif rtt:
+        times = [units.duration(rtt["p50"]), units.duration(rtt["p99"]), units.duration(rtt["max"])]
+    else:
+        times = ["no samples received", "", ""]
+    return dict(zip(HEADLINE_COLUMNS, [run.path, *times, f"{seq['lost']} of {seq['sent']}",
+                                       verdict.line() if verdict is not None else ""], strict=True))
 
 
 def _dist(d: dict[str, Any]) -> str:
@@ -196,9 +234,7 @@ def print_summary(run: Run, console: Console | None = None, summary: dict[str, A
     """The console summary: caveat, facts and figures as a table (`summary`: run.summary(), when
     the caller has it already)."""
     console = console or Console()
-    note = caveat(run)
-    if note:
-        console.print(f"[bold yellow]WARNING:[/] {note}")
+    print_caveat(run, console)
     table = Table(title=f"rig {run.kind}: {run.path} on {run.target}", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")

@@ -197,19 +197,27 @@ def report_error(run: Run, console: Console) -> None:
     console.print(f"[bold red]ERROR:[/] run incomplete: {run.error}")
 
 
+ProgressFor = Callable[[str], contextlib.AbstractContextManager[Callable[[int, int], None] | None]]
+"""Gives, for a step's label, a context whose value is the (done, total) callback (or None)."""
+
+
 def latency_report(target: Target, directory: Path, *, count: int = 300, warmup: int = 20,
                    history: str | Path | None = None, store: bool = True,
-                   console: Console | None = None, loss_tolerance: int = 0) -> list[report.ReportFiles]:
+                   console: Console | None = None, loss_tolerance: int = 0,
+                   progress: ProgressFor | None = None) -> list[report.ReportFiles]:
     """Short latency runs on every path an open target has, each with its report files (headed by
     its verdict) in `directory` and stored in the history unless store=False: what `rig run` puts in
-    its report."""
+    its report. `progress` shows each path's progress as `rig latency` does."""
     console = console or wide_console()
     out: list[report.ReportFiles] = []
-    for path in available_paths(target):
+    paths = available_paths(target)
+    console.print(f"latency: {', '.join(paths)} on {target.name}, {count} samples each")
+    for path in paths:
         kind = "frame" if path == "frames" else "short"
         settings = LatencySettings(count=count, warmup=warmup, message=kind,
                                    size=64 if kind == "frame" else 0, gap_min_s=0.0005, gap_max_s=0.0015)
-        run = measure_path(target, path, settings, 32, None)
+        with progress(f"latency {path}") if progress is not None else contextlib.nullcontext() as update:
+            run = measure_path(target, path, settings, 32, update)
         report.print_summary(run, console)
         verdict = of_run(run, loss_tolerance)
         if store:
@@ -231,7 +239,8 @@ def latency_report(target: Target, directory: Path, *, count: int = 300, warmup:
 def latency_report_for(spec: str | None, directory: Path, *, count: int = 300, jack: str | None = None,
                        history: str | Path | None = None, store: bool = True,
                        console: Console | None = None, loss_tolerance: int = 0,
-                       capture: Path | None = None) -> list[report.ReportFiles]:
+                       capture: Path | None = None, progress: ProgressFor | None = None
+                       ) -> list[report.ReportFiles]:
     """Open the target `spec` (default: board if attached, else loopback, which starts its own dummy
     JACK server when there is no MIDI system; see open_target) and write `latency_report` into
     `directory`; with `capture`, its USB traffic goes into that pcapng file."""
@@ -239,4 +248,4 @@ def latency_report_for(spec: str | None, directory: Path, *, count: int = 300, j
 
     with open_target(spec, jack) as target, capturing(target, capture):
         return latency_report(target, directory, count=count, history=history, store=store, console=console,
-                              loss_tolerance=loss_tolerance)
+                              loss_tolerance=loss_tolerance, progress=progress)

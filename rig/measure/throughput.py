@@ -16,8 +16,10 @@ from rig.measure.latency import BoardFrames, BoardMidi, ClockNs
 from rig.measure.messages import FRAME_MIN_PAYLOAD, frame_payload, short_message
 from rig.measure.model import USB_MIDI_EVENT_CEILING_PER_S, ThroughputResult, frame_ceiling_payload_per_s
 
-SERIES_INTERVAL_S = 0.05
-"""Throughput-over-time points are rates over windows of this length."""
+SERIES_POINTS = 50
+"""Throughput-over-time points per direction: rates over windows of 1/50 of the run..."""
+SERIES_MIN_WINDOW_S = 0.005
+"""...but never shorter than 5 ms, so one window spans many transfers."""
 
 
 class ThroughputError(RigError, RuntimeError):
@@ -36,8 +38,14 @@ class BoardThroughput(BoardFrames, BoardMidi, Protocol):
 
 
 class _Series:
-    """Records (time, amount) of every transfer; `points` turns them into rates over windows of
-    SERIES_INTERVAL_S, or of 1/50 of the run when the run is short."""
+    """Records (time, amount) of every transfer; `points` turns them into rates over windows.
+
+    A transfer that completes at t carried its amount since the previous one completed (transfers
+    of one direction follow each other), so its amount is spread evenly over that interval, not
+    counted whole in the window where it completed; transfers completing within a tenth of a
+    window of each other count as one batch, spread over the time since the batch before. Writes
+    that complete in batches then show as the rate they were carried at, not as zeros and spikes,
+    and a stall shows as a stall. Every window's rate times its length adds up to the total moved."""
 
     def __init__(self, start_ns: int) -> None:
         self.start_ns = start_ns
@@ -48,21 +56,51 @@ class _Series:
 
     @property
     def points(self) -> list[tuple[float, float]]:
+        """(seconds since start at the window's end, mean rate over the window) for each window."""
         if not self.events:
             return []
-        total_ns = self.events[-1][0] - self.start_ns
-        window_ns = max(min(int(SERIES_INTERVAL_S * 1e9), total_ns // 50), 100_000)
-        out: list[tuple[float, float]] = []
-        window_end = self.start_ns + window_ns
-        amount = 0
-        for t, n in self.events:
-            while t > window_end:
-                out.append(((window_end - self.start_ns) / 1e9, amount / (window_ns / 1e9)))
-                amount = 0
-                window_end += window_ns
-            amount += n
-        out.append(((window_end - self.start_ns) / 1e9, amount / (window_ns / 1e9)))
-        return out
+        start = self.start_ns
+        total_ns = max(1, self.events[-1][0] - start)
+        window_ns = max(total_ns // SERIES_POINTS, int(SERIES_MIN_WINDOW_S * 1e9), 1)
+        count = -(-total_ns // window_ns)
+        carried = [0.0] * count
+        prev = start
+        for t, n in _batches(self.events, window_ns // 10):
+            t = max(t, prev)
+            if t == prev:  # completed with no time since the previous one: counted where it ended
+                carried[min(count - 1, (t - start) // window_ns)] += n
+                continue
+            per_ns = n / (t - prev)
+            at = prev
+            while at < t:
+                index = min(count - 1, (at - start) // window_ns)
+                end = t if index == count - 1 else min(t, start + (index + 1) * window_ns)
+                carried[index] += per_ns * (end - at)
+                at = end
+            prev = t
+        starts = [index * window_ns for index in range(count)]
+        if count > 1 and total_ns - starts[-1] < window_ns // 2:
+            # a sliver of a last window would show a few transfers as a rate: join it to the one before
+            carried[-2] += carried.pop()
+            starts.pop()
+        ends = [*starts[1:], total_ns]
+        return [(end / 1e9, amount / ((end - begin) / 1e9))
+                for begin, end, amount in zip(starts, ends, carried, strict=True)]
+
+
+def _batches(events: list[tuple[int, int]], within_ns: int) -> list[tuple[int, int]]:
+    """Transfers that completed within `within_ns` of the first of their batch as one (the last's
+    time, their sum): a batch completes together after being carried together, so its whole
+    amount belongs to the time since the batch before, not mostly to the microseconds inside it."""
+    out: list[tuple[int, int]] = []
+    first = None
+    for t, n in events:
+        if first is not None and t - first <= within_ns:
+            out[-1] = (t, out[-1][1] + n)
+        else:
+            first = t
+            out.append((t, n))
+    return out
 
 
 Progress = Callable[[int, int], None]

@@ -10,8 +10,9 @@ the hooks and fixtures pytest must see; the plugin lives in:
 - skip_rule.py: the `needs(*features)` / `hardware` markers and the strict rule — a capability skip
   becomes a failure under --rig-strict (or CI=true) when the target should have the feature (its
   `expected_features`, else `EXPECTED_FEATURES[kind]`). `hardware` skips stay skips.
-- fixtures.py: `rig_target`, `board` (books checked after the test), `midi_ports`, `console`,
-  `midi_stream`, `frame_stream`.
+- fixtures.py: `rig_target`, `board` (books checked after the test), `midi_ports`, `console` (a
+  pyserial port with `expect` and `command`), `midi_stream`, `frame_stream`.
+- midi_fixture.py: `midi`, expect-style MIDI verbs (`send`, `expect`, `receive`) on the OS ports.
 - recording.py: the run record and, with --rig-report, DIR/record.json and DIR/report.md.
 - state.py: the per-session state and the pool of opened targets.
 - crash_dumps.py: faulthandler on for the session, its subprocesses and interpreter shutdown.
@@ -33,6 +34,7 @@ from rig.pytest_plugin.fixtures import (
     pytest_runtest_call,
     rig_target,
 )
+from rig.pytest_plugin.midi_fixture import midi
 from rig.pytest_plugin.options import (
     pytest_addoption,
     pytest_configure,
@@ -47,7 +49,8 @@ from rig.pytest_plugin.recording import (
 )
 from rig.pytest_plugin.skip_rule import _rig_markers
 
-__all__ = ["_rig_capture", "_rig_markers", "board", "console", "frame_stream", "midi_ports", "midi_stream",
+__all__ = ["_rig_capture", "_rig_markers", "board", "console", "frame_stream", "midi", "midi_ports",
+           "midi_stream",
            "pytest_addoption", "pytest_collection_finish", "pytest_configure", "pytest_generate_tests",
            "pytest_make_collect_report", "pytest_report_header", "pytest_runtest_call",
            "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary",

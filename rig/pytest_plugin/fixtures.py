@@ -226,14 +226,15 @@ def frame_stream(request: pytest.FixtureRequest, rig_target: Target, board: Boar
 
 @pytest.fixture
 def console(request: pytest.FixtureRequest, rig_target: Target) -> Iterator[serial.Serial]:
-    """The target's serial console opened with pyserial (1 s read timeout); closed afterwards."""
+    """The target's serial console: an open pyserial port (1 s read timeout) that also has
+    `console.command(text)` (the reply, echo and prompt removed) and `console.expect(regex, timeout)`
+    (the re.Match; a ConsoleTimeout shows what arrived instead). Closed afterwards."""
     if not require(request, rig_target, Feature.CONSOLE):
         yield None  # the call phase fails with the strict message
         return
-    import serial
+    from rig.client.console import open_console_port
 
-    port = serial.serial_for_url(rig_target.console_port(), baudrate=CONSOLE_BAUD, timeout=1.0,
-                                 write_timeout=1.0)
+    port = open_console_port(rig_target.console_port(), baudrate=CONSOLE_BAUD, timeout_s=1.0)
     try:
         yield port
     finally:

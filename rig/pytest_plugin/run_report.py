@@ -163,10 +163,21 @@ def _summary(record: RunRecord) -> str:
 
 
 def _latency(record: RunRecord) -> str | None:
+    """The latency step's figures (one row per path: round-trip p50, p99, max, lost, verdict), the
+    caveat once, then links to each path's page and samples; placed right under the verdict."""
     links = record.extra.get("latency")
     if not links:
         return None
-    return "## Latency\n\n" + "\n".join(f"- {link}" for link in links)
+    parts = ["## Latency"]
+    figures: list[dict[str, str]] = record.extra.get("latency_figures") or []
+    if figures:
+        header = list(figures[0])
+        parts.append("Round trip per path (p50, p99, max), messages lost of those sent, and the path's "
+                     "verdict:\n\n" + _table(header, [[row.get(k, "") for k in header] for row in figures]))
+    if record.extra.get("latency_caveat"):
+        parts.append(f"> **Warning:** {escape(record.extra['latency_caveat'])}")
+    parts.append("\n".join(f"- {link}" for link in links))
+    return "\n\n".join(parts)
 
 
 def _targets(record: RunRecord) -> str | None:
@@ -202,12 +213,12 @@ def _counters(record: RunRecord) -> str | None:
     return "\n".join(parts[:1]) + "\n\n" + "\n".join(parts[1:])
 
 
+register_section("latency", _latency)  # first: the figures and verdict a reader looks for
 register_section("summary", _summary)
 register_section("targets", _targets)
 register_section("host", _host_and_settings)
 register_section("results", _results)
 register_section("counters", _counters)
-register_section("latency", _latency)
 
 
 def render_markdown(record: RunRecord, title: str = "rig conformance report") -> str:

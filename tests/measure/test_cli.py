@@ -128,7 +128,31 @@ def test_latency_report_for_rig_run(tmp_path: Path, history: str) -> None:
         files = runner.latency_report(target, tmp_path, count=20, warmup=2, history=history,
                                    console=Console(record=True))
     assert [f.report.name for f in files] == ["latency-midi-usb.md", "latency-frames.md"]
-    assert all(f.json.exists() and f.csv.exists() and len(f.pngs) == 2 for f in files)
+    assert all(f.json.exists() and f.csv.exists() for f in files)
+    # histogram and over time; the one-way split where device time stamps come back (frames)
+    assert [sorted(f.pngs) for f in files] == [["latency_histogram", "latency_over_time"],
+                                               ["latency_histogram", "latency_one_way", "latency_over_time"]]
+
+
+def test_rig_run_latency_step_reports_progress_per_path(tmp_path: Path, history: str) -> None:
+    """`rig run`'s latency step shows each path's progress as `rig latency` does (issue #17)."""
+    from rich.console import Console
+
+    from rig.targets.factory import make_target
+
+    seen: dict[str, list[tuple[int, int]]] = {}
+
+    @contextlib.contextmanager
+    def progress(label: str) -> Iterator[Callable[[int, int], None]]:
+        seen[label] = []
+        yield lambda done, total: seen[label].append((done, total))
+
+    with make_target("loopback") as target:
+        target.features = target.features - {Feature.MIDI_OS}  # no JACK needed for this one
+        runner.latency_report(target, tmp_path, count=20, warmup=2, history=history,
+                              console=Console(record=True), progress=progress)
+    assert list(seen) == ["latency midi-usb", "latency frames"]
+    assert all(updates and updates[-1][0] == updates[-1][1] for updates in seen.values()), seen
 
 
 def test_ctrl_c_keeps_and_reports_the_samples_so_far(tmp_path: Path, history: str,

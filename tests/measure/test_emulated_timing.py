@@ -44,6 +44,7 @@ def test_emulator_latency_is_a_functional_check_without_timing(tmp_path: Path,
     out = capsys.readouterr().out
     assert "NOT MEANINGFUL" not in out and "verdict (functional check, no timing figures): PASS" in out
     assert "round trip (us)" in out and "not reported" in out and "p50" not in out
+    assert out.count("emulated time") == 2  # the caveat once per command (two commands), not per row
     docs = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("*.json"))]
     assert {d["meta"]["path"] for d in docs} == {"midi-usb", "frames"}
     for doc in docs:
@@ -71,6 +72,7 @@ def test_emulator_throughput_reports_counts_not_rates(tmp_path: Path,
     assert rc == 0
     out = capsys.readouterr().out
     assert "rate not reported" in out and "verdict (functional check, no timing figures): PASS" in out
+    assert out.count("emulated time") == 1  # the caveat once, at the top, not in every row
     doc = json.loads(next(tmp_path.glob("*.json")).read_text())
     [result] = doc["summary"]["throughput"]
     assert result["items"] == 30 and result["rate_per_s"] is None and result["series"] == []

@@ -21,6 +21,9 @@ def test_store_list_and_reload(tmp_path: Path) -> None:
         assert [r.kind for r in rows] == ["throughput", "latency"]
         assert rows[1].firmware == "0.1.0" and not rows[1].real_timing
         assert "p50" in rows[1].headline() and "bulk-out" in rows[0].headline()
+        # in the units a person reads, not "800kB/s"
+        assert rows[0].headline() == "bulk-out 1024 B 800 kB/s, bulk-in 1024 B 560 kB/s"
+        assert rows[1].headline() == "p50 324.0 us, p99 349.0 us, n=96, lost 4"
         samples = h.samples(run_id)
         assert len(samples) == len(run.samples)
         assert [s.lost for s in samples] == [s.lost for s in run.samples]

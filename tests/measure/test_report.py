@@ -31,11 +31,11 @@ def test_latency_report_files(tmp_path: Path) -> None:
     assert len(rows) == len(run.samples)
     assert tuple(rows[0]) == report.CSV_COLUMNS
     assert sum(int(r["lost"]) for r in rows) == 6
-    assert set(files.pngs) == {"latency_histogram", "latency_over_time"}
+    assert set(files.pngs) == {"latency_histogram", "latency_over_time", "latency_one_way"}
     for p in files.pngs.values():
         assert p.read_bytes().startswith(PNG_MAGIC)
     page = files.report.read_text()
-    assert page.count("data:image/png;base64,") == 2
+    assert page.count("data:image/png;base64,") == 3
     assert "Warning" in page and "firmware" in page and "hostname" in page and "setting count" in page
 
 
@@ -81,3 +81,48 @@ def test_without_a_clock_fit_only_the_device_internal_time_is_reported() -> None
     assert set(s["one_way_us"]) == {"device_internal"}
     assert s["one_way_us"]["device_internal"]["p50"] == 7.0
     assert ("note", "no one-way figures: test") in report.figure_rows(run)
+
+
+def test_the_caveat_is_printed_once_per_console_however_many_runs() -> None:
+    console = Console(record=True, width=200)
+    for path in ("midi-usb", "frames", "midi-os"):
+        run = latency_run(n=20)
+        run.path = path
+        report.print_summary(run, console)
+    text = console.export_text()
+    assert text.count("WARNING") == 1 and text.index("WARNING") < text.index("midi-usb")
+    other = Console(record=True, width=200)
+    report.print_summary(latency_run(n=20), other)
+    assert "WARNING" in other.export_text()  # a new command's console says it again
+
+
+
+def test_html_and_markdown_pages_read_top_down_with_every_plot_rendered(tmp_path: Path) -> None:
+    """As a person reads a page: title, verdict, the caveat once, the figures, then every plot (each
+    a real image of a readable size), then target and host; the same order in Markdown."""
+    import base64
+    import io
+    import re
+
+    import matplotlib.image
+
+    from rig.measure.verdict import Verdict
+
+    run = latency_run(n=300, lost_every=50)
+    page = report.write_all(run, tmp_path / "h", fmt="html", stem="r", verdict=Verdict("FAIL", ("lost 6",)))
+    html = page.report.read_text()
+    order = [html.index(mark) for mark in ("<h1>", "Verdict: FAIL", "Warning:", "<h2>Figures",
+                                           "<h2>Plots", "<h2>Target, host and settings")]
+    assert order == sorted(order)
+    assert html.count("no real timing") == 1  # the caveat once, not in every row
+    images = re.findall(r"<img alt='(\w+)' src='data:image/png;base64,([^']+)'>", html)
+    assert [name for name, _ in images] == ["latency_histogram", "latency_over_time", "latency_one_way"]
+    for _, data in images:
+        pixels = matplotlib.image.imread(io.BytesIO(base64.b64decode(data)))
+        assert pixels.shape[0] >= 300 and pixels.shape[1] >= 700
+    md = report.write_all(run, tmp_path / "m", fmt="md", stem="r", verdict=Verdict("PASS")).report.read_text()
+    order = [md.index(mark) for mark in ("# rig latency", "**Verdict: PASS", "> **Warning:**", "## Figures",
+                                         "## Plots", "![latency_one_way](r-latency_one_way.png)",
+                                         "## Target, host and settings")]
+    assert order == sorted(order)
+    assert md.count("no real timing") == 1

@@ -64,12 +64,30 @@ def test_rig_run_has_one_verdict_from_the_suite_and_every_latency_path(
                    "--latency-count", "20", "--loss-tolerance", tolerance])
         out = capsys.readouterr().out
         assert rc == (1 if expected == "FAIL" else 0), out
+        assert "" not in out.splitlines(), out  # piped: no blank lines left by progress bars
         verdicts = [line for line in out.splitlines() if line.startswith(("PASSED", "FAILED"))]
         assert verdicts and all(line.startswith(expected) for line in verdicts), out
         text = (report / REPORT_FILE).read_text()
         assert any(line.startswith(f"**Verdict: {expected}") for line in text.splitlines()[:4]), text
         assert "## Latency" in text and "[latency-midi-usb](latency/latency-midi-usb.md)" in text
+        # the figures come first, right under the verdict: one row per path, its loss and verdict
+        top = text.split("## Summary")[0]
+        assert "| path | p50 | p99 | max | lost | verdict |" in top, text
+        row = next(line for line in top.splitlines() if line.startswith("| midi-usb |"))
+        assert " us |" in row and ("| 1 of 20 | FAIL" if expected == "FAIL" else "| PASS") in row, row
+        assert "Warning:** Target kind 'loopback' has no real timing" in top
         pages = sorted((report / "latency").glob("*.md"))
         assert pages
         for page in pages:
             assert any(f"Verdict: {expected}" in line for line in page.read_text().splitlines()[:4]), page
+
+
+def test_piped_rig_latency_output_has_no_blank_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                     ) -> None:
+    """With the progress bar on (the default) and stdout not a terminal, nothing but text lines."""
+    rc = run_cli("latency", "--rig", "loopback", "--path", "midi-usb", "--count", "20", "--warmup", "2",
+                 "--no-history", "--jack", "never", "--format", "md", "--report-dir", str(tmp_path))
+    out = capsys.readouterr().out
+    assert rc == 0 and "verdict: PASS" in out
+    assert "" not in out.splitlines(), out
+

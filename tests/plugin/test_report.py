@@ -55,15 +55,15 @@ def test_markdown_has_every_part_and_escapes_cells(tmp_path: Path) -> None:
 
 
 def test_a_new_section_plugs_in_without_editing_the_module(sections: None) -> None:
-    register_section("latency",
-                     lambda r: "## Latency\n\nmedian " + str(r.extra.get("latency", {}).get("p50")))
+    register_section("throughput",
+                     lambda r: "## Throughput\n\nmedian " + str(r.extra.get("throughput", {}).get("p50")))
     record = _record()
-    record.extra["latency"] = {"p50": 123}
+    record.extra["throughput"] = {"p50": 123}
     text = render_markdown(record)
-    assert text.index("## Device counters") < text.index("## Latency") and "median 123" in text
-    register_section("latency", lambda r: None)  # replaced by name; None leaves it out
-    assert "## Latency" not in render_markdown(record)
-    assert report.section_names().count("latency") == 1
+    assert text.index("## Device counters") < text.index("## Throughput") and "median 123" in text
+    register_section("throughput", lambda r: None)  # replaced by name; None leaves it out
+    assert "## Throughput" not in render_markdown(record)
+    assert report.section_names().count("throughput") == 1
 
 
 def test_missing_or_broken_record_is_named(tmp_path: Path) -> None:
