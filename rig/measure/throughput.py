@@ -81,7 +81,8 @@ class _Series:
         starts = [index * window_ns for index in range(count)]
         if count > 1 and total_ns - starts[-1] < window_ns // 2:
             # a sliver of a last window would show a few transfers as a rate: join it to the one before
-            carried[-2] += carried.pop()
+            last = carried.pop()  # popped first: `carried[-2] += carried.pop()` stores past the end
+            carried[-1] += last
             starts.pop()
         ends = [*starts[1:], total_ns]
         return [(end / 1e9, amount / ((end - begin) / 1e9))

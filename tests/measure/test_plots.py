@@ -177,3 +177,14 @@ def test_steady_batches_plot_as_a_steady_rate() -> None:
     rates = [rate for _, rate in series.points]
     mean = 20 * 10 * 16 / 0.1
     assert max(rates) < 1.3 * mean and min(rates) > 0.7 * mean, rates
+
+
+def test_a_short_run_of_two_windows_joins_its_sliver() -> None:
+    """6 ms of transfers make two 5 ms windows, the second a 1 ms sliver joined to the first (the
+    join once stored past the end of the list: IndexError on the bulk IN 64 B run of a loopback)."""
+    series = _Series(0)
+    series.add(100, 1_000_000)
+    series.add(100, 6_000_000)
+    points = series.points
+    assert len(points) == 1
+    assert points[0][1] * points[0][0] == pytest.approx(200)
