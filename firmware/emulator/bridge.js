@@ -27,8 +27,10 @@
  *   buffer-control writes for it). A read that times out keeps what arrived for the next read.
  * - OUT packets are handed over one per arm (onEndpointRead), never two before the first lands.
  * - STALL is seen by watching buffer-control writes for bit 11 (the emulator has no callback).
+ * - Packet sizes come from the descriptors the host read (host_endpoints.js): EP0 bMaxPacketSize0,
+ *   each endpoint's wMaxPacketSize (64 until read); interrupt IN endpoints are polled at bInterval.
  * - A bulk write sends its data in max-size packets and ends with a short packet; it appends no ZLP
- *   when the length is a multiple of 64 (libusb does not either): a host that wants one writes a
+ *   when the length is a multiple of the max packet size (libusb does not either): a host that wants one writes a
  *   zero-length transfer. While the device is not configured (the host saw SET_CONFIGURATION 0 or a
  *   bus reset) its non-zero endpoints do not exist: reads and writes fail at once (ERROR), as
  *   libusb's do.
@@ -47,11 +49,10 @@ const fs = require('fs');
 const { RP2040 } = require('rp2040js');
 const { QspiFlash } = require('./qspi_flash');
 const { UsbRules, epBit } = require('./usb_rules');
+const { HostEndpoints } = require('./host_endpoints');
 
 const OP = { PING: 1, CONTROL: 2, WRITE: 3, READ: 4, RESET: 5, INFO: 6, QUIT: 7 };
 const ST = { OK: 0, TIMEOUT: 1, STALL: 2, ERROR: 3, GONE: 4, OVERFLOW: 5 };
-const EP0_SIZE = 64;
-const MAX_PACKET = 64;
 const IN_CAP = 128 * 1024;
 const BUF_STALL = 1 << 11;
 const BUF_AVAILABLE = 1 << 10;
@@ -244,6 +245,8 @@ let usbReady = false;
 let resetWaiters = [];
 let instructions = 0;
 const dpram = mcu.usbDPRAMView;
+const hostEps = new HostEndpoints(); // packet sizes and polling intervals from the descriptors read
+const inTakenAt = new Array(16).fill(-Infinity); // per endpoint: emulated ns the host last took an IN packet
 const ruleMode = args.usbRules;
 const rules = new UsbRules(mcu, {
   strict: ruleMode === 'strict',
@@ -251,6 +254,7 @@ const rules = new UsbRules(mcu, {
     if (ruleMode === 'strict') stopChip(message, 3);
     else if (ruleMode === 'warn' && rules.fired[rule] === 1) process.stderr.write(message + '\n');
   },
+  maxPacket: (ep) => hostEps.maxPacket(ep, false),
 });
 
 function endpointBufferOffset(ep, out) {
@@ -277,6 +281,7 @@ function deliverIn(ep) {
   const pending = inPending[ep];
   if (!pending) return;
   inPending[ep] = null;
+  inTakenAt[ep] = clock.nanos;
   const offset = 0x80 + 8 * ep;
   const word = dpram.getUint32(offset, true);
   dpram.setUint32(offset, word & ~(BUF_AVAILABLE | BUF_FULL), true);
@@ -293,11 +298,14 @@ function readPending(ep) {
 
 // Like a real host controller, the bridge takes an IN packet only while a read waits for it
 // (EP0: while a control transfer runs); otherwise the device sees NAKs. An aborted endpoint NAKs.
+// An interrupt IN endpoint is polled once per bInterval frames (USB 2.0 5.7.4): a packet armed
+// sooner than that after the last one waits for the next poll.
 function tryTakeIn(ep) {
   if (inPending[ep] && !inScheduled[ep] && !aborting(ep, false) &&
       (ep === 0 || (readPending(ep) && inBytes[ep] < IN_CAP))) {
     inScheduled[ep] = true;
-    inAlarm[ep].schedule(usb.writeDelayMicroseconds * 1000);
+    const nextPoll = inTakenAt[ep] + hostEps.interruptInterval(ep) * 1e6 - clock.nanos;
+    inAlarm[ep].schedule(Math.max(usb.writeDelayMicroseconds * 1000, nextPoll));
   }
 }
 
@@ -500,7 +508,7 @@ function serviceControl() {
       inBytes[0] -= pkt.length;
       op.received.push(pkt);
       op.receivedLen += pkt.length;
-      if (pkt.length < EP0_SIZE || op.receivedLen >= op.wLength) {
+      if (pkt.length < hostEps.ep0Size || op.receivedLen >= op.wLength) {
         op.phase = 'status-out';
         break;
       }
@@ -509,7 +517,7 @@ function serviceControl() {
   }
   if (op.phase === 'data-out') {
     if (outArmed[0] !== undefined) {
-      const chunk = op.data.subarray(op.sentOut, op.sentOut + EP0_SIZE);
+      const chunk = op.data.subarray(op.sentOut, op.sentOut + hostEps.ep0Size);
       op.sentOut += chunk.length;
       giveOut(0, Uint8Array.from(chunk));
       if (op.sentOut >= op.data.length) op.phase = 'status-in';
@@ -551,6 +559,10 @@ function serviceControl() {
 function controlCompleted(data) {
   const before = rules.configuration;
   const setup = rules.control;
+  if (setup && setup.bm === 0x80 && setup.req === 6 && data) {
+    if (setup.value >> 8 === 1) hostEps.learnDevice(data);
+    if (setup.value >> 8 === 2) hostEps.learnConfiguration(data);
+  }
   rules.controlDone(data);
   if (setup && (setup.bm & 0x60) === 0 && !(setup.bm & 0x80) && setup.req === 9) {
     for (let ep = 1; ep < 16; ep++) {
@@ -587,7 +599,7 @@ function serviceWrites(ep) {
     return;
   }
   if (outArmed[ep] === undefined || aborting(ep, true) || !endpointEnabled(ep, true)) return;
-  const chunk = op.data.subarray(op.sent, op.sent + MAX_PACKET);
+  const chunk = op.data.subarray(op.sent, op.sent + hostEps.maxPacket(ep, true));
   op.sent += chunk.length;
   op.packets++;
   giveOut(ep, Uint8Array.from(chunk));
@@ -614,7 +626,7 @@ function serviceReads(ep) {
     inBytes[ep] -= pkt.length;
     op.packets.push(pkt);
     op.got += pkt.length;
-    if (pkt.length < MAX_PACKET || op.got >= op.length) op.complete = true;
+    if (pkt.length < hostEps.maxPacket(ep, false) || op.got >= op.length) op.complete = true;
   }
   tryTakeIn(ep);
   if (op.complete) {
@@ -784,6 +796,7 @@ function info() {
     boot: { ...boot, vtor: hex(mcu.core.VTOR) },
     flash: qspi.info(),
     usb_rules: { mode: ruleMode, ...rules.info() },
+    host_endpoints: hostEps.info(),
     out_packets: Object.fromEntries(outPackets.map((n, ep) => [ep, { packets: n, zlps: outZlps[ep] }]).filter(([, v]) => v.packets)),
     bootsel,
   };

@@ -18,12 +18,14 @@ import os
 import shutil
 import struct
 import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from rig.contract.ch9 import CLEAR_FEATURE, ENDPOINT_HALT
+from rig.links.flash_image import FlashImageError, read_flash_image
 from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLinkError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,28 +107,40 @@ def flash_uid_hex(uid: str | bytes) -> str:
 
 
 class EmulatorLink:
-    """One emulated board: a bridge process running `image` (a flash image .bin from 0x10000000)."""
+    """One emulated RP2040: a bridge process running `image` (a flash image .bin from 0x10000000, a
+    .uf2 or an .elf of any RP2040 firmware)."""
 
     def __init__(self, image: str | os.PathLike[str], *, rom: str | os.PathLike[str] | None = None,
                  flash_uid: str | bytes | None = None, timeout_scale: float = 3.0,
                  boot_timeout_s: float = BOOT_TIMEOUT_S) -> None:
         """Spawn the bridge and wait until the firmware has enabled USB and taken a bus reset.
 
-        `rom` is the model boot ROM (default: `rom_for(image)`); `flash_uid` the flash chip's 64-bit
-        unique ID, which the firmware reports as its serial number (default: the bridge's own).
+        `rom` is the boot ROM image: the model ROM (default: `rom_for(image)`) or one the user supplies
+        (a real RP2040 boot ROM, 16 KiB at most); `flash_uid` the flash chip's 64-bit unique ID, which
+        our firmware reports as its serial number (default: the bridge's own).
         """
         self.image = Path(image)
         if not self.image.is_file():
             raise BridgeStartError(f"firmware image {self.image} does not exist (run `make firmware`)")
         self.rom = Path(rom) if rom is not None else rom_for(self.image)
         if not self.rom.is_file():
-            raise BridgeStartError(f"model boot ROM {self.rom} does not exist (run `make firmware`)")
+            raise BridgeStartError(f"boot ROM {self.rom} does not exist (the model ROM: run `make firmware`)")
         uid_args = [] if flash_uid is None else ["--flash-uid", flash_uid_hex(flash_uid)]
         node = node_executable()
         if node is None:
             raise BridgeStartError("node is not installed; the emulator target needs Node.js 18+")
         if not bridge_installed():
             raise BridgeStartError(f"rp2040js is not installed; run `npm ci` in {BRIDGE_DIR}")
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        flash_bin = self.image
+        if self.image.suffix.lower() != ".bin":
+            try:
+                contents = read_flash_image(self.image)
+            except FlashImageError as exc:
+                raise BridgeStartError(str(exc)) from exc
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="rig-emulator-")
+            flash_bin = Path(self._tmpdir.name) / "flash.bin"
+            flash_bin.write_bytes(contents)
         self._lock = threading.Lock()
         ready = _Pending()
         """The bridge's ready message (request id 0), held here: the reader pops it on arrival, which
@@ -138,7 +152,7 @@ class EmulatorLink:
         self._device_gone: str | None = None
         """Why the device is gone while the bridge runs on (BOOTSEL): USB calls raise LinkGone."""
         self._proc = subprocess.Popen(
-            [node, str(BRIDGE_JS), str(self.image), "--rom", str(self.rom), *uid_args,
+            [node, str(BRIDGE_JS), str(flash_bin), "--rom", str(self.rom), *uid_args,
              "--timeout-scale", str(timeout_scale)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
         )
@@ -156,6 +170,11 @@ class EmulatorLink:
         self.boot_info: dict[str, Any] = json.loads(ready.payload or b"{}")
 
     # --- plumbing -------------------------------------------------------------------------------
+
+    def _drop_tmp(self) -> None:
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+            self._tmpdir = None
 
     def _stderr_loop(self) -> None:
         stream = self._proc.stderr
@@ -344,6 +363,7 @@ class EmulatorLink:
                 self._proc.wait(timeout=5.0)
         self._mark_gone("emulator link closed")
         self._reader.join(timeout=2.0)
+        self._drop_tmp()
         for stream in (self._proc.stdout, self._proc.stderr):
             with contextlib.suppress(OSError):
                 if stream is not None:
