@@ -4,6 +4,7 @@
  * Python (rig/links/emulator.py) over stdio with a length-prefixed framed protocol.
  *
  * Usage: node bridge.js IMAGE.bin --rom ROM.bin [--flash-uid HEX16] [--timeout-scale N] [--usb-rules MODE]
+ *        [--bootsel]
  *
  * Every message both ways: u32 length (of what follows), u32 request id, u8 op/status, payload;
  * little-endian. Requests (op): 1 PING, 2 CONTROL, 3 WRITE (bulk/interrupt OUT), 4 READ (IN),
@@ -50,6 +51,7 @@ const { RP2040 } = require('rp2040js');
 const { QspiFlash } = require('./qspi_flash');
 const { UsbRules, epBit } = require('./usb_rules');
 const { HostEndpoints } = require('./host_endpoints');
+const { installChipModel, resetChip } = require('./chip_model');
 
 const OP = { PING: 1, CONTROL: 2, WRITE: 3, READ: 4, RESET: 5, INFO: 6, QUIT: 7 };
 const ST = { OK: 0, TIMEOUT: 1, STALL: 2, ERROR: 3, GONE: 4, OVERFLOW: 5 };
@@ -74,7 +76,7 @@ const BOOT2_SRAM = 0x20041f00;
 function parseArgs(argv) {
   const args = {
     image: null, rom: null, flashUid: DEFAULT_FLASH_UID, timeoutScale: 3,
-    usbRules: process.env.RIG_BRIDGE_USB_RULES || 'strict',
+    usbRules: process.env.RIG_BRIDGE_USB_RULES || 'strict', bootsel: false,
   };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--timeout-scale') {
@@ -83,6 +85,8 @@ function parseArgs(argv) {
       args.usbRules = String(argv[++i]);
     } else if (argv[i] === '--rom') {
       args.rom = argv[++i];
+    } else if (argv[i] === '--bootsel') {
+      args.bootsel = true; // the BOOTSEL button held from power-on: QSPI_SS reads low
     } else if (argv[i] === '--flash-uid') {
       args.flashUid = String(argv[++i]);
     } else if (!args.image) {
@@ -164,6 +168,8 @@ const qspi = new QspiFlash(mcu, {
   uid: Buffer.from(args.flashUid, 'hex'),
   onFault: (why) => stopChip(why, 3),
 });
+const chipResets = []; // watchdog resets: { reason, emulated_us, pc }
+const chip = installChipModel(mcu, { bootsel: args.bootsel, onReset: (reason) => watchdogReset(reason) });
 
 // --- the model boot ROM: its function table, and what its breakpoints tell us ------------------------
 
@@ -402,6 +408,51 @@ usb.onResetReceived = () => {
 };
 usb.onEndpointRead = () => {}; // OUT arming is taken by our DPRAMUpdated hook instead
 usb.onEndpointWrite = () => {}; // IN traffic is taken by our DPRAMUpdated hook instead
+
+// --- watchdog reset -------------------------------------------------------------------------------
+
+// The watchdog fired: the chip resets (core, pads, QSPI, USB controller) and boots from the ROM again.
+// A device already on the bus leaves it: pending and later USB requests get GONE, as a board's USB
+// device disappears (the host would see a new device, or the ROM's bootloader, enumerate after).
+function watchdogReset(reason) {
+  const entry = { reason, emulated_us: Math.floor(clock.nanos / 1000), pc: hex(mcu.core.PC - 2) };
+  if (chipResets.length < 16) chipResets.push(entry);
+  const wasReady = readySent;
+  for (let ep = 0; ep < 16; ep++) {
+    inQueue[ep] = [];
+    inBytes[ep] = 0;
+    inPending[ep] = null;
+    inAlarm[ep].cancel();
+    inScheduled[ep] = false;
+    outArmed[ep] = undefined;
+    stalled[0][ep] = stalled[1][ep] = false;
+    const reads = usb.endpointReadAlarms[ep];
+    if (reads) {
+      reads.alarm.cancel();
+      reads.buffers.length = 0;
+    }
+  }
+  for (const field of ['mainCtrl', 'sieCtrl', 'sieStatus', 'intRaw', 'intEnable', 'intForce', 'buffStatus',
+    'addrEndp', 'usbPwr', 'epAbort', 'epAbortDone', 'epStallArm', 'epStatusStallNak']) usb[field] = 0;
+  mcu.usbDPRAM.fill(0);
+  rules.resetHost();
+  usbReady = false;
+  qspi.reset();
+  resetChip(mcu, args.bootsel);
+  if (wasReady && deviceGone === null) {
+    deviceGone = `the chip was reset by its watchdog (${reason}, pc ${entry.pc}): its USB device left the bus; ` +
+      'a new device enumerates after the reboot (open the target again to reach it)';
+    failAll(ST.GONE, deviceGone);
+  }
+  kick();
+}
+
+// A bridge never outlives the process that started it: stdin ends when the parent exits, and if it
+// does not (the pipe was handed on), a changed parent pid says so.
+const parentPid = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parentPid) process.exit(0);
+}, 500).unref();
 
 // --- protocol ------------------------------------------------------------------------------------
 
@@ -795,6 +846,7 @@ function info() {
     rom: { image: args.rom, bytes: romImage.length, calls: { ...romCalls } },
     boot: { ...boot, vtor: hex(mcu.core.VTOR) },
     flash: qspi.info(),
+    chip: { ...chip.vreg.info(), bootsel_button: args.bootsel, watchdog_resets: chipResets.slice() },
     usb_rules: { mode: ruleMode, ...rules.info() },
     host_endpoints: hostEps.info(),
     out_packets: Object.fromEntries(outPackets.map((n, ep) => [ep, { packets: n, zlps: outZlps[ep] }]).filter(([, v]) => v.packets)),
