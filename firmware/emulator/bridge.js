@@ -43,7 +43,9 @@
  *   the host see NAKs; a SETUP clears EP_STALL_ARM and hands both EP0 buffers back.
  * - Emulated time never runs ahead of wall time (idle waits sleep), so device time looks real;
  *   env RIG_BRIDGE_NO_PACE=1 lets idle waits complete at once instead (faster SOURCE modes).
- * - Wall-clock timeouts are the caller's times the timeout scale (emulation runs ~3x slower).
+ * - Wall-clock timeouts are the caller's times the timeout scale: --timeout-scale auto (the default)
+ *   divides by the measured emulation speed (emulated over wall time while the core runs, a moving
+ *   average; INFO's emulation_speed) with a margin, at least 3x and at most 30x; a number fixes it.
  */
 
 const fs = require('fs');
@@ -75,12 +77,13 @@ const BOOT2_SRAM = 0x20041f00;
 
 function parseArgs(argv) {
   const args = {
-    image: null, rom: null, flashUid: DEFAULT_FLASH_UID, timeoutScale: 3,
+    image: null, rom: null, flashUid: DEFAULT_FLASH_UID, timeoutScale: 'auto',
     usbRules: process.env.RIG_BRIDGE_USB_RULES || 'strict', bootsel: false,
   };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--timeout-scale') {
-      args.timeoutScale = Number(argv[++i]);
+      const v = argv[++i];
+      args.timeoutScale = v === 'auto' ? 'auto' : Number(v);
     } else if (argv[i] === '--usb-rules') {
       args.usbRules = String(argv[++i]);
     } else if (argv[i] === '--rom') {
@@ -98,7 +101,9 @@ function parseArgs(argv) {
   if (!args.image || !args.rom) {
     throw new Error('usage: node bridge.js IMAGE.bin --rom ROM.bin [--flash-uid HEX16] [--timeout-scale N]');
   }
-  if (!(args.timeoutScale > 0)) throw new Error('--timeout-scale must be a positive number');
+  if (args.timeoutScale !== 'auto' && !(args.timeoutScale > 0)) {
+    throw new Error('--timeout-scale must be a positive number or auto');
+  }
   if (!['strict', 'warn', 'off'].includes(args.usbRules)) throw new Error('--usb-rules must be strict, warn or off');
   if (!/^[0-9a-fA-F]{16}$/.test(args.flashUid)) throw new Error('--flash-uid must be 16 hex digits');
   return args;
@@ -183,7 +188,25 @@ for (let entry = romView.getUint16(0x14, true); entry + 4 <= romImage.length; en
 }
 const romCalls = {};
 for (const name of romFunctions.values()) romCalls[name] = 0;
-const boot = { boot2_entered: false, boot2_crc: null, vtor_writes: [] };
+// CRC-32/MPEG-2 (poly 0x04C11DB7, init 0xFFFFFFFF, no reflection, no final XOR): what any boot ROM checks.
+function crc32Mpeg2(bytes) {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte << 24;
+    for (let b = 0; b < 8; b++) crc = crc & 0x80000000 ? (crc << 1) ^ 0x04c11db7 : crc << 1;
+  }
+  return crc >>> 0;
+}
+// boot2 as the image holds it, judged without any ROM: a real ROM that finds the CRC wrong retries and
+// then starts its USB bootloader (2e8a:0003) instead of the image; ours stops the chip.
+const boot2Stored = image.length >= 256 ? image.readUInt32LE(252) : null;
+const boot2Computed = crc32Mpeg2(image.subarray(0, 252));
+const boot = {
+  boot2_entered: false, boot2_crc: null, vtor_writes: [],
+  image_boot2: { stored_crc: boot2Stored === null ? null : hex(boot2Stored), computed_crc: hex(boot2Computed),
+    crc_ok: boot2Stored === boot2Computed },
+  bootsel_button: args.bootsel,
+};
 
 // Who sets VTOR (boot2 should, before the image's own reset handler): the first few writes.
 const ppbWrite = mcu.ppb.writeUint32.bind(mcu.ppb);
@@ -472,7 +495,7 @@ function u32(n) {
 }
 
 function wallTimeout(ms) {
-  return ms === 0 ? 0 : Math.max(1, Math.round(ms * args.timeoutScale));
+  return ms === 0 ? 0 : Math.max(1, Math.round(ms * timeoutScale()));
 }
 
 // Operations in flight. Control transfers run one at a time; writes queue per OUT endpoint;
@@ -842,7 +865,10 @@ function info() {
     clk_sys_hz: mcu.clkSys,
     clocks: clockRegisters(),
     image_bytes: image.length,
-    timeout_scale: args.timeoutScale,
+    timeout_scale: timeoutScale(),
+    timeout_scale_mode: args.timeoutScale === 'auto' ? 'auto' : 'fixed',
+    emulation_speed: Number(speed.value.toFixed(3)),
+    emulation_speed_samples: speed.samples,
     rom: { image: args.rom, bytes: romImage.length, calls: { ...romCalls } },
     boot: { ...boot, vtor: hex(mcu.core.VTOR) },
     flash: qspi.info(),
@@ -899,9 +925,46 @@ function kick() {
   }
 }
 
+// Emulation speed: how much device time passes per wall second, sampled every SPEED_SAMPLE_MS as a
+// moving average. Emulated time never runs ahead of wall time (pacing), and while the core sleeps
+// with nothing scheduled (waiting for the host) the device is not behind, so that wall time counts
+// as kept up with. A wfi firmware comes out near 1; a busy-polling one at the emulator's raw speed.
+// `auto` timeouts are the caller's divided by it (times a margin), never below the 3x that a wfi
+// firmware's short bursts need and never above 30x.
+const SPEED_MARGIN = 1.2;
+const MIN_AUTO_SCALE = 3;
+const MAX_AUTO_SCALE = 30;
+const SPEED_SAMPLE_MS = 250;
+const speed = { value: 1, samples: 0, lastWall: 0, lastEmu: 0, keptUp: 0, idleSince: null };
+function creditIdle(now) {
+  if (speed.idleSince !== null) {
+    speed.keptUp += now - speed.idleSince;
+    speed.idleSince = now;
+  }
+}
+setInterval(() => {
+  const now = wallNanos();
+  creditIdle(now);
+  const dWall = now - speed.lastWall;
+  if (dWall > 0 && !halted) {
+    const sample = Math.min(1, (clock.nanos - speed.lastEmu + speed.keptUp) / dWall);
+    speed.value = speed.samples === 0 ? sample : 0.7 * speed.value + 0.3 * sample;
+    speed.samples++;
+  }
+  speed.lastWall = now;
+  speed.lastEmu = clock.nanos;
+  speed.keptUp = 0;
+}, SPEED_SAMPLE_MS).unref();
+function timeoutScale() {
+  if (args.timeoutScale !== 'auto') return args.timeoutScale;
+  return Math.min(MAX_AUTO_SCALE, Math.max(MIN_AUTO_SCALE, SPEED_MARGIN / Math.max(speed.value, 1e-3)));
+}
+
 function runSlice() {
   sliceImmediate = null;
   const core = mcu.core;
+  creditIdle(wallNanos());
+  speed.idleSince = null;
   let idleUntil = null;
   service();
   if (halted) return;
@@ -923,6 +986,9 @@ function runSlice() {
     } else {
       const cycles = core.executeInstruction();
       clock.tick((cycles * 1e9) / mcu.clkSys);
+      if (!boot.boot2_entered && (core.PC >>> 8) === 0x20041f) {
+        boot.boot2_entered = true; // the ROM (ours or a real one) jumped into the SRAM copy of boot2
+      }
       i++;
       instructions++;
       if ((i & 0x3ff) === 0) service();
@@ -940,6 +1006,7 @@ function runSlice() {
     }, Math.min(delayMs, 50));
   } else {
     // Idle: wait for host input; also poll now and then so op timeouts and pacing stay live.
+    speed.idleSince = wallNanos();
     sliceTimer = setTimeout(() => {
       sliceTimer = null;
       kick();

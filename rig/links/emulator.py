@@ -53,6 +53,8 @@ STATUS_OVERFLOW = 5
 
 BOOT_TIMEOUT_S = 20.0
 """Wall time allowed for node to start, boot the firmware and see the first bus reset."""
+MAX_TIMEOUT_SCALE = 30.0
+"""The most the bridge stretches a transfer timeout by when it scales them by emulation speed."""
 GRACE_S = 10.0
 """Added to every transfer's own timeout (which the bridge scales for emulation speed)."""
 FOREVER_POLL_S = 1.0
@@ -106,19 +108,43 @@ def flash_uid_hex(uid: str | bytes) -> str:
     return raw.hex().upper()
 
 
+ROM_BOOTLOADER_IDS = (0x2E8A, 0x0003)
+"""VID:PID of the RP2040 boot ROM's own USB device (RPI-RP2 drive and PICOBOOT)."""
+
+
+def boot_diagnosis(info: dict[str, Any]) -> str:
+    """Why the emulated chip runs the ROM's USB bootloader rather than the image, from the bridge's
+    INFO (`boot`): a bad boot2 CRC (judged from the image, whatever the ROM), the BOOTSEL button, or
+    boot2 never entered."""
+    boot = info.get("boot", {})
+    image_boot2 = boot.get("image_boot2", {})
+    if image_boot2 and not image_boot2.get("crc_ok", True):
+        return (f"boot2 CRC mismatch: the image's first 252 bytes give {image_boot2.get('computed_crc')} but "
+                f"offset 252 holds {image_boot2.get('stored_crc')}, so the ROM rejected boot2 and started "
+                "its USB bootloader")
+    if boot.get("bootsel_button"):
+        return "the BOOTSEL button is held (bootsel): the ROM started its USB bootloader"
+    entered = "boot2 was entered" if boot.get("boot2_entered") else "boot2 was never entered"
+    return f"the ROM started its USB bootloader ({entered}; the image may have rebooted into BOOTSEL)"
+
+
 class EmulatorLink:
     """One emulated RP2040: a bridge process running `image` (a flash image .bin from 0x10000000, a
     .uf2 or an .elf of any RP2040 firmware)."""
 
     def __init__(self, image: str | os.PathLike[str], *, rom: str | os.PathLike[str] | None = None,
-                 flash_uid: str | bytes | None = None, timeout_scale: float = 3.0,
-                 boot_timeout_s: float = BOOT_TIMEOUT_S) -> None:
+                 flash_uid: str | bytes | None = None, timeout_scale: float | None = None,
+                 boot_timeout_s: float = BOOT_TIMEOUT_S, bootsel: bool = False) -> None:
         """Spawn the bridge and wait until the firmware has enabled USB and taken a bus reset.
 
         `rom` is the boot ROM image: the model ROM (default: `rom_for(image)`) or one the user supplies
         (a real RP2040 boot ROM, 16 KiB at most); `flash_uid` the flash chip's 64-bit unique ID, which
-        our firmware reports as its serial number (default: the bridge's own).
+        our firmware reports as its serial number (default: the bridge's own); `timeout_scale` fixes
+        the factor the bridge stretches transfer timeouts by (None: scaled by the emulation speed it
+        measures, 3x to 30x); `bootsel` holds the BOOTSEL button from power-on (QSPI_SS low: a real
+        ROM starts its USB bootloader; the model ROM has no such path).
         """
+        self._timeout_scale = MAX_TIMEOUT_SCALE if timeout_scale is None else timeout_scale
         self.image = Path(image)
         if not self.image.is_file():
             raise BridgeStartError(f"firmware image {self.image} does not exist (run `make firmware`)")
@@ -153,7 +179,8 @@ class EmulatorLink:
         """Why the device is gone while the bridge runs on (BOOTSEL): USB calls raise LinkGone."""
         self._proc = subprocess.Popen(
             [node, str(BRIDGE_JS), str(flash_bin), "--rom", str(self.rom), *uid_args,
-             "--timeout-scale", str(timeout_scale)],
+             "--timeout-scale", "auto" if timeout_scale is None else str(timeout_scale),
+             *(["--bootsel"] if bootsel else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
         )
         self._stderr_tail: list[str] = []
@@ -278,7 +305,7 @@ class EmulatorLink:
         raise BridgeError(text)
 
     def _wait_for(self, timeout_ms: int) -> float | None:
-        return None if timeout_ms == 0 else timeout_ms / 1000.0 * 3.0 + GRACE_S
+        return None if timeout_ms == 0 else timeout_ms / 1000.0 * self._timeout_scale + GRACE_S
 
     # --- UsbLink ----------------------------------------------------------------------------------
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from rig.errors import TargetError
-from rig.links.emulator import EmulatorLink
+from rig.links.emulator import BridgeStartError, EmulatorLink, boot_diagnosis
 from rig.links.flash_image import FlashImageError, elf_to_bin, read_flash_image
-from rig.targets.emulator import EmulatorTarget, parse_emulator_arg
+from rig.targets.emulator import EmulatorArgs, EmulatorTarget, parse_emulator_arg
 from rig.targets.registry import Feature, TargetSpec
 
 from .conftest import REPO, T, need_bridge
@@ -59,12 +59,35 @@ def test_elf_loading_into_ram_is_not_a_flash_image(firmware_build: Path) -> None
 
 
 def test_emulator_spec_takes_image_and_rom(tmp_path: Path) -> None:
-    assert parse_emulator_arg("a.uf2,rom=r.bin", {}) == (Path("a.uf2"), Path("r.bin"))
-    assert parse_emulator_arg("a.elf", {"RIG_ROM": "env.bin"}) == (Path("a.elf"), Path("env.bin"))
-    assert parse_emulator_arg(",rom=r.bin", {"RIG_ROM": "env.bin"}) == (None, Path("r.bin"))
-    assert parse_emulator_arg(None, {}) == (None, None)
+    assert parse_emulator_arg("a.uf2,rom=r.bin", {}) == EmulatorArgs(Path("a.uf2"), Path("r.bin"))
+    assert parse_emulator_arg("a.elf", {"RIG_ROM": "env.bin"}) == EmulatorArgs(Path("a.elf"), Path("env.bin"))
+    assert parse_emulator_arg(",rom=r.bin", {"RIG_ROM": "env.bin"}) == EmulatorArgs(None, Path("r.bin"))
+    assert parse_emulator_arg("a.uf2,bootsel", {}) == EmulatorArgs(Path("a.uf2"), None, True)
+    assert parse_emulator_arg(None, {}) == EmulatorArgs()
     with pytest.raises(TargetError, match="unknown option 'speed=2'"):
         parse_emulator_arg("a.uf2,speed=2", {})
+
+
+def test_a_rom_bootloader_is_explained_from_the_image() -> None:
+    """With a real ROM a bad boot2 CRC ends in the ROM's bootloader: the diagnosis says so from the
+    image's CRC (the model ROM's breakpoints are not needed)."""
+    bad = {"boot": {"image_boot2": {"crc_ok": False, "computed_crc": "0x1", "stored_crc": "0x2"}}}
+    assert boot_diagnosis(bad).startswith("boot2 CRC mismatch: the image's first 252 bytes give 0x1 but "
+                                          "offset 252 holds 0x2")
+    assert "BOOTSEL button is held" in boot_diagnosis({"boot": {"image_boot2": {"crc_ok": True},
+                                                                "bootsel_button": True}})
+    assert "boot2 was never entered" in boot_diagnosis({"boot": {}})
+
+
+def test_bad_boot2_crc_is_seen_in_the_image(firmware_build: Path, tmp_path: Path) -> None:
+    """The bridge judges boot2's CRC from the image itself; with the model ROM a bad one stops boot."""
+    need_bridge()
+    flat = bytearray((firmware_build / "plain.bin").read_bytes())
+    flat[10] ^= 0xFF
+    image = tmp_path / "bad_crc.bin"
+    image.write_bytes(bytes(flat))
+    with pytest.raises(BridgeStartError, match="boot2 CRC mismatch"):
+        EmulatorLink(image)
 
 
 def test_echo_moves_32_byte_packets(firmware_build: Path) -> None:
