@@ -441,19 +441,11 @@ function watchdogReset(reason) {
   const entry = { reason, emulated_us: Math.floor(clock.nanos / 1000), pc: hex(mcu.core.PC - 2) };
   if (chipResets.length < 16) chipResets.push(entry);
   const wasReady = readySent;
-  for (let ep = 0; ep < 16; ep++) {
-    inQueue[ep] = [];
-    inBytes[ep] = 0;
-    inPending[ep] = null;
-    inAlarm[ep].cancel();
-    inScheduled[ep] = false;
-    outArmed[ep] = undefined;
-    stalled[0][ep] = stalled[1][ep] = false;
-    const reads = usb.endpointReadAlarms[ep];
-    if (reads) {
-      reads.alarm.cancel();
-      reads.buffers.length = 0;
-    }
+  forgetEndpoints();
+  for (const reads of usb.endpointReadAlarms) {
+    if (!reads) continue;
+    reads.alarm.cancel();
+    reads.buffers.length = 0;
   }
   for (const field of ['mainCtrl', 'sieCtrl', 'sieStatus', 'intRaw', 'intEnable', 'intForce', 'buffStatus',
     'addrEndp', 'usbPwr', 'epAbort', 'epAbortDone', 'epStallArm', 'epStatusStallNak']) usb[field] = 0;
@@ -743,8 +735,8 @@ function failAll(status, message) {
   for (const op of all) if (op) finish(op, status, Buffer.from(message));
 }
 
-function busReset(op) {
-  failAll(ST.ERROR, 'bus reset');
+// The host's view of every endpoint goes: queued IN data, armed buffers, halts.
+function forgetEndpoints() {
   for (let ep = 0; ep < 16; ep++) {
     inQueue[ep] = [];
     inBytes[ep] = 0;
@@ -754,6 +746,11 @@ function busReset(op) {
     outArmed[ep] = undefined;
     stalled[0][ep] = stalled[1][ep] = false;
   }
+}
+
+function busReset(op) {
+  failAll(ST.ERROR, 'bus reset');
+  forgetEndpoints();
   rules.busReset();
   usbReady = false;
   resetWaiters.push(() => finish(op, ST.OK, null));
