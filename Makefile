@@ -11,9 +11,11 @@ APT_PACKAGES := jackd2 libjack-jackd2-0 gcc-arm-none-eabi tshark
 # Node.js runs the emulator bridge; Debian's is used only when the machine has no node at all.
 APT_PACKAGES += $(if $(shell command -v node),,nodejs npm)
 RIG ?=
-# The targets `make test` runs the conformance suite on: both need no hardware. Add `board` (or
+# The targets `make test` runs the conformance suite on: none needs hardware. The third is the plain
+# USB-MIDI image (firmware/plain: not our board), which runs only the device-agnostic suites
+# (conformance_usb, conformance_usbmidi; the rest are deselected for it). Add `board` (or
 # `board:SERIAL`, `midi:OUT,IN`) when one is attached: make test RIGS="loopback board".
-RIGS ?= loopback emulator
+RIGS ?= loopback emulator emulator:firmware/build/plain.uf2
 
 .PHONY: all venv system run test lint bench firmware firmware-if-possible emulator-deps header clean
 

@@ -4,6 +4,7 @@
  * Python (rig/links/emulator.py) over stdio with a length-prefixed framed protocol.
  *
  * Usage: node bridge.js IMAGE.bin --rom ROM.bin [--flash-uid HEX16] [--timeout-scale N] [--usb-rules MODE]
+ *        [--bootsel]
  *
  * Every message both ways: u32 length (of what follows), u32 request id, u8 op/status, payload;
  * little-endian. Requests (op): 1 PING, 2 CONTROL, 3 WRITE (bulk/interrupt OUT), 4 READ (IN),
@@ -27,8 +28,10 @@
  *   buffer-control writes for it). A read that times out keeps what arrived for the next read.
  * - OUT packets are handed over one per arm (onEndpointRead), never two before the first lands.
  * - STALL is seen by watching buffer-control writes for bit 11 (the emulator has no callback).
+ * - Packet sizes come from the descriptors the host read (host_endpoints.js): EP0 bMaxPacketSize0,
+ *   each endpoint's wMaxPacketSize (64 until read); interrupt IN endpoints are polled at bInterval.
  * - A bulk write sends its data in max-size packets and ends with a short packet; it appends no ZLP
- *   when the length is a multiple of 64 (libusb does not either): a host that wants one writes a
+ *   when the length is a multiple of the max packet size (libusb does not either): a host that wants one writes a
  *   zero-length transfer. While the device is not configured (the host saw SET_CONFIGURATION 0 or a
  *   bus reset) its non-zero endpoints do not exist: reads and writes fail at once (ERROR), as
  *   libusb's do.
@@ -40,7 +43,9 @@
  *   the host see NAKs; a SETUP clears EP_STALL_ARM and hands both EP0 buffers back.
  * - Emulated time never runs ahead of wall time (idle waits sleep), so device time looks real;
  *   env RIG_BRIDGE_NO_PACE=1 lets idle waits complete at once instead (faster SOURCE modes).
- * - Wall-clock timeouts are the caller's times the timeout scale (emulation runs ~3x slower).
+ * - Wall-clock timeouts are the caller's times the timeout scale: --timeout-scale auto (the default)
+ *   divides by the measured emulation speed (emulated over wall time while the core runs, a moving
+ *   average; INFO's emulation_speed) with a margin, at least 3x and at most 30x; a number fixes it.
  * - INFO's `cycles`: rp2040js's per-instruction cycle figures summed over everything the core ran
  *   (nothing runs in wfi); env RIG_BRIDGE_PROFILE=1 adds `cycles_by_pc`, the same per address.
  */
@@ -49,11 +54,11 @@ const fs = require('fs');
 const { RP2040 } = require('rp2040js');
 const { QspiFlash } = require('./qspi_flash');
 const { UsbRules, epBit } = require('./usb_rules');
+const { HostEndpoints } = require('./host_endpoints');
+const { installChipModel, resetChip } = require('./chip_model');
 
 const OP = { PING: 1, CONTROL: 2, WRITE: 3, READ: 4, RESET: 5, INFO: 6, QUIT: 7 };
 const ST = { OK: 0, TIMEOUT: 1, STALL: 2, ERROR: 3, GONE: 4, OVERFLOW: 5 };
-const EP0_SIZE = 64;
-const MAX_PACKET = 64;
 const IN_CAP = 128 * 1024;
 const BUF_STALL = 1 << 11;
 const BUF_AVAILABLE = 1 << 10;
@@ -74,16 +79,19 @@ const BOOT2_SRAM = 0x20041f00;
 
 function parseArgs(argv) {
   const args = {
-    image: null, rom: null, flashUid: DEFAULT_FLASH_UID, timeoutScale: 3,
-    usbRules: process.env.RIG_BRIDGE_USB_RULES || 'strict',
+    image: null, rom: null, flashUid: DEFAULT_FLASH_UID, timeoutScale: 'auto',
+    usbRules: process.env.RIG_BRIDGE_USB_RULES || 'strict', bootsel: false,
   };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--timeout-scale') {
-      args.timeoutScale = Number(argv[++i]);
+      const v = argv[++i];
+      args.timeoutScale = v === 'auto' ? 'auto' : Number(v);
     } else if (argv[i] === '--usb-rules') {
       args.usbRules = String(argv[++i]);
     } else if (argv[i] === '--rom') {
       args.rom = argv[++i];
+    } else if (argv[i] === '--bootsel') {
+      args.bootsel = true; // the BOOTSEL button held from power-on: QSPI_SS reads low
     } else if (argv[i] === '--flash-uid') {
       args.flashUid = String(argv[++i]);
     } else if (!args.image) {
@@ -95,7 +103,9 @@ function parseArgs(argv) {
   if (!args.image || !args.rom) {
     throw new Error('usage: node bridge.js IMAGE.bin --rom ROM.bin [--flash-uid HEX16] [--timeout-scale N]');
   }
-  if (!(args.timeoutScale > 0)) throw new Error('--timeout-scale must be a positive number');
+  if (args.timeoutScale !== 'auto' && !(args.timeoutScale > 0)) {
+    throw new Error('--timeout-scale must be a positive number or auto');
+  }
   if (!['strict', 'warn', 'off'].includes(args.usbRules)) throw new Error('--usb-rules must be strict, warn or off');
   if (!/^[0-9a-fA-F]{16}$/.test(args.flashUid)) throw new Error('--flash-uid must be 16 hex digits');
   return args;
@@ -165,6 +175,8 @@ const qspi = new QspiFlash(mcu, {
   uid: Buffer.from(args.flashUid, 'hex'),
   onFault: (why) => stopChip(why, 3),
 });
+const chipResets = []; // watchdog resets: { reason, emulated_us, pc }
+const chip = installChipModel(mcu, { bootsel: args.bootsel, onReset: (reason) => watchdogReset(reason) });
 
 // --- the model boot ROM: its function table, and what its breakpoints tell us ------------------------
 
@@ -178,7 +190,25 @@ for (let entry = romView.getUint16(0x14, true); entry + 4 <= romImage.length; en
 }
 const romCalls = {};
 for (const name of romFunctions.values()) romCalls[name] = 0;
-const boot = { boot2_entered: false, boot2_crc: null, vtor_writes: [] };
+// CRC-32/MPEG-2 (poly 0x04C11DB7, init 0xFFFFFFFF, no reflection, no final XOR): what any boot ROM checks.
+function crc32Mpeg2(bytes) {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte << 24;
+    for (let b = 0; b < 8; b++) crc = crc & 0x80000000 ? (crc << 1) ^ 0x04c11db7 : crc << 1;
+  }
+  return crc >>> 0;
+}
+// boot2 as the image holds it, judged without any ROM: a real ROM that finds the CRC wrong retries and
+// then starts its USB bootloader (2e8a:0003) instead of the image; ours stops the chip.
+const boot2Stored = image.length >= 256 ? image.readUInt32LE(252) : null;
+const boot2Computed = crc32Mpeg2(image.subarray(0, 252));
+const boot = {
+  boot2_entered: false, boot2_crc: null, vtor_writes: [],
+  image_boot2: { stored_crc: boot2Stored === null ? null : hex(boot2Stored), computed_crc: hex(boot2Computed),
+    crc_ok: boot2Stored === boot2Computed },
+  bootsel_button: args.bootsel,
+};
 
 // Who sets VTOR (boot2 should, before the image's own reset handler): the first few writes.
 const ppbWrite = mcu.ppb.writeUint32.bind(mcu.ppb);
@@ -251,6 +281,8 @@ let instructions = 0;
 let cycles = 0;
 const cyclesByPc = process.env.RIG_BRIDGE_PROFILE === '1' ? new Map() : null;
 const dpram = mcu.usbDPRAMView;
+const hostEps = new HostEndpoints(); // packet sizes and polling intervals from the descriptors read
+const inTakenAt = new Array(16).fill(-Infinity); // per endpoint: emulated ns the host last took an IN packet
 const ruleMode = args.usbRules;
 const rules = new UsbRules(mcu, {
   strict: ruleMode === 'strict',
@@ -258,6 +290,7 @@ const rules = new UsbRules(mcu, {
     if (ruleMode === 'strict') stopChip(message, 3);
     else if (ruleMode === 'warn' && rules.fired[rule] === 1) process.stderr.write(message + '\n');
   },
+  maxPacket: (ep) => hostEps.maxPacket(ep, false),
 });
 
 function endpointBufferOffset(ep, out) {
@@ -284,6 +317,7 @@ function deliverIn(ep) {
   const pending = inPending[ep];
   if (!pending) return;
   inPending[ep] = null;
+  inTakenAt[ep] = clock.nanos;
   const offset = 0x80 + 8 * ep;
   const word = dpram.getUint32(offset, true);
   dpram.setUint32(offset, word & ~(BUF_AVAILABLE | BUF_FULL), true);
@@ -300,11 +334,14 @@ function readPending(ep) {
 
 // Like a real host controller, the bridge takes an IN packet only while a read waits for it
 // (EP0: while a control transfer runs); otherwise the device sees NAKs. An aborted endpoint NAKs.
+// An interrupt IN endpoint is polled once per bInterval frames (USB 2.0 5.7.4): a packet armed
+// sooner than that after the last one waits for the next poll.
 function tryTakeIn(ep) {
   if (inPending[ep] && !inScheduled[ep] && !aborting(ep, false) &&
       (ep === 0 || (readPending(ep) && inBytes[ep] < IN_CAP))) {
     inScheduled[ep] = true;
-    inAlarm[ep].schedule(usb.writeDelayMicroseconds * 1000);
+    const nextPoll = inTakenAt[ep] + hostEps.interruptInterval(ep) * 1e6 - clock.nanos;
+    inAlarm[ep].schedule(Math.max(usb.writeDelayMicroseconds * 1000, nextPoll));
   }
 }
 
@@ -402,6 +439,43 @@ usb.onResetReceived = () => {
 usb.onEndpointRead = () => {}; // OUT arming is taken by our DPRAMUpdated hook instead
 usb.onEndpointWrite = () => {}; // IN traffic is taken by our DPRAMUpdated hook instead
 
+// --- watchdog reset -------------------------------------------------------------------------------
+
+// The watchdog fired: the chip resets (core, pads, QSPI, USB controller) and boots from the ROM again.
+// A device already on the bus leaves it: pending and later USB requests get GONE, as a board's USB
+// device disappears (the host would see a new device, or the ROM's bootloader, enumerate after).
+function watchdogReset(reason) {
+  const entry = { reason, emulated_us: Math.floor(clock.nanos / 1000), pc: hex(mcu.core.PC - 2) };
+  if (chipResets.length < 16) chipResets.push(entry);
+  const wasReady = readySent;
+  forgetEndpoints();
+  for (const reads of usb.endpointReadAlarms) {
+    if (!reads) continue;
+    reads.alarm.cancel();
+    reads.buffers.length = 0;
+  }
+  for (const field of ['mainCtrl', 'sieCtrl', 'sieStatus', 'intRaw', 'intEnable', 'intForce', 'buffStatus',
+    'addrEndp', 'usbPwr', 'epAbort', 'epAbortDone', 'epStallArm', 'epStatusStallNak']) usb[field] = 0;
+  mcu.usbDPRAM.fill(0);
+  rules.resetHost();
+  usbReady = false;
+  qspi.reset();
+  resetChip(mcu, args.bootsel);
+  if (wasReady && deviceGone === null) {
+    deviceGone = `the chip was reset by its watchdog (${reason}, pc ${entry.pc}): its USB device left the bus; ` +
+      'a new device enumerates after the reboot (open the target again to reach it)';
+    failAll(ST.GONE, deviceGone);
+  }
+  kick();
+}
+
+// A bridge never outlives the process that started it: stdin ends when the parent exits, and if it
+// does not (the pipe was handed on), a changed parent pid says so.
+const parentPid = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parentPid) process.exit(0);
+}, 500).unref();
+
 // --- protocol ------------------------------------------------------------------------------------
 
 function send(id, status, payload) {
@@ -420,7 +494,7 @@ function u32(n) {
 }
 
 function wallTimeout(ms) {
-  return ms === 0 ? 0 : Math.max(1, Math.round(ms * args.timeoutScale));
+  return ms === 0 ? 0 : Math.max(1, Math.round(ms * timeoutScale()));
 }
 
 // Operations in flight. Control transfers run one at a time; writes queue per OUT endpoint;
@@ -507,7 +581,7 @@ function serviceControl() {
       inBytes[0] -= pkt.length;
       op.received.push(pkt);
       op.receivedLen += pkt.length;
-      if (pkt.length < EP0_SIZE || op.receivedLen >= op.wLength) {
+      if (pkt.length < hostEps.ep0Size || op.receivedLen >= op.wLength) {
         op.phase = 'status-out';
         break;
       }
@@ -516,7 +590,7 @@ function serviceControl() {
   }
   if (op.phase === 'data-out') {
     if (outArmed[0] !== undefined) {
-      const chunk = op.data.subarray(op.sentOut, op.sentOut + EP0_SIZE);
+      const chunk = op.data.subarray(op.sentOut, op.sentOut + hostEps.ep0Size);
       op.sentOut += chunk.length;
       giveOut(0, Uint8Array.from(chunk));
       if (op.sentOut >= op.data.length) op.phase = 'status-in';
@@ -558,6 +632,10 @@ function serviceControl() {
 function controlCompleted(data) {
   const before = rules.configuration;
   const setup = rules.control;
+  if (setup && setup.bm === 0x80 && setup.req === 6 && data) {
+    if (setup.value >> 8 === 1) hostEps.learnDevice(data);
+    if (setup.value >> 8 === 2) hostEps.learnConfiguration(data);
+  }
   rules.controlDone(data);
   if (setup && (setup.bm & 0x60) === 0 && !(setup.bm & 0x80) && setup.req === 9) {
     for (let ep = 1; ep < 16; ep++) {
@@ -594,7 +672,7 @@ function serviceWrites(ep) {
     return;
   }
   if (outArmed[ep] === undefined || aborting(ep, true) || !endpointEnabled(ep, true)) return;
-  const chunk = op.data.subarray(op.sent, op.sent + MAX_PACKET);
+  const chunk = op.data.subarray(op.sent, op.sent + hostEps.maxPacket(ep, true));
   op.sent += chunk.length;
   op.packets++;
   giveOut(ep, Uint8Array.from(chunk));
@@ -621,7 +699,7 @@ function serviceReads(ep) {
     inBytes[ep] -= pkt.length;
     op.packets.push(pkt);
     op.got += pkt.length;
-    if (pkt.length < MAX_PACKET || op.got >= op.length) op.complete = true;
+    if (pkt.length < hostEps.maxPacket(ep, false) || op.got >= op.length) op.complete = true;
   }
   tryTakeIn(ep);
   if (op.complete) {
@@ -664,8 +742,8 @@ function failAll(status, message) {
   for (const op of all) if (op) finish(op, status, Buffer.from(message));
 }
 
-function busReset(op) {
-  failAll(ST.ERROR, 'bus reset');
+// The host's view of every endpoint goes: queued IN data, armed buffers, halts.
+function forgetEndpoints() {
   for (let ep = 0; ep < 16; ep++) {
     inQueue[ep] = [];
     inBytes[ep] = 0;
@@ -675,6 +753,11 @@ function busReset(op) {
     outArmed[ep] = undefined;
     stalled[0][ep] = stalled[1][ep] = false;
   }
+}
+
+function busReset(op) {
+  failAll(ST.ERROR, 'bus reset');
+  forgetEndpoints();
   rules.busReset();
   usbReady = false;
   resetWaiters.push(() => finish(op, ST.OK, null));
@@ -788,11 +871,16 @@ function info() {
     clk_sys_hz: mcu.clkSys,
     clocks: clockRegisters(),
     image_bytes: image.length,
-    timeout_scale: args.timeoutScale,
+    timeout_scale: timeoutScale(),
+    timeout_scale_mode: args.timeoutScale === 'auto' ? 'auto' : 'fixed',
+    emulation_speed: Number(speed.value.toFixed(3)),
+    emulation_speed_samples: speed.samples,
     rom: { image: args.rom, bytes: romImage.length, calls: { ...romCalls } },
     boot: { ...boot, vtor: hex(mcu.core.VTOR) },
     flash: qspi.info(),
+    chip: { ...chip.vreg.info(), bootsel_button: args.bootsel, watchdog_resets: chipResets.slice() },
     usb_rules: { mode: ruleMode, ...rules.info() },
+    host_endpoints: hostEps.info(),
     out_packets: Object.fromEntries(outPackets.map((n, ep) => [ep, { packets: n, zlps: outZlps[ep] }]).filter(([, v]) => v.packets)),
     bootsel,
   };
@@ -843,9 +931,46 @@ function kick() {
   }
 }
 
+// Emulation speed: how much device time passes per wall second, sampled every SPEED_SAMPLE_MS as a
+// moving average. Emulated time never runs ahead of wall time (pacing), and while the core sleeps
+// with nothing scheduled (waiting for the host) the device is not behind, so that wall time counts
+// as kept up with. A wfi firmware comes out near 1; a busy-polling one at the emulator's raw speed.
+// `auto` timeouts are the caller's divided by it (times a margin), never below the 3x that a wfi
+// firmware's short bursts need and never above 30x.
+const SPEED_MARGIN = 1.2;
+const MIN_AUTO_SCALE = 3;
+const MAX_AUTO_SCALE = 30;
+const SPEED_SAMPLE_MS = 250;
+const speed = { value: 1, samples: 0, lastWall: 0, lastEmu: 0, keptUp: 0, idleSince: null };
+function creditIdle(now) {
+  if (speed.idleSince !== null) {
+    speed.keptUp += now - speed.idleSince;
+    speed.idleSince = now;
+  }
+}
+setInterval(() => {
+  const now = wallNanos();
+  creditIdle(now);
+  const dWall = now - speed.lastWall;
+  if (dWall > 0 && !halted) {
+    const sample = Math.min(1, (clock.nanos - speed.lastEmu + speed.keptUp) / dWall);
+    speed.value = speed.samples === 0 ? sample : 0.7 * speed.value + 0.3 * sample;
+    speed.samples++;
+  }
+  speed.lastWall = now;
+  speed.lastEmu = clock.nanos;
+  speed.keptUp = 0;
+}, SPEED_SAMPLE_MS).unref();
+function timeoutScale() {
+  if (args.timeoutScale !== 'auto') return args.timeoutScale;
+  return Math.min(MAX_AUTO_SCALE, Math.max(MIN_AUTO_SCALE, SPEED_MARGIN / Math.max(speed.value, 1e-3)));
+}
+
 function runSlice() {
   sliceImmediate = null;
   const core = mcu.core;
+  creditIdle(wallNanos());
+  speed.idleSince = null;
   let idleUntil = null;
   service();
   if (halted) return;
@@ -868,6 +993,9 @@ function runSlice() {
       const pc = core.PC;
       const spent = core.executeInstruction();
       clock.tick((spent * 1e9) / mcu.clkSys);
+      if (!boot.boot2_entered && (core.PC >>> 8) === 0x20041f) {
+        boot.boot2_entered = true; // the ROM (ours or a real one) jumped into the SRAM copy of boot2
+      }
       i++;
       instructions++;
       cycles += spent;
@@ -887,6 +1015,7 @@ function runSlice() {
     }, Math.min(delayMs, 50));
   } else {
     // Idle: wait for host input; also poll now and then so op timeouts and pacing stay live.
+    speed.idleSince = wallNanos();
     sliceTimer = setTimeout(() => {
       sliceTimer = null;
       kick();

@@ -19,6 +19,17 @@
  * SR, DR0, RXFLR or TXFLR: chip select is low for the burst, then high (on a real chip it rises
  * when the TX FIFO runs dry). With chip select forced by IO_QSPI SS_CTRL OUTOVER, the override
  * decides. Timing (SCK rate, FIFO draining) is not modelled.
+ *
+ * Quad I/O (what pico-sdk's W25Q080 boot2 does): status register 2's QE bit (set with 01h and two
+ * bytes, or 31h) enables the quad commands; EBh (fast read quad I/O: address, mode byte, two dummy
+ * bytes = 4 clocks, data) sent through the SSI's enhanced SPI mode (SPI_FRF quad, TMOD 3, INST_L
+ * and ADDR_L from SPI_CTRLR0) leaves the chip in continuous read mode when its mode bits are 10b
+ * (M[5:4]); then every chip-select cycle starts with the address, no command, until a mode byte
+ * without them (or FFh clocked as the first byte) ends it. XIP works with EBh and 8-bit instruction,
+ * or in continuous mode with no instruction and XIP_CMD as the mode bits. Program and erase change
+ * the flash array (so XIP reads see them): page program 02h (within the 256-byte page, bits only go
+ * 1 -> 0), sector erase 20h (4 KiB), block erase 52h (32 KiB) and D8h (64 KiB), chip erase C7h/60h;
+ * each needs write enable and clears it. BUSY is never set (no timing).
  */
 
 const { BasePeripheral } = require('rp2040js');
@@ -61,8 +72,12 @@ class W25Q80 {
     this.uid = uid;
     this.selected = false;
     this.poweredDown = false;
-    this.sr1 = 0; // BUSY is never set: program and erase are not modelled
+    this.sr1 = 0; // BUSY is never set: program and erase take no time
     this.sr2 = 0; // QE clear, as shipped
+    this.continuous = false; // continuous read mode (EBh with M[5:4] = 10b)
+    this.quadWithoutQe = 0; // EBh bursts while QE was clear (the chip ignores them)
+    this.programmed = 0; // bytes page-programmed
+    this.erased = 0; // bytes erased
     this.resetEnabled = false;
     this.commands = {}; // by hex command byte: how many times the chip has run it
     this.unmodelled = 0; // commands it ignored (program, erase and anything else not listed below)
@@ -73,8 +88,33 @@ class W25Q80 {
   select() {
     if (this.selected) return;
     this.selected = true;
-    this.cmd = null;
+    this.cmd = this.continuous ? 0xeb : null; // in continuous mode the address comes first
     this.bytes = [];
+  }
+
+  get writeEnabled() { return (this.sr1 & 0x02) !== 0; }
+
+  /** 24-bit address from the first three bytes after the command. */
+  address() {
+    return (this.bytes[0] << 16) | (this.bytes[1] << 8) | this.bytes[2];
+  }
+
+  erase(size) {
+    const start = (this.address() & ~(size - 1)) % this.memory.length;
+    this.memory.fill(0xff, start, Math.min(start + size, this.memory.length));
+    this.erased += size;
+  }
+
+  /** Page program: bytes after the address go into the 256-byte page, wrapping within it. */
+  program() {
+    const addr = this.address();
+    const page = addr & ~0xff;
+    const data = this.bytes.slice(3, 3 + 256);
+    data.forEach((b, i) => {
+      const at = (page | ((addr + i) & 0xff)) % this.memory.length;
+      this.memory[at] &= b;
+    });
+    this.programmed += data.length;
   }
 
   deselect() {
@@ -90,7 +130,34 @@ class W25Q80 {
       return;
     }
     const n = this.bytes.length;
+    const wel = this.writeEnabled;
     switch (cmd) {
+      case 0xeb: // quad I/O read: the mode byte decides whether the next cycle skips the command
+        if (!(this.sr2 & 0x02)) {
+          this.quadWithoutQe++;
+          this.continuous = false;
+        } else if (n >= 4) this.continuous = (this.bytes[3] & 0x30) === 0x20;
+        else if (this.continuous && n >= 1 && this.bytes[0] === 0xff) this.continuous = false;
+        break;
+      case 0x02:
+        if (wel && n >= 4) this.program();
+        this.sr1 &= ~0x02;
+        break;
+      case 0x20: case 0x52: case 0xd8:
+        if (wel && n >= 3) this.erase(cmd === 0x20 ? 0x1000 : cmd === 0x52 ? 0x8000 : 0x10000);
+        this.sr1 &= ~0x02;
+        break;
+      case 0xc7: case 0x60:
+        if (wel) {
+          this.memory.fill(0xff);
+          this.erased += this.memory.length;
+        }
+        this.sr1 &= ~0x02;
+        break;
+      case 0x31: // write status register 2
+        if (wel && n >= 1) this.sr2 = this.bytes[0] & 0x43;
+        this.sr1 &= ~0x02;
+        break;
       case 0x06: this.sr1 |= 0x02; break; // write enable: WEL
       case 0x04: this.sr1 &= ~0x02; break; // write disable
       case 0x01: // write status registers 1 (and 2), when write-enabled
@@ -124,6 +191,10 @@ class W25Q80 {
     this.bytes.push(out);
     if (this.poweredDown) return 0xff; // only 0xAB is heard, and it says nothing until released
     switch (this.cmd) {
+      case 0xeb: { // quad I/O read: 24-bit address, mode byte, 4 dummy clocks (2 bytes), then data
+        if (!(this.sr2 & 0x02) || i < 6) return 0xff;
+        return this.memory[(this.address() + (i - 6)) % this.memory.length];
+      }
       case 0x03: // read data: 24-bit address, then data
       case 0x0b: { // fast read: 24-bit address, one dummy byte, then data
         const skip = this.cmd === 0x03 ? 3 : 4;
@@ -151,6 +222,11 @@ class W25Q80 {
       uid: Buffer.from(this.uid).toString('hex').toUpperCase(),
       jedec_id: Buffer.from(JEDEC_ID).toString('hex').toUpperCase(),
       powered_down: this.poweredDown,
+      quad_enabled: (this.sr2 & 0x02) !== 0,
+      continuous_read: this.continuous,
+      quad_reads_without_qe: this.quadWithoutQe,
+      bytes_programmed: this.programmed,
+      bytes_erased: this.erased,
       commands: { ...this.commands },
       unmodelled_commands: this.unmodelled,
     };
@@ -161,13 +237,31 @@ class XipSsi extends BasePeripheral {
   constructor(mcu, name, qspi) {
     super(mcu, name);
     this.qspi = qspi;
+    this.reset();
+    this.ignoredWrites = 0; // writes to a locked register while the SSI was enabled
+    this.rxOverflows = 0;
+  }
+
+  reset() {
     // Reset values: everything 0 but SPI_CTRLR0.XIP_CMD (03h).
     this.regs = { [SSI.CTRLR0]: 0, [SSI.BAUDR]: 0, [SSI.SER]: 0, [SSI.SSIENR]: 0, [SSI.CTRLR1]: 0,
       [SSI.SPI_CTRLR0]: 0x03000000 };
     this.rx = [];
     this.burst = false; // chip select is low for an SSI-driven burst
-    this.ignoredWrites = 0; // writes to a locked register while the SSI was enabled
-    this.rxOverflows = 0;
+    this.enhancedWrites = 0; // DR writes in this enhanced-SPI burst (instruction, then address)
+  }
+
+  get spiCtrlr0() { return this.regs[SSI.SPI_CTRLR0] >>> 0; }
+  get instBytes() { return [0, 1, 1, 2][(this.spiCtrlr0 >> 8) & 3]; } // INST_L: 0, 4 (as 8), 8, 16 bits
+  get addrBytes() { return (((this.spiCtrlr0 >> 2) & 0xf) * 4) / 8; } // ADDR_L in 4-bit units
+  get waitBytes() { return (((this.spiCtrlr0 >> 11) & 0x1f) * [1, 2, 4, 1][this.spiFrf]) / 8; }
+
+  /** A DR write in enhanced (dual/quad) SPI EEPROM mode: the instruction, then the address. */
+  writeEnhanced(value) {
+    const first = this.enhancedWrites === 0 && this.instBytes > 0;
+    const bytes = first ? this.instBytes : this.addrBytes;
+    this.enhancedWrites++;
+    for (let b = bytes - 1; b >= 0; b--) this.qspi.shiftByte((value >>> (8 * b)) & 0xff);
   }
 
   get enabled() { return (this.regs[SSI.SSIENR] & 1) !== 0; }
@@ -179,6 +273,10 @@ class XipSsi extends BasePeripheral {
   endBurst() {
     if (!this.burst) return;
     this.burst = false;
+    if (this.tmod === 3 && this.spiFrf !== 0) {
+      for (let d = 0; d < this.waitBytes; d++) this.qspi.shiftByte(0xff);
+    }
+    this.enhancedWrites = 0;
     if (this.tmod === 3) {
       // EEPROM read: after the command frames, NDF + 1 frames are clocked in.
       const frames = (this.regs[SSI.CTRLR1] & 0xffff) + 1;
@@ -204,8 +302,9 @@ class XipSsi extends BasePeripheral {
   writeDR(value) {
     if (!this.enabled) return; // the FIFOs are held clear while the SSI is disabled
     const why = this.frameBits % 8 !== 0 ? `${this.frameBits}-bit frames`
-      : this.spiFrf !== 0 ? `${['', 'dual', 'quad'][this.spiFrf] || 'reserved'} SPI frames`
-        : this.tmod === 2 ? 'receive-only mode (TMOD 2)' : null;
+      : this.spiFrf === 3 ? 'reserved SPI frame format 3'
+        : this.spiFrf !== 0 && this.tmod !== 3 ? `${['', 'dual', 'quad'][this.spiFrf]} SPI frames outside EEPROM mode`
+          : this.tmod === 2 ? 'receive-only mode (TMOD 2)' : null;
     if (why) {
       this.qspi.unmodelled(`the SSI model does not do register transfers with ${why}`);
       return;
@@ -213,6 +312,10 @@ class XipSsi extends BasePeripheral {
     if (!this.burst) {
       this.burst = true;
       this.qspi.ssiBurst();
+    }
+    if (this.spiFrf !== 0) {
+      this.writeEnhanced(value >>> 0);
+      return;
     }
     const mask = this.frameBits === 32 ? 0xffffffff : (1 << this.frameBits) - 1;
     const inValue = this.shiftFrame(value & mask);
@@ -268,6 +371,10 @@ class IoQspi extends BasePeripheral {
   constructor(mcu, name, qspi) {
     super(mcu, name);
     this.qspi = qspi;
+    this.reset();
+  }
+
+  reset() {
     this.ctrl = QSPI_PINS.map(() => CTRL_RESET);
   }
 
@@ -354,20 +461,51 @@ class QspiFlash {
     if ((ssi.regs[SSI.BAUDR] & 0xfffe) === 0) return 'the SSI clock is stopped (BAUDR = 0)';
     if (!(ssi.regs[SSI.SER] & 1)) return 'no slave is selected (SER = 0)';
     if (ssi.tmod !== 3) return `the SSI is in serial command mode (TMOD ${ssi.tmod}, XIP needs 3)`;
-    if (ssi.spiFrf !== 0) return 'dual/quad XIP reads are not modelled (SPI_FRF != 0)';
     if (ssi.frameBits !== 32) return `XIP needs 32-bit frames (DFS_32 = ${ssi.frameBits - 1})`;
-    if ((spi & 3) !== 0 || ((spi >> 8) & 3) !== 2 || ((spi >> 2) & 0xf) !== 6) {
-      return 'SPI_CTRLR0 does not ask for an 8-bit instruction and a 24-bit address';
+    const quad = ssi.spiFrf === 2;
+    if (ssi.spiFrf === 1 || ssi.spiFrf === 3) return 'dual-SPI XIP reads are not modelled (SPI_FRF 1)';
+    if (quad) {
+      const why = this.quadXipProblem(spi, cmd, wait);
+      if (why) return why;
+    } else {
+      if ((spi & 3) !== 0 || ((spi >> 8) & 3) !== 2 || ((spi >> 2) & 0xf) !== 6) {
+        return 'SPI_CTRLR0 does not ask for an 8-bit instruction and a 24-bit address';
+      }
+      if (!((cmd === 0x03 && wait === 0) || (cmd === 0x0b && wait === 8))) {
+        return `XIP command 0x${cmd.toString(16)} with ${wait} wait cycles is not a read the chip does`;
+      }
     }
-    if (!((cmd === 0x03 && wait === 0) || (cmd === 0x0b && wait === 8))) {
-      return `XIP command 0x${cmd.toString(16)} with ${wait} wait cycles is not a read the chip does`;
-    }
-    for (const pin of [0, PIN_SS, 2, 3]) {
+    for (const pin of quad ? [0, PIN_SS, 2, 3, 4, 5] : [0, PIN_SS, 2, 3]) {
       if (this.io.funcsel(pin) !== 0) return `QSPI ${QSPI_PINS[pin]} is not connected to the SSI (FUNCSEL ${this.io.funcsel(pin)})`;
     }
     if (this.io.outover(PIN_SS) !== 0) return `chip select is forced ${OUTOVER[this.io.outover(PIN_SS)]} (IO_QSPI SS_CTRL OUTOVER)`;
     if (this.chip.poweredDown) return 'the flash is powered down (B9h)';
     return null;
+  }
+
+  /** Why a quad XIP setup would not read the flash (null when it would): EBh with the QE bit. */
+  quadXipProblem(spi, cmd, wait) {
+    if (!(this.chip.sr2 & 0x02)) return 'quad XIP reads need the flash\'s QE bit (status register 2 bit 1)';
+    const inst = (spi >> 8) & 3;
+    const addrL = (spi >> 2) & 0xf;
+    if (addrL !== 8) return `quad EBh reads send 24 address and 8 mode bits (ADDR_L 8, not ${addrL})`;
+    if (wait !== 4) return `the chip's EBh has 4 dummy clocks, SPI_CTRLR0 asks for ${wait}`;
+    if (inst === 2 && cmd === 0xeb && (spi & 3) === 1) return null; // instruction each time, serial
+    if (inst === 0 && (spi & 3) === 2) {
+      if ((cmd & 0x30) !== 0x20) return `XIP_CMD 0x${cmd.toString(16)} as mode bits ends continuous read mode`;
+      if (!this.chip.continuous) return 'no instruction is sent but the chip is not in continuous read mode';
+      return null;
+    }
+    return `quad XIP with INST_L ${inst}, TRANS_TYPE ${spi & 3}, command 0x${cmd.toString(16)} is not a read the chip does`;
+  }
+
+  /** Chip-level reset (watchdog): SSI, IO_QSPI and XIP_CTRL registers back to their reset values;
+   * the flash chip is not reset (it keeps its status registers and continuous read mode). */
+  reset() {
+    this.ssi.reset();
+    this.io.reset();
+    this.xipCtrl.ctrlValue = 3;
+    this.update();
   }
 
   /** Re-evaluate chip select and XIP after a register write; (un)install the read guard. */

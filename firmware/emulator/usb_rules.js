@@ -20,7 +20,7 @@
  *                   interface's endpoints) and CLEAR_FEATURE(ENDPOINT_HALT); EP0 data stage from
  *                   DATA1, status stage DATA1.
  *   control-stage   a status stage that is not a zero-length packet.
- *   max-packet      an IN packet longer than 64 bytes.
+ *   max-packet      an IN packet longer than the endpoint's max packet size (from the descriptors the host read).
  *   address         ADDR_ENDP changed during a SET_ADDRESS before its status stage, or the device
  *                   address differs from the one the host uses when the host sends a token.
  *   buffer-control-owned  a store to a buffer control word while its AVAILABLE bit is set (the
@@ -98,12 +98,13 @@ class UsbRules {
    * mcu: the RP2040; strict: stop on a violation (else record it and go on); onViolation(rule,
    * message) is called for each (in strict mode the bridge stops the chip there).
    */
-  constructor(mcu, { strict = true, onViolation }) {
+  constructor(mcu, { strict = true, onViolation, maxPacket = () => MAX_PACKET }) {
     this.mcu = mcu;
     this.usb = mcu.usbCtrl;
     this.view = mcu.usbDPRAMView;
     this.strict = strict;
     this.onViolation = onViolation;
+    this.maxPacket = maxPacket; // ep -> the IN endpoint's max packet size the host knows
     this.violations = [];
     this.fired = {}; // rule -> count
     this.lastStore = new Map(); // buffer control offset -> { value, nanos } of the firmware's last store
@@ -283,8 +284,9 @@ class UsbRules {
     if (ep !== 0) this.checkAddress(`an IN token to ${epName(ep, false)}`);
     const pid = word & BUF_DATA1 ? 1 : 0;
     const where = `${bufCtrlName(BUF_CTRL_FIRST + 8 * ep)} = ${hex(word)}`;
-    if (len > MAX_PACKET) {
-      this.violation('max-packet', `${epName(ep, false)} sends a ${len}-byte packet (${where}); max packet is ${MAX_PACKET}`);
+    if (len > this.maxPacket(ep)) {
+      this.violation('max-packet', `${epName(ep, false)} sends a ${len}-byte packet (${where}); max packet is ` +
+        `${this.maxPacket(ep)}`);
     }
     if (ep === 0) {
       if (phase === 'status-in' && len !== 0) {

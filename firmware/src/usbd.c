@@ -108,16 +108,20 @@ static bool find_class_for_interface(uint8_t itf, const usbd_class_t **out) {
     return false;
 }
 
-/* The configuration's endpoints and the interface each belongs to. */
+/* The configuration's endpoints and the interface each belongs to. Another device built from these
+ * layers (firmware/plain) gives its own with -include: USBD_ITF_ENDPOINTS, USBD_NUM_INTERFACES. */
+#ifndef USBD_ITF_ENDPOINTS
+#define USBD_ITF_ENDPOINTS                                                                         \
+    {RIG_IF_MIDI_STREAMING, RIG_EP_MIDI_OUT}, {RIG_IF_MIDI_STREAMING, RIG_EP_MIDI_IN},             \
+        {RIG_IF_VENDOR, RIG_EP_FRAME_OUT}, {RIG_IF_VENDOR, RIG_EP_FRAME_IN},                       \
+        {RIG_IF_CDC_COMM, RIG_EP_CDC_NOTIFY}, {RIG_IF_CDC_DATA, RIG_EP_CDC_OUT},                   \
+        {RIG_IF_CDC_DATA, RIG_EP_CDC_IN}
+#define USBD_NUM_INTERFACES RIG_NUM_INTERFACES
+#endif
 static const struct {
     uint8_t itf;
     uint8_t ep;
-} itf_endpoints[] = {
-    {RIG_IF_MIDI_STREAMING, RIG_EP_MIDI_OUT}, {RIG_IF_MIDI_STREAMING, RIG_EP_MIDI_IN},
-    {RIG_IF_VENDOR, RIG_EP_FRAME_OUT},        {RIG_IF_VENDOR, RIG_EP_FRAME_IN},
-    {RIG_IF_CDC_COMM, RIG_EP_CDC_NOTIFY},     {RIG_IF_CDC_DATA, RIG_EP_CDC_OUT},
-    {RIG_IF_CDC_DATA, RIG_EP_CDC_IN},
-};
+} itf_endpoints[] = {USBD_ITF_ENDPOINTS};
 #define ITF_ENDPOINTS (sizeof itf_endpoints / sizeof itf_endpoints[0])
 
 /* Each endpoint's completions go straight from the dcd to the class driver of its interface. */
@@ -228,7 +232,7 @@ static bool standard_request(const usb_setup_t *s, usbd_reply_t *reply) {
         ctrl_buf[0] = 0u;
         ctrl_buf[1] = 0u;
         if (recipient == USB_RECIPIENT_INTERFACE) {
-            if (configuration == 0u || s->wIndex >= RIG_NUM_INTERFACES) {
+            if (configuration == 0u || s->wIndex >= USBD_NUM_INTERFACES) {
                 return false;
             }
         } else if (recipient == USB_RECIPIENT_ENDPOINT) {
@@ -262,7 +266,7 @@ static bool standard_request(const usb_setup_t *s, usbd_reply_t *reply) {
     }
     case USB_REQ_GET_INTERFACE:
         if (!in || recipient != USB_RECIPIENT_INTERFACE || configuration == 0u ||
-            s->wIndex >= RIG_NUM_INTERFACES) {
+            s->wIndex >= USBD_NUM_INTERFACES) {
             return false;
         }
         ctrl_buf[0] = 0u;
@@ -272,7 +276,7 @@ static bool standard_request(const usb_setup_t *s, usbd_reply_t *reply) {
     case USB_REQ_SET_INTERFACE:
         /* Every interface has only alternate setting 0. Selecting it resets the interface's endpoints:
          * halts cleared, toggles at DATA0 (9.4.10, 9.1.1.5). */
-        if (in || recipient != USB_RECIPIENT_INTERFACE || configuration == 0u || s->wIndex >= RIG_NUM_INTERFACES ||
+        if (in || recipient != USB_RECIPIENT_INTERFACE || configuration == 0u || s->wIndex >= USBD_NUM_INTERFACES ||
             s->wValue != 0u) {
             return false;
         }

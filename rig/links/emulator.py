@@ -19,12 +19,14 @@ import re
 import shutil
 import struct
 import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from rig.contract.ch9 import CLEAR_FEATURE, ENDPOINT_HALT
+from rig.links.flash_image import FlashImageError, read_flash_image
 from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLinkError, write_timed_out
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +56,8 @@ STATUS_OVERFLOW = 5
 
 BOOT_TIMEOUT_S = 20.0
 """Wall time allowed for node to start, boot the firmware and see the first bus reset."""
+MAX_TIMEOUT_SCALE = 30.0
+"""The most the bridge stretches a transfer timeout by when it scales them by emulation speed."""
 GRACE_S = 10.0
 """Added to every transfer's own timeout (which the bridge scales for emulation speed)."""
 FOREVER_POLL_S = 1.0
@@ -107,29 +111,65 @@ def flash_uid_hex(uid: str | bytes) -> str:
     return raw.hex().upper()
 
 
+ROM_BOOTLOADER_IDS = (0x2E8A, 0x0003)
+"""VID:PID of the RP2040 boot ROM's own USB device (RPI-RP2 drive and PICOBOOT)."""
+
+
+def boot_diagnosis(info: dict[str, Any]) -> str:
+    """Why the emulated chip runs the ROM's USB bootloader rather than the image, from the bridge's
+    INFO (`boot`): a bad boot2 CRC (judged from the image, whatever the ROM), the BOOTSEL button, or
+    boot2 never entered."""
+    boot = info.get("boot", {})
+    image_boot2 = boot.get("image_boot2", {})
+    if image_boot2 and not image_boot2.get("crc_ok", True):
+        return (f"boot2 CRC mismatch: the image's first 252 bytes give {image_boot2.get('computed_crc')} but "
+                f"offset 252 holds {image_boot2.get('stored_crc')}, so the ROM rejected boot2 and started "
+                "its USB bootloader")
+    if boot.get("bootsel_button"):
+        return "the BOOTSEL button is held (bootsel): the ROM started its USB bootloader"
+    entered = "boot2 was entered" if boot.get("boot2_entered") else "boot2 was never entered"
+    return f"the ROM started its USB bootloader ({entered}; the image may have rebooted into BOOTSEL)"
+
+
 class EmulatorLink:
-    """One emulated board: a bridge process running `image` (a flash image .bin from 0x10000000)."""
+    """One emulated RP2040: a bridge process running `image` (a flash image .bin from 0x10000000, a
+    .uf2 or an .elf of any RP2040 firmware)."""
 
     def __init__(self, image: str | os.PathLike[str], *, rom: str | os.PathLike[str] | None = None,
-                 flash_uid: str | bytes | None = None, timeout_scale: float = 3.0,
-                 boot_timeout_s: float = BOOT_TIMEOUT_S) -> None:
+                 flash_uid: str | bytes | None = None, timeout_scale: float | None = None,
+                 boot_timeout_s: float = BOOT_TIMEOUT_S, bootsel: bool = False) -> None:
         """Spawn the bridge and wait until the firmware has enabled USB and taken a bus reset.
 
-        `rom` is the model boot ROM (default: `rom_for(image)`); `flash_uid` the flash chip's 64-bit
-        unique ID, which the firmware reports as its serial number (default: the bridge's own).
+        `rom` is the boot ROM image: the model ROM (default: `rom_for(image)`) or one the user supplies
+        (a real RP2040 boot ROM, 16 KiB at most); `flash_uid` the flash chip's 64-bit unique ID, which
+        our firmware reports as its serial number (default: the bridge's own); `timeout_scale` fixes
+        the factor the bridge stretches transfer timeouts by (None: scaled by the emulation speed it
+        measures, 3x to 30x); `bootsel` holds the BOOTSEL button from power-on (QSPI_SS low: a real
+        ROM starts its USB bootloader; the model ROM has no such path).
         """
+        self._timeout_scale = MAX_TIMEOUT_SCALE if timeout_scale is None else timeout_scale
         self.image = Path(image)
         if not self.image.is_file():
             raise BridgeStartError(f"firmware image {self.image} does not exist (run `make firmware`)")
         self.rom = Path(rom) if rom is not None else rom_for(self.image)
         if not self.rom.is_file():
-            raise BridgeStartError(f"model boot ROM {self.rom} does not exist (run `make firmware`)")
+            raise BridgeStartError(f"boot ROM {self.rom} does not exist (the model ROM: run `make firmware`)")
         uid_args = [] if flash_uid is None else ["--flash-uid", flash_uid_hex(flash_uid)]
         node = node_executable()
         if node is None:
             raise BridgeStartError("node is not installed; the emulator target needs Node.js 18+")
         if not bridge_installed():
             raise BridgeStartError(f"rp2040js is not installed; run `npm ci` in {BRIDGE_DIR}")
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        flash_bin = self.image
+        if self.image.suffix.lower() != ".bin":
+            try:
+                contents = read_flash_image(self.image)
+            except FlashImageError as exc:
+                raise BridgeStartError(str(exc)) from exc
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="rig-emulator-")
+            flash_bin = Path(self._tmpdir.name) / "flash.bin"
+            flash_bin.write_bytes(contents)
         self._lock = threading.Lock()
         ready = _Pending()
         """The bridge's ready message (request id 0), held here: the reader pops it on arrival, which
@@ -141,8 +181,9 @@ class EmulatorLink:
         self._device_gone: str | None = None
         """Why the device is gone while the bridge runs on (BOOTSEL): USB calls raise LinkGone."""
         self._proc = subprocess.Popen(
-            [node, str(BRIDGE_JS), str(self.image), "--rom", str(self.rom), *uid_args,
-             "--timeout-scale", str(timeout_scale)],
+            [node, str(BRIDGE_JS), str(flash_bin), "--rom", str(self.rom), *uid_args,
+             "--timeout-scale", "auto" if timeout_scale is None else str(timeout_scale),
+             *(["--bootsel"] if bootsel else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
         )
         self._stderr_tail: list[str] = []
@@ -159,6 +200,11 @@ class EmulatorLink:
         self.boot_info: dict[str, Any] = json.loads(ready.payload or b"{}")
 
     # --- plumbing -------------------------------------------------------------------------------
+
+    def _drop_tmp(self) -> None:
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+            self._tmpdir = None
 
     def _stderr_loop(self) -> None:
         stream = self._proc.stderr
@@ -262,7 +308,7 @@ class EmulatorLink:
         raise BridgeError(text)
 
     def _wait_for(self, timeout_ms: int) -> float | None:
-        return None if timeout_ms == 0 else timeout_ms / 1000.0 * 3.0 + GRACE_S
+        return None if timeout_ms == 0 else timeout_ms / 1000.0 * self._timeout_scale + GRACE_S
 
     # --- UsbLink ----------------------------------------------------------------------------------
 
@@ -355,6 +401,7 @@ class EmulatorLink:
                 self._proc.wait(timeout=5.0)
         self._mark_gone("emulator link closed")
         self._reader.join(timeout=2.0)
+        self._drop_tmp()
         for stream in (self._proc.stdout, self._proc.stderr):
             with contextlib.suppress(OSError):
                 if stream is not None:

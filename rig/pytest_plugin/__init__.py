@@ -16,12 +16,16 @@ the hooks and fixtures pytest must see; the plugin lives in:
 - recording.py: the run record and, with --rig-report, DIR/record.json and DIR/report.md.
 - state.py: the per-session state and the pool of opened targets.
 - crash_dumps.py: faulthandler on for the session, its subprocesses and interpreter shutdown.
+- applicability.py: a target that is not our board (`emulator:IMAGE` of other firmware) runs only
+  the tests marked `device_agnostic` (the conformance_usb / conformance_usbmidi suites); the rest are
+  deselected for it as not applicable.
 - capture.py: USB captures (pcapng) — `--rig-capture DIR` keeps each failing test's, linked from
   report.md (`--rig-capture-all`: every test's); `--rig-capture-file FILE` the whole session's.
 """
 
 from __future__ import annotations
 
+from rig.pytest_plugin.applicability import pytest_collection_modifyitems
 from rig.pytest_plugin.capture import _rig_capture
 from rig.pytest_plugin.crash_dumps import pytest_unconfigure
 from rig.pytest_plugin.fixtures import (
@@ -50,8 +54,7 @@ from rig.pytest_plugin.recording import (
 from rig.pytest_plugin.skip_rule import _rig_markers
 
 __all__ = ["_rig_capture", "_rig_markers", "board", "console", "frame_stream", "midi", "midi_ports",
-           "midi_stream",
-           "pytest_addoption", "pytest_collection_finish", "pytest_configure", "pytest_generate_tests",
-           "pytest_make_collect_report", "pytest_report_header", "pytest_runtest_call",
-           "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary",
-           "pytest_unconfigure", "rig_target"]
+           "midi_stream", "pytest_addoption", "pytest_collection_finish", "pytest_collection_modifyitems",
+           "pytest_configure", "pytest_generate_tests", "pytest_make_collect_report",
+           "pytest_report_header", "pytest_runtest_call", "pytest_runtest_makereport",
+           "pytest_sessionfinish", "pytest_terminal_summary", "pytest_unconfigure", "rig_target"]

@@ -10,6 +10,7 @@ import pytest
 
 from rig.errors import UnknownTargetError
 from rig.pytest_plugin import crash_dumps
+from rig.pytest_plugin.applicability import register_markers as register_agnostic_marker
 from rig.pytest_plugin.capture import add_options as add_capture_options
 from rig.pytest_plugin.run_report import RunRecord
 from rig.pytest_plugin.skip_rule import register_markers, strict_from_env
@@ -58,6 +59,7 @@ def check_spec(text: str) -> str:
 def pytest_configure(config: pytest.Config) -> None:
     crash_dumps.enable()
     register_markers(config)
+    register_agnostic_marker(config)
     specs = list(dict.fromkeys(check_spec(spec) for spec in config.getoption("rig_specs") or []))
     report = config.getoption("rig_report")
     record = RunRecord()

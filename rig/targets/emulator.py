@@ -2,9 +2,14 @@
 reached as a pyusb device (rig.links.pyusb_backend over rig.links.emulator) and a pty console.
 
 `emulator` builds firmware/build/rig_firmware.bin and the model boot ROM beside it when either is
-missing or older than its sources (needs arm-none-eabi-gcc); `emulator:PATH` runs the given flash
-image instead (with the ROM built beside it, else the repository build's). The emulator never gives
-timing figures, so REAL_TIMING is not a feature.
+missing or older than its sources (needs arm-none-eabi-gcc); `emulator:IMAGE[,rom=PATH][,bootsel]`
+runs the given image of any RP2040 firmware (.uf2, .elf or .bin) instead, with the boot ROM `rom=`
+names (a real RP2040 boot ROM the user supplies; env RIG_ROM does the same), else the model ROM built
+beside the image, else the repository build's; `bootsel` holds the BOOTSEL button from power-on. An
+image that is not our board (another VID:PID) is a plain USB device: the USB capability only, its
+features coming from its descriptors, no vendor request sent. When a real ROM ends up in its own USB
+bootloader (2e8a:0003) without `bootsel`, opening fails saying why (bad boot2 CRC...). The emulator
+never gives timing figures, so REAL_TIMING is not a feature.
 
 BOOTSEL: when the firmware reboots into the ROM's USB bootloader (REBOOT_BOOTLOADER, or the
 1200-baud touch on the console pty) the target behaves like a board that did so: its USB device is
@@ -30,13 +35,14 @@ import shutil
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import usb.core
 
 from rig import contract as c
 from rig.errors import TargetError
-from rig.links.emulator import REPO, ROM_NAME, EmulatorLink
+from rig.links.emulator import REPO, ROM_BOOTLOADER_IDS, ROM_NAME, EmulatorLink, boot_diagnosis
 from rig.links.pty_line import LineWatcher, open_raw_pty
 from rig.links.pyusb_backend import LinkBackend
 from rig.links.usb_link import UsbLinkError
@@ -55,6 +61,42 @@ FEATURES = frozenset({Feature.USB, Feature.FRAMES, Feature.CONSOLE})
 OS_MIDI_SOURCE = "rig class driver (rig.os_midi.class_driver), not the OS"
 BUILD_TIMEOUT_S = 300
 CDC_SET_LINE_CODING = 0x20
+
+
+ROM_ENV = "RIG_ROM"
+"""Environment variable naming a boot ROM image for emulator targets (as `rom=PATH` does)."""
+
+
+@dataclass(frozen=True)
+class EmulatorArgs:
+    """What `emulator:IMAGE[,rom=PATH][,bootsel]` asks for (None: the defaults)."""
+
+    image: Path | None = None
+    rom: Path | None = None
+    bootsel: bool = False
+
+
+def parse_emulator_arg(arg: str | None, environ: dict[str, str] | None = None) -> EmulatorArgs:
+    """The text after `emulator:` (every part optional); rom falls back to env RIG_ROM. An unknown
+    option is a TargetError naming it."""
+    env = os.environ if environ is None else environ
+    image: Path | None = None
+    rom: Path | None = None
+    bootsel = False
+    for i, part in enumerate((arg or "").split(",")):
+        key, eq, value = part.partition("=")
+        if i == 0 and not eq and part != "bootsel":
+            image = Path(part) if part else None
+        elif eq and key.strip() == "rom" and value:
+            rom = Path(value)
+        elif part == "bootsel":
+            bootsel = True
+        else:
+            raise TargetError(f"target emulator:{arg}: unknown option {part!r}; "
+                              "expected emulator:IMAGE[,rom=PATH][,bootsel]")
+    if rom is None and env.get(ROM_ENV):
+        rom = Path(env[ROM_ENV])
+    return EmulatorArgs(image, rom, bootsel)
 
 
 class FirmwareBuildError(TargetError):
@@ -165,17 +207,20 @@ class EmulatorTarget(ClassDriverPorts):
 
     os_midi_source = OS_MIDI_SOURCE
 
-    expected_features = FEATURES | {Feature.MIDI_OS}
-
     def __init__(self, spec: TargetSpec, *, jack: str | None = None) -> None:
         super().__init__(spec, jack=jack)
         self.features = FEATURES | ({Feature.MIDI_OS} if midi_possible(self.jack_mode) else set())
-        self.image = Path(spec.arg) if spec.arg else DEFAULT_IMAGE
+        self.expected_features = FEATURES | {Feature.MIDI_OS}
+        self.args = parse_emulator_arg(spec.arg)
+        self.custom_image = self.args.image is not None
+        self.image = self.args.image or DEFAULT_IMAGE
+        self.is_our_board = True
+        """False once open found a device that is not our board (another VID:PID)."""
         self.link: EmulatorLink | None = None
         self._console: LinkConsole | None = None
 
     def _ensure_image(self) -> None:
-        if self.spec.arg:
+        if self.custom_image:
             if not self.image.is_file():
                 raise TargetError(f"target {self.name}: firmware image {self.image} does not exist")
             return
@@ -189,9 +234,12 @@ class EmulatorTarget(ClassDriverPorts):
             return
         self._ensure_image()
         try:
-            link = EmulatorLink(self.image)
+            link = EmulatorLink(self.image, rom=self.args.rom, bootsel=self.args.bootsel)
         except UsbLinkError as exc:
             raise TargetError(f"target {self.name}: {exc}") from exc
+        if not find_boards(None, LinkBackend([link])):
+            self._open_plain(link)
+            return
         try:
             self._bind_driver(lambda api: UsbMidiClassDriver(link, api, label="emulator"))
             seen: EmulatorLink | BoundLink = link if self.driver is None else BoundLink(link, self.driver)
@@ -204,6 +252,25 @@ class EmulatorTarget(ClassDriverPorts):
             self._close_midi()
             link.close()
             raise
+        self.link = link
+
+    def _open_plain(self, link: EmulatorLink) -> None:
+        """A device that is not our board: the USB capability only (no contract, console or frames;
+        what it can do comes from its descriptors), found as the one device on the link."""
+        try:
+            device = usb.core.find(backend=LinkBackend([link]))
+            if device is None:
+                raise TargetError(f"target {self.name}: the emulated firmware enumerated no USB device")
+            if (device.idVendor, device.idProduct) == ROM_BOOTLOADER_IDS and not self.args.bootsel:
+                raise TargetError(f"target {self.name}: the chip runs the boot ROM's USB bootloader "
+                                  f"(2e8a:0003), not {self.image}: {boot_diagnosis(link.info())}")
+        except BaseException:
+            link.close()
+            raise
+        self.is_our_board = False
+        self.features = frozenset({Feature.USB})
+        self.expected_features = frozenset({Feature.USB})
+        self._device = device
         self.link = link
 
     def close(self) -> None:
@@ -252,6 +319,10 @@ class EmulatorTarget(ClassDriverPorts):
         assert self._device is not None
         facts = describe_board(self._device, self.name, "rp2040js emulator (Node bridge)")
         facts["image"] = str(self.image)
+        facts["rom"] = str(self._opened().rom)
+        if not self.is_our_board:
+            facts["device"] = f"{self._device.idVendor:04x}:{self._device.idProduct:04x} (not our board)"
+            return facts
         facts["os_midi"] = self.os_midi_system()
         return facts
 

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from .fixtures import _rig_plugin_loaded, register_markers, skip_without_plugin, std_device, std_guard
+from .fixtures import (
+    _rig_plugin_loaded,
+    mark_agnostic,
+    register_markers,
+    skip_without_plugin,
+    std_device,
+    std_guard,
+)
 
 __all__ = ["_rig_plugin_loaded", "std_device", "std_guard"]
 
@@ -18,3 +25,4 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skip_without_plugin(config, items, Path(__file__).resolve().parent)
+    mark_agnostic(items, Path(__file__).resolve().parent)

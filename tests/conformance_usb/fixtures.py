@@ -29,8 +29,17 @@ def skip_without_plugin(config: pytest.Config, items: list[pytest.Item], here: P
 
 
 def register_markers(config: pytest.Config) -> None:
-    """So --strict-markers accepts `needs` even when the plugin is not loaded."""
+    """So --strict-markers accepts `needs` and `device_agnostic` even when the plugin is not loaded."""
     config.addinivalue_line("markers", "needs(*features): rig.targets.registry.Feature values the test needs")
+    config.addinivalue_line("markers", "device_agnostic: judges any USB device by the specifications alone")
+
+
+def mark_agnostic(items: list[pytest.Item], here: Path) -> None:
+    """Mark the tests under `here` device_agnostic: the plugin runs them on targets that are not our
+    board too (rig.pytest_plugin.applicability)."""
+    for item in items:
+        if here in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.device_agnostic)
 
 
 @pytest.fixture(autouse=True)

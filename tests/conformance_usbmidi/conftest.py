@@ -9,6 +9,7 @@ import pytest
 
 from ..conformance_usb.fixtures import (
     _rig_plugin_loaded,
+    mark_agnostic,
     register_markers,
     skip_without_plugin,
     std_device,
@@ -24,3 +25,4 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skip_without_plugin(config, items, Path(__file__).resolve().parent)
+    mark_agnostic(items, Path(__file__).resolve().parent)

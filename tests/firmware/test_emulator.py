@@ -203,7 +203,7 @@ def test_image_that_never_enables_usb_fails_to_start(firmware_image: Path, firmw
         EmulatorLink(idle, rom=firmware_rom, boot_timeout_s=1.0)
     with pytest.raises(BridgeStartError, match="does not exist"):
         EmulatorLink(tmp_path / "missing.bin")
-    with pytest.raises(BridgeStartError, match=r"model boot ROM .* does not exist"):
+    with pytest.raises(BridgeStartError, match=r"boot ROM .* does not exist"):
         EmulatorLink(idle, rom=tmp_path / "no_rom.bin")
 
 

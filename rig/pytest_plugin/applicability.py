@@ -1,0 +1,65 @@
+"""Which tests apply to which target: a target that is not our board (an `emulator:IMAGE` of other
+firmware) gets only the device-agnostic suites, whose conftests mark their tests `device_agnostic`;
+every other test of that target is deselected (not applicable: it needs our contract), not skipped.
+The smallest rule until suites are picked by capabilities from descriptors."""
+
+from __future__ import annotations
+
+import pytest
+
+from rig.errors import TargetError
+from rig.pytest_plugin.state import STATE, state_of
+from rig.targets.registry import TargetSpec
+
+AGNOSTIC_MARK = "device_agnostic"
+
+
+def register_markers(config: pytest.Config) -> None:
+    """Declare the marker."""
+    config.addinivalue_line("markers", f"{AGNOSTIC_MARK}: judges any USB device by the specifications alone; "
+                                       "the only tests a target that is not our board runs")
+
+
+def not_our_board(config: pytest.Config, spec: str) -> bool:
+    """True when `spec` names an emulator image whose device is not our board. Only such specs are
+    opened here (at collection); an open that fails says nothing, and the tests report the failure."""
+    parsed = TargetSpec.parse(spec)
+    if parsed.kind != "emulator" or not parsed.arg:
+        return False
+    try:
+        target = state_of(config).pool.get(str(parsed))
+    except TargetError:
+        return False
+    return getattr(target, "is_our_board", True) is False
+
+
+def _target_param(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or "rig_target" not in callspec.params:
+        return None
+    return str(callspec.params["rig_target"])
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect tests that need our contract from targets that are not our board."""
+    if STATE not in config.stash:
+        return
+    foreign: dict[str, bool] = {}
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        spec = _target_param(item)
+        if spec is not None and item.get_closest_marker(AGNOSTIC_MARK) is None:
+            if spec not in foreign:
+                foreign[spec] = not_our_board(config, spec)
+            if foreign[spec]:
+                dropped.append(item)
+                continue
+        keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+        for spec in (s for s, f in foreign.items() if f):
+            state_of(config).record.settings[f"not applicable on {spec}"] = (
+                "tests that need our board's contract (deselected; the device is not our board)")
