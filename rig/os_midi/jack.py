@@ -189,6 +189,70 @@ def server_running(name: str | None = None) -> bool:
     return True
 
 
+def _graph_lib() -> ctypes.CDLL:
+    """libjack with the port-graph calls typed (jack_port_by_name, jack_port_get_all_connections)."""
+    lib = _libjack()
+    lib.jack_port_by_name.restype = ctypes.c_void_p
+    lib.jack_port_by_name.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.jack_port_get_all_connections.restype = ctypes.POINTER(ctypes.c_char_p)
+    lib.jack_port_get_all_connections.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.jack_free.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+def _connections(lib: ctypes.CDLL, client: int, port: str) -> list[str] | None:
+    """Full names of the ports `port` is connected to in the graph the server runs now (JACK answers
+    from the current graph state, which a new connection joins at the start of a cycle); None when
+    there is no such port."""
+    handle = lib.jack_port_by_name(client, port.encode())
+    if not handle:
+        return None
+    names = lib.jack_port_get_all_connections(client, handle)
+    if not names:
+        return []
+    found = []
+    for name in names:
+        if name is None:
+            break
+        found.append(name.decode(errors="replace"))
+    lib.jack_free(names)
+    return found
+
+
+GRAPH_WAIT_S = 10.0
+"""How long `wait_for_connection` waits for jackd to run a cycle with the new connection (a loaded
+machine delays cycles; --sync waits for late clients)."""
+
+
+def wait_for_connection(client: str, port: str, timeout_s: float = GRAPH_WAIT_S) -> None:
+    """Return once the JACK graph connects a port of client `client` with `port` (a full port name).
+
+    A connection made with jack_connect (python-rtmidi's open_port) takes effect at the start of a
+    later cycle; a message sent before then is not routed and is lost. Polls a private, never
+    activated client's view of the graph; JackError when the connection does not appear in time."""
+    lib = _graph_lib()
+    server = os.environ.get(ENV_SERVER) or "default"
+    status = ctypes.c_int(0)
+    probe = quietly(lambda: lib.jack_client_open(b"rig-graph", _JACK_NO_START_SERVER | _JACK_SERVER_NAME,
+                                                 ctypes.byref(status), server.encode()))
+    if not probe:
+        raise JackError(f"cannot open a JACK client on server {server!r} to watch the graph")
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = _connections(lib, probe, port)
+            if found is None:
+                raise JackError(f"JACK port {port!r} does not exist on server {server!r}")
+            if any(name.startswith(f"{client}:") for name in found):
+                return
+            if time.monotonic() > deadline:
+                raise JackError(f"JACK did not connect client {client!r} with {port!r} within {timeout_s} s "
+                                f"(connected: {found})")
+            time.sleep(0.001)  # polling a condition; the graph offers no wait on it without a callback
+    finally:
+        lib.jack_client_close(probe)
+
+
 @dataclass(frozen=True)
 class JackXruns:
     """What a JACK server started here reported as xruns, counted from its own output.
