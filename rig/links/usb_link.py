@@ -21,6 +21,12 @@ class LinkTimeout(UsbLinkError):
     """The transfer did not complete within its timeout (on bulk OUT: the device NAKed)."""
 
 
+class LinkCancelled(LinkTimeout):
+    """The transfer was cancelled before it completed (`cancel_reads`, as libusb_cancel_transfer);
+    what it had received is kept for the next transfer. A LinkTimeout too: callers that loop on
+    timeouts treat it alike."""
+
+
 class LinkStall(UsbLinkError):
     """The device answered with STALL."""
 
@@ -57,4 +63,13 @@ class UsbLink(Protocol):
 
     def close(self) -> None:
         """Release the link; later calls raise LinkGone."""
+        ...
+
+
+class CancellableLink(UsbLink, Protocol):
+    """A link whose waiting reads another thread can cancel (both our links; libusb can too)."""
+
+    def cancel_reads(self, endpoint: int) -> None:
+        """End every read waiting on IN `endpoint` now with LinkCancelled; data not yet returned stays
+        queued for the next read. Returns once they have ended; nothing to cancel is not an error."""
         ...
