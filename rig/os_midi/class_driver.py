@@ -353,6 +353,12 @@ class BoundLink:
         """Passed through to the link."""
         self.link.clear_halt(endpoint)
 
+    def cancel_reads(self, endpoint: int) -> None:
+        """Passed through to the link (a link that cannot cancel: nothing to do, reads time out)."""
+        cancel = getattr(self.link, "cancel_reads", None)
+        if cancel is not None:
+            cancel(endpoint)
+
     def reset(self) -> None:
         """Passed through to the link."""
         self.link.reset()
