@@ -730,8 +730,13 @@ function handle(id, opcode, p) {
     }
     case OP.CANCEL: {
       // libusb_cancel_transfer on every read waiting on the endpoint (an OS driver letting go of it).
+      // A read that has packets already ends with them, as a cancelled transfer reports what it
+      // received: the device counted them sent, so they belong to that reader, not the next one.
       const ep = p.readUInt8(0) & 0x0f;
-      for (const op of readQueues[ep]) endRead(ep, op, ST.CANCELLED, 'cancelled');
+      for (const op of readQueues[ep]) {
+        if (op.packets.length) finish(op, ST.OK, Buffer.concat(op.packets.map((b) => Buffer.from(b))));
+        else endRead(ep, op, ST.CANCELLED, 'cancelled');
+      }
       readQueues[ep].length = 0;
       send(id, ST.OK, null);
       break;

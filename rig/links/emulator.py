@@ -50,7 +50,7 @@ STATUS_GONE = 4
 STATUS_OVERFLOW = 5
 """A read's packet did not fit the room left in it (babble): the data is lost, errno EOVERFLOW."""
 STATUS_CANCELLED = 6
-"""A read ended by OP_CANCEL before it completed; what it had received stays queued."""
+"""A read ended by OP_CANCEL before it received anything."""
 
 BOOT_TIMEOUT_S = 20.0
 """Wall time allowed for node to start, boot the firmware and see the first bus reset."""
@@ -311,7 +311,7 @@ class EmulatorLink:
                              self._wait_for(timeout_ms))
 
     def cancel_reads(self, endpoint: int) -> None:
-        """End every read waiting on IN `endpoint` with LinkCancelled (the bridge keeps their data)."""
+        """End every read waiting on IN `endpoint`: LinkCancelled, or the packets it already has."""
         if not endpoint & 0x80 or not 1 <= endpoint & 0x7F <= 15:
             raise ValueError(f"0x{endpoint:02X} is not an IN endpoint")
         self._request(OP_CANCEL, struct.pack("<B", endpoint), GRACE_S)

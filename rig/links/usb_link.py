@@ -22,9 +22,8 @@ class LinkTimeout(UsbLinkError):
 
 
 class LinkCancelled(LinkTimeout):
-    """The transfer was cancelled before it completed (`cancel_reads`, as libusb_cancel_transfer);
-    what it had received is kept for the next transfer. A LinkTimeout too: callers that loop on
-    timeouts treat it alike."""
+    """The transfer was cancelled before it received anything (`cancel_reads`, as
+    libusb_cancel_transfer). A LinkTimeout too: callers that loop on timeouts treat it alike."""
 
 
 class LinkStall(UsbLinkError):
@@ -70,6 +69,7 @@ class CancellableLink(UsbLink, Protocol):
     """A link whose waiting reads another thread can cancel (both our links; libusb can too)."""
 
     def cancel_reads(self, endpoint: int) -> None:
-        """End every read waiting on IN `endpoint` now with LinkCancelled; data not yet returned stays
-        queued for the next read. Returns once they have ended; nothing to cancel is not an error."""
+        """End every read waiting on IN `endpoint` now: with LinkCancelled, or with the packets it had
+        already received (a cancelled transfer reports what it got). Returns once they have ended;
+        nothing to cancel is not an error."""
         ...
