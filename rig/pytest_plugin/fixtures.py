@@ -84,9 +84,10 @@ def board(request: pytest.FixtureRequest, rig_target: Target) -> Iterator[Board]
     facts.update({"firmware": info.firmware, "contract": str(info.contract_version),
                   "serial": dev.serial_number, "max_payload": str(info.max_payload)})
     if Capability.FRAMES in info.capabilities:
-        # Start from frame ECHO with nothing queued, whatever an earlier test left behind.
+        # Start from frame ECHO with nothing queued, whatever an earlier test left behind: SET_FRAME_MODE
+        # empties the ring, a frame half sent included (docs/protocol.md; tests/conformance/
+        # test_chapter9.py::test_set_frame_mode_empties_the_ring holds every target to it).
         dev.set_frame_mode(FrameMode.ECHO)
-        dev.drain_frames(BOOKS_DRAIN_MS)
         dev.frames_used = False
     dev.reset_stats()
     request.node.stash[_BOARD] = dev
@@ -172,8 +173,8 @@ def midi_stream(request: pytest.FixtureRequest, board: Board) -> Iterator[UsbMid
     from rig.contract import MidiMode
     from rig.miniport.usb_midi import UsbMidiMiniport
 
-    board.drain_midi(BOOKS_DRAIN_MS)  # claims the interface first: the OS driver must not take echoes
-    board.set_midi_mode(MidiMode.ECHO)
+    board.claim_midi()  # first: the OS driver must not take echoes
+    board.set_midi_mode(MidiMode.ECHO)  # empties the IN queue (docs/protocol.md): nothing to drain
     miniport = UsbMidiMiniport(board)
     miniport.start()
     try:
