@@ -27,6 +27,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import enum
+import itertools
 import os
 import shutil
 import signal
@@ -55,7 +56,7 @@ sync mode a cycle waits up to ten times this long for a late client before givin
 waits this long for a cycle when a client opens. 2 s is ~7x the longest scheduling stall seen under
 stress-ng --cpu 2 (~300 ms); a reader stalled 3 s in tests/rig/jack_stall_probe.py lost nothing.
 (Clients refused at open under load were reused client names, not this timeout: see
-rig.os_midi.system.client_name.)"""
+client_name.)"""
 
 
 class JackError(RigError, RuntimeError):
@@ -189,6 +190,23 @@ def server_running(name: str | None = None) -> bool:
     return True
 
 
+_client_numbers = itertools.count(1)
+
+
+def client_name(role: str) -> str:
+    """A MIDI client name no other client of this machine's rig processes uses: `role`, this process's
+    id and a running number ("rig test out-4242-7").
+
+    JACK2 names a client's notification socket after the client name. Reusing a name (python-rtmidi's
+    default "RtMidiOut Client" for every test's ports) races: the previous client of that name, still
+    closing, unlinks the socket the new one has just made, and jackd cannot reach the new client
+    ("Cannot connect to server socket err = No such file or directory ... Cannot connect to client
+    name = RtMidiOut Client ... Cannot create new client"), so the port fails to open or later
+    clients are confused and python-rtmidi crashes deleting them. A --sync server closes clients more
+    slowly, which widened the window (seen under stress-ng --cpu 2)."""
+    return f"{role}-{os.getpid()}-{next(_client_numbers)}"
+
+
 def _graph_lib() -> ctypes.CDLL:
     """libjack with the port-graph calls typed (jack_port_by_name, jack_port_get_all_connections)."""
     lib = _libjack()
@@ -233,7 +251,8 @@ def wait_for_connection(client: str, port: str, timeout_s: float = GRAPH_WAIT_S)
     lib = _graph_lib()
     server = os.environ.get(ENV_SERVER) or "default"
     status = ctypes.c_int(0)
-    probe = quietly(lambda: lib.jack_client_open(b"rig-graph", _JACK_NO_START_SERVER | _JACK_SERVER_NAME,
+    name = client_name("rig graph").encode()  # a name of its own: see client_name
+    probe = quietly(lambda: lib.jack_client_open(name, _JACK_NO_START_SERVER | _JACK_SERVER_NAME,
                                                  ctypes.byref(status), server.encode()))
     if not probe:
         raise JackError(f"cannot open a JACK client on server {server!r} to watch the graph")

@@ -14,6 +14,7 @@ from rig.client.board import Board
 from rig.client.books import host_counters_dict
 from rig.contract import Capability, FrameMode
 from rig.errors import TargetError
+from rig.os_midi.jack import wait_for_connection
 from rig.os_midi.quiet import quietly
 from rig.os_midi.system import client_name
 from rig.pytest_plugin.options import default_spec
@@ -114,9 +115,10 @@ def _open_rtmidi(kind: str, wanted: str) -> Any:
 
     last_error = ""
     for api in rtmidi.get_compiled_api():
+        client = client_name(f"rig test {kind}")  # unique: see there
+        make = rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn
         try:  # JACK's "Cannot connect to server socket" probe noise is shown only if this fails
-            port = quietly(functools.partial(rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn, api,
-                                             name=client_name(f"rig test {kind}")))  # unique: see there
+            port = quietly(functools.partial(make, api, name=client))
         except rtmidi.SystemError as exc:
             last_error = str(exc)
             continue
@@ -124,6 +126,8 @@ def _open_rtmidi(kind: str, wanted: str) -> Any:
         for index, name in enumerate(names):
             if name == wanted or name.startswith(wanted) or wanted in name:
                 port.open_port(index)
+                if api == rtmidi.API_UNIX_JACK:  # routed only from a later cycle: wait until it is
+                    wait_for_connection(client, name)
                 return port
         port.delete()
     detail = f" ({last_error})" if last_error else ""
