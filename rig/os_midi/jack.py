@@ -23,6 +23,7 @@ a missing jackd is then an error).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import ctypes.util
@@ -35,6 +36,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,22 +244,58 @@ GRAPH_WAIT_S = 10.0
 machine delays cycles; --sync waits for late clients)."""
 
 
+_probe_lock = threading.Lock()
+_probe: tuple[str, int] | None = None
+"""(server, client) of this process's graph probe: opened once per server (a client open and close
+cost ~50 ms each on the loaded machine), closed by `close_graph_probe`."""
+
+
+def _graph_probe(lib: ctypes.CDLL, server: str) -> int:
+    """The process's never activated client on `server` (opened now if there is none); lock held."""
+    global _probe
+    if _probe is not None and _probe[0] == server:
+        return _probe[1]
+    _close_probe(lib)
+    status = ctypes.c_int(0)
+    name = client_name("rig graph").encode()  # a name of its own: see client_name
+    client = quietly(lambda: lib.jack_client_open(name, _JACK_NO_START_SERVER | _JACK_SERVER_NAME,
+                                                  ctypes.byref(status), server.encode()))
+    if not client:
+        raise JackError(f"cannot open a JACK client on server {server!r} to watch the graph")
+    _probe = (server, int(client))
+    return int(client)
+
+
+def _close_probe(lib: ctypes.CDLL) -> None:
+    global _probe
+    if _probe is not None:
+        lib.jack_client_close(_probe[1])
+        _probe = None
+
+
+def close_graph_probe(server: str | None = None) -> None:
+    """Close the graph probe (only if it is on `server`, when given): before that server stops, and at
+    exit."""
+    with _probe_lock:
+        if _probe is not None and server in (None, _probe[0]):
+            _close_probe(_graph_lib())
+
+
+atexit.register(close_graph_probe)
+
+
 def wait_for_connection(client: str, port: str, timeout_s: float = GRAPH_WAIT_S) -> None:
     """Return once the JACK graph connects a port of client `client` with `port` (a full port name).
 
     A connection made with jack_connect (python-rtmidi's open_port) takes effect at the start of a
-    later cycle; a message sent before then is not routed and is lost. Polls a private, never
-    activated client's view of the graph; JackError when the connection does not appear in time."""
+    later cycle; a message sent before then is not routed and is lost. Polls the view of the graph of
+    a never activated client (one per process and server); JackError when the connection does not
+    appear in time."""
     lib = _graph_lib()
     server = os.environ.get(ENV_SERVER) or "default"
-    status = ctypes.c_int(0)
-    name = client_name("rig graph").encode()  # a name of its own: see client_name
-    probe = quietly(lambda: lib.jack_client_open(name, _JACK_NO_START_SERVER | _JACK_SERVER_NAME,
-                                                 ctypes.byref(status), server.encode()))
-    if not probe:
-        raise JackError(f"cannot open a JACK client on server {server!r} to watch the graph")
-    try:
-        deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + timeout_s
+    with _probe_lock:
+        probe = _graph_probe(lib, server)
         while True:
             found = _connections(lib, probe, port)
             if found is None:
@@ -268,8 +306,6 @@ def wait_for_connection(client: str, port: str, timeout_s: float = GRAPH_WAIT_S)
                 raise JackError(f"JACK did not connect client {client!r} with {port!r} within {timeout_s} s "
                                 f"(connected: {found})")
             time.sleep(0.001)  # polling a condition; the graph offers no wait on it without a callback
-    finally:
-        lib.jack_client_close(probe)
 
 
 @dataclass(frozen=True)
@@ -464,6 +500,8 @@ class JackServer:
     def stop(self) -> None:
         """Stop the server if we started it (SIGTERM, then SIGKILL after 5 s); safe to call twice."""
         process, self._process = self._process, None
+        if process is not None:
+            close_graph_probe(self.name)  # a client left on a stopped server is not safe to use
         if self in JackServer._running:
             JackServer._running.remove(self)
         if process is not None:
