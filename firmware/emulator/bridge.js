@@ -57,8 +57,8 @@ const { UsbRules, epBit } = require('./usb_rules');
 const { HostEndpoints } = require('./host_endpoints');
 const { installChipModel, resetChip } = require('./chip_model');
 
-const OP = { PING: 1, CONTROL: 2, WRITE: 3, READ: 4, RESET: 5, INFO: 6, QUIT: 7 };
-const ST = { OK: 0, TIMEOUT: 1, STALL: 2, ERROR: 3, GONE: 4, OVERFLOW: 5 };
+const OP = { PING: 1, CONTROL: 2, WRITE: 3, READ: 4, RESET: 5, INFO: 6, QUIT: 7, CANCEL: 8 };
+const ST = { OK: 0, TIMEOUT: 1, STALL: 2, ERROR: 3, GONE: 4, OVERFLOW: 5, CANCELLED: 6 };
 const IN_CAP = 128 * 1024;
 const BUF_STALL = 1 << 11;
 const BUF_AVAILABLE = 1 << 10;
@@ -765,6 +765,17 @@ function busReset(op) {
   usb.resetDevice();
 }
 
+// A read that ends before it completes (timeout, cancel) keeps what arrived for the next read:
+// nothing is lost.
+function endRead(ep, op, status, why) {
+  if (op.done) return;
+  if (op.packets.length) {
+    inQueue[ep].unshift(...op.packets);
+    for (const pkt of op.packets) inBytes[ep] += pkt.length;
+  }
+  finish(op, status, Buffer.from(`read from endpoint 0x${(0x80 | ep).toString(16)} ${why}`));
+}
+
 const USB_OPS = new Set([OP.CONTROL, OP.WRITE, OP.READ, OP.RESET]);
 
 function handle(id, opcode, p) {
@@ -804,14 +815,20 @@ function handle(id, opcode, p) {
       const ep = p.readUInt8(0) & 0x0f;
       const op = { id, length: p.readUInt32LE(1), timeoutMs: p.readUInt32LE(5), packets: [], got: 0 };
       readQueues[ep].push(op);
-      armTimer(op, op.timeoutMs, () => {
-        // Keep what arrived for the next read: a timed-out transfer loses nothing.
-        if (op.packets.length) {
-          inQueue[ep].unshift(...op.packets);
-          for (const pkt of op.packets) inBytes[ep] += pkt.length;
-        }
-        finish(op, ST.TIMEOUT, Buffer.from(`read from endpoint 0x${(0x80 | ep).toString(16)} timed out`));
-      });
+      armTimer(op, op.timeoutMs, () => endRead(ep, op, ST.TIMEOUT, 'timed out'));
+      break;
+    }
+    case OP.CANCEL: {
+      // libusb_cancel_transfer on every read waiting on the endpoint (an OS driver letting go of it).
+      // A read that has packets already ends with them, as a cancelled transfer reports what it
+      // received: the device counted them sent, so they belong to that reader, not the next one.
+      const ep = p.readUInt8(0) & 0x0f;
+      for (const op of readQueues[ep]) {
+        if (op.packets.length) finish(op, ST.OK, Buffer.concat(op.packets.map((b) => Buffer.from(b))));
+        else endRead(ep, op, ST.CANCELLED, 'cancelled');
+      }
+      readQueues[ep].length = 0;
+      send(id, ST.OK, null);
       break;
     }
     case OP.RESET:

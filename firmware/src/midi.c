@@ -242,6 +242,15 @@ static void midi_halt_cleared(uint8_t ep_addr) {
 
 void midi_set_mode(const rig_midi_mode_config_t *c) {
     cfg = *c;
+    /* A mode change empties the IN queue, as SET_FRAME_MODE empties the ring: the packet armed on
+     * EP_MIDI_IN (or an owed ZLP) is taken back, queued events are dropped. */
+    dcd_ep_cancel(RIG_EP_MIDI_IN);
+    ring_init(&q, QUEUE_SLOTS);
+    in_flight = 0u;
+    zlp_due = false;
+    if (out_blocked && usbd_configured()) {
+        arm_out();
+    }
     start_source();
 }
 

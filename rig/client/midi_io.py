@@ -13,6 +13,7 @@ from rig import contract as c
 from rig.client.control import DEFAULT_TIMEOUT_MS, BoardControl
 from rig.client.errors import TransferTimeout
 from rig.client.responses import MidiModeConfig, check_enum
+from rig.links.pyusb_backend import cancel_reads
 
 MIDI_PACKET_SIZE = 4
 """A USB-MIDI 1.0 event packet: cable/CIN byte and three MIDI bytes."""
@@ -163,7 +164,12 @@ class MidiIo(BoardControl):
         self.host.midi_packets_rx += self._count_events(data)
         return data
 
-    # --- frames ---
+    def cancel_midi_reads(self) -> bool:
+        """End a raw MIDI read another thread is waiting in now (it raises TransferTimeout), where the
+        device's backend can (the loopback and the emulator); False where it cannot (libusb: the
+        read runs to its timeout)."""
+        return self._call(f"cancelling reads on EP_MIDI_IN 0x{c.EP_MIDI_IN:02x}",
+                          lambda: cancel_reads(self.device, c.EP_MIDI_IN))
 
     def drain_midi(self, timeout: int = 100, limit: int = 10_000) -> bytes:
         """Read MIDI packets until none arrives for `timeout` ms; DeviceResponseError past `limit` reads."""

@@ -23,7 +23,9 @@ REQUESTS: dict[c.Request, tuple[str, str]] = {
     c.Request.GET_FRAMING: ("IN", "KSALLOCATOR_FRAMING_EX with one KS_FRAMING_ITEM (112 bytes), see "
                                   "*Framing*"),
     c.Request.SET_MIDI_MODE: ("OUT", "`midi_mode_config` data stage; STALL on a bad length, mode, cable, "
-                                     "reserved byte or SOURCE rate"),
+                                     "reserved byte or SOURCE rate. Empties the EP_MIDI_IN queue (a "
+                                     "packet the host has not taken is taken back), so a host that has "
+                                     "set a mode has nothing left to drain"),
     c.Request.GET_MIDI_MODE: ("IN", "`midi_mode_config`"),
     c.Request.SET_FRAME_MODE: ("OUT", "`frame_mode_config` data stage; STALL on a bad length, mode, reserved "
                                       "field or payload_len > FRAME_MAX_PAYLOAD. Empties the ring and "

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from rig.contract.ch9 import CLEAR_FEATURE, ENDPOINT_HALT
 from rig.links.flash_image import FlashImageError, read_flash_image
-from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLinkError, write_timed_out
+from rig.links.usb_link import LinkCancelled, LinkGone, LinkStall, LinkTimeout, UsbLinkError, write_timed_out
 
 REPO = Path(__file__).resolve().parents[2]
 BRIDGE_DIR = REPO / "firmware" / "emulator"
@@ -43,6 +43,7 @@ OP_READ = 4
 OP_RESET = 5
 OP_INFO = 6
 OP_QUIT = 7
+OP_CANCEL = 8
 
 STATUS_OK = 0
 STATUS_TIMEOUT = 1
@@ -53,6 +54,8 @@ STATUS_ERROR = 3
 STATUS_GONE = 4
 STATUS_OVERFLOW = 5
 """A read's packet did not fit the room left in it (babble): the data is lost, errno EOVERFLOW."""
+STATUS_CANCELLED = 6
+"""A read ended by OP_CANCEL before it received anything."""
 
 BOOT_TIMEOUT_S = 20.0
 """Wall time allowed for node to start, boot the firmware and see the first bus reset."""
@@ -63,7 +66,7 @@ GRACE_S = 10.0
 FOREVER_POLL_S = 1.0
 RESET_TIMEOUT_MS = 2000
 USB_OPS = frozenset({OP_CONTROL, OP_WRITE, OP_READ, OP_RESET})
-"""Requests that need the device; PING, INFO and QUIT need only the bridge."""
+"""Requests that need the device; PING, INFO, QUIT and CANCEL need only the bridge."""
 
 
 class BridgeError(UsbLinkError):
@@ -299,6 +302,8 @@ class EmulatorLink:
             return pending.payload
         if pending.status == STATUS_TIMEOUT:
             raise LinkTimeout(text)
+        if pending.status == STATUS_CANCELLED:
+            raise LinkCancelled(text)
         if pending.status == STATUS_STALL:
             raise LinkStall(text)
         if pending.status == STATUS_GONE:
@@ -360,6 +365,12 @@ class EmulatorLink:
             raise ValueError(f"read length {length} is negative")
         return self._request(OP_READ, struct.pack("<BII", endpoint, length, timeout_ms),
                              self._wait_for(timeout_ms))
+
+    def cancel_reads(self, endpoint: int) -> None:
+        """End every read waiting on IN `endpoint`: LinkCancelled, or the packets it already has."""
+        if not endpoint & 0x80 or not 1 <= endpoint & 0x7F <= 15:
+            raise ValueError(f"0x{endpoint:02X} is not an IN endpoint")
+        self._request(OP_CANCEL, struct.pack("<B", endpoint), GRACE_S)
 
     def clear_halt(self, endpoint: int) -> None:
         """CLEAR_FEATURE(ENDPOINT_HALT) to the endpoint."""

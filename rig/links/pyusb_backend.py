@@ -418,3 +418,15 @@ class LinkBackend(usb.backend.IBackend):  # type: ignore[misc]
 def find_link_devices(backend: LinkBackend, **match: Any) -> list[usb.core.Device]:
     """`usb.core.find(find_all=True, backend=backend, **match)` as a list."""
     return list(usb.core.find(find_all=True, backend=backend, **match))
+
+
+def cancel_reads(device: usb.core.Device, endpoint: int) -> bool:
+    """End the reads waiting on IN `endpoint` of `device` at once (LinkCancelled, a pyusb timeout
+    above) when it lives on a LinkBackend whose link can cancel them (both of ours); False when it
+    cannot (libusb through pyusb: a synchronous read runs to its timeout)."""
+    found = getattr(getattr(device, "_ctx", None), "dev", None)
+    cancel = getattr(found.link, "cancel_reads", None) if isinstance(found, LinkDevice) else None
+    if cancel is None:
+        return False
+    _call(lambda: cancel(endpoint))
+    return True

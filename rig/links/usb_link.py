@@ -32,6 +32,11 @@ def write_timed_out(message: str, transferred: int | None) -> LinkTimeout:
     return exc
 
 
+class LinkCancelled(LinkTimeout):
+    """The transfer was cancelled before it received anything (`cancel_reads`, as
+    libusb_cancel_transfer). A LinkTimeout too: callers that loop on timeouts treat it alike."""
+
+
 class LinkStall(UsbLinkError):
     """The device answered with STALL."""
 
@@ -68,4 +73,14 @@ class UsbLink(Protocol):
 
     def close(self) -> None:
         """Release the link; later calls raise LinkGone."""
+        ...
+
+
+class CancellableLink(UsbLink, Protocol):
+    """A link whose waiting reads another thread can cancel (both our links; libusb can too)."""
+
+    def cancel_reads(self, endpoint: int) -> None:
+        """End every read waiting on IN `endpoint` now: with LinkCancelled, or with the packets it had
+        already received (a cancelled transfer reports what it got). Returns once they have ended;
+        nothing to cancel is not an error."""
         ...

@@ -136,11 +136,16 @@ class MidiFunction(NoClassRequests):
     # --- the mode ----------------------------------------------------------------------------
 
     def set_mode(self, config: MidiConfig, *, log: bool = False) -> None:
-        """SET_MIDI_MODE after its status stage: stop SOURCE, take the mode, start SOURCE; no lock."""
+        """SET_MIDI_MODE after its status stage: stop SOURCE, take the mode, empty the IN queue (the
+        armed packet and an owed ZLP too, as midi.c takes them back), start SOURCE; no lock."""
         core = self._core
         core.stop_source(SOURCE_THREAD)
         with core.cv:
             self.config = config
+            self.queue.clear()
+            self.ep_in.reset()
+            self.out_blocked = False
+            core.cv.notify_all()
             if log:
                 core.log("midi_mode", int(config.mode))
             if config.mode is c.MidiMode.SOURCE and core.configured:

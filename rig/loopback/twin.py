@@ -17,7 +17,7 @@ from typing import Protocol
 
 from rig import contract as c
 from rig.contract import ch9, descriptors
-from rig.links.usb_link import LinkGone, LinkTimeout, UsbLinkError
+from rig.links.usb_link import LinkCancelled, LinkGone, LinkTimeout, UsbLinkError
 from rig.loopback.cdc import CdcFunction, PtyConsole
 from rig.loopback.clock import Clock, MonotonicClock
 from rig.loopback.midi import MidiFunction
@@ -58,6 +58,10 @@ class LoopbackBoard:
         self.reboots = 0
         """Reboots into BOOTSEL requested (REBOOT_BOOTLOADER or the 1200-baud touch)."""
         self._threads: list[tuple[threading.Thread, threading.Event]] = []
+        self._cancels = dict.fromkeys(range(0x81, 0x90), 0)
+        """Per IN endpoint: how many times `cancel_reads` ran (a read waiting sees the number change)."""
+        self._reading = threading.local()
+        """The (endpoint, cancel count) of the read this thread is waiting in, for `wait`."""
         self._os_driver: OsDriver | None = None
         """The OS driver bound to the MIDI interfaces (the rig class driver), as the kernel knows it."""
         self.midi = MidiFunction(self)
@@ -134,14 +138,27 @@ class LoopbackBoard:
         deadline = deadline_after(timeout_ms)
         with self.cv:
             self.usbd.check_endpoint(endpoint, out=False)
-            if endpoint == c.EP_MIDI_IN:
-                return self.midi.read(length, deadline)
-            if endpoint == c.EP_FRAME_IN:
-                return self.vendor.read(length, deadline)
-            if endpoint == c.EP_CDC_IN:
-                return self.cdc.read(length, deadline)
-            self.wait(lambda: False, deadline, "EP_CDC_NOTIFY")  # the board sends no notifications
-            raise AssertionError("unreachable")
+            self._reading.ep = (endpoint, self._cancels.get(endpoint, 0))
+            try:
+                if endpoint == c.EP_MIDI_IN:
+                    return self.midi.read(length, deadline)
+                if endpoint == c.EP_FRAME_IN:
+                    return self.vendor.read(length, deadline)
+                if endpoint == c.EP_CDC_IN:
+                    return self.cdc.read(length, deadline)
+                self.wait(lambda: False, deadline, "EP_CDC_NOTIFY")  # the board sends no notifications
+                raise AssertionError("unreachable")
+            finally:
+                self._reading.ep = None
+
+    def cancel_reads(self, endpoint: int) -> None:
+        """End every read waiting on IN `endpoint` with LinkCancelled (a read takes its packet whole
+        or not at all, so nothing is lost)."""
+        if endpoint not in self._cancels:
+            raise ValueError(f"0x{endpoint:02X} is not an IN endpoint")
+        with self.cv:
+            self._cancels[endpoint] += 1
+            self.cv.notify_all()
 
     def clear_halt(self, endpoint: int) -> None:
         """CLEAR_FEATURE(ENDPOINT_HALT), as libusb_clear_halt sends it."""
@@ -178,9 +195,13 @@ class LoopbackBoard:
             raise LinkGone("the loopback board is closed")
 
     def wait(self, ready: Callable[[], bool], deadline: float | None, what: str) -> None:
-        """Wait on the condition until `ready()`; LinkTimeout at the deadline, LinkGone on close."""
+        """Wait on the condition until `ready()`; LinkTimeout at the deadline, LinkGone on close,
+        LinkCancelled when `cancel_reads` names the endpoint this thread reads."""
+        reading = getattr(self._reading, "ep", None)
         while not ready():
             self.check_open()
+            if reading is not None and self._cancels[reading[0]] != reading[1]:
+                raise LinkCancelled(f"{what}: cancelled")
             if deadline is None:
                 self.cv.wait()
                 continue

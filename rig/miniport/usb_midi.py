@@ -13,6 +13,7 @@ one event per message to a MessageCollector (time-stamped messages for the calle
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +29,8 @@ from rig.miniport.transfer import endpoint_name
 
 PACKET = 4
 """Bytes per USB-MIDI event packet."""
+CANCEL_AGAIN_S = 0.005
+"""Stopping: how long to wait for the capture reader to end before cancelling its read again."""
 
 
 @dataclass
@@ -155,7 +158,12 @@ class UsbMidiMiniport(MxfMiniport):
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None:
-            thread.join(timeout=max(5.0, 5 * self.poll_ms / 1000))
+            # Cancel the reader's read rather than wait out its poll timeout (x3 on the emulator); again
+            # until it ends, as the read may start just after a cancel. Boards that cannot: wait.
+            deadline = time.monotonic() + max(5.0, 5 * self.poll_ms / 1000)
+            while thread.is_alive() and time.monotonic() < deadline and self.board.cancel_midi_reads():
+                thread.join(CANCEL_AGAIN_S)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
             if thread.is_alive():  # pragma: no cover - read timeouts bound the loop
                 raise MiniportError(f"{self.where}: the capture reader did not stop")
         self._stop_filters()

@@ -14,6 +14,7 @@ process cycle, and an overrun cycle loses events).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import os
@@ -40,6 +41,8 @@ WRITE_TIMEOUT_MS = 1000
 RETRY_S = 0.02
 """Pause after a STALL (device unconfigured or reset) before the next try."""
 CONTROL_TIMEOUT_MS = 1000
+CANCEL_AGAIN_S = 0.005
+"""While unbinding: how long to wait for the reader to let go before cancelling its read again."""
 BOUND_INTERFACES = (c.IF_AUDIO_CONTROL, c.IF_MIDI_STREAMING)
 """What the driver holds, as snd-usb-audio holds the audio control and MIDI streaming interfaces."""
 _instances = itertools.count(1)
@@ -189,7 +192,8 @@ class UsbMidiClassDriver:
             if interface == c.IF_MIDI_STREAMING:
                 self._bound.clear()
         if interface == c.IF_MIDI_STREAMING:
-            with self._read_lock, self._write_lock:
+            self._end_read()
+            with self._write_lock:
                 pass  # the transfers in flight have finished; none start while unbound
 
     def attach(self, interface: int) -> None:
@@ -204,6 +208,22 @@ class UsbMidiClassDriver:
             if interface == c.IF_MIDI_STREAMING:
                 self._decoder.reset()
                 self._bound.set()
+
+    def _end_read(self) -> None:
+        """Return once no EP_MIDI_IN read is in flight, cancelling the one waiting (as a kernel driver
+        kills its URBs when it unbinds) instead of waiting out its timeout. The reader checks the
+        binding before it reads, so cancelling again covers a read that started just after a cancel;
+        a link that cannot cancel is waited out."""
+        cancel = getattr(self.link, "cancel_reads", None)
+        if cancel is None:
+            with self._read_lock:
+                return
+        while not self._read_lock.acquire(blocking=False):
+            with contextlib.suppress(UsbLinkError):  # the device is gone: its read ends by itself
+                cancel(c.EP_MIDI_IN)
+            if self._read_lock.acquire(timeout=CANCEL_AGAIN_S):
+                break
+        self._read_lock.release()
 
     # --- the threads ----------------------------------------------------------------------------
 
@@ -317,6 +337,7 @@ class UsbMidiClassDriver:
         if self._stop.is_set():
             return
         self._stop.set()
+        self._end_read()
         for thread in self._threads:
             thread.join(timeout=5 + READ_TIMEOUT_MS / 1000 * 3 + 10)
         stuck = [thread.name for thread in self._threads if thread.is_alive()]
@@ -352,6 +373,12 @@ class BoundLink:
     def clear_halt(self, endpoint: int) -> None:
         """Passed through to the link."""
         self.link.clear_halt(endpoint)
+
+    def cancel_reads(self, endpoint: int) -> None:
+        """Passed through to the link (a link that cannot cancel: nothing to do, reads time out)."""
+        cancel = getattr(self.link, "cancel_reads", None)
+        if cancel is not None:
+            cancel(endpoint)
 
     def reset(self) -> None:
         """Passed through to the link."""

@@ -23,10 +23,12 @@ a missing jackd is then an error).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import ctypes.util
 import enum
+import itertools
 import os
 import shutil
 import signal
@@ -34,6 +36,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +58,7 @@ sync mode a cycle waits up to ten times this long for a late client before givin
 waits this long for a cycle when a client opens. 2 s is ~7x the longest scheduling stall seen under
 stress-ng --cpu 2 (~300 ms); a reader stalled 3 s in tests/rig/jack_stall_probe.py lost nothing.
 (Clients refused at open under load were reused client names, not this timeout: see
-rig.os_midi.system.client_name.)"""
+client_name.)"""
 
 
 class JackError(RigError, RuntimeError):
@@ -187,6 +190,122 @@ def server_running(name: str | None = None) -> bool:
         return False
     lib.jack_client_close(client)
     return True
+
+
+_client_numbers = itertools.count(1)
+
+
+def client_name(role: str) -> str:
+    """A MIDI client name no other client of this machine's rig processes uses: `role`, this process's
+    id and a running number ("rig test out-4242-7").
+
+    JACK2 names a client's notification socket after the client name. Reusing a name (python-rtmidi's
+    default "RtMidiOut Client" for every test's ports) races: the previous client of that name, still
+    closing, unlinks the socket the new one has just made, and jackd cannot reach the new client
+    ("Cannot connect to server socket err = No such file or directory ... Cannot connect to client
+    name = RtMidiOut Client ... Cannot create new client"), so the port fails to open or later
+    clients are confused and python-rtmidi crashes deleting them. A --sync server closes clients more
+    slowly, which widened the window (seen under stress-ng --cpu 2)."""
+    return f"{role}-{os.getpid()}-{next(_client_numbers)}"
+
+
+def _graph_lib() -> ctypes.CDLL:
+    """libjack with the port-graph calls typed (jack_port_by_name, jack_port_get_all_connections)."""
+    lib = _libjack()
+    lib.jack_port_by_name.restype = ctypes.c_void_p
+    lib.jack_port_by_name.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.jack_port_get_all_connections.restype = ctypes.POINTER(ctypes.c_char_p)
+    lib.jack_port_get_all_connections.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.jack_free.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+def _connections(lib: ctypes.CDLL, client: int, port: str) -> list[str] | None:
+    """Full names of the ports `port` is connected to in the graph the server runs now (JACK answers
+    from the current graph state, which a new connection joins at the start of a cycle); None when
+    there is no such port."""
+    handle = lib.jack_port_by_name(client, port.encode())
+    if not handle:
+        return None
+    names = lib.jack_port_get_all_connections(client, handle)
+    if not names:
+        return []
+    found = []
+    for name in names:
+        if name is None:
+            break
+        found.append(name.decode(errors="replace"))
+    lib.jack_free(names)
+    return found
+
+
+GRAPH_WAIT_S = 10.0
+"""How long `wait_for_connection` waits for jackd to run a cycle with the new connection (a loaded
+machine delays cycles; --sync waits for late clients)."""
+
+
+_probe_lock = threading.Lock()
+_probe: tuple[str, int] | None = None
+"""(server, client) of this process's graph probe: opened once per server (a client open and close
+cost ~50 ms each on the loaded machine), closed by `close_graph_probe`."""
+
+
+def _graph_probe(lib: ctypes.CDLL, server: str) -> int:
+    """The process's never activated client on `server` (opened now if there is none); lock held."""
+    global _probe
+    if _probe is not None and _probe[0] == server:
+        return _probe[1]
+    _close_probe(lib)
+    status = ctypes.c_int(0)
+    name = client_name("rig graph").encode()  # a name of its own: see client_name
+    client = quietly(lambda: lib.jack_client_open(name, _JACK_NO_START_SERVER | _JACK_SERVER_NAME,
+                                                  ctypes.byref(status), server.encode()))
+    if not client:
+        raise JackError(f"cannot open a JACK client on server {server!r} to watch the graph")
+    _probe = (server, int(client))
+    return int(client)
+
+
+def _close_probe(lib: ctypes.CDLL) -> None:
+    global _probe
+    if _probe is not None:
+        lib.jack_client_close(_probe[1])
+        _probe = None
+
+
+def close_graph_probe(server: str | None = None) -> None:
+    """Close the graph probe (only if it is on `server`, when given): before that server stops, and at
+    exit."""
+    with _probe_lock:
+        if _probe is not None and server in (None, _probe[0]):
+            _close_probe(_graph_lib())
+
+
+atexit.register(close_graph_probe)
+
+
+def wait_for_connection(client: str, port: str, timeout_s: float = GRAPH_WAIT_S) -> None:
+    """Return once the JACK graph connects a port of client `client` with `port` (a full port name).
+
+    A connection made with jack_connect (python-rtmidi's open_port) takes effect at the start of a
+    later cycle; a message sent before then is not routed and is lost. Polls the view of the graph of
+    a never activated client (one per process and server); JackError when the connection does not
+    appear in time."""
+    lib = _graph_lib()
+    server = os.environ.get(ENV_SERVER) or "default"
+    deadline = time.monotonic() + timeout_s
+    with _probe_lock:
+        probe = _graph_probe(lib, server)
+        while True:
+            found = _connections(lib, probe, port)
+            if found is None:
+                raise JackError(f"JACK port {port!r} does not exist on server {server!r}")
+            if any(name.startswith(f"{client}:") for name in found):
+                return
+            if time.monotonic() > deadline:
+                raise JackError(f"JACK did not connect client {client!r} with {port!r} within {timeout_s} s "
+                                f"(connected: {found})")
+            time.sleep(0.001)  # polling a condition; the graph offers no wait on it without a callback
 
 
 @dataclass(frozen=True)
@@ -381,6 +500,8 @@ class JackServer:
     def stop(self) -> None:
         """Stop the server if we started it (SIGTERM, then SIGKILL after 5 s); safe to call twice."""
         process, self._process = self._process, None
+        if process is not None:
+            close_graph_probe(self.name)  # a client left on a stopped server is not safe to use
         if self in JackServer._running:
             JackServer._running.remove(self)
         if process is not None:

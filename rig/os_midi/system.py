@@ -7,12 +7,11 @@ driver), so they get Feature.MIDI_OS the same way and report it the same way.
 
 from __future__ import annotations
 
-import itertools
 import os
 
 from rig.errors import TargetError
 from rig.os_midi import jack
-from rig.os_midi.jack import JackMode, JackServer, JackXruns
+from rig.os_midi.jack import JackMode, JackServer, JackXruns, client_name
 from rig.os_midi.quiet import quietly
 
 JACK_START_TIMEOUT_S = 15
@@ -24,23 +23,6 @@ two periods: 1.3 ms here), not the port buffers (JACK2 gives every MIDI port 32 
 period: 2727 three-byte events a cycle). With --sync (rig.os_midi.jack) late clients delay the cycle
 and nothing is lost. Cost when idle, measured on the loaded 2-core machine: jackd 4.6% of a core
 and the rig process 5.9% (1024 frames: 0.3% and 2.9%)."""
-
-
-_client_numbers = itertools.count(1)
-
-
-def client_name(role: str) -> str:
-    """A MIDI client name no other client of this machine's rig processes uses: `role`, this process's
-    id and a running number ("rig test out-4242-7").
-
-    JACK2 names a client's notification socket after the client name. Reusing a name (python-rtmidi's
-    default "RtMidiOut Client" for every test's ports) races: the previous client of that name, still
-    closing, unlinks the socket the new one has just made, and jackd cannot reach the new client
-    ("Cannot connect to server socket err = No such file or directory ... Cannot connect to client
-    name = RtMidiOut Client ... Cannot create new client"), so the port fails to open or later
-    clients are confused and python-rtmidi crashes deleting them. A --sync server closes clients more
-    slowly, which widened the window (seen under stress-ng --cpu 2)."""
-    return f"{role}-{os.getpid()}-{next(_client_numbers)}"
 
 
 class OsMidiUnavailable(TargetError):

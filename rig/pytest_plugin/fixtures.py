@@ -14,6 +14,7 @@ from rig.client.board import Board
 from rig.client.books import host_counters_dict
 from rig.contract import Capability, FrameMode
 from rig.errors import TargetError
+from rig.os_midi.jack import wait_for_connection
 from rig.os_midi.quiet import quietly
 from rig.os_midi.system import client_name
 from rig.pytest_plugin.options import default_spec
@@ -84,9 +85,10 @@ def board(request: pytest.FixtureRequest, rig_target: Target) -> Iterator[Board]
     facts.update({"firmware": info.firmware, "contract": str(info.contract_version),
                   "serial": dev.serial_number, "max_payload": str(info.max_payload)})
     if Capability.FRAMES in info.capabilities:
-        # Start from frame ECHO with nothing queued, whatever an earlier test left behind.
+        # Start from frame ECHO with nothing queued, whatever an earlier test left behind: SET_FRAME_MODE
+        # empties the ring, a frame half sent included (docs/protocol.md; tests/conformance/
+        # test_chapter9.py::test_set_frame_mode_empties_the_ring holds every target to it).
         dev.set_frame_mode(FrameMode.ECHO)
-        dev.drain_frames(BOOKS_DRAIN_MS)
         dev.frames_used = False
     dev.reset_stats()
     request.node.stash[_BOARD] = dev
@@ -113,9 +115,10 @@ def _open_rtmidi(kind: str, wanted: str) -> Any:
 
     last_error = ""
     for api in rtmidi.get_compiled_api():
+        client = client_name(f"rig test {kind}")  # unique: see there
+        make = rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn
         try:  # JACK's "Cannot connect to server socket" probe noise is shown only if this fails
-            port = quietly(functools.partial(rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn, api,
-                                             name=client_name(f"rig test {kind}")))  # unique: see there
+            port = quietly(functools.partial(make, api, name=client))
         except rtmidi.SystemError as exc:
             last_error = str(exc)
             continue
@@ -123,6 +126,8 @@ def _open_rtmidi(kind: str, wanted: str) -> Any:
         for index, name in enumerate(names):
             if name == wanted or name.startswith(wanted) or wanted in name:
                 port.open_port(index)
+                if api == rtmidi.API_UNIX_JACK:  # routed only from a later cycle: wait until it is
+                    wait_for_connection(client, name)
                 return port
         port.delete()
     detail = f" ({last_error})" if last_error else ""
@@ -182,8 +187,8 @@ def midi_stream(request: pytest.FixtureRequest, board: Board) -> Iterator[UsbMid
     from rig.contract import MidiMode
     from rig.miniport.usb_midi import UsbMidiMiniport
 
-    board.drain_midi(BOOKS_DRAIN_MS)  # claims the interface first: the OS driver must not take echoes
-    board.set_midi_mode(MidiMode.ECHO)
+    board.claim_midi()  # first: the OS driver must not take echoes
+    board.set_midi_mode(MidiMode.ECHO)  # empties the IN queue (docs/protocol.md): nothing to drain
     miniport = UsbMidiMiniport(board)
     miniport.start()
     try:

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 import pytest
 
+from rig.os_midi.jack import wait_for_connection
 from rig.os_midi.quiet import quietly
 from rig.os_midi.system import client_name
 
@@ -69,7 +70,8 @@ __all__ = ["every_mxf_allocator_checked", "in_ci", "load_module", "missing", "op
 
 
 def open_rtmidi_port(api: int, kind: str, wanted: str) -> Any:
-    """An rtmidi client port of `kind` ("out"/"in") opened on the port whose name contains `wanted`."""
+    """An rtmidi client port of `kind` ("out"/"in") opened on the port whose name contains `wanted`, and
+    (on JACK) connected in the graph the server runs, so a message sent next is routed."""
     import rtmidi
 
     name = client_name(f"rig test {kind}")  # unique per client: see rig.os_midi.system.client_name
@@ -80,6 +82,8 @@ def open_rtmidi_port(api: int, kind: str, wanted: str) -> Any:
         port.delete()
         raise AssertionError(f"{wanted!r} not among {names}")
     port.open_port(matches[0])
+    if api == rtmidi.API_UNIX_JACK:  # the connection works from a later cycle: wait until it does
+        wait_for_connection(name, names[matches[0]])
     if kind == "in":
         port.ignore_types(sysex=False, timing=False, active_sense=False)
     return port

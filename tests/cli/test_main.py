@@ -120,7 +120,9 @@ def test_run_is_the_main_job_and_fails_when_a_test_fails(tmp_path: Path) -> None
     suite.mkdir()
     (suite / "test_small.py").write_text(SMALL_SUITE)
     report = tmp_path / "report"
-    done = rig("run", "--rig", "loopback", "--report-dir", str(report), "--suite", str(suite), cwd=tmp_path)
+    # A few latency samples per path prove the latency step runs and reports; tests/measure measures.
+    done = rig("run", "--rig", "loopback", "--report-dir", str(report), "--suite", str(suite),
+               "--latency-count", "5", cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAILED" in done.stdout and "test_broken" in done.stdout
     assert "device time is never negative" in done.stdout

@@ -51,15 +51,16 @@ def drain(dev: usb.core.Device, ep: int, size: int = 64) -> bytes:
 
 @pytest.fixture
 def dev(board: Board) -> Iterator[usb.core.Device]:
-    """The board's pyusb device in MIDI ECHO, with no halts left behind."""
+    """The board's pyusb device in MIDI ECHO with nothing queued on EP_MIDI_IN, and no halts or MIDI
+    replies left behind (SET_MIDI_MODE empties the IN queue: docs/protocol.md, and
+    test_set_midi_mode_empties_the_in_queue holds every target to it)."""
     device = board.device
     board.claim_midi()  # raw USB-MIDI: the OS driver lets go of the interface
     board.set_midi_mode(c.MidiMode.ECHO)
-    drain(device, c.EP_MIDI_IN)
     yield device
     for ep in (c.EP_MIDI_OUT, c.EP_MIDI_IN, c.EP_FRAME_OUT, c.EP_FRAME_IN):
         device.ctrl_transfer(0x02, CLEAR_FEATURE, ENDPOINT_HALT, ep, None, T)
-    drain(device, c.EP_MIDI_IN)
+    board.set_midi_mode(c.MidiMode.ECHO)
 
 
 def test_a_halted_in_endpoint_stays_halted_while_the_board_has_data(dev: usb.core.Device) -> None:
@@ -158,6 +159,18 @@ def test_set_frame_mode_empties_the_ring(board: Board, dev: usb.core.Device) -> 
     dev.write(c.EP_FRAME_OUT, frames.encode(b"after", 0), T)
     back = frames.decode(bytes(dev.read(c.EP_FRAME_IN, size, T)))
     assert back.flags == c.FrameFlag.ECHOED and bytes(back.payload) == b"after" and back.seq == 0
+
+
+def test_set_midi_mode_empties_the_in_queue(dev: usb.core.Device) -> None:
+    """docs/protocol.md, SET_MIDI_MODE: the EP_MIDI_IN queue is emptied, the packet armed included,
+    so a host that has set a mode has nothing to drain; what comes after is answered as usual."""
+    dev.write(c.EP_MIDI_OUT, b"".join(note(n) for n in range(20)), T)  # 16 replies armed, 4 queued
+    echo = c.MIDI_MODE_CONFIG.pack(mode=c.MidiMode.ECHO)
+    dev.ctrl_transfer(c.VENDOR_REQUEST_TYPE_OUT, c.Request.SET_MIDI_MODE, 0, 0, echo, T)
+    with pytest.raises(usb.core.USBTimeoutError):
+        dev.read(c.EP_MIDI_IN, 64, 300)
+    dev.write(c.EP_MIDI_OUT, note(99), T)
+    assert bytes(dev.read(c.EP_MIDI_IN, 64, T)) == note(99)
 
 
 @pytest.mark.parametrize("payload_len", [24, 88], ids=["64-byte-frame", "128-byte-frame"])

@@ -93,8 +93,7 @@ def test_midi_mode_round_trips(board: Board, config: dict[str, int]) -> None:
         for key in ("transpose", "rate_hz", "count"):
             assert getattr(got, key) == config.get(key, 0), key
     finally:
-        board.set_midi_mode(c.MidiMode.ECHO)
-        board.drain_midi()
+        board.set_midi_mode(c.MidiMode.ECHO)  # stops SOURCE and empties the IN queue (docs/protocol.md)
     assert board.midi_mode().mode is c.MidiMode.ECHO
 
 

@@ -37,8 +37,8 @@ FLOOD = 10_000
 def driver(board: Board, mode: c.MidiMode = c.MidiMode.ECHO, **mode_args: int) -> Iterator[UsbMidiMiniport]:
     """The board in `mode` with nothing pending, and a started USB-MIDI miniport; on exit the
     miniport is stopped and every event must be back in its pool."""
-    board.drain_midi(50)  # also claims the MIDI interface (an OS driver would otherwise get SOURCE output)
-    board.set_midi_mode(mode, **mode_args)
+    board.claim_midi()  # first: an OS driver would otherwise get the echoes or SOURCE output
+    board.set_midi_mode(mode, **mode_args)  # empties the IN queue (docs/protocol.md): nothing to drain
     miniport = UsbMidiMiniport(board, checked=True)
     allocators = (miniport.render_allocator, miniport.capture_allocator)
     assert all(a.is_checked for a in allocators), "the suite runs the MXF allocators in checked mode"

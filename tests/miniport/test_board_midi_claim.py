@@ -14,6 +14,7 @@ import pytest
 from rig import contract as c
 from rig.client.board import Board
 from rig.client.midi_io import MidiOwner
+from rig.pytest_plugin.testing import open_rtmidi_port
 from rig.targets.loopback import LoopbackTarget
 from rig.targets.registry import Feature, TargetSpec
 
@@ -101,19 +102,14 @@ def test_first_raw_midi_write_claims_the_interface(board: Board) -> None:
 
 
 def _open_os_input(target: LoopbackTarget) -> Any:
-    import rtmidi
-
+    """A client input on the target's OS output port, connected in the graph (notes SOURCE sends next
+    are routed), under a client name of its own."""
     from rig.os_midi.system import os_midi_api
 
     api = os_midi_api()
     assert api is not None
-    port = rtmidi.MidiIn(rtapi=api, name="rig-test-listener")
-    names = port.get_ports()
     _, listen_on = target.midi_port_names()
-    matches = [i for i, name in enumerate(names) if listen_on in name]
-    assert matches, f"{listen_on!r} not among {names}"
-    port.open_port(matches[0])
-    return port
+    return open_rtmidi_port(api, "in", listen_on)
 
 
 def test_leave_midi_to_os_sends_source_notes_to_the_os_ports(target: LoopbackTarget, board: Board) -> None:

@@ -16,7 +16,7 @@ from rig.client.board import Board
 from rig.loopback import LoopbackBoard
 from rig.miniport import MiniportError, MiniportTimeout, PoolExhausted
 from rig.miniport.rtmidi_port import OsMidiMiniport
-from rig.pytest_plugin.testing import require_module
+from rig.pytest_plugin.testing import open_rtmidi_port, require_module
 
 rtmidi = require_module("rtmidi", "pip install python-rtmidi")
 
@@ -37,12 +37,8 @@ def wait_for(what: str, ready: Any, timeout_s: float = 5.0) -> None:
 
 
 def _open(kind: str, wanted: str) -> Any:
-    port = (rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn)(rtapi=rtmidi.API_UNIX_JACK)
-    names = port.get_ports()
-    matches = [i for i, name in enumerate(names) if wanted in name]
-    assert matches, f"{wanted!r} not among {names}"
-    port.open_port(matches[0])
-    return port
+    """A JACK client port connected to `wanted` in the running graph, under a client name of its own."""
+    return open_rtmidi_port(rtmidi.API_UNIX_JACK, kind, wanted)
 
 
 @pytest.fixture

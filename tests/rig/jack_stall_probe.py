@@ -23,6 +23,9 @@ _PORT_IS_INPUT = 0x1
 _MIDI_TYPE = b"8 bit raw midi"
 _NO_START_SERVER = 0x01
 _SERVER_NAME = 0x04
+SETTLE_CYCLES = 20
+"""Reader cycles after the last note is sent by which every note has arrived or been lost (the writer
+hands its notes to the graph in the next cycle; the margin covers nothing but bookkeeping)."""
 
 
 class _MidiEvent(ctypes.Structure):
@@ -71,6 +74,8 @@ class StallingReader:
         self.seqs: list[int] = []
         self.jack_lost = 0
         self.stalls = 0
+        self.cycles = 0
+        """Process callbacks run: the graph's progress as this client sees it."""
         self._busy_cycles = 0
         status = ctypes.c_int(0)
         self.client = lib.jack_client_open(b"stalling-reader", _NO_START_SERVER | _SERVER_NAME,
@@ -85,6 +90,7 @@ class StallingReader:
 
     def _process(self, nframes: int, _arg: int | None) -> int:
         lib = self.lib
+        self.cycles += 1
         buffer = lib.jack_port_get_buffer(self.port, nframes)
         self.jack_lost += lib.jack_midi_get_lost_event_count(buffer)
         count = lib.jack_midi_get_event_count(buffer)
@@ -157,7 +163,7 @@ def main() -> None:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     import rtmidi
 
-    from rig.os_midi.jack import CLIENT_TIMEOUT_MS, JackServer
+    from rig.os_midi.jack import CLIENT_TIMEOUT_MS, JackServer, wait_for_connection
 
     timeout = None if args.default_timeout else CLIENT_TIMEOUT_MS
     if args.buffer:
@@ -173,15 +179,18 @@ def main() -> None:
         out.open_virtual_port("out")
         reader = StallingReader(server.name, args.stall_every, args.stall_ms / 1000)
         reader.connect_from("probe-writer:out")
-        time.sleep(0.3)  # JACK makes the connection at a later cycle
+        wait_for_connection("probe-writer", "stalling-reader:in")  # JACK connects at a later cycle
         for seq in range(args.count):
             out.send_message(note(seq))
             if seq % 8 == 7:
                 time.sleep(0.001)  # a stream, not one burst: some cycles carry events during every stall
+        # Every note is in the writer's ring now; its process callback hands them to the graph in the
+        # next cycle, where the reader gets them or (async engine, reader late) they are gone. So once
+        # the reader has run SETTLE_CYCLES more cycles, everything has arrived that ever will.
+        settled = reader.cycles + SETTLE_CYCLES
         deadline = time.monotonic() + 10 + args.count * args.stall_ms / 1000 / args.stall_every
-        while len(reader.seqs) < args.count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)
+        while reader.cycles < settled and time.monotonic() < deadline:
+            time.sleep(0.01)
         received = list(reader.seqs)
         reader.close()
         out.delete()

@@ -29,8 +29,8 @@ from rig.os_midi.jack import (
     server_running,
     stale_rig_servers,
 )
+from rig.pytest_plugin.testing import open_rtmidi_port, require, require_module
 from rig.pytest_plugin.testing import receive_messages as receive
-from rig.pytest_plugin.testing import require, require_module
 from rig.targets import discovery
 from rig.targets.board import BoardTarget
 from rig.targets.discovery import AmbiguousBoard, BoardNotFound, find_boards, match_console_port
@@ -43,10 +43,8 @@ rtmidi = require_module("rtmidi", "pip install python-rtmidi")
 
 
 def jack_port(kind: str, name: str) -> Any:
-    port = (rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn)(rtapi=rtmidi.API_UNIX_JACK)
-    names = port.get_ports()
-    port.open_port(names.index(name))
-    return port
+    """A JACK client port connected to `name` in the running graph, under a client name of its own."""
+    return open_rtmidi_port(rtmidi.API_UNIX_JACK, kind, name)
 
 
 
