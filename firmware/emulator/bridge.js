@@ -4,10 +4,13 @@
  * Python (rig/links/emulator.py) over stdio with a length-prefixed framed protocol.
  *
  * Usage: node bridge.js IMAGE.bin --rom ROM.bin [--flash-uid HEX16] [--timeout-scale N] [--usb-rules MODE]
+ *        [--device-events]
  *
  * Every message both ways: u32 length (of what follows), u32 request id, u8 op/status, payload;
  * little-endian. Requests (op): 1 PING, 2 CONTROL, 3 WRITE (bulk/interrupt OUT), 4 READ (IN),
- * 5 RESET (bus reset), 6 INFO, 7 QUIT. Replies (status): 0 OK, 1 TIMEOUT, 2 STALL, 3 ERROR, 4 GONE.
+ * 5 RESET (bus reset), 6 INFO, 7 QUIT, 8 EVENTS (u8 1/0: device-side events on/off, for captures;
+ * --device-events turns them on from boot). Replies (status): 0 OK, 1 TIMEOUT, 2 STALL, 3 ERROR,
+ * 4 GONE; status 6 EVENT (id 0) is a device-side event, see device_events.js.
  * Once the firmware has enabled USB and taken the first bus reset the bridge sends id 0 status OK
  * with a JSON payload ({"ready": true, ...}); a chip that stops before that (bad boot2 CRC, fault,
  * flash read with XIP off) gets id 0 status GONE with the reason, and the bridge exits.
@@ -47,9 +50,10 @@ const fs = require('fs');
 const { RP2040 } = require('rp2040js');
 const { QspiFlash } = require('./qspi_flash');
 const { UsbRules, epBit } = require('./usb_rules');
+const { DeviceEvents } = require('./device_events');
 
-const OP = { PING: 1, CONTROL: 2, WRITE: 3, READ: 4, RESET: 5, INFO: 6, QUIT: 7 };
-const ST = { OK: 0, TIMEOUT: 1, STALL: 2, ERROR: 3, GONE: 4, OVERFLOW: 5 };
+const OP = { PING: 1, CONTROL: 2, WRITE: 3, READ: 4, RESET: 5, INFO: 6, QUIT: 7, EVENTS: 8 };
+const ST = { OK: 0, TIMEOUT: 1, STALL: 2, ERROR: 3, GONE: 4, OVERFLOW: 5, EVENT: 6 };
 const EP0_SIZE = 64;
 const MAX_PACKET = 64;
 const IN_CAP = 128 * 1024;
@@ -73,7 +77,7 @@ const BOOT2_SRAM = 0x20041f00;
 function parseArgs(argv) {
   const args = {
     image: null, rom: null, flashUid: DEFAULT_FLASH_UID, timeoutScale: 3,
-    usbRules: process.env.RIG_BRIDGE_USB_RULES || 'strict',
+    usbRules: process.env.RIG_BRIDGE_USB_RULES || 'strict', deviceEvents: false,
   };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--timeout-scale') {
@@ -82,6 +86,8 @@ function parseArgs(argv) {
       args.usbRules = String(argv[++i]);
     } else if (argv[i] === '--rom') {
       args.rom = argv[++i];
+    } else if (argv[i] === '--device-events') {
+      args.deviceEvents = true;
     } else if (argv[i] === '--flash-uid') {
       args.flashUid = String(argv[++i]);
     } else if (!args.image) {
@@ -123,6 +129,8 @@ mcu.loadBootrom(romWords);
 mcu.flash.set(image, 0);
 const usb = mcu.usbCtrl;
 const clock = mcu.clock;
+const events = new DeviceEvents(clock, (payload) => send(0, ST.EVENT, payload));
+events.on = args.deviceEvents;
 
 // --- chip state: running, stopped (a fault: the bridge exits) or in BOOTSEL (the bridge stays) -----
 
@@ -281,6 +289,7 @@ function deliverIn(ep) {
   const word = dpram.getUint32(offset, true);
   dpram.setUint32(offset, word & ~(BUF_AVAILABLE | BUF_FULL), true);
   if (ruleMode !== 'off') rules.inTaken(ep, pending.word, pending.data.length, controlPhase(ep));
+  events.completed(ep, false, pending.word, pending.data);
   inQueue[ep].push(pending.data);
   inBytes[ep] += pending.data.length;
   usb.indicateBufferReady(ep, false);
@@ -351,6 +360,7 @@ usb.DPRAMUpdated = (offset, value) => {
   if (usb.hostMode || offset < 0x80 || offset > 0xfc) return; // rp2040js acts only on buffer control
   const ep = (offset - 0x80) >> 3;
   const out = (offset & 4) !== 0;
+  if (value & BUF_STALL && !stalled[out ? 1 : 0][ep]) events.stalled(ep, out, value);
   stalled[out ? 1 : 0][ep] = (value & BUF_STALL) !== 0;
   if (value & BUF_STALL) kick();
   if (!(value & BUF_AVAILABLE)) {
@@ -362,12 +372,14 @@ usb.DPRAMUpdated = (offset, value) => {
   if (out) {
     outArmed[ep] = value & BUF_LEN;
     outWord[ep] = value;
+    events.armed(ep, true, value, null);
     kick();
     return;
   }
   const len = value & BUF_LEN;
   const bufferOffset = endpointBufferOffset(ep, false);
   inPending[ep] = { data: mcu.usbDPRAM.slice(bufferOffset, bufferOffset + len), word: value };
+  events.armed(ep, false, value, inPending[ep].data);
   tryTakeIn(ep);
 };
 
@@ -380,6 +392,7 @@ usb.finishRead = (ep, buffer) => {
   const bufferOffset = endpointBufferOffset(ep, true);
   const n = Math.min(buffer.length, word & BUF_LEN, 0x1000 - bufferOffset);
   mcu.usbDPRAM.set(buffer.subarray(0, n), bufferOffset);
+  events.completed(ep, true, word, buffer.subarray(0, n));
   dpram.setUint32(control, (word & ~(BUF_AVAILABLE | BUF_LEN)) | BUF_FULL | n, true);
   usb.indicateBufferReady(ep, true);
 };
@@ -387,6 +400,7 @@ usb.finishRead = (ep, buffer) => {
 usb.onUSBEnabled = () => usb.resetDevice();
 usb.onResetReceived = () => {
   usbReady = true;
+  events.busReset();
   const waiters = resetWaiters;
   resetWaiters = [];
   for (const w of waiters) w();
@@ -483,6 +497,7 @@ function serviceControl() {
     op.receivedLen = 0;
     op.sentOut = 0;
     op.phase = op.in ? (op.wLength > 0 ? 'data-in' : 'status-out') : (op.data.length > 0 ? 'data-out' : 'status-in');
+    events.setup(op.setup);
     usb.sendSetupPacket(op.setup);
     return;
   }
@@ -727,6 +742,10 @@ function handle(id, opcode, p) {
     case OP.RESET:
       busReset({ id, timeoutMs: p.length >= 4 ? p.readUInt32LE(0) : 1000 });
       break;
+    case OP.EVENTS:
+      events.on = p.length > 0 && p.readUInt8(0) !== 0;
+      send(id, ST.OK, u32(events.sent));
+      break;
     case OP.INFO:
       send(id, ST.OK, Buffer.from(JSON.stringify(info())));
       break;
@@ -784,6 +803,7 @@ function info() {
     boot: { ...boot, vtor: hex(mcu.core.VTOR) },
     flash: qspi.info(),
     usb_rules: { mode: ruleMode, ...rules.info() },
+    device_events: { on: events.on, sent: events.sent },
     out_packets: Object.fromEntries(outPackets.map((n, ep) => [ep, { packets: n, zlps: outZlps[ep] }]).filter(([, v]) => v.packets)),
     bootsel,
   };
