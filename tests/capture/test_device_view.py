@@ -21,7 +21,7 @@ from rig.targets.usb_capture import start_capture, stop_capture
 
 from .tshark_view import run_tshark, tshark
 
-pytestmark = pytest.mark.needs("usb")
+needs_usb = pytest.mark.needs("usb")
 
 ECHOED = bytes([0x09, 0x90, 60, 100])
 """One USB-MIDI event packet (note on, cable 0) the board echoes."""
@@ -140,17 +140,21 @@ def _link(target: Target) -> EmulatorLink | None:
     return source
 
 
+@needs_usb
 def test_a_capture_holds_the_device_side_view(rig_target: Target, board: Board, tmp_path: Path) -> None:
     tshark()
     path = tmp_path / "device-side.pcapng"
+    link = _link(rig_target)
+    before = 0 if link is None else link.device_events
     seen = record_exchange(rig_target, board, path)
     assert seen.echoed == ECHOED
     frames = read_frames(path)
-    if _link(rig_target) is None:
+    if link is None:
         # Other targets are unchanged: the usbmon interface only.
         assert frames and {f.interface for f in frames} == {0}
         return
     check_device_side(frames, seen)
+    assert link.device_events - before >= sum(f.interface == 1 for f in frames)
 
 
 def _rewrite_records(source: Path, target: Path, endpoint: int, offset: int, value: bytes) -> int:
@@ -173,6 +177,7 @@ def _rewrite_records(source: Path, target: Path, endpoint: int, offset: int, val
     return changed
 
 
+@needs_usb
 def test_a_wrong_device_side_field_fails_the_check(rig_target: Target, board: Board, tmp_path: Path) -> None:
     tshark()
     if _link(rig_target) is None:
@@ -194,11 +199,15 @@ def test_a_wrong_device_side_field_fails_the_check(rig_target: Target, board: Bo
         print(f"{name}: {str(failed.value).splitlines()[0]}")
 
 
-def test_capture_off_the_bridge_sends_no_events(rig_target: Target, board: Board) -> None:
+@needs_usb
+def test_capture_off_the_bridge_sends_no_events(rig_target: Target, board: Board,
+                                                request: pytest.FixtureRequest) -> None:
     link = _link(rig_target)
     if link is None:
         assert rig_target.device_events() is None
         return
+    if request.config.getoption("rig_capture") or request.config.getoption("rig_capture_file"):
+        pytest.skip("this session records every test (--rig-capture): capture is not off")
     before_sent = link.info()["device_events"]
     before_received = link.device_events
     assert before_sent["on"] is False
@@ -212,3 +221,15 @@ def test_capture_off_the_bridge_sends_no_events(rig_target: Target, board: Board
     assert after_sent == before_sent, "the bridge sent device-side events with capture off"
     assert link.device_events == before_received
     assert link.device_event_error is None
+
+
+def test_a_malformed_device_event_is_a_named_error() -> None:
+    good = dv.DeviceEvent(5, dv.ARM, 0x82, 1, 64, 0x2440, bytes(64))
+    payload = struct.pack("<Q", 5) + good.record()
+    assert dv.DeviceEvent.parse(payload) == good
+    assert good.describe() == "EP2 IN armed 64 bytes DATA1"
+    short, wrong_version, unknown_event = (payload[:19], payload[:8] + b"\x02" + payload[9:],
+                                           payload[:9] + b"\x09" + payload[10:])
+    for bad in (short, wrong_version, unknown_event):
+        with pytest.raises(dv.DeviceEventError):
+            dv.DeviceEvent.parse(bad)
