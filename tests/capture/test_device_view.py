@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from rig import contract as c
+from rig.cli import throughput_cmd
 from rig.client.board import Board
 from rig.links import device_view as dv
 from rig.links.emulator import EmulatorLink
 from rig.targets.registry import Target
 from rig.targets.usb_capture import start_capture, stop_capture
 
+from .test_cli_capture import run_command
 from .tshark_view import run_tshark, tshark
 
 needs_usb = pytest.mark.needs("usb")
@@ -221,6 +223,23 @@ def test_capture_off_the_bridge_sends_no_events(rig_target: Target, board: Board
     assert after_sent == before_sent, "the bridge sent device-side events with capture off"
     assert link.device_events == before_received
     assert link.device_event_error is None
+
+
+def test_rig_capture_of_the_emulator_has_both_interfaces(tmp_path: Path) -> None:
+    """`--capture` on a command (as `rig throughput --rig emulator` runs it) records the device side too:
+    each bulk OUT packet the rig sent landed in a buffer the firmware had armed on EP_FRAME_OUT."""
+    tshark()
+    path = tmp_path / "throughput.pcapng"
+    rc = run_command(throughput_cmd, "throughput", "--rig", "emulator", "--direction", "out",
+                     "--sizes", "100", "--frames", "3", "--report-dir", str(tmp_path / "rep"), "--no-history",
+                     "--no-progress", "--jack", "never", "--capture", str(path))
+    assert rc == 0
+    frames = read_frames(path)
+    device = [f.event for f in frames if f.interface == 1 and f.event is not None]
+    assert {f.interface for f in frames} == {0, 1}
+    landed = [e for e in device if e.event == dv.COMPLETE and e.endpoint == c.EP_FRAME_OUT]
+    armed = [e for e in device if e.event == dv.ARM and e.endpoint == c.EP_FRAME_OUT]
+    assert len(landed) >= 3 * 2 and len(armed) >= len(landed)  # 100 B frames and more go as 2+ packets
 
 
 def test_a_malformed_device_event_is_a_named_error() -> None:
