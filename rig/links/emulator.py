@@ -6,7 +6,8 @@ thread matches replies to requests, so transfers on different endpoints may be i
 per thread). Every wait has a timeout; a bridge that exits turns every pending and later call into
 LinkGone. A device that leaves the bus while the bridge runs on (the firmware rebooted into BOOTSEL
 through the ROM) turns every pending and later USB call into LinkGone saying so, while `info()` and
-`ping()` still answer.
+`ping()` still answer. While a sink is added (a capture's device-side view, rig.links.device_view), the
+bridge also sends what the firmware arms and when, in emulated time; with none it sends nothing.
 """
 
 from __future__ import annotations
