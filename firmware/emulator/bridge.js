@@ -4,11 +4,14 @@
  * Python (rig/links/emulator.py) over stdio with a length-prefixed framed protocol.
  *
  * Usage: node bridge.js IMAGE.bin --rom ROM.bin [--flash-uid HEX16] [--timeout-scale N] [--usb-rules MODE]
- *        [--bootsel]
+ *        [--bootsel] [--device-events]
  *
  * Every message both ways: u32 length (of what follows), u32 request id, u8 op/status, payload;
  * little-endian. Requests (op): 1 PING, 2 CONTROL, 3 WRITE (bulk/interrupt OUT), 4 READ (IN),
- * 5 RESET (bus reset), 6 INFO, 7 QUIT. Replies (status): 0 OK, 1 TIMEOUT, 2 STALL, 3 ERROR, 4 GONE.
+ * 5 RESET (bus reset), 6 INFO, 7 QUIT, 8 CANCEL (end a waiting read), 9 EVENTS (u8 1/0: device-side
+ * events on/off, for captures; --device-events turns them on from boot). Replies (status): 0 OK,
+ * 1 TIMEOUT, 2 STALL, 3 ERROR, 4 GONE, 5 OVERFLOW, 6 CANCELLED; status 7 EVENT (id 0) is a
+ * device-side event, see device_events.js.
  * Once the firmware has enabled USB and taken the first bus reset the bridge sends id 0 status OK
  * with a JSON payload ({"ready": true, ...}); a chip that stops before that (bad boot2 CRC, fault,
  * flash read with XIP off) gets id 0 status GONE with the reason, and the bridge exits.
@@ -56,9 +59,10 @@ const { QspiFlash } = require('./qspi_flash');
 const { UsbRules, epBit } = require('./usb_rules');
 const { HostEndpoints } = require('./host_endpoints');
 const { installChipModel, resetChip } = require('./chip_model');
+const { DeviceEvents } = require('./device_events');
 
-const OP = { PING: 1, CONTROL: 2, WRITE: 3, READ: 4, RESET: 5, INFO: 6, QUIT: 7, CANCEL: 8 };
-const ST = { OK: 0, TIMEOUT: 1, STALL: 2, ERROR: 3, GONE: 4, OVERFLOW: 5, CANCELLED: 6 };
+const OP = { PING: 1, CONTROL: 2, WRITE: 3, READ: 4, RESET: 5, INFO: 6, QUIT: 7, CANCEL: 8, EVENTS: 9 };
+const ST = { OK: 0, TIMEOUT: 1, STALL: 2, ERROR: 3, GONE: 4, OVERFLOW: 5, CANCELLED: 6, EVENT: 7 };
 const IN_CAP = 128 * 1024;
 const BUF_STALL = 1 << 11;
 const BUF_AVAILABLE = 1 << 10;
@@ -80,7 +84,7 @@ const BOOT2_SRAM = 0x20041f00;
 function parseArgs(argv) {
   const args = {
     image: null, rom: null, flashUid: DEFAULT_FLASH_UID, timeoutScale: 'auto',
-    usbRules: process.env.RIG_BRIDGE_USB_RULES || 'strict', bootsel: false,
+    usbRules: process.env.RIG_BRIDGE_USB_RULES || 'strict', bootsel: false, deviceEvents: false,
   };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--timeout-scale') {
@@ -92,6 +96,8 @@ function parseArgs(argv) {
       args.rom = argv[++i];
     } else if (argv[i] === '--bootsel') {
       args.bootsel = true; // the BOOTSEL button held from power-on: QSPI_SS reads low
+    } else if (argv[i] === '--device-events') {
+      args.deviceEvents = true;
     } else if (argv[i] === '--flash-uid') {
       args.flashUid = String(argv[++i]);
     } else if (!args.image) {
@@ -135,6 +141,8 @@ mcu.loadBootrom(romWords);
 mcu.flash.set(image, 0);
 const usb = mcu.usbCtrl;
 const clock = mcu.clock;
+const events = new DeviceEvents(clock, (payload) => send(0, ST.EVENT, payload));
+events.on = args.deviceEvents;
 
 // --- chip state: running, stopped (a fault: the bridge exits) or in BOOTSEL (the bridge stays) -----
 
@@ -322,6 +330,7 @@ function deliverIn(ep) {
   const word = dpram.getUint32(offset, true);
   dpram.setUint32(offset, word & ~(BUF_AVAILABLE | BUF_FULL), true);
   if (ruleMode !== 'off') rules.inTaken(ep, pending.word, pending.data.length, controlPhase(ep));
+  events.completed(ep, false, pending.word, pending.data);
   inQueue[ep].push(pending.data);
   inBytes[ep] += pending.data.length;
   usb.indicateBufferReady(ep, false);
@@ -395,6 +404,7 @@ usb.DPRAMUpdated = (offset, value) => {
   if (usb.hostMode || offset < 0x80 || offset > 0xfc) return; // rp2040js acts only on buffer control
   const ep = (offset - 0x80) >> 3;
   const out = (offset & 4) !== 0;
+  if (value & BUF_STALL && !stalled[out ? 1 : 0][ep]) events.stalled(ep, out, value);
   stalled[out ? 1 : 0][ep] = (value & BUF_STALL) !== 0;
   if (value & BUF_STALL) kick();
   if (!(value & BUF_AVAILABLE)) {
@@ -406,12 +416,14 @@ usb.DPRAMUpdated = (offset, value) => {
   if (out) {
     outArmed[ep] = value & BUF_LEN;
     outWord[ep] = value;
+    events.armed(ep, true, value, null);
     kick();
     return;
   }
   const len = value & BUF_LEN;
   const bufferOffset = endpointBufferOffset(ep, false);
   inPending[ep] = { data: mcu.usbDPRAM.slice(bufferOffset, bufferOffset + len), word: value };
+  events.armed(ep, false, value, inPending[ep].data);
   tryTakeIn(ep);
 };
 
@@ -424,6 +436,7 @@ usb.finishRead = (ep, buffer) => {
   const bufferOffset = endpointBufferOffset(ep, true);
   const n = Math.min(buffer.length, word & BUF_LEN, 0x1000 - bufferOffset);
   mcu.usbDPRAM.set(buffer.subarray(0, n), bufferOffset);
+  events.completed(ep, true, word, buffer.subarray(0, n));
   dpram.setUint32(control, (word & ~(BUF_AVAILABLE | BUF_LEN)) | BUF_FULL | n, true);
   usb.indicateBufferReady(ep, true);
 };
@@ -431,6 +444,7 @@ usb.finishRead = (ep, buffer) => {
 usb.onUSBEnabled = () => usb.resetDevice();
 usb.onResetReceived = () => {
   usbReady = true;
+  events.busReset();
   const waiters = resetWaiters;
   resetWaiters = [];
   for (const w of waiters) w();
@@ -564,6 +578,7 @@ function serviceControl() {
     op.receivedLen = 0;
     op.sentOut = 0;
     op.phase = op.in ? (op.wLength > 0 ? 'data-in' : 'status-out') : (op.data.length > 0 ? 'data-out' : 'status-in');
+    events.setup(op.setup);
     usb.sendSetupPacket(op.setup);
     return;
   }
@@ -834,6 +849,10 @@ function handle(id, opcode, p) {
     case OP.RESET:
       busReset({ id, timeoutMs: p.length >= 4 ? p.readUInt32LE(0) : 1000 });
       break;
+    case OP.EVENTS:
+      events.on = p.length > 0 && p.readUInt8(0) !== 0;
+      send(id, ST.OK, u32(events.sent));
+      break;
     case OP.INFO:
       send(id, ST.OK, Buffer.from(JSON.stringify(info())));
       break;
@@ -898,6 +917,7 @@ function info() {
     chip: { ...chip.vreg.info(), bootsel_button: args.bootsel, watchdog_resets: chipResets.slice() },
     usb_rules: { mode: ruleMode, ...rules.info() },
     host_endpoints: hostEps.info(),
+    device_events: { on: events.on, sent: events.sent },
     out_packets: Object.fromEntries(outPackets.map((n, ep) => [ep, { packets: n, zlps: outZlps[ep] }]).filter(([, v]) => v.packets)),
     bootsel,
   };

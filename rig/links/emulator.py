@@ -6,7 +6,8 @@ thread matches replies to requests, so transfers on different endpoints may be i
 per thread). Every wait has a timeout; a bridge that exits turns every pending and later call into
 LinkGone. A device that leaves the bus while the bridge runs on (the firmware rebooted into BOOTSEL
 through the ROM) turns every pending and later USB call into LinkGone saying so, while `info()` and
-`ping()` still answer.
+`ping()` still answer. While a sink is added (a capture's device-side view, rig.links.device_view), the
+bridge also sends what the firmware arms and when, in emulated time; with none it sends nothing.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import struct
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from rig.contract.ch9 import CLEAR_FEATURE, ENDPOINT_HALT
+from rig.links.device_view import DeviceEvent, DeviceEventError
 from rig.links.flash_image import FlashImageError, read_flash_image
 from rig.links.usb_link import LinkCancelled, LinkGone, LinkStall, LinkTimeout, UsbLinkError, write_timed_out
 
@@ -44,6 +47,8 @@ OP_RESET = 5
 OP_INFO = 6
 OP_QUIT = 7
 OP_CANCEL = 8
+OP_EVENTS = 9
+"""Device-side events on (u8 1) or off (u8 0): the bridge sends them only while a capture wants them."""
 
 STATUS_OK = 0
 STATUS_TIMEOUT = 1
@@ -56,6 +61,8 @@ STATUS_OVERFLOW = 5
 """A read's packet did not fit the room left in it (babble): the data is lost, errno EOVERFLOW."""
 STATUS_CANCELLED = 6
 """A read ended by OP_CANCEL before it received anything."""
+STATUS_EVENT = 7
+"""A device-side event (request id 0), sent only while events are on (rig.links.device_view)."""
 
 BOOT_TIMEOUT_S = 20.0
 """Wall time allowed for node to start, boot the firmware and see the first bus reset."""
@@ -183,6 +190,11 @@ class EmulatorLink:
         """Why the bridge is gone (exited, or the link was closed): every call raises LinkGone."""
         self._device_gone: str | None = None
         """Why the device is gone while the bridge runs on (BOOTSEL): USB calls raise LinkGone."""
+        self._event_sinks: tuple[Callable[[DeviceEvent], None], ...] = ()
+        self.device_events = 0
+        """Device-side event messages received from the bridge (0 while no capture asked for them)."""
+        self.device_event_error: str | None = None
+        """Why the last device-side event could not be read or written, if one could not."""
         self._proc = subprocess.Popen(
             [node, str(BRIDGE_JS), str(flash_bin), "--rom", str(self.rom), *uid_args,
              "--timeout-scale", "auto" if timeout_scale is None else str(timeout_scale),
@@ -237,6 +249,9 @@ class EmulatorLink:
             if body is None or length < 5:
                 break
             req_id, status = struct.unpack_from("<IB", body)
+            if req_id == 0 and status == STATUS_EVENT:
+                self._device_event(body[5:])
+                continue
             with self._lock:
                 pending = self._pending.pop(req_id, None)
             if pending is not None:
@@ -247,6 +262,33 @@ class EmulatorLink:
         self._err_reader.join(timeout=2.0)  # the last lines on stderr say why it exited
         tail = "; ".join(self._stderr_tail[-3:])
         self._mark_gone(f"emulator bridge exited with status {code}" + (f": {tail}" if tail else ""))
+
+    def _device_event(self, payload: bytes) -> None:
+        """Hand one device-side event to the sinks (on the reader thread); a bad one is noted, not fatal."""
+        self.device_events += 1
+        try:
+            event = DeviceEvent.parse(payload)
+            for sink in self._event_sinks:
+                sink(event)
+        except (DeviceEventError, OSError, ValueError) as exc:
+            self.device_event_error = f"{type(exc).__name__}: {exc}"
+
+    def add_event_sink(self, sink: Callable[[DeviceEvent], None]) -> None:
+        """Call `sink` with every device-side event from now on; the first sink turns events on."""
+        with self._lock:
+            first = not self._event_sinks
+            self._event_sinks = (*self._event_sinks, sink)
+        if first:
+            self._request(OP_EVENTS, b"\x01", GRACE_S)
+
+    def remove_event_sink(self, sink: Callable[[DeviceEvent], None]) -> None:
+        """Stop calling `sink`; the last one removed turns events off (quietly when the bridge is gone)."""
+        with self._lock:
+            self._event_sinks = tuple(s for s in self._event_sinks if s != sink)
+            last = not self._event_sinks
+        if last:
+            with contextlib.suppress(UsbLinkError):
+                self._request(OP_EVENTS, b"\x00", GRACE_S)
 
     def _mark_gone(self, why: str) -> None:
         with self._lock:

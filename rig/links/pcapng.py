@@ -72,9 +72,9 @@ def section_header(hardware: str = "", os_name: str = "", application: str = "",
 
 
 def interface_description(link_type: int, snaplen: int = 0, name: str = "", description: str = "",
-                          tsresol: int = TSRESOL_NS) -> bytes:
+                          tsresol: int = TSRESOL_NS, comment: str = "") -> bytes:
     """An interface description block; `tsresol` is the if_tsresol exponent (9: nanoseconds)."""
-    named = ((IF_NAME, name), (IF_DESCRIPTION, description))
+    named = ((OPT_COMMENT, comment), (IF_NAME, name), (IF_DESCRIPTION, description))
     options = [(code, text.encode()) for code, text in named if text]
     options.append((IF_TSRESOL, bytes([tsresol])))
     body = struct.pack("<HHI", link_type, 0, snaplen) + encode_options(options)
@@ -127,9 +127,9 @@ class PcapngWriter:
         self._closed = False
 
     def add_interface(self, link_type: int, *, snaplen: int = 0, name: str = "",
-                      description: str = "") -> int:
+                      description: str = "", comment: str = "") -> int:
         """Describe an interface; returns its id for `write_packet`."""
-        block = interface_description(link_type, snaplen, name, description)
+        block = interface_description(link_type, snaplen, name, description, comment=comment)
         with self._lock:
             self._append(block, preamble=True)
             self._interfaces += 1

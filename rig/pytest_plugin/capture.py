@@ -20,7 +20,7 @@ from rig.links.capture import UsbCapture
 from rig.pytest_plugin.run_report import RunRecord, register_section
 from rig.pytest_plugin.state import state_of
 from rig.targets.registry import Feature, Target
-from rig.targets.usb_capture import MB, section_for, start_capture, stop_capture
+from rig.targets.usb_capture import MB, attach_device_view, section_for, start_capture, stop_capture
 
 CAPTURES = "captures"
 """RunRecord.extra key: {nodeid: capture path, relative to the report directory when inside it}."""
@@ -68,6 +68,7 @@ def _session_capture(config: pytest.Config, target: Target) -> UsbCapture | None
         from rig.links.recording_backend import record_device
 
         record_device(target.usb_device(), shared)
+        attach_device_view(target, shared)
         recorded[target.name] = shared
     return recorded[target.name]
 

@@ -312,6 +312,10 @@ class EmulatorTarget(ClassDriverPorts):
         assert self._console is not None
         return self._console.path
 
+    def device_events(self) -> EmulatorLink:
+        """The bridge: it reports what the firmware arms, in emulated time (rig.links.device_view)."""
+        return self._opened()
+
     def describe(self) -> dict[str, str]:
         """Target, firmware version, serial number, transport, the image that runs and where the OS
         MIDI ports come from (the rig's class driver)."""

@@ -21,6 +21,8 @@ from rig.errors import CapabilityMissing, UnknownTargetError
 if TYPE_CHECKING:
     import usb.core
 
+    from rig.links.device_view import DeviceEventSource
+
 
 class Feature(enum.StrEnum):
     """What a target can do; tests declare what they need and skip with the reason otherwise."""
@@ -96,6 +98,11 @@ class Target(abc.ABC):
     def describe(self) -> dict[str, str]:
         """Facts for reports: target, firmware version, serial number, transport."""
         return {"target": self.name}
+
+    def device_events(self) -> DeviceEventSource | None:
+        """Where a capture gets the device-side view of the USB traffic (the emulator's bridge), or
+        None for targets that have none."""
+        return None
 
     def __enter__(self) -> Self:
         self.open()

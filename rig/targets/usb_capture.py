@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rig.errors import RigError
 from rig.links.capture import UsbCapture
+from rig.links.device_view import DeviceEventSource, DeviceView
 from rig.links.pcapng import SectionInfo
 from rig.links.recording_backend import record_device, recordings_of, stop_recording
 from rig.targets.registry import Feature, Target
@@ -45,6 +46,29 @@ def section_for(target: Target) -> SectionInfo:
                                  f"(usbmon format)",))
 
 
+_VIEWS: dict[int, tuple[DeviceEventSource, DeviceView]] = {}
+"""Device-side views being recorded, by id of their capture."""
+
+
+def attach_device_view(target: Target, capture: UsbCapture) -> DeviceView | None:
+    """When the target has a device-side view (the emulator), record it into `capture` as a second
+    interface (rig.links.device_view); None for other targets, which stay as they are."""
+    source = target.device_events()
+    if source is None:
+        return None
+    view = DeviceView(capture)
+    source.add_event_sink(view)
+    _VIEWS[id(capture)] = (source, view)
+    return view
+
+
+def detach_device_view(capture: UsbCapture) -> None:
+    """Stop recording the device-side view into `capture` (nothing when it has none)."""
+    attached = _VIEWS.pop(id(capture), None)
+    if attached is not None:
+        attached[0].remove_event_sink(attached[1])
+
+
 def start_capture(target: Target, path: Path | str, *, ring_mb: float | None = None) -> UsbCapture:
     """Record the open target's USB device into `path` (the last `ring_mb` MB only, when given); a
     CapabilityMissing error when the target has no USB device."""
@@ -54,7 +78,9 @@ def start_capture(target: Target, path: Path | str, *, ring_mb: float | None = N
     capture = UsbCapture(path, section_for(target), ring_bytes=ring)
     try:
         record_device(device, capture)
+        attach_device_view(target, capture)
     except BaseException:
+        stop_recording(device, capture)
         capture.close()
         raise
     return capture
@@ -63,6 +89,7 @@ def start_capture(target: Target, path: Path | str, *, ring_mb: float | None = N
 def stop_capture(target: Target, capture: UsbCapture) -> None:
     """Stop recording the target into `capture` and close the file."""
     try:
+        detach_device_view(capture)
         stop_recording(target.usb_device(), capture)
     finally:
         capture.close()

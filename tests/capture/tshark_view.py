@@ -67,16 +67,20 @@ def _ints(values: list[str]) -> list[int]:
     return [int(v, 0) for v in values]
 
 
-def read_capture(path: Path) -> list[Packet]:
-    """Every frame of `path` as tshark decodes it (`tshark -r PATH -T json -e ...`)."""
+def run_tshark(path: Path, fields: tuple[str, ...]) -> list[dict[str, list[str]]]:
+    """`fields` of every frame of `path` (`tshark -r PATH -T json -e ...`), one dict per frame."""
     args = [tshark(), "-r", str(path), "-T", "json", "--no-duplicate-keys"]
-    for name in FIELDS:
+    for name in fields:
         args += ["-e", name]
     result = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, f"tshark failed ({result.returncode}): {result.stderr[-2000:]}"
+    return [record["_source"]["layers"] for record in json.loads(result.stdout or "[]")]
+
+
+def read_capture(path: Path) -> list[Packet]:
+    """Every frame of `path` as tshark decodes it (`tshark -r PATH -T json -e ...`)."""
     packets = []
-    for record in json.loads(result.stdout or "[]"):
-        layers: dict[str, list[str]] = record["_source"]["layers"]
+    for layers in run_tshark(path, FIELDS):
 
         def one(name: str, default: str = "0", layers: dict[str, list[str]] = layers) -> str:
             return layers.get(name, [default])[0]
