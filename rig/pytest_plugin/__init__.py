@@ -14,6 +14,8 @@ the hooks and fixtures pytest must see; the plugin lives in:
   `midi_stream`, `frame_stream`.
 - recording.py: the run record and, with --rig-report, DIR/record.json and DIR/report.md.
 - state.py: the per-session state and the pool of opened targets.
+- pool.py: `--rig-pool` (a pool of targets for pytest-xdist workers, each leasing one exclusively
+  through rig.targets.lease) in `split` or `matrix` mode; the controller merges what workers record.
 - capture.py: USB captures (pcapng) — `--rig-capture DIR` keeps each failing test's, linked from
   report.md (`--rig-capture-all`: every test's); `--rig-capture-file FILE` the whole session's.
 """
@@ -33,9 +35,13 @@ from rig.pytest_plugin.fixtures import (
 )
 from rig.pytest_plugin.options import (
     pytest_addoption,
+    pytest_cmdline_main,
+    pytest_collection_modifyitems,
     pytest_configure,
+    pytest_configure_node,
     pytest_generate_tests,
     pytest_report_header,
+    pytest_xdist_auto_num_workers,
 )
 from rig.pytest_plugin.recording import (
     pytest_make_collect_report,
@@ -46,6 +52,9 @@ from rig.pytest_plugin.recording import (
 from rig.pytest_plugin.skip_rule import _rig_markers
 
 __all__ = ["_rig_capture", "_rig_markers", "board", "console", "frame_stream", "midi_ports", "midi_stream",
-           "pytest_addoption", "pytest_collection_finish", "pytest_configure", "pytest_generate_tests",
+           "pytest_addoption", "pytest_cmdline_main", "pytest_collection_finish",
+           "pytest_collection_modifyitems", "pytest_configure", "pytest_configure_node",
+           "pytest_generate_tests",
            "pytest_make_collect_report", "pytest_report_header", "pytest_runtest_call",
-           "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary", "rig_target"]
+           "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary",
+           "pytest_xdist_auto_num_workers", "rig_target"]

@@ -36,7 +36,7 @@ import usb.core
 
 from rig import contract as c
 from rig.errors import TargetError
-from rig.links.emulator import REPO, ROM_NAME, EmulatorLink
+from rig.links.emulator import REPO, ROM_NAME, EmulatorLink, flash_uid_hex
 from rig.links.pty_line import LineWatcher, open_raw_pty
 from rig.links.pyusb_backend import LinkBackend
 from rig.links.usb_link import UsbLinkError
@@ -159,6 +159,37 @@ class LinkConsole:
                 os.close(fd)
 
 
+EMULATOR_OPTIONS = ("uid",)
+"""`emulator:[IMAGE][,uid=HEX16]`: uid is the flash chip's 64-bit unique ID, which the firmware reports
+as its USB serial number (a pool of emulator boards needs one each)."""
+
+
+def emulator_options(arg: str | None) -> tuple[str | None, dict[str, str]]:
+    """The image path and the key=value options of an emulator spec's argument; TargetError naming an
+    unknown or malformed option."""
+    if not arg:
+        return None, {}
+    image: str | None = None
+    options: dict[str, str] = {}
+    for part in arg.split(","):
+        key, sep, value = part.partition("=")
+        if not sep:
+            if image is not None:
+                raise TargetError(f"emulator:{arg}: two images ({image!r} and {part!r})")
+            image = part or None
+            continue
+        if key not in EMULATOR_OPTIONS:
+            known = ', '.join(EMULATOR_OPTIONS)
+            raise TargetError(f"emulator:{arg}: unknown option {key!r} (known: {known})")
+        options[key] = value
+    if "uid" in options:
+        try:
+            options["uid"] = flash_uid_hex(options["uid"])
+        except ValueError as exc:
+            raise TargetError(f"emulator:{arg}: {exc}") from None
+    return image, options
+
+
 class EmulatorTarget(ClassDriverPorts):
     """The firmware in rp2040js: a pyusb device over the bridge, a pty console and OS MIDI ports from
     the rig's USB-MIDI class driver."""
@@ -170,12 +201,14 @@ class EmulatorTarget(ClassDriverPorts):
     def __init__(self, spec: TargetSpec, *, jack: str | None = None) -> None:
         super().__init__(spec, jack=jack)
         self.features = FEATURES | ({Feature.MIDI_OS} if midi_possible(self.jack_mode) else set())
-        self.image = Path(spec.arg) if spec.arg else DEFAULT_IMAGE
+        image, self.options = emulator_options(spec.arg)
+        self.image = Path(image) if image else DEFAULT_IMAGE
+        self.flash_uid = self.options.get("uid")
         self.link: EmulatorLink | None = None
         self._console: LinkConsole | None = None
 
     def _ensure_image(self) -> None:
-        if self.spec.arg:
+        if self.image != DEFAULT_IMAGE:
             if not self.image.is_file():
                 raise TargetError(f"target {self.name}: firmware image {self.image} does not exist")
             return
@@ -189,7 +222,7 @@ class EmulatorTarget(ClassDriverPorts):
             return
         self._ensure_image()
         try:
-            link = EmulatorLink(self.image)
+            link = EmulatorLink(self.image, flash_uid=self.flash_uid)
         except UsbLinkError as exc:
             raise TargetError(f"target {self.name}: {exc}") from exc
         try:
