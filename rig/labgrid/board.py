@@ -24,6 +24,10 @@ from labgrid.resource.common import NetworkResource
 
 from rig.labgrid.hosts import is_local
 
+ENV_SSH_CONFIG = "RIG_SSH_CONFIG"
+"""An ssh_config file for reaching exporter hosts (default: the user's own ssh configuration)."""
+REPO = Path(__file__).resolve().parents[2]
+
 
 @target_factory.reg_resource
 @attr.s(eq=False)
@@ -39,7 +43,7 @@ class RigBoard(NetworkResource):
 @attr.s(eq=False)
 class RigDriver(Driver):
     """Runs `rig` commands against the bound RigBoard on the host it is attached to: directly when that
-    host is this one, else over ssh (labgrid's ssh manager, which shares one connection)."""
+    host is this one, else over ssh (in the board's workdir, with that checkout's .venv)."""
 
     bindings = {"board": "RigBoard"}  # noqa: RUF012  (labgrid declares bindings this way)
 
@@ -53,32 +57,34 @@ class RigDriver(Driver):
 
     def rig_command(self, args: list[str]) -> list[str]:
         """The argv that runs `rig ARGS --rig=SPEC` on the board's host."""
-        workdir = self.board.workdir or str(Path(__file__).resolve().parents[2])
         if is_local(self.host) and not self.board.workdir:
             return [sys.executable, "-m", "rig.cli", *args, f"--rig={self.spec}"]
+        workdir = self.board.workdir or str(REPO)
         return [f"{workdir}/.venv/bin/rig", *args, f"--rig={self.spec}"]
 
-    def _ssh_prefix(self) -> list[str]:
-        from labgrid.util.ssh import sshmanager
+    def ssh_prefix(self) -> list[str]:
+        """`ssh` to the board's host: the user's ssh configuration (or RIG_SSH_CONFIG's file), keys
+        only (BatchMode: a password prompt would hang a CI job)."""
+        config = os.environ.get(ENV_SSH_CONFIG)
+        return ["ssh", *(["-F", config] if config else []), "-o", "BatchMode=yes", self.host]
 
-        return list(sshmanager.get(self.host).get_prefix())
-
-    def run(self, args: list[str], *, env: dict[str, str] | None = None) -> int:
+    def run(self, args: list[str]) -> int:
         """Run `rig ARGS --rig=SPEC` where the board is, passing its output through; its exit status."""
         command = self.rig_command(args)
         if is_local(self.host):
-            return subprocess.run(command, env={**os.environ, **(env or {})}, check=False).returncode
-        assignments = [f"{k}={shlex.quote(v)}" for k, v in (env or {}).items()]
-        remote = " ".join([*assignments, *(shlex.quote(c) for c in command)])
-        return subprocess.run([*self._ssh_prefix(), remote], check=False).returncode
+            return subprocess.run(command, check=False).returncode
+        workdir = self.board.workdir or str(REPO)
+        remote = f"cd {shlex.quote(workdir)} && " + " ".join(shlex.quote(c) for c in command)
+        return subprocess.run([*self.ssh_prefix(), remote], check=False).returncode
 
     def fetch(self, remote_dir: str, local_dir: Path) -> None:
         """Copy a directory the command wrote on the board's host (its reports) into `local_dir`."""
         if is_local(self.host):
             return  # already here
         local_dir.mkdir(parents=True, exist_ok=True)
-        pack = subprocess.Popen([*self._ssh_prefix(), f"tar -C {shlex.quote(remote_dir)} -cf - ."],
+        pack = subprocess.Popen([*self.ssh_prefix(), f"tar -C {shlex.quote(remote_dir)} -cf - ."],
                                 stdout=subprocess.PIPE)
         unpack = subprocess.run(["tar", "-C", str(local_dir), "-xf", "-"], stdin=pack.stdout, check=False)
         if pack.wait() != 0 or unpack.returncode != 0:
             raise OSError(f"could not copy {self.host}:{remote_dir} to {local_dir}")
+        subprocess.run([*self.ssh_prefix(), f"rm -rf {shlex.quote(remote_dir)}"], check=False)

@@ -9,7 +9,9 @@ keeps them apart.
 
 from __future__ import annotations
 
+import getpass
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +34,11 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SUITE = "tests/conformance_usb/test_descriptors.py"
 BOARDS = {"place-a": "emulator:uid=E0000000000000A1", "place-b": "emulator:uid=E0000000000000B2"}
+"""Places whose boards are attached to this host (as the exporter publishes them: host 127.0.0.1)."""
+REMOTE = ("place-r", "emulator:uid=E0000000000000C3")
+"""A place whose exporter names another host (an ssh alias for an sshd the test starts on 127.0.0.1):
+commands for it go over ssh, as to a lab machine."""
+SSH_HOST = "rig-lab-host"
 STARTUP_S = 60.0
 
 
@@ -55,7 +62,7 @@ class Lab:
     def acquired(self) -> dict[str, str]:
         """Place -> who holds it, for every place that is acquired."""
         held = {}
-        for place in BOARDS:
+        for place in [*BOARDS, REMOTE[0]]:
             shown = self.client("-p", place, "show").stdout
             line = next((x for x in shown.splitlines() if x.strip().startswith("acquired:")), "")
             holder = line.split(":", 1)[1].strip() if line else "?"
@@ -76,7 +83,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     address = f"127.0.0.1:{free_port()}"
     (directory / "exporter.yaml").write_text("".join(
         f"rig-{place}:\n  RigBoard:\n    host: 127.0.0.1\n    spec: '{spec}'\n"
-        for place, spec in BOARDS.items()))
+        for place, spec in BOARDS.items()) + f"rig-{REMOTE[0]}:\n  RigBoard:\n    host: {SSH_HOST}\n"
+        f"    spec: '{REMOTE[1]}'\n    workdir: '{REPO}'\n")
     logs = [open(directory / name, "w") for name in ("coordinator.log", "exporter.log")]  # noqa: SIM115
     coordinator = subprocess.Popen([str(BIN / "labgrid-coordinator"), "-l", address], cwd=directory,
                                    stdout=logs[0], stderr=subprocess.STDOUT)
@@ -86,12 +94,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     the_lab = Lab(address, directory)
     try:
         deadline = time.monotonic() + STARTUP_S
-        while the_lab.client("resources").stdout.count("RigBoard") < len(BOARDS):
+        while the_lab.client("resources").stdout.count("RigBoard") < len(BOARDS) + 1:
             assert coordinator.poll() is None and exporter.poll() is None, \
                 (directory / "coordinator.log").read_text() + (directory / "exporter.log").read_text()
             assert time.monotonic() < deadline, "the exporter's resources never reached the coordinator"
             time.sleep(0.2)
-        for place in BOARDS:
+        for place in [*BOARDS, REMOTE[0]]:
             assert the_lab.client("-p", place, "create").returncode == 0
             assert the_lab.client("-p", place, "add-match", f"lab1/rig-{place}/RigBoard").returncode == 0
         yield the_lab
@@ -193,3 +201,64 @@ def test_the_rig_option_is_found_and_taken_out() -> None:
     assert labgrid_spec(argv) == "labgrid:p"
     assert take_option(argv, "--rig") == (["run", "--report-dir=out", "-x"], "labgrid:p")
     assert take_option(argv, "--report-dir") == (["run", "--rig", "labgrid:p", "-x"], "out")
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An sshd on 127.0.0.1 that lets this user in with a key made here; the ssh_config naming it
+    SSH_HOST (given to the rig as RIG_SSH_CONFIG, so the user's own ssh files are never read)."""
+    daemon = Path("/usr/sbin/sshd")
+    if not daemon.is_file() or shutil.which("ssh") is None:
+        missing("openssh-server and openssh-client are not installed (make system installs them)")
+    if os.geteuid() != 0:
+        missing("the test sshd needs root (its privilege separation directory /run/sshd)")
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    directory = tmp_path_factory.mktemp("ssh")
+    for key in ("host_key", "user_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(directory / key)],
+                       check=True)
+    (directory / "authorized_keys").write_text((directory / "user_key.pub").read_text())
+    port = free_port()
+    proc = subprocess.Popen([str(daemon), "-D", "-e", "-f", "/dev/null", "-p", str(port),
+                             "-o", "ListenAddress=127.0.0.1", "-h", str(directory / "host_key"),
+                             "-o", f"AuthorizedKeysFile={directory / 'authorized_keys'}", "-o", "UsePAM=no",
+                             "-o", "StrictModes=no", "-o", "PidFile=none"],
+                            stdout=subprocess.DEVNULL, stderr=open(directory / "sshd.log", "w"))  # noqa: SIM115
+    config = directory / "ssh_config"
+    config.write_text(f"Host {SSH_HOST}\n  HostName 127.0.0.1\n  Port {port}\n  User {getpass.getuser()}\n"
+                      f"  IdentityFile {directory / 'user_key'}\n  IdentitiesOnly yes\n"
+                      "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n")
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while subprocess.run(["ssh", "-F", str(config), "-o", "BatchMode=yes", SSH_HOST, "true"],
+                             capture_output=True).returncode != 0:
+            assert proc.poll() is None, (directory / "sshd.log").read_text()
+            assert time.monotonic() < deadline, "sshd never let us in"
+            time.sleep(0.2)
+        yield config
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_rig_run_on_a_board_of_another_host_goes_over_ssh_and_brings_the_report_back(
+        lab: Lab, sshd: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    env = dict(os.environ, RIG_SSH_CONFIG=str(sshd))
+    done = subprocess.run([sys.executable, "-m", "rig.cli", "test", f"--rig={lab.spec(REMOTE[0], 0)}",
+                           "--suite", "tests/conformance_usb", "-k", "device_descriptor", "--rig-report",
+                           str(report)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert f"labgrid place {REMOTE[0]}: {REMOTE[1]} on {SSH_HOST}" in done.stdout
+    assert f"reports from {SSH_HOST} copied to {report}" in done.stdout
+    text = (report / "report.md").read_text()
+    assert "**Verdict: PASS**" in text and "C3 |" in text  # the remote board's serial came back
+    assert lab.acquired() == {}
+
+
+def test_the_pytest_plugin_refuses_a_board_on_another_host_naming_what_to_run(lab: Lab) -> None:
+    run = session(lab, "remote", SUITE, f"--rig={lab.spec(REMOTE[0], 0)}")
+    out = finish(run)
+    assert run.returncode != 0
+    assert f"is attached to {SSH_HOST}" in out and f"rig test --rig=labgrid:{REMOTE[0]}" in out, out[-3000:]
+    assert lab.acquired() == {}
