@@ -6,8 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages: JACK (a real MIDI system for python-rtmidi in CI), the arm GCC for the firmware,
-# tshark (the independent decoder the USB capture tests read the rig's pcapng files with).
-APT_PACKAGES := jackd2 libjack-jackd2-0 gcc-arm-none-eabi tshark
+# tshark (the independent decoder the USB capture tests read the rig's pcapng files with), and
+# OpenSSH (the labgrid tests reach a "lab host" through an sshd they start on 127.0.0.1).
+APT_PACKAGES := jackd2 libjack-jackd2-0 gcc-arm-none-eabi tshark openssh-server openssh-client
 # Node.js runs the emulator bridge; Debian's is used only when the machine has no node at all.
 APT_PACKAGES += $(if $(shell command -v node),,nodejs npm)
 RIG ?=
@@ -24,7 +25,7 @@ all: test
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,labgrid]'
 	touch $@
 
 venv: $(STAMP)

@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"rig.links"},
     {"rig.client", "rig.loopback", "rig.os_midi"},
     {"rig.targets"},
-    {"rig.tools"},
+    {"rig.tools", "rig.labgrid"},
     {"rig.miniport"},
     {"rig.measure"},
     {"rig.pytest_plugin"},

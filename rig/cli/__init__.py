@@ -28,6 +28,8 @@ from . import (
 
 COMMANDS = (list_cmd, doctor_cmd, test_cmd, run_cmd, console_cmd, flash_cmd, udev_cmd, latency_cmd,
             throughput_cmd, history_cmd)
+REMOTE_COMMANDS = {"test", "run", "latency", "throughput"}
+"""Commands that run where a labgrid place's board is when --rig names one (rig.labgrid.remote)."""
 PASS_THROUGH = {"test"}
 """Commands that hand unknown arguments on to pytest."""
 
@@ -61,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rig", description="Hardware-in-the-loop test rig for USB-MIDI devices.",
         epilog="Targets (--rig): loopback (software board), emulator (firmware in rp2040js), "
-               "board[:SERIAL] (attached RP2040), midi:OUT,IN (MIDI interface with a loop cable).")
+               "board[:SERIAL] (attached RP2040), midi:OUT,IN (MIDI interface with a loop cable), "
+               "labgrid:PLACE (a board in a labgrid place, with the labgrid extra).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.register(sub)
@@ -72,7 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args, extra = parser.parse_known_args(raw)
+    if args.command in REMOTE_COMMANDS and any("labgrid:" in a for a in raw):
+        from rig.labgrid.remote import labgrid_spec, run_on_place
+
+        if labgrid_spec(raw) is not None:
+            try:
+                return run_on_place(raw)
+            except RigError as exc:
+                error(str(exc))
+                return 1
+            except KeyboardInterrupt:
+                error("interrupted (the labgrid place was released)")
+                return 130
     if extra and args.command not in PASS_THROUGH:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra

@@ -19,6 +19,8 @@ the hooks and fixtures pytest must see; the plugin lives in:
 - applicability.py: a target that is not our board (`emulator:IMAGE` of other firmware) runs only
   the tests marked `device_agnostic` (the conformance_usb / conformance_usbmidi suites); the rest are
   deselected for it as not applicable.
+- pool.py: `--rig-pool` (a pool of targets for pytest-xdist workers, each leasing one exclusively
+  through rig.targets.lease) in `split` or `matrix` mode; the controller merges what workers record.
 - capture.py: USB captures (pcapng) — `--rig-capture DIR` keeps each failing test's, linked from
   report.md (`--rig-capture-all`: every test's); `--rig-capture-file FILE` the whole session's.
 """
@@ -41,9 +43,12 @@ from rig.pytest_plugin.fixtures import (
 from rig.pytest_plugin.midi_fixture import midi
 from rig.pytest_plugin.options import (
     pytest_addoption,
+    pytest_cmdline_main,
     pytest_configure,
+    pytest_configure_node,
     pytest_generate_tests,
     pytest_report_header,
+    pytest_xdist_auto_num_workers,
 )
 from rig.pytest_plugin.recording import (
     pytest_make_collect_report,
@@ -54,7 +59,8 @@ from rig.pytest_plugin.recording import (
 from rig.pytest_plugin.skip_rule import _rig_markers
 
 __all__ = ["_rig_capture", "_rig_markers", "board", "console", "frame_stream", "midi", "midi_ports",
-           "midi_stream", "pytest_addoption", "pytest_collection_finish", "pytest_collection_modifyitems",
-           "pytest_configure", "pytest_generate_tests", "pytest_make_collect_report",
-           "pytest_report_header", "pytest_runtest_call", "pytest_runtest_makereport",
-           "pytest_sessionfinish", "pytest_terminal_summary", "pytest_unconfigure", "rig_target"]
+           "midi_stream", "pytest_addoption", "pytest_cmdline_main", "pytest_collection_finish",
+           "pytest_collection_modifyitems", "pytest_configure", "pytest_configure_node",
+           "pytest_generate_tests", "pytest_make_collect_report", "pytest_report_header",
+           "pytest_runtest_call", "pytest_runtest_makereport", "pytest_sessionfinish",
+           "pytest_terminal_summary", "pytest_unconfigure", "pytest_xdist_auto_num_workers", "rig_target"]

@@ -9,6 +9,7 @@ import pytest
 
 from rig.errors import TargetError
 from rig.pytest_plugin.state import STATE, state_of
+from rig.targets.emulator import parse_emulator_arg
 from rig.targets.registry import TargetSpec
 
 AGNOSTIC_MARK = "device_agnostic"
@@ -24,8 +25,10 @@ def not_our_board(config: pytest.Config, spec: str) -> bool:
     """True when `spec` names an emulator image whose device is not our board. Only such specs are
     opened here (at collection); an open that fails says nothing, and the tests report the failure."""
     parsed = TargetSpec.parse(spec)
-    if parsed.kind != "emulator" or not parsed.arg:
-        return False
+    if parsed.kind != "emulator" or parse_emulator_arg(parsed.arg).image is None:
+        return False  # our firmware (whatever its unique ID)
+    if state_of(config).plan is not None:
+        return False  # a pool's targets are opened by the worker that leases them, never here
     try:
         target = state_of(config).pool.get(str(parsed))
     except TargetError:

@@ -18,6 +18,7 @@ from rig.os_midi.jack import wait_for_connection
 from rig.os_midi.quiet import quietly
 from rig.os_midi.system import client_name
 from rig.pytest_plugin.options import default_spec
+from rig.pytest_plugin.pool import MATRIX, POOL_PARAM
 from rig.pytest_plugin.skip_rule import fail_if_pending, pending_failure, require
 from rig.pytest_plugin.state import state_of
 from rig.targets.registry import Feature, Target, TargetSpec
@@ -44,8 +45,13 @@ def rig_target(request: pytest.FixtureRequest) -> Target:
     spec = getattr(request, "param", None)
     if spec is None:
         spec = state.specs[0] if state.specs else default_spec()
-    spec = str(TargetSpec.parse(str(spec)))
     try:
+        if state.plan is not None and spec == POOL_PARAM:  # split mode: the target this worker leased
+            spec = state.plan.lease_for_split(state.pool.get)
+        else:
+            spec = str(TargetSpec.parse(str(spec)))
+            if state.plan is not None:  # matrix mode: lease the target this test names
+                state.plan.lease(spec)
         target = state.pool.get(spec)
     except TargetError as exc:  # the message names target and cause: no traceback through the plugin
         pytest.fail(str(exc), pytrace=False)
@@ -65,11 +71,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not any("rig_target" in getattr(item, "fixturenames", ()) for item in session.items):
         return
     state = state_of(session.config)
-    for spec in state.specs or [default_spec()]:
-        try:
+    try:
+        if state.plan is not None:  # a pool: this process's split-mode lease (matrix leases per test)
+            if state.plan.mode != MATRIX:
+                state.plan.lease_for_split(state.pool.get)
+            return
+        for spec in state.specs or [default_spec()]:
             state.pool.get(str(TargetSpec.parse(spec)))
-        except TargetError as exc:
-            pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+    except TargetError as exc:
+        pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 @pytest.fixture

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rig.errors import UnknownTargetError
-from rig.pytest_plugin import crash_dumps
+from rig.pytest_plugin import crash_dumps, pool
 from rig.pytest_plugin.applicability import register_markers as register_agnostic_marker
 from rig.pytest_plugin.capture import add_options as add_capture_options
+from rig.pytest_plugin.recording import register_controller
 from rig.pytest_plugin.run_report import RunRecord
 from rig.pytest_plugin.skip_rule import register_markers, strict_from_env
 from rig.pytest_plugin.state import STATE, RigState, TargetPool, state_of
@@ -33,6 +35,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="open the targets right after collection; one that cannot open ends the "
                          "session with its cause in one line")
     add_capture_options(group)
+    pool.add_options(group)
 
 
 def default_spec() -> str:
@@ -67,8 +70,53 @@ def pytest_configure(config: pytest.Config) -> None:
     record.settings.update({"strict": str(strict), "targets": ", ".join(specs) or "(default)",
                             "pytest arguments": " ".join(config.invocation_params.args),
                             "CI": os.environ.get("CI", "(unset)")})
+    plan = config.stash.get(_EARLY_PLAN, None) or pool.plan_from(config)
+    if plan is not None:
+        specs = plan.healthy if plan.mode == pool.MATRIX else [pool.POOL_PARAM]
+        record.settings.update({"targets": f"pool of {len(plan.specs)}: {', '.join(plan.specs)}",
+                                "pool mode": plan.mode})
+        if plan.unhealthy:
+            left = plan.unhealthy.items()
+            record.settings["left out of the pool"] = "; ".join(f"{s}: {w}" for s, w in left)
+    if pool.is_controller(config):
+        record.settings["xdist workers"] = str(len(config.option.tx))
+    if pool.is_worker(config):
+        report = None  # the controller merges what workers record and writes the one report
     config.stash[STATE] = RigState(specs=specs, strict=strict, report_dir=Path(report) if report else None,
-                                   pool=TargetPool(), record=record)
+                                   pool=TargetPool(), record=record, plan=plan)
+    register_controller(config)
+    if plan is not None and plan.mode == pool.MATRIX and config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(pool.MatrixGroups(), "rig-pool-matrix-groups")
+
+
+_EARLY_PLAN = pytest.StashKey[pool.PoolPlan]()
+"""The plan built while xdist counted workers (before pytest_configure), reused there."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Matrix mode keeps each target's tests on one worker: xdist's loadgroup, unless the user chose."""
+    if config.getoption("rig_pool", None) and config.getoption("rig_pool_mode", None) == pool.MATRIX \
+            and getattr(config.option, "dist", "no") == "no" and getattr(config.option, "numprocesses", None):
+        config.option.dist = "loadgroup"
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` with a pool: one worker per healthy target."""
+    plan = pool.plan_from(config)
+    if plan is None:
+        return None
+    config.stash[_EARLY_PLAN] = plan
+    return pool.auto_workers(config, plan)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Tell each worker which pool targets the controller found unhealthy (they all collect alike)."""
+    plan = state_of(node.config).plan
+    if plan is not None:
+        node.workerinput["rig_pool_unhealthy"] = dict(plan.unhealthy)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -9,8 +9,29 @@ from typing import Any
 import pytest
 
 from rig.pytest_plugin.capture import after_phase
+from rig.pytest_plugin.pool import POOL_PARAM, WORKER_OUTPUT, is_controller, is_worker
 from rig.pytest_plugin.run_report import RunRecord, write_report
-from rig.pytest_plugin.state import STATE, state_of
+from rig.pytest_plugin.state import STATE, RigState, state_of
+
+TARGET_PROPERTY = "rig_target"
+"""The user property (and JUnit <property>) naming the target a test ran on."""
+
+
+def worker_output(state: RigState) -> dict[str, Any]:
+    """What an xdist worker gathered besides outcomes: target facts, counters, pool notes."""
+    return {"targets": state.record.targets, "counters": state.record.counters,
+            "notes": list(state.plan.notes) if state.plan is not None else []}
+
+
+def merge_worker_output(state: RigState, output: dict[str, Any]) -> None:
+    """Fold one worker's output into the controller's record."""
+    for spec, facts in dict(output.get("targets", {})).items():
+        state.record.targets.setdefault(str(spec), {}).update(facts)
+    state.record.counters.update(output.get("counters", {}))
+    notes = [str(n) for n in output.get("notes", [])]
+    if notes:
+        state.record.settings["pool notes"] = "; ".join(
+            [state.record.settings["pool notes"], *notes] if "pool notes" in state.record.settings else notes)
 
 
 def run_record(config: pytest.Config) -> RunRecord:
@@ -19,24 +40,58 @@ def run_record(config: pytest.Config) -> RunRecord:
 
 
 def _target_of(item: pytest.Item) -> str | None:
+    """The target spec a test ran on (a pool's split-mode parameter resolved to the leased target)."""
     callspec = getattr(item, "callspec", None)
-    if callspec is not None and "rig_target" in callspec.params:
-        return str(callspec.params["rig_target"])
-    return None
+    if callspec is None or "rig_target" not in callspec.params:
+        return None
+    spec = str(callspec.params["rig_target"])
+    plan = state_of(item.config).plan
+    if plan is not None and spec == POOL_PARAM:
+        return plan.split_spec
+    return spec
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    target = _target_of(item)
+    if target is not None and (TARGET_PROPERTY, target) not in item.user_properties:
+        item.user_properties.append((TARGET_PROPERTY, target))  # JUnit <property>, and xdist's reports
     report = yield
-    _record_phase(item.config, report, _target_of(item))
+    if not is_worker(item.config):
+        _record_phase(item.config, report, target)
     after_phase(item, report)
     return report
 
 
+class ControllerRecorder:
+    """Under xdist, the controller's share of recording: every worker's test reports (the target
+    travels as a user property) and, when a worker ends, the target facts and counters it gathered."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        target = dict(report.user_properties).get(TARGET_PROPERTY)
+        _record_phase(self.config, report, None if target is None else str(target))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object | None) -> None:
+        output = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
+        if isinstance(output, dict):
+            merge_worker_output(state_of(self.config), output)
+
+
+def register_controller(config: pytest.Config) -> None:
+    """Under xdist, record in the controller (called from the plugin's pytest_configure)."""
+    if is_controller(config):
+        config.pluginmanager.register(ControllerRecorder(config), "rig-xdist-controller")
+
+
 def _record_phase(config: pytest.Config, report: pytest.TestReport, target: str | None = None) -> None:
     record = state_of(config).record
-    result = record.result(report.nodeid, target)
+    nodeid = report.nodeid.split("@", 1)[0] if "@" in report.nodeid.rpartition("]")[2] else report.nodeid
+    result = record.result(nodeid, target)
     result.duration_s += report.duration
     if report.when == "call" and hasattr(report, "wasxfail"):
         result.outcome = "xfailed" if report.skipped else "xpassed"
@@ -69,12 +124,19 @@ def pytest_make_collect_report(collector: pytest.Collector
     return report
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker sends its workeroutput
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Close the session's targets, then write the report (also when a close failed)."""
+    """Close the session's targets and give back their leases, then write the report (also when a
+    close failed); a worker hands what it gathered to the controller instead."""
     state = state_of(session.config)
     try:
         state.pool.close()
     finally:
+        if state.plan is not None:
+            state.plan.release_all()
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput[WORKER_OUTPUT] = worker_output(state)
         if state.report_dir is not None:
             from datetime import UTC, datetime
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from rig.errors import TargetError
+from rig.pytest_plugin.pool import PoolPlan
 from rig.pytest_plugin.run_report import RunRecord
 from rig.targets.factory import make_target
 from rig.targets.registry import Target
@@ -65,6 +66,8 @@ class RigState:
     report_dir: Path | None
     pool: TargetPool
     record: RunRecord
+    plan: PoolPlan | None = None
+    """The --rig-pool plan (None: the targets are the --rig specs)."""
 
 
 STATE = pytest.StashKey[RigState]()

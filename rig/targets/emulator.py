@@ -42,7 +42,7 @@ import usb.core
 
 from rig import contract as c
 from rig.errors import TargetError
-from rig.links.emulator import REPO, ROM_BOOTLOADER_IDS, ROM_NAME, EmulatorLink, boot_diagnosis
+from rig.links.emulator import REPO, ROM_BOOTLOADER_IDS, ROM_NAME, EmulatorLink, boot_diagnosis, flash_uid_hex
 from rig.links.pty_line import LineWatcher, open_raw_pty
 from rig.links.pyusb_backend import LinkBackend
 from rig.links.usb_link import UsbLinkError
@@ -69,11 +69,14 @@ ROM_ENV = "RIG_ROM"
 
 @dataclass(frozen=True)
 class EmulatorArgs:
-    """What `emulator:IMAGE[,rom=PATH][,bootsel]` asks for (None: the defaults)."""
+    """What `emulator:IMAGE[,rom=PATH][,bootsel][,uid=HEX16]` asks for (None: the defaults)."""
 
     image: Path | None = None
     rom: Path | None = None
     bootsel: bool = False
+    uid: str | None = None
+    """The flash chip's 64-bit unique ID as 16 hex digits, which the firmware reports as its USB
+    serial number (a pool of emulated boards needs one each); None: the bridge's default."""
 
 
 def parse_emulator_arg(arg: str | None, environ: dict[str, str] | None = None) -> EmulatorArgs:
@@ -83,20 +86,26 @@ def parse_emulator_arg(arg: str | None, environ: dict[str, str] | None = None) -
     image: Path | None = None
     rom: Path | None = None
     bootsel = False
+    uid: str | None = None
     for i, part in enumerate((arg or "").split(",")):
         key, eq, value = part.partition("=")
         if i == 0 and not eq and part != "bootsel":
             image = Path(part) if part else None
         elif eq and key.strip() == "rom" and value:
             rom = Path(value)
+        elif eq and key.strip() == "uid":
+            try:
+                uid = flash_uid_hex(value)
+            except ValueError as exc:
+                raise TargetError(f"target emulator:{arg}: {exc}") from None
         elif part == "bootsel":
             bootsel = True
         else:
             raise TargetError(f"target emulator:{arg}: unknown option {part!r}; "
-                              "expected emulator:IMAGE[,rom=PATH][,bootsel]")
+                              "expected emulator:IMAGE[,rom=PATH][,bootsel][,uid=HEX16]")
     if rom is None and env.get(ROM_ENV):
         rom = Path(env[ROM_ENV])
-    return EmulatorArgs(image, rom, bootsel)
+    return EmulatorArgs(image, rom, bootsel, uid)
 
 
 class FirmwareBuildError(TargetError):
@@ -234,7 +243,8 @@ class EmulatorTarget(ClassDriverPorts):
             return
         self._ensure_image()
         try:
-            link = EmulatorLink(self.image, rom=self.args.rom, bootsel=self.args.bootsel)
+            link = EmulatorLink(self.image, rom=self.args.rom, bootsel=self.args.bootsel,
+                                flash_uid=self.args.uid)
         except UsbLinkError as exc:
             raise TargetError(f"target {self.name}: {exc}") from exc
         if not find_boards(None, LinkBackend([link])):

@@ -120,6 +120,7 @@ KINDS: dict[str, str] = {
     "emulator": "rig.targets.emulator",
     "board": "rig.targets.board",
     "midi": "rig.targets.midi_cable",
+    "labgrid": "rig.labgrid.target",
 }
 """Target kind -> the module that registers it (imported only when that kind is asked for)."""
 

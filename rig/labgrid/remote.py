@@ -1,0 +1,71 @@
+"""`rig test|run|latency|throughput --rig=labgrid:PLACE`: hold the place, run the same command on the
+host its board is attached to (so no network hop enters a latency figure), bring the reports back,
+and release the place on every way out (success, failure, Ctrl-C)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rig.labgrid.hosts import is_local
+from rig.labgrid.place import Place
+from rig.labgrid.target import place_options
+from rig.targets.registry import TargetSpec
+
+COMMANDS = ("test", "run", "latency", "throughput")
+REPORT_OPTION = {"test": "--rig-report", "run": "--report-dir", "latency": "--report-dir",
+                 "throughput": "--report-dir"}
+"""The option each command writes its reports under (test passes --rig-report on to pytest)."""
+
+
+def labgrid_spec(argv: list[str]) -> str | None:
+    """The `--rig` value of `argv` when it names a labgrid place, else None."""
+    for i, arg in enumerate(argv):
+        value = arg.removeprefix("--rig=") if arg.startswith("--rig=") else (
+            argv[i + 1] if arg == "--rig" and i + 1 < len(argv) else None)
+        if value is not None and value.startswith("labgrid:"):
+            return value
+    return None
+
+
+def take_option(argv: list[str], name: str) -> tuple[list[str], str | None]:
+    """`argv` without option `name` (as `name=V` or `name V`), and its value."""
+    rest: list[str] = []
+    value: str | None = None
+    skip = False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if arg.startswith(name + "="):
+            value = arg.split("=", 1)[1]
+        elif arg == name and i + 1 < len(argv):
+            value, skip = argv[i + 1], True
+        else:
+            rest.append(arg)
+    return rest, value
+
+
+def run_on_place(argv: list[str], say: Callable[[str], None] = print) -> int:
+    """Run `rig ARGV` (whose --rig names a labgrid place) where the place's board is; its exit status."""
+    spec_text = labgrid_spec(argv)
+    if spec_text is None:
+        raise ValueError("no --rig=labgrid:PLACE in the arguments")
+    rest, _ = take_option(argv, "--rig")
+    command = rest[0]
+    name, coordinator, wait = place_options(TargetSpec.parse(spec_text))
+    with Place(name, coordinator, wait, on_wait=say) as place:
+        driver = place.driver()
+        say(f"labgrid place {name}: {driver.spec} on {driver.host}")
+        if is_local(driver.host):
+            return driver.run(rest)
+        option = REPORT_OPTION[command]
+        rest, local = take_option(rest, option)
+        local_dir = Path(local) if local else Path("reports") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        remote_dir = f"/tmp/rig-remote-{uuid.uuid4().hex}"
+        status = driver.run([*rest, option, remote_dir])
+        driver.fetch(remote_dir, local_dir)
+        say(f"reports from {driver.host} copied to {local_dir}")
+        return status

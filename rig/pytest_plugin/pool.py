@@ -1,0 +1,223 @@
+"""A pool of targets for one suite (`--rig-pool`), run by pytest-xdist workers: each worker leases a
+target exclusively (rig.targets.lease) and either takes a share of the suite (`split`) or the whole
+suite runs on every target (`matrix`, one xdist group per target). Without xdist the same pool runs
+serially in this process.
+
+`-n auto` starts one worker per healthy target: a target is healthy when it can be leased and opened
+now. Results carry the target as a user property (`rig_target`, JUnit <property>), and the controller
+merges what workers recorded (outcomes, target facts, counters) into one report.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rig.errors import TargetError, UnknownTargetError
+from rig.targets.factory import make_target
+from rig.targets.lease import Lease, LeaseBusy, lease_one
+from rig.targets.registry import KINDS, TargetSpec
+
+SPLIT = "split"
+MATRIX = "matrix"
+MODES = (SPLIT, MATRIX)
+POOL_PARAM = "pool"
+"""The one rig_target parameter of split mode: each worker resolves it to the target it leased."""
+DEFAULT_LEASE_WAIT_S = 600.0
+WORKER_OUTPUT = "rig_record"
+
+
+class PoolError(TargetError):
+    """The pool file or spec is unusable, or no target of it could be leased and opened."""
+
+
+def read_pool(text: str) -> list[str]:
+    """The target specs of a pool: `text` is a file (one spec per line, `#` comments) or specs
+    separated by `;`. Each spec must name a known kind; duplicates are refused."""
+    path = Path(text)
+    if path.is_file():
+        try:
+            lines = path.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PoolError(f"--rig-pool {text}: cannot read it ({exc})") from None
+        where = str(path)
+    else:
+        if "/" in text and ";" not in text and not path.exists() and text.endswith((".txt", ".pool")):
+            raise PoolError(f"--rig-pool {text}: no such file")
+        lines = text.split(";")
+        where = "--rig-pool"
+    specs: list[str] = []
+    for number, raw in enumerate(lines, 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            spec = TargetSpec.parse(line)
+        except UnknownTargetError as exc:
+            raise PoolError(f"{where}:{number}: {exc}") from None
+        if spec.kind not in KINDS:
+            raise PoolError(f"{where}:{number}: unknown target {line!r}; expected one of {', '.join(KINDS)}")
+        if str(spec) in specs:
+            raise PoolError(f"{where}:{number}: {spec} is in the pool twice (give each its own serial "
+                            f"or unique ID, e.g. loopback:SERIAL16HEX, emulator:uid=HEX16)")
+        specs.append(str(spec))
+    if not specs:
+        raise PoolError(f"{where}: the pool lists no target")
+    return specs
+
+
+def probe(spec: str, wait_s: float = 0.0) -> str | None:
+    """None when `spec` can be leased and opened now (it is closed and released again), else why not."""
+    lease = Lease(spec)
+    if not lease.try_acquire():
+        return f"leased by {lease.holder() or 'another process'}"
+    try:
+        target = make_target(spec)
+        try:
+            target.open()
+        finally:
+            target.close()
+    except Exception as exc:
+        return f"cannot open: {exc}"
+    finally:
+        lease.release()
+    return None
+
+
+@dataclass
+class PoolPlan:
+    """One session's pool: the specs, the mode, what probing found, and this process's leases."""
+
+    specs: list[str]
+    mode: str
+    wait_s: float = DEFAULT_LEASE_WAIT_S
+    unhealthy: dict[str, str] = field(default_factory=dict)
+    """Spec -> why it was left out (probed by the controller for -n auto)."""
+    leases: dict[str, Lease] = field(default_factory=dict)
+    split_spec: str | None = None
+    """The target this process leased for split mode."""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> list[str]:
+        return [s for s in self.specs if s not in self.unhealthy]
+
+    def probe_all(self) -> None:
+        """Probe every spec, remembering the unhealthy ones with their reason."""
+        for spec in self.specs:
+            why = probe(spec)
+            if why is not None:
+                self.unhealthy[spec] = why
+
+    def lease(self, spec: str) -> None:
+        """Lease `spec` for the rest of the session (waiting up to wait_s for its holder)."""
+        if spec in self.leases:
+            return
+        lease = lease_one([spec], self.wait_s, on_wait=self.notes.append)
+        self.notes += lease.notes
+        self.leases[spec] = lease
+
+    def lease_for_split(self, opener: Callable[[str], object]) -> str:
+        """This worker's target in split mode: the first healthy spec it can lease and open (`opener`
+        opens it; a target that fails to open is released and the next one tried)."""
+        if self.split_spec is not None:
+            return self.split_spec
+        candidates = self.healthy
+        failures: list[str] = []
+        while candidates:
+            try:
+                lease = lease_one(candidates, self.wait_s, on_wait=self.notes.append)
+            except LeaseBusy as exc:
+                failures.append(str(exc))
+                break
+            self.notes += lease.notes
+            try:
+                opener(lease.spec)
+            except TargetError as exc:
+                lease.release()
+                failures.append(str(exc))
+                candidates = [s for s in candidates if s != lease.spec]
+                continue
+            self.leases[lease.spec] = lease
+            self.split_spec = lease.spec
+            return lease.spec
+        raise PoolError("no target of the pool could be leased and opened: " + "; ".join(failures))
+
+    def release_all(self) -> None:
+        for lease in self.leases.values():
+            lease.release()
+        self.leases.clear()
+
+
+def add_options(group: pytest.OptionGroup) -> None:
+    group.addoption("--rig-pool", dest="rig_pool", metavar="POOL", default=None,
+                    help="run on a pool of targets: a file with one spec per line, or specs separated "
+                         "by ';' (use with pytest-xdist -n N or -n auto: one worker per healthy target)")
+    group.addoption("--rig-pool-mode", dest="rig_pool_mode", choices=MODES, default=SPLIT,
+                    help="split: the suite is shared out across the pool; matrix: the whole suite runs "
+                         "on every target (default: %(default)s)")
+    group.addoption("--rig-lease-wait", dest="rig_lease_wait", type=float, default=DEFAULT_LEASE_WAIT_S,
+                    metavar="SECONDS", help="how long to wait for a leased target to come free "
+                                            "(default: %(default)s)")
+
+
+def plan_from(config: pytest.Config) -> PoolPlan | None:
+    """The session's PoolPlan from its options (None without --rig-pool); UsageError when bad."""
+    text = config.getoption("rig_pool")
+    if not text:
+        return None
+    if config.getoption("rig_specs"):
+        raise pytest.UsageError("--rig and --rig-pool exclude each other: list every target in the pool")
+    try:
+        specs = read_pool(str(text))
+    except PoolError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    plan = PoolPlan(specs, str(config.getoption("rig_pool_mode")), float(config.getoption("rig_lease_wait")))
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        plan.unhealthy = dict(workerinput.get("rig_pool_unhealthy", {}))
+    return plan
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def is_controller(config: pytest.Config) -> bool:
+    """True in the xdist process that hands out tests (it runs none itself)."""
+    return not is_worker(config) and bool(getattr(config.option, "tx", None)) \
+        and getattr(config.option, "dist", "no") != "no"
+
+
+def auto_workers(config: pytest.Config, plan: PoolPlan) -> int:
+    """`-n auto` under a pool: one worker per healthy target (probed now), at least one."""
+    plan.probe_all()
+    healthy = plan.healthy
+    if not healthy:
+        reasons = "; ".join(f"{s}: {why}" for s, why in plan.unhealthy.items())
+        raise pytest.UsageError(f"--rig-pool: no healthy target ({reasons})")
+    if plan.mode == MATRIX:
+        return len(healthy)
+    return len(healthy)
+
+
+def worker_env_id() -> str:
+    """This xdist worker's id (gw0...), or "main"."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+class MatrixGroups:
+    """Matrix mode under xdist: one xdist group per target, so a target's tests all run on the one
+    worker that leases it (a plugin object of its own: the package's collection hook is another's)."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            callspec = getattr(item, "callspec", None)
+            if callspec is not None and "rig_target" in callspec.params:
+                item.add_marker(pytest.mark.xdist_group(str(callspec.params["rig_target"])))

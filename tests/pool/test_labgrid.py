@@ -1,0 +1,264 @@
+"""Boards shared through labgrid (issue #13): the real labgrid coordinator and exporter from PyPI on
+127.0.0.1, two places backed by emulator boards (the exporter publishes RigBoard resources; the
+client loads rig.labgrid.board through an environment's `imports:`), and pytest sessions and `rig`
+commands contending for them. Locking works, everything finishes, and no place is left acquired.
+
+Each session gets its own lock directory, as sessions on two hosts would: only labgrid's locking
+keeps them apart.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rig.errors import TargetError
+from rig.labgrid.remote import labgrid_spec, take_option
+from rig.labgrid.target import place_options
+from rig.links.emulator import bridge_installed, node_executable
+from rig.pytest_plugin.testing import missing, require_module
+from rig.targets.registry import TargetSpec
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SUITE = "tests/conformance_usb/test_descriptors.py"
+BOARDS = {"place-a": "emulator:uid=E0000000000000A1", "place-b": "emulator:uid=E0000000000000B2"}
+"""Places whose boards are attached to this host (as the exporter publishes them: host 127.0.0.1)."""
+REMOTE = ("place-r", "emulator:uid=E0000000000000C3")
+"""A place whose exporter names another host (an ssh alias for an sshd the test starts on 127.0.0.1):
+commands for it go over ssh, as to a lab machine."""
+SSH_HOST = "rig-lab-host"
+STARTUP_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Lab:
+    """A coordinator and an exporter on 127.0.0.1 with one place per board."""
+
+    coordinator: str
+    directory: Path
+
+    def client(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(BIN / "labgrid-client"), "-x", self.coordinator, *args],
+                              capture_output=True, text=True, timeout=60, cwd=self.directory)
+
+    def acquired(self) -> dict[str, str]:
+        """Place -> who holds it, for every place that is acquired."""
+        held = {}
+        for place in [*BOARDS, REMOTE[0]]:
+            shown = self.client("-p", place, "show").stdout
+            line = next((x for x in shown.splitlines() if x.strip().startswith("acquired:")), "")
+            holder = line.split(":", 1)[1].strip() if line else "?"
+            if holder != "None":
+                held[place] = holder
+        return held
+
+    def spec(self, place: str, wait_s: float) -> str:
+        return f"labgrid:{place},coordinator={self.coordinator},wait={wait_s:g}"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    require_module("labgrid", "pip install '.[labgrid]' (make venv installs it)")
+    if node_executable() is None or not bridge_installed():
+        missing("the emulator bridge is not installed (Node.js 18+ and `npm ci` in firmware/emulator)")
+    directory = tmp_path_factory.mktemp("lab")
+    address = f"127.0.0.1:{free_port()}"
+    (directory / "exporter.yaml").write_text("".join(
+        f"rig-{place}:\n  RigBoard:\n    host: 127.0.0.1\n    spec: '{spec}'\n"
+        for place, spec in BOARDS.items()) + f"rig-{REMOTE[0]}:\n  RigBoard:\n    host: {SSH_HOST}\n"
+        f"    spec: '{REMOTE[1]}'\n    workdir: '{REPO}'\n")
+    logs = [open(directory / name, "w") for name in ("coordinator.log", "exporter.log")]  # noqa: SIM115
+    coordinator = subprocess.Popen([str(BIN / "labgrid-coordinator"), "-l", address], cwd=directory,
+                                   stdout=logs[0], stderr=subprocess.STDOUT)
+    exporter = subprocess.Popen([str(BIN / "labgrid-exporter"), "-c", address, "-n", "lab1", "--hostname",
+                                 "127.0.0.1", "exporter.yaml"], cwd=directory,
+                                stdout=logs[1], stderr=subprocess.STDOUT)
+    the_lab = Lab(address, directory)
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while the_lab.client("resources").stdout.count("RigBoard") < len(BOARDS) + 1:
+            assert coordinator.poll() is None and exporter.poll() is None, \
+                (directory / "coordinator.log").read_text() + (directory / "exporter.log").read_text()
+            assert time.monotonic() < deadline, "the exporter's resources never reached the coordinator"
+            time.sleep(0.2)
+        for place in [*BOARDS, REMOTE[0]]:
+            assert the_lab.client("-p", place, "create").returncode == 0
+            assert the_lab.client("-p", place, "add-match", f"lab1/rig-{place}/RigBoard").returncode == 0
+        yield the_lab
+    finally:
+        for proc in (exporter, coordinator):
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for log in logs:
+            log.close()
+
+
+def session(lab: Lab, name: str, *args: str) -> subprocess.Popen[str]:
+    """A pytest session in a subprocess with its own lock directory (as on its own host)."""
+    env = dict(os.environ, RIG_LOCK_DIR=str(lab.directory / f"locks-{name}"))
+    return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen[str]) -> str:
+    out, _ = proc.communicate(timeout=600)
+    return out
+
+
+def test_two_sessions_share_out_two_places_and_release_both(lab: Lab) -> None:
+    pool = ";".join(lab.spec(place, 0) for place in BOARDS)
+    runs = [session(lab, name, SUITE, "--rig-pool", pool, "--junitxml", str(lab.directory / f"{name}.xml"))
+            for name in ("first", "second")]
+    outputs = [finish(run) for run in runs]
+    for run, out in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, out[-3000:]
+        assert "16 passed" in out
+    junit = {name: (lab.directory / f"{name}.xml").read_text() for name in ("first", "second")}
+    used = [{place for place in BOARDS if f'value="labgrid:{place},' in text} for text in junit.values()]
+    assert all(len(places) == 1 for places in used), used
+    assert set.union(*used) == set(BOARDS)  # one place each: the second found the first's place taken
+    assert lab.acquired() == {}
+
+
+def test_two_sessions_wanting_one_place_take_turns(lab: Lab) -> None:
+    spec = lab.spec("place-a", 300)
+    runs = [session(lab, name, SUITE, "-k", "device_descriptor", f"--rig={spec}") for name in ("one", "two")]
+    outputs = [finish(run) for run in runs]
+    for run, out in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, out[-3000:]
+    assert lab.acquired() == {}
+
+
+def test_a_failing_session_releases_its_place(lab: Lab) -> None:
+    run = session(lab, "failing", "tests/pool/killed", "-o", "python_files=check_*.py",
+                  f"--rig={lab.spec('place-b', 0)}")
+    out = finish(run)
+    assert run.returncode == 1 and "3 failed" in out, out[-3000:]
+    assert lab.acquired() == {}
+
+
+def test_rig_test_runs_on_the_boards_host_and_releases(lab: Lab) -> None:
+    done = subprocess.run([sys.executable, "-m", "rig.cli", "test", f"--rig={lab.spec('place-a', 0)}",
+                           "--suite", "tests/conformance_usb", "-k", "device_descriptor"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert f"labgrid place place-a: {BOARDS['place-a']} on 127.0.0.1" in done.stdout
+    assert lab.acquired() == {}
+
+
+def test_ctrl_c_releases_the_place(lab: Lab) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "rig.cli", "test", f"--rig={lab.spec('place-b', 0)}",
+                             "--suite", "tests/conformance_usb"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until the place is held and the suite started on its board
+        if "labgrid place place-b:" in line:
+            break
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole process group
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out[-3000:]
+    assert lab.acquired() == {}
+
+
+def test_a_place_that_does_not_exist_is_named(lab: Lab) -> None:
+    run = session(lab, "missing", SUITE, f"--rig={lab.spec('place-z', 0)}")
+    out = finish(run)
+    assert run.returncode != 0 and "place-z" in out, out[-3000:]
+
+
+@pytest.mark.parametrize(("arg", "message"), [
+    ("", "which place"), ("p,colour=red", "unknown option 'colour=red'"), ("p,wait=soon", "not a number"),
+])
+def test_a_bad_labgrid_spec_is_named(arg: str, message: str) -> None:
+    with pytest.raises(TargetError, match=message):
+        place_options(TargetSpec("labgrid", arg or None))
+
+
+def test_the_rig_option_is_found_and_taken_out() -> None:
+    argv = ["run", "--rig", "labgrid:p", "--report-dir=out", "-x"]
+    assert labgrid_spec(argv) == "labgrid:p"
+    assert take_option(argv, "--rig") == (["run", "--report-dir=out", "-x"], "labgrid:p")
+    assert take_option(argv, "--report-dir") == (["run", "--rig", "labgrid:p", "-x"], "out")
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An sshd on 127.0.0.1 that lets this user in with a key made here; the ssh_config naming it
+    SSH_HOST (given to the rig as RIG_SSH_CONFIG, so the user's own ssh files are never read)."""
+    daemon = Path("/usr/sbin/sshd")
+    if not daemon.is_file() or shutil.which("ssh") is None:
+        missing("openssh-server and openssh-client are not installed (make system installs them)")
+    if os.geteuid() != 0:
+        missing("the test sshd needs root (its privilege separation directory /run/sshd)")
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    directory = tmp_path_factory.mktemp("ssh")
+    for key in ("host_key", "user_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(directory / key)],
+                       check=True)
+    (directory / "authorized_keys").write_text((directory / "user_key.pub").read_text())
+    port = free_port()
+    proc = subprocess.Popen([str(daemon), "-D", "-e", "-f", "/dev/null", "-p", str(port),
+                             "-o", "ListenAddress=127.0.0.1", "-h", str(directory / "host_key"),
+                             "-o", f"AuthorizedKeysFile={directory / 'authorized_keys'}", "-o", "UsePAM=no",
+                             "-o", "StrictModes=no", "-o", "PidFile=none"],
+                            stdout=subprocess.DEVNULL, stderr=open(directory / "sshd.log", "w"))  # noqa: SIM115
+    config = directory / "ssh_config"
+    config.write_text(f"Host {SSH_HOST}\n  HostName 127.0.0.1\n  Port {port}\n  User {getpass.getuser()}\n"
+                      f"  IdentityFile {directory / 'user_key'}\n  IdentitiesOnly yes\n"
+                      "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n")
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while subprocess.run(["ssh", "-F", str(config), "-o", "BatchMode=yes", SSH_HOST, "true"],
+                             capture_output=True).returncode != 0:
+            assert proc.poll() is None, (directory / "sshd.log").read_text()
+            assert time.monotonic() < deadline, "sshd never let us in"
+            time.sleep(0.2)
+        yield config
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_rig_run_on_a_board_of_another_host_goes_over_ssh_and_brings_the_report_back(
+        lab: Lab, sshd: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    env = dict(os.environ, RIG_SSH_CONFIG=str(sshd))
+    done = subprocess.run([sys.executable, "-m", "rig.cli", "test", f"--rig={lab.spec(REMOTE[0], 0)}",
+                           "--suite", "tests/conformance_usb", "-k", "device_descriptor", "--rig-report",
+                           str(report)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert f"labgrid place {REMOTE[0]}: {REMOTE[1]} on {SSH_HOST}" in done.stdout
+    assert f"reports from {SSH_HOST} copied to {report}" in done.stdout
+    text = (report / "report.md").read_text()
+    assert "**Verdict: PASS**" in text and "C3 |" in text  # the remote board's serial came back
+    assert lab.acquired() == {}
+
+
+def test_the_pytest_plugin_refuses_a_board_on_another_host_naming_what_to_run(lab: Lab) -> None:
+    run = session(lab, "remote", SUITE, f"--rig={lab.spec(REMOTE[0], 0)}")
+    out = finish(run)
+    assert run.returncode != 0
+    assert f"is attached to {SSH_HOST}" in out and f"rig test --rig=labgrid:{REMOTE[0]}" in out, out[-3000:]
+    assert lab.acquired() == {}

@@ -1,0 +1,117 @@
+"""The pool proof (issue #13): one suite across a pool of 4 emulator boards (distinct flash unique
+IDs) and 2 loopbacks with pytest-xdist, in split and matrix mode, against the serial run of the same
+tests; -n auto counting healthy targets; a worker whose bridge is killed fails alone, naming why.
+
+Each case runs pytest in a subprocess (the real xdist controller and workers) with its own lock
+directory, and reads the merged JUnit file: the target of every test is its `rig_target` property.
+The suite is tests/conformance_usb/test_descriptors.py (16 tests a target, chapter 9 and USB-MIDI
+descriptor checks): big enough to spread over 4 workers, small enough for CI.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from rig.links.emulator import bridge_installed, node_executable
+from rig.pytest_plugin.testing import missing, require_program
+
+REPO = Path(__file__).resolve().parents[2]
+SUITE = "tests/conformance_usb/test_descriptors.py"
+EMULATORS = [f"emulator:uid=E00000000000000{n}" for n in range(1, 5)]
+LOOPBACKS = ["loopback:0000000000000101", "loopback:0000000000000102"]
+POOL = EMULATORS + LOOPBACKS
+
+Outcomes = dict[tuple[str, str], str]
+"""(test name without its target, target spec) -> passed / failed / error / skipped."""
+
+
+def run_pytest(tmp_path: Path, name: str, *args: str) -> tuple[subprocess.CompletedProcess[str], Outcomes]:
+    """pytest in a subprocess (its own lock directory, no cache), and the outcome of every test."""
+    junit = tmp_path / f"{name}.xml"
+    env = dict(os.environ, RIG_LOCK_DIR=str(tmp_path / "locks"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--junitxml", str(junit), *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert junit.is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    outcomes: Outcomes = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        target = str(props.get("rig_target"))
+        test = f"{case.get('classname')}::{case.get('name')}".replace(target, "T").replace("[pool", "[T")
+        kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+        outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}.get(kinds[0] if kinds else "",
+                                                                                   "passed")
+        assert (test, target) not in outcomes, f"{test} ran twice on {target}"
+        outcomes[(test, target)] = outcome
+    return proc, outcomes
+
+
+def pool_args(mode: str, *specs: str) -> list[str]:
+    return ["--rig-pool", ";".join(specs), "--rig-pool-mode", mode]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _emulator_present() -> None:
+    """The pool needs the emulator (Node and rp2040js) and JACK for the loopbacks' OS MIDI ports."""
+    if node_executable() is None or not bridge_installed():
+        missing("the emulator bridge is not installed (Node.js 18+ and `npm ci` in firmware/emulator)")
+    require_program("arm-none-eabi-gcc", "apt-get install gcc-arm-none-eabi (builds the firmware image)")
+
+
+def test_split_mode_shares_the_suite_and_equals_the_serial_run(tmp_path: Path) -> None:
+    _, serial = run_pytest(tmp_path, "serial", SUITE, "--rig=loopback")
+    proc, split = run_pytest(tmp_path, "split", SUITE, "-n", "4", *pool_args("split", *POOL))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert sorted(t for t, _ in split) == sorted(t for t, _ in serial)  # every test once
+    assert set(split.values()) == set(serial.values()) == {"passed"}
+    used = Counter(target for _, target in split)
+    assert set(used) <= set(POOL) and len(used) >= 2, used  # shared out, each on a leased pool target
+    assert "gw" not in "".join(used)
+
+
+def test_matrix_mode_runs_everything_on_every_target_as_the_serial_run_does(tmp_path: Path) -> None:
+    _, serial = run_pytest(tmp_path, "serial", SUITE, *(f"--rig={spec}" for spec in POOL))
+    report = tmp_path / "report"
+    proc, matrix = run_pytest(tmp_path, "matrix", SUITE, "-n", "4", "--rig-report", str(report),
+                              *pool_args("matrix", *POOL))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert matrix == serial
+    assert {target for _, target in matrix} == set(POOL)
+    text = (report / "report.md").read_text()
+    assert "**Verdict: PASS**" in text and f"{16 * len(POOL)} passed" in text
+    for n in range(1, 5):  # every board's serial number (its flash unique ID) is in the merged report
+        assert f"| E00000000000000{n} |" in text
+
+
+def test_auto_starts_one_worker_per_healthy_target(tmp_path: Path) -> None:
+    broken = "emulator:/nonexistent/firmware.bin"
+    report = tmp_path / "report"
+    proc, outcomes = run_pytest(tmp_path, "auto", SUITE, "-n", "auto", "--rig-report", str(report),
+                                *pool_args("matrix", LOOPBACKS[0], EMULATORS[0], broken))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert {target for _, target in outcomes} == {LOOPBACKS[0], EMULATORS[0]}
+    text = (report / "report.md").read_text()
+    assert "| xdist workers | 2 |" in text
+    assert "left out of the pool" in text
+    assert "firmware image /nonexistent/firmware.bin does not exist" in text
+
+
+def test_a_killed_bridge_fails_only_its_workers_tests_naming_the_cause(tmp_path: Path) -> None:
+    proc, outcomes = run_pytest(tmp_path, "killed", "tests/pool/killed", "-o", "python_files=check_*.py",
+                                "-n", "2", "--dist", "loadfile", *pool_args("split", *EMULATORS[:2]))
+    assert proc.returncode == 1
+    killer = {t: (target, o) for (t, target), o in outcomes.items() if "check_killer" in t}
+    bystander = {t: (target, o) for (t, target), o in outcomes.items() if "check_bystander" in t}
+    (victim,) = {target for target, _ in killer.values()}
+    assert {target for target, _ in bystander.values()} == {next(s for s in EMULATORS[:2] if s != victim)}
+    assert {o for _, o in bystander.values()} == {"passed"}  # the other board stays green
+    after = [o for t, (_, o) in killer.items() if "after_the_kill" in t]
+    assert after == ["failed"] * 3
+    assert proc.stdout.count("LinkGone") + proc.stdout.count("emulator bridge") >= 3, proc.stdout[-3000:]
