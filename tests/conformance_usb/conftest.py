@@ -7,9 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from .fixtures import _rig_plugin_loaded, register_markers, skip_without_plugin, std_device, std_guard
+from .fixtures import (
+    _no_vendor_request_reached_a_foreign_device,
+    _rig_plugin_loaded,
+    register_markers,
+    skip_without_plugin,
+    std_device,
+    std_guard,
+)
 
-__all__ = ["_rig_plugin_loaded", "std_device", "std_guard"]
+__all__ = ["_no_vendor_request_reached_a_foreign_device", "_rig_plugin_loaded", "std_device", "std_guard"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
