@@ -20,8 +20,8 @@ probe.carries_rig_ids = lambda vid, pid: True  # the bug: every device is asked 
 '''
 
 
-def run_suites(*paths: str, extra_path: Path | None = None,
-               plugin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_suites(*paths: str, extra_path: Path | None = None, plugin: str | None = None,
+               select: str | None = None) -> subprocess.CompletedProcess[str]:
     """A separate pytest session on `paths` with the rig plugin, --rig=SPEC and --rig-strict."""
     env = dict(os.environ, CI="")
     if extra_path is not None:
@@ -31,6 +31,8 @@ def run_suites(*paths: str, extra_path: Path | None = None,
             "--confcutdir", str((REPO / paths[0]).parent if paths[0].endswith(".py") else REPO / paths[0])]
     if plugin:
         argv += ["-p", plugin]
+    if select:
+        argv += ["-k", select]
     return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
@@ -53,3 +55,57 @@ def test_the_same_run_fails_when_a_vendor_request_reaches_the_foreign_device(tmp
     assert "bRequest 0x01" in result.stdout, "GET_INFO is what the broken probe sent"
 
 
+
+
+HOLD_LAST = '''
+import errno
+import rig.links.foreign as foreign
+from rig.links.usb_link import LinkTimeout
+
+read = foreign.ForeignLink.read
+
+
+def held_read(self, endpoint, length, timeout_ms):
+    """The bug: each IN transfer goes out only when the next one is ready (one message behind)."""
+    data = read(self, endpoint, length, timeout_ms)
+    held, self.held = getattr(self, "held", None), data
+    if held is None:
+        raise LinkTimeout(errno.ETIMEDOUT, "held back")
+    return held
+
+
+foreign.ForeignLink.read = held_read
+'''
+
+DROP_ONE = '''
+import rig.links.foreign as foreign
+
+read = foreign.ForeignLink.read
+COUNT = [0]
+
+
+def lossy_read(self, endpoint, length, timeout_ms):
+    """The bug: the 50th IN transfer loses its first event packet."""
+    data = read(self, endpoint, length, timeout_ms)
+    COUNT[0] += 1
+    return data[4:] if COUNT[0] == 50 else data
+
+
+foreign.ForeignLink.read = lossy_read
+'''
+
+
+def test_the_midi_suite_catches_a_device_one_message_behind(tmp_path: Path) -> None:
+    (tmp_path / "hold_last.py").write_text(HOLD_LAST)
+    result = run_suites("tests/conformance_midi/test_messages.py", extra_path=tmp_path, plugin="hold_last",
+                        select="held_back and three")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "did not come back alone" in result.stdout
+
+
+def test_the_flood_catches_one_lost_event(tmp_path: Path) -> None:
+    (tmp_path / "drop_one.py").write_text(DROP_ONE)
+    result = run_suites("tests/conformance_midi/test_sysex_and_floods.py", extra_path=tmp_path,
+                        plugin="drop_one", select="test_flood_every_event")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "2000 sent, 1999 came back" in result.stdout
