@@ -135,6 +135,16 @@ class RawUsbMidi:
         self.packets_sent += len(packets) // PACKET_SIZE
         return len(packets) // PACKET_SIZE
 
+    def write_midi_packets(self, data: bytes, timeout: int | None = None) -> int:
+        """Whole event packets to the OUT endpoint (rig.measure's BoardMidi slice); packets written."""
+        return self.send_packets(bytes(data))
+
+    def read_midi_packets(self, timeout: int | None = None) -> bytes:
+        """One IN transfer of raw event packets (rig.measure's BoardMidi slice); USBTimeoutError when
+        nothing came within `timeout` ms, as a Board raises it."""
+        wait = self.timeout_ms if timeout is None else timeout
+        return bytes(self.device.read(self.in_address, self.in_max_packet * READ_PACKETS, wait))
+
     # --- receiving ---
 
     def read_once(self, timeout_ms: int) -> list[tuple[int, MidiMessage]]:

@@ -214,8 +214,9 @@ class UsbDeviceTarget(Target):
             self._close_link()
             raise
         self._device = device
-        self.features = self.probe.features
-        self.expected_features = self.probe.features
+        real = {Feature.REAL_TIMING} if self.link is None else set()  # a real device, not a software bus
+        self.features = self.probe.features | real
+        self.expected_features = self.features
 
     def lacks(self, feature: Feature) -> str:
         """Why the device does not have `feature` (from its descriptors or the missing declaration)."""

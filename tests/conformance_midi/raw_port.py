@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import usb.core
 
 from rig.checks.event_packets import check_event_packets
 from rig.checks.findings import errors
-from rig.client.raw_midi import InterfaceClaim, RawUsbMidi
-from rig.targets.probe import read_capabilities
-from rig.targets.registry import Feature, Target
+from rig.client.raw_midi import RawUsbMidi
+from rig.targets.raw_port import raw_midi_port
+from rig.targets.registry import Target
 
 ECHO_BASE_S = 5.0
 """Every wait for an echo allows this much (a loaded 2-core machine, the emulator's slow start)..."""
@@ -38,40 +37,12 @@ def same_stream(got: list[bytes], sent: list[bytes]) -> str | None:
     return None
 
 
-def cable_of(target: Target) -> int:
-    """The cable the suite uses: a usb: target's `cable=N`, else 0."""
-    selector = getattr(target, "selector", None)
-    return int(getattr(selector, "cable", 0))
-
-
 @pytest.fixture
 def raw_midi(rig_target: Target) -> Iterator[RawUsbMidi]:
-    """Raw USB-MIDI on the target's first MS OUT/IN pair: only that interface is claimed (its OS driver
-    detached, and attached again afterwards); our board is put in MIDI ECHO by the contract. After the
-    test nothing may be left queued, and every packet the device sent must be legal (USB-MIDI 1.0 4)."""
-    dev = rig_target.usb_device()
-    caps = read_capabilities(dev)
-    pair = caps.midi_pair()
-    assert pair is not None, f"{caps.ids}: no MIDIStreaming interface with both an OUT and an IN endpoint"
-    out_ep, in_ep = pair
-    cable = cable_of(rig_target)
-    assert cable < min(out_ep.cables, in_ep.cables), (
-        f"cable {cable} is not declared by both endpoints ({out_ep}; {in_ep})")
-    try:  # pyusb learns the active configuration from the device; an unconfigured one is configured
-        dev.get_active_configuration()
-    except usb.core.USBError:
-        dev.set_configuration(caps.configuration_value)
-    if Feature.CONTRACT in rig_target.features:  # ours: the contract's ECHO mode makes it echo
-        from rig.client.board import Board
-        from rig.contract import MidiMode
-
-        board = Board(dev)
-        try:
-            board.set_midi_mode(MidiMode.ECHO)
-        finally:
-            board.close()
-    with InterfaceClaim(dev, [out_ep.interface]):
-        port = RawUsbMidi(dev, out_ep.interface, out_ep.address, in_ep.address, in_ep.max_packet, cable=cable)
+    """Raw USB-MIDI on the target's first MS OUT/IN pair (rig.targets.raw_port: only that interface
+    claimed, our board put in ECHO by the contract). After the test nothing may be left queued, and
+    every packet the device sent must be legal (USB-MIDI 1.0 4)."""
+    with raw_midi_port(rig_target) as (port, in_cables):
         port.drain(QUIET_MS)
         port.start_reader()  # echoes are read while a test writes: the device never backs up
         try:
@@ -80,7 +51,7 @@ def raw_midi(rig_target: Target) -> Iterator[RawUsbMidi]:
             port.stop_reader()
         sent = list(port.transfers)
         left = port.drain(QUIET_MS)
-    problems = errors(check_event_packets(sent, in_ep.cables, f"EP 0x{in_ep.address:02X}"))
+    problems = errors(check_event_packets(sent, in_cables, f"EP 0x{port.in_address:02X}"))
     if left:
         pytest.fail(f"{left} message(s) still arrived after the test: not every event was accounted for",
                     pytrace=False)
