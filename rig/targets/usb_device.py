@@ -3,7 +3,8 @@ where it is plugged in, `usb:BUS-PORT[.PORT...]` (Linux's sysfs name, e.g. `usb:
 
 Options follow commas: `echo` (the device sends back on its MIDI IN endpoint what it receives on its
 MIDI OUT endpoint), `loop` (a DIN cable joins its MIDI OUT and IN jacks), `cable=N` (the cable the
-MIDI suites use, default 0), `bus=loopback` or `bus=emulator` (no hardware: the software board, or
+MIDI suites use, default 0), `listen=S` (a controller: the window in seconds in which what it sends
+is captured and judged), `bus=loopback` or `bus=emulator` (no hardware: the software board, or
 the firmware in the emulator, presented on a software bus with the asked VID:PID and OS drivers
 bound as Linux binds them, so this target's code runs in CI; see rig.links.foreign).
 
@@ -45,8 +46,20 @@ class UsbDeviceNotFound(TargetError, LookupError):
     """No attached device matches (the message lists the USB-MIDI devices that are attached)."""
 
 
-USAGE = ("usb:VID:PID[:SERIAL][,echo][,loop][,cable=N][,bus=loopback|emulator] or "
+USAGE = ("usb:VID:PID[:SERIAL][,echo][,loop][,cable=N][,listen=SECONDS][,bus=loopback|emulator] or "
          "usb:BUS-PORT[.PORT...][,...] (e.g. usb:1209:0001, usb:1-1.4,echo)")
+
+
+MAX_LISTEN_S = 3600.0
+
+
+def _seconds(text: str) -> float | None:
+    """A capture window in seconds (0 < S <= MAX_LISTEN_S), else None."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 < value <= MAX_LISTEN_S else None
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,9 @@ class UsbSelector:
     loop: bool = False
     cable: int = 0
     software_bus: str | None = None
+    listen_s: float | None = None
+    """`listen=S`: the capture window (seconds) in which a device that only sends (a controller) is
+    judged on what it sends; play it during the window."""
 
     @classmethod
     def parse(cls, arg: str | None) -> UsbSelector:
@@ -78,6 +94,8 @@ class UsbSelector:
                 fields["cable"] = int(value)
             elif name == "bus" and value in BUSES:
                 fields["software_bus"] = value
+            elif name == "listen" and _seconds(value) is not None:
+                fields["listen_s"] = _seconds(value)
             else:
                 raise BadUsbSpec(f"usb:{arg}: unknown option {option!r}; {USAGE}")
         if m := _IDS.match(where):

@@ -38,6 +38,7 @@ def foreign() -> Iterator[UsbDeviceTarget]:
     ("1209:1:SER01,echo", {"vid": 0x1209, "pid": 1, "serial": "SER01", "echo": True}),
     ("3-1.4.2,loop,cable=3", {"bus": 3, "ports": (1, 4, 2), "loop": True, "cable": 3}),
     ("cafe:4001,bus=emulator", {"software_bus": "emulator"}),
+    ("cafe:4001,listen=2.5", {"listen_s": 2.5}),
 ])
 def test_usb_specs_parse(text: str, fields: dict[str, object]) -> None:
     selector = UsbSelector.parse(text)
@@ -47,7 +48,8 @@ def test_usb_specs_parse(text: str, fields: dict[str, object]) -> None:
 @pytest.mark.parametrize(("text", "words"), [
     (None, "needs a device"), ("cafe", "neither VID:PID"), ("12345:1", "neither"), ("1-x", "neither"),
     ("cafe:4001,echoes", "unknown option 'echoes'"), ("cafe:4001,cable=16", "unknown option"),
-    ("cafe:4001,bus=board", "unknown option"),
+    ("cafe:4001,bus=board", "unknown option"), ("cafe:4001,listen=0", "unknown option 'listen=0'"),
+    ("cafe:4001,listen=soon", "unknown option"),
 ])
 def test_bad_usb_specs_are_named_errors(text: str | None, words: str) -> None:
     with pytest.raises(BadUsbSpec, match=words) as info:
