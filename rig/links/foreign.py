@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable
 
 from rig.contract.ch9 import DT_DEVICE, GET_DESCRIPTOR
-from rig.links.usb_link import LinkStall, UsbLink, UsbLinkError
+from rig.links.usb_link import ForwardingLink, LinkStall, UsbLink, UsbLinkError
 
 VENDOR_TYPE = 2
 """bmRequestType bits 6..5 of a vendor request (USB 2.0 table 9-2)."""
@@ -22,12 +22,13 @@ ID_OFFSET = 8
 """idVendor, idProduct: bytes 8..11 of the device descriptor (USB 2.0 table 9-8)."""
 
 
-class ForeignLink:
-    """`inner`'s device as VID:PID `vid`:`pid`, with OS drivers on `driver_interfaces`."""
+class ForeignLink(ForwardingLink):
+    """`inner`'s device as VID:PID `vid`:`pid`, with OS drivers on `driver_interfaces`; transfers other
+    than control pass through unchanged (a bus reset leaves the OS drivers bound, as a real one does)."""
 
     def __init__(self, inner: UsbLink, vid: int, pid: int, *, driver_interfaces: Iterable[int] = (),
                  refuse_vendor: bool = True) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.refuse_vendor = refuse_vendor
         """False when the presented IDs are the rig's own: then the device is ours and answers them."""
         self.vid = vid
@@ -56,26 +57,6 @@ class ForeignLink:
             end = min(len(result), ID_OFFSET + 4)
             result = bytes(result[:ID_OFFSET]) + ids[:end - ID_OFFSET] + bytes(result[end:])
         return result
-
-    def write(self, endpoint: int, data: bytes, timeout_ms: int) -> int:
-        """Bulk/interrupt OUT, passed through."""
-        return self.inner.write(endpoint, data, timeout_ms)
-
-    def read(self, endpoint: int, length: int, timeout_ms: int) -> bytes:
-        """Bulk/interrupt IN, passed through."""
-        return self.inner.read(endpoint, length, timeout_ms)
-
-    def clear_halt(self, endpoint: int) -> None:
-        """CLEAR_FEATURE(ENDPOINT_HALT), passed through."""
-        self.inner.clear_halt(endpoint)
-
-    def reset(self) -> None:
-        """Bus reset, passed through (the OS drivers stay bound, as after a real reset)."""
-        self.inner.reset()
-
-    def close(self) -> None:
-        """Close the inner link."""
-        self.inner.close()
 
     def kernel_driver_active(self, interface: int) -> bool:
         """True while the modelled OS driver holds `interface`."""
