@@ -353,10 +353,7 @@ class LinkBackend(usb.backend.IBackend):  # type: ignore[misc]
                                               DESCRIPTOR_TIMEOUT_MS))
 
     def claim_interface(self, dev_handle: LinkHandle, intf: int) -> None:
-        """Host-side bookkeeping; fails as libusb does: ENOENT (NOT_FOUND) for an interface the
-        configuration does not have, EBUSY while an OS driver holds `intf`."""
-        if not 0 <= intf < len(dev_handle.device.configuration(0).interfaces):
-            raise usb_error(UsbLinkError(errno.ENOENT, f"interface {intf} does not exist"))
+        """Host-side bookkeeping; fails with EBUSY, as libusb does, while an OS driver holds `intf`."""
         if self.is_kernel_driver_active(dev_handle, intf):
             raise usb_error(UsbLinkError(errno.EBUSY, f"interface {intf} is held by an OS driver; "
                                                       f"detach_kernel_driver({intf}) first"))

@@ -4,6 +4,7 @@ discovery, probing and the claim/re-attach of OS drivers run their real code wit
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 
 import pytest
@@ -149,11 +150,23 @@ def test_only_the_claimed_interface_loses_its_os_driver_and_gets_it_back_even_af
     assert link.drivers_detached == [MS]
 
 
-def test_a_claim_that_fails_gives_back_what_it_took(foreign: UsbDeviceTarget) -> None:
+def test_a_claim_that_fails_gives_back_what_it_took(foreign: UsbDeviceTarget,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """libusb refuses to claim a missing interface (NOT_FOUND): what was detached before goes back."""
     link = foreign.link
     assert link is not None
+    dev = foreign.usb_device()
+    backend = dev._ctx.backend
+    claim = backend.claim_interface
+
+    def refuse_missing(handle: object, intf: int) -> None:
+        if intf == 9:
+            raise usb.core.USBError("Entity not found", -5, errno.ENOENT)
+        claim(handle, intf)
+
+    monkeypatch.setattr(backend, "claim_interface", refuse_missing)
     with pytest.raises(RawMidiError, match="claiming interface"):
-        InterfaceClaim(foreign.usb_device(), [MS, 9]).acquire()
+        InterfaceClaim(dev, [MS, 9]).acquire()
     assert link.bound() == {AC, MS, CDC_COMM, CDC_DATA}
 
 
