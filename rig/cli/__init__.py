@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rig", description="Hardware-in-the-loop test rig for USB-MIDI devices.",
         epilog="Targets (--rig): loopback (software board), emulator (firmware in rp2040js), "
                "board[:SERIAL] (attached RP2040), midi:OUT,IN (MIDI interface with a loop cable), "
-               "labgrid:PLACE (a board in a labgrid place, with the labgrid extra).")
+               "labgrid:PLACE (a board in a labgrid place, with the labgrid extra), "
+               "usb:VID:PID[:SERIAL] or usb:BUS-PORT (any USB device; ,echo ,loop ,cable=N ,listen=S).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.register(sub)

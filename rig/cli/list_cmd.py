@@ -1,9 +1,12 @@
-"""`rig list`: attached boards (pyusb + libusb_package), OS MIDI ports (every rtmidi API), serial ports."""
+"""`rig list`: attached boards (pyusb + libusb_package), every USB-MIDI class device with what it
+declares, whether the rig can open it and the --rig string for it, OS MIDI ports (every rtmidi API),
+serial ports."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from typing import Any
 
 from rich.table import Table
 
@@ -76,11 +79,29 @@ def serial_ports() -> list[tuple[str, str, str]]:
     return out
 
 
+def print_usb_midi_devices(backend: Any = None) -> None:
+    """The USB-MIDI class devices table (any VID:PID), or why there is none."""
+    from rig.targets.usb_listing import how_to_point, usb_midi_devices
+
+    out = stdout()
+    entries, problem = usb_midi_devices(backend)
+    if not entries:
+        out.print(f"USB-MIDI devices: {problem or 'none attached'}")
+        return
+    out.print("USB-MIDI devices (any VID:PID):")
+    for e in entries:  # one block each: too much for one table row on an 80-column terminal
+        serial = f", serial {e.serial}" if e.serial else ""
+        for line in (f"  {e.ids} at {e.location}{serial}: MIDI {e.cables}; {e.ports}",
+                     f"    access: {e.access}", f"    {how_to_point(e)}"):
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the subcommand."""
-    p = sub.add_parser("list", help="list attached boards, OS MIDI ports and serial ports",
-                       description="List rig boards and RP2040 bootloaders on USB, the MIDI ports of every "
-                                   "python-rtmidi API, and serial ports.")
+    p = sub.add_parser("list", help="list attached boards, USB-MIDI devices, OS MIDI ports and serial ports",
+                       description="List rig boards and RP2040 bootloaders on USB, every USB-MIDI class "
+                                   "device (any VID:PID: cables, ports, access, the --rig string), the MIDI "
+                                   "ports of every python-rtmidi API, and serial ports.")
     p.set_defaults(func=run)
 
 
@@ -94,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     for d in devices:
         table.add_row(d.kind, d.vid_pid, d.location, d.serial)
     out.print(table if devices else f"USB boards: {problem or 'none attached'}")
+    print_usb_midi_devices()
     table = Table(title="MIDI ports", title_justify="left")
     for column in ("API", "dir", "port"):
         table.add_column(column)

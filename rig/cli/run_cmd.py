@@ -6,6 +6,7 @@ report.md, latency/), and a summary on the console.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +19,20 @@ from rig.cli._out import STATUS_STYLE, stdout
 from rig.cli._suite import plugin_args, suite_args, suite_dir, valid_spec
 from rig.cli.measure_options import non_negative, progress_bar
 from rig.cli.output_locations import writable_dir
+from rig.cli.test_cmd import pick
 from rig.errors import RigError
 from rig.measure.history import default_path
 from rig.measure.report import ReportFiles, caveat, headline, restamp
 from rig.measure.verdict import FAIL, PASS, Verdict, combine
 from rig.output.file_modes import FILE_MODE
+from rig.output.markdown_text import escape
 from rig.pytest_plugin.run_report import (
     JUNIT_FILE,
     REPORT_FILE,
     RunRecord,
     counts,
     default_report_dir,
+    register_section,
     write_report,
 )
 
@@ -88,10 +92,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def pytest_args(spec: str, report_dir: Path, suite: str | None, strict: bool,
-                capture: Path | None = None) -> list[str]:
-    """The pytest command line of the main job (pytest's own terminal output is replaced by ours);
-    failing tests' USB captures go to report_dir/captures/."""
-    argv = [*suite_args(suite), *plugin_args(), "-p", "no:terminal", "-p", "no:cacheprovider",
+                capture: Path | None = None, paths: Sequence[Path] = ()) -> list[str]:
+    """The pytest command line of the main job (pytest's own terminal output is replaced by ours) on
+    `paths` (the picked suites) unless `suite`; failing tests' USB captures go to report_dir/captures/."""
+    argv = [*suite_args(suite, paths), *plugin_args(), "-p", "no:terminal", "-p", "no:cacheprovider",
             "-o", "addopts=", "--import-mode=importlib", "--strict-markers",
             "--rig", spec, "--rig-report", str(report_dir), "--junitxml", str(report_dir / JUNIT_FILE),
             "--rig-capture", str(report_dir / CAPTURES_DIR)]
@@ -134,6 +138,17 @@ def _summary(record: RunRecord) -> None:
             out.print(line)
 
 
+def _suites_section(record: RunRecord) -> str | None:
+    """report.md: which suites ran on the target and why the others did not apply."""
+    lines = record.extra.get("suites")
+    if not lines:
+        return None
+    return "## Suites\n\n" + "\n".join(f"- {escape(line)}" for line in lines)
+
+
+register_section("suites", _suites_section)
+
+
 CONSOLE_WORD = {PASS: "PASSED", FAIL: "FAILED"}
 """How the console's last line names a verdict (INCOMPLETE and INTERRUPTED as they are)."""
 
@@ -168,9 +183,11 @@ def run(args: argparse.Namespace) -> int:
     report_dir = writable_dir(args.report_dir or default_report_dir(), "report directory")
     if not args.no_latency:
         writable_dir(default_path().parent, "history directory")
-    argv = pytest_args(spec, report_dir, args.suite, args.rig_strict, args.capture)
     out = stdout()
-    out.print(f"rig run: conformance suite on [bold]{spec}[/], report in {report_dir}")
+    out.print(f"rig run: conformance suites on [bold]{spec}[/], report in {report_dir}")
+    picked = pick([spec], args.suite)
+    argv = pytest_args(spec, report_dir, args.suite, args.rig_strict, args.capture,
+                       picked.paths if picked else ())
     with Progress(TextColumn("{task.description:<50}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=out, transient=True, disable=not out.is_terminal) as progress:
         code = int(pytest.main(argv, plugins=[ProgressPlugin(progress)]))
@@ -182,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
     if junit.exists():  # pytest writes it with the umask's mode: no more than 0644
         junit.chmod(junit.stat().st_mode & FILE_MODE)
     record = RunRecord.load(report_dir)
+    if picked is not None:
+        record.extra["suites"] = list(picked.lines)
     _summary(record)
     steps: list[tuple[str, Verdict]] = [("conformance suite", suite_verdict(code, record))]
     pages = [] if args.no_latency else _latency(spec, report_dir, args.latency_count, args.loss_tolerance,

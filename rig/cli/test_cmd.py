@@ -1,12 +1,16 @@
-"""`rig test`: the conformance suite through pytest with the rig plugin, JUnit XML on request."""
+"""`rig test`: the conformance suites that apply to the target(s) through pytest with the rig plugin
+(each suite not applicable is listed with the reason first), JUnit XML on request."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
-from rig.cli._suite import plugin_args, suite_args, valid_spec
+from rig.cli._out import stdout
+from rig.cli._suite import Picked, picked_suites, plugin_args, suite_args, valid_spec
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,16 +24,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--rig-strict", action="store_true", help="capability skips the target should not have "
                                                              "fail (as in CI)")
     p.add_argument("--suite", metavar="DIR", default=None, help="run these tests instead of the conformance "
-                                                                "suite")
+                                                                "suites that apply to the target")
     p.add_argument("--capture", metavar="FILE", default=None,
                    help="record the USB traffic of every test into FILE (pcapng for Wireshark; a comment "
                         "names each test on its first packet)")
     p.set_defaults(func=run)
 
 
-def pytest_args(args: argparse.Namespace) -> list[str]:
-    """The pytest command line `rig test` runs."""
-    argv = [*suite_args(args.suite), *plugin_args(), "--rig-open-early"]
+def pytest_args(args: argparse.Namespace, paths: Sequence[Path] = ()) -> list[str]:
+    """The pytest command line `rig test` runs (on `paths`, the picked suites, unless --suite)."""
+    argv = [*suite_args(args.suite, paths), *plugin_args(), "--rig-open-early"]
     for spec in args.rig or []:
         argv += ["--rig", valid_spec(spec)]
     if args.junit:
@@ -41,6 +45,22 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
     return argv + list(getattr(args, "extra", []))
 
 
+def pick(specs: Sequence[str], suite: str | None) -> Picked | None:
+    """The suites for the targets (None with --suite, or when a target does not open), printed."""
+    if suite:
+        return None
+    picked = picked_suites(specs)
+    if picked is not None:
+        out = stdout()
+        for line in picked.lines:
+            out.print(line, highlight=False, markup=False)
+    return picked
+
+
 def run(args: argparse.Namespace) -> int:
-    """pytest.main with the plugin; its exit code is ours."""
-    return int(pytest.main(pytest_args(args)))
+    """Pick the suites, then pytest.main with the plugin; its exit code is ours."""
+    from rig.pytest_plugin.options import default_spec
+
+    specs = [valid_spec(spec) for spec in args.rig] if args.rig else [default_spec()]
+    picked = pick(specs, args.suite)
+    return int(pytest.main(pytest_args(args, picked.paths if picked else ())))

@@ -39,6 +39,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+def raw_echo_job(target: Any, events: int, closers: list[Callable[[], None]]) -> tuple[
+        str, Callable[..., ThroughputResult], tuple[Any, ...]]:
+    """MIDI events/s round trip over raw USB-MIDI on a device that is not ours but echoes (no vendor
+    request, no device counters: every event is counted as its echo arrives)."""
+    import contextlib
+
+    from rig.measure import throughput as tp
+    from rig.measure.latency import UsbMidiLink
+    from rig.targets.raw_port import raw_midi_port
+
+    claim = contextlib.ExitStack()
+    closers.append(claim.close)  # releases the MIDI interface and gives its OS driver back
+    raw, _cables = claim.enter_context(raw_midi_port(target))
+    link = UsbMidiLink(raw, cable=raw.cable)
+    return ("MIDI echo over raw USB-MIDI", tp.midi_os,
+            (link, events, USB_MIDI_EVENT_CEILING_PER_S, "midi-usb", "over raw USB-MIDI (device echo)"))
+
+
 def run(args: argparse.Namespace) -> int:
     """Run each direction in turn; the run's verdict is the exit status (0 PASS, 1 FAIL or INCOMPLETE,
     130 INTERRUPTED): a run stopped early never passes."""
@@ -52,11 +70,16 @@ def run(args: argparse.Namespace) -> int:
         raise runner.MeasureError(f"--sizes {args.sizes!r}: expected comma-separated integers") from None
     with runner.open_target(args.rig, args.jack) as target, \
             capturing(target, args.capture, ring_mb=args.capture_ring):
-        usb = Feature.USB in target.features
-        if not usb and not (Feature.MIDI_OS in target.features and args.direction in ("all", "midi-os")):
-            raise runner.MeasureError(f"target {target.name} has no USB device and no OS MIDI ports for "
-                                      f"--direction {args.direction}")
-        measured = runner.new_run(target, "throughput", "usb" if usb else "midi-os")
+        usb = Feature.CONTRACT in target.features  # the bulk and MIDI mode jobs are our board's contract
+        raw_echo = not usb and {Feature.USB_MIDI, Feature.MIDI_ECHO} <= target.features and \
+            args.direction in ("all", "midi")  # not ours but echoes: round trips over raw USB-MIDI
+        if not usb and not raw_echo and not (Feature.MIDI_OS in target.features
+                                             and args.direction in ("all", "midi-os")):
+            why = target.lacks(Feature.MIDI_ECHO) or target.lacks(Feature.CONTRACT)
+            raise runner.MeasureError(f"target {target.name} is not our board, does not echo over raw "
+                                      f"USB-MIDI and has no OS MIDI ports for --direction {args.direction} "
+                                      f"({why})")
+        measured = runner.new_run(target, "throughput", "usb" if usb or raw_echo else "midi-os")
         measured.settings = {"sizes": sizes, "frames": args.frames, "midi_events": args.midi_events,
                              "midi_rate": args.midi_rate, "direction": args.direction}
         board = runner.board_of(target) if usb else None
@@ -73,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
         if usb_directions in ("all", "mxf"):
             jobs += [("MIDI through MXF", tp.midi_mxf, (board, args.midi_events))]
         try:
-            if args.direction == "midi-os" or (args.direction == "all" and not usb):
+            if raw_echo:
+                jobs.append(raw_echo_job(target, args.midi_events, closers))
+            if args.direction == "midi-os" or (args.direction == "all" and not usb and not raw_echo):
                 if board is not None:
                     board.set_midi_mode(c.MidiMode.ECHO)
                 rt = RtMidiLink(*target.midi_port_names(), api=runner.os_midi_api_of(target))

@@ -84,3 +84,42 @@ class CancellableLink(UsbLink, Protocol):
         already received (a cancelled transfer reports what it got). Returns once they have ended;
         nothing to cancel is not an error."""
         ...
+
+
+class ForwardingLink:
+    """A UsbLink that passes every call to `inner`: subclasses override only what they change (a
+    fault to inject, IDs to present), as pyserial's protocol handlers wrap a port."""
+
+    def __init__(self, inner: UsbLink) -> None:
+        self.inner = inner
+
+    def control(self, bm_request_type: int, b_request: int, w_value: int, w_index: int,
+                data_or_length: bytes | int, timeout_ms: int) -> bytes | int:
+        """Passed through."""
+        return self.inner.control(bm_request_type, b_request, w_value, w_index, data_or_length, timeout_ms)
+
+    def write(self, endpoint: int, data: bytes, timeout_ms: int) -> int:
+        """Passed through."""
+        return self.inner.write(endpoint, data, timeout_ms)
+
+    def read(self, endpoint: int, length: int, timeout_ms: int) -> bytes:
+        """Passed through."""
+        return self.inner.read(endpoint, length, timeout_ms)
+
+    def clear_halt(self, endpoint: int) -> None:
+        """Passed through."""
+        self.inner.clear_halt(endpoint)
+
+    def reset(self) -> None:
+        """Passed through."""
+        self.inner.reset()
+
+    def close(self) -> None:
+        """Passed through."""
+        self.inner.close()
+
+    def cancel_reads(self, endpoint: int) -> None:
+        """Passed through when the inner link can cancel its reads (CancellableLink)."""
+        cancel = getattr(self.inner, "cancel_reads", None)
+        if cancel is not None:
+            cancel(endpoint)

@@ -107,9 +107,9 @@ def available_paths(target: Target) -> list[str]:
     paths = []
     if Feature.MIDI_OS in target.features:
         paths.append("midi-os")
-    if Feature.USB in target.features:
-        paths.append("midi-usb")
-    if Feature.FRAMES in target.features and Feature.USB in target.features:
+    if Feature.CONTRACT in target.features or {Feature.USB_MIDI, Feature.MIDI_ECHO} <= target.features:
+        paths.append("midi-usb")  # ours (ECHO by the contract), or a device that echoes on its own
+    if Feature.FRAMES in target.features and Feature.CONTRACT in target.features:
         paths.append("frames")
     return paths
 
@@ -138,7 +138,7 @@ def measure_path(target: Target, path: str, settings: LatencySettings, sync: int
     """One latency run on one path of an open target (board set to ECHO first where it has one)."""
     run = new_run(target, "latency", path)
     mark(target, f"latency path {path}")
-    board = board_of(target) if Feature.USB in target.features else None
+    board = board_of(target) if Feature.CONTRACT in target.features else None  # else: no vendor request
     link: Link
     closers: list[Callable[[], None]] = []
     try:
@@ -152,14 +152,27 @@ def measure_path(target: Target, path: str, settings: LatencySettings, sync: int
             if waited > 0.5:
                 run.notes.append(f"the OS MIDI ports took {waited:.1f} s to pass a first message")
             link = rt
+        elif path == "midi-usb" and board is None:  # a device that is not ours but echoes: raw USB-MIDI
+            why = target.lacks(Feature.USB_MIDI) or target.lacks(Feature.MIDI_ECHO)
+            if why:
+                raise MeasureError(f"target {target.name}: midi-usb needs our board or a USB-MIDI device "
+                                   f"that echoes ({why})")
+            from rig.targets.raw_port import raw_midi_port
+
+            claim = contextlib.ExitStack()
+            closers.append(claim.close)  # releases the interface and gives the OS driver back
+            raw, _cables = claim.enter_context(raw_midi_port(target))
+            link = UsbMidiLink(raw, cable=raw.cable)
+            run.notes.append("raw USB-MIDI on a device that is not ours: no device time stamps, round trips "
+                             "only")
         elif path == "midi-usb":
-            if board is None:
-                raise MeasureError(f"target {target.name} has no USB device for the midi-usb path")
+            assert board is not None
             board.set_midi_mode(c.MidiMode.ECHO)
             link = UsbMidiLink(board)
         elif path == "frames":
             if board is None:
-                raise MeasureError(f"target {target.name} has no USB device for the frames path")
+                raise MeasureError(f"target {target.name}: frames are our board's contract "
+                                   f"({target.lacks(Feature.CONTRACT)})")
             board.set_frame_mode(c.FrameMode.ECHO)
             link = FrameLink(board)
         else:

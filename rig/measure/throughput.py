@@ -386,10 +386,12 @@ DIN_SHORT_MESSAGES_PER_S = DIN_MIDI_BYTES_PER_S / 3
 """3-byte messages per second a DIN cable carries when running status cannot shorten them."""
 
 
-def midi_os(link: Any, events: int, ceiling_per_s: float, *, in_flight: int = 32,
+def midi_os(link: Any, events: int, ceiling_per_s: float, direction: str = "midi-os",
+            through: str = "through the OS MIDI ports", *, in_flight: int = 32,
             clock: ClockNs = time.perf_counter_ns, progress: Progress | None = None) -> ThroughputResult:
-    """MIDI events/s through the OS MIDI ports (python-rtmidi) and back: short messages pipelined with
-    up to `in_flight` outstanding, counted as their echoes arrive. `link` is a latency Link."""
+    """MIDI events/s through the OS MIDI ports (python-rtmidi) and back, or any other echoing latency
+    Link (`direction`, `through` name it): short messages pipelined with up to `in_flight`
+    outstanding, counted as their echoes arrive."""
     from rig.measure.latency import LatencySettings, run_latency
     from rig.measure.model import Run
 
@@ -402,14 +404,14 @@ def midi_os(link: Any, events: int, ceiling_per_s: float, *, in_flight: int = 32
     series = _Series(start)
     for t in received:
         series.add(1, t)
-    notes = [f"round trip through the OS MIDI ports, {in_flight} messages in flight"]
+    notes = [f"round trip {through}, {in_flight} messages in flight"]
     if run.interrupted and run.error is None:
         notes.append("interrupted (Ctrl-C)")
-    result = ThroughputResult("midi-os", "events", 0, len(received), len(received), (end - start) / 1e9,
+    result = ThroughputResult(direction, "events", 0, len(received), len(received), (end - start) / 1e9,
                               ceiling_per_s, series.points,
                               lost=sum(1 for s in run.samples if s.lost), notes=notes)
     if run.error is not None:
-        raise Failed(result, f"MIDI through the OS ports: {run.error}")
+        raise Failed(result, f"MIDI {through}: {run.error}")
     if run.interrupted:
         raise _Interrupted(result)
     return result

@@ -13,8 +13,10 @@ from rig.pytest_plugin.testing import in_ci
 from rig.targets.registry import Feature, Target
 
 EXPECTED_FEATURES: dict[str, frozenset[Feature]] = {
-    "loopback": frozenset({Feature.USB, Feature.FRAMES, Feature.MIDI_OS, Feature.CONSOLE}),
-    "emulator": frozenset({Feature.USB, Feature.FRAMES, Feature.MIDI_OS, Feature.CONSOLE}),
+    "loopback": frozenset({Feature.USB, Feature.FRAMES, Feature.MIDI_OS, Feature.CONSOLE, Feature.USB_MIDI,
+                           Feature.CONTRACT, Feature.MIDI_ECHO}),
+    "emulator": frozenset({Feature.USB, Feature.FRAMES, Feature.MIDI_OS, Feature.CONSOLE, Feature.USB_MIDI,
+                           Feature.CONTRACT, Feature.MIDI_ECHO}),
     "board": frozenset(Feature),
     "midi": frozenset({Feature.MIDI_OS, Feature.REAL_TIMING}),
 }
@@ -68,6 +70,9 @@ def capability_missing(item: pytest.Item, target: Target, features: list[Feature
     instead and return True (the caller then yields a placeholder and the call phase fails)."""
     names = ", ".join(f.value for f in features)
     reason = f"target {target.name} lacks {names} ({why})"
+    details = [detail for f in features if (detail := target.lacks(f)) and names not in detail]
+    if details:  # what the target knows: e.g. a usb: device's descriptors declare no MIDIStreaming
+        reason += ": " + "; ".join(details)
     state = state_of(item.config)
     should_have = [f for f in features if f in expected_features(target)]
     if state.strict and should_have:

@@ -22,6 +22,7 @@ from rig.targets.discovery import (
     rtmidi_port_names,
     select_board,
 )
+from rig.targets.probe import DeviceProbe, probe_device
 from rig.targets.registry import Feature, Target, TargetSpec, register
 
 
@@ -34,6 +35,8 @@ class BoardTarget(Target):
         self._sys_root = sys_root
         """Where /sys and /proc are read from to tie OS MIDI ports to this board (a fake tree in tests)."""
         self.features = frozenset({Feature.USB, Feature.FRAMES, Feature.REAL_TIMING})
+        self.probe: DeviceProbe | None = None
+        """What its descriptors declare and whether it answered GET_INFO as our board (after open)."""
         self._found: FoundBoard | None = None
         self._midi: tuple[str, str] | None = None
         self._console: str | None = None
@@ -47,7 +50,8 @@ class BoardTarget(Target):
         everything = find_boards(None, self._backend)
         wanted = [b for b in everything if self.spec.arg is None or b.serial.upper() == self.spec.arg.upper()]
         self._found = select_board(wanted, self.spec.arg, everything)
-        features = set(self.features)
+        self.probe = probe_device(self._found.device)
+        features = set(self.probe.features) | {Feature.REAL_TIMING}
         try:
             self._midi = match_board_midi_ports(*rtmidi_port_names(), self._found, root=self._sys_root)
             features.add(Feature.MIDI_OS)
@@ -61,6 +65,11 @@ class BoardTarget(Target):
         except TargetError as exc:
             self.problems.append(str(exc))
         self.features = frozenset(features)
+
+    def lacks(self, feature: Feature) -> str:
+        """Why the board lacks `feature`: its probe's reason, else the generic one."""
+        why = self.probe.why_missing(feature) if self.probe is not None else ""
+        return why if why and feature not in self.features else super().lacks(feature)
 
     def close(self) -> None:
         """Release pyusb's resources; the board itself keeps running."""

@@ -56,7 +56,8 @@ FIRMWARE_DIR = REPO / "firmware"
 DEFAULT_IMAGE = FIRMWARE_DIR / "build" / "rig_firmware.bin"
 SOURCE_GLOBS = ("src/*.c", "src/*.h", "src/*.S", "include/*.h", "boot2/*.S", "emulator/rom/*.S", "tools/*.py",
                 "link.ld", "Makefile")
-FEATURES = frozenset({Feature.USB, Feature.FRAMES, Feature.CONSOLE})
+FEATURES = frozenset({Feature.USB, Feature.FRAMES, Feature.CONSOLE, Feature.USB_MIDI, Feature.CONTRACT,
+                      Feature.MIDI_ECHO})
 """What the emulator always has; MIDI_OS joins them when a MIDI system exists or can be started."""
 OS_MIDI_SOURCE = "rig class driver (rig.os_midi.class_driver), not the OS"
 BUILD_TIMEOUT_S = 300

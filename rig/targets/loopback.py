@@ -25,6 +25,7 @@ from rig.os_midi.class_driver import UsbMidiClassDriver
 from rig.os_midi.system import OsMidiUnavailable, midi_possible, os_midi_api
 from rig.targets.discovery import describe_board, find_boards, select_board
 from rig.targets.link_target import ClassDriverPorts
+from rig.targets.probe import probe_device
 from rig.targets.registry import Feature, TargetSpec, register
 
 if TYPE_CHECKING:
@@ -49,7 +50,8 @@ class OsMidiPorts(UsbMidiClassDriver):
         super().close()
 
 
-BASE_FEATURES = frozenset({Feature.USB, Feature.FRAMES, Feature.CONSOLE})
+BASE_FEATURES = frozenset({Feature.USB, Feature.FRAMES, Feature.CONSOLE, Feature.USB_MIDI, Feature.CONTRACT,
+                           Feature.MIDI_ECHO})
 
 
 class LoopbackTarget(ClassDriverPorts):
@@ -91,8 +93,10 @@ class LoopbackTarget(ClassDriverPorts):
             found = select_board([b for b in everything if b.serial == board.serial_number],
                                  board.serial_number, everything)
             self._device = found.device
+            probed = probe_device(found.device).features  # what its descriptors and GET_INFO say
             self._bind_driver(lambda api: OsMidiPorts(board, api))
-            self.features = BASE_FEATURES | ({Feature.MIDI_OS} if self.driver is not None else set())
+            os_midi = {Feature.MIDI_OS} if self.driver is not None else set()
+            self.features = probed | {Feature.CONSOLE} | os_midi
         except BaseException:
             self._close_midi()
             board.close()

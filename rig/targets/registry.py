@@ -28,7 +28,15 @@ class Feature(enum.StrEnum):
     """What a target can do; tests declare what they need and skip with the reason otherwise."""
 
     USB = "usb"
-    """A pyusb device: vendor control requests, raw USB-MIDI endpoints, frame endpoints."""
+    """A pyusb device answering standard requests (the `usb` suite: USB 2.0 chapter 9)."""
+    USB_MIDI = "usb-midi"
+    """MIDIStreaming endpoints declared in its descriptors: raw USB-MIDI 1.0 event packets (`usbmidi`)."""
+    CONTRACT = "contract"
+    """Our board's contract (vendor requests, modes, counters): only for a device recognised by its
+    IDs and its GET_INFO answer; no other device ever receives a vendor request."""
+    MIDI_ECHO = "midi-echo"
+    """What is sent to its MIDI OUT endpoint comes back on its MIDI IN endpoint: our board in ECHO
+    mode, a device declared `echo`, or a DIN loopback cable (`loop`) between its MIDI OUT and IN."""
     MIDI_OS = "midi-os"
     """OS MIDI ports reached through python-rtmidi."""
     FRAMES = "frames"
@@ -74,6 +82,17 @@ class Target(abc.ABC):
         """Raise CapabilityMissing naming the target and the feature when it lacks it."""
         if feature not in self.features:
             raise CapabilityMissing(f"target {self.name} has no {feature.value} capability")
+
+    def lacks(self, feature: Feature) -> str:
+        """Why the target does not have `feature`, for skip and not-applicable reasons ("" when it has it)."""
+        if feature in self.features:
+            return ""
+        return f"target {self.name} has no {feature.value} capability"
+
+    def foreign_vendor_requests(self) -> list[str]:
+        """Vendor requests that reached a device that is not ours, where the rig can see the device's
+        side (a `usb:...,bus=` software bus); the suites fail a test that adds to it."""
+        return []
 
     @abc.abstractmethod
     def open(self) -> None:
@@ -121,6 +140,7 @@ KINDS: dict[str, str] = {
     "board": "rig.targets.board",
     "midi": "rig.targets.midi_cable",
     "labgrid": "rig.labgrid.target",
+    "usb": "rig.targets.usb_device",
 }
 """Target kind -> the module that registers it (imported only when that kind is asked for)."""
 

@@ -60,8 +60,17 @@ class Probes:
     libusb_path: Callable[[], str | None] = field(default=lambda: _libusb_path())
     board_nodes: Callable[[], list[Path]] = field(default=lambda: _board_nodes())
     repo_root: Path = REPO_ROOT
+    usb_midi_devices: Callable[[], list[tuple[str, bool, str]]] = field(default=lambda: _usb_midi_devices())
+    """(--rig string, the rig can open it, access detail) of every USB-MIDI class device attached."""
     jack_mode: Callable[[], str] = field(default=lambda: _jack_mode())
     """$RIG_JACK as rig.os_midi.jack reads it ('auto', 'never', 'always'), or the error naming a bad value."""
+
+
+def _usb_midi_devices() -> list[tuple[str, bool, str]]:
+    from rig.targets.usb_listing import usb_midi_devices
+
+    entries, _problem = usb_midi_devices()  # no libusb: the libusb line says so
+    return [(e.spec, e.openable, e.access) for e in entries]
 
 
 def _jack_mode() -> str:
@@ -116,6 +125,24 @@ def check_usb_permissions(p: Probes) -> Check:
                  "rig udev-rules --group plugdev | sudo tee /etc/udev/rules.d/60-rig.rules && "
                  "sudo udevadm control --reload-rules && sudo udevadm trigger; "
                  "then sudo usermod -aG plugdev $USER and log in again")
+
+
+def check_usb_midi_devices(p: Probes) -> Check:
+    """Every attached USB-MIDI class device (any VID:PID) must be openable by this user; each is named
+    by the --rig string that points the rig at it."""
+    devices = p.usb_midi_devices()
+    if not devices:
+        return Check("USB-MIDI devices", NOT_APPLICABLE,
+                     "no USB-MIDI class device attached; nothing to check")
+    listing = "; ".join(f"{spec}: {access}" for spec, _ok, access in devices)
+    denied = [spec for spec, ok, _access in devices if not ok]
+    if not denied:
+        return Check("USB-MIDI devices", OK,
+                     listing + " (rig test --rig SPEC; `rig list` shows cables and ports)")
+    return Check("USB-MIDI devices", MISSING, f"cannot open {', '.join(denied)} ({listing})",
+                 "give this user read/write on the device node: rig udev-rules | sudo tee "
+                 "/etc/udev/rules.d/60-rig.rules (add a line with the device's idVendor/idProduct if it is "
+                 "not a rig board), sudo udevadm control --reload-rules && sudo udevadm trigger")
 
 
 def check_alsa(p: Probes) -> Check:
@@ -212,8 +239,8 @@ def check_emulator_packages(p: Probes) -> Check:
 
 
 CHECKS: tuple[Callable[[Probes], Check], ...] = (
-    check_libusb, check_usb_permissions, check_alsa, check_jack, check_node, check_arm_gcc,
-    check_emulator_packages,
+    check_libusb, check_usb_permissions, check_usb_midi_devices, check_alsa, check_jack, check_node,
+    check_arm_gcc, check_emulator_packages,
 )
 
 

@@ -17,7 +17,8 @@ LINE = re.compile(r"^(OK|MISSING|N/A) +\S.*: .+")
 def _nothing_installed(tmp_path: Path) -> Probes:
     return Probes(which=lambda name: None, run=lambda argv: (1, "no"), exists=lambda p: False,
                   access_rw=lambda p: False, libusb_path=lambda: None,
-                  board_nodes=lambda: [Path("/dev/bus/usb/001/007")], repo_root=tmp_path)
+                  board_nodes=lambda: [Path("/dev/bus/usb/001/007")], repo_root=tmp_path,
+                  usb_midi_devices=lambda: [("usb:cafe:4001", False, "no permission to open 1-3")])
 
 
 def _everything_installed(tmp_path: Path) -> Probes:
@@ -26,7 +27,8 @@ def _everything_installed(tmp_path: Path) -> Probes:
     (pkg / "package.json").write_text('{"dependencies": {"rp2040js": "1.4.1"}}')
     return Probes(which=lambda name: f"/usr/bin/{name}", run=lambda argv: (0, f"{argv[0]} 1.0"),
                   exists=lambda p: True, access_rw=lambda p: True, libusb_path=lambda: "/lib/libusb.so",
-                  board_nodes=lambda: [Path("/dev/bus/usb/001/007")], repo_root=tmp_path)
+                  board_nodes=lambda: [Path("/dev/bus/usb/001/007")], repo_root=tmp_path,
+                  usb_midi_devices=lambda: [("usb:cafe:4001", True, "can open")])
 
 
 def test_everything_missing_gives_a_fix_on_every_line(tmp_path: Path) -> None:

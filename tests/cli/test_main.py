@@ -13,12 +13,15 @@ from rig.cli import main
 from rig.pytest_plugin.run_report import RunRecord
 
 TIMEOUT_S = 120
+WHOLE_SUITES_TIMEOUT_S = 600
+"""`rig run` on the loopback runs four suites (usb, usbmidi, midi, board): minutes on a loaded 2-core host."""
 
 
-def rig(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def rig(*args: str, cwd: Path | None = None,
+        timeout_s: float = TIMEOUT_S) -> subprocess.CompletedProcess[str]:
     """`rig ARGS` as a subprocess (python -m rig.cli, the same entry point as the console script)."""
     return subprocess.run([sys.executable, "-m", "rig.cli", *args], capture_output=True, text=True,
-                          timeout=TIMEOUT_S, cwd=cwd, check=False)
+                          timeout=timeout_s, cwd=cwd, check=False)
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -44,7 +47,7 @@ def test_unknown_target_is_a_one_line_error() -> None:
     done = rig("console", "--rig", "nonsense", "--command", "version")
     assert done.returncode == 1
     assert done.stderr.strip() == ("rig: error: unknown target 'nonsense'; expected one of loopback, "
-                                   "emulator, board, midi")
+                                   "emulator, board, midi, usb")
 
 
 def test_list_prints_three_sections(capsys: pytest.CaptureFixture[str]) -> None:
@@ -143,7 +146,8 @@ def test_run_on_the_whole_conformance_suite_passes(tmp_path: Path) -> None:
     report = tmp_path / "r"
     # The latency step's verdict depends on the machine's load (JACK drops messages on a starved
     # host); tests/measure/test_verdict.py covers that step deterministically.
-    done = rig("run", "--rig", "loopback", "--report-dir", str(report), "--no-latency", cwd=tmp_path)
+    done = rig("run", "--rig", "loopback", "--report-dir", str(report), "--no-latency", cwd=tmp_path,
+               timeout_s=WHOLE_SUITES_TIMEOUT_S)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASSED" in done.stdout and str(report / "report.md") in done.stdout
     record = RunRecord.load(report)
@@ -177,7 +181,7 @@ def test_run_and_test_refuse_an_unknown_target_in_one_line() -> None:
         done = rig(command, "--rig", "nonsense")
         assert done.returncode == 1
         assert done.stderr.strip().splitlines() == [
-            "rig: error: unknown target 'nonsense'; expected one of loopback, emulator, board, midi"]
+            "rig: error: unknown target 'nonsense'; expected one of loopback, emulator, board, midi, usb"]
 
 
 def test_a_midi_target_whose_ports_do_not_exist_is_one_line(tmp_path: Path) -> None:

@@ -17,6 +17,10 @@ from rig.client.board import Board
 from rig.pytest_plugin.state import STATE
 from rig.pytest_plugin.testing import every_mxf_allocator_checked, in_ci, require
 
+from ..conformance_usb.fixtures import _no_vendor_request_reached_a_foreign_device
+
+__all__ = ["_no_vendor_request_reached_a_foreign_device"]
+
 
 @pytest.fixture(autouse=True)
 def _mxf_allocators_checked() -> Iterator[None]:
@@ -35,13 +39,20 @@ PLUGIN_MISSING = "the conformance suite needs the rig plugin: -p rig.pytest_plug
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).resolve().parent
+    mine = [item for item in items if here in Path(item.path).resolve().parents]  # the whole session's items
+    for item in mine:  # the `board` suite: our contract, never sent to a device that is not ours
+        needs = {arg for marker in item.iter_markers("needs") for arg in marker.args}
+        if "rig_target" not in getattr(item, "fixturenames", ()):
+            continue  # host-side tests use no target
+        if needs == {"midi-os"}:
+            continue  # MIDI through the OS ports alone: any target with echoing OS ports (midi:OUT,IN)
+        item.add_marker(pytest.mark.needs("contract"))
     if STATE in config.stash or in_ci():
         return  # under CI the autouse fixture below fails each test instead
     skip = pytest.mark.skip(reason=PLUGIN_MISSING)
-    here = Path(__file__).resolve().parent
-    for item in items:  # this hook sees the whole session's items: only touch the suite's own
-        if here in Path(item.path).resolve().parents:
-            item.add_marker(skip)
+    for item in mine:
+        item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -48,6 +48,21 @@ def _rig_plugin_loaded(request: pytest.FixtureRequest) -> None:
     require(STATE in request.config.stash, PLUGIN_MISSING)
 
 
+@pytest.fixture(autouse=True)
+def _no_vendor_request_reached_a_foreign_device(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test after which a device that is not ours had received a vendor request (seen where the
+    rig sees the device's side: a `usb:...,bus=` software bus records and STALLs them)."""
+    if "rig_target" not in request.fixturenames:
+        yield
+        return
+    target: Target = request.getfixturevalue("rig_target")
+    yield
+    sent = target.foreign_vendor_requests()  # the whole session's: opening the target counts too
+    if sent:
+        pytest.fail(f"{len(sent)} vendor request(s) reached {target.name}, a device that is not ours, "
+                    f"by the end of this test: " + "; ".join(sent), pytrace=False)
+
+
 @pytest.fixture
 def std_guard(rig_target: Target) -> Iterator[StandardOnly]:
     """The guard on the target's USB device (OS drivers detached, vendor requests refused); the test

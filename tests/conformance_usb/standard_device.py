@@ -18,8 +18,10 @@ import usb.core
 import usb.util
 
 from rig.checks.errors import DescriptorParseError
-from rig.checks.model import Configuration, DeviceDescriptor
-from rig.checks.parse import parse_configuration, parse_device
+from rig.checks.model import Configuration
+from rig.targets.probe import DESCRIPTOR_READ, get_descriptor, read_configuration, read_device
+
+__all__ = ["DESCRIPTOR_READ", "get_descriptor", "read_configuration", "read_device"]
 
 REQUEST_TYPE_VENDOR = 2
 TIMEOUT_MS = 1000
@@ -27,9 +29,6 @@ GET_STATUS, CLEAR_FEATURE, SET_FEATURE = 0, 1, 3
 GET_DESCRIPTOR, GET_CONFIGURATION, SET_CONFIGURATION = 6, 8, 9
 ENDPOINT_HALT = 0
 DT_DEVICE, DT_CONFIGURATION, DT_STRING, DT_DEVICE_QUALIFIER = 1, 2, 3, 6
-DESCRIPTOR_READ = 4096
-"""wLength for "the whole descriptor": above any configuration a full-speed MIDI device returns, and
-within what usbfs passes for one control transfer."""
 
 
 class VendorRequestSent(AssertionError):
@@ -76,13 +75,6 @@ class StandardOnly:
             self._undo.pop()()
 
 
-def get_descriptor(dev: usb.core.Device, dtype: int, index: int = 0, length: int = DESCRIPTOR_READ,
-                   langid: int = 0) -> bytes:
-    """GET_DESCRIPTOR (USB 2.0 9.4.3) as a plain standard request; USBError (EPIPE) on STALL."""
-    data = dev.ctrl_transfer(0x80, GET_DESCRIPTOR, (dtype << 8) | index, langid, length, TIMEOUT_MS)
-    return bytes(data)
-
-
 def get_configuration(dev: usb.core.Device) -> int:
     """GET_CONFIGURATION (USB 2.0 9.4.2) sent to the device (not libusb's cached value)."""
     data = bytes(dev.ctrl_transfer(0x80, GET_CONFIGURATION, 0, 0, 1, TIMEOUT_MS))
@@ -105,18 +97,6 @@ def endpoint_feature(dev: usb.core.Device, request: int, endpoint: int) -> None:
 def stalled(exc: usb.core.USBError) -> bool:
     """True when a transfer ended in a STALL (libusb reports EPIPE)."""
     return bool(exc.errno == errno.EPIPE)
-
-
-def read_device(dev: usb.core.Device) -> DeviceDescriptor:
-    """The device descriptor, fetched now and parsed by rig.checks."""
-    return parse_device(get_descriptor(dev, DT_DEVICE, 0, 18))
-
-
-def read_configuration(dev: usb.core.Device, index: int = 0) -> Configuration:
-    """Configuration `index`, fetched whole (the 9-byte header first, then wTotalLength) and parsed."""
-    head = get_descriptor(dev, DT_CONFIGURATION, index, 9)
-    total = int.from_bytes(head[2:4], "little")
-    return parse_configuration(get_descriptor(dev, DT_CONFIGURATION, index, total))
 
 
 def _first_configuration(dev: usb.core.Device) -> Configuration | None:

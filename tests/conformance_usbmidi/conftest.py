@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ..conformance_usb.fixtures import (
+    _no_vendor_request_reached_a_foreign_device,
     _rig_plugin_loaded,
     mark_agnostic,
     register_markers,
@@ -16,7 +17,7 @@ from ..conformance_usb.fixtures import (
     std_guard,
 )
 
-__all__ = ["_rig_plugin_loaded", "std_device", "std_guard"]
+__all__ = ["_no_vendor_request_reached_a_foreign_device", "_rig_plugin_loaded", "std_device", "std_guard"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -13,7 +13,7 @@ from rig.targets.registry import Target
 
 from ..conformance_usb.standard_device import read_configuration, read_device
 
-pytestmark = pytest.mark.needs("usb")
+pytestmark = pytest.mark.needs("usb", "usb-midi")
 
 
 def test_midi_descriptors_conform(std_device: usb.core.Device, rig_target: Target,

@@ -23,7 +23,7 @@ from ..conformance_usb.standard_device import (
 )
 from .midi_endpoints import MidiEndpoint, legal_packets, midi_endpoints
 
-pytestmark = pytest.mark.needs("usb")
+pytestmark = pytest.mark.needs("usb", "usb-midi")
 
 WRITE_TIMEOUT_MS = 1000
 READ_TIMEOUT_MS = 100

@@ -12,7 +12,7 @@ import usb.core
 from rig import contract as c
 from rig.client.board import Board
 from rig.links.pyusb_backend import LinkBackend
-from rig.links.usb_link import LinkTimeout
+from rig.links.usb_link import ForwardingLink, LinkTimeout
 from rig.loopback import LoopbackBoard
 from rig.pytest_plugin.testing import every_mxf_allocator_checked
 
@@ -25,19 +25,15 @@ def _mxf_allocators_checked() -> Iterator[None]:
     yield from every_mxf_allocator_checked()
 
 
-class FaultyLink:
+class FaultyLink(ForwardingLink):
     """A UsbLink in front of a LoopbackBoard that can rewrite what an IN endpoint returns (a device
     answering garbage) or make an OUT endpoint time out (a device NAKing), per endpoint."""
 
     def __init__(self, inner: LoopbackBoard) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.read_rewrites: dict[int, Rewrite] = {}
         self.write_timeouts: set[int] = set()
         self.writes: dict[int, int] = {}
-
-    def control(self, bm_request_type: int, b_request: int, w_value: int, w_index: int,
-                data_or_length: bytes | int, timeout_ms: int) -> bytes | int:
-        return self.inner.control(bm_request_type, b_request, w_value, w_index, data_or_length, timeout_ms)
 
     def write(self, endpoint: int, data: bytes, timeout_ms: int) -> int:
         if endpoint in self.write_timeouts:
@@ -49,15 +45,6 @@ class FaultyLink:
         data = self.inner.read(endpoint, length, timeout_ms)
         rewrite = self.read_rewrites.get(endpoint)
         return rewrite(data) if rewrite is not None else data
-
-    def clear_halt(self, endpoint: int) -> None:
-        self.inner.clear_halt(endpoint)
-
-    def reset(self) -> None:
-        self.inner.reset()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @pytest.fixture

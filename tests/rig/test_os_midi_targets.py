@@ -235,7 +235,8 @@ def test_jack_servers_reclaim_the_slots_of_dead_rig_servers(tmp_path: Path) -> N
 
 
 def test_loopback_target_features_and_handles(loopback: LoopbackTarget) -> None:
-    assert loopback.features == {Feature.USB, Feature.FRAMES, Feature.CONSOLE, Feature.MIDI_OS}
+    assert loopback.features == {Feature.USB, Feature.FRAMES, Feature.CONSOLE, Feature.MIDI_OS,
+                                 Feature.USB_MIDI, Feature.CONTRACT, Feature.MIDI_ECHO}
     assert Feature.REAL_TIMING not in loopback.features
     dev = loopback.usb_device()
     assert (dev.idVendor, dev.idProduct) == (c.VID, c.PID)
@@ -338,7 +339,7 @@ def test_board_target_selects_by_serial(three_boards: list[LoopbackBoard]) -> No
     target = BoardTarget(TargetSpec("board", "A2A2A2A2A2A2A2A2"), backend=backend)
     with target:
         assert target.usb_device().serial_number == "A2A2A2A2A2A2A2A2"
-        assert {Feature.USB, Feature.FRAMES, Feature.REAL_TIMING} <= target.features
+        assert {Feature.USB, Feature.FRAMES, Feature.REAL_TIMING, Feature.CONTRACT} <= target.features
         assert target.describe()["transport"] == "libusb"
         # no OS driver ports or CDC port exist for a loopback board: said so, not guessed
         assert Feature.CONSOLE not in target.features and len(target.problems) == 2

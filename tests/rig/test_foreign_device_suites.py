@@ -1,0 +1,111 @@
+"""The device-agnostic suites (usb, usbmidi, midi) and the board suite run on the loopback presented
+as a device that is not ours (`usb:cafe:4001,bus=loopback,echo`): the agnostic suites pass under
+--rig-strict, the board suite is skipped as not applicable, and the device side records no vendor
+request. The same run with the probe broken (it asks GET_INFO of every device) fails: the check can fail."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC = "usb:cafe:4001,bus=loopback,echo"
+BREAK_PROBE = '''
+import rig.targets.probe as probe
+import rig.targets.usb_device  # imported first: its software bus still knows cafe:4001 is not ours
+
+probe.carries_rig_ids = lambda vid, pid: True  # the bug: every device is asked GET_INFO
+'''
+
+
+def run_suites(*paths: str, extra_path: Path | None = None, plugin: str | None = None,
+               select: str | None = None) -> subprocess.CompletedProcess[str]:
+    """A separate pytest session on `paths` with the rig plugin, --rig=SPEC and --rig-strict."""
+    env = dict(os.environ, CI="")
+    if extra_path is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(extra_path), env.get("PYTHONPATH")]))
+    argv = [sys.executable, "-m", "pytest", *paths, "-p", "rig.pytest_plugin", "-p", "no:cacheprovider",
+            "-p", "no:randomly", "--rig", SPEC, "--rig-strict", "-q", "-rs",
+            "--confcutdir", str((REPO / paths[0]).parent if paths[0].endswith(".py") else REPO / paths[0])]
+    if plugin:
+        argv += ["-p", plugin]
+    if select:
+        argv += ["-k", select]
+    return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_agnostic_suites_pass_on_a_foreign_device_and_the_board_suite_is_not_applicable() -> None:
+    result = run_suites("tests/conformance_usb", "tests/conformance_usbmidi", "tests/conformance_midi",
+                        "tests/conformance/test_control.py")
+    tail = result.stdout[-3000:]
+    assert result.returncode == 0, tail
+    assert " failed" not in tail and " error" not in tail, tail
+    assert "not our board: cafe:4001 is not the rig's VID:PID" in result.stdout, tail
+    assert " passed" in tail
+
+
+def test_the_same_run_fails_when_a_vendor_request_reaches_the_foreign_device(tmp_path: Path) -> None:
+    (tmp_path / "break_probe.py").write_text(BREAK_PROBE)
+    result = run_suites("tests/conformance_usb/test_descriptors.py", extra_path=tmp_path,
+                        plugin="break_probe")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert f"vendor request(s) reached {SPEC}, a device that is not ours" in result.stdout
+    assert "bRequest 0x01" in result.stdout, "GET_INFO is what the broken probe sent"
+
+
+
+
+HOLD_LAST = '''
+import errno
+import rig.links.foreign as foreign
+from rig.links.usb_link import LinkTimeout
+
+read = foreign.ForeignLink.read
+
+
+def held_read(self, endpoint, length, timeout_ms):
+    """The bug: each IN transfer goes out only when the next one is ready (one message behind)."""
+    data = read(self, endpoint, length, timeout_ms)
+    held, self.held = getattr(self, "held", None), data
+    if held is None:
+        raise LinkTimeout(errno.ETIMEDOUT, "held back")
+    return held
+
+
+foreign.ForeignLink.read = held_read
+'''
+
+DROP_ONE = '''
+import rig.links.foreign as foreign
+
+read = foreign.ForeignLink.read
+COUNT = [0]
+
+
+def lossy_read(self, endpoint, length, timeout_ms):
+    """The bug: the 50th IN transfer loses its first event packet."""
+    data = read(self, endpoint, length, timeout_ms)
+    COUNT[0] += 1
+    return data[4:] if COUNT[0] == 50 else data
+
+
+foreign.ForeignLink.read = lossy_read
+'''
+
+
+def test_the_midi_suite_catches_a_device_one_message_behind(tmp_path: Path) -> None:
+    (tmp_path / "hold_last.py").write_text(HOLD_LAST)
+    result = run_suites("tests/conformance_midi/test_messages.py", extra_path=tmp_path, plugin="hold_last",
+                        select="held_back and three")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "did not come back alone" in result.stdout
+
+
+def test_the_flood_catches_one_lost_event(tmp_path: Path) -> None:
+    (tmp_path / "drop_one.py").write_text(DROP_ONE)
+    result = run_suites("tests/conformance_midi/test_sysex_and_floods.py", extra_path=tmp_path,
+                        plugin="drop_one", select="test_flood_every_event")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "2000 sent, 1999 came back" in result.stdout
