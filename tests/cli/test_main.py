@@ -47,7 +47,7 @@ def test_unknown_target_is_a_one_line_error() -> None:
     done = rig("console", "--rig", "nonsense", "--command", "version")
     assert done.returncode == 1
     assert done.stderr.strip() == ("rig: error: unknown target 'nonsense'; expected one of loopback, "
-                                   "emulator, board, midi, usb")
+                                   "emulator, board, midi, labgrid, usb")
 
 
 def test_list_prints_three_sections(capsys: pytest.CaptureFixture[str]) -> None:
@@ -181,7 +181,8 @@ def test_run_and_test_refuse_an_unknown_target_in_one_line() -> None:
         done = rig(command, "--rig", "nonsense")
         assert done.returncode == 1
         assert done.stderr.strip().splitlines() == [
-            "rig: error: unknown target 'nonsense'; expected one of loopback, emulator, board, midi, usb"]
+            "rig: error: unknown target 'nonsense'; expected one of loopback, emulator, board, midi, "
+            "labgrid, usb"]
 
 
 def test_a_midi_target_whose_ports_do_not_exist_is_one_line(tmp_path: Path) -> None:
