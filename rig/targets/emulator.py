@@ -43,6 +43,7 @@ import usb.core
 from rig import contract as c
 from rig.errors import TargetError
 from rig.links.emulator import REPO, ROM_BOOTLOADER_IDS, ROM_NAME, EmulatorLink, boot_diagnosis, flash_uid_hex
+from rig.links.foreign import ForeignLink
 from rig.links.pty_line import LineWatcher, open_raw_pty
 from rig.links.pyusb_backend import LinkBackend
 from rig.links.usb_link import UsbLinkError
@@ -50,6 +51,7 @@ from rig.os_midi.class_driver import BoundLink, UsbMidiClassDriver
 from rig.os_midi.system import midi_possible
 from rig.targets.discovery import describe_board, find_boards, select_board
 from rig.targets.link_target import ClassDriverPorts
+from rig.targets.probe import DeviceProbe, probe_device
 from rig.targets.registry import Feature, TargetSpec, register
 
 FIRMWARE_DIR = REPO / "firmware"
@@ -228,6 +230,8 @@ class EmulatorTarget(ClassDriverPorts):
         """False once open found a device that is not our board (another VID:PID)."""
         self.link: EmulatorLink | None = None
         self._console: LinkConsole | None = None
+        self._foreign: ForeignLink | None = None
+        self._probe: DeviceProbe | None = None
 
     def _ensure_image(self) -> None:
         if self.custom_image:
@@ -278,11 +282,26 @@ class EmulatorTarget(ClassDriverPorts):
         except BaseException:
             link.close()
             raise
+        # seen through a link that refuses and records vendor requests (none may reach it), and its
+        # capabilities read from its descriptors (rig.targets.probe), nothing assumed
+        self._foreign = ForeignLink(link, device.idVendor, device.idProduct, refuse_vendor=True)
+        device = usb.core.find(backend=LinkBackend([self._foreign]))
+        self._probe = probe_device(device)
         self.is_our_board = False
-        self.features = frozenset({Feature.USB})
-        self.expected_features = frozenset({Feature.USB})
+        self.features = self._probe.features
+        self.expected_features = self._probe.features
         self._device = device
         self.link = link
+
+    def lacks(self, feature: Feature) -> str:
+        """Why the target lacks `feature`: for a device that is not ours, what its descriptors say."""
+        if feature not in self.features and self._probe is not None:
+            return f"target {self.name}: {self._probe.why_missing(feature)}"
+        return super().lacks(feature)
+
+    def foreign_vendor_requests(self) -> list[str]:
+        """Vendor requests that reached a device that is not ours (the suites fail on any)."""
+        return list(self._foreign.vendor_requests) if self._foreign is not None else []
 
     def close(self) -> None:
         """Stop the console and the class driver, release pyusb, stop the bridge and any JACK server

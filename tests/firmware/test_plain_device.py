@@ -110,15 +110,18 @@ def test_echo_moves_32_byte_packets(firmware_build: Path) -> None:
 
 
 def test_plain_image_is_not_our_board(firmware_build: Path) -> None:
-    """emulator:IMAGE of a device that is not ours: USB only, no vendor request needed to find it."""
+    """emulator:IMAGE of a device that is not ours: its features from its descriptors (USB, USB-MIDI;
+    not declared as echoing), and no vendor request reached it."""
     need_bridge()
     target = EmulatorTarget(TargetSpec.parse(f"emulator:{firmware_build / 'plain.uf2'}"))
     with target:
         dev = target.usb_device()
         assert (dev.idVendor, dev.idProduct) == (0x1209, 0x0002)
         assert not target.is_our_board
-        assert target.features == {Feature.USB} == target.expected_features
+        assert target.features == {Feature.USB, Feature.USB_MIDI} == target.expected_features
+        assert "not declared as echoing" in target.lacks(Feature.MIDI_ECHO)
         assert target.describe()["device"] == "1209:0002 (not our board)"
+        assert target.foreign_vendor_requests() == []
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

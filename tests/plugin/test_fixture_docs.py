@@ -18,7 +18,8 @@ ROW = re.compile(r"^\| `(\w+)(?:\([^`]*\))?`( marker)? \| (.+) \| (.+) \|$")
 
 def readme_rows() -> dict[str, tuple[bool, str]]:
     """name -> (is a marker, example) from the table under "### Writing a device test"."""
-    section = README.read_text().split("### Writing a device test", 1)[1].split("\n## ", 1)[0]
+    section = README.read_text().split("### Writing a device test", 1)[1]
+    section = section.split("\n## ", 1)[0].split("\n### ", 1)[0]
     rows: dict[str, tuple[bool, str]] = {}
     for line in section.splitlines():
         found = ROW.match(line)
