@@ -74,3 +74,28 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
                                 f"in this process ({100 * (1 - cpu_total / wall_total):.0f} % waiting)")
     for name, (wall, cpu, count) in sorted(per_file.items(), key=lambda kv: -kv[1][0])[:10]:
         terminalreporter.write_line(f"{wall:8.1f} s wall {cpu:7.1f} s CPU {int(count):5d} tests  {name}")
+
+
+OUTER_SESSION = "RIG_OUTER_PYTEST"
+"""The pid of the outermost pytest session; sessions the tests start inherit it and are not judged
+by the no-skip rule below (some of them skip on purpose, e.g. a board suite on a foreign device)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault(OUTER_SESSION, str(os.getpid()))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI nothing CI can run may be skipped: a skip fails the outermost session, naming the count
+    (the skip reasons are in the -ra summary)."""
+    if os.environ.get("CI") != "true" or os.environ.get(OUTER_SESSION) != str(os.getpid()):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    skipped = len(reporter.stats.get("skipped", []))
+    if skipped and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter.write_line("")
+        reporter.write_line(f"CI: {skipped} test(s) skipped, and in CI nothing may be skipped "
+                            f"(see the SKIPPED lines)", red=True, bold=True)
