@@ -25,10 +25,6 @@ def _isolated_user_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
             (home / relative).mkdir(parents=True, exist_ok=True)
             patch.setenv(name, str(home / relative))
         patch.setenv("RIG_HISTORY", str(home / ".local/share/rig/history.sqlite"))
-        # pytest sessions the tests start (pytester in process, subprocesses) leave labgrid's own
-        # plugin out as this one does (pyproject addopts): it cannot start twice in one process
-        addopts = os.environ.get("PYTEST_ADDOPTS", "")
-        patch.setenv("PYTEST_ADDOPTS", f"{addopts} -p no:labgrid".strip())
         yield
 
 

@@ -133,8 +133,11 @@ def valid_spec(text: str) -> str:
 
 
 def plugin_args() -> list[str]:
-    """`-p rig.pytest_plugin`, unless an installed pytest11 entry point already loads it."""
-    for entry in metadata.entry_points(group="pytest11"):
-        if entry.value == PLUGIN:
-            return []
-    return ["-p", PLUGIN]
+    """`-p rig.pytest_plugin`, unless an installed pytest11 entry point already loads it; and labgrid's
+    own pytest plugin left out when the labgrid extra installed it (the rig reaches labgrid through
+    rig.labgrid; that plugin's hooks fail in the sessions `rig run` starts: no option 'verbose')."""
+    entries = list(metadata.entry_points(group="pytest11"))
+    args = [] if any(entry.value == PLUGIN for entry in entries) else ["-p", PLUGIN]
+    if any(entry.name == "labgrid" for entry in entries):
+        args += ["-p", "no:labgrid"]
+    return args

@@ -16,5 +16,7 @@ def tester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest
 def run_plugin(tester: pytest.Pytester, *args: str) -> pytest.RunResult:
     """An in-process pytest run with the rig plugin and `args`."""
     # hypothesis' plugin re-imports hypothesis in every in-process run (seconds each): leave it out
-    return tester.runpytest("-p", "rig.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+    # labgrid's own plugin (the labgrid extra) cannot configure twice in one process: leave it out too
+    return tester.runpytest("-p", "rig.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:labgrid",
+                            "-p", "no:hypothesispytest",
                             "-p", "no:randomly", *args)

@@ -40,7 +40,8 @@ def plugin_fixtures(tester: pytest.Pytester) -> set[str]:
 
 def plugin_markers(tester: pytest.Pytester) -> set[str]:
     def markers(*args: str) -> set[str]:
-        lines = tester.runpytest("-p", "no:cacheprovider", *args, "--markers").stdout.lines
+        lines = tester.runpytest("-p", "no:cacheprovider", "-p", "no:labgrid", *args,
+                                 "--markers").stdout.lines
         return {m[1] for line in lines if (m := re.match(r"^@pytest\.mark\.(\w+)", line))}
     return markers("-p", "rig.pytest_plugin") - markers("-p", "no:rig.pytest_plugin")
 

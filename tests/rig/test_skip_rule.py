@@ -38,11 +38,11 @@ def no_jackd(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
 def test_missing_requirements_fail_in_ci(no_jackd: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
                                          ci: str) -> None:
     monkeypatch.setenv("CI", ci)
-    result = no_jackd.runpytest_inprocess("-p", "no:cacheprovider", "test_jack.py")
+    result = no_jackd.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:labgrid", "test_jack.py")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*jackd is not installed (CI=true: CI must provide this*",
                                  "*jackd is not installed (apt-get install jackd2) (CI=true*"])
-    result = no_jackd.runpytest_inprocess("-p", "no:cacheprovider", "test_module.py")
+    result = no_jackd.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:labgrid", "test_module.py")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*no_such_module_xyz cannot be imported*(CI=true*"])
 
@@ -50,7 +50,7 @@ def test_missing_requirements_fail_in_ci(no_jackd: pytest.Pytester, monkeypatch:
 def test_missing_requirements_skip_elsewhere(no_jackd: pytest.Pytester,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI", "false")
-    result = no_jackd.runpytest_inprocess("-p", "no:cacheprovider", "-rs")
+    result = no_jackd.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:labgrid", "-rs")
     result.assert_outcomes(skipped=3)
     result.stdout.fnmatch_lines(["*no_such_module_xyz cannot be imported*", "*jackd is not installed*"])
 
