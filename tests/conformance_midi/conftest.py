@@ -8,22 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from ..conformance_usb.fixtures import (
     _no_vendor_request_reached_a_foreign_device,
     _rig_plugin_loaded,
-    register_markers,
-    skip_without_plugin,
+    suite_hooks,
 )
 from .raw_port import raw_midi
 
 __all__ = ["_no_vendor_request_reached_a_foreign_device", "_rig_plugin_loaded", "raw_midi"]
 
-
-def pytest_configure(config: pytest.Config) -> None:
-    register_markers(config)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    skip_without_plugin(config, items, Path(__file__).resolve().parent)
+pytest_configure, pytest_collection_modifyitems = suite_hooks(Path(__file__).resolve().parent, agnostic=False)

@@ -5,25 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from .fixtures import (
     _no_vendor_request_reached_a_foreign_device,
     _rig_plugin_loaded,
-    mark_agnostic,
-    register_markers,
-    skip_without_plugin,
     std_device,
     std_guard,
+    suite_hooks,
 )
 
 __all__ = ["_no_vendor_request_reached_a_foreign_device", "_rig_plugin_loaded", "std_device", "std_guard"]
 
-
-def pytest_configure(config: pytest.Config) -> None:
-    register_markers(config)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    skip_without_plugin(config, items, Path(__file__).resolve().parent)
-    mark_agnostic(items, Path(__file__).resolve().parent)
+pytest_configure, pytest_collection_modifyitems = suite_hooks(Path(__file__).resolve().parent)

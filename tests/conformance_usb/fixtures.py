@@ -3,7 +3,7 @@ their conftest.py: the rig-plugin rule of tests/conformance, and `std_guard` / `
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +40,26 @@ def mark_agnostic(items: list[pytest.Item], here: Path) -> None:
     for item in items:
         if here in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.device_agnostic)
+
+
+Configure = Callable[[pytest.Config], None]
+ModifyItems = Callable[[pytest.Config, list[pytest.Item]], None]
+
+
+def suite_hooks(here: Path, *, agnostic: bool = True) -> tuple[Configure, ModifyItems]:
+    """A suite conftest's pytest_configure and pytest_collection_modifyitems for the tests under
+    `here`: the markers registered, skipped without the plugin (outside CI), and, when `agnostic`,
+    marked device_agnostic."""
+
+    def pytest_configure(config: pytest.Config) -> None:
+        register_markers(config)
+
+    def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+        skip_without_plugin(config, items, here)
+        if agnostic:
+            mark_agnostic(items, here)
+
+    return pytest_configure, pytest_collection_modifyitems
 
 
 @pytest.fixture(autouse=True)
