@@ -108,7 +108,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     if plan is None:
         return None
     config.stash[_EARLY_PLAN] = plan
-    return pool.auto_workers(config, plan)
+    return pool.auto_workers(plan)
 
 
 @pytest.hookimpl(optionalhook=True)

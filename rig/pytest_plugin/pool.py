@@ -10,7 +10,6 @@ merges what workers recorded (outcomes, target facts, counters) into one report.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +46,7 @@ def read_pool(text: str) -> list[str]:
             raise PoolError(f"--rig-pool {text}: cannot read it ({exc})") from None
         where = str(path)
     else:
-        if "/" in text and ";" not in text and not path.exists() and text.endswith((".txt", ".pool")):
+        if text.endswith((".txt", ".pool")):  # meant as a file
             raise PoolError(f"--rig-pool {text}: no such file")
         lines = text.split(";")
         where = "--rig-pool"
@@ -194,21 +193,13 @@ def is_controller(config: pytest.Config) -> bool:
         and getattr(config.option, "dist", "no") != "no"
 
 
-def auto_workers(config: pytest.Config, plan: PoolPlan) -> int:
-    """`-n auto` under a pool: one worker per healthy target (probed now), at least one."""
+def auto_workers(plan: PoolPlan) -> int:
+    """`-n auto` under a pool: one worker per healthy target (probed now); UsageError when none is."""
     plan.probe_all()
-    healthy = plan.healthy
-    if not healthy:
+    if not plan.healthy:
         reasons = "; ".join(f"{s}: {why}" for s, why in plan.unhealthy.items())
         raise pytest.UsageError(f"--rig-pool: no healthy target ({reasons})")
-    if plan.mode == MATRIX:
-        return len(healthy)
-    return len(healthy)
-
-
-def worker_env_id() -> str:
-    """This xdist worker's id (gw0...), or "main"."""
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return len(plan.healthy)
 
 
 class MatrixGroups:

@@ -114,6 +114,7 @@ def test_a_pool_is_read_from_a_file_or_the_command_line(tmp_path: Path) -> None:
     ("loopback;loopback", "loopback is in the pool twice"),
     ("loopback;toaster", "2: unknown target 'toaster'"),
     (" ; # nothing", "lists no target"),
+    ("/nowhere/lab.pool", "no such file"),
 ])
 def test_a_bad_pool_is_refused_naming_the_line(text: str, message: str) -> None:
     with pytest.raises(PoolError, match=message):
