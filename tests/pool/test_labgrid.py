@@ -74,6 +74,21 @@ class Lab:
         return f"labgrid:{place},coordinator={self.coordinator},wait={wait_s:g}"
 
 
+def listening(server: subprocess.Popen[bytes], address: str, log: Path) -> None:
+    """Return once `address` (HOST:PORT) accepts a TCP connection; fail with the log if the server
+    exits or STARTUP_S passes first."""
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + STARTUP_S
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=1.0).close()
+            return
+        except OSError:
+            assert server.poll() is None, f"the server for {address} exited: {log.read_text()}"
+            assert time.monotonic() < deadline, f"nothing listens on {address}: {log.read_text()}"
+            time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     require_module("labgrid", "pip install '.[labgrid]' (make venv installs it)")
@@ -88,6 +103,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     logs = [open(directory / name, "w") for name in ("coordinator.log", "exporter.log")]  # noqa: SIM115
     coordinator = subprocess.Popen([str(BIN / "labgrid-coordinator"), "-l", address], cwd=directory,
                                    stdout=logs[0], stderr=subprocess.STDOUT)
+    # the exporter gives up at once (exit 100, to be restarted) when the coordinator is not listening
+    # yet: start it only once the coordinator accepts connections
+    listening(coordinator, address, directory / "coordinator.log")
     exporter = subprocess.Popen([str(BIN / "labgrid-exporter"), "-c", address, "-n", "lab1", "--hostname",
                                  "127.0.0.1", "exporter.yaml"], cwd=directory,
                                 stdout=logs[1], stderr=subprocess.STDOUT)
