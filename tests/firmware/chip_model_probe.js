@@ -24,6 +24,7 @@ const qspi = new QspiFlash(mcu, { uid: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8])
 installChipModel(mcu, { bootsel, onReset: (why) => out.resets.push(why) });
 const w = (addr, value) => mcu.writeUint32(addr, value);
 const r = (addr) => mcu.readUint32(addr) >>> 0;
+const { serialMode, burst } = require(path.join(__dirname, 'ssi_probe.js')).ssi(r, w);
 
 // VREG_AND_CHIP_RESET, and what a write changes.
 out.vreg = r(0x40064000);
@@ -41,20 +42,6 @@ w(0x40058000, (1 << 30) | (1 << 31));
 out.resets_after_trigger = out.resets.slice();
 out.watchdog_ctrl_after = r(0x40058000) & (1 << 30);
 
-function serialMode() {
-  for (let pin = 0; pin < 6; pin++) w(IO_QSPI + 8 * pin + 4, 0);
-  w(SSI + 0x08, 0);
-  w(SSI + 0x14, 6);
-  w(SSI + 0x00, 7 << 16);
-  w(SSI + 0x10, 1);
-  w(SSI + 0x08, 1);
-}
-function burst(bytes) {
-  for (const b of bytes) w(SSI + 0x60, b);
-  const got = [];
-  while (r(SSI + 0x28) & 0x08) got.push(r(SSI + 0x60));
-  return got;
-}
 const read4 = (a) => burst([0x03, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff, 0, 0, 0, 0]).slice(4);
 
 serialMode();

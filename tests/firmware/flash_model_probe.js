@@ -24,6 +24,7 @@ const qspi = new QspiFlash(mcu, {
 });
 const w = (addr, value) => mcu.writeUint32(addr, value);
 const r = (addr) => mcu.readUint32(addr) >>> 0;
+const { serialMode, burst } = require(path.join(__dirname, 'ssi_probe.js')).ssi(r, w);
 
 // Out of reset: no XIP, and a flash read is reported (once: the model stops at the first).
 out.reset_xip = qspi.xip;
@@ -32,22 +33,7 @@ r(0x10000000);
 out.guard_fault = out.faults.slice();
 qspi.faulted = false; // the bridge stops the chip at the first fault; the probe goes on
 
-function serialMode() {
-  for (let pin = 0; pin < 6; pin++) w(IO_QSPI + 8 * pin + 4, 0); // FUNCSEL 0: the SSI
-  w(SSI + 0x08, 0);
-  w(SSI + 0x14, 6);
-  w(SSI + 0x00, 7 << 16); // 8-bit frames, TMOD 0
-  w(SSI + 0x10, 1);
-  w(SSI + 0x08, 1);
-}
 
-/** One SSI-driven burst: write every byte, then look at SR (which ends the burst) and read back. */
-function burst(bytes) {
-  for (const b of bytes) w(SSI + 0x60, b);
-  const got = [];
-  while (r(SSI + 0x28) & 0x08) got.push(r(SSI + 0x60));
-  return got;
-}
 
 serialMode();
 out.serial_reason = qspi.offReason;
