@@ -6,7 +6,13 @@ and pytest_unconfigure (it disables faulthandler there), not at all under `-p no
 not in subprocesses. The rig's native parts (python-rtmidi, libjack, libusb) run threads that live
 until the interpreter exits, so a crash seen once under load (tests/conformance/test_midi_os.py, issue
 #9) left no trace. Here: PYTHONFAULTHANDLER=1 for child processes, faulthandler enabled if the
-plugin is off, and enabled again on a duplicate of stderr after pytest has disabled it."""
+plugin is off, and enabled again on a duplicate of stderr after pytest has disabled it.
+
+A nested session (`rig test` and `rig run` run pytest in-process) ends with pytest's plugin enabling
+faulthandler on the descriptor it took for stderr inside the outer test: the outer session's capture
+file, which nobody reads after a crash (a CI run died of SIGSEGV with no stack). So the real stderr
+is duplicated once, at the first session's configure (capture is suspended there), and faulthandler
+is pointed back at it at the end of every session."""
 
 from __future__ import annotations
 
@@ -17,8 +23,8 @@ import sys
 import pytest
 
 ENV = "PYTHONFAULTHANDLER"
-_shutdown_fd: list[int] = []
-"""The stderr duplicate faulthandler writes to after the session (kept open until the process ends)."""
+_real_stderr: list[int] = []
+"""The real stderr's duplicate faulthandler writes to (kept open until the process ends)."""
 
 
 def stderr_fd() -> int:
@@ -32,14 +38,20 @@ def enable() -> None:
     does even with -p no:faulthandler (with the plugin on, pytest re-enables this one after it)."""
     os.environ.setdefault(ENV, "1")
     if not faulthandler.is_enabled():
-        faulthandler.enable(file=os.dup(stderr_fd()), all_threads=True)
+        faulthandler.enable(file=real_stderr(), all_threads=True)
+
+
+def real_stderr() -> int:
+    """A duplicate of the stderr the first session saw; later calls (nested sessions, where fd 2 is
+    the outer capture) get the same one."""
+    if not _real_stderr:
+        _real_stderr.append(os.dup(stderr_fd()))
+    return _real_stderr[0]
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """After pytest's faulthandler plugin has disabled it: on again until the process exits, so a
-    crash while native threads wind down at shutdown still shows a stack."""
-    if not faulthandler.is_enabled():
-        if not _shutdown_fd:
-            _shutdown_fd.append(os.dup(stderr_fd()))
-        faulthandler.enable(file=_shutdown_fd[0], all_threads=True)
+    """After pytest's faulthandler plugin has disabled it, or re-enabled it on a capture file: on
+    again, on the real stderr, until the process exits, so a crash later in an outer session or while
+    native threads wind down at shutdown still shows a stack."""
+    faulthandler.enable(file=real_stderr(), all_threads=True)

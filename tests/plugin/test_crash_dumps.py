@@ -62,3 +62,24 @@ def test_a_crash_after_the_session_dumps_its_stack(tester: pytest.Pytester,
     monkeypatch.delenv("PYTHONFAULTHANDLER", raising=False)
     text = crashed(tester.runpytest_subprocess(*BASE))
     assert "Fatal Python error: Segmentation fault" in text and "crash_at_exit" in text
+
+
+def test_a_crash_after_a_nested_session_still_dumps_its_stack(tester: pytest.Pytester,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rig test` and `rig run` run pytest in-process; when such a nested session ends, pytest's own
+    faulthandler plugin re-enables faulthandler on the descriptor it saw as stderr, which is the outer
+    session's capture file, so a later crash's stack went where nobody reads it (#9: a CI run died
+    of SIGSEGV with no stack). The rig's plugin points faulthandler back at the real stderr."""
+    tester.makepyfile(test_x=f"""
+        import pytest
+
+        def test_nested_session(tmp_path):
+            (tmp_path / "test_inner.py").write_text("def test_inner():\\n    pass\\n")
+            assert pytest.main([str(tmp_path), "-q", "-p", "no:cacheprovider", "-p", "no:labgrid"]) == 0
+
+        def test_crash_later():
+            {CRASH}
+    """)
+    monkeypatch.delenv("PYTHONFAULTHANDLER", raising=False)
+    text = crashed(tester.runpytest_subprocess(*BASE))
+    assert "Fatal Python error: Segmentation fault" in text and "test_crash_later" in text, text
