@@ -14,7 +14,7 @@ import usb.core
 from host.avstream import framing as ks_framing
 from rig import contract as c
 from rig.client.books import HostCounters
-from rig.client.errors import DeviceResponseError, TransferStalled, map_usb_error
+from rig.client.errors import DeviceResponseError, TransferStalled, TransferTimeout, map_usb_error
 from rig.client.responses import Info, Stats
 from rig.contract.frame_wire import SequenceTracker
 
@@ -27,6 +27,15 @@ FRAMING_ITEM_SIZE = ks_framing.ITEM_SIZE
 """sizeof(KS_FRAMING_ITEM)."""
 
 _T = TypeVar("_T")
+
+
+def libusb1_counts(device: usb.core.Device) -> bool:
+    """True when `device` is reached through pyusb's libusb-1.0 backend (seen through a capture's
+    recording backend), whose timed-out write raises only when it acknowledged nothing."""
+    backend = device._ctx.backend
+    while hasattr(backend, "inner"):
+        backend = backend.inner
+    return type(backend).__module__ == "usb.backend.libusb1"
 
 
 @dataclass
@@ -85,6 +94,26 @@ class BoardControl:
             if isinstance(mapped, TransferStalled) and transfer.startswith("control"):
                 self.host.control_stalls += 1
             raise mapped from exc
+
+    def _bulk_write(self, transfer: str, endpoint: int, data: bytes, timeout: int | None) -> None:
+        """One bulk OUT transfer of all of `data`, or TransferTimeout saying how many bytes the device
+        acknowledged (protocol.md *Timed-out writes*). pyusb over libusb-1.0 reports a write cut by its
+        timeout as a short count, and raises only when nothing was acknowledged; a rig link raises with
+        `transferred`; any other backend leaves it unknown (None)."""
+        try:
+            ms = self._timeout(timeout)
+            sent = int(self._call(transfer, lambda: self.device.write(endpoint, data, ms)))
+        except TransferTimeout as exc:
+            if exc.transferred is not None or not libusb1_counts(self.device):
+                raise
+            nothing = TransferTimeout(f"{exc} with 0 bytes acknowledged")
+            nothing.transferred = 0
+            raise nothing from exc
+        if sent != len(data):
+            cut = TransferTimeout(f"{self.name}: {transfer}: timed out after {sent} byte(s) acknowledged "
+                                  f"(delivered) of {len(data)}")
+            cut.transferred = sent
+            raise cut
 
     def _ensure_configured(self) -> None:
         try:

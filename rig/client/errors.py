@@ -51,6 +51,11 @@ def map_usb_error(board_name: str, transfer: str, exc: usb.core.USBError) -> Tra
     return TransferError(f"{board_name}: {transfer}: {exc}")
 
 
+class PartialFrame(RigError, RuntimeError):
+    """A frame write timed out part-way and a different frame was written next: the board would take
+    it as the rest of the first; the message names the frame and how to finish or drop it."""
+
+
 class FrameStreamClaimed(RigError, RuntimeError):
     """The host-to-device frame stream is owned by someone else (a miniport's `claim_frame_stream`), or
     a released claim was used; the message names the board and the owner."""

@@ -10,7 +10,7 @@ import usb.core
 
 from rig import contract as c
 from rig.client.control import DEFAULT_TIMEOUT_MS, BoardControl
-from rig.client.errors import FrameStreamClaimed, TransferTimeout
+from rig.client.errors import FrameStreamClaimed, PartialFrame, TransferTimeout
 from rig.client.responses import FrameModeConfig, check_enum
 from rig.contract import frame_wire as frames
 from rig.contract.frame_wire import Frame, SequenceTracker
@@ -103,6 +103,9 @@ class FrameIo(BoardControl):
 
     def __init__(self, device: usb.core.Device, *, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
         self._frame_stream: FrameStream | None = None
+        self._partial: tuple[bytes, int | None] | None = None
+        """(the frame's bytes, how many the board acknowledged, None when unknown) after a frame write
+        timed out part-way: the board holds the start of that frame (protocol.md *Timed-out writes*)."""
         self.frames_used = False
         """True once this Board touched the frame endpoints or frame mode (so a books check drains them)."""
         super().__init__(device, timeout_ms=timeout_ms)
@@ -124,6 +127,7 @@ class FrameIo(BoardControl):
         self.frames_used = True
         self.control_out(c.Request.SET_FRAME_MODE, c.FRAME_MODE_CONFIG.pack(
             mode=int(mode), payload_len=payload_len, count=count, interval_us=interval_us))
+        self._partial = None  # the board drops a half-received frame on a mode change
         self.restart_sequences()
 
     def frame_mode(self) -> FrameModeConfig:
@@ -201,12 +205,40 @@ class FrameIo(BoardControl):
             self.host.frames_tx_bad_header += 1
 
     def _write_frame_bytes(self, data: bytes | bytearray | memoryview, timeout: int | None = None) -> None:
+        """One frame as one bulk transfer. A write that times out part-way leaves the start of the frame
+        on the board: writing the same frame again sends only the rest (no byte twice, protocol.md
+        *Timed-out writes*); any other frame is refused (PartialFrame) until it is finished or
+        set_frame_mode drops it, since the board would take the new bytes as the old frame's rest."""
         self.frames_used = True
         transfer = f"bulk write to EP_FRAME_OUT 0x{c.EP_FRAME_OUT:02x}"
-        sent = int(self._call(transfer, lambda: self.device.write(
-            c.EP_FRAME_OUT, data, self._timeout(timeout))))
-        if sent != len(data):
-            raise self._fail(transfer, f"accepted {sent} of {len(data)} bytes")
+        frame = bytes(data)
+        done = self._resume_from(frame)
+        try:
+            self._bulk_write(transfer, c.EP_FRAME_OUT, frame[done:], timeout)
+        except TransferTimeout as exc:
+            if exc.transferred is None:
+                self._partial = (frame, None)
+            elif done + exc.transferred:
+                self._partial = (frame, done + exc.transferred)
+            raise
+        self._partial = None
+
+    def _resume_from(self, frame: bytes) -> int:
+        """Bytes of `frame` the board already holds (a retry after a partial write), 0 for a new frame;
+        PartialFrame when another frame was left half-written or its state is unknown."""
+        if self._partial is None:
+            return 0
+        held, acknowledged = self._partial
+        if acknowledged is None:
+            raise PartialFrame(f"{self.name}: a frame write timed out and the transport did not say how "
+                               f"many bytes the board acknowledged, so the board may hold part of a "
+                               f"frame; restart the frame stream with set_frame_mode()")
+        if frame != held:
+            seq = frames.seq_of(held)
+            raise PartialFrame(f"{self.name}: the board holds the first {acknowledged} of {len(held)} bytes "
+                               f"of frame seq {seq} (its write timed out); send that frame again to finish "
+                               f"it, or drop it with set_frame_mode()")
+        return acknowledged
 
     def _read_frame_bytes_into(self, buffer: Any, timeout: int | None = None) -> int:
         self.frames_used = True

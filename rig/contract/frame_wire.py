@@ -112,6 +112,11 @@ def decode(data: bytes | bytearray | memoryview) -> Frame:
     return Frame(seq, c.FrameFlag(flags), payload, crc, rx, tx)
 
 
+def seq_of(data: bytes) -> int | None:
+    """The seq field of encoded frame bytes, None when they are too short to hold it."""
+    return struct.unpack_from("<I", data, _OFF_SEQ)[0] if len(data) >= _OFF_SEQ + 4 else None
+
+
 def restamp(frame: bytearray, seq: int, flags: int, rx_time_us: int, tx_time_us: int) -> None:
     """Rewrite seq, flags and the device times of an encoded frame in place (the board's echo)."""
     frame[_OFF_FLAGS] = flags & 0xFF

@@ -51,7 +51,10 @@ TIMED_OUT_WRITES = (
     "libusb drops it) the writer must not resend blindly, and the books check reports the difference. A "
     "write whose length is a multiple of 64 ends with its last full packet (no zero-length packet is "
     "added, as libusb adds none). The firmware, the software loopback and the emulator bridge all behave "
-    "so.")
+    "so. A frame write cut part-way leaves the start of the frame on the board, which takes the next bytes "
+    "on EP_FRAME_OUT as its rest: the host finishes that frame (the same frame again sends only the rest) "
+    "before it writes another, and Board refuses another frame until then (PartialFrame); when the count "
+    "is unknown it asks for SET_FRAME_MODE, which (like a bus reset) drops a half-received frame.")
 """What a bulk OUT transfer that times out has delivered (issue #9: a resend after a timeout delivered
 packets twice on the emulator)."""
 
