@@ -12,7 +12,7 @@ import usb.core
 from rig import contract as c
 from rig.client.board import Board
 from rig.links.pyusb_backend import LinkBackend
-from rig.links.usb_link import ForwardingLink, LinkTimeout
+from rig.links.usb_link import ForwardingLink, write_timed_out
 from rig.loopback import LoopbackBoard
 from rig.pytest_plugin.testing import every_mxf_allocator_checked
 
@@ -37,7 +37,8 @@ class FaultyLink(ForwardingLink):
 
     def write(self, endpoint: int, data: bytes, timeout_ms: int) -> int:
         if endpoint in self.write_timeouts:
-            raise LinkTimeout(f"endpoint 0x{endpoint:02x} NAKed (injected)")
+            # a device NAKing from the first packet: nothing acknowledged, as every rig link reports it
+            raise write_timed_out(f"endpoint 0x{endpoint:02x} NAKed (injected)", 0)
         self.writes[endpoint] = self.writes.get(endpoint, 0) + 1
         return self.inner.write(endpoint, data, timeout_ms)
 
