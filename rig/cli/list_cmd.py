@@ -5,6 +5,7 @@ serial ports."""
 from __future__ import annotations
 
 import argparse
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from rig import contract as c
 from rig.cli._out import stdout
+from rig.os_midi import jack_ports
 from rig.os_midi.quiet import captured_stderr
 from rig.tools.udev import RP2040_BOOTSEL_PID, RP2040_BOOTSEL_VID
 
@@ -57,9 +59,9 @@ def midi_ports() -> list[tuple[str, str, str]]:
         for direction, cls in (("out", rtmidi.MidiOut), ("in", rtmidi.MidiIn)):
             try:
                 with captured_stderr():  # JACK/ALSA probe noise on fd 2
-                    port = cls(api)
+                    port = jack_ports.open_client(functools.partial(cls, api))
                     names = port.get_ports()
-                    port.delete()
+                    jack_ports.close(port)
             except rtmidi.SystemError as exc:
                 rows.append((name, direction, f"unavailable: {exc}"))
                 continue

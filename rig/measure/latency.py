@@ -19,6 +19,7 @@ from host.midi.usbmidi import UsbMidiDecoder, encode_message
 from rig.errors import RigError
 from rig.measure.messages import maker
 from rig.measure.model import Run, Sample
+from rig.os_midi import jack_ports
 from rig.os_midi.quiet import quietly
 
 ClockNs = Callable[[], int]
@@ -129,13 +130,15 @@ class RtMidiLink:
         self._clock = clock
         self._queue: queue.SimpleQueue[tuple[bytes, int]] = queue.SimpleQueue()
         self._sysex = bytearray()
-        self.midi_out = quietly(lambda: rtmidi.MidiOut(name="rig measure", **kwargs))
-        self.midi_in = quietly(lambda: rtmidi.MidiIn(name="rig measure", queue_size_limit=4096, **kwargs))
+        self.midi_out = jack_ports.open_client(
+            lambda: quietly(lambda: rtmidi.MidiOut(name="rig measure", **kwargs)))
+        self.midi_in = jack_ports.open_client(
+            lambda: quietly(lambda: rtmidi.MidiIn(name="rig measure", queue_size_limit=4096, **kwargs)))
         try:
             self.midi_in.ignore_types(sysex=False, timing=True, active_sense=True)
             self.midi_in.set_callback(self._on_message)
-            self.midi_in.open_port(find_port(self.midi_in, in_name), name="rig measure in")
-            self.midi_out.open_port(find_port(self.midi_out, out_name), name="rig measure out")
+            jack_ports.call(self.midi_in, "open_port", find_port(self.midi_in, in_name), "rig measure in")
+            jack_ports.call(self.midi_out, "open_port", find_port(self.midi_out, out_name), "rig measure out")
         except Exception:
             self.close()
             raise
@@ -192,8 +195,7 @@ class RtMidiLink:
         """Close both ports."""
         for port in (getattr(self, "midi_in", None), getattr(self, "midi_out", None)):
             if port is not None:
-                port.close_port()
-                port.delete()
+                jack_ports.close(port)
 
 
 class BoardMidi(Protocol):

@@ -26,6 +26,7 @@ from host.midi import MidiValueError, UsbMidiDecoder, encode_message
 from rig import contract as c
 from rig.contract.ch9 import GET_CONFIGURATION, SET_CONFIGURATION
 from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLink, UsbLinkError
+from rig.os_midi import jack_ports
 from rig.os_midi.quiet import quietly
 
 QUEUE_LIMIT = 1 << 16
@@ -112,17 +113,18 @@ class UsbMidiClassDriver:
         first name would then reach another device's ports."""
         in_port = f"rig {label} MIDI in (rig class driver)"
         out_port = f"rig {label} MIDI out (rig class driver)"
-        self._in: Any = quietly(lambda: rtmidi.MidiIn(rtapi=api, name=f"{client}-in",
-                                                      queue_size_limit=QUEUE_LIMIT))
+        self._in: Any = jack_ports.open_client(lambda: quietly(lambda: rtmidi.MidiIn(
+            rtapi=api, name=f"{client}-in", queue_size_limit=QUEUE_LIMIT)))
         try:
-            self._out: Any = quietly(lambda: rtmidi.MidiOut(rtapi=api, name=f"{client}-out"))
+            self._out: Any = jack_ports.open_client(
+                lambda: quietly(lambda: rtmidi.MidiOut(rtapi=api, name=f"{client}-out")))
         except BaseException:
-            self._in.delete()
+            jack_ports.close(self._in)
             raise
         try:
             self._in.ignore_types(sysex=False, timing=False, active_sense=False)
-            self._in.open_virtual_port(in_port)
-            self._out.open_virtual_port(out_port)
+            jack_ports.call(self._in, "open_virtual_port", in_port)
+            jack_ports.call(self._out, "open_virtual_port", out_port)
         except BaseException:
             self._delete_ports()
             raise
@@ -327,10 +329,7 @@ class UsbMidiClassDriver:
 
     def _delete_ports(self) -> None:
         for port in (self._in, self._out):
-            try:
-                port.close_port()
-            finally:
-                port.delete()
+            jack_ports.close(port)
 
     def close(self) -> None:
         """Stop both threads (joined), then delete the virtual ports; safe to call twice."""

@@ -14,6 +14,7 @@ from rig.client.board import Board
 from rig.client.books import host_counters_dict
 from rig.contract import Capability, FrameMode
 from rig.errors import TargetError
+from rig.os_midi import jack_ports
 from rig.os_midi.jack import wait_for_connection
 from rig.os_midi.quiet import quietly
 from rig.os_midi.system import client_name
@@ -129,18 +130,19 @@ def _open_rtmidi(kind: str, wanted: str) -> Any:
         client = client_name(f"rig test {kind}")  # unique: see there
         make = rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn
         try:  # JACK's "Cannot connect to server socket" probe noise is shown only if this fails
-            port = quietly(functools.partial(make, api, name=client))
+            opened = functools.partial(quietly, functools.partial(make, api, name=client))
+            port = jack_ports.open_client(opened)
         except rtmidi.SystemError as exc:
             last_error = str(exc)
             continue
         names = port.get_ports()
         for index, name in enumerate(names):
             if name == wanted or name.startswith(wanted) or wanted in name:
-                port.open_port(index)
+                jack_ports.call(port, "open_port", index)
                 if api == rtmidi.API_UNIX_JACK:  # routed only from a later cycle: wait until it is
                     wait_for_connection(client, name)
                 return port
-        port.delete()
+        jack_ports.close(port)
     detail = f" ({last_error})" if last_error else ""
     raise TargetError(f"MIDI {kind}put port {wanted!r} not found{detail}")
 
@@ -180,11 +182,8 @@ def midi_ports(request: pytest.FixtureRequest, rig_target: Target) -> Iterator[M
 
 
 def _delete_rtmidi(port: Any) -> None:
-    """Close an rtmidi port and delete its client."""
-    try:
-        port.close_port()
-    finally:
-        port.delete()
+    """Close an rtmidi port and delete its client (rig.os_midi.jack_ports: safely on JACK)."""
+    jack_ports.close(port)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 import pytest
 
+from rig.os_midi import jack_ports
 from rig.os_midi.jack import wait_for_connection
 from rig.os_midi.quiet import quietly
 from rig.os_midi.system import client_name
@@ -69,19 +70,25 @@ __all__ = ["every_mxf_allocator_checked", "in_ci", "load_module", "missing", "op
 # --- rtmidi clients in tests (OS-MIDI ports of the loopback and emulator targets) ---
 
 
+def close_rtmidi_port(port: Any) -> None:
+    """Close an rtmidi port and delete its client, as rig.os_midi.jack_ports makes it safe on JACK."""
+    jack_ports.close(port)
+
+
 def open_rtmidi_port(api: int, kind: str, wanted: str) -> Any:
     """An rtmidi client port of `kind` ("out"/"in") opened on the port whose name contains `wanted`, and
     (on JACK) connected in the graph the server runs, so a message sent next is routed."""
     import rtmidi
 
     name = client_name(f"rig test {kind}")  # unique per client: see rig.os_midi.system.client_name
-    port = quietly(lambda: (rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn)(rtapi=api, name=name))
+    port = jack_ports.open_client(
+        lambda: quietly(lambda: (rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn)(rtapi=api, name=name)))
     names = port.get_ports()
     matches = [i for i, name in enumerate(names) if wanted in name]
     if not matches:
-        port.delete()
+        jack_ports.close(port)
         raise AssertionError(f"{wanted!r} not among {names}")
-    port.open_port(matches[0])
+    jack_ports.call(port, "open_port", matches[0])
     if api == rtmidi.API_UNIX_JACK:  # the connection works from a later cycle: wait until it does
         wait_for_connection(name, names[matches[0]])
     if kind == "in":

@@ -7,6 +7,7 @@ port-name lists, serial-port records), so the loopback and emulator targets run 
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -19,6 +20,7 @@ import usb.core
 
 from rig import contract as c
 from rig.errors import TargetError
+from rig.os_midi import jack_ports
 
 
 class BoardNotFound(TargetError, LookupError):
@@ -268,13 +270,13 @@ def rtmidi_port_names() -> tuple[list[str], list[str]]:
     for api in rtmidi.get_compiled_api():
         for cls, bucket in ((rtmidi.MidiOut, outs), (rtmidi.MidiIn, ins)):
             try:
-                port = cls(rtapi=api)
+                port = jack_ports.open_client(functools.partial(cls, rtapi=api))
             except rtmidi.SystemError:
                 continue
             try:
                 bucket.extend(port.get_ports())
             finally:
-                port.delete()
+                jack_ports.close(port)
     return outs, ins
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from rig.pytest_plugin.testing import close_rtmidi_port
 from rig.pytest_plugin.testing import open_rtmidi_port as open_port
 from rig.pytest_plugin.testing import receive_messages as receive
 
@@ -25,5 +26,4 @@ def wait_for(what: str, ready: Any, timeout_s: float = 5.0) -> None:
 def close_ports(*ports: Any) -> None:
     """Close and delete rtmidi client ports (idle clients slow every JACK cycle)."""
     for port in ports:
-        port.close_port()
-        port.delete()
+        close_rtmidi_port(port)

@@ -11,8 +11,8 @@ import usb.core
 import usb.util
 
 from rig import contract as c
+from rig.pytest_plugin.testing import close_rtmidi_port, receive_messages, require
 from rig.pytest_plugin.testing import open_rtmidi_port as _port
-from rig.pytest_plugin.testing import receive_messages, require
 from rig.targets.emulator import EmulatorTarget
 from rig.targets.factory import make_target
 from rig.targets.registry import Feature
@@ -55,8 +55,7 @@ def test_emulator_os_midi_comes_from_the_rig_class_driver(firmware_image: Path) 
             assert receive_messages(inp, len(sent), timeout_s=20.0) == sent
         finally:
             for port in (out, inp):
-                port.close_port()
-                port.delete()
+                close_rtmidi_port(port)
         assert driver.counters.messages_from_os == driver.counters.messages_to_os == len(sent)
         assert driver.counters.packets_to_device == driver.counters.packets_from_device == 6
     assert not any(t.is_alive() for t in driver.threads)

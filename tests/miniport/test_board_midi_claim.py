@@ -14,7 +14,7 @@ import pytest
 from rig import contract as c
 from rig.client.board import Board
 from rig.client.midi_io import MidiOwner
-from rig.pytest_plugin.testing import open_rtmidi_port
+from rig.pytest_plugin.testing import close_rtmidi_port, open_rtmidi_port
 from rig.targets.loopback import LoopbackTarget
 from rig.targets.registry import Feature, TargetSpec
 
@@ -131,8 +131,7 @@ def test_leave_midi_to_os_sends_source_notes_to_the_os_ports(target: LoopbackTar
             else:
                 messages.append(event[0])
     finally:
-        port.close_port()
-        port.delete()
+        close_rtmidi_port(port)
     assert messages == [[0x90, 0, 1], [0x80, 0, 0], [0x90, 1, 1], [0x80, 1, 0]]
     board.host.midi_packets_rx += len(messages)  # the OS side read them: the host books say so
     assert board.unbalanced(drain_ms=50) == []  # and EP_MIDI_IN is left alone, not drained

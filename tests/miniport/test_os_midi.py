@@ -16,7 +16,7 @@ from rig.client.board import Board
 from rig.loopback import LoopbackBoard
 from rig.miniport import MiniportError, MiniportTimeout, PoolExhausted
 from rig.miniport.rtmidi_port import OsMidiMiniport
-from rig.pytest_plugin.testing import open_rtmidi_port, require_module
+from rig.pytest_plugin.testing import close_rtmidi_port, open_rtmidi_port, require_module
 
 rtmidi = require_module("rtmidi", "pip install python-rtmidi")
 
@@ -55,8 +55,7 @@ def ports(jack_server: object, loopback: LoopbackBoard) -> Iterator[tuple[Any, A
         yield out, inp
     finally:
         for port in (inp, out):
-            port.close_port()
-            port.delete()
+            close_rtmidi_port(port)
         virtual.close()
 
 

@@ -29,7 +29,7 @@ from rig.os_midi.jack import (
     server_running,
     stale_rig_servers,
 )
-from rig.pytest_plugin.testing import open_rtmidi_port, require, require_module
+from rig.pytest_plugin.testing import close_rtmidi_port, open_rtmidi_port, require, require_module
 from rig.pytest_plugin.testing import receive_messages as receive
 from rig.targets import discovery
 from rig.targets.board import BoardTarget
@@ -265,8 +265,7 @@ def test_midi_over_jack_echo_transform_and_books(loopback: LoopbackTarget) -> No
         assert s["midi_rx_packets"] == s["midi_tx_packets"] == packets
     finally:
         for port in (out, inp):
-            port.close_port()
-            port.delete()
+            close_rtmidi_port(port)
 
 
 def test_midi_source_over_jack(loopback: LoopbackTarget) -> None:
@@ -280,8 +279,7 @@ def test_midi_source_over_jack(loopback: LoopbackTarget) -> None:
         assert [m[1] for m in got[0::2]] == list(range(50))
         assert all(m[0] == 0x80 for m in got[1::2])
     finally:
-        inp.close_port()
-        inp.delete()
+        close_rtmidi_port(inp)
 
 
 def test_midi_cable_target_over_the_loopback_ports(loopback: LoopbackTarget) -> None:

@@ -181,7 +181,7 @@ def test_libusb1_is_known_to_count_through_a_capture_and_a_link_is_not() -> None
     assert libusb1 is not None, "libusb-1.0 is not installed"
 
     def device(backend: object) -> usb.core.Device:
-        return SimpleNamespace(_ctx=SimpleNamespace(backend=backend))  # type: ignore[return-value]
+        return SimpleNamespace(_ctx=SimpleNamespace(backend=backend))
 
     assert libusb1_counts(device(libusb1))
     assert libusb1_counts(device(RecordingBackend(libusb1)))

@@ -1,0 +1,113 @@
+"""rig.os_midi.jack_ports: graph changes only while libjack's threads are idle (issue #9: a port
+unregistered while the client's notification thread walked its port list crashed the process).
+
+The race itself is too rare for a test (about 1 in 500 open/close rounds under load); these tests
+show the parts the guard rests on: a running thread and a thread with input waiting count as busy,
+an idle one does not, the wait ends only when the tracked threads are idle, and opening a JACK client
+tracks the threads libjack starts for it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rig.os_midi import jack_ports
+from rig.os_midi.jack import JackServer, jackd_installed
+
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+
+
+def _until(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.001)
+
+
+def _syscall(tid: int) -> str:
+    return Path(f"/proc/self/task/{tid}/syscall").read_text().split()[0]
+
+
+def test_a_thread_blocked_reading_nothing_is_idle() -> None:
+    """A real thread of this process, blocked in recv on an empty socket, as libjack's notification
+    thread waits for the server."""
+    near, far = socket.socketpair()
+    ident: list[int] = []
+
+    def run() -> None:
+        ident.append(threading.get_native_id())
+        near.recv(1)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        _until(lambda: bool(ident) and _syscall(ident[0]) in {"0", "45"})
+        assert not jack_ports.thread_busy(ident[0])
+    finally:
+        far.send(b"x")
+        thread.join()
+        near.close()
+        far.close()
+
+
+@pytest.fixture
+def tasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A task directory the module reads instead of /proc/self/task (thread states set by the test:
+    a real thread's state cannot be held still), with one tracked thread, 7."""
+    monkeypatch.setattr(jack_ports, "_TASKS", tmp_path)
+    monkeypatch.setattr(jack_ports, "_libjack_threads", {7})
+    (tmp_path / "7").mkdir()
+    return tmp_path
+
+
+def test_running_and_input_waiting_are_busy_and_other_waits_are_idle(tasks: Path) -> None:
+    near, far = socket.socketpair()
+    with near, far:
+        state = tasks / "7" / "syscall"
+        for text, busy in [("running", True), (f"0 0x{near.fileno():x} 0x0 0x1", False),
+                           (f"45 0x{near.fileno():x} 0x0 0x1", False), ("202 0x7f00 0x80 0x0", False)]:
+            state.write_text(text)
+            assert jack_ports.thread_busy(7) == busy, text
+        far.send(b"abc")
+        _until(lambda: jack_ports._pending(near.fileno()) == 3)
+        state.write_text(f"0 0x{near.fileno():x} 0x0 0x1")
+        assert jack_ports.thread_busy(7), "input is waiting: the thread is about to run"
+
+
+def test_the_wait_ends_only_when_the_tracked_threads_are_idle(tasks: Path) -> None:
+    state = tasks / "7" / "syscall"
+    state.write_text("running")
+    before = jack_ports.quiet_timeouts
+    assert not jack_ports.wait_for_quiet_notifications(timeout_s=0.05)
+    assert jack_ports.quiet_timeouts == before + 1
+    state.write_text("202 0x7f00 0x80 0x0")
+    assert jack_ports.wait_for_quiet_notifications(timeout_s=0.05)
+    state.unlink()
+    (tasks / "7").rmdir()
+    assert jack_ports.wait_for_quiet_notifications(timeout_s=0.05)
+    assert jack_ports._libjack_threads == set(), "a thread that ended is forgotten"
+
+
+@pytest.mark.skipif(not jackd_installed(), reason="jackd not installed")
+def test_opening_a_jack_client_tracks_the_threads_libjack_starts() -> None:
+    rtmidi = pytest.importorskip("rtmidi")
+    with JackServer(reuse=False):
+        before = set(jack_ports._libjack_threads)
+        port = jack_ports.open_client(
+            lambda: rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name="rig test tracked"))
+        try:
+            new = jack_ports._libjack_threads - before
+            assert new, "no libjack thread noted for a new JACK client"
+            python = {t.native_id for t in threading.enumerate()}
+            assert not new & python
+            jack_ports.call(port, "open_virtual_port", "tracked")
+            assert jack_ports.wait_for_quiet_notifications(timeout_s=10)
+        finally:
+            jack_ports.close(port)
+        _until(lambda: not (new & {int(t) for t in os.listdir("/proc/self/task")}))
