@@ -24,53 +24,37 @@ from rig.client.control import libusb1_counts
 from rig.client.errors import PartialFrame, TransferTimeout
 from rig.links.pyusb_backend import LinkBackend
 from rig.links.recording_backend import RecordingBackend
-from rig.links.usb_link import write_timed_out
+from rig.links.usb_link import ForwardingLink, write_timed_out
 from rig.loopback import LoopbackBoard
 
 PAYLOAD = bytes(range(200))
 """Header and payload take four 64-byte packets."""
 
 
-class CuttingLink:
+class CuttingLink(ForwardingLink):
     """Passes everything to the loopback board; the next write to `endpoint` (if `cut` is set) delivers
     only its first `cut` bytes and times out saying so (`report` False: saying nothing; `short`: as
     pyusb over libusb-1.0 does, a short count)."""
 
     def __init__(self, board: LoopbackBoard) -> None:
-        self.board = board
+        super().__init__(board)
         self.cut: int | None = None
         self.report = True
         self.short = False
         self.endpoint = c.EP_FRAME_OUT
         self.writes: list[bytes] = []
 
-    def control(self, bm_request_type: int, b_request: int, w_value: int, w_index: int,
-                data_or_length: bytes | int, timeout_ms: int) -> bytes | int:
-        return self.board.control(bm_request_type, b_request, w_value, w_index, data_or_length, timeout_ms)
-
     def write(self, endpoint: int, data: bytes, timeout_ms: int) -> int:
         if endpoint == c.EP_FRAME_OUT:
             self.writes.append(bytes(data))
         if endpoint != self.endpoint or self.cut is None:
-            return self.board.write(endpoint, data, timeout_ms)
+            return self.inner.write(endpoint, data, timeout_ms)
         cut, self.cut = self.cut, None
         if cut:
-            self.board.write(endpoint, data[:cut], timeout_ms)
+            self.inner.write(endpoint, data[:cut], timeout_ms)
         if self.short and cut:
             return cut
         raise write_timed_out("cancelled by the test", cut if self.report else None)
-
-    def read(self, endpoint: int, length: int, timeout_ms: int) -> bytes:
-        return self.board.read(endpoint, length, timeout_ms)
-
-    def clear_halt(self, endpoint: int) -> None:
-        self.board.clear_halt(endpoint)
-
-    def reset(self) -> None:
-        self.board.reset()
-
-    def close(self) -> None:
-        self.board.close()
 
 
 @pytest.fixture
