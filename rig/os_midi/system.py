@@ -7,6 +7,7 @@ driver), so they get Feature.MIDI_OS the same way and report it the same way.
 
 from __future__ import annotations
 
+import atexit
 import os
 
 from rig.errors import TargetError
@@ -70,7 +71,8 @@ def midi_possible(mode: JackMode) -> bool:
 
 class MidiSystem:
     """The rtmidi API chosen for a target and the JACK server it started for it (None when it uses
-    ALSA/CoreMIDI or a server it found). `close` stops a server it started."""
+    ALSA/CoreMIDI or a server it found). A started server outlives `close`: it runs until the process
+    exits, shared by later targets (`_kept`)."""
 
     def __init__(self, api: int, mode: JackMode, server: JackServer | None = None) -> None:
         self.api = api
@@ -95,10 +97,18 @@ class MidiSystem:
         return "JACK (a running server)"
 
     def close(self) -> None:
-        """Stop the JACK server this system started; safe to call twice."""
-        if self.jack is not None:
-            self.jack.stop()
-            self.jack = None
+        """Let go of the MIDI system. A JACK server it started keeps running for the rest of the
+        process (`_kept`): the next target shares it instead of starting another."""
+
+
+def _kept(server: JackServer) -> JackServer:
+    """A server a MidiSystem started stays up until the process exits. libjack serves one server per
+    process, and a server started after another one stopped confuses it (ports that "do not exist",
+    SIGSEGV closing clients; issue #9): `rig run` started one for its suite and another for latency,
+    and a test session one per in-process `rig test`."""
+    if server.started:
+        atexit.register(server.stop)
+    return server
 
 
 def open_midi_system(mode: JackMode) -> MidiSystem:
@@ -109,7 +119,8 @@ def open_midi_system(mode: JackMode) -> MidiSystem:
     if mode is JackMode.ALWAYS:
         if not jack_compiled():
             raise OsMidiUnavailable("RIG_JACK=always, but python-rtmidi was built without JACK")
-        server = JackServer(timeout_s=JACK_START_TIMEOUT_S, reuse=False, period=TARGET_JACK_PERIOD).start()
+        private = JackServer(timeout_s=JACK_START_TIMEOUT_S, reuse=False, period=TARGET_JACK_PERIOD)
+        server = _kept(private.start())
         return MidiSystem(int(rtmidi.API_UNIX_JACK), mode, server)
     api = os_midi_api()
     if api is not None:
@@ -121,7 +132,7 @@ def open_midi_system(mode: JackMode) -> MidiSystem:
     if not jack.jackd_installed():
         raise OsMidiUnavailable("no MIDI system (no ALSA sequencer, no JACK server) and no jackd to "
                                 "start one: install jackd2")
-    server = JackServer(timeout_s=JACK_START_TIMEOUT_S, period=TARGET_JACK_PERIOD).start()
+    server = _kept(JackServer(timeout_s=JACK_START_TIMEOUT_S, period=TARGET_JACK_PERIOD).start())
     return MidiSystem(int(rtmidi.API_UNIX_JACK), mode, server)
 
 

@@ -148,3 +148,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     state = state_of(config)
     if state.report_dir is not None:
         terminalreporter.write_line(f"rig: report written to {state.report_dir / 'report.md'}")
+    from rig.os_midi import jack_ports
+
+    if jack_ports.quiet_timeouts:
+        terminalreporter.write_line(
+            f"rig: {jack_ports.quiet_timeouts} JACK port change(s) made before libjack's threads went idle "
+            f"(waited {jack_ports.QUIET_WAIT_S:g} s each): libjack's port-list race was left open there "
+            f"(rig.os_midi.jack_ports)")
