@@ -394,18 +394,9 @@ void dcd_on_ep0_xfer(uint8_t ep_addr, uint16_t len) {
         break;
     }
     case EP0_STATUS_IN:
-        if (!in) {
-            return;
-        }
-        ep0.state = EP0_IDLE;
-        if (ep0.after_status != NULL) {
-            void (*fn)(void) = ep0.after_status;
-            ep0.after_status = NULL;
-            fn();
-        }
-        break;
     case EP0_STATUS_OUT:
-        if (in) {
+        /* The status stage runs opposite to the data stage (IN after OUT or none, OUT after IN). */
+        if (in != (ep0.state == EP0_STATUS_IN)) {
             return;
         }
         ep0.state = EP0_IDLE;

@@ -375,6 +375,33 @@ static void apply_frame_mode(const rig_frame_mode_config_t *m) {
         reply->len = (uint16_t)(n);                                                                \
     } while (0)
 
+/* A SET_*_MODE request: OUT with exactly one `size`-byte config, else false (STALL). At the DATA
+ * stage the config is copied out of the control buffer into `cfg`. */
+static bool take_config(usbd_stage_t stage, const usb_setup_t *s, const uint8_t *data, void *cfg,
+                        size_t size) {
+    if ((s->bmRequestType & USB_DIR_IN) != 0u || s->wLength != size) {
+        return false;
+    }
+    if (stage == USBD_STAGE_DATA) {
+        uint8_t *p = cfg;
+        for (size_t i = 0; i < size; i++) {
+            p[i] = data[i];
+        }
+    }
+    return true;
+}
+
+/* Reply with a copy of `size` bytes of `src` in the control buffer: what was true when the request
+ * came, whatever changes while the data stage goes out. Returns true (the request is answered). */
+static bool reply_copy(usbd_reply_t *reply, uint8_t *buf, const void *src, size_t size) {
+    const uint8_t *p = src;
+    for (size_t i = 0; i < size; i++) {
+        buf[i] = p[i];
+    }
+    REPLY(buf, size);
+    return true;
+}
+
 bool vendor_request(usbd_stage_t stage, const usb_setup_t *s, const uint8_t *data, usbd_reply_t *reply) {
     bool in = (s->bmRequestType & USB_DIR_IN) != 0u;
     uint8_t *buf = usbd_ctrl_buffer();
@@ -413,19 +440,12 @@ bool vendor_request(usbd_stage_t stage, const usb_setup_t *s, const uint8_t *dat
 #else
         return false;
 #endif
-    case RIG_REQUEST_SET_MIDI_MODE:
-        if (in || s->wLength != sizeof(rig_midi_mode_config_t)) {
+    case RIG_REQUEST_SET_MIDI_MODE: {
+        rig_midi_mode_config_t cfg;
+        if (!take_config(stage, s, data, &cfg, sizeof cfg)) {
             return false;
         }
-        if (stage == USBD_STAGE_SETUP) {
-            return true;
-        }
-        {
-            rig_midi_mode_config_t cfg;
-            uint8_t *p = (uint8_t *)&cfg;
-            for (unsigned i = 0; i < sizeof cfg; i++) {
-                p[i] = data[i];
-            }
+        if (stage == USBD_STAGE_DATA) {
             if (!midi_config_valid(&cfg)) {
                 return false;
             }
@@ -433,32 +453,15 @@ bool vendor_request(usbd_stage_t stage, const usb_setup_t *s, const uint8_t *dat
             log_midi_mode(&cfg);
         }
         return true;
+    }
     case RIG_REQUEST_GET_MIDI_MODE:
-        if (!in) {
+        return in && reply_copy(reply, buf, midi_get_mode(), sizeof(rig_midi_mode_config_t));
+    case RIG_REQUEST_SET_FRAME_MODE: {
+        rig_frame_mode_config_t m;
+        if (!take_config(stage, s, data, &m, sizeof m)) {
             return false;
         }
-        {
-            const rig_midi_mode_config_t *cfg = midi_get_mode();
-            const uint8_t *p = (const uint8_t *)cfg;
-            for (unsigned i = 0; i < sizeof *cfg; i++) {
-                buf[i] = p[i];
-            }
-            REPLY(buf, sizeof *cfg);
-        }
-        return true;
-    case RIG_REQUEST_SET_FRAME_MODE:
-        if (in || s->wLength != sizeof(rig_frame_mode_config_t)) {
-            return false;
-        }
-        if (stage == USBD_STAGE_SETUP) {
-            return true;
-        }
-        {
-            rig_frame_mode_config_t m;
-            uint8_t *p = (uint8_t *)&m;
-            for (unsigned i = 0; i < sizeof m; i++) {
-                p[i] = data[i];
-            }
+        if (stage == USBD_STAGE_DATA) {
             if (!frame_mode_valid(&m)) {
                 return false;
             }
@@ -466,18 +469,9 @@ bool vendor_request(usbd_stage_t stage, const usb_setup_t *s, const uint8_t *dat
             log_frame_mode(&m);
         }
         return true;
+    }
     case RIG_REQUEST_GET_FRAME_MODE:
-        if (!in) {
-            return false;
-        }
-        {
-            const uint8_t *p = (const uint8_t *)&mode;
-            for (unsigned i = 0; i < sizeof mode; i++) {
-                buf[i] = p[i];
-            }
-            REPLY(buf, sizeof mode);
-        }
-        return true;
+        return in && reply_copy(reply, buf, &mode, sizeof mode);
     case RIG_REQUEST_GET_TIME: {
         if (!in) {
             return false;
@@ -493,12 +487,7 @@ bool vendor_request(usbd_stage_t stage, const usb_setup_t *s, const uint8_t *dat
         if (!in) {
             return false;
         }
-        const uint8_t *p = (const uint8_t *)&g_stats;
-        for (unsigned i = 0; i < sizeof g_stats; i++) {
-            buf[i] = p[i];
-        }
-        REPLY(buf, sizeof g_stats);
-        return true;
+        return reply_copy(reply, buf, &g_stats, sizeof g_stats);
     }
     case RIG_REQUEST_RESET_STATS:
         if (in || s->wLength != 0u) {

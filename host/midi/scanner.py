@@ -181,74 +181,70 @@ class MidiScanner(abc.ABC, Generic[Out]):
                     running = last if last >= 0x80 else data[j - 3]
                     i = j
                     continue
-                if count:
-                    # Running status follows: this message and the ones after it at once.
-                    k = i + 1 + count * size
-                    expanded += count - 1
-                    self._on_running_status(out, b, data, i + 1, k)
-                    i = k
-                    if i < j:  # the first data byte of a 3-byte message: held for the second
-                        expanded += 1
-                        pending = bytearray((b, data[i]))
-                        need = 3
-                        i += 1
+                if not count:
+                    pending = bytearray(data[i:j])
+                    need = size + 1
+                    i = j
                     continue
-                pending = bytearray(data[i:j])
-                need = size + 1
-                i = j
-                continue
-            if kind == DATA:
+                # Running status follows: this message and the ones after it go as one running-status
+                # group below, the first not counted as expanded (it carries its own status byte).
+                expanded -= 1
+                i += 1
+            elif kind == DATA:
                 if pending is not None:
                     i += 1
                     pending.append(b)
                     if len(pending) == need:
                         on_message(out, bytes(pending))
                         pending = None
-                elif running:
-                    # Running status: every whole message in this run of data bytes at once.
-                    found = next_status(data, i)
-                    j = n if found is None else found.start()
-                    size = lengths[running] - 1
-                    count = (j - i) // size
-                    if count:
-                        k = i + count * size
-                        expanded += count
-                        self._on_running_status(out, running, data, i, k)
-                        i = k
-                    if i < j:  # the first data byte of a 3-byte message: held for the second
-                        expanded += 1
-                        pending = bytearray((running, data[i]))
-                        need = 3
-                        i += 1
-                else:
+                    continue
+                if not running:
                     i += 1
                     self._on_stray(out, b, DATA)
-                continue
-            i += 1
-            if kind == REALTIME:
-                self._on_realtime(out, b)
-                continue
-            if kind == UNDEFINED_REALTIME:
-                self._on_stray(out, b, kind)
-                continue
-            # System common, SysEx start, EOX or undefined F4/F5: all cut a held message and cancel
-            # running status.
-            if pending is not None:
-                self._on_cut(out, pending)
-                pending = None
-            running = 0
-            if kind == SYSEX_START:
-                in_sysex = True
-                self._on_sysex_start(out)
-            elif kind == COMMON:
-                length = lengths[b]
-                if length == 1:
-                    on_message(out, bytes((b,)))
-                else:
-                    pending = bytearray((b,))
-                    need = length
+                    continue
+                found = next_status(data, i)
+                j = n if found is None else found.start()
+                size = lengths[running] - 1
             else:
-                self._on_stray(out, b, kind)
+                i += 1
+                if kind == REALTIME:
+                    self._on_realtime(out, b)
+                    continue
+                if kind == UNDEFINED_REALTIME:
+                    self._on_stray(out, b, kind)
+                    continue
+                # System common, SysEx start, EOX or undefined F4/F5: all cut a held message and
+                # cancel running status.
+                if pending is not None:
+                    self._on_cut(out, pending)
+                    pending = None
+                running = 0
+                if kind == SYSEX_START:
+                    in_sysex = True
+                    self._on_sysex_start(out)
+                elif kind == COMMON:
+                    length = lengths[b]
+                    if length == 1:
+                        on_message(out, bytes((b,)))
+                    else:
+                        pending = bytearray((b,))
+                        need = length
+                else:
+                    self._on_stray(out, b, kind)
+                continue
+            # A running-status group: data[i:j] are data bytes of `running` messages; every whole
+            # message at once, then a lone first byte of a 3-byte message held for the second.
+            count = (j - i) // size
+            if count:
+                k = i + count * size
+                expanded += count
+                self._on_running_status(out, running, data, i, k)
+                i = k
+            if i < j:
+                expanded += 1
+                pending = bytearray((running, data[i]))
+                need = 3
+                i += 1
         self._running = running
         self._pending = pending
         self._need = need

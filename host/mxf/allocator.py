@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -388,6 +389,29 @@ class AllocatorMXF:
             f"buffers {len(self._buffers) - len(self._free_buffers)} out>"
         )
 
+
+def take_chain(allocator: AllocatorMXF, count: int,
+               fill: Callable[[KernelEvent, int], bool]) -> KernelEvent | None:
+    """`count` events from `allocator` linked by pNextEvt, each set by `fill(event, index)`; None, with
+    every event taken given back, when the pool runs dry or `fill` refuses one (returns False): a
+    chain is delivered whole or not at all."""
+    head: KernelEvent | None = None
+    tail: KernelEvent | None = None
+    for index in range(count):
+        evt = allocator.get_message()
+        if evt is not None and not fill(evt, index):
+            allocator.put_message(evt)
+            evt = None
+        if evt is None:
+            if head is not None:
+                allocator.put_message(head)
+            return None
+        if tail is None:
+            head = evt
+        else:
+            tail.p_next_evt = evt
+        tail = evt
+    return head
 
 
 _trackers: Trackers[AllocatorMXF] = Trackers()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from host.ks.state import KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, KsState
 from host.ks.status import STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, NtStatus
 from host.midi.stream import MidiMessage, MidiStreamParser
-from host.mxf.allocator import AllocatorMXF
+from host.mxf.allocator import AllocatorMXF, take_chain
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent, kBytePositionNone
 from host.mxf.filter import MxfFilter
 
@@ -31,25 +31,16 @@ def raw_capture_chain(
     returns STATUS_INSUFFICIENT_RESOURCES and does not deliver the partial chain).
     """
     step = allocator.pointer_size
-    head: KernelEvent | None = None
-    tail: KernelEvent | None = None
-    for i in range(0, len(data), step):
-        evt = allocator.get_message()
-        if evt is None:
-            if head is not None:
-                allocator.put_message(head)
-            return None
-        evt.u_data = data[i : i + step]
+
+    def fill(evt: KernelEvent, index: int) -> bool:
+        evt.u_data = data[index * step : (index + 1) * step]
         evt.cb_event = len(evt.u_data)
         evt.us_flags = DMUS_KEF_EVENT_INCOMPLETE
         evt.us_channel_group = channel_group
         evt.ull_pres_time_100ns = time_100ns
-        if tail is None:
-            head = evt
-        else:
-            tail.p_next_evt = evt
-        tail = evt
-    return head
+        return True
+
+    return take_chain(allocator, -(-len(data) // step), fill)
 
 
 @dataclass

@@ -7,7 +7,7 @@ time is the buffer's start time plus each record's rtDelta.
 from __future__ import annotations
 
 from host.ks.status import STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, NtStatus
-from host.mxf.allocator import AllocatorMXF
+from host.mxf.allocator import AllocatorMXF, take_chain
 from host.mxf.dmusbuff import HEADER, HEADER_SIZE, PackedEvent
 from host.mxf.errors import MalformedBuffer
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent, kBytePositionNone
@@ -120,28 +120,16 @@ class Unpacker(MxfFilter):
         size = alloc.get_buffer_size()
         data = rec.data
         pieces = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
-        head: KernelEvent | None = None
-        tail: KernelEvent | None = None
         last = len(pieces) - 1
-        for index, piece in enumerate(pieces):
-            evt = alloc.get_message()
-            if evt is None:
-                if head is not None:
-                    alloc.put_message(head)
-                return None
-            if alloc.set_data(evt, piece) != STATUS_SUCCESS:
-                alloc.put_message(evt)
-                if head is not None:
-                    alloc.put_message(head)
-                return None
+
+        def fill(evt: KernelEvent, index: int) -> bool:
+            if alloc.set_data(evt, pieces[index]) != STATUS_SUCCESS:
+                return False
             evt.us_channel_group = rec.channel_group
             evt.ull_pres_time_100ns = start + rec.rt_delta
             evt.ull_byte_position = kBytePositionNone
             if index != last:
                 evt.us_flags = DMUS_KEF_EVENT_INCOMPLETE
-            if tail is None:
-                head = evt
-            else:
-                tail.p_next_evt = evt
-            tail = evt
-        return head
+            return True
+
+        return take_chain(alloc, len(pieces), fill)

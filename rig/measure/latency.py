@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from host.midi.usbmidi import UsbMidiDecoder, encode_message
 from rig.errors import RigError
@@ -205,8 +205,18 @@ class BoardMidi(Protocol):
     def read_midi_packets(self, timeout: int | None = None) -> bytes: ...
 
 
-def _is_timeout(exc: BaseException) -> bool:
-    return isinstance(exc, TimeoutError) or type(exc).__name__ == "USBTimeoutError"
+T = TypeVar("T")
+
+
+def unless_timeout(read: Callable[[], T]) -> T | None:
+    """What `read()` returns, or None when it timed out (TimeoutError or pyusb's USBTimeoutError):
+    a read that found nothing is an answer; any other error is raised."""
+    try:
+        return read()
+    except Exception as exc:
+        if isinstance(exc, TimeoutError) or type(exc).__name__ == "USBTimeoutError":
+            return None
+        raise
 
 
 class UsbMidiLink:
@@ -228,12 +238,9 @@ class UsbMidiLink:
 
     def receive(self, timeout_s: float) -> list[Arrival]:
         """One bulk read; messages it completes, stamped when the read returned."""
-        try:
-            data = self.board.read_midi_packets(timeout=max(1, round(timeout_s * 1000)))
-        except Exception as exc:
-            if _is_timeout(exc):
-                return []
-            raise
+        data = unless_timeout(lambda: self.board.read_midi_packets(timeout=max(1, round(timeout_s * 1000))))
+        if data is None:
+            return []
         now = self._clock()
         return [Arrival(m.data, now) for cable, m in self._decoder.messages(data)
                 if cable == self.cable and m.complete]
@@ -272,12 +279,9 @@ class FrameLink:
 
     def receive(self, timeout_s: float) -> list[Arrival]:
         """Read one frame, stamped when the read returned."""
-        try:
-            frame = self.board.receive_frame(timeout=max(1, round(timeout_s * 1000)))
-        except Exception as exc:
-            if _is_timeout(exc):
-                return []
-            raise
+        frame = unless_timeout(lambda: self.board.receive_frame(timeout=max(1, round(timeout_s * 1000))))
+        if frame is None:
+            return []
         now = self._clock()
         return [Arrival(bytes(frame.payload), now, frame.rx_time_us, frame.tx_time_us)]
 

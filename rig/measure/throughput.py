@@ -6,13 +6,14 @@ SOURCE), each with the USB full-speed ceiling beside the figure and the device's
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol, TypeVar
 
 from host.midi.usbmidi import encode_message
 from rig import contract as c
 from rig.errors import RigError
-from rig.measure.latency import BoardFrames, BoardMidi, ClockNs
+from rig.measure.latency import BoardFrames, BoardMidi, ClockNs, unless_timeout
 from rig.measure.messages import FRAME_MIN_PAYLOAD, frame_payload, short_message
 from rig.measure.model import USB_MIDI_EVENT_CEILING_PER_S, ThroughputResult, frame_ceiling_payload_per_s
 
@@ -105,6 +106,7 @@ def _batches(events: list[tuple[int, int]], within_ns: int) -> list[tuple[int, i
 
 
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
 
 
 def settled_count(board: BoardThroughput, counter: str, expected: int, timeout_s: float = 1.0) -> int:
@@ -118,13 +120,9 @@ def settled_count(board: BoardThroughput, counter: str, expected: int, timeout_s
     return value
 
 
-def _is_timeout(exc: BaseException) -> bool:
-    return isinstance(exc, TimeoutError) or type(exc).__name__ == "USBTimeoutError"
-
-
 class _Direction:
-    """One direction's clock, rate series and notes, and the ThroughputResult built from them: the
-    normal end, Ctrl-C (`interrupted`) and a failure (`failed`) all report the same way."""
+    """One direction's clock, rate series, items moved and notes, and the ThroughputResult built from
+    them: the normal end, Ctrl-C and a failure (`running`) all report the same way."""
 
     def __init__(self, direction: str, unit: str, payload_len: int, ceiling_per_s: float, clock: ClockNs,
                  notes: list[str] | None = None) -> None:
@@ -135,6 +133,33 @@ class _Direction:
         self.series = _Series(self.start)
         self.notes: list[str] = notes if notes is not None else []
         self.elapsed_s: float | None = None
+        self.items = 0
+        self.interrupted = False
+
+    def moved(self, items: int, amount: int) -> None:
+        """`items` frames or events (`amount` bytes or events) completed now."""
+        self.items += items
+        self.series.add(amount, self.clock())
+
+    @contextmanager
+    def running(self, where: Callable[[], str]) -> Iterator[None]:
+        """Around a direction's transfers: Ctrl-C ends them, noted (`finish` raises Interrupted with
+        the result); any other error raises Failed naming `where()`; either way the clock stops."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self.notes.append("interrupted (Ctrl-C)")
+        except Exception as exc:
+            raise self.failed(self.items, where(), exc) from exc
+        self.stop()
+
+    def quiet_read(self, read: Callable[[], T], noun: str, timeout_ms: int) -> T | None:
+        """`read()`, or None with a note when nothing came for `timeout_ms`: the source stopped early."""
+        got = unless_timeout(read)
+        if got is None:
+            self.notes.append(f"stopped after {self.items} {noun}: nothing for {timeout_ms} ms")
+        return got
 
     def stop(self) -> None:
         """Freeze the elapsed time (before settling device counters, which may wait)."""
@@ -149,6 +174,13 @@ class _Direction:
         return ThroughputResult(self.direction, self.unit, self.payload_len, items, amount, self.elapsed_s,
                                 self.ceiling_per_s, self.series.points, device_count=device_count, lost=lost,
                                 notes=self.notes)
+
+    def finish(self, device_count: int, lost: int) -> ThroughputResult:
+        """The result of the items moved; raised inside Interrupted when Ctrl-C stopped the direction."""
+        result = self.result(self.items, device_count=device_count, lost=lost)
+        if self.interrupted:
+            raise _Interrupted(result)
+        return result
 
     def failed(self, items: int, where: str, exc: BaseException) -> Failed:
         """Failed carrying what moved before `exc` (no device count: the device may be gone)."""
@@ -165,28 +197,15 @@ def bulk_out(board: BoardThroughput, payload_len: int, count: int, *, clock: Clo
     board.reset_stats()
     payloads = [frame_payload(i, payload_len) for i in range(min(count, 16))]
     run = _Direction("bulk-out", "bytes", payload_len, frame_ceiling_payload_per_s(payload_len), clock)
-    sent = 0
-    interrupted = False
-    try:
+    with run.running(lambda: f"bulk OUT of {payload_len}-byte frames, frame {run.items} of {count}"):
         for i in range(count):
             board.send_frame(payloads[i % len(payloads)])
-            sent += 1
-            run.series.add(payload_len, clock())
+            run.moved(1, payload_len)
             if progress is not None and i % 64 == 0:
                 progress(i + 1, count)
-    except KeyboardInterrupt:
-        interrupted = True
-        run.notes.append("interrupted (Ctrl-C)")
-    except Exception as exc:
-        where = f"bulk OUT of {payload_len}-byte frames, frame {sent} of {count}"
-        raise run.failed(sent, where, exc) from exc
-    run.stop()
-    device = settled_count(board, "frames_rx", sent)
-    result = run.result(sent, device_count=device, lost=max(0, sent - device))
+    device = settled_count(board, "frames_rx", run.items)
     board.set_frame_mode(c.FrameMode.ECHO)
-    if interrupted:
-        raise _Interrupted(result)
-    return result
+    return run.finish(device, lost=max(0, run.items - device))
 
 
 def bulk_in(board: BoardThroughput, payload_len: int, count: int, *, clock: ClockNs = time.perf_counter_ns,
@@ -197,33 +216,17 @@ def bulk_in(board: BoardThroughput, payload_len: int, count: int, *, clock: Cloc
     board.reset_stats()
     board.set_frame_mode(c.FrameMode.SOURCE, payload_len=payload_len, count=count, interval_us=0)
     run = _Direction("bulk-in", "bytes", payload_len, frame_ceiling_payload_per_s(payload_len), clock)
-    got = 0
-    interrupted = False
-    try:
-        while got < count:
-            try:
-                frame = board.receive_frame(timeout=timeout_ms)
-            except Exception as exc:
-                if _is_timeout(exc):
-                    run.notes.append(f"stopped after {got} frames: nothing for {timeout_ms} ms")
-                    break
-                raise
-            got += 1
-            run.series.add(len(frame.payload), clock())
-            if progress is not None and got % 64 == 0:
-                progress(got, count)
-    except KeyboardInterrupt:
-        interrupted = True
-        run.notes.append("interrupted (Ctrl-C)")
-    except Exception as exc:
-        raise run.failed(got, f"bulk IN of {payload_len}-byte frames, frame {got} of {count}", exc) from exc
-    run.stop()
+    with run.running(lambda: f"bulk IN of {payload_len}-byte frames, frame {run.items} of {count}"):
+        while run.items < count:
+            frame = run.quiet_read(lambda: board.receive_frame(timeout=timeout_ms), "frames", timeout_ms)
+            if frame is None:
+                break
+            run.moved(1, len(frame.payload))
+            if progress is not None and run.items % 64 == 0:
+                progress(run.items, count)
     board.set_frame_mode(c.FrameMode.ECHO)
-    device = settled_count(board, "frames_tx", got)
-    result = run.result(got, device_count=device, lost=max(0, count - got) if not interrupted else 0)
-    if interrupted:
-        raise _Interrupted(result)
-    return result
+    device = settled_count(board, "frames_tx", run.items)
+    return run.finish(device, lost=0 if run.interrupted else max(0, count - run.items))
 
 
 def midi_out(board: BoardThroughput, events: int, *, clock: ClockNs = time.perf_counter_ns,
@@ -234,29 +237,16 @@ def midi_out(board: BoardThroughput, events: int, *, clock: ClockNs = time.perf_
     board.set_midi_mode(c.MidiMode.SINK)
     board.reset_stats()
     run = _Direction("midi-out", "events", 0, USB_MIDI_EVENT_CEILING_PER_S, clock)
-    sent = 0
-    interrupted = False
-    try:
-        while sent < events:
-            n = min(16, events - sent)
-            packets = b"".join(encode_message(short_message(sent + k)) for k in range(n))
-            board.write_midi_packets(packets)
-            sent += n
-            run.series.add(n, clock())
-            if progress is not None and sent % 1024 < 16:
-                progress(sent, events)
-    except KeyboardInterrupt:
-        interrupted = True
-        run.notes.append("interrupted (Ctrl-C)")
-    except Exception as exc:
-        raise run.failed(sent, f"MIDI OUT, event {sent} of {events}", exc) from exc
-    run.stop()
-    device = settled_count(board, "midi_rx_packets", sent)
+    with run.running(lambda: f"MIDI OUT, event {run.items} of {events}"):
+        while run.items < events:
+            n = min(16, events - run.items)
+            board.write_midi_packets(b"".join(encode_message(short_message(run.items + k)) for k in range(n)))
+            run.moved(n, n)
+            if progress is not None and run.items % 1024 < 16:
+                progress(run.items, events)
+    device = settled_count(board, "midi_rx_packets", run.items)
     board.set_midi_mode(c.MidiMode.ECHO)
-    result = run.result(sent, device_count=device, lost=max(0, sent - device))
-    if interrupted:
-        raise _Interrupted(result)
-    return result
+    return run.finish(device, lost=max(0, run.items - device))
 
 
 def midi_in(board: BoardThroughput, events: int, rate_hz: int, *, clock: ClockNs = time.perf_counter_ns,
@@ -264,39 +254,23 @@ def midi_in(board: BoardThroughput, events: int, rate_hz: int, *, clock: ClockNs
     """Read `events` events a board in MidiMode.SOURCE generates at `rate_hz` (note on/off pairs)."""
     if events < 2 or not 1 <= rate_hz <= 100_000:
         raise ThroughputError(f"MIDI IN needs events >= 2 and rate_hz in 1..100000, got {events}, {rate_hz}")
-    pairs = events // 2
+    expected = events // 2 * 2
     board.reset_stats()
-    board.set_midi_mode(c.MidiMode.SOURCE, rate_hz=rate_hz, count=pairs)
+    board.set_midi_mode(c.MidiMode.SOURCE, rate_hz=rate_hz, count=expected // 2)
     run = _Direction("midi-in", "events", 0, USB_MIDI_EVENT_CEILING_PER_S, clock,
                      [f"device asked for {rate_hz} events/s"])
-    got = 0
-    interrupted = False
-    try:
-        while got < pairs * 2:
-            try:
-                data = board.read_midi_packets(timeout=timeout_ms)
-            except Exception as exc:
-                if _is_timeout(exc):
-                    run.notes.append(f"stopped after {got} events: nothing for {timeout_ms} ms")
-                    break
-                raise
+    with run.running(lambda: f"MIDI IN, event {run.items} of {expected}"):
+        while run.items < expected:
+            data = run.quiet_read(lambda: board.read_midi_packets(timeout=timeout_ms), "events", timeout_ms)
+            if data is None:
+                break
             n = sum(1 for i in range(0, len(data), 4) if data[i] & 0x0F)
-            got += n
-            run.series.add(n, clock())
+            run.moved(n, n)
             if progress is not None:
-                progress(got, pairs * 2)
-    except KeyboardInterrupt:
-        interrupted = True
-        run.notes.append("interrupted (Ctrl-C)")
-    except Exception as exc:
-        raise run.failed(got, f"MIDI IN, event {got} of {pairs * 2}", exc) from exc
-    run.stop()
+                progress(run.items, expected)
     board.set_midi_mode(c.MidiMode.ECHO)
-    device = settled_count(board, "midi_tx_packets", got)
-    result = run.result(got, device_count=device, lost=max(0, pairs * 2 - got) if not interrupted else 0)
-    if interrupted:
-        raise _Interrupted(result)
-    return result
+    device = settled_count(board, "midi_tx_packets", run.items)
+    return run.finish(device, lost=0 if run.interrupted else max(0, expected - run.items))
 
 
 class _Interrupted(KeyboardInterrupt):
@@ -339,45 +313,32 @@ def midi_mxf(board: Any, events: int, *, batch: int = 256, clock: ClockNs = time
         raise ThroughputError(f"MXF throughput needs events >= 1 and batch >= 1, got {events} and {batch}")
     board.set_midi_mode(c.MidiMode.ECHO)
     board.reset_stats()
-    got = 0
     sent = 0
-    interrupted = False
     notes: list[str] = [f"round trip through the MXF render and capture graphs, {batch} messages per buffer"]
     with UsbMidiMiniport(board, pool_size=max(1024, 4 * batch)) as miniport:
         run = _Direction("midi-mxf", "events", 0, USB_MIDI_EVENT_CEILING_PER_S, clock, notes)
-        try:
+        with run.running(lambda: f"MIDI through the MXF graph, {sent} sent, {run.items} back"):
             while sent < events:
                 n = min(batch, events - sent)
                 miniport.send(short_message(sent + k) for k in range(n))
                 sent += n
                 taken = len(miniport.take())
-                got += taken
-                run.series.add(taken, clock())
+                run.moved(taken, taken)
                 if progress is not None:
-                    progress(got, events)
+                    progress(run.items, events)
             deadline = clock() + int(timeout_s * 1e9)
-            while got < sent and clock() < deadline:
+            while run.items < sent and clock() < deadline:
                 taken = len(miniport.take())
                 if taken:
-                    got += taken
-                    run.series.add(taken, clock())
+                    run.moved(taken, taken)
                 else:
                     time.sleep(0.0005)
-        except KeyboardInterrupt:
-            interrupted = True
-            notes.append("interrupted (Ctrl-C)")
-        except Exception as exc:
-            raise run.failed(got, f"MIDI through the MXF graph, {sent} sent, {got} back", exc) from exc
-        run.stop()
         miniport.stop()
         miniport.take()
-    if got < sent and not interrupted:
-        notes.append(f"{sent - got} echoes did not come back within {timeout_s} s")
+    if run.items < sent and not run.interrupted:
+        notes.append(f"{sent - run.items} echoes did not come back within {timeout_s} s")
     device = settled_count(board, "midi_rx_packets", sent)
-    result = run.result(got, device_count=device, lost=0 if interrupted else sent - got)
-    if interrupted:
-        raise _Interrupted(result)
-    return result
+    return run.finish(device, lost=0 if run.interrupted else sent - run.items)
 
 
 DIN_MIDI_BYTES_PER_S = 31250 / 10

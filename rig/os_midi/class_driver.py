@@ -25,7 +25,7 @@ from typing import Any
 from host.midi import MidiValueError, UsbMidiDecoder, encode_message
 from rig import contract as c
 from rig.contract.ch9 import GET_CONFIGURATION, SET_CONFIGURATION
-from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout, UsbLink, UsbLinkError
+from rig.links.usb_link import ForwardingLink, LinkGone, LinkStall, LinkTimeout, UsbLink, UsbLinkError
 from rig.os_midi import jack_ports
 from rig.os_midi.quiet import quietly
 
@@ -348,40 +348,13 @@ class UsbMidiClassDriver:
         self._delete_ports()
 
 
-class BoundLink:
+class BoundLink(ForwardingLink):
     """`link` as other users see it while `driver` is bound: every transfer is passed through, and the
     kernel-driver calls rig.links.pyusb_backend asks for are answered by the driver."""
 
     def __init__(self, link: UsbLink, driver: UsbMidiClassDriver) -> None:
-        self.link = link
+        super().__init__(link)
         self.driver = driver
-
-    def control(self, bm_request_type: int, b_request: int, w_value: int, w_index: int,
-                data_or_length: bytes | int, timeout_ms: int) -> bytes | int:
-        """Passed through to the link."""
-        return self.link.control(bm_request_type, b_request, w_value, w_index, data_or_length, timeout_ms)
-
-    def write(self, endpoint: int, data: bytes, timeout_ms: int) -> int:
-        """Passed through to the link."""
-        return self.link.write(endpoint, data, timeout_ms)
-
-    def read(self, endpoint: int, length: int, timeout_ms: int) -> bytes:
-        """Passed through to the link."""
-        return self.link.read(endpoint, length, timeout_ms)
-
-    def clear_halt(self, endpoint: int) -> None:
-        """Passed through to the link."""
-        self.link.clear_halt(endpoint)
-
-    def cancel_reads(self, endpoint: int) -> None:
-        """Passed through to the link (a link that cannot cancel: nothing to do, reads time out)."""
-        cancel = getattr(self.link, "cancel_reads", None)
-        if cancel is not None:
-            cancel(endpoint)
-
-    def reset(self) -> None:
-        """Passed through to the link."""
-        self.link.reset()
 
     def close(self) -> None:
         """Close the driver (the link's owner closes the link)."""

@@ -13,6 +13,7 @@ import usb.util
 
 from host import midi as m
 from rig import contract as c
+from rig.contract.ch9 import GET_CONFIGURATION
 from rig.links.pyusb_backend import LinkBackend
 from rig.links.usb_link import write_timed_out
 from rig.loopback import LoopbackBoard
@@ -128,6 +129,19 @@ def test_close_ends_the_threads_and_can_be_repeated(midi_system: MidiSystem, boa
     driver.close()
     assert not any(t.is_alive() for t in driver.threads)
     assert not driver.bound and not driver.active_on(c.IF_MIDI_STREAMING)
+
+
+def test_closing_the_bound_link_closes_the_driver_not_the_device(midi_system: MidiSystem,
+                                                                 board: LoopbackBoard) -> None:
+    """The device as pyusb sees it while the driver is bound: closing it ends the driver, and the link
+    stays open for its owner (the target closes the board)."""
+    driver = UsbMidiClassDriver(board, midi_system.api, label="bound closing")
+    try:
+        BoundLink(board, driver).close()
+        assert not any(t.is_alive() for t in driver.threads) and not driver.bound
+        assert board.control(0x80, GET_CONFIGURATION, 0, 0, 1, 1000) == bytes((c.CONFIG_VALUE,))
+    finally:
+        driver.close()  # a second close does nothing (test_close_ends_the_threads_and_can_be_repeated)
 
 
 def test_port_names_say_what_they_are(driver: UsbMidiClassDriver) -> None:

@@ -27,6 +27,8 @@ from rig.contract.ch9 import (
     SET_FEATURE,
 )
 
+from .. import endpoint_reads
+
 pytestmark = [pytest.mark.needs("usb"), pytest.mark.books_unchecked]
 
 T = 2000
@@ -40,13 +42,8 @@ def halted(dev: usb.core.Device, ep: int) -> int:
     return int(struct.unpack("<H", bytes(dev.ctrl_transfer(0x82, GET_STATUS, 0, ep, 2, T)))[0])
 
 
-def drain(dev: usb.core.Device, ep: int, size: int = 64) -> bytes:
-    got = bytearray()
-    while True:
-        try:
-            got += bytes(dev.read(ep, size, 200))
-        except usb.core.USBTimeoutError:
-            return bytes(got)
+def drain(dev: usb.core.Device, ep: int) -> bytes:
+    return endpoint_reads.drain(dev, ep, timeout_ms=200)
 
 
 @pytest.fixture

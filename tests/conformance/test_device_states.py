@@ -16,6 +16,8 @@ from rig.contract import ch9
 from rig.contract import frame_wire as frames
 from rig.loopback import midi
 
+from ..endpoint_reads import drain
+
 pytestmark = [pytest.mark.needs("usb"), pytest.mark.books_unchecked]
 
 GET_LINE_CODING = 0x21
@@ -86,12 +88,7 @@ def test_source_starts_again_when_configured_again(board: Board, kind: str) -> N
     def everything() -> bytes:
         if kind == "midi":
             return board.drain_midi(T)
-        got = b""
-        while True:
-            try:
-                got += bytes(dev.read(c.EP_FRAME_IN, 4096, T))
-            except usb.core.USBTimeoutError:
-                return got
+        return drain(dev, c.EP_FRAME_IN, 4096, T)
 
     if kind == "midi":
         board.set_midi_mode(c.MidiMode.SOURCE, rate_hz=100_000, count=2)

@@ -10,6 +10,8 @@ import usb.core
 from rig import contract as c
 from rig.client.board import Board
 
+from ..endpoint_reads import drain
+
 pytestmark = [pytest.mark.needs("usb"), pytest.mark.books_unchecked]
 
 T = 100
@@ -18,12 +20,7 @@ NOTES = bytes((0x09, 0x90, 60, 100)) * 16
 
 
 def _drain(dev: usb.core.Device) -> bytes:
-    got = b""
-    while True:
-        try:
-            got += bytes(dev.read(c.EP_MIDI_IN, 4096, T))
-        except usb.core.USBTimeoutError:
-            return got
+    return drain(dev, c.EP_MIDI_IN, 4096, T)
 
 
 def test_seventeen_packets_unread_fill_the_queue_and_the_last_waits(board: Board) -> None:

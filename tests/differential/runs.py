@@ -11,6 +11,7 @@ import usb.core
 from rig import contract as c
 from rig.contract import ch9
 from tests.differential.ops import CONTROL_TIMEOUT_MS, Op
+from tests.endpoint_reads import drain
 
 Outcome = tuple[Any, ...]
 """("ok", data) / ("ok", count) / ("stall",) / ("timeout",) / ("error", errno name): what a host sees."""
@@ -22,16 +23,6 @@ _INFO_IMPLEMENTATION_FIELDS = ("capabilities", "clock_hz", "unique_id")
 """GET_INFO fields that name the implementation (DMA or not, its clock, its flash)."""
 _TIMES = slice(24, 40)
 """rx_time_us and tx_time_us in a frame header."""
-
-
-def drain(dev: usb.core.Device, endpoint: int, length: int = 64, timeout_ms: int = 100) -> bytes:
-    """Every byte `endpoint` sends, read `length` at a time, until a read times out."""
-    out = bytearray()
-    while True:
-        try:
-            out += bytes(dev.read(endpoint, length, timeout_ms))
-        except usb.core.USBTimeoutError:
-            return bytes(out)
 
 
 def console(dev: usb.core.Device, line: bytes) -> bytes:

@@ -84,7 +84,8 @@ def replay(ops: list[Op], divergence: Divergence, names: tuple[str, str]) -> str
     """The minimal divergent sequence as a script a person runs against either board."""
     lines = ["# prologue(dev): bus reset, SET_CONFIGURATION(1), ECHO modes, 115200 8N1, log off,",
              "# endpoints drained, RESET_STATS",
-             "from tests.differential.runs import console, drain, prologue",
+             "from tests.differential.runs import console, prologue",
+             "from tests.endpoint_reads import drain",
              "prologue(dev)"]
     lines += [op.as_python() for op in ops]
     lines.append("# then GET_STATS")

@@ -19,6 +19,7 @@ from rig.client.console import LOG_PREFIX
 from rig.contract import descriptors as d
 from rig.loopback.cdc import ConsoleSession
 
+from ..rig.console_host import Host, Port
 from .conftest import FIRMWARE, need_program
 
 SOURCES = ("crc32.c", "ring.c", "frame.c", "midi_core.c", "desc.c", "console_core.c", "log.c")
@@ -118,35 +119,11 @@ def test_log_command_sets_and_reports_the_state(units: Path) -> None:
                                            "error: usage: log [on|off]\r\n", ""]
 
 
-class _Host:
-    """A ConsoleHost whose device time the test sets."""
-
-    def __init__(self) -> None:
-        self.time_us = 0
-
-    def console_stats(self) -> dict[str, int]:
-        return {}
-
-    def console_time_us(self) -> int:
-        return self.time_us
-
-    def console_reset_stats(self) -> None:
-        pass
-
-    def console_bytes(self, rx: int, tx: int) -> None:
-        pass
-
-
 def test_firmware_log_lines_are_the_loopback_log_lines_byte_for_byte(units: Path) -> None:
     """firmware/src/log.c (built with a stub clock) and rig.loopback.cdc format every event alike."""
-    host = _Host()
-    sent: list[bytes] = []
-
-    def write(data: bytes) -> int:
-        sent.append(data)
-        return len(data)  # the port takes every byte
-
-    session = ConsoleSession(host, write)
+    host = Host()
+    port = Port()
+    session = ConsoleSession(host, port)
     session.log_on = True
     events: list[tuple[int, Callable[[], None]]] = [
         (1, session.log_bus_reset), (22, lambda: session.log_configuration(1)),
@@ -161,7 +138,7 @@ def test_firmware_log_lines_are_the_loopback_log_lines_byte_for_byte(units: Path
         host.time_us = time_us
         emit()
     firmware = run(units, "logfmt")
-    assert firmware == b"".join(sent).decode()
+    assert firmware == b"".join(port.written).decode()
     lines = firmware.split("\r\n")
     assert lines[-1] == "" and all(line.startswith(LOG_PREFIX) for line in lines[:-1])
     assert lines[:4] == ["# 1 bus-reset", "# 22 configured value=1", "# 333 unconfigured",

@@ -16,6 +16,8 @@ from host.midi.errors import MidiValueError
 from host.midi.stream import MidiMessage, MidiStreamParser
 from host.midi.usbmidi import UsbMidiDecoder, UsbMidiEncoder, encode_message, encode_messages
 
+from .books import assert_balanced
+
 DATA = st.integers(0, 127)
 CHANNEL_STATUS = st.integers(0x80, 0xEF)
 REALTIME = st.sampled_from([0xF8, 0xFA, 0xFB, 0xFC, 0xFE, 0xFF])
@@ -63,14 +65,6 @@ def parse_in_pieces(parser: MidiStreamParser, data: bytes, sizes: list[int]) -> 
     return out
 
 
-def assert_parser_balanced(parser: MidiStreamParser, delivered: list[MidiMessage]) -> None:
-    c = parser.counters
-    out = sum(len(m.data) for m in delivered)
-    assert c.bytes_out == out
-    assert c.messages == len(delivered)
-    assert out + c.dropped_bytes() + parser.pending_bytes == c.bytes_in + c.running_status
-
-
 @given(MESSAGES, st.booleans(), SIZES)
 def test_encode_stream_then_parse_in_any_chunking_gives_the_messages(
     messages: list[bytes], running_status: bool, sizes: list[int]
@@ -81,7 +75,7 @@ def test_encode_stream_then_parse_in_any_chunking_gives_the_messages(
     assert [m.data for m in got] == messages
     assert all(m.complete and not m.truncated for m in got)
     assert parser.counters.dropped_bytes() == 0 and parser.pending_bytes == 0
-    assert_parser_balanced(parser, got)
+    assert_balanced(parser, got)
 
 
 @given(MESSAGES, st.lists(st.tuples(st.integers(0, 10_000), REALTIME), max_size=10), SIZES)
@@ -95,7 +89,7 @@ def test_realtime_bytes_anywhere_never_break_the_messages(
     got = parse_in_pieces(parser, bytes(wire), sizes)
     assert [m.data for m in got if not m.is_realtime] == [m for m in messages if m[0] < 0xF8]
     assert sum(m.is_realtime for m in got) == len(inserts) + sum(m[0] >= 0xF8 for m in messages)
-    assert_parser_balanced(parser, got)
+    assert_balanced(parser, got)
 
 
 @given(MESSAGES, st.integers(1, 70), SIZES)
@@ -117,7 +111,7 @@ def test_sysex_chunk_pieces_join_to_the_whole_messages(
         else:
             joined.append(m.data)
     assert joined == messages
-    assert_parser_balanced(parser, got)
+    assert_balanced(parser, got)
 
 
 CABLED = st.lists(st.tuples(st.integers(0, 15), MESSAGE), max_size=30)
@@ -205,11 +199,11 @@ def test_encode_decode_parse_gives_the_same_messages_in_the_same_order(data: byt
 def test_parser_fuzz_never_raises_and_balances(garbage: bytes, sizes: list[int], chunk: int | None) -> None:
     parser = MidiStreamParser(sysex_chunk=chunk)
     got = parse_in_pieces(parser, garbage, sizes)
-    assert_parser_balanced(parser, got)
+    assert_balanced(parser, got)
     assert parser.counters.bytes_in == len(garbage)
     got += parser.flush()
     assert parser.pending_bytes == 0
-    assert_parser_balanced(parser, got)
+    assert_balanced(parser, got)
     whole = MidiStreamParser().feed(garbage)
     if chunk is None:
         assert got[:len(whole)] == whole

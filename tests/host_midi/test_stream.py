@@ -10,17 +10,11 @@ import pytest
 from host.midi.errors import MidiValueError
 from host.midi.stream import MidiMessage, MidiStreamParser, parse
 
+from .books import assert_balanced
+
 
 def datas(messages: list[MidiMessage]) -> list[bytes]:
     return [m.data for m in messages]
-
-
-def assert_balanced(parser: MidiStreamParser, delivered: list[MidiMessage]) -> None:
-    c = parser.counters
-    out = sum(len(m.data) for m in delivered)
-    assert c.bytes_out == out
-    assert c.messages == len(delivered)
-    assert out + c.dropped_bytes() + parser.pending_bytes == c.bytes_in + c.running_status
 
 
 def feed_bytewise(parser: MidiStreamParser, data: bytes) -> list[MidiMessage]:

@@ -38,27 +38,18 @@ def test_releases_in_time_stamp_order(alloc: AllocatorMXF, clock: ManualClock) -
 
 
 @pytest.mark.spec("A3")
-def test_due_at_exactly_presentation_time(alloc: AllocatorMXF, clock: ManualClock) -> None:
-    """A3: due means masterTime >= ullPresTime100ns - SchedulePreFetch (inclusive)."""
-    s, c = make(alloc, clock)
+@pytest.mark.parametrize(("prefetch", "pres_time"), [(0, 50), (10_000, 50_000)],
+                         ids=["at-presentation-time", "prefetch-releases-early"])
+def test_due_at_presentation_time_less_prefetch(alloc: AllocatorMXF, clock: ManualClock, prefetch: int,
+                                                pres_time: int) -> None:
+    """A3: due means masterTime >= ullPresTime100ns - SchedulePreFetch (inclusive): at exactly its
+    presentation time without prefetch, that much earlier with it."""
+    s, c = make(alloc, clock, prefetch=prefetch)
     s.set_state(KsState.RUN)
-    s.put_message(event(alloc, b"\xf8", 50))
-    s.advance_to(49)
+    s.put_message(event(alloc, b"\xf8", pres_time))
+    s.advance_to(pres_time - prefetch - 1)
     assert c.got == []
-    s.advance_to(50)
-    assert len(c.got) == 1
-    c.release()
-
-
-@pytest.mark.spec("A3")
-def test_schedule_prefetch_releases_early(alloc: AllocatorMXF, clock: ManualClock) -> None:
-    """A3: SchedulePreFetch makes events due that much before their presentation time."""
-    s, c = make(alloc, clock, prefetch=10_000)
-    s.set_state(KsState.RUN)
-    s.put_message(event(alloc, b"\xf8", 50_000))
-    s.advance_to(39_999)
-    assert c.got == []
-    s.advance_to(40_000)
+    s.advance_to(pres_time - prefetch)
     assert len(c.got) == 1
     c.release()
 

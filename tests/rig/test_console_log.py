@@ -11,25 +11,7 @@ from rig import contract as c
 from rig.client.console import LOG_PREFIX, Console, ConsoleError
 from rig.loopback.cdc import LOG_LINE_MAX, ConsoleSession, PtyConsole, log_line
 
-
-class Host:
-    """A ConsoleHost with a settable clock that counts console bytes."""
-
-    def __init__(self) -> None:
-        self.time_us = 1000
-        self.tx = 0
-
-    def console_stats(self) -> dict[str, int]:
-        return dict.fromkeys(c.STATS.names, 0)
-
-    def console_time_us(self) -> int:
-        return self.time_us
-
-    def console_reset_stats(self) -> None:
-        pass
-
-    def console_bytes(self, rx: int, tx: int) -> None:
-        self.tx += tx
+from .console_host import Host, Port
 
 
 def test_log_command_is_off_at_start_and_switches() -> None:
@@ -43,13 +25,9 @@ def test_log_command_is_off_at_start_and_switches() -> None:
 
 def test_log_lines_only_while_on_stamped_with_device_time() -> None:
     host = Host()
-    out: list[bytes] = []
-
-    def write(data: bytes) -> int:
-        out.append(data)
-        return len(data)  # the port takes every byte
-
-    session = ConsoleSession(host, write)
+    port = Port()
+    out = port.written
+    session = ConsoleSession(host, port)
     session.log_stall(0x80, 6)
     assert out == []
     session.log_on = True
