@@ -9,12 +9,17 @@
  * Every message both ways: u32 length (of what follows), u32 request id, u8 op/status, payload;
  * little-endian. Requests (op): 1 PING, 2 CONTROL, 3 WRITE (bulk/interrupt OUT), 4 READ (IN),
  * 5 RESET (bus reset), 6 INFO, 7 QUIT, 8 CANCEL (end a waiting read), 9 EVENTS (u8 1/0: device-side
- * events on/off, for captures; --device-events turns them on from boot). Replies (status): 0 OK,
+ * events on/off, for captures; --device-events turns them on from boot), 10 WATCHDOG (a test hook:
+ * the watchdog fires as if the firmware wrote CTRL.TRIGGER). Replies (status): 0 OK,
  * 1 TIMEOUT, 2 STALL, 3 ERROR, 4 GONE, 5 OVERFLOW, 6 CANCELLED; status 7 EVENT (id 0) is a
  * device-side event, see device_events.js.
  * Once the firmware has enabled USB and taken the first bus reset the bridge sends id 0 status OK
  * with a JSON payload ({"ready": true, ...}); a chip that stops before that (bad boot2 CRC, fault,
  * flash read with XIP off) gets id 0 status GONE with the reason, and the bridge exits.
+ * After a watchdog reset the device leaves the bus (pending and later USB requests get GONE) and
+ * attaches again when the rebooted firmware enables USB: the host resets it and sends id 0 status OK
+ * with the same JSON (`attachments` counts them); it is then at address 0, unconfigured, and the
+ * host (rig/links/emulator.py `reattach`) enumerates it again (USB 2.0 9.1.2).
  *
  * The chip boots like an RP2040: the model boot ROM (rom/rom_model.S, built as ROM.bin) loads boot2
  * from flash into SRAM, checks its CRC and enters it; boot2 sets up XIP and VTOR and enters the
@@ -61,7 +66,9 @@ const { HostEndpoints } = require('./host_endpoints');
 const { installChipModel, resetChip } = require('./chip_model');
 const { DeviceEvents } = require('./device_events');
 
-const OP = { PING: 1, CONTROL: 2, WRITE: 3, READ: 4, RESET: 5, INFO: 6, QUIT: 7, CANCEL: 8, EVENTS: 9 };
+const OP = { PING: 1, CONTROL: 2, WRITE: 3, READ: 4, RESET: 5, INFO: 6, QUIT: 7, CANCEL: 8, EVENTS: 9, WATCHDOG: 10 };
+const WATCHDOG_CTRL = 0x40058000;
+const WATCHDOG_TRIGGER = 1 << 31;
 const ST = { OK: 0, TIMEOUT: 1, STALL: 2, ERROR: 3, GONE: 4, OVERFLOW: 5, CANCELLED: 6, EVENT: 7 };
 const IN_CAP = 128 * 1024;
 const BUF_STALL = 1 << 11;
@@ -148,7 +155,9 @@ events.on = args.deviceEvents;
 
 let halted = false; // no more instructions run
 let readySent = false;
-let deviceGone = null; // why USB requests get GONE (BOOTSEL)
+let deviceGone = null; // why USB requests get GONE (BOOTSEL, or off the bus after a watchdog reset)
+let reattaching = false; // a watchdog reset took the device off the bus: it attaches at its next bus reset
+let attachments = 0; // times the device attached to the bus (the first boot included)
 let bootsel = null;
 
 function hex(n) {
@@ -445,6 +454,13 @@ usb.onUSBEnabled = () => usb.resetDevice();
 usb.onResetReceived = () => {
   usbReady = true;
   events.busReset();
+  if (reattaching) {
+    // The rebooted firmware enabled USB and took the host's bus reset: the device is back, new.
+    reattaching = false;
+    deviceGone = null;
+    attachments++;
+    send(0, ST.OK, Buffer.from(JSON.stringify(info())));
+  }
   const waiters = resetWaiters;
   resetWaiters = [];
   for (const w of waiters) w();
@@ -472,12 +488,14 @@ function watchdogReset(reason) {
     'addrEndp', 'usbPwr', 'epAbort', 'epAbortDone', 'epStallArm', 'epStatusStallNak']) usb[field] = 0;
   mcu.usbDPRAM.fill(0);
   rules.resetHost();
+  hostEps.forget();
   usbReady = false;
   qspi.reset();
   resetChip(mcu, args.bootsel);
   if (wasReady && deviceGone === null) {
     deviceGone = `the chip was reset by its watchdog (${reason}, pc ${entry.pc}): its USB device left the bus; ` +
-      'a new device enumerates after the reboot (open the target again to reach it)';
+      'it attaches again when the rebooted firmware enables USB (EmulatorLink.reattach enumerates it)';
+    reattaching = true;
     failAll(ST.GONE, deviceGone);
   }
   kick();
@@ -856,6 +874,15 @@ function handle(id, opcode, p) {
     case OP.INFO:
       send(id, ST.OK, Buffer.from(JSON.stringify(info())));
       break;
+    case OP.WATCHDOG:
+      // As the firmware's own store to CTRL.TRIGGER would: the chip resets (chip_model.js).
+      if (halted) {
+        send(id, ST.ERROR, Buffer.from('the chip is stopped: no watchdog runs'));
+        break;
+      }
+      mcu.writeUint32(WATCHDOG_CTRL, WATCHDOG_TRIGGER);
+      send(id, ST.OK, null);
+      break;
     case OP.QUIT:
       failAll(ST.GONE, 'bridge quitting');
       send(id, ST.OK, null);
@@ -899,6 +926,7 @@ function clockRegisters() {
 function info() {
   return {
     ready: usbReady,
+    attachments,
     state: bootsel ? 'bootsel' : halted ? 'stopped' : 'running',
     emulated_us: Math.floor(clock.nanos / 1000),
     instructions,
@@ -1069,6 +1097,7 @@ const bootTimer = setTimeout(() => {
 resetWaiters.push(() => {
   clearTimeout(bootTimer);
   readySent = true;
+  attachments++;
   send(0, ST.OK, Buffer.from(JSON.stringify(info())));
 });
 kick();

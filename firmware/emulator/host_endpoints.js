@@ -12,6 +12,11 @@ const TYPE = { CONTROL: 0, ISOCHRONOUS: 1, BULK: 2, INTERRUPT: 3 };
 
 class HostEndpoints {
   constructor() {
+    this.forget();
+  }
+
+  /** A new device on the bus (after a reset of the chip): nothing known of it yet. */
+  forget() {
     this.ep0Size = DEFAULT_SIZE;
     this.endpoints = new Map(); // bEndpointAddress -> { maxPacket, type, interval }
   }
