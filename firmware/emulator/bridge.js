@@ -38,6 +38,9 @@
  * - STALL is seen by watching buffer-control writes for bit 11 (the emulator has no callback).
  * - Packet sizes come from the descriptors the host read (host_endpoints.js): EP0 bMaxPacketSize0,
  *   each endpoint's wMaxPacketSize (64 until read); interrupt IN endpoints are polled at bInterval.
+ * - Buffers as the controller uses them (host_endpoints.js EndpointBuffers): a double-buffered
+ *   endpoint's two buffers are taken in turn by the buffer select (not rp2040js's out-of-order
+ *   handling), and BUFF_CPU_SHOULD_HANDLE says which one completed.
  * - A bulk write sends its data in max-size packets and ends with a short packet; it appends no ZLP
  *   when the length is a multiple of the max packet size (libusb does not either): a host that wants one writes a
  *   zero-length transfer. While the device is not configured (the host saw SET_CONFIGURATION 0 or a
@@ -62,7 +65,7 @@ const fs = require('fs');
 const { RP2040 } = require('rp2040js');
 const { QspiFlash } = require('./qspi_flash');
 const { UsbRules, epBit } = require('./usb_rules');
-const { HostEndpoints } = require('./host_endpoints');
+const { HostEndpoints, EndpointBuffers } = require('./host_endpoints');
 const { installChipModel, resetChip } = require('./chip_model');
 const { DeviceEvents } = require('./device_events');
 
@@ -73,8 +76,6 @@ const ST = { OK: 0, TIMEOUT: 1, STALL: 2, ERROR: 3, GONE: 4, OVERFLOW: 5, CANCEL
 const IN_CAP = 128 * 1024;
 const BUF_STALL = 1 << 11;
 const BUF_AVAILABLE = 1 << 10;
-const BUF_FULL = 1 << 15;
-const BUF_LEN = 0x3ff;
 const BOOT_TIMEOUT_MS = 10000;
 const ROM_SIZE = 16 * 1024;
 /** The flash's unique ID when --flash-uid is not given (deliberately not the old "RIGEMU01"). */
@@ -310,11 +311,21 @@ const rules = new UsbRules(mcu, {
   maxPacket: (ep) => hostEps.maxPacket(ep, false),
 });
 
-function endpointBufferOffset(ep, out) {
-  if (ep === 0) return 0x100;
-  const ctrl = dpram.getUint32(0x8 * ep + (out ? 4 : 0), true);
-  return ctrl & 0xffc0;
+const epBuffers = [[], []]; // [dir 0 = IN, 1 = OUT][ep]: the controller's buffer select and buffers
+for (let ep = 0; ep < 16; ep++) {
+  epBuffers[0].push(new EndpointBuffers(dpram, ep, false));
+  epBuffers[1].push(new EndpointBuffers(dpram, ep, true));
 }
+let shouldHandle = 0; // BUFF_CPU_SHOULD_HANDLE: per endpoint direction, 1 when buffer 1 completed
+
+// The controller has written a buffer's status back: BUFF_STATUS, and which buffer it was.
+function bufferDone(ep, out, half) {
+  const bit = epBit(ep, out);
+  shouldHandle = half ? (shouldHandle | bit) >>> 0 : (shouldHandle & ~bit) >>> 0;
+  usb.indicateBufferReady(ep, out);
+}
+const usbRead = usb.readUint32.bind(usb);
+usb.readUint32 = (offset) => (offset === 0x5c ? shouldHandle : usbRead(offset)); // rp2040js reads 0
 
 function endpointEnabled(ep, out) {
   return ep === 0 || (dpram.getUint32(0x8 * ep + (out ? 4 : 0), true) & 0x80000000) !== 0;
@@ -335,15 +346,35 @@ function deliverIn(ep) {
   if (!pending) return;
   inPending[ep] = null;
   inTakenAt[ep] = clock.nanos;
-  const offset = 0x80 + 8 * ep;
-  const word = dpram.getUint32(offset, true);
-  dpram.setUint32(offset, word & ~(BUF_AVAILABLE | BUF_FULL), true);
+  const half = epBuffers[0][ep].complete(pending.half);
   if (ruleMode !== 'off') rules.inTaken(ep, pending.word, pending.data.length, controlPhase(ep));
   events.completed(ep, false, pending.word, pending.data);
   inQueue[ep].push(pending.data);
   inBytes[ep] += pending.data.length;
-  usb.indicateBufferReady(ep, false);
+  bufferDone(ep, false, half);
+  armIn(ep); // double buffered: the other buffer may be waiting already
   kick();
+}
+
+// The IN buffer the controller uses next, when the firmware has made it available, waits for the host.
+function armIn(ep) {
+  const armed = epBuffers[0][ep].armed();
+  if (!armed) return;
+  const data = mcu.usbDPRAM.slice(armed.offset, armed.offset + armed.len);
+  inPending[ep] = { data, word: armed.bits, half: armed.half };
+  events.armed(ep, false, armed.bits, data);
+  tryTakeIn(ep);
+}
+
+// The OUT buffer the controller fills next, when the firmware has made it available.
+function armOut(ep) {
+  const armed = epBuffers[1][ep].armed();
+  if (!armed) return false;
+  outArmed[ep] = armed.len;
+  outWord[ep] = armed.bits;
+  events.armed(ep, true, armed.bits, null);
+  kick();
+  return true;
 }
 
 function readPending(ep) {
@@ -416,38 +447,27 @@ usb.DPRAMUpdated = (offset, value) => {
   if (value & BUF_STALL && !stalled[out ? 1 : 0][ep]) events.stalled(ep, out, value);
   stalled[out ? 1 : 0][ep] = (value & BUF_STALL) !== 0;
   if (value & BUF_STALL) kick();
-  if (!(value & BUF_AVAILABLE)) {
-    // The firmware took the buffer back (after EP_ABORT, a SETUP, or a bug the rules report).
-    if (out) outArmed[ep] = undefined;
-    else if (!inScheduled[ep]) inPending[ep] = null;
-    return;
-  }
+  epBuffers[out ? 1 : 0][ep].stored(value);
   if (out) {
-    outArmed[ep] = value & BUF_LEN;
-    outWord[ep] = value;
-    events.armed(ep, true, value, null);
-    kick();
+    if (!armOut(ep)) outArmed[ep] = undefined; // taken back (EP_ABORT, a SETUP, or a bug the rules report)
     return;
   }
-  const len = value & BUF_LEN;
-  const bufferOffset = endpointBufferOffset(ep, false);
-  inPending[ep] = { data: mcu.usbDPRAM.slice(bufferOffset, bufferOffset + len), word: value };
-  events.armed(ep, false, value, inPending[ep].data);
-  tryTakeIn(ep);
+  if (inScheduled[ep]) return; // the buffer on its way stays; the next is taken once it is done
+  inPending[ep] = null;
+  armIn(ep);
 };
 
 // An OUT packet lands: as the controller does, only in a buffer still armed on an enabled endpoint
 // (the firmware may have closed it meanwhile); AVAILABLE clears, FULL and the length are set.
 usb.finishRead = (ep, buffer) => {
-  const control = 0x84 + 8 * ep;
-  const word = dpram.getUint32(control, true);
-  if (!(word & BUF_AVAILABLE) || !endpointEnabled(ep, true)) return;
-  const bufferOffset = endpointBufferOffset(ep, true);
-  const n = Math.min(buffer.length, word & BUF_LEN, 0x1000 - bufferOffset);
-  mcu.usbDPRAM.set(buffer.subarray(0, n), bufferOffset);
-  events.completed(ep, true, word, buffer.subarray(0, n));
-  dpram.setUint32(control, (word & ~(BUF_AVAILABLE | BUF_LEN)) | BUF_FULL | n, true);
-  usb.indicateBufferReady(ep, true);
+  const buffers = epBuffers[1][ep];
+  const armed = buffers.armed();
+  if (!armed || !endpointEnabled(ep, true)) return;
+  const n = Math.min(buffer.length, armed.len, 0x1000 - armed.offset);
+  mcu.usbDPRAM.set(buffer.subarray(0, n), armed.offset);
+  events.completed(ep, true, armed.bits, buffer.subarray(0, n));
+  bufferDone(ep, true, buffers.complete(armed.half, n));
+  if (outArmed[ep] === undefined) armOut(ep); // double buffered: the other buffer may be waiting
 };
 
 usb.onUSBEnabled = () => usb.resetDevice();
@@ -785,7 +805,10 @@ function forgetEndpoints() {
     inScheduled[ep] = false;
     outArmed[ep] = undefined;
     stalled[0][ep] = stalled[1][ep] = false;
+    epBuffers[0][ep].reset();
+    epBuffers[1][ep].reset();
   }
+  shouldHandle = 0;
 }
 
 function busReset(op) {
