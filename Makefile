@@ -14,10 +14,11 @@ APT_PACKAGES := jackd2 libjack-jackd2-0 gcc-arm-none-eabi tshark openssh-server 
 APT_PACKAGES += $(if $(shell command -v node),,nodejs npm)
 RIG ?=
 # The targets `make test` runs the conformance suite on: none needs hardware. The third is the plain
-# USB-MIDI image (firmware/plain: not our board), which runs only the device-agnostic suites
-# (conformance_usb, conformance_usbmidi; the rest are deselected for it). Add `board` (or
+# USB-MIDI image (firmware/plain: not our board), declared echoing (`,echo`: it sends back what it
+# receives), which runs only the device-agnostic suites (conformance_usb, conformance_usbmidi,
+# conformance_midi; the rest are deselected for it). Add `board` (or
 # `board:SERIAL`, `midi:OUT,IN`) when one is attached: make test RIGS="loopback board".
-RIGS ?= loopback emulator emulator:firmware/build/plain.uf2
+RIGS ?= loopback emulator emulator:firmware/build/plain.uf2,echo
 
 .PHONY: all venv system run test lint bench firmware firmware-if-possible emulator-deps header clean
 

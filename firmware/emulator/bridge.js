@@ -9,12 +9,17 @@
  * Every message both ways: u32 length (of what follows), u32 request id, u8 op/status, payload;
  * little-endian. Requests (op): 1 PING, 2 CONTROL, 3 WRITE (bulk/interrupt OUT), 4 READ (IN),
  * 5 RESET (bus reset), 6 INFO, 7 QUIT, 8 CANCEL (end a waiting read), 9 EVENTS (u8 1/0: device-side
- * events on/off, for captures; --device-events turns them on from boot). Replies (status): 0 OK,
+ * events on/off, for captures; --device-events turns them on from boot), 10 WATCHDOG (a test hook:
+ * the watchdog fires as if the firmware wrote CTRL.TRIGGER). Replies (status): 0 OK,
  * 1 TIMEOUT, 2 STALL, 3 ERROR, 4 GONE, 5 OVERFLOW, 6 CANCELLED; status 7 EVENT (id 0) is a
  * device-side event, see device_events.js.
  * Once the firmware has enabled USB and taken the first bus reset the bridge sends id 0 status OK
  * with a JSON payload ({"ready": true, ...}); a chip that stops before that (bad boot2 CRC, fault,
  * flash read with XIP off) gets id 0 status GONE with the reason, and the bridge exits.
+ * After a watchdog reset the device leaves the bus (pending and later USB requests get GONE) and
+ * attaches again when the rebooted firmware enables USB: the host resets it and sends id 0 status OK
+ * with the same JSON (`attachments` counts them); it is then at address 0, unconfigured, and the
+ * host (rig/links/emulator.py `reattach`) enumerates it again (USB 2.0 9.1.2).
  *
  * The chip boots like an RP2040: the model boot ROM (rom/rom_model.S, built as ROM.bin) loads boot2
  * from flash into SRAM, checks its CRC and enters it; boot2 sets up XIP and VTOR and enters the
@@ -33,6 +38,9 @@
  * - STALL is seen by watching buffer-control writes for bit 11 (the emulator has no callback).
  * - Packet sizes come from the descriptors the host read (host_endpoints.js): EP0 bMaxPacketSize0,
  *   each endpoint's wMaxPacketSize (64 until read); interrupt IN endpoints are polled at bInterval.
+ * - Buffers as the controller uses them (host_endpoints.js EndpointBuffers): a double-buffered
+ *   endpoint's two buffers are taken in turn by the buffer select (not rp2040js's out-of-order
+ *   handling), and BUFF_CPU_SHOULD_HANDLE says which one completed.
  * - A bulk write sends its data in max-size packets and ends with a short packet; it appends no ZLP
  *   when the length is a multiple of the max packet size (libusb does not either): a host that wants one writes a
  *   zero-length transfer. While the device is not configured (the host saw SET_CONFIGURATION 0 or a
@@ -57,17 +65,17 @@ const fs = require('fs');
 const { RP2040 } = require('rp2040js');
 const { QspiFlash } = require('./qspi_flash');
 const { UsbRules, epBit } = require('./usb_rules');
-const { HostEndpoints } = require('./host_endpoints');
+const { HostEndpoints, EndpointBuffers } = require('./host_endpoints');
 const { installChipModel, resetChip } = require('./chip_model');
 const { DeviceEvents } = require('./device_events');
 
-const OP = { PING: 1, CONTROL: 2, WRITE: 3, READ: 4, RESET: 5, INFO: 6, QUIT: 7, CANCEL: 8, EVENTS: 9 };
+const OP = { PING: 1, CONTROL: 2, WRITE: 3, READ: 4, RESET: 5, INFO: 6, QUIT: 7, CANCEL: 8, EVENTS: 9, WATCHDOG: 10 };
+const WATCHDOG_CTRL = 0x40058000;
+const WATCHDOG_TRIGGER = 1 << 31;
 const ST = { OK: 0, TIMEOUT: 1, STALL: 2, ERROR: 3, GONE: 4, OVERFLOW: 5, CANCELLED: 6, EVENT: 7 };
 const IN_CAP = 128 * 1024;
 const BUF_STALL = 1 << 11;
 const BUF_AVAILABLE = 1 << 10;
-const BUF_FULL = 1 << 15;
-const BUF_LEN = 0x3ff;
 const BOOT_TIMEOUT_MS = 10000;
 const ROM_SIZE = 16 * 1024;
 /** The flash's unique ID when --flash-uid is not given (deliberately not the old "RIGEMU01"). */
@@ -148,7 +156,9 @@ events.on = args.deviceEvents;
 
 let halted = false; // no more instructions run
 let readySent = false;
-let deviceGone = null; // why USB requests get GONE (BOOTSEL)
+let deviceGone = null; // why USB requests get GONE (BOOTSEL, or off the bus after a watchdog reset)
+let reattaching = false; // a watchdog reset took the device off the bus: it attaches at its next bus reset
+let attachments = 0; // times the device attached to the bus (the first boot included)
 let bootsel = null;
 
 function hex(n) {
@@ -301,11 +311,21 @@ const rules = new UsbRules(mcu, {
   maxPacket: (ep) => hostEps.maxPacket(ep, false),
 });
 
-function endpointBufferOffset(ep, out) {
-  if (ep === 0) return 0x100;
-  const ctrl = dpram.getUint32(0x8 * ep + (out ? 4 : 0), true);
-  return ctrl & 0xffc0;
+const epBuffers = [[], []]; // [dir 0 = IN, 1 = OUT][ep]: the controller's buffer select and buffers
+for (let ep = 0; ep < 16; ep++) {
+  epBuffers[0].push(new EndpointBuffers(dpram, ep, false));
+  epBuffers[1].push(new EndpointBuffers(dpram, ep, true));
 }
+let shouldHandle = 0; // BUFF_CPU_SHOULD_HANDLE: per endpoint direction, 1 when buffer 1 completed
+
+// The controller has written a buffer's status back: BUFF_STATUS, and which buffer it was.
+function bufferDone(ep, out, half) {
+  const bit = epBit(ep, out);
+  shouldHandle = half ? (shouldHandle | bit) >>> 0 : (shouldHandle & ~bit) >>> 0;
+  usb.indicateBufferReady(ep, out);
+}
+const usbRead = usb.readUint32.bind(usb);
+usb.readUint32 = (offset) => (offset === 0x5c ? shouldHandle : usbRead(offset)); // rp2040js reads 0
 
 function endpointEnabled(ep, out) {
   return ep === 0 || (dpram.getUint32(0x8 * ep + (out ? 4 : 0), true) & 0x80000000) !== 0;
@@ -326,15 +346,35 @@ function deliverIn(ep) {
   if (!pending) return;
   inPending[ep] = null;
   inTakenAt[ep] = clock.nanos;
-  const offset = 0x80 + 8 * ep;
-  const word = dpram.getUint32(offset, true);
-  dpram.setUint32(offset, word & ~(BUF_AVAILABLE | BUF_FULL), true);
+  const half = epBuffers[0][ep].complete(pending.half);
   if (ruleMode !== 'off') rules.inTaken(ep, pending.word, pending.data.length, controlPhase(ep));
   events.completed(ep, false, pending.word, pending.data);
   inQueue[ep].push(pending.data);
   inBytes[ep] += pending.data.length;
-  usb.indicateBufferReady(ep, false);
+  bufferDone(ep, false, half);
+  armIn(ep); // double buffered: the other buffer may be waiting already
   kick();
+}
+
+// The IN buffer the controller uses next, when the firmware has made it available, waits for the host.
+function armIn(ep) {
+  const armed = epBuffers[0][ep].armed();
+  if (!armed) return;
+  const data = mcu.usbDPRAM.slice(armed.offset, armed.offset + armed.len);
+  inPending[ep] = { data, word: armed.bits, half: armed.half };
+  events.armed(ep, false, armed.bits, data);
+  tryTakeIn(ep);
+}
+
+// The OUT buffer the controller fills next, when the firmware has made it available.
+function armOut(ep) {
+  const armed = epBuffers[1][ep].armed();
+  if (!armed) return false;
+  outArmed[ep] = armed.len;
+  outWord[ep] = armed.bits;
+  events.armed(ep, true, armed.bits, null);
+  kick();
+  return true;
 }
 
 function readPending(ep) {
@@ -407,44 +447,40 @@ usb.DPRAMUpdated = (offset, value) => {
   if (value & BUF_STALL && !stalled[out ? 1 : 0][ep]) events.stalled(ep, out, value);
   stalled[out ? 1 : 0][ep] = (value & BUF_STALL) !== 0;
   if (value & BUF_STALL) kick();
-  if (!(value & BUF_AVAILABLE)) {
-    // The firmware took the buffer back (after EP_ABORT, a SETUP, or a bug the rules report).
-    if (out) outArmed[ep] = undefined;
-    else if (!inScheduled[ep]) inPending[ep] = null;
-    return;
-  }
+  epBuffers[out ? 1 : 0][ep].stored(value);
   if (out) {
-    outArmed[ep] = value & BUF_LEN;
-    outWord[ep] = value;
-    events.armed(ep, true, value, null);
-    kick();
+    if (!armOut(ep)) outArmed[ep] = undefined; // taken back (EP_ABORT, a SETUP, or a bug the rules report)
     return;
   }
-  const len = value & BUF_LEN;
-  const bufferOffset = endpointBufferOffset(ep, false);
-  inPending[ep] = { data: mcu.usbDPRAM.slice(bufferOffset, bufferOffset + len), word: value };
-  events.armed(ep, false, value, inPending[ep].data);
-  tryTakeIn(ep);
+  if (inScheduled[ep]) return; // the buffer on its way stays; the next is taken once it is done
+  inPending[ep] = null;
+  armIn(ep);
 };
 
 // An OUT packet lands: as the controller does, only in a buffer still armed on an enabled endpoint
 // (the firmware may have closed it meanwhile); AVAILABLE clears, FULL and the length are set.
 usb.finishRead = (ep, buffer) => {
-  const control = 0x84 + 8 * ep;
-  const word = dpram.getUint32(control, true);
-  if (!(word & BUF_AVAILABLE) || !endpointEnabled(ep, true)) return;
-  const bufferOffset = endpointBufferOffset(ep, true);
-  const n = Math.min(buffer.length, word & BUF_LEN, 0x1000 - bufferOffset);
-  mcu.usbDPRAM.set(buffer.subarray(0, n), bufferOffset);
-  events.completed(ep, true, word, buffer.subarray(0, n));
-  dpram.setUint32(control, (word & ~(BUF_AVAILABLE | BUF_LEN)) | BUF_FULL | n, true);
-  usb.indicateBufferReady(ep, true);
+  const buffers = epBuffers[1][ep];
+  const armed = buffers.armed();
+  if (!armed || !endpointEnabled(ep, true)) return;
+  const n = Math.min(buffer.length, armed.len, 0x1000 - armed.offset);
+  mcu.usbDPRAM.set(buffer.subarray(0, n), armed.offset);
+  events.completed(ep, true, armed.bits, buffer.subarray(0, n));
+  bufferDone(ep, true, buffers.complete(armed.half, n));
+  if (outArmed[ep] === undefined) armOut(ep); // double buffered: the other buffer may be waiting
 };
 
 usb.onUSBEnabled = () => usb.resetDevice();
 usb.onResetReceived = () => {
   usbReady = true;
   events.busReset();
+  if (reattaching) {
+    // The rebooted firmware enabled USB and took the host's bus reset: the device is back, new.
+    reattaching = false;
+    deviceGone = null;
+    attachments++;
+    send(0, ST.OK, Buffer.from(JSON.stringify(info())));
+  }
   const waiters = resetWaiters;
   resetWaiters = [];
   for (const w of waiters) w();
@@ -472,12 +508,14 @@ function watchdogReset(reason) {
     'addrEndp', 'usbPwr', 'epAbort', 'epAbortDone', 'epStallArm', 'epStatusStallNak']) usb[field] = 0;
   mcu.usbDPRAM.fill(0);
   rules.resetHost();
+  hostEps.forget();
   usbReady = false;
   qspi.reset();
   resetChip(mcu, args.bootsel);
   if (wasReady && deviceGone === null) {
     deviceGone = `the chip was reset by its watchdog (${reason}, pc ${entry.pc}): its USB device left the bus; ` +
-      'a new device enumerates after the reboot (open the target again to reach it)';
+      'it attaches again when the rebooted firmware enables USB (EmulatorLink.reattach enumerates it)';
+    reattaching = true;
     failAll(ST.GONE, deviceGone);
   }
   kick();
@@ -767,7 +805,10 @@ function forgetEndpoints() {
     inScheduled[ep] = false;
     outArmed[ep] = undefined;
     stalled[0][ep] = stalled[1][ep] = false;
+    epBuffers[0][ep].reset();
+    epBuffers[1][ep].reset();
   }
+  shouldHandle = 0;
 }
 
 function busReset(op) {
@@ -856,6 +897,15 @@ function handle(id, opcode, p) {
     case OP.INFO:
       send(id, ST.OK, Buffer.from(JSON.stringify(info())));
       break;
+    case OP.WATCHDOG:
+      // As the firmware's own store to CTRL.TRIGGER would: the chip resets (chip_model.js).
+      if (halted) {
+        send(id, ST.ERROR, Buffer.from('the chip is stopped: no watchdog runs'));
+        break;
+      }
+      mcu.writeUint32(WATCHDOG_CTRL, WATCHDOG_TRIGGER);
+      send(id, ST.OK, null);
+      break;
     case OP.QUIT:
       failAll(ST.GONE, 'bridge quitting');
       send(id, ST.OK, null);
@@ -899,6 +949,7 @@ function clockRegisters() {
 function info() {
   return {
     ready: usbReady,
+    attachments,
     state: bootsel ? 'bootsel' : halted ? 'stopped' : 'running',
     emulated_us: Math.floor(clock.nanos / 1000),
     instructions,
@@ -1069,6 +1120,7 @@ const bootTimer = setTimeout(() => {
 resetWaiters.push(() => {
   clearTimeout(bootTimer);
   readySent = true;
+  attachments++;
   send(0, ST.OK, Buffer.from(JSON.stringify(info())));
 });
 kick();

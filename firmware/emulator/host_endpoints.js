@@ -9,9 +9,24 @@
 
 const DEFAULT_SIZE = 64;
 const TYPE = { CONTROL: 0, ISOCHRONOUS: 1, BULK: 2, INTERRUPT: 3 };
+// Device-mode DPRAM (RP2040 datasheet 4.1.2.5): endpoint control words from 0x08 (EP1 IN, EP1 OUT,
+// ...), buffer control words from 0x80 (EP0 IN, EP0 OUT, EP1 IN, ...); EP0's buffer at 0x100.
+const EP_CTRL_DOUBLE_BUFFERED = 1 << 30;
+const EP_CTRL_ADDRESS = 0xffc0;
+const EP0_BUFFER = 0x100;
+const HALF_FULL = 1 << 15;
+const HALF_AVAILABLE = 1 << 10;
+const HALF_LEN = 0x3ff;
+const RESET_SELECT = 1 << 12;
+const SECOND_BUFFER = 64; // a double-buffered (non-isochronous) endpoint's buffer 1 follows buffer 0
 
 class HostEndpoints {
   constructor() {
+    this.forget();
+  }
+
+  /** A new device on the bus (after a reset of the chip): nothing known of it yet. */
+  forget() {
     this.ep0Size = DEFAULT_SIZE;
     this.endpoints = new Map(); // bEndpointAddress -> { maxPacket, type, interval }
   }
@@ -53,4 +68,73 @@ class HostEndpoints {
   }
 }
 
-module.exports = { HostEndpoints };
+/**
+ * One endpoint direction's data buffers as the USB controller uses them (RP2040 datasheet 4.1.2.5.2,
+ * 4.1.2.5.3). Single buffered: the low half of the buffer control word (length 9:0, AVAILABLE 10,
+ * DATA PID 13, FULL 15) and the buffer at the endpoint control word's address. Double buffered
+ * (endpoint control DOUBLE_BUFFERED, bit 30): the high half (bits 25:16, 26, 29, 31) describes
+ * buffer 1, 64 bytes after buffer 0; the controller's buffer select starts at buffer 0 and flips
+ * after every buffer it completes, so the two are used in turn; a store with RESET (bit 12) puts
+ * it back to buffer 0. BUFF_CPU_SHOULD_HANDLE tells the firmware which buffer completed. EP0 is
+ * single buffered here (SIE_CTRL's EP0_DOUBLE_BUF is not modelled).
+ */
+class EndpointBuffers {
+  constructor(view, ep, out) {
+    this.view = view; // the DPRAM as a DataView
+    this.ep = ep;
+    this.out = out;
+    this.control = 0x80 + 8 * ep + (out ? 4 : 0);
+    this.select = 0;
+  }
+
+  endpointControl() {
+    return this.ep === 0 ? 0 : this.view.getUint32(8 * this.ep + (this.out ? 4 : 0), true);
+  }
+
+  doubleBuffered() {
+    return (this.endpointControl() & EP_CTRL_DOUBLE_BUFFERED) !== 0;
+  }
+
+  /** DPRAM offset of buffer `half` (0 or 1). */
+  bufferOffset(half) {
+    if (this.ep === 0) return EP0_BUFFER;
+    return (this.endpointControl() & EP_CTRL_ADDRESS) + half * SECOND_BUFFER;
+  }
+
+  /** The buffer the controller uses next if the firmware has made it AVAILABLE, else null:
+   * { half, len, offset, bits } where `bits` is that half of the word moved to bits 15:0. */
+  armed() {
+    const half = this.doubleBuffered() ? this.select : 0;
+    const bits = (this.view.getUint32(this.control, true) >>> (16 * half)) & 0xffff;
+    if (!(bits & HALF_AVAILABLE)) return null;
+    return { half, len: bits & HALF_LEN, offset: this.bufferOffset(half), bits };
+  }
+
+  /** The controller writes the status of buffer `half` back: for IN (`length` null) AVAILABLE and
+   * FULL clear; for OUT `length` bytes landed: FULL and the length set, AVAILABLE clear. Double
+   * buffered, the select then moves to the other buffer. Returns the half, for
+   * BUFF_CPU_SHOULD_HANDLE. */
+  complete(half, length = null) {
+    const word = this.view.getUint32(this.control, true);
+    const shift = 16 * half;
+    let bits = (word >>> shift) & 0xffff;
+    if (length === null) bits &= ~(HALF_AVAILABLE | HALF_FULL);
+    else bits = (bits & ~(HALF_AVAILABLE | HALF_LEN)) | HALF_FULL | (length & HALF_LEN);
+    const mask = (0xffff << shift) >>> 0;
+    this.view.setUint32(this.control, ((word & ~mask) | (bits << shift)) >>> 0, true);
+    if (this.doubleBuffered()) this.select ^= 1;
+    return half;
+  }
+
+  /** The firmware stored `value` to the buffer control word: RESET selects buffer 0 again. */
+  stored(value) {
+    if (value & RESET_SELECT) this.select = 0;
+  }
+
+  /** Bus or chip reset: the select is back at buffer 0. */
+  reset() {
+    this.select = 0;
+  }
+}
+
+module.exports = { HostEndpoints, EndpointBuffers };

@@ -104,7 +104,7 @@ static void plain_reset(void) {
 }
 
 static void plain_open(void) {
-    dcd_ep_open(PLAIN_EP_MIDI_IN, USB_EP_TYPE_BULK);
+    dcd_ep_open(PLAIN_EP_MIDI_IN, PLAIN_MIDI_IN_TYPE);
     dcd_ep_open(PLAIN_EP_MIDI_OUT, USB_EP_TYPE_BULK);
     plain_reset();
     arm_out();

@@ -78,6 +78,7 @@ class LabgridTarget(Target):
             raise
         self.inner = inner
         self.features = frozenset(inner.features)
+        self.midi_options = inner.midi_options
 
     def close(self) -> None:
         try:

@@ -6,8 +6,11 @@ thread matches replies to requests, so transfers on different endpoints may be i
 per thread). Every wait has a timeout; a bridge that exits turns every pending and later call into
 LinkGone. A device that leaves the bus while the bridge runs on (the firmware rebooted into BOOTSEL
 through the ROM) turns every pending and later USB call into LinkGone saying so, while `info()` and
-`ping()` still answer. While a sink is added (a capture's device-side view, rig.links.device_view), the
-bridge also sends what the firmware arms and when, in emulated time; with none it sends nothing.
+`ping()` still answer. After a watchdog reset (the firmware's, or `watchdog_reset()`) the device leaves
+the bus the same way until the rebooted firmware attaches again; `reattach()` waits for that and
+enumerates it anew (new address, descriptors read again), as a host does with a device plugged in.
+While a sink is added (a capture's device-side view, rig.links.device_view), the bridge also sends
+what the firmware arms and when, in emulated time; with none it sends nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from rig.contract.ch9 import CLEAR_FEATURE, ENDPOINT_HALT
+from rig.contract.ch9 import (
+    CLEAR_FEATURE,
+    DT_CONFIGURATION,
+    DT_DEVICE,
+    ENDPOINT_HALT,
+    GET_DESCRIPTOR,
+    SET_ADDRESS,
+)
 from rig.links.device_view import DeviceEvent, DeviceEventError
 from rig.links.flash_image import FlashImageError, read_flash_image
 from rig.links.usb_link import LinkCancelled, LinkGone, LinkStall, LinkTimeout, UsbLinkError, write_timed_out
@@ -48,6 +58,7 @@ OP_INFO = 6
 OP_QUIT = 7
 OP_CANCEL = 8
 OP_EVENTS = 9
+OP_WATCHDOG = 10
 """Device-side events on (u8 1) or off (u8 0): the bridge sends them only while a capture wants them."""
 
 STATUS_OK = 0
@@ -72,6 +83,8 @@ GRACE_S = 10.0
 """Added to every transfer's own timeout (which the bridge scales for emulation speed)."""
 FOREVER_POLL_S = 1.0
 RESET_TIMEOUT_MS = 2000
+ENUMERATION_TIMEOUT_MS = 1000
+MAX_ADDRESS = 127
 USB_OPS = frozenset({OP_CONTROL, OP_WRITE, OP_READ, OP_RESET})
 """Requests that need the device; PING, INFO, QUIT and CANCEL need only the bridge."""
 
@@ -195,6 +208,12 @@ class EmulatorLink:
         """Device-side event messages received from the bridge (0 while no capture asked for them)."""
         self.device_event_error: str | None = None
         """Why the last device-side event could not be read or written, if one could not."""
+        self._attach_cv = threading.Condition(self._lock)
+        self.attachments = 1
+        """Times the device attached to the bus: its first boot, then once per reboot by the watchdog."""
+        self._attachments_enumerated = 1
+        self.address = 0
+        """The device's USB address as this host last set it (0: the default address)."""
         self._proc = subprocess.Popen(
             [node, str(BRIDGE_JS), str(flash_bin), "--rom", str(self.rom), *uid_args,
              "--timeout-scale", "auto" if timeout_scale is None else str(timeout_scale),
@@ -254,6 +273,11 @@ class EmulatorLink:
                 continue
             with self._lock:
                 pending = self._pending.pop(req_id, None)
+                if pending is None and req_id == 0 and status == STATUS_OK:
+                    self._attached_again()
+                    continue
+                if status == STATUS_GONE and self._device_gone is None:
+                    self._device_gone = body[5:].decode(errors="replace")  # ordered with attaching again
             if pending is not None:
                 pending.status = status
                 pending.payload = body[5:]
@@ -262,6 +286,12 @@ class EmulatorLink:
         self._err_reader.join(timeout=2.0)  # the last lines on stderr say why it exited
         tail = "; ".join(self._stderr_tail[-3:])
         self._mark_gone(f"emulator bridge exited with status {code}" + (f": {tail}" if tail else ""))
+
+    def _attached_again(self) -> None:
+        """The bridge says the device attached again after a watchdog reset (lock held)."""
+        self.attachments += 1
+        self._device_gone = None
+        self._attach_cv.notify_all()
 
     def _device_event(self, payload: bytes) -> None:
         """Hand one device-side event to the sinks (on the reader thread); a bad one is noted, not fatal."""
@@ -337,9 +367,7 @@ class EmulatorLink:
         return self._result(pending)
 
     def _result(self, pending: _Pending) -> bytes:
-        text = pending.payload.decode(errors="replace")
-        if pending.status == STATUS_GONE and self._device_gone is None:
-            self._device_gone = text  # the device left (BOOTSEL, or a fault the bridge exits on)
+        text = pending.payload.decode(errors="replace")  # a GONE was noted by the reader, in order
         if pending.status == STATUS_OK:
             return pending.payload
         if pending.status == STATUS_TIMEOUT:
@@ -421,6 +449,39 @@ class EmulatorLink:
     def reset(self) -> None:
         """Bus reset; pending transfers fail and the device comes back unconfigured."""
         self._request(OP_RESET, struct.pack("<I", RESET_TIMEOUT_MS), self._wait_for(RESET_TIMEOUT_MS))
+
+    def watchdog_reset(self) -> None:
+        """Fire the chip's watchdog as the firmware's store to CTRL.TRIGGER would (a test hook): the
+        chip resets and boots the image again, and its USB device leaves the bus until `reattach`."""
+        self._request(OP_WATCHDOG, b"", GRACE_S)
+
+    def reattach(self, timeout_s: float = GRACE_S) -> int:
+        """Wait until the device has attached again after a watchdog reset (LinkTimeout when it does not
+        within `timeout_s` of wall time, times the link's timeout scale), then enumerate it as a host
+        does a new device (USB 2.0 9.1.2): GET_DESCRIPTOR(DEVICE) at the default address,
+        SET_ADDRESS to a new address, then the device and configuration descriptors read again. The
+        device is left addressed, not configured; returns its new address."""
+        with self._attach_cv:
+            if not self._attach_cv.wait_for(lambda: self.attachments > self._attachments_enumerated
+                                            or self._gone is not None, timeout_s * self._timeout_scale):
+                why = self._device_gone or "it never left the bus"
+                raise LinkTimeout(f"the device did not attach again within {timeout_s:g} s "
+                                  f"(x{self._timeout_scale:g}): {why}")
+            if self._gone is not None:
+                raise LinkGone(self._gone)
+            self._attachments_enumerated = self.attachments
+        t = ENUMERATION_TIMEOUT_MS
+        self.control(0x80, GET_DESCRIPTOR, DT_DEVICE << 8, 0, 64, t)  # bMaxPacketSize0 first
+        address = self.address % MAX_ADDRESS + 1
+        self.control(0x00, SET_ADDRESS, address, 0, b"", t)
+        self.address = address
+        self.control(0x80, GET_DESCRIPTOR, DT_DEVICE << 8, 0, 18, t)
+        head = self.control(0x80, GET_DESCRIPTOR, DT_CONFIGURATION << 8, 0, 9, t)
+        assert isinstance(head, bytes)
+        if len(head) >= 4:
+            total = int.from_bytes(head[2:4], "little")
+            self.control(0x80, GET_DESCRIPTOR, DT_CONFIGURATION << 8, 0, total, t)
+        return address
 
     def ping(self) -> int:
         """Round trip to the bridge; returns emulated time in nanoseconds."""

@@ -2,12 +2,15 @@
 reached as a pyusb device (rig.links.pyusb_backend over rig.links.emulator) and a pty console.
 
 `emulator` builds firmware/build/rig_firmware.bin and the model boot ROM beside it when either is
-missing or older than its sources (needs arm-none-eabi-gcc); `emulator:IMAGE[,rom=PATH][,bootsel]`
-runs the given image of any RP2040 firmware (.uf2, .elf or .bin) instead, with the boot ROM `rom=`
-names (a real RP2040 boot ROM the user supplies; env RIG_ROM does the same), else the model ROM built
-beside the image, else the repository build's; `bootsel` holds the BOOTSEL button from power-on. An
-image that is not our board (another VID:PID) is a plain USB device: the USB capability only, its
-features coming from its descriptors, no vendor request sent. When a real ROM ends up in its own USB
+missing or older than its sources (needs arm-none-eabi-gcc);
+`emulator:IMAGE[,rom=PATH][,bootsel][,uid=HEX16][,echo][,loop][,cable=N][,listen=S]` runs the given
+image of any RP2040 firmware (.uf2, .elf or .bin) instead, with the boot ROM `rom=` names (a real
+RP2040 boot ROM the user supplies; env RIG_ROM does the same), else the model ROM built beside the
+image, else the repository build's; `bootsel` holds the BOOTSEL button from power-on. An image that
+is not our board (another VID:PID) is a plain USB device: the USB capability only, its features
+coming from its descriptors, no vendor request sent; the MIDI declarations (`echo`: it sends back
+what it receives, `cable=N`... as for `usb:`, rig.targets.midi_options) add what descriptors cannot
+say, so the `midi` suite runs on an image declared `echo`. When a real ROM ends up in its own USB
 bootloader (2e8a:0003) without `bootsel`, opening fails saying why (bad boot2 CRC...). The emulator
 never gives timing figures, so REAL_TIMING is not a feature.
 
@@ -51,6 +54,7 @@ from rig.os_midi.class_driver import BoundLink, UsbMidiClassDriver
 from rig.os_midi.system import midi_possible
 from rig.targets.discovery import describe_board, find_boards, select_board
 from rig.targets.link_target import ClassDriverPorts
+from rig.targets.midi_options import MIDI_OPTIONS_USAGE, NONE_DECLARED, MidiOptions
 from rig.targets.probe import DeviceProbe, probe_device
 from rig.targets.registry import Feature, TargetSpec, register
 
@@ -72,7 +76,7 @@ ROM_ENV = "RIG_ROM"
 
 @dataclass(frozen=True)
 class EmulatorArgs:
-    """What `emulator:IMAGE[,rom=PATH][,bootsel][,uid=HEX16]` asks for (None: the defaults)."""
+    """What `emulator:IMAGE[,rom=PATH][,bootsel][,uid=HEX16][,echo...]` asks for (None: the defaults)."""
 
     image: Path | None = None
     rom: Path | None = None
@@ -80,6 +84,8 @@ class EmulatorArgs:
     uid: str | None = None
     """The flash chip's 64-bit unique ID as 16 hex digits, which the firmware reports as its USB
     serial number (a pool of emulated boards needs one each); None: the bridge's default."""
+    midi: MidiOptions = NONE_DECLARED
+    """`echo`, `loop`, `cable=N`, `listen=S`: what the image's device does with MIDI, as for `usb:`."""
 
 
 def parse_emulator_arg(arg: str | None, environ: dict[str, str] | None = None) -> EmulatorArgs:
@@ -90,9 +96,13 @@ def parse_emulator_arg(arg: str | None, environ: dict[str, str] | None = None) -
     rom: Path | None = None
     bootsel = False
     uid: str | None = None
+    midi = NONE_DECLARED
     for i, part in enumerate((arg or "").split(",")):
         key, eq, value = part.partition("=")
-        if i == 0 and not eq and part != "bootsel":
+        more = midi.with_option(part) if i > 0 else None
+        if more is not None:
+            midi = more
+        elif i == 0 and not eq and part != "bootsel":
             image = Path(part) if part else None
         elif eq and key.strip() == "rom" and value:
             rom = Path(value)
@@ -105,10 +115,10 @@ def parse_emulator_arg(arg: str | None, environ: dict[str, str] | None = None) -
             bootsel = True
         else:
             raise TargetError(f"target emulator:{arg}: unknown option {part!r}; "
-                              "expected emulator:IMAGE[,rom=PATH][,bootsel][,uid=HEX16]")
+                              f"expected emulator:IMAGE[,rom=PATH][,bootsel][,uid=HEX16]{MIDI_OPTIONS_USAGE}")
     if rom is None and env.get(ROM_ENV):
         rom = Path(env[ROM_ENV])
-    return EmulatorArgs(image, rom, bootsel, uid)
+    return EmulatorArgs(image, rom, bootsel, uid, midi)
 
 
 class FirmwareBuildError(TargetError):
@@ -224,6 +234,7 @@ class EmulatorTarget(ClassDriverPorts):
         self.features = FEATURES | ({Feature.MIDI_OS} if midi_possible(self.jack_mode) else set())
         self.expected_features = FEATURES | {Feature.MIDI_OS}
         self.args = parse_emulator_arg(spec.arg)
+        self.midi_options = self.args.midi
         self.custom_image = self.args.image is not None
         self.image = self.args.image or DEFAULT_IMAGE
         self.is_our_board = True
@@ -286,7 +297,7 @@ class EmulatorTarget(ClassDriverPorts):
         # capabilities read from its descriptors (rig.targets.probe), nothing assumed
         self._foreign = ForeignLink(link, device.idVendor, device.idProduct, refuse_vendor=True)
         device = usb.core.find(backend=LinkBackend([self._foreign]))
-        self._probe = probe_device(device)
+        self._probe = probe_device(device, self.args.midi)
         self.is_our_board = False
         self.features = self._probe.features
         self.expected_features = self._probe.features

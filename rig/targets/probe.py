@@ -19,6 +19,7 @@ from rig.checks.parse import parse_configuration, parse_device
 from rig.contract.ch9 import GET_DESCRIPTOR
 from rig.errors import TargetError
 from rig.targets.discovery import board_ids
+from rig.targets.midi_options import NONE_DECLARED, MidiOptions
 from rig.targets.registry import Feature
 
 DESCRIPTOR_TIMEOUT_MS = 1000
@@ -96,10 +97,10 @@ def _contract_answer(dev: usb.core.Device) -> tuple[bool, str]:
     return True, f"our board (GET_INFO: firmware {info.firmware}, contract {info.contract_version})"
 
 
-def probe_device(dev: usb.core.Device, *, echo: bool = False, loop_cable: bool = False) -> DeviceProbe:
-    """Read `dev`'s capabilities and decide whether it is ours. `echo` (the user says the device sends
-    back what it receives) or `loop_cable` (a DIN cable joins its MIDI OUT and IN) grant MIDI_ECHO to
-    a USB-MIDI device; our board has it anyway (it is put in ECHO mode by the contract)."""
+def probe_device(dev: usb.core.Device, declared: MidiOptions = NONE_DECLARED) -> DeviceProbe:
+    """Read `dev`'s capabilities and decide whether it is ours. What the target string `declared`
+    — `echo` (the device sends back what it receives) or `loop` (a DIN cable joins its MIDI OUT and
+    IN) — grants MIDI_ECHO to a USB-MIDI device; our board has it anyway (ECHO mode by the contract)."""
     caps = read_capabilities(dev)
     features = {Feature.USB}
     missing: dict[Feature, str] = {}
@@ -122,7 +123,7 @@ def probe_device(dev: usb.core.Device, *, echo: bool = False, loop_cable: bool =
         if caps.midi_pair() is None:
             missing[Feature.MIDI_ECHO] = (f"{caps.ids} has no MIDIStreaming interface with both an OUT and "
                                           f"an IN endpoint")
-        elif echo or loop_cable:
+        elif declared.echo or declared.loop:
             features.add(Feature.MIDI_ECHO)
         else:
             missing[Feature.MIDI_ECHO] = ("the device is not declared as echoing: add ',echo' to the "

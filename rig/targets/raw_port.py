@@ -18,9 +18,8 @@ from rig.targets.registry import Feature, Target
 
 
 def cable_of(target: Target) -> int:
-    """The cable to use: a usb: target's `cable=N`, else 0."""
-    selector = getattr(target, "selector", None)
-    return int(getattr(selector, "cable", 0))
+    """The cable to use: the target string's `cable=N` (usb:, emulator:IMAGE), else 0."""
+    return target.midi_options.cable
 
 
 @contextmanager

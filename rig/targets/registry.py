@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from rig.errors import CapabilityMissing, UnknownTargetError
+from rig.targets.midi_options import NONE_DECLARED, MidiOptions
 
 if TYPE_CHECKING:
     import usb.core
@@ -70,6 +71,8 @@ class Target(abc.ABC):
 
     spec: TargetSpec
     features: frozenset[Feature]
+    midi_options: MidiOptions = NONE_DECLARED
+    """What the target string declares about the device's MIDI side (`,echo`, `,cable=N`...)."""
 
     def __init__(self, spec: TargetSpec) -> None:
         self.spec = spec

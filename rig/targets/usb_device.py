@@ -1,10 +1,9 @@
 """Target kind "usb": any attached USB device through libusb, chosen by `usb:VID:PID[:SERIAL]` or by
 where it is plugged in, `usb:BUS-PORT[.PORT...]` (Linux's sysfs name, e.g. `usb:1-1.4`).
 
-Options follow commas: `echo` (the device sends back on its MIDI IN endpoint what it receives on its
-MIDI OUT endpoint), `loop` (a DIN cable joins its MIDI OUT and IN jacks), `cable=N` (the cable the
-MIDI suites use, default 0), `listen=S` (a controller: the window in seconds in which what it sends
-is captured and judged), `bus=loopback` or `bus=emulator` (no hardware: the software board, or
+Options follow commas: the MIDI declarations `echo`, `loop`, `cable=N`, `listen=S`
+(rig.targets.midi_options, shared with `emulator:IMAGE`), and `bus=loopback` or `bus=emulator` (no
+hardware: the software board, or
 the firmware in the emulator, presented on a software bus with the asked VID:PID and OS drivers
 bound as Linux binds them, so this target's code runs in CI; see rig.links.foreign).
 
@@ -30,6 +29,7 @@ from rig.links.foreign import ForeignLink
 from rig.links.pyusb_backend import LinkBackend
 from rig.links.usb_link import UsbLink
 from rig.targets.discovery import describe_board, libusb_backend
+from rig.targets.midi_options import MIDI_OPTIONS_USAGE, NONE_DECLARED, MidiOptions
 from rig.targets.probe import DeviceProbe, carries_rig_ids, probe_device
 from rig.targets.registry import Feature, Target, TargetSpec, register
 
@@ -46,20 +46,8 @@ class UsbDeviceNotFound(TargetError, LookupError):
     """No attached device matches (the message lists the USB-MIDI devices that are attached)."""
 
 
-USAGE = ("usb:VID:PID[:SERIAL][,echo][,loop][,cable=N][,listen=SECONDS][,bus=loopback|emulator] or "
+USAGE = (f"usb:VID:PID[:SERIAL]{MIDI_OPTIONS_USAGE}[,bus=loopback|emulator] or "
          "usb:BUS-PORT[.PORT...][,...] (e.g. usb:1209:0001, usb:1-1.4,echo)")
-
-
-MAX_LISTEN_S = 3600.0
-
-
-def _seconds(text: str) -> float | None:
-    """A capture window in seconds (0 < S <= MAX_LISTEN_S), else None."""
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if 0 < value <= MAX_LISTEN_S else None
 
 
 @dataclass(frozen=True)
@@ -71,13 +59,8 @@ class UsbSelector:
     serial: str | None = None
     bus: int | None = None
     ports: tuple[int, ...] = ()
-    echo: bool = False
-    loop: bool = False
-    cable: int = 0
+    midi: MidiOptions = NONE_DECLARED
     software_bus: str | None = None
-    listen_s: float | None = None
-    """`listen=S`: the capture window (seconds) in which a device that only sends (a controller) is
-    judged on what it sends; play it during the window."""
 
     @classmethod
     def parse(cls, arg: str | None) -> UsbSelector:
@@ -86,18 +69,16 @@ class UsbSelector:
             raise BadUsbSpec(f"usb: needs a device: {USAGE}")
         where, *options = [part.strip() for part in arg.split(",")]
         fields: dict[str, Any] = {}
+        midi = NONE_DECLARED
         for option in options:
             name, _, value = option.partition("=")
-            if option in ("echo", "loop"):
-                fields[option] = True
-            elif name == "cable" and value.isdigit() and 0 <= int(value) <= 15:
-                fields["cable"] = int(value)
+            if (more := midi.with_option(option)) is not None:
+                midi = more
             elif name == "bus" and value in BUSES:
                 fields["software_bus"] = value
-            elif name == "listen" and _seconds(value) is not None:
-                fields["listen_s"] = _seconds(value)
             else:
                 raise BadUsbSpec(f"usb:{arg}: unknown option {option!r}; {USAGE}")
+        fields["midi"] = midi
         if m := _IDS.match(where):
             return cls(vid=int(m.group(1), 16), pid=int(m.group(2), 16), serial=m.group(3), **fields)
         if m := _PATH.match(where):
@@ -177,6 +158,7 @@ class UsbDeviceTarget(Target):
     def __init__(self, spec: TargetSpec, backend: Any = None) -> None:
         super().__init__(spec)
         self.selector = UsbSelector.parse(spec.arg)
+        self.midi_options = self.selector.midi
         self._backend = backend
         self.features = frozenset({Feature.USB})
         self.expected_features = frozenset({Feature.USB})
@@ -227,7 +209,7 @@ class UsbDeviceTarget(Target):
                 raise TargetError(f"target {self.name}: {len(wanted)} devices match {sel} ({listing}); add "
                                   f":SERIAL or use usb:BUS-PORT")
             device = wanted[0]
-            self.probe = probe_device(device, echo=sel.echo, loop_cable=sel.loop)
+            self.probe = probe_device(device, sel.midi)
         except BaseException:
             self._close_link()
             raise

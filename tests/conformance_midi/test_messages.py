@@ -103,3 +103,23 @@ def test_no_message_is_held_back_until_the_next(raw_midi: RawUsbMidi, name: str,
                                   f"{echo_timeout(len(message)):.1f} s: got {[g.hex() for g in got]}; a "
                                   f"device that holds the last message until the next one arrives fails this")
         raw_midi.clear()
+
+
+BURST_SIZES = (2, 3, 7, 8, 9, 15, 16, 17, 33)
+"""Messages per write: a few inside one packet, exactly filling a 32- and a 64-byte packet (8 and 16
+event packets), one more than that, and over two packets."""
+
+
+def test_every_message_of_a_burst_comes_back_the_last_too(raw_midi: RawUsbMidi) -> None:
+    """MIDI 1.0 / USB-MIDI 1.0 4: every message sent is echoed, the last of a burst too. Each burst is
+    one write of channel messages ending in an ordinary Note Off, so a device that drops the last event
+    of a packet or a transfer loses a message while every packet it sends stays legal: only counting
+    what came back catches it."""
+    for size in BURST_SIZES:
+        burst = [m.note_on(i % 16, 40 + i, 100) for i in range(size - 1)] + [m.note_off(0, 40, 0)]
+        got = round_trip(raw_midi, b"".join(burst), burst)
+        lost = [i for i, msg in enumerate(burst) if msg not in got]
+        assert got == burst, (f"burst of {size} messages in one write: {len(got)} came back; lost message(s) "
+                              f"{lost} of 0..{size - 1} ({', '.join(burst[i].hex() for i in lost)}); got "
+                              f"{[g.hex() for g in got]}")
+        raw_midi.clear()

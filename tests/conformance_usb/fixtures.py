@@ -1,5 +1,6 @@
-"""Fixtures and hooks both device-agnostic suites (conformance_usb, conformance_usbmidi) import into
-their conftest.py: the rig-plugin rule of tests/conformance, and `std_guard` / `std_device`."""
+"""Fixtures and hooks the device-agnostic suites (conformance_usb, conformance_usbmidi,
+conformance_midi) import into their conftest.py: the rig-plugin rule of tests/conformance, and
+`std_guard` / `std_device`."""
 
 from __future__ import annotations
 
@@ -46,18 +47,17 @@ Configure = Callable[[pytest.Config], None]
 ModifyItems = Callable[[pytest.Config, list[pytest.Item]], None]
 
 
-def suite_hooks(here: Path, *, agnostic: bool = True) -> tuple[Configure, ModifyItems]:
+def suite_hooks(here: Path) -> tuple[Configure, ModifyItems]:
     """A suite conftest's pytest_configure and pytest_collection_modifyitems for the tests under
-    `here`: the markers registered, skipped without the plugin (outside CI), and, when `agnostic`,
-    marked device_agnostic."""
+    `here`: the markers registered, skipped without the plugin (outside CI), and marked
+    device_agnostic."""
 
     def pytest_configure(config: pytest.Config) -> None:
         register_markers(config)
 
     def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
         skip_without_plugin(config, items, here)
-        if agnostic:
-            mark_agnostic(items, here)
+        mark_agnostic(items, here)
 
     return pytest_configure, pytest_collection_modifyitems
 

@@ -1,7 +1,7 @@
 """A device that only sends (a controller) is judged on what it sends by itself: every IN endpoint is
 captured for a window without sending anything, and every packet must be legal USB-MIDI (section 4).
-`usb:...,listen=S` sets the window (play the controller during it); then silence is a failure, as
-nothing could be judged."""
+`usb:...,listen=S` (or `emulator:IMAGE,listen=S`) sets the window (play the controller during it);
+then silence is a failure, as nothing could be judged."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ POLL_MS = 50
 def test_what_the_device_sends_by_itself_is_legal(std_device: usb.core.Device, rig_target: Target) -> None:
     """USB-MIDI 1.0 4 (table 4-1): unprompted output — CINs matching their bytes, SysEx split legally,
     only declared cables — over the capture window."""
-    asked = getattr(getattr(rig_target, "selector", None), "listen_s", None)
+    asked = rig_target.midi_options.listen_s
     window = asked or DEFAULT_WINDOW_S
     _, ins = configured_endpoints(std_device)
     checkers = {ep.address: EventStreamChecker(ep.cables, f"EP 0x{ep.address:02X}") for ep in ins}

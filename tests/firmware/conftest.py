@@ -4,10 +4,12 @@ that assembles small Thumb programs for images made to fail."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import usb.core
@@ -81,6 +83,19 @@ def need_bridge() -> None:
         missing("node is not installed (the emulator bridge needs Node.js 18+)")
     if not bridge_installed():
         missing(f"rp2040js is not installed: run `npm ci` in {BRIDGE_DIR}")
+
+
+def run_probe(probe: Path, *args: str) -> dict[str, Any]:
+    """Run a Node probe script (tests/firmware/*_probe.js) against the bridge's modules: the JSON it
+    prints (the test fails with its stderr when it exits non-zero)."""
+    need_bridge()
+    node = node_executable()
+    assert node is not None
+    result = subprocess.run([node, str(probe), str(BRIDGE_DIR), *args], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    out: dict[str, Any] = json.loads(result.stdout)
+    return out
 
 
 @pytest.fixture(scope="module")

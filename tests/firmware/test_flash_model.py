@@ -5,16 +5,12 @@ XIP works (and the read guard trips) and when it does not."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rig.links.emulator import BRIDGE_DIR, node_executable
-
-from .conftest import need_bridge
+from .conftest import run_probe
 
 PROBE = Path(__file__).with_name("flash_model_probe.js")
 FF = 0xFF
@@ -22,14 +18,7 @@ FF = 0xFF
 
 @pytest.fixture(scope="module")
 def seen() -> dict[str, Any]:
-    need_bridge()
-    node = node_executable()
-    assert node is not None
-    result = subprocess.run([node, str(PROBE), str(BRIDGE_DIR)], capture_output=True, text=True, timeout=60,
-                            check=False)
-    assert result.returncode == 0, result.stderr
-    out: dict[str, Any] = json.loads(result.stdout)
-    return out
+    return run_probe(PROBE)
 
 
 def test_out_of_reset_there_is_no_xip_and_a_flash_read_is_a_fault(seen: dict[str, Any]) -> None:

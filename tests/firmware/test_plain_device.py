@@ -15,6 +15,7 @@ from rig.errors import TargetError
 from rig.links.emulator import BridgeStartError, EmulatorLink, boot_diagnosis
 from rig.links.flash_image import FlashImageError, elf_to_bin, read_flash_image
 from rig.targets.emulator import EmulatorArgs, EmulatorTarget, parse_emulator_arg
+from rig.targets.midi_options import MidiOptions
 from rig.targets.registry import Feature, TargetSpec
 
 from .conftest import REPO, T, need_bridge
@@ -23,13 +24,16 @@ EP_OUT, EP_IN = 0x03, 0x82
 DESCRIPTORS = "tests/conformance_usbmidi/test_descriptors.py::test_midi_descriptors_conform"
 PACKETS = ("tests/conformance_usbmidi/test_event_packets.py::"
            "test_device_takes_legal_packets_and_sends_only_legal_ones")
+BURST = "tests/conformance_midi/test_messages.py::test_every_message_of_a_burst_comes_back_the_last_too"
 VARIANTS = {
-    "bad_total": (DESCRIPTORS, "MS header wTotalLength 92"),
-    "dangling_jack": (DESCRIPTORS, "external MIDI OUT jack 8 baSourceID 10 names no jack or element"),
-    "bad_cin": (PACKETS, "status byte 0x90 does not match the CIN"),
-    "drop_last": (PACKETS, "outside a SysEx"),
+    "bad_total": (DESCRIPTORS, "", "MS header wTotalLength 92"),
+    "dangling_jack": (DESCRIPTORS, "", "external MIDI OUT jack 8 baSourceID 10 names no jack or element"),
+    "bad_cin": (PACKETS, "", "status byte 0x90 does not match the CIN"),
+    "drop_last": (BURST, ",echo", "burst of 2 messages in one write: 1 came back; lost message(s) [1]"),
 }
-"""Variant -> (the agnostic test that must fail on it, a piece of the finding it must report)."""
+"""Variant -> (the agnostic test that must fail on it, the target options it runs with, a piece of the
+finding it must report). drop_last keeps every packet legal, so only the midi suite's count of what
+an echoing device (`,echo`) sends back catches it."""
 
 
 def test_image_formats_give_the_same_flash(firmware_build: Path) -> None:
@@ -64,8 +68,12 @@ def test_emulator_spec_takes_image_and_rom(tmp_path: Path) -> None:
     assert parse_emulator_arg(",rom=r.bin", {"RIG_ROM": "env.bin"}) == EmulatorArgs(None, Path("r.bin"))
     assert parse_emulator_arg("a.uf2,bootsel", {}) == EmulatorArgs(Path("a.uf2"), None, True)
     assert parse_emulator_arg(None, {}) == EmulatorArgs()
-    with pytest.raises(TargetError, match="unknown option 'speed=2'"):
-        parse_emulator_arg("a.uf2,speed=2", {})
+    assert parse_emulator_arg("a.uf2,echo,cable=3,listen=2", {}) == EmulatorArgs(
+        Path("a.uf2"), midi=MidiOptions(echo=True, cable=3, listen_s=2.0))
+    assert parse_emulator_arg("a.uf2,loop", {}).midi == MidiOptions(loop=True)
+    for bad in ("speed=2", "cable=16", "listen=0", "echoes"):
+        with pytest.raises(TargetError, match=f"unknown option '{bad}'.*,echo"):
+            parse_emulator_arg(f"a.uf2,{bad}", {})
 
 
 def test_a_rom_bootloader_is_explained_from_the_image() -> None:
@@ -124,15 +132,27 @@ def test_plain_image_is_not_our_board(firmware_build: Path) -> None:
         assert target.foreign_vendor_requests() == []
 
 
+def test_an_image_declared_echoing_gets_midi_echo(firmware_build: Path) -> None:
+    """`emulator:IMAGE,echo` declares what descriptors cannot say (as `usb:...,echo`), so the midi suite
+    applies to it; `cable=1` picks the cable the suites use."""
+    need_bridge()
+    with EmulatorTarget(TargetSpec.parse(f"emulator:{firmware_build / 'plain.uf2'},echo,cable=1")) as target:
+        assert not target.is_our_board
+        assert target.features == {Feature.USB, Feature.USB_MIDI, Feature.MIDI_ECHO}
+        assert target.expected_features == target.features
+        assert target.midi_options == MidiOptions(echo=True, cable=1)
+        assert target.foreign_vendor_requests() == []
+
+
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_each_variant_fails_its_agnostic_check(firmware_build: Path, variant: str) -> None:
     """A check that cannot fail is a defect: the agnostic test guarding the broken rule fails on the
     variant, with the finding that names it (the unbroken image passes it in `make test`)."""
     need_bridge()
-    test, finding = VARIANTS[variant]
+    test, options, finding = VARIANTS[variant]
     image = firmware_build / f"plain_{variant}.uf2"
     env = {k: v for k, v in os.environ.items() if k != "CI"}
-    result = subprocess.run([sys.executable, "-m", "pytest", test, f"--rig=emulator:{image}", "-q",
+    result = subprocess.run([sys.executable, "-m", "pytest", test, f"--rig=emulator:{image}{options}", "-q",
                              "-p", "no:cacheprovider"],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 1, result.stdout[-3000:]

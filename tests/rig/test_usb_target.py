@@ -18,6 +18,7 @@ from rig.links.foreign import ForeignLink
 from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard
 from rig.targets.factory import make_target
+from rig.targets.midi_options import MidiOptions
 from rig.targets.registry import Feature, TargetSpec
 from rig.targets.usb_device import BadUsbSpec, UsbDeviceNotFound, UsbDeviceTarget, UsbSelector
 
@@ -36,10 +37,10 @@ def foreign() -> Iterator[UsbDeviceTarget]:
 
 @pytest.mark.parametrize(("text", "fields"), [
     ("cafe:4001", {"vid": 0xCAFE, "pid": 0x4001}),
-    ("1209:1:SER01,echo", {"vid": 0x1209, "pid": 1, "serial": "SER01", "echo": True}),
-    ("3-1.4.2,loop,cable=3", {"bus": 3, "ports": (1, 4, 2), "loop": True, "cable": 3}),
+    ("1209:1:SER01,echo", {"vid": 0x1209, "pid": 1, "serial": "SER01", "midi": MidiOptions(echo=True)}),
+    ("3-1.4.2,loop,cable=3", {"bus": 3, "ports": (1, 4, 2), "midi": MidiOptions(loop=True, cable=3)}),
     ("cafe:4001,bus=emulator", {"software_bus": "emulator"}),
-    ("cafe:4001,listen=2.5", {"listen_s": 2.5}),
+    ("cafe:4001,listen=2.5", {"midi": MidiOptions(listen_s=2.5)}),
 ])
 def test_usb_specs_parse(text: str, fields: dict[str, object]) -> None:
     selector = UsbSelector.parse(text)
