@@ -208,6 +208,11 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
         self._set(tuple(p for p in self.placements if p.capture is not capture))
 
     def _set(self, placements: tuple[Placement, ...]) -> None:
+        """Record into `placements` from now on. What the current captures logged is encoded first:
+        the new recorders start counting their byte budget from an empty log."""
+        for place in self.placements:
+            if not place.capture.writer.closed:
+                place.capture.encode_log()
         self.placements = placements
         recorders = self._recorders = _Recorders(placements, self.inner)
         # The transfers, recorded (IBackend's bulk_write, bulk_read, intr_write, intr_read).
