@@ -180,10 +180,17 @@ class UsbCapture:
                     events.append((t1, place, urb, usbmon.COMPLETE, xfer, ep, usbmon.STATUS_OK, result,
                                    (data or b"") if is_in else b"", None))
             events.sort(key=lambda e: e[0])
-            for perf_ns, place, urb, kind, xfer, ep, status, urb_len, payload, setup_fields in events:
-                interval = place.intervals.get(ep, 0) if xfer == usbmon.INTERRUPT else 0
-                self._write(place, perf_ns, urb, kind, xfer, ep, status, urb_len, payload, setup_fields,
-                            interval)
+            if self._pending is not None:  # the step's comment goes on its first packet
+                perf_ns, place, urb, kind, xfer, ep, status, urb_len, payload, setup = events.pop(0)
+                self._write(place, perf_ns, urb, kind, xfer, ep, status, urb_len, payload, setup,
+                            place.intervals.get(ep, 0) if xfer == usbmon.INTERRUPT else 0)
+            to_wall = self._wall0 - self._perf0
+            blocks = [_epb(place.interface, to_wall + perf_ns, urb, kind, xfer, ep, place.address, place.bus,
+                           status, urb_len, payload, setup,
+                           place.intervals.get(ep, 0) if xfer == usbmon.INTERRUPT else 0)
+                      for perf_ns, place, urb, kind, xfer, ep, status, urb_len, payload, setup in events]
+            self.events += len(blocks)
+            self.writer.write_blocks(blocks)
 
     def write_now(self, place: Placement, kind: bytes, ep: int, status: int, urb_len: int, data: bytes,
                   setup: Setup | None, *, urb: int | None = None, comment: str | None = None,
