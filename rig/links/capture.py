@@ -1,13 +1,15 @@
 """One USB capture: a pcapng file of usbmon events (link type 220) that Wireshark decodes.
 
-The recording backend (rig.links.recording_backend) only extends the capture's log by one transfer's
-fields, stamped by the performance counter at submit and completion: that is all a transfer pays
-(flat, no tuple kept per transfer: nothing more for the garbage collector to track). The log is
-encoded into Submit/Complete blocks, in time order, at step boundaries (`mark`), at `flush`/`close`,
-and when it grows past LOG_LIMIT transfers, so the encoding work lands between a measurement's
-steps, not inside them (as usbmon's reader runs apart from the transfers it records). A transfer
-still in flight while the log is encoded (a read waiting in another thread) is written with the next
-batch, so its Submit can follow later packets in the file; its time stamp stays right.
+The recording backend (rig.links.recording_backend) only extends the capture's flat log by one
+transfer's raw fields (a code naming device, transfer type and direction, submit and completion
+times on the performance counter, endpoint, buffer length, result, a copy of the data): that is all a
+transfer pays. The log is encoded into Submit/Complete blocks, in time order, in bulk: at step
+boundaries (`mark`), at `flush`/`close`, and when the bytes it holds pass `log_budget` (LOG_BYTES,
+or the ring's size when there is a ring, so a ring of N MB also bounds what waits to be encoded), so
+the encoding work lands between a measurement's steps, not inside them (as usbmon's reader runs
+apart from the transfers it records). A transfer still in flight while the log is encoded (a read
+waiting in another thread) is written with the next batch, so its Submit can follow later packets in
+the file; its time stamp stays right.
 """
 
 from __future__ import annotations
@@ -23,18 +25,28 @@ from rig.links import pcapng, usbmon
 from rig.links.pcapng import PcapngWriter, SectionInfo
 
 SNAPLEN = 0x40000
-LOG_LIMIT = 100_000
-"""Transfers kept unencoded before a transfer encodes them itself (bounds the log's memory)."""
-ENTRY_FIELDS = 10
+LOG_BYTES = 32 * 1024 * 1024
+"""Bytes of logged transfers (data plus ENTRY_BYTES each) a capture without a ring holds before a
+transfer encodes the log itself (bounds the log's memory)."""
+ENTRY_BYTES = 160
+"""Memory a logged transfer holds besides its data: 7 list slots, 2 time stamps, a bytes header."""
+ENTRY_FIELDS = 7
 """Fields per transfer in the flat log (an Entry's length)."""
 
 Setup = tuple[int, int, int, int, int]
 """bmRequestType, bRequest, wValue, wIndex, wLength of a control transfer."""
-Entry = tuple[int, int, int, int, int, "bytes | None", int, int, "bytes | None", "Setup | None"]
-"""One transfer as the recording backend logs it: (placement key: which recorded device of the
-capture made it, submit ns, complete ns on the performance counter, transfer type, endpoint address,
-OUT data or None, IN buffer length, result: bytes transferred or a negative usbmon status, IN data
-or None, setup or None)."""
+Entry = tuple[int, int, int, "int | Setup", int, int, "bytes | None"]
+"""One transfer as the recording backend logs it: (code: `entry_code` of the placement key, transfer
+type and direction; submit ns and complete ns on the performance counter; the endpoint address as
+the backend was given it, or the setup of a control transfer; an IN transfer's buffer length (0 for
+OUT); the result: bytes transferred or a negative usbmon status; the data: OUT data, IN data
+received, or None)."""
+
+
+def entry_code(key: int, xfer: int, is_in: bool) -> int:
+    """A log entry's first field: which recorded device of the capture (placement key), the usbmon
+    transfer type and the direction, in one small int (fixed per recorded function)."""
+    return key << 3 | xfer << 1 | is_in
 
 _EPB_USBMON = struct.Struct("<7I" + usbmon.HEADER.format.lstrip("<"))
 """An enhanced packet block's head (type, total length, interface, time stamp, lengths) and the
@@ -91,6 +103,9 @@ class UsbCapture:
         self.log: list[object] = []
         """Transfers not yet encoded, each as ENTRY_FIELDS consecutive items (an Entry's fields): the
         recording backend extends this very list by one Entry per transfer, in one call."""
+        self.log_budget = LOG_BYTES if ring_bytes is None else min(ring_bytes, LOG_BYTES)
+        """Bytes (data plus ENTRY_BYTES per transfer) a recorded device logs before it encodes the
+        log: a ring of N MB keeps its last N MB and holds no more than that waiting to be encoded."""
         self._interfaces: dict[int, int] = {}
         self._places: dict[int, tuple[int, int]] = {}
         self._placements: list[Placement] = []
@@ -141,24 +156,41 @@ class UsbCapture:
                 return
             flat = self.log[:count]
             del self.log[:count]
-            entries: list[Entry] = list(zip(*[iter(flat)] * ENTRY_FIELDS, strict=True))
             events = []
-            for key, t0, t1, xfer, ep, out, in_len, result, data, setup in entries:
-                place = self._placements[key]
+            placements = self._placements
+            for code, t0, t1, where, in_len, result, data in zip(*[iter(flat)] * ENTRY_FIELDS, strict=True):
+                place = placements[code >> 3]
+                xfer = code >> 1 & 3
                 urb = next(self._urb_ids)
-                urb_len = in_len if out is None else len(out)
-                events.append((t0, place, urb, usbmon.SUBMIT, xfer, ep, usbmon.STATUS_IN_PROGRESS, urb_len,
-                               out or b"", setup))
+                setup: Setup | None = None
+                if isinstance(where, tuple):  # a control transfer: its setup, direction from bmRequestType
+                    setup = where
+                    ep = where[0] & 0x80
+                    is_in = bool(ep)
+                    in_len = where[4]
+                else:
+                    is_in = bool(code & 1)
+                    ep = where | 0x80 if is_in else where & 0x7F
+                out = None if is_in else data or b""
+                events.append((t0, place, urb, usbmon.SUBMIT, xfer, ep, usbmon.STATUS_IN_PROGRESS,
+                               in_len if out is None else len(out), out or b"", setup))
                 if result < 0:
                     events.append((t1, place, urb, usbmon.COMPLETE, xfer, ep, result, 0, b"", None))
                 else:
                     events.append((t1, place, urb, usbmon.COMPLETE, xfer, ep, usbmon.STATUS_OK, result,
-                                   data or b"", None))
+                                   (data or b"") if is_in else b"", None))
             events.sort(key=lambda e: e[0])
-            for perf_ns, place, urb, kind, xfer, ep, status, urb_len, payload, setup_fields in events:
-                interval = place.intervals.get(ep, 0) if xfer == usbmon.INTERRUPT else 0
-                self._write(place, perf_ns, urb, kind, xfer, ep, status, urb_len, payload, setup_fields,
-                            interval)
+            if self._pending is not None:  # the step's comment goes on its first packet
+                perf_ns, place, urb, kind, xfer, ep, status, urb_len, payload, setup = events.pop(0)
+                self._write(place, perf_ns, urb, kind, xfer, ep, status, urb_len, payload, setup,
+                            place.intervals.get(ep, 0) if xfer == usbmon.INTERRUPT else 0)
+            to_wall = self._wall0 - self._perf0
+            blocks = [_epb(place.interface, to_wall + perf_ns, urb, kind, xfer, ep, place.address, place.bus,
+                           status, urb_len, payload, setup,
+                           place.intervals.get(ep, 0) if xfer == usbmon.INTERRUPT else 0)
+                      for perf_ns, place, urb, kind, xfer, ep, status, urb_len, payload, setup in events]
+            self.events += len(blocks)
+            self.writer.write_blocks(blocks)
 
     def write_now(self, place: Placement, kind: bytes, ep: int, status: int, urb_len: int, data: bytes,
                   setup: Setup | None, *, urb: int | None = None, comment: str | None = None,

@@ -147,6 +147,16 @@ class PcapngWriter:
         with self._lock:
             self._append(block, preamble=preamble)
 
+    def write_blocks(self, blocks: list[bytes]) -> None:
+        """Blocks encoded by the caller, in order, none of them preamble: write_block for a batch,
+        under one lock and, without a ring, in one write."""
+        with self._lock:
+            if self._file is None or self._closed:
+                for block in blocks:
+                    self._append(block, preamble=False)
+            else:
+                self._file.writelines(blocks)
+
     def _append(self, block: bytes, *, preamble: bool) -> None:
         if self._closed:
             raise ValueError(f"{self.path}: capture file is closed")

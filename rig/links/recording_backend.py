@@ -22,7 +22,7 @@ import usb.backend
 import usb.core
 
 from rig.links import usbmon
-from rig.links.capture import ENTRY_FIELDS, LOG_LIMIT, Entry, Placement, UsbCapture
+from rig.links.capture import ENTRY_BYTES, Entry, Placement, UsbCapture, entry_code
 from rig.links.descriptor_bytes import configuration_bytes, device_descriptor_bytes, endpoint_intervals
 
 SYNTHESISED_NOTE = ("synthesised: recording started after enumeration; GET_DESCRIPTOR(DEVICE), "
@@ -34,14 +34,12 @@ SET_INTERFACE = 11
 CLEAR_FEATURE = 1
 ENDPOINT_HALT = 0
 _S, _C = usbmon.SUBMIT, usbmon.COMPLETE
-_BULK = usbmon.BULK
 _IN_PROGRESS, _OK = usbmon.STATUS_IN_PROGRESS, usbmon.STATUS_OK
 _STATUS_BY_ERRNO = {errno.EPIPE: usbmon.STATUS_STALL, errno.ETIMEDOUT: usbmon.STATUS_CANCELLED,
                     errno.ENODEV: usbmon.STATUS_GONE, errno.EOVERFLOW: usbmon.STATUS_OVERFLOW}
 
-
-LOG_SIZE = LOG_LIMIT * ENTRY_FIELDS
-"""Items in a capture's flat log (LOG_LIMIT transfers) past which a transfer encodes it."""
+Transfer = Callable[[Any, int, int, "array.array[int]", int], int]
+"""An IBackend bulk or interrupt transfer: (handle, endpoint, interface, data or buffer, timeout)."""
 
 
 def status_of(exc: BaseException) -> int:
@@ -50,6 +48,100 @@ def status_of(exc: BaseException) -> int:
         return usbmon.STATUS_CANCELLED
     code = getattr(exc, "errno", None)
     return _STATUS_BY_ERRNO.get(code if isinstance(code, int) else -1, usbmon.STATUS_PROTOCOL)
+
+
+def _received(buff: array.array[int], n: int) -> bytes:
+    """The first `n` bytes of an IN buffer of any item size, copied."""
+    return memoryview(buff).cast("B")[:n].tobytes()
+
+
+class _Recorders:
+    """The recorded bulk and interrupt transfers of one proxy for its current captures: closures over
+    everything they need (no bound method, no attribute look-ups on a transfer's path), sharing the
+    count of bytes the proxy may still log before it encodes the logs."""
+
+    def __init__(self, placements: tuple[Placement, ...], inner: Any) -> None:
+        sinks = [(p.key << 3, p.capture.log.extend, p.capture) for p in placements]
+        first_extend = sinks[0][1] if sinks else _nowhere
+        captures = [capture for _, _, capture in sinks]
+        budget = min((c.log_budget for c in captures), default=0)
+        room = budget
+        clock = perf_counter_ns
+        extend: Callable[[Entry], None]
+        if len(sinks) > 1:
+            def extend(entry: Entry) -> None:
+                """Log `entry` (made with the first capture's key) into every capture as itself."""
+                first_extend(entry)
+                rest = entry[1:]
+                for base, other_extend, _ in sinks[1:]:
+                    other_extend((base | entry[0] & 7, *rest))
+        else:
+            extend = first_extend
+
+        def spill() -> None:
+            """The logs hold `budget` bytes: encode them (the one slow step on a transfer's path)."""
+            nonlocal room
+            room = budget
+            for capture in captures:
+                capture.encode_log()
+
+        def charge(nbytes: int) -> None:
+            """Count a transfer logged outside the closures below (control transfers)."""
+            nonlocal room
+            room -= nbytes + ENTRY_BYTES
+            if room < 0:
+                spill()
+
+        def recorded_out(xfer: int, inner_write: Transfer) -> Transfer:
+            code = entry_code(placements[0].key if placements else 0, xfer, False)
+
+            def write(dev_handle: Any, ep: int, intf: int, data: array.array[int], timeout: int) -> int:
+                nonlocal room
+                t0 = clock()
+                try:
+                    n = inner_write(dev_handle, ep, intf, data, timeout)
+                except BaseException as exc:
+                    extend((code, t0, clock(), ep, 0, status_of(exc), data.tobytes()))
+                    charge(len(data) * data.itemsize)
+                    raise
+                extend((code, t0, clock(), ep, 0, n, data.tobytes()))
+                room -= n + ENTRY_BYTES
+                if room < 0:
+                    spill()
+                return n
+
+            return write
+
+        def recorded_in(xfer: int, inner_read: Transfer) -> Transfer:
+            code = entry_code(placements[0].key if placements else 0, xfer, True)
+
+            def read(dev_handle: Any, ep: int, intf: int, buff: array.array[int], timeout: int) -> int:
+                nonlocal room
+                t0 = clock()
+                try:
+                    n = inner_read(dev_handle, ep, intf, buff, timeout)
+                except BaseException as exc:
+                    extend((code, t0, clock(), ep, len(buff) * buff.itemsize, status_of(exc), None))
+                    charge(0)
+                    raise
+                if buff.itemsize == 1:
+                    extend((code, t0, clock(), ep, len(buff), n, buff[:n].tobytes()))
+                else:
+                    extend((code, t0, clock(), ep, len(buff) * buff.itemsize, n, _received(buff, n)))
+                room -= n + ENTRY_BYTES
+                if room < 0:
+                    spill()
+                return n
+
+            return read
+
+        self.extend = extend
+        self.charge = charge
+        self.control_code = entry_code(placements[0].key if placements else 0, usbmon.CONTROL, False)
+        self.bulk_write = recorded_out(usbmon.BULK, inner.bulk_write)
+        self.bulk_read = recorded_in(usbmon.BULK, inner.bulk_read)
+        self.intr_write = recorded_out(usbmon.INTERRUPT, inner.intr_write)
+        self.intr_read = recorded_in(usbmon.INTERRUPT, inner.intr_read)
 
 
 def _nowhere(entry: Entry) -> None:
@@ -65,11 +157,7 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
         self.inner = inner
         self.intervals = intervals or {}
         self.placements: tuple[Placement, ...] = ()
-        self._key = 0
-        self._append: Callable[[Entry], None] = _nowhere
-        self._first_log: list[object] = []
-        self._first_capture: UsbCapture | None = None
-        self._others: tuple[tuple[int, Callable[[Entry], None], list[object], UsbCapture], ...] = ()
+        self._recorders = _Recorders((), inner)
         self._set(())
 
     def __eq__(self, other: object) -> bool:
@@ -79,86 +167,22 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
     def __hash__(self) -> int:
         return hash(self.inner)
 
-    # --- recording: one tuple per transfer, nothing else on the transfer's path ---
-
-    def _log(self, entry: Entry) -> None:
-        """Append `entry` (made with the first capture's key) to every capture's log."""
-        self._append(entry)
-        self._after_append(entry)
-
-    def _recorded_out(self, xfer: int, inner: Callable[..., int]) -> Callable[..., int]:
-        """`inner` (an OUT transfer of type `xfer`), recorded. A closure over everything it needs, set
-        as an instance attribute by _set: pyusb then calls it with no bound method and no attribute
-        look-ups on the transfer's path (measured: about 1 us less per write+read pair than methods)."""
-        key, append, log = self._key, self._append, self._first_log
-        log_entry, after = self._log, self._after_append
-        tee = bool(self._others)
-        clock = perf_counter_ns
-
-        def write(dev_handle: Any, ep: int, intf: int, data: array.array[int], timeout: int) -> int:
-            t0 = clock()
-            try:
-                n = inner(dev_handle, ep, intf, data, timeout)
-            except BaseException as exc:
-                log_entry((key, t0, clock(), xfer, ep & 0x7F, data.tobytes(), 0, status_of(exc), None, None))
-                raise
-            entry = (key, t0, clock(), xfer, ep & 0x7F, data.tobytes(), 0, n, None, None)
-            append(entry)
-            if tee or len(log) > LOG_SIZE:  # the rest of _log, only when needed
-                after(entry)
-            return n
-
-        return write
-
-    def _recorded_in(self, xfer: int, inner: Callable[..., int]) -> Callable[..., int]:
-        """`inner` (an IN transfer of type `xfer`), recorded; as _recorded_out."""
-        key, append, log = self._key, self._append, self._first_log
-        log_entry, after = self._log, self._after_append
-        tee = bool(self._others)
-        clock = perf_counter_ns
-
-        def read(dev_handle: Any, ep: int, intf: int, buff: array.array[int], timeout: int) -> int:
-            t0 = clock()
-            try:
-                n = inner(dev_handle, ep, intf, buff, timeout)
-            except BaseException as exc:
-                log_entry((key, t0, clock(), xfer, ep | 0x80, None, len(buff) * buff.itemsize, status_of(exc),
-                           None, None))
-                raise
-            t1 = clock()
-            data = buff[:n].tobytes() if buff.itemsize == 1 else memoryview(buff).cast("B")[:n].tobytes()
-            entry = (key, t0, t1, xfer, ep | 0x80, None, len(buff) * buff.itemsize, n, data, None)
-            append(entry)
-            if tee or len(log) > LOG_SIZE:
-                after(entry)
-            return n
-
-        return read
-
-    def _after_append(self, entry: Entry) -> None:
-        """The slow part of _log after the hot paths appended `entry` to the first capture themselves:
-        encode an overlong log, and log `entry` into the other captures too."""
-        if len(self._first_log) > LOG_SIZE and self._first_capture is not None:
-            self._first_capture.encode_log()
-        for key, append, log, capture in self._others:
-            append((key, *entry[1:]))
-            if len(log) > LOG_SIZE:
-                capture.encode_log()
-
     def _control(self, bm: int, request: int, value: int, index: int, out: bytes | None, length: int,
                  call: Callable[[], int], received: Callable[[int], bytes]) -> int:
-        ep = 0x80 if bm & 0x80 else 0x00
         setup = (bm, request, value, index, length)
+        recorders = self._recorders
+        code = recorders.control_code
         t0 = perf_counter_ns()
         try:
             n = call()
         except BaseException as exc:
-            self._log((self._key, t0, perf_counter_ns(), usbmon.CONTROL, ep, out, length, status_of(exc),
-                       None, setup))
+            recorders.extend((code, t0, perf_counter_ns(), setup, length, status_of(exc), out))
+            recorders.charge(len(out or b""))
             raise
         t1 = perf_counter_ns()
-        data = received(n) if out is None else None
-        self._log((self._key, t0, t1, usbmon.CONTROL, ep, out, length, n, data, setup))
+        data = received(n) if out is None else out
+        recorders.extend((code, t0, t1, setup, length, n, data))
+        recorders.charge(len(data))
         return n
 
     def add(self, place: Placement, dev: Any) -> None:
@@ -184,17 +208,18 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
         self._set(tuple(p for p in self.placements if p.capture is not capture))
 
     def _set(self, placements: tuple[Placement, ...]) -> None:
+        """Record into `placements` from now on. What the current captures logged is encoded first:
+        the new recorders start counting their byte budget from an empty log."""
+        for place in self.placements:
+            if not place.capture.writer.closed:
+                place.capture.encode_log()
         self.placements = placements
-        sinks = [(p.key, p.capture.log.extend, p.capture.log, p.capture) for p in placements]
-        if sinks:
-            self._key, self._append, self._first_log, self._first_capture = sinks[0]
-        self._others = tuple(sinks[1:])
-        inner = self.inner
+        recorders = self._recorders = _Recorders(placements, self.inner)
         # The transfers, recorded (IBackend's bulk_write, bulk_read, intr_write, intr_read).
-        self.bulk_write = self._recorded_out(_BULK, inner.bulk_write)
-        self.bulk_read = self._recorded_in(_BULK, inner.bulk_read)
-        self.intr_write = self._recorded_out(usbmon.INTERRUPT, inner.intr_write)
-        self.intr_read = self._recorded_in(usbmon.INTERRUPT, inner.intr_read)
+        self.bulk_write = recorders.bulk_write
+        self.bulk_read = recorders.bulk_read
+        self.intr_write = recorders.intr_write
+        self.intr_read = recorders.intr_read
 
     # --- transfers, recorded ---
 

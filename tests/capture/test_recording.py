@@ -13,7 +13,7 @@ import pytest
 
 from rig import contract as c
 from rig.client.board import Board
-from rig.links.capture import ENTRY_FIELDS, UsbCapture
+from rig.links.capture import ENTRY_BYTES, ENTRY_FIELDS, UsbCapture
 from rig.links.descriptor_bytes import configuration_bytes, device_descriptor_bytes
 from rig.links.recording_backend import RecordingBackend, record_device, stop_recording
 from rig.pytest_plugin.testing import require_program
@@ -131,24 +131,41 @@ def test_section_header_names_target_host_and_application(loopback: LoopbackTarg
     assert "Link type 220" in text or "usb-linux-mmap" in text
 
 
+def _longest_log(capture: UsbCapture, board: Board, times: int) -> int:
+    """Echo NOTE_ON `times` times; the most items the capture's log held after a round trip."""
+    board.set_midi_mode(c.MidiMode.ECHO)
+    longest = 0
+    for _ in range(times):
+        board.write_midi_packets(NOTE_ON)
+        board.read_midi_packets(2000)
+        longest = max(longest, len(capture.log))
+    return longest
+
+
 def test_the_log_is_encoded_when_it_grows_past_its_limit(loopback: LoopbackTarget, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """Transfers are only logged on their path; past LOG_LIMIT the log is encoded by the transfer
+    """Transfers are only logged on their path; past LOG_BYTES the log is encoded by the transfer
     that overflows it, so a long step's memory stays bounded."""
-    import rig.links.recording_backend as recording
+    import rig.links.capture as capture_module
 
-    monkeypatch.setattr(recording, "LOG_SIZE", 10 * ENTRY_FIELDS)
+    transfer = ENTRY_BYTES + len(NOTE_ON)
+    monkeypatch.setattr(capture_module, "LOG_BYTES", 10 * transfer)
     with capturing(loopback, tmp_path / "long.pcapng") as capture:
         assert capture is not None
-        board = Board(loopback.usb_device())
-        board.set_midi_mode(c.MidiMode.ECHO)
-        longest = 0
-        for _ in range(40):
-            board.write_midi_packets(NOTE_ON)
-            board.read_midi_packets(2000)
-            longest = max(longest, len(capture.log))
-        assert longest <= 11 * ENTRY_FIELDS
+        assert _longest_log(capture, Board(loopback.usb_device()), 40) <= 11 * ENTRY_FIELDS
         assert capture.events > 100, "the overflowing transfers did not encode the log"
+
+
+def test_a_ring_also_bounds_what_waits_to_be_encoded(loopback: LoopbackTarget, tmp_path: Path) -> None:
+    """With a ring of N bytes the log of transfers not yet encoded holds no more than N bytes either
+    (the issue's "ring of the last N MB" is a bound on memory, not only on the file)."""
+    with capturing(loopback, tmp_path / "ring.pcapng", ring_mb=0.01) as capture:
+        assert capture is not None
+        ring = capture.writer.ring_bytes
+        assert ring is not None and capture.log_budget == ring
+        longest = _longest_log(capture, Board(loopback.usb_device()), 200)
+    assert longest <= (ring // (ENTRY_BYTES + len(NOTE_ON)) + 1) * ENTRY_FIELDS
+    assert capture.writer.dropped > 0
 
 
 class _NullBackend:
@@ -176,12 +193,12 @@ def test_a_transfer_is_teed_into_the_other_captures_as_itself(tmp_path: Path) ->
 
         def extend(self, entry: object) -> None:
             super().extend(entry)  # type: ignore[arg-type]
-            super().extend((0, 1, 2, 3, 0x05, b"other thread", 0, 12, None, None))
+            super().extend((0, 1, 2, 0x05, 0, 12, b"other thread"))
 
     first.log = AnotherThreadAppends()
     proxy = RecordingBackend(_NullBackend())
     proxy._set((first.place(proxy, 1, 1), second.place(proxy, 1, 1)))
     proxy.bulk_write(None, 0x02, 0, array.array("B", b"mine"), 100)
-    assert second.log[5::ENTRY_FIELDS] == [b"mine"]
+    assert second.log[6::ENTRY_FIELDS] == [b"mine"]
     first.close()
     second.close()
