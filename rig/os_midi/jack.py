@@ -44,6 +44,7 @@ from types import TracebackType
 from typing import ClassVar, Self
 
 from rig.errors import RigError
+from rig.os_midi import jack_ports
 from rig.os_midi.quiet import quietly
 
 ENV_SERVER = "JACK_DEFAULT_SERVER"
@@ -258,8 +259,9 @@ def _graph_probe(lib: ctypes.CDLL, server: str) -> int:
     _close_probe(lib)
     status = ctypes.c_int(0)
     name = client_name("rig graph").encode()  # a name of its own: see client_name
-    client = quietly(lambda: lib.jack_client_open(name, _JACK_NO_START_SERVER | _JACK_SERVER_NAME,
-                                                  ctypes.byref(status), server.encode()))
+    with jack_ports.graph_change():  # a client joining is a graph change (see rig.os_midi.jack_ports)
+        client = quietly(lambda: lib.jack_client_open(name, _JACK_NO_START_SERVER | _JACK_SERVER_NAME,
+                                                      ctypes.byref(status), server.encode()))
     if not client:
         raise JackError(f"cannot open a JACK client on server {server!r} to watch the graph")
     _probe = (server, int(client))
@@ -269,7 +271,8 @@ def _graph_probe(lib: ctypes.CDLL, server: str) -> int:
 def _close_probe(lib: ctypes.CDLL) -> None:
     global _probe
     if _probe is not None:
-        lib.jack_client_close(_probe[1])
+        with jack_ports.graph_change():
+            lib.jack_client_close(_probe[1])
         _probe = None
 
 
