@@ -7,9 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages: JACK (a real MIDI system for python-rtmidi in CI), the arm GCC for the firmware,
 # tshark (the independent decoder the USB capture tests read the rig's pcapng files with),
-# OpenSSH (the labgrid tests reach a "lab host" through an sshd they start on 127.0.0.1), and
-# libusb-1.0 (pyusb's backend for attached boards and usb: devices).
-APT_PACKAGES := jackd2 libjack-jackd2-0 gcc-arm-none-eabi tshark openssh-server openssh-client libusb-1.0-0
+# and OpenSSH (the labgrid tests reach a "lab host" through an sshd they start on 127.0.0.1).
+APT_PACKAGES := jackd2 libjack-jackd2-0 gcc-arm-none-eabi tshark openssh-server openssh-client
 # Node.js runs the emulator bridge; Debian's is used only when the machine has no node at all.
 APT_PACKAGES += $(if $(shell command -v node),,nodejs npm)
 RIG ?=
