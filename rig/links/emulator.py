@@ -254,6 +254,9 @@ class EmulatorLink:
                 continue
             with self._lock:
                 pending = self._pending.pop(req_id, None)
+                if status == STATUS_GONE and self._device_gone is None:
+                    # here, in the bridge's order: a reply that comes after this one sees `alive` False
+                    self._device_gone = body[5:].decode(errors="replace")
             if pending is not None:
                 pending.status = status
                 pending.payload = body[5:]
@@ -432,6 +435,8 @@ class EmulatorLink:
         image size, the model ROM's calls, how boot went (boot2, VTOR), the flash model (unique ID,
         commands seen, XIP) and the BOOTSEL masks once the firmware has rebooted."""
         result: dict[str, Any] = json.loads(self._request(OP_INFO, b"", GRACE_S))
+        if result.get("state") == "bootsel" and self._device_gone is None:
+            self._device_gone = "device rebooted into the USB bootloader (BOOTSEL), as the bridge's INFO says"
         return result
 
     @property
