@@ -17,6 +17,10 @@ RIG ?=
 # (conformance_usb, conformance_usbmidi; the rest are deselected for it). Add `board` (or
 # `board:SERIAL`, `midi:OUT,IN`) when one is attached: make test RIGS="loopback board".
 RIGS ?= loopback emulator emulator:firmware/build/plain.uf2
+# pytest-xdist workers for `make test`: most of a test's wall time is waiting (a device, a subprocess,
+# JACK), so more workers than cores overlap the waits; each test file runs whole on one worker
+# (--dist loadfile: its module fixtures, e.g. the emulator pair, start once). TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 3
 
 .PHONY: all venv system run test lint bench firmware firmware-if-possible emulator-deps header clean
 
@@ -47,7 +51,7 @@ run: venv system
 	$(VENV)/bin/rig run $(if $(RIG),--rig=$(RIG))
 
 test: venv system firmware-if-possible emulator-deps
-	$(PY) -m pytest --durations=15 $(addprefix --rig=,$(RIGS))
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 $(addprefix --rig=,$(RIGS))
 
 lint: venv
 	$(VENV)/bin/ruff check host rig tests bench

@@ -11,8 +11,12 @@ import resource
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from rig.os_midi.system import MidiSystem
 
 USER_DIRS = {"XDG_DATA_HOME": ".local/share", "XDG_CONFIG_HOME": ".config", "XDG_CACHE_HOME": ".cache",
              "XDG_STATE_HOME": ".local/state"}
@@ -38,26 +42,42 @@ def _isolated_user_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _one_jack_server_per_process(_isolated_user_files: None) -> Iterator[None]:
-    """Start this test process's JACK server (where a target would start one) before any test, and stop
-    it after the last: every target and in-process pytest session of the process shares it.
+def process_midi_system(pytestconfig: pytest.Config, _isolated_user_files: None) -> MidiSystem | None:
+    """This test process's MIDI system, opened before any test: where a target would start a JACK
+    server, it is started now and stopped at unconfigure (after the plugin closes its targets at
+    session finish). Every target and in-process pytest session of the process shares it. None when
+    there is no MIDI system (a target then says why when a test needs it).
 
     libjack talks to one server per process, and a server started after another one stopped confuses
-    it (ports "do not exist", segfaults closing clients). A serial run happened to open a session
-    target first; an xdist worker may start with a file whose in-process sessions open and close
-    targets of their own, so each process now holds its server from start to end."""
+    it (ports "do not exist", segfaults closing clients). A serial run happened to keep one server from
+    its first target to the end; an xdist worker may start with a file whose in-process sessions open
+    and close targets of their own, so each process now holds its server from start to end."""
     from rig.os_midi.jack import JackError, jack_mode
     from rig.os_midi.system import OsMidiUnavailable, open_midi_system
 
     try:
         system = open_midi_system(jack_mode())
     except (OsMidiUnavailable, JackError, ValueError):
-        yield  # no OS MIDI here: the targets say why when a test needs it
-        return
-    try:
-        yield
-    finally:
-        system.close()
+        return None
+    pytestconfig.add_cleanup(system.close)
+    return system
+
+
+# --- the longest files first ----------------------------------------------------------------------
+SLOW_FILES = ("tests/pool/test_labgrid.py", "tests/pool/test_pool_xdist.py", "tests/cli/test_main.py",
+              "tests/differential/", "tests/rig/test_foreign_device_suites.py", "tests/cli/test_suites.py",
+              "tests/conformance_midi/", "tests/measure/test_cli.py", "tests/plugin/test_plugin_capture.py")
+"""Files whose tests wait longest (the top of the wall-time summary below). They run first, so that
+under xdist (`make test`: whole files per worker) they overlap the many short files instead of ending
+the run alone; the order within a file, and of every other file, stays as collected."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move the SLOW_FILES' tests to the front, in SLOW_FILES' order (the same on every xdist worker)."""
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return next((i for i, slow in enumerate(SLOW_FILES) if path.startswith(slow)), len(SLOW_FILES))
+    items.sort(key=rank)
 
 
 # --- where the wall time goes -------------------------------------------------------------------
