@@ -26,8 +26,8 @@ XDIST_WORKER_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_user_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Point HOME, XDG_*_HOME, RIG_HISTORY and RIG_LOCK_DIR at a fresh session directory and drop
-    PYTEST_XDIST_* (restored afterwards)."""
+    """Point HOME, XDG_*_HOME, RIG_HISTORY and (unless set) RIG_LOCK_DIR at a fresh session directory
+    and drop PYTEST_XDIST_* (restored afterwards)."""
     home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HOME", str(home))
@@ -35,7 +35,8 @@ def _isolated_user_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
             (home / relative).mkdir(parents=True, exist_ok=True)
             patch.setenv(name, str(home / relative))
         patch.setenv("RIG_HISTORY", str(home / ".local/share/rig/history.sqlite"))
-        patch.setenv("RIG_LOCK_DIR", str(home / "rig-locks"))  # target leases: this session's own
+        if "RIG_LOCK_DIR" not in os.environ:  # target leases: this session's own, unless a pytest
+            patch.setenv("RIG_LOCK_DIR", str(home / "rig-locks"))  # that started this one chose them
         for name in XDIST_WORKER_ENV:
             patch.delenv(name, raising=False)
         yield
