@@ -34,6 +34,11 @@ class HostCounters:
     """Control requests the board answered with STALL, as seen through this Board."""
 
 
+def event_packets(data: bytes) -> int:
+    """USB-MIDI event packets in `data` as the device counts them (CIN 0 padding excluded)."""
+    return sum(1 for i in range(0, len(data), 4) if data[i] & 0x0F)
+
+
 def books_problems(stats: Mapping[str, int], host: HostCounters) -> list[str]:
     """Compare device counters with host counters; each disagreement is one line naming both."""
     pairs: list[tuple[str, int, str, int]] = [

@@ -10,6 +10,7 @@ import usb.core
 import usb.util
 
 from rig import contract as c
+from rig.client.books import event_packets
 from rig.client.control import DEFAULT_TIMEOUT_MS, BoardControl
 from rig.client.errors import TransferTimeout
 from rig.client.responses import MidiModeConfig, check_enum
@@ -125,10 +126,6 @@ class MidiIo(BoardControl):
             self._detached.remove(interface)
         self._midi_owner = MidiOwner.OS
 
-    @staticmethod
-    def _count_events(data: bytes) -> int:
-        return sum(1 for i in range(0, len(data), MIDI_PACKET_SIZE) if data[i] & 0x0F)
-
     def write_midi_packets(self, data: bytes, timeout: int | None = None) -> int:
         """Write whole USB-MIDI event packets to EP_MIDI_OUT; returns packets written."""
         if len(data) % MIDI_PACKET_SIZE:
@@ -140,9 +137,9 @@ class MidiIo(BoardControl):
             self._bulk_write(transfer, c.EP_MIDI_OUT, bytes(data), timeout)
         except TransferTimeout as exc:  # what was acknowledged is delivered: count it (protocol.md)
             if exc.transferred:
-                self.host.midi_packets_tx += self._count_events(bytes(data[:exc.transferred]))
+                self.host.midi_packets_tx += event_packets(bytes(data[:exc.transferred]))
             raise
-        self.host.midi_packets_tx += self._count_events(bytes(data))
+        self.host.midi_packets_tx += event_packets(bytes(data))
         return len(data) // MIDI_PACKET_SIZE
 
     def read_midi_packets(self, timeout: int | None = None) -> bytes:
@@ -158,7 +155,7 @@ class MidiIo(BoardControl):
             if cable >= self.cached_info().midi_cables:
                 raise self._fail(transfer, f"packet {i // MIDI_PACKET_SIZE} names cable {cable}, "
                                            f"the board has {self.cached_info().midi_cables}")
-        self.host.midi_packets_rx += self._count_events(data)
+        self.host.midi_packets_rx += event_packets(data)
         return data
 
     def cancel_midi_reads(self) -> bool:

@@ -20,6 +20,7 @@ import usb.util
 
 from host.midi.stream import MidiMessage
 from host.midi.usbmidi import PACKET_SIZE, UsbMidiDecoder, UsbMidiEncoder
+from rig.client.books import event_packets
 from rig.errors import RigError
 
 DEFAULT_TIMEOUT_MS = 1000
@@ -109,6 +110,9 @@ class RawUsbMidi:
         self.transfers: list[bytes] = []
         self.received: list[tuple[int, MidiMessage]] = []
         self.packets_sent = 0
+        self.packets_read = 0
+        """Event packets read since the port opened (CIN 0 padding excluded, as a device counts them);
+        `clear` keeps it."""
         self._cv = threading.Condition()
         self._stop = threading.Event()
         self._reader: threading.Thread | None = None
@@ -157,6 +161,7 @@ class RawUsbMidi:
             raise RawMidiError(f"reading endpoint 0x{self.in_address:02X} failed: {exc}") from None
         messages = self.decoder.messages(data)
         with self._cv:
+            self.packets_read += event_packets(data)
             self.transfers.append(data)
             self.received.extend(messages)
             self._cv.notify_all()

@@ -203,6 +203,10 @@ class EmulatorLink:
         """Why the bridge is gone (exited, or the link was closed): every call raises LinkGone."""
         self._device_gone: str | None = None
         """Why the device is gone while the bridge runs on (BOOTSEL): USB calls raise LinkGone."""
+        self._ep0 = threading.Condition()
+        self.ep0_changes = 0
+        """Control transfers and bus resets finished (whatever their outcome): only these change which
+        endpoints the device serves (configured or not, halted or not). See `wait_ep0_change`."""
         self._event_sinks: tuple[Callable[[DeviceEvent], None], ...] = ()
         self.device_events = 0
         """Device-side event messages received from the bridge (0 while no capture asked for them)."""
@@ -277,7 +281,9 @@ class EmulatorLink:
                     self._attached_again()
                     continue
                 if status == STATUS_GONE and self._device_gone is None:
-                    self._device_gone = body[5:].decode(errors="replace")  # ordered with attaching again
+                    # here, in the bridge's order (a reply after this one sees `alive` False), and
+                    # ordered with attaching again
+                    self._device_gone = body[5:].decode(errors="replace")
             if pending is not None:
                 pending.status = status
                 pending.payload = body[5:]
@@ -329,6 +335,19 @@ class EmulatorLink:
             p.status = STATUS_GONE
             p.payload = why.encode()
             p.event.set()
+        self._ep0_changed()
+
+    def _ep0_changed(self) -> None:
+        with self._ep0:
+            self.ep0_changes += 1
+            self._ep0.notify_all()
+
+    def wait_ep0_change(self, seen: int, timeout_s: float) -> bool:
+        """Wait until `ep0_changes` is no longer `seen` (a control transfer or bus reset finished, or the
+        bridge went), at most `timeout_s`; True when it changed. For a reader whose endpoint refuses
+        (not configured, halted): nothing changes that until the host acts on EP0."""
+        with self._ep0:
+            return self._ep0.wait_for(lambda: self.ep0_changes != seen, timeout_s)
 
     def _request(self, op: int, payload: bytes, wait_s: float | None) -> bytes:
         """Send one request and wait for its reply; `wait_s` None waits as long as the bridge lives."""
@@ -406,8 +425,11 @@ class EmulatorLink:
         if not 0 <= length <= 0xFFFF:
             raise ValueError(f"wLength {length} out of range")
         setup = struct.pack("<BBHHH", bm_request_type, b_request, w_value, w_index, length)
-        reply = self._request(OP_CONTROL, setup + struct.pack("<I", timeout_ms) + data,
-                              self._wait_for(timeout_ms))
+        try:
+            reply = self._request(OP_CONTROL, setup + struct.pack("<I", timeout_ms) + data,
+                                  self._wait_for(timeout_ms))
+        finally:
+            self._ep0_changed()
         if bm_request_type & 0x80:
             return reply
         return int(struct.unpack("<I", reply)[0])
@@ -448,7 +470,10 @@ class EmulatorLink:
 
     def reset(self) -> None:
         """Bus reset; pending transfers fail and the device comes back unconfigured."""
-        self._request(OP_RESET, struct.pack("<I", RESET_TIMEOUT_MS), self._wait_for(RESET_TIMEOUT_MS))
+        try:
+            self._request(OP_RESET, struct.pack("<I", RESET_TIMEOUT_MS), self._wait_for(RESET_TIMEOUT_MS))
+        finally:
+            self._ep0_changed()
 
     def watchdog_reset(self) -> None:
         """Fire the chip's watchdog as the firmware's store to CTRL.TRIGGER would (a test hook): the
@@ -493,6 +518,8 @@ class EmulatorLink:
         image size, the model ROM's calls, how boot went (boot2, VTOR), the flash model (unique ID,
         commands seen, XIP) and the BOOTSEL masks once the firmware has rebooted."""
         result: dict[str, Any] = json.loads(self._request(OP_INFO, b"", GRACE_S))
+        if result.get("state") == "bootsel" and self._device_gone is None:
+            self._device_gone = "device rebooted into the USB bootloader (BOOTSEL), as the bridge's INFO says"
         return result
 
     @property

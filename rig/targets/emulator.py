@@ -49,7 +49,7 @@ from rig.links.emulator import REPO, ROM_BOOTLOADER_IDS, ROM_NAME, EmulatorLink,
 from rig.links.foreign import ForeignLink
 from rig.links.pty_line import LineWatcher, open_raw_pty
 from rig.links.pyusb_backend import LinkBackend
-from rig.links.usb_link import UsbLinkError
+from rig.links.usb_link import LinkTimeout, UsbLinkError
 from rig.os_midi.class_driver import BoundLink, UsbMidiClassDriver
 from rig.os_midi.system import midi_possible
 from rig.targets.discovery import describe_board, find_boards, select_board
@@ -202,11 +202,18 @@ class LinkConsole:
 
     def _from_device(self) -> None:
         while not self._stop.is_set():
+            seen = self._link.ep0_changes
             try:
                 data = self._link.read(c.EP_CDC_IN, c.BULK_PACKET_SIZE, 200)  # a packet at a time
+            except LinkTimeout:
+                continue
             except UsbLinkError:
                 if not self._link.alive:
                     return
+                # Not configured, or EP_CDC_IN halted: only a request on EP0 or a bus reset changes
+                # that, so wait for one rather than ask again at once (that spun at ~7,000 refused
+                # reads a second, most of a core between the bridge and this thread).
+                self._link.wait_ep0_change(seen, self.POLL_MS / 1000)
                 continue
             with contextlib.suppress(BlockingIOError, OSError):
                 os.write(self._master, data)

@@ -15,11 +15,13 @@ from rig.pytest_plugin.testing import missing, require_module
 
 
 @pytest.fixture(scope="session")
-def midi_system(pytestconfig: pytest.Config) -> MidiSystem:
-    """The MIDI system every target would use here (starting a JACK dummy server if need be). Closed
-    at unconfigure, not at fixture teardown: a rig target opened later in the session may put its
-    ports on this server, and the plugin closes targets at session finish, after the fixtures."""
+def midi_system(pytestconfig: pytest.Config, process_midi_system: MidiSystem | None) -> MidiSystem:
+    """The MIDI system every target would use here: the test process's (tests/conftest.py), else one
+    opened now to say why there is none (or one started: closed at unconfigure, not at fixture
+    teardown, as a rig target opened later in the session may put its ports on its server)."""
     require_module("rtmidi", "pip install python-rtmidi")
+    if process_midi_system is not None:
+        return process_midi_system
     try:
         system = open_midi_system(JackMode.AUTO)
     except (OsMidiUnavailable, JackError) as exc:
