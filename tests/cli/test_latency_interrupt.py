@@ -16,11 +16,15 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 SAMPLES = 1_000_000
 EXIT_WITHIN_S = 2.0
+HUNG_S = 180.0
+"""Past this the launcher is taken for hung: SIGABRT makes it print every thread's stack
+(PYTHONFAULTHANDLER, set for the session's subprocesses) and the test fails with them, never waits."""
 
 LAUNCHER = """
 import sys
@@ -74,6 +78,11 @@ def queued_s(pid: int) -> float:
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
 
 
+def _abort_if_running(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGABRT)
+
+
 def interrupt(tmp_path: Path, samples: int, twice: bool) -> tuple[float, int, str, Path]:
     """Run the launcher, SIGINT it once measuring (READY) and, with `twice`, again once it finishes
     (FINISHING); (seconds from the first SIGINT to the exit less the time the process waited for a
@@ -89,6 +98,8 @@ def interrupt(tmp_path: Path, samples: int, twice: bool) -> tuple[float, int, st
          "--jack", "never", "--count", "100000000", "--warmup", "0", "--no-progress", "--format", "md",
          "--report-dir", str(reports)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(HUNG_S, _abort_if_running, (process,))
+    watchdog.start()
     try:
         assert process.stdout is not None
         line = process.stdout.readline()  # blocks until the launcher says the run is measuring
@@ -105,7 +116,10 @@ def interrupt(tmp_path: Path, samples: int, twice: bool) -> tuple[float, int, st
         wall = time.monotonic() - sent
         queued = queued_s(process.pid) - queued_before
         process.wait(timeout=60)
+        assert process.returncode != -signal.SIGABRT, \
+            f"hung for {HUNG_S:g} s: {process.stderr.read() if process.stderr else ''}"
     finally:
+        watchdog.cancel()
         if process.poll() is None:
             process.kill()
             process.wait()
