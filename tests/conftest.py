@@ -1,6 +1,6 @@
-"""Session-wide: tests never touch the user's files. HOME, the XDG directories, RIG_HISTORY and
-RIG_LOCK_DIR point into one temporary directory for the whole session (one per xdist worker), and
-subprocesses inherit them; they do not inherit an xdist worker's identity (PYTEST_XDIST_*), so a
+"""Session-wide: Ctrl-C reaches the processes tests start, and tests never touch the user's files:
+HOME, the XDG directories, RIG_HISTORY and RIG_LOCK_DIR point into one temporary directory for the
+whole session (one per xdist worker), and subprocesses inherit them; they do not inherit an xdist worker's identity (PYTEST_XDIST_*), so a
 pytest a test starts is a session of its own."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -23,6 +24,15 @@ USER_DIRS = {"XDG_DATA_HOME": ".local/share", "XDG_CONFIG_HOME": ".config", "XDG
              "XDG_STATE_HOME": ".local/state"}
 XDIST_WORKER_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
 """What pytest-xdist exports in a worker: a pytest run inside a test must not look like that worker."""
+
+
+def _ctrl_c_reaches_subprocesses() -> None:
+    """SIGINT handled as a terminal's Ctrl-C: a session started with it ignored (a background job of
+    a non-interactive shell) would pass that on to every process it starts, and Python then installs
+    no KeyboardInterrupt handler, so the tests that press Ctrl-C on a `rig` subprocess waited forever
+    (seen: a fresh-clone run started with `... &` sat in tests/cli/test_latency_interrupt.py)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -175,6 +185,7 @@ by the no-skip rule below (some of them skip on purpose, e.g. a board suite on a
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault(OUTER_SESSION, str(os.getpid()))
+    _ctrl_c_reaches_subprocesses()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
