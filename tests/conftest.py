@@ -1,7 +1,7 @@
 """Session-wide: Ctrl-C reaches the processes tests start, and tests never touch the user's files:
 HOME, the XDG directories, RIG_HISTORY and RIG_LOCK_DIR point into one temporary directory for the
-whole session (one per xdist worker), and subprocesses inherit them; they do not inherit an xdist worker's identity (PYTEST_XDIST_*), so a
-pytest a test starts is a session of its own."""
+whole session (one per xdist worker), and subprocesses inherit them; they do not inherit an xdist
+worker's identity (PYTEST_XDIST_*), so a pytest a test starts is a session of its own."""
 
 from __future__ import annotations
 
