@@ -13,6 +13,7 @@ from rig.labgrid.hosts import is_local
 from rig.labgrid.place import Place
 from rig.labgrid.target import place_options
 from rig.targets.registry import TargetSpec
+from rig.tools.flash import check_uf2
 
 COMMANDS = ("test", "run", "latency", "throughput")
 REPORT_OPTION = {"test": "--rig-report", "run": "--report-dir", "latency": "--report-dir",
@@ -69,3 +70,23 @@ def run_on_place(argv: list[str], say: Callable[[str], None] = print) -> int:
         driver.fetch(remote_dir, local_dir)
         say(f"reports from {driver.host} copied to {local_dir}")
         return status
+
+
+def flash_place(spec_text: str, image: Path, say: Callable[[str], None] = print) -> str:
+    """Hold the place of `spec_text` (labgrid:PLACE...), flash `image` onto its board through its
+    RigBootselDrive (on the board's host), release the place; the last step's line. An image that is
+    not a UF2 for the RP2040 is refused before the place is taken."""
+    check_uf2(image)
+    name, coordinator, wait = place_options(TargetSpec.parse(spec_text))
+    with Place(name, coordinator, wait, on_wait=say) as place:
+        driver = place.flash_driver()
+        say(f"labgrid place {name}: flashing {image.name} onto {driver.board.spec} on {driver.drive.host}")
+        return driver.flash(image, say=say)
+
+
+def console_on_place(spec_text: str, command: str, timeout_s: float = 2.0,
+                     say: Callable[[str], None] = print) -> str:
+    """Hold the place of `spec_text`, send one console command to its board, release; the reply."""
+    name, coordinator, wait = place_options(TargetSpec.parse(spec_text))
+    with Place(name, coordinator, wait, on_wait=say) as place:
+        return place.console_driver().command(command, timeout_s)
