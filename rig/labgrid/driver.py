@@ -75,9 +75,10 @@ class RigDriver(Driver):
         """The argv that runs `rig ARGS --rig=SPEC` on the board's host."""
         return rig_argv(self.board, args)
 
-    def run(self, args: list[str]) -> int:
-        """Run `rig ARGS --rig=SPEC` where the board is, passing its output through; its exit status."""
-        return run_on_host(self.host, _workdir(self.board), self.rig_command(args)).returncode
+    def run(self, args: list[str], env: dict[str, str] | None = None) -> int:
+        """Run `rig ARGS --rig=SPEC` where the board is (with the variables `env` set), passing its
+        output through; its exit status."""
+        return run_on_host(self.host, _workdir(self.board), self.rig_command(args), env=env).returncode
 
     def fetch(self, remote_dir: str, local_dir: Path) -> None:
         """Copy a directory the command wrote on the board's host (its reports) into `local_dir`."""

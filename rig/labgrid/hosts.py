@@ -30,13 +30,15 @@ def ssh_prefix(host: str) -> list[str]:
     return ["ssh", *(["-F", config] if config else []), "-o", "BatchMode=yes", host]
 
 
-def run_on_host(host: str, workdir: str, command: list[str], *, capture: bool = False
-                ) -> subprocess.CompletedProcess[str]:
-    """Run `command` on `host` (in `workdir` there when remote); its output passes through unless
-    `capture`, which returns it as text."""
+def run_on_host(host: str, workdir: str, command: list[str], *, capture: bool = False,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `command` on `host` (in `workdir` there when remote) with the variables `env` added; its
+    output passes through unless `capture`, which returns it as text."""
     if is_local(host):
-        return subprocess.run(command, check=False, text=True, capture_output=capture)
-    remote = f"cd {shlex.quote(workdir)} && " + " ".join(shlex.quote(c) for c in command)
+        return subprocess.run(command, check=False, text=True, capture_output=capture,
+                              env=None if not env else {**os.environ, **env})
+    assigned = ["env", *(f"{k}={v}" for k, v in (env or {}).items())] if env else []
+    remote = f"cd {shlex.quote(workdir)} && " + " ".join(shlex.quote(c) for c in [*assigned, *command])
     return subprocess.run([*ssh_prefix(host), remote], check=False, text=True, capture_output=capture,
                           stdin=subprocess.DEVNULL)
 

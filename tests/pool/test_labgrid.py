@@ -356,3 +356,35 @@ def test_flash_and_console_on_a_board_of_another_host_go_over_ssh(lab: Lab, sshd
     reply = rig("console", f"--rig={spec}", "--command", "version", env=env)
     assert reply.returncode == 0 and reply.stdout.startswith("firmware "), reply.stdout + reply.stderr
     assert lab.acquired() == {}
+
+
+def test_a_measurement_on_another_host_joins_the_local_history_with_its_place(
+        lab: Lab, sshd: Path, tmp_path: Path) -> None:
+    """The remote command stores its runs in a history file of its own (not the lab host user's),
+    which comes back with the reports; the runs join this machine's history (RIG_HISTORY, isolated
+    here) marked with the place and host, and --baseline latest, applied here, finds the earlier one
+    (and, as for any emulator run, refuses to compare runs without timing figures: exit 1 saying so)."""
+    from rig.measure.history import History
+
+    history = tmp_path / "history.sqlite"
+    env = dict(os.environ, RIG_SSH_CONFIG=str(sshd), RIG_HISTORY=str(history))
+    origin = f"labgrid:{REMOTE[0]} on {SSH_HOST}"
+    outputs = []
+    for n in (1, 2):
+        done = rig("latency", f"--rig={lab.spec(REMOTE[0], 300)}", "--path", "midi-usb", "--count", "5",
+                   "--warmup", "0", "--no-progress", "--baseline", "latest",
+                   "--report-dir", str(tmp_path / f"r{n}"), env=env)
+        assert done.returncode == n - 1, done.stdout[-3000:] + done.stderr[-2000:]
+        said = " ".join(done.stdout.split())  # as printed, lines wrapped at the terminal's width
+        assert f"history: 1 run(s) from {origin} stored as run {n} in {history}" in said, done.stdout
+        assert not (tmp_path / f"r{n}" / ".rig-history.sqlite").exists()  # imported, then removed
+        assert list((tmp_path / f"r{n}").glob("latency-midi-usb-*.json"))  # the reports came back
+        outputs.append(said)
+    assert "no earlier run to compare with; gate skipped" in outputs[0]
+    assert "history: run 2 has no timing figures to compare" in outputs[1], outputs[1]  # run 1 was found
+    with History(history) as h:
+        rows = h.runs()
+    assert [(r.run_id, r.kind, r.path, r.origin) for r in rows] == [
+        (2, "latency", "midi-usb", origin), (1, "latency", "midi-usb", origin)]
+    assert rows[0].target == REMOTE[1].format(lab=lab.directory)  # the board's own spec on its host
+    assert lab.acquired() == {}
