@@ -23,7 +23,7 @@ from rig.errors import RigError, TargetError
 from rig.targets.emulator import parse_emulator_arg
 from rig.targets.factory import make_target
 from rig.targets.registry import TargetSpec
-from rig.tools.flash import INFO_FILE, Flasher, FlashError, Uf2Image, attached_board_console, check_uf2
+from rig.tools.flash import INFO_FILE, Flasher, FlashError, Uf2Image, check_uf2
 
 INFO_TEXT = "UF2 Bootloader v1.0\nModel: Raspberry Pi RP2\nBoard-ID: RPI-RP2\n"
 """INFO_UF2.TXT as the RP2040 ROM's drive shows it (RP2040 datasheet, 2.8.4 USB mass storage)."""
@@ -81,10 +81,23 @@ class EmulatedBootsel:
         return True
 
 
+def target_console(spec: str) -> str | None:
+    """The console port of the board `spec` names (found by opening its target), or None when it
+    cannot be opened: a lab host may have several boards, so never just the first one attached."""
+    target = make_target(spec)
+    try:
+        target.open()
+        return target.console_port()
+    except TargetError:
+        return None
+    finally:
+        target.close()
+
+
 def flash_here(image: Path, drive: Path, spec: str, *, emulated: bool = False, console_port: str = "",
                say: Callable[[str], None] = print, timeout_s: float = DEFAULT_TIMEOUT_S) -> Uf2Image:
     """Flash `image` onto the board of `spec` (attached to this host) through its BOOTSEL drive at
-    `drive`; for a real board the console port (else the first attached rig board's) is touched at
+    `drive`; for a real board its console port (`console_port`, else its target's) is touched at
     1200 baud when the drive is not there yet."""
     if emulated:
         bootsel = EmulatedBootsel(drive, spec)
@@ -96,7 +109,7 @@ def flash_here(image: Path, drive: Path, spec: str, *, emulated: bool = False, c
         done = flasher.flash(image)
         say(f"the emulated board boots {bootsel.flash_file}: USB device {bootsel.found}")
         return done
-    flasher = Flasher(search_paths=[drive], board_console=lambda: console_port or attached_board_console(),
+    flasher = Flasher(search_paths=[drive], board_console=lambda: console_port or target_console(spec),
                       say=say, drive_timeout_s=timeout_s, enumerate_timeout_s=timeout_s)
     return flasher.flash(image)
 
