@@ -79,11 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(raw)
     if args.command in REMOTE_COMMANDS and any("labgrid:" in a for a in raw):
+        from rig.cli.remote_runs import finish_remote
         from rig.labgrid.remote import labgrid_spec, run_on_place
 
         if labgrid_spec(raw) is not None:
             try:
-                return run_on_place(raw)
+                return finish_remote(run_on_place(raw))
             except RigError as exc:
                 error(str(exc))
                 return 1

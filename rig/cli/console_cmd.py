@@ -55,6 +55,12 @@ def run(args: argparse.Namespace) -> int:
     from rig.targets.discovery import default_target
 
     spec = args.rig or default_target()
+    if spec.startswith("labgrid:") and args.command is not None:  # on the board's host, over ssh if remote
+        from rig.labgrid.remote import console_on_place
+
+        reply = console_on_place(spec, args.command, args.timeout)
+        print(reply)
+        return 1 if refused(reply) else 0
     target = make_target(spec)  # targets open their MIDI clients quietly (rig.os_midi.quiet)
     target.open()
     try:

@@ -22,14 +22,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--drive-search", metavar="DIR", action="append", type=Path, default=None,
                    help="look for the BOOTSEL drive in DIR and its subdirectories (repeatable; default: "
                         + ", ".join(str(x) for x in default_search_paths()) + ")")
+    p.add_argument("--rig", metavar="labgrid:PLACE", default=None,
+                   help="flash the board of a labgrid place (through its RigBootselDrive, on its host)")
     p.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the drive and for "
                                                                "re-enumeration (default 15)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the Flasher with a progress bar on the copy."""
+    """Run the Flasher with a progress bar on the copy (or a labgrid place's RigFlashDriver)."""
     out = stdout()
+    if args.rig is not None:
+        if not args.rig.startswith("labgrid:"):
+            raise flash.FlashError(f"rig flash --rig {args.rig}: only a labgrid:PLACE is flashed by --rig; "
+                                   f"for a board attached here, give no --rig")
+        from rig.labgrid.remote import flash_place
+
+        flash_place(args.rig, args.image, say=out.print)
+        return 0
     with Progress(TextColumn("copying"), BarColumn(), DownloadColumn(), console=out, transient=True,
                   disable=not out.is_terminal) as bar:
         task = bar.add_task("copy", total=None)

@@ -44,12 +44,12 @@ def run(args: argparse.Namespace) -> int:
             return 0 if verdict.passed else 1
         rows = history.runs(limit=args.limit, target=args.target, kind=args.kind)
         table = Table(title=f"measurement runs in {history.path}")
-        for col in ("id", "started (UTC)", "kind", "path", "target", "real", "fw"):
+        for col in ("id", "started (UTC)", "kind", "path", "target", "taken", "real", "fw"):
             table.add_column(col, no_wrap=True)
         table.add_column("figures", overflow="fold", min_width=30)
         for r in rows:
             table.add_row(str(r.run_id), r.started_at[:16].replace("T", " "), r.kind, r.path, r.target,
-                          "yes" if r.real_timing else "no", r.firmware or "-",
+                          r.origin or "here", "yes" if r.real_timing else "no", r.firmware or "-",
                           r.headline() + (" (INCOMPLETE: error)" if r.summary.get("error")
                                           else " (interrupted)" if r.interrupted else ""))
         console.print(table)

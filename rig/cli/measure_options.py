@@ -157,17 +157,24 @@ def _store_and_compare(run: Run, args: argparse.Namespace, console: Console, sum
         console.print(f"stored as run {run_id} in {history.path}")
         if args.baseline is None:
             return []
-        row = history.row(run_id)
-        if args.baseline == "latest":
-            candidates = [r for r in history.runs(target=run.target, kind=run.kind)
-                          if r.run_id < run_id and r.path == run.path]
-            if not candidates:
-                console.print("no earlier run to compare with; gate skipped")
-                return []
-            base = candidates[0]
-        else:
-            base = history.row(int(args.baseline))
-        gate = compare(row, base, Thresholds.parse(args.thresholds))
+        return gate_run(history, run_id, args.baseline, args.thresholds, console)
+
+
+def gate_run(history: History, run_id: int, baseline: str, thresholds: str, console: Console) -> list[str]:
+    """Apply the regression gate to stored run `run_id` against `baseline` (a run id, or 'latest': the
+    newest earlier run of the same target, kind and path, wherever it was taken) and print every
+    check; the failures (none when the gate passed or found nothing to compare with)."""
+    row = history.row(run_id)
+    if baseline == "latest":
+        candidates = [r for r in history.runs(target=row.target, kind=row.kind)
+                      if r.run_id < run_id and r.path == row.path]
+        if not candidates:
+            console.print("no earlier run to compare with; gate skipped")
+            return []
+        base = candidates[0]
+    else:
+        base = history.row(int(baseline))
+    gate = compare(row, base, Thresholds.parse(thresholds))
     for check in gate.checks:
         console.print(check.line())
     for note in gate.notes:

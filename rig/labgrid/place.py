@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from rig.errors import TargetError
 
 if TYPE_CHECKING:
-    from rig.labgrid.board import RigDriver
+    from rig.labgrid.driver import RigConsoleDriver, RigDriver, RigFlashDriver
 
 ENV_COORDINATOR = "LG_COORDINATOR"
 DEFAULT_COORDINATOR = "127.0.0.1:20408"
@@ -63,7 +63,7 @@ class Place:
         self.on_wait = on_wait
         self.acquired = False
         self._env_dir: tempfile.TemporaryDirectory[str] | None = None
-        self._driver: RigDriver | None = None
+        self._drivers: dict[str, Any] = {}
 
     def _client(self, *args: str) -> subprocess.CompletedProcess[str]:
         command = [client_program(), "-x", self.coordinator, "-p", self.name, *args]
@@ -96,7 +96,7 @@ class Place:
 
     def release(self) -> None:
         """Release the place if this object acquired it (safe to call twice)."""
-        self._driver = None
+        self._drivers.clear()
         if self._env_dir is not None:
             self._env_dir.cleanup()
             self._env_dir = None
@@ -108,25 +108,43 @@ class Place:
             raise PlaceError(f"labgrid place {self.name}: release failed: {_error_line(done)}")
 
     def driver(self) -> RigDriver:
-        """The RigDriver of the place's RigBoard, through a labgrid environment (RemotePlace)."""
-        if self._driver is not None:
-            return self._driver
+        """The RigDriver of the place's RigBoard (rig commands where the board is)."""
+        driver: RigDriver = self._driver("RigDriver")
+        return driver
+
+    def flash_driver(self) -> RigFlashDriver:
+        """The RigFlashDriver of the place (it needs a RigBootselDrive besides the RigBoard)."""
+        driver: RigFlashDriver = self._driver("RigFlashDriver")
+        return driver
+
+    def console_driver(self) -> RigConsoleDriver:
+        """The RigConsoleDriver of the place (its RigConsole port, else the board target's console)."""
+        driver: RigConsoleDriver = self._driver("RigConsoleDriver")
+        return driver
+
+    def _driver(self, name: str) -> Any:
+        """Driver `name` bound to the place's resources, through a labgrid environment (RemotePlace)
+        that imports rig.labgrid.board, as a user's own environment would."""
+        if name in self._drivers:
+            return self._drivers[name]
         from labgrid import Environment
 
-        self._env_dir = tempfile.TemporaryDirectory(prefix="rig-labgrid-")
-        config = Path(self._env_dir.name) / "env.yaml"
+        if self._env_dir is None:
+            self._env_dir = tempfile.TemporaryDirectory(prefix="rig-labgrid-")
+        config = Path(self._env_dir.name) / f"{name}.yaml"
         config.write_text(
             "targets:\n  main:\n    resources:\n      RemotePlace:\n"
-            f"        name: {self.name}\n    drivers:\n      RigDriver: {{}}\n"
+            f"        name: {self.name}\n    drivers:\n      {name}: {{}}\n"
             f"options:\n  coordinator_address: '{self.coordinator}'\n"
             "imports:\n  - rig.labgrid.board\n")
         try:
             target = Environment(str(config)).get_target("main")
-            driver: RigDriver = target.get_driver("RigDriver")
+            driver = target.get_driver(name)
         except Exception as exc:
-            raise PlaceError(f"labgrid place {self.name}: no usable RigBoard ({type(exc).__name__}: {exc})"
-                             ) from None
-        self._driver = driver
+            what = {"RigFlashDriver": "RigBoard and RigBootselDrive"}.get(name, "RigBoard")
+            raise PlaceError(f"labgrid place {self.name}: no usable {what} for {name} "
+                             f"({type(exc).__name__}: {exc})") from None
+        self._drivers[name] = driver
         return driver
 
     def __enter__(self) -> Self:

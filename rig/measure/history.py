@@ -95,6 +95,9 @@ class RunRow:
     firmware: str | None
     interrupted: bool
     summary: dict[str, Any]
+    origin: str | None = None
+    """Where the run was taken when not on this machine: a labgrid place and its host (runs imported
+    by rig.cli.remote_runs after a `--rig=labgrid:PLACE` command on another host); None: here."""
 
     def headline(self) -> str:
         """The figure a listing shows: RTT p50/p99 for latency, rates for throughput."""
@@ -131,6 +134,9 @@ class History:
             with self._guard():
                 self._db.execute("PRAGMA foreign_keys = ON")
                 self._db.executescript(_SCHEMA)
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+                if "origin" not in columns:  # a history written before runs could come from elsewhere
+                    self._db.execute("ALTER TABLE runs ADD COLUMN origin TEXT")
         except HistoryUnusable:
             self._db.close()
             raise
@@ -188,11 +194,38 @@ class History:
         run.run_id = run_id
         return run_id
 
+    def import_runs(self, other: Path, origin: str) -> list[int]:
+        """Copy every run (and its samples) of the history file `other` into this one, marked with
+        `origin` (e.g. `labgrid:pico-1 on lab1`); the new run ids, oldest first. A file that is not a
+        rig history is HistoryUnusable, and nothing is copied."""
+        if not other.is_file():
+            raise HistoryError(f"{other}: no history file to import")
+        with History(other) as source, source._guard():
+            rows = source._db.execute(
+                "SELECT id, started_at, kind, path, target, target_kind, real_timing, firmware, interrupted,"
+                " meta_json, summary_json FROM runs ORDER BY id").fetchall()
+            samples = {row[0]: source._db.execute(
+                "SELECT seq, sent_ns, received_ns, device_rx_us, device_tx_us, lost, warmup, size"
+                " FROM samples WHERE run_id = ? ORDER BY seq", (row[0],)).fetchall() for row in rows}
+        ids: list[int] = []
+        with self._tx() as db:  # all or nothing
+            for row in rows:
+                cur = db.execute(
+                    "INSERT INTO runs (started_at, kind, path, target, target_kind, real_timing, firmware,"
+                    " interrupted, meta_json, summary_json, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (*row[1:], origin))
+                run_id = cur.lastrowid
+                assert run_id is not None
+                db.executemany("INSERT INTO samples VALUES (?,?,?,?,?,?,?,?,?)",
+                               [(run_id, *sample) for sample in samples[row[0]]])
+                ids.append(run_id)
+        return ids
+
     def runs(self, limit: int | None = None, target: str | None = None,
              kind: str | None = None) -> list[RunRow]:
         """Stored runs, newest first, optionally filtered."""
         sql = ("SELECT id, started_at, kind, path, target, target_kind, real_timing, firmware, interrupted,"
-               " summary_json FROM runs")
+               " summary_json, origin FROM runs")
         where: list[str] = []
         args: list[Any] = []
         if target is not None:
@@ -208,17 +241,15 @@ class History:
             sql += " LIMIT ?"
             args.append(limit)
         with self._guard():
-            return [RunRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], bool(r[8]), json.loads(r[9]))
-                    for r in self._db.execute(sql, args)]
+            return [_row(r) for r in self._db.execute(sql, args)]
 
     def row(self, run_id: int) -> RunRow:
         """One run's row; RunNotFound names the id."""
         with self._guard():
             for r in self._db.execute(
                     "SELECT id, started_at, kind, path, target, target_kind, real_timing, firmware,"
-                    " interrupted, summary_json FROM runs WHERE id = ?", (run_id,)):
-                return RunRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], bool(r[8]),
-                              json.loads(r[9]))
+                    " interrupted, summary_json, origin FROM runs WHERE id = ?", (run_id,)):
+                return _row(r)
         raise RunNotFound(f"no run {run_id} in {self.path}")
 
     def samples(self, run_id: int) -> list[Sample]:
@@ -237,6 +268,11 @@ class History:
             if before is None or r.run_id < before:
                 return r
         raise RunNotFound(f"no earlier {kind or ''} run{' of ' + target if target else ''} in {self.path}")
+
+
+def _row(r: tuple[Any, ...]) -> RunRow:
+    """A RunRow from the columns runs() and row() select."""
+    return RunRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], bool(r[8]), json.loads(r[9]), r[10])
 
 
 # --- the regression gate ---------------------------------------------------------------------------

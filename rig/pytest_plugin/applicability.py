@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from rig.errors import TargetError
+from rig.pytest_plugin.pool import POOL_PARAM
 from rig.pytest_plugin.state import STATE, state_of
 from rig.targets.emulator import parse_emulator_arg
 from rig.targets.registry import TargetSpec
@@ -23,12 +24,16 @@ def register_markers(config: pytest.Config) -> None:
 
 def not_our_board(config: pytest.Config, spec: str) -> bool:
     """True when `spec` names an emulator image whose device is not our board. Only such specs are
-    opened here (at collection); an open that fails says nothing, and the tests report the failure."""
+    opened here (at collection; a pool's were probed before); an open that fails says nothing, and
+    the tests report the failure."""
+    plan = state_of(config).plan
+    if plan is not None:  # a pool's targets were probed once by the controller (PoolPlan.classify)
+        if spec == POOL_PARAM:  # split mode: one kind of target only (a mixed split pool is refused)
+            return bool(plan.healthy) and all(s in plan.foreign for s in plan.healthy)
+        return spec in plan.foreign
     parsed = TargetSpec.parse(spec)
     if parsed.kind != "emulator" or parse_emulator_arg(parsed.arg).image is None:
         return False  # our firmware (whatever its unique ID)
-    if state_of(config).plan is not None:
-        return False  # a pool's targets are opened by the worker that leases them, never here
     try:
         target = state_of(config).pool.get(str(parsed))
     except TargetError:

@@ -71,6 +71,8 @@ def pytest_configure(config: pytest.Config) -> None:
                             "pytest arguments": " ".join(config.invocation_params.args),
                             "CI": os.environ.get("CI", "(unset)")})
     plan = config.stash.get(_EARLY_PLAN, None) or pool.plan_from(config)
+    if plan is not None and not pool.is_worker(config):
+        plan.classify()  # workers learn it from the controller (pytest_configure_node)
     if plan is not None:
         specs = plan.healthy if plan.mode == pool.MATRIX else [pool.POOL_PARAM]
         record.settings.update({"targets": f"pool of {len(plan.specs)}: {', '.join(plan.specs)}",
@@ -117,6 +119,7 @@ def pytest_configure_node(node: Any) -> None:
     plan = state_of(node.config).plan
     if plan is not None:
         node.workerinput["rig_pool_unhealthy"] = dict(plan.unhealthy)
+        node.workerinput["rig_pool_foreign"] = dict(plan.foreign)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from rig.errors import TargetError, UnknownTargetError
+from rig.targets.emulator import parse_emulator_arg
 from rig.targets.factory import make_target
 from rig.targets.lease import Lease, LeaseBusy, lease_one
 from rig.targets.registry import KINDS, TargetSpec
@@ -70,22 +71,34 @@ def read_pool(text: str) -> list[str]:
     return specs
 
 
-def probe(spec: str, wait_s: float = 0.0) -> str | None:
-    """None when `spec` can be leased and opened now (it is closed and released again), else why not."""
+def may_be_foreign(spec: str) -> bool:
+    """True when only opening `spec` tells whether its device is our board: an emulator running an
+    image of its own (rig.pytest_plugin.applicability). Every other kind is decided by its spec."""
+    parsed = TargetSpec.parse(spec)
+    return parsed.kind == "emulator" and parse_emulator_arg(parsed.arg).image is not None
+
+
+def probe(spec: str, wait_s: float = 0.0) -> tuple[str | None, str | None]:
+    """(None when `spec` can be leased and opened now, else why not; what its device is when that is
+    not our board, else None). The target is closed and its lease released again."""
     lease = Lease(spec)
     if not lease.try_acquire():
-        return f"leased by {lease.holder() or 'another process'}"
+        return f"leased by {lease.holder() or 'another process'}", None
+    foreign: str | None = None
     try:
         target = make_target(spec)
         try:
             target.open()
+            if getattr(target, "is_our_board", True) is False:
+                device = target.usb_device()
+                foreign = f"{device.idVendor:04x}:{device.idProduct:04x}"
         finally:
             target.close()
     except Exception as exc:
-        return f"cannot open: {exc}"
+        return f"cannot open: {exc}", None
     finally:
         lease.release()
-    return None
+    return None, foreign
 
 
 @dataclass
@@ -101,17 +114,44 @@ class PoolPlan:
     split_spec: str | None = None
     """The target this process leased for split mode."""
     notes: list[str] = field(default_factory=list)
+    foreign: dict[str, str] = field(default_factory=dict)
+    """Spec -> its device (VID:PID) for targets that are not our board (found by probing)."""
+    probed: bool = False
 
     @property
     def healthy(self) -> list[str]:
         return [s for s in self.specs if s not in self.unhealthy]
 
     def probe_all(self) -> None:
-        """Probe every spec, remembering the unhealthy ones with their reason."""
+        """Probe every spec, remembering the unhealthy ones with their reason and the ones that are
+        not our board with their device."""
         for spec in self.specs:
-            why = probe(spec)
+            why, foreign = probe(spec)
             if why is not None:
                 self.unhealthy[spec] = why
+            if foreign is not None:
+                self.foreign[spec] = foreign
+        self.probed = True
+
+    def classify(self) -> None:
+        """Find which targets are not our board (probing those only opening tells, unless -n auto
+        probed them all already); a split pool that mixes them with our boards is a UsageError naming
+        both: split mode gives any test to any target, and a test of our board's contract cannot run
+        on a device that is not ours (matrix mode gives each target the tests that apply to it)."""
+        if not self.probed:  # a target that does not open here is not left out: its tests say why
+            for spec in filter(may_be_foreign, self.specs):
+                _, foreign = probe(spec)
+                if foreign is not None:
+                    self.foreign[spec] = foreign
+            self.probed = True
+        ours = [s for s in self.healthy if s not in self.foreign]
+        if self.mode == SPLIT and self.foreign and ours:
+            theirs = ", ".join(f"{s} ({device})" for s, device in self.foreign.items())
+            raise pytest.UsageError(
+                f"--rig-pool-mode split: the pool mixes our boards ({', '.join(ours)}) with devices that "
+                f"are not ours ({theirs}); split mode may give any test to any target, and only "
+                f"device-agnostic tests apply to those. Use --rig-pool-mode matrix (each target runs the "
+                f"tests that apply to it) or one pool per kind")
 
     def lease(self, spec: str) -> None:
         """Lease `spec` for the rest of the session (waiting up to wait_s for its holder)."""
@@ -140,6 +180,8 @@ class PoolPlan:
             except TargetError as exc:
                 lease.release()
                 failures.append(str(exc))
+                self.notes.append(f"split mode: {lease.spec} did not open, so this worker took another "
+                                  f"target: {exc}")  # not silently: a board that fails must show
                 candidates = [s for s in candidates if s != lease.spec]
                 continue
             self.leases[lease.spec] = lease
@@ -180,6 +222,8 @@ def plan_from(config: pytest.Config) -> PoolPlan | None:
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is not None:
         plan.unhealthy = dict(workerinput.get("rig_pool_unhealthy", {}))
+        plan.foreign = dict(workerinput.get("rig_pool_foreign", {}))
+        plan.probed = True
     return plan
 
 

@@ -146,6 +146,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = state_of(config)
+    notes = state.record.settings.get("pool notes")
+    if notes:  # a stale lock broken, a target that did not open: said here too, not only in the report
+        terminalreporter.write_line(f"rig: pool notes: {notes}")
     if state.report_dir is not None:
         terminalreporter.write_line(f"rig: report written to {state.report_dir / 'report.md'}")
     from rig.os_midi import jack_ports

@@ -57,10 +57,26 @@ def libusb_backend() -> Any:
 
 
 def _serial_of(device: usb.core.Device) -> str:
+    """The device's serial number string ("" without one); when it cannot be read, `<unreadable: ...>`
+    naming the request and why, a timeout by name. Not pyusb's `serial_number`: that turns a LANGID
+    read that failed or timed out (an emulated board on a loaded machine) into "the device has no
+    langid (permission issue, ...)", and a report then shows a wrong reason instead of the serial."""
+    import usb.util
+
+    index = int(device.iSerialNumber or 0)
+    if not index:
+        return ""
+    step = "the LANGID table (string descriptor 0)"
     try:
-        return str(device.serial_number or "")
+        langids = usb.util.get_langids(device)
+        if not langids:
+            return "<unreadable: the device lists no LANGID in string descriptor 0>"
+        step = f"string descriptor {index} (iSerialNumber)"
+        return str(usb.util.get_string(device, index, langids[0]) or "")
+    except usb.core.USBTimeoutError as exc:
+        return f"<unreadable: reading {step} timed out (timeout {device.default_timeout} ms: {exc})>"
     except (usb.core.USBError, ValueError, NotImplementedError) as exc:
-        return f"<unreadable: {exc}>"
+        return f"<unreadable: reading {step} failed: {exc}>"
 
 
 class BadBoardIds(TargetError, ValueError):

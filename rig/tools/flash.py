@@ -178,6 +178,8 @@ class Flasher:
     """Called with (bytes copied, total) while copying."""
     drive_timeout_s: float = 15.0
     enumerate_timeout_s: float = 15.0
+    device_name: str = f"the board ({c.VID:04x}:{c.PID:04x})"
+    """What `board_present` looks for, as the messages name it."""
     poll_s: float = 0.2
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
@@ -246,10 +248,10 @@ class Flasher:
                  f"at 0x{image.first_address:08x} ({family})")
         drive = self.find_drive()
         dest = self.copy(image, drive)
-        self.say(f"copied to {dest}; waiting up to {self.enumerate_timeout_s:g} s for the board "
-                 f"({c.VID:04x}:{c.PID:04x}) to re-enumerate")
+        self.say(f"copied to {dest}; waiting up to {self.enumerate_timeout_s:g} s for {self.device_name} "
+                 f"to re-enumerate")
         if not self._wait(self.board_present, self.enumerate_timeout_s):
-            raise FlashError(f"the image was copied but no board {c.VID:04x}:{c.PID:04x} enumerated within "
+            raise FlashError(f"the image was copied but {self.device_name} did not enumerate within "
                              f"{self.enumerate_timeout_s:g} s: check the image is rig firmware "
                              f"(`make firmware`) and the USB cable")
         self.say("board re-enumerated: flashing done")

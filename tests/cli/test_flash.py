@@ -122,7 +122,7 @@ def test_drive_that_never_appears_times_out(tmp_path: Path) -> None:
 def test_board_that_does_not_come_back_is_an_error(tmp_path: Path) -> None:
     _drive(tmp_path)
     flasher, _ = _flasher(tmp_path, board_present=lambda: False)
-    with pytest.raises(FlashError, match="copied but no board 1209:0001 enumerated within 1 s"):
+    with pytest.raises(FlashError, match="copied but the board \\(1209:0001\\) did not enumerate within 1 s"):
         flasher.flash(_image(tmp_path))
 
 
@@ -138,7 +138,14 @@ def test_cli_flash_reports_each_step_and_a_one_line_error(tmp_path: Path, capsys
     assert "BOOTSEL drive:" in out and "copied to" in out
     # The board never comes back: a clean one-line error, not a traceback.
     assert code == 1
-    assert err.startswith("rig: error: the image was copied but no board") and "Traceback" not in err
+    assert err.startswith("rig: error: the image was copied but the board (1209:0001) did not enumerate")
+    assert "Traceback" not in err
+
+
+def test_cli_flash_takes_only_a_labgrid_place_as_rig(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["flash", str(_image(tmp_path)), "--rig=board"]) == 1
+    assert "only a labgrid:PLACE is flashed by --rig" in capsys.readouterr().err
 
 
 def test_cli_flash_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -96,3 +96,47 @@ def test_comparing_different_paths_is_refused_naming_both(tmp_path: Path) -> Non
         midi_os = h.row(h.store(other))
     with pytest.raises(HistoryError, match=r"run 2 is on path midi-os but baseline 1 is on path frames"):
         compare(midi_os, frames, Thresholds())
+
+
+def test_runs_of_another_history_are_imported_with_their_origin(tmp_path: Path) -> None:
+    """What a remote command measured (its own history file, brought back) joins this history, marked
+    with where it was taken, and the gate's `latest` baseline finds it."""
+    with History(tmp_path / "remote.sqlite") as remote:
+        first = latency_run(n=50)
+        remote.store(first)
+        remote.store(throughput_run())
+    with History(tmp_path / "local.sqlite") as local:
+        local_id = local.store(latency_run(n=20))
+        ids = local.import_runs(tmp_path / "remote.sqlite", "labgrid:pico-1 on lab1")
+        assert ids == [local_id + 1, local_id + 2]
+        rows = {r.run_id: r for r in local.runs()}
+        assert rows[local_id].origin is None
+        assert [rows[i].origin for i in ids] == ["labgrid:pico-1 on lab1"] * 2
+        assert [rows[i].kind for i in ids] == ["latency", "throughput"]
+        assert [s.sent_ns for s in local.samples(ids[0])] == [s.sent_ns for s in first.samples]
+        assert local.latest(kind="latency").run_id == ids[0]
+
+
+def test_importing_a_file_that_is_not_a_history_changes_nothing(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"not sqlite at all" * 100)
+    with History(tmp_path / "local.sqlite") as local:
+        with pytest.raises(HistoryError, match=r"junk\.sqlite: not a usable rig history"):
+            local.import_runs(junk, "labgrid:p on h")
+        with pytest.raises(HistoryError, match="no history file"):
+            local.import_runs(tmp_path / "missing.sqlite", "labgrid:p on h")
+        assert local.runs() == []
+
+
+def test_a_history_from_before_origins_gains_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with History(path) as h:
+        h.store(latency_run(n=10))
+    db = sqlite3.connect(path)  # as written before the origin column existed
+    db.execute("ALTER TABLE runs DROP COLUMN origin")
+    db.commit()
+    db.close()
+    with History(path) as h:
+        assert [r.origin for r in h.runs()] == [None]

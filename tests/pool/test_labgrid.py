@@ -35,9 +35,16 @@ BIN = Path(sys.executable).parent
 SUITE = "tests/conformance_usb/test_descriptors.py"
 BOARDS = {"place-a": "emulator:uid=E0000000000000A1", "place-b": "emulator:uid=E0000000000000B2"}
 """Places whose boards are attached to this host (as the exporter publishes them: host 127.0.0.1)."""
-REMOTE = ("place-r", "emulator:uid=E0000000000000C3")
+REMOTE = ("place-r", "emulator:{lab}/place-r/flash.uf2,uid=E0000000000000C3")
 """A place whose exporter names another host (an ssh alias for an sshd the test starts on 127.0.0.1):
-commands for it go over ssh, as to a lab machine."""
+commands for it go over ssh, as to a lab machine. Its board boots the file {lab}/place-r/flash.uf2
+(the lab's directory), which its emulated BOOTSEL drive replaces when it is flashed."""
+FLASHABLE = ("place-f", "emulator:{lab}/place-f/flash.uf2,uid=E0000000000000F4")
+"""A place on this host whose emulated board is flashed through its RigBootselDrive."""
+FIRMWARE_UF2 = REPO / "firmware" / "build" / "rig_firmware.uf2"
+PLAIN_UF2 = REPO / "firmware" / "build" / "plain.uf2"
+"""A class-compliant USB-MIDI image that is not our board: 1209:0002."""
+PLACES = [*BOARDS, REMOTE[0], FLASHABLE[0]]
 SSH_HOST = "rig-lab-host"
 STARTUP_S = 60.0
 
@@ -62,7 +69,7 @@ class Lab:
     def acquired(self) -> dict[str, str]:
         """Place -> who holds it, for every place that is acquired."""
         held = {}
-        for place in [*BOARDS, REMOTE[0]]:
+        for place in PLACES:
             shown = self.client("-p", place, "show").stdout
             line = next((x for x in shown.splitlines() if x.strip().startswith("acquired:")), "")
             holder = line.split(":", 1)[1].strip() if line else "?"
@@ -96,10 +103,17 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         missing("the emulator bridge is not installed (Node.js 18+ and `npm ci` in firmware/emulator)")
     directory = tmp_path_factory.mktemp("lab")
     address = f"127.0.0.1:{free_port()}"
+    for place in (REMOTE[0], FLASHABLE[0]):  # each emulated board starts out with our firmware
+        (directory / place).mkdir()
+        shutil.copyfile(FIRMWARE_UF2, directory / place / "flash.uf2")
     (directory / "exporter.yaml").write_text("".join(
         f"rig-{place}:\n  RigBoard:\n    host: 127.0.0.1\n    spec: '{spec}'\n"
-        for place, spec in BOARDS.items()) + f"rig-{REMOTE[0]}:\n  RigBoard:\n    host: {SSH_HOST}\n"
-        f"    spec: '{REMOTE[1]}'\n    workdir: '{REPO}'\n")
+        for place, spec in BOARDS.items()) + "".join(
+        f"rig-{place}:\n  RigBoard:\n    host: {host}\n    spec: '{spec.format(lab=directory)}'\n"
+        f"    workdir: '{REPO}'\n  RigConsole:\n    host: {host}\n    port: ''\n"
+        f"  RigBootselDrive:\n    host: {host}\n    path: '{directory / place / 'drive'}'\n"
+        "    emulated: true\n"
+        for (place, spec), host in ((REMOTE, SSH_HOST), (FLASHABLE, "127.0.0.1"))))
     logs = [open(directory / name, "w") for name in ("coordinator.log", "exporter.log")]  # noqa: SIM115
     coordinator = subprocess.Popen([str(BIN / "labgrid-coordinator"), "-l", address], cwd=directory,
                                    stdout=logs[0], stderr=subprocess.STDOUT)
@@ -112,14 +126,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     the_lab = Lab(address, directory)
     try:
         deadline = time.monotonic() + STARTUP_S
-        while the_lab.client("resources").stdout.count("RigBoard") < len(BOARDS) + 1:
+        while the_lab.client("resources").stdout.count("RigBoard") < len(PLACES):
             assert coordinator.poll() is None and exporter.poll() is None, \
                 (directory / "coordinator.log").read_text() + (directory / "exporter.log").read_text()
             assert time.monotonic() < deadline, "the exporter's resources never reached the coordinator"
             time.sleep(0.2)
-        for place in [*BOARDS, REMOTE[0]]:
+        for place in PLACES:
             assert the_lab.client("-p", place, "create").returncode == 0
-            assert the_lab.client("-p", place, "add-match", f"lab1/rig-{place}/RigBoard").returncode == 0
+            assert the_lab.client("-p", place, "add-match", f"lab1/rig-{place}/*").returncode == 0
         yield the_lab
     finally:
         for proc in (exporter, coordinator):
@@ -267,7 +281,7 @@ def test_rig_run_on_a_board_of_another_host_goes_over_ssh_and_brings_the_report_
                            "--suite", "tests/conformance_usb", "-k", "device_descriptor", "--rig-report",
                            str(report)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert f"labgrid place {REMOTE[0]}: {REMOTE[1]} on {SSH_HOST}" in done.stdout
+    assert f"labgrid place {REMOTE[0]}: {REMOTE[1].format(lab=lab.directory)} on {SSH_HOST}" in done.stdout
     assert f"reports from {SSH_HOST} copied to {report}" in done.stdout
     text = (report / "report.md").read_text()
     assert "**Verdict: PASS**" in text and "C3 |" in text  # the remote board's serial came back
@@ -279,4 +293,98 @@ def test_the_pytest_plugin_refuses_a_board_on_another_host_naming_what_to_run(la
     out = finish(run)
     assert run.returncode != 0
     assert f"is attached to {SSH_HOST}" in out and f"rig test --rig=labgrid:{REMOTE[0]}" in out, out[-3000:]
+    assert lab.acquired() == {}
+
+
+def rig(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`rig ARGS` in a subprocess (the command line a user types)."""
+    return subprocess.run([sys.executable, "-m", "rig.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=600, env=env)
+
+
+def test_flashing_a_place_boots_the_new_image_in_its_next_session(lab: Lab) -> None:
+    """rig flash --rig=labgrid:PLACE goes through the place's RigFlashDriver and its emulated BOOTSEL
+    drive (rig.tools.flash's sequence); the place's next session boots what was flashed."""
+    from rig.targets.factory import make_target
+
+    spec = lab.spec(FLASHABLE[0], 300)
+    done = rig("flash", str(PLAIN_UF2), f"--rig={spec}")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert f"copied to {lab.directory / FLASHABLE[0] / 'drive' / 'plain.uf2'}" in done.stdout
+    assert "USB device 1209:0002" in done.stdout  # the emulator booted the flashed image to check
+    session = make_target(spec)  # the place's next session
+    session.open()
+    try:
+        device = session.usb_device()
+        assert (device.idVendor, device.idProduct) == (0x1209, 0x0002)
+    finally:
+        session.close()
+    assert lab.acquired() == {}
+    done = rig("flash", str(FIRMWARE_UF2), f"--rig={spec}")
+    assert done.returncode == 0 and "USB device 1209:0001" in done.stdout, done.stdout + done.stderr
+    reply = rig("console", f"--rig={spec}", "--command", "version")  # through the RigConsoleDriver
+    assert reply.returncode == 0 and reply.stdout.startswith("firmware "), reply.stdout + reply.stderr
+    assert lab.acquired() == {}
+
+
+def test_flashing_a_bad_image_is_refused_by_name_and_changes_nothing(lab: Lab, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.uf2"
+    bad.write_bytes(b"\0" * 700)
+    flash = lab.directory / FLASHABLE[0] / "flash.uf2"
+    before = flash.read_bytes()
+    done = rig("flash", str(bad), f"--rig={lab.spec(FLASHABLE[0], 300)}")
+    assert done.returncode == 1
+    assert "700 bytes is not a whole number of 512-byte UF2 blocks" in done.stderr, done.stdout + done.stderr
+    assert flash.read_bytes() == before
+    assert lab.acquired() == {}
+
+
+def test_a_place_without_a_bootsel_drive_cannot_be_flashed(lab: Lab) -> None:
+    done = rig("flash", str(FIRMWARE_UF2), f"--rig={lab.spec('place-a', 0)}")
+    assert done.returncode == 1
+    assert "place-a: no usable RigBoard and RigBootselDrive for RigFlashDriver" in done.stderr, done.stderr
+    assert lab.acquired() == {}
+
+
+def test_flash_and_console_on_a_board_of_another_host_go_over_ssh(lab: Lab, sshd: Path) -> None:
+    env = dict(os.environ, RIG_SSH_CONFIG=str(sshd))
+    spec = lab.spec(REMOTE[0], 300)
+    done = rig("flash", str(FIRMWARE_UF2), f"--rig={spec}", env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert f"onto {REMOTE[1].format(lab=lab.directory)} on {SSH_HOST}" in done.stdout
+    assert "USB device 1209:0001" in done.stdout  # the steps ran on the board's host and came back
+    reply = rig("console", f"--rig={spec}", "--command", "version", env=env)
+    assert reply.returncode == 0 and reply.stdout.startswith("firmware "), reply.stdout + reply.stderr
+    assert lab.acquired() == {}
+
+
+def test_a_measurement_on_another_host_joins_the_local_history_with_its_place(
+        lab: Lab, sshd: Path, tmp_path: Path) -> None:
+    """The remote command stores its runs in a history file of its own (not the lab host user's),
+    which comes back with the reports; the runs join this machine's history (RIG_HISTORY, isolated
+    here) marked with the place and host, and --baseline latest, applied here, finds the earlier one
+    (and, as for any emulator run, refuses to compare runs without timing figures: exit 1 saying so)."""
+    from rig.measure.history import History
+
+    history = tmp_path / "history.sqlite"
+    env = dict(os.environ, RIG_SSH_CONFIG=str(sshd), RIG_HISTORY=str(history))
+    origin = f"labgrid:{REMOTE[0]} on {SSH_HOST}"
+    outputs = []
+    for n in (1, 2):
+        done = rig("latency", f"--rig={lab.spec(REMOTE[0], 300)}", "--path", "midi-usb", "--count", "5",
+                   "--warmup", "0", "--no-progress", "--baseline", "latest",
+                   "--report-dir", str(tmp_path / f"r{n}"), env=env)
+        assert done.returncode == n - 1, done.stdout[-3000:] + done.stderr[-2000:]
+        said = " ".join(done.stdout.split())  # as printed, lines wrapped at the terminal's width
+        assert f"history: 1 run(s) from {origin} stored as run {n} in {history}" in said, done.stdout
+        assert not (tmp_path / f"r{n}" / ".rig-history.sqlite").exists()  # imported, then removed
+        assert list((tmp_path / f"r{n}").glob("latency-midi-usb-*.json"))  # the reports came back
+        outputs.append(said)
+    assert "no earlier run to compare with; gate skipped" in outputs[0]
+    assert "history: run 2 has no timing figures to compare" in outputs[1], outputs[1]  # run 1 was found
+    with History(history) as h:
+        rows = h.runs()
+    assert [(r.run_id, r.kind, r.path, r.origin) for r in rows] == [
+        (2, "latency", "midi-usb", origin), (1, "latency", "midi-usb", origin)]
+    assert rows[0].target == REMOTE[1].format(lab=lab.directory)  # the board's own spec on its host
     assert lab.acquired() == {}

@@ -111,8 +111,38 @@ def test_a_killed_bridge_fails_only_its_workers_tests_naming_the_cause(tmp_path:
     killer = {t: (target, o) for (t, target), o in outcomes.items() if "check_killer" in t}
     bystander = {t: (target, o) for (t, target), o in outcomes.items() if "check_bystander" in t}
     (victim,) = {target for target, _ in killer.values()}
-    assert {target for target, _ in bystander.values()} == {next(s for s in EMULATORS[:2] if s != victim)}
+    assert {target for target, _ in bystander.values()} == {next(s for s in EMULATORS[:2] if s != victim)}, \
+        proc.stdout[-3000:]  # its pool notes say when a board did not start and the worker took the other
     assert {o for _, o in bystander.values()} == {"passed"}  # the other board stays green
     after = [o for t, (_, o) in killer.items() if "after_the_kill" in t]
     assert after == ["failed"] * 3
     assert proc.stdout.count("LinkGone") + proc.stdout.count("emulator bridge") >= 3, proc.stdout[-3000:]
+
+
+PLAIN = "emulator:firmware/build/plain.uf2"
+"""A class-compliant USB-MIDI image that is not our board (1209:0002): only device-agnostic tests
+apply to it."""
+CONTRACT_SUITE = "tests/conformance/test_cdc_requests.py"
+"""Two tests of our board's contract (not device-agnostic)."""
+
+
+def test_a_split_pool_mixing_our_boards_with_foreign_devices_is_refused_naming_them(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", SUITE, "-n", "2",
+         *pool_args("split", LOOPBACKS[0], PLAIN)],
+        cwd=REPO, env=dict(os.environ, RIG_LOCK_DIR=str(tmp_path / "locks")), capture_output=True, text=True,
+        timeout=600)
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR, proc.stdout[-3000:] + proc.stderr[-3000:]
+    said = " ".join((proc.stdout + proc.stderr).split())
+    assert f"mixes our boards ({LOOPBACKS[0]}) with devices that are not ours ({PLAIN} (1209:0002))" in said
+    assert "--rig-pool-mode matrix" in said
+
+
+def test_a_matrix_pool_gives_a_foreign_device_only_the_tests_that_apply_to_it(tmp_path: Path) -> None:
+    proc, outcomes = run_pytest(tmp_path, "mixed", SUITE, CONTRACT_SUITE, "-n", "2",
+                                *pool_args("matrix", LOOPBACKS[0], PLAIN))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert set(outcomes.values()) == {"passed"}  # nothing skipped: what does not apply is not collected
+    contract = {target for (test, target) in outcomes if "test_cdc_requests" in test}
+    agnostic = {target for (test, target) in outcomes if "test_descriptors" in test}
+    assert contract == {LOOPBACKS[0]} and agnostic == {LOOPBACKS[0], PLAIN}, outcomes
