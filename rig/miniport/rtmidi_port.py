@@ -26,6 +26,7 @@ from rig.miniport.capture import CapturedMessage
 from rig.miniport.counted_ports import uncounted, usb_midi_packets
 from rig.miniport.errors import MiniportError, MiniportTimeout
 from rig.miniport.graph import Deadline, MxfMiniport
+from rig.os_midi.input_queue import INPUT_QUEUE_LIMIT, QueueWatch
 
 JACK_MAX_MESSAGE = 16379
 """Largest message python-rtmidi's JACK MidiOut delivers: RtMidi queues each message with its length
@@ -93,7 +94,7 @@ class OsMidiMiniport(MxfMiniport):
                  clock: MasterClock | None = None, schedule_prefetch_100ns: int = 0, pool_size: int = 1024,
                  buffer_size: int = 4096, buffer_count: int = 64, checked: bool = False,
                  channel_group: int = 1, send_window: int | None = None, send_timeout_s: float = 5.0,
-                 max_message_bytes: int | None = None) -> None:
+                 max_message_bytes: int | None = None, input_queue_limit: int = INPUT_QUEUE_LIMIT) -> None:
         self.out = uncounted(out)  # this miniport keeps the Board's books itself: count once
         self.inp = uncounted(inp)
         self.name = name
@@ -114,6 +115,9 @@ class OsMidiMiniport(MxfMiniport):
                          pool_size=pool_size, buffer_size=buffer_size, buffer_count=buffer_count,
                          checked=checked, channel_group=channel_group)
         self.counters = OsMidiCounters()
+        self.queue_watch = QueueWatch(input_queue_limit)
+        """Whether the JACK input thread ever found `inp`'s RtMidi queue (opened with
+        `input_queue_limit`) full: a loss then is the host's (rig.os_midi.input_queue)."""
         self._lock = threading.Lock()
         self._pump: threading.Thread | None = None
         self._stop_pump = threading.Event()
@@ -237,11 +241,14 @@ class OsMidiMiniport(MxfMiniport):
         """JACK input: take messages from RtMidi's queue in our own thread until stop()."""
         get_message = self.inp.get_message
         stop = self._stop_pump
+        watch = self.queue_watch
         while not stop.is_set():
             event = get_message()
             if event is None:
+                watch.empty()
                 stop.wait(POLL_INTERVAL_S)
             else:
+                watch.took()
                 self._received(event)
 
     def receive(self, count: int, timeout_s: float = 5.0) -> list[CapturedMessage]:
@@ -249,7 +256,7 @@ class OsMidiMiniport(MxfMiniport):
         got = self._wait_for_messages(count, Deadline(timeout_s))
         if len(got) < count:
             raise MiniportTimeout(f"{self.name}: {len(got)} of {count} message(s) arrived within "
-                                  f"{timeout_s} s")
+                                  f"{timeout_s} s{self.queue_watch.describe()}")
         return got
 
     def take(self) -> list[CapturedMessage]:

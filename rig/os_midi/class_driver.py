@@ -27,10 +27,9 @@ from rig import contract as c
 from rig.contract.ch9 import GET_CONFIGURATION, SET_CONFIGURATION
 from rig.links.usb_link import ForwardingLink, LinkGone, LinkStall, LinkTimeout, UsbLink, UsbLinkError
 from rig.os_midi import jack_ports
+from rig.os_midi.input_queue import INPUT_QUEUE_LIMIT, QueueWatch
 from rig.os_midi.quiet import quietly
 
-QUEUE_LIMIT = 1 << 16
-"""Messages RtMidi's input queue holds until the writer thread takes them."""
 POLL_INTERVAL_S = 0.001
 """How long the writer thread sleeps when the virtual input is empty."""
 READ_LENGTH = 8 * c.BULK_PACKET_SIZE
@@ -79,6 +78,9 @@ class DriverCounters:
     a packet may then arrive twice, and the books check shows it)."""
     read_errors: int = 0
     """EP_MIDI_IN reads that stalled or failed (device unconfigured or reset)."""
+    input_queue_full: int = 0
+    """Times the writer thread found the virtual input's RtMidi queue full (messages may have been
+    dropped there, by the host: rig.os_midi.input_queue)."""
 
     def as_dict(self) -> dict[str, int]:
         """Every counter by name."""
@@ -114,7 +116,7 @@ class UsbMidiClassDriver:
         in_port = f"rig {label} MIDI in (rig class driver)"
         out_port = f"rig {label} MIDI out (rig class driver)"
         self._in: Any = jack_ports.open_client(lambda: quietly(lambda: rtmidi.MidiIn(
-            rtapi=api, name=f"{client}-in", queue_size_limit=QUEUE_LIMIT)))
+            rtapi=api, name=f"{client}-in", queue_size_limit=INPUT_QUEUE_LIMIT)))
         try:
             self._out: Any = jack_ports.open_client(
                 lambda: quietly(lambda: rtmidi.MidiOut(rtapi=api, name=f"{client}-out")))
@@ -269,12 +271,16 @@ class UsbMidiClassDriver:
         stop = self._stop
         get_message = self._in.get_message
         pending = bytearray()
+        watch = QueueWatch(INPUT_QUEUE_LIMIT)
         while not stop.is_set():
             while len(pending) < WRITE_CHUNK:
                 event = get_message()
                 if event is None:
+                    watch.empty()
                     break
+                watch.took()
                 self._take(bytes(event[0]), pending)
+            self.counters.input_queue_full = watch.full
             if not pending:
                 stop.wait(POLL_INTERVAL_S)
                 continue

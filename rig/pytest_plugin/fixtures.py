@@ -15,6 +15,7 @@ from rig.client.books import host_counters_dict
 from rig.contract import Capability, FrameMode
 from rig.errors import TargetError
 from rig.os_midi import jack_ports
+from rig.os_midi.input_queue import INPUT_QUEUE_LIMIT
 from rig.os_midi.jack import wait_for_connection
 from rig.os_midi.quiet import quietly
 from rig.os_midi.system import client_name
@@ -130,7 +131,8 @@ def _open_rtmidi(kind: str, wanted: str) -> Any:
         client = client_name(f"rig test {kind}")  # unique: see there
         make = rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn
         try:  # JACK's "Cannot connect to server socket" probe noise is shown only if this fails
-            opened = functools.partial(quietly, functools.partial(make, api, name=client))
+            limit = {} if kind == "out" else {"queue_size_limit": INPUT_QUEUE_LIMIT}  # see there
+            opened = functools.partial(quietly, functools.partial(make, api, name=client, **limit))
             port = jack_ports.open_client(opened)
         except rtmidi.SystemError as exc:
             last_error = str(exc)

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import pytest
 
 from rig.os_midi import jack_ports
+from rig.os_midi.input_queue import INPUT_QUEUE_LIMIT
 from rig.os_midi.jack import wait_for_connection
 from rig.os_midi.quiet import quietly
 from rig.os_midi.system import client_name
@@ -81,8 +82,9 @@ def open_rtmidi_port(api: int, kind: str, wanted: str) -> Any:
     import rtmidi
 
     name = client_name(f"rig test {kind}")  # unique per client: see rig.os_midi.system.client_name
-    port = jack_ports.open_client(
-        lambda: quietly(lambda: (rtmidi.MidiOut if kind == "out" else rtmidi.MidiIn)(rtapi=api, name=name)))
+    port = jack_ports.open_client(lambda: quietly(lambda: (
+        rtmidi.MidiOut(rtapi=api, name=name) if kind == "out"
+        else rtmidi.MidiIn(rtapi=api, name=name, queue_size_limit=INPUT_QUEUE_LIMIT))))
     names = port.get_ports()
     matches = [i for i, name in enumerate(names) if wanted in name]
     if not matches:
