@@ -106,6 +106,8 @@ NAME_PREFIX = "rig-"
 _START_ATTEMPTS = 3
 _BANNER = ("jackdmp", "Copyright", "This is free", "under certain")
 """How the lines of jackd's start-up banner begin (left out of error messages)."""
+_ROUTINE = ("JACK server starting", "self-connect-mode", "jackdmp comes with")
+"""How jackd's other start-up lines begin (left out of complaints())."""
 
 
 def registered_servers(registry: Path = REGISTRY) -> list[tuple[int, str]]:
@@ -194,6 +196,15 @@ def server_running(name: str | None = None) -> bool:
 
 
 _client_numbers = itertools.count(1)
+
+
+def server_complaints() -> str:
+    """' (jackd NAME logged: ...)' with what the servers this process started last complained of
+    beyond late cycles, or '': appended to a JACK client that could not be opened, which libjack
+    only reports as "JACK server not running?" whatever the server's reason."""
+    said = [f"jackd {server.name} logged: {' / '.join(lines)}"
+            for server in JackServer._running if (lines := server.complaints())]
+    return f" ({'; '.join(said)})" if said else ""
 
 
 def client_name(role: str) -> str:
@@ -332,6 +343,8 @@ class JackXruns:
 
 
 _LATE_CYCLE = b"JackTimedDriver::Process XRun"
+_COMPLAINT_TAIL = 64 * 1024
+"""Bytes at the end of a started server's log that complaints() reads (late cycles fill the rest)."""
 _SKIPPED_CLIENT = b"JackEngine::XRun: client"
 
 
@@ -486,6 +499,18 @@ class JackServer:
         skipped = sum(1 for line in lines if line.startswith(_SKIPPED_CLIENT))
         self._xruns = JackXruns(self._xruns.late_cycles + late, self._xruns.skipped_clients + skipped)
         return self._xruns
+
+    def complaints(self, limit: int = 5) -> list[str]:
+        """The last `limit` lines a server started here logged that are not late-cycle xruns (why it
+        refused a client, for instance), for error messages; [] when it did not start one."""
+        if self._log is None or not self.started:
+            return []
+        with open(self._log.name, "rb") as log:
+            log.seek(max(0, os.fstat(log.fileno()).st_size - _COMPLAINT_TAIL))
+            text = log.read().decode(errors="replace")
+        lines = [line for line in text.splitlines()[1:] if line.strip()
+                 and not line.startswith((_LATE_CYCLE.decode(), *_BANNER, *_ROUTINE))]
+        return lines[-limit:]
 
     def _read_log(self) -> bytes:
         if self._log is None:

@@ -58,17 +58,57 @@ def _pending(fd: int) -> int:
         return 0
 
 
+_notifiers: set[int] = set()
+"""libjack threads seen blocked reading a socket: notification threads (they walk the port list)."""
+_process_threads: set[int] = set()
+"""libjack threads seen blocked in anything else (a futex: JACK2's process threads, which run every
+cycle and never touch the port list): their running does not delay a graph change. (Measured at
+load 31 with 16 clients: waits of at most 69 ms counting them, 36 ms not.)"""
+
+
+MAX_DETAILS = 8
+quiet_timeout_details: list[str] = []
+"""For the first MAX_DETAILS timeouts: the threads that were still busy (`_describe`), to find out
+what keeps a libjack thread busy that long."""
+
+
+def _describe(tid: int) -> str:
+    """'tid 123 notifier [0 0x1b ...] R': role, /proc syscall fields and scheduler state of a thread."""
+    role = "notifier" if tid in _notifiers else "process" if tid in _process_threads else "unknown"
+    try:
+        syscall = " ".join((_TASKS / str(tid) / "syscall").read_text().split()[:3])
+        state = (_TASKS / str(tid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return f"tid {tid} gone"
+    return f"tid {tid} {role} [{syscall}] {state}"
+
+
+def _socket(fd: int) -> bool:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    except OSError:
+        return False
+
+
 def thread_busy(tid: int) -> bool:
     """True while thread `tid` of this process runs (not blocked in a system call), or is blocked
-    reading a descriptor that has data waiting (it is about to run)."""
+    reading a descriptor that has data waiting (it is about to run). A thread known as one of
+    JACK's process threads is never busy; a thread seen blocked reading a socket is known as a
+    notification thread from then on."""
     try:
         fields = (_TASKS / str(tid) / "syscall").read_text().split()
     except OSError:
         return False  # gone
     if not fields or fields[0] == "running":
-        return True
+        return tid not in _process_threads
     if fields[0].lstrip("-").isdigit() and int(fields[0]) in _READS and len(fields) > 1:
-        return _pending(int(fields[1], 16)) > 0
+        fd = int(fields[1], 16)
+        if _socket(fd):
+            _notifiers.add(tid)
+            _process_threads.discard(tid)
+        return _pending(fd) > 0
+    if tid not in _notifiers:
+        _process_threads.add(tid)
     return False
 
 
@@ -79,10 +119,15 @@ def wait_for_quiet_notifications(timeout_s: float = QUIET_WAIT_S) -> bool:
     while True:
         alive = _libjack_threads & _tasks()
         _libjack_threads.intersection_update(alive)
+        _notifiers.intersection_update(alive)
+        _process_threads.intersection_update(alive)
         if not any(thread_busy(tid) for tid in alive):
             return True
         if time.monotonic() > deadline:
             quiet_timeouts += 1
+            if len(quiet_timeout_details) < MAX_DETAILS:
+                busy = [_describe(tid) for tid in sorted(alive) if thread_busy(tid)]
+                quiet_timeout_details.append(", ".join(busy))
             return False
         time.sleep(0.001)  # polling thread states: the kernel offers no wait on another thread's idling
 

@@ -16,7 +16,7 @@ from rig.contract import Capability, FrameMode
 from rig.errors import TargetError
 from rig.os_midi import jack_ports
 from rig.os_midi.input_queue import INPUT_QUEUE_LIMIT
-from rig.os_midi.jack import wait_for_connection
+from rig.os_midi.jack import server_complaints, wait_for_connection
 from rig.os_midi.quiet import quietly
 from rig.os_midi.system import client_name
 from rig.pytest_plugin.options import default_spec
@@ -145,7 +145,7 @@ def _open_rtmidi(kind: str, wanted: str) -> Any:
                     wait_for_connection(client, name)
                 return port
         jack_ports.close(port)
-    detail = f" ({last_error})" if last_error else ""
+    detail = f" ({last_error}){server_complaints()}" if last_error else ""
     raise TargetError(f"MIDI {kind}put port {wanted!r} not found{detail}")
 
 

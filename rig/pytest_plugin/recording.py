@@ -158,3 +158,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"rig: {jack_ports.quiet_timeouts} JACK port change(s) made before libjack's threads went idle "
             f"(waited {jack_ports.QUIET_WAIT_S:g} s each): libjack's port-list race was left open there "
             f"(rig.os_midi.jack_ports)")
+        for detail in jack_ports.quiet_timeout_details:
+            terminalreporter.write_line(f"rig:   still busy: {detail}")

@@ -61,3 +61,29 @@ def test_a_started_server_is_synchronous_with_an_explicit_client_timeout() -> No
     assert server.sync and server.client_timeout_ms == CLIENT_TIMEOUT_MS >= 100
     with pytest.raises(ValueError, match="client timeout 0 ms"):
         JackServer(client_timeout_ms=0)
+
+
+def test_a_refused_client_is_explained_by_what_jackd_logged(tmp_path: Path) -> None:
+    """libjack says "JACK server not running?" for any refused client; the server's own reason, from
+    the log of a server the rig started, is what the error message adds (late cycles left out)."""
+    import tempfile
+
+    from rig.os_midi import jack
+
+    server = JackServer(reuse=False)
+    log = tempfile.NamedTemporaryFile(prefix="jackd-", suffix=".log", dir=tmp_path)  # noqa: SIM115
+    log.write(b"jackdmp 1.9.21\nCopyright 2001-2005 Paul Davis and others.\n"
+              b"JACK server starting in non-realtime mode\n"
+              + b"JackTimedDriver::Process XRun = 6 usec\n" * 5000
+              + b"Cannot notify add client\nJackTimedDriver::Process XRun = 9 usec\n")
+    log.flush()
+    server._log, server.started = log, True
+    assert server.complaints() == ["Cannot notify add client"]
+    JackServer._running.append(server)
+    try:
+        assert f"jackd {server.name} logged: Cannot notify add client)" in jack.server_complaints()
+        assert "starting in non-realtime" not in jack.server_complaints(), "start-up lines are no complaint"
+    finally:
+        JackServer._running.remove(server)
+        server.started = False
+    assert server.name not in jack.server_complaints()
