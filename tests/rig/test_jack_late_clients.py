@@ -1,7 +1,7 @@
 """A late JACK client must delay MIDI, never lose it: the JACK dummy servers the rig starts run with
---sync and a 200 ms client timeout (rig.os_midi.jack), and a client whose process callback stalls for
-many periods still gets every event. jackd's defaults (async engine, two-period timeout) are run the
-same way to show the loss the settings exist for, and that the probe can see it."""
+--sync and a 2 s client timeout (rig.os_midi.jack.CLIENT_TIMEOUT_MS), and a client whose process
+callback stalls for many periods still gets every event. jackd's defaults (async engine, two-period
+timeout) are run the same way to show the loss the settings exist for, and that the probe can see it."""
 
 from __future__ import annotations
 
