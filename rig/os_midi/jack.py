@@ -35,7 +35,6 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from typing import ClassVar, Self
 
 from rig.errors import RigError
 from rig.os_midi import jack_ports
+from rig.os_midi.jack_log import JackLog
 from rig.os_midi.quiet import quietly
 
 ENV_SERVER = "JACK_DEFAULT_SERVER"
@@ -384,11 +384,10 @@ class JackServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._serving = False
         self._previous_env: str | None = None
-        self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._log: JackLog | None = None
         self._xruns = JackXruns()
-        self._log_offset = 0
-        """Bytes of the log already counted by xruns() (and the partial line left over)."""
         self._log_rest = b""
+        """The partial last line of the log that xruns() has read (counted when it is whole)."""
 
     @staticmethod
     def _fresh_name() -> str:
@@ -433,7 +432,7 @@ class JackServer:
         self._previous_env = os.environ.get(ENV_SERVER)
         os.environ[ENV_SERVER] = self.name
         env = dict(os.environ)
-        self._log = tempfile.NamedTemporaryFile(prefix="jackd-", suffix=".log")  # noqa: SIM115
+        self._log = JackLog()
         command = [path, "--no-realtime", "-n", self.name]
         if self.sync:
             command.append("--sync")
@@ -444,7 +443,7 @@ class JackServer:
             command += ["-p", str(self.period)]
         self._process = subprocess.Popen(
             command, env=env,
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, stdout=self._log.fileno(), stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         self.started = True
         process = self._process
@@ -490,10 +489,7 @@ class JackServer:
         it did not start one: a server found running keeps its output to itself)."""
         if self._log is None or not self.started:
             return None
-        with open(self._log.name, "rb") as log:
-            log.seek(self._log_offset)
-            data = self._log_rest + log.read()
-        self._log_offset += len(data) - len(self._log_rest)
+        data = self._log_rest + self._log.read_new()
         *lines, self._log_rest = data.split(b"\n")
         late = sum(1 for line in lines if line.startswith(_LATE_CYCLE))
         skipped = sum(1 for line in lines if line.startswith(_SKIPPED_CLIENT))
@@ -505,18 +501,13 @@ class JackServer:
         refused a client, for instance), for error messages; [] when it did not start one."""
         if self._log is None or not self.started:
             return []
-        with open(self._log.name, "rb") as log:
-            log.seek(max(0, os.fstat(log.fileno()).st_size - _COMPLAINT_TAIL))
-            text = log.read().decode(errors="replace")
-        lines = [line for line in text.splitlines()[1:] if line.strip()
+        text = self._log.tail(_COMPLAINT_TAIL).decode(errors="replace")
+        lines = [line for line in text.splitlines()[1:] if line.strip() and "\0" not in line
                  and not line.startswith((_LATE_CYCLE.decode(), *_BANNER, *_ROUTINE))]
         return lines[-limit:]
 
     def _read_log(self) -> bytes:
-        if self._log is None:
-            return b""
-        self._log.seek(0)
-        return self._log.read()
+        return b"" if self._log is None else self._log.tail(_COMPLAINT_TAIL)
 
     def _cleanup_env(self) -> None:
         if os.environ.get(ENV_SERVER) == self.name:
@@ -546,8 +537,7 @@ class JackServer:
             self._serving = False
         log, self._log = self._log, None
         if log is not None:
-            with contextlib.suppress(OSError):
-                log.close()
+            log.close()
 
     def __enter__(self) -> Self:
         return self.start()

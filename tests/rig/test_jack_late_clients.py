@@ -6,6 +6,7 @@ timeout) are run the same way to show the loss the settings exist for, and that 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -63,20 +64,18 @@ def test_a_started_server_is_synchronous_with_an_explicit_client_timeout() -> No
         JackServer(client_timeout_ms=0)
 
 
-def test_a_refused_client_is_explained_by_what_jackd_logged(tmp_path: Path) -> None:
+def test_a_refused_client_is_explained_by_what_jackd_logged() -> None:
     """libjack says "JACK server not running?" for any refused client; the server's own reason, from
     the log of a server the rig started, is what the error message adds (late cycles left out)."""
-    import tempfile
-
     from rig.os_midi import jack
+    from rig.os_midi.jack_log import JackLog
 
     server = JackServer(reuse=False)
-    log = tempfile.NamedTemporaryFile(prefix="jackd-", suffix=".log", dir=tmp_path)  # noqa: SIM115
-    log.write(b"jackdmp 1.9.21\nCopyright 2001-2005 Paul Davis and others.\n"
-              b"JACK server starting in non-realtime mode\n"
-              + b"JackTimedDriver::Process XRun = 6 usec\n" * 5000
-              + b"Cannot notify add client\nJackTimedDriver::Process XRun = 9 usec\n")
-    log.flush()
+    log = JackLog()
+    os.write(log.fileno(), b"jackdmp 1.9.21\nCopyright 2001-2005 Paul Davis and others.\n"
+             b"JACK server starting in non-realtime mode\n"
+             + b"JackTimedDriver::Process XRun = 6 usec\n" * 5000
+             + b"Cannot notify add client\nJackTimedDriver::Process XRun = 9 usec\n")
     server._log, server.started = log, True
     assert server.complaints() == ["Cannot notify add client"]
     JackServer._running.append(server)
@@ -86,4 +85,28 @@ def test_a_refused_client_is_explained_by_what_jackd_logged(tmp_path: Path) -> N
     finally:
         JackServer._running.remove(server)
         server.started = False
+        log.close()
     assert server.name not in jack.server_complaints()
+
+
+def test_jackds_log_is_freed_as_it_is_read_and_counted_whole() -> None:
+    """A loaded 32-frame server logs ~1,500 late cycles a second: the log the rig reads must not grow
+    on disk without bound (issue #9), and no line may be lost or counted twice across the reads."""
+    from rig.os_midi.jack_log import JackLog
+
+    server = JackServer(reuse=False)
+    log = JackLog()
+    server._log, server.started = log, True
+    line = b"JackTimedDriver::Process XRun = 6 usec\n"
+    try:
+        for _ in range(50):  # 50 reads of 1 MB each, one line cut in two across every read
+            os.write(log.fileno(), line * 26_000 + line[:10])
+            server.xruns()
+            os.write(log.fileno(), line[10:])
+        xruns = server.xruns()
+        assert xruns is not None and xruns.late_cycles == 50 * 26_001
+        assert log.size() > 50_000_000
+        assert log.disk_bytes() < 2_000_000, f"{log.disk_bytes()} bytes on disk for {log.size()} written"
+    finally:
+        server.started = False
+        log.close()
