@@ -38,6 +38,7 @@ from rig.measure.latency import LatencySettings, RtMidiLink, UsbMidiLink, find_p
 from rig.measure.messages import short_message
 from rig.measure.model import Run
 from rig.measure.stats import summarize
+from rig.os_midi.jack import client_name
 
 BLOCKS = 16
 """Interleaved blocks per side."""
@@ -61,7 +62,7 @@ BOOTSTRAP = 400
 
 def start_jack() -> tuple[subprocess.Popen[bytes], str, IO[bytes]]:
     """A dummy-driver jackd with a short period under a private name; (process, name, its log)."""
-    from rig.os_midi.jack import ENV_SERVER, server_running
+    from rig.os_midi.jack import CLIENT_TIMEOUT_MS, ENV_SERVER, server_running
 
     name = f"rig-bench-{os.getpid()}"
     jackd = shutil.which("jackd")
@@ -69,7 +70,10 @@ def start_jack() -> tuple[subprocess.Popen[bytes], str, IO[bytes]]:
         raise RuntimeError("jackd not found: install jackd2 to run this benchmark")
     wait_us = JACK_PERIOD * 1_000_000 // JACK_RATE
     log = tempfile.TemporaryFile()  # noqa: SIM115 - jackd writes to it for as long as it runs
-    proc = subprocess.Popen([jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", str(JACK_RATE),
+    # The rig's own servers' engine settings (rig.os_midi.jack): --sync and a long client timeout, so
+    # a late client delays a cycle instead of losing its MIDI.
+    proc = subprocess.Popen([jackd, "--no-realtime", "-n", name, "--sync",
+                             "--timeout", str(CLIENT_TIMEOUT_MS), "-d", "dummy", "-r", str(JACK_RATE),
                              "-p", str(JACK_PERIOD), "-w", str(wait_us)],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     os.environ[ENV_SERVER] = name
@@ -84,14 +88,16 @@ def start_jack() -> tuple[subprocess.Popen[bytes], str, IO[bytes]]:
     return proc, name, log
 
 
-def jack_xruns(log: IO[bytes]) -> int:
-    """Lines of jackd's log so far that report an xrun: a period in which a client did not finish in
-    time, whose MIDI events JACK then drops. Printed beside the lost messages: on this loaded
-    machine thousands are logged in a run, and both sides lose messages alike, so the losses are
-    the JACK server's under load, not the rig's (the rig's USB-MIDI path loses none)."""
+def jack_xruns(log: IO[bytes]) -> str:
+    """What jackd's log reports so far: late cycles (the dummy driver began a period late: MIDI is
+    delayed, not lost, under --sync) and late clients a cycle ran on without (their MIDI of that
+    period is lost: JACK's loss, not the rig's), counted as rig.os_midi.jack.JackXruns counts them."""
     log.flush()
     log.seek(0)
-    return sum("xrun" in line.lower() for line in log.read().decode(errors="replace").splitlines())
+    lines = log.read().decode(errors="replace").splitlines()
+    late = sum(line.startswith("JackTimedDriver::Process XRun") for line in lines)
+    skipped = sum(line.startswith("JackEngine::XRun: client") for line in lines)
+    return f"{late} late cycle(s), {skipped} late client(s) skipped"
 
 
 def bare_ping_pong(out_name: str, in_name: str, api: int, count: int, gaps: tuple[float, float] = (0.0, 0.0),
@@ -103,8 +109,10 @@ def bare_ping_pong(out_name: str, in_name: str, api: int, count: int, gaps: tupl
     import rtmidi
 
     arrivals: queue.SimpleQueue[tuple[list[int], int]] = queue.SimpleQueue()
-    midi_in = rtmidi.MidiIn(rtapi=api, name="bare in")
-    midi_out = rtmidi.MidiOut(rtapi=api, name="bare out")
+    # Unique client names, as the rig uses: a JACK2 client reusing the name of one still closing can
+    # lose its notification socket to it (rig.os_midi.jack.client_name).
+    midi_in = rtmidi.MidiIn(rtapi=api, name=client_name("bare in"))
+    midi_out = rtmidi.MidiOut(rtapi=api, name=client_name("bare out"))
     midi_in.set_callback(lambda event, data=None: arrivals.put((event[0], time.perf_counter_ns())))
     midi_in.open_port(find_port(midi_in, in_name))
     midi_out.open_port(find_port(midi_out, out_name))
@@ -253,7 +261,7 @@ def midi_overhead(target: Any, jack_log: IO[bytes] | None = None) -> bool:
     print(_line("rig  (RtMidiLink + run_latency)", rig))
     print(_line("bare (python-rtmidi ping-pong) ", bare))
     planned = BLOCKS * PER_BLOCK
-    xruns = "" if jack_log is None else f"; jackd logged {jack_xruns(jack_log)} xrun lines meanwhile"
+    xruns = "" if jack_log is None else f"; jackd logged {jack_xruns(jack_log)} meanwhile"
     print(f"  lost (timed out after 2 s): rig {planned - r.count}, bare {planned - b.count} of {planned} each"
           f"{xruns}")
     ok = ratio <= P50_BOUND
