@@ -65,6 +65,9 @@ def tasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     a real thread's state cannot be held still), with one tracked thread, 7."""
     monkeypatch.setattr(jack_ports, "_TASKS", tmp_path)
     monkeypatch.setattr(jack_ports, "_libjack_threads", {7})
+    monkeypatch.setattr(jack_ports, "_notifiers", set())
+    monkeypatch.setattr(jack_ports, "_process_threads", set())
+    monkeypatch.setattr(jack_ports, "quiet_timeout_details", [])
     (tmp_path / "7").mkdir()
     return tmp_path
 
@@ -83,6 +86,33 @@ def test_running_and_input_waiting_are_busy_and_other_waits_are_idle(tasks: Path
         assert jack_ports.thread_busy(7), "input is waiting: the thread is about to run"
 
 
+def test_a_process_thread_running_its_cycle_does_not_hold_a_graph_change(tasks: Path) -> None:
+    """JACK2's process threads wait in a futex between cycles and run every cycle; only notification
+    threads (blocked reading a socket) walk the port list, so only they are waited for."""
+    near, far = socket.socketpair()
+    with near, far:
+        state = tasks / "7" / "syscall"
+        state.write_text("running")
+        assert jack_ports.thread_busy(7), "not yet known: counted as busy"
+        state.write_text("202 0x7f00 0x80 0x0")
+        assert not jack_ports.thread_busy(7) and jack_ports._process_threads == {7}
+        state.write_text("running")
+        assert not jack_ports.thread_busy(7), "a process thread's cycle holds nothing up"
+        state.write_text(f"0 0x{near.fileno():x} 0x0 0x1")
+        assert not jack_ports.thread_busy(7) and jack_ports._notifiers == {7}, "seen reading a socket"
+        state.write_text("running")
+        assert jack_ports.thread_busy(7), "a running notification thread may be walking the port list"
+        state.write_text("202 0x7f00 0x80 0x0")
+        assert not jack_ports.thread_busy(7) and jack_ports._notifiers == {7}, "a notifier stays one"
+
+
+def test_a_wait_that_times_out_names_the_threads_still_busy(tasks: Path) -> None:
+    (tasks / "7" / "syscall").write_text("running")
+    (tasks / "7" / "stat").write_text("7 (python (x)) R 1 2 3")
+    assert not jack_ports.wait_for_quiet_notifications(timeout_s=0.02)
+    assert jack_ports.quiet_timeout_details == ["tid 7 unknown [running] R"]
+
+
 def test_the_wait_ends_only_when_the_tracked_threads_are_idle(tasks: Path) -> None:
     state = tasks / "7" / "syscall"
     state.write_text("running")
@@ -91,7 +121,8 @@ def test_the_wait_ends_only_when_the_tracked_threads_are_idle(tasks: Path) -> No
     assert jack_ports.quiet_timeouts == before + 1
     state.write_text("202 0x7f00 0x80 0x0")
     assert jack_ports.wait_for_quiet_notifications(timeout_s=0.05)
-    state.unlink()
+    for entry in (tasks / "7").iterdir():
+        entry.unlink()
     (tasks / "7").rmdir()
     assert jack_ports.wait_for_quiet_notifications(timeout_s=0.05)
     assert jack_ports._libjack_threads == set(), "a thread that ended is forgotten"
