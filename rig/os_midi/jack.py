@@ -28,6 +28,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import enum
+import functools
 import itertools
 import os
 import shutil
@@ -153,8 +154,27 @@ def stale_rig_servers(registry: Path = REGISTRY) -> list[str]:
             if name.startswith(NAME_PREFIX) and not _alive(pid)]
 
 
+@functools.cache
+def libjack_path() -> str:
+    """The libjack this process talks to JACK with: the copy python-rtmidi is linked against (its
+    wheels bundle one, e.g. python_rtmidi./libjack-5305d520.so.0.1.0), else the system's.
+
+    One copy per process: two copies keep two sets of libjack's process globals (client table,
+    shared-memory registry, message thread) for one server. With ctypes loading the system copy
+    beside python-rtmidi's, a `rig` process deadlocked twice in jack_client_close (JackMessageBuffer's
+    condition variable destroyed while the other copy's message thread waited on it)."""
+    with contextlib.suppress(ImportError):
+        import rtmidi  # noqa: F401 - maps the copy it is linked against
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/maps").read_text().splitlines():
+            path = line.split(maxsplit=5)[-1] if line.count(" ") >= 5 else ""
+            if Path(path).name.startswith("libjack") and ".so" in path and Path(path).exists():
+                return path
+    return ctypes.util.find_library("jack") or "libjack.so.0"
+
+
 def _libjack() -> ctypes.CDLL:
-    name = ctypes.util.find_library("jack") or "libjack.so.0"
+    name = libjack_path()
     try:
         lib = ctypes.CDLL(name)
     except OSError as exc:

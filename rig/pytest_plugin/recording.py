@@ -160,3 +160,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"(rig.os_midi.jack_ports)")
         for detail in jack_ports.quiet_timeout_details:
             terminalreporter.write_line(f"rig:   still busy: {detail}")
+    from rig.os_midi.jack import server_complaints
+
+    complaints = server_complaints()
+    if complaints:  # e.g. "ClientNotify fails name = ...": a process died with a client on our server
+        terminalreporter.write_line(f"rig: the JACK server(s) of this process complained{complaints}")

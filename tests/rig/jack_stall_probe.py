@@ -40,7 +40,9 @@ _Process = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
 
 def libjack() -> ctypes.CDLL:
     """libjack with the prototypes the probe uses."""
-    lib = ctypes.CDLL("libjack.so.0")
+    from rig.os_midi.jack import libjack_path
+
+    lib = ctypes.CDLL(libjack_path())  # the copy python-rtmidi uses: one libjack per process
     ptr, u32, text = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_char_p
     lib.jack_client_open.restype = ptr
     lib.jack_client_open.argtypes = [text, ctypes.c_int, ctypes.POINTER(ctypes.c_int), text]
