@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from rig.pytest_plugin.applicability import pytest_collection_modifyitems
 from rig.pytest_plugin.capture import _rig_capture
-from rig.pytest_plugin.crash_dumps import pytest_unconfigure
+from rig.pytest_plugin.crash_dumps import pytest_sessionstart, pytest_unconfigure
 from rig.pytest_plugin.fixtures import (
     board,
     console,
@@ -62,5 +62,5 @@ __all__ = ["_rig_capture", "_rig_markers", "board", "console", "frame_stream", "
            "midi_stream", "pytest_addoption", "pytest_cmdline_main", "pytest_collection_finish",
            "pytest_collection_modifyitems", "pytest_configure", "pytest_configure_node",
            "pytest_generate_tests", "pytest_make_collect_report", "pytest_report_header",
-           "pytest_runtest_call", "pytest_runtest_makereport", "pytest_sessionfinish",
+           "pytest_runtest_call", "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_sessionstart",
            "pytest_terminal_summary", "pytest_unconfigure", "pytest_xdist_auto_num_workers", "rig_target"]

@@ -12,7 +12,8 @@ A nested session (`rig test` and `rig run` run pytest in-process) ends with pyte
 faulthandler on the descriptor it took for stderr inside the outer test: the outer session's capture
 file, which nobody reads after a crash (a CI run died of SIGSEGV with no stack). So the real stderr
 is duplicated once, at the first session's configure (capture is suspended there), and faulthandler
-is pointed back at it at the end of every session."""
+is pointed at it at the start of every session (pytest's plugin has just pointed it at the capture)
+and again at the end."""
 
 from __future__ import annotations
 
@@ -54,4 +55,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """After pytest's faulthandler plugin has disabled it, or re-enabled it on a capture file: on
     again, on the real stderr, until the process exits, so a crash later in an outer session or while
     native threads wind down at shutdown still shows a stack."""
+    faulthandler.enable(file=real_stderr(), all_threads=True)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """After pytest's faulthandler plugin has enabled it (at configure) on the stderr this session
+    sees, which inside an outer test is the outer session's capture file: on the real stderr
+    instead, so a crash during a nested session shows its stack too."""
     faulthandler.enable(file=real_stderr(), all_threads=True)

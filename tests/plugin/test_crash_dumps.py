@@ -83,3 +83,21 @@ def test_a_crash_after_a_nested_session_still_dumps_its_stack(tester: pytest.Pyt
     monkeypatch.delenv("PYTHONFAULTHANDLER", raising=False)
     text = crashed(tester.runpytest_subprocess(*BASE))
     assert "Fatal Python error: Segmentation fault" in text and "test_crash_later" in text, text
+
+
+def test_a_crash_inside_a_nested_session_dumps_its_stack(tester: pytest.Pytester,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a nested session runs, pytest's faulthandler plugin has faulthandler write to the stderr
+    that session sees: the outer test's capture file (a CI run's in-process `rig test` died of
+    SIGSEGV with no stack). The rig's plugin points it at the real stderr at every session's start."""
+    tester.makepyfile(test_x=f"""
+        import pytest
+
+        def test_nested_session_crashes(tmp_path):
+            (tmp_path / "test_inner.py").write_text("def test_inner_crash():\\n    {CRASH}\\n")
+            pytest.main([str(tmp_path), "-q", "-p", "no:cacheprovider", "-p", "no:labgrid",
+                         "-p", "rig.pytest_plugin"])
+    """)
+    monkeypatch.delenv("PYTHONFAULTHANDLER", raising=False)
+    text = crashed(tester.runpytest_subprocess(*BASE))
+    assert "Fatal Python error: Segmentation fault" in text and "test_inner_crash" in text, text
