@@ -88,7 +88,7 @@ SLOW_FILES = ("tests/pool/test_labgrid.py", "tests/pool/test_pool_xdist.py", "te
               "tests/differential/", "tests/rig/test_foreign_device_suites.py", "tests/cli/test_suites.py",
               "tests/conformance_midi/", "tests/measure/test_cli.py", "tests/plugin/test_plugin_capture.py")
 """Files whose tests wait longest (the top of the wall-time summary below). They run first, so that
-under xdist (`make test TEST_WORKERS=N`: whole files per worker) they overlap the many short files
+under xdist (`make test`: whole files per worker) they overlap the many short files
 instead of ending the run alone; the order within a file, and of every other file, stays as collected."""
 
 
