@@ -123,25 +123,86 @@ class RenderSink(MxfFilter):
             return STATUS_SUCCESS
         if self.state is not KSSTATE_RUN:
             return self._not_running(evt)
-        if evt.p_next_evt is None and not evt.us_flags and not self._open and self.write_midi is None:
-            # The common case, kept lean: one COMPLETE event holding one 2- or 3-byte message, its
-            # packet built inline as encode_message builds it (status and data bytes checked).
-            data = evt.u_data
-            if data.__class__ is bytes and (n := len(data)) == evt.cb_event:
-                route = self._route.get(evt.us_channel_group)
-                if route is not None:
+        return self.put_messages([evt])
+
+    def put_messages(self, events: list[KernelEvent]) -> NtStatus:
+        """PutMessage for each of `events` in order. In RUN, each run of COMPLETE events holding one
+        routable whole message (the common case) is rendered in one pass, its events returned to the
+        allocator and then its packets written in one call (so every event is taken even when the
+        writer raises); any other event is rendered on its own, in its place in the order."""
+        if self.state is not KSSTATE_RUN:
+            status = STATUS_SUCCESS
+            for evt in events:
+                result = self._not_running(evt)
+                if result != STATUS_SUCCESS:
+                    status = NtStatus(result)
+            return status
+        if self.write_midi is not None:
+            return self._render_each(events)
+        # The common case, kept lean: one COMPLETE event holding one 2- or 3-byte message, its packet
+        # built inline as encode_message builds it (status and data bytes checked); other whole
+        # messages through _encode.
+        route_of = self._route.get
+        running = self._running
+        lengths = LENGTH_BY_STATUS
+        pads = PACKET_PADS
+        open_sequences = self._open
+        out: list[bytes] = []
+        append = out.append
+        status = STATUS_SUCCESS
+        while events:
+            rendered = nbytes = 0
+            for evt in events:
+                data = evt.u_data
+                if evt.p_next_evt is None and not evt.us_flags and data.__class__ is bytes \
+                        and (n := len(data)) == evt.cb_event and not open_sequences \
+                        and (route := route_of(evt.us_channel_group)) is not None:
                     on_cable, heads = route
-                    if n > 1 and LENGTH_BY_STATUS[status := data[0]] == n and (data[1] | data[n - 1]) < 0x80:
-                        packets = heads[status] + data + PACKET_PADS[n]
-                        self._running[on_cable] = status if status < 0xF0 else 0
+                    if n > 1 and lengths[status_byte := data[0]] == n and (data[1] | data[n - 1]) < 0x80:
+                        append(heads[status_byte] + data + pads[n])
+                        running[on_cable] = status_byte if status_byte < 0xF0 else 0
                     else:
-                        packets = self._encode(data, on_cable, False)
-                    self.events_rendered += 1
-                    self.bytes_rendered += n
-                    if packets:
-                        self.packet_bytes += len(packets)
-                        self.write_packets(packets)
-                    return self.allocator.put_message(evt)
+                        append(self._encode(data, on_cable, False))
+                    rendered += 1
+                    nbytes += n
+                    continue
+                # Not the common case: the `rendered` events before it go out first, then it on its own.
+                self._emit(out, events[:rendered], nbytes)
+                out.clear()
+                result = self._render(evt)
+                if result != STATUS_SUCCESS:
+                    status = NtStatus(result)
+                events = events[rendered + 1:]
+                break
+            else:
+                self._emit(out, events, nbytes)
+                break
+        return status
+
+    def _render_each(self, events: list[KernelEvent]) -> NtStatus:
+        """The general path for each of `events`, in order."""
+        status = STATUS_SUCCESS
+        for evt in events:
+            result = self._render(evt)
+            if result != STATUS_SUCCESS:
+                status = NtStatus(result)
+        return status
+
+    def _emit(self, out: list[bytes], events: list[KernelEvent], nbytes: int) -> None:
+        """Count `events` (rendered into `out`, holding `nbytes` MIDI bytes), return them to the
+        allocator, then write their packets."""
+        if not events:
+            return
+        self.events_rendered += len(events)
+        self.bytes_rendered += nbytes
+        self.allocator.put_messages(events)
+        packets = b"".join(out)
+        if packets:
+            self.packet_bytes += len(packets)
+            self.write_packets(packets)
+
+    def _render(self, evt: KernelEvent) -> NtStatus:
+        """Render any chain (package chains included), write its packets, free it."""
         cables = self.cables
         write_midi = self.write_midi
         head = evt
