@@ -150,13 +150,20 @@ class RenderSink(MxfFilter):
         out: list[bytes] = []
         append = out.append
         status = STATUS_SUCCESS
+        last_group = -1
+        route: tuple[int, tuple[bytes, ...]] | None = None
         while events:
             rendered = nbytes = 0
             for evt in events:
                 data = evt.u_data
                 if evt.p_next_evt is None and not evt.us_flags and data.__class__ is bytes \
-                        and (n := len(data)) == evt.cb_event and not open_sequences \
-                        and (route := route_of(evt.us_channel_group)) is not None:
+                        and (n := len(data)) == evt.cb_event and not open_sequences:
+                    if (group := evt.us_channel_group) != last_group:  # a batch is mostly one group
+                        route = route_of(group)
+                        last_group = group
+                    if route is None:
+                        last_group = -1
+                        break
                     on_cable, heads = route
                     if n > 1 and lengths[status_byte := data[0]] == n and (data[1] | data[n - 1]) < 0x80:
                         append(heads[status_byte] + data + pads[n])
@@ -166,17 +173,17 @@ class RenderSink(MxfFilter):
                     rendered += 1
                     nbytes += n
                     continue
-                # Not the common case: the `rendered` events before it go out first, then it on its own.
-                self._emit(out, events[:rendered], nbytes)
-                out.clear()
-                result = self._render(evt)
-                if result != STATUS_SUCCESS:
-                    status = NtStatus(result)
-                events = events[rendered + 1:]
                 break
             else:
                 self._emit(out, events, nbytes)
                 break
+            # Not the common case: the `rendered` events before it go out first, then it on its own.
+            self._emit(out, events[:rendered], nbytes)
+            out.clear()
+            result = self._render(events[rendered])
+            if result != STATUS_SUCCESS:
+                status = NtStatus(result)
+            events = events[rendered + 1:]
         return status
 
     def _render_each(self, events: list[KernelEvent]) -> NtStatus:

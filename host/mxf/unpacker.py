@@ -99,11 +99,10 @@ class Unpacker(MxfFilter):
         read as one array of fixed-size records: (True, its events, or None when the pool cannot
         hold them all, nothing taken); (False, None) when it holds any other record or a bad one
         (then `unpack` walks it record by record)."""
-        rows = list(SHORT_RECORD.iter_unpack(data))
-        cbs, groups, deltas, raws = zip(*rows, strict=True)
+        cbs, groups, deltas, raws = zip(*SHORT_RECORD.iter_unpack(data), strict=True)
         if max(cbs) > SHORT_CB or max(groups) > 0xFFFF or start + min(deltas) < 0:
             return False, None
-        events = self.allocator.get_messages(len(rows))
+        events = self.allocator.get_messages(len(cbs))
         if events is None:
             return True, None
         none = kBytePositionNone
