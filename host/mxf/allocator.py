@@ -247,6 +247,17 @@ class AllocatorMXF:
                     put_message(evt)
             return success
 
+        def put_single_messages(events: Iterable[KernelEvent]) -> NtStatus:
+            for evt in events:
+                evt.cb_event = 0
+                evt.us_channel_group = 0
+                evt.ull_pres_time_100ns = 0
+                evt.ull_byte_position = 0
+                evt.u_data = b""
+                evt._puts += 1
+                append(evt)
+            return success
+
         def get_buffer() -> MxfBuffer | None:
             try:
                 return buffer_pop()
@@ -261,6 +272,7 @@ class AllocatorMXF:
         put_message.__doc__ = AllocatorMXF.put_message.__doc__
         get_messages.__doc__ = AllocatorMXF.get_messages.__doc__
         put_messages.__doc__ = AllocatorMXF.put_messages.__doc__
+        put_single_messages.__doc__ = AllocatorMXF.put_single_messages.__doc__
         get_buffer.__doc__ = AllocatorMXF.get_buffer.__doc__
         put_buffer.__doc__ = AllocatorMXF.put_buffer.__doc__
         fast = self.__dict__
@@ -268,6 +280,7 @@ class AllocatorMXF:
         fast["_fast_put_message"] = fast["put_message"] = fast["PutMessage"] = put_message
         fast["get_messages"] = get_messages
         fast["put_messages"] = put_messages
+        fast["put_single_messages"] = put_single_messages
         fast["_fast_get_buffer"] = fast["get_buffer"] = fast["GetBuffer"] = get_buffer
         fast["_fast_put_buffer"] = fast["put_buffer"] = fast["PutBuffer"] = put_buffer
 
@@ -297,6 +310,12 @@ class AllocatorMXF:
         for evt in events:
             self.put_message(evt)
         return _SUCCESS
+
+    def put_single_messages(self, events: Iterable[KernelEvent]) -> NtStatus:
+        """put_messages for events the caller has checked are single (no pNextEvt), carry no flags and
+        hold bytes in uData (a render sink's batch): the unchecked allocator skips the chain, package
+        and buffer checks; the checked one checks everything as put_messages does."""
+        return self.put_messages(events)
 
     def get_buffer_size(self) -> int:
         """IAllocatorMXF::GetBufferSize: the constant size of every GetBuffer buffer."""

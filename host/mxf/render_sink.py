@@ -150,34 +150,46 @@ class RenderSink(MxfFilter):
         out: list[bytes] = []
         append = out.append
         status = STATUS_SUCCESS
-        last_group = -1
-        route: tuple[int, tuple[bytes, ...]] | None = None
         while events:
-            rendered = nbytes = 0
+            nbytes = 0
+            on_cable, heads, last_group = 0, PACKET_HEADS[0], -1
+            # The status of the last message rendered inline on `on_cable` (-1: none yet), written to
+            # the cable's running status when the cable changes, before _encode reads it, and at the end.
+            last_status = -1
             for evt in events:
                 data = evt.u_data
                 if evt.p_next_evt is None and not evt.us_flags and data.__class__ is bytes \
                         and (n := len(data)) == evt.cb_event and not open_sequences:
                     if (group := evt.us_channel_group) != last_group:  # a batch is mostly one group
+                        if last_status >= 0:
+                            running[on_cable] = last_status if last_status < 0xF0 else 0
+                            last_status = -1
                         route = route_of(group)
+                        if route is None:
+                            break
+                        on_cable, heads = route
                         last_group = group
-                    if route is None:
-                        last_group = -1
-                        break
-                    on_cable, heads = route
                     if n > 1 and lengths[status_byte := data[0]] == n and (data[1] | data[n - 1]) < 0x80:
-                        append(heads[status_byte] + data + pads[n])
-                        running[on_cable] = status_byte if status_byte < 0xF0 else 0
+                        append(heads[status_byte] + data + pads[n] if n != 3 else heads[status_byte] + data)
+                        last_status = status_byte
                     else:
+                        if last_status >= 0:
+                            running[on_cable] = last_status if last_status < 0xF0 else 0
+                            last_status = -1
                         append(self._encode(data, on_cable, False))
-                    rendered += 1
                     nbytes += n
                     continue
                 break
             else:
+                if last_status >= 0:
+                    running[on_cable] = last_status if last_status < 0xF0 else 0
                 self._emit(out, events, nbytes)
                 break
-            # Not the common case: the `rendered` events before it go out first, then it on its own.
+            # Not the common case: the events before it (one packet string each in `out`) go out
+            # first, then it on its own.
+            if last_status >= 0:
+                running[on_cable] = last_status if last_status < 0xF0 else 0
+            rendered = len(out)
             self._emit(out, events[:rendered], nbytes)
             out.clear()
             result = self._render(events[rendered])
@@ -202,7 +214,7 @@ class RenderSink(MxfFilter):
             return
         self.events_rendered += len(events)
         self.bytes_rendered += nbytes
-        self.allocator.put_messages(events)
+        self.allocator.put_single_messages(events)
         packets = b"".join(out)
         if packets:
             self.packet_bytes += len(packets)

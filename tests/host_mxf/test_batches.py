@@ -192,3 +192,22 @@ def test_render_sink_batch_takes_every_event_when_the_writer_raises() -> None:
     with pytest.raises(OSError, match="writer failed"):
         sink.put_messages(events)
     assert alloc.stats().outstanding == 0 and sink.events_rendered == 3
+
+
+@pytest.mark.parametrize("checked", [False, True])
+def test_a_rendered_batch_comes_back_zeroed(checked: bool) -> None:
+    """The events a render sink returns in a batch are zeroed as PutMessage zeroes them: the next
+    GetMessage hands out events with every field at its initial value."""
+    alloc = new_allocator(8, checked=checked)
+    sink = RenderSink(alloc, bytearray().extend)
+    sink.set_state(KsState.RUN)
+    unpacker = Unpacker(alloc)
+    unpacker.connect_output(sink)
+    buf = pack_records([(b"\x90\x40\x7f", 1, 5, 1), (b"\xc3\x05", 2, 6, 1), (b"\xf8", 1, 7, 0)])
+    assert unpacker.unpack(buf, 100) == NtStatus.STATUS_SUCCESS
+    again = alloc.get_messages(8)
+    assert again is not None
+    fields = ("cb_event", "us_channel_group", "us_flags", "ull_pres_time_100ns", "ull_byte_position",
+              "p_next_evt", "u_data")
+    assert {tuple(getattr(evt, name) for name in fields) for evt in again} == {(0, 0, 0, 0, 0, None, b"")}
+    alloc.put_messages(again)
