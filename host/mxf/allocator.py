@@ -234,20 +234,12 @@ class AllocatorMXF:
 
         def put_messages(events: Iterable[KernelEvent]) -> NtStatus:
             for evt in events:
-                if evt.p_next_evt is None and evt.cb_event <= inline and not evt.us_flags & package_flag:
-                    evt.cb_event = 0
-                    evt.us_channel_group = 0
-                    evt.us_flags = 0
-                    evt.ull_pres_time_100ns = 0
-                    evt.ull_byte_position = 0
-                    evt.u_data = b""
-                    evt._puts += 1
-                    append(evt)
-                else:
-                    put_message(evt)
+                put_message(evt)
             return success
 
         def put_single_messages(events: Iterable[KernelEvent]) -> NtStatus:
+            # put_message's lean case for each event, written out again: a call per event would
+            # cost about as much as the reset itself on the render path.
             for evt in events:
                 evt.cb_event = 0
                 evt.us_channel_group = 0

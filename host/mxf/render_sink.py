@@ -14,7 +14,7 @@ from host.midi.spec import LENGTH_BY_STATUS
 from host.midi.usbmidi import PACKET_HEADS, PACKET_PADS, UsbMidiEncoder, encode_message
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, DMUS_KEF_PACKAGE_EVENT, KernelEvent
-from host.mxf.filter import MxfFilter
+from host.mxf.filter import MxfFilter, put_each
 
 PacketWriter = Callable[[bytes], object]
 """Receives USB-MIDI 1.0 event packets (a multiple of 4 bytes) for one PutMessage."""
@@ -131,14 +131,9 @@ class RenderSink(MxfFilter):
         allocator and then its packets written in one call (so every event is taken even when the
         writer raises); any other event is rendered on its own, in its place in the order."""
         if self.state is not KSSTATE_RUN:
-            status = STATUS_SUCCESS
-            for evt in events:
-                result = self._not_running(evt)
-                if result != STATUS_SUCCESS:
-                    status = NtStatus(result)
-            return status
+            return put_each(self._not_running, events)
         if self.write_midi is not None:
-            return self._render_each(events)
+            return put_each(self._render, events)
         # The common case, kept lean: one COMPLETE event holding one 2- or 3-byte message, its packet
         # built inline as encode_message builds it (status and data bytes checked); other whole
         # messages through _encode.
@@ -196,15 +191,6 @@ class RenderSink(MxfFilter):
             if result != STATUS_SUCCESS:
                 status = NtStatus(result)
             events = events[rendered + 1:]
-        return status
-
-    def _render_each(self, events: list[KernelEvent]) -> NtStatus:
-        """The general path for each of `events`, in order."""
-        status = STATUS_SUCCESS
-        for evt in events:
-            result = self._render(evt)
-            if result != STATUS_SUCCESS:
-                status = NtStatus(result)
         return status
 
     def _emit(self, out: list[bytes], events: list[KernelEvent], nbytes: int) -> None:

@@ -20,7 +20,7 @@ from host.ks.status import STATUS_SUCCESS, NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.clock import ManualClock, MasterClock
 from host.mxf.event import KernelEvent
-from host.mxf.filter import MxfFilter, put_all
+from host.mxf.filter import MxfFilter, put_all, put_each
 
 PresentationClock = Literal["master", "stream"]
 """What ullPresTime100ns is compared with: the master clock, or stream time (see Sequencer)."""
@@ -159,14 +159,14 @@ class Sequencer(MxfFilter):
         with the outcome of one PutMessage each. In RUN, when their times never decrease and nothing
         queued is due, the due ones go downstream as one batch and the rest wait as one run."""
         if self.state is not KSSTATE_RUN or not events:
-            return self._put_each(events)
+            return put_each(self.put_message, events)
         now = self._now()
         horizon = now + self.schedule_prefetch_100ns
         first = self._first_queued()
         times = [evt.ull_pres_time_100ns for evt in events]
         if (first is not None and first <= horizon) \
                 or not all(map(le, times, itertools.islice(times, 1, None))):
-            return self._put_each(events)
+            return put_each(self.put_message, events)
         self.late += bisect_left(times, now)
         due = bisect_right(times, horizon)
         if due < len(events):
@@ -180,14 +180,6 @@ class Sequencer(MxfFilter):
             return STATUS_SUCCESS
         self.released += due
         return put_all(self.sink, events if due == len(events) else events[:due])
-
-    def _put_each(self, events: list[KernelEvent]) -> NtStatus:
-        status = STATUS_SUCCESS
-        for evt in events:
-            result = self.put_message(evt)
-            if result != STATUS_SUCCESS:
-                status = NtStatus(result)
-        return status
 
     def service(self) -> NtStatus:
         """Release, in order, every queued chain that is due at the clock's current time (RUN only)."""
