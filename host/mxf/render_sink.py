@@ -17,7 +17,8 @@ from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, DMUS_KEF_PACKAGE_EVENT, Ke
 from host.mxf.filter import MxfFilter, put_each
 
 PacketWriter = Callable[[bytes], object]
-"""Receives USB-MIDI 1.0 event packets (a multiple of 4 bytes) for one PutMessage."""
+"""Receives USB-MIDI 1.0 event packets (a multiple of 4 bytes): those of one PutMessage, or of one
+batch the sequencer released together (put_messages), in order."""
 MidiWriter = Callable[[bytes, int, int], object]
 """Receives (MIDI bytes, channel group, presentation time) per event, before packetising."""
 
