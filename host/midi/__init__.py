@@ -5,31 +5,8 @@ No I/O and no threads; everything the rig's MIDI paths build on.
 
 from __future__ import annotations
 
-from host.midi.encode import (
-    PITCH_BEND_MAX,
-    PITCH_BEND_MIN,
-    active_sensing,
-    channel_pressure,
-    check_message,
-    continue_,
-    control_change,
-    encode_stream,
-    mtc_quarter_frame,
-    note_off,
-    note_on,
-    pitch_bend,
-    pitch_bend_value,
-    poly_pressure,
-    program_change,
-    song_position,
-    song_select,
-    start,
-    stop,
-    sysex,
-    system_reset,
-    timing_clock,
-    tune_request,
-)
+from host.midi import encode as _encode
+from host.midi.encode import *  # noqa: F403  (its __all__: the message builders, listed once there)
 from host.midi.errors import MidiError, MidiValueError, UsbMidiPacketError
 from host.midi.spec import SPEC_BY_STATUS, MessageSpec, kind_name, message_length
 from host.midi.stream import MidiMessage, MidiStreamParser, ParserCounters, parse
@@ -45,8 +22,7 @@ from host.midi.usbmidi import (
 )
 
 __all__ = [
-    "PITCH_BEND_MAX",
-    "PITCH_BEND_MIN",
+    *_encode.__all__,
     "SPEC_BY_STATUS",
     "DecoderCounters",
     "EncoderCounters",
@@ -59,32 +35,11 @@ __all__ = [
     "UsbMidiDecoder",
     "UsbMidiEncoder",
     "UsbMidiPacketError",
-    "active_sensing",
-    "channel_pressure",
-    "check_message",
-    "continue_",
-    "control_change",
     "decode_packet",
     "encode_message",
     "encode_messages",
     "encode_packet",
-    "encode_stream",
     "kind_name",
     "message_length",
-    "mtc_quarter_frame",
-    "note_off",
-    "note_on",
     "parse",
-    "pitch_bend",
-    "pitch_bend_value",
-    "poly_pressure",
-    "program_change",
-    "song_position",
-    "song_select",
-    "start",
-    "stop",
-    "sysex",
-    "system_reset",
-    "timing_clock",
-    "tune_request",
 ]

@@ -13,8 +13,9 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, ClassVar, Literal
 
 from host.ks.errors import PoolExhausted
@@ -218,6 +219,37 @@ class AllocatorMXF:
                 evt = nxt
             return success
 
+        def get_messages(count: int) -> list[KernelEvent] | None:
+            # Popped in C (islice over the deque's pop): what was popped before a concurrent taker
+            # emptied the pool is in `taken` even when pop raises, and goes back.
+            taken: list[KernelEvent] = []
+            try:
+                taken.extend(islice(iter(pop, None), count))
+            except IndexError:
+                for evt in taken:
+                    append(evt)
+                exhausted("event")
+                return None
+            return taken
+
+        def put_messages(events: Iterable[KernelEvent]) -> NtStatus:
+            for evt in events:
+                put_message(evt)
+            return success
+
+        def put_single_messages(events: Iterable[KernelEvent]) -> NtStatus:
+            # put_message's lean case for each event, written out again: a call per event would
+            # cost about as much as the reset itself on the render path.
+            for evt in events:
+                evt.cb_event = 0
+                evt.us_channel_group = 0
+                evt.ull_pres_time_100ns = 0
+                evt.ull_byte_position = 0
+                evt.u_data = b""
+                evt._puts += 1
+                append(evt)
+            return success
+
         def get_buffer() -> MxfBuffer | None:
             try:
                 return buffer_pop()
@@ -230,11 +262,17 @@ class AllocatorMXF:
 
         get_message.__doc__ = AllocatorMXF.get_message.__doc__
         put_message.__doc__ = AllocatorMXF.put_message.__doc__
+        get_messages.__doc__ = AllocatorMXF.get_messages.__doc__
+        put_messages.__doc__ = AllocatorMXF.put_messages.__doc__
+        put_single_messages.__doc__ = AllocatorMXF.put_single_messages.__doc__
         get_buffer.__doc__ = AllocatorMXF.get_buffer.__doc__
         put_buffer.__doc__ = AllocatorMXF.put_buffer.__doc__
         fast = self.__dict__
         fast["_fast_get_message"] = fast["get_message"] = fast["GetMessage"] = get_message
         fast["_fast_put_message"] = fast["put_message"] = fast["PutMessage"] = put_message
+        fast["get_messages"] = get_messages
+        fast["put_messages"] = put_messages
+        fast["put_single_messages"] = put_single_messages
         fast["_fast_get_buffer"] = fast["get_buffer"] = fast["GetBuffer"] = get_buffer
         fast["_fast_put_buffer"] = fast["put_buffer"] = fast["PutBuffer"] = put_buffer
 
@@ -247,6 +285,29 @@ class AllocatorMXF:
         """IMXF::PutMessage on the allocator: reclaim a whole chain and the data its events own."""
         result: NtStatus = self.__dict__["_fast_put_message"](evt)
         return result
+
+    def get_messages(self, count: int) -> list[KernelEvent] | None:
+        """GetMessage `count` times at once: `count` zeroed events, or None with nothing taken (one
+        exhaustion counted) when the pool cannot give them all (the unpacker's all-or-nothing)."""
+        with self._lock:
+            if len(self._free) < count:
+                self._exhausted("event")
+                return None
+            taken = [self.get_message() for _ in range(count)]
+        return [evt for evt in taken if evt is not None]
+
+    def put_messages(self, events: Iterable[KernelEvent]) -> NtStatus:
+        """PutMessage for each of `events`, in order (a batch: the render sink returns a released
+        batch in one call)."""
+        for evt in events:
+            self.put_message(evt)
+        return _SUCCESS
+
+    def put_single_messages(self, events: Iterable[KernelEvent]) -> NtStatus:
+        """put_messages for events the caller has checked are single (no pNextEvt), carry no flags and
+        hold bytes in uData (a render sink's batch): the unchecked allocator skips the chain, package
+        and buffer checks; the checked one checks everything as put_messages does."""
+        return self.put_messages(events)
 
     def get_buffer_size(self) -> int:
         """IAllocatorMXF::GetBufferSize: the constant size of every GetBuffer buffer."""

@@ -3,6 +3,7 @@ KSSTATE, and output that goes to the allocator until ConnectOutput says otherwis
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from host.ks.state import KSSTATE_STOP, KsState
@@ -70,3 +71,24 @@ class MxfFilter:
     PutMessage = put_message
     ConnectOutput = connect_output
     DisconnectOutput = disconnect_output
+
+
+def put_each(put: Callable[[KernelEvent], NtStatus], events: Iterable[KernelEvent]) -> NtStatus:
+    """`put` (a PutMessage, or a step of one) for each of `events`, in order; returns the last
+    failure, or success."""
+    status = STATUS_SUCCESS
+    for evt in events:
+        result = put(evt)
+        if result != STATUS_SUCCESS:
+            status = NtStatus(result)
+    return status
+
+
+def put_all(sink: IMXF, events: list[KernelEvent]) -> NtStatus:
+    """PutMessage each of `events` to `sink` in order: in one call when the sink has `put_messages`
+    (the render sink, the sequencer, the allocator: a sink that offers it takes every event it is
+    given, even when it raises), else one PutMessage each. Returns the last failure, or success."""
+    batch: Callable[[list[KernelEvent]], NtStatus] | None = getattr(sink, "put_messages", None)
+    if batch is not None:
+        return batch(events)
+    return put_each(sink.put_message, events)

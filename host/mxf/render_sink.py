@@ -14,10 +14,11 @@ from host.midi.spec import LENGTH_BY_STATUS
 from host.midi.usbmidi import PACKET_HEADS, PACKET_PADS, UsbMidiEncoder, encode_message
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, DMUS_KEF_PACKAGE_EVENT, KernelEvent
-from host.mxf.filter import MxfFilter
+from host.mxf.filter import MxfFilter, put_each
 
 PacketWriter = Callable[[bytes], object]
-"""Receives USB-MIDI 1.0 event packets (a multiple of 4 bytes) for one PutMessage."""
+"""Receives USB-MIDI 1.0 event packets (a multiple of 4 bytes): those of one PutMessage, or of one
+batch the sequencer released together (put_messages), in order."""
 MidiWriter = Callable[[bytes, int, int], object]
 """Receives (MIDI bytes, channel group, presentation time) per event, before packetising."""
 
@@ -123,25 +124,91 @@ class RenderSink(MxfFilter):
             return STATUS_SUCCESS
         if self.state is not KSSTATE_RUN:
             return self._not_running(evt)
-        if evt.p_next_evt is None and not evt.us_flags and not self._open and self.write_midi is None:
-            # The common case, kept lean: one COMPLETE event holding one 2- or 3-byte message, its
-            # packet built inline as encode_message builds it (status and data bytes checked).
-            data = evt.u_data
-            if data.__class__ is bytes and (n := len(data)) == evt.cb_event:
-                route = self._route.get(evt.us_channel_group)
-                if route is not None:
-                    on_cable, heads = route
-                    if n > 1 and LENGTH_BY_STATUS[status := data[0]] == n and (data[1] | data[n - 1]) < 0x80:
-                        packets = heads[status] + data + PACKET_PADS[n]
-                        self._running[on_cable] = status if status < 0xF0 else 0
+        return self.put_messages([evt])
+
+    def put_messages(self, events: list[KernelEvent]) -> NtStatus:
+        """PutMessage for each of `events` in order. In RUN, each run of COMPLETE events holding one
+        routable whole message (the common case) is rendered in one pass, its events returned to the
+        allocator and then its packets written in one call (so every event is taken even when the
+        writer raises); any other event is rendered on its own, in its place in the order."""
+        if self.state is not KSSTATE_RUN:
+            return put_each(self._not_running, events)
+        if self.write_midi is not None:
+            return put_each(self._render, events)
+        # The common case, kept lean: one COMPLETE event holding one 2- or 3-byte message, its packet
+        # built inline as encode_message builds it (status and data bytes checked); other whole
+        # messages through _encode.
+        route_of = self._route.get
+        running = self._running
+        lengths = LENGTH_BY_STATUS
+        pads = PACKET_PADS
+        open_sequences = self._open
+        out: list[bytes] = []
+        append = out.append
+        status = STATUS_SUCCESS
+        while events:
+            nbytes = 0
+            on_cable, heads, last_group = 0, PACKET_HEADS[0], -1
+            # The status of the last message rendered inline on `on_cable` (-1: none yet), written to
+            # the cable's running status when the cable changes, before _encode reads it, and at the end.
+            last_status = -1
+            for evt in events:
+                data = evt.u_data
+                if evt.p_next_evt is None and not evt.us_flags and data.__class__ is bytes \
+                        and (n := len(data)) == evt.cb_event and not open_sequences:
+                    if (group := evt.us_channel_group) != last_group:  # a batch is mostly one group
+                        if last_status >= 0:
+                            running[on_cable] = last_status if last_status < 0xF0 else 0
+                            last_status = -1
+                        route = route_of(group)
+                        if route is None:
+                            break
+                        on_cable, heads = route
+                        last_group = group
+                    if n > 1 and lengths[status_byte := data[0]] == n and (data[1] | data[n - 1]) < 0x80:
+                        append(heads[status_byte] + data + pads[n] if n != 3 else heads[status_byte] + data)
+                        last_status = status_byte
                     else:
-                        packets = self._encode(data, on_cable, False)
-                    self.events_rendered += 1
-                    self.bytes_rendered += n
-                    if packets:
-                        self.packet_bytes += len(packets)
-                        self.write_packets(packets)
-                    return self.allocator.put_message(evt)
+                        if last_status >= 0:
+                            running[on_cable] = last_status if last_status < 0xF0 else 0
+                            last_status = -1
+                        append(self._encode(data, on_cable, False))
+                    nbytes += n
+                    continue
+                break
+            else:
+                if last_status >= 0:
+                    running[on_cable] = last_status if last_status < 0xF0 else 0
+                self._emit(out, events, nbytes)
+                break
+            # Not the common case: the events before it (one packet string each in `out`) go out
+            # first, then it on its own.
+            if last_status >= 0:
+                running[on_cable] = last_status if last_status < 0xF0 else 0
+            rendered = len(out)
+            self._emit(out, events[:rendered], nbytes)
+            out.clear()
+            result = self._render(events[rendered])
+            if result != STATUS_SUCCESS:
+                status = NtStatus(result)
+            events = events[rendered + 1:]
+        return status
+
+    def _emit(self, out: list[bytes], events: list[KernelEvent], nbytes: int) -> None:
+        """Count `events` (rendered into `out`, holding `nbytes` MIDI bytes), return them to the
+        allocator, then write their packets."""
+        if not events:
+            return
+        self.events_rendered += len(events)
+        self.bytes_rendered += nbytes
+        self.allocator.put_single_messages(events)
+        packets = b"".join(out)
+        if packets:
+            self.packet_bytes += len(packets)
+            self.write_packets(packets)
+
+    def _render(self, evt: KernelEvent) -> NtStatus:
+        """Render any chain (package chains included), write its packets, free it."""
         cables = self.cables
         write_midi = self.write_midi
         head = evt

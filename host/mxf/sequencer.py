@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from operator import itemgetter, le
 from typing import Literal
 
 from host.ks.state import KSSTATE_RUN, KSSTATE_STOP, KsState
@@ -17,10 +20,24 @@ from host.ks.status import STATUS_SUCCESS, NtStatus
 from host.mxf.allocator import AllocatorMXF
 from host.mxf.clock import ManualClock, MasterClock
 from host.mxf.event import KernelEvent
-from host.mxf.filter import MxfFilter
+from host.mxf.filter import MxfFilter, put_all, put_each
 
 PresentationClock = Literal["master", "stream"]
 """What ullPresTime100ns is compared with: the master clock, or stream time (see Sequencer)."""
+
+
+_EVENT = itemgetter(2)
+"""The event of a queue entry (time, arrival, event)."""
+
+
+@dataclass(eq=False)
+class _Run:
+    """Chains queued in time order as one batch: `times[i]` is `events[i]`'s presentation time;
+    those before `pos` are released."""
+
+    times: list[int]
+    events: list[KernelEvent]
+    pos: int
 
 
 class Sequencer(MxfFilter):
@@ -61,6 +78,9 @@ class Sequencer(MxfFilter):
         self.schedule_prefetch_100ns = schedule_prefetch_100ns
         """SchedulePreFetch from NewStream: how far ahead (100 ns) the miniport wants events."""
         self._queue: list[tuple[int, int, KernelEvent]] = []
+        self._run: _Run | None = None
+        """A batch of chains in time order queued as it came (only while `_queue` is empty): a
+        buffer's events wait and are released as slices, with no heap entry each."""
         self._arrival = itertools.count()
         self.released = 0
         """Chains passed downstream."""
@@ -71,7 +91,17 @@ class Sequencer(MxfFilter):
 
     def __len__(self) -> int:
         """Chains queued."""
-        return len(self._queue)
+        run = self._run
+        return len(self._queue) + (len(run.events) - run.pos if run is not None else 0)
+
+    def _spill(self) -> None:
+        """Move the pending run into the heap (before anything else is queued beside it); its chains
+        take the next arrival numbers, so they stay ahead of later arrivals with equal times."""
+        run, self._run = self._run, None
+        if run is not None:
+            queue = self._queue
+            queue.extend(zip(run.times[run.pos:], self._arrival, run.events[run.pos:], strict=False))
+            heapq.heapify(queue)
 
     def stream_time_100ns(self) -> int:
         """Stream time: master time spent in RUN since the last STOP (stands still outside RUN)."""
@@ -82,12 +112,20 @@ class Sequencer(MxfFilter):
     def next_due_100ns(self) -> int | None:
         """Master time at which the earliest queued chain falls due (with the "stream" clock: if the
         stream runs from now on), or None if nothing is queued."""
-        if not self._queue:
+        first = self._first_queued()
+        if first is None:
             return None
-        due = self._queue[0][0] - self.schedule_prefetch_100ns
+        due = first - self.schedule_prefetch_100ns
         if self.presentation_clock == "stream":
             due += self.clock.time_100ns() - self.stream_time_100ns()
         return due
+
+    def _first_queued(self) -> int | None:
+        """The earliest presentation time queued, or None."""
+        run = self._run
+        if run is not None:
+            return run.times[run.pos]
+        return self._queue[0][0] if self._queue else None
 
     def put_message(self, evt: KernelEvent | None) -> NtStatus:
         """IMXF::PutMessage: queue the chain (or discard it in STOP); in RUN release what is due."""
@@ -97,6 +135,8 @@ class Sequencer(MxfFilter):
         if state is KSSTATE_STOP:
             self.discarded += 1
             return self.allocator.put_message(evt)
+        if self._run is not None:
+            self._spill()
         when = evt.ull_pres_time_100ns
         now = self._now()
         if when < now:
@@ -114,10 +154,42 @@ class Sequencer(MxfFilter):
         heapq.heappush(queue, (when, next(self._arrival), evt))
         return STATUS_SUCCESS
 
+    def put_messages(self, events: list[KernelEvent]) -> NtStatus:
+        """PutMessage for each of `events` in order (the unpacker's batch: one buffer's events),
+        with the outcome of one PutMessage each. In RUN, when their times never decrease and nothing
+        queued is due, the due ones go downstream as one batch and the rest wait as one run."""
+        if self.state is not KSSTATE_RUN or not events:
+            return put_each(self.put_message, events)
+        now = self._now()
+        horizon = now + self.schedule_prefetch_100ns
+        first = self._first_queued()
+        times = [evt.ull_pres_time_100ns for evt in events]
+        if (first is not None and first <= horizon) \
+                or not all(map(le, times, itertools.islice(times, 1, None))):
+            return put_each(self.put_message, events)
+        self.late += bisect_left(times, now)
+        due = bisect_right(times, horizon)
+        if due < len(events):
+            if self._queue or self._run is not None:
+                self._spill()
+                for item in zip(times[due:], self._arrival, events[due:], strict=False):
+                    heapq.heappush(self._queue, item)
+            else:
+                self._run = _Run(times, events, due)
+        if not due:
+            return STATUS_SUCCESS
+        self.released += due
+        return put_all(self.sink, events if due == len(events) else events[:due])
+
     def service(self) -> NtStatus:
         """Release, in order, every queued chain that is due at the clock's current time (RUN only)."""
         if self.state is not KSSTATE_RUN:
             return STATUS_SUCCESS
+        run = self._run
+        if run is not None:
+            if hasattr(self.sink, "put_messages"):
+                return self._release_run(run)
+            self._spill()
         queue = self._queue
         if not queue:
             return STATUS_SUCCESS
@@ -143,9 +215,25 @@ class Sequencer(MxfFilter):
             self.released += released
         return status
 
+    def _release_run(self, run: _Run) -> NtStatus:
+        """Release the run's due chains to a sink that takes batches, as one slice."""
+        start = run.pos
+        end = bisect_right(run.times, self._now() + self.schedule_prefetch_100ns, start)
+        if end == start:
+            return STATUS_SUCCESS
+        if end == len(run.events):
+            self._run = None
+        else:
+            run.pos = end
+        self.released += end - start
+        return put_all(self.sink, run.events[start:end])
+
     def _release(self, due: list[tuple[int, int, KernelEvent]]) -> NtStatus:
-        """Pass `due` (in release order) downstream; if the sink raises, what it was not given is
-        queued again."""
+        """Pass `due` (in release order) downstream, in one batch to a sink that takes batches; if a
+        sink without one raises, what it was not given is queued again."""
+        if hasattr(self.sink, "put_messages"):
+            self.released += len(due)
+            return put_all(self.sink, list(map(_EVENT, due)))
         status = STATUS_SUCCESS
         put = self.sink.put_message
         released = 0
@@ -177,6 +265,7 @@ class Sequencer(MxfFilter):
             self._run_started = self.clock.time_100ns()
         if new is KSSTATE_STOP:
             self._stream_elapsed = 0
+            self._spill()
             queue, self._queue = self._queue, []
             for _, _, evt in sorted(queue):
                 self.discarded += 1

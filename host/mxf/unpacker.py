@@ -6,12 +6,21 @@ time is the buffer's start time plus each record's rtDelta.
 
 from __future__ import annotations
 
+import struct
+
 from host.ks.status import STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, NtStatus
 from host.mxf.allocator import AllocatorMXF, take_chain
-from host.mxf.dmusbuff import HEADER, HEADER_SIZE, PackedEvent
+from host.mxf.dmusbuff import HEADER, HEADER_SIZE, PackedEvent, dmus_event_size
 from host.mxf.errors import MalformedBuffer
 from host.mxf.event import DMUS_KEF_EVENT_INCOMPLETE, KernelEvent, kBytePositionNone
-from host.mxf.filter import MxfFilter
+from host.mxf.filter import MxfFilter, put_all
+
+SHORT_CB = 4
+"""Records of at most this many data bytes all take DMUS_EVENT_SIZE(4) = 24 bytes (any MIDI channel
+message), so a buffer of only such records is an array of one fixed-size struct."""
+SHORT_RECORD = struct.Struct(HEADER.format[:-1] + f"4x{dmus_event_size(SHORT_CB) - HEADER_SIZE}s")
+"""A record of at most SHORT_CB data bytes: cbEvent, dwChannelGroup, rtDelta (dwFlags skipped: see
+Unpacker), its data and pad as one field."""
 
 
 class Unpacker(MxfFilter):
@@ -44,6 +53,14 @@ class Unpacker(MxfFilter):
         record anywhere is reported as such even when the pool could not have held the good ones.
         """
         data = buffer if type(buffer) is bytes else bytes(buffer)
+        if data and not len(data) % SHORT_RECORD.size:
+            short, events = self._take_short(data, start_time_100ns)
+            if short:
+                if events is None:
+                    self.dropped_buffers += 1
+                    return STATUS_INSUFFICIENT_RESOURCES
+                self.records_unpacked += len(events)
+                return put_all(self.sink, events)
         headers, starts = self._check(data, start_time_100ns)
         alloc = self.allocator
         get_message = alloc.get_message
@@ -76,6 +93,26 @@ class Unpacker(MxfFilter):
             if result != STATUS_SUCCESS:
                 status = NtStatus(result)
         return status
+
+    def _take_short(self, data: bytes, start: int) -> tuple[bool, list[KernelEvent] | None]:
+        """A buffer whose records all hold at most SHORT_CB bytes (a MIDI render's usual buffer),
+        read as one array of fixed-size records: (True, its events, or None when the pool cannot
+        hold them all, nothing taken); (False, None) when it holds any other record or a bad one
+        (then `unpack` walks it record by record)."""
+        cbs, groups, deltas, raws = zip(*SHORT_RECORD.iter_unpack(data), strict=True)
+        if max(cbs) > SHORT_CB or max(groups) > 0xFFFF or start + min(deltas) < 0:
+            return False, None
+        events = self.allocator.get_messages(len(cbs))
+        if events is None:
+            return True, None
+        none = kBytePositionNone
+        for evt, cb, group, delta, raw in zip(events, cbs, groups, deltas, raws, strict=True):
+            evt.cb_event = cb
+            evt.u_data = raw[:cb]
+            evt.us_channel_group = group
+            evt.ull_pres_time_100ns = start + delta
+            evt.ull_byte_position = none
+        return True, events
 
     @staticmethod
     def _check(data: bytes, start: int) -> tuple[list[tuple[int, int, int, int]], list[int]]:

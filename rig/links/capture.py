@@ -19,7 +19,9 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from operator import le
 from pathlib import Path
+from typing import cast
 
 from rig.links import pcapng, usbmon
 from rig.links.pcapng import PcapngWriter, SectionInfo
@@ -48,11 +50,39 @@ def entry_code(key: int, xfer: int, is_in: bool) -> int:
     transfer type and the direction, in one small int (fixed per recorded function)."""
     return key << 3 | xfer << 1 | is_in
 
-_EPB_USBMON = struct.Struct("<7I" + usbmon.HEADER.format.lstrip("<"))
+_HEAD = struct.Struct("<7I" + usbmon.HEADER.format.lstrip("<"))
 """An enhanced packet block's head (type, total length, interface, time stamp, lengths) and the
-usbmon header after it, packed in one call."""
-_TRAILER = struct.Struct("<I")
+usbmon header after it, packed in one call; the captured data follows."""
+_TAILS = [struct.Struct(f"<{pad}xI") for pad in range(4)]
+"""By pad length: the pad after the data and the block's trailing total length."""
 _NO_SETUP = bytes(8)
+_HEAD_VARYING = struct.Struct("<7IQ8sqiiII24s")
+"""The head again, with the usbmon fields fixed per device, endpoint and direction as two chunks:
+type ... urb id, [event type, transfer type, endpoint, device, bus, flag_setup, flag_data], ts_sec,
+ts_usec, status, urb_len, data_len, [setup, interval, start_frame, transfer flags, ndesc]."""
+_MIDDLE = struct.Struct("<cBBBHcB")
+_AFTER = struct.Struct("<8siiII")
+assert _HEAD_VARYING.size == _HEAD.size == 92 and _MIDDLE.size == 8 and _AFTER.size == 24
+Template = tuple[int, bool, bytes, bytes, bytes, bytes]
+"""A transfer's fixed fields: pcapng interface, IN, the submit's and the completion's middle chunk,
+the submit's and the completion's last chunk."""
+
+
+class _Tails(dict[int, bytes]):
+    """Data length -> the block's pad and trailing total length (kept for a bounded number of lengths)."""
+
+    def __missing__(self, n: int) -> bytes:
+        if len(self) >= 4096:
+            self.clear()
+        pad = -n & 3
+        tail = self[n] = _TAILS[pad].pack(96 + n + pad)
+        return tail
+
+
+_TAIL_BY_LENGTH = _Tails()
+PIECES = 3
+"""Pieces per block in what `UsbCapture._pieces` returns: head, data (the logged bytes themselves,
+not copied), tail."""
 
 
 def _epb(interface: int, stamp: int, urb: int, kind: bytes, xfer: int, ep: int, device: int, bus: int,
@@ -65,17 +95,17 @@ def _epb(interface: int, stamp: int, urb: int, kind: bytes, xfer: int, ep: int, 
         flag_data = usbmon.NO_DATA_IN if is_in else usbmon.DATA_PRESENT
     else:
         flag_data = usbmon.DATA_PRESENT if is_in else usbmon.NO_DATA_OUT
-    captured = 64 + len(data)
-    pad = -captured % 4
-    total = 32 + captured + pad
+    n = len(data)
+    pad = -n % 4
+    total = 96 + n + pad
     seconds, nanoseconds = divmod(stamp, 1_000_000_000)
-    head = _EPB_USBMON.pack(
-        pcapng.EPB_TYPE, total, interface, stamp >> 32, stamp & 0xFFFFFFFF, captured, captured,
+    head = _HEAD.pack(
+        pcapng.EPB_TYPE, total, interface, stamp >> 32, stamp & 0xFFFFFFFF, 64 + n, 64 + n,
         urb, kind, xfer, ep, device, bus, usbmon.NO_SETUP if setup is None else usbmon.SETUP_PRESENT,
-        flag_data, seconds, nanoseconds // 1000, status, urb_len, len(data),
+        flag_data, seconds, nanoseconds // 1000, status, urb_len, n,
         _NO_SETUP if setup is None else usbmon.setup_packet(*setup), interval, 0,
         usbmon.URB_DIR_IN if is_in else 0, 0)
-    return b"".join((head, data, b"\0" * pad, _TRAILER.pack(total)))
+    return b"".join((head, data, _TAILS[pad].pack(total)))
 
 
 @dataclass(eq=False)
@@ -110,6 +140,8 @@ class UsbCapture:
         self._places: dict[int, tuple[int, int]] = {}
         self._placements: list[Placement] = []
         self._urb_ids = itertools.count(1)
+        self._templates: dict[int, Template] = {}
+        """Per (entry code, endpoint) of a bulk or interrupt transfer: its events' fixed fields."""
         self._lock = threading.RLock()
         self._pending: str | None = None
         self._wall0 = time.time_ns()
@@ -156,41 +188,84 @@ class UsbCapture:
                 return
             flat = self.log[:count]
             del self.log[:count]
-            events = []
-            placements = self._placements
-            for code, t0, t1, where, in_len, result, data in zip(*[iter(flat)] * ENTRY_FIELDS, strict=True):
-                place = placements[code >> 3]
-                xfer = code >> 1 & 3
-                urb = next(self._urb_ids)
-                setup: Setup | None = None
-                if isinstance(where, tuple):  # a control transfer: its setup, direction from bmRequestType
-                    setup = where
-                    ep = where[0] & 0x80
-                    is_in = bool(ep)
-                    in_len = where[4]
-                else:
-                    is_in = bool(code & 1)
-                    ep = where | 0x80 if is_in else where & 0x7F
-                out = None if is_in else data or b""
-                events.append((t0, place, urb, usbmon.SUBMIT, xfer, ep, usbmon.STATUS_IN_PROGRESS,
-                               in_len if out is None else len(out), out or b"", setup))
-                if result < 0:
-                    events.append((t1, place, urb, usbmon.COMPLETE, xfer, ep, result, 0, b"", None))
-                else:
-                    events.append((t1, place, urb, usbmon.COMPLETE, xfer, ep, usbmon.STATUS_OK, result,
-                                   (data or b"") if is_in else b"", None))
-            events.sort(key=lambda e: e[0])
+            pieces = self._pieces(flat)
+            starts = cast("list[int]", flat[1::ENTRY_FIELDS])
+            ends = cast("list[int]", flat[2::ENTRY_FIELDS])
+            if not all(map(le, ends, itertools.islice(starts, 1, None))):
+                # Transfers overlapped (a read waiting in another thread): events in time order, each
+                # transfer's Submit before its Complete where the times are equal (a stable sort).
+                stamps = [stamp for pair in zip(starts, ends, strict=True) for stamp in pair]
+                order = sorted(range(len(stamps)), key=stamps.__getitem__)
+                pieces = [piece for i in order for piece in pieces[i * PIECES:(i + 1) * PIECES]]
             if self._pending is not None:  # the step's comment goes on its first packet
-                perf_ns, place, urb, kind, xfer, ep, status, urb_len, payload, setup = events.pop(0)
-                self._write(place, perf_ns, urb, kind, xfer, ep, status, urb_len, payload, setup,
-                            place.intervals.get(ep, 0) if xfer == usbmon.INTERRUPT else 0)
-            to_wall = self._wall0 - self._perf0
-            blocks = [_epb(place.interface, to_wall + perf_ns, urb, kind, xfer, ep, place.address, place.bus,
-                           status, urb_len, payload, setup,
-                           place.intervals.get(ep, 0) if xfer == usbmon.INTERRUPT else 0)
-                      for perf_ns, place, urb, kind, xfer, ep, status, urb_len, payload, setup in events]
-            self.events += len(blocks)
-            self.writer.write_blocks(blocks)
+                pieces[:PIECES] = [pcapng.with_comment(b"".join(pieces[:PIECES]), self._pending), b"", b""]
+                self._pending = None
+            self.events += len(pieces) // PIECES
+            self.writer.write_blocks(pieces, PIECES)
+
+    def _pieces(self, flat: list[object]) -> list[bytes]:
+        """Each logged transfer's Submit and Complete as enhanced packet blocks, in log order, each
+        as PIECES pieces: head (block head and usbmon header, one struct call with the fields fixed
+        for the device, endpoint and direction packed beforehand), the logged data itself (no copy),
+        tail (pad and trailing length)."""
+        to_wall = self._wall0 - self._perf0
+        urbs = self._urb_ids
+        pieces: list[bytes] = []
+        add = pieces.extend
+        pack, tail = _HEAD_VARYING.pack, _TAIL_BY_LENGTH
+        templates = self._templates
+        epb, in_progress, ok = pcapng.EPB_TYPE, usbmon.STATUS_IN_PROGRESS, usbmon.STATUS_OK
+        entries = zip(*[iter(flat)] * ENTRY_FIELDS, strict=True)
+        for code, t0, t1, where, in_len, result, data in entries:
+            if where.__class__ is int:
+                fixed = templates.get(code << 8 | where)
+                if fixed is None:
+                    fixed = templates[code << 8 | where] = self._template(code, where)
+            else:  # a control transfer: its setup, direction from bmRequestType; wLength as urb_len
+                fixed = self._template(code, where)
+                in_len = where[4]
+            iface, is_in, submit, complete, setup_after, after = fixed
+            urb = next(urbs)
+            if is_in:  # the data comes with the completion
+                sent, got, urb_len = b"", (data or b"") if result >= 0 else b"", in_len
+            else:
+                sent = data or b""
+                got, urb_len = b"", len(sent)
+            n = len(sent)
+            stamp = to_wall + t0
+            seconds, nanoseconds = divmod(stamp, 1_000_000_000)
+            add((pack(epb, 96 + n + (-n & 3), iface, stamp >> 32, stamp & 0xFFFFFFFF, 64 + n, 64 + n, urb,
+                      submit, seconds, nanoseconds // 1000, in_progress, urb_len, n, setup_after),
+                 sent, tail[n]))
+            n = len(got)
+            stamp = to_wall + t1
+            seconds, nanoseconds = divmod(stamp, 1_000_000_000)
+            add((pack(epb, 96 + n + (-n & 3), iface, stamp >> 32, stamp & 0xFFFFFFFF, 64 + n, 64 + n, urb,
+                      complete, seconds, nanoseconds // 1000, ok if result >= 0 else result, max(result, 0),
+                      n, after), got, tail[n]))
+        return pieces
+
+    def _template(self, code: int, where: int | Setup) -> Template:
+        """The fields of a transfer's events fixed by its device, transfer type, endpoint and
+        direction (and a control transfer's setup), packed."""
+        place = self._placements[code >> 3]
+        xfer = code >> 1 & 3
+        if isinstance(where, tuple):
+            ep = where[0] & 0x80
+            setup_flag, setup = usbmon.SETUP_PRESENT, usbmon.setup_packet(*where)
+        else:
+            ep = where | 0x80 if code & 1 else where & 0x7F
+            setup_flag, setup = usbmon.NO_SETUP, _NO_SETUP
+        is_in = bool(ep & 0x80)
+        interval = place.intervals.get(ep, 0) if xfer == usbmon.INTERRUPT else 0
+        direction = usbmon.URB_DIR_IN if is_in else 0
+        # flag_data: an IN submit has none yet, an OUT completion none any more ('<', '>').
+        submit = _MIDDLE.pack(usbmon.SUBMIT, xfer, ep, place.address, place.bus, setup_flag,
+                              usbmon.NO_DATA_IN if is_in else usbmon.DATA_PRESENT)
+        complete = _MIDDLE.pack(usbmon.COMPLETE, xfer, ep, place.address, place.bus, usbmon.NO_SETUP,
+                                usbmon.DATA_PRESENT if is_in else usbmon.NO_DATA_OUT)
+        return (place.interface, is_in, submit, complete, _AFTER.pack(setup, interval, 0, direction, 0),
+                _AFTER.pack(_NO_SETUP, interval, 0, direction, 0))
 
     def write_now(self, place: Placement, kind: bytes, ep: int, status: int, urb_len: int, data: bytes,
                   setup: Setup | None, *, urb: int | None = None, comment: str | None = None,

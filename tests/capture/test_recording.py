@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rig import contract as c
 from rig.client.board import Board
@@ -202,3 +204,87 @@ def test_a_transfer_is_teed_into_the_other_captures_as_itself(tmp_path: Path) ->
     assert second.log[6::ENTRY_FIELDS] == [b"mine"]
     first.close()
     second.close()
+
+
+def test_overlapping_transfers_are_written_in_time_order(tmp_path: Path) -> None:
+    """A read that waits in another thread completes after transfers that started later: its Submit
+    goes before theirs and its Complete after them (the log holds transfers in completion order),
+    each event with its own data and status, the step's comment on the first packet; tshark reads
+    the file back."""
+    from rig.links import usbmon
+    from rig.links.capture import entry_code
+
+    capture = UsbCapture(tmp_path / "overlap.pcapng")
+    place = capture.place(object(), 1, 3)
+    out, read = entry_code(place.key, usbmon.BULK, False), entry_code(place.key, usbmon.BULK, True)
+    base = capture._perf0
+    capture.mark("step one")
+    capture.log.extend((out, base + 20, base + 30, 0x02, 0, 4, NOTE_ON))  # completes first
+    capture.log.extend((read, base + 10, base + 50, 0x81, 64, 4, NOTE_ON))  # waited meanwhile
+    capture.log.extend((out, base + 60, base + 70, 0x02, 0, usbmon.STATUS_STALL, NOTE_ON))
+    capture.close()
+    got = [(p.urb_type, p.endpoint, p.status, p.data_len, p.comments) for p in read_capture(capture.path)]
+    assert got == [("S", 0x81, usbmon.STATUS_IN_PROGRESS, 0, ["step one"]),
+                   ("S", 0x02, usbmon.STATUS_IN_PROGRESS, 4, []), ("C", 0x02, 0, 0, []),
+                   ("C", 0x81, 0, 4, []),
+                   ("S", 0x02, usbmon.STATUS_IN_PROGRESS, 4, []), ("C", 0x02, usbmon.STATUS_STALL, 0, [])]
+
+
+def _epb_blocks(data: bytes) -> list[bytes]:
+    """The enhanced packet blocks of a pcapng file, whole, in file order."""
+    import struct
+
+    blocks, pos = [], 0
+    while pos < len(data):
+        kind, total = struct.unpack_from("<II", data, pos)
+        if kind == 6:
+            blocks.append(data[pos:pos + total])
+        pos += total
+    return blocks
+
+
+@settings(max_examples=60, deadline=None)
+@given(transfers=st.lists(st.tuples(
+    st.sampled_from(["bulk", "interrupt", "control"]), st.booleans(), st.sampled_from([1, 2, 3]),
+    st.one_of(st.none(), st.binary(max_size=70)), st.sampled_from([None, -32, -104, -110])), max_size=12))
+def test_each_transfer_is_encoded_as_usbmon_says(
+        tmp_path_factory: pytest.TempPathFactory,
+        transfers: list[tuple[str, bool, int, bytes | None, int | None]]) -> None:
+    """Every logged transfer becomes, byte for byte, the Submit and Complete blocks that
+    capture._epb (one usbmon event packed field by field) makes of it: OUT data in the submit, IN
+    data in the completion, urb_len, status, setup, interval, time stamps."""
+    from rig.links import usbmon
+    from rig.links.capture import _epb, entry_code
+
+    capture = UsbCapture(tmp_path_factory.mktemp("encode") / "x.pcapng")
+    place = capture.place(object(), 2, 5, {0x83: 4})
+    to_wall = capture._wall0 - capture._perf0
+    expected: list[bytes] = []
+    t = capture._perf0
+    for urb, (kind, is_in, number, data, error) in enumerate(transfers, start=1):
+        xfer = {"bulk": usbmon.BULK, "interrupt": usbmon.INTERRUPT, "control": usbmon.CONTROL}[kind]
+        code = entry_code(place.key, xfer, is_in and kind != "control")
+        payload = data or b""
+        if kind == "control":
+            setup = (0x80 if is_in else 0x00, 6, 0x0100, 0, len(payload) + 3)
+            where: object = setup
+            ep = setup[0] & 0x80
+        else:
+            setup = None
+            where = number if is_in else number | 0x80  # the recorder logs the address as given
+            ep = number | 0x80 if is_in else number
+        result = error if error is not None else len(payload)
+        logged = (payload if error is None else None) if is_in else data
+        capture.log.extend((code, t + 10, t + 20, where, 64, result, logged))
+        interval = 4 if ep == 0x83 and xfer == usbmon.INTERRUPT else 0
+        urb_len = (setup[4] if setup else 64) if ep & 0x80 else len(payload)
+        expected.append(_epb(place.interface, to_wall + t + 10, urb, usbmon.SUBMIT, xfer, ep, place.address,
+                             place.bus, usbmon.STATUS_IN_PROGRESS, urb_len, b"" if ep & 0x80 else payload,
+                             setup, interval))
+        got = payload if ep & 0x80 and error is None else b""
+        expected.append(_epb(place.interface, to_wall + t + 20, urb, usbmon.COMPLETE, xfer, ep, place.address,
+                             place.bus, result if error is not None else usbmon.STATUS_OK,
+                             0 if error is not None else result, got, None, interval))
+        t += 100
+    capture.close()
+    assert _epb_blocks(capture.path.read_bytes()) == expected
