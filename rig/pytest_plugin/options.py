@@ -13,6 +13,7 @@ from rig.errors import UnknownTargetError
 from rig.pytest_plugin import crash_dumps, pool
 from rig.pytest_plugin.applicability import register_markers as register_agnostic_marker
 from rig.pytest_plugin.capture import add_options as add_capture_options
+from rig.pytest_plugin.history_store import add_options as add_history_options
 from rig.pytest_plugin.recording import register_controller
 from rig.pytest_plugin.run_report import RunRecord
 from rig.pytest_plugin.skip_rule import register_markers, strict_from_env
@@ -36,6 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "session with its cause in one line")
     add_capture_options(group)
     pool.add_options(group)
+    add_history_options(group)
 
 
 def default_spec() -> str:

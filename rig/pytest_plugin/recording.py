@@ -10,10 +10,13 @@ from typing import Any
 import pytest
 
 from rig.pytest_plugin.capture import after_phase
+from rig.pytest_plugin.history_store import store_and_gate
 from rig.pytest_plugin.pool import WORKER_OUTPUT, is_controller, is_pool_param, is_worker
 from rig.pytest_plugin.run_report import NOT_APPLICABLE, RunRecord, write_report
 from rig.pytest_plugin.state import STATE, RigState, state_of
 
+_HISTORY_LINES = pytest.StashKey[list[str]]()
+"""What --rig-history and --rig-baseline said at session finish, for the terminal summary."""
 TARGET_PROPERTY = "rig_target"
 """The user property (and JUnit <property>) naming the target a test ran on."""
 
@@ -142,6 +145,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         workeroutput = getattr(session.config, "workeroutput", None)
         if workeroutput is not None:
             workeroutput[WORKER_OUTPUT] = worker_output(state)
+        else:
+            session.config.stash[_HISTORY_LINES] = store_and_gate(session.config, state.record)
+            if state.record.extra.get("gate") == "FAIL":
+                state.record.settings["regression gate"] = "FAIL (see the terminal summary)"
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if state.report_dir is not None:
             from datetime import UTC, datetime
 
@@ -151,6 +159,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = state_of(config)
+    for line in config.stash.get(_HISTORY_LINES, []):
+        terminalreporter.write_line(line)
     notes = state.record.settings.get("pool notes")
     if notes:  # a stale lock broken, a target that did not open: said here too, not only in the report
         terminalreporter.write_line(f"rig: pool notes: {notes}")
