@@ -1,4 +1,5 @@
-"""`rig history`: list stored measurement runs, or gate one run against a baseline."""
+"""`rig history`: list stored runs (measurements, and test sessions per target), or gate one run (or
+test session) against a baseline."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import argparse
 
 from rich.table import Table
 
-from rig.measure.history import History, RunNotFound, Thresholds, compare
+from rig.measure.history import SUITE, History, RunNotFound, Thresholds, compare
 from rig.measure.runner import MeasureError, wide_console
+from rig.measure.suite_gate import compare_suites
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,9 +19,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="SQLite history file (default: $RIG_HISTORY or ~/.local/share/rig/history.sqlite)")
     p.add_argument("--limit", type=int, default=20, help="the newest N runs")
     p.add_argument("--target", default=None, help="only runs of this target")
-    p.add_argument("--kind", choices=("latency", "throughput"), default=None, help="only runs of this kind")
+    p.add_argument("--kind", choices=("latency", "throughput", SUITE), default=None,
+                   help="only runs of this kind")
     p.add_argument("--compare", nargs=2, type=int, metavar=("RUN", "BASELINE"), default=None,
-                   help="apply the regression gate to RUN against BASELINE; exit 1 on FAIL")
+                   help="apply the regression gate to RUN against BASELINE; exit 1 on FAIL (test sessions "
+                        "stored by pytest --rig-history: any run of each session, compared per target)")
     p.add_argument("--thresholds", metavar="LIST", default="",
                    help="with --compare: e.g. p50_ratio=1.1,max_lost=0 ('off' disables; empty: the defaults)")
     p.set_defaults(func=run)
@@ -32,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
         if args.compare:
             run_id, base_id = args.compare
             try:
+                if history.row(run_id).kind == SUITE:  # test outcomes: every target of both sessions
+                    gate = compare_suites(history.session_runs(run_id), history.session_runs(base_id))
+                    for line in gate.lines():
+                        console.print(line, markup=False)
+                    return 0 if gate.passed else 1
                 thresholds = Thresholds.parse(args.thresholds)
                 verdict = compare(history.row(run_id), history.row(base_id), thresholds)
             except RunNotFound as exc:

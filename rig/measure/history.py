@@ -100,7 +100,11 @@ class RunRow:
     by rig.cli.remote_runs after a `--rig=labgrid:PLACE` command on another host); None: here."""
 
     def headline(self) -> str:
-        """The figure a listing shows: RTT p50/p99 for latency, rates for throughput."""
+        """The figure a listing shows: RTT p50/p99 for latency, rates for throughput, outcome counts
+        for a suite."""
+        if self.kind == "suite":
+            counts = self.summary.get("counts", {})
+            return ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "no tests"
         rtt = self.summary.get("rtt_us")
         if self.summary.get("no_timing"):
             if self.kind == "latency":
@@ -137,6 +141,8 @@ class History:
                 columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
                 if "origin" not in columns:  # a history written before runs could come from elsewhere
                     self._db.execute("ALTER TABLE runs ADD COLUMN origin TEXT")
+                if "session" not in columns:  # a history written before suite runs were stored
+                    self._db.execute("ALTER TABLE runs ADD COLUMN session TEXT")
         except HistoryUnusable:
             self._db.close()
             raise
@@ -193,6 +199,33 @@ class History:
                      for s in map(stored, samples[start:start + CHUNK])])
         run.run_id = run_id
         return run_id
+
+    def store_suite(self, session: str, started_at: str, targets: list[SuiteTarget]) -> list[int]:
+        """Store one pytest session's results, one run of kind SUITE per target (the target spec and
+        its board serial are the key the gate compares by), all tagged `session`; the run ids."""
+        ids: list[int] = []
+        with self._tx() as db:
+            for t in targets:
+                summary = {"counts": t.counts(), "tests": t.tests, "serial": t.serial}
+                cur = db.execute(
+                    "INSERT INTO runs (started_at, kind, path, target, target_kind, real_timing, firmware,"
+                    " interrupted, meta_json, summary_json, session) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (started_at, SUITE, "pytest", t.spec, t.spec.split(":", 1)[0], 0, t.firmware, 0,
+                     json.dumps({"key": t.key}), json.dumps(summary), session))
+                assert cur.lastrowid is not None
+                ids.append(cur.lastrowid)
+        return ids
+
+    def session_runs(self, run_id: int) -> list[RunRow]:
+        """Every run stored by the pytest session that stored run `run_id` (just it when it has none)."""
+        self.row(run_id)
+        with self._guard():
+            found = self._db.execute("SELECT session FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if found is None or found[0] is None:
+                return [self.row(run_id)]
+            ids = [r[0] for r in self._db.execute("SELECT id FROM runs WHERE session = ? ORDER BY id",
+                                                  (found[0],))]
+        return [self.row(i) for i in ids]
 
     def import_runs(self, other: Path, origin: str) -> list[int]:
         """Copy every run (and its samples) of the history file `other` into this one, marked with
@@ -268,6 +301,32 @@ class History:
             if before is None or r.run_id < before:
                 return r
         raise RunNotFound(f"no earlier {kind or ''} run{' of ' + target if target else ''} in {self.path}")
+
+
+SUITE = "suite"
+"""The kind of a run that holds one target's test outcomes from a pytest session."""
+
+
+@dataclass
+class SuiteTarget:
+    """One target's share of a pytest session: its outcome per test (test ids without the target)."""
+
+    spec: str
+    serial: str | None
+    firmware: str | None
+    tests: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        """What the regression gate compares by: the target spec and its board serial."""
+        return f"{self.spec} (serial {self.serial})" if self.serial else self.spec
+
+    def counts(self) -> dict[str, int]:
+        """Tests per outcome."""
+        out: dict[str, int] = {}
+        for outcome in self.tests.values():
+            out[outcome] = out.get(outcome, 0) + 1
+        return out
 
 
 def _row(r: tuple[Any, ...]) -> RunRow:

@@ -18,9 +18,13 @@ the hooks and fixtures pytest must see; the plugin lives in:
 - crash_dumps.py: faulthandler on for the session, its subprocesses and interpreter shutdown.
 - applicability.py: a target that is not our board (`emulator:IMAGE` of other firmware) runs only
   the tests marked `device_agnostic` (the conformance_usb / conformance_usbmidi suites); the rest are
-  deselected for it as not applicable.
+  deselected for it and recorded as not applicable, with the reason.
 - pool.py: `--rig-pool` (a pool of targets for pytest-xdist workers, each leasing one exclusively
   through rig.targets.lease) in `split` or `matrix` mode; the controller merges what workers record.
+- pool_routing.py: a mixed split pool's xdist scheduler (tests needing our board only to workers
+  leasing our boards).
+- history_store.py: `--rig-history` (outcomes per target into the run history) and `--rig-baseline`
+  (the outcome gate per target, rig.measure.suite_gate).
 - capture.py: USB captures (pcapng) — `--rig-capture DIR` keeps each failing test's, linked from
   report.md (`--rig-capture-all`: every test's); `--rig-capture-file FILE` the whole session's.
 """

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from rig.errors import TargetError
-from rig.pytest_plugin.pool import POOL_PARAM
+from rig.pytest_plugin.pool import POOL_OURS_PARAM, POOL_PARAM, is_pool_param
+from rig.pytest_plugin.run_report import NOT_APPLICABLE
 from rig.pytest_plugin.state import STATE, state_of
 from rig.targets.emulator import parse_emulator_arg
 from rig.targets.registry import TargetSpec
@@ -28,7 +29,7 @@ def not_our_board(config: pytest.Config, spec: str) -> bool:
     the tests report the failure."""
     plan = state_of(config).plan
     if plan is not None:  # a pool's targets were probed once by the controller (PoolPlan.classify)
-        if spec == POOL_PARAM:  # split mode: one kind of target only (a mixed split pool is refused)
+        if is_pool_param(spec):  # split mode: not ours when no healthy target is (a mixed pool routes)
             return bool(plan.healthy) and all(s in plan.foreign for s in plan.healthy)
         return spec in plan.foreign
     parsed = TargetSpec.parse(spec)
@@ -48,11 +49,31 @@ def _target_param(item: pytest.Item) -> str | None:
     return str(callspec.params["rig_target"])
 
 
+CONTRACT_REASON = "needs our board's contract; the device is not our board"
+
+
+def keep_routed_twin(items: list[pytest.Item]) -> None:
+    """A mixed split pool collects each test twice (rig.pytest_plugin.pool.split_params): keep the
+    POOL_OURS_PARAM one of a test that needs our board and the POOL_PARAM one of a device-agnostic test.
+    The other is no test of its own: it is dropped, not reported as deselected."""
+    def wanted(item: pytest.Item) -> bool:
+        spec = _target_param(item)
+        if spec not in (POOL_PARAM, POOL_OURS_PARAM):
+            return True
+        return (spec == POOL_OURS_PARAM) == (item.get_closest_marker(AGNOSTIC_MARK) is None)
+
+    if any(_target_param(item) == POOL_OURS_PARAM for item in items):
+        items[:] = [item for item in items if wanted(item)]
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect tests that need our contract from targets that are not our board."""
+    """Deselect tests that need our contract from targets that are not our board, recording each as
+    not applicable there with the reason (rig.pytest_plugin.recording carries a worker's to the
+    controller)."""
     if STATE not in config.stash:
         return
+    keep_routed_twin(items)
     foreign: dict[str, bool] = {}
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
@@ -68,6 +89,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
-        for spec in (s for s, f in foreign.items() if f):
-            state_of(config).record.settings[f"not applicable on {spec}"] = (
-                "tests that need our board's contract (deselected; the device is not our board)")
+        state = state_of(config)
+        for item in dropped:
+            spec = str(_target_param(item))
+            where = "any target of the pool" if is_pool_param(spec) else spec
+            result = state.record.result(item.nodeid, spec)
+            result.outcome, result.message = NOT_APPLICABLE, f"{CONTRACT_REASON} ({where})"

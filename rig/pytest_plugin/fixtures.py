@@ -20,7 +20,7 @@ from rig.os_midi.jack import server_complaints, wait_for_connection
 from rig.os_midi.quiet import quietly
 from rig.os_midi.system import client_name
 from rig.pytest_plugin.options import default_spec
-from rig.pytest_plugin.pool import MATRIX, POOL_PARAM
+from rig.pytest_plugin.pool import MATRIX, is_pool_param
 from rig.pytest_plugin.skip_rule import fail_if_pending, pending_failure, require
 from rig.pytest_plugin.state import state_of
 from rig.targets.registry import Feature, Target, TargetSpec
@@ -48,7 +48,7 @@ def rig_target(request: pytest.FixtureRequest) -> Target:
     if spec is None:
         spec = state.specs[0] if state.specs else default_spec()
     try:
-        if state.plan is not None and spec == POOL_PARAM:  # split mode: the target this worker leased
+        if state.plan is not None and is_pool_param(str(spec)):  # split mode: the target this worker leased
             spec = state.plan.lease_for_split(state.pool.get)
         else:
             spec = str(TargetSpec.parse(str(spec)))

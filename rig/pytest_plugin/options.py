@@ -13,6 +13,7 @@ from rig.errors import UnknownTargetError
 from rig.pytest_plugin import crash_dumps, pool
 from rig.pytest_plugin.applicability import register_markers as register_agnostic_marker
 from rig.pytest_plugin.capture import add_options as add_capture_options
+from rig.pytest_plugin.history_store import add_options as add_history_options
 from rig.pytest_plugin.recording import register_controller
 from rig.pytest_plugin.run_report import RunRecord
 from rig.pytest_plugin.skip_rule import register_markers, strict_from_env
@@ -36,6 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "session with its cause in one line")
     add_capture_options(group)
     pool.add_options(group)
+    add_history_options(group)
 
 
 def default_spec() -> str:
@@ -74,12 +76,18 @@ def pytest_configure(config: pytest.Config) -> None:
     if plan is not None and not pool.is_worker(config):
         plan.classify()  # workers learn it from the controller (pytest_configure_node)
     if plan is not None:
-        specs = plan.healthy if plan.mode == pool.MATRIX else [pool.POOL_PARAM]
+        specs = plan.healthy if plan.mode == pool.MATRIX else pool.split_params(plan)
         record.settings.update({"targets": f"pool of {len(plan.specs)}: {', '.join(plan.specs)}",
                                 "pool mode": plan.mode})
         if plan.unhealthy:
             left = plan.unhealthy.items()
             record.settings["left out of the pool"] = "; ".join(f"{s}: {w}" for s, w in left)
+        routing = plan.routing()
+        if routing is not None:
+            record.settings["pool routing"] = routing
+            record.extra["target_notes"] = {spec: "tests that need our board's contract are not applicable "
+                                                  "here: they ran on our boards"
+                                            for spec in plan.healthy if spec in plan.foreign}
     if pool.is_controller(config):
         record.settings["xdist workers"] = str(len(config.option.tx))
     if pool.is_worker(config):
@@ -89,6 +97,18 @@ def pytest_configure(config: pytest.Config) -> None:
     register_controller(config)
     if plan is not None and plan.mode == pool.MATRIX and config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(pool.MatrixGroups(), "rig-pool-matrix-groups")
+    if plan is not None and plan.mixed and config.pluginmanager.hasplugin("xdist"):
+        register_routing(config)
+
+
+def register_routing(config: pytest.Config) -> None:
+    """A mixed split pool under xdist: the controller's scheduler gives the tests that need our board
+    (parameter POOL_OURS_PARAM) only to workers leasing our boards (rig.pytest_plugin.pool_routing),
+    whatever --dist says."""
+    if pool.is_controller(config):
+        from rig.pytest_plugin.pool_routing import RoutingPlugin  # imports xdist, present here
+
+        config.pluginmanager.register(RoutingPlugin(), "rig-pool-routing")
 
 
 _EARLY_PLAN = pytest.StashKey[pool.PoolPlan]()
@@ -115,11 +135,14 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """Tell each worker which pool targets the controller found unhealthy (they all collect alike)."""
+    """Tell each worker which pool targets the controller found unhealthy or not ours (they all
+    collect alike), and which it may lease in split mode."""
     plan = state_of(node.config).plan
     if plan is not None:
         node.workerinput["rig_pool_unhealthy"] = dict(plan.unhealthy)
         node.workerinput["rig_pool_foreign"] = dict(plan.foreign)
+        worker = str(node.gateway.id).removeprefix("gw")
+        node.workerinput[pool.CANDIDATES_KEY] = plan.worker_candidates(int(worker) if worker.isdigit() else 0)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -21,15 +21,20 @@ from rig.errors import TargetError, UnknownTargetError
 from rig.targets.emulator import parse_emulator_arg
 from rig.targets.factory import make_target
 from rig.targets.lease import Lease, LeaseBusy, lease_one
-from rig.targets.registry import KINDS, TargetSpec
+from rig.targets.registry import KINDS, Feature, Target, TargetSpec
 
 SPLIT = "split"
 MATRIX = "matrix"
 MODES = (SPLIT, MATRIX)
 POOL_PARAM = "pool"
-"""The one rig_target parameter of split mode: each worker resolves it to the target it leased."""
+"""The rig_target parameter of split mode: each worker resolves it to the target it leased."""
+POOL_OURS_PARAM = "pool:ours"
+"""In a mixed split pool, the parameter of the tests that need our board (the others keep POOL_PARAM):
+the nodeid tells xdist's controller, which does not collect, where each test may go."""
 DEFAULT_LEASE_WAIT_S = 600.0
 WORKER_OUTPUT = "rig_record"
+CANDIDATES_KEY = "rig_pool_candidates"
+"""workerinput: the targets a split-mode worker may lease (PoolPlan.worker_candidates)."""
 
 
 class PoolError(TargetError):
@@ -72,10 +77,24 @@ def read_pool(text: str) -> list[str]:
 
 
 def may_be_foreign(spec: str) -> bool:
-    """True when only opening `spec` tells whether its device is our board: an emulator running an
-    image of its own (rig.pytest_plugin.applicability). Every other kind is decided by its spec."""
+    """True when `spec` may name a device that is not our board: an emulator running an image of its
+    own or a `usb:` device (only opening them tells), or a `midi:` cable (never ours). The other kinds
+    are our board by their spec."""
     parsed = TargetSpec.parse(spec)
-    return parsed.kind == "emulator" and parse_emulator_arg(parsed.arg).image is not None
+    if parsed.kind == "emulator":
+        return parse_emulator_arg(parsed.arg).image is not None
+    return parsed.kind in ("usb", "midi")
+
+
+def what_it_is(target: Target) -> str | None:
+    """None when the opened `target` is our board (it has our contract), else what its device is:
+    VID:PID, or its kind when it has no USB device of its own (a MIDI cable)."""
+    if getattr(target, "is_our_board", True) is not False and Feature.CONTRACT in target.features:
+        return None
+    if Feature.USB not in target.features:
+        return f"{target.spec.kind} target"
+    device = target.usb_device()
+    return f"{device.idVendor:04x}:{device.idProduct:04x}"
 
 
 def probe(spec: str, wait_s: float = 0.0) -> tuple[str | None, str | None]:
@@ -89,9 +108,7 @@ def probe(spec: str, wait_s: float = 0.0) -> tuple[str | None, str | None]:
         target = make_target(spec)
         try:
             target.open()
-            if getattr(target, "is_our_board", True) is False:
-                device = target.usb_device()
-                foreign = f"{device.idVendor:04x}:{device.idProduct:04x}"
+            foreign = what_it_is(target)
         finally:
             target.close()
     except Exception as exc:
@@ -113,6 +130,9 @@ class PoolPlan:
     leases: dict[str, Lease] = field(default_factory=dict)
     split_spec: str | None = None
     """The target this process leased for split mode."""
+    candidates: list[str] | None = None
+    """The targets this process may lease in split mode (None: any healthy one; a mixed pool's worker
+    gets our boards or the others from the controller, rig.pytest_plugin.options)."""
     notes: list[str] = field(default_factory=list)
     foreign: dict[str, str] = field(default_factory=dict)
     """Spec -> its device (VID:PID) for targets that are not our board (found by probing)."""
@@ -133,25 +153,45 @@ class PoolPlan:
                 self.foreign[spec] = foreign
         self.probed = True
 
+    @property
+    def ours(self) -> list[str]:
+        """The healthy targets that are our board (they run every test)."""
+        return [s for s in self.healthy if s not in self.foreign]
+
+    @property
+    def mixed(self) -> bool:
+        """True for a split pool holding our boards and devices that are not ours: each test is routed
+        to a worker whose target can run it (rig.pytest_plugin.pool_routing)."""
+        return self.mode == SPLIT and bool(self.ours) and len(self.ours) < len(self.healthy)
+
     def classify(self) -> None:
         """Find which targets are not our board (probing those only opening tells, unless -n auto
-        probed them all already); a split pool that mixes them with our boards is a UsageError naming
-        both: split mode gives any test to any target, and a test of our board's contract cannot run
-        on a device that is not ours (matrix mode gives each target the tests that apply to it)."""
+        probed them all already)."""
         if not self.probed:  # a target that does not open here is not left out: its tests say why
             for spec in filter(may_be_foreign, self.specs):
                 _, foreign = probe(spec)
                 if foreign is not None:
                     self.foreign[spec] = foreign
             self.probed = True
-        ours = [s for s in self.healthy if s not in self.foreign]
-        if self.mode == SPLIT and self.foreign and ours:
-            theirs = ", ".join(f"{s} ({device})" for s, device in self.foreign.items())
-            raise pytest.UsageError(
-                f"--rig-pool-mode split: the pool mixes our boards ({', '.join(ours)}) with devices that "
-                f"are not ours ({theirs}); split mode may give any test to any target, and only "
-                f"device-agnostic tests apply to those. Use --rig-pool-mode matrix (each target runs the "
-                f"tests that apply to it) or one pool per kind")
+
+    def routing(self) -> str | None:
+        """How a mixed split pool routes tests (None when the pool is not mixed)."""
+        if not self.mixed:
+            return None
+        theirs = ", ".join(f"{s} ({device})" for s, device in self.foreign.items() if s in self.healthy)
+        return (f"tests of our board's contract run only on our boards ({', '.join(self.ours)}); "
+                f"device-agnostic tests on any target, {theirs} included")
+
+    def worker_candidates(self, index: int) -> list[str]:
+        """The targets xdist worker `index` may lease in split mode. In a mixed pool a worker takes
+        either our boards or the others: worker 0 ours (so one worker alone still runs every test),
+        worker 1 the others, then one per remaining target in pool order."""
+        if not self.mixed:
+            return self.healthy
+        ours = self.ours
+        theirs = [s for s in self.healthy if s not in ours]
+        order = [ours[0], theirs[0], *(s for s in self.healthy if s not in (ours[0], theirs[0]))]
+        return ours if order[index % len(order)] in ours else theirs
 
     def lease(self, spec: str) -> None:
         """Lease `spec` for the rest of the session (waiting up to wait_s for its holder)."""
@@ -166,7 +206,7 @@ class PoolPlan:
         opens it; a target that fails to open is released and the next one tried)."""
         if self.split_spec is not None:
             return self.split_spec
-        candidates = self.healthy
+        candidates = self.candidates if self.candidates is not None else self.worker_candidates(0)
         failures: list[str] = []
         while candidates:
             try:
@@ -193,6 +233,18 @@ class PoolPlan:
         for lease in self.leases.values():
             lease.release()
         self.leases.clear()
+
+
+def is_pool_param(spec: str) -> bool:
+    """True for split mode's parameters (resolved to the target this process leased)."""
+    return spec in (POOL_PARAM, POOL_OURS_PARAM)
+
+
+def split_params(plan: PoolPlan) -> list[str]:
+    """Split mode's rig_target parameters: a mixed pool's test is collected with both and keeps the
+    one that says whether it needs our board (rig.pytest_plugin.applicability); those needing our
+    board come first in the collection, so the first shares xdist hands out include them."""
+    return [POOL_OURS_PARAM, POOL_PARAM] if plan.mixed else [POOL_PARAM]
 
 
 def add_options(group: pytest.OptionGroup) -> None:
@@ -224,6 +276,8 @@ def plan_from(config: pytest.Config) -> PoolPlan | None:
         plan.unhealthy = dict(workerinput.get("rig_pool_unhealthy", {}))
         plan.foreign = dict(workerinput.get("rig_pool_foreign", {}))
         plan.probed = True
+        if CANDIDATES_KEY in workerinput:
+            plan.candidates = [str(s) for s in workerinput[CANDIDATES_KEY]]
     return plan
 
 

@@ -4,15 +4,19 @@ and, with --rig-report, writing record.json and report.md at the end (rig.pytest
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import asdict
 from typing import Any
 
 import pytest
 
 from rig.pytest_plugin.capture import after_phase
-from rig.pytest_plugin.pool import POOL_PARAM, WORKER_OUTPUT, is_controller, is_worker
-from rig.pytest_plugin.run_report import RunRecord, write_report
+from rig.pytest_plugin.history_store import store_and_gate
+from rig.pytest_plugin.pool import WORKER_OUTPUT, is_controller, is_pool_param, is_worker
+from rig.pytest_plugin.run_report import NOT_APPLICABLE, RunRecord, write_report
 from rig.pytest_plugin.state import STATE, RigState, state_of
 
+_HISTORY_LINES = pytest.StashKey[list[str]]()
+"""What --rig-history and --rig-baseline said at session finish, for the terminal summary."""
 TARGET_PROPERTY = "rig_target"
 """The user property (and JUnit <property>) naming the target a test ran on."""
 
@@ -20,7 +24,8 @@ TARGET_PROPERTY = "rig_target"
 def worker_output(state: RigState) -> dict[str, Any]:
     """What an xdist worker gathered besides outcomes: target facts, counters, pool notes."""
     return {"targets": state.record.targets, "counters": state.record.counters,
-            "notes": list(state.plan.notes) if state.plan is not None else []}
+            "notes": list(state.plan.notes) if state.plan is not None else [],
+            "not_applicable": [asdict(t) for t in state.record.tests if t.outcome == NOT_APPLICABLE]}
 
 
 def merge_worker_output(state: RigState, output: dict[str, Any]) -> None:
@@ -28,6 +33,9 @@ def merge_worker_output(state: RigState, output: dict[str, Any]) -> None:
     for spec, facts in dict(output.get("targets", {})).items():
         state.record.targets.setdefault(str(spec), {}).update(facts)
     state.record.counters.update(output.get("counters", {}))
+    for test in output.get("not_applicable", []):  # every worker deselected the same: recorded once
+        result = state.record.result(str(test["nodeid"]), test["target"])
+        result.outcome, result.message = NOT_APPLICABLE, str(test["message"])
     notes = [str(n) for n in output.get("notes", [])]
     if notes:
         state.record.settings["pool notes"] = "; ".join(
@@ -46,7 +54,7 @@ def _target_of(item: pytest.Item) -> str | None:
         return None
     spec = str(callspec.params["rig_target"])
     plan = state_of(item.config).plan
-    if plan is not None and spec == POOL_PARAM:
+    if plan is not None and is_pool_param(spec):
         return plan.split_spec
     return spec
 
@@ -137,6 +145,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         workeroutput = getattr(session.config, "workeroutput", None)
         if workeroutput is not None:
             workeroutput[WORKER_OUTPUT] = worker_output(state)
+        else:
+            session.config.stash[_HISTORY_LINES] = store_and_gate(session.config, state.record)
+            if state.record.extra.get("gate") == "FAIL":
+                state.record.settings["regression gate"] = "FAIL (see the terminal summary)"
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if state.report_dir is not None:
             from datetime import UTC, datetime
 
@@ -146,6 +159,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = state_of(config)
+    for line in config.stash.get(_HISTORY_LINES, []):
+        terminalreporter.write_line(line)
     notes = state.record.settings.get("pool notes")
     if notes:  # a stale lock broken, a target that did not open: said here too, not only in the report
         terminalreporter.write_line(f"rig: pool notes: {notes}")

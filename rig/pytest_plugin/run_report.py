@@ -21,6 +21,8 @@ from rig.errors import RigError
 from rig.output.file_modes import make_dirs, write_text
 from rig.output.markdown_text import escape
 
+NOT_APPLICABLE = "not applicable"
+"""The outcome of a test no target of the session could run (deselected there; the message says why)."""
 RECORD_FILE = "record.json"
 REPORT_FILE = "report.md"
 JUNIT_FILE = "junit.xml"
@@ -78,9 +80,10 @@ class RunRecord:
 
     @property
     def ok(self) -> bool:
-        """True when nothing failed or errored (and at least one test ran)."""
+        """True when nothing failed or errored (and at least one test ran: not applicable is not run)."""
         totals = self.totals()
-        return bool(self.tests) and not totals.get("failed") and not totals.get("error")
+        return any(t.outcome != NOT_APPLICABLE for t in self.tests) and not totals.get("failed") \
+            and not totals.get("error")
 
     def save(self, directory: Path) -> Path:
         """Write record.json into `directory` (created if needed)."""
@@ -190,6 +193,22 @@ def _targets(record: RunRecord) -> str | None:
     return "## Targets\n\n" + _table(["spec", *keys], rows)
 
 
+def _per_target(record: RunRecord) -> str | None:
+    """What ran on each target and what was not applicable where (a session of several targets)."""
+    notes: dict[str, str] = record.extra.get("target_notes") or {}
+    specs = list(dict.fromkeys([*record.targets, *(t.target for t in record.tests if t.target), *notes]))
+    if len(specs) < 2 and not notes:
+        return None
+    rows = []
+    for spec in specs:
+        totals: dict[str, int] = {}
+        for test in (t for t in record.tests if t.target == spec):
+            totals[test.outcome] = totals.get(test.outcome, 0) + 1
+        ran = ", ".join(f"{n} {o}" for o, n in sorted(totals.items()) if o != NOT_APPLICABLE) or "none"
+        rows.append([spec, ran, str(totals.get(NOT_APPLICABLE, 0)), notes.get(spec, "")])
+    return "## Per target\n\n" + _table(["target", "ran", NOT_APPLICABLE, "note"], rows)
+
+
 def _host_and_settings(record: RunRecord) -> str:
     rows = [[k, v] for k, v in record.host.items()] + [[k, v] for k, v in record.settings.items()]
     return "## Host and settings\n\n" + _table(["", ""], rows)
@@ -216,6 +235,7 @@ def _counters(record: RunRecord) -> str | None:
 register_section("latency", _latency)  # first: the figures and verdict a reader looks for
 register_section("summary", _summary)
 register_section("targets", _targets)
+register_section("per target", _per_target)
 register_section("host", _host_and_settings)
 register_section("results", _results)
 register_section("counters", _counters)

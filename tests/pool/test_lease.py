@@ -129,15 +129,3 @@ def test_emulator_options_give_each_board_its_own_unique_id() -> None:
         parse_emulator_arg("colour=red", {})
     with pytest.raises(TargetError, match="16 hex digits"):
         parse_emulator_arg("uid=12", {})
-
-
-def test_a_split_plan_refuses_a_mix_of_our_boards_and_foreign_devices() -> None:
-    from rig.pytest_plugin.pool import MATRIX, SPLIT, PoolPlan
-
-    specs = ["loopback:0000000000000101", "emulator:plain.uf2"]
-    foreign = {"emulator:plain.uf2": "1209:0002"}
-    PoolPlan(specs, MATRIX, foreign=dict(foreign), probed=True).classify()  # matrix routes per target
-    PoolPlan(specs[1:], SPLIT, foreign=dict(foreign), probed=True).classify()  # one kind only
-    said = r"mixes our boards \(loopback:0000000000000101\) with devices that are not ours \(emulator:plain"
-    with pytest.raises(pytest.UsageError, match=said):
-        PoolPlan(specs, SPLIT, foreign=dict(foreign), probed=True).classify()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from rig.links.emulator import bridge_installed, node_executable
+from rig.output.markdown_text import escape
 from rig.pytest_plugin.testing import missing, require_program
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +45,8 @@ def run_pytest(tmp_path: Path, name: str, *args: str) -> tuple[subprocess.Comple
     for case in ET.parse(junit).getroot().iter("testcase"):
         props = {p.get("name"): p.get("value") for p in case.iter("property")}
         target = str(props.get("rig_target"))
-        test = f"{case.get('classname')}::{case.get('name')}".replace(target, "T").replace("[pool", "[T")
+        test = f"{case.get('classname')}::{case.get('name')}".replace(target, "T")
+        test = test.replace("[pool:ours", "[T").replace("[pool", "[T")  # split mode's parameters
         kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
         outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}.get(kinds[0] if kinds else "",
                                                                                    "passed")
@@ -126,16 +128,49 @@ CONTRACT_SUITE = "tests/conformance/test_cdc_requests.py"
 """Two tests of our board's contract (not device-agnostic)."""
 
 
-def test_a_split_pool_mixing_our_boards_with_foreign_devices_is_refused_naming_them(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", SUITE, "-n", "2",
-         *pool_args("split", LOOPBACKS[0], PLAIN)],
-        cwd=REPO, env=dict(os.environ, RIG_LOCK_DIR=str(tmp_path / "locks")), capture_output=True, text=True,
-        timeout=600)
-    assert proc.returncode == pytest.ExitCode.USAGE_ERROR, proc.stdout[-3000:] + proc.stderr[-3000:]
-    said = " ".join((proc.stdout + proc.stderr).split())
-    assert f"mixes our boards ({LOOPBACKS[0]}) with devices that are not ours ({PLAIN} (1209:0002))" in said
-    assert "--rig-pool-mode matrix" in said
+def test_a_mixed_split_pool_routes_contract_tests_to_our_boards_and_equals_the_serial_union(
+        tmp_path: Path) -> None:
+    """Our emulated board, a loopback and the plain image under -n 3: every test runs once; those of
+    our contract only on our boards, the device-agnostic ones anywhere, the plain image included (the
+    contract tests come first in the collection, so a scheduler that did not route would hand the
+    plain image's worker, gw1, contract tests in its first share: they would skip there); outcomes
+    equal the union of the serial runs on each target of the tests that apply to it."""
+    ours = [EMULATORS[0], LOOPBACKS[0]]
+    _, serial = run_pytest(tmp_path, "serial", CONTRACT_SUITE, SUITE, f"--rig={LOOPBACKS[0]}",
+                           f"--rig={PLAIN}")
+    union: dict[str, str] = {}
+    for (test, _), outcome in serial.items():
+        assert union.setdefault(test, outcome) == outcome, test
+    report = tmp_path / "report"
+    proc, split = run_pytest(tmp_path, "split", CONTRACT_SUITE, SUITE, "-n", "3", "--rig-report", str(report),
+                             *pool_args("split", ours[0], PLAIN, ours[1]))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert {test: outcome for (test, _), outcome in split.items()} == union
+    assert len(split) == len(union)  # each test once
+    contract = {target for (test, target) in split if "test_cdc_requests" in test}
+    assert contract and contract <= set(ours), split
+    assert any(target == PLAIN for _, target in split), split  # the plain image took agnostic tests
+    text = (report / "report.md").read_text()
+    assert "| pool routing | tests of our board's contract run only on our boards" in text
+    per_target = text.split("## Per target", 1)[1].split("\n## ", 1)[0]
+    row = next(line for line in per_target.splitlines() if line.startswith(f"| {PLAIN} |"))
+    assert "passed | 0 | tests that need our board's contract are not applicable here" in row, row
+
+
+def test_tests_no_target_of_the_pool_can_run_are_reported_not_applicable_with_the_reason(
+        tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    proc, outcomes = run_pytest(tmp_path, "plain", CONTRACT_SUITE, SUITE, "-k", "device_descriptor or break",
+                                "--rig-report", str(report), *pool_args("split", PLAIN))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert outcomes and set(outcomes.values()) == {"passed"}
+    assert not any("test_cdc_requests" in test for test, _ in outcomes)
+    text = (report / "report.md").read_text()
+    row = escape("tests/conformance/test_cdc_requests.py::test_send_break_stalls[pool]")
+    assert f"| {row} | NOT APPLICABLE |" in text, text
+    assert "needs our board's contract; the device is not our board (any target of the pool)" in text
+    summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    assert "1 not applicable" in summary and "passed" in summary, summary
 
 
 def test_a_matrix_pool_gives_a_foreign_device_only_the_tests_that_apply_to_it(tmp_path: Path) -> None:
