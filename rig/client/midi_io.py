@@ -75,7 +75,7 @@ class MidiIo(BoardControl):
         transfer = "control GET_MIDI_MODE (IN, endpoint 0x00)"
         raw = self.control_in(c.Request.GET_MIDI_MODE, c.MIDI_MODE_CONFIG.size)
         try:
-            return MidiModeConfig.unpack(raw, self.cached_info().midi_cables)
+            return MidiModeConfig.unpack(raw, {"cable": self.cached_info().midi_cables - 1})
         except ModeConfigError as exc:
             raise self._fail(transfer, str(exc)) from None
 

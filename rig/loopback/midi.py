@@ -72,7 +72,7 @@ class MidiFunction(NoClassRequests):
 
     def __init__(self, core: BoardCore) -> None:
         self._core = core
-        self.config = MidiModeConfig()
+        self.config = MidiModeConfig(c.MidiMode.ECHO)
         self.queue: deque[bytes] = deque()
         self.out_blocked = False
         """EP_MIDI_OUT is left unarmed (NAKs) until a read makes room for a packet's replies."""
@@ -81,7 +81,7 @@ class MidiFunction(NoClassRequests):
 
     def power_on(self) -> None:
         """Default mode, nothing queued."""
-        self.config = MidiModeConfig()
+        self.config = MidiModeConfig(c.MidiMode.ECHO)
         self.queue = deque()
         self.out_blocked = False
         self.ep_in.reset()

@@ -49,7 +49,7 @@ class VendorFunction(NoClassRequests):
         self._unique_id = unique_id
         self._midi = midi_function
         self._reboot = reboot
-        self.config = FrameModeConfig()
+        self.config = FrameModeConfig(c.FrameMode.ECHO)
         self.ring: deque[InTransfer] = deque()
         self.rx_seq = 0
         self.tx_seq = 0
@@ -58,7 +58,7 @@ class VendorFunction(NoClassRequests):
 
     def power_on(self) -> None:
         """ECHO, an empty ring, sequences at 0."""
-        self.config = FrameModeConfig()
+        self.config = FrameModeConfig(c.FrameMode.ECHO)
         self.ring = deque()
         self.rx_seq = self.tx_seq = 0
         self.rx = bytearray()

@@ -14,13 +14,13 @@ def test_configs_round_trip() -> None:
     assert MidiModeConfig.unpack(midi.pack()) == midi
     frame = FrameModeConfig(c.FrameMode.SOURCE, payload_len=100, count=2, interval_us=7)
     assert FrameModeConfig.unpack(frame.pack()) == frame
-    assert MidiModeConfig().pack() == c.MIDI_MODE_CONFIG.pack(mode=c.MidiMode.ECHO)
+    assert MidiModeConfig(c.MidiMode.ECHO).pack() == c.MIDI_MODE_CONFIG.pack(mode=c.MidiMode.ECHO)
 
 
 @pytest.mark.parametrize(("data", "problem"), [
     (c.MIDI_MODE_CONFIG.pack(mode=9), "mode: 9 is not a valid value"),
     (c.MIDI_MODE_CONFIG.pack(reserved=1), "reserved is 1"),
-    (c.MIDI_MODE_CONFIG.pack(cable=c.MIDI_CABLES), f"cable {c.MIDI_CABLES} is not below midi_cables"),
+    (c.MIDI_MODE_CONFIG.pack(cable=c.MIDI_CABLES), f"cable {c.MIDI_CABLES} is not in 0..{c.MIDI_CABLES - 1}"),
 ], ids=["mode", "reserved", "cable"])
 def test_midi_field_out_of_range_is_named(data: bytes, problem: str) -> None:
     with pytest.raises(ModeConfigError, match=problem):
@@ -29,9 +29,9 @@ def test_midi_field_out_of_range_is_named(data: bytes, problem: str) -> None:
 
 @pytest.mark.parametrize(("data", "problem"), [
     (c.FRAME_MODE_CONFIG.pack(mode=7), "mode: 7 is not a valid value"),
-    (c.FRAME_MODE_CONFIG.pack(reserved0=1), "reserved fields are not 0"),
-    (c.FRAME_MODE_CONFIG.pack(reserved1=5), "reserved fields are not 0"),
-    (c.FRAME_MODE_CONFIG.pack(payload_len=c.FRAME_MAX_PAYLOAD + 1), "payload_len 16385 exceeds 16384"),
+    (c.FRAME_MODE_CONFIG.pack(reserved0=1), "reserved fields are not 0: reserved0 is 1, reserved1 is 0"),
+    (c.FRAME_MODE_CONFIG.pack(reserved1=5), "reserved fields are not 0: reserved0 is 0, reserved1 is 5"),
+    (c.FRAME_MODE_CONFIG.pack(payload_len=c.FRAME_MAX_PAYLOAD + 1), "payload_len 16385 is not in 0..16384"),
 ], ids=["mode", "reserved0", "reserved1", "payload_len"])
 def test_frame_field_out_of_range_is_named(data: bytes, problem: str) -> None:
     with pytest.raises(ModeConfigError, match=problem):
