@@ -3,20 +3,20 @@ sequence numbers, and the claim a miniport takes on the host-to-device frame str
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import usb.core
 
 from rig import contract as c
 from rig.client.control import DEFAULT_TIMEOUT_MS, BoardControl
 from rig.client.errors import FrameStreamClaimed, PartialFrame, TransferTimeout
+from rig.client.releasing import Releasable
 from rig.contract import frame_wire as frames
 from rig.contract.frame_wire import Frame, SequenceTracker
 from rig.contract.modes import FrameModeConfig, ModeConfigError
 
 
-class FrameStream:
+class FrameStream(Releasable):
     """A claim on one Board's host-to-device frame stream (`Board.claim_frame_stream`), for a miniport
     that numbers and sends frames itself: it owns the next TX sequence number and writes frame bytes
     with the Board's error mapping. While it is held, `Board.send_frame` and `Board.send_raw_frame`
@@ -85,13 +85,6 @@ class FrameStream:
         if not self._released:
             self._released = True
             self.board._release_frame_stream(self)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.release()
 
     def __repr__(self) -> str:
         state = "released" if self._released else f"next_seq {self.next_seq}"
