@@ -7,7 +7,11 @@
 #include "plain_midi.h"
 #include "usbd.h"
 
-static const usbd_class_t *const classes[] = {&plain_midi_class};
+/* The one class driver: the interfaces it owns, then its functions (NULL: none). */
+static const usbd_class_t classes[] = {
+    /* first interface, count       reset        open        control  xfer        halt_cleared */
+    {PLAIN_IF_AUDIO_CONTROL, 2u,    plain_reset, plain_open, NULL,    plain_xfer, plain_halt_cleared},
+};
 
 void board_alarm_fired(void) {}
 

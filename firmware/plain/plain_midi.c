@@ -86,7 +86,7 @@ static void on_in_done(void) {
     arm_out();
 }
 
-static bool plain_xfer(uint8_t ep_addr, uint16_t len) {
+bool plain_xfer(uint8_t ep_addr, uint16_t len) {
     if (ep_addr == PLAIN_EP_MIDI_OUT) {
         on_out(len);
     } else if (ep_addr == PLAIN_EP_MIDI_IN) {
@@ -97,20 +97,20 @@ static bool plain_xfer(uint8_t ep_addr, uint16_t len) {
     return true;
 }
 
-static void plain_reset(void) {
+void plain_reset(void) {
     ring_init(&q, QUEUE_SLOTS);
     in_flight = 0u;
     zlp_due = false;
 }
 
-static void plain_open(void) {
+void plain_open(void) {
     dcd_ep_open(PLAIN_EP_MIDI_IN, PLAIN_MIDI_IN_TYPE);
     dcd_ep_open(PLAIN_EP_MIDI_OUT, USB_EP_TYPE_BULK);
     plain_reset();
     arm_out();
 }
 
-static void plain_halt_cleared(uint8_t ep_addr) {
+void plain_halt_cleared(uint8_t ep_addr) {
     if (ep_addr == PLAIN_EP_MIDI_OUT) {
         arm_out();
     } else if (ep_addr == PLAIN_EP_MIDI_IN) {
@@ -118,12 +118,3 @@ static void plain_halt_cleared(uint8_t ep_addr) {
     }
 }
 
-const usbd_class_t plain_midi_class = {
-    .itf_first = PLAIN_IF_AUDIO_CONTROL,
-    .itf_count = 2u,
-    .reset = plain_reset,
-    .open = plain_open,
-    .control = NULL,
-    .xfer = plain_xfer,
-    .halt_cleared = plain_halt_cleared,
-};

@@ -5,6 +5,10 @@
 
 #include "usbd.h"
 
-extern const usbd_class_t plain_midi_class;
+/* Its usbd class table row (the Audio Control and MIDI Streaming interfaces; no class requests). */
+void plain_reset(void);
+void plain_open(void);
+bool plain_xfer(uint8_t ep_addr, uint16_t len);
+void plain_halt_cleared(uint8_t ep_addr);
 
 #endif

@@ -89,7 +89,7 @@ static const console_host_t console_host = {
     .log_get = console_log_get,
 };
 
-static void cdc_reset(void) {
+void cdc_reset(void) {
     if (open_) {
         /* Output queued for the session that ends here is dropped; lines queued while no session
          * was open (log lines of the bus reset) wait for the next one. */
@@ -101,7 +101,7 @@ static void cdc_reset(void) {
     console_init(&console, &console_host);
 }
 
-static void cdc_open(void) {
+void cdc_open(void) {
     dcd_ep_open(RIG_EP_CDC_NOTIFY, USB_EP_TYPE_INTERRUPT);
     dcd_ep_open(RIG_EP_CDC_OUT, USB_EP_TYPE_BULK);
     dcd_ep_open(RIG_EP_CDC_IN, USB_EP_TYPE_BULK);
@@ -110,7 +110,7 @@ static void cdc_open(void) {
     dcd_ep_arm_out(RIG_EP_CDC_OUT, PKT);
 }
 
-static bool cdc_xfer(uint8_t ep_addr, uint16_t len) {
+bool cdc_xfer(uint8_t ep_addr, uint16_t len) {
     if (ep_addr == RIG_EP_CDC_OUT) {
         g_stats.cdc_rx_bytes += len;
         batching = true;
@@ -139,7 +139,7 @@ static bool line_coding_valid(const uint8_t *coding) {
     return coding[4] <= 2u && coding[5] <= 4u && ((bits >= 5u && bits <= 8u) || bits == 16u);
 }
 
-static bool cdc_control(usbd_stage_t stage, const usb_setup_t *s, const uint8_t *data, usbd_reply_t *reply) {
+bool cdc_control(usbd_stage_t stage, const usb_setup_t *s, const uint8_t *data, usbd_reply_t *reply) {
     if ((s->wIndex & 0xFFu) != RIG_IF_CDC_COMM) {
         return false;
     }
@@ -179,12 +179,3 @@ static bool cdc_control(usbd_stage_t stage, const usb_setup_t *s, const uint8_t 
     }
 }
 
-const usbd_class_t cdc_class = {
-    .itf_first = RIG_IF_CDC_COMM,
-    .itf_count = 2u,
-    .reset = cdc_reset,
-    .open = cdc_open,
-    .control = cdc_control,
-    .xfer = cdc_xfer,
-    .halt_cleared = NULL,
-};

@@ -13,7 +13,13 @@
 #include "usbd.h"
 #include "vendor.h"
 
-static const usbd_class_t *const classes[] = {&midi_class, &vendor_class, &cdc_class};
+/* The class drivers, one row each: the interfaces they own, then their functions (NULL: none). */
+static const usbd_class_t classes[] = {
+    /* first interface, count      reset         open         control      xfer         halt_cleared */
+    {RIG_IF_AUDIO_CONTROL, 2u,     midi_reset,   midi_open,   NULL,        NULL,        midi_halt_cleared},
+    {RIG_IF_VENDOR, 1u,            vendor_reset, vendor_open, NULL,        vendor_xfer, vendor_halt_cleared},
+    {RIG_IF_CDC_COMM, 2u,          cdc_reset,    cdc_open,    cdc_control, cdc_xfer,    NULL},
+};
 
 void app_reschedule(void) {
     uint64_t now = board_time_us();

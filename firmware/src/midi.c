@@ -201,7 +201,7 @@ static bool on_in_done(uint8_t ep_addr, uint16_t len) {
     return true;
 }
 
-static void midi_reset(void) {
+void midi_reset(void) {
     ring_init(&q, QUEUE_SLOTS);
     out_blocked = false;
     in_flight = 0u;
@@ -219,7 +219,7 @@ static void start_source(void) {
     }
 }
 
-static void midi_open(void) {
+void midi_open(void) {
     dcd_ep_open(RIG_EP_MIDI_OUT, USB_EP_TYPE_BULK);
     dcd_ep_open(RIG_EP_MIDI_IN, USB_EP_TYPE_BULK);
     /* Straight from the interrupt to the handler of each direction: no dispatch on every packet. */
@@ -232,7 +232,7 @@ static void midi_open(void) {
 
 /* The dcd keeps the packet a halt interrupted (and re-arms one in flight as DATA0): the events in
  * flight stay in flight, so nothing is sent twice. Only an OUT left unarmed needs arming. */
-static void midi_halt_cleared(uint8_t ep_addr) {
+void midi_halt_cleared(uint8_t ep_addr) {
     if (ep_addr == RIG_EP_MIDI_OUT && !dcd_ep_armed(ep_addr)) {
         arm_out();
     } else if (ep_addr == RIG_EP_MIDI_IN) {
@@ -256,12 +256,3 @@ void midi_set_mode(const rig_midi_mode_config_t *c) {
 
 const rig_midi_mode_config_t *midi_get_mode(void) { return &cfg; }
 
-const usbd_class_t midi_class = {
-    .itf_first = RIG_IF_AUDIO_CONTROL,
-    .itf_count = 2u,
-    .reset = midi_reset,
-    .open = midi_open,
-    .control = NULL,
-    .xfer = NULL, /* midi_open routes its endpoints itself */
-    .halt_cleared = midi_halt_cleared,
-};

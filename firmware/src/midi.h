@@ -6,7 +6,11 @@
 #include "rig_contract.h"
 #include "usbd.h"
 
-extern const usbd_class_t midi_class;
+/* Its usbd class table row (interfaces RIG_IF_AUDIO_CONTROL and RIG_IF_MIDI_STREAMING; no class
+ * requests; midi_open routes its endpoints itself, so no xfer). */
+void midi_reset(void);
+void midi_open(void);
+void midi_halt_cleared(uint8_t ep_addr);
 void midi_set_mode(const rig_midi_mode_config_t *cfg);
 const rig_midi_mode_config_t *midi_get_mode(void);
 

@@ -11,7 +11,7 @@
 
 typedef enum { EP0_IDLE, EP0_DATA_IN, EP0_DATA_OUT, EP0_STATUS_IN, EP0_STATUS_OUT } ep0_state_t;
 
-static const usbd_class_t *const *class_table;
+static const usbd_class_t *class_table;
 static uint8_t class_count;
 static usbd_control_fn vendor_handler;
 
@@ -37,14 +37,14 @@ bool usbd_configured(void) { return configuration != 0u; }
 static void deconfigure(void) {
     dcd_ep_close_all();
     for (uint8_t i = 0; i < class_count; i++) {
-        if (class_table[i]->reset != NULL) {
-            class_table[i]->reset();
+        if (class_table[i].reset != NULL) {
+            class_table[i].reset();
         }
     }
     configuration = 0u;
 }
 
-void usbd_init(const usbd_class_t *const *classes, uint8_t count, usbd_control_fn vendor) {
+void usbd_init(const usbd_class_t *classes, uint8_t count, usbd_control_fn vendor) {
     class_table = classes;
     class_count = count;
     vendor_handler = vendor;
@@ -99,7 +99,7 @@ static void begin_in_reply(const usbd_reply_t *reply) {
 
 static bool find_class_for_interface(uint8_t itf, const usbd_class_t **out) {
     for (uint8_t i = 0; i < class_count; i++) {
-        const usbd_class_t *c = class_table[i];
+        const usbd_class_t *c = &class_table[i];
         if (itf >= c->itf_first && itf < c->itf_first + c->itf_count) {
             *out = c;
             return true;
@@ -160,8 +160,8 @@ static bool endpoint_valid(uint16_t w_index) {
 static void clear_halt(uint8_t ep_addr) {
     dcd_ep_clear_stall(ep_addr);
     for (uint8_t i = 0; i < class_count; i++) {
-        if (class_table[i]->halt_cleared != NULL) {
-            class_table[i]->halt_cleared(ep_addr);
+        if (class_table[i].halt_cleared != NULL) {
+            class_table[i].halt_cleared(ep_addr);
         }
     }
 }
@@ -171,8 +171,8 @@ static void set_configuration(uint8_t value) {
     if (value == RIG_CONFIG_VALUE) {
         configuration = value;
         for (uint8_t i = 0; i < class_count; i++) {
-            if (class_table[i]->open != NULL) {
-                class_table[i]->open();
+            if (class_table[i].open != NULL) {
+                class_table[i].open();
             }
         }
     }

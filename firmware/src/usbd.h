@@ -34,8 +34,9 @@ typedef struct {
     void (*halt_cleared)(uint8_t ep_addr);        /* CLEAR_FEATURE(ENDPOINT_HALT) on its endpoint */
 } usbd_class_t;
 
-/* Set once at start-up: the class drivers and the handler of vendor requests to the device. */
-void usbd_init(const usbd_class_t *const *classes, uint8_t count, usbd_control_fn vendor);
+/* Set once at start-up: the image's table of class drivers (one row each, in its main.c) and the
+ * handler of vendor requests to the device. */
+void usbd_init(const usbd_class_t *classes, uint8_t count, usbd_control_fn vendor);
 bool usbd_configured(void);
 uint8_t *usbd_ctrl_buffer(void);
 

@@ -271,7 +271,7 @@ static void on_in_done(void) {
     start_tx();
 }
 
-static bool vendor_xfer(uint8_t ep_addr, uint16_t len) {
+bool vendor_xfer(uint8_t ep_addr, uint16_t len) {
     if (ep_addr == RIG_EP_FRAME_OUT) {
         on_out(len);
         return true;
@@ -297,9 +297,9 @@ static void frames_reset(void) {
     src.sent = 0u;
 }
 
-static void vendor_reset(void) { frames_reset(); }
+void vendor_reset(void) { frames_reset(); }
 
-static void vendor_open(void) {
+void vendor_open(void) {
     dcd_ep_open(RIG_EP_FRAME_OUT, USB_EP_TYPE_BULK);
     dcd_ep_open(RIG_EP_FRAME_IN, USB_EP_TYPE_BULK);
     frames_reset();
@@ -312,21 +312,12 @@ static void vendor_open(void) {
 }
 
 /* The dcd keeps the packet a halt interrupted and sends it after (as DATA0): nothing to resend. */
-static void vendor_halt_cleared(uint8_t ep_addr) {
+void vendor_halt_cleared(uint8_t ep_addr) {
     if (ep_addr == RIG_EP_FRAME_OUT && !dcd_ep_armed(ep_addr) && !rx.blocked && held_len < 0) {
         arm_out();
     }
 }
 
-const usbd_class_t vendor_class = {
-    .itf_first = RIG_IF_VENDOR,
-    .itf_count = 1u,
-    .reset = vendor_reset,
-    .open = vendor_open,
-    .control = NULL,
-    .xfer = vendor_xfer,
-    .halt_cleared = vendor_halt_cleared,
-};
 
 uint32_t vendor_capabilities(void) {
     return RIG_CAPABILITY_MIDI | RIG_CAPABILITY_FRAMES | RIG_CAPABILITY_CONSOLE | RIG_CAPABILITY_DMA |

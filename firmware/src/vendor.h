@@ -8,7 +8,11 @@
 
 #include "usbd.h"
 
-extern const usbd_class_t vendor_class;
+/* Its usbd class table row (interface RIG_IF_VENDOR; no class requests). */
+void vendor_reset(void);
+void vendor_open(void);
+bool vendor_xfer(uint8_t ep_addr, uint16_t len);
+void vendor_halt_cleared(uint8_t ep_addr);
 bool vendor_request(usbd_stage_t stage, const usb_setup_t *setup, const uint8_t *data, usbd_reply_t *reply);
 uint32_t vendor_capabilities(void);
 

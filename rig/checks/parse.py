@@ -30,11 +30,16 @@ from rig.contract.ch9 import (
     INTERFACE_DESCRIPTOR,
 )
 
-DEVICE_LENGTH = 18
-CONFIGURATION_LENGTH = 9
-INTERFACE_LENGTH = 9
-ENDPOINT_LENGTH = 7
-IAD_LENGTH = 8
+IAD_DESCRIPTOR = struct.Struct("<BBBBBBBB")
+"""Interface Association Descriptor (IAD ECN table 9-Z): bLength, bDescriptorType, bFirstInterface,
+bInterfaceCount, bFunctionClass, bFunctionSubClass, bFunctionProtocol, iFunction."""
+
+# The bytes a descriptor's fields need: what the struct that reads them takes (USB 2.0 9.6).
+DEVICE_LENGTH = DEVICE_DESCRIPTOR.size
+CONFIGURATION_LENGTH = CONFIGURATION_DESCRIPTOR.size
+INTERFACE_LENGTH = INTERFACE_DESCRIPTOR.size
+ENDPOINT_LENGTH = ENDPOINT_DESCRIPTOR.size
+IAD_LENGTH = IAD_DESCRIPTOR.size
 
 
 def parse_device(data: bytes) -> DeviceDescriptor:
@@ -101,7 +106,7 @@ def parse_configuration(data: bytes) -> Configuration:
         elif desc.dtype == DT_INTERFACE_ASSOCIATION:
             _need(desc, IAD_LENGTH, "interface association descriptor")
             cfg.iads.append(InterfaceAssociation(desc.offset, desc.length,
-                                                  *struct.unpack_from("<BBBBBB", desc.data, 2)))
+                                                  *IAD_DESCRIPTOR.unpack_from(desc.data)[2:]))
         elif desc.dtype in (DT_DEVICE, DT_CONFIGURATION):
             cfg.stray.append(desc)
         else:

@@ -3,20 +3,20 @@ sequence numbers, and the claim a miniport takes on the host-to-device frame str
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import usb.core
 
 from rig import contract as c
 from rig.client.control import DEFAULT_TIMEOUT_MS, BoardControl
 from rig.client.errors import FrameStreamClaimed, PartialFrame, TransferTimeout
-from rig.client.responses import FrameModeConfig, check_enum
+from rig.client.releasing import Releasable
 from rig.contract import frame_wire as frames
 from rig.contract.frame_wire import Frame, SequenceTracker
+from rig.contract.modes import FrameModeConfig, ModeConfigError
 
 
-class FrameStream:
+class FrameStream(Releasable):
     """A claim on one Board's host-to-device frame stream (`Board.claim_frame_stream`), for a miniport
     that numbers and sends frames itself: it owns the next TX sequence number and writes frame bytes
     with the Board's error mapping. While it is held, `Board.send_frame` and `Board.send_raw_frame`
@@ -86,13 +86,6 @@ class FrameStream:
             self._released = True
             self.board._release_frame_stream(self)
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.release()
-
     def __repr__(self) -> str:
         state = "released" if self._released else f"next_seq {self.next_seq}"
         return f"<FrameStream of {self.board.name} owned by {self.owner}, {state}>"
@@ -125,23 +118,19 @@ class FrameIo(BoardControl):
         if not 0 <= count < 2**32 or not 0 <= interval_us < 2**32:
             raise ValueError(f"set_frame_mode: count {count} / interval_us {interval_us} out of u32 range")
         self.frames_used = True
-        self.control_out(c.Request.SET_FRAME_MODE, c.FRAME_MODE_CONFIG.pack(
-            mode=int(mode), payload_len=payload_len, count=count, interval_us=interval_us))
+        config = FrameModeConfig(mode, payload_len, count, interval_us)
+        self.control_out(c.Request.SET_FRAME_MODE, config.pack())
         self._partial = None  # the board drops a half-received frame on a mode change
         self.restart_sequences()
 
     def frame_mode(self) -> FrameModeConfig:
         """GET_FRAME_MODE, checked."""
         transfer = "control GET_FRAME_MODE (IN, endpoint 0x00)"
-        raw = self._layout_in(c.Request.GET_FRAME_MODE, c.FRAME_MODE_CONFIG)
-        v = {k: int(x) for k, x in raw.items() if isinstance(x, int)}
-        mode = check_enum(c.FrameMode, v["mode"], f"{self.name}: {transfer}: mode")
-        if v["reserved0"] or v["reserved1"]:
-            raise self._fail(transfer, "reserved fields are not 0")
-        if v["payload_len"] > c.FRAME_MAX_PAYLOAD:
-            raise self._fail(transfer, f"payload_len {v['payload_len']} exceeds {c.FRAME_MAX_PAYLOAD}")
-        return FrameModeConfig(mode, payload_len=v["payload_len"], count=v["count"],
-                               interval_us=v["interval_us"])
+        raw = self.control_in(c.Request.GET_FRAME_MODE, c.FRAME_MODE_CONFIG.size)
+        try:
+            return FrameModeConfig.unpack(raw)
+        except ModeConfigError as exc:
+            raise self._fail(transfer, str(exc)) from None
 
     @property
     def next_tx_seq(self) -> int:

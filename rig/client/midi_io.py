@@ -13,7 +13,7 @@ from rig import contract as c
 from rig.client.books import event_packets
 from rig.client.control import DEFAULT_TIMEOUT_MS, BoardControl
 from rig.client.errors import TransferTimeout
-from rig.client.responses import MidiModeConfig, check_enum
+from rig.contract.modes import MidiModeConfig, ModeConfigError
 from rig.links.pyusb_backend import cancel_reads
 
 MIDI_PACKET_SIZE = 4
@@ -56,8 +56,11 @@ class MidiIo(BoardControl):
         if not 0 <= cable < cables:
             raise ValueError(f"set_midi_mode: cable {cable} is not in 0..{cables - 1} ({self.name} has "
                              f"{cables} cable(s))")
-        if mode is c.MidiMode.SOURCE and not 1 <= rate_hz <= 100_000:
-            raise ValueError(f"set_midi_mode: SOURCE needs rate_hz in 1..100000, got {rate_hz}")
+        config = MidiModeConfig(mode, cable, transpose, rate_hz, count)
+        try:
+            config.check_source_rate()
+        except ModeConfigError as exc:
+            raise ModeConfigError(f"set_midi_mode: {exc}") from None
         if not 0 <= count < 2**32 or not 0 <= rate_hz < 2**32:
             raise ValueError(f"set_midi_mode: count {count} / rate_hz {rate_hz} out of u32 range")
         self.midi_used = True
@@ -65,22 +68,16 @@ class MidiIo(BoardControl):
             # SOURCE makes the device send at once: whoever holds the MIDI interface gets the notes,
             # so take it before the request, not at the first read.
             self.claim_midi()
-        self.control_out(c.Request.SET_MIDI_MODE, c.MIDI_MODE_CONFIG.pack(
-            mode=int(mode), cable=cable, transpose=transpose, rate_hz=rate_hz, count=count))
+        self.control_out(c.Request.SET_MIDI_MODE, config.pack())
 
     def midi_mode(self) -> MidiModeConfig:
         """GET_MIDI_MODE, checked."""
         transfer = "control GET_MIDI_MODE (IN, endpoint 0x00)"
-        raw = self._layout_in(c.Request.GET_MIDI_MODE, c.MIDI_MODE_CONFIG)
-        v = {k: int(x) for k, x in raw.items() if isinstance(x, int)}
-        mode = check_enum(c.MidiMode, v["mode"], f"{self.name}: {transfer}: mode")
-        if v["reserved"]:
-            raise self._fail(transfer, f"reserved is {v['reserved']}, expected 0")
-        if v["cable"] >= self.cached_info().midi_cables:
-            raise self._fail(transfer, f"cable {v['cable']} is not below midi_cables "
-                                       f"{self.cached_info().midi_cables}")
-        return MidiModeConfig(mode, transpose=v["transpose"], rate_hz=v["rate_hz"], count=v["count"],
-                              cable=v["cable"])
+        raw = self.control_in(c.Request.GET_MIDI_MODE, c.MIDI_MODE_CONFIG.size)
+        try:
+            return MidiModeConfig.unpack(raw, {"cable": self.cached_info().midi_cables - 1})
+        except ModeConfigError as exc:
+            raise self._fail(transfer, str(exc)) from None
 
     @property
     def midi_owner(self) -> MidiOwner:

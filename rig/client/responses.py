@@ -1,14 +1,12 @@
-"""The board's answers decoded and checked: GET_INFO, the MIDI and frame mode configurations, and
-GET_STATS by counter name."""
+"""The board's answers decoded and checked: GET_INFO, and GET_STATS by counter name (the mode
+configurations are rig.contract.modes: the loopback board decodes them too)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
 
 from rig import contract as c
-from rig.client.errors import DeviceResponseError
 
 
 @dataclass(frozen=True)
@@ -33,27 +31,6 @@ class Info:
     def firmware(self) -> str:
         """Firmware version as `major.minor.patch`."""
         return ".".join(str(part) for part in self.firmware_version)
-
-
-@dataclass(frozen=True)
-class MidiModeConfig:
-    """SET_MIDI_MODE / GET_MIDI_MODE contents."""
-
-    mode: c.MidiMode
-    transpose: int = 0
-    rate_hz: int = 0
-    count: int = 0
-    cable: int = 0
-
-
-@dataclass(frozen=True)
-class FrameModeConfig:
-    """SET_FRAME_MODE / GET_FRAME_MODE contents."""
-
-    mode: c.FrameMode
-    payload_len: int = 0
-    count: int = 0
-    interval_us: int = 0
 
 
 class Stats(Mapping[str, int]):
@@ -89,13 +66,3 @@ class Stats(Mapping[str, int]):
     def nonzero(self) -> dict[str, int]:
         """Only the counters that are not zero (what a report shows)."""
         return {name: value for name, value in self._values.items() if value}
-
-
-_T = TypeVar("_T")
-
-
-def check_enum(enum_type: Callable[[int], _T], value: int, what: str) -> _T:
-    try:
-        return enum_type(value)
-    except ValueError:
-        raise DeviceResponseError(f"{what}: {value} is not a valid value") from None

@@ -11,6 +11,7 @@ import sys
 
 from rig import contract as c
 from rig.contract import descriptors
+from rig.contract.ch9 import DT_CONFIGURATION, DT_ENDPOINT, DT_INTERFACE
 
 HEADER_PATH = "firmware/include/rig_contract.h"
 
@@ -42,22 +43,75 @@ def _c_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _c_bytes(name: str, data: bytes, size: str) -> list[str]:
+def _hex(data: bytes) -> str:
+    return " ".join(f"0x{b:02X}," for b in data)
+
+
+def _c_rows(name: str, size: str, rows: list[tuple[bytes, str]]) -> list[str]:
+    """A C byte array written one row per descriptor or field group, each row's comment naming it."""
     out = [f"static const uint8_t {name}[{size}] __attribute__((unused)) = {{"]
-    for start in range(0, len(data), 12):
-        out.append("    " + " ".join(f"0x{b:02X}," for b in data[start:start + 12]))
+    out += [f"    {_hex(data)} /* {what} */" for data, what in rows]
     out.append("};")
     return out
 
 
+_DESCRIPTOR_NAMES = {
+    DT_CONFIGURATION: "configuration", DT_INTERFACE: "interface", DT_ENDPOINT: "endpoint",
+    descriptors.DT_INTERFACE_ASSOCIATION: "interface association",
+    descriptors.DT_CS_INTERFACE: "class-specific interface",
+    descriptors.DT_CS_ENDPOINT: "class-specific endpoint",
+}
+
+
+def _descriptor_rows(data: bytes) -> list[tuple[bytes, str]]:
+    """Concatenated descriptors split by bLength, each named by its type (USB 2.0 9.5)."""
+    rows = []
+    pos = 0
+    while pos < len(data):
+        desc = data[pos:pos + data[pos]]
+        what = _DESCRIPTOR_NAMES[desc[1]]
+        if desc[1] == DT_INTERFACE:
+            what += f" {desc[2]}"
+        elif desc[1] == DT_ENDPOINT:
+            what += f" {desc[2] & 0x0F} {'IN' if desc[2] & 0x80 else 'OUT'}"
+        rows.append((desc, what))
+        pos += len(desc)
+    return rows
+
+
+_FRAMING_GROUPS = (
+    (12, "CountItems, PinFlags, OutputCompression.RatioNumerator"),
+    (12, "OutputCompression.RatioDenominator, .RatioConstantMargin, PinWeight"),
+    (16, "item 0: MemoryType"),
+    (16, "item 0: BusType"),
+    (12, "item 0: MemoryFlags, BusFlags, Flags"),
+    (12, "item 0: Frames, FileAlignment, MemoryTypeWeight"),
+    (12, "item 0: PhysicalRange: MinFrameSize, MaxFrameSize, Stepping"),
+    (12, "item 0: FramingRange.Range: MinFrameSize, MaxFrameSize, Stepping"),
+    (8, "item 0: FramingRange: InPlaceWeight, NotInPlaceWeight"),
+)
+"""KSALLOCATOR_FRAMING_EX with one KS_FRAMING_ITEM, by C struct member (host.avstream.framing)."""
+
+
+def _framing_rows(data: bytes) -> list[tuple[bytes, str]]:
+    rows = []
+    pos = 0
+    for size, what in _FRAMING_GROUPS:
+        rows.append((data[pos:pos + size], what))
+        pos += size
+    if pos != len(data):
+        raise ValueError(f"framing is {len(data)} bytes, the groups cover {pos}")
+    return rows
+
+
 def _byte_arrays() -> list[str]:
-    """The descriptors (and later the framing) as C byte arrays the firmware serves unchanged."""
+    """The descriptors and the framing as C byte arrays the firmware serves unchanged."""
     config = descriptors.config_descriptor()
     lines = ["/* USB descriptors, built by rig.contract.descriptors; the serial string is the flash "
               "unique ID. */"]
-    lines += _c_bytes("rig_device_descriptor", descriptors.device_descriptor(), "18")
+    lines += _c_rows("rig_device_descriptor", "18", [(descriptors.device_descriptor(), "device")])
     lines.append(f"#define RIG_CONFIG_DESCRIPTOR_LEN {len(config)}u")
-    lines += _c_bytes("rig_config_descriptor", config, "RIG_CONFIG_DESCRIPTOR_LEN")
+    lines += _c_rows("rig_config_descriptor", "RIG_CONFIG_DESCRIPTOR_LEN", _descriptor_rows(config))
     lines.append("/* String texts by index (NULL: 0 is the LANGID list; the serial is built). */")
     count = max(c.STRINGS) + 1
     lines.append(f"#define RIG_STRING_COUNT {count}u")
@@ -69,7 +123,7 @@ def _byte_arrays() -> list[str]:
     framing = descriptors.framing_ex()
     lines.append("/* GET_FRAMING response: KSALLOCATOR_FRAMING_EX, one item (host.avstream serializer). */")
     lines.append(f"#define RIG_FRAMING_EX_LEN {len(framing)}u")
-    lines += _c_bytes("rig_framing_ex", framing, "RIG_FRAMING_EX_LEN")
+    lines += _c_rows("rig_framing_ex", "RIG_FRAMING_EX_LEN", _framing_rows(framing))
     lines.append("")
     return lines
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass
 
 from host.midi.usbmidi import CIN_CABLE_EVENT, CIN_MISC, PACKET_SIZE
 from rig import contract as c
+from rig.contract.modes import MidiModeConfig
 from rig.loopback.usbd import BoardCore, NoClassRequests, PacketIn, wait_to_take
 
 MIDI_IN_CAPACITY = 256
@@ -26,36 +26,6 @@ NOTE_CINS = frozenset((0x8, 0x9, 0xA))
 """Code index numbers whose second MIDI byte is a note number (note off, note on, poly pressure)."""
 
 
-@dataclass
-class MidiConfig:
-    """The MidiModeConfig the host set (defaults: ECHO, cable 0)."""
-
-    mode: c.MidiMode = c.MidiMode.ECHO
-    cable: int = 0
-    transpose: int = 0
-    rate_hz: int = 0
-    count: int = 0
-
-    def pack(self) -> bytes:
-        """As GET_MIDI_MODE returns it."""
-        return c.MIDI_MODE_CONFIG.pack(mode=int(self.mode), cable=self.cable, transpose=self.transpose,
-                                       rate_hz=self.rate_hz, count=self.count)
-
-    @classmethod
-    def unpack(cls, data: bytes) -> MidiConfig:
-        """From a SET_MIDI_MODE data stage; ValueError names a field out of range."""
-        v = c.MIDI_MODE_CONFIG.unpack(data)
-        fields = {k: int(x) for k, x in v.items() if isinstance(x, int)}
-        mode = c.MidiMode(fields["mode"])  # ValueError for an unknown mode
-        if fields["reserved"]:
-            raise ValueError(f"reserved is {fields['reserved']}, expected 0")
-        if fields["cable"] >= c.MIDI_CABLES:
-            raise ValueError(f"cable {fields['cable']} out of range (board has {c.MIDI_CABLES})")
-        if mode is c.MidiMode.SOURCE and not 1 <= fields["rate_hz"] <= 100_000:
-            raise ValueError(f"SOURCE rate_hz {fields['rate_hz']} not in 1..100000")
-        return cls(mode, fields["cable"], fields["transpose"], fields["rate_hz"], fields["count"])
-
-
 def is_padding(packet: bytes | memoryview) -> bool:
     """CIN 0 packets pad a transfer and are not events."""
     return packet[0] & 0x0F == CIN_MISC
@@ -66,7 +36,7 @@ def is_bad(packet: bytes | memoryview) -> bool:
     return packet[0] & 0x0F == CIN_CABLE_EVENT or packet[0] >> 4 >= c.MIDI_CABLES
 
 
-def respond(config: MidiConfig, packet: bytes) -> bytes | None:
+def respond(config: MidiModeConfig, packet: bytes) -> bytes | None:
     """The packet the board sends back for one good received packet, or None (SOURCE, SINK)."""
     if config.mode is c.MidiMode.ECHO:
         return packet
@@ -102,7 +72,7 @@ class MidiFunction(NoClassRequests):
 
     def __init__(self, core: BoardCore) -> None:
         self._core = core
-        self.config = MidiConfig()
+        self.config = MidiModeConfig(c.MidiMode.ECHO)
         self.queue: deque[bytes] = deque()
         self.out_blocked = False
         """EP_MIDI_OUT is left unarmed (NAKs) until a read makes room for a packet's replies."""
@@ -111,7 +81,7 @@ class MidiFunction(NoClassRequests):
 
     def power_on(self) -> None:
         """Default mode, nothing queued."""
-        self.config = MidiConfig()
+        self.config = MidiModeConfig(c.MidiMode.ECHO)
         self.queue = deque()
         self.out_blocked = False
         self.ep_in.reset()
@@ -135,7 +105,7 @@ class MidiFunction(NoClassRequests):
 
     # --- the mode ----------------------------------------------------------------------------
 
-    def set_mode(self, config: MidiConfig, *, log: bool = False) -> None:
+    def set_mode(self, config: MidiModeConfig, *, log: bool = False) -> None:
         """SET_MIDI_MODE after its status stage: stop SOURCE, take the mode, empty the IN queue (the
         armed packet and an owed ZLP too, as midi.c takes them back), start SOURCE; no lock."""
         core = self._core
@@ -211,7 +181,7 @@ class MidiFunction(NoClassRequests):
         """EP_MIDI_IN, as midi.c arms it (see PacketIn)."""
         return self.ep_in.read(length, deadline)
 
-    def _source(self, config: MidiConfig, stop: threading.Event) -> None:
+    def _source(self, config: MidiModeConfig, stop: threading.Event) -> None:
         core = self._core
         period_us = 1_000_000 / config.rate_hz
         start = core.clock.now_us()
@@ -237,5 +207,5 @@ class MidiFunction(NoClassRequests):
             seq += 1
 
 
-__all__ = ["MIDI_IN_CAPACITY", "NOTE_CINS", "PACKET_SIZE", "MidiConfig", "MidiFunction", "is_bad",
+__all__ = ["MIDI_IN_CAPACITY", "NOTE_CINS", "PACKET_SIZE", "MidiFunction", "is_bad",
            "is_padding", "respond", "source_pair", "source_seq"]

@@ -9,11 +9,12 @@ import struct
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import TypeVar
 
 from rig import contract as c
 from rig.contract import descriptors
 from rig.contract import frame_wire as frames
+from rig.contract.modes import FrameModeConfig, MidiModeConfig, ModeConfigError
 from rig.loopback import midi
 from rig.loopback.usbd import (
     AfterStatus,
@@ -34,21 +35,6 @@ CAPABILITIES = (c.Capability.MIDI | c.Capability.FRAMES | c.Capability.CONSOLE |
 SOURCE_THREAD = "frame source"
 
 
-@dataclass
-class FrameConfig:
-    """The FrameModeConfig the host set (default: ECHO)."""
-
-    mode: c.FrameMode = c.FrameMode.ECHO
-    payload_len: int = 0
-    count: int = 0
-    interval_us: int = 0
-
-    def pack(self) -> bytes:
-        """As GET_FRAME_MODE returns it."""
-        return c.FRAME_MODE_CONFIG.pack(mode=int(self.mode), payload_len=self.payload_len, count=self.count,
-                                        interval_us=self.interval_us)
-
-
 class VendorFunction(NoClassRequests):
     """The vendor interface and the vendor requests to the device: an entry of the usbd class table
     (the frame endpoints) and its vendor handler."""
@@ -63,7 +49,7 @@ class VendorFunction(NoClassRequests):
         self._unique_id = unique_id
         self._midi = midi_function
         self._reboot = reboot
-        self.config = FrameConfig()
+        self.config = FrameModeConfig(c.FrameMode.ECHO)
         self.ring: deque[InTransfer] = deque()
         self.rx_seq = 0
         self.tx_seq = 0
@@ -72,7 +58,7 @@ class VendorFunction(NoClassRequests):
 
     def power_on(self) -> None:
         """ECHO, an empty ring, sequences at 0."""
-        self.config = FrameConfig()
+        self.config = FrameModeConfig(c.FrameMode.ECHO)
         self.ring = deque()
         self.rx_seq = self.tx_seq = 0
         self.rx = bytearray()
@@ -130,15 +116,10 @@ class VendorFunction(NoClassRequests):
         if value or index:
             raise Stall(f"vendor request 0x{req:02x}: wValue {value} and wIndex {index} must be 0")
         if req == c.Request.SET_MIDI_MODE:
-            if len(data) != c.MIDI_MODE_CONFIG.size:
-                raise Stall(f"SET_MIDI_MODE needs {c.MIDI_MODE_CONFIG.size} bytes, got {len(data)}")
-            try:
-                config = midi.MidiConfig.unpack(data)
-            except ValueError as exc:
-                raise Stall(f"SET_MIDI_MODE: {exc}") from None
+            config = _mode_config(req, data, c.MIDI_MODE_CONFIG, _midi_mode_to_set)
             return lambda: self._midi.set_mode(config, log=True)
         if req == c.Request.SET_FRAME_MODE:
-            frame_config = _frame_config(data)
+            frame_config = _mode_config(req, data, c.FRAME_MODE_CONFIG, FrameModeConfig.unpack)
             return lambda: self.set_mode(frame_config, log=True)
         if data:
             raise Stall(f"vendor request 0x{req:02x} takes no data, got {len(data)} bytes")
@@ -152,7 +133,7 @@ class VendorFunction(NoClassRequests):
             return self._reboot
         raise Stall(f"no vendor OUT request 0x{req:02x}")
 
-    def set_mode(self, config: FrameConfig, *, log: bool = False) -> None:
+    def set_mode(self, config: FrameModeConfig, *, log: bool = False) -> None:
         """SET_FRAME_MODE after its status stage: stop SOURCE, empty the ring, start SOURCE; no lock."""
         core = self._core
         core.stop_source(SOURCE_THREAD)
@@ -252,7 +233,7 @@ class VendorFunction(NoClassRequests):
             raise overflow(length)
         return chunk
 
-    def _source(self, config: FrameConfig, stop: threading.Event) -> None:
+    def _source(self, config: FrameModeConfig, stop: threading.Event) -> None:
         core = self._core
         start = core.clock.now_us()
         sent = 0
@@ -277,20 +258,25 @@ class VendorFunction(NoClassRequests):
                     sent += 1
 
 
-def _frame_config(data: bytes) -> FrameConfig:
-    """A SET_FRAME_MODE data stage checked field by field (Stall names the bad one)."""
-    if len(data) != c.FRAME_MODE_CONFIG.size:
-        raise Stall(f"SET_FRAME_MODE needs {c.FRAME_MODE_CONFIG.size} bytes, got {len(data)}")
-    v = {k: int(x) for k, x in c.FRAME_MODE_CONFIG.unpack(data).items() if isinstance(x, int)}
+_Config = TypeVar("_Config", MidiModeConfig, FrameModeConfig)
+
+
+def _midi_mode_to_set(data: bytes) -> MidiModeConfig:
+    """SET_MIDI_MODE's configuration: its fields in range, and a SOURCE rate the board can keep."""
+    config = MidiModeConfig.unpack(data)
+    config.check_source_rate()
+    return config
+
+
+def _mode_config(req: int, data: bytes, layout: c.Layout, unpack: Callable[[bytes], _Config]) -> _Config:
+    """A SET_*_MODE data stage checked field by field (Stall names the bad one)."""
+    name = c.Request(req).name
+    if len(data) != layout.size:
+        raise Stall(f"{name} needs {layout.size} bytes, got {len(data)}")
     try:
-        mode = c.FrameMode(v["mode"])
-    except ValueError:
-        raise Stall(f"SET_FRAME_MODE: mode {v['mode']} is not a FrameMode") from None
-    if v["reserved0"] or v["reserved1"]:
-        raise Stall("SET_FRAME_MODE: reserved fields must be 0")
-    if v["payload_len"] > c.FRAME_MAX_PAYLOAD:
-        raise Stall(f"SET_FRAME_MODE: payload_len {v['payload_len']} > {c.FRAME_MAX_PAYLOAD}")
-    return FrameConfig(mode, v["payload_len"], v["count"], v["interval_us"])
+        return unpack(data)
+    except ModeConfigError as exc:
+        raise Stall(f"{name}: {exc}") from None
 
 
-__all__ = ["CAPABILITIES", "CLOCK_HZ", "SLOT_SIZE", "FrameConfig", "VendorFunction"]
+__all__ = ["CAPABILITIES", "CLOCK_HZ", "SLOT_SIZE", "VendorFunction"]

@@ -45,6 +45,7 @@ from rig import contract as c
 from rig.client.board import Board
 from rig.client.errors import DeviceResponseError, TransferError, TransferTimeout
 from rig.client.frame_io import FrameStream
+from rig.client.releasing import Releasable
 from rig.contract import frame_wire as wire
 from rig.miniport import transfer
 from rig.miniport.errors import DeviceGarbage, MiniportError, MiniportTimeout, PinStateError, PoolExhausted
@@ -327,7 +328,7 @@ class RenderPin(FramePin):
                 self.next_seq = seq
 
 
-class ReceivedFrame:
+class ReceivedFrame(Releasable):
     """A validated frame from the device, still in its allocator frame; `release()` gives it back."""
 
     __slots__ = ("_pin", "flags", "frame", "payload", "payload_crc", "rx_time_us", "seq", "tx_time_us")
@@ -360,13 +361,6 @@ class ReceivedFrame:
         if pin is not None:
             self.payload.release()
             pin._release(self)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.release()
 
     def __repr__(self) -> str:
         return f"<ReceivedFrame seq={self.seq} {len(self.payload)} payload bytes>"

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..conformance_usb.fixtures import (
-    _no_vendor_request_reached_a_foreign_device,
-    _rig_plugin_loaded,
-    suite_hooks,
-)
+from ..conformance_usb.fixtures import *  # noqa: F403  (the suite fixtures: fixtures.__all__)
+from ..conformance_usb.fixtures import suite_hooks
 from .raw_port import raw_midi
 
-__all__ = ["_no_vendor_request_reached_a_foreign_device", "_rig_plugin_loaded", "raw_midi"]
+__all__ = ["raw_midi"]
 
 pytest_configure, pytest_collection_modifyitems = suite_hooks(Path(__file__).resolve().parent)

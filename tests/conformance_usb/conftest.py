@@ -5,14 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .fixtures import (
-    _no_vendor_request_reached_a_foreign_device,
-    _rig_plugin_loaded,
-    std_device,
-    std_guard,
-    suite_hooks,
-)
-
-__all__ = ["_no_vendor_request_reached_a_foreign_device", "_rig_plugin_loaded", "std_device", "std_guard"]
+from .fixtures import *  # noqa: F403  (the suite fixtures: fixtures.__all__)
+from .fixtures import suite_hooks
 
 pytest_configure, pytest_collection_modifyitems = suite_hooks(Path(__file__).resolve().parent)

@@ -98,3 +98,8 @@ def std_guard(rig_target: Target) -> Iterator[StandardOnly]:
 def std_device(std_guard: StandardOnly) -> usb.core.Device:
     """The target's pyusb device, standard and class requests only (see `std_guard`)."""
     return std_guard.device
+
+
+__all__ = ["_no_vendor_request_reached_a_foreign_device", "_rig_plugin_loaded", "std_device", "std_guard"]
+"""The fixtures every device-agnostic suite's conftest.py takes by `from ...fixtures import *` (pytest
+finds fixtures among a conftest's names): one list, not one per conftest."""

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from rig import contract as c
+from rig.contract.modes import MidiModeConfig
 from rig.errors import TargetError
 from rig.links.usb_link import UsbLinkError
 from rig.loopback import midi
@@ -79,7 +80,7 @@ def test_a_broken_twin_is_caught_and_shrunk(pair: Pair, monkeypatch: pytest.Monk
     the shrinker reduce it to the one write that shows it."""
     honest = midi.respond
 
-    def broken(config: midi.MidiConfig, packet: bytes) -> bytes | None:
+    def broken(config: MidiModeConfig, packet: bytes) -> bytes | None:
         reply = honest(config, packet)
         if reply is not None and reply[2] == 60:
             return reply[:2] + b"\x3d" + reply[3:]

@@ -91,45 +91,44 @@ QUAD_BOOT2 = """
     .cpu cortex-m0plus
     .thumb
     .global boot2_entry
+    .macro ssi_enable on                /* SSIENR (r3 = SSI base): the others change only while it is 0 */
+    movs r1, #\\on
+    str r1, [r3, #8]
+    .endm
+    .macro set_spi_ctrlr0 value         /* SPI_CTRLR0, at 0xf4: beyond a str immediate offset */
+    ldr r1, =\\value
+    movs r2, #0xf4
+    str r1, [r3, r2]
+    .endm
 boot2_entry:
     push {lr}
     ldr r3, =0x18000000
-    movs r1, #0
-    str r1, [r3, #8]
+    ssi_enable 0
     movs r1, #4
     str r1, [r3, #0x14]
     ldr r1, =(7 << 16)
     str r1, [r3, #0]
-    movs r1, #1
-    str r1, [r3, #8]
+    ssi_enable 1
     ldr r1, =0x4001800c
     movs r0, #0
     str r0, [r1]
 %(qe)s
 quad:
-    movs r1, #0
-    str r1, [r3, #8]
+    ssi_enable 0
     ldr r1, =((2 << 21) | (31 << 16) | (3 << 8))
     str r1, [r3, #0]
     movs r1, #0
     str r1, [r3, #4]
-    ldr r1, =((4 << 11) | (2 << 8) | (8 << 2) | 1)
-    movs r2, #0xf4
-    str r1, [r3, r2]
-    movs r1, #1
-    str r1, [r3, #8]
+    set_spi_ctrlr0 ((4 << 11) | (2 << 8) | (8 << 2) | 1)
+    ssi_enable 1
     movs r0, #0xeb
     str r0, [r3, #0x60]
     movs r0, #0xa0
     str r0, [r3, #0x60]
     bl drain
-    movs r1, #0
-    str r1, [r3, #8]
-    ldr r1, =((0xa0 << 24) | (4 << 11) | (8 << 2) | 2)
-    movs r2, #0xf4
-    str r1, [r3, r2]
-    movs r1, #1
-    str r1, [r3, #8]
+    ssi_enable 0
+    set_spi_ctrlr0 ((0xa0 << 24) | (4 << 11) | (8 << 2) | 2)
+    ssi_enable 1
     pop {r0}
     cmp r0, #0
     beq enter

@@ -12,19 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from host.avstream import (
-    GUID_61883_CLASS,
-    GUID_BUS_TYPE_1394,
-    GUID_BUS_TYPE_AVC,
-    GUID_BUS_TYPE_PCI,
-    GUID_BUS_TYPE_USB,
-    GUID_NULL,
     KSALLOCATOR_OPTIONF_VALID,
-    KSMEMORY_TYPE_DEVICE_UNKNOWN,
-    KSMEMORY_TYPE_KERNEL_NONPAGED,
-    KSMEMORY_TYPE_KERNEL_PAGED,
-    KSMEMORY_TYPE_SYSTEM,
-    KSMEMORY_TYPE_USER,
-    KSMEMORY_TYPE_WILDCARD,
     AllocatorFlag,
     AllocatorFraming,
     AllocatorFramingEx,
@@ -42,12 +30,13 @@ from host.avstream import (
     get_allocator_framing_ex,
     simple_framing,
 )
+from host.avstream import guids as g
 
 pytestmark = pytest.mark.spec("B1")
 
 
 def avshws_like() -> AllocatorFramingEx:
-    return simple_framing(KSMEMORY_TYPE_KERNEL_NONPAGED,
+    return simple_framing(g.KSMEMORY_TYPE_KERNEL_NONPAGED,
                           AllocatorRequirement.SYSTEM_MEMORY | AllocatorRequirement.PREFERENCES_ONLY,
                           2, FileAlignment.BYTE, 320 * 240 * 3, 320 * 240 * 3)
 
@@ -67,17 +56,17 @@ def test_flag_values_match_ks_h() -> None:
 
 
 def test_guid_values() -> None:
-    assert KSMEMORY_TYPE_WILDCARD == GUID_NULL
-    assert str(KSMEMORY_TYPE_SYSTEM) == "091bb638-603f-11d1-b067-00a0c9062802"
-    assert str(KSMEMORY_TYPE_USER) == "8cb0fc28-7893-11d1-b069-00a0c9062802"
-    assert str(KSMEMORY_TYPE_KERNEL_PAGED) == "d833f8f8-7894-11d1-b069-00a0c9062802"
-    assert str(KSMEMORY_TYPE_KERNEL_NONPAGED) == "4a6d5fc4-7895-11d1-b069-00a0c9062802"
-    assert str(KSMEMORY_TYPE_DEVICE_UNKNOWN) == "091bb639-603f-11d1-b067-00a0c9062802"
-    assert len({GUID_BUS_TYPE_PCI, GUID_BUS_TYPE_USB, GUID_BUS_TYPE_1394, GUID_BUS_TYPE_AVC}) == 4
-    assert str(GUID_BUS_TYPE_USB) == "9d7debbc-c85d-11d1-9eb4-006008c3a19a"
+    assert g.KSMEMORY_TYPE_WILDCARD == g.GUID_NULL
+    assert str(g.KSMEMORY_TYPE_SYSTEM) == "091bb638-603f-11d1-b067-00a0c9062802"
+    assert str(g.KSMEMORY_TYPE_USER) == "8cb0fc28-7893-11d1-b069-00a0c9062802"
+    assert str(g.KSMEMORY_TYPE_KERNEL_PAGED) == "d833f8f8-7894-11d1-b069-00a0c9062802"
+    assert str(g.KSMEMORY_TYPE_KERNEL_NONPAGED) == "4a6d5fc4-7895-11d1-b069-00a0c9062802"
+    assert str(g.KSMEMORY_TYPE_DEVICE_UNKNOWN) == "091bb639-603f-11d1-b067-00a0c9062802"
+    assert len({g.GUID_BUS_TYPE_PCI, g.GUID_BUS_TYPE_USB, g.GUID_BUS_TYPE_1394, g.GUID_BUS_TYPE_AVC}) == 4
+    assert str(g.GUID_BUS_TYPE_USB) == "9d7debbc-c85d-11d1-9eb4-006008c3a19a"
     # "KS_FRAMING_ITEM structure" lists GUID_61883_CLASS as a BusType; "GUID_61883_CLASS" gives it.
-    assert str(GUID_61883_CLASS) == "7ebefbc0-3200-11d2-b4c2-00a0c9697d07"
-    assert bus_type_name(GUID_61883_CLASS) == "61883"
+    assert str(g.GUID_61883_CLASS) == "7ebefbc0-3200-11d2-b4c2-00a0c9697d07"
+    assert bus_type_name(g.GUID_61883_CLASS) == "61883"
 
 
 def test_ksallocator_framing_layout() -> None:
@@ -94,11 +83,11 @@ def test_ksallocator_framing_layout() -> None:
 
 
 def test_simple_framing_is_declare_simple_framing_ex() -> None:
-    f = simple_framing(KSMEMORY_TYPE_KERNEL_PAGED, 0, 25, FileAlignment.QUAD, 100, 4096)
+    f = simple_framing(g.KSMEMORY_TYPE_KERNEL_PAGED, 0, 25, FileAlignment.QUAD, 100, 4096)
     assert f.count_items == 1 and f.pin_flags == 0 and f.pin_weight == 0
     assert f.output_compression == Compression(1, 1, 0)
     (item,) = f.items
-    assert item.memory_type == KSMEMORY_TYPE_KERNEL_PAGED and item.bus_type == GUID_NULL
+    assert item.memory_type == g.KSMEMORY_TYPE_KERNEL_PAGED and item.bus_type == g.GUID_NULL
     assert item.memory_flags == 0 and item.frames == 25 and item.file_alignment == 7
     assert item.physical_range == FramingRange(0, 0xFFFFFFFF, 1)
     assert item.framing_range == FramingRangeWeighted(FramingRange(100, 4096, 1), 0, 0)
@@ -108,7 +97,7 @@ def test_layout_sizes_and_guid_mixed_endian() -> None:
     data = avshws_like().to_bytes()
     assert len(data) == 112
     assert struct.unpack_from("<I", data, 0)[0] == 1
-    assert data[24:40] == KSMEMORY_TYPE_KERNEL_NONPAGED.bytes_le
+    assert data[24:40] == g.KSMEMORY_TYPE_KERNEL_NONPAGED.bytes_le
     # Data1 little-endian: 4a6d5fc4 -> c4 5f 6d 4a.
     assert data[24:28] == bytes.fromhex("c45f6d4a")
     assert struct.unpack_from("<I", data, 24 + 40)[0] == 0x80000002  # Flags
@@ -118,7 +107,7 @@ def test_layout_sizes_and_guid_mixed_endian() -> None:
 
 def test_round_trip_two_items() -> None:
     item = avshws_like().items[0]
-    other = dataclasses.replace(item, bus_type=GUID_BUS_TYPE_USB, frames=4, file_alignment=0x1FF)
+    other = dataclasses.replace(item, bus_type=g.GUID_BUS_TYPE_USB, frames=4, file_alignment=0x1FF)
     f = AllocatorFramingEx((item, other), output_compression=Compression(2, 1, 16))
     data = f.to_bytes()
     assert len(data) == 24 + 2 * 88
@@ -152,7 +141,7 @@ def test_validation_names_item_and_field(change: Callable[[FramingItem], Framing
 
 
 def test_single_size_range_ignores_stepping_and_2d_pitch_is_not_a_mask() -> None:
-    simple_framing(KSMEMORY_TYPE_SYSTEM, 0, 2, 0, 64, 64)  # stepping 1 > Max-Min = 0 is the macro's own value
+    simple_framing(g.KSMEMORY_TYPE_SYSTEM, 0, 2, 0, 64, 64)  # stepping 1 > Max-Min = 0: the macro's own value
     item = dataclasses.replace(avshws_like().items[0], flags=AllocatorFlag.TWO_D_BUFFER_REQUIRED,
                                file_alignment=0xFFFFFF00)
     AllocatorFramingEx((item,)).validate()
@@ -212,7 +201,7 @@ def test_allocator_framing_ex_property_get() -> None:
 
 
 ulong = st.integers(0, 0xFFFFFFFF)
-guids = st.one_of(st.sampled_from([GUID_NULL, KSMEMORY_TYPE_SYSTEM, GUID_BUS_TYPE_USB]),
+guids = st.one_of(st.sampled_from([g.GUID_NULL, g.KSMEMORY_TYPE_SYSTEM, g.GUID_BUS_TYPE_USB]),
                   st.builds(uuid.UUID, int=st.integers(0, (1 << 128) - 1)))
 ranges = st.builds(FramingRange, ulong, ulong, ulong)
 items = st.builds(FramingItem, memory_type=guids, bus_type=guids, memory_flags=ulong, bus_flags=ulong,
@@ -231,7 +220,7 @@ def test_round_trip_any_structure(f: AllocatorFramingEx) -> None:
 valid_framings = st.builds(
     lambda mem, flags, frames, shift, low, span: simple_framing(mem, flags, frames, (1 << shift) - 1, low,
                                                                 low + span),
-    st.sampled_from([KSMEMORY_TYPE_SYSTEM, KSMEMORY_TYPE_KERNEL_NONPAGED, KSMEMORY_TYPE_USER]),
+    st.sampled_from([g.KSMEMORY_TYPE_SYSTEM, g.KSMEMORY_TYPE_KERNEL_NONPAGED, g.KSMEMORY_TYPE_USER]),
     st.sampled_from([0, AllocatorRequirement.SYSTEM_MEMORY | AllocatorRequirement.PREFERENCES_ONLY]),
     st.integers(0, 64), st.integers(0, 9), st.integers(1, 1 << 20), st.integers(0, 1 << 20))
 
@@ -268,7 +257,7 @@ def test_independent_ranges_waiver_is_a_configurable_choice() -> None:
     """[UNVERIFIED] KSALLOCATOR_FLAG_INDEPENDENT_RANGES: ks.h says "no framing dependency between
     neighbouring pipes"; the model lets it waive the FramingRange/PhysicalRange intersection by
     default, and `independent_ranges_waive=False` holds such an item to the check."""
-    item = dataclasses.replace(simple_framing(KSMEMORY_TYPE_KERNEL_NONPAGED, 0, 2, 0, 8, 8).items[0],
+    item = dataclasses.replace(simple_framing(g.KSMEMORY_TYPE_KERNEL_NONPAGED, 0, 2, 0, 8, 8).items[0],
                                physical_range=FramingRange(16, 32, 1))
     with pytest.raises(FramingError, match="no legal size inside the physical limit"):
         AllocatorFramingEx((item,)).validate()

@@ -106,23 +106,22 @@ def test_fragments_unchained_when_asked(make_allocator: MakeAllocator) -> None:
 
 
 @pytest.mark.spec("A3")
-def test_realtime_inside_sysex_is_its_own_event(alloc: AllocatorMXF) -> None:
-    """A3 [UNVERIFIED]: a real-time byte inside SysEx comes out as its own event, with its batch's time."""
+@pytest.mark.parametrize(("then", "expected", "truncated"), [
+    pytest.param(b"\xf8\x03\xf7", [(b"\xf8", 20, 1, 0), (b"\xf0\x01\x02\x03\xf7", 10, 1, 0)], 0,
+                 id="real-time-byte-is-its-own-event"),
+    pytest.param(b"\x90\x40\x7f", [(b"\xf0\x01\x02", 10, 1, 0), (b"\x90\x40\x7f", 20, 1, 0)], 1,
+                 id="status-byte-truncates-and-is-counted"),
+])
+def test_byte_inside_sysex(alloc: AllocatorMXF, then: bytes, expected: list[tuple[bytes, int, int, int]],
+                           truncated: int) -> None:
+    """A3: after a SysEx start at time 10, a batch at time 20 brings a real-time byte [UNVERIFIED]: it
+    comes out as its own event with its batch's time and the SysEx goes on; or a status byte: the
+    SysEx cut there is passed on as it is and counted (MIDI 1.0)."""
     sink, out = make(alloc)
     feed(alloc, sink, b"\xf0\x01\x02", 10)
-    feed(alloc, sink, b"\xf8\x03\xf7", 20)
-    assert summary(out.got) == [(b"\xf8", 20, 1, 0), (b"\xf0\x01\x02\x03\xf7", 10, 1, 0)]
-    out.release()
-
-
-@pytest.mark.spec("A3")
-def test_truncated_sysex_counted(alloc: AllocatorMXF) -> None:
-    """A3: a SysEx cut by a status byte is passed on as it is and counted (MIDI 1.0)."""
-    sink, out = make(alloc)
-    feed(alloc, sink, b"\xf0\x01\x02", 10)
-    feed(alloc, sink, b"\x90\x40\x7f", 20)
-    assert summary(out.got) == [(b"\xf0\x01\x02", 10, 1, 0), (b"\x90\x40\x7f", 20, 1, 0)]
-    assert sink.truncated_sysex == 1
+    feed(alloc, sink, then, 20)
+    assert summary(out.got) == expected
+    assert sink.truncated_sysex == truncated
     out.release()
 
 

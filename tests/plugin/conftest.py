@@ -20,3 +20,12 @@ def run_plugin(tester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return tester.runpytest("-p", "rig.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:labgrid",
                             "-p", "no:hypothesispytest",
                             "-p", "no:randomly", *args)
+
+
+def run_expecting(tester: pytest.Pytester, *args: str, lines: list[str], **outcomes: int) -> pytest.RunResult:
+    """`run_plugin` with `args`, asserting the outcome counts and that the output has `lines` (fnmatch
+    patterns, in order)."""
+    result = run_plugin(tester, *args)
+    result.assert_outcomes(**outcomes)
+    result.stdout.fnmatch_lines(lines)
+    return result

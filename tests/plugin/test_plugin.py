@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 import rig.targets.registry
 
-from .conftest import run_plugin
+from .conftest import run_expecting, run_plugin
 
 pytest_plugins = ["pytester"]
 
@@ -38,6 +40,11 @@ register("fake", FakeTarget)
 '''
 
 
+def module_of_target_tests(count: int) -> str:
+    """A test module's source: `count` tests (test_0, test_1, ...) that only take `rig_target`."""
+    return "".join(f"def test_{i}(rig_target):\n    pass\n\n" for i in range(count))
+
+
 @pytest.fixture
 def rigtester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """A pytester with the fake target module importable and registered as kind `fake`."""
@@ -62,26 +69,19 @@ def test_each_rig_value_is_a_parametrization_with_the_target_in_the_id(rigtester
         def test_plain():
             pass
     """)
-    result = run_plugin(rigtester, "-rs", "-v", "--rig=fake:usb", "--rig=fake:frames")
-    result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*test_uses?fake:usb? PASSED*", "*test_uses?fake:frames? PASSED*",
-                                 "*test_plain PASSED*"])
+    run_expecting(rigtester, "-rs", "-v", "--rig=fake:usb", "--rig=fake:frames", passed=3,
+                  lines=["*test_uses?fake:usb? PASSED*", "*test_uses?fake:frames? PASSED*",
+                         "*test_plain PASSED*"])
 
 
 def test_target_is_opened_once_per_session_and_closed_at_the_end(rigtester: pytest.Pytester) -> None:
-    rigtester.makepyfile(test_x="""
+    rigtester.makepyfile(test_x=module_of_target_tests(2) + textwrap.dedent("""
         import fake_rig_target
-
-        def test_a(rig_target):
-            pass
-
-        def test_b(rig_target):
-            pass
 
         def test_c():
             assert fake_rig_target.OPENED == ["fake:usb"]
             assert fake_rig_target.CLOSED == []
-    """)
+    """))
     rigtester.makeconftest("""
         import fake_rig_target
 
@@ -89,9 +89,8 @@ def test_target_is_opened_once_per_session_and_closed_at_the_end(rigtester: pyte
             assert fake_rig_target.CLOSED == ["fake:usb"], fake_rig_target.CLOSED
             print("CLOSED-OK")
     """)
-    result = run_plugin(rigtester, "-rs", "-s", "--rig=fake:usb")
-    result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*CLOSED-OK*"])
+    run_expecting(rigtester, "-rs", "-s", "--rig=fake:usb", passed=3,
+                  lines=["*CLOSED-OK*"])
 
 
 def test_needs_marker_skips_with_the_reason(rigtester: pytest.Pytester) -> None:
@@ -102,9 +101,8 @@ def test_needs_marker_skips_with_the_reason(rigtester: pytest.Pytester) -> None:
         def test_frames(rig_target):
             pass
     """)
-    result = run_plugin(rigtester, "-rs", "--rig=fake:usb")
-    result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*target fake:usb lacks frames (the test is marked needs('frames'))*"])
+    run_expecting(rigtester, "-rs", "--rig=fake:usb", skipped=1,
+                  lines=["*target fake:usb lacks frames (the test is marked needs('frames'))*"])
 
 
 def test_needs_marker_passes_when_present(rigtester: pytest.Pytester) -> None:
@@ -151,9 +149,8 @@ def test_strict_turns_an_expected_capability_skip_into_a_failure(rigtester: pyte
 
     monkeypatch.setitem(plugin.EXPECTED_FEATURES, "fake", frozenset({rig.targets.registry.Feature.MIDI_OS}))
     rigtester.makepyfile(test_x=STRICT_TEST)
-    result = run_plugin(rigtester, "-rs", "--rig=fake:usb", "--rig-strict")
-    result.assert_outcomes(failed=1, skipped=1)
-    result.stdout.fnmatch_lines(["*--rig-strict: target fake:usb lacks midi-os*should have midi-os*"])
+    result = run_expecting(rigtester, "-rs", "--rig=fake:usb", "--rig-strict", failed=1, skipped=1,
+                           lines=["*--rig-strict: target fake:usb lacks midi-os*should have midi-os*"])
     assert result.ret == 1
 
 
@@ -185,9 +182,8 @@ def test_fixture_capability_skip_and_strict_failure(rigtester: pytest.Pytester,
         def test_console(console):
             raise AssertionError("must not run")
     """)
-    result = run_plugin(rigtester, "-rs", "--rig=fake:usb")
-    result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*target fake:usb lacks console (the console fixture needs it)*"])
+    run_expecting(rigtester, "-rs", "--rig=fake:usb", skipped=1,
+                  lines=["*target fake:usb lacks console (the console fixture needs it)*"])
     run_plugin(rigtester, "-rs", "--rig=fake:usb", "--rig-strict").assert_outcomes(failed=1)
 
 
@@ -216,16 +212,9 @@ def test_param_beats_option_beats_default(rigtester: pytest.Pytester,
 
 
 def test_a_target_that_cannot_open_errors_every_test_with_the_reason(rigtester: pytest.Pytester) -> None:
-    rigtester.makepyfile(test_x="""
-        def test_a(rig_target):
-            pass
-
-        def test_b(rig_target):
-            pass
-    """)
-    result = run_plugin(rigtester, "-rs", "--rig=fake:broken")
-    result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["*target fake:broken: could not open: no such thing attached*"])
+    rigtester.makepyfile(test_x=module_of_target_tests(2))
+    run_expecting(rigtester, "-rs", "--rig=fake:broken", errors=2,
+                  lines=["*target fake:broken: could not open: no such thing attached*"])
 
 
 def test_hardware_marker_skips_without_a_board(rigtester: pytest.Pytester,
@@ -242,9 +231,8 @@ def test_hardware_marker_skips_without_a_board(rigtester: pytest.Pytester,
         def test_x():
             pass
     """)
-    result = run_plugin(rigtester, "-rs")
-    result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*needs an attached board; none is attached*"])
+    run_expecting(rigtester, "-rs", skipped=1,
+                  lines=["*needs an attached board; none is attached*"])
 
 
 def test_report_dir_gets_record_and_markdown(rigtester: pytest.Pytester) -> None:
@@ -278,7 +266,7 @@ def test_report_dir_gets_record_and_markdown(rigtester: pytest.Pytester) -> None
 
 
 def test_unknown_rig_value_is_a_usage_error(rigtester: pytest.Pytester) -> None:
-    rigtester.makepyfile(test_x="def test_x(rig_target):\n    pass\n")
+    rigtester.makepyfile(test_x=module_of_target_tests(1))
     result = run_plugin(rigtester, "-rs", "--rig=nonsense")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--rig: unknown target 'nonsense'; expected one of loopback, emulator*"])
@@ -286,7 +274,7 @@ def test_unknown_rig_value_is_a_usage_error(rigtester: pytest.Pytester) -> None:
 
 def test_a_target_that_cannot_open_is_one_short_error_per_test_without_tracebacks(
         rigtester: pytest.Pytester) -> None:
-    rigtester.makepyfile(test_x="\n".join(f"def test_{i}(rig_target):\n    pass\n" for i in range(5)))
+    rigtester.makepyfile(test_x=module_of_target_tests(5))
     result = run_plugin(rigtester, "--rig=fake:broken")
     result.assert_outcomes(errors=5)
     text = result.stdout.str()
@@ -295,7 +283,7 @@ def test_a_target_that_cannot_open_is_one_short_error_per_test_without_traceback
 
 def test_open_early_ends_the_session_in_one_line_naming_the_cause(rigtester: pytest.Pytester) -> None:
     """What `rig test` passes: a target that cannot open stops the session before any test runs."""
-    rigtester.makepyfile(test_x="\n".join(f"def test_{i}(rig_target):\n    pass\n" for i in range(5)))
+    rigtester.makepyfile(test_x=module_of_target_tests(5))
     result = run_plugin(rigtester, "--rig=fake:broken", "--rig-open-early")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     lines = [line for line in result.stdout.lines if "could not open" in line]

@@ -8,7 +8,7 @@ from rig.pytest_plugin.run_report import RunRecord
 from rig.targets.factory import make_target
 from rig.targets.registry import Feature
 
-from .conftest import run_plugin
+from .conftest import run_expecting, run_plugin
 
 pytest_plugins = ["pytester"]
 
@@ -32,10 +32,9 @@ def test_books_check_fails_a_test_that_leaves_frames_behind(tester: pytest.Pytes
             board.send_frame(b"y")
             assert bytes(board.receive_frame().payload) == b"y"
     """)
-    result = run_plugin(tester, "--rig=loopback")
-    result.assert_outcomes(failed=1, passed=3)
-    result.stdout.fnmatch_lines(["*books not balanced on board 4C4F4F504241434B: 1 frame(s) still queued on "
-                                 "EP_FRAME_IN at the end (seq 0..0)*"])
+    run_expecting(tester, "--rig=loopback", failed=1, passed=3,
+                  lines=["*books not balanced on board 4C4F4F504241434B: 1 frame(s) still queued on "
+                         "EP_FRAME_IN at the end (seq 0..0)*"])
 
 
 def test_books_check_catches_counter_disagreement(tester: pytest.Pytester) -> None:
@@ -45,9 +44,8 @@ def test_books_check_catches_counter_disagreement(tester: pytest.Pytester) -> No
             board.receive_frame()
             board.host.frames_tx += 1  # the host claims one more frame than the device saw
     """)
-    result = run_plugin(tester, "--rig=loopback")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*device frames_rx=1 but host frames_tx=2*"])
+    run_expecting(tester, "--rig=loopback", failed=1,
+                  lines=["*device frames_rx=1 but host frames_tx=2*"])
 
 
 def test_device_counters_and_firmware_reach_the_report(tester: pytest.Pytester) -> None:
@@ -128,7 +126,6 @@ def test_board_and_midi_ports_compose(tester: pytest.Pytester) -> None:
             while board.stats()["midi_tx_packets"] < 1 and time.monotonic() < deadline:
                 time.sleep(0.01)
     """)
-    result = run_plugin(tester, "--rig=loopback")
-    result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*books not balanced*device midi_tx_packets=1 but host midi_packets_rx=0*"
-                                 "the ports count every message*did not read back*books_unchecked*"])
+    run_expecting(tester, "--rig=loopback", passed=1, failed=1,
+                  lines=["*books not balanced*device midi_tx_packets=1 but host midi_packets_rx=0*"
+                         "the ports count every message*did not read back*books_unchecked*"])

@@ -210,20 +210,25 @@ _connect_internal_flash:
  * quad) back to command mode; chip select is left forced high, as the datasheet describes, until
  * flash_flush_cache releases it. (The real ROM drives all four IO lines high; this model clocks
  * 0xFF on the serial line, which a chip in serial mode takes as the "mode bit reset" command.) */
+/* SSIENR (r3 = SSI_BASE): the SSI's other registers may be written only while it is 0 (DW_apb_ssi). */
+    .macro SSI_ENABLE on
+    movs r1, #\on
+    str r1, [r3, #SSI_SSIENR]
+    .endm
+
 flash_exit_xip:
     bkpt #ROM_TRACE
 _flash_exit_xip:
     push {r4, lr}
     ldr r3, =SSI_BASE
-    movs r1, #0
-    str r1, [r3, #SSI_SSIENR]           /* disabled: XIP stops here */
+    SSI_ENABLE 0                        /* disabled: XIP stops here */
     movs r1, #CMD_BAUDR
     str r1, [r3, #SSI_BAUDR]
     ldr r1, =CMD_CTRLR0
     str r1, [r3, #SSI_CTRLR0]
     movs r1, #1
     str r1, [r3, #SSI_SER]              /* slave select 0: the flash */
-    str r1, [r3, #SSI_SSIENR]
+    SSI_ENABLE 1
     ldr r2, =IO_QSPI_BASE + IO_QSPI_SS_CTRL
     ldr r4, =OUTOVER_MASK
     ldr r0, [r2]
@@ -269,8 +274,7 @@ flash_enter_cmd_xip:
     bkpt #ROM_TRACE
 _flash_enter_cmd_xip:
     ldr r3, =SSI_BASE
-    movs r1, #0
-    str r1, [r3, #SSI_SSIENR]
+    SSI_ENABLE 0
     ldr r1, =XIP_CTRLR0
     str r1, [r3, #SSI_CTRLR0]
     movs r1, #0
@@ -278,8 +282,7 @@ _flash_enter_cmd_xip:
     ldr r1, =XIP_SPI_CTRLR0
     movs r0, #SSI_SPI_CTRLR0
     str r1, [r3, r0]
-    movs r1, #1
-    str r1, [r3, #SSI_SSIENR]           /* XIP works again from here */
+    SSI_ENABLE 1                        /* XIP works again from here */
     bx lr
 
 /* reset_usb_boot(gpio_activity_mask r0, disable_interface_mask r1): the bridge takes the chip into
