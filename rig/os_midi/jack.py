@@ -207,11 +207,18 @@ def server_running(name: str | None = None) -> bool:
     status = ctypes.c_int(0)
     # libjack prints "Cannot connect to server socket ..." for every probe that finds no server: an
     # expected answer here, so the text is dropped (rig.os_midi.quiet shows it only if the call raises)
-    client = quietly(lambda: lib.jack_client_open(b"rig-probe", _JACK_NO_START_SERVER | _JACK_SERVER_NAME,
-                                                  ctypes.byref(status), server.encode()))
+    # A name of its own (client_name): every rig process probes, and processes sharing one server
+    # (a pool's workers, a CLI run a test starts) each opened "rig-probe" there; a namesake closing
+    # unlinked the other's semaphore ("can't connect named futex ... rig-probe"), and that process
+    # died of SIGSEGV closing its ports. Opening and closing a client are graph changes (jack_ports).
+    probe = client_name("rig-probe").encode()
+    with jack_ports.graph_change():
+        client = quietly(lambda: lib.jack_client_open(probe, _JACK_NO_START_SERVER | _JACK_SERVER_NAME,
+                                                      ctypes.byref(status), server.encode()))
     if not client:
         return False
-    lib.jack_client_close(client)
+    with jack_ports.graph_change():
+        lib.jack_client_close(client)
     return True
 
 
