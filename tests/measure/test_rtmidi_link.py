@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from rig.measure.latency import RtMidiLink
+from rig.measure.latency import Arrival, RtMidiLink
 from rig.measure.runner import os_midi_api_of
 from rig.os_midi.jack import jackd_installed
 from rig.os_midi.system import os_midi_api
@@ -26,7 +26,7 @@ def test_a_late_probe_answer_is_not_an_unexpected_message() -> None:
             link.wait_ready()
             link.send(RtMidiLink.PROBE)  # as a probe sent just before the first answer came back
             link.send(bytes((0x90, 60, 100)))  # a measurement message after it
-            got = []
+            got: list[Arrival] = []
             deadline = time.monotonic() + 10
             while not got and time.monotonic() < deadline:
                 got = link.receive(0.1)
