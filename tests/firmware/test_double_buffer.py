@@ -25,7 +25,8 @@ ENDPOINT_HALT = 0
 
 def burst(events: int, first_note: int = 0) -> bytes:
     """Note Ons on cables 0 and 1 in turn: `events` 4-byte USB-MIDI event packets."""
-    return b"".join(bytes(((n % 2) << 4 | 0x9, 0x90 | n % 16, (first_note + n) % 128, 100)) for n in range(events))
+    return b"".join(bytes(((n % 2) << 4 | 0x9, 0x90 | n % 16, (first_note + n) % 128, 100))
+                    for n in range(events))
 
 
 def read_all(link: EmulatorLink, size: int) -> bytes:
@@ -107,12 +108,11 @@ def test_each_buffer_1_rule_fires_on_its_variant(firmware_build: Path, variant: 
     as it arms its endpoints (SET_CONFIGURATION) and moves a packet."""
     need_bridge()
     rule, finding = VARIANTS[variant]
-    with EmulatorLink(firmware_build / f"plain_{variant}.uf2") as link:
-        with pytest.raises(LinkGone) as failure:
-            configured(link)
-            data = burst(20)
-            link.write(EP_OUT, data, T)
-            read_all(link, len(data))
+    with EmulatorLink(firmware_build / f"plain_{variant}.uf2") as link, pytest.raises(LinkGone) as failure:
+        configured(link)
+        data = burst(20)
+        link.write(EP_OUT, data, T)
+        read_all(link, len(data))
     assert f"USB rule '{rule}' broken" in str(failure.value)
     assert finding in str(failure.value)
 
