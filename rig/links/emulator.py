@@ -389,7 +389,8 @@ class EmulatorLink:
                 raise DeviceReenumerated(self._stale_text())
             req_id = self._next_id
             self._next_id = (self._next_id + 1) & 0xFFFFFFFF or 1
-            pending = _Pending(attachment=self.attachments if usb_op else 0)
+            pending = _Pending()
+            pending.attachment = self.attachments if usb_op else 0
             self._pending[req_id] = pending
             stdin = self._proc.stdin
             assert stdin is not None
