@@ -366,8 +366,10 @@ function armIn(ep) {
   tryTakeIn(ep);
 }
 
-// The OUT buffer the controller fills next, when the firmware has made it available.
+// The OUT buffer the controller fills next, when the firmware has made it available. While a packet
+// is on its way it is not: the buffer it lands in decides which one is next (finishRead asks again).
 function armOut(ep) {
+  if (outLanding[ep] > 0) return false;
   const armed = epBuffers[1][ep].armed();
   if (!armed) return false;
   outArmed[ep] = armed.len;
@@ -397,8 +399,10 @@ function tryTakeIn(ep) {
 // The host sends an OUT packet into the armed buffer; it lands readDelay later (finishRead).
 const outPackets = new Array(16).fill(0); // per endpoint: OUT packets the host sent (ZLPs included)
 const outZlps = new Array(16).fill(0);
+const outLanding = new Array(16).fill(0); // per endpoint: OUT packets sent that have not landed yet
 function giveOut(ep, data) {
   outPackets[ep]++;
+  outLanding[ep]++;
   if (data.length === 0) outZlps[ep]++;
   if (ruleMode !== 'off') rules.outGiven(ep, outWord[ep], controlPhase(ep));
   outArmed[ep] = undefined;
@@ -415,6 +419,21 @@ mcu.writeUint32 = function writeUint32(address, value) {
   }
   protoWrite32.call(mcu, address, value);
 };
+// rp2040js turns a 16- or 8-bit DPRAM store into a 32-bit read-modify-write: the rules are told which
+// half of a buffer control word the store really covers (a double-buffered endpoint's other buffer).
+for (const name of ['writeUint16', 'writeUint8']) {
+  const proto = Object.getPrototypeOf(mcu)[name];
+  mcu[name] = function narrowWrite(address, value) {
+    const a = address >>> 0;
+    if (a < 0x50100000 || a >= 0x50101000) return proto.call(mcu, address, value);
+    rules.storeHalf = (a >> 1) & 1;
+    try {
+      return proto.call(mcu, address, value);
+    } finally {
+      rules.storeHalf = null;
+    }
+  };
+}
 
 // Stores to the USB controller's registers: the rules see them, and EP_ABORT finishes a packet
 // already on the wire before the controller reports the endpoint idle (EP_ABORT_DONE).
@@ -460,9 +479,13 @@ usb.DPRAMUpdated = (offset, value) => {
 // An OUT packet lands: as the controller does, only in a buffer still armed on an enabled endpoint
 // (the firmware may have closed it meanwhile); AVAILABLE clears, FULL and the length are set.
 usb.finishRead = (ep, buffer) => {
+  outLanding[ep] = Math.max(0, outLanding[ep] - 1);
   const buffers = epBuffers[1][ep];
   const armed = buffers.armed();
-  if (!armed || !endpointEnabled(ep, true)) return;
+  if (!armed || !endpointEnabled(ep, true)) {
+    if (outArmed[ep] === undefined) armOut(ep);
+    return;
+  }
   const n = Math.min(buffer.length, armed.len, 0x1000 - armed.offset);
   mcu.usbDPRAM.set(buffer.subarray(0, n), armed.offset);
   events.completed(ep, true, armed.bits, buffer.subarray(0, n));
@@ -504,6 +527,7 @@ function watchdogReset(reason) {
     reads.alarm.cancel();
     reads.buffers.length = 0;
   }
+  outLanding.fill(0);
   for (const field of ['mainCtrl', 'sieCtrl', 'sieStatus', 'intRaw', 'intEnable', 'intForce', 'buffStatus',
     'addrEndp', 'usbPwr', 'epAbort', 'epAbortDone', 'epStallArm', 'epStatusStallNak']) usb[field] = 0;
   mcu.usbDPRAM.fill(0);
@@ -796,6 +820,19 @@ function failAll(status, message) {
 }
 
 // The host's view of every endpoint goes: queued IN data, armed buffers, halts.
+// Packets the controller completed per endpoint, by buffer ([buffer 0, buffer 1]; buffer 1 only
+// when the endpoint double-buffers), since boot.
+function bufferCompletions() {
+  const out = {};
+  for (let ep = 0; ep < 16; ep++) {
+    for (const dir of [0, 1]) {
+      const done = epBuffers[dir][ep].completed;
+      if (done[0] + done[1] > 0) out[`0x${(dir ? ep : ep | 0x80).toString(16).padStart(2, '0')}`] = done.slice();
+    }
+  }
+  return out;
+}
+
 function forgetEndpoints() {
   for (let ep = 0; ep < 16; ep++) {
     inQueue[ep] = [];
@@ -968,6 +1005,7 @@ function info() {
     chip: { ...chip.vreg.info(), bootsel_button: args.bootsel, watchdog_resets: chipResets.slice() },
     usb_rules: { mode: ruleMode, ...rules.info() },
     host_endpoints: hostEps.info(),
+    buffer_completions: bufferCompletions(),
     device_events: { on: events.on, sent: events.sent },
     out_packets: Object.fromEntries(outPackets.map((n, ep) => [ep, { packets: n, zlps: outZlps[ep] }]).filter(([, v]) => v.packets)),
     bootsel,

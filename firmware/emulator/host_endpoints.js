@@ -85,6 +85,7 @@ class EndpointBuffers {
     this.out = out;
     this.control = 0x80 + 8 * ep + (out ? 4 : 0);
     this.select = 0;
+    this.completed = [0, 0]; // packets completed in buffer 0 and buffer 1 (INFO's buffer_completions)
   }
 
   endpointControl() {
@@ -122,6 +123,7 @@ class EndpointBuffers {
     else bits = (bits & ~(HALF_AVAILABLE | HALF_LEN)) | HALF_FULL | (length & HALF_LEN);
     const mask = (0xffff << shift) >>> 0;
     this.view.setUint32(this.control, ((word & ~mask) | (bits << shift)) >>> 0, true);
+    this.completed[half]++;
     if (this.doubleBuffered()) this.select ^= 1;
     return half;
   }

@@ -42,6 +42,20 @@
  *                   SET/CLR/XOR alias store to one.
  *   irq-pending     the USB interrupt asserted and enabled for more than 5 ms of emulated time: the
  *                   handler returns without acknowledging it.
+ *
+ * Double-buffered endpoints (EP_CONTROL DOUBLE_BUFFERED; datasheet 4.1.2.5.2 and the EP_BUFFER_CONTROL
+ * register table: bits 31:16 are buffer 1's LEN_1, AVAILABLE_1, PID_1, FULL_1, and buffer 1 lies 64
+ * bytes after buffer 0) are judged per buffer: `buffer-control-owned`, `available-same-store` and
+ * `buffer-owned` apply to each buffer's half of the word and each buffer. A 32-bit store covers both
+ * halves, so it must not be made while either buffer is AVAILABLE (the controller writes a buffer's
+ * status back into its half; a store of the whole word races that write-back); a 16-bit or 8-bit
+ * store covers only its half. Two rules more:
+ *   double-pid      both buffers AVAILABLE with the same DATA PID: the controller sends or accepts them
+ *                   in turn, so the host meets the same PID twice and drops the second packet as a
+ *                   retransmission (USB 2.0 8.6.2) or the controller ignores it.
+ *   buffer-length   a buffer made AVAILABLE with LEN over 64: it runs into the next buffer (buffer 0 into
+ *                   buffer 1, buffer 1 into whatever follows).
+ * `toggle` and `max-packet` already judge each packet, whichever buffer carried it.
  */
 
 const DPRAM_BASE = 0x50100000;
@@ -55,6 +69,8 @@ const BUF_STALL = 1 << 11;
 const BUF_AVAILABLE = 1 << 10;
 const BUF_LEN = 0x3ff;
 const EP_CTRL_ENABLE = 1 << 31;
+const EP_CTRL_DOUBLE_BUFFERED = 1 << 30;
+const HALF_BUFFER = 64; // a double-buffered (non-isochronous) endpoint's buffers: 64 bytes each, buffer 1 after buffer 0
 const MAX_PACKET = 64;
 // USB controller registers (datasheet 4.1.4).
 const REG = {
@@ -107,9 +123,10 @@ class UsbRules {
     this.maxPacket = maxPacket; // ep -> the IN endpoint's max packet size the host knows
     this.violations = [];
     this.fired = {}; // rule -> count
-    this.lastStore = new Map(); // buffer control offset -> { value, nanos } of the firmware's last store
+    this.lastStore = new Map(); // 2 * buffer control offset + half -> { value, nanos } of the last store to that half
     this.bufferOwner = new Int16Array(DPRAM_SIZE >> 6).fill(-1); // 64-byte block -> buffer control offset
     this.irqSince = null;
+    this.storeHalf = null; // the half (0, 1) a 16/8-bit store covers; null for a 32-bit store
     this.resetHost();
   }
 
@@ -364,12 +381,15 @@ class UsbRules {
     if (offset >= EP0_BUFFER) {
       const owner = offset < EP0_BUFFER + 0x40 ? -2 : this.bufferOwner[offset >> 6];
       if (owner === -1) return;
+      // An owner is a buffer control offset, plus 0x100 for buffer 1 of a double-buffered endpoint.
       const words = owner === -2 ? [BUF_CTRL_FIRST, BUF_CTRL_FIRST + 4] : [owner];
       for (const w of words) {
-        const word = this.view.getUint32(w, true);
-        if (word & BUF_AVAILABLE) {
+        const half = w >> 8;
+        const word = this.view.getUint32(w & 0xff, true);
+        if ((word >>> (16 * half)) & BUF_AVAILABLE) {
           this.violation('buffer-owned', `store of ${hex(value)} to DPRAM ${hex(DPRAM_BASE + offset)} ` +
-            `(pc ${this.pc()}) while ${bufCtrlName(w)} = ${hex(word)} has AVAILABLE set: the controller owns that buffer`);
+            `(pc ${this.pc()}) while ${bufCtrlName(w & 0xff)} = ${hex(word)} has AVAILABLE${half ? '_1' : ''} set: ` +
+            `the controller owns that buffer${half ? ' (buffer 1)' : ''}`);
           return;
         }
       }
@@ -386,29 +406,42 @@ class UsbRules {
         const ctrl = this.view.getUint32(8 * ep + (out ? 4 : 0), true);
         if (!(ctrl & EP_CTRL_ENABLE)) continue;
         const block = (ctrl & 0xffc0) >> 6;
-        if (block > 0 && block < this.bufferOwner.length) this.bufferOwner[block] = BUF_CTRL_FIRST + 8 * ep + (out ? 4 : 0);
+        const word = BUF_CTRL_FIRST + 8 * ep + (out ? 4 : 0);
+        if (block > 0 && block < this.bufferOwner.length) this.bufferOwner[block] = word;
+        const second = block + HALF_BUFFER / 64;
+        if ((ctrl & EP_CTRL_DOUBLE_BUFFERED) && block > 0 && second < this.bufferOwner.length) {
+          this.bufferOwner[second] = word + 0x100;
+        }
       }
     }
+  }
+
+  doubleBuffered(ep, out) {
+    return ep !== 0 && (this.view.getUint32(8 * ep + (out ? 4 : 0), true) & EP_CTRL_DOUBLE_BUFFERED) !== 0;
   }
 
   bufCtrlStore(offset, old, value) {
     const ep = (offset - BUF_CTRL_FIRST) >> 3;
     const out = (offset & 4) !== 0;
     const name = bufCtrlName(offset);
-    const at = `${name} (${hex(DPRAM_BASE + offset)}) = ${hex(value)}, was ${hex(old)}, pc ${this.pc()}`;
-    if ((old & BUF_AVAILABLE) && !this.aborted(ep, out)) {
-      this.violation('buffer-control-owned', `${at}: written while AVAILABLE is set (the controller owns the ` +
-        'buffer; revoke it with EP_ABORT and wait for EP_ABORT_DONE first)');
-    } else if ((value & BUF_AVAILABLE) && !(old & BUF_AVAILABLE)) {
-      const last = this.lastStore.get(offset);
-      const rest = value & ~BUF_AVAILABLE;
-      const minNs = 1e9 / CLK_USB_HZ;
-      if (!last || last.value !== rest || (old & ~BUF_AVAILABLE) !== rest) {
-        this.violation('available-same-store', `${at}: AVAILABLE set in the same store as the other fields ` +
-          '(datasheet 4.1.2.5.1: write them first, wait for clk_usb, then set AVAILABLE)');
-      } else if (this.now() - last.nanos < minNs) {
-        this.violation('available-same-store', `${at}: AVAILABLE set ${Math.round(this.now() - last.nanos)} ns ` +
-          `after the other fields, less than one clk_usb period (${minNs.toFixed(1)} ns)`);
+    const double = this.doubleBuffered(ep, out);
+    const width = this.storeHalf === null ? '' : ` (16-bit store to buffer ${this.storeHalf}'s half)`;
+    const at = `${name} (${hex(DPRAM_BASE + offset)}) = ${hex(value)}, was ${hex(old)}${width}, pc ${this.pc()}`;
+    const covered = this.storeHalf === null ? [0, 1] : [this.storeHalf];
+    // A single-buffered endpoint's word describes buffer 0 only (datasheet: buffer 1's fields are
+    // valid only in double-buffered mode).
+    const judged = double ? covered : covered.filter((h) => h === 0);
+    for (const half of judged) this.bufHalfStore(offset, half, old, value, at, double);
+    if (double) {
+      const a0 = (value & BUF_AVAILABLE) !== 0;
+      const a1 = ((value >>> 16) & BUF_AVAILABLE) !== 0;
+      const newly = (a0 && !(old & BUF_AVAILABLE)) || (a1 && !((old >>> 16) & BUF_AVAILABLE));
+      const pid0 = (value & BUF_DATA1) !== 0;
+      const pid1 = ((value >>> 16) & BUF_DATA1) !== 0;
+      if (a0 && a1 && newly && pid0 === pid1) {
+        this.violation('double-pid', `${at}: both buffers AVAILABLE with DATA${pid0 ? 1 : 0}: the controller uses ` +
+          'them in turn, so the second packet repeats the first one\'s PID and the host drops it as a ' +
+          'retransmission (or the controller ignores it); consecutive packets alternate DATA0/DATA1 (USB 2.0 8.6)');
       }
     }
     if (ep !== 0) {
@@ -420,7 +453,45 @@ class UsbRules {
       }
       if (value & BUF_STALL) this.halted[d][ep] = 1;
     }
-    this.lastStore.set(offset, { value, nanos: this.now() });
+    for (const half of covered) this.lastStore.set(offset * 2 + half, { value, nanos: this.now() });
+  }
+
+  /** The rules of one buffer's half (`half` 0: bits 15:0, 1: bits 31:16) of a buffer control store. */
+  bufHalfStore(offset, half, old, value, at, double) {
+    const ep = (offset - BUF_CTRL_FIRST) >> 3;
+    const out = (offset & 4) !== 0;
+    const shift = 16 * half;
+    const oldBits = (old >>> shift) & 0xffff;
+    const bits = (value >>> shift) & 0xffff;
+    const which = double ? ` buffer ${half}'s half` : '';
+    if ((oldBits & BUF_AVAILABLE) && !this.aborted(ep, out)) {
+      const wholeWord = double && this.storeHalf === null;
+      let again = '';
+      if (wholeWord && bits === oldBits) again = ' (rewritten unchanged by a store to the other buffer\'s half)';
+      else if (bits & BUF_AVAILABLE && (bits & ~BUF_AVAILABLE) === (oldBits & ~BUF_AVAILABLE)) {
+        again = ' (AVAILABLE set again before the controller consumed the buffer)';
+      }
+      this.violation('buffer-control-owned', `${at}:${which} written while AVAILABLE is set${again} (the controller ` +
+        'owns the buffer; revoke it with EP_ABORT and wait for EP_ABORT_DONE first' +
+        `${wholeWord ? '; a 32-bit store covers both buffers\' halves: write the free one with a 16-bit store' : ''})`);
+    } else if ((bits & BUF_AVAILABLE) && !(oldBits & BUF_AVAILABLE)) {
+      const last = this.lastStore.get(offset * 2 + half);
+      const rest = bits & ~BUF_AVAILABLE;
+      const lastBits = last ? (last.value >>> shift) & 0xffff : null;
+      const minNs = 1e9 / CLK_USB_HZ;
+      if (!last || lastBits !== rest || (oldBits & ~BUF_AVAILABLE) !== rest) {
+        this.violation('available-same-store', `${at}:${which} AVAILABLE set in the same store as the other fields ` +
+          '(datasheet 4.1.2.5.1: write them first, wait for clk_usb, then set AVAILABLE)');
+      } else if (this.now() - last.nanos < minNs) {
+        this.violation('available-same-store', `${at}:${which} AVAILABLE set ${Math.round(this.now() - last.nanos)} ns ` +
+          `after the other fields, less than one clk_usb period (${minNs.toFixed(1)} ns)`);
+      }
+      if (double && (bits & BUF_LEN) > HALF_BUFFER) {
+        this.violation('buffer-length', `${at}: buffer ${half} made AVAILABLE for ${bits & BUF_LEN} bytes; a ` +
+          `double-buffered endpoint's buffers are ${HALF_BUFFER} bytes each (datasheet 4.1.2.5.2: buffer 1 lies ` +
+          `${HALF_BUFFER} bytes after buffer 0), so the packet would run into the next buffer`);
+      }
+    }
   }
 
   /** A store to a USB controller register (`atomic`: 0 plain, 1 XOR, 2 SET, 3 CLR alias). */

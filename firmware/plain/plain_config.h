@@ -25,6 +25,29 @@
 #define PLAIN_MIDI_IN_INTERVAL_MS 0u
 #endif
 
+/* PLAIN_VARIANT_DOUBLE_BUF: the bulk MIDI endpoints double-buffer (src/dcd_rp2040.c,
+ * DCD_DOUBLE_BUFFERED). The PLAIN_VARIANT_DB_* variants do too, each breaking one of the emulator's
+ * USB rules for buffer 1 (firmware/README.md), so a test sees each rule fire. */
+#if defined(PLAIN_VARIANT_DOUBLE_BUF) || defined(PLAIN_VARIANT_DB_TWICE) || defined(PLAIN_VARIANT_DB_SAME_PID) || \
+    defined(PLAIN_VARIANT_DB_LONG) || defined(PLAIN_VARIANT_DB_SAME_STORE) || defined(PLAIN_VARIANT_DB_WORD_STORE)
+#define DCD_DOUBLE_BUFFERED 1
+#endif
+#ifdef PLAIN_VARIANT_DB_TWICE
+#define DCD_DB_BUG_TWICE 1 /* buffer 1's AVAILABLE set again before the controller consumed it */
+#endif
+#ifdef PLAIN_VARIANT_DB_SAME_PID
+#define DCD_DB_BUG_SAME_PID 1 /* buffer 1 armed with the PID buffer 0 had */
+#endif
+#ifdef PLAIN_VARIANT_DB_LONG
+#define DCD_DB_BUG_LONG 1 /* OUT buffer 1 armed for 65 bytes: longer than the 64-byte buffer */
+#endif
+#ifdef PLAIN_VARIANT_DB_SAME_STORE
+#define DCD_DB_BUG_SAME_STORE 1 /* buffer 1's AVAILABLE set in the store that writes its other fields */
+#endif
+#ifdef PLAIN_VARIANT_DB_WORD_STORE
+#define DCD_DB_BUG_WORD_STORE 1 /* a buffer armed by 32-bit stores while the other one is AVAILABLE */
+#endif
+
 #define USBD_NUM_INTERFACES 2u
 #define USBD_ITF_ENDPOINTS {PLAIN_IF_MIDI_STREAMING, PLAIN_EP_MIDI_IN}, {PLAIN_IF_MIDI_STREAMING, PLAIN_EP_MIDI_OUT}
 

@@ -1,7 +1,7 @@
 /* dcd.h: device controller driver for the RP2040 USB controller: DPRAM buffers, buffer control,
  * data toggles, STALL, address, and the interrupt that reports SETUP, completions and bus reset.
- * Packet level: one max-size packet per arm, single-buffered (double buffering is broken in
- * rp2040js). Upper layers implement the three dcd_on_* callbacks; they run in interrupt context. */
+ * Packet level: one max-size packet per arm, single-buffered; with DCD_DOUBLE_BUFFERED (a build
+ * option) bulk endpoints double-buffer, two packets in the controller at once. Upper layers implement the three dcd_on_* callbacks; they run in interrupt context. */
 #ifndef DCD_H
 #define DCD_H
 
@@ -39,7 +39,8 @@ extern dcd_ep_state_t dcd_ep[32];
 extern uint8_t *dcd_buf[16][2];
 /* Index of a direction in those tables: 0 IN, 1 OUT. */
 static inline unsigned dcd_dir(uint8_t ep_addr) { return USB_EP_IS_IN(ep_addr) ? 0u : 1u; }
-/* The endpoint's packet buffer in DPRAM (64 bytes, word aligned). */
+/* The endpoint's packet buffer in DPRAM (64 bytes, word aligned); double-buffered, the half the
+ * next IN packet is written into, or the half an OUT completion handler reads. */
 static inline uint8_t *dcd_ep_buffer(uint8_t ep_addr) {
     return dcd_buf[USB_EP_NUM(ep_addr)][dcd_dir(ep_addr)];
 }
@@ -47,6 +48,12 @@ static inline uint8_t *dcd_ep_buffer(uint8_t ep_addr) {
  * on a closed endpoint. */
 void dcd_ep_arm_in(uint8_t ep_addr, uint16_t len);
 void dcd_ep_arm_out(uint8_t ep_addr, uint16_t len);
+#ifdef DCD_DOUBLE_BUFFERED
+/* Packets the upper layer has armed on the endpoint and not yet seen complete (0..2 when it
+ * double-buffers, 0..1 otherwise). */
+unsigned dcd_ep_pending(uint8_t ep_addr);
+#endif
+/* No buffer is free to arm (single-buffered: a packet is in flight; double-buffered: both are). */
 static inline bool dcd_ep_armed(uint8_t ep_addr) {
     return dcd_ep[DCD_SLOT(USB_EP_NUM(ep_addr), dcd_dir(ep_addr))].armed != 0u;
 }

@@ -17,6 +17,18 @@ uint8_t *dcd_buf[EP_COUNT][2]; /* each endpoint direction's DPRAM buffer */
 static int16_t held[EP_COUNT][2];    /* length of a packet kept back while the endpoint is halted, or -1 */
 static uint16_t next_free;
 static dcd_xfer_fn route[2u * EP_COUNT]; /* by slot; never NULL once dcd_init has run */
+#ifdef DCD_DOUBLE_BUFFERED
+/* A double-buffered endpoint direction (below, before dcd_ep_open). */
+typedef struct {
+    uint8_t on;        /* this endpoint direction double-buffers */
+    uint8_t next_arm;  /* the half the next packet goes into */
+    uint8_t next_done; /* the half whose completion is handled next (the controller's select order) */
+    uint8_t count;     /* packets in the controller: armed, or done and not yet handled */
+    uint8_t held;      /* packets kept back (halted, or revoked), in the halves after those */
+    uint16_t len[2];   /* each half's armed length */
+} db_state_t;
+static db_state_t db[2u * EP_COUNT];
+#endif
 
 /* Bit of an endpoint direction in BUFF_STATUS, EP_ABORT and EP_ABORT_DONE: 2n for IN, 2n + 1 for OUT. */
 static inline uint32_t ep_bit(unsigned ep, unsigned d) { return 1u << (2u * ep + d); }
@@ -56,6 +68,9 @@ void dcd_init(void) {
             dcd_ep[DCD_SLOT(ep, d)].stalled = 0u;
             held[ep][d] = -1;
             dcd_ep[DCD_SLOT(ep, d)].opened = ep == 0u;
+#ifdef DCD_DOUBLE_BUFFERED
+            db[DCD_SLOT(ep, d)].on = 0u;
+#endif
             if (ep == 0u || route[DCD_SLOT(ep, d)] == NULL) {
                 route[DCD_SLOT(ep, d)] = ep == 0u ? ep0_xfer : drop_xfer;
             }
@@ -132,15 +147,217 @@ static int32_t take_back(unsigned ep, unsigned d, bool stall, bool consume) {
     return len;
 }
 
+/* Datasheet 4.1.2.5.1: write everything but AVAILABLE, let clk_usb catch up, then AVAILABLE. The
+ * wait is three clk_usb periods (the controller needs one): 8 nops at the board's clocks. */
+_Static_assert(8u * BOARD_CLK_USB_HZ >= 3u * BOARD_CLK_SYS_HZ, "8 clk_sys cycles < 3 clk_usb periods");
+static inline __attribute__((always_inline)) void settle(void) {
+    __asm__ volatile("nop\n nop\n nop\n nop\n nop\n nop\n nop\n nop");
+}
+
+#ifdef DCD_DOUBLE_BUFFERED
+/* Double-buffered bulk endpoints (a build option: the plain image's double_buf variant). RP2040
+ * datasheet 4.1.2.5.2 and the EP_BUFFER_CONTROL / EP_CONTROL register tables: with DOUBLE_BUFFERED
+ * set in the endpoint control word, bits 31:16 of the buffer control word describe buffer 1 (LEN_1,
+ * AVAILABLE_1, PID_1, FULL_1) and buffer 1 lies 64 bytes after buffer 0; the controller uses the two
+ * in turn, starting at buffer 0 (its buffer select; RESET, bit 12, puts it back to buffer 0), and with
+ * INTERRUPT_PER_BUFF sets the endpoint's BUFF_STATUS bit each time a buffer is done. Each packet keeps
+ * the endpoint's toggle, so the two halves alternate DATA0/DATA1. A half the controller owns
+ * (AVAILABLE) is never written: the other half is armed with a 16-bit store to its own half word. */
+#define USB_EP_CTRL_DOUBLE_BUFFERED (1u << 30)
+#define USB_BUF_RESET_SELECT (1u << 12)
+#define DB_HALF_BYTES 64u
+
+
+static inline uint8_t *db_buffer(unsigned ep, unsigned d, unsigned half) {
+    return (uint8_t *)(uintptr_t)(USBCTRL_DPRAM_BASE + buf_offset[ep][d] + DB_HALF_BYTES * half);
+}
+
+/* The upper layer may arm another packet while a half is free. */
+static inline void db_update_armed(unsigned slot) {
+    dcd_ep[slot].armed = (uint8_t)(db[slot].count + db[slot].held >= 2u);
+}
+
+/* Hand half `half` to the controller with the endpoint's next PID: fields first, then AVAILABLE
+ * (datasheet 4.1.2.5.1), both as 16-bit stores to that half only. */
+static void db_start(unsigned ep, unsigned d, unsigned half, uint16_t len) {
+    dcd_ep_state_t *st = &dcd_ep[DCD_SLOT(ep, d)];
+    uint16_t value = (uint16_t)(len & USB_BUF_LEN_MASK);
+    if (st->data1) {
+        value |= USB_BUF_DATA1;
+    }
+#ifndef DCD_DB_BUG_SAME_PID
+    st->data1 ^= 1u;
+#else
+    if (half == 1u) { /* broken on purpose: buffer 0 does not toggle, so buffer 1 repeats its PID */
+        st->data1 ^= 1u;
+    }
+#endif
+    if (d == 0u) {
+        value |= USB_BUF_FULL;
+    }
+#ifdef DCD_DB_BUG_LONG
+    if (half == 1u && d == 1u) { /* broken on purpose: buffer 1 armed for more than its 64 bytes */
+        value = (uint16_t)((value & ~USB_BUF_LEN_MASK) | (DB_HALF_BYTES + 1u));
+    }
+#endif
+#ifdef DCD_DB_BUG_WORD_STORE
+    { /* broken on purpose: 32-bit read-modify-write stores, which rewrite the other buffer's half too */
+        uint32_t shift = 16u * half;
+        uint32_t keep = REG32(USB_DPRAM_BUF_CTRL(ep, d)) & ~(0xFFFFu << shift);
+        REG32(USB_DPRAM_BUF_CTRL(ep, d)) = keep | ((uint32_t)value << shift);
+        settle();
+        REG32(USB_DPRAM_BUF_CTRL(ep, d)) = keep | ((uint32_t)(value | USB_BUF_AVAILABLE) << shift);
+        return;
+    }
+#endif
+    volatile uint16_t *w = (volatile uint16_t *)(uintptr_t)(USB_DPRAM_BUF_CTRL(ep, d) + 2u * half);
+#ifdef DCD_DB_BUG_SAME_STORE
+    if (half == 1u) { /* broken on purpose: AVAILABLE in the store that writes the other fields */
+        *w = (uint16_t)(value | USB_BUF_AVAILABLE);
+        return;
+    }
+#endif
+    *w = value;
+    settle();
+    *w = (uint16_t)(value | USB_BUF_AVAILABLE);
+#ifdef DCD_DB_BUG_TWICE
+    if (half == 1u) { /* broken on purpose: AVAILABLE set again while the controller owns the buffer */
+        *w = (uint16_t)(value | USB_BUF_AVAILABLE);
+    }
+#endif
+}
+
+/* The controller's buffer select back to buffer 0 (RESET), then the word without RESET. */
+static void db_reset_select(unsigned ep, unsigned d, bool stall) {
+    unsigned slot = DCD_SLOT(ep, d);
+    REG32(USB_DPRAM_BUF_CTRL(ep, d)) = (stall ? USB_BUF_STALL : 0u) | USB_BUF_RESET_SELECT;
+    REG32(USB_DPRAM_BUF_CTRL(ep, d)) = stall ? USB_BUF_STALL : 0u;
+    db[slot].next_arm = db[slot].next_done = 0u;
+    db[slot].count = db[slot].held = 0u;
+    if (d == 0u) {
+        dcd_buf[ep][0] = db_buffer(ep, 0u, 0u);
+    }
+    db_update_armed(slot);
+}
+
+static void db_arm(unsigned ep, unsigned d, uint16_t len) {
+    unsigned slot = DCD_SLOT(ep, d);
+    db_state_t *b = &db[slot];
+    if (!dcd_ep[slot].opened || b->count + b->held >= 2u) {
+        return;
+    }
+    unsigned half = b->next_arm;
+    b->len[half] = len;
+    b->next_arm = (uint8_t)(half ^ 1u);
+    if (d == 0u) {
+        dcd_buf[ep][0] = db_buffer(ep, 0u, b->next_arm); /* where the next IN packet is written */
+    }
+    if (dcd_ep[slot].stalled || b->held != 0u) {
+        b->held++;
+    } else {
+        b->count++;
+        db_start(ep, d, half, len);
+    }
+    db_update_armed(slot);
+}
+
+/* Arm the held packets in their halves, in order, with the endpoint's PIDs from now on. */
+static void db_rearm(unsigned ep, unsigned d) {
+    unsigned slot = DCD_SLOT(ep, d);
+    db_state_t *b = &db[slot];
+    unsigned half = (b->next_done + b->count) & 1u;
+    while (b->held != 0u) {
+        b->held--;
+        b->count++;
+        db_start(ep, d, half, b->len[half]);
+        half ^= 1u;
+    }
+    db_update_armed(slot);
+}
+
+/* Every half the controller has written back, in the order it used them (BUFF_STATUS is one bit for
+ * both, so a bit may stand for two buffers done). */
+static void db_complete(unsigned slot) {
+    unsigned ep = slot >> 1;
+    unsigned d = slot & 1u;
+    db_state_t *b = &db[slot];
+    while (b->count != 0u) {
+        unsigned half = b->next_done;
+        uint32_t bits = REG32(USB_DPRAM_BUF_CTRL(ep, d)) >> (16u * half);
+        if (bits & USB_BUF_AVAILABLE) {
+            return; /* not done yet */
+        }
+        b->next_done = (uint8_t)(half ^ 1u);
+        b->count--;
+        db_update_armed(slot);
+        if (d == 1u) {
+            dcd_buf[ep][1] = db_buffer(ep, 1u, half); /* the packet the handler reads */
+        }
+        (void)route[slot]((uint8_t)(ep | (d ? 0u : 0x80u)), (uint16_t)(bits & USB_BUF_LEN_MASK));
+    }
+}
+
+/* EP_ABORT the endpoint: halves still AVAILABLE never went and are held (their PIDs handed back),
+ * halves already done stay for the interrupt handler; `consume` drops all of them and puts the
+ * buffer select back to buffer 0. STALL as `stall` says. */
+static void db_take_back(unsigned ep, unsigned d, bool stall, bool consume) {
+    unsigned slot = DCD_SLOT(ep, d);
+    db_state_t *b = &db[slot];
+    bool in_controller = b->count != 0u;
+    if (in_controller) {
+        (void)abort_begin(ep, d);
+        uint32_t word = REG32(USB_DPRAM_BUF_CTRL(ep, d));
+        unsigned done = 0u;
+        while (done < b->count && !((word >> (16u * ((b->next_done + done) & 1u))) & USB_BUF_AVAILABLE)) {
+            done++;
+        }
+        unsigned revoked = b->count - done;
+        b->count = (uint8_t)done;
+        b->held = (uint8_t)(b->held + revoked);
+        dcd_ep[slot].data1 ^= (uint8_t)(revoked & 1u);
+        if (consume && (REG32(USB_BUFF_STATUS) & ep_bit(ep, d))) {
+            REG32(USB_BUFF_STATUS) = ep_bit(ep, d);
+        }
+        if (!consume) {
+            uint32_t keep = word & ~(USB_BUF_AVAILABLE | (USB_BUF_AVAILABLE << 16) | USB_BUF_STALL | USB_BUF_RESET_SELECT);
+            REG32(USB_DPRAM_BUF_CTRL(ep, d)) = keep | (stall ? USB_BUF_STALL : 0u);
+        }
+    }
+    if (consume) {
+        db_reset_select(ep, d, stall);
+    } else if (!in_controller) {
+        REG32(USB_DPRAM_BUF_CTRL(ep, d)) = (REG32(USB_DPRAM_BUF_CTRL(ep, d)) & ~USB_BUF_STALL) | (stall ? USB_BUF_STALL : 0u);
+    }
+    if (in_controller) {
+        abort_end(ep, d);
+    }
+    db_update_armed(slot);
+}
+
+static void db_open(unsigned ep, unsigned d, uint8_t type) {
+    unsigned slot = DCD_SLOT(ep, d);
+    db[slot].on = 1u;
+    db_reset_select(ep, d, false);
+    REG32(USB_DPRAM_EP_CTRL(ep, d)) = USB_EP_CTRL_ENABLE | USB_EP_CTRL_DOUBLE_BUFFERED | USB_EP_CTRL_INT_1BUF |
+                                      ((uint32_t)type << USB_EP_CTRL_TYPE_SHIFT) | buf_offset[ep][d];
+}
+#define DB_ON(ep, d) (db[DCD_SLOT(ep, d)].on != 0u)
+#define DB_BYTES 2u
+#else
+#define DB_ON(ep, d) false
+#define DB_BYTES 1u
+#endif
+
 void dcd_ep_open(uint8_t ep_addr, uint8_t type) {
     uint8_t ep = USB_EP_NUM(ep_addr);
     unsigned d = dcd_dir(ep_addr);
     if (ep == 0u) {
         return;
     }
+    bool double_buffered = DB_BYTES > 1u && type == USB_EP_TYPE_BULK;
     if (buf_offset[ep][d] == 0x100u) {
         buf_offset[ep][d] = next_free;
-        next_free = (uint16_t)(next_free + 64u);
+        next_free = (uint16_t)(next_free + (double_buffered ? 64u * DB_BYTES : 64u));
         dcd_buf[ep][d] = (uint8_t *)(uintptr_t)(USBCTRL_DPRAM_BASE + buf_offset[ep][d]);
     }
     dcd_ep[DCD_SLOT(ep, d)].data1 = 0u;
@@ -148,6 +365,12 @@ void dcd_ep_open(uint8_t ep_addr, uint8_t type) {
     dcd_ep[DCD_SLOT(ep, d)].stalled = 0u;
     held[ep][d] = -1;
     dcd_ep[DCD_SLOT(ep, d)].opened = 1u;
+#ifdef DCD_DOUBLE_BUFFERED
+    if (double_buffered) {
+        db_open(ep, d, type);
+        return;
+    }
+#endif
     REG32(USB_DPRAM_BUF_CTRL(ep, d)) = 0u;
     REG32(USB_DPRAM_EP_CTRL(ep, d)) = USB_EP_CTRL_ENABLE | USB_EP_CTRL_INT_1BUF |
                                       ((uint32_t)type << USB_EP_CTRL_TYPE_SHIFT) | buf_offset[ep][d];
@@ -156,19 +379,20 @@ void dcd_ep_open(uint8_t ep_addr, uint8_t type) {
 void dcd_ep_close_all(void) {
     for (unsigned ep = 1; ep < EP_COUNT; ep++) {
         for (unsigned d = 0; d < 2u; d++) {
-            (void)take_back(ep, d, false, true);
+#ifdef DCD_DOUBLE_BUFFERED
+            if (DB_ON(ep, d)) {
+                db_take_back(ep, d, false, true);
+                db[DCD_SLOT(ep, d)].on = 0u;
+            } else
+#endif
+            {
+                (void)take_back(ep, d, false, true);
+            }
             REG32(USB_DPRAM_EP_CTRL(ep, d)) = 0u;
             dcd_ep[DCD_SLOT(ep, d)].stalled = 0u;
             dcd_ep[DCD_SLOT(ep, d)].opened = 0u;
         }
     }
-}
-
-/* Datasheet 4.1.2.5.1: write everything but AVAILABLE, let clk_usb catch up, then AVAILABLE. The
- * wait is three clk_usb periods (the controller needs one): 8 nops at the board's clocks. */
-_Static_assert(8u * BOARD_CLK_USB_HZ >= 3u * BOARD_CLK_SYS_HZ, "8 clk_sys cycles < 3 clk_usb periods");
-static inline __attribute__((always_inline)) void settle(void) {
-    __asm__ volatile("nop\n nop\n nop\n nop\n nop\n nop\n nop\n nop");
 }
 
 /* Hand a buffer to the controller with the endpoint's next PID (`state` is the endpoint's state
@@ -212,9 +436,32 @@ static inline __attribute__((always_inline)) void arm(uint8_t ep, unsigned d, ui
     start_word(ep, d, len, state);
 }
 
+#ifdef DCD_DOUBLE_BUFFERED
+void dcd_ep_arm_in(uint8_t ep_addr, uint16_t len) {
+    if (DB_ON(USB_EP_NUM(ep_addr), 0u)) {
+        db_arm(USB_EP_NUM(ep_addr), 0u, len);
+    } else {
+        arm(USB_EP_NUM(ep_addr), 0u, len);
+    }
+}
+
+void dcd_ep_arm_out(uint8_t ep_addr, uint16_t len) {
+    if (DB_ON(USB_EP_NUM(ep_addr), 1u)) {
+        db_arm(USB_EP_NUM(ep_addr), 1u, len);
+    } else {
+        arm(USB_EP_NUM(ep_addr), 1u, len);
+    }
+}
+
+unsigned dcd_ep_pending(uint8_t ep_addr) {
+    unsigned slot = DCD_SLOT(USB_EP_NUM(ep_addr), dcd_dir(ep_addr));
+    return db[slot].on ? (unsigned)(db[slot].count + db[slot].held) : dcd_ep[slot].armed;
+}
+#else
 void dcd_ep_arm_in(uint8_t ep_addr, uint16_t len) { arm(USB_EP_NUM(ep_addr), 0u, len); }
 
 void dcd_ep_arm_out(uint8_t ep_addr, uint16_t len) { arm(USB_EP_NUM(ep_addr), 1u, len); }
+#endif
 
 void dcd_ep_cancel(uint8_t ep_addr) {
     uint8_t ep = USB_EP_NUM(ep_addr);
@@ -222,6 +469,12 @@ void dcd_ep_cancel(uint8_t ep_addr) {
     if (ep == 0u || !dcd_ep[DCD_SLOT(ep, d)].opened) {
         return;
     }
+#ifdef DCD_DOUBLE_BUFFERED
+    if (DB_ON(ep, d)) {
+        db_take_back(ep, d, dcd_ep[DCD_SLOT(ep, d)].stalled != 0u, true);
+        return;
+    }
+#endif
     (void)take_back(ep, d, dcd_ep[DCD_SLOT(ep, d)].stalled != 0u, true);
 }
 
@@ -231,6 +484,13 @@ void dcd_ep_stall(uint8_t ep_addr) {
     if (ep == 0u || !dcd_ep[DCD_SLOT(ep, d)].opened || dcd_ep[DCD_SLOT(ep, d)].stalled) {
         return;
     }
+#ifdef DCD_DOUBLE_BUFFERED
+    if (DB_ON(ep, d)) {
+        db_take_back(ep, d, true, false);
+        dcd_ep[DCD_SLOT(ep, d)].stalled = 1u;
+        return;
+    }
+#endif
     int32_t len = take_back(ep, d, true, false);
     dcd_ep[DCD_SLOT(ep, d)].stalled = 1u;
     if (len >= 0) { /* revoked: it goes after the halt, as DATA0 */
@@ -245,6 +505,19 @@ void dcd_ep_clear_stall(uint8_t ep_addr) {
     if (ep == 0u || !dcd_ep[DCD_SLOT(ep, d)].opened) {
         return;
     }
+#ifdef DCD_DOUBLE_BUFFERED
+    if (DB_ON(ep, d)) { /* halted or not: the toggle goes back to DATA0 and what was held goes */
+        if (dcd_ep[DCD_SLOT(ep, d)].stalled) {
+            dcd_ep[DCD_SLOT(ep, d)].stalled = 0u;
+            REG32(USB_DPRAM_BUF_CTRL(ep, d)) &= ~USB_BUF_STALL;
+        } else {
+            db_take_back(ep, d, false, false);
+        }
+        dcd_ep[DCD_SLOT(ep, d)].data1 = 0u;
+        db_rearm(ep, d);
+        return;
+    }
+#endif
     if (dcd_ep[DCD_SLOT(ep, d)].stalled) {
         int16_t len = held[ep][d];
         dcd_ep[DCD_SLOT(ep, d)].stalled = 0u;
@@ -325,6 +598,13 @@ void isr_usbctrl(void) {
                 /* Bit 2n is EPn IN, 2n+1 EPn OUT: the bit is the slot, and the buffer control
                  * words lie in the same order. */
                 unsigned slot = bit_index(mask);
+#ifdef DCD_DOUBLE_BUFFERED
+                if (db[slot].on) {
+                    handled = true;
+                    db_complete(slot);
+                    continue;
+                }
+#endif
                 dcd_ep[slot].armed = 0u;
                 if (!dcd_ep[slot].opened) {
                     continue;

@@ -58,6 +58,24 @@ TIMED_OUT_WRITES = (
 """What a bulk OUT transfer that times out has delivered (issue #9: a resend after a timeout delivered
 packets twice on the emulator)."""
 
+REENUMERATION = (
+    "A device that leaves the bus and enumerates again by itself (a watchdog reset, a reboot of its "
+    "firmware) is a new device to the host (USB 2.0 9.1.2: attached, reset, default address, a new "
+    "address, descriptors read again): its state (address, configuration, toggles, halts, what was queued) "
+    "is gone. The rig does not hide that: a handle opened before it left is stale, and every transfer on it "
+    "fails with DeviceReenumerated (a LinkGone; through pyusb a USBError with errno ENODEV, as libusb "
+    "reports LIBUSB_ERROR_NO_DEVICE for a handle whose device went) whose text names the device and what "
+    "happened, until its holder finds the device again: `EmulatorLink.reattach()` enumerates the new "
+    "device, and the emulator target's `reattach()` also finds the same device (VID:PID and serial "
+    "number) on the same emulated board and continues with a new pyusb device, console and class driver, "
+    "or fails naming the device when it does not enumerate again or another device came back. A request "
+    "the new device answered because it was sent as the device came back is refused the same way. "
+    "Implemented and tested on emulator targets (`tests/firmware/test_watchdog_reattach.py`); the software "
+    "loopback never re-enumerates by itself (its REBOOT_BOOTLOADER only counts), and board and usb: targets "
+    "do not follow a re-enumeration yet (libusb reports the stale handle as NO_DEVICE; open the target "
+    "again).")
+"""What a device that re-enumerates by itself does to an open handle (issue #8)."""
+
 MIDI_MODES: dict[c.MidiMode, str] = {
     c.MidiMode.ECHO: "every good received event packet is sent back unchanged on EP_MIDI_IN",
     c.MidiMode.TRANSFORM: "as ECHO, but CIN 0x8/0x9/0xA (note off, note on, poly pressure) get "
@@ -217,6 +235,10 @@ def generate() -> str:
         "queued for the host (MIDI replies, frames, console output of the session that ends) is dropped, "
         "both frame sequences restart at 0 and halts are cleared; the modes are kept. A SOURCE mode produces "
         "nothing until the device is configured, then starts again from its beginning.")
+    add("")
+    add("### Re-enumeration")
+    add("")
+    add(REENUMERATION)
     add("")
     add("## Layouts")
     add("")

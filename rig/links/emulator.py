@@ -8,7 +8,8 @@ LinkGone. A device that leaves the bus while the bridge runs on (the firmware re
 through the ROM) turns every pending and later USB call into LinkGone saying so, while `info()` and
 `ping()` still answer. After a watchdog reset (the firmware's, or `watchdog_reset()`) the device leaves
 the bus the same way until the rebooted firmware attaches again; `reattach()` waits for that and
-enumerates it anew (new address, descriptors read again), as a host does with a device plugged in.
+enumerates it anew (new address, descriptors read again), as a host does with a device plugged in;
+until then every USB call raises DeviceReenumerated: the handle is stale (docs/protocol.md).
 While a sink is added (a capture's device-side view, rig.links.device_view), the bridge also sends
 what the firmware arms and when, in emulated time; with none it sends nothing.
 """
@@ -40,7 +41,15 @@ from rig.contract.ch9 import (
 )
 from rig.links.device_view import DeviceEvent, DeviceEventError
 from rig.links.flash_image import FlashImageError, read_flash_image
-from rig.links.usb_link import LinkCancelled, LinkGone, LinkStall, LinkTimeout, UsbLinkError, write_timed_out
+from rig.links.usb_link import (
+    DeviceReenumerated,
+    LinkCancelled,
+    LinkGone,
+    LinkStall,
+    LinkTimeout,
+    UsbLinkError,
+    write_timed_out,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BRIDGE_DIR = REPO / "firmware" / "emulator"
@@ -104,6 +113,8 @@ class _Pending:
     event: threading.Event = field(default_factory=threading.Event)
     status: int = -1
     payload: bytes = b""
+    attachment: int = 0
+    """The device's attachment a USB request was sent to (0: not a USB request)."""
 
 
 def node_executable() -> str | None:
@@ -180,6 +191,8 @@ class EmulatorLink:
         if not self.rom.is_file():
             raise BridgeStartError(f"boot ROM {self.rom} does not exist (the model ROM: run `make firmware`)")
         uid_args = [] if flash_uid is None else ["--flash-uid", flash_uid_hex(flash_uid)]
+        self.flash_uid = uid_args[1] if uid_args else "the bridge's default"
+        """The flash chip's unique ID (our firmware's serial number), as the bridge was given it."""
         node = node_executable()
         if node is None:
             raise BridgeStartError("node is not installed; the emulator target needs Node.js 18+")
@@ -215,6 +228,7 @@ class EmulatorLink:
         self.device_event_error: str | None = None
         """Why the last device-side event could not be read or written, if one could not."""
         self._attach_cv = threading.Condition(self._lock)
+        self._left_because = ""
         self.attachments = 1
         """Times the device attached to the bus: its first boot, then once per reboot by the watchdog."""
         self._attachments_enumerated = 1
@@ -280,7 +294,7 @@ class EmulatorLink:
             with self._lock:
                 pending = self._pending.pop(req_id, None)
                 if pending is None and req_id == 0 and status == STATUS_OK:
-                    self._attached_again()
+                    self._attached_again(body[5:])
                     continue
                 if status == STATUS_GONE and self._device_gone is None:
                     # here, in the bridge's order (a reply after this one sees `alive` False), and
@@ -295,11 +309,23 @@ class EmulatorLink:
         tail = "; ".join(self._stderr_tail[-3:])
         self._mark_gone(f"emulator bridge exited with status {code}" + (f": {tail}" if tail else ""))
 
-    def _attached_again(self) -> None:
-        """The bridge says the device attached again after a watchdog reset (lock held)."""
+    def _attached_again(self, payload: bytes) -> None:
+        """The bridge says the device attached again after a watchdog reset (lock held; `payload` is
+        its INFO): what made it leave is kept for the stale handle's error."""
         self.attachments += 1
+        try:
+            resets = json.loads(payload)["chip"]["watchdog_resets"]
+            self._left_because = f"a watchdog reset ({resets[-1]['reason']}, pc {resets[-1]['pc']})"
+        except (ValueError, KeyError, IndexError, TypeError):
+            self._left_because = self._device_gone or "it left the bus"
         self._device_gone = None
         self._attach_cv.notify_all()
+
+    def _stale_text(self) -> str:
+        return (f"the emulated device (image {self.image.name}, flash unique ID {self.flash_uid}) enumerated "
+                f"again as a new device (attachment {self.attachments}) after {self._left_because}; "
+                "transfers on the handle opened before it left are refused: EmulatorLink.reattach() (or the "
+                "emulator target's reattach()) enumerates the new device")
 
     def _device_event(self, payload: bytes) -> None:
         """Hand one device-side event to the sinks (on the reader thread); a bad one is noted, not fatal."""
@@ -359,9 +385,12 @@ class EmulatorLink:
                 raise LinkGone(self._gone)
             if usb_op and self._device_gone is not None:
                 raise LinkGone(self._device_gone)
+            if usb_op and self.attachments > self._attachments_enumerated:
+                raise DeviceReenumerated(self._stale_text())
             req_id = self._next_id
             self._next_id = (self._next_id + 1) & 0xFFFFFFFF or 1
             pending = _Pending()
+            pending.attachment = self.attachments if usb_op else 0
             self._pending[req_id] = pending
             stdin = self._proc.stdin
             assert stdin is not None
@@ -389,6 +418,9 @@ class EmulatorLink:
 
     def _result(self, pending: _Pending) -> bytes:
         text = pending.payload.decode(errors="replace")  # a GONE was noted by the reader, in order
+        if pending.attachment and pending.attachment != self.attachments and pending.status != STATUS_GONE:
+            # the bridge said the device attached again before it answered: the new device answered
+            raise DeviceReenumerated(self._stale_text())
         if pending.status == STATUS_OK:
             return pending.payload
         if pending.status == STATUS_TIMEOUT:
@@ -482,12 +514,10 @@ class EmulatorLink:
         chip resets and boots the image again, and its USB device leaves the bus until `reattach`."""
         self._request(OP_WATCHDOG, b"", GRACE_S)
 
-    def reattach(self, timeout_s: float = GRACE_S) -> int:
-        """Wait until the device has attached again after a watchdog reset (LinkTimeout when it does not
-        within `timeout_s` of wall time, times the link's timeout scale), then enumerate it as a host
-        does a new device (USB 2.0 9.1.2): GET_DESCRIPTOR(DEVICE) at the default address,
-        SET_ADDRESS to a new address, then the device and configuration descriptors read again. The
-        device is left addressed, not configured; returns its new address."""
+    def wait_attached(self, timeout_s: float = GRACE_S) -> None:
+        """Wait until the device has attached again since it was last enumerated (a watchdog reset);
+        LinkTimeout naming why when it does not within `timeout_s` of wall time (times the link's
+        timeout scale), LinkGone when the bridge goes. Does not enumerate it (`reattach` does)."""
         with self._attach_cv:
             if not self._attach_cv.wait_for(lambda: self.attachments > self._attachments_enumerated
                                             or self._gone is not None, timeout_s * self._timeout_scale):
@@ -496,6 +526,15 @@ class EmulatorLink:
                                   f"(x{self._timeout_scale:g}): {why}")
             if self._gone is not None:
                 raise LinkGone(self._gone)
+
+    def reattach(self, timeout_s: float = GRACE_S) -> int:
+        """Wait until the device has attached again after a watchdog reset (LinkTimeout when it does not
+        within `timeout_s` of wall time, times the link's timeout scale), then enumerate it as a host
+        does a new device (USB 2.0 9.1.2): GET_DESCRIPTOR(DEVICE) at the default address,
+        SET_ADDRESS to a new address, then the device and configuration descriptors read again. The
+        device is left addressed, not configured; returns its new address."""
+        self.wait_attached(timeout_s)
+        with self._attach_cv:
             self._attachments_enumerated = self.attachments
         t = ENUMERATION_TIMEOUT_MS
         self.control(0x80, GET_DESCRIPTOR, DT_DEVICE << 8, 0, 64, t)  # bMaxPacketSize0 first
@@ -527,7 +566,8 @@ class EmulatorLink:
     @property
     def alive(self) -> bool:
         """False once the device is gone (BOOTSEL, fault), the bridge has exited or the link was closed."""
-        return self._gone is None and self._device_gone is None and self._proc.poll() is None
+        return (self._gone is None and self._device_gone is None and self._proc.poll() is None
+                and self.attachments == self._attachments_enumerated)
 
     def close(self) -> None:
         """Ask the bridge to quit, then make sure it has exited; later calls raise LinkGone."""

@@ -45,6 +45,13 @@ class LinkGone(UsbLinkError):
     """The device is no longer there (unplugged, emulator exited)."""
 
 
+class DeviceReenumerated(LinkGone):
+    """The device left the bus and enumerated again by itself (a watchdog reset, a reboot): to the
+    host that is a new device (USB 2.0 9.1.2), so a handle opened before is stale and every transfer
+    on it fails with this until the holder finds the device again (docs/protocol.md,
+    *Re-enumeration*)."""
+
+
 class UsbLink(Protocol):
     """One device's transfers. Timeouts are in milliseconds; 0 means wait forever."""
 

@@ -22,6 +22,13 @@ appears. `close()` then `open()` is a power cycle: a new bridge boots the image 
 target of the pytest plugin is shared by many tests, so tests that reboot open their own
 EmulatorTarget (or EmulatorLink).
 
+Re-enumeration (docs/protocol.md): when the device leaves the bus and enumerates again by itself (a
+watchdog reset) the handle opened before is stale: every transfer on it fails with DeviceReenumerated
+(through pyusb a USBError ENODEV whose text names the image, the flash unique ID and the reset).
+`reattach()` finds the same device again on the same emulated board (VID:PID and serial number) and
+the target continues with a new pyusb device, console and class driver; the rig never does that by
+itself, so a device that rebooted is seen, not hidden.
+
 OS MIDI ports come from the rig's own USB-MIDI class driver (rig.os_midi.class_driver), not from the
 OS: no OS driver sees an emulated device, so the rig binds its MIDI interfaces the way snd-usb-audio
 binds a real board's (a raw claim gets EBUSY until detach_kernel_driver) and carries them to
@@ -42,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import usb.core
+import usb.util
 
 from rig import contract as c
 from rig.errors import TargetError
@@ -67,6 +75,8 @@ FEATURES = frozenset({Feature.USB, Feature.FRAMES, Feature.CONSOLE, Feature.USB_
 """What the emulator always has; MIDI_OS joins them when a MIDI system exists or can be started."""
 OS_MIDI_SOURCE = "rig class driver (rig.os_midi.class_driver), not the OS"
 BUILD_TIMEOUT_S = 300
+REATTACH_TIMEOUT_S = 10.0
+"""How long `reattach` waits for the device to attach again (wall seconds, times the bridge's scale)."""
 CDC_SET_LINE_CODING = 0x20
 
 
@@ -250,6 +260,7 @@ class EmulatorTarget(ClassDriverPorts):
         self._console: LinkConsole | None = None
         self._foreign: ForeignLink | None = None
         self._probe: DeviceProbe | None = None
+        self._identity = ""
 
     def _ensure_image(self) -> None:
         if self.custom_image:
@@ -270,6 +281,12 @@ class EmulatorTarget(ClassDriverPorts):
                                 flash_uid=self.args.uid)
         except UsbLinkError as exc:
             raise TargetError(f"target {self.name}: {exc}") from exc
+        self._open_on(link)
+
+    def _open_on(self, link: EmulatorLink) -> None:
+        """Find the device on the bridge's bus, bind the class driver (OS MIDI ports) and the console:
+        when the target opens, and again after the device re-enumerated (`reattach`). The link is
+        closed on failure."""
         if not find_boards(None, LinkBackend([link])):
             self._open_plain(link)
             return
@@ -281,6 +298,7 @@ class EmulatorTarget(ClassDriverPorts):
             everything = find_boards(None, backend)
             self._device = select_board(everything, None, everything).device
             self._console = LinkConsole(link)
+            self._read_identity()
         except BaseException:
             self._close_midi()
             link.close()
@@ -309,7 +327,54 @@ class EmulatorTarget(ClassDriverPorts):
         self.features = self._probe.features
         self.expected_features = self._probe.features
         self._device = device
+        self._read_identity()
         self.link = link
+
+    def identity(self) -> str:
+        """The open device as VID:PID and serial number (read when it was found), the identity
+        `reattach` finds again."""
+        self._opened()
+        return self._identity
+
+    def _read_identity(self) -> None:
+        device = self._device
+        assert device is not None
+        serial = usb.util.get_string(device, device.iSerialNumber) if device.iSerialNumber else None
+        self._identity = f"{device.idVendor:04x}:{device.idProduct:04x} serial {serial or '(none)'}"
+
+    def reattach(self, timeout_s: float = REATTACH_TIMEOUT_S) -> None:
+        """Continue after the device re-enumerated by itself (a watchdog reset): every transfer on the
+        handle opened before fails with DeviceReenumerated (a pyusb USBError ENODEV through
+        `usb_device()`); this waits until the device has attached again, enumerates it on the same
+        emulated board, finds the same device (VID:PID and serial number) and opens a new pyusb device,
+        console and class driver on it (docs/protocol.md, *Re-enumeration*). TargetError naming the
+        device when it does not attach again within `timeout_s` (the target stays as it was) or when
+        another device comes back (the target is closed)."""
+        link = self._opened()
+        before = self.identity()
+        try:
+            link.wait_attached(timeout_s)
+        except UsbLinkError as exc:
+            raise TargetError(f"target {self.name}: device {before} did not enumerate again: {exc}") from exc
+        # the stale handle and everything on it go: the console, the class driver, pyusb's device
+        self.release_console()
+        self._close_midi()
+        self._dispose_device()
+        self._foreign = None
+        self._probe = None
+        self.link = None
+        try:
+            link.reattach(timeout_s)
+        except UsbLinkError as exc:
+            link.close()
+            raise TargetError(f"target {self.name}: device {before} attached again but did not enumerate: "
+                              f"{exc}") from exc
+        self._open_on(link)
+        after = self.identity()
+        if after != before:
+            self.close()
+            raise TargetError(f"target {self.name}: device {before} left the bus and another one, {after}, "
+                              "enumerated in its place")
 
     def lacks(self, feature: Feature) -> str:
         """Why the target lacks `feature`: for a device that is not ours, what its descriptors say."""

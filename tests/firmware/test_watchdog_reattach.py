@@ -6,12 +6,17 @@ hook, as the firmware's own store to CTRL.TRIGGER would (RP2040 datasheet 4.7)."
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
+import usb.core
 
+from rig.errors import TargetError
 from rig.links.emulator import EmulatorLink
-from rig.links.usb_link import LinkTimeout
+from rig.links.usb_link import DeviceReenumerated, LinkTimeout
+from rig.targets.emulator import EmulatorTarget
+from rig.targets.registry import TargetSpec
 
 from .conftest import T, need_bridge
 
@@ -48,3 +53,61 @@ def test_reattach_without_a_reset_times_out_saying_so(firmware_build: Path) -> N
     with (EmulatorLink(firmware_build / "plain.uf2", timeout_scale=1) as link,
           pytest.raises(LinkTimeout, match=r"did not attach again within 0\.2 s .*never left the bus")):
         link.reattach(0.2)
+
+
+def test_a_stale_handle_is_refused_until_reattach(firmware_build: Path) -> None:
+    """After the device enumerated again by itself, the handle opened before is stale (a new device,
+    USB 2.0 9.1.2): every transfer fails with DeviceReenumerated naming the image and the reset, none
+    reaches the new device, until reattach() enumerates it (docs/protocol.md, *Re-enumeration*)."""
+    need_bridge()
+    with EmulatorLink(firmware_build / "plain.uf2") as link:
+        link.control(0x00, SET_CONFIGURATION, 1, 0, b"", T)
+        link.watchdog_reset()
+        link.wait_attached()
+        stale = r"plain\.uf2.*enumerated again as a new device \(attachment 2\) after a watchdog reset"
+        with pytest.raises(DeviceReenumerated, match=stale):
+            link.control(0x80, GET_CONFIGURATION, 0, 0, 1, T)
+        with pytest.raises(DeviceReenumerated, match=stale):
+            link.write(PLAIN_OUT, bytes((0x19, 0x91, 60, 100)), T)
+        assert not link.alive
+        assert link.info()["usb_rules"]["host"]["address"] == 0, "nothing of the stale handle's reached it"
+        link.reattach()
+        assert link.alive
+        assert link.control(0x80, GET_CONFIGURATION, 0, 0, 1, T) == b"\x00"
+
+
+@pytest.mark.parametrize("image", ["plain.uf2", "rig_firmware.bin"])
+def test_an_open_target_follows_its_device_through_a_watchdog_reset(firmware_build: Path, image: str) -> None:
+    """The target's pyusb device fails with ENODEV saying what happened; reattach() finds the same
+    device (VID:PID, serial) on the same emulated board and the target goes on with a new one."""
+    need_bridge()
+    with EmulatorTarget(TargetSpec.parse(f"emulator:{firmware_build / image}"), jack="never") as target:
+        before = target.identity()
+        old = target.usb_device()
+        old.set_configuration()
+        assert target.link is not None
+        target.link.watchdog_reset()
+        target.link.wait_attached()
+        with pytest.raises(usb.core.USBError, match="enumerated again as a new device") as failure:
+            old.ctrl_transfer(0x80, GET_CONFIGURATION, 0, 0, 1)
+        assert failure.value.errno == errno.ENODEV
+        target.reattach()
+        assert target.identity() == before
+        new = target.usb_device()
+        assert new is not old
+        assert new.ctrl_transfer(0x80, GET_CONFIGURATION, 0, 0, 1).tobytes() in (b"\x00", b"\x01")
+        new.set_configuration()
+        if image == "plain.uf2":
+            packet = bytes((0x19, 0x91, 60, 100))
+            assert new.write(PLAIN_OUT, packet) == 4
+            assert bytes(new.read(PLAIN_IN, 32)) == packet
+
+
+def test_reattach_when_the_device_never_left_names_it(firmware_build: Path) -> None:
+    """A clear error naming the device, not a hang, and the target stays usable."""
+    need_bridge()
+    with EmulatorTarget(TargetSpec.parse(f"emulator:{firmware_build / 'plain.uf2'}"), jack="never") as target:
+        never = r"device 1209:0002 serial .* did not enumerate again: .*never left the bus"
+        with pytest.raises(TargetError, match=never):
+            target.reattach(0.05)  # wall seconds times the bridge's timeout scale (at most 30x)
+        target.usb_device().set_configuration()
