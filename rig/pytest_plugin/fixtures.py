@@ -12,7 +12,7 @@ import pytest
 
 from rig.client.board import Board
 from rig.client.books import host_counters_dict
-from rig.contract import Capability, FrameMode
+from rig.contract import Capability, FrameMode, MidiMode
 from rig.errors import TargetError
 from rig.os_midi import jack_ports
 from rig.os_midi.input_queue import INPUT_QUEUE_LIMIT
@@ -103,6 +103,12 @@ def board(request: pytest.FixtureRequest, rig_target: Target) -> Iterator[Board]
         # test_chapter9.py::test_set_frame_mode_empties_the_ring holds every target to it).
         dev.set_frame_mode(FrameMode.ECHO)
         dev.frames_used = False
+    if Capability.MIDI in info.capabilities:
+        # Likewise MIDI ECHO with the IN queue empty (SET_MIDI_MODE empties it): a test that ended in
+        # SINK or SOURCE (tests/conformance/test_midi_os.py's mode tests) left the next file's tests a
+        # device that does not echo, whenever xdist happened to run them after it.
+        dev.set_midi_mode(MidiMode.ECHO)
+        dev.midi_used = False
     dev.reset_stats()
     request.node.stash[_BOARD] = dev
     yield dev
