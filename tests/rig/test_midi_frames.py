@@ -100,8 +100,14 @@ def test_midi_source_sequence_and_count() -> None:
         assert ons == list(range(300))
         assert all(p[0] == 0x08 and p[1] == 0x80 and p[3] == 0 for p in packets[1::2])
         assert packets[2 * 200] == bytes((0x09, 0x90, 200 & 0x7F, 1 + (200 >> 7)))
+        # Nothing after the 300th pair; a zero-length packet may come first (USB 2.0 5.8.3: a read that
+        # ended on a full 64-byte packet is owed one; whether it did depends on how far SOURCE ran ahead
+        # of the reads, and a CI run under load failed here so)
+        more = b""
         with pytest.raises(usb.core.USBTimeoutError):
-            dev.read(c.EP_MIDI_IN, 64, 20)
+            while True:
+                more += bytes(dev.read(c.EP_MIDI_IN, 64, 20))
+        assert more == b""
         s = stats(dev)
         assert s["midi_tx_packets"] == 600
     finally:
