@@ -122,7 +122,12 @@ def interrupt(tmp_path: Path, samples: int, twice: bool) -> tuple[float, int, st
         process.send_signal(signal.SIGINT)
         if twice:
             line = process.stdout.readline()
-            assert line.strip() == "FINISHING", line
+            if line.strip() != "FINISHING":
+                rest = process.stdout.read()
+                status = process.wait(timeout=60)
+                err = process.stderr.read()[-3000:] if process.stderr else ""
+                raise AssertionError(f"no FINISHING after the first SIGINT: {line!r}{rest[-2000:]} "
+                                     f"(exit {status}) {err}")
             process.send_signal(signal.SIGINT)
         out = process.stdout.read()  # to the end: the process has closed its output
         os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)  # ended, not reaped: stats readable
