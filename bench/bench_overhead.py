@@ -38,7 +38,7 @@ from rig.measure.latency import LatencySettings, RtMidiLink, UsbMidiLink, find_p
 from rig.measure.messages import short_message
 from rig.measure.model import Run
 from rig.measure.stats import summarize
-from rig.os_midi.jack import client_name
+from rig.os_midi.jack import JackXruns, client_name
 
 BLOCKS = 16
 """Interleaved blocks per side."""
@@ -89,15 +89,12 @@ def start_jack() -> tuple[subprocess.Popen[bytes], str, IO[bytes]]:
 
 
 def jack_xruns(log: IO[bytes]) -> str:
-    """What jackd's log reports so far: late cycles (the dummy driver began a period late: MIDI is
-    delayed, not lost, under --sync) and late clients a cycle ran on without (their MIDI of that
-    period is lost: JACK's loss, not the rig's), counted as rig.os_midi.jack.JackXruns counts them."""
+    """What jackd's log reports so far, counted as the rig's own servers count it (JackXruns): late
+    cycles (MIDI delayed, not lost, under --sync) and late clients a cycle ran on without (their MIDI
+    of that period is lost: JACK's loss, not the rig's)."""
     log.flush()
     log.seek(0)
-    lines = log.read().decode(errors="replace").splitlines()
-    late = sum(line.startswith("JackTimedDriver::Process XRun") for line in lines)
-    skipped = sum(line.startswith("JackEngine::XRun: client") for line in lines)
-    return f"{late} late cycle(s), {skipped} late client(s) skipped"
+    return str(JackXruns.counted(log.read().splitlines()))
 
 
 def bare_ping_pong(out_name: str, in_name: str, api: int, count: int, gaps: tuple[float, float] = (0.0, 0.0),

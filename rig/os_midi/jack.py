@@ -38,6 +38,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -167,7 +168,8 @@ def libjack_path() -> str:
         import rtmidi  # noqa: F401 - maps the copy it is linked against
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/maps").read_text().splitlines():
-            path = line.split(maxsplit=5)[-1] if line.count(" ") >= 5 else ""
+            fields = line.split(maxsplit=5)  # address perms offset dev inode [path]
+            path = fields[5] if len(fields) == 6 else ""
             if Path(path).name.startswith("libjack") and ".so" in path and Path(path).exists():
                 return path
     return ctypes.util.find_library("jack") or "libjack.so.0"
@@ -368,6 +370,18 @@ class JackXruns:
     def __str__(self) -> str:
         return f"{self.late_cycles} late cycle(s), {self.skipped_clients} late client(s) skipped"
 
+    @classmethod
+    def counted(cls, lines: Iterable[bytes]) -> JackXruns:
+        """The xruns in whole lines of jackd's output."""
+        late = skipped = 0
+        for line in lines:
+            late += line.startswith(_LATE_CYCLE)
+            skipped += line.startswith(_SKIPPED_CLIENT)
+        return cls(late, skipped)
+
+    def __add__(self, other: JackXruns) -> JackXruns:
+        return JackXruns(self.late_cycles + other.late_cycles, self.skipped_clients + other.skipped_clients)
+
 
 _LATE_CYCLE = b"JackTimedDriver::Process XRun"
 _COMPLAINT_TAIL = 64 * 1024
@@ -518,9 +532,7 @@ class JackServer:
             return None
         data = self._log_rest + self._log.read_new()
         *lines, self._log_rest = data.split(b"\n")
-        late = sum(1 for line in lines if line.startswith(_LATE_CYCLE))
-        skipped = sum(1 for line in lines if line.startswith(_SKIPPED_CLIENT))
-        self._xruns = JackXruns(self._xruns.late_cycles + late, self._xruns.skipped_clients + skipped)
+        self._xruns += JackXruns.counted(lines)
         return self._xruns
 
     def complaints(self, limit: int = 5) -> list[str]:
