@@ -115,11 +115,16 @@ class UsbMidiClassDriver:
         first name would then reach another device's ports."""
         in_port = f"rig {label} MIDI in (rig class driver)"
         out_port = f"rig {label} MIDI out (rig class driver)"
+        self._read_lock = threading.Lock()
+        """Held around each EP_MIDI_IN read: unbinding waits for the read in flight."""
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        # Ended by close() at the latest when the process exits or gets SIGTERM (rig.os_midi.jack_ports).
         self._in: Any = jack_ports.open_client(lambda: quietly(lambda: rtmidi.MidiIn(
-            rtapi=api, name=f"{client}-in", queue_size_limit=INPUT_QUEUE_LIMIT)))
+            rtapi=api, name=f"{client}-in", queue_size_limit=INPUT_QUEUE_LIMIT)), closer=self.close)
         try:
             self._out: Any = jack_ports.open_client(
-                lambda: quietly(lambda: rtmidi.MidiOut(rtapi=api, name=f"{client}-out")))
+                lambda: quietly(lambda: rtmidi.MidiOut(rtapi=api, name=f"{client}-out")), closer=self.close)
         except BaseException:
             jack_ports.close(self._in)
             raise
@@ -142,11 +147,8 @@ class UsbMidiClassDriver:
         self._state = threading.Lock()
         self._bound = threading.Event()
         self._bound.set()
-        self._read_lock = threading.Lock()
-        """Held around each EP_MIDI_IN read: unbinding waits for the read in flight."""
         self._write_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [
+        self._threads += [
             threading.Thread(target=self._read_loop, name=f"class driver {client} EP_MIDI_IN", daemon=True),
             threading.Thread(target=self._write_loop, name=f"class driver {client} EP_MIDI_OUT", daemon=True),
         ]

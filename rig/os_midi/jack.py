@@ -558,8 +558,9 @@ class JackServer:
     def stop(self) -> None:
         """Stop the server if we started it (SIGTERM, then SIGKILL after 5 s); safe to call twice."""
         process, self._process = self._process, None
-        if process is not None:
-            close_graph_probe(self.name)  # a client left on a stopped server is not safe to use
+        if process is not None:  # a client left on a stopped server is not safe to use
+            jack_ports.close_all()  # (libjack serves one server per process: this one)
+            close_graph_probe(self.name)
         if self in JackServer._running:
             JackServer._running.remove(self)
         if process is not None:

@@ -11,13 +11,21 @@ The server writes every notification a graph change causes before it answers tha
 so with all of this process's graph changes made one at a time (`GRAPH_LOCK`) and each new one made
 only once every libjack notification thread of the process is idle, blocked reading its socket with
 nothing left to read (`wait_for_quiet_notifications`), no walk can overlap a change of the list.
-Linux only (it reads /proc/self/task); elsewhere the calls are made without the wait."""
+Linux only (it reads /proc/self/task); elsewhere the calls are made without the wait.
+
+Every client opened here is closed before the process ends, also at exit without a close and on
+SIGTERM (`close_all`): a process that ends with a client open stalls a --sync server it shares with
+other processes for ten client timeouts (measured 20 s), and the next client anyone opens there waits
+that long (issue #9)."""
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
+import signal
 import struct
+import sys
 import termios
 import threading
 import time
@@ -141,12 +149,22 @@ def graph_change() -> Iterator[None]:
         yield
 
 
-def open_client(make: Callable[[], _T]) -> _T:
-    """`make()` (a python-rtmidi MidiIn/MidiOut), noting the threads libjack starts for it."""
+_open_clients: dict[int, tuple[Any, Callable[[], object] | None]] = {}
+"""The python-rtmidi clients opened by `open_client` and not yet closed, by id(), with their owners'
+closers."""
+
+
+def open_client(make: Callable[[], _T], closer: Callable[[], object] | None = None) -> _T:
+    """`make()` (a python-rtmidi MidiIn/MidiOut), noting the threads libjack starts for it. The client
+    is closed at the latest when the process exits, is sent SIGTERM, or stops the JACK server it
+    started: by `closer` when given (an owner whose threads use the client stops them first, and may
+    leave the client open if they do not stop), else directly."""
+    _close_on_sigterm()
     with graph_change():
         before = _tasks()
         client = make()
         _note_new_threads(before)
+        _open_clients[id(client)] = (client, closer)
         return client
 
 
@@ -161,12 +179,59 @@ def call(port: Any, method: str, *args: Any) -> Any:
 
 def close(port: Any) -> None:
     """Close and delete a python-rtmidi port (its JACK client goes with it), each step once libjack's
-    threads are idle (the unregistering close announces a latency change the delete must not meet)."""
+    threads are idle (the unregistering close announces a latency change the delete must not meet).
+    A port `close_all` closed already is left alone: python-rtmidi crashes on a port used after
+    delete()."""
+    if _closed_early.pop(id(port), None) is not port:
+        _close(port)
+
+
+def _close(port: Any) -> None:
     try:
         call(port, "close_port")
     finally:
         with graph_change():
             port.delete()
+        _open_clients.pop(id(port), None)
+
+
+_closed_early: dict[int, Any] = {}
+"""Clients `close_all` closed while their owner still held them, kept (so no id is reused) until the
+owner's own `close`, which then does nothing."""
+
+
+def close_all() -> None:
+    """Close every client still open: at exit, on SIGTERM (`_close_on_sigterm`) and before a JACK server
+    this process started stops, so no process sharing a server waits out a dead client and no client
+    outlives its server. An owner's closer that fails is reported on stderr; its client is left open
+    (a thread of the owner may still use it: deleting it would crash the process)."""
+    while _open_clients:
+        key, (port, closer) = _open_clients.popitem()
+        if closer is None:
+            _closed_early[key] = port
+            _close(port)
+            continue
+        try:
+            closer()
+        except Exception as exc:  # at exit: say it and go on closing the others
+            print(f"rig: closing a JACK client's owner failed ({type(exc).__name__}: {exc}); "
+                  f"its client is left open", file=sys.stderr)
+
+
+atexit.register(close_all)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _close_on_sigterm() -> None:
+    """Make SIGTERM end this process as an exit (status 143) that runs `finally` blocks and `close_all`,
+    where SIGTERM still has its default action and this is the main thread (where Python runs signal
+    handlers); a handler the program set is kept."""
+    if threading.current_thread() is threading.main_thread() \
+            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)
 
 
 def _note_new_threads(before: set[int]) -> None:
