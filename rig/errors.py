@@ -18,3 +18,8 @@ class UnknownTargetError(TargetError, ValueError):
 
 class CapabilityMissing(TargetError):
     """The target lacks a capability a test or command needs (the message says which and why)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, timeout(1), a cancelled CI job) during a `rig` command: taken as a Ctrl-C, so an
+    interrupted run still writes its reports, marked interrupted, and closes what it opened."""

@@ -1,7 +1,8 @@
 """The `rig` command: list, doctor, test, run, console, flash, udev-rules, latency, throughput, history.
 
 Expected errors (a RigError, a missing file) print one line naming what was wrong and exit 1;
-argument errors exit 2 (argparse); tracebacks are kept for bugs.
+argument errors exit 2 (argparse); tracebacks are kept for bugs. Ctrl-C and SIGTERM interrupt a
+command alike: what was measured is reported, marked interrupted, and the exit status is 130.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from rig.cli._out import error
-from rig.errors import RigError
+from rig.cli.interrupts import interrupts_outside_cleanup
+from rig.errors import RigError, Terminated
 
 from . import (
     console_cmd,
@@ -74,7 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
+    """Entry point of the console script; returns the exit code. SIGTERM is taken as a Ctrl-C
+    (rig.errors.Terminated), and neither lands inside cleanup (rig.cli.interrupts)."""
+    with interrupts_outside_cleanup():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     raw = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(raw)
@@ -88,8 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             except RigError as exc:
                 error(str(exc))
                 return 1
-            except KeyboardInterrupt:
-                error("interrupted (the labgrid place was released)")
+            except KeyboardInterrupt as exc:
+                error(f"interrupted{_by(exc)} (the labgrid place was released)")
                 return 130
     if extra and args.command not in PASS_THROUGH:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -100,10 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(str(exc))
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         error(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
-    except KeyboardInterrupt:
-        error("interrupted")
+    except KeyboardInterrupt as exc:
+        error(f"interrupted{_by(exc)}")
         return 130
     return 1
+
+
+def _by(exc: KeyboardInterrupt) -> str:
+    return f" by {exc}" if isinstance(exc, Terminated) else ""
 
 
 if __name__ == "__main__":  # pragma: no cover - python -m rig.cli

@@ -451,5 +451,5 @@ def compare(run: RunRow, baseline: RunRow, thresholds: Thresholds) -> Verdict:
         notes.append(f"run {run.run_id} is incomplete, stopped by an error ({run.summary['error']}); "
                      "its figures cover fewer samples")
     elif run.interrupted:
-        notes.append(f"run {run.run_id} was interrupted (Ctrl-C); its figures cover fewer samples")
+        notes.append(f"run {run.run_id} was interrupted (Ctrl-C or SIGTERM); its figures cover fewer samples")
     return Verdict(run.run_id, baseline.run_id, tuple(checks), tuple(notes))

@@ -149,7 +149,8 @@ def facts_rows(run: Run) -> list[tuple[str, str]]:
     if run.error is not None:
         rows.append(("INCOMPLETE", f"stopped by an error: {run.error}; {run.abandoned} in flight abandoned"))
     elif run.interrupted:
-        rows.append(("interrupted", f"yes (Ctrl-C): partial run, {run.abandoned} in flight abandoned"))
+        rows.append(("interrupted",
+                     f"yes (Ctrl-C or SIGTERM): partial run, {run.abandoned} in flight abandoned"))
     return rows
 
 

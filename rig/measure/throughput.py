@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 from host.midi.usbmidi import encode_message
 from rig import contract as c
-from rig.errors import RigError
+from rig.errors import RigError, Terminated
 from rig.measure.latency import BoardFrames, BoardMidi, ClockNs, unless_timeout
 from rig.measure.messages import FRAME_MIN_PAYLOAD, frame_payload, short_message
 from rig.measure.model import USB_MIDI_EVENT_CEILING_PER_S, ThroughputResult, frame_ceiling_payload_per_s
@@ -147,9 +147,9 @@ class _Direction:
         the result); any other error raises Failed naming `where()`; either way the clock stops."""
         try:
             yield
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             self.interrupted = True
-            self.notes.append("interrupted (Ctrl-C)")
+            self.notes.append(f"interrupted ({'SIGTERM' if isinstance(exc, Terminated) else 'Ctrl-C'})")
         except Exception as exc:
             raise self.failed(self.items, where(), exc) from exc
         self.stop()
@@ -367,7 +367,7 @@ def midi_os(link: Any, events: int, ceiling_per_s: float, direction: str = "midi
         series.add(1, t)
     notes = [f"round trip {through}, {in_flight} messages in flight"]
     if run.interrupted and run.error is None:
-        notes.append("interrupted (Ctrl-C)")
+        notes.append("interrupted (Ctrl-C or SIGTERM)")
     result = ThroughputResult(direction, "events", 0, len(received), len(received), (end - start) / 1e9,
                               ceiling_per_s, series.points,
                               lost=sum(1 for s in run.samples if s.lost), notes=notes)

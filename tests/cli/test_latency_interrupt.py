@@ -21,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 SAMPLES = 1_000_000
 EXIT_WITHIN_S = 2.0
 HUNG_S = 180.0
@@ -95,7 +97,8 @@ def _abort_if_running(process: subprocess.Popen[str]) -> None:
         process.send_signal(signal.SIGABRT)
 
 
-def interrupt(tmp_path: Path, samples: int, twice: bool) -> tuple[float, int, str, Path]:
+def interrupt(tmp_path: Path, samples: int, twice: bool,
+              first: signal.Signals = signal.SIGINT) -> tuple[float, int, str, Path]:
     """Run the launcher, SIGINT it once measuring (READY) and, with `twice`, again once it finishes
     (FINISHING); (seconds from the first SIGINT to the exit less the time the process waited for a
     CPU, exit status, stdout, report dir). Less that wait, because the 2 s are the rig's own: on the
@@ -119,7 +122,7 @@ def interrupt(tmp_path: Path, samples: int, twice: bool) -> tuple[float, int, st
         assert line.strip() == "READY", (line, process.stderr.read() if process.stderr else "")
         queued_before = queued_s(process.pid)
         sent = time.monotonic()
-        process.send_signal(signal.SIGINT)
+        process.send_signal(first)
         if twice:
             line = process.stdout.readline()
             if line.strip() != "FINISHING":
@@ -146,14 +149,18 @@ def interrupt(tmp_path: Path, samples: int, twice: bool) -> tuple[float, int, st
     return took, process.returncode, out, reports
 
 
-def test_ctrl_c_after_a_million_samples_ends_within_2_s_with_the_report(tmp_path: Path) -> None:
-    took, status, out, reports = interrupt(tmp_path, SAMPLES, twice=False)
+@pytest.mark.parametrize("first", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+def test_ctrl_c_after_a_million_samples_ends_within_2_s_with_the_report(tmp_path: Path,
+                                                                      first: signal.Signals) -> None:
+    """SIGTERM (kill, timeout(1), a cancelled CI job) is taken as a Ctrl-C: it once ended the run with
+    nothing written."""
+    took, status, out, reports = interrupt(tmp_path, SAMPLES, twice=False, first=first)
     assert status == 130, out
     assert took < EXIT_WITHIN_S, f"ended {took:.2f} s after SIGINT (less its wait for a CPU)\n{out}"
     (page,) = reports.glob("*.md")
     text = page.read_text()
     assert "Verdict: INTERRUPTED" in text
-    assert "interrupted" in text and "yes (Ctrl-C)" in text
+    assert "interrupted" in text and "yes (Ctrl-C or SIGTERM)" in text
     counted = re.search(r"round trip \(us\) \| n=(\d+) ", text)
     assert counted and int(counted[1]) > SAMPLES, text  # every answered sample, the real ones too
     assert "plots not drawn" in text

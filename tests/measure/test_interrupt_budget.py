@@ -70,7 +70,7 @@ def test_a_spent_budget_cuts_the_sample_files_and_the_page_says_so(tmp_path: Pat
     now[0] = 2.0  # already spent: nothing per-sample is written
     files = report.write_all(run, tmp_path, fmt="md", stem="cut", verdict=of_run(run), budget=budget)
     text = files.report.read_text()
-    assert "Verdict: INTERRUPTED" in text and "yes (Ctrl-C)" in text
+    assert "Verdict: INTERRUPTED" in text and "yes (Ctrl-C or SIGTERM)" in text
     assert "n=20000" in text  # the figures are whole
     assert "cut.csv holds the first 0 of 20005 samples" in text and "plots not drawn" in text
     assert files.csv.read_text().splitlines() == [",".join(report.CSV_COLUMNS)]
