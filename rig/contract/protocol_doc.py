@@ -70,10 +70,14 @@ REENUMERATION = (
     "number) on the same emulated board and continues with a new pyusb device, console and class driver, "
     "or fails naming the device when it does not enumerate again or another device came back. A request "
     "the new device answered because it was sent as the device came back is refused the same way. "
-    "Implemented and tested on emulator targets (`tests/firmware/test_watchdog_reattach.py`); the software "
-    "loopback never re-enumerates by itself (its REBOOT_BOOTLOADER only counts), and board and usb: targets "
-    "do not follow a re-enumeration yet (libusb reports the stale handle as NO_DEVICE; open the target "
-    "again).")
+    "A usb: target's `reattach()` does the same for any device: on libusb it waits until the OS has "
+    "enumerated the device again, on a software bus (`bus=emulator`) it enumerates it as the OS would; "
+    "it finds the device its selector names with the VID:PID and serial number it had, or fails naming "
+    "it, and names what answers to the selector instead (the target is then closed). Implemented and "
+    "tested on emulator and usb: targets (`tests/firmware/test_watchdog_reattach.py`; libusb through a "
+    "pyusb backend over the emulated board, no hardware); the software loopback never re-enumerates by "
+    "itself (its REBOOT_BOOTLOADER only counts), and board targets do not follow a re-enumeration yet "
+    "(libusb reports the stale handle as NO_DEVICE; open the target again).")
 """What a device that re-enumerates by itself does to an open handle (issue #8)."""
 
 MIDI_MODES: dict[c.MidiMode, str] = {

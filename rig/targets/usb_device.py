@@ -16,6 +16,7 @@ detached from those interfaces only and attached again afterwards, rig.client.ra
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from rig import contract as c
 from rig.errors import TargetError
 from rig.links.foreign import ForeignLink
 from rig.links.pyusb_backend import LinkBackend
-from rig.links.usb_link import UsbLink
+from rig.links.usb_link import UsbLink, UsbLinkError
 from rig.targets.discovery import describe_board, libusb_backend
 from rig.targets.midi_options import MIDI_OPTIONS_USAGE, NONE_DECLARED, MidiOptions
 from rig.targets.probe import DeviceProbe, carries_rig_ids, probe_device
@@ -36,6 +37,9 @@ from rig.targets.registry import Feature, Target, TargetSpec, register
 _IDS = re.compile(r"^([0-9a-fA-F]{1,4}):([0-9a-fA-F]{1,4})(?::(.+))?$")
 _PATH = re.compile(r"^(\d+)-(\d+(?:\.\d+)*)$")
 BUSES = ("loopback", "emulator")
+REATTACH_TIMEOUT_S = 10.0
+"""How long `reattach` waits for the device to come back (a firmware reboot takes about a second)."""
+REATTACH_POLL_S = 0.05
 
 
 class BadUsbSpec(TargetError, ValueError):
@@ -107,6 +111,11 @@ def serial_of(dev: usb.core.Device) -> str:
         return ""
 
 
+def identity_of(dev: usb.core.Device) -> str:
+    """'VID:PID serial S' (or 'serial (none)'): how a device is known again after it re-enumerates."""
+    return f"{dev.idVendor:04x}:{dev.idProduct:04x} serial {serial_of(dev) or '(none)'}"
+
+
 def location_of(dev: usb.core.Device) -> str:
     """Linux's sysfs name of where the device is plugged in: BUS-PORT[.PORT...]."""
     return f"{int(dev.bus or 0)}-{'.'.join(str(p) for p in (dev.port_numbers or ()))}"
@@ -167,6 +176,9 @@ class UsbDeviceTarget(Target):
         self.link: ForeignLink | None = None
         """The software bus's device (bus=...), None on libusb."""
         self._device: usb.core.Device | None = None
+        self._found_on: Any = None
+        """The backend the device was found on (libusb, the test's, or the software bus's)."""
+        self._identity = ""
 
     def _software_backend(self) -> LinkBackend:
         sel = self.selector
@@ -214,9 +226,59 @@ class UsbDeviceTarget(Target):
             self._close_link()
             raise
         self._device = device
+        self._found_on = backend
+        self._identity = identity_of(device)
         real = {Feature.REAL_TIMING} if self.link is None else set()  # a real device, not a software bus
         self.features = self.probe.features | real
         self.expected_features = self.features
+
+    def identity(self) -> str:
+        """The open device as VID:PID and serial number (read when it was found): what `reattach`
+        finds again."""
+        self.usb_device()
+        return self._identity
+
+    def reattach(self, timeout_s: float = REATTACH_TIMEOUT_S) -> None:
+        """Continue after the device left the bus and enumerated again by itself (a firmware reboot,
+        a watchdog reset; docs/protocol.md, *Re-enumeration*): the handle opened before is stale
+        (ENODEV). This finds the device again once the host has enumerated it (on libusb the OS does;
+        on a software bus this target does, as the OS would), the one the selector names with the
+        VID:PID and serial number it had, reads its descriptors again and continues on it. TargetError
+        naming the device when it is not back within `timeout_s`: the target stays as it was, or is
+        closed when another device answers to its selector (the message names it)."""
+        before = self.identity()
+        sel = self.selector
+        inner = self.link.inner if self.link is not None else None
+        if inner is not None:
+            enumerate_again = getattr(inner, "reattach", None)
+            if enumerate_again is None:
+                raise TargetError(f"target {self.name}: the software bus's {sel.software_bus} board never "
+                                  f"leaves the bus, so there is nothing to reattach to")
+            try:
+                enumerate_again(timeout_s)
+            except UsbLinkError as exc:
+                raise TargetError(f"target {self.name}: device {before} did not enumerate again: "
+                                  f"{exc}") from exc
+        assert self._device is not None
+        usb.util.dispose_resources(self._device)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            present = [d for d in self._candidates(self._found_on) if sel.matches(d)]
+            same = [d for d in present if identity_of(d) == before]
+            if same:
+                break
+            if time.monotonic() > deadline:
+                if not present:
+                    raise TargetError(f"target {self.name}: device {before} did not come back within "
+                                      f"{timeout_s:g} s")
+                self.close()
+                raise TargetError(f"target {self.name}: device {before} did not come back within "
+                                  f"{timeout_s:g} s; {sel} is now "
+                                  f"{', '.join(identity_of(d) for d in present)}")
+            time.sleep(REATTACH_POLL_S)  # libusb offers hotplug callbacks, pyusb does not: poll
+        device = same[0]
+        self.probe = probe_device(device, sel.midi)
+        self._device = device
 
     def lacks(self, feature: Feature) -> str:
         """Why the device does not have `feature` (from its descriptors or the missing declaration)."""

@@ -14,9 +14,12 @@ import usb.core
 
 from rig.errors import TargetError
 from rig.links.emulator import EmulatorLink
-from rig.links.usb_link import DeviceReenumerated, LinkTimeout
+from rig.links.pyusb_backend import LinkBackend
+from rig.links.usb_link import DeviceReenumerated, LinkTimeout, UsbLink
+from rig.loopback import LoopbackBoard
 from rig.targets.emulator import EmulatorTarget
 from rig.targets.registry import TargetSpec
+from rig.targets.usb_device import UsbDeviceTarget
 
 from .conftest import T, need_bridge
 
@@ -111,3 +114,74 @@ def test_reattach_when_the_device_never_left_names_it(firmware_build: Path) -> N
         with pytest.raises(TargetError, match=never):
             target.reattach(0.05)  # wall seconds times the bridge's timeout scale (at most 30x)
         target.usb_device().set_configuration()
+
+
+def test_a_usb_target_on_a_software_bus_follows_its_device_through_a_watchdog_reset(
+        firmware_build: Path) -> None:
+    """usb:VID:PID,bus=emulator: the target enumerates the new device as the OS would, finds the same
+    VID:PID and serial number, and goes on with a new pyusb device, unconfigured (USB 2.0 9.1.2)."""
+    need_bridge()
+    with UsbDeviceTarget(TargetSpec.parse("usb:cafe:4001,bus=emulator")) as target:
+        before = target.identity()
+        assert before.startswith("cafe:4001 serial ") and not before.endswith("(none)")
+        old = target.usb_device()
+        old.set_configuration()
+        assert target.link is not None
+        board = target.link.inner
+        assert isinstance(board, EmulatorLink)
+        board.watchdog_reset()
+        board.wait_attached()
+        with pytest.raises(usb.core.USBError) as failure:
+            old.ctrl_transfer(0x80, GET_CONFIGURATION, 0, 0, 1)
+        assert failure.value.errno == errno.ENODEV
+        target.reattach()
+        assert target.identity() == before
+        new = target.usb_device()
+        assert new is not old
+        assert new.ctrl_transfer(0x80, GET_CONFIGURATION, 0, 0, 1).tobytes() == b"\x00"
+        new.set_configuration()
+        assert new.ctrl_transfer(0x80, GET_CONFIGURATION, 0, 0, 1).tobytes() == b"\x01"
+        assert target.probe is not None and target.probe.capabilities.midi
+
+
+def test_a_usb_target_on_libusb_finds_its_device_again_once_the_os_has_enumerated_it(
+        firmware_build: Path) -> None:
+    """What libusb shows after the OS enumerated the rebooted device is found again by VID:PID and
+    serial; the MIDI echo works on the new device. (The bus here is a pyusb backend over the emulated
+    board, standing in for libusb; the test plays the OS's enumeration.)"""
+    need_bridge()
+    with EmulatorLink(firmware_build / "plain.uf2") as link, \
+            UsbDeviceTarget(TargetSpec.parse("usb:1209:0002"), backend=LinkBackend([link])) as target:
+        before = target.identity()
+        target.usb_device().set_configuration()
+        link.watchdog_reset()
+        link.reattach()  # the OS enumerates the new device
+        target.reattach()
+        assert target.identity() == before
+        new = target.usb_device()
+        new.set_configuration()
+        packet = bytes((0x19, 0x91, 60, 100))
+        assert new.write(PLAIN_OUT, packet) == 4
+        assert bytes(new.read(PLAIN_IN, 32)) == packet
+
+
+@pytest.mark.parametrize("then", ["unplugged", "another device in its place"])
+def test_a_usb_target_whose_device_does_not_come_back_says_so(firmware_build: Path, then: str) -> None:
+    """Found again only as the same VID:PID and serial: a device of another identity where it was
+    (usb:BUS-PORT selects by place) is named, and the target closed."""
+    need_bridge()
+    with EmulatorLink(firmware_build / "plain.uf2") as link, LoopbackBoard() as other:
+        present: list[UsbLink] = [link]
+        with UsbDeviceTarget(TargetSpec.parse("usb:1-1"), backend=LinkBackend(lambda: present)) as target:
+            before = target.identity()
+            present[:] = [other] if then == "another device in its place" else []
+            gone = rf"device {before} did not come back within 0\.2 s"
+            if then == "unplugged":
+                with pytest.raises(TargetError, match=gone + "$"):
+                    target.reattach(0.2)
+                assert target.identity() == before, "the target stays as it was"
+            else:
+                with pytest.raises(TargetError, match=gone + r"; bus 1 port 1 is now 1209:0001 serial 4C4F"):
+                    target.reattach(0.2)
+                with pytest.raises(TargetError, match="is not open"):
+                    target.usb_device()
