@@ -73,11 +73,13 @@ REENUMERATION = (
     "A usb: target's `reattach()` does the same for any device: on libusb it waits until the OS has "
     "enumerated the device again, on a software bus (`bus=emulator`) it enumerates it as the OS would; "
     "it finds the device its selector names with the VID:PID and serial number it had, or fails naming "
-    "it, and names what answers to the selector instead (the target is then closed). Implemented and "
-    "tested on emulator and usb: targets (`tests/firmware/test_watchdog_reattach.py`; libusb through a "
-    "pyusb backend over the emulated board, no hardware); the software loopback never re-enumerates by "
-    "itself (its REBOOT_BOOTLOADER only counts), and board targets do not follow a re-enumeration yet "
-    "(libusb reports the stale handle as NO_DEVICE; open the target again).")
+    "it, and names what answers to the selector instead (the target is then closed). A board target's "
+    "`reattach()` finds our board again by its serial number once the OS has enumerated it, probes it "
+    "(GET_INFO) and looks up its OS MIDI ports and console port again, waiting for those it had. "
+    "Implemented and tested on emulator, usb: and board targets (`tests/firmware/test_watchdog_reattach.py`; "
+    "libusb through a pyusb backend over the emulated board: no real hardware, and no OS re-creating MIDI "
+    "or console ports); the software loopback never re-enumerates by itself (its REBOOT_BOOTLOADER only "
+    "counts).")
 """What a device that re-enumerates by itself does to an open handle (issue #8)."""
 
 MIDI_MODES: dict[c.MidiMode, str] = {

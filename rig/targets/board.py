@@ -6,10 +6,12 @@ Finding the board and its ports is rig.targets.discovery, which the loopback and
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import usb.core
+import usb.util
 
 from rig.errors import TargetError
 from rig.targets.discovery import (
@@ -23,6 +25,7 @@ from rig.targets.discovery import (
     select_board,
 )
 from rig.targets.probe import DeviceProbe, probe_device
+from rig.targets.reattach import POLL_S, REATTACH_TIMEOUT_S, find_again, identity_of
 from rig.targets.registry import Feature, Target, TargetSpec, register
 
 
@@ -49,22 +52,52 @@ class BoardTarget(Target):
             libusb_backend()  # a missing libusb is an error here, not "no boards"
         everything = find_boards(None, self._backend)
         wanted = [b for b in everything if self.spec.arg is None or b.serial.upper() == self.spec.arg.upper()]
-        self._found = select_board(wanted, self.spec.arg, everything)
-        self.probe = probe_device(self._found.device)
+        self._open_on(select_board(wanted, self.spec.arg, everything))
+
+    def _open_on(self, found: FoundBoard) -> None:
+        """Probe `found` (GET_INFO) and look up its OS MIDI ports and console port."""
+        self._found = found
+        self.probe = probe_device(found.device)
         features = set(self.probe.features) | {Feature.REAL_TIMING}
+        self.problems = []
         try:
-            self._midi = match_board_midi_ports(*rtmidi_port_names(), self._found, root=self._sys_root)
+            self._midi = match_board_midi_ports(*rtmidi_port_names(), found, root=self._sys_root)
             features.add(Feature.MIDI_OS)
         except TargetError as exc:
             self.problems.append(str(exc))
         try:
             from serial.tools import list_ports
 
-            self._console = match_console_port(list_ports.comports(), self._found.serial)
+            self._console = match_console_port(list_ports.comports(), found.serial)
             features.add(Feature.CONSOLE)
         except TargetError as exc:
             self.problems.append(str(exc))
         self.features = frozenset(features)
+
+    def reattach(self, timeout_s: float = REATTACH_TIMEOUT_S) -> None:
+        """Continue after the board left the bus and enumerated again by itself (a firmware reboot, a
+        watchdog reset; docs/protocol.md, *Re-enumeration*): once the OS has enumerated it again, the
+        board with the serial number it had is found again and probed, and its OS MIDI ports and
+        console port are looked up again (waited for, within `timeout_s`, where it had them before:
+        the OS creates them after libusb sees the device). TargetError naming the board when it is not
+        back within `timeout_s`; the target stays as it was."""
+        found = self._board()
+        before = identity_of(found.device, found.serial)
+        had = self.features
+        usb.util.dispose_resources(found.device)
+        deadline = time.monotonic() + timeout_s
+        device, instead = find_again(
+            lambda: [(b.device, identity_of(b.device, b.serial)) for b in find_boards(None, self._backend)],
+            before, timeout_s)
+        if device is None:
+            raise TargetError(f"target {self.name}: board {before} did not come back within {timeout_s:g} s"
+                              + (f" (attached: {', '.join(instead)})" if instead else ""))
+        again = FoundBoard(device, found.serial, int(device.bus or 0), int(device.address or 0))
+        while True:
+            self._open_on(again)
+            if self.features >= had or time.monotonic() > deadline:
+                return
+            time.sleep(POLL_S)
 
     def lacks(self, feature: Feature) -> str:
         """Why the board lacks `feature`: its probe's reason, else the generic one."""
@@ -74,8 +107,6 @@ class BoardTarget(Target):
     def close(self) -> None:
         """Release pyusb's resources; the board itself keeps running."""
         if self._found is not None:
-            import usb.util
-
             usb.util.dispose_resources(self._found.device)
             self._found = None
 

@@ -16,7 +16,6 @@ detached from those interfaces only and attached again afterwards, rig.client.ra
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,14 +31,12 @@ from rig.links.usb_link import UsbLink, UsbLinkError
 from rig.targets.discovery import describe_board, libusb_backend
 from rig.targets.midi_options import MIDI_OPTIONS_USAGE, NONE_DECLARED, MidiOptions
 from rig.targets.probe import DeviceProbe, carries_rig_ids, probe_device
+from rig.targets.reattach import REATTACH_TIMEOUT_S, find_again, identity_of
 from rig.targets.registry import Feature, Target, TargetSpec, register
 
 _IDS = re.compile(r"^([0-9a-fA-F]{1,4}):([0-9a-fA-F]{1,4})(?::(.+))?$")
 _PATH = re.compile(r"^(\d+)-(\d+(?:\.\d+)*)$")
 BUSES = ("loopback", "emulator")
-REATTACH_TIMEOUT_S = 10.0
-"""How long `reattach` waits for the device to come back (a firmware reboot takes about a second)."""
-REATTACH_POLL_S = 0.05
 
 
 class BadUsbSpec(TargetError, ValueError):
@@ -109,11 +106,6 @@ def serial_of(dev: usb.core.Device) -> str:
         return str(dev.serial_number or "") if dev.iSerialNumber else ""
     except (usb.core.USBError, ValueError, NotImplementedError):
         return ""
-
-
-def identity_of(dev: usb.core.Device) -> str:
-    """'VID:PID serial S' (or 'serial (none)'): how a device is known again after it re-enumerates."""
-    return f"{dev.idVendor:04x}:{dev.idProduct:04x} serial {serial_of(dev) or '(none)'}"
 
 
 def location_of(dev: usb.core.Device) -> str:
@@ -227,7 +219,7 @@ class UsbDeviceTarget(Target):
             raise
         self._device = device
         self._found_on = backend
-        self._identity = identity_of(device)
+        self._identity = identity_of(device, serial_of(device))
         real = {Feature.REAL_TIMING} if self.link is None else set()  # a real device, not a software bus
         self.features = self.probe.features | real
         self.expected_features = self.features
@@ -261,22 +253,15 @@ class UsbDeviceTarget(Target):
                                   f"{exc}") from exc
         assert self._device is not None
         usb.util.dispose_resources(self._device)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            present = [d for d in self._candidates(self._found_on) if sel.matches(d)]
-            same = [d for d in present if identity_of(d) == before]
-            if same:
-                break
-            if time.monotonic() > deadline:
-                if not present:
-                    raise TargetError(f"target {self.name}: device {before} did not come back within "
-                                      f"{timeout_s:g} s")
-                self.close()
-                raise TargetError(f"target {self.name}: device {before} did not come back within "
-                                  f"{timeout_s:g} s; {sel} is now "
-                                  f"{', '.join(identity_of(d) for d in present)}")
-            time.sleep(REATTACH_POLL_S)  # libusb offers hotplug callbacks, pyusb does not: poll
-        device = same[0]
+        device, instead = find_again(
+            lambda: [(d, identity_of(d, serial_of(d))) for d in self._candidates(self._found_on)
+                     if sel.matches(d)], before, timeout_s)
+        if device is None:
+            gone = f"target {self.name}: device {before} did not come back within {timeout_s:g} s"
+            if not instead:
+                raise TargetError(gone)
+            self.close()
+            raise TargetError(f"{gone}; {sel} is now {', '.join(instead)}")
         self.probe = probe_device(device, sel.midi)
         self._device = device
 

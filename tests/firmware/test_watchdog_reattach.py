@@ -17,6 +17,7 @@ from rig.links.emulator import EmulatorLink
 from rig.links.pyusb_backend import LinkBackend
 from rig.links.usb_link import DeviceReenumerated, LinkTimeout, UsbLink
 from rig.loopback import LoopbackBoard
+from rig.targets.board import BoardTarget
 from rig.targets.emulator import EmulatorTarget
 from rig.targets.registry import TargetSpec
 from rig.targets.usb_device import UsbDeviceTarget
@@ -185,3 +186,42 @@ def test_a_usb_target_whose_device_does_not_come_back_says_so(firmware_build: Pa
                     target.reattach(0.2)
                 with pytest.raises(TargetError, match="is not open"):
                     target.usb_device()
+
+
+def test_a_board_target_finds_its_board_again_once_the_os_has_enumerated_it(firmware_build: Path,
+                                                                            tmp_path: Path) -> None:
+    """Our board through libusb (a pyusb backend over the emulated board stands in for it; the test
+    plays the OS's enumeration): the old handle fails with ENODEV; the board is found again by its
+    serial number and probed again (GET_INFO)."""
+    need_bridge()
+    with EmulatorLink(firmware_build / "rig_firmware.bin") as link, \
+            BoardTarget(TargetSpec.parse("board"), backend=LinkBackend([link]), sys_root=tmp_path) as target:
+        old = target.usb_device()
+        serial = old.serial_number
+        had = target.features
+        assert target.probe is not None and target.probe.ours, target.probe
+        old.set_configuration()
+        link.watchdog_reset()
+        link.wait_attached()
+        with pytest.raises(usb.core.USBError) as failure:
+            old.ctrl_transfer(0x80, GET_CONFIGURATION, 0, 0, 1)
+        assert failure.value.errno == errno.ENODEV
+        link.reattach()  # the OS enumerates the new device
+        target.reattach()
+        new = target.usb_device()
+        assert new is not old and new.serial_number == serial
+        assert target.features == had and target.probe.ours, target.probe
+        new.set_configuration()  # (probing it for GET_INFO may have configured it already)
+        assert new.ctrl_transfer(0x80, GET_CONFIGURATION, 0, 0, 1).tobytes() == b"\x01"
+
+
+def test_a_board_target_whose_board_does_not_come_back_says_so(firmware_build: Path, tmp_path: Path) -> None:
+    need_bridge()
+    with EmulatorLink(firmware_build / "rig_firmware.bin") as link:
+        present: list[UsbLink] = [link]
+        with BoardTarget(TargetSpec.parse("board"), backend=LinkBackend(lambda: present),
+                         sys_root=tmp_path) as target:
+            present.clear()
+            gone = r"board 1209:0001 serial \w+ did not come back within 0\.2 s$"
+            with pytest.raises(TargetError, match=gone):
+                target.reattach(0.2)
