@@ -463,85 +463,98 @@ void dcd_ep_arm_in(uint8_t ep_addr, uint16_t len) { arm(USB_EP_NUM(ep_addr), 0u,
 void dcd_ep_arm_out(uint8_t ep_addr, uint16_t len) { arm(USB_EP_NUM(ep_addr), 1u, len); }
 #endif
 
-void dcd_ep_cancel(uint8_t ep_addr) {
-    uint8_t ep = USB_EP_NUM(ep_addr);
-    unsigned d = dcd_dir(ep_addr);
-    if (ep == 0u || !dcd_ep[DCD_SLOT(ep, d)].opened) {
+/* The application calls on a non-control endpoint (EP0 has its own): each is stated once per way of
+ * buffering, and `ep_call` states once the guard and the choice between the two. */
+typedef enum { EP_CANCEL, EP_STALL, EP_CLEAR_STALL } ep_call_t;
+
+/* A single-buffered endpoint: what is in the controller is taken back (take_back) and, where the
+ * call keeps it, held in `held` until the halt is cleared. */
+static void single_call(uint8_t ep, unsigned d, dcd_ep_state_t *st, ep_call_t call) {
+    int32_t len;
+    switch (call) {
+    case EP_CANCEL:
+        (void)take_back(ep, d, st->stalled != 0u, true);
+        return;
+    case EP_STALL:
+        len = take_back(ep, d, true, false);
+        st->stalled = 1u;
+        if (len >= 0) { /* revoked: it goes after the halt, as DATA0 */
+            st->armed = 1u;
+            held[ep][d] = (int16_t)len;
+        }
+        return;
+    case EP_CLEAR_STALL:
+        if (st->stalled) {
+            len = held[ep][d];
+            st->stalled = 0u;
+            held[ep][d] = -1;
+            st->data1 = 0u;
+            if (len >= 0) {
+                start(ep, d, (uint16_t)len);
+            } else {
+                REG32(USB_DPRAM_BUF_CTRL(ep, d)) = 0u;
+            }
+            return;
+        }
+        /* Not halted: the toggle still goes back to DATA0 (USB 2.0 9.4.5), so a packet already in
+         * the controller with the old PID is taken back and armed again as DATA0. */
+        len = st->armed ? take_back(ep, d, false, false) : -1;
+        st->data1 = 0u;
+        if (len >= 0) {
+            st->armed = 1u;
+            start(ep, d, (uint16_t)len);
+        }
         return;
     }
-#ifdef DCD_DOUBLE_BUFFERED
-    if (DB_ON(ep, d)) {
-        db_take_back(ep, d, dcd_ep[DCD_SLOT(ep, d)].stalled != 0u, true);
-        return;
-    }
-#endif
-    (void)take_back(ep, d, dcd_ep[DCD_SLOT(ep, d)].stalled != 0u, true);
 }
 
-void dcd_ep_stall(uint8_t ep_addr) {
-    uint8_t ep = USB_EP_NUM(ep_addr);
-    unsigned d = dcd_dir(ep_addr);
-    if (ep == 0u || !dcd_ep[DCD_SLOT(ep, d)].opened || dcd_ep[DCD_SLOT(ep, d)].stalled) {
-        return;
-    }
 #ifdef DCD_DOUBLE_BUFFERED
-    if (DB_ON(ep, d)) {
+/* A double-buffered endpoint: both halves are taken back (db_take_back) and re-armed by db_rearm. */
+static void double_call(uint8_t ep, unsigned d, dcd_ep_state_t *st, ep_call_t call) {
+    switch (call) {
+    case EP_CANCEL:
+        db_take_back(ep, d, st->stalled != 0u, true);
+        return;
+    case EP_STALL:
         db_take_back(ep, d, true, false);
-        dcd_ep[DCD_SLOT(ep, d)].stalled = 1u;
+        st->stalled = 1u;
         return;
-    }
-#endif
-    int32_t len = take_back(ep, d, true, false);
-    dcd_ep[DCD_SLOT(ep, d)].stalled = 1u;
-    if (len >= 0) { /* revoked: it goes after the halt, as DATA0 */
-        dcd_ep[DCD_SLOT(ep, d)].armed = 1u;
-        held[ep][d] = (int16_t)len;
-    }
-}
-
-void dcd_ep_clear_stall(uint8_t ep_addr) {
-    uint8_t ep = USB_EP_NUM(ep_addr);
-    unsigned d = dcd_dir(ep_addr);
-    if (ep == 0u || !dcd_ep[DCD_SLOT(ep, d)].opened) {
-        return;
-    }
-#ifdef DCD_DOUBLE_BUFFERED
-    if (DB_ON(ep, d)) { /* halted or not: the toggle goes back to DATA0 and what was held goes */
-        if (dcd_ep[DCD_SLOT(ep, d)].stalled) {
-            dcd_ep[DCD_SLOT(ep, d)].stalled = 0u;
+    case EP_CLEAR_STALL: /* halted or not: the toggle goes back to DATA0 and what was held goes */
+        if (st->stalled) {
+            st->stalled = 0u;
             REG32(USB_DPRAM_BUF_CTRL(ep, d)) &= ~USB_BUF_STALL;
         } else {
             db_take_back(ep, d, false, false);
         }
-        dcd_ep[DCD_SLOT(ep, d)].data1 = 0u;
+        st->data1 = 0u;
         db_rearm(ep, d);
         return;
     }
+}
 #endif
-    if (dcd_ep[DCD_SLOT(ep, d)].stalled) {
-        int16_t len = held[ep][d];
-        dcd_ep[DCD_SLOT(ep, d)].stalled = 0u;
-        held[ep][d] = -1;
-        dcd_ep[DCD_SLOT(ep, d)].data1 = 0u;
-        if (len >= 0) {
-            start(ep, d, (uint16_t)len);
-        } else {
-            REG32(USB_DPRAM_BUF_CTRL(ep, d)) = 0u;
-        }
+
+/* EP0 and an endpoint not opened are left alone, and so is a halted endpoint asked to halt. */
+static void ep_call(uint8_t ep_addr, ep_call_t call) {
+    uint8_t ep = USB_EP_NUM(ep_addr);
+    unsigned d = dcd_dir(ep_addr);
+    dcd_ep_state_t *st = &dcd_ep[DCD_SLOT(ep, d)];
+    if (ep == 0u || !st->opened || (call == EP_STALL && st->stalled)) {
         return;
     }
-    /* Not halted: the toggle still goes back to DATA0 (USB 2.0 9.4.5), so a packet already in the
-     * controller with the old PID is taken back and armed again as DATA0. */
-    int32_t len = -1;
-    if (dcd_ep[DCD_SLOT(ep, d)].armed) {
-        len = take_back(ep, d, false, false);
+#ifdef DCD_DOUBLE_BUFFERED
+    if (DB_ON(ep, d)) {
+        double_call(ep, d, st, call);
+        return;
     }
-    dcd_ep[DCD_SLOT(ep, d)].data1 = 0u;
-    if (len >= 0) {
-        dcd_ep[DCD_SLOT(ep, d)].armed = 1u;
-        start(ep, d, (uint16_t)len);
-    }
+#endif
+    single_call(ep, d, st, call);
 }
+
+void dcd_ep_cancel(uint8_t ep_addr) { ep_call(ep_addr, EP_CANCEL); }
+
+void dcd_ep_stall(uint8_t ep_addr) { ep_call(ep_addr, EP_STALL); }
+
+void dcd_ep_clear_stall(uint8_t ep_addr) { ep_call(ep_addr, EP_CLEAR_STALL); }
 
 bool dcd_ep_stalled(uint8_t ep_addr) {
     return dcd_ep[DCD_SLOT(USB_EP_NUM(ep_addr), dcd_dir(ep_addr))].stalled != 0u;

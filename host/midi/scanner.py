@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import re
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from host.midi.spec import EOX, LENGTH_BY_STATUS, REALTIME_STATUSES, SYSEX
@@ -52,6 +53,21 @@ _NEXT_STATUS = re.compile(rb"[\x80-\xff]").search
 """The next status byte: a SysEx's data, or a running-status group, is handed over in one slice."""
 
 Out = TypeVar("Out")
+
+
+@dataclass(slots=True)
+class ScannerCounters:
+    """What the scanner finds in the bytes fed, counted alike by every subclass (whose own counters
+    add what it makes of them)."""
+
+    bytes_in: int = 0
+    """Bytes fed."""
+    running_status: int = 0
+    """Status bytes inserted by running status (`_scan`'s result): delivered messages and USB-MIDI
+    packets always carry their status byte."""
+    sysex_truncated: int = 0
+    """SysEx messages cut short by a status byte other than F7 or real-time (the parser also counts
+    one still open at flush(), which it delivers truncated)."""
 
 
 class MidiScanner(abc.ABC, Generic[Out]):
@@ -263,5 +279,6 @@ __all__ = [
     "UNDEFINED",
     "UNDEFINED_REALTIME",
     "MidiScanner",
+    "ScannerCounters",
     "split_channel_run",
 ]

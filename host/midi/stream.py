@@ -12,7 +12,7 @@ from operator import attrgetter
 from typing import Any
 
 from host.midi.errors import MidiValueError
-from host.midi.scanner import DATA, SYSEX_END, MidiScanner, split_channel_run
+from host.midi.scanner import DATA, SYSEX_END, MidiScanner, ScannerCounters, split_channel_run
 from host.midi.spec import EOX, LENGTH_BY_STATUS, REALTIME_STATUSES, SPEC_BY_STATUS, SYSEX
 
 
@@ -91,15 +91,14 @@ _DATA_OF = attrgetter("data")
 
 
 @dataclass(slots=True)
-class ParserCounters:
-    """What a MidiStreamParser did with every byte it was fed.
+class ParserCounters(ScannerCounters):
+    """What a MidiStreamParser did with every byte it was fed (bytes_in, running_status and
+    sysex_truncated: ScannerCounters).
 
     Books balance at every moment:
     bytes_out + dropped_bytes() + parser.pending_bytes == bytes_in + running_status.
     """
 
-    bytes_in: int = 0
-    """Bytes fed."""
     bytes_out: int = 0
     """Bytes in delivered messages (expanded running-status bytes included)."""
     messages: int = 0
@@ -110,10 +109,6 @@ class ParserCounters:
     """SysEx messages completed by F7 (counted once however many pieces)."""
     sysex_pieces: int = 0
     """SysEx pieces delivered with complete=False (sysex_chunk)."""
-    sysex_truncated: int = 0
-    """SysEx messages cut by a new status byte and delivered with truncated=True."""
-    running_status: int = 0
-    """Status bytes inserted into delivered or pending messages by running status."""
     dropped_undefined: int = 0
     """Undefined status bytes F4, F5, F9, FD dropped."""
     dropped_data: int = 0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from host.midi.encode import check_message
 from host.midi.errors import MidiValueError, UsbMidiPacketError
-from host.midi.scanner import KIND, UNDEFINED, MidiScanner
+from host.midi.scanner import KIND, UNDEFINED, MidiScanner, ScannerCounters
 from host.midi.spec import EOX, LENGTH_BY_STATUS, SYSEX
 from host.midi.stream import MidiMessage, MidiStreamParser
 
@@ -187,19 +187,15 @@ def _encode_slow(msg: bytes, cable: int) -> bytes:
 
 
 @dataclass(slots=True)
-class EncoderCounters:
-    """What a UsbMidiEncoder did with the bytes it was given."""
+class EncoderCounters(ScannerCounters):
+    """What a UsbMidiEncoder did with the bytes it was given (bytes_in, running_status and
+    sysex_truncated: ScannerCounters)."""
 
-    bytes_in: int = 0
     packets: int = 0
     """Packets emitted."""
-    running_status: int = 0
-    """Status bytes inserted because the input used running status (USB-MIDI packets never do)."""
     unparsed: int = 0
     """Bytes sent one by one as CIN 0xF because they fit no message: stray data or F7, undefined
     statuses, the held part of a message cut short, and whatever flush() found unfinished."""
-    sysex_truncated: int = 0
-    """SysEx messages cut short by a status byte other than F7 or real-time."""
 
 
 class UsbMidiEncoder(MidiScanner[bytearray]):

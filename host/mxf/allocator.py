@@ -24,6 +24,7 @@ from host.ks.status import STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, STATUS
 from host.mxf.buffer import MxfBuffer
 from host.mxf.errors import LeakError
 from host.mxf.event import CB_STRUCT, DMUS_KEF_PACKAGE_EVENT, KernelEvent
+from host.mxf.fast_put import make_fast_puts
 from host.mxf.imxf import IMXF, bind_camel_aliases
 from host.tracking import Trackers
 
@@ -182,21 +183,11 @@ class AllocatorMXF:
                 exhausted("event")
                 return None
 
-        def put_message(evt: KernelEvent | None) -> NtStatus:
-            if evt is not None and evt.p_next_evt is None and evt.cb_event <= inline \
-                    and not evt.us_flags & package_flag:
-                # One event with inline data: the common case, kept lean.
-                evt.cb_event = 0
-                evt.us_channel_group = 0
-                evt.us_flags = 0
-                evt.ull_pres_time_100ns = 0
-                evt.ull_byte_position = 0
-                evt.u_data = b""
-                evt._puts += 1
-                append(evt)
-                return success
+        def put_chain(head: KernelEvent | None) -> NtStatus:
+            # Anything but one event with inline data: reclaim what each event of the chain owns
+            # (package chain, pbData buffer), then release the chain.
+            evt = head
             while evt is not None:
-                nxt = evt.p_next_evt
                 data = evt.u_data
                 if evt.us_flags & package_flag and (package_any_size or evt.cb_event > inline):
                     if isinstance(data, KernelEvent):
@@ -207,17 +198,11 @@ class AllocatorMXF:
                 elif isinstance(data, KernelEvent):  # "cb_event" rule: a misread package, never leaked
                     misread[0] += 1
                     put_message(data)
-                evt.cb_event = 0
-                evt.us_channel_group = 0
-                evt.us_flags = 0
-                evt.ull_pres_time_100ns = 0
-                evt.ull_byte_position = 0
-                evt.p_next_evt = None
-                evt.u_data = b""
-                evt._puts += 1
-                append(evt)
-                evt = nxt
-            return success
+                evt = evt.p_next_evt
+            return release_chain(head)
+
+        put_message, put_single_messages, release_chain = make_fast_puts(
+            append, put_chain, inline, package_flag, success)
 
         def get_messages(count: int) -> list[KernelEvent] | None:
             # Popped in C (islice over the deque's pop): what was popped before a concurrent taker
@@ -235,19 +220,6 @@ class AllocatorMXF:
         def put_messages(events: Iterable[KernelEvent]) -> NtStatus:
             for evt in events:
                 put_message(evt)
-            return success
-
-        def put_single_messages(events: Iterable[KernelEvent]) -> NtStatus:
-            # put_message's lean case for each event, written out again: a call per event would
-            # cost about as much as the reset itself on the render path.
-            for evt in events:
-                evt.cb_event = 0
-                evt.us_channel_group = 0
-                evt.ull_pres_time_100ns = 0
-                evt.ull_byte_position = 0
-                evt.u_data = b""
-                evt._puts += 1
-                append(evt)
             return success
 
         def get_buffer() -> MxfBuffer | None:

@@ -14,7 +14,7 @@ from host.ks.status import NtStatus
 from host.mxf.allocator import AllocatorMXF, Leak
 from host.mxf.buffer import MxfBuffer
 from host.mxf.errors import DoubleFree, ForeignEvent, InvalidEvent, UseAfterFree
-from host.mxf.event import DMUS_KEF_PACKAGE_EVENT, KernelEvent
+from host.mxf.event import DMUS_KEF_PACKAGE_EVENT, ZEROED, KernelEvent
 from host.where import Where
 
 POISON = 0xDD
@@ -121,13 +121,8 @@ class CheckedAllocatorMXF(AllocatorMXF):
             for buf in buffers:
                 self._release_buffer(buf, freed_at)
             for e in events:
-                e.cb_event = 0
-                e.us_channel_group = 0
-                e.us_flags = 0
-                e.ull_pres_time_100ns = 0
-                e.ull_byte_position = 0
-                e.p_next_evt = None
-                e.u_data = b""
+                for name, value in ZEROED:
+                    setattr(e, name, value)
                 e._puts += 1
                 _set(e, "_freed", True)
                 _set(e, "_freed_at", freed_at)

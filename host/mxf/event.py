@@ -32,6 +32,18 @@ CB_STRUCT = {4: 32, 8: 40}
 UData = Union[bytes, "MxfBuffer", "KernelEvent"]
 """What `KernelEvent.u_data` holds: abData bytes, a pbData buffer or a pPackageEvt chain."""
 
+ZEROED: tuple[tuple[str, object], ...] = (
+    ("cb_event", 0),
+    ("us_channel_group", 0),
+    ("us_flags", 0),
+    ("ull_pres_time_100ns", 0),
+    ("ull_byte_position", 0),
+    ("p_next_evt", None),
+    ("u_data", b""),
+)
+"""The fields of a zeroed event and their zero values: a new event holds them and PutMessage writes them
+back (bReserved and cbStruct are never changed, so never reset). The one statement of "zeroed"."""
+
 
 class KernelEvent:
     """One DMUS_KERNEL_EVENT from an allocator's pool (C struct `_DMUS_KERNEL_EVENT`).
@@ -81,13 +93,8 @@ class KernelEvent:
         self._puts = 0
         self.b_reserved = 0
         self.cb_struct = CB_STRUCT[pointer_size]
-        self.cb_event = 0
-        self.us_channel_group = 0
-        self.us_flags = 0
-        self.ull_pres_time_100ns = 0
-        self.ull_byte_position = 0
-        self.p_next_evt = None
-        self.u_data = b""
+        for name, value in ZEROED:
+            setattr(self, name, value)
 
     @property
     def pointer_size(self) -> int:

@@ -146,8 +146,11 @@ class Capability(enum.IntFlag):
     """Bits of Info.capabilities."""
 
     MIDI = 0x01
+    """The USB-MIDI function: MIDI streaming interface, its jacks and EP_MIDI_OUT/EP_MIDI_IN."""
     FRAMES = 0x02
+    """Frames on the vendor interface's EP_FRAME_OUT/EP_FRAME_IN."""
     CONSOLE = 0x04
+    """The CDC ACM console."""
     DMA = 0x08
     """Frames move between USB buffers and the ring by DMA."""
     BOOTLOADER = 0x10

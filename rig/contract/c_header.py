@@ -6,8 +6,12 @@ checked-in header differs from what this module generates.
 
 from __future__ import annotations
 
+import ast
 import enum
+import inspect
+import itertools
 import sys
+import textwrap
 
 from rig import contract as c
 from rig.contract import descriptors
@@ -32,6 +36,20 @@ _CONSTANTS = (
 _ENUMS: tuple[type[enum.IntEnum] | type[enum.IntFlag], ...] = (
     c.Request, c.MidiMode, c.FrameMode, c.Capability, c.FrameFlag,
 )
+
+
+def member_docs(enum_type: type[enum.Enum]) -> dict[str, str]:
+    """Each member's docstring (the string under its assignment in the class body, as Sphinx reads
+    it), on one line: the header states what every code and bit means, from the one source."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(enum_type)))
+    body = next(node for node in tree.body if isinstance(node, ast.ClassDef)).body
+    docs: dict[str, str] = {}
+    for stmt, after in itertools.pairwise(body):
+        if isinstance(stmt, ast.Assign) and isinstance(after, ast.Expr) \
+                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
+            text = " ".join(after.value.value.split()).replace("*/", "* /")
+            docs.update((target.id, text) for target in stmt.targets if isinstance(target, ast.Name))
+    return docs
 
 
 def _snake_upper(name: str) -> str:
@@ -162,8 +180,11 @@ def generate() -> str:
         doc = (enum_type.__doc__ or "").strip().splitlines()[0]
         lines.append(f"/* {doc} */")
         lines.append("enum {")
+        docs = member_docs(enum_type)
         for member in enum_type:
-            lines.append(f"    {prefix}_{member.name} = 0x{int(member):X},")
+            if member.name not in docs:
+                raise ValueError(f"{enum_type.__name__}.{member.name} has no docstring for the header")
+            lines.append(f"    {prefix}_{member.name} = 0x{int(member):X}, /* {docs[member.name]} */")
         lines.append("};")
         lines.append("")
     for layout in c.LAYOUTS:

@@ -18,7 +18,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -42,6 +42,21 @@ class Holder:
     host: str
     since: float
     """time.time() when the lease was taken."""
+
+    @classmethod
+    def this_process(cls) -> Holder:
+        """This process, from now."""
+        return cls(os.getpid(), socket.gethostname(), time.time())
+
+    @classmethod
+    def parse(cls, text: str) -> Holder:
+        """The holder a lock file's text names (ValueError, TypeError or KeyError when it names none)."""
+        raw = json.loads(text or "null")
+        return cls(int(raw["pid"]), str(raw["host"]), float(raw["since"]))
+
+    def lock_text(self, spec: str) -> bytes:
+        """What a lock file says: this holder, and the spec for a person reading the file."""
+        return json.dumps({**asdict(self), "spec": spec}).encode()
 
     def alive(self) -> bool:
         """True unless the holder is a process on this host that no longer exists."""
@@ -77,8 +92,7 @@ def lock_path(spec: str, directory: Path | None = None) -> Path:
 def read_holder(path: Path) -> Holder | None:
     """The holder a lock file names, or None when it names none (empty, unreadable, not ours)."""
     try:
-        raw = json.loads(path.read_text() or "null")
-        return Holder(int(raw["pid"]), str(raw["host"]), float(raw["since"]))
+        return Holder.parse(path.read_text())
     except (OSError, ValueError, TypeError, KeyError):
         return None
 
@@ -117,8 +131,7 @@ class Lease:
             os.close(fd)
             return self.try_acquire()
         os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),
-                                 "spec": self.spec}).encode())
+        os.write(fd, Holder.this_process().lock_text(self.spec))
         self._fd = fd
         return True
 

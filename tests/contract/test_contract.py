@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 
 import pytest
 
 from rig import contract as c
-from rig.contract.c_header import HEADER_PATH, generate
+from rig.contract.c_header import HEADER_PATH, generate, member_docs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,3 +46,24 @@ def test_frame_header_size_is_8_aligned() -> None:
 
 def test_bcd_device_encodes_version() -> None:
     assert c.bcd_device() == 0x0010
+
+
+class _Documented(enum.IntEnum):
+    """An enum as the contract writes them: each member's docstring under it."""
+
+    FIRST = 1
+    """The first, described
+    over two lines."""
+    SECOND = 2
+
+
+def test_member_docs_reads_each_members_docstring_on_one_line() -> None:
+    assert member_docs(_Documented) == {"FIRST": "The first, described over two lines."}
+
+
+def test_header_states_what_every_code_means() -> None:
+    header = generate()
+    for enum_type in (c.Request, c.MidiMode, c.FrameMode, c.Capability, c.FrameFlag):
+        for name, doc in member_docs(enum_type).items():
+            assert f"_{name} = 0x{int(enum_type[name]):X}, /* {doc} */" in header
+        assert set(member_docs(enum_type)) == {member.name for member in enum_type}

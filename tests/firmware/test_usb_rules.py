@@ -148,9 +148,8 @@ CASES: dict[str, Case] = {
         configured_traffic),
     "toggle-after-clear-halt": (
         "toggle", "dcd_rp2040.c",
-        "    dcd_ep[DCD_SLOT(ep, d)].data1 = 0u;\n    if (len >= 0) {\n"
-        "        dcd_ep[DCD_SLOT(ep, d)].armed = 1u;",
-        "    if (len >= 0) {\n        dcd_ep[DCD_SLOT(ep, d)].armed = 1u;",
+        "        st->data1 = 0u;\n        if (len >= 0) {\n            st->armed = 1u;",
+        "        if (len >= 0) {\n            st->armed = 1u;",
         clear_halt_with_a_packet_armed),
     "available-same-store": (
         "available-same-store", "dcd_rp2040.c",
@@ -164,8 +163,8 @@ CASES: dict[str, Case] = {
         configure),
     "buffer-control-owned": (
         "buffer-control-owned", "dcd_rp2040.c",
-        "    int32_t len = take_back(ep, d, true, false);",
-        "    REG32(USB_DPRAM_BUF_CTRL(ep, d)) = USB_BUF_STALL; /* no EP_ABORT */\n    int32_t len = -1;",
+        "        len = take_back(ep, d, true, false);",
+        "        REG32(USB_DPRAM_BUF_CTRL(ep, d)) = USB_BUF_STALL; /* no EP_ABORT */\n        len = -1;",
         halt_an_armed_out),
     "buffer-owned": (
         "buffer-owned", "midi.c",
