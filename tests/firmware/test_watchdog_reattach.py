@@ -28,6 +28,16 @@ GET_DESCRIPTOR, SET_CONFIGURATION, GET_CONFIGURATION = 6, 9, 8
 PLAIN_OUT, PLAIN_IN = 0x03, 0x82
 
 
+def reset_and_see_the_old_handle_fail(board: EmulatorLink, old: usb.core.Device) -> None:
+    """Fire `board`'s watchdog, wait until its device attached again, and see a transfer on the handle
+    opened before fail as libusb fails it for a device that went (ENODEV), saying what happened."""
+    board.watchdog_reset()
+    board.wait_attached()
+    with pytest.raises(usb.core.USBError, match="enumerated again as a new device") as failure:
+        old.ctrl_transfer(0x80, GET_CONFIGURATION, 0, 0, 1)
+    assert failure.value.errno == errno.ENODEV
+
+
 @pytest.mark.parametrize("image", ["plain.uf2", "rig_firmware.bin"])
 def test_after_a_watchdog_reset_the_device_enumerates_again(firmware_build: Path, image: str) -> None:
     need_bridge()
@@ -90,11 +100,7 @@ def test_an_open_target_follows_its_device_through_a_watchdog_reset(firmware_bui
         old = target.usb_device()
         old.set_configuration()
         assert target.link is not None
-        target.link.watchdog_reset()
-        target.link.wait_attached()
-        with pytest.raises(usb.core.USBError, match="enumerated again as a new device") as failure:
-            old.ctrl_transfer(0x80, GET_CONFIGURATION, 0, 0, 1)
-        assert failure.value.errno == errno.ENODEV
+        reset_and_see_the_old_handle_fail(target.link, old)
         target.reattach()
         assert target.identity() == before
         new = target.usb_device()
@@ -130,11 +136,7 @@ def test_a_usb_target_on_a_software_bus_follows_its_device_through_a_watchdog_re
         assert target.link is not None
         board = target.link.inner
         assert isinstance(board, EmulatorLink)
-        board.watchdog_reset()
-        board.wait_attached()
-        with pytest.raises(usb.core.USBError) as failure:
-            old.ctrl_transfer(0x80, GET_CONFIGURATION, 0, 0, 1)
-        assert failure.value.errno == errno.ENODEV
+        reset_and_see_the_old_handle_fail(board, old)
         target.reattach()
         assert target.identity() == before
         new = target.usb_device()
@@ -201,11 +203,7 @@ def test_a_board_target_finds_its_board_again_once_the_os_has_enumerated_it(firm
         had = target.features
         assert target.probe is not None and target.probe.ours, target.probe
         old.set_configuration()
-        link.watchdog_reset()
-        link.wait_attached()
-        with pytest.raises(usb.core.USBError) as failure:
-            old.ctrl_transfer(0x80, GET_CONFIGURATION, 0, 0, 1)
-        assert failure.value.errno == errno.ENODEV
+        reset_and_see_the_old_handle_fail(link, old)
         link.reattach()  # the OS enumerates the new device
         target.reattach()
         new = target.usb_device()
