@@ -32,19 +32,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        description="Measure MIDI and frame round trips (and one-way times from the board's "
                                    "stamps). Ctrl-C stops and keeps the samples taken so far.")
     opts.add_common(p)
+    d = LatencySettings()  # the defaults are the settings' own
     p.add_argument("--path", choices=(*runner.PATHS, "all"), default="all",
                    help="which path (default: all the target has)")
-    p.add_argument("--count", type=int, default=1000, help="measured samples per path")
-    p.add_argument("--warmup", type=int, default=20, help="samples taken first and discarded")
-    p.add_argument("--in-flight", type=int, default=1, help="1 = one message at a time; N = pipelined")
-    p.add_argument("--gap", type=_gap, default=(0.0, 0.0), metavar="MS|MIN:MAX",
+    p.add_argument("--count", type=int, default=d.count, help="measured samples per path")
+    p.add_argument("--warmup", type=int, default=d.warmup, help="samples taken first and discarded")
+    p.add_argument("--in-flight", type=int, default=d.in_flight,
+                   help="1 = one message at a time; N = pipelined")
+    p.add_argument("--gap", type=_gap, default=(d.gap_min_s, d.gap_max_s), metavar="MS|MIN:MAX",
                    help="send-to-send interval in ms, fixed or uniformly random (seeded) (default: 0, "
                         "back to back)")
-    p.add_argument("--seed", type=int, default=1, help="seed of the random gaps")
-    p.add_argument("--message", choices=("short", "sysex"), default="short", help="MIDI message kind")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the random gaps")
+    p.add_argument("--message", choices=("short", "sysex"), default=d.message, help="MIDI message kind")
     p.add_argument("--sysex-size", type=int, default=32, help="SysEx bytes including F0 and F7")
     p.add_argument("--frame-size", type=int, default=64, help="frame payload bytes for the frames path")
-    p.add_argument("--timeout", type=float, default=1.0, help="seconds after which a message is lost")
+    p.add_argument("--timeout", type=float, default=d.timeout_s, help="seconds after which a message is lost")
     p.add_argument("--sync", type=int, default=64, help="clock exchanges before and after (frames path)")
     p.set_defaults(func=run)
 
