@@ -22,7 +22,8 @@ import usb.backend
 import usb.core
 
 from rig.links import usbmon
-from rig.links.capture import ENTRY_BYTES, Entry, Placement, UsbCapture, entry_code
+from rig.links.capture import ENTRY_BYTES, Entry, Placement, UsbCapture
+from rig.links.capture_blocks import control_where, entry_code
 from rig.links.descriptor_bytes import configuration_bytes, device_descriptor_bytes, endpoint_intervals
 
 SYNTHESISED_NOTE = ("synthesised: recording started after enumeration; GET_DESCRIPTOR(DEVICE), "
@@ -121,7 +122,7 @@ class _Recorders:
                 try:
                     n = inner_read(dev_handle, ep, intf, buff, timeout)
                 except BaseException as exc:
-                    extend((code, t0, clock(), ep, len(buff) * buff.itemsize, status_of(exc), None))
+                    extend((code, t0, clock(), ep, len(buff) * buff.itemsize, status_of(exc), b""))
                     charge(0)
                     raise
                 if buff.itemsize == 1:
@@ -169,19 +170,19 @@ class RecordingBackend(usb.backend.IBackend):  # type: ignore[misc]
 
     def _control(self, bm: int, request: int, value: int, index: int, out: bytes | None, length: int,
                  call: Callable[[], int], received: Callable[[int], bytes]) -> int:
-        setup = (bm, request, value, index, length)
+        where = control_where(bm, request, value, index)
         recorders = self._recorders
         code = recorders.control_code
         t0 = perf_counter_ns()
         try:
             n = call()
         except BaseException as exc:
-            recorders.extend((code, t0, perf_counter_ns(), setup, length, status_of(exc), out))
+            recorders.extend((code, t0, perf_counter_ns(), where, length, status_of(exc), out or b""))
             recorders.charge(len(out or b""))
             raise
         t1 = perf_counter_ns()
         data = received(n) if out is None else out
-        recorders.extend((code, t0, t1, setup, length, n, data))
+        recorders.extend((code, t0, t1, where, length, n, data))
         recorders.charge(len(data))
         return n
 

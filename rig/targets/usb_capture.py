@@ -9,6 +9,7 @@ class driver on the loopback and emulator, the OS driver on a board) and the emu
 from __future__ import annotations
 
 import contextlib
+import functools
 import platform
 from collections.abc import Iterator
 from importlib import metadata
@@ -32,18 +33,29 @@ def section_for(target: Target) -> SectionInfo:
     except RigError as exc:
         facts = {"target": target.name, "describe": f"failed: {exc}"}
     hardware = "; ".join(f"{k} {v}" for k, v in facts.items())
-    os_name = f"{platform.system()} {platform.release()} {platform.machine()}"
+    return SectionInfo(hardware=hardware, os_name=_os_name(), application=_application(),
+                       comments=(f"USB traffic of rig target {target.name} as its pyusb backend saw it "
+                                 f"(usbmon format)",))
+
+
+@functools.cache
+def _os_name() -> str:
+    """The host's OS for shb_os (read once: it does not change while the rig runs)."""
+    return f"{platform.system()} {platform.release()} {platform.machine()}"
+
+
+@functools.cache
+def _application() -> str:
+    """shb_userappl: the rig, Python and pyusb versions and the host, read once per process (the
+    package metadata look-up took about 0.6 ms, paid again by every per-test capture)."""
     try:
         version = metadata.version("midi-usb-rig")
     except metadata.PackageNotFoundError:
         version = "(not installed)"
     import usb
 
-    application = (f"rig {version} (Python {platform.python_version()}, pyusb {usb.__version__}) "
-                   f"on {platform.node()}")
-    return SectionInfo(hardware=hardware, os_name=os_name, application=application,
-                       comments=(f"USB traffic of rig target {target.name} as its pyusb backend saw it "
-                                 f"(usbmon format)",))
+    return (f"rig {version} (Python {platform.python_version()}, pyusb {usb.__version__}) "
+            f"on {platform.node()}")
 
 
 _VIEWS: dict[int, tuple[DeviceEventSource, DeviceView]] = {}

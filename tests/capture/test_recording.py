@@ -255,6 +255,7 @@ def test_each_transfer_is_encoded_as_usbmon_says(
     data in the completion, urb_len, status, setup, interval, time stamps."""
     from rig.links import usbmon
     from rig.links.capture import _epb, entry_code
+    from rig.links.capture_blocks import control_where
 
     capture = UsbCapture(tmp_path_factory.mktemp("encode") / "x.pcapng")
     place = capture.place(object(), 2, 5, {0x83: 4})
@@ -265,17 +266,17 @@ def test_each_transfer_is_encoded_as_usbmon_says(
         xfer = {"bulk": usbmon.BULK, "interrupt": usbmon.INTERRUPT, "control": usbmon.CONTROL}[kind]
         code = entry_code(place.key, xfer, is_in and kind != "control")
         payload = data or b""
-        if kind == "control":
-            setup = (0x80 if is_in else 0x00, 6, 0x0100, 0, len(payload) + 3)
-            where: object = setup
+        if kind == "control":  # an OUT's wLength is its data's length, an IN's its buffer's
+            setup = (0x80 if is_in else 0x00, 6, 0x0100, 0, len(payload) + 3 if is_in else len(payload))
+            where = control_where(*setup[:4])
             ep = setup[0] & 0x80
         else:
             setup = None
             where = number if is_in else number | 0x80  # the recorder logs the address as given
             ep = number | 0x80 if is_in else number
         result = error if error is not None else len(payload)
-        logged = (payload if error is None else None) if is_in else data
-        capture.log.extend((code, t + 10, t + 20, where, 64, result, logged))
+        logged = (payload if error is None else b"") if is_in else payload
+        capture.log.extend((code, t + 10, t + 20, where, setup[4] if setup else 64, result, logged))
         interval = 4 if ep == 0x83 and xfer == usbmon.INTERRUPT else 0
         urb_len = (setup[4] if setup else 64) if ep & 0x80 else len(payload)
         expected.append(_epb(place.interface, to_wall + t + 10, urb, usbmon.SUBMIT, xfer, ep, place.address,

@@ -1,0 +1,227 @@
+"""Logged transfers into pcapng blocks, column-wise: every block's head and tail computed for a
+whole batch at once (one numpy operation per field, not a Python loop per transfer) and scattered
+into the batch's bytes, which one C-level writelines lays out, zeroed room around each data, in a
+buffer reused from batch to batch.
+
+Why: encoding is the capture's main cost besides the transfers' own logging; done a field at a time
+for all transfers, it costs less than packing each event in Python (measured on 400-transfer
+batches under load, close and file write included: 3.6 -> 2.6-2.8 us CPU per 4-byte transfer,
+4.1 -> 2.8-3.3 us per 1040-byte frame). Per transfer the bytes are:
+
+  OUT: Submit head (92) | data | pad | Submit tail (4) | Complete head (92) | Complete tail (4)
+  IN:  Submit head (92) | Submit tail (4) | Complete head (92) | data | pad | Complete tail (4)
+
+A head is the enhanced packet block's head (type, total length, interface, time stamp, lengths) and
+the 64-byte usbmon header; pad brings the data to 32 bits; a tail repeats the total length.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+import numpy as np
+import numpy.typing as npt
+
+from rig.links import pcapng, usbmon
+
+HEAD = 92
+"""An enhanced packet block's head (28 bytes) and the usbmon header (64 bytes)."""
+TAIL = 4
+BLOCK = HEAD + TAIL
+"""A block's bytes besides its data and pad."""
+BEFORE = (bytes(HEAD), bytes(BLOCK + HEAD))
+"""By direction (OUT, IN): the room before a transfer's data (the Submit head; the Submit block and
+the Complete head)."""
+AFTER = tuple(bytes(pad + rest) for rest in (TAIL + BLOCK, TAIL) for pad in range(4))
+"""By direction * 4 + pad length: the room after a transfer's data (pad, Submit tail and the
+Complete block; pad and Complete tail)."""
+TRANSFER_BYTES = 2 * BLOCK
+"""A transfer's bytes besides its data and pad."""
+
+FIELDS = 7
+"""Log entry fields per transfer: code (`entry_code`), submit ns, completion ns (performance
+counter), where (the endpoint address as the backend was given it; for a control transfer
+`control_where` of its setup), urb_len (an IN transfer's buffer length, a control IN's wLength;
+unused for OUT, whose data length is its urb_len and a control OUT's wLength), result (bytes transferred
+or a negative usbmon status), data (bytes: OUT data whatever the result, IN data received)."""
+_WORDS = HEAD // 4
+_WORD = 0xFFFFFFFF
+
+
+def entry_code(key: int, xfer: int, is_in: bool) -> int:
+    """A log entry's first field: which recorded device of the capture (placement key), the usbmon
+    transfer type and the direction, in one small int (fixed per recorded function)."""
+    return key << 3 | xfer << 1 | is_in
+
+
+def control_where(bm: int, request: int, value: int, index: int) -> int:
+    """A control transfer's `where` field: its setup but wLength (logged as its urb_len)."""
+    return bm | request << 8 | value << 16 | index << 32
+
+
+@dataclass(frozen=True)
+class Template:
+    """The head words fixed by a transfer's device, type, endpoint and direction: pcapng interface,
+    usbmon bytes 8..15 (event type, transfer type, endpoint, device, bus, setup and data flags) of
+    the Submit and of the Complete, and the usbmon interval, start_frame, transfer flags and ndesc."""
+
+    interface: int
+    submit: tuple[int, int]
+    complete: tuple[int, int]
+    after: tuple[int, int, int, int]
+
+
+Templates = Callable[[int, int], Template]
+"""(entry code, endpoint address with its direction) -> Template."""
+
+
+@dataclass
+class Encoded:
+    """A batch of blocks: the bytes, in time order, and where each block starts in them."""
+
+    data: bytes | memoryview
+    starts: npt.NDArray[np.int64]
+
+
+class _Workspace:
+    """Memory the encoder reuses from batch to batch (and capture to capture), so that a batch does
+    not fault in fresh pages for its bytes, heads and scatter indices (measured on the benchmark:
+    that cost more than the encoding itself). At most KEEP_BYTES of each stays between batches."""
+
+    KEEP_BYTES = 8 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stream = io.BytesIO()
+        self.heads = np.empty((0, 2, _WORDS), dtype=np.int64)
+        self.index = np.empty((0, _WORDS), dtype=np.int64)
+
+    def arrays(self, count: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Heads (count, 2, words) and scatter indices (2 count, words), contents undefined."""
+        if len(self.heads) < count:
+            self.heads = np.empty((max(count, 2 * len(self.heads)), 2, _WORDS), dtype=np.int64)
+            self.index = np.empty((2 * len(self.heads), _WORDS), dtype=np.int64)
+        return self.heads[:count], self.index[:2 * count]
+
+    def trim(self) -> None:
+        """Let go of memory past KEEP_BYTES (a huge batch's)."""
+        if self.heads.nbytes > self.KEEP_BYTES:
+            self.heads = np.empty((0, 2, _WORDS), dtype=np.int64)
+            self.index = np.empty((0, _WORDS), dtype=np.int64)
+        if self.stream.tell() > self.KEEP_BYTES:
+            self.stream = io.BytesIO()
+
+
+_WORKSPACE = _Workspace()
+_COLUMNS = np.arange(_WORDS, dtype=np.int64)
+
+
+def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: int,
+           sink: Callable[[Encoded], None]) -> None:
+    """The Submit and Complete blocks of the logged transfers `flat` (FIELDS items each), handed to
+    `sink` (valid during the call only): URB ids from `first_urb` in log order, time stamps `to_wall`
+    + the logged ones, blocks in time order (a stable sort when transfers overlapped)."""
+    datas = cast("list[bytes]", flat[FIELDS - 1::FIELDS])
+    fields = flat[:]
+    del fields[FIELDS - 1::FIELDS]
+    log = np.array(fields, dtype=np.int64).reshape(-1, FIELDS - 1)
+    code, t0, t1, where, urb_len, result = log.T
+    nbytes = np.fromiter(map(len, datas), dtype=np.int64, count=len(datas))
+    count = len(log)
+    control = (code >> 1 & 3) == usbmon.CONTROL
+    ep = np.where(control, where & 0x80, np.where(code & 1, where | 0x80, where & 0x7F))
+    is_in = ep >= 0x80
+    pad = -nbytes & 3
+    starts = np.empty((count, 2), dtype=np.int64)
+    starts[0, 0] = 0
+    np.cumsum((TRANSFER_BYTES + nbytes + pad)[:-1], out=starts[1:, 0])
+    data_len = np.empty((count, 2), dtype=np.int64)
+    data_len[:, 0] = sent = np.where(is_in, 0, nbytes)
+    data_len[:, 1] = nbytes - sent
+    starts[:, 1] = starts[:, 0] + BLOCK + sent + np.where(is_in, 0, pad)
+    total = BLOCK + data_len + (-data_len & 3)
+    pieces: list[bytes | None] = [None] * (3 * count)
+    pieces[::3] = map(BEFORE.__getitem__, is_in.tolist())
+    pieces[1::3] = datas
+    pieces[2::3] = map(AFTER.__getitem__, (is_in * 4 + pad).tolist())
+    stamp = np.empty((count, 2), dtype=np.int64)
+    stamp[:, 0] = t0
+    stamp[:, 1] = t1
+    stamp += to_wall
+    keys = code << 8 | ep
+    known = sorted(set(keys.tolist()))
+    fixed = np.array([_head(templates(k >> 8, k & 0xFF)) for k in known], dtype=np.int64)
+    at = (starts // 4).reshape(-1)
+    ends = at + (total // 4).reshape(-1)
+
+    workspace = _WORKSPACE
+    with workspace.lock:
+        heads, index = workspace.arrays(count)
+        heads[...] = fixed[np.searchsorted(known, keys)]
+        heads[:, :, 1] = total
+        heads[:, :, 3] = stamp >> 32
+        heads[:, :, 4] = stamp & _WORD
+        heads[:, :, 5] = heads[:, :, 6] = 64 + data_len
+        urb = np.arange(first_urb, first_urb + count, dtype=np.int64)[:, None]
+        heads[:, :, 7] = urb & _WORD
+        heads[:, :, 8] = urb >> 32
+        seconds, nanoseconds = np.divmod(stamp, 1_000_000_000)
+        heads[:, :, 11] = seconds & _WORD
+        heads[:, :, 12] = seconds >> 32
+        heads[:, :, 13] = nanoseconds // 1000
+        heads[:, 1, 14] = np.minimum(result, 0)
+        heads[:, 0, 15] = submitted = np.where(is_in, urb_len, nbytes)
+        heads[:, 1, 15] = np.maximum(result, 0)
+        heads[:, :, 16] = data_len
+        setup = np.where(control, where | submitted << 48, 0)
+        heads[:, 0, 17] = setup & _WORD
+        heads[:, 0, 18] = setup >> 32
+        np.add(at[:, None], _COLUMNS, out=index)
+
+        stream = workspace.stream
+        stream.seek(0)
+        stream.writelines(cast("list[bytes]", pieces))
+        used = stream.tell()
+        with stream.getbuffer() as view:
+            words = np.frombuffer(view, dtype=np.uint32, count=used // 4)
+            words[index] = heads.reshape(-1, _WORDS)  # each int64 to its low 32 bits
+            words[ends - 1] = total.reshape(-1)
+            del words
+            flat_starts = starts.reshape(-1)
+            if count > 1 and not np.all(t1[:-1] <= t0[1:]):
+                # Transfers overlapped (a read waiting in another thread): blocks in time order, each
+                # transfer's Submit before its Complete where the times are equal (a stable sort).
+                order = np.argsort(stamp.reshape(-1), kind="stable")
+                joined = b"".join(map(view.__getitem__, map(slice, flat_starts[order].tolist(),
+                                                             (ends[order] * 4).tolist())))
+                moved = np.zeros(2 * count, dtype=np.int64)
+                np.cumsum(total.reshape(-1)[order][:-1], out=moved[1:])
+                sink(Encoded(joined, moved))
+            else:
+                with view[:used] as batch:
+                    sink(Encoded(batch, flat_starts))
+        workspace.trim()
+
+
+def _head(template: Template) -> list[list[int]]:
+    """A template as the Submit's and the Complete's head words: fixed fields set, the others 0."""
+    submit = [0] * _WORDS
+    submit[0], submit[2] = pcapng.EPB_TYPE, template.interface
+    submit[19:23] = template.after
+    complete = submit[:]
+    submit[9:11], complete[9:11] = template.submit, template.complete
+    submit[14] = usbmon.STATUS_IN_PROGRESS
+    return [submit, complete]
+
+
+def with_first_comment(batch: Encoded, comment: str) -> Encoded:
+    """The batch with `comment` on its first block (a step's first packet)."""
+    end = int(batch.starts[1]) if len(batch.starts) > 1 else len(batch.data)
+    first = pcapng.with_comment(bytes(batch.data[:end]), comment)
+    moved = batch.starts + (len(first) - end)
+    moved[0] = 0
+    return Encoded(b"".join((first, batch.data[end:])), moved)
