@@ -5,6 +5,11 @@ Python pass over 10^6 objects alone takes about a second on a loaded 2-core mach
 `SampleColumns` is filled by `rig.measure.latency.run_latency` (`sent` per message, `answered` per
 first answer, `abandon` for what was still in flight at the end); `SampleColumns.of` builds the same
 columns from a list of samples (runs made any other way). Both give the same figures.
+
+Each row goes in with one C call (`array.extend` of a tuple), so a Ctrl-C, which Python raises
+between bytecodes, never leaves one column a row longer than another: it did, and the summary of
+the interrupted run then failed ("operands could not be broadcast together with shapes (200065,)
+(200066,)") and wrote no report.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ class Sample(Protocol):
 
 NO_STAMP = -1
 """Device time stamp column value of an answer without one."""
+SENT_WIDTH = 2
+ANSWER_WIDTH = 5
 
 Ints = npt.NDArray[np.int64]
 
@@ -45,35 +52,29 @@ class SampleColumns:
     """Append-only columns of one run: every message sent (seq, warm-up or not) and every first answer
     to a measured message (seq, host round trip, device stamps)."""
 
-    sent_seq: array[int] = field(default_factory=lambda: array("q"))
-    sent_warmup: array[int] = field(default_factory=lambda: array("b"))
-    answer_seq: array[int] = field(default_factory=lambda: array("q"))
-    answer_sent_ns: array[int] = field(default_factory=lambda: array("q"))
-    answer_received_ns: array[int] = field(default_factory=lambda: array("q"))
-    answer_rx_us: array[int] = field(default_factory=lambda: array("q"))
-    answer_tx_us: array[int] = field(default_factory=lambda: array("q"))
+    sent_rows: array[int] = field(default_factory=lambda: array("q"))
+    """(seq, warm-up 1/0) per message sent, flat."""
+    answer_rows: array[int] = field(default_factory=lambda: array("q"))
+    """(seq, sent_ns, received_ns, device_rx_us, device_tx_us) per answer, flat."""
     abandoned: set[int] = field(default_factory=set)
     """Seqs dropped from the run (in flight when it stopped): neither sent for the books nor answered."""
 
     @property
     def count(self) -> int:
         """Samples these columns describe (sent, less abandoned): equals len(run.samples) when in step."""
-        return len(self.sent_seq) - len(self.abandoned)
+        return len(self.sent_rows) // SENT_WIDTH - len(self.abandoned)
 
     def sent(self, sample: Sample) -> None:
         """A message went out."""
-        self.sent_seq.append(sample.seq)
-        self.sent_warmup.append(1 if sample.warmup else 0)
+        self.sent_rows.extend((sample.seq, 1 if sample.warmup else 0))
 
     def answered(self, sample: Sample) -> None:
         """The first answer to `sample` arrived (its received_ns and device stamps are set)."""
         if sample.warmup or sample.received_ns is None:
             return
-        self.answer_seq.append(sample.seq)
-        self.answer_sent_ns.append(sample.sent_ns)
-        self.answer_received_ns.append(sample.received_ns)
-        self.answer_rx_us.append(NO_STAMP if sample.device_rx_us is None else sample.device_rx_us)
-        self.answer_tx_us.append(NO_STAMP if sample.device_tx_us is None else sample.device_tx_us)
+        self.answer_rows.extend((sample.seq, sample.sent_ns, sample.received_ns,
+                                 NO_STAMP if sample.device_rx_us is None else sample.device_rx_us,
+                                 NO_STAMP if sample.device_tx_us is None else sample.device_tx_us))
 
     def abandon(self, samples: Iterable[Sample]) -> None:
         """These samples leave the run unanswered (in flight at Ctrl-C or a fault)."""
@@ -93,8 +94,9 @@ class SampleColumns:
 
     def measured_seqs(self) -> Ints:
         """Seqs of the measured (not warm-up, not abandoned) messages, in send order."""
-        seqs = np.frombuffer(self.sent_seq, dtype=np.int64).copy()  # a view would pin the array
-        keep = np.frombuffer(self.sent_warmup, dtype=np.int8) == 0
+        rows = np.frombuffer(self.sent_rows, dtype=np.int64).reshape(-1, SENT_WIDTH)  # (a view: read now)
+        seqs = rows[:, 0].copy()
+        keep = rows[:, 1] == 0
         if self.abandoned:
             keep &= ~np.isin(seqs, np.fromiter(self.abandoned, np.int64, len(self.abandoned)))
         measured: Ints = seqs[keep]
@@ -102,8 +104,6 @@ class SampleColumns:
 
     def answers(self) -> tuple[Ints, Ints, Ints, Ints, Ints]:
         """(seq, sent_ns, received_ns, device_rx_us, device_tx_us) of every answered measured message."""
-        def view(a: array[int]) -> Ints:
-            return np.frombuffer(a, dtype=np.int64).copy()  # a view would stop appends
-
-        return (view(self.answer_seq), view(self.answer_sent_ns), view(self.answer_received_ns),
-                view(self.answer_rx_us), view(self.answer_tx_us))
+        rows = np.frombuffer(self.answer_rows, dtype=np.int64).reshape(-1, ANSWER_WIDTH).copy()
+        # (copied: a view would stop appends)
+        return rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4]

@@ -4,8 +4,13 @@ obvious loop), and after a Ctrl-C the per-sample files stop at the budget and sa
 
 from __future__ import annotations
 
+import functools
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,7 +19,7 @@ from rig.measure import report
 from rig.measure.budget import Budget
 from rig.measure.columns import SampleColumns
 from rig.measure.latency import LatencySettings, run_latency
-from rig.measure.model import Run
+from rig.measure.model import Run, Sample
 from rig.measure.stats import SequenceAccount, account
 from rig.measure.verdict import of_run
 
@@ -94,3 +99,49 @@ def test_columns_of_samples_skip_abandoned_and_warm_up() -> None:
     assert columns.count == 15 and len(columns.measured_seqs()) == 10
     columns.abandon(run.samples[-2:])
     assert columns.count == 13 and list(columns.measured_seqs()) == list(range(5, 13))
+
+
+def _interrupted_at(opcode: int, call: Callable[[], None]) -> bool:
+    """Run `call` with a KeyboardInterrupt raised before its `opcode`-th bytecode (as Python delivers a
+    Ctrl-C: between bytecodes); True when it was raised, False when `call` finished first."""
+    executed = 0
+
+    def trace(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal executed
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            executed += 1
+            if executed == opcode:
+                raise KeyboardInterrupt
+        return trace
+
+    sys.settrace(trace)
+    try:
+        call()
+    except KeyboardInterrupt:
+        return True
+    finally:
+        sys.settrace(None)
+    return False
+
+
+def test_a_ctrl_c_at_any_bytecode_of_a_row_leaves_the_columns_in_step() -> None:
+    """A Ctrl-C inside `answered` once left one column a row longer than the others: the interrupted
+    run's summary then failed ("operands could not be broadcast together with shapes (200065,)
+    (200066,)") and no report was written (a CI failure: no FINISHING)."""
+    sample = Sample(seq=7, sent_ns=1_000, received_ns=301_000, device_rx_us=40, device_tx_us=90)
+    for write in ("sent", "answered"):
+        opcode = 1
+        while True:
+            columns = SampleColumns()
+            columns.sent(Sample(seq=6, sent_ns=0))
+            columns.answered(Sample(seq=6, sent_ns=0, received_ns=250_000))
+            interrupted = _interrupted_at(opcode, functools.partial(getattr(columns, write), sample))
+            answers = columns.answers()
+            assert len({a.size for a in answers}) == 1, \
+                f"{write} interrupted at bytecode {opcode}: columns of {[a.size for a in answers]} rows"
+            assert columns.measured_seqs().size in (1, 2) and columns.count in (1, 2)
+            if not interrupted:
+                break
+            opcode += 1
+        assert opcode > 3, f"{write}: the interrupt was never tried inside it"
