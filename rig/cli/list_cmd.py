@@ -14,6 +14,7 @@ from rich.table import Table
 from rig import contract as c
 from rig.cli._out import stdout
 from rig.os_midi import jack_ports
+from rig.os_midi.jack import client_name
 from rig.os_midi.quiet import captured_stderr
 from rig.tools.udev import RP2040_BOOTSEL_PID, RP2040_BOOTSEL_VID
 
@@ -59,7 +60,8 @@ def midi_ports() -> list[tuple[str, str, str]]:
         for direction, cls in (("out", rtmidi.MidiOut), ("in", rtmidi.MidiIn)):
             try:
                 with captured_stderr():  # JACK/ALSA probe noise on fd 2
-                    port = jack_ports.open_client(functools.partial(cls, api))
+                    port = jack_ports.open_client(functools.partial(  # a name of its own: see client_name
+                        cls, api, client_name(f"rig list {direction}")))
                     names = port.get_ports()
                     jack_ports.close(port)
             except rtmidi.SystemError as exc:

@@ -20,6 +20,7 @@ from rig.errors import RigError
 from rig.measure.messages import maker
 from rig.measure.model import Run, Sample
 from rig.os_midi import jack_ports
+from rig.os_midi.jack import client_name
 from rig.os_midi.quiet import quietly
 
 ClockNs = Callable[[], int]
@@ -136,9 +137,10 @@ class RtMidiLink:
         probes are in flight): not measurement answers, so not counted as unexpected (a CI run
         failed 'unexpected 1' so)."""
         self.midi_out = jack_ports.open_client(
-            lambda: quietly(lambda: rtmidi.MidiOut(name="rig measure", **kwargs)))
+            lambda: quietly(lambda: rtmidi.MidiOut(name=client_name("rig measure out"), **kwargs)))
         self.midi_in = jack_ports.open_client(
-            lambda: quietly(lambda: rtmidi.MidiIn(name="rig measure", queue_size_limit=4096, **kwargs)))
+            lambda: quietly(lambda: rtmidi.MidiIn(name=client_name("rig measure in"), queue_size_limit=4096,
+                                                  **kwargs)))
         try:
             self.midi_in.ignore_types(sysex=False, timing=True, active_sense=True)
             self.midi_in.set_callback(self._on_message)

@@ -21,6 +21,7 @@ import usb.core
 from rig import contract as c
 from rig.errors import TargetError
 from rig.os_midi import jack_ports
+from rig.os_midi.jack import client_name
 
 
 class BoardNotFound(TargetError, LookupError):
@@ -286,7 +287,8 @@ def rtmidi_port_names() -> tuple[list[str], list[str]]:
     for api in rtmidi.get_compiled_api():
         for cls, bucket in ((rtmidi.MidiOut, outs), (rtmidi.MidiIn, ins)):
             try:
-                port = jack_ports.open_client(functools.partial(cls, rtapi=api))
+                port = jack_ports.open_client(functools.partial(  # a name of its own: see client_name
+                    cls, rtapi=api, name=client_name(f"rig discovery {'out' if bucket is outs else 'in'}")))
             except rtmidi.SystemError:
                 continue
             try:

@@ -6,7 +6,7 @@ named futex ... rig-probe"); that process then died of SIGSEGV closing its ports
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -35,3 +35,41 @@ def test_the_server_probe_uses_a_name_of_its_own_each_time(monkeypatch: pytest.M
     assert first != second
     assert f"-{os.getpid()}-" in first and f"-{os.getpid()}-" in second
     assert len(lib.names[0]) < 64, "JACK client names are at most 63 bytes"
+
+
+class _Client:
+    """Stands in for python-rtmidi's MidiOut/MidiIn, noting the client names asked for."""
+
+    names: ClassVar[list[str | None]] = []
+
+    def __init__(self, rtapi: int = 0, name: str | None = None, **kwargs: Any) -> None:
+        _Client.names.append(name)
+
+    def get_ports(self) -> list[str]:
+        return []
+
+    def close_port(self) -> None:
+        pass
+
+    def delete(self) -> None:
+        pass
+
+
+def test_every_listing_client_has_a_name_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rig list` and port discovery opened python-rtmidi's default "RtMidiOut Client": a namesake in
+    another process sharing the server (a test's) races it (see rig.os_midi.jack.client_name), and
+    a worker crashed closing one in test_list_prints_three_sections."""
+    import rtmidi
+
+    from rig.cli.list_cmd import midi_ports
+    from rig.targets.discovery import rtmidi_port_names
+
+    _Client.names = []
+    monkeypatch.setattr(rtmidi, "MidiOut", _Client)
+    monkeypatch.setattr(rtmidi, "MidiIn", _Client)
+    monkeypatch.setattr(rtmidi, "get_compiled_api", lambda: [rtmidi.API_UNIX_JACK])
+    midi_ports()
+    rtmidi_port_names()
+    assert len(_Client.names) == 4
+    assert all(name and f"-{os.getpid()}-" in name for name in _Client.names), _Client.names
+    assert len(set(_Client.names)) == 4, _Client.names
