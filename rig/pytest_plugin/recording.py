@@ -203,7 +203,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if workeroutput is not None:
             workeroutput[WORKER_OUTPUT] = unsent_records(session.config)
         else:
-            session.config.stash[_HISTORY_LINES] = store_and_gate(session.config, state.record)
+            lines = session.config.stash[_HISTORY_LINES] = store_and_gate(session.config, state.record)
+            if lines:  # also for `rig run`, which has no pytest terminal
+                state.record.extra["history"] = lines
             if state.record.extra.get("gate") == "FAIL":
                 state.record.settings["regression gate"] = "FAIL (see the terminal summary)"
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
