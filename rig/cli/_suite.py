@@ -11,6 +11,7 @@ others are listed with the reason.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -141,3 +142,22 @@ def plugin_args() -> list[str]:
     if any(entry.name == "labgrid" for entry in entries):
         args += ["-p", "no:labgrid"]
     return args
+
+
+def add_history_options(parser: argparse.ArgumentParser) -> None:
+    """`--history` and `--baseline` (rig test, rig run): the pytest plugin's --rig-history and
+    --rig-baseline (rig.pytest_plugin.history_store)."""
+    parser.add_argument("--history", action="store_true",
+                        help="store the outcomes per target in the run history ($RIG_HISTORY, else "
+                             "~/.local/share/rig/history.sqlite)")
+    parser.add_argument("--baseline", metavar="RUN", default=None,
+                        help="compare the outcomes per target with the session of run RUN (an id `rig "
+                             "history` lists) or 'latest' (the newest earlier session); a test that passed "
+                             "there and fails now fails the run (implies --history)")
+
+
+def history_args(args: argparse.Namespace) -> list[str]:
+    """The pytest arguments for --history / --baseline."""
+    if args.baseline is not None:
+        return ["--rig-history", "--rig-baseline", args.baseline]
+    return ["--rig-history"] if args.history else []

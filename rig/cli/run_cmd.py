@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rig.cli._out import STATUS_STYLE, stdout
-from rig.cli._suite import plugin_args, suite_args, suite_dir, valid_spec
+from rig.cli._suite import add_history_options, history_args, plugin_args, suite_args, suite_dir, valid_spec
 from rig.cli.measure_options import non_negative, progress_bar
 from rig.cli.output_locations import writable_dir
 from rig.cli.test_cmd import pick
@@ -88,6 +88,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--loss-tolerance", metavar="N", type=non_negative, default=0,
                    help="lost latency messages allowed per path before the verdict is FAIL (default 0)")
     p.add_argument("--suite", metavar="DIR", default=None, help=argparse.SUPPRESS)
+    add_history_options(p)
     p.set_defaults(func=run)
 
 
@@ -170,7 +171,11 @@ def suite_verdict(code: int, record: RunRecord) -> Verdict:
     """PASS when pytest exited 0 and nothing failed or errored; else FAIL with the counts."""
     if code == 0 and record.ok:
         return Verdict(PASS)
-    reasons = [counts(record)] + ([f"pytest exit code {code}"] if record.ok else [])
+    reasons = [counts(record)]
+    if record.extra.get("gate") == "FAIL":
+        reasons.append("a regression against the baseline (--baseline)")
+    elif record.ok:
+        reasons.append(f"pytest exit code {code}")
     return Verdict(FAIL, tuple(reasons))
 
 
@@ -187,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     out.print(f"rig run: conformance suites on [bold]{spec}[/], report in {report_dir}")
     picked = pick([spec], args.suite)
     argv = pytest_args(spec, report_dir, args.suite, args.rig_strict, args.capture,
-                       picked.paths if picked else ())
+                       picked.paths if picked else ()) + history_args(args)
     with Progress(TextColumn("{task.description:<50}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=out, transient=True, disable=not out.is_terminal) as progress:
         code = int(pytest.main(argv, plugins=[ProgressPlugin(progress)]))
@@ -202,6 +207,8 @@ def run(args: argparse.Namespace) -> int:
     if picked is not None:
         record.extra["suites"] = list(picked.lines)
     _summary(record)
+    for line in record.extra.get("history", []):  # what --history / --baseline stored and found
+        out.print(line, highlight=False, markup=False)
     steps: list[tuple[str, Verdict]] = [("conformance suite", suite_verdict(code, record))]
     pages = [] if args.no_latency else _latency(spec, report_dir, args.latency_count, args.loss_tolerance,
                                                 latency_capture(args.capture))

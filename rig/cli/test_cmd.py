@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from rig.cli._out import stdout
-from rig.cli._suite import Picked, picked_suites, plugin_args, suite_args, valid_spec
+from rig.cli._suite import (
+    Picked,
+    add_history_options,
+    history_args,
+    picked_suites,
+    plugin_args,
+    suite_args,
+    valid_spec,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,6 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--capture", metavar="FILE", default=None,
                    help="record the USB traffic of every test into FILE (pcapng for Wireshark; a comment "
                         "names each test on its first packet)")
+    add_history_options(p)
     p.set_defaults(func=run)
 
 
@@ -42,7 +51,7 @@ def pytest_args(args: argparse.Namespace, paths: Sequence[Path] = ()) -> list[st
         argv.append("--rig-strict")
     if args.capture:
         argv += ["--rig-capture-file", args.capture]
-    return argv + list(getattr(args, "extra", []))
+    return argv + history_args(args) + list(getattr(args, "extra", []))
 
 
 def pick(specs: Sequence[str], suite: str | None) -> Picked | None:

@@ -20,7 +20,9 @@ the hooks and fixtures pytest must see; the plugin lives in:
   the tests marked `device_agnostic` (the conformance_usb / conformance_usbmidi suites); the rest are
   deselected for it and recorded as not applicable, with the reason.
 - pool.py: `--rig-pool` (a pool of targets for pytest-xdist workers, each leasing one exclusively
-  through rig.targets.lease) in `split` or `matrix` mode; the controller merges what workers record.
+  through rig.targets.lease) in `split` or `matrix` mode; the controller merges what workers record
+  (recording.py: each test report carries what its worker gathered since the one before).
+- pool_matrix.py: matrix mode's xdist scheduler (each target's tests whole to one worker).
 - pool_routing.py: a mixed split pool's xdist scheduler (tests needing our board only to workers
   leasing our boards).
 - history_store.py: `--rig-history` (outcomes per target into the run history) and `--rig-baseline`
@@ -47,7 +49,6 @@ from rig.pytest_plugin.fixtures import (
 from rig.pytest_plugin.midi_fixture import midi
 from rig.pytest_plugin.options import (
     pytest_addoption,
-    pytest_cmdline_main,
     pytest_configure,
     pytest_configure_node,
     pytest_generate_tests,
@@ -63,7 +64,7 @@ from rig.pytest_plugin.recording import (
 from rig.pytest_plugin.skip_rule import _rig_markers
 
 __all__ = ["_rig_capture", "_rig_markers", "board", "console", "frame_stream", "midi", "midi_ports",
-           "midi_stream", "pytest_addoption", "pytest_cmdline_main", "pytest_collection_finish",
+           "midi_stream", "pytest_addoption", "pytest_collection_finish",
            "pytest_collection_modifyitems", "pytest_configure", "pytest_configure_node",
            "pytest_generate_tests", "pytest_make_collect_report", "pytest_report_header",
            "pytest_runtest_call", "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_sessionstart",

@@ -41,18 +41,19 @@ _BOARD = pytest.StashKey[Board]()
 
 
 @pytest.fixture(scope="session")
-def rig_target(request: pytest.FixtureRequest) -> Target:
+def rig_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     """The opened target: param (indirect parametrize) > --rig > default_target()."""
     state = state_of(request.config)
     spec = getattr(request, "param", None)
     if spec is None:
         spec = state.specs[0] if state.specs else default_spec()
+    matrix = state.plan is not None and state.plan.mode == MATRIX
     try:
         if state.plan is not None and is_pool_param(str(spec)):  # split mode: the target this worker leased
             spec = state.plan.lease_for_split(state.pool.get)
         else:
             spec = str(TargetSpec.parse(str(spec)))
-            if state.plan is not None:  # matrix mode: lease the target this test names
+            if state.plan is not None:  # matrix mode: this worker was handed all of this target's tests
                 state.plan.lease(spec)
         target = state.pool.get(spec)
     except TargetError as exc:  # the message names target and cause: no traceback through the plugin
@@ -62,7 +63,13 @@ def rig_target(request: pytest.FixtureRequest) -> Target:
         facts.update(target.describe())
     except Exception as exc:
         facts["describe"] = f"failed: {exc}"
-    return target
+    yield target
+    if matrix:  # finalized when this worker moves on to another target (rig.pytest_plugin.pool_matrix)
+        assert state.plan is not None
+        try:  # or at the session's end, after the pool was closed: then both are no-ops
+            state.pool.close_one(spec)
+        finally:
+            state.plan.release(spec)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

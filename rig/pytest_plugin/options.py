@@ -95,32 +95,27 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = RigState(specs=specs, strict=strict, report_dir=Path(report) if report else None,
                                    pool=TargetPool(), record=record, plan=plan)
     register_controller(config)
-    if plan is not None and plan.mode == pool.MATRIX and config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(pool.MatrixGroups(), "rig-pool-matrix-groups")
-    if plan is not None and plan.mixed and config.pluginmanager.hasplugin("xdist"):
-        register_routing(config)
+    if plan is not None and pool.is_controller(config):
+        register_scheduler(config, plan)
 
 
-def register_routing(config: pytest.Config) -> None:
-    """A mixed split pool under xdist: the controller's scheduler gives the tests that need our board
-    (parameter POOL_OURS_PARAM) only to workers leasing our boards (rig.pytest_plugin.pool_routing),
-    whatever --dist says."""
-    if pool.is_controller(config):
-        from rig.pytest_plugin.pool_routing import RoutingPlugin  # imports xdist, present here
+def register_scheduler(config: pytest.Config, plan: pool.PoolPlan) -> None:
+    """The controller's scheduler for a pool under xdist, whatever --dist says: matrix mode hands each
+    target's tests to one worker (rig.pytest_plugin.pool_matrix); a mixed split pool gives the tests
+    that need our board (parameter POOL_OURS_PARAM) only to workers leasing our boards
+    (rig.pytest_plugin.pool_routing)."""
+    if plan.mode == pool.MATRIX:
+        from rig.pytest_plugin.pool_matrix import MatrixPlugin  # imports xdist, present here
+
+        config.pluginmanager.register(MatrixPlugin(), "rig-pool-matrix")
+    elif plan.mixed:
+        from rig.pytest_plugin.pool_routing import RoutingPlugin
 
         config.pluginmanager.register(RoutingPlugin(), "rig-pool-routing")
 
 
 _EARLY_PLAN = pytest.StashKey[pool.PoolPlan]()
 """The plan built while xdist counted workers (before pytest_configure), reused there."""
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_cmdline_main(config: pytest.Config) -> None:
-    """Matrix mode keeps each target's tests on one worker: xdist's loadgroup, unless the user chose."""
-    if config.getoption("rig_pool", None) and config.getoption("rig_pool_mode", None) == pool.MATRIX \
-            and getattr(config.option, "dist", "no") == "no" and getattr(config.option, "numprocesses", None):
-        config.option.dist = "loadgroup"
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)

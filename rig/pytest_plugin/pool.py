@@ -1,7 +1,7 @@
 """A pool of targets for one suite (`--rig-pool`), run by pytest-xdist workers: each worker leases a
 target exclusively (rig.targets.lease) and either takes a share of the suite (`split`) or the whole
-suite runs on every target (`matrix`, one xdist group per target). Without xdist the same pool runs
-serially in this process.
+suite runs on every target (`matrix`: the controller hands each target's tests to one worker as one
+unit, rig.pytest_plugin.pool_matrix). Without xdist the same pool runs serially in this process.
 
 `-n auto` starts one worker per healthy target: a target is healthy when it can be leased and opened
 now. Results carry the target as a user property (`rig_target`, JUnit <property>), and the controller
@@ -229,6 +229,12 @@ class PoolPlan:
             return lease.spec
         raise PoolError("no target of the pool could be leased and opened: " + "; ".join(failures))
 
+    def release(self, spec: str) -> None:
+        """Give back the lease on `spec` (matrix mode: this worker is done with that target)."""
+        lease = self.leases.pop(spec, None)
+        if lease is not None:
+            lease.release()
+
     def release_all(self) -> None:
         for lease in self.leases.values():
             lease.release()
@@ -238,6 +244,19 @@ class PoolPlan:
 def is_pool_param(spec: str) -> bool:
     """True for split mode's parameters (resolved to the target this process leased)."""
     return spec in (POOL_PARAM, POOL_OURS_PARAM)
+
+
+def has_param_id(nodeid: str, param_id: str) -> bool:
+    """True when `param_id` is one of `nodeid`'s parameter ids (between `[`, `-` and `]`): how the
+    xdist controller, which does not collect, tells which target a test names."""
+    params = nodeid.partition("[")[2]
+    return params.endswith("]") and f"-{param_id}-" in f"-{params[:-1]}-"
+
+
+def target_in_nodeid(nodeid: str, specs: list[str]) -> str | None:
+    """The spec of `specs` that `nodeid` is parametrised with (the longest one, should one spec be
+    another's prefix), or None for a test that names no target of the pool."""
+    return max((spec for spec in specs if has_param_id(nodeid, spec)), key=len, default=None)
 
 
 def split_params(plan: PoolPlan) -> list[str]:
@@ -298,15 +317,3 @@ def auto_workers(plan: PoolPlan) -> int:
         reasons = "; ".join(f"{s}: {why}" for s, why in plan.unhealthy.items())
         raise pytest.UsageError(f"--rig-pool: no healthy target ({reasons})")
     return len(plan.healthy)
-
-
-class MatrixGroups:
-    """Matrix mode under xdist: one xdist group per target, so a target's tests all run on the one
-    worker that leases it (a plugin object of its own: the package's collection hook is another's)."""
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        for item in items:
-            callspec = getattr(item, "callspec", None)
-            if callspec is not None and "rig_target" in callspec.params:
-                item.add_marker(pytest.mark.xdist_group(str(callspec.params["rig_target"])))

@@ -13,13 +13,13 @@ import pytest
 from xdist.scheduler import LoadScheduling
 from xdist.workermanage import WorkerController
 
-from rig.pytest_plugin.pool import CANDIDATES_KEY, POOL_OURS_PARAM
+from rig.pytest_plugin.pool import CANDIDATES_KEY, POOL_OURS_PARAM, has_param_id
 from rig.pytest_plugin.state import state_of
 
 
 def needs_our_board(nodeid: str) -> bool:
     """True when POOL_OURS_PARAM is one of `nodeid`'s parameter ids."""
-    return any(f"{left}{POOL_OURS_PARAM}{right}" in nodeid for left in "[-" for right in "]-")
+    return has_param_id(nodeid, POOL_OURS_PARAM)
 
 
 def leases_our_board(node: WorkerController, foreign: dict[str, str]) -> bool:

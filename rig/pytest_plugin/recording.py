@@ -3,6 +3,7 @@ and, with --rig-report, writing record.json and report.md at the end (rig.pytest
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Generator
 from dataclasses import asdict
 from typing import Any
@@ -17,19 +18,59 @@ from rig.pytest_plugin.state import STATE, RigState, state_of
 
 _HISTORY_LINES = pytest.StashKey[list[str]]()
 """What --rig-history and --rig-baseline said at session finish, for the terminal summary."""
+WORKER_DOWN = "(xdist worker"
+"""How the run record names a worker that went down (an error of its own: its records are lost)."""
 TARGET_PROPERTY = "rig_target"
 """The user property (and JUnit <property>) naming the target a test ran on."""
+WORKER_PROPERTY = "rig_worker"
+"""In a pool under xdist, the user property naming the worker (gw0, ...) that ran the test."""
 
 
-def worker_output(state: RigState) -> dict[str, Any]:
-    """What an xdist worker gathered besides outcomes: target facts, counters, pool notes."""
-    return {"targets": state.record.targets, "counters": state.record.counters,
-            "notes": list(state.plan.notes) if state.plan is not None else [],
-            "not_applicable": [asdict(t) for t in state.record.tests if t.outcome == NOT_APPLICABLE]}
+class WorkerRecords:
+    """What an xdist worker gathers besides outcomes (target facts, counters, pool notes, tests not
+    applicable), handed to the controller piecewise: each test report carries what is new since the
+    last one (reports are what the controller surely receives while the worker lives), and the
+    worker's workeroutput the rest at its end. A worker that dies after its last report so loses
+    nothing the report did not say already: the merged report lists every target that ran a test."""
+
+    def __init__(self) -> None:
+        self.facts: dict[str, dict[str, str]] = {}
+        self.counters = 0
+        self.notes = 0
+        self.not_applicable_sent = False
+
+    def unsent(self, state: RigState) -> dict[str, Any]:
+        """What this worker gathered and has not handed on yet (empty when nothing)."""
+        record = state.record
+        out: dict[str, Any] = {}
+        facts = {spec: dict(f) for spec, f in record.targets.items() if self.facts.get(spec) != f}
+        if facts:
+            out["targets"] = facts
+            self.facts.update(facts)
+        if len(record.counters) > self.counters:
+            out["counters"] = dict(itertools.islice(record.counters.items(), self.counters, None))
+            self.counters = len(record.counters)
+        notes = state.plan.notes if state.plan is not None else []
+        if len(notes) > self.notes:
+            out["notes"] = list(notes[self.notes:])
+            self.notes = len(notes)
+        if not self.not_applicable_sent:  # fixed at collection: with the first report
+            self.not_applicable_sent = True
+            out["not_applicable"] = [asdict(t) for t in record.tests if t.outcome == NOT_APPLICABLE]
+        return out
+
+
+_WORKER_RECORDS = pytest.StashKey[WorkerRecords]()
+
+
+def unsent_records(config: pytest.Config) -> dict[str, Any]:
+    """This worker's records not yet handed to the controller (WorkerRecords)."""
+    records = config.stash.setdefault(_WORKER_RECORDS, WorkerRecords())
+    return records.unsent(state_of(config))
 
 
 def merge_worker_output(state: RigState, output: dict[str, Any]) -> None:
-    """Fold one worker's output into the controller's record."""
+    """Fold what a worker handed on (with a report, or at its end) into the controller's record."""
     for spec, facts in dict(output.get("targets", {})).items():
         state.record.targets.setdefault(str(spec), {}).update(facts)
     state.record.counters.update(output.get("counters", {}))
@@ -65,9 +106,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     target = _target_of(item)
     if target is not None and (TARGET_PROPERTY, target) not in item.user_properties:
         item.user_properties.append((TARGET_PROPERTY, target))  # JUnit <property>, and xdist's reports
+        worker = getattr(item.config, "workerinput", {}).get("workerid")
+        if worker is not None and state_of(item.config).plan is not None:  # which worker ran a pool test
+            item.user_properties.append((WORKER_PROPERTY, str(worker)))
     report = yield
     if not is_worker(item.config):
         _record_phase(item.config, report, target)
+    elif STATE in item.config.stash:
+        unsent = unsent_records(item.config)
+        if unsent:  # reports carry extra attributes, and xdist sends them to its controller
+            setattr(report, WORKER_OUTPUT, unsent)
     after_phase(item, report)
     return report
 
@@ -80,6 +128,9 @@ class ControllerRecorder:
         self.config = config
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        output = getattr(report, WORKER_OUTPUT, None)
+        if isinstance(output, dict):  # before the outcome: a target's facts come with its first test
+            merge_worker_output(state_of(self.config), output)
         target = dict(report.user_properties).get(TARGET_PROPERTY)
         _record_phase(self.config, report, None if target is None else str(target))
 
@@ -88,6 +139,12 @@ class ControllerRecorder:
         output = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
         if isinstance(output, dict):
             merge_worker_output(state_of(self.config), output)
+        elif error is not None:  # it died: what it held after its last report is lost, and that is said
+            worker = getattr(getattr(node, "gateway", None), "id", "?")
+            result = state_of(self.config).record.result(f"{WORKER_DOWN} {worker})", None)
+            result.outcome = "error"
+            result.message = (f"worker {worker} went down ({error}) before it handed over its records: "
+                              f"its pool notes and device counters after its last test report are lost")
 
 
 def register_controller(config: pytest.Config) -> None:
@@ -144,12 +201,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             state.plan.release_all()
         workeroutput = getattr(session.config, "workeroutput", None)
         if workeroutput is not None:
-            workeroutput[WORKER_OUTPUT] = worker_output(state)
+            workeroutput[WORKER_OUTPUT] = unsent_records(session.config)
         else:
-            session.config.stash[_HISTORY_LINES] = store_and_gate(session.config, state.record)
+            lines = session.config.stash[_HISTORY_LINES] = store_and_gate(session.config, state.record)
+            if lines:  # also for `rig run`, which has no pytest terminal
+                state.record.extra["history"] = lines
             if state.record.extra.get("gate") == "FAIL":
                 state.record.settings["regression gate"] = "FAIL (see the terminal summary)"
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            if session.exitstatus == pytest.ExitCode.OK and any(t.nodeid.startswith(WORKER_DOWN)
+                                                                 for t in state.record.tests):
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a worker died after its last test
         if state.report_dir is not None:
             from datetime import UTC, datetime
 
@@ -161,6 +223,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     state = state_of(config)
     for line in config.stash.get(_HISTORY_LINES, []):
         terminalreporter.write_line(line)
+    for down in (t for t in state.record.tests if t.nodeid.startswith(WORKER_DOWN)):
+        terminalreporter.write_line(f"rig: {down.message}")
     notes = state.record.settings.get("pool notes")
     if notes:  # a stale lock broken, a target that did not open: said here too, not only in the report
         terminalreporter.write_line(f"rig: pool notes: {notes}")

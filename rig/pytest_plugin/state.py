@@ -44,6 +44,15 @@ class TargetPool:
         """Specs and targets opened so far."""
         return dict(self._targets)
 
+    def close_one(self, spec: str) -> None:
+        """Close the target of `spec` if it is open (a later get() opens it again)."""
+        target = self._targets.pop(spec, None)
+        if target is not None:
+            try:
+                target.close()
+            except Exception as exc:
+                raise TargetError(f"target {spec}: close failed: {exc}") from None
+
     def close(self) -> None:
         """Close every opened target (errors are collected and raised together)."""
         errors: list[str] = []

@@ -33,10 +33,12 @@ Outcomes = dict[tuple[str, str], str]
 """(test name without its target, target spec) -> passed / failed / error / skipped."""
 
 
-def run_pytest(tmp_path: Path, name: str, *args: str) -> tuple[subprocess.CompletedProcess[str], Outcomes]:
-    """pytest in a subprocess (its own lock directory, no cache), and the outcome of every test."""
+def run_pytest(tmp_path: Path, name: str, *args: str, **env_vars: str
+               ) -> tuple[subprocess.CompletedProcess[str], Outcomes]:
+    """pytest in a subprocess (its own lock directory, no cache, `env_vars` added to its environment),
+    and the outcome of every test."""
     junit = tmp_path / f"{name}.xml"
-    env = dict(os.environ, RIG_LOCK_DIR=str(tmp_path / "locks"))
+    env = dict(os.environ, RIG_LOCK_DIR=str(tmp_path / "locks"), **env_vars)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--junitxml", str(junit), *args],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -53,6 +55,15 @@ def run_pytest(tmp_path: Path, name: str, *args: str) -> tuple[subprocess.Comple
         assert (test, target) not in outcomes, f"{test} ran twice on {target}"
         outcomes[(test, target)] = outcome
     return proc, outcomes
+
+
+def workers_of(junit: Path) -> dict[str, set[str]]:
+    """Target -> the xdist workers that ran its tests (their `rig_worker` property in `junit`)."""
+    workers: dict[str, set[str]] = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        workers.setdefault(str(props.get("rig_target")), set()).add(str(props.get("rig_worker")))
+    return workers
 
 
 def pool_args(mode: str, *specs: str) -> list[str]:
@@ -86,11 +97,38 @@ def test_matrix_mode_runs_everything_on_every_target_as_the_serial_run_does(tmp_
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert matrix == serial
     assert {target for _, target in matrix} == set(POOL)
+    workers = workers_of(tmp_path / "matrix.xml")  # each target whole on one worker, all 4 workers used
+    assert all(len(ran) == 1 for ran in workers.values()), workers
+    assert len(set().union(*workers.values())) == 4, workers
+    assert "waiting up to" not in proc.stdout  # no worker waited for a lease another worker held
     text = (report / "report.md").read_text()
     assert "**Verdict: PASS**" in text and f"{16 * len(POOL)} passed" in text
     targets = text.split("## Targets", 1)[1].split("\n## ", 1)[0]
     for n in range(1, 5):  # every board's serial number (its flash unique ID) is in the merged report
         assert f"| E00000000000000{n} |" in targets, targets
+    per_target = text.split("## Per target", 1)[1].split("\n## ", 1)[0]
+    assert all(f"| {escape(spec)} | 16 passed | 0 |" in per_target for spec in POOL), per_target
+
+
+def test_a_worker_that_dies_after_its_last_report_loses_no_target_and_fails_the_session(
+        tmp_path: Path) -> None:
+    """The worker that ran LOOPBACKS[1] dies at its session's end (tests/pool/late/conftest.py), before
+    xdist hands its workeroutput to the controller: its target's facts came with its test reports, so
+    the merged report and JUnit still list both targets with their tests, and the lost worker is an
+    error that fails the session (once, a merged report listed 2 of 6 targets, every test passed)."""
+    report = tmp_path / "report"
+    proc, outcomes = run_pytest(tmp_path, "late", "tests/pool/late", "-o", "python_files=check_*.py",
+                                "-n", "2", "--rig-report", str(report), *pool_args("matrix", *LOOPBACKS),
+                                RIG_TEST_DIE_AT_END=LOOPBACKS[1])
+    assert "node down" in proc.stdout, proc.stdout[-3000:]  # the worker did die
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert Counter(target for _, target in outcomes) == {spec: 3 for spec in LOOPBACKS}
+    assert set(outcomes.values()) == {"passed"}
+    text = (report / "report.md").read_text()
+    targets = text.split("## Targets", 1)[1].split("\n## ", 1)[0]
+    assert all(f"| {spec.split(':')[1]} |" in targets for spec in LOOPBACKS), targets  # each one's serial
+    assert "before it handed over its records" in text and "**Verdict: FAIL: 1 error, 6 passed**" in text
+    assert "rig: worker gw" in proc.stdout and "went down" in proc.stdout
 
 
 def test_auto_starts_one_worker_per_healthy_target(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
-"""A mixed split pool (our boards with devices that are not ours): which worker may lease what
-(PoolPlan.worker_candidates) and the scheduler that routes the tests needing our board only to
-workers leasing our boards (rig.pytest_plugin.pool_routing), driven with stand-in xdist workers: each
-test is sent exactly once, a contract test never to a worker of the other devices, and a worker
-left with nothing it can run is shut down (no hang). The subprocess proof is in test_pool_xdist."""
+"""The pool's xdist schedulers, driven with stand-in xdist workers. A mixed split pool (our boards with
+devices that are not ours): which worker may lease what (PoolPlan.worker_candidates) and the scheduler
+that routes the tests needing our board only to workers leasing our boards
+(rig.pytest_plugin.pool_routing): each test is sent exactly once, a contract test never to a worker
+of the other devices, and a worker left with nothing it can run is shut down (no hang). Matrix mode
+(rig.pytest_plugin.pool_matrix): every test of one target goes to one worker. The subprocess proofs
+are in test_pool_xdist."""
 
 from __future__ import annotations
 
@@ -11,10 +13,19 @@ from typing import Any
 
 import pytest
 
-from rig.pytest_plugin.pool import CANDIDATES_KEY, MATRIX, POOL_OURS_PARAM, SPLIT, PoolPlan, split_params
+from rig.pytest_plugin.pool import (
+    CANDIDATES_KEY,
+    MATRIX,
+    POOL_OURS_PARAM,
+    SPLIT,
+    PoolPlan,
+    split_params,
+    target_in_nodeid,
+)
 
 pytest.importorskip("xdist")  # a dev dependency: make venv installs it, so CI always has it
 
+from rig.pytest_plugin.pool_matrix import MatrixScheduling
 from rig.pytest_plugin.pool_routing import RoutingScheduling, needs_our_board
 
 OURS = ["emulator:uid=E000000000000001", "loopback:0000000000000101"]
@@ -55,7 +66,7 @@ class Worker:
 
 
 def config(workers: int) -> Any:
-    option = SimpleNamespace(tx=["popen"] * workers, maxschedchunk=None)
+    option = SimpleNamespace(tx=["popen"] * workers, maxschedchunk=None, loadscopereorder=True)
     return SimpleNamespace(option=option, getvalue=lambda name: getattr(option, name),
                            getoption=lambda name: getattr(option, name), hook=None)
 
@@ -64,19 +75,23 @@ def contract(name: str) -> str:
     return f"tests/conformance/test_x.py::{name}[{POOL_OURS_PARAM}]"
 
 
-def run(collection: list[str], workers: list[Worker]) -> RoutingScheduling:
-    """Schedule `collection` on `workers`, completing the tests each was sent until none is left."""
-    sched = RoutingScheduling(config(len(workers)))
-    sched.foreign = dict(FOREIGN)
+def run(collection: list[str], workers: list[Worker], sched: Any = None) -> Any:
+    """Schedule `collection` on `workers` (with `sched`, else a mixed pool's RoutingScheduling),
+    completing the tests each was sent, one at a time in turn, until none is left."""
+    if sched is None:
+        sched = RoutingScheduling(config(len(workers)))
+        sched.foreign = dict(FOREIGN)
     for worker in workers:
         sched.add_node(worker)
     for worker in workers:
         sched.add_node_collection(worker, collection)
     sched.schedule()
-    while any(sched.node2pending[w] for w in workers):
+    done: dict[Worker, int] = {w: 0 for w in workers}
+    while any(done[w] < len(w.sent) for w in workers):
         for worker in workers:
-            if sched.node2pending[worker]:
-                sched.mark_test_complete(worker, sched.node2pending[worker][0])
+            if done[worker] < len(worker.sent):
+                sched.mark_test_complete(worker, worker.sent[done[worker]])
+                done[worker] += 1
     return sched
 
 
@@ -117,3 +132,35 @@ def test_the_routing_reads_the_our_boards_parameter_from_the_nodeid_wherever_it_
     assert needs_our_board(f"t.py::test[4 bits-{POOL_OURS_PARAM}]")
     assert not needs_our_board("t.py::test[pool-stop 3]")
     assert not needs_our_board(f"t.py::test[x{POOL_OURS_PARAM}y]")
+
+
+MATRIX_POOL = [*(f"emulator:uid=E00000000000000{n}" for n in range(1, 5)),
+               "loopback", "loopback:0000000000000101"]
+
+
+def test_matrix_mode_hands_each_target_whole_to_one_worker() -> None:
+    """6 targets on 4 workers: each target's tests (the foreign one's fewer) all go to one worker, every
+    test once, every worker used, nothing left; a test of no target is scheduled too."""
+    tests = [f"tests/conformance_usb/test_d.py::test_{i}[{{}}]" for i in range(8)] + [
+        f"tests/conformance_usb/test_d.py::test_short[{{}}-{n}]" for n in (1, 9)]
+    collection = [t.format(spec) for spec in MATRIX_POOL for t in tests[: 4 if spec == "loopback" else None]]
+    collection.append("tests/test_units.py::test_without_a_target")
+    workers = [Worker(i, []) for i in range(4)]
+    sched = run(collection, workers, MatrixScheduling(config(4), specs=MATRIX_POOL))
+    assert sorted(i for w in workers for i in w.sent) == list(range(len(collection)))  # each test once
+    holders: dict[str | None, set[str]] = {}
+    for worker in workers:
+        for i in worker.sent:
+            holders.setdefault(target_in_nodeid(collection[i], MATRIX_POOL), set()).add(worker.gateway.id)
+    assert set(holders) == {*MATRIX_POOL, None}
+    assert all(len(held) == 1 for held in holders.values()), holders
+    assert all(w.sent for w in workers) and all(w.shutting_down for w in workers) and not sched.workqueue
+
+
+def test_the_target_of_a_nodeid_is_the_longest_pool_spec_among_its_parameter_ids() -> None:
+    assert target_in_nodeid("t.py::test[loopback:0000000000000101-2]", MATRIX_POOL) == MATRIX_POOL[-1]
+    assert target_in_nodeid("t.py::test[3-loopback]", MATRIX_POOL) == "loopback"
+    assert target_in_nodeid("t.py::test[usb:1-2]", ["usb:1", "usb:1-2"]) == "usb:1-2"
+    assert target_in_nodeid("t.py::test[usb:1-x]", ["usb:1", "usb:1-2"]) == "usb:1"
+    assert target_in_nodeid("t.py::test[xloopback]", MATRIX_POOL) is None
+    assert target_in_nodeid("t.py::test", MATRIX_POOL) is None
