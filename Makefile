@@ -27,6 +27,13 @@ TEST_WORKERS ?= 3
 # 3.8 replaces a crashed worker but, under --dist loadfile, then waits forever for work it never
 # hands out (pytest-xdist issues #784 and #1327; tests/test_ci_command.py).
 XDIST_ARGS = -n $(TEST_WORKERS) --dist loadfile --max-worker-restart=0
+# The test run keeps compiled bytecode (pytest's rewritten test modules too) in build/pycache, also
+# where the environment says PYTHONDONTWRITEBYTECODE (these machines' shells do): otherwise every
+# Python process of the run (the workers and the ~150 pytest sessions, `rig` commands and nested
+# xdist workers the tests start) compiles rig/, host/ and tests/ from source again: collecting the
+# suite took 9.5-11 s CPU per worker that way and 3.4-4.9 s from the cache (loaded machine), a `rig`
+# command's imports 1.1 s against 0.8 s. The source tree gets no __pycache__ (`make clean` removes build/).
+PYCACHE_ENV = env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(CURDIR)/build/pycache
 
 .PHONY: all venv system run test lint bench firmware firmware-if-possible emulator-deps header clean
 
@@ -57,7 +64,7 @@ run: venv system
 	$(VENV)/bin/rig run $(if $(RIG),--rig=$(RIG))
 
 test: venv system firmware-if-possible emulator-deps
-	$(PY) -m pytest $(XDIST_ARGS) --durations=15 $(addprefix --rig=,$(RIGS))
+	$(PYCACHE_ENV) $(PY) -m pytest $(XDIST_ARGS) --durations=15 $(addprefix --rig=,$(RIGS))
 
 lint: venv
 	$(VENV)/bin/ruff check host rig tests bench

@@ -84,7 +84,7 @@ settings.load_profile("rig")
 
 
 # --- the longest files first ----------------------------------------------------------------------
-SLOW_FILES = ("tests/pool/test_labgrid.py", "tests/pool/test_pool_xdist.py", "tests/cli/test_main.py",
+SLOW_FILES = ("tests/pool/test_labgrid", "tests/pool/test_pool_xdist.py", "tests/cli/test_main.py",
               "tests/differential/", "tests/rig/test_foreign_device_suites.py", "tests/cli/test_suites.py",
               "tests/conformance_midi/", "tests/measure/test_cli.py", "tests/plugin/test_plugin_capture.py")
 """Files whose tests wait longest (the top of the wall-time summary below). They run first, so that

@@ -1,23 +1,27 @@
-"""A labgrid place held for one session: acquired through `labgrid-client` (waiting while someone else
-holds it), its RigBoard found through a labgrid environment that imports rig.labgrid.board, and
-released on every way out (success, failure, Ctrl-C).
+"""A labgrid place held for one session: acquired through a labgrid client session in this process
+(waiting while someone else holds it), its RigBoard found through a labgrid environment that imports
+rig.labgrid.board, and released on every way out (success, failure, Ctrl-C).
 
-Why labgrid-client for acquire/release: it is labgrid's own, stable interface to the coordinator's
-locking, and each call is one short process; the environment (RemotePlace) is labgrid's own way for a
-client to see the resources of a place it holds.
+Acquire and release go through labgrid's own client session of this process (the one its RemotePlace
+resources use: RemotePlaceManager's, started here when there is none yet), with the per-place steps
+and the arguments of `labgrid-client -p PLACE acquire|release`: the same checks, coordinator calls and
+messages, without starting a labgrid-client process (~0.4 s CPU each) per call and per poll while
+the place is busy. One session per process: the coordinator tells clients apart by their connection,
+which gRPC shares between channels to one address. The environment (RemotePlace) is labgrid's own
+way for a client to see the resources of a place it holds.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
+import io
 import os
 import re
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -29,7 +33,8 @@ if TYPE_CHECKING:
 
 ENV_COORDINATOR = "LG_COORDINATOR"
 DEFAULT_COORDINATOR = "127.0.0.1:20408"
-POLL_S = 0.5
+POLL_S = 0.1
+"""How often a busy place is asked again (an in-process round trip to the coordinator)."""
 CLIENT_TIMEOUT_S = 60.0
 
 
@@ -39,17 +44,6 @@ class PlaceError(TargetError):
 
 class PlaceBusy(PlaceError):
     """The place stayed acquired by someone else for the whole wait."""
-
-
-def client_program() -> str:
-    """The labgrid-client beside this Python (the extra's install), else on PATH."""
-    beside = Path(sys.executable).with_name("labgrid-client")
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("labgrid-client")
-    if found is None:
-        raise PlaceError("labgrid-client not found: install the extra (pip install '.[labgrid]')")
-    return found
 
 
 class Place:
@@ -65,25 +59,36 @@ class Place:
         self._env_dir: tempfile.TemporaryDirectory[str] | None = None
         self._drivers: dict[str, Any] = {}
 
-    def _client(self, *args: str) -> subprocess.CompletedProcess[str]:
-        command = [client_program(), "-x", self.coordinator, "-p", self.name, *args]
+    def _run(self, what: str, step: Callable[[Any], Coroutine[Any, Any, Any]]) -> None:
+        """Run one client step (given the session) on the session's event loop, with the arguments
+        `labgrid-client -p PLACE` gives it; labgrid's errors as a _ClientError (its text, as
+        labgrid-client prints it; what it prints on success is not shown)."""
+        from labgrid.remote.client import Error
+
+        session = client_session(self.coordinator)
+        session.args = argparse.Namespace(place=self.name, allow_unmatched=False, kick=False)
         try:
-            return subprocess.run(command, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S,
-                                  stdin=subprocess.DEVNULL, check=False)
-        except subprocess.TimeoutExpired:
+            with contextlib.redirect_stdout(io.StringIO()):  # "acquired place ...", as labgrid-client says
+                session.loop.run_until_complete(asyncio.wait_for(step(session), CLIENT_TIMEOUT_S))
+        except TimeoutError:
             raise PlaceError(f"labgrid place {self.name}: the coordinator {self.coordinator} did not answer "
-                             f"`labgrid-client {' '.join(args)}` within {CLIENT_TIMEOUT_S:.0f} s") from None
+                             f"`{what}` within {CLIENT_TIMEOUT_S:.0f} s") from None
+        except Error as exc:
+            raise _ClientError(str(exc)) from None
 
     def acquire(self) -> None:
         """Acquire the place, waiting up to wait_s while another session holds it."""
         deadline = time.monotonic() + self.wait_s
         told = False
         while True:
-            done = self._client("acquire")
-            if done.returncode == 0:
+            try:
+                # the places as the coordinator has them now, then labgrid-client's acquire of one place
+                self._run("acquire", lambda session: session.sync_with_coordinator())
+                self._run("acquire", lambda session: session._acquire_place(self.name))
                 self.acquired = True
                 return
-            why = _error_line(done)
+            except _ClientError as exc:
+                why = str(exc)
             if not re.search(r"already acquired", why):
                 raise PlaceError(f"labgrid place {self.name} on {self.coordinator}: {why}")
             if time.monotonic() >= deadline:
@@ -92,7 +97,7 @@ class Place:
             if not told and self.on_wait is not None:
                 self.on_wait(f"labgrid place {self.name} is acquired; waiting up to {self.wait_s:.0f} s")
                 told = True
-            time.sleep(POLL_S)
+            self._run("acquire", lambda _: asyncio.sleep(POLL_S))  # the session takes place updates meanwhile
 
     def release(self) -> None:
         """Release the place if this object acquired it (safe to call twice)."""
@@ -103,9 +108,10 @@ class Place:
         if not self.acquired:
             return
         self.acquired = False
-        done = self._client("release")
-        if done.returncode != 0:
-            raise PlaceError(f"labgrid place {self.name}: release failed: {_error_line(done)}")
+        try:
+            self._run("release", lambda session: session._release_place(self.name))
+        except _ClientError as exc:
+            raise PlaceError(f"labgrid place {self.name}: release failed: {exc}") from None
 
     def driver(self) -> RigDriver:
         """The RigDriver of the place's RigBoard (rig commands where the board is)."""
@@ -157,8 +163,39 @@ class Place:
             self.release()
 
 
-def _error_line(done: subprocess.CompletedProcess[str]) -> str:
-    lines = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
-    errors = [line for line in lines if "Error" in line or "error" in line]
-    text = (errors or lines or [f"exit status {done.returncode}"])[-1]
-    return text.removeprefix("labgrid-client: ").removeprefix("Error: ")
+class _ClientError(PlaceError):
+    """What labgrid's client refused (its message), before this module says which place and why."""
+
+
+def client_session(coordinator: str) -> Any:
+    """labgrid's client session of this process (RemotePlaceManager's, which its RemotePlace resources
+    use), started on `coordinator` when there is none yet; a PlaceError when it cannot connect or
+    when the process already talks to another coordinator (labgrid keeps one session per process)."""
+    from labgrid.remote.client import Error, start_session
+    from labgrid.resource.remote import RemotePlaceManager
+
+    manager = RemotePlaceManager.get()
+    if manager.session is None:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                session = start_session(coordinator, extra={"env": None})
+        except (Error, OSError) as exc:
+            raise PlaceError(f"labgrid coordinator {coordinator}: {exc}") from None
+        manager.url, manager.session, manager.loop = coordinator, session, session.loop
+    elif manager.url != coordinator:
+        raise PlaceError(f"this process already uses the labgrid coordinator {manager.url}; labgrid keeps "
+                         f"one client session per process, so {coordinator} cannot be used beside it")
+    return manager.session
+
+
+def close_client_session() -> None:
+    """Stop and close this process's labgrid client session, if there is one (the next
+    client_session() starts a new one, on whichever coordinator it names)."""
+    from labgrid.resource.remote import RemotePlaceManager
+
+    manager = RemotePlaceManager.get()
+    session, manager.session = manager.session, None
+    if session is not None:
+        with contextlib.suppress(Exception):  # the coordinator may be gone already
+            session.loop.run_until_complete(session.stop())
+            session.loop.run_until_complete(session.close())

@@ -1,10 +1,12 @@
 """Fixtures for the firmware tests: tool checks (rig.pytest_plugin.testing: fail under CI, skip elsewhere),
-one clean firmware build per session (image and model boot ROM), an emulated board per module, and a helper
-that assembles small Thumb programs for images made to fail."""
+one clean firmware build per run (image and model boot ROM; xdist workers share it), an emulated board
+per module, and a helper that assembles small Thumb programs for images made to fail."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,16 +35,26 @@ def need_program(name: str, hint: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def firmware_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A build directory made from clean by `make -C firmware BUILD=...` (the checked-in sources)."""
+def firmware_build(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+    """A build directory made from clean by `make -C firmware BUILD=...` (the checked-in sources), once
+    per run: xdist workers share it (a clean build costs ~10 s CPU), the first to ask builds it while
+    holding a lock and the others wait on that lock, then find its make.log (written last). The tests
+    only read it."""
     need_program("arm-none-eabi-gcc", "apt-get install gcc-arm-none-eabi")
     need_program("make", "apt-get install make")
-    build = tmp_path_factory.mktemp("fw") / "build"
-    cmd = ["make", "-C", str(FIRMWARE), f"BUILD={build}", f"PYTHON={sys.executable}", "-j2"]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False)
-    if result.returncode != 0:
-        pytest.fail(f"firmware build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    (build / "make.log").write_text(result.stdout)
+    run_dir = tmp_path_factory.getbasetemp()
+    if hasattr(pytestconfig, "workerinput"):  # an xdist worker's basetemp is popen-gwN in the run's
+        run_dir = run_dir.parent
+    build = run_dir / "firmware-build"
+    with open(run_dir / "firmware-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also on failure
+        if not (build / "make.log").is_file():
+            shutil.rmtree(build, ignore_errors=True)  # what a failed build left
+            cmd = ["make", "-C", str(FIRMWARE), f"BUILD={build}", f"PYTHON={sys.executable}", "-j2"]
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False)
+            if result.returncode != 0:
+                pytest.fail(f"firmware build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+            (build / "make.log").write_text(result.stdout)
     return build
 
 
