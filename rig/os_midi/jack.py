@@ -213,15 +213,39 @@ def server_running(name: str | None = None) -> bool:
     # (a pool's workers, a CLI run a test starts) each opened "rig-probe" there; a namesake closing
     # unlinked the other's semaphore ("can't connect named futex ... rig-probe"), and that process
     # died of SIGSEGV closing its ports. Opening and closing a client are graph changes (jack_ports).
-    probe = client_name("rig-probe").encode()
-    with jack_ports.graph_change():
-        client = quietly(lambda: lib.jack_client_open(probe, _JACK_NO_START_SERVER | _JACK_SERVER_NAME,
-                                                      ctypes.byref(status), server.encode()))
-    if not client:
+    #
+    # No probe at all while the server's socket is missing, and the first client that answers is kept
+    # open as the process's graph probe (closed when the server stops and at exit): libjack starts its
+    # message thread when a process's first client opens and joins it when its last one closes, and
+    # an open and close in quick succession (a probe, failed or not) once left a worker in
+    # jack_client_close forever, joining a message thread that had missed its stop signal (two such
+    # threads waiting on one condition; seen once, under load, in a helper's run).
+    if _socket_missing(server):
         return False
-    with jack_ports.graph_change():
-        lib.jack_client_close(client)
-    return True
+    global _probe
+    with _probe_lock:
+        if _probe is not None and _probe[0] == server:
+            return True
+        probe = client_name("rig-probe").encode()
+        with jack_ports.graph_change():
+            client = quietly(lambda: lib.jack_client_open(probe, _JACK_NO_START_SERVER | _JACK_SERVER_NAME,
+                                                          ctypes.byref(status), server.encode()))
+        if not client:
+            return False
+        if _probe is None:
+            _probe = (server, int(client))
+            return True
+        with jack_ports.graph_change():
+            lib.jack_client_close(client)
+        return True
+
+
+def _socket_missing(server: str) -> bool:
+    """True when JACK2's request socket for `server` (/dev/shm/jack_SERVER_UID_0 on Linux) does not
+    exist: no server of that name can answer. False where the path is not known."""
+    if not sys.platform.startswith("linux"):
+        return False
+    return not Path(f"/dev/shm/jack_{server}_{os.getuid()}_0").exists()
 
 
 _client_numbers = itertools.count(1)

@@ -18,18 +18,22 @@ class _Lib:
 
     def __init__(self) -> None:
         self.names: list[bytes] = []
+        self.closed: list[int] = []
 
     def jack_client_open(self, name: bytes, options: int, status: Any, server: bytes) -> int:
         self.names.append(name)
         return 1
 
     def jack_client_close(self, client: int) -> int:
+        self.closed.append(client)
         return 0
 
 
 def test_the_server_probe_uses_a_name_of_its_own_each_time(monkeypatch: pytest.MonkeyPatch) -> None:
     lib = _Lib()
     monkeypatch.setattr(jack, "_libjack", lambda: lib)
+    monkeypatch.setattr(jack, "_socket_missing", lambda server: False)
+    monkeypatch.setattr(jack, "_probe", ("another server", 0))  # kept: each probe here opens and closes
     assert jack.server_running("any") and jack.server_running("any")
     first, second = (name.decode() for name in lib.names)
     assert first != second
@@ -73,3 +77,23 @@ def test_every_listing_client_has_a_name_of_its_own(monkeypatch: pytest.MonkeyPa
     assert len(_Client.names) == 4
     assert all(name and f"-{os.getpid()}-" in name for name in _Client.names), _Client.names
     assert len(set(_Client.names)) == 4, _Client.names
+
+
+def test_no_probe_opens_a_client_while_the_servers_socket_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed open starts and stops libjack's message thread at once: the window in which a worker
+    once hung forever in jack_client_close. Where the socket is missing, libjack is not called."""
+    lib = _Lib()
+    monkeypatch.setattr(jack, "_libjack", lambda: lib)
+    assert not jack.server_running(f"rig-no-such-server-{os.getpid()}")
+    assert lib.names == []
+
+
+def test_the_first_client_that_answers_stays_open_as_the_graph_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Later probes of that server open nothing, and nothing is closed until the server stops."""
+    lib = _Lib()
+    monkeypatch.setattr(jack, "_libjack", lambda: lib)
+    monkeypatch.setattr(jack, "_socket_missing", lambda server: False)
+    monkeypatch.setattr(jack, "_probe", None)
+    assert jack.server_running("any") and jack.server_running("any")
+    assert len(lib.names) == 1 and lib.closed == []
+    assert jack._probe == ("any", 1)
