@@ -147,6 +147,10 @@ def events_per_cycle(server: str) -> int:
     return fits[0] if fits else -1
 
 
+MAX_NOTES = 200_000
+"""What note() can number (and a bound on a run that never sees its reader stall)."""
+
+
 def note(seq: int) -> list[int]:
     """Note on carrying `seq` (channel = low 4 bits, note = next 7, velocity - 1 = the rest)."""
     return [0x90 | seq & 0x0F, (seq >> 4) & 0x7F, 1 + (seq >> 11)]
@@ -160,6 +164,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=3000)
     parser.add_argument("--stall-every", type=int, default=25)
     parser.add_argument("--stall-ms", type=float, default=60.0)
+    parser.add_argument("--min-stalls", type=int, default=3)
     parser.add_argument("--buffer", action="store_true", help="only count the events one cycle holds")
     args = parser.parse_args()
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -182,23 +187,29 @@ def main() -> None:
         reader = StallingReader(server.name, args.stall_every, args.stall_ms / 1000)
         reader.connect_from("probe-writer:out")
         wait_for_connection("probe-writer", "stalling-reader:in")  # JACK connects at a later cycle
-        for seq in range(args.count):
-            out.send_message(note(seq))
-            if seq % 8 == 7:
+        # At least --count notes, and on until the reader has stalled --min-stalls times: on a loaded
+        # machine the notes come in fewer, fuller cycles, and a fixed count once saw one stall only.
+        sent = 0
+        stalls_by = time.monotonic() + 60
+        while sent < args.count or (reader.stalls < args.min_stalls and sent < MAX_NOTES
+                                    and time.monotonic() < stalls_by):
+            out.send_message(note(sent))
+            if sent % 8 == 7:
                 time.sleep(0.001)  # a stream, not one burst: some cycles carry events during every stall
+            sent += 1
         # Every note is in the writer's ring now; its process callback hands them to the graph in the
         # next cycle, where the reader gets them or (async engine, reader late) they are gone. So once
         # the reader has run SETTLE_CYCLES more cycles, everything has arrived that ever will.
         settled = reader.cycles + SETTLE_CYCLES
-        deadline = time.monotonic() + 10 + args.count * args.stall_ms / 1000 / args.stall_every
+        deadline = time.monotonic() + 10 + sent * args.stall_ms / 1000 / args.stall_every
         while reader.cycles < settled and time.monotonic() < deadline:
             time.sleep(0.01)
         received = list(reader.seqs)
         reader.close()
         out.delete()
         xruns = server.xruns()
-    lost = len(set(range(args.count)) - set(received))
-    print(json.dumps({"sent": args.count, "received": len(received), "lost": lost,
+    lost = len(set(range(sent)) - set(received))
+    print(json.dumps({"sent": sent, "received": len(received), "lost": lost,
                       "in_order": received == sorted(received),
                       "jack_lost_events": reader.jack_lost, "stalls": reader.stalls,
                       "late_cycles": None if xruns is None else xruns.late_cycles,
