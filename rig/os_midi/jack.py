@@ -251,6 +251,11 @@ def _socket_missing(server: str) -> bool:
 _client_numbers = itertools.count(1)
 
 
+def started_server(name: str | None) -> JackServer | None:
+    """The running server called `name` that this process started (its log is readable here)."""
+    return next((s for s in JackServer._running if s.started and s.name == name), None)
+
+
 def server_complaints() -> str:
     """' (jackd NAME logged: ...)' with what the servers this process started last complained of
     beyond late cycles, or '': appended to a JACK client that could not be opened, which libjack

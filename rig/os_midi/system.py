@@ -80,9 +80,18 @@ class MidiSystem:
         self.jack = server
 
     def xruns(self) -> JackXruns | None:
-        """The xruns the JACK server this system started has reported so far (None for ALSA, CoreMIDI
-        or a server found running): a loss between JACK ports is reported with them, as JACK's."""
-        return None if self.jack is None else self.jack.xruns()
+        """The xruns the JACK server this system uses has reported so far, when this process started it
+        (None for ALSA, CoreMIDI or another process's server): a loss between JACK ports is reported
+        with them, as JACK's. A server found running is often this process's own (a test session's,
+        shared by every target of the process): its log is read then too."""
+        import rtmidi
+
+        if self.jack is not None:
+            return self.jack.xruns()
+        if self.api != rtmidi.API_UNIX_JACK:
+            return None
+        own = jack.started_server(os.environ.get(jack.ENV_SERVER))
+        return None if own is None else own.xruns()
 
     def describe(self) -> str:
         """Which MIDI system carries the ports, for reports."""
