@@ -1,8 +1,9 @@
 """rig/ in layers: imports run one way, from the contract up to the CLI and the pytest plugin.
 
-contract -> links -> client, loopback, os_midi -> targets -> tools -> labgrid -> miniport -> measure ->
-pytest_plugin -> cli. A module may import its own package and any package of a lower layer; an
-import upward, or sideways into another package of the same layer, fails naming both modules.
+errors, output -> interrupts -> contract -> links -> client, loopback, os_midi -> targets -> tools ->
+labgrid -> miniport -> measure -> pytest_plugin -> cli. A module may import its own package and any
+package of a lower layer; an import upward, or sideways into another package of the same layer, fails
+naming both modules.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from tests.test_import_cycles import import_graph
 
 LAYERS: list[set[str]] = [
     {"rig.errors", "rig.output"},
+    {"rig.interrupts"},
     {"rig.contract"},
     {"rig.checks"},
     {"rig.links"},

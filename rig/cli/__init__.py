@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from rig.cli._out import error
-from rig.cli.interrupts import interrupts_outside_cleanup
 from rig.errors import RigError, Terminated
+from rig.interrupts import interrupts_outside_cleanup
 
 from . import (
     console_cmd,
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code. SIGTERM is taken as a Ctrl-C
-    (rig.errors.Terminated), and neither lands inside cleanup (rig.cli.interrupts)."""
+    (rig.errors.Terminated), and neither lands inside cleanup (rig.interrupts)."""
     with interrupts_outside_cleanup():
         return _main(argv)
 

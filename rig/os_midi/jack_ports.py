@@ -34,6 +34,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rig import interrupts
+
 _T = TypeVar("_T")
 
 GRAPH_LOCK = threading.RLock()
@@ -221,17 +223,13 @@ def close_all() -> None:
 atexit.register(close_all)
 
 
-def _terminated(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def _close_on_sigterm() -> None:
     """Make SIGTERM end this process as an exit (status 143) that runs `finally` blocks and `close_all`,
     where SIGTERM still has its default action and this is the main thread (where Python runs signal
-    handlers); a handler the program set is kept."""
+    handlers); a handler the program set is kept. Not raised inside an __exit__ (rig.interrupts)."""
     if threading.current_thread() is threading.main_thread() \
             and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _terminated)
+        signal.signal(signal.SIGTERM, interrupts.handler(lambda signum: SystemExit(128 + signum)))
 
 
 def _note_new_threads(before: set[int]) -> None:

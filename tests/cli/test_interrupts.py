@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM never land inside an __enter__/__exit__ (rig.cli.interrupts, issue #9): raised
+"""Ctrl-C and SIGTERM never land inside an __enter__/__exit__ (rig.interrupts, issue #9): raised
 there, they skip the release the __exit__ was to make; a loopback twin's lock left held hung a
 SIGTERMed `rig latency` for 180 s in its target's close."""
 
@@ -11,7 +11,7 @@ from types import TracebackType
 
 import pytest
 
-from rig.cli import interrupts
+from rig import interrupts
 from rig.errors import Terminated
 
 LANDS_WITHIN_S = 30.0

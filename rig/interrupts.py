@@ -1,5 +1,7 @@
-"""Ctrl-C and SIGTERM while a `rig` command runs: raised in the main thread as KeyboardInterrupt and
-rig.errors.Terminated, but never while an `__enter__` or `__exit__` runs.
+"""Signals that end a run by an exception (Ctrl-C, SIGTERM), raised in the main thread but never while
+an `__enter__` or `__exit__` runs: `handler` makes such a signal handler; `interrupts_outside_cleanup`
+installs the `rig` commands' (KeyboardInterrupt, rig.errors.Terminated); rig.os_midi.jack_ports
+installs one for SIGTERM in any process that opens a JACK client.
 
 Python raises a signal handler's exception at the next bytecode of whatever the main thread runs. In
 a Python-level `__exit__` (threading.Condition's, a @contextmanager's) that is before the release it
@@ -33,7 +35,9 @@ def _in_enter_or_exit(frame: FrameType | None) -> bool:
     return False
 
 
-def _handler(raised: type[KeyboardInterrupt]) -> Callable[[int, FrameType | None], None]:
+def handler(make: Callable[[int], BaseException]) -> Callable[[int, FrameType | None], None]:
+    """A signal handler raising `make(signum)` in the main thread, once it is outside every
+    __enter__/__exit__ (until then the signal is sent again every RETRY_S)."""
     def handle(signum: int, frame: FrameType | None) -> None:
         global postponed
         if _in_enter_or_exit(frame):
@@ -43,9 +47,7 @@ def _handler(raised: type[KeyboardInterrupt]) -> Callable[[int, FrameType | None
             timer.daemon = True
             timer.start()
             return
-        if raised is Terminated:
-            raise Terminated(f"signal {signal.Signals(signum).name}")
-        raise KeyboardInterrupt
+        raise make(signum)
 
     return handle
 
@@ -59,10 +61,10 @@ def interrupts_outside_cleanup() -> Iterator[None]:
         yield
         return
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    signal.signal(signal.SIGINT, _handler(KeyboardInterrupt))
-    signal.signal(signal.SIGTERM, _handler(Terminated))
+    signal.signal(signal.SIGINT, handler(lambda signum: KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, handler(lambda signum: Terminated(f"signal {signal.Signals(signum).name}")))
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, before in previous.items():
+            signal.signal(sig, before)
