@@ -82,6 +82,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if plan.unhealthy:
             left = plan.unhealthy.items()
             record.settings["left out of the pool"] = "; ".join(f"{s}: {w}" for s, w in left)
+        # Every pool target gets its row in the per-target table, one that ran no test too.
+        record.extra["pool_targets"] = {spec: f"left out of the pool: {plan.unhealthy[spec]}"
+                                        if spec in plan.unhealthy else "" for spec in plan.specs}
         routing = plan.routing()
         if routing is not None:
             record.settings["pool routing"] = routing

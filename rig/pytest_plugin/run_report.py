@@ -196,7 +196,9 @@ def _targets(record: RunRecord) -> str | None:
 def _per_target(record: RunRecord) -> str | None:
     """What ran on each target and what was not applicable where (a session of several targets)."""
     notes: dict[str, str] = record.extra.get("target_notes") or {}
-    specs = list(dict.fromkeys([*record.targets, *(t.target for t in record.tests if t.target), *notes]))
+    pool: dict[str, str] = record.extra.get("pool_targets") or {}
+    tested = [t.target for t in record.tests if t.target]
+    specs = list(dict.fromkeys([*pool, *record.targets, *tested, *notes]))
     if len(specs) < 2 and not notes:
         return None
     rows = []
@@ -205,7 +207,9 @@ def _per_target(record: RunRecord) -> str | None:
         for test in (t for t in record.tests if t.target == spec):
             totals[test.outcome] = totals.get(test.outcome, 0) + 1
         ran = ", ".join(f"{n} {o}" for o, n in sorted(totals.items()) if o != NOT_APPLICABLE) or "none"
-        rows.append([spec, ran, str(totals.get(NOT_APPLICABLE, 0)), notes.get(spec, "")])
+        note = "; ".join(n for n in (pool.get(spec) or ("no selected test ran on it" if not totals else ""),
+                                     notes.get(spec, "")) if n)
+        rows.append([spec, ran, str(totals.get(NOT_APPLICABLE, 0)), note])
     return "## Per target\n\n" + _table(["target", "ran", NOT_APPLICABLE, "note"], rows)
 
 

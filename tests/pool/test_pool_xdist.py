@@ -142,6 +142,8 @@ def test_auto_starts_one_worker_per_healthy_target(tmp_path: Path) -> None:
     assert "| xdist workers | 2 |" in text
     assert "left out of the pool" in text
     assert "firmware image /nonexistent/firmware.bin does not exist" in text
+    per_target = text.split("## Per target", 1)[1].split("\n## ", 1)[0]  # the left-out target has its row
+    assert f"| {escape(broken)} | none | 0 | left out of the pool: " in per_target, per_target
 
 
 def test_a_killed_bridge_fails_only_its_workers_tests_naming_the_cause(tmp_path: Path) -> None:
