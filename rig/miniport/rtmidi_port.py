@@ -15,6 +15,7 @@ message sent adds its packet count to `board.host.midi_packets_tx` and every mes
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,12 @@ class OsMidiCounters:
     packets_received: int = 0
     send_errors: int = 0
     lost_bytes: int = 0
+    slow_answers: int = 0
+    """Send-window waits longer than the device's time (send_timeout_s) for an answer that then came,
+    within the MIDI system's delay bound: a slow path (late JACK cycles on a loaded machine), nothing
+    lost."""
+    longest_answer_wait_s: float = 0.0
+    """The longest a full send window waited for an answer."""
 
 
 class OsMidiMiniport(MxfMiniport):
@@ -94,7 +101,8 @@ class OsMidiMiniport(MxfMiniport):
                  clock: MasterClock | None = None, schedule_prefetch_100ns: int = 0, pool_size: int = 1024,
                  buffer_size: int = 4096, buffer_count: int = 64, checked: bool = False,
                  channel_group: int = 1, send_window: int | None = None, send_timeout_s: float = 5.0,
-                 max_message_bytes: int | None = None, input_queue_limit: int = INPUT_QUEUE_LIMIT) -> None:
+                 delay_bound_s: float = 0.0, max_message_bytes: int | None = None,
+                 input_queue_limit: int = INPUT_QUEUE_LIMIT) -> None:
         self.out = uncounted(out)  # this miniport keeps the Board's books itself: count once
         self.inp = uncounted(inp)
         self.name = name
@@ -106,6 +114,13 @@ class OsMidiMiniport(MxfMiniport):
         device that answers every message, as ECHO and TRANSFORM do): OS MIDI queues (JACK's ring
         buffers, for one) drop what overflows, so a flood must not outrun the device."""
         self.send_timeout_s = send_timeout_s
+        """How long the device may take to answer; a full send window waits this long plus delay_bound_s
+        for an answer before MiniportTimeout."""
+        if delay_bound_s < 0:
+            raise ValueError(f"delay_bound_s must not be negative, not {delay_bound_s}")
+        self.delay_bound_s = delay_bound_s
+        """How much later than the device's time the OS MIDI system may deliver (MidiSystem.delay_bound_s:
+        JACK's own bound on a server started here); added to every wait for an answer."""
         limit = api_message_limit(self.out) if max_message_bytes is None else max_message_bytes
         self.max_message_bytes = limit
         """Messages longer than this are refused by `send` (the OS API would lose them silently)."""
@@ -171,15 +186,27 @@ class OsMidiMiniport(MxfMiniport):
         counters = self.counters
         if counters.messages_sent - counters.messages_received < window:
             return
-        deadline = Deadline(self.send_timeout_s)
-        with self.messages.cond:
-            while counters.messages_sent - counters.messages_received >= window:
-                if deadline.expired():
-                    raise MiniportTimeout(
-                        f"{self.name}: {counters.messages_sent - counters.messages_received} message(s) sent "
-                        f"and not answered within {self.send_timeout_s} s (send window {window}); "
-                        f"{len(self._outbox)} message(s) still pending")
-                self.messages.cond.wait(min(deadline.remaining(), 0.05))
+        deadline = Deadline(self.send_timeout_s + self.delay_bound_s)
+        started = time.monotonic()
+        try:
+            with self.messages.cond:
+                while counters.messages_sent - counters.messages_received >= window:
+                    if deadline.expired():
+                        raise MiniportTimeout(
+                            f"{self.name}: {counters.messages_sent - counters.messages_received} message(s) "
+                            f"sent and not answered within {self._within(self.send_timeout_s)} (send window "
+                            f"{window}); {len(self._outbox)} message(s) still pending")
+                    self.messages.cond.wait(min(deadline.remaining(), 0.05))
+        finally:
+            waited = time.monotonic() - started
+            counters.longest_answer_wait_s = max(counters.longest_answer_wait_s, waited)
+        if waited > self.send_timeout_s:
+            counters.slow_answers += 1
+
+    def _within(self, timeout_s: float) -> str:
+        """'5.0 s', or '5.0 s + 40.0 s for the MIDI system' with a delay bound."""
+        extra = f" + {self.delay_bound_s} s for the MIDI system" if self.delay_bound_s else ""
+        return f"{timeout_s} s{extra}"
 
     def _deliver(self) -> int:
         """Send the rendered messages to MidiOut, within the send window; returns messages sent."""
@@ -252,11 +279,12 @@ class OsMidiMiniport(MxfMiniport):
                 self._received(event)
 
     def receive(self, count: int, timeout_s: float = 5.0) -> list[CapturedMessage]:
-        """Wait for `count` captured messages; MiniportTimeout names how many arrived."""
-        got = self._wait_for_messages(count, Deadline(timeout_s))
+        """Wait for `count` captured messages, `timeout_s` (the device's time) plus delay_bound_s;
+        MiniportTimeout names how many arrived."""
+        got = self._wait_for_messages(count, Deadline(timeout_s + self.delay_bound_s))
         if len(got) < count:
             raise MiniportTimeout(f"{self.name}: {len(got)} of {count} message(s) arrived within "
-                                  f"{timeout_s} s{self.queue_watch.describe()}")
+                                  f"{self._within(timeout_s)}{self.queue_watch.describe()}")
         return got
 
     def take(self) -> list[CapturedMessage]:

@@ -459,6 +459,14 @@ class JackServer:
         self._log_rest = b""
         """The partial last line of the log that xruns() has read (counted when it is whole)."""
 
+    def cycle_bound_s(self) -> float | None:
+        """How long one cycle of a server started here may take before jackd gives up on a late client
+        (and logs it, JackXruns.skipped_clients): ten client timeouts with --sync, one without. None for
+        a server found running or started with jackd's default timeout (its bound is not known here)."""
+        if not self.started or self.client_timeout_ms is None:
+            return None
+        return (10 if self.sync else 1) * self.client_timeout_ms / 1000
+
     @staticmethod
     def _fresh_name() -> str:
         return f"{NAME_PREFIX}{os.getpid()}-{time.monotonic_ns() % 1_000_000_000}"

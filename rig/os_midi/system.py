@@ -79,19 +79,33 @@ class MidiSystem:
         self.mode = mode
         self.jack = server
 
+    def _server(self) -> JackServer | None:
+        """The JACK server of these ports when this process started it: the target's own, or the one a
+        target found running that is this process's (a test session's, shared by every target)."""
+        import rtmidi
+
+        if self.jack is not None and self.jack.started:
+            return self.jack
+        if self.api != rtmidi.API_UNIX_JACK:
+            return None
+        return jack.started_server(os.environ.get(jack.ENV_SERVER))
+
     def xruns(self) -> JackXruns | None:
         """The xruns the JACK server this system uses has reported so far, when this process started it
         (None for ALSA, CoreMIDI or another process's server): a loss between JACK ports is reported
-        with them, as JACK's. A server found running is often this process's own (a test session's,
-        shared by every target of the process): its log is read then too."""
-        import rtmidi
+        with them, as JACK's."""
+        server = self._server()
+        return None if server is None else server.xruns()
 
-        if self.jack is not None:
-            return self.jack.xruns()
-        if self.api != rtmidi.API_UNIX_JACK:
-            return None
-        own = jack.started_server(os.environ.get(jack.ENV_SERVER))
-        return None if own is None else own.xruns()
+    def delay_bound_s(self) -> float:
+        """How much longer than the device itself an answer through these ports may take before it counts
+        as lost: on a JACK server started here, the two cycles a round trip crosses (out to the device's
+        port, back to ours) at JACK's own bound each (JackServer.cycle_bound_s: 20 s with --sync); 0
+        elsewhere. A cycle that a starved client holds longer loses nothing silently: jackd skips the
+        client and logs it (xruns())."""
+        server = self._server()
+        bound = None if server is None else server.cycle_bound_s()
+        return 0.0 if bound is None else 2 * bound
 
     def describe(self) -> str:
         """Which MIDI system carries the ports, for reports."""
@@ -145,5 +159,5 @@ def open_midi_system(mode: JackMode) -> MidiSystem:
     return MidiSystem(int(rtmidi.API_UNIX_JACK), mode, server)
 
 
-__all__ = ["MidiSystem", "OsMidiUnavailable", "client_name", "jack_compiled", "jack_server_running",
-           "midi_possible", "open_midi_system", "os_midi_api"]
+__all__ = ["MidiSystem", "OsMidiUnavailable", "client_name", "jack_compiled",
+           "jack_server_running", "midi_possible", "open_midi_system", "os_midi_api"]

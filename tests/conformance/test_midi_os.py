@@ -16,6 +16,7 @@ put on the stage that lost it.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -27,6 +28,7 @@ from rig.client.board import Board
 from rig.miniport.errors import MiniportTimeout
 from rig.miniport.rtmidi_port import MessageTooLong, OsMidiMiniport
 from rig.os_midi.books import HostCounts, PathWatch
+from rig.os_midi.system import MidiSystem
 from rig.pytest_plugin.fixtures import MidiPorts
 from rig.targets.registry import Feature, Target
 
@@ -36,6 +38,11 @@ WINDOW = 64
 """Messages in flight at most (OS MIDI queues drop what overflows; see OsMidiMiniport.send_window)."""
 SYSEX_LENGTHS = [2, 3, 4, 5, 7, 8, 9, 63, 64, 65, 4095, 4096, 4097, 16379, 16380, 65536]
 FLOOD = 2_000
+
+
+class SlowPathWarning(UserWarning):
+    """A test passed, but answers came later than a device should take: the OS MIDI path was slow (a
+    loaded machine's late JACK cycles), shown in the warnings summary."""
 
 
 @pytest.fixture
@@ -68,8 +75,10 @@ def os_driver(ports: MidiPorts, board: Board | None, target: Target, mode: c.Mid
         raise pytest.UsageError(f"{mode.name} needs a device whose mode can be set over USB: mark the "
                                 f"test needs('usb')")
     answers = mode in (c.MidiMode.ECHO, c.MidiMode.TRANSFORM)
+    system: MidiSystem | None = getattr(target, "midi_system", None)
     miniport = OsMidiMiniport(ports.out, ports.inp, board=board, name=f"OS MIDI {ports.out_name}",
-                              send_window=WINDOW if answers else None)
+                              send_window=WINDOW if answers else None,
+                              delay_bound_s=0.0 if system is None else system.delay_bound_s())
     watch = PathWatch(target, board)
     miniport.start()
     try:
@@ -79,6 +88,12 @@ def os_driver(ports: MidiPorts, board: Board | None, target: Target, mode: c.Mid
     finally:
         miniport.stop()
     assert miniport.books() == [], "MXF books not balanced"
+    counts = miniport.counters
+    if counts.slow_answers:  # passed, late: the summary shows how late, and JACK's count of late cycles
+        _, xruns = watch.stages(HostCounts(0, 0, 0, 0))
+        warnings.warn(SlowPathWarning(
+            f"{counts.slow_answers} answer(s) took over {miniport.send_timeout_s} s, the longest "
+            f"{counts.longest_answer_wait_s:.1f} s; nothing lost (JACK meanwhile: {xruns})"), stacklevel=1)
 
 
 def wait_for(what: str, ready: Callable[[], bool], timeout_s: float = 5.0) -> None:

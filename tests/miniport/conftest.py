@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import usb.core
@@ -14,7 +15,7 @@ from rig.client.board import Board
 from rig.links.pyusb_backend import LinkBackend
 from rig.links.usb_link import ForwardingLink, write_timed_out
 from rig.loopback import LoopbackBoard
-from rig.pytest_plugin.testing import every_mxf_allocator_checked
+from rig.pytest_plugin.testing import close_rtmidi_port, every_mxf_allocator_checked, open_rtmidi_port
 
 Rewrite = Callable[[bytes], bytes]
 
@@ -97,3 +98,30 @@ def jack_server(pytestconfig: pytest.Config) -> object:
         missing(f"no JACK: {exc}")
     pytestconfig.add_cleanup(server.stop)
     return server
+
+
+def _open_jack_port(kind: str, wanted: str) -> Any:
+    """A JACK client port connected to `wanted` in the running graph, under a client name of its own."""
+    import rtmidi
+
+    return open_rtmidi_port(rtmidi.API_UNIX_JACK, kind, wanted)
+
+
+@pytest.fixture
+def ports(jack_server: object, loopback: LoopbackBoard) -> Iterator[tuple[Any, Any]]:
+    """rtmidi ports opened on the loopback board's virtual OS MIDI ports."""
+    import rtmidi
+
+    from rig.targets.loopback import OsMidiPorts
+
+    virtual = OsMidiPorts(loopback, rtmidi.API_UNIX_JACK)
+    send_to, listen_on = virtual.port_names()
+    out = _open_jack_port("out", send_to)
+    inp = _open_jack_port("in", listen_on)
+    inp.ignore_types(sysex=False, timing=False, active_sense=False)
+    try:
+        yield out, inp
+    finally:
+        for port in (inp, out):
+            close_rtmidi_port(port)
+        virtual.close()

@@ -4,7 +4,6 @@ host books kept in USB-MIDI packet units so they equal the device's counters."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,10 +12,9 @@ from host import midi as m
 from host.mxf.clock import ManualClock
 from rig import contract as c
 from rig.client.board import Board
-from rig.loopback import LoopbackBoard
 from rig.miniport import MiniportError, MiniportTimeout, PoolExhausted
 from rig.miniport.rtmidi_port import OsMidiMiniport
-from rig.pytest_plugin.testing import close_rtmidi_port, open_rtmidi_port, require_module
+from rig.pytest_plugin.testing import require_module
 
 rtmidi = require_module("rtmidi", "pip install python-rtmidi")
 
@@ -34,29 +32,6 @@ def wait_for(what: str, ready: Any, timeout_s: float = 5.0) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.01)
-
-
-def _open(kind: str, wanted: str) -> Any:
-    """A JACK client port connected to `wanted` in the running graph, under a client name of its own."""
-    return open_rtmidi_port(rtmidi.API_UNIX_JACK, kind, wanted)
-
-
-@pytest.fixture
-def ports(jack_server: object, loopback: LoopbackBoard) -> Iterator[tuple[Any, Any]]:
-    """rtmidi ports opened on the loopback board's virtual OS MIDI ports."""
-    from rig.targets.loopback import OsMidiPorts
-
-    virtual = OsMidiPorts(loopback, rtmidi.API_UNIX_JACK)
-    send_to, listen_on = virtual.port_names()
-    out = _open("out", send_to)
-    inp = _open("in", listen_on)
-    inp.ignore_types(sysex=False, timing=False, active_sense=False)
-    try:
-        yield out, inp
-    finally:
-        for port in (inp, out):
-            close_rtmidi_port(port)
-        virtual.close()
 
 
 def balanced(board: Board, miniport: OsMidiMiniport) -> None:
