@@ -2,8 +2,11 @@
 
 Render: user-mode buffers (or plain messages, packed for you) -> Unpacker -> Sequencer -> RenderSink,
 whose USB-MIDI packets collect in a `PacketWriter` and go to EP_MIDI_OUT in bulk transfers of whole
-64-byte USB packets (16 event packets each). A write that times out raises MiniportTimeout naming
-board and endpoint; its packets stay pending (nothing is dropped) and go out with the next flush().
+64-byte USB packets (16 event packets each). A write the device NAKs until it times out is tried
+again when the host's own reader then brings IN data it had not read (an echo device NAKs until the
+host reads its answers: on a loaded machine the delay is the host's, not the device's); when the
+reader finds nothing to read, MiniportTimeout names board and endpoint, and the packets stay pending
+(nothing is dropped) for the next flush().
 Capture: a reader thread reads EP_MIDI_IN, decodes the packets (UsbMidiDecoder), and feeds the raw
 bytes as INCOMPLETE events, stamped by the injected master clock, into the capture sink, which hands
 one event per message to a MessageCollector (time-stamped messages for the caller) or a Packer
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,6 +35,14 @@ PACKET = 4
 """Bytes per USB-MIDI event packet."""
 CANCEL_AGAIN_S = 0.005
 """Stopping: how long to wait for the capture reader to end before cancelling its read again."""
+WRITE_PATIENCE_S = 60.0
+"""How long one USB packet may wait in all while the device NAKs it and the host's reader is behind
+(a device that sends on and never takes OUT data again ends there)."""
+READER_POLLS = 2
+"""Completed reads of the capture reader that found nothing since a write began that show, after that
+write timed out, that the device is not waiting for the host to read (PacketWriter.flush)."""
+READER_CHECK_S = 0.002
+"""How often a timed-out write looks at the reader's counts while it waits to tell which it was."""
 
 
 @dataclass
@@ -45,17 +57,24 @@ class WriterCounters:
     """Bulk OUT transfers completed."""
     timeouts: int = 0
     """Transfers that timed out (their packets stayed pending)."""
+    host_waits: int = 0
+    """Writes that timed out while the host's reader was behind (it took IN data meanwhile, or did not
+    get to read): tried again, not counted in `timeouts`."""
 
 
 class PacketWriter:
     """The render sink's writer: collects packets, writes them to EP_MIDI_OUT in whole-USB-packet
     transfers on flush(). Adding never fails (it runs inside RenderSink.put_message); writing may."""
 
-    def __init__(self, board: Board, timeout_ms: int, transfer_bytes: int = c.BULK_PACKET_SIZE) -> None:
+    def __init__(self, board: Board, timeout_ms: int, transfer_bytes: int = c.BULK_PACKET_SIZE,
+                 host_reads: Callable[[], tuple[int, int] | None] | None = None) -> None:
         if transfer_bytes < PACKET or transfer_bytes % PACKET:
             raise ValueError(f"transfer_bytes {transfer_bytes} must be a positive multiple of {PACKET}")
         self.board = board
         self.timeout_ms = timeout_ms
+        self.host_reads = host_reads
+        """The host reader's (completed reads, reads that brought data) so far; None (or returning None):
+        no reader running, a timed-out write fails at once."""
         self.transfer_bytes = transfer_bytes
         self._pending = bytearray()
         self.counters = WriterCounters()
@@ -76,22 +95,51 @@ class PacketWriter:
         written = 0
         pending = self._pending
         size = self.transfer_bytes
+        reads = self.host_reads or (lambda: None)
+        first_try: float | None = None
         while pending:
             chunk = bytes(pending[:size])
+            before = reads()
             try:
                 self.board.write_midi_packets(chunk, timeout)
             except TransferError as exc:
-                kind = MiniportTimeout if isinstance(exc, TransferTimeout) else MiniportError
                 if isinstance(exc, TransferTimeout):
+                    taken = exc.transferred or 0  # acknowledged before the cancel: delivered, not resent
+                    del pending[:taken]
+                    written += taken // PACKET
+                    now = time.monotonic()
+                    first_try = now if first_try is None or taken else first_try
+                    if before is not None and self._reader_was_behind(before, first_try + WRITE_PATIENCE_S):
+                        self.counters.host_waits += 1  # the device waited for the host: so may we
+                        continue
                     self.counters.timeouts += 1
+                self.counters.packets_written += written
+                kind = MiniportTimeout if isinstance(exc, TransferTimeout) else MiniportError
                 raise kind(f"{self.board.name}: bulk write to {endpoint_name(c.EP_MIDI_OUT)} failed ({exc}); "
                            f"{len(pending) // PACKET} packet(s) still pending, kept for the next flush") \
                     from exc
+            first_try = None
             del pending[:len(chunk)]
             written += len(chunk) // PACKET
             self.counters.transfers += 1
         self.counters.packets_written += written
         return written
+
+    def _reader_was_behind(self, before: tuple[int, int], give_up: float) -> bool:
+        """After a timed-out write: True once the host's reader brings data it had not read when the
+        write began (the device NAKed waiting for the host), False once it has completed READER_POLLS
+        reads since then that found nothing (the device is not waiting for us), or at `give_up`."""
+        assert self.host_reads is not None
+        while time.monotonic() < give_up:
+            now = self.host_reads()
+            if now is None:
+                return False
+            if now[1] != before[1]:
+                return True
+            if now[0] - before[0] >= READER_POLLS:
+                return False
+            time.sleep(READER_CHECK_S)
+        return False
 
     def discard(self) -> int:
         """Throw the pending packets away (close after a dead device); returns how many."""
@@ -104,6 +152,8 @@ class PacketWriter:
 class ReaderCounters:
     """What the capture reader did."""
 
+    polls: int = 0
+    """Reads completed, with data or timed out."""
     transfers: int = 0
     packets: int = 0
     midi_bytes: int = 0
@@ -124,15 +174,22 @@ class UsbMidiMiniport(MxfMiniport):
         self.board = board
         self.timeout_ms = board.timeout_ms if timeout_ms is None else timeout_ms
         self.poll_ms = poll_ms
-        self.writer = PacketWriter(board, self.timeout_ms, transfer_bytes)
+        self.reader_counters = ReaderCounters()
+        self.writer = PacketWriter(board, self.timeout_ms, transfer_bytes,
+                                   host_reads=self._reader_progress)
         super().__init__(board.name, self.writer, clock=clock,
                          schedule_prefetch_100ns=schedule_prefetch_100ns, pool_size=pool_size,
                          buffer_size=buffer_size, buffer_count=buffer_count,
                          checked=checked, channel_group=channel_group, capture_to=capture_to)
         self.decoder = UsbMidiDecoder()
-        self.reader_counters = ReaderCounters()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _reader_progress(self) -> tuple[int, int] | None:
+        """The capture reader's (completed reads, reads with data) while it runs, else None."""
+        if self._thread is None or not self._thread.is_alive():
+            return None
+        return self.reader_counters.polls, self.reader_counters.transfers
 
     @property
     def where(self) -> str:
@@ -199,6 +256,7 @@ class UsbMidiMiniport(MxfMiniport):
             try:
                 data = board.read_midi_packets(self.poll_ms)
             except TransferTimeout:
+                counters.polls += 1
                 continue
             except DeviceResponseError as exc:
                 counters.garbage += 1
@@ -208,6 +266,7 @@ class UsbMidiMiniport(MxfMiniport):
                 self._error(MiniportError(f"{self.where}: capture stopped: {exc}"))
                 return
             now = self.clock.time_100ns()
+            counters.polls += 1
             counters.transfers += 1
             counters.packets += len(data) // PACKET
             problems_before = len(self.decoder.problems)
