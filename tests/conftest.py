@@ -5,17 +5,20 @@ worker's identity (PYTEST_XDIST_*), so a pytest a test starts is a session of it
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import json
 import os
 import resource
 import signal
+import sys
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 
 if TYPE_CHECKING:
     from rig.os_midi.system import MidiSystem
@@ -79,8 +82,61 @@ def process_midi_system(pytestconfig: pytest.Config, _isolated_user_files: None)
 # Property tests judge what the code does, not how fast: hypothesis's 200 ms deadline per example and
 # its too-slow health check turned a loaded 2-core machine (xdist workers beside other jobs) into
 # failures ("test_decode_never_crashes_on_garbage" seen so). Several tests already said so one by one.
-settings.register_profile("rig", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("rig")
+# The profile is loaded the moment hypothesis is first imported, before any module's `@settings(...)`
+# (which copies the profile active when it is made); importing hypothesis here cost every pytest
+# session the tests start 0.13 s CPU, and most of them never use it.
+
+
+def _load_rig_profile(hypothesis: ModuleType) -> None:
+    hypothesis.settings.register_profile("rig", deadline=None,
+                                         suppress_health_check=[hypothesis.HealthCheck.too_slow])
+    hypothesis.settings.load_profile("rig")
+
+
+class _ThenLoadProfile(importlib.abc.Loader):
+    """hypothesis's own loader, loading the "rig" profile once hypothesis has executed."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:  # get_source, get_resource_reader...: hypothesis's loader's
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        _load_rig_profile(module)
+
+
+class _ProfileOnImport(importlib.abc.MetaPathFinder):
+    """Finds hypothesis (once) through the other finders and wraps its loader in _ThenLoadProfile."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "hypothesis":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _ThenLoadProfile(spec.loader)
+        return spec
+
+
+if "hypothesis" in sys.modules:  # imported already (by a plugin): load the profile now
+    _load_rig_profile(sys.modules["hypothesis"])
+else:
+    sys.meta_path.insert(0, _ProfileOnImport())
+
+
+def _drop_idle_hypothesis_plugin(session: pytest.Session) -> None:
+    """A session that never imported hypothesis ran no hypothesis test: hypothesis's pytest plugin has
+    nothing to say, and its terminal summary would import hypothesis only to find that out."""
+    if "hypothesis" not in sys.modules:
+        plugin = session.config.pluginmanager.get_plugin("hypothesispytest")
+        if plugin is not None:
+            session.config.pluginmanager.unregister(plugin)
 
 
 # --- the longest files first ----------------------------------------------------------------------
@@ -191,6 +247,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """In CI nothing CI can run may be skipped: a skip fails the outermost session, naming the count
     (the skip reasons are in the -ra summary)."""
+    _drop_idle_hypothesis_plugin(session)
     if os.environ.get("CI") != "true" or os.environ.get(OUTER_SESSION) != str(os.getpid()):
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

@@ -8,28 +8,21 @@ command alike: what was measured is reported, marked interrupted, and the exit s
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from rig.cli._out import error
 from rig.errors import RigError, Terminated
 from rig.interrupts import interrupts_outside_cleanup
 
-from . import (
-    console_cmd,
-    doctor_cmd,
-    flash_cmd,
-    history_cmd,
-    latency_cmd,
-    list_cmd,
-    run_cmd,
-    test_cmd,
-    throughput_cmd,
-    udev_cmd,
-)
-
-COMMANDS = (list_cmd, doctor_cmd, test_cmd, run_cmd, console_cmd, flash_cmd, udev_cmd, latency_cmd,
-            throughput_cmd, history_cmd)
+COMMAND_MODULES = {"list": "list_cmd", "doctor": "doctor_cmd", "test": "test_cmd", "run": "run_cmd",
+                   "console": "console_cmd", "flash": "flash_cmd", "udev-rules": "udev_cmd",
+                   "latency": "latency_cmd", "throughput": "throughput_cmd", "history": "history_cmd"}
+"""Command -> its module in rig.cli, in the order `rig --help` lists them. A `rig COMMAND` process
+imports only its command's module (the ten together pull in pytest, the plugin, numpy and the
+measurement stack: 0.5 s CPU per start, paid by every `rig` subprocess the tests start)."""
 REMOTE_COMMANDS = {"test", "run", "latency", "throughput"}
 """Commands that run where a labgrid place's board is when --rig names one (rig.labgrid.remote)."""
 PASS_THROUGH = {"test"}
@@ -60,8 +53,20 @@ def _finish_subparsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
             parser.description = text[:1].upper() + text[1:] + "."
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argparse tree; each command module adds its own subparser."""
+def __getattr__(name: str) -> tuple[ModuleType, ...]:
+    """COMMANDS: every command's module, imported on first use."""
+    if name == "COMMANDS":
+        return tuple(_command_module(command) for command in COMMAND_MODULES)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _command_module(command: str) -> ModuleType:
+    return importlib.import_module(f"{__name__}.{COMMAND_MODULES[command]}")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argparse tree; each command module adds its own subparser. With `command` (the first
+    argument) a known command, only its subparser: what parsing that command line needs."""
     parser = argparse.ArgumentParser(
         prog="rig", description="Hardware-in-the-loop test rig for USB-MIDI devices.",
         epilog="Targets (--rig): loopback (software board), emulator (firmware in rp2040js), "
@@ -69,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                "labgrid:PLACE (a board in a labgrid place, with the labgrid extra), "
                "usb:VID:PID[:SERIAL] or usb:BUS-PORT (any USB device; ,echo ,loop ,cable=N ,listen=S).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS:
-        module.register(sub)
+    for name in [command] if command in COMMAND_MODULES else COMMAND_MODULES:
+        _command_module(name).register(sub)
     _finish_subparsers(sub)
     return parser
 
@@ -83,8 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
     raw = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(raw[0] if raw else None)
     args, extra = parser.parse_known_args(raw)
     if args.command in REMOTE_COMMANDS and any("labgrid:" in a for a in raw):
         from rig.cli.remote_runs import finish_remote

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def stdout() -> Console:
-    """A rich console on the current sys.stdout (so tests capturing stdout see the output)."""
+    """A rich console on the current sys.stdout (so tests capturing stdout see the output); rich is
+    imported here, not by every `rig` start (`rig.cli` imports this module for `error`)."""
+    from rich.console import Console
+
     return Console(file=sys.stdout, highlight=False, soft_wrap=True)
 
 

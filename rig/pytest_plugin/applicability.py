@@ -11,7 +11,6 @@ from rig.errors import TargetError
 from rig.pytest_plugin.pool import POOL_OURS_PARAM, POOL_PARAM, is_pool_param
 from rig.pytest_plugin.run_report import NOT_APPLICABLE
 from rig.pytest_plugin.state import STATE, state_of
-from rig.targets.emulator import parse_emulator_arg
 from rig.targets.registry import TargetSpec
 
 AGNOSTIC_MARK = "device_agnostic"
@@ -33,7 +32,11 @@ def not_our_board(config: pytest.Config, spec: str) -> bool:
             return bool(plan.healthy) and all(s in plan.foreign for s in plan.healthy)
         return spec in plan.foreign
     parsed = TargetSpec.parse(spec)
-    if parsed.kind != "emulator" or parse_emulator_arg(parsed.arg).image is None:
+    if parsed.kind != "emulator":
+        return False
+    from rig.targets.emulator import parse_emulator_arg  # the emulator's stack, only for its specs
+
+    if parse_emulator_arg(parsed.arg).image is None:
         return False  # our firmware (whatever its unique ID)
     try:
         target = state_of(config).pool.get(str(parsed))

@@ -12,21 +12,23 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from rig.errors import CapabilityMissing, RigError
-from rig.links.capture import UsbCapture
 from rig.pytest_plugin.run_report import RunRecord, register_section
 from rig.pytest_plugin.state import state_of
 from rig.targets.registry import Feature, Target
-from rig.targets.usb_capture import MB, attach_device_view, section_for, start_capture, stop_capture
+
+if TYPE_CHECKING:  # imported where a capture starts: the capture stack (numpy) costs every session 0.1 s
+    from rig.links.capture import UsbCapture
 
 CAPTURES = "captures"
 """RunRecord.extra key: {nodeid: capture path, relative to the report directory when inside it}."""
 _FILE = pytest.StashKey[Path]()
 _FAILED = pytest.StashKey[bool]()
-_SESSION = pytest.StashKey[dict[str, UsbCapture]]()
+_SESSION: pytest.StashKey[dict[str, UsbCapture]] = pytest.StashKey()
 
 
 def add_options(group: pytest.OptionGroup) -> None:
@@ -48,6 +50,8 @@ def file_name(nodeid: str) -> str:
 
 
 def _ring_bytes(config: pytest.Config) -> int | None:
+    from rig.targets.usb_capture import MB
+
     ring_mb = config.getoption("rig_capture_ring")
     return None if ring_mb is None else max(1, int(ring_mb * MB))
 
@@ -61,6 +65,9 @@ def _session_capture(config: pytest.Config, target: Target) -> UsbCapture | None
         config.stash[_SESSION] = {}
     recorded = config.stash[_SESSION]
     if target.name not in recorded:
+        from rig.links.capture import UsbCapture
+        from rig.targets.usb_capture import attach_device_view, section_for
+
         shared = next(iter(recorded.values()), None)
         if shared is None:
             shared = UsbCapture(path, section_for(target), ring_bytes=_ring_bytes(config))
@@ -91,6 +98,8 @@ def _rig_capture(request: pytest.FixtureRequest) -> Iterator[None]:
     if Feature.USB not in target.features:
         yield
         return
+    from rig.targets.usb_capture import start_capture, stop_capture
+
     nodeid = request.node.nodeid
     session = _session_capture(config, target)
     if session is not None:

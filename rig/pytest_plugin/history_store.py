@@ -6,13 +6,16 @@ fails the session. A pool's xdist controller stores the merged outcomes; workers
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 import pytest
 
-from rig.measure.history import SUITE, History, HistoryError, SuiteTarget
-from rig.measure.suite_gate import SuiteVerdict, compare_suites
 from rig.pytest_plugin.pool import POOL_OURS_PARAM, POOL_PARAM
 from rig.pytest_plugin.run_report import RunRecord
+
+if TYPE_CHECKING:  # imported with --rig-history only: the history (numpy) costs every session 0.1 s
+    from rig.measure.history import History, SuiteTarget
+    from rig.measure.suite_gate import SuiteVerdict
 
 
 def add_options(group: pytest.OptionGroup) -> None:
@@ -36,6 +39,8 @@ def id_without_target(nodeid: str, target: str) -> str:
 def suite_targets(record: RunRecord) -> list[SuiteTarget]:
     """The record's outcomes grouped by the target each test ran on (tests without one are left out:
     collection errors belong to no target)."""
+    from rig.measure.history import SuiteTarget
+
     grouped: dict[str, dict[str, str]] = {}
     for test in record.tests:
         if test.target:
@@ -52,6 +57,8 @@ def store_and_gate(config: pytest.Config, record: RunRecord) -> list[str]:
     and `record.extra["gate"]` set to PASS or FAIL when a gate ran."""
     if not config.getoption("rig_history", False):
         return []
+    from rig.measure.history import History, HistoryError
+
     targets = suite_targets(record)
     if not targets:
         return ["rig history: no test ran on a target; nothing stored"]
@@ -77,6 +84,9 @@ def store_and_gate(config: pytest.Config, record: RunRecord) -> list[str]:
 def _gate(history: History, run_id: int, baseline: str) -> SuiteVerdict | None:
     """This session (of `run_id`) against `baseline` (a run id, or latest: the newest earlier suite
     session); None when 'latest' finds none."""
+    from rig.measure.history import SUITE, HistoryError
+    from rig.measure.suite_gate import compare_suites
+
     mine = history.session_runs(run_id)
     if baseline == "latest":
         older = [r for r in history.runs(kind=SUITE) if r.run_id < min(m.run_id for m in mine)]

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from rig.errors import TargetError, UnknownTargetError
-from rig.targets.emulator import parse_emulator_arg
 from rig.targets.factory import make_target
 from rig.targets.lease import Lease, LeaseBusy, lease_one
 from rig.targets.registry import KINDS, Feature, Target, TargetSpec
@@ -82,6 +81,8 @@ def may_be_foreign(spec: str) -> bool:
     are our board by their spec."""
     parsed = TargetSpec.parse(spec)
     if parsed.kind == "emulator":
+        from rig.targets.emulator import parse_emulator_arg  # the emulator's stack, only for its specs
+
         return parse_emulator_arg(parsed.arg).image is not None
     return parsed.kind in ("usb", "midi")
 

@@ -3,7 +3,9 @@ counter after it are compared; the first difference is a `Divergence`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,14 +44,20 @@ def _stats_difference(left: dict[str, int] | Outcome,
 
 def first_divergence(devices: tuple[usb.core.Device, usb.core.Device],
                      ops: Sequence[Op]) -> Divergence | None:
-    """Run the prologue then `ops` on both devices in lock step; the first difference, or None."""
-    for dev in devices:
-        prologue(dev)
-    for index, op in enumerate(ops):
-        answers = [normalise(op, execute(dev, op)) for dev in devices]
-        if answers[0] != answers[1]:
-            return Divergence(index, op, "answer", answers[0], answers[1])
-        counters = _stats_difference(stats(devices[0]), stats(devices[1]))
-        if counters is not None:
-            return Divergence(index, op, *counters)
+    """Run the prologue then `ops` on both devices in lock step; the first difference, or None. Each
+    step runs on the two devices at once (one thread each; they share nothing): the prologue's
+    drains and many ops end by waiting out a read timeout, and the waits overlap."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="differential") as pool:
+        def on_both(step: Callable[[usb.core.Device], Any]) -> list[Any]:
+            return list(pool.map(step, devices))
+
+        on_both(prologue)
+        for index, op in enumerate(ops):
+            answers = [normalise(op, answer) for answer in on_both(functools.partial(execute, op=op))]
+            if answers[0] != answers[1]:
+                return Divergence(index, op, "answer", answers[0], answers[1])
+            left, right = on_both(stats)
+            counters = _stats_difference(left, right)
+            if counters is not None:
+                return Divergence(index, op, *counters)
     return None
