@@ -2,7 +2,7 @@
 
 The recording backend (rig.links.recording_backend) only logs one transfer's raw fields (a code
 naming device, transfer type and direction, submit and completion times on the performance counter,
-endpoint, buffer length, result) and copies its data into the log's stream (rig.links.capture_log):
+endpoint, buffer length, result) and its data (a copy, or the bytes object a link backend made):
 that is all a transfer pays. The log is encoded (rig.links.capture_blocks) into Submit/Complete
 blocks, in time order, a batch at a time: at step boundaries (`mark`), at `flush`/`close`, and
 when the bytes it holds pass `log_budget` (LOG_BYTES, or the ring's size when there is a ring, so a
