@@ -17,6 +17,7 @@ the 64-byte usbmon header; pad brings the data to 32 bits; a tail repeats the to
 
 from __future__ import annotations
 
+import functools
 import io
 import threading
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from typing import cast
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import as_strided
 
 from rig.links import pcapng, usbmon
 
@@ -33,12 +35,16 @@ HEAD = 92
 TAIL = 4
 BLOCK = HEAD + TAIL
 """A block's bytes besides its data and pad."""
-BEFORE = (bytes(HEAD), bytes(BLOCK + HEAD))
+BEFORE = (HEAD, BLOCK + HEAD)
 """By direction (OUT, IN): the room before a transfer's data (the Submit head; the Submit block and
 the Complete head)."""
-AFTER = tuple(bytes(pad + rest) for rest in (TAIL + BLOCK, TAIL) for pad in range(4))
-"""By direction * 4 + pad length: the room after a transfer's data (pad, Submit tail and the
-Complete block; pad and Complete tail)."""
+AFTER = (TAIL + BLOCK, TAIL)
+"""By direction: the room after a transfer's data and its pad (Submit tail and the Complete block;
+Complete tail)."""
+_ZEROS = {n: bytes(n) for n in {before + after + pad for before in (0, *BEFORE) for after in (0, *AFTER)
+                                for pad in range(4)}}
+"""Zeroed room by length: what goes between two transfers' data (the first's pad and after, the
+second's before), or before the first, or after the last, laid out in one piece."""
 TRANSFER_BYTES = 2 * BLOCK
 """A transfer's bytes besides its data and pad."""
 
@@ -98,26 +104,22 @@ class _Workspace:
         self.lock = threading.Lock()
         self.stream = io.BytesIO()
         self.heads = np.empty((0, 2, _WORDS), dtype=np.int64)
-        self.index = np.empty((0, _WORDS), dtype=np.int64)
 
-    def arrays(self, count: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """Heads (count, 2, words) and scatter indices (2 count, words), contents undefined."""
+    def arrays(self, count: int) -> npt.NDArray[np.int64]:
+        """Heads (count, 2, words), contents undefined."""
         if len(self.heads) < count:
             self.heads = np.empty((max(count, 2 * len(self.heads)), 2, _WORDS), dtype=np.int64)
-            self.index = np.empty((2 * len(self.heads), _WORDS), dtype=np.int64)
-        return self.heads[:count], self.index[:2 * count]
+        return self.heads[:count]
 
     def trim(self) -> None:
         """Let go of memory past KEEP_BYTES (a huge batch's)."""
         if self.heads.nbytes > self.KEEP_BYTES:
             self.heads = np.empty((0, 2, _WORDS), dtype=np.int64)
-            self.index = np.empty((0, _WORDS), dtype=np.int64)
         if self.stream.tell() > self.KEEP_BYTES:
             self.stream = io.BytesIO()
 
 
 _WORKSPACE = _Workspace()
-_COLUMNS = np.arange(_WORDS, dtype=np.int64)
 
 
 def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: int,
@@ -128,7 +130,7 @@ def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: in
     datas = cast("list[bytes]", flat[FIELDS - 1::FIELDS])
     fields = flat[:]
     del fields[FIELDS - 1::FIELDS]
-    log = np.array(fields, dtype=np.int64).reshape(-1, FIELDS - 1)
+    log = np.fromiter(fields, dtype=np.int64, count=len(fields)).reshape(-1, FIELDS - 1)
     code, t0, t1, where, urb_len, result = log.T
     nbytes = np.fromiter(map(len, datas), dtype=np.int64, count=len(datas))
     count = len(log)
@@ -144,24 +146,25 @@ def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: in
     data_len[:, 1] = nbytes - sent
     starts[:, 1] = starts[:, 0] + BLOCK + sent + np.where(is_in, 0, pad)
     total = BLOCK + data_len + (-data_len & 3)
-    pieces: list[bytes | None] = [None] * (3 * count)
-    pieces[::3] = map(BEFORE.__getitem__, is_in.tolist())
-    pieces[1::3] = datas
-    pieces[2::3] = map(AFTER.__getitem__, (is_in * 4 + pad).tolist())
+    room = np.zeros(count + 1, dtype=np.int64)  # room[i]: before transfer i's data, after i - 1's
+    room[:count] = np.where(is_in, BEFORE[1], BEFORE[0])
+    room[1:] += np.where(is_in, AFTER[1], AFTER[0]) + pad
+    pieces: list[bytes | None] = [None] * (2 * count + 1)
+    pieces[::2] = map(_ZEROS.__getitem__, room.tolist())
+    pieces[1::2] = datas
     stamp = np.empty((count, 2), dtype=np.int64)
     stamp[:, 0] = t0
     stamp[:, 1] = t1
     stamp += to_wall
-    keys = code << 8 | ep
-    known = sorted(set(keys.tolist()))
-    fixed = np.array([_head(templates(k >> 8, k & 0xFF)) for k in known], dtype=np.int64)
+    known, which = np.unique(code << 8 | ep, return_inverse=True)
+    fixed = np.stack([_head(templates(k >> 8, k & 0xFF)) for k in known.tolist()])
     at = (starts // 4).reshape(-1)
     ends = at + (total // 4).reshape(-1)
 
     workspace = _WORKSPACE
     with workspace.lock:
-        heads, index = workspace.arrays(count)
-        heads[...] = fixed[np.searchsorted(known, keys)]
+        heads = workspace.arrays(count)
+        np.take(fixed, which, axis=0, out=heads)
         heads[:, :, 1] = total
         heads[:, :, 3] = stamp >> 32
         heads[:, :, 4] = stamp & _WORD
@@ -180,7 +183,6 @@ def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: in
         setup = np.where(control, where | submitted << 48, 0)
         heads[:, 0, 17] = setup & _WORD
         heads[:, 0, 18] = setup >> 32
-        np.add(at[:, None], _COLUMNS, out=index)
 
         stream = workspace.stream
         stream.seek(0)
@@ -188,7 +190,11 @@ def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: in
         used = stream.tell()
         with stream.getbuffer() as view:
             words = np.frombuffer(view, dtype=np.uint32, count=used // 4)
-            words[index] = heads.reshape(-1, _WORDS)  # each int64 to its low 32 bits
+            # Each head is _WORDS consecutive words from at[i]: seen as rows starting at every word,
+            # the heads go in as whole rows (each int64 to its low 32 bits).
+            rows = as_strided(words, shape=(max(0, len(words) - _WORDS + 1), _WORDS), strides=(4, 4))
+            rows[at] = heads.reshape(-1, _WORDS)
+            del rows
             words[ends - 1] = total.reshape(-1)
             del words
             flat_starts = starts.reshape(-1)
@@ -207,15 +213,19 @@ def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: in
         workspace.trim()
 
 
-def _head(template: Template) -> list[list[int]]:
-    """A template as the Submit's and the Complete's head words: fixed fields set, the others 0."""
+@functools.lru_cache(maxsize=1024)
+def _head(template: Template) -> npt.NDArray[np.int64]:
+    """A template as the Submit's and the Complete's head words: fixed fields set, the others 0
+    (kept for the templates seen last: a batch's transfers mostly go to the endpoints of the last)."""
     submit = [0] * _WORDS
     submit[0], submit[2] = pcapng.EPB_TYPE, template.interface
     submit[19:23] = template.after
     complete = submit[:]
     submit[9:11], complete[9:11] = template.submit, template.complete
     submit[14] = usbmon.STATUS_IN_PROGRESS
-    return [submit, complete]
+    head = np.array([submit, complete], dtype=np.int64)
+    head.flags.writeable = False
+    return head
 
 
 def with_first_comment(batch: Encoded, comment: str) -> Encoded:
