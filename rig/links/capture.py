@@ -163,8 +163,11 @@ class UsbCapture:
     def _write_batch(self, batch: capture_blocks.Encoded) -> None:
         """Hand an encoded batch to the file, the step's comment on its first packet."""
         if self._pending is not None:
-            batch = capture_blocks.with_first_comment(batch, self._pending)
+            first, batch = capture_blocks.with_first_comment(batch, self._pending)
             self._pending = None
+            self.writer.write_run(first.data, first.starts, flush=not len(batch.starts))
+            if not len(batch.starts):
+                return
         self.writer.write_run(batch.data, batch.starts)
 
     def _template(self, code: int, ep: int) -> Template:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import io
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -130,7 +131,8 @@ def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: in
     datas = cast("list[bytes]", flat[FIELDS - 1::FIELDS])
     fields = flat[:]
     del fields[FIELDS - 1::FIELDS]
-    log = np.fromiter(fields, dtype=np.int64, count=len(fields)).reshape(-1, FIELDS - 1)
+    # One struct.pack of all the ints: the cheapest way found from Python ints to an int64 array.
+    log = np.frombuffer(struct.pack(f"<{len(fields)}q", *fields), dtype=np.int64).reshape(-1, FIELDS - 1)
     code, t0, t1, where, urb_len, result = log.T
     nbytes = np.fromiter(map(len, datas), dtype=np.int64, count=len(datas))
     count = len(log)
@@ -228,10 +230,9 @@ def _head(template: Template) -> npt.NDArray[np.int64]:
     return head
 
 
-def with_first_comment(batch: Encoded, comment: str) -> Encoded:
-    """The batch with `comment` on its first block (a step's first packet)."""
+def with_first_comment(batch: Encoded, comment: str) -> tuple[Encoded, Encoded]:
+    """The batch's first block with `comment` on it (a step's first packet), and the rest of the
+    batch (as a view: the batch is not copied)."""
     end = int(batch.starts[1]) if len(batch.starts) > 1 else len(batch.data)
     first = pcapng.with_comment(bytes(batch.data[:end]), comment)
-    moved = batch.starts + (len(first) - end)
-    moved[0] = 0
-    return Encoded(b"".join((first, batch.data[end:])), moved)
+    return Encoded(first, batch.starts[:1]), Encoded(memoryview(batch.data)[end:], batch.starts[1:] - end)
