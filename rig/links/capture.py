@@ -20,6 +20,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from rig.links import capture_blocks, pcapng, usbmon
 from rig.links.capture_blocks import FIELDS as ENTRY_FIELDS
 from rig.links.capture_blocks import Template, entry_code
@@ -108,6 +111,7 @@ class UsbCapture:
         self._placements: list[Placement] = []
         self._next_urb = 1
         self._templates: dict[int, Template] = {}
+        self._fixed: dict[tuple[int, ...], npt.NDArray[np.int64]] = {}
         """Per (entry code, endpoint): its events' fixed head words."""
         self._lock = threading.RLock()
         self._pending: str | None = None
@@ -155,7 +159,7 @@ class UsbCapture:
                 return
             flat = self.log[:count * ENTRY_FIELDS]
             del self.log[:count * ENTRY_FIELDS]
-            capture_blocks.encode(flat, self._template, self._wall0 - self._perf0, self._next_urb,
+            capture_blocks.encode(flat, self._fixed_heads, self._wall0 - self._perf0, self._next_urb,
                                   self._write_batch)
             self._next_urb += count
             self.events += 2 * count
@@ -169,6 +173,17 @@ class UsbCapture:
             if not len(batch.starts):
                 return
         self.writer.write_run(batch.data, batch.starts)
+
+    def _fixed_heads(self, keys: tuple[int, ...]) -> npt.NDArray[np.int64]:
+        """capture_blocks.FixedHeads for this capture, kept per set of keys (a batch's transfers
+        mostly go to the endpoints of the last batch's)."""
+        fixed = self._fixed.get(keys)
+        if fixed is None:
+            if len(self._fixed) >= 64:  # many endpoints mixed in many ways: keep no more
+                self._fixed.clear()
+            fixed = self._fixed[keys] = np.stack(
+                [capture_blocks.head_words(self._template(k >> 8, k & 0xFF)) for k in keys])
+        return fixed
 
     def _template(self, code: int, ep: int) -> Template:
         """The head words of a transfer's events fixed by its device, transfer type, endpoint and

@@ -17,7 +17,6 @@ the 64-byte usbmon header; pad brings the data to 32 bits; a tail repeats the to
 
 from __future__ import annotations
 
-import functools
 import io
 import struct
 import threading
@@ -27,7 +26,6 @@ from typing import cast
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import as_strided
 
 from rig.links import pcapng, usbmon
 
@@ -82,8 +80,9 @@ class Template:
     after: tuple[int, int, int, int]
 
 
-Templates = Callable[[int, int], Template]
-"""(entry code, endpoint address with its direction) -> Template."""
+FixedHeads = Callable[[tuple[int, ...]], npt.NDArray[np.int64]]
+"""Sorted keys (entry code << 8 | endpoint address with its direction) -> their Submit's and
+Complete's fixed head words (`head_words` of each key's Template), stacked: shape (keys, 2, words)."""
 
 
 @dataclass
@@ -123,7 +122,7 @@ class _Workspace:
 _WORKSPACE = _Workspace()
 
 
-def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: int,
+def encode(flat: list[object], fixed_heads: FixedHeads, to_wall: int, first_urb: int,
            sink: Callable[[Encoded], None]) -> None:
     """The Submit and Complete blocks of the logged transfers `flat` (FIELDS items each), handed to
     `sink` (valid during the call only): URB ids from `first_urb` in log order, time stamps `to_wall`
@@ -158,15 +157,16 @@ def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: in
     stamp[:, 0] = t0
     stamp[:, 1] = t1
     stamp += to_wall
-    known, which = np.unique(code << 8 | ep, return_inverse=True)
-    fixed = np.stack([_head(templates(k >> 8, k & 0xFF)) for k in known.tolist()])
+    keys = code << 8 | ep
+    known = tuple(sorted(set(keys.tolist())))
+    fixed = fixed_heads(known)
     at = (starts // 4).reshape(-1)
     ends = at + (total // 4).reshape(-1)
 
     workspace = _WORKSPACE
     with workspace.lock:
         heads = workspace.arrays(count)
-        np.take(fixed, which, axis=0, out=heads)
+        np.take(fixed, np.searchsorted(known, keys), axis=0, out=heads)
         heads[:, :, 1] = total
         heads[:, :, 3] = stamp >> 32
         heads[:, :, 4] = stamp & _WORD
@@ -194,7 +194,7 @@ def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: in
             words = np.frombuffer(view, dtype=np.uint32, count=used // 4)
             # Each head is _WORDS consecutive words from at[i]: seen as rows starting at every word,
             # the heads go in as whole rows (each int64 to its low 32 bits).
-            rows = as_strided(words, shape=(max(0, len(words) - _WORDS + 1), _WORDS), strides=(4, 4))
+            rows = np.ndarray((max(0, used // 4 - _WORDS + 1), _WORDS), np.uint32, view, 0, (4, 4))
             rows[at] = heads.reshape(-1, _WORDS)
             del rows
             words[ends - 1] = total.reshape(-1)
@@ -215,19 +215,15 @@ def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: in
         workspace.trim()
 
 
-@functools.lru_cache(maxsize=1024)
-def _head(template: Template) -> npt.NDArray[np.int64]:
-    """A template as the Submit's and the Complete's head words: fixed fields set, the others 0
-    (kept for the templates seen last: a batch's transfers mostly go to the endpoints of the last)."""
+def head_words(template: Template) -> npt.NDArray[np.int64]:
+    """A template as the Submit's and the Complete's head words: fixed fields set, the others 0."""
     submit = [0] * _WORDS
     submit[0], submit[2] = pcapng.EPB_TYPE, template.interface
     submit[19:23] = template.after
     complete = submit[:]
     submit[9:11], complete[9:11] = template.submit, template.complete
     submit[14] = usbmon.STATUS_IN_PROGRESS
-    head = np.array([submit, complete], dtype=np.int64)
-    head.flags.writeable = False
-    return head
+    return np.array([submit, complete], dtype=np.int64)
 
 
 def with_first_comment(batch: Encoded, comment: str) -> tuple[Encoded, Encoded]:
