@@ -111,7 +111,7 @@ class UsbCapture:
         self._placements: list[Placement] = []
         self._next_urb = 1
         self._templates: dict[int, Template] = {}
-        self._fixed: dict[tuple[int, ...], npt.NDArray[np.int64]] = {}
+        self._fixed: dict[tuple[int, ...], npt.NDArray[np.uint32]] = {}
         """Per (entry code, endpoint): its events' fixed head words."""
         self._lock = threading.RLock()
         self._pending: str | None = None
@@ -174,7 +174,7 @@ class UsbCapture:
                 return
         self.writer.write_run(batch.data, batch.starts)
 
-    def _fixed_heads(self, keys: tuple[int, ...]) -> npt.NDArray[np.int64]:
+    def _fixed_heads(self, keys: tuple[int, ...]) -> npt.NDArray[np.uint32]:
         """capture_blocks.FixedHeads for this capture, kept per set of keys (a batch's transfers
         mostly go to the endpoints of the last batch's)."""
         fixed = self._fixed.get(keys)
@@ -182,7 +182,7 @@ class UsbCapture:
             if len(self._fixed) >= 64:  # many endpoints mixed in many ways: keep no more
                 self._fixed.clear()
             fixed = self._fixed[keys] = np.stack(
-                [capture_blocks.head_words(self._template(k >> 8, k & 0xFF)) for k in keys])
+                [capture_blocks.head_words(self._template(k >> 8, k & 0xFF)) for k in keys]).astype(np.uint32)
         return fixed
 
     def _template(self, code: int, ep: int) -> Template:

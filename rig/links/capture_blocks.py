@@ -54,7 +54,9 @@ counter), where (the endpoint address as the backend was given it; for a control
 unused for OUT, whose data length is its urb_len and a control OUT's wLength), result (bytes transferred
 or a negative usbmon status), data (bytes: OUT data whatever the result, IN data received)."""
 _WORDS = HEAD // 4
-_WORD = 0xFFFFFFFF
+_WIDE = np.dtype({"names": ["urb", "seconds", "setup"], "formats": ["<u8", "<i8", "<u8"],
+                  "offsets": [28, 44, 68], "itemsize": HEAD})
+"""A head's 64-bit fields (usbmon id, ts_sec, setup), at their byte offsets in it."""
 
 
 def entry_code(key: int, xfer: int, is_in: bool) -> int:
@@ -80,7 +82,7 @@ class Template:
     after: tuple[int, int, int, int]
 
 
-FixedHeads = Callable[[tuple[int, ...]], npt.NDArray[np.int64]]
+FixedHeads = Callable[[tuple[int, ...]], npt.NDArray[np.uint32]]
 """Sorted keys (entry code << 8 | endpoint address with its direction) -> their Submit's and
 Complete's fixed head words (`head_words` of each key's Template), stacked: shape (keys, 2, words)."""
 
@@ -103,18 +105,18 @@ class _Workspace:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.stream = io.BytesIO()
-        self.heads = np.empty((0, 2, _WORDS), dtype=np.int64)
+        self.heads = np.empty((0, 2, _WORDS), dtype=np.uint32)
 
-    def arrays(self, count: int) -> npt.NDArray[np.int64]:
+    def arrays(self, count: int) -> npt.NDArray[np.uint32]:
         """Heads (count, 2, words), contents undefined."""
         if len(self.heads) < count:
-            self.heads = np.empty((max(count, 2 * len(self.heads)), 2, _WORDS), dtype=np.int64)
+            self.heads = np.empty((max(count, 2 * len(self.heads)), 2, _WORDS), dtype=np.uint32)
         return self.heads[:count]
 
     def trim(self) -> None:
         """Let go of memory past KEEP_BYTES (a huge batch's)."""
         if self.heads.nbytes > self.KEEP_BYTES:
-            self.heads = np.empty((0, 2, _WORDS), dtype=np.int64)
+            self.heads = np.empty((0, 2, _WORDS), dtype=np.uint32)
         if self.stream.tell() > self.KEEP_BYTES:
             self.stream = io.BytesIO()
 
@@ -167,24 +169,21 @@ def encode(flat: list[object], fixed_heads: FixedHeads, to_wall: int, first_urb:
     with workspace.lock:
         heads = workspace.arrays(count)
         np.take(fixed, np.searchsorted(known, keys), axis=0, out=heads)
+        # A value goes into a word as its low 32 bits; the 64-bit fields through the wide view.
+        wide = heads.view(_WIDE)[..., 0]
         heads[:, :, 1] = total
         heads[:, :, 3] = stamp >> 32
-        heads[:, :, 4] = stamp & _WORD
+        heads[:, :, 4] = stamp
         heads[:, :, 5] = heads[:, :, 6] = 64 + data_len
-        urb = np.arange(first_urb, first_urb + count, dtype=np.int64)[:, None]
-        heads[:, :, 7] = urb & _WORD
-        heads[:, :, 8] = urb >> 32
+        wide["urb"] = np.arange(first_urb, first_urb + count, dtype=np.uint64)[:, None]
         seconds, nanoseconds = np.divmod(stamp, 1_000_000_000)
-        heads[:, :, 11] = seconds & _WORD
-        heads[:, :, 12] = seconds >> 32
+        wide["seconds"] = seconds
         heads[:, :, 13] = nanoseconds // 1000
         heads[:, 1, 14] = np.minimum(result, 0)
         heads[:, 0, 15] = submitted = np.where(is_in, urb_len, nbytes)
         heads[:, 1, 15] = np.maximum(result, 0)
         heads[:, :, 16] = data_len
-        setup = np.where(control, where | submitted << 48, 0)
-        heads[:, 0, 17] = setup & _WORD
-        heads[:, 0, 18] = setup >> 32
+        wide["setup"][:, 0] = np.where(control, where | submitted << 48, 0)
 
         stream = workspace.stream
         stream.seek(0)
@@ -193,7 +192,7 @@ def encode(flat: list[object], fixed_heads: FixedHeads, to_wall: int, first_urb:
         with stream.getbuffer() as view:
             words = np.frombuffer(view, dtype=np.uint32, count=used // 4)
             # Each head is _WORDS consecutive words from at[i]: seen as rows starting at every word,
-            # the heads go in as whole rows (each int64 to its low 32 bits).
+            # the heads go in as whole rows.
             rows = np.ndarray((max(0, used // 4 - _WORDS + 1), _WORDS), np.uint32, view, 0, (4, 4))
             rows[at] = heads.reshape(-1, _WORDS)
             del rows
