@@ -111,7 +111,6 @@ class UsbCapture:
         self._placements: list[Placement] = []
         self._next_urb = 1
         self._templates: dict[int, Template] = {}
-        self._fixed: dict[tuple[int, ...], npt.NDArray[np.uint32]] = {}
         """Per (entry code, endpoint): its events' fixed head words."""
         self._lock = threading.RLock()
         self._pending: str | None = None
@@ -175,15 +174,8 @@ class UsbCapture:
         self.writer.write_run(batch.data, batch.starts)
 
     def _fixed_heads(self, keys: tuple[int, ...]) -> npt.NDArray[np.uint32]:
-        """capture_blocks.FixedHeads for this capture, kept per set of keys (a batch's transfers
-        mostly go to the endpoints of the last batch's)."""
-        fixed = self._fixed.get(keys)
-        if fixed is None:
-            if len(self._fixed) >= 64:  # many endpoints mixed in many ways: keep no more
-                self._fixed.clear()
-            fixed = self._fixed[keys] = np.stack(
-                [capture_blocks.head_words(self._template(k >> 8, k & 0xFF)) for k in keys]).astype(np.uint32)
-        return fixed
+        """capture_blocks.FixedHeads for this capture."""
+        return capture_blocks.fixed_heads(tuple(self._template(k >> 8, k & 0xFF) for k in keys))
 
     def _template(self, code: int, ep: int) -> Template:
         """The head words of a transfer's events fixed by its device, transfer type, endpoint and

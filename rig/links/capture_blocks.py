@@ -17,6 +17,7 @@ the 64-byte usbmon header; pad brings the data to 32 bits; a tail repeats the to
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import threading
@@ -212,6 +213,16 @@ def encode(flat: list[object], fixed_heads: FixedHeads, to_wall: int, first_urb:
                 with view[:used] as batch:
                     sink(Encoded(batch, flat_starts))
         workspace.trim()
+
+
+@functools.lru_cache(maxsize=256)
+def fixed_heads(templates: tuple[Template, ...]) -> npt.NDArray[np.uint32]:
+    """The Submit's and Complete's fixed head words of each template, stacked (kept for the sets of
+    templates seen last: a batch's transfers mostly go to the endpoints of the last, also in the
+    next capture of the same device)."""
+    heads = np.stack([head_words(template) for template in templates]).astype(np.uint32)
+    heads.flags.writeable = False
+    return heads
 
 
 def head_words(template: Template) -> npt.NDArray[np.int64]:
