@@ -55,6 +55,8 @@ counter), where (the endpoint address as the backend was given it; for a control
 unused for OUT, whose data length is its urb_len and a control OUT's wLength), result (bytes transferred
 or a negative usbmon status), data (bytes: OUT data whatever the result, IN data received)."""
 _WORDS = HEAD // 4
+_OUT_DATA, _IN_DATA = np.array([1, 0]), np.array([0, 1])
+"""Which of a transfer's two events carries its data, by direction."""
 _WIDE = np.dtype({"names": ["urb", "seconds", "setup"], "formats": ["<u8", "<i8", "<u8"],
                   "offsets": [28, 44, 68], "itemsize": HEAD})
 """A head's 64-bit fields (usbmon id, ts_sec, setup), at their byte offsets in it."""
@@ -145,9 +147,8 @@ def encode(flat: list[object], fixed_heads: FixedHeads, to_wall: int, first_urb:
     starts = np.empty((count, 2), dtype=np.int64)
     starts[0, 0] = 0
     np.cumsum((TRANSFER_BYTES + nbytes + pad)[:-1], out=starts[1:, 0])
-    data_len = np.empty((count, 2), dtype=np.int64)
-    data_len[:, 0] = sent = np.where(is_in, 0, nbytes)
-    data_len[:, 1] = nbytes - sent
+    sent = np.where(is_in, 0, nbytes)
+    data_len = np.where(is_in[:, None], _IN_DATA, _OUT_DATA) * nbytes[:, None]  # (submit, completion)
     starts[:, 1] = starts[:, 0] + BLOCK + sent + np.where(is_in, 0, pad)
     total = BLOCK + data_len + (-data_len & 3)
     room = np.zeros(count + 1, dtype=np.int64)  # room[i]: before transfer i's data, after i - 1's
@@ -156,10 +157,7 @@ def encode(flat: list[object], fixed_heads: FixedHeads, to_wall: int, first_urb:
     pieces: list[bytes | None] = [None] * (2 * count + 1)
     pieces[::2] = map(_ZEROS.__getitem__, room.tolist())
     pieces[1::2] = datas
-    stamp = np.empty((count, 2), dtype=np.int64)
-    stamp[:, 0] = t0
-    stamp[:, 1] = t1
-    stamp += to_wall
+    stamp = log[:, 1:3] + to_wall  # (submit, completion) per transfer
     keys = code << 8 | ep
     known = tuple(sorted(set(keys.tolist())))
     fixed = fixed_heads(known)

@@ -178,12 +178,13 @@ class _Recorders:
                     extend((code, t0, clock(), ep, len(buff) * buff.itemsize, status_of(exc), b""))
                     charge(0)
                     raise
-                extend((code, t0, clock(), ep, len(buff) * buff.itemsize, len(data),
+                n = len(data)
+                extend((code, t0, clock(), ep, len(buff) * buff.itemsize, n,
                         data if data.__class__ is bytes else bytes(data)))
-                room -= len(data) + ENTRY_BYTES
+                room -= n + ENTRY_BYTES
                 if room < 0:
                     spill()
-                return len(data)
+                return n
 
             return read
 
