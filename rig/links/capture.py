@@ -2,7 +2,7 @@
 
 The recording backend (rig.links.recording_backend) only logs one transfer's raw fields (a code
 naming device, transfer type and direction, submit and completion times on the performance counter,
-endpoint, buffer length, result) and copies its data into the log's stream (rig.links.capture_log):
+endpoint, buffer length, result) and its data (a copy, or the bytes object a link backend made):
 that is all a transfer pays. The log is encoded (rig.links.capture_blocks) into Submit/Complete
 blocks, in time order, a batch at a time: at step boundaries (`mark`), at `flush`/`close`, and
 when the bytes it holds pass `log_budget` (LOG_BYTES, or the ring's size when there is a ring, so a
@@ -19,6 +19,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from rig.links import capture_blocks, pcapng, usbmon
 from rig.links.capture_blocks import FIELDS as ENTRY_FIELDS
@@ -155,7 +158,7 @@ class UsbCapture:
                 return
             flat = self.log[:count * ENTRY_FIELDS]
             del self.log[:count * ENTRY_FIELDS]
-            capture_blocks.encode(flat, self._template, self._wall0 - self._perf0, self._next_urb,
+            capture_blocks.encode(flat, self._fixed_heads, self._wall0 - self._perf0, self._next_urb,
                                   self._write_batch)
             self._next_urb += count
             self.events += 2 * count
@@ -163,9 +166,16 @@ class UsbCapture:
     def _write_batch(self, batch: capture_blocks.Encoded) -> None:
         """Hand an encoded batch to the file, the step's comment on its first packet."""
         if self._pending is not None:
-            batch = capture_blocks.with_first_comment(batch, self._pending)
+            first, batch = capture_blocks.with_first_comment(batch, self._pending)
             self._pending = None
+            self.writer.write_run(first.data, first.starts, flush=not len(batch.starts))
+            if not len(batch.starts):
+                return
         self.writer.write_run(batch.data, batch.starts)
+
+    def _fixed_heads(self, keys: tuple[int, ...]) -> npt.NDArray[np.uint32]:
+        """capture_blocks.FixedHeads for this capture."""
+        return capture_blocks.fixed_heads(tuple(self._template(k >> 8, k & 0xFF) for k in keys))
 
     def _template(self, code: int, ep: int) -> Template:
         """The head words of a transfer's events fixed by its device, transfer type, endpoint and

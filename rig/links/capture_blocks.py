@@ -17,7 +17,9 @@ the 64-byte usbmon header; pad brings the data to 32 bits; a tail repeats the to
 
 from __future__ import annotations
 
+import functools
 import io
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,12 +35,16 @@ HEAD = 92
 TAIL = 4
 BLOCK = HEAD + TAIL
 """A block's bytes besides its data and pad."""
-BEFORE = (bytes(HEAD), bytes(BLOCK + HEAD))
+BEFORE = (HEAD, BLOCK + HEAD)
 """By direction (OUT, IN): the room before a transfer's data (the Submit head; the Submit block and
 the Complete head)."""
-AFTER = tuple(bytes(pad + rest) for rest in (TAIL + BLOCK, TAIL) for pad in range(4))
-"""By direction * 4 + pad length: the room after a transfer's data (pad, Submit tail and the
-Complete block; pad and Complete tail)."""
+AFTER = (TAIL + BLOCK, TAIL)
+"""By direction: the room after a transfer's data and its pad (Submit tail and the Complete block;
+Complete tail)."""
+_ZEROS = {n: bytes(n) for n in {before + after + pad for before in (0, *BEFORE) for after in (0, *AFTER)
+                                for pad in range(4)}}
+"""Zeroed room by length: what goes between two transfers' data (the first's pad and after, the
+second's before), or before the first, or after the last, laid out in one piece."""
 TRANSFER_BYTES = 2 * BLOCK
 """A transfer's bytes besides its data and pad."""
 
@@ -49,7 +55,11 @@ counter), where (the endpoint address as the backend was given it; for a control
 unused for OUT, whose data length is its urb_len and a control OUT's wLength), result (bytes transferred
 or a negative usbmon status), data (bytes: OUT data whatever the result, IN data received)."""
 _WORDS = HEAD // 4
-_WORD = 0xFFFFFFFF
+_OUT_DATA, _IN_DATA = np.array([1, 0]), np.array([0, 1])
+"""Which of a transfer's two events carries its data, by direction."""
+_WIDE = np.dtype({"names": ["urb", "seconds", "setup"], "formats": ["<u8", "<i8", "<u8"],
+                  "offsets": [28, 44, 68], "itemsize": HEAD})
+"""A head's 64-bit fields (usbmon id, ts_sec, setup), at their byte offsets in it."""
 
 
 def entry_code(key: int, xfer: int, is_in: bool) -> int:
@@ -75,8 +85,9 @@ class Template:
     after: tuple[int, int, int, int]
 
 
-Templates = Callable[[int, int], Template]
-"""(entry code, endpoint address with its direction) -> Template."""
+FixedHeads = Callable[[tuple[int, ...]], npt.NDArray[np.uint32]]
+"""Sorted keys (entry code << 8 | endpoint address with its direction) -> their Submit's and
+Complete's fixed head words (`head_words` of each key's Template), stacked: shape (keys, 2, words)."""
 
 
 @dataclass
@@ -97,30 +108,26 @@ class _Workspace:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.stream = io.BytesIO()
-        self.heads = np.empty((0, 2, _WORDS), dtype=np.int64)
-        self.index = np.empty((0, _WORDS), dtype=np.int64)
+        self.heads = np.empty((0, 2, _WORDS), dtype=np.uint32)
 
-    def arrays(self, count: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """Heads (count, 2, words) and scatter indices (2 count, words), contents undefined."""
+    def arrays(self, count: int) -> npt.NDArray[np.uint32]:
+        """Heads (count, 2, words), contents undefined."""
         if len(self.heads) < count:
-            self.heads = np.empty((max(count, 2 * len(self.heads)), 2, _WORDS), dtype=np.int64)
-            self.index = np.empty((2 * len(self.heads), _WORDS), dtype=np.int64)
-        return self.heads[:count], self.index[:2 * count]
+            self.heads = np.empty((max(count, 2 * len(self.heads)), 2, _WORDS), dtype=np.uint32)
+        return self.heads[:count]
 
     def trim(self) -> None:
         """Let go of memory past KEEP_BYTES (a huge batch's)."""
         if self.heads.nbytes > self.KEEP_BYTES:
-            self.heads = np.empty((0, 2, _WORDS), dtype=np.int64)
-            self.index = np.empty((0, _WORDS), dtype=np.int64)
+            self.heads = np.empty((0, 2, _WORDS), dtype=np.uint32)
         if self.stream.tell() > self.KEEP_BYTES:
             self.stream = io.BytesIO()
 
 
 _WORKSPACE = _Workspace()
-_COLUMNS = np.arange(_WORDS, dtype=np.int64)
 
 
-def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: int,
+def encode(flat: list[object], fixed_heads: FixedHeads, to_wall: int, first_urb: int,
            sink: Callable[[Encoded], None]) -> None:
     """The Submit and Complete blocks of the logged transfers `flat` (FIELDS items each), handed to
     `sink` (valid during the call only): URB ids from `first_urb` in log order, time stamps `to_wall`
@@ -128,7 +135,8 @@ def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: in
     datas = cast("list[bytes]", flat[FIELDS - 1::FIELDS])
     fields = flat[:]
     del fields[FIELDS - 1::FIELDS]
-    log = np.array(fields, dtype=np.int64).reshape(-1, FIELDS - 1)
+    # One struct.pack of all the ints: the cheapest way found from Python ints to an int64 array.
+    log = np.frombuffer(struct.pack(f"<{len(fields)}q", *fields), dtype=np.int64).reshape(-1, FIELDS - 1)
     code, t0, t1, where, urb_len, result = log.T
     nbytes = np.fromiter(map(len, datas), dtype=np.int64, count=len(datas))
     count = len(log)
@@ -139,48 +147,42 @@ def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: in
     starts = np.empty((count, 2), dtype=np.int64)
     starts[0, 0] = 0
     np.cumsum((TRANSFER_BYTES + nbytes + pad)[:-1], out=starts[1:, 0])
-    data_len = np.empty((count, 2), dtype=np.int64)
-    data_len[:, 0] = sent = np.where(is_in, 0, nbytes)
-    data_len[:, 1] = nbytes - sent
+    sent = np.where(is_in, 0, nbytes)
+    data_len = np.where(is_in[:, None], _IN_DATA, _OUT_DATA) * nbytes[:, None]  # (submit, completion)
     starts[:, 1] = starts[:, 0] + BLOCK + sent + np.where(is_in, 0, pad)
     total = BLOCK + data_len + (-data_len & 3)
-    pieces: list[bytes | None] = [None] * (3 * count)
-    pieces[::3] = map(BEFORE.__getitem__, is_in.tolist())
-    pieces[1::3] = datas
-    pieces[2::3] = map(AFTER.__getitem__, (is_in * 4 + pad).tolist())
-    stamp = np.empty((count, 2), dtype=np.int64)
-    stamp[:, 0] = t0
-    stamp[:, 1] = t1
-    stamp += to_wall
+    room = np.zeros(count + 1, dtype=np.int64)  # room[i]: before transfer i's data, after i - 1's
+    room[:count] = np.where(is_in, BEFORE[1], BEFORE[0])
+    room[1:] += np.where(is_in, AFTER[1], AFTER[0]) + pad
+    pieces: list[bytes | None] = [None] * (2 * count + 1)
+    pieces[::2] = map(_ZEROS.__getitem__, room.tolist())
+    pieces[1::2] = datas
+    stamp = log[:, 1:3] + to_wall  # (submit, completion) per transfer
     keys = code << 8 | ep
-    known = sorted(set(keys.tolist()))
-    fixed = np.array([_head(templates(k >> 8, k & 0xFF)) for k in known], dtype=np.int64)
+    known = tuple(sorted(set(keys.tolist())))
+    fixed = fixed_heads(known)
     at = (starts // 4).reshape(-1)
     ends = at + (total // 4).reshape(-1)
 
     workspace = _WORKSPACE
     with workspace.lock:
-        heads, index = workspace.arrays(count)
-        heads[...] = fixed[np.searchsorted(known, keys)]
+        heads = workspace.arrays(count)
+        np.take(fixed, np.searchsorted(known, keys), axis=0, out=heads)
+        # A value goes into a word as its low 32 bits; the 64-bit fields through the wide view.
+        wide = heads.view(_WIDE)[..., 0]
         heads[:, :, 1] = total
         heads[:, :, 3] = stamp >> 32
-        heads[:, :, 4] = stamp & _WORD
+        heads[:, :, 4] = stamp
         heads[:, :, 5] = heads[:, :, 6] = 64 + data_len
-        urb = np.arange(first_urb, first_urb + count, dtype=np.int64)[:, None]
-        heads[:, :, 7] = urb & _WORD
-        heads[:, :, 8] = urb >> 32
+        wide["urb"] = np.arange(first_urb, first_urb + count, dtype=np.uint64)[:, None]
         seconds, nanoseconds = np.divmod(stamp, 1_000_000_000)
-        heads[:, :, 11] = seconds & _WORD
-        heads[:, :, 12] = seconds >> 32
+        wide["seconds"] = seconds
         heads[:, :, 13] = nanoseconds // 1000
         heads[:, 1, 14] = np.minimum(result, 0)
         heads[:, 0, 15] = submitted = np.where(is_in, urb_len, nbytes)
         heads[:, 1, 15] = np.maximum(result, 0)
         heads[:, :, 16] = data_len
-        setup = np.where(control, where | submitted << 48, 0)
-        heads[:, 0, 17] = setup & _WORD
-        heads[:, 0, 18] = setup >> 32
-        np.add(at[:, None], _COLUMNS, out=index)
+        wide["setup"][:, 0] = np.where(control, where | submitted << 48, 0)
 
         stream = workspace.stream
         stream.seek(0)
@@ -188,7 +190,11 @@ def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: in
         used = stream.tell()
         with stream.getbuffer() as view:
             words = np.frombuffer(view, dtype=np.uint32, count=used // 4)
-            words[index] = heads.reshape(-1, _WORDS)  # each int64 to its low 32 bits
+            # Each head is _WORDS consecutive words from at[i]: seen as rows starting at every word,
+            # the heads go in as whole rows.
+            rows = np.ndarray((max(0, used // 4 - _WORDS + 1), _WORDS), np.uint32, view, 0, (4, 4))
+            rows[at] = heads.reshape(-1, _WORDS)
+            del rows
             words[ends - 1] = total.reshape(-1)
             del words
             flat_starts = starts.reshape(-1)
@@ -207,7 +213,17 @@ def encode(flat: list[object], templates: Templates, to_wall: int, first_urb: in
         workspace.trim()
 
 
-def _head(template: Template) -> list[list[int]]:
+@functools.lru_cache(maxsize=256)
+def fixed_heads(templates: tuple[Template, ...]) -> npt.NDArray[np.uint32]:
+    """The Submit's and Complete's fixed head words of each template, stacked (kept for the sets of
+    templates seen last: a batch's transfers mostly go to the endpoints of the last, also in the
+    next capture of the same device)."""
+    heads = np.stack([head_words(template) for template in templates]).astype(np.uint32)
+    heads.flags.writeable = False
+    return heads
+
+
+def head_words(template: Template) -> npt.NDArray[np.int64]:
     """A template as the Submit's and the Complete's head words: fixed fields set, the others 0."""
     submit = [0] * _WORDS
     submit[0], submit[2] = pcapng.EPB_TYPE, template.interface
@@ -215,13 +231,12 @@ def _head(template: Template) -> list[list[int]]:
     complete = submit[:]
     submit[9:11], complete[9:11] = template.submit, template.complete
     submit[14] = usbmon.STATUS_IN_PROGRESS
-    return [submit, complete]
+    return np.array([submit, complete], dtype=np.int64)
 
 
-def with_first_comment(batch: Encoded, comment: str) -> Encoded:
-    """The batch with `comment` on its first block (a step's first packet)."""
+def with_first_comment(batch: Encoded, comment: str) -> tuple[Encoded, Encoded]:
+    """The batch's first block with `comment` on it (a step's first packet), and the rest of the
+    batch (as a view: the batch is not copied)."""
     end = int(batch.starts[1]) if len(batch.starts) > 1 else len(batch.data)
     first = pcapng.with_comment(bytes(batch.data[:end]), comment)
-    moved = batch.starts + (len(first) - end)
-    moved[0] = 0
-    return Encoded(b"".join((first, batch.data[end:])), moved)
+    return Encoded(first, batch.starts[:1]), Encoded(memoryview(batch.data)[end:], batch.starts[1:] - end)

@@ -158,10 +158,12 @@ class PcapngWriter:
         with self._lock:
             self._append(block, preamble=preamble)
 
-    def write_run(self, data: bytes | memoryview, starts: Sequence[int] | npt.NDArray[np.int64]) -> None:
+    def write_run(self, data: bytes | memoryview, starts: Sequence[int] | npt.NDArray[np.int64], *,
+                  flush: bool = True) -> None:
         """Blocks encoded by the caller, back to back in `data`, none of them preamble, block i
         starting at starts[i]: write_block for a batch, under one lock and, without a ring, in one
-        write, flushed to the OS (a crash loses at most the batch being encoded)."""
+        write, flushed to the OS unless `flush` is False (the batch's rest follows at once): a crash
+        loses at most the batch being encoded."""
         with self._lock:
             if self._file is None or self._closed:
                 bounds = [int(start) for start in starts] + [len(data)]
@@ -169,7 +171,8 @@ class PcapngWriter:
                     self._append(bytes(data[start:end]), preamble=False)
             else:
                 self._file.write(data)
-                self._file.flush()
+                if flush:
+                    self._file.flush()
 
     def _append(self, block: bytes, *, preamble: bool) -> None:
         if self._closed:

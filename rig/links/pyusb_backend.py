@@ -338,38 +338,41 @@ class LinkBackend(usb.backend.IBackend):  # type: ignore[misc]
         dev_handle.claimed.discard(intf)
 
     @staticmethod
-    def _write(dev_handle: LinkHandle, ep: int, data: array.array[int], timeout: int) -> int:
-        payload = data.tobytes()
+    def send(dev_handle: LinkHandle, ep: int, payload: bytes, timeout: int) -> int:
+        """Bulk or interrupt OUT of `payload` through the link; USBTimeoutError while the device NAKs
+        past `timeout` ms. (The recording backend calls this with the bytes it logs, copied once.)"""
         return int(_call(lambda: dev_handle.link.write(ep, payload, timeout)))
 
     @staticmethod
-    def _read(dev_handle: LinkHandle, ep: int, buff: array.array[int], timeout: int) -> int:
+    def receive(dev_handle: LinkHandle, ep: int, buff: array.array[int], timeout: int) -> bytes:
+        """Bulk or interrupt IN into `buff`; returns what the link delivered, which `buff` now starts
+        with. (The recording backend logs that very object: no second copy.)"""
         view = memoryview(buff).cast("B")
         data = _call(lambda: dev_handle.link.read(ep, len(view), timeout))
         if len(data) > len(view):
             raise usb.core.USBError("Overflow", -8, errno.EOVERFLOW)
         view[:len(data)] = data
-        return len(data)
+        return data
 
     def bulk_write(self, dev_handle: LinkHandle, ep: int, intf: int, data: array.array[int],
                    timeout: int) -> int:
         """Bulk OUT through the link; USBTimeoutError while the device NAKs past `timeout` ms."""
-        return self._write(dev_handle, ep, data, timeout)
+        return self.send(dev_handle, ep, data.tobytes(), timeout)
 
     def bulk_read(self, dev_handle: LinkHandle, ep: int, intf: int, buff: array.array[int],
                   timeout: int) -> int:
         """Bulk IN into `buff`; returns the bytes read."""
-        return self._read(dev_handle, ep, buff, timeout)
+        return len(self.receive(dev_handle, ep, buff, timeout))
 
     def intr_write(self, dev_handle: LinkHandle, ep: int, intf: int, data: array.array[int],
                    timeout: int) -> int:
         """Interrupt OUT: on a link the same as bulk."""
-        return self._write(dev_handle, ep, data, timeout)
+        return self.send(dev_handle, ep, data.tobytes(), timeout)
 
     def intr_read(self, dev_handle: LinkHandle, ep: int, intf: int, buff: array.array[int],
                   timeout: int) -> int:
         """Interrupt IN: on a link the same as bulk."""
-        return self._read(dev_handle, ep, buff, timeout)
+        return len(self.receive(dev_handle, ep, buff, timeout))
 
     def ctrl_transfer(self, dev_handle: LinkHandle, bmRequestType: int, bRequest: int, wValue: int,
                       wIndex: int, data: array.array[int], timeout: int) -> int:

@@ -7,7 +7,10 @@ in the completion, a STALL as -EPIPE and a timeout as -ECONNRESET (the URB libus
 recording starts after enumeration, the device and configuration descriptor exchanges and
 SET_CONFIGURATION go first, synthesised from the descriptors the backend parsed and marked so by a
 comment, because Wireshark only decodes USB-MIDI on endpoints it has seen described. Recording off
-costs nothing: `stop_recording` gives the device its own backend back.
+costs nothing: `stop_recording` gives the device its own backend back. Behind a link backend (the
+loopback, the emulator) a recorded transfer calls the link's send/receive in place of the backend's
+bulk/interrupt method, so recording adds no call, and logs the bytes objects the backend makes anyway
+(measured: an added call alone cost ~2.5 % of the loopback's round trip p50, a copy more).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from rig.links import usbmon
 from rig.links.capture import ENTRY_BYTES, Entry, Placement, UsbCapture
 from rig.links.capture_blocks import control_where, entry_code
 from rig.links.descriptor_bytes import configuration_bytes, device_descriptor_bytes, endpoint_intervals
+from rig.links.pyusb_backend import LinkBackend
 
 SYNTHESISED_NOTE = ("synthesised: recording started after enumeration; GET_DESCRIPTOR(DEVICE), "
                     "GET_DESCRIPTOR(CONFIGURATION) and SET_CONFIGURATION rebuilt from the device's "
@@ -136,13 +140,67 @@ class _Recorders:
 
             return read
 
+        def sent_on_link(xfer: int, send: Callable[[Any, int, bytes, int], int]) -> Transfer:
+            """As recorded_out for a link backend: its own copy of the data is the one logged, and
+            its write path is called one frame further down, so recording adds no call."""
+            code = entry_code(placements[0].key if placements else 0, xfer, False)
+
+            def write(dev_handle: Any, ep: int, intf: int, data: array.array[int], timeout: int) -> int:
+                nonlocal room
+                payload = data.tobytes()
+                t0 = clock()
+                try:
+                    n = send(dev_handle, ep, payload, timeout)
+                except BaseException as exc:
+                    extend((code, t0, clock(), ep, 0, status_of(exc), payload))
+                    charge(len(payload))
+                    raise
+                extend((code, t0, clock(), ep, 0, n, payload))
+                room -= n + ENTRY_BYTES
+                if room < 0:
+                    spill()
+                return n
+
+            return write
+
+        def received_on_link(xfer: int, receive: Callable[[Any, int, array.array[int], int], bytes]
+                             ) -> Transfer:
+            """As recorded_in for a link backend: the bytes object the link delivered is logged as
+            it is (no copy out of the buffer), and no call is added."""
+            code = entry_code(placements[0].key if placements else 0, xfer, True)
+
+            def read(dev_handle: Any, ep: int, intf: int, buff: array.array[int], timeout: int) -> int:
+                nonlocal room
+                t0 = clock()
+                try:
+                    data = receive(dev_handle, ep, buff, timeout)
+                except BaseException as exc:
+                    extend((code, t0, clock(), ep, len(buff) * buff.itemsize, status_of(exc), b""))
+                    charge(0)
+                    raise
+                n = len(data)
+                extend((code, t0, clock(), ep, len(buff) * buff.itemsize, n,
+                        data if data.__class__ is bytes else bytes(data)))
+                room -= n + ENTRY_BYTES
+                if room < 0:
+                    spill()
+                return n
+
+            return read
+
         self.extend = extend
         self.charge = charge
         self.control_code = entry_code(placements[0].key if placements else 0, usbmon.CONTROL, False)
-        self.bulk_write = recorded_out(usbmon.BULK, inner.bulk_write)
-        self.bulk_read = recorded_in(usbmon.BULK, inner.bulk_read)
-        self.intr_write = recorded_out(usbmon.INTERRUPT, inner.intr_write)
-        self.intr_read = recorded_in(usbmon.INTERRUPT, inner.intr_read)
+        if isinstance(inner, LinkBackend):
+            self.bulk_write = sent_on_link(usbmon.BULK, inner.send)
+            self.bulk_read = received_on_link(usbmon.BULK, inner.receive)
+            self.intr_write = sent_on_link(usbmon.INTERRUPT, inner.send)
+            self.intr_read = received_on_link(usbmon.INTERRUPT, inner.receive)
+        else:
+            self.bulk_write = recorded_out(usbmon.BULK, inner.bulk_write)
+            self.bulk_read = recorded_in(usbmon.BULK, inner.bulk_read)
+            self.intr_write = recorded_out(usbmon.INTERRUPT, inner.intr_write)
+            self.intr_read = recorded_in(usbmon.INTERRUPT, inner.intr_read)
 
 
 def _nowhere(entry: Entry) -> None:

@@ -206,6 +206,35 @@ def test_a_transfer_is_teed_into_the_other_captures_as_itself(tmp_path: Path) ->
     second.close()
 
 
+class _FillingBackend(_NullBackend):
+    """A backend that is not a link (as libusb1's for a board): its reads fill the caller's buffer."""
+
+    def bulk_read(self, handle: object, ep: int, intf: int, buff: object, timeout: int) -> int:
+        view = memoryview(buff).cast("B")  # type: ignore[arg-type]
+        view[:6] = b"\x09\x90\x3c\x40\x00\x00"
+        return 6
+
+    intr_read = bulk_read
+
+
+@pytest.mark.parametrize("typecode", ["B", "H"])
+def test_a_backend_that_is_no_link_has_its_transfers_copied_out(tmp_path: Path, typecode: str) -> None:
+    """Behind any backend but a link's, the recorder copies an IN's received bytes out of the caller's
+    buffer (of any item size) and logs the buffer's length in bytes as urb_len; OUT data as given."""
+    import array
+
+    capture = UsbCapture(tmp_path / "c.pcapng")
+    proxy = RecordingBackend(_FillingBackend())
+    proxy._set((capture.place(proxy, 1, 1),))
+    buff = array.array(typecode, bytes(64))
+    assert proxy.bulk_read(None, 0x81, 0, buff, 100) == 6
+    assert proxy.intr_write(None, 0x03, 0, array.array("B", b"out!"), 100) == 4
+    entries = [capture.log[i:i + ENTRY_FIELDS] for i in range(0, len(capture.log), ENTRY_FIELDS)]
+    assert [(e[3], e[4], e[5], e[6]) for e in entries] == [(0x81, 64, 6, b"\x09\x90\x3c\x40\x00\x00"),
+                                                          (0x03, 0, 4, b"out!")]
+    capture.close()
+
+
 def test_overlapping_transfers_are_written_in_time_order(tmp_path: Path) -> None:
     """A read that waits in another thread completes after transfers that started later: its Submit
     goes before theirs and its Complete after them (the log holds transfers in completion order),
