@@ -313,16 +313,18 @@ const rules = new UsbRules(mcu, {
 
 const epBuffers = [[], []]; // [dir 0 = IN, 1 = OUT][ep]: the controller's buffer select and buffers
 for (let ep = 0; ep < 16; ep++) {
-  epBuffers[0].push(new EndpointBuffers(dpram, ep, false));
-  epBuffers[1].push(new EndpointBuffers(dpram, ep, true));
+  epBuffers[0].push(new EndpointBuffers(dpram, ep, false, () => usb.sieCtrl));
+  epBuffers[1].push(new EndpointBuffers(dpram, ep, true, () => usb.sieCtrl));
 }
 let shouldHandle = 0; // BUFF_CPU_SHOULD_HANDLE: per endpoint direction, 1 when buffer 1 completed
 
-// The controller has written a buffer's status back: BUFF_STATUS, and which buffer it was.
+// The controller has written a buffer's status back: which buffer it was (BUFF_CPU_SHOULD_HANDLE,
+// kept for every completion; the datasheet calls it valid only with an interrupt per buffer), and
+// the BUFF_STATUS bit as the endpoint's interrupt bits say (EndpointBuffers.raisesStatus).
 function bufferDone(ep, out, half) {
   const bit = epBit(ep, out);
   shouldHandle = half ? (shouldHandle | bit) >>> 0 : (shouldHandle & ~bit) >>> 0;
-  usb.indicateBufferReady(ep, out);
+  if (epBuffers[out ? 1 : 0][ep].raisesStatus(half)) usb.indicateBufferReady(ep, out);
 }
 const usbRead = usb.readUint32.bind(usb);
 usb.readUint32 = (offset) => (offset === 0x5c ? shouldHandle : usbRead(offset)); // rp2040js reads 0
@@ -632,8 +634,9 @@ function serviceControl() {
     stalled[0][0] = stalled[1][0] = false;
     // The controller on a SETUP: EP_STALL_ARM clears and both EP0 buffers go back to the processor.
     usb.epStallArm = 0;
+    const available = epBuffers[0][0].doubleBuffered() ? BUF_AVAILABLE | (BUF_AVAILABLE << 16) : BUF_AVAILABLE;
     for (const offset of [0x80, 0x84]) {
-      dpram.setUint32(offset, dpram.getUint32(offset, true) & ~BUF_AVAILABLE, true);
+      dpram.setUint32(offset, (dpram.getUint32(offset, true) & ~available) >>> 0, true);
     }
     rules.setup(op.setup);
     op.received = [];
@@ -822,12 +825,16 @@ function failAll(status, message) {
 // The host's view of every endpoint goes: queued IN data, armed buffers, halts.
 // Packets the controller completed per endpoint, by buffer ([buffer 0, buffer 1]; buffer 1 only
 // when the endpoint double-buffers), since boot.
-function bufferCompletions() {
+// With `raised`, the completions that set the endpoint's BUFF_STATUS bit instead (buffer_status_sets).
+function bufferCompletions(raised = false) {
   const out = {};
   for (let ep = 0; ep < 16; ep++) {
     for (const dir of [0, 1]) {
-      const done = epBuffers[dir][ep].completed;
-      if (done[0] + done[1] > 0) out[`0x${(dir ? ep : ep | 0x80).toString(16).padStart(2, '0')}`] = done.slice();
+      const b = epBuffers[dir][ep];
+      const done = b.completed;
+      if (done[0] + done[1] > 0) {
+        out[`0x${(dir ? ep : ep | 0x80).toString(16).padStart(2, '0')}`] = raised ? b.raised : done.slice();
+      }
     }
   }
   return out;
@@ -1006,6 +1013,7 @@ function info() {
     usb_rules: { mode: ruleMode, ...rules.info() },
     host_endpoints: hostEps.info(),
     buffer_completions: bufferCompletions(),
+    buffer_status_sets: bufferCompletions(true),
     device_events: { on: events.on, sent: events.sent },
     out_packets: Object.fromEntries(outPackets.map((n, ep) => [ep, { packets: n, zlps: outZlps[ep] }]).filter(([, v]) => v.packets)),
     bootsel,
