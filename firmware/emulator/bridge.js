@@ -39,8 +39,10 @@
  * - Packet sizes come from the descriptors the host read (host_endpoints.js): EP0 bMaxPacketSize0,
  *   each endpoint's wMaxPacketSize (64 until read); interrupt IN endpoints are polled at bInterval.
  * - Buffers as the controller uses them (host_endpoints.js EndpointBuffers): a double-buffered
- *   endpoint's two buffers are taken in turn by the buffer select (not rp2040js's out-of-order
- *   handling), and BUFF_CPU_SHOULD_HANDLE says which one completed.
+ *   endpoint's two buffers (EP0's with SIE_CTRL EP0_DOUBLE_BUF, at 0x100 and 0x140) are taken in turn
+ *   by the buffer select (not rp2040js's out-of-order handling), BUFF_CPU_SHOULD_HANDLE says which one
+ *   completed, and a completion sets BUFF_STATUS as the interrupt bits say (EP_CONTROL
+ *   INTERRUPT_PER_BUFF / INTERRUPT_PER_DOUBLE_BUFF, SIE_CTRL EP0_INT_1BUF / EP0_INT_2BUF).
  * - A bulk write sends its data in max-size packets and ends with a short packet; it appends no ZLP
  *   when the length is a multiple of the max packet size (libusb does not either): a host that wants one writes a
  *   zero-length transfer. While the device is not configured (the host saw SET_CONFIGURATION 0 or a
