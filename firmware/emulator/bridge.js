@@ -67,7 +67,7 @@ const fs = require('fs');
 const { RP2040 } = require('rp2040js');
 const { QspiFlash } = require('./qspi_flash');
 const { UsbRules, epBit } = require('./usb_rules');
-const { HostEndpoints, EndpointBuffers } = require('./host_endpoints');
+const { HostEndpoints, EndpointBuffers, BufferStatusLatch } = require('./host_endpoints');
 const { installChipModel, resetChip } = require('./chip_model');
 const { DeviceEvents } = require('./device_events');
 
@@ -319,14 +319,18 @@ for (let ep = 0; ep < 16; ep++) {
   epBuffers[1].push(new EndpointBuffers(dpram, ep, true, () => usb.sieCtrl));
 }
 let shouldHandle = 0; // BUFF_CPU_SHOULD_HANDLE: per endpoint direction, 1 when buffer 1 completed
+const statusLatch = new BufferStatusLatch(); // a second completion behind a BUFF_STATUS bit
 
 // The controller has written a buffer's status back: which buffer it was (BUFF_CPU_SHOULD_HANDLE,
 // kept for every completion; the datasheet calls it valid only with an interrupt per buffer), and
-// the BUFF_STATUS bit as the endpoint's interrupt bits say (EndpointBuffers.raisesStatus).
+// the BUFF_STATUS bit as the endpoint's interrupt bits say (EndpointBuffers.raisesStatus); a bit
+// already set keeps the completion for the firmware's acknowledge (BufferStatusLatch).
 function bufferDone(ep, out, half) {
   const bit = epBit(ep, out);
   shouldHandle = half ? (shouldHandle | bit) >>> 0 : (shouldHandle & ~bit) >>> 0;
-  if (epBuffers[out ? 1 : 0][ep].raisesStatus(half)) usb.indicateBufferReady(ep, out);
+  if (epBuffers[out ? 1 : 0][ep].raisesStatus(half) && statusLatch.raise(bit, usb.buffStatus)) {
+    usb.indicateBufferReady(ep, out);
+  }
 }
 const usbRead = usb.readUint32.bind(usb);
 usb.readUint32 = (offset) => (offset === 0x5c ? shouldHandle : usbRead(offset)); // rp2040js reads 0
@@ -460,7 +464,15 @@ usb.writeUint32Atomic = (offset, value, atomicType) => {
       }
     }
   }
+  const statusBefore = usb.buffStatus;
   usbAtomic(offset, value, atomicType);
+  if (offset === 0x58) {
+    const again = statusLatch.acknowledged((statusBefore & ~usb.buffStatus) >>> 0);
+    if (again) {
+      usb.buffStatus = (usb.buffStatus | again) >>> 0;
+      usb.buffStatusUpdated();
+    }
+  }
 };
 
 usb.DPRAMUpdated = (offset, value) => {
@@ -855,6 +867,7 @@ function forgetEndpoints() {
     epBuffers[1][ep].reset();
   }
   shouldHandle = 0;
+  statusLatch.reset();
 }
 
 function busReset(op) {
@@ -1016,6 +1029,7 @@ function info() {
     host_endpoints: hostEps.info(),
     buffer_completions: bufferCompletions(),
     buffer_status_sets: bufferCompletions(true),
+    buffer_status_again: statusLatch.again,
     device_events: { on: events.on, sent: events.sent },
     out_packets: Object.fromEntries(outPackets.map((n, ep) => [ep, { packets: n, zlps: outZlps[ep] }]).filter(([, v]) => v.packets)),
     bootsel,

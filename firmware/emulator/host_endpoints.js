@@ -163,4 +163,39 @@ class EndpointBuffers {
   }
 }
 
-module.exports = { HostEndpoints, EndpointBuffers };
+/**
+ * BUFF_STATUS's memory of a second completion (datasheet, BUFF_STATUS: "It is possible for 2 buffers
+ * to be completed, so clearing the buffer status bit may instantly re set it on the next clock
+ * cycle"): a completion that comes while its endpoint's bit is still set is owed, and the firmware's
+ * acknowledge of that bit sets it again at once. One owed completion per bit: an endpoint direction
+ * has at most two buffers.
+ */
+class BufferStatusLatch {
+  constructor() {
+    this.owed = 0; // bits with a completion behind the one they show
+    this.again = 0; // bits set again on an acknowledge (INFO's buffer_status_again)
+  }
+
+  /** A completion sets `bit` while BUFF_STATUS reads `current`: true if the bit is to be set now,
+   * false if it is set already (the completion is owed). */
+  raise(bit, current) {
+    if (!(current & bit)) return true;
+    this.owed = (this.owed | bit) >>> 0;
+    return false;
+  }
+
+  /** The firmware cleared the bits `cleared`: those owed a completion, to be set again now. */
+  acknowledged(cleared) {
+    const again = (this.owed & cleared) >>> 0;
+    this.owed = (this.owed & ~again) >>> 0;
+    for (let bits = again; bits; bits &= bits - 1) this.again++;
+    return again;
+  }
+
+  /** Bus or chip reset: nothing owed. */
+  reset() {
+    this.owed = 0;
+  }
+}
+
+module.exports = { HostEndpoints, EndpointBuffers, BufferStatusLatch };

@@ -4,12 +4,13 @@
  * EP0's buffers lie, in the bridge's controller model (firmware/emulator/host_endpoints.js
  * EndpointBuffers), for every combination of the interrupt bits: EP_CONTROL INTERRUPT_PER_BUFF (29)
  * and INTERRUPT_PER_DOUBLE_BUFF (28) with DOUBLE_BUFFERED (30) on or off, and for EP0 SIE_CTRL
- * EP0_DOUBLE_BUF (30), EP0_INT_1BUF (29), EP0_INT_2BUF (28). Prints JSON for test_buffer_interrupts.py.
+ * EP0_DOUBLE_BUF (30), EP0_INT_1BUF (29), EP0_INT_2BUF (28); and BUFF_STATUS keeping a second
+ * completion for the acknowledge (BufferStatusLatch). Prints JSON for test_buffer_interrupts.py.
  * Usage: node buffer_interrupts_probe.js BRIDGE_DIR
  */
 const path = require('path');
 
-const { EndpointBuffers } = require(path.join(process.argv[2], 'host_endpoints.js'));
+const { EndpointBuffers, BufferStatusLatch } = require(path.join(process.argv[2], 'host_endpoints.js'));
 
 const ENABLE = 1 << 31;
 const BULK = 2 << 26;
@@ -61,4 +62,24 @@ for (const [name, bits] of [['single_int_1buf', 1 << 29], ['single_none', 0], ['
   }
   out.ep0[name] = { offsets, seen, word: view.getUint32(0x84, true) >>> 0 };
 }
+// BUFF_STATUS as a register: bit 4 (EP2 IN) set by a completion, a second completion while it is set,
+// the firmware's acknowledge (write 1 to clear), then another acknowledge.
+const latch = new BufferStatusLatch();
+let status = 0;
+const complete = (bit) => {
+  if (latch.raise(bit, status)) status |= bit;
+};
+const acknowledge = (bits) => {
+  const before = status;
+  status &= ~bits;
+  status |= latch.acknowledged(before & ~status);
+  return status;
+};
+complete(1 << 4);
+complete(1 << 4); // buffer 1 done before the firmware acknowledged buffer 0
+const afterFirst = acknowledge(1 << 4);
+const afterSecond = acknowledge(1 << 4);
+complete(1 << 5); // one completion only: the acknowledge clears it for good
+const single = acknowledge(1 << 5);
+out.latch = { after_first_ack: afterFirst, after_second_ack: afterSecond, single_after_ack: single, again: latch.again };
 process.stdout.write(JSON.stringify(out));

@@ -4,7 +4,9 @@ data path uses for every endpoint), driven by buffer_interrupts_probe.js. RP2040
 and its register tables: EP_CONTROL bit 29 INTERRUPT_PER_BUFF "each time a buffer is done", bit 28
 INTERRUPT_PER_DOUBLE_BUFF "each time both buffers are done. Only valid in double buffered mode";
 SIE_CTRL bit 30 EP0_DOUBLE_BUF, bit 29 EP0_INT_1BUF "for every buffer completed on EP0", bit 28
-EP0_INT_2BUF "for every 2 buffers completed on EP0"; EP0's buffer 1 at DPRAM 0x140. Where the
+EP0_INT_2BUF "for every 2 buffers completed on EP0"; EP0's buffer 1 at DPRAM 0x140; BUFF_STATUS "It is
+possible for 2 buffers to be completed, so clearing the buffer status bit may instantly re set it".
+Where the
 datasheet is silent the model's choice is in firmware/README.md ("USB controller model")."""
 
 from __future__ import annotations
@@ -75,3 +77,11 @@ def test_ep0_double_buffered_alternates_0x100_and_0x140(seen: dict[str, Any]) ->
     assert [r for _, r in ep0["double_none"]["seen"]] == [QUIET] * 4
     word = ep0["double_int_1buf"]["word"]
     assert word >> 16 == (1 << 15) | 13, hex(word)  # FULL_1, LEN_1 = the 4th packet's 13 bytes
+
+
+def test_a_second_completion_sets_buff_status_again_after_the_acknowledge(seen: dict[str, Any]) -> None:
+    """Two buffers done before the firmware acknowledged the first: the acknowledge leaves the bit set
+    (the second is still to handle), the next one clears it; a single completion is cleared at once."""
+    latch = seen["latch"]
+    assert (latch["after_first_ack"], latch["after_second_ack"], latch["single_after_ack"]) == (1 << 4, 0, 0)
+    assert latch["again"] == 1
