@@ -39,8 +39,10 @@
  * - Packet sizes come from the descriptors the host read (host_endpoints.js): EP0 bMaxPacketSize0,
  *   each endpoint's wMaxPacketSize (64 until read); interrupt IN endpoints are polled at bInterval.
  * - Buffers as the controller uses them (host_endpoints.js EndpointBuffers): a double-buffered
- *   endpoint's two buffers are taken in turn by the buffer select (not rp2040js's out-of-order
- *   handling), and BUFF_CPU_SHOULD_HANDLE says which one completed.
+ *   endpoint's two buffers (EP0's with SIE_CTRL EP0_DOUBLE_BUF, at 0x100 and 0x140) are taken in turn
+ *   by the buffer select (not rp2040js's out-of-order handling), BUFF_CPU_SHOULD_HANDLE says which one
+ *   completed, and a completion sets BUFF_STATUS as the interrupt bits say (EP_CONTROL
+ *   INTERRUPT_PER_BUFF / INTERRUPT_PER_DOUBLE_BUFF, SIE_CTRL EP0_INT_1BUF / EP0_INT_2BUF).
  * - A bulk write sends its data in max-size packets and ends with a short packet; it appends no ZLP
  *   when the length is a multiple of the max packet size (libusb does not either): a host that wants one writes a
  *   zero-length transfer. While the device is not configured (the host saw SET_CONFIGURATION 0 or a
@@ -65,7 +67,7 @@ const fs = require('fs');
 const { RP2040 } = require('rp2040js');
 const { QspiFlash } = require('./qspi_flash');
 const { UsbRules, epBit } = require('./usb_rules');
-const { HostEndpoints, EndpointBuffers } = require('./host_endpoints');
+const { HostEndpoints, EndpointBuffers, BufferStatusLatch } = require('./host_endpoints');
 const { installChipModel, resetChip } = require('./chip_model');
 const { DeviceEvents } = require('./device_events');
 
@@ -313,16 +315,22 @@ const rules = new UsbRules(mcu, {
 
 const epBuffers = [[], []]; // [dir 0 = IN, 1 = OUT][ep]: the controller's buffer select and buffers
 for (let ep = 0; ep < 16; ep++) {
-  epBuffers[0].push(new EndpointBuffers(dpram, ep, false));
-  epBuffers[1].push(new EndpointBuffers(dpram, ep, true));
+  epBuffers[0].push(new EndpointBuffers(dpram, ep, false, () => usb.sieCtrl));
+  epBuffers[1].push(new EndpointBuffers(dpram, ep, true, () => usb.sieCtrl));
 }
 let shouldHandle = 0; // BUFF_CPU_SHOULD_HANDLE: per endpoint direction, 1 when buffer 1 completed
+const statusLatch = new BufferStatusLatch(); // a second completion behind a BUFF_STATUS bit
 
-// The controller has written a buffer's status back: BUFF_STATUS, and which buffer it was.
+// The controller has written a buffer's status back: which buffer it was (BUFF_CPU_SHOULD_HANDLE,
+// kept for every completion; the datasheet calls it valid only with an interrupt per buffer), and
+// the BUFF_STATUS bit as the endpoint's interrupt bits say (EndpointBuffers.raisesStatus); a bit
+// already set keeps the completion for the firmware's acknowledge (BufferStatusLatch).
 function bufferDone(ep, out, half) {
   const bit = epBit(ep, out);
   shouldHandle = half ? (shouldHandle | bit) >>> 0 : (shouldHandle & ~bit) >>> 0;
-  usb.indicateBufferReady(ep, out);
+  if (epBuffers[out ? 1 : 0][ep].raisesStatus(half) && statusLatch.raise(bit, usb.buffStatus)) {
+    usb.indicateBufferReady(ep, out);
+  }
 }
 const usbRead = usb.readUint32.bind(usb);
 usb.readUint32 = (offset) => (offset === 0x5c ? shouldHandle : usbRead(offset)); // rp2040js reads 0
@@ -456,7 +464,15 @@ usb.writeUint32Atomic = (offset, value, atomicType) => {
       }
     }
   }
+  const statusBefore = usb.buffStatus;
   usbAtomic(offset, value, atomicType);
+  if (offset === 0x58) {
+    const again = statusLatch.acknowledged((statusBefore & ~usb.buffStatus) >>> 0);
+    if (again) {
+      usb.buffStatus = (usb.buffStatus | again) >>> 0;
+      usb.buffStatusUpdated();
+    }
+  }
 };
 
 usb.DPRAMUpdated = (offset, value) => {
@@ -632,8 +648,9 @@ function serviceControl() {
     stalled[0][0] = stalled[1][0] = false;
     // The controller on a SETUP: EP_STALL_ARM clears and both EP0 buffers go back to the processor.
     usb.epStallArm = 0;
+    const available = epBuffers[0][0].doubleBuffered() ? BUF_AVAILABLE | (BUF_AVAILABLE << 16) : BUF_AVAILABLE;
     for (const offset of [0x80, 0x84]) {
-      dpram.setUint32(offset, dpram.getUint32(offset, true) & ~BUF_AVAILABLE, true);
+      dpram.setUint32(offset, (dpram.getUint32(offset, true) & ~available) >>> 0, true);
     }
     rules.setup(op.setup);
     op.received = [];
@@ -822,12 +839,16 @@ function failAll(status, message) {
 // The host's view of every endpoint goes: queued IN data, armed buffers, halts.
 // Packets the controller completed per endpoint, by buffer ([buffer 0, buffer 1]; buffer 1 only
 // when the endpoint double-buffers), since boot.
-function bufferCompletions() {
+// With `raised`, the completions that set the endpoint's BUFF_STATUS bit instead (buffer_status_sets).
+function bufferCompletions(raised = false) {
   const out = {};
   for (let ep = 0; ep < 16; ep++) {
     for (const dir of [0, 1]) {
-      const done = epBuffers[dir][ep].completed;
-      if (done[0] + done[1] > 0) out[`0x${(dir ? ep : ep | 0x80).toString(16).padStart(2, '0')}`] = done.slice();
+      const b = epBuffers[dir][ep];
+      const done = b.completed;
+      if (done[0] + done[1] > 0) {
+        out[`0x${(dir ? ep : ep | 0x80).toString(16).padStart(2, '0')}`] = raised ? b.raised : done.slice();
+      }
     }
   }
   return out;
@@ -846,6 +867,7 @@ function forgetEndpoints() {
     epBuffers[1][ep].reset();
   }
   shouldHandle = 0;
+  statusLatch.reset();
 }
 
 function busReset(op) {
@@ -1006,6 +1028,8 @@ function info() {
     usb_rules: { mode: ruleMode, ...rules.info() },
     host_endpoints: hostEps.info(),
     buffer_completions: bufferCompletions(),
+    buffer_status_sets: bufferCompletions(true),
+    buffer_status_again: statusLatch.again,
     device_events: { on: events.on, sent: events.sent },
     out_packets: Object.fromEntries(outPackets.map((n, ep) => [ep, { packets: n, zlps: outZlps[ep] }]).filter(([, v]) => v.packets)),
     bootsel,

@@ -12,8 +12,14 @@ const TYPE = { CONTROL: 0, ISOCHRONOUS: 1, BULK: 2, INTERRUPT: 3 };
 // Device-mode DPRAM (RP2040 datasheet 4.1.2.5): endpoint control words from 0x08 (EP1 IN, EP1 OUT,
 // ...), buffer control words from 0x80 (EP0 IN, EP0 OUT, EP1 IN, ...); EP0's buffer at 0x100.
 const EP_CTRL_DOUBLE_BUFFERED = 1 << 30;
+const EP_CTRL_INTERRUPT_PER_BUFF = 1 << 29;
+const EP_CTRL_INTERRUPT_PER_DOUBLE_BUFF = 1 << 28;
 const EP_CTRL_ADDRESS = 0xffc0;
-const EP0_BUFFER = 0x100;
+// SIE_CTRL (datasheet 4.1.4): EP0 has no endpoint control word; these bits stand in for it.
+const SIE_CTRL_EP0_DOUBLE_BUF = 1 << 30;
+const SIE_CTRL_EP0_INT_1BUF = 1 << 29;
+const SIE_CTRL_EP0_INT_2BUF = 1 << 28;
+const EP0_BUFFER = 0x100; // EP0 buffer 0, shared by IN and OUT; buffer 1 (EP0_DOUBLE_BUF) at 0x140
 const HALF_FULL = 1 << 15;
 const HALF_AVAILABLE = 1 << 10;
 const HALF_LEN = 0x3ff;
@@ -72,20 +78,27 @@ class HostEndpoints {
  * One endpoint direction's data buffers as the USB controller uses them (RP2040 datasheet 4.1.2.5.2,
  * 4.1.2.5.3). Single buffered: the low half of the buffer control word (length 9:0, AVAILABLE 10,
  * DATA PID 13, FULL 15) and the buffer at the endpoint control word's address. Double buffered
- * (endpoint control DOUBLE_BUFFERED, bit 30): the high half (bits 25:16, 26, 29, 31) describes
- * buffer 1, 64 bytes after buffer 0; the controller's buffer select starts at buffer 0 and flips
- * after every buffer it completes, so the two are used in turn; a store with RESET (bit 12) puts
- * it back to buffer 0. BUFF_CPU_SHOULD_HANDLE tells the firmware which buffer completed. EP0 is
- * single buffered here (SIE_CTRL's EP0_DOUBLE_BUF is not modelled).
+ * (endpoint control DOUBLE_BUFFERED, bit 30; for EP0 SIE_CTRL EP0_DOUBLE_BUF, bit 30): the high half
+ * (bits 25:16, 26, 29, 31) describes buffer 1, 64 bytes after buffer 0 (EP0: 0x140 after 0x100); the
+ * controller's buffer select starts at buffer 0 and flips after every buffer it completes, so the two
+ * are used in turn; a store with RESET (bit 12) puts it back to buffer 0. Each direction has its own
+ * select (EP0's IN and OUT too, though they share the buffers).
+ * Which completions set the endpoint's BUFF_STATUS bit (raisesStatus): EP_CONTROL INTERRUPT_PER_BUFF
+ * (bit 29; EP0: SIE_CTRL EP0_INT_1BUF) every buffer; else INTERRUPT_PER_DOUBLE_BUFF (bit 28; EP0:
+ * EP0_INT_2BUF) on a double-buffered endpoint when both buffers are done, i.e. when buffer 1 completes;
+ * else none (the buffer control word still says the buffer is done). firmware/README.md lists where
+ * the datasheet is silent and what the model decides.
  */
 class EndpointBuffers {
-  constructor(view, ep, out) {
+  constructor(view, ep, out, sieCtrl = () => 0) {
     this.view = view; // the DPRAM as a DataView
+    this.sieCtrl = sieCtrl; // reads SIE_CTRL (EP0's buffering and interrupt bits)
     this.ep = ep;
     this.out = out;
     this.control = 0x80 + 8 * ep + (out ? 4 : 0);
     this.select = 0;
     this.completed = [0, 0]; // packets completed in buffer 0 and buffer 1 (INFO's buffer_completions)
+    this.raised = 0; // completions that set the BUFF_STATUS bit (INFO's buffer_status_sets)
   }
 
   endpointControl() {
@@ -93,12 +106,22 @@ class EndpointBuffers {
   }
 
   doubleBuffered() {
+    if (this.ep === 0) return (this.sieCtrl() & SIE_CTRL_EP0_DOUBLE_BUF) !== 0;
     return (this.endpointControl() & EP_CTRL_DOUBLE_BUFFERED) !== 0;
+  }
+
+  /** Whether the completion of buffer `half` sets the endpoint's BUFF_STATUS bit. */
+  raisesStatus(half) {
+    const bits = this.ep === 0 ? this.sieCtrl() : this.endpointControl();
+    const perBuffer = this.ep === 0 ? SIE_CTRL_EP0_INT_1BUF : EP_CTRL_INTERRUPT_PER_BUFF;
+    const perDouble = this.ep === 0 ? SIE_CTRL_EP0_INT_2BUF : EP_CTRL_INTERRUPT_PER_DOUBLE_BUFF;
+    if (bits & perBuffer) return true;
+    return (bits & perDouble) !== 0 && this.doubleBuffered() && half === 1;
   }
 
   /** DPRAM offset of buffer `half` (0 or 1). */
   bufferOffset(half) {
-    if (this.ep === 0) return EP0_BUFFER;
+    if (this.ep === 0) return EP0_BUFFER + half * SECOND_BUFFER;
     return (this.endpointControl() & EP_CTRL_ADDRESS) + half * SECOND_BUFFER;
   }
 
@@ -114,7 +137,7 @@ class EndpointBuffers {
   /** The controller writes the status of buffer `half` back: for IN (`length` null) AVAILABLE and
    * FULL clear; for OUT `length` bytes landed: FULL and the length set, AVAILABLE clear. Double
    * buffered, the select then moves to the other buffer. Returns the half, for
-   * BUFF_CPU_SHOULD_HANDLE. */
+   * BUFF_CPU_SHOULD_HANDLE (and raisesStatus, which `raised` counts). */
   complete(half, length = null) {
     const word = this.view.getUint32(this.control, true);
     const shift = 16 * half;
@@ -124,6 +147,7 @@ class EndpointBuffers {
     const mask = (0xffff << shift) >>> 0;
     this.view.setUint32(this.control, ((word & ~mask) | (bits << shift)) >>> 0, true);
     this.completed[half]++;
+    if (this.raisesStatus(half)) this.raised++;
     if (this.doubleBuffered()) this.select ^= 1;
     return half;
   }
@@ -139,4 +163,39 @@ class EndpointBuffers {
   }
 }
 
-module.exports = { HostEndpoints, EndpointBuffers };
+/**
+ * BUFF_STATUS's memory of a second completion (datasheet, BUFF_STATUS: "It is possible for 2 buffers
+ * to be completed, so clearing the buffer status bit may instantly re set it on the next clock
+ * cycle"): a completion that comes while its endpoint's bit is still set is owed, and the firmware's
+ * acknowledge of that bit sets it again at once. One owed completion per bit: an endpoint direction
+ * has at most two buffers.
+ */
+class BufferStatusLatch {
+  constructor() {
+    this.owed = 0; // bits with a completion behind the one they show
+    this.again = 0; // bits set again on an acknowledge (INFO's buffer_status_again)
+  }
+
+  /** A completion sets `bit` while BUFF_STATUS reads `current`: true if the bit is to be set now,
+   * false if it is set already (the completion is owed). */
+  raise(bit, current) {
+    if (!(current & bit)) return true;
+    this.owed = (this.owed | bit) >>> 0;
+    return false;
+  }
+
+  /** The firmware cleared the bits `cleared`: those owed a completion, to be set again now. */
+  acknowledged(cleared) {
+    const again = (this.owed & cleared) >>> 0;
+    this.owed = (this.owed & ~again) >>> 0;
+    for (let bits = again; bits; bits &= bits - 1) this.again++;
+    return again;
+  }
+
+  /** Bus or chip reset: nothing owed. */
+  reset() {
+    this.owed = 0;
+  }
+}
+
+module.exports = { HostEndpoints, EndpointBuffers, BufferStatusLatch };

@@ -43,7 +43,8 @@
  *   irq-pending     the USB interrupt asserted and enabled for more than 5 ms of emulated time: the
  *                   handler returns without acknowledging it.
  *
- * Double-buffered endpoints (EP_CONTROL DOUBLE_BUFFERED; datasheet 4.1.2.5.2 and the EP_BUFFER_CONTROL
+ * Double-buffered endpoints (EP_CONTROL DOUBLE_BUFFERED, or EP0 with SIE_CTRL EP0_DOUBLE_BUF and its
+ * buffer 1 at 0x140; datasheet 4.1.2.5.2 and the EP_BUFFER_CONTROL
  * register table: bits 31:16 are buffer 1's LEN_1, AVAILABLE_1, PID_1, FULL_1, and buffer 1 lies 64
  * bytes after buffer 0) are judged per buffer: `buffer-control-owned`, `available-same-store` and
  * `buffer-owned` apply to each buffer's half of the word and each buffer. A 32-bit store covers both
@@ -71,6 +72,7 @@ const BUF_LEN = 0x3ff;
 const EP_CTRL_ENABLE = 1 << 31;
 const EP_CTRL_DOUBLE_BUFFERED = 1 << 30;
 const HALF_BUFFER = 64; // a double-buffered (non-isochronous) endpoint's buffers: 64 bytes each, buffer 1 after buffer 0
+const SIE_CTRL_EP0_DOUBLE_BUF = 1 << 30; // EP0's buffer 1 at 0x140, after buffer 0 at 0x100
 const MAX_PACKET = 64;
 // USB controller registers (datasheet 4.1.4).
 const REG = {
@@ -379,10 +381,13 @@ class UsbRules {
       return;
     }
     if (offset >= EP0_BUFFER) {
-      const owner = offset < EP0_BUFFER + 0x40 ? -2 : this.bufferOwner[offset >> 6];
+      // EP0's buffers serve both directions: buffer 0 at 0x100, buffer 1 at 0x140 when EP0 double-buffers.
+      const ep0Half = offset < EP0_BUFFER + HALF_BUFFER ? 0
+        : offset < EP0_BUFFER + 2 * HALF_BUFFER && this.doubleBuffered(0, false) ? 1 : -1;
+      const owner = ep0Half >= 0 ? -2 : this.bufferOwner[offset >> 6];
       if (owner === -1) return;
       // An owner is a buffer control offset, plus 0x100 for buffer 1 of a double-buffered endpoint.
-      const words = owner === -2 ? [BUF_CTRL_FIRST, BUF_CTRL_FIRST + 4] : [owner];
+      const words = owner === -2 ? [BUF_CTRL_FIRST + 0x100 * ep0Half, BUF_CTRL_FIRST + 4 + 0x100 * ep0Half] : [owner];
       for (const w of words) {
         const half = w >> 8;
         const word = this.view.getUint32(w & 0xff, true);
@@ -416,8 +421,10 @@ class UsbRules {
     }
   }
 
+  /** Endpoint control DOUBLE_BUFFERED; for EP0 (no endpoint control word) SIE_CTRL EP0_DOUBLE_BUF. */
   doubleBuffered(ep, out) {
-    return ep !== 0 && (this.view.getUint32(8 * ep + (out ? 4 : 0), true) & EP_CTRL_DOUBLE_BUFFERED) !== 0;
+    if (ep === 0) return (this.usb.sieCtrl & SIE_CTRL_EP0_DOUBLE_BUF) !== 0;
+    return (this.view.getUint32(8 * ep + (out ? 4 : 0), true) & EP_CTRL_DOUBLE_BUFFERED) !== 0;
   }
 
   bufCtrlStore(offset, old, value) {

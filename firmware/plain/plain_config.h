@@ -29,8 +29,24 @@
  * DCD_DOUBLE_BUFFERED). The PLAIN_VARIANT_DB_* variants do too, each breaking one of the emulator's
  * USB rules for buffer 1 (firmware/README.md), so a test sees each rule fire. */
 #if defined(PLAIN_VARIANT_DOUBLE_BUF) || defined(PLAIN_VARIANT_DB_TWICE) || defined(PLAIN_VARIANT_DB_SAME_PID) || \
-    defined(PLAIN_VARIANT_DB_LONG) || defined(PLAIN_VARIANT_DB_SAME_STORE) || defined(PLAIN_VARIANT_DB_WORD_STORE)
+    defined(PLAIN_VARIANT_DB_LONG) || defined(PLAIN_VARIANT_DB_SAME_STORE) || defined(PLAIN_VARIANT_DB_WORD_STORE) || \
+    defined(PLAIN_VARIANT_DB_PAIR) || defined(PLAIN_VARIANT_DB_PAIR_NOPOLL)
 #define DCD_DOUBLE_BUFFERED 1
+#endif
+/* PLAIN_VARIANT_DB_PAIR: double-buffered with an interrupt per pair of buffers
+ * (INTERRUPT_PER_DOUBLE_BUFF, not INTERRUPT_PER_BUFF): a buffer 0 done alone sets no BUFF_STATUS bit,
+ * so a 1 ms timer polls the buffer control words for it (DCD_DB_POLL). PLAIN_VARIANT_DB_PAIR_NOPOLL
+ * does not poll: a lone packet waits in buffer 0 until the next one fills buffer 1. */
+#if defined(PLAIN_VARIANT_DB_PAIR) || defined(PLAIN_VARIANT_DB_PAIR_NOPOLL)
+#define DCD_DB_INT_PER_PAIR 1
+#endif
+#ifdef PLAIN_VARIANT_DB_PAIR
+#define DCD_DB_POLL 1
+#endif
+/* PLAIN_VARIANT_EP0_DOUBLE: EP0 double-buffered (SIE_CTRL EP0_DOUBLE_BUF, buffer 1 at DPRAM 0x140),
+ * an interrupt per buffer, BUFF_CPU_SHOULD_HANDLE naming the half (src/dcd_rp2040.c). */
+#ifdef PLAIN_VARIANT_EP0_DOUBLE
+#define DCD_EP0_DOUBLE_BUFFERED 1
 #endif
 #ifdef PLAIN_VARIANT_DB_TWICE
 #define DCD_DB_BUG_TWICE 1 /* buffer 1's AVAILABLE set again before the controller consumed it */

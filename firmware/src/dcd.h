@@ -48,6 +48,11 @@ static inline uint8_t *dcd_ep_buffer(uint8_t ep_addr) {
  * on a closed endpoint. */
 void dcd_ep_arm_in(uint8_t ep_addr, uint16_t len);
 void dcd_ep_arm_out(uint8_t ep_addr, uint16_t len);
+#ifdef DCD_DB_INT_PER_PAIR
+/* Handle the double-buffered endpoints' buffers that completed without an interrupt (with
+ * INTERRUPT_PER_DOUBLE_BUFF a buffer 0 done alone sets no BUFF_STATUS bit). Interrupt context only. */
+void dcd_poll(void);
+#endif
 #ifdef DCD_DOUBLE_BUFFERED
 /* Packets the upper layer has armed on the endpoint and not yet seen complete (0..2 when it
  * double-buffers, 0..1 otherwise). */

@@ -29,6 +29,21 @@ typedef struct {
 } db_state_t;
 static db_state_t db[2u * EP_COUNT];
 #endif
+#ifdef DCD_EP0_DOUBLE_BUFFERED
+/* EP0 double-buffered (SIE_CTRL EP0_DOUBLE_BUF; a build option: the plain image's ep0_double
+ * variant). Datasheet 4.1.2.5: EP0's buffer 0 at DPRAM 0x100 and buffer 1 at 0x140, both shared by
+ * IN and OUT; the high half of each EP0 buffer control word describes buffer 1. The controller's
+ * buffer select (one per direction) starts at buffer 0 and flips after each buffer it completes, so
+ * the firmware arms the half it points at: the one after the last completed (a buffer a SETUP took
+ * back never completed). With EP0_INT_1BUF every buffer sets BUFF_STATUS and BUFF_CPU_SHOULD_HANDLE
+ * says which half completed. */
+#define EP0_HALF_BYTES 64u
+static uint8_t ep0_select[2]; /* the half each direction's buffer select points at */
+
+static inline uint8_t *ep0_buffer(unsigned half) {
+    return (uint8_t *)(uintptr_t)(USB_DPRAM_EP0_BUF + EP0_HALF_BYTES * half);
+}
+#endif
 
 /* Bit of an endpoint direction in BUFF_STATUS, EP_ABORT and EP_ABORT_DONE: 2n for IN, 2n + 1 for OUT. */
 static inline uint32_t ep_bit(unsigned ep, unsigned d) { return 1u << (2u * ep + d); }
@@ -81,7 +96,12 @@ void dcd_init(void) {
     /* No VBUS pin on the Pico's USB: force VBUS detected (rp2040js swaps these two bits). */
     REG32(USB_USB_PWR) = USB_PWR_VBUS_DETECT | USB_PWR_VBUS_DETECT_OVERRIDE_EN;
     REG32(USB_MAIN_CTRL) = USB_MAIN_CTRL_CONTROLLER_EN;
+#ifdef DCD_EP0_DOUBLE_BUFFERED
+    ep0_select[0] = ep0_select[1] = 0u;
+    REG32(USB_SIE_CTRL) = USB_SIE_CTRL_EP0_INT_1BUF | USB_SIE_CTRL_EP0_DOUBLE_BUF;
+#else
     REG32(USB_SIE_CTRL) = USB_SIE_CTRL_EP0_INT_1BUF;
+#endif
     REG32(USB_INTE) = USB_INT_BUFF_STATUS | USB_INT_BUS_RESET | USB_INT_SETUP_REQ;
     hw_irq_enable(IRQ_USBCTRL);
     HW_SET(USB_SIE_CTRL) = USB_SIE_CTRL_PULLUP_EN;
@@ -147,6 +167,8 @@ static int32_t take_back(unsigned ep, unsigned d, bool stall, bool consume) {
     return len;
 }
 
+#define USB_BUF_RESET_SELECT (1u << 12) /* the buffer control word's RESET: the select back to buffer 0 */
+
 /* Datasheet 4.1.2.5.1: write everything but AVAILABLE, let clk_usb catch up, then AVAILABLE. The
  * wait is three clk_usb periods (the controller needs one): 8 nops at the board's clocks. */
 _Static_assert(8u * BOARD_CLK_USB_HZ >= 3u * BOARD_CLK_SYS_HZ, "8 clk_sys cycles < 3 clk_usb periods");
@@ -164,8 +186,15 @@ static inline __attribute__((always_inline)) void settle(void) {
  * the endpoint's toggle, so the two halves alternate DATA0/DATA1. A half the controller owns
  * (AVAILABLE) is never written: the other half is armed with a 16-bit store to its own half word. */
 #define USB_EP_CTRL_DOUBLE_BUFFERED (1u << 30)
-#define USB_BUF_RESET_SELECT (1u << 12)
 #define DB_HALF_BYTES 64u
+/* DCD_DB_INT_PER_PAIR: INTERRUPT_PER_DOUBLE_BUFF instead of INTERRUPT_PER_BUFF, so BUFF_STATUS is set
+ * only when both buffers are done (after buffer 1); a packet done in buffer 0 alone sets nothing and
+ * is found by dcd_poll (with DCD_DB_POLL the application calls it every millisecond). */
+#ifdef DCD_DB_INT_PER_PAIR
+#define DB_INT_BITS USB_EP_CTRL_INT_2BUF
+#else
+#define DB_INT_BITS USB_EP_CTRL_INT_1BUF
+#endif
 
 
 static inline uint8_t *db_buffer(unsigned ep, unsigned d, unsigned half) {
@@ -338,9 +367,19 @@ static void db_open(unsigned ep, unsigned d, uint8_t type) {
     unsigned slot = DCD_SLOT(ep, d);
     db[slot].on = 1u;
     db_reset_select(ep, d, false);
-    REG32(USB_DPRAM_EP_CTRL(ep, d)) = USB_EP_CTRL_ENABLE | USB_EP_CTRL_DOUBLE_BUFFERED | USB_EP_CTRL_INT_1BUF |
+    REG32(USB_DPRAM_EP_CTRL(ep, d)) = USB_EP_CTRL_ENABLE | USB_EP_CTRL_DOUBLE_BUFFERED | DB_INT_BITS |
                                       ((uint32_t)type << USB_EP_CTRL_TYPE_SHIFT) | buf_offset[ep][d];
 }
+
+#ifdef DCD_DB_INT_PER_PAIR
+void dcd_poll(void) {
+    for (unsigned slot = 2u; slot < 2u * EP_COUNT; slot++) {
+        if (db[slot].on) {
+            db_complete(slot);
+        }
+    }
+}
+#endif
 #define DB_ON(ep, d) (db[DCD_SLOT(ep, d)].on != 0u)
 #define DB_BYTES 2u
 #else
@@ -411,6 +450,43 @@ static inline __attribute__((always_inline)) void start_word(unsigned ep, unsign
     REG32(USB_DPRAM_BUF_CTRL(ep, d)) = value | USB_BUF_AVAILABLE;
 }
 
+#ifdef DCD_EP0_DOUBLE_BUFFERED
+/* Arm EP0's half the select points at: its fields, then AVAILABLE, as 16-bit stores to that half. */
+static void ep0_start(unsigned d, uint16_t len, uint32_t state) {
+    uint16_t value = (uint16_t)(len & USB_BUF_LEN_MASK);
+    if (state & DCD_DATA1) {
+        value |= USB_BUF_DATA1;
+    }
+    if (d == 0u) {
+        value |= USB_BUF_FULL;
+    }
+    volatile uint16_t *w = (volatile uint16_t *)(uintptr_t)(USB_DPRAM_BUF_CTRL(0u, d) + 2u * ep0_select[d]);
+    *w = value;
+    settle();
+    *w = (uint16_t)(value | USB_BUF_AVAILABLE);
+}
+
+/* EP0's half `half` in direction `d` completed: the select moved on; where the next IN packet is
+ * written, or where the OUT packet just received lies. Returns its length. */
+static uint16_t ep0_done(unsigned d, unsigned half) {
+    ep0_select[d] = (uint8_t)(half ^ 1u);
+    dcd_buf[0][d] = ep0_buffer(d == 0u ? ep0_select[0] : half);
+    return (uint16_t)((REG32(USB_DPRAM_BUF_CTRL(0u, d)) >> (16u * half)) & USB_BUF_LEN_MASK);
+}
+
+/* A bus reset: both EP0 selects back to buffer 0 (RESET), whatever the controller did with them. */
+static void ep0_reset_select(void) {
+    for (unsigned d = 0; d < 2u; d++) {
+        (void)abort_begin(0u, d);
+        REG32(USB_DPRAM_BUF_CTRL(0u, d)) = USB_BUF_RESET_SELECT;
+        REG32(USB_DPRAM_BUF_CTRL(0u, d)) = 0u;
+        abort_end(0u, d);
+        ep0_select[d] = 0u;
+        dcd_buf[0][d] = ep0_buffer(0u);
+    }
+}
+#endif
+
 /* Hand a buffer to the controller with the endpoint's next PID. */
 static inline __attribute__((always_inline)) void start(unsigned ep, unsigned d, uint16_t len) {
     dcd_ep_state_t *st = &dcd_ep[DCD_SLOT(ep, d)];
@@ -433,6 +509,12 @@ static inline __attribute__((always_inline)) void arm(uint8_t ep, unsigned d, ui
         return;
     }
     st->word = (state | DCD_ARMED) ^ DCD_DATA1;
+#ifdef DCD_EP0_DOUBLE_BUFFERED
+    if (ep == 0u) {
+        ep0_start(d, len, state);
+        return;
+    }
+#endif
     start_word(ep, d, len, state);
 }
 
@@ -582,6 +664,12 @@ static __attribute__((noinline)) void on_setup_req(void) {
     /* A SETUP cancels whatever EP0 was doing; both data stage directions start at DATA1. */
     dcd_ep[DCD_SLOT(0, 0)].armed = dcd_ep[DCD_SLOT(0, 1)].armed = 0u;
     dcd_ep[DCD_SLOT(0, 0)].data1 = dcd_ep[DCD_SLOT(0, 1)].data1 = 1u;
+#ifdef DCD_EP0_DOUBLE_BUFFERED
+    /* A STALL left by the last request stays in buffer 0's half, which a 16-bit store to buffer 1's
+     * does not rewrite: take it out of both words (the SETUP handed both buffers back). */
+    REG32(USB_DPRAM_BUF_CTRL(0u, 0u)) &= ~USB_BUF_STALL;
+    REG32(USB_DPRAM_BUF_CTRL(0u, 1u)) &= ~USB_BUF_STALL;
+#endif
     dcd_on_setup(&setup);
 }
 
@@ -596,10 +684,18 @@ void isr_usbctrl(void) {
             dcd_set_address(0u);
             dcd_ep_close_all();
             dcd_ep[DCD_SLOT(0, 0)].armed = dcd_ep[DCD_SLOT(0, 1)].armed = 0u;
+#ifdef DCD_EP0_DOUBLE_BUFFERED
+            ep0_reset_select();
+#endif
             dcd_on_bus_reset();
         }
         if (ints & USB_INT_BUFF_STATUS) {
             uint32_t status = REG32(USB_BUFF_STATUS);
+#ifdef DCD_EP0_DOUBLE_BUFFERED
+            /* Which half of EP0 each set bit stands for (one buffer in flight per direction, so no
+             * completion of that direction can change it before the handler below runs). */
+            uint32_t which = REG32(USB_BUFF_CPU_SHOULD_HANDLE);
+#endif
             bool handled = false; /* a handler ran since `status` was read */
             while (status != 0u) {
                 uint32_t mask = status & (0u - status); /* lowest set bit first, as a scan from bit 0 */
@@ -622,7 +718,12 @@ void isr_usbctrl(void) {
                 if (!dcd_ep[slot].opened) {
                     continue;
                 }
+#ifdef DCD_EP0_DOUBLE_BUFFERED
+                uint16_t len = slot < 2u ? ep0_done(slot, (which & mask) != 0u)
+                                         : (uint16_t)(REG32(USB_DPRAM_BUF_CTRL(0u, 0u) + 4u * slot) & USB_BUF_LEN_MASK);
+#else
                 uint16_t len = (uint16_t)(REG32(USB_DPRAM_BUF_CTRL(0u, 0u) + 4u * slot) & USB_BUF_LEN_MASK);
+#endif
                 handled = true;
                 (void)route[slot]((uint8_t)((slot >> 1) | ((slot & 1u) ? 0u : 0x80u)), len);
             }

@@ -1,0 +1,118 @@
+"""Firmware that uses the USB controller's other interrupt and buffering modes, end to end through the
+emulator's bridge (firmware/emulator/host_endpoints.js EndpointBuffers): the plain image's variants
+(firmware/plain/plain_config.h) built with one -D each.
+- db_pair: double-buffered bulk endpoints with INTERRUPT_PER_DOUBLE_BUFF instead of
+  INTERRUPT_PER_BUFF (RP2040 datasheet, EP_CONTROL bit 28: "each time both buffers are done"), and a
+  1 ms poll for a buffer 0 that completed alone; db_pair_nopoll the same without the poll.
+- ep0_double: EP0 double-buffered (SIE_CTRL EP0_DOUBLE_BUF, buffer 1 at DPRAM 0x140) with
+  EP0_INT_1BUF, finding the completed half in BUFF_CPU_SHOULD_HANDLE."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from rig.links.emulator import EmulatorLink
+from rig.links.usb_link import LinkStall, LinkTimeout
+
+from .conftest import T, need_bridge
+from .test_double_buffer import EP_IN, EP_OUT, burst, configured, read_all
+
+GET_DESCRIPTOR, SET_CONFIGURATION, GET_CONFIGURATION = 6, 9, 8
+NO_ECHO_MS = 300
+"""How long a read waits for an echo that must not come (the bridge scales it by the emulation speed)."""
+
+
+def completions(link: EmulatorLink, ep: str) -> list[int]:
+    done: list[int] = link.info()["buffer_completions"].get(ep, [0, 0])
+    return done
+
+
+def wait_completions(link: EmulatorLink, ep: str, want: list[int]) -> None:
+    """Until the controller has completed `want` buffers of `ep` (the packets landed)."""
+    deadline = time.monotonic() + 30
+    while completions(link, ep) != want:
+        assert time.monotonic() < deadline, (ep, completions(link, ep), want)
+        link.ping()
+
+
+def test_interrupt_per_pair_echoes_every_size(firmware_build: Path) -> None:
+    """Transfers of 1, 2, 3 and 8 packets (an odd count leaves its last packet alone in buffer 0, which
+    only the poll finds) come back byte-exact; BUFF_STATUS was set once per pair, by buffer 1's
+    completions only, where the per-buffer image sets it for every buffer."""
+    need_bridge()
+    sizes = (1, 9, 17, 60, 3, 8)
+    for image, per_pair in (("plain_db_pair.uf2", True), ("plain_double_buf.uf2", False)):
+        with configured(EmulatorLink(firmware_build / image)) as link:
+            for n in sizes:
+                data = burst(n, first_note=n)
+                assert link.write(EP_OUT, data, T) == len(data)
+                assert read_all(link, len(data)) == data, (image, n)
+            info = link.info()
+            assert info["usb_rules"]["fired"] == {}
+            for ep in ("0x03", "0x82"):
+                first, second = info["buffer_completions"][ep]
+                assert first >= second >= 4, (image, ep, first, second)
+                sets = info["buffer_status_sets"][ep]
+                assert sets == (second if per_pair else first + second), (image, ep, sets, first, second)
+
+
+def test_a_buffer_done_alone_sets_no_interrupt_with_interrupt_per_pair(firmware_build: Path) -> None:
+    """db_pair_nopoll: one OUT packet lands in buffer 0 and nothing tells the firmware (no BUFF_STATUS
+    bit, so no echo); the next packet fills buffer 1, both buffers are done, the bit is set and both
+    come back in order. A model that set BUFF_STATUS for every buffer echoes the first at once."""
+    need_bridge()
+    with configured(EmulatorLink(firmware_build / "plain_db_pair_nopoll.uf2")) as link:
+        first, second = burst(1), burst(1, first_note=64)
+        assert link.write(EP_OUT, first, T) == len(first)
+        wait_completions(link, "0x03", [1, 0])
+        with pytest.raises(LinkTimeout):
+            link.read(EP_IN, 256, NO_ECHO_MS)
+        assert link.info()["buffer_status_sets"]["0x03"] == 0
+        assert link.write(EP_OUT, second, T) == len(second)
+        assert read_all(link, 8) == first + second
+        info = link.info()
+        assert info["buffer_completions"]["0x03"] == [1, 1]
+        assert info["buffer_status_sets"]["0x03"] == 1
+        assert info["usb_rules"]["fired"] == {}
+
+
+def enumerate_plain(link: EmulatorLink) -> list[bytes]:
+    """Device, configuration (whole), string 0 and 2 descriptors, and the configuration value after
+    SET_CONFIGURATION: control reads of one and of several EP0 packets, and OUT status stages."""
+    got = [bytes(link.control(0x80, GET_DESCRIPTOR, 0x0100, 0, 18, T))]
+    head = bytes(link.control(0x80, GET_DESCRIPTOR, 0x0200, 0, 9, T))
+    got.append(bytes(link.control(0x80, GET_DESCRIPTOR, 0x0200, 0, head[2] | head[3] << 8, T)))
+    got.append(bytes(link.control(0x80, GET_DESCRIPTOR, 0x0300, 0, 255, T)))
+    got.append(bytes(link.control(0x80, GET_DESCRIPTOR, 0x0302, 0x0409, 255, T)))
+    link.control(0x00, SET_CONFIGURATION, 1, 0, b"", T)
+    got.append(bytes(link.control(0x80, GET_CONFIGURATION, 0, 0, 1, T)))
+    return got
+
+
+def test_ep0_double_buffered_answers_as_the_single_buffered_device(firmware_build: Path) -> None:
+    """ep0_double answers every request with the same bytes as plain.uf2, through both EP0 buffers
+    (0x100 and 0x140) in both directions, across a STALLed request (the SETUP takes an armed buffer
+    back, the select stays), a bus reset, and a bulk echo after it; no USB rule fires."""
+    need_bridge()
+    with EmulatorLink(firmware_build / "plain.uf2") as link:
+        want = enumerate_plain(link)
+    assert len(want[1]) > 64  # the configuration descriptor takes two EP0 packets
+    with EmulatorLink(firmware_build / "plain_ep0_double.uf2") as link:
+        assert enumerate_plain(link) == want
+        with pytest.raises(LinkStall):
+            link.control(0xC0, 0x01, 0, 0, 4, T)  # a vendor request: not ours to answer
+        assert enumerate_plain(link) == want
+        link.reset()
+        assert enumerate_plain(link) == want
+        data = burst(20)
+        assert link.write(EP_OUT, data, T) == len(data)
+        assert read_all(link, len(data)) == data
+        info = link.info()
+        assert info["usb_rules"]["fired"] == {}
+        for ep in ("0x80", "0x00"):
+            first, second = info["buffer_completions"][ep]
+            assert first >= 3 and second >= 3 and abs(first - second) <= 3, (ep, first, second)
+            assert info["buffer_status_sets"][ep] == first + second  # EP0_INT_1BUF: every buffer
