@@ -45,8 +45,10 @@ QUIET_WAIT_S = 30.0
 """How long to wait for libjack's threads to go idle (a loaded machine delays them); past it the
 change is made anyway and counted in `quiet_timeouts`, a race left open. 30 s: more than the longest
 a --sync server started here may hold one cycle (ten 2 s client timeouts, rig.os_midi.jack), which
-holds the notifications behind it (the wait was 10 s; two test workers crashed in libjack while
-closing a port at load 25-30: whether their wait had run out is not known)."""
+holds the notifications behind it (it was 10 s). Not a cure for the SIGSEGV still seen closing a
+connected port under load: gdb shows the client's notification thread in HandleLatencyCallback
+while that client's own jack_port_unregister waits for the server, a notification the close itself
+causes (issue #9, open)."""
 
 _TASKS = Path("/proc/self/task")
 _READS = {0, 45}  # read, recvfrom (x86-64): a notification thread waiting for the server
