@@ -95,11 +95,10 @@ class PacketWriter:
         written = 0
         pending = self._pending
         size = self.transfer_bytes
-        reads = self.host_reads or (lambda: None)
         first_try: float | None = None
         while pending:
             chunk = bytes(pending[:size])
-            before = reads()
+            before = self.host_reads() if self.host_reads is not None else None
             try:
                 self.board.write_midi_packets(chunk, timeout)
             except TransferError as exc:

@@ -82,6 +82,14 @@ class PathWatch:
         got = xruns() if callable(xruns) else None
         return got if isinstance(got, JackXruns) else None
 
+    def xruns_since(self) -> JackXruns | None:
+        """JACK's xruns since the watch began (None when the server's log is not readable here)."""
+        now = self._xruns()
+        if now is None or self._xruns0 is None:
+            return None
+        return JackXruns(now.late_cycles - self._xruns0.late_cycles,
+                         now.skipped_clients - self._xruns0.skipped_clients)
+
     def stages(self, host: HostCounts) -> tuple[list[Stage], JackXruns | None]:
         """Every stage's count since the watch began, in path order, and JACK's xruns meanwhile."""
         now = self._driver_counts()
@@ -89,10 +97,7 @@ class PathWatch:
         device_now = self._device_counts()
         device = None if device_now is None or self._device0 is None else (
             device_now[0] - self._device0[0], device_now[1] - self._device0[1])
-        xruns_now = self._xruns()
-        xruns = None if xruns_now is None or self._xruns0 is None else JackXruns(
-            xruns_now.late_cycles - self._xruns0.late_cycles,
-            xruns_now.skipped_clients - self._xruns0.skipped_clients)
+        xruns = self.xruns_since()
 
         def drv(name: str) -> int | None:
             return driver.get(name) if self.driver is not None else None

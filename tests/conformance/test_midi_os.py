@@ -90,10 +90,10 @@ def os_driver(ports: MidiPorts, board: Board | None, target: Target, mode: c.Mid
     assert miniport.books() == [], "MXF books not balanced"
     counts = miniport.counters
     if counts.slow_answers:  # passed, late: the summary shows how late, and JACK's count of late cycles
-        _, xruns = watch.stages(HostCounts(0, 0, 0, 0))
         warnings.warn(SlowPathWarning(
             f"{counts.slow_answers} answer(s) took over {miniport.send_timeout_s} s, the longest "
-            f"{counts.longest_answer_wait_s:.1f} s; nothing lost (JACK meanwhile: {xruns})"), stacklevel=1)
+            f"{counts.longest_answer_wait_s:.1f} s; nothing lost (JACK meanwhile: {watch.xruns_since()})"),
+            stacklevel=1)
 
 
 def wait_for(what: str, ready: Callable[[], bool], timeout_s: float = 5.0) -> None:
