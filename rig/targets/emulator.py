@@ -39,6 +39,7 @@ server or one the target starts itself; RIG_JACK=auto|never|always, rig.os_midi.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import select
 import shutil
@@ -143,6 +144,25 @@ def image_is_stale(image: Path = DEFAULT_IMAGE) -> bool:
         return True
     built = min(image.stat().st_mtime, rom.stat().st_mtime)
     return any(p.stat().st_mtime > built for pattern in SOURCE_GLOBS for p in FIRMWARE_DIR.glob(pattern))
+
+
+BUILD_LOCK = FIRMWARE_DIR / ".build.lock"
+"""Held while this or another process builds the firmware: xdist workers (or two `rig` commands) that
+all find the image stale build it once, not at once (two makes writing the same files at once can
+leave an image half written: 53 emulator tests errored in a `pytest -n 2` run that rebuilt the
+firmware after a source change, the cause inferred)."""
+
+
+def build_if_stale(image: Path = DEFAULT_IMAGE) -> Path:
+    """`image` (our firmware), built first under BUILD_LOCK when it is missing or stale; whoever waited
+    for the lock looks again and finds it built."""
+    if not image_is_stale(image):
+        return image
+    with open(BUILD_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also on failure
+        if image_is_stale(image):
+            build_firmware()
+    return image
 
 
 def build_firmware(python: str = sys.executable) -> Path:
@@ -267,8 +287,7 @@ class EmulatorTarget(ClassDriverPorts):
             if not self.image.is_file():
                 raise TargetError(f"target {self.name}: firmware image {self.image} does not exist")
             return
-        if image_is_stale(self.image):
-            build_firmware()
+        build_if_stale(self.image)
 
     def open(self) -> None:
         """Build the image if needed, start the bridge, bind the class driver (OS MIDI ports) and find

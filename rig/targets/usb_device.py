@@ -144,12 +144,10 @@ def software_link(kind: str, image: Path | None = None) -> UsbLink:
 
         return LoopbackBoard()
     from rig.links.emulator import EmulatorLink
-    from rig.targets.emulator import DEFAULT_IMAGE, build_firmware, image_is_stale
+    from rig.targets.emulator import DEFAULT_IMAGE, build_if_stale
 
     if image is None:
-        if image_is_stale(DEFAULT_IMAGE):
-            build_firmware()
-        image = DEFAULT_IMAGE
+        image = build_if_stale(DEFAULT_IMAGE)
     return EmulatorLink(image)
 
 
