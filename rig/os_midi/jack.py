@@ -36,9 +36,8 @@ import signal
 import struct
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -287,6 +286,18 @@ def _graph_lib() -> ctypes.CDLL:
     lib.jack_port_get_all_connections.restype = ctypes.POINTER(ctypes.c_char_p)
     lib.jack_port_get_all_connections.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     lib.jack_free.argtypes = [ctypes.c_void_p]
+    lib.jack_port_register.restype = ctypes.c_void_p
+    lib.jack_port_register.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                                       ctypes.c_ulong]
+    lib.jack_activate.argtypes = [ctypes.c_void_p]
+    lib.jack_get_client_name.restype = ctypes.c_char_p
+    lib.jack_get_client_name.argtypes = [ctypes.c_void_p]
+    for call in (lib.jack_connect, lib.jack_disconnect):
+        call.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+    lib.jack_last_frame_time.restype = ctypes.c_uint32
+    lib.jack_last_frame_time.argtypes = [ctypes.c_void_p]
+    lib.jack_get_uuid_for_client_name.restype = ctypes.c_void_p
+    lib.jack_get_uuid_for_client_name.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     return lib
 
 
@@ -314,7 +325,9 @@ GRAPH_WAIT_S = 10.0
 machine delays cycles; --sync waits for late clients)."""
 
 
-_probe_lock = threading.Lock()
+_probe_lock = jack_ports.GRAPH_LOCK
+"""Held while the probe is opened, used or closed: the graph lock itself (a probe change is a graph
+change, and `settle_graph` runs inside graph changes; one lock keeps one order)."""
 _probe: tuple[str, int] | None = None
 """(server, client) of this process's graph probe: opened once per server (a client open and close
 cost ~50 ms each on the loaded machine), closed by `close_graph_probe`."""
@@ -338,11 +351,12 @@ def _graph_probe(lib: ctypes.CDLL, server: str) -> int:
 
 
 def _close_probe(lib: ctypes.CDLL) -> None:
-    global _probe
+    global _probe, _marks
     if _probe is not None:
         with jack_ports.graph_change():
             lib.jack_client_close(_probe[1])
         _probe = None
+        _marks = None
 
 
 def close_graph_probe(server: str | None = None) -> None:
@@ -354,6 +368,97 @@ def close_graph_probe(server: str | None = None) -> None:
 
 
 atexit.register(close_graph_probe)
+
+
+_MIDI_PORT_TYPE = b"8 bit raw midi"
+_PORT_IS_INPUT, _PORT_IS_OUTPUT = 0x1, 0x2
+_marks: tuple[str, str] | None = None
+"""Full names of the probe's marker ports (output, input), registered and the probe activated by the
+first `settle_graph` (a client's ports connect only while it is active)."""
+SETTLE_WAIT_S = 30.0
+"""How long `settle_graph` waits for each step (jack_ports.QUIET_WAIT_S: a --sync cycle may be held
+up to ten 2 s client timeouts, and the switch waits for a finished cycle)."""
+unsettled = 0
+"""`settle_graph` calls that could not finish: a step outwaited its timeout, or the probe could not
+register, activate or connect its marker ports (each one a race with libjack left open)."""
+
+
+def _marker_ports(lib: ctypes.CDLL, probe: int) -> tuple[str, str] | None:
+    """The marker ports' full names; None when they cannot be made."""
+    global _marks
+    if _marks is None:
+        name = (lib.jack_get_client_name(probe) or b"").decode()
+        with jack_ports.graph_change():  # registered while the probe is inactive: no walk of its list
+            for short, flags in ((b"mark out", _PORT_IS_OUTPUT), (b"mark in", _PORT_IS_INPUT)):
+                if not lib.jack_port_register(probe, short, _MIDI_PORT_TYPE, flags, 0):
+                    return None
+            if lib.jack_activate(probe) != 0:
+                return None
+        _marks = (f"{name}:mark out", f"{name}:mark in")
+    return _marks
+
+
+def settle_graph(timeout_s: float = SETTLE_WAIT_S) -> bool:
+    """Return once jackd has run every graph change made so far and each client of this process has
+    answered the latency notices it causes; False (counted in `unsettled`) when a step took longer
+    than `timeout_s` or the probe could not toggle its marker. Called before a port is unregistered.
+
+    Why (issue #9): jackd does not switch to a changed graph when the request is made but at the start
+    of a later cycle, and only then posts the "graph reordered" notice that makes its request thread
+    send every client a latency notice, which libjack's notification thread handles by walking the
+    client's port list unlocked. A port unregistered meanwhile is unlinked from that list under the
+    walk (SIGSEGV in JackClient::HandleLatencyCallback, seen in gdb). Waiting for idle threads does
+    not help: the notice is not sent yet. So: (1) toggle a connection between the probe's two marker
+    ports, a change after every earlier one; (2) wait until the graph jackd runs shows it (the
+    switch, at the start of some cycle, took every earlier change with it); (3) wait for the next
+    cycle to begin (the cycle that switched has posted its notice); (4) make two requests in turn:
+    jackd's request thread serves every readable socket once per poll round, the notice's among them,
+    so the second request is served only after the notice and every latency notice it sent were."""
+    server = os.environ.get(ENV_SERVER) or "default"
+    if _socket_missing(server):
+        return True
+    lib = _graph_lib()
+    with _probe_lock:
+        probe = _graph_probe(lib, server)
+        marks = _marker_ports(lib, probe)
+        if marks is None:
+            return _unsettled()
+        out, inp = marks
+        linked = _linked(lib, probe, out, inp)
+        toggle = lib.jack_disconnect if linked else lib.jack_connect
+        if toggle(probe, out.encode(), inp.encode()) != 0:
+            return _unsettled()
+        if not _settle_step(lambda: _linked(lib, probe, out, inp) != linked, timeout_s):
+            return False
+        frame = lib.jack_last_frame_time(probe)
+        if not _settle_step(lambda: lib.jack_last_frame_time(probe) != frame, timeout_s):
+            return False
+        own = lib.jack_get_client_name(probe)
+        for _ in range(2):
+            lib.jack_free(lib.jack_get_uuid_for_client_name(probe, own))
+        return True
+
+
+def _linked(lib: ctypes.CDLL, probe: int, out: str, inp: str) -> bool:
+    return inp in (_connections(lib, probe, out) or [])
+
+
+def _settle_step(done: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > deadline:
+            return _unsettled()
+        time.sleep(0.0002)  # polling jackd's shared memory: it offers no wait on a cycle
+    return True
+
+
+def _unsettled() -> bool:
+    global unsettled
+    unsettled += 1
+    return False
+
+
+jack_ports.settle_before_unregister = settle_graph
 
 
 def wait_for_connection(client: str, port: str, timeout_s: float = GRAPH_WAIT_S) -> None:

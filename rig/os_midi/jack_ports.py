@@ -2,15 +2,18 @@
 
 libjack (JACK2's client library, which python-rtmidi bundles) keeps each client's ports in a list that
 the caller's thread changes when it registers or unregisters a port, while the client's notification
-thread walks the same list, unlocked, whenever the server announces a latency change (after any
-connection or port change on the server). A close that unregisters a port during such a walk frees a
-list node under it: SIGSEGV in JackClient::HandleLatencyCallback (issue #9; seen in CI and reproduced
-in about 1 of 500 open/close rounds under load, the walking thread's stack in gdb).
+thread walks the same list, unlocked, whenever the server sends it a latency notice. A port
+unregistered during such a walk is unlinked and freed under it: SIGSEGV in
+JackClient::HandleLatencyCallback (issue #9; seen in CI and under gdb in about 1 of 20 rounds of the
+OS MIDI tests under load, the walking thread's stack in gdb while the main thread unregistered).
 
-The server writes every notification a graph change causes before it answers that change's request,
-so with all of this process's graph changes made one at a time (`GRAPH_LOCK`) and each new one made
-only once every libjack notification thread of the process is idle, blocked reading its socket with
-nothing left to read (`wait_for_quiet_notifications`), no walk can overlap a change of the list.
+Latency notices come from jackd's request thread after it switched to a changed graph, which it does
+at the start of a later cycle, not while the change is requested: so a port is unregistered only
+after `settle_before_unregister` (rig.os_midi.jack.settle_graph) has seen jackd run every change made
+so far and every client answer its notices. With all of this process's graph changes made one at a
+time (`GRAPH_LOCK`), no notice can then arrive until the next change, made after the unregistering.
+Each change is also made only once every libjack notification thread of the process is idle
+(`wait_for_quiet_notifications`), which covers the notices a request sends while it is served.
 Linux only (it reads /proc/self/task); elsewhere the calls are made without the wait.
 
 Every client opened here is closed before the process ends, also at exit without a close and on
@@ -45,10 +48,12 @@ QUIET_WAIT_S = 30.0
 """How long to wait for libjack's threads to go idle (a loaded machine delays them); past it the
 change is made anyway and counted in `quiet_timeouts`, a race left open. 30 s: more than the longest
 a --sync server started here may hold one cycle (ten 2 s client timeouts, rig.os_midi.jack), which
-holds the notifications behind it (it was 10 s). Not a cure for the SIGSEGV still seen closing a
-connected port under load: gdb shows the client's notification thread in HandleLatencyCallback
-while that client's own jack_port_unregister waits for the server, a notification the close itself
-causes (issue #9, open)."""
+holds the notifications behind it."""
+
+settle_before_unregister: Callable[[], object] | None = None
+"""Called with GRAPH_LOCK held before a port is unregistered: returns once the server has run every
+graph change so far and sent its latency notices (set by rig.os_midi.jack, which owns the probe
+client this needs; None while no JACK server has been used, or without JACK)."""
 
 _TASKS = Path("/proc/self/task")
 _READS = {0, 45}  # read, recvfrom (x86-64): a notification thread waiting for the server
@@ -178,6 +183,8 @@ def open_client(make: Callable[[], _T], closer: Callable[[], object] | None = No
 def call(port: Any, method: str, *args: Any) -> Any:
     """`port.method(*args)` for a graph-changing method (open_port, open_virtual_port, close_port)."""
     with graph_change():
+        if method == "close_port" and settle_before_unregister is not None:
+            settle_before_unregister()
         before = _tasks()
         result = getattr(port, method)(*args)
         _note_new_threads(before)

@@ -239,8 +239,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"(rig.os_midi.jack_ports)")
         for detail in jack_ports.quiet_timeout_details:
             terminalreporter.write_line(f"rig:   still busy: {detail}")
-    from rig.os_midi.jack import server_complaints
+    from rig.os_midi import jack
 
-    complaints = server_complaints()
+    if jack.unsettled:
+        terminalreporter.write_line(
+            f"rig: {jack.unsettled} JACK port(s) unregistered before jackd was seen to run the graph "
+            f"changes made before (rig.os_midi.jack.settle_graph): libjack's port-list race was left open "
+            f"there")
+    complaints = jack.server_complaints()
     if complaints:  # e.g. "ClientNotify fails name = ...": a process died with a client on our server
         terminalreporter.write_line(f"rig: the JACK server(s) of this process complained{complaints}")
