@@ -38,6 +38,7 @@ from rig.measure.latency import LatencySettings, RtMidiLink, UsbMidiLink, find_p
 from rig.measure.messages import short_message
 from rig.measure.model import Run
 from rig.measure.stats import summarize
+from rig.os_midi import jack_ports
 from rig.os_midi.jack import JackXruns, client_name
 
 BLOCKS = 16
@@ -155,8 +156,7 @@ def bare_ping_pong(out_name: str, in_name: str, api: int, count: int, gaps: tupl
                 rtts.append((stamp - sent) / 1000.0)
     finally:
         for port in (midi_in, midi_out):
-            port.close_port()
-            port.delete()
+            jack_ports.close(port)  # safe on JACK (rig.os_midi.jack_ports); the measured part is above
     return rtts
 
 

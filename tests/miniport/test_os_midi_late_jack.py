@@ -38,13 +38,13 @@ FLOOD = [m.note_on(i % 16, (i // 16) % 128, 1 + i // 2048) for i in range(600)]
 
 SHARER = """
 import ctypes, signal, sys, rtmidi
+from rig.os_midi import jack, jack_ports  # jack: closes after the graph settled (rig.os_midi.jack_ports)
 ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: never outlive the test, stopped or not
 port = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=sys.argv[1])
 port.open_virtual_port("idle")  # an active client: every cycle of a --sync server waits for it
 print("ready", flush=True)
 sys.stdin.read()  # until the test closes the pipe
-port.close_port()
-port.delete()
+jack_ports.close(port)
 """
 
 

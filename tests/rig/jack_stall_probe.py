@@ -170,6 +170,7 @@ def main() -> None:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     import rtmidi
 
+    from rig.os_midi import jack_ports
     from rig.os_midi.jack import CLIENT_TIMEOUT_MS, JackServer, wait_for_connection
 
     timeout = None if args.default_timeout else CLIENT_TIMEOUT_MS
@@ -206,7 +207,7 @@ def main() -> None:
             time.sleep(0.01)
         received = list(reader.seqs)
         reader.close()
-        out.delete()
+        jack_ports.close(out)  # unregistered once the graph settled (rig.os_midi.jack_ports)
         xruns = server.xruns()
     lost = len(set(range(sent)) - set(received))
     print(json.dumps({"sent": sent, "received": len(received), "lost": lost,
