@@ -40,9 +40,10 @@
  *   each endpoint's wMaxPacketSize (64 until read); interrupt IN endpoints are polled at bInterval.
  * - Buffers as the controller uses them (host_endpoints.js EndpointBuffers): a double-buffered
  *   endpoint's two buffers (EP0's with SIE_CTRL EP0_DOUBLE_BUF, at 0x100 and 0x140) are taken in turn
- *   by the buffer select (not rp2040js's out-of-order handling), BUFF_CPU_SHOULD_HANDLE says which one
- *   completed, and a completion sets BUFF_STATUS as the interrupt bits say (EP_CONTROL
- *   INTERRUPT_PER_BUFF / INTERRUPT_PER_DOUBLE_BUFF, SIE_CTRL EP0_INT_1BUF / EP0_INT_2BUF).
+ *   by the buffer select (not rp2040js's out-of-order handling), a completion sets BUFF_STATUS as
+ *   the interrupt bits say (EP_CONTROL INTERRUPT_PER_BUFF / INTERRUPT_PER_DOUBLE_BUFF, SIE_CTRL
+ *   EP0_INT_1BUF / EP0_INT_2BUF), BUFF_CPU_SHOULD_HANDLE names the buffer the set bit stands for, and
+ *   a buffer's write-back clears the word's RESET bit.
  * - A bulk write sends its data in max-size packets and ends with a short packet; it appends no ZLP
  *   when the length is a multiple of the max packet size (libusb does not either): a host that wants one writes a
  *   zero-length transfer. While the device is not configured (the host saw SET_CONFIGURATION 0 or a
@@ -318,22 +319,20 @@ for (let ep = 0; ep < 16; ep++) {
   epBuffers[0].push(new EndpointBuffers(dpram, ep, false, () => usb.sieCtrl));
   epBuffers[1].push(new EndpointBuffers(dpram, ep, true, () => usb.sieCtrl));
 }
-let shouldHandle = 0; // BUFF_CPU_SHOULD_HANDLE: per endpoint direction, 1 when buffer 1 completed
-const statusLatch = new BufferStatusLatch(); // a second completion behind a BUFF_STATUS bit
+// A second completion behind a BUFF_STATUS bit, and BUFF_CPU_SHOULD_HANDLE (which buffer the bit
+// stands for; written for every completion, though the datasheet calls it valid only per buffer).
+const statusLatch = new BufferStatusLatch();
 
-// The controller has written a buffer's status back: which buffer it was (BUFF_CPU_SHOULD_HANDLE,
-// kept for every completion; the datasheet calls it valid only with an interrupt per buffer), and
-// the BUFF_STATUS bit as the endpoint's interrupt bits say (EndpointBuffers.raisesStatus); a bit
-// already set keeps the completion for the firmware's acknowledge (BufferStatusLatch).
+// The controller has written a buffer's status back: the BUFF_STATUS bit as the endpoint's interrupt
+// bits say (EndpointBuffers.raisesStatus); a bit already set keeps the completion for the firmware's
+// acknowledge (BufferStatusLatch).
 function bufferDone(ep, out, half) {
-  const bit = epBit(ep, out);
-  shouldHandle = half ? (shouldHandle | bit) >>> 0 : (shouldHandle & ~bit) >>> 0;
-  if (epBuffers[out ? 1 : 0][ep].raisesStatus(half) && statusLatch.raise(bit, usb.buffStatus)) {
+  if (statusLatch.raise(epBit(ep, out), usb.buffStatus, half, epBuffers[out ? 1 : 0][ep].raisesStatus(half))) {
     usb.indicateBufferReady(ep, out);
   }
 }
 const usbRead = usb.readUint32.bind(usb);
-usb.readUint32 = (offset) => (offset === 0x5c ? shouldHandle : usbRead(offset)); // rp2040js reads 0
+usb.readUint32 = (offset) => (offset === 0x5c ? statusLatch.shouldHandle : usbRead(offset)); // rp2040js reads 0
 
 function endpointEnabled(ep, out) {
   return ep === 0 || (dpram.getUint32(0x8 * ep + (out ? 4 : 0), true) & 0x80000000) !== 0;
@@ -866,7 +865,6 @@ function forgetEndpoints() {
     epBuffers[0][ep].reset();
     epBuffers[1][ep].reset();
   }
-  shouldHandle = 0;
   statusLatch.reset();
 }
 

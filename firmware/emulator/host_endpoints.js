@@ -135,11 +135,12 @@ class EndpointBuffers {
   }
 
   /** The controller writes the status of buffer `half` back: for IN (`length` null) AVAILABLE and
-   * FULL clear; for OUT `length` bytes landed: FULL and the length set, AVAILABLE clear. Double
-   * buffered, the select then moves to the other buffer. Returns the half, for
+   * FULL clear; for OUT `length` bytes landed: FULL and the length set, AVAILABLE clear; and RESET
+   * (bit 12) clears ("cleared at end of transfer": the select was put back when it was stored).
+   * Double buffered, the select then moves to the other buffer. Returns the half, for
    * BUFF_CPU_SHOULD_HANDLE (and raisesStatus, which `raised` counts). */
   complete(half, length = null) {
-    const word = this.view.getUint32(this.control, true);
+    const word = this.view.getUint32(this.control, true) & ~RESET_SELECT;
     const shift = 16 * half;
     let bits = (word >>> shift) & 0xffff;
     if (length === null) bits &= ~(HALF_AVAILABLE | HALF_FULL);
@@ -169,32 +170,45 @@ class EndpointBuffers {
  * cycle"): a completion that comes while its endpoint's bit is still set is owed, and the firmware's
  * acknowledge of that bit sets it again at once. One owed completion per bit: an endpoint direction
  * has at most two buffers.
+ * BUFF_CPU_SHOULD_HANDLE ("Which of the double buffers should be handled. Only valid if using an
+ * interrupt per buffer"; `shouldHandle`, 1 = buffer 1) names the buffer the set bit stands for: the
+ * first completion's while the second is owed, the owed one's once the acknowledge sets the bit
+ * again. A completion that sets no bit (per pair, or no interrupt bit) still writes its buffer there.
  */
 class BufferStatusLatch {
   constructor() {
-    this.owed = 0; // bits with a completion behind the one they show
+    this.reset();
     this.again = 0; // bits set again on an acknowledge (INFO's buffer_status_again)
   }
 
-  /** A completion sets `bit` while BUFF_STATUS reads `current`: true if the bit is to be set now,
-   * false if it is set already (the completion is owed). */
-  raise(bit, current) {
-    if (!(current & bit)) return true;
-    this.owed = (this.owed | bit) >>> 0;
-    return false;
+  /** Buffer `half` of the endpoint direction with BUFF_STATUS bit `bit` completed while BUFF_STATUS
+   * reads `current`; `raises`: its interrupt bits ask for a bit. True if the bit is to be set now,
+   * false if not (none asked, or it is set already: the completion is owed). */
+  raise(bit, current, half = 0, raises = true) {
+    if (raises && current & bit) {
+      this.owed = (this.owed | bit) >>> 0;
+      this.owedHalf = half ? (this.owedHalf | bit) >>> 0 : (this.owedHalf & ~bit) >>> 0;
+      return false;
+    }
+    this.shouldHandle = half ? (this.shouldHandle | bit) >>> 0 : (this.shouldHandle & ~bit) >>> 0;
+    return raises;
   }
 
-  /** The firmware cleared the bits `cleared`: those owed a completion, to be set again now. */
+  /** The firmware cleared the bits `cleared`: those owed a completion, to be set again now (and
+   * BUFF_CPU_SHOULD_HANDLE names the owed buffers). */
   acknowledged(cleared) {
     const again = (this.owed & cleared) >>> 0;
     this.owed = (this.owed & ~again) >>> 0;
+    this.shouldHandle = ((this.shouldHandle & ~again) | (this.owedHalf & again)) >>> 0;
     for (let bits = again; bits; bits &= bits - 1) this.again++;
     return again;
   }
 
-  /** Bus or chip reset: nothing owed. */
+  /** Bus or chip reset: nothing owed, BUFF_CPU_SHOULD_HANDLE 0. */
   reset() {
     this.owed = 0;
+    this.owedHalf = 0; // per owed bit: 1 when the owed completion was buffer 1's
+    this.shouldHandle = 0;
   }
 }
 

@@ -35,18 +35,30 @@
 #endif
 /* PLAIN_VARIANT_DB_PAIR: double-buffered with an interrupt per pair of buffers
  * (INTERRUPT_PER_DOUBLE_BUFF, not INTERRUPT_PER_BUFF): a buffer 0 done alone sets no BUFF_STATUS bit,
- * so a 1 ms timer polls the buffer control words for it (DCD_DB_POLL). PLAIN_VARIANT_DB_PAIR_NOPOLL
+ * so a 1 ms timer polls the buffer control words for it (DCD_POLL). PLAIN_VARIANT_DB_PAIR_NOPOLL
  * does not poll: a lone packet waits in buffer 0 until the next one fills buffer 1. */
 #if defined(PLAIN_VARIANT_DB_PAIR) || defined(PLAIN_VARIANT_DB_PAIR_NOPOLL)
 #define DCD_DB_INT_PER_PAIR 1
 #endif
 #ifdef PLAIN_VARIANT_DB_PAIR
-#define DCD_DB_POLL 1
+#define DCD_POLL 1
 #endif
 /* PLAIN_VARIANT_EP0_DOUBLE: EP0 double-buffered (SIE_CTRL EP0_DOUBLE_BUF, buffer 1 at DPRAM 0x140),
  * an interrupt per buffer, BUFF_CPU_SHOULD_HANDLE naming the half (src/dcd_rp2040.c). */
-#ifdef PLAIN_VARIANT_EP0_DOUBLE
+#if defined(PLAIN_VARIANT_EP0_DOUBLE) || defined(PLAIN_VARIANT_EP0_INT_2BUF)
 #define DCD_EP0_DOUBLE_BUFFERED 1
+#endif
+/* PLAIN_VARIANT_EP0_INT_2BUF: EP0 double-buffered with EP0_INT_2BUF (SIE_CTRL bit 28): BUFF_STATUS
+ * only when both buffers are done, i.e. with buffer 1; a 1 ms poll finds a buffer 0 done alone. */
+#ifdef PLAIN_VARIANT_EP0_INT_2BUF
+#define DCD_EP0_INT_2BUF 1
+#define DCD_POLL 1
+#endif
+/* PLAIN_VARIANT_NO_BUFF_INT: no endpoint (EP0 included) enables a buffer interrupt, so no completion
+ * sets BUFF_STATUS; a 1 ms poll reads every armed buffer control word's AVAILABLE and FULL bits. */
+#ifdef PLAIN_VARIANT_NO_BUFF_INT
+#define DCD_NO_BUFF_INT 1
+#define DCD_POLL 1
 #endif
 #ifdef PLAIN_VARIANT_DB_TWICE
 #define DCD_DB_BUG_TWICE 1 /* buffer 1's AVAILABLE set again before the controller consumed it */

@@ -14,10 +14,10 @@ static const usbd_class_t classes[] = {
     {PLAIN_IF_AUDIO_CONTROL, 2u,    plain_reset, plain_open, NULL,    plain_xfer, plain_halt_cleared},
 };
 
-#ifdef DCD_DB_POLL
+#ifdef DCD_POLL
 #define POLL_US 1000u /* as often as a host sends SOF */
 
-/* The double-buffered endpoints' buffers done without an interrupt (dcd_poll), every millisecond. */
+/* The buffers done without an interrupt (dcd_poll), every millisecond. */
 void board_alarm_fired(void) {
     dcd_poll();
     board_alarm_set(board_time_us() + POLL_US);
@@ -29,7 +29,7 @@ void board_alarm_fired(void) {}
 int main(void) {
     board_clocks_init();
     board_unreset(RESET_TIMER);
-#ifdef DCD_DB_POLL
+#ifdef DCD_POLL
     board_alarm_set(board_time_us() + POLL_US);
 #endif
     usbd_init(classes, (uint8_t)(sizeof classes / sizeof classes[0]), NULL);

@@ -45,6 +45,21 @@ static inline uint8_t *ep0_buffer(unsigned half) {
 }
 #endif
 
+/* Which completions set BUFF_STATUS (datasheet: EP_CONTROL bits 29:28, SIE_CTRL bits 29:28 for EP0).
+ * DCD_NO_BUFF_INT: neither bit, on every endpoint, so no buffer sets it and dcd_poll finds them all;
+ * DCD_EP0_INT_2BUF: EP0 (double-buffered) sets it per pair of buffers, dcd_poll finds a lone buffer 0. */
+#ifdef DCD_NO_BUFF_INT
+#define EP_INT_BITS 0u
+#define EP0_INT_BITS 0u
+#else
+#define EP_INT_BITS USB_EP_CTRL_INT_1BUF
+#ifdef DCD_EP0_INT_2BUF
+#define EP0_INT_BITS USB_SIE_CTRL_EP0_INT_2BUF
+#else
+#define EP0_INT_BITS USB_SIE_CTRL_EP0_INT_1BUF
+#endif
+#endif
+
 /* Bit of an endpoint direction in BUFF_STATUS, EP_ABORT and EP_ABORT_DONE: 2n for IN, 2n + 1 for OUT. */
 static inline uint32_t ep_bit(unsigned ep, unsigned d) { return 1u << (2u * ep + d); }
 
@@ -98,9 +113,9 @@ void dcd_init(void) {
     REG32(USB_MAIN_CTRL) = USB_MAIN_CTRL_CONTROLLER_EN;
 #ifdef DCD_EP0_DOUBLE_BUFFERED
     ep0_select[0] = ep0_select[1] = 0u;
-    REG32(USB_SIE_CTRL) = USB_SIE_CTRL_EP0_INT_1BUF | USB_SIE_CTRL_EP0_DOUBLE_BUF;
+    REG32(USB_SIE_CTRL) = EP0_INT_BITS | USB_SIE_CTRL_EP0_DOUBLE_BUF;
 #else
-    REG32(USB_SIE_CTRL) = USB_SIE_CTRL_EP0_INT_1BUF;
+    REG32(USB_SIE_CTRL) = EP0_INT_BITS;
 #endif
     REG32(USB_INTE) = USB_INT_BUFF_STATUS | USB_INT_BUS_RESET | USB_INT_SETUP_REQ;
     hw_irq_enable(IRQ_USBCTRL);
@@ -153,7 +168,8 @@ static int32_t take_back(unsigned ep, unsigned d, bool stall, bool consume) {
             }
         } else {
             completion_left = true;
-            keep = REG32(USB_DPRAM_BUF_CTRL(ep, d)) & USB_BUF_LEN_MASK; /* the handler reads the length */
+            /* the handler reads the length; dcd_poll tells an OUT completion by FULL */
+            keep = REG32(USB_DPRAM_BUF_CTRL(ep, d)) & (USB_BUF_LEN_MASK | USB_BUF_FULL);
         }
     }
     REG32(USB_DPRAM_BUF_CTRL(ep, d)) = (stall ? USB_BUF_STALL : 0u) | keep;
@@ -372,7 +388,7 @@ static void db_open(unsigned ep, unsigned d, uint8_t type) {
 }
 
 #ifdef DCD_DB_INT_PER_PAIR
-void dcd_poll(void) {
+static void db_poll(void) {
     for (unsigned slot = 2u; slot < 2u * EP_COUNT; slot++) {
         if (db[slot].on) {
             db_complete(slot);
@@ -411,7 +427,7 @@ void dcd_ep_open(uint8_t ep_addr, uint8_t type) {
     }
 #endif
     REG32(USB_DPRAM_BUF_CTRL(ep, d)) = 0u;
-    REG32(USB_DPRAM_EP_CTRL(ep, d)) = USB_EP_CTRL_ENABLE | USB_EP_CTRL_INT_1BUF |
+    REG32(USB_DPRAM_EP_CTRL(ep, d)) = USB_EP_CTRL_ENABLE | EP_INT_BITS |
                                       ((uint32_t)type << USB_EP_CTRL_TYPE_SHIFT) | buf_offset[ep][d];
 }
 
@@ -650,6 +666,67 @@ void dcd_ep0_stall(void) {
     REG32(USB_DPRAM_BUF_CTRL(0, 1)) = USB_BUF_STALL;
 }
 
+#if defined(DCD_EP0_INT_2BUF) || defined(DCD_NO_BUFF_INT)
+#ifdef DCD_NO_BUFF_INT
+#define POLLED_SLOTS (2u * EP_COUNT) /* every endpoint: none sets BUFF_STATUS */
+#else
+#define POLLED_SLOTS 2u /* EP0, whose buffer 0 done alone sets no BUFF_STATUS bit */
+#endif
+/* A buffer the controller is done with, read from its half of the buffer control word (datasheet
+ * 4.1.2.5.3): AVAILABLE clear, and FULL clear for IN (sent) or set for OUT (received). FULL tells a
+ * completion from a buffer a SETUP took back (AVAILABLE cleared, FULL as the firmware wrote it). */
+static inline bool buffer_done(unsigned d, uint32_t bits) {
+    return (bits & USB_BUF_AVAILABLE) == 0u && ((bits & USB_BUF_FULL) != 0u) == (d == 1u);
+}
+
+/* Every armed single buffer of slots [first, end) (EP0: the half its select points at) that
+ * completed, reported as the interrupt handler would. */
+static void poll_slots(unsigned first, unsigned end) {
+    for (unsigned slot = first; slot < end; slot++) {
+        unsigned ep = slot >> 1;
+        unsigned d = slot & 1u;
+        if (!dcd_ep[slot].opened || !dcd_ep[slot].armed || held[ep][d] >= 0 || DB_ON(ep, d)) {
+            continue;
+        }
+        unsigned half = 0u;
+#ifdef DCD_EP0_DOUBLE_BUFFERED
+        if (ep == 0u) {
+            half = ep0_select[d];
+        }
+#endif
+#ifdef DCD_EP0_INT_2BUF
+        if (half == 1u) {
+            continue; /* both buffers done: BUFF_STATUS says so */
+        }
+#endif
+        uint32_t bits = REG32(USB_DPRAM_BUF_CTRL(ep, d)) >> (16u * half);
+        if (!buffer_done(d, bits)) {
+            continue;
+        }
+        dcd_ep[slot].armed = 0u;
+        uint16_t len = (uint16_t)(bits & USB_BUF_LEN_MASK);
+#ifdef DCD_EP0_DOUBLE_BUFFERED
+        if (ep == 0u) {
+            len = ep0_done(d, half);
+        }
+#endif
+        (void)route[slot]((uint8_t)(ep | (d ? 0u : 0x80u)), len);
+    }
+}
+#endif
+
+#if defined(DCD_DB_INT_PER_PAIR) || defined(DCD_EP0_INT_2BUF) || defined(DCD_NO_BUFF_INT)
+void dcd_poll(void) {
+#ifdef DCD_DB_INT_PER_PAIR
+    db_poll();
+#endif
+#if defined(DCD_EP0_INT_2BUF) || defined(DCD_NO_BUFF_INT)
+    /* A SETUP not yet handled: EP0's buffers done before it are the interrupt handler's (below). */
+    poll_slots((REG32(USB_SIE_STATUS) & USB_SIE_STATUS_SETUP_REC) ? 2u : 0u, POLLED_SLOTS);
+#endif
+}
+#endif
+
 /* A SETUP arrived (out of line: the packet's copy would give every interrupt a larger frame). */
 static __attribute__((noinline)) void on_setup_req(void) {
     REG32(USB_SIE_STATUS) = USB_SIE_STATUS_SETUP_REC;
@@ -690,8 +767,13 @@ void isr_usbctrl(void) {
             dcd_on_bus_reset();
         }
         if (ints & USB_INT_BUFF_STATUS) {
+#ifdef DCD_NO_BUFF_INT
+            /* No endpoint enabled a buffer interrupt, so the controller sets no BUFF_STATUS bit
+             * (datasheet: "if the buffer interrupt is enabled"): one here is not ours to handle. */
+            __asm__ volatile("bkpt #4");
+#endif
             uint32_t status = REG32(USB_BUFF_STATUS);
-#ifdef DCD_EP0_DOUBLE_BUFFERED
+#if defined(DCD_EP0_DOUBLE_BUFFERED) && !defined(DCD_EP0_INT_2BUF)
             /* Which half of EP0 each set bit stands for (one buffer in flight per direction, so no
              * completion of that direction can change it before the handler below runs). */
             uint32_t which = REG32(USB_BUFF_CPU_SHOULD_HANDLE);
@@ -719,7 +801,14 @@ void isr_usbctrl(void) {
                     continue;
                 }
 #ifdef DCD_EP0_DOUBLE_BUFFERED
-                uint16_t len = slot < 2u ? ep0_done(slot, (which & mask) != 0u)
+#ifdef DCD_EP0_INT_2BUF
+                /* Per pair, the bit comes with buffer 1 (dcd_poll took buffer 0); BUFF_CPU_SHOULD_HANDLE
+                 * is "only valid if using an interrupt per buffer". */
+                unsigned half = 1u;
+#else
+                unsigned half = (which & mask) != 0u;
+#endif
+                uint16_t len = slot < 2u ? ep0_done(slot, half)
                                          : (uint16_t)(REG32(USB_DPRAM_BUF_CTRL(0u, 0u) + 4u * slot) & USB_BUF_LEN_MASK);
 #else
                 uint16_t len = (uint16_t)(REG32(USB_DPRAM_BUF_CTRL(0u, 0u) + 4u * slot) & USB_BUF_LEN_MASK);
@@ -729,7 +818,14 @@ void isr_usbctrl(void) {
             }
         }
         if (ints & USB_INT_SETUP_REQ) {
+#if defined(DCD_EP0_INT_2BUF) || defined(DCD_NO_BUFF_INT)
+            /* EP0 buffers done before the SETUP and not polled yet (the host may send the next SETUP
+             * straight after a status stage): reported first, as BUFF_STATUS would be, so the
+             * request's effect (SET_ADDRESS) and EP0's buffer select are not lost. */
+            poll_slots(0u, 2u);
+#endif
             on_setup_req();
         }
     }
 }
+

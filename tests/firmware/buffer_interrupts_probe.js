@@ -5,7 +5,8 @@
  * EndpointBuffers), for every combination of the interrupt bits: EP_CONTROL INTERRUPT_PER_BUFF (29)
  * and INTERRUPT_PER_DOUBLE_BUFF (28) with DOUBLE_BUFFERED (30) on or off, and for EP0 SIE_CTRL
  * EP0_DOUBLE_BUF (30), EP0_INT_1BUF (29), EP0_INT_2BUF (28); and BUFF_STATUS keeping a second
- * completion for the acknowledge (BufferStatusLatch). Prints JSON for test_buffer_interrupts.py.
+ * completion for the acknowledge (BufferStatusLatch), BUFF_CPU_SHOULD_HANDLE with it, and RESET cleared
+ * when a buffer is written back. Prints JSON for test_buffer_interrupts.py.
  * Usage: node buffer_interrupts_probe.js BRIDGE_DIR
  */
 const path = require('path');
@@ -82,4 +83,35 @@ const afterSecond = acknowledge(1 << 4);
 complete(1 << 5); // one completion only: the acknowledge clears it for good
 const single = acknowledge(1 << 5);
 out.latch = { after_first_ack: afterFirst, after_second_ack: afterSecond, single_after_ack: single, again: latch.again };
+
+// BUFF_CPU_SHOULD_HANDLE (bit 4: EP2 IN) beside the latch: buffer `first` completes and sets the bit,
+// the other buffer completes while it is still set, then two acknowledges.
+function shouldHandle(first) {
+  const handles = new BufferStatusLatch();
+  let bits = 0;
+  const done = (half) => {
+    if (handles.raise(1 << 4, bits, half)) bits |= 1 << 4;
+    return handles.shouldHandle;
+  };
+  const ack = () => {
+    const before = bits;
+    bits &= ~(1 << 4);
+    bits |= handles.acknowledged(before & ~bits);
+    return [bits, handles.shouldHandle];
+  };
+  return { first: done(first), while_owed: done(first ^ 1), after_first_ack: ack(), after_second_ack: ack() };
+}
+out.should_handle = { buffer_0_first: shouldHandle(0), buffer_1_first: shouldHandle(1) };
+
+// RESET (bit 12) stored with buffer 0's AVAILABLE while the select points at buffer 1: buffer 0 is
+// used, and the controller clears RESET when it writes that buffer back ("cleared at end of transfer").
+view.setUint32(0x10, ENABLE | BULK | (1 << 30) | (1 << 29) | 0x180, true);
+const cleared = new EndpointBuffers(view, 2, false);
+run(cleared, 1); // the select now points at buffer 1
+const armWord = (1 << 12) | AVAILABLE | 8;
+view.setUint32(cleared.control, armWord, true);
+cleared.stored(armWord);
+const armedHalf = cleared.armed().half;
+cleared.complete(armedHalf, null);
+out.reset_select = { used: armedHalf, word_after: view.getUint32(cleared.control, true) >>> 0, select_after: cleared.select };
 process.stdout.write(JSON.stringify(out));

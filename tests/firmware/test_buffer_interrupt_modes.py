@@ -5,7 +5,15 @@ emulator's bridge (firmware/emulator/host_endpoints.js EndpointBuffers): the pla
   INTERRUPT_PER_BUFF (RP2040 datasheet, EP_CONTROL bit 28: "each time both buffers are done"), and a
   1 ms poll for a buffer 0 that completed alone; db_pair_nopoll the same without the poll.
 - ep0_double: EP0 double-buffered (SIE_CTRL EP0_DOUBLE_BUF, buffer 1 at DPRAM 0x140) with
-  EP0_INT_1BUF, finding the completed half in BUFF_CPU_SHOULD_HANDLE."""
+  EP0_INT_1BUF, finding the completed half in BUFF_CPU_SHOULD_HANDLE.
+- ep0_int_2buf: the same with EP0_INT_2BUF (SIE_CTRL bit 28, "for every 2 buffers completed"): the
+  interrupt stands for buffer 1, a 1 ms poll finds a buffer 0 done alone.
+- no_buff_int: no endpoint enables a buffer interrupt (EP_CONTROL bits 29:28 and SIE_CTRL bits 29:28
+  clear): no completion sets BUFF_STATUS, a 1 ms poll reads every armed buffer's AVAILABLE and FULL,
+  and the firmware stops at a breakpoint if a BUFF_STATUS bit is ever set.
+A model that gets a mode wrong fails these: per buffer instead of per pair, the ep0_int_2buf image
+takes buffer 0 for buffer 1 and its EP0 select goes wrong; no bit for a pair, its buffer 1 is never
+handled; a bit with neither interrupt bit set, no_buff_int stops at its breakpoint."""
 
 from __future__ import annotations
 
@@ -92,27 +100,65 @@ def enumerate_plain(link: EmulatorLink) -> list[bytes]:
     return got
 
 
-def test_ep0_double_buffered_answers_as_the_single_buffered_device(firmware_build: Path) -> None:
-    """ep0_double answers every request with the same bytes as plain.uf2, through both EP0 buffers
-    (0x100 and 0x140) in both directions, across a STALLed request (the SETUP takes an armed buffer
-    back, the select stays), a bus reset, and a bulk echo after it; no USB rule fires."""
+def assert_same_as_plain(link: EmulatorLink, want: list[bytes]) -> None:
+    """Answers as plain.uf2 gave them (`want`), across a STALLed request and a bus reset, then a bulk
+    echo; no USB rule fired."""
+    assert enumerate_plain(link) == want
+    with pytest.raises(LinkStall):
+        link.control(0xC0, 0x01, 0, 0, 4, T)  # a vendor request: not ours to answer
+    assert enumerate_plain(link) == want
+    link.reset()
+    assert enumerate_plain(link) == want
+    for n in (1, 8, 9, 20):
+        data = burst(n, first_note=n)
+        assert link.write(EP_OUT, data, T) == len(data)
+        assert read_all(link, len(data)) == data, n
+    assert link.info()["usb_rules"]["fired"] == {}
+
+
+@pytest.fixture(scope="module")
+def plain_answers(firmware_build: Path) -> list[bytes]:
+    """plain.uf2's answers to enumerate_plain: what the EP0 variants must answer."""
     need_bridge()
     with EmulatorLink(firmware_build / "plain.uf2") as link:
         want = enumerate_plain(link)
     assert len(want[1]) > 64  # the configuration descriptor takes two EP0 packets
+    return want
+
+
+def test_ep0_double_buffered_answers_as_the_single_buffered_device(firmware_build: Path,
+                                                                  plain_answers: list[bytes]) -> None:
+    """ep0_double answers every request with the same bytes as plain.uf2, through both EP0 buffers
+    (0x100 and 0x140) in both directions, across a STALLed request (the SETUP takes an armed buffer
+    back, the select stays), a bus reset, and a bulk echo after it; no USB rule fires."""
     with EmulatorLink(firmware_build / "plain_ep0_double.uf2") as link:
-        assert enumerate_plain(link) == want
-        with pytest.raises(LinkStall):
-            link.control(0xC0, 0x01, 0, 0, 4, T)  # a vendor request: not ours to answer
-        assert enumerate_plain(link) == want
-        link.reset()
-        assert enumerate_plain(link) == want
-        data = burst(20)
-        assert link.write(EP_OUT, data, T) == len(data)
-        assert read_all(link, len(data)) == data
+        assert_same_as_plain(link, plain_answers)
         info = link.info()
-        assert info["usb_rules"]["fired"] == {}
         for ep in ("0x80", "0x00"):
             first, second = info["buffer_completions"][ep]
             assert first >= 3 and second >= 3 and abs(first - second) <= 3, (ep, first, second)
             assert info["buffer_status_sets"][ep] == first + second  # EP0_INT_1BUF: every buffer
+
+
+def test_ep0_interrupt_per_pair_answers_as_the_single_buffered_device(firmware_build: Path,
+                                                                      plain_answers: list[bytes]) -> None:
+    """ep0_int_2buf: the same bytes as plain.uf2 through both EP0 buffers in both directions; only
+    buffer 1's completions set BUFF_STATUS, buffer 0's were found by the poll."""
+    with EmulatorLink(firmware_build / "plain_ep0_int_2buf.uf2") as link:
+        assert_same_as_plain(link, plain_answers)
+        info = link.info()
+        for ep in ("0x80", "0x00"):
+            first, second = info["buffer_completions"][ep]
+            assert first >= 3 and second >= 3, (ep, first, second)
+            assert info["buffer_status_sets"][ep] == second, (ep, info["buffer_status_sets"][ep], second)
+
+
+def test_no_buffer_interrupt_polls_every_buffer(firmware_build: Path, plain_answers: list[bytes]) -> None:
+    """no_buff_int: the same bytes as plain.uf2 and the bulk echo with no BUFF_STATUS bit ever set
+    (the firmware would stop at its breakpoint): every completion was found in its buffer control word."""
+    with EmulatorLink(firmware_build / "plain_no_buff_int.uf2") as link:
+        assert_same_as_plain(link, plain_answers)
+        info = link.info()
+        for ep in ("0x80", "0x00", "0x03", "0x82"):
+            assert sum(info["buffer_completions"][ep]) >= 4, (ep, info["buffer_completions"][ep])
+        assert set(info["buffer_status_sets"].values()) == {0}, info["buffer_status_sets"]

@@ -85,3 +85,26 @@ def test_a_second_completion_sets_buff_status_again_after_the_acknowledge(seen: 
     latch = seen["latch"]
     assert (latch["after_first_ack"], latch["after_second_ack"], latch["single_after_ack"]) == (1 << 4, 0, 0)
     assert latch["again"] == 1
+
+
+def test_buff_cpu_should_handle_names_the_buffer_the_set_bit_stands_for(seen: dict[str, Any]) -> None:
+    """BUFF_CPU_SHOULD_HANDLE, "which of the double buffers should be handled": while a second
+    completion is owed it still names the first one's buffer; the acknowledge that sets the bit again
+    names the owed one's. Either order of buffers."""
+    bit = 1 << 4
+    zero_first, one_first = seen["should_handle"]["buffer_0_first"], seen["should_handle"]["buffer_1_first"]
+    assert (zero_first["first"], zero_first["while_owed"]) == (0, 0)
+    assert zero_first["after_first_ack"] == [bit, bit]  # the bit again, for buffer 1
+    assert zero_first["after_second_ack"][0] == 0
+    assert (one_first["first"], one_first["while_owed"]) == (bit, bit)
+    assert one_first["after_first_ack"] == [bit, 0]  # the bit again, for buffer 0
+
+
+def test_the_controller_clears_reset_when_it_writes_the_buffer_back(seen: dict[str, Any]) -> None:
+    """RESET (buffer control bit 12), "reset buffer select to buffer 0 - cleared at end of transfer":
+    stored while the select pointed at buffer 1, buffer 0 is used; its write-back clears RESET, and the
+    select flips on to buffer 1 as after any buffer."""
+    reset = seen["reset_select"]
+    assert reset["used"] == 0
+    assert reset["word_after"] & (1 << 12) == 0, hex(reset["word_after"])
+    assert reset["select_after"] == 1

@@ -1,7 +1,9 @@
 """The device-agnostic suites (usb, usbmidi, midi) and the board suite run on the loopback presented
 as a device that is not ours (`usb:cafe:4001,bus=loopback,echo`): the agnostic suites pass under
 --rig-strict, the board suite is skipped as not applicable, and the device side records no vendor
-request. The same run with the probe broken (it asks GET_INFO of every device) fails: the check can fail."""
+request. The same run with the probe broken (it asks GET_INFO of every device) fails: the check can fail.
+The usb and usbmidi suites also pass on the plain images that use the USB controller's other modes
+(EP0 double-buffered, an interrupt per pair of buffers: firmware/README.md)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from rig.pytest_plugin.testing import missing
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = "usb:cafe:4001,bus=loopback,echo"
@@ -21,13 +25,16 @@ probe.carries_rig_ids = lambda vid, pid: True  # the bug: every device is asked 
 
 
 def run_suites(*paths: str, extra_path: Path | None = None, plugin: str | None = None,
-               select: str | None = None) -> subprocess.CompletedProcess[str]:
-    """A separate pytest session on `paths` with the rig plugin, --rig=SPEC and --rig-strict."""
+               select: str | None = None, specs: tuple[str, ...] = (SPEC,),
+               report: str = "s") -> subprocess.CompletedProcess[str]:
+    """A separate pytest session on `paths` with the rig plugin, --rig for each of `specs`, --rig-strict
+    and the short summary of `report` (pytest's -r: s the skips, A every test)."""
     env = dict(os.environ, CI="")
     if extra_path is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(extra_path), env.get("PYTHONPATH")]))
+    rigs = [arg for spec in specs for arg in ("--rig", spec)]
     argv = [sys.executable, "-m", "pytest", *paths, "-p", "rig.pytest_plugin", "-p", "no:cacheprovider",
-            "-p", "no:randomly", "--rig", SPEC, "--rig-strict", "-q", "-rs",
+            "-p", "no:randomly", *rigs, "--rig-strict", "-q", f"-r{report}",
             "--confcutdir", str((REPO / paths[0]).parent if paths[0].endswith(".py") else REPO / paths[0])]
     if plugin:
         argv += ["-p", plugin]
@@ -44,6 +51,32 @@ def test_agnostic_suites_pass_on_a_foreign_device_and_the_board_suite_is_not_app
     assert " failed" not in tail and " error" not in tail, tail
     assert "not our board: cafe:4001 is not the rig's VID:PID" in result.stdout, tail
     assert " passed" in tail
+
+
+MODE_IMAGES = ("plain_ep0_double.uf2", "plain_db_pair.uf2")
+"""Plain images in firmware/build (`make firmware`) that drive the USB controller in other modes:
+EP0 double-buffered (SIE_CTRL EP0_DOUBLE_BUF), and double-buffered bulk endpoints with an interrupt
+per pair of buffers found alone by a 1 ms poll (EP_CONTROL INTERRUPT_PER_DOUBLE_BUFF)."""
+
+
+def test_usb_and_usbmidi_suites_pass_on_the_controller_mode_images() -> None:
+    """Chapter 9 (descriptors, requests, halts, bus resets: EP0 in both its buffers, halts on the
+    pair-interrupt endpoints) and USB-MIDI 1.0 (descriptors, event packets both ways) on each image,
+    in one session. The midi suite's floods are left out: ~60 s per image for what
+    tests/firmware/test_buffer_interrupt_modes.py shows byte-exact."""
+    images = [REPO / "firmware" / "build" / name for name in MODE_IMAGES]
+    for image in images:
+        if not image.is_file():
+            missing(f"{image} is not built: run `make firmware`")
+    specs = tuple(f"emulator:{image.relative_to(REPO)},echo" for image in images)
+    result = run_suites("tests/conformance_usb", "tests/conformance_usbmidi", specs=specs, report="A")
+    tail = result.stdout[-3000:]
+    assert result.returncode == 0, tail
+    assert " failed" not in tail and " error" not in tail and " skipped" not in tail, tail
+    passed = [line for line in result.stdout.splitlines() if line.startswith("PASSED ")]
+    for spec in specs:
+        ran = [line for line in passed if f"[{spec}" in line]
+        assert len(ran) >= 30, f"{len(ran)} tests passed on {spec}: {tail}"
 
 
 def test_the_same_run_fails_when_a_vendor_request_reaches_the_foreign_device(tmp_path: Path) -> None:
