@@ -45,14 +45,12 @@ ROW = HEAD // 4 + 1
 """Words a head is written with: the previous block's tail (its total length), then the head. Every
 tail but a batch's last is followed at once by the next block's head (data never sits between a
 tail and the next head), so one row scatter writes both."""
-_DIRS = np.array([[1, 0], [0, 1]])
-"""By direction (OUT, IN): which of a transfer's two events carries its data."""
-_ZERO_PIECES = [bytes(n) for n in range(4 + BLOCK + HEAD + TAIL + BLOCK + 4)]
+_ZERO_PIECES = np.empty(4 + BLOCK + HEAD + TAIL + BLOCK + 4, dtype=object)
+_ZERO_PIECES[:] = [bytes(n) for n in range(len(_ZERO_PIECES))]
 """Zeroed room by length: what goes between two transfers' data (the first's pad, tail and following
 block, the second's head and the blocks before it), or before the first, or after the last."""
-_WIDE = np.dtype({"names": ["urb", "seconds", "setup"], "formats": ["<u8", "<i8", "<u8"],
-                  "offsets": [32, 48, 72], "itemsize": 4 * ROW})
-"""A row's 64-bit fields (usbmon id, ts_sec, setup), at their byte offsets in it."""
+_URB, _SECONDS, _SETUP = 4, 6, 9
+"""A row's 64-bit fields (usbmon id, ts_sec, setup) as 64-bit words of it."""
 
 
 def entry_code(key: int, xfer: int, is_in: bool) -> int:
@@ -132,11 +130,11 @@ def encode(flat: list[object], heads_of: HeadTable, to_wall: int, first_urb: int
     nbytes = np.fromiter(map(len, datas), dtype=np.int64, count=count)
     row = heads_of.rows(log[:, 0] << 8 | where & 0xFF)
     kind = heads_of.kinds[row]
-    is_in = kind & 1
-    data_len = _DIRS[is_in] * nbytes[:, None]  # (submit, completion) per transfer
+    is_in = kind[:, 1]
+    data_len = kind[:, :2] * nbytes[:, None]  # (submit, completion) per transfer
     total = (data_len + 3 & -4) + BLOCK
     bounds = np.zeros(2 * count + 1, dtype=np.int64)  # bounds[e]: where block e starts, in the batch
-    np.cumsum(total, out=bounds[1:])
+    np.add.accumulate(total.reshape(-1), out=bounds[1:])
     # Each transfer's data and the zeroed room around it; the batch is laid out after a 4-byte slot
     # for the first row's (absent) previous tail.
     marks = np.empty(2 * count + 2, dtype=np.int64)
@@ -144,7 +142,7 @@ def encode(flat: list[object], heads_of: HeadTable, to_wall: int, first_urb: int
     starts = np.add(np.where(is_in, bounds[1::2], bounds[:-1:2]), HEAD, out=marks[1:-1:2])
     np.add(starts, nbytes, out=marks[2:-1:2])
     pieces: list[bytes | None] = [None] * (2 * count + 1)
-    pieces[::2] = map(_ZERO_PIECES.__getitem__, (marks[1::2] - marks[::2]).tolist())
+    pieces[::2] = _ZERO_PIECES.take(marks[1::2] - marks[::2]).tolist()
     pieces[1::2] = datas
     stamp = log[:, 1:3] + to_wall  # (submit, completion) per transfer
 
@@ -158,16 +156,16 @@ def encode(flat: list[object], heads_of: HeadTable, to_wall: int, first_urb: int
         heads[:, :, 4] = stamp >> 32
         heads[:, :, 5] = stamp
         heads[:, :, 6] = heads[:, :, 7] = data_len + 64
-        wide = heads.view(_WIDE)[..., 0]
-        wide["urb"] = np.arange(first_urb, first_urb + count, dtype=np.uint64)[:, None]
+        wide = heads.view(np.uint64)
+        wide[:, :, _URB] = np.arange(first_urb, first_urb + count, dtype=np.uint64)[:, None]
         seconds, nanoseconds = np.divmod(stamp, 1_000_000_000)
-        wide["seconds"] = seconds
+        wide[:, :, _SECONDS] = seconds
         heads[:, :, 14] = nanoseconds // 1000
         heads[:, 1, 15] = np.minimum(result, 0)
         heads[:, 0, 16] = submitted = np.where(is_in, urb_len, nbytes)
         heads[:, 1, 16] = np.maximum(result, 0)
         heads[:, :, 17] = data_len
-        wide["setup"][:, 0] = (where | submitted << 48) * (kind >> 1)  # a control transfer's only
+        wide[:, 0, _SETUP] = (where | submitted << 48) * kind[:, 2]  # a control transfer's only
 
         stream = workspace.stream
         stream.seek(0)
@@ -209,8 +207,9 @@ class HeadTable:
         self.rows_by_key = np.full(0, -1, dtype=np.intp)
         self.table = np.empty((0, 2, ROW), dtype=np.uint32)
         """Per row: the Submit's and the Complete's fixed row words (`row_words`)."""
-        self.kinds = np.empty(0, dtype=np.int64)
-        """Per row: 1 for an IN transfer, plus 2 for a control transfer (Template.kind)."""
+        self.kinds = np.empty((0, 3), dtype=np.int64)
+        """Per row: whether its Submit carries the data (OUT), whether its Complete does (IN), and
+        whether it is a control transfer: 0 or 1 each."""
 
     def rows(self, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
         """The table row of each key (keys not seen before are added first)."""
@@ -231,7 +230,8 @@ class HeadTable:
                 return
             templates = [self._template(key) for key in new]
             table = np.concatenate([self.table, np.stack([row_words(t) for t in templates])])
-            kinds = np.concatenate([self.kinds, np.array([t.kind for t in templates], dtype=np.int64)])
+            kinds = np.concatenate([self.kinds, np.array([(1 - (t.kind & 1), t.kind & 1, t.kind >> 1)
+                                                          for t in templates], dtype=np.int64)])
             grown = np.full(max(len(lookup), max(new) + 1), -1, dtype=np.intp)
             grown[:len(lookup)] = lookup
             grown[new] = np.arange(len(self.table), len(table))
