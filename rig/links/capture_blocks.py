@@ -129,7 +129,7 @@ def encode(flat: list[object], heads_of: HeadTable, to_wall: int, first_urb: int
     where, urb_len, result = log[:, 3], log[:, 4], log[:, 5]
     nbytes = np.fromiter(map(len, datas), dtype=np.int64, count=count)
     row = heads_of.rows(log[:, 0] << 8 | where & 0xFF)
-    kind = heads_of.kinds[row]
+    kind = heads_of.kinds.take(row, axis=0)
     is_in = kind[:, 1]
     data_len = kind[:, :2] * nbytes[:, None]  # (submit, completion) per transfer
     total = (data_len + 3 & -4) + BLOCK
