@@ -13,6 +13,11 @@ batches under load, close and file write included: 3.6 -> 2.6-2.8 us CPU per 4-b
 
 A head is the enhanced packet block's head (type, total length, interface, time stamp, lengths) and
 the 64-byte usbmon header; pad brings the data to 32 bits; a tail repeats the total length.
+Per batch the cost is mostly numpy's fixed cost per call, so the calls are few: the fixed words of
+every head come from one table look-up (HeadTable), each head goes in with the tail before it as one
+row, and the zeroed room around the data follows from the blocks' bounds (in the benchmark, bulk IN
+batches of 405 transfers, file write included: 1089 -> 865 us CPU, alternating with the encoder
+before, load 19).
 """
 
 from __future__ import annotations
