@@ -59,8 +59,10 @@ from rig.targets.loopback import LoopbackTarget
 from rig.targets.registry import TargetSpec
 from rig.targets.usb_capture import capturing, mark
 
-ROUNDS = 36
-"""Counted rounds (each one block per condition); a multiple of 6 so every order runs as often."""
+ROUNDS = 72
+"""Counted rounds (each one block per condition); a multiple of 6 so every order runs as often. 72,
+not 36: at load 17-20 (the shared 2-core machine) 36 rounds gave bulk IN's cost a 99% interval
+8-10 points wide, wider than the effect it judges."""
 RTT_SAMPLES = 200
 RTT_WARMUP = 10
 FRAMES = 400

@@ -14,18 +14,16 @@ with the next batch, so its Submit can follow later packets in the file; its tim
 
 from __future__ import annotations
 
+import functools
 import struct
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
-
 from rig.links import capture_blocks, pcapng, usbmon
 from rig.links.capture_blocks import FIELDS as ENTRY_FIELDS
-from rig.links.capture_blocks import Template, entry_code
+from rig.links.capture_blocks import HeadTable, Template, entry_code
 from rig.links.pcapng import PcapngWriter, SectionInfo
 
 __all__ = ["ENTRY_BYTES", "ENTRY_FIELDS", "LOG_BYTES", "SNAPLEN", "Entry", "Placement", "Setup", "UsbCapture",
@@ -78,6 +76,39 @@ def _epb(interface: int, stamp: int, urb: int, kind: bytes, xfer: int, ep: int, 
     return b"".join((head, data, _TAILS[pad].pack(total)))
 
 
+PlacedAt = tuple[int, int, int, tuple[tuple[int, int], ...]]
+"""A placement's pcapng interface, bus, address and endpoints' bIntervals: all its events' fixed
+head words depend on."""
+
+
+@functools.lru_cache(maxsize=64)
+def head_table(places: tuple[PlacedAt, ...]) -> HeadTable:
+    """The head table of captures whose devices are placed at `places` (by placement key): kept for
+    the sets of places seen last, so a new capture of the same device does not build it again."""
+    return HeadTable(functools.partial(template, places))
+
+
+def template(places: tuple[PlacedAt, ...], key: int) -> Template:
+    """The head words of a transfer's events fixed by its device, transfer type, endpoint and
+    direction: `key` is its entry code << 8 | the low byte of its `where` (the endpoint address as
+    given, its direction taken from the code; a control transfer's bmRequestType)."""
+    code, low = key >> 8, key & 0xFF
+    interface, bus, address, intervals = places[code >> 3]
+    xfer = code >> 1 & 3
+    ep = low & 0x80 if xfer == usbmon.CONTROL else low | 0x80 if code & 1 else low & 0x7F
+    is_in = bool(ep & 0x80)
+    interval = dict(intervals).get(ep, 0) if xfer == usbmon.INTERRUPT else 0
+    setup_flag = usbmon.SETUP_PRESENT if xfer == usbmon.CONTROL else usbmon.NO_SETUP
+    # flag_data: an IN submit has none yet, an OUT completion none any more ('<', '>').
+    submit = _MIDDLE.pack(usbmon.SUBMIT, xfer, ep, address, bus, setup_flag,
+                          usbmon.NO_DATA_IN if is_in else usbmon.DATA_PRESENT)
+    complete = _MIDDLE.pack(usbmon.COMPLETE, xfer, ep, address, bus, usbmon.NO_SETUP,
+                            usbmon.DATA_PRESENT if is_in else usbmon.NO_DATA_OUT)
+    return Template(interface, _WORDS.unpack(submit), _WORDS.unpack(complete),
+                    (interval, 0, usbmon.URB_DIR_IN if is_in else 0, 0),
+                    is_in | (xfer == usbmon.CONTROL) << 1)
+
+
 @dataclass(eq=False)
 class Placement:
     """One recorded device in one capture: its pcapng interface, its bus and address there, and its
@@ -110,8 +141,9 @@ class UsbCapture:
         self._places: dict[int, tuple[int, int]] = {}
         self._placements: list[Placement] = []
         self._next_urb = 1
-        self._templates: dict[int, Template] = {}
-        """Per (entry code, endpoint): its events' fixed head words."""
+        self._heads: HeadTable | None = None
+        """The fixed head words of the transfers logged here (one table for every capture of devices
+        placed alike); None until the next batch after a device is placed."""
         self._lock = threading.RLock()
         self._pending: str | None = None
         self._wall0 = time.time_ns()
@@ -140,6 +172,7 @@ class UsbCapture:
             place = Placement(self, len(self._placements), self._interfaces[bus], bus, address,
                               dict(intervals or {}))
             self._placements.append(place)
+            self._heads = None
             return place
 
     def mark(self, text: str) -> None:
@@ -158,7 +191,11 @@ class UsbCapture:
                 return
             flat = self.log[:count * ENTRY_FIELDS]
             del self.log[:count * ENTRY_FIELDS]
-            capture_blocks.encode(flat, self._fixed_heads, self._wall0 - self._perf0, self._next_urb,
+            if self._heads is None:
+                self._heads = head_table(tuple(
+                    (p.interface, p.bus, p.address, tuple(sorted(p.intervals.items())))
+                    for p in self._placements))
+            capture_blocks.encode(flat, self._heads, self._wall0 - self._perf0, self._next_urb,
                                   self._write_batch)
             self._next_urb += count
             self.events += 2 * count
@@ -172,32 +209,6 @@ class UsbCapture:
             if not len(batch.starts):
                 return
         self.writer.write_run(batch.data, batch.starts)
-
-    def _fixed_heads(self, keys: tuple[int, ...]) -> npt.NDArray[np.uint32]:
-        """capture_blocks.FixedHeads for this capture."""
-        return capture_blocks.fixed_heads(tuple(self._template(k >> 8, k & 0xFF) for k in keys))
-
-    def _template(self, code: int, ep: int) -> Template:
-        """The head words of a transfer's events fixed by its device, transfer type, endpoint and
-        direction (`ep` has the direction bit), packed once per capture."""
-        key = code << 8 | ep
-        known = self._templates.get(key)
-        if known is not None:
-            return known
-        place = self._placements[code >> 3]
-        xfer = code >> 1 & 3
-        is_in = bool(ep & 0x80)
-        interval = place.intervals.get(ep, 0) if xfer == usbmon.INTERRUPT else 0
-        setup_flag = usbmon.SETUP_PRESENT if xfer == usbmon.CONTROL else usbmon.NO_SETUP
-        # flag_data: an IN submit has none yet, an OUT completion none any more ('<', '>').
-        submit = _MIDDLE.pack(usbmon.SUBMIT, xfer, ep, place.address, place.bus, setup_flag,
-                              usbmon.NO_DATA_IN if is_in else usbmon.DATA_PRESENT)
-        complete = _MIDDLE.pack(usbmon.COMPLETE, xfer, ep, place.address, place.bus, usbmon.NO_SETUP,
-                                usbmon.DATA_PRESENT if is_in else usbmon.NO_DATA_OUT)
-        template = self._templates[key] = Template(
-            place.interface, _WORDS.unpack(submit), _WORDS.unpack(complete),
-            (interval, 0, usbmon.URB_DIR_IN if is_in else 0, 0))
-        return template
 
     def write_now(self, place: Placement, kind: bytes, ep: int, status: int, urb_len: int, data: bytes,
                   setup: Setup | None, *, urb: int | None = None, comment: str | None = None,
