@@ -57,9 +57,13 @@
  *   the host see NAKs; a SETUP clears EP_STALL_ARM and hands both EP0 buffers back.
  * - Emulated time never runs ahead of wall time (idle waits sleep), so device time looks real;
  *   env RIG_BRIDGE_NO_PACE=1 lets idle waits complete at once instead (faster SOURCE modes).
+ *   Tests only: env RIG_BRIDGE_HOLD_CONTROL_MS=N stops the bridge for N ms after it starts each
+ *   control transfer (a process the machine does not schedule).
  * - Wall-clock timeouts are the caller's times the timeout scale: --timeout-scale auto (the default)
  *   divides by the measured emulation speed (emulated over wall time while the core runs, a moving
  *   average; INFO's emulation_speed) with a margin, at least 3x and at most 30x; a number fixes it.
+ *   A transfer also waits until the device has had the caller's timeout in its own time (emulated
+ *   time, and wall time waiting for the host with nothing scheduled): a starved node fails nothing.
  * - INFO's `cycles`: rp2040js's per-instruction cycle figures summed over everything the core ran
  *   (nothing runs in wfi); env RIG_BRIDGE_PROFILE=1 adds `cycles_by_pc`, the same per address.
  */
@@ -158,6 +162,13 @@ events.on = args.deviceEvents;
 // --- chip state: running, stopped (a fault: the bridge exits) or in BOOTSEL (the bridge stays) -----
 
 let halted = false; // no more instructions run
+const hostWait = { since: null, total: 0 }; // wall ns the core spent in wfi with nothing scheduled
+
+// The device's own time: emulated time, plus the wall time it waited for the host with nothing
+// scheduled (emulated time stands still then, though the device is as ready as it will be).
+function deviceNanos() {
+  return clock.nanos + hostWait.total + (hostWait.since === null ? 0 : wallNanos() - hostWait.since);
+}
 let readySent = false;
 let deviceGone = null; // why USB requests get GONE (BOOTSEL, or off the bus after a watchdog reset)
 let reattaching = false; // a watchdog reset took the device off the bus: it attaches at its next bus reset
@@ -599,14 +610,28 @@ for (let ep = 0; ep < 16; ep++) {
   readQueues.push([]);
 }
 
+// A transfer times out once its wall timeout (the caller's, scaled) has passed AND the device has had
+// the caller's timeout in its own time: emulated time, plus wall time spent waiting for the host with
+// nothing scheduled (`deviceNanos`). On a loaded machine node may not run for seconds while the
+// firmware works on a transfer: wall time alone then failed transfers the device was never given
+// time for (a control transfer timed out at load 33; issue #9). A halted core times out on wall time.
 function armTimer(op, ms, onTimeout) {
   const wall = wallTimeout(ms);
   if (wall > 0) {
-    op.timer = setTimeout(() => {
+    const due = deviceNanos() + ms * 1e6;
+    const expire = () => {
       op.timer = null;
+      if (op.done) return;
+      const owed = due - deviceNanos();
+      if (owed > 0 && !halted) {
+        op.timer = setTimeout(expire, Math.max(1, Math.round((owed / 1e6) * timeoutScale())));
+        kick();
+        return;
+      }
       onTimeout();
       kick();
-    }, wall);
+    };
+    op.timer = setTimeout(expire, wall);
   }
 }
 
@@ -624,6 +649,14 @@ function startControl(op) {
     if (control === op) control = null;
     finish(op, ST.TIMEOUT, Buffer.from('control transfer timed out'));
   });
+  if (HOLD_CONTROL_MS > 0) holdProcess(HOLD_CONTROL_MS);
+}
+
+// Tests only: stop everything (chip and event loop) for `ms` of wall time, as a machine that does
+// not schedule this process would.
+function holdProcess(ms) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) { /* starved */ }
 }
 
 function serviceControl() {
@@ -1064,6 +1097,7 @@ let sliceTimer = null;
 let sliceImmediate = null;
 const SLICE_INSTRUCTIONS = 100000;
 const PACE = process.env.RIG_BRIDGE_NO_PACE !== '1';
+const HOLD_CONTROL_MS = Number(process.env.RIG_BRIDGE_HOLD_CONTROL_MS || 0);
 
 function wallNanos() {
   return Number(process.hrtime.bigint() - wallStart);
@@ -1116,6 +1150,10 @@ function timeoutScale() {
 
 function runSlice() {
   sliceImmediate = null;
+  if (hostWait.since !== null) {
+    hostWait.total += wallNanos() - hostWait.since;
+    hostWait.since = null;
+  }
   const core = mcu.core;
   creditIdle(wallNanos());
   speed.idleSince = null;
@@ -1163,7 +1201,8 @@ function runSlice() {
     }, Math.min(delayMs, 50));
   } else {
     // Idle: wait for host input; also poll now and then so op timeouts and pacing stay live.
-    speed.idleSince = wallNanos();
+    hostWait.since = wallNanos();
+    speed.idleSince = hostWait.since;
     sliceTimer = setTimeout(() => {
       sliceTimer = null;
       kick();

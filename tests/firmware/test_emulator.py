@@ -372,3 +372,21 @@ def test_clock_tree_meets_the_datasheet(link: EmulatorLink) -> None:
     assert (clk["usb_div"] >> 8) & 3 == 1
     assert clk["peri_ctrl"] & CLK_CTRL_ENABLE and (clk["peri_ctrl"] >> 5) & 7 == 0  # clk_sys
     assert regs["derived"] == {"clk_sys_hz": 125_000_000, "clk_peri_hz": 125_000_000}  # rp2040js agrees
+
+
+def test_a_transfer_the_bridge_was_starved_during_completes(firmware_image: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue #9: at load 33 a control transfer timed out because the bridge process was not run for
+    longer than the transfer's wall timeout while the firmware was answering it. A timeout now also
+    waits until the device has had the caller's time in its own time. Here the bridge stops for 1 s
+    right after starting each 20 ms transfer (wall timeout 60 ms): the device never ran meanwhile, so
+    every transfer must still complete."""
+    need_bridge()
+    monkeypatch.setenv("RIG_BRIDGE_HOLD_CONTROL_MS", "1000")
+    link = EmulatorLink(firmware_image, timeout_scale=3)
+    try:
+        for _ in range(2):
+            descriptor = link.control(0x80, 6, 0x0100, 0, 18, 20)
+            assert isinstance(descriptor, bytes) and len(descriptor) == 18
+    finally:
+        link.close()
