@@ -321,8 +321,10 @@ def _connections(lib: ctypes.CDLL, client: int, port: str) -> list[str] | None:
 
 
 GRAPH_WAIT_S = 10.0
-"""How long `wait_for_connection` waits for jackd to run a cycle with the new connection (a loaded
-machine delays cycles; --sync waits for late clients)."""
+"""How long `wait_for_connection` waits for jackd to run a cycle with the new connection, beyond the
+cycle bound of a server started here (`JackServer.cycle_bound_s`): the switch to the new graph waits
+for the cycle under way, which a starved client may hold that long with --sync (a 10 s wait alone
+failed a test's set-up at load 26; issue #9)."""
 
 
 _probe_lock = jack_ports.GRAPH_LOCK
@@ -461,15 +463,18 @@ def _unsettled() -> bool:
 jack_ports.settle_before_unregister = settle_graph
 
 
-def wait_for_connection(client: str, port: str, timeout_s: float = GRAPH_WAIT_S) -> None:
+def wait_for_connection(client: str, port: str, timeout_s: float | None = None) -> None:
     """Return once the JACK graph connects a port of client `client` with `port` (a full port name).
 
     A connection made with jack_connect (python-rtmidi's open_port) takes effect at the start of a
     later cycle; a message sent before then is not routed and is lost. Polls the view of the graph of
-    a never activated client (one per process and server); JackError when the connection does not
-    appear in time."""
+    the process's graph probe; JackError when the connection does not appear within `timeout_s`
+    (default: GRAPH_WAIT_S beyond the server's cycle bound)."""
     lib = _graph_lib()
     server = os.environ.get(ENV_SERVER) or "default"
+    if timeout_s is None:
+        started = started_server(server)
+        timeout_s = GRAPH_WAIT_S + ((started.cycle_bound_s() if started is not None else None) or 0.0)
     deadline = time.monotonic() + timeout_s
     with _probe_lock:
         probe = _graph_probe(lib, server)
