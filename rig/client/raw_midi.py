@@ -18,10 +18,12 @@ from typing import Self
 import usb.core
 import usb.util
 
+from host.midi.encode import sysex
 from host.midi.stream import MidiMessage
 from host.midi.usbmidi import PACKET_SIZE, UsbMidiDecoder, UsbMidiEncoder
 from rig.client.books import event_packets
 from rig.errors import RigError
+from rig.links.pyusb_backend import cancel_reads
 
 DEFAULT_TIMEOUT_MS = 1000
 READ_PACKETS = 1
@@ -30,8 +32,19 @@ exactly full packets would wait for a short packet that never comes (libusb ends
 a short packet, a full buffer or the timeout)."""
 
 
+MARKER_PREFIX = b"\x7dRIG-END"
+"""A marker's SysEx payload starts so (0x7D: the non-commercial ID, MIDI 1.0), then its sequence number
+as three 7-bit bytes: no test sends a SysEx like it."""
+MARKER_READ_MS = 200
+"""The longest one read waits for a marker's echo; the read ends as soon as a transfer comes."""
+
+
 class RawMidiError(RigError, OSError):
     """Claiming an interface, giving it back or a raw USB-MIDI transfer failed (the message says which)."""
+
+
+class MarkerNotEchoed(RawMidiError, TimeoutError):
+    """A device that should echo did not send the end marker back in time (`drain_to_marker`)."""
 
 
 class InterfaceClaim:
@@ -117,6 +130,7 @@ class RawUsbMidi:
         self._stop = threading.Event()
         self._reader: threading.Thread | None = None
         self._reader_error: BaseException | None = None
+        self._markers = 0
 
     # --- sending ---
 
@@ -185,11 +199,30 @@ class RawUsbMidi:
                     continue
             self.read_once(max(1, min(int(left * 1000), 200)))
 
-    def drain(self, quiet_ms: int = 50) -> int:
-        """Read until a read of `quiet_ms` returns nothing; the messages read (then forgotten)."""
+    def drain_to_marker(self, timeout_s: float) -> int:
+        """For a device that echoes: send a marker SysEx (a new sequence number each time) and read
+        until it comes back; the messages read before it (then forgotten, as are any after it in its
+        transfer, counted too). The positive end of a drain: an echo keeps the stream's order (MIDI
+        1.0), so all the device held when the marker arrived has come back, held-back messages
+        included, with no quiet window to wait out. MarkerNotEchoed after `timeout_s`."""
+        self._markers += 1
+        number = self._markers
+        marker = sysex(MARKER_PREFIX + bytes(((number >> 14) & 0x7F, (number >> 7) & 0x7F, number & 0x7F)))
+        self.send(marker)
+        deadline = time.monotonic() + timeout_s
         got = 0
-        while messages := self.read_once(quiet_ms):
-            got += len(messages)
+        seen = False
+        while not seen:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.clear()
+                raise MarkerNotEchoed(f"the end marker ({marker.hex()}) did not come back on cable "
+                                      f"{self.cable} within {timeout_s:.1f} s ({got} other message(s) read)")
+            for cable, msg in self.read_once(max(1, min(int(left * 1000), MARKER_READ_MS))):
+                if not seen and cable == self.cable and msg.data == marker:
+                    seen = True
+                else:
+                    got += 1
         self.clear()
         return got
 
@@ -215,10 +248,12 @@ class RawUsbMidi:
         self._reader.start()
 
     def stop_reader(self) -> None:
-        """Stop and join the reader thread; safe when none runs."""
+        """Stop and join the reader thread (its waiting read cancelled on the loopback and the emulator,
+        else it ends at its own timeout); safe when none runs."""
         reader, self._reader = self._reader, None
         if reader is not None:
             self._stop.set()
+            cancel_reads(self.device, self.in_address)  # its waiting read ends now where the backend can
             reader.join(timeout=5)
         if self._reader_error is not None:
             error, self._reader_error = self._reader_error, None

@@ -1,0 +1,59 @@
+"""RawUsbMidi.drain_to_marker: how the `midi` suite ends a test on a device that is not ours (a marker
+sent after the test, read back) instead of waiting out a quiet window."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from host.midi import encode as m
+from rig.client.raw_midi import MarkerNotEchoed, RawUsbMidi
+from rig.targets.factory import make_target
+from rig.targets.raw_port import raw_midi_port
+
+ECHOING = "usb:cafe:4001,bus=loopback,echo"
+"""The software board as a device that is not ours, declared echoing (it is in ECHO from power-on)."""
+
+
+@pytest.fixture
+def port() -> Iterator[RawUsbMidi]:
+    with make_target(ECHOING) as target, raw_midi_port(target) as (raw, _cables):
+        yield raw
+
+
+def test_what_the_device_sent_before_the_marker_is_counted_and_then_nothing(port: RawUsbMidi) -> None:
+    """Echoes left unread are the messages before the marker; a second drain finds nothing more."""
+    port.send(m.note_on(0, 60, 100) + m.note_off(0, 60, 0) + m.sysex(b"\x7d\x01"))
+    assert port.drain_to_marker(5.0) == 3
+    assert port.drain_to_marker(5.0) == 0
+    assert port.received == [] and port.transfers == [], "the drain forgets what it read"
+
+
+def test_each_marker_is_new_so_an_old_echo_does_not_end_a_drain(port: RawUsbMidi,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A marker's echo that comes late (here: an earlier marker sent again by hand) is not the one a
+    drain waits for: the drain reads on until its own comes back, counting the stale one."""
+    sent: list[bytes] = []
+    send = port.send
+
+    def send_and_keep(data: bytes) -> int:
+        sent.append(data)
+        return send(data)
+
+    monkeypatch.setattr(port, "send", send_and_keep)
+    assert port.drain_to_marker(5.0) == 0
+    port.send(sent[0])
+    assert port.drain_to_marker(5.0) == 1
+    assert sent[0] != sent[2], "every drain sends a marker of its own"
+
+
+def test_a_device_that_does_not_echo_the_marker_fails_naming_it(port: RawUsbMidi,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A marker that never comes back (here: never written) is a named error after the timeout, with
+    what was read meanwhile."""
+    port.send(m.program_change(0, 5))
+    monkeypatch.setattr(port, "send_packets", lambda packets: len(packets) // 4)
+    with pytest.raises(MarkerNotEchoed, match=r"end marker \(f07d5249472d454e44000001f7\) did not come back "
+                                              r"on cable 0 within 0\.5 s \(1 other message\(s\) read\)"):
+        port.drain_to_marker(0.5)
