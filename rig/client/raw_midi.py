@@ -18,7 +18,6 @@ from typing import Self
 import usb.core
 import usb.util
 
-from host.midi.encode import sysex
 from host.midi.stream import MidiMessage
 from host.midi.usbmidi import PACKET_SIZE, UsbMidiDecoder, UsbMidiEncoder
 from rig.client.books import event_packets
@@ -32,9 +31,10 @@ exactly full packets would wait for a short packet that never comes (libusb ends
 a short packet, a full buffer or the timeout)."""
 
 
-MARKER_PREFIX = b"\x7dRIG-END"
-"""A marker's SysEx payload starts so (0x7D: the non-commercial ID, MIDI 1.0), then its sequence number
-as three 7-bit bytes: no test sends a SysEx like it."""
+MARKER_HEAD = b"\xf0\x7dRIG-END"
+"""A marker is a SysEx starting so (0x7D: the non-commercial ID, MIDI 1.0), then its sequence number as
+three 7-bit bytes and F7: nothing else sends a SysEx like it, so the port keeps markers' echoes out of
+`received` (`markers_back` has them)."""
 MARKER_READ_MS = 200
 """The longest one read waits for a marker's echo; the read ends as soon as a transfer comes."""
 
@@ -131,6 +131,8 @@ class RawUsbMidi:
         self._reader: threading.Thread | None = None
         self._reader_error: BaseException | None = None
         self._markers = 0
+        self.markers_back: list[bytes] = []
+        """The markers that came back on `cable`, in order (`drain_to_marker`); `clear` keeps them."""
 
     # --- sending ---
 
@@ -166,7 +168,8 @@ class RawUsbMidi:
     # --- receiving ---
 
     def read_once(self, timeout_ms: int) -> list[tuple[int, MidiMessage]]:
-        """One IN transfer (empty on timeout): its messages, also appended to `received`."""
+        """One IN transfer (empty on timeout): its messages, also appended to `received`; a marker's
+        echo goes to `markers_back` instead."""
         try:
             data = bytes(self.device.read(self.in_address, self.in_max_packet * READ_PACKETS, timeout_ms))
         except usb.core.USBTimeoutError:
@@ -174,10 +177,15 @@ class RawUsbMidi:
         except usb.core.USBError as exc:
             raise RawMidiError(f"reading endpoint 0x{self.in_address:02X} failed: {exc}") from None
         messages = self.decoder.messages(data)
+        markers = [msg.data for cable, msg in messages if cable == self.cable and msg.data[:9] == MARKER_HEAD]
+        if markers:
+            messages = [(cable, msg) for cable, msg in messages
+                        if not (cable == self.cable and msg.data[:9] == MARKER_HEAD)]
         with self._cv:
             self.packets_read += event_packets(data)
             self.transfers.append(data)
             self.received.extend(messages)
+            self.markers_back += markers
             self._cv.notify_all()
         return messages
 
@@ -199,32 +207,35 @@ class RawUsbMidi:
                     continue
             self.read_once(max(1, min(int(left * 1000), 200)))
 
-    def drain_to_marker(self, timeout_s: float) -> int:
+    def drain_to_marker(self, timeout_s: float, *, push: bool = False) -> int:
         """For a device that echoes: send a marker SysEx (a new sequence number each time) and read
-        until it comes back; the messages read before it (then forgotten, as are any after it in its
-        transfer, counted too). The positive end of a drain: an echo keeps the stream's order (MIDI
-        1.0), so all the device held when the marker arrived has come back, held-back messages
-        included, with no quiet window to wait out. MarkerNotEchoed after `timeout_s`."""
-        self._markers += 1
-        number = self._markers
-        marker = sysex(MARKER_PREFIX + bytes(((number >> 14) & 0x7F, (number >> 7) & 0x7F, number & 0x7F)))
-        self.send(marker)
+        until it comes back; the messages read meanwhile (then forgotten from `received`; their
+        transfers stay in `transfers`). The positive end of a
+        drain: an echo keeps the stream's order (MIDI 1.0), so all the device held when the marker
+        arrived has come back, held-back messages included, with no quiet window to wait out.
+        `push` sends a second marker behind it, longer than one IN transfer, so a device that holds
+        its last message (or transfer) back until the next is ready still returns the first (the
+        second's echo is skipped whenever it comes). MarkerNotEchoed after `timeout_s`."""
+        marker = self._next_marker()
+        # more SysEx data bytes (3 per event packet) than one IN transfer holds
+        self.send(marker + (self._next_marker(3 * (self.in_max_packet // PACKET_SIZE) + 3) if push else b""))
         deadline = time.monotonic() + timeout_s
         got = 0
-        seen = False
-        while not seen:
+        while marker not in self.markers_back:
             left = deadline - time.monotonic()
             if left <= 0:
-                self.clear()
+                self._forget_messages()
                 raise MarkerNotEchoed(f"the end marker ({marker.hex()}) did not come back on cable "
                                       f"{self.cable} within {timeout_s:.1f} s ({got} other message(s) read)")
-            for cable, msg in self.read_once(max(1, min(int(left * 1000), MARKER_READ_MS))):
-                if not seen and cable == self.cable and msg.data == marker:
-                    seen = True
-                else:
-                    got += 1
-        self.clear()
+            got += len(self.read_once(max(1, min(int(left * 1000), MARKER_READ_MS))))
+        self._forget_messages()
         return got
+
+    def _next_marker(self, padding: int = 0) -> bytes:
+        self._markers += 1
+        number = self._markers
+        return MARKER_HEAD + bytes(((number >> 14) & 0x7F, (number >> 7) & 0x7F, number & 0x7F)) \
+            + bytes(padding) + b"\xf7"
 
     def clear(self) -> None:
         """Forget what was received (the decoder's per-cable state too)."""
@@ -232,6 +243,12 @@ class RawUsbMidi:
             self.received.clear()
             self.transfers.clear()
             self.decoder.reset()
+
+    def _forget_messages(self) -> None:
+        """Forget the messages received, keeping the transfers (the record of what the device sent,
+        for the event-packet checks) and the decoder's state (a pushed marker may be half read)."""
+        with self._cv:
+            self.received.clear()
 
     def start_reader(self) -> None:
         """Read in a thread until `stop_reader` (so a flood's echoes never back up into the device)."""

@@ -3,9 +3,11 @@ sent after the test, read back) instead of waiting out a quiet window."""
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 
 import pytest
+import usb.core
 
 from host.midi import encode as m
 from rig.client.raw_midi import MarkerNotEchoed, RawUsbMidi
@@ -27,13 +29,15 @@ def test_what_the_device_sent_before_the_marker_is_counted_and_then_nothing(port
     port.send(m.note_on(0, 60, 100) + m.note_off(0, 60, 0) + m.sysex(b"\x7d\x01"))
     assert port.drain_to_marker(5.0) == 3
     assert port.drain_to_marker(5.0) == 0
-    assert port.received == [] and port.transfers == [], "the drain forgets what it read"
+    assert port.received == [], "the drain forgets the messages it read"
+    assert b"".join(port.transfers).startswith(bytes.fromhex("09903c64 08803c00")), "but not the transfers"
 
 
 def test_each_marker_is_new_so_an_old_echo_does_not_end_a_drain(port: RawUsbMidi,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A marker's echo that comes late (here: an earlier marker sent again by hand) is not the one a
-    drain waits for: the drain reads on until its own comes back, counting the stale one."""
+    drain waits for: the drain reads on until its own comes back. Markers are the rig's, not the
+    device's messages: neither counted nor in `received`."""
     sent: list[bytes] = []
     send = port.send
 
@@ -43,9 +47,39 @@ def test_each_marker_is_new_so_an_old_echo_does_not_end_a_drain(port: RawUsbMidi
 
     monkeypatch.setattr(port, "send", send_and_keep)
     assert port.drain_to_marker(5.0) == 0
-    port.send(sent[0])
+    port.send(sent[0] + m.note_on(1, 2, 3))
     assert port.drain_to_marker(5.0) == 1
+    assert port.markers_back == [sent[0], sent[0], sent[2]]
     assert sent[0] != sent[2], "every drain sends a marker of its own"
+
+
+def test_a_pushed_marker_comes_back_from_a_device_one_message_behind(port: RawUsbMidi,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A device that sends each transfer only when the next is ready holds a lone marker back; one
+    pushed by a second comes back, and the second is skipped when a later message pushes it out."""
+    read = port.device.read
+    held: list[object] = []
+
+    def held_read(endpoint: int, length: int, timeout: int) -> object:
+        data = read(endpoint, length, timeout)
+        held.append(data)
+        if len(held) == 1:
+            raise usb.core.USBTimeoutError("held back", -7, errno.ETIMEDOUT)
+        return held[-2]
+
+    monkeypatch.setattr(port.device, "read", held_read)
+    port.send(m.note_on(0, 60, 100))
+    assert port.drain_to_marker(5.0, push=True) == 1
+    port.send(m.program_change(0, 5))  # pushes the second marker's last transfer out, and is held
+    for _ in range(50):
+        assert port.read_once(200) == [], "the second marker comes first, and alone"
+        if len(port.markers_back) == 2:
+            break
+    assert len(port.markers_back) == 2
+    port.send(m.program_change(0, 6))
+    assert [msg.data for _, msg in port.receive(1, 5.0)] == [m.program_change(0, 5)]
+    with pytest.raises(MarkerNotEchoed):
+        port.drain_to_marker(0.5)
 
 
 def test_a_device_that_does_not_echo_the_marker_fails_naming_it(port: RawUsbMidi,
