@@ -207,18 +207,14 @@ class RawUsbMidi:
                     continue
             self.read_once(max(1, min(int(left * 1000), 200)))
 
-    def drain_to_marker(self, timeout_s: float, *, push: bool = False) -> int:
+    def drain_to_marker(self, timeout_s: float) -> int:
         """For a device that echoes: send a marker SysEx (a new sequence number each time) and read
         until it comes back; the messages read meanwhile (then forgotten from `received`; their
-        transfers stay in `transfers`). The positive end of a
-        drain: an echo keeps the stream's order (MIDI 1.0), so all the device held when the marker
-        arrived has come back, held-back messages included, with no quiet window to wait out.
-        `push` sends a second marker behind it, longer than one IN transfer, so a device that holds
-        its last message (or transfer) back until the next is ready still returns the first (the
-        second's echo is skipped whenever it comes). MarkerNotEchoed after `timeout_s`."""
+        transfers stay in `transfers`). The positive end of a drain: an echo keeps the stream's order
+        (MIDI 1.0), so all the device held when the marker arrived has come back, held-back messages
+        included, with no quiet window to wait out. MarkerNotEchoed after `timeout_s`."""
         marker = self._next_marker()
-        # more SysEx data bytes (3 per event packet) than one IN transfer holds
-        self.send(marker + (self._next_marker(3 * (self.in_max_packet // PACKET_SIZE) + 3) if push else b""))
+        self.send(marker)
         deadline = time.monotonic() + timeout_s
         got = 0
         while marker not in self.markers_back:
@@ -231,11 +227,10 @@ class RawUsbMidi:
         self._forget_messages()
         return got
 
-    def _next_marker(self, padding: int = 0) -> bytes:
+    def _next_marker(self) -> bytes:
         self._markers += 1
         number = self._markers
-        return MARKER_HEAD + bytes(((number >> 14) & 0x7F, (number >> 7) & 0x7F, number & 0x7F)) \
-            + bytes(padding) + b"\xf7"
+        return MARKER_HEAD + bytes(((number >> 14) & 0x7F, (number >> 7) & 0x7F, number & 0x7F, 0xF7))
 
     def clear(self) -> None:
         """Forget what was received (the decoder's per-cable state too)."""
@@ -246,7 +241,7 @@ class RawUsbMidi:
 
     def _forget_messages(self) -> None:
         """Forget the messages received, keeping the transfers (the record of what the device sent,
-        for the event-packet checks) and the decoder's state (a pushed marker may be half read)."""
+        for the event-packet checks) and the decoder's state."""
         with self._cv:
             self.received.clear()
 

@@ -3,6 +3,7 @@ messages and waiting for them to come back."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 
@@ -70,15 +71,22 @@ class EchoBooks:
             left += len(self.port.read_once(POLL_MS))  # ends as soon as a transfer comes
 
 
-def drain(port: RawUsbMidi, *, push: bool = False) -> int:
+def drain(port: RawUsbMidi) -> int:
     """The messages a device that is not ours still sent before our end marker came back; fails the
-    test, naming the marker, when the device does not echo it in time. Before a test the marker is
-    pushed out by a second (`push`): a device that holds its last message back then fails the test
-    that checks for it, with that test's diagnosis, not the set-up."""
+    test, naming the marker, when the device does not echo it in time."""
     try:
-        return port.drain_to_marker(ECHO_BASE_S, push=push)
+        return port.drain_to_marker(ECHO_BASE_S)
     except MarkerNotEchoed as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+def start_clean(port: RawUsbMidi) -> None:
+    """Before a test on a device that is not ours: read until our marker comes back and forget it
+    all. A marker that does not come back (a device that holds its last message back, or drops
+    it) is left for the test to judge, with its own diagnosis: after ECHO_BASE_S, forgotten too."""
+    with contextlib.suppress(MarkerNotEchoed):
+        port.drain_to_marker(ECHO_BASE_S)
+    port.clear()
 
 
 @pytest.fixture
@@ -94,8 +102,8 @@ def raw_midi(rig_target: Target) -> Iterator[RawUsbMidi]:
         # the Board only asks GET_STATS; it is not closed (it claims nothing, and closing it would
         # dispose of pyusb's resources, the port's interface claim with them)
         books = EchoBooks(Board(port.device), port) if ours else None
-        if books is None:  # its transfers stay: the pushed marker's rest may come in the test's
-            drain(port, push=True)
+        if books is None:
+            start_clean(port)
         port.start_reader()  # echoes are read while a test writes: the device never backs up
         try:
             yield port
@@ -103,7 +111,6 @@ def raw_midi(rig_target: Target) -> Iterator[RawUsbMidi]:
             port.stop_reader()
         sent = list(port.transfers)
         left = books.read_the_rest() if books is not None else drain(port)
-    # judged from the first transfer read (the set-up's drain's too)
     problems = errors(check_event_packets(sent, in_cables, f"EP 0x{port.in_address:02X}"))
     if left:
         pytest.fail(f"{left} message(s) still arrived after the test: not every event was accounted for",
