@@ -142,7 +142,7 @@ def _drop_idle_hypothesis_plugin(session: pytest.Session) -> None:
 # --- the longest files first ----------------------------------------------------------------------
 SLOW_FILES = ("tests/pool/test_labgrid", "tests/pool/test_pool_xdist.py", "tests/cli/test_main.py",
               "tests/differential/", "tests/rig/test_foreign_device_suites.py", "tests/cli/test_suites.py",
-              "tests/conformance_midi/", "tests/measure/test_cli.py", "tests/plugin/test_plugin_capture.py")
+              "tests/measure/test_cli.py", "tests/plugin/test_plugin_capture.py")
 """Files whose tests wait longest (the top of the wall-time summary below). They run first, so that
 under xdist (`make test`: whole files per worker) they overlap the many short files
 instead of ending the run alone; the order within a file, and of every other file, stays as collected."""

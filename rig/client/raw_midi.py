@@ -22,6 +22,7 @@ from host.midi.stream import MidiMessage
 from host.midi.usbmidi import PACKET_SIZE, UsbMidiDecoder, UsbMidiEncoder
 from rig.client.books import event_packets
 from rig.errors import RigError
+from rig.links.pyusb_backend import cancel_reads
 
 DEFAULT_TIMEOUT_MS = 1000
 READ_PACKETS = 1
@@ -30,8 +31,20 @@ exactly full packets would wait for a short packet that never comes (libusb ends
 a short packet, a full buffer or the timeout)."""
 
 
+MARKER_HEAD = b"\xf0\x7dRIG-END"
+"""A marker is a SysEx starting so (0x7D: the non-commercial ID, MIDI 1.0), then its sequence number as
+three 7-bit bytes and F7: nothing else sends a SysEx like it, so the port keeps markers' echoes out of
+`received` (`markers_back` has them)."""
+MARKER_READ_MS = 200
+"""The longest one read waits for a marker's echo; the read ends as soon as a transfer comes."""
+
+
 class RawMidiError(RigError, OSError):
     """Claiming an interface, giving it back or a raw USB-MIDI transfer failed (the message says which)."""
+
+
+class MarkerNotEchoed(RawMidiError, TimeoutError):
+    """A device that should echo did not send the end marker back in time (`drain_to_marker`)."""
 
 
 class InterfaceClaim:
@@ -117,6 +130,9 @@ class RawUsbMidi:
         self._stop = threading.Event()
         self._reader: threading.Thread | None = None
         self._reader_error: BaseException | None = None
+        self._markers = 0
+        self.markers_back: list[bytes] = []
+        """The markers that came back on `cable`, in order (`drain_to_marker`); `clear` keeps them."""
 
     # --- sending ---
 
@@ -152,7 +168,8 @@ class RawUsbMidi:
     # --- receiving ---
 
     def read_once(self, timeout_ms: int) -> list[tuple[int, MidiMessage]]:
-        """One IN transfer (empty on timeout): its messages, also appended to `received`."""
+        """One IN transfer (empty on timeout): its messages, also appended to `received`; a marker's
+        echo goes to `markers_back` instead."""
         try:
             data = bytes(self.device.read(self.in_address, self.in_max_packet * READ_PACKETS, timeout_ms))
         except usb.core.USBTimeoutError:
@@ -160,10 +177,15 @@ class RawUsbMidi:
         except usb.core.USBError as exc:
             raise RawMidiError(f"reading endpoint 0x{self.in_address:02X} failed: {exc}") from None
         messages = self.decoder.messages(data)
+        markers = [msg.data for cable, msg in messages if cable == self.cable and msg.data[:9] == MARKER_HEAD]
+        if markers:
+            messages = [(cable, msg) for cable, msg in messages
+                        if not (cable == self.cable and msg.data[:9] == MARKER_HEAD)]
         with self._cv:
             self.packets_read += event_packets(data)
             self.transfers.append(data)
             self.received.extend(messages)
+            self.markers_back += markers
             self._cv.notify_all()
         return messages
 
@@ -185,13 +207,30 @@ class RawUsbMidi:
                     continue
             self.read_once(max(1, min(int(left * 1000), 200)))
 
-    def drain(self, quiet_ms: int = 50) -> int:
-        """Read until a read of `quiet_ms` returns nothing; the messages read (then forgotten)."""
+    def drain_to_marker(self, timeout_s: float) -> int:
+        """For a device that echoes: send a marker SysEx (a new sequence number each time) and read
+        until it comes back; the messages read meanwhile (then forgotten from `received`; their
+        transfers stay in `transfers`). The positive end of a drain: an echo keeps the stream's order
+        (MIDI 1.0), so all the device held when the marker arrived has come back, held-back messages
+        included, with no quiet window to wait out. MarkerNotEchoed after `timeout_s`."""
+        marker = self._next_marker()
+        self.send(marker)
+        deadline = time.monotonic() + timeout_s
         got = 0
-        while messages := self.read_once(quiet_ms):
-            got += len(messages)
-        self.clear()
+        while marker not in self.markers_back:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._forget_messages()
+                raise MarkerNotEchoed(f"the end marker ({marker.hex()}) did not come back on cable "
+                                      f"{self.cable} within {timeout_s:.1f} s ({got} other message(s) read)")
+            got += len(self.read_once(max(1, min(int(left * 1000), MARKER_READ_MS))))
+        self._forget_messages()
         return got
+
+    def _next_marker(self) -> bytes:
+        self._markers += 1
+        number = self._markers
+        return MARKER_HEAD + bytes(((number >> 14) & 0x7F, (number >> 7) & 0x7F, number & 0x7F, 0xF7))
 
     def clear(self) -> None:
         """Forget what was received (the decoder's per-cable state too)."""
@@ -199,6 +238,12 @@ class RawUsbMidi:
             self.received.clear()
             self.transfers.clear()
             self.decoder.reset()
+
+    def _forget_messages(self) -> None:
+        """Forget the messages received, keeping the transfers (the record of what the device sent,
+        for the event-packet checks) and the decoder's state."""
+        with self._cv:
+            self.received.clear()
 
     def start_reader(self) -> None:
         """Read in a thread until `stop_reader` (so a flood's echoes never back up into the device)."""
@@ -215,10 +260,12 @@ class RawUsbMidi:
         self._reader.start()
 
     def stop_reader(self) -> None:
-        """Stop and join the reader thread; safe when none runs."""
+        """Stop and join the reader thread (its waiting read cancelled on the loopback and the emulator,
+        else it ends at its own timeout); safe when none runs."""
         reader, self._reader = self._reader, None
         if reader is not None:
             self._stop.set()
+            cancel_reads(self.device, self.in_address)  # its waiting read ends now where the backend can
             reader.join(timeout=5)
         if self._reader_error is not None:
             error, self._reader_error = self._reader_error, None

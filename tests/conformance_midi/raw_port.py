@@ -3,6 +3,7 @@ messages and waiting for them to come back."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 
@@ -11,7 +12,7 @@ import pytest
 from rig.checks.event_packets import check_event_packets
 from rig.checks.findings import errors
 from rig.client.board import Board
-from rig.client.raw_midi import RawUsbMidi
+from rig.client.raw_midi import MarkerNotEchoed, RawUsbMidi
 from rig.targets.raw_port import raw_midi_port
 from rig.targets.registry import Feature, Target
 
@@ -19,8 +20,6 @@ ECHO_BASE_S = 5.0
 """Every wait for an echo allows this much (a loaded 2-core machine, the emulator's slow start)..."""
 DIN_BYTE_S = 320e-6
 """...plus, per MIDI byte, the time one byte takes on a 31250-baud DIN cable (10 bits), twice over."""
-QUIET_MS = 100
-"""A device that is not ours has sent everything once a read of this long returns nothing."""
 POLL_MS = 5
 """How long one read waits while EchoBooks wait for our board's books to balance."""
 
@@ -72,27 +71,46 @@ class EchoBooks:
             left += len(self.port.read_once(POLL_MS))  # ends as soon as a transfer comes
 
 
+def drain(port: RawUsbMidi) -> int:
+    """The messages a device that is not ours still sent before our end marker came back; fails the
+    test, naming the marker, when the device does not echo it in time."""
+    try:
+        return port.drain_to_marker(ECHO_BASE_S)
+    except MarkerNotEchoed as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def start_clean(port: RawUsbMidi) -> None:
+    """Before a test on a device that is not ours: read until our marker comes back and forget it
+    all. A marker that does not come back (a device that holds its last message back, or drops
+    it) is left for the test to judge, with its own diagnosis: after ECHO_BASE_S, forgotten too."""
+    with contextlib.suppress(MarkerNotEchoed):
+        port.drain_to_marker(ECHO_BASE_S)
+    port.clear()
+
+
 @pytest.fixture
 def raw_midi(rig_target: Target) -> Iterator[RawUsbMidi]:
     """Raw USB-MIDI on the target's first MS OUT/IN pair (rig.targets.raw_port: only that interface
     claimed, our board put in ECHO by the contract). After the test nothing may be left queued, and
     every packet the device sent must be legal (USB-MIDI 1.0 4). On our board the device's counters
     say when it has sent everything (EchoBooks), and SET_MIDI_MODE has emptied its IN queue before
-    the test (docs/protocol.md); any other device is drained until a read of QUIET_MS brings nothing."""
+    the test (docs/protocol.md); any other device, which echoes, is drained until a marker sent after
+    the test comes back (RawUsbMidi.drain_to_marker: no quiet window waited out)."""
     ours = Feature.CONTRACT in rig_target.features
     with raw_midi_port(rig_target) as (port, in_cables):
         # the Board only asks GET_STATS; it is not closed (it claims nothing, and closing it would
         # dispose of pyusb's resources, the port's interface claim with them)
         books = EchoBooks(Board(port.device), port) if ours else None
         if books is None:
-            port.drain(QUIET_MS)
+            start_clean(port)
         port.start_reader()  # echoes are read while a test writes: the device never backs up
         try:
             yield port
         finally:
             port.stop_reader()
         sent = list(port.transfers)
-        left = books.read_the_rest() if books is not None else port.drain(QUIET_MS)
+        left = books.read_the_rest() if books is not None else drain(port)
     problems = errors(check_event_packets(sent, in_cables, f"EP 0x{port.in_address:02X}"))
     if left:
         pytest.fail(f"{left} message(s) still arrived after the test: not every event was accounted for",
