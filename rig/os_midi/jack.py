@@ -460,7 +460,17 @@ def _unsettled() -> bool:
     return False
 
 
-jack_ports.settle_before_unregister = settle_graph
+def _settle_before_unregister(port: object) -> None:
+    """settle_graph before a JACK port of python-rtmidi's is unregistered (an ALSA port needs none, and
+    must not open a probe on a JACK server the rig does not use)."""
+    import rtmidi
+
+    current_api = getattr(port, "get_current_api", None)
+    if current_api is not None and current_api() == rtmidi.API_UNIX_JACK:
+        settle_graph()
+
+
+jack_ports.settle_before_unregister = _settle_before_unregister
 
 
 def wait_for_connection(client: str, port: str, timeout_s: float | None = None) -> None:

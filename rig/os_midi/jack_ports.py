@@ -50,10 +50,10 @@ change is made anyway and counted in `quiet_timeouts`, a race left open. 30 s: m
 a --sync server started here may hold one cycle (ten 2 s client timeouts, rig.os_midi.jack), which
 holds the notifications behind it."""
 
-settle_before_unregister: Callable[[], object] | None = None
-"""Called with GRAPH_LOCK held before a port is unregistered: returns once the server has run every
-graph change so far and sent its latency notices (set by rig.os_midi.jack, which owns the probe
-client this needs; None while no JACK server has been used, or without JACK)."""
+settle_before_unregister: Callable[[Any], object] | None = None
+"""Called with GRAPH_LOCK held before a python-rtmidi port is unregistered: for a JACK port, returns
+once the server has run every graph change so far and sent its latency notices (set by
+rig.os_midi.jack, which owns the probe client this needs, when it is imported)."""
 
 _TASKS = Path("/proc/self/task")
 _READS = {0, 45}  # read, recvfrom (x86-64): a notification thread waiting for the server
@@ -184,7 +184,7 @@ def call(port: Any, method: str, *args: Any) -> Any:
     """`port.method(*args)` for a graph-changing method (open_port, open_virtual_port, close_port)."""
     with graph_change():
         if method == "close_port" and settle_before_unregister is not None:
-            settle_before_unregister()
+            settle_before_unregister(port)
         before = _tasks()
         result = getattr(port, method)(*args)
         _note_new_threads(before)
