@@ -1123,25 +1123,18 @@ const SPEED_MARGIN = 1.2;
 const MIN_AUTO_SCALE = 3;
 const MAX_AUTO_SCALE = 30;
 const SPEED_SAMPLE_MS = 250;
-const speed = { value: 1, samples: 0, lastWall: 0, lastEmu: 0, keptUp: 0, idleSince: null };
-function creditIdle(now) {
-  if (speed.idleSince !== null) {
-    speed.keptUp += now - speed.idleSince;
-    speed.idleSince = now;
-  }
-}
+const speed = { value: 1, samples: 0, lastWall: 0, lastDevice: 0 };
 setInterval(() => {
   const now = wallNanos();
-  creditIdle(now);
+  const device = deviceNanos(); // the host-wait time in it counts as kept up with
   const dWall = now - speed.lastWall;
   if (dWall > 0 && !halted) {
-    const sample = Math.min(1, (clock.nanos - speed.lastEmu + speed.keptUp) / dWall);
+    const sample = Math.min(1, (device - speed.lastDevice) / dWall);
     speed.value = speed.samples === 0 ? sample : 0.7 * speed.value + 0.3 * sample;
     speed.samples++;
   }
   speed.lastWall = now;
-  speed.lastEmu = clock.nanos;
-  speed.keptUp = 0;
+  speed.lastDevice = device;
 }, SPEED_SAMPLE_MS).unref();
 function timeoutScale() {
   if (args.timeoutScale !== 'auto') return args.timeoutScale;
@@ -1155,8 +1148,6 @@ function runSlice() {
     hostWait.since = null;
   }
   const core = mcu.core;
-  creditIdle(wallNanos());
-  speed.idleSince = null;
   let idleUntil = null;
   service();
   if (halted) return;
@@ -1202,7 +1193,6 @@ function runSlice() {
   } else {
     // Idle: wait for host input; also poll now and then so op timeouts and pacing stay live.
     hostWait.since = wallNanos();
-    speed.idleSince = hostWait.since;
     sliceTimer = setTimeout(() => {
       sliceTimer = null;
       kick();
