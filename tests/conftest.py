@@ -67,11 +67,11 @@ def process_midi_system(pytestconfig: pytest.Config, _isolated_user_files: None)
     it (ports "do not exist", segfaults closing clients). A serial run happened to keep one server from
     its first target to the end; an xdist worker may start with a file whose in-process sessions open
     and close targets of their own, so each process now holds its server from start to end."""
-    from rig.os_midi.jack import JackError, jack_mode
+    from rig.os_midi.jack import JackError, jack_mode, jack_period
     from rig.os_midi.system import OsMidiUnavailable, open_midi_system
 
     try:
-        system = open_midi_system(jack_mode())
+        system = open_midi_system(jack_mode(), jack_period())
     except (OsMidiUnavailable, JackError, ValueError):
         return None
     pytestconfig.add_cleanup(system.close)
@@ -239,8 +239,17 @@ OUTER_SESSION = "RIG_OUTER_PYTEST"
 by the no-skip rule below (some of them skip on purpose, e.g. a board suite on a foreign device)."""
 
 
+TEST_JACK_PERIOD = "256"
+"""RIG_JACK_PERIOD for the JACK servers of this suite's sessions and the processes they start, unless
+the environment sets one: at the rig's default (32 frames) each server and its clients cost about a
+sixth of a core per test worker while idle, at 256 about a thirtieth (rig.os_midi.jack.DEFAULT_PERIOD).
+What the 32-frame period itself must hold (floods lose nothing) is proven at 32 frames by
+tests/rig/test_default_jack_period.py."""
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault(OUTER_SESSION, str(os.getpid()))
+    os.environ.setdefault("RIG_JACK_PERIOD", TEST_JACK_PERIOD)
     _ctrl_c_reaches_subprocesses()
 
 

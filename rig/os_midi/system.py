@@ -16,14 +16,6 @@ from rig.os_midi.jack import JackMode, JackServer, JackXruns, client_name
 from rig.os_midi.quiet import quietly
 
 JACK_START_TIMEOUT_S = 15
-TARGET_JACK_PERIOD: int | None = 32
-"""Frames per period of a server a target starts: 32 at 48 kHz (0.67 ms), an OS MIDI round trip on the
-loopback of about 1.4 ms at p50 (the dummy driver's default 1024 frames gave ~42 ms). A short period
-once lost events in floods; the cause was jackd's async engine skipping late clients (its timeout is
-two periods: 1.3 ms here), not the port buffers (JACK2 gives every MIDI port 32 KiB whatever the
-period: 2727 three-byte events a cycle). With --sync (rig.os_midi.jack) late clients delay the cycle
-and nothing is lost. Cost when idle, measured on the loaded 2-core machine: jackd 4.6% of a core
-and the rig process 5.9% (1024 frames: 0.3% and 2.9%)."""
 
 
 class OsMidiUnavailable(TargetError):
@@ -134,15 +126,15 @@ def _kept(server: JackServer) -> JackServer:
     return server
 
 
-def open_midi_system(mode: JackMode) -> MidiSystem:
-    """Choose the API, starting a private JACK dummy server when `mode` says so. Raises
+def open_midi_system(mode: JackMode, period: int = jack.DEFAULT_PERIOD) -> MidiSystem:
+    """Choose the API, starting a private JACK dummy server of `period` frames when `mode` says so. Raises
     OsMidiUnavailable naming what is missing; JackMissing/JackError when a server cannot start."""
     import rtmidi
 
     if mode is JackMode.ALWAYS:
         if not jack_compiled():
             raise OsMidiUnavailable("RIG_JACK=always, but python-rtmidi was built without JACK")
-        private = JackServer(timeout_s=JACK_START_TIMEOUT_S, reuse=False, period=TARGET_JACK_PERIOD)
+        private = JackServer(timeout_s=JACK_START_TIMEOUT_S, reuse=False, period=period)
         server = _kept(private.start())
         return MidiSystem(int(rtmidi.API_UNIX_JACK), mode, server)
     api = os_midi_api()
@@ -155,7 +147,7 @@ def open_midi_system(mode: JackMode) -> MidiSystem:
     if not jack.jackd_installed():
         raise OsMidiUnavailable("no MIDI system (no ALSA sequencer, no JACK server) and no jackd to "
                                 "start one: install jackd2")
-    server = _kept(JackServer(timeout_s=JACK_START_TIMEOUT_S, period=TARGET_JACK_PERIOD).start())
+    server = _kept(JackServer(timeout_s=JACK_START_TIMEOUT_S, period=period).start())
     return MidiSystem(int(rtmidi.API_UNIX_JACK), mode, server)
 
 

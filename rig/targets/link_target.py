@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rig.errors import TargetError
-from rig.os_midi.jack import JackError, JackMissing, JackMode, JackServer, jack_mode
+from rig.os_midi.jack import JackError, JackMissing, JackMode, JackServer, jack_mode, jack_period
 from rig.os_midi.system import MidiSystem, OsMidiUnavailable, open_midi_system
 from rig.targets.registry import Feature, Target, TargetSpec
 
@@ -29,6 +29,7 @@ class ClassDriverPorts(Target):
         super().__init__(spec)
         try:
             self.jack_mode = jack_mode(jack)
+            self.jack_period = jack_period()
         except ValueError as exc:
             raise TargetError(f"target {spec}: {exc}") from None
         self._device: usb.core.Device | None = None
@@ -49,7 +50,7 @@ class ClassDriverPorts(Target):
         raises only under RIG_JACK=always."""
         self.midi_problem = ""
         try:
-            self.midi_system = open_midi_system(self.jack_mode)
+            self.midi_system = open_midi_system(self.jack_mode, self.jack_period)
             self.driver = make(self.midi_system.api)
         except JackMissing:
             if self.jack_mode is JackMode.ALWAYS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +22,11 @@ from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard
 from rig.os_midi.jack import (
     ENV_MODE,
+    ENV_PERIOD,
     ENV_SERVER,
     JackMissing,
     JackServer,
+    jack_period,
     jackd_installed,
     registered_servers,
     server_running,
@@ -108,7 +111,7 @@ def isolated(body: str, **env: str) -> dict[str, Any]:
     import subprocess
     import sys
 
-    environ = {k: v for k, v in os.environ.items() if k != ENV_MODE}
+    environ = {k: v for k, v in os.environ.items() if k not in (ENV_MODE, ENV_PERIOD)}
     environ.update({ENV_SERVER: "rig-no-such-server", **env})
     done = subprocess.run([sys.executable, "-c", ISOLATED_PRELUDE + body], capture_output=True, text=True,
                           timeout=60, env=environ, check=False)
@@ -141,6 +144,35 @@ with target:
     assert "32-frame period, synchronous" in got["os_midi"]
     assert jackd_gone(got["pid"]), f"jackd {got['pid']} outlived the process that started it"
     assert name not in [n for _, n in registered_servers()]  # a clean stop frees its registry slot
+
+
+def test_rig_jack_period_sets_the_period_of_the_server_a_target_starts() -> None:
+    require_jack()
+    got = isolated("""
+with make_target("loopback") as target:
+    server = target.jack
+    report(os_midi=target.describe()["os_midi"],
+           argv=open(f"/proc/{server._process.pid}/cmdline").read().split(chr(0)))
+""", **{ENV_PERIOD: "64"})
+    argv = got["argv"]
+    assert argv[argv.index("-p") + 1] == "64" and "64-frame period, synchronous" in got["os_midi"]
+
+
+@pytest.mark.parametrize("value", ["", " "])
+def test_the_jack_period_is_32_frames_unless_set(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_PERIOD, value)
+    assert jack_period() == 32
+    assert jack_period("1024") == 1024 and jack_period("16") == 16 and jack_period("8192") == 8192
+
+
+@pytest.mark.parametrize("value", ["48", "0", "8", "16384", "-32", "abc", "32.0"])
+def test_a_bad_jack_period_is_named_before_any_server_starts(value: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match=f"jack period '{re.escape(value)}' is not a power of two from 16"):
+        jack_period(value)
+    monkeypatch.setenv(ENV_PERIOD, value)
+    with pytest.raises(TargetError, match=rf"target loopback: \$RIG_JACK_PERIOD '{re.escape(value)}' is not"):
+        make_target("loopback")
 
 
 def test_no_jackd_survives_a_killed_process() -> None:
