@@ -62,6 +62,8 @@ price is jackd and every client thread waking 1,500 times a second even when idl
 with the loopback and the emulator open, jackd 5.7 % of a core and its six clients about 10 % (at 256
 frames 1 % and 2 %), so the rig's own test sessions choose 256 (tests/conftest.py)."""
 _PERIOD_RANGE = (16, 8192)
+DUMMY_RATE = 48000
+"""Frames per second of the dummy driver (its default; servers started here do not set -r)."""
 _JACK_NO_START_SERVER = 0x01
 _JACK_SERVER_NAME = 0x04
 _PR_SET_PDEATHSIG = 1
@@ -603,6 +605,10 @@ class JackServer:
         self._xruns = JackXruns()
         self._log_rest = b""
         """The partial last line of the log that xruns() has read (counted when it is whole)."""
+
+    def cycle_s(self) -> float | None:
+        """Seconds per cycle of a server started here (None for one found running: not known here)."""
+        return (self.period or 1024) / DUMMY_RATE if self.started else None
 
     def cycle_bound_s(self) -> float | None:
         """How long one cycle of a server started here may take before jackd gives up on a late client

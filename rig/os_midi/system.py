@@ -99,6 +99,11 @@ class MidiSystem:
         bound = None if server is None else server.cycle_bound_s()
         return 0.0 if bound is None else 2 * bound
 
+    def cycle_s(self) -> float | None:
+        """Seconds per JACK cycle when this process started the server of these ports, else None."""
+        server = self._server()
+        return None if server is None else server.cycle_s()
+
     def describe(self) -> str:
         """Which MIDI system carries the ports, for reports."""
         import rtmidi

@@ -310,7 +310,8 @@ class EmulatorTarget(ClassDriverPorts):
             self._open_plain(link)
             return
         try:
-            self._bind_driver(lambda api: UsbMidiClassDriver(link, api, label="emulator"))
+            self._bind_driver(lambda api, cycle_s: UsbMidiClassDriver(link, api, label="emulator",
+                                                                      cycle_s=cycle_s))
             seen: EmulatorLink | BoundLink = link if self.driver is None else BoundLink(link, self.driver)
             self.features = FEATURES | ({Feature.MIDI_OS} if self.driver is not None else set())
             backend = LinkBackend([seen])

@@ -44,14 +44,14 @@ class ClassDriverPorts(Target):
         """The JACK server this target started (None when it uses ALSA or a server it found)."""
         return None if self.midi_system is None else self.midi_system.jack
 
-    def _bind_driver(self, make: Callable[[int], UsbMidiClassDriver]) -> None:
+    def _bind_driver(self, make: Callable[[int, float | None], UsbMidiClassDriver]) -> None:
         """Open the MIDI system (starting a private JACK server when the mode says so) and the class
-        driver on it (`make(api)`), or set `midi_problem` saying why there are none; a missing jackd
-        raises only under RIG_JACK=always."""
+        driver on it (`make(api, JACK cycle in seconds or None)`), or set `midi_problem` saying why
+        there are none; a missing jackd raises only under RIG_JACK=always."""
         self.midi_problem = ""
         try:
             self.midi_system = open_midi_system(self.jack_mode, self.jack_period)
-            self.driver = make(self.midi_system.api)
+            self.driver = make(self.midi_system.api, self.midi_system.cycle_s())
         except JackMissing:
             if self.jack_mode is JackMode.ALWAYS:
                 raise

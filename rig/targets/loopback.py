@@ -35,12 +35,12 @@ class OsMidiPorts(UsbMidiClassDriver):
     """The class driver bound to `board`: hosts send to `input_name`, listen on `output_name`; the board
     reports it as the kernel driver of its MIDI interfaces until close()."""
 
-    def __init__(self, board: LoopbackBoard, api: int | None = None) -> None:
+    def __init__(self, board: LoopbackBoard, api: int | None = None, cycle_s: float | None = None) -> None:
         chosen = api if api is not None else os_midi_api()
         if chosen is None:
             raise OsMidiUnavailable("no MIDI system for virtual ports: no ALSA sequencer (/dev/snd/seq) "
                                     "and no JACK server (start one with rig.os_midi.jack.JackServer)")
-        super().__init__(board, chosen, label="loopback", tag=board.serial_number[-6:])
+        super().__init__(board, chosen, label="loopback", tag=board.serial_number[-6:], cycle_s=cycle_s)
         self._board = board
         board.attach_os_driver(self)
 
@@ -94,7 +94,7 @@ class LoopbackTarget(ClassDriverPorts):
                                  board.serial_number, everything)
             self._device = found.device
             probed = probe_device(found.device).features  # what its descriptors and GET_INFO say
-            self._bind_driver(lambda api: OsMidiPorts(board, api))
+            self._bind_driver(lambda api, cycle_s: OsMidiPorts(board, api, cycle_s))
             os_midi = {Feature.MIDI_OS} if self.driver is not None else set()
             self.features = probed | {Feature.CONSOLE} | os_midi
         except BaseException:

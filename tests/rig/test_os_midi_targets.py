@@ -20,7 +20,9 @@ from rig import contract as c
 from rig.errors import TargetError
 from rig.links.pyusb_backend import LinkBackend
 from rig.loopback import LoopbackBoard
+from rig.os_midi.class_driver import POLL_INTERVAL_S, UsbMidiClassDriver
 from rig.os_midi.jack import (
+    DUMMY_RATE,
     ENV_MODE,
     ENV_PERIOD,
     ENV_SERVER,
@@ -173,6 +175,29 @@ def test_a_bad_jack_period_is_named_before_any_server_starts(value: str,
     monkeypatch.setenv(ENV_PERIOD, value)
     with pytest.raises(TargetError, match=rf"target loopback: \$RIG_JACK_PERIOD '{re.escape(value)}' is not"):
         make_target("loopback")
+
+
+def test_the_class_driver_polls_its_input_once_a_jack_cycle(loopback: LoopbackTarget) -> None:
+    """JACK hands MIDI to an input only as a cycle starts: the writer polls once a cycle (here this
+    session's server, RIG_JACK_PERIOD frames at 48 kHz), never more often than every 1 ms."""
+    driver = loopback.driver
+    assert driver is not None and loopback.midi_system is not None
+    cycle = loopback.midi_system.cycle_s()
+    assert cycle is not None and cycle == pytest.approx(jack_period() / DUMMY_RATE)
+    assert driver.poll_s == pytest.approx(max(POLL_INTERVAL_S, cycle))
+
+
+@pytest.mark.parametrize(("cycle_s", "poll_s"),
+                         [(None, 0.001), (32 / 48000, 0.001), (256 / 48000, 256 / 48000)])
+def test_the_writer_polls_every_cycle_or_every_millisecond(cycle_s: float | None, poll_s: float) -> None:
+    require_jack()
+    board = LoopbackBoard(console_pty=False)
+    try:
+        driver = UsbMidiClassDriver(board, rtmidi.API_UNIX_JACK, label="poll test", cycle_s=cycle_s)
+        driver.close()
+    finally:
+        board.close()
+    assert driver.poll_s == pytest.approx(poll_s)
 
 
 def test_no_jackd_survives_a_killed_process() -> None:
