@@ -3,7 +3,8 @@ as a device that is not ours (`usb:cafe:4001,bus=loopback,echo`): the agnostic s
 --rig-strict, the board suite is skipped as not applicable, and the device side records no vendor
 request. The same run with the probe broken (it asks GET_INFO of every device) fails: the check can fail.
 The usb and usbmidi suites also pass on the plain images that use the USB controller's other modes
-(EP0 double-buffered, an interrupt per pair of buffers: firmware/README.md)."""
+(EP0 double-buffered, an interrupt per pair of buffers, EP0 per pair, no buffer interrupt at all:
+firmware/README.md)."""
 
 from __future__ import annotations
 
@@ -53,17 +54,20 @@ def test_agnostic_suites_pass_on_a_foreign_device_and_the_board_suite_is_not_app
     assert " passed" in tail
 
 
-MODE_IMAGES = ("plain_ep0_double.uf2", "plain_db_pair.uf2")
+MODE_IMAGES = ("plain_ep0_double.uf2", "plain_db_pair.uf2", "plain_ep0_int_2buf.uf2", "plain_no_buff_int.uf2")
 """Plain images in firmware/build (`make firmware`) that drive the USB controller in other modes:
-EP0 double-buffered (SIE_CTRL EP0_DOUBLE_BUF), and double-buffered bulk endpoints with an interrupt
-per pair of buffers found alone by a 1 ms poll (EP_CONTROL INTERRUPT_PER_DOUBLE_BUFF)."""
+EP0 double-buffered (SIE_CTRL EP0_DOUBLE_BUF); double-buffered bulk endpoints with an interrupt per
+pair of buffers, a buffer done alone found by a 1 ms poll (EP_CONTROL INTERRUPT_PER_DOUBLE_BUFF); EP0
+double-buffered with an interrupt per pair (SIE_CTRL EP0_INT_2BUF), its lone buffer 0 polled; and no
+buffer interrupt on any endpoint, every completion polled (firmware/README.md)."""
 
 
 def test_usb_and_usbmidi_suites_pass_on_the_controller_mode_images() -> None:
-    """Chapter 9 (descriptors, requests, halts, bus resets: EP0 in both its buffers, halts on the
-    pair-interrupt endpoints) and USB-MIDI 1.0 (descriptors, event packets both ways) on each image,
-    in one session. The midi suite's floods are left out: ~60 s per image for what
-    tests/firmware/test_buffer_interrupt_modes.py shows byte-exact."""
+    """Chapter 9 (descriptors, requests, halts, bus resets: EP0 in both its buffers, per buffer and
+    per pair, halts on the pair-interrupt endpoints, every completion polled) and USB-MIDI 1.0
+    (descriptors, event packets both ways) on each image, in one session (each image costs ~4-5 s
+    wall, ~2-2.5 s CPU). The midi suite is left out (another ~4-5 s wall, ~3.5 s CPU per image) for
+    what tests/firmware/test_buffer_interrupt_modes.py shows byte-exact."""
     images = [REPO / "firmware" / "build" / name for name in MODE_IMAGES]
     for image in images:
         if not image.is_file():
