@@ -76,6 +76,26 @@ def test_emulator_spec_takes_image_and_rom(tmp_path: Path) -> None:
             parse_emulator_arg(f"a.uf2,{bad}", {})
 
 
+def test_an_emulator_target_boots_the_rom_its_spec_or_rig_rom_names(firmware_build: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`emulator:IMAGE,rom=PATH` and env RIG_ROM reach the bridge (issue #8 section 1): the target boots
+    from that ROM file (INFO's rom.image), `rom=` winning over RIG_ROM; a ROM file that is not there
+    fails the open naming it."""
+    need_bridge()
+    plain = firmware_build / "plain.uf2"
+    named, from_env = tmp_path / "named_rom.bin", tmp_path / "env_rom.bin"
+    for rom in (named, from_env):
+        rom.write_bytes((firmware_build / "rom_model.bin").read_bytes())
+    monkeypatch.setenv("RIG_ROM", str(from_env))
+    for spec, rom in ((f"emulator:{plain},rom={named}", named), (f"emulator:{plain}", from_env)):
+        with EmulatorTarget(TargetSpec.parse(spec)) as target:
+            assert target.link is not None and target.link.info()["rom"]["image"] == str(rom), spec
+            assert (target.usb_device().idVendor, target.usb_device().idProduct) == (0x1209, 0x0002)
+    missing = tmp_path / "no_rom.bin"
+    with pytest.raises(TargetError, match=r"boot ROM .*no_rom\.bin does not exist"):
+        EmulatorTarget(TargetSpec.parse(f"emulator:{plain},rom={missing}")).open()
+
+
 def test_a_rom_bootloader_is_explained_from_the_image() -> None:
     """With a real ROM a bad boot2 CRC ends in the ROM's bootloader: the diagnosis says so from the
     image's CRC (the model ROM's breakpoints are not needed)."""
