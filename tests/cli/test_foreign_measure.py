@@ -1,5 +1,6 @@
 """`rig latency` and `rig throughput` on a device that is not ours: over raw USB-MIDI when it echoes
-(round trips only, no device time stamps, no vendor request), a clear error when it does not."""
+(round trips only, no device time stamps, no vendor request), a clear error when it does not; `rig
+console` on it is a one-line error at once (it used to wait for a prompt that never came)."""
 
 from __future__ import annotations
 
@@ -80,3 +81,9 @@ def test_latency_and_throughput_send_no_vendor_request_to_a_foreign_device(
         assert sent and all("bRequest 0x01" in request for request in sent), sent
     else:
         assert sent == []
+
+
+def test_console_on_a_foreign_device_says_it_has_none(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["console", "--rig", "usb:cafe:4001,bus=loopback", "--command", "version"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "rig: error: target usb:cafe:4001,bus=loopback has no console capability", err
