@@ -4,7 +4,8 @@ as a device that is not ours (`usb:cafe:4001,bus=loopback,echo`): the agnostic s
 request. The same run with the probe broken (it asks GET_INFO of every device) fails: the check can fail.
 The usb and usbmidi suites also pass on the plain images that use the USB controller's other modes
 (EP0 double-buffered, an interrupt per pair of buffers, EP0 per pair, no buffer interrupt at all:
-firmware/README.md)."""
+firmware/README.md). The capture window judges a foreign controller, and fails on one that sends
+illegal packets and on silence when asked to listen."""
 
 from __future__ import annotations
 
@@ -146,3 +147,54 @@ def test_the_flood_catches_one_lost_event(tmp_path: Path) -> None:
                         plugin="drop_one", select="test_flood_every_event")
     assert result.returncode == 1, result.stdout[-3000:]
     assert "2000 sent, 1999 came back" in result.stdout
+
+
+CONTROLLER = """
+import rig.loopback.midi as midi
+from rig import contract as c
+from rig.contract.modes import MidiModeConfig
+
+init = midi.MidiFunction.__init__
+legal_pair = midi.source_pair
+
+
+def sending_init(self, core):
+    \"\"\"A controller: once configured the device sends notes by itself (SOURCE at 200 Hz, no end).\"\"\"
+    init(self, core)
+    self.config = MidiModeConfig(c.MidiMode.SOURCE, rate_hz=200)
+
+
+midi.MidiFunction.__init__ = sending_init
+if ILLEGAL:  # the bug: every note on goes out with CIN 8 (Note Off) - its CIN does not match its status
+    midi.source_pair = lambda cable, seq: tuple(bytes((p[0] & 0xF0 | 0x8, *p[1:]))
+                                                for p in legal_pair(cable, seq))
+"""
+"""A pytest plugin that turns the loopback board into a controller (it sends by itself, whatever its
+VID:PID); `ILLEGAL` is prepended as True or False."""
+LISTEN = "usb:cafe:4001,bus=loopback,listen=1"
+
+
+def controller_plugin(tmp_path: Path, illegal: bool) -> Path:
+    tmp_path.mkdir()
+    (tmp_path / "controller.py").write_text(f"ILLEGAL = {illegal}\n" + CONTROLLER)
+    return tmp_path
+
+
+def test_the_capture_window_judges_a_controller_and_can_fail(tmp_path: Path) -> None:
+    """USB-MIDI 1.0 4: a device that only sends is judged on what it sends in the `listen=` window. The
+    CI targets send nothing unprompted, so here: a loopback presented as a foreign controller passes;
+    the same controller sending note ons with CIN 8 fails, and so does a silent device asked to be
+    listened to (the plain image, `listen=`: nothing could be judged)."""
+    suite = "tests/conformance_usbmidi/test_capture_window.py"
+    legal = run_suites(suite, extra_path=controller_plugin(tmp_path / "legal", False), plugin="controller",
+                       specs=(LISTEN,), report="A")
+    assert legal.returncode == 0 and "1 passed" in legal.stdout, legal.stdout[-3000:]
+    plain = REPO / "firmware" / "build" / "plain.uf2"
+    if not plain.is_file():
+        missing(f"{plain} is not built: run `make firmware`")
+    silent = f"emulator:{plain.relative_to(REPO)},listen=0.5"
+    broken = run_suites(suite, extra_path=controller_plugin(tmp_path / "illegal", True), plugin="controller",
+                        specs=(LISTEN, silent), report="A")
+    assert broken.returncode == 1 and "2 failed" in broken.stdout, broken.stdout[-3000:]
+    assert "CIN 0x8: status byte 0x90 does not match the CIN" in broken.stdout, broken.stdout[-3000:]
+    assert "nothing arrived on 0x82 in the 0.5 s window" in broken.stdout, broken.stdout[-3000:]
