@@ -14,7 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rig.pytest_plugin.testing import missing
+from rig.targets.factory import make_target
+from rig.targets.usb_device import UsbDeviceTarget
+
+from ..conformance_usb.standard_device import standard_only
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = "usb:cafe:4001,bus=loopback,echo"
@@ -53,6 +59,24 @@ def test_agnostic_suites_pass_on_a_foreign_device_and_the_board_suite_is_not_app
     assert " failed" not in tail and " error" not in tail, tail
     assert "not our board: cafe:4001 is not the rig's VID:PID" in result.stdout, tail
     assert " passed" in tail
+
+
+def test_the_usb_suites_guard_gives_every_os_driver_back_even_after_a_failing_test() -> None:
+    """The usb suite's guard (std_guard) detaches the OS driver of every interface (SET_CONFIGURATION
+    needs them all free) and attaches each again afterwards, also when the test failed (issue #8
+    section 1), on a software bus that binds drivers as Linux does."""
+    target = make_target("usb:cafe:4001,bus=loopback")
+    assert isinstance(target, UsbDeviceTarget)
+    with target:
+        link = target.link
+        assert link is not None
+        drivers = link.bound()
+        assert drivers, "the software bus binds the audio and CDC interfaces' drivers"
+        with pytest.raises(RuntimeError, match="the test failed"), standard_only(target.usb_device()):
+            assert link.bound() == frozenset()
+            raise RuntimeError("the test failed")
+        assert link.bound() == drivers
+        assert sorted(link.drivers_detached) == sorted(drivers)
 
 
 MODE_IMAGES = ("plain_ep0_double.uf2", "plain_db_pair.uf2", "plain_ep0_int_2buf.uf2", "plain_no_buff_int.uf2")
