@@ -107,6 +107,28 @@ def test_a_rom_bootloader_is_explained_from_the_image() -> None:
     assert "boot2 was never entered" in boot_diagnosis({"boot": {}})
 
 
+def test_an_image_that_ends_in_the_rom_bootloader_is_explained_not_missed(firmware_build: Path,
+                                                                          tmp_path: Path) -> None:
+    """Issue #8 section 2: when the chip enumerates as the boot ROM's USB bootloader (2e8a:0003) instead
+    of the image's device, the emulator target says so with the boot diagnosis rather than "no board
+    attached". No real ROM is here, so the plain image is patched to present 2e8a:0003; with `bootsel`
+    (the button held on purpose) it is opened as that device."""
+    need_bridge()
+    flat = bytearray((firmware_build / "plain.bin").read_bytes())
+    device_desc = bytes((18, 1, 0x00, 0x02, 0, 0, 0, 64, 0x09, 0x12, 0x02, 0x00))
+    assert flat.count(device_desc) == 1
+    at = flat.index(device_desc) + 8
+    flat[at:at + 4] = bytes((0x8A, 0x2E, 0x03, 0x00))
+    image = tmp_path / "rom_bootloader_ids.bin"
+    image.write_bytes(bytes(flat))
+    with pytest.raises(TargetError, match=r"runs the boot ROM's USB bootloader \(2e8a:0003\), not .*"
+                                          r"rom_bootloader_ids\.bin: the ROM started its USB bootloader "
+                                          r"\(boot2 was entered"):
+        EmulatorTarget(TargetSpec.parse(f"emulator:{image}")).open()
+    with EmulatorTarget(TargetSpec.parse(f"emulator:{image},bootsel")) as target:
+        assert (target.usb_device().idVendor, target.usb_device().idProduct) == (0x2E8A, 0x0003)
+
+
 def test_bad_boot2_crc_is_seen_in_the_image(firmware_build: Path, tmp_path: Path) -> None:
     """The bridge judges boot2's CRC from the image itself; with the model ROM a bad one stops boot."""
     need_bridge()
