@@ -324,6 +324,20 @@ static void db_rearm(unsigned ep, unsigned d) {
     db_update_armed(slot);
 }
 
+/* Half `half` of the slot's endpoint direction is done (`bits`: that half of its buffer control word):
+ * the other half is done next, and the packet goes to the slot's route (OUT: read from that half). */
+static inline __attribute__((always_inline)) void db_hand_on(unsigned slot, unsigned half, uint32_t bits) {
+    unsigned ep = slot >> 1;
+    unsigned d = slot & 1u;
+    db[slot].next_done = (uint8_t)(half ^ 1u);
+    db[slot].count--;
+    db_update_armed(slot);
+    if (d == 1u) {
+        dcd_buf[ep][1] = db_buffer(ep, 1u, half); /* the packet the handler reads */
+    }
+    (void)route[slot]((uint8_t)(ep | (d ? 0u : 0x80u)), (uint16_t)(bits & USB_BUF_LEN_MASK));
+}
+
 #ifndef DCD_DB_SHOULD_HANDLE
 /* Every half the controller has written back, in the order it used them (BUFF_STATUS is one bit for
  * both, so a bit may stand for two buffers done). */
@@ -337,13 +351,7 @@ static void db_complete(unsigned slot) {
         if (bits & USB_BUF_AVAILABLE) {
             return; /* not done yet */
         }
-        b->next_done = (uint8_t)(half ^ 1u);
-        b->count--;
-        db_update_armed(slot);
-        if (d == 1u) {
-            dcd_buf[ep][1] = db_buffer(ep, 1u, half); /* the packet the handler reads */
-        }
-        (void)route[slot]((uint8_t)(ep | (d ? 0u : 0x80u)), (uint16_t)(bits & USB_BUF_LEN_MASK));
+        db_hand_on(slot, half, bits);
     }
 }
 #else
@@ -364,13 +372,7 @@ static void db_take_named(unsigned slot, unsigned half) {
     if ((b->count == 1u && half != b->next_done) || (bits & USB_BUF_AVAILABLE)) {
         __asm__ volatile("bkpt #5");
     }
-    b->next_done = (uint8_t)(half ^ 1u);
-    b->count--;
-    db_update_armed(slot);
-    if (d == 1u) {
-        dcd_buf[ep][1] = db_buffer(ep, 1u, half); /* the packet the handler reads */
-    }
-    (void)route[slot]((uint8_t)(ep | (d ? 0u : 0x80u)), (uint16_t)(bits & USB_BUF_LEN_MASK));
+    db_hand_on(slot, half, bits);
 }
 #endif
 
