@@ -886,6 +886,15 @@ function bufferCompletions(raised = false) {
   return out;
 }
 
+// Per endpoint with any: completions kept behind a set BUFF_STATUS bit, set again on the acknowledge.
+function bufferStatusAgain() {
+  const out = {};
+  statusLatch.againByBit.forEach((n, bit) => {
+    if (n) out[`0x${((bit & 1) ? bit >> 1 : (bit >> 1) | 0x80).toString(16).padStart(2, '0')}`] = n;
+  });
+  return out;
+}
+
 function forgetEndpoints() {
   for (let ep = 0; ep < 16; ep++) {
     inQueue[ep] = [];
@@ -1060,7 +1069,7 @@ function info() {
     host_endpoints: hostEps.info(),
     buffer_completions: bufferCompletions(),
     buffer_status_sets: bufferCompletions(true),
-    buffer_status_again: statusLatch.again,
+    buffer_status_again: bufferStatusAgain(),
     device_events: { on: events.on, sent: events.sent },
     out_packets: Object.fromEntries(outPackets.map((n, ep) => [ep, { packets: n, zlps: outZlps[ep] }]).filter(([, v]) => v.packets)),
     bootsel,

@@ -178,7 +178,8 @@ class EndpointBuffers {
 class BufferStatusLatch {
   constructor() {
     this.reset();
-    this.again = 0; // bits set again on an acknowledge (INFO's buffer_status_again)
+    this.again = 0; // bits set again on an acknowledge
+    this.againByBit = new Array(32).fill(0); // the same per BUFF_STATUS bit (INFO's buffer_status_again)
   }
 
   /** Buffer `half` of the endpoint direction with BUFF_STATUS bit `bit` completed while BUFF_STATUS
@@ -200,7 +201,12 @@ class BufferStatusLatch {
     const again = (this.owed & cleared) >>> 0;
     this.owed = (this.owed & ~again) >>> 0;
     this.shouldHandle = ((this.shouldHandle & ~again) | (this.owedHalf & again)) >>> 0;
-    for (let bits = again; bits; bits &= bits - 1) this.again++;
+    for (let bit = 0; bit < 32; bit++) {
+      if ((again >>> bit) & 1) {
+        this.again++;
+        this.againByBit[bit]++;
+      }
+    }
     return again;
   }
 

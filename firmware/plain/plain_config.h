@@ -30,7 +30,7 @@
  * USB rules for buffer 1 (firmware/README.md), so a test sees each rule fire. */
 #if defined(PLAIN_VARIANT_DOUBLE_BUF) || defined(PLAIN_VARIANT_DB_TWICE) || defined(PLAIN_VARIANT_DB_SAME_PID) || \
     defined(PLAIN_VARIANT_DB_LONG) || defined(PLAIN_VARIANT_DB_SAME_STORE) || defined(PLAIN_VARIANT_DB_WORD_STORE) || \
-    defined(PLAIN_VARIANT_DB_PAIR) || defined(PLAIN_VARIANT_DB_PAIR_NOPOLL)
+    defined(PLAIN_VARIANT_DB_PAIR) || defined(PLAIN_VARIANT_DB_PAIR_NOPOLL) || defined(PLAIN_VARIANT_DB_SHOULD_HANDLE)
 #define DCD_DOUBLE_BUFFERED 1
 #endif
 /* PLAIN_VARIANT_DB_PAIR: double-buffered with an interrupt per pair of buffers
@@ -41,6 +41,13 @@
 #define DCD_DB_INT_PER_PAIR 1
 #endif
 #ifdef PLAIN_VARIANT_DB_PAIR
+#define DCD_POLL 1
+#endif
+/* PLAIN_VARIANT_DB_SHOULD_HANDLE: double-buffered with an interrupt per buffer, but BUFF_STATUS read
+ * by a 1 ms poll instead of its interrupt, so a bit often stands for both buffers; the half handled is
+ * the one BUFF_CPU_SHOULD_HANDLE names, and the acknowledge sets the bit again for the other. */
+#ifdef PLAIN_VARIANT_DB_SHOULD_HANDLE
+#define DCD_DB_SHOULD_HANDLE 1
 #define DCD_POLL 1
 #endif
 /* PLAIN_VARIANT_EP0_DOUBLE: EP0 double-buffered (SIE_CTRL EP0_DOUBLE_BUF, buffer 1 at DPRAM 0x140),

@@ -48,11 +48,12 @@ static inline uint8_t *dcd_ep_buffer(uint8_t ep_addr) {
  * on a closed endpoint. */
 void dcd_ep_arm_in(uint8_t ep_addr, uint16_t len);
 void dcd_ep_arm_out(uint8_t ep_addr, uint16_t len);
-#if defined(DCD_DB_INT_PER_PAIR) || defined(DCD_EP0_INT_2BUF) || defined(DCD_NO_BUFF_INT)
+#if defined(DCD_DB_INT_PER_PAIR) || defined(DCD_EP0_INT_2BUF) || defined(DCD_NO_BUFF_INT) || defined(DCD_DB_SHOULD_HANDLE)
 /* Handle the buffers that completed without an interrupt: with an interrupt per pair of buffers
  * (INTERRUPT_PER_DOUBLE_BUFF, EP0_INT_2BUF) a buffer 0 done alone sets no BUFF_STATUS bit; with
- * neither interrupt bit (DCD_NO_BUFF_INT) no buffer does. Interrupt context only (the application
- * calls it every millisecond). */
+ * neither interrupt bit (DCD_NO_BUFF_INT) no buffer does; with DCD_DB_SHOULD_HANDLE BUFF_STATUS is
+ * read here instead of in its interrupt. Interrupt context only (the application calls it every
+ * millisecond). */
 void dcd_poll(void);
 #endif
 #ifdef DCD_DOUBLE_BUFFERED

@@ -117,7 +117,11 @@ void dcd_init(void) {
 #else
     REG32(USB_SIE_CTRL) = EP0_INT_BITS;
 #endif
+#ifdef DCD_DB_SHOULD_HANDLE
+    REG32(USB_INTE) = USB_INT_BUS_RESET | USB_INT_SETUP_REQ; /* BUFF_STATUS is polled (dcd_poll) */
+#else
     REG32(USB_INTE) = USB_INT_BUFF_STATUS | USB_INT_BUS_RESET | USB_INT_SETUP_REQ;
+#endif
     hw_irq_enable(IRQ_USBCTRL);
     HW_SET(USB_SIE_CTRL) = USB_SIE_CTRL_PULLUP_EN;
 }
@@ -320,6 +324,21 @@ static void db_rearm(unsigned ep, unsigned d) {
     db_update_armed(slot);
 }
 
+/* Half `half` of the slot's endpoint direction is done (`bits`: that half of its buffer control word):
+ * the other half is done next, and the packet goes to the slot's route (OUT: read from that half). */
+static inline __attribute__((always_inline)) void db_hand_on(unsigned slot, unsigned half, uint32_t bits) {
+    unsigned ep = slot >> 1;
+    unsigned d = slot & 1u;
+    db[slot].next_done = (uint8_t)(half ^ 1u);
+    db[slot].count--;
+    db_update_armed(slot);
+    if (d == 1u) {
+        dcd_buf[ep][1] = db_buffer(ep, 1u, half); /* the packet the handler reads */
+    }
+    (void)route[slot]((uint8_t)(ep | (d ? 0u : 0x80u)), (uint16_t)(bits & USB_BUF_LEN_MASK));
+}
+
+#ifndef DCD_DB_SHOULD_HANDLE
 /* Every half the controller has written back, in the order it used them (BUFF_STATUS is one bit for
  * both, so a bit may stand for two buffers done). */
 static void db_complete(unsigned slot) {
@@ -332,15 +351,30 @@ static void db_complete(unsigned slot) {
         if (bits & USB_BUF_AVAILABLE) {
             return; /* not done yet */
         }
-        b->next_done = (uint8_t)(half ^ 1u);
-        b->count--;
-        db_update_armed(slot);
-        if (d == 1u) {
-            dcd_buf[ep][1] = db_buffer(ep, 1u, half); /* the packet the handler reads */
-        }
-        (void)route[slot]((uint8_t)(ep | (d ? 0u : 0x80u)), (uint16_t)(bits & USB_BUF_LEN_MASK));
+        db_hand_on(slot, half, bits);
     }
 }
+#else
+/* DCD_DB_SHOULD_HANDLE: the half a BUFF_STATUS bit stands for is the one BUFF_CPU_SHOULD_HANDLE
+ * names ("Which of the double buffers should be handled", read before the bit is acknowledged):
+ * that half alone is handled, and the acknowledge sets the bit again for a second one (BUFF_STATUS:
+ * "clearing the buffer status bit may instantly re set it"). A named half the firmware did not hand
+ * to the controller (with one in it, only the oldest; with two, either), or one the controller
+ * still owns (AVAILABLE), is a controller that contradicts itself: the firmware stops at bkpt #5. */
+static void db_take_named(unsigned slot, unsigned half) {
+    unsigned ep = slot >> 1;
+    unsigned d = slot & 1u;
+    db_state_t *b = &db[slot];
+    if (b->count == 0u) {
+        return; /* the completion was consumed meanwhile (endpoint closed or cancelled) */
+    }
+    uint32_t bits = REG32(USB_DPRAM_BUF_CTRL(ep, d)) >> (16u * half);
+    if ((b->count == 1u && half != b->next_done) || (bits & USB_BUF_AVAILABLE)) {
+        __asm__ volatile("bkpt #5");
+    }
+    db_hand_on(slot, half, bits);
+}
+#endif
 
 /* EP_ABORT the endpoint: halves still AVAILABLE never went and are held (their PIDs handed back),
  * halves already done stay for the interrupt handler; `consume` drops all of them and puts the
@@ -750,9 +784,20 @@ static __attribute__((noinline)) void on_setup_req(void) {
     dcd_on_setup(&setup);
 }
 
+#ifdef DCD_DB_SHOULD_HANDLE
+/* BUFF_STATUS is no interrupt (INTE leaves it out; the endpoints still set their bits): the handler
+ * reads the raw causes (INTR), so it takes the buffers done whenever it runs: for a SETUP or bus
+ * reset (before them, as with the interrupt), or from dcd_poll every millisecond. Both buffers of a
+ * double-buffered endpoint are then often done before their bit is read, and BUFF_CPU_SHOULD_HANDLE
+ * decides which is handled first (db_take_named). */
+#define USB_CAUSES USB_INTR
+#else
+#define USB_CAUSES USB_INTS
+#endif
+
 void isr_usbctrl(void) {
     for (;;) {
-        uint32_t ints = REG32(USB_INTS);
+        uint32_t ints = REG32(USB_CAUSES);
         if ((ints & (USB_INT_BUS_RESET | USB_INT_BUFF_STATUS | USB_INT_SETUP_REQ)) == 0u) {
             return;
         }
@@ -785,6 +830,9 @@ void isr_usbctrl(void) {
                 if (handled && (REG32(USB_BUFF_STATUS) & mask) == 0u) {
                     continue; /* consumed meanwhile: its endpoint was closed or the packet cancelled */
                 }
+#ifdef DCD_DB_SHOULD_HANDLE
+                uint32_t named = REG32(USB_BUFF_CPU_SHOULD_HANDLE) & mask; /* before the acknowledge moves it on */
+#endif
                 REG32(USB_BUFF_STATUS) = mask;
                 /* Bit 2n is EPn IN, 2n+1 EPn OUT: the bit is the slot, and the buffer control
                  * words lie in the same order. */
@@ -792,7 +840,11 @@ void isr_usbctrl(void) {
 #ifdef DCD_DOUBLE_BUFFERED
                 if (db[slot].on) {
                     handled = true;
+#ifdef DCD_DB_SHOULD_HANDLE
+                    db_take_named(slot, named != 0u);
+#else
                     db_complete(slot);
+#endif
                     continue;
                 }
 #endif
@@ -829,3 +881,6 @@ void isr_usbctrl(void) {
     }
 }
 
+#ifdef DCD_DB_SHOULD_HANDLE
+void dcd_poll(void) { isr_usbctrl(); }
+#endif

@@ -11,19 +11,24 @@ emulator's bridge (firmware/emulator/host_endpoints.js EndpointBuffers): the pla
 - no_buff_int: no endpoint enables a buffer interrupt (EP_CONTROL bits 29:28 and SIE_CTRL bits 29:28
   clear): no completion sets BUFF_STATUS, a 1 ms poll reads every armed buffer's AVAILABLE and FULL,
   and the firmware stops at a breakpoint if a BUFF_STATUS bit is ever set.
+- db_should_handle: double-buffered bulk endpoints with an interrupt per buffer, BUFF_STATUS read by a
+  1 ms poll (INTE leaves it out), so its bit often stands for both buffers; the half handled is the one
+  BUFF_CPU_SHOULD_HANDLE names, and the firmware stops at bkpt #5 when that cannot be right.
 A model that gets a mode wrong fails these: per buffer instead of per pair, the ep0_int_2buf image
 takes buffer 0 for buffer 1 and its EP0 select goes wrong; no bit for a pair, its buffer 1 is never
 handled; a bit with neither interrupt bit set, no_buff_int stops at its breakpoint."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from rig.links.emulator import EmulatorLink
-from rig.links.usb_link import LinkStall, LinkTimeout
+from rig.links import emulator
+from rig.links.emulator import BRIDGE_DIR, EmulatorLink
+from rig.links.usb_link import LinkGone, LinkStall, LinkTimeout
 
 from .conftest import T, need_bridge
 from .test_double_buffer import EP_IN, EP_OUT, burst, configured, read_all
@@ -162,3 +167,59 @@ def test_no_buffer_interrupt_polls_every_buffer(firmware_build: Path, plain_answ
         for ep in ("0x80", "0x00", "0x03", "0x82"):
             assert sum(info["buffer_completions"][ep]) >= 4, (ep, info["buffer_completions"][ep])
         assert set(info["buffer_status_sets"].values()) == {0}, info["buffer_status_sets"]
+
+
+SHOULD_HANDLE_SIZES = (1, 8, 9, 16, 24, 60, 17)
+"""Events per echo: 16 and more fill both OUT buffers before the poll reads BUFF_STATUS."""
+
+
+def echo_every_size(link: EmulatorLink) -> None:
+    for n in SHOULD_HANDLE_SIZES:
+        data = burst(n, first_note=n)
+        assert link.write(EP_OUT, data, T) == len(data)
+        assert read_all(link, len(data)) == data, n
+
+
+def test_should_handle_names_the_buffer_after_two_completions(firmware_build: Path) -> None:
+    """db_should_handle echoes every size byte-exact, and on both bulk endpoints BUFF_STATUS stood for
+    two buffers at least once (INFO buffer_status_again: the acknowledge set the bit again for the
+    second): the firmware read BUFF_CPU_SHOULD_HANDLE after two completions and handled the buffer it
+    named first, the older one (datasheet: "Which of the double buffers should be handled")."""
+    need_bridge()
+    with configured(EmulatorLink(firmware_build / "plain_db_should_handle.uf2")) as link:
+        echo_every_size(link)
+        info = link.info()
+        assert info["usb_rules"]["fired"] == {}
+        for ep in ("0x03", "0x82"):
+            assert min(info["buffer_completions"][ep]) >= 8, (ep, info["buffer_completions"][ep])
+            assert info["buffer_status_again"].get(ep, 0) >= 1, (ep, info["buffer_status_again"])
+
+
+LAST_COMPLETED = """
+    this.shouldHandle = half ? (this.shouldHandle | bit) >>> 0 : (this.shouldHandle & ~bit) >>> 0;
+    if (raises && current & bit) {"""
+"""The model's bug this breaks in on purpose: BUFF_CPU_SHOULD_HANDLE names the buffer completed last,
+also while a second completion is kept behind the set bit (the model before issue #8's last session)."""
+
+
+def test_a_model_naming_the_last_buffer_completed_fails_the_should_handle_image(
+        firmware_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bridge run from a copy whose BufferStatusLatch names the last buffer completed: the image
+    that reads BUFF_CPU_SHOULD_HANDLE after two completions stops at its bkpt #5 (with that check
+    removed by hand it echoed a packet twice and lost the one before it), while double_buf, which
+    takes the halves in the order it armed them, still echoes every size."""
+    need_bridge()
+    bridge = tmp_path / "emulator"
+    shutil.copytree(BRIDGE_DIR, bridge, symlinks=True, ignore=shutil.ignore_patterns("node_modules"))
+    (bridge / "node_modules").symlink_to((BRIDGE_DIR / "node_modules").resolve())
+    model = bridge / "host_endpoints.js"
+    text = model.read_text()
+    marker = "\n    if (raises && current & bit) {"
+    assert text.count(marker) == 1, "BufferStatusLatch.raise changed: update LAST_COMPLETED"
+    model.write_text(text.replace(marker, LAST_COMPLETED))
+    monkeypatch.setattr(emulator, "BRIDGE_JS", bridge / "bridge.js")
+    with configured(EmulatorLink(firmware_build / "plain_double_buf.uf2")) as link:
+        echo_every_size(link)
+    with (configured(EmulatorLink(firmware_build / "plain_db_should_handle.uf2")) as link,
+          pytest.raises(LinkGone, match=r"bkpt #5")):
+        echo_every_size(link)

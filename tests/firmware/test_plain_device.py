@@ -76,6 +76,26 @@ def test_emulator_spec_takes_image_and_rom(tmp_path: Path) -> None:
             parse_emulator_arg(f"a.uf2,{bad}", {})
 
 
+def test_an_emulator_target_boots_the_rom_its_spec_or_rig_rom_names(firmware_build: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`emulator:IMAGE,rom=PATH` and env RIG_ROM reach the bridge (issue #8 section 1): the target boots
+    from that ROM file (INFO's rom.image), `rom=` winning over RIG_ROM; a ROM file that is not there
+    fails the open naming it."""
+    need_bridge()
+    plain = firmware_build / "plain.uf2"
+    named, from_env = tmp_path / "named_rom.bin", tmp_path / "env_rom.bin"
+    for rom in (named, from_env):
+        rom.write_bytes((firmware_build / "rom_model.bin").read_bytes())
+    monkeypatch.setenv("RIG_ROM", str(from_env))
+    for spec, rom in ((f"emulator:{plain},rom={named}", named), (f"emulator:{plain}", from_env)):
+        with EmulatorTarget(TargetSpec.parse(spec)) as target:
+            assert target.link is not None and target.link.info()["rom"]["image"] == str(rom), spec
+            assert (target.usb_device().idVendor, target.usb_device().idProduct) == (0x1209, 0x0002)
+    missing = tmp_path / "no_rom.bin"
+    with pytest.raises(TargetError, match=r"boot ROM .*no_rom\.bin does not exist"):
+        EmulatorTarget(TargetSpec.parse(f"emulator:{plain},rom={missing}")).open()
+
+
 def test_a_rom_bootloader_is_explained_from_the_image() -> None:
     """With a real ROM a bad boot2 CRC ends in the ROM's bootloader: the diagnosis says so from the
     image's CRC (the model ROM's breakpoints are not needed)."""
@@ -85,6 +105,28 @@ def test_a_rom_bootloader_is_explained_from_the_image() -> None:
     assert "BOOTSEL button is held" in boot_diagnosis({"boot": {"image_boot2": {"crc_ok": True},
                                                                 "bootsel_button": True}})
     assert "boot2 was never entered" in boot_diagnosis({"boot": {}})
+
+
+def test_an_image_that_ends_in_the_rom_bootloader_is_explained_not_missed(firmware_build: Path,
+                                                                          tmp_path: Path) -> None:
+    """Issue #8 section 2: when the chip enumerates as the boot ROM's USB bootloader (2e8a:0003) instead
+    of the image's device, the emulator target says so with the boot diagnosis rather than "no board
+    attached". No real ROM is here, so the plain image is patched to present 2e8a:0003; with `bootsel`
+    (the button held on purpose) it is opened as that device."""
+    need_bridge()
+    flat = bytearray((firmware_build / "plain.bin").read_bytes())
+    device_desc = bytes((18, 1, 0x00, 0x02, 0, 0, 0, 64, 0x09, 0x12, 0x02, 0x00))
+    assert flat.count(device_desc) == 1
+    at = flat.index(device_desc) + 8
+    flat[at:at + 4] = bytes((0x8A, 0x2E, 0x03, 0x00))
+    image = tmp_path / "rom_bootloader_ids.bin"
+    image.write_bytes(bytes(flat))
+    with pytest.raises(TargetError, match=r"runs the boot ROM's USB bootloader \(2e8a:0003\), not .*"
+                                          r"rom_bootloader_ids\.bin: the ROM started its USB bootloader "
+                                          r"\(boot2 was entered"):
+        EmulatorTarget(TargetSpec.parse(f"emulator:{image}")).open()
+    with EmulatorTarget(TargetSpec.parse(f"emulator:{image},bootsel")) as target:
+        assert (target.usb_device().idVendor, target.usb_device().idProduct) == (0x2E8A, 0x0003)
 
 
 def test_bad_boot2_crc_is_seen_in_the_image(firmware_build: Path, tmp_path: Path) -> None:
