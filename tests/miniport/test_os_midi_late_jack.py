@@ -62,16 +62,27 @@ def sharer(jack_server: JackServer) -> Iterator[subprocess.Popen[str]]:
         proc.communicate(timeout=60)
 
 
-def stop_for(proc: subprocess.Popen[str], miniport: OsMidiMiniport) -> threading.Thread:
-    """Once answers flow, stop `proc` for STALL_S (a client the machine does not schedule), then let it go."""
-    def stall() -> None:
-        while miniport.counters.messages_received < 100:
-            time.sleep(0.001)
-        proc.send_signal(signal.SIGSTOP)
+FIRST = 128
+"""Messages sent before the client is stopped; the stall begins once 100 of them have come back."""
+
+
+def stall_after_answers(proc: subprocess.Popen[str], miniport: OsMidiMiniport) -> threading.Thread:
+    """Send FLOOD[:FIRST], wait until 100 answers came (a positive signal), stop `proc` (a client the
+    machine does not schedule) and return the thread that lets it go after STALL_S. The rest of the
+    flood is sent by the caller after this returns, so it always meets the held cycles: a stall
+    started by a thread watching the flood could come after the flood had ended on a loaded machine."""
+    miniport.send(FLOOD[:FIRST])
+    deadline = time.monotonic() + 60
+    while miniport.counters.messages_received < 100:
+        assert time.monotonic() < deadline, f"no 100 answers within 60 s: {miniport.counters}"
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGSTOP)
+
+    def go_on() -> None:
         time.sleep(STALL_S)  # the stimulus: how long the client is not scheduled
         proc.send_signal(signal.SIGCONT)
 
-    thread = threading.Thread(target=stall, name="stall a JACK client", daemon=True)
+    thread = threading.Thread(target=go_on, name="let a stopped JACK client go on", daemon=True)
     thread.start()
     return thread
 
@@ -95,8 +106,8 @@ def test_a_held_jack_cycle_makes_answers_late_not_lost(ports: tuple[Any, Any], b
     bound = jack_system().delay_bound_s()
     with OsMidiMiniport(*ports, board=board, send_window=64, send_timeout_s=DEVICE_S,
                         delay_bound_s=bound) as mp:
-        staller = stop_for(sharer, mp)
-        mp.send(FLOOD)
+        staller = stall_after_answers(sharer, mp)
+        mp.send(FLOOD[FIRST:])
         assert [g.data for g in mp.receive(len(FLOOD), DEVICE_S)] == FLOOD
         staller.join()
         assert mp.counters.slow_answers >= 1
@@ -108,9 +119,9 @@ def test_a_held_jack_cycle_makes_answers_late_not_lost(ports: tuple[Any, Any], b
 def test_without_the_bound_the_same_stall_is_called_a_loss_that_was_late(
         ports: tuple[Any, Any], board: Board, sharer: subprocess.Popen[str]) -> None:
     with OsMidiMiniport(*ports, board=board, send_window=64, send_timeout_s=DEVICE_S) as mp:
-        staller = stop_for(sharer, mp)
+        staller = stall_after_answers(sharer, mp)
         with pytest.raises(MiniportTimeout, match=r"64 message\(s\) sent and not answered within 1.0 s \("):
-            mp.send(FLOOD)
+            mp.send(FLOOD[FIRST:])
         staller.join()
         deadline = time.monotonic() + DEVICE_S + jack_system().delay_bound_s()
         while mp.counters.messages_received < mp.counters.messages_sent:  # "lost": late, every one
