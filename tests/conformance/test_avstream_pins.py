@@ -5,6 +5,9 @@ the run report), frames of every interesting size travel through the render and 
 ECHO mode, STOP flushes queued frames, and every test ends with both allocator pools full and the
 device's counters equal to the host's (the plugin checks the latter). Every allocator the tests create
 runs in checked mode (double free, foreign frame, use after delete, frames leaked at delete).
+
+Clauses checked (each test's docstring names its own): docs/protocol.md, Frames, Ring and backpressure and
+Framing; kernel-streaming.md B2 (allocator selection, checked frees) and B3 (STOP flushes).
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Conformance, CDC class requests (PSTN 1.2): SET_LINE_CODING with a stop-bit, parity or data-bit
 value the table does not define and SEND_BREAK (not offered by the ACM descriptor's bmCapabilities)
-are answered with STALL and change nothing (issue #15 item 16)."""
+are answered with STALL and change nothing (issue #15 item 16).
+
+Clauses checked (each test's docstring names its own): PSTN 1.2 table 17; docs/protocol.md, Standard and
+class requests."""
 
 from __future__ import annotations
 

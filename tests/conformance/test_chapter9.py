@@ -5,7 +5,10 @@ stage it does not take is refused before it acts, malformed recipients and index
 Error, SET_FRAME_MODE empties the ring, and an unconfigured device's bulk endpoints are gone
 without harming the device.
 
-Runs through pyusb only (raw transfers, so the books are not compared)."""
+Runs through pyusb only (raw transfers, so the books are not compared).
+
+Clauses checked (each test's docstring names its own): USB 2.0 9.1.1.5, 9.2.7, 9.3.4, 9.4.1, 9.4.5, 9.4.7,
+9.4.9 and 9.4.10; docs/protocol.md, Standard and class requests, Vendor requests and Frames."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """Conformance, the console's words (issue #15 item 17): words are separated by spaces and tabs only,
 no byte edits the line, and an unknown command is shown with every byte outside 0x21..0x7E (and the
-backslash and quote) as \\xNN, so a reply never carries control or high bytes."""
+backslash and quote) as \\xNN, so a reply never carries control or high bytes.
+
+Clauses checked (each test's docstring names its own): docs/protocol.md, Console."""
 
 from __future__ import annotations
 

@@ -2,6 +2,9 @@
 malformed requests STALL and leave the device working, GET_TIME is monotonic.
 
 Runs through rig.client.board.Board and pyusb only, so it runs unchanged on every target with usb.
+
+Clauses checked (each test's docstring names its own): docs/protocol.md, Vendor requests, Layouts, Identity
+and Framing; USB 2.0 9.2.7.
 """
 
 from __future__ import annotations

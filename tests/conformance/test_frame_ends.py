@@ -1,6 +1,8 @@
 """Conformance, where a frame ends on EP_FRAME_OUT: at a short packet, or at the full packet that
 completes the length its header gives (libusb sends no ZLP after a transfer that fills its last
-packet, so a board cannot wait for one); a zero-length transfer is empty and is ignored (issue #9)."""
+packet, so a board cannot wait for one); a zero-length transfer is empty and is ignored (issue #9).
+
+Clauses checked (each test's docstring names its own): docs/protocol.md, Frames and Layouts (frame_header)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,9 @@
 on both sides, no sequence gaps, and backpressure that loses nothing.
 
 Every test ends with the books balanced (the plugin compares device and host counters).
+
+Clauses checked (each test's docstring names its own): docs/protocol.md, Frames, Ring and backpressure and
+Layouts.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@ error naming the board, the transfer and what was wrong.
 
 A board that answers correctly cannot show this, so these tests put a tampering `UsbLink` between
 pyusb and a loopback board (the seam pyusb documents for fakes). They run once, whatever --rig says.
+
+Clauses checked (each test's docstring names its own): docs/protocol.md, Layouts, Framing, Frames and
+Vendor requests, from the host's side; USB-MIDI 1.0 4 (whole event packets).
 """
 
 from __future__ import annotations

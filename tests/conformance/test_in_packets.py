@@ -1,7 +1,10 @@
 """Conformance, how IN transfers reach the host (issue #15 items 7, 9, 10, 19): the board arms a MIDI
 packet from what is queued when EP_MIDI_IN is idle, ends a transfer whose last packet is full with a
 ZLP, and a read whose room is smaller than the next packet overflows (babble: LIBUSB_ERROR_OVERFLOW,
-the packet is lost to the host); a read of 0 bytes waits like any other."""
+the packet is lost to the host); a read of 0 bytes waits like any other.
+
+Clauses checked (each test's docstring names its own): docs/protocol.md, Standard and class requests and
+MIDI modes; USB 2.0 5.8.3."""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """Conformance, MIDI backpressure: a full EP_MIDI_IN queue NAKs EP_MIDI_OUT, so the packet that does
 not fit is not received (the write times out), nothing is dropped, and midi_tx_overflow counts the
-blocking once (issue #15 item 8)."""
+blocking once (issue #15 item 8).
+
+Clauses checked (each test's docstring names its own): docs/protocol.md, MIDI modes and Timed-out writes;
+USB-MIDI 1.0 4 (table 4-1)."""
 
 from __future__ import annotations
 

@@ -11,6 +11,8 @@ modes, TRANSFORM, SOURCE and SINK. Host books are kept in USB-MIDI packet units 
 device-versus-host check holds across the OS driver. When messages do not come back, the failure
 shows how far they got (rig.os_midi.books: host, class driver, device and JACK's xruns), so a loss is
 put on the stage that lost it.
+
+Clauses checked (each test's docstring names its own): MIDI 1.0; docs/protocol.md, MIDI modes.
 """
 
 from __future__ import annotations
