@@ -5,6 +5,9 @@ the run report), frames of every interesting size travel through the render and 
 ECHO mode, STOP flushes queued frames, and every test ends with both allocator pools full and the
 device's counters equal to the host's (the plugin checks the latter). Every allocator the tests create
 runs in checked mode (double free, foreign frame, use after delete, frames leaked at delete).
+
+Clauses checked (each test's docstring names its own): docs/protocol.md, Frames, Ring and backpressure and
+Framing; kernel-streaming.md B2 (allocator selection, checked frees) and B3 (STOP flushes).
 """
 
 from __future__ import annotations
@@ -80,6 +83,9 @@ def pins(request: pytest.FixtureRequest, board: Board) -> Iterator[FrameMiniport
 
 
 def test_allocator_selection_follows_the_reported_framing(pins: FrameMiniport) -> None:
+    """docs/protocol.md, Framing and kernel-streaming.md B2 (selection follows the pin's framing and says
+    why): both pins' allocators take Frames = the ring's slots and the FramingRange's largest frame from
+    GET_FRAMING's one item, chosen with a reason."""
     framing = pins.framing
     assert framing is not None and framing.count_items == 1
     item = framing.items[0]
@@ -98,6 +104,9 @@ def test_allocator_selection_follows_the_reported_framing(pins: FrameMiniport) -
 
 def test_user_mode_connection_gets_the_default_allocator_and_says_why(
         request: pytest.FixtureRequest, board: Board) -> None:
+    """kernel-streaming.md B2: a kernel-mode allocator is only chosen if the connection is in kernel mode, so
+    a user-mode connection gets the default allocator with that reason; frames still echo (docs/protocol.md,
+    Frames)."""
     board.set_frame_mode(c.FrameMode.ECHO)
     with FrameMiniport(board, kernel_mode=False) as miniport:
         _record(request, miniport)
@@ -112,6 +121,9 @@ def test_user_mode_connection_gets_the_default_allocator_and_says_why(
 
 @pytest.mark.parametrize("size", SIZES, ids=str)
 def test_echo_through_the_pins(pins: FrameMiniport, size: int | str) -> None:
+    """docs/protocol.md, Frames (ECHO: payload unchanged, flags = ECHOED, seq from 0, rx_time_us <=
+    tx_time_us) through the render and capture pins (kernel-streaming.md B3): one frame back per frame sent,
+    in a capture frame of the capture pin's allocator."""
     length = _length(pins.board, size)
     data = payload(length)
     seq = pins.send(data)
@@ -128,6 +140,8 @@ def test_echo_through_the_pins(pins: FrameMiniport, size: int | str) -> None:
 
 
 def test_every_size_in_one_stream_keeps_order(pins: FrameMiniport) -> None:
+    """docs/protocol.md, Frames (seq +1 per frame from 0): frames of every size in one stream come back in
+    order, with no sequence gap."""
     limit = pins.board.cached_info().max_payload
     lengths = [limit if s == "max" else int(s) for s in SIZES if s == "max" or int(s) <= limit]
     sent = [payload(n, i) for i, n in enumerate(lengths * 2)]
@@ -139,6 +153,8 @@ def test_every_size_in_one_stream_keeps_order(pins: FrameMiniport) -> None:
 
 
 def test_more_frames_than_the_ring_holds(pins: FrameMiniport) -> None:
+    """docs/protocol.md, Ring and backpressure: three times the ring's slots pass through the pins with
+    nothing lost, and ring_high_water never exceeds the slots."""
     count = 3 * pins.board.cached_info().ring_slots
     sent = [payload(100 + i, i) for i in range(count)]
     assert [e.payload for e in pins.roundtrip(sent)] == sent
@@ -146,6 +162,8 @@ def test_more_frames_than_the_ring_holds(pins: FrameMiniport) -> None:
 
 
 def test_stop_flushes_queued_frames(pins: FrameMiniport) -> None:
+    """kernel-streaming.md B3 (flushing on STOP) and docs/protocol.md, Frames (seq +1 per frame sent): frames
+    queued while paused are flushed at STOP, never reach the device and use no sequence number."""
     pins.set_state(PinState.PAUSE)
     for i in range(3):
         pins.send(payload(10, i))
@@ -160,6 +178,8 @@ def test_stop_flushes_queued_frames(pins: FrameMiniport) -> None:
 
 
 def test_sink_mode_counts_what_the_render_pin_sent(board: Board) -> None:
+    """docs/protocol.md, Frames (SINK: frames are checked and counted; nothing is sent): the device counts
+    every frame and payload byte the render pin sent and sends nothing back."""
     board.set_frame_mode(c.FrameMode.SINK)
     with FrameMiniport(board) as miniport:
         miniport.run()
@@ -175,6 +195,8 @@ def test_sink_mode_counts_what_the_render_pin_sent(board: Board) -> None:
 
 
 def test_source_mode_frames_arrive_in_capture_frames_in_sequence(board: Board) -> None:
+    """docs/protocol.md, Frames (SOURCE: `count` frames, byte i = (seq + i) & 0xFF, flags = SOURCED, seq from
+    0): they arrive in capture frames in sequence, and no more than count."""
     count, length = 12, 200
     board.set_frame_mode(c.FrameMode.SOURCE, payload_len=length, count=count)
     with FrameMiniport(board) as miniport:
@@ -190,7 +212,8 @@ def test_source_mode_frames_arrive_in_capture_frames_in_sequence(board: Board) -
 
 
 def test_the_allocators_are_checked(pins: FrameMiniport, checked_allocators: list[AllocatorDispatch]) -> None:
-    """Checked mode is on for both pins' allocators: a double free and a foreign frame are refused."""
+    """kernel-streaming.md B2 (Free takes back a frame its own allocator handed out): checked mode is on for
+    both pins' allocators, so a double free and a foreign frame are refused."""
     assert {pins.render.allocator, pins.capture.allocator} <= set(checked_allocators)
     render, capture = pins.render.allocator, pins.capture.allocator
     frame = render.allocate()

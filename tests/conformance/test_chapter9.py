@@ -5,7 +5,10 @@ stage it does not take is refused before it acts, malformed recipients and index
 Error, SET_FRAME_MODE empties the ring, and an unconfigured device's bulk endpoints are gone
 without harming the device.
 
-Runs through pyusb only (raw transfers, so the books are not compared)."""
+Runs through pyusb only (raw transfers, so the books are not compared).
+
+Clauses checked (each test's docstring names its own): USB 2.0 9.1.1.5, 9.2.7, 9.3.4, 9.4.1, 9.4.5, 9.4.7,
+9.4.9 and 9.4.10; docs/protocol.md, Standard and class requests, Vendor requests and Frames."""
 
 from __future__ import annotations
 
@@ -75,6 +78,8 @@ def test_a_halted_in_endpoint_stays_halted_while_the_board_has_data(dev: usb.cor
 
 
 def test_a_halted_out_endpoint_stalls_writes_until_cleared(dev: usb.core.Device) -> None:
+    """USB 2.0 9.4.5 and 8.4.5: a halted OUT endpoint answers its data with STALL (not a NAK timeout) and
+    GET_STATUS shows the halt; after CLEAR_FEATURE(ENDPOINT_HALT) (9.4.1) it takes packets again."""
     dev.ctrl_transfer(0x02, SET_FEATURE, ENDPOINT_HALT, c.EP_MIDI_OUT, None, T)
     assert halted(dev, c.EP_MIDI_OUT) == 1
     with pytest.raises(usb.core.USBError) as caught:
@@ -100,8 +105,9 @@ def test_set_interface_clears_the_halt_of_its_endpoints(dev: usb.core.Device, in
 
 
 def test_clear_halt_on_an_endpoint_that_is_not_halted_duplicates_nothing(dev: usb.core.Device) -> None:
-    """libusb's clear_halt sends CLEAR_FEATURE to a working endpoint: the toggle goes back to DATA0
-    and the packet already waiting goes once."""
+    """USB 2.0 9.4.5: a ClearFeature(ENDPOINT_HALT) resets the data toggle to DATA0 whether or not the
+    endpoint is halted. libusb's clear_halt sends it to a working endpoint: the packet already waiting goes
+    once, and the stream goes on."""
     sent = b"".join(note(n) for n in range(10, 15))
     dev.write(c.EP_MIDI_OUT, sent, T)
     dev.clear_halt(c.EP_MIDI_IN)
@@ -115,6 +121,9 @@ def test_clear_halt_on_an_endpoint_that_is_not_halted_duplicates_nothing(dev: us
                          ids=["SET_CONFIGURATION", "SET_FEATURE"])
 def test_a_standard_request_with_a_data_stage_stalls_before_it_acts(dev: usb.core.Device, request_code: int,
                                                                      value: int, index: int) -> None:
+    """USB 2.0 9.4.7 and 9.4.9 leave a SET_CONFIGURATION / SET_FEATURE with a non-zero wLength unspecified;
+    the contract answers it as a request it does not offer (docs/protocol.md, Standard and class requests:
+    everything else is answered with STALL), before acting: still configured, no halt set."""
     recipient = 0x02 if request_code == SET_FEATURE else 0x00
     with pytest.raises(usb.core.USBError):
         dev.ctrl_transfer(recipient, request_code, value, index, b"\x00\x00", T)
@@ -135,8 +144,11 @@ def test_a_standard_request_with_a_data_stage_stalls_before_it_acts(dev: usb.cor
         "SET_ADDRESS-wIndex-1", "CDC-wIndex-0x0103"])
 def test_malformed_indexes_get_a_request_error(dev: usb.core.Device, bm: int, request_code: int, value: int,
                                                index: int, length: int) -> None:
-    """USB 2.0 9.4: a request whose recipient or wIndex names nothing is answered with STALL, and the
-    next SETUP is answered normally."""
+    """USB 2.0 9.2.7 and 9.3.4: a request whose recipient or wIndex names nothing the device has (a halt on
+    EP0, which 9.4.5 neither requires nor recommends and docs/protocol.md does not offer; reserved wIndex
+    bits; a non-zero interface high byte) is a Request Error answered with STALL, and the next SETUP is
+    answered normally (8.5.3.4). SET_ADDRESS with a wIndex, which 9.4.6 leaves unspecified, is refused by
+    docs/protocol.md, Standard and class requests (everything else: STALL)."""
     with pytest.raises(usb.core.USBError) as caught:
         dev.ctrl_transfer(bm, request_code, value, index, length if bm & 0x80 else None, T)
     assert not isinstance(caught.value, usb.core.USBTimeoutError)
@@ -144,6 +156,8 @@ def test_malformed_indexes_get_a_request_error(dev: usb.core.Device, bm: int, re
 
 
 def test_set_frame_mode_empties_the_ring(board: Board, dev: usb.core.Device) -> None:
+    """docs/protocol.md, Vendor requests (SET_FRAME_MODE empties the ring and restarts both frame sequences at
+    0): SOURCE frames still queued are gone, and the next echo has seq 0."""
     source = c.FRAME_MODE_CONFIG.pack(mode=c.FrameMode.SOURCE, payload_len=16, count=0)
     echo = c.FRAME_MODE_CONFIG.pack(mode=c.FrameMode.ECHO)
     dev.ctrl_transfer(c.VENDOR_REQUEST_TYPE_OUT, c.Request.SET_FRAME_MODE, 0, 0, source, T)
@@ -159,8 +173,8 @@ def test_set_frame_mode_empties_the_ring(board: Board, dev: usb.core.Device) -> 
 
 
 def test_set_midi_mode_empties_the_in_queue(dev: usb.core.Device) -> None:
-    """docs/protocol.md, SET_MIDI_MODE: the EP_MIDI_IN queue is emptied, the packet armed included,
-    so a host that has set a mode has nothing to drain; what comes after is answered as usual."""
+    """docs/protocol.md, Vendor requests (SET_MIDI_MODE): the EP_MIDI_IN queue is emptied, the packet armed
+    included, so a host that has set a mode has nothing to drain; what comes after is answered as usual."""
     dev.write(c.EP_MIDI_OUT, b"".join(note(n) for n in range(20)), T)  # 16 replies armed, 4 queued
     echo = c.MIDI_MODE_CONFIG.pack(mode=c.MidiMode.ECHO)
     dev.ctrl_transfer(c.VENDOR_REQUEST_TYPE_OUT, c.Request.SET_MIDI_MODE, 0, 0, echo, T)
@@ -173,8 +187,9 @@ def test_set_midi_mode_empties_the_in_queue(dev: usb.core.Device) -> None:
 @pytest.mark.parametrize("payload_len", [24, 88], ids=["64-byte-frame", "128-byte-frame"])
 def test_a_frame_filling_its_last_packet_needs_no_zlp(board: Board, dev: usb.core.Device,
                                                       payload_len: int) -> None:
-    """A host (libusb) sends no ZLP after a transfer that fills its last packet: the board ends the
-    frame by its header's length, and the next frame is a frame of its own."""
+    """docs/protocol.md, Frames: a frame whose length is a multiple of 64 ends with the full packet that
+    completes its header's length; a host (libusb) sends no ZLP after it, and the next frame is a frame of its
+    own."""
     echo = c.FRAME_MODE_CONFIG.pack(mode=c.FrameMode.ECHO)
     dev.ctrl_transfer(c.VENDOR_REQUEST_TYPE_OUT, c.Request.SET_FRAME_MODE, 0, 0, echo, T)
     payload = bytes(range(payload_len))
@@ -190,9 +205,10 @@ def test_a_frame_filling_its_last_packet_needs_no_zlp(board: Board, dev: usb.cor
 
 
 def test_bulk_endpoints_are_gone_while_unconfigured_and_the_board_survives(dev: usb.core.Device) -> None:
-    """After SET_CONFIGURATION(0) the bulk endpoints do not exist (USB 2.0 9.1.1.5, Address state):
-    transfers fail at once (not a timeout, nothing lands in a stale buffer); configured again, the
-    board works."""
+    """USB 2.0 9.4.7 and 9.1.1.5: SET_CONFIGURATION(0) puts the device in the Address state, where its
+    functions' endpoints are not usable (docs/protocol.md, Standard and class requests: bulk endpoints answer
+    only in the configured state): transfers fail at once (not a timeout, nothing lands in a stale buffer);
+    configured again, the board works."""
     dev.ctrl_transfer(0x00, SET_CONFIGURATION, 0, 0, None, T)
     try:
         frame = frames.encode(bytes(300), 0)

@@ -2,6 +2,9 @@
 malformed requests STALL and leave the device working, GET_TIME is monotonic.
 
 Runs through rig.client.board.Board and pyusb only, so it runs unchanged on every target with usb.
+
+Clauses checked (each test's docstring names its own): docs/protocol.md, Vendor requests, Layouts, Identity
+and Framing; USB 2.0 9.2.7.
 """
 
 from __future__ import annotations
@@ -31,11 +34,16 @@ IN_SIZES = {
 
 @pytest.mark.parametrize("request_code", list(IN_SIZES), ids=lambda r: r.name)
 def test_every_in_request_answers_with_its_layout_size(board: Board, request_code: c.Request) -> None:
+    """docs/protocol.md, Vendor requests and Layouts: each IN request answers with its layout's full size
+    (info 28, GET_FRAMING 112, midi_mode_config 12, frame_mode_config 16, time 8, stats 72 bytes)."""
     data = board.control_in(request_code, IN_SIZES[request_code])
     assert len(data) == IN_SIZES[request_code]
 
 
 def test_info_matches_contract_and_descriptors(board: Board) -> None:
+    """docs/protocol.md, Layouts (info) against Identity and Interfaces and endpoints: contract version,
+    bcdDevice = the firmware version, iSerialNumber = the unique ID in 16 hex digits, VID:PID, cables, and
+    each capability's interface class, bulk endpoints and limits as the descriptors declare them."""
     info = board.info()
     dev = board.device
     assert info.contract_version == c.CONTRACT_VERSION
@@ -67,6 +75,8 @@ def test_info_matches_contract_and_descriptors(board: Board) -> None:
 
 
 def test_framing_describes_the_ring(board: Board) -> None:
+    """docs/protocol.md, Framing: GET_FRAMING's one item gives Frames = the ring's slots, FileAlignment = the
+    contract's mask and FramingRange header .. header + max_payload."""
     info = board.info()
     framing = board.framing()
     (item,) = framing.items
@@ -86,6 +96,8 @@ def test_framing_describes_the_ring(board: Board) -> None:
     {"mode": c.MidiMode.SOURCE, "rate_hz": 1, "count": 1},
 ], ids=lambda cfg: "-".join(f"{v.name if hasattr(v, 'name') else v}" for v in cfg.values()))
 def test_midi_mode_round_trips(board: Board, config: dict[str, int]) -> None:
+    """docs/protocol.md, Vendor requests (SET_MIDI_MODE / GET_MIDI_MODE) and Layouts (midi_mode_config): what
+    is set is read back field for field; SET_MIDI_MODE(ECHO) then stops SOURCE."""
     board.set_midi_mode(**config)
     got = board.midi_mode()
     try:
@@ -100,6 +112,8 @@ def test_midi_mode_round_trips(board: Board, config: dict[str, int]) -> None:
 @pytest.mark.needs("frames")
 @pytest.mark.parametrize("mode", list(c.FrameMode), ids=lambda m: m.name)
 def test_frame_mode_round_trips(board: Board, mode: c.FrameMode) -> None:
+    """docs/protocol.md, Vendor requests (SET_FRAME_MODE / GET_FRAME_MODE) and Layouts (frame_mode_config):
+    what is set is read back field for field; a SOURCE of count 1 sends one frame."""
     count = 1 if mode is c.FrameMode.SOURCE else 0
     board.set_frame_mode(mode, payload_len=16, count=count, interval_us=250)
     got = board.frame_mode()
@@ -113,6 +127,8 @@ def test_frame_mode_round_trips(board: Board, mode: c.FrameMode) -> None:
 
 
 def test_get_time_is_monotonic_and_advances(board: Board) -> None:
+    """docs/protocol.md, Layouts (time: microseconds since boot): GET_TIME never goes backwards and advances
+    over 10 ms."""
     readings = [board.time_us() for _ in range(50)]
     assert readings == sorted(readings), "GET_TIME went backwards"
     time.sleep(0.01)
@@ -120,6 +136,8 @@ def test_get_time_is_monotonic_and_advances(board: Board) -> None:
 
 
 def test_reset_stats_zeroes_every_counter(board: Board) -> None:
+    """docs/protocol.md, Vendor requests (RESET_STATS zeroes every counter, itself included; GET_STATS is
+    already counted in control_requests): only the GET_STATS may be counted after it."""
     board.time_us()
     board.info()
     board.reset_stats()
@@ -168,6 +186,9 @@ MALFORMED: list[tuple[str, int, int, bytes | int]] = [
 @pytest.mark.parametrize(("bm", "code", "data"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
 def test_malformed_request_stalls_and_device_keeps_working(board: Board, bm: int, code: int,
                                                            data: bytes | int) -> None:
+    """docs/protocol.md, Vendor requests: a wrong direction, an unknown bRequest or a malformed data stage
+    (bad length, mode, cable, SOURCE rate, payload_len) is answered with STALL (USB 2.0 9.2.7), counted once
+    in control_stalls, changes no mode, and the board keeps working."""
     midi_before, frame_before = board.midi_mode(), board.frame_mode()
     with pytest.raises(TransferStalled, match="stalled"):
         board.raw_control(bm, code, 0, 0, data)
@@ -180,6 +201,9 @@ def test_malformed_request_stalls_and_device_keeps_working(board: Board, bm: int
 
 @pytest.mark.needs("frames")
 def test_payload_len_beyond_this_boards_max_is_refused(board: Board) -> None:
+    """docs/protocol.md, Layouts (frame_mode_config: payload_len 0..max_payload) and Vendor requests
+    (SET_FRAME_MODE STALLs on payload_len > FRAME_MAX_PAYLOAD): the host refuses a payload_len above this
+    board's max_payload, and a board whose max_payload is below the contract's STALLs it."""
     info = board.info()
     require(c.Capability.FRAMES in info.capabilities, f"{board.name} has no frames")
     with pytest.raises(ValueError, match="payload_len"):

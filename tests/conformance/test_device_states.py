@@ -42,11 +42,16 @@ def unconfigured(board: Board) -> Iterator[Board]:
 def test_interface_and_endpoint_requests_stall_in_the_address_state(
         unconfigured: Board, bm: int, request_code: int, value: int, index: int,
         data_or_length: bytes | int) -> None:
+    """USB 2.0 9.4.5, 9.4.1 and 9.4.9 (Address state: a request to an interface or to an endpoint other than 0
+    is a Request Error) and docs/protocol.md, Standard and class requests (in the Address state such requests,
+    class requests included, are answered with STALL)."""
     with pytest.raises(TransferStalled):
         unconfigured.raw_control(bm, request_code, value, index, data_or_length)
 
 
 def test_device_requests_answer_in_the_address_state(unconfigured: Board) -> None:
+    """USB 2.0 9.4.5 and 9.4.2: in the Address state GET_STATUS of the device and of endpoint 0 answer, and
+    GET_CONFIGURATION returns 0."""
     assert bytes(unconfigured.raw_control(0x80, ch9.GET_STATUS, 0, 0, 2)) == b"\0\0"
     assert bytes(unconfigured.raw_control(0x80, ch9.GET_CONFIGURATION, 0, 0, 1)) == b"\0"
     assert bytes(unconfigured.raw_control(0x82, ch9.GET_STATUS, 0, 0x80, 2)) == b"\0\0"  # EP0 IN
@@ -63,8 +68,9 @@ def _stats(board: Board) -> dict[str, int]:
 
 
 def test_set_configuration_again_empties_queues_and_restarts_sequences(board: Board) -> None:
-    """Any SET_CONFIGURATION resets the functions (USB 2.0 9.1.1.5): replies and frames queued for
-    the host are dropped and both frame sequences start again at 0 (issue #15 item 12)."""
+    """USB 2.0 9.1.1.5 and docs/protocol.md, Standard and class requests: any SET_CONFIGURATION (the current
+    value included) resets the functions: replies and frames queued for the host are dropped and both frame
+    sequences start again at 0 (issue #15 item 12)."""
     dev = board.device
     board.write_midi_packets(bytes((0x09, 0x90, 60, 100)) * 3)
     dev.write(c.EP_FRAME_OUT, frames.encode(b"abc", 0), T)
@@ -81,8 +87,9 @@ def test_set_configuration_again_empties_queues_and_restarts_sequences(board: Bo
 
 @pytest.mark.parametrize("kind", ["midi", "frames"])
 def test_source_starts_again_when_configured_again(board: Board, kind: str) -> None:
-    """A bus reset stops a SOURCE mode; it produces nothing in the Address state and starts again from
-    its beginning at SET_CONFIGURATION(1) (issue #15 item 20)."""
+    """docs/protocol.md, Standard and class requests: a bus reset stops a SOURCE mode; it produces nothing in
+    the Address state and starts again from its beginning at SET_CONFIGURATION(1), the mode kept (issue #15
+    item 20)."""
     dev = board.device
 
     def everything() -> bytes:

@@ -2,6 +2,9 @@
 on both sides, no sequence gaps, and backpressure that loses nothing.
 
 Every test ends with the books balanced (the plugin compares device and host counters).
+
+Clauses checked (each test's docstring names its own): docs/protocol.md, Frames, Ring and backpressure and
+Layouts.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ def _size(board: Board, size: int | str) -> int:
 
 @pytest.mark.parametrize("size", SIZES, ids=str)
 def test_echo_returns_the_payload(echo_board: Board, size: int | str) -> None:
+    """docs/protocol.md, Frames (ECHO: payload and CRC unchanged, flags = ECHOED, seq = the IN sequence from
+    0, rx_time_us <= tx_time_us): at every size around the packet and ZLP boundaries, and one frame sent gives
+    exactly one back."""
     board = echo_board
     length = _size(board, size)
     data = payload(length)
@@ -54,6 +60,8 @@ def test_echo_returns_the_payload(echo_board: Board, size: int | str) -> None:
 
 
 def test_echo_many_frames_keeps_order_and_sequence(echo_board: Board) -> None:
+    """docs/protocol.md, Frames: sequence numbers count per direction from 0, +1 per frame; echoes come back
+    in order with no gap or repeat, over three times the ring's slots."""
     board = echo_board
     limit = board.cached_info().max_payload
     lengths = [(i * 37) % min(limit + 1, 700) for i in range(3 * board.cached_info().ring_slots)]
@@ -67,6 +75,8 @@ def test_echo_many_frames_keeps_order_and_sequence(echo_board: Board) -> None:
 
 @pytest.mark.parametrize("size", [0, 64, 1000, "max"], ids=str)
 def test_source_honours_count_and_payload_len(board: Board, size: int | str) -> None:
+    """docs/protocol.md, Frames (SOURCE: `count` frames of `payload_len` bytes, flags = SOURCED) and Vendor
+    requests (SET_FRAME_MODE restarts the sequences at 0): exactly count frames, seq 0..count-1."""
     length = _size(board, size)
     count = 5
     board.set_frame_mode(c.FrameMode.SOURCE, payload_len=length, count=count)
@@ -80,6 +90,8 @@ def test_source_honours_count_and_payload_len(board: Board, size: int | str) -> 
 
 
 def test_source_at_an_interval_is_paced_by_the_device_clock(board: Board) -> None:
+    """docs/protocol.md, Frames (SOURCE: one frame every interval_us) and Layouts (frame_header tx_time_us):
+    device transmit times are in order and no frame is sent before its time."""
     count, interval = 4, 2000
     timestamps = c.Capability.TIMESTAMPS in board.cached_info().capabilities
     before = board.time_us() if timestamps else 0
@@ -97,6 +109,8 @@ def test_source_at_an_interval_is_paced_by_the_device_clock(board: Board) -> Non
 
 
 def test_sink_counts_and_sends_nothing(board: Board) -> None:
+    """docs/protocol.md, Frames (SINK: frames are checked and counted; nothing is sent) and Layouts (stats
+    frames_rx, frame_bytes_rx, frames_tx)."""
     board.set_frame_mode(c.FrameMode.SINK)
     limit = board.cached_info().max_payload
     lengths = [0, 1, 64, min(limit, 4097), limit]
@@ -112,6 +126,8 @@ def test_sink_counts_and_sends_nothing(board: Board) -> None:
 
 
 def test_corrupted_crc_is_counted_and_the_device_keeps_working(echo_board: Board) -> None:
+    """docs/protocol.md, Frames: a frame whose payload CRC-32 does not match counts in frames_bad_crc and is
+    dropped without costing a sequence number; the next good frame is echoed."""
     board = echo_board
     good = frames.encode(payload(100), seq=board.next_tx_seq)
     bad = bytearray(good)
@@ -128,6 +144,8 @@ def test_corrupted_crc_is_counted_and_the_device_keeps_working(echo_board: Board
 @pytest.mark.parametrize("damage", ["magic", "version", "header_len", "payload_len_long", "payload_len_short",
                                     "truncated"])
 def test_bad_header_is_counted_and_the_device_keeps_working(echo_board: Board, damage: str) -> None:
+    """docs/protocol.md, Frames: a frame with a bad magic, version, header_len or length (too long, too short,
+    truncated) counts in frames_bad_header and is dropped; the next good frame is echoed."""
     board = echo_board
     good = bytearray(frames.encode(payload(50), seq=board.next_tx_seq))
     fields = c.FRAME_HEADER.unpack(bytes(good[:c.FRAME_HEADER.size]))
@@ -153,6 +171,8 @@ def test_bad_header_is_counted_and_the_device_keeps_working(echo_board: Board, d
 
 
 def test_host_refuses_a_payload_beyond_max(board: Board) -> None:
+    """docs/protocol.md, Layouts (info max_payload: the largest frame payload): the host refuses to send a
+    longer payload and sends nothing."""
     limit = board.cached_info().max_payload
     with pytest.raises(ValueError, match="max_payload"):
         board.send_frame(bytes(limit + 1))
@@ -160,6 +180,9 @@ def test_host_refuses_a_payload_beyond_max(board: Board) -> None:
 
 
 def test_backpressure_loses_nothing(echo_board: Board) -> None:
+    """docs/protocol.md, Ring and backpressure: when the ring is full the board leaves EP_FRAME_OUT unarmed
+    (ring_full_naks, the write times out), never drops a frame, ring_high_water = the slots, and takes frames
+    again once they are read; everything written comes back in order."""
     board = echo_board
     slots = board.cached_info().ring_slots
     written: list[bytes] = []
@@ -185,7 +208,8 @@ def test_backpressure_loses_nothing(echo_board: Board) -> None:
 
 
 def test_streaming_with_a_reader_thread_loses_nothing(echo_board: Board) -> None:
-    """Writer and reader run at once (as a streaming host does): every frame back, in order."""
+    """docs/protocol.md, Frames and Ring and backpressure: writer and reader run at once (as a streaming host
+    does) and every frame comes back, in order, in sequence."""
     import threading
 
     board = echo_board
@@ -213,7 +237,8 @@ def test_streaming_with_a_reader_thread_loses_nothing(echo_board: Board) -> None
 
 
 def test_echo_round_trips_any_payload(echo_board: Board) -> None:
-    """Property: whatever the payload (bytes and length), ECHO returns it unchanged, in sequence."""
+    """docs/protocol.md, Frames (ECHO): property: whatever the payload (bytes and length), ECHO returns it
+    unchanged, in sequence."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 

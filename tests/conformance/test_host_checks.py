@@ -3,6 +3,9 @@ error naming the board, the transfer and what was wrong.
 
 A board that answers correctly cannot show this, so these tests put a tampering `UsbLink` between
 pyusb and a loopback board (the seam pyusb documents for fakes). They run once, whatever --rig says.
+
+Clauses checked (each test's docstring names its own): docs/protocol.md, Layouts, Framing, Frames and
+Vendor requests, from the host's side; USB-MIDI 1.0 4 (whole event packets).
 """
 
 from __future__ import annotations
@@ -115,6 +118,10 @@ CONTROL_CASES = [
 def test_bad_control_answers_are_rejected_naming_board_request_and_problem(
         tampered: tuple[Board, TamperLink], request_code: c.Request, change: Callable[[bytes], bytes],
         method: str, problem: str) -> None:
+    """docs/protocol.md, Layouts and Framing, from the host's side: an answer shorter than its layout, another
+    contract_version, unknown capability bits, max_payload above 16384, 0 cables, an unknown mode, non-zero
+    reserved fields, a FileAlignment that is not a mask or other than one framing item is refused with a
+    DeviceResponseError (also a ValueError) naming board, request and problem."""
     board, link = tampered
     board.info()  # cache the good answer first; the tampering starts now
     link.vendor_in = _only(request_code, change)
@@ -135,6 +142,8 @@ def _flip_payload(endpoint: int, data: bytes) -> bytes:
 
 
 def test_host_checks_the_crc_of_frames_it_receives(tampered: tuple[Board, TamperLink]) -> None:
+    """docs/protocol.md, Frames (payload_crc = CRC-32 of the payload), from the host's side: a received frame
+    whose CRC does not match is refused naming board and endpoint, and not counted as received."""
     board, link = tampered
     link.bulk_in = _flip_payload
     board.send_frame(b"payload")
@@ -151,6 +160,9 @@ def test_host_checks_the_crc_of_frames_it_receives(tampered: tuple[Board, Tamper
 ])
 def test_host_checks_frame_headers_and_lengths(tampered: tuple[Board, TamperLink],
                                                change: Callable[[bytes], bytes], problem: str) -> None:
+    """docs/protocol.md, Frames and Layouts (frame_header: magic, payload_len), from the host's side: a
+    received frame with a bad magic, a length that does not match its header or a truncated header is refused
+    with a named error."""
     board, link = tampered
     link.bulk_in = lambda ep, data: change(data) if ep == c.EP_FRAME_IN else data
     board.send_frame(bytes(100))
@@ -159,6 +171,8 @@ def test_host_checks_frame_headers_and_lengths(tampered: tuple[Board, TamperLink
 
 
 def test_host_counts_a_sequence_gap(tampered: tuple[Board, TamperLink]) -> None:
+    """docs/protocol.md, Frames (seq +1 per frame per direction), from the host's side: a received frame that
+    skips sequence numbers is recorded as a gap and the books report it out of sequence."""
     board, link = tampered
     board.reset_stats()
     from rig.contract import frame_wire as frames
@@ -176,6 +190,8 @@ def test_host_counts_a_sequence_gap(tampered: tuple[Board, TamperLink]) -> None:
 
 
 def test_midi_reads_must_be_whole_packets(tampered: tuple[Board, TamperLink]) -> None:
+    """USB-MIDI 1.0 4 (an event packet is 32 bits), from the host's side: a read of EP_MIDI_IN that is not a
+    whole number of packets is refused naming the endpoint."""
     board, link = tampered
     link.bulk_in = lambda ep, data: data[:-1] if ep == c.EP_MIDI_IN else data
     board.write_midi_packets(bytes([0x09, 0x90, 60, 100]))
@@ -184,6 +200,9 @@ def test_midi_reads_must_be_whole_packets(tampered: tuple[Board, TamperLink]) ->
 
 
 def test_stalls_timeouts_and_a_vanished_board_are_named(tampered: tuple[Board, TamperLink]) -> None:
+    """docs/protocol.md, Vendor requests (an unknown bRequest is answered with STALL) and Standard and class
+    requests (a read with nothing queued waits): the host names the board and the transfer in a stall, a
+    timeout, and a board that is gone (BoardGone, also a ConnectionError)."""
     board, link = tampered
     with pytest.raises(TransferStalled, match=rf"board {SERIAL}: control 0x7f .*: stalled"):
         board.raw_control(c.VENDOR_REQUEST_TYPE_IN, 0x7F, 0, 0, 4)
@@ -197,6 +216,9 @@ def test_stalls_timeouts_and_a_vanished_board_are_named(tampered: tuple[Board, T
 
 
 def test_arguments_are_checked_before_anything_is_sent(tampered: tuple[Board, TamperLink]) -> None:
+    """docs/protocol.md, Vendor requests (SET_MIDI_MODE / SET_FRAME_MODE STALL on a bad mode, cable or SOURCE
+    rate) and USB-MIDI 1.0 4 (4-byte event packets), from the host's side: such arguments are refused before
+    anything is sent, so no STALL is counted."""
     board, _ = tampered
     with pytest.raises(ValueError, match="9 is not a MidiMode"):
         board.set_midi_mode(9)
@@ -222,7 +244,8 @@ FUZZED = [
 @pytest.mark.parametrize(("request_code", "size", "method"), FUZZED, ids=[f[2] for f in FUZZED])
 def test_fuzzed_answers_give_a_result_or_a_named_error(request_code: c.Request, size: int,
                                                        method: str) -> None:
-    """Whatever bytes the device sends, the parser returns a checked value or a DeviceResponseError."""
+    """docs/protocol.md, Layouts and Framing, from the host's side: whatever bytes the device sends, the
+    parser returns a checked value or a DeviceResponseError."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
@@ -250,7 +273,9 @@ def test_fuzzed_answers_give_a_result_or_a_named_error(request_code: c.Request, 
 
 
 def test_reboot_bootloader_is_sent_as_the_contract_says(tampered: tuple[Board, TamperLink]) -> None:
-    """Destructive on a real board (it leaves the bus), so checked here on a private loopback board."""
+    """docs/protocol.md, Vendor requests (REBOOT_BOOTLOADER: 0x40, 0x0A, no data; the software loopback only
+    counts it): destructive on a real board (it leaves the bus), so checked here on a private loopback
+    board."""
     board, link = tampered
     board.reboot_bootloader()
     assert link.board.reboots == 1

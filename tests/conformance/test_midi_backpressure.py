@@ -1,6 +1,9 @@
 """Conformance, MIDI backpressure: a full EP_MIDI_IN queue NAKs EP_MIDI_OUT, so the packet that does
 not fit is not received (the write times out), nothing is dropped, and midi_tx_overflow counts the
-blocking once (issue #15 item 8)."""
+blocking once (issue #15 item 8).
+
+Clauses checked (each test's docstring names its own): docs/protocol.md, MIDI modes and Timed-out writes;
+USB-MIDI 1.0 4 (table 4-1)."""
 
 from __future__ import annotations
 
@@ -24,6 +27,9 @@ def _drain(dev: usb.core.Device) -> bytes:
 
 
 def test_seventeen_packets_unread_fill_the_queue_and_the_last_waits(board: Board) -> None:
+    """docs/protocol.md, MIDI modes: the IN queue holds 256 event packets; with room for fewer than 16 replies
+    the board NAKs EP_MIDI_OUT (the write times out, the packet is not received), midi_tx_overflow counts it
+    once, and nothing is dropped (issue #15 item 8)."""
     board.claim_midi()
     dev = board.device
     for _ in range(16):
@@ -46,7 +52,9 @@ def test_seventeen_packets_unread_fill_the_queue_and_the_last_waits(board: Board
 ], ids=["CIN 1", "cable 1", "trailing partial", "padding"])
 def test_bad_packets_are_received_counted_bad_and_dropped(board: Board, data: bytes, received: int, bad: int,
                                                           echoed: int) -> None:
-    """Every packet but padding counts in midi_rx_packets, a bad one also in midi_rx_bad (item 6)."""
+    """docs/protocol.md, MIDI modes (USB-MIDI 1.0 4, table 4-1 reserves CINs 0 and 1; the contract takes CIN 0
+    as padding): every packet but padding counts in midi_rx_packets; a reserved CIN, a cable >= MIDI_CABLES or
+    a trailing partial packet also counts in midi_rx_bad and is dropped (issue #15 item 6)."""
     board.claim_midi()
     board.device.write(c.EP_MIDI_OUT, data, T)
     assert len(_drain(board.device)) == 4 * echoed
@@ -60,10 +68,10 @@ def _packet(k: int) -> bytes:
 
 
 def test_a_timed_out_write_delivers_what_was_acknowledged_once(board: Board) -> None:
-    """protocol.md *Timed-out writes*: the host cancels a write the device NAKs past its timeout; the
-    packets acknowledged before are delivered, the timeout says how many bytes, and a writer that
-    sends only the rest gets every packet echoed exactly once and the books balanced (issue #9: a
-    resend after a timeout delivered packets twice on the emulator)."""
+    """docs/protocol.md, Timed-out writes: the host cancels a write the device NAKs past its timeout; the
+    packets acknowledged before are delivered, the timeout says how many bytes, and a writer that sends only
+    the rest gets every packet echoed exactly once and the books balanced (issue #9: a resend after a timeout
+    delivered packets twice on the emulator)."""
     from rig.client.errors import TransferTimeout
 
     board.claim_midi()

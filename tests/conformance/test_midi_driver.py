@@ -7,6 +7,9 @@ flood with every sequence number accounted for, and the device's TRANSFORM, SOUR
 Both MXF allocators run in checked mode (double free, foreign event, use after free, and leaks
 named with where each event or buffer was taken). Each test stops the miniport inside the test and
 checks both allocator pools are full; the plugin then compares device and host packet counters.
+
+Clauses checked (each test's docstring names its own): MIDI 1.0; USB-MIDI 1.0 4 (table 4-1);
+docs/protocol.md, MIDI modes; kernel-streaming.md A2.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ def datas(messages: list[CapturedMessage]) -> list[bytes]:
 
 @pytest.mark.parametrize("channel", range(16))
 def test_every_channel_message(board: Board, channel: int) -> None:
+    """MIDI 1.0 (channel voice messages, data bytes at their extremes) through USB-MIDI 1.0 4 (table 4-1, CINs
+    0x8..0xE) and docs/protocol.md, MIDI modes (ECHO): each comes back unchanged through the MXF graph."""
     sent = channel_messages(channel)
     with driver(board) as mp:
         mp.send(sent)
@@ -78,12 +83,16 @@ def test_every_channel_message(board: Board, channel: int) -> None:
 
 
 def test_every_system_message(board: Board) -> None:
+    """MIDI 1.0 (system common, System Exclusive and real-time messages) through USB-MIDI 1.0 4 (table 4-1,
+    CINs 0x2, 0x3, 0x4..0x7, 0xF) and docs/protocol.md, MIDI modes (ECHO): each comes back unchanged."""
     with driver(board) as mp:
         mp.send(SYSTEM_MESSAGES)
         assert datas(mp.receive(len(SYSTEM_MESSAGES))) == SYSTEM_MESSAGES
 
 
 def test_running_status_is_expanded(board: Board) -> None:
+    """MIDI 1.0 running status: data bytes after a channel message reuse its status; each comes back as a
+    complete message (USB-MIDI 1.0 4: an event packet always carries its status byte)."""
     sent = [b"\x92\x30\x10", b"\x31\x11", b"\x32\x12", b"\xe5\x00\x40", b"\x7f\x7f", b"\xc1\x05", b"\x06"]
     expected = [b"\x92\x30\x10", b"\x92\x31\x11", b"\x92\x32\x12", b"\xe5\x00\x40", b"\xe5\x7f\x7f",
                 b"\xc1\x05", b"\xc1\x06"]
@@ -93,6 +102,8 @@ def test_running_status_is_expanded(board: Board) -> None:
 
 
 def test_running_status_cancelled_by_system_common(board: Board) -> None:
+    """MIDI 1.0: a System Common message (Song Select) cancels running status; the status sent after it is the
+    one the following data bytes reuse."""
     sent = [b"\x90\x3c\x40", m.song_select(1), b"\x90\x3d\x40", b"\x3e\x40"]
     expected = [b"\x90\x3c\x40", m.song_select(1), b"\x90\x3d\x40", b"\x90\x3e\x40"]
     with driver(board) as mp:
@@ -102,6 +113,8 @@ def test_running_status_cancelled_by_system_common(board: Board) -> None:
 
 @pytest.mark.parametrize("rt", [0xF8, 0xFA, 0xFB, 0xFC, 0xFE, 0xFF])
 def test_real_time_inside_channel_messages(board: Board, rt: int) -> None:
+    """MIDI 1.0: a real-time byte may come between a message's bytes and does not disturb it; it comes back
+    first (USB-MIDI 1.0 4: its own CIN 0xF packet), the interrupted message whole after it."""
     sent = [bytes((0x93, rt, 0x40, 0x50)), bytes((0xE0, 0x01, rt, 0x02))]
     expected = [bytes((rt,)), b"\x93\x40\x50", bytes((rt,)), b"\xe0\x01\x02"]
     with driver(board) as mp:
@@ -110,6 +123,8 @@ def test_real_time_inside_channel_messages(board: Board, rt: int) -> None:
 
 
 def test_real_time_inside_sysex(board: Board) -> None:
+    """MIDI 1.0: real-time bytes inside a System Exclusive message leave it intact (USB-MIDI 1.0 4: each
+    travels as its own CIN 0xF packet between the SysEx packets)."""
     body = bytes(range(1, 40))
     interleaved = b"\xf0" + body[:3] + b"\xf8" + body[3:20] + b"\xfe\xf8" + body[20:] + b"\xfc\xf7"
     with driver(board) as mp:
@@ -121,6 +136,9 @@ def test_real_time_inside_sysex(board: Board) -> None:
 
 @pytest.mark.parametrize("length", SYSEX_LENGTHS)
 def test_sysex_lengths(board: Board, length: int) -> None:
+    """MIDI 1.0 (System Exclusive, F0 .. F7) through USB-MIDI 1.0 4 (CIN 0x4 start/continue, 0x5..0x7 end):
+    SysEx from 2 bytes to 64 KiB, crossing packet, USB packet and the MXF allocator's 4096-byte buffer
+    (kernel-streaming.md A2) boundaries, comes back whole, and the note after it too."""
     message = m.sysex(bytes((i * 5 + length) % 128 for i in range(length - 2)))
     assert len(message) == length
     with driver(board) as mp:
@@ -141,6 +159,9 @@ def decode_seq(message: bytes) -> int:
 
 
 def test_note_flood_every_event_accounted_for(board: Board) -> None:
+    """docs/protocol.md, MIDI modes (ECHO sends every good packet back; nothing is dropped): 10,000 notes all
+    come back in order, capture time stamps never go backwards, and the device counts as many packets in as
+    out."""
     sent = [encode_seq(seq) for seq in range(FLOOD)]
     with driver(board) as mp:
         mp.send(sent)
@@ -158,6 +179,8 @@ def test_note_flood_every_event_accounted_for(board: Board) -> None:
 
 @pytest.mark.parametrize("transpose", [7, -12, 100])
 def test_transform_mode_the_device_does_the_work(board: Board, transpose: int) -> None:
+    """docs/protocol.md, MIDI modes (TRANSFORM: CIN 0x8/0x9/0xA get (note + transpose) mod 128, every other
+    packet unchanged)."""
     notes = [m.note_on(0, 60, 100), m.note_off(1, 120, 0), m.poly_pressure(2, 5, 9)]
     others = [m.control_change(0, 7, 60), m.pitch_bend(3, 100), m.program_change(4, 60)]
     with driver(board, c.MidiMode.TRANSFORM, transpose=transpose) as mp:
@@ -169,6 +192,8 @@ def test_transform_mode_the_device_does_the_work(board: Board, transpose: int) -
 
 
 def test_source_mode_count_and_order(board: Board) -> None:
+    """docs/protocol.md, MIDI modes (SOURCE: `count` pairs of note-on seq & 0x7F, velocity 1 + ((seq >> 7) %
+    127), and note-off; a note-on of velocity 0 is also taken as the note-off, MIDI 1.0)."""
     count = 300
     with driver(board, c.MidiMode.SOURCE, rate_hz=20_000, count=count) as mp:
         got = datas(mp.receive(2 * count, 30))
@@ -179,6 +204,9 @@ def test_source_mode_count_and_order(board: Board) -> None:
 
 
 def test_sink_mode_device_counts_everything(board: Board) -> None:
+    """docs/protocol.md, MIDI modes (SINK: input is counted; nothing is sent): 500 notes and a 102-byte SysEx
+    are 534 event packets (USB-MIDI 1.0 4: three SysEx bytes per packet), all counted in midi_rx_packets, none
+    sent."""
     sent = [encode_seq(seq) for seq in range(500)] + [m.sysex(bytes(100))]
     with driver(board, c.MidiMode.SINK) as mp:
         packets = mp.send(sent)
@@ -189,8 +217,9 @@ def test_sink_mode_device_counts_everything(board: Board) -> None:
 
 
 def test_the_allocators_are_checked(board: Board) -> None:
-    """Checked mode is on: a double PutMessage, a foreign event, a use after free and a leak are each
-    caught, the leak with where the event was taken (then the books are put right again)."""
+    """kernel-streaming.md A2 (an event goes back to its own allocator, which never frees anything twice):
+    checked mode catches a double PutMessage, a foreign event, a use after free and a leak, the leak with
+    where the event was taken (then the books are put right again)."""
     with driver(board) as mp:
         render, capture = mp.render_allocator, mp.capture_allocator
         evt = render.get_message()

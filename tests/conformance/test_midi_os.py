@@ -11,6 +11,8 @@ modes, TRANSFORM, SOURCE and SINK. Host books are kept in USB-MIDI packet units 
 device-versus-host check holds across the OS driver. When messages do not come back, the failure
 shows how far they got (rig.os_midi.books: host, class driver, device and JACK's xruns), so a loss is
 put on the stage that lost it.
+
+Clauses checked (each test's docstring names its own): MIDI 1.0; docs/protocol.md, MIDI modes.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ SYSTEM_MESSAGES = [m.mtc_quarter_frame(7, 15), m.song_position(16383), m.song_se
 
 def test_every_channel_message_on_every_channel(midi_ports: MidiPorts, device: Board | None,
         rig_target: Target) -> None:
+    """MIDI 1.0 (channel voice messages on all 16 channels) through the OS MIDI ports and docs/protocol.md,
+    MIDI modes (ECHO; or a loopback cable): each comes back unchanged, in order."""
     sent = [msg for channel in range(16) for msg in channel_messages(channel)]
     with os_driver(midi_ports, device, rig_target) as mp:
         mp.send(sent)
@@ -126,6 +130,8 @@ def test_every_channel_message_on_every_channel(midi_ports: MidiPorts, device: B
 
 def test_every_system_message(midi_ports: MidiPorts, device: Board | None,
         rig_target: Target) -> None:
+    """MIDI 1.0 (system common, System Exclusive and real-time messages) through the OS MIDI ports and
+    docs/protocol.md, MIDI modes (ECHO): each comes back unchanged."""
     with os_driver(midi_ports, device, rig_target) as mp:
         mp.send(SYSTEM_MESSAGES)
         assert [g.data for g in mp.receive(len(SYSTEM_MESSAGES))] == SYSTEM_MESSAGES
@@ -133,6 +139,8 @@ def test_every_system_message(midi_ports: MidiPorts, device: Board | None,
 
 def test_running_status_is_expanded(midi_ports: MidiPorts, device: Board | None,
         rig_target: Target) -> None:
+    """MIDI 1.0 running status: data bytes after a channel message reuse its status; each comes back from the
+    OS port as a complete message."""
     sent = [b"\x92\x30\x10", b"\x31\x11", b"\xe5\x00\x40", b"\x7f\x7f", b"\xc1\x05", b"\x06"]
     expected = [b"\x92\x30\x10", b"\x92\x31\x11", b"\xe5\x00\x40", b"\xe5\x7f\x7f", b"\xc1\x05", b"\xc1\x06"]
     with os_driver(midi_ports, device, rig_target) as mp:
@@ -142,6 +150,8 @@ def test_running_status_is_expanded(midi_ports: MidiPorts, device: Board | None,
 
 def test_real_time_inside_channel_messages_and_sysex(midi_ports: MidiPorts, device: Board | None,
         rig_target: Target) -> None:
+    """MIDI 1.0: real-time bytes between a channel message's bytes or inside a System Exclusive message do not
+    disturb it; they come back first, the interrupted message whole after them."""
     sent = [b"\x93\xf8\x40\x50", b"\xe0\x01\xfe\x02", b"\xf0\x01\x02\xfa\x03\xf7"]
     expected = [b"\xf8", b"\x93\x40\x50", b"\xfe", b"\xe0\x01\x02", b"\xfa", b"\xf0\x01\x02\x03\xf7"]
     with os_driver(midi_ports, device, rig_target) as mp:
@@ -152,6 +162,9 @@ def test_real_time_inside_channel_messages_and_sysex(midi_ports: MidiPorts, devi
 @pytest.mark.parametrize("length", SYSEX_LENGTHS)
 def test_sysex_lengths(midi_ports: MidiPorts, device: Board | None, rig_target: Target,
                       length: int) -> None:
+    """MIDI 1.0 (System Exclusive, F0 .. F7): SysEx from 2 bytes up to the OS API's limit comes back whole; a
+    longer one is refused by the miniport with MessageTooLong and nothing is sent (the rig's rule: driver mode
+    carries those lengths end to end)."""
     message = m.sysex(bytes((i * 3 + length) % 128 for i in range(length - 2)))
     with os_driver(midi_ports, device, rig_target) as mp:
         if length > mp.max_message_bytes:
@@ -177,6 +190,8 @@ def decode_seq(message: bytes) -> int:
 
 def test_note_flood_every_event_accounted_for(midi_ports: MidiPorts, device: Board | None,
         rig_target: Target) -> None:
+    """docs/protocol.md, MIDI modes (ECHO sends every good packet back; nothing is dropped): a note flood
+    through the OS ports, every sequence number back, in order."""
     with os_driver(midi_ports, device, rig_target) as mp:
         mp.send([encode_seq(seq) for seq in range(FLOOD)])
         seqs = [decode_seq(g.data) for g in mp.receive(FLOOD, 60)]
@@ -188,6 +203,8 @@ def test_note_flood_every_event_accounted_for(midi_ports: MidiPorts, device: Boa
 @pytest.mark.needs("usb")
 def test_transform_mode_the_device_does_the_work(midi_ports: MidiPorts, device: Board | None,
         rig_target: Target) -> None:
+    """docs/protocol.md, MIDI modes (TRANSFORM: note off, note on and poly pressure get (note + transpose) mod
+    128, every other message unchanged), through the OS ports."""
     notes = [m.note_on(0, 60, 100), m.note_off(1, 125, 0), m.poly_pressure(2, 5, 9)]
     with os_driver(midi_ports, device, rig_target, c.MidiMode.TRANSFORM, transpose=5) as mp:
         mp.send([*notes, m.control_change(0, 60, 1)])
@@ -198,6 +215,9 @@ def test_transform_mode_the_device_does_the_work(midi_ports: MidiPorts, device: 
 @pytest.mark.needs("usb")
 def test_source_mode_count_and_order(midi_ports: MidiPorts, device: Board | None,
         rig_target: Target) -> None:
+    """docs/protocol.md, MIDI modes (SOURCE: `count` pairs of note-on and note-off, in order; a note-on of
+    velocity 0 is also taken as the note-off, MIDI 1.0), to the OS ports while the OS driver holds the
+    interface."""
     count = 200
     with os_driver(midi_ports, device, rig_target, c.MidiMode.SOURCE, rate_hz=5_000, count=count) as mp:
         got = [g.data for g in mp.receive(2 * count, 30)]
@@ -210,6 +230,8 @@ def test_source_mode_count_and_order(midi_ports: MidiPorts, device: Board | None
 @pytest.mark.needs("usb")
 def test_sink_mode_device_counts_everything(midi_ports: MidiPorts, device: Board | None,
         rig_target: Target) -> None:
+    """docs/protocol.md, MIDI modes (SINK: input is counted; nothing is sent): 300 notes and a 102-byte SysEx
+    sent through the OS ports are 334 packets in midi_rx_packets, and nothing comes back."""
     assert device is not None
     sent = [encode_seq(seq) for seq in range(300)] + [m.sysex(bytes(100))]
     with os_driver(midi_ports, device, rig_target, c.MidiMode.SINK) as mp:
