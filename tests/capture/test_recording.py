@@ -23,6 +23,7 @@ from rig.targets.loopback import LoopbackTarget
 from rig.targets.registry import TargetSpec
 from rig.targets.usb_capture import capturing, mark
 
+from .encoders import ENCODERS, use_encoder
 from .tshark_view import read_capture, tshark
 
 NOTE_ON = bytes([0x09, 0x90, 60, 100])
@@ -235,11 +236,12 @@ def test_a_backend_that_is_no_link_has_its_transfers_copied_out(tmp_path: Path, 
     capture.close()
 
 
-def test_overlapping_transfers_are_written_in_time_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_overlapping_transfers_are_written_in_time_order(tmp_path: Path, encoder: str) -> None:
     """A read that waits in another thread completes after transfers that started later: its Submit
     goes before theirs and its Complete after them (the log holds transfers in completion order),
     each event with its own data and status, the step's comment on the first packet; tshark reads
-    the file back."""
+    the file back (each encoder's file)."""
     from rig.links import usbmon
     from rig.links.capture import entry_code
 
@@ -251,7 +253,8 @@ def test_overlapping_transfers_are_written_in_time_order(tmp_path: Path) -> None
     capture.log.extend((out, base + 20, base + 30, 0x02, 0, 4, NOTE_ON))  # completes first
     capture.log.extend((read, base + 10, base + 50, 0x81, 64, 4, NOTE_ON))  # waited meanwhile
     capture.log.extend((out, base + 60, base + 70, 0x02, 0, usbmon.STATUS_STALL, NOTE_ON))
-    capture.close()
+    with use_encoder(encoder):
+        capture.close()
     got = [(p.urb_type, p.endpoint, p.status, p.data_len, p.comments) for p in read_capture(capture.path)]
     assert got == [("S", 0x81, usbmon.STATUS_IN_PROGRESS, 0, ["step one"]),
                    ("S", 0x02, usbmon.STATUS_IN_PROGRESS, 4, []), ("C", 0x02, 0, 0, []),
@@ -272,16 +275,17 @@ def _epb_blocks(data: bytes) -> list[bytes]:
     return blocks
 
 
+@pytest.mark.parametrize("encoder", ENCODERS)
 @settings(max_examples=60, deadline=None)
 @given(transfers=st.lists(st.tuples(
     st.sampled_from(["bulk", "interrupt", "control"]), st.booleans(), st.sampled_from([1, 2, 3]),
     st.one_of(st.none(), st.binary(max_size=70)), st.sampled_from([None, -32, -104, -110])), max_size=12))
 def test_each_transfer_is_encoded_as_usbmon_says(
-        tmp_path_factory: pytest.TempPathFactory,
+        tmp_path_factory: pytest.TempPathFactory, encoder: str,
         transfers: list[tuple[str, bool, int, bytes | None, int | None]]) -> None:
     """Every logged transfer becomes, byte for byte, the Submit and Complete blocks that
     capture._epb (one usbmon event packed field by field) makes of it: OUT data in the submit, IN
-    data in the completion, urb_len, status, setup, interval, time stamps."""
+    data in the completion, urb_len, status, setup, interval, time stamps (by each encoder)."""
     from rig.links import usbmon
     from rig.links.capture import _epb, entry_code
     from rig.links.capture_blocks import control_where
@@ -316,5 +320,6 @@ def test_each_transfer_is_encoded_as_usbmon_says(
                              place.bus, result if error is not None else usbmon.STATUS_OK,
                              0 if error is not None else result, got, None, interval))
         t += 100
-    capture.close()
+    with use_encoder(encoder):
+        capture.close()
     assert _epb_blocks(capture.path.read_bytes()) == expected
