@@ -50,11 +50,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) native
 
-# The USB capture's log encoder in C (rig/links/capture_encoder.c), which rig.links.capture_native
-# loads with ctypes: built with the venv's Python headers, rebuilt when the source changes or the
+# The USB capture's log encoder and link transfer recorder in C (rig/links/capture_encoder.c and
+# capture_recorder.c), which rig.links.capture_native loads with ctypes: built with the venv's Python headers, rebuilt when the source changes or the
 # venv is made again. Without a C compiler or Python's headers it is not built and says so: captures
 # then encode with numpy (the same bytes, slower), and under CI=true tests/capture fail.
-NATIVE := build/native/capture_encoder.so
+NATIVE := build/native/capture_native.so
 CFLAGS_NATIVE := -std=c11 -O2 -Wall -Wextra -Werror -fPIC -shared
 PY_INCLUDE = $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 
@@ -63,9 +63,9 @@ native: | $(STAMP)
 	  $(MAKE) --no-print-directory $(NATIVE); \
 	else echo "$(CC) or Python.h not found: capture encoder not built, captures use numpy (apt-get install gcc libc6-dev python3-dev)"; fi
 
-$(NATIVE): rig/links/capture_encoder.c
+$(NATIVE): rig/links/capture_encoder.c rig/links/capture_recorder.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_NATIVE) -I"$(PY_INCLUDE)" -o $@ $<
+	$(CC) $(CFLAGS_NATIVE) -I"$(PY_INCLUDE)" -o $@ $^
 
 # Installs the Debian packages when they are missing and this user may install them; otherwise
 # says what is missing (the tests that need them then skip with that reason, outside CI).

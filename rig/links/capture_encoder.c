@@ -20,7 +20,7 @@
 #endif
 
 /* What rig.links.capture_native checks before it uses this library (a stale build is not used). */
-#define CAPENC_ABI 1
+#define CAPENC_ABI 2
 #define CAPENC_FIELDS 7 /* capture_blocks.FIELDS */
 #define CAPENC_ROW 24   /* capture_blocks.ROW: the previous tail's word, then the 23 head words */
 #define CAPENC_HEAD 92  /* enhanced packet block head (28) and usbmon header (64) */

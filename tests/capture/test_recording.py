@@ -23,7 +23,7 @@ from rig.targets.loopback import LoopbackTarget
 from rig.targets.registry import TargetSpec
 from rig.targets.usb_capture import capturing, mark
 
-from .encoders import ENCODERS, use_encoder
+from .native import ENCODERS, RECORDERS, use_encoder, use_recorder
 from .tshark_view import read_capture, tshark
 
 NOTE_ON = bytes([0x09, 0x90, 60, 100])
@@ -145,24 +145,27 @@ def _longest_log(capture: UsbCapture, board: Board, times: int) -> int:
     return longest
 
 
-def test_the_log_is_encoded_when_it_grows_past_its_limit(loopback: LoopbackTarget, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("recorder", RECORDERS)
+def test_the_log_is_encoded_when_it_grows_past_its_limit(
+        loopback: LoopbackTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorder: str) -> None:
     """Transfers are only logged on their path; past LOG_BYTES the log is encoded by the transfer
-    that overflows it, so a long step's memory stays bounded."""
+    that overflows it, so a long step's memory stays bounded (either recorder)."""
     import rig.links.capture as capture_module
 
     transfer = ENTRY_BYTES + len(NOTE_ON)
     monkeypatch.setattr(capture_module, "LOG_BYTES", 10 * transfer)
-    with capturing(loopback, tmp_path / "long.pcapng") as capture:
+    with use_recorder(recorder), capturing(loopback, tmp_path / "long.pcapng") as capture:
         assert capture is not None
         assert _longest_log(capture, Board(loopback.usb_device()), 40) <= 11 * ENTRY_FIELDS
         assert capture.events > 100, "the overflowing transfers did not encode the log"
 
 
-def test_a_ring_also_bounds_what_waits_to_be_encoded(loopback: LoopbackTarget, tmp_path: Path) -> None:
+@pytest.mark.parametrize("recorder", RECORDERS)
+def test_a_ring_also_bounds_what_waits_to_be_encoded(loopback: LoopbackTarget, tmp_path: Path,
+                                                     recorder: str) -> None:
     """With a ring of N bytes the log of transfers not yet encoded holds no more than N bytes either
-    (the issue's "ring of the last N MB" is a bound on memory, not only on the file)."""
-    with capturing(loopback, tmp_path / "ring.pcapng", ring_mb=0.01) as capture:
+    (the issue's "ring of the last N MB" is a bound on memory, not only on the file; either recorder)."""
+    with use_recorder(recorder), capturing(loopback, tmp_path / "ring.pcapng", ring_mb=0.01) as capture:
         assert capture is not None
         ring = capture.writer.ring_bytes
         assert ring is not None and capture.log_budget == ring
@@ -323,3 +326,54 @@ def test_each_transfer_is_encoded_as_usbmon_says(
     with use_encoder(encoder):
         capture.close()
     assert _epb_blocks(capture.path.read_bytes()) == expected
+
+
+@pytest.mark.parametrize("recorder", RECORDERS)
+def test_link_transfers_are_logged_as_they_happened(loopback: LoopbackTarget, tmp_path: Path,
+                                                    recorder: str) -> None:
+    """On a link backend (the C recorder, or the Python closures it stands for): a bulk OUT, the IN
+    that echoes it, an IN that times out and an OUT to a halted endpoint are logged with their
+    codes, endpoints, urb_len, results (a timeout as -ECONNRESET, a STALL as -EPIPE) and data, each
+    timed by the performance counter around its own transfer; the file decodes in tshark."""
+    import time
+    from typing import cast
+
+    import usb.core
+
+    from rig.links import usbmon
+    from rig.links.capture import Entry, entry_code
+
+    board = Board(loopback.usb_device())
+    board.set_midi_mode(c.MidiMode.ECHO)
+    board.claim_midi()
+    device = loopback.usb_device()
+    with use_recorder(recorder), capturing(loopback, tmp_path / "link.pcapng") as capture:
+        assert capture is not None
+        start = time.perf_counter_ns()
+        assert device.write(c.EP_MIDI_OUT, NOTE_ON, 1000) == 4
+        assert bytes(device.read(c.EP_MIDI_IN, 64, 1000)) == NOTE_ON
+        with pytest.raises(usb.core.USBTimeoutError):
+            device.read(c.EP_MIDI_IN, 64, 20)
+        device.ctrl_transfer(0x02, 3, 0, c.EP_MIDI_OUT)  # SET_FEATURE(ENDPOINT_HALT)
+        with pytest.raises(usb.core.USBError):
+            device.write(c.EP_MIDI_OUT, NOTE_ON, 1000)
+        device.clear_halt(c.EP_MIDI_OUT)
+        end = time.perf_counter_ns()
+        entries = [cast("Entry", tuple(capture.log[i:i + ENTRY_FIELDS]))
+                   for i in range(0, len(capture.log), ENTRY_FIELDS)]
+        bulk = [e for e in entries if e[0] >> 1 & 3 == usbmon.BULK]
+        key = bulk[0][0] >> 3
+        out, read = entry_code(key, usbmon.BULK, False), entry_code(key, usbmon.BULK, True)
+        assert [(e[0], e[3], e[4], e[5], e[6]) for e in bulk] == [
+            (out, c.EP_MIDI_OUT, 0, 4, NOTE_ON), (read, c.EP_MIDI_IN, 64, 4, NOTE_ON),
+            (read, c.EP_MIDI_IN, 64, usbmon.STATUS_CANCELLED, b""),
+            (out, c.EP_MIDI_OUT, 0, usbmon.STATUS_STALL, NOTE_ON)]
+        times = [t for e in bulk for t in (e[1], e[2])]
+        assert start <= times[0] and times == sorted(times) and times[-1] <= end
+        assert bulk[2][2] - bulk[2][1] >= 20_000_000, "the timed-out read's time is not its own"
+    got = [(p.urb_type, p.endpoint, p.status, p.data_len) for p in read_capture(capture.path)
+           if p.endpoint & 0x7F == c.EP_MIDI_OUT & 0x7F and p.transfer_type == usbmon.BULK]
+    assert got == [("S", 0x01, usbmon.STATUS_IN_PROGRESS, 4), ("C", 0x01, 0, 0),
+                   ("S", 0x81, usbmon.STATUS_IN_PROGRESS, 0), ("C", 0x81, 0, 4),
+                   ("S", 0x81, usbmon.STATUS_IN_PROGRESS, 0), ("C", 0x81, usbmon.STATUS_CANCELLED, 0),
+                   ("S", 0x01, usbmon.STATUS_IN_PROGRESS, 4), ("C", 0x01, usbmon.STATUS_STALL, 0)]

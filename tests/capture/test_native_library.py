@@ -1,11 +1,13 @@
-"""The capture's C encoder (rig/links/capture_encoder.c): built and loaded wherever `make` ran (CI
-included), byte for byte what the numpy encoder writes for any log (every transfer type and
-direction, several devices, failed transfers, overlapping and equal time stamps, keys new to the
-head table, a batch larger than the buffer it was given), and a clear error for a malformed log."""
+"""The capture's C library (rig/links/capture_encoder.c, capture_recorder.c): built and loaded
+wherever `make` ran (CI included); its encoder writes byte for byte what the numpy encoder writes for
+any log (every transfer type and direction, several devices, failed transfers, overlapping and equal
+time stamps, keys new to the head table, a batch larger than the buffer it was given) and names a
+malformed log's error; its recorder stamps with time.perf_counter_ns's clock."""
 
 from __future__ import annotations
 
 import functools
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from rig.links import capture_blocks, capture_native, usbmon
 from rig.links.capture import PlacedAt, template
 from rig.links.capture_blocks import Encoded, HeadTable, control_where, entry_code
 
-from .encoders import require_c_encoder
+from .native import require_c
 
 PLACES: tuple[PlacedAt, ...] = ((0, 1, 3, ((0x83, 4),)), (1, 2, 5, ()))
 """Two recorded devices on two buses (interfaces), one with an interrupt endpoint's bInterval."""
@@ -65,14 +67,14 @@ def test_the_c_encoder_writes_what_the_numpy_encoder_writes(
         transfers: list[tuple[int, int, bool, int, int, int, bytes, int, int | str]], to_wall: int,
         first_urb: int) -> None:
     """Any log: the same bytes and the same block starts from both encoders."""
-    require_c_encoder()
+    require_c()
     flat = _log(transfers)
     assert _encode("c", flat, to_wall, first_urb) == _encode("numpy", flat, to_wall, first_urb)
 
 
 def test_a_batch_larger_than_the_buffer_is_encoded_whole() -> None:
     """The C encoder asks for a larger buffer and encodes again: nothing cut off."""
-    require_c_encoder()
+    require_c()
     flat = _log([(0, usbmon.BULK, True, 1, 10 * i, 5, bytes([i]) * 1000, 1024, "all") for i in range(50)])
     capture_blocks._WORKSPACE.out = bytearray(100)
     data, starts = _encode("c", flat, 0, 1)
@@ -88,7 +90,7 @@ def test_a_batch_larger_than_the_buffer_is_encoded_whole() -> None:
 ])
 def test_a_malformed_log_is_a_named_error(field: int, value: object, error: type[Exception]) -> None:
     """A log entry that is not what FIELDS says raises, naming what is wrong; nothing is written."""
-    require_c_encoder()
+    require_c()
     flat = _log([(0, usbmon.BULK, False, 2, 0, 5, b"abcd", 0, "all")] * 2)
     flat[7 + field] = value
     with pytest.raises(error):
@@ -97,7 +99,7 @@ def test_a_malformed_log_is_a_named_error(field: int, value: object, error: type
 
 def test_a_log_cut_inside_an_entry_is_refused() -> None:
     """Only whole entries are encoded (encode_log takes whole ones): a partial one is a ValueError."""
-    require_c_encoder()
+    require_c()
     encoder = capture_native.ENCODER
     assert encoder is not None
     heads = HeadTable(functools.partial(template, PLACES))
@@ -109,12 +111,21 @@ def test_a_log_cut_inside_an_entry_is_refused() -> None:
 
 def test_captures_use_the_c_encoder_when_it_is_built() -> None:
     """Where `make` built the library for this Python, every capture encodes with it."""
-    require_c_encoder()
+    require_c()
     assert capture_blocks.encode is capture_blocks.encode_native
 
 
 def test_a_library_that_is_not_there_is_not_used(tmp_path: Path) -> None:
-    """No library: no encoder, and the reason names the file and how to build it."""
-    encoder, why = capture_native.load(tmp_path / "capture_encoder.so")
-    assert encoder is None
-    assert "capture_encoder.so" in why and "make native" in why
+    """No library: no encoder, no recorder, and the reason names the file and how to build it."""
+    encoder, recorder, why = capture_native.load(tmp_path / "capture_native.so")
+    assert encoder is None and recorder is None
+    assert "capture_native.so" in why and "make native" in why
+
+
+def test_the_recorder_stamps_with_the_performance_counter() -> None:
+    """The C recorder's clock is time.perf_counter_ns's (capture.wall_ns converts both alike)."""
+    require_c()
+    for _ in range(100):
+        before = time.perf_counter_ns()
+        now = capture_native.clock_ns()
+        assert before <= now <= time.perf_counter_ns()
