@@ -20,7 +20,7 @@
 #endif
 
 /* What rig.links.capture_native checks before it uses this library (a stale build is not used). */
-#define CAPENC_ABI 2
+#define CAPENC_ABI 3
 #define CAPENC_FIELDS 7 /* capture_blocks.FIELDS */
 #define CAPENC_ROW 24   /* capture_blocks.ROW: the previous tail's word, then the 23 head words */
 #define CAPENC_HEAD 92  /* enhanced packet block head (28) and usbmon header (64) */
@@ -57,8 +57,8 @@ typedef struct {
 int capenc_abi(void);
 unsigned long capenc_python(void);
 long long capenc_encode(PyObject *flat, PyObject *rows_by_key, PyObject *table, PyObject *kinds,
-                        long long to_wall, unsigned long long first_urb, PyObject *out,
-                        PyObject *starts);
+                        long long to_wall, unsigned long long first_urb, PyObject *comment,
+                        PyObject *out, PyObject *starts);
 
 int capenc_abi(void)
 {
@@ -144,10 +144,11 @@ static void capenc_sort(Py_ssize_t *order, Py_ssize_t *scratch, const int64_t *s
 }
 
 /* Writes one event's block at `block`: the fixed words of its table row, then the fields that vary,
- * the data it carries, the zeroed pad and the tail. */
+ * the data it carries, the zeroed pad, the options (`options_len` bytes, none when 0) and the tail.
+ * `total` counts the options. */
 static void capenc_block(char *block, const uint32_t *words, const capenc_entry *entry, int event,
                          int is_in, int control, int64_t data_len, uint32_t total, int64_t stamp,
-                         uint64_t urb)
+                         uint64_t urb, const char *options, Py_ssize_t options_len)
 {
     int64_t seconds = stamp / CAPENC_NS;
     int64_t nanoseconds = stamp % CAPENC_NS;
@@ -181,6 +182,10 @@ static void capenc_block(char *block, const uint32_t *words, const capenc_entry 
         int64_t pad = -data_len & 3;
         memset(tail, 0, (size_t)pad);
         tail += pad;
+    }
+    if (options_len) {
+        memcpy(tail, options, (size_t)options_len);
+        tail += options_len;
     }
     memcpy(tail, &total, 4);
 }
@@ -219,18 +224,29 @@ static int capenc_hold(capenc_buffers *buffers, PyObject *lookup, PyObject *tabl
 
 /* Encodes the transfers in `flat` (a list of FIELDS items each) into `out` (a writable buffer),
  * the block starts into `starts` (a writable int64 buffer of 2 per transfer), URB ids from
- * `first_urb`, time stamps `to_wall` + the logged ones, blocks in time order.
+ * `first_urb`, time stamps `to_wall` + the logged ones, blocks in time order; `comment` (None, or
+ * bytes: the encoded options of a step's comment, pcapng.encode_options) goes on the first block.
  * `rows_by_key` (intp), `table` (uint32, (rows, 2, ROW)) and `kinds` (int64, (rows, 3)) are a
  * capture_blocks.HeadTable's arrays. Returns the bytes the batch takes: written only when `out` has
  * room for them (otherwise call again with a larger one); -2 - key when a key has no table row
  * yet (add it, then call again); -1 with a Python exception set on bad input. */
 long long capenc_encode(PyObject *flat, PyObject *rows_by_key, PyObject *table, PyObject *kinds,
-                        long long to_wall, unsigned long long first_urb, PyObject *out,
-                        PyObject *starts)
+                        long long to_wall, unsigned long long first_urb, PyObject *comment,
+                        PyObject *out, PyObject *starts)
 {
     if (!PyList_Check(flat)) {
         PyErr_SetString(PyExc_TypeError, "capture log must be a list");
         return -1;
+    }
+    const char *options = NULL;
+    Py_ssize_t options_len = 0;
+    if (comment != Py_None) {
+        if (!PyBytes_Check(comment) || PyBytes_GET_SIZE(comment) % 4) {
+            PyErr_SetString(PyExc_TypeError, "comment: the encoded options (bytes, 32-bit aligned) or None");
+            return -1;
+        }
+        options = PyBytes_AS_STRING(comment);
+        options_len = PyBytes_GET_SIZE(comment);
     }
     Py_ssize_t items = PyList_GET_SIZE(flat);
     if (items % CAPENC_FIELDS) {
@@ -286,6 +302,9 @@ long long capenc_encode(PyObject *flat, PyObject *rows_by_key, PyObject *table, 
         stamp[2 * i + 1] = entry->t[1] + to_wall;
         overlap |= i > 0 && entries[i - 1].t[1] > entry->t[0];
     }
+    if (count) {
+        size += options_len;
+    }
     result = size;
     if (size > buffers.out.len) {
         goto done; /* the caller gives a larger buffer */
@@ -314,10 +333,12 @@ long long capenc_encode(PyObject *flat, PyObject *rows_by_key, PyObject *table, 
         int event = (int)(e % 2);
         const int64_t *k = kind + 3 * entry->row;
         int64_t data_len = k[event] * entry->nbytes;
-        uint32_t total = (uint32_t)(((data_len + 3) & -4) + CAPENC_BLOCK);
+        Py_ssize_t with = n ? 0 : options_len;
+        uint32_t total = (uint32_t)(((data_len + 3) & -4) + CAPENC_BLOCK + with);
         start[n] = at;
         capenc_block(bytes + at, words + (2 * entry->row + event) * CAPENC_ROW, entry, event,
-                     (int)k[1], (int)k[2], data_len, total, stamp[e], first_urb + (uint64_t)(e / 2));
+                     (int)k[1], (int)k[2], data_len, total, stamp[e], first_urb + (uint64_t)(e / 2),
+                     options, with);
         at += total;
     }
     PyMem_Free(order);

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-ABI = 2
+ABI = 3
 """capenc_abi() of the library this module can drive (a library built from older source is not used)."""
 LIBRARY = Path(__file__).resolve().parents[2] / "build" / "native" / "capture_native.so"
 PERF_COUNTER = "clock_gettime(CLOCK_MONOTONIC)"
@@ -26,7 +26,7 @@ class Encoder(Protocol):
     """capenc_encode (capture_encoder.c says what it takes and returns)."""
 
     def __call__(self, flat: list[object], rows_by_key: object, table: object, kinds: object, to_wall: int,
-                 first_urb: int, out: object, starts: object) -> int: ...
+                 first_urb: int, comment: bytes | None, out: object, starts: object) -> int: ...
 
 
 class Recorder(Protocol):
@@ -54,7 +54,7 @@ def load(path: Path = LIBRARY) -> tuple[Encoder | None, Recorder | None, str]:
                             f"is {sys.version_info[0]}.{sys.version_info[1]}: rebuild it (`make native`)")
     encode = library.capenc_encode
     argtypes: list[type] = [ctypes.py_object] * 4 + [ctypes.c_longlong, ctypes.c_ulonglong]
-    encode.argtypes = [*argtypes, ctypes.py_object, ctypes.py_object]
+    encode.argtypes = [*argtypes, ctypes.py_object, ctypes.py_object, ctypes.py_object]
     encode.restype = ctypes.c_longlong
     encoder: Encoder = encode
     clock = time.get_clock_info("perf_counter").implementation

@@ -25,18 +25,23 @@ PLACES: tuple[PlacedAt, ...] = ((0, 1, 3, ((0x83, 4),)), (1, 2, 5, ()))
 XFERS = (usbmon.BULK, usbmon.INTERRUPT, usbmon.CONTROL)
 
 
-def _encode(encoder: str, flat: list[object], to_wall: int, first_urb: int) -> tuple[bytes, list[int]]:
-    """The batch an encoder hands its sink, copied (a fresh head table: every key is new to it)."""
+def _encode(encoder: str, flat: list[object], to_wall: int, first_urb: int, comment: str | None = None
+            ) -> tuple[bytes, list[int]]:
+    """The batch an encoder hands its sink, its parts joined (a fresh head table: every key is new
+    to it): the bytes, and where each block starts in them."""
     heads = HeadTable(functools.partial(template, PLACES))
-    got: list[tuple[bytes, list[int]]] = []
+    data, starts, lasts = b"", list[int](), list[bool]()
 
-    def sink(batch: Encoded) -> None:
-        got.append((bytes(batch.data), [int(start) for start in batch.starts]))
+    def sink(batch: Encoded, last: bool) -> None:
+        nonlocal data
+        starts.extend(len(data) + int(start) for start in batch.starts)
+        data += bytes(batch.data)
+        lasts.append(last)
 
     encode = capture_blocks.encode_native if encoder == "c" else capture_blocks.encode_numpy
-    encode(list(flat), heads, to_wall, first_urb, sink)
-    assert len(got) == 1
-    return got[0]
+    encode(list(flat), heads, to_wall, first_urb, sink, comment)
+    assert lasts and lasts[-1] and not any(lasts[:-1]), "the last part, and only it, says so"
+    return data, starts
 
 
 transfer = st.tuples(
@@ -62,14 +67,18 @@ def _log(transfers: list[tuple[int, int, bool, int, int, int, bytes, int, int | 
 
 @settings(max_examples=300, deadline=None)
 @given(transfers=st.lists(transfer, min_size=1, max_size=40),
-       to_wall=st.integers(-3 * 10**9, 2**62), first_urb=st.integers(1, 2**40))
+       to_wall=st.integers(-3 * 10**9, 2**62), first_urb=st.integers(1, 2**40),
+       comment=st.one_of(st.none(), st.text(max_size=12)))
 def test_the_c_encoder_writes_what_the_numpy_encoder_writes(
         transfers: list[tuple[int, int, bool, int, int, int, bytes, int, int | str]], to_wall: int,
-        first_urb: int) -> None:
-    """Any log: the same bytes and the same block starts from both encoders."""
+        first_urb: int, comment: str | None) -> None:
+    """Any log, with a step's comment or none: the same bytes and the same block starts from both
+    encoders."""
     require_c()
     flat = _log(transfers)
-    assert _encode("c", flat, to_wall, first_urb) == _encode("numpy", flat, to_wall, first_urb)
+    got = _encode("c", flat, to_wall, first_urb, comment)
+    assert got == _encode("numpy", flat, to_wall, first_urb, comment)
+    assert len(got[1]) == 2 * len(transfers)
 
 
 def test_a_batch_larger_than_the_buffer_is_encoded_whole() -> None:
@@ -105,7 +114,7 @@ def test_a_log_cut_inside_an_entry_is_refused() -> None:
     heads = HeadTable(functools.partial(template, PLACES))
     flat = _log([(0, usbmon.BULK, False, 2, 0, 5, b"abcd", 0, "all")])[:-1]
     with pytest.raises(ValueError, match="no whole number of entries"):
-        encoder(flat, heads.rows_by_key, heads.table, heads.kinds, 0, 1, bytearray(1000),
+        encoder(flat, heads.rows_by_key, heads.table, heads.kinds, 0, 1, None, bytearray(1000),
                 capture_blocks._WORKSPACE.starts)
 
 
