@@ -27,6 +27,8 @@ typedef struct {
     PyObject *spill;    /* called when the budget is spent: encodes the logs, resets the budget */
     PyObject *failed;   /* called as failed(exc, t0, ep, urb_len, data) when the transfer raised */
     Py_buffer room;     /* int64[1]: bytes still to log before spilling, shared with Python */
+    PyObject *sizes[2]; /* the last urb_len and the last result logged, as ints: a transfer that
+                           repeats them (most do) logs the same objects, allocating none */
 } caprec_state;
 
 PyObject *caprec_new(PyObject *transfer, PyObject *log, long long code, PyObject *spill,
@@ -59,7 +61,25 @@ static void caprec_free(PyObject *capsule)
     Py_XDECREF(state->code);
     Py_XDECREF(state->spill);
     Py_XDECREF(state->failed);
+    Py_XDECREF(state->sizes[0]);
+    Py_XDECREF(state->sizes[1]);
     PyMem_Free(state);
+}
+
+/* `value` as an int (a new reference): the one kept in sizes[slot] when it is the same. */
+static PyObject *caprec_size(caprec_state *state, int slot, Py_ssize_t value)
+{
+    PyObject *kept = state->sizes[slot];
+    if (kept != NULL && PyLong_AsSsize_t(kept) == value) {
+        Py_INCREF(kept);
+        return kept;
+    }
+    PyObject *made = PyLong_FromSsize_t(value);
+    if (made != NULL) {
+        Py_INCREF(made);
+        Py_XSETREF(state->sizes[slot], made);
+    }
+    return made;
 }
 
 /* Appends one entry (FIELDS items) to the log; -1 with an exception set when memory runs out. The
@@ -68,7 +88,7 @@ static int caprec_log(caprec_state *state, int64_t t0, int64_t t1, PyObject *ep,
                       PyObject *result, PyObject *data)
 {
     PyObject *items[7] = {state->code, PyLong_FromLongLong(t0), PyLong_FromLongLong(t1), ep,
-                          PyLong_FromSsize_t(urb_len), result, data};
+                          caprec_size(state, 0, urb_len), result, data};
     int failed = items[1] == NULL || items[2] == NULL || items[4] == NULL;
     for (int i = 0; i < 7 && !failed; i++) {
         failed = PyList_Append(state->log, items[i]) != 0;
@@ -133,16 +153,23 @@ static Py_ssize_t caprec_buffer_bytes(PyObject *buffer)
     return len;
 }
 
+/* The state of a recorded transfer called with `nargs` arguments; NULL with an exception set when
+ * they are not IBackend's five (dev_handle, ep, intf, data or buffer, timeout). */
+static caprec_state *caprec_called(PyObject *self, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "a recorded transfer takes 5 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    return PyCapsule_GetPointer(self, CAPREC_CAPSULE);
+}
+
 /* read(dev_handle, ep, intf, buff, timeout): receive(dev_handle, ep, buff, timeout) returns the
  * bytes the link delivered (now also at the start of buff); logged as they are. */
 static PyObject *caprec_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    caprec_state *state = PyCapsule_GetPointer(self, CAPREC_CAPSULE);
+    caprec_state *state = caprec_called(self, nargs);
     if (state == NULL) {
-        return NULL;
-    }
-    if (nargs != 5) {
-        PyErr_Format(PyExc_TypeError, "recorded read takes 5 arguments (%zd given)", nargs);
         return NULL;
     }
     PyObject *ep = args[1];
@@ -165,7 +192,7 @@ static PyObject *caprec_read(PyObject *self, PyObject *const *args, Py_ssize_t n
         }
         data = copy;
     }
-    PyObject *n = PyLong_FromSsize_t(PyBytes_GET_SIZE(data));
+    PyObject *n = caprec_size(state, 1, PyBytes_GET_SIZE(data));
     if (n == NULL || caprec_log(state, t0, t1, ep, urb_len, n, data)
         || caprec_charge(state, PyBytes_GET_SIZE(data))) {
         Py_XDECREF(n);
@@ -180,12 +207,8 @@ static PyObject *caprec_read(PyObject *self, PyObject *const *args, Py_ssize_t n
  * data's bytes, which are logged. */
 static PyObject *caprec_write(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    caprec_state *state = PyCapsule_GetPointer(self, CAPREC_CAPSULE);
+    caprec_state *state = caprec_called(self, nargs);
     if (state == NULL) {
-        return NULL;
-    }
-    if (nargs != 5) {
-        PyErr_Format(PyExc_TypeError, "recorded write takes 5 arguments (%zd given)", nargs);
         return NULL;
     }
     PyObject *ep = args[1];

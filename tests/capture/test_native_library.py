@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rig.links import capture_blocks, capture_native, usbmon
-from rig.links.capture import PlacedAt, template
+from rig.links.capture import ENTRY_BYTES, PlacedAt, template
 from rig.links.capture_blocks import Encoded, HeadTable, control_where, entry_code
 
 from .native import require_c
@@ -138,3 +138,30 @@ def test_the_recorder_stamps_with_the_performance_counter() -> None:
         before = time.perf_counter_ns()
         now = capture_native.clock_ns()
         assert before <= now <= time.perf_counter_ns()
+
+
+def test_a_recorded_transfer_checks_its_call_and_logs_bytes() -> None:
+    """The C recorder takes IBackend's five arguments (a TypeError otherwise, nothing logged), logs
+    what a link hands back as bytes (a bytearray is copied), and counts it against the budget."""
+    import array
+
+    require_c()
+    recorder = capture_native.RECORDER
+    assert recorder is not None
+    log: list[object] = []
+    room = array.array("q", [10_000])
+    spilled: list[int] = []
+
+    def receive(handle: object, ep: int, buff: array.array[int], timeout: int) -> bytearray:
+        return bytearray(b"\x09\x90\x3c\x40")
+
+    def failed(exc: BaseException, t0: int, ep: int, urb_len: int, data: bytes | None) -> None:
+        raise AssertionError("no transfer failed")
+
+    read = recorder(receive, log, 5, lambda: spilled.append(1), failed, room, 1)
+    with pytest.raises(TypeError, match="5 arguments"):
+        read(None, 0x81, 0, array.array("B", bytes(64)))
+    assert log == [] and room[0] == 10_000
+    assert read(None, 0x81, 0, array.array("B", bytes(64)), 100) == 4
+    assert log[:1] + log[3:] == [5, 0x81, 64, 4, b"\x09\x90\x3c\x40"] and type(log[6]) is bytes
+    assert room[0] == 10_000 - 4 - ENTRY_BYTES and not spilled
