@@ -82,16 +82,27 @@ static PyObject *caprec_size(caprec_state *state, int slot, Py_ssize_t value)
     return made;
 }
 
-/* Appends one entry (FIELDS items) to the log; -1 with an exception set when memory runs out. The
- * GIL is held throughout and no Python code runs in between, so the entry goes in whole. */
+/* Appends one entry (FIELDS items) to the log; -1 with an exception set when memory runs out, the
+ * log as it was (a part of an entry would shift every later one). The GIL is held throughout and
+ * no Python code runs in between (ints and list slots are no objects the GC tracks), so no other
+ * thread's entry comes between the items. */
 static int caprec_log(caprec_state *state, int64_t t0, int64_t t1, PyObject *ep, Py_ssize_t urb_len,
                       PyObject *result, PyObject *data)
 {
     PyObject *items[7] = {state->code, PyLong_FromLongLong(t0), PyLong_FromLongLong(t1), ep,
                           caprec_size(state, 0, urb_len), result, data};
+    Py_ssize_t before = PyList_GET_SIZE(state->log);
     int failed = items[1] == NULL || items[2] == NULL || items[4] == NULL;
     for (int i = 0; i < 7 && !failed; i++) {
         failed = PyList_Append(state->log, items[i]) != 0;
+    }
+    if (failed && PyList_GET_SIZE(state->log) > before) {
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        if (PyList_SetSlice(state->log, before, PyList_GET_SIZE(state->log), NULL)) {
+            PyErr_Clear();
+        }
+        PyErr_Restore(type, value, traceback);
     }
     Py_XDECREF(items[1]);
     Py_XDECREF(items[2]);
