@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed
 # tshark (the independent decoder the USB capture tests read the rig's pcapng files with),
 # and OpenSSH (the labgrid tests reach a "lab host" through an sshd they start on 127.0.0.1).
 APT_PACKAGES := jackd2 libjack-jackd2-0 gcc-arm-none-eabi tshark openssh-server openssh-client
+# The host C compiler, libc's headers and Python's headers build the USB capture's C encoder (native).
+APT_PACKAGES += gcc libc6-dev python3-dev
 # Node.js runs the emulator bridge; Debian's is used only when the machine has no node at all.
 APT_PACKAGES += $(if $(shell command -v node),,nodejs npm)
 RIG ?=
@@ -35,7 +37,7 @@ XDIST_ARGS = -n $(TEST_WORKERS) --dist loadfile --max-worker-restart=0
 # command's imports 1.1 s against 0.8 s. The source tree gets no __pycache__ (`make clean` removes build/).
 PYCACHE_ENV = env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(CURDIR)/build/pycache
 
-.PHONY: all venv system run test lint bench firmware firmware-if-possible emulator-deps header clean
+.PHONY: all venv system run test lint bench native firmware firmware-if-possible emulator-deps header clean
 
 all: test
 
@@ -43,9 +45,27 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,labgrid]'
+	rm -f $(NATIVE)
 	touch $@
 
-venv: $(STAMP)
+venv: $(STAMP) native
+
+# The USB capture's log encoder and link transfer recorder in C (rig/links/capture_encoder.c and
+# capture_recorder.c), which rig.links.capture_native loads with ctypes: built with the venv's Python headers, rebuilt when the source changes or the
+# venv is made again. Without a C compiler or Python's headers it is not built and says so: captures
+# then encode with numpy (the same bytes, slower), and under CI=true tests/capture fail.
+NATIVE := build/native/capture_native.so
+CFLAGS_NATIVE := -std=c11 -O2 -Wall -Wextra -Werror -fPIC -shared
+PY_INCLUDE = $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+
+native: | $(STAMP)
+	@if command -v $(CC) >/dev/null && [ -f "$(PY_INCLUDE)/Python.h" ]; then \
+	  $(MAKE) --no-print-directory $(NATIVE); \
+	else echo "$(CC) or Python.h not found: capture encoder not built, captures use numpy (apt-get install gcc libc6-dev python3-dev)"; fi
+
+$(NATIVE): rig/links/capture_encoder.c rig/links/capture_recorder.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_NATIVE) -I"$(PY_INCLUDE)" -o $@ $^
 
 # Installs the Debian packages when they are missing and this user may install them; otherwise
 # says what is missing (the tests that need them then skip with that reason, outside CI).

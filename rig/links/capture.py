@@ -195,20 +195,15 @@ class UsbCapture:
                 self._heads = head_table(tuple(
                     (p.interface, p.bus, p.address, tuple(sorted(p.intervals.items())))
                     for p in self._placements))
+            pending, self._pending = self._pending, None
             capture_blocks.encode(flat, self._heads, self._wall0 - self._perf0, self._next_urb,
-                                  self._write_batch)
+                                  self._write_batch, pending)
             self._next_urb += count
             self.events += 2 * count
 
-    def _write_batch(self, batch: capture_blocks.Encoded) -> None:
-        """Hand an encoded batch to the file, the step's comment on its first packet."""
-        if self._pending is not None:
-            first, batch = capture_blocks.with_first_comment(batch, self._pending)
-            self._pending = None
-            self.writer.write_run(first.data, first.starts, flush=not len(batch.starts))
-            if not len(batch.starts):
-                return
-        self.writer.write_run(batch.data, batch.starts)
+    def _write_batch(self, batch: capture_blocks.Encoded, last: bool) -> None:
+        """Hand (a part of) an encoded batch to the file, flushed with the batch's last part."""
+        self.writer.write_run(batch.data, batch.starts, flush=last)
 
     def write_now(self, place: Placement, kind: bytes, ep: int, status: int, urb_len: int, data: bytes,
                   setup: Setup | None, *, urb: int | None = None, comment: str | None = None,

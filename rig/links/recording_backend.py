@@ -10,7 +10,11 @@ comment, because Wireshark only decodes USB-MIDI on endpoints it has seen descri
 costs nothing: `stop_recording` gives the device its own backend back. Behind a link backend (the
 loopback, the emulator) a recorded transfer calls the link's send/receive in place of the backend's
 bulk/interrupt method, so recording adds no call, and logs the bytes objects the backend makes anyway
-(measured: an added call alone cost ~2.5 % of the loopback's round trip p50, a copy more).
+(measured: an added call alone cost ~2.5 % of the loopback's round trip p50, a copy more). Recording
+into one capture, those link transfers are builtins from the capture's C library
+(capture_recorder.c via capture_native), which do what the Python closures here do, without
+their interpreter cost; the closures remain for teeing into several captures, for backends that are
+no link, and where the library is not built.
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ import array
 import errno
 from collections.abc import Callable
 from time import perf_counter_ns
-from typing import Any
+from typing import Any, cast
 
 import usb.backend
 import usb.core
 
-from rig.links import usbmon
+from rig.links import capture_native, usbmon
 from rig.links.capture import ENTRY_BYTES, Entry, Placement, UsbCapture
 from rig.links.capture_blocks import control_where, entry_code
 from rig.links.descriptor_bytes import configuration_bytes, device_descriptor_bytes, endpoint_intervals
@@ -67,10 +71,14 @@ class _Recorders:
 
     def __init__(self, placements: tuple[Placement, ...], inner: Any) -> None:
         sinks = [(p.key << 3, p.capture.log.extend, p.capture) for p in placements]
+        first_log = placements[0].capture.log if placements else []
+        recorder = capture_native.RECORDER if len(placements) == 1 else None
+        """Link transfers are recorded in C into a single capture (teeing stays in Python)."""
         first_extend = sinks[0][1] if sinks else _nowhere
         captures = [capture for _, _, capture in sinks]
         budget = min((c.log_budget for c in captures), default=0)
-        room = budget
+        room = array.array("q", [budget])
+        """Bytes the logs may still take before they are encoded (shared with the C recorders)."""
         clock = perf_counter_ns
         extend: Callable[[Entry], None]
         if len(sinks) > 1:
@@ -85,23 +93,27 @@ class _Recorders:
 
         def spill() -> None:
             """The logs hold `budget` bytes: encode them (the one slow step on a transfer's path)."""
-            nonlocal room
-            room = budget
+            room[0] = budget
             for capture in captures:
                 capture.encode_log()
 
         def charge(nbytes: int) -> None:
             """Count a transfer logged outside the closures below (control transfers)."""
-            nonlocal room
-            room -= nbytes + ENTRY_BYTES
-            if room < 0:
+            room[0] -= nbytes + ENTRY_BYTES
+            if room[0] < 0:
                 spill()
+
+        def failed(code: int) -> Callable[[BaseException, int, int, int, bytes | None], None]:
+            """What a C recorder calls when its transfer raised: log it with its usbmon status."""
+            def log_failure(exc: BaseException, t0: int, ep: int, urb_len: int, data: bytes | None) -> None:
+                extend((code, t0, clock(), ep, urb_len, status_of(exc), data or b""))
+                charge(len(data or b""))
+            return log_failure
 
         def recorded_out(xfer: int, inner_write: Transfer) -> Transfer:
             code = entry_code(placements[0].key if placements else 0, xfer, False)
 
             def write(dev_handle: Any, ep: int, intf: int, data: array.array[int], timeout: int) -> int:
-                nonlocal room
                 t0 = clock()
                 try:
                     n = inner_write(dev_handle, ep, intf, data, timeout)
@@ -110,8 +122,8 @@ class _Recorders:
                     charge(len(data) * data.itemsize)
                     raise
                 extend((code, t0, clock(), ep, 0, n, data.tobytes()))
-                room -= n + ENTRY_BYTES
-                if room < 0:
+                room[0] -= n + ENTRY_BYTES
+                if room[0] < 0:
                     spill()
                 return n
 
@@ -121,7 +133,6 @@ class _Recorders:
             code = entry_code(placements[0].key if placements else 0, xfer, True)
 
             def read(dev_handle: Any, ep: int, intf: int, buff: array.array[int], timeout: int) -> int:
-                nonlocal room
                 t0 = clock()
                 try:
                     n = inner_read(dev_handle, ep, intf, buff, timeout)
@@ -133,8 +144,8 @@ class _Recorders:
                     extend((code, t0, clock(), ep, len(buff), n, buff[:n].tobytes()))
                 else:
                     extend((code, t0, clock(), ep, len(buff) * buff.itemsize, n, _received(buff, n)))
-                room -= n + ENTRY_BYTES
-                if room < 0:
+                room[0] -= n + ENTRY_BYTES
+                if room[0] < 0:
                     spill()
                 return n
 
@@ -142,11 +153,13 @@ class _Recorders:
 
         def sent_on_link(xfer: int, send: Callable[[Any, int, bytes, int], int]) -> Transfer:
             """As recorded_out for a link backend: its own copy of the data is the one logged, and
-            its write path is called one frame further down, so recording adds no call."""
+            its write path is called one frame further down, so recording adds no call; in C when
+            there is one capture."""
             code = entry_code(placements[0].key if placements else 0, xfer, False)
+            if recorder is not None:
+                return cast(Transfer, recorder(send, first_log, code, spill, failed(code), room, 0))
 
             def write(dev_handle: Any, ep: int, intf: int, data: array.array[int], timeout: int) -> int:
-                nonlocal room
                 payload = data.tobytes()
                 t0 = clock()
                 try:
@@ -156,8 +169,8 @@ class _Recorders:
                     charge(len(payload))
                     raise
                 extend((code, t0, clock(), ep, 0, n, payload))
-                room -= n + ENTRY_BYTES
-                if room < 0:
+                room[0] -= n + ENTRY_BYTES
+                if room[0] < 0:
                     spill()
                 return n
 
@@ -166,11 +179,12 @@ class _Recorders:
         def received_on_link(xfer: int, receive: Callable[[Any, int, array.array[int], int], bytes]
                              ) -> Transfer:
             """As recorded_in for a link backend: the bytes object the link delivered is logged as
-            it is (no copy out of the buffer), and no call is added."""
+            it is (no copy out of the buffer), and no call is added; in C when there is one capture."""
             code = entry_code(placements[0].key if placements else 0, xfer, True)
+            if recorder is not None:
+                return cast(Transfer, recorder(receive, first_log, code, spill, failed(code), room, 1))
 
             def read(dev_handle: Any, ep: int, intf: int, buff: array.array[int], timeout: int) -> int:
-                nonlocal room
                 t0 = clock()
                 try:
                     data = receive(dev_handle, ep, buff, timeout)
@@ -181,8 +195,8 @@ class _Recorders:
                 n = len(data)
                 extend((code, t0, clock(), ep, len(buff) * buff.itemsize, n,
                         data if data.__class__ is bytes else bytes(data)))
-                room -= n + ENTRY_BYTES
-                if room < 0:
+                room[0] -= n + ENTRY_BYTES
+                if room[0] < 0:
                     spill()
                 return n
 

@@ -23,6 +23,7 @@ from rig.targets.loopback import LoopbackTarget
 from rig.targets.registry import TargetSpec
 from rig.targets.usb_capture import capturing, mark
 
+from .native import ENCODERS, RECORDERS, use_encoder, use_recorder
 from .tshark_view import read_capture, tshark
 
 NOTE_ON = bytes([0x09, 0x90, 60, 100])
@@ -144,24 +145,27 @@ def _longest_log(capture: UsbCapture, board: Board, times: int) -> int:
     return longest
 
 
-def test_the_log_is_encoded_when_it_grows_past_its_limit(loopback: LoopbackTarget, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("recorder", RECORDERS)
+def test_the_log_is_encoded_when_it_grows_past_its_limit(
+        loopback: LoopbackTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorder: str) -> None:
     """Transfers are only logged on their path; past LOG_BYTES the log is encoded by the transfer
-    that overflows it, so a long step's memory stays bounded."""
+    that overflows it, so a long step's memory stays bounded (either recorder)."""
     import rig.links.capture as capture_module
 
     transfer = ENTRY_BYTES + len(NOTE_ON)
     monkeypatch.setattr(capture_module, "LOG_BYTES", 10 * transfer)
-    with capturing(loopback, tmp_path / "long.pcapng") as capture:
+    with use_recorder(recorder), capturing(loopback, tmp_path / "long.pcapng") as capture:
         assert capture is not None
         assert _longest_log(capture, Board(loopback.usb_device()), 40) <= 11 * ENTRY_FIELDS
         assert capture.events > 100, "the overflowing transfers did not encode the log"
 
 
-def test_a_ring_also_bounds_what_waits_to_be_encoded(loopback: LoopbackTarget, tmp_path: Path) -> None:
+@pytest.mark.parametrize("recorder", RECORDERS)
+def test_a_ring_also_bounds_what_waits_to_be_encoded(loopback: LoopbackTarget, tmp_path: Path,
+                                                     recorder: str) -> None:
     """With a ring of N bytes the log of transfers not yet encoded holds no more than N bytes either
-    (the issue's "ring of the last N MB" is a bound on memory, not only on the file)."""
-    with capturing(loopback, tmp_path / "ring.pcapng", ring_mb=0.01) as capture:
+    (the issue's "ring of the last N MB" is a bound on memory, not only on the file; either recorder)."""
+    with use_recorder(recorder), capturing(loopback, tmp_path / "ring.pcapng", ring_mb=0.01) as capture:
         assert capture is not None
         ring = capture.writer.ring_bytes
         assert ring is not None and capture.log_budget == ring
@@ -235,11 +239,12 @@ def test_a_backend_that_is_no_link_has_its_transfers_copied_out(tmp_path: Path, 
     capture.close()
 
 
-def test_overlapping_transfers_are_written_in_time_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_overlapping_transfers_are_written_in_time_order(tmp_path: Path, encoder: str) -> None:
     """A read that waits in another thread completes after transfers that started later: its Submit
     goes before theirs and its Complete after them (the log holds transfers in completion order),
     each event with its own data and status, the step's comment on the first packet; tshark reads
-    the file back."""
+    the file back (each encoder's file)."""
     from rig.links import usbmon
     from rig.links.capture import entry_code
 
@@ -251,7 +256,8 @@ def test_overlapping_transfers_are_written_in_time_order(tmp_path: Path) -> None
     capture.log.extend((out, base + 20, base + 30, 0x02, 0, 4, NOTE_ON))  # completes first
     capture.log.extend((read, base + 10, base + 50, 0x81, 64, 4, NOTE_ON))  # waited meanwhile
     capture.log.extend((out, base + 60, base + 70, 0x02, 0, usbmon.STATUS_STALL, NOTE_ON))
-    capture.close()
+    with use_encoder(encoder):
+        capture.close()
     got = [(p.urb_type, p.endpoint, p.status, p.data_len, p.comments) for p in read_capture(capture.path)]
     assert got == [("S", 0x81, usbmon.STATUS_IN_PROGRESS, 0, ["step one"]),
                    ("S", 0x02, usbmon.STATUS_IN_PROGRESS, 4, []), ("C", 0x02, 0, 0, []),
@@ -272,16 +278,17 @@ def _epb_blocks(data: bytes) -> list[bytes]:
     return blocks
 
 
+@pytest.mark.parametrize("encoder", ENCODERS)
 @settings(max_examples=60, deadline=None)
 @given(transfers=st.lists(st.tuples(
     st.sampled_from(["bulk", "interrupt", "control"]), st.booleans(), st.sampled_from([1, 2, 3]),
     st.one_of(st.none(), st.binary(max_size=70)), st.sampled_from([None, -32, -104, -110])), max_size=12))
 def test_each_transfer_is_encoded_as_usbmon_says(
-        tmp_path_factory: pytest.TempPathFactory,
+        tmp_path_factory: pytest.TempPathFactory, encoder: str,
         transfers: list[tuple[str, bool, int, bytes | None, int | None]]) -> None:
     """Every logged transfer becomes, byte for byte, the Submit and Complete blocks that
     capture._epb (one usbmon event packed field by field) makes of it: OUT data in the submit, IN
-    data in the completion, urb_len, status, setup, interval, time stamps."""
+    data in the completion, urb_len, status, setup, interval, time stamps (by each encoder)."""
     from rig.links import usbmon
     from rig.links.capture import _epb, entry_code
     from rig.links.capture_blocks import control_where
@@ -316,5 +323,57 @@ def test_each_transfer_is_encoded_as_usbmon_says(
                              place.bus, result if error is not None else usbmon.STATUS_OK,
                              0 if error is not None else result, got, None, interval))
         t += 100
-    capture.close()
+    with use_encoder(encoder):
+        capture.close()
     assert _epb_blocks(capture.path.read_bytes()) == expected
+
+
+@pytest.mark.parametrize("recorder", RECORDERS)
+def test_link_transfers_are_logged_as_they_happened(loopback: LoopbackTarget, tmp_path: Path,
+                                                    recorder: str) -> None:
+    """On a link backend (the C recorder, or the Python closures it stands for): a bulk OUT, the IN
+    that echoes it, an IN that times out and an OUT to a halted endpoint are logged with their
+    codes, endpoints, urb_len, results (a timeout as -ECONNRESET, a STALL as -EPIPE) and data, each
+    timed by the performance counter around its own transfer; the file decodes in tshark."""
+    import time
+    from typing import cast
+
+    import usb.core
+
+    from rig.links import usbmon
+    from rig.links.capture import Entry, entry_code
+
+    board = Board(loopback.usb_device())
+    board.set_midi_mode(c.MidiMode.ECHO)
+    board.claim_midi()
+    device = loopback.usb_device()
+    with use_recorder(recorder), capturing(loopback, tmp_path / "link.pcapng") as capture:
+        assert capture is not None
+        start = time.perf_counter_ns()
+        assert device.write(c.EP_MIDI_OUT, NOTE_ON, 1000) == 4
+        assert bytes(device.read(c.EP_MIDI_IN, 64, 1000)) == NOTE_ON
+        with pytest.raises(usb.core.USBTimeoutError):
+            device.read(c.EP_MIDI_IN, 64, 20)
+        device.ctrl_transfer(0x02, 3, 0, c.EP_MIDI_OUT)  # SET_FEATURE(ENDPOINT_HALT)
+        with pytest.raises(usb.core.USBError):
+            device.write(c.EP_MIDI_OUT, NOTE_ON, 1000)
+        device.clear_halt(c.EP_MIDI_OUT)
+        end = time.perf_counter_ns()
+        entries = [cast("Entry", tuple(capture.log[i:i + ENTRY_FIELDS]))
+                   for i in range(0, len(capture.log), ENTRY_FIELDS)]
+        bulk = [e for e in entries if e[0] >> 1 & 3 == usbmon.BULK]
+        key = bulk[0][0] >> 3
+        out, read = entry_code(key, usbmon.BULK, False), entry_code(key, usbmon.BULK, True)
+        assert [(e[0], e[3], e[4], e[5], e[6]) for e in bulk] == [
+            (out, c.EP_MIDI_OUT, 0, 4, NOTE_ON), (read, c.EP_MIDI_IN, 64, 4, NOTE_ON),
+            (read, c.EP_MIDI_IN, 64, usbmon.STATUS_CANCELLED, b""),
+            (out, c.EP_MIDI_OUT, 0, usbmon.STATUS_STALL, NOTE_ON)]
+        times = [t for e in bulk for t in (e[1], e[2])]
+        assert start <= times[0] and times == sorted(times) and times[-1] <= end
+        assert bulk[2][2] - bulk[2][1] >= 20_000_000, "the timed-out read's time is not its own"
+    got = [(p.urb_type, p.endpoint, p.status, p.data_len) for p in read_capture(capture.path)
+           if p.endpoint & 0x7F == c.EP_MIDI_OUT & 0x7F and p.transfer_type == usbmon.BULK]
+    assert got == [("S", 0x01, usbmon.STATUS_IN_PROGRESS, 4), ("C", 0x01, 0, 0),
+                   ("S", 0x81, usbmon.STATUS_IN_PROGRESS, 0), ("C", 0x81, 0, 4),
+                   ("S", 0x81, usbmon.STATUS_IN_PROGRESS, 0), ("C", 0x81, usbmon.STATUS_CANCELLED, 0),
+                   ("S", 0x01, usbmon.STATUS_IN_PROGRESS, 4), ("C", 0x01, usbmon.STATUS_STALL, 0)]
