@@ -51,8 +51,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) native
 
 # The USB capture's log encoder and link transfer recorder in C (rig/links/capture_encoder.c and
-# capture_recorder.c), which rig.links.capture_native loads with ctypes: built with the venv's Python headers, rebuilt when the source changes or the
-# venv is made again. Without a C compiler or Python's headers it is not built and says so: captures
+# capture_recorder.c), which rig.links.capture_native loads with ctypes: built with the venv's Python
+# headers, rebuilt when the source changes or the venv is made again. Without a C compiler or Python's headers it is not built and says so: captures
 # then encode with numpy (the same bytes, slower), and under CI=true tests/capture fail.
 NATIVE := build/native/capture_native.so
 CFLAGS_NATIVE := -std=c11 -O2 -Wall -Wextra -Werror -fPIC -shared
