@@ -9,13 +9,16 @@ illegal packets and on silence when asked to listen."""
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import usb.core
 
+from rig.links.usb_link import UsbLinkError
 from rig.pytest_plugin.testing import missing
 from rig.targets.factory import make_target
 from rig.targets.usb_device import UsbDeviceTarget
@@ -77,6 +80,33 @@ def test_the_usb_suites_guard_gives_every_os_driver_back_even_after_a_failing_te
             raise RuntimeError("the test failed")
         assert link.bound() == drivers
         assert sorted(link.drivers_detached) == sorted(drivers)
+
+
+def test_the_usb_suites_guard_gives_the_other_drivers_back_when_one_attach_fails(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """When giving one interface back to its OS driver fails, the guard still gives every other one
+    back, then raises that first error (a device is not left driverless by one refusal; issue #8
+    section 1)."""
+    target = make_target("usb:cafe:4001,bus=loopback")
+    assert isinstance(target, UsbDeviceTarget)
+    with target:
+        link = target.link
+        assert link is not None
+        drivers = link.bound()
+        assert len(drivers) >= 2, drivers
+        refused = min(drivers)  # the first given back
+        attach = link.attach_kernel_driver
+
+        def attach_but_one(interface: int) -> None:
+            if interface == refused:
+                raise UsbLinkError(errno.EBUSY, f"interface {interface} refused")
+            attach(interface)
+
+        monkeypatch.setattr(link, "attach_kernel_driver", attach_but_one)
+        with pytest.raises(usb.core.USBError, match=f"interface {refused} refused"), \
+                standard_only(target.usb_device()):
+            assert link.bound() == frozenset()
+        assert link.bound() == drivers - {refused}
 
 
 MODE_IMAGES = ("plain_ep0_double.uf2", "plain_db_pair.uf2", "plain_ep0_int_2buf.uf2", "plain_no_buff_int.uf2")
