@@ -148,5 +148,17 @@ def standard_only(dev: usb.core.Device) -> Iterator[StandardOnly]:
                 set_configuration(dev, cfg.bConfigurationValue)
         finally:
             usb.util.dispose_resources(dev)
-            for number in detached:
-                dev.attach_kernel_driver(number)
+            attach_all(dev, detached)
+
+
+def attach_all(dev: usb.core.Device, interfaces: list[int]) -> None:
+    """Give each of `interfaces` back to its OS driver, every one tried even when one fails (a device
+    is not left without drivers for the first error); the first error is raised once all were tried."""
+    first: Exception | None = None
+    for number in interfaces:
+        try:
+            dev.attach_kernel_driver(number)
+        except Exception as exc:  # whatever it is, the others still get their drivers back
+            first = first or exc
+    if first is not None:
+        raise first
