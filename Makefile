@@ -21,10 +21,11 @@ RIG ?=
 # `board:SERIAL`, `midi:OUT,IN`) when one is attached: make test RIGS="loopback board".
 RIGS ?= loopback emulator emulator:firmware/build/plain.uf2,echo
 # pytest-xdist workers for `make test`: each test file runs whole on one worker (--dist loadfile, so
-# its module fixtures start once). Three by default: the tests mostly wait (the emulator, JACK cycles,
-# subprocesses), so three overlap well even on 2 cores; each worker holds a JACK server for its whole
-# session and JACK2 registers at most 8 per machine. TEST_WORKERS=0 runs everything in one process.
-TEST_WORKERS ?= 3
+# its module fixtures start once). Four by default: the tests mostly wait (the emulator, JACK cycles,
+# subprocesses), so four overlap well even on 2 cores (a fresh clone, 2026-12-05: 222 s with three,
+# 207 s with four); each worker holds a JACK server for its whole session (the pytest sessions its
+# tests start share it) and JACK2 registers at most 8 per machine. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 4
 # A worker that dies (a crash in C code) ends the run, failing the test it was running: pytest-xdist
 # 3.8 replaces a crashed worker but, under --dist loadfile, then waits forever for work it never
 # hands out (pytest-xdist issues #784 and #1327; tests/test_ci_command.py).
