@@ -22,8 +22,9 @@ RIG ?=
 RIGS ?= loopback emulator emulator:firmware/build/plain.uf2,echo
 # pytest-xdist workers for `make test`: each test file runs whole on one worker (--dist loadfile, so
 # its module fixtures start once). Four by default: the tests mostly wait (the emulator, JACK cycles,
-# subprocesses), so four overlap well even on 2 cores (a fresh clone, 2026-12-05: 222 s with three,
-# 207 s with four); each worker holds a JACK server for its whole session (the pytest sessions its
+# subprocesses), so four overlap well even on 2 cores (2026-12-05, one clone's later runs: 222 s with
+# three, 207 s with four; its first runs, every worker rewriting the tests' asserts with no cache yet:
+# 222 s and 224 s); each worker holds a JACK server for its whole session (the pytest sessions its
 # tests start share it) and JACK2 registers at most 8 per machine. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 4
 # A worker that dies (a crash in C code) ends the run, failing the test it was running: pytest-xdist
