@@ -72,13 +72,13 @@ class _Recorders:
     def __init__(self, placements: tuple[Placement, ...], inner: Any) -> None:
         sinks = [(p.key << 3, p.capture.log.extend, p.capture) for p in placements]
         first_log = placements[0].capture.log if placements else []
+        # Link transfers are recorded in C into a single capture (teeing stays in Python).
         recorder = capture_native.RECORDER if len(placements) == 1 else None
-        """Link transfers are recorded in C into a single capture (teeing stays in Python)."""
         first_extend = sinks[0][1] if sinks else _nowhere
         captures = [capture for _, _, capture in sinks]
         budget = min((c.log_budget for c in captures), default=0)
+        # Bytes the logs may still take before they are encoded (shared with the C recorders).
         room = array.array("q", [budget])
-        """Bytes the logs may still take before they are encoded (shared with the C recorders)."""
         clock = perf_counter_ns
         extend: Callable[[Entry], None]
         if len(sinks) > 1:
