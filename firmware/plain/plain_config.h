@@ -14,6 +14,19 @@
 #define PLAIN_EP_MIDI_OUT 0x03u
 #define PLAIN_BULK_PACKET_SIZE 32u
 #define PLAIN_CABLES 2u
+/* EP0's max packet size (bMaxPacketSize0: 8, 16, 32 or 64; USB 2.0 9.6.1). The ep0_8, ep0_16 and
+ * ep0_32 variants take a smaller one: a host reads the first device descriptor with a 64-byte guess,
+ * takes the device's first 8/16/32-byte packet as short and may start the status stage at once
+ * (USB 2.0 8.5.3.2), which the shared usbd does not accept yet: not supported (firmware/README.md). */
+#if defined(PLAIN_VARIANT_EP0_8)
+#define PLAIN_EP0_SIZE 8u
+#elif defined(PLAIN_VARIANT_EP0_16)
+#define PLAIN_EP0_SIZE 16u
+#elif defined(PLAIN_VARIANT_EP0_32)
+#define PLAIN_EP0_SIZE 32u
+#else
+#define PLAIN_EP0_SIZE 64u
+#endif
 /* The MIDI IN endpoint's transfer type and bInterval (ms; USB 2.0 9.6.6). PLAIN_VARIANT_INTERRUPT_IN
  * makes it an interrupt endpoint polled every 4 ms, so the emulator's host is seen to poll at
  * bInterval (USB 2.0 5.7.4); USB-MIDI 1.0 6.2.1 asks for bulk, so only that test runs it. */
@@ -84,6 +97,7 @@
 #endif
 
 #define USBD_NUM_INTERFACES 2u
+#define USBD_EP0_SIZE PLAIN_EP0_SIZE
 #define USBD_ITF_ENDPOINTS {PLAIN_IF_MIDI_STREAMING, PLAIN_EP_MIDI_IN}, {PLAIN_IF_MIDI_STREAMING, PLAIN_EP_MIDI_OUT}
 
 #endif

@@ -33,7 +33,7 @@
 /* Jack IDs: external IN 5, 6; embedded IN 1, 2 (host to device); embedded OUT 3, 4 (device to
  * host, fed by the external IN jacks); external OUT 7, 8 (fed by the embedded IN jacks). */
 static const uint8_t device_desc[18] = {
-    18, USB_DESC_DEVICE, 0x00, 0x02, 0x00, 0x00, 0x00, 64,
+    18, USB_DESC_DEVICE, 0x00, 0x02, 0x00, 0x00, 0x00, PLAIN_EP0_SIZE,
     LO(PLAIN_VID), HI(PLAIN_VID), LO(PLAIN_PID), HI(PLAIN_PID), LO(PLAIN_BCD_DEVICE), HI(PLAIN_BCD_DEVICE),
     1, 2, 3, 1,
 };

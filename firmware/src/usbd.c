@@ -15,6 +15,12 @@ static const usbd_class_t *class_table;
 static uint8_t class_count;
 static usbd_control_fn vendor_handler;
 
+/* EP0's max packet size (bMaxPacketSize0): the board's from the contract; another device built from
+ * these layers (firmware/plain) may give a smaller one with -include. */
+#ifndef USBD_EP0_SIZE
+#define USBD_EP0_SIZE RIG_EP0_SIZE
+#endif
+
 static uint8_t ctrl_buf[USBD_CTRL_BUF_SIZE] __attribute__((aligned(4)));
 static struct {
     ep0_state_t state;
@@ -63,7 +69,7 @@ void dcd_on_bus_reset(void) {
 }
 
 static void ep0_send_next(void) {
-    uint16_t n = ep0.in_left < RIG_EP0_SIZE ? ep0.in_left : (uint16_t)RIG_EP0_SIZE;
+    uint16_t n = ep0.in_left < USBD_EP0_SIZE ? ep0.in_left : (uint16_t)USBD_EP0_SIZE;
     uint8_t *buf = dcd_ep_buffer(0x80u);
     for (uint16_t i = 0; i < n; i++) {
         buf[i] = ep0.in_ptr[i];
@@ -91,7 +97,7 @@ static void begin_in_reply(const usbd_reply_t *reply) {
     ep0.in_ptr = reply->data;
     ep0.in_left = len;
     /* A reply shorter than asked for that ends on a packet boundary needs a ZLP to end it. */
-    ep0.in_zlp = len > 0u && len < ep0.setup.wLength && (len % RIG_EP0_SIZE) == 0u;
+    ep0.in_zlp = len > 0u && len < ep0.setup.wLength && (len % USBD_EP0_SIZE) == 0u;
     ep0.after_status = reply->after_status;
     ep0.state = EP0_DATA_IN;
     ep0_send_next();
@@ -325,7 +331,7 @@ void dcd_on_setup(const usb_setup_t *s) {
     if ((s->bmRequestType & USB_DIR_IN) && s->wLength == 0u) {
         ep0.after_status = reply.after_status;
         ep0.state = EP0_STATUS_OUT;
-        dcd_ep_arm_out(0x00u, RIG_EP0_SIZE);
+        dcd_ep_arm_out(0x00u, USBD_EP0_SIZE);
     } else if (s->bmRequestType & USB_DIR_IN) {
         if (reply.data == NULL) {
             stall_ep0();
@@ -341,7 +347,7 @@ void dcd_on_setup(const usb_setup_t *s) {
         ep0.out_got = 0u;
         ep0.after_status = reply.after_status;
         ep0.state = EP0_DATA_OUT;
-        dcd_ep_arm_out(0x00u, RIG_EP0_SIZE);
+        dcd_ep_arm_out(0x00u, USBD_EP0_SIZE);
     } else {
         ep0.after_status = reply.after_status;
         begin_status_in();
@@ -362,7 +368,7 @@ void dcd_on_ep0_xfer(uint8_t ep_addr, uint16_t len) {
             dcd_ep_arm_in(0x80u, 0u);
         } else {
             ep0.state = EP0_STATUS_OUT;
-            dcd_ep_arm_out(0x00u, RIG_EP0_SIZE);
+            dcd_ep_arm_out(0x00u, USBD_EP0_SIZE);
         }
         break;
     case EP0_DATA_OUT: {
@@ -376,8 +382,8 @@ void dcd_on_ep0_xfer(uint8_t ep_addr, uint16_t len) {
             ctrl_buf[ep0.out_got + i] = buf[i];
         }
         ep0.out_got = (uint16_t)(ep0.out_got + n);
-        if (ep0.out_got < ep0.setup.wLength && len == RIG_EP0_SIZE) {
-            dcd_ep_arm_out(0x00u, RIG_EP0_SIZE);
+        if (ep0.out_got < ep0.setup.wLength && len == USBD_EP0_SIZE) {
+            dcd_ep_arm_out(0x00u, USBD_EP0_SIZE);
             break;
         }
         if (ep0.out_got != ep0.setup.wLength) {
