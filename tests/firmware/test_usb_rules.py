@@ -205,8 +205,8 @@ CASES: dict[str, Case] = {
         set_configuration),
     "max-packet": (
         "max-packet", "usbd.c",
-        "    uint16_t n = ep0.in_left < RIG_EP0_SIZE ? ep0.in_left : (uint16_t)RIG_EP0_SIZE;",
-        "    uint16_t n = ep0.in_left < RIG_EP0_SIZE + 8u ? ep0.in_left : (uint16_t)(RIG_EP0_SIZE + 8u);",
+        "    uint16_t n = ep0.in_left < USBD_EP0_SIZE ? ep0.in_left : (uint16_t)USBD_EP0_SIZE;",
+        "    uint16_t n = ep0.in_left < USBD_EP0_SIZE + 8u ? ep0.in_left : (uint16_t)(USBD_EP0_SIZE + 8u);",
         get_configuration_descriptor),
 }
 
