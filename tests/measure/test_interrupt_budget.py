@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rig.measure import report
+from rig.measure import budget, report
 from rig.measure.budget import Budget
 from rig.measure.columns import SampleColumns
 from rig.measure.latency import LatencySettings, run_latency
@@ -145,3 +149,35 @@ def test_a_ctrl_c_at_any_bytecode_of_a_row_leaves_the_columns_in_step() -> None:
                 break
             opcode += 1
         assert opcode > 3, f"{write}: the interrupt was never tried inside it"
+
+
+def test_the_budget_leaves_out_the_time_other_jobs_held_the_cpu() -> None:
+    """A busy process beside this one on one CPU: the main thread waits for it about half the time,
+    and the budget's clock (own_time) advances less than time.monotonic by that wait, so a loaded
+    machine does not eat the finishing work's 0.5 s (a Ctrl-C test once found the run not stored)."""
+    if budget.waited_for_cpu_s() == 0.0 and not budget._SCHEDSTAT.exists():
+        pytest.skip("no /proc/self/schedstat: the budget's clock is time.monotonic here")
+    cpu = min(os.sched_getaffinity(0))
+    before = os.sched_getaffinity(0)
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                           preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    try:
+        os.sched_setaffinity(0, {cpu})
+        started = time.monotonic()
+        while Path(f"/proc/{hog.pid}/stat").read_text().split(") ", 1)[1].split()[11] == "0":
+            assert time.monotonic() - started < 30, "the busy process never ran"
+        wall0, own0 = time.monotonic(), budget.own_time()
+        while time.monotonic() - wall0 < 0.6:
+            pass
+        wall, own = time.monotonic() - wall0, budget.own_time() - own0
+    finally:
+        os.sched_setaffinity(0, before)
+        hog.kill()
+        hog.wait()
+    assert own < 0.8 * wall, f"own time {own:.3f} s of {wall:.3f} s wall beside a busy process"
+
+
+def test_without_schedstat_the_budget_clock_is_monotonic(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(budget, "_SCHEDSTAT", Path("/nonexistent/schedstat"))
+    assert budget.waited_for_cpu_s() == 0.0
+    assert abs(budget.own_time() - time.monotonic()) < 0.05
