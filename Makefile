@@ -82,10 +82,10 @@ system:
 	  else echo "missing system packages:$$missing (apt-get install them for JACK and firmware tests)"; fi; \
 	fi
 
-run: venv system
+run: system venv
 	$(VENV)/bin/rig run $(if $(RIG),--rig=$(RIG))
 
-test: venv system firmware-if-possible emulator-deps
+test: system venv firmware-if-possible emulator-deps
 	$(PYCACHE_ENV) $(PY) -m pytest $(XDIST_ARGS) --durations=15 $(addprefix --rig=,$(RIGS))
 
 lint: venv
@@ -96,7 +96,7 @@ bench: venv
 	$(PY) -m bench
 
 # The RP2040 firmware: ELF, BIN and UF2 in firmware/build/ (firmware/Makefile does the work).
-firmware: venv system
+firmware: system venv
 	$(MAKE) -C firmware PYTHON=$(abspath $(PY))
 
 # Builds the firmware when the arm toolchain is there; otherwise says so (the emulator and
